@@ -1,0 +1,108 @@
+//! Rates (fees, APR, daily penalties) are `rust_decimal` values; applying one to an amount
+//! names its rounding mode, because every rounding in a money system is a decision.
+
+use crate::money::{Amount, MoneyError};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// How a fractional minor unit is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rounding {
+    /// To nearest, ties to the even neighbour (banker's rounding).
+    HalfEven,
+    /// To nearest, ties away from zero (the schoolbook rule).
+    HalfUp,
+    /// To nearest, ties toward zero.
+    HalfDown,
+    /// Toward zero (truncate).
+    Down,
+    /// Away from zero.
+    Up,
+    /// Toward negative infinity.
+    Floor,
+    /// Toward positive infinity.
+    Ceiling,
+}
+
+impl Rounding {
+    fn strategy(self) -> RoundingStrategy {
+        match self {
+            Rounding::HalfEven => RoundingStrategy::MidpointNearestEven,
+            Rounding::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+            Rounding::HalfDown => RoundingStrategy::MidpointTowardZero,
+            Rounding::Down => RoundingStrategy::ToZero,
+            Rounding::Up => RoundingStrategy::AwayFromZero,
+            Rounding::Floor => RoundingStrategy::ToNegativeInfinity,
+            Rounding::Ceiling => RoundingStrategy::ToPositiveInfinity,
+        }
+    }
+
+    /// Rounds a decimal count of minor units to a whole count.
+    pub fn round_minor(self, minor: Decimal) -> Result<i64, MoneyError> {
+        minor
+            .round_dp_with_strategy(0, self.strategy())
+            .to_i64()
+            .ok_or(MoneyError::Overflow)
+    }
+}
+
+impl Amount {
+    /// `self × rate`, rounded to a whole minor unit by `rounding`. Exact up to the rounding:
+    /// the product is computed in 96-bit decimal arithmetic, never in floating point.
+    pub fn apply_rate(self, rate: Decimal, rounding: Rounding) -> Result<Amount, MoneyError> {
+        let product = Decimal::from(self.minor())
+            .checked_mul(rate)
+            .ok_or(MoneyError::Overflow)?;
+        Ok(Amount::new(rounding.round_minor(product)?, self.currency()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::currency::Currency;
+    use std::str::FromStr;
+
+    fn rate(text: &str) -> Decimal {
+        Decimal::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn each_mode_rounds_as_named() {
+        let half = Amount::new(25, Currency::CNY); // 0.25 × 0.1 = 2.5 minor units
+        let tenth = rate("0.1");
+        let cases = [
+            (Rounding::HalfEven, 2),
+            (Rounding::HalfUp, 3),
+            (Rounding::HalfDown, 2),
+            (Rounding::Down, 2),
+            (Rounding::Up, 3),
+            (Rounding::Floor, 2),
+            (Rounding::Ceiling, 3),
+        ];
+        for (mode, expected) in cases {
+            assert_eq!(half.apply_rate(tenth, mode).unwrap().minor(), expected, "{mode:?}");
+        }
+        let negative = Amount::new(-25, Currency::CNY);
+        assert_eq!(negative.apply_rate(tenth, Rounding::HalfUp).unwrap().minor(), -3);
+        assert_eq!(negative.apply_rate(tenth, Rounding::Floor).unwrap().minor(), -3);
+        assert_eq!(negative.apply_rate(tenth, Rounding::Ceiling).unwrap().minor(), -2);
+        assert_eq!(negative.apply_rate(tenth, Rounding::HalfEven).unwrap().minor(), -2);
+    }
+
+    #[test]
+    fn daily_penalty_on_a_real_amount() {
+        // 0.05% a day on 1,234.56 CNY = 61.728 fen, which rounds half-up to 62 fen.
+        let overdue = Amount::parse("1234.56", Currency::CNY).unwrap();
+        let penalty = overdue.apply_rate(rate("0.0005"), Rounding::HalfUp).unwrap();
+        assert_eq!(penalty.to_decimal_string(), "0.62");
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        let huge = Amount::new(i64::MAX, Currency::CNY);
+        assert_eq!(huge.apply_rate(rate("2"), Rounding::HalfEven), Err(MoneyError::Overflow));
+    }
+}
