@@ -71,13 +71,19 @@ impl Amount {
 
     pub fn checked_add(self, other: Amount) -> Result<Amount, MoneyError> {
         self.same_currency(&other)?;
-        let minor = self.minor.checked_add(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_add(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Amount::new(minor, self.currency))
     }
 
     pub fn checked_sub(self, other: Amount) -> Result<Amount, MoneyError> {
         self.same_currency(&other)?;
-        let minor = self.minor.checked_sub(other.minor).ok_or(MoneyError::Overflow)?;
+        let minor = self
+            .minor
+            .checked_sub(other.minor)
+            .ok_or(MoneyError::Overflow)?;
         Ok(Amount::new(minor, self.currency))
     }
 
@@ -98,14 +104,18 @@ impl Amount {
     ) -> Result<Amount, MoneyError> {
         amounts
             .into_iter()
-            .try_fold(Amount::zero(currency), |total, amount| total.checked_add(*amount))
+            .try_fold(Amount::zero(currency), |total, amount| {
+                total.checked_add(*amount)
+            })
     }
 
     /// Splits the amount into `parts` amounts that differ by at most one minor unit and sum
     /// exactly to the whole. The extra units go to the first parts (tie-break: lowest index).
     pub fn allocate_evenly(self, parts: usize) -> Result<Vec<Amount>, MoneyError> {
         if parts == 0 {
-            return Err(MoneyError::Allocation("the number of parts must be at least 1"));
+            return Err(MoneyError::Allocation(
+                "the number of parts must be at least 1",
+            ));
         }
         self.allocate_by_ratios(&vec![1_u64; parts])
     }
@@ -279,7 +289,10 @@ mod tests {
 
     #[test]
     fn parse_and_print_round_trip_at_the_boundary() {
-        assert_eq!(Amount::parse("1234.50", Currency::CNY).unwrap(), cny(123450));
+        assert_eq!(
+            Amount::parse("1234.50", Currency::CNY).unwrap(),
+            cny(123450)
+        );
         assert_eq!(Amount::parse("1234.5", Currency::CNY).unwrap(), cny(123450));
         assert_eq!(Amount::parse("1234", Currency::CNY).unwrap(), cny(123400));
         assert_eq!(Amount::parse("-0.01", Currency::CNY).unwrap(), cny(-1));
@@ -287,7 +300,10 @@ mod tests {
         assert_eq!(Amount::parse("1.005", Currency::KWD).unwrap().minor(), 1005);
         assert_eq!(cny(123450).to_decimal_string(), "1234.50");
         assert_eq!(cny(-5).to_decimal_string(), "-0.05");
-        assert_eq!(Amount::new(1005, Currency::KWD).to_decimal_string(), "1.005");
+        assert_eq!(
+            Amount::new(1005, Currency::KWD).to_decimal_string(),
+            "1.005"
+        );
         assert_eq!(Amount::new(-42, Currency::JPY).to_decimal_string(), "-42");
         assert_eq!(cny(i64::MIN).to_decimal_string(), "-92233720368547758.08");
     }
@@ -295,10 +311,26 @@ mod tests {
     #[test]
     fn parse_refuses_what_the_currency_cannot_hold() {
         for bad in [
-            "1.005", "", "-", "1.", ".5", "1e3", " 1", "1 ", "+1", "1,000", "0x10", "1.2.3",
-            "NaN", "--1", "99999999999999999999",
+            "1.005",
+            "",
+            "-",
+            "1.",
+            ".5",
+            "1e3",
+            " 1",
+            "1 ",
+            "+1",
+            "1,000",
+            "0x10",
+            "1.2.3",
+            "NaN",
+            "--1",
+            "99999999999999999999",
         ] {
-            assert!(Amount::parse(bad, Currency::CNY).is_err(), "accepted {bad:?}");
+            assert!(
+                Amount::parse(bad, Currency::CNY).is_err(),
+                "accepted {bad:?}"
+            );
         }
         assert!(Amount::parse("1.5", Currency::JPY).is_err());
         assert!(Amount::parse("1.0", Currency::JPY).is_err());
@@ -327,7 +359,10 @@ mod tests {
             vec![cny(3), cny(3), cny(2), cny(2)]
         );
         // 5 by 3:7 = 1.5 and 3.5: tie on remainder 0.5, lowest index wins.
-        assert_eq!(cny(5).allocate_by_ratios(&[3, 7]).unwrap(), vec![cny(2), cny(3)]);
+        assert_eq!(
+            cny(5).allocate_by_ratios(&[3, 7]).unwrap(),
+            vec![cny(2), cny(3)]
+        );
         // 100 by 1:2:0.
         assert_eq!(
             cny(100).allocate_by_ratios(&[1, 2, 0]).unwrap(),
@@ -346,9 +381,7 @@ mod tests {
         assert_eq!(back, cny(123450));
         assert!(serde_json::from_str::<Amount>(r#"{"value":1234.5,"currency":"CNY"}"#).is_err());
         assert!(serde_json::from_str::<Amount>(r#"{"value":"1.001","currency":"CNY"}"#).is_err());
-        assert!(
-            serde_json::from_str::<Amount>(r#"{"value":"1","currency":"CNY","x":1}"#).is_err()
-        );
+        assert!(serde_json::from_str::<Amount>(r#"{"value":"1","currency":"CNY","x":1}"#).is_err());
     }
 
     proptest! {

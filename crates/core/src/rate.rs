@@ -83,26 +83,56 @@ mod tests {
             (Rounding::Ceiling, 3),
         ];
         for (mode, expected) in cases {
-            assert_eq!(half.apply_rate(tenth, mode).unwrap().minor(), expected, "{mode:?}");
+            assert_eq!(
+                half.apply_rate(tenth, mode).unwrap().minor(),
+                expected,
+                "{mode:?}"
+            );
         }
         let negative = Amount::new(-25, Currency::CNY);
-        assert_eq!(negative.apply_rate(tenth, Rounding::HalfUp).unwrap().minor(), -3);
-        assert_eq!(negative.apply_rate(tenth, Rounding::Floor).unwrap().minor(), -3);
-        assert_eq!(negative.apply_rate(tenth, Rounding::Ceiling).unwrap().minor(), -2);
-        assert_eq!(negative.apply_rate(tenth, Rounding::HalfEven).unwrap().minor(), -2);
+        assert_eq!(
+            negative
+                .apply_rate(tenth, Rounding::HalfUp)
+                .unwrap()
+                .minor(),
+            -3
+        );
+        assert_eq!(
+            negative.apply_rate(tenth, Rounding::Floor).unwrap().minor(),
+            -3
+        );
+        assert_eq!(
+            negative
+                .apply_rate(tenth, Rounding::Ceiling)
+                .unwrap()
+                .minor(),
+            -2
+        );
+        assert_eq!(
+            negative
+                .apply_rate(tenth, Rounding::HalfEven)
+                .unwrap()
+                .minor(),
+            -2
+        );
     }
 
     #[test]
     fn daily_penalty_on_a_real_amount() {
         // 0.05% a day on 1,234.56 CNY = 61.728 fen, which rounds half-up to 62 fen.
         let overdue = Amount::parse("1234.56", Currency::CNY).unwrap();
-        let penalty = overdue.apply_rate(rate("0.0005"), Rounding::HalfUp).unwrap();
+        let penalty = overdue
+            .apply_rate(rate("0.0005"), Rounding::HalfUp)
+            .unwrap();
         assert_eq!(penalty.to_decimal_string(), "0.62");
     }
 
     #[test]
     fn overflow_is_an_error() {
         let huge = Amount::new(i64::MAX, Currency::CNY);
-        assert_eq!(huge.apply_rate(rate("2"), Rounding::HalfEven), Err(MoneyError::Overflow));
+        assert_eq!(
+            huge.apply_rate(rate("2"), Rounding::HalfEven),
+            Err(MoneyError::Overflow)
+        );
     }
 }
