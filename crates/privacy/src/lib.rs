@@ -217,7 +217,7 @@ pub fn mask(value: &str, keep_start: usize, keep_end: usize) -> String {
     }
     let hidden = characters.len() - keep_start - keep_end;
     let mut masked: String = characters[..keep_start].iter().collect();
-    masked.push_str(&"*".repeat(hidden.min(4).max(1)));
+    masked.push_str(&"*".repeat(hidden.clamp(1, 4)));
     masked.extend(&characters[characters.len() - keep_end..]);
     masked
 }
