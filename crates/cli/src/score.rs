@@ -1,10 +1,421 @@
-//! `tally score`: command-line entry to this part of Tally (being built; see its issue).
+//! `tally score`: train, evaluate, apply and benchmark the credit scorecard; write the seeded
+//! train/test split.
 
+use anyhow::{bail, Context};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+use tally_scoring::data::SplitMix64;
+use tally_scoring::{metrics, Applicant, Batch, Model, Policy, Table, Target, TrainConfig};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Write the seeded, stratified train/test split of a labelled CSV.
+    Split(SplitArgs),
+    /// Train a scorecard and write the model JSON.
+    Train(TrainArgs),
+    /// Print AUC, KS, Gini, the deciles with bad rates and (with --baseline) the PSI.
+    Eval(EvalArgs),
+    /// Score one applicant (JSON) or every row of a CSV; with a policy, decide too.
+    Apply(ApplyArgs),
+    /// Measure batch scoring speed on one core.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SplitOptions {
+    /// Use only the part of --data given by a stratified split with this seed.
+    #[arg(long)]
+    split_seed: Option<u64>,
+    /// Share of each class that goes to training in the split.
+    #[arg(long, default_value_t = 0.7)]
+    train_fraction: f64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SplitArgs {
+    #[arg(long)]
+    data: PathBuf,
+    #[arg(long)]
+    target: String,
+    #[arg(long)]
+    bad_value: String,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, default_value_t = 0.7)]
+    train_fraction: f64,
+    #[arg(long)]
+    train_out: PathBuf,
+    #[arg(long)]
+    test_out: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// CSV with a header row and a label column.
+    #[arg(long)]
+    data: PathBuf,
+    /// The label column.
+    #[arg(long)]
+    target: String,
+    /// The label value that marks a bad outcome; every other value is good.
+    #[arg(long)]
+    bad_value: String,
+    /// Where to write the model JSON.
+    #[arg(long)]
+    out: PathBuf,
+    /// Train on the training part of this split of --data.
+    #[command(flatten)]
+    split: SplitOptions,
+    /// Training settings as TOML (the `config` object of a model file); flags below override.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// L2 penalty on the coefficients.
+    #[arg(long)]
+    l2: Option<f64>,
+    /// Score at the base odds.
+    #[arg(long)]
+    base_score: Option<f64>,
+    /// Odds good:bad at the base score.
+    #[arg(long)]
+    base_odds: Option<f64>,
+    /// Points to double the odds.
+    #[arg(long)]
+    pdo: Option<f64>,
+    /// Most bins per feature.
+    #[arg(long)]
+    bins_max: Option<usize>,
+    /// Least information value for a feature to be kept.
+    #[arg(long)]
+    information_value_min: Option<f64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled CSV to evaluate on.
+    #[arg(long)]
+    data: PathBuf,
+    /// Evaluate on the test part of this split of --data.
+    #[command(flatten)]
+    split: SplitOptions,
+    /// A second data set (e.g. the training data, or last quarter's applicants) to compute the
+    /// population stability index of the scores against.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Policy TOML: adds the decision, credit limit and pricing tier.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// One applicant as a JSON object, e.g. '{"age_in_years": 35, "purpose": "education"}'.
+    #[arg(long, conflicts_with = "data", required_unless_present = "data")]
+    applicant: Option<String>,
+    /// CSV of applicants: one JSON line per row is printed.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// CSV to draw applicants from (rows are resampled with a seeded generator).
+    #[arg(long)]
+    data: PathBuf,
+    /// Applicants per run.
+    #[arg(long, default_value_t = 1_000_000)]
+    rows: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 7)]
+    repeat: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    match command {
+        Command::Split(args) => split(args),
+        Command::Train(args) => train(args),
+        Command::Eval(args) => eval(args),
+        Command::Apply(args) => apply(args),
+        Command::Bench(args) => bench(args),
+    }
+}
+
+fn read_table(path: &Path) -> anyhow::Result<Table> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Table::from_csv(BufReader::new(file)).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_model(path: &Path) -> anyhow::Result<Model> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Model::from_json(&text).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// The training (`train = true`) or test part of a split, or the whole table without one.
+fn part_of(
+    table: Table,
+    target: &Target,
+    options: &SplitOptions,
+    train: bool,
+) -> anyhow::Result<Table> {
+    let Some(seed) = options.split_seed else {
+        return Ok(table);
+    };
+    let labels = table.labels(&target.column, &target.bad_value)?;
+    let split = tally_scoring::stratified_split(&labels, options.train_fraction, seed)?;
+    Ok(table.select_rows(if train { &split.train } else { &split.test }))
+}
+
+fn write_table(table: &Table, path: &Path) -> anyhow::Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    table.write_csv(BufWriter::new(file))?;
+    Ok(())
+}
+
+fn split(args: SplitArgs) -> anyhow::Result<ExitCode> {
+    let table = read_table(&args.data)?;
+    let labels = table.labels(&args.target, &args.bad_value)?;
+    let split = tally_scoring::stratified_split(&labels, args.train_fraction, args.seed)?;
+    write_table(&table.select_rows(&split.train), &args.train_out)?;
+    write_table(&table.select_rows(&split.test), &args.test_out)?;
+    println!(
+        "seed {}: {} training rows -> {}, {} test rows -> {}",
+        args.seed,
+        split.train.len(),
+        args.train_out.display(),
+        split.test.len(),
+        args.test_out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            TrainConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => TrainConfig::default(),
+    };
+    if let Some(l2) = args.l2 {
+        config.l2 = l2;
+    }
+    if let Some(base_score) = args.base_score {
+        config.scaling.base_score = base_score;
+    }
+    if let Some(base_odds) = args.base_odds {
+        config.scaling.base_odds = base_odds;
+    }
+    if let Some(pdo) = args.pdo {
+        config.scaling.points_to_double_odds = pdo;
+    }
+    if let Some(bins_max) = args.bins_max {
+        config.binning.bins_max = bins_max;
+    }
+    if let Some(minimum) = args.information_value_min {
+        config.information_value_min = minimum;
+    }
+    let target = Target {
+        column: args.target.clone(),
+        bad_value: args.bad_value.clone(),
+    };
+    let table = part_of(read_table(&args.data)?, &target, &args.split, true)?;
+    let model = tally_scoring::train(&table, &target, &config)?;
+    let mut json = model.to_json()?;
+    json.push('\n');
+    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    let file = model.file();
+    println!(
+        "trained on {} rows ({} bad): {} features kept, {} rejected -> {}",
+        file.training.rows,
+        file.training.bad,
+        file.features.len(),
+        file.rejected.len(),
+        args.out.display()
+    );
+    for feature in &file.features {
+        println!(
+            "  {:<58} IV {:.4}  bins {}  coefficient {:+.4}",
+            feature.name,
+            feature.information_value,
+            feature.bins.len(),
+            feature.coefficient
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let model = read_model(&args.model)?;
+    let target = model.target().clone();
+    let table = part_of(read_table(&args.data)?, &target, &args.split, false)?;
+    let labels = table.labels(&target.column, &target.bad_value)?;
+    let scores = model.score_table(&table)?;
+    let auc =
+        metrics::area_under_curve(&scores, &labels).context("AUC needs both good and bad rows")?;
+    let ks =
+        metrics::kolmogorov_smirnov(&scores, &labels).context("KS needs both good and bad rows")?;
+    let deciles = metrics::deciles(&scores, &labels);
+    let stability = match &args.baseline {
+        Some(path) => {
+            let baseline = model.score_table(&read_table(path)?)?;
+            metrics::population_stability_index(&baseline, &scores)
+        }
+        None => None,
+    };
+    if args.json {
+        let report = serde_json::json!({
+            "rows": scores.len(),
+            "bad": labels.iter().filter(|&&bad| bad).count(),
+            "auc": auc,
+            "gini": 2.0 * auc - 1.0,
+            "ks": ks,
+            "deciles": deciles,
+            "population_stability_index": stability,
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "rows {}  bad {}",
+        scores.len(),
+        labels.iter().filter(|&&bad| bad).count()
+    );
+    println!("AUC  {auc:.4}");
+    println!("Gini {:.4}", 2.0 * auc - 1.0);
+    println!("KS   {ks:.4}");
+    println!();
+    println!("decile  score min  score max   rows   bad  bad rate  cumulative bad share");
+    for line in &deciles {
+        println!(
+            "{:>6}  {:>9.1}  {:>9.1}  {:>5}  {:>4}  {:>8.3}  {:>20.3}",
+            line.decile,
+            line.score_min,
+            line.score_max,
+            line.rows,
+            line.bad,
+            line.bad_rate,
+            line.cumulative_bad_share
+        );
+    }
+    if let Some(stability) = stability {
+        let verdict = if stability < 0.1 {
+            "stable"
+        } else if stability < 0.25 {
+            "watch"
+        } else {
+            "shifted"
+        };
+        println!();
+        println!("PSI  {stability:.4} ({verdict}; < 0.1 stable, 0.1-0.25 watch, > 0.25 shifted)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    let model = read_model(&args.model)?;
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Some(Policy::from_toml(&text).with_context(|| format!("loading {}", path.display()))?)
+        }
+        None => None,
+    };
+    let evaluate = |applicant: &Applicant| {
+        let result = model.score(applicant);
+        let decision = policy.as_ref().map(|policy| policy.decide(result.score));
+        serde_json::json!({ "score": result, "decision": decision })
+    };
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if let Some(text) = &args.applicant {
+        let json: serde_json::Value =
+            serde_json::from_str(text).context("--applicant is not valid JSON")?;
+        let applicant = Applicant::from_json(&json)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&evaluate(&applicant))?
+        )?;
+    } else if let Some(path) = &args.data {
+        let table = read_table(path)?;
+        for row in &table.rows {
+            let applicant = Applicant::from_record(&table.headers, row);
+            writeln!(out, "{}", serde_json::to_string(&evaluate(&applicant))?)?;
+        }
+    } else {
+        bail!("give --applicant JSON or --data FILE");
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.rows == 0 || args.repeat == 0 {
+        bail!("--rows and --repeat must be at least 1");
+    }
+    let model = read_model(&args.model)?;
+    let table = read_table(&args.data)?;
+    if table.rows.is_empty() {
+        bail!("{} has no rows", args.data.display());
+    }
+    let indices: Vec<usize> = model
+        .features()
+        .iter()
+        .map(|feature| table.column_index(&feature.name))
+        .collect::<Result<_, _>>()?;
+    let mut generator = SplitMix64::new(args.seed);
+    let mut batch = Batch::new(&model);
+    let mut cells: Vec<&str> = Vec::with_capacity(indices.len());
+    for _ in 0..args.rows {
+        let row = &table.rows[generator.below(table.rows.len())];
+        cells.clear();
+        cells.extend(indices.iter().map(|&index| row[index].as_str()));
+        batch.push(&cells)?;
+    }
+    let mut scores = Vec::with_capacity(args.rows);
+    // One warm-up run, then the timed runs.
+    model.score_batch(&batch, &mut scores)?;
+    let mut rates = Vec::with_capacity(args.repeat);
+    for run in 1..=args.repeat {
+        let started = Instant::now();
+        model.score_batch(&batch, &mut scores)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let checksum: f64 = scores.iter().sum::<f64>() / scores.len() as f64;
+        let rate = args.rows as f64 / seconds;
+        println!(
+            "run {run}: {} applicants in {:.3} ms = {:.0} applicants/s (mean score {checksum:.3})",
+            args.rows,
+            seconds * 1e3,
+            rate
+        );
+        rates.push(rate);
+    }
+    rates.sort_by(f64::total_cmp);
+    let median = if rates.len() % 2 == 1 {
+        rates[rates.len() / 2]
+    } else {
+        (rates[rates.len() / 2 - 1] + rates[rates.len() / 2]) / 2.0
+    };
+    println!(
+        "median of {} runs: {median:.0} applicants/s on one thread ({} features per applicant)",
+        args.repeat,
+        model.features().len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
