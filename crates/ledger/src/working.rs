@@ -178,6 +178,8 @@ impl Working {
             leg_count: 0,
         });
         self.new_accounts.push(id);
+        // A new account gets its (zero) balance row in the same batch.
+        self.changed_accounts.insert(id);
         Ok(account)
     }
 

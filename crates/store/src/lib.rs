@@ -1,1 +1,25 @@
-//! Being built.
+//! Storage of Tally on SQLite (the embedded default) and PostgreSQL, through sqlx.
+//!
+//! Reads go straight to a connection pool. Every ledger write goes through the
+//! [`LedgerWriter`]: one task per process that owns one connection, collects the writes
+//! waiting in its queue into a batch, applies the pure ledger rules to the accounts the
+//! batch touches, and commits the batch in one transaction before anyone hears "ok".
+//! That gives group commit (one disk flush for many writes) and serial application, so two
+//! writes racing for one balance are decided one after the other. Across processes the
+//! batch transaction is serialised by the database: SQLite's write lock (`BEGIN
+//! IMMEDIATE`) and a PostgreSQL transaction-scoped advisory lock.
+
+mod backend;
+pub mod database;
+pub mod error;
+pub mod keys;
+pub mod reads;
+mod rows;
+pub mod testing;
+pub mod writer;
+
+pub use database::{Backend, Database};
+pub use error::{StoreError, WriteError};
+pub use keys::{ApiKey, NewApiKey};
+pub use rows::CurrencyTotals;
+pub use writer::{LedgerWriter, WriterConfig};

@@ -1,0 +1,36 @@
+//! Errors of the storage layer.
+
+use tally_ledger::LedgerError;
+
+/// A storage failure: the database could not be reached or answered unexpectedly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "unsupported database URL {0:?}: use a SQLite file path, sqlite://PATH or postgres://..."
+    )]
+    UnsupportedUrl(String),
+    #[error("file system error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Why a ledger write was not applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The ledger's rules refused it; nothing changed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The idempotency key was used before for a different request.
+    #[error("idempotency key {0:?} was already used for a different request")]
+    KeyReused(String),
+    /// The write could not be stored; it was not applied and may be retried with its key.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}

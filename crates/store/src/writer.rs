@@ -1,0 +1,300 @@
+//! The single ledger writer: batches queued writes, applies the ledger rules, and commits
+//! each batch in one durable transaction before replying to any of its writers.
+
+use crate::database::Database;
+use crate::error::{StoreError, WriteError};
+use crate::rows::{micros, HoldRow};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, SqliteConnection};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tally_core::{AccountId, Clock, EntryId, HoldId};
+use tally_ledger::working::{NewIds, Working};
+use tally_ledger::{Command, Outcome};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+/// Limits of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most writes committed in one transaction.
+    pub batch_size_max: usize,
+    /// Most writes waiting in the queue; further writers wait for room (back-pressure).
+    pub queue_length_max: usize,
+    /// How often an idle writer looks for holds past their deadline.
+    pub expiry_check_interval: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            batch_size_max: 512,
+            queue_length_max: 8192,
+            expiry_check_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Most expired holds released in one batch; the rest wait for the next one.
+const EXPIRED_PER_BATCH_MAX: i64 = 1000;
+
+struct Request {
+    key: String,
+    command: Command,
+    request_hash: String,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// Handle to the writer task. Cheap to clone; the task stops when every handle is dropped.
+#[derive(Clone, Debug)]
+pub struct LedgerWriter {
+    sender: mpsc::Sender<Request>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request").field("key", &self.key).finish()
+    }
+}
+
+enum WriterConnection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+macro_rules! on_connection {
+    ($connection:expr, $function:ident ( $($argument:expr),* )) => {
+        match $connection {
+            WriterConnection::Sqlite(connection) => {
+                crate::backend::sqlite::$function(connection, $($argument),*).await
+            }
+            WriterConnection::Postgres(connection) => {
+                crate::backend::postgres::$function(connection, $($argument),*).await
+            }
+        }
+    };
+}
+
+/// The fingerprint of a request, to tell a replay from a different request under one key.
+pub fn request_hash(command: &Command) -> String {
+    // Commands serialise deterministically: fixed field order, metadata in sorted maps.
+    let bytes = serde_json::to_vec(command).unwrap_or_default();
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl LedgerWriter {
+    /// Starts the writer task on its own connection taken from `database`.
+    pub async fn start(
+        database: &Database,
+        clock: Arc<dyn Clock>,
+        config: WriterConfig,
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
+        let connection = match database {
+            Database::Sqlite(pool) => WriterConnection::Sqlite(pool.acquire().await?.detach()),
+            Database::Postgres(pool) => WriterConnection::Postgres(pool.acquire().await?.detach()),
+        };
+        let (sender, receiver) = mpsc::channel(config.queue_length_max.max(1));
+        let task = tokio::spawn(run(connection, receiver, clock, config));
+        Ok((Self { sender }, task))
+    }
+
+    /// Applies `command` under the idempotency key `key` and returns its outcome once it is
+    /// committed to disk. The same key with the same command returns the first outcome.
+    pub async fn submit(&self, key: String, command: Command) -> Result<Outcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let request_hash = request_hash(&command);
+        let request = Request {
+            key,
+            command,
+            request_hash,
+            reply,
+        };
+        self.sender
+            .send(request)
+            .await
+            .map_err(|_| WriteError::Unavailable("the ledger writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| WriteError::Unavailable("the ledger writer stopped mid-write".into()))?
+    }
+}
+
+async fn run(
+    mut connection: WriterConnection,
+    mut receiver: mpsc::Receiver<Request>,
+    clock: Arc<dyn Clock>,
+    config: WriterConfig,
+) {
+    let mut last_now = Timestamp::UNIX_EPOCH;
+    loop {
+        let mut batch = Vec::new();
+        tokio::select! {
+            received = receiver.recv() => match received {
+                Some(request) => batch.push(request),
+                None => break,
+            },
+            _ = tokio::time::sleep(config.expiry_check_interval) => {}
+        }
+        while batch.len() < config.batch_size_max {
+            match receiver.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        // Time never runs backwards within the ledger, even if the wall clock does.
+        let now = clock.now().max(last_now);
+        last_now = now;
+        process(&mut connection, batch, now).await;
+    }
+}
+
+async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Timestamp) {
+    match apply(connection, &batch, now).await {
+        Ok(results) => {
+            for (request, result) in batch.into_iter().zip(results) {
+                let _ = request.reply.send(result);
+            }
+        }
+        Err(error) => {
+            let _ = on_connection!(connection, rollback());
+            if batch.len() <= 1 {
+                tracing::error!(%error, "ledger batch failed");
+                for request in batch {
+                    let _ = request
+                        .reply
+                        .send(Err(WriteError::Unavailable(error.to_string())));
+                }
+                return;
+            }
+            // One write may be at fault: retry each alone so the others still succeed.
+            tracing::warn!(%error, size = batch.len(), "ledger batch failed; retrying one by one");
+            for request in batch {
+                let result = match apply(connection, std::slice::from_ref(&request), now).await {
+                    Ok(mut results) => results
+                        .pop()
+                        .unwrap_or_else(|| Err(WriteError::Unavailable("no result".into()))),
+                    Err(error) => {
+                        let _ = on_connection!(connection, rollback());
+                        tracing::error!(%error, key = %request.key, "ledger write failed");
+                        Err(WriteError::Unavailable(error.to_string()))
+                    }
+                };
+                let _ = request.reply.send(result);
+            }
+        }
+    }
+}
+
+fn new_ids() -> NewIds {
+    NewIds {
+        account: AccountId(Uuid::now_v7()),
+        entry: EntryId(Uuid::now_v7()),
+        hold: HoldId(Uuid::now_v7()),
+    }
+}
+
+/// Applies a batch in one transaction. An `Err` means nothing was committed.
+async fn apply(
+    connection: &mut WriterConnection,
+    batch: &[Request],
+    now: Timestamp,
+) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
+    on_connection!(connection, begin())?;
+    let now_micros = micros(now);
+    let due: Vec<HoldRow> =
+        on_connection!(connection, due_holds(now_micros, EXPIRED_PER_BATCH_MAX))?;
+
+    // Everything the batch reads: holds it resolves, accounts it touches, codes it takes.
+    let mut hold_ids = BTreeSet::new();
+    let mut account_ids = BTreeSet::new();
+    let mut codes = BTreeSet::new();
+    for request in batch {
+        match &request.command {
+            Command::CreateAccount(new) => {
+                codes.insert(new.code.clone());
+            }
+            Command::PostEntry(new) => {
+                account_ids.extend(new.legs.iter().map(|leg| leg.account_id.to_string()));
+            }
+            Command::CreateHold(new) => {
+                account_ids.insert(new.debit_account_id.to_string());
+                account_ids.insert(new.credit_account_id.to_string());
+            }
+            Command::PostHold { hold_id, .. } | Command::VoidHold { hold_id } => {
+                hold_ids.insert(hold_id.to_string());
+            }
+        }
+    }
+    let hold_ids: Vec<String> = hold_ids.into_iter().collect();
+    let mut holds = on_connection!(connection, load_holds(&hold_ids))?;
+    holds.extend(due.iter().cloned());
+    for hold in &holds {
+        account_ids.insert(hold.debit_account_id.clone());
+        account_ids.insert(hold.credit_account_id.clone());
+    }
+    let account_ids: Vec<String> = account_ids.into_iter().collect();
+    let accounts = on_connection!(connection, load_accounts(&account_ids))?;
+    let codes: Vec<String> = codes.into_iter().collect();
+    let taken = on_connection!(connection, taken_codes(&codes))?;
+    let keys: Vec<String> = batch.iter().map(|request| request.key.clone()).collect();
+    let stored = on_connection!(connection, stored_keys(&keys))?;
+
+    let mut working = Working::new();
+    for row in accounts {
+        working.load_account(row.into_state()?);
+    }
+    for row in holds {
+        working.load_hold(row.into_hold()?);
+    }
+    for code in taken {
+        working.mark_code_taken(code);
+    }
+    for row in &due {
+        let id = HoldId(
+            Uuid::parse_str(&row.id)
+                .map_err(|_| StoreError::Corrupt(format!("hold id {}", row.id)))?,
+        );
+        working
+            .expire_hold(id, now)
+            .map_err(|error| StoreError::Corrupt(format!("expiring hold {id}: {error}")))?;
+    }
+
+    let mut replies: HashMap<String, (String, String)> = stored
+        .into_iter()
+        .map(|row| (row.key, (row.request_hash, row.outcome)))
+        .collect();
+    let mut new_keys = Vec::new();
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        if let Some((hash, outcome)) = replies.get(&request.key) {
+            results.push(if *hash == request.request_hash {
+                serde_json::from_str::<Outcome>(outcome)
+                    .map_err(|error| StoreError::Corrupt(format!("stored outcome: {error}")))
+                    .map_err(|error| WriteError::Unavailable(error.to_string()))
+            } else {
+                Err(WriteError::KeyReused(request.key.clone()))
+            });
+            continue;
+        }
+        match working.apply(&request.command, new_ids(), now) {
+            Ok(outcome) => {
+                let text = serde_json::to_string(&outcome)
+                    .map_err(|error| StoreError::Corrupt(format!("outcome: {error}")))?;
+                replies.insert(
+                    request.key.clone(),
+                    (request.request_hash.clone(), text.clone()),
+                );
+                new_keys.push((request.key.clone(), request.request_hash.clone(), text));
+                results.push(Ok(outcome));
+            }
+            Err(error) => results.push(Err(WriteError::Ledger(error))),
+        }
+    }
+    let effects = working.take_effects();
+    on_connection!(connection, write_effects(&effects, &new_keys, now_micros))?;
+    on_connection!(connection, commit())?;
+    Ok(results)
+}
