@@ -1,20 +1,89 @@
 //! Tally's consortium risk-sharing log: a verifiable Merkle log of members, risk records and queries.
 //!
-//! (Threat model and design notes are completed as the crate grows.)
+//! Member institutions publish risk records about identifiers (phone, national id, card,
+//! device, account) and query them; every admission, approval, suspension, publication,
+//! retraction and query is an entry in an append-only Merkle log (RFC 6962 / RFC 9162
+//! hashing) whose tree heads the operator signs as C2SP checkpoints, so any member or
+//! witness can check inclusion and consistency and see that history was never rewritten.
+//! This crate is the pure core: no I/O, no clock, no randomness it did not receive.
+//!
+//! # Map
+//! - [`hash`], [`merkle`]: leaf and node hashing, tree heads, proof plans, verification.
+//! - [`tiles`]: stored subtree hashes in C2SP tlog-tiles layout behind the [`TileStore`]
+//!   trait, and [`MerkleLog`], which appends in batches and serves proofs from tiles.
+//! - [`note`], [`checkpoint`]: C2SP signed-note, tlog-checkpoint and tlog-cosignature.
+//! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
+//! - [`identifier`]: normalisation and blinding of identifiers.
+//! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
+//!
+//! # Threat model of identifier blinding, and the choice of a keyed hash
+//! Identifier spaces are small: a country's mobile numbers are ~10^9, national ids and
+//! card numbers have structure and check digits. Any *unkeyed* hash of them is reversed
+//! by enumeration in hours, so hashing alone protects nobody.
+//!
+//! Who might try to read identifiers back, and what stops them:
+//! - **Anyone holding a copy of the log** (mirrors, witnesses, auditors, a former member,
+//!   a leaked backup): identifiers are `HMAC-SHA-256(consortium blinding key, domain ||
+//!   kind || normalised identifier)`. Without the key, enumeration is impossible.
+//! - **A member**: members never hold the blinding key. To publish or query, a member
+//!   first sends the normalised identifier over its authenticated channel to the
+//!   operator's service, which returns the blinded identifier; the member then signs
+//!   its request naming the blinded identifier, and that request is what the log keeps.
+//!   Guessing therefore goes through the service one identifier at a time: the service
+//!   must count blinding calls against the member's daily quota, and every query is
+//!   logged with the member, the time and the blinded identifier, counted and limited
+//!   by the quota, and visible to every member. This online, rate-limited, traceable
+//!   oracle is the property an OPRF would also give. (Blinding calls themselves are not
+//!   log entries in this version: the service will have to count them; open point.)
+//! - **The operator** holds the key and sees identifiers in transit. It is trusted not to
+//!   retain them (the service must keep no clear identifier); it cannot forge or hide
+//!   entries, because members verify signed checkpoints, inclusion and consistency.
+//!
+//! Why not an OPRF (RFC 9497, the `voprf` crate) now: its gain over the keyed hash is
+//! that the operator would not see identifiers in transit (members blind locally), at
+//! the price of a two-message protocol per identifier, elliptic-curve code in every
+//! member's client and a pre-1.0 dependency. The rate limiting and traceability, which
+//! stop a member from enumerating the log, are the same in both. The log format does
+//! not depend on the choice: a [`BlindedIdentifier`] is a kind, a key epoch and 32
+//! bytes, so an OPRF (ristretto255-SHA512 output truncated or hashed to 32 bytes) can
+//! replace the HMAC under a new key epoch without changing entries. Key rotation: a new
+//! epoch blinds new requests; records under an old epoch stay queryable until they
+//! expire, by blinding queries under every epoch still live.
+//!
+//! # What storage needs from this crate
+//! The store implements [`TileStore`] (read a tile; commit a batch of tiles and the new
+//! size atomically) over a table of tiles `(level, index, bytes)` and a table of entries
+//! `(index, bytes)`; it appends the entry bytes and the tiles of a batch in the same
+//! transaction, then signs a checkpoint. For async stores the proof *plans*
+//! ([`inclusion_proof_plan`], [`consistency_proof_plan`], [`LeafRange::nodes`]) say which
+//! node hashes to fetch; [`fold_range`] finishes the proof. [`MerkleLog::audit`]
+//! recomputes the root from the leaves to detect an edited hash or tile.
 
 pub mod checkpoint;
+pub mod encoding;
+pub mod entry;
 pub mod error;
 pub mod hash;
+pub mod identifier;
 pub mod merkle;
 pub mod note;
+pub mod state;
 pub mod tiles;
 
 pub use checkpoint::{open_checkpoint, Checkpoint, VerifiedCheckpoint};
+pub use entry::{
+    Action, Entry, EntryBody, EntryKind, Genesis, MemberKey, Quorum, RiskType, SignedRequest,
+    UnixSeconds,
+};
 pub use error::{Error, Refusal};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};
+pub use identifier::{
+    normalise, BlindedIdentifier, BlindingKey, IdentifierKind, NormalisedIdentifier,
+};
 pub use merkle::{
     consistency_proof_plan, fold_range, inclusion_proof_plan, root_from_inclusion_proof, root_of,
     verify_consistency, verify_inclusion, Frontier, LeafRange, NodeId,
 };
 pub use note::{KeyType, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey};
+pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
 pub use tiles::{MemoryTileStore, MerkleLog, Tile, TileId, TileStore, TILE_HEIGHT, TILE_WIDTH};
