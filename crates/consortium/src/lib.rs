@@ -67,6 +67,7 @@ pub mod hash;
 pub mod identifier;
 pub mod merkle;
 pub mod note;
+pub mod proof_file;
 pub mod state;
 pub mod tiles;
 
@@ -85,5 +86,6 @@ pub use merkle::{
     verify_consistency, verify_inclusion, Frontier, LeafRange, NodeId,
 };
 pub use note::{KeyType, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey};
+pub use proof_file::{ConsistencyProof, InclusionProof};
 pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
 pub use tiles::{MemoryTileStore, MerkleLog, Tile, TileId, TileStore, TILE_HEIGHT, TILE_WIDTH};
