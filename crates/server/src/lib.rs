@@ -1,1 +1,96 @@
-//! Being built.
+//! HTTP API of Tally (axum): routes under `/v1`, API-key authentication with scopes, one
+//! JSON error shape with stable codes, Prometheus metrics, OpenAPI, and configuration.
+//!
+//! A request flows: metrics and tracing layers → authentication (bearer key → principal
+//! with scopes) → handler (scope check, strict JSON extraction, conversion of wire types
+//! into ledger commands) → the store's ledger writer or a read on the pool → wire response.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod json;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod wire;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use tally_core::Clock;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+/// Builds the application router around its state. Used by `serve` and by in-process tests.
+pub fn app(state: AppState) -> Router {
+    let body_limit = state.limits.body_limit_bytes;
+    let ledger_reads = Router::new()
+        .route("/accounts/{id}", get(routes::ledger::get_account))
+        .route("/accounts/{id}/balance", get(routes::ledger::get_balance))
+        .route(
+            "/accounts/{id}/entries",
+            get(routes::ledger::list_account_entries),
+        )
+        .route("/entries/{id}", get(routes::ledger::get_entry))
+        .route("/holds/{id}", get(routes::ledger::get_hold))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "ledger:read",
+            auth::require_scope,
+        ));
+    let ledger_writes = Router::new()
+        .route("/accounts", post(routes::ledger::create_account))
+        .route("/entries", post(routes::ledger::post_entry))
+        .route("/holds", post(routes::ledger::create_hold))
+        .route("/holds/{id}/post", post(routes::ledger::post_hold))
+        .route("/holds/{id}/void", post(routes::ledger::void_hold))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "ledger:write",
+            auth::require_scope,
+        ));
+    let v1 = Router::new()
+        .merge(ledger_reads)
+        .merge(ledger_writes)
+        .route("/openapi.json", get(openapi::document));
+    let authenticated = Router::new()
+        .nest("/v1", v1)
+        .route("/metrics", get(metrics::render))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(routes::health))
+        .merge(authenticated)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(metrics::record))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Everything `tally serve` needs, opened: database migrated, writer running.
+pub async fn open(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<(AppState, tokio::task::JoinHandle<()>), tally_store::StoreError> {
+    let database = Database::connect(config.database.url.expose()).await?;
+    database.migrate().await?;
+    let (writer, task) = LedgerWriter::start(
+        &database,
+        clock.clone(),
+        WriterConfig {
+            batch_size_max: config.ledger.batch_size_max,
+            queue_length_max: config.ledger.queue_length_max,
+            ..WriterConfig::default()
+        },
+    )
+    .await?;
+    let state = AppState::new(database, writer, clock, config.limits());
+    Ok((state, task))
+}

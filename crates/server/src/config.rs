@@ -1,0 +1,224 @@
+//! Configuration: defaults in code, then a TOML file, then `TALLY__SECTION__KEY` environment
+//! variables (e.g. `TALLY__SERVER__LISTEN=0.0.0.0:8080`), then command-line flags. Secrets
+//! are `Secret` values and never appear in Debug output or logs.
+
+use crate::state::Limits;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use tally_core::Secret;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub ledger: LedgerConfig,
+    pub privacy: PrivacyConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    /// Largest request body accepted.
+    pub body_limit_bytes: usize,
+    /// Most rows one page of a listing returns.
+    pub page_size_max: i64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 64 * 1024,
+            page_size_max: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://tally.db` (the default, in the working directory) or `postgres://...`.
+    /// A secret because PostgreSQL URLs can carry a password.
+    pub url: Secret<String>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("sqlite://tally.db".into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LedgerConfig {
+    pub batch_size_max: usize,
+    pub queue_length_max: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size_max: 512,
+            queue_length_max: 8192,
+        }
+    }
+}
+
+/// Keys for personal data: AES-256-GCM field keys by id (base64 of 32 bytes), the id that
+/// seals new values, and the HMAC key of blind indexes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    pub encryption_keys: BTreeMap<String, Secret<String>>,
+    pub active_encryption_key: Option<String>,
+    pub blind_index_key: Option<Secret<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `tally_server=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: server.listen {0:?} is not an address such as 127.0.0.1:8080")]
+    Listen(String),
+    #[error("configuration: {0}")]
+    Invalid(String),
+    #[error("configuration: privacy: {0}")]
+    Privacy(#[from] tally_privacy::PrivacyError),
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then `TALLY__...` variables, and validates.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("TALLY__").split("__"));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_address()?;
+        if self.server.body_limit_bytes == 0 || self.ledger.batch_size_max == 0 {
+            return Err(ConfigError::Invalid(
+                "body_limit_bytes and batch_size_max must be positive".into(),
+            ));
+        }
+        if let Some(active) = &self.privacy.active_encryption_key {
+            tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
+        }
+        if let Some(key) = &self.privacy.blind_index_key {
+            tally_privacy::BlindIndex::new(key)?;
+        }
+        Ok(())
+    }
+
+    pub fn listen_address(&self) -> Result<SocketAddr, ConfigError> {
+        self.server
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Listen(self.server.listen.clone()))
+    }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            body_limit_bytes: self.server.body_limit_bytes,
+            page_size_max: self.server.page_size_max,
+        }
+    }
+}
+
+#[cfg(test)]
+// figment's Jail returns its own large error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults_and_secrets_stay_hidden() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "tally.toml",
+                r#"
+                [server]
+                listen = "127.0.0.1:9000"
+                [database]
+                url = "postgres://tally:hunter2@db/tally"
+                [privacy]
+                encryption_keys = { "2026" = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" }
+                active_encryption_key = "2026"
+                "#,
+            )?;
+            jail.set_env("TALLY__SERVER__LISTEN", "127.0.0.1:9100");
+            let config =
+                Config::load(Some(Path::new("tally.toml"))).map_err(|error| error.to_string())?;
+            assert_eq!(config.server.listen, "127.0.0.1:9100");
+            assert_eq!(
+                config.database.url.expose(),
+                "postgres://tally:hunter2@db/tally"
+            );
+            let printed = format!("{config:?}");
+            assert!(!printed.contains("hunter2"), "{printed}");
+            assert!(!printed.contains("AQEBAQEB"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("typo.toml", "[server]\nlisten_on = \"x\"\n")?;
+            assert!(Config::load(Some(Path::new("typo.toml"))).is_err());
+            jail.create_file("bad.toml", "[server]\nlisten = \"not an address\"\n")?;
+            assert!(matches!(
+                Config::load(Some(Path::new("bad.toml"))),
+                Err(ConfigError::Listen(_))
+            ));
+            jail.create_file(
+                "key.toml",
+                "[privacy]\nencryption_keys = { a = \"c2hvcnQ=\" }\nactive_encryption_key = \"a\"\n",
+            )?;
+            assert!(matches!(
+                Config::load(Some(Path::new("key.toml"))),
+                Err(ConfigError::Privacy(_))
+            ));
+            assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,56 @@
+//! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
+
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes::ledger;
+use crate::wire;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tally", description = "Ledger, credit, payments, risk and reconciliation API. Amounts are decimal strings in major units beside an ISO 4217 currency."),
+    paths(
+        ledger::create_account,
+        ledger::get_account,
+        ledger::get_balance,
+        ledger::list_account_entries,
+        ledger::post_entry,
+        ledger::get_entry,
+        ledger::create_hold,
+        ledger::get_hold,
+        ledger::post_hold,
+        ledger::void_hold,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail,
+        wire::CreateAccountRequest, wire::AccountBody, wire::FlagsBody, wire::BalanceBody,
+        wire::AsOfBalanceBody, wire::PostEntryRequest, wire::LegBody, wire::EntryBody,
+        wire::CreateHoldRequest, wire::PostHoldRequest, wire::HoldBody, wire::PostedHoldBody,
+        wire::AccountLegBody, wire::AccountLegPage,
+    )),
+    modifiers(&BearerKeys),
+    tags((name = "ledger", description = "Double-entry accounts, journal entries and holds"))
+)]
+pub struct ApiDocument;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("Tally API key, created with `tally keys create`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDocument::openapi())
+}

@@ -1,0 +1,371 @@
+//! Ledger routes: accounts, balances, journal entries and holds.
+
+use crate::error::{ApiError, ErrorBody};
+use crate::json::Json;
+use crate::state::AppState;
+use crate::wire::{
+    AccountBody, AccountLegBody, AccountLegPage, AsOfBalanceBody, BalanceBody,
+    CreateAccountRequest, CreateHoldRequest, EntryBody, HoldBody, PostEntryRequest,
+    PostHoldRequest, PostedHoldBody,
+};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use jiff::Timestamp;
+use serde::Deserialize;
+use tally_core::{AccountId, EntryId, HoldId};
+use tally_ledger::{Command, Outcome};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+/// Longest idempotency key accepted, in bytes.
+pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
+
+/// The client's idempotency key from the `Idempotency-Key` header, required on every write.
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers.get("idempotency-key").ok_or_else(|| {
+        ApiError::bad_request(
+            "idempotency_key_required",
+            "every write needs an Idempotency-Key header",
+        )
+    })?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|key| {
+            !key.is_empty()
+                && key.len() <= IDEMPOTENCY_KEY_LENGTH_MAX
+                && key.bytes().all(|byte| byte.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"),
+            )
+        })?;
+    Ok(key.to_string())
+}
+
+fn parse_id(text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text)
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("{text:?} is not a UUID")))
+}
+
+fn unexpected(outcome: Outcome) -> ApiError {
+    ApiError::internal(format!("unexpected outcome {outcome:?}"))
+}
+
+type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
+
+#[utoipa::path(
+    post, path = "/v1/accounts", tag = "ledger",
+    request_body = CreateAccountRequest,
+    params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 201, description = "Account opened", body = AccountBody),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 409, description = "Code taken or idempotency key reused", body = ErrorBody),
+        (status = 422, description = "Invalid account", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+pub async fn create_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CreateAccountRequest>,
+) -> Created<AccountBody> {
+    let key = idempotency_key(&headers)?;
+    let command = Command::CreateAccount(body.into_new_account()?);
+    match state.writer.submit(key, command).await? {
+        Outcome::Account(account) => Ok((
+            StatusCode::CREATED,
+            axum::Json(AccountBody::new(&account, None)),
+        )),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/accounts/{id}", tag = "ledger",
+    params(("id" = Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The account with its current balance", body = AccountBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:read"]))
+)]
+pub async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<AccountBody>, ApiError> {
+    let id = AccountId(parse_id(&id)?);
+    let account = state.database.account(id).await?.ok_or_else(|| {
+        ApiError::not_found("account_not_found", format!("account {id} does not exist"))
+    })?;
+    Ok(axum::Json(AccountBody::from_state(&account)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceQuery {
+    /// RFC 3339 time; the balance now when absent.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub as_of: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/accounts/{id}/balance", tag = "ledger",
+    params(("id" = Uuid, Path, description = "Account id"), BalanceQuery),
+    responses(
+        (status = 200, description = "Balance as of the time asked", body = AsOfBalanceBody),
+        (status = 400, description = "Bad time", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:read"]))
+)]
+pub async fn get_balance(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<BalanceQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<AsOfBalanceBody>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
+    let id = AccountId(parse_id(&id)?);
+    let account = state.database.account(id).await?.ok_or_else(|| {
+        ApiError::not_found("account_not_found", format!("account {id} does not exist"))
+    })?;
+    let (as_of, balance) = match query.as_of {
+        None => (state.clock.now(), account.balance),
+        Some(text) => {
+            let at: Timestamp = text.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("as_of {text:?} is not an RFC 3339 time such as 2026-01-31T23:59:59Z"),
+                )
+            })?;
+            (at, state.database.balance_as_of(id, at).await?)
+        }
+    };
+    Ok(axum::Json(AsOfBalanceBody {
+        account_id: id.as_uuid(),
+        as_of,
+        balance: BalanceBody::new(&balance, account.account.currency),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// Cursor: the `sequence` of the last leg already seen (0 or absent for the first page).
+    pub after: Option<i64>,
+    /// Page size, 1 to 1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/v1/accounts/{id}/entries", tag = "ledger",
+    params(("id" = Uuid, Path, description = "Account id"), PageQuery),
+    responses(
+        (status = 200, description = "The account's legs in posting order", body = AccountLegPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:read"]))
+)]
+pub async fn list_account_entries(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<AccountLegPage>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
+    let id = AccountId(parse_id(&id)?);
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=state.limits.page_size_max).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {}", state.limits.page_size_max),
+        ));
+    }
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "after must not be negative",
+        ));
+    }
+    if state.database.account(id).await?.is_none() {
+        return Err(ApiError::not_found(
+            "account_not_found",
+            format!("account {id} does not exist"),
+        ));
+    }
+    let legs = state.database.account_legs(id, after, limit).await?;
+    let next_after = (legs.len() as i64 == limit)
+        .then(|| legs.last().map(|leg| leg.sequence))
+        .flatten();
+    Ok(axum::Json(AccountLegPage {
+        legs: legs.iter().map(AccountLegBody::new).collect(),
+        next_after,
+    }))
+}
+
+#[utoipa::path(
+    post, path = "/v1/entries", tag = "ledger",
+    request_body = PostEntryRequest,
+    params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 201, description = "Entry posted", body = EntryBody),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "Unknown account", body = ErrorBody),
+        (status = 409, description = "Idempotency key reused", body = ErrorBody),
+        (status = 422, description = "Unbalanced, wrong currency or over a limit", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+pub async fn post_entry(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<PostEntryRequest>,
+) -> Created<EntryBody> {
+    let key = idempotency_key(&headers)?;
+    let command = Command::PostEntry(body.into_new_entry()?);
+    match state.writer.submit(key, command).await? {
+        Outcome::Entry(entry) => Ok((StatusCode::CREATED, axum::Json(EntryBody::new(&entry)))),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/entries/{id}", tag = "ledger",
+    params(("id" = Uuid, Path, description = "Entry id")),
+    responses(
+        (status = 200, description = "The entry", body = EntryBody),
+        (status = 404, description = "No such entry", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:read"]))
+)]
+pub async fn get_entry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<EntryBody>, ApiError> {
+    let id = EntryId(parse_id(&id)?);
+    let entry = state.database.entry(id).await?.ok_or_else(|| {
+        ApiError::not_found("entry_not_found", format!("entry {id} does not exist"))
+    })?;
+    Ok(axum::Json(EntryBody::new(&entry)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/holds", tag = "ledger",
+    request_body = CreateHoldRequest,
+    params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 201, description = "Amount reserved", body = HoldBody),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 404, description = "Unknown account", body = ErrorBody),
+        (status = 409, description = "Idempotency key reused", body = ErrorBody),
+        (status = 422, description = "Wrong currency, over a limit, or expiry in the past", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+pub async fn create_hold(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CreateHoldRequest>,
+) -> Created<HoldBody> {
+    let key = idempotency_key(&headers)?;
+    let command = Command::CreateHold(body.into_new_hold()?);
+    match state.writer.submit(key, command).await? {
+        Outcome::Hold(hold) => Ok((StatusCode::CREATED, axum::Json(HoldBody::new(&hold)))),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/holds/{id}", tag = "ledger",
+    params(("id" = Uuid, Path, description = "Hold id")),
+    responses(
+        (status = 200, description = "The hold", body = HoldBody),
+        (status = 404, description = "No such hold", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:read"]))
+)]
+pub async fn get_hold(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<HoldBody>, ApiError> {
+    let id = HoldId(parse_id(&id)?);
+    let hold = state.database.hold(id).await?.ok_or_else(|| {
+        ApiError::not_found("hold_not_found", format!("hold {id} does not exist"))
+    })?;
+    Ok(axum::Json(HoldBody::new(&hold)))
+}
+
+#[utoipa::path(
+    post, path = "/v1/holds/{id}/post", tag = "ledger",
+    request_body = PostHoldRequest,
+    params(
+        ("id" = Uuid, Path, description = "Hold id"),
+        ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe"),
+    ),
+    responses(
+        (status = 201, description = "Hold posted as a journal entry; the rest released", body = PostedHoldBody),
+        (status = 404, description = "No such hold", body = ErrorBody),
+        (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
+        (status = 422, description = "Amount above the hold or in another currency", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+pub async fn post_hold(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<PostHoldRequest>,
+) -> Created<PostedHoldBody> {
+    let key = idempotency_key(&headers)?;
+    let hold_id = HoldId(parse_id(&id)?);
+    let command = Command::PostHold {
+        hold_id,
+        amount: body.amount()?,
+    };
+    match state.writer.submit(key, command).await? {
+        Outcome::PostedHold { hold, entry } => Ok((
+            StatusCode::CREATED,
+            axum::Json(PostedHoldBody {
+                hold: HoldBody::new(&hold),
+                entry: EntryBody::new(&entry),
+            }),
+        )),
+        other => Err(unexpected(other)),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/holds/{id}/void", tag = "ledger",
+    params(
+        ("id" = Uuid, Path, description = "Hold id"),
+        ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe"),
+    ),
+    responses(
+        (status = 200, description = "Hold voided; its reservation released", body = HoldBody),
+        (status = 404, description = "No such hold", body = ErrorBody),
+        (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+pub async fn void_hold(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<axum::Json<HoldBody>, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let hold_id = HoldId(parse_id(&id)?);
+    match state
+        .writer
+        .submit(key, Command::VoidHold { hold_id })
+        .await?
+    {
+        Outcome::Hold(hold) => Ok(axum::Json(HoldBody::new(&hold))),
+        other => Err(unexpected(other)),
+    }
+}

@@ -1,0 +1,57 @@
+//! The state every handler shares.
+
+use crate::auth::KeyCache;
+use std::sync::Arc;
+use tally_core::Clock;
+use tally_store::{Database, LedgerWriter};
+
+/// Request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub body_limit_bytes: usize,
+    pub page_size_max: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 64 * 1024,
+            page_size_max: 1000,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub database: Database,
+    pub writer: LedgerWriter,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<KeyCache>,
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("backend", &self.database.backend())
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl AppState {
+    pub fn new(
+        database: Database,
+        writer: LedgerWriter,
+        clock: Arc<dyn Clock>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            database,
+            writer,
+            clock,
+            keys: Arc::new(KeyCache::default()),
+            limits,
+        }
+    }
+}

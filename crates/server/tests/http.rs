@@ -1,0 +1,621 @@
+//! In-process HTTP tests (tower `oneshot`, no socket) on SQLite and PostgreSQL: the happy
+//! paths, authentication and scopes, and every bad input answered with its stable code
+//! while leaving no trace in the database.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tally_core::{Clock, ManualClock};
+use tally_server::state::Limits;
+use tally_server::{app, AppState};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+use tower::ServiceExt;
+
+struct Harness {
+    router: Router,
+    database: Database,
+    clock: Arc<ManualClock>,
+    admin: String,
+    reader: String,
+    writer: String,
+    _test: TestDatabase,
+}
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let clock = Arc::new(ManualClock::new("2026-05-01T00:00:00Z".parse().unwrap()));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let database = test.database.clone();
+        let (ledger_writer, _) =
+            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
+                .await
+                .unwrap();
+        let limits = Limits {
+            body_limit_bytes: 4096,
+            page_size_max: 1000,
+        };
+        let state = AppState::new(database.clone(), ledger_writer, dyn_clock, limits);
+        let now = clock.now();
+        let key = |name: &'static str, scopes: &[&str]| {
+            let database = database.clone();
+            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
+            async move {
+                database
+                    .create_api_key(name, &scopes, now)
+                    .await
+                    .unwrap()
+                    .secret
+                    .expose()
+                    .clone()
+            }
+        };
+        let admin = key("admin", &["admin"]).await;
+        let reader = key("reader", &["ledger:read"]).await;
+        let writer = key("writer", &["ledger:write"]).await;
+        Self {
+            router: app(state),
+            database,
+            clock,
+            admin,
+            reader,
+            writer,
+            _test: test,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        idempotency: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        if let Some(idempotency) = idempotency {
+            request = request.header("Idempotency-Key", idempotency);
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body)),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    async fn post(
+        &self,
+        uri: &str,
+        key: &str,
+        idempotency: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            uri,
+            Some(key),
+            Some(idempotency),
+            Some(body.to_string()),
+        )
+        .await
+    }
+
+    async fn get(&self, uri: &str, key: &str) -> (StatusCode, Value) {
+        self.call("GET", uri, Some(key), None, None).await
+    }
+
+    async fn open(&self, code: &str, currency: &str, limited: bool) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/accounts",
+                &self.writer,
+                &format!("open-{code}"),
+                json!({
+                    "code": code, "kind": "asset", "currency": currency,
+                    "flags": {"debits_must_not_exceed_credits": limited},
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Rows in the journal and the idempotency table: a refused request must not add any.
+    async fn row_counts(&self) -> (i64, i64, i64, i64) {
+        let sql =
+            "SELECT (SELECT COUNT(*) FROM journal_entries), (SELECT COUNT(*) FROM journal_legs), \
+                   (SELECT COUNT(*) FROM holds), (SELECT COUNT(*) FROM idempotency_keys)";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+}
+
+fn transfer(from: &str, to: &str, amount: &str, currency: &str) -> Value {
+    json!({
+        "legs": [
+            {"account_id": from, "side": "debit", "amount": amount, "currency": currency},
+            {"account_id": to, "side": "credit", "amount": amount, "currency": currency},
+        ],
+        "description": "transfer",
+    })
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match TestDatabase::postgres().await {
+                    Some(test) => super::$name(Harness::new(test).await).await,
+                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
+                }
+            }
+        })*
+    };
+}
+
+on_both_backends!(
+    ledger_round_trip,
+    authentication_and_scopes,
+    bad_input_gets_its_code_and_changes_nothing,
+    holds_over_http,
+    documents_and_metrics,
+);
+
+async fn ledger_round_trip(harness: Harness) {
+    let bank = harness.open("bank", "CNY", false).await;
+    let wallet = harness.open("wallet", "CNY", true).await;
+    let (status, entry) = harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "t1",
+            transfer(&bank, &wallet, "1234.50", "CNY"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    assert_eq!(entry["legs"][1]["amount"], "1234.50");
+    // Replaying the key returns the identical result.
+    let (status, replay) = harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "t1",
+            transfer(&bank, &wallet, "1234.50", "CNY"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(replay, entry);
+    let id = entry["id"].as_str().unwrap();
+    let (status, fetched) = harness
+        .get(&format!("/v1/entries/{id}"), &harness.reader)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(fetched, entry);
+    let (_, account) = harness
+        .get(&format!("/v1/accounts/{wallet}"), &harness.reader)
+        .await;
+    assert_eq!(account["balance"]["credits_posted"], "1234.50");
+    assert_eq!(account["balance"]["debits_posted"], "0.00");
+    // Balance as of before and after the entry.
+    let (status, before) = harness
+        .get(
+            &format!("/v1/accounts/{wallet}/balance?as_of=2026-04-30T00:00:00Z"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert_eq!(before["balance"]["credits_posted"], "0.00");
+    harness.clock.advance(jiff::SignedDuration::from_hours(1));
+    harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "t2",
+            transfer(&wallet, &bank, "0.50", "CNY"),
+        )
+        .await;
+    let (_, middle) = harness
+        .get(
+            &format!("/v1/accounts/{wallet}/balance?as_of=2026-05-01T00:30:00Z"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(middle["balance"]["credits_posted"], "1234.50");
+    assert_eq!(middle["balance"]["debits_posted"], "0.00");
+    let (_, now) = harness
+        .get(&format!("/v1/accounts/{wallet}/balance"), &harness.reader)
+        .await;
+    assert_eq!(now["balance"]["debits_posted"], "0.50");
+    // Pages of one leg each.
+    let (_, first) = harness
+        .get(
+            &format!("/v1/accounts/{wallet}/entries?limit=1"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(first["legs"][0]["amount"], "1234.50");
+    assert_eq!(first["next_after"], 1);
+    let (_, second) = harness
+        .get(
+            &format!("/v1/accounts/{wallet}/entries?limit=1&after=1"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(second["legs"][0]["amount"], "0.50");
+    let (_, last) = harness
+        .get(
+            &format!("/v1/accounts/{wallet}/entries?limit=1&after=2"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(last["legs"], json!([]));
+    assert_eq!(last["next_after"], Value::Null);
+}
+
+async fn authentication_and_scopes(harness: Harness) {
+    let (status, body) = harness.call("GET", "/healthz", None, None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, Value::String("ok".into())));
+    let wallet = harness.open("wallet", "USD", false).await;
+    let uri = format!("/v1/accounts/{wallet}");
+    let (status, body) = harness.call("GET", &uri, None, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _) = harness
+        .call("GET", &uri, Some("tally_not-a-real-key"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A writer cannot read; a reader cannot write; admin can do both.
+    let (status, body) = harness.get(&uri, &harness.writer).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let before = harness.row_counts().await;
+    let (status, body) = harness
+        .post(
+            "/v1/entries",
+            &harness.reader,
+            "r1",
+            json!({"not": "even valid"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    assert_eq!(harness.row_counts().await, before);
+    let (status, _) = harness.get(&uri, &harness.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = harness
+        .call("GET", "/metrics", Some(&harness.reader), None, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = harness
+        .call("GET", "/v1/openapi.json", None, None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
+    let bank = harness.open("bank", "CNY", false).await;
+    let wallet = harness.open("wallet", "CNY", true).await;
+    let dollars = harness.open("dollars", "USD", false).await;
+    harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "fund",
+            transfer(&bank, &wallet, "10.00", "CNY"),
+        )
+        .await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    let huge = "x".repeat(5000);
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        ("malformed", "{\"legs\": [".into(), StatusCode::BAD_REQUEST, "malformed_json"),
+        ("unknown field", json!({"legs": [], "colour": "red"}).to_string(), StatusCode::BAD_REQUEST, "unknown_field"),
+        ("float amount", json!({"legs": [{"account_id": bank, "side": "debit", "amount": 1.5, "currency": "CNY"}]}).to_string(), StatusCode::BAD_REQUEST, "invalid_request"),
+        ("too large", json!({"legs": [], "description": huge}).to_string(), StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+        ("unbalanced", json!({"legs": [
+            {"account_id": bank, "side": "debit", "amount": "1.00", "currency": "CNY"},
+            {"account_id": wallet, "side": "credit", "amount": "0.99", "currency": "CNY"}]}).to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY, "entry_unbalanced"),
+        ("wrong currency", transfer(&bank, &dollars, "1.00", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
+        ("unknown currency", transfer(&bank, &wallet, "1.00", "XYZ").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_currency"),
+        ("too many digits", transfer(&bank, &wallet, "1.001", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_amount"),
+        ("overdraft", transfer(&wallet, &bank, "10.01", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "exceeds_credits"),
+        ("unknown account", transfer(&bank, &missing, "1.00", "CNY").to_string(), StatusCode::NOT_FOUND, "account_not_found"),
+        ("one leg", json!({"legs": [{"account_id": bank, "side": "debit", "amount": "1.00", "currency": "CNY"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "entry_too_few_legs"),
+        ("bad side", json!({"legs": [{"account_id": bank, "side": "up", "amount": "1.00", "currency": "CNY"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_side"),
+        ("reused key", transfer(&bank, &wallet, "2.00", "CNY").to_string(), StatusCode::CONFLICT, "idempotency_key_reused"),
+    ];
+    let before = harness.row_counts().await;
+    for (name, body, status, code) in cases {
+        let key = if name == "reused key" {
+            "fund".to_string()
+        } else {
+            format!("bad-{}", name.replace(' ', "-"))
+        };
+        let (got_status, got) = harness
+            .call(
+                "POST",
+                "/v1/entries",
+                Some(&harness.writer),
+                Some(&key),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (got_status, got["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {got}"
+        );
+        assert!(got["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.is_empty()));
+        assert_eq!(harness.row_counts().await, before, "{name} left a trace");
+    }
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/entries",
+            Some(&harness.writer),
+            None,
+            Some(transfer(&bank, &wallet, "1.00", "CNY").to_string()),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/entries")
+        .header(header::AUTHORIZATION, format!("Bearer {}", harness.writer))
+        .header("Idempotency-Key", "text")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(
+            transfer(&bank, &wallet, "1.00", "CNY").to_string(),
+        ))
+        .unwrap();
+    let response = harness.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = harness
+        .post(
+            "/v1/accounts",
+            &harness.writer,
+            "dup",
+            json!({"code": "bank", "kind": "asset", "currency": "CNY"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("account_code_taken"))
+    );
+    let (status, body) = harness
+        .post(
+            "/v1/accounts",
+            &harness.writer,
+            "kind",
+            json!({"code": "x", "kind": "cash", "currency": "CNY"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("invalid_account_kind")
+        )
+    );
+    let (status, body) = harness
+        .get("/v1/accounts/not-a-uuid", &harness.reader)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_id"))
+    );
+    let (status, body) = harness
+        .get(&format!("/v1/accounts/{missing}"), &harness.reader)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("account_not_found"))
+    );
+    let (status, body) = harness
+        .get(
+            &format!("/v1/accounts/{bank}/balance?as_of=yesterday"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    let (status, body) = harness
+        .get(
+            &format!("/v1/accounts/{bank}/entries?limit=0"),
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    let (status, body) = harness.get("/v1/nowhere", &harness.reader).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = harness
+        .call("DELETE", "/v1/entries", Some(&harness.writer), None, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
+    );
+    assert_eq!(harness.row_counts().await, before);
+}
+
+async fn holds_over_http(harness: Harness) {
+    let bank = harness.open("bank", "CNY", false).await;
+    let wallet = harness.open("wallet", "CNY", true).await;
+    let shop = harness.open("shop", "CNY", false).await;
+    harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "fund",
+            transfer(&bank, &wallet, "100.00", "CNY"),
+        )
+        .await;
+    let hold = |amount: &str| {
+        json!({
+            "debit_account_id": wallet, "credit_account_id": shop, "amount": amount, "currency": "CNY",
+            "expires_at": "2026-05-02T00:00:00Z", "description": "order 42",
+        })
+    };
+    let (status, created) = harness
+        .post("/v1/holds", &harness.writer, "h1", hold("80.00"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "pending");
+    let (status, body) = harness
+        .post("/v1/holds", &harness.writer, "h2", hold("20.01"))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("exceeds_credits"))
+    );
+    let id = created["id"].as_str().unwrap();
+    let (status, body) = harness
+        .post(
+            &format!("/v1/holds/{id}/post"),
+            &harness.writer,
+            "p0",
+            json!({"amount": "80.01", "currency": "CNY"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("post_exceeds_hold"))
+    );
+    let (status, posted) = harness
+        .post(
+            &format!("/v1/holds/{id}/post"),
+            &harness.writer,
+            "p1",
+            json!({"amount": "75.00", "currency": "CNY"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    assert_eq!(posted["hold"]["status"], "posted");
+    assert_eq!(posted["hold"]["posted_amount"], "75.00");
+    assert_eq!(posted["entry"]["legs"][0]["amount"], "75.00");
+    let (_, account) = harness
+        .get(&format!("/v1/accounts/{wallet}"), &harness.reader)
+        .await;
+    assert_eq!(account["balance"]["debits_posted"], "75.00");
+    assert_eq!(account["balance"]["debits_pending"], "0.00");
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/holds/{id}/void"),
+            Some(&harness.writer),
+            Some("v1"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("hold_not_pending"))
+    );
+    let (_, second) = harness
+        .post("/v1/holds", &harness.writer, "h3", hold("25.00"))
+        .await;
+    let second_id = second["id"].as_str().unwrap();
+    let (status, voided) = harness
+        .call(
+            "POST",
+            &format!("/v1/holds/{second_id}/void"),
+            Some(&harness.writer),
+            Some("v2"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, voided["status"].as_str()),
+        (StatusCode::OK, Some("voided"))
+    );
+    let (status, fetched) = harness
+        .get(&format!("/v1/holds/{second_id}"), &harness.reader)
+        .await;
+    assert_eq!((status, fetched), (StatusCode::OK, voided));
+    let (status, body) = harness
+        .post(
+            "/v1/holds",
+            &harness.writer,
+            "h4",
+            json!({
+        "debit_account_id": wallet, "credit_account_id": shop, "amount": "1.00", "currency": "CNY",
+        "expires_at": "2026-04-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("hold_expiry_not_in_future")
+        )
+    );
+}
+
+async fn documents_and_metrics(harness: Harness) {
+    let (status, document) = harness.get("/v1/openapi.json", &harness.reader).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/v1/accounts",
+        "/v1/entries",
+        "/v1/holds/{id}/post",
+        "/v1/accounts/{id}/balance",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "missing {path}");
+    }
+    harness
+        .get("/v1/accounts/not-a-uuid", &harness.reader)
+        .await;
+    let (status, text) = harness
+        .call("GET", "/metrics", Some(&harness.admin), None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap().to_string();
+    assert!(text.contains("tally_http_requests_total"), "{text}");
+    assert!(
+        text.contains("tally_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
