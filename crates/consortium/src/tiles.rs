@@ -1,14 +1,17 @@
 //! Stored subtree hashes in tiles (after C2SP tlog-tiles) and the append-only Merkle log over them.
 //!
 //! Layout: a tile of tile-level `L` and index `N` holds the hashes of the tree nodes at
-//! level `8 * L` with indexes `256 * N .. 256 * N + 256`, left to right. Levels in between
-//! are recomputed from at most 128 stored hashes of the tile below them, so the store
-//! keeps about `n * (1 + 1/256 + ...)` hashes for `n` entries, and a proof or a tree head
-//! at any size reads `O(log n)` tiles: a tree of a billion entries never needs a rebuild.
-//! The last tile of a level may be partial; a wider version replaces a narrower one.
-//! Tiles of stored hashes never change once full, which is what a tamper check relies on.
+//! level `8 * L` with indexes `256 * N .. 256 * N + 256`, left to right — exactly a
+//! tlog-tiles tile — followed by the hashes of the nodes at level `8 * L + 4` that those
+//! nodes complete (one for every 16). Any node inside a tile is then recomputed from at
+//! most 8 stored hashes (at most 7 SHA-256 calls), and the store keeps about
+//! `n * (1 + 1/16 + 1/256 + ...)` ≈ `1.07 n` hashes for `n` entries. A proof or a tree
+//! head at any size reads `O(log n)` tiles: a tree of a billion entries never needs a
+//! rebuild. The last tile of a level may be partial; a wider version replaces a
+//! narrower one. Full tiles never change, which is what an audit relies on.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::hash::{empty_root, node_hash, Hash};
 use crate::merkle::{
@@ -18,8 +21,12 @@ use crate::Error;
 
 /// Tree levels covered by one tile.
 pub const TILE_HEIGHT: u8 = 8;
-/// Hashes in a full tile.
+/// Hashes in a full tile (its base level).
 pub const TILE_WIDTH: usize = 1 << TILE_HEIGHT;
+/// The level inside a tile whose node hashes are also stored.
+pub const MIDDLE_LEVEL: u8 = 4;
+/// Base hashes under one stored middle hash.
+pub const MIDDLE_GROUP: usize = 1 << MIDDLE_LEVEL;
 /// Most entries appended in one batch (one storage transaction).
 pub const BATCH_SIZE_MAX: usize = 1 << 20;
 
@@ -52,29 +59,50 @@ impl TileId {
 /// The hashes of one tile, full (256) or partial (1 to 255).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Tile {
-    /// Node hashes, left to right.
+    /// Node hashes of the tile's base level, left to right (the tlog-tiles tile).
     pub hashes: Vec<Hash>,
+    /// Node hashes four levels up: one per complete group of 16 base hashes.
+    pub middle: Vec<Hash>,
 }
 
 impl Tile {
-    /// The tile as bytes: its hashes concatenated, as tlog-tiles serves them.
+    /// The tile as bytes: base hashes then middle hashes, concatenated.
     pub fn to_bytes(&self) -> Vec<u8> {
-        self.hashes.iter().flat_map(|hash| hash.0).collect()
+        self.hashes
+            .iter()
+            .chain(&self.middle)
+            .flat_map(|hash| hash.0)
+            .collect()
     }
 
-    /// A tile from its bytes.
+    /// A tile from its bytes; the split between base and middle hashes follows from the
+    /// count, since a tile of width `w` has `w + w / 16` hashes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        if bytes.len() % 32 != 0 || bytes.len() / 32 > TILE_WIDTH {
-            return Err(Error::Storage(format!(
-                "a tile of {} bytes is not 1 to 256 hashes",
+        let bad = || {
+            Error::Storage(format!(
+                "a tile of {} bytes is not a valid tile",
                 bytes.len()
-            )));
+            ))
+        };
+        if bytes.len() % 32 != 0 {
+            return Err(bad());
         }
-        let hashes = bytes
+        let count = bytes.len() / 32;
+        let width = (1..=TILE_WIDTH)
+            .find(|width| width + width / MIDDLE_GROUP == count)
+            .ok_or_else(bad)?;
+        let all = bytes
             .chunks_exact(32)
             .map(Hash::from_slice)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Tile { hashes })
+        Ok(Tile {
+            hashes: all[..width].to_vec(),
+            middle: all[width..].to_vec(),
+        })
+    }
+
+    fn is_full(&self) -> bool {
+        self.hashes.len() == TILE_WIDTH && self.middle.len() == TILE_WIDTH / MIDDLE_GROUP
     }
 }
 
@@ -85,7 +113,7 @@ pub trait TileStore {
     /// The number of entries covered by the last commit.
     fn tree_size(&self) -> Result<u64, Error>;
     /// The widest stored version of a tile, or `None` when it was never written.
-    fn read_tile(&self, id: TileId) -> Result<Option<Tile>, Error>;
+    fn read_tile(&self, id: TileId) -> Result<Option<Arc<Tile>>, Error>;
     /// Stores the tiles touched by a batch and the new tree size, all or nothing.
     fn commit(&mut self, tree_size: u64, tiles: Vec<(TileId, Tile)>) -> Result<(), Error>;
 }
@@ -94,7 +122,7 @@ pub trait TileStore {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryTileStore {
     tree_size: u64,
-    tiles: BTreeMap<TileId, Tile>,
+    tiles: BTreeMap<TileId, Arc<Tile>>,
 }
 
 impl MemoryTileStore {
@@ -110,7 +138,7 @@ impl MemoryTileStore {
 
     /// Replaces a stored tile without any check: for tamper tests only.
     pub fn overwrite_tile_for_tamper_test(&mut self, id: TileId, tile: Tile) {
-        self.tiles.insert(id, tile);
+        self.tiles.insert(id, Arc::new(tile));
     }
 }
 
@@ -119,7 +147,7 @@ impl TileStore for MemoryTileStore {
         Ok(self.tree_size)
     }
 
-    fn read_tile(&self, id: TileId) -> Result<Option<Tile>, Error> {
+    fn read_tile(&self, id: TileId) -> Result<Option<Arc<Tile>>, Error> {
         Ok(self.tiles.get(&id).cloned())
     }
 
@@ -131,7 +159,7 @@ impl TileStore for MemoryTileStore {
             )));
         }
         for (id, tile) in tiles {
-            self.tiles.insert(id, tile);
+            self.tiles.insert(id, Arc::new(tile));
         }
         self.tree_size = tree_size;
         Ok(())
@@ -150,6 +178,52 @@ pub struct MerkleLog<S> {
     edge_tiles: Vec<(TileId, Tile)>,
 }
 
+/// Where in a tile a node's stored hashes are.
+#[derive(Debug, Clone, Copy)]
+struct TileSlice {
+    id: TileId,
+    middle: bool,
+    offset: usize,
+    count: usize,
+}
+
+fn tile_slice(node: NodeId) -> TileSlice {
+    let within = node.level % TILE_HEIGHT;
+    let tile_level = node.level / TILE_HEIGHT;
+    if within < MIDDLE_LEVEL {
+        let first = node.index << within;
+        TileSlice {
+            id: TileId {
+                level: tile_level,
+                index: first / TILE_WIDTH as u64,
+            },
+            middle: false,
+            offset: (first % TILE_WIDTH as u64) as usize,
+            count: 1 << within,
+        }
+    } else {
+        let first = node.index << (within - MIDDLE_LEVEL);
+        let per_tile = (TILE_WIDTH / MIDDLE_GROUP) as u64;
+        TileSlice {
+            id: TileId {
+                level: tile_level,
+                index: first / per_tile,
+            },
+            middle: true,
+            offset: (first % per_tile) as usize,
+            count: 1 << (within - MIDDLE_LEVEL),
+        }
+    }
+}
+
+fn pick(tile: &Tile, middle: bool) -> &[Hash] {
+    if middle {
+        &tile.middle
+    } else {
+        &tile.hashes
+    }
+}
+
 impl<S: TileStore> MerkleLog<S> {
     /// Opens the log kept in `store`, reading `O(log n)` tiles.
     pub fn open(store: S) -> Result<Self, Error> {
@@ -159,22 +233,11 @@ impl<S: TileStore> MerkleLog<S> {
             frontier: Frontier::new(),
             edge_tiles: Vec::new(),
         };
-        let roots = LeafRange {
-            start: 0,
-            end: size,
-        }
-        .nodes()
-        .into_iter()
-        .map(|node| log.node_hash_at(node, size))
-        .collect::<Result<Vec<_>, _>>()?;
-        log.frontier = Frontier::from_parts(size, roots)?;
-        // The number of nodes stored at level 8L is size >> 8L; load the partial tile.
+        // Load the partial tile of each level: level L stores size >> 8L base hashes.
+        let mut edge_tiles = Vec::new();
         let mut level: u8 = 0;
         loop {
             let stored = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
-            if stored == 0 && level > 0 {
-                break;
-            }
             let id = TileId {
                 level,
                 index: stored / TILE_WIDTH as u64,
@@ -183,8 +246,12 @@ impl<S: TileStore> MerkleLog<S> {
             let tile = if width == 0 {
                 Tile::default()
             } else {
-                let mut tile = log.read_tile(id)?;
-                if tile.hashes.len() < width {
+                let stored_tile = log
+                    .store
+                    .read_tile(id)?
+                    .ok_or_else(|| Error::Storage(format!("tile {} is missing", id.path(width))))?;
+                let mut tile = Tile::clone(&stored_tile);
+                if tile.hashes.len() < width || tile.middle.len() < width / MIDDLE_GROUP {
                     return Err(Error::Storage(format!(
                         "tile {} has {} hashes, want {width}",
                         id.path(width),
@@ -192,14 +259,25 @@ impl<S: TileStore> MerkleLog<S> {
                     )));
                 }
                 tile.hashes.truncate(width);
+                tile.middle.truncate(width / MIDDLE_GROUP);
                 tile
             };
-            log.edge_tiles.push((id, tile));
-            if stored == 0 {
+            edge_tiles.push((id, tile));
+            if stored < TILE_WIDTH as u64 {
                 break;
             }
             level += 1;
         }
+        log.edge_tiles = edge_tiles;
+        let roots = LeafRange {
+            start: 0,
+            end: size,
+        }
+        .nodes()
+        .into_iter()
+        .map(|node| log.stored_node_hash(node))
+        .collect::<Result<Vec<_>, _>>()?;
+        log.frontier = Frontier::from_parts(size, roots)?;
         Ok(log)
     }
 
@@ -239,14 +317,10 @@ impl<S: TileStore> MerkleLog<S> {
         let mut failure: Option<Error> = None;
         for leaf in leaves {
             frontier.append(*leaf, |node, hash| {
-                if node.level % TILE_HEIGHT != 0 || failure.is_some() {
-                    return;
-                }
-                let tile_level = node.level / TILE_HEIGHT;
-                if let Err(error) =
-                    place_in_edge(&mut edge_tiles, &mut touched, tile_level, node, hash)
-                {
-                    failure = Some(error);
+                if failure.is_none() {
+                    if let Err(error) = place_in_edge(&mut edge_tiles, &mut touched, node, hash) {
+                        failure = Some(error);
+                    }
                 }
             });
         }
@@ -265,43 +339,37 @@ impl<S: TileStore> MerkleLog<S> {
         Ok(first)
     }
 
-    fn read_tile(&self, id: TileId) -> Result<Tile, Error> {
-        if let Some((edge_id, tile)) = self.edge_tiles.get(id.level as usize) {
-            if *edge_id == id && !tile.hashes.is_empty() {
-                return Ok(tile.clone());
+    /// The hash of a node from the tiles (the edge tiles first, then the store).
+    fn stored_node_hash(&self, node: NodeId) -> Result<Hash, Error> {
+        let slice = tile_slice(node);
+        let range = slice.offset..slice.offset + slice.count;
+        if let Some((edge_id, tile)) = self.edge_tiles.get(slice.id.level as usize) {
+            if *edge_id == slice.id {
+                if let Some(hashes) = pick(tile, slice.middle).get(range.clone()) {
+                    return perfect_root(hashes);
+                }
             }
         }
-        self.store
-            .read_tile(id)?
-            .ok_or_else(|| Error::Storage(format!("tile {} is missing", id.path(TILE_WIDTH))))
+        let tile = self.store.read_tile(slice.id)?.ok_or_else(|| {
+            Error::Storage(format!("tile {} is missing", slice.id.path(TILE_WIDTH)))
+        })?;
+        let hashes = pick(&tile, slice.middle).get(range).ok_or_else(|| {
+            Error::Storage(format!(
+                "tile {} is too short for node {node:?}",
+                slice.id.path(TILE_WIDTH)
+            ))
+        })?;
+        perfect_root(hashes)
     }
 
     /// The hash of a perfect subtree that is complete in a tree of `size` leaves.
     pub fn node_hash_at(&self, node: NodeId, size: u64) -> Result<Hash, Error> {
-        if node.end_leaf() > size || size > self.store.tree_size()?.max(self.size()) {
+        if node.end_leaf() > size || size > self.size() {
             return Err(Error::OutOfRange(format!(
                 "node {node:?} is not complete in a tree of {size} leaves"
             )));
         }
-        let tile_level = node.level / TILE_HEIGHT;
-        let height_in_tile = node.level % TILE_HEIGHT;
-        let first = node.index << height_in_tile;
-        let count = 1usize << height_in_tile;
-        let id = TileId {
-            level: tile_level,
-            index: first / TILE_WIDTH as u64,
-        };
-        let offset = (first % TILE_WIDTH as u64) as usize;
-        let tile = self.read_tile(id)?;
-        let stored = tile.hashes.get(offset..offset + count).ok_or_else(|| {
-            Error::Storage(format!(
-                "tile {} has {} hashes, want at least {}",
-                id.path(TILE_WIDTH),
-                tile.hashes.len(),
-                offset + count
-            ))
-        })?;
-        Ok(perfect_root(stored))
+        self.stored_node_hash(node)
     }
 
     fn range_hash(&self, range: LeafRange, size: u64) -> Result<Hash, Error> {
@@ -333,37 +401,80 @@ impl<S: TileStore> MerkleLog<S> {
         )
     }
 
-    /// Recomputes the root from the stored leaf hashes alone (every level-0 tile) and
-    /// checks it against the root read from the upper tiles: a full audit, `O(n)` hashing.
-    /// Returns the recomputed root, which the caller compares with a signed checkpoint.
+    /// Checks every stored hash against the hashes below it, then recomputes the root
+    /// from the leaf hashes alone: a full audit, `O(n)` hashing. Returns the root, which
+    /// the caller compares with a signed checkpoint.
     pub fn audit(&self) -> Result<Hash, Error> {
         let size = self.size();
+        let mut level: u8 = 0;
+        loop {
+            let stored = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
+            if stored == 0 {
+                break;
+            }
+            let tiles = stored.div_ceil(TILE_WIDTH as u64);
+            for index in 0..tiles {
+                let id = TileId { level, index };
+                let tile = self.audited_tile(id, stored)?;
+                for (group, middle) in tile.middle.iter().enumerate() {
+                    let base = &tile.hashes[group * MIDDLE_GROUP..(group + 1) * MIDDLE_GROUP];
+                    if perfect_root(base)? != *middle {
+                        return Err(tampered(id, "a middle hash does not match its base hashes"));
+                    }
+                }
+                if level > 0 {
+                    for (offset, hash) in tile.hashes.iter().enumerate() {
+                        let below = TileId {
+                            level: level - 1,
+                            index: index * TILE_WIDTH as u64 + offset as u64,
+                        };
+                        let below_tile = self.audited_tile(below, stored << TILE_HEIGHT)?;
+                        if !below_tile.is_full() || perfect_root(&below_tile.middle)? != *hash {
+                            return Err(tampered(id, "a hash does not match the tile below"));
+                        }
+                    }
+                }
+            }
+            level += 1;
+        }
         let mut frontier = Frontier::new();
-        let mut index = 0u64;
-        while index < size {
-            let id = TileId {
-                level: 0,
-                index: index / TILE_WIDTH as u64,
-            };
-            let tile = self.read_tile(id)?;
-            let want = ((size - index) as usize).min(TILE_WIDTH);
-            let hashes = tile
-                .hashes
-                .get(..want)
-                .ok_or_else(|| Error::Storage(format!("tile {} is short", id.path(TILE_WIDTH))))?;
-            for hash in hashes {
+        for index in 0..size.div_ceil(TILE_WIDTH as u64) {
+            let tile = self.audited_tile(TileId { level: 0, index }, size)?;
+            for hash in &tile.hashes {
                 frontier.append(*hash, |_, _| {});
             }
-            index += want as u64;
         }
         let recomputed = frontier.root();
-        let stored = self.root_at(size)?;
-        if recomputed != stored {
+        let stored_root = self.root_at(size)?;
+        if recomputed != stored_root || frontier.size() != size {
             return Err(Error::Storage(format!(
-                "stored tiles are inconsistent: leaves give root {recomputed}, upper tiles give {stored}"
+                "stored tiles are inconsistent: leaves give root {recomputed}, upper tiles give {stored_root}"
             )));
         }
         Ok(recomputed)
+    }
+
+    /// A tile as it should be for `stored` base hashes at its level, cut to that width.
+    fn audited_tile(&self, id: TileId, stored: u64) -> Result<Tile, Error> {
+        let start = id.index * TILE_WIDTH as u64;
+        let width = (stored.saturating_sub(start)).min(TILE_WIDTH as u64) as usize;
+        let tile = match self.edge_tiles.get(id.level as usize) {
+            Some((edge_id, tile)) if *edge_id == id => tile.clone(),
+            _ => {
+                let stored = self
+                    .store
+                    .read_tile(id)?
+                    .ok_or_else(|| Error::Storage(format!("tile {} is missing", id.path(width))))?;
+                (*stored).clone()
+            }
+        };
+        if tile.hashes.len() < width || tile.middle.len() < width / MIDDLE_GROUP {
+            return Err(tampered(id, "the tile is short"));
+        }
+        Ok(Tile {
+            hashes: tile.hashes[..width].to_vec(),
+            middle: tile.middle[..width / MIDDLE_GROUP].to_vec(),
+        })
     }
 
     /// The hash of the leaf at `index`.
@@ -400,59 +511,74 @@ impl<S: TileStore> MerkleLog<S> {
     }
 }
 
+fn tampered(id: TileId, detail: &str) -> Error {
+    Error::Storage(format!("tile {}: {detail}", id.path(TILE_WIDTH)))
+}
+
+/// Puts a completed node's hash into the edge tile of its level, when the layout stores
+/// it; moves a tile to `touched` once it is full.
 fn place_in_edge(
     edge_tiles: &mut Vec<(TileId, Tile)>,
     touched: &mut BTreeMap<TileId, Tile>,
-    tile_level: u8,
     node: NodeId,
     hash: &Hash,
 ) -> Result<(), Error> {
-    let id = TileId {
-        level: tile_level,
-        index: node.index / TILE_WIDTH as u64,
-    };
-    let offset = (node.index % TILE_WIDTH as u64) as usize;
-    while edge_tiles.len() <= tile_level as usize {
+    let within = node.level % TILE_HEIGHT;
+    if within != 0 && within != MIDDLE_LEVEL {
+        return Ok(());
+    }
+    let slice = tile_slice(node);
+    let tile_level = slice.id.level as usize;
+    while edge_tiles.len() <= tile_level {
         let level = edge_tiles.len() as u8;
         edge_tiles.push((TileId { level, index: 0 }, Tile::default()));
     }
-    let slot = &mut edge_tiles[tile_level as usize];
-    if slot.0 != id {
-        if offset != 0 || !slot.1.hashes.is_empty() {
-            return Err(Error::Internal(format!(
-                "node {node:?} does not continue tile {:?}",
-                slot.0
-            )));
-        }
-        *slot = (id, Tile::default());
-    }
-    if slot.1.hashes.len() != offset {
+    let (edge_id, tile) = &mut edge_tiles[tile_level];
+    if *edge_id != slice.id {
         return Err(Error::Internal(format!(
-            "node {node:?} lands at offset {offset} of a tile of width {}",
-            slot.1.hashes.len()
+            "node {node:?} does not belong to the edge tile {edge_id:?}"
         )));
     }
-    slot.1.hashes.push(*hash);
-    if slot.1.hashes.len() == TILE_WIDTH {
-        touched.insert(id, std::mem::take(&mut slot.1));
-        slot.0 = TileId {
-            level: tile_level,
-            index: id.index + 1,
+    let part = if slice.middle {
+        &mut tile.middle
+    } else {
+        &mut tile.hashes
+    };
+    if part.len() != slice.offset {
+        return Err(Error::Internal(format!(
+            "node {node:?} lands at offset {} of a tile part of width {}",
+            slice.offset,
+            part.len()
+        )));
+    }
+    part.push(*hash);
+    if tile.is_full() {
+        touched.insert(slice.id, std::mem::take(tile));
+        *edge_id = TileId {
+            level: slice.id.level,
+            index: slice.id.index + 1,
         };
     }
     Ok(())
 }
 
-/// Root of a perfect subtree from its (power of two many) bottom hashes.
-fn perfect_root(hashes: &[Hash]) -> Hash {
-    let mut level: Vec<Hash> = hashes.to_vec();
-    while level.len() > 1 {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| node_hash(&pair[0], &pair[1]))
-            .collect();
+/// Root of a perfect subtree from its 1, 2, 4, 8 or 16 bottom hashes.
+fn perfect_root(hashes: &[Hash]) -> Result<Hash, Error> {
+    let mut buffer = [Hash::default(); MIDDLE_GROUP];
+    let mut count = hashes.len();
+    if count == 0 || count > MIDDLE_GROUP || !count.is_power_of_two() {
+        return Err(Error::Internal(format!(
+            "{count} hashes are not a perfect subtree"
+        )));
     }
-    level.first().copied().unwrap_or_else(empty_root)
+    buffer[..count].copy_from_slice(hashes);
+    while count > 1 {
+        for pair in 0..count / 2 {
+            buffer[pair] = node_hash(&buffer[2 * pair], &buffer[2 * pair + 1]);
+        }
+        count /= 2;
+    }
+    Ok(buffer[0])
 }
 
 #[cfg(test)]
@@ -516,6 +642,66 @@ mod tests {
     }
 
     #[test]
+    fn reopening_at_tile_boundaries_restores_the_log() -> Result<(), Error> {
+        let all = leaves(70_000);
+        for size in [
+            0usize, 1, 15, 16, 17, 255, 256, 257, 4_095, 4_096, 4_097, 65_539,
+        ] {
+            let mut log = MerkleLog::open(MemoryTileStore::new())?;
+            log.append_batch(&all[..size])?;
+            let mut reopened = MerkleLog::open(log.store().clone())?;
+            assert_eq!(reopened.root(), root_of(&all[..size]), "size {size}");
+            reopened.append_batch(&all[size..size + 300])?;
+            assert_eq!(
+                reopened.root(),
+                root_of(&all[..size + 300]),
+                "size {size} + 300"
+            );
+            assert_eq!(reopened.audit()?, reopened.root());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tile_bytes_round_trip() -> Result<(), Error> {
+        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        log.append_batch(&leaves(300))?;
+        for id in [TileId { level: 0, index: 0 }, TileId { level: 0, index: 1 }] {
+            let tile = log.store().read_tile(id)?.unwrap_or_default();
+            assert_eq!(Tile::from_bytes(&tile.to_bytes())?, *tile);
+        }
+        assert!(Tile::from_bytes(&[0u8; 33]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn an_audit_finds_a_tampered_middle_or_upper_hash() -> Result<(), Error> {
+        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        log.append_batch(&leaves(70_000))?;
+        for (id, middle) in [
+            (TileId { level: 0, index: 3 }, true),
+            (TileId { level: 1, index: 0 }, false),
+            (TileId { level: 1, index: 0 }, true),
+        ] {
+            let mut store = log.store().clone();
+            let mut tile = Tile::clone(&store.read_tile(id)?.unwrap_or_default());
+            let part = if middle {
+                &mut tile.middle
+            } else {
+                &mut tile.hashes
+            };
+            part[1] = leaf_hash(b"forged");
+            store.overwrite_tile_for_tamper_test(id, tile);
+            let reopened = MerkleLog::open(store)?;
+            assert_eq!(
+                reopened.audit().map_err(|error| error.code()),
+                Err("storage")
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
     fn a_tampered_tile_breaks_proofs_against_the_signed_root() -> Result<(), Error> {
         let all = leaves(600);
         let mut log = MerkleLog::open(MemoryTileStore::new())?;
@@ -523,7 +709,7 @@ mod tests {
         let root = log.root();
         assert_eq!(log.audit().map_err(|error| error.code()), Ok(root));
         let id = TileId { level: 0, index: 1 };
-        let mut tile = log.store().read_tile(id)?.unwrap_or_default();
+        let mut tile = Tile::clone(&log.store().read_tile(id)?.unwrap_or_default());
         tile.hashes[10] = leaf_hash(b"forged entry");
         log.store_mut().overwrite_tile_for_tamper_test(id, tile);
         let reopened = MerkleLog::open(log.store().clone())?;
