@@ -1,15 +1,21 @@
 //! The `tally` command: a thin shell over Tally's library crates.
 
+mod bench;
 mod consortium;
 mod recon;
 mod risk;
 mod score;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "tally", version, about = "Consumer credit, payments, risk and reconciliation")]
+#[command(
+    name = "tally",
+    version,
+    about = "Consumer credit, payments, risk and reconciliation"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,6 +23,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Runs the HTTP service (SQLite file tally.db by default; PostgreSQL with a postgres:// URL).
+    Serve(serve::ServeArgs),
+    /// Applies database migrations (also done at every start).
+    Migrate(serve::ConfigArgs),
+    /// Manages API keys.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
+    /// Benchmarks: measured figures for BENCHMARKS.md.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
     /// Reconcile the journal against channel settlement files.
     #[command(subcommand)]
     Recon(recon::Command),
@@ -34,6 +50,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(arguments) => block_on(serve::serve(arguments)),
+        Command::Migrate(arguments) => block_on(serve::migrate(arguments)),
+        Command::Keys(command) => block_on(serve::keys(command)),
+        Command::Bench(command) => block_on(bench::run(command)),
         Command::Recon(command) => recon::run(command),
         Command::Score(command) => score::run(command),
         Command::Risk(command) => risk::run(command),
@@ -46,4 +66,14 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs an async command on a multi-threaded runtime with one worker per core.
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    future: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }

@@ -52,7 +52,8 @@ impl TestDatabase {
         }
     }
 
-    async fn postgres_at(url: &str) -> Result<Self, StoreError> {
+    /// A fresh, migrated schema on the server at `url`.
+    pub async fn postgres_at(url: &str) -> Result<Self, StoreError> {
         let seconds = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|elapsed| elapsed.as_secs())
@@ -73,6 +74,18 @@ impl TestDatabase {
             schema: Some(schema),
             _directory: None,
         })
+    }
+
+    /// A URL that reaches this database in another process (PostgreSQL: the test schema
+    /// first on the search path).
+    pub fn url_for_another_process(&self) -> String {
+        match &self.schema {
+            None => self.url.clone(),
+            Some(schema) => {
+                let separator = if self.url.contains('?') { '&' } else { '?' };
+                format!("{}{separator}options=-c%20search_path%3D{schema}", self.url)
+            }
+        }
     }
 
     /// Another, independent connection pool to the same database: a second "process".

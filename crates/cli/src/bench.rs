@@ -1,0 +1,278 @@
+//! `tally bench ...`: benchmarks that measure, never assert. Figures go in BENCHMARKS.md.
+
+use anyhow::Context;
+use serde_json::json;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tally_core::{Clock, SystemClock};
+use tally_server::state::Limits;
+use tally_server::AppState;
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Two-leg ledger transfers over HTTP with concurrent clients, against an in-process
+    /// server on a fresh database: transfers per second and latency percentiles.
+    Ledger(LedgerBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LedgerBenchArgs {
+    /// Database: a SQLite file (default `sqlite://tally-bench.db` in the working directory,
+    /// recreated) or a PostgreSQL server, where a fresh schema is made for the run.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Concurrent HTTP clients, each with its own keep-alive connection.
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Measured seconds (after the warm-up).
+    #[arg(long, default_value_t = 20)]
+    pub duration_seconds: u64,
+    /// Unmeasured seconds before measuring.
+    #[arg(long, default_value_t = 3)]
+    pub warmup_seconds: u64,
+    /// Accounts the transfers move money between.
+    #[arg(long, default_value_t = 1000)]
+    pub accounts: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        BenchCommand::Ledger(arguments) => ledger(arguments).await,
+    }
+}
+
+/// A small deterministic generator for picking accounts; quality does not matter here.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut value = self.0;
+        value = (value ^ (value >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        value = (value ^ (value >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        value ^ (value >> 31)
+    }
+}
+
+fn percentile(sorted: &[u64], fraction_per_mille: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let index = (sorted.len() * fraction_per_mille)
+        .div_ceil(1000)
+        .saturating_sub(1);
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn milliseconds(microseconds: u64) -> String {
+    format!("{}.{:03}", microseconds / 1000, microseconds % 1000)
+}
+
+async fn open_database(
+    url: Option<&str>,
+) -> anyhow::Result<(Database, Option<TestDatabase>, String)> {
+    match url {
+        Some(url) if Database::backend_of(url) == tally_store::Backend::Postgres => {
+            let scratch = TestDatabase::postgres_at(url)
+                .await
+                .context("making a scratch schema on PostgreSQL")?;
+            let label = format!(
+                "PostgreSQL (schema {})",
+                scratch.schema.clone().unwrap_or_default()
+            );
+            Ok((scratch.database.clone(), Some(scratch), label))
+        }
+        _ => {
+            let url = url.unwrap_or("sqlite://tally-bench.db").to_string();
+            let path = url
+                .trim_start_matches("sqlite://")
+                .trim_start_matches("sqlite:")
+                .to_string();
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{path}{suffix}"));
+            }
+            let database = Database::connect(&url).await?;
+            database.migrate().await?;
+            Ok((
+                database,
+                None,
+                format!("SQLite file {path} (WAL, synchronous=FULL)"),
+            ))
+        }
+    }
+}
+
+async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        arguments.clients > 0 && arguments.accounts >= 2,
+        "need clients ≥ 1 and accounts ≥ 2"
+    );
+    let (database, _scratch, label) = open_database(arguments.database_url.as_deref()).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (writer, _) =
+        LedgerWriter::start(&database, clock.clone(), WriterConfig::default()).await?;
+    let state = AppState::new(database.clone(), writer, clock.clone(), Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, tally_server::app(state)).await;
+    });
+    let key = database
+        .create_api_key("bench", &["admin".to_string()], clock.now())
+        .await?
+        .secret
+        .expose()
+        .clone();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(arguments.clients)
+        .build()?;
+    eprintln!("opening {} accounts on {label}", arguments.accounts);
+    let mut accounts = Vec::with_capacity(arguments.accounts);
+    for index in 0..arguments.accounts {
+        let response = client
+            .post(format!("{base}/v1/accounts"))
+            .bearer_auth(&key)
+            .header("Idempotency-Key", format!("bench-account-{index}"))
+            .json(&json!({"code": format!("bench-{index}"), "kind": "asset", "currency": "CNY"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "opening an account failed: {}",
+            response.text().await?
+        );
+        let body: serde_json::Value = response.json().await?;
+        accounts.push(body["id"].as_str().unwrap_or_default().to_string());
+    }
+    let accounts = Arc::new(accounts);
+    let started = Instant::now();
+    let measure_from = started + Duration::from_secs(arguments.warmup_seconds);
+    let stop_at = measure_from + Duration::from_secs(arguments.duration_seconds);
+    eprintln!(
+        "{} clients: {} s warm-up, then {} s measured",
+        arguments.clients, arguments.warmup_seconds, arguments.duration_seconds
+    );
+    let mut tasks = Vec::new();
+    for client_index in 0..arguments.clients {
+        let client = client.clone();
+        let key = key.clone();
+        let base = base.clone();
+        let accounts = accounts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut random = SplitMix(client_index as u64 + 1);
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            let mut sequence = 0_u64;
+            loop {
+                let now = Instant::now();
+                if now >= stop_at {
+                    break;
+                }
+                let from = (random.next() % accounts.len() as u64) as usize;
+                let mut to = (random.next() % accounts.len() as u64) as usize;
+                if to == from {
+                    to = (to + 1) % accounts.len();
+                }
+                let minor = 1 + random.next() % 100_000;
+                let amount = format!("{}.{:02}", minor / 100, minor % 100);
+                let body = json!({"legs": [
+                    {"account_id": accounts[from], "side": "debit", "amount": amount, "currency": "CNY"},
+                    {"account_id": accounts[to], "side": "credit", "amount": amount, "currency": "CNY"},
+                ]});
+                sequence += 1;
+                let sent = Instant::now();
+                let result = client
+                    .post(format!("{base}/v1/entries"))
+                    .bearer_auth(&key)
+                    .header("Idempotency-Key", format!("bench-{client_index}-{sequence}"))
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = match result {
+                    Ok(response) => {
+                        let success = response.status().is_success();
+                        let _ = response.bytes().await;
+                        success
+                    }
+                    Err(_) => false,
+                };
+                let elapsed = sent.elapsed().as_micros() as u64;
+                if sent >= measure_from {
+                    if ok {
+                        latencies.push(elapsed);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut client_latencies, client_errors) = task.await?;
+        latencies.append(&mut client_latencies);
+        errors += client_errors;
+    }
+    latencies.sort_unstable();
+    let seconds = arguments.duration_seconds.max(1);
+    let rate = latencies.len() as u64 / seconds;
+    let totals = database.currency_totals().await?;
+    let balanced = totals
+        .iter()
+        .all(|total| total.debits_posted == total.credits_posted)
+        && database.inconsistent_accounts().await?.is_empty();
+    let report = json!({
+        "benchmark": "ledger",
+        "database": label,
+        "clients": arguments.clients,
+        "measured_seconds": seconds,
+        "transfers": latencies.len(),
+        "errors": errors,
+        "transfers_per_second": rate,
+        "latency_ms": {
+            "p50": milliseconds(percentile(&latencies, 500)),
+            "p90": milliseconds(percentile(&latencies, 900)),
+            "p99": milliseconds(percentile(&latencies, 990)),
+            "p999": milliseconds(percentile(&latencies, 999)),
+            "max": milliseconds(latencies.last().copied().unwrap_or(0)),
+        },
+        "books_balance": balanced,
+    });
+    if arguments.json {
+        println!("{report}");
+    } else {
+        println!("ledger transfers over HTTP, {label}");
+        println!(
+            "  {} clients, {} s: {} transfers, {} errors",
+            arguments.clients,
+            seconds,
+            latencies.len(),
+            errors
+        );
+        println!("  throughput: {rate} transfers/s");
+        println!(
+            "  latency ms: p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            report["latency_ms"]["p50"].as_str().unwrap_or_default(),
+            report["latency_ms"]["p90"].as_str().unwrap_or_default(),
+            report["latency_ms"]["p99"].as_str().unwrap_or_default(),
+            report["latency_ms"]["p999"].as_str().unwrap_or_default(),
+            report["latency_ms"]["max"].as_str().unwrap_or_default(),
+        );
+        println!("  books balance afterwards: {balanced}");
+    }
+    database.close().await;
+    Ok(if balanced && errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,170 @@
+//! `tally serve`, `tally migrate` and `tally keys`: running the service and preparing it.
+
+use anyhow::Context;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tally_core::{Clock, Secret, SystemClock};
+use tally_server::Config;
+use tally_store::Database;
+
+/// Where configuration comes from: a TOML file, `TALLY__...` variables, then these flags.
+#[derive(Debug, clap::Args)]
+pub struct ConfigArgs {
+    /// Database URL: a SQLite file (`sqlite://tally.db`, the default) or `postgres://...`.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file; `TALLY__SECTION__KEY` variables override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    pub fn load(&self) -> anyhow::Result<Config> {
+        let mut config = Config::load(self.config.as_deref())?;
+        if let Some(url) = &self.database_url {
+            config.database.url = Secret::new(url.clone());
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = arguments.config.load()?;
+    if let Some(listen) = arguments.listen {
+        config.server.listen = listen;
+    }
+    let address = config.listen_address()?;
+    init_logging(&config);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (state, writer_task) = tally_server::open(&config, clock)
+        .await
+        .context("opening the database")?;
+    let backend = state.database.backend();
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address}"))?;
+    tracing::info!(%address, ?backend, "tally is serving");
+    eprintln!("tally is serving on http://{address} ({backend:?})");
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            if let Some(handle) = tally_server::metrics::handle() {
+                handle.run_upkeep();
+            }
+        }
+    });
+    let database = state.database.clone();
+    axum::serve(listener, tally_server::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // The router (and with it every writer handle) is gone: the writer drains and stops.
+    let _ = writer_task.await;
+    database.close().await;
+    tracing::info!("tally stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+pub async fn migrate(arguments: ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = arguments.load()?;
+    let database = Database::connect(config.database.url.expose()).await?;
+    database.migrate().await?;
+    database.close().await;
+    eprintln!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Creates an API key and prints it once; only its hash is stored.
+    Create {
+        /// A name for the key, e.g. the client that will use it.
+        #[arg(long)]
+        name: String,
+        /// A scope the key grants; repeat for several (admin grants all).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Create {
+            name,
+            scopes,
+            config,
+        } => {
+            for scope in &scopes {
+                if !tally_server::auth::SCOPES.contains(&scope.as_str()) {
+                    anyhow::bail!(
+                        "unknown scope {scope:?}; known scopes: {}",
+                        tally_server::auth::SCOPES.join(", ")
+                    );
+                }
+            }
+            if name.trim().is_empty() {
+                anyhow::bail!("--name must not be empty");
+            }
+            let config = config.load()?;
+            let database = Database::connect(config.database.url.expose()).await?;
+            database.migrate().await?;
+            let created = database
+                .create_api_key(&name, &scopes, SystemClock.now())
+                .await?;
+            database.close().await;
+            eprintln!(
+                "created key {:?} ({}) with scopes {}; it is shown once:",
+                created.key.name,
+                created.key.id,
+                scopes.join(" ")
+            );
+            println!("{}", created.secret.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
