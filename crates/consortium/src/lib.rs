@@ -12,6 +12,8 @@
 //! - [`tiles`]: stored subtree hashes in C2SP tlog-tiles layout behind the [`TileStore`]
 //!   trait, and [`MerkleLog`], which appends in batches and serves proofs from tiles.
 //! - [`note`], [`checkpoint`]: C2SP signed-note, tlog-checkpoint and tlog-cosignature.
+//! - [`follower`]: the pure core of a mirror or witness: follow checkpoints, detect forks.
+//! - [`proof_file`]: the text files of inclusion and consistency proofs.
 //! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
 //! - [`identifier`]: normalisation and blinding of identifiers.
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
@@ -63,6 +65,7 @@ pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
 pub mod error;
+pub mod follower;
 pub mod hash;
 pub mod identifier;
 pub mod merkle;
@@ -77,6 +80,7 @@ pub use entry::{
     UnixSeconds,
 };
 pub use error::{Error, Refusal};
+pub use follower::{ForkEvidence, LogFollower, Observation};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};
 pub use identifier::{
     normalise, BlindedIdentifier, BlindingKey, IdentifierKind, NormalisedIdentifier,
