@@ -270,9 +270,20 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let ks =
         metrics::kolmogorov_smirnov(&scores, &labels).context("KS needs both good and bad rows")?;
     let deciles = metrics::deciles(&scores, &labels);
+    let mut feature_stability = Vec::new();
     let stability = match &args.baseline {
         Some(path) => {
-            let baseline = model.score_table(&read_table(path)?)?;
+            let baseline_table = read_table(path)?;
+            let baseline = model.score_table(&baseline_table)?;
+            let expected = model.bin_shares(&baseline_table)?;
+            let actual = model.bin_shares(&table)?;
+            for ((feature, expected), actual) in model.features().iter().zip(&expected).zip(&actual)
+            {
+                feature_stability.push(serde_json::json!({
+                    "feature": feature.name,
+                    "stability_index": metrics::stability_of_shares(expected, actual),
+                }));
+            }
             metrics::population_stability_index(&baseline, &scores)
         }
         None => None,
@@ -286,6 +297,7 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             "ks": ks,
             "deciles": deciles,
             "population_stability_index": stability,
+            "feature_stability": feature_stability,
         });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
@@ -322,6 +334,14 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         };
         println!();
         println!("PSI  {stability:.4} ({verdict}; < 0.1 stable, 0.1-0.25 watch, > 0.25 shifted)");
+        println!("stability index of each feature's bins (characteristic stability):");
+        for line in &feature_stability {
+            println!(
+                "  {:<58} {:.4}",
+                line["feature"].as_str().unwrap_or(""),
+                line["stability_index"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -279,7 +279,9 @@ pub fn bin_feature(
         .chain(std::iter::once(&missing))
         .filter(|bin| bin.woe != 0.0)
         .map(|bin| information_value_term(bin.counts(), totals))
-        .sum();
+        .sum::<f64>()
+        // A single bin gives (1 - 1) * ln 1 = -0: print it as 0.
+        + 0.0;
     Ok(FeatureBinning {
         name: name.to_string(),
         kind,

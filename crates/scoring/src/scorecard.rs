@@ -566,6 +566,28 @@ impl Model {
         Ok(())
     }
 
+    /// For each feature, the share of the table's rows in each bin: the trained bins in order,
+    /// then missing (with invalid), then unseen. Compared between two tables with
+    /// [`crate::metrics::stability_of_shares`] it gives each feature's stability index.
+    pub fn bin_shares(&self, table: &Table) -> Result<Vec<Vec<f64>>, ScoringError> {
+        let mut shares = Vec::with_capacity(self.compiled.len());
+        for (feature, compiled) in self.file.features.iter().zip(&self.compiled) {
+            let index = table.column_index(&feature.name)?;
+            let mut counts = vec![0usize; feature.bins.len() + 2];
+            for row in &table.rows {
+                let slot = match locate(&compiled.lookup, &Value::Text(row[index].clone())) {
+                    Ok(bin) => bin,
+                    Err(Match::Unseen) => feature.bins.len() + 1,
+                    Err(_) => feature.bins.len(),
+                };
+                counts[slot] += 1;
+            }
+            let total = table.rows.len().max(1) as f64;
+            shares.push(counts.iter().map(|&count| count as f64 / total).collect());
+        }
+        Ok(shares)
+    }
+
     /// Scores every row of a table (which must have every feature column).
     pub fn score_table(&self, table: &Table) -> Result<Vec<f64>, ScoringError> {
         let batch = Batch::from_table(self, table)?;
@@ -697,14 +719,24 @@ pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Mod
         }
         let cells: Vec<&str> = table.rows.iter().map(|row| row[index].as_str()).collect();
         let binning = binning::bin_feature(name, &cells, &labels, &config.binning)?;
-        if binning.information_value < config.information_value_min || binning.bins.len() < 2 {
+        let reason = if binning.bins.len() < 2 {
+            Some(format!(
+                "a single bin: no monotonic split leaves {} % of the rows in each bin",
+                config.binning.bin_fraction_min * 100.0
+            ))
+        } else if binning.information_value < config.information_value_min {
+            Some(format!(
+                "information value {:.4} below {}",
+                binning.information_value, config.information_value_min
+            ))
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
             rejected.push(RejectedFeature {
                 name: name.clone(),
                 information_value: binning.information_value,
-                reason: format!(
-                    "information value {:.4} below {} (or a single bin)",
-                    binning.information_value, config.information_value_min
-                ),
+                reason,
             });
         } else {
             candidates.push((index, binning));
