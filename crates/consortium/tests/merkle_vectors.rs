@@ -123,3 +123,64 @@ fn every_consistency_probe_gives_the_expected_outcome() {
     // proof and one bit flip per element (84), plus 14 additional probes.
     assert_eq!((total, valid), (98, 6));
 }
+
+/// The eight leaves of the RFC 6962 reference tree that the probes are built on.
+fn reference_log() -> tally_consortium::MerkleLog<tally_consortium::MemoryTileStore> {
+    let leaves = [
+        "",
+        "00",
+        "10",
+        "2021",
+        "3031",
+        "40414243",
+        "5051525354555657",
+        "606162636465666768696a6b6c6d6e6f",
+    ];
+    let hashes: Vec<Hash> = leaves
+        .iter()
+        .map(|leaf| tally_consortium::leaf_hash(&hex::decode(leaf).expect("hex")))
+        .collect();
+    let mut log =
+        tally_consortium::MerkleLog::open(tally_consortium::MemoryTileStore::new()).expect("log");
+    log.append_batch(&hashes).expect("append");
+    log
+}
+
+fn happy_paths(kind: &str) -> Vec<Value> {
+    let directory = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/transparency-dev-merkle")
+        .join(kind);
+    let mut files = Vec::new();
+    probe_files(&directory, &mut files);
+    files
+        .iter()
+        .filter(|file| file.ends_with("happy-path.json"))
+        .map(|file| {
+            serde_json::from_str(&std::fs::read_to_string(file).expect("read")).expect("json")
+        })
+        .collect()
+}
+
+#[test]
+fn our_log_generates_exactly_the_reference_proofs_and_roots() {
+    let log = reference_log();
+    let mut checked = 0;
+    for probe in happy_paths("inclusion") {
+        let index = probe["leafIdx"].as_u64().expect("leafIdx");
+        let size = probe["treeSize"].as_u64().expect("treeSize");
+        assert_eq!(log.root_at(size).expect("root"), root(&probe["root"]));
+        let want = proof(&probe["proof"]).expect("proof");
+        assert_eq!(log.inclusion_proof(index, size).expect("generate"), want);
+        checked += 1;
+    }
+    for probe in happy_paths("consistency") {
+        let size1 = probe["size1"].as_u64().expect("size1");
+        let size2 = probe["size2"].as_u64().expect("size2");
+        assert_eq!(log.root_at(size1).expect("root1"), root(&probe["root1"]));
+        assert_eq!(log.root_at(size2).expect("root2"), root(&probe["root2"]));
+        let want = proof(&probe["proof"]).expect("proof");
+        assert_eq!(log.consistency_proof(size1, size2).expect("generate"), want);
+        checked += 1;
+    }
+    assert_eq!(checked, 10);
+}
