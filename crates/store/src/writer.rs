@@ -92,12 +92,9 @@ impl LedgerWriter {
         clock: Arc<dyn Clock>,
         config: WriterConfig,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
-        let connection = match database {
-            Database::Sqlite(pool) => WriterConnection::Sqlite(pool.acquire().await?.detach()),
-            Database::Postgres(pool) => WriterConnection::Postgres(pool.acquire().await?.detach()),
-        };
+        let connection = connect(database).await?;
         let (sender, receiver) = mpsc::channel(config.queue_length_max.max(1));
-        let task = tokio::spawn(run(connection, receiver, clock, config));
+        let task = tokio::spawn(run(database.clone(), connection, receiver, clock, config));
         Ok((Self { sender }, task))
     }
 
@@ -122,7 +119,37 @@ impl LedgerWriter {
     }
 }
 
+async fn connect(database: &Database) -> Result<WriterConnection, StoreError> {
+    Ok(match database {
+        Database::Sqlite(pool) => WriterConnection::Sqlite(pool.acquire().await?.detach()),
+        Database::Postgres(pool) => {
+            let mut connection = pool.acquire().await?.detach();
+            // Named so that operators can find the writer in pg_stat_activity.
+            sqlx::query(
+                "SELECT set_config('application_name', 'tally writer ' || current_schema(), false)",
+            )
+            .execute(&mut connection)
+            .await?;
+            WriterConnection::Postgres(connection)
+        }
+    })
+}
+
+/// Whether the writer's connection still answers; after a failed batch a dead connection
+/// (a restarted database server, a dropped socket) is replaced instead of failing forever.
+async fn alive(connection: &mut WriterConnection) -> bool {
+    match connection {
+        WriterConnection::Sqlite(connection) => {
+            sqlx::query("SELECT 1").execute(connection).await.is_ok()
+        }
+        WriterConnection::Postgres(connection) => {
+            sqlx::query("SELECT 1").execute(connection).await.is_ok()
+        }
+    }
+}
+
 async fn run(
+    database: Database,
     mut connection: WriterConnection,
     mut receiver: mpsc::Receiver<Request>,
     clock: Arc<dyn Clock>,
@@ -147,16 +174,26 @@ async fn run(
         // Time never runs backwards within the ledger, even if the wall clock does.
         let now = clock.now().max(last_now);
         last_now = now;
-        process(&mut connection, batch, now).await;
+        if !process(&mut connection, batch, now).await && !alive(&mut connection).await {
+            match connect(&database).await {
+                Ok(fresh) => {
+                    tracing::warn!("ledger writer reconnected to the database");
+                    connection = fresh;
+                }
+                Err(error) => tracing::error!(%error, "ledger writer cannot reconnect"),
+            }
+        }
     }
 }
 
-async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Timestamp) {
+/// Applies a batch and replies to its writers. Returns whether the database answered.
+async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Timestamp) -> bool {
     match apply(connection, &batch, now).await {
         Ok(results) => {
             for (request, result) in batch.into_iter().zip(results) {
                 let _ = request.reply.send(result);
             }
+            true
         }
         Err(error) => {
             let _ = on_connection!(connection, rollback());
@@ -167,7 +204,7 @@ async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Ti
                         .reply
                         .send(Err(WriteError::Unavailable(error.to_string())));
                 }
-                return;
+                return false;
             }
             // One write may be at fault: retry each alone so the others still succeed.
             tracing::warn!(%error, size = batch.len(), "ledger batch failed; retrying one by one");
@@ -184,6 +221,7 @@ async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Ti
                 };
                 let _ = request.reply.send(result);
             }
+            false
         }
     }
 }

@@ -554,6 +554,64 @@ async fn the_journal_cannot_be_edited(test: TestDatabase) {
     assert_books_balance(&test.database).await;
 }
 
+/// A writer whose connection dies (a restarted database server) reconnects: the write in
+/// flight fails as unavailable, so its client retries with the same key, and later writes
+/// succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_reconnects_after_losing_its_connection() {
+    let Some(test) = TestDatabase::postgres().await else {
+        eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset");
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let writer = writer(&test.database, clock).await;
+    let bank = create(
+        &writer,
+        "a1",
+        open("bank", Currency::CNY, AccountFlags::default()),
+    )
+    .await;
+    let wallet = create(
+        &writer,
+        "a2",
+        open("wallet", Currency::CNY, AccountFlags::default()),
+    )
+    .await;
+    let Database::Postgres(pool) = &test.database else {
+        panic!()
+    };
+    let terminated: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = left('tally writer ' || $1, 63)",
+    )
+    .bind(test.schema.clone().unwrap())
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(terminated, vec![(true,)]);
+    let command = transfer(bank, wallet, Amount::new(7, Currency::CNY));
+    let mut attempts = 0;
+    let outcome = loop {
+        attempts += 1;
+        match writer.submit("after-loss".into(), command.clone()).await {
+            Ok(outcome) => break outcome,
+            Err(WriteError::Unavailable(_)) if attempts < 5 => continue,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    };
+    assert!(matches!(outcome, Outcome::Entry(_)));
+    assert_eq!(
+        test.database
+            .account(wallet)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
+            .credits_posted,
+        7
+    );
+    assert_books_balance(&test.database).await;
+}
+
 /// One step of a random scenario, applied to the stored ledger and to the in-memory
 /// reference alike. Indexes pick accounts and holds made earlier.
 #[derive(Debug, Clone)]
