@@ -12,8 +12,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use tally_consortium::{
     leaf_hash, open_checkpoint, Action, BlindedIdentifier, Checkpoint, ConsistencyProof, Entry,
-    EntryBody, Genesis, IdentifierKind, InclusionProof, KeyType, MemberKey, MemoryTileStore,
-    MerkleLog, Note, Quorum, RiskType, SignedRequest, SignerKey, VerifierKey,
+    EntryBody, Genesis, IdentifierKind, InclusionProof, KeyType, LogFollower, MemberKey,
+    MemoryTileStore, MerkleLog, Note, Observation, Quorum, RiskType, SignedRequest, SignerKey,
+    VerifierKey,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -33,6 +34,22 @@ pub enum Command {
     /// Verify a checkpoint, an inclusion proof or a consistency proof from files.
     #[command(subcommand)]
     Verify(Verify),
+    /// One step of a file-based mirror: check a new checkpoint against the last one
+    /// verified (kept in a state file) and alarm (exit 1) on a fork.
+    Follow {
+        /// Operator verifier key `name+id+key`, or `@file`.
+        #[arg(long)]
+        log_key: String,
+        /// File holding the last verified signed checkpoint (created on first use).
+        #[arg(long)]
+        state: PathBuf,
+        /// The new signed checkpoint.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Consistency proof from the state's size to the new size.
+        #[arg(long)]
+        proof: Option<PathBuf>,
+    },
     /// Write a small demo log's files (keys, two checkpoints, proofs) to try `verify`.
     Demo {
         /// Directory to write into (created).
@@ -106,6 +123,12 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             secret_file,
         } => keygen(&name, cosigner, &secret_file),
         Command::Verify(verify) => run_verify(verify),
+        Command::Follow {
+            log_key,
+            state,
+            checkpoint,
+            proof,
+        } => follow(&log_key, &state, &checkpoint, proof.as_deref()),
         Command::Demo { dir, entries } => demo(&dir, entries),
         Command::Bench { entries, proofs } => bench(entries, proofs),
     }
@@ -272,6 +295,59 @@ fn run_verify(verify: Verify) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn follow(
+    log_key: &str,
+    state: &Path,
+    checkpoint: &Path,
+    proof: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let operator = verifier_key(log_key)?;
+    let mut follower = LogFollower::new(operator);
+    if state.exists() {
+        if let Err(error) = follower.observe(&read_text(state)?, &[]) {
+            bail!(
+                "the state file {} is not a valid checkpoint: {error:?}",
+                state.display()
+            );
+        }
+    }
+    let text = read_text(checkpoint)?;
+    let hashes = match proof {
+        Some(path) => {
+            let proof = ConsistencyProof::parse(&read_text(path)?)?;
+            let known = follower.latest().map(|latest| latest.size).unwrap_or(0);
+            if proof.old_size != known {
+                bail!(
+                    "the proof starts at size {}, the state is at size {known}",
+                    proof.old_size
+                );
+            }
+            proof.hashes
+        }
+        None => Vec::new(),
+    };
+    match follower.observe(&text, &hashes) {
+        Ok(observation) => {
+            if matches!(
+                observation,
+                Observation::First { .. } | Observation::Advanced { .. }
+            ) {
+                std::fs::write(state, &text)
+                    .with_context(|| format!("writing {}", state.display()))?;
+            }
+            println!("OK {observation:?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Ok(evidence)) => {
+            println!("FORK: {}", evidence.reason);
+            println!("--- known checkpoint ---\n{}", evidence.known);
+            println!("--- conflicting checkpoint ---\n{}", evidence.conflicting);
+            Ok(ExitCode::from(1))
+        }
+        Err(Err(error)) => Ok(failed("checkpoint", &error)),
     }
 }
 
@@ -584,6 +660,39 @@ mod tests {
             }),
             1
         );
+    }
+
+    #[test]
+    fn follow_advances_and_alarms_on_a_fork() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path();
+        demo(path, 300).expect("demo");
+        let key = format!("@{}", path.join("operator.vkey").display());
+        let state = path.join("state.txt");
+        let step = |checkpoint: &str, proof: Option<&str>| {
+            let proof = proof.map(|name| path.join(name));
+            let code =
+                follow(&key, &state, &path.join(checkpoint), proof.as_deref()).expect("runs");
+            code == ExitCode::SUCCESS
+        };
+        assert!(step("checkpoint-old.txt", None));
+        assert!(step("checkpoint-new.txt", Some("consistency.proof")));
+        // Another history of the same size, signed by the same operator: a fork.
+        let operator = SignerKey::parse(
+            std::fs::read_to_string(path.join("operator.key"))
+                .expect("key")
+                .trim(),
+        )
+        .expect("parse");
+        let forged = Checkpoint {
+            origin: operator.name().to_owned(),
+            size: 300,
+            root: leaf_hash(b"another history"),
+            extensions: vec![],
+        };
+        let note = forged.sign(&operator).expect("sign");
+        std::fs::write(path.join("forked.txt"), note.to_string()).expect("write");
+        assert!(!step("forked.txt", None));
     }
 
     #[test]
