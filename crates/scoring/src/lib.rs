@@ -25,9 +25,11 @@
 //!   score = base points + the points of each attribute. Defaults: 600 points at 50:1 good:bad,
 //!   20 points to double the odds. `PD = 1 / (1 + exp((score - offset) / factor))`.
 //! - **Missing and unseen.** Each feature has a `missing` bin: its own WOE if at least 5 % of
-//!   training rows were missing, else WOE 0 (average risk, 0 points). A number that does not
-//!   parse goes to the missing bin (marked `invalid`). A category not seen in training goes to
-//!   the `unseen` bin, WOE 0, 0 points. Scoring never fails on a value.
+//!   training rows were missing, else (default `riskiest`) the WOE of the feature's riskiest
+//!   bin, so that withholding information never earns points and shows as an adverse reason;
+//!   `neutral` (WOE 0, 0 points) is the configurable alternative. A number that does not parse
+//!   goes to the missing bin (marked `invalid`). A category not seen in training goes to the
+//!   `unseen` bin, by default also with the riskiest WOE. Scoring never fails on a value.
 //! - **Reasons.** Per feature, points lost = best bin's points - the applicant's points; the
 //!   four largest losses are the adverse reason codes (code = feature name).
 //! - **Policy.** TOML bands by minimum score: the first band (no minimum) declines and takes
@@ -54,5 +56,5 @@ pub use error::ScoringError;
 pub use policy::{Decision, Outcome, Policy};
 pub use scorecard::{
     train, Applicant, Attribute, Batch, Feature, Match, Model, ModelFile, ReasonCode, Scaling,
-    ScoreResult, Target, TrainConfig, Value,
+    ScoreResult, Target, TrainConfig, UnknownValue, Value,
 };

@@ -88,6 +88,31 @@ pub struct TrainConfig {
     pub scaling: Scaling,
     /// Columns never used as features (identifiers, dates).
     pub exclude: Vec<String>,
+    /// Weight of a missing value when fewer than `bin_fraction_min` of the training rows were
+    /// missing (too few to estimate its own weight).
+    pub missing_without_evidence: UnknownValue,
+    /// Weight of a category not seen in training.
+    pub unseen_category: UnknownValue,
+}
+
+/// The weight given to a value training has no evidence about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownValue {
+    /// Weight of evidence 0: average risk, 0 points.
+    Neutral,
+    /// The weight of the feature's riskiest bin: withholding or garbling information never
+    /// earns points, and it shows as an adverse reason.
+    Riskiest,
+}
+
+impl UnknownValue {
+    fn weight(self, bins: &[Bin]) -> f64 {
+        match self {
+            UnknownValue::Neutral => 0.0,
+            UnknownValue::Riskiest => bins.iter().map(|bin| bin.woe).fold(0.0, f64::min),
+        }
+    }
 }
 
 impl TrainConfig {
@@ -105,6 +130,8 @@ impl Default for TrainConfig {
             l2: 1.0,
             scaling: Scaling::default(),
             exclude: Vec::new(),
+            missing_without_evidence: UnknownValue::Riskiest,
+            unseen_category: UnknownValue::Riskiest,
         }
     }
 }
@@ -751,6 +778,7 @@ pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Mod
             .then_with(|| left.1.name.cmp(&right.1.name))
     });
     let factor = config.scaling.factor();
+    let count_min = (labels.len() as f64 * config.binning.bin_fraction_min).ceil() as u64;
     loop {
         let features: Vec<Feature> = candidates
             .iter()
@@ -761,7 +789,14 @@ pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Mod
                 information_value: binning.information_value,
                 coefficient: 0.0,
                 bins: binning.bins.clone(),
-                missing: binning.missing.clone(),
+                missing: Bin {
+                    woe: if binning.missing.counts().total() < count_min {
+                        config.missing_without_evidence.weight(&binning.bins)
+                    } else {
+                        binning.missing.woe
+                    },
+                    ..binning.missing.clone()
+                },
                 unseen: (binning.kind == FeatureKind::Categorical).then(|| Bin {
                     label: UNSEEN_LABEL.to_string(),
                     lower: None,
@@ -769,7 +804,7 @@ pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Mod
                     categories: Vec::new(),
                     good: 0,
                     bad: 0,
-                    woe: 0.0,
+                    woe: config.unseen_category.weight(&binning.bins),
                     points: 0.0,
                 }),
             })
@@ -879,10 +914,14 @@ fn model_file(
              points = -factor * coefficient * woe, factor = points_to_double_odds / ln 2 = {:.6}, \
              offset = base_score - factor * ln(base_odds) = {:.6}, base_points = offset - factor * intercept. \
              woe = ln(share of goods / share of bads) in the bin. probability of default = \
-             1 / (1 + exp((score - offset) / factor)). Missing values score the '{MISSING_LABEL}' bin, \
-             categories unseen in training the '{UNSEEN_LABEL}' bin (woe 0: average risk, 0 points).",
+             1 / (1 + exp((score - offset) / factor)). Missing values score the '{MISSING_LABEL}' bin \
+             (its own woe if at least bin_fraction_min of the training rows were missing, else {:?}), \
+             categories unseen in training the '{UNSEEN_LABEL}' bin ({:?}); neutral = woe 0, \
+             riskiest = the woe of the feature's riskiest bin.",
             config.scaling.factor(),
-            config.scaling.offset()
+            config.scaling.offset(),
+            config.missing_without_evidence,
+            config.unseen_category,
         ),
         intercept,
         base_points,
@@ -1011,7 +1050,13 @@ mod tests {
     fn missing_invalid_and_unseen_values_go_to_their_stated_bins() {
         let model = train(&training_table(), &target(), &TrainConfig::default()).unwrap();
         let grade = &model.features()[0];
-        assert_eq!(grade.unseen.as_ref().unwrap().points, 0.0);
+        let riskiest = grade
+            .bins
+            .iter()
+            .map(|bin| bin.points)
+            .fold(f64::INFINITY, f64::min);
+        assert_eq!(riskiest, grade.bins[3].points);
+        assert_eq!(grade.unseen.as_ref().unwrap().points, riskiest);
         let applicant = Applicant::new()
             .with("grade", Value::Text("z".into()))
             .with("income", Value::Text("lots".into()));
@@ -1019,7 +1064,8 @@ mod tests {
         let matched: Vec<Match> = result.attributes.iter().map(|a| a.matched).collect();
         assert_eq!(matched[0], Match::Unseen);
         assert_eq!(result.attributes[0].bin, UNSEEN_LABEL);
-        assert_eq!(result.attributes[0].points, 0.0);
+        assert_eq!(result.attributes[0].points, riskiest);
+        assert_eq!(result.reasons[0].code, "grade");
         let income = model
             .features()
             .iter()
@@ -1037,9 +1083,21 @@ mod tests {
             assert_eq!(result.attributes[0].matched, Match::Missing);
             assert_eq!(result.attributes[0].points, grade.missing.points);
         }
-        // 2% of incomes were missing in training, under the 5% minimum: neutral weight.
-        assert_eq!(model.features()[income].missing.woe, 0.0);
+        // 2% of incomes were missing in training, under the 5% minimum: the riskiest weight.
+        let income = &model.features()[income];
+        let riskiest_income = income.bins.iter().map(|bin| bin.woe).fold(0.0, f64::min);
+        assert_eq!(income.missing.woe, riskiest_income);
         assert!(result.score.is_finite());
+        // The neutral choice gives 0 points instead.
+        let config = TrainConfig {
+            missing_without_evidence: UnknownValue::Neutral,
+            unseen_category: UnknownValue::Neutral,
+            ..TrainConfig::default()
+        };
+        let neutral = train(&training_table(), &target(), &config).unwrap();
+        let result = neutral.score(&Applicant::new().with("grade", Value::Text("z".into())));
+        assert_eq!(result.attributes[0].points, 0.0);
+        assert_eq!(result.attributes[1].points, 0.0);
     }
 
     #[test]

@@ -49,6 +49,14 @@ fn the_default_model_is_reproduced_by_its_command() {
     for (left, right) in trained.features().iter().zip(shipped.features()) {
         assert_eq!(left.name, right.name);
         assert!((left.coefficient - right.coefficient).abs() < 1e-9);
+        assert!((left.missing.points - right.missing.points).abs() < 1e-9);
+        let unseen =
+            |feature: &tally_scoring::Feature| feature.unseen.as_ref().map(|bin| bin.points);
+        match (unseen(left), unseen(right)) {
+            (Some(left), Some(right)) => assert!((left - right).abs() < 1e-9),
+            (None, None) => {}
+            other => panic!("unseen bins differ: {other:?}"),
+        }
         let labels = |feature: &tally_scoring::Feature| -> Vec<String> {
             feature.bins.iter().map(|bin| bin.label.clone()).collect()
         };
