@@ -561,6 +561,64 @@ mod tests {
             .all(|&(start, end)| (end - start + 1) * 20 >= 50));
     }
 
+    /// Every way of cutting `count` classes into consecutive segments.
+    fn all_partitions(count: usize) -> Vec<Vec<(usize, usize)>> {
+        (0u32..1 << (count - 1))
+            .map(|cuts| {
+                let mut segments = Vec::new();
+                let mut start = 0;
+                for position in 0..count - 1 {
+                    if cuts & (1 << position) != 0 {
+                        segments.push((start, position));
+                        start = position + 1;
+                    }
+                }
+                segments.push((start, count - 1));
+                segments
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// The dynamic programme finds the same optimum as trying every partition.
+        #[test]
+        fn partition_is_the_exhaustive_optimum(
+            fine in proptest::collection::vec((0u64..30, 0u64..30), 1..8),
+            count_min in 1u64..40,
+            bins_max in 1usize..5,
+        ) {
+            let fine: Vec<Counts> = fine.iter().map(|&(good, bad)| Counts { good, bad }).collect();
+            let totals = fine.iter().fold(Counts::default(), |sum, &c| sum.plus(c));
+            proptest::prop_assume!(totals.good > 0 && totals.bad > 0);
+            let segment = |(start, end): (usize, usize)| {
+                fine[start..=end].iter().fold(Counts::default(), |sum, &c| sum.plus(c))
+            };
+            let value = |segments: &[(usize, usize)]| -> f64 {
+                segments.iter().map(|&s| information_value_term(segment(s), totals)).sum()
+            };
+            let feasible = |segments: &[(usize, usize)]| -> bool {
+                if segments.len() == 1 {
+                    return true;
+                }
+                let rates: Vec<f64> = segments.iter().map(|&s| segment(s).bad_rate()).collect();
+                segments.len() <= bins_max
+                    && segments.iter().all(|&s| segment(s).total() >= count_min)
+                    && (rates.windows(2).all(|pair| pair[0] < pair[1])
+                        || rates.windows(2).all(|pair| pair[0] > pair[1]))
+            };
+            let (chosen, _) = best_monotone_partition(&fine, totals, count_min, bins_max);
+            proptest::prop_assert!(feasible(&chosen), "{chosen:?}");
+            proptest::prop_assert_eq!(chosen.first().map(|s| s.0), Some(0));
+            proptest::prop_assert_eq!(chosen.last().map(|s| s.1), Some(fine.len() - 1));
+            let best = all_partitions(fine.len())
+                .iter()
+                .filter(|segments| feasible(segments))
+                .map(|segments| value(segments))
+                .fold(f64::NEG_INFINITY, f64::max);
+            proptest::prop_assert!((value(&chosen) - best).abs() < 1e-9, "{} vs {best}", value(&chosen));
+        }
+    }
+
     #[test]
     fn numeric_feature_gets_ranges_and_a_missing_bin() {
         let cells: Vec<String> = (0..100)
