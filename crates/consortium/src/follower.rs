@@ -135,9 +135,9 @@ mod tests {
     use super::*;
     use crate::hash::leaf_hash;
     use crate::note::KeyType;
-    use crate::tiles::{MemoryTileStore, MerkleLog};
+    use crate::tiles::{MemoryLogStore, MerkleLog};
 
-    fn signed(log: &MerkleLog<MemoryTileStore>, operator: &SignerKey, size: u64) -> String {
+    fn signed(log: &MerkleLog<MemoryLogStore>, operator: &SignerKey, size: u64) -> String {
         let checkpoint = Checkpoint {
             origin: operator.name().to_owned(),
             size,
@@ -150,7 +150,7 @@ mod tests {
     #[test]
     fn a_follower_advances_on_consistent_checkpoints_and_alarms_on_a_fork() -> Result<(), Error> {
         let operator = SignerKey::from_seed("log.example/a", KeyType::Ed25519, [3; 32])?;
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         let leaves: Vec<Hash> = (0..100u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
         log.append_batch(&leaves)?;
         let mut follower = LogFollower::new(operator.verifier());
@@ -169,7 +169,7 @@ mod tests {
         );
 
         // The operator signs another history of the same size: a fork.
-        let mut forked = MerkleLog::open(MemoryTileStore::new())?;
+        let mut forked = MerkleLog::open(MemoryLogStore::new())?;
         let mut other = leaves.clone();
         other[7] = leaf_hash(b"rewritten");
         forked.append_batch(&other)?;

@@ -9,14 +9,15 @@
 //!
 //! # Map
 //! - [`hash`], [`merkle`]: leaf and node hashing, tree heads, proof plans, verification.
-//! - [`tiles`]: stored subtree hashes in C2SP tlog-tiles layout behind the [`TileStore`]
-//!   trait, and [`MerkleLog`], which appends in batches and serves proofs from tiles.
+//! - [`tiles`]: entries and stored subtree hashes (C2SP tlog-tiles layout) behind the
+//!   [`LogStore`] trait, and [`MerkleLog`], which appends in batches and serves proofs.
 //! - [`note`], [`checkpoint`]: C2SP signed-note, tlog-checkpoint and tlog-cosignature.
 //! - [`follower`]: the pure core of a mirror or witness: follow checkpoints, detect forks.
 //! - [`proof_file`]: the text files of inclusion and consistency proofs.
 //! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
 //! - [`identifier`]: normalisation and blinding of identifiers.
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
+//! - [`operator`]: rules, log and checkpoint key together, as the service drives them.
 //!
 //! # Threat model of identifier blinding, and the choice of a keyed hash
 //! Identifier spaces are small: a country's mobile numbers are ~10^9, national ids and
@@ -53,13 +54,14 @@
 //! expire, by blinding queries under every epoch still live.
 //!
 //! # What storage needs from this crate
-//! The store implements [`TileStore`] (read a tile; commit a batch of tiles and the new
-//! size atomically) over a table of tiles `(level, index, bytes)` and a table of entries
-//! `(index, bytes)`; it appends the entry bytes and the tiles of a batch in the same
-//! transaction, then signs a checkpoint. For async stores the proof *plans*
+//! The store implements [`LogStore`]: the tree size, a tile by id, an entry by index, and
+//! [`LogStore::commit`], which writes one [`Commit`] (entry bytes, touched tiles, new
+//! size) in one transaction. Tables: entries `(index, bytes)`, tiles `(level, index,
+//! bytes)` (a tile is `Tile::to_bytes`, at most 272 hashes) and the size; the operator
+//! signs a checkpoint after each commit. For an async store, the proof *plans*
 //! ([`inclusion_proof_plan`], [`consistency_proof_plan`], [`LeafRange::nodes`]) say which
-//! node hashes to fetch; [`fold_range`] finishes the proof. [`MerkleLog::audit`]
-//! recomputes the root from the leaves to detect an edited hash or tile.
+//! node hashes to fetch and [`fold_range`] finishes the proof. [`MerkleLog::audit`] and
+//! [`MerkleLog::audit_entries`] find an edited hash, tile or entry.
 
 pub mod checkpoint;
 pub mod encoding;
@@ -70,6 +72,7 @@ pub mod hash;
 pub mod identifier;
 pub mod merkle;
 pub mod note;
+pub mod operator;
 pub mod proof_file;
 pub mod state;
 pub mod tiles;
@@ -90,6 +93,9 @@ pub use merkle::{
     verify_consistency, verify_inclusion, Frontier, LeafRange, NodeId,
 };
 pub use note::{KeyType, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey};
+pub use operator::{EntryOutcome, Operator, QueryAnswer};
 pub use proof_file::{ConsistencyProof, InclusionProof};
 pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
-pub use tiles::{MemoryTileStore, MerkleLog, Tile, TileId, TileStore, TILE_HEIGHT, TILE_WIDTH};
+pub use tiles::{
+    Commit, LogStore, MemoryLogStore, MerkleLog, Tile, TileId, TILE_HEIGHT, TILE_WIDTH,
+};

@@ -162,12 +162,12 @@ impl ConsistencyProof {
 mod tests {
     use super::*;
     use crate::hash::leaf_hash;
-    use crate::tiles::{MemoryTileStore, MerkleLog};
+    use crate::tiles::{MemoryLogStore, MerkleLog};
 
     #[test]
     fn proof_files_round_trip_and_verify() -> Result<(), Error> {
         let leaves: Vec<Hash> = (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         log.append_batch(&leaves)?;
         let inclusion = InclusionProof {
             index: 17,

@@ -253,18 +253,42 @@ impl ConsortiumState {
     /// Applies the next entry. Everything is checked before anything changes: on error
     /// the state is unchanged.
     pub fn apply(&mut self, entry: &Entry) -> Result<Effect, Error> {
+        self.apply_with_verified_key(entry, None)
+    }
+
+    /// The public key a request's signature must verify under right now, if its member
+    /// is known: what a caller checking signatures ahead of [`ConsortiumState::apply_with_verified_key`]
+    /// verifies against.
+    pub fn request_key(&self, entry: &Entry) -> Option<(String, [u8; 32])> {
+        let request = match &entry.body {
+            EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
+            EntryBody::Genesis(_) => return None,
+        };
+        let genesis = self.genesis.as_ref()?;
+        let member = self.members.get(&request.member)?;
+        Some((genesis.consortium.clone(), member.public_key))
+    }
+
+    /// Like [`ConsortiumState::apply`], for a caller that already checked the request's
+    /// signature (in parallel, at the edge) and found it valid under `verified_key`: when
+    /// that is still the member's key the signature is not checked again.
+    pub fn apply_with_verified_key(
+        &mut self,
+        entry: &Entry,
+        verified_key: Option<&[u8; 32]>,
+    ) -> Result<Effect, Error> {
         let index = self.next_index;
         let effect = match &entry.body {
             EntryBody::Genesis(genesis) => self.apply_genesis(genesis, index)?,
             EntryBody::Request(request) => {
-                self.check_request(request, entry.time)?;
+                self.check_request_with(request, entry.time, verified_key)?;
                 self.apply_action(request, entry.time, index)?
             }
             EntryBody::QueryRecord {
                 request,
                 result_count,
             } => {
-                self.check_request(request, entry.time)?;
+                self.check_request_with(request, entry.time, verified_key)?;
                 self.apply_query(request, *result_count, entry.time)?
             }
         };
@@ -328,6 +352,15 @@ impl ConsortiumState {
 
     /// Membership, signature, replay and freshness checks common to every request.
     fn check_request(&self, request: &SignedRequest, time: UnixSeconds) -> Result<(), Error> {
+        self.check_request_with(request, time, None)
+    }
+
+    fn check_request_with(
+        &self,
+        request: &SignedRequest,
+        time: UnixSeconds,
+        verified_key: Option<&[u8; 32]>,
+    ) -> Result<(), Error> {
         let genesis = self.genesis_or_refuse()?;
         let Some(member) = self.members.get(&request.member) else {
             return refuse(
@@ -335,7 +368,8 @@ impl ConsortiumState {
                 format!("{} is not a member", request.member),
             );
         };
-        if !request.verify(&genesis.consortium, &member.public_key) {
+        let already_verified = verified_key == Some(&member.public_key);
+        if !already_verified && !request.verify(&genesis.consortium, &member.public_key) {
             return refuse(Refusal::BadSignature, "request signature does not verify");
         }
         if request.sequence <= member.last_sequence {

@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::hash::{empty_root, node_hash, Hash};
+use crate::hash::{empty_root, leaf_hash, node_hash, Hash};
 use crate::merkle::{
     consistency_proof_plan, fold_range, inclusion_proof_plan, Frontier, LeafRange, NodeId,
 };
@@ -106,29 +106,47 @@ impl Tile {
     }
 }
 
-/// Where the log keeps its tiles and its size. The sqlx store implements this (or an
-/// async twin of it) over one table of tiles `(level, index, bytes)` and one row for the
-/// size; [`MemoryTileStore`] is the in-memory implementation.
-pub trait TileStore {
+/// What one append writes: the new size, the entries' bytes (when the log keeps them)
+/// and every tile the batch touched. A store writes it all or nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Index of the first entry of the batch.
+    pub first_index: u64,
+    /// The tree size after the batch.
+    pub tree_size: u64,
+    /// Entry bytes, one per leaf of the batch; empty for a log of bare hashes.
+    pub entries: Vec<Vec<u8>>,
+    /// Tiles touched, each replacing any narrower stored version.
+    pub tiles: Vec<(TileId, Tile)>,
+}
+
+/// Where the log keeps its entries, tiles and size. The sqlx store implements this (or
+/// an async twin of it) over a table of entries `(index, bytes)`, a table of tiles
+/// `(level, index, bytes)` and one row for the size, committing each [`Commit`] in one
+/// transaction; [`MemoryLogStore`] is the in-memory implementation.
+pub trait LogStore {
     /// The number of entries covered by the last commit.
     fn tree_size(&self) -> Result<u64, Error>;
     /// The widest stored version of a tile, or `None` when it was never written.
     fn read_tile(&self, id: TileId) -> Result<Option<Arc<Tile>>, Error>;
-    /// Stores the tiles touched by a batch and the new tree size, all or nothing.
-    fn commit(&mut self, tree_size: u64, tiles: Vec<(TileId, Tile)>) -> Result<(), Error>;
+    /// The bytes of entry `index`, or `None` when the log keeps bare hashes.
+    fn read_entry(&self, index: u64) -> Result<Option<Vec<u8>>, Error>;
+    /// Writes a batch, all or nothing.
+    fn commit(&mut self, commit: Commit) -> Result<(), Error>;
 }
 
-/// Tiles in memory, for tests, benchmarks and the command line.
+/// Entries and tiles in memory, for tests, benchmarks and the command line.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryTileStore {
+pub struct MemoryLogStore {
     tree_size: u64,
     tiles: BTreeMap<TileId, Arc<Tile>>,
+    entries: Vec<Vec<u8>>,
 }
 
-impl MemoryTileStore {
+impl MemoryLogStore {
     /// An empty store.
     pub fn new() -> Self {
-        MemoryTileStore::default()
+        MemoryLogStore::default()
     }
 
     /// Number of tiles stored.
@@ -140,9 +158,16 @@ impl MemoryTileStore {
     pub fn overwrite_tile_for_tamper_test(&mut self, id: TileId, tile: Tile) {
         self.tiles.insert(id, Arc::new(tile));
     }
+
+    /// Replaces a stored entry without any check: for tamper tests only.
+    pub fn overwrite_entry_for_tamper_test(&mut self, index: u64, bytes: Vec<u8>) {
+        if let Some(entry) = self.entries.get_mut(index as usize) {
+            *entry = bytes;
+        }
+    }
 }
 
-impl TileStore for MemoryTileStore {
+impl LogStore for MemoryLogStore {
     fn tree_size(&self) -> Result<u64, Error> {
         Ok(self.tree_size)
     }
@@ -151,22 +176,40 @@ impl TileStore for MemoryTileStore {
         Ok(self.tiles.get(&id).cloned())
     }
 
-    fn commit(&mut self, tree_size: u64, tiles: Vec<(TileId, Tile)>) -> Result<(), Error> {
-        if tree_size < self.tree_size {
+    fn read_entry(&self, index: u64) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.entries.get(index as usize).cloned())
+    }
+
+    fn commit(&mut self, commit: Commit) -> Result<(), Error> {
+        if commit.first_index != self.tree_size || commit.tree_size < self.tree_size {
             return Err(Error::Storage(format!(
-                "commit would shrink the log from {} to {tree_size}",
-                self.tree_size
+                "commit of entries {}..{} does not continue a log of {}",
+                commit.first_index, commit.tree_size, self.tree_size
             )));
         }
-        for (id, tile) in tiles {
+        let keeps_entries = !commit.entries.is_empty();
+        let grows = commit.tree_size > commit.first_index;
+        if !keeps_entries && grows && !self.entries.is_empty() {
+            return Err(Error::Storage(
+                "a log that keeps entries needs their bytes".into(),
+            ));
+        }
+        if keeps_entries
+            && (commit.entries.len() as u64 != commit.tree_size - commit.first_index
+                || self.entries.len() as u64 != self.tree_size)
+        {
+            return Err(Error::Storage("entries do not match the leaves".into()));
+        }
+        for (id, tile) in commit.tiles {
             self.tiles.insert(id, Arc::new(tile));
         }
-        self.tree_size = tree_size;
+        self.entries.extend(commit.entries);
+        self.tree_size = commit.tree_size;
         Ok(())
     }
 }
 
-/// An append-only RFC 9162 Merkle log over a [`TileStore`].
+/// An append-only RFC 9162 Merkle log over a [`LogStore`].
 ///
 /// It keeps the frontier (one hash per set bit of the size) and the partial tile of each
 /// tile level in memory, so appending reads nothing from the store.
@@ -224,7 +267,7 @@ fn pick(tile: &Tile, middle: bool) -> &[Hash] {
     }
 }
 
-impl<S: TileStore> MerkleLog<S> {
+impl<S: LogStore> MerkleLog<S> {
     /// Opens the log kept in `store`, reading `O(log n)` tiles.
     pub fn open(store: S) -> Result<Self, Error> {
         let size = store.tree_size()?;
@@ -301,9 +344,20 @@ impl<S: TileStore> MerkleLog<S> {
         self.frontier.root()
     }
 
-    /// Appends a batch of leaf hashes and commits it to the store in one call.
-    /// Returns the index of the first appended leaf.
+    /// Appends a batch of entries (their leaf hashes and their bytes) and commits it to
+    /// the store in one call. Returns the index of the first entry.
+    pub fn append_entries(&mut self, entries: Vec<Vec<u8>>) -> Result<u64, Error> {
+        let leaves: Vec<Hash> = entries.iter().map(|entry| leaf_hash(entry)).collect();
+        self.append(&leaves, entries)
+    }
+
+    /// Appends a batch of bare leaf hashes (a log that keeps no entry bytes) and commits
+    /// it to the store in one call. Returns the index of the first leaf.
     pub fn append_batch(&mut self, leaves: &[Hash]) -> Result<u64, Error> {
+        self.append(leaves, Vec::new())
+    }
+
+    fn append(&mut self, leaves: &[Hash], entries: Vec<Vec<u8>>) -> Result<u64, Error> {
         if leaves.len() > BATCH_SIZE_MAX {
             return Err(Error::OutOfRange(format!(
                 "batch of {} entries is above the maximum {BATCH_SIZE_MAX}",
@@ -332,8 +386,12 @@ impl<S: TileStore> MerkleLog<S> {
                 touched.insert(*id, tile.clone());
             }
         }
-        self.store
-            .commit(frontier.size(), touched.into_iter().collect())?;
+        self.store.commit(Commit {
+            first_index: first,
+            tree_size: frontier.size(),
+            entries,
+            tiles: touched.into_iter().collect(),
+        })?;
         self.frontier = frontier;
         self.edge_tiles = edge_tiles;
         Ok(first)
@@ -477,6 +535,35 @@ impl<S: TileStore> MerkleLog<S> {
         })
     }
 
+    /// Checks that every stored entry hashes to its stored leaf hash (an edited entry
+    /// fails). Entries the store does not keep are skipped; returns how many were checked.
+    pub fn audit_entries(&self) -> Result<u64, Error> {
+        let mut checked = 0;
+        for index in 0..self.size() {
+            let Some(entry) = self.store.read_entry(index)? else {
+                continue;
+            };
+            if leaf_hash(&entry) != self.leaf_hash(index)? {
+                return Err(Error::Storage(format!(
+                    "entry {index} does not hash to its leaf hash"
+                )));
+            }
+            checked += 1;
+        }
+        Ok(checked)
+    }
+
+    /// The bytes of entry `index`, when the store keeps them.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, Error> {
+        if index >= self.size() {
+            return Err(Error::OutOfRange(format!(
+                "entry {index} is beyond the log size {}",
+                self.size()
+            )));
+        }
+        self.store.read_entry(index)
+    }
+
     /// The hash of the leaf at `index`.
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, Error> {
         self.node_hash_at(NodeId { level: 0, index }, self.size())
@@ -605,7 +692,7 @@ mod tests {
     #[test]
     fn log_matches_in_memory_roots_and_proofs_across_batches() -> Result<(), Error> {
         let all = leaves(70_000);
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         // Uneven batches across tile and level boundaries.
         let mut start = 0usize;
         for batch in [1usize, 255, 1, 300, 65_000, 4_443] {
@@ -631,7 +718,7 @@ mod tests {
     #[test]
     fn reopening_the_store_restores_the_log() -> Result<(), Error> {
         let all = leaves(1_000);
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         log.append_batch(&all[..777])?;
         let store = log.store().clone();
         let mut reopened = MerkleLog::open(store)?;
@@ -647,7 +734,7 @@ mod tests {
         for size in [
             0usize, 1, 15, 16, 17, 255, 256, 257, 4_095, 4_096, 4_097, 65_539,
         ] {
-            let mut log = MerkleLog::open(MemoryTileStore::new())?;
+            let mut log = MerkleLog::open(MemoryLogStore::new())?;
             log.append_batch(&all[..size])?;
             let mut reopened = MerkleLog::open(log.store().clone())?;
             assert_eq!(reopened.root(), root_of(&all[..size]), "size {size}");
@@ -663,8 +750,37 @@ mod tests {
     }
 
     #[test]
+    fn an_audit_finds_an_edited_entry() -> Result<(), Error> {
+        let entries: Vec<Vec<u8>> = (0..300u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
+        log.append_entries(entries[..100].to_vec())?;
+        log.append_entries(entries[100..].to_vec())?;
+        assert_eq!(log.audit_entries()?, 300);
+        assert_eq!(log.entry(7)?, Some(entries[7].clone()));
+        let mut store = log.store().clone();
+        store.overwrite_entry_for_tamper_test(7, b"edited".to_vec());
+        let reopened = MerkleLog::open(store)?;
+        assert_eq!(
+            reopened.audit()?,
+            log.root(),
+            "the hashes alone still agree"
+        );
+        assert_eq!(
+            reopened.audit_entries().map_err(|error| error.code()),
+            Err("storage")
+        );
+        // A batch of bare hashes cannot follow a log that keeps entries, and vice versa.
+        let mut mixed = MerkleLog::open(MemoryLogStore::new())?;
+        mixed.append_batch(&leaves(3))?;
+        assert!(mixed.append_entries(vec![b"x".to_vec()]).is_err());
+        assert!(log.append_batch(&leaves(1)).is_err());
+        assert_eq!(log.size(), 300, "a refused commit leaves the log as it was");
+        Ok(())
+    }
+
+    #[test]
     fn tile_bytes_round_trip() -> Result<(), Error> {
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         log.append_batch(&leaves(300))?;
         for id in [TileId { level: 0, index: 0 }, TileId { level: 0, index: 1 }] {
             let tile = log.store().read_tile(id)?.unwrap_or_default();
@@ -676,7 +792,7 @@ mod tests {
 
     #[test]
     fn an_audit_finds_a_tampered_middle_or_upper_hash() -> Result<(), Error> {
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         log.append_batch(&leaves(70_000))?;
         for (id, middle) in [
             (TileId { level: 0, index: 3 }, true),
@@ -704,7 +820,7 @@ mod tests {
     #[test]
     fn a_tampered_tile_breaks_proofs_against_the_signed_root() -> Result<(), Error> {
         let all = leaves(600);
-        let mut log = MerkleLog::open(MemoryTileStore::new())?;
+        let mut log = MerkleLog::open(MemoryLogStore::new())?;
         log.append_batch(&all)?;
         let root = log.root();
         assert_eq!(log.audit().map_err(|error| error.code()), Ok(root));

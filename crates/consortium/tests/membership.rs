@@ -3,7 +3,7 @@
 use tally_consortium::{
     leaf_hash, normalise, verify_inclusion, Action, BlindedIdentifier, BlindingKey,
     ConsortiumState, Effect, Entry, EntryBody, Error, Genesis, IdentifierKind, KeyType, MemberKey,
-    MemberStatus, MemoryTileStore, MerkleLog, Quorum, Refusal, RiskType, SignedRequest, SignerKey,
+    MemberStatus, MemoryLogStore, MerkleLog, Quorum, Refusal, RiskType, SignedRequest, SignerKey,
 };
 
 const CONSORTIUM: &str = "payment-security-alliance";
@@ -12,7 +12,7 @@ const START: u64 = 1_800_000_000;
 
 struct World {
     state: ConsortiumState,
-    log: MerkleLog<MemoryTileStore>,
+    log: MerkleLog<MemoryLogStore>,
     entries: Vec<Entry>,
     keys: Vec<SignerKey>,
     sequences: std::collections::HashMap<String, u64>,
@@ -40,7 +40,7 @@ impl World {
             .collect();
         let mut world = World {
             state: ConsortiumState::new(),
-            log: MerkleLog::open(MemoryTileStore::new()).expect("log"),
+            log: MerkleLog::open(MemoryLogStore::new()).expect("log"),
             entries: Vec::new(),
             keys,
             sequences: Default::default(),

@@ -2,16 +2,16 @@
 
 use proptest::prelude::*;
 use tally_consortium::{
-    leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTileStore, MerkleLog,
+    leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryLogStore, MerkleLog,
 };
 
 const SIZE_MAX: u64 = 600;
 
-fn log_of(size: u64) -> (MerkleLog<MemoryTileStore>, Vec<Hash>) {
+fn log_of(size: u64) -> (MerkleLog<MemoryLogStore>, Vec<Hash>) {
     let leaves: Vec<Hash> = (0..size)
         .map(|i| leaf_hash(format!("entry {i}").as_bytes()))
         .collect();
-    let mut log = MerkleLog::open(MemoryTileStore::new()).expect("open");
+    let mut log = MerkleLog::open(MemoryLogStore::new()).expect("open");
     log.append_batch(&leaves).expect("append");
     (log, leaves)
 }

@@ -125,7 +125,7 @@ fn every_consistency_probe_gives_the_expected_outcome() {
 }
 
 /// The eight leaves of the RFC 6962 reference tree that the probes are built on.
-fn reference_log() -> tally_consortium::MerkleLog<tally_consortium::MemoryTileStore> {
+fn reference_log() -> tally_consortium::MerkleLog<tally_consortium::MemoryLogStore> {
     let leaves = [
         "",
         "00",
@@ -141,7 +141,7 @@ fn reference_log() -> tally_consortium::MerkleLog<tally_consortium::MemoryTileSt
         .map(|leaf| tally_consortium::leaf_hash(&hex::decode(leaf).expect("hex")))
         .collect();
     let mut log =
-        tally_consortium::MerkleLog::open(tally_consortium::MemoryTileStore::new()).expect("log");
+        tally_consortium::MerkleLog::open(tally_consortium::MemoryLogStore::new()).expect("log");
     log.append_batch(&hashes).expect("append");
     log
 }

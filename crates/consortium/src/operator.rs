@@ -1,0 +1,256 @@
+//! The log operator's core: the rules, the Merkle log and the checkpoint key together, as the service will drive them.
+//!
+//! Every batch of entries is checked against the rules in order; refused entries are
+//! reported and left out, accepted ones are committed to the store in one [`Commit`]
+//! (so a batch is durable all or nothing), and a checkpoint can be signed at once.
+//! If a commit fails after the rules accepted a batch, the in-memory state is ahead of
+//! the store: the operator refuses all further work until it is reopened from the
+//! store, which replays the entries (the TigerBeetle way: crash and recover rather than
+//! guess).
+//!
+//! [`Commit`]: crate::Commit
+
+use crate::checkpoint::Checkpoint;
+use crate::entry::{Entry, EntryBody, Genesis, SignedRequest, UnixSeconds};
+use crate::note::{Note, SignerKey};
+use crate::state::{ConsortiumState, Effect, RiskRecord};
+use crate::tiles::{LogStore, MerkleLog};
+use crate::Error;
+
+/// Most entries accepted in one batch.
+pub const ENTRY_BATCH_SIZE_MAX: usize = 10_000;
+
+/// What became of one entry of a batch: its log index and effect, or why it was refused.
+pub type EntryOutcome = Result<(u64, Effect), Error>;
+
+/// The answer to a member's query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryAnswer {
+    /// Log index of the query record.
+    pub index: u64,
+    /// The live records, oldest first.
+    pub records: Vec<RiskRecord>,
+}
+
+/// The operator of one consortium log.
+#[derive(Debug)]
+pub struct Operator<S> {
+    log: MerkleLog<S>,
+    state: ConsortiumState,
+    signer: SignerKey,
+    poisoned: bool,
+}
+
+impl<S: LogStore> Operator<S> {
+    /// Founds a consortium on an empty store with its genesis entry.
+    pub fn found(
+        store: S,
+        signer: SignerKey,
+        genesis: Genesis,
+        time: UnixSeconds,
+    ) -> Result<Self, Error> {
+        let log = MerkleLog::open(store)?;
+        if log.size() != 0 {
+            return Err(Error::refused(
+                crate::Refusal::Genesis,
+                "the store already holds a log",
+            ));
+        }
+        let mut operator = Operator {
+            log,
+            state: ConsortiumState::new(),
+            signer,
+            poisoned: false,
+        };
+        let results = operator.append(vec![Entry {
+            time,
+            body: EntryBody::Genesis(genesis),
+        }])?;
+        match results.into_iter().next() {
+            Some(Ok(_)) => Ok(operator),
+            Some(Err(error)) => Err(error),
+            None => Err(Error::Internal("genesis gave no result".into())),
+        }
+    }
+
+    /// Opens an existing log: replays every stored entry through the rules. An edited
+    /// entry fails here (its bytes, its signature or the rules) or in
+    /// [`MerkleLog::audit_entries`].
+    pub fn open(store: S, signer: SignerKey) -> Result<Self, Error> {
+        let log = MerkleLog::open(store)?;
+        let mut state = ConsortiumState::new();
+        for index in 0..log.size() {
+            let bytes = log
+                .entry(index)?
+                .ok_or_else(|| Error::Storage(format!("entry {index} is missing")))?;
+            if crate::hash::leaf_hash(&bytes) != log.leaf_hash(index)? {
+                return Err(Error::Storage(format!(
+                    "entry {index} does not hash to its leaf hash"
+                )));
+            }
+            state.apply(&Entry::decode(&bytes)?)?;
+        }
+        Ok(Operator {
+            log,
+            state,
+            signer,
+            poisoned: false,
+        })
+    }
+
+    /// The replayed state.
+    pub fn state(&self) -> &ConsortiumState {
+        &self.state
+    }
+
+    /// The Merkle log.
+    pub fn log(&self) -> &MerkleLog<S> {
+        &self.log
+    }
+
+    fn healthy(&self) -> Result<(), Error> {
+        if self.poisoned {
+            return Err(Error::Internal(
+                "a commit failed after the rules accepted it: reopen from the store".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks each entry against the rules in order and commits the accepted ones in one
+    /// store commit. Returns, per entry, its log index and effect, or why it was refused.
+    pub fn append(&mut self, entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, Error> {
+        self.healthy()?;
+        if entries.len() > ENTRY_BATCH_SIZE_MAX {
+            return Err(Error::OutOfRange(format!(
+                "batch of {} entries is above the maximum {ENTRY_BATCH_SIZE_MAX}",
+                entries.len()
+            )));
+        }
+        let first = self.log.size();
+        let verified = self.verify_signatures(&entries);
+        let mut results = Vec::with_capacity(entries.len());
+        let mut accepted = Vec::with_capacity(entries.len());
+        for (entry, verified_key) in entries.into_iter().zip(verified) {
+            let index = self.state.next_index();
+            match self
+                .state
+                .apply_with_verified_key(&entry, verified_key.as_ref())
+            {
+                Ok(effect) => {
+                    accepted.push(entry.encode());
+                    results.push(Ok((index, effect)));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(results);
+        }
+        let count = accepted.len() as u64;
+        if let Err(error) = self.log.append_entries(accepted) {
+            self.poisoned = true;
+            return Err(error);
+        }
+        // Pair assertion: the rules and the log agree on how many entries there are.
+        if self.log.size() != first + count || self.state.next_index() != self.log.size() {
+            self.poisoned = true;
+            return Err(Error::Internal(format!(
+                "log size {} and state index {} disagree",
+                self.log.size(),
+                self.state.next_index()
+            )));
+        }
+        Ok(results)
+    }
+
+    /// Checks the request signatures of a batch on every core, against the members' keys
+    /// as they are before the batch. A request whose check fails here, or whose member's
+    /// key changes within the batch, is checked again by the rules in order.
+    fn verify_signatures(&self, entries: &[Entry]) -> Vec<Option<[u8; 32]>> {
+        let state = &self.state;
+        let check = |entry: &Entry| -> Option<[u8; 32]> {
+            let (consortium, key) = state.request_key(entry)?;
+            let request = match &entry.body {
+                EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
+                EntryBody::Genesis(_) => return None,
+            };
+            request.verify(&consortium, &key).then_some(key)
+        };
+        let threads = std::thread::available_parallelism()
+            .map(usize::from)
+            .unwrap_or(1)
+            .clamp(1, 16);
+        if threads == 1 || entries.len() < 64 {
+            return entries.iter().map(check).collect();
+        }
+        let chunk = entries.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| {
+                    // A panicking check thread only loses the shortcut: the rules check again.
+                    handle.join().unwrap_or_default()
+                })
+                .collect()
+        })
+    }
+
+    /// Logs one member request (not a query) at `time`.
+    pub fn submit(
+        &mut self,
+        request: SignedRequest,
+        time: UnixSeconds,
+    ) -> Result<(u64, Effect), Error> {
+        let mut results = self.append(vec![Entry {
+            time,
+            body: EntryBody::Request(request),
+        }])?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal("no result".into())))
+    }
+
+    /// Answers a member's signed query at `time` and logs the query record.
+    pub fn query(
+        &mut self,
+        request: SignedRequest,
+        time: UnixSeconds,
+    ) -> Result<QueryAnswer, Error> {
+        self.healthy()?;
+        let entry = self.state.query_entry(request, time)?;
+        let EntryBody::QueryRecord { request, .. } = &entry.body else {
+            return Err(Error::Internal("query_entry gave another entry".into()));
+        };
+        let crate::entry::Action::Query { identifier } = &request.action else {
+            return Err(Error::Internal("query record without a query".into()));
+        };
+        let records: Vec<RiskRecord> = self
+            .state
+            .live_records(identifier, time)
+            .into_iter()
+            .cloned()
+            .collect();
+        let mut results = self.append(vec![entry])?;
+        let (index, _) = results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal("no result".into())))?;
+        Ok(QueryAnswer { index, records })
+    }
+
+    /// The signed checkpoint of the log as it is now; the origin is the key's name.
+    pub fn checkpoint(&self) -> Result<Note, Error> {
+        self.healthy()?;
+        Checkpoint {
+            origin: self.signer.name().to_owned(),
+            size: self.log.size(),
+            root: self.log.root(),
+            extensions: Vec::new(),
+        }
+        .sign(&self.signer)
+    }
+}

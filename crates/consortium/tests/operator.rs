@@ -1,0 +1,202 @@
+//! The operator end to end over the in-memory store: found, admit, publish, query, checkpoint, reopen, tamper.
+
+use tally_consortium::{
+    normalise, open_checkpoint, verify_inclusion, Action, BlindingKey, Entry, Error, Genesis,
+    IdentifierKind, KeyType, MemberKey, MemoryLogStore, Operator, Quorum, RiskType, SignedRequest,
+    SignerKey,
+};
+
+const CONSORTIUM: &str = "alliance";
+const TIME: u64 = 1_800_000_000;
+
+fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, KeyType::Ed25519, [seed; 32]).expect("key")
+}
+
+#[test]
+fn an_operator_runs_the_consortium_and_survives_a_reopen_but_not_tampering() -> Result<(), Error> {
+    let operator_key = key("alliance.example/log", 9);
+    let bank = key("bank-a", 1);
+    let payments = key("pay-b", 2);
+    let genesis = Genesis {
+        consortium: CONSORTIUM.into(),
+        founders: vec![MemberKey {
+            name: "bank-a".into(),
+            public_key: bank.verifier().public_key(),
+        }],
+        quorum: Quorum {
+            numerator: 1,
+            denominator: 2,
+        },
+        query_quota_per_day: 100,
+        proposal_lifetime_seconds: 86_400,
+        request_skew_seconds_max: 300,
+    };
+    let mut operator = Operator::found(MemoryLogStore::new(), operator_key.clone(), genesis, TIME)?;
+    let admit = Action::ProposeAdmission {
+        candidate: MemberKey {
+            name: "pay-b".into(),
+            public_key: payments.verifier().public_key(),
+        },
+    };
+    operator.submit(SignedRequest::sign(CONSORTIUM, &bank, 1, TIME, admit), TIME)?;
+    let blinding = BlindingKey::new(1, [8; 32]);
+    let identifier = blinding.blind(&normalise(
+        IdentifierKind::Card,
+        "4111 1111 1111 1111",
+        None,
+    )?)?;
+    let publish = Action::PublishRecord {
+        identifier,
+        risk_type: RiskType::Fraud,
+        severity: 5,
+        expires_at: TIME + 86_400,
+        evidence_reference: "police report 77".into(),
+    };
+    operator.submit(
+        SignedRequest::sign(CONSORTIUM, &payments, 1, TIME, publish),
+        TIME,
+    )?;
+    let answer = operator.query(
+        SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, Action::Query { identifier }),
+        TIME,
+    )?;
+    assert_eq!(answer.records.len(), 1);
+    assert_eq!(answer.records[0].publisher, "pay-b");
+
+    // A batch with a refused entry: the refused one is left out, the others land.
+    let replayed = SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, Action::Query { identifier });
+    let results = operator.append(vec![Entry {
+        time: TIME,
+        body: tally_consortium::EntryBody::Request(replayed),
+    }])?;
+    assert!(results[0].is_err());
+    assert_eq!(operator.log().size(), 4);
+
+    // The checkpoint verifies and the query record is provably in the log.
+    let checkpoint = operator.checkpoint()?.to_string();
+    let opened = open_checkpoint(&checkpoint, &operator_key.verifier(), &[])?;
+    assert_eq!(opened.checkpoint.size, 4);
+    let proof = operator.log().inclusion_proof(answer.index, 4)?;
+    let leaf = operator.log().leaf_hash(answer.index)?;
+    verify_inclusion(answer.index, 4, &leaf, &proof, &opened.checkpoint.root)?;
+
+    // Reopening replays the stored entries into the same state.
+    let store = operator.log().store().clone();
+    let reopened = Operator::open(store.clone(), operator_key.clone())?;
+    assert_eq!(reopened.state().members(), operator.state().members());
+    assert_eq!(
+        reopened.state().query_counts(),
+        operator.state().query_counts()
+    );
+    assert_eq!(reopened.log().root(), operator.log().root());
+
+    // An entry edited in the store is caught on reopening.
+    let mut tampered = store;
+    let mut bytes = operator.log().entry(2)?.unwrap_or_default();
+    let last = bytes.len() - 70;
+    bytes[last] ^= 1;
+    tampered.overwrite_entry_for_tamper_test(2, bytes);
+    assert_eq!(
+        Operator::open(tampered, operator_key)
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("storage")
+    );
+    Ok(())
+}
+
+#[test]
+fn a_large_batch_checks_signatures_in_parallel_and_still_refuses_forgeries() -> Result<(), Error> {
+    let operator_key = key("alliance.example/log", 9);
+    let bank = key("bank-a", 1);
+    let newcomer = key("pay-b", 2);
+    let genesis = Genesis {
+        consortium: CONSORTIUM.into(),
+        founders: vec![MemberKey {
+            name: "bank-a".into(),
+            public_key: bank.verifier().public_key(),
+        }],
+        quorum: Quorum {
+            numerator: 1,
+            denominator: 2,
+        },
+        query_quota_per_day: 100,
+        proposal_lifetime_seconds: 86_400,
+        request_skew_seconds_max: 300,
+    };
+    let mut operator = Operator::found(MemoryLogStore::new(), operator_key, genesis, TIME)?;
+    let publish = |sequence: u64| Action::PublishRecord {
+        identifier: tally_consortium::BlindedIdentifier {
+            kind: IdentifierKind::Device,
+            key_epoch: 1,
+            value: [sequence as u8; 32],
+        },
+        risk_type: RiskType::MoneyMule,
+        severity: 2,
+        expires_at: TIME + 60,
+        evidence_reference: String::new(),
+    };
+    let entry = |request: SignedRequest| Entry {
+        time: TIME,
+        body: tally_consortium::EntryBody::Request(request),
+    };
+    let mut batch = Vec::new();
+    for sequence in 1..=100u64 {
+        batch.push(entry(SignedRequest::sign(
+            CONSORTIUM,
+            &bank,
+            sequence,
+            TIME,
+            publish(sequence),
+        )));
+    }
+    // A forgery in the middle, signed by a key that is not bank-a's.
+    batch[50] = entry(SignedRequest::sign(
+        CONSORTIUM,
+        &newcomer,
+        51,
+        TIME,
+        publish(51),
+    ));
+    if let tally_consortium::EntryBody::Request(request) = &mut batch[50].body {
+        request.member = "bank-a".into();
+    }
+    // A member admitted inside the batch publishes in the same batch.
+    batch.push(entry(SignedRequest::sign(
+        CONSORTIUM,
+        &bank,
+        101,
+        TIME,
+        Action::ProposeAdmission {
+            candidate: MemberKey {
+                name: "pay-b".into(),
+                public_key: newcomer.verifier().public_key(),
+            },
+        },
+    )));
+    batch.push(entry(SignedRequest::sign(
+        CONSORTIUM,
+        &newcomer,
+        1,
+        TIME,
+        publish(200),
+    )));
+    let results = operator.append(batch)?;
+    let refused: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, result)| result.is_err())
+        .map(|(position, _)| position)
+        .collect();
+    assert_eq!(refused, vec![50]);
+    assert_eq!(
+        results[50]
+            .as_ref()
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("bad_signature")
+    );
+    assert_eq!(operator.log().size(), 1 + 101);
+    Ok(())
+}
