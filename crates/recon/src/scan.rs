@@ -1,0 +1,276 @@
+//! Phase one: read an input file in blocks, parse the blocks on all cores, and add their partitioned records to the store.
+
+use crate::error::ReconError;
+use crate::layout::{Encoding, FileFormat, Layout};
+use crate::progress::Progress;
+use crate::record::{PartitionedRecords, RowBuilder, RowScratch};
+use crate::store::{Side, Store};
+use crate::text::{parse_text_block, BlockOutput, ColumnMap, BAD_ROWS_KEPT_PER_BLOCK_MAX};
+use crate::timestamp::TIMESTAMP_ABSENT;
+use rayon::prelude::*;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    pub file: String,
+    pub line: u64,
+    pub reason: String,
+}
+
+/// Bad rows kept with their reason per file; beyond it they are only counted.
+pub const BAD_ROWS_KEPT_MAX: usize = 100_000;
+
+/// What scanning one side produced besides the records.
+#[derive(Debug, Default)]
+pub struct SideScan {
+    pub rows: u64,
+    pub bad_row_count: u64,
+    pub bad_rows: Vec<BadRow>,
+    /// First line (1-based) of each block; for Parquet, first row of each batch.
+    pub block_first_line: Vec<u64>,
+    pub max_timestamp: i64,
+    pub bytes: u64,
+    /// Line number of the first line of the next block.
+    line_cursor: u64,
+}
+
+impl SideScan {
+    /// The line in the file of a block-local line.
+    pub fn line(&self, block: u32, line: u32) -> u64 {
+        self.block_first_line
+            .get(block as usize)
+            .map_or(0, |first| first + u64::from(line) - 1)
+    }
+
+    fn absorb(
+        &mut self,
+        file: &str,
+        output: BlockOutput,
+        store: &mut Store,
+        side: Side,
+    ) -> Result<(), ReconError> {
+        let start = self.line_cursor;
+        self.block_first_line.push(start);
+        for (line, reason) in output.bad_rows {
+            if self.bad_rows.len() < BAD_ROWS_KEPT_MAX {
+                self.bad_rows.push(BadRow {
+                    file: file.to_owned(),
+                    line: start + u64::from(line) - 1,
+                    reason,
+                });
+            }
+        }
+        self.bad_row_count += output.bad_row_count;
+        self.rows += output.records.rows;
+        self.max_timestamp = self.max_timestamp.max(output.records.max_timestamp);
+        self.line_cursor += u64::from(output.lines);
+        store.add(side, output.records.parts)
+    }
+}
+
+/// Reading position of a text file between blocks.
+#[derive(Debug, Default)]
+struct BlockReader {
+    carry: Vec<u8>,
+    finished: bool,
+}
+
+impl BlockReader {
+    /// Reads the next block of whole lines (at least `block_bytes` unless the file ends).
+    fn next_block(
+        &mut self,
+        file: &mut File,
+        path: &Path,
+        block_bytes: usize,
+    ) -> Result<Option<Vec<u8>>, ReconError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let mut buffer = std::mem::take(&mut self.carry);
+        buffer.reserve(block_bytes + block_bytes / 8);
+        let mut searched = 0usize;
+        loop {
+            let want = (block_bytes.saturating_sub(buffer.len())).max(64 * 1024) as u64;
+            let read = Read::by_ref(file)
+                .take(want)
+                .read_to_end(&mut buffer)
+                .map_err(|error| ReconError::io(path, error))?;
+            if read == 0 {
+                self.finished = true;
+                return Ok(if buffer.is_empty() {
+                    None
+                } else {
+                    Some(buffer)
+                });
+            }
+            if buffer.len() < block_bytes {
+                continue;
+            }
+            if let Some(last_newline) = memchr::memrchr(b'\n', &buffer[searched..]) {
+                let cut = searched + last_newline + 1;
+                self.carry = buffer[cut..].to_vec();
+                buffer.truncate(cut);
+                return Ok(Some(buffer));
+            }
+            searched = buffer.len();
+        }
+    }
+}
+
+/// Settings of a scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanSettings {
+    pub partition_bits: u32,
+    pub block_bytes: usize,
+    pub blocks_in_flight: usize,
+}
+
+/// Scans one input file into the store.
+pub fn scan_file(
+    path: &Path,
+    layout: &Layout,
+    builder: &RowBuilder,
+    side: Side,
+    settings: ScanSettings,
+    store: &mut Store,
+    progress: &dyn Progress,
+) -> Result<SideScan, ReconError> {
+    match layout.format {
+        FileFormat::Csv | FileFormat::FixedWidth => {
+            scan_text(path, layout, builder, side, settings, store, progress)
+        }
+        FileFormat::Parquet => crate::parquet_input::scan_parquet(
+            path, layout, builder, side, settings, store, progress,
+        ),
+    }
+}
+
+fn scan_text(
+    path: &Path,
+    layout: &Layout,
+    builder: &RowBuilder,
+    side: Side,
+    settings: ScanSettings,
+    store: &mut Store,
+    progress: &dyn Progress,
+) -> Result<SideScan, ReconError> {
+    let file_name = path.display().to_string();
+    let mut file = File::open(path).map_err(|error| ReconError::io(path, error))?;
+    let mut scan = new_side_scan();
+    let mut reader = BlockReader::default();
+    let mut first = reader
+        .next_block(&mut file, path, settings.block_bytes)?
+        .unwrap_or_default();
+    scan.bytes += first.len() as u64;
+    if layout.encoding == Encoding::Utf8 && first.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        first.drain(..3);
+    }
+    let mut header: Option<Vec<u8>> = None;
+    if layout.format == FileFormat::Csv && layout.csv.header {
+        let end = memchr::memchr(b'\n', &first).map_or(first.len(), |index| index + 1);
+        let raw: Vec<u8> = first.drain(..end).collect();
+        let mut line = match layout.encoding {
+            Encoding::Utf8 => raw,
+            Encoding::Gbk => encoding_rs::GBK
+                .decode_without_bom_handling(&raw)
+                .0
+                .into_owned()
+                .into_bytes(),
+        };
+        while line
+            .last()
+            .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
+        {
+            line.pop();
+        }
+        header = Some(line);
+        scan.line_cursor = 2;
+    }
+    let columns =
+        ColumnMap::new(layout, header.as_deref()).map_err(|reason| ReconError::Layout {
+            origin: format!("{} (applied to {file_name})", layout.origin),
+            reason,
+        })?;
+    let mut pending = vec![first];
+    let mut block_index = 0u32;
+    loop {
+        while pending.len() < settings.blocks_in_flight {
+            match reader.next_block(&mut file, path, settings.block_bytes)? {
+                Some(block) => {
+                    scan.bytes += block.len() as u64;
+                    pending.push(block);
+                }
+                None => break,
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        let outputs: Vec<BlockOutput> = pending
+            .par_iter()
+            .enumerate()
+            .map(|(offset, data)| {
+                parse_text_block(
+                    data,
+                    block_index + offset as u32,
+                    layout.encoding,
+                    &columns,
+                    builder,
+                    settings.partition_bits,
+                )
+            })
+            .collect();
+        let read: u64 = pending.iter().map(|block| block.len() as u64).sum();
+        block_index += pending.len() as u32;
+        pending.clear();
+        for output in outputs {
+            scan.absorb(&file_name, output, store, side)?;
+        }
+        progress.advance(read);
+    }
+    Ok(scan)
+}
+
+/// A scan that has not read anything yet.
+pub fn new_side_scan() -> SideScan {
+    SideScan {
+        max_timestamp: TIMESTAMP_ABSENT,
+        line_cursor: 1,
+        ..SideScan::default()
+    }
+}
+
+/// Adds rows given as slot texts (used by the Parquet reader) to the store, one batch at a time.
+pub fn absorb_rows(
+    scan: &mut SideScan,
+    file: &str,
+    output: BlockOutput,
+    store: &mut Store,
+    side: Side,
+) -> Result<(), ReconError> {
+    scan.absorb(file, output, store, side)
+}
+
+/// A fresh block output for row-at-a-time sources.
+pub fn empty_block_output(partition_bits: u32) -> (BlockOutput, RowScratch) {
+    (
+        BlockOutput {
+            records: PartitionedRecords::new(partition_bits),
+            bad_rows: Vec::new(),
+            bad_row_count: 0,
+            lines: 0,
+        },
+        RowScratch::default(),
+    )
+}
+
+/// Records a bad row of a row-at-a-time source.
+pub fn note_bad_row(output: &mut BlockOutput, line: u32, reason: String) {
+    output.bad_row_count += 1;
+    if output.bad_rows.len() < BAD_ROWS_KEPT_PER_BLOCK_MAX {
+        output.bad_rows.push((line, reason));
+    }
+}

@@ -1,0 +1,345 @@
+//! Byte-level parsers of CSV and fixed-width blocks: split lines with memchr, pick the layout's columns, hand them to the row builder.
+
+use crate::layout::{CsvDialect, Encoding, FileFormat, Layout, SlotSource, SLOTS_MAX};
+use crate::record::{PartitionedRecords, RowBuilder, RowScratch};
+use memchr::{memchr, memchr_iter};
+use std::borrow::Cow;
+
+const NO_SLOT: u8 = u8::MAX;
+
+/// Where the slots of a text layout are on a line, once the header is known.
+#[derive(Debug, Clone)]
+pub enum ColumnMap {
+    /// CSV: column index → slot (or `NO_SLOT`), up to the last column read.
+    Csv {
+        dialect: CsvDialect,
+        slot_of_column: Vec<u8>,
+        slot_count: usize,
+    },
+    /// Fixed width: 0-based byte range of each slot.
+    FixedWidth { ranges: Vec<(usize, usize)> },
+}
+
+impl ColumnMap {
+    /// Resolves a layout's slots against a CSV header (already decoded to UTF-8), if any.
+    pub fn new(layout: &Layout, header: Option<&[u8]>) -> Result<ColumnMap, String> {
+        match layout.format {
+            FileFormat::Csv => {
+                let names: Vec<Vec<u8>> = match header {
+                    Some(line) => split_csv_line(line, &layout.csv)
+                        .into_iter()
+                        .map(|name| crate::record::trim_ascii(&name).to_vec())
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let mut columns = Vec::new();
+                for slot in &layout.slots {
+                    columns.push(match slot {
+                        SlotSource::Index(index) => *index,
+                        SlotSource::Name(name) => names
+                            .iter()
+                            .position(|candidate| candidate.as_slice() == name.as_bytes())
+                            .ok_or_else(|| format!("the header has no column {name:?}"))?,
+                        SlotSource::Range { .. } => {
+                            return Err("a CSV layout cannot use start/width".to_owned())
+                        }
+                    });
+                }
+                let last = columns.iter().copied().max().unwrap_or(0);
+                let mut slot_of_column = vec![NO_SLOT; last + 1];
+                for (slot, column) in columns.iter().enumerate() {
+                    slot_of_column[*column] = slot as u8;
+                }
+                Ok(ColumnMap::Csv {
+                    dialect: layout.csv,
+                    slot_of_column,
+                    slot_count: layout.slots.len(),
+                })
+            }
+            FileFormat::FixedWidth => {
+                let mut ranges = Vec::new();
+                for slot in &layout.slots {
+                    match slot {
+                        SlotSource::Range { start, width } => ranges.push((*start, *width)),
+                        _ => return Err("a fixed-width layout needs start and width".to_owned()),
+                    }
+                }
+                Ok(ColumnMap::FixedWidth { ranges })
+            }
+            FileFormat::Parquet => Err("a Parquet layout has no text columns".to_owned()),
+        }
+    }
+}
+
+/// Splits one CSV line into unquoted fields (used for headers and by the quoted slow path).
+pub fn split_csv_line(line: &[u8], dialect: &CsvDialect) -> Vec<Vec<u8>> {
+    let mut fields = Vec::new();
+    let _ = parse_quoted_record(line, dialect, &mut fields);
+    fields
+}
+
+/// Parses one record that may contain quotes, starting at the beginning of `rest`, into
+/// `fields`. Returns the bytes consumed (through the ending newline) and the newlines inside
+/// quoted fields, or an error when a quote is never closed.
+fn parse_quoted_record(
+    rest: &[u8],
+    dialect: &CsvDialect,
+    fields: &mut Vec<Vec<u8>>,
+) -> Result<(usize, u32), usize> {
+    fields.clear();
+    let quote = dialect.quote;
+    let mut current = Vec::new();
+    let mut in_quotes = false;
+    let mut newlines = 0u32;
+    let mut index = 0;
+    while index < rest.len() {
+        let byte = rest[index];
+        if in_quotes {
+            if Some(byte) == quote {
+                if rest.get(index + 1).copied() == quote {
+                    current.push(byte);
+                    index += 2;
+                } else {
+                    in_quotes = false;
+                    index += 1;
+                }
+                continue;
+            }
+            if byte == b'\n' {
+                newlines += 1;
+            }
+            current.push(byte);
+            index += 1;
+            continue;
+        }
+        if Some(byte) == quote {
+            in_quotes = true;
+        } else if byte == dialect.delimiter {
+            fields.push(std::mem::take(&mut current));
+        } else if byte == b'\n' {
+            index += 1;
+            break;
+        } else {
+            current.push(byte);
+        }
+        index += 1;
+    }
+    if in_quotes {
+        return Err(index);
+    }
+    if current.last() == Some(&b'\r') {
+        current.pop();
+    }
+    fields.push(current);
+    Ok((index, newlines))
+}
+
+/// What parsing one block produced.
+#[derive(Debug)]
+pub struct BlockOutput {
+    pub records: PartitionedRecords,
+    /// Block-local line (1-based) and reason of each bad row.
+    pub bad_rows: Vec<(u32, String)>,
+    pub bad_row_count: u64,
+    /// Lines in the block.
+    pub lines: u32,
+}
+
+/// Bad rows kept with their reason per block; beyond it they are only counted.
+pub const BAD_ROWS_KEPT_PER_BLOCK_MAX: usize = 1000;
+
+/// Parses a block of whole lines of a text file.
+pub fn parse_text_block(
+    data: &[u8],
+    block: u32,
+    encoding: Encoding,
+    columns: &ColumnMap,
+    builder: &RowBuilder,
+    partition_bits: u32,
+) -> BlockOutput {
+    let decoded: Cow<'_, [u8]> = match (encoding, columns) {
+        (Encoding::Gbk, ColumnMap::Csv { .. }) => {
+            let (text, _had_errors) = encoding_rs::GBK.decode_without_bom_handling(data);
+            match text {
+                Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+                Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+            }
+        }
+        _ => Cow::Borrowed(data),
+    };
+    let data: &[u8] = &decoded;
+    let mut output = BlockOutput {
+        records: PartitionedRecords::new(partition_bits),
+        bad_rows: Vec::new(),
+        bad_row_count: 0,
+        lines: 0,
+    };
+    let mut scratch = RowScratch::default();
+    let mut quoted_fields: Vec<Vec<u8>> = Vec::new();
+    let mut decoded_fields: Vec<String> = Vec::new();
+    let mut position = 0usize;
+    let mut line_number = 0u32;
+    while position < data.len() {
+        line_number += 1;
+        let rest = &data[position..];
+        let line_end = memchr(b'\n', rest).unwrap_or(rest.len());
+        let mut line = &rest[..line_end];
+        let mut consumed = (line_end + 1).min(rest.len());
+        if line.last() == Some(&b'\r') {
+            line = &line[..line.len() - 1];
+        }
+        let row_line = line_number;
+        if line.is_empty() {
+            position += consumed;
+            continue;
+        }
+        let mut fields: [&[u8]; SLOTS_MAX] = [&[]; SLOTS_MAX];
+        let result: Result<(), String> = match columns {
+            ColumnMap::Csv {
+                dialect,
+                slot_of_column,
+                slot_count: _,
+            } => {
+                let has_quote = dialect
+                    .quote
+                    .is_some_and(|quote| memchr(quote, line).is_some());
+                if has_quote {
+                    match parse_quoted_record(rest, dialect, &mut quoted_fields) {
+                        Ok((used, newlines)) => {
+                            consumed = used;
+                            line_number += newlines;
+                            pick_columns(
+                                quoted_fields.iter().map(Vec::as_slice),
+                                slot_of_column,
+                                &mut fields,
+                            )
+                        }
+                        Err(used) => {
+                            consumed = used;
+                            line_number += memchr_iter(b'\n', &rest[..used]).count() as u32;
+                            Err("a quoted field is not closed".to_owned())
+                        }
+                    }
+                } else {
+                    pick_columns(
+                        SplitFields::new(line, dialect.delimiter),
+                        slot_of_column,
+                        &mut fields,
+                    )
+                }
+            }
+            ColumnMap::FixedWidth { ranges } => {
+                pick_ranges(line, ranges, encoding, &mut decoded_fields, &mut fields)
+            }
+        };
+        let result = result.and_then(|()| {
+            builder.append(&fields, block, row_line, &mut scratch, &mut output.records)
+        });
+        if let Err(reason) = result {
+            output.bad_row_count += 1;
+            if output.bad_rows.len() < BAD_ROWS_KEPT_PER_BLOCK_MAX {
+                output.bad_rows.push((row_line, reason));
+            }
+        }
+        position += consumed.max(1);
+    }
+    output.lines = line_number;
+    output
+}
+
+/// Fields of an unquoted line, split on the delimiter with memchr.
+struct SplitFields<'a> {
+    line: &'a [u8],
+    positions: memchr::Memchr<'a>,
+    start: usize,
+    done: bool,
+}
+
+impl<'a> SplitFields<'a> {
+    fn new(line: &'a [u8], delimiter: u8) -> SplitFields<'a> {
+        SplitFields {
+            line,
+            positions: memchr_iter(delimiter, line),
+            start: 0,
+            done: false,
+        }
+    }
+}
+
+impl<'a> Iterator for SplitFields<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        match self.positions.next() {
+            Some(end) => {
+                let field = &self.line[self.start..end];
+                self.start = end + 1;
+                Some(field)
+            }
+            None => {
+                self.done = true;
+                Some(&self.line[self.start..])
+            }
+        }
+    }
+}
+
+#[inline]
+fn pick_columns<'a>(
+    columns: impl Iterator<Item = &'a [u8]>,
+    slot_of_column: &[u8],
+    fields: &mut [&'a [u8]; SLOTS_MAX],
+) -> Result<(), String> {
+    let mut seen = 0usize;
+    for (column, text) in columns.take(slot_of_column.len()).enumerate() {
+        let slot = slot_of_column[column];
+        if slot != NO_SLOT {
+            fields[usize::from(slot)] = text;
+        }
+        seen = column + 1;
+    }
+    if seen < slot_of_column.len() {
+        return Err(format!(
+            "the row has {seen} fields, the layout reads field {}",
+            slot_of_column.len()
+        ));
+    }
+    Ok(())
+}
+
+fn pick_ranges<'a>(
+    line: &'a [u8],
+    ranges: &[(usize, usize)],
+    encoding: Encoding,
+    decoded: &'a mut Vec<String>,
+    fields: &mut [&'a [u8]; SLOTS_MAX],
+) -> Result<(), String> {
+    decoded.clear();
+    let mut raw: [&[u8]; SLOTS_MAX] = [&[]; SLOTS_MAX];
+    for (slot, &(start, width)) in ranges.iter().enumerate() {
+        if start >= line.len() {
+            return Err(format!(
+                "the line has {} bytes, a field starts at byte {}",
+                line.len(),
+                start + 1
+            ));
+        }
+        raw[slot] = &line[start..(start + width).min(line.len())];
+    }
+    if encoding == Encoding::Gbk {
+        for text in raw.iter().take(ranges.len()) {
+            let (value, _had_errors) = encoding_rs::GBK.decode_without_bom_handling(text);
+            decoded.push(value.into_owned());
+        }
+        for (slot, text) in decoded.iter().enumerate() {
+            fields[slot] = text.as_bytes();
+        }
+    } else {
+        fields[..ranges.len()].copy_from_slice(&raw[..ranges.len()]);
+    }
+    Ok(())
+}

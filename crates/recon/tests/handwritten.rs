@@ -1,0 +1,278 @@
+//! Hand-written cases: bad rows with file and line, quoting, composite keys, tolerances, status equivalence and batch matching.
+
+use std::path::Path;
+use tally_recon::{Class, Layout, NoProgress, NoStopwatch, Rules, RunOptions, RunOutcome};
+
+fn run(
+    directory: &Path,
+    ledger: &str,
+    ledger_layout: &str,
+    channel: &str,
+    channel_layout: &str,
+    rules: &str,
+) -> RunOutcome {
+    let ledger_path = directory.join("ledger.csv");
+    let channel_path = directory.join("channel.csv");
+    std::fs::write(&ledger_path, ledger).expect("write ledger");
+    std::fs::write(&channel_path, channel).expect("write channel");
+    let options = RunOptions::new(
+        ledger_path,
+        Layout::from_toml(ledger_layout, "ledger layout").expect("ledger layout"),
+        channel_path,
+        Layout::from_toml(channel_layout, "channel layout").expect("channel layout"),
+        Rules::from_toml(rules, "rules").expect("rules"),
+        directory.join("out"),
+    );
+    tally_recon::run(&options, &NoProgress, &NoStopwatch).expect("run")
+}
+
+const LEDGER_LAYOUT: &str = r#"
+format = "csv"
+[fields]
+key = { column = "id" }
+amount = { column = "amount", unit = "major", scale = 2 }
+currency = { column = "currency" }
+status = { column = "status", map = { "OK" = "success", "KO" = "failed", "SETTLED" = "settled" } }
+timestamp = { column = "at", format = "%Y-%m-%dT%H:%M:%S", time_zone = "UTC" }
+"#;
+
+const CHANNEL_LAYOUT: &str = r#"
+format = "csv"
+csv = { delimiter = ";", header = false }
+[fields]
+key = { index = 1 }
+amount = { index = 2, unit = "minor" }
+currency = { value = "CNY" }
+status = { index = 3, map = { "00" = "success", "99" = "failed" } }
+"#;
+
+#[test]
+fn bad_rows_are_reported_with_file_line_and_reason_and_do_not_stop_the_run() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,status,at\n\
+        A1,10.00,CNY,OK,2026-11-20T01:00:00\n\
+        A2,10.001,CNY,OK,2026-11-20T01:00:00\n\
+        A3,ten,CNY,OK,2026-11-20T01:00:00\n\
+        A4,1.00,CNY,MAYBE,2026-11-20T01:00:00\n\
+        A5,1.00,CNY,OK,2026-11-31T01:00:00\n\
+        A6,1.00\n\
+        ,1.00,CNY,OK,2026-11-20T01:00:00\n\
+        A7,1.00,CN,OK,2026-11-20T01:00:00\n";
+    let channel = "A1;1000;00\nA2;x;00\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        LEDGER_LAYOUT,
+        channel,
+        CHANNEL_LAYOUT,
+        "",
+    );
+    assert_eq!(outcome.summary.ledger.bad_rows, 7);
+    assert_eq!(outcome.summary.channel.bad_rows, 1);
+    assert_eq!(outcome.summary.count(Class::Matched), 1);
+    let bad_rows =
+        std::fs::read_to_string(directory.path().join("out/bad_rows.csv")).expect("bad rows");
+    let lines: Vec<&str> = bad_rows.lines().collect();
+    assert_eq!(lines[0], "file,line,reason");
+    assert!(
+        lines[1].contains("ledger.csv,3,amount: amount has more decimal places"),
+        "{bad_rows}"
+    );
+    assert!(
+        lines[2].contains(",4,amount: amount is not a decimal number"),
+        "{bad_rows}"
+    );
+    assert!(
+        lines[3].contains(",5,\"status: value \"\"MAYBE\"\" is not in the layout's map"),
+        "{bad_rows}"
+    );
+    assert!(
+        lines[4].contains(",6,timestamp: timestamp is not a valid date and time"),
+        "{bad_rows}"
+    );
+    assert!(lines[5].contains(",7,\"the row has 2 fields"), "{bad_rows}");
+    assert!(lines[6].contains(",8,empty key"), "{bad_rows}");
+    assert!(lines[7].contains(",9,\"currency"), "{bad_rows}");
+    assert!(lines[8].contains("channel.csv,2,amount"), "{bad_rows}");
+    assert_eq!(outcome.summary.exit_code, 1);
+}
+
+#[test]
+fn quoted_fields_with_delimiters_quotes_and_newlines_are_parsed() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,status,at\n\
+        \"A,1\",\"1,000.00\",CNY,OK,2026-11-20T01:00:00\n\
+        \"A\"\"2\",5.00,CNY,OK,2026-11-20T01:00:00\n\
+        \"A\n3\",6.00,CNY,OK,2026-11-20T01:00:00\n\
+        A4,7.00,CNY,OK,2026-11-20T01:00:00\n";
+    let layout = LEDGER_LAYOUT.replace(
+        "unit = \"major\", scale = 2",
+        "unit = \"major\", scale = 2, thousands_separator = \",\"",
+    );
+    let channel = "\"A,1\";100000;00\n\"A\"\"2\";500;00\n\"A\n3\";600;00\nA4;700;00\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        &layout,
+        channel,
+        CHANNEL_LAYOUT,
+        "",
+    );
+    assert_eq!(outcome.summary.bad_rows, 0);
+    assert_eq!(outcome.summary.count(Class::Matched), 4);
+    assert_eq!(outcome.summary.exit_code, 0);
+}
+
+#[test]
+fn an_exception_reports_the_line_after_a_multi_line_field() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,status,at\n\"A\n1\",1.00,CNY,OK,2026-11-20T01:00:00\nA2,2.00,CNY,OK,2026-11-20T01:00:00\n";
+    let channel = "\"A\n1\";100;00\n";
+    run(
+        directory.path(),
+        ledger,
+        LEDGER_LAYOUT,
+        channel,
+        CHANNEL_LAYOUT,
+        "",
+    );
+    let exceptions =
+        std::fs::read_to_string(directory.path().join("out/exceptions.csv")).expect("exceptions");
+    assert!(
+        exceptions
+            .lines()
+            .nth(1)
+            .expect("one exception")
+            .starts_with("missing_in_channel,A2,4,200,CNY,success"),
+        "{exceptions}"
+    );
+}
+
+#[test]
+fn composite_keys_tolerances_and_status_equivalence() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger_layout = r#"
+format = "csv"
+csv = { header = false }
+[fields]
+key = [{ index = 1 }, { index = 2 }]
+amount = { index = 3 }
+currency = { index = 4, map = { "156" = "CNY" } }
+status = { index = 5, map = { "OK" = "success", "DONE" = "settled" } }
+fee = { index = 6 }
+"#;
+    let channel_layout = r#"
+format = "csv"
+csv = { header = false }
+[fields]
+key = [{ index = 1 }, { index = 2 }]
+amount = { index = 3 }
+currency = { index = 4 }
+status = { index = 5, map = { "00" = "success" } }
+fee = { index = 6 }
+"#;
+    let ledger = "M1,1,100000,156,OK,10\nM1,2,100000,156,DONE,10\nM2,1,100000,CNY,OK,10\nM2,2,100000,CNY,OK,10\nM3,1,100,CNY,OK,1\n";
+    let channel = "M1,1,100040,CNY,00,10\nM1,2,100000,CNY,00,10\nM2,1,100051,CNY,00,10\nM2,2,100000,USD,00,10\nM3,1,100,CNY,00,2\n";
+    let rules = "[amount]\ntolerance_per_mille = \"0.5\"\n[status]\nequivalent = [[\"success\", \"settled\"]]\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        ledger_layout,
+        channel,
+        channel_layout,
+        rules,
+    );
+    assert_eq!(outcome.summary.bad_rows, 0);
+    assert_eq!(
+        outcome.summary.count(Class::Matched),
+        2,
+        "{:?}",
+        outcome.exceptions
+    );
+    assert_eq!(outcome.summary.count(Class::AmountMismatch), 1);
+    assert_eq!(outcome.summary.count(Class::CurrencyMismatch), 1);
+    assert_eq!(outcome.summary.count(Class::FeeMismatch), 1);
+    let without_equivalence = run(
+        directory.path(),
+        ledger,
+        ledger_layout,
+        channel,
+        channel_layout,
+        "[amount]\ntolerance_per_mille = \"0.5\"\n",
+    );
+    assert_eq!(without_equivalence.summary.count(Class::StatusMismatch), 1);
+}
+
+#[test]
+fn timing_window_separates_late_settlements_from_misses() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,status,at\n\
+        A1,1.00,CNY,OK,2026-11-20T10:00:00\n\
+        A2,1.00,CNY,OK,2026-11-20T23:30:00\n\
+        A3,1.00,CNY,OK,2026-11-20T21:59:59\n";
+    let channel = "A1;100;00\n";
+    let rules = "[timing]\nwindow_seconds = 7200\ncutoff = \"2026-11-21T00:00:00Z\"\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        LEDGER_LAYOUT,
+        channel,
+        CHANNEL_LAYOUT,
+        rules,
+    );
+    assert_eq!(outcome.summary.count(Class::Timing), 1);
+    assert_eq!(outcome.summary.count(Class::MissingInChannel), 1);
+    let timing = outcome
+        .exceptions
+        .iter()
+        .find(|exception| exception.class == Class::Timing)
+        .expect("timing");
+    assert_eq!(timing.key, b"A2");
+}
+
+#[test]
+fn batch_matching_compares_the_sum_of_a_batch_with_its_settlement_row() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger_layout = r#"
+format = "csv"
+[fields]
+key = { column = "id" }
+amount = { column = "amount" }
+currency = { value = "CNY" }
+batch = { column = "batch" }
+"#;
+    let channel_layout = r#"
+format = "csv"
+[fields]
+key = { column = "batch" }
+amount = { column = "total" }
+currency = { value = "CNY" }
+"#;
+    let ledger = "id,amount,batch\nA1,100,B1\nA2,200,B1\nA3,300,B2\nA4,400,B2\nA5,500,B3\n";
+    let channel = "batch,total\nB1,300\nB2,701\nB4,5\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        ledger_layout,
+        channel,
+        channel_layout,
+        "[batch]\nenabled = true\n",
+    );
+    assert_eq!(outcome.summary.count(Class::Matched), 1);
+    assert_eq!(outcome.summary.count(Class::AmountMismatch), 1);
+    assert_eq!(outcome.summary.count(Class::MissingInChannel), 1);
+    assert_eq!(outcome.summary.count(Class::MissingInLedger), 1);
+    assert_eq!(outcome.summary.count(Class::DuplicateInLedger), 0);
+    let mismatch = outcome
+        .exceptions
+        .iter()
+        .find(|exception| exception.class == Class::AmountMismatch)
+        .expect("mismatch");
+    assert_eq!(
+        mismatch
+            .ledger
+            .as_ref()
+            .map(|side| (side.amount, side.rows)),
+        Some((700, 2))
+    );
+}
