@@ -142,7 +142,7 @@ pub enum Effect {
 }
 
 /// The state of the consortium after replaying the log up to `next_index`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsortiumState {
     genesis: Option<Genesis>,
     members: BTreeMap<String, Member>,
