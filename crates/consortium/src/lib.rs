@@ -61,7 +61,16 @@
 //! signs a checkpoint after each commit. For an async store, the proof *plans*
 //! ([`inclusion_proof_plan`], [`consistency_proof_plan`], [`LeafRange::nodes`]) say which
 //! node hashes to fetch and [`fold_range`] finishes the proof. [`MerkleLog::audit`] and
-//! [`MerkleLog::audit_entries`] find an edited hash, tile or entry.
+//! [`MerkleLog::audit_entries`] find an edited hash, tile or entry. The trait is
+//! synchronous on purpose: appends are serialised through one writer anyway, so an sqlx
+//! store can serve it from a dedicated writer task over one connection, while readers
+//! use the proof plans from async code.
+//!
+//! # Throughput
+//! Hashing and tiles are not the bottleneck (millions of entries per second in
+//! memory); checking each member request's Ed25519 signature is (tens of microseconds
+//! per request per core). [`Operator::append`] checks a batch's signatures on every core
+//! before applying the rules in order on one.
 
 pub mod checkpoint;
 pub mod encoding;
