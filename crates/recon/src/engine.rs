@@ -167,7 +167,8 @@ fn run_in_pool(
     let limit = usize::try_from(options.memory_limit_bytes).unwrap_or(usize::MAX);
     let block_bytes = (limit / (8 * threads)).clamp(BLOCK_BYTES_MIN, BLOCK_BYTES_MAX);
     let blocks_in_flight = 2 * threads;
-    let in_flight_bytes = blocks_in_flight * block_bytes * 3;
+    // One wave parsed while the next is read: raw, decoded and parsed bytes of two waves.
+    let in_flight_bytes = 2 * blocks_in_flight * block_bytes * 3;
     let threshold_bytes = limit.saturating_sub(in_flight_bytes) * 3 / 4;
     let partition_bits = match options.partition_bits {
         Some(bits) => bits.min(PARTITION_BITS_MAX),

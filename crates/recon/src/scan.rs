@@ -160,11 +160,11 @@ fn scan_text(
     let file_name = path.display().to_string();
     let mut file = File::open(path).map_err(|error| ReconError::io(path, error))?;
     let mut scan = new_side_scan();
+    scan.bytes = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
     let mut reader = BlockReader::default();
     let mut first = reader
         .next_block(&mut file, path, settings.block_bytes)?
         .unwrap_or_default();
-    scan.bytes += first.len() as u64;
     if layout.encoding == Encoding::Utf8 && first.starts_with(&[0xEF, 0xBB, 0xBF]) {
         first.drain(..3);
     }
@@ -196,40 +196,49 @@ fn scan_text(
         })?;
     let mut pending = vec![first];
     let mut block_index = 0u32;
-    loop {
-        while pending.len() < settings.blocks_in_flight {
-            match reader.next_block(&mut file, path, settings.block_bytes)? {
-                Some(block) => {
-                    scan.bytes += block.len() as u64;
-                    pending.push(block);
-                }
+    let read_wave = |reader: &mut BlockReader, file: &mut File, wanted: usize| {
+        let mut blocks = Vec::new();
+        while blocks.len() < wanted {
+            match reader.next_block(file, path, settings.block_bytes)? {
+                Some(block) => blocks.push(block),
                 None => break,
             }
         }
-        if pending.is_empty() {
-            break;
-        }
-        let outputs: Vec<BlockOutput> = pending
-            .par_iter()
-            .enumerate()
-            .map(|(offset, data)| {
-                parse_text_block(
-                    data,
-                    block_index + offset as u32,
-                    layout.encoding,
-                    &columns,
-                    builder,
-                    settings.partition_bits,
-                )
-            })
-            .collect();
+        Ok::<_, ReconError>(blocks)
+    };
+    pending.extend(read_wave(
+        &mut reader,
+        &mut file,
+        settings.blocks_in_flight - 1,
+    )?);
+    while !pending.is_empty() {
+        // Parse this wave on the pool while this thread reads the next one.
+        let (outputs, next) = rayon::join(
+            || {
+                pending
+                    .par_iter()
+                    .enumerate()
+                    .map(|(offset, data)| {
+                        parse_text_block(
+                            data,
+                            block_index + offset as u32,
+                            layout.encoding,
+                            &columns,
+                            builder,
+                            settings.partition_bits,
+                        )
+                    })
+                    .collect::<Vec<BlockOutput>>()
+            },
+            || read_wave(&mut reader, &mut file, settings.blocks_in_flight),
+        );
         let read: u64 = pending.iter().map(|block| block.len() as u64).sum();
         block_index += pending.len() as u32;
-        pending.clear();
         for output in outputs {
             scan.absorb(&file_name, output, store, side)?;
         }
         progress.advance(read);
+        pending = next?;
     }
     Ok(scan)
 }

@@ -40,11 +40,22 @@ pub struct TimestampFormat {
     zone: Zone,
 }
 
-/// Per-thread memo of the UTC offset of a named time zone for one civil hour.
-#[derive(Debug, Default, Clone, Copy)]
+/// Civil hours remembered per thread by [`ZoneMemo`] (direct-mapped by hour).
+const ZONE_MEMO_HOURS: usize = 64;
+
+/// Per-thread memo of the UTC offset of a named time zone, per civil hour: a row's offset is
+/// looked up in the zone database only the first time its hour is seen.
+#[derive(Debug, Clone, Copy)]
 pub struct ZoneMemo {
-    hour: Option<i64>,
-    offset_seconds: i64,
+    hours: [(i64, i64); ZONE_MEMO_HOURS],
+}
+
+impl Default for ZoneMemo {
+    fn default() -> Self {
+        ZoneMemo {
+            hours: [(i64::MIN, 0); ZONE_MEMO_HOURS],
+        }
+    }
 }
 
 impl TimestampFormat {
@@ -299,16 +310,16 @@ fn offset_at_civil(zone: &TimeZone, civil: i64) -> Result<i64, &'static str> {
 
 fn named_offset(zone: &TimeZone, civil: i64, memo: &mut ZoneMemo) -> Result<i64, &'static str> {
     let hour = civil.div_euclid(3600);
-    if memo.hour == Some(hour) {
-        return Ok(memo.offset_seconds);
+    let slot = hour.rem_euclid(ZONE_MEMO_HOURS as i64) as usize;
+    let (remembered_hour, offset) = memo.hours[slot];
+    if remembered_hour == hour {
+        return Ok(offset);
     }
     let at_start = offset_at_civil(zone, hour * 3600)?;
     let at_end = offset_at_civil(zone, hour * 3600 + 3599)?;
     if at_start == at_end {
-        *memo = ZoneMemo {
-            hour: Some(hour),
-            offset_seconds: at_start,
-        };
+        // The offset is the same all hour long: no transition inside it.
+        memo.hours[slot] = (hour, at_start);
         Ok(at_start)
     } else {
         offset_at_civil(zone, civil)
