@@ -1,0 +1,397 @@
+//! The risk engine: a registry of rule set versions, the live feature state, the lists, and
+//! `decide`, which turns one event into a decision.
+
+use crate::decision::{Action, Decision, FiredRule, RuleFailure};
+use crate::error::RiskError;
+use crate::event::{Event, EventKind, ProfileField};
+use crate::feature::{FeatureLimits, FeatureState, FeatureValue};
+use crate::list::{ListKind, Lists};
+use crate::rule::{declare_variables, RuleMode, RuleSet};
+use cel_interpreter::{Context, Value};
+use foldhash::fast::FixedState;
+use serde::Serialize;
+use std::sync::Arc;
+use tally_core::Currency;
+
+/// A rule set version number, assigned by the engine from 1 upward in load order.
+pub type Version = u32;
+
+/// Settings of an engine. Everything that varies comes from the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Seed of the hash of entity values (features and lists). Pass a secret one in
+    /// production so that nobody can pick colliding device ids.
+    pub hash_seed: u64,
+    pub limits: FeatureLimits,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            hash_seed: 0x7a11_7215_c0de_0001,
+            limits: FeatureLimits::default(),
+        }
+    }
+}
+
+/// A loaded version, as listed by [`RiskEngine::versions`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VersionInfo {
+    pub version: Version,
+    pub name: String,
+    pub rules: usize,
+    pub shadow_rules: usize,
+    pub features: usize,
+    pub active: bool,
+}
+
+/// What an activation did to the feature state.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Activation {
+    pub version: Version,
+    /// Features whose definition was already live keep their state.
+    pub kept_features: Vec<String>,
+    /// New features start empty: replay history through [`RiskEngine::rebuild`] so that
+    /// they do not start blind.
+    pub cold_features: Vec<String>,
+}
+
+/// The engine. Single-threaded by design (`&mut self`): the server shards events by
+/// customer or runs one engine behind a lock; the pure core does no locking of its own.
+pub struct RiskEngine {
+    config: EngineConfig,
+    hasher: FixedState,
+    versions: Vec<Arc<RuleSet>>,
+    active: usize,
+    features: Vec<FeatureState>,
+    lists: Lists,
+    context: Context<'static>,
+    kind_values: Vec<Value>,
+    profile_values: Vec<Value>,
+    currency_values: Vec<(Currency, Value)>,
+    empty_text: Value,
+}
+
+impl std::fmt::Debug for RiskEngine {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RiskEngine")
+            .field("versions", &self.versions.len())
+            .field("active", &(self.active + 1))
+            .finish_non_exhaustive()
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::String(Arc::new(value.to_string()))
+}
+
+impl RiskEngine {
+    /// An engine whose version 1 is `rule_set`, active.
+    pub fn new(rule_set: RuleSet, config: EngineConfig) -> Self {
+        let rule_set = Arc::new(rule_set);
+        let features = rule_set
+            .features
+            .iter()
+            .map(|spec| FeatureState::new(spec.clone(), config.hash_seed))
+            .collect();
+        let mut context = Context::default();
+        declare_variables(&mut context, &rule_set.features);
+        RiskEngine {
+            config,
+            hasher: FixedState::with_seed(config.hash_seed),
+            versions: vec![rule_set],
+            active: 0,
+            features,
+            lists: Lists::new(config.hash_seed),
+            context,
+            kind_values: EventKind::ALL
+                .iter()
+                .map(|kind| text(kind.as_str()))
+                .collect(),
+            profile_values: ProfileField::ALL
+                .iter()
+                .map(|field| text(field.as_str()))
+                .collect(),
+            currency_values: Vec::new(),
+            empty_text: text(""),
+        }
+    }
+
+    /// Parses a rule set text and builds an engine on it with the default configuration.
+    pub fn from_rule_set_text(text: &str) -> Result<Self, RiskError> {
+        Ok(RiskEngine::new(
+            RuleSet::parse(text)?,
+            EngineConfig::default(),
+        ))
+    }
+
+    /// Validates and compiles a rule set and keeps it as a new version, not yet active.
+    /// A set that does not compile is refused and nothing changes.
+    pub fn load_rule_set(&mut self, text: &str) -> Result<Version, RiskError> {
+        let rule_set = RuleSet::parse(text)?;
+        self.versions.push(Arc::new(rule_set));
+        Ok(self.versions.len() as Version)
+    }
+
+    /// Makes `version` the live rule set without a restart (activating an older version is
+    /// a roll-back). Features defined identically in the old and the new version keep their
+    /// state; the others start empty and are reported as cold.
+    pub fn activate(&mut self, version: Version) -> Result<Activation, RiskError> {
+        let index = (version as usize)
+            .checked_sub(1)
+            .filter(|index| *index < self.versions.len())
+            .ok_or(RiskError::UnknownVersion(version))?;
+        let rule_set = Arc::clone(&self.versions[index]);
+        let mut old: Vec<Option<FeatureState>> = std::mem::take(&mut self.features)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut kept_features = Vec::new();
+        let mut cold_features = Vec::new();
+        for spec in &rule_set.features {
+            let reused = old
+                .iter_mut()
+                .find(|state| state.as_ref().is_some_and(|state| state.spec == *spec))
+                .and_then(Option::take);
+            match reused {
+                Some(state) => {
+                    kept_features.push(spec.name.clone());
+                    self.features.push(state);
+                }
+                None => {
+                    cold_features.push(spec.name.clone());
+                    self.features
+                        .push(FeatureState::new(spec.clone(), self.config.hash_seed));
+                }
+            }
+        }
+        declare_variables(&mut self.context, &rule_set.features);
+        self.active = index;
+        Ok(Activation {
+            version,
+            kept_features,
+            cold_features,
+        })
+    }
+
+    /// Loads and activates in one step.
+    pub fn load_and_activate(&mut self, text: &str) -> Result<Activation, RiskError> {
+        let version = self.load_rule_set(text)?;
+        self.activate(version)
+    }
+
+    pub fn active_version(&self) -> Version {
+        self.active as Version + 1
+    }
+
+    pub fn active_rule_set(&self) -> &RuleSet {
+        &self.versions[self.active]
+    }
+
+    pub fn rule_set(&self, version: Version) -> Option<&RuleSet> {
+        (version as usize)
+            .checked_sub(1)
+            .and_then(|index| self.versions.get(index))
+            .map(|set| &**set)
+    }
+
+    pub fn versions(&self) -> Vec<VersionInfo> {
+        self.versions
+            .iter()
+            .enumerate()
+            .map(|(index, set)| VersionInfo {
+                version: index as Version + 1,
+                name: set.name.clone(),
+                rules: set.rules.len(),
+                shadow_rules: set
+                    .rules
+                    .iter()
+                    .filter(|rule| rule.mode == RuleMode::Shadow)
+                    .count(),
+                features: set.features.len(),
+                active: index == self.active,
+            })
+            .collect()
+    }
+
+    pub fn lists(&self) -> &Lists {
+        &self.lists
+    }
+
+    pub fn lists_mut(&mut self) -> &mut Lists {
+        &mut self.lists
+    }
+
+    /// Records an event into the feature state without deciding: how history is replayed.
+    pub fn replay(&mut self, event: &Event) {
+        for feature in &mut self.features {
+            feature.observe(event, &self.config.limits, &self.hasher);
+        }
+    }
+
+    /// Forgets all feature state and replays `history` in the order it was decided, so a
+    /// restart does not blind the engine. The result is identical to the live state.
+    pub fn rebuild<'a>(&mut self, history: impl IntoIterator<Item = &'a Event>) {
+        for feature in &mut self.features {
+            *feature = FeatureState::new(feature.spec.clone(), self.config.hash_seed);
+        }
+        for event in history {
+            self.replay(event);
+        }
+    }
+
+    /// Forgets feature keys with nothing left in their window at `now_ms` (bounded memory
+    /// across keys; call it periodically from the shell).
+    pub fn prune(&mut self, now_ms: i64) {
+        for feature in &mut self.features {
+            feature.prune(now_ms, &self.config.limits);
+        }
+    }
+
+    /// Keys held per feature, for metrics.
+    pub fn feature_key_counts(&self) -> Vec<(String, usize)> {
+        self.features
+            .iter()
+            .map(|feature| (feature.spec.name.clone(), feature.key_count()))
+            .collect()
+    }
+
+    /// Decides on one event: records it in the features, reads the lists, evaluates the
+    /// live rule set.
+    pub fn decide(&mut self, event: &Event) -> Result<Decision, RiskError> {
+        let mut decision = Decision::empty();
+        self.decide_into(event, &mut decision)?;
+        Ok(decision)
+    }
+
+    /// [`RiskEngine::decide`] into a decision whose buffers are reused.
+    pub fn decide_into(&mut self, event: &Event, decision: &mut Decision) -> Result<(), RiskError> {
+        event.validate()?;
+        let rule_set = &self.versions[self.active];
+        decision.event_id.clear();
+        decision.event_id.push_str(&event.id);
+        decision.rule_set_version = self.active as Version + 1;
+        decision.score = 0;
+        decision.reasons.clear();
+        decision.fired_rules.clear();
+        decision.failures.clear();
+        decision.list_hits.clear();
+        if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
+            decision.features.names = Arc::clone(&rule_set.feature_names);
+        }
+        decision.features.values.clear();
+        for feature in &mut self.features {
+            let value = feature.observe(event, &self.config.limits, &self.hasher);
+            decision.features.values.push(value);
+        }
+        self.lists.hits_into(event, &mut decision.list_hits);
+
+        let Context::Root { variables, .. } = &mut self.context else {
+            return Ok(());
+        };
+        let mut set = |name: &str, value: Value| {
+            if let Some(slot) = variables.get_mut(name) {
+                *slot = value;
+            }
+        };
+        set("kind", self.kind_values[event.kind as usize].clone());
+        set(
+            "profile_field",
+            event.profile_field.map_or_else(
+                || self.empty_text.clone(),
+                |field| self.profile_values[field as usize].clone(),
+            ),
+        );
+        set(
+            "amount",
+            Value::Int(event.amount.map_or(0, |amount| amount.minor())),
+        );
+        let currency = match event.amount {
+            None => self.empty_text.clone(),
+            Some(amount) => {
+                let code = amount.currency();
+                match self
+                    .currency_values
+                    .iter()
+                    .find(|(known, _)| *known == code)
+                {
+                    Some((_, value)) => value.clone(),
+                    None => {
+                        let value = text(code.code());
+                        self.currency_values.push((code, value.clone()));
+                        value
+                    }
+                }
+            }
+        };
+        set("currency", currency);
+        set("has_device", Value::Bool(event.device.is_some()));
+        set("has_geo", Value::Bool(event.geo.is_some()));
+        let listed = |kind: ListKind| decision.list_hits.iter().any(|hit| hit.kind == kind);
+        set("block_listed", Value::Bool(listed(ListKind::Block)));
+        set("allow_listed", Value::Bool(listed(ListKind::Allow)));
+        set("watch_listed", Value::Bool(listed(ListKind::Watch)));
+        for (name, value) in rule_set
+            .feature_names
+            .iter()
+            .zip(decision.features.values.iter())
+        {
+            set(
+                name,
+                match *value {
+                    FeatureValue::Integer(value) => Value::Int(value),
+                    FeatureValue::Float(value) => Value::Float(value),
+                },
+            );
+        }
+
+        let kind_bit = event.kind.bit();
+        let mut action = Action::Approve;
+        for rule in &rule_set.rules {
+            if rule.event_kinds_mask & kind_bit == 0 {
+                continue;
+            }
+            match rule.program.execute(&self.context) {
+                Ok(Value::Bool(true)) => {
+                    let shadow = rule.mode == RuleMode::Shadow;
+                    decision.fired_rules.push(FiredRule {
+                        rule_id: Arc::clone(&rule.id),
+                        reason: Arc::clone(&rule.reason),
+                        action: rule.action,
+                        score: rule.score,
+                        shadow,
+                    });
+                    if !shadow {
+                        decision.score = decision.score.saturating_add(rule.score);
+                        action = action.max(rule.action);
+                        if !decision.reasons.contains(&rule.reason) {
+                            decision.reasons.push(Arc::clone(&rule.reason));
+                        }
+                    }
+                }
+                Ok(Value::Bool(false)) => {}
+                Ok(other) => decision.failures.push(RuleFailure {
+                    rule_id: Arc::clone(&rule.id),
+                    message: format!("the condition gave {other:?}, not a boolean"),
+                }),
+                Err(error) => decision.failures.push(RuleFailure {
+                    rule_id: Arc::clone(&rule.id),
+                    message: error.to_string(),
+                }),
+            }
+        }
+        if let Some(threshold) = rule_set
+            .thresholds
+            .iter()
+            .find(|threshold| decision.score >= threshold.score_at_least)
+        {
+            action = action.max(threshold.action);
+            if !decision.reasons.contains(&threshold.reason) {
+                decision.reasons.push(Arc::clone(&threshold.reason));
+            }
+        }
+        decision.action = action;
+        Ok(())
+    }
+}
