@@ -566,12 +566,33 @@ impl ConsortiumState {
         if proposal.approvals.contains(&request.member) {
             return refuse(Refusal::AlreadyApproved, "already approved");
         }
-        if let ProposalKind::Suspension(target) = &proposal.kind {
-            if *target == request.member {
-                return refuse(
-                    Refusal::InvalidField,
-                    "a member cannot vote on its own suspension",
-                );
+        // A proposal overtaken by events (the candidate was admitted through another
+        // proposal, the target is already suspended) takes no more approvals: carrying
+        // it out again would reset a member and its replay protection.
+        match &proposal.kind {
+            ProposalKind::Suspension(target) => {
+                if *target == request.member {
+                    return refuse(
+                        Refusal::InvalidField,
+                        "a member cannot vote on its own suspension",
+                    );
+                }
+                let still_active = self
+                    .members
+                    .get(target)
+                    .is_some_and(|member| member.status == MemberStatus::Active);
+                if !still_active {
+                    return refuse(Refusal::UnknownReference, "the member is already suspended");
+                }
+            }
+            ProposalKind::Admission(candidate) => {
+                let key_taken = self
+                    .members
+                    .values()
+                    .any(|member| member.public_key == candidate.public_key);
+                if self.members.contains_key(&candidate.name) || key_taken {
+                    return refuse(Refusal::AlreadyMember, "the candidate is already a member");
+                }
             }
         }
         self.accept_sequence(request);
@@ -614,6 +635,10 @@ impl ConsortiumState {
         let kind = proposal.kind.clone();
         match kind {
             ProposalKind::Admission(candidate) => {
+                if self.members.contains_key(&candidate.name) {
+                    // Refused in `approve` before anything changed; never overwrite.
+                    return false;
+                }
                 self.members.insert(
                     candidate.name.clone(),
                     Member {

@@ -181,6 +181,35 @@ fn admission_needs_the_quorum() -> Result<(), Error> {
 }
 
 #[test]
+fn a_second_admission_proposal_for_an_admitted_member_is_closed() -> Result<(), Error> {
+    let mut world = World::new(10);
+    let Effect::ProposalOpened {
+        proposal: first, ..
+    } = world.admission("bank-a", "police-d")?
+    else {
+        panic!("not a proposal")
+    };
+    let Effect::ProposalOpened {
+        proposal: second, ..
+    } = world.admission("bank-b", "police-d")?
+    else {
+        panic!("not a proposal")
+    };
+    world.submit("pay-c", Action::Approve { proposal: first })?;
+    world.submit("police-d", publish(phone("13800138000"), START + DAY))?;
+    let last_sequence = world.state.members()["police-d"].last_sequence;
+    assert_eq!(
+        refusal(world.submit("pay-c", Action::Approve { proposal: second })),
+        Some(Refusal::AlreadyMember)
+    );
+    assert_eq!(
+        world.state.members()["police-d"].last_sequence,
+        last_sequence
+    );
+    Ok(())
+}
+
+#[test]
 fn expired_proposals_take_no_approvals() -> Result<(), Error> {
     let mut world = World::new(10);
     let Effect::ProposalOpened { proposal, .. } = world.admission("bank-a", "police-d")? else {
