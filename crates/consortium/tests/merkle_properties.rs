@@ -16,6 +16,15 @@ fn log_of(size: u64) -> (MerkleLog<MemoryLogStore>, Vec<Hash>) {
     (log, leaves)
 }
 
+/// One log past the 65,536 boundary (three tile levels), shared by the large-size cases.
+fn large_log() -> &'static (MerkleLog<MemoryLogStore>, Vec<Hash>) {
+    static LOG: std::sync::OnceLock<(MerkleLog<MemoryLogStore>, Vec<Hash>)> =
+        std::sync::OnceLock::new();
+    LOG.get_or_init(|| log_of(LARGE_SIZE))
+}
+
+const LARGE_SIZE: u64 = 70_000;
+
 fn flip(hash: &Hash, bit: usize) -> Hash {
     let mut flipped = *hash;
     flipped.0[bit / 8 % 32] ^= 1 << (bit % 8);
@@ -73,6 +82,37 @@ proptest! {
         prop_assert!(verify_consistency(size1, size2, &proof, &root1, &flip(&root2, bit)).is_err());
         if !proof.is_empty() {
             let mut bad = proof.clone();
+            let element = element_seed % bad.len();
+            bad[element] = flip(&bad[element], bit);
+            prop_assert!(verify_consistency(size1, size2, &bad, &root1, &root2).is_err());
+        }
+    }
+
+    #[test]
+    fn proofs_at_large_sizes_verify_and_any_flipped_bit_fails(
+        size2 in 1..=LARGE_SIZE,
+        size1_seed in any::<u64>(),
+        index_seed in any::<u64>(),
+        bit in 0usize..256,
+        element_seed in any::<usize>(),
+    ) {
+        let (log, leaves) = large_log();
+        let size1 = 1 + size1_seed % size2;
+        let index = index_seed % size1;
+        let root1 = log.root_at(size1).expect("root1");
+        let root2 = log.root_at(size2).expect("root2");
+        let inclusion = log.inclusion_proof(index, size1).expect("inclusion");
+        prop_assert!(verify_inclusion(index, size1, &leaves[index as usize], &inclusion, &root1).is_ok());
+        let consistency = log.consistency_proof(size1, size2).expect("consistency");
+        prop_assert!(verify_consistency(size1, size2, &consistency, &root1, &root2).is_ok());
+        if !inclusion.is_empty() {
+            let mut bad = inclusion.clone();
+            let element = element_seed % bad.len();
+            bad[element] = flip(&bad[element], bit);
+            prop_assert!(verify_inclusion(index, size1, &leaves[index as usize], &bad, &root1).is_err());
+        }
+        if !consistency.is_empty() {
+            let mut bad = consistency.clone();
             let element = element_seed % bad.len();
             bad[element] = flip(&bad[element], bit);
             prop_assert!(verify_consistency(size1, size2, &bad, &root1, &root2).is_err());
