@@ -272,11 +272,6 @@ impl RiskEngine {
         decision.event_id.clear();
         decision.event_id.push_str(&event.id);
         decision.rule_set_version = self.active as Version + 1;
-        decision.score = 0;
-        decision.reasons.clear();
-        decision.fired_rules.clear();
-        decision.failures.clear();
-        decision.list_hits.clear();
         if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
             decision.features.names = Arc::clone(&rule_set.feature_names);
         }
@@ -285,10 +280,51 @@ impl RiskEngine {
             let value = feature.observe(event, &self.config.limits, &self.hasher);
             decision.features.values.push(value);
         }
+        self.evaluate_rules(event, decision);
+        Ok(())
+    }
+
+    /// A stateless decision: evaluates the live rules on `event` with the given feature
+    /// values (in the order of the rule set's features) without touching the feature state.
+    /// For what-if explanations, replays of stored decisions, and the benchmark's comparison.
+    pub fn evaluate(
+        &mut self,
+        event: &Event,
+        feature_values: &[FeatureValue],
+        decision: &mut Decision,
+    ) -> Result<(), RiskError> {
+        let rule_set = &self.versions[self.active];
+        if feature_values.len() != rule_set.features.len() {
+            return Err(RiskError::event(format!(
+                "expected {} feature values, got {}",
+                rule_set.features.len(),
+                feature_values.len()
+            )));
+        }
+        decision.event_id.clear();
+        decision.event_id.push_str(&event.id);
+        decision.rule_set_version = self.active as Version + 1;
+        if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
+            decision.features.names = Arc::clone(&rule_set.feature_names);
+        }
+        decision.features.values.clear();
+        decision.features.values.extend_from_slice(feature_values);
+        self.evaluate_rules(event, decision);
+        Ok(())
+    }
+
+    /// Lists, context, rules and thresholds: everything after the features.
+    fn evaluate_rules(&mut self, event: &Event, decision: &mut Decision) {
+        let rule_set = &self.versions[self.active];
+        decision.score = 0;
+        decision.reasons.clear();
+        decision.fired_rules.clear();
+        decision.failures.clear();
+        decision.list_hits.clear();
         self.lists.hits_into(event, &mut decision.list_hits);
 
         let Context::Root { variables, .. } = &mut self.context else {
-            return Ok(());
+            return;
         };
         let mut set = |name: &str, value: Value| {
             if let Some(slot) = variables.get_mut(name) {
@@ -392,6 +428,5 @@ impl RiskEngine {
             }
         }
         decision.action = action;
-        Ok(())
     }
 }

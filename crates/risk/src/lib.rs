@@ -36,6 +36,7 @@
 //!   `decide_into` reuses the decision's buffers.
 
 pub mod backtest;
+pub mod bench;
 pub mod decision;
 pub mod engine;
 pub mod error;
