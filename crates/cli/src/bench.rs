@@ -109,6 +109,13 @@ async fn open_database(
 }
 
 async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
+    // TALLY_LOG=tally_store=debug shows each ledger batch's size and phase timings.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     anyhow::ensure!(
         arguments.clients > 0 && arguments.accounts >= 2,
         "need clients ≥ 1 and accounts ≥ 2"

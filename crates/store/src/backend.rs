@@ -4,7 +4,7 @@
 //! `sqlx::Postgres`.
 
 macro_rules! backend {
-    ($module:ident, $database:ty, $begin:expr) => {
+    ($module:ident, $database:ty, $begin:expr, $marker:expr, $marker_step:expr) => {
         pub(crate) mod $module {
             use crate::error::StoreError;
             use crate::keys::ApiKey;
@@ -39,6 +39,13 @@ macro_rules! backend {
                     sqlx::query(statement).execute(&mut *connection).await?;
                 }
                 Ok(())
+            }
+
+            /// A number that changes when another connection commits, read inside the batch
+            /// transaction, and how much this writer's own commit moves it.
+            pub async fn change_marker(connection: &mut Connection) -> Result<(i64, i64), StoreError> {
+                let (marker,): (i64,) = sqlx::query_as($marker).fetch_one(&mut *connection).await?;
+                Ok((marker, $marker_step))
             }
 
             pub async fn commit(connection: &mut Connection) -> Result<(), StoreError> {
@@ -102,6 +109,20 @@ macro_rules! backend {
                     .bind(limit)
                     .fetch_all(&mut *connection)
                     .await?)
+            }
+
+            /// The earliest deadline of a hold still pending after `after`.
+            pub async fn next_pending_expiry(
+                connection: &mut Connection,
+                after: i64,
+            ) -> Result<Option<i64>, StoreError> {
+                let (earliest,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(expires_at) FROM holds WHERE status = 'pending' AND expires_at > $1",
+                )
+                .bind(after)
+                .fetch_one(&mut *connection)
+                .await?;
+                Ok(earliest)
             }
 
             pub async fn taken_codes(
@@ -417,7 +438,14 @@ macro_rules! backend {
     };
 }
 
-backend!(sqlite, sqlx::Sqlite, ["BEGIN IMMEDIATE"]);
+backend!(
+    sqlite,
+    sqlx::Sqlite,
+    ["BEGIN IMMEDIATE"],
+    // Changes whenever another connection commits; this connection's commits leave it alone.
+    "PRAGMA data_version",
+    0
+);
 backend!(
     postgres,
     sqlx::Postgres,
@@ -425,5 +453,8 @@ backend!(
         "BEGIN",
         // One batch at a time per schema, across every process writing to it.
         "SELECT pg_advisory_xact_lock(hashtext(current_schema()))",
-    ]
+    ],
+    // Every batch of every writer moves it by one, under the lock above.
+    "UPDATE writer_epoch SET version = version + 1 WHERE id = 1 RETURNING version",
+    1
 );

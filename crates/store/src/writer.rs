@@ -148,13 +148,44 @@ async fn alive(connection: &mut WriterConnection) -> bool {
     }
 }
 
+/// The writer task's state: its connection, and the accounts it has seen, kept between
+/// batches so that a batch reads only the accounts it has not seen before.
+struct Writer {
+    database: Database,
+    connection: WriterConnection,
+    accounts: AccountCache,
+    /// Earliest deadline of a pending hold, in microseconds: `None` when unknown (at start,
+    /// after a failure, after another process wrote), `Some(i64::MAX)` when none is pending.
+    /// Holds are swept exactly when one is due, without a query per batch otherwise.
+    next_expiry: Option<i64>,
+}
+
+/// Accounts as of the writer's last commit. Valid only while no other writer has committed
+/// since: each batch reads the database's change marker (SQLite's `data_version`; on
+/// PostgreSQL a counter every batch increments under the lock) and empties the cache when
+/// another process has written.
+#[derive(Default)]
+struct AccountCache {
+    states: HashMap<AccountId, tally_ledger::AccountState>,
+    marker: Option<i64>,
+}
+
+/// Most accounts kept between batches; the cache is emptied when it grows past this.
+const CACHED_ACCOUNTS_MAX: usize = 200_000;
+
 async fn run(
     database: Database,
-    mut connection: WriterConnection,
+    connection: WriterConnection,
     mut receiver: mpsc::Receiver<Request>,
     clock: Arc<dyn Clock>,
     config: WriterConfig,
 ) {
+    let mut writer = Writer {
+        database,
+        connection,
+        accounts: AccountCache::default(),
+        next_expiry: None,
+    };
     let mut last_now = Timestamp::UNIX_EPOCH;
     loop {
         let mut batch = Vec::new();
@@ -174,11 +205,11 @@ async fn run(
         // Time never runs backwards within the ledger, even if the wall clock does.
         let now = clock.now().max(last_now);
         last_now = now;
-        if !process(&mut connection, batch, now).await && !alive(&mut connection).await {
-            match connect(&database).await {
+        if !writer.process(batch, now).await && !alive(&mut writer.connection).await {
+            match connect(&writer.database).await {
                 Ok(fresh) => {
                     tracing::warn!("ledger writer reconnected to the database");
-                    connection = fresh;
+                    writer.connection = fresh;
                 }
                 Err(error) => tracing::error!(%error, "ledger writer cannot reconnect"),
             }
@@ -186,42 +217,52 @@ async fn run(
     }
 }
 
-/// Applies a batch and replies to its writers. Returns whether the database answered.
-async fn process(connection: &mut WriterConnection, batch: Vec<Request>, now: Timestamp) -> bool {
-    match apply(connection, &batch, now).await {
-        Ok(results) => {
-            for (request, result) in batch.into_iter().zip(results) {
-                let _ = request.reply.send(result);
-            }
-            true
-        }
-        Err(error) => {
-            let _ = on_connection!(connection, rollback());
-            if batch.len() <= 1 {
-                tracing::error!(%error, "ledger batch failed");
-                for request in batch {
-                    let _ = request
-                        .reply
-                        .send(Err(WriteError::Unavailable(error.to_string())));
+impl Writer {
+    /// Drops what the writer remembers between batches, after a failure.
+    fn forget(&mut self) {
+        self.accounts = AccountCache::default();
+        self.next_expiry = None;
+    }
+
+    /// Applies a batch and replies to its writers. Returns whether the database answered.
+    async fn process(&mut self, batch: Vec<Request>, now: Timestamp) -> bool {
+        match self.apply(&batch, now).await {
+            Ok(results) => {
+                for (request, result) in batch.into_iter().zip(results) {
+                    let _ = request.reply.send(result);
                 }
-                return false;
+                true
             }
-            // One write may be at fault: retry each alone so the others still succeed.
-            tracing::warn!(%error, size = batch.len(), "ledger batch failed; retrying one by one");
-            for request in batch {
-                let result = match apply(connection, std::slice::from_ref(&request), now).await {
-                    Ok(mut results) => results
-                        .pop()
-                        .unwrap_or_else(|| Err(WriteError::Unavailable("no result".into()))),
-                    Err(error) => {
-                        let _ = on_connection!(connection, rollback());
-                        tracing::error!(%error, key = %request.key, "ledger write failed");
-                        Err(WriteError::Unavailable(error.to_string()))
+            Err(error) => {
+                let _ = on_connection!(&mut self.connection, rollback());
+                self.forget();
+                if batch.len() <= 1 {
+                    tracing::error!(%error, "ledger batch failed");
+                    for request in batch {
+                        let _ = request
+                            .reply
+                            .send(Err(WriteError::Unavailable(error.to_string())));
                     }
-                };
-                let _ = request.reply.send(result);
+                    return false;
+                }
+                // One write may be at fault: retry each alone so the others still succeed.
+                tracing::warn!(%error, size = batch.len(), "ledger batch failed; retrying one by one");
+                for request in batch {
+                    let result = match self.apply(std::slice::from_ref(&request), now).await {
+                        Ok(mut results) => results
+                            .pop()
+                            .unwrap_or_else(|| Err(WriteError::Unavailable("no result".into()))),
+                        Err(error) => {
+                            let _ = on_connection!(&mut self.connection, rollback());
+                            self.forget();
+                            tracing::error!(%error, key = %request.key, "ledger write failed");
+                            Err(WriteError::Unavailable(error.to_string()))
+                        }
+                    };
+                    let _ = request.reply.send(result);
+                }
+                false
             }
-            false
         }
     }
 }
@@ -234,105 +275,176 @@ fn new_ids() -> NewIds {
     }
 }
 
-/// Applies a batch in one transaction. An `Err` means nothing was committed.
-async fn apply(
-    connection: &mut WriterConnection,
-    batch: &[Request],
-    now: Timestamp,
-) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
-    on_connection!(connection, begin())?;
-    let now_micros = micros(now);
-    let due: Vec<HoldRow> =
-        on_connection!(connection, due_holds(now_micros, EXPIRED_PER_BATCH_MAX))?;
-
-    // Everything the batch reads: holds it resolves, accounts it touches, codes it takes.
-    let mut hold_ids = BTreeSet::new();
-    let mut account_ids = BTreeSet::new();
-    let mut codes = BTreeSet::new();
-    for request in batch {
-        match &request.command {
-            Command::CreateAccount(new) => {
-                codes.insert(new.code.clone());
-            }
-            Command::PostEntry(new) => {
-                account_ids.extend(new.legs.iter().map(|leg| leg.account_id.to_string()));
-            }
-            Command::CreateHold(new) => {
-                account_ids.insert(new.debit_account_id.to_string());
-                account_ids.insert(new.credit_account_id.to_string());
-            }
-            Command::PostHold { hold_id, .. } | Command::VoidHold { hold_id } => {
-                hold_ids.insert(hold_id.to_string());
-            }
+impl Writer {
+    /// Applies a batch in one transaction. An `Err` means nothing was committed.
+    async fn apply(
+        &mut self,
+        batch: &[Request],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Outcome, WriteError>>, StoreError> {
+        let connection = &mut self.connection;
+        let started = std::time::Instant::now();
+        on_connection!(connection, begin())?;
+        let now_micros = micros(now);
+        let (marker, step) = on_connection!(connection, change_marker())?;
+        let cache = &mut self.accounts;
+        if cache.marker.is_none_or(|last| last + step != marker)
+            || cache.states.len() > CACHED_ACCOUNTS_MAX
+        {
+            // Another process wrote since our last commit (or this is the first batch).
+            cache.states.clear();
+            self.next_expiry = None;
         }
-    }
-    let hold_ids: Vec<String> = hold_ids.into_iter().collect();
-    let mut holds = on_connection!(connection, load_holds(&hold_ids))?;
-    holds.extend(due.iter().cloned());
-    for hold in &holds {
-        account_ids.insert(hold.debit_account_id.clone());
-        account_ids.insert(hold.credit_account_id.clone());
-    }
-    let account_ids: Vec<String> = account_ids.into_iter().collect();
-    let accounts = on_connection!(connection, load_accounts(&account_ids))?;
-    let codes: Vec<String> = codes.into_iter().collect();
-    let taken = on_connection!(connection, taken_codes(&codes))?;
-    let keys: Vec<String> = batch.iter().map(|request| request.key.clone()).collect();
-    let stored = on_connection!(connection, stored_keys(&keys))?;
-
-    let mut working = Working::new();
-    for row in accounts {
-        working.load_account(row.into_state()?);
-    }
-    for row in holds {
-        working.load_hold(row.into_hold()?);
-    }
-    for code in taken {
-        working.mark_code_taken(code);
-    }
-    for row in &due {
-        let id = HoldId(
-            Uuid::parse_str(&row.id)
-                .map_err(|_| StoreError::Corrupt(format!("hold id {}", row.id)))?,
-        );
-        working
-            .expire_hold(id, now)
-            .map_err(|error| StoreError::Corrupt(format!("expiring hold {id}: {error}")))?;
-    }
-
-    let mut replies: HashMap<String, (String, String)> = stored
-        .into_iter()
-        .map(|row| (row.key, (row.request_hash, row.outcome)))
-        .collect();
-    let mut new_keys = Vec::new();
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        if let Some((hash, outcome)) = replies.get(&request.key) {
-            results.push(if *hash == request.request_hash {
-                serde_json::from_str::<Outcome>(outcome)
-                    .map_err(|error| StoreError::Corrupt(format!("stored outcome: {error}")))
-                    .map_err(|error| WriteError::Unavailable(error.to_string()))
+        let mut next_expiry = self.next_expiry;
+        let due: Vec<HoldRow> = if next_expiry.is_none_or(|deadline| deadline <= now_micros) {
+            let due = on_connection!(connection, due_holds(now_micros, EXPIRED_PER_BATCH_MAX))?;
+            next_expiry = if due.len() as i64 >= EXPIRED_PER_BATCH_MAX {
+                Some(now_micros)
             } else {
-                Err(WriteError::KeyReused(request.key.clone()))
-            });
-            continue;
-        }
-        match working.apply(&request.command, new_ids(), now) {
-            Ok(outcome) => {
-                let text = serde_json::to_string(&outcome)
-                    .map_err(|error| StoreError::Corrupt(format!("outcome: {error}")))?;
-                replies.insert(
-                    request.key.clone(),
-                    (request.request_hash.clone(), text.clone()),
-                );
-                new_keys.push((request.key.clone(), request.request_hash.clone(), text));
-                results.push(Ok(outcome));
+                let earliest = on_connection!(connection, next_pending_expiry(now_micros))?;
+                Some(earliest.unwrap_or(i64::MAX))
+            };
+            due
+        } else {
+            Vec::new()
+        };
+
+        // Everything the batch reads: holds it resolves, accounts it touches, codes it takes.
+        let mut hold_ids = BTreeSet::new();
+        let mut account_ids = BTreeSet::new();
+        let mut codes = BTreeSet::new();
+        for request in batch {
+            match &request.command {
+                Command::CreateAccount(new) => {
+                    codes.insert(new.code.clone());
+                }
+                Command::PostEntry(new) => {
+                    account_ids.extend(new.legs.iter().map(|leg| leg.account_id.to_string()));
+                }
+                Command::CreateHold(new) => {
+                    account_ids.insert(new.debit_account_id.to_string());
+                    account_ids.insert(new.credit_account_id.to_string());
+                }
+                Command::PostHold { hold_id, .. } | Command::VoidHold { hold_id } => {
+                    hold_ids.insert(hold_id.to_string());
+                }
             }
-            Err(error) => results.push(Err(WriteError::Ledger(error))),
         }
+        let hold_ids: Vec<String> = hold_ids.into_iter().collect();
+        let mut holds = if hold_ids.is_empty() {
+            Vec::new()
+        } else {
+            on_connection!(connection, load_holds(&hold_ids))?
+        };
+        holds.extend(due.iter().cloned());
+        for hold in &holds {
+            account_ids.insert(hold.debit_account_id.clone());
+            account_ids.insert(hold.credit_account_id.clone());
+        }
+        let mut working = Working::new();
+        let mut missing = Vec::new();
+        for id in account_ids {
+            let cached = Uuid::parse_str(&id)
+                .ok()
+                .and_then(|uuid| cache.states.get(&AccountId(uuid)));
+            match cached {
+                Some(state) => working.load_account(state.clone()),
+                None => missing.push(id),
+            }
+        }
+        let accounts = if missing.is_empty() {
+            Vec::new()
+        } else {
+            on_connection!(connection, load_accounts(&missing))?
+        };
+        let codes: Vec<String> = codes.into_iter().collect();
+        let taken = if codes.is_empty() {
+            Vec::new()
+        } else {
+            on_connection!(connection, taken_codes(&codes))?
+        };
+        let keys: Vec<String> = batch.iter().map(|request| request.key.clone()).collect();
+        let stored = on_connection!(connection, stored_keys(&keys))?;
+
+        for row in accounts {
+            working.load_account(row.into_state()?);
+        }
+        for row in holds {
+            working.load_hold(row.into_hold()?);
+        }
+        for code in taken {
+            working.mark_code_taken(code);
+        }
+        for row in &due {
+            let id = HoldId(
+                Uuid::parse_str(&row.id)
+                    .map_err(|_| StoreError::Corrupt(format!("hold id {}", row.id)))?,
+            );
+            working
+                .expire_hold(id, now)
+                .map_err(|error| StoreError::Corrupt(format!("expiring hold {id}: {error}")))?;
+        }
+
+        let mut replies: HashMap<String, (String, String)> = stored
+            .into_iter()
+            .map(|row| (row.key, (row.request_hash, row.outcome)))
+            .collect();
+        let mut new_keys = Vec::new();
+        let mut results = Vec::with_capacity(batch.len());
+        for request in batch {
+            if let Some((hash, outcome)) = replies.get(&request.key) {
+                results.push(if *hash == request.request_hash {
+                    serde_json::from_str::<Outcome>(outcome)
+                        .map_err(|error| StoreError::Corrupt(format!("stored outcome: {error}")))
+                        .map_err(|error| WriteError::Unavailable(error.to_string()))
+                } else {
+                    Err(WriteError::KeyReused(request.key.clone()))
+                });
+                continue;
+            }
+            match working.apply(&request.command, new_ids(), now) {
+                Ok(outcome) => {
+                    let text = serde_json::to_string(&outcome)
+                        .map_err(|error| StoreError::Corrupt(format!("outcome: {error}")))?;
+                    replies.insert(
+                        request.key.clone(),
+                        (request.request_hash.clone(), text.clone()),
+                    );
+                    new_keys.push((request.key.clone(), request.request_hash.clone(), text));
+                    results.push(Ok(outcome));
+                }
+                Err(error) => results.push(Err(WriteError::Ledger(error))),
+            }
+        }
+        let effects = working.take_effects();
+        for hold in &effects.new_holds {
+            next_expiry = next_expiry.map(|deadline| deadline.min(micros(hold.expires_at)));
+        }
+        let applied = started.elapsed();
+        on_connection!(connection, write_effects(&effects, &new_keys, now_micros))?;
+        let written = started.elapsed();
+        on_connection!(connection, commit())?;
+        let committed = started.elapsed();
+        cache.marker = Some(marker);
+        self.next_expiry = next_expiry;
+        for state in working.accounts() {
+            cache.states.insert(state.account.id, state.clone());
+        }
+        metrics::histogram!("tally_ledger_batch_size")
+            .record(u32::try_from(batch.len()).unwrap_or(u32::MAX));
+        metrics::histogram!("tally_ledger_batch_seconds", "phase" => "read_and_apply")
+            .record(applied);
+        metrics::histogram!("tally_ledger_batch_seconds", "phase" => "write")
+            .record(written - applied);
+        metrics::histogram!("tally_ledger_batch_seconds", "phase" => "commit")
+            .record(committed - written);
+        tracing::debug!(
+            size = batch.len(),
+            read_and_apply_us = applied.as_micros() as u64,
+            write_us = (written - applied).as_micros() as u64,
+            commit_us = (committed - written).as_micros() as u64,
+            "ledger batch committed"
+        );
+        Ok(results)
     }
-    let effects = working.take_effects();
-    on_connection!(connection, write_effects(&effects, &new_keys, now_micros))?;
-    on_connection!(connection, commit())?;
-    Ok(results)
 }

@@ -19,7 +19,7 @@ CREATE TABLE account_balances (
     debits_pending INTEGER NOT NULL CHECK (debits_pending >= 0),
     credits_pending INTEGER NOT NULL CHECK (credits_pending >= 0),
     leg_count INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE journal_entries (
     id TEXT PRIMARY KEY,
@@ -41,7 +41,7 @@ CREATE TABLE journal_legs (
     debits_posted_after INTEGER NOT NULL,
     credits_posted_after INTEGER NOT NULL,
     PRIMARY KEY (account_id, sequence)
-);
+) WITHOUT ROWID;
 CREATE INDEX journal_legs_by_entry ON journal_legs (entry_id, leg_index);
 CREATE INDEX journal_legs_by_time ON journal_legs (account_id, posted_at, sequence);
 
@@ -69,7 +69,7 @@ CREATE TABLE idempotency_keys (
     request_hash TEXT NOT NULL,
     outcome TEXT NOT NULL,
     created_at INTEGER NOT NULL
-);
+) WITHOUT ROWID;
 
 CREATE TABLE api_keys (
     id TEXT PRIMARY KEY,
