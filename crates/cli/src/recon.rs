@@ -88,7 +88,7 @@ pub struct RunArguments {
     #[arg(long)]
     out: PathBuf,
     /// Memory budget, such as 4GiB or 512MiB; partitions beyond it are spilled to disk.
-    #[arg(long, default_value = "4GiB")]
+    #[arg(long, default_value = "5GiB")]
     memory_limit: String,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]

@@ -1,7 +1,9 @@
 //! Phase two, the matching kernel: classify the ledger and channel records of one partition with a hash table on the key.
 
 use crate::hash::{hash_key, HashedKey, PrecomputedState};
-use crate::record::{RecordReader, RecordView, StatusTable, FEE_ABSENT, RECORD_HEADER_BYTES};
+use crate::record::{
+    decode_at, RecordReader, RecordView, StatusTable, FEE_ABSENT, RECORD_HEADER_BYTES,
+};
 use crate::rules::Rules;
 use crate::timestamp::TIMESTAMP_ABSENT;
 use std::collections::hash_map::Entry;
@@ -180,10 +182,9 @@ pub struct KernelSettings<'a> {
 
 const NONE: u32 = u32::MAX;
 
-struct LedgerEntry<'a> {
-    view: RecordView<'a>,
-    matched: bool,
-    /// Batch matching: sums and consistency of the rows of the batch.
+/// Sums and consistency of the rows of one batch (batch matching only).
+#[derive(Debug, Clone, Copy)]
+struct BatchAggregate {
     amount_sum: i128,
     fee_sum: Option<i128>,
     rows: u32,
@@ -191,10 +192,61 @@ struct LedgerEntry<'a> {
     mixed_status: bool,
 }
 
+/// The ledger primary of a key as the comparison sees it: its record, or the sums of its batch.
+struct LedgerPrimary<'a> {
+    view: RecordView<'a>,
+    amount_sum: i128,
+    fee_sum: Option<i128>,
+    rows: u32,
+    mixed_currency: bool,
+    mixed_status: bool,
+}
+
+impl<'a> LedgerPrimary<'a> {
+    fn new(view: RecordView<'a>, aggregate: Option<&BatchAggregate>) -> LedgerPrimary<'a> {
+        match aggregate {
+            Some(aggregate) => LedgerPrimary {
+                view,
+                amount_sum: aggregate.amount_sum,
+                fee_sum: aggregate.fee_sum,
+                rows: aggregate.rows,
+                mixed_currency: aggregate.mixed_currency,
+                mixed_status: aggregate.mixed_status,
+            },
+            None => LedgerPrimary {
+                view,
+                amount_sum: i128::from(view.amount),
+                fee_sum: (view.fee != FEE_ABSENT).then_some(i128::from(view.fee)),
+                rows: 1,
+                mixed_currency: false,
+                mixed_status: false,
+            },
+        }
+    }
+}
+
 fn records<'a>(segments: &'a [Vec<u8>]) -> impl Iterator<Item = RecordView<'a>> + 'a {
     segments
         .iter()
         .flat_map(|segment| RecordReader::new(segment))
+}
+
+/// Every record of a list of segments with where it is: (segment, offset, record).
+fn located_records<'a>(
+    segments: &'a [Vec<u8>],
+) -> impl Iterator<Item = (u32, u32, RecordView<'a>)> + 'a {
+    segments
+        .iter()
+        .enumerate()
+        .flat_map(|(segment_index, segment)| {
+            let mut offset = 0usize;
+            std::iter::from_fn(move || {
+                let (view, next) = decode_at(segment, offset)?;
+                let here = offset as u32;
+                offset = next;
+                Some((segment_index as u32, here, view))
+            })
+        })
 }
 
 /// Matches the ledger and channel records of one partition.
@@ -207,10 +259,13 @@ pub fn reconcile_partition(
     let mut outcome = PartitionOutcome::default();
     let ledger_bytes: usize = ledger.iter().map(Vec::len).sum();
     let estimate = ledger_bytes / (RECORD_HEADER_BYTES + 16);
-    let mut entries: Vec<LedgerEntry<'_>> = Vec::with_capacity(estimate);
+    // Ledger primaries: where each record is, whether a channel row matched it.
+    let mut primaries: Vec<(u32, u32)> = Vec::with_capacity(estimate);
+    let mut matched: Vec<bool> = Vec::with_capacity(estimate);
+    let mut aggregates: Vec<BatchAggregate> = Vec::new();
     let mut table: HashMap<HashedKey<'_>, u32, PrecomputedState> =
         HashMap::with_capacity_and_hasher(estimate, PrecomputedState::default());
-    for view in records(ledger) {
+    for (segment, offset, view) in located_records(ledger) {
         let key = HashedKey {
             hash: hash_key(view.key),
             bytes: view.key,
@@ -218,16 +273,23 @@ pub fn reconcile_partition(
         match table.entry(key) {
             Entry::Occupied(occupied) => {
                 if rules.batch_enabled {
-                    let entry = &mut entries[*occupied.get() as usize];
-                    entry.amount_sum += i128::from(view.amount);
-                    entry.fee_sum = match (entry.fee_sum, view.fee) {
+                    let index = *occupied.get() as usize;
+                    let (first_segment, first_offset) = primaries[index];
+                    let first_view =
+                        decode_at(&ledger[first_segment as usize], first_offset as usize)
+                            .map(|(view, _)| view);
+                    let aggregate = &mut aggregates[index];
+                    aggregate.amount_sum += i128::from(view.amount);
+                    aggregate.fee_sum = match (aggregate.fee_sum, view.fee) {
                         (Some(sum), fee) if fee != FEE_ABSENT => Some(sum + i128::from(fee)),
                         _ => None,
                     };
-                    entry.rows += 1;
-                    entry.mixed_currency |= entry.view.currency != view.currency;
-                    entry.mixed_status |=
-                        !settings.statuses.equivalent(entry.view.status, view.status);
+                    aggregate.rows += 1;
+                    if let Some(first) = first_view {
+                        aggregate.mixed_currency |= first.currency != view.currency;
+                        aggregate.mixed_status |=
+                            !settings.statuses.equivalent(first.status, view.status);
+                    }
                 } else {
                     outcome.totals.add(
                         Class::DuplicateInLedger,
@@ -244,19 +306,26 @@ pub fn reconcile_partition(
                 }
             }
             Entry::Vacant(vacant) => {
-                vacant.insert(entries.len() as u32);
-                entries.push(LedgerEntry {
-                    view,
-                    matched: false,
-                    amount_sum: i128::from(view.amount),
-                    fee_sum: (view.fee != FEE_ABSENT).then_some(i128::from(view.fee)),
-                    rows: 1,
-                    mixed_currency: false,
-                    mixed_status: false,
-                });
+                vacant.insert(primaries.len() as u32);
+                primaries.push((segment, offset));
+                matched.push(false);
+                if rules.batch_enabled {
+                    aggregates.push(BatchAggregate {
+                        amount_sum: i128::from(view.amount),
+                        fee_sum: (view.fee != FEE_ABSENT).then_some(i128::from(view.fee)),
+                        rows: 1,
+                        mixed_currency: false,
+                        mixed_status: false,
+                    });
+                }
             }
         }
     }
+    let primary = |index: usize| -> Option<LedgerPrimary<'_>> {
+        let (segment, offset) = primaries[index];
+        let (view, _) = decode_at(&ledger[segment as usize], offset as usize)?;
+        Some(LedgerPrimary::new(view, aggregates.get(index)))
+    };
     let mut channel_only: HashMap<HashedKey<'_>, (), PrecomputedState> = HashMap::default();
     for view in records(channel) {
         let key = HashedKey {
@@ -281,8 +350,11 @@ pub fn reconcile_partition(
             });
             continue;
         }
-        let entry = &mut entries[index as usize];
-        if entry.matched {
+        let index = index as usize;
+        let Some(entry) = primary(index) else {
+            continue;
+        };
+        if matched[index] {
             outcome.totals.add(
                 Class::DuplicateInChannel,
                 view.currency,
@@ -297,8 +369,8 @@ pub fn reconcile_partition(
             });
             continue;
         }
-        entry.matched = true;
-        let class = classify(entry, &view, settings);
+        matched[index] = true;
+        let class = classify(&entry, &view, settings);
         outcome.totals.add(
             class,
             entry.view.currency,
@@ -309,12 +381,15 @@ pub fn reconcile_partition(
             outcome.exceptions.push(Exception {
                 class,
                 key: view.key.to_vec(),
-                ledger: Some(ledger_side(entry)),
+                ledger: Some(ledger_side(&entry)),
                 channel: Some(ExceptionSide::from_view(&view)),
             });
         }
     }
-    for entry in entries.iter().filter(|entry| !entry.matched) {
+    for index in (0..primaries.len()).filter(|index| !matched[*index]) {
+        let Some(entry) = primary(index) else {
+            continue;
+        };
         let timestamp = entry.view.timestamp;
         let class = match settings.timing_from {
             Some(from) if timestamp != TIMESTAMP_ABSENT && timestamp >= from => Class::Timing,
@@ -326,14 +401,14 @@ pub fn reconcile_partition(
         outcome.exceptions.push(Exception {
             class,
             key: entry.view.key.to_vec(),
-            ledger: Some(ledger_side(entry)),
+            ledger: Some(ledger_side(&entry)),
             channel: None,
         });
     }
     outcome
 }
 
-fn ledger_side(entry: &LedgerEntry<'_>) -> ExceptionSide {
+fn ledger_side(entry: &LedgerPrimary<'_>) -> ExceptionSide {
     ExceptionSide {
         amount: entry.amount_sum,
         fee: entry.fee_sum,
@@ -344,7 +419,7 @@ fn ledger_side(entry: &LedgerEntry<'_>) -> ExceptionSide {
 
 #[inline]
 fn classify(
-    entry: &LedgerEntry<'_>,
+    entry: &LedgerPrimary<'_>,
     channel: &RecordView<'_>,
     settings: &KernelSettings<'_>,
 ) -> Class {

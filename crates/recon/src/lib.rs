@@ -49,14 +49,14 @@
 //! reason (up to 100,000 per file), and the run goes on.
 //!
 //! The key is hashed once ([`hash::hash_key`]); the top bits choose the partition, and the
-//! record is appended to that partition's buffer in a compact binary form (38 bytes + key +
-//! batch reference; no per-row allocation). Line numbers are stored block-relative and
+//! record is appended to that partition's buffer in a compact binary form (varints: about 22
+//! bytes plus key and batch reference; no per-row allocation). Line numbers are stored block-relative and
 //! resolved through a table of block start lines, so blocks can be parsed in any order.
 //!
 //! **Memory accounting and spill** ([`store`]). Partition buffers are accounted by capacity.
-//! The budget (`--memory-limit`, default 4 GiB) is divided up front: blocks in flight
-//! (2 × threads × block size × 3 for raw, decoded and parsed data), then partition buffers up
-//! to three quarters of the rest. When the buffers exceed that threshold, the largest
+//! The budget (`--memory-limit`, default 5 GiB) is divided up front: blocks in flight
+//! (two waves of 2 × threads blocks, × 3 for raw, decoded and parsed data: one wave is parsed
+//! while the next is read), then partition buffers up to nine tenths of the rest. When the buffers exceed that threshold, the largest
 //! partitions (of either side) are appended to their spill files until half the threshold is
 //! free. Spilled data of a partition always precedes its in-memory data, so file order within
 //! a partition is kept and the result does not depend on whether or when a partition spilled.

@@ -9,9 +9,53 @@ use crate::timestamp::{ZoneMemo, TIMESTAMP_ABSENT};
 
 /// Marks a record without a fee.
 pub const FEE_ABSENT: i64 = i64::MIN;
-/// Bytes of the fixed part of an encoded record: block u32, line u32, amount i64, fee i64,
-/// timestamp i64, currency [u8; 3], status u8, key length u8, batch length u8.
-pub const RECORD_HEADER_BYTES: usize = 38;
+/// Typical bytes of an encoded record besides its key and batch reference, for estimates.
+///
+/// A record is encoded as: flags u8 (bit 0: has a fee, bit 1: has a timestamp), block and
+/// line as LEB128 varints, amount, fee (if any) and timestamp (if any) as zigzag LEB128
+/// varints, currency [u8; 3], status u8, key length u8, batch length u8, key, batch. Varints
+/// keep a typical record at about 22 bytes plus its key instead of 38.
+pub const RECORD_HEADER_BYTES: usize = 22;
+const FLAG_FEE: u8 = 1;
+const FLAG_TIMESTAMP: u8 = 2;
+
+#[inline]
+fn write_varint(buffer: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        buffer.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    buffer.push(value as u8);
+}
+
+#[inline]
+fn write_signed(buffer: &mut Vec<u8>, value: i64) {
+    write_varint(buffer, ((value << 1) ^ (value >> 63)) as u64);
+}
+
+#[inline]
+fn read_varint(buffer: &[u8], offset: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    let mut shift = 0u32;
+    loop {
+        let byte = *buffer.get(*offset)?;
+        *offset += 1;
+        value |= u64::from(byte & 0x7F) << shift;
+        if byte < 0x80 {
+            return Some(value);
+        }
+        shift += 7;
+        if shift > 63 {
+            return None;
+        }
+    }
+}
+
+#[inline]
+fn read_signed(buffer: &[u8], offset: &mut usize) -> Option<i64> {
+    let value = read_varint(buffer, offset)?;
+    Some(((value >> 1) as i64) ^ -((value & 1) as i64))
+}
 /// Longest key or batch reference, in bytes.
 pub const KEY_BYTES_MAX: usize = 255;
 /// Separates the columns of a composite key.
@@ -317,12 +361,22 @@ impl RowBuilder {
         };
         let partition = partition_of(hash_key(key), out.bits);
         let buffer = &mut out.parts[partition];
-        buffer.reserve(RECORD_HEADER_BYTES + key.len() + batch.len());
-        buffer.extend_from_slice(&block.to_le_bytes());
-        buffer.extend_from_slice(&line.to_le_bytes());
-        buffer.extend_from_slice(&amount.to_le_bytes());
-        buffer.extend_from_slice(&fee.to_le_bytes());
-        buffer.extend_from_slice(&timestamp.to_le_bytes());
+        let flags = if fee != FEE_ABSENT { FLAG_FEE } else { 0 }
+            | if timestamp != TIMESTAMP_ABSENT {
+                FLAG_TIMESTAMP
+            } else {
+                0
+            };
+        buffer.push(flags);
+        write_varint(buffer, u64::from(block));
+        write_varint(buffer, u64::from(line));
+        write_signed(buffer, amount);
+        if fee != FEE_ABSENT {
+            write_signed(buffer, fee);
+        }
+        if timestamp != TIMESTAMP_ABSENT {
+            write_signed(buffer, timestamp);
+        }
         buffer.extend_from_slice(&currency);
         buffer.push(status);
         buffer.push(key.len() as u8);
@@ -370,20 +424,6 @@ pub struct RecordView<'a> {
     pub batch: &'a [u8],
 }
 
-#[inline]
-fn read_u32(buffer: &[u8], offset: usize) -> u32 {
-    let mut bytes = [0u8; 4];
-    bytes.copy_from_slice(&buffer[offset..offset + 4]);
-    u32::from_le_bytes(bytes)
-}
-
-#[inline]
-fn read_i64(buffer: &[u8], offset: usize) -> i64 {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(&buffer[offset..offset + 8]);
-    i64::from_le_bytes(bytes)
-}
-
 /// Iterates over the records of one buffer of whole encoded records.
 #[derive(Debug, Clone)]
 pub struct RecordReader<'a> {
@@ -402,32 +442,74 @@ impl<'a> Iterator for RecordReader<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<RecordView<'a>> {
-        let buffer = self.buffer;
-        let offset = self.offset;
-        if offset + RECORD_HEADER_BYTES > buffer.len() {
-            return None;
-        }
-        let key_length = usize::from(buffer[offset + 36]);
-        let batch_length = usize::from(buffer[offset + 37]);
-        let key_start = offset + RECORD_HEADER_BYTES;
-        let batch_start = key_start + key_length;
-        let end = batch_start + batch_length;
-        let view = RecordView {
-            block: read_u32(buffer, offset),
-            line: read_u32(buffer, offset + 4),
-            amount: read_i64(buffer, offset + 8),
-            fee: read_i64(buffer, offset + 16),
-            timestamp: read_i64(buffer, offset + 24),
-            currency: [
-                buffer[offset + 32],
-                buffer[offset + 33],
-                buffer[offset + 34],
-            ],
-            status: buffer[offset + 35],
-            key: buffer.get(key_start..batch_start)?,
-            batch: buffer.get(batch_start..end)?,
-        };
-        self.offset = end;
+        let (view, next) = decode_at(self.buffer, self.offset)?;
+        self.offset = next;
         Some(view)
+    }
+}
+
+/// Decodes the record at `offset` of `buffer`; returns it and the offset of the next one.
+#[inline]
+pub fn decode_at(buffer: &[u8], offset: usize) -> Option<(RecordView<'_>, usize)> {
+    let mut position = offset;
+    let flags = *buffer.get(position)?;
+    position += 1;
+    let block = u32::try_from(read_varint(buffer, &mut position)?).ok()?;
+    let line = u32::try_from(read_varint(buffer, &mut position)?).ok()?;
+    let amount = read_signed(buffer, &mut position)?;
+    let fee = if flags & FLAG_FEE != 0 {
+        read_signed(buffer, &mut position)?
+    } else {
+        FEE_ABSENT
+    };
+    let timestamp = if flags & FLAG_TIMESTAMP != 0 {
+        read_signed(buffer, &mut position)?
+    } else {
+        TIMESTAMP_ABSENT
+    };
+    let fixed = buffer.get(position..position + 6)?;
+    let currency = [fixed[0], fixed[1], fixed[2]];
+    let status = fixed[3];
+    let key_start = position + 6;
+    let batch_start = key_start + usize::from(fixed[4]);
+    let end = batch_start + usize::from(fixed[5]);
+    let view = RecordView {
+        block,
+        line,
+        amount,
+        fee,
+        timestamp,
+        currency,
+        status,
+        key: buffer.get(key_start..batch_start)?,
+        batch: buffer.get(batch_start..end)?,
+    };
+    Some((view, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_round_trip() {
+        for value in [
+            0i64,
+            1,
+            -1,
+            63,
+            -64,
+            64,
+            1_795_153_512,
+            i64::MAX,
+            i64::MIN + 1,
+            i64::MIN,
+        ] {
+            let mut buffer = Vec::new();
+            write_signed(&mut buffer, value);
+            let mut offset = 0;
+            assert_eq!(read_signed(&buffer, &mut offset), Some(value));
+            assert_eq!(offset, buffer.len());
+        }
     }
 }
