@@ -1,10 +1,232 @@
-//! `tally risk`: command-line entry to this part of Tally (being built; see its issue).
+//! `tally risk`: back-test rule sets on history, generate scenario traffic with injected
+//! attacks, and benchmark decisions in process.
 
+use anyhow::Context;
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+use tally_risk::backtest::{backtest, BacktestInput, Label};
+use tally_risk::bench::BenchConfig;
+use tally_risk::scenario::{generate, ScenarioConfig};
+use tally_risk::{EngineConfig, Event, ListEntry, RuleSet, DEFAULT_RULES};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Replay history through a candidate rule set, features rebuilt as they were at each
+    /// event's time: decisions per action, per-rule hits, and with labels precision, recall
+    /// and the difference from the live rule set. Prints a JSON report.
+    Backtest(BacktestArgs),
+    /// Generate scenario traffic (clean customers plus injected attacks) with fraud labels
+    /// and the block-list entries the attacks run into, as NDJSON files.
+    Generate(GenerateArgs),
+    /// Decisions per second and p50/p99 latency of the default pack on one core, in process.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BacktestArgs {
+    /// The candidate rule set (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// History as NDJSON, one event per line, in the order it was decided.
+    #[arg(long, value_name = "FILE")]
+    pub events: PathBuf,
+    /// Fraud labels as NDJSON: {"event_id": "...", "fraud": true, "attack": "..."}.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
+    /// The live rule set, to report how the candidate's decisions differ.
+    #[arg(long, value_name = "FILE")]
+    pub live: Option<PathBuf>,
+    /// List entries in force during the history, NDJSON.
+    #[arg(long, value_name = "FILE")]
+    pub lists: Option<PathBuf>,
+    /// Write every candidate decision here as NDJSON.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateArgs {
+    /// Directory for events.ndjson, labels.ndjson and lists.ndjson (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1000)]
+    pub customers: usize,
+    #[arg(long, default_value_t = 7)]
+    pub days: u32,
+    /// Instances of each attack kind.
+    #[arg(long, default_value_t = 5)]
+    pub attacks_per_kind: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Rule set to measure (default: the shipped default pack).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Customers in the generated traffic (7 days, about 11 events per customer).
+    #[arg(long, default_value_t = 20_000)]
+    pub customers: usize,
+    /// Timed runs; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
-    match command {}
+    match command {
+        Command::Backtest(arguments) => run_backtest(arguments),
+        Command::Generate(arguments) => run_generate(arguments),
+        Command::Bench(arguments) => bench(arguments),
+    }
+}
+
+/// Reads an NDJSON file, one value per non-empty line, with the line number in errors.
+fn read_ndjson<T>(
+    path: &Path,
+    parse: impl Fn(&str) -> Result<T, tally_risk::RiskError>,
+) -> anyhow::Result<Vec<T>> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut values = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = parse(&line).with_context(|| format!("{}:{}", path.display(), index + 1))?;
+        values.push(value);
+    }
+    Ok(values)
+}
+
+fn read_rule_set(path: &Path) -> anyhow::Result<RuleSet> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    RuleSet::parse(&text).with_context(|| format!("{} refused", path.display()))
+}
+
+fn run_backtest(arguments: BacktestArgs) -> anyhow::Result<ExitCode> {
+    let candidate = read_rule_set(&arguments.rules)?;
+    let live = arguments.live.as_deref().map(read_rule_set).transpose()?;
+    let events = read_ndjson(&arguments.events, Event::from_json)?;
+    let labels = arguments
+        .labels
+        .as_deref()
+        .map(|path| read_ndjson(path, Label::from_json))
+        .transpose()?;
+    let list_entries = match &arguments.lists {
+        None => Vec::new(),
+        Some(path) => read_ndjson(path, |line| {
+            serde_json::from_str::<ListEntry>(line).map_err(|error| {
+                tally_risk::RiskError::InvalidListEntry {
+                    message: error.to_string(),
+                }
+            })
+        })?,
+    };
+    let mut decisions_out = match &arguments.decisions {
+        None => None,
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| {
+                format!("cannot create {}", path.display())
+            })?))
+        }
+    };
+    let mut write_error = None;
+    let report = backtest(
+        BacktestInput {
+            candidate,
+            events: &events,
+            list_entries: &list_entries,
+            labels: labels.as_deref(),
+            live,
+            config: EngineConfig::default(),
+        },
+        |_, decision| {
+            if let Some(out) = &mut decisions_out {
+                if let Err(error) = writeln!(out, "{}", decision.to_json()) {
+                    write_error.get_or_insert(error);
+                }
+            }
+        },
+    )?;
+    if let Some(error) = write_error {
+        return Err(error).context("cannot write the decisions");
+    }
+    if let Some(mut out) = decisions_out {
+        out.flush().context("cannot write the decisions")?;
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_lines<T>(path: &Path, values: &[T], line: impl Fn(&T) -> String) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(
+        File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
+    );
+    for value in values {
+        writeln!(out, "{}", line(value))?;
+    }
+    out.flush()
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn run_generate(arguments: GenerateArgs) -> anyhow::Result<ExitCode> {
+    let scenario = generate(&ScenarioConfig {
+        seed: arguments.seed,
+        customers: arguments.customers,
+        days: arguments.days,
+        attacks_per_kind: arguments.attacks_per_kind,
+        ..ScenarioConfig::default()
+    });
+    std::fs::create_dir_all(&arguments.out)
+        .with_context(|| format!("cannot create {}", arguments.out.display()))?;
+    write_lines(
+        &arguments.out.join("events.ndjson"),
+        &scenario.events,
+        Event::to_json,
+    )?;
+    write_lines(
+        &arguments.out.join("labels.ndjson"),
+        &scenario.labels,
+        |label| serde_json::to_string(label).unwrap_or_default(),
+    )?;
+    write_lines(
+        &arguments.out.join("lists.ndjson"),
+        &scenario.list_entries,
+        |entry| serde_json::to_string(entry).unwrap_or_default(),
+    )?;
+    println!(
+        "{} events, {} labelled fraud, {} list entries written to {}",
+        scenario.events.len(),
+        scenario.labels.len(),
+        scenario.list_entries.len(),
+        arguments.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The in-process risk benchmark (`tally risk bench`; meant to be wired as
+/// `tally bench risk`): prints a JSON report with the median of the runs.
+pub fn bench(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
+    let rules = match &arguments.rules {
+        None => DEFAULT_RULES.to_string(),
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+    };
+    let mut config = BenchConfig::default();
+    config.scenario.customers = arguments.customers;
+    config.scenario.seed = arguments.seed;
+    config.runs = arguments.runs;
+    let clock = Instant::now();
+    let report = tally_risk::bench::run(&rules, &config, || {
+        u64::try_from(clock.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    })?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
 }
