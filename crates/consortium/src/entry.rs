@@ -163,6 +163,13 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// Propose a daily query quota for one member (replacing the consortium default).
+    ProposeQuota {
+        /// The member.
+        member: String,
+        /// Queries it may make per UTC day.
+        queries_per_day: u32,
+    },
     /// Ask for live records about a blinded identifier.
     Query {
         /// The blinded identifier.
@@ -179,6 +186,7 @@ impl Action {
             Action::PublishRecord { .. } => 4,
             Action::RetractRecord { .. } => 5,
             Action::Query { .. } => 6,
+            Action::ProposeQuota { .. } => 7,
         }
     }
 
@@ -212,6 +220,12 @@ impl Action {
                 writer.u64(*record).string(reason);
             }
             Action::Query { identifier } => encode_identifier(writer, identifier),
+            Action::ProposeQuota {
+                member,
+                queries_per_day,
+            } => {
+                writer.string(member).u32(*queries_per_day);
+            }
         }
     }
 
@@ -243,6 +257,10 @@ impl Action {
             },
             6 => Action::Query {
                 identifier: decode_identifier(reader)?,
+            },
+            7 => Action::ProposeQuota {
+                member: reader.string()?,
+                queries_per_day: reader.u32()?,
             },
             other => return Err(Error::MalformedEntry(format!("unknown action {other}"))),
         })
@@ -399,6 +417,8 @@ pub enum EntryKind {
     AdmissionProposal,
     /// Suspension proposal.
     SuspensionProposal,
+    /// Per-member quota proposal.
+    QuotaProposal,
     /// Approval of a proposal.
     Approval,
     /// Risk record publication.
@@ -429,6 +449,7 @@ impl Entry {
             EntryBody::Request(request) => match request.action {
                 Action::ProposeAdmission { .. } => EntryKind::AdmissionProposal,
                 Action::ProposeSuspension { .. } => EntryKind::SuspensionProposal,
+                Action::ProposeQuota { .. } => EntryKind::QuotaProposal,
                 Action::Approve { .. } => EntryKind::Approval,
                 Action::PublishRecord { .. } => EntryKind::RecordPublication,
                 Action::RetractRecord { .. } => EntryKind::RecordRetraction,
@@ -553,6 +574,10 @@ mod tests {
             Action::RetractRecord {
                 record: 3,
                 reason: "error".into(),
+            },
+            Action::ProposeQuota {
+                member: "bank-b".into(),
+                queries_per_day: 5_000,
             },
         ];
         let mut entries = vec![Entry {

@@ -19,6 +19,8 @@ use crate::Error;
 pub const DAY_SECONDS: u64 = 86_400;
 /// Highest severity of a record.
 pub const SEVERITY_MAX: u8 = 5;
+/// Highest daily query quota the members can vote for one member.
+pub const QUERY_QUOTA_PER_DAY_MAX: u32 = 10_000_000;
 
 /// Whether a member may act.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +42,8 @@ pub struct Member {
     pub admitted_at: u64,
     /// Highest request sequence number accepted from it.
     pub last_sequence: u64,
+    /// Its own daily query quota, when the members voted one; else the consortium's.
+    pub query_quota_per_day: Option<u32>,
 }
 
 /// What a proposal would do.
@@ -49,6 +53,8 @@ pub enum ProposalKind {
     Admission(MemberKey),
     /// Suspend a member.
     Suspension(String),
+    /// Set a member's daily query quota.
+    Quota(String, u32),
 }
 
 /// A proposal awaiting approvals.
@@ -342,6 +348,7 @@ impl ConsortiumState {
                     status: MemberStatus::Active,
                     admitted_at: index,
                     last_sequence: 0,
+                    query_quota_per_day: None,
                 },
             );
         }
@@ -453,6 +460,23 @@ impl ConsortiumState {
                     index,
                     time + lifetime,
                     ProposalKind::Suspension(member.clone()),
+                )
+            }
+            Action::ProposeQuota {
+                member,
+                queries_per_day,
+            } => {
+                if *queries_per_day > QUERY_QUOTA_PER_DAY_MAX {
+                    return refuse(Refusal::InvalidField, "quota above the maximum");
+                }
+                if !self.members.contains_key(member) {
+                    return refuse(Refusal::NotAMember, format!("{member} is not a member"));
+                }
+                self.open_proposal(
+                    request,
+                    index,
+                    time + lifetime,
+                    ProposalKind::Quota(member.clone(), *queries_per_day),
                 )
             }
             Action::Approve { proposal } => self.approve(request, *proposal, time),
@@ -594,6 +618,7 @@ impl ConsortiumState {
                     return refuse(Refusal::AlreadyMember, "the candidate is already a member");
                 }
             }
+            ProposalKind::Quota(..) => {}
         }
         self.accept_sequence(request);
         if let Some(proposal) = self.proposals.get_mut(&proposal_index) {
@@ -616,7 +641,7 @@ impl ConsortiumState {
         };
         let target = match &proposal.kind {
             ProposalKind::Suspension(target) => Some(target.as_str()),
-            ProposalKind::Admission(_) => None,
+            ProposalKind::Admission(_) | ProposalKind::Quota(..) => None,
         };
         let voters = self.active_count(target);
         // Only approvals of members still active count.
@@ -646,12 +671,18 @@ impl ConsortiumState {
                         status: MemberStatus::Active,
                         admitted_at: self.next_index,
                         last_sequence: 0,
+                        query_quota_per_day: None,
                     },
                 );
             }
             ProposalKind::Suspension(target) => {
                 if let Some(member) = self.members.get_mut(&target) {
                     member.status = MemberStatus::Suspended;
+                }
+            }
+            ProposalKind::Quota(target, queries_per_day) => {
+                if let Some(member) = self.members.get_mut(&target) {
+                    member.query_quota_per_day = Some(queries_per_day);
                 }
             }
         }
@@ -668,7 +699,12 @@ impl ConsortiumState {
         member: &str,
         time: UnixSeconds,
     ) -> Result<(QueryCount, u64, u32), Error> {
-        let quota = self.genesis_or_refuse()?.query_quota_per_day;
+        let default_quota = self.genesis_or_refuse()?.query_quota_per_day;
+        let quota = self
+            .members
+            .get(member)
+            .and_then(|member| member.query_quota_per_day)
+            .unwrap_or(default_quota);
         let day = time / DAY_SECONDS;
         let count = self.query_count(member);
         let in_day = if count.day == day { count.in_day } else { 0 };

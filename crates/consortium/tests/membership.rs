@@ -398,6 +398,45 @@ fn queries_list_live_records_and_count_against_the_quota() -> Result<(), Error> 
 }
 
 #[test]
+fn members_vote_a_quota_for_one_member() -> Result<(), Error> {
+    let mut world = World::new(1);
+    let identifier = phone("13800138000");
+    assert_eq!(world.query("pay-c", identifier)?, 0);
+    assert_eq!(
+        refusal(world.query("pay-c", identifier)),
+        Some(Refusal::QuotaExceeded)
+    );
+    let Effect::ProposalOpened {
+        proposal,
+        carried_out: false,
+    } = world.submit(
+        "bank-a",
+        Action::ProposeQuota {
+            member: "pay-c".into(),
+            queries_per_day: 3,
+        },
+    )?
+    else {
+        panic!("not an open proposal")
+    };
+    world.submit("bank-b", Action::Approve { proposal })?;
+    assert_eq!(world.state.members()["pay-c"].query_quota_per_day, Some(3));
+    assert_eq!(world.query("pay-c", identifier)?, 0);
+    assert_eq!(world.query("pay-c", identifier)?, 0);
+    assert_eq!(
+        refusal(world.query("pay-c", identifier)),
+        Some(Refusal::QuotaExceeded)
+    );
+    // The others keep the consortium's quota of one.
+    assert_eq!(world.query("bank-b", identifier)?, 0);
+    assert_eq!(
+        refusal(world.query("bank-b", identifier)),
+        Some(Refusal::QuotaExceeded)
+    );
+    Ok(())
+}
+
+#[test]
 fn replaying_the_log_gives_the_same_state_and_every_query_is_provable() -> Result<(), Error> {
     let mut world = World::new(10);
     let identifier = phone("13800138000");

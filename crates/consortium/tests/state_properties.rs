@@ -30,6 +30,11 @@ enum Step {
         by: usize,
         target: usize,
     },
+    Quota {
+        by: usize,
+        target: usize,
+        queries_per_day: u32,
+    },
     Approve {
         by: usize,
         back: usize,
@@ -60,6 +65,11 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..5usize, 0..5usize).prop_map(|(by, candidate)| Step::Admit { by, candidate }),
         (0..5usize, 0..5usize).prop_map(|(by, target)| Step::Suspend { by, target }),
+        (0..5usize, 0..5usize, 0..6u32).prop_map(|(by, target, queries_per_day)| Step::Quota {
+            by,
+            target,
+            queries_per_day
+        }),
         (0..5usize, 0..8usize).prop_map(|(by, back)| Step::Approve { by, back }),
         (0..5usize, 0..4u8, 0..7u8, 1..200_000u64).prop_map(
             |(by, identifier, severity, lifetime)| {
@@ -133,6 +143,11 @@ proptest! {
                     member: NAMES[target].into(),
                     reason: "test".into(),
                 }, now)),
+                Step::Quota { by, target, queries_per_day } => EntryBody::Request(sign(
+                    by,
+                    Action::ProposeQuota { member: NAMES[target].into(), queries_per_day },
+                    now,
+                )),
                 Step::Approve { by, back } => {
                     // Mostly an existing proposal, sometimes any recent index.
                     let proposals: Vec<u64> = state.proposals().keys().copied().collect();
