@@ -37,7 +37,12 @@
 //!   logged with the member, the time and the blinded identifier, counted and limited
 //!   by the quota, and visible to every member. This online, rate-limited, traceable
 //!   oracle is the property an OPRF would also give. (Blinding calls themselves are not
-//!   log entries in this version: the service will have to count them; open point.)
+//!   log entries in this version: the service will have to count them; open point. A
+//!   way to close it: the member signs a salted commitment to the normalised identifier
+//!   instead of the blinded value, sends the identifier and salt with the request, and
+//!   the operator blinds and writes the blinded value into the entry next to the signed
+//!   request — then every use of the oracle is a logged request, and the separate
+//!   blinding call disappears. A member cannot check a blinded value in either design.)
 //! - **The operator** holds the key and sees identifiers in transit. It is trusted not to
 //!   retain them (the service must keep no clear identifier); it cannot forge or hide
 //!   entries, because members verify signed checkpoints, inclusion and consistency.
