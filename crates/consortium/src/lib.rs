@@ -43,6 +43,12 @@
 //!   the operator blinds and writes the blinded value into the entry next to the signed
 //!   request — then every use of the oracle is a logged request, and the separate
 //!   blinding call disappears. A member cannot check a blinded value in either design.)
+//! - **Residual leak, inherent to a readable log with a deterministic blind:** once a
+//!   member has queried an identifier, it knows that identifier's blinded value (it is in
+//!   its own logged query) and can watch the log for new records about it without further
+//!   queries. The first look is logged and counted; later looks are not. Closing this
+//!   needs records that only the operator can link (per-record randomised encryption),
+//!   at the cost of members no longer being able to replay query results themselves.
 //! - **The operator** holds the key and sees identifiers in transit. It is trusted not to
 //!   retain them (the service must keep no clear identifier); it cannot forge or hide
 //!   entries, because members verify signed checkpoints, inclusion and consistency.
