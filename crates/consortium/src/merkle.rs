@@ -375,9 +375,12 @@ mod tests {
         match leaves.len() {
             0 => crate::hash::empty_root(),
             1 => leaves[0],
-            n => {
-                let k = split_point(n as u64) as usize;
-                node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
+            count => {
+                let split = split_point(count as u64) as usize;
+                node_hash(
+                    &reference_root(&leaves[..split]),
+                    &reference_root(&leaves[split..]),
+                )
             }
         }
     }

@@ -175,7 +175,7 @@ impl<S: LogStore> Operator<S> {
                 EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
                 EntryBody::Genesis(_) => return None,
             };
-            request.verify(&consortium, &key).then_some(key)
+            request.verify(consortium, &key).then_some(key)
         };
         let threads = std::thread::available_parallelism()
             .map(usize::from)

@@ -265,14 +265,14 @@ impl ConsortiumState {
     /// The public key a request's signature must verify under right now, if its member
     /// is known: what a caller checking signatures ahead of [`ConsortiumState::apply_with_verified_key`]
     /// verifies against.
-    pub fn request_key(&self, entry: &Entry) -> Option<(String, [u8; 32])> {
+    pub fn request_key(&self, entry: &Entry) -> Option<(&str, [u8; 32])> {
         let request = match &entry.body {
             EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
             EntryBody::Genesis(_) => return None,
         };
         let genesis = self.genesis.as_ref()?;
         let member = self.members.get(&request.member)?;
-        Some((genesis.consortium.clone(), member.public_key))
+        Some((genesis.consortium.as_str(), member.public_key))
     }
 
     /// Like [`ConsortiumState::apply`], for a caller that already checked the request's
