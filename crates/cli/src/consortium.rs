@@ -49,6 +49,10 @@ pub enum Command {
         /// Consistency proof from the state's size to the new size.
         #[arg(long)]
         proof: Option<PathBuf>,
+        /// Act as a witness: cosign the verified checkpoint with this cosigner secret
+        /// key file and write it, cosigned, to `<checkpoint>.cosigned`.
+        #[arg(long)]
+        cosign_key: Option<PathBuf>,
     },
     /// Write a small demo log's files (keys, two checkpoints, proofs) to try `verify`.
     Demo {
@@ -131,7 +135,14 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             state,
             checkpoint,
             proof,
-        } => follow(&log_key, &state, &checkpoint, proof.as_deref()),
+            cosign_key,
+        } => {
+            let code = follow(&log_key, &state, &checkpoint, proof.as_deref())?;
+            match cosign_key {
+                Some(key) if code == ExitCode::SUCCESS => cosign(&log_key, &state, &key),
+                _ => Ok(code),
+            }
+        }
         Command::Demo { dir, entries } => demo(&dir, entries),
         Command::Bench {
             entries,
@@ -359,6 +370,28 @@ fn follow(
         }
         Err(Err(error)) => Ok(failed("checkpoint", &error)),
     }
+}
+
+/// Cosigns the checkpoint in the state file (just verified by [`follow`]) and writes it
+/// with the cosignature next to the state file.
+fn cosign(log_key: &str, state: &Path, key_file: &Path) -> anyhow::Result<ExitCode> {
+    let witness = SignerKey::parse(read_text(key_file)?.trim())?;
+    let mut follower = LogFollower::new(verifier_key(log_key)?);
+    let text = read_text(state)?;
+    if let Err(error) = follower.observe(&text, &[]) {
+        bail!("the state file is not a valid checkpoint: {error:?}");
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the clock is before 1970")?
+        .as_secs();
+    let mut note = Note::parse(&text)?;
+    note.add_signature(follower.cosign(&witness, now)?);
+    let path = state.with_extension("cosigned");
+    std::fs::write(&path, note.to_string())
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!("OK cosigned as {} into {}", witness.name(), path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A deterministic stream of numbers for the demo and the benchmark (not for keys).
@@ -759,6 +792,20 @@ mod tests {
         };
         assert!(step("checkpoint-old.txt", None));
         assert!(step("checkpoint-new.txt", Some("consistency.proof")));
+        // As a witness: cosign what was verified; the cosignature verifies.
+        let witness_file = path.join("witness.key");
+        let witness = SignerKey::from_seed("witness.example/w1", KeyType::CosignatureV1, [5; 32])
+            .expect("witness");
+        write_secret(&witness_file, &witness.to_secret_string()).expect("write");
+        assert_eq!(
+            cosign(&key, &state, &witness_file).expect("cosign"),
+            ExitCode::SUCCESS
+        );
+        let cosigned = std::fs::read_to_string(state.with_extension("cosigned")).expect("read");
+        let operator_key = verifier_key(&key).expect("key");
+        let opened =
+            open_checkpoint(&cosigned, &operator_key, &[witness.verifier()]).expect("open");
+        assert_eq!(opened.cosigners().len(), 1);
         // Another history of the same size, signed by the same operator: a fork.
         let operator = SignerKey::parse(
             std::fs::read_to_string(path.join("operator.key"))
