@@ -11,10 +11,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use tally_consortium::{
-    leaf_hash, open_checkpoint, Action, BlindedIdentifier, Checkpoint, ConsistencyProof, Entry,
-    EntryBody, Genesis, IdentifierKind, InclusionProof, KeyType, LogFollower, MemberKey,
-    MemoryLogStore, MerkleLog, Note, Observation, Operator, Quorum, RiskType, SignedRequest,
-    SignerKey, VerifierKey,
+    leaf_hash, normalise, open_checkpoint, Action, BlindingKey, Checkpoint, ConsistencyProof,
+    Entry, EntryBody, Genesis, IdentifierKind, IdentifierOpening, InclusionProof, KeyType,
+    LogFollower, MemberKey, MemoryLogStore, MerkleLog, Note, Observation, Operator, Quorum,
+    RiskType, SignedRequest, SignerKey, VerifierKey,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -411,6 +411,41 @@ impl SplitMix {
     }
 }
 
+/// A member's signed publication about a phone number, as the operator logs it: the
+/// member commits to the normalised number with a salt and signs; the operator checks
+/// the opening and blinds.
+fn publication(
+    consortium: &str,
+    member: &SignerKey,
+    blinding: &BlindingKey,
+    sequence: u64,
+    phone_number: &str,
+    numbers: &mut SplitMix,
+    evidence_reference: &str,
+) -> anyhow::Result<Entry> {
+    let mut salt = [0u8; 16];
+    salt[..8].copy_from_slice(&numbers.next().to_be_bytes());
+    salt[8..].copy_from_slice(&numbers.next().to_be_bytes());
+    let opening =
+        IdentifierOpening::new(normalise(IdentifierKind::Phone, phone_number, None)?, salt);
+    let commitment = opening.commitment();
+    let action = Action::PublishRecord {
+        identifier: commitment,
+        risk_type: RiskType::Fraud,
+        severity: 3,
+        expires_at: DEMO_TIME + 365 * 86_400,
+        evidence_reference: evidence_reference.to_owned(),
+    };
+    let request = SignedRequest::sign(consortium, member, sequence, DEMO_TIME, action);
+    Ok(Entry {
+        time: DEMO_TIME,
+        body: EntryBody::Publication {
+            request,
+            identifier: blinding.blind_opening(&opening, &commitment)?,
+        },
+    })
+}
+
 const DEMO_ORIGIN: &str = "demo.tally.example/consortium";
 const DEMO_TIME: u64 = 1_800_000_000;
 
@@ -444,28 +479,19 @@ fn demo(dir: &Path, entries: u64) -> anyhow::Result<ExitCode> {
             request_skew_seconds_max: 300,
         }),
     }];
+    let blinding = BlindingKey::new(1, random_seed()?);
     let mut numbers = SplitMix(7);
     for sequence in 1..entries {
-        let mut value = [0u8; 32];
-        for chunk in value.chunks_mut(8) {
-            chunk.copy_from_slice(&numbers.next().to_be_bytes());
-        }
-        let action = Action::PublishRecord {
-            identifier: BlindedIdentifier {
-                kind: IdentifierKind::Phone,
-                key_epoch: 1,
-                value,
-            },
-            risk_type: RiskType::Fraud,
-            severity: 3,
-            expires_at: DEMO_TIME + 365 * 86_400,
-            evidence_reference: format!("demo case {sequence}"),
-        };
-        let request = SignedRequest::sign("demo", &member, sequence, DEMO_TIME, action);
-        log_entries.push(Entry {
-            time: DEMO_TIME,
-            body: EntryBody::Request(request),
-        });
+        let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
+        log_entries.push(publication(
+            "demo",
+            &member,
+            &blinding,
+            sequence,
+            &phone_number,
+            &mut numbers,
+            &format!("demo case {sequence}"),
+        )?);
     }
     let state = tally_consortium::ConsortiumState::replay(&log_entries)?;
     let encoded: Vec<Vec<u8>> = log_entries.iter().map(Entry::encode).collect();
@@ -528,21 +554,16 @@ fn bench(entries: u64, proofs: u64) -> anyhow::Result<ExitCode> {
     // copy whose 8-byte time field holds a counter, so every leaf differs. Signing is
     // not measured.
     let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
-    let action = Action::PublishRecord {
-        identifier: BlindedIdentifier {
-            kind: IdentifierKind::Phone,
-            key_epoch: 1,
-            value: [7; 32],
-        },
-        risk_type: RiskType::Fraud,
-        severity: 3,
-        expires_at: DEMO_TIME + 86_400,
-        evidence_reference: "bench case".into(),
-    };
-    let template = Entry {
-        time: DEMO_TIME,
-        body: EntryBody::Request(SignedRequest::sign("bench", &member, 1, DEMO_TIME, action)),
-    }
+    let blinding = BlindingKey::new(1, [3; 32]);
+    let template = publication(
+        "bench",
+        &member,
+        &blinding,
+        1,
+        "+8613800138000",
+        &mut SplitMix(1),
+        "bench case",
+    )?
     .encode();
     println!(
         "entry size {} bytes, batches of {BATCH}, {entries} entries",
@@ -663,33 +684,28 @@ fn bench_operator(count: u64) -> anyhow::Result<ExitCode> {
         proposal_lifetime_seconds: 86_400,
         request_skew_seconds_max: 300,
     };
-    let mut operator = Operator::found(MemoryLogStore::new(), operator_key, genesis, DEMO_TIME)?;
+    let blinding = BlindingKey::new(1, [3; 32]);
+    let mut operator = Operator::found(
+        MemoryLogStore::new(),
+        operator_key,
+        blinding.clone(),
+        genesis,
+        DEMO_TIME,
+    )?;
     let mut numbers = SplitMix(9);
-    let entries: Vec<Entry> = (1..=count)
-        .map(|sequence| {
-            let mut value = [0u8; 32];
-            for chunk in value.chunks_mut(8) {
-                chunk.copy_from_slice(&numbers.next().to_be_bytes());
-            }
-            let action = Action::PublishRecord {
-                identifier: BlindedIdentifier {
-                    kind: IdentifierKind::Phone,
-                    key_epoch: 1,
-                    value,
-                },
-                risk_type: RiskType::Fraud,
-                severity: 3,
-                expires_at: DEMO_TIME + 86_400,
-                evidence_reference: "bench case".into(),
-            };
-            Entry {
-                time: DEMO_TIME,
-                body: EntryBody::Request(SignedRequest::sign(
-                    "bench", &member, sequence, DEMO_TIME, action,
-                )),
-            }
-        })
-        .collect();
+    let mut entries = Vec::with_capacity(count as usize);
+    for sequence in 1..=count {
+        let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
+        entries.push(publication(
+            "bench",
+            &member,
+            &blinding,
+            sequence,
+            &phone_number,
+            &mut numbers,
+            "bench case",
+        )?);
+    }
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for entry in entries {

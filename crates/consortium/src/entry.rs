@@ -6,7 +6,7 @@
 //! member, one sequence number and one action only.
 
 use crate::encoding::{Reader, Writer, LIST_LENGTH_MAX};
-use crate::identifier::{BlindedIdentifier, IdentifierKind};
+use crate::identifier::{BlindedIdentifier, IdentifierCommitment, IdentifierKind};
 use crate::note::SignerKey;
 use crate::Error;
 
@@ -143,10 +143,10 @@ pub enum Action {
         /// Log index of the proposal.
         proposal: u64,
     },
-    /// Publish a risk record.
+    /// Publish a risk record. The log entry adds the blinded identifier.
     PublishRecord {
-        /// The blinded identifier the record is about.
-        identifier: BlindedIdentifier,
+        /// The member's commitment to the identifier the record is about.
+        identifier: IdentifierCommitment,
         /// What kind of risk.
         risk_type: RiskType,
         /// Severity from 1 (low) to 5 (high).
@@ -170,10 +170,10 @@ pub enum Action {
         /// Queries it may make per UTC day.
         queries_per_day: u32,
     },
-    /// Ask for live records about a blinded identifier.
+    /// Ask for live records about an identifier. The log entry adds the blinded identifier.
     Query {
-        /// The blinded identifier.
-        identifier: BlindedIdentifier,
+        /// The member's commitment to the identifier.
+        identifier: IdentifierCommitment,
     },
 }
 
@@ -209,7 +209,7 @@ impl Action {
                 expires_at,
                 evidence_reference,
             } => {
-                encode_identifier(writer, identifier);
+                encode_commitment(writer, identifier);
                 writer
                     .u8(risk_type.byte())
                     .u8(*severity)
@@ -219,7 +219,7 @@ impl Action {
             Action::RetractRecord { record, reason } => {
                 writer.u64(*record).string(reason);
             }
-            Action::Query { identifier } => encode_identifier(writer, identifier),
+            Action::Query { identifier } => encode_commitment(writer, identifier),
             Action::ProposeQuota {
                 member,
                 queries_per_day,
@@ -245,7 +245,7 @@ impl Action {
                 proposal: reader.u64()?,
             },
             4 => Action::PublishRecord {
-                identifier: decode_identifier(reader)?,
+                identifier: decode_commitment(reader)?,
                 risk_type: RiskType::from_byte(reader.u8()?)?,
                 severity: reader.u8()?,
                 expires_at: reader.u64()?,
@@ -256,7 +256,7 @@ impl Action {
                 reason: reader.string()?,
             },
             6 => Action::Query {
-                identifier: decode_identifier(reader)?,
+                identifier: decode_commitment(reader)?,
             },
             7 => Action::ProposeQuota {
                 member: reader.string()?,
@@ -265,6 +265,17 @@ impl Action {
             other => return Err(Error::MalformedEntry(format!("unknown action {other}"))),
         })
     }
+}
+
+fn encode_commitment(writer: &mut Writer, commitment: &IdentifierCommitment) {
+    writer.u8(commitment.kind.byte()).fixed(&commitment.digest);
+}
+
+fn decode_commitment(reader: &mut Reader<'_>) -> Result<IdentifierCommitment, Error> {
+    Ok(IdentifierCommitment {
+        kind: IdentifierKind::from_byte(reader.u8()?)?,
+        digest: reader.fixed()?,
+    })
 }
 
 fn encode_identifier(writer: &mut Writer, identifier: &BlindedIdentifier) {
@@ -396,16 +407,38 @@ impl SignedRequest {
 pub enum EntryBody {
     /// The consortium's founding entry (always index 0).
     Genesis(Genesis),
-    /// An accepted member request: admission or suspension proposal, approval, record
-    /// publication or retraction.
+    /// An accepted member request without an identifier: a proposal, an approval or a
+    /// retraction.
     Request(SignedRequest),
-    /// A member's query and how many live records it returned.
+    /// A risk record publication and the blinded identifier the operator derived from
+    /// the opening of the member's commitment.
+    Publication {
+        /// The member's signed publication.
+        request: SignedRequest,
+        /// The blinded identifier.
+        identifier: BlindedIdentifier,
+    },
+    /// A member's query, its blinded identifier and how many live records it returned.
     QueryRecord {
         /// The member's signed query.
         request: SignedRequest,
+        /// The blinded identifier.
+        identifier: BlindedIdentifier,
         /// Number of live records the answer listed.
         result_count: u32,
     },
+}
+
+impl EntryBody {
+    /// The signed member request inside, if any.
+    pub fn request(&self) -> Option<&SignedRequest> {
+        match self {
+            EntryBody::Genesis(_) => None,
+            EntryBody::Request(request)
+            | EntryBody::Publication { request, .. }
+            | EntryBody::QueryRecord { request, .. } => Some(request),
+        }
+    }
 }
 
 /// The kinds of entries, for display and counting.
@@ -446,14 +479,14 @@ impl Entry {
         match &self.body {
             EntryBody::Genesis(_) => EntryKind::Genesis,
             EntryBody::QueryRecord { .. } => EntryKind::QueryRecord,
+            EntryBody::Publication { .. } => EntryKind::RecordPublication,
             EntryBody::Request(request) => match request.action {
                 Action::ProposeAdmission { .. } => EntryKind::AdmissionProposal,
                 Action::ProposeSuspension { .. } => EntryKind::SuspensionProposal,
                 Action::ProposeQuota { .. } => EntryKind::QuotaProposal,
                 Action::Approve { .. } => EntryKind::Approval,
-                Action::PublishRecord { .. } => EntryKind::RecordPublication,
                 Action::RetractRecord { .. } => EntryKind::RecordRetraction,
-                Action::Query { .. } => EntryKind::Invalid,
+                Action::PublishRecord { .. } | Action::Query { .. } => EntryKind::Invalid,
             },
         }
     }
@@ -482,11 +515,21 @@ impl Entry {
             }
             EntryBody::QueryRecord {
                 request,
+                identifier,
                 result_count,
             } => {
                 writer.u8(2);
                 request.encode(&mut writer);
+                encode_identifier(&mut writer, identifier);
                 writer.u32(*result_count);
+            }
+            EntryBody::Publication {
+                request,
+                identifier,
+            } => {
+                writer.u8(3);
+                request.encode(&mut writer);
+                encode_identifier(&mut writer, identifier);
             }
         }
         writer.finish()
@@ -528,7 +571,12 @@ impl Entry {
             1 => EntryBody::Request(SignedRequest::decode(&mut reader)?),
             2 => EntryBody::QueryRecord {
                 request: SignedRequest::decode(&mut reader)?,
+                identifier: decode_identifier(&mut reader)?,
                 result_count: reader.u32()?,
+            },
+            3 => EntryBody::Publication {
+                request: SignedRequest::decode(&mut reader)?,
+                identifier: decode_identifier(&mut reader)?,
             },
             other => return Err(Error::MalformedEntry(format!("unknown entry body {other}"))),
         };
@@ -550,6 +598,13 @@ mod tests {
         }
     }
 
+    fn commitment() -> IdentifierCommitment {
+        IdentifierCommitment {
+            kind: IdentifierKind::Phone,
+            digest: [4; 32],
+        }
+    }
+
     fn samples() -> Result<Vec<Entry>, Error> {
         let key = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32])?;
         let actions = vec![
@@ -565,7 +620,7 @@ mod tests {
             },
             Action::Approve { proposal: 7 },
             Action::PublishRecord {
-                identifier: identifier(),
+                identifier: commitment(),
                 risk_type: RiskType::MoneyMule,
                 severity: 4,
                 expires_at: 2_000_000_000,
@@ -618,10 +673,31 @@ mod tests {
                     99,
                     11,
                     Action::Query {
-                        identifier: identifier(),
+                        identifier: commitment(),
                     },
                 ),
+                identifier: identifier(),
                 result_count: 2,
+            },
+        });
+        let publication = SignedRequest::sign(
+            "alliance",
+            &key,
+            100,
+            11,
+            Action::PublishRecord {
+                identifier: commitment(),
+                risk_type: RiskType::Fraud,
+                severity: 1,
+                expires_at: 20,
+                evidence_reference: String::new(),
+            },
+        );
+        entries.push(Entry {
+            time: 11,
+            body: EntryBody::Publication {
+                request: publication,
+                identifier: identifier(),
             },
         });
         Ok(entries)

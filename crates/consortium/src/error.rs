@@ -84,6 +84,8 @@ pub enum Refusal {
     Genesis,
     /// A field is out of its allowed range (severity, expiry, lengths).
     InvalidField,
+    /// The identifier and salt sent with a request do not open its signed commitment.
+    CommitmentMismatch,
 }
 
 impl Refusal {
@@ -102,6 +104,7 @@ impl Refusal {
             Refusal::QuotaExceeded => "quota_exceeded",
             Refusal::Genesis => "genesis",
             Refusal::InvalidField => "invalid_field",
+            Refusal::CommitmentMismatch => "commitment_mismatch",
         }
     }
 }

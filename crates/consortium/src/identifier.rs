@@ -6,7 +6,7 @@
 //! blinded form ever reaches the log or another member.
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
@@ -230,6 +230,61 @@ pub struct BlindedIdentifier {
     pub value: [u8; 32],
 }
 
+/// A member's salted commitment to a normalised identifier: what its signed request
+/// names. Without the salt nobody can test guesses against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdentifierCommitment {
+    /// The kind of identifier.
+    pub kind: IdentifierKind,
+    /// SHA-256 of a domain, the kind, the salt and the normalised identifier.
+    pub digest: [u8; 32],
+}
+
+/// What opens a commitment: the normalised identifier and the member's salt. Personal
+/// data: it travels from the member to the operator's service and is never stored.
+#[derive(Clone)]
+pub struct IdentifierOpening {
+    identifier: NormalisedIdentifier,
+    salt: [u8; 16],
+}
+
+impl std::fmt::Debug for IdentifierOpening {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "IdentifierOpening({}, ***)",
+            self.identifier.kind.name()
+        )
+    }
+}
+
+const COMMITMENT_DOMAIN: &[u8] = b"tally-consortium/identifier-commitment/v1\n";
+
+impl IdentifierOpening {
+    /// An opening from a normalised identifier and 16 random bytes the member drew.
+    pub fn new(identifier: NormalisedIdentifier, salt: [u8; 16]) -> Self {
+        IdentifierOpening { identifier, salt }
+    }
+
+    /// The normalised identifier (personal data).
+    pub fn identifier(&self) -> &NormalisedIdentifier {
+        &self.identifier
+    }
+
+    /// The commitment the member signs.
+    pub fn commitment(&self) -> IdentifierCommitment {
+        let mut hasher = Sha256::new();
+        hasher.update(COMMITMENT_DOMAIN);
+        hasher.update([self.identifier.kind.byte()]);
+        hasher.update(self.salt);
+        hasher.update(self.identifier.value.as_bytes());
+        IdentifierCommitment {
+            kind: self.identifier.kind,
+            digest: hasher.finalize().into(),
+        }
+    }
+}
+
 /// The consortium's blinding key, held by the operator's service only.
 #[derive(Clone)]
 pub struct BlindingKey {
@@ -270,6 +325,22 @@ impl BlindingKey {
             key_epoch: self.epoch,
             value: mac.finalize().into_bytes().into(),
         })
+    }
+
+    /// Blinds the identifier of an opening, after checking that it opens `commitment`
+    /// (the one the member signed).
+    pub fn blind_opening(
+        &self,
+        opening: &IdentifierOpening,
+        commitment: &IdentifierCommitment,
+    ) -> Result<BlindedIdentifier, Error> {
+        if opening.commitment() != *commitment {
+            return Err(Error::refused(
+                crate::Refusal::CommitmentMismatch,
+                "the identifier and salt do not open the signed commitment",
+            ));
+        }
+        self.blind(&opening.identifier)
     }
 }
 
@@ -336,6 +407,15 @@ mod tests {
         let account = normalise(IdentifierKind::Account, "+8613800138000", None)?;
         assert_ne!(key.blind(&phone)?.value, key.blind(&account)?.value);
         assert!(!format!("{phone:?}").contains("138"));
+        let opening = IdentifierOpening::new(phone.clone(), [1; 16]);
+        let commitment = opening.commitment();
+        assert_eq!(
+            key.blind_opening(&opening, &commitment)?,
+            key.blind(&phone)?
+        );
+        let other_salt = IdentifierOpening::new(phone, [2; 16]);
+        assert_ne!(other_salt.commitment(), commitment);
+        assert!(key.blind_opening(&other_salt, &commitment).is_err());
         Ok(())
     }
 }

@@ -28,21 +28,17 @@
 //! - **Anyone holding a copy of the log** (mirrors, witnesses, auditors, a former member,
 //!   a leaked backup): identifiers are `HMAC-SHA-256(consortium blinding key, domain ||
 //!   kind || normalised identifier)`. Without the key, enumeration is impossible.
-//! - **A member**: members never hold the blinding key. To publish or query, a member
-//!   first sends the normalised identifier over its authenticated channel to the
-//!   operator's service, which returns the blinded identifier; the member then signs
-//!   its request naming the blinded identifier, and that request is what the log keeps.
-//!   Guessing therefore goes through the service one identifier at a time: the service
-//!   must count blinding calls against the member's daily quota, and every query is
-//!   logged with the member, the time and the blinded identifier, counted and limited
-//!   by the quota, and visible to every member. This online, rate-limited, traceable
-//!   oracle is the property an OPRF would also give. (Blinding calls themselves are not
-//!   log entries in this version: the service will have to count them; open point. A
-//!   way to close it: the member signs a salted commitment to the normalised identifier
-//!   instead of the blinded value, sends the identifier and salt with the request, and
-//!   the operator blinds and writes the blinded value into the entry next to the signed
-//!   request — then every use of the oracle is a logged request, and the separate
-//!   blinding call disappears. A member cannot check a blinded value in either design.)
+//! - **A member**: members never hold the blinding key and never call a blinding
+//!   service. A member's signed request names a salted commitment to the normalised
+//!   identifier ([`IdentifierOpening::commitment`]); it sends the identifier and the
+//!   salt alongside over its authenticated channel; the operator checks that they open
+//!   the commitment, blinds, and logs the signed request together with the blinded
+//!   identifier ([`Operator::publish`], [`Operator::query`]). So every use of the
+//!   blinding oracle *is* a logged request — member, time, blinded identifier, result
+//!   count — counted against the member's daily quota by the replayed rules and visible
+//!   to every member. Guessing is online, rate-limited and traceable: the property an
+//!   OPRF would also give. The commitment is salted, so a log reader cannot test guesses
+//!   against it either.
 //! - **Residual leak, inherent to a readable log with a deterministic blind:** once a
 //!   member has queried an identifier, it knows that identifier's blinded value (it is in
 //!   its own logged query) and can watch the log for new records about it without further
@@ -50,19 +46,24 @@
 //!   needs records that only the operator can link (per-record randomised encryption),
 //!   at the cost of members no longer being able to replay query results themselves.
 //! - **The operator** holds the key and sees identifiers in transit. It is trusted not to
-//!   retain them (the service must keep no clear identifier); it cannot forge or hide
-//!   entries, because members verify signed checkpoints, inclusion and consistency.
+//!   retain them (the service must keep no clear identifier) and to blind honestly (the
+//!   link between a commitment and its blinded value is attested by the operator's
+//!   checkpoint signature, not checkable by others); it cannot forge or hide entries,
+//!   because members verify signed checkpoints, inclusion and consistency, and every
+//!   request carries the member's own signature.
 //!
 //! Why not an OPRF (RFC 9497, the `voprf` crate) now: its gain over the keyed hash is
 //! that the operator would not see identifiers in transit (members blind locally), at
 //! the price of a two-message protocol per identifier, elliptic-curve code in every
-//! member's client and a pre-1.0 dependency. The rate limiting and traceability, which
-//! stop a member from enumerating the log, are the same in both. The log format does
-//! not depend on the choice: a [`BlindedIdentifier`] is a kind, a key epoch and 32
-//! bytes, so an OPRF (ristretto255-SHA512 output truncated or hashed to 32 bytes) can
-//! replace the HMAC under a new key epoch without changing entries. Key rotation: a new
-//! epoch blinds new requests; records under an old epoch stay queryable until they
-//! expire, by blinding queries under every epoch still live.
+//! member's client, a pre-1.0 dependency, and an OPRF evaluation that is a separate
+//! step from the logged request (so it would need its own logging). The rate limiting
+//! and traceability, which stop a member from enumerating the log, are the same. The
+//! log format does not depend on the choice: a [`BlindedIdentifier`] is a kind, a key
+//! epoch and 32 bytes, so an OPRF (ristretto255-SHA512 output hashed to 32 bytes) can
+//! replace the HMAC under a new key epoch without changing entries. Key rotation (not
+//! implemented yet: the operator holds one key): a new epoch blinds new requests, and
+//! records under an old epoch stay queryable until they expire if queries are blinded
+//! under every epoch still live.
 //!
 //! # What storage needs from this crate
 //! The store implements [`LogStore`]: the tree size, a tile by id, an entry by index, and
@@ -106,7 +107,8 @@ pub use error::{Error, Refusal};
 pub use follower::{ForkEvidence, LogFollower, Observation};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};
 pub use identifier::{
-    normalise, BlindedIdentifier, BlindingKey, IdentifierKind, NormalisedIdentifier,
+    normalise, BlindedIdentifier, BlindingKey, IdentifierCommitment, IdentifierKind,
+    IdentifierOpening, NormalisedIdentifier,
 };
 pub use merkle::{
     consistency_proof_plan, fold_range, inclusion_proof_plan, root_from_inclusion_proof, root_of,

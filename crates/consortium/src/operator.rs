@@ -11,7 +11,8 @@
 //! [`Commit`]: crate::Commit
 
 use crate::checkpoint::Checkpoint;
-use crate::entry::{Entry, EntryBody, Genesis, SignedRequest, UnixSeconds};
+use crate::entry::{Action, Entry, EntryBody, Genesis, SignedRequest, UnixSeconds};
+use crate::identifier::{BlindingKey, IdentifierOpening};
 use crate::note::{Note, SignerKey};
 use crate::state::{ConsortiumState, Effect, RiskRecord};
 use crate::tiles::{LogStore, MerkleLog};
@@ -38,14 +39,17 @@ pub struct Operator<S> {
     log: MerkleLog<S>,
     state: ConsortiumState,
     signer: SignerKey,
+    blinding: BlindingKey,
     poisoned: bool,
 }
 
 impl<S: LogStore> Operator<S> {
-    /// Founds a consortium on an empty store with its genesis entry.
+    /// Founds a consortium on an empty store with its genesis entry. `signer` signs
+    /// checkpoints; `blinding` blinds identifiers.
     pub fn found(
         store: S,
         signer: SignerKey,
+        blinding: BlindingKey,
         genesis: Genesis,
         time: UnixSeconds,
     ) -> Result<Self, Error> {
@@ -60,6 +64,7 @@ impl<S: LogStore> Operator<S> {
             log,
             state: ConsortiumState::new(),
             signer,
+            blinding,
             poisoned: false,
         };
         let results = operator.append(vec![Entry {
@@ -76,7 +81,7 @@ impl<S: LogStore> Operator<S> {
     /// Opens an existing log: replays every stored entry through the rules. An edited
     /// entry fails here (its bytes, its signature or the rules) or in
     /// [`MerkleLog::audit_entries`].
-    pub fn open(store: S, signer: SignerKey) -> Result<Self, Error> {
+    pub fn open(store: S, signer: SignerKey, blinding: BlindingKey) -> Result<Self, Error> {
         let log = MerkleLog::open(store)?;
         let mut state = ConsortiumState::new();
         for index in 0..log.size() {
@@ -94,6 +99,7 @@ impl<S: LogStore> Operator<S> {
             log,
             state,
             signer,
+            blinding,
             poisoned: false,
         })
     }
@@ -171,10 +177,7 @@ impl<S: LogStore> Operator<S> {
         let state = &self.state;
         let check = |entry: &Entry| -> Option<[u8; 32]> {
             let (consortium, key) = state.request_key(entry)?;
-            let request = match &entry.body {
-                EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
-                EntryBody::Genesis(_) => return None,
-            };
+            let request = entry.body.request()?;
             request.verify(consortium, &key).then_some(key)
         };
         let threads = std::thread::available_parallelism()
@@ -200,7 +203,39 @@ impl<S: LogStore> Operator<S> {
         })
     }
 
-    /// Logs one member request (not a query) at `time`.
+    /// Logs a member's signed publication at `time`: the opening (identifier and salt,
+    /// sent alongside) must open the commitment the member signed; the entry carries the
+    /// blinded identifier. The opening is not kept.
+    pub fn publish(
+        &mut self,
+        request: SignedRequest,
+        opening: &IdentifierOpening,
+        time: UnixSeconds,
+    ) -> Result<(u64, Effect), Error> {
+        let Action::PublishRecord {
+            identifier: commitment,
+            ..
+        } = &request.action
+        else {
+            return Err(Error::refused(
+                crate::Refusal::InvalidField,
+                "not a publication",
+            ));
+        };
+        let identifier = self.blinding.blind_opening(opening, commitment)?;
+        let mut results = self.append(vec![Entry {
+            time,
+            body: EntryBody::Publication {
+                request,
+                identifier,
+            },
+        }])?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(Error::Internal("no result".into())))
+    }
+
+    /// Logs one member request without an identifier (proposal, approval, retraction).
     pub fn submit(
         &mut self,
         request: SignedRequest,
@@ -215,23 +250,26 @@ impl<S: LogStore> Operator<S> {
             .unwrap_or_else(|| Err(Error::Internal("no result".into())))
     }
 
-    /// Answers a member's signed query at `time` and logs the query record.
+    /// Answers a member's signed query at `time` and logs the query record; the
+    /// opening must open the commitment the member signed and is not kept.
     pub fn query(
         &mut self,
         request: SignedRequest,
+        opening: &IdentifierOpening,
         time: UnixSeconds,
     ) -> Result<QueryAnswer, Error> {
         self.healthy()?;
-        let entry = self.state.query_entry(request, time)?;
-        let EntryBody::QueryRecord { request, .. } = &entry.body else {
-            return Err(Error::Internal("query_entry gave another entry".into()));
+        let Action::Query {
+            identifier: commitment,
+        } = &request.action
+        else {
+            return Err(Error::refused(crate::Refusal::InvalidField, "not a query"));
         };
-        let crate::entry::Action::Query { identifier } = &request.action else {
-            return Err(Error::Internal("query record without a query".into()));
-        };
+        let identifier = self.blinding.blind_opening(opening, commitment)?;
+        let entry = self.state.query_entry(request, identifier, time)?;
         let records: Vec<RiskRecord> = self
             .state
-            .live_records(identifier, time)
+            .live_records(&identifier, time)
             .into_iter()
             .cloned()
             .collect();

@@ -237,20 +237,34 @@ impl ConsortiumState {
             .count() as u64
     }
 
-    /// Builds the query record for a member's signed query at `time`: checks the request
-    /// as [`ConsortiumState::apply`] will, and counts the live records. The caller appends
-    /// the returned entry, applies it, and answers with [`ConsortiumState::live_records`].
-    pub fn query_entry(&self, request: SignedRequest, time: UnixSeconds) -> Result<Entry, Error> {
-        let Action::Query { identifier } = &request.action else {
+    /// Builds the query record for a member's signed query at `time`, with the blinded
+    /// identifier the operator derived from the opening of the member's commitment:
+    /// checks the request as [`ConsortiumState::apply`] will, and counts the live
+    /// records. The caller appends the returned entry, applies it, and answers with
+    /// [`ConsortiumState::live_records`].
+    pub fn query_entry(
+        &self,
+        request: SignedRequest,
+        identifier: BlindedIdentifier,
+        time: UnixSeconds,
+    ) -> Result<Entry, Error> {
+        let Action::Query {
+            identifier: commitment,
+        } = &request.action
+        else {
             return refuse(Refusal::InvalidField, "not a query");
         };
+        if commitment.kind != identifier.kind {
+            return refuse(Refusal::InvalidField, "identifier kinds differ");
+        }
         self.check_request(&request, time)?;
         self.check_quota(&request.member, time)?;
-        let result_count = self.live_records(identifier, time).len() as u32;
+        let result_count = self.live_records(&identifier, time).len() as u32;
         Ok(Entry {
             time,
             body: EntryBody::QueryRecord {
                 request,
+                identifier,
                 result_count,
             },
         })
@@ -266,10 +280,7 @@ impl ConsortiumState {
     /// is known: what a caller checking signatures ahead of [`ConsortiumState::apply_with_verified_key`]
     /// verifies against.
     pub fn request_key(&self, entry: &Entry) -> Option<(&str, [u8; 32])> {
-        let request = match &entry.body {
-            EntryBody::Request(request) | EntryBody::QueryRecord { request, .. } => request,
-            EntryBody::Genesis(_) => return None,
-        };
+        let request = entry.body.request()?;
         let genesis = self.genesis.as_ref()?;
         let member = self.members.get(&request.member)?;
         Some((genesis.consortium.as_str(), member.public_key))
@@ -290,12 +301,20 @@ impl ConsortiumState {
                 self.check_request_with(request, entry.time, verified_key)?;
                 self.apply_action(request, entry.time, index)?
             }
+            EntryBody::Publication {
+                request,
+                identifier,
+            } => {
+                self.check_request_with(request, entry.time, verified_key)?;
+                self.apply_publication(request, identifier, entry.time, index)?
+            }
             EntryBody::QueryRecord {
                 request,
+                identifier,
                 result_count,
             } => {
                 self.check_request_with(request, entry.time, verified_key)?;
-                self.apply_query(request, *result_count, entry.time)?
+                self.apply_query(request, identifier, *result_count, entry.time)?
             }
         };
         self.next_index += 1;
@@ -480,46 +499,10 @@ impl ConsortiumState {
                 )
             }
             Action::Approve { proposal } => self.approve(request, *proposal, time),
-            Action::PublishRecord {
-                identifier,
-                risk_type,
-                severity,
-                expires_at,
-                evidence_reference,
-            } => {
-                if !(1..=SEVERITY_MAX).contains(severity) {
-                    return refuse(Refusal::InvalidField, "severity must be 1 to 5");
-                }
-                if *expires_at <= time {
-                    return refuse(
-                        Refusal::InvalidField,
-                        "record would expire before it is logged",
-                    );
-                }
-                if evidence_reference.len() > TEXT_SIZE_MAX {
-                    return refuse(Refusal::InvalidField, "evidence reference too long");
-                }
-                self.accept_sequence(request);
-                self.records.insert(
-                    index,
-                    RiskRecord {
-                        index,
-                        publisher: request.member.clone(),
-                        identifier: *identifier,
-                        risk_type: *risk_type,
-                        severity: *severity,
-                        published_at: time,
-                        expires_at: *expires_at,
-                        evidence_reference: evidence_reference.clone(),
-                        retracted_at: None,
-                    },
-                );
-                self.records_by_identifier
-                    .entry(*identifier)
-                    .or_default()
-                    .push(index);
-                Ok(Effect::Published { record: index })
-            }
+            Action::PublishRecord { .. } => refuse(
+                Refusal::InvalidField,
+                "a publication is logged with its blinded identifier, not as a plain request",
+            ),
             Action::RetractRecord { record, reason } => {
                 if reason.len() > TEXT_SIZE_MAX {
                     return refuse(Refusal::InvalidField, "reason too long");
@@ -543,6 +526,62 @@ impl ConsortiumState {
                 Refusal::InvalidField,
                 "a query is logged as a query record, not a plain request",
             ),
+        }
+    }
+
+    fn apply_publication(
+        &mut self,
+        request: &SignedRequest,
+        identifier: &BlindedIdentifier,
+        time: UnixSeconds,
+        index: u64,
+    ) -> Result<Effect, Error> {
+        let Action::PublishRecord {
+            identifier: commitment,
+            risk_type,
+            severity,
+            expires_at,
+            evidence_reference,
+        } = &request.action
+        else {
+            return refuse(Refusal::InvalidField, "a publication must hold a record");
+        };
+        if commitment.kind != identifier.kind {
+            return refuse(Refusal::InvalidField, "identifier kinds differ");
+        }
+        {
+            if !(1..=SEVERITY_MAX).contains(severity) {
+                return refuse(Refusal::InvalidField, "severity must be 1 to 5");
+            }
+            if *expires_at <= time {
+                return refuse(
+                    Refusal::InvalidField,
+                    "record would expire before it is logged",
+                );
+            }
+            if evidence_reference.len() > TEXT_SIZE_MAX {
+                return refuse(Refusal::InvalidField, "evidence reference too long");
+            }
+            self.accept_sequence(request);
+            self.records.insert(
+                index,
+                RiskRecord {
+                    index,
+                    publisher: request.member.clone(),
+                    identifier: *identifier,
+                    risk_type: *risk_type,
+                    severity: *severity,
+                    published_at: time,
+                    expires_at: *expires_at,
+                    evidence_reference: evidence_reference.clone(),
+                    retracted_at: None,
+                },
+            );
+            self.records_by_identifier
+                .entry(*identifier)
+                .or_default()
+                .push(index);
+            Ok(Effect::Published { record: index })
         }
     }
 
@@ -720,12 +759,19 @@ impl ConsortiumState {
     fn apply_query(
         &mut self,
         request: &SignedRequest,
+        identifier: &BlindedIdentifier,
         result_count: u32,
         time: UnixSeconds,
     ) -> Result<Effect, Error> {
-        let Action::Query { identifier } = &request.action else {
+        let Action::Query {
+            identifier: commitment,
+        } = &request.action
+        else {
             return refuse(Refusal::InvalidField, "a query record must hold a query");
         };
+        if commitment.kind != identifier.kind {
+            return refuse(Refusal::InvalidField, "identifier kinds differ");
+        }
         let (count, day, in_day) = self.check_quota(&request.member, time)?;
         let live = self.live_records(identifier, time).len() as u32;
         if live != result_count {

@@ -2,8 +2,8 @@
 
 use tally_consortium::{
     normalise, open_checkpoint, verify_inclusion, Action, BlindingKey, Entry, Error, Genesis,
-    IdentifierKind, KeyType, MemberKey, MemoryLogStore, Operator, Quorum, RiskType, SignedRequest,
-    SignerKey,
+    IdentifierKind, IdentifierOpening, KeyType, MemberKey, MemoryLogStore, Operator, Quorum,
+    RiskType, SignedRequest, SignerKey,
 };
 
 const CONSORTIUM: &str = "alliance";
@@ -32,7 +32,14 @@ fn an_operator_runs_the_consortium_and_survives_a_reopen_but_not_tampering() -> 
         proposal_lifetime_seconds: 86_400,
         request_skew_seconds_max: 300,
     };
-    let mut operator = Operator::found(MemoryLogStore::new(), operator_key.clone(), genesis, TIME)?;
+    let blinding = BlindingKey::new(1, [8; 32]);
+    let mut operator = Operator::found(
+        MemoryLogStore::new(),
+        operator_key.clone(),
+        blinding.clone(),
+        genesis,
+        TIME,
+    )?;
     let admit = Action::ProposeAdmission {
         candidate: MemberKey {
             name: "pay-b".into(),
@@ -40,32 +47,52 @@ fn an_operator_runs_the_consortium_and_survives_a_reopen_but_not_tampering() -> 
         },
     };
     operator.submit(SignedRequest::sign(CONSORTIUM, &bank, 1, TIME, admit), TIME)?;
-    let blinding = BlindingKey::new(1, [8; 32]);
-    let identifier = blinding.blind(&normalise(
-        IdentifierKind::Card,
-        "4111 1111 1111 1111",
-        None,
-    )?)?;
+    // The member commits to the card number with a salt of its own; the operator blinds.
+    let card = normalise(IdentifierKind::Card, "4111 1111 1111 1111", None)?;
+    let publisher_opening = IdentifierOpening::new(card.clone(), [1; 16]);
+    let querier_opening = IdentifierOpening::new(card, [2; 16]);
     let publish = Action::PublishRecord {
-        identifier,
+        identifier: publisher_opening.commitment(),
         risk_type: RiskType::Fraud,
         severity: 5,
         expires_at: TIME + 86_400,
         evidence_reference: "police report 77".into(),
     };
-    operator.submit(
-        SignedRequest::sign(CONSORTIUM, &payments, 1, TIME, publish),
-        TIME,
-    )?;
+    let publication = SignedRequest::sign(CONSORTIUM, &payments, 1, TIME, publish);
+    // A plain request cannot carry a publication, and a wrong opening is refused.
+    assert_eq!(
+        operator
+            .submit(publication.clone(), TIME)
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("invalid_field")
+    );
+    let wrong_card = normalise(IdentifierKind::Card, "4000 0000 0000 0002", None)?;
+    assert_eq!(
+        operator
+            .publish(
+                publication.clone(),
+                &IdentifierOpening::new(wrong_card, [1; 16]),
+                TIME
+            )
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("commitment_mismatch")
+    );
+    operator.publish(publication, &publisher_opening, TIME)?;
+    let query = Action::Query {
+        identifier: querier_opening.commitment(),
+    };
     let answer = operator.query(
-        SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, Action::Query { identifier }),
+        SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, query.clone()),
+        &querier_opening,
         TIME,
     )?;
     assert_eq!(answer.records.len(), 1);
     assert_eq!(answer.records[0].publisher, "pay-b");
 
     // A batch with a refused entry: the refused one is left out, the others land.
-    let replayed = SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, Action::Query { identifier });
+    let replayed = SignedRequest::sign(CONSORTIUM, &bank, 2, TIME, query);
     let results = operator.append(vec![Entry {
         time: TIME,
         body: tally_consortium::EntryBody::Request(replayed),
@@ -83,7 +110,7 @@ fn an_operator_runs_the_consortium_and_survives_a_reopen_but_not_tampering() -> 
 
     // Reopening replays the stored entries into the same state.
     let store = operator.log().store().clone();
-    let reopened = Operator::open(store.clone(), operator_key.clone())?;
+    let reopened = Operator::open(store.clone(), operator_key.clone(), blinding.clone())?;
     assert_eq!(reopened.state().members(), operator.state().members());
     assert_eq!(
         reopened.state().query_counts(),
@@ -98,7 +125,7 @@ fn an_operator_runs_the_consortium_and_survives_a_reopen_but_not_tampering() -> 
     bytes[last] ^= 1;
     tampered.overwrite_entry_for_tamper_test(2, bytes);
     assert_eq!(
-        Operator::open(tampered, operator_key)
+        Operator::open(tampered, operator_key, blinding)
             .map(|_| ())
             .map_err(|error| error.code()),
         Err("storage")
@@ -125,21 +152,38 @@ fn a_large_batch_checks_signatures_in_parallel_and_still_refuses_forgeries() -> 
         proposal_lifetime_seconds: 86_400,
         request_skew_seconds_max: 300,
     };
-    let mut operator = Operator::found(MemoryLogStore::new(), operator_key, genesis, TIME)?;
+    let mut operator = Operator::found(
+        MemoryLogStore::new(),
+        operator_key,
+        BlindingKey::new(1, [8; 32]),
+        genesis,
+        TIME,
+    )?;
+    let commitment = |sequence: u64| tally_consortium::IdentifierCommitment {
+        kind: IdentifierKind::Device,
+        digest: [sequence as u8; 32],
+    };
     let publish = |sequence: u64| Action::PublishRecord {
-        identifier: tally_consortium::BlindedIdentifier {
-            kind: IdentifierKind::Device,
-            key_epoch: 1,
-            value: [sequence as u8; 32],
-        },
+        identifier: commitment(sequence),
         risk_type: RiskType::MoneyMule,
         severity: 2,
         expires_at: TIME + 60,
         evidence_reference: String::new(),
     };
-    let entry = |request: SignedRequest| Entry {
-        time: TIME,
-        body: tally_consortium::EntryBody::Request(request),
+    // Entries as the operator builds them after blinding (a stand-in blinded value).
+    let entry = |request: SignedRequest| {
+        let body = match &request.action {
+            Action::PublishRecord { identifier, .. } => tally_consortium::EntryBody::Publication {
+                identifier: tally_consortium::BlindedIdentifier {
+                    kind: identifier.kind,
+                    key_epoch: 1,
+                    value: identifier.digest,
+                },
+                request,
+            },
+            _ => tally_consortium::EntryBody::Request(request),
+        };
+        Entry { time: TIME, body }
     };
     let mut batch = Vec::new();
     for sequence in 1..=100u64 {
@@ -159,7 +203,7 @@ fn a_large_batch_checks_signatures_in_parallel_and_still_refuses_forgeries() -> 
         TIME,
         publish(51),
     ));
-    if let tally_consortium::EntryBody::Request(request) = &mut batch[50].body {
+    if let tally_consortium::EntryBody::Publication { request, .. } = &mut batch[50].body {
         request.member = "bank-a".into();
     }
     // A member admitted inside the batch publishes in the same batch.

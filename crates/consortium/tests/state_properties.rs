@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use tally_consortium::{
-    Action, BlindedIdentifier, ConsortiumState, Entry, EntryBody, Genesis, IdentifierKind, KeyType,
-    MemberKey, Quorum, RiskType, SignedRequest, SignerKey,
+    Action, BlindedIdentifier, ConsortiumState, Entry, EntryBody, Genesis, IdentifierCommitment,
+    IdentifierKind, KeyType, MemberKey, Quorum, RiskType, SignedRequest, SignerKey,
 };
 
 const CONSORTIUM: &str = "alliance";
@@ -88,7 +88,16 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-fn identifier(value: u8) -> BlindedIdentifier {
+/// A member's commitment to identifier number `value`, and the blinded identifier the
+/// operator would log with it (a stand-in: the rules never see the blinding).
+fn commitment(value: u8) -> IdentifierCommitment {
+    IdentifierCommitment {
+        kind: IdentifierKind::Phone,
+        digest: [value; 32],
+    }
+}
+
+fn blinded(value: u8) -> BlindedIdentifier {
     BlindedIdentifier {
         kind: IdentifierKind::Phone,
         key_epoch: 1,
@@ -122,7 +131,7 @@ proptest! {
         let mut state = ConsortiumState::new();
         state.apply(&genesis).expect("genesis");
         let mut accepted = vec![genesis];
-        let mut sent: Vec<SignedRequest> = Vec::new();
+        let mut sent: Vec<EntryBody> = Vec::new();
         let mut sequences = [0u64; 5];
         let mut now = START;
         let mut published: Vec<u64> = Vec::new();
@@ -157,13 +166,16 @@ proptest! {
                     };
                     EntryBody::Request(sign(by, Action::Approve { proposal }, now))
                 }
-                Step::Publish { by, identifier: value, severity, lifetime } => EntryBody::Request(sign(by, Action::PublishRecord {
-                    identifier: identifier(value),
-                    risk_type: RiskType::Fraud,
-                    severity,
-                    expires_at: now + lifetime,
-                    evidence_reference: String::new(),
-                }, now)),
+                Step::Publish { by, identifier: value, severity, lifetime } => EntryBody::Publication {
+                    request: sign(by, Action::PublishRecord {
+                        identifier: commitment(value),
+                        risk_type: RiskType::Fraud,
+                        severity,
+                        expires_at: now + lifetime,
+                        evidence_reference: String::new(),
+                    }, now),
+                    identifier: blinded(value),
+                },
                 Step::Retract { by, back } => {
                     let record = match published.len() {
                         0 => recent(back),
@@ -172,14 +184,14 @@ proptest! {
                     EntryBody::Request(sign(by, Action::RetractRecord { record, reason: String::new() }, now))
                 }
                 Step::Query { by, identifier: value } => {
-                    let request = sign(by, Action::Query { identifier: identifier(value) }, now);
-                    match state.query_entry(request, now) {
+                    let request = sign(by, Action::Query { identifier: commitment(value) }, now);
+                    match state.query_entry(request, blinded(value), now) {
                         Ok(entry) => entry.body,
                         Err(_) => continue,
                     }
                 }
                 Step::Replay { back } => match sent.len().checked_sub(1 + back) {
-                    Some(position) => EntryBody::Request(sent[position].clone()),
+                    Some(position) => sent[position].clone(),
                     None => continue,
                 },
                 Step::Wait { seconds } => {
@@ -187,8 +199,8 @@ proptest! {
                     continue;
                 }
             };
-            if let EntryBody::Request(request) = &body {
-                sent.push(request.clone());
+            if body.request().is_some() {
+                sent.push(body.clone());
             }
             let entry = Entry { time: now, body };
             let before = state.clone();
