@@ -605,3 +605,12 @@ fn the_default_pack_catches_every_attack_kind_and_backtest_reproduces_live() {
         labels.false_positive_rate
     );
 }
+
+#[test]
+fn the_engine_and_its_rule_sets_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<RiskEngine>();
+    assert_send_sync::<RuleSet>();
+    assert_send_sync::<tally_risk::Decision>();
+}
