@@ -6,7 +6,7 @@ use crate::error::{StoreError, WriteError};
 use crate::rows::{micros, HoldRow};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, SqliteConnection};
+use sqlx::{ConnectOptions, PgConnection, SqliteConnection};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,15 +86,47 @@ pub fn request_hash(command: &Command) -> String {
 }
 
 impl LedgerWriter {
-    /// Starts the writer task on its own connection taken from `database`.
+    /// Starts the writer on a thread of its own, with its own connection to `database`.
+    ///
+    /// The writer does not share the service's runtime: its awaits on the database would
+    /// otherwise queue behind every HTTP task between two statements of a batch, and every
+    /// write waits for the writer.
     pub async fn start(
         database: &Database,
         clock: Arc<dyn Clock>,
         config: WriterConfig,
     ) -> Result<(Self, JoinHandle<()>), StoreError> {
-        let connection = connect(database).await?;
         let (sender, receiver) = mpsc::channel(config.queue_length_max.max(1));
-        let task = tokio::spawn(run(database.clone(), connection, receiver, clock, config));
+        let (ready, started) = oneshot::channel();
+        let database = database.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    let _ = ready.send(Err(StoreError::Io(error)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match connect(&database).await {
+                    Ok(connection) => {
+                        let _ = ready.send(Ok(()));
+                        let checkpointer = tokio::spawn(checkpoint(database.clone()));
+                        run(database, connection, receiver, clock, config).await;
+                        checkpointer.abort();
+                    }
+                    Err(error) => {
+                        let _ = ready.send(Err(error));
+                    }
+                }
+            });
+        });
+        started.await.map_err(|_| {
+            StoreError::Corrupt("the ledger writer thread stopped while starting".into())
+        })??;
         Ok((Self { sender }, task))
     }
 
@@ -119,11 +151,53 @@ impl LedgerWriter {
     }
 }
 
+/// How often the SQLite write-ahead log is copied back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Copies the SQLite write-ahead log back into the database file from a connection of its
+/// own, so that the writer's commits never stop to do it (the writer's connection has
+/// automatic checkpoints turned off). PASSIVE: it never blocks the writer or readers.
+/// PostgreSQL checkpoints by itself.
+async fn checkpoint(database: Database) {
+    let Database::Sqlite(pool) = database else {
+        return;
+    };
+    loop {
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        let error = checkpoint_until_failure(&pool).await;
+        tracing::warn!(%error, "SQLite checkpoint failed; retrying");
+    }
+}
+
+async fn checkpoint_until_failure(pool: &sqlx::SqlitePool) -> sqlx::Error {
+    let mut connection = match pool.connect_options().connect().await {
+        Ok(connection) => connection,
+        Err(error) => return error,
+    };
+    loop {
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut connection)
+            .await
+        {
+            return error;
+        }
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+    }
+}
+
+/// Opens the writer's own connection, with the pool's settings, on the writer's runtime.
 async fn connect(database: &Database) -> Result<WriterConnection, StoreError> {
     Ok(match database {
-        Database::Sqlite(pool) => WriterConnection::Sqlite(pool.acquire().await?.detach()),
+        Database::Sqlite(pool) => {
+            let mut connection = pool.connect_options().connect().await?;
+            // The checkpoint task copies the log back; commits only append to it.
+            sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                .execute(&mut connection)
+                .await?;
+            WriterConnection::Sqlite(connection)
+        }
         Database::Postgres(pool) => {
-            let mut connection = pool.acquire().await?.detach();
+            let mut connection = pool.connect_options().connect().await?;
             // Named so that operators can find the writer in pg_stat_activity.
             sqlx::query(
                 "SELECT set_config('application_name', 'tally writer ' || current_schema(), false)",
