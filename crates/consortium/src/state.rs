@@ -453,7 +453,7 @@ impl ConsortiumState {
                 self.open_proposal(
                     request,
                     index,
-                    time + lifetime,
+                    time.saturating_add(lifetime),
                     ProposalKind::Admission(candidate.clone()),
                 )
             }
@@ -477,7 +477,7 @@ impl ConsortiumState {
                 self.open_proposal(
                     request,
                     index,
-                    time + lifetime,
+                    time.saturating_add(lifetime),
                     ProposalKind::Suspension(member.clone()),
                 )
             }
@@ -494,7 +494,7 @@ impl ConsortiumState {
                 self.open_proposal(
                     request,
                     index,
-                    time + lifetime,
+                    time.saturating_add(lifetime),
                     ProposalKind::Quota(member.clone(), *queries_per_day),
                 )
             }
@@ -549,40 +549,38 @@ impl ConsortiumState {
         if commitment.kind != identifier.kind {
             return refuse(Refusal::InvalidField, "identifier kinds differ");
         }
-        {
-            if !(1..=SEVERITY_MAX).contains(severity) {
-                return refuse(Refusal::InvalidField, "severity must be 1 to 5");
-            }
-            if *expires_at <= time {
-                return refuse(
-                    Refusal::InvalidField,
-                    "record would expire before it is logged",
-                );
-            }
-            if evidence_reference.len() > TEXT_SIZE_MAX {
-                return refuse(Refusal::InvalidField, "evidence reference too long");
-            }
-            self.accept_sequence(request);
-            self.records.insert(
-                index,
-                RiskRecord {
-                    index,
-                    publisher: request.member.clone(),
-                    identifier: *identifier,
-                    risk_type: *risk_type,
-                    severity: *severity,
-                    published_at: time,
-                    expires_at: *expires_at,
-                    evidence_reference: evidence_reference.clone(),
-                    retracted_at: None,
-                },
-            );
-            self.records_by_identifier
-                .entry(*identifier)
-                .or_default()
-                .push(index);
-            Ok(Effect::Published { record: index })
+        if !(1..=SEVERITY_MAX).contains(severity) {
+            return refuse(Refusal::InvalidField, "severity must be 1 to 5");
         }
+        if *expires_at <= time {
+            return refuse(
+                Refusal::InvalidField,
+                "record would expire before it is logged",
+            );
+        }
+        if evidence_reference.len() > TEXT_SIZE_MAX {
+            return refuse(Refusal::InvalidField, "evidence reference too long");
+        }
+        self.accept_sequence(request);
+        self.records.insert(
+            index,
+            RiskRecord {
+                index,
+                publisher: request.member.clone(),
+                identifier: *identifier,
+                risk_type: *risk_type,
+                severity: *severity,
+                published_at: time,
+                expires_at: *expires_at,
+                evidence_reference: evidence_reference.clone(),
+                retracted_at: None,
+            },
+        );
+        self.records_by_identifier
+            .entry(*identifier)
+            .or_default()
+            .push(index);
+        Ok(Effect::Published { record: index })
     }
 
     fn open_proposal(
