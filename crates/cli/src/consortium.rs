@@ -257,10 +257,14 @@ fn run_verify(verify: Verify) -> anyhow::Result<ExitCode> {
                 Err(error) => return Ok(failed("checkpoint", &error)),
             };
             let proof = InclusionProof::parse(&read_text(&proof)?)?;
-            if let Some(entry) = entry {
-                let bytes = std::fs::read(&entry)
-                    .with_context(|| format!("reading {}", entry.display()))?;
-                if leaf_hash(&bytes) != proof.leaf {
+            let entry_bytes = match entry {
+                Some(path) => Some(
+                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+                ),
+                None => None,
+            };
+            if let Some(bytes) = &entry_bytes {
+                if leaf_hash(bytes) != proof.leaf {
                     println!("FAILED: the entry's leaf hash is not the proof's leaf");
                     return Ok(ExitCode::from(1));
                 }
@@ -279,6 +283,23 @@ fn run_verify(verify: Verify) -> anyhow::Result<ExitCode> {
                 "OK entry {} is in {} at size {}",
                 proof.index, opened.checkpoint.origin, proof.size
             );
+            if let Some(bytes) = &entry_bytes {
+                match Entry::decode(bytes) {
+                    Ok(decoded) => {
+                        let member = decoded
+                            .body
+                            .request()
+                            .map(|request| request.member.as_str())
+                            .unwrap_or("the operator");
+                        println!(
+                            "entry: {:?} by {member} at {}",
+                            decoded.kind(),
+                            decoded.time
+                        );
+                    }
+                    Err(error) => println!("entry: not a consortium entry ({error})"),
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Verify::Consistency {
