@@ -98,6 +98,9 @@ pub struct RunArguments {
     spill_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "csv")]
     exceptions_format: ExceptionsArgument,
+    /// Partition count as a power of two (default: chosen from the input size and budget).
+    #[arg(long)]
+    partition_bits: Option<u32>,
     /// Do not draw a progress bar even on a terminal.
     #[arg(long)]
     no_progress: bool,
@@ -168,6 +171,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             options.memory_limit_bytes = tally_recon::parse_byte_size(&arguments.memory_limit)?;
             options.threads = arguments.threads;
             options.spill_dir = arguments.spill_dir;
+            options.partition_bits = arguments.partition_bits;
             options.exceptions_format = match arguments.exceptions_format {
                 ExceptionsArgument::Csv => ExceptionsFormat::Csv,
                 ExceptionsArgument::Parquet => ExceptionsFormat::Parquet,

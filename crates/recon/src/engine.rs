@@ -27,6 +27,8 @@ const BLOCK_BYTES_MIN: usize = 64 << 10;
 /// Partition counts are powers of two between these.
 const PARTITION_BITS_MIN: u32 = 8;
 const PARTITION_BITS_MAX: u32 = 12;
+/// Input bytes per partition aimed at when the budget allows it.
+const PARTITION_INPUT_BYTES: u64 = 8 << 20;
 
 /// Measures elapsed time for the report; the caller provides it (the engine reads no clock).
 pub trait Stopwatch: Sync {
@@ -175,7 +177,9 @@ fn run_in_pool(
     let partition_bits = match options.partition_bits {
         Some(bits) => bits.min(PARTITION_BITS_MAX),
         None => {
-            let per_partition = (limit / (8 * threads)).max(1) as u64;
+            // A partition pair must fit one thread's share of the budget, and should hold about
+            // 8 MiB of input so that its hash table stays small enough for the caches.
+            let per_partition = ((limit / (8 * threads)) as u64).clamp(1, PARTITION_INPUT_BYTES);
             let wanted = input_bytes.div_ceil(per_partition).max(1);
             (64 - (wanted - 1).leading_zeros()).clamp(PARTITION_BITS_MIN, PARTITION_BITS_MAX)
         }

@@ -61,7 +61,8 @@
 //! free. Spilled data of a partition always precedes its in-memory data, so file order within
 //! a partition is kept and the result does not depend on whether or when a partition spilled.
 //! The partition count (256 to 4096) is chosen from the input size so that one partition pair
-//! is about budget / (8 × threads): in phase two, each thread holds one pair and its table.
+//! holds about 8 MiB of input (its hash table then mostly stays in cache) and at most
+//! budget / (8 × threads): in phase two, each thread holds one pair and its table.
 //!
 //! **Phase two: match** ([`kernel`]). Partitions are matched in parallel, largest first (a
 //! partition swollen by a skewed key starts early and the other threads work around it; rayon

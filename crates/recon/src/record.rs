@@ -173,9 +173,16 @@ pub struct PartitionedRecords {
 
 impl PartitionedRecords {
     pub fn new(bits: u32) -> PartitionedRecords {
+        PartitionedRecords::with_capacity(bits, 0)
+    }
+
+    /// Empty partitions with `capacity` bytes reserved in each.
+    pub fn with_capacity(bits: u32, capacity: usize) -> PartitionedRecords {
         PartitionedRecords {
             bits,
-            parts: (0..1usize << bits).map(|_| Vec::new()).collect(),
+            parts: (0..1usize << bits)
+                .map(|_| Vec::with_capacity(capacity))
+                .collect(),
             rows: 0,
             max_timestamp: TIMESTAMP_ABSENT,
         }

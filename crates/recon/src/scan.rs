@@ -76,6 +76,8 @@ impl SideScan {
 struct BlockReader {
     carry: Vec<u8>,
     finished: bool,
+    /// Parsed blocks' buffers, reused for reading (no new pages to fault in for every block).
+    spare: Vec<Vec<u8>>,
 }
 
 impl BlockReader {
@@ -89,7 +91,10 @@ impl BlockReader {
         if self.finished {
             return Ok(None);
         }
-        let mut buffer = std::mem::take(&mut self.carry);
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(&self.carry);
+        self.carry.clear();
         buffer.reserve(block_bytes + block_bytes / 8);
         let mut searched = 0usize;
         loop {
@@ -111,7 +116,7 @@ impl BlockReader {
             }
             if let Some(last_newline) = memchr::memrchr(b'\n', &buffer[searched..]) {
                 let cut = searched + last_newline + 1;
-                self.carry = buffer[cut..].to_vec();
+                self.carry.extend_from_slice(&buffer[cut..]);
                 buffer.truncate(cut);
                 return Ok(Some(buffer));
             }
@@ -238,6 +243,7 @@ fn scan_text(
             scan.absorb(&file_name, output, store, side)?;
         }
         progress.advance(read);
+        reader.spare.append(&mut pending);
         pending = next?;
     }
     Ok(scan)

@@ -71,24 +71,42 @@ impl ColumnMap {
     }
 }
 
-/// Splits one CSV line into unquoted fields (used for headers and by the quoted slow path).
+/// Splits one CSV line into unquoted fields (used for headers).
 pub fn split_csv_line(line: &[u8], dialect: &CsvDialect) -> Vec<Vec<u8>> {
-    let mut fields = Vec::new();
-    let _ = parse_quoted_record(line, dialect, &mut fields);
-    fields
+    let mut record = QuotedRecord::default();
+    let _ = parse_quoted_record(line, dialect, &mut record);
+    record.fields().map(<[u8]>::to_vec).collect()
+}
+
+/// The unquoted fields of one record, stored back to back (reused from record to record).
+#[derive(Debug, Default)]
+pub struct QuotedRecord {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl QuotedRecord {
+    fn fields(&self) -> impl Iterator<Item = &[u8]> {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let field = &self.bytes[start..end];
+            start = end;
+            field
+        })
+    }
 }
 
 /// Parses one record that may contain quotes, starting at the beginning of `rest`, into
-/// `fields`. Returns the bytes consumed (through the ending newline) and the newlines inside
+/// `record`. Returns the bytes consumed (through the ending newline) and the newlines inside
 /// quoted fields, or an error when a quote is never closed.
 fn parse_quoted_record(
     rest: &[u8],
     dialect: &CsvDialect,
-    fields: &mut Vec<Vec<u8>>,
+    record: &mut QuotedRecord,
 ) -> Result<(usize, u32), usize> {
-    fields.clear();
+    record.bytes.clear();
+    record.ends.clear();
     let quote = dialect.quote;
-    let mut current = Vec::new();
     let mut in_quotes = false;
     let mut newlines = 0u32;
     let mut index = 0;
@@ -97,7 +115,7 @@ fn parse_quoted_record(
         if in_quotes {
             if Some(byte) == quote {
                 if rest.get(index + 1).copied() == quote {
-                    current.push(byte);
+                    record.bytes.push(byte);
                     index += 2;
                 } else {
                     in_quotes = false;
@@ -108,29 +126,30 @@ fn parse_quoted_record(
             if byte == b'\n' {
                 newlines += 1;
             }
-            current.push(byte);
+            record.bytes.push(byte);
             index += 1;
             continue;
         }
         if Some(byte) == quote {
             in_quotes = true;
         } else if byte == dialect.delimiter {
-            fields.push(std::mem::take(&mut current));
+            record.ends.push(record.bytes.len());
         } else if byte == b'\n' {
             index += 1;
             break;
         } else {
-            current.push(byte);
+            record.bytes.push(byte);
         }
         index += 1;
     }
     if in_quotes {
         return Err(index);
     }
-    if current.last() == Some(&b'\r') {
-        current.pop();
+    let field_start = record.ends.last().copied().unwrap_or(0);
+    if record.bytes.len() > field_start && record.bytes.last() == Some(&b'\r') {
+        record.bytes.pop();
     }
-    fields.push(current);
+    record.ends.push(record.bytes.len());
     Ok((index, newlines))
 }
 
@@ -169,13 +188,17 @@ pub fn parse_text_block(
     };
     let data: &[u8] = &decoded;
     let mut output = BlockOutput {
-        records: PartitionedRecords::new(partition_bits),
+        // Records take a bit over half the bytes of their text: reserve so buffers rarely grow.
+        records: PartitionedRecords::with_capacity(
+            partition_bits,
+            (data.len() / 4 * 3) >> partition_bits,
+        ),
         bad_rows: Vec::new(),
         bad_row_count: 0,
         lines: 0,
     };
     let mut scratch = RowScratch::default();
-    let mut quoted_fields: Vec<Vec<u8>> = Vec::new();
+    let mut quoted_record = QuotedRecord::default();
     let mut decoded_fields: Vec<String> = Vec::new();
     let mut position = 0usize;
     let mut line_number = 0u32;
@@ -204,15 +227,11 @@ pub fn parse_text_block(
                     .quote
                     .is_some_and(|quote| memchr(quote, line).is_some());
                 if has_quote {
-                    match parse_quoted_record(rest, dialect, &mut quoted_fields) {
+                    match parse_quoted_record(rest, dialect, &mut quoted_record) {
                         Ok((used, newlines)) => {
                             consumed = used;
                             line_number += newlines;
-                            pick_columns(
-                                quoted_fields.iter().map(Vec::as_slice),
-                                slot_of_column,
-                                &mut fields,
-                            )
+                            pick_columns(quoted_record.fields(), slot_of_column, &mut fields)
                         }
                         Err(used) => {
                             consumed = used;
