@@ -4,7 +4,7 @@
 use crate::decision::{Action, Decision, FiredRule, RuleFailure};
 use crate::error::RiskError;
 use crate::event::{Event, EventKind, ProfileField};
-use crate::feature::{FeatureLimits, FeatureState, FeatureValue};
+use crate::feature::{FeatureLimits, FeatureTables, FeatureValue};
 use crate::list::{ListKind, Lists};
 use crate::rule::{declare_variables, RuleMode, RuleSet};
 use cel_interpreter::{Context, Value};
@@ -63,13 +63,14 @@ pub struct RiskEngine {
     hasher: FixedState,
     versions: Vec<Arc<RuleSet>>,
     active: usize,
-    features: Vec<FeatureState>,
+    features: FeatureTables,
     lists: Lists,
     context: Context<'static>,
     kind_values: Vec<Value>,
     profile_values: Vec<Value>,
     currency_values: Vec<(Currency, Value)>,
     empty_text: Value,
+    replay_values: Vec<FeatureValue>,
 }
 
 impl std::fmt::Debug for RiskEngine {
@@ -90,11 +91,7 @@ impl RiskEngine {
     /// An engine whose version 1 is `rule_set`, active.
     pub fn new(rule_set: RuleSet, config: EngineConfig) -> Self {
         let rule_set = Arc::new(rule_set);
-        let features = rule_set
-            .features
-            .iter()
-            .map(|spec| FeatureState::new(spec.clone(), config.hash_seed))
-            .collect();
+        let features = FeatureTables::new(&rule_set.features, config.hash_seed);
         let mut context = Context::default();
         declare_variables(&mut context, &rule_set.features);
         RiskEngine {
@@ -115,6 +112,7 @@ impl RiskEngine {
                 .collect(),
             currency_values: Vec::new(),
             empty_text: text(""),
+            replay_values: Vec::new(),
         }
     }
 
@@ -143,27 +141,15 @@ impl RiskEngine {
             .filter(|index| *index < self.versions.len())
             .ok_or(RiskError::UnknownVersion(version))?;
         let rule_set = Arc::clone(&self.versions[index]);
-        let mut old: Vec<Option<FeatureState>> = std::mem::take(&mut self.features)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let (features, kept) = self.features.carry_over(&rule_set.features);
+        self.features = features;
         let mut kept_features = Vec::new();
         let mut cold_features = Vec::new();
-        for spec in &rule_set.features {
-            let reused = old
-                .iter_mut()
-                .find(|state| state.as_ref().is_some_and(|state| state.spec == *spec))
-                .and_then(Option::take);
-            match reused {
-                Some(state) => {
-                    kept_features.push(spec.name.clone());
-                    self.features.push(state);
-                }
-                None => {
-                    cold_features.push(spec.name.clone());
-                    self.features
-                        .push(FeatureState::new(spec.clone(), self.config.hash_seed));
-                }
+        for (spec, kept) in rule_set.features.iter().zip(kept) {
+            if kept {
+                kept_features.push(spec.name.clone());
+            } else {
+                cold_features.push(spec.name.clone());
             }
         }
         declare_variables(&mut self.context, &rule_set.features);
@@ -225,17 +211,18 @@ impl RiskEngine {
 
     /// Records an event into the feature state without deciding: how history is replayed.
     pub fn replay(&mut self, event: &Event) {
-        for feature in &mut self.features {
-            feature.observe(event, &self.config.limits, &self.hasher);
-        }
+        self.features.observe(
+            event,
+            &self.config.limits,
+            &self.hasher,
+            &mut self.replay_values,
+        );
     }
 
     /// Forgets all feature state and replays `history` in the order it was decided, so a
     /// restart does not blind the engine. The result is identical to the live state.
     pub fn rebuild<'a>(&mut self, history: impl IntoIterator<Item = &'a Event>) {
-        for feature in &mut self.features {
-            *feature = FeatureState::new(feature.spec.clone(), self.config.hash_seed);
-        }
+        self.features = FeatureTables::new(self.features.specs(), self.config.hash_seed);
         for event in history {
             self.replay(event);
         }
@@ -244,17 +231,12 @@ impl RiskEngine {
     /// Forgets feature keys with nothing left in their window at `now_ms` (bounded memory
     /// across keys; call it periodically from the shell).
     pub fn prune(&mut self, now_ms: i64) {
-        for feature in &mut self.features {
-            feature.prune(now_ms, &self.config.limits);
-        }
+        self.features.prune(now_ms, &self.config.limits);
     }
 
-    /// Keys held per feature, for metrics.
+    /// Keys held per key field (customer, device, ...), for metrics.
     pub fn feature_key_counts(&self) -> Vec<(String, usize)> {
-        self.features
-            .iter()
-            .map(|feature| (feature.spec.name.clone(), feature.key_count()))
-            .collect()
+        self.features.key_counts()
     }
 
     /// Decides on one event: records it in the features, reads the lists, evaluates the
@@ -275,11 +257,12 @@ impl RiskEngine {
         if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
             decision.features.names = Arc::clone(&rule_set.feature_names);
         }
-        decision.features.values.clear();
-        for feature in &mut self.features {
-            let value = feature.observe(event, &self.config.limits, &self.hasher);
-            decision.features.values.push(value);
-        }
+        self.features.observe(
+            event,
+            &self.config.limits,
+            &self.hasher,
+            &mut decision.features.values,
+        );
         self.evaluate_rules(event, decision);
         Ok(())
     }

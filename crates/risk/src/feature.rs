@@ -184,181 +184,302 @@ impl KeyState {
     }
 }
 
-/// The state of one feature: one [`KeyState`] per key value.
-#[derive(Debug, Clone)]
-pub(crate) struct FeatureState {
-    pub(crate) spec: FeatureSpec,
-    keys: HashMap<Box<str>, KeyState, FixedState>,
+impl KeyState {
+    /// Empty state: reads give the same values as an unknown key.
+    fn fresh(kind: FeatureKind) -> KeyState {
+        match kind {
+            FeatureKind::Count | FeatureKind::Sum => KeyState::Window {
+                entries: VecDeque::new(),
+                latest_ms: i64::MIN,
+            },
+            FeatureKind::DistinctCount | FeatureKind::FirstSeenAge | FeatureKind::LastSeenAge => {
+                KeyState::Sightings {
+                    sightings: Vec::new(),
+                    latest_ms: i64::MIN,
+                }
+            }
+            FeatureKind::TravelDistance | FeatureKind::TravelSpeed => {
+                KeyState::Travel { last: None }
+            }
+        }
+    }
 }
 
-impl FeatureState {
-    pub(crate) fn new(spec: FeatureSpec, hash_seed: u64) -> Self {
-        FeatureState {
-            spec,
-            keys: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+/// The features of a rule set that share a key field, with one hash map from the key value
+/// to the states of all of them: one lookup per key field and event, not one per feature.
+#[derive(Debug, Clone)]
+struct KeyTable {
+    field: EntityField,
+    /// Indices of the features in this table, in rule set order.
+    features: Vec<usize>,
+    keys: HashMap<Box<str>, Vec<KeyState>, FixedState>,
+}
+
+/// The state of all the features of a rule set.
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureTables {
+    specs: Vec<FeatureSpec>,
+    /// For each feature: its table and its slot in that table.
+    slots: Vec<(usize, usize)>,
+    tables: Vec<KeyTable>,
+    hash_seed: u64,
+}
+
+impl FeatureTables {
+    pub(crate) fn new(specs: &[FeatureSpec], hash_seed: u64) -> Self {
+        let mut tables: Vec<KeyTable> = Vec::new();
+        let mut slots = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.iter().enumerate() {
+            let table = match tables.iter().position(|table| table.field == spec.key) {
+                Some(table) => table,
+                None => {
+                    tables.push(KeyTable {
+                        field: spec.key,
+                        features: Vec::new(),
+                        keys: HashMap::with_hasher(FixedState::with_seed(hash_seed)),
+                    });
+                    tables.len() - 1
+                }
+            };
+            slots.push((table, tables[table].features.len()));
+            tables[table].features.push(index);
+        }
+        FeatureTables {
+            specs: specs.to_vec(),
+            slots,
+            tables,
+            hash_seed,
         }
     }
 
-    pub(crate) fn key_count(&self) -> usize {
-        self.keys.len()
+    pub(crate) fn specs(&self) -> &[FeatureSpec] {
+        &self.specs
     }
 
-    /// Records the event (if the feature's filter takes it) and returns the value as of the
-    /// event's time. Replaying history calls the same function, so a rebuilt state is
-    /// identical to the live one.
+    /// New tables for `specs` that keep the state of every feature defined identically
+    /// here. Returns the tables and, per new feature, whether its state was kept.
+    pub(crate) fn carry_over(&mut self, specs: &[FeatureSpec]) -> (FeatureTables, Vec<bool>) {
+        let mut next = FeatureTables::new(specs, self.hash_seed);
+        let mut kept = Vec::with_capacity(specs.len());
+        let mut taken = vec![false; self.specs.len()];
+        for (new_index, spec) in specs.iter().enumerate() {
+            let old_index = self
+                .specs
+                .iter()
+                .enumerate()
+                .position(|(index, old)| !taken[index] && old == spec);
+            let Some(old_index) = old_index else {
+                kept.push(false);
+                continue;
+            };
+            taken[old_index] = true;
+            kept.push(true);
+            let (old_table, old_slot) = self.slots[old_index];
+            let (new_table, new_slot) = next.slots[new_index];
+            let kinds: Vec<FeatureKind> = next.tables[new_table]
+                .features
+                .iter()
+                .map(|feature| next.specs[*feature].kind)
+                .collect();
+            for (key, states) in &mut self.tables[old_table].keys {
+                let state = std::mem::replace(&mut states[old_slot], KeyState::fresh(spec.kind));
+                let target = next.tables[new_table]
+                    .keys
+                    .entry(key.clone())
+                    .or_insert_with(|| kinds.iter().map(|kind| KeyState::fresh(*kind)).collect());
+                target[new_slot] = state;
+            }
+        }
+        (next, kept)
+    }
+
+    /// Keys held per feature table, for metrics.
+    pub(crate) fn key_counts(&self) -> Vec<(String, usize)> {
+        self.tables
+            .iter()
+            .map(|table| (table.field.as_str().to_string(), table.keys.len()))
+            .collect()
+    }
+
+    /// Records the event in every feature (where its filter takes it) and writes each
+    /// feature's value as of the event's time into `values`, in rule set order. Replaying
+    /// history calls the same function, so a rebuilt state is identical to the live one.
     pub(crate) fn observe(
         &mut self,
         event: &Event,
         limits: &FeatureLimits,
         hasher: &FixedState,
-    ) -> FeatureValue {
-        let spec = &self.spec;
-        let Some(key) = event.entity(spec.key) else {
-            return missing_value(spec.kind);
-        };
-        let at_ms = event.at_millisecond();
-        let records = spec.records(event);
-        let state = match self.keys.get_mut(key) {
-            Some(state) => state,
-            None => {
-                if !records {
-                    return missing_value(spec.kind);
-                }
-                let fresh = match spec.kind {
-                    FeatureKind::Count | FeatureKind::Sum => KeyState::Window {
-                        entries: VecDeque::new(),
-                        latest_ms: at_ms,
-                    },
-                    FeatureKind::DistinctCount
-                    | FeatureKind::FirstSeenAge
-                    | FeatureKind::LastSeenAge => KeyState::Sightings {
-                        sightings: Vec::new(),
-                        latest_ms: at_ms,
-                    },
-                    FeatureKind::TravelDistance | FeatureKind::TravelSpeed => {
-                        KeyState::Travel { last: None }
+        values: &mut Vec<FeatureValue>,
+    ) {
+        values.clear();
+        values.extend(self.specs.iter().map(|spec| missing_value(spec.kind)));
+        for table in &mut self.tables {
+            let Some(key) = event.entity(table.field) else {
+                continue;
+            };
+            let states = match table.keys.get_mut(key) {
+                Some(states) => states,
+                None => {
+                    let records = table
+                        .features
+                        .iter()
+                        .any(|feature| self.specs[*feature].records(event));
+                    if !records {
+                        continue;
                     }
-                };
-                self.keys.entry(Box::from(key)).or_insert(fresh)
-            }
-        };
-        match state {
-            KeyState::Window { entries, latest_ms } => {
-                if records {
-                    let amount = event.amount.map_or(0, |amount| amount.minor());
-                    record_window(entries, latest_ms, at_ms, amount, spec.window_ms, limits);
+                    let fresh = table
+                        .features
+                        .iter()
+                        .map(|feature| KeyState::fresh(self.specs[*feature].kind))
+                        .collect();
+                    table.keys.entry(Box::from(key)).or_insert(fresh)
                 }
-                let start = entries.partition_point(|entry| entry.at_ms <= at_ms - spec.window_ms);
-                let end = entries.partition_point(|entry| entry.at_ms <= at_ms);
-                match spec.kind {
-                    FeatureKind::Sum => FeatureValue::Integer(
-                        entries
-                            .range(start..end)
-                            .fold(0_i64, |total, entry| total.saturating_add(entry.sum)),
-                    ),
-                    _ => FeatureValue::Integer(
-                        entries
-                            .range(start..end)
-                            .map(|entry| i64::from(entry.count))
-                            .sum(),
-                    ),
-                }
-            }
-            KeyState::Sightings {
-                sightings,
-                latest_ms,
-            } => {
-                let value_hash = match spec.of {
-                    Some(of) => match event.entity(of) {
-                        Some(value) => hasher.hash_one(value),
-                        None => return missing_value(spec.kind),
-                    },
-                    None => 0,
-                };
-                let window_start = at_ms - spec.window_ms;
-                let previous = sightings
-                    .iter()
-                    .find(|sighting| sighting.value_hash == value_hash)
-                    .copied();
-                if records {
-                    record_sighting(
-                        sightings,
-                        latest_ms,
-                        value_hash,
-                        at_ms,
-                        spec.window_ms,
-                        limits,
-                    );
-                }
-                match spec.kind {
-                    FeatureKind::DistinctCount => FeatureValue::Integer(
-                        sightings
-                            .iter()
-                            .filter(|sighting| {
-                                sighting.last_ms > window_start && sighting.first_ms <= at_ms
-                            })
-                            .count() as i64,
-                    ),
-                    FeatureKind::FirstSeenAge => {
-                        let found = sightings
-                            .iter()
-                            .find(|sighting| sighting.value_hash == value_hash);
-                        match found {
-                            Some(sighting)
-                                if sighting.first_ms <= at_ms
-                                    && sighting.last_ms > window_start =>
-                            {
-                                FeatureValue::Integer((at_ms - sighting.first_ms) / 1000)
-                            }
-                            _ => FeatureValue::Integer(-1),
-                        }
-                    }
-                    _ => match previous {
-                        // The previous sighting strictly before this event, inside the window.
-                        Some(sighting)
-                            if sighting.last_ms <= at_ms && sighting.last_ms > window_start =>
-                        {
-                            FeatureValue::Integer((at_ms - sighting.last_ms) / 1000)
-                        }
-                        _ => FeatureValue::Integer(-1),
-                    },
-                }
-            }
-            KeyState::Travel { last } => {
-                let value = match (event.geo, *last) {
-                    (Some(here), Some((previous_ms, there)))
-                        if previous_ms <= at_ms && previous_ms > at_ms - spec.window_ms =>
-                    {
-                        let distance = here.distance_km(&there);
-                        match spec.kind {
-                            FeatureKind::TravelDistance => FeatureValue::Float(distance),
-                            _ => {
-                                let hours = (at_ms - previous_ms) as f64 / 3_600_000.0;
-                                // Two points at once: any distance is an impossible speed;
-                                // one minute is the resolution below which speeds explode.
-                                let hours = hours.max(1.0 / 60.0);
-                                FeatureValue::Float(distance / hours)
-                            }
-                        }
-                    }
-                    _ => FeatureValue::Float(-1.0),
-                };
-                if records {
-                    if let Some(here) = event.geo {
-                        if last.is_none_or(|(previous_ms, _)| previous_ms <= at_ms) {
-                            *last = Some((at_ms, here));
-                        }
-                    }
-                }
-                value
+            };
+            for (state, feature) in states.iter_mut().zip(&table.features) {
+                values[*feature] =
+                    observe_state(&self.specs[*feature], state, event, limits, hasher);
             }
         }
     }
 
-    /// Forgets keys whose every entry is older than the window (plus lateness) at `now_ms`.
+    /// Forgets keys whose every entry is older than its window (plus lateness) at `now_ms`.
     pub(crate) fn prune(&mut self, now_ms: i64, limits: &FeatureLimits) {
-        let horizon = now_ms - self.spec.window_ms - limits.lateness_max_ms;
-        self.keys.retain(|_, state| state.latest_ms() > horizon);
+        for table in &mut self.tables {
+            let horizons: Vec<i64> = table
+                .features
+                .iter()
+                .map(|feature| now_ms - self.specs[*feature].window_ms - limits.lateness_max_ms)
+                .collect();
+            table.keys.retain(|_, states| {
+                states
+                    .iter()
+                    .zip(&horizons)
+                    .any(|(state, horizon)| state.latest_ms() > *horizon)
+            });
+        }
+    }
+}
+
+/// Records the event in one feature's state for the event's key (if the feature's filter
+/// takes it) and returns the value as of the event's time.
+fn observe_state(
+    spec: &FeatureSpec,
+    state: &mut KeyState,
+    event: &Event,
+    limits: &FeatureLimits,
+    hasher: &FixedState,
+) -> FeatureValue {
+    let at_ms = event.at_millisecond();
+    let records = spec.records(event);
+    match state {
+        KeyState::Window { entries, latest_ms } => {
+            if records {
+                let amount = event.amount.map_or(0, |amount| amount.minor());
+                record_window(entries, latest_ms, at_ms, amount, spec.window_ms, limits);
+            }
+            let start = entries.partition_point(|entry| entry.at_ms <= at_ms - spec.window_ms);
+            let end = entries.partition_point(|entry| entry.at_ms <= at_ms);
+            match spec.kind {
+                FeatureKind::Sum => FeatureValue::Integer(
+                    entries
+                        .range(start..end)
+                        .fold(0_i64, |total, entry| total.saturating_add(entry.sum)),
+                ),
+                _ => FeatureValue::Integer(
+                    entries
+                        .range(start..end)
+                        .map(|entry| i64::from(entry.count))
+                        .sum(),
+                ),
+            }
+        }
+        KeyState::Sightings {
+            sightings,
+            latest_ms,
+        } => {
+            let value_hash = match spec.of {
+                Some(of) => match event.entity(of) {
+                    Some(value) => hasher.hash_one(value),
+                    None => return missing_value(spec.kind),
+                },
+                None => 0,
+            };
+            let window_start = at_ms - spec.window_ms;
+            let previous = sightings
+                .iter()
+                .find(|sighting| sighting.value_hash == value_hash)
+                .copied();
+            if records {
+                record_sighting(
+                    sightings,
+                    latest_ms,
+                    value_hash,
+                    at_ms,
+                    spec.window_ms,
+                    limits,
+                );
+            }
+            match spec.kind {
+                FeatureKind::DistinctCount => FeatureValue::Integer(
+                    sightings
+                        .iter()
+                        .filter(|sighting| {
+                            sighting.last_ms > window_start && sighting.first_ms <= at_ms
+                        })
+                        .count() as i64,
+                ),
+                FeatureKind::FirstSeenAge => {
+                    let found = sightings
+                        .iter()
+                        .find(|sighting| sighting.value_hash == value_hash);
+                    match found {
+                        Some(sighting)
+                            if sighting.first_ms <= at_ms && sighting.last_ms > window_start =>
+                        {
+                            FeatureValue::Integer((at_ms - sighting.first_ms) / 1000)
+                        }
+                        _ => FeatureValue::Integer(-1),
+                    }
+                }
+                _ => match previous {
+                    // The previous sighting strictly before this event, inside the window.
+                    Some(sighting)
+                        if sighting.last_ms <= at_ms && sighting.last_ms > window_start =>
+                    {
+                        FeatureValue::Integer((at_ms - sighting.last_ms) / 1000)
+                    }
+                    _ => FeatureValue::Integer(-1),
+                },
+            }
+        }
+        KeyState::Travel { last } => {
+            let value = match (event.geo, *last) {
+                (Some(here), Some((previous_ms, there)))
+                    if previous_ms <= at_ms && previous_ms > at_ms - spec.window_ms =>
+                {
+                    let distance = here.distance_km(&there);
+                    match spec.kind {
+                        FeatureKind::TravelDistance => FeatureValue::Float(distance),
+                        _ => {
+                            let hours = (at_ms - previous_ms) as f64 / 3_600_000.0;
+                            // Two points at once: any distance is an impossible speed;
+                            // one minute is the resolution below which speeds explode.
+                            let hours = hours.max(1.0 / 60.0);
+                            FeatureValue::Float(distance / hours)
+                        }
+                    }
+                }
+                _ => FeatureValue::Float(-1.0),
+            };
+            if records {
+                if let Some(here) = event.geo {
+                    if last.is_none_or(|(previous_ms, _)| previous_ms <= at_ms) {
+                        *last = Some((at_ms, here));
+                    }
+                }
+            }
+            value
+        }
     }
 }
 

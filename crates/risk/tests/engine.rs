@@ -528,6 +528,21 @@ fn rule_set_lifecycle_versions_shadow_and_rollback() {
     );
     let activation = engine.load_and_activate(&new_feature).unwrap();
     assert_eq!(activation.cold_features, vec!["ip_count".to_string()]);
+    assert_eq!(activation.kept_features.len(), 7);
+    let mut with_ip = transaction("e3", 2, "alice", 1);
+    with_ip.ip = Some("10.0.0.1".into());
+    let decision = engine.decide(&with_ip).unwrap();
+    assert_eq!(
+        feature(&decision, "count_1h"),
+        int(3),
+        "kept state carries on"
+    );
+    assert_eq!(feature(&decision, "devices_1h"), int(1));
+    assert_eq!(
+        feature(&decision, "ip_count"),
+        int(1),
+        "a cold feature starts empty"
+    );
 }
 
 #[test]
