@@ -230,3 +230,61 @@ pub fn bench(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_then_backtest_with_labels_and_the_live_set() {
+        let directory = tempfile::tempdir().unwrap();
+        let out = directory.path().to_path_buf();
+        run(Command::Generate(GenerateArgs {
+            out: out.clone(),
+            customers: 100,
+            days: 3,
+            attacks_per_kind: 1,
+            seed: 5,
+        }))
+        .unwrap();
+        let rules = out.join("default.toml");
+        std::fs::write(&rules, DEFAULT_RULES).unwrap();
+        let decisions = out.join("decisions.ndjson");
+        let code = run(Command::Backtest(BacktestArgs {
+            rules: rules.clone(),
+            events: out.join("events.ndjson"),
+            labels: Some(out.join("labels.ndjson")),
+            live: Some(rules),
+            lists: Some(out.join("lists.ndjson")),
+            decisions: Some(decisions.clone()),
+        }))
+        .unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let events = std::fs::read_to_string(out.join("events.ndjson")).unwrap();
+        let written = std::fs::read_to_string(decisions).unwrap();
+        assert_eq!(events.lines().count(), written.lines().count());
+        assert!(written.contains("\"rule_set_version\":1"));
+    }
+
+    #[test]
+    fn a_bad_event_line_is_refused_with_its_line_number() {
+        let directory = tempfile::tempdir().unwrap();
+        let events = directory.path().join("events.ndjson");
+        std::fs::write(&events, "\n{\"id\":\"e1\",\"kind\":\"teleport\"}\n").unwrap();
+        let rules = directory.path().join("rules.toml");
+        std::fs::write(&rules, DEFAULT_RULES).unwrap();
+        let error = run(Command::Backtest(BacktestArgs {
+            rules,
+            events: events.clone(),
+            labels: None,
+            live: None,
+            lists: None,
+            decisions: None,
+        }))
+        .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("events.ndjson:2"),
+            "{error:#}"
+        );
+    }
+}
