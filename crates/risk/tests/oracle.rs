@@ -139,3 +139,18 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    /// Whatever text a condition holds, loading refuses or accepts it and never panics
+    /// through (the CEL parser's own panics are caught and reported as refusals).
+    #[test]
+    fn any_condition_text_is_accepted_or_refused(condition in "[a-z_ 0-9()<>=!&|'.,+*/-]{0,40}") {
+        let text = format!(
+            "{RULES}\n[[rules]]\nid = \"fuzz\"\ncondition = '''{condition}'''\naction = \"review\"\nreason = \"FUZZ\"\n"
+        );
+        if let Err(error) = tally_risk::RuleSet::parse(&text) {
+            prop_assert!(!error.to_string().is_empty());
+        }
+    }
+}
