@@ -88,6 +88,34 @@ pub struct Decision {
     pub list_hits: Vec<ListHit>,
     pub rule_set_version: u32,
     pub failures: Vec<RuleFailure>,
+    /// What the shadow version would have decided, when one runs. Changes nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<Box<ShadowDecision>>,
+}
+
+/// The outcome of the shadow version for the same event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ShadowDecision {
+    pub rule_set_version: u32,
+    pub action: Action,
+    pub score: i64,
+    pub reasons: Vec<Arc<str>>,
+    pub fired_rules: Vec<FiredRule>,
+    #[serde(serialize_with = "serialize_features")]
+    pub features: FeatureValues,
+}
+
+impl From<&Decision> for ShadowDecision {
+    fn from(decision: &Decision) -> Self {
+        ShadowDecision {
+            rule_set_version: decision.rule_set_version,
+            action: decision.action,
+            score: decision.score,
+            reasons: decision.reasons.clone(),
+            fired_rules: decision.fired_rules.clone(),
+            features: decision.features.clone(),
+        }
+    }
 }
 
 /// Feature names (shared with the rule set, never copied) and the values for one event.
@@ -141,6 +169,7 @@ impl Decision {
             list_hits: Vec::new(),
             rule_set_version: 0,
             failures: Vec::new(),
+            shadow: None,
         }
     }
 

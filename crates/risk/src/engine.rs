@@ -1,7 +1,7 @@
 //! The risk engine: a registry of rule set versions, the live feature state, the lists, and
 //! `decide`, which turns one event into a decision.
 
-use crate::decision::{Action, Decision, FiredRule, RuleFailure};
+use crate::decision::{Action, Decision, FiredRule, RuleFailure, ShadowDecision};
 use crate::error::RiskError;
 use crate::event::{Event, EventKind, ProfileField};
 use crate::feature::{FeatureLimits, FeatureTables, FeatureValue};
@@ -56,21 +56,47 @@ pub struct Activation {
     pub cold_features: Vec<String>,
 }
 
-/// The engine. Single-threaded by design (`&mut self`): the server shards events by
-/// customer or runs one engine behind a lock; the pure core does no locking of its own.
+/// One rule set version at work: its feature state and its evaluation context.
+struct Runner {
+    /// Index of the version in the registry.
+    index: usize,
+    features: FeatureTables,
+    context: Context<'static>,
+}
+
+impl Runner {
+    fn new(index: usize, rule_set: &RuleSet, features: FeatureTables) -> Runner {
+        let mut context = Context::default();
+        declare_variables(&mut context, &rule_set.features);
+        Runner {
+            index,
+            features,
+            context,
+        }
+    }
+}
+
+/// Text values handed to conditions, made once.
+struct TextValues {
+    kinds: Vec<Value>,
+    profile_fields: Vec<Value>,
+    currencies: Vec<(Currency, Value)>,
+    empty: Value,
+}
+
+/// The engine. Single-threaded by design (`&mut self`): the server runs one engine behind a
+/// lock; the pure core does no locking of its own.
 pub struct RiskEngine {
     config: EngineConfig,
     hasher: FixedState,
     versions: Vec<Arc<RuleSet>>,
-    active: usize,
-    features: FeatureTables,
+    live: Runner,
+    /// A whole version evaluated beside the live one, recorded but not enforced.
+    shadow: Option<Runner>,
     lists: Lists,
-    context: Context<'static>,
-    kind_values: Vec<Value>,
-    profile_values: Vec<Value>,
-    currency_values: Vec<(Currency, Value)>,
-    empty_text: Value,
+    texts: TextValues,
     replay_values: Vec<FeatureValue>,
+    shadow_scratch: Decision,
 }
 
 impl std::fmt::Debug for RiskEngine {
@@ -78,7 +104,8 @@ impl std::fmt::Debug for RiskEngine {
         formatter
             .debug_struct("RiskEngine")
             .field("versions", &self.versions.len())
-            .field("active", &(self.active + 1))
+            .field("active", &self.active_version())
+            .field("shadow", &self.shadow_version())
             .finish_non_exhaustive()
     }
 }
@@ -87,32 +114,46 @@ fn text(value: &str) -> Value {
     Value::String(Arc::new(value.to_string()))
 }
 
+fn split_kept(rule_set: &RuleSet, kept: Vec<bool>) -> (Vec<String>, Vec<String>) {
+    let mut kept_features = Vec::new();
+    let mut cold_features = Vec::new();
+    for (spec, kept) in rule_set.features.iter().zip(kept) {
+        if kept {
+            kept_features.push(spec.name.clone());
+        } else {
+            cold_features.push(spec.name.clone());
+        }
+    }
+    (kept_features, cold_features)
+}
+
 impl RiskEngine {
     /// An engine whose version 1 is `rule_set`, active.
     pub fn new(rule_set: RuleSet, config: EngineConfig) -> Self {
         let rule_set = Arc::new(rule_set);
         let features = FeatureTables::new(&rule_set.features, config.hash_seed);
-        let mut context = Context::default();
-        declare_variables(&mut context, &rule_set.features);
+        let live = Runner::new(0, &rule_set, features);
         RiskEngine {
             config,
             hasher: FixedState::with_seed(config.hash_seed),
             versions: vec![rule_set],
-            active: 0,
-            features,
+            live,
+            shadow: None,
             lists: Lists::new(config.hash_seed),
-            context,
-            kind_values: EventKind::ALL
-                .iter()
-                .map(|kind| text(kind.as_str()))
-                .collect(),
-            profile_values: ProfileField::ALL
-                .iter()
-                .map(|field| text(field.as_str()))
-                .collect(),
-            currency_values: Vec::new(),
-            empty_text: text(""),
+            texts: TextValues {
+                kinds: EventKind::ALL
+                    .iter()
+                    .map(|kind| text(kind.as_str()))
+                    .collect(),
+                profile_fields: ProfileField::ALL
+                    .iter()
+                    .map(|field| text(field.as_str()))
+                    .collect(),
+                currencies: Vec::new(),
+                empty: text(""),
+            },
             replay_values: Vec::new(),
+            shadow_scratch: Decision::empty(),
         }
     }
 
@@ -132,33 +173,72 @@ impl RiskEngine {
         Ok(self.versions.len() as Version)
     }
 
-    /// Makes `version` the live rule set without a restart (activating an older version is
-    /// a roll-back). Features defined identically in the old and the new version keep their
-    /// state; the others start empty and are reported as cold.
-    pub fn activate(&mut self, version: Version) -> Result<Activation, RiskError> {
-        let index = (version as usize)
+    fn index_of(&self, version: Version) -> Result<usize, RiskError> {
+        (version as usize)
             .checked_sub(1)
             .filter(|index| *index < self.versions.len())
-            .ok_or(RiskError::UnknownVersion(version))?;
+            .ok_or(RiskError::UnknownVersion(version))
+    }
+
+    /// Makes `version` the live rule set without a restart (activating an older version is
+    /// a roll-back). If `version` is running in shadow, it is promoted with the feature
+    /// state it built up. Otherwise features defined identically in the old and the new
+    /// version keep their state; the others start empty and are reported as cold.
+    pub fn activate(&mut self, version: Version) -> Result<Activation, RiskError> {
+        let index = self.index_of(version)?;
         let rule_set = Arc::clone(&self.versions[index]);
-        let (features, kept) = self.features.carry_over(&rule_set.features);
-        self.features = features;
-        let mut kept_features = Vec::new();
-        let mut cold_features = Vec::new();
-        for (spec, kept) in rule_set.features.iter().zip(kept) {
-            if kept {
-                kept_features.push(spec.name.clone());
-            } else {
-                cold_features.push(spec.name.clone());
+        if self
+            .shadow
+            .as_ref()
+            .is_some_and(|shadow| shadow.index == index)
+        {
+            if let Some(shadow) = self.shadow.take() {
+                self.live = shadow;
+                let names = rule_set
+                    .features
+                    .iter()
+                    .map(|spec| spec.name.clone())
+                    .collect();
+                return Ok(Activation {
+                    version,
+                    kept_features: names,
+                    cold_features: Vec::new(),
+                });
             }
         }
-        declare_variables(&mut self.context, &rule_set.features);
-        self.active = index;
+        let (features, kept) = self.live.features.carry_over(&rule_set.features);
+        self.live = Runner::new(index, &rule_set, features);
+        let (kept_features, cold_features) = split_kept(&rule_set, kept);
         Ok(Activation {
             version,
             kept_features,
             cold_features,
         })
+    }
+
+    /// Runs `version` in shadow beside the live set (or stops shadowing with `None`): every
+    /// decision then also carries what the shadow version would have decided, which changes
+    /// nothing. Its features start from a copy of the live state where they are defined
+    /// identically; the others are reported cold (replay history with `rebuild` to warm
+    /// them). Activating the shadow version later keeps its state.
+    pub fn set_shadow(
+        &mut self,
+        version: Option<Version>,
+    ) -> Result<Option<Activation>, RiskError> {
+        let Some(version) = version else {
+            self.shadow = None;
+            return Ok(None);
+        };
+        let index = self.index_of(version)?;
+        let rule_set = Arc::clone(&self.versions[index]);
+        let (features, kept) = self.live.features.clone().carry_over(&rule_set.features);
+        self.shadow = Some(Runner::new(index, &rule_set, features));
+        let (kept_features, cold_features) = split_kept(&rule_set, kept);
+        Ok(Some(Activation {
+            version,
+            kept_features,
+            cold_features,
+        }))
     }
 
     /// Loads and activates in one step.
@@ -168,11 +248,17 @@ impl RiskEngine {
     }
 
     pub fn active_version(&self) -> Version {
-        self.active as Version + 1
+        self.live.index as Version + 1
+    }
+
+    pub fn shadow_version(&self) -> Option<Version> {
+        self.shadow
+            .as_ref()
+            .map(|shadow| shadow.index as Version + 1)
     }
 
     pub fn active_rule_set(&self) -> &RuleSet {
-        &self.versions[self.active]
+        &self.versions[self.live.index]
     }
 
     pub fn rule_set(&self, version: Version) -> Option<&RuleSet> {
@@ -196,7 +282,7 @@ impl RiskEngine {
                     .filter(|rule| rule.mode == RuleMode::Shadow)
                     .count(),
                 features: set.features.len(),
-                active: index == self.active,
+                active: index == self.live.index,
             })
             .collect()
     }
@@ -211,18 +297,25 @@ impl RiskEngine {
 
     /// Records an event into the feature state without deciding: how history is replayed.
     pub fn replay(&mut self, event: &Event) {
-        self.features.observe(
-            event,
-            &self.config.limits,
-            &self.hasher,
-            &mut self.replay_values,
-        );
+        let limits = &self.config.limits;
+        self.live
+            .features
+            .observe(event, limits, &self.hasher, &mut self.replay_values);
+        if let Some(shadow) = &mut self.shadow {
+            shadow
+                .features
+                .observe(event, limits, &self.hasher, &mut self.replay_values);
+        }
     }
 
     /// Forgets all feature state and replays `history` in the order it was decided, so a
     /// restart does not blind the engine. The result is identical to the live state.
     pub fn rebuild<'a>(&mut self, history: impl IntoIterator<Item = &'a Event>) {
-        self.features = FeatureTables::new(self.features.specs(), self.config.hash_seed);
+        let seed = self.config.hash_seed;
+        self.live.features = FeatureTables::new(self.live.features.specs(), seed);
+        if let Some(shadow) = &mut self.shadow {
+            shadow.features = FeatureTables::new(shadow.features.specs(), seed);
+        }
         for event in history {
             self.replay(event);
         }
@@ -231,16 +324,19 @@ impl RiskEngine {
     /// Forgets feature keys with nothing left in their window at `now_ms` (bounded memory
     /// across keys; call it periodically from the shell).
     pub fn prune(&mut self, now_ms: i64) {
-        self.features.prune(now_ms, &self.config.limits);
+        self.live.features.prune(now_ms, &self.config.limits);
+        if let Some(shadow) = &mut self.shadow {
+            shadow.features.prune(now_ms, &self.config.limits);
+        }
     }
 
-    /// Keys held per key field (customer, device, ...), for metrics.
+    /// Keys held per key field (customer, device, ...) of the live set, for metrics.
     pub fn feature_key_counts(&self) -> Vec<(String, usize)> {
-        self.features.key_counts()
+        self.live.features.key_counts()
     }
 
     /// Decides on one event: records it in the features, reads the lists, evaluates the
-    /// live rule set.
+    /// live rule set (and the shadow version, if one runs).
     pub fn decide(&mut self, event: &Event) -> Result<Decision, RiskError> {
         let mut decision = Decision::empty();
         self.decide_into(event, &mut decision)?;
@@ -250,20 +346,44 @@ impl RiskEngine {
     /// [`RiskEngine::decide`] into a decision whose buffers are reused.
     pub fn decide_into(&mut self, event: &Event, decision: &mut Decision) -> Result<(), RiskError> {
         event.validate()?;
-        let rule_set = &self.versions[self.active];
-        decision.event_id.clear();
-        decision.event_id.push_str(&event.id);
-        decision.rule_set_version = self.active as Version + 1;
-        if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
-            decision.features.names = Arc::clone(&rule_set.feature_names);
-        }
-        self.features.observe(
+        let rule_set = &self.versions[self.live.index];
+        prepare(decision, event, self.live.index, rule_set);
+        self.live.features.observe(
             event,
             &self.config.limits,
             &self.hasher,
             &mut decision.features.values,
         );
-        self.evaluate_rules(event, decision);
+        decision.list_hits.clear();
+        self.lists.hits_into(event, &mut decision.list_hits);
+        evaluate_rules(
+            rule_set,
+            &mut self.live.context,
+            &mut self.texts,
+            event,
+            decision,
+        );
+        decision.shadow = None;
+        if let Some(shadow) = &mut self.shadow {
+            let shadow_set = &self.versions[shadow.index];
+            let scratch = &mut self.shadow_scratch;
+            prepare(scratch, event, shadow.index, shadow_set);
+            shadow.features.observe(
+                event,
+                &self.config.limits,
+                &self.hasher,
+                &mut scratch.features.values,
+            );
+            scratch.list_hits.clone_from(&decision.list_hits);
+            evaluate_rules(
+                shadow_set,
+                &mut shadow.context,
+                &mut self.texts,
+                event,
+                scratch,
+            );
+            decision.shadow = Some(Box::new(ShadowDecision::from(&*scratch)));
+        }
         Ok(())
     }
 
@@ -276,7 +396,7 @@ impl RiskEngine {
         feature_values: &[FeatureValue],
         decision: &mut Decision,
     ) -> Result<(), RiskError> {
-        let rule_set = &self.versions[self.active];
+        let rule_set = &self.versions[self.live.index];
         if feature_values.len() != rule_set.features.len() {
             return Err(RiskError::event(format!(
                 "expected {} feature values, got {}",
@@ -284,42 +404,58 @@ impl RiskEngine {
                 feature_values.len()
             )));
         }
-        decision.event_id.clear();
-        decision.event_id.push_str(&event.id);
-        decision.rule_set_version = self.active as Version + 1;
-        if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
-            decision.features.names = Arc::clone(&rule_set.feature_names);
-        }
+        prepare(decision, event, self.live.index, rule_set);
         decision.features.values.clear();
         decision.features.values.extend_from_slice(feature_values);
-        self.evaluate_rules(event, decision);
-        Ok(())
-    }
-
-    /// Lists, context, rules and thresholds: everything after the features.
-    fn evaluate_rules(&mut self, event: &Event, decision: &mut Decision) {
-        let rule_set = &self.versions[self.active];
-        decision.score = 0;
-        decision.reasons.clear();
-        decision.fired_rules.clear();
-        decision.failures.clear();
         decision.list_hits.clear();
         self.lists.hits_into(event, &mut decision.list_hits);
+        evaluate_rules(
+            rule_set,
+            &mut self.live.context,
+            &mut self.texts,
+            event,
+            decision,
+        );
+        decision.shadow = None;
+        Ok(())
+    }
+}
 
-        let Context::Root { variables, .. } = &mut self.context else {
-            return;
-        };
+/// Resets a decision for `event` under the version at `index`.
+fn prepare(decision: &mut Decision, event: &Event, index: usize, rule_set: &RuleSet) {
+    decision.event_id.clear();
+    decision.event_id.push_str(&event.id);
+    decision.rule_set_version = index as Version + 1;
+    if !Arc::ptr_eq(&decision.features.names, &rule_set.feature_names) {
+        decision.features.names = Arc::clone(&rule_set.feature_names);
+    }
+}
+
+/// Sets the context's variables from the event, its list hits and its feature values,
+/// then evaluates the rules and thresholds into the decision.
+fn evaluate_rules(
+    rule_set: &RuleSet,
+    context: &mut Context<'static>,
+    texts: &mut TextValues,
+    event: &Event,
+    decision: &mut Decision,
+) {
+    decision.score = 0;
+    decision.reasons.clear();
+    decision.fired_rules.clear();
+    decision.failures.clear();
+    if let Context::Root { variables, .. } = &mut *context {
         let mut set = |name: &str, value: Value| {
             if let Some(slot) = variables.get_mut(name) {
                 *slot = value;
             }
         };
-        set("kind", self.kind_values[event.kind as usize].clone());
+        set("kind", texts.kinds[event.kind as usize].clone());
         set(
             "profile_field",
             event.profile_field.map_or_else(
-                || self.empty_text.clone(),
-                |field| self.profile_values[field as usize].clone(),
+                || texts.empty.clone(),
+                |field| texts.profile_fields[field as usize].clone(),
             ),
         );
         set(
@@ -327,18 +463,14 @@ impl RiskEngine {
             Value::Int(event.amount.map_or(0, |amount| amount.minor())),
         );
         let currency = match event.amount {
-            None => self.empty_text.clone(),
+            None => texts.empty.clone(),
             Some(amount) => {
                 let code = amount.currency();
-                match self
-                    .currency_values
-                    .iter()
-                    .find(|(known, _)| *known == code)
-                {
+                match texts.currencies.iter().find(|(known, _)| *known == code) {
                     Some((_, value)) => value.clone(),
                     None => {
                         let value = text(code.code());
-                        self.currency_values.push((code, value.clone()));
+                        texts.currencies.push((code, value.clone()));
                         value
                     }
                 }
@@ -364,52 +496,52 @@ impl RiskEngine {
                 },
             );
         }
+    }
 
-        let kind_bit = event.kind.bit();
-        let mut action = Action::Approve;
-        for rule in &rule_set.rules {
-            if rule.event_kinds_mask & kind_bit == 0 {
-                continue;
-            }
-            match rule.program.execute(&self.context) {
-                Ok(Value::Bool(true)) => {
-                    let shadow = rule.mode == RuleMode::Shadow;
-                    decision.fired_rules.push(FiredRule {
-                        rule_id: Arc::clone(&rule.id),
-                        reason: Arc::clone(&rule.reason),
-                        action: rule.action,
-                        score: rule.score,
-                        shadow,
-                    });
-                    if !shadow {
-                        decision.score = decision.score.saturating_add(rule.score);
-                        action = action.max(rule.action);
-                        if !decision.reasons.contains(&rule.reason) {
-                            decision.reasons.push(Arc::clone(&rule.reason));
-                        }
+    let kind_bit = event.kind.bit();
+    let mut action = Action::Approve;
+    for rule in &rule_set.rules {
+        if rule.event_kinds_mask & kind_bit == 0 {
+            continue;
+        }
+        match rule.program.execute(context) {
+            Ok(Value::Bool(true)) => {
+                let shadow = rule.mode == RuleMode::Shadow;
+                decision.fired_rules.push(FiredRule {
+                    rule_id: Arc::clone(&rule.id),
+                    reason: Arc::clone(&rule.reason),
+                    action: rule.action,
+                    score: rule.score,
+                    shadow,
+                });
+                if !shadow {
+                    decision.score = decision.score.saturating_add(rule.score);
+                    action = action.max(rule.action);
+                    if !decision.reasons.contains(&rule.reason) {
+                        decision.reasons.push(Arc::clone(&rule.reason));
                     }
                 }
-                Ok(Value::Bool(false)) => {}
-                Ok(other) => decision.failures.push(RuleFailure {
-                    rule_id: Arc::clone(&rule.id),
-                    message: format!("the condition gave {other:?}, not a boolean"),
-                }),
-                Err(error) => decision.failures.push(RuleFailure {
-                    rule_id: Arc::clone(&rule.id),
-                    message: error.to_string(),
-                }),
             }
+            Ok(Value::Bool(false)) => {}
+            Ok(other) => decision.failures.push(RuleFailure {
+                rule_id: Arc::clone(&rule.id),
+                message: format!("the condition gave {other:?}, not a boolean"),
+            }),
+            Err(error) => decision.failures.push(RuleFailure {
+                rule_id: Arc::clone(&rule.id),
+                message: error.to_string(),
+            }),
         }
-        if let Some(threshold) = rule_set
-            .thresholds
-            .iter()
-            .find(|threshold| decision.score >= threshold.score_at_least)
-        {
-            action = action.max(threshold.action);
-            if !decision.reasons.contains(&threshold.reason) {
-                decision.reasons.push(Arc::clone(&threshold.reason));
-            }
-        }
-        decision.action = action;
     }
+    if let Some(threshold) = rule_set
+        .thresholds
+        .iter()
+        .find(|threshold| decision.score >= threshold.score_at_least)
+    {
+        action = action.max(threshold.action);
+        if !decision.reasons.contains(&threshold.reason) {
+            decision.reasons.push(Arc::clone(&threshold.reason));
+        }
+    }
+    decision.action = action;
 }

@@ -14,6 +14,10 @@
 //!   rule set. The most severe enforced action wins; a score threshold can add one. The
 //!   [`Decision`] carries the reason codes, fired rules (shadow ones marked), list hits,
 //!   feature values and the rule set version: enough to explain and to replay it.
+//! - **Shadow, two ways.** A rule with `mode = "shadow"` fires and is recorded but changes
+//!   nothing. A whole version can run in shadow beside the live one (`set_shadow`): each
+//!   decision then carries the shadow version's outcome, and activating that version
+//!   promotes it with the feature state it built up.
 //! - **Conditions in CEL** (`cel-interpreter`), compiled once when a set loads, checked for
 //!   unknown variables and for a boolean result on a sample event, refused with rule id,
 //!   line and message. Chosen over ZEN (`zen-expression`) after measuring both on the
@@ -66,7 +70,7 @@ pub mod rule;
 pub mod scenario;
 
 pub use backtest::{backtest, BacktestInput, BacktestReport, Label, LabelMetrics};
-pub use decision::{Action, Decision, FeatureValues, FiredRule};
+pub use decision::{Action, Decision, FeatureValues, FiredRule, ShadowDecision};
 pub use engine::{Activation, EngineConfig, RiskEngine, Version, VersionInfo};
 pub use error::RiskError;
 pub use event::{EntityField, Event, EventKind, GeoPoint, ProfileField};

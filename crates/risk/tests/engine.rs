@@ -629,3 +629,45 @@ fn the_engine_and_its_rule_sets_can_move_between_threads() {
     assert_send_sync::<RuleSet>();
     assert_send_sync::<tally_risk::Decision>();
 }
+
+#[test]
+fn a_whole_version_runs_in_shadow_then_is_promoted_with_its_state() {
+    let mut engine = RiskEngine::from_rule_set_text(&rule_set_with("amount >= 1000")).unwrap();
+    engine.decide(&transaction("e0", 0, "alice", 10)).unwrap();
+    let candidate = format!(
+        "{}\n[[features]]\nname = \"merchant_count\"\nkind = \"count\"\nkey = \"merchant\"\nwindow = \"10m\"\n",
+        rule_set_with("amount >= 5000")
+    );
+    let version = engine.load_rule_set(&candidate).unwrap();
+    let shadowing = engine.set_shadow(Some(version)).unwrap().unwrap();
+    assert_eq!(shadowing.cold_features, vec!["merchant_count".to_string()]);
+    assert_eq!(engine.shadow_version(), Some(2));
+
+    let decision = engine.decide(&transaction("e1", 1, "alice", 2000)).unwrap();
+    assert_eq!(decision.rule_set_version, 1);
+    assert_eq!(decision.action, Action::Review, "the live set decides");
+    let shadow = decision.shadow.as_ref().unwrap();
+    assert_eq!(shadow.rule_set_version, 2);
+    assert_eq!(
+        shadow.action,
+        Action::Approve,
+        "the shadow set would have approved"
+    );
+    assert_eq!(
+        shadow.features.get("count_1h"),
+        Some(int(2)),
+        "copied from the live state"
+    );
+    assert!(decision.to_json().contains("\"shadow\":{"));
+
+    let promoted = engine.activate(version).unwrap();
+    assert!(promoted.cold_features.is_empty());
+    assert_eq!(engine.shadow_version(), None);
+    let decision = engine.decide(&transaction("e2", 2, "alice", 6000)).unwrap();
+    assert_eq!(decision.rule_set_version, 2);
+    assert_eq!(decision.action, Action::Review);
+    assert_eq!(feature(&decision, "count_1h"), int(3));
+    assert!(decision.shadow.is_none());
+    assert!(engine.set_shadow(Some(7)).is_err());
+    assert!(engine.set_shadow(None).unwrap().is_none());
+}
