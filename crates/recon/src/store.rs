@@ -106,8 +106,9 @@ impl Store {
             if part.is_empty() {
                 continue;
             }
-            // Shrinking reallocates in place in practice; capacity is what is accounted.
-            part.shrink_to_fit();
+            if part.capacity() > part.len() + part.len() / 4 {
+                part.shrink_to_fit();
+            }
             let partition = &mut self.partitions[side.index()][index];
             partition.memory_bytes += part.capacity();
             self.memory_bytes += part.capacity();

@@ -263,6 +263,13 @@ pub fn parse_text_block(
         position += consumed.max(1);
     }
     output.lines = line_number;
+    // Keep exact-size copies: shrinking the reserved buffers in place would leave holes in the
+    // heap that later reservations cannot use; freed whole, they are reused by the next block.
+    for part in &mut output.records.parts {
+        if part.capacity() > part.len() {
+            *part = part.as_slice().to_vec();
+        }
+    }
     output
 }
 
