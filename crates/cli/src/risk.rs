@@ -30,7 +30,8 @@ pub struct BacktestArgs {
     /// The candidate rule set (TOML).
     #[arg(long, value_name = "FILE")]
     pub rules: PathBuf,
-    /// History as NDJSON, one event per line, in the order it was decided.
+    /// History in the order it was decided: NDJSON, one event per line, or Parquet when
+    /// the name ends in `.parquet` (columns as in `tally_risk::history`).
     #[arg(long, value_name = "FILE")]
     pub events: PathBuf,
     /// Fraud labels as NDJSON: {"event_id": "...", "fraud": true, "attack": "..."}.
@@ -61,6 +62,9 @@ pub struct GenerateArgs {
     pub attacks_per_kind: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Also write the events as events.parquet.
+    #[arg(long)]
+    pub parquet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -104,6 +108,18 @@ fn read_ndjson<T>(
     Ok(values)
 }
 
+fn read_events(path: &Path) -> anyhow::Result<Vec<Event>> {
+    if path
+        .extension()
+        .is_some_and(|extension| extension == "parquet")
+    {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        return tally_risk::history::read_parquet_events(file)
+            .with_context(|| format!("{}", path.display()));
+    }
+    read_ndjson(path, Event::from_json)
+}
+
 fn read_rule_set(path: &Path) -> anyhow::Result<RuleSet> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -113,7 +129,7 @@ fn read_rule_set(path: &Path) -> anyhow::Result<RuleSet> {
 fn run_backtest(arguments: BacktestArgs) -> anyhow::Result<ExitCode> {
     let candidate = read_rule_set(&arguments.rules)?;
     let live = arguments.live.as_deref().map(read_rule_set).transpose()?;
-    let events = read_ndjson(&arguments.events, Event::from_json)?;
+    let events = read_events(&arguments.events)?;
     let labels = arguments
         .labels
         .as_deref()
@@ -191,6 +207,13 @@ fn run_generate(arguments: GenerateArgs) -> anyhow::Result<ExitCode> {
         &scenario.events,
         Event::to_json,
     )?;
+    if arguments.parquet {
+        let path = arguments.out.join("events.parquet");
+        let file =
+            File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        tally_risk::history::write_parquet_events(&scenario.events, file)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
     write_lines(
         &arguments.out.join("labels.ndjson"),
         &scenario.labels,
@@ -245,6 +268,7 @@ mod tests {
             days: 3,
             attacks_per_kind: 1,
             seed: 5,
+            parquet: true,
         }))
         .unwrap();
         let rules = out.join("default.toml");
@@ -264,6 +288,23 @@ mod tests {
         let written = std::fs::read_to_string(decisions).unwrap();
         assert_eq!(events.lines().count(), written.lines().count());
         assert!(written.contains("\"rule_set_version\":1"));
+
+        // The same history from Parquet gives the same decisions.
+        let from_parquet = out.join("decisions-from-parquet.ndjson");
+        run(Command::Backtest(BacktestArgs {
+            rules: out.join("default.toml"),
+            events: out.join("events.parquet"),
+            labels: None,
+            live: None,
+            lists: Some(out.join("lists.ndjson")),
+            decisions: Some(from_parquet.clone()),
+        }))
+        .unwrap();
+        let replayed = std::fs::read_to_string(from_parquet).unwrap();
+        for (line, (parquet, ndjson)) in replayed.lines().zip(written.lines()).enumerate() {
+            assert_eq!(parquet, ndjson, "decision {line}");
+        }
+        assert_eq!(replayed.lines().count(), written.lines().count());
     }
 
     #[test]

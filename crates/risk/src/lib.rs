@@ -65,6 +65,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod feature;
+pub mod history;
 pub mod list;
 pub mod rule;
 pub mod scenario;
