@@ -120,7 +120,7 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         arguments.clients > 0 && arguments.accounts >= 2,
         "need clients ≥ 1 and accounts ≥ 2"
     );
-    let (database, _scratch, label) = open_database(arguments.database_url.as_deref()).await?;
+    let (database, scratch, label) = open_database(arguments.database_url.as_deref()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _) =
         LedgerWriter::start(&database, clock.clone(), WriterConfig::default()).await?;
@@ -277,6 +277,9 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         println!("  books balance afterwards: {balanced}");
     }
     database.close().await;
+    if let Some(scratch) = scratch {
+        scratch.drop_schema().await?;
+    }
     Ok(if balanced && errors == 0 {
         ExitCode::SUCCESS
     } else {

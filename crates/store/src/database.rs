@@ -102,5 +102,8 @@ pub(crate) fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreErr
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
-        .pragma("cache_size", "-65536"))
+        .pragma("cache_size", "-65536")
+        // Statement journals (for multi-row statements inside a batch) stay in memory
+        // instead of a temporary file: they only matter until the statement ends.
+        .pragma("temp_store", "memory"))
 }

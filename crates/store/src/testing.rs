@@ -88,6 +88,20 @@ impl TestDatabase {
         }
     }
 
+    /// Drops the PostgreSQL schema now (benchmarks clean up after themselves); a no-op for
+    /// SQLite, whose directory goes when this value is dropped.
+    pub async fn drop_schema(&self) -> Result<(), StoreError> {
+        if let Some(schema) = &self.schema {
+            self.database.close().await;
+            let mut admin = PgConnection::connect(&self.url).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut admin)
+                .await?;
+            admin.close().await?;
+        }
+        Ok(())
+    }
+
     /// Another, independent connection pool to the same database: a second "process".
     pub async fn connect_again(&self) -> Result<Database, StoreError> {
         match &self.schema {
