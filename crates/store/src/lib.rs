@@ -10,6 +10,7 @@
 //! IMMEDIATE`) and a PostgreSQL transaction-scoped advisory lock.
 
 mod backend;
+pub mod consortium;
 pub mod database;
 pub mod error;
 pub mod keys;
