@@ -1,0 +1,76 @@
+//! Why a credit operation was refused. Each kind has a stable code that clients can match on.
+
+use tally_core::MoneyError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreditError {
+    #[error("invalid product: {0}")]
+    InvalidProduct(String),
+    #[error("product {product} does not offer a term of {periods} periods")]
+    TermNotOffered { product: String, periods: u32 },
+    #[error("amount must be positive, got {0}")]
+    AmountNotPositive(String),
+    #[error("currency mismatch: {0}")]
+    CurrencyMismatch(String),
+    #[error("statement day must be 1 to 28, got {0}")]
+    InvalidStatementDay(i8),
+    #[error("insufficient available credit: requested {requested}, available {available}")]
+    InsufficientCredit {
+        requested: String,
+        available: String,
+    },
+    #[error("the account is frozen")]
+    AccountFrozen,
+    #[error("the account is closed")]
+    AccountClosed,
+    #[error("plan {0} does not exist")]
+    PlanNotFound(u32),
+    #[error("plan {0} is already settled or written off")]
+    PlanNotActive(u32),
+    #[error("refund of {requested} exceeds the refundable principal {refundable}")]
+    RefundExceedsPrincipal {
+        requested: String,
+        refundable: String,
+    },
+    #[error("statement cannot be put into installments: {0}")]
+    BillInstallmentRefused(String),
+    #[error("the internal rate of return did not converge: {0}")]
+    RateNotFound(&'static str),
+    #[error("date out of range: {0}")]
+    DateOutOfRange(String),
+    #[error("invalid configuration: {0}")]
+    InvalidConfiguration(String),
+    #[error("money: {0}")]
+    Money(#[from] MoneyError),
+}
+
+impl CreditError {
+    /// The stable code of this error on the API. Never renamed once published.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CreditError::InvalidProduct(_) => "credit_invalid_product",
+            CreditError::TermNotOffered { .. } => "credit_term_not_offered",
+            CreditError::AmountNotPositive(_) => "amount_not_positive",
+            CreditError::CurrencyMismatch(_) => "currency_mismatch",
+            CreditError::InvalidStatementDay(_) => "credit_invalid_statement_day",
+            CreditError::InsufficientCredit { .. } => "credit_insufficient",
+            CreditError::AccountFrozen => "credit_account_frozen",
+            CreditError::AccountClosed => "credit_account_closed",
+            CreditError::PlanNotFound(_) => "credit_plan_not_found",
+            CreditError::PlanNotActive(_) => "credit_plan_not_active",
+            CreditError::RefundExceedsPrincipal { .. } => "credit_refund_exceeds_principal",
+            CreditError::BillInstallmentRefused(_) => "credit_bill_installment_refused",
+            CreditError::RateNotFound(_) => "credit_rate_not_found",
+            CreditError::DateOutOfRange(_) => "credit_date_out_of_range",
+            CreditError::InvalidConfiguration(_) => "credit_invalid_configuration",
+            CreditError::Money(_) => "money_error",
+        }
+    }
+}
+
+impl From<jiff::Error> for CreditError {
+    fn from(error: jiff::Error) -> Self {
+        CreditError::DateOutOfRange(error.to_string())
+    }
+}

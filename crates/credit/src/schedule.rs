@@ -1,0 +1,534 @@
+//! Installment schedules: how a purchase's principal, fees and interest fall due, per product.
+
+use crate::error::CreditError;
+use crate::finance;
+use crate::product::{FeeModel, Product, RemainderOn};
+use jiff::civil::Date;
+use jiff::ToSpan;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_core::{Amount, Rounding};
+
+/// The account's billing cycle: the day of the month statements are cut (1 to 28) and how
+/// many days after the statement date payment is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cycle {
+    pub statement_day: i8,
+    #[serde(default = "default_due_days")]
+    pub due_days: i32,
+}
+
+/// Default days from statement date to due date.
+pub const DUE_DAYS_DEFAULT: i32 = 9;
+
+fn default_due_days() -> i32 {
+    DUE_DAYS_DEFAULT
+}
+
+impl Cycle {
+    pub fn new(statement_day: i8, due_days: i32) -> Result<Cycle, CreditError> {
+        let cycle = Cycle {
+            statement_day,
+            due_days,
+        };
+        cycle.validate()?;
+        Ok(cycle)
+    }
+
+    pub fn validate(&self) -> Result<(), CreditError> {
+        if !(1..=28).contains(&self.statement_day) {
+            return Err(CreditError::InvalidStatementDay(self.statement_day));
+        }
+        if !(0..=31).contains(&self.due_days) {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "due_days {} must be 0 to 31",
+                self.due_days
+            )));
+        }
+        Ok(())
+    }
+
+    /// The first statement date strictly after `date`: a purchase made on a statement day is
+    /// billed on the next one.
+    pub fn next_statement_date(&self, date: Date) -> Result<Date, CreditError> {
+        let this_month = Date::new(date.year(), date.month(), self.statement_day)?;
+        if this_month > date {
+            Ok(this_month)
+        } else {
+            Ok(this_month.checked_add(1.month())?)
+        }
+    }
+
+    /// Whether `date` is a statement date of this cycle.
+    pub fn is_statement_date(&self, date: Date) -> bool {
+        date.day() == self.statement_day
+    }
+
+    /// The due date of a statement cut on `statement_date`.
+    pub fn due_date(&self, statement_date: Date) -> Result<Date, CreditError> {
+        Ok(statement_date.checked_add(i64::from(self.due_days).days())?)
+    }
+}
+
+/// One installment of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Installment {
+    /// 1-based.
+    pub number: u32,
+    /// The statement that bills it (equal to the due date for pay-in-N).
+    pub statement_date: Date,
+    pub due_date: Date,
+    pub principal: Amount,
+    /// Flat fee of the period (flat-fee products).
+    pub fee: Amount,
+    /// Interest of the period on the declining balance (annuity, equal principal).
+    pub interest: Amount,
+}
+
+impl Installment {
+    /// What the customer pays for this installment.
+    pub fn total(&self) -> Result<Amount, CreditError> {
+        Ok(self
+            .principal
+            .checked_add(self.fee)?
+            .checked_add(self.interest)?)
+    }
+}
+
+/// A priced plan for one purchase: its installments and what the merchant gives up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    pub principal: Amount,
+    pub periods: u32,
+    pub purchase_date: Date,
+    /// Installment 1 is paid at purchase (pay-in-N).
+    pub first_due_at_purchase: bool,
+    /// Periods a year, to annualise the true APR (12, or 26 for every two weeks).
+    pub periods_per_year: u32,
+    /// Paid by the merchant out of its settlement (interest-free and pay-in-N products).
+    pub merchant_discount: Amount,
+    pub installments: Vec<Installment>,
+}
+
+impl Schedule {
+    /// Builds the schedule of `principal` over `periods` installments of `product`.
+    ///
+    /// Rounding: fees and interest are rounded to the minor unit by the product's mode. The
+    /// principal parts of even splits are the principal divided by the number of parts,
+    /// truncated, with the left-over minor units all on the installment the product names
+    /// (`remainder_on`); an annuity's last installment takes the remaining balance.
+    pub fn build(
+        product: &Product,
+        principal: Amount,
+        periods: u32,
+        purchase_date: Date,
+        cycle: Cycle,
+    ) -> Result<Schedule, CreditError> {
+        if principal.currency() != product.currency {
+            return Err(CreditError::CurrencyMismatch(format!(
+                "purchase in {}, product {} in {}",
+                principal.currency(),
+                product.code,
+                product.currency
+            )));
+        }
+        if !principal.is_positive() {
+            return Err(CreditError::AmountNotPositive(principal.to_string()));
+        }
+        cycle.validate()?;
+        let term = product.term(periods)?;
+        let rounding = product.rounding;
+        let zero = Amount::zero(principal.currency());
+        let count = usize::try_from(periods)
+            .map_err(|_| CreditError::InvalidProduct("too many periods".into()))?;
+        let mut installments = Vec::with_capacity(count);
+        let mut merchant_discount = zero;
+        let mut first_due_at_purchase = false;
+
+        let monthly_dates = |number: u32| -> Result<(Date, Date), CreditError> {
+            let first = cycle.next_statement_date(purchase_date)?;
+            let statement_date = first.checked_add(i64::from(number - 1).months())?;
+            Ok((statement_date, cycle.due_date(statement_date)?))
+        };
+        let push = |installments: &mut Vec<Installment>,
+                    number: u32,
+                    (statement_date, due_date): (Date, Date),
+                    principal: Amount,
+                    fee: Amount,
+                    interest: Amount| {
+            installments.push(Installment {
+                number,
+                statement_date,
+                due_date,
+                principal,
+                fee,
+                interest,
+            });
+        };
+
+        match product.fee_model {
+            FeeModel::FlatFee => {
+                let parts = split_principal(principal, periods, product.remainder_on)?;
+                let fee = principal.apply_rate(term.rate, rounding)?;
+                for (number, part) in (1..).zip(parts) {
+                    push(
+                        &mut installments,
+                        number,
+                        monthly_dates(number)?,
+                        part,
+                        fee,
+                        zero,
+                    );
+                }
+            }
+            FeeModel::InterestFree => {
+                let parts = split_principal(principal, periods, product.remainder_on)?;
+                merchant_discount = principal.apply_rate(term.rate, rounding)?;
+                for (number, part) in (1..).zip(parts) {
+                    push(
+                        &mut installments,
+                        number,
+                        monthly_dates(number)?,
+                        part,
+                        zero,
+                        zero,
+                    );
+                }
+            }
+            FeeModel::EqualPrincipal => {
+                let monthly = monthly_rate(term.rate)?;
+                let parts = split_principal(principal, periods, product.remainder_on)?;
+                let mut balance = principal;
+                for (number, part) in (1..).zip(parts) {
+                    let interest = balance.apply_rate(monthly, rounding)?;
+                    balance = balance.checked_sub(part)?;
+                    push(
+                        &mut installments,
+                        number,
+                        monthly_dates(number)?,
+                        part,
+                        zero,
+                        interest,
+                    );
+                }
+            }
+            FeeModel::Annuity => {
+                let monthly = monthly_rate(term.rate)?;
+                let payment = annuity_payment(principal, monthly, periods, rounding)?;
+                let mut balance = principal;
+                for number in 1..=periods {
+                    let interest = balance.apply_rate(monthly, rounding)?;
+                    let part = if number == periods {
+                        balance
+                    } else {
+                        // Clamp so that a rounding never makes a part negative or too large.
+                        let raw = payment.minor().saturating_sub(interest.minor());
+                        Amount::new(raw.clamp(0, balance.minor()), principal.currency())
+                    };
+                    balance = balance.checked_sub(part)?;
+                    push(
+                        &mut installments,
+                        number,
+                        monthly_dates(number)?,
+                        part,
+                        zero,
+                        interest,
+                    );
+                }
+            }
+            FeeModel::PayInN {
+                first_share,
+                interval_days,
+            } => {
+                first_due_at_purchase = true;
+                merchant_discount = principal.apply_rate(term.rate, rounding)?;
+                let first = principal.apply_rate(first_share, rounding)?;
+                let rest = principal.checked_sub(first)?;
+                let later = split_principal(rest, periods - 1, product.remainder_on)?;
+                for (number, part) in (1..).zip(std::iter::once(first).chain(later)) {
+                    let offset = i64::from(interval_days) * i64::from(number - 1);
+                    let due_date = purchase_date.checked_add(offset.days())?;
+                    push(
+                        &mut installments,
+                        number,
+                        (due_date, due_date),
+                        part,
+                        zero,
+                        zero,
+                    );
+                }
+            }
+        }
+
+        let schedule = Schedule {
+            principal,
+            periods,
+            purchase_date,
+            first_due_at_purchase,
+            periods_per_year: product.periods_per_year(),
+            merchant_discount,
+            installments,
+        };
+        schedule.check()?;
+        Ok(schedule)
+    }
+
+    /// Asserts the schedule's invariants: principal parts sum exactly to the principal and
+    /// no part is negative. A failure is a bug, reported rather than panicking.
+    pub fn check(&self) -> Result<(), CreditError> {
+        let currency = self.principal.currency();
+        let parts: Vec<Amount> = self
+            .installments
+            .iter()
+            .map(|item| item.principal)
+            .collect();
+        let sum = Amount::checked_sum(currency, &parts)?;
+        if sum != self.principal {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "schedule principal parts sum to {sum}, not {}",
+                self.principal
+            )));
+        }
+        if self.installments.iter().any(|item| {
+            item.principal.is_negative() || item.fee.is_negative() || item.interest.is_negative()
+        }) {
+            return Err(CreditError::InvalidConfiguration(
+                "schedule has a negative part".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Fees plus interest over the whole plan.
+    pub fn total_charges(&self) -> Result<Amount, CreditError> {
+        let mut total = Amount::zero(self.principal.currency());
+        for item in &self.installments {
+            total = total.checked_add(item.fee)?.checked_add(item.interest)?;
+        }
+        Ok(total)
+    }
+
+    /// The customer's cash flows per period, in minor units: index 0 is the purchase (the
+    /// principal received as a negative flow, less any installment paid at once), index k the
+    /// installment due k periods later.
+    pub fn cash_flows(&self) -> Result<Vec<Decimal>, CreditError> {
+        let mut flows = vec![Decimal::from(-self.principal.minor())];
+        for (index, item) in self.installments.iter().enumerate() {
+            let total = Decimal::from(item.total()?.minor());
+            let period = if self.first_due_at_purchase {
+                index
+            } else {
+                index + 1
+            };
+            if period == 0 {
+                flows[0] += total;
+            } else {
+                flows.push(total);
+            }
+        }
+        Ok(flows)
+    }
+
+    /// The plan's true APR: the internal rate of return of its cash flows.
+    pub fn true_apr(&self) -> Result<finance::TrueApr, CreditError> {
+        finance::TrueApr::of_cash_flows(&self.cash_flows()?, self.periods_per_year)
+    }
+}
+
+/// The annual rate / 12.
+pub fn monthly_rate(annual: Decimal) -> Result<Decimal, CreditError> {
+    annual
+        .checked_div(Decimal::from(12))
+        .ok_or(CreditError::RateNotFound("monthly rate overflow"))
+}
+
+/// The equal installment of an annuity, rounded to the minor unit by `rounding`.
+pub fn annuity_payment(
+    principal: Amount,
+    periodic_rate: Decimal,
+    periods: u32,
+    rounding: Rounding,
+) -> Result<Amount, CreditError> {
+    let exact = finance::payment(periodic_rate, periods, Decimal::from(principal.minor()))?;
+    Ok(Amount::new(
+        rounding.round_minor(exact)?,
+        principal.currency(),
+    ))
+}
+
+/// Splits `principal` into `parts` equal parts truncated to the minor unit, with all the
+/// left-over minor units on the first or the last part.
+pub fn split_principal(
+    principal: Amount,
+    parts: u32,
+    remainder_on: RemainderOn,
+) -> Result<Vec<Amount>, CreditError> {
+    if parts == 0 {
+        return Err(CreditError::InvalidProduct(
+            "a plan needs at least one installment".into(),
+        ));
+    }
+    let divisor = i64::from(parts);
+    let base = principal.minor() / divisor;
+    let remainder = principal.minor() - base * divisor;
+    let currency = principal.currency();
+    let count =
+        usize::try_from(parts).map_err(|_| CreditError::InvalidProduct("too many parts".into()))?;
+    let mut split = vec![Amount::new(base, currency); count];
+    let index = match remainder_on {
+        RemainderOn::First => 0,
+        RemainderOn::Last => count - 1,
+    };
+    split[index] = Amount::new(base + remainder, currency);
+    Ok(split)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::{EarlyPayoffRule, TermPricing};
+    use jiff::civil::date;
+    use tally_core::Currency;
+
+    fn product(fee_model: FeeModel, periods: u32, rate: Decimal) -> Product {
+        Product {
+            code: "p".into(),
+            name: "p".into(),
+            currency: Currency::CNY,
+            fee_model,
+            terms: vec![TermPricing { periods, rate }],
+            rounding: Rounding::HalfUp,
+            remainder_on: RemainderOn::Last,
+            early_payoff: EarlyPayoffRule::PrincipalOnly,
+            fees_refundable: true,
+        }
+    }
+
+    #[test]
+    fn statement_and_due_dates_follow_the_cycle() {
+        let cycle = Cycle::new(20, 9).unwrap();
+        assert_eq!(
+            cycle.next_statement_date(date(2026, 1, 10)).unwrap(),
+            date(2026, 1, 20)
+        );
+        // A purchase on the statement day is billed on the next one.
+        assert_eq!(
+            cycle.next_statement_date(date(2026, 1, 20)).unwrap(),
+            date(2026, 2, 20)
+        );
+        assert_eq!(
+            cycle.next_statement_date(date(2026, 12, 25)).unwrap(),
+            date(2027, 1, 20)
+        );
+        assert_eq!(cycle.due_date(date(2026, 2, 20)).unwrap(), date(2026, 3, 1));
+        assert!(Cycle::new(29, 9).is_err());
+        assert!(Cycle::new(0, 9).is_err());
+    }
+
+    #[test]
+    fn a_flat_fee_plan_by_hand() {
+        // 1,000.00 over 3 at 0.7% a period: fee 7.00 a period, principal 333.33, 333.33, 333.34.
+        let plan = Schedule::build(
+            &product(FeeModel::FlatFee, 3, Decimal::new(7, 3)),
+            Amount::new(100_000, Currency::CNY),
+            3,
+            date(2026, 1, 10),
+            Cycle::new(20, 9).unwrap(),
+        )
+        .unwrap();
+        let parts: Vec<(i64, i64)> = plan
+            .installments
+            .iter()
+            .map(|item| (item.principal.minor(), item.fee.minor()))
+            .collect();
+        assert_eq!(parts, vec![(33_333, 700), (33_333, 700), (33_334, 700)]);
+        let dues: Vec<Date> = plan.installments.iter().map(|item| item.due_date).collect();
+        assert_eq!(
+            dues,
+            vec![date(2026, 1, 29), date(2026, 3, 1), date(2026, 3, 29)]
+        );
+        assert_eq!(plan.total_charges().unwrap().minor(), 2_100);
+    }
+
+    #[test]
+    fn pay_in_four_every_two_weeks() {
+        // 100.01: 25% now = 25.0025, half-up 25.00; 75.01 left: 25.00, 25.00, 25.01.
+        let model = FeeModel::PayInN {
+            first_share: Decimal::new(25, 2),
+            interval_days: 14,
+        };
+        let plan = Schedule::build(
+            &product(model, 4, Decimal::new(3, 2)),
+            Amount::new(10_001, Currency::CNY),
+            4,
+            date(2026, 3, 1),
+            Cycle::new(5, 9).unwrap(),
+        )
+        .unwrap();
+        let parts: Vec<i64> = plan
+            .installments
+            .iter()
+            .map(|item| item.principal.minor())
+            .collect();
+        assert_eq!(parts, vec![2_500, 2_500, 2_500, 2_501]);
+        let dues: Vec<Date> = plan.installments.iter().map(|item| item.due_date).collect();
+        assert_eq!(
+            dues,
+            vec![
+                date(2026, 3, 1),
+                date(2026, 3, 15),
+                date(2026, 3, 29),
+                date(2026, 4, 12)
+            ]
+        );
+        // The merchant pays 3%: 300.03 fen, half-up 3.00.
+        assert_eq!(plan.merchant_discount.minor(), 300);
+        assert_eq!(plan.periods_per_year, 26);
+        let apr = plan.true_apr().unwrap();
+        assert_eq!(apr.nominal_annual, Decimal::ZERO);
+        assert_eq!(plan.cash_flows().unwrap()[0], Decimal::from(-7_501));
+    }
+
+    #[test]
+    fn interest_free_with_a_merchant_discount() {
+        let plan = Schedule::build(
+            &product(FeeModel::InterestFree, 12, Decimal::new(45, 3)),
+            Amount::new(600_000, Currency::CNY),
+            12,
+            date(2026, 1, 10),
+            Cycle::new(1, 9).unwrap(),
+        )
+        .unwrap();
+        assert!(plan
+            .installments
+            .iter()
+            .all(|item| item.principal.minor() == 50_000));
+        assert_eq!(plan.merchant_discount.minor(), 27_000);
+        assert_eq!(plan.true_apr().unwrap().nominal_annual, Decimal::ZERO);
+    }
+
+    #[test]
+    fn wrong_currency_and_zero_principal_are_refused() {
+        let product = product(FeeModel::FlatFee, 3, Decimal::new(7, 3));
+        let cycle = Cycle::new(20, 9).unwrap();
+        let error = Schedule::build(
+            &product,
+            Amount::new(100, Currency::USD),
+            3,
+            date(2026, 1, 1),
+            cycle,
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), "currency_mismatch");
+        let error = Schedule::build(
+            &product,
+            Amount::new(0, Currency::CNY),
+            3,
+            date(2026, 1, 1),
+            cycle,
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), "amount_not_positive");
+    }
+}
