@@ -276,3 +276,28 @@ currency = { value = "CNY" }
         Some((700, 2))
     );
 }
+
+#[test]
+fn a_skewed_key_repeated_thousands_of_times_is_classified_like_any_other() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let mut ledger = String::from("id,amount,currency,status,at\n");
+    let mut channel = String::new();
+    for index in 0..3000 {
+        ledger.push_str("HOT,1.00,CNY,OK,2026-11-20T01:00:00\n");
+        channel.push_str("HOT;100;00\n");
+        ledger.push_str(&format!("K{index},2.00,CNY,OK,2026-11-20T01:00:00\n"));
+        channel.push_str(&format!("K{index};200;00\n"));
+    }
+    let outcome = run(
+        directory.path(),
+        &ledger,
+        LEDGER_LAYOUT,
+        &channel,
+        CHANNEL_LAYOUT,
+        "",
+    );
+    assert_eq!(outcome.summary.count(Class::Matched), 3001);
+    assert_eq!(outcome.summary.count(Class::DuplicateInLedger), 2999);
+    assert_eq!(outcome.summary.count(Class::DuplicateInChannel), 2999);
+    assert_eq!(outcome.exceptions.len(), 2 * 2999);
+}
