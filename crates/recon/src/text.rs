@@ -6,6 +6,8 @@ use memchr::{memchr, memchr_iter};
 use std::borrow::Cow;
 
 const NO_SLOT: u8 = u8::MAX;
+/// U+FFFD in UTF-8.
+const REPLACEMENT_CHARACTER: &[u8] = "\u{FFFD}".as_bytes();
 
 /// Where the slots of a text layout are on a line, once the header is known.
 #[derive(Debug, Clone)]
@@ -176,9 +178,12 @@ pub fn parse_text_block(
     builder: &RowBuilder,
     partition_bits: u32,
 ) -> BlockOutput {
+    let mut check_replacements = false;
     let decoded: Cow<'_, [u8]> = match (encoding, columns) {
         (Encoding::Gbk, ColumnMap::Csv { .. }) => {
-            let (text, _had_errors) = encoding_rs::GBK.decode_without_bom_handling(data);
+            let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(data);
+            // GBK cannot encode U+FFFD, so in the decoded text it marks an invalid sequence.
+            check_replacements = had_errors;
             match text {
                 Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
                 Cow::Owned(text) => Cow::Owned(text.into_bytes()),
@@ -252,6 +257,9 @@ pub fn parse_text_block(
             }
         };
         let result = result.and_then(|()| {
+            if check_replacements && memchr::memmem::find(line, REPLACEMENT_CHARACTER).is_some() {
+                return Err("invalid GBK byte sequence".to_owned());
+            }
             builder.append(&fields, block, row_line, &mut scratch, &mut output.records)
         });
         if let Err(reason) = result {
@@ -358,7 +366,10 @@ fn pick_ranges<'a>(
     }
     if encoding == Encoding::Gbk {
         for text in raw.iter().take(ranges.len()) {
-            let (value, _had_errors) = encoding_rs::GBK.decode_without_bom_handling(text);
+            let (value, had_errors) = encoding_rs::GBK.decode_without_bom_handling(text);
+            if had_errors {
+                return Err("invalid GBK byte sequence".to_owned());
+            }
             decoded.push(value.into_owned());
         }
         for (slot, text) in decoded.iter().enumerate() {

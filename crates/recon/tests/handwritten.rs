@@ -301,3 +301,33 @@ fn a_skewed_key_repeated_thousands_of_times_is_classified_like_any_other() {
     assert_eq!(outcome.summary.count(Class::DuplicateInChannel), 2999);
     assert_eq!(outcome.exceptions.len(), 2 * 2999);
 }
+
+#[test]
+fn invalid_gbk_bytes_make_a_bad_row_not_a_silent_replacement() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let layout = CHANNEL_LAYOUT.replace("format = \"csv\"", "format = \"csv\"\nencoding = \"gbk\"");
+    let ledger = "id,amount,currency,status,at\nA1,1.00,CNY,OK,2026-11-20T01:00:00\nA2,1.00,CNY,OK,2026-11-20T01:00:00\n";
+    let ledger_path = directory.path().join("ledger.csv");
+    let channel_path = directory.path().join("channel.csv");
+    std::fs::write(&ledger_path, ledger).expect("write ledger");
+    // The second row has a GBK lead byte 0x81 followed by 0xFF, which cannot trail it.
+    std::fs::write(&channel_path, b"A1;100;00\nA\x81\xFF2;100;00\nA2;100;00\n")
+        .expect("write channel");
+    let options = RunOptions::new(
+        ledger_path,
+        Layout::from_toml(LEDGER_LAYOUT, "ledger layout").expect("ledger layout"),
+        channel_path,
+        Layout::from_toml(&layout, "channel layout").expect("channel layout"),
+        Rules::default(),
+        directory.path().join("out"),
+    );
+    let outcome = tally_recon::run(&options, &NoProgress, &NoStopwatch).expect("run");
+    assert_eq!(outcome.summary.channel.bad_rows, 1);
+    assert_eq!(outcome.summary.count(Class::Matched), 2);
+    let bad_rows =
+        std::fs::read_to_string(directory.path().join("out/bad_rows.csv")).expect("bad rows");
+    assert!(
+        bad_rows.contains("channel.csv,2,invalid GBK byte sequence"),
+        "{bad_rows}"
+    );
+}
