@@ -28,7 +28,8 @@ struct Harness {
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-05-01T00:00:00Z".parse().unwrap()));
+        // A start time with nanoseconds: replies must carry the stored (microsecond) time.
+        let clock = Arc::new(ManualClock::new("2026-05-01T00:00:00.123456789Z".parse().unwrap()));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let database = test.database.clone();
         let (ledger_writer, _) =

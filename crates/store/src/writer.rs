@@ -185,6 +185,10 @@ async fn checkpoint_until_failure(pool: &sqlx::SqlitePool) -> sqlx::Error {
     }
 }
 
+fn truncate_to_microseconds(at: Timestamp) -> Timestamp {
+    Timestamp::from_microsecond(at.as_microsecond()).unwrap_or(at)
+}
+
 /// Opens the writer's own connection, with the pool's settings, on the writer's runtime.
 async fn connect(database: &Database) -> Result<WriterConnection, StoreError> {
     Ok(match database {
@@ -277,7 +281,8 @@ async fn run(
             }
         }
         // Time never runs backwards within the ledger, even if the wall clock does.
-        let now = clock.now().max(last_now);
+        // Stored times have microsecond precision; replies carry exactly what is stored.
+        let now = truncate_to_microseconds(clock.now()).max(last_now);
         last_now = now;
         if !writer.process(batch, now).await && !alive(&mut writer.connection).await {
             match connect(&writer.database).await {
