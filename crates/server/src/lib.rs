@@ -94,3 +94,32 @@ pub async fn open(
     let state = AppState::new(database, writer, clock, config.limits());
     Ok((state, task))
 }
+
+/// Builds the consortium log's router (`tally consortium serve`, its own listener):
+/// signed member requests, members, checkpoint, proofs, entries and tiles under
+/// `/v1/consortium`. Separate from [`app`]: members authenticate by request signatures.
+pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
+    use routes::consortium as consortium;
+    let body_limit = state.body_limit_bytes;
+    let v1 = Router::new()
+        .route("/proposals", post(consortium::propose))
+        .route("/approvals", post(consortium::approve))
+        .route("/records", post(consortium::publish))
+        .route("/retractions", post(consortium::retract))
+        .route("/queries", post(consortium::query))
+        .route("/members", get(consortium::members))
+        .route("/members/{name}/query-count", get(consortium::query_count))
+        .route("/checkpoint", get(consortium::checkpoint))
+        .route("/proofs/inclusion", get(consortium::inclusion_proof))
+        .route("/proofs/consistency", get(consortium::consistency_proof))
+        .route("/entries/{index}", get(consortium::entry))
+        .route("/tile/{level}/{index}", get(consortium::tile));
+    Router::new()
+        .route("/healthz", get(routes::health))
+        .nest("/v1/consortium", v1)
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

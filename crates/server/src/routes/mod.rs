@@ -1,5 +1,6 @@
 //! Route handlers, by area.
 
+pub mod consortium;
 pub mod ledger;
 
 use crate::error::ApiError;

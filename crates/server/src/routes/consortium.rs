@@ -1,0 +1,487 @@
+//! Consortium log routes: signed member requests (proposals, approvals, records,
+//! retractions, queries), members and query counts, the signed checkpoint, proofs,
+//! entries and tiles. Served by [`crate::consortium_app`] on a listener of its own.
+//!
+//! Member requests authenticate by their Ed25519 signature (checked by the log's rules,
+//! replays refused by sequence number), not by API keys: the log's readers and writers
+//! are institutions of the consortium, not clients of this Tally. The log's public reads
+//! (checkpoint, proofs, entries, tiles) need no authentication, as in any transparency
+//! log; members and query counts are public to the same extent, since they are in the log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tally_consortium::{
+    normalise, Action, Effect, Error, IdentifierKind, IdentifierOpening, MemberStatus, Refusal,
+    RiskRecord, SignedRequest, TileId,
+};
+use tally_store::consortium::{Accepted, ConsortiumLog};
+
+use crate::error::ApiError;
+use crate::json::Json;
+
+/// What every consortium handler shares.
+#[derive(Clone, Debug)]
+pub struct ConsortiumAppState {
+    /// The operator thread.
+    pub log: ConsortiumLog,
+    /// Largest request body accepted, in bytes.
+    pub body_limit_bytes: usize,
+}
+
+impl ConsortiumAppState {
+    /// State with the default body limit (64 KiB).
+    pub fn new(log: ConsortiumLog) -> Self {
+        ConsortiumAppState {
+            log,
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A signed member request as a client sends it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestBody {
+    /// Base64 of the request's canonical bytes (`SignedRequest::to_bytes`), signature included.
+    pub request: String,
+    /// For publications and queries: the identifier and the salt that open the signed
+    /// commitment. Personal data: checked, blinded and dropped, never stored or logged.
+    #[serde(default)]
+    pub identifier: Option<IdentifierBody>,
+}
+
+/// The opening of an identifier commitment.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentifierBody {
+    /// `phone`, `national_id`, `card`, `device` or `account`.
+    pub kind: String,
+    /// The identifier, normalised or not (it is normalised again).
+    pub value: String,
+    /// The member's 16-byte salt, hex.
+    pub salt: String,
+}
+
+impl std::fmt::Debug for IdentifierBody {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "IdentifierBody({}, ***)", self.kind)
+    }
+}
+
+/// The HTTP status of a consortium error; its code is the core's stable code.
+pub fn consortium_error(error: Error) -> ApiError {
+    let status = match &error {
+        Error::Refused { reason, .. } => match reason {
+            Refusal::BadSignature => StatusCode::UNAUTHORIZED,
+            Refusal::NotAMember | Refusal::Suspended | Refusal::NotThePublisher => {
+                StatusCode::FORBIDDEN
+            }
+            Refusal::Replay
+            | Refusal::AlreadyApproved
+            | Refusal::AlreadyMember
+            | Refusal::Genesis => StatusCode::CONFLICT,
+            Refusal::UnknownReference => StatusCode::NOT_FOUND,
+            Refusal::QuotaExceeded => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        Error::MalformedEntry(_) | Error::InvalidHash(_) | Error::OutOfRange(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::InvalidIdentifier(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        Error::Storage(detail) => {
+            tracing::error!(%detail, "consortium storage failed");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the consortium log could not store or read this; retry with a new sequence number",
+            );
+        }
+        Error::Internal(_) => return ApiError::internal(error),
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(status, error.code(), error.to_string())
+}
+
+/// Which actions a route takes.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Proposals,
+    Approvals,
+    Records,
+    Retractions,
+    Queries,
+}
+
+impl Route {
+    fn takes(self, action: &Action) -> bool {
+        matches!(
+            (self, action),
+            (
+                Route::Proposals,
+                Action::ProposeAdmission { .. }
+                    | Action::ProposeSuspension { .. }
+                    | Action::ProposeQuota { .. }
+            ) | (Route::Approvals, Action::Approve { .. })
+                | (Route::Records, Action::PublishRecord { .. })
+                | (Route::Retractions, Action::RetractRecord { .. })
+                | (Route::Queries, Action::Query { .. })
+        )
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Route::Proposals => "proposals (admission, suspension, quota)",
+            Route::Approvals => "approvals",
+            Route::Records => "record publications",
+            Route::Retractions => "record retractions",
+            Route::Queries => "queries",
+        }
+    }
+}
+
+fn decode_request(body: &RequestBody) -> Result<SignedRequest, ApiError> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body.request.trim())
+        .map_err(|_| ApiError::bad_request("invalid_base64", "request is not valid base64"))?;
+    SignedRequest::from_bytes(&bytes).map_err(consortium_error)
+}
+
+fn decode_opening(body: &IdentifierBody) -> Result<IdentifierOpening, ApiError> {
+    let kind = IdentifierKind::from_name(&body.kind).map_err(consortium_error)?;
+    let identifier = normalise(kind, &body.value, None).map_err(consortium_error)?;
+    let salt: [u8; 16] = hex::decode(body.salt.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("invalid_salt", "salt must be 16 bytes in hex"))?;
+    Ok(IdentifierOpening::new(identifier, salt))
+}
+
+fn effect_json(effect: &Effect) -> Value {
+    match effect {
+        Effect::Founded => json!({"kind": "founded"}),
+        Effect::ProposalOpened {
+            proposal,
+            carried_out,
+        } => json!({"kind": "proposal_opened", "proposal": proposal, "carried_out": carried_out}),
+        Effect::Approved {
+            proposal,
+            carried_out,
+        } => json!({"kind": "approved", "proposal": proposal, "carried_out": carried_out}),
+        Effect::Published { record } => json!({"kind": "published", "record": record}),
+        Effect::Retracted { record } => json!({"kind": "retracted", "record": record}),
+        Effect::Queried { result_count } => {
+            json!({"kind": "queried", "result_count": result_count})
+        }
+    }
+}
+
+fn record_json(record: &RiskRecord) -> Value {
+    json!({
+        "record": record.index,
+        "publisher": record.publisher,
+        "risk_type": record.risk_type.name(),
+        "severity": record.severity,
+        "published_at": record.published_at,
+        "expires_at": record.expires_at,
+        "evidence_reference": record.evidence_reference,
+    })
+}
+
+async fn submit(
+    state: &ConsortiumAppState,
+    route: Route,
+    body: RequestBody,
+) -> Result<Response, ApiError> {
+    let request = decode_request(&body)?;
+    if !route.takes(&request.action) {
+        return Err(ApiError::bad_request(
+            "wrong_route",
+            format!("this route takes {} only", route.name()),
+        ));
+    }
+    let needs_opening = matches!(route, Route::Records | Route::Queries);
+    let opening = match (&body.identifier, needs_opening) {
+        (Some(identifier), true) => Some(decode_opening(identifier)?),
+        (None, true) => {
+            return Err(ApiError::bad_request(
+                "identifier_required",
+                "publications and queries need the identifier and salt of their commitment",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(ApiError::bad_request(
+                "unexpected_identifier",
+                "this request carries no identifier",
+            ))
+        }
+        (None, false) => None,
+    };
+    let accepted = state
+        .log
+        .submit(request, opening)
+        .await
+        .map_err(consortium_error)?;
+    Ok(match accepted {
+        Accepted::Logged { index, effect } => (
+            StatusCode::CREATED,
+            axum::Json(json!({"index": index, "effect": effect_json(&effect)})),
+        )
+            .into_response(),
+        Accepted::Answered(answer) => (
+            StatusCode::OK,
+            axum::Json(json!({
+                "index": answer.index,
+                "records": answer.records.iter().map(record_json).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response(),
+    })
+}
+
+/// `POST /v1/consortium/proposals`: propose an admission, a suspension or a quota.
+pub async fn propose(
+    State(state): State<ConsortiumAppState>,
+    Json(body): Json<RequestBody>,
+) -> Result<Response, ApiError> {
+    submit(&state, Route::Proposals, body).await
+}
+
+/// `POST /v1/consortium/approvals`: approve an open proposal.
+pub async fn approve(
+    State(state): State<ConsortiumAppState>,
+    Json(body): Json<RequestBody>,
+) -> Result<Response, ApiError> {
+    submit(&state, Route::Approvals, body).await
+}
+
+/// `POST /v1/consortium/records`: publish a risk record.
+pub async fn publish(
+    State(state): State<ConsortiumAppState>,
+    Json(body): Json<RequestBody>,
+) -> Result<Response, ApiError> {
+    submit(&state, Route::Records, body).await
+}
+
+/// `POST /v1/consortium/retractions`: retract one of the member's records.
+pub async fn retract(
+    State(state): State<ConsortiumAppState>,
+    Json(body): Json<RequestBody>,
+) -> Result<Response, ApiError> {
+    submit(&state, Route::Retractions, body).await
+}
+
+/// `POST /v1/consortium/queries`: ask for live records about an identifier (logged).
+pub async fn query(
+    State(state): State<ConsortiumAppState>,
+    Json(body): Json<RequestBody>,
+) -> Result<Response, ApiError> {
+    submit(&state, Route::Queries, body).await
+}
+
+/// A member as the API shows it.
+#[derive(Debug, Serialize)]
+struct MemberBody {
+    name: String,
+    public_key: String,
+    status: &'static str,
+    admitted_at: u64,
+    last_sequence: u64,
+    query_quota_per_day: Option<u32>,
+    queries_total: u64,
+}
+
+/// `GET /v1/consortium/members`: members, their keys, status and query counts.
+pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response, ApiError> {
+    let members = state
+        .log
+        .read(|operator| {
+            let state = operator.state();
+            state
+                .members()
+                .iter()
+                .map(|(name, member)| MemberBody {
+                    name: name.clone(),
+                    public_key: hex::encode(member.public_key),
+                    status: match member.status {
+                        MemberStatus::Active => "active",
+                        MemberStatus::Suspended => "suspended",
+                    },
+                    admitted_at: member.admitted_at,
+                    last_sequence: member.last_sequence,
+                    query_quota_per_day: member.query_quota_per_day,
+                    queries_total: state.query_count(name).total,
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(consortium_error)?;
+    Ok(axum::Json(json!({ "members": members })).into_response())
+}
+
+/// `GET /v1/consortium/members/{name}/query-count`: a member's logged query counts.
+pub async fn query_count(
+    State(state): State<ConsortiumAppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let lookup = name.clone();
+    let count = state
+        .log
+        .read(move |operator| {
+            let state = operator.state();
+            state
+                .members()
+                .contains_key(&lookup)
+                .then(|| state.query_count(&lookup))
+        })
+        .await
+        .map_err(consortium_error)?
+        .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {name:?}")))?;
+    Ok(axum::Json(json!({
+        "member": name,
+        "total": count.total,
+        "day": count.day,
+        "in_day": count.in_day,
+    }))
+    .into_response())
+}
+
+/// `GET /v1/consortium/checkpoint`: the latest signed checkpoint (C2SP signed note).
+pub async fn checkpoint(State(state): State<ConsortiumAppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.log.checkpoint(),
+    )
+        .into_response()
+}
+
+/// Query of an inclusion proof.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// Index of the entry.
+    pub index: u64,
+    /// Tree size of the checkpoint the proof is for; the current size when absent.
+    pub size: Option<u64>,
+}
+
+/// Query of a consistency proof.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older size.
+    pub old: u64,
+    /// The newer size; the current size when absent.
+    pub new: Option<u64>,
+}
+
+fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request("invalid_query", rejection.body_text())
+}
+
+fn hashes_base64(hashes: &[tally_consortium::Hash]) -> Vec<String> {
+    hashes.iter().map(|hash| hash.to_base64()).collect()
+}
+
+/// `GET /v1/consortium/proofs/inclusion?index=I&size=N`: the inclusion proof of entry
+/// `I` in the tree of `N` entries, with the entry's leaf hash.
+pub async fn inclusion_proof(
+    State(state): State<ConsortiumAppState>,
+    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let (size, leaf, hashes) = state
+        .log
+        .read(move |operator| {
+            let log = operator.log();
+            let size = query.size.unwrap_or(log.size());
+            let proof = log.inclusion_proof(query.index, size)?;
+            Ok::<_, Error>((size, log.leaf_hash(query.index)?, proof))
+        })
+        .await
+        .and_then(|result| result)
+        .map_err(consortium_error)?;
+    Ok(axum::Json(json!({
+        "index": query.index,
+        "size": size,
+        "leaf": leaf.to_base64(),
+        "hashes": hashes_base64(&hashes),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/consortium/proofs/consistency?old=M&new=N`: the consistency proof from the
+/// tree of `M` entries to the tree of `N`.
+pub async fn consistency_proof(
+    State(state): State<ConsortiumAppState>,
+    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let (new, hashes) = state
+        .log
+        .read(move |operator| {
+            let log = operator.log();
+            let new = query.new.unwrap_or(log.size());
+            Ok::<_, Error>((new, log.consistency_proof(query.old, new)?))
+        })
+        .await
+        .and_then(|result| result)
+        .map_err(consortium_error)?;
+    Ok(axum::Json(json!({
+        "old_size": query.old,
+        "new_size": new,
+        "hashes": hashes_base64(&hashes),
+    }))
+    .into_response())
+}
+
+/// `GET /v1/consortium/entries/{index}`: the entry's canonical bytes.
+pub async fn entry(
+    State(state): State<ConsortiumAppState>,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
+    let index: u64 = index
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_index", "the index is not a number"))?;
+    let bytes = state
+        .log
+        .read(move |operator| {
+            if index >= operator.log().size() {
+                return Ok(None);
+            }
+            operator.log().entry(index)
+        })
+        .await
+        .and_then(|result| result)
+        .map_err(consortium_error)?
+        .ok_or_else(|| ApiError::not_found("entry_not_found", format!("no entry {index}")))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// `GET /v1/consortium/tile/{level}/{index}`: the base hashes of a tile as stored
+/// (C2SP tlog-tiles bytes; a partial tile at its current width).
+pub async fn tile(
+    State(state): State<ConsortiumAppState>,
+    Path((level, index)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (Ok(level), Ok(index)) = (level.parse::<u8>(), index.parse::<u64>()) else {
+        return Err(ApiError::bad_request(
+            "invalid_tile",
+            "a tile is named by a level (0-255) and an index",
+        ));
+    };
+    let tile = state
+        .log
+        .read(move |operator| {
+            tally_consortium::LogStore::read_tile(operator.log().store(), TileId { level, index })
+        })
+        .await
+        .and_then(|result| result)
+        .map_err(consortium_error)?
+        .ok_or_else(|| ApiError::not_found("tile_not_found", "no such tile"))?;
+    let bytes: Vec<u8> = tile.hashes.iter().flat_map(|hash| hash.0).collect();
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}

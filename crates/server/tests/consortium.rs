@@ -1,0 +1,850 @@
+//! In-process HTTP tests (tower `oneshot`) of the consortium log's routes on SQLite and
+//! PostgreSQL: every route, every error path with its stable code, membership through
+//! HTTP (quorum, signatures, replays, suspension), and tampering with the stored log.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tally_consortium::{
+    leaf_hash, normalise, open_checkpoint, verify_consistency, verify_inclusion, Action,
+    BlindingKey, Genesis, Hash, IdentifierKind, IdentifierOpening, KeyType, MemberKey, Quorum,
+    RiskType, SignedRequest, SignerKey,
+};
+use tally_core::{Clock, ManualClock};
+use tally_server::consortium_app;
+use tally_server::routes::consortium::ConsortiumAppState;
+use tally_store::consortium::{ConsortiumConfig, ConsortiumLog};
+use tally_store::testing::TestDatabase;
+use tally_store::Database;
+use tower::ServiceExt;
+
+const TIME: u64 = 1_800_000_000;
+const CONSORTIUM: &str = "test";
+
+fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, KeyType::Ed25519, [seed; 32]).unwrap()
+}
+
+fn operator_key() -> SignerKey {
+    key("log.tally.example/test", 99)
+}
+
+fn config() -> ConsortiumConfig {
+    let founders = [key("bank-a", 1), key("bank-b", 2), key("bank-d", 4)]
+        .iter()
+        .map(|member| MemberKey {
+            name: member.name().to_owned(),
+            public_key: member.verifier().public_key(),
+        })
+        .collect();
+    ConsortiumConfig::new(
+        operator_key(),
+        BlindingKey::new(1, [7; 32]),
+        Some(Genesis {
+            consortium: CONSORTIUM.into(),
+            founders,
+            // Two of three founders.
+            quorum: Quorum {
+                numerator: 2,
+                denominator: 3,
+            },
+            query_quota_per_day: 5,
+            proposal_lifetime_seconds: 86_400,
+            request_skew_seconds_max: 300,
+        }),
+    )
+}
+
+struct Harness {
+    router: Router,
+    test: TestDatabase,
+    /// Next sequence number per member seed.
+    sequences: std::collections::HashMap<String, u64>,
+}
+
+fn opening(phone: &str) -> IdentifierOpening {
+    IdentifierOpening::new(
+        normalise(IdentifierKind::Phone, phone, None).unwrap(),
+        [5; 16],
+    )
+}
+
+fn identifier_json(phone: &str) -> Value {
+    json!({"kind": "phone", "value": phone, "salt": hex::encode([5u8; 16])})
+}
+
+fn encode(request: &SignedRequest) -> String {
+    base64::engine::general_purpose::STANDARD.encode(request.to_bytes())
+}
+
+fn publish_action(phone: &str) -> Action {
+    Action::PublishRecord {
+        identifier: opening(phone).commitment(),
+        risk_type: RiskType::StolenAccount,
+        severity: 4,
+        expires_at: TIME + 86_400,
+        evidence_reference: "case 17".into(),
+    }
+}
+
+fn query_action(phone: &str) -> Action {
+    Action::Query {
+        identifier: opening(phone).commitment(),
+    }
+}
+
+async fn start(database: &Database) -> ConsortiumLog {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(
+        jiff::Timestamp::from_second(TIME as i64).unwrap(),
+    ));
+    ConsortiumLog::start(database, clock, config())
+        .await
+        .unwrap()
+        .0
+}
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let log = start(&test.database).await;
+        Harness {
+            router: consortium_app(ConsortiumAppState::new(log)),
+            test,
+            sequences: Default::default(),
+        }
+    }
+
+    /// Restarts the service over the same database (the log is replayed).
+    async fn restart(&mut self) {
+        self.router = consortium_app(ConsortiumAppState::new(start(&self.test.database).await));
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, bytes.to_vec())
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Vec<u8>) {
+        self.send(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    async fn get_json(&self, uri: &str) -> (StatusCode, Value) {
+        let (status, bytes) = self.get(uri).await;
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        let (status, bytes) = self
+            .send(
+                Request::post(format!("/v1/consortium/{path}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(body.to_owned()))
+                    .unwrap(),
+            )
+            .await;
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.post_raw(path, &body.to_string()).await
+    }
+
+    /// A request signed by `member` with its next sequence number.
+    fn sign(&mut self, member: &SignerKey, action: Action) -> SignedRequest {
+        let sequence = self.sequences.entry(member.name().to_owned()).or_insert(0);
+        *sequence += 1;
+        SignedRequest::sign(CONSORTIUM, member, *sequence, TIME, action)
+    }
+
+    async fn act(
+        &mut self,
+        path: &str,
+        member: &SignerKey,
+        action: Action,
+        phone: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let request = self.sign(member, action);
+        let mut body = json!({"request": encode(&request)});
+        if let Some(phone) = phone {
+            body["identifier"] = identifier_json(phone);
+        }
+        self.post(path, body).await
+    }
+
+    async fn checkpoint(&self) -> tally_consortium::Checkpoint {
+        let (status, bytes) = self.get("/v1/consortium/checkpoint").await;
+        assert_eq!(status, StatusCode::OK);
+        open_checkpoint(
+            std::str::from_utf8(&bytes).unwrap(),
+            &operator_key().verifier(),
+            &[],
+        )
+        .unwrap()
+        .checkpoint
+    }
+
+    /// Fetches entry `index` and its inclusion proof at `size` and checks both against
+    /// the signed root, as a member's client does.
+    async fn verify_entry(&self, index: u64, size: u64, root: &Hash) -> Result<(), String> {
+        let (status, bytes) = self.get(&format!("/v1/consortium/entries/{index}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, proof) = self
+            .get_json(&format!(
+                "/v1/consortium/proofs/inclusion?index={index}&size={size}"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{proof}");
+        let leaf = Hash::from_base64(proof["leaf"].as_str().unwrap()).unwrap();
+        if leaf_hash(&bytes) != leaf {
+            return Err("the entry does not hash to the proof's leaf".into());
+        }
+        let hashes = hashes(&proof["hashes"]);
+        verify_inclusion(index, size, &leaf, &hashes, root).map_err(|error| error.to_string())
+    }
+}
+
+fn hashes(value: &Value) -> Vec<Hash> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hash| Hash::from_base64(hash.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+async fn flip_bit(database: &Database, table: &str, condition: &str, offset: usize) {
+    let select = format!("SELECT bytes FROM {table} WHERE {condition}");
+    let update = format!("UPDATE {table} SET bytes = $1 WHERE {condition}");
+    match database {
+        Database::Sqlite(pool) => {
+            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+            bytes[offset] ^= 1;
+            sqlx::query(&update)
+                .bind(bytes)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Database::Postgres(pool) => {
+            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+            bytes[offset] ^= 1;
+            sqlx::query(&update)
+                .bind(bytes)
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match TestDatabase::postgres().await {
+                    Some(database) => super::$name(Harness::new(database).await).await,
+                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
+                }
+            }
+        })*
+    };
+}
+
+on_both_backends!(
+    records_queries_proofs_entries_and_tiles,
+    admission_needs_the_quorum_and_suspension_stops_a_member,
+    unsigned_wrongly_signed_and_replayed_requests_are_refused,
+    bad_input_gets_its_code,
+    an_edited_entry_or_hash_fails_verification,
+);
+
+async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
+    let (a, b) = (key("bank-a", 1), key("bank-b", 2));
+    let genesis = harness.checkpoint().await;
+    assert_eq!(genesis.size, 1);
+    let phone = "+86 138 0013 8000";
+    let (status, body) = harness
+        .act("records", &a, publish_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body,
+        json!({"index": 1, "effect": {"kind": "published", "record": 1}})
+    );
+
+    let (status, body) = harness
+        .act("queries", &b, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["index"], 2);
+    let records = body["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["publisher"], "bank-a");
+    assert_eq!(records[0]["risk_type"], "stolen_account");
+    assert_eq!(records[0]["severity"], 4);
+    assert_eq!(records[0]["published_at"], TIME);
+
+    // The query is counted and readable.
+    let (status, body) = harness
+        .get_json("/v1/consortium/members/bank-b/query-count")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 1);
+    assert_eq!(body["in_day"], 1);
+
+    // Only the publisher retracts; then the record is no longer live.
+    let (status, body) = harness
+        .act(
+            "retractions",
+            &b,
+            Action::RetractRecord {
+                record: 1,
+                reason: "not mine".into(),
+            },
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "not_the_publisher");
+    let (status, body) = harness
+        .act(
+            "retractions",
+            &a,
+            Action::RetractRecord {
+                record: 1,
+                reason: "resolved".into(),
+            },
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["effect"], json!({"kind": "retracted", "record": 1}));
+    let (status, body) = harness
+        .act("queries", &b, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["records"], json!([]));
+
+    // Members.
+    let (status, body) = harness.get_json("/v1/consortium/members").await;
+    assert_eq!(status, StatusCode::OK);
+    let members = body["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    assert_eq!(members[1]["name"], "bank-b");
+    assert_eq!(members[1]["status"], "active");
+    assert_eq!(members[1]["queries_total"], 2);
+
+    // Checkpoint, inclusion of every entry, consistency from the genesis checkpoint.
+    let checkpoint = harness.checkpoint().await;
+    assert_eq!(checkpoint.size, 5);
+    for index in 0..5 {
+        harness
+            .verify_entry(index, 5, &checkpoint.root)
+            .await
+            .unwrap();
+    }
+    let (status, body) = harness
+        .get_json("/v1/consortium/proofs/consistency?old=1&new=5")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    verify_consistency(
+        1,
+        5,
+        &hashes(&body["hashes"]),
+        &genesis.root,
+        &checkpoint.root,
+    )
+    .unwrap();
+    // Without a size, the proof is for the current size.
+    let (_, body) = harness
+        .get_json("/v1/consortium/proofs/inclusion?index=3")
+        .await;
+    assert_eq!(body["size"], 5);
+
+    // Tile 0/0 holds the five leaf hashes.
+    let (status, tile) = harness.get("/v1/consortium/tile/0/0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(tile.len(), 5 * 32);
+    let (_, entry) = harness.get("/v1/consortium/entries/2").await;
+    assert_eq!(tile[64..96], leaf_hash(&entry).0);
+
+    // The state survives a restart.
+    harness.restart().await;
+    assert_eq!(harness.checkpoint().await.root, checkpoint.root);
+    let (status, _) = harness.get("/healthz").await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn admission_needs_the_quorum_and_suspension_stops_a_member(mut harness: Harness) {
+    let (a, b, d) = (key("bank-a", 1), key("bank-b", 2), key("bank-d", 4));
+    let candidate = key("bank-c", 3);
+    let phone = "+8613900000000";
+    // Proposed by A: one approval of the two needed.
+    let (status, body) = harness
+        .act(
+            "proposals",
+            &a,
+            Action::ProposeAdmission {
+                candidate: MemberKey {
+                    name: "bank-c".into(),
+                    public_key: candidate.verifier().public_key(),
+                },
+            },
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["effect"]["carried_out"], false);
+    let proposal = body["index"].as_u64().unwrap();
+    // Below the quorum, the candidate is not a member.
+    let (status, body) = harness
+        .act("records", &candidate, publish_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "not_a_member");
+    // A second approval from A is refused; B's carries it out.
+    let (status, body) = harness
+        .act("approvals", &a, Action::Approve { proposal }, None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "already_approved");
+    let (status, body) = harness
+        .act("approvals", &b, Action::Approve { proposal }, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["effect"],
+        json!({"kind": "approved", "proposal": proposal, "carried_out": true})
+    );
+    // The candidate signs its own sequence from 1 again: the refused request was not logged.
+    harness.sequences.insert("bank-c".into(), 0);
+    let (status, body) = harness
+        .act("records", &candidate, publish_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // An approval of an unknown proposal.
+    let (status, body) = harness
+        .act("approvals", &b, Action::Approve { proposal: 999 }, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_reference");
+
+    // Suspend D: proposed by A, approved by B.
+    let (status, body) = harness
+        .act(
+            "proposals",
+            &a,
+            Action::ProposeSuspension {
+                member: "bank-d".into(),
+                reason: "leaked data".into(),
+            },
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let proposal = body["index"].as_u64().unwrap();
+    let (status, body) = harness
+        .act("approvals", &b, Action::Approve { proposal }, None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["effect"]["carried_out"], true);
+    // A suspended member can neither publish nor query.
+    let (status, body) = harness
+        .act("records", &d, publish_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "member_suspended");
+    let (status, body) = harness
+        .act("queries", &d, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "member_suspended");
+    let (_, body) = harness.get_json("/v1/consortium/members").await;
+    let statuses: Vec<_> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| (member["name"].clone(), member["status"].clone()))
+        .collect();
+    assert!(statuses.contains(&(json!("bank-d"), json!("suspended"))));
+    assert!(statuses.contains(&(json!("bank-c"), json!("active"))));
+
+    // Quotas: a member may query 5 times a day.
+    for _ in 0..5 {
+        let (status, _) = harness
+            .act("queries", &a, query_action(phone), Some(phone))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = harness
+        .act("queries", &a, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"]["code"], "quota_exceeded");
+}
+
+async fn unsigned_wrongly_signed_and_replayed_requests_are_refused(mut harness: Harness) {
+    let a = key("bank-a", 1);
+    let phone = "+8613900000001";
+    let size = harness.checkpoint().await.size;
+    // Unsigned: the signature field is all zeros.
+    let mut unsigned = harness.sign(&a, publish_action(phone));
+    unsigned.signature = [0; 64];
+    let (status, body) = harness
+        .post(
+            "records",
+            json!({"request": encode(&unsigned), "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature");
+    // Signed by another key under bank-a's name.
+    let impostor = key("bank-a", 66);
+    let forged = SignedRequest::sign(CONSORTIUM, &impostor, 5, TIME, publish_action(phone));
+    let (status, body) = harness
+        .post(
+            "records",
+            json!({"request": encode(&forged), "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature");
+    // A valid request whose signed bytes were altered (the severity) after signing.
+    let mut altered = SignedRequest::sign(CONSORTIUM, &a, 6, TIME, publish_action(phone));
+    if let Action::PublishRecord { severity, .. } = &mut altered.action {
+        *severity = 5;
+    }
+    let (status, body) = harness
+        .post(
+            "records",
+            json!({"request": encode(&altered), "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Signed for another consortium.
+    let elsewhere = SignedRequest::sign("other", &a, 7, TIME, publish_action(phone));
+    let (status, body) = harness
+        .post(
+            "records",
+            json!({"request": encode(&elsewhere), "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    // Nothing was logged.
+    assert_eq!(harness.checkpoint().await.size, size);
+    // A good request, then the same bytes again: a replay.
+    let good = SignedRequest::sign(CONSORTIUM, &a, 8, TIME, publish_action(phone));
+    let body = json!({"request": encode(&good), "identifier": identifier_json(phone)});
+    let (status, _) = harness.post("records", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, answer) = harness.post("records", body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["error"]["code"], "replayed_request");
+    // An older sequence number is a replay too.
+    let older = SignedRequest::sign(CONSORTIUM, &a, 7, TIME, publish_action(phone));
+    let (status, answer) = harness
+        .post(
+            "records",
+            json!({"request": encode(&older), "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(harness.checkpoint().await.size, size + 1);
+}
+
+async fn bad_input_gets_its_code(mut harness: Harness) {
+    let a = key("bank-a", 1);
+    let phone = "+8613900000002";
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "records",
+            "{".into(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "records",
+            json!({"request": "", "extra": 1}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            "records",
+            json!({"identifier": null}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "records",
+            json!({"request": "not base64!"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_base64",
+        ),
+        (
+            "records",
+            json!({"request": "AQID"}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "malformed_entry",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, answer) = harness.post_raw(path, &body).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    // A publication on the query route, a query without its identifier, an approval
+    // with one, a bad salt, an identifier that does not open the commitment, an
+    // identifier that is not a phone number.
+    let publication = encode(&harness.sign(&a, publish_action(phone)));
+    let cases = vec![
+        (
+            "queries",
+            json!({"request": publication.clone(), "identifier": identifier_json(phone)}),
+            StatusCode::BAD_REQUEST,
+            "wrong_route",
+        ),
+        (
+            "records",
+            json!({"request": publication.clone()}),
+            StatusCode::BAD_REQUEST,
+            "identifier_required",
+        ),
+        (
+            "records",
+            json!({"request": publication.clone(), "identifier": {"kind": "phone", "value": phone, "salt": "00"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_salt",
+        ),
+        (
+            "records",
+            json!({"request": publication.clone(), "identifier": {"kind": "planet", "value": phone, "salt": hex::encode([5u8; 16])}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identifier",
+        ),
+        (
+            "records",
+            json!({"request": publication.clone(), "identifier": {"kind": "phone", "value": "hello", "salt": hex::encode([5u8; 16])}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_identifier",
+        ),
+        (
+            "records",
+            json!({"request": publication.clone(), "identifier": identifier_json("+8613900000003")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "commitment_mismatch",
+        ),
+    ];
+    for (path, body, status, code) in cases {
+        let (got, answer) = harness.post(path, body.clone()).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let approval = encode(&harness.sign(&a, Action::Approve { proposal: 1 }));
+    let (status, answer) = harness
+        .post(
+            "approvals",
+            json!({"request": approval, "identifier": identifier_json(phone)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["code"], "unexpected_identifier");
+    // Out-of-range severity.
+    let mut action = publish_action(phone);
+    if let Action::PublishRecord { severity, .. } = &mut action {
+        *severity = 9;
+    }
+    let (status, answer) = harness.act("records", &a, action, Some(phone)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(answer["error"]["code"], "invalid_field");
+
+    // Media type and size.
+    let (status, bytes) = harness
+        .send(
+            Request::post("/v1/consortium/records")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(String::from_utf8(bytes)
+        .unwrap()
+        .contains("unsupported_media_type"));
+    let huge = json!({"request": "A".repeat(100_000)}).to_string();
+    let (status, answer) = harness.post_raw("records", &huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer["error"]["code"], "payload_too_large");
+
+    // Reads.
+    let cases = [
+        (
+            "/v1/consortium/proofs/inclusion?index=5&size=1",
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+        ),
+        (
+            "/v1/consortium/proofs/inclusion?index=0&size=9",
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+        ),
+        (
+            "/v1/consortium/proofs/inclusion?index=x",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/consortium/proofs/inclusion?index=0&color=red",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/consortium/proofs/consistency?old=3&new=1",
+            StatusCode::BAD_REQUEST,
+            "out_of_range",
+        ),
+        (
+            "/v1/consortium/proofs/consistency",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/consortium/entries/7",
+            StatusCode::NOT_FOUND,
+            "entry_not_found",
+        ),
+        (
+            "/v1/consortium/entries/-1",
+            StatusCode::BAD_REQUEST,
+            "invalid_index",
+        ),
+        (
+            "/v1/consortium/tile/0/5",
+            StatusCode::NOT_FOUND,
+            "tile_not_found",
+        ),
+        (
+            "/v1/consortium/tile/300/0",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile",
+        ),
+        (
+            "/v1/consortium/members/bank-z/query-count",
+            StatusCode::NOT_FOUND,
+            "member_not_found",
+        ),
+        ("/v1/consortium/nothing", StatusCode::NOT_FOUND, "not_found"),
+    ];
+    for (uri, status, code) in cases {
+        let (got, answer) = harness.get_json(uri).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{uri}"
+        );
+    }
+    let (status, bytes) = harness
+        .send(
+            Request::delete("/v1/consortium/checkpoint")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(String::from_utf8(bytes)
+        .unwrap()
+        .contains("method_not_allowed"));
+    // Nothing above was logged: the log holds only the genesis entry.
+    assert_eq!(harness.checkpoint().await.size, 1);
+}
+
+async fn an_edited_entry_or_hash_fails_verification(mut harness: Harness) {
+    let a = key("bank-a", 1);
+    for number in 0..300 {
+        let phone = format!("+86137{number:08}");
+        let (status, _) = harness
+            .act("records", &a, publish_action(&phone), Some(&phone))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let checkpoint = harness.checkpoint().await;
+    assert_eq!(checkpoint.size, 301);
+    // An entry edited in the database (before any entry was read: the service keeps
+    // the entries it read ahead):
+    // its bytes no longer hash to the leaf the signed tree commits to.
+    flip_bit(
+        &harness.test.database,
+        "consortium_entries",
+        "entry_index = 7",
+        60,
+    )
+    .await;
+    let error = harness
+        .verify_entry(7, 301, &checkpoint.root)
+        .await
+        .unwrap_err();
+    assert!(error.contains("leaf"), "{error}");
+    // Put it back.
+    flip_bit(
+        &harness.test.database,
+        "consortium_entries",
+        "entry_index = 7",
+        60,
+    )
+    .await;
+
+    harness
+        .verify_entry(5, 301, &checkpoint.root)
+        .await
+        .unwrap();
+    harness
+        .verify_entry(100, 301, &checkpoint.root)
+        .await
+        .unwrap();
+
+    // A stored hash edited in the database: the level-4 hash over leaves 0..16 in tile
+    // 0/0. Replays check leaves, so the service restarts; the proofs it then serves for
+    // entries 16..256 use the edited hash and fail against the signed root.
+    flip_bit(
+        &harness.test.database,
+        "consortium_tiles",
+        "level = 0 AND tile_index = 0",
+        256 * 32 + 1,
+    )
+    .await;
+    harness.restart().await;
+    let restarted = harness.checkpoint().await;
+    assert_eq!(
+        restarted.root, checkpoint.root,
+        "the root is from higher hashes"
+    );
+    harness
+        .verify_entry(5, 301, &checkpoint.root)
+        .await
+        .unwrap();
+    let error = harness
+        .verify_entry(100, 301, &checkpoint.root)
+        .await
+        .unwrap_err();
+    assert!(error.contains("root"), "{error}");
+}
