@@ -1,0 +1,1213 @@
+//! A credit account: limit and available credit, purchases into plans, statements, daily
+//! interest and penalties, repayment, refunds, early payoff, bill installment, delinquency,
+//! charge-off and stolen-account write-off. Pure: every operation takes the business date and
+//! returns the journal postings it produces; the store persists the account (serde).
+
+use crate::allocation::{allocate, AllocationOrder, Applied, Due};
+use crate::error::CreditError;
+use crate::posting::{LedgerRole, Posting};
+use crate::product::{EarlyPayoffRule, Product};
+use crate::schedule::{Cycle, Schedule};
+use jiff::civil::Date;
+use jiff::ToSpan;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tally_core::{Amount, Currency, Rounding};
+
+/// Days past due at which each bucket starts: M1 = 1–30, M2 = 31–60, … M6 = 151–180,
+/// M6+ = over 180.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Current,
+    M1,
+    M2,
+    M3,
+    M4,
+    M5,
+    M6,
+    M6Plus,
+}
+
+impl Bucket {
+    pub fn of_days_past_due(days: i32) -> Bucket {
+        match days {
+            i32::MIN..=0 => Bucket::Current,
+            1..=30 => Bucket::M1,
+            31..=60 => Bucket::M2,
+            61..=90 => Bucket::M3,
+            91..=120 => Bucket::M4,
+            121..=150 => Bucket::M5,
+            151..=180 => Bucket::M6,
+            _ => Bucket::M6Plus,
+        }
+    }
+}
+
+/// What entering a bucket triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DelinquencyAction {
+    /// No new purchases until the account is current again.
+    Freeze,
+    /// A collections contact task.
+    Contact,
+    /// Charge the whole receivable off.
+    ChargeOff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketAction {
+    pub bucket: Bucket,
+    pub action: DelinquencyAction,
+}
+
+/// The account rules a lender configures (TOML, serde). Defaults are the issue's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountPolicy {
+    /// Share of the principal due in the minimum payment (0.10).
+    pub minimum_principal_share: Decimal,
+    /// Daily interest on a remainder left after a minimum payment (0.0005 = 0.05% a day).
+    pub revolving_daily_rate: Decimal,
+    /// Days after the due date before penalties start.
+    pub grace_days: i32,
+    /// Daily penalty on an overdue item's principal, fee and interest (0.0005).
+    pub penalty_daily_rate: Decimal,
+    /// Most penalty one item can ever carry, as a share of what it billed (0.25).
+    pub penalty_cap_share: Decimal,
+    /// Rounding of daily interest and penalties (per item per day).
+    pub rounding: Rounding,
+    pub allocation_order: AllocationOrder,
+    pub bucket_actions: Vec<BucketAction>,
+    /// Smallest statement balance that may be put into installments, in minor units.
+    pub bill_installment_minimum_minor: i64,
+}
+
+impl Default for AccountPolicy {
+    fn default() -> Self {
+        AccountPolicy {
+            minimum_principal_share: Decimal::new(10, 2),
+            revolving_daily_rate: Decimal::new(5, 4),
+            grace_days: 3,
+            penalty_daily_rate: Decimal::new(5, 4),
+            penalty_cap_share: Decimal::new(25, 2),
+            rounding: Rounding::HalfUp,
+            allocation_order: AllocationOrder::default(),
+            bucket_actions: vec![
+                BucketAction {
+                    bucket: Bucket::M1,
+                    action: DelinquencyAction::Freeze,
+                },
+                BucketAction {
+                    bucket: Bucket::M1,
+                    action: DelinquencyAction::Contact,
+                },
+                BucketAction {
+                    bucket: Bucket::M3,
+                    action: DelinquencyAction::Contact,
+                },
+                BucketAction {
+                    bucket: Bucket::M6Plus,
+                    action: DelinquencyAction::ChargeOff,
+                },
+            ],
+            bill_installment_minimum_minor: 10_000,
+        }
+    }
+}
+
+impl AccountPolicy {
+    pub fn validate(&self) -> Result<(), CreditError> {
+        self.allocation_order.validate()?;
+        let rates = [
+            self.minimum_principal_share,
+            self.revolving_daily_rate,
+            self.penalty_daily_rate,
+            self.penalty_cap_share,
+        ];
+        if rates
+            .iter()
+            .any(|rate| rate.is_sign_negative() || *rate > Decimal::ONE)
+        {
+            return Err(CreditError::InvalidConfiguration(
+                "policy rates and shares must be in [0, 1]".into(),
+            ));
+        }
+        if self.grace_days < 0 {
+            return Err(CreditError::InvalidConfiguration(
+                "grace_days must not be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Open,
+    /// Frozen by hand or by a delinquency action; `frozen_by_delinquency` tells which.
+    Frozen,
+    ChargedOff,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    Active,
+    Settled,
+    Refunded,
+    WrittenOffFraud,
+    ChargedOff,
+}
+
+/// A purchase on credit and its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: u32,
+    pub product_code: String,
+    pub status: PlanStatus,
+    pub early_payoff: EarlyPayoffRule,
+    pub fees_refundable: bool,
+    pub schedule: Schedule,
+    /// Installments billed so far (the first `billed` of the schedule).
+    pub billed: u32,
+    pub refunded: Amount,
+    pub fee_billed: Amount,
+    pub interest_billed: Amount,
+}
+
+impl Plan {
+    fn unbilled_principal(&self) -> i64 {
+        self.schedule
+            .installments
+            .iter()
+            .skip(self.billed as usize)
+            .map(|item| item.principal.minor())
+            .sum()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporaryLimit {
+    pub amount: Amount,
+    /// Last day the temporary limit applies.
+    pub until: Date,
+}
+
+/// The statement of the current cycle, until its due date has been judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenStatement {
+    pub statement_date: Date,
+    pub due_date: Date,
+    pub minimum_payment: Amount,
+    pub paid: Amount,
+}
+
+/// Totals since the last statement, printed on the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CycleActivity {
+    pub purchases: Amount,
+    pub payments: Amount,
+    pub refunds: Amount,
+    pub interest: Amount,
+    pub penalties: Amount,
+    pub written_off: Amount,
+}
+
+impl CycleActivity {
+    fn zero(currency: Currency) -> CycleActivity {
+        let zero = Amount::zero(currency);
+        CycleActivity {
+            purchases: zero,
+            payments: zero,
+            refunds: zero,
+            interest: zero,
+            penalties: zero,
+            written_off: zero,
+        }
+    }
+}
+
+/// One line of a statement: one billed item still owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementLine {
+    pub plan_id: u32,
+    pub installment: u32,
+    pub due_date: Date,
+    pub overdue: bool,
+    pub principal: Amount,
+    pub fee: Amount,
+    pub interest: Amount,
+    pub penalty: Amount,
+}
+
+/// A statement as cut on the statement date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    pub statement_date: Date,
+    pub due_date: Date,
+    pub previous_balance: Amount,
+    pub purchases: Amount,
+    pub payments: Amount,
+    pub refunds: Amount,
+    pub written_off: Amount,
+    pub new_principal: Amount,
+    pub new_fees: Amount,
+    /// Installment interest billed plus daily interest accrued this cycle.
+    pub new_interest: Amount,
+    pub penalties: Amount,
+    pub credit_balance_applied: Amount,
+    /// Everything billed and still owed.
+    pub closing_balance: Amount,
+    pub minimum_payment: Amount,
+    pub overdue: Amount,
+    pub unbilled_principal: Amount,
+    pub credit_balance: Amount,
+    pub available_credit: Amount,
+    pub bucket: Bucket,
+    pub lines: Vec<StatementLine>,
+}
+
+/// A collections contact task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactTask {
+    pub reason: String,
+    pub bucket: Bucket,
+    pub days_past_due: i32,
+    pub amount: Amount,
+    /// 1 is the most urgent.
+    pub priority: u8,
+}
+
+/// What one end of day produced for one account. Reuse one across accounts: it is cleared,
+/// not reallocated.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayOutcome {
+    pub postings: Vec<Posting>,
+    pub statement: Option<Statement>,
+    pub actions: Vec<DelinquencyAction>,
+    pub contacts: Vec<ContactTask>,
+}
+
+impl DayOutcome {
+    pub fn clear(&mut self) {
+        self.postings.clear();
+        self.statement = None;
+        self.actions.clear();
+        self.contacts.clear();
+    }
+}
+
+/// What a repayment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repayment {
+    pub applied: Vec<Applied>,
+    pub to_credit_balance: Amount,
+    pub posting: Posting,
+}
+
+/// A credit account's whole state: plain data the store persists as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub currency: Currency,
+    pub limit: Amount,
+    pub temporary_limit: Option<TemporaryLimit>,
+    pub held: Amount,
+    pub status: AccountStatus,
+    pub frozen_by_delinquency: bool,
+    pub cycle: Cycle,
+    pub credit_balance: Amount,
+    pub plans: Vec<Plan>,
+    pub dues: Vec<Due>,
+    pub open_statement: Option<OpenStatement>,
+    pub last_closing_balance: Amount,
+    pub activity: CycleActivity,
+    pub bucket: Bucket,
+    pub days_past_due: i32,
+    pub charged_off: Amount,
+    pub next_plan_id: u32,
+}
+
+fn amount(minor: i64, currency: Currency) -> Amount {
+    Amount::new(minor, currency)
+}
+
+fn add(left: Amount, right: Amount) -> Result<Amount, CreditError> {
+    Ok(left.checked_add(right)?)
+}
+
+impl Account {
+    /// Opens an account with a limit on a billing cycle.
+    pub fn open(limit: Amount, cycle: Cycle) -> Result<Account, CreditError> {
+        cycle.validate()?;
+        if limit.is_negative() {
+            return Err(CreditError::AmountNotPositive(limit.to_string()));
+        }
+        let currency = limit.currency();
+        let zero = Amount::zero(currency);
+        Ok(Account {
+            currency,
+            limit,
+            temporary_limit: None,
+            held: zero,
+            status: AccountStatus::Open,
+            frozen_by_delinquency: false,
+            cycle,
+            credit_balance: zero,
+            plans: Vec::new(),
+            dues: Vec::new(),
+            open_statement: None,
+            last_closing_balance: zero,
+            activity: CycleActivity::zero(currency),
+            bucket: Bucket::Current,
+            days_past_due: 0,
+            charged_off: zero,
+            next_plan_id: 1,
+        })
+    }
+
+    fn check_currency(&self, value: Amount) -> Result<(), CreditError> {
+        if value.currency() == self.currency {
+            Ok(())
+        } else {
+            Err(CreditError::CurrencyMismatch(format!(
+                "account in {}, amount in {}",
+                self.currency,
+                value.currency()
+            )))
+        }
+    }
+
+    fn check_positive(&self, value: Amount) -> Result<(), CreditError> {
+        self.check_currency(value)?;
+        if value.is_positive() {
+            Ok(())
+        } else {
+            Err(CreditError::AmountNotPositive(value.to_string()))
+        }
+    }
+
+    /// The limit in force on `date`: a temporary limit until its last day, else the limit.
+    pub fn effective_limit(&self, date: Date) -> Amount {
+        match self.temporary_limit {
+            Some(temporary) if date <= temporary.until => temporary.amount,
+            _ => self.limit,
+        }
+    }
+
+    /// Principal not yet repaid: billed principal outstanding plus unbilled principal.
+    pub fn unpaid_principal(&self) -> Amount {
+        let billed: i64 = self.dues.iter().map(|due| due.principal.minor()).sum();
+        let unbilled: i64 = self
+            .plans
+            .iter()
+            .filter(|plan| plan.status == PlanStatus::Active)
+            .map(Plan::unbilled_principal)
+            .sum();
+        amount(billed + unbilled, self.currency)
+    }
+
+    /// Limit − unpaid principal − held, never below zero (a lowered limit can leave less).
+    pub fn available_credit(&self, date: Date) -> Amount {
+        let available = self.effective_limit(date).minor()
+            - self.unpaid_principal().minor()
+            - self.held.minor();
+        amount(available.max(0), self.currency)
+    }
+
+    /// Everything billed and still owed.
+    pub fn billed_balance(&self) -> Amount {
+        amount(self.dues.iter().map(Due::outstanding).sum(), self.currency)
+    }
+
+    pub fn set_limit(&mut self, limit: Amount) -> Result<(), CreditError> {
+        self.check_currency(limit)?;
+        if limit.is_negative() {
+            return Err(CreditError::AmountNotPositive(limit.to_string()));
+        }
+        self.limit = limit;
+        Ok(())
+    }
+
+    pub fn set_temporary_limit(&mut self, limit: Amount, until: Date) -> Result<(), CreditError> {
+        self.check_currency(limit)?;
+        self.temporary_limit = Some(TemporaryLimit {
+            amount: limit,
+            until,
+        });
+        Ok(())
+    }
+
+    pub fn freeze(&mut self) {
+        if self.status == AccountStatus::Open {
+            self.status = AccountStatus::Frozen;
+        }
+    }
+
+    pub fn unfreeze(&mut self) {
+        if self.status == AccountStatus::Frozen {
+            self.status = AccountStatus::Open;
+            self.frozen_by_delinquency = false;
+        }
+    }
+
+    /// Closes an account that owes nothing and holds nothing.
+    pub fn close(&mut self) -> Result<(), CreditError> {
+        if self.unpaid_principal().is_positive()
+            || self.billed_balance().is_positive()
+            || self.held.is_positive()
+        {
+            return Err(CreditError::InvalidConfiguration(
+                "an account that owes or holds money cannot be closed".into(),
+            ));
+        }
+        self.status = AccountStatus::Closed;
+        Ok(())
+    }
+
+    /// Reserves `value` of available credit for a purchase being authorised.
+    pub fn authorize(&mut self, date: Date, value: Amount) -> Result<(), CreditError> {
+        self.check_positive(value)?;
+        match self.status {
+            AccountStatus::Open => {}
+            AccountStatus::Frozen => return Err(CreditError::AccountFrozen),
+            AccountStatus::ChargedOff | AccountStatus::Closed => {
+                return Err(CreditError::AccountClosed)
+            }
+        }
+        let available = self.available_credit(date);
+        if value.minor() > available.minor() {
+            return Err(CreditError::InsufficientCredit {
+                requested: value.to_string(),
+                available: available.to_string(),
+            });
+        }
+        self.held = add(self.held, value)?;
+        Ok(())
+    }
+
+    /// Releases an authorisation that will not be captured.
+    pub fn void(&mut self, value: Amount) -> Result<(), CreditError> {
+        self.check_positive(value)?;
+        if value.minor() > self.held.minor() {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "cannot release {value}: {} is held",
+                self.held
+            )));
+        }
+        self.held = self.held.checked_sub(value)?;
+        Ok(())
+    }
+
+    /// Captures an authorised amount into a plan of `product` over `periods`.
+    pub fn capture(
+        &mut self,
+        date: Date,
+        value: Amount,
+        product: &Product,
+        periods: u32,
+    ) -> Result<(u32, Posting), CreditError> {
+        self.void(value)?;
+        let schedule = match Schedule::build(product, value, periods, date, self.cycle) {
+            Ok(schedule) => schedule,
+            Err(error) => {
+                // Put the hold back: a refused capture changes nothing.
+                self.held = add(self.held, value)?;
+                return Err(error);
+            }
+        };
+        let id = self.next_plan_id;
+        self.next_plan_id += 1;
+        let posting = Posting::new(format!("purchase on credit, plan {id}"))
+            .debit(LedgerRole::CustomerReceivable, value)
+            .credit(
+                LedgerRole::MerchantPayable,
+                value.checked_sub(schedule.merchant_discount)?,
+            )
+            .credit(
+                LedgerRole::MerchantDiscountIncome,
+                schedule.merchant_discount,
+            );
+        let zero = Amount::zero(self.currency);
+        self.plans.push(Plan {
+            id,
+            product_code: product.code.clone(),
+            status: PlanStatus::Active,
+            early_payoff: product.early_payoff,
+            fees_refundable: product.fees_refundable,
+            schedule,
+            billed: 0,
+            refunded: zero,
+            fee_billed: zero,
+            interest_billed: zero,
+        });
+        self.activity.purchases = add(self.activity.purchases, value)?;
+        Ok((id, posting))
+    }
+
+    fn plan_index(&self, plan_id: u32) -> Result<usize, CreditError> {
+        self.plans
+            .iter()
+            .position(|plan| plan.id == plan_id)
+            .ok_or(CreditError::PlanNotFound(plan_id))
+    }
+
+    /// Applies a repayment in the policy's allocation order; the rest becomes credit balance.
+    pub fn repay(
+        &mut self,
+        date: Date,
+        value: Amount,
+        policy: &AccountPolicy,
+    ) -> Result<Repayment, CreditError> {
+        self.check_positive(value)?;
+        let mut applied = Vec::new();
+        let left = allocate(
+            &mut self.dues,
+            value,
+            date,
+            &policy.allocation_order,
+            &mut applied,
+        )?;
+        self.credit_balance = add(self.credit_balance, left)?;
+        self.activity.payments = add(self.activity.payments, value)?;
+        if let Some(open) = self.open_statement.as_mut() {
+            open.paid = open.paid.checked_add(value)?;
+        }
+        self.settle_paid_plans();
+        let posting = Posting::new("repayment")
+            .debit(LedgerRole::RepaymentClearing, value)
+            .credit(LedgerRole::CustomerReceivable, value.checked_sub(left)?)
+            .credit(LedgerRole::CustomerCreditBalance, left);
+        self.refresh_delinquency(date);
+        Ok(Repayment {
+            applied,
+            to_credit_balance: left,
+            posting,
+        })
+    }
+
+    fn settle_paid_plans(&mut self) {
+        for plan in &mut self.plans {
+            if plan.status != PlanStatus::Active
+                || (plan.billed as usize) < plan.schedule.installments.len()
+            {
+                continue;
+            }
+            let owes = self
+                .dues
+                .iter()
+                .any(|due| due.plan_id == plan.id && due.outstanding() > 0);
+            if !owes {
+                plan.status = PlanStatus::Settled;
+            }
+        }
+    }
+
+    /// What paying plan `plan_id` off today costs: its billed items still owed, its unbilled
+    /// principal, and the charge its early payoff rule states.
+    pub fn early_payoff_quote(&self, plan_id: u32) -> Result<(Amount, Amount), CreditError> {
+        let plan = &self.plans[self.plan_index(plan_id)?];
+        if plan.status != PlanStatus::Active {
+            return Err(CreditError::PlanNotActive(plan_id));
+        }
+        let billed: i64 = self
+            .dues
+            .iter()
+            .filter(|due| due.plan_id == plan_id)
+            .map(Due::outstanding)
+            .sum();
+        let unbilled = &plan.schedule.installments[plan.billed as usize..];
+        let charge: i64 = match plan.early_payoff {
+            EarlyPayoffRule::PrincipalOnly => 0,
+            EarlyPayoffRule::OneMorePeriod => unbilled
+                .first()
+                .map(|item| item.fee.minor() + item.interest.minor())
+                .unwrap_or(0),
+            EarlyPayoffRule::AllRemainingCharges => unbilled
+                .iter()
+                .map(|item| item.fee.minor() + item.interest.minor())
+                .sum(),
+        };
+        let total = billed + plan.unbilled_principal() + charge;
+        Ok((amount(total, self.currency), amount(charge, self.currency)))
+    }
+
+    /// Pays plan `plan_id` off with `value` (at least the quote; the rest is credit balance).
+    pub fn early_payoff(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
+        self.check_positive(value)?;
+        let (quote, charge) = self.early_payoff_quote(plan_id)?;
+        if value.minor() < quote.minor() {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "early payoff of plan {plan_id} needs {quote}, got {value}"
+            )));
+        }
+        let index = self.plan_index(plan_id)?;
+        let currency = self.currency;
+        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
+            due.principal = Amount::zero(currency);
+            due.fee = Amount::zero(currency);
+            due.interest = Amount::zero(currency);
+            due.penalty = Amount::zero(currency);
+        }
+        let plan = &mut self.plans[index];
+        plan.billed = plan.schedule.periods;
+        plan.status = PlanStatus::Settled;
+        plan.fee_billed = add(plan.fee_billed, charge)?;
+        let excess = value.checked_sub(quote)?;
+        self.credit_balance = add(self.credit_balance, excess)?;
+        self.activity.payments = add(self.activity.payments, value)?;
+        Ok(Posting::new(format!("early payoff of plan {plan_id}"))
+            .debit(LedgerRole::RepaymentClearing, value)
+            .debit(LedgerRole::CustomerReceivable, charge)
+            .credit(LedgerRole::FeeIncome, charge)
+            .credit(LedgerRole::CustomerReceivable, quote)
+            .credit(LedgerRole::CustomerCreditBalance, excess))
+    }
+
+    /// Refunds `value` of plan `plan_id`'s principal: unbilled installments last-first (their
+    /// fee and interest shrink in proportion, rounded down), then billed principal still owed
+    /// (newest first), then principal already paid back to the customer's credit balance. On
+    /// a full refund of a product whose fees are refundable, every fee and interest of the
+    /// plan is reversed too.
+    pub fn refund(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
+        self.check_positive(value)?;
+        let index = self.plan_index(plan_id)?;
+        let currency = self.currency;
+        let plan = &self.plans[index];
+        if !matches!(plan.status, PlanStatus::Active | PlanStatus::Settled) {
+            return Err(CreditError::PlanNotActive(plan_id));
+        }
+        let refundable = plan.schedule.principal.checked_sub(plan.refunded)?;
+        if value.minor() > refundable.minor() {
+            return Err(CreditError::RefundExceedsPrincipal {
+                requested: value.to_string(),
+                refundable: refundable.to_string(),
+            });
+        }
+        let mut left = value.minor();
+        let mut from_receivable = 0_i64;
+        let mut charges_cancelled_fee = 0_i64;
+        let mut charges_cancelled_interest = 0_i64;
+        let plan = &mut self.plans[index];
+        let billed = plan.billed as usize;
+        for item in plan.schedule.installments[billed..].iter_mut().rev() {
+            if left == 0 {
+                break;
+            }
+            let before = item.principal.minor();
+            let take = left.min(before);
+            if take == 0 {
+                continue;
+            }
+            let after = before - take;
+            let scale = |charge: Amount| -> Amount {
+                // charge × after / before, rounded down; i128 so the product cannot overflow.
+                let scaled = i128::from(charge.minor()) * i128::from(after) / i128::from(before);
+                amount(i64::try_from(scaled).unwrap_or(0), currency)
+            };
+            let fee = scale(item.fee);
+            let interest = scale(item.interest);
+            charges_cancelled_fee += item.fee.minor() - fee.minor();
+            charges_cancelled_interest += item.interest.minor() - interest.minor();
+            item.principal = amount(after, currency);
+            item.fee = fee;
+            item.interest = interest;
+            left -= take;
+            from_receivable += take;
+        }
+        // Unbilled charges were never posted: cancelling them moves no money.
+        let _ = (charges_cancelled_fee, charges_cancelled_interest);
+        let mut plan_dues: Vec<usize> = (0..self.dues.len())
+            .filter(|position| self.dues[*position].plan_id == plan_id)
+            .collect();
+        plan_dues.sort_by_key(|position| std::cmp::Reverse(self.dues[*position].installment));
+        for position in &plan_dues {
+            if left == 0 {
+                break;
+            }
+            let due = &mut self.dues[*position];
+            let take = left.min(due.principal.minor());
+            due.principal = amount(due.principal.minor() - take, currency);
+            left -= take;
+            from_receivable += take;
+        }
+        let to_credit_balance = left;
+        let plan = &mut self.plans[index];
+        plan.refunded = add(plan.refunded, value)?;
+        let full = plan.refunded == plan.schedule.principal;
+        let mut posting = Posting::new(format!("refund of plan {plan_id}"))
+            .debit(LedgerRole::MerchantPayable, value)
+            .credit(
+                LedgerRole::CustomerReceivable,
+                amount(from_receivable, currency),
+            )
+            .credit(
+                LedgerRole::CustomerCreditBalance,
+                amount(to_credit_balance, currency),
+            );
+        if full {
+            plan.status = PlanStatus::Refunded;
+            if plan.fees_refundable {
+                let (fee_billed, interest_billed) = (plan.fee_billed, plan.interest_billed);
+                let mut outstanding = 0_i64;
+                for position in &plan_dues {
+                    let due = &mut self.dues[*position];
+                    outstanding += due.fee.minor() + due.interest.minor();
+                    due.fee = Amount::zero(currency);
+                    due.interest = Amount::zero(currency);
+                }
+                let paid = fee_billed.minor() + interest_billed.minor() - outstanding;
+                posting = posting
+                    .debit(LedgerRole::FeeIncome, fee_billed)
+                    .debit(LedgerRole::InterestIncome, interest_billed)
+                    .credit(
+                        LedgerRole::CustomerReceivable,
+                        amount(outstanding, currency),
+                    )
+                    .credit(LedgerRole::CustomerCreditBalance, amount(paid, currency));
+                self.credit_balance = add(self.credit_balance, amount(paid, currency))?;
+            }
+        }
+        self.credit_balance = add(self.credit_balance, amount(to_credit_balance, currency))?;
+        self.activity.refunds = add(self.activity.refunds, value)?;
+        self.settle_paid_plans();
+        Ok(posting)
+    }
+
+    /// Writes plan `plan_id` off as bought by a thief: the customer owes nothing for it, gets
+    /// back whatever they paid for it (credit balance), carries no penalty or delinquency for
+    /// it, and the principal is a fraud loss; its fees, interest and penalties are reversed.
+    pub fn write_off_stolen(&mut self, date: Date, plan_id: u32) -> Result<Posting, CreditError> {
+        let index = self.plan_index(plan_id)?;
+        let currency = self.currency;
+        if !matches!(
+            self.plans[index].status,
+            PlanStatus::Active | PlanStatus::Settled
+        ) {
+            return Err(CreditError::PlanNotActive(plan_id));
+        }
+        let mut owed_principal = self.plans[index].unbilled_principal();
+        let mut owed_charges = 0_i64;
+        let mut penalty_charged = 0_i64;
+        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
+            owed_principal += due.principal.minor();
+            owed_charges += due.fee.minor() + due.interest.minor() + due.penalty.minor();
+            penalty_charged += due.penalty_charged.minor();
+            due.principal = Amount::zero(currency);
+            due.fee = Amount::zero(currency);
+            due.interest = Amount::zero(currency);
+            due.penalty = Amount::zero(currency);
+        }
+        let plan = &mut self.plans[index];
+        let principal_net = plan.schedule.principal.minor() - plan.refunded.minor();
+        let principal_paid = principal_net - owed_principal;
+        let charges_billed =
+            plan.fee_billed.minor() + plan.interest_billed.minor() + penalty_charged;
+        let charges_paid = charges_billed - owed_charges;
+        plan.status = PlanStatus::WrittenOffFraud;
+        let give_back = principal_paid + charges_paid;
+        self.credit_balance = add(self.credit_balance, amount(give_back, currency))?;
+        self.activity.written_off = add(
+            self.activity.written_off,
+            amount(owed_principal + owed_charges, currency),
+        )?;
+        let posting = Posting::new(format!("stolen-account write-off of plan {plan_id}"))
+            .debit(
+                LedgerRole::FraudLossExpense,
+                amount(principal_net, currency),
+            )
+            .debit(LedgerRole::FeeIncome, plan.fee_billed)
+            .debit(LedgerRole::InterestIncome, plan.interest_billed)
+            .debit(LedgerRole::PenaltyIncome, amount(penalty_charged, currency))
+            .credit(
+                LedgerRole::CustomerReceivable,
+                amount(owed_principal + owed_charges, currency),
+            )
+            .credit(
+                LedgerRole::CustomerCreditBalance,
+                amount(give_back, currency),
+            );
+        self.refresh_delinquency(date);
+        if self.bucket == Bucket::Current && self.frozen_by_delinquency {
+            self.unfreeze();
+        }
+        Ok(posting)
+    }
+
+    /// Converts what the open statement billed (principal, fees and interest still owed; no
+    /// penalty can be on it, as nothing may be overdue) into a new plan of `product` over `periods`, between its statement date and
+    /// its due date. Irrevocable. The receivable is unchanged: billed charges become principal.
+    pub fn bill_installment(
+        &mut self,
+        date: Date,
+        product: &Product,
+        periods: u32,
+        policy: &AccountPolicy,
+    ) -> Result<u32, CreditError> {
+        let refuse = |reason: &str| Err(CreditError::BillInstallmentRefused(reason.into()));
+        let Some(open) = self.open_statement else {
+            return refuse("there is no open statement");
+        };
+        if date < open.statement_date || date > open.due_date {
+            return refuse("only between the statement date and the due date");
+        }
+        if self.dues.iter().any(|due| due.is_overdue(date)) {
+            return refuse("the account has overdue items");
+        }
+        let mut total = 0_i64;
+        for due in &self.dues {
+            if due.statement_date == open.statement_date {
+                total += due.principal.minor() + due.fee.minor() + due.interest.minor();
+            }
+        }
+        if total < policy.bill_installment_minimum_minor {
+            return refuse("the statement balance is below the minimum");
+        }
+        let value = amount(total, self.currency);
+        let schedule = Schedule::build(product, value, periods, date, self.cycle)?;
+        let currency = self.currency;
+        for due in self
+            .dues
+            .iter_mut()
+            .filter(|due| due.statement_date == open.statement_date)
+        {
+            due.principal = Amount::zero(currency);
+            due.fee = Amount::zero(currency);
+            due.interest = Amount::zero(currency);
+        }
+        let id = self.next_plan_id;
+        self.next_plan_id += 1;
+        let zero = Amount::zero(currency);
+        self.plans.push(Plan {
+            id,
+            product_code: product.code.clone(),
+            status: PlanStatus::Active,
+            early_payoff: product.early_payoff,
+            fees_refundable: false,
+            schedule,
+            billed: 0,
+            refunded: zero,
+            fee_billed: zero,
+            interest_billed: zero,
+        });
+        self.settle_paid_plans();
+        // Nothing is due on this statement any more.
+        self.open_statement = None;
+        Ok(id)
+    }
+
+    /// Days past due on `date`: from the oldest unpaid due date.
+    pub fn days_past_due_on(&self, date: Date) -> i32 {
+        self.dues
+            .iter()
+            .filter(|due| due.is_overdue(date))
+            .map(|due| due.due_date)
+            .min()
+            .map(|oldest| (date - oldest).get_days())
+            .unwrap_or(0)
+    }
+
+    fn refresh_delinquency(&mut self, date: Date) {
+        self.days_past_due = self.days_past_due_on(date);
+        self.bucket = Bucket::of_days_past_due(self.days_past_due);
+    }
+
+    /// End of day for business date `date`, in this order: judge a statement whose due date
+    /// has passed (minimum paid: the remainder revolves to the next due date), accrue the
+    /// day's interest and penalties, bill installments whose date has come, cut the statement
+    /// on the statement day, age the delinquency bucket and run its actions. Run once per
+    /// account and date, in date order; the store records the last date run.
+    pub fn end_of_day(
+        &mut self,
+        date: Date,
+        policy: &AccountPolicy,
+        outcome: &mut DayOutcome,
+    ) -> Result<(), CreditError> {
+        outcome.clear();
+        if self.status == AccountStatus::ChargedOff || self.status == AccountStatus::Closed {
+            return Ok(());
+        }
+        let currency = self.currency;
+        if let Some(temporary) = self.temporary_limit {
+            if date > temporary.until {
+                self.temporary_limit = None;
+            }
+        }
+        // 1. A statement whose due date has passed.
+        if let Some(open) = self.open_statement {
+            if open.due_date < date {
+                if open.paid.minor() >= open.minimum_payment.minor() {
+                    let next_statement = open.statement_date.checked_add(1.month())?;
+                    let next_due = self.cycle.due_date(next_statement)?;
+                    for due in self.dues.iter_mut().filter(|due| {
+                        due.statement_date <= open.statement_date
+                            && due.outstanding() > 0
+                            && due.due_date >= open.due_date
+                    }) {
+                        due.revolving = true;
+                        due.due_date = next_due;
+                    }
+                }
+                self.open_statement = None;
+            }
+        }
+        // 2. The day's interest on revolving items and penalties on overdue ones.
+        let mut interest = 0_i64;
+        let mut penalties = 0_i64;
+        for due in &mut self.dues {
+            if due.outstanding() == 0 {
+                continue;
+            }
+            let base = amount(due.principal.minor() + due.fee.minor(), currency);
+            if due.revolving && due.due_date >= date {
+                let accrued = base.apply_rate(policy.revolving_daily_rate, policy.rounding)?;
+                due.interest = add(due.interest, accrued)?;
+                interest += accrued.minor();
+            } else if due.due_date < date && (date - due.due_date).get_days() > policy.grace_days {
+                let base = add(base, due.interest)?;
+                let cap = due
+                    .billed
+                    .apply_rate(policy.penalty_cap_share, Rounding::Down)?;
+                let room = (cap.minor() - due.penalty_charged.minor()).max(0);
+                let daily = base.apply_rate(policy.penalty_daily_rate, policy.rounding)?;
+                let charged = daily.minor().min(room);
+                if charged > 0 {
+                    due.penalty = amount(due.penalty.minor() + charged, currency);
+                    due.penalty_charged = amount(due.penalty_charged.minor() + charged, currency);
+                    penalties += charged;
+                }
+            }
+        }
+        if interest > 0 || penalties > 0 {
+            self.activity.interest = add(self.activity.interest, amount(interest, currency))?;
+            self.activity.penalties = add(self.activity.penalties, amount(penalties, currency))?;
+            outcome.postings.push(
+                Posting::new("daily interest and penalties")
+                    .debit(
+                        LedgerRole::CustomerReceivable,
+                        amount(interest + penalties, currency),
+                    )
+                    .credit(LedgerRole::InterestIncome, amount(interest, currency))
+                    .credit(LedgerRole::PenaltyIncome, amount(penalties, currency)),
+            );
+        }
+        // 3. Installments whose date has come.
+        let mut new_principal = 0_i64;
+        let mut new_fees = 0_i64;
+        let mut new_interest = 0_i64;
+        for plan in &mut self.plans {
+            if plan.status != PlanStatus::Active {
+                continue;
+            }
+            while let Some(item) = plan.schedule.installments.get(plan.billed as usize) {
+                if item.statement_date > date {
+                    break;
+                }
+                let billed = item.total()?;
+                self.dues.push(Due {
+                    plan_id: plan.id,
+                    installment: item.number,
+                    statement_date: item.statement_date,
+                    due_date: item.due_date,
+                    revolving: false,
+                    principal: item.principal,
+                    fee: item.fee,
+                    interest: item.interest,
+                    penalty: Amount::zero(currency),
+                    penalty_charged: Amount::zero(currency),
+                    billed,
+                });
+                plan.fee_billed = add(plan.fee_billed, item.fee)?;
+                plan.interest_billed = add(plan.interest_billed, item.interest)?;
+                new_principal += item.principal.minor();
+                new_fees += item.fee.minor();
+                new_interest += item.interest.minor();
+                plan.billed += 1;
+            }
+        }
+        if new_fees > 0 || new_interest > 0 {
+            outcome.postings.push(
+                Posting::new("installment fees and interest billed")
+                    .debit(
+                        LedgerRole::CustomerReceivable,
+                        amount(new_fees + new_interest, currency),
+                    )
+                    .credit(LedgerRole::FeeIncome, amount(new_fees, currency))
+                    .credit(LedgerRole::InterestIncome, amount(new_interest, currency)),
+            );
+        }
+        // 4. The statement.
+        if self.cycle.is_statement_date(date) {
+            let mut applied = Vec::new();
+            let before = self.credit_balance;
+            let left = allocate(
+                &mut self.dues,
+                before,
+                date,
+                &policy.allocation_order,
+                &mut applied,
+            )?;
+            let used = before.checked_sub(left)?;
+            self.credit_balance = left;
+            if used.is_positive() {
+                outcome.postings.push(
+                    Posting::new("credit balance applied")
+                        .debit(LedgerRole::CustomerCreditBalance, used)
+                        .credit(LedgerRole::CustomerReceivable, used),
+                );
+            }
+            self.dues.retain(|due| due.outstanding() > 0);
+            self.settle_paid_plans();
+            let statement =
+                self.cut_statement(date, policy, [new_principal, new_fees, new_interest], used)?;
+            self.open_statement = Some(OpenStatement {
+                statement_date: date,
+                due_date: statement.due_date,
+                minimum_payment: statement.minimum_payment,
+                paid: Amount::zero(currency),
+            });
+            self.last_closing_balance = statement.closing_balance;
+            self.activity = CycleActivity::zero(currency);
+            outcome.statement = Some(statement);
+        }
+        // 5. Delinquency.
+        let previous = self.bucket;
+        self.refresh_delinquency(date);
+        if self.bucket > previous {
+            for rule in &policy.bucket_actions {
+                if rule.bucket != self.bucket {
+                    continue;
+                }
+                outcome.actions.push(rule.action);
+                match rule.action {
+                    DelinquencyAction::Freeze => {
+                        if self.status == AccountStatus::Open {
+                            self.status = AccountStatus::Frozen;
+                            self.frozen_by_delinquency = true;
+                        }
+                    }
+                    DelinquencyAction::Contact => {
+                        let overdue: i64 = self
+                            .dues
+                            .iter()
+                            .filter(|due| due.is_overdue(date))
+                            .map(Due::outstanding)
+                            .sum();
+                        outcome.contacts.push(ContactTask {
+                            reason: format!("{:?} overdue", self.bucket),
+                            bucket: self.bucket,
+                            days_past_due: self.days_past_due,
+                            amount: amount(overdue, currency),
+                            priority: if self.bucket >= Bucket::M3 { 1 } else { 2 },
+                        });
+                    }
+                    DelinquencyAction::ChargeOff => {
+                        outcome.postings.push(self.charge_off()?);
+                    }
+                }
+            }
+        } else if self.bucket == Bucket::Current && self.frozen_by_delinquency {
+            self.unfreeze();
+        }
+        Ok(())
+    }
+
+    /// Charges the whole receivable off (billed and unbilled) as uncollectable.
+    pub fn charge_off(&mut self) -> Result<Posting, CreditError> {
+        let total = add(self.billed_balance(), self.unpaid_principal_unbilled())?;
+        let currency = self.currency;
+        for due in &mut self.dues {
+            due.principal = Amount::zero(currency);
+            due.fee = Amount::zero(currency);
+            due.interest = Amount::zero(currency);
+            due.penalty = Amount::zero(currency);
+        }
+        for plan in &mut self.plans {
+            if plan.status == PlanStatus::Active {
+                plan.status = PlanStatus::ChargedOff;
+            }
+        }
+        self.charged_off = add(self.charged_off, total)?;
+        self.status = AccountStatus::ChargedOff;
+        Ok(Posting::new("charge-off")
+            .debit(LedgerRole::ChargeOffExpense, total)
+            .credit(LedgerRole::CustomerReceivable, total))
+    }
+
+    fn unpaid_principal_unbilled(&self) -> Amount {
+        amount(
+            self.plans
+                .iter()
+                .filter(|plan| plan.status == PlanStatus::Active)
+                .map(Plan::unbilled_principal)
+                .sum(),
+            self.currency,
+        )
+    }
+
+    fn cut_statement(
+        &self,
+        date: Date,
+        policy: &AccountPolicy,
+        [new_principal, new_fees, new_interest]: [i64; 3],
+        credit_balance_applied: Amount,
+    ) -> Result<Statement, CreditError> {
+        let currency = self.currency;
+        let mut lines = Vec::with_capacity(self.dues.len());
+        let mut overdue = 0_i64;
+        let mut current_principal = 0_i64;
+        let mut current_charges = 0_i64;
+        for due in &self.dues {
+            let is_overdue = due.is_overdue(date);
+            if is_overdue {
+                overdue += due.outstanding();
+            } else {
+                current_principal += due.principal.minor();
+                current_charges += due.fee.minor() + due.interest.minor() + due.penalty.minor();
+            }
+            lines.push(StatementLine {
+                plan_id: due.plan_id,
+                installment: due.installment,
+                due_date: due.due_date,
+                overdue: is_overdue,
+                principal: due.principal,
+                fee: due.fee,
+                interest: due.interest,
+                penalty: due.penalty,
+            });
+        }
+        let closing_balance = self.billed_balance();
+        // Minimum: everything overdue, all current charges, and the share of current
+        // principal rounded up to the minor unit; never more than the balance.
+        let principal_share = amount(current_principal, currency)
+            .apply_rate(policy.minimum_principal_share, Rounding::Up)?;
+        let minimum =
+            (overdue + current_charges + principal_share.minor()).min(closing_balance.minor());
+        Ok(Statement {
+            statement_date: date,
+            due_date: self.cycle.due_date(date)?,
+            previous_balance: self.last_closing_balance,
+            purchases: self.activity.purchases,
+            payments: self.activity.payments,
+            refunds: self.activity.refunds,
+            written_off: self.activity.written_off,
+            new_principal: amount(new_principal, currency),
+            new_fees: amount(new_fees, currency),
+            new_interest: amount(new_interest + self.activity.interest.minor(), currency),
+            penalties: self.activity.penalties,
+            credit_balance_applied,
+            closing_balance,
+            minimum_payment: amount(minimum, currency),
+            overdue: amount(overdue, currency),
+            unbilled_principal: self.unpaid_principal_unbilled(),
+            credit_balance: self.credit_balance,
+            available_credit: self.available_credit(date),
+            bucket: Bucket::of_days_past_due(self.days_past_due_on(date)),
+            lines,
+        })
+    }
+}

@@ -1,0 +1,277 @@
+//! Property tests of accounts: repayment allocation conserves every minor unit, and any
+//! sequence of purchases, days, repayments, refunds, write-offs, early payoffs and bill
+//! installments keeps every posting balanced, the receivable and credit-balance ledger
+//! accounts equal to the account's state, and available credit never negative.
+#![allow(clippy::unwrap_used)]
+
+use jiff::civil::{date, Date};
+use jiff::ToSpan;
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use tally_core::{Amount, Currency, Rounding};
+use tally_credit::account::DayOutcome;
+use tally_credit::{
+    allocate, Account, AccountPolicy, AllocationOrder, AllocationStep, Cycle, Due, EarlyPayoffRule,
+    FeeModel, LedgerRole, Posting, Product, RemainderOn, TermPricing,
+};
+use tally_ledger::Side;
+
+fn cny(minor: i64) -> Amount {
+    Amount::new(minor, Currency::CNY)
+}
+
+fn due(day: i8, principal: i64, fee: i64, interest: i64, penalty: i64) -> Due {
+    Due {
+        plan_id: u32::try_from(day).unwrap(),
+        installment: 1,
+        statement_date: date(2026, 1, day),
+        due_date: date(2026, 1, day),
+        revolving: false,
+        principal: cny(principal),
+        fee: cny(fee),
+        interest: cny(interest),
+        penalty: cny(penalty),
+        penalty_charged: cny(penalty),
+        billed: cny(principal + fee + interest),
+    }
+}
+
+fn products() -> Vec<Product> {
+    let make = |code: &str, fee_model: FeeModel, terms: Vec<(u32, &str)>, early| Product {
+        code: code.into(),
+        name: code.into(),
+        currency: Currency::CNY,
+        fee_model,
+        terms: terms
+            .into_iter()
+            .map(|(periods, rate)| TermPricing {
+                periods,
+                rate: rate.parse().unwrap(),
+            })
+            .collect(),
+        rounding: Rounding::HalfUp,
+        remainder_on: RemainderOn::Last,
+        early_payoff: early,
+        fees_refundable: true,
+    };
+    vec![
+        make(
+            "flat",
+            FeeModel::FlatFee,
+            vec![
+                (1, "0"),
+                (3, "0.007"),
+                (6, "0.006"),
+                (12, "0.008"),
+                (24, "0.005"),
+            ],
+            EarlyPayoffRule::AllRemainingCharges,
+        ),
+        make(
+            "annuity",
+            FeeModel::Annuity,
+            vec![(3, "0.12"), (12, "0.18"), (24, "0.24")],
+            EarlyPayoffRule::OneMorePeriod,
+        ),
+        make(
+            "equal",
+            FeeModel::EqualPrincipal,
+            vec![(6, "0.15"), (12, "0.15")],
+            EarlyPayoffRule::PrincipalOnly,
+        ),
+        make(
+            "free",
+            FeeModel::InterestFree,
+            vec![(3, "0.02"), (6, "0.04")],
+            EarlyPayoffRule::PrincipalOnly,
+        ),
+        make(
+            "pay4",
+            FeeModel::PayInN {
+                first_share: Decimal::new(25, 2),
+                interval_days: 14,
+            },
+            vec![(4, "0.03")],
+            EarlyPayoffRule::PrincipalOnly,
+        ),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Operation {
+    Purchase {
+        minor: i64,
+        product: usize,
+        term: usize,
+    },
+    Days(u8),
+    Repay(i64),
+    RepayMinimum,
+    Refund {
+        plan: usize,
+        share_percent: i64,
+    },
+    WriteOff {
+        plan: usize,
+    },
+    EarlyPayoff {
+        plan: usize,
+    },
+    BillInstallment,
+}
+
+fn operation() -> impl Strategy<Value = Operation> {
+    prop_oneof![
+        3 => (1_i64..500_000, 0_usize..5, 0_usize..5).prop_map(|(minor, product, term)| Operation::Purchase { minor, product, term }),
+        6 => (1_u8..40).prop_map(Operation::Days),
+        2 => (1_i64..300_000).prop_map(Operation::Repay),
+        2 => Just(Operation::RepayMinimum),
+        1 => (0_usize..8, 1_i64..=100).prop_map(|(plan, share_percent)| Operation::Refund { plan, share_percent }),
+        1 => (0_usize..8).prop_map(|plan| Operation::WriteOff { plan }),
+        1 => (0_usize..8).prop_map(|plan| Operation::EarlyPayoff { plan }),
+        1 => Just(Operation::BillInstallment),
+    ]
+}
+
+/// Ledger balances per role, debit positive.
+fn post(books: &mut BTreeMap<LedgerRole, i64>, posting: &Posting) {
+    assert_eq!(posting.imbalance(), 0, "unbalanced: {posting:?}");
+    for leg in &posting.legs {
+        assert!(leg.amount.is_positive(), "{posting:?}");
+        let signed = match leg.side {
+            Side::Debit => leg.amount.minor(),
+            Side::Credit => -leg.amount.minor(),
+        };
+        *books.entry(leg.role).or_default() += signed;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn allocation_conserves_every_minor_unit(
+        items in proptest::collection::vec((1_i8..28, 0_i64..100_000, 0_i64..5_000, 0_i64..5_000, 0_i64..2_000), 0..12),
+        payment in 0_i64..1_000_000,
+        as_of_day in 1_i8..28,
+        reversed in any::<bool>(),
+    ) {
+        let mut dues: Vec<Due> = items.iter().map(|(day, p, f, i, n)| due(*day, *p, *f, *i, *n)).collect();
+        let before: i64 = dues.iter().map(Due::outstanding).sum();
+        let mut order = AllocationOrder::default();
+        if reversed { order.0.reverse(); }
+        let mut applied = Vec::new();
+        let left = allocate(&mut dues, cny(payment), date(2026, 1, as_of_day), &order, &mut applied).unwrap();
+        let after: i64 = dues.iter().map(Due::outstanding).sum();
+        let applied_total: i64 = applied.iter().map(|part| part.amount.minor()).sum();
+        prop_assert_eq!(applied_total + left.minor(), payment);
+        prop_assert_eq!(before - after, applied_total);
+        prop_assert!(dues.iter().all(|due| !due.principal.is_negative() && !due.fee.is_negative() && !due.interest.is_negative() && !due.penalty.is_negative()));
+        // Something is left over only when everything is paid.
+        if left.is_positive() { prop_assert_eq!(after, 0); }
+        // With the default order, no principal is paid while a penalty is owed.
+        if !reversed {
+            let first_principal = applied.iter().position(|part| part.component == tally_credit::Component::Principal);
+            let last_penalty = applied.iter().rposition(|part| part.component == tally_credit::Component::Penalty);
+            if let (Some(principal), Some(penalty)) = (first_principal, last_penalty) {
+                prop_assert!(penalty < principal);
+            }
+        }
+    }
+
+    #[test]
+    fn any_sequence_keeps_the_books_and_the_account_in_step(
+        operations in proptest::collection::vec(operation(), 1..60),
+        statement_day in 1_i8..=28,
+    ) {
+        let policy = AccountPolicy::default();
+        let products = products();
+        let mut account = Account::open(cny(2_000_000), Cycle::new(statement_day, 9).unwrap()).unwrap();
+        let mut today: Date = date(2026, 1, 1);
+        let mut books: BTreeMap<LedgerRole, i64> = BTreeMap::new();
+        let mut outcome = DayOutcome::default();
+        for operation in operations {
+            match operation {
+                Operation::Purchase { minor, product, term } => {
+                    let product = &products[product];
+                    let periods = product.terms[term % product.terms.len()].periods;
+                    if account.authorize(today, cny(minor)).is_ok() {
+                        let (_, posting) = account.capture(today, cny(minor), product, periods).unwrap();
+                        post(&mut books, &posting);
+                    }
+                }
+                Operation::Days(days) => {
+                    for _ in 0..days {
+                        today = today.checked_add(1.day()).unwrap();
+                        account.end_of_day(today, &policy, &mut outcome).unwrap();
+                        for posting in &outcome.postings { post(&mut books, posting); }
+                    }
+                }
+                Operation::Repay(minor) => {
+                    let repayment = account.repay(today, cny(minor), &policy).unwrap();
+                    post(&mut books, &repayment.posting);
+                }
+                Operation::RepayMinimum => {
+                    if let Some(open) = account.open_statement {
+                        let owed = open.minimum_payment.minor() - open.paid.minor();
+                        if owed > 0 {
+                            let repayment = account.repay(today, cny(owed), &policy).unwrap();
+                            post(&mut books, &repayment.posting);
+                        }
+                    }
+                }
+                Operation::Refund { plan, share_percent } => {
+                    if let Some(plan) = account.plans.get(plan).cloned() {
+                        let refundable = plan.schedule.principal.minor() - plan.refunded.minor();
+                        let value = (refundable * share_percent / 100).max(1);
+                        if let Ok(posting) = account.refund(plan.id, cny(value)) {
+                            post(&mut books, &posting);
+                        }
+                    }
+                }
+                Operation::WriteOff { plan } => {
+                    if let Some(plan) = account.plans.get(plan).cloned() {
+                        if let Ok(posting) = account.write_off_stolen(today, plan.id) {
+                            post(&mut books, &posting);
+                        }
+                    }
+                }
+                Operation::EarlyPayoff { plan } => {
+                    if let Some(plan) = account.plans.get(plan).cloned() {
+                        if let Ok((quote, _)) = account.early_payoff_quote(plan.id) {
+                            let posting = account.early_payoff(plan.id, quote).unwrap();
+                            post(&mut books, &posting);
+                        }
+                    }
+                }
+                Operation::BillInstallment => {
+                    let _ = account.bill_installment(today, &products[0], 3, &policy);
+                }
+            }
+            let receivable = books.get(&LedgerRole::CustomerReceivable).copied().unwrap_or(0);
+            prop_assert_eq!(
+                receivable,
+                account.billed_balance().minor() + account.unpaid_principal().minor() - account.dues.iter().map(|due| due.principal.minor()).sum::<i64>(),
+                "receivable ledger vs account state on {}", today
+            );
+            let credit_balance = -books.get(&LedgerRole::CustomerCreditBalance).copied().unwrap_or(0);
+            prop_assert_eq!(credit_balance, account.credit_balance.minor());
+            prop_assert!(!account.available_credit(today).is_negative());
+            prop_assert!(!account.credit_balance.is_negative());
+            prop_assert!(account.dues.iter().all(|due| due.outstanding() >= 0 && !due.principal.is_negative()));
+        }
+        // Every role together sums to zero: the books balance.
+        prop_assert_eq!(books.values().sum::<i64>(), 0);
+    }
+}
+
+#[test]
+fn an_incomplete_allocation_order_is_refused() {
+    let order = AllocationOrder(vec![AllocationStep::Penalty]);
+    assert_eq!(
+        order.validate().unwrap_err().code(),
+        "credit_invalid_configuration"
+    );
+    assert!(AllocationOrder::default().validate().is_ok());
+}
