@@ -216,6 +216,7 @@ pub struct CycleActivity {
     pub interest: Amount,
     pub penalties: Amount,
     pub written_off: Amount,
+    pub credit_balance_applied: Amount,
 }
 
 impl CycleActivity {
@@ -228,6 +229,7 @@ impl CycleActivity {
             interest: zero,
             penalties: zero,
             written_off: zero,
+            credit_balance_applied: zero,
         }
     }
 }
@@ -858,11 +860,13 @@ impl Account {
         if self.dues.iter().any(|due| due.is_overdue(date)) {
             return refuse("the account has overdue items");
         }
+        // Everything on this statement: what it billed and the revolving remainders it
+        // carries (nothing is overdue, so every item still owed is on it).
+        let on_statement =
+            |due: &Due| due.statement_date <= open.statement_date && due.outstanding() > 0;
         let mut total = 0_i64;
-        for due in &self.dues {
-            if due.statement_date == open.statement_date {
-                total += due.principal.minor() + due.fee.minor() + due.interest.minor();
-            }
+        for due in self.dues.iter().filter(|due| on_statement(due)) {
+            total += due.principal.minor() + due.fee.minor() + due.interest.minor();
         }
         if total < policy.bill_installment_minimum_minor {
             return refuse("the statement balance is below the minimum");
@@ -870,11 +874,7 @@ impl Account {
         let value = amount(total, self.currency);
         let schedule = Schedule::build(product, value, periods, date, self.cycle)?;
         let currency = self.currency;
-        for due in self
-            .dues
-            .iter_mut()
-            .filter(|due| due.statement_date == open.statement_date)
-        {
+        for due in self.dues.iter_mut().filter(|due| on_statement(due)) {
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
@@ -1040,30 +1040,13 @@ impl Account {
                     .credit(LedgerRole::InterestIncome, amount(new_interest, currency)),
             );
         }
-        // 4. The statement.
+        // 4. A credit balance settles whatever is billed, then the statement.
+        self.apply_credit_balance(date, policy, outcome)?;
         if self.cycle.is_statement_date(date) {
-            let mut applied = Vec::new();
-            let before = self.credit_balance;
-            let left = allocate(
-                &mut self.dues,
-                before,
-                date,
-                &policy.allocation_order,
-                &mut applied,
-            )?;
-            let used = before.checked_sub(left)?;
-            self.credit_balance = left;
-            if used.is_positive() {
-                outcome.postings.push(
-                    Posting::new("credit balance applied")
-                        .debit(LedgerRole::CustomerCreditBalance, used)
-                        .credit(LedgerRole::CustomerReceivable, used),
-                );
-            }
             self.dues.retain(|due| due.outstanding() > 0);
             self.settle_paid_plans();
             let statement =
-                self.cut_statement(date, policy, [new_principal, new_fees, new_interest], used)?;
+                self.cut_statement(date, policy, [new_principal, new_fees, new_interest])?;
             self.open_statement = Some(OpenStatement {
                 statement_date: date,
                 due_date: statement.due_date,
@@ -1116,6 +1099,43 @@ impl Account {
         Ok(())
     }
 
+    /// Uses the credit balance (overpayments, refunds, write-offs of paid purchases) to settle
+    /// billed items, in the allocation order. Returns what it used.
+    fn apply_credit_balance(
+        &mut self,
+        date: Date,
+        policy: &AccountPolicy,
+        outcome: &mut DayOutcome,
+    ) -> Result<Amount, CreditError> {
+        let before = self.credit_balance;
+        if !before.is_positive() || self.dues.iter().all(|due| due.outstanding() == 0) {
+            return Ok(Amount::zero(self.currency));
+        }
+        let mut applied = Vec::new();
+        let left = allocate(
+            &mut self.dues,
+            before,
+            date,
+            &policy.allocation_order,
+            &mut applied,
+        )?;
+        let used = before.checked_sub(left)?;
+        self.credit_balance = left;
+        if used.is_positive() {
+            self.activity.credit_balance_applied = add(self.activity.credit_balance_applied, used)?;
+            if let Some(open) = self.open_statement.as_mut() {
+                open.paid = open.paid.checked_add(used)?;
+            }
+            outcome.postings.push(
+                Posting::new("credit balance applied")
+                    .debit(LedgerRole::CustomerCreditBalance, used)
+                    .credit(LedgerRole::CustomerReceivable, used),
+            );
+            self.settle_paid_plans();
+        }
+        Ok(used)
+    }
+
     /// Charges the whole receivable off (billed and unbilled) as uncollectable.
     pub fn charge_off(&mut self) -> Result<Posting, CreditError> {
         let total = add(self.billed_balance(), self.unpaid_principal_unbilled())?;
@@ -1154,7 +1174,6 @@ impl Account {
         date: Date,
         policy: &AccountPolicy,
         [new_principal, new_fees, new_interest]: [i64; 3],
-        credit_balance_applied: Amount,
     ) -> Result<Statement, CreditError> {
         let currency = self.currency;
         let mut lines = Vec::with_capacity(self.dues.len());
@@ -1199,7 +1218,7 @@ impl Account {
             new_fees: amount(new_fees, currency),
             new_interest: amount(new_interest + self.activity.interest.minor(), currency),
             penalties: self.activity.penalties,
-            credit_balance_applied,
+            credit_balance_applied: self.activity.credit_balance_applied,
             closing_balance,
             minimum_payment: amount(minimum, currency),
             overdue: amount(overdue, currency),
