@@ -59,9 +59,12 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let address = config.listen_address()?;
     init_logging(&config);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (state, writer_task) = tally_server::open(&config, clock)
+    let (state, writer_task) = tally_server::open(&config, clock.clone())
         .await
         .context("opening the database")?;
+    let risk = tally_server::risk::RiskService::open(&state.database, clock)
+        .await
+        .context("rebuilding the risk engine from storage")?;
     let backend = state.database.backend();
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -77,9 +80,12 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let database = state.database.clone();
-    axum::serve(listener, tally_server::app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        tally_server::app_with_risk(state, Some(Arc::new(risk))),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     // The router (and with it every writer handle) is gone: the writer drains and stops.
     let _ = writer_task.await;
     database.close().await;

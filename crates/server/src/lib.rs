@@ -11,6 +11,7 @@ pub mod error;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod risk;
 pub mod routes;
 pub mod state;
 pub mod wire;
@@ -28,6 +29,45 @@ use tally_store::{Database, LedgerWriter, WriterConfig};
 
 /// Builds the application router around its state. Used by `serve` and by in-process tests.
 pub fn app(state: AppState) -> Router {
+    app_with_risk(state, None)
+}
+
+/// The risk routes under `/v1/risk`, each group behind its scope.
+fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
+    use axum::routing::delete;
+    use routes::risk;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/decisions", post(risk::decide))
+        .route("/rule-sets", post(risk::upload_rule_set))
+        .route(
+            "/rule-sets/{version}/activate",
+            post(risk::activate_rule_set),
+        )
+        .route("/lists", post(risk::add_list_entry))
+        .route("/lists/{id}", delete(risk::remove_list_entry))
+        .route("/claims", post(risk::claim_stolen_account))
+        .route_layer(scope("risk:write"));
+    let reads = Router::new()
+        .route("/rule-sets", get(risk::list_rule_sets))
+        .route("/lists", get(risk::list_entries))
+        .route_layer(scope("risk:read"));
+    let analyst = Router::new()
+        .route("/cases", get(risk::list_cases))
+        .route("/cases/{id}", get(risk::get_case))
+        .route("/cases/{id}/evidence", get(risk::evidence))
+        .route("/cases/{id}/{action}", post(risk::move_case))
+        .route_layer(scope("risk:analyst"));
+    Router::new()
+        .merge(writes)
+        .merge(reads)
+        .merge(analyst)
+        .with_state(risk::RiskContext { risk })
+}
+
+/// The application router, with the risk routes when a risk service is given.
+pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> Router {
     let body_limit = state.limits.body_limit_bytes;
     let ledger_reads = Router::new()
         .route("/accounts/{id}", get(routes::ledger::get_account))
@@ -52,10 +92,13 @@ pub fn app(state: AppState) -> Router {
             "ledger:write",
             auth::require_scope,
         ));
-    let v1 = Router::new()
+    let mut v1 = Router::new()
         .merge(ledger_reads)
         .merge(ledger_writes)
         .route("/openapi.json", get(openapi::document));
+    if let Some(risk) = risk {
+        v1 = v1.nest("/risk", risk_routes(risk));
+    }
     let authenticated = Router::new()
         .nest("/v1", v1)
         .route("/metrics", get(metrics::render))
@@ -99,7 +142,7 @@ pub async fn open(
 /// signed member requests, members, checkpoint, proofs, entries and tiles under
 /// `/v1/consortium`. Separate from [`app`]: members authenticate by request signatures.
 pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
-    use routes::consortium as consortium;
+    use routes::consortium;
     let body_limit = state.body_limit_bytes;
     let v1 = Router::new()
         .route("/proposals", post(consortium::propose))

@@ -15,6 +15,7 @@ pub mod database;
 pub mod error;
 pub mod keys;
 pub mod reads;
+pub mod risk;
 mod rows;
 pub mod testing;
 pub mod writer;

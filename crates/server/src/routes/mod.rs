@@ -2,6 +2,7 @@
 
 pub mod consortium;
 pub mod ledger;
+pub mod risk;
 
 use crate::error::ApiError;
 use axum::http::StatusCode;

@@ -1,0 +1,218 @@
+//! The risk service: one in-memory `RiskEngine` behind a lock, rebuilt from storage on
+//! start (rule set versions in order, the active version, live list entries, the last 90
+//! days of events), with every decision stored before it is answered.
+
+use crate::error::ApiError;
+use jiff::{SignedDuration, Timestamp};
+use std::sync::Arc;
+use tally_core::Clock;
+use tally_risk::{EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES};
+use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
+use tally_store::{Database, StoreError};
+use tokio::sync::Mutex;
+
+/// How much history rebuilds the engine's velocity features on start.
+pub const HISTORY_DAYS: i64 = 90;
+
+/// The risk engine of one Tally process and its storage.
+pub struct RiskService {
+    pub store: RiskStore,
+    pub clock: Arc<dyn Clock>,
+    pub state: Mutex<RiskState>,
+}
+
+impl std::fmt::Debug for RiskService {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("RiskService")
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the lock guards: the engine and the sequence number of the next event.
+pub struct RiskState {
+    pub engine: RiskEngine,
+    pub next_sequence: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RiskServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored risk data: {0}")]
+    Risk(#[from] RiskError),
+    #[error("stored risk data is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+pub fn micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+pub fn timestamp(value: i64) -> Timestamp {
+    Timestamp::from_microsecond(value).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl From<RiskError> for ApiError {
+    fn from(error: RiskError) -> Self {
+        let status = match error {
+            RiskError::UnknownVersion(_) => axum::http::StatusCode::NOT_FOUND,
+            _ => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+pub fn list_entry(row: &ListEntryRow) -> Result<ListEntry, RiskServiceError> {
+    let kind = match row.kind.as_str() {
+        "block" => ListKind::Block,
+        "allow" => ListKind::Allow,
+        "watch" => ListKind::Watch,
+        other => {
+            return Err(RiskServiceError::Inconsistent(format!(
+                "list kind {other:?}"
+            )))
+        }
+    };
+    let field = EntityField::parse(&row.field)
+        .ok_or_else(|| RiskServiceError::Inconsistent(format!("list field {:?}", row.field)))?;
+    Ok(ListEntry {
+        kind,
+        field,
+        value: row.value.clone(),
+        reason: row.reason.clone(),
+        source: row.source.clone(),
+        added_at: timestamp(row.added_at),
+        expires_at: row.expires_at.map(timestamp),
+    })
+}
+
+impl RiskService {
+    /// Rebuilds the engine from storage; a database without rule sets gets the default pack
+    /// as version 1, active.
+    pub async fn open(
+        database: &Database,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RiskServiceError> {
+        let store = RiskStore::new(database.clone());
+        let now = clock.now();
+        let sets = store.rule_sets().await?;
+        let mut engine = match sets.split_first() {
+            None => {
+                let engine = RiskEngine::from_rule_set_text(DEFAULT_RULES)?;
+                let version = i64::from(engine.active_version());
+                store
+                    .insert_rule_set(version, DEFAULT_RULES, micros(now), "tally default pack")
+                    .await?;
+                store
+                    .insert_activation(version, micros(now), "tally default pack")
+                    .await?;
+                engine
+            }
+            Some(((first_version, first_source), rest)) => {
+                let mut engine = RiskEngine::from_rule_set_text(first_source)?;
+                check_version(i64::from(engine.active_version()), *first_version)?;
+                for (version, source) in rest {
+                    check_version(i64::from(engine.load_rule_set(source)?), *version)?;
+                }
+                if let Some(active) = store.active_version().await? {
+                    let active = u32::try_from(active)
+                        .map_err(|_| RiskServiceError::Inconsistent(format!("version {active}")))?;
+                    engine.activate(active)?;
+                }
+                engine
+            }
+        };
+        for row in store.live_list_entries().await? {
+            engine.lists_mut().add(list_entry(&row)?)?;
+        }
+        let since = now - SignedDuration::from_hours(24 * HISTORY_DAYS);
+        let rows = store.events_since(micros(since)).await?;
+        let mut history = Vec::with_capacity(rows.len());
+        for row in &rows {
+            history.push(Event::from_json(&row.body)?);
+        }
+        engine.rebuild(history.iter());
+        let next_sequence = store.last_sequence().await? + 1;
+        Ok(Self {
+            store,
+            clock,
+            state: Mutex::new(RiskState {
+                engine,
+                next_sequence,
+            }),
+        })
+    }
+
+    /// Writes a line of a case's audit trail.
+    pub fn log_line(
+        case_id: &str,
+        at: Timestamp,
+        actor: &str,
+        action: &str,
+        note: &str,
+    ) -> CaseLogRow {
+        CaseLogRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.to_string(),
+            at: micros(at),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            note: note.to_string(),
+        }
+    }
+
+    /// A new open case.
+    pub fn new_case(
+        kind: &str,
+        priority: i64,
+        customer: &str,
+        event_sequence: Option<i64>,
+        summary: String,
+        at: Timestamp,
+    ) -> CaseRow {
+        CaseRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: kind.to_string(),
+            priority,
+            status: "open".to_string(),
+            customer: customer.to_string(),
+            event_sequence,
+            summary,
+            assignee: None,
+            created_at: micros(at),
+            updated_at: micros(at),
+        }
+    }
+
+    pub fn event_row(
+        sequence: i64,
+        event: &Event,
+        decision_json: String,
+        action: &str,
+        version: u32,
+        at: Timestamp,
+    ) -> EventRow {
+        EventRow {
+            sequence,
+            event_id: event.id.clone(),
+            customer: event.customer.clone(),
+            at: micros(event.at),
+            body: event.to_json(),
+            action: action.to_string(),
+            version: i64::from(version),
+            decision: decision_json,
+            decided_at: micros(at),
+        }
+    }
+}
+
+fn check_version(engine: i64, stored: i64) -> Result<(), RiskServiceError> {
+    if engine == stored {
+        Ok(())
+    } else {
+        Err(RiskServiceError::Inconsistent(format!(
+            "rule set stored as version {stored} loads as version {engine}"
+        )))
+    }
+}

@@ -1,0 +1,517 @@
+//! Risk routes: decisions on events, rule set versions, lists, and the analysts' case queue
+//! with stolen-account claims and evidence packages.
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::json::Json;
+use crate::risk::{list_entry, micros, timestamp, RiskService};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Extension;
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tally_risk::{Action, EntityField, Event};
+use tally_store::risk::{CaseRow, ListEntryRow};
+
+/// Most cases one listing returns.
+const CASES_PER_PAGE_MAX: i64 = 500;
+/// Most events of the customer an evidence package carries.
+const EVIDENCE_EVENTS_MAX: i64 = 1000;
+
+#[derive(Clone)]
+pub struct RiskContext {
+    pub risk: Arc<RiskService>,
+}
+
+fn case_priority(kind: &str) -> i64 {
+    match kind {
+        "stolen_account" => 0,
+        "hold_delivery" => 1,
+        _ => 2,
+    }
+}
+
+fn case_body(case: &CaseRow) -> Value {
+    json!({
+        "id": case.id,
+        "kind": case.kind,
+        "priority": case.priority,
+        "status": case.status,
+        "customer": case.customer,
+        "event_sequence": case.event_sequence,
+        "summary": case.summary,
+        "assignee": case.assignee,
+        "created_at": timestamp(case.created_at),
+        "updated_at": timestamp(case.updated_at),
+    })
+}
+
+/// Evaluates one event: features, lists and the active rule set decide; the event and the
+/// decision are stored (with a case when the action opens one) before the answer.
+pub async fn decide(
+    State(context): State<RiskContext>,
+    Json(body): Json<Value>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let event: Event = serde_json::from_value(body)
+        .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
+    event.validate()?;
+    let risk = &context.risk;
+    let mut state = risk.state.lock().await;
+    let decision = state.engine.decide(&event)?;
+    let sequence = state.next_sequence;
+    let now = risk.clock.now();
+    let decision_json = decision.to_json();
+    let row = RiskService::event_row(
+        sequence,
+        &event,
+        decision_json.clone(),
+        decision.action.as_str(),
+        decision.rule_set_version,
+        now,
+    );
+    let case = decision.action.opens_case().then(|| {
+        let kind = if decision.action == Action::HoldDelivery {
+            "hold_delivery"
+        } else {
+            "review"
+        };
+        let summary = format!(
+            "{} on {} event {}: {}",
+            decision.action.as_str(),
+            event.kind.as_str(),
+            event.id,
+            decision.reasons.join(", ")
+        );
+        let case = RiskService::new_case(
+            kind,
+            case_priority(kind),
+            &event.customer,
+            Some(sequence),
+            summary,
+            now,
+        );
+        let log = RiskService::log_line(
+            &case.id,
+            now,
+            "risk engine",
+            "opened",
+            &format!("decision on event sequence {sequence}"),
+        );
+        (case, log)
+    });
+    risk.store
+        .insert_event(&row, case.as_ref().map(|(case, log)| (case, log)))
+        .await?;
+    state.next_sequence += 1;
+    drop(state);
+    let decision_value: Value = serde_json::from_str(&decision_json).map_err(ApiError::internal)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({
+            "sequence": sequence,
+            "decision": decision_value,
+            "case_id": case.map(|(case, _)| case.id),
+        })),
+    ))
+}
+
+pub async fn list_rule_sets(State(context): State<RiskContext>) -> axum::Json<Value> {
+    let state = context.risk.state.lock().await;
+    axum::Json(json!({
+        "active": state.engine.active_version(),
+        "versions": state.engine.versions(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadRuleSet {
+    /// The rule set file (TOML).
+    pub source: String,
+    /// Activate it at once (default false: upload, check, then activate separately).
+    #[serde(default)]
+    pub activate: bool,
+}
+
+/// Uploads a new rule set version: compiled and checked first, refused with the rule id,
+/// line and message when it does not compile, while the live version keeps running.
+pub async fn upload_rule_set(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<UploadRuleSet>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let risk = &context.risk;
+    let mut state = risk.state.lock().await;
+    let version = state.engine.load_rule_set(&body.source)?;
+    let now = risk.clock.now();
+    risk.store
+        .insert_rule_set(
+            i64::from(version),
+            &body.source,
+            micros(now),
+            &principal.name,
+        )
+        .await?;
+    let activation = if body.activate {
+        let activation = state.engine.activate(version)?;
+        risk.store
+            .insert_activation(i64::from(version), micros(now), &principal.name)
+            .await?;
+        Some(activation)
+    } else {
+        None
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"version": version, "activation": activation})),
+    ))
+}
+
+/// Makes a stored version live; activating an older version is the rollback.
+pub async fn activate_rule_set(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path(version): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let version: u32 = version.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_id",
+            format!("{version:?} is not a rule set version"),
+        )
+    })?;
+    let risk = &context.risk;
+    let mut state = risk.state.lock().await;
+    let activation = state.engine.activate(version)?;
+    risk.store
+        .insert_activation(
+            i64::from(version),
+            micros(risk.clock.now()),
+            &principal.name,
+        )
+        .await?;
+    Ok(axum::Json(json!({"activation": activation})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewListEntry {
+    /// block, allow or watch.
+    pub kind: String,
+    /// customer, device, ip, card, address or merchant.
+    pub field: String,
+    pub value: String,
+    pub reason: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+fn list_body(row: &ListEntryRow) -> Value {
+    json!({
+        "id": row.id, "kind": row.kind, "field": row.field, "value": row.value,
+        "reason": row.reason, "source": row.source, "added_at": timestamp(row.added_at),
+        "added_by": row.added_by, "expires_at": row.expires_at.map(timestamp),
+    })
+}
+
+pub async fn list_entries(
+    State(context): State<RiskContext>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let rows = context.risk.store.live_list_entries().await?;
+    Ok(axum::Json(
+        json!({"entries": rows.iter().map(list_body).collect::<Vec<_>>()}),
+    ))
+}
+
+pub async fn add_list_entry(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<NewListEntry>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let invalid = |message: String| ApiError::unprocessable("risk_invalid_list_entry", message);
+    if !matches!(body.kind.as_str(), "block" | "allow" | "watch") {
+        return Err(invalid(format!(
+            "kind {:?} is not block, allow or watch",
+            body.kind
+        )));
+    }
+    if EntityField::parse(&body.field).is_none() {
+        return Err(invalid(format!(
+            "field {:?} is not an entity field",
+            body.field
+        )));
+    }
+    let risk = &context.risk;
+    let now = risk.clock.now();
+    if body.expires_at.is_some_and(|expires| expires <= now) {
+        return Err(invalid("expires_at is not in the future".into()));
+    }
+    let row = ListEntryRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: body.kind,
+        field: body.field,
+        value: body.value,
+        reason: body.reason,
+        source: "manual".into(),
+        added_at: micros(now),
+        added_by: principal.name.clone(),
+        expires_at: body.expires_at.map(micros),
+    };
+    let entry = list_entry(&row).map_err(|error| invalid(error.to_string()))?;
+    let mut state = risk.state.lock().await;
+    state.engine.lists_mut().add(entry)?;
+    risk.store.insert_list_entry(&row).await?;
+    Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
+}
+
+pub async fn remove_list_entry(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let risk = &context.risk;
+    let mut state = risk.state.lock().await;
+    let row = risk
+        .store
+        .remove_list_entry(&id, micros(risk.clock.now()), &principal.name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "risk_list_entry_not_found",
+                format!("no live list entry {id}"),
+            )
+        })?;
+    let entry = list_entry(&row).map_err(ApiError::internal)?;
+    state
+        .engine
+        .lists_mut()
+        .remove(entry.kind, entry.field, &entry.value);
+    Ok(axum::Json(list_body(&row)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseQuery {
+    /// open (default), claimed, approved or rejected.
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub async fn list_cases(
+    State(context): State<RiskContext>,
+    query: Result<Query<CaseQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
+    let status = query.status.unwrap_or_else(|| "open".into());
+    if !matches!(
+        status.as_str(),
+        "open" | "claimed" | "approved" | "rejected"
+    ) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("status {status:?} is not open, claimed, approved or rejected"),
+        ));
+    }
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=CASES_PER_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {CASES_PER_PAGE_MAX}"),
+        ));
+    }
+    let cases = context.risk.store.cases(&status, limit).await?;
+    Ok(axum::Json(
+        json!({"cases": cases.iter().map(case_body).collect::<Vec<_>>()}),
+    ))
+}
+
+async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError> {
+    context.risk.store.case(id).await?.ok_or_else(|| {
+        ApiError::not_found("risk_case_not_found", format!("case {id} does not exist"))
+    })
+}
+
+pub async fn get_case(
+    State(context): State<RiskContext>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let case = find_case(&context, &id).await?;
+    let log = context.risk.store.case_log(&id).await?;
+    let log: Vec<Value> = log
+        .iter()
+        .map(|line| json!({"at": timestamp(line.at), "actor": line.actor, "action": line.action, "note": line.note}))
+        .collect();
+    Ok(axum::Json(json!({"case": case_body(&case), "log": log})))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseNote {
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Moves a case: `claim` takes an open case; `approve` and `reject` close a case the caller
+/// has claimed. Approving a hold releases it; rejecting cancels the order; approving a
+/// stolen-account claim confirms it: the customer goes on the block list (the account is
+/// locked) and the write-off is for the credit service.
+pub async fn move_case(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path((id, action)): Path<(String, String)>,
+    Json(body): Json<CaseNote>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let case = find_case(&context, &id).await?;
+    let risk = &context.risk;
+    let now = risk.clock.now();
+    let conflict =
+        |code: &'static str, message: String| ApiError::new(StatusCode::CONFLICT, code, message);
+    let (expected, next) = match action.as_str() {
+        "claim" => ("open", "claimed"),
+        "approve" => ("claimed", "approved"),
+        "reject" => ("claimed", "rejected"),
+        "note" => {
+            if body.note.trim().is_empty() {
+                return Err(ApiError::unprocessable(
+                    "invalid_request",
+                    "a note must not be empty",
+                ));
+            }
+            risk.store
+                .add_case_note(&RiskService::log_line(
+                    &id,
+                    now,
+                    &principal.name,
+                    "note",
+                    &body.note,
+                ))
+                .await?;
+            return Ok(axum::Json(json!({"case": case_body(&case)})));
+        }
+        _ => return Err(ApiError::not_found("not_found", "no such case action")),
+    };
+    if case.status != expected {
+        return Err(conflict(
+            "risk_case_wrong_status",
+            format!("case {id} is {}, {action} needs it {expected}", case.status),
+        ));
+    }
+    if expected == "claimed" && case.assignee.as_deref() != Some(principal.name.as_str()) {
+        return Err(conflict(
+            "risk_case_claimed_by_another",
+            format!("case {id} is claimed by {:?}", case.assignee),
+        ));
+    }
+    let moved = CaseRow {
+        status: next.to_string(),
+        assignee: Some(principal.name.clone()),
+        updated_at: micros(now),
+        ..case.clone()
+    };
+    let log = RiskService::log_line(&id, now, &principal.name, next, &body.note);
+    if !risk.store.update_case(&moved, expected, &log).await? {
+        return Err(conflict(
+            "risk_case_wrong_status",
+            format!("case {id} moved meanwhile"),
+        ));
+    }
+    if next == "approved" && case.kind == "stolen_account" {
+        let row = ListEntryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: "block".into(),
+            field: "customer".into(),
+            value: case.customer.clone(),
+            reason: "confirmed stolen account".into(),
+            source: format!("case {id}"),
+            added_at: micros(now),
+            added_by: principal.name.clone(),
+            expires_at: None,
+        };
+        let entry = list_entry(&row).map_err(ApiError::internal)?;
+        let mut state = risk.state.lock().await;
+        state.engine.lists_mut().add(entry)?;
+        risk.store.insert_list_entry(&row).await?;
+    }
+    Ok(axum::Json(json!({"case": case_body(&moved)})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StolenAccountClaim {
+    pub customer: String,
+    pub description: String,
+}
+
+/// A customer reports their account stolen: a case on the priority channel.
+pub async fn claim_stolen_account(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<StolenAccountClaim>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    if body.customer.is_empty() || body.customer.len() > 256 {
+        return Err(ApiError::unprocessable(
+            "invalid_request",
+            "customer must be 1 to 256 characters",
+        ));
+    }
+    let risk = &context.risk;
+    let now = risk.clock.now();
+    let case = RiskService::new_case(
+        "stolen_account",
+        case_priority("stolen_account"),
+        &body.customer,
+        None,
+        body.description.clone(),
+        now,
+    );
+    let log = RiskService::log_line(
+        &case.id,
+        now,
+        &principal.name,
+        "opened",
+        "stolen-account claim",
+    );
+    risk.store.insert_case(&case, &log).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"case": case_body(&case)})),
+    ))
+}
+
+/// The evidence package of a case, for the police: the case and its trail, and the
+/// customer's events with the decisions made on them, devices, addresses and amounts.
+pub async fn evidence(
+    State(context): State<RiskContext>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let case = find_case(&context, &id).await?;
+    let store = &context.risk.store;
+    let log = store.case_log(&id).await?;
+    let events = store
+        .customer_events(&case.customer, EVIDENCE_EVENTS_MAX)
+        .await?;
+    let mut devices = std::collections::BTreeSet::new();
+    let mut addresses = std::collections::BTreeSet::new();
+    let mut items = Vec::new();
+    for row in events.iter().rev() {
+        let event: Value = serde_json::from_str(&row.body).map_err(ApiError::internal)?;
+        let decision: Value = serde_json::from_str(&row.decision).map_err(ApiError::internal)?;
+        if let Some(device) = event.get("device").and_then(Value::as_str) {
+            devices.insert(device.to_string());
+        }
+        if let Some(address) = event.get("address").and_then(Value::as_str) {
+            addresses.insert(address.to_string());
+        }
+        items.push(json!({"sequence": row.sequence, "event": event, "decision": decision}));
+    }
+    Ok(axum::Json(json!({
+        "case": case_body(&case),
+        "trail": log.iter().map(|line| json!({"at": timestamp(line.at), "actor": line.actor, "action": line.action, "note": line.note})).collect::<Vec<_>>(),
+        "customer": case.customer,
+        "devices": devices,
+        "addresses": addresses,
+        "events": items,
+        "generated_at": context.risk.clock.now(),
+    })))
+}

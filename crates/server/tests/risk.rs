@@ -1,0 +1,582 @@
+//! The risk routes in process on SQLite and PostgreSQL: decisions stored with their cases,
+//! lists, rule set upload, activation and rollback, the analysts' case queue, stolen-account
+//! claims with evidence, scopes and error codes, and a restart that rebuilds the engine.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tally_core::{Clock, ManualClock};
+use tally_server::risk::RiskService;
+use tally_server::state::Limits;
+use tally_server::{app_with_risk, AppState};
+use tally_store::testing::TestDatabase;
+use tally_store::{LedgerWriter, WriterConfig};
+use tower::ServiceExt;
+
+struct Harness {
+    router: Router,
+    writer_key: String,
+    analyst: String,
+    second_analyst: String,
+    reader: String,
+    clock: Arc<ManualClock>,
+    test: TestDatabase,
+}
+
+async fn router(test: &TestDatabase, clock: Arc<ManualClock>) -> Router {
+    let dyn_clock: Arc<dyn Clock> = clock;
+    let (writer, _) =
+        LedgerWriter::start(&test.database, dyn_clock.clone(), WriterConfig::default())
+            .await
+            .unwrap();
+    let risk = RiskService::open(&test.database, dyn_clock.clone())
+        .await
+        .unwrap();
+    let state = AppState::new(test.database.clone(), writer, dyn_clock, Limits::default());
+    app_with_risk(state, Some(Arc::new(risk)))
+}
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
+        let router = router(&test, clock.clone()).await;
+        let now = clock.now();
+        let mut keys = Vec::new();
+        for (name, scopes) in [
+            ("risk writer", vec!["risk:write", "risk:read"]),
+            ("analyst one", vec!["risk:analyst"]),
+            ("analyst two", vec!["risk:analyst"]),
+            ("ledger reader", vec!["ledger:read"]),
+        ] {
+            let scopes: Vec<String> = scopes.into_iter().map(String::from).collect();
+            keys.push(
+                test.database
+                    .create_api_key(name, &scopes, now)
+                    .await
+                    .unwrap()
+                    .secret
+                    .expose()
+                    .clone(),
+            );
+        }
+        Self {
+            router,
+            writer_key: keys[0].clone(),
+            analyst: keys[1].clone(),
+            second_analyst: keys[2].clone(),
+            reader: keys[3].clone(),
+            clock,
+            test,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(match body {
+                Some(body) => Body::from(body.to_string()),
+                None => Body::empty(),
+            })
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn event(&self, id: &str, kind: &str, customer: &str, extra: Value) -> Value {
+        let mut event = json!({"id": id, "kind": kind, "at": self.clock.now().to_string(), "customer": customer});
+        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+            for (key, value) in extra {
+                event.insert(key.clone(), value.clone());
+            }
+        }
+        event
+    }
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match TestDatabase::postgres().await {
+                    Some(test) => super::$name(Harness::new(test).await).await,
+                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
+                }
+            }
+        })*
+    };
+}
+
+on_both_backends!(
+    decisions_lists_and_cases,
+    rule_sets_and_restart,
+    stolen_account_claims,
+    refusals
+);
+
+async fn decisions_lists_and_cases(harness: Harness) {
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(harness.event("e1", "login", "alice", json!({"device": "d1"}))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["sequence"], 1);
+    assert_eq!(body["decision"]["action"], "approve");
+    assert_eq!(body["decision"]["rule_set_version"], 1);
+    assert_eq!(body["case_id"], Value::Null);
+    // A watched device on a transaction goes to review and opens a case.
+    let (status, entry) = harness
+        .call("POST", "/v1/risk/lists", &harness.writer_key, Some(json!({"kind": "watch", "field": "device", "value": "d-watch", "reason": "seen in a fraud ring"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let transaction = harness.event("e2", "transaction", "bob", json!({"device": "d-watch", "amount": {"value": "120.00", "currency": "CNY"}, "merchant": "m1"}));
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(transaction),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "review", "{body}");
+    let case_id = body["case_id"].as_str().unwrap().to_string();
+    let (_, cases) = harness
+        .call("GET", "/v1/risk/cases", &harness.analyst, None)
+        .await;
+    assert_eq!(cases["cases"][0]["id"], case_id.as_str());
+    assert_eq!(cases["cases"][0]["kind"], "review");
+    // Approving needs a claim, and only the analyst who claimed may close it.
+    let approve = format!("/v1/risk/cases/{case_id}/approve");
+    let (status, body) = harness
+        .call("POST", &approve, &harness.analyst, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("risk_case_wrong_status"))
+    );
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/claim"),
+            &harness.analyst,
+            Some(json!({"note": "mine"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .call("POST", &approve, &harness.second_analyst, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("risk_case_claimed_by_another"))
+    );
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/note"),
+            &harness.analyst,
+            Some(json!({"note": "called the customer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .call(
+            "POST",
+            &approve,
+            &harness.analyst,
+            Some(json!({"note": "customer confirmed the order"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["case"]["status"].as_str()),
+        (StatusCode::OK, Some("approved"))
+    );
+    let (_, case) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}"),
+            &harness.analyst,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = case["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, vec!["opened", "claimed", "note", "approved"]);
+    // A blocked card is rejected; removing the entry lets the next one through.
+    let (_, entry) = harness
+        .call("POST", "/v1/risk/lists", &harness.writer_key, Some(json!({"kind": "block", "field": "card", "value": "card-9", "reason": "reported stolen"})))
+        .await;
+    let purchase = |id: &str| {
+        harness.event(
+            id,
+            "transaction",
+            "carol",
+            json!({"card": "card-9", "amount": {"value": "9.99", "currency": "CNY"}}),
+        )
+    };
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("e3")),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "reject");
+    assert!(body["decision"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|reason| !reason.as_str().unwrap().is_empty()));
+    let entry_id = entry["id"].as_str().unwrap();
+    let (status, _) = harness
+        .call(
+            "DELETE",
+            &format!("/v1/risk/lists/{entry_id}"),
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .call(
+            "DELETE",
+            &format!("/v1/risk/lists/{entry_id}"),
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("risk_list_entry_not_found"))
+    );
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("e4")),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "approve", "{body}");
+}
+
+async fn rule_sets_and_restart(harness: Harness) {
+    let broken = tally_risk::DEFAULT_RULES.replacen(
+        "condition = \"block_listed\"",
+        "condition = \"block_listed &&\"",
+        1,
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.writer_key,
+            Some(json!({"source": broken, "activate": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("blocked_entity"),
+        "{body}"
+    );
+    let (_, sets) = harness
+        .call("GET", "/v1/risk/rule-sets", &harness.writer_key, None)
+        .await;
+    assert_eq!(sets["active"], 1);
+    // Version 2: the block-list rule only reviews. Activate it, then roll back to 1.
+    let gentler =
+        tally_risk::DEFAULT_RULES.replacen("action = \"reject\"", "action = \"review\"", 1);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.writer_key,
+            Some(json!({"source": gentler, "activate": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 2);
+    harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(
+                json!({"kind": "block", "field": "customer", "value": "mallory", "reason": "test"}),
+            ),
+        )
+        .await;
+    let login = |id: &str| harness.event(id, "login", "mallory", json!({}));
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(login("l1")),
+        )
+        .await;
+    assert_eq!(
+        (
+            body["decision"]["action"].as_str(),
+            body["decision"]["rule_set_version"].as_u64()
+        ),
+        (Some("review"), Some(2)),
+        "{body}"
+    );
+    let (status, _) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/1/activate",
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/9/activate",
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("risk_unknown_rule_set_version"))
+    );
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(login("l2")),
+        )
+        .await;
+    assert_eq!(
+        (
+            body["decision"]["action"].as_str(),
+            body["sequence"].as_i64()
+        ),
+        (Some("reject"), Some(2))
+    );
+    // A restart rebuilds versions, the active one, lists and the event sequence.
+    let restarted = router(&harness.test, harness.clock.clone()).await;
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/risk/decisions")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", harness.writer_key),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(login("l3").to_string()))
+        .unwrap();
+    let response = restarted.oneshot(request).await.unwrap();
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body["sequence"], 3);
+    assert_eq!(
+        (
+            body["decision"]["action"].as_str(),
+            body["decision"]["rule_set_version"].as_u64()
+        ),
+        (Some("reject"), Some(1))
+    );
+}
+
+async fn stolen_account_claims(harness: Harness) {
+    for (index, amount) in ["99.00", "4999.00"].into_iter().enumerate() {
+        let event = harness.event(&format!("t{index}"), "transaction", "dave", json!({"device": "d-thief", "address": "addr-hash-1", "amount": {"value": amount, "currency": "CNY"}}));
+        harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(event),
+            )
+            .await;
+    }
+    // An ordinary review case first, then the claim: the claim goes to the front.
+    harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "watch", "field": "device", "value": "d-w", "reason": "x"})),
+        )
+        .await;
+    let event = harness.event(
+        "t9",
+        "transaction",
+        "erin",
+        json!({"device": "d-w", "amount": {"value": "1.00", "currency": "CNY"}}),
+    );
+    harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(event),
+        )
+        .await;
+    let (status, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "dave", "description": "I did not make these purchases"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    let (_, cases) = harness
+        .call("GET", "/v1/risk/cases", &harness.analyst, None)
+        .await;
+    assert_eq!(cases["cases"][0]["id"], case_id.as_str());
+    assert_eq!(cases["cases"][0]["priority"], 0);
+    let (_, evidence) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}/evidence"),
+            &harness.analyst,
+            None,
+        )
+        .await;
+    assert_eq!(evidence["events"].as_array().unwrap().len(), 2);
+    assert_eq!(evidence["devices"], json!(["d-thief"]));
+    assert_eq!(evidence["events"][1]["event"]["amount"]["value"], "4999.00");
+    harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/claim"),
+            &harness.analyst,
+            Some(json!({})),
+        )
+        .await;
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/approve"),
+            &harness.analyst,
+            Some(json!({"note": "confirmed with the police"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // The account is locked: the customer is on the block list.
+    let event = harness.event("t10", "login", "dave", json!({}));
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(event),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "reject");
+}
+
+async fn refusals(harness: Harness) {
+    let (status, body) = harness.call("POST", "/v1/risk/decisions", &harness.writer_key, Some(json!({"id": "x", "kind": "teleport", "at": "2026-06-01T12:00:00Z", "customer": "a"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("risk_invalid_event"))
+    );
+    let (status, body) = harness.call("POST", "/v1/risk/decisions", &harness.writer_key, Some(json!({"id": "x", "kind": "transaction", "at": "2026-06-01T12:00:00Z", "customer": "a"}))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("risk_invalid_event")),
+        "a transaction without an amount: {body}"
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.reader,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, _) = harness
+        .call("GET", "/v1/risk/cases", &harness.writer_key, None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "grey", "field": "device", "value": "v", "reason": "r"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("risk_invalid_list_entry")
+        )
+    );
+    let (status, body) = harness
+        .call("GET", "/v1/risk/cases/nope", &harness.analyst, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("risk_case_not_found"))
+    );
+    let (status, body) = harness
+        .call("GET", "/v1/risk/cases?status=lost", &harness.analyst, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    // Nothing refused was stored: the next decision is the first.
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(harness.event("ok", "login", "a", json!({}))),
+        )
+        .await;
+    assert_eq!(body["sequence"], 1);
+}

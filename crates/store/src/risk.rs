@@ -1,0 +1,456 @@
+//! Storage of the risk engine: rule set versions and activations, every event with its
+//! decision in decision order, list entries, and the case queue with its audit trail.
+//! The engine itself is in memory; on start the service rebuilds it from these tables.
+
+use crate::database::Database;
+use crate::error::StoreError;
+
+/// A stored event with the decision made on it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub sequence: i64,
+    pub event_id: String,
+    pub customer: String,
+    pub at: i64,
+    pub body: String,
+    pub action: String,
+    pub version: i64,
+    pub decision: String,
+    pub decided_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ListEntryRow {
+    pub id: String,
+    pub kind: String,
+    pub field: String,
+    pub value: String,
+    pub reason: String,
+    pub source: String,
+    pub added_at: i64,
+    pub added_by: String,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseRow {
+    pub id: String,
+    pub kind: String,
+    pub priority: i64,
+    pub status: String,
+    pub customer: String,
+    pub event_sequence: Option<i64>,
+    pub summary: String,
+    pub assignee: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CaseLogRow {
+    pub id: String,
+    pub case_id: String,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub note: String,
+}
+
+macro_rules! risk_sql {
+    ($module:ident, $database:ty) => {
+        mod $module {
+            use super::*;
+            use sqlx::Pool;
+
+            const CASE_COLUMNS: &str = "SELECT id, kind, priority, status, customer, event_sequence, \
+                summary, assignee, created_at, updated_at FROM risk_cases";
+            const EVENT_COLUMNS: &str = "SELECT sequence, event_id, customer, at, body, action, \
+                version, decision, decided_at FROM risk_events";
+            const LIST_COLUMNS: &str = "SELECT id, kind, field, value, reason, source, added_at, \
+                added_by, expires_at FROM risk_list_entries";
+
+            pub async fn rule_sets(pool: &Pool<$database>) -> Result<Vec<(i64, String)>, StoreError> {
+                Ok(sqlx::query_as("SELECT version, source FROM risk_rule_sets ORDER BY version")
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn insert_rule_set(
+                pool: &Pool<$database>,
+                version: i64,
+                source: &str,
+                at: i64,
+                by: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_rule_sets (version, source, uploaded_at, uploaded_by) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(version)
+                .bind(source)
+                .bind(at)
+                .bind(by)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn active_version(pool: &Pool<$database>) -> Result<Option<i64>, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT version FROM risk_activations ORDER BY activated_at DESC, id DESC LIMIT 1",
+                )
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(|(version,)| version))
+            }
+
+            pub async fn insert_activation(
+                pool: &Pool<$database>,
+                id: &str,
+                version: i64,
+                at: i64,
+                by: &str,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_activations (id, version, activated_at, activated_by) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(at)
+                .bind(by)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn last_sequence(pool: &Pool<$database>) -> Result<i64, StoreError> {
+                let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(sequence) FROM risk_events")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(last.unwrap_or(0))
+            }
+
+            pub async fn events_since(pool: &Pool<$database>, at: i64) -> Result<Vec<EventRow>, StoreError> {
+                let sql = format!("{EVENT_COLUMNS} WHERE at >= $1 ORDER BY sequence");
+                Ok(sqlx::query_as(&sql).bind(at).fetch_all(pool).await?)
+            }
+
+            pub async fn event(pool: &Pool<$database>, sequence: i64) -> Result<Option<EventRow>, StoreError> {
+                let sql = format!("{EVENT_COLUMNS} WHERE sequence = $1");
+                Ok(sqlx::query_as(&sql).bind(sequence).fetch_optional(pool).await?)
+            }
+
+            pub async fn customer_events(
+                pool: &Pool<$database>,
+                customer: &str,
+                limit: i64,
+            ) -> Result<Vec<EventRow>, StoreError> {
+                let sql = format!("{EVENT_COLUMNS} WHERE customer = $1 ORDER BY sequence DESC LIMIT $2");
+                Ok(sqlx::query_as(&sql).bind(customer).bind(limit).fetch_all(pool).await?)
+            }
+
+            pub async fn insert_event(
+                pool: &Pool<$database>,
+                event: &EventRow,
+                case: Option<(&CaseRow, &CaseLogRow)>,
+            ) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
+                     decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(event.sequence)
+                .bind(&event.event_id)
+                .bind(&event.customer)
+                .bind(event.at)
+                .bind(&event.body)
+                .bind(&event.action)
+                .bind(event.version)
+                .bind(&event.decision)
+                .bind(event.decided_at)
+                .execute(&mut *transaction)
+                .await?;
+                if let Some((case, log)) = case {
+                    insert_case_in(&mut transaction, case, log).await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_case_in(
+                transaction: &mut sqlx::Transaction<'_, $database>,
+                case: &CaseRow,
+                log: &CaseLogRow,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_cases (id, kind, priority, status, customer, event_sequence, summary, \
+                     assignee, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&case.id)
+                .bind(&case.kind)
+                .bind(case.priority)
+                .bind(&case.status)
+                .bind(&case.customer)
+                .bind(case.event_sequence)
+                .bind(&case.summary)
+                .bind(&case.assignee)
+                .bind(case.created_at)
+                .bind(case.updated_at)
+                .execute(&mut **transaction)
+                .await?;
+                insert_log_in(transaction, log).await
+            }
+
+            async fn insert_log_in(
+                transaction: &mut sqlx::Transaction<'_, $database>,
+                log: &CaseLogRow,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_case_log (id, case_id, at, actor, action, note) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&log.id)
+                .bind(&log.case_id)
+                .bind(log.at)
+                .bind(&log.actor)
+                .bind(&log.action)
+                .bind(&log.note)
+                .execute(&mut **transaction)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn insert_case(pool: &Pool<$database>, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                insert_case_in(&mut transaction, case, log).await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            /// Moves a case from `expected_status` to its new state, with a log line; `false`
+            /// when the case was not in `expected_status` (someone else moved it first).
+            pub async fn update_case(
+                pool: &Pool<$database>,
+                case: &CaseRow,
+                expected_status: &str,
+                log: &CaseLogRow,
+            ) -> Result<bool, StoreError> {
+                let mut transaction = pool.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE risk_cases SET status = $1, assignee = $2, updated_at = $3 \
+                     WHERE id = $4 AND status = $5",
+                )
+                .bind(&case.status)
+                .bind(&case.assignee)
+                .bind(case.updated_at)
+                .bind(&case.id)
+                .bind(expected_status)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    transaction.rollback().await?;
+                    return Ok(false);
+                }
+                insert_log_in(&mut transaction, log).await?;
+                transaction.commit().await?;
+                Ok(true)
+            }
+
+            pub async fn add_case_note(pool: &Pool<$database>, log: &CaseLogRow) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                insert_log_in(&mut transaction, log).await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            pub async fn case(pool: &Pool<$database>, id: &str) -> Result<Option<CaseRow>, StoreError> {
+                let sql = format!("{CASE_COLUMNS} WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+            }
+
+            pub async fn cases(pool: &Pool<$database>, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
+                let sql = format!("{CASE_COLUMNS} WHERE status = $1 ORDER BY priority, created_at, id LIMIT $2");
+                Ok(sqlx::query_as(&sql).bind(status).bind(limit).fetch_all(pool).await?)
+            }
+
+            pub async fn case_log(pool: &Pool<$database>, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, case_id, at, actor, action, note FROM risk_case_log WHERE case_id = $1 ORDER BY at, id",
+                )
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?)
+            }
+
+            pub async fn insert_list_entry(pool: &Pool<$database>, entry: &ListEntryRow) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_list_entries (id, kind, field, value, reason, source, added_at, added_by, \
+                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&entry.id)
+                .bind(&entry.kind)
+                .bind(&entry.field)
+                .bind(&entry.value)
+                .bind(&entry.reason)
+                .bind(&entry.source)
+                .bind(entry.added_at)
+                .bind(&entry.added_by)
+                .bind(entry.expires_at)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn remove_list_entry(
+                pool: &Pool<$database>,
+                id: &str,
+                at: i64,
+                by: &str,
+            ) -> Result<Option<ListEntryRow>, StoreError> {
+                let sql = format!("{LIST_COLUMNS} WHERE id = $1 AND removed_at IS NULL");
+                let entry: Option<ListEntryRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
+                if entry.is_some() {
+                    sqlx::query("UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 WHERE id = $3")
+                        .bind(at)
+                        .bind(by)
+                        .bind(id)
+                        .execute(pool)
+                        .await?;
+                }
+                Ok(entry)
+            }
+
+            pub async fn live_list_entries(pool: &Pool<$database>) -> Result<Vec<ListEntryRow>, StoreError> {
+                let sql = format!("{LIST_COLUMNS} WHERE removed_at IS NULL ORDER BY added_at, id");
+                Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
+            }
+        }
+    };
+}
+
+risk_sql!(sqlite, sqlx::Sqlite);
+risk_sql!(postgres, sqlx::Postgres);
+
+macro_rules! on_pool {
+    ($database:expr, $function:ident ( $($argument:expr),* )) => {
+        match $database {
+            Database::Sqlite(pool) => sqlite::$function(pool, $($argument),*).await,
+            Database::Postgres(pool) => postgres::$function(pool, $($argument),*).await,
+        }
+    };
+}
+
+/// The risk tables of a database.
+#[derive(Debug, Clone)]
+pub struct RiskStore {
+    database: Database,
+}
+
+impl RiskStore {
+    pub fn new(database: Database) -> Self {
+        Self { database }
+    }
+
+    pub async fn rule_sets(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        on_pool!(&self.database, rule_sets())
+    }
+
+    pub async fn insert_rule_set(
+        &self,
+        version: i64,
+        source: &str,
+        at: i64,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_rule_set(version, source, at, by))
+    }
+
+    pub async fn active_version(&self) -> Result<Option<i64>, StoreError> {
+        on_pool!(&self.database, active_version())
+    }
+
+    pub async fn insert_activation(
+        &self,
+        version: i64,
+        at: i64,
+        by: &str,
+    ) -> Result<(), StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        on_pool!(&self.database, insert_activation(&id, version, at, by))
+    }
+
+    pub async fn last_sequence(&self) -> Result<i64, StoreError> {
+        on_pool!(&self.database, last_sequence())
+    }
+
+    pub async fn events_since(&self, at: i64) -> Result<Vec<EventRow>, StoreError> {
+        on_pool!(&self.database, events_since(at))
+    }
+
+    pub async fn event(&self, sequence: i64) -> Result<Option<EventRow>, StoreError> {
+        on_pool!(&self.database, event(sequence))
+    }
+
+    pub async fn customer_events(
+        &self,
+        customer: &str,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        on_pool!(&self.database, customer_events(customer, limit))
+    }
+
+    /// Stores an event with its decision, and the case it opens, in one transaction.
+    pub async fn insert_event(
+        &self,
+        event: &EventRow,
+        case: Option<(&CaseRow, &CaseLogRow)>,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_event(event, case))
+    }
+
+    pub async fn insert_case(&self, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_case(case, log))
+    }
+
+    pub async fn update_case(
+        &self,
+        case: &CaseRow,
+        expected_status: &str,
+        log: &CaseLogRow,
+    ) -> Result<bool, StoreError> {
+        on_pool!(&self.database, update_case(case, expected_status, log))
+    }
+
+    pub async fn add_case_note(&self, log: &CaseLogRow) -> Result<(), StoreError> {
+        on_pool!(&self.database, add_case_note(log))
+    }
+
+    pub async fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
+        on_pool!(&self.database, case(id))
+    }
+
+    pub async fn cases(&self, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
+        on_pool!(&self.database, cases(status, limit))
+    }
+
+    pub async fn case_log(&self, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
+        on_pool!(&self.database, case_log(case_id))
+    }
+
+    pub async fn insert_list_entry(&self, entry: &ListEntryRow) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_list_entry(entry))
+    }
+
+    /// Marks a live entry removed (it stays for the audit trail) and returns it.
+    pub async fn remove_list_entry(
+        &self,
+        id: &str,
+        at: i64,
+        by: &str,
+    ) -> Result<Option<ListEntryRow>, StoreError> {
+        on_pool!(&self.database, remove_list_entry(id, at, by))
+    }
+
+    pub async fn live_list_entries(&self) -> Result<Vec<ListEntryRow>, StoreError> {
+        on_pool!(&self.database, live_list_entries())
+    }
+}
