@@ -9,7 +9,7 @@ use tally_core::Clock;
 use tally_risk::{EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES};
 use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
 use tally_store::{Database, StoreError};
-use tokio::sync::Mutex;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// How much history rebuilds the engine's velocity features on start.
 pub const HISTORY_DAYS: i64 = 90;
@@ -19,6 +19,47 @@ pub struct RiskService {
     pub store: RiskStore,
     pub clock: Arc<dyn Clock>,
     pub state: Mutex<RiskState>,
+    /// Decisions on their way to storage, in decision order (group commit).
+    pub decisions: mpsc::Sender<PendingDecision>,
+}
+
+/// A decision waiting to be stored, with the case it opens, and who waits for it.
+pub struct PendingDecision {
+    pub event: EventRow,
+    pub case: Option<(CaseRow, CaseLogRow)>,
+    pub stored: oneshot::Sender<Result<(), String>>,
+}
+
+/// Most decisions stored in one transaction.
+const DECISIONS_PER_COMMIT_MAX: usize = 512;
+/// Most decisions waiting for storage before deciding waits for room.
+const DECISIONS_WAITING_MAX: usize = 4096;
+
+/// Stores decisions in the order they were made, many per transaction, and tells each
+/// waiting request when its decision is on disk.
+async fn store_decisions(store: RiskStore, mut receiver: mpsc::Receiver<PendingDecision>) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < DECISIONS_PER_COMMIT_MAX {
+            match receiver.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let mut items = Vec::with_capacity(batch.len());
+        let mut waiting = Vec::with_capacity(batch.len());
+        for pending in batch {
+            items.push((pending.event, pending.case));
+            waiting.push(pending.stored);
+        }
+        let result = store.insert_events(&items).await.map_err(|error| {
+            tracing::error!(%error, "storing risk decisions failed");
+            error.to_string()
+        });
+        for stored in waiting {
+            let _ = stored.send(result.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for RiskService {
@@ -134,7 +175,10 @@ impl RiskService {
         }
         engine.rebuild(history.iter());
         let next_sequence = store.last_sequence().await? + 1;
+        let (decisions, receiver) = mpsc::channel(DECISIONS_WAITING_MAX);
+        tokio::spawn(store_decisions(store.clone(), receiver));
         Ok(Self {
+            decisions,
             store,
             clock,
             state: Mutex::new(RiskState {

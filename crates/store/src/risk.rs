@@ -148,29 +148,31 @@ macro_rules! risk_sql {
                 Ok(sqlx::query_as(&sql).bind(customer).bind(limit).fetch_all(pool).await?)
             }
 
-            pub async fn insert_event(
+            /// Stores events with their decisions, and the cases they open, in one transaction.
+            pub async fn insert_events(
                 pool: &Pool<$database>,
-                event: &EventRow,
-                case: Option<(&CaseRow, &CaseLogRow)>,
+                items: &[(EventRow, Option<(CaseRow, CaseLogRow)>)],
             ) -> Result<(), StoreError> {
                 let mut transaction = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
-                     decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(event.sequence)
-                .bind(&event.event_id)
-                .bind(&event.customer)
-                .bind(event.at)
-                .bind(&event.body)
-                .bind(&event.action)
-                .bind(event.version)
-                .bind(&event.decision)
-                .bind(event.decided_at)
-                .execute(&mut *transaction)
-                .await?;
-                if let Some((case, log)) = case {
-                    insert_case_in(&mut transaction, case, log).await?;
+                for (event, case) in items {
+                    sqlx::query(
+                        "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
+                         decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(event.sequence)
+                    .bind(&event.event_id)
+                    .bind(&event.customer)
+                    .bind(event.at)
+                    .bind(&event.body)
+                    .bind(&event.action)
+                    .bind(event.version)
+                    .bind(&event.decision)
+                    .bind(event.decided_at)
+                    .execute(&mut *transaction)
+                    .await?;
+                    if let Some((case, log)) = case {
+                        insert_case_in(&mut transaction, case, log).await?;
+                    }
                 }
                 transaction.commit().await?;
                 Ok(())
@@ -398,13 +400,12 @@ impl RiskStore {
         on_pool!(&self.database, customer_events(customer, limit))
     }
 
-    /// Stores an event with its decision, and the case it opens, in one transaction.
-    pub async fn insert_event(
+    /// Stores events with their decisions, and the cases they open, in one transaction.
+    pub async fn insert_events(
         &self,
-        event: &EventRow,
-        case: Option<(&CaseRow, &CaseLogRow)>,
+        items: &[(EventRow, Option<(CaseRow, CaseLogRow)>)],
     ) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_event(event, case))
+        on_pool!(&self.database, insert_events(items))
     }
 
     pub async fn insert_case(&self, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::json::Json;
-use crate::risk::{list_entry, micros, timestamp, RiskService};
+use crate::risk::{list_entry, micros, timestamp, PendingDecision, RiskService};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Extension;
@@ -101,18 +101,35 @@ pub async fn decide(
         );
         (case, log)
     });
-    risk.store
-        .insert_event(&row, case.as_ref().map(|(case, log)| (case, log)))
-        .await?;
+    let case_id = case.as_ref().map(|(case, _)| case.id.clone());
+    let (stored, on_disk) = tokio::sync::oneshot::channel();
+    risk.decisions
+        .send(PendingDecision {
+            event: row,
+            case,
+            stored,
+        })
+        .await
+        .map_err(|_| ApiError::internal("the risk decision store has stopped"))?;
     state.next_sequence += 1;
     drop(state);
+    on_disk
+        .await
+        .map_err(|_| ApiError::internal("the risk decision store stopped mid-write"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the decision could not be stored; it was counted in the velocity features",
+            )
+        })?;
     let decision_value: Value = serde_json::from_str(&decision_json).map_err(ApiError::internal)?;
     Ok((
         StatusCode::OK,
         axum::Json(json!({
             "sequence": sequence,
             "decision": decision_value,
-            "case_id": case.map(|(case, _)| case.id),
+            "case_id": case_id,
         })),
     ))
 }
