@@ -16,6 +16,25 @@ pub enum BenchCommand {
     /// Two-leg ledger transfers over HTTP with concurrent clients, against an in-process
     /// server on a fresh database: transfers per second and latency percentiles.
     Ledger(LedgerBenchArgs),
+    /// Risk decisions with the default pack and its velocity features: in process on one
+    /// core (the zen-engine comparison included), then over HTTP against an in-process
+    /// server that stores every decision.
+    Risk(RiskBenchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RiskBenchArgs {
+    #[command(flatten)]
+    pub in_process: crate::risk::BenchArgs,
+    /// Concurrent HTTP clients for the HTTP half.
+    #[arg(long, default_value_t = 32)]
+    pub http_clients: usize,
+    /// Events sent over HTTP (the first ones of the generated traffic).
+    #[arg(long, default_value_t = 20_000)]
+    pub http_events: usize,
+    /// Skip the in-process half.
+    #[arg(long)]
+    pub http_only: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +63,7 @@ pub struct LedgerBenchArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ledger(arguments) => ledger(arguments).await,
+        BenchCommand::Risk(arguments) => risk(arguments).await,
     }
 }
 
@@ -281,6 +301,127 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         scratch.drop_schema().await?;
     }
     Ok(if balanced && errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn risk(arguments: RiskBenchArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(arguments.http_clients > 0, "need at least one HTTP client");
+    let mut config = tally_risk::bench::BenchConfig::default();
+    config.scenario.customers = arguments.in_process.customers;
+    config.scenario.seed = arguments.in_process.seed;
+    let http_events = arguments.http_events;
+    let http_clients = arguments.http_clients;
+    if !arguments.http_only {
+        let in_process = arguments.in_process;
+        let code = tokio::task::spawn_blocking(move || crate::risk::bench(in_process)).await??;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    let (events, list_entries) = tally_risk::bench::traffic(&config);
+    let events: Arc<Vec<serde_json::Value>> = Arc::new(
+        events
+            .iter()
+            .take(http_events)
+            .map(|event| serde_json::from_str(&event.to_json()))
+            .collect::<Result<_, _>>()?,
+    );
+    let (database, _, label) = open_database(Some("sqlite://tally-bench-risk.db")).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (writer, _) =
+        LedgerWriter::start(&database, clock.clone(), WriterConfig::default()).await?;
+    let risk = tally_server::risk::RiskService::open(&database, clock.clone()).await?;
+    {
+        let mut state = risk.state.lock().await;
+        for entry in list_entries {
+            state.engine.lists_mut().add(entry)?;
+        }
+    }
+    let state = AppState::new(database.clone(), writer, clock.clone(), Limits::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let address = listener.local_addr()?;
+    let app = tally_server::app_with_risk(state, Some(Arc::new(risk)));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let key = database
+        .create_api_key("bench", &["admin".to_string()], clock.now())
+        .await?
+        .secret
+        .expose()
+        .clone();
+    let url = format!("http://{address}/v1/risk/decisions");
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(http_clients)
+        .build()?;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..http_clients {
+        let (client, url, key, events, next) = (
+            client.clone(),
+            url.clone(),
+            key.clone(),
+            events.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0_u64;
+            loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(event) = events.get(index) else {
+                    break;
+                };
+                let sent = Instant::now();
+                let ok = match client.post(&url).bearer_auth(&key).json(event).send().await {
+                    Ok(response) => {
+                        let success = response.status().is_success();
+                        let _ = response.bytes().await;
+                        success
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    latencies.push(sent.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let (mut client_latencies, client_errors) = task.await?;
+        latencies.append(&mut client_latencies);
+        errors += client_errors;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort_unstable();
+    let rate = (latencies.len() as u128 * 1000 / elapsed.as_millis().max(1)) as u64;
+    println!(
+        "{}",
+        json!({
+            "benchmark": "risk decisions over HTTP (stored, group commit)",
+            "database": label,
+            "clients": http_clients,
+            "decisions": latencies.len(),
+            "errors": errors,
+            "decisions_per_second": rate,
+            "latency_ms": {
+                "p50": milliseconds(percentile(&latencies, 500)),
+                "p99": milliseconds(percentile(&latencies, 990)),
+                "max": milliseconds(latencies.last().copied().unwrap_or(0)),
+            },
+        })
+    );
+    database.close().await;
+    Ok(if errors == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
