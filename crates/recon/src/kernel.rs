@@ -6,7 +6,7 @@ use crate::record::{
 };
 use crate::rules::Rules;
 use crate::timestamp::TIMESTAMP_ABSENT;
-use std::collections::hash_map::Entry;
+use hashbrown::HashTable;
 use std::collections::HashMap;
 
 /// The class of a reconciled record (or of a batch, in batch matching).
@@ -182,6 +182,13 @@ pub struct KernelSettings<'a> {
 
 const NONE: u32 = u32::MAX;
 
+/// The hash the ledger table uses for a key's low 32 hash bits, spread over 64 bits so that
+/// both the bucket (low bits) and the tag (top bits) vary.
+#[inline]
+fn table_hash(short_hash: u32) -> u64 {
+    u64::from(short_hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
 /// Sums and consistency of the rows of one batch (batch matching only).
 #[derive(Debug, Clone, Copy)]
 struct BatchAggregate {
@@ -263,17 +270,25 @@ pub fn reconcile_partition(
     let mut primaries: Vec<(u32, u32)> = Vec::with_capacity(estimate);
     let mut matched: Vec<bool> = Vec::with_capacity(estimate);
     let mut aggregates: Vec<BatchAggregate> = Vec::new();
-    let mut table: HashMap<HashedKey<'_>, u32, PrecomputedState> =
-        HashMap::with_capacity_and_hasher(estimate, PrecomputedState::default());
+    // The table holds (primary index, low 32 bits of the key hash): 8 bytes a key, so that a
+    // partition's table stays in the core's cache; keys are compared in the ledger buffer.
+    let mut table: HashTable<(u32, u32)> = HashTable::with_capacity(estimate);
     for (segment, offset, view) in located_records(ledger) {
-        let key = HashedKey {
-            hash: hash_key(view.key),
-            bytes: view.key,
+        let short_hash = hash_key(view.key) as u32;
+        let key_at = |index: u32| -> &[u8] {
+            let (segment, offset) = primaries[index as usize];
+            decode_at(&ledger[segment as usize], offset as usize)
+                .map_or(&[], |(found, _)| found.key)
         };
-        match table.entry(key) {
-            Entry::Occupied(occupied) => {
+        let entry = table.entry(
+            table_hash(short_hash),
+            |&(index, hash)| hash == short_hash && key_at(index) == view.key,
+            |&(_, hash)| table_hash(hash),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(occupied) => {
                 if rules.batch_enabled {
-                    let index = *occupied.get() as usize;
+                    let index = occupied.get().0 as usize;
                     let (first_segment, first_offset) = primaries[index];
                     let first_view =
                         decode_at(&ledger[first_segment as usize], first_offset as usize)
@@ -305,8 +320,8 @@ pub fn reconcile_partition(
                     });
                 }
             }
-            Entry::Vacant(vacant) => {
-                vacant.insert(primaries.len() as u32);
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert((primaries.len() as u32, short_hash));
                 primaries.push((segment, offset));
                 matched.push(false);
                 if rules.batch_enabled {
@@ -332,7 +347,16 @@ pub fn reconcile_partition(
             hash: hash_key(view.key),
             bytes: view.key,
         };
-        let index = table.get(&key).copied().unwrap_or(NONE);
+        let short_hash = key.hash as u32;
+        let index = table
+            .find(table_hash(short_hash), |&(index, hash)| {
+                hash == short_hash && {
+                    let (segment, offset) = primaries[index as usize];
+                    decode_at(&ledger[segment as usize], offset as usize)
+                        .is_some_and(|(found, _)| found.key == view.key)
+                }
+            })
+            .map_or(NONE, |&(index, _)| index);
         if index == NONE {
             let class = if channel_only.insert(key, ()).is_none() {
                 Class::MissingInLedger
