@@ -332,6 +332,8 @@ pub struct Account {
     pub days_past_due: i32,
     pub charged_off: Amount,
     pub next_plan_id: u32,
+    /// The last business date end of day ran for: running it again is a no-op.
+    pub last_end_of_day: Option<Date>,
 }
 
 fn amount(minor: i64, currency: Currency) -> Amount {
@@ -369,6 +371,7 @@ impl Account {
             days_past_due: 0,
             charged_off: zero,
             next_plan_id: 1,
+            last_end_of_day: None,
         })
     }
 
@@ -919,8 +922,12 @@ impl Account {
     /// End of day for business date `date`, in this order: judge a statement whose due date
     /// has passed (minimum paid: the remainder revolves to the next due date), accrue the
     /// day's interest and penalties, bill installments whose date has come, cut the statement
-    /// on the statement day, age the delinquency bucket and run its actions. Run once per
-    /// account and date, in date order; the store records the last date run.
+    /// on the statement day, age the delinquency bucket and run its actions.
+    ///
+    /// Dates must come one after the other: a date already run is a no-op (so a resumed run
+    /// changes nothing), a gap is refused (`credit_end_of_day_out_of_order`). The account
+    /// records the last date run (`last_end_of_day`) and is persisted with it. An error
+    /// leaves the account partly changed: the store keeps the state from before the call.
     pub fn end_of_day(
         &mut self,
         date: Date,
@@ -928,6 +935,19 @@ impl Account {
         outcome: &mut DayOutcome,
     ) -> Result<(), CreditError> {
         outcome.clear();
+        if let Some(last) = self.last_end_of_day {
+            if date <= last {
+                // Already run: the same date twice changes nothing.
+                return Ok(());
+            }
+            if date != last.checked_add(1.day())? {
+                return Err(CreditError::EndOfDayOutOfOrder {
+                    last: last.to_string(),
+                    requested: date.to_string(),
+                });
+            }
+        }
+        self.last_end_of_day = Some(date);
         if self.status == AccountStatus::ChargedOff || self.status == AccountStatus::Closed {
             return Ok(());
         }
@@ -1228,5 +1248,254 @@ impl Account {
             bucket: Bucket::of_days_past_due(self.days_past_due_on(date)),
             lines,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::product::{FeeModel, RemainderOn, TermPricing};
+    use jiff::civil::date;
+
+    fn cny(text: &str) -> Amount {
+        Amount::parse(text, Currency::CNY).unwrap()
+    }
+
+    fn flat(early_payoff: EarlyPayoffRule) -> Product {
+        Product {
+            code: "flat".into(),
+            name: "flat".into(),
+            currency: Currency::CNY,
+            fee_model: FeeModel::FlatFee,
+            terms: vec![
+                TermPricing {
+                    periods: 1,
+                    rate: Decimal::ZERO,
+                },
+                TermPricing {
+                    periods: 6,
+                    rate: Decimal::new(6, 3),
+                },
+            ],
+            rounding: Rounding::HalfUp,
+            remainder_on: RemainderOn::Last,
+            early_payoff,
+            fees_refundable: true,
+        }
+    }
+
+    /// An account with a purchase of `value` over `periods` on 10 January.
+    fn with_purchase(value: &str, periods: u32, early_payoff: EarlyPayoffRule) -> (Account, u32) {
+        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        account.authorize(date(2026, 1, 10), cny(value)).unwrap();
+        let (id, _) = account
+            .capture(date(2026, 1, 10), cny(value), &flat(early_payoff), periods)
+            .unwrap();
+        (account, id)
+    }
+
+    fn run(account: &mut Account, policy: &AccountPolicy, from: Date, until: Date) -> Vec<Posting> {
+        let mut postings = Vec::new();
+        let mut outcome = DayOutcome::default();
+        let mut day = from;
+        while day <= until {
+            account.end_of_day(day, policy, &mut outcome).unwrap();
+            postings.extend(outcome.postings.iter().cloned());
+            day = day.checked_add(1.day()).unwrap();
+        }
+        postings
+    }
+
+    #[test]
+    fn buckets_by_days_past_due() {
+        let cases = [
+            (0, Bucket::Current),
+            (1, Bucket::M1),
+            (30, Bucket::M1),
+            (31, Bucket::M2),
+            (90, Bucket::M3),
+            (150, Bucket::M5),
+            (151, Bucket::M6),
+            (180, Bucket::M6),
+            (181, Bucket::M6Plus),
+        ];
+        for (days, bucket) in cases {
+            assert_eq!(Bucket::of_days_past_due(days), bucket, "{days}");
+        }
+    }
+
+    #[test]
+    fn the_policy_loads_from_toml_with_defaults() {
+        let policy: AccountPolicy = toml::from_str(
+            r#"
+            grace_days = 5
+            allocation_order = ["penalty", "overdue_principal", "overdue_fee", "overdue_interest",
+                                "current_principal", "current_fee", "current_interest"]
+            "#,
+        )
+        .unwrap();
+        policy.validate().unwrap();
+        assert_eq!(policy.grace_days, 5);
+        assert_eq!(policy.minimum_principal_share, Decimal::new(10, 2));
+        assert_eq!(policy.penalty_daily_rate, Decimal::new(5, 4));
+        assert!(toml::from_str::<AccountPolicy>("grace = 5").is_err());
+    }
+
+    #[test]
+    fn available_credit_and_temporary_limits() {
+        let (mut account, _) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        assert_eq!(account.available_credit(date(2026, 1, 10)), cny("3800.00"));
+        account
+            .set_temporary_limit(cny("8000.00"), date(2026, 1, 31))
+            .unwrap();
+        assert_eq!(account.available_credit(date(2026, 1, 31)), cny("6800.00"));
+        assert_eq!(account.available_credit(date(2026, 2, 1)), cny("3800.00"));
+        account.authorize(date(2026, 1, 11), cny("800.00")).unwrap();
+        assert_eq!(account.available_credit(date(2026, 2, 1)), cny("3000.00"));
+        let error = account
+            .authorize(date(2026, 2, 1), cny("3000.01"))
+            .unwrap_err();
+        assert_eq!(error.code(), "credit_insufficient");
+        account.set_limit(cny("100.00")).unwrap();
+        assert_eq!(account.available_credit(date(2026, 2, 1)), cny("0.00"));
+        account.freeze();
+        assert_eq!(
+            account
+                .authorize(date(2026, 2, 1), cny("1.00"))
+                .unwrap_err(),
+            CreditError::AccountFrozen
+        );
+        assert!(account.close().is_err());
+    }
+
+    #[test]
+    fn end_of_day_twice_changes_nothing_and_gaps_are_refused() {
+        let (mut account, _) = with_purchase("300.00", 1, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+        let before = account.clone();
+        let mut outcome = DayOutcome::default();
+        account
+            .end_of_day(date(2026, 1, 20), &policy, &mut outcome)
+            .unwrap();
+        assert_eq!(account, before);
+        assert!(outcome.statement.is_none() && outcome.postings.is_empty());
+        let error = account
+            .end_of_day(date(2026, 1, 22), &policy, &mut outcome)
+            .unwrap_err();
+        assert_eq!(error.code(), "credit_end_of_day_out_of_order");
+    }
+
+    #[test]
+    fn penalties_stop_at_the_cap() {
+        let (mut account, _) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy {
+            bucket_actions: Vec::new(),
+            ..AccountPolicy::default()
+        };
+        // Billed 20 January, due 29 January, never paid: 0.05 a day from 2 February, capped
+        // at 25% of 100.00 = 25.00 after 500 days.
+        run(&mut account, &policy, date(2026, 1, 11), date(2027, 9, 1));
+        assert_eq!(account.dues[0].penalty, cny("25.00"));
+        assert_eq!(account.bucket, Bucket::M6Plus);
+        assert_eq!(account.status, AccountStatus::Open);
+    }
+
+    #[test]
+    fn m6_plus_charges_the_receivable_off() {
+        let (mut account, _) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        let postings = run(&mut account, &policy, date(2026, 1, 11), date(2026, 8, 31));
+        assert_eq!(account.status, AccountStatus::ChargedOff);
+        let charge_off = postings
+            .iter()
+            .find(|posting| posting.description == "charge-off")
+            .unwrap();
+        // Everything owed: 1,200.00 principal, billed fees and the penalties so far.
+        assert_eq!(charge_off.legs[0].role, LedgerRole::ChargeOffExpense);
+        assert_eq!(charge_off.legs[0].amount, account.charged_off);
+        assert!(account.charged_off.minor() > 120_000);
+        assert_eq!(account.billed_balance(), cny("0.00"));
+        assert_eq!(account.unpaid_principal(), cny("0.00"));
+    }
+
+    #[test]
+    fn early_payoff_quotes_follow_the_product_rule() {
+        // 1,200.00 over 6 at 0.6%: 200.00 + 7.20 a month. After the first statement, 1,000.00
+        // is unbilled and 207.20 billed.
+        for (rule, charge) in [
+            (EarlyPayoffRule::PrincipalOnly, "0.00"),
+            (EarlyPayoffRule::OneMorePeriod, "7.20"),
+            (EarlyPayoffRule::AllRemainingCharges, "36.00"),
+        ] {
+            let (mut account, plan) = with_purchase("1200.00", 6, rule);
+            run(
+                &mut account,
+                &AccountPolicy::default(),
+                date(2026, 1, 11),
+                date(2026, 1, 20),
+            );
+            let (quote, quoted_charge) = account.early_payoff_quote(plan).unwrap();
+            assert_eq!(quoted_charge, cny(charge));
+            assert_eq!(
+                quote,
+                cny("1207.20").checked_add(cny(charge)).unwrap(),
+                "{rule:?}"
+            );
+            let posting = account
+                .early_payoff(plan, quote.checked_add(cny("1.00")).unwrap())
+                .unwrap();
+            assert_eq!(posting.imbalance(), 0);
+            assert_eq!(account.credit_balance, cny("1.00"));
+            assert_eq!(account.unpaid_principal(), cny("0.00"));
+            assert_eq!(account.plans[0].status, PlanStatus::Settled);
+        }
+    }
+
+    #[test]
+    fn a_partial_refund_comes_off_the_last_installments_first() {
+        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        run(
+            &mut account,
+            &AccountPolicy::default(),
+            date(2026, 1, 11),
+            date(2026, 1, 20),
+        );
+        let posting = account.refund(plan, cny("300.00")).unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        let parts: Vec<(Amount, Amount)> = account.plans[0]
+            .schedule
+            .installments
+            .iter()
+            .map(|item| (item.principal, item.fee))
+            .collect();
+        // Installment 6 is gone with its fee; installment 5 keeps half its principal and half
+        // its fee (7.20 × 100/200 = 3.60, rounded down).
+        assert_eq!(parts[5], (cny("0.00"), cny("0.00")));
+        assert_eq!(parts[4], (cny("100.00"), cny("3.60")));
+        assert_eq!(parts[3], (cny("200.00"), cny("7.20")));
+        assert_eq!(account.unpaid_principal(), cny("900.00"));
+        // Refunding more than is left is refused and changes nothing.
+        let before = account.clone();
+        let error = account.refund(plan, cny("900.01")).unwrap_err();
+        assert_eq!(error.code(), "credit_refund_exceeds_principal");
+        assert_eq!(account, before);
+    }
+
+    #[test]
+    fn a_full_refund_returns_paid_principal_and_refundable_fees() {
+        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+        account
+            .repay(date(2026, 1, 25), cny("207.20"), &policy)
+            .unwrap();
+        let posting = account.refund(plan, cny("1200.00")).unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        // 200.00 principal and the 7.20 fee paid come back as credit balance.
+        assert_eq!(account.credit_balance, cny("207.20"));
+        assert_eq!(account.plans[0].status, PlanStatus::Refunded);
+        assert_eq!(account.unpaid_principal(), cny("0.00"));
+        assert_eq!(account.billed_balance(), cny("0.00"));
     }
 }

@@ -39,6 +39,8 @@ pub enum CreditError {
     RateNotFound(&'static str),
     #[error("date out of range: {0}")]
     DateOutOfRange(String),
+    #[error("end of day for {requested} cannot run: the last date run is {last}; run every date in order")]
+    EndOfDayOutOfOrder { last: String, requested: String },
     #[error("invalid configuration: {0}")]
     InvalidConfiguration(String),
     #[error("money: {0}")]
@@ -63,6 +65,7 @@ impl CreditError {
             CreditError::BillInstallmentRefused(_) => "credit_bill_installment_refused",
             CreditError::RateNotFound(_) => "credit_rate_not_found",
             CreditError::DateOutOfRange(_) => "credit_date_out_of_range",
+            CreditError::EndOfDayOutOfOrder { .. } => "credit_end_of_day_out_of_order",
             CreditError::InvalidConfiguration(_) => "credit_invalid_configuration",
             CreditError::Money(_) => "money_error",
         }

@@ -1,8 +1,50 @@
 //! Credit payment rules of Tally ("consume first, pay later"), as pure logic with no I/O.
 //!
-//! Products and installment schedules, the true APR of every plan, and (see the modules)
-//! account rules. Time enters as dates the caller passes; amounts are `tally_core::Amount`;
-//! rates are `rust_decimal::Decimal`; there is no floating point in this crate.
+//! A shopper's [`Account`] has a limit; purchases are authorised against available credit
+//! (limit − unpaid principal − held), captured into a [`Plan`] priced by a [`Product`]
+//! (flat fee, annuity, equal principal, interest-free, pay-in-N) whose [`Schedule`] says what
+//! falls due when; every plan discloses its [`TrueApr`]. [`Account::end_of_day`] bills
+//! installments, cuts statements, accrues daily interest and penalties and ages delinquency;
+//! repayments, refunds, early payoff, bill installment, stolen-account write-offs and
+//! charge-offs are methods on the account. Every operation returns the balanced journal
+//! [`Posting`]s it implies, on [`LedgerRole`]s the store maps to ledger accounts.
+//!
+//! Time enters only as the dates the caller passes; amounts are `tally_core::Amount`; rates
+//! are `rust_decimal::Decimal`; there is no floating point in this crate.
+//!
+//! # Decisions
+//!
+//! - **Rounding.** Fees, installment interest, the annuity payment, daily interest and daily
+//!   penalties are rounded to the minor unit with the mode the product or policy names
+//!   (default half-up), once per item and period (per item and day for daily charges).
+//!   The penalty cap rounds down; the principal share of the minimum payment rounds up.
+//!   Reported rates keep 10 decimals, half-even.
+//! - **Remainders.** An even principal split gives every installment the principal / n
+//!   truncated and puts all the left-over minor units on the installment the product names
+//!   (`remainder_on`, default the last). An annuity's equal payment is the exact payment
+//!   rounded; interest is charged on the actual (rounded) declining balance, and the last
+//!   installment takes the remaining balance. Pay-in-N: the first share is rounded, the rest
+//!   split as above. So principal parts always sum exactly to the principal (property-tested).
+//! - **True APR.** The internal rate of return of the customer's cash flows per period
+//!   (rounded installments included), found by bisection in `Decimal`, equal periods (months
+//!   not counted in days). Nominal APR = periodic × periods a year (12; 26 for pay-in-N every
+//!   two weeks); the effective annual rate (1 + periodic)^periods − 1 is reported beside it.
+//! - **Allocation order** (configurable, [`AllocationOrder`]): penalties, overdue interest,
+//!   overdue fees, overdue principal, current fees, current interest, current principal;
+//!   within a step the oldest due date first. What is left becomes credit balance, which
+//!   settles billed items at the next end of day.
+//! - **Cycle.** A purchase is billed on the first statement day strictly after it; due date
+//!   = statement date + `due_days` (9). Minimum = everything overdue + current fees, interest
+//!   and penalties + 10% of current principal. If the minimum is paid by the due date the
+//!   remainder revolves to the next due date at 0.05% a day (from the due date, not
+//!   back-dated to the purchase); if not, it is overdue: after a 3-day grace, 0.05% a day on
+//!   its principal, fee and interest, capped at 25% of what the item billed.
+//! - **Buckets** by days past due from the oldest unpaid due date: M1 = 1–30 … M6 = 151–180,
+//!   M6+ = over 180; default actions: freeze and contact at M1, contact at M3, charge-off at
+//!   M6+. A delinquency freeze lifts when the account is current again.
+//! - **Plain data for end of day.** Accounts, plans and due items are serde structs the store
+//!   persists as they are; `end_of_day` reuses the caller's [`DayOutcome`] and allocates only
+//!   for new due items, postings and statements.
 
 pub mod account;
 pub mod allocation;
