@@ -48,6 +48,7 @@
 
 pub mod account;
 pub mod allocation;
+pub mod decision;
 pub mod error;
 pub mod finance;
 pub mod posting;
@@ -56,6 +57,7 @@ pub mod schedule;
 
 pub use account::{Account, AccountPolicy, AccountStatus, Bucket, DayOutcome, Plan, Statement};
 pub use allocation::{allocate, AllocationOrder, AllocationStep, Applied, Component, Due};
+pub use decision::{Applicant, CreditPolicy, Decision, DeclineReason};
 pub use error::CreditError;
 pub use finance::TrueApr;
 pub use posting::{LedgerRole, Posting};
