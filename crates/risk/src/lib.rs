@@ -7,7 +7,8 @@
 //!   caller, the scenario generator takes a seed, the benchmark's timer lives in its caller.
 //!   The store and the HTTP server plug in around [`RiskEngine`]: `decide(&Event)`,
 //!   `load_rule_set(text) -> Version`, `activate(version)`, `versions()`,
-//!   `rebuild(history)`, `prune(now)`, and [`Lists`] which a store fills.
+//!   `rebuild(history)`, `prune(now)`, and [`Lists`] which a store fills. History for
+//!   back-tests comes as NDJSON or Parquet ([`history`]) from a reader the caller opens.
 //! - **One flow per event.** `decide` records the event in every feature (whatever the
 //!   decision, so rejected attempts still count), reads the feature values as of the
 //!   event's time, matches the lists, and evaluates the compiled conditions of the active
