@@ -177,7 +177,9 @@ pub struct Plan {
     pub billed: u32,
     pub refunded: Amount,
     pub fee_billed: Amount,
+    /// Installment interest billed plus daily interest accrued on the plan's items.
     pub interest_billed: Amount,
+    pub penalty_charged: Amount,
 }
 
 impl Plan {
@@ -549,6 +551,7 @@ impl Account {
             refunded: zero,
             fee_billed: zero,
             interest_billed: zero,
+            penalty_charged: zero,
         });
         self.activity.purchases = add(self.activity.purchases, value)?;
         Ok((id, posting))
@@ -642,8 +645,13 @@ impl Account {
     }
 
     /// Pays plan `plan_id` off with `value` (at least the quote; the rest is credit balance).
+    /// A plan that owes nothing more (quote zero) settles with a zero value and an empty
+    /// posting, which the caller does not send to the ledger.
     pub fn early_payoff(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
-        self.check_positive(value)?;
+        self.check_currency(value)?;
+        if value.is_negative() {
+            return Err(CreditError::AmountNotPositive(value.to_string()));
+        }
         let (quote, charge) = self.early_payoff_quote(plan_id)?;
         if value.minor() < quote.minor() {
             return Err(CreditError::InvalidConfiguration(format!(
@@ -797,11 +805,10 @@ impl Account {
         }
         let mut owed_principal = self.plans[index].unbilled_principal();
         let mut owed_charges = 0_i64;
-        let mut penalty_charged = 0_i64;
+        let penalty_charged = self.plans[index].penalty_charged.minor();
         for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
             owed_principal += due.principal.minor();
             owed_charges += due.fee.minor() + due.interest.minor() + due.penalty.minor();
-            penalty_charged += due.penalty_charged.minor();
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
@@ -896,6 +903,7 @@ impl Account {
             refunded: zero,
             fee_billed: zero,
             interest_billed: zero,
+            penalty_charged: zero,
         });
         self.settle_paid_plans();
         // Nothing is due on this statement any more.
@@ -978,15 +986,20 @@ impl Account {
         // 2. The day's interest on revolving items and penalties on overdue ones.
         let mut interest = 0_i64;
         let mut penalties = 0_i64;
+        let plans = &mut self.plans;
         for due in &mut self.dues {
             if due.outstanding() == 0 {
                 continue;
             }
+            let plan = plans.iter_mut().find(|plan| plan.id == due.plan_id);
             let base = amount(due.principal.minor() + due.fee.minor(), currency);
             if due.revolving && due.due_date >= date {
                 let accrued = base.apply_rate(policy.revolving_daily_rate, policy.rounding)?;
                 due.interest = add(due.interest, accrued)?;
                 interest += accrued.minor();
+                if let Some(plan) = plan {
+                    plan.interest_billed = add(plan.interest_billed, accrued)?;
+                }
             } else if due.due_date < date && (date - due.due_date).get_days() > policy.grace_days {
                 let base = add(base, due.interest)?;
                 let cap = due
@@ -999,6 +1012,10 @@ impl Account {
                     due.penalty = amount(due.penalty.minor() + charged, currency);
                     due.penalty_charged = amount(due.penalty_charged.minor() + charged, currency);
                     penalties += charged;
+                    if let Some(plan) = plan {
+                        plan.penalty_charged =
+                            amount(plan.penalty_charged.minor() + charged, currency);
+                    }
                 }
             }
         }

@@ -108,7 +108,8 @@ impl Posting {
             .sum()
     }
 
-    /// Whether the posting moves nothing (every leg was zero).
+    /// Whether the posting moves nothing (every leg was zero): do not send it to the ledger,
+    /// which refuses entries with fewer than two legs.
     pub fn is_empty(&self) -> bool {
         self.legs.is_empty()
     }

@@ -15,7 +15,73 @@ use tally_credit::{
     allocate, Account, AccountPolicy, AllocationOrder, AllocationStep, Cycle, Due, EarlyPayoffRule,
     FeeModel, LedgerRole, Posting, Product, RemainderOn, TermPricing,
 };
-use tally_ledger::Side;
+use tally_ledger::{AccountFlags, AccountKind, Command, MemoryLedger, NewAccount, Outcome, Side};
+
+/// A real ledger with one account per role: the receivable may never go below zero, nor the
+/// customers' credit balance.
+struct Ledger {
+    memory: MemoryLedger,
+    ids: BTreeMap<LedgerRole, tally_core::AccountId>,
+    count: usize,
+}
+
+impl Ledger {
+    fn new() -> Ledger {
+        let mut memory = MemoryLedger::new();
+        let mut ids = BTreeMap::new();
+        let roles = [
+            (LedgerRole::CustomerReceivable, AccountKind::Asset),
+            (LedgerRole::RepaymentClearing, AccountKind::Asset),
+            (LedgerRole::MerchantPayable, AccountKind::Liability),
+            (LedgerRole::CustomerCreditBalance, AccountKind::Liability),
+            (LedgerRole::FeeIncome, AccountKind::Income),
+            (LedgerRole::InterestIncome, AccountKind::Income),
+            (LedgerRole::PenaltyIncome, AccountKind::Income),
+            (LedgerRole::MerchantDiscountIncome, AccountKind::Income),
+            (LedgerRole::FraudLossExpense, AccountKind::Expense),
+            (LedgerRole::ChargeOffExpense, AccountKind::Expense),
+        ];
+        for (role, kind) in roles {
+            let command = Command::CreateAccount(NewAccount {
+                code: format!("credit:{role:?}"),
+                kind,
+                currency: Currency::CNY,
+                flags: AccountFlags {
+                    credits_must_not_exceed_debits: role == LedgerRole::CustomerReceivable,
+                    debits_must_not_exceed_credits: role == LedgerRole::CustomerCreditBalance,
+                },
+                metadata: BTreeMap::new(),
+            });
+            let Outcome::Account(account) =
+                memory.apply(&format!("{role:?}"), &command, now()).unwrap()
+            else {
+                panic!("not an account");
+            };
+            ids.insert(role, account.id);
+        }
+        Ledger {
+            memory,
+            ids,
+            count: 0,
+        }
+    }
+
+    fn post(&mut self, posting: &Posting) {
+        let entry = posting.to_new_entry(|role| self.ids[&role]);
+        self.count += 1;
+        self.memory
+            .apply(
+                &format!("posting-{}", self.count),
+                &Command::PostEntry(entry),
+                now(),
+            )
+            .unwrap_or_else(|error| panic!("the ledger refused {posting:?}: {error}"));
+    }
+}
+
+fn now() -> jiff::Timestamp {
+    jiff::Timestamp::UNIX_EPOCH
+}
 
 fn cny(minor: i64) -> Amount {
     Amount::new(minor, Currency::CNY)
@@ -135,7 +201,11 @@ fn operation() -> impl Strategy<Value = Operation> {
 }
 
 /// Ledger balances per role, debit positive.
-fn post(books: &mut BTreeMap<LedgerRole, i64>, posting: &Posting) {
+fn post(books: &mut BTreeMap<LedgerRole, i64>, ledger: &mut Ledger, posting: &Posting) {
+    if posting.is_empty() {
+        return;
+    }
+    ledger.post(posting);
     assert_eq!(posting.imbalance(), 0, "unbalanced: {posting:?}");
     for leg in &posting.legs {
         assert!(leg.amount.is_positive(), "{posting:?}");
@@ -190,6 +260,7 @@ proptest! {
         let mut account = Account::open(cny(2_000_000), Cycle::new(statement_day, 9).unwrap()).unwrap();
         let mut today: Date = date(2026, 1, 1);
         let mut books: BTreeMap<LedgerRole, i64> = BTreeMap::new();
+        let mut ledger = Ledger::new();
         let mut outcome = DayOutcome::default();
         for operation in operations {
             match operation {
@@ -198,26 +269,26 @@ proptest! {
                     let periods = product.terms[term % product.terms.len()].periods;
                     if account.authorize(today, cny(minor)).is_ok() {
                         let (_, posting) = account.capture(today, cny(minor), product, periods).unwrap();
-                        post(&mut books, &posting);
+                        post(&mut books, &mut ledger, &posting);
                     }
                 }
                 Operation::Days(days) => {
                     for _ in 0..days {
                         today = today.checked_add(1.day()).unwrap();
                         account.end_of_day(today, &policy, &mut outcome).unwrap();
-                        for posting in &outcome.postings { post(&mut books, posting); }
+                        for posting in &outcome.postings { post(&mut books, &mut ledger, posting); }
                     }
                 }
                 Operation::Repay(minor) => {
                     let repayment = account.repay(today, cny(minor), &policy).unwrap();
-                    post(&mut books, &repayment.posting);
+                    post(&mut books, &mut ledger, &repayment.posting);
                 }
                 Operation::RepayMinimum => {
                     if let Some(open) = account.open_statement {
                         let owed = open.minimum_payment.minor() - open.paid.minor();
                         if owed > 0 {
                             let repayment = account.repay(today, cny(owed), &policy).unwrap();
-                            post(&mut books, &repayment.posting);
+                            post(&mut books, &mut ledger, &repayment.posting);
                         }
                     }
                 }
@@ -226,14 +297,14 @@ proptest! {
                         let refundable = plan.schedule.principal.minor() - plan.refunded.minor();
                         let value = (refundable * share_percent / 100).max(1);
                         if let Ok(posting) = account.refund(plan.id, cny(value)) {
-                            post(&mut books, &posting);
+                            post(&mut books, &mut ledger, &posting);
                         }
                     }
                 }
                 Operation::WriteOff { plan } => {
                     if let Some(plan) = account.plans.get(plan).cloned() {
                         if let Ok(posting) = account.write_off_stolen(today, plan.id) {
-                            post(&mut books, &posting);
+                            post(&mut books, &mut ledger, &posting);
                         }
                     }
                 }
@@ -241,7 +312,7 @@ proptest! {
                     if let Some(plan) = account.plans.get(plan).cloned() {
                         if let Ok((quote, _)) = account.early_payoff_quote(plan.id) {
                             let posting = account.early_payoff(plan.id, quote).unwrap();
-                            post(&mut books, &posting);
+                            post(&mut books, &mut ledger, &posting);
                         }
                     }
                 }
@@ -261,8 +332,16 @@ proptest! {
             prop_assert!(!account.credit_balance.is_negative());
             prop_assert!(account.dues.iter().all(|due| due.outstanding() >= 0 && !due.principal.is_negative()));
         }
-        // Every role together sums to zero: the books balance.
+        // Every role together sums to zero: the books balance; the real ledger agrees.
         prop_assert_eq!(books.values().sum::<i64>(), 0);
+        for (role, id) in &ledger.ids {
+            let balance = ledger.memory.account(*id).unwrap().balance;
+            prop_assert_eq!(balance.debits_posted - balance.credits_posted, books.get(role).copied().unwrap_or(0));
+        }
+        // The account's state survives the store's serde round trip unchanged.
+        let json = serde_json::to_string(&account).unwrap();
+        let back: Account = serde_json::from_str(&json).unwrap();
+        prop_assert_eq!(back, account);
     }
 }
 

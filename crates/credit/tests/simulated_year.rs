@@ -12,7 +12,7 @@ use tally_credit::account::DayOutcome;
 use tally_credit::{
     Account, AccountPolicy, AccountStatus, Bucket, Cycle, LedgerRole, Posting, Product, Statement,
 };
-use tally_ledger::Side;
+use tally_ledger::{AccountFlags, AccountKind, Command, MemoryLedger, NewAccount, Outcome, Side};
 
 fn cny(text: &str) -> Amount {
     Amount::parse(text, Currency::CNY).unwrap()
@@ -47,6 +47,7 @@ struct World {
     today: Date,
     statements: Vec<Statement>,
     books: BTreeMap<LedgerRole, i64>,
+    postings: Vec<Posting>,
     events: Vec<String>,
     outcome: DayOutcome,
     /// Pay the statement in full on its due date.
@@ -56,6 +57,7 @@ struct World {
 impl World {
     fn post(&mut self, posting: &Posting) {
         assert_eq!(posting.imbalance(), 0);
+        self.postings.push(posting.clone());
         for leg in &posting.legs {
             let signed = match leg.side {
                 Side::Debit => leg.amount.minor(),
@@ -143,6 +145,7 @@ fn a_year_of_one_customer() {
         today: date(2026, 1, 1),
         statements: Vec::new(),
         books: BTreeMap::new(),
+        postings: Vec::new(),
         events: Vec::new(),
         outcome: DayOutcome::default(),
         autopay: false,
@@ -304,6 +307,58 @@ fn a_year_of_one_customer() {
                 .sum::<i64>()
     );
     assert_eq!(world.books.values().sum::<i64>(), 0);
+
+    // Every posting is accepted by the real ledger rules, in order, with the receivable never
+    // below zero and the customers' credit balance never below zero, and the ledger ends with
+    // the same balances.
+    let mut ledger = MemoryLedger::new();
+    let now: jiff::Timestamp = "2027-01-05T00:00:00Z".parse().unwrap();
+    let roles = [
+        (LedgerRole::CustomerReceivable, AccountKind::Asset),
+        (LedgerRole::RepaymentClearing, AccountKind::Asset),
+        (LedgerRole::MerchantPayable, AccountKind::Liability),
+        (LedgerRole::CustomerCreditBalance, AccountKind::Liability),
+        (LedgerRole::FeeIncome, AccountKind::Income),
+        (LedgerRole::InterestIncome, AccountKind::Income),
+        (LedgerRole::PenaltyIncome, AccountKind::Income),
+        (LedgerRole::MerchantDiscountIncome, AccountKind::Income),
+        (LedgerRole::FraudLossExpense, AccountKind::Expense),
+        (LedgerRole::ChargeOffExpense, AccountKind::Expense),
+    ];
+    let mut ids = BTreeMap::new();
+    for (role, kind) in roles {
+        let flags = AccountFlags {
+            credits_must_not_exceed_debits: role == LedgerRole::CustomerReceivable,
+            debits_must_not_exceed_credits: role == LedgerRole::CustomerCreditBalance,
+        };
+        let command = Command::CreateAccount(NewAccount {
+            code: format!("credit:{role:?}"),
+            kind,
+            currency: Currency::CNY,
+            flags,
+            metadata: BTreeMap::new(),
+        });
+        let Outcome::Account(account) = ledger.apply(&format!("{role:?}"), &command, now).unwrap()
+        else {
+            panic!("not an account");
+        };
+        ids.insert(role, account.id);
+    }
+    for (index, posting) in world.postings.iter().enumerate() {
+        let entry = posting.to_new_entry(|role| ids[&role]);
+        ledger
+            .apply(&format!("posting-{index}"), &Command::PostEntry(entry), now)
+            .unwrap_or_else(|error| panic!("{posting:?}: {error}"));
+    }
+    for (role, id) in &ids {
+        let balance = ledger.account(*id).unwrap().balance;
+        let debit_minus_credit = balance.debits_posted - balance.credits_posted;
+        assert_eq!(
+            debit_minus_credit,
+            world.books.get(role).copied().unwrap_or(0),
+            "{role:?}"
+        );
+    }
 
     insta::assert_json_snapshot!("statements", world.statements);
     insta::assert_json_snapshot!("events", world.events);
