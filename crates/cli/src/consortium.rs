@@ -31,12 +31,34 @@ pub enum Command {
         #[arg(long)]
         secret_file: PathBuf,
     },
-    /// Verify a checkpoint, an inclusion proof or a consistency proof from files.
-    #[command(subcommand)]
-    Verify(Verify),
-    /// One step of a file-based mirror: check a new checkpoint against the last one
-    /// verified (kept in a state file) and alarm (exit 1) on a fork.
+    /// Verify a checkpoint, an inclusion proof or a consistency proof from files, or
+    /// (`--url`) a running log's checkpoint, an entry's inclusion and consistency with an
+    /// older checkpoint.
+    Verify(VerifyArgs),
+    /// Run the consortium log service (its own listener) on the Tally database.
+    Serve(ServeArgs),
+    /// A member's client: sign requests with the member key and send them to a log.
+    Client(ClientArgs),
+    /// Generate the consortium's identifier blinding key (held by the operator only).
+    BlindingKeygen {
+        /// File to create for the key (refused if it exists; mode 0600).
+        #[arg(long)]
+        secret_file: PathBuf,
+    },
+    /// A mirror: check a new checkpoint against the last one verified (kept in a state
+    /// file) and alarm (exit 1) on a fork. From files (one step), or following a running
+    /// log (`--url`): every new entry is fetched and the tree recomputed, so an edited
+    /// entry, an edited hash or a fork is an alarm.
     Follow {
+        /// Base URL of a running log, e.g. http://127.0.0.1:8081.
+        #[arg(long, conflicts_with_all = ["checkpoint", "proof"])]
+        url: Option<String>,
+        /// With --url: check once and stop, instead of polling.
+        #[arg(long)]
+        once: bool,
+        /// With --url: seconds between polls.
+        #[arg(long, default_value_t = 10)]
+        interval_seconds: u64,
         /// Operator verifier key `name+id+key`, or `@file`.
         #[arg(long)]
         log_key: String,
@@ -44,8 +66,8 @@ pub enum Command {
         #[arg(long)]
         state: PathBuf,
         /// The new signed checkpoint.
-        #[arg(long)]
-        checkpoint: PathBuf,
+        #[arg(long, required_unless_present = "url")]
+        checkpoint: Option<PathBuf>,
         /// Consistency proof from the state's size to the new size.
         #[arg(long)]
         proof: Option<PathBuf>,
@@ -74,7 +96,135 @@ pub enum Command {
         /// Signed requests to push through the operator (rules, signature check, log).
         #[arg(long, default_value_t = 100_000)]
         operator_entries: u64,
+        /// Store the log in a database (durable commits) instead of memory.
+        #[arg(long)]
+        durable: bool,
+        /// With --durable: the database (default: a new SQLite file under /var/tmp,
+        /// deleted afterwards).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
+        /// Entries per commit.
+        #[arg(long, default_value_t = 10_000)]
+        batch: usize,
     },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VerifyArgs {
+    #[command(subcommand)]
+    command: Option<Verify>,
+    /// Base URL of a running log, e.g. http://127.0.0.1:8081.
+    #[arg(long)]
+    url: Option<String>,
+    /// Operator verifier key `name+id+key`, or `@file`.
+    #[arg(long)]
+    log_key: Option<String>,
+    /// With --url: also check that this entry is in the log.
+    #[arg(long)]
+    index: Option<u64>,
+    /// With --url: an older signed checkpoint file the log must extend.
+    #[arg(long)]
+    old: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    config: crate::serve::ConfigArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: String,
+    /// The operator's secret signer key file (`tally consortium keygen`); its name is
+    /// the log's origin.
+    #[arg(long)]
+    operator_key: PathBuf,
+    /// The blinding key file (`tally consortium blinding-keygen`).
+    #[arg(long)]
+    blinding_key: PathBuf,
+    /// Genesis file (JSON) to found the log when the database holds none.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ClientArgs {
+    /// Base URL of the log, e.g. http://127.0.0.1:8081.
+    #[arg(long)]
+    url: String,
+    /// The member's secret signer key file; its name is the member's name.
+    #[arg(long)]
+    key: PathBuf,
+    /// The consortium's name (requests are signed for it).
+    #[arg(long)]
+    consortium: String,
+    #[command(subcommand)]
+    action: ClientAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ClientAction {
+    /// Publish a risk record about an identifier (sent with a fresh salt, blinded by the log).
+    Publish {
+        /// phone, national_id, card, device or account.
+        #[arg(long)]
+        kind: String,
+        /// The identifier.
+        #[arg(long)]
+        identifier: String,
+        /// fraud, stolen_account, money_mule, identity_theft, synthetic_identity or other.
+        #[arg(long)]
+        risk_type: String,
+        /// 1 (low) to 5 (high).
+        #[arg(long)]
+        severity: u8,
+        /// Days until the record stops being live.
+        #[arg(long, default_value_t = 365)]
+        expires_in_days: u64,
+        /// The member's own evidence reference (a case number).
+        #[arg(long)]
+        evidence: String,
+    },
+    /// Retract one of the member's records, named by its log index.
+    Retract {
+        #[arg(long)]
+        record: u64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask for live records about an identifier (logged and counted).
+    Query {
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        identifier: String,
+    },
+    /// Propose admitting a member: its verifier key `name+id+key`, or `@file`.
+    ProposeAdmission {
+        #[arg(long)]
+        candidate: String,
+    },
+    /// Propose suspending a member.
+    ProposeSuspension {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Propose a member's daily query quota.
+    ProposeQuota {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        queries_per_day: u32,
+    },
+    /// Approve an open proposal, named by its log index.
+    Approve {
+        #[arg(long)]
+        proposal: u64,
+    },
+    /// List the members.
+    Members,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -129,14 +279,53 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             cosigner,
             secret_file,
         } => keygen(&name, cosigner, &secret_file),
-        Command::Verify(verify) => run_verify(verify),
+        Command::Verify(arguments) => match arguments.command {
+            Some(verify) => run_verify(verify),
+            None => {
+                let (Some(url), Some(log_key)) = (arguments.url, arguments.log_key) else {
+                    bail!("give a subcommand, or --url and --log-key");
+                };
+                block_on(remote::verify(
+                    &url,
+                    &log_key,
+                    arguments.index,
+                    arguments.old.as_deref(),
+                ))
+            }
+        },
+        Command::Serve(arguments) => block_on(remote::serve(arguments)),
+        Command::Client(arguments) => block_on(remote::client(arguments)),
+        Command::BlindingKeygen { secret_file } => {
+            write_secret(&secret_file, &format!("1 {}", hex_encode(&random_seed()?)))?;
+            println!("wrote blinding key epoch 1 to {}", secret_file.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Follow {
+            url: Some(url),
+            once,
+            interval_seconds,
+            log_key,
+            state,
+            ..
+        } => block_on(remote::mirror(
+            &url,
+            &log_key,
+            &state,
+            once,
+            interval_seconds,
+        )),
+        Command::Follow {
+            url: None,
             log_key,
             state,
             checkpoint,
             proof,
             cosign_key,
+            ..
         } => {
+            let Some(checkpoint) = checkpoint else {
+                bail!("--checkpoint or --url is needed");
+            };
             let code = follow(&log_key, &state, &checkpoint, proof.as_deref())?;
             match cosign_key {
                 Some(key) if code == ExitCode::SUCCESS => cosign(&log_key, &state, &key),
@@ -148,11 +337,39 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             entries,
             proofs,
             operator_entries,
+            durable: true,
+            database_url,
+            batch,
+        } => block_on(durable::bench(
+            entries,
+            proofs,
+            operator_entries,
+            database_url,
+            batch,
+        )),
+        Command::Bench {
+            entries,
+            proofs,
+            operator_entries,
+            ..
         } => {
             bench(entries, proofs)?;
             bench_operator(operator_entries)
         }
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    future: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn random_seed() -> anyhow::Result<[u8; 32]> {
@@ -748,6 +965,861 @@ fn bench_operator(count: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+mod remote {
+    //! The consortium log over HTTP: `serve`, the member client, `verify --url` and the
+    //! mirror (`follow --url`).
+
+    use std::path::Path;
+    use std::process::ExitCode;
+    use std::sync::Arc;
+
+    use anyhow::{bail, Context};
+    use base64::Engine;
+    use serde_json::{json, Value};
+    use tally_consortium::{
+        leaf_hash, normalise, open_checkpoint, verify_consistency, verify_inclusion, Action,
+        BlindingKey, Genesis, Hash, IdentifierKind, IdentifierOpening, LogFollower, MemberKey,
+        MemoryLogStore, MerkleLog, Observation, Quorum, RiskType, SignedRequest, SignerKey,
+    };
+    use tally_core::{Clock, SystemClock};
+    use tally_server::routes::consortium::ConsortiumAppState;
+    use tally_store::consortium::{ConsortiumConfig, ConsortiumLog};
+    use tally_store::Database;
+
+    use super::{random_seed, read_text, verifier_key, ClientAction, ClientArgs, ServeArgs};
+
+    /// The genesis file: the consortium's name, founders' verifier keys and rules.
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct GenesisFile {
+        consortium: String,
+        /// Verifier keys `name+id+key`.
+        founders: Vec<String>,
+        /// `[numerator, denominator]`.
+        quorum: [u32; 2],
+        query_quota_per_day: u32,
+        proposal_lifetime_seconds: u64,
+        request_skew_seconds_max: u64,
+    }
+
+    fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
+        let file: GenesisFile = serde_json::from_str(&read_text(path)?)
+            .with_context(|| format!("parsing the genesis file {}", path.display()))?;
+        let founders = file
+            .founders
+            .iter()
+            .map(|text| {
+                let key = verifier_key(text)?;
+                Ok(MemberKey {
+                    name: key.name().to_owned(),
+                    public_key: key.public_key(),
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Genesis {
+            consortium: file.consortium,
+            founders,
+            quorum: Quorum {
+                numerator: file.quorum[0],
+                denominator: file.quorum[1],
+            },
+            query_quota_per_day: file.query_quota_per_day,
+            proposal_lifetime_seconds: file.proposal_lifetime_seconds,
+            request_skew_seconds_max: file.request_skew_seconds_max,
+        })
+    }
+
+    pub(super) fn read_blinding_key(path: &Path) -> anyhow::Result<BlindingKey> {
+        let text = read_text(path)?;
+        let mut parts = text.split_whitespace();
+        let epoch: u32 = parts
+            .next()
+            .and_then(|epoch| epoch.parse().ok())
+            .context("the blinding key file starts with its epoch")?;
+        let key = parts.next().context("the blinding key file holds a key")?;
+        let bytes: [u8; 32] = (0..key.len())
+            .step_by(2)
+            .map(|at| {
+                key.get(at..at + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .and_then(|bytes| bytes.try_into().ok())
+            .context("the blinding key is 32 bytes in hex")?;
+        Ok(BlindingKey::new(epoch, bytes))
+    }
+
+    pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
+        let config = arguments.config.load()?;
+        let signer = SignerKey::parse(read_text(&arguments.operator_key)?.trim())?;
+        let blinding = read_blinding_key(&arguments.blinding_key)?;
+        let genesis = match &arguments.genesis {
+            Some(path) => Some(read_genesis(path)?),
+            None => None,
+        };
+        let address: std::net::SocketAddr = arguments
+            .listen
+            .parse()
+            .with_context(|| format!("{:?} is not an address", arguments.listen))?;
+        let database = Database::connect(config.database.url.expose()).await?;
+        database.migrate().await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (log, thread) = ConsortiumLog::start(
+            &database,
+            clock,
+            ConsortiumConfig::new(signer, blinding, genesis),
+        )
+        .await
+        .context("opening the consortium log")?;
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        eprintln!(
+            "tally consortium log is serving on http://{address} ({:?})",
+            database.backend()
+        );
+        axum::serve(
+            listener,
+            tally_server::consortium_app(ConsortiumAppState::new(log)),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        // Every handle is gone with the router: the operator thread finishes its batch.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        database.close().await;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    fn base(url: &str) -> String {
+        format!("{}/v1/consortium", url.trim_end_matches('/'))
+    }
+
+    async fn get_text(http: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            bail!("GET {url}: {status}: {text}");
+        }
+        Ok(text)
+    }
+
+    async fn get_json(http: &reqwest::Client, url: &str) -> anyhow::Result<Value> {
+        Ok(serde_json::from_str(&get_text(http, url).await?)?)
+    }
+
+    async fn get_bytes(http: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
+        let response = http
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = response.status();
+        let bytes = response.bytes().await?.to_vec();
+        if !status.is_success() {
+            bail!("GET {url}: {status}");
+        }
+        Ok(bytes)
+    }
+
+    fn hashes(value: &Value) -> anyhow::Result<Vec<Hash>> {
+        value
+            .as_array()
+            .context("a list of hashes")?
+            .iter()
+            .map(|hash| Ok(Hash::from_base64(hash.as_str().context("a hash")?)?))
+            .collect()
+    }
+
+    fn now() -> anyhow::Result<u64> {
+        Ok(std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .context("the clock is before 1970")?
+            .as_secs())
+    }
+
+    fn risk_type(name: &str) -> anyhow::Result<RiskType> {
+        [
+            RiskType::Fraud,
+            RiskType::StolenAccount,
+            RiskType::MoneyMule,
+            RiskType::IdentityTheft,
+            RiskType::SyntheticIdentity,
+            RiskType::Other,
+        ]
+        .into_iter()
+        .find(|risk_type| risk_type.name() == name)
+        .with_context(|| format!("unknown risk type {name:?}"))
+    }
+
+    fn opening(kind: &str, identifier: &str) -> anyhow::Result<IdentifierOpening> {
+        let kind = IdentifierKind::from_name(kind)?;
+        let mut salt = [0u8; 16];
+        salt.copy_from_slice(&random_seed()?[..16]);
+        Ok(IdentifierOpening::new(
+            normalise(kind, identifier, None)?,
+            salt,
+        ))
+    }
+
+    pub async fn client(arguments: ClientArgs) -> anyhow::Result<ExitCode> {
+        let http = reqwest::Client::new();
+        let root = base(&arguments.url);
+        let key = SignerKey::parse(read_text(&arguments.key)?.trim())?;
+        let members = get_json(&http, &format!("{root}/members")).await?;
+        // The next sequence number: one above the last the log accepted from us.
+        let sequence = members["members"]
+            .as_array()
+            .and_then(|members| {
+                members
+                    .iter()
+                    .find(|member| member["name"] == key.name())
+                    .and_then(|member| member["last_sequence"].as_u64())
+            })
+            .unwrap_or(0)
+            + 1;
+        let time = now()?;
+        let (route, action, opening) = match arguments.action {
+            ClientAction::Publish {
+                kind,
+                identifier,
+                risk_type: name,
+                severity,
+                expires_in_days,
+                evidence,
+            } => {
+                let opening = opening(&kind, &identifier)?;
+                let action = Action::PublishRecord {
+                    identifier: opening.commitment(),
+                    risk_type: risk_type(&name)?,
+                    severity,
+                    expires_at: time + expires_in_days * 86_400,
+                    evidence_reference: evidence,
+                };
+                ("records", action, Some((kind, opening)))
+            }
+            ClientAction::Query { kind, identifier } => {
+                let opening = opening(&kind, &identifier)?;
+                let action = Action::Query {
+                    identifier: opening.commitment(),
+                };
+                ("queries", action, Some((kind, opening)))
+            }
+            ClientAction::Retract { record, reason } => (
+                "retractions",
+                Action::RetractRecord { record, reason },
+                None,
+            ),
+            ClientAction::ProposeAdmission { candidate } => {
+                let candidate = verifier_key(&candidate)?;
+                let action = Action::ProposeAdmission {
+                    candidate: MemberKey {
+                        name: candidate.name().to_owned(),
+                        public_key: candidate.public_key(),
+                    },
+                };
+                ("proposals", action, None)
+            }
+            ClientAction::ProposeSuspension { member, reason } => (
+                "proposals",
+                Action::ProposeSuspension { member, reason },
+                None,
+            ),
+            ClientAction::ProposeQuota {
+                member,
+                queries_per_day,
+            } => (
+                "proposals",
+                Action::ProposeQuota {
+                    member,
+                    queries_per_day,
+                },
+                None,
+            ),
+            ClientAction::Approve { proposal } => ("approvals", Action::Approve { proposal }, None),
+            ClientAction::Members => {
+                println!("{}", serde_json::to_string_pretty(&members)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+        };
+        let request = SignedRequest::sign(&arguments.consortium, &key, sequence, time, action);
+        let mut body = json!({
+            "request": base64::engine::general_purpose::STANDARD.encode(request.to_bytes()),
+        });
+        if let Some((kind, opening)) = &opening {
+            body["identifier"] = json!({
+                "kind": kind,
+                "value": opening.identifier().expose(),
+                "salt": super::hex_encode(&opening.salt()),
+            });
+        }
+        let response = http
+            .post(format!("{root}/{route}"))
+            .json(&body)
+            .send()
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        let answer: Value = response.json().await.context("reading the answer")?;
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        Ok(if status.is_success() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+
+    /// `verify --url`: the checkpoint's signature; with `index`, the entry's inclusion;
+    /// with `old`, consistency of the current checkpoint with an older one.
+    pub async fn verify(
+        url: &str,
+        log_key: &str,
+        index: Option<u64>,
+        old: Option<&Path>,
+    ) -> anyhow::Result<ExitCode> {
+        let http = reqwest::Client::new();
+        let root_url = base(url);
+        let operator = verifier_key(log_key)?;
+        let text = get_text(&http, &format!("{root_url}/checkpoint")).await?;
+        let checkpoint = match open_checkpoint(&text, &operator, &[]) {
+            Ok(opened) => opened.checkpoint,
+            Err(error) => return Ok(super::failed("checkpoint", &error)),
+        };
+        println!(
+            "OK checkpoint {} size {} root {}",
+            checkpoint.origin,
+            checkpoint.size,
+            checkpoint.root.to_base64()
+        );
+        if let Some(index) = index {
+            let bytes = get_bytes(&http, &format!("{root_url}/entries/{index}")).await?;
+            let proof = get_json(
+                &http,
+                &format!(
+                    "{root_url}/proofs/inclusion?index={index}&size={}",
+                    checkpoint.size
+                ),
+            )
+            .await?;
+            let leaf = Hash::from_base64(proof["leaf"].as_str().context("a leaf hash")?)?;
+            if leaf_hash(&bytes) != leaf {
+                println!("FAILED: entry {index} does not hash to the leaf of its proof");
+                return Ok(ExitCode::from(1));
+            }
+            if let Err(error) = verify_inclusion(
+                index,
+                checkpoint.size,
+                &leaf,
+                &hashes(&proof["hashes"])?,
+                &checkpoint.root,
+            ) {
+                return Ok(super::failed("inclusion", &error));
+            }
+            println!("OK entry {index} is in the log at size {}", checkpoint.size);
+        }
+        if let Some(path) = old {
+            let older = match open_checkpoint(&read_text(path)?, &operator, &[]) {
+                Ok(opened) => opened.checkpoint,
+                Err(error) => return Ok(super::failed("old checkpoint", &error)),
+            };
+            if older.size > checkpoint.size {
+                println!("FAILED: the old checkpoint is larger than the log");
+                return Ok(ExitCode::from(1));
+            }
+            let proof = get_json(
+                &http,
+                &format!(
+                    "{root_url}/proofs/consistency?old={}&new={}",
+                    older.size, checkpoint.size
+                ),
+            )
+            .await?;
+            let result = if older.size == checkpoint.size {
+                if older.root == checkpoint.root {
+                    Ok(())
+                } else {
+                    Err(tally_consortium::Error::RootMismatch)
+                }
+            } else {
+                verify_consistency(
+                    older.size,
+                    checkpoint.size,
+                    &hashes(&proof["hashes"])?,
+                    &older.root,
+                    &checkpoint.root,
+                )
+            };
+            if let Err(error) = result {
+                return Ok(super::failed(
+                    "consistency (a fork or a rewritten history)",
+                    &error,
+                ));
+            }
+            println!("OK size {} extends size {}", checkpoint.size, older.size);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Why a mirror step alarms.
+    pub(super) enum Alarm {
+        Fork(String),
+        Tampered(String),
+    }
+
+    /// The mirror: its own copy of every leaf, and the last verified checkpoint.
+    pub(super) struct Mirror {
+        http: reqwest::Client,
+        pub(super) root_url: String,
+        follower: LogFollower,
+        log: MerkleLog<MemoryLogStore>,
+        checked: u64,
+    }
+
+    impl Mirror {
+        pub(super) fn new(url: &str, log_key: &str) -> anyhow::Result<Self> {
+            Ok(Mirror {
+                http: reqwest::Client::new(),
+                root_url: base(url),
+                follower: LogFollower::new(verifier_key(log_key)?),
+                log: MerkleLog::open(MemoryLogStore::new())?,
+                checked: 0,
+            })
+        }
+
+        /// One step: the new checkpoint must be signed, consistent with the last one,
+        /// and its root must be the root of the entries the log serves; the proofs the
+        /// log serves for new entries must be the ones the mirror computes.
+        pub(super) async fn step(&mut self) -> anyhow::Result<Result<Observation, Alarm>> {
+            let text = get_text(&self.http, &format!("{}/checkpoint", self.root_url)).await?;
+            let known = self
+                .follower
+                .latest()
+                .map(|latest| latest.size)
+                .unwrap_or(0);
+            let opened = match open_checkpoint(&text, self.follower_key(), &[]) {
+                Ok(opened) => opened.checkpoint,
+                Err(error) => bail!("the log's checkpoint does not verify: {error}"),
+            };
+            let proof = if known > 0 && opened.size > known {
+                hashes(
+                    &get_json(
+                        &self.http,
+                        &format!(
+                            "{}/proofs/consistency?old={known}&new={}",
+                            self.root_url, opened.size
+                        ),
+                    )
+                    .await?["hashes"],
+                )?
+            } else {
+                Vec::new()
+            };
+            let observation = match self.follower.observe(&text, &proof) {
+                Ok(observation) => observation,
+                Err(Ok(evidence)) => {
+                    return Ok(Err(Alarm::Fork(format!(
+                        "{}\n--- known checkpoint ---\n{}--- conflicting checkpoint ---\n{}",
+                        evidence.reason, evidence.known, evidence.conflicting
+                    ))))
+                }
+                Err(Err(error)) => bail!("the log's checkpoint does not verify: {error}"),
+            };
+            // Fetch the new entries and recompute the tree.
+            let size = opened.size;
+            let mut leaves = Vec::new();
+            for index in self.log.size()..size {
+                let bytes =
+                    get_bytes(&self.http, &format!("{}/entries/{index}", self.root_url)).await?;
+                leaves.push(leaf_hash(&bytes));
+                if leaves.len() == 10_000 {
+                    self.log.append_batch(&leaves)?;
+                    leaves.clear();
+                }
+            }
+            self.log.append_batch(&leaves)?;
+            if size > 0 && self.log.root_at(size)? != opened.root {
+                return Ok(Err(Alarm::Tampered(format!(
+                    "the entries the log serves do not have the signed root of size {size}"
+                ))));
+            }
+            // Spot-check the proofs the log serves against our own: the new entries and a
+            // sample of old ones.
+            let mut indexes: Vec<u64> = (self.checked..size).step_by(97).collect();
+            indexes.extend([size.saturating_sub(1), self.checked.saturating_sub(1)]);
+            let seed = u64::from_le_bytes(random_seed()?[..8].try_into().unwrap_or([0; 8]));
+            if size > 0 {
+                indexes.extend((0..4).map(|offset| seed.wrapping_add(offset * 7919) % size));
+            }
+            for index in indexes.into_iter().filter(|index| *index < size) {
+                let served = get_json(
+                    &self.http,
+                    &format!(
+                        "{}/proofs/inclusion?index={index}&size={size}",
+                        self.root_url
+                    ),
+                )
+                .await?;
+                if hashes(&served["hashes"])? != self.log.inclusion_proof(index, size)? {
+                    return Ok(Err(Alarm::Tampered(format!(
+                        "the log serves a wrong inclusion proof for entry {index} at size {size} \
+                         (a stored hash was edited)"
+                    ))));
+                }
+            }
+            self.checked = size;
+            Ok(Ok(observation))
+        }
+
+        fn follower_key(&self) -> &tally_consortium::VerifierKey {
+            self.follower.operator()
+        }
+    }
+
+    pub async fn mirror(
+        url: &str,
+        log_key: &str,
+        state: &Path,
+        once: bool,
+        interval_seconds: u64,
+    ) -> anyhow::Result<ExitCode> {
+        let mut mirror = Mirror::new(url, log_key)?;
+        if state.exists() {
+            if let Err(error) = mirror.follower.observe(&read_text(state)?, &[]) {
+                bail!(
+                    "the state file {} is not a valid checkpoint: {error:?}",
+                    state.display()
+                );
+            }
+        }
+        loop {
+            match mirror.step().await? {
+                Ok(observation) => {
+                    if matches!(
+                        observation,
+                        Observation::First { .. } | Observation::Advanced { .. }
+                    ) {
+                        if let Some(verified) = mirror.follower.latest_text() {
+                            std::fs::write(state, verified)
+                                .with_context(|| format!("writing {}", state.display()))?;
+                        }
+                    }
+                    println!("OK {observation:?}");
+                }
+                Err(Alarm::Fork(detail)) => {
+                    println!("FORK: {detail}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(Alarm::Tampered(detail)) => {
+                    println!("TAMPERED: {detail}");
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            if once {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(interval_seconds.max(1))).await;
+        }
+    }
+}
+
+mod durable {
+    //! `tally consortium bench --durable`: appends committed to a database (one
+    //! transaction per batch, on disk before the next), and proofs read from its tiles.
+
+    use std::process::ExitCode;
+    use std::time::Instant;
+
+    use anyhow::{bail, Context};
+    use tally_consortium::{
+        leaf_hash, verify_consistency, verify_inclusion, BlindingKey, Genesis, KeyType, LogStore,
+        MemberKey, MerkleLog, Operator, Quorum, SignerKey,
+    };
+    use tally_store::consortium::SqlLogStore;
+    use tally_store::testing::TestDatabase;
+    use tally_store::Database;
+
+    use super::{publication, rate, SplitMix, DEMO_TIME};
+
+    /// A fresh database for one phase: a SQLite file under /var/tmp (removed after), or
+    /// a fresh schema on the PostgreSQL server of `url` (dropped after).
+    struct Scratch {
+        database: Database,
+        directory: Option<std::path::PathBuf>,
+        schema: Option<(String, String)>,
+    }
+
+    impl Scratch {
+        async fn new(url: Option<&str>, name: &str) -> anyhow::Result<Self> {
+            match url {
+                Some(url) if Database::backend_of(url) == tally_store::Backend::Postgres => {
+                    let test = TestDatabase::postgres_at(url).await?;
+                    let schema = test.schema.clone().context("a schema")?;
+                    Ok(Scratch {
+                        database: test.database.clone(),
+                        directory: None,
+                        schema: Some((url.to_owned(), schema)),
+                    })
+                }
+                Some(url) => {
+                    let database = Database::connect(url).await?;
+                    database.migrate().await?;
+                    Ok(Scratch {
+                        database,
+                        directory: None,
+                        schema: None,
+                    })
+                }
+                None => {
+                    let directory = std::path::PathBuf::from(format!(
+                        "/var/tmp/tally-consortium-bench-{}-{name}",
+                        std::process::id()
+                    ));
+                    std::fs::create_dir_all(&directory)?;
+                    let database = Database::connect(&format!(
+                        "sqlite://{}",
+                        directory.join("log.db").display()
+                    ))
+                    .await?;
+                    database.migrate().await?;
+                    Ok(Scratch {
+                        database,
+                        directory: Some(directory),
+                        schema: None,
+                    })
+                }
+            }
+        }
+
+        async fn remove(self) -> anyhow::Result<()> {
+            self.database.close().await;
+            if let Some(directory) = self.directory {
+                std::fs::remove_dir_all(&directory)
+                    .with_context(|| format!("removing {}", directory.display()))?;
+            }
+            if let Some((url, schema)) = self.schema {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&url).await?;
+                sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&mut admin)
+                    .await?;
+            }
+            Ok(())
+        }
+    }
+
+    pub async fn bench(
+        entries: u64,
+        proofs: u64,
+        operator_entries: u64,
+        database_url: Option<String>,
+        batch: usize,
+    ) -> anyhow::Result<ExitCode> {
+        if entries < 2 || proofs == 0 || batch == 0 {
+            bail!("need at least 2 entries, 1 proof and a batch of 1");
+        }
+        let url = database_url.as_deref();
+        let scratch = Scratch::new(url, "log").await?;
+        let database = scratch.database.clone();
+        println!("backend {:?}, batches of {batch}", database.backend());
+        tokio::task::spawn_blocking(move || log_phase(&database, entries, proofs, batch))
+            .await
+            .context("the benchmark thread")??;
+        scratch.remove().await?;
+        if operator_entries > 0 {
+            let scratch = Scratch::new(url, "operator").await?;
+            let database = scratch.database.clone();
+            tokio::task::spawn_blocking(move || operator_phase(&database, operator_entries, batch))
+                .await
+                .context("the benchmark thread")??;
+            scratch.remove().await?;
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Appends `entries` realistic entries (a signed publication whose time field holds a
+    /// counter) through `MerkleLog` over the SQL store, one commit per batch; then reads
+    /// proofs from the stored tiles with a cold cache.
+    fn log_phase(
+        database: &Database,
+        entries: u64,
+        proofs: u64,
+        batch: usize,
+    ) -> anyhow::Result<()> {
+        let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
+        let blinding = BlindingKey::new(1, [3; 32]);
+        let template = publication(
+            "bench",
+            &member,
+            &blinding,
+            1,
+            "+8613800138000",
+            &mut SplitMix(1),
+            "bench case",
+        )?
+        .encode();
+        println!("entry size {} bytes, {entries} entries", template.len());
+        let mut log = MerkleLog::open(SqlLogStore::connect(database)?)?;
+        let started = Instant::now();
+        let mut window = Instant::now();
+        let mut appended = 0u64;
+        let report_every = (entries / 10).max(1);
+        let mut next_report = report_every;
+        while appended < entries {
+            let count = (entries - appended).min(batch as u64);
+            let mut bytes = Vec::with_capacity(count as usize);
+            for offset in 0..count {
+                let mut entry = template.clone();
+                entry[1..9].copy_from_slice(&(appended + offset).to_be_bytes());
+                bytes.push(entry);
+            }
+            log.append_entries(bytes)?;
+            appended += count;
+            if appended >= next_report {
+                let (per_second, _) = rate(report_every, window);
+                println!("  at {appended}: {per_second:.0} entries/s over the last {report_every}");
+                window = Instant::now();
+                next_report += report_every;
+            }
+        }
+        let (per_second, seconds) = rate(entries, started);
+        println!(
+            "durable append (leaf hash + tiles + entries committed per batch): {per_second:.0} entries/s ({seconds:.1} s)"
+        );
+
+        // Proofs with a cold cache: a fresh connection and log.
+        drop(log);
+        let log = MerkleLog::open(SqlLogStore::connect(database)?)?;
+        let size = log.size();
+        if size != log.store().tree_size()? {
+            bail!("the stored size is not the log's");
+        }
+        let root = log.root();
+        let mut numbers = SplitMix(42);
+        let indexes: Vec<u64> = (0..proofs).map(|_| numbers.below(size)).collect();
+        let started = Instant::now();
+        let mut generated = Vec::with_capacity(proofs as usize);
+        for index in &indexes {
+            generated.push((log.leaf_hash(*index)?, log.inclusion_proof(*index, size)?));
+        }
+        let (per_second, seconds) = rate(proofs, started);
+        println!("inclusion proof (and leaf hash) from the stored tiles at size {size}: {per_second:.0}/s ({seconds:.2} s)");
+        let started = Instant::now();
+        for (index, (leaf, proof)) in indexes.iter().zip(&generated) {
+            verify_inclusion(*index, size, leaf, proof, &root)?;
+        }
+        let (per_second, seconds) = rate(proofs, started);
+        println!("inclusion proof verification: {per_second:.0}/s ({seconds:.2} s)");
+        let old_sizes: Vec<u64> = (0..proofs).map(|_| 1 + numbers.below(size - 1)).collect();
+        let started = Instant::now();
+        let mut consistency = Vec::with_capacity(proofs as usize);
+        for old_size in &old_sizes {
+            consistency.push((
+                log.root_at(*old_size)?,
+                log.consistency_proof(*old_size, size)?,
+            ));
+        }
+        let (per_second, seconds) = rate(proofs, started);
+        println!("consistency proof (and old root) from the stored tiles to size {size}: {per_second:.0}/s ({seconds:.2} s)");
+        let started = Instant::now();
+        for (old_size, (old_root, proof)) in old_sizes.iter().zip(&consistency) {
+            verify_consistency(*old_size, size, proof, old_root, &root)?;
+        }
+        let (per_second, seconds) = rate(proofs, started);
+        println!("consistency proof verification: {per_second:.0}/s ({seconds:.2} s)");
+        // Entries read back hash to their leaves (a sample).
+        for index in indexes.iter().take(1000) {
+            let bytes = log.entry(*index)?.context("a stored entry")?;
+            if leaf_hash(&bytes) != log.leaf_hash(*index)? {
+                bail!("entry {index} does not hash to its leaf");
+            }
+        }
+        Ok(())
+    }
+
+    /// Signed publications through `Operator::append` over the SQL store: rules, request
+    /// signatures checked on every core, blinding done by the caller, one durable commit
+    /// per batch. Signing (the members' work) is done before and not measured.
+    fn operator_phase(database: &Database, count: u64, batch: usize) -> anyhow::Result<()> {
+        let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
+        let operator_key =
+            SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
+        let genesis = Genesis {
+            consortium: "bench".into(),
+            founders: vec![MemberKey {
+                name: member.name().to_owned(),
+                public_key: member.verifier().public_key(),
+            }],
+            quorum: Quorum {
+                numerator: 1,
+                denominator: 2,
+            },
+            query_quota_per_day: 1000,
+            proposal_lifetime_seconds: 86_400,
+            request_skew_seconds_max: 300,
+        };
+        let blinding = BlindingKey::new(1, [3; 32]);
+        let signing = Instant::now();
+        let mut numbers = SplitMix(9);
+        let mut entries = Vec::with_capacity(count as usize);
+        for sequence in 1..=count {
+            let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
+            entries.push(publication(
+                "bench",
+                &member,
+                &blinding,
+                sequence,
+                &phone_number,
+                &mut numbers,
+                "bench case",
+            )?);
+        }
+        println!(
+            "signed {count} requests in {:.1} s (not measured below)",
+            signing.elapsed().as_secs_f64()
+        );
+        let store = SqlLogStore::connect(database)?;
+        let mut operator = Operator::found(store, operator_key, blinding, genesis, DEMO_TIME)?;
+        let batch = batch.min(tally_consortium::operator::ENTRY_BATCH_SIZE_MAX);
+        let started = Instant::now();
+        let mut pending = Vec::with_capacity(batch);
+        for entry in entries {
+            pending.push(entry);
+            if pending.len() == batch {
+                let results = operator.append(std::mem::take(&mut pending))?;
+                if results.iter().any(Result::is_err) {
+                    bail!("the operator refused a benchmark entry");
+                }
+                operator.checkpoint()?;
+            }
+        }
+        if !pending.is_empty() {
+            operator.append(pending)?;
+            operator.checkpoint()?;
+        }
+        let (per_second, seconds) = rate(count, started);
+        println!(
+            "durable operator append (rules + Ed25519 request checks on all cores + commit + checkpoint per batch): {per_second:.0} entries/s ({seconds:.1} s)"
+        );
+        let reopening = Instant::now();
+        let store = SqlLogStore::connect(database)?;
+        let operator_key =
+            SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
+        let reopened = Operator::open(store, operator_key, BlindingKey::new(1, [3; 32]))?;
+        let (per_second, seconds) = rate(reopened.log().size(), reopening);
+        println!(
+            "Operator::open replay of {} entries: {per_second:.0} entries/s ({seconds:.1} s)",
+            reopened.log().size()
+        );
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -871,5 +1943,224 @@ mod tests {
         assert_eq!(signer.name(), "bank-a");
         // Refuses to overwrite.
         assert!(keygen("bank-a", false, &secret).is_err());
+    }
+
+    /// A log served over a real socket, for `verify --url` and the mirror.
+    struct Served {
+        url: String,
+        log: tally_store::consortium::ConsortiumLog,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    fn operator_signer() -> SignerKey {
+        SignerKey::from_seed("cli.tally.example/log", KeyType::Ed25519, [8; 32]).expect("key")
+    }
+
+    async fn serve_log(database: &tally_store::Database, quota: u32) -> Served {
+        let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
+        let genesis = Genesis {
+            consortium: "cli".into(),
+            founders: vec![MemberKey {
+                name: "bank-a".into(),
+                public_key: member.verifier().public_key(),
+            }],
+            quorum: Quorum {
+                numerator: 1,
+                denominator: 2,
+            },
+            query_quota_per_day: quota,
+            proposal_lifetime_seconds: 86_400,
+            request_skew_seconds_max: 300,
+        };
+        let clock: std::sync::Arc<dyn tally_core::Clock> =
+            std::sync::Arc::new(tally_core::ManualClock::new(
+                jiff::Timestamp::from_second(DEMO_TIME as i64).expect("time"),
+            ));
+        let config = tally_store::consortium::ConsortiumConfig::new(
+            operator_signer(),
+            BlindingKey::new(1, [3; 32]),
+            Some(genesis),
+        );
+        let (log, _) = tally_store::consortium::ConsortiumLog::start(database, clock, config)
+            .await
+            .expect("start");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let router = tally_server::consortium_app(
+            tally_server::routes::consortium::ConsortiumAppState::new(log.clone()),
+        );
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Served {
+            url: format!("http://{address}"),
+            log,
+            server,
+        }
+    }
+
+    async fn publish_many(log: &tally_store::consortium::ConsortiumLog, first: u64, count: u64) {
+        let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
+        for sequence in first..first + count {
+            let opening = IdentifierOpening::new(
+                normalise(IdentifierKind::Phone, &format!("+86137{sequence:08}"), None)
+                    .expect("phone"),
+                [4; 16],
+            );
+            let action = Action::PublishRecord {
+                identifier: opening.commitment(),
+                risk_type: RiskType::Fraud,
+                severity: 2,
+                expires_at: DEMO_TIME + 86_400,
+                evidence_reference: "case".into(),
+            };
+            let request = SignedRequest::sign("cli", &member, sequence, DEMO_TIME, action);
+            log.submit(request, Some(opening)).await.expect("publish");
+        }
+    }
+
+    async fn flip_bit(
+        database: &tally_store::Database,
+        table: &str,
+        condition: &str,
+        offset: usize,
+    ) {
+        let tally_store::Database::Sqlite(pool) = database else {
+            panic!("SQLite");
+        };
+        let (mut bytes,): (Vec<u8>,) =
+            sqlx::query_as(&format!("SELECT bytes FROM {table} WHERE {condition}"))
+                .fetch_one(pool)
+                .await
+                .expect("select");
+        bytes[offset] ^= 1;
+        sqlx::query(&format!("UPDATE {table} SET bytes = $1 WHERE {condition}"))
+            .bind(bytes)
+            .execute(pool)
+            .await
+            .expect("update");
+    }
+
+    async fn step(url: &str, key: &str) -> Result<Observation, String> {
+        let mut mirror = remote::Mirror::new(url, key).expect("mirror");
+        match mirror.step().await.expect("step") {
+            Ok(observation) => Ok(observation),
+            Err(remote::Alarm::Fork(detail)) => Err(format!("FORK {detail}")),
+            Err(remote::Alarm::Tampered(detail)) => Err(format!("TAMPERED {detail}")),
+        }
+    }
+
+    #[test]
+    fn verify_url_and_the_mirror_detect_edits_and_forks() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let directory = tempfile::tempdir().expect("directory");
+            let connect = |name: &str| {
+                let url = format!("sqlite://{}", directory.path().join(name).display());
+                async move {
+                    let database = tally_store::Database::connect(&url).await.expect("connect");
+                    database.migrate().await.expect("migrate");
+                    database
+                }
+            };
+            let database = connect("log.db").await;
+            let key = operator_signer().verifier().to_string();
+            let served = serve_log(&database, 100).await;
+            publish_many(&served.log, 1, 300).await;
+            let check = |url: String, index: u64, old: Option<PathBuf>| {
+                let key = key.clone();
+                async move {
+                    remote::verify(&url, &key, Some(index), old.as_deref())
+                        .await
+                        .expect("verify")
+                }
+            };
+            // An entry edited in the database before the service read it.
+            flip_bit(&database, "consortium_entries", "entry_index = 7", 60).await;
+            assert_eq!(check(served.url.clone(), 7, None).await, ExitCode::from(1));
+            let alarm = step(&served.url, &key).await.unwrap_err();
+            assert!(alarm.starts_with("TAMPERED"), "{alarm}");
+            flip_bit(&database, "consortium_entries", "entry_index = 7", 60).await;
+            served.server.abort();
+            drop(served);
+
+            // Restored and restarted: everything verifies; keep the checkpoint.
+            let served = serve_log(&database, 100).await;
+            assert_eq!(
+                step(&served.url, &key).await,
+                Ok(Observation::First { size: 301 })
+            );
+            assert_eq!(
+                check(served.url.clone(), 100, None).await,
+                ExitCode::SUCCESS
+            );
+            let old = directory.path().join("old.txt");
+            std::fs::write(&old, served.log.checkpoint()).expect("write");
+            publish_many(&served.log, 301, 5).await;
+            assert_eq!(
+                check(served.url.clone(), 303, Some(old.clone())).await,
+                ExitCode::SUCCESS
+            );
+            served.server.abort();
+            drop(served);
+
+            // A stored hash edited (the level-4 hash over entries 0..16): after a restart
+            // the proofs served for entries 16..256 are wrong.
+            flip_bit(
+                &database,
+                "consortium_tiles",
+                "level = 0 AND tile_index = 0",
+                256 * 32 + 1,
+            )
+            .await;
+            let served = serve_log(&database, 100).await;
+            assert_eq!(
+                check(served.url.clone(), 100, None).await,
+                ExitCode::from(1)
+            );
+            let alarm = step(&served.url, &key).await.unwrap_err();
+            assert!(alarm.contains("wrong inclusion proof"), "{alarm}");
+            served.server.abort();
+            drop(served);
+
+            // A fork: another history under the same operator key, of the same size.
+            let other = connect("fork.db").await;
+            let forked = serve_log(&other, 99).await;
+            publish_many(&forked.log, 1, 305).await;
+            let mut mirror = remote::Mirror::new(&forked.url, &key).expect("mirror");
+            // The mirror knows the first log at size 306 (from the old checkpoint + 5).
+            let first = connect("log.db").await;
+            let flipped_back = {
+                flip_bit(
+                    &first,
+                    "consortium_tiles",
+                    "level = 0 AND tile_index = 0",
+                    256 * 32 + 1,
+                )
+                .await;
+                serve_log(&first, 100).await
+            };
+            mirror.root_url = format!("{}/v1/consortium", flipped_back.url);
+            assert!(matches!(
+                mirror.step().await.expect("step"),
+                Ok(Observation::First { size: 306 })
+            ));
+            mirror.root_url = format!("{}/v1/consortium", forked.url);
+            assert!(matches!(
+                mirror.step().await.expect("step"),
+                Err(remote::Alarm::Fork(_))
+            ));
+            // verify --url with the old checkpoint of the first log fails on the fork too.
+            assert_eq!(
+                check(forked.url.clone(), 3, Some(old)).await,
+                ExitCode::from(1)
+            );
+        });
     }
 }

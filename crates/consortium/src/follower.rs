@@ -64,6 +64,16 @@ impl LogFollower {
         }
     }
 
+    /// The operator's key the follower checks checkpoints against.
+    pub fn operator(&self) -> &VerifierKey {
+        &self.operator
+    }
+
+    /// The signed text of the latest verified checkpoint.
+    pub fn latest_text(&self) -> Option<&str> {
+        self.latest.as_ref().map(|(_, text)| text.as_str())
+    }
+
     /// The latest verified checkpoint.
     pub fn latest(&self) -> Option<&Checkpoint> {
         self.latest.as_ref().map(|(checkpoint, _)| checkpoint)

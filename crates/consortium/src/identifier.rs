@@ -271,6 +271,11 @@ impl IdentifierOpening {
         &self.identifier
     }
 
+    /// The member's salt (sent with the identifier to the operator).
+    pub fn salt(&self) -> [u8; 16] {
+        self.salt
+    }
+
     /// The commitment the member signs.
     pub fn commitment(&self) -> IdentifierCommitment {
         let mut hasher = Sha256::new();
