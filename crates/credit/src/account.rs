@@ -1500,6 +1500,57 @@ mod tests {
     }
 
     #[test]
+    fn write_off_after_revolving_interest_refunds_exactly_what_was_paid() {
+        // Regression: daily interest accrued on a plan's items was not counted as billed to
+        // the plan, so the write-off gave back a negative amount and the ledger refused it.
+        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+        // Statement 20 January: 207.20, minimum 20.00 + 7.20 = 27.20, paid; the rest revolves.
+        account
+            .repay(date(2026, 1, 25), cny("27.20"), &policy)
+            .unwrap();
+        run(&mut account, &policy, date(2026, 1, 21), date(2026, 2, 10));
+        let accrued = account.plans[0].interest_billed;
+        // 12 days (30 January to 10 February) of 180.00 × 0.05% = 0.09.
+        assert_eq!(accrued, cny("1.08"));
+        let posting = account.write_off_stolen(date(2026, 2, 10), plan).unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        assert!(posting.legs.iter().all(|leg| leg.amount.is_positive()));
+        // The customer gets back the 27.20 paid and owes nothing.
+        assert_eq!(account.credit_balance, cny("27.20"));
+        assert_eq!(account.billed_balance(), cny("0.00"));
+        assert_eq!(account.unpaid_principal(), cny("0.00"));
+    }
+
+    #[test]
+    fn a_stolen_purchase_leaves_no_delinquency_behind() {
+        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        // Never paid: due 29 January, M1 and frozen from 30 January, penalties from 2 February.
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 2, 5));
+        assert_eq!(account.bucket, Bucket::M1);
+        assert_eq!(account.status, AccountStatus::Frozen);
+        assert!(account.plans[0].penalty_charged.is_positive());
+        let posting = account.write_off_stolen(date(2026, 2, 5), plan).unwrap();
+        assert_eq!(account.bucket, Bucket::Current);
+        assert_eq!(account.days_past_due, 0);
+        assert_eq!(account.status, AccountStatus::Open);
+        // The penalties are reversed out of penalty income with everything else.
+        assert!(posting
+            .legs
+            .iter()
+            .any(|leg| leg.role == LedgerRole::PenaltyIncome
+                && leg.side == tally_ledger::Side::Debit));
+        assert!(posting
+            .legs
+            .iter()
+            .any(|leg| leg.role == LedgerRole::FraudLossExpense && leg.amount == cny("1200.00")));
+        assert_eq!(account.credit_balance, cny("0.00"));
+        assert!(account.authorize(date(2026, 2, 5), cny("100.00")).is_ok());
+    }
+
+    #[test]
     fn a_full_refund_returns_paid_principal_and_refundable_fees() {
         let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
         let policy = AccountPolicy::default();
