@@ -1122,7 +1122,7 @@ impl Account {
                             bucket: self.bucket,
                             days_past_due: self.days_past_due,
                             amount: amount(overdue, currency),
-                            priority: if self.bucket >= Bucket::M3 { 1 } else { 2 },
+                            priority: crate::collections::collection_priority(self.bucket),
                         });
                     }
                     DelinquencyAction::ChargeOff => {

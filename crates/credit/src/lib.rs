@@ -48,6 +48,7 @@
 
 pub mod account;
 pub mod allocation;
+pub mod collections;
 pub mod decision;
 pub mod error;
 pub mod finance;
@@ -57,6 +58,7 @@ pub mod schedule;
 
 pub use account::{Account, AccountPolicy, AccountStatus, Bucket, DayOutcome, Plan, Statement};
 pub use allocation::{allocate, AllocationOrder, AllocationStep, Applied, Component, Due};
+pub use collections::{worklist, Task, TaskKind};
 pub use decision::{Applicant, CreditPolicy, Decision, DeclineReason};
 pub use error::CreditError;
 pub use finance::TrueApr;
