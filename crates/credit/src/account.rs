@@ -180,6 +180,8 @@ pub struct Plan {
     /// Installment interest billed plus daily interest accrued on the plan's items.
     pub interest_billed: Amount,
     pub penalty_charged: Amount,
+    /// Merchant discount given back on refunds.
+    pub discount_refunded: Amount,
 }
 
 impl Plan {
@@ -552,6 +554,7 @@ impl Account {
             fee_billed: zero,
             interest_billed: zero,
             penalty_charged: zero,
+            discount_refunded: zero,
         });
         self.activity.purchases = add(self.activity.purchases, value)?;
         Ok((id, posting))
@@ -685,7 +688,8 @@ impl Account {
     /// fee and interest shrink in proportion, rounded down), then billed principal still owed
     /// (newest first), then principal already paid back to the customer's credit balance. On
     /// a full refund of a product whose fees are refundable, every fee and interest of the
-    /// plan is reversed too.
+    /// plan is reversed too (a partial refund reverses no billed fee). The merchant returns
+    /// the refunded principal less its proportional share of the merchant discount.
     pub fn refund(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
         self.check_positive(value)?;
         let index = self.plan_index(plan_id)?;
@@ -752,8 +756,26 @@ impl Account {
         let plan = &mut self.plans[index];
         plan.refunded = add(plan.refunded, value)?;
         let full = plan.refunded == plan.schedule.principal;
+        // The merchant gives back the refunded principal less its share of the merchant
+        // discount, which we give up in proportion (rounded down; the rest on a full refund).
+        let discount = plan.schedule.merchant_discount.minor();
+        let discount_share = if full {
+            discount - plan.discount_refunded.minor()
+        } else {
+            let share = i128::from(discount) * i128::from(value.minor())
+                / i128::from(plan.schedule.principal.minor().max(1));
+            i64::try_from(share).unwrap_or(0)
+        };
+        plan.discount_refunded = amount(plan.discount_refunded.minor() + discount_share, currency);
         let mut posting = Posting::new(format!("refund of plan {plan_id}"))
-            .debit(LedgerRole::MerchantPayable, value)
+            .debit(
+                LedgerRole::MerchantPayable,
+                amount(value.minor() - discount_share, currency),
+            )
+            .debit(
+                LedgerRole::MerchantDiscountIncome,
+                amount(discount_share, currency),
+            )
             .credit(
                 LedgerRole::CustomerReceivable,
                 amount(from_receivable, currency),
@@ -904,6 +926,7 @@ impl Account {
             fee_billed: zero,
             interest_billed: zero,
             penalty_charged: zero,
+            discount_refunded: zero,
         });
         self.settle_paid_plans();
         // Nothing is due on this statement any more.
@@ -1548,6 +1571,57 @@ mod tests {
             .any(|leg| leg.role == LedgerRole::FraudLossExpense && leg.amount == cny("1200.00")));
         assert_eq!(account.credit_balance, cny("0.00"));
         assert!(account.authorize(date(2026, 2, 5), cny("100.00")).is_ok());
+    }
+
+    #[test]
+    fn a_refund_gives_back_the_merchant_discount_in_proportion() {
+        let product = Product {
+            fee_model: FeeModel::InterestFree,
+            terms: vec![TermPricing {
+                periods: 3,
+                rate: Decimal::new(3, 2),
+            }],
+            ..flat(EarlyPayoffRule::PrincipalOnly)
+        };
+        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        account
+            .authorize(date(2026, 1, 10), cny("1000.01"))
+            .unwrap();
+        let (plan, purchase) = account
+            .capture(date(2026, 1, 10), cny("1000.01"), &product, 3)
+            .unwrap();
+        // 3% of 1,000.01 = 30.0003, half-up 30.00: the merchant is owed 970.01.
+        let merchant = |posting: &Posting, role: LedgerRole| {
+            posting
+                .legs
+                .iter()
+                .find(|leg| leg.role == role)
+                .map(|leg| leg.amount)
+        };
+        assert_eq!(
+            merchant(&purchase, LedgerRole::MerchantPayable),
+            Some(cny("970.01"))
+        );
+        // Half back: 30.00 × 500.00 / 1,000.01 = 14.9998…, down to 14.99.
+        let first = account.refund(plan, cny("500.00")).unwrap();
+        assert_eq!(
+            merchant(&first, LedgerRole::MerchantDiscountIncome),
+            Some(cny("14.99"))
+        );
+        assert_eq!(
+            merchant(&first, LedgerRole::MerchantPayable),
+            Some(cny("485.01"))
+        );
+        // The rest: the remaining 15.01 of the discount, so the merchant nets to zero.
+        let second = account.refund(plan, cny("500.01")).unwrap();
+        assert_eq!(
+            merchant(&second, LedgerRole::MerchantDiscountIncome),
+            Some(cny("15.01"))
+        );
+        assert_eq!(
+            merchant(&second, LedgerRole::MerchantPayable),
+            Some(cny("485.00"))
+        );
     }
 
     #[test]
