@@ -91,10 +91,10 @@
 //! CSV, so it is done on bytes with memchr, without per-field allocation, and the kernel
 //! works on borrowed slices of the partition buffers.
 //!
-//! **Measured** (bench/recon/BENCHMARKS.md): 50M × 50M rows of CSV (8 GB) in 63–82 s wall,
-//! 46 CPU-seconds, 4.2 GiB peak, on a shared, heavily loaded 2-core VM where DuckDB took
-//! 213–245 s and 17 GiB for the same classification; with `--memory-limit 2GiB` the same run
-//! spills 2.6 GB and gives byte-identical outputs.
+//! **Measured** (bench/recon/BENCHMARKS.md): 50M × 50M rows of CSV (8 GB) in 41–43 s wall,
+//! 39–42 CPU-seconds, 4.2 GiB peak, on a shared, loaded 2-core VM where DuckDB took 157–245 s
+//! and 17 GiB for the same classification (same counts); with `--memory-limit 2GiB` the same
+//! run spills 2.6 GB and gives byte-identical outputs.
 //!
 //! **Limits, honestly.** What the budget does not account: the hash tables of phase two (one
 //! partition per thread), the exceptions (held in memory until they are sorted and written)
