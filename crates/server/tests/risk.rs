@@ -396,28 +396,68 @@ async fn rule_sets_and_restart(harness: Harness) {
         ),
         (Some("reject"), Some(2))
     );
-    // A restart rebuilds versions, the active one, lists and the event sequence.
+    // Three purchases on one card before the restart; the fourth after it must see them.
+    for index in 0..3 {
+        let purchase = harness.event(
+            &format!("c{index}"),
+            "transaction",
+            "frank",
+            json!({"card": "card-77", "amount": {"value": "5.00", "currency": "CNY"}}),
+        );
+        let (_, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase),
+            )
+            .await;
+        assert_eq!(
+            body["decision"]["features"]["card_transactions_10m"],
+            index + 1,
+            "{body}"
+        );
+    }
+    // A restart rebuilds versions, the active one, lists, the event sequence and the
+    // velocity features from stored history.
     let restarted = router(&harness.test, harness.clock.clone()).await;
-    let request = Request::builder()
-        .method("POST")
-        .uri("/v1/risk/decisions")
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", harness.writer_key),
-        )
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(login("l3").to_string()))
-        .unwrap();
-    let response = restarted.oneshot(request).await.unwrap();
-    let body: Value =
-        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(body["sequence"], 3);
+    let send = |event: Value| {
+        let router = restarted.clone();
+        let key = harness.writer_key.clone();
+        async move {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/v1/risk/decisions")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(event.to_string()))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            serde_json::from_slice::<Value>(
+                &response.into_body().collect().await.unwrap().to_bytes(),
+            )
+            .unwrap()
+        }
+    };
+    let body = send(login("l3")).await;
+    assert_eq!(body["sequence"], 6);
     assert_eq!(
         (
             body["decision"]["action"].as_str(),
             body["decision"]["rule_set_version"].as_u64()
         ),
         (Some("reject"), Some(1))
+    );
+    let purchase = harness.event(
+        "c3",
+        "transaction",
+        "frank",
+        json!({"card": "card-77", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let body = send(purchase).await;
+    assert_eq!(
+        body["decision"]["features"]["card_transactions_10m"], 4,
+        "the restart blinded the engine: {body}"
     );
 }
 
