@@ -29,7 +29,9 @@ struct Harness {
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
         // A start time with nanoseconds: replies must carry the stored (microsecond) time.
-        let clock = Arc::new(ManualClock::new("2026-05-01T00:00:00.123456789Z".parse().unwrap()));
+        let clock = Arc::new(ManualClock::new(
+            "2026-05-01T00:00:00.123456789Z".parse().unwrap(),
+        ));
         let dyn_clock: Arc<dyn Clock> = clock.clone();
         let database = test.database.clone();
         let (ledger_writer, _) =
