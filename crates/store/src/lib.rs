@@ -11,6 +11,7 @@
 
 mod backend;
 pub mod consortium;
+pub mod credit;
 pub mod database;
 pub mod error;
 pub mod keys;
