@@ -2,6 +2,7 @@
 
 mod bench;
 mod consortium;
+mod eod;
 mod recon;
 mod risk;
 mod score;
@@ -45,6 +46,8 @@ enum Command {
     /// Consortium risk-sharing log: serve, verify, mirror.
     #[command(subcommand)]
     Consortium(consortium::Command),
+    /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
+    Eod(eod::Arguments),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Score(command) => score::run(command),
         Command::Risk(command) => risk::run(command),
         Command::Consortium(command) => consortium::run(command),
+        Command::Eod(arguments) => block_on(eod::run(arguments)),
     };
     match result {
         Ok(code) => code,
