@@ -1638,6 +1638,9 @@ mod durable {
                 .await
                 .context("the benchmark thread")??;
             scratch.remove().await?;
+            let scratch = Scratch::new(url, "service").await?;
+            service_phase(&scratch.database, operator_entries, batch).await?;
+            scratch.remove().await?;
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -1739,6 +1742,113 @@ mod durable {
                 bail!("entry {index} does not hash to its leaf");
             }
         }
+        Ok(())
+    }
+
+    /// Members sending signed publications concurrently through the operator thread
+    /// (`ConsortiumLog::submit`, what each HTTP request awaits): group commit of whatever
+    /// is queued, one checkpoint per batch, each caller answered after the commit. One
+    /// task per member (1000 members), each sending its requests in sequence order.
+    async fn service_phase(database: &Database, count: u64, batch: usize) -> anyhow::Result<()> {
+        const MEMBERS: u64 = 1000;
+        let members: Vec<SignerKey> = (0..MEMBERS)
+            .map(|number| {
+                let mut seed = [7u8; 32];
+                seed[..8].copy_from_slice(&number.to_be_bytes());
+                SignerKey::from_seed(&format!("bank-{number}"), KeyType::Ed25519, seed)
+            })
+            .collect::<Result<_, _>>()?;
+        let genesis = Genesis {
+            consortium: "bench".into(),
+            founders: members
+                .iter()
+                .map(|member| MemberKey {
+                    name: member.name().to_owned(),
+                    public_key: member.verifier().public_key(),
+                })
+                .collect(),
+            quorum: Quorum {
+                numerator: 1,
+                denominator: 2,
+            },
+            query_quota_per_day: 1000,
+            proposal_lifetime_seconds: 86_400,
+            request_skew_seconds_max: 300,
+        };
+        let blinding = BlindingKey::new(1, [3; 32]);
+        let per_member = count.div_ceil(MEMBERS);
+        let mut numbers = SplitMix(11);
+        let mut work = Vec::with_capacity(MEMBERS as usize);
+        for member in &members {
+            let mut requests = Vec::with_capacity(per_member as usize);
+            for sequence in 1..=per_member {
+                let opening = tally_consortium::IdentifierOpening::new(
+                    tally_consortium::normalise(
+                        tally_consortium::IdentifierKind::Phone,
+                        &format!("+86138{:08}", numbers.below(100_000_000)),
+                        None,
+                    )?,
+                    [9; 16],
+                );
+                let action = tally_consortium::Action::PublishRecord {
+                    identifier: opening.commitment(),
+                    risk_type: tally_consortium::RiskType::Fraud,
+                    severity: 3,
+                    expires_at: DEMO_TIME + 86_400,
+                    evidence_reference: "bench case".into(),
+                };
+                let request = tally_consortium::SignedRequest::sign(
+                    "bench", member, sequence, DEMO_TIME, action,
+                );
+                requests.push((request, opening));
+            }
+            work.push(requests);
+        }
+        let clock: std::sync::Arc<dyn tally_core::Clock> = std::sync::Arc::new(
+            tally_core::ManualClock::new(jiff::Timestamp::from_second(DEMO_TIME as i64)?),
+        );
+        let operator_key =
+            SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
+        let mut config =
+            tally_store::consortium::ConsortiumConfig::new(operator_key, blinding, Some(genesis));
+        config.batch_size_max = batch.min(tally_consortium::operator::ENTRY_BATCH_SIZE_MAX);
+        let (log, _) =
+            tally_store::consortium::ConsortiumLog::start(database, clock, config).await?;
+        let total = per_member * MEMBERS;
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(work.len());
+        for requests in work {
+            let log = log.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(requests.len());
+                for (request, opening) in requests {
+                    let sent = Instant::now();
+                    log.submit(request, Some(opening)).await?;
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, tally_consortium::Error>(latencies)
+            }));
+        }
+        let mut latencies = Vec::with_capacity(total as usize);
+        for task in tasks {
+            latencies.extend(task.await??);
+        }
+        let (per_second, seconds) = rate(total, started);
+        latencies.sort();
+        let percentile = |share: f64| {
+            latencies
+                .get(
+                    ((latencies.len() as f64 * share) as usize)
+                        .min(latencies.len().saturating_sub(1)),
+                )
+                .map(|latency| latency.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0)
+        };
+        println!(
+            "durable service append ({MEMBERS} members sending concurrently, group commit): {per_second:.0} entries/s ({seconds:.1} s), latency p50 {:.1} ms p99 {:.1} ms",
+            percentile(0.5),
+            percentile(0.99)
+        );
         Ok(())
     }
 

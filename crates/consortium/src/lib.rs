@@ -76,7 +76,12 @@
 //! [`MerkleLog::audit_entries`] find an edited hash, tile or entry. The trait is
 //! synchronous on purpose: appends are serialised through one writer anyway, so an sqlx
 //! store can serve it from a dedicated writer task over one connection, while readers
-//! use the proof plans from async code.
+//! use the proof plans from async code. `tally_store::consortium` does this: a
+//! `SqlLogStore` on its own connection and current-thread runtime, and the operator on a
+//! dedicated thread that group-commits whatever requests are queued (one transaction,
+//! one checkpoint per batch) and serves proofs and reads after the writes queued before
+//! them. Not built yet: state snapshots beside the tiles, so that opening a large log
+//! does not replay (and re-verify) every entry.
 //!
 //! # Throughput
 //! Hashing and tiles are not the bottleneck (millions of entries per second in
