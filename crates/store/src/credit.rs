@@ -58,6 +58,13 @@ pub enum EndOfDayError {
     OutOfOrder { last: String, requested: String },
     #[error("policy: {0}")]
     Policy(String),
+    /// The credit rules refused an account's end of day (`code`): the run stops before the
+    /// account's chunk is committed, so the date cannot finish with the account skipped.
+    #[error("account {id}: end of day refused ({code})")]
+    AccountRefused {
+        id: CreditAccountId,
+        code: &'static str,
+    },
 }
 
 impl EndOfDayError {
@@ -69,6 +76,7 @@ impl EndOfDayError {
             EndOfDayError::PreviousUnfinished { .. } => "credit_end_of_day_previous_unfinished",
             EndOfDayError::OutOfOrder { .. } => "credit_end_of_day_out_of_order",
             EndOfDayError::Policy(_) => "credit_invalid_configuration",
+            EndOfDayError::AccountRefused { .. } => "credit_end_of_day_account_refused",
         }
     }
 }
@@ -107,8 +115,6 @@ pub struct EndOfDayReport {
     pub accounts: u64,
     pub accounts_written: u64,
     pub postings: u64,
-    /// Accounts whose end of day was refused (code and id); they are left as they were.
-    pub failures: Vec<(CreditAccountId, &'static str)>,
     pub statements: u64,
     pub timings: EndOfDayTimings,
 }
@@ -638,9 +644,7 @@ pub async fn run_end_of_day(
                     postings
                 }
                 Computed::Failed(code) => {
-                    progress.failures += 1;
-                    report.failures.push((*id, code));
-                    continue;
+                    return Err(EndOfDayError::AccountRefused { id: *id, code });
                 }
             };
             for (index, posting) in postings.iter().enumerate() {
