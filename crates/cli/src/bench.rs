@@ -20,6 +20,8 @@ pub enum BenchCommand {
     /// core (the zen-engine comparison included), then over HTTP against an in-process
     /// server that stores every decision.
     Risk(RiskBenchArgs),
+    /// Credit end of day on a generated portfolio (`--accounts 1000000`).
+    Eod(crate::eod::BenchArguments),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +66,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
     match command {
         BenchCommand::Ledger(arguments) => ledger(arguments).await,
         BenchCommand::Risk(arguments) => risk(arguments).await,
+        BenchCommand::Eod(arguments) => crate::eod::bench(arguments).await,
     }
 }
 

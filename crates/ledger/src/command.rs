@@ -24,8 +24,9 @@ pub enum Command {
 }
 
 /// What a successful write produced. Replaying its idempotency key returns this again.
+/// Tagged `outcome`, a name no payload type uses as a field (an `Account` has a `kind`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     Account(Account),
     Entry(Entry),

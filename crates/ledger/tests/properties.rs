@@ -469,3 +469,61 @@ fn a_hold_reserves_then_posts_part_and_releases_the_rest() {
     );
     scenario.check_invariants();
 }
+
+/// Regression: outcomes were tagged `kind`, the name of an `Account` field, so a stored
+/// account outcome could not be read back and replaying its key failed.
+#[test]
+fn every_outcome_survives_its_stored_form() {
+    let mut scenario = Scenario::new();
+    let (source, currency) = scenario.account(0);
+    let (wallet, _) = scenario.account(1);
+    let fund = Amount::new(500, currency);
+    let mut outcomes = vec![scenario
+        .run(Command::PostEntry(NewEntry {
+            legs: vec![
+                NewLeg {
+                    account_id: source,
+                    side: Side::Debit,
+                    amount: fund,
+                },
+                NewLeg {
+                    account_id: wallet,
+                    side: Side::Credit,
+                    amount: fund,
+                },
+            ],
+            description: String::new(),
+            metadata: BTreeMap::new(),
+        }))
+        .unwrap()];
+    outcomes.push(scenario.history[0].2.clone().unwrap());
+    let hold = scenario
+        .run(Command::CreateHold(NewHold {
+            debit_account_id: wallet,
+            credit_account_id: source,
+            amount: Amount::new(100, currency),
+            expires_at: "2026-01-02T00:00:00Z".parse().unwrap(),
+            description: String::new(),
+            metadata: BTreeMap::new(),
+        }))
+        .unwrap();
+    let Outcome::Hold(created) = &hold else {
+        panic!()
+    };
+    let hold_id = created.id;
+    outcomes.push(hold);
+    outcomes.push(
+        scenario
+            .run(Command::PostHold {
+                hold_id,
+                amount: None,
+            })
+            .unwrap(),
+    );
+    assert!(matches!(outcomes[1], Outcome::Account(_)));
+    for outcome in outcomes {
+        let stored = serde_json::to_string(&outcome).unwrap();
+        let read: Outcome = serde_json::from_str(&stored).unwrap();
+        assert_eq!(read, outcome, "{stored}");
+    }
+}

@@ -192,6 +192,8 @@ on_both_backends!(
 async fn ledger_round_trip(harness: Harness) {
     let bank = harness.open("bank", "CNY", false).await;
     let wallet = harness.open("wallet", "CNY", true).await;
+    // Retrying an account's creation under its key returns the same account.
+    assert_eq!(harness.open("wallet", "CNY", true).await, wallet);
     let (status, entry) = harness
         .post(
             "/v1/entries",
