@@ -342,12 +342,28 @@ macro_rules! backend {
                 account_id: &str,
                 at: i64,
             ) -> Result<Option<(i64, i64)>, StoreError> {
-                Ok(sqlx::query_as::<_, (i64, i64)>(
-                    "SELECT debits_posted_after, credits_posted_after FROM journal_legs \
-                     WHERE account_id = $1 AND posted_at <= $2 \
+                // An account's legs are posted in time order (the writer's clock never runs
+                // backwards), so the legs at or before `at` are a prefix of its sequence.
+                // The sampled index gives the last indexed leg of that prefix; the answer
+                // is among the next 64 legs.
+                let sampled: Option<(i64,)> = sqlx::query_as(
+                    "SELECT sequence FROM journal_legs \
+                     WHERE account_id = $1 AND sequence % 64 = 0 AND posted_at <= $2 \
                      ORDER BY posted_at DESC, sequence DESC LIMIT 1",
                 )
                 .bind(account_id)
+                .bind(at)
+                .fetch_optional(pool)
+                .await?;
+                let from = sampled.map(|(sequence,)| sequence).unwrap_or(0);
+                Ok(sqlx::query_as::<_, (i64, i64)>(
+                    "SELECT debits_posted_after, credits_posted_after FROM journal_legs \
+                     WHERE account_id = $1 AND sequence >= $2 AND sequence < $3 AND posted_at <= $4 \
+                     ORDER BY sequence DESC LIMIT 1",
+                )
+                .bind(account_id)
+                .bind(from)
+                .bind(from + 64)
                 .bind(at)
                 .fetch_optional(pool)
                 .await?)

@@ -382,8 +382,12 @@ async fn balances_as_of_a_past_time_and_pages_of_entries(test: TestDatabase) {
     )
     .await;
     let mut times = Vec::new();
-    for index in 1..=25_i64 {
-        clock.advance(SignedDuration::from_secs(60));
+    // More than two samples of the time index (one leg in 64), with several transfers in the
+    // same microsecond, to cover the search on both sides of each sample.
+    for index in 1..=150_i64 {
+        if index % 3 != 0 {
+            clock.advance(SignedDuration::from_secs(60));
+        }
         times.push(clock.now());
         writer
             .submit(
@@ -394,21 +398,29 @@ async fn balances_as_of_a_past_time_and_pages_of_entries(test: TestDatabase) {
             .unwrap();
     }
     // After the n-th transfer the wallet was credited 1 + 2 + ... + n.
-    for (index, at) in times.iter().enumerate() {
-        let n = index as i64 + 1;
+    // The wallet's credits as of a time: the sum of the transfers posted at or before it.
+    let expected = |at: Timestamp| -> i64 {
+        times
+            .iter()
+            .zip(1_i64..)
+            .filter(|(time, _)| **time <= at)
+            .map(|(_, amount)| amount)
+            .sum()
+    };
+    for at in &times {
         let balance = test.database.balance_as_of(wallet, *at).await.unwrap();
-        assert_eq!(
-            balance.credits_posted,
-            n * (n + 1) / 2,
-            "as of transfer {n}"
-        );
+        assert_eq!(balance.credits_posted, expected(*at), "as of {at}");
         let just_before = *at - SignedDuration::from_micros(1);
         let earlier = test
             .database
             .balance_as_of(wallet, just_before)
             .await
             .unwrap();
-        assert_eq!(earlier.credits_posted, (n - 1) * n / 2);
+        assert_eq!(
+            earlier.credits_posted,
+            expected(just_before),
+            "as of {just_before}"
+        );
     }
     let before_everything = test
         .database
@@ -431,7 +443,7 @@ async fn balances_as_of_a_past_time_and_pages_of_entries(test: TestDatabase) {
         cursor = page.last().unwrap().sequence;
         seen.extend(page.into_iter().map(|leg| leg.amount.minor()));
     }
-    assert_eq!(seen, (1..=25).collect::<Vec<i64>>());
+    assert_eq!(seen, (1..=150).collect::<Vec<i64>>());
     assert_books_balance(&test.database).await;
 }
 
