@@ -119,4 +119,7 @@ pub struct AccountState {
     pub account: Account,
     pub balance: Balance,
     pub leg_count: i64,
+    /// When its latest leg was posted. New legs are never posted before it, so an
+    /// account's legs are in time order even when writers' clocks disagree.
+    pub last_posted_at: Option<Timestamp>,
 }

@@ -24,8 +24,8 @@ pub struct NewIds {
 #[derive(Debug, Default)]
 pub struct Effects {
     pub new_accounts: Vec<Account>,
-    /// Final balance and leg count of every account whose balance changed.
-    pub balances: Vec<(AccountId, Balance, i64)>,
+    /// Final balance, leg count and time of the latest leg of every account that changed.
+    pub balances: Vec<(AccountId, Balance, i64, Option<Timestamp>)>,
     pub entries: Vec<Entry>,
     pub legs: Vec<LegRecord>,
     pub new_holds: Vec<Hold>,
@@ -176,6 +176,7 @@ impl Working {
             account: account.clone(),
             balance: Balance::default(),
             leg_count: 0,
+            last_posted_at: None,
         });
         self.new_accounts.push(id);
         // A new account gets its (zero) balance row in the same batch.
@@ -271,11 +272,16 @@ impl Working {
         }
         // Work on copies so that a refusal leaves the working set untouched.
         let mut balances: BTreeMap<AccountId, (Balance, i64)> = BTreeMap::new();
+        // Never before an account's latest leg: its legs stay in time order.
+        let mut now = now;
         for leg in &new.legs {
             let state = self.state(leg.account_id)?;
             balances
                 .entry(leg.account_id)
                 .or_insert((state.balance, state.leg_count));
+            if let Some(last) = state.last_posted_at {
+                now = now.max(last);
+            }
         }
         if let Some(hold) = pending_release {
             let debit = balances
@@ -319,6 +325,7 @@ impl Working {
             if let Some(state) = self.accounts.get_mut(&account_id) {
                 state.balance = balance;
                 state.leg_count = leg_count;
+                state.last_posted_at = Some(now);
             }
             self.changed_accounts.insert(account_id);
         }
@@ -461,7 +468,7 @@ impl Working {
         let entry = self.post_entry_releasing(entry_id, &entry, Some(hold_id), Some(&hold), now)?;
         let resolved = Hold {
             status: HoldStatus::Posted,
-            resolved_at: Some(now),
+            resolved_at: Some(entry.posted_at),
             posted_amount: Some(amount),
             entry_id: Some(entry_id),
             ..hold
@@ -541,7 +548,7 @@ impl Working {
             .filter_map(|id| {
                 self.accounts
                     .get(&id)
-                    .map(|state| (id, state.balance, state.leg_count))
+                    .map(|state| (id, state.balance, state.leg_count, state.last_posted_at))
             })
             .collect();
         let new_holds = std::mem::take(&mut self.new_holds)

@@ -233,6 +233,9 @@ impl Scenario {
                 // recorded, so replaying it is a fresh attempt.
                 if let Ok(outcome) = first {
                     assert_eq!(again, Ok(outcome), "replay of {key} differs");
+                } else if let Ok(Outcome::Hold(hold)) = &again {
+                    // A refused hold that now succeeds is a new hold to keep track of.
+                    self.holds.push(hold.id);
                 }
             }
         }

@@ -23,7 +23,7 @@ macro_rules! backend {
             const ACCOUNT_COLUMNS: &str = "SELECT a.id, a.code, a.kind, a.currency, \
                 a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits, \
                 a.metadata, a.created_at, b.debits_posted, b.credits_posted, b.debits_pending, \
-                b.credits_pending, b.leg_count \
+                b.credits_pending, b.leg_count, b.last_posted_at \
                 FROM accounts a JOIN account_balances b ON b.account_id = a.id";
 
             const HOLD_COLUMNS: &str = "SELECT id, debit_account_id, credit_account_id, amount, \
@@ -182,15 +182,16 @@ macro_rules! backend {
                 for chunk in effects.balances.chunks(ROWS_PER_STATEMENT_MAX) {
                     let mut query = QueryBuilder::<$database>::new(
                         "INSERT INTO account_balances (account_id, debits_posted, credits_posted, \
-                         debits_pending, credits_pending, leg_count) ",
+                         debits_pending, credits_pending, leg_count, last_posted_at) ",
                     );
-                    query.push_values(chunk, |mut row, (id, balance, leg_count)| {
+                    query.push_values(chunk, |mut row, (id, balance, leg_count, last_posted_at)| {
                         row.push_bind(id.to_string())
                             .push_bind(balance.debits_posted)
                             .push_bind(balance.credits_posted)
                             .push_bind(balance.debits_pending)
                             .push_bind(balance.credits_pending)
-                            .push_bind(*leg_count);
+                            .push_bind(*leg_count)
+                            .push_bind(last_posted_at.map(micros));
                     });
                     query.push(
                         " ON CONFLICT (account_id) DO UPDATE SET \
@@ -198,7 +199,8 @@ macro_rules! backend {
                          credits_posted = excluded.credits_posted, \
                          debits_pending = excluded.debits_pending, \
                          credits_pending = excluded.credits_pending, \
-                         leg_count = excluded.leg_count",
+                         leg_count = excluded.leg_count, \
+                         last_posted_at = excluded.last_posted_at",
                     );
                     query.build().execute(&mut *connection).await?;
                 }

@@ -52,6 +52,7 @@ pub(crate) struct AccountRow {
     pub debits_pending: i64,
     pub credits_pending: i64,
     pub leg_count: i64,
+    pub last_posted_at: Option<i64>,
 }
 
 impl AccountRow {
@@ -77,6 +78,7 @@ impl AccountRow {
                 credits_pending: self.credits_pending,
             },
             leg_count: self.leg_count,
+            last_posted_at: self.last_posted_at.map(timestamp).transpose()?,
         })
     }
 }

@@ -110,6 +110,7 @@ on_both_backends!(
     balances_as_of_a_past_time_and_pages_of_entries,
     refused_writes_leave_no_trace,
     the_journal_cannot_be_edited,
+    legs_stay_in_time_order_when_clocks_disagree,
 );
 
 async fn idempotent_replays_return_the_first_result(test: TestDatabase) {
@@ -563,6 +564,66 @@ async fn the_journal_cannot_be_edited(test: TestDatabase) {
         };
         assert!(refused, "{statement} was allowed");
     }
+    assert_books_balance(&test.database).await;
+}
+
+async fn legs_stay_in_time_order_when_clocks_disagree(test: TestDatabase) {
+    // Two processes on one database, the first one's clock ten minutes ahead.
+    let ahead = Arc::new(ManualClock::new(
+        start_time() + SignedDuration::from_mins(10),
+    ));
+    let behind = Arc::new(ManualClock::new(start_time()));
+    let first = writer(&test.database, ahead).await;
+    let second_database = test.connect_again().await.unwrap();
+    let second = writer(&second_database, behind).await;
+    let bank = create(
+        &first,
+        "a1",
+        open("bank", Currency::CNY, AccountFlags::default()),
+    )
+    .await;
+    let wallet = create(
+        &first,
+        "a2",
+        open("wallet", Currency::CNY, AccountFlags::default()),
+    )
+    .await;
+    first
+        .submit(
+            "t1".into(),
+            transfer(bank, wallet, Amount::new(100, Currency::CNY)),
+        )
+        .await
+        .unwrap();
+    let Outcome::Entry(late) = second
+        .submit(
+            "t2".into(),
+            transfer(bank, wallet, Amount::new(5, Currency::CNY)),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    // The second entry is not posted before the first, whatever its writer's clock says.
+    let ten_minutes = start_time() + SignedDuration::from_mins(10);
+    assert_eq!(late.posted_at, ten_minutes);
+    let legs = test.database.account_legs(wallet, 0, 10).await.unwrap();
+    assert!(legs
+        .windows(2)
+        .all(|pair| pair[0].posted_at <= pair[1].posted_at));
+    let before = test
+        .database
+        .balance_as_of(wallet, ten_minutes - SignedDuration::from_micros(1))
+        .await
+        .unwrap();
+    assert_eq!(before.credits_posted, 0);
+    let at = test
+        .database
+        .balance_as_of(wallet, ten_minutes)
+        .await
+        .unwrap();
+    assert_eq!(at.credits_posted, 105);
     assert_books_balance(&test.database).await;
 }
 
