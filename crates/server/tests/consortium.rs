@@ -245,28 +245,8 @@ async fn flip_bit(database: &Database, table: &str, condition: &str, offset: usi
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match TestDatabase::postgres().await {
-                    Some(database) => super::$name(Harness::new(database).await).await,
-                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
-                }
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+tally_store::on_both_backends!(
+    setup = Harness::new;
     records_queries_proofs_entries_and_tiles,
     admission_needs_the_quorum_and_suspension_stops_a_member,
     unsigned_wrongly_signed_and_replayed_requests_are_refused,

@@ -160,28 +160,8 @@ fn transfer(from: &str, to: &str, amount: &str, currency: &str) -> Value {
     })
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match TestDatabase::postgres().await {
-                    Some(test) => super::$name(Harness::new(test).await).await,
-                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
-                }
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+tally_store::on_both_backends!(
+    setup = Harness::new;
     ledger_round_trip,
     authentication_and_scopes,
     bad_input_gets_its_code_and_changes_nothing,

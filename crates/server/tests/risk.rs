@@ -111,28 +111,8 @@ impl Harness {
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(Harness::new(TestDatabase::sqlite().await.unwrap()).await).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match TestDatabase::postgres().await {
-                    Some(test) => super::$name(Harness::new(test).await).await,
-                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
-                }
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+tally_store::on_both_backends!(
+    setup = Harness::new;
     decisions_lists_and_cases,
     rule_sets_and_restart,
     stolen_account_claims,

@@ -162,3 +162,44 @@ mod tempfile_directory {
         }
     }
 }
+
+/// The test database as it comes, for [`on_both_backends!`](crate::on_both_backends) without
+/// a setup step.
+pub async fn as_is(test: TestDatabase) -> TestDatabase {
+    test
+}
+
+/// Runs each named async test function on a fresh SQLite database and, when
+/// `TALLY_TEST_DATABASE_URL` is set, on a fresh PostgreSQL schema: a module per function with
+/// tests `sqlite` and `postgres`. With `setup = path;` each database first goes through that
+/// async function (e.g. a harness's constructor) and the test receives its result.
+#[macro_export]
+macro_rules! on_both_backends {
+    (setup = $setup:path; $($name:ident),* $(,)?) => {
+        $(mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let test = $crate::testing::TestDatabase::sqlite()
+                    .await
+                    .expect("a fresh SQLite test database");
+                super::$name($setup(test).await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                match $crate::testing::TestDatabase::postgres().await {
+                    Some(test) => super::$name($setup(test).await).await,
+                    None => eprintln!(
+                        "PostgreSQL half skipped: {} is unset",
+                        $crate::testing::DATABASE_URL_VARIABLE
+                    ),
+                }
+            }
+        })*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(setup = $crate::testing::as_is; $($name),*);
+    };
+}

@@ -115,28 +115,7 @@ async fn flip_bit(database: &Database, table: &str, condition: &str, offset: usi
     }
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(TestDatabase::sqlite().await.unwrap()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match TestDatabase::postgres().await {
-                    Some(database) => super::$name(database).await,
-                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
-                }
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+tally_store::on_both_backends!(
     commits_survive_a_restart_and_proofs_verify,
     an_edited_entry_is_detected,
     an_edited_hash_is_detected,

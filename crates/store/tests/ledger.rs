@@ -82,28 +82,7 @@ async fn assert_books_balance(database: &Database) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(mod $name {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(TestDatabase::sqlite().await.unwrap()).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                match TestDatabase::postgres().await {
-                    Some(database) => super::$name(database).await,
-                    None => eprintln!("PostgreSQL half skipped: TALLY_TEST_DATABASE_URL is unset"),
-                }
-            }
-        })*
-    };
-}
-
-on_both_backends!(
+tally_store::on_both_backends!(
     idempotent_replays_return_the_first_result,
     racing_spenders_never_overdraw,
     holds_post_void_and_expire,
