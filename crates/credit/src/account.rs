@@ -202,6 +202,18 @@ pub struct TemporaryLimit {
     pub until: Date,
 }
 
+/// Credit reserved for a purchase being authorised, until it is captured, voided or expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    pub id: u32,
+    pub amount: Amount,
+    pub authorized_on: Date,
+    /// Last day it can be captured; end of day after it releases the credit.
+    pub expires_on: Date,
+    /// The caller's reference (the store keeps the operation that made its ledger hold).
+    pub reference: String,
+}
+
 /// The statement of the current cycle, until its due date has been judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenStatement {
@@ -297,6 +309,9 @@ pub struct DayOutcome {
     pub statement: Option<Statement>,
     pub actions: Vec<DelinquencyAction>,
     pub contacts: Vec<ContactTask>,
+    /// Authorisations that expired: their credit was released.
+    #[serde(default)]
+    pub expired_authorizations: Vec<Authorization>,
 }
 
 impl DayOutcome {
@@ -305,6 +320,7 @@ impl DayOutcome {
         self.statement = None;
         self.actions.clear();
         self.contacts.clear();
+        self.expired_authorizations.clear();
     }
 }
 
@@ -338,6 +354,15 @@ pub struct Account {
     pub next_plan_id: u32,
     /// The last business date end of day ran for: running it again is a no-op.
     pub last_end_of_day: Option<Date>,
+    /// Purchases authorised and not yet captured or voided; their sum is part of `held`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorizations: Vec<Authorization>,
+    #[serde(default = "first_id")]
+    pub next_authorization_id: u32,
+}
+
+fn first_id() -> u32 {
+    1
 }
 
 fn amount(minor: i64, currency: Currency) -> Amount {
@@ -376,6 +401,8 @@ impl Account {
             charged_off: zero,
             next_plan_id: 1,
             last_end_of_day: None,
+            authorizations: Vec::new(),
+            next_authorization_id: 1,
         })
     }
 
@@ -428,6 +455,14 @@ impl Account {
         amount(available.max(0), self.currency)
     }
 
+    /// Billed principal still owed (counted both in unpaid principal and billed balance).
+    fn unpaid_principal_billed(&self) -> Amount {
+        amount(
+            self.dues.iter().map(|due| due.principal.minor()).sum(),
+            self.currency,
+        )
+    }
+
     /// Everything billed and still owed.
     pub fn billed_balance(&self) -> Amount {
         amount(self.dues.iter().map(Due::outstanding).sum(), self.currency)
@@ -466,13 +501,15 @@ impl Account {
 
     /// Closes an account that owes nothing and holds nothing.
     pub fn close(&mut self) -> Result<(), CreditError> {
-        if self.unpaid_principal().is_positive()
-            || self.billed_balance().is_positive()
-            || self.held.is_positive()
-        {
-            return Err(CreditError::InvalidConfiguration(
-                "an account that owes or holds money cannot be closed".into(),
-            ));
+        let owes = self
+            .unpaid_principal()
+            .checked_add(self.billed_balance())?
+            .checked_sub(self.unpaid_principal_billed())?;
+        if owes.is_positive() || self.held.is_positive() {
+            return Err(CreditError::AccountNotSettled {
+                owes: owes.to_string(),
+                held: self.held.to_string(),
+            });
         }
         self.status = AccountStatus::Closed;
         Ok(())
@@ -510,6 +547,87 @@ impl Account {
         }
         self.held = self.held.checked_sub(value)?;
         Ok(())
+    }
+
+    /// Authorises a purchase of `value`: reserves it (as [`Account::authorize`]) and records
+    /// it under a new id until `expires_on`, so it can be captured or voided by id.
+    pub fn authorize_purchase(
+        &mut self,
+        date: Date,
+        value: Amount,
+        expires_on: Date,
+        reference: String,
+    ) -> Result<u32, CreditError> {
+        if expires_on < date {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "an authorisation cannot expire ({expires_on}) before it is made ({date})"
+            )));
+        }
+        self.authorize(date, value)?;
+        let id = self.next_authorization_id;
+        self.next_authorization_id += 1;
+        self.authorizations.push(Authorization {
+            id,
+            amount: value,
+            authorized_on: date,
+            expires_on,
+            reference,
+        });
+        Ok(id)
+    }
+
+    pub fn authorization(&self, id: u32) -> Result<&Authorization, CreditError> {
+        self.authorizations
+            .iter()
+            .find(|authorization| authorization.id == id)
+            .ok_or(CreditError::AuthorizationNotFound(id))
+    }
+
+    /// Captures `value` (at most the authorised amount; the rest is released) of
+    /// authorisation `id` into a plan of `product` over `periods`, on or before its last day.
+    pub fn capture_authorization(
+        &mut self,
+        date: Date,
+        id: u32,
+        value: Amount,
+        product: &Product,
+        periods: u32,
+    ) -> Result<(Authorization, u32, Posting), CreditError> {
+        let authorization = self.authorization(id)?.clone();
+        self.check_positive(value)?;
+        if date > authorization.expires_on {
+            return Err(CreditError::AuthorizationNotFound(id));
+        }
+        if value.minor() > authorization.amount.minor() {
+            return Err(CreditError::CaptureExceedsAuthorization {
+                requested: value.to_string(),
+                authorized: authorization.amount.to_string(),
+            });
+        }
+        let before = self.clone();
+        let released = authorization.amount.checked_sub(value)?;
+        if released.is_positive() {
+            self.void(released)?;
+        }
+        match self.capture(date, value, product, periods) {
+            Ok((plan_id, posting)) => {
+                self.authorizations.retain(|kept| kept.id != id);
+                Ok((authorization, plan_id, posting))
+            }
+            Err(error) => {
+                // A refused capture changes nothing.
+                *self = before;
+                Err(error)
+            }
+        }
+    }
+
+    /// Voids authorisation `id`: its credit is released.
+    pub fn void_authorization(&mut self, id: u32) -> Result<Authorization, CreditError> {
+        let authorization = self.authorization(id)?.clone();
+        self.void(authorization.amount)?;
+        self.authorizations.retain(|kept| kept.id != id);
+        Ok(authorization)
     }
 
     /// Captures an authorised amount into a plan of `product` over `periods`.
@@ -657,9 +775,11 @@ impl Account {
         }
         let (quote, charge) = self.early_payoff_quote(plan_id)?;
         if value.minor() < quote.minor() {
-            return Err(CreditError::InvalidConfiguration(format!(
-                "early payoff of plan {plan_id} needs {quote}, got {value}"
-            )));
+            return Err(CreditError::PayoffBelowQuote {
+                plan: plan_id,
+                needed: quote.to_string(),
+                given: value.to_string(),
+            });
         }
         let index = self.plan_index(plan_id)?;
         let currency = self.currency;
@@ -986,6 +1106,21 @@ impl Account {
         if let Some(temporary) = self.temporary_limit {
             if date > temporary.until {
                 self.temporary_limit = None;
+            }
+        }
+        // 0. Authorisations whose last day this is release their credit.
+        if self
+            .authorizations
+            .iter()
+            .any(|held| held.expires_on <= date)
+        {
+            let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.authorizations)
+                .into_iter()
+                .partition(|held| held.expires_on <= date);
+            self.authorizations = kept;
+            for authorization in expired {
+                self.held = self.held.checked_sub(authorization.amount)?;
+                outcome.expired_authorizations.push(authorization);
             }
         }
         // 1. A statement whose due date has passed.
@@ -1322,6 +1457,107 @@ mod tests {
             early_payoff,
             fees_refundable: true,
         }
+    }
+
+    #[test]
+    fn authorisations_capture_in_part_void_and_expire() {
+        let mut account = Account::open(cny("1000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        let day = date(2026, 1, 10);
+        let first = account
+            .authorize_purchase(day, cny("300.00"), date(2026, 1, 12), "a".into())
+            .unwrap();
+        let second = account
+            .authorize_purchase(day, cny("200.00"), date(2026, 1, 11), "b".into())
+            .unwrap();
+        assert_eq!(account.available_credit(day), cny("500.00"));
+        // More than the rest of the limit is refused, and changes nothing.
+        let before = account.clone();
+        assert!(matches!(
+            account.authorize_purchase(day, cny("500.01"), day, "c".into()),
+            Err(CreditError::InsufficientCredit { .. })
+        ));
+        assert_eq!(account, before);
+        // Capturing more than authorised is refused; 250 of 300 releases the other 50.
+        assert!(matches!(
+            account.capture_authorization(
+                day,
+                first,
+                cny("300.01"),
+                &flat(EarlyPayoffRule::PrincipalOnly),
+                6
+            ),
+            Err(CreditError::CaptureExceedsAuthorization { .. })
+        ));
+        let (_, plan, posting) = account
+            .capture_authorization(
+                day,
+                first,
+                cny("250.00"),
+                &flat(EarlyPayoffRule::PrincipalOnly),
+                6,
+            )
+            .unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        assert_eq!(account.plans[0].id, plan);
+        assert_eq!(account.held, cny("200.00"));
+        assert_eq!(account.available_credit(day), cny("550.00"));
+        // A captured authorisation is gone.
+        assert!(matches!(
+            account.void_authorization(first),
+            Err(CreditError::AuthorizationNotFound(_))
+        ));
+        // The second expires at the end of its last day, releasing its credit.
+        let mut outcome = DayOutcome::default();
+        account
+            .end_of_day(date(2026, 1, 10), &AccountPolicy::default(), &mut outcome)
+            .unwrap();
+        assert!(outcome.expired_authorizations.is_empty());
+        account
+            .end_of_day(date(2026, 1, 11), &AccountPolicy::default(), &mut outcome)
+            .unwrap();
+        assert_eq!(outcome.expired_authorizations.len(), 1);
+        assert_eq!(outcome.expired_authorizations[0].id, second);
+        assert_eq!(account.held, cny("0.00"));
+        assert!(account.authorizations.is_empty());
+        // Voiding releases; an authorisation cannot outlive its last day.
+        let third = account
+            .authorize_purchase(
+                date(2026, 1, 12),
+                cny("100.00"),
+                date(2026, 1, 12),
+                "d".into(),
+            )
+            .unwrap();
+        assert_eq!(
+            account.void_authorization(third).unwrap().amount,
+            cny("100.00")
+        );
+        assert_eq!(account.held, cny("0.00"));
+        assert!(account
+            .authorize_purchase(
+                date(2026, 1, 12),
+                cny("1.00"),
+                date(2026, 1, 11),
+                "e".into()
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn closing_needs_nothing_owed_or_held() {
+        let (mut account, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
+        assert!(matches!(
+            account.close(),
+            Err(CreditError::AccountNotSettled { .. })
+        ));
+        let (quote, _) = account.early_payoff_quote(plan).unwrap();
+        assert!(matches!(
+            account.early_payoff(plan, cny("99.99")),
+            Err(CreditError::PayoffBelowQuote { .. })
+        ));
+        account.early_payoff(plan, quote).unwrap();
+        account.close().unwrap();
+        assert_eq!(account.status, AccountStatus::Closed);
     }
 
     /// An account with a purchase of `value` over `periods` on 10 January.

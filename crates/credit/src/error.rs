@@ -33,6 +33,21 @@ pub enum CreditError {
         requested: String,
         refundable: String,
     },
+    #[error("authorisation {0} does not exist, was captured or voided, or has expired")]
+    AuthorizationNotFound(u32),
+    #[error("capture of {requested} exceeds the authorised {authorized}")]
+    CaptureExceedsAuthorization {
+        requested: String,
+        authorized: String,
+    },
+    #[error("the account cannot be closed: it owes {owes} and holds {held}")]
+    AccountNotSettled { owes: String, held: String },
+    #[error("paying plan {plan} off needs {needed}, got {given}")]
+    PayoffBelowQuote {
+        plan: u32,
+        needed: String,
+        given: String,
+    },
     #[error("statement cannot be put into installments: {0}")]
     BillInstallmentRefused(String),
     #[error("the internal rate of return did not converge: {0}")]
@@ -62,6 +77,12 @@ impl CreditError {
             CreditError::PlanNotFound(_) => "credit_plan_not_found",
             CreditError::PlanNotActive(_) => "credit_plan_not_active",
             CreditError::RefundExceedsPrincipal { .. } => "credit_refund_exceeds_principal",
+            CreditError::AuthorizationNotFound(_) => "credit_authorization_not_found",
+            CreditError::CaptureExceedsAuthorization { .. } => {
+                "credit_capture_exceeds_authorization"
+            }
+            CreditError::AccountNotSettled { .. } => "credit_account_not_settled",
+            CreditError::PayoffBelowQuote { .. } => "credit_payoff_below_quote",
             CreditError::BillInstallmentRefused(_) => "credit_bill_installment_refused",
             CreditError::RateNotFound(_) => "credit_rate_not_found",
             CreditError::DateOutOfRange(_) => "credit_date_out_of_range",
