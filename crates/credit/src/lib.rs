@@ -56,12 +56,15 @@ pub mod posting;
 pub mod product;
 pub mod schedule;
 
-pub use account::{Account, AccountPolicy, AccountStatus, Bucket, DayOutcome, Plan, Statement};
+pub use account::{
+    Account, AccountPolicy, AccountStatus, Authorization, Bucket, ContactTask, DayOutcome, Plan,
+    Statement,
+};
 pub use allocation::{allocate, AllocationOrder, AllocationStep, Applied, Component, Due};
 pub use collections::{worklist, Task, TaskKind};
 pub use decision::{Applicant, CreditPolicy, Decision, DeclineReason};
 pub use error::CreditError;
 pub use finance::TrueApr;
 pub use posting::{LedgerRole, Posting};
-pub use product::{EarlyPayoffRule, FeeModel, Product, RemainderOn, TermPricing};
+pub use product::{Catalog, EarlyPayoffRule, FeeModel, Product, RemainderOn, TermPricing};
 pub use schedule::{Cycle, Installment, Schedule};

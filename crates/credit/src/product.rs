@@ -99,6 +99,47 @@ fn default_true() -> bool {
     true
 }
 
+/// The products a lender offers, by code: a TOML file of `[[product]]` tables.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    #[serde(rename = "product", default)]
+    pub products: Vec<Product>,
+}
+
+/// The catalog Tally ships (`crates/credit/catalog/default.toml`).
+pub const DEFAULT_CATALOG: &str = include_str!("../catalog/default.toml");
+
+impl Catalog {
+    /// Parses and validates a catalog; product codes must be unique.
+    pub fn from_toml(text: &str) -> Result<Catalog, CreditError> {
+        let catalog: Catalog =
+            toml::from_str(text).map_err(|error| CreditError::InvalidProduct(error.to_string()))?;
+        for (index, product) in catalog.products.iter().enumerate() {
+            product.validate()?;
+            if catalog.products[..index]
+                .iter()
+                .any(|other| other.code == product.code)
+            {
+                return Err(CreditError::InvalidProduct(format!(
+                    "product code {} is listed twice",
+                    product.code
+                )));
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// The shipped default catalog.
+    pub fn default_catalog() -> Result<Catalog, CreditError> {
+        Catalog::from_toml(DEFAULT_CATALOG)
+    }
+
+    pub fn product(&self, code: &str) -> Option<&Product> {
+        self.products.iter().find(|product| product.code == code)
+    }
+}
+
 impl Product {
     /// Parses and validates a product from TOML.
     pub fn from_toml(text: &str) -> Result<Product, CreditError> {
@@ -189,6 +230,15 @@ impl Product {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_default_catalog_loads_and_refuses_duplicates() {
+        let catalog = Catalog::default_catalog().unwrap();
+        assert_eq!(catalog.products.len(), 5);
+        assert!(catalog.product("installment").is_some());
+        let twice = format!("{DEFAULT_CATALOG}\n{DEFAULT_CATALOG}");
+        assert!(Catalog::from_toml(&twice).is_err());
+    }
 
     #[test]
     fn a_flat_fee_product_loads_from_toml() {
