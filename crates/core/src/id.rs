@@ -50,3 +50,7 @@ typed_id!(
     /// Identifies a hold (an amount reserved between two accounts, not yet posted).
     HoldId
 );
+typed_id!(
+    /// Identifies a customer (a person whose personal data Tally holds encrypted).
+    CustomerId
+);

@@ -13,7 +13,7 @@ pub mod secret;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use currency::Currency;
-pub use id::{AccountId, EntryId, HoldId};
+pub use id::{AccountId, CustomerId, EntryId, HoldId};
 pub use money::{Amount, MoneyError};
 pub use rate::Rounding;
 pub use secret::Secret;

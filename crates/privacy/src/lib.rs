@@ -9,6 +9,10 @@
 //! - [`BlindIndex`] is HMAC-SHA-256 under its own key over a domain-separated field name and
 //!   the normalised value: equal values give equal indexes, and without the key an index
 //!   reveals nothing and cannot be confirmed by guessing.
+//! - [`identity`] normalises phone numbers and national ids before they are indexed, and
+//!   masks them for display; [`Privacy`] holds a service's cipher and blind index together.
+
+pub mod identity;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -206,6 +210,27 @@ fn hex_encode(bytes: &[u8]) -> String {
         text.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
     }
     text
+}
+
+/// The personal-data keys a service holds: the field cipher and the blind index.
+#[derive(Debug)]
+pub struct Privacy {
+    pub cipher: FieldCipher,
+    pub blind_index: BlindIndex,
+}
+
+impl Privacy {
+    /// Builds both from configuration: encryption keys by id, the active id, the index key.
+    pub fn new(
+        encryption_keys: &BTreeMap<String, Secret<String>>,
+        active_encryption_key: &str,
+        blind_index_key: &Secret<String>,
+    ) -> Result<Self, PrivacyError> {
+        Ok(Self {
+            cipher: FieldCipher::new(encryption_keys, active_encryption_key)?,
+            blind_index: BlindIndex::new(blind_index_key)?,
+        })
+    }
 }
 
 /// Shows the first `keep_start` and last `keep_end` characters and stars in between:
