@@ -1,0 +1,384 @@
+//! Storage of customers and of the audit log of their personal data read in clear.
+//!
+//! The store never sees personal data in clear: the server seals name, phone, national id
+//! and date of birth with `tally_privacy::FieldCipher` and computes the blind indexes before
+//! calling [`Database::create_customer`]. Unique blind indexes make one person one customer.
+//! A creation is idempotent: its key and a keyed hash of the request are stored in the
+//! customer's transaction, so a retry replays the customer and a key reused for another
+//! request is refused. `pii_reads` is append-only (database triggers refuse changes).
+
+use crate::database::Database;
+use crate::error::StoreError;
+use crate::rows::{micros, timestamp};
+use jiff::Timestamp;
+
+/// A customer as stored: personal fields sealed (`v1:<key id>:<base64>`), indexes as hex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCustomer {
+    pub id: String,
+    pub created_at: Timestamp,
+    pub name: String,
+    pub phone: String,
+    pub national_id: String,
+    pub date_of_birth: String,
+    pub phone_index: String,
+    pub national_id_index: String,
+}
+
+/// One personal field read in clear: who, when, which customer and field, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PiiRead {
+    pub id: String,
+    pub at: Timestamp,
+    pub api_key_id: String,
+    pub principal: String,
+    pub customer_id: String,
+    pub field: String,
+    pub reason: String,
+}
+
+/// What a creation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CustomerCreated {
+    /// A new customer was stored.
+    Created(StoredCustomer),
+    /// The key had created this customer with the same request before.
+    Replayed(StoredCustomer),
+}
+
+/// Why a creation stored nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CustomerWriteError {
+    #[error("idempotency key {0:?} was already used for a different request")]
+    KeyReused(String),
+    #[error("a customer with this phone number exists")]
+    PhoneTaken,
+    #[error("a customer with this national id exists")]
+    NationalIdTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for CustomerWriteError {
+    fn from(error: sqlx::Error) -> Self {
+        CustomerWriteError::Store(StoreError::Database(error))
+    }
+}
+
+type CustomerTuple = (String, i64, String, String, String, String, String, String);
+type PiiReadTuple = (String, i64, String, String, String, String, String);
+
+fn customer_of(row: CustomerTuple) -> Result<StoredCustomer, StoreError> {
+    let (id, created_at, name, phone, national_id, date_of_birth, phone_index, national_id_index) =
+        row;
+    Ok(StoredCustomer {
+        id,
+        created_at: timestamp(created_at)?,
+        name,
+        phone,
+        national_id,
+        date_of_birth,
+        phone_index,
+        national_id_index,
+    })
+}
+
+fn pii_read_of(row: PiiReadTuple) -> Result<PiiRead, StoreError> {
+    let (id, at, api_key_id, principal, customer_id, field, reason) = row;
+    Ok(PiiRead {
+        id,
+        at: timestamp(at)?,
+        api_key_id,
+        principal,
+        customer_id,
+        field,
+        reason,
+    })
+}
+
+/// How a stored key compares with the request that carries it again.
+enum KeyState {
+    Unused,
+    Replay(String),
+    Reused,
+}
+
+macro_rules! customer_sql {
+    ($module:ident, $database:ty) => {
+        mod $module {
+            use super::*;
+            use sqlx::Pool;
+
+            const CUSTOMER_COLUMNS: &str = "SELECT id, created_at, name, phone, national_id, \
+                date_of_birth, phone_index, national_id_index FROM customers";
+            const PII_READ_COLUMNS: &str = "SELECT id, at, api_key_id, principal, customer_id, \
+                field, reason FROM pii_reads";
+
+            pub async fn customer(
+                pool: &Pool<$database>,
+                id: &str,
+            ) -> Result<Option<CustomerTuple>, StoreError> {
+                let sql = format!("{CUSTOMER_COLUMNS} WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+            }
+
+            pub async fn customer_exists(pool: &Pool<$database>, id: &str) -> Result<bool, StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM customers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?;
+                Ok(row.is_some())
+            }
+
+            pub async fn find(
+                pool: &Pool<$database>,
+                phone_index: Option<&str>,
+                national_id_index: Option<&str>,
+            ) -> Result<Vec<CustomerTuple>, StoreError> {
+                // A NULL parameter leaves its condition out.
+                let sql = format!(
+                    "{CUSTOMER_COLUMNS} WHERE ($1 IS NULL OR phone_index = $1) \
+                     AND ($2 IS NULL OR national_id_index = $2) ORDER BY id"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(phone_index)
+                    .bind(national_id_index)
+                    .fetch_all(pool)
+                    .await?)
+            }
+
+            pub async fn key_state(
+                pool: &Pool<$database>,
+                key: &str,
+                request_hash: &str,
+            ) -> Result<KeyState, StoreError> {
+                let row: Option<(String, String)> = sqlx::query_as(
+                    "SELECT request_hash, customer_id FROM customer_idempotency_keys WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(pool)
+                .await?;
+                Ok(match row {
+                    None => KeyState::Unused,
+                    Some((stored, customer_id)) if stored == request_hash => {
+                        KeyState::Replay(customer_id)
+                    }
+                    Some(_) => KeyState::Reused,
+                })
+            }
+
+            /// Stores the customer and its key in one transaction; `false` when either
+            /// conflicted with a stored row (nothing is then stored).
+            pub async fn insert(
+                pool: &Pool<$database>,
+                key: &str,
+                request_hash: &str,
+                customer: &StoredCustomer,
+            ) -> Result<bool, StoreError> {
+                let mut transaction = pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO customers (id, created_at, name, phone, national_id, \
+                     date_of_birth, phone_index, national_id_index) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                )
+                .bind(&customer.id)
+                .bind(micros(customer.created_at))
+                .bind(&customer.name)
+                .bind(&customer.phone)
+                .bind(&customer.national_id)
+                .bind(&customer.date_of_birth)
+                .bind(&customer.phone_index)
+                .bind(&customer.national_id_index)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    transaction.rollback().await?;
+                    return Ok(false);
+                }
+                let inserted = sqlx::query(
+                    "INSERT INTO customer_idempotency_keys (key, request_hash, customer_id, \
+                     created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(key)
+                .bind(request_hash)
+                .bind(&customer.id)
+                .bind(micros(customer.created_at))
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    transaction.rollback().await?;
+                    return Ok(false);
+                }
+                transaction.commit().await?;
+                Ok(true)
+            }
+
+            pub async fn index_taken(
+                pool: &Pool<$database>,
+                column: &str,
+                index: &str,
+            ) -> Result<bool, StoreError> {
+                // `column` is one of two names fixed by the caller, never input.
+                let sql = format!("SELECT 1 FROM customers WHERE {column} = $1");
+                let row: Option<(i64,)> = sqlx::query_as(&sql).bind(index).fetch_optional(pool).await?;
+                Ok(row.is_some())
+            }
+
+            pub async fn insert_pii_reads(
+                pool: &Pool<$database>,
+                reads: &[PiiRead],
+            ) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                for read in reads {
+                    sqlx::query(
+                        "INSERT INTO pii_reads (id, at, api_key_id, principal, customer_id, \
+                         field, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .bind(&read.id)
+                    .bind(micros(read.at))
+                    .bind(&read.api_key_id)
+                    .bind(&read.principal)
+                    .bind(&read.customer_id)
+                    .bind(&read.field)
+                    .bind(&read.reason)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            pub async fn pii_reads(
+                pool: &Pool<$database>,
+                customer_id: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<PiiReadTuple>, StoreError> {
+                // Ids are UUID v7, so their order is the order of the reads.
+                let sql = format!(
+                    "{PII_READ_COLUMNS} WHERE customer_id = $1 AND ($2 IS NULL OR id > $2) \
+                     ORDER BY id LIMIT $3"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(customer_id)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?)
+            }
+        }
+    };
+}
+
+customer_sql!(sqlite, sqlx::Sqlite);
+customer_sql!(postgres, sqlx::Postgres);
+
+macro_rules! on_pool {
+    ($database:expr, $function:ident ( $($argument:expr),* )) => {
+        match $database {
+            Database::Sqlite(pool) => sqlite::$function(pool, $($argument),*).await,
+            Database::Postgres(pool) => postgres::$function(pool, $($argument),*).await,
+        }
+    };
+}
+
+/// Attempts at a creation: a conflict with a concurrent request under the same key is
+/// settled on the second look, when that request has committed.
+const CREATE_ATTEMPTS_MAX: usize = 3;
+
+impl Database {
+    /// Stores a new customer (fields already sealed, indexes computed) under an
+    /// idempotency key. `request_hash` identifies the request; it must be keyed, since it is
+    /// stored beside the key.
+    pub async fn create_customer(
+        &self,
+        key: &str,
+        request_hash: &str,
+        customer: &StoredCustomer,
+    ) -> Result<CustomerCreated, CustomerWriteError> {
+        for _ in 0..CREATE_ATTEMPTS_MAX {
+            match on_pool!(self, key_state(key, request_hash))? {
+                KeyState::Reused => return Err(CustomerWriteError::KeyReused(key.to_string())),
+                KeyState::Replay(id) => {
+                    let stored = self.customer(&id).await?.ok_or_else(|| {
+                        StoreError::Corrupt(format!("idempotency key names missing customer {id}"))
+                    })?;
+                    return Ok(CustomerCreated::Replayed(stored));
+                }
+                KeyState::Unused => {}
+            }
+            if on_pool!(self, insert(key, request_hash, customer))? {
+                return Ok(CustomerCreated::Created(customer.clone()));
+            }
+            // Something conflicted. A concurrent request under the same key is settled by
+            // looking at the key again; otherwise the person is a customer already.
+            if !matches!(
+                on_pool!(self, key_state(key, request_hash))?,
+                KeyState::Unused
+            ) {
+                continue;
+            }
+            if on_pool!(self, index_taken("phone_index", &customer.phone_index))? {
+                return Err(CustomerWriteError::PhoneTaken);
+            }
+            if on_pool!(
+                self,
+                index_taken("national_id_index", &customer.national_id_index)
+            )? {
+                return Err(CustomerWriteError::NationalIdTaken);
+            }
+        }
+        Err(StoreError::Corrupt(format!(
+            "customer creation under key {key:?} kept conflicting with a row that then vanished"
+        ))
+        .into())
+    }
+
+    /// The stored customer with this id.
+    pub async fn customer(&self, id: &str) -> Result<Option<StoredCustomer>, StoreError> {
+        on_pool!(self, customer(id))?.map(customer_of).transpose()
+    }
+
+    /// Whether a customer with this id exists (e.g. before a credit account is activated).
+    pub async fn customer_exists(&self, id: &str) -> Result<bool, StoreError> {
+        on_pool!(self, customer_exists(id))
+    }
+
+    /// Customers whose blind indexes equal the given ones (each `None` matches every
+    /// customer; give at least one). At most one per index, since the indexes are unique.
+    pub async fn find_customers(
+        &self,
+        phone_index: Option<&str>,
+        national_id_index: Option<&str>,
+    ) -> Result<Vec<StoredCustomer>, StoreError> {
+        if phone_index.is_none() && national_id_index.is_none() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, find(phone_index, national_id_index))?
+            .into_iter()
+            .map(customer_of)
+            .collect()
+    }
+
+    /// Appends reads to the audit log, all or none.
+    pub async fn record_pii_reads(&self, reads: &[PiiRead]) -> Result<(), StoreError> {
+        on_pool!(self, insert_pii_reads(reads))
+    }
+
+    /// A customer's audit log in the order of the reads: at most `limit` rows after the
+    /// read with id `after`.
+    pub async fn pii_reads(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiRead>, StoreError> {
+        on_pool!(self, pii_reads(customer_id, after, limit))?
+            .into_iter()
+            .map(pii_read_of)
+            .collect()
+    }
+}
