@@ -66,6 +66,25 @@ fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
         .with_state(risk::RiskContext { risk })
 }
 
+/// The customer routes, each group behind its scope (reading in clear also needs
+/// `pii:read`, checked in the handler).
+fn customer_routes() -> Router<AppState> {
+    use routes::customers;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/customers", post(customers::create_customer))
+        .route_layer(scope("credit:write"));
+    let reads = Router::new()
+        .route("/customers", get(customers::find_customers))
+        .route("/customers/{id}", get(customers::get_customer))
+        .route_layer(scope("credit:read"));
+    let audit = Router::new()
+        .route("/customers/{id}/pii-reads", get(customers::list_pii_reads))
+        .route_layer(scope("admin"));
+    Router::new().merge(writes).merge(reads).merge(audit)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> Router {
     let body_limit = state.limits.body_limit_bytes;
@@ -95,6 +114,7 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
     let mut v1 = Router::new()
         .merge(ledger_reads)
         .merge(ledger_writes)
+        .merge(customer_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk {
         v1 = v1.nest("/risk", risk_routes(risk));
@@ -134,8 +154,35 @@ pub async fn open(
         },
     )
     .await?;
-    let state = AppState::new(database, writer, clock, config.limits());
+    let state =
+        AppState::new(database, writer, clock, config.limits()).with_privacy(privacy(config));
     Ok((state, task))
+}
+
+/// The personal-data keys of the configuration, or `None` (with a warning) when they are
+/// not all configured: Tally then serves everything but customers, rather than invent keys
+/// whose loss would make the data unreadable and whose copy beside the database would
+/// protect nothing.
+fn privacy(config: &Config) -> Option<Arc<tally_privacy::Privacy>> {
+    let settings = &config.privacy;
+    let (Some(active), Some(blind_index_key)) = (
+        settings.active_encryption_key.as_deref(),
+        settings.blind_index_key.as_ref(),
+    ) else {
+        tracing::warn!(
+            "customer routes are disabled: {}",
+            routes::customers::PRIVACY_KEYS_HELP
+        );
+        return None;
+    };
+    match tally_privacy::Privacy::new(&settings.encryption_keys, active, blind_index_key) {
+        Ok(privacy) => Some(Arc::new(privacy)),
+        Err(error) => {
+            // `Config::validate` has checked the keys already; this is a belt and braces.
+            tracing::error!(%error, "customer routes are disabled: privacy keys are invalid");
+            None
+        }
+    }
 }
 
 /// Builds the consortium log's router (`tally consortium serve`, its own listener):

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::ledger;
+use crate::routes::{customers, ledger};
 use crate::wire;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -21,6 +21,10 @@ use utoipa::{Modify, OpenApi};
         ledger::get_hold,
         ledger::post_hold,
         ledger::void_hold,
+        customers::create_customer,
+        customers::get_customer,
+        customers::find_customers,
+        customers::list_pii_reads,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -28,9 +32,14 @@ use utoipa::{Modify, OpenApi};
         wire::AsOfBalanceBody, wire::PostEntryRequest, wire::LegBody, wire::EntryBody,
         wire::CreateHoldRequest, wire::PostHoldRequest, wire::HoldBody, wire::PostedHoldBody,
         wire::AccountLegBody, wire::AccountLegPage,
+        customers::CreateCustomerRequest, customers::CustomerBody, customers::CustomerList,
+        customers::PiiReadBody, customers::PiiReadPage,
     )),
     modifiers(&BearerKeys),
-    tags((name = "ledger", description = "Double-entry accounts, journal entries and holds"))
+    tags(
+        (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
+        (name = "customers", description = "Customers with personal data encrypted, found by blind index, masked unless read with pii:read and a reason (audited)"),
+    )
 )]
 pub struct ApiDocument;
 

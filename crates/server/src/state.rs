@@ -3,6 +3,7 @@
 use crate::auth::KeyCache;
 use std::sync::Arc;
 use tally_core::Clock;
+use tally_privacy::Privacy;
 use tally_store::{Database, LedgerWriter};
 
 /// Request limits.
@@ -28,6 +29,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub keys: Arc<KeyCache>,
     pub limits: Limits,
+    /// Keys for customers' personal data; `None` when none are configured, and then the
+    /// customer routes answer 503 `privacy_keys_not_configured`.
+    pub privacy: Option<Arc<Privacy>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("backend", &self.database.backend())
             .field("limits", &self.limits)
+            .field("privacy", &self.privacy.is_some())
             .finish()
     }
 }
@@ -52,6 +57,13 @@ impl AppState {
             clock,
             keys: Arc::new(KeyCache::default()),
             limits,
+            privacy: None,
         }
+    }
+
+    /// The same state with these personal-data keys.
+    pub fn with_privacy(mut self, privacy: Option<Arc<Privacy>>) -> Self {
+        self.privacy = privacy;
+        self
     }
 }

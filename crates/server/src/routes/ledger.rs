@@ -21,7 +21,7 @@ use uuid::Uuid;
 pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
 
 /// The client's idempotency key from the `Idempotency-Key` header, required on every write.
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get("idempotency-key").ok_or_else(|| {
         ApiError::bad_request(
             "idempotency_key_required",
