@@ -17,6 +17,8 @@
 //! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
 //! - [`identifier`]: normalisation and blinding of identifiers.
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
+//! - [`member_map`]: members and their query counts in a Merkle tree whose root every
+//!   checkpoint commits, so a member's count is provable in a few hashes.
 //! - [`operator`]: rules, log and checkpoint key together, as the service drives them.
 //!
 //! # Threat model of identifier blinding, and the choice of a keyed hash
@@ -96,6 +98,7 @@ pub mod error;
 pub mod follower;
 pub mod hash;
 pub mod identifier;
+pub mod member_map;
 pub mod merkle;
 pub mod note;
 pub mod operator;
@@ -115,12 +118,13 @@ pub use identifier::{
     normalise, BlindedIdentifier, BlindingKey, IdentifierCommitment, IdentifierKind,
     IdentifierOpening, NormalisedIdentifier,
 };
+pub use member_map::{check_member_map, CountProof, MapCommitment, MemberLeaf, MemberMap};
 pub use merkle::{
     consistency_proof_plan, fold_range, inclusion_proof_plan, root_from_inclusion_proof, root_of,
     verify_consistency, verify_inclusion, Frontier, LeafRange, NodeId,
 };
 pub use note::{KeyType, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey};
-pub use operator::{EntryOutcome, Operator, QueryAnswer};
+pub use operator::{replay_batch, EntryOutcome, Operator, QueryAnswer};
 pub use proof_file::{ConsistencyProof, InclusionProof};
 pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
 pub use tiles::{

@@ -13,6 +13,7 @@
 use crate::checkpoint::Checkpoint;
 use crate::entry::{Action, Entry, EntryBody, Genesis, SignedRequest, UnixSeconds};
 use crate::identifier::{BlindingKey, IdentifierOpening};
+use crate::member_map::{CountProof, MemberMap};
 use crate::note::{Note, SignerKey};
 use crate::state::{ConsortiumState, Effect, RiskRecord};
 use crate::tiles::{LogStore, MerkleLog};
@@ -101,10 +102,7 @@ impl<S: LogStore> Operator<S> {
                 }
                 entries.push(Entry::decode(&bytes)?);
             }
-            let verified = verify_signatures(&state, &entries);
-            for (entry, verified_key) in entries.iter().zip(verified) {
-                state.apply_with_verified_key(entry, verified_key.as_ref())?;
-            }
+            replay_batch(&mut state, &entries)?;
             start = end;
         }
         Ok(Operator {
@@ -259,17 +257,49 @@ impl<S: LogStore> Operator<S> {
         Ok(QueryAnswer { index, records })
     }
 
-    /// The signed checkpoint of the log as it is now; the origin is the key's name.
+    /// The signed checkpoint of the log as it is now; the origin is the key's name, and
+    /// an extension line commits the member map of the state after these entries.
     pub fn checkpoint(&self) -> Result<Note, Error> {
+        self.checkpoint_with(&MemberMap::of(&self.state))
+    }
+
+    fn checkpoint_with(&self, map: &MemberMap) -> Result<Note, Error> {
         self.healthy()?;
         Checkpoint {
             origin: self.signer.name().to_owned(),
             size: self.log.size(),
             root: self.log.root(),
-            extensions: Vec::new(),
+            extensions: vec![map.commitment().extension_line()],
         }
         .sign(&self.signer)
     }
+
+    /// A member's counts with their proof against the checkpoint of the log as it is
+    /// now; `None` if it is not a member.
+    pub fn count_proof(&self, member: &str) -> Result<Option<CountProof>, Error> {
+        let map = MemberMap::of(&self.state);
+        let Some((index, leaf, hashes)) = map.prove(member) else {
+            return Ok(None);
+        };
+        Ok(Some(CountProof {
+            leaf,
+            index,
+            members: map.commitment().members,
+            hashes,
+            checkpoint: self.checkpoint_with(&map)?.to_string(),
+        }))
+    }
+}
+
+/// Applies a batch of entries read from a log to a replayed state, checking their
+/// request signatures on every core first: what opening a log and mirroring one do.
+/// Stops at the first entry the rules refuse (the log holds an entry it should not).
+pub fn replay_batch(state: &mut ConsortiumState, entries: &[Entry]) -> Result<(), Error> {
+    let verified = verify_signatures(state, entries);
+    for (entry, verified_key) in entries.iter().zip(verified) {
+        state.apply_with_verified_key(entry, verified_key.as_ref())?;
+    }
+    Ok(())
 }
 
 /// Checks the request signatures of a batch on every core, against the members' keys

@@ -156,6 +156,7 @@ pub struct ConsortiumState {
     records: BTreeMap<u64, RiskRecord>,
     records_by_identifier: HashMap<BlindedIdentifier, Vec<u64>>,
     query_counts: BTreeMap<String, QueryCount>,
+    publication_counts: BTreeMap<String, u64>,
     next_index: u64,
 }
 
@@ -211,6 +212,11 @@ impl ConsortiumState {
     /// Every member's query counts.
     pub fn query_counts(&self) -> &BTreeMap<String, QueryCount> {
         &self.query_counts
+    }
+
+    /// Records a member has published (retracted ones included).
+    pub fn publication_count(&self, member: &str) -> u64 {
+        self.publication_counts.get(member).copied().unwrap_or(0)
     }
 
     /// Live records about an identifier at `time`, oldest first.
@@ -580,6 +586,10 @@ impl ConsortiumState {
             .entry(*identifier)
             .or_default()
             .push(index);
+        *self
+            .publication_counts
+            .entry(request.member.clone())
+            .or_default() += 1;
         Ok(Effect::Published { record: index })
     }
 

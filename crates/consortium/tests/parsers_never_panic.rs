@@ -2,8 +2,8 @@
 
 use proptest::prelude::*;
 use tally_consortium::{
-    Checkpoint, ConsistencyProof, Entry, InclusionProof, Note, SignedRequest, SignerKey, Tile,
-    VerifierKey,
+    Checkpoint, ConsistencyProof, CountProof, Entry, InclusionProof, Note, SignedRequest,
+    SignerKey, Tile, VerifierKey,
 };
 
 proptest! {
@@ -29,6 +29,7 @@ proptest! {
         let _ = SignerKey::parse(&text);
         let _ = InclusionProof::parse(&text);
         let _ = ConsistencyProof::parse(&text);
+        let _ = CountProof::parse(&text);
     }
 
     #[test]
@@ -40,5 +41,6 @@ proptest! {
         let _ = Checkpoint::parse(&text);
         let _ = InclusionProof::parse(&format!("tally-consortium/inclusion-proof/v1\n{text}"));
         let _ = ConsistencyProof::parse(&format!("tally-consortium/consistency-proof/v1\n{text}"));
+        let _ = CountProof::parse(&format!("tally-consortium/member-count-proof/v1\n{text}\n{text}"));
     }
 }

@@ -287,6 +287,18 @@ async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["total"], 1);
     assert_eq!(body["in_day"], 1);
+    // ... and provable: the proof verifies offline against the operator's key, and says
+    // the same count at the same tree size as the checkpoint served now.
+    let proof = tally_consortium::CountProof::parse(body["proof"].as_str().unwrap()).unwrap();
+    let opened = proof.verify(&operator_key().verifier(), &[]).unwrap();
+    assert_eq!(proof.leaf.member, "bank-b");
+    assert_eq!(proof.leaf.queries, 1);
+    assert_eq!(body["tree_size"], opened.checkpoint.size);
+    let (_, served) = harness.get("/v1/consortium/checkpoint").await;
+    assert_eq!(String::from_utf8(served).unwrap(), proof.checkpoint);
+    let mut wrong = proof.clone();
+    wrong.leaf.queries = 0;
+    assert!(wrong.verify(&operator_key().verifier(), &[]).is_err());
 
     // Only the publisher retracts; then the record is no longer live.
     let (status, body) = harness

@@ -322,29 +322,37 @@ pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response
     Ok(axum::Json(json!({ "members": members })).into_response())
 }
 
-/// `GET /v1/consortium/members/{name}/query-count`: a member's logged query counts.
+/// `GET /v1/consortium/members/{name}/query-count`: a member's logged query counts, and
+/// the proof of its total: its member map leaf, the leaf's inclusion proof and the
+/// signed checkpoint that commits the map (`proof`, the text `tally consortium verify
+/// count` checks offline). Counts and proof are read together, at the same tree size.
 pub async fn query_count(
     State(state): State<ConsortiumAppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let lookup = name.clone();
-    let count = state
+    let (count, proof) = state
         .log
         .read(move |operator| {
-            let state = operator.state();
-            state
-                .members()
-                .contains_key(&lookup)
-                .then(|| state.query_count(&lookup))
+            let count = operator.state().query_count(&lookup);
+            Ok::<_, Error>(operator.count_proof(&lookup)?.map(|proof| (count, proof)))
         })
         .await
+        .and_then(|result| result)
         .map_err(consortium_error)?
         .ok_or_else(|| ApiError::not_found("member_not_found", format!("no member {name:?}")))?;
+    let tree_size = tally_consortium::Note::parse(&proof.checkpoint)
+        .and_then(|note| tally_consortium::Checkpoint::parse(&note.text))
+        .map_err(consortium_error)?
+        .size;
     Ok(axum::Json(json!({
         "member": name,
         "total": count.total,
         "day": count.day,
         "in_day": count.in_day,
+        "publications": proof.leaf.publications,
+        "tree_size": tree_size,
+        "proof": proof.to_text(),
     }))
     .into_response())
 }
