@@ -33,9 +33,15 @@ use jiff::{Timestamp, ToSpan};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tally_core::{AccountId, Currency};
-use tally_credit::{Account, AccountPolicy, DayOutcome, LedgerRole, Posting};
+use crate::credit_operations::{
+    bucket_name, finish_pending, resolve_steps, send_commands_unordered, IfRefused,
+    LedgerCommand, OperationError, Step,
+};
+use tally_credit::{
+    Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting,
+    Statement,
+};
 use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, Outcome};
-use tokio::task::JoinSet;
 
 /// The identifier of a stored credit account.
 pub type CreditAccountId = i64;
@@ -259,11 +265,12 @@ pub async fn credit_ledger_accounts(
 macro_rules! on_pool {
     ($database:expr, $pool:ident => $body:expr) => {
         match $database {
-            Database::Sqlite($pool) => $body,
-            Database::Postgres($pool) => $body,
+            crate::database::Database::Sqlite($pool) => $body,
+            crate::database::Database::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 async fn account_id_by_code(
     database: &Database,
@@ -283,12 +290,12 @@ async fn account_id_by_code(
     .transpose()
 }
 
-fn encode(account: &Account) -> Result<String, StoreError> {
+pub(crate) fn encode(account: &Account) -> Result<String, StoreError> {
     serde_json::to_string(account)
         .map_err(|error| StoreError::Corrupt(format!("credit account: {error}")))
 }
 
-fn decode(id: CreditAccountId, state: &str) -> Result<Account, StoreError> {
+pub(crate) fn decode(id: CreditAccountId, state: &str) -> Result<Account, StoreError> {
     serde_json::from_str(state)
         .map_err(|error| StoreError::Corrupt(format!("credit account {id}: {error}")))
 }
@@ -297,11 +304,10 @@ fn decode(id: CreditAccountId, state: &str) -> Result<Account, StoreError> {
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Inserts or replaces accounts (already encoded), several rows per statement, in one
-/// transaction together with `run_update` when given.
+/// transaction.
 async fn upsert_encoded(
     database: &Database,
     rows: &[(CreditAccountId, Currency, Option<Date>, String)],
-    run_update: Option<(&str, RunProgress)>,
 ) -> Result<(), StoreError> {
     on_pool!(database, pool => {
         let mut transaction = pool.begin().await?;
@@ -324,7 +330,8 @@ async fn upsert_encoded(
             }
             sql.push_str(
                 " ON CONFLICT (id) DO UPDATE SET currency = excluded.currency, \
-                 last_end_of_day = excluded.last_end_of_day, state = excluded.state",
+                 last_end_of_day = excluded.last_end_of_day, state = excluded.state, \
+                 version = credit_accounts.version + 1",
             );
             let mut query = sqlx::query(&sql);
             for (id, currency, last, state) in part {
@@ -335,21 +342,6 @@ async fn upsert_encoded(
                     .bind(state.as_str());
             }
             query.execute(&mut *transaction).await?;
-        }
-        if let Some((date, progress)) = run_update {
-            sqlx::query(
-                "UPDATE credit_end_of_day_runs SET next_account = $2, \
-                 accounts_done = accounts_done + $3, accounts_written = accounts_written + $4, \
-                 postings = postings + $5, failures = failures + $6 WHERE business_date = $1",
-            )
-            .bind(date)
-            .bind(progress.next_account)
-            .bind(progress.accounts)
-            .bind(progress.written)
-            .bind(progress.postings)
-            .bind(progress.failures)
-            .execute(&mut *transaction)
-            .await?;
         }
         transaction.commit().await?;
     });
@@ -382,7 +374,7 @@ impl Database {
                 ))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        upsert_encoded(self, &rows, None).await
+        upsert_encoded(self, &rows).await
     }
 
     /// Stores accounts already encoded as JSON (the benchmark's generator stores one
@@ -391,7 +383,7 @@ impl Database {
         &self,
         rows: &[(CreditAccountId, Currency, Option<Date>, String)],
     ) -> Result<(), StoreError> {
-        upsert_encoded(self, rows, None).await
+        upsert_encoded(self, rows).await
     }
 
     /// An account as stored. Its `last_end_of_day` may lag behind runs that changed nothing
@@ -461,7 +453,7 @@ impl Database {
 
 /// The date an account stored at `stored` is effectively at, given that every run from
 /// `first` to `last` (contiguous) processed it and wrote it only when it changed.
-fn effective_last(stored: Option<Date>, first: Date, last: Date) -> Option<Date> {
+pub(crate) fn effective_last(stored: Option<Date>, first: Date, last: Date) -> Option<Date> {
     match stored {
         Some(stored) if stored < last => match first.checked_sub(1.day()) {
             Ok(before_first) if stored >= before_first => Some(last),
@@ -473,14 +465,14 @@ fn effective_last(stored: Option<Date>, first: Date, last: Date) -> Option<Date>
 
 /// One account's result in a chunk.
 enum Computed {
-    /// Nothing but the date changed: not rewritten.
-    Unchanged {
-        postings: Vec<Posting>,
-    },
+    /// Nothing but the date changed, and nothing moved: not rewritten.
+    Unchanged,
     Changed {
         account: Box<Account>,
         postings: Vec<Posting>,
-        statement: bool,
+        statement: Option<Box<Statement>>,
+        contacts: Vec<ContactTask>,
+        expired: Vec<Authorization>,
     },
     Failed(&'static str),
 }
@@ -508,19 +500,21 @@ fn compute_one(
         .collect();
     let date_after = account.last_end_of_day;
     account.last_end_of_day = before.last_end_of_day;
-    if account == before {
-        return Ok(Computed::Unchanged { postings });
+    if account == before && postings.is_empty() && outcome.contacts.is_empty() {
+        return Ok(Computed::Unchanged);
     }
     account.last_end_of_day = date_after;
     Ok(Computed::Changed {
         account: Box::new(account),
         postings,
-        statement: outcome.statement.is_some(),
+        statement: outcome.statement.take().map(Box::new),
+        contacts: std::mem::take(&mut outcome.contacts),
+        expired: std::mem::take(&mut outcome.expired_authorizations),
     })
 }
 
 fn compute_chunk(
-    rows: &[(CreditAccountId, String)],
+    rows: &[(CreditAccountId, i64, String)],
     date: Date,
     first_run: Date,
     policy: &AccountPolicy,
@@ -538,7 +532,7 @@ fn compute_chunk(
                     let mut outcome = DayOutcome::default();
                     slice
                         .iter()
-                        .map(|(id, state)| {
+                        .map(|(id, _, state)| {
                             compute_one(*id, state, date, first_run, previous, policy, &mut outcome)
                         })
                         .collect::<Result<Vec<_>, StoreError>>()
@@ -592,11 +586,17 @@ pub async fn run_end_of_day(
     };
     let policy = std::sync::Arc::new(policy.clone());
     let mut ledgers: HashMap<Currency, CreditLedgerAccounts> = HashMap::new();
+    // Chunks and operations a crash left half done are finished first.
+    finish_pending(database, writer, None)
+        .await
+        .map_err(|error| posting_error("pending credit operations", error))?;
+    let mut conflicts = 0_u32;
     loop {
         let started = Instant::now();
-        let rows: Vec<(CreditAccountId, String)> = on_pool!(database, pool => {
+        let rows: Vec<(CreditAccountId, i64, String)> = on_pool!(database, pool => {
             sqlx::query_as(
-                "SELECT id, state FROM credit_accounts WHERE id >= $1 ORDER BY id LIMIT $2",
+                "SELECT id, version, state FROM credit_accounts WHERE id >= $1 ORDER BY id \
+                 LIMIT $2",
             )
             .bind(cursor)
             .bind(i64::try_from(options.chunk_size.max(1)).unwrap_or(i64::MAX))
@@ -619,9 +619,8 @@ pub async fn run_end_of_day(
         let computed = computed?;
         report.timings.compute += started.elapsed();
 
-        // Postings, committed by the writer before the chunk's accounts are.
+        // The chunk's ledger commands, stored with the chunk's states before they are sent.
         let started = Instant::now();
-        let mut pending = JoinSet::new();
         let mut progress = RunProgress {
             next_account: last_id + 1,
             accounts: 0,
@@ -629,80 +628,92 @@ pub async fn run_end_of_day(
             postings: 0,
             failures: 0,
         };
-        let mut changed = Vec::new();
-        for ((id, _), result) in rows.iter().zip(&computed) {
+        let mut chunk = ChunkWrite::default();
+        for ((id, version, _), result) in rows.iter().zip(computed) {
             progress.accounts += 1;
-            let postings = match result {
-                Computed::Unchanged { postings } => postings,
-                Computed::Changed {
-                    account,
-                    postings,
-                    statement,
-                } => {
-                    changed.push((*id, account));
-                    report.statements += u64::from(*statement);
-                    postings
-                }
-                Computed::Failed(code) => {
+            let Computed::Changed {
+                account,
+                postings,
+                statement,
+                contacts,
+                expired,
+            } = result
+            else {
+                if let Computed::Failed(code) = result {
                     return Err(EndOfDayError::AccountRefused { id: *id, code });
+                }
+                continue;
+            };
+            let ledgers = match ledgers.entry(account.currency) {
+                std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+                std::collections::hash_map::Entry::Vacant(vacant) => {
+                    vacant.insert(credit_ledger_accounts(database, writer, account.currency).await?)
                 }
             };
             for (index, posting) in postings.iter().enumerate() {
-                let currency = posting
-                    .legs
-                    .first()
-                    .map(|leg| leg.amount.currency())
-                    .unwrap_or(Currency::CNY);
-                let entry = match ledgers.entry(currency) {
-                    std::collections::hash_map::Entry::Occupied(found) => {
-                        found.get().entry(posting)
-                    }
-                    std::collections::hash_map::Entry::Vacant(vacant) => vacant
-                        .insert(credit_ledger_accounts(database, writer, currency).await?)
-                        .entry(posting),
-                };
-                let key = posting_key(*id, date, index);
-                let writer = writer.clone();
-                progress.postings += 1;
-                pending.spawn(async move {
-                    let result = writer.submit(key.clone(), Command::PostEntry(entry)).await;
-                    (key, result)
+                chunk.commands.push(LedgerCommand {
+                    key: posting_key(*id, date, index),
+                    command: Command::PostEntry(ledgers.entry(posting)),
+                    if_refused: IfRefused::Fail,
                 });
             }
-        }
-        while let Some(joined) = pending.join_next().await {
-            let (key, result) =
-                joined.map_err(|_| StoreError::Corrupt("a posting task panicked".into()))?;
-            if let Err(error) = result {
-                return Err(EndOfDayError::Posting { key, error });
+            progress.postings += i64::try_from(postings.len()).unwrap_or(0);
+            for authorization in &expired {
+                let steps = [Step::ReleaseHold {
+                    reference: authorization.reference.clone(),
+                }];
+                let prefix = format!("credit-eod:{id}:{date}:release:{}", authorization.id);
+                chunk.commands.extend(
+                    resolve_steps(database, ledgers, &prefix, &authorization.reference, &steps)
+                        .await
+                        .map_err(|error| EndOfDayError::Store(StoreError::Corrupt(error.to_string())))?,
+                );
             }
+            if let Some(statement) = statement {
+                report.statements += 1;
+                chunk.statements.push((*id, statement.statement_date, encode_json(&statement)?));
+            }
+            for task in contacts {
+                chunk.contacts.push((*id, task));
+            }
+            chunk.accounts.push((*id, *version, account.last_end_of_day, encode(&account)?));
         }
+        progress.written = i64::try_from(chunk.accounts.len()).unwrap_or(i64::MAX);
         report.timings.post += started.elapsed();
+
+        let started = Instant::now();
+        let operation_key = format!("credit-eod:{date}:{cursor}");
+        let written = write_chunk(database, &chunk, &operation_key, &date_text, progress).await?;
+        report.timings.write += started.elapsed();
+        if !written {
+            // An operation changed one of the chunk's accounts since it was read: do the
+            // chunk again from its new states (nothing of it was stored or posted).
+            conflicts += 1;
+            if conflicts > CHUNK_CONFLICTS_MAX {
+                return Err(EndOfDayError::Store(StoreError::Corrupt(format!(
+                    "accounts from {cursor} keep changing during end of day"
+                ))));
+            }
+            continue;
+        }
         report.accounts += u64::try_from(progress.accounts).unwrap_or(0);
         report.postings += u64::try_from(progress.postings).unwrap_or(0);
+        report.accounts_written += u64::try_from(chunk.accounts.len()).unwrap_or(0);
         if let Some(limit) = options.crash_after_accounts {
             if report.accounts >= limit {
+                // As a crash would: the chunk is stored, its postings are not yet sent.
                 report.interrupted = true;
                 return Ok(report);
             }
         }
-
         let started = Instant::now();
-        let encoded = changed
-            .iter()
-            .map(|(id, account)| {
-                Ok((
-                    *id,
-                    account.currency,
-                    account.last_end_of_day,
-                    encode(account)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        progress.written = i64::try_from(encoded.len()).unwrap_or(i64::MAX);
-        report.accounts_written += u64::try_from(encoded.len()).unwrap_or(0);
-        upsert_encoded(database, &encoded, Some((&date_text, progress))).await?;
-        report.timings.write += started.elapsed();
+        if !chunk.commands.is_empty() {
+            send_commands_unordered(writer, &chunk.commands)
+                .await
+                .map_err(|error| posting_error(&operation_key, error))?;
+            mark_done(database, &operation_key).await?;
+        }
+        report.timings.post += started.elapsed();
         cursor = last_id + 1;
     }
     let finished_at = Timestamp::now().as_microsecond();
@@ -715,6 +726,157 @@ pub async fn run_end_of_day(
             .map_err(StoreError::from)?;
     });
     Ok(report)
+}
+
+/// Times a chunk may be redone because operations changed its accounts meanwhile.
+const CHUNK_CONFLICTS_MAX: u32 = 1000;
+
+/// What one chunk stores in its transaction.
+#[derive(Default)]
+struct ChunkWrite {
+    /// Changed accounts: id, version read, end-of-day date, state.
+    accounts: Vec<(CreditAccountId, i64, Option<Date>, String)>,
+    commands: Vec<LedgerCommand>,
+    statements: Vec<(CreditAccountId, Date, String)>,
+    contacts: Vec<(CreditAccountId, ContactTask)>,
+}
+
+fn encode_json(value: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn posting_error(key: &str, error: OperationError) -> EndOfDayError {
+    match error {
+        OperationError::Store(error) => EndOfDayError::Store(error),
+        OperationError::LedgerRefused { key, error } => EndOfDayError::Posting {
+            key,
+            error: WriteError::Ledger(error),
+        },
+        other => EndOfDayError::Posting {
+            key: key.to_string(),
+            error: WriteError::Unavailable(other.to_string()),
+        },
+    }
+}
+
+async fn mark_done(database: &Database, key: &str) -> Result<(), StoreError> {
+    on_pool!(database, pool => {
+        sqlx::query("UPDATE credit_operations SET status = 'done' WHERE key = $1")
+            .bind(key)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Stores a chunk in one transaction: changed states (only where the version is still the
+/// one read; otherwise nothing is stored and `false` is returned), the pending operation
+/// holding its ledger commands, statements, contact tasks and the run's cursor.
+async fn write_chunk(
+    database: &Database,
+    chunk: &ChunkWrite,
+    operation_key: &str,
+    date: &str,
+    progress: RunProgress,
+) -> Result<bool, StoreError> {
+    let now = Timestamp::now().as_microsecond();
+    on_pool!(database, pool => {
+        let mut transaction = pool.begin().await?;
+        for part in chunk.accounts.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = String::from("WITH changed (id, version, last_end_of_day, state) AS (VALUES ");
+            for index in 0..part.len() {
+                let base = index * 4;
+                if index > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${})",
+                    base + 1,
+                    base + 2,
+                    base + 3,
+                    base + 4
+                ));
+            }
+            sql.push_str(
+                ") UPDATE credit_accounts SET state = changed.state, \
+                 last_end_of_day = changed.last_end_of_day, version = credit_accounts.version + 1 \
+                 FROM changed WHERE credit_accounts.id = changed.id \
+                 AND credit_accounts.version = changed.version",
+            );
+            let mut query = sqlx::query(&sql);
+            for (id, version, last, state) in part {
+                query = query
+                    .bind(*id)
+                    .bind(*version)
+                    .bind(last.map(|date| date.to_string()))
+                    .bind(state.as_str());
+            }
+            let updated = query.execute(&mut *transaction).await?;
+            if updated.rows_affected() != part.len() as u64 {
+                transaction.rollback().await?;
+                return Ok(false);
+            }
+        }
+        if !chunk.commands.is_empty() {
+            sqlx::query(
+                "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
+                 http_status, response, commands, status, created_at) \
+                 VALUES ($1, -1, 'end_of_day', '', 200, '{}', $2, 'pending', $3) \
+                 ON CONFLICT (key) DO UPDATE SET commands = excluded.commands, \
+                 status = 'pending'",
+            )
+            .bind(operation_key)
+            .bind(encode_json(&chunk.commands)?)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        for (id, statement_date, statement) in &chunk.statements {
+            sqlx::query(
+                "INSERT INTO credit_statements (account_id, statement_date, statement) \
+                 VALUES ($1, $2, $3) ON CONFLICT (account_id, statement_date) DO NOTHING",
+            )
+            .bind(*id)
+            .bind(statement_date.to_string())
+            .bind(statement)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        for (id, task) in &chunk.contacts {
+            sqlx::query(
+                "INSERT INTO credit_contact_tasks (account_id, business_date, kind, reason, \
+                 bucket, days_past_due, amount_minor, currency, priority, status, created_at) \
+                 VALUES ($1, $2, 'collections', $3, $4, $5, $6, $7, $8, 'open', $9) \
+                 ON CONFLICT (account_id, business_date, kind, reason) DO NOTHING",
+            )
+            .bind(*id)
+            .bind(date)
+            .bind(&task.reason)
+            .bind(bucket_name(task.bucket))
+            .bind(task.days_past_due)
+            .bind(task.amount.minor())
+            .bind(task.amount.currency().code())
+            .bind(i32::from(task.priority))
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE credit_end_of_day_runs SET next_account = $2, \
+             accounts_done = accounts_done + $3, accounts_written = accounts_written + $4, \
+             postings = postings + $5, failures = failures + $6 WHERE business_date = $1",
+        )
+        .bind(date)
+        .bind(progress.next_account)
+        .bind(progress.accounts)
+        .bind(progress.written)
+        .bind(progress.postings)
+        .bind(progress.failures)
+        .execute(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+    });
+    Ok(true)
 }
 
 /// Finds or starts the run of `date`: its cursor, whether it is a resumption, whether it

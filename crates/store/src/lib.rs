@@ -12,6 +12,7 @@
 mod backend;
 pub mod consortium;
 pub mod credit;
+pub mod credit_operations;
 pub mod customers;
 pub mod database;
 pub mod error;
