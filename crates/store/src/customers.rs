@@ -124,7 +124,7 @@ macro_rules! customer_sql {
             }
 
             pub async fn customer_exists(pool: &Pool<$database>, id: &str) -> Result<bool, StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM customers WHERE id = $1")
+                let row: Option<(String,)> = sqlx::query_as("SELECT id FROM customers WHERE id = $1")
                     .bind(id)
                     .fetch_optional(pool)
                     .await?;
@@ -222,8 +222,8 @@ macro_rules! customer_sql {
                 index: &str,
             ) -> Result<bool, StoreError> {
                 // `column` is one of two names fixed by the caller, never input.
-                let sql = format!("SELECT 1 FROM customers WHERE {column} = $1");
-                let row: Option<(i64,)> = sqlx::query_as(&sql).bind(index).fetch_optional(pool).await?;
+                let sql = format!("SELECT id FROM customers WHERE {column} = $1");
+                let row: Option<(String,)> = sqlx::query_as(&sql).bind(index).fetch_optional(pool).await?;
                 Ok(row.is_some())
             }
 
@@ -380,5 +380,143 @@ impl Database {
             .into_iter()
             .map(pii_read_of)
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    fn customer(id: &str, phone_index: &str, national_id_index: &str) -> StoredCustomer {
+        StoredCustomer {
+            id: id.to_string(),
+            created_at: Timestamp::from_microsecond(1_777_000_000_000_000).unwrap(),
+            name: format!("v1:k:name-{id}"),
+            phone: format!("v1:k:phone-{id}"),
+            national_id: format!("v1:k:national-id-{id}"),
+            date_of_birth: format!("v1:k:date-of-birth-{id}"),
+            phone_index: phone_index.to_string(),
+            national_id_index: national_id_index.to_string(),
+        }
+    }
+
+    /// The database as it comes (named here, so the macro's `use super::*` has a use).
+    async fn given(test: TestDatabase) -> TestDatabase {
+        test
+    }
+
+    crate::on_both_backends!(
+        setup = given;
+        concurrent_retries_create_one_customer,
+        concurrent_people_with_one_phone_make_one_customer,
+        reads_are_listed_in_order_by_page,
+    );
+
+    async fn concurrent_retries_create_one_customer(test: TestDatabase) {
+        let database = test.database.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        for attempt in 0..8 {
+            let database = database.clone();
+            tasks.spawn(async move {
+                // Each retry made its own id; only the first stored one counts.
+                let customer = customer(&format!("c{attempt}"), "phone-1", "national-id-1");
+                database.create_customer("key-1", "hash-1", &customer).await
+            });
+        }
+        let mut created = Vec::new();
+        let mut replayed = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap().unwrap() {
+                CustomerCreated::Created(stored) => created.push(stored.id),
+                CustomerCreated::Replayed(stored) => replayed.push(stored.id),
+            }
+        }
+        assert_eq!(created.len(), 1);
+        assert!(replayed.iter().all(|id| *id == created[0]), "{replayed:?}");
+        assert!(matches!(
+            database
+                .create_customer(
+                    "key-1",
+                    "hash-2",
+                    &customer("d", "phone-2", "national-id-2")
+                )
+                .await,
+            Err(CustomerWriteError::KeyReused(_))
+        ));
+        assert!(database.customer_exists(&created[0]).await.unwrap());
+    }
+
+    async fn concurrent_people_with_one_phone_make_one_customer(test: TestDatabase) {
+        let database = test.database.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        for attempt in 0..8 {
+            let database = database.clone();
+            tasks.spawn(async move {
+                let customer = customer(
+                    &format!("c{attempt}"),
+                    "phone-1",
+                    &format!("national-id-{attempt}"),
+                );
+                database
+                    .create_customer(&format!("key-{attempt}"), "hash", &customer)
+                    .await
+            });
+        }
+        let (mut created, mut taken) = (0, 0);
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(CustomerCreated::Created(_)) => created += 1,
+                Err(CustomerWriteError::PhoneTaken) => taken += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!((created, taken), (1, 7));
+        assert_eq!(
+            database
+                .find_customers(Some("phone-1"), None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(database
+            .find_customers(None, None)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    async fn reads_are_listed_in_order_by_page(test: TestDatabase) {
+        let database = test.database.clone();
+        database
+            .create_customer("key", "hash", &customer("c", "p", "n"))
+            .await
+            .unwrap();
+        let reads: Vec<PiiRead> = (0..5)
+            .map(|index| PiiRead {
+                id: uuid::Uuid::now_v7().to_string(),
+                at: Timestamp::from_microsecond(1_777_000_000_000_000 + index).unwrap(),
+                api_key_id: "key".into(),
+                principal: "compliance".into(),
+                customer_id: "c".into(),
+                field: "phone".into(),
+                reason: format!("ticket {index}"),
+            })
+            .collect();
+        database.record_pii_reads(&reads).await.unwrap();
+        let first = database.pii_reads("c", None, 3).await.unwrap();
+        let rest = database
+            .pii_reads("c", Some(&first[2].id), 3)
+            .await
+            .unwrap();
+        assert_eq!([first, rest].concat(), reads);
+        // A read of an unknown field is refused, and with it the whole batch.
+        let mut bad = reads[0].clone();
+        bad.id = uuid::Uuid::now_v7().to_string();
+        bad.field = "income".into();
+        assert!(database.record_pii_reads(&[bad]).await.is_err());
+        assert_eq!(database.pii_reads("c", None, 100).await.unwrap().len(), 5);
     }
 }

@@ -184,7 +184,7 @@ fn privacy(state: &AppState) -> Result<Arc<Privacy>, ApiError> {
 }
 
 /// Associated data of a sealed field: its name and its customer.
-fn sealed_field(field: &str, id: &str) -> String {
+pub(crate) fn sealed_field(field: &str, id: &str) -> String {
     format!("customer.{field}:{id}")
 }
 
@@ -245,6 +245,27 @@ fn body(stored: &StoredCustomer, opened: Opened, masked: bool) -> Result<Custome
         phone: opened.phone,
         national_id: opened.national_id,
         date_of_birth: opened.date_of_birth,
+    })
+}
+
+/// A customer's date of birth, opened for a rule that needs the age (credit eligibility).
+/// Not a read in clear: the date is used, not shown, so nothing is written to the audit log.
+pub fn date_of_birth(
+    privacy: &Privacy,
+    stored: &StoredCustomer,
+) -> Result<jiff::civil::Date, ApiError> {
+    let text = privacy
+        .cipher
+        .decrypt(
+            &sealed_field("date_of_birth", &stored.id),
+            &stored.date_of_birth,
+        )
+        .map_err(undecryptable)?;
+    text.expose().parse().map_err(|_| {
+        ApiError::internal(format!(
+            "customer {} has a malformed date of birth",
+            stored.id
+        ))
     })
 }
 

@@ -1,0 +1,667 @@
+//! In-process HTTP tests of customers on SQLite and PostgreSQL: personal data sealed at
+//! rest, found through blind indexes, masked unless read with `pii:read` and a reason,
+//! every field read in clear on the append-only audit log, idempotent creation, and reads
+//! across a rotation of the encryption key.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tally_core::{Clock, ManualClock, Secret};
+use tally_privacy::Privacy;
+use tally_server::state::Limits;
+use tally_server::{app, AppState};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+use tower::ServiceExt;
+
+/// Zhang San of GB 11643-1999's example: born 1949-12-31.
+const NATIONAL_ID: &str = "11010519491231002X";
+const PHONE: &str = "13800138000";
+
+struct Harness {
+    router: Router,
+    database: Database,
+    clock: Arc<ManualClock>,
+    writer: LedgerWriter,
+    admin: String,
+    creator: String,
+    reader: String,
+    pii_reader: String,
+    _test: TestDatabase,
+}
+
+/// Privacy keys: encryption keys `ids` (key `id` is 32 bytes of its first character),
+/// `active` sealing new values, one blind index key throughout.
+fn privacy(ids: &[&str], active: &str) -> Arc<Privacy> {
+    let keys: BTreeMap<String, Secret<String>> = ids
+        .iter()
+        .map(|id| {
+            let byte = id.as_bytes()[0];
+            (id.to_string(), Secret::new(BASE64.encode([byte; 32])))
+        })
+        .collect();
+    let blind_index_key = Secret::new(BASE64.encode([9_u8; 32]));
+    Arc::new(Privacy::new(&keys, active, &blind_index_key).unwrap())
+}
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let clock = Arc::new(ManualClock::new(
+            "2026-05-01T00:00:00.123456789Z".parse().unwrap(),
+        ));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let database = test.database.clone();
+        let (writer, _) = LedgerWriter::start(&database, dyn_clock, WriterConfig::default())
+            .await
+            .unwrap();
+        let now = clock.now();
+        let key = |name: &'static str, scopes: &[&str]| {
+            let database = database.clone();
+            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
+            async move {
+                database
+                    .create_api_key(name, &scopes, now)
+                    .await
+                    .unwrap()
+                    .secret
+                    .expose()
+                    .clone()
+            }
+        };
+        let admin = key("admin", &["admin"]).await;
+        let creator = key("onboarding", &["credit:write"]).await;
+        let reader = key("collections", &["credit:read"]).await;
+        let pii_reader = key("compliance", &["credit:read", "pii:read"]).await;
+        let mut harness = Self {
+            router: Router::new(),
+            database,
+            clock,
+            writer,
+            admin,
+            creator,
+            reader,
+            pii_reader,
+            _test: test,
+        };
+        harness.use_privacy(Some(privacy(&["a"], "a")));
+        harness
+    }
+
+    /// Serves the same database with other privacy keys (a restart with a new config).
+    fn use_privacy(&mut self, privacy: Option<Arc<Privacy>>) {
+        let dyn_clock: Arc<dyn Clock> = self.clock.clone();
+        let limits = Limits {
+            body_limit_bytes: 4096,
+            page_size_max: 1000,
+        };
+        let state = AppState::new(
+            self.database.clone(),
+            self.writer.clone(),
+            dyn_clock,
+            limits,
+        )
+        .with_privacy(privacy);
+        self.router = app(state);
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        idempotency: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        if let Some(idempotency) = idempotency {
+            request = request.header("Idempotency-Key", idempotency);
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    async fn create(&self, idempotency: &str, body: Value) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            "/v1/customers",
+            &self.creator,
+            Some(idempotency),
+            Some(body),
+        )
+        .await
+    }
+
+    async fn get(&self, uri: &str, key: &str) -> (StatusCode, Value) {
+        self.call("GET", uri, key, None, None).await
+    }
+
+    /// Creates Zhang San and returns his id.
+    async fn zhang_san(&self) -> String {
+        let (status, body) = self
+            .create(
+                "create-zhang-san",
+                json!({"name": "张三", "phone": PHONE, "national_id": NATIONAL_ID}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    async fn counts(&self) -> (i64, i64, i64) {
+        (
+            self.scalar("SELECT COUNT(*) FROM customers").await,
+            self.scalar("SELECT COUNT(*) FROM customer_idempotency_keys")
+                .await,
+            self.scalar("SELECT COUNT(*) FROM pii_reads").await,
+        )
+    }
+
+    /// The stored row of a customer, every column as text.
+    async fn raw_row(&self, id: &str) -> Vec<String> {
+        let sql = "SELECT name, phone, national_id, date_of_birth, phone_index, \
+                   national_id_index FROM customers WHERE id = $1";
+        let row: (String, String, String, String, String, String) = match &self.database {
+            Database::Sqlite(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
+            Database::Postgres(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
+        }
+        .unwrap();
+        vec![row.0, row.1, row.2, row.3, row.4, row.5]
+    }
+
+    async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+            Database::Postgres(pool) => sqlx::query(sql)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()),
+        }
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+tally_store::on_both_backends!(
+    setup = Harness::new;
+    created_customers_are_read_masked,
+    personal_data_is_not_stored_in_clear,
+    one_person_is_one_customer,
+    invalid_input_is_refused_with_its_code,
+    creation_is_idempotent,
+    customers_are_found_by_phone_or_national_id_in_any_form,
+    reading_in_clear_needs_pii_read_and_a_reason_and_is_audited,
+    the_audit_log_cannot_be_changed,
+    values_stay_readable_after_the_key_rotates,
+    without_privacy_keys_customers_are_unavailable,
+    each_route_needs_its_scope,
+);
+
+async fn created_customers_are_read_masked(harness: Harness) {
+    let (status, created) = harness
+        .create(
+            "create-1",
+            json!({"name": "张三", "phone": "+86 138 0013 8000", "national_id": "11010519491231002x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["masked"], true);
+    assert_eq!(created["name"], "张*");
+    assert_eq!(created["phone"], "138****8000");
+    assert_eq!(created["national_id"], "110****002X");
+    assert_eq!(created["date_of_birth"], "1949-**-**");
+    assert_eq!(created["created_at"], "2026-05-01T00:00:00.123456Z");
+    let id = created["id"].as_str().unwrap();
+    let (status, read) = harness
+        .get(&format!("/v1/customers/{id}"), &harness.reader)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read, created);
+    assert!(harness.database.customer_exists(id).await.unwrap());
+    let stored = harness.database.customer(id).await.unwrap().unwrap();
+    let born = tally_server::routes::customers::date_of_birth(&privacy(&["a"], "a"), &stored);
+    assert_eq!(born.unwrap(), jiff::civil::date(1949, 12, 31));
+    assert!(!harness
+        .database
+        .customer_exists("0196a3b4-0000-7000-8000-000000000000")
+        .await
+        .unwrap());
+    let (status, body) = harness
+        .get(
+            "/v1/customers/0196a3b4-0000-7000-8000-000000000000",
+            &harness.reader,
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "customer_not_found")
+    );
+    let (status, body) = harness.get("/v1/customers/nope", &harness.reader).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_id")
+    );
+    let (status, body) = harness
+        .create(
+            "create-2",
+            json!({"name": "John Smith", "phone": "+44 7911 123456", "national_id": "440306198506123458"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["name"], "J*** S****");
+    assert_eq!(body["phone"], "+44****3456");
+    assert_eq!(body["national_id"], "440****3458");
+}
+
+async fn personal_data_is_not_stored_in_clear(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let row = harness.raw_row(&id).await;
+    for sealed in &row[..4] {
+        assert!(sealed.starts_with("v1:a:"), "{sealed}");
+    }
+    let everything = row.join(" ");
+    // Short fragments could occur in random base64 by chance; these cannot.
+    for clear in ["13800138000", NATIONAL_ID, "1949-12-31", "19491231", "张"] {
+        assert!(
+            !everything.contains(clear),
+            "{clear:?} appears in the stored row"
+        );
+    }
+    // The indexes are 256-bit HMACs in hex.
+    assert_eq!(row[4].len(), 64);
+    assert_eq!(row[5].len(), 64);
+}
+
+async fn one_person_is_one_customer(harness: Harness) {
+    harness.zhang_san().await;
+    let (status, body) = harness
+        .create(
+            "same-phone",
+            json!({"name": "李四", "phone": "+86 138-0013-8000", "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "customer_phone_taken"),
+        "{body}"
+    );
+    let (status, body) = harness
+        .create(
+            "same-national-id",
+            json!({"name": "张三", "phone": "13900139000", "national_id": "11010519491231002x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "customer_national_id_taken"),
+        "{body}"
+    );
+    assert_eq!(harness.counts().await, (1, 1, 0));
+    // A refused creation does not consume its key: corrected, it goes through.
+    let (status, body) = harness
+        .create(
+            "same-phone",
+            json!({"name": "李四", "phone": "13900139000", "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(harness.counts().await, (2, 2, 0));
+}
+
+async fn invalid_input_is_refused_with_its_code(harness: Harness) {
+    let valid = json!({"name": "张三", "phone": PHONE, "national_id": NATIONAL_ID});
+    let with = |field: &str, value: &str| {
+        let mut body = valid.clone();
+        body[field] = json!(value);
+        body
+    };
+    for (body, expected) in [
+        (
+            with("national_id", "110105194912310021"),
+            "national_id_checksum_invalid",
+        ),
+        (
+            with("national_id", "11010519491231002"),
+            "invalid_national_id",
+        ),
+        (
+            with("national_id", "110101199002300014"),
+            "invalid_national_id",
+        ),
+        (with("phone", "12345"), "invalid_phone"),
+        (with("phone", "+86 23800138000"), "invalid_phone"),
+        (with("name", "   "), "invalid_name"),
+        (json!({"name": "张三", "phone": PHONE}), "invalid_request"),
+        (
+            json!({"name": "张三", "phone": PHONE, "national_id": NATIONAL_ID, "date_of_birth": "1949-12-31"}),
+            "unknown_field",
+        ),
+    ] {
+        let (status, answer) = harness.create("invalid", body.clone()).await;
+        assert_eq!(
+            (status, code(&answer)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{body}: {answer}"
+        );
+    }
+    let (status, answer) = harness
+        .call("POST", "/v1/customers", &harness.creator, None, Some(valid))
+        .await;
+    assert_eq!(
+        (status, code(&answer)),
+        (StatusCode::BAD_REQUEST, "idempotency_key_required")
+    );
+    assert_eq!(harness.counts().await, (0, 0, 0));
+}
+
+async fn creation_is_idempotent(harness: Harness) {
+    let id = harness.zhang_san().await;
+    // The same request, written differently, under the same key: the same customer.
+    let (status, replay) = harness
+        .create(
+            "create-zhang-san",
+            json!({"name": " 张三 ", "phone": "+86 138-0013-8000", "national_id": "11010519491231002x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{replay}");
+    assert_eq!(replay["id"], id.as_str());
+    assert_eq!(replay["phone"], "138****8000");
+    let (status, body) = harness
+        .create(
+            "create-zhang-san",
+            json!({"name": "李四", "phone": "13900139000", "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "idempotency_key_reused")
+    );
+    assert_eq!(harness.counts().await, (1, 1, 0));
+}
+
+async fn customers_are_found_by_phone_or_national_id_in_any_form(harness: Harness) {
+    let id = harness.zhang_san().await;
+    for query in [
+        "phone=%2B86%20138-0013-8000",
+        "phone=13800138000",
+        "national_id=11010519491231002x",
+        "phone=008613800138000&national_id=11010519491231002X",
+    ] {
+        let (status, body) = harness
+            .get(&format!("/v1/customers?{query}"), &harness.reader)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        let customers = body["customers"].as_array().unwrap();
+        assert_eq!(customers.len(), 1, "{query}");
+        assert_eq!(customers[0]["id"], id.as_str());
+        assert_eq!(customers[0]["masked"], true);
+        assert_eq!(customers[0]["phone"], "138****8000");
+    }
+    for query in [
+        "phone=13900139000",
+        "phone=13800138000&national_id=110101199003077774",
+    ] {
+        let (status, body) = harness
+            .get(&format!("/v1/customers?{query}"), &harness.reader)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        assert_eq!(body["customers"], json!([]), "{query}");
+    }
+    for (query, expected) in [
+        ("", "lookup_field_required"),
+        ("?phone=12", "invalid_phone"),
+        (
+            "?national_id=110105194912310021",
+            "national_id_checksum_invalid",
+        ),
+        ("?email=a@b.c", "invalid_query"),
+    ] {
+        let (status, body) = harness
+            .get(&format!("/v1/customers{query}"), &harness.reader)
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, expected),
+            "{query}"
+        );
+    }
+}
+
+async fn reading_in_clear_needs_pii_read_and_a_reason_and_is_audited(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let clear = format!("/v1/customers/{id}?unmasked=true&reason=ticket%20CS-1234");
+    let (status, body) = harness.get(&clear, &harness.reader).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
+    for uri in [
+        format!("/v1/customers/{id}?unmasked=true"),
+        format!("/v1/customers/{id}?unmasked=true&reason=%20%20"),
+    ] {
+        let (status, body) = harness.get(&uri, &harness.pii_reader).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::BAD_REQUEST, "reason_required"),
+            "{uri}"
+        );
+    }
+    // Masked reads, even by a key that may read in clear, are not audited.
+    let (status, body) = harness
+        .get(&format!("/v1/customers/{id}"), &harness.pii_reader)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["masked"], true);
+    assert_eq!(harness.counts().await.2, 0);
+
+    harness.clock.advance(jiff::SignedDuration::from_secs(60));
+    let (status, body) = harness.get(&clear, &harness.pii_reader).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["masked"], false);
+    assert_eq!(body["name"], "张三");
+    assert_eq!(body["phone"], "+8613800138000");
+    assert_eq!(body["national_id"], NATIONAL_ID);
+    assert_eq!(body["date_of_birth"], "1949-12-31");
+
+    let (status, log) = harness
+        .get(&format!("/v1/customers/{id}/pii-reads"), &harness.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let reads = log["reads"].as_array().unwrap();
+    let mut fields: Vec<&str> = reads
+        .iter()
+        .map(|read| read["field"].as_str().unwrap())
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["date_of_birth", "name", "national_id", "phone"]);
+    for read in reads {
+        assert_eq!(read["principal"], "compliance");
+        assert_eq!(read["customer_id"], id.as_str());
+        assert_eq!(read["reason"], "ticket CS-1234");
+        assert_eq!(read["at"], "2026-05-01T00:01:00.123456Z");
+        assert!(!read["api_key_id"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(log["next_after"], Value::Null);
+    // Pages follow the cursor.
+    let (_, first) = harness
+        .get(
+            &format!("/v1/customers/{id}/pii-reads?limit=3"),
+            &harness.admin,
+        )
+        .await;
+    assert_eq!(first["reads"].as_array().unwrap().len(), 3);
+    let after = first["next_after"].as_str().unwrap();
+    let (_, second) = harness
+        .get(
+            &format!("/v1/customers/{id}/pii-reads?limit=3&after={after}"),
+            &harness.admin,
+        )
+        .await;
+    assert_eq!(second["reads"].as_array().unwrap().len(), 1);
+    // The audit log is for administrators only.
+    let (status, _) = harness
+        .get(
+            &format!("/v1/customers/{id}/pii-reads"),
+            &harness.pii_reader,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(harness.counts().await.2, 4);
+}
+
+async fn the_audit_log_cannot_be_changed(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let (status, _) = harness
+        .get(
+            &format!("/v1/customers/{id}?unmasked=true&reason=audit%20test"),
+            &harness.pii_reader,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for sql in [
+        "UPDATE pii_reads SET reason = 'nothing to see'",
+        "UPDATE pii_reads SET principal = 'someone else' WHERE field = 'phone'",
+        "DELETE FROM pii_reads",
+        "DELETE FROM pii_reads WHERE field = 'name'",
+    ] {
+        let error = harness.execute(sql).await.unwrap_err();
+        assert!(
+            error.to_string().contains("pii_reads rows are immutable"),
+            "{sql}: {error}"
+        );
+    }
+    if matches!(harness.database, Database::Postgres(_)) {
+        assert!(harness.execute("TRUNCATE pii_reads").await.is_err());
+    }
+    assert_eq!(harness.counts().await.2, 4);
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM pii_reads WHERE reason = 'audit test'")
+            .await,
+        4
+    );
+}
+
+async fn values_stay_readable_after_the_key_rotates(mut harness: Harness) {
+    let old = harness.zhang_san().await;
+    // Key b becomes active; a stays configured for reading.
+    harness.use_privacy(Some(privacy(&["a", "b"], "b")));
+    let (status, body) = harness
+        .create(
+            "create-li-si",
+            json!({"name": "李四", "phone": "13900139000", "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let new = body["id"].as_str().unwrap().to_string();
+    assert!(harness.raw_row(&new).await[0].starts_with("v1:b:"));
+    assert!(harness.raw_row(&old).await[0].starts_with("v1:a:"));
+    for (id, phone) in [(&old, "+8613800138000"), (&new, "+8613900139000")] {
+        let (status, body) = harness
+            .get(
+                &format!("/v1/customers/{id}?unmasked=true&reason=rotation"),
+                &harness.pii_reader,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["phone"], phone);
+    }
+    // The blind index key did not change, so lookups still find the old customer.
+    let (_, body) = harness
+        .get("/v1/customers?phone=13800138000", &harness.reader)
+        .await;
+    assert_eq!(body["customers"][0]["id"], old.as_str());
+    // Once key a is removed, its values cannot be opened, and the answer says why.
+    harness.use_privacy(Some(privacy(&["b"], "b")));
+    let (status, body) = harness
+        .get(&format!("/v1/customers/{old}"), &harness.reader)
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::SERVICE_UNAVAILABLE, "privacy_key_unavailable"),
+        "{body}"
+    );
+}
+
+async fn without_privacy_keys_customers_are_unavailable(mut harness: Harness) {
+    let id = harness.zhang_san().await;
+    harness.use_privacy(None);
+    let body = json!({"name": "李四", "phone": "13900139000", "national_id": "110101199003077774"});
+    for (status, answer) in [
+        harness.create("create-li-si", body).await,
+        harness
+            .get(&format!("/v1/customers/{id}"), &harness.reader)
+            .await,
+        harness
+            .get("/v1/customers?phone=13800138000", &harness.reader)
+            .await,
+    ] {
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+        assert_eq!(code(&answer), "privacy_keys_not_configured");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("privacy.blind_index_key"), "{message}");
+    }
+    assert_eq!(harness.counts().await, (1, 1, 0));
+}
+
+async fn each_route_needs_its_scope(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let body = json!({"name": "李四", "phone": "13900139000", "national_id": "110101199003077774"});
+    let (status, _) = harness
+        .call(
+            "POST",
+            "/v1/customers",
+            &harness.reader,
+            Some("by-reader"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for uri in [
+        format!("/v1/customers/{id}"),
+        "/v1/customers?phone=13800138000".to_string(),
+        format!("/v1/customers/{id}/pii-reads"),
+    ] {
+        let (status, _) = harness.get(&uri, &harness.creator).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}");
+    }
+    let (status, document) = harness.get("/v1/openapi.json", &harness.reader).await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v1/customers",
+        "/v1/customers/{id}",
+        "/v1/customers/{id}/pii-reads",
+    ] {
+        assert!(document["paths"][path].is_object(), "{path}");
+    }
+    assert_eq!(harness.counts().await, (1, 1, 0));
+}
