@@ -359,6 +359,9 @@ pub struct Account {
     pub authorizations: Vec<Authorization>,
     #[serde(default = "first_id")]
     pub next_authorization_id: u32,
+    /// The pricing tier the credit decision gave at opening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing_tier: Option<String>,
 }
 
 fn first_id() -> u32 {
@@ -403,6 +406,7 @@ impl Account {
             last_end_of_day: None,
             authorizations: Vec::new(),
             next_authorization_id: 1,
+            pricing_tier: None,
         })
     }
 

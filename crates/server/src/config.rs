@@ -19,6 +19,8 @@ pub struct Config {
     pub ledger: LedgerConfig,
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
+    /// Files replacing the credit defaults Tally ships (catalog, rules, scorecard).
+    pub credit: crate::credit::CreditFiles,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +147,9 @@ impl Config {
         if let Some(key) = &self.privacy.blind_index_key {
             tally_privacy::BlindIndex::new(key)?;
         }
+        self.credit
+            .load()
+            .map_err(|error| ConfigError::Invalid(format!("credit: {error}")))?;
         Ok(())
     }
 

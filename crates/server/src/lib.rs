@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod credit;
 pub mod error;
 pub mod json;
 pub mod metrics;
@@ -85,6 +86,55 @@ fn customer_routes() -> Router<AppState> {
     Router::new().merge(writes).merge(reads).merge(audit)
 }
 
+/// The credit routes under `/v1/credit`, each group behind its scope.
+fn credit_routes() -> Router<AppState> {
+    use routes::credit;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/accounts", post(credit::open_account))
+        .route("/accounts/{id}/limit", post(credit::set_limit))
+        .route(
+            "/accounts/{id}/temporary-limit",
+            post(credit::set_temporary_limit),
+        )
+        .route("/accounts/{id}/authorizations", post(credit::authorize))
+        .route(
+            "/accounts/{id}/authorizations/{authorization}/capture",
+            post(credit::capture),
+        )
+        .route(
+            "/accounts/{id}/authorizations/{authorization}/void",
+            post(credit::void),
+        )
+        .route("/accounts/{id}/repayments", post(credit::repay))
+        .route(
+            "/accounts/{id}/bill-installments",
+            post(credit::bill_installment),
+        )
+        .route("/accounts/{id}/plans/{plan}/refunds", post(credit::refund))
+        .route("/accounts/{id}/plans/{plan}/payoff", post(credit::pay_off))
+        .route(
+            "/accounts/{id}/plans/{plan}/stolen-write-off",
+            post(credit::write_off_stolen),
+        )
+        .route("/accounts/{id}/{action}", post(credit::change_status))
+        .route("/tasks", post(credit::add_task))
+        .route("/tasks/{id}/close", post(credit::close_task))
+        .route_layer(scope("credit:write"));
+    let reads = Router::new()
+        .route("/products", get(credit::products))
+        .route("/accounts/{id}", get(credit::get_account))
+        .route("/accounts/{id}/statements", get(credit::statements))
+        .route(
+            "/accounts/{id}/plans/{plan}/payoff-quote",
+            get(credit::payoff_quote),
+        )
+        .route("/tasks", get(credit::tasks))
+        .route_layer(scope("credit:read"));
+    Router::new().merge(writes).merge(reads)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> Router {
     let body_limit = state.limits.body_limit_bytes;
@@ -115,6 +165,7 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
         .merge(ledger_reads)
         .merge(ledger_writes)
         .merge(customer_routes())
+        .nest("/credit", credit_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk {
         v1 = v1.nest("/risk", risk_routes(risk));
@@ -154,8 +205,27 @@ pub async fn open(
         },
     )
     .await?;
-    let state =
-        AppState::new(database, writer, clock, config.limits()).with_privacy(privacy(config));
+    let setup = config.credit.load().map_err(|error| {
+        tally_store::StoreError::Corrupt(format!("credit configuration: {error}"))
+    })?;
+    let operations = tally_store::credit_operations::CreditOperations::start(
+        database.clone(),
+        writer.clone(),
+        setup.catalog,
+        setup.account_policy,
+    )
+    .await
+    .map_err(|error| match error {
+        tally_store::credit_operations::OperationError::Store(error) => error,
+        other => tally_store::StoreError::Corrupt(format!("credit operations: {other}")),
+    })?;
+    let credit = Arc::new(credit::CreditService {
+        operations,
+        decision: setup.decision,
+    });
+    let state = AppState::new(database, writer, clock, config.limits())
+        .with_privacy(privacy(config))
+        .with_credit(Some(credit));
     Ok((state, task))
 }
 

@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use crate::auth::KeyCache;
+use crate::credit::CreditService;
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_privacy::Privacy;
@@ -32,6 +33,9 @@ pub struct AppState {
     /// Keys for customers' personal data; `None` when none are configured, and then the
     /// customer routes answer 503 `privacy_keys_not_configured`.
     pub privacy: Option<Arc<Privacy>>,
+    /// The credit service; `None` in processes that do not serve credit (then the credit
+    /// routes answer 503 `credit_unavailable`).
+    pub credit: Option<Arc<CreditService>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -58,12 +62,18 @@ impl AppState {
             keys: Arc::new(KeyCache::default()),
             limits,
             privacy: None,
+            credit: None,
         }
     }
 
     /// The same state with these personal-data keys.
     pub fn with_privacy(mut self, privacy: Option<Arc<Privacy>>) -> Self {
         self.privacy = privacy;
+        self
+    }
+
+    pub fn with_credit(mut self, credit: Option<Arc<CreditService>>) -> Self {
+        self.credit = credit;
         self
     }
 }

@@ -25,6 +25,10 @@
 //! - **Ledger accounts** are created once per role and currency through the writer (key
 //!   `credit-ledger-account:{code}`) and found again by their code (`credit-receivable-CNY`).
 
+use crate::credit_operations::{
+    bucket_name, finish_pending, resolve_steps, send_commands_unordered, IfRefused, LedgerCommand,
+    OperationError, Step,
+};
 use crate::database::Database;
 use crate::error::{StoreError, WriteError};
 use crate::writer::LedgerWriter;
@@ -33,13 +37,8 @@ use jiff::{Timestamp, ToSpan};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use tally_core::{AccountId, Currency};
-use crate::credit_operations::{
-    bucket_name, finish_pending, resolve_steps, send_commands_unordered, IfRefused,
-    LedgerCommand, OperationError, Step,
-};
 use tally_credit::{
-    Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting,
-    Statement,
+    Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting, Statement,
 };
 use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, Outcome};
 
@@ -666,17 +665,23 @@ pub async fn run_end_of_day(
                 chunk.commands.extend(
                     resolve_steps(database, ledgers, &prefix, &authorization.reference, &steps)
                         .await
-                        .map_err(|error| EndOfDayError::Store(StoreError::Corrupt(error.to_string())))?,
+                        .map_err(|error| {
+                            EndOfDayError::Store(StoreError::Corrupt(error.to_string()))
+                        })?,
                 );
             }
             if let Some(statement) = statement {
                 report.statements += 1;
-                chunk.statements.push((*id, statement.statement_date, encode_json(&statement)?));
+                chunk
+                    .statements
+                    .push((*id, statement.statement_date, encode_json(&statement)?));
             }
             for task in contacts {
                 chunk.contacts.push((*id, task));
             }
-            chunk.accounts.push((*id, *version, account.last_end_of_day, encode(&account)?));
+            chunk
+                .accounts
+                .push((*id, *version, account.last_end_of_day, encode(&account)?));
         }
         progress.written = i64::try_from(chunk.accounts.len()).unwrap_or(i64::MAX);
         report.timings.post += started.elapsed();

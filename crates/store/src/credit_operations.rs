@@ -440,6 +440,8 @@ pub struct CreditOperations {
     policy: AccountPolicy,
     ledgers: LedgerAccountsCache,
     stripes: Vec<tokio::sync::Mutex<()>>,
+    /// Tests only: stop after the intent is stored, as a crash would.
+    stop_before_ledger: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for CreditOperations {
@@ -469,7 +471,15 @@ impl CreditOperations {
             stripes: (0..LOCK_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            stop_before_ledger: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Tests only: when set, operations stop after their intent is stored and before the
+    /// ledger hears of them, as a crash at that point would, answering `ledger_unavailable`.
+    pub fn stop_before_ledger(&self, stop: bool) {
+        self.stop_before_ledger
+            .store(stop, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -491,7 +501,7 @@ impl CreditOperations {
         key: &str,
         request_hash: &str,
     ) -> Result<Option<Answer>, OperationError> {
-        let row: Option<(String, i64, String, String, String)> = on_pool!(&self.database, pool => {
+        let row: Option<(String, i32, String, String, String)> = on_pool!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT request_hash, http_status, response, status, commands \
                  FROM credit_operations WHERE key = $1",
@@ -602,7 +612,7 @@ impl CreditOperations {
                 .bind(key)
                 .bind(id.unwrap_or(0))
                 .bind(request_hash)
-                .bind(i64::from(answer.status))
+                .bind(i32::from(answer.status))
                 .bind(answer.body.to_string())
                 .bind(micros(now))
                 .execute(&mut *transaction)
@@ -702,7 +712,7 @@ impl CreditOperations {
                     .bind(id)
                     .bind(kind)
                     .bind(request_hash)
-                    .bind(i64::from(applied.status))
+                    .bind(i32::from(applied.status))
                     .bind(applied.body.to_string())
                     .bind(&commands_text)
                     .bind(status)
@@ -727,6 +737,14 @@ impl CreditOperations {
                 Err(error) => return Err(StoreError::from(error).into()),
             }
             if !commands.is_empty() {
+                if self
+                    .stop_before_ledger
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return Err(OperationError::LedgerUnavailable(
+                        "stopped before the ledger (test hook)".into(),
+                    ));
+                }
                 finish_operation(&self.database, &self.writer, key, &commands).await?;
             }
             return Ok(Answer {

@@ -1,6 +1,7 @@
 //! Route handlers, by area.
 
 pub mod consortium;
+pub mod credit;
 pub mod customers;
 pub mod ledger;
 pub mod risk;

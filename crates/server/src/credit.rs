@@ -1,0 +1,261 @@
+//! The credit service of `tally serve`: the store's credit operations, the product catalog,
+//! the account rules, and the credit decision at opening (the scorecard, its score-band
+//! policy and the rule table), loaded from files named in the configuration or the defaults
+//! Tally ships.
+//!
+//! # The decision at opening
+//!
+//! 1. The scorecard scores the application's attributes (missing ones go to their stated
+//!    bin): score, probability of default and the adverse reasons that cost most points.
+//! 2. The score-band policy gives decline or approve, a limit and a pricing tier.
+//! 3. The rule table (`tally_credit::CreditPolicy`) checks what a score does not: age (from
+//!    the date of birth in the national id), income, debt-to-income, the risk block list;
+//!    with the score it also gives an income-based limit.
+//! 4. Approved only if both approve; the limit is the lower of the two; the tier is the
+//!    band's. A decline lists every reason: the rule table's codes, `score_band_declined`,
+//!    and the scorecard's adverse reasons for the notice the applicant is owed.
+
+use jiff::civil::Date;
+use serde::Serialize;
+use std::path::Path;
+use tally_core::Amount;
+use tally_credit::{AccountPolicy, Applicant, Catalog, CreditPolicy, Decision as RuleDecision};
+use tally_scoring::{Model, Outcome, Policy as ScorePolicy};
+use tally_store::credit_operations::CreditOperations;
+
+/// The scorecard Tally ships (trained on the German credit data; see models/README.md).
+pub const DEFAULT_SCORECARD: &str = include_str!("../../../models/default-scorecard.json");
+/// The score-band policy Tally ships.
+pub const DEFAULT_SCORE_POLICY: &str = include_str!("../../../models/default-policy.toml");
+
+/// Files that replace the shipped defaults (all optional).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CreditFiles {
+    /// Product catalog (`[[product]]` tables).
+    pub catalog: Option<String>,
+    /// Account rules (`tally_credit::AccountPolicy`: minimum payment, rates, buckets, ...).
+    pub account_policy: Option<String>,
+    /// Scorecard model JSON (`tally score train`).
+    pub scorecard: Option<String>,
+    /// Score bands to decision, limit and tier.
+    pub score_policy: Option<String>,
+    /// The rule table of the decision (age, income, debt-to-income).
+    pub decision_rules: Option<String>,
+}
+
+/// Why the credit configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CreditConfigError {
+    #[error("reading {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{what}: {message}")]
+    Invalid { what: String, message: String },
+}
+
+fn read(path: &Option<String>, default: &str) -> Result<String, CreditConfigError> {
+    match path {
+        Some(path) => {
+            std::fs::read_to_string(Path::new(path)).map_err(|error| CreditConfigError::Read {
+                path: path.clone(),
+                error,
+            })
+        }
+        None => Ok(default.to_string()),
+    }
+}
+
+fn invalid(what: &str, message: impl std::fmt::Display) -> CreditConfigError {
+    CreditConfigError::Invalid {
+        what: what.into(),
+        message: message.to_string(),
+    }
+}
+
+/// The decision's models, loaded and validated.
+#[derive(Debug)]
+pub struct DecisionModels {
+    pub scorecard: Model,
+    pub score_policy: ScorePolicy,
+    pub rules: CreditPolicy,
+}
+
+/// What `serve` loads for credit: catalog, account rules and the decision models.
+#[derive(Debug)]
+pub struct CreditSetup {
+    pub catalog: Catalog,
+    pub account_policy: AccountPolicy,
+    pub decision: DecisionModels,
+}
+
+impl CreditFiles {
+    pub fn load(&self) -> Result<CreditSetup, CreditConfigError> {
+        let catalog = Catalog::from_toml(&read(
+            &self.catalog,
+            tally_credit::product::DEFAULT_CATALOG,
+        )?)
+        .map_err(|error| invalid("credit catalog", error))?;
+        let account_policy = match &self.account_policy {
+            Some(_) => {
+                let text = read(&self.account_policy, "")?;
+                let policy: AccountPolicy = toml::from_str(&text)
+                    .map_err(|error| invalid("credit account policy", error))?;
+                policy
+                    .validate()
+                    .map_err(|error| invalid("credit account policy", error))?;
+                policy
+            }
+            None => AccountPolicy::default(),
+        };
+        let scorecard = Model::from_json(&read(&self.scorecard, DEFAULT_SCORECARD)?)
+            .map_err(|error| invalid("scorecard", error))?;
+        let score_policy = ScorePolicy::from_toml(&read(&self.score_policy, DEFAULT_SCORE_POLICY)?)
+            .map_err(|error| invalid("score policy", error))?;
+        let rules = match &self.decision_rules {
+            Some(_) => CreditPolicy::from_toml(&read(&self.decision_rules, "")?)
+                .map_err(|error| invalid("decision rules", error))?,
+            None => CreditPolicy::default(),
+        };
+        Ok(CreditSetup {
+            catalog,
+            account_policy,
+            decision: DecisionModels {
+                scorecard,
+                score_policy,
+                rules,
+            },
+        })
+    }
+}
+
+/// The credit service: storage operations and the decision models.
+#[derive(Debug)]
+pub struct CreditService {
+    pub operations: CreditOperations,
+    pub decision: DecisionModels,
+}
+
+/// An adverse reason of the scorecard, for the notice to a declined applicant.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AdverseReason {
+    pub feature: String,
+    pub bin: String,
+    /// Points below the best bin of the feature.
+    pub points_lost: f64,
+}
+
+/// The whole decision, as answered and stored with the operation.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CreditDecision {
+    /// `approved` or `declined`.
+    pub outcome: &'static str,
+    pub score: f64,
+    pub probability_of_default: f64,
+    pub band: String,
+    pub pricing_tier: Option<String>,
+    pub limit: Option<Amount>,
+    /// Stable codes of every failed rule.
+    pub reasons: Vec<String>,
+    pub adverse_reasons: Vec<AdverseReason>,
+    pub age_years: u8,
+}
+
+/// Whole years between `birth` and `today`.
+pub fn age_on(birth: Date, today: Date) -> u8 {
+    let mut years = i32::from(today.year()) - i32::from(birth.year());
+    if (today.month(), today.day()) < (birth.month(), birth.day()) {
+        years -= 1;
+    }
+    u8::try_from(years.clamp(0, 255)).unwrap_or(0)
+}
+
+impl DecisionModels {
+    /// Decides an application (see the module documentation).
+    pub fn decide(
+        &self,
+        attributes: &serde_json::Value,
+        age_years: u8,
+        monthly_income: Amount,
+        monthly_debt_payments: Amount,
+        block_listed: bool,
+    ) -> Result<CreditDecision, String> {
+        let applicant = tally_scoring::Applicant::from_json(attributes)
+            .map_err(|error| format!("application attributes: {error}"))?;
+        let scored = self.scorecard.score(&applicant);
+        let band = self.score_policy.decide(scored.score);
+        // Scores are points (a few hundred); the rule table takes whole points (`as` from a
+        // finite, clamped float truncates towards zero, which is what is meant).
+        let points = scored
+            .score
+            .is_finite()
+            .then(|| scored.score.clamp(0.0, f64::from(u16::MAX)) as u16);
+        let rules = self
+            .rules
+            .decide(&Applicant {
+                age_years,
+                monthly_income,
+                monthly_debt_payments,
+                score: points,
+                block_listed,
+            })
+            .map_err(|error| error.to_string())?;
+        let mut reasons: Vec<String> = Vec::new();
+        let rule_limit = match &rules {
+            RuleDecision::Approved { limit, .. } => Some(*limit),
+            RuleDecision::Declined { reasons: declined } => {
+                for reason in declined {
+                    reasons.push(
+                        serde_json::to_value(reason)
+                            .ok()
+                            .and_then(|value| value.as_str().map(str::to_owned))
+                            .unwrap_or_else(|| format!("{reason:?}")),
+                    );
+                }
+                None
+            }
+        };
+        if band.outcome == Outcome::Decline {
+            reasons.push("score_band_declined".into());
+        }
+        let limit = match rule_limit {
+            Some(rule_limit) if reasons.is_empty() => {
+                if rule_limit.currency() != band.credit_limit.currency() {
+                    return Err(format!(
+                        "the application is in {}, the score policy in {}",
+                        rule_limit.currency(),
+                        band.credit_limit.currency()
+                    ));
+                }
+                Some(if rule_limit.minor() < band.credit_limit.minor() {
+                    rule_limit
+                } else {
+                    band.credit_limit
+                })
+            }
+            _ => None,
+        };
+        let approved = reasons.is_empty() && limit.is_some_and(|limit| limit.is_positive());
+        if reasons.is_empty() && !approved {
+            reasons.push("limit_zero".into());
+        }
+        Ok(CreditDecision {
+            outcome: if approved { "approved" } else { "declined" },
+            score: scored.score,
+            probability_of_default: scored.probability_of_default,
+            band: band.band,
+            pricing_tier: band.pricing_tier,
+            limit: if approved { limit } else { None },
+            reasons,
+            adverse_reasons: scored
+                .reasons
+                .iter()
+                .map(|reason| AdverseReason {
+                    feature: reason.code.clone(),
+                    bin: reason.bin.clone(),
+                    points_lost: reason.points_lost,
+                })
+                .collect(),
+            age_years,
+        })
+    }
+}

@@ -1,0 +1,921 @@
+//! Credit routes under `/v1/credit`: open an account through the credit decision, read it,
+//! change its limit, freeze, unfreeze or close it; authorise purchases (a ledger hold),
+//! capture them into installment plans or void them; repay, refund, pay a plan off, put a
+//! statement into installments, write off a purchase confirmed stolen; statements, the
+//! collections queue and the product catalog.
+//!
+//! Every write needs an `Idempotency-Key`: the first answer is stored with the operation
+//! and returned again to a retry (see `tally_store::credit_operations`). The business date
+//! of an operation is today in UTC by the service clock.
+
+use crate::auth::Principal;
+use crate::credit::{age_on, CreditService};
+use crate::error::ApiError;
+use crate::json::Json;
+use crate::routes::ledger::idempotency_key;
+use crate::state::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::ToSpan;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tally_core::Amount;
+use tally_credit::{Account, Cycle, LedgerRole, Posting};
+use tally_store::credit::CreditAccountId;
+use tally_store::credit_operations::{
+    bucket_name, request_hash, Applied, Context, OperationError, Step,
+};
+use tally_store::customers::PiiRead;
+use tally_store::risk::RiskStore;
+use uuid::Uuid;
+
+type Reply = Result<(StatusCode, axum::Json<Value>), ApiError>;
+
+/// Longest an authorisation may stay open, in days.
+pub const AUTHORIZATION_DAYS_MAX: i32 = 30;
+/// Days an authorisation stays open when the request does not say.
+pub const AUTHORIZATION_DAYS_DEFAULT: i32 = 7;
+
+fn service(state: &AppState) -> Result<&Arc<CreditService>, ApiError> {
+    state.credit.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "credit_unavailable",
+            "the credit service is not running in this process",
+        )
+    })
+}
+
+fn today(state: &AppState) -> Date {
+    state.clock.now().to_zoned(TimeZone::UTC).date()
+}
+
+/// The HTTP form of an operation's refusal.
+pub fn operation_error(error: OperationError) -> ApiError {
+    use tally_credit::CreditError;
+    let code = error.code();
+    let status = match &error {
+        OperationError::Store(_) | OperationError::LedgerUnavailable(_) => {
+            tracing::error!(%error, "credit operation could not be stored");
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        OperationError::LedgerRefused { .. } => {
+            tracing::error!(%error, "the ledger refused a credit operation's command");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        OperationError::AccountNotFound(_) => StatusCode::NOT_FOUND,
+        OperationError::KeyReused(_) | OperationError::Contended(_) => StatusCode::CONFLICT,
+        OperationError::Credit(credit) => match credit {
+            CreditError::PlanNotFound(_) | CreditError::AuthorizationNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
+            CreditError::AccountFrozen
+            | CreditError::AccountClosed
+            | CreditError::AccountNotSettled { .. }
+            | CreditError::PlanNotActive(_) => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        },
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    let message = match &error {
+        OperationError::Store(_) | OperationError::LedgerUnavailable(_) => {
+            "storage is unavailable; retry with the same idempotency key".to_string()
+        }
+        other => other.to_string(),
+    };
+    ApiError::new(status, code, message)
+}
+
+fn reply(answer: tally_store::credit_operations::Answer) -> Reply {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok((status, axum::Json(answer.body)))
+}
+
+/// An account as the API shows it: figures computed for `date` beside the whole state.
+pub fn account_view(
+    id: CreditAccountId,
+    customer_id: Option<&str>,
+    account: &Account,
+    date: Date,
+) -> Value {
+    let plans: Vec<Value> = account
+        .plans
+        .iter()
+        .map(|plan| {
+            json!({
+                "id": plan.id,
+                "product": plan.product_code,
+                "status": plan.status,
+                "principal": plan.schedule.principal,
+                "periods": plan.schedule.periods,
+                "billed": plan.billed,
+                "refunded": plan.refunded,
+                "merchant_discount": plan.schedule.merchant_discount,
+                "true_apr": plan.schedule.true_apr().ok(),
+                "installments": plan.schedule.installments,
+            })
+        })
+        .collect();
+    json!({
+        "id": id,
+        "customer_id": customer_id,
+        "currency": account.currency,
+        "status": account.status,
+        "pricing_tier": account.pricing_tier,
+        "limit": account.limit,
+        "temporary_limit": account.temporary_limit,
+        "effective_limit": account.effective_limit(date),
+        "available_credit": account.available_credit(date),
+        "held": account.held,
+        "unpaid_principal": account.unpaid_principal(),
+        "billed_balance": account.billed_balance(),
+        "credit_balance": account.credit_balance,
+        "bucket": bucket_name(account.bucket),
+        "days_past_due": account.days_past_due,
+        "statement_day": account.cycle.statement_day,
+        "open_statement": account.open_statement,
+        "authorizations": account.authorizations,
+        "plans": plans,
+        "last_end_of_day": account.last_end_of_day,
+    })
+}
+
+fn hash_of(kind: &str, id: CreditAccountId, body: &impl Serialize) -> String {
+    request_hash(kind, id, &serde_json::to_value(body).unwrap_or(Value::Null))
+}
+
+/// Runs operation `kind` on account `id` with the request's idempotency key.
+async fn operate(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: &'static str,
+    id: CreditAccountId,
+    body: &impl Serialize,
+    rules: impl Fn(&mut Account, &Context<'_>) -> Result<Applied, OperationError>,
+) -> Reply {
+    let key = idempotency_key(headers)?;
+    let service = service(state)?;
+    let answer = service
+        .operations
+        .operate(
+            &key,
+            kind,
+            id,
+            &hash_of(kind, id, body),
+            today(state),
+            state.clock.now(),
+            rules,
+        )
+        .await
+        .map_err(operation_error)?;
+    reply(answer)
+}
+
+fn ok(account: &Account, context: &Context<'_>, extra: Value, steps: Vec<Step>) -> Applied {
+    let mut body =
+        json!({ "account": account_view(context.id, context.customer_id, account, context.date) });
+    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+        body.extend(extra);
+    }
+    Applied {
+        status: 200,
+        body,
+        steps,
+    }
+}
+
+fn product<'a>(
+    context: &Context<'a>,
+    code: &str,
+) -> Result<&'a tally_credit::Product, OperationError> {
+    context
+        .catalog
+        .product(code)
+        .ok_or_else(|| OperationError::ProductNotFound(code.into()))
+}
+
+// ----- Opening -----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Application {
+    pub monthly_income: Amount,
+    pub monthly_debt_payments: Amount,
+    /// The scorecard's attributes (see the model file's features); missing ones are scored
+    /// in their stated bin.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAccountRequest {
+    pub customer_id: Uuid,
+    /// Day of the month statements are cut (1–28).
+    pub statement_day: i8,
+    /// Days from statement to due date (default 9).
+    #[serde(default = "default_due_days")]
+    pub due_days: i32,
+    pub application: Application,
+}
+
+fn default_due_days() -> i32 {
+    9
+}
+
+/// Opens a credit account: the decision, and the account when approved (201); a declined
+/// application answers 200 with the decision and its reasons. Both are stored under the
+/// idempotency key.
+pub async fn open_account(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Json(request): Json<OpenAccountRequest>,
+) -> Reply {
+    let key = idempotency_key(&headers)?;
+    let service = service(&state)?;
+    let hash = hash_of("open", 0, &request);
+    if let Some(answer) = service
+        .operations
+        .replayed(&key, &hash)
+        .await
+        .map_err(operation_error)?
+    {
+        return reply(answer);
+    }
+    let cycle = Cycle::new(request.statement_day, request.due_days)
+        .map_err(|error| operation_error(error.into()))?;
+    let application = &request.application;
+    if application.monthly_income.currency() != application.monthly_debt_payments.currency() {
+        return Err(ApiError::unprocessable(
+            "currency_mismatch",
+            "monthly income and debt payments must be in one currency",
+        ));
+    }
+    // The age comes from the date of birth sealed with the customer (read in clear for the
+    // decision, and audited as such).
+    let privacy = state.privacy.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "privacy_keys_not_configured",
+            format!(
+                "opening an account needs the customer's date of birth: {}",
+                crate::routes::customers::PRIVACY_KEYS_HELP
+            ),
+        )
+    })?;
+    let customer_id = request.customer_id.to_string();
+    let stored = state
+        .database
+        .customer(&customer_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "customer_not_found",
+                format!("customer {customer_id} does not exist"),
+            )
+        })?;
+    let birth_text = privacy
+        .cipher
+        .decrypt(
+            &crate::routes::customers::sealed_field("date_of_birth", &stored.id),
+            &stored.date_of_birth,
+        )
+        .map_err(ApiError::internal)?;
+    let birth: Date = birth_text
+        .expose()
+        .parse()
+        .map_err(|_| ApiError::internal("a stored date of birth does not parse"))?;
+    let now = state.clock.now();
+    state
+        .database
+        .record_pii_reads(&[PiiRead {
+            id: Uuid::now_v7().to_string(),
+            at: now,
+            api_key_id: principal.key_id.clone(),
+            principal: principal.name.clone(),
+            customer_id: customer_id.clone(),
+            field: "date_of_birth".into(),
+            reason: format!("credit decision (operation {key})"),
+        }])
+        .await?;
+    let date = today(&state);
+    let block_listed = RiskStore::new(state.database.clone())
+        .live_list_entries()
+        .await?
+        .iter()
+        .any(|entry| {
+            entry.kind == "block" && entry.field == "customer" && entry.value == customer_id
+        });
+    let decision = service
+        .decision
+        .decide(
+            &Value::Object(application.attributes.clone()),
+            age_on(birth, date),
+            application.monthly_income,
+            application.monthly_debt_payments,
+            block_listed,
+        )
+        .map_err(|message| ApiError::unprocessable("credit_decision_refused", message))?;
+    let account = match decision.limit {
+        Some(limit) => {
+            let mut account =
+                Account::open(limit, cycle).map_err(|error| operation_error(error.into()))?;
+            account.pricing_tier = decision.pricing_tier.clone();
+            Some(account)
+        }
+        None => None,
+    };
+    let decision_value = serde_json::to_value(&decision).map_err(ApiError::internal)?;
+    let answer = service
+        .operations
+        .open(
+            &key,
+            &hash,
+            Some(&customer_id),
+            account.as_ref(),
+            now,
+            |id| match (id, &account) {
+                (Some(id), Some(account)) => tally_store::credit_operations::Answer {
+                    status: 201,
+                    body: json!({
+                        "decision": decision_value,
+                        "account": account_view(id, Some(&customer_id), account, date),
+                    }),
+                },
+                _ => tally_store::credit_operations::Answer {
+                    status: 200,
+                    body: json!({ "decision": decision_value, "account": null }),
+                },
+            },
+        )
+        .await
+        .map_err(operation_error)?;
+    reply(answer)
+}
+
+// ----- Reads -----
+
+pub async fn get_account(State(state): State<AppState>, Path(id): Path<CreditAccountId>) -> Reply {
+    let service = service(&state)?;
+    let stored = service.operations.load(id).await.map_err(operation_error)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(account_view(
+            id,
+            stored.customer_id.as_deref(),
+            &stored.account,
+            today(&state),
+        )),
+    ))
+}
+
+pub async fn payoff_quote(
+    State(state): State<AppState>,
+    Path((id, plan)): Path<(CreditAccountId, u32)>,
+) -> Reply {
+    let service = service(&state)?;
+    let stored = service.operations.load(id).await.map_err(operation_error)?;
+    let (total, charge) = stored
+        .account
+        .early_payoff_quote(plan)
+        .map_err(|error| operation_error(error.into()))?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "plan": plan, "amount": total, "charge": charge })),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+pub async fn statements(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    Query(query): Query<ListQuery>,
+) -> Reply {
+    let service = service(&state)?;
+    service.operations.load(id).await.map_err(operation_error)?;
+    let limit = query
+        .limit
+        .unwrap_or(12)
+        .clamp(1, state.limits.page_size_max);
+    let statements = service
+        .operations
+        .statements(id, limit)
+        .await
+        .map_err(operation_error)?;
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({ "statements": statements })),
+    ))
+}
+
+pub async fn products(State(state): State<AppState>) -> Reply {
+    let service = service(&state)?;
+    let products: Vec<Value> = service
+        .operations
+        .catalog()
+        .products
+        .iter()
+        .map(|product| json!(product))
+        .collect();
+    Ok((StatusCode::OK, axum::Json(json!({ "products": products }))))
+}
+
+pub async fn tasks(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Reply {
+    let service = service(&state)?;
+    let limit = query
+        .limit
+        .unwrap_or(100)
+        .clamp(1, state.limits.page_size_max);
+    let tasks = service
+        .operations
+        .open_tasks(limit)
+        .await
+        .map_err(operation_error)?;
+    Ok((StatusCode::OK, axum::Json(json!({ "tasks": tasks }))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTaskRequest {
+    pub account_id: CreditAccountId,
+    /// `alert` (account anomaly) or `callback`.
+    pub kind: String,
+    pub reason: String,
+    pub amount: Amount,
+    /// 1 (most urgent) to 5.
+    pub priority: i32,
+}
+
+pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTaskRequest>) -> Reply {
+    let service = service(&state)?;
+    if !matches!(request.kind.as_str(), "alert" | "callback") {
+        return Err(ApiError::unprocessable(
+            "invalid_task_kind",
+            "a task added by hand is an alert or a callback",
+        ));
+    }
+    if !(1..=5).contains(&request.priority) || request.reason.trim().is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_task",
+            "priority must be 1 to 5 and the reason must not be empty",
+        ));
+    }
+    let id = service
+        .operations
+        .add_task(
+            request.account_id,
+            today(&state),
+            &request.kind,
+            request.reason.trim(),
+            request.amount,
+            request.priority,
+            state.clock.now(),
+        )
+        .await
+        .map_err(operation_error)?;
+    Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseTaskRequest {
+    pub note: String,
+}
+
+pub async fn close_task(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(request): Json<CloseTaskRequest>,
+) -> Reply {
+    let service = service(&state)?;
+    if service
+        .operations
+        .close_task(id, &request.note, state.clock.now())
+        .await
+        .map_err(operation_error)?
+    {
+        Ok((
+            StatusCode::OK,
+            axum::Json(json!({ "id": id, "status": "closed" })),
+        ))
+    } else {
+        Err(ApiError::not_found(
+            "credit_task_not_found",
+            format!("no open task {id}"),
+        ))
+    }
+}
+
+// ----- Account changes -----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitRequest {
+    pub limit: Amount,
+}
+
+pub async fn set_limit(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<LimitRequest>,
+) -> Reply {
+    operate(
+        &state,
+        &headers,
+        "set_limit",
+        id,
+        &request,
+        |account, context| {
+            account.set_limit(request.limit)?;
+            Ok(ok(account, context, json!({}), Vec::new()))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemporaryLimitRequest {
+    pub limit: Amount,
+    /// Last day the temporary limit applies.
+    pub until: Date,
+}
+
+pub async fn set_temporary_limit(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<TemporaryLimitRequest>,
+) -> Reply {
+    operate(
+        &state,
+        &headers,
+        "set_temporary_limit",
+        id,
+        &request,
+        |account, context| {
+            if request.until < context.date {
+                return Err(OperationError::Invalid(format!(
+                    "a temporary limit ending {} would already be over",
+                    request.until
+                )));
+            }
+            account.set_temporary_limit(request.limit, request.until)?;
+            Ok(ok(account, context, json!({}), Vec::new()))
+        },
+    )
+    .await
+}
+
+/// Freeze, unfreeze or close (`action`).
+pub async fn change_status(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(CreditAccountId, String)>,
+    headers: HeaderMap,
+) -> Reply {
+    let kind: &'static str = match action.as_str() {
+        "freeze" => "freeze",
+        "unfreeze" => "unfreeze",
+        "close" => "close",
+        _ => return Err(ApiError::not_found("not_found", "no such route")),
+    };
+    operate(
+        &state,
+        &headers,
+        kind,
+        id,
+        &Value::Null,
+        |account, context| {
+            match kind {
+                "freeze" => account.freeze(),
+                "unfreeze" => account.unfreeze(),
+                _ => account.close()?,
+            }
+            Ok(ok(account, context, json!({}), Vec::new()))
+        },
+    )
+    .await
+}
+
+// ----- Purchases -----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorizeRequest {
+    pub amount: Amount,
+    /// Last day the authorisation can be captured (default in 7 days; at most 30).
+    #[serde(default)]
+    pub expires_on: Option<Date>,
+    /// The merchant's reference for the purchase, kept on the ledger hold.
+    #[serde(default)]
+    pub merchant_reference: Option<String>,
+}
+
+pub async fn authorize(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<AuthorizeRequest>,
+) -> Reply {
+    operate(&state, &headers, "authorize", id, &request, |account, context| {
+        let latest = context
+            .date
+            .checked_add(AUTHORIZATION_DAYS_MAX.days())
+            .map_err(|error| OperationError::Invalid(error.to_string()))?;
+        let expires_on = match request.expires_on {
+            Some(day) => day,
+            None => context
+                .date
+                .checked_add(AUTHORIZATION_DAYS_DEFAULT.days())
+                .map_err(|error| OperationError::Invalid(error.to_string()))?,
+        };
+        if expires_on > latest {
+            return Err(OperationError::Invalid(format!(
+                "an authorisation may stay open {AUTHORIZATION_DAYS_MAX} days at most (until {latest})"
+            )));
+        }
+        let authorization =
+            account.authorize_purchase(context.date, request.amount, expires_on, context.key.to_string())?;
+        let description = match &request.merchant_reference {
+            Some(reference) => format!("credit purchase authorised, account {}, {reference}", context.id),
+            None => format!("credit purchase authorised, account {}", context.id),
+        };
+        let mut applied = ok(
+            account,
+            context,
+            json!({ "authorization": account.authorization(authorization)? }),
+            vec![Step::Hold {
+                amount: request.amount,
+                expires_on,
+                description,
+            }],
+        );
+        applied.status = 201;
+        Ok(applied)
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    /// At most the authorised amount (default all of it); the rest is released.
+    #[serde(default)]
+    pub amount: Option<Amount>,
+    pub product: String,
+    pub periods: u32,
+}
+
+pub async fn capture(
+    State(state): State<AppState>,
+    Path((id, authorization)): Path<(CreditAccountId, u32)>,
+    headers: HeaderMap,
+    Json(request): Json<CaptureRequest>,
+) -> Reply {
+    let body = json!({ "authorization": authorization, "request": request });
+    operate(
+        &state,
+        &headers,
+        "capture",
+        id,
+        &body,
+        |account, context| {
+            let product = product(context, &request.product)?;
+            let value = match request.amount {
+                Some(value) => value,
+                None => account.authorization(authorization)?.amount,
+            };
+            let (captured, plan_id, _posting) = account.capture_authorization(
+                context.date,
+                authorization,
+                value,
+                product,
+                request.periods,
+            )?;
+            let plan = account
+                .plans
+                .iter()
+                .find(|plan| plan.id == plan_id)
+                .ok_or(OperationError::Invalid("the new plan is missing".into()))?;
+            let discount = plan.schedule.merchant_discount;
+            // The hold moves the principal from pending to posted; the merchant discount is a
+            // second entry (together: the capture posting of the credit rules).
+            let mut steps = vec![Step::CaptureHold {
+                reference: captured.reference.clone(),
+                amount: value,
+                otherwise: Posting::new(format!("purchase on credit, plan {plan_id}"))
+                    .debit(LedgerRole::CustomerReceivable, value)
+                    .credit(LedgerRole::MerchantPayable, value),
+            }];
+            if discount.is_positive() {
+                steps.push(Step::Post(
+                    Posting::new(format!("merchant discount of plan {plan_id}"))
+                        .debit(LedgerRole::MerchantPayable, discount)
+                        .credit(LedgerRole::MerchantDiscountIncome, discount),
+                ));
+            }
+            let plan_id_value = json!(plan_id);
+            Ok(ok(
+                account,
+                context,
+                json!({ "plan_id": plan_id_value }),
+                steps,
+            ))
+        },
+    )
+    .await
+}
+
+pub async fn void(
+    State(state): State<AppState>,
+    Path((id, authorization)): Path<(CreditAccountId, u32)>,
+    headers: HeaderMap,
+) -> Reply {
+    operate(
+        &state,
+        &headers,
+        "void",
+        id,
+        &json!({ "authorization": authorization }),
+        |account, context| {
+            let voided = account.void_authorization(authorization)?;
+            Ok(ok(
+                account,
+                context,
+                json!({}),
+                vec![Step::ReleaseHold {
+                    reference: voided.reference,
+                }],
+            ))
+        },
+    )
+    .await
+}
+
+// ----- Money in and back -----
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountRequest {
+    pub amount: Amount,
+}
+
+pub async fn repay(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<AmountRequest>,
+) -> Reply {
+    operate(&state, &headers, "repay", id, &request, |account, context| {
+        let repayment = account.repay(context.date, request.amount, context.policy)?;
+        Ok(ok(
+            account,
+            context,
+            json!({ "applied": repayment.applied, "to_credit_balance": repayment.to_credit_balance }),
+            vec![Step::Post(repayment.posting)],
+        ))
+    })
+    .await
+}
+
+pub async fn refund(
+    State(state): State<AppState>,
+    Path((id, plan)): Path<(CreditAccountId, u32)>,
+    headers: HeaderMap,
+    Json(request): Json<AmountRequest>,
+) -> Reply {
+    let body = json!({ "plan": plan, "request": request });
+    operate(&state, &headers, "refund", id, &body, |account, context| {
+        let posting = account.refund(plan, request.amount)?;
+        Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
+    })
+    .await
+}
+
+pub async fn pay_off(
+    State(state): State<AppState>,
+    Path((id, plan)): Path<(CreditAccountId, u32)>,
+    headers: HeaderMap,
+    Json(request): Json<AmountRequest>,
+) -> Reply {
+    let body = json!({ "plan": plan, "request": request });
+    operate(
+        &state,
+        &headers,
+        "pay_off",
+        id,
+        &body,
+        |account, context| {
+            let posting = account.early_payoff(plan, request.amount)?;
+            let steps = if posting.is_empty() {
+                Vec::new()
+            } else {
+                vec![Step::Post(posting)]
+            };
+            Ok(ok(account, context, json!({}), steps))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillInstallmentRequest {
+    pub product: String,
+    pub periods: u32,
+}
+
+pub async fn bill_installment(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<BillInstallmentRequest>,
+) -> Reply {
+    operate(
+        &state,
+        &headers,
+        "bill_installment",
+        id,
+        &request,
+        |account, context| {
+            let product = product(context, &request.product)?;
+            let plan_id =
+                account.bill_installment(context.date, product, request.periods, context.policy)?;
+            Ok(ok(
+                account,
+                context,
+                json!({ "plan_id": plan_id }),
+                Vec::new(),
+            ))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteOffRequest {
+    /// The risk case that confirmed the account stolen (kind `stolen_account`, approved).
+    pub case_id: String,
+}
+
+/// Writes off a purchase made by a thief, on the evidence of an approved stolen-account
+/// case of the account's customer.
+pub async fn write_off_stolen(
+    State(state): State<AppState>,
+    Path((id, plan)): Path<(CreditAccountId, u32)>,
+    headers: HeaderMap,
+    Json(request): Json<WriteOffRequest>,
+) -> Reply {
+    let service = service(&state)?;
+    let stored = service.operations.load(id).await.map_err(operation_error)?;
+    let case = RiskStore::new(state.database.clone())
+        .case(&request.case_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "risk_case_not_found",
+                format!("risk case {} does not exist", request.case_id),
+            )
+        })?;
+    if case.kind != "stolen_account" || case.status != "approved" {
+        return Err(ApiError::unprocessable(
+            "stolen_account_not_confirmed",
+            format!(
+                "case {} is a {} case with status {}: a write-off needs an approved stolen_account case",
+                case.id, case.kind, case.status
+            ),
+        ));
+    }
+    if stored.customer_id.as_deref() != Some(case.customer.as_str()) {
+        return Err(ApiError::unprocessable(
+            "stolen_account_other_customer",
+            format!("case {} is about another customer", case.id),
+        ));
+    }
+    let body = json!({ "plan": plan, "request": request });
+    operate(
+        &state,
+        &headers,
+        "write_off_stolen",
+        id,
+        &body,
+        |account, context| {
+            let posting = account.write_off_stolen(context.date, plan)?;
+            Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
+        },
+    )
+    .await
+}

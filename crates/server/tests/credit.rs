@@ -1,0 +1,986 @@
+//! In-process HTTP tests of the credit service on SQLite and PostgreSQL: opening through
+//! the credit decision, purchases as ledger holds captured into plans or voided, repayments,
+//! refunds, payoff, freeze and close, stolen-account write-offs on the evidence of a risk
+//! case, idempotent replays, every refusal with its code and nothing changed, a crash
+//! between an operation's intent and the ledger, and end of day expiring authorisations,
+//! storing statements and queueing collections. After each story the ledger is checked
+//! against the accounts: receivable = what customers owe, credit balances, pending holds.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use http_body_util::BodyExt;
+use jiff::civil::{date, Date};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tally_core::{Clock, Currency, ManualClock, Secret};
+use tally_credit::{AccountPolicy, Catalog, LedgerRole};
+use tally_privacy::Privacy;
+use tally_server::credit::{CreditFiles, CreditService};
+use tally_server::state::Limits;
+use tally_server::{app, AppState};
+use tally_store::credit::{credit_ledger_accounts, run_end_of_day, EndOfDayOptions};
+use tally_store::credit_operations::CreditOperations;
+use tally_store::risk::{CaseLogRow, CaseRow, RiskStore};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+use tower::ServiceExt;
+
+/// Valid PRC identity numbers: born 1990-03-07 and 1995-08-15.
+const YOUNG_ID: &str = "110105199003071239";
+const OTHER_ID: &str = "440304199508154567";
+
+struct Harness {
+    router: Router,
+    database: Database,
+    clock: Arc<ManualClock>,
+    writer: LedgerWriter,
+    credit: Arc<CreditService>,
+    /// credit:write and credit:read.
+    clerk: String,
+    /// credit:read only.
+    reader: String,
+    _test: TestDatabase,
+}
+
+fn privacy() -> Arc<Privacy> {
+    let keys: BTreeMap<String, Secret<String>> =
+        BTreeMap::from([("a".to_string(), Secret::new(BASE64.encode([7_u8; 32])))]);
+    let blind_index_key = Secret::new(BASE64.encode([9_u8; 32]));
+    Arc::new(Privacy::new(&keys, "a", &blind_index_key).unwrap())
+}
+
+/// Scorecard attributes taking the best (or worst) bin of every feature of the shipped
+/// model, read from the model file so the test follows a retrained model.
+fn attributes(best: bool) -> Value {
+    let model: Value = serde_json::from_str(tally_server::credit::DEFAULT_SCORECARD).unwrap();
+    let mut attributes = serde_json::Map::new();
+    for feature in model["features"].as_array().unwrap() {
+        let bins = feature["bins"].as_array().unwrap();
+        let points = |bin: &&Value| bin["points"].as_f64().unwrap();
+        let chosen = if best {
+            bins.iter().max_by(|a, b| points(a).total_cmp(&points(b)))
+        } else {
+            bins.iter().min_by(|a, b| points(a).total_cmp(&points(b)))
+        }
+        .unwrap();
+        let value = if let Some(categories) = chosen["categories"].as_array() {
+            categories[0].clone()
+        } else if let Some(lower) = chosen["lower"].as_f64() {
+            json!(lower)
+        } else {
+            json!(chosen["upper"].as_f64().unwrap() - 0.5)
+        };
+        attributes.insert(feature["name"].as_str().unwrap().to_string(), value);
+    }
+    Value::Object(attributes)
+}
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let clock = Arc::new(ManualClock::new("2026-05-01T09:00:00Z".parse().unwrap()));
+        let dyn_clock: Arc<dyn Clock> = clock.clone();
+        let database = test.database.clone();
+        let (writer, _) = LedgerWriter::start(&database, dyn_clock, WriterConfig::default())
+            .await
+            .unwrap();
+        let now = clock.now();
+        let clerk = database
+            .create_api_key("clerk", &["credit:write".into(), "credit:read".into()], now)
+            .await
+            .unwrap()
+            .secret
+            .expose()
+            .clone();
+        let reader = database
+            .create_api_key("reader", &["credit:read".into()], now)
+            .await
+            .unwrap()
+            .secret
+            .expose()
+            .clone();
+        let credit = Self::service(&database, &writer).await;
+        let mut harness = Harness {
+            router: Router::new(),
+            database,
+            clock,
+            writer,
+            credit,
+            clerk,
+            reader,
+            _test: test,
+        };
+        harness.serve();
+        harness
+    }
+
+    async fn service(database: &Database, writer: &LedgerWriter) -> Arc<CreditService> {
+        let setup = CreditFiles::default().load().unwrap();
+        let operations = CreditOperations::start(
+            database.clone(),
+            writer.clone(),
+            Catalog::default_catalog().unwrap(),
+            AccountPolicy::default(),
+        )
+        .await
+        .unwrap();
+        Arc::new(CreditService {
+            operations,
+            decision: setup.decision,
+        })
+    }
+
+    /// Serves with the current credit service (a restart builds a new one first).
+    fn serve(&mut self) {
+        let dyn_clock: Arc<dyn Clock> = self.clock.clone();
+        let state = AppState::new(
+            self.database.clone(),
+            self.writer.clone(),
+            dyn_clock,
+            Limits::default(),
+        )
+        .with_privacy(Some(privacy()))
+        .with_credit(Some(self.credit.clone()));
+        self.router = app(state);
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        idempotency: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {key}"));
+        if let Some(idempotency) = idempotency {
+            request = request.header("Idempotency-Key", idempotency);
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        }
+        .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, value)
+    }
+
+    async fn post(&self, uri: &str, idempotency: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", uri, &self.clerk, Some(idempotency), Some(body))
+            .await
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call("GET", uri, &self.reader, None, None).await
+    }
+
+    async fn customer(&self, national_id: &str, phone: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/v1/customers",
+                &format!("customer-{national_id}"),
+                json!({"name": "李四", "phone": phone, "national_id": national_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Opens an approved account for a new customer; returns (account id, customer id).
+    async fn open(&self) -> (i64, String) {
+        let customer = self.customer(YOUNG_ID, "13900139000").await;
+        let (status, body) = self
+            .post(
+                "/v1/credit/accounts",
+                "open-1",
+                json!({
+                    "customer_id": customer,
+                    "statement_day": 5,
+                    "application": {
+                        "monthly_income": {"value": "20000.00", "currency": "CNY"},
+                        "monthly_debt_payments": {"value": "1000.00", "currency": "CNY"},
+                        "attributes": attributes(true),
+                    }
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["decision"]["outcome"], "approved");
+        (body["account"]["id"].as_i64().unwrap(), customer)
+    }
+
+    async fn account(&self, id: i64) -> Value {
+        let (status, body) = self.get(&format!("/v1/credit/accounts/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    async fn rows(&self, sql: &str) -> i64 {
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+
+    /// Ledger balance (debits − credits, posted and pending) of a credit role, in fen.
+    async fn ledger(&self, role: LedgerRole) -> (i64, i64) {
+        let accounts = credit_ledger_accounts(&self.database, &self.writer, Currency::CNY)
+            .await
+            .unwrap();
+        let state = self
+            .database
+            .account(accounts.account_of(role))
+            .await
+            .unwrap()
+            .unwrap();
+        let balance = state.balance;
+        (
+            balance.debits_posted - balance.credits_posted,
+            balance.debits_pending - balance.credits_pending,
+        )
+    }
+
+    /// The books agree with the accounts: the receivable is what customers owe (unpaid
+    /// principal plus billed charges), credit balances are owed back, holds are pending.
+    async fn assert_books_match(&self, ids: &[i64]) {
+        let mut owed = 0_i64;
+        let mut credit_balance = 0_i64;
+        let mut held = 0_i64;
+        for id in ids {
+            let stored = self.credit.operations.load(*id).await.unwrap().account;
+            let billed_principal: i64 = stored.dues.iter().map(|due| due.principal.minor()).sum();
+            owed += stored.unpaid_principal().minor() + stored.billed_balance().minor()
+                - billed_principal;
+            credit_balance += stored.credit_balance.minor();
+            held += stored.held.minor();
+        }
+        let (receivable, receivable_pending) = self.ledger(LedgerRole::CustomerReceivable).await;
+        assert_eq!(receivable, owed, "receivable against what customers owe");
+        assert_eq!(
+            receivable_pending, held,
+            "pending holds against held credit"
+        );
+        let (balance, _) = self.ledger(LedgerRole::CustomerCreditBalance).await;
+        assert_eq!(-balance, credit_balance, "credit balances owed back");
+        let totals = self.database.currency_totals().await.unwrap();
+        for total in totals {
+            assert_eq!(total.debits_posted, total.credits_posted, "books balance");
+        }
+        assert_eq!(
+            self.rows("SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'")
+                .await,
+            0,
+            "no operation is left half done"
+        );
+    }
+}
+
+fn cny(value: &str) -> Value {
+    json!({"value": value, "currency": "CNY"})
+}
+
+tally_store::on_both_backends!(
+    setup = Harness::new;
+    a_purchase_from_opening_to_refund,
+    refusals_change_nothing,
+    a_declined_application_is_answered_and_replayed,
+    a_crash_between_intent_and_ledger_is_finished,
+    a_stolen_purchase_is_written_off_on_a_confirmed_case,
+    end_of_day_expires_holds_cuts_statements_and_queues_collections,
+);
+
+async fn a_purchase_from_opening_to_refund(harness: Harness) {
+    let (id, customer) = harness.open().await;
+    let opened = harness.account(id).await;
+    assert_eq!(opened["customer_id"], customer.as_str());
+    let limit = opened["limit"]["value"].as_str().unwrap().to_string();
+    assert!(opened["pricing_tier"].is_string());
+    // The date of birth was read for the decision, and the read is in the audit log.
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM pii_reads WHERE field = 'date_of_birth'")
+            .await,
+        1
+    );
+
+    let uri = format!("/v1/credit/accounts/{id}/authorizations");
+    let (status, body) = harness
+        .post(&uri, "authorize-1", json!({"amount": cny("1000.00")}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["authorization"]["id"], 1);
+    assert_eq!(body["account"]["held"], cny("1000.00"));
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerReceivable).await,
+        (0, 100_000)
+    );
+    // A retry answers the same and holds nothing more; the key with another body is refused.
+    let (status, again) = harness
+        .post(&uri, "authorize-1", json!({"amount": cny("1000.00")}))
+        .await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &body));
+    let (status, reused) = harness
+        .post(&uri, "authorize-1", json!({"amount": cny("999.00")}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 1);
+
+    // Capture 800 of the 1,000 into 3 installments: the rest is released.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture-1",
+            json!({"amount": cny("800.00"), "product": "installment", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let plan = &body["account"]["plans"][0];
+    assert_eq!(plan["principal"], cny("800.00"));
+    assert_eq!(plan["installments"].as_array().unwrap().len(), 3);
+    assert!(plan["true_apr"]["nominal_annual"].is_string());
+    assert_eq!(body["account"]["held"], cny("0.00"));
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerReceivable).await,
+        (80_000, 0)
+    );
+    assert_eq!(
+        harness.ledger(LedgerRole::MerchantPayable).await,
+        (-80_000, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+
+    // Nothing is billed yet: a repayment becomes credit balance.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/repayments"),
+            "repay-1",
+            json!({"amount": cny("100.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["to_credit_balance"], cny("100.00"));
+    // A partial refund takes unbilled installments last first.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/1/refunds"),
+            "refund-1",
+            json!({"amount": cny("300.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["unpaid_principal"], cny("500.00"));
+    harness.assert_books_match(&[id]).await;
+
+    // Pay the plan off at its quote; then the account can close.
+    let (status, quote) = harness
+        .get(&format!("/v1/credit/accounts/{id}/plans/1/payoff-quote"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/1/payoff"),
+            "payoff-1",
+            json!({"amount": quote["amount"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
+    assert_eq!(body["account"]["available_credit"]["value"], limit.as_str());
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/close"),
+            "close-1",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["status"], "closed");
+    harness.assert_books_match(&[id]).await;
+}
+
+async fn refusals_change_nothing(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let before = harness.account(id).await;
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "authorizations",
+            json!({"amount": cny("99999999.00")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credit_insufficient",
+        ),
+        (
+            "authorizations",
+            json!({"amount": cny("-1.00")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_not_positive",
+        ),
+        (
+            "authorizations",
+            json!({"amount": {"value": "1.00", "currency": "USD"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_mismatch",
+        ),
+        (
+            "authorizations",
+            json!({"amount": cny("1.00"), "expires_on": "2026-12-31"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            "authorizations/7/capture",
+            json!({"product": "installment", "periods": 3}),
+            StatusCode::NOT_FOUND,
+            "credit_authorization_not_found",
+        ),
+        (
+            "authorizations/7/void",
+            json!({}),
+            StatusCode::NOT_FOUND,
+            "credit_authorization_not_found",
+        ),
+        (
+            "plans/3/refunds",
+            json!({"amount": cny("1.00")}),
+            StatusCode::NOT_FOUND,
+            "credit_plan_not_found",
+        ),
+        (
+            "bill-installments",
+            json!({"product": "installment", "periods": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credit_bill_installment_refused",
+        ),
+        (
+            "limit",
+            json!({"limit": cny("-5.00")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_not_positive",
+        ),
+        (
+            "temporary-limit",
+            json!({"limit": cny("50000.00"), "until": "2026-04-01"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+        ),
+        (
+            "plans/1/stolen-write-off",
+            json!({"case_id": "no-such-case"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "risk_case_not_found",
+        ),
+    ];
+    for (index, (path, body, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/{path}"),
+                &format!("refused-{index}"),
+                body,
+            )
+            .await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {answer}"
+        );
+    }
+    // An authorisation that cannot be captured into a product or term that does not exist.
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-ok",
+            json!({"amount": cny("10.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (index, (product, periods, code)) in [
+        ("no-such-product", 3, "credit_product_not_found"),
+        ("installment", 5, "credit_term_not_offered"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, answer) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+                &format!("capture-refused-{index}"),
+                json!({"product": product, "periods": periods}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert_eq!(answer["error"]["code"], code);
+    }
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture-too-much",
+            json!({"amount": cny("10.01"), "product": "installment", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer["error"]["code"],
+        "credit_capture_exceeds_authorization"
+    );
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/void"),
+            "void-1",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .await,
+        1
+    );
+
+    // Frozen: no purchase; an account that owes cannot close.
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/freeze"),
+            "freeze",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-frozen",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credit_account_frozen"))
+    );
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/unfreeze"),
+            "unfreeze",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Who and how: no key, no scope, no idempotency key, unknown account and route.
+    let uri = format!("/v1/credit/accounts/{id}/repayments");
+    let body = Some(json!({"amount": cny("1.00")}));
+    let (status, _) = harness
+        .call("POST", &uri, &harness.reader, Some("k"), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, answer) = harness
+        .call("POST", &uri, &harness.clerk, None, body.clone())
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    let (status, answer) = harness
+        .post(
+            "/v1/credit/accounts/999/repayments",
+            "missing",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("credit_account_not_found"))
+    );
+    let (status, answer) = harness
+        .post(
+            &uri,
+            "unknown-field",
+            json!({"amount": cny("1.00"), "tip": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_field"))
+    );
+    let (status, answer) = harness
+        .post(
+            &uri,
+            "number",
+            json!({"amount": {"value": 1.0, "currency": "CNY"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+
+    // After all that: the same account, and only the successful operations stored.
+    let mut after = harness.account(id).await;
+    let mut expected = before.clone();
+    after["status"] = Value::Null;
+    expected["status"] = Value::Null;
+    after["authorizations"] = Value::Null;
+    expected["authorizations"] = Value::Null;
+    assert_eq!(after, expected);
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations + 4
+    );
+    harness.assert_books_match(&[id]).await;
+}
+
+async fn a_declined_application_is_answered_and_replayed(harness: Harness) {
+    let customer = harness.customer(OTHER_ID, "13700137000").await;
+    let request = json!({
+        "customer_id": customer,
+        "statement_day": 10,
+        "application": {
+            "monthly_income": cny("3000.00"),
+            "monthly_debt_payments": cny("2500.00"),
+            "attributes": attributes(false),
+        }
+    });
+    let (status, body) = harness
+        .post("/v1/credit/accounts", "open-declined", request.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"]["outcome"], "declined");
+    assert!(body["account"].is_null());
+    let reasons: Vec<&str> = body["decision"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|reason| reason.as_str().unwrap())
+        .collect();
+    assert!(reasons.contains(&"debt_to_income_too_high"), "{reasons:?}");
+    assert!(reasons.contains(&"score_band_declined"), "{reasons:?}");
+    assert!(!body["decision"]["adverse_reasons"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let (status, again) = harness
+        .post("/v1/credit/accounts", "open-declined", request)
+        .await;
+    assert_eq!((status, again), (StatusCode::OK, body));
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_accounts").await,
+        0
+    );
+
+    // Unknown customer, statement day out of range.
+    let (status, answer) = harness
+        .post(
+            "/v1/credit/accounts",
+            "open-nobody",
+            json!({
+                "customer_id": "01890000-0000-7000-8000-000000000000",
+                "statement_day": 10,
+                "application": {"monthly_income": cny("3000.00"), "monthly_debt_payments": cny("0.00")}
+            }),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("customer_not_found"))
+    );
+    let (status, answer) = harness
+        .post(
+            "/v1/credit/accounts",
+            "open-day-31",
+            json!({
+                "customer_id": customer,
+                "statement_day": 31,
+                "application": {"monthly_income": cny("3000.00"), "monthly_debt_payments": cny("0.00")}
+            }),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("credit_invalid_statement_day")
+        )
+    );
+}
+
+async fn a_crash_between_intent_and_ledger_is_finished(mut harness: Harness) {
+    let (id, _) = harness.open().await;
+    let uri = format!("/v1/credit/accounts/{id}/authorizations");
+    // A crash after the state and intent are stored, before the ledger hears of it.
+    harness.credit.operations.stop_before_ledger(true);
+    let (status, answer) = harness
+        .post(&uri, "authorize-crash", json!({"amount": cny("500.00")}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 0);
+    harness.credit.operations.stop_before_ledger(false);
+    // The retry finishes it: one hold, the first answer.
+    let (status, body) = harness
+        .post(&uri, "authorize-crash", json!({"amount": cny("500.00")}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["authorization"]["amount"], cny("500.00"));
+    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 1);
+    harness.assert_books_match(&[id]).await;
+
+    // Another crash; this time the next operation on the account finishes it first.
+    harness.credit.operations.stop_before_ledger(true);
+    let (status, _) = harness
+        .post(&uri, "authorize-crash-2", json!({"amount": cny("200.00")}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    harness.credit.operations.stop_before_ledger(false);
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/2/capture"),
+            "capture-after-crash",
+            json!({"product": "interest-free", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'posted'")
+            .await,
+        1
+    );
+    harness.assert_books_match(&[id]).await;
+
+    // And a third: a restart (a new service over the same database) finishes it at start.
+    harness.credit.operations.stop_before_ledger(true);
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/repayments"),
+            "repay-crash",
+            json!({"amount": cny("50.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    harness.credit = Harness::service(&harness.database, &harness.writer).await;
+    harness.serve();
+    harness.assert_books_match(&[id]).await;
+    assert_eq!(
+        harness.ledger(LedgerRole::RepaymentClearing).await,
+        (5_000, 0)
+    );
+}
+
+async fn a_stolen_purchase_is_written_off_on_a_confirmed_case(harness: Harness) {
+    let (id, customer) = harness.open().await;
+    harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize",
+            json!({"amount": cny("600.00")}),
+        )
+        .await;
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture",
+            json!({"product": "loan", "periods": 6}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let risk = RiskStore::new(harness.database.clone());
+    let case = |id: &str, status: &str, customer: &str| CaseRow {
+        id: id.into(),
+        kind: "stolen_account".into(),
+        priority: 0,
+        status: status.into(),
+        customer: customer.into(),
+        event_sequence: None,
+        summary: "customer reports the phone stolen".into(),
+        assignee: Some("analyst".into()),
+        created_at: 0,
+        updated_at: 0,
+    };
+    let log = |case_id: &str| CaseLogRow {
+        id: format!("log-{case_id}"),
+        case_id: case_id.into(),
+        at: 0,
+        actor: "analyst".into(),
+        action: "approved".into(),
+        note: "confirmed".into(),
+    };
+    risk.insert_case(&case("open-case", "open", &customer), &log("open-case"))
+        .await
+        .unwrap();
+    risk.insert_case(
+        &case("other-case", "approved", "someone-else"),
+        &log("other-case"),
+    )
+    .await
+    .unwrap();
+    risk.insert_case(&case("confirmed", "approved", &customer), &log("confirmed"))
+        .await
+        .unwrap();
+    let uri = format!("/v1/credit/accounts/{id}/plans/1/stolen-write-off");
+    for (case_id, code) in [
+        ("open-case", "stolen_account_not_confirmed"),
+        ("other-case", "stolen_account_other_customer"),
+    ] {
+        let (status, answer) = harness
+            .post(
+                &uri,
+                &format!("write-off-{case_id}"),
+                json!({"case_id": case_id}),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(code))
+        );
+    }
+    let (status, body) = harness
+        .post(&uri, "write-off", json!({"case_id": "confirmed"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
+    assert_eq!(body["account"]["bucket"], "current");
+    assert_eq!(body["account"]["plans"][0]["status"], "written_off_fraud");
+    assert_eq!(
+        harness.ledger(LedgerRole::FraudLossExpense).await,
+        (60_000, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+}
+
+async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let uri = format!("/v1/credit/accounts/{id}/authorizations");
+    let (status, _) = harness
+        .post(
+            &uri,
+            "a-1",
+            json!({"amount": cny("300.00"), "expires_on": "2026-05-03"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = harness
+        .post(
+            &uri,
+            "a-2",
+            json!({"amount": cny("900.00"), "expires_on": "2026-05-08"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/2/capture"),
+            "capture",
+            json!({"product": "installment", "periods": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let policy = AccountPolicy::default();
+    let options = EndOfDayOptions::default();
+    let database = harness.database.clone();
+    let writer = harness.writer.clone();
+    let run = |day: Date| {
+        let (database, writer, policy, options) = (
+            database.clone(),
+            writer.clone(),
+            policy.clone(),
+            options.clone(),
+        );
+        async move { run_end_of_day(&database, &writer, day, &policy, &options).await }
+    };
+    // 1–3 May: the first authorisation expires at the end of its last day.
+    for day in 1..=3 {
+        run(date(2026, 5, day)).await.unwrap();
+    }
+    let account = harness.account(id).await;
+    assert_eq!(account["held"], cny("0.00"));
+    assert!(account["authorizations"].as_array().unwrap().is_empty());
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .await,
+        1
+    );
+    harness.clock.set("2026-05-04T09:00:00Z".parse().unwrap());
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture-expired",
+            json!({"product": "installment", "periods": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("credit_authorization_not_found")
+        )
+    );
+    // Statement on 5 May, due 14 May, never paid: overdue from 15 May, M1 after the grace.
+    let mut day = date(2026, 5, 4);
+    while day <= date(2026, 5, 20) {
+        run(day).await.unwrap();
+        day = day.tomorrow().unwrap();
+    }
+    let (status, statements) = harness
+        .get(&format!("/v1/credit/accounts/{id}/statements"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let statements = statements["statements"].as_array().unwrap();
+    assert_eq!(statements.len(), 1, "{statements:?}");
+    assert_eq!(statements[0]["statement_date"], "2026-05-05");
+    assert_eq!(statements[0]["due_date"], "2026-05-14");
+    assert_eq!(statements[0]["closing_balance"], cny("900.00"));
+    let account = harness.account(id).await;
+    assert_eq!(account["bucket"], "m1");
+    assert_eq!(account["status"], "frozen");
+    let (status, tasks) = harness.get("/v1/credit/tasks").await;
+    assert_eq!(status, StatusCode::OK);
+    let tasks = tasks["tasks"].as_array().unwrap();
+    assert!(
+        tasks
+            .iter()
+            .any(|task| task["account_id"] == id && task["bucket"] == "m1"),
+        "{tasks:?}"
+    );
+    // A callback added by hand, then closed.
+    let (status, task) = harness
+        .post(
+            "/v1/credit/tasks",
+            "task",
+            json!({"account_id": id, "kind": "callback", "reason": "asked to be called after 6pm",
+                   "amount": cny("0.00"), "priority": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{task}");
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/tasks/{}/close", task["id"]),
+            "close-task",
+            json!({"note": "called"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Paying what is owed brings the account current again, and the books still agree.
+    harness.clock.set("2026-05-21T09:00:00Z".parse().unwrap());
+    let owed = account["billed_balance"].clone();
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/repayments"),
+            "repay-all",
+            json!({"amount": owed}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["bucket"], "current");
+    harness.assert_books_match(&[id]).await;
+}
