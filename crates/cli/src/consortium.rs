@@ -12,9 +12,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use tally_consortium::{
     leaf_hash, normalise, open_checkpoint, Action, BlindingKey, Checkpoint, ConsistencyProof,
-    Entry, EntryBody, Genesis, IdentifierKind, IdentifierOpening, InclusionProof, KeyType,
-    LogFollower, MemberKey, MemoryLogStore, MerkleLog, Note, Observation, Operator, Quorum,
-    RiskType, SignedRequest, SignerKey, VerifierKey,
+    CountProof, Entry, EntryBody, Genesis, IdentifierKind, IdentifierOpening, InclusionProof,
+    KeyType, LogFollower, MemberKey, MemoryLogStore, MerkleLog, Note, Observation, Operator,
+    Quorum, RiskType, SignedRequest, SignerKey, VerifierKey,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -106,6 +106,10 @@ pub enum Command {
         /// Entries per commit.
         #[arg(long, default_value_t = 10_000)]
         batch: usize,
+        /// With --durable: only fill a log with --operator-entries signed requests and
+        /// measure a mirror following it over HTTP, one entry per request and in ranges.
+        #[arg(long, requires = "durable")]
+        follow: bool,
     },
 }
 
@@ -126,6 +130,12 @@ pub struct VerifyArgs {
     /// With --url: an older signed checkpoint file the log must extend.
     #[arg(long)]
     old: Option<PathBuf>,
+    /// With --url: also fetch and check this member's query count proof.
+    #[arg(long)]
+    member: Option<String>,
+    /// With --member: write the count proof to this file (for `verify count`).
+    #[arg(long, requires = "member")]
+    count_proof_out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -270,6 +280,16 @@ pub enum Verify {
         #[arg(long)]
         proof: PathBuf,
     },
+    /// Check a member's query count proof (`GET /v1/consortium/members/{name}/query-count`,
+    /// field `proof`): the checkpoint it carries is signed by the operator and commits a
+    /// member map holding the member's leaf.
+    Count {
+        /// Operator verifier key `name+id+key`, or `@file`.
+        #[arg(long)]
+        log_key: String,
+        /// The count proof file.
+        proof: PathBuf,
+    },
 }
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -290,6 +310,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
                     &log_key,
                     arguments.index,
                     arguments.old.as_deref(),
+                    arguments
+                        .member
+                        .as_deref()
+                        .map(|member| (member, arguments.count_proof_out.as_deref())),
                 ))
             }
         },
@@ -334,12 +358,21 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Demo { dir, entries } => demo(&dir, entries),
         Command::Bench {
+            operator_entries,
+            durable: true,
+            database_url,
+            batch,
+            follow: true,
+            ..
+        } => block_on(durable::bench_follow(operator_entries, database_url, batch)),
+        Command::Bench {
             entries,
             proofs,
             operator_entries,
             durable: true,
             database_url,
             batch,
+            ..
         } => block_on(durable::bench(
             entries,
             proofs,
@@ -554,6 +587,30 @@ fn run_verify(verify: Verify) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Verify::Count { log_key, proof } => {
+            let operator = verifier_key(&log_key)?;
+            let proof = CountProof::parse(&read_text(&proof)?)?;
+            Ok(check_count_proof(&proof, &operator))
+        }
+    }
+}
+
+/// Verifies a count proof and prints what it proves.
+fn check_count_proof(proof: &CountProof, operator: &VerifierKey) -> ExitCode {
+    match proof.verify(operator, &[]) {
+        Ok(opened) => {
+            println!(
+                "OK {} ({:?}) had {} queries and {} publications logged in {} at size {}",
+                proof.leaf.member,
+                proof.leaf.status,
+                proof.leaf.queries,
+                proof.leaf.publications,
+                opened.checkpoint.origin,
+                opened.checkpoint.size
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => failed("count proof", &error),
     }
 }
 
@@ -977,9 +1034,10 @@ mod remote {
     use base64::Engine;
     use serde_json::{json, Value};
     use tally_consortium::{
-        leaf_hash, normalise, open_checkpoint, verify_consistency, verify_inclusion, Action,
-        BlindingKey, Genesis, Hash, IdentifierKind, IdentifierOpening, LogFollower, MemberKey,
-        MemoryLogStore, MerkleLog, Observation, Quorum, RiskType, SignedRequest, SignerKey,
+        check_member_map, leaf_hash, normalise, open_checkpoint, replay_batch, verify_consistency,
+        verify_inclusion, Action, BlindingKey, ConsortiumState, CountProof, Entry, Genesis, Hash,
+        IdentifierKind, IdentifierOpening, LogFollower, MemberKey, MemoryLogStore, MerkleLog,
+        Observation, Quorum, RiskType, SignedRequest, SignerKey,
     };
     use tally_core::{Clock, SystemClock};
     use tally_server::routes::consortium::ConsortiumAppState;
@@ -1282,6 +1340,7 @@ mod remote {
         log_key: &str,
         index: Option<u64>,
         old: Option<&Path>,
+        member: Option<(&str, Option<&Path>)>,
     ) -> anyhow::Result<ExitCode> {
         let http = reqwest::Client::new();
         let root_url = base(url);
@@ -1363,6 +1422,27 @@ mod remote {
             }
             println!("OK size {} extends size {}", checkpoint.size, older.size);
         }
+        if let Some((member, out)) = member {
+            let answer =
+                get_json(&http, &format!("{root_url}/members/{member}/query-count")).await?;
+            let text = answer["proof"].as_str().context("a count proof")?;
+            if let Some(path) = out {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            let proof = CountProof::parse(text)?;
+            if proof.leaf.member != member {
+                println!(
+                    "FAILED: asked for {member}, the proof is about {}",
+                    proof.leaf.member
+                );
+                return Ok(ExitCode::from(1));
+            }
+            let code = super::check_count_proof(&proof, &operator);
+            if code != ExitCode::SUCCESS {
+                return Ok(code);
+            }
+        }
         Ok(ExitCode::SUCCESS)
     }
 
@@ -1372,13 +1452,41 @@ mod remote {
         Tampered(String),
     }
 
-    /// The mirror: its own copy of every leaf, and the last verified checkpoint.
+    /// Entries a mirror asks for per request (the log's range route caps it too).
+    pub(super) const ENTRIES_PER_REQUEST: u64 = 1000;
+    /// Entries replayed at once (their request signatures are checked on every core).
+    const REPLAY_BATCH: usize = 10_000;
+
+    /// The mirror: its own copy of every leaf, the state replayed from every entry, and
+    /// the last verified checkpoint.
     pub(super) struct Mirror {
         http: reqwest::Client,
         pub(super) root_url: String,
         follower: LogFollower,
         log: MerkleLog<MemoryLogStore>,
+        state: ConsortiumState,
         checked: u64,
+        /// 1 fetches each entry by its own request (`/entries/{index}`), as mirrors did
+        /// before the range route; measured by `tally consortium bench --durable`.
+        pub(super) entries_per_request: u64,
+    }
+
+    /// Splits a range response: each entry as a 4-byte big-endian length and its bytes.
+    fn split_entries(mut bytes: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
+        let mut entries = Vec::new();
+        while !bytes.is_empty() {
+            let (length, rest) = bytes
+                .split_first_chunk::<4>()
+                .context("a truncated entry length")?;
+            let length = u32::from_be_bytes(*length) as usize;
+            if rest.len() < length {
+                bail!("a truncated entry");
+            }
+            let (entry, rest) = rest.split_at(length);
+            entries.push(entry.to_vec());
+            bytes = rest;
+        }
+        Ok(entries)
     }
 
     impl Mirror {
@@ -1388,13 +1496,61 @@ mod remote {
                 root_url: base(url),
                 follower: LogFollower::new(verifier_key(log_key)?),
                 log: MerkleLog::open(MemoryLogStore::new())?,
+                state: ConsortiumState::new(),
                 checked: 0,
+                entries_per_request: ENTRIES_PER_REQUEST,
             })
         }
 
+        /// Entries `start..` (at most `entries_per_request`, never past `end`).
+        async fn fetch(&self, start: u64, end: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+            if self.entries_per_request <= 1 {
+                let url = format!("{}/entries/{start}", self.root_url);
+                return Ok(vec![get_bytes(&self.http, &url).await?]);
+            }
+            let count = (end - start).min(self.entries_per_request);
+            let url = format!("{}/entries?start={start}&count={count}", self.root_url);
+            let entries = split_entries(&get_bytes(&self.http, &url).await?)?;
+            if entries.is_empty() || entries.len() as u64 > count {
+                bail!(
+                    "asked for {count} entries from {start}, got {}",
+                    entries.len()
+                );
+            }
+            Ok(entries)
+        }
+
+        /// Adds fetched entries to the mirror's tree and replays them through the rules;
+        /// an entry that does not decode or that the rules refuse is an alarm.
+        fn absorb(&mut self, entries: &[Vec<u8>]) -> anyhow::Result<Result<(), Alarm>> {
+            let first = self.log.size();
+            let leaves: Vec<Hash> = entries.iter().map(|bytes| leaf_hash(bytes)).collect();
+            self.log.append_batch(&leaves)?;
+            let mut decoded = Vec::with_capacity(entries.len());
+            for (offset, bytes) in entries.iter().enumerate() {
+                match Entry::decode(bytes) {
+                    Ok(entry) => decoded.push(entry),
+                    Err(error) => {
+                        return Ok(Err(Alarm::Tampered(format!(
+                            "entry {} is not a consortium entry: {error}",
+                            first + offset as u64
+                        ))))
+                    }
+                }
+            }
+            if let Err(error) = replay_batch(&mut self.state, &decoded) {
+                return Ok(Err(Alarm::Tampered(format!(
+                    "the log holds entry {} that its rules refuse: {error}",
+                    self.state.next_index()
+                ))));
+            }
+            Ok(Ok(()))
+        }
+
         /// One step: the new checkpoint must be signed, consistent with the last one,
-        /// and its root must be the root of the entries the log serves; the proofs the
-        /// log serves for new entries must be the ones the mirror computes.
+        /// and its root must be the root of the entries the log serves; the member map
+        /// it commits must be the one those entries give; the proofs the log serves for
+        /// new entries must be the ones the mirror computes.
         pub(super) async fn step(&mut self) -> anyhow::Result<Result<Observation, Alarm>> {
             let text = get_text(&self.http, &format!("{}/checkpoint", self.root_url)).await?;
             let known = self
@@ -1430,23 +1586,31 @@ mod remote {
                 }
                 Err(Err(error)) => bail!("the log's checkpoint does not verify: {error}"),
             };
-            // Fetch the new entries and recompute the tree.
+            // Fetch the new entries, recompute the tree and replay the rules.
             let size = opened.size;
-            let mut leaves = Vec::new();
-            for index in self.log.size()..size {
-                let bytes =
-                    get_bytes(&self.http, &format!("{}/entries/{index}", self.root_url)).await?;
-                leaves.push(leaf_hash(&bytes));
-                if leaves.len() == 10_000 {
-                    self.log.append_batch(&leaves)?;
-                    leaves.clear();
+            let mut pending: Vec<Vec<u8>> = Vec::new();
+            let mut next = self.log.size();
+            while next < size {
+                let entries = self.fetch(next, size).await?;
+                next += entries.len() as u64;
+                pending.extend(entries);
+                if pending.len() >= REPLAY_BATCH || next >= size {
+                    if let Err(alarm) = self.absorb(&std::mem::take(&mut pending))? {
+                        return Ok(Err(alarm));
+                    }
                 }
             }
-            self.log.append_batch(&leaves)?;
             if size > 0 && self.log.root_at(size)? != opened.root {
                 return Ok(Err(Alarm::Tampered(format!(
                     "the entries the log serves do not have the signed root of size {size}"
                 ))));
+            }
+            if self.state.next_index() == size {
+                if let Err(error) = check_member_map(&self.state, &opened) {
+                    return Ok(Err(Alarm::Tampered(format!(
+                        "the checkpoint's member counts are not the log's: {error}"
+                    ))));
+                }
             }
             // Spot-check the proofs the log serves against our own: the new entries and a
             // sample of old ones.
@@ -1642,6 +1806,62 @@ mod durable {
             service_phase(&scratch.database, operator_entries, batch).await?;
             scratch.remove().await?;
         }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Fills a log through the operator, serves it over HTTP on a local socket, and times
+    /// a mirror's first step over all of it (fetch, tree, replay of the rules with
+    /// signature checks, member map check): one entry per request, then in ranges.
+    pub async fn bench_follow(
+        count: u64,
+        database_url: Option<String>,
+        batch: usize,
+    ) -> anyhow::Result<ExitCode> {
+        if count == 0 || batch == 0 {
+            bail!("need at least 1 entry and a batch of 1");
+        }
+        let scratch = Scratch::new(database_url.as_deref(), "follow").await?;
+        let database = scratch.database.clone();
+        println!("backend {:?}", database.backend());
+        tokio::task::spawn_blocking(move || operator_phase(&database, count, batch))
+            .await
+            .context("the benchmark thread")??;
+        let clock: std::sync::Arc<dyn tally_core::Clock> =
+            std::sync::Arc::new(tally_core::SystemClock);
+        let config = tally_store::consortium::ConsortiumConfig::new(
+            SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?,
+            BlindingKey::new(1, [3; 32]),
+            None,
+        );
+        let (log, _) =
+            tally_store::consortium::ConsortiumLog::start(&scratch.database, clock, config).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let router = tally_server::consortium_app(
+            tally_server::routes::consortium::ConsortiumAppState::new(log.clone()),
+        );
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        let key = SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?
+            .verifier()
+            .to_string();
+        for entries_per_request in [1, super::remote::ENTRIES_PER_REQUEST] {
+            let mut mirror = super::remote::Mirror::new(&url, &key)?;
+            mirror.entries_per_request = entries_per_request;
+            let started = Instant::now();
+            if mirror.step().await?.is_err() {
+                bail!("the mirror alarmed on an honest log");
+            }
+            let (per_second, seconds) = rate(count + 1, started);
+            println!(
+                "mirror first step over {} entries, {entries_per_request} entries per request: {per_second:.0} entries/s ({seconds:.1} s)",
+                count + 1
+            );
+        }
+        server.abort();
+        drop(log);
+        scratch.remove().await?;
         Ok(ExitCode::SUCCESS)
     }
 
@@ -2067,6 +2287,52 @@ mod tests {
     }
 
     async fn serve_log(database: &tally_store::Database, quota: u32) -> Served {
+        serve_log_with(database, quota, false).await
+    }
+
+    /// A lying operator: its checkpoints commit a member map in which bank-a made one
+    /// query fewer than the log holds (signed with the real operator key).
+    async fn lying_checkpoint(
+        log: tally_store::consortium::ConsortiumLog,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        let path = request.uri().path().to_owned();
+        let response = next.run(request).await;
+        if !path.ends_with("/checkpoint") {
+            return response;
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let note = Note::parse(std::str::from_utf8(&bytes).expect("text")).expect("note");
+        let honest = Checkpoint::parse(&note.text).expect("checkpoint");
+        let mut leaves = log
+            .read(|operator| {
+                tally_consortium::MemberMap::of(operator.state())
+                    .leaves()
+                    .to_vec()
+            })
+            .await
+            .expect("read");
+        leaves[0].queries = leaves[0].queries.saturating_sub(1);
+        let hashes: Vec<tally_consortium::Hash> = leaves
+            .iter()
+            .map(tally_consortium::MemberLeaf::hash)
+            .collect();
+        let lie = Checkpoint {
+            extensions: vec![tally_consortium::MapCommitment {
+                members: leaves.len() as u64,
+                root: tally_consortium::root_of(&hashes),
+            }
+            .extension_line()],
+            ..honest
+        };
+        let text = lie.sign(&operator_signer()).expect("sign").to_string();
+        axum::response::IntoResponse::into_response(text)
+    }
+
+    async fn serve_log_with(database: &tally_store::Database, quota: u32, lying: bool) -> Served {
         let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
         let genesis = Genesis {
             consortium: "cli".into(),
@@ -2098,9 +2364,15 @@ mod tests {
             .await
             .expect("bind");
         let address = listener.local_addr().expect("address");
-        let router = tally_server::consortium_app(
+        let mut router = tally_server::consortium_app(
             tally_server::routes::consortium::ConsortiumAppState::new(log.clone()),
         );
+        if lying {
+            let shared = log.clone();
+            router = router.layer(axum::middleware::from_fn(move |request, next| {
+                lying_checkpoint(shared.clone(), request, next)
+            }));
+        }
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -2186,7 +2458,7 @@ mod tests {
             let check = |url: String, index: u64, old: Option<PathBuf>| {
                 let key = key.clone();
                 async move {
-                    remote::verify(&url, &key, Some(index), old.as_deref())
+                    remote::verify(&url, &key, Some(index), old.as_deref(), None)
                         .await
                         .expect("verify")
                 }
@@ -2271,6 +2543,82 @@ mod tests {
                 check(forked.url.clone(), 3, Some(old)).await,
                 ExitCode::from(1)
             );
+        });
+    }
+
+    async fn query_many(log: &tally_store::consortium::ConsortiumLog, first: u64, count: u64) {
+        let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
+        for sequence in first..first + count {
+            let opening = IdentifierOpening::new(
+                normalise(IdentifierKind::Phone, "+8613700000001", None).expect("phone"),
+                [6; 16],
+            );
+            let action = Action::Query {
+                identifier: opening.commitment(),
+            };
+            let request = SignedRequest::sign("cli", &member, sequence, DEMO_TIME, action);
+            log.submit(request, Some(opening)).await.expect("query");
+        }
+    }
+
+    #[test]
+    fn count_proofs_verify_and_the_mirror_catches_counts_the_log_does_not_give() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let directory = tempfile::tempdir().expect("directory");
+            let url = format!("sqlite://{}", directory.path().join("log.db").display());
+            let database = tally_store::Database::connect(&url).await.expect("connect");
+            database.migrate().await.expect("migrate");
+            let key = operator_signer().verifier().to_string();
+            let served = serve_log(&database, 100).await;
+            publish_many(&served.log, 1, 250).await;
+            query_many(&served.log, 251, 7).await;
+
+            // The member's count proof, online and from the file it wrote.
+            let file = directory.path().join("count.txt");
+            assert_eq!(
+                remote::verify(&served.url, &key, None, None, Some(("bank-a", Some(&file))))
+                    .await
+                    .expect("verify"),
+                ExitCode::SUCCESS
+            );
+            let proof =
+                CountProof::parse(&std::fs::read_to_string(&file).expect("read")).expect("parse");
+            assert_eq!((proof.leaf.queries, proof.leaf.publications), (7, 250));
+            let count = |path: PathBuf| {
+                verify_exit(Verify::Count {
+                    log_key: key.clone(),
+                    proof: path,
+                })
+            };
+            assert_eq!(count(file.clone()), 0);
+            let text = std::fs::read_to_string(&file).expect("read");
+            std::fs::write(&file, text.replace("queries 7", "queries 6")).expect("write");
+            assert_eq!(count(file.clone()), 1);
+
+            // An honest log: the mirror replays its 258 entries and agrees, whether it
+            // fetches them in ranges (cut at the end of the log) or one per request.
+            for entries_per_request in [remote::ENTRIES_PER_REQUEST, 100, 1] {
+                let mut mirror = remote::Mirror::new(&served.url, &key).expect("mirror");
+                mirror.entries_per_request = entries_per_request;
+                assert!(matches!(
+                    mirror.step().await.expect("step"),
+                    Ok(Observation::First { size: 258 })
+                ));
+            }
+            served.server.abort();
+            drop(served);
+
+            // A lying operator: honest entries and tree, a signed member map that hides
+            // one of bank-a's queries. Count proofs against it verify (the signature is
+            // the operator's), and the mirror is what catches it.
+            let lying = serve_log_with(&database, 100, true).await;
+            let alarm = step(&lying.url, &key).await.unwrap_err();
+            assert!(alarm.contains("member counts"), "{alarm}");
         });
     }
 }

@@ -272,6 +272,7 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .route("/checkpoint", get(consortium::checkpoint))
         .route("/proofs/inclusion", get(consortium::inclusion_proof))
         .route("/proofs/consistency", get(consortium::consistency_proof))
+        .route("/entries", get(consortium::entries))
         .route("/entries/{index}", get(consortium::entry))
         .route("/tile/{level}/{index}", get(consortium::tile));
     Router::new()

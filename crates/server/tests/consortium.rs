@@ -376,6 +376,22 @@ async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
     let (_, entry) = harness.get("/v1/consortium/entries/2").await;
     assert_eq!(tile[64..96], leaf_hash(&entry).0);
 
+    // A range of entries in one response: each a 4-byte length and its bytes, cut at
+    // the end of the log.
+    let (status, range) = harness.get("/v1/consortium/entries?start=1&count=9").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut expected = Vec::new();
+    for index in 1..5 {
+        let (_, bytes) = harness
+            .get(&format!("/v1/consortium/entries/{index}"))
+            .await;
+        expected.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        expected.extend_from_slice(&bytes);
+    }
+    assert_eq!(range, expected);
+    let (_, range) = harness.get("/v1/consortium/entries?start=2&count=1").await;
+    assert_eq!(range[4..], entry);
+
     // The state survives a restart.
     harness.restart().await;
     assert_eq!(harness.checkpoint().await.root, checkpoint.root);
@@ -729,6 +745,16 @@ async fn bad_input_gets_its_code(mut harness: Harness) {
             "/v1/consortium/entries/-1",
             StatusCode::BAD_REQUEST,
             "invalid_index",
+        ),
+        (
+            "/v1/consortium/entries?start=7",
+            StatusCode::NOT_FOUND,
+            "entry_not_found",
+        ),
+        (
+            "/v1/consortium/entries?begin=0",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
         ),
         (
             "/v1/consortium/tile/0/5",
