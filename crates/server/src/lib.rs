@@ -132,7 +132,10 @@ fn credit_routes() -> Router<AppState> {
         )
         .route("/tasks", get(credit::tasks))
         .route_layer(scope("credit:read"));
-    Router::new().merge(writes).merge(reads)
+    let admin = Router::new()
+        .route("/products", post(credit::add_product))
+        .route_layer(scope("admin"));
+    Router::new().merge(writes).merge(reads).merge(admin)
 }
 
 /// The application router, with the risk routes when a risk service is given.

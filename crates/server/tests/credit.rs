@@ -44,6 +44,7 @@ struct Harness {
     clerk: String,
     /// credit:read only.
     reader: String,
+    admin: String,
     _test: TestDatabase,
 }
 
@@ -103,6 +104,13 @@ impl Harness {
             .secret
             .expose()
             .clone();
+        let admin = database
+            .create_api_key("admin", &["admin".into()], now)
+            .await
+            .unwrap()
+            .secret
+            .expose()
+            .clone();
         let credit = Self::service(&database, &writer).await;
         let mut harness = Harness {
             router: Router::new(),
@@ -112,6 +120,7 @@ impl Harness {
             credit,
             clerk,
             reader,
+            admin,
             _test: test,
         };
         harness.serve();
@@ -300,7 +309,74 @@ tally_store::on_both_backends!(
     a_crash_between_intent_and_ledger_is_finished,
     a_stolen_purchase_is_written_off_on_a_confirmed_case,
     end_of_day_expires_holds_cuts_statements_and_queues_collections,
+    products_are_added_through_the_api,
 );
+
+async fn products_are_added_through_the_api(mut harness: Harness) {
+    let product = json!({
+        "code": "holiday-12", "name": "Holiday installments", "currency": "CNY",
+        "fee_model": {"kind": "flat_fee"}, "terms": [{"periods": 12, "rate": "0.0055"}]
+    });
+    let add = |key: String, body: Value| {
+        let harness = &harness;
+        async move {
+            harness
+                .call("POST", "/v1/credit/products", &key, None, Some(body))
+                .await
+        }
+    };
+    let (status, _) = add(harness.clerk.clone(), product.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = add(harness.admin.clone(), product.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = add(harness.admin.clone(), product.clone()).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credit_product_exists"))
+    );
+    let mut bad = product.clone();
+    bad["code"] = json!("odd-term");
+    bad["terms"] = json!([{"periods": 5, "rate": "0.01"}]);
+    let (status, body) = add(harness.admin.clone(), bad).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("credit_invalid_product")
+        )
+    );
+    // Listed, kept across a restart, and usable for a purchase.
+    harness.credit = Harness::service(&harness.database, &harness.writer).await;
+    harness.serve();
+    let (status, listed) = harness.get("/v1/credit/products").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(listed["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|product| product["code"] == "holiday-12"));
+    let (id, _) = harness.open().await;
+    harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize",
+            json!({"amount": cny("1200.00")}),
+        )
+        .await;
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture",
+            json!({"product": "holiday-12", "periods": 12}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["account"]["plans"][0]["installments"][0]["fee"],
+        cny("6.60")
+    );
+    harness.assert_books_match(&[id]).await;
+}
 
 async fn a_purchase_from_opening_to_refund(harness: Harness) {
     let (id, customer) = harness.open().await;

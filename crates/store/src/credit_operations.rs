@@ -38,8 +38,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use tally_core::{Amount, Currency, HoldId};
-use tally_credit::{Account, AccountPolicy, Catalog, CreditError, LedgerRole, Posting};
+use tally_credit::{Account, AccountPolicy, Catalog, CreditError, LedgerRole, Posting, Product};
 use tally_ledger::{Command, LedgerError, NewHold, Outcome};
 
 /// Why a credit operation was not applied.
@@ -55,6 +56,8 @@ pub enum OperationError {
     AccountNotFound(CreditAccountId),
     #[error("product {0:?} is not in the catalog")]
     ProductNotFound(String),
+    #[error("product {0:?} exists already; products are never changed, add one with a new code")]
+    ProductExists(String),
     #[error("idempotency key {0:?} was already used for a different request")]
     KeyReused(String),
     /// Other writers kept changing the account; the operation was not applied.
@@ -81,6 +84,7 @@ impl OperationError {
             OperationError::Credit(error) => error.code(),
             OperationError::AccountNotFound(_) => "credit_account_not_found",
             OperationError::ProductNotFound(_) => "credit_product_not_found",
+            OperationError::ProductExists(_) => "credit_product_exists",
             OperationError::KeyReused(_) => "idempotency_key_reused",
             OperationError::Contended(_) => "credit_account_contended",
             OperationError::LedgerUnavailable(_) => "ledger_unavailable",
@@ -436,7 +440,8 @@ const ATTEMPTS_MAX: usize = 5;
 pub struct CreditOperations {
     database: Database,
     writer: LedgerWriter,
-    catalog: Catalog,
+    /// The catalog file's products and those added through the API.
+    catalog: std::sync::RwLock<Arc<Catalog>>,
     policy: AccountPolicy,
     ledgers: LedgerAccountsCache,
     stripes: Vec<tokio::sync::Mutex<()>>,
@@ -447,7 +452,7 @@ pub struct CreditOperations {
 impl std::fmt::Debug for CreditOperations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CreditOperations")
-            .field("products", &self.catalog.products.len())
+            .field("products", &self.catalog().products.len())
             .finish()
     }
 }
@@ -462,10 +467,24 @@ impl CreditOperations {
     ) -> Result<CreditOperations, OperationError> {
         policy.validate()?;
         finish_pending(&database, &writer, None).await?;
+        let mut catalog = catalog;
+        let stored: Vec<(String, String)> = on_pool!(&database, pool => {
+            sqlx::query_as("SELECT code, definition FROM credit_products ORDER BY code")
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::from)?
+        });
+        for (code, definition) in stored {
+            let product: Product = serde_json::from_str(&definition)
+                .map_err(|error| StoreError::Corrupt(format!("product {code}: {error}")))?;
+            if catalog.product(&code).is_none() {
+                catalog.products.push(product);
+            }
+        }
         Ok(CreditOperations {
             database,
             writer,
-            catalog,
+            catalog: std::sync::RwLock::new(Arc::new(catalog)),
             policy,
             ledgers: LedgerAccountsCache::default(),
             stripes: (0..LOCK_STRIPES)
@@ -482,8 +501,53 @@ impl CreditOperations {
             .store(stop, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The products on offer now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        match self.catalog.read() {
+            Ok(catalog) => catalog.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Adds a product (validated; its code must be new). Products are never changed or
+    /// removed: plans priced by them keep their own schedule either way.
+    pub async fn add_product(
+        &self,
+        product: Product,
+        now: Timestamp,
+    ) -> Result<(), OperationError> {
+        product.validate()?;
+        if self.catalog().product(&product.code).is_some() {
+            return Err(OperationError::ProductExists(product.code));
+        }
+        let definition = serde_json::to_string(&product)
+            .map_err(|error| StoreError::Corrupt(format!("product: {error}")))?;
+        let inserted: Result<_, sqlx::Error> = on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO credit_products (code, definition, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&product.code)
+            .bind(&definition)
+            .bind(micros(now))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => {}
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                return Err(OperationError::ProductExists(product.code));
+            }
+            Err(error) => return Err(StoreError::from(error).into()),
+        }
+        let mut catalog = match self.catalog.write() {
+            Ok(catalog) => catalog,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mut next = Catalog::clone(&catalog);
+        next.products.push(product);
+        *catalog = Arc::new(next);
+        Ok(())
     }
 
     pub fn policy(&self) -> &AccountPolicy {
@@ -657,11 +721,12 @@ impl CreditOperations {
             finish_pending(&self.database, &self.writer, Some(id)).await?;
             let stored = self.load(id).await?;
             let mut account = stored.account.clone();
+            let catalog = self.catalog();
             let context = Context {
                 id,
                 customer_id: stored.customer_id.as_deref(),
                 date,
-                catalog: &self.catalog,
+                catalog: &catalog,
                 policy: &self.policy,
                 key,
             };

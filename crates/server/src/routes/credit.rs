@@ -68,7 +68,9 @@ pub fn operation_error(error: OperationError) -> ApiError {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         OperationError::AccountNotFound(_) => StatusCode::NOT_FOUND,
-        OperationError::KeyReused(_) | OperationError::Contended(_) => StatusCode::CONFLICT,
+        OperationError::KeyReused(_)
+        | OperationError::Contended(_)
+        | OperationError::ProductExists(_) => StatusCode::CONFLICT,
         OperationError::Credit(credit) => match credit {
             CreditError::PlanNotFound(_) | CreditError::AuthorizationNotFound(_) => {
                 StatusCode::NOT_FOUND
@@ -429,6 +431,26 @@ pub async fn products(State(state): State<AppState>) -> Reply {
         .map(|product| json!(product))
         .collect();
     Ok((StatusCode::OK, axum::Json(json!({ "products": products }))))
+}
+
+/// Adds a product to the catalog (scope `admin`): validated like the catalog file's.
+pub async fn add_product(
+    State(state): State<AppState>,
+    Json(product): Json<tally_credit::Product>,
+) -> Reply {
+    let service = service(&state)?;
+    let code = product.code.clone();
+    service
+        .operations
+        .add_product(product, state.clock.now())
+        .await
+        .map_err(operation_error)?;
+    let catalog = service.operations.catalog();
+    let product = catalog.product(&code);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "product": product })),
+    ))
 }
 
 pub async fn tasks(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Reply {

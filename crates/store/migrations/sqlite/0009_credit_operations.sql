@@ -55,3 +55,11 @@ CREATE TABLE credit_contact_tasks (
 );
 CREATE UNIQUE INDEX credit_contact_tasks_once_a_day ON credit_contact_tasks (account_id, business_date, kind, reason);
 CREATE INDEX credit_contact_tasks_open ON credit_contact_tasks (status, priority, id);
+
+-- Products added through the API, beside those of the catalog file; immutable once added
+-- (plans keep what they need of their product).
+CREATE TABLE credit_products (
+    code TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
