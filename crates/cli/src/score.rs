@@ -1,5 +1,5 @@
-//! `tally score`: train, evaluate, apply and benchmark the credit scorecard; write the seeded
-//! train/test split.
+//! `tally score`: train (or tune by cross-validation), evaluate, apply and benchmark the credit
+//! scorecard; write the seeded train/test split.
 
 use anyhow::{bail, Context};
 use std::fs::File;
@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 use tally_scoring::data::SplitMix64;
-use tally_scoring::{metrics, Applicant, Batch, Model, Policy, Table, Target, TrainConfig};
+use tally_scoring::{
+    metrics, Applicant, Batch, FoldPlan, Grid, Model, Policy, Table, Target, TrainConfig,
+};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -16,6 +18,9 @@ pub enum Command {
     Split(SplitArgs),
     /// Train a scorecard and write the model JSON.
     Train(TrainArgs),
+    /// Choose the training settings by stratified k-fold cross-validation on the training rows,
+    /// retrain the best on all of them and write the model JSON.
+    Tune(TuneArgs),
     /// Print AUC, KS, Gini, the deciles with bad rates and (with --baseline) the PSI.
     Eval(EvalArgs),
     /// Score one applicant (JSON) or every row of a CSV; with a policy, decide too.
@@ -90,6 +95,56 @@ pub struct TrainArgs {
     /// Least information value for a feature to be kept.
     #[arg(long)]
     information_value_min: Option<f64>,
+    /// Quantile fine classes of numeric features before merging.
+    #[arg(long)]
+    fine_bins: Option<usize>,
+    /// Least share of the training rows in each bin.
+    #[arg(long)]
+    bin_fraction_min: Option<f64>,
+    /// Whether bins must have a monotonic bad rate (true or false).
+    #[arg(long)]
+    monotonic: Option<bool>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TuneArgs {
+    /// CSV with a header row and a label column.
+    #[arg(long)]
+    data: PathBuf,
+    /// The label column.
+    #[arg(long)]
+    target: String,
+    /// The label value that marks a bad outcome; every other value is good.
+    #[arg(long)]
+    bad_value: String,
+    /// Where to write the model JSON of the chosen setting.
+    #[arg(long)]
+    out: PathBuf,
+    /// Tune and train on the training part of this split of --data (the test part is never read).
+    #[command(flatten)]
+    split: SplitOptions,
+    /// Base training settings as TOML; the grid overrides the settings it lists.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The grid as TOML (keys fine_bins, bins_max, bin_fraction_min, monotonic,
+    /// information_value_min, l2, each a list); absent keys keep the default grid's values.
+    #[arg(long)]
+    grid: Option<PathBuf>,
+    /// Number of folds.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Number of independent cuts into folds (more cuts, a steadier choice).
+    #[arg(long, default_value_t = 4)]
+    repeats: usize,
+    /// Seed of the fold shuffle.
+    #[arg(long, default_value_t = 42)]
+    fold_seed: u64,
+    /// Write every setting's cross-validated AUC to this CSV.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Settings listed on the terminal, best first.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,6 +202,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Split(args) => split(args),
         Command::Train(args) => train(args),
+        Command::Tune(args) => tune(args),
         Command::Eval(args) => eval(args),
         Command::Apply(args) => apply(args),
         Command::Bench(args) => bench(args),
@@ -202,15 +258,20 @@ fn split(args: SplitArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
+fn read_config(path: Option<&Path>) -> anyhow::Result<TrainConfig> {
+    match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            TrainConfig::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+            Ok(TrainConfig::from_toml(&text)
+                .with_context(|| format!("parsing {}", path.display()))?)
         }
-        None => TrainConfig::default(),
-    };
+        None => Ok(TrainConfig::default()),
+    }
+}
+
+fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
+    let mut config = read_config(args.config.as_deref())?;
     if let Some(l2) = args.l2 {
         config.l2 = l2;
     }
@@ -229,15 +290,145 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(minimum) = args.information_value_min {
         config.information_value_min = minimum;
     }
+    if let Some(fine_bins) = args.fine_bins {
+        config.binning.fine_bins = fine_bins;
+    }
+    if let Some(share) = args.bin_fraction_min {
+        config.binning.bin_fraction_min = share;
+    }
+    if let Some(monotonic) = args.monotonic {
+        config.binning.monotonic = monotonic;
+    }
     let target = Target {
         column: args.target.clone(),
         bad_value: args.bad_value.clone(),
     };
     let table = part_of(read_table(&args.data)?, &target, &args.split, true)?;
     let model = tally_scoring::train(&table, &target, &config)?;
+    write_model(&model, &args.out)?;
+    print_model(&model, &args.out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_model(model: &Model, path: &Path) -> anyhow::Result<()> {
     let mut json = model.to_json()?;
     json.push('\n');
-    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One line per setting that the grid varies.
+fn describe(config: &TrainConfig) -> String {
+    format!(
+        "fine_bins {:>2}  bins_max {:>2}  bin_fraction_min {:<4}  monotonic {:<5}  information_value_min {:<4}  l2 {}",
+        config.binning.fine_bins,
+        config.binning.bins_max,
+        config.binning.bin_fraction_min,
+        config.binning.monotonic,
+        config.information_value_min,
+        config.l2
+    )
+}
+
+fn tune(args: TuneArgs) -> anyhow::Result<ExitCode> {
+    let base = read_config(args.config.as_deref())?;
+    let grid = match &args.grid {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Grid::from_toml(&text).with_context(|| format!("parsing {}", path.display()))?
+        }
+        None => Grid::default(),
+    };
+    let plan = FoldPlan {
+        folds: args.folds,
+        repeats: args.repeats,
+        seed: args.fold_seed,
+    };
+    let target = Target {
+        column: args.target.clone(),
+        bad_value: args.bad_value.clone(),
+    };
+    let table = part_of(read_table(&args.data)?, &target, &args.split, true)?;
+    let started = Instant::now();
+    let tuned = tally_scoring::tune(&table, &target, &base, &grid, &plan)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.report {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let mut out = BufWriter::new(file);
+        writeln!(
+            out,
+            "point,fine_bins,bins_max,bin_fraction_min,monotonic,information_value_min,l2,mean_auc,standard_deviation,fold_auc,error"
+        )?;
+        for (index, result) in tuned.results.iter().enumerate() {
+            let config = &result.config;
+            let folds: Vec<String> = result
+                .fold_auc
+                .iter()
+                .map(|auc| format!("{auc:.6}"))
+                .collect();
+            writeln!(
+                out,
+                "{index},{},{},{},{},{},{},{:.6},{:.6},{},\"{}\"",
+                config.binning.fine_bins,
+                config.binning.bins_max,
+                config.binning.bin_fraction_min,
+                config.binning.monotonic,
+                config.information_value_min,
+                config.l2,
+                result.mean_auc,
+                result.standard_deviation,
+                folds.join(" "),
+                result.error.as_deref().unwrap_or("").replace('"', "'")
+            )?;
+        }
+        out.flush()?;
+    }
+    let mut order: Vec<usize> = (0..tuned.results.len())
+        .filter(|&index| tuned.results[index].error.is_none())
+        .collect();
+    order.sort_by(|&left, &right| {
+        tuned.results[right]
+            .mean_auc
+            .total_cmp(&tuned.results[left].mean_auc)
+            .then(left.cmp(&right))
+    });
+    let failed = tuned.results.len() - order.len();
+    println!(
+        "{} settings x {} folds x {} repeats on {} training rows in {seconds:.1} s ({failed} failed)",
+        tuned.results.len(),
+        plan.folds,
+        plan.repeats,
+        table.rows.len()
+    );
+    println!("mean held-out AUC (sd over folds), best first:");
+    for &index in order.iter().take(args.top) {
+        let result = &tuned.results[index];
+        println!(
+            "  {:.4} ({:.4})  {}",
+            result.mean_auc,
+            result.standard_deviation,
+            describe(&result.config)
+        );
+    }
+    if let (Some(&worst), Some(&median)) = (order.last(), order.get(order.len() / 2)) {
+        println!(
+            "  median setting {:.4}, worst {:.4}",
+            tuned.results[median].mean_auc, tuned.results[worst].mean_auc
+        );
+    }
+    let chosen = &tuned.results[tuned.chosen];
+    println!(
+        "chosen: {}  (mean AUC {:.4}, sd {:.4})",
+        describe(&chosen.config),
+        chosen.mean_auc,
+        chosen.standard_deviation
+    );
+    write_model(&tuned.model, &args.out)?;
+    print_model(&tuned.model, &args.out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_model(model: &Model, out: &Path) {
     let file = model.file();
     println!(
         "trained on {} rows ({} bad): {} features kept, {} rejected -> {}",
@@ -245,7 +436,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
         file.training.bad,
         file.features.len(),
         file.rejected.len(),
-        args.out.display()
+        out.display()
     );
     for feature in &file.features {
         println!(
@@ -256,7 +447,6 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
             feature.coefficient
         );
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {

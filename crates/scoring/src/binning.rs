@@ -1,5 +1,6 @@
 //! Binning of one feature, weight of evidence and information value: fine classes, then the
-//! monotonic partition of them that has the greatest information value (dynamic programming).
+//! partition of them (monotonic in bad rate unless configured otherwise) that has the greatest
+//! information value (dynamic programming).
 
 use crate::data::is_missing;
 use crate::error::ScoringError;
@@ -127,6 +128,23 @@ pub enum Trend {
     Decreasing,
     /// A single bin: no trend.
     Flat,
+    /// Bad rate rises and falls (only when binning is not monotonic).
+    NonMonotonic,
+}
+
+impl Trend {
+    /// The trend of bad rates over consecutive bins.
+    pub fn of_rates(rates: &[f64]) -> Trend {
+        if rates.len() < 2 {
+            Trend::Flat
+        } else if rates.windows(2).all(|pair| pair[0] < pair[1]) {
+            Trend::Increasing
+        } else if rates.windows(2).all(|pair| pair[0] > pair[1]) {
+            Trend::Decreasing
+        } else {
+            Trend::NonMonotonic
+        }
+    }
 }
 
 /// The settings of binning.
@@ -139,6 +157,14 @@ pub struct BinningConfig {
     /// Least share of the training rows in each bin (and in the missing bin for it to get its
     /// own weight of evidence).
     pub bin_fraction_min: f64,
+    /// Whether the bad rate must rise (or fall) steadily over a feature's bins. Off, bins
+    /// may follow a U shape (e.g. risk by age); categories are always ordered by bad rate.
+    #[serde(default = "monotonic_by_default")]
+    pub monotonic: bool,
+}
+
+fn monotonic_by_default() -> bool {
+    true
 }
 
 impl Default for BinningConfig {
@@ -147,6 +173,7 @@ impl Default for BinningConfig {
             fine_bins: 20,
             bins_max: 5,
             bin_fraction_min: 0.05,
+            monotonic: true,
         }
     }
 }
@@ -328,7 +355,7 @@ fn bin_numeric(
             last.add(label);
         }
     }
-    let (segments, trend) = best_monotone_partition(&fine, totals, count_min, config.bins_max);
+    let (segments, trend) = best_partition(&fine, totals, count_min, config);
     let bins = segments
         .iter()
         .map(|&(start, end)| {
@@ -382,7 +409,7 @@ fn bin_categorical(
             .then_with(|| left.0.cmp(right.0))
     });
     let fine: Vec<Counts> = ordered.iter().map(|(_, counts)| *counts).collect();
-    let (segments, trend) = best_monotone_partition(&fine, totals, count_min, config.bins_max);
+    let (segments, trend) = best_partition(&fine, totals, count_min, config);
     let bins = segments
         .iter()
         .map(|&(start, end)| {
@@ -408,17 +435,72 @@ fn bin_categorical(
     (bins, trend)
 }
 
+/// The partition the configuration asks for: [`best_monotone_partition`], or
+/// [`best_unconstrained_partition`] when binning is not monotonic.
+fn best_partition(
+    fine: &[Counts],
+    totals: Counts,
+    count_min: u64,
+    config: &BinningConfig,
+) -> (Vec<(usize, usize)>, Trend) {
+    if config.monotonic {
+        best_monotone_partition(fine, totals, count_min, config.bins_max)
+    } else {
+        best_unconstrained_partition(fine, totals, count_min, config.bins_max)
+    }
+}
+
 /// The partition of consecutive fine classes into at most `bins_max` segments, each holding at
 /// least `count_min` rows, with a strictly monotonic bad rate, that has the greatest information
 /// value. Both directions are tried; a single segment is always allowed. Returns inclusive
 /// `(start, end)` segments. Exact: dynamic programming over (segments used, last segment).
-// Index loops mirror the recurrence over (segments, start, end) and read better than iterators.
-#[allow(clippy::needless_range_loop)]
 pub fn best_monotone_partition(
     fine: &[Counts],
     totals: Counts,
     count_min: u64,
     bins_max: usize,
+) -> (Vec<(usize, usize)>, Trend) {
+    search_partition(
+        fine,
+        totals,
+        count_min,
+        bins_max,
+        &[Trend::Increasing, Trend::Decreasing],
+    )
+}
+
+/// As [`best_monotone_partition`] without the monotonic bad rate: any partition into at most
+/// `bins_max` segments of at least `count_min` rows. The trend reported is that of the result.
+pub fn best_unconstrained_partition(
+    fine: &[Counts],
+    totals: Counts,
+    count_min: u64,
+    bins_max: usize,
+) -> (Vec<(usize, usize)>, Trend) {
+    let (segments, _) = search_partition(fine, totals, count_min, bins_max, &[Trend::NonMonotonic]);
+    let rates: Vec<f64> = segments
+        .iter()
+        .map(|&(start, end)| {
+            fine[start..=end]
+                .iter()
+                .fold(Counts::default(), |sum, &counts| sum.plus(counts))
+                .bad_rate()
+        })
+        .collect();
+    let trend = Trend::of_rates(&rates);
+    (segments, trend)
+}
+
+/// The dynamic programme behind both searches: one pass per trend in `trends`, where
+/// `NonMonotonic` lets any segment follow any other.
+// Index loops mirror the recurrence over (segments, start, end) and read better than iterators.
+#[allow(clippy::needless_range_loop)]
+fn search_partition(
+    fine: &[Counts],
+    totals: Counts,
+    count_min: u64,
+    bins_max: usize,
+    trends: &[Trend],
 ) -> (Vec<(usize, usize)>, Trend) {
     let count = fine.len();
     if count == 0 {
@@ -437,10 +519,11 @@ pub fn best_monotone_partition(
         vec![(0, count - 1)],
         Trend::Flat,
     );
-    for trend in [Trend::Increasing, Trend::Decreasing] {
+    for &trend in trends {
         let allowed = |previous: f64, next: f64| match trend {
             Trend::Increasing => next > previous,
-            _ => next < previous,
+            Trend::Decreasing => next < previous,
+            Trend::Flat | Trend::NonMonotonic => true,
         };
         // value[k][start][end]: best IV of fine[0..=end] in k+1 segments, the last [start..=end].
         let unset = f64::NEG_INFINITY;
@@ -580,7 +663,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// The dynamic programme finds the same optimum as trying every partition.
+        /// The dynamic programme finds the same optimum as trying every partition, with and
+        /// without the monotonic constraint.
         #[test]
         fn partition_is_the_exhaustive_optimum(
             fine in proptest::collection::vec((0u64..30, 0u64..30), 1..8),
@@ -596,26 +680,33 @@ mod tests {
             let value = |segments: &[(usize, usize)]| -> f64 {
                 segments.iter().map(|&s| information_value_term(segment(s), totals)).sum()
             };
-            let feasible = |segments: &[(usize, usize)]| -> bool {
-                if segments.len() == 1 {
-                    return true;
+            for monotonic in [true, false] {
+                let feasible = |segments: &[(usize, usize)]| -> bool {
+                    if segments.len() == 1 {
+                        return true;
+                    }
+                    let rates: Vec<f64> = segments.iter().map(|&s| segment(s).bad_rate()).collect();
+                    segments.len() <= bins_max
+                        && segments.iter().all(|&s| segment(s).total() >= count_min)
+                        && (!monotonic
+                            || rates.windows(2).all(|pair| pair[0] < pair[1])
+                            || rates.windows(2).all(|pair| pair[0] > pair[1]))
+                };
+                let config = BinningConfig { bins_max, monotonic, ..BinningConfig::default() };
+                let (chosen, trend) = best_partition(&fine, totals, count_min, &config);
+                proptest::prop_assert!(feasible(&chosen), "{chosen:?}");
+                proptest::prop_assert_eq!(chosen.first().map(|s| s.0), Some(0));
+                proptest::prop_assert_eq!(chosen.last().map(|s| s.1), Some(fine.len() - 1));
+                if monotonic {
+                    proptest::prop_assert_ne!(trend, Trend::NonMonotonic);
                 }
-                let rates: Vec<f64> = segments.iter().map(|&s| segment(s).bad_rate()).collect();
-                segments.len() <= bins_max
-                    && segments.iter().all(|&s| segment(s).total() >= count_min)
-                    && (rates.windows(2).all(|pair| pair[0] < pair[1])
-                        || rates.windows(2).all(|pair| pair[0] > pair[1]))
-            };
-            let (chosen, _) = best_monotone_partition(&fine, totals, count_min, bins_max);
-            proptest::prop_assert!(feasible(&chosen), "{chosen:?}");
-            proptest::prop_assert_eq!(chosen.first().map(|s| s.0), Some(0));
-            proptest::prop_assert_eq!(chosen.last().map(|s| s.1), Some(fine.len() - 1));
-            let best = all_partitions(fine.len())
-                .iter()
-                .filter(|segments| feasible(segments))
-                .map(|segments| value(segments))
-                .fold(f64::NEG_INFINITY, f64::max);
-            proptest::prop_assert!((value(&chosen) - best).abs() < 1e-9, "{} vs {best}", value(&chosen));
+                let best = all_partitions(fine.len())
+                    .iter()
+                    .filter(|segments| feasible(segments))
+                    .map(|segments| value(segments))
+                    .fold(f64::NEG_INFINITY, f64::max);
+                proptest::prop_assert!((value(&chosen) - best).abs() < 1e-9, "{} vs {best}", value(&chosen));
+            }
         }
     }
 
@@ -644,6 +735,39 @@ mod tests {
         }
         assert_eq!(binning.missing.counts().total(), 10);
         assert!(binning.information_value > 0.0);
+    }
+
+    #[test]
+    fn without_the_monotonic_constraint_a_u_shape_keeps_both_arms() {
+        // Risky at both ends (young and old), safe in the middle.
+        let cells: Vec<String> = (0..300).map(|row| (row % 60).to_string()).collect();
+        let cells: Vec<&str> = cells.iter().map(String::as_str).collect();
+        let labels: Vec<bool> = (0..300)
+            .map(|row| {
+                let value = row % 60;
+                (!(15..45).contains(&value) && row % 3 != 0) || row % 7 == 0
+            })
+            .collect();
+        let monotonic = bin_feature("age", &cells, &labels, &BinningConfig::default()).unwrap();
+        assert_ne!(monotonic.trend, Trend::NonMonotonic);
+        let config = BinningConfig {
+            monotonic: false,
+            ..BinningConfig::default()
+        };
+        let free = bin_feature("age", &cells, &labels, &config).unwrap();
+        assert_eq!(free.trend, Trend::NonMonotonic);
+        assert!(free.information_value > monotonic.information_value);
+        let rates: Vec<f64> = free
+            .bins
+            .iter()
+            .map(|bin| bin.counts().bad_rate())
+            .collect();
+        let first = rates[0];
+        let last = rates[rates.len() - 1];
+        assert!(
+            rates.iter().any(|&rate| rate < first && rate < last),
+            "{rates:?}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::binning::{self, Bin, BinningConfig, FeatureKind, Trend, MISSING_LABEL
 use crate::data::{is_missing, Table};
 use crate::error::ScoringError;
 use crate::logistic;
+use crate::tuning::Selection;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -195,6 +196,9 @@ pub struct ModelFile {
     #[serde(default)]
     pub rejected: Vec<RejectedFeature>,
     pub training: TrainingSummary,
+    /// How the training settings were chosen, when by cross-validation (`tally score tune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Selection>,
 }
 
 /// A value of one applicant attribute.
@@ -484,6 +488,14 @@ impl Model {
 
     pub fn file(&self) -> &ModelFile {
         &self.file
+    }
+
+    /// The same model, recording how its training settings were chosen.
+    pub fn with_selection(self, selection: Selection) -> Result<Model, ScoringError> {
+        Model::try_from(ModelFile {
+            selection: Some(selection),
+            ..self.file
+        })
     }
 
     pub fn features(&self) -> &[Feature] {
@@ -935,6 +947,7 @@ fn model_file(
             iterations: 0,
             log_likelihood: 0.0,
         }),
+        selection: None,
     }
 }
 
