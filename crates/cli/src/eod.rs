@@ -40,6 +40,10 @@ pub struct RunArguments {
     /// The business date to run (YYYY-MM-DD). The previous date must have finished.
     #[arg(long)]
     pub date: Option<Date>,
+    /// Account rules (TOML, `tally_credit::AccountPolicy`); default: the configuration's
+    /// `credit.account_policy`, else the rules Tally ships.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<std::path::PathBuf>,
     /// Database (`--database-url`) and configuration file, as for `tally serve`.
     #[command(flatten)]
     pub config: crate::serve::ConfigArgs,
@@ -105,6 +109,25 @@ async fn end_of_day(arguments: RunArguments) -> anyhow::Result<ExitCode> {
         bail!("--date YYYY-MM-DD is required");
     };
     let config = arguments.config.load()?;
+    let policy = match &arguments.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let policy: AccountPolicy = toml::from_str(&text)
+                .with_context(|| format!("{} is not an account policy", path.display()))?;
+            policy
+                .validate()
+                .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
+            policy
+        }
+        None => {
+            config
+                .credit
+                .load()
+                .map_err(|error| anyhow::anyhow!("credit configuration: {error}"))?
+                .account_policy
+        }
+    };
     let url = config.database.url.expose().to_string();
     let database = Database::connect(&url).await.context("connecting")?;
     database.migrate().await.context("migrating")?;
@@ -114,7 +137,7 @@ async fn end_of_day(arguments: RunArguments) -> anyhow::Result<ExitCode> {
         &database,
         &writer,
         date,
-        &AccountPolicy::default(),
+        &policy,
         &options(&arguments.tuning),
     )
     .await

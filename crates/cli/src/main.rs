@@ -2,6 +2,7 @@
 
 mod bench;
 mod consortium;
+mod credit;
 mod eod;
 mod recon;
 mod risk;
@@ -46,6 +47,8 @@ enum Command {
     /// Consortium risk-sharing log: serve, verify, mirror.
     #[command(subcommand)]
     Consortium(consortium::Command),
+    /// Credit accounts over the API of a running `tally serve`: open, purchase, repay, ...
+    Credit(credit::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
 }
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Risk(command) => risk::run(command),
         Command::Consortium(command) => consortium::run(command),
         Command::Eod(arguments) => block_on(eod::run(arguments)),
+        Command::Credit(arguments) => block_on(credit::run(arguments)),
     };
     match result {
         Ok(code) => code,
