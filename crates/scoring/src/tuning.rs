@@ -160,6 +160,9 @@ impl Grid {
                     for &monotonic in &self.monotonic {
                         for &information_value_min in &self.information_value_min {
                             for &l2 in &self.l2 {
+                                if bins_max > fine_bins {
+                                    continue;
+                                }
                                 let mut config = base.clone();
                                 config.binning.fine_bins = fine_bins;
                                 config.binning.bins_max = bins_max;
@@ -167,9 +170,6 @@ impl Grid {
                                 config.binning.monotonic = monotonic;
                                 config.information_value_min = information_value_min;
                                 config.l2 = l2;
-                                if bins_max > fine_bins {
-                                    continue;
-                                }
                                 config.binning.validate()?;
                                 if !(l2 >= 0.0 && l2.is_finite()) {
                                     return Err(ScoringError::InvalidConfiguration(format!(
