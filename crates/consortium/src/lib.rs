@@ -19,6 +19,7 @@
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
 //! - [`member_map`]: members and their query counts in a Merkle tree whose root every
 //!   checkpoint commits, so a member's count is provable in a few hashes.
+//! - [`snapshot`]: the replayed state at a tree size, signed, so opening replays less.
 //! - [`operator`]: rules, log and checkpoint key together, as the service drives them.
 //!
 //! # Threat model of identifier blinding, and the choice of a keyed hash
@@ -82,8 +83,9 @@
 //! `SqlLogStore` on its own connection and current-thread runtime, and the operator on a
 //! dedicated thread that group-commits whatever requests are queued (one transaction,
 //! one checkpoint per batch) and serves proofs and reads after the writes queued before
-//! them. Not built yet: state snapshots beside the tiles, so that opening a large log
-//! does not replay (and re-verify) every entry.
+//! them. A store may also keep one signed state snapshot ([`LogStore::read_snapshot`],
+//! [`LogStore::write_snapshot`]; [`snapshot`]): [`Operator::open`] starts from it and
+//! replays only the entries after it.
 //!
 //! # Throughput
 //! Hashing and tiles are not the bottleneck (millions of entries per second in
@@ -103,6 +105,7 @@ pub mod merkle;
 pub mod note;
 pub mod operator;
 pub mod proof_file;
+pub mod snapshot;
 pub mod state;
 pub mod tiles;
 
@@ -126,6 +129,7 @@ pub use merkle::{
 pub use note::{KeyType, Note, NoteSignature, SignerKey, VerifiedNote, VerifierKey};
 pub use operator::{replay_batch, EntryOutcome, Operator, QueryAnswer};
 pub use proof_file::{ConsistencyProof, InclusionProof};
+pub use snapshot::StoredSnapshot;
 pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
 pub use tiles::{
     Commit, LogStore, MemoryLogStore, MerkleLog, Tile, TileId, TILE_HEIGHT, TILE_WIDTH,

@@ -17,6 +17,7 @@ use crate::hash::{empty_root, leaf_hash, node_hash, Hash};
 use crate::merkle::{
     consistency_proof_plan, fold_range, inclusion_proof_plan, Frontier, LeafRange, NodeId,
 };
+use crate::snapshot::StoredSnapshot;
 use crate::Error;
 
 /// Tree levels covered by one tile.
@@ -133,6 +134,14 @@ pub trait LogStore {
     fn read_entry(&self, index: u64) -> Result<Option<Vec<u8>>, Error>;
     /// Writes a batch, all or nothing.
     fn commit(&mut self, commit: Commit) -> Result<(), Error>;
+    /// The latest state snapshot, when the store keeps them.
+    fn read_snapshot(&self) -> Result<Option<StoredSnapshot>, Error> {
+        Ok(None)
+    }
+    /// Replaces the stored snapshot (a store that keeps none ignores it).
+    fn write_snapshot(&mut self, _snapshot: StoredSnapshot) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Entries and tiles in memory, for tests, benchmarks and the command line.
@@ -141,6 +150,7 @@ pub struct MemoryLogStore {
     tree_size: u64,
     tiles: BTreeMap<TileId, Arc<Tile>>,
     entries: Vec<Vec<u8>>,
+    snapshot: Option<StoredSnapshot>,
 }
 
 impl MemoryLogStore {
@@ -157,6 +167,11 @@ impl MemoryLogStore {
     /// Replaces a stored tile without any check: for tamper tests only.
     pub fn overwrite_tile_for_tamper_test(&mut self, id: TileId, tile: Tile) {
         self.tiles.insert(id, Arc::new(tile));
+    }
+
+    /// Replaces or removes the stored snapshot without any check: for tamper tests only.
+    pub fn overwrite_snapshot_for_tamper_test(&mut self, snapshot: Option<StoredSnapshot>) {
+        self.snapshot = snapshot;
     }
 
     /// Replaces a stored entry without any check: for tamper tests only.
@@ -205,6 +220,15 @@ impl LogStore for MemoryLogStore {
         }
         self.entries.extend(commit.entries);
         self.tree_size = commit.tree_size;
+        Ok(())
+    }
+
+    fn read_snapshot(&self) -> Result<Option<StoredSnapshot>, Error> {
+        Ok(self.snapshot.clone())
+    }
+
+    fn write_snapshot(&mut self, snapshot: StoredSnapshot) -> Result<(), Error> {
+        self.snapshot = Some(snapshot);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ proptest! {
         let _ = SignedRequest::from_bytes(&bytes);
         let _ = Tile::from_bytes(&bytes);
         let _ = Note::parse_bytes(&bytes);
+        let _ = tally_consortium::ConsortiumState::decode(&bytes);
         // Mutations of a valid entry: a version byte and a body tag up front.
         let mut entry = vec![1u8];
         entry.extend_from_slice(&bytes);

@@ -1,4 +1,4 @@
-//! Property tests of the rules: random request sequences; a refused entry changes nothing and replaying the accepted entries rebuilds the same state.
+//! Property tests of the rules: random request sequences; a refused entry changes nothing, and replaying the accepted entries or decoding the state's snapshot bytes rebuilds the same state.
 
 use proptest::prelude::*;
 use tally_consortium::{
@@ -218,6 +218,9 @@ proptest! {
             }
         }
         let replayed = ConsortiumState::replay(&accepted).expect("replay");
-        prop_assert_eq!(replayed, state);
+        prop_assert_eq!(&replayed, &state);
+        // A snapshot's bytes give the same state back.
+        let decoded = ConsortiumState::decode(&state.encode()).expect("decode");
+        prop_assert_eq!(decoded, state);
     }
 }

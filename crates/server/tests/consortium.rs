@@ -221,8 +221,18 @@ fn hashes(value: &Value) -> Vec<Hash> {
 }
 
 async fn flip_bit(database: &Database, table: &str, condition: &str, offset: usize) {
-    let select = format!("SELECT bytes FROM {table} WHERE {condition}");
-    let update = format!("UPDATE {table} SET bytes = $1 WHERE {condition}");
+    flip_bit_in(database, table, "bytes", condition, offset).await;
+}
+
+async fn flip_bit_in(
+    database: &Database,
+    table: &str,
+    column: &str,
+    condition: &str,
+    offset: usize,
+) {
+    let select = format!("SELECT {column} FROM {table} WHERE {condition}");
+    let update = format!("UPDATE {table} SET {column} = $1 WHERE {condition}");
     match database {
         Database::Sqlite(pool) => {
             let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
@@ -252,6 +262,7 @@ tally_store::on_both_backends!(
     unsigned_wrongly_signed_and_replayed_requests_are_refused,
     bad_input_gets_its_code,
     an_edited_entry_or_hash_fails_verification,
+    a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it,
 );
 
 async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
@@ -865,4 +876,65 @@ async fn an_edited_entry_or_hash_fails_verification(mut harness: Harness) {
         .await
         .unwrap_err();
     assert!(error.contains("root"), "{error}");
+}
+
+async fn a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it(mut harness: Harness) {
+    let (a, b) = (key("bank-a", 1), key("bank-b", 2));
+    for number in 0..30 {
+        let phone = format!("+86137{number:08}");
+        let (status, _) = harness
+            .act("records", &a, publish_action(&phone), Some(&phone))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let phone = "+8613700000003";
+    let (status, _) = harness
+        .act("queries", &b, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A snapshot as the service writes one every tenth of the log (at least 100,000
+    // entries), through the SQL store itself.
+    let database = harness.test.database.clone();
+    tokio::task::spawn_blocking(move || {
+        let store = tally_store::consortium::SqlLogStore::connect(&database).unwrap();
+        let mut operator =
+            tally_consortium::Operator::open(store, operator_key(), BlindingKey::new(1, [7; 32]))
+                .unwrap();
+        operator.write_snapshot().unwrap();
+    })
+    .await
+    .unwrap();
+    let (status, _) = harness
+        .act("queries", &b, query_action(phone), Some(phone))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, before) = harness.get("/v1/consortium/checkpoint").await;
+    let (_, count_before) = harness
+        .get_json("/v1/consortium/members/bank-b/query-count")
+        .await;
+
+    // Restarted from the snapshot plus one entry: the same checkpoint and counts.
+    harness.restart().await;
+    let (_, after) = harness.get("/v1/consortium/checkpoint").await;
+    assert_eq!(after, before);
+    let (_, count_after) = harness
+        .get_json("/v1/consortium/members/bank-b/query-count")
+        .await;
+    assert_eq!(count_after, count_before);
+    assert_eq!(count_after["total"], 2);
+
+    // A byte of the stored snapshot edited: the service refuses to start.
+    flip_bit_in(
+        &harness.test.database,
+        "consortium_snapshot",
+        "state",
+        "id = 1",
+        40,
+    )
+    .await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(
+        jiff::Timestamp::from_second(TIME as i64).unwrap(),
+    ));
+    let refused = ConsortiumLog::start(&harness.test.database, clock, config()).await;
+    assert!(refused.is_err());
 }

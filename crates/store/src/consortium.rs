@@ -15,6 +15,11 @@
 //! as the ledger writer does). Reads that need the tree (proofs, tiles, entries, the
 //! replayed state) run as closures on the same thread, after the writes queued before
 //! them; the latest signed checkpoint is shared and read without the thread.
+//!
+//! `consortium_snapshot` (migration `consortium_member_map`) holds one row: the latest
+//! signed state snapshot (`tally_consortium::snapshot`). The thread writes one after a
+//! batch when a tenth of the log (at least 100,000 entries) came since the last, and
+//! [`Operator::open`] starts from it, replaying only the entries after it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -22,7 +27,7 @@ use std::sync::{Arc, RwLock};
 use sqlx::ConnectOptions;
 use tally_consortium::{
     Action, Commit, Entry, EntryBody, Error, Genesis, IdentifierOpening, LogStore, Operator,
-    QueryAnswer, SignedRequest, SignerKey, Tile, TileId, UnixSeconds,
+    QueryAnswer, SignedRequest, SignerKey, StoredSnapshot, Tile, TileId, UnixSeconds,
 };
 use tally_consortium::{BlindingKey, Effect};
 use tally_core::Clock;
@@ -83,6 +88,35 @@ macro_rules! log_sql {
                 .bind(end)
                 .fetch_all(&mut *connection)
                 .await?)
+            }
+
+            pub(super) async fn read_snapshot(
+                connection: &mut Connection,
+            ) -> Result<Option<(i64, String, Vec<u8>)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT tree_size, note, state FROM consortium_snapshot WHERE id = 1",
+                )
+                .fetch_optional(&mut *connection)
+                .await?)
+            }
+
+            pub(super) async fn write_snapshot(
+                connection: &mut Connection,
+                size: i64,
+                note: &str,
+                state: &[u8],
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO consortium_snapshot (id, tree_size, note, state) \
+                     VALUES (1, $1, $2, $3) ON CONFLICT (id) DO UPDATE SET \
+                     tree_size = excluded.tree_size, note = excluded.note, state = excluded.state",
+                )
+                .bind(size)
+                .bind(note)
+                .bind(state)
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
             }
 
             pub(super) async fn commit(
@@ -333,6 +367,34 @@ impl LogStore for SqlLogStore {
         }
         Ok(())
     }
+
+    fn read_snapshot(&self) -> Result<Option<StoredSnapshot>, Error> {
+        let mut connection = self.connection.borrow_mut();
+        let row = self
+            .runtime
+            .block_on(async { on_connection!(&mut *connection, read_snapshot()) })
+            .map_err(storage)?;
+        row.map(|(size, note, state)| {
+            let size = u64::try_from(size)
+                .map_err(|_| Error::Storage(format!("stored snapshot size {size}")))?;
+            Ok(StoredSnapshot { size, note, state })
+        })
+        .transpose()
+    }
+
+    fn write_snapshot(&mut self, snapshot: StoredSnapshot) -> Result<(), Error> {
+        let size = i64::try_from(snapshot.size)
+            .map_err(|_| Error::Storage("snapshot size beyond i64".into()))?;
+        let connection = self.connection.get_mut();
+        self.runtime
+            .block_on(async {
+                on_connection!(
+                    connection,
+                    write_snapshot(size, &snapshot.note, &snapshot.state)
+                )
+            })
+            .map_err(storage)
+    }
 }
 
 /// Keys and limits of the operator's service.
@@ -415,8 +477,9 @@ fn stopped() -> Error {
 
 impl ConsortiumLog {
     /// Starts the operator on a thread of its own over `database` (migrated): founds the
-    /// log with the configured genesis when it is empty, else replays it (every entry's
-    /// leaf hash, signature and rules are checked: an edited entry stops the start).
+    /// log with the configured genesis when it is empty, else opens it from its signed
+    /// snapshot and replays the entries after it (each one's leaf hash, signature and
+    /// rules are checked: an edited entry or snapshot stops the start).
     pub async fn start(
         database: &Database,
         clock: Arc<dyn Clock>,
@@ -557,6 +620,7 @@ impl Worker {
     }
 
     fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
+        self.snapshot_if_due();
         while let Some(first) = receiver.blocking_recv() {
             let mut jobs = vec![first];
             while jobs.len() < self.config.batch_size_max {
@@ -586,6 +650,15 @@ impl Worker {
                 }
             }
             self.flush(&mut pending);
+            self.snapshot_if_due();
+        }
+    }
+
+    /// Stores a state snapshot when enough entries came since the last one, after the
+    /// batch's replies went out. A failure only costs a longer replay at the next start.
+    fn snapshot_if_due(&mut self) {
+        if let Err(error) = self.operator.snapshot_if_due() {
+            tracing::warn!(%error, "storing the consortium state snapshot failed");
         }
     }
 
