@@ -1060,3 +1060,168 @@ async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness
     assert_eq!(body["account"]["bucket"], "current");
     harness.assert_books_match(&[id]).await;
 }
+
+/// One step of a random story.
+#[derive(Debug, Clone)]
+enum Step {
+    Authorize(i64),
+    /// Capture authorisation (index among those open) for this share (in percent) of it,
+    /// into product/term number `product`.
+    Capture(usize, i64, usize),
+    Void(usize),
+    Repay(i64),
+    /// Refund this share (in percent) of what plan (index) can still be refunded.
+    Refund(usize, i64),
+    PayOff(usize),
+    /// End of day for this many days.
+    Days(u8),
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    prop_oneof![
+        3 => (1_i64..400_000).prop_map(Step::Authorize),
+        3 => (0_usize..3, 1_i64..=100, 0_usize..6).prop_map(|(a, b, c)| Step::Capture(a, b, c)),
+        1 => (0_usize..3).prop_map(Step::Void),
+        2 => (1_i64..300_000).prop_map(Step::Repay),
+        1 => (0_usize..3, 1_i64..=100).prop_map(|(a, b)| Step::Refund(a, b)),
+        1 => (0_usize..3).prop_map(Step::PayOff),
+        3 => (1_u8..40).prop_map(Step::Days),
+    ]
+}
+
+/// Products and terms the random stories capture into.
+const TERMS: [(&str, u32); 6] = [
+    ("installment", 1),
+    ("installment", 3),
+    ("loan", 6),
+    ("equal-principal", 12),
+    ("interest-free", 3),
+    ("pay-in-4", 4),
+];
+
+fn fen(minor: i64) -> Value {
+    cny(&format!("{}.{:02}", minor / 100, minor % 100))
+}
+
+/// Any story of purchases, captures, voids, repayments, refunds, payoffs and end-of-day
+/// runs (statements, interest, penalties, expiry) keeps the books equal to the accounts,
+/// never leaves a pending operation, and never shows negative available credit or more
+/// held than authorised.
+#[test]
+fn any_story_keeps_the_books_equal_to_the_accounts() {
+    use proptest::prelude::*;
+    let config = ProptestConfig {
+        cases: 12,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(steps in proptest::collection::vec(step(), 1..30))| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let harness = Harness::new(TestDatabase::sqlite().await.unwrap()).await;
+            let (id, _) = harness.open().await;
+            let mut day = date(2026, 5, 1);
+            let policy = AccountPolicy::default();
+            for (index, step) in steps.iter().enumerate() {
+                let key = format!("step-{index}");
+                let account = harness.account(id).await;
+                let open: Vec<i64> = account["authorizations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|authorization| authorization["id"].as_i64().unwrap())
+                    .collect();
+                let plans = account["plans"].as_array().unwrap().clone();
+                let base = format!("/v1/credit/accounts/{id}");
+                let (status, answer) = match step {
+                    Step::Authorize(minor) => {
+                        harness
+                            .post(&format!("{base}/authorizations"), &key, json!({"amount": fen(*minor)}))
+                            .await
+                    }
+                    Step::Capture(which, share, term) => {
+                        let Some(authorization) = open.get(which % open.len().max(1)) else { continue };
+                        let amount = account["authorizations"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|held| held["id"] == *authorization)
+                            .unwrap()["amount"]["value"]
+                            .as_str()
+                            .unwrap()
+                            .replace('.', "")
+                            .parse::<i64>()
+                            .unwrap();
+                        let (product, periods) = TERMS[*term];
+                        let captured = (amount * share / 100).max(1);
+                        harness
+                            .post(
+                                &format!("{base}/authorizations/{authorization}/capture"),
+                                &key,
+                                json!({"amount": fen(captured), "product": product, "periods": periods}),
+                            )
+                            .await
+                    }
+                    Step::Void(which) => {
+                        let Some(authorization) = open.get(which % open.len().max(1)) else { continue };
+                        harness
+                            .post(&format!("{base}/authorizations/{authorization}/void"), &key, json!({}))
+                            .await
+                    }
+                    Step::Repay(minor) => {
+                        harness
+                            .post(&format!("{base}/repayments"), &key, json!({"amount": fen(*minor)}))
+                            .await
+                    }
+                    Step::Refund(which, share) => {
+                        let Some(plan) = plans.get(which % plans.len().max(1)) else { continue };
+                        let principal: i64 = plan["principal"]["value"].as_str().unwrap().replace('.', "").parse().unwrap();
+                        let refunded: i64 = plan["refunded"]["value"].as_str().unwrap().replace('.', "").parse().unwrap();
+                        let amount = ((principal - refunded) * share / 100).max(1);
+                        harness
+                            .post(&format!("{base}/plans/{}/refunds", plan["id"]), &key, json!({"amount": fen(amount)}))
+                            .await
+                    }
+                    Step::PayOff(which) => {
+                        let Some(plan) = plans.get(which % plans.len().max(1)) else { continue };
+                        let (status, quote) = harness
+                            .get(&format!("{base}/plans/{}/payoff-quote", plan["id"]))
+                            .await;
+                        if status != StatusCode::OK {
+                            continue;
+                        }
+                        harness
+                            .post(&format!("{base}/plans/{}/payoff", plan["id"]), &key, json!({"amount": quote["amount"]}))
+                            .await
+                    }
+                    Step::Days(days) => {
+                        for _ in 0..*days {
+                            run_end_of_day(&harness.database, &harness.writer, day, &policy, &EndOfDayOptions::default())
+                                .await
+                                .unwrap();
+                            day = day.tomorrow().unwrap();
+                        }
+                        harness.clock.set(day.to_zoned(jiff::tz::TimeZone::UTC).unwrap().timestamp());
+                        continue;
+                    }
+                };
+                // Refusals are fine (frozen, insufficient, ...); failures of the service are not.
+                assert!(
+                    status.is_success() || status.is_client_error(),
+                    "{step:?}: {status} {answer}"
+                );
+                let after = harness.account(id).await;
+                assert!(!after["available_credit"]["value"].as_str().unwrap().starts_with('-'));
+                let held: i64 = after["held"]["value"].as_str().unwrap().replace('.', "").parse().unwrap();
+                let authorized: i64 = after["authorizations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|held| held["amount"]["value"].as_str().unwrap().replace('.', "").parse::<i64>().unwrap())
+                    .sum();
+                assert_eq!(held, authorized, "held equals what is authorised");
+            }
+            harness.assert_books_match(&[id]).await;
+        });
+    });
+}
