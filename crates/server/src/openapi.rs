@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{customers, ledger};
+use crate::routes::{credit, customers, ledger};
 use crate::wire;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -25,6 +25,26 @@ use utoipa::{Modify, OpenApi};
         customers::get_customer,
         customers::find_customers,
         customers::list_pii_reads,
+        credit::open_account,
+        credit::get_account,
+        credit::statements,
+        credit::payoff_quote,
+        credit::set_limit,
+        credit::set_temporary_limit,
+        credit::change_status,
+        credit::authorize,
+        credit::capture,
+        credit::void,
+        credit::repay,
+        credit::refund,
+        credit::pay_off,
+        credit::bill_installment,
+        credit::write_off_stolen,
+        credit::tasks,
+        credit::add_task,
+        credit::close_task,
+        credit::products,
+        credit::add_product,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -38,6 +58,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerKeys),
     tags(
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
+        (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, statements and collections. Amounts are {value, currency} with the value a decimal string"),
         (name = "customers", description = "Customers with personal data encrypted, found by blind index, masked unless read with pii:read and a reason (audited)"),
     )
 )]

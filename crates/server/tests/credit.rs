@@ -327,6 +327,31 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
     };
     let (status, _) = add(harness.clerk.clone(), product.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Every credit route is in the OpenAPI document.
+    let (status, document) = harness.get("/v1/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v1/credit/accounts",
+        "/v1/credit/accounts/{id}",
+        "/v1/credit/accounts/{id}/authorizations",
+        "/v1/credit/accounts/{id}/authorizations/{authorization}/capture",
+        "/v1/credit/accounts/{id}/authorizations/{authorization}/void",
+        "/v1/credit/accounts/{id}/repayments",
+        "/v1/credit/accounts/{id}/plans/{plan}/refunds",
+        "/v1/credit/accounts/{id}/plans/{plan}/payoff",
+        "/v1/credit/accounts/{id}/plans/{plan}/payoff-quote",
+        "/v1/credit/accounts/{id}/plans/{plan}/stolen-write-off",
+        "/v1/credit/accounts/{id}/bill-installments",
+        "/v1/credit/accounts/{id}/statements",
+        "/v1/credit/accounts/{id}/limit",
+        "/v1/credit/accounts/{id}/temporary-limit",
+        "/v1/credit/accounts/{id}/{action}",
+        "/v1/credit/tasks",
+        "/v1/credit/tasks/{id}/close",
+        "/v1/credit/products",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "missing {path}");
+    }
     let (status, body) = add(harness.admin.clone(), product.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, body) = add(harness.admin.clone(), product.clone()).await;

@@ -10,7 +10,7 @@
 
 use crate::auth::Principal;
 use crate::credit::{age_on, CreditService};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::Json;
 use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
@@ -232,6 +232,19 @@ fn default_due_days() -> i32 {
 /// Opens a credit account: the decision, and the account when approved (201); a declined
 /// application answers 200 with the decision and its reasons. Both are stored under the
 /// idempotency key.
+#[utoipa::path(
+    post, path = "/v1/credit/accounts", tag = "credit",
+    request_body(content = serde_json::Value, description = "Opens an account through the credit decision: `{customer_id, statement_day, due_days?, application: {monthly_income, monthly_debt_payments, attributes}}`"),
+    params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 201, description = "Approved: the decision and the account", body = serde_json::Value),
+        (status = 200, description = "Declined: the decision with every reason code and the adverse reasons", body = serde_json::Value),
+        (status = 422, description = "Unknown customer (`customer_not_found`), statement day, currencies", body = ErrorBody),
+        (status = 409, description = "Idempotency key reused", body = ErrorBody),
+        (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn open_account(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -362,6 +375,15 @@ pub async fn open_account(
 
 // ----- Reads -----
 
+#[utoipa::path(
+    get, path = "/v1/credit/accounts/{id}", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id")),
+    responses(
+        (status = 200, description = "The account: limit, available credit, held, balances, bucket, authorisations, plans with schedules and true APR", body = serde_json::Value),
+        (status = 404, description = "No such account (`credit_account_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
 pub async fn get_account(State(state): State<AppState>, Path(id): Path<CreditAccountId>) -> Reply {
     let service = service(&state)?;
     let stored = service.operations.load(id).await.map_err(operation_error)?;
@@ -376,6 +398,16 @@ pub async fn get_account(State(state): State<AppState>, Path(id): Path<CreditAcc
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/credit/accounts/{id}/plans/{plan}/payoff-quote", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account")),
+    responses(
+        (status = 200, description = "What paying the plan off today costs and the charge in it", body = serde_json::Value),
+        (status = 404, description = "No such account or plan", body = ErrorBody),
+        (status = 409, description = "Plan already settled or written off", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
 pub async fn payoff_quote(
     State(state): State<AppState>,
     Path((id, plan)): Path<(CreditAccountId, u32)>,
@@ -399,6 +431,15 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/credit/accounts/{id}/statements", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id")),
+    responses(
+        (status = 200, description = "Statements, newest first (`?limit=`)", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
 pub async fn statements(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -421,6 +462,13 @@ pub async fn statements(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/credit/products", tag = "credit",
+    responses(
+        (status = 200, description = "The product catalog", body = serde_json::Value),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
 pub async fn products(State(state): State<AppState>) -> Reply {
     let service = service(&state)?;
     let products: Vec<Value> = service
@@ -434,6 +482,16 @@ pub async fn products(State(state): State<AppState>) -> Reply {
 }
 
 /// Adds a product to the catalog (scope `admin`): validated like the catalog file's.
+#[utoipa::path(
+    post, path = "/v1/credit/products", tag = "credit",
+    request_body(content = serde_json::Value, description = "A product as in the catalog file (code, name, currency, fee_model, terms, rounding, remainder_on, early_payoff, fees_refundable)"),
+    responses(
+        (status = 201, description = "Added", body = serde_json::Value),
+        (status = 409, description = "The code exists (`credit_product_exists`)", body = ErrorBody),
+        (status = 422, description = "Invalid product (`credit_invalid_product`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"]))
+)]
 pub async fn add_product(
     State(state): State<AppState>,
     Json(product): Json<tally_credit::Product>,
@@ -453,6 +511,13 @@ pub async fn add_product(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/credit/tasks", tag = "credit",
+    responses(
+        (status = 200, description = "Open contact tasks, most urgent first", body = serde_json::Value),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
 pub async fn tasks(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Reply {
     let service = service(&state)?;
     let limit = query
@@ -479,6 +544,16 @@ pub struct NewTaskRequest {
     pub priority: i32,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/tasks", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{account_id, kind: alert|callback, reason, amount, priority: 1..5}`"),
+    responses(
+        (status = 201, description = "Added", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "Invalid task", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTaskRequest>) -> Reply {
     let service = service(&state)?;
     if !matches!(request.kind.as_str(), "alert" | "callback") {
@@ -515,6 +590,16 @@ pub struct CloseTaskRequest {
     pub note: String,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/tasks/{id}/close", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{note}`"),
+    params(("id" = i64, Path, description = "Task id")),
+    responses(
+        (status = 200, description = "Closed", body = serde_json::Value),
+        (status = 404, description = "No open task with that id", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn close_task(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -547,6 +632,17 @@ pub struct LimitRequest {
     pub limit: Amount,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/limit", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{limit}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "Negative limit or another currency", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn set_limit(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -575,6 +671,17 @@ pub struct TemporaryLimitRequest {
     pub until: Date,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/temporary-limit", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{limit, until}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "Invalid limit or a past end date", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn set_temporary_limit(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -602,6 +709,16 @@ pub async fn set_temporary_limit(
 }
 
 /// Freeze, unfreeze or close (`action`).
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/{action}", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id"), ("action" = String, Path, description = "freeze, unfreeze or close"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn change_status(
     State(state): State<AppState>,
     Path((id, action)): Path<(CreditAccountId, String)>,
@@ -645,6 +762,18 @@ pub struct AuthorizeRequest {
     pub merchant_reference: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/authorizations", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount, expires_on?, merchant_reference?}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 201, description = "The authorisation and the account; a ledger hold is made", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "Frozen or closed", body = ErrorBody),
+        (status = 422, description = "Insufficient credit (`credit_insufficient`), amount, currency, expiry", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn authorize(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -700,6 +829,17 @@ pub struct CaptureRequest {
     pub periods: u32,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/authorizations/{authorization}/capture", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount?, product, periods}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("authorization" = u32, Path, description = "Authorisation id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The new plan id and the account", body = serde_json::Value),
+        (status = 404, description = "No such account or authorisation", body = ErrorBody),
+        (status = 422, description = "Unknown product or term, more than authorised", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn capture(
     State(state): State<AppState>,
     Path((id, authorization)): Path<(CreditAccountId, u32)>,
@@ -760,6 +900,15 @@ pub async fn capture(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/authorizations/{authorization}/void", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id"), ("authorization" = u32, Path, description = "Authorisation id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account; the hold is released", body = serde_json::Value),
+        (status = 404, description = "No such account or authorisation", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn void(
     State(state): State<AppState>,
     Path((id, authorization)): Path<(CreditAccountId, u32)>,
@@ -794,6 +943,17 @@ pub struct AmountRequest {
     pub amount: Amount,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/repayments", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "How it was applied, what went to credit balance, and the account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "Amount or currency", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn repay(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -812,6 +972,18 @@ pub async fn repay(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/plans/{plan}/refunds", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 404, description = "No such account or plan", body = ErrorBody),
+        (status = 409, description = "Plan written off", body = ErrorBody),
+        (status = 422, description = "More than the refundable principal", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn refund(
     State(state): State<AppState>,
     Path((id, plan)): Path<(CreditAccountId, u32)>,
@@ -826,6 +998,17 @@ pub async fn refund(
     .await
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/plans/{plan}/payoff", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount}` (at least the quote)"),
+    params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 404, description = "No such account or plan", body = ErrorBody),
+        (status = 422, description = "Below the quote (`credit_payoff_below_quote`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn pay_off(
     State(state): State<AppState>,
     Path((id, plan)): Path<(CreditAccountId, u32)>,
@@ -859,6 +1042,17 @@ pub struct BillInstallmentRequest {
     pub periods: u32,
 }
 
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/bill-installments", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{product, periods}`"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The new plan id and the account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 422, description = "Refused (`credit_bill_installment_refused`), unknown product or term", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn bill_installment(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
@@ -895,6 +1089,17 @@ pub struct WriteOffRequest {
 
 /// Writes off a purchase made by a thief, on the evidence of an approved stolen-account
 /// case of the account's customer.
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/plans/{plan}/stolen-write-off", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{case_id}`: an approved stolen_account risk case of the customer"),
+    params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "The account; the principal is booked to fraud-loss expense", body = serde_json::Value),
+        (status = 404, description = "No such account or plan", body = ErrorBody),
+        (status = 422, description = "No such case, not approved, or another customer", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
 pub async fn write_off_stolen(
     State(state): State<AppState>,
     Path((id, plan)): Path<(CreditAccountId, u32)>,
