@@ -15,13 +15,20 @@
 //!   every run since has seen is, in effect, at the previous business date. Runs are
 //!   contiguous (a date starts only when the previous one has finished), which is what makes
 //!   that inference sound.
-//! - **Resuming.** A run processes accounts in chunks: read, compute in parallel (one scoped
-//!   thread per core), send the chunk's postings to the ledger writer and wait for them to
-//!   be committed, then commit the changed accounts and the run's cursor in one transaction.
-//!   A crash before that commit leaves the chunk's accounts as they were; the resumed run
-//!   computes the same postings (end of day is a pure function of the state and the date)
-//!   under the same idempotency keys (`credit-eod:{account}:{date}:{index}`), which the
-//!   writer replays instead of posting twice.
+//! - **Resuming, and operations meanwhile.** A run processes accounts in chunks: read (with
+//!   each account's version), compute in parallel (one scoped thread per core), then one
+//!   transaction writes the changed accounts (each only if its version is still the one
+//!   read: an HTTP operation may have changed it, and then the chunk is computed again),
+//!   the chunk's ledger commands as a pending credit operation, its statements and contact
+//!   tasks, and the run's cursor. Then the commands go to the ledger writer and the
+//!   operation is marked done. A crash after the commit leaves a pending operation, which
+//!   the resumed run (or the credit service's start) finishes; a crash before it leaves
+//!   nothing. See `credit_operations` for the pattern.
+//! - **Summary entries.** A chunk's movements are posted as one entry per currency, net per
+//!   ledger role (`credit-eod:{date}:{first account}:{currency}`), the way a subledger
+//!   posts to a general ledger: the per-account detail is in each account's state and
+//!   statements, and the books still equal the sum of the accounts (tested). One entry per
+//!   chunk instead of one per account-posting keeps the ledger writer out of the run's time.
 //! - **Ledger accounts** are created once per role and currency through the writer (key
 //!   `credit-ledger-account:{code}`) and found again by their code (`credit-receivable-CNY`).
 
@@ -36,11 +43,11 @@ use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use tally_core::{AccountId, Currency};
+use tally_core::{AccountId, Amount, Currency};
 use tally_credit::{
     Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting, Statement,
 };
-use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, Outcome};
+use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, Outcome, Side};
 
 /// The identifier of a stored credit account.
 pub type CreditAccountId = i64;
@@ -549,11 +556,6 @@ fn compute_chunk(
     })
 }
 
-/// The idempotency key of posting `index` of account `id`'s end of day on `date`.
-pub fn posting_key(id: CreditAccountId, date: Date, index: usize) -> String {
-    format!("credit-eod:{id}:{date}:{index}")
-}
-
 /// Runs end of day for `date` on every stored credit account, resuming a run that stopped.
 /// Running a date that has finished does nothing.
 pub async fn run_end_of_day(
@@ -628,6 +630,7 @@ pub async fn run_end_of_day(
             failures: 0,
         };
         let mut chunk = ChunkWrite::default();
+        let mut summaries: BTreeMap<Currency, BTreeMap<LedgerRole, i64>> = BTreeMap::new();
         for ((id, version, _), result) in rows.iter().zip(computed) {
             progress.accounts += 1;
             let Computed::Changed {
@@ -649,12 +652,16 @@ pub async fn run_end_of_day(
                     vacant.insert(credit_ledger_accounts(database, writer, account.currency).await?)
                 }
             };
-            for (index, posting) in postings.iter().enumerate() {
-                chunk.commands.push(LedgerCommand {
-                    key: posting_key(*id, date, index),
-                    command: Command::PostEntry(ledgers.entry(posting)),
-                    if_refused: IfRefused::Fail,
-                });
+            // The day's movements go to the ledger as one summary entry per chunk and
+            // currency (net per role); each account's detail stays in its state and
+            // statements, as a subledger's does.
+            let net = summaries.entry(account.currency).or_default();
+            for leg in postings.iter().flat_map(|posting| &posting.legs) {
+                let signed = match leg.side {
+                    Side::Debit => leg.amount.minor(),
+                    Side::Credit => -leg.amount.minor(),
+                };
+                *net.entry(leg.role).or_insert(0) += signed;
             }
             progress.postings += i64::try_from(postings.len()).unwrap_or(0);
             for authorization in &expired {
@@ -682,6 +689,23 @@ pub async fn run_end_of_day(
             chunk
                 .accounts
                 .push((*id, *version, account.last_end_of_day, encode(&account)?));
+        }
+        for (currency, net) in &summaries {
+            let mut summary = Posting::new(format!(
+                "credit end of day {date}, accounts {cursor} to {last_id}"
+            ));
+            for (role, minor) in net {
+                summary = summary.debit(*role, Amount::new(*minor, *currency));
+            }
+            if summary.is_empty() {
+                continue;
+            }
+            let ledgers = &ledgers[currency];
+            chunk.commands.push(LedgerCommand {
+                key: format!("credit-eod:{date}:{cursor}:{currency}"),
+                command: Command::PostEntry(ledgers.entry(&summary)),
+                if_refused: IfRefused::Fail,
+            });
         }
         progress.written = i64::try_from(chunk.accounts.len()).unwrap_or(i64::MAX);
         report.timings.post += started.elapsed();
