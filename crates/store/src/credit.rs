@@ -309,6 +309,20 @@ pub(crate) fn decode(id: CreditAccountId, state: &str) -> Result<Account, StoreE
 /// Rows per multi-row statement (4 parameters each; both backends accept this many).
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// Appends `rows` parenthesised lists of `columns` numbered parameters: `($1, $2), ($3, $4)`.
+fn push_value_rows(sql: &mut String, rows: usize, columns: usize) {
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+}
+
 /// Inserts or replaces accounts (already encoded), several rows per statement, in one
 /// transaction.
 async fn upsert_encoded(
@@ -321,19 +335,7 @@ async fn upsert_encoded(
             let mut sql = String::from(
                 "INSERT INTO credit_accounts (id, currency, last_end_of_day, state) VALUES ",
             );
-            for index in 0..part.len() {
-                let base = index * 4;
-                if index > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${})",
-                    base + 1,
-                    base + 2,
-                    base + 3,
-                    base + 4
-                ));
-            }
+            push_value_rows(&mut sql, part.len(), 4);
             sql.push_str(
                 " ON CONFLICT (id) DO UPDATE SET currency = excluded.currency, \
                  last_end_of_day = excluded.last_end_of_day, state = excluded.state, \
@@ -813,19 +815,7 @@ async fn write_chunk(
         let mut transaction = pool.begin().await?;
         for part in chunk.accounts.chunks(ROWS_PER_STATEMENT) {
             let mut sql = String::from("WITH changed (id, version, last_end_of_day, state) AS (VALUES ");
-            for index in 0..part.len() {
-                let base = index * 4;
-                if index > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${})",
-                    base + 1,
-                    base + 2,
-                    base + 3,
-                    base + 4
-                ));
-            }
+            push_value_rows(&mut sql, part.len(), 4);
             sql.push_str(
                 ") UPDATE credit_accounts SET state = changed.state, \
                  last_end_of_day = changed.last_end_of_day, version = credit_accounts.version + 1 \
