@@ -14,7 +14,7 @@ fi
 tally="${TALLY:-}"
 if [ -z "$tally" ]; then
   (cd "$root" && cargo build --release -p tally)
-  tally="$root/target/release/tally"
+  tally="${CARGO_TARGET_DIR:-$root/target}/release/tally"
 fi
 "$here/.venv/bin/python" "$here/compare.py" --tally "$tally" \
   --data "$root/data/germancredit.csv" --seeds "$seeds" --out "$here/out"
