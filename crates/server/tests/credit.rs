@@ -947,6 +947,31 @@ async fn a_stolen_purchase_is_written_off_on_a_confirmed_case(harness: Harness) 
     let (status, body) = harness
         .post(&uri, "write-off", json!({"case_id": "confirmed"}))
         .await;
+    // Once the claim is confirmed the customer is on the block list: nothing more is bought.
+    risk.insert_list_entry(&tally_store::risk::ListEntryRow {
+        id: "block-1".into(),
+        kind: "block".into(),
+        field: "customer".into(),
+        value: customer.clone(),
+        reason: "confirmed stolen account".into(),
+        source: "case confirmed".into(),
+        added_at: 0,
+        added_by: "analyst".into(),
+        expires_at: None,
+    })
+    .await
+    .unwrap();
+    let (blocked, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-blocked",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(
+        (blocked, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("customer_blocked"))
+    );
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
     assert_eq!(body["account"]["bucket"], "current");

@@ -325,6 +325,23 @@ macro_rules! risk_sql {
                 let sql = format!("{LIST_COLUMNS} WHERE removed_at IS NULL ORDER BY added_at, id");
                 Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
             }
+
+            pub async fn customer_blocked(
+                pool: &Pool<$database>,
+                customer: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                let (count,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM risk_list_entries WHERE kind = 'block' \
+                     AND field = 'customer' AND value = $1 AND removed_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > $2)",
+                )
+                .bind(customer)
+                .bind(now)
+                .fetch_one(pool)
+                .await?;
+                Ok(count > 0)
+            }
         }
     };
 }
@@ -453,5 +470,10 @@ impl RiskStore {
 
     pub async fn live_list_entries(&self) -> Result<Vec<ListEntryRow>, StoreError> {
         on_pool!(&self.database, live_list_entries())
+    }
+
+    /// Whether `customer` is on the block list now (a confirmed stolen account, a fraud).
+    pub async fn customer_blocked(&self, customer: &str, now: i64) -> Result<bool, StoreError> {
+        on_pool!(&self.database, customer_blocked(customer, now))
     }
 }

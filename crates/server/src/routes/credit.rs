@@ -320,12 +320,8 @@ pub async fn open_account(
         .await?;
     let date = today(&state);
     let block_listed = RiskStore::new(state.database.clone())
-        .live_list_entries()
-        .await?
-        .iter()
-        .any(|entry| {
-            entry.kind == "block" && entry.field == "customer" && entry.value == customer_id
-        });
+        .customer_blocked(&customer_id, now.as_microsecond())
+        .await?;
     let decision = service
         .decision
         .decide(
@@ -769,7 +765,7 @@ pub struct AuthorizeRequest {
     responses(
         (status = 201, description = "The authorisation and the account; a ledger hold is made", body = serde_json::Value),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "Frozen or closed", body = ErrorBody),
+        (status = 409, description = "Frozen or closed, or the customer is on the risk block list (`customer_blocked`)", body = ErrorBody),
         (status = 422, description = "Insufficient credit (`credit_insufficient`), amount, currency, expiry", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
@@ -780,6 +776,36 @@ pub async fn authorize(
     headers: HeaderMap,
     Json(request): Json<AuthorizeRequest>,
 ) -> Reply {
+    // A customer on the risk block list (a confirmed stolen account) buys nothing more; a
+    // retry of an authorisation made before still gets its first answer.
+    let service = service(&state)?;
+    let key = idempotency_key(&headers)?;
+    if let Some(answer) = service
+        .operations
+        .replayed(&key, &hash_of("authorize", id, &request))
+        .await
+        .map_err(operation_error)?
+    {
+        return reply(answer);
+    }
+    if let Some(customer) = service
+        .operations
+        .load(id)
+        .await
+        .map_err(operation_error)?
+        .customer_id
+    {
+        if RiskStore::new(state.database.clone())
+            .customer_blocked(&customer, state.clock.now().as_microsecond())
+            .await?
+        {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "customer_blocked",
+                format!("customer {customer} is on the risk block list"),
+            ));
+        }
+    }
     operate(&state, &headers, "authorize", id, &request, |account, context| {
         let latest = context
             .date
