@@ -2658,6 +2658,34 @@ mod tests {
             let lying = serve_log_with(&database, 100, true).await;
             let alarm = step(&lying.url, &key).await.unwrap_err();
             assert!(alarm.contains("member counts"), "{alarm}");
+            lying.server.abort();
+            drop(lying);
+
+            // The last query's result count edited in the database under an honest
+            // service (after its start, before it read the entry): the mirror alarms.
+            let served = serve_log(&database, 100).await;
+            let length = served
+                .log
+                .read(|operator| operator.log().entry(257))
+                .await
+                .expect("read")
+                .expect("entry")
+                .expect("bytes")
+                .len();
+            served
+                .log
+                .read(|operator| operator.log().store().forget_cache())
+                .await
+                .expect("forget");
+            flip_bit(
+                &database,
+                "consortium_entries",
+                "entry_index = 257",
+                length - 1,
+            )
+            .await;
+            let alarm = step(&served.url, &key).await.unwrap_err();
+            assert!(alarm.starts_with("TAMPERED"), "{alarm}");
         });
     }
 }
