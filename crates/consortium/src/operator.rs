@@ -42,7 +42,7 @@ pub struct Operator<S> {
     signer: SignerKey,
     blinding: BlindingKey,
     poisoned: bool,
-    /// Tree size of the latest stored snapshot (0: none).
+    /// Tree size of the latest snapshot stored or tried (0: none).
     snapshot_size: u64,
 }
 
@@ -148,15 +148,17 @@ impl<S: LogStore> Operator<S> {
 
     /// Stores a snapshot when the entries since the last one reach a tenth of the log
     /// (and at least [`SNAPSHOT_INTERVAL_MIN`]), so that opening replays at most about a
-    /// tenth of the log while the state is rewritten about ten times as the log doubles.
+    /// tenth of the log while the state is rewritten about seven times as the log doubles.
     /// Returns whether it wrote one.
     pub fn snapshot_if_due(&mut self) -> Result<bool, Error> {
         let since = self.log.size() - self.snapshot_size;
         if since < SNAPSHOT_INTERVAL_MIN.max(self.log.size() / 10) {
             return Ok(false);
         }
-        self.write_snapshot()?;
-        Ok(true)
+        let written = self.write_snapshot();
+        // A failed write is tried again after another interval, not after every batch.
+        self.snapshot_size = self.log.size();
+        written.map(|()| true)
     }
 
     /// The replayed state.
