@@ -1,6 +1,8 @@
-//! The credit decision at activation: a documented rule table on the applicant's attributes
-//! (until the scorecard issue's model replaces it) gives approve or decline with reason
-//! codes, a limit and a pricing tier.
+//! The rule table of the credit decision at activation: approve or decline with reason
+//! codes, an income-based limit and a tier, from the applicant's attributes and score. The
+//! service (`tally-server::credit`) combines it with the scorecard's score-band policy:
+//! both must approve and the lower limit wins, so the table keeps what a score does not
+//! cover (age, income, debt-to-income, the block list).
 //!
 //! The rules, in order (every failing rule adds its reason; any reason declines):
 //! 1. `block_listed`: the applicant is on a block list;
