@@ -310,7 +310,79 @@ tally_store::on_both_backends!(
     a_stolen_purchase_is_written_off_on_a_confirmed_case,
     end_of_day_expires_holds_cuts_statements_and_queues_collections,
     products_are_added_through_the_api,
+    concurrent_openings_get_their_own_accounts,
 );
+
+/// A valid PRC identity number born on 1990-01-`day` with sequence `sequence`.
+fn national_id(day: u32, sequence: u32) -> String {
+    let body = format!("1101051990010{}{:03}", day, sequence);
+    let weights = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .chars()
+        .zip(weights)
+        .map(|(digit, weight)| digit.to_digit(10).unwrap() * weight)
+        .sum();
+    let check = "10X98765432".as_bytes()[(sum % 11) as usize] as char;
+    format!("{body}{check}")
+}
+
+async fn concurrent_openings_get_their_own_accounts(harness: Harness) {
+    let mut customers = Vec::new();
+    for index in 1..=8_u32 {
+        customers.push(
+            harness
+                .customer(
+                    &national_id(index, index * 7),
+                    &format!("1370000000{index}"),
+                )
+                .await,
+        );
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, customer) in customers.into_iter().enumerate() {
+        let router = harness.router.clone();
+        let key = harness.clerk.clone();
+        tasks.spawn(async move {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/v1/credit/accounts")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header("Idempotency-Key", format!("open-{index}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({
+                        "customer_id": customer,
+                        "statement_day": 5,
+                        "application": {
+                            "monthly_income": cny("20000.00"),
+                            "monthly_debt_payments": cny("1000.00"),
+                            "attributes": attributes(true),
+                        }
+                    })
+                    .to_string(),
+                ))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            (
+                body["account"]["id"].as_i64().unwrap(),
+                body["account"]["customer_id"].clone(),
+                customer,
+            )
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (id, stored_customer, customer) = joined.unwrap();
+        assert_eq!(stored_customer, customer.as_str());
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, (1..=8).collect::<Vec<i64>>());
+}
 
 async fn products_are_added_through_the_api(mut harness: Harness) {
     let product = json!({

@@ -641,62 +641,74 @@ impl CreditOperations {
         customer_id: Option<&str>,
         account: Option<&Account>,
         now: Timestamp,
-        answer: impl FnOnce(Option<CreditAccountId>) -> Answer,
+        answer: impl Fn(Option<CreditAccountId>) -> Answer,
     ) -> Result<Answer, OperationError> {
         if let Some(replay) = self.replayed(key, request_hash).await? {
             return Ok(replay);
         }
         let state = account.map(encode).transpose()?;
         let currency = account.map(|account| account.currency.code().to_string());
-        let inserted: Result<Answer, sqlx::Error> = on_pool!(&self.database, pool => {
-            async {
-                let mut transaction = pool.begin().await?;
-                let id = match &state {
-                    Some(state) => {
-                        let (id,): (i64,) = sqlx::query_as(
-                            "INSERT INTO credit_accounts (id, currency, last_end_of_day, state, \
-                             version, customer_id) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 \
-                             FROM credit_accounts), $1, NULL, $2, 0, $3) RETURNING id",
-                        )
-                        .bind(&currency)
-                        .bind(state)
-                        .bind(customer_id)
-                        .fetch_one(&mut *transaction)
-                        .await?;
-                        Some(id)
+        let postgres = matches!(self.database, Database::Postgres(_));
+        for _ in 0..ATTEMPTS_MAX {
+            let inserted: Result<Answer, sqlx::Error> = on_pool!(&self.database, pool => {
+                async {
+                    let mut transaction = pool.begin().await?;
+                    if postgres {
+                        // New ids are the largest plus one, so openings take turns (SQLite's
+                        // write lock does this by itself); the two-key lock space is not the
+                        // ledger writer's.
+                        sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), 1)")
+                            .execute(&mut *transaction)
+                            .await?;
                     }
-                    None => None,
-                };
-                let answer = answer(id);
-                sqlx::query(
-                    "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
-                     http_status, response, commands, status, created_at) \
-                     VALUES ($1, $2, 'open', $3, $4, $5, '[]', 'done', $6)",
-                )
-                .bind(key)
-                .bind(id.unwrap_or(0))
-                .bind(request_hash)
-                .bind(i32::from(answer.status))
-                .bind(answer.body.to_string())
-                .bind(micros(now))
-                .execute(&mut *transaction)
-                .await?;
-                transaction.commit().await?;
-                Ok(answer)
-            }
-            .await
-        });
-        match inserted {
-            Ok(answer) => Ok(answer),
-            // The same key raced in from elsewhere, or two new accounts took one id.
-            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
-                match self.replayed(key, request_hash).await? {
-                    Some(replay) => Ok(replay),
-                    None => Err(OperationError::Contended(0)),
+                    let id = match &state {
+                        Some(state) => {
+                            let (id,): (i64,) = sqlx::query_as(
+                                "INSERT INTO credit_accounts (id, currency, last_end_of_day, state, \
+                                 version, customer_id) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 \
+                                 FROM credit_accounts), $1, NULL, $2, 0, $3) RETURNING id",
+                            )
+                            .bind(&currency)
+                            .bind(state)
+                            .bind(customer_id)
+                            .fetch_one(&mut *transaction)
+                            .await?;
+                            Some(id)
+                        }
+                        None => None,
+                    };
+                    let answer = answer(id);
+                    sqlx::query(
+                        "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
+                         http_status, response, commands, status, created_at) \
+                         VALUES ($1, $2, 'open', $3, $4, $5, '[]', 'done', $6)",
+                    )
+                    .bind(key)
+                    .bind(id.unwrap_or(0))
+                    .bind(request_hash)
+                    .bind(i32::from(answer.status))
+                    .bind(answer.body.to_string())
+                    .bind(micros(now))
+                    .execute(&mut *transaction)
+                    .await?;
+                    transaction.commit().await?;
+                    Ok(answer)
                 }
+                .await
+            });
+            match inserted {
+                Ok(answer) => return Ok(answer),
+                // The same key raced in from elsewhere (answer as it did), or two new accounts
+                // took one id (try again with the next).
+                Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                    if let Some(replay) = self.replayed(key, request_hash).await? {
+                        return Ok(replay);
+                    }
+                }
+                Err(error) => return Err(StoreError::from(error).into()),
             }
-            Err(error) => Err(StoreError::from(error).into()),
         }
+        Err(OperationError::Contended(0))
     }
 
     /// Applies operation `kind` to account `id` under idempotency key `key` (see the module

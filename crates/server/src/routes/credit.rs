@@ -354,13 +354,13 @@ pub async fn open_account(
                 (Some(id), Some(account)) => tally_store::credit_operations::Answer {
                     status: 201,
                     body: json!({
-                        "decision": decision_value,
+                        "decision": decision_value.clone(),
                         "account": account_view(id, Some(&customer_id), account, date),
                     }),
                 },
                 _ => tally_store::credit_operations::Answer {
                     status: 200,
-                    body: json!({ "decision": decision_value, "account": null }),
+                    body: json!({ "decision": decision_value.clone(), "account": null }),
                 },
             },
         )
