@@ -1056,7 +1056,7 @@ async fn a_stolen_purchase_is_written_off_on_a_confirmed_case(harness: Harness) 
 }
 
 async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness: Harness) {
-    let (id, _) = harness.open().await;
+    let (id, customer) = harness.open().await;
     let uri = format!("/v1/credit/accounts/{id}/authorizations");
     let (status, _) = harness
         .post(
@@ -1148,6 +1148,13 @@ async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness
         tasks
             .iter()
             .any(|task| task["account_id"] == id && task["bucket"] == "m1"),
+        "{tasks:?}"
+    );
+    // Who to call: the account's customer.
+    assert!(
+        tasks
+            .iter()
+            .all(|task| task["customer_id"] == customer.as_str()),
         "{tasks:?}"
     );
     // A callback added by hand, then closed.

@@ -861,9 +861,12 @@ impl CreditOperations {
     pub async fn open_tasks(&self, limit: i64) -> Result<Vec<ContactTaskRow>, OperationError> {
         let rows: Vec<ContactTaskRow> = on_pool!(&self.database, pool => {
             sqlx::query_as(
-                "SELECT id, account_id, business_date, kind, reason, bucket, days_past_due, \
-                 amount_minor, currency, priority, status, note FROM credit_contact_tasks \
-                 WHERE status = 'open' ORDER BY priority, id LIMIT $1",
+                "SELECT task.id, task.account_id, account.customer_id, task.business_date, \
+                 task.kind, task.reason, task.bucket, task.days_past_due, task.amount_minor, \
+                 task.currency, task.priority, task.status, task.note \
+                 FROM credit_contact_tasks AS task \
+                 LEFT JOIN credit_accounts AS account ON account.id = task.account_id \
+                 WHERE task.status = 'open' ORDER BY task.priority, task.id LIMIT $1",
             )
             .bind(limit)
             .fetch_all(pool)
@@ -945,6 +948,9 @@ impl CreditOperations {
 pub struct ContactTaskRow {
     pub id: i64,
     pub account_id: i64,
+    /// Who to call: the account's customer (their contact details are read through the
+    /// customer routes, masked or with `pii:read`).
+    pub customer_id: Option<String>,
     pub business_date: String,
     pub kind: String,
     pub reason: String,
