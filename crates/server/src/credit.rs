@@ -16,6 +16,7 @@
 //!    and the scorecard's adverse reasons for the notice the applicant is owed.
 
 use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::Serialize;
 use std::path::Path;
 use tally_core::Amount;
@@ -42,6 +43,9 @@ pub struct CreditFiles {
     pub score_policy: Option<String>,
     /// The rule table of the decision (age, income, debt-to-income).
     pub decision_rules: Option<String>,
+    /// IANA time zone of the lender's business dates (`Asia/Shanghai`); default UTC. A
+    /// purchase at 01:00 in Beijing belongs to that Beijing day, not to the UTC day before.
+    pub time_zone: Option<String>,
 }
 
 /// Why the credit configuration could not be loaded.
@@ -86,6 +90,7 @@ pub struct CreditSetup {
     pub catalog: Catalog,
     pub account_policy: AccountPolicy,
     pub decision: DecisionModels,
+    pub time_zone: TimeZone,
 }
 
 impl CreditFiles {
@@ -116,7 +121,14 @@ impl CreditFiles {
                 .map_err(|error| invalid("decision rules", error))?,
             None => CreditPolicy::default(),
         };
+        let time_zone = match &self.time_zone {
+            Some(name) => {
+                TimeZone::get(name).map_err(|error| invalid("credit time zone", error))?
+            }
+            None => TimeZone::UTC,
+        };
         Ok(CreditSetup {
+            time_zone,
             catalog,
             account_policy,
             decision: DecisionModels {
@@ -133,6 +145,8 @@ impl CreditFiles {
 pub struct CreditService {
     pub operations: CreditOperations,
     pub decision: DecisionModels,
+    /// Business dates are dates in this zone.
+    pub time_zone: TimeZone,
 }
 
 /// An adverse reason of the scorecard, for the notice to a declined applicant.

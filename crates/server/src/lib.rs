@@ -225,6 +225,7 @@ pub async fn open(
     let credit = Arc::new(credit::CreditService {
         operations,
         decision: setup.decision,
+        time_zone: setup.time_zone,
     });
     let state = AppState::new(database, writer, clock, config.limits())
         .with_privacy(privacy(config))

@@ -140,6 +140,7 @@ impl Harness {
         Arc::new(CreditService {
             operations,
             decision: setup.decision,
+            time_zone: setup.time_zone,
         })
     }
 
@@ -311,7 +312,49 @@ tally_store::on_both_backends!(
     end_of_day_expires_holds_cuts_statements_and_queues_collections,
     products_are_added_through_the_api,
     concurrent_openings_get_their_own_accounts,
+    business_dates_are_in_the_lenders_time_zone,
 );
+
+async fn business_dates_are_in_the_lenders_time_zone(mut harness: Harness) {
+    let (id, _) = harness.open().await;
+    // 17:30 UTC on 1 May is 01:30 on 2 May in Beijing.
+    harness.clock.set("2026-05-01T17:30:00Z".parse().unwrap());
+    let uri = format!("/v1/credit/accounts/{id}/authorizations");
+    let (_, utc) = harness
+        .post(&uri, "utc", json!({"amount": cny("1.00")}))
+        .await;
+    assert_eq!(utc["authorization"]["authorized_on"], "2026-05-01");
+    let files = CreditFiles {
+        time_zone: Some("Asia/Shanghai".into()),
+        ..CreditFiles::default()
+    };
+    let setup = files.load().unwrap();
+    assert_eq!(setup.time_zone.iana_name(), Some("Asia/Shanghai"));
+    let operations = CreditOperations::start(
+        harness.database.clone(),
+        harness.writer.clone(),
+        setup.catalog,
+        setup.account_policy,
+    )
+    .await
+    .unwrap();
+    harness.credit = Arc::new(CreditService {
+        operations,
+        decision: setup.decision,
+        time_zone: setup.time_zone,
+    });
+    harness.serve();
+    let (_, beijing) = harness
+        .post(&uri, "beijing", json!({"amount": cny("1.00")}))
+        .await;
+    assert_eq!(beijing["authorization"]["authorized_on"], "2026-05-02");
+    // An unknown zone is a configuration error, not a silent UTC.
+    let wrong = CreditFiles {
+        time_zone: Some("Mars/Olympus_Mons".into()),
+        ..CreditFiles::default()
+    };
+    assert!(wrong.load().unwrap_err().to_string().contains("time zone"));
+}
 
 /// A valid PRC identity number born on 1990-01-`day` with sequence `sequence`.
 fn national_id(day: u32, sequence: u32) -> String {

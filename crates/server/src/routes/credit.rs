@@ -6,7 +6,8 @@
 //!
 //! Every write needs an `Idempotency-Key`: the first answer is stored with the operation
 //! and returned again to a retry (see `tally_store::credit_operations`). The business date
-//! of an operation is today in UTC by the service clock.
+//! of an operation is today in the lender's time zone (`credit.time_zone`, default UTC) by
+//! the service clock.
 
 use crate::auth::Principal;
 use crate::credit::{age_on, CreditService};
@@ -50,8 +51,13 @@ fn service(state: &AppState) -> Result<&Arc<CreditService>, ApiError> {
     })
 }
 
+/// Today's business date: the service clock's date in the lender's time zone.
 fn today(state: &AppState) -> Date {
-    state.clock.now().to_zoned(TimeZone::UTC).date()
+    let zone = state
+        .credit
+        .as_ref()
+        .map_or(TimeZone::UTC, |credit| credit.time_zone.clone());
+    state.clock.now().to_zoned(zone).date()
 }
 
 /// The HTTP form of an operation's refusal.
