@@ -411,21 +411,38 @@ impl Database {
         &self,
         id: CreditAccountId,
     ) -> Result<Option<Account>, StoreError> {
-        let runs = self.end_of_day_runs().await?;
+        let runs = self.runs_covering(id).await?;
         let Some(mut account) = self.credit_account(id).await? else {
             return Ok(None);
         };
-        let first = runs.first().map(|run| run.0);
-        // The last date whose run covered this account: finished, or in progress past it.
-        let last = runs
-            .iter()
-            .rev()
-            .find(|(_, next_account, finished)| *finished || *next_account > id)
-            .map(|run| run.0);
-        if let (Some(first), Some(last)) = (first, last) {
-            account.last_end_of_day = effective_last(account.last_end_of_day, first, last);
-        }
+        bring_up_to_runs(&mut account, runs);
         Ok(Some(account))
+    }
+
+    /// The first run's date and the last date whose run covered account `id` (finished, or
+    /// in progress past it), when there are such runs.
+    pub(crate) async fn runs_covering(
+        &self,
+        id: CreditAccountId,
+    ) -> Result<Option<(Date, Date)>, StoreError> {
+        let (first, last): (Option<String>, Option<String>) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT MIN(business_date) FROM credit_end_of_day_runs), \
+                 (SELECT MAX(business_date) FROM credit_end_of_day_runs \
+                 WHERE finished_at IS NOT NULL OR next_account > $1)",
+            )
+            .bind(id)
+            .fetch_one(pool)
+            .await?
+        });
+        let parse = |text: String| {
+            text.parse::<Date>()
+                .map_err(|_| StoreError::Corrupt(format!("run date {text}")))
+        };
+        match (first, last) {
+            (Some(first), Some(last)) => Ok(Some((parse(first)?, parse(last)?))),
+            _ => Ok(None),
+        }
     }
 
     /// The highest stored credit account id, if any.
@@ -456,6 +473,14 @@ impl Database {
                 Ok((date, next, finished.is_some()))
             })
             .collect()
+    }
+}
+
+/// Sets an account's end-of-day date to what the runs that covered it make it (see
+/// [`effective_last`]); `runs` as [`Database::runs_covering`] gives them.
+pub(crate) fn bring_up_to_runs(account: &mut Account, runs: Option<(Date, Date)>) {
+    if let Some((first, last)) = runs {
+        account.last_end_of_day = effective_last(account.last_end_of_day, first, last);
     }
 }
 

@@ -24,7 +24,7 @@
 //! version check only ever fails against another process or end of day.
 
 use crate::credit::{
-    credit_ledger_accounts, decode, effective_last, encode, on_pool, CreditAccountId,
+    bring_up_to_runs, credit_ledger_accounts, decode, encode, on_pool, CreditAccountId,
     CreditLedgerAccounts, EndOfDayError,
 };
 use crate::database::Database;
@@ -601,7 +601,7 @@ impl CreditOperations {
     /// Reads an account with its version, its end-of-day date brought up to the runs that
     /// covered it.
     pub async fn load(&self, id: CreditAccountId) -> Result<StoredAccount, OperationError> {
-        let runs = self.database.end_of_day_runs().await?;
+        let runs = self.database.runs_covering(id).await?;
         let row: Option<(i64, Option<String>, String)> = on_pool!(&self.database, pool => {
             sqlx::query_as(
                 "SELECT version, customer_id, state FROM credit_accounts WHERE id = $1",
@@ -615,15 +615,7 @@ impl CreditOperations {
             return Err(OperationError::AccountNotFound(id));
         };
         let mut account = decode(id, &state)?;
-        let first = runs.first().map(|run| run.0);
-        let last = runs
-            .iter()
-            .rev()
-            .find(|(_, next_account, finished)| *finished || *next_account > id)
-            .map(|run| run.0);
-        if let (Some(first), Some(last)) = (first, last) {
-            account.last_end_of_day = effective_last(account.last_end_of_day, first, last);
-        }
+        bring_up_to_runs(&mut account, runs);
         Ok(StoredAccount {
             id,
             customer_id,
