@@ -6,57 +6,21 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tally");
+mod support;
+use support::{free_port, post, start_server, wait_until_healthy, BINARY};
+
 const TRANSFERS: usize = 3000;
 const CLIENTS: usize = 16;
 const WALLETS: usize = 8;
 /// Acknowledged transfers after which the server is killed.
 const KILL_AFTER: usize = 300;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(url: &str, port: u16, directory: &std::path::Path) -> Child {
-    Command::new(BINARY)
-        .args([
-            "serve",
-            "--database-url",
-            url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(directory)
-        .env("TALLY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 fn transfer_body(bank: &str, wallets: &[String], index: usize) -> Value {
     let minor = index + 1;
@@ -65,26 +29,6 @@ fn transfer_body(bank: &str, wallets: &[String], index: usize) -> Value {
         {"account_id": bank, "side": "debit", "amount": amount, "currency": "CNY"},
         {"account_id": wallets[index % WALLETS], "side": "credit", "amount": amount, "currency": "CNY"},
     ], "description": format!("crash transfer {index}")})
-}
-
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    idempotency: &str,
-    path: &str,
-    body: &Value,
-) -> Result<(u16, Value), reqwest::Error> {
-    let response = client
-        .post(format!("{base}{path}"))
-        .bearer_auth(key)
-        .header("Idempotency-Key", idempotency)
-        .json(body)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let value = response.json().await?;
-    Ok((status, value))
 }
 
 async fn crash_and_recover(url: String, database: Database) {
@@ -116,7 +60,7 @@ async fn crash_and_recover(url: String, database: Database) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start_server(&url, port, directory.path());
+    let mut server = start_server(&url, port, directory.path(), &[]);
     wait_until_healthy(&client, &base).await;
 
     let mut ids = Vec::new();
@@ -204,7 +148,7 @@ async fn crash_and_recover(url: String, database: Database) {
     );
 
     // Restart on the same database and retry every request, acknowledged or not.
-    let mut server = start_server(&url, port, directory.path());
+    let mut server = start_server(&url, port, directory.path(), &[]);
     wait_until_healthy(&client, &base).await;
     let mut retries = Vec::new();
     for worker in 0..CLIENTS {

@@ -8,7 +8,7 @@
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +18,9 @@ use tally_store::credit::ledger_account_code;
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tally");
+mod support;
+use support::{free_port, post, start_server, wait_until_healthy, BINARY};
+
 const APPLICATION: &str = include_str!("../../../models/example-application.json");
 const OPERATIONS: usize = 600;
 const CLIENTS: usize = 8;
@@ -27,67 +29,11 @@ const KILL_AFTER: usize = 80;
 /// 32 bytes of 7 and of 9, base64: fixed test keys for personal data.
 const ENCRYPTION_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const BLIND_INDEX_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_server(url: &str, port: u16, directory: &std::path::Path) -> Child {
-    Command::new(BINARY)
-        .args([
-            "serve",
-            "--database-url",
-            url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .current_dir(directory)
-        .env("TALLY_LOG", "warn")
-        .env("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY)
-        .env("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1")
-        .env("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(response) = client.get(format!("{base}/healthz")).send().await {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "server did not become healthy");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn post(
-    client: &reqwest::Client,
-    base: &str,
-    key: &str,
-    idempotency: &str,
-    path: &str,
-    body: &Value,
-) -> Result<(u16, Value), reqwest::Error> {
-    let response = client
-        .post(format!("{base}{path}"))
-        .bearer_auth(key)
-        .header("Idempotency-Key", idempotency)
-        .json(body)
-        .send()
-        .await?;
-    let status = response.status().as_u16();
-    let value = response.json().await?;
-    Ok((status, value))
-}
+const PRIVACY_KEYS: &[(&str, &str)] = &[
+    ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
+    ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
+    ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
+];
 
 /// Operation `index`: even ones repay `index + 1` fen, odd ones authorise `index + 1` fen.
 fn operation(account: i64, index: usize) -> (String, Value, u16) {
@@ -152,7 +98,7 @@ async fn crash_and_recover(url: String, database: Database) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    let mut server = start_server(&url, port, directory.path());
+    let mut server = start_server(&url, port, directory.path(), PRIVACY_KEYS);
     wait_until_healthy(&client, &base).await;
 
     let (status, customer) = post(
@@ -242,7 +188,7 @@ async fn crash_and_recover(url: String, database: Database) {
     );
 
     // Restart on the same database and retry every request, acknowledged or not.
-    let mut server = start_server(&url, port, directory.path());
+    let mut server = start_server(&url, port, directory.path(), PRIVACY_KEYS);
     wait_until_healthy(&client, &base).await;
     let mut retries = Vec::new();
     for worker in 0..CLIENTS {
