@@ -287,44 +287,47 @@ pub async fn send_commands(
     commands: &[LedgerCommand],
 ) -> Result<(), OperationError> {
     for command in commands {
-        match writer
-            .submit(command.key.clone(), command.command.clone())
-            .await
-        {
-            Ok(_) => {}
-            Err(WriteError::Ledger(error)) => match &command.if_refused {
-                IfRefused::Ignore => {}
-                IfRefused::Fail => {
-                    return Err(OperationError::LedgerRefused {
-                        key: command.key.clone(),
-                        error,
-                    })
-                }
-                IfRefused::Instead { key, command } => {
-                    match writer.submit(key.clone(), command.clone()).await {
-                        Ok(_) => {}
-                        Err(WriteError::Ledger(error)) => {
-                            return Err(OperationError::LedgerRefused {
-                                key: key.clone(),
-                                error,
-                            })
-                        }
-                        Err(other) => {
-                            return Err(OperationError::LedgerUnavailable(other.to_string()))
-                        }
-                    }
-                }
-            },
-            Err(WriteError::KeyReused(key)) => {
-                return Err(StoreError::Corrupt(format!(
-                    "ledger key {key} holds a different command than the credit operation"
-                ))
-                .into())
+        let Some(error) = submit(writer, &command.key, &command.command).await? else {
+            continue;
+        };
+        match &command.if_refused {
+            IfRefused::Ignore => {}
+            IfRefused::Fail => {
+                return Err(OperationError::LedgerRefused {
+                    key: command.key.clone(),
+                    error,
+                })
             }
-            Err(other) => return Err(OperationError::LedgerUnavailable(other.to_string())),
+            IfRefused::Instead { key, command } => {
+                if let Some(error) = submit(writer, key, command).await? {
+                    return Err(OperationError::LedgerRefused {
+                        key: key.clone(),
+                        error,
+                    });
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Sends one command: `None` when the ledger applied it (now or before, under its key), the
+/// ledger's refusal otherwise; an error when it could not be sent or the key holds another
+/// command.
+async fn submit(
+    writer: &LedgerWriter,
+    key: &str,
+    command: &Command,
+) -> Result<Option<LedgerError>, OperationError> {
+    match writer.submit(key.to_string(), command.clone()).await {
+        Ok(_) => Ok(None),
+        Err(WriteError::Ledger(error)) => Ok(Some(error)),
+        Err(WriteError::KeyReused(key)) => Err(StoreError::Corrupt(format!(
+            "ledger key {key} holds a different command than the credit operation"
+        ))
+        .into()),
+        Err(other) => Err(OperationError::LedgerUnavailable(other.to_string())),
+    }
 }
 
 /// Sends independent commands all at once, so the ledger writer commits them in batches.
