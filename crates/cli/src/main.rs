@@ -3,6 +3,7 @@
 mod bench;
 mod consortium;
 mod credit;
+mod customers;
 mod eod;
 mod recon;
 mod risk;
@@ -49,6 +50,8 @@ enum Command {
     Consortium(consortium::Command),
     /// Credit accounts over the API of a running `tally serve`: open, purchase, repay, ...
     Credit(credit::Arguments),
+    /// Customers over the API of a running `tally serve`: create, show (masked unless pii:read).
+    Customers(customers::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
 }
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Consortium(command) => consortium::run(command),
         Command::Eod(arguments) => block_on(eod::run(arguments)),
         Command::Credit(arguments) => block_on(credit::run(arguments)),
+        Command::Customers(arguments) => block_on(customers::run(arguments)),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,336 @@
+//! `tally customers` against the real `tally serve`, on SQLite and, when
+//! `TALLY_TEST_DATABASE_URL` is set, on PostgreSQL: a customer created from the command line
+//! (retried with its idempotency key, given or generated), shown masked, shown in clear with
+//! `pii:read` and a reason (and audited), and the server's refusals printed with their status
+//! and code and a non-zero exit.
+#![allow(clippy::unwrap_used)]
+
+use serde_json::Value;
+use std::process::{Child, Command};
+use tally_store::testing::TestDatabase;
+use tally_store::Database;
+
+// `post` is for the crash tests; the commands here go through the `tally` binary.
+#[allow(dead_code)]
+mod support;
+use support::{free_port, start_server, wait_until_healthy, BINARY};
+
+/// 32 bytes of 7 and of 9, base64: fixed test keys for personal data.
+const ENCRYPTION_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+const BLIND_INDEX_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+const PRIVACY_KEYS: &[(&str, &str)] = &[
+    ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
+    ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
+    ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
+];
+
+/// Zhang San of GB 11643-1999's example: born 1949-12-31.
+const NATIONAL_ID: &str = "11010519491231002X";
+const PHONE: &str = "+86 138 0013 8000";
+/// Other valid national ids (MOD 11-2 check character), for other people.
+const WANG_WU_NATIONAL_ID: &str = "110105199003071239";
+const OTHER_NATIONAL_ID: &str = "310115198506120042";
+
+/// `tally serve` on a test database with privacy keys, and API keys of each role.
+struct Served {
+    server: Child,
+    base: String,
+    /// credit:write
+    creator: String,
+    /// credit:read
+    reader: String,
+    /// credit:read and pii:read
+    compliance: String,
+    test: TestDatabase,
+    _directory: tempfile::TempDir,
+}
+
+/// What one `tally customers ...` printed, and its exit code.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The JSON answer of a call that succeeded.
+    fn answer(&self) -> Value {
+        assert_eq!(self.code, 0, "stderr: {}", self.stderr);
+        serde_json::from_str(&self.stdout).unwrap()
+    }
+
+    /// Asserts a refusal printed as `{status}: {code}: {message}` with exit code 1.
+    fn assert_refused(&self, status: &str, code: &str) {
+        assert_eq!(
+            self.code, 1,
+            "stdout: {} stderr: {}",
+            self.stdout, self.stderr
+        );
+        assert!(self.stdout.is_empty(), "{}", self.stdout);
+        let mut parts = self.stderr.trim_end().splitn(3, ": ");
+        assert_eq!(parts.next(), Some(status), "{}", self.stderr);
+        assert_eq!(parts.next(), Some(code), "{}", self.stderr);
+        assert!(
+            parts.next().is_some_and(|message| !message.is_empty()),
+            "no message: {}",
+            self.stderr
+        );
+    }
+}
+
+impl Served {
+    async fn start(test: TestDatabase) -> Self {
+        let now = jiff::Timestamp::now();
+        let database = test.database.clone();
+        let key = |name: &'static str, scopes: &'static [&'static str]| {
+            let database = database.clone();
+            async move {
+                let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
+                database
+                    .create_api_key(name, &scopes, now)
+                    .await
+                    .unwrap()
+                    .secret
+                    .expose()
+                    .clone()
+            }
+        };
+        let creator = key("onboarding", &["credit:write"]).await;
+        let reader = key("collections", &["credit:read"]).await;
+        let compliance = key("compliance", &["credit:read", "pii:read"]).await;
+        let directory = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let server = start_server(
+            &test.url_for_another_process(),
+            port,
+            directory.path(),
+            PRIVACY_KEYS,
+        );
+        let served = Self {
+            server,
+            base,
+            creator,
+            reader,
+            compliance,
+            test,
+            _directory: directory,
+        };
+        wait_until_healthy(&reqwest::Client::new(), &served.base).await;
+        served
+    }
+
+    /// `tally customers --url … [--api-key KEY] ARGUMENTS…`.
+    fn customers(&self, key: Option<&str>, arguments: &[&str]) -> Run {
+        let mut command = Command::new(BINARY);
+        command
+            .args(["customers", "--url", &self.base])
+            .args(arguments)
+            .env_remove("TALLY_API_KEY");
+        if let Some(key) = key {
+            command.args(["--api-key", key]);
+        }
+        let output = command.output().unwrap();
+        Run {
+            code: output.status.code().unwrap(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+
+    fn create(&self, name: &str, phone: &str, national_id: &str, key: Option<&str>) -> Run {
+        let mut arguments = vec![
+            "create",
+            "--name",
+            name,
+            "--phone",
+            phone,
+            "--national-id",
+            national_id,
+        ];
+        if let Some(key) = key {
+            arguments.extend(["--idempotency-key", key]);
+        }
+        self.customers(Some(&self.creator), &arguments)
+    }
+
+    /// Zhang San, created; his id.
+    fn zhang_san(&self) -> String {
+        let created = self
+            .create("张三", PHONE, NATIONAL_ID, Some("cli-zhang-san"))
+            .answer();
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        match &self.test.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn assert_masked_zhang_san(customer: &Value, id: &str) {
+    assert_eq!(customer["id"], id);
+    assert_eq!(customer["masked"], true);
+    assert_eq!(customer["name"], "张*");
+    assert_eq!(customer["phone"], "138****8000");
+    assert_eq!(customer["national_id"], "110****002X");
+    assert_eq!(customer["date_of_birth"], "1949-**-**");
+}
+
+tally_store::on_both_backends!(
+    setup = Served::start;
+    customers_are_created_and_shown_masked_or_in_clear,
+    refusals_print_the_server_code_and_exit_non_zero,
+);
+
+async fn customers_are_created_and_shown_masked_or_in_clear(served: Served) {
+    // Created with a given idempotency key: answered masked, nothing printed on stderr.
+    let created = served.create("张三", PHONE, NATIONAL_ID, Some("cli-zhang-san"));
+    assert!(created.stderr.is_empty(), "{}", created.stderr);
+    let created = created.answer();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_masked_zhang_san(&created, &id);
+    // The same request with the same key is the same customer.
+    let replayed = served
+        .create("张三", "138-0013-8000", NATIONAL_ID, Some("cli-zhang-san"))
+        .answer();
+    assert_eq!(replayed["id"], created["id"]);
+
+    // Without a key, one is made and printed, so the creation can be retried with it.
+    let wang_wu = served.create("王五", "13912345678", WANG_WU_NATIONAL_ID, None);
+    let generated = wang_wu
+        .stderr
+        .trim_end()
+        .strip_prefix("idempotency key: ")
+        .unwrap_or_else(|| panic!("no idempotency key printed: {}", wang_wu.stderr))
+        .to_string();
+    let wang_wu = wang_wu.answer();
+    let retried = served
+        .create("王五", "13912345678", WANG_WU_NATIONAL_ID, Some(&generated))
+        .answer();
+    assert_eq!(retried["id"], wang_wu["id"]);
+    assert_ne!(wang_wu["id"], created["id"]);
+    assert_eq!(served.count("SELECT COUNT(*) FROM customers").await, 2);
+
+    // Masked for a credit:read key.
+    let shown = served
+        .customers(Some(&served.reader), &["show", &id])
+        .answer();
+    assert_masked_zhang_san(&shown, &id);
+    assert_eq!(served.count("SELECT COUNT(*) FROM pii_reads").await, 0);
+
+    // In clear for pii:read with a reason; each field shown is on the audit log.
+    let clear = served
+        .customers(
+            Some(&served.compliance),
+            &["show", &id, "--unmasked", "--reason", "ticket CS-1234 & co"],
+        )
+        .answer();
+    assert_eq!(clear["id"], id.as_str());
+    assert_eq!(clear["masked"], false);
+    assert_eq!(clear["name"], "张三");
+    assert_eq!(clear["phone"], "+8613800138000");
+    assert_eq!(clear["national_id"], NATIONAL_ID);
+    assert_eq!(clear["date_of_birth"], "1949-12-31");
+    assert_eq!(
+        served
+            .count(&format!(
+                "SELECT COUNT(*) FROM pii_reads WHERE customer_id = '{id}' \
+                 AND reason = 'ticket CS-1234 & co' AND principal = 'compliance'"
+            ))
+            .await,
+        4
+    );
+}
+
+async fn refusals_print_the_server_code_and_exit_non_zero(served: Served) {
+    let id = served.zhang_san();
+
+    // One person is one customer: the same phone written another way, or the same id.
+    served
+        .create(
+            "李四",
+            "138-0013-8000",
+            OTHER_NATIONAL_ID,
+            Some("cli-li-si"),
+        )
+        .assert_refused("409 Conflict", "customer_phone_taken");
+    served
+        .create("李四", "13912345678", NATIONAL_ID, Some("cli-li-si-2"))
+        .assert_refused("409 Conflict", "customer_national_id_taken");
+    // An idempotency key already used for another request.
+    served
+        .create(
+            "李四",
+            "13912345678",
+            OTHER_NATIONAL_ID,
+            Some("cli-zhang-san"),
+        )
+        .assert_refused("409 Conflict", "idempotency_key_reused");
+    // The server's own checks of the input.
+    served
+        .create(
+            "李四",
+            "13912345678",
+            "310115198506120041",
+            Some("cli-li-si-3"),
+        )
+        .assert_refused("400 Bad Request", "national_id_checksum_invalid");
+    assert_eq!(served.count("SELECT COUNT(*) FROM customers").await, 1);
+
+    // An unknown customer, and a malformed id.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    served
+        .customers(Some(&served.reader), &["show", &unknown])
+        .assert_refused("404 Not Found", "customer_not_found");
+    served
+        .customers(Some(&served.reader), &["show", "not/a-customer"])
+        .assert_refused("400 Bad Request", "invalid_id");
+
+    // In clear without a reason, or without pii:read: refused, and nothing is audited.
+    served
+        .customers(Some(&served.compliance), &["show", &id, "--unmasked"])
+        .assert_refused("400 Bad Request", "reason_required");
+    served
+        .customers(
+            Some(&served.compliance),
+            &["show", &id, "--unmasked", "--reason", "  "],
+        )
+        .assert_refused("400 Bad Request", "reason_required");
+    served
+        .customers(
+            Some(&served.reader),
+            &["show", &id, "--unmasked", "--reason", "ticket CS-1234"],
+        )
+        .assert_refused("403 Forbidden", "forbidden");
+    assert_eq!(served.count("SELECT COUNT(*) FROM pii_reads").await, 0);
+
+    // Mistakes of the command line itself exit with 2 and call nothing.
+    let no_key = served.customers(None, &["show", &id]);
+    assert_eq!(no_key.code, 2, "{}", no_key.stderr);
+    assert!(
+        no_key.stderr.contains("an API key is needed"),
+        "{}",
+        no_key.stderr
+    );
+    let reason_alone = served.customers(
+        Some(&served.compliance),
+        &["show", &id, "--reason", "ticket CS-1234"],
+    );
+    assert_eq!(reason_alone.code, 2, "{}", reason_alone.stderr);
+    assert!(
+        reason_alone.stderr.contains("--unmasked"),
+        "{}",
+        reason_alone.stderr
+    );
+    assert_eq!(served.count("SELECT COUNT(*) FROM pii_reads").await, 0);
+}
