@@ -69,6 +69,34 @@ mod tests {
         Decimal::from_str(text).unwrap()
     }
 
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Priced {
+        #[serde(with = "exact")]
+        rate: Decimal,
+        #[serde(with = "exact::map")]
+        tiers: std::collections::BTreeMap<String, Decimal>,
+    }
+
+    #[test]
+    fn exact_rates_are_strings_and_numbers_are_refused() {
+        let priced: Priced =
+            serde_json::from_str(r#"{"rate": "0.007", "tiers": {"A": "0.0045"}}"#).unwrap();
+        assert_eq!(priced.rate, rate("0.007"));
+        assert_eq!(priced.tiers["A"], rate("0.0045"));
+        assert_eq!(
+            serde_json::to_string(&priced).unwrap(),
+            r#"{"rate":"0.007","tiers":{"A":"0.0045"}}"#
+        );
+        for text in [
+            r#"{"rate": 0.007, "tiers": {}}"#,
+            r#"{"rate": "0.007", "tiers": {"A": 0.0045}}"#,
+            r#"{"rate": "seven", "tiers": {}}"#,
+            r#"{"rate": "0.1234567890123456789012345678901", "tiers": {}}"#,
+        ] {
+            assert!(serde_json::from_str::<Priced>(text).is_err(), "{text}");
+        }
+    }
+
     #[test]
     fn each_mode_rounds_as_named() {
         let half = Amount::new(25, Currency::CNY); // 0.25 × 0.1 = 2.5 minor units
@@ -134,5 +162,56 @@ mod tests {
             huge.apply_rate(rate("2"), Rounding::HalfEven),
             Err(MoneyError::Overflow)
         );
+    }
+}
+
+/// Serde for a rate written as a decimal string (`"0.007"`), refusing a number: a binary
+/// float such as `0.1` is not the decimal it looks like, and a configured price must be
+/// exactly what its author wrote. Use with `#[serde(with = "tally_core::rate::exact")]`.
+pub mod exact {
+    use rust_decimal::Decimal;
+    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        parse(&text).map_err(D::Error::custom)
+    }
+
+    /// A decimal from its exact text; refuses more digits than a decimal can hold.
+    pub fn parse(text: &str) -> Result<Decimal, String> {
+        Decimal::from_str_exact(text.trim())
+            .map_err(|error| format!("rate {text:?} is not an exact decimal: {error}"))
+    }
+
+    /// The same for a table of rates by name (`{ A = "0.005", B = "0.006" }`).
+    pub mod map {
+        use rust_decimal::Decimal;
+        use serde::ser::SerializeMap;
+        use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
+        use std::collections::BTreeMap;
+
+        pub fn serialize<S: Serializer>(
+            rates: &BTreeMap<String, Decimal>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(rates.len()))?;
+            for (name, rate) in rates {
+                map.serialize_entry(name, &rate.to_string())?;
+            }
+            map.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+            BTreeMap::<String, String>::deserialize(deserializer)?
+                .into_iter()
+                .map(|(name, text)| Ok((name, super::parse(&text).map_err(D::Error::custom)?)))
+                .collect()
+        }
     }
 }

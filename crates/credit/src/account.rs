@@ -359,7 +359,8 @@ pub struct Account {
     pub authorizations: Vec<Authorization>,
     #[serde(default = "first_id")]
     pub next_authorization_id: u32,
-    /// The pricing tier the credit decision gave at opening.
+    /// The pricing tier the credit decision gave at opening; plans are priced at its rate
+    /// where a product's term lists one (`TermPricing::tier_rates`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_tier: Option<String>,
 }
@@ -634,7 +635,8 @@ impl Account {
         Ok(authorization)
     }
 
-    /// Captures an authorised amount into a plan of `product` over `periods`.
+    /// Captures an authorised amount into a plan of `product` over `periods`, priced at the
+    /// account's pricing tier's rate when the term lists one.
     pub fn capture(
         &mut self,
         date: Date,
@@ -643,7 +645,14 @@ impl Account {
         periods: u32,
     ) -> Result<(u32, Posting), CreditError> {
         self.void(value)?;
-        let schedule = match Schedule::build(product, value, periods, date, self.cycle) {
+        let schedule = match Schedule::build_for_tier(
+            product,
+            self.pricing_tier.as_deref(),
+            value,
+            periods,
+            date,
+            self.cycle,
+        ) {
             Ok(schedule) => schedule,
             Err(error) => {
                 // Put the hold back: a refused capture changes nothing.
@@ -997,8 +1006,9 @@ impl Account {
     }
 
     /// Converts what the open statement billed (principal, fees and interest still owed; no
-    /// penalty can be on it, as nothing may be overdue) into a new plan of `product` over `periods`, between its statement date and
-    /// its due date. Irrevocable. The receivable is unchanged: billed charges become principal.
+    /// penalty can be on it, as nothing may be overdue) into a new plan of `product` over
+    /// `periods` (priced for the account's tier), between its statement date and its due
+    /// date. Irrevocable. The receivable is unchanged: billed charges become principal.
     pub fn bill_installment(
         &mut self,
         date: Date,
@@ -1028,7 +1038,14 @@ impl Account {
             return refuse("the statement balance is below the minimum");
         }
         let value = amount(total, self.currency);
-        let schedule = Schedule::build(product, value, periods, date, self.cycle)?;
+        let schedule = Schedule::build_for_tier(
+            product,
+            self.pricing_tier.as_deref(),
+            value,
+            periods,
+            date,
+            self.cycle,
+        )?;
         let currency = self.currency;
         for due in self.dues.iter_mut().filter(|due| on_statement(due)) {
             due.principal = Amount::zero(currency);
@@ -1447,14 +1464,8 @@ mod tests {
             currency: Currency::CNY,
             fee_model: FeeModel::FlatFee,
             terms: vec![
-                TermPricing {
-                    periods: 1,
-                    rate: Decimal::ZERO,
-                },
-                TermPricing {
-                    periods: 6,
-                    rate: Decimal::new(6, 3),
-                },
+                TermPricing::new(1, Decimal::ZERO),
+                TermPricing::new(6, Decimal::new(6, 3)),
             ],
             rounding: Rounding::HalfUp,
             remainder_on: RemainderOn::Last,
@@ -1562,6 +1573,46 @@ mod tests {
         account.early_payoff(plan, quote).unwrap();
         account.close().unwrap();
         assert_eq!(account.status, AccountStatus::Closed);
+    }
+
+    #[test]
+    fn plans_are_priced_at_the_accounts_tier_rate_when_the_term_lists_it() {
+        let mut product = flat(EarlyPayoffRule::PrincipalOnly);
+        product.terms[1].tier_rates = [
+            ("A".to_owned(), Decimal::new(4, 3)),
+            ("B".to_owned(), Decimal::new(5, 3)),
+        ]
+        .into();
+        // Tier A has its own rate, tier Z is not listed, and an account may have no tier.
+        for (tier, fee, pricing_tier) in [
+            (Some("A"), "4.00", Some("A")),
+            (Some("Z"), "6.00", None),
+            (None, "6.00", None),
+        ] {
+            let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+            account.pricing_tier = tier.map(str::to_owned);
+            account
+                .authorize(date(2026, 1, 10), cny("1000.00"))
+                .unwrap();
+            let (id, _) = account
+                .capture(date(2026, 1, 10), cny("1000.00"), &product, 6)
+                .unwrap();
+            let plan = &account.plans[account.plan_index(id).unwrap()];
+            assert!(
+                plan.schedule
+                    .installments
+                    .iter()
+                    .all(|installment| installment.fee == cny(fee)),
+                "{tier:?}"
+            );
+            let pricing = plan.schedule.pricing.clone().unwrap();
+            assert_eq!(pricing.tier.as_deref(), pricing_tier, "{tier:?}");
+            // 1,000.00 is 100,000 minor units: the fee is the recorded rate times that.
+            assert_eq!(
+                Decimal::from(cny(fee).minor()),
+                pricing.rate * Decimal::from(100_000)
+            );
+        }
     }
 
     /// An account with a purchase of `value` over `periods` on 10 January.
@@ -1817,10 +1868,7 @@ mod tests {
     fn a_refund_gives_back_the_merchant_discount_in_proportion() {
         let product = Product {
             fee_model: FeeModel::InterestFree,
-            terms: vec![TermPricing {
-                periods: 3,
-                rate: Decimal::new(3, 2),
-            }],
+            terms: vec![TermPricing::new(3, Decimal::new(3, 2))],
             ..flat(EarlyPayoffRule::PrincipalOnly)
         };
         let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();

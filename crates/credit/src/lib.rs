@@ -19,6 +19,11 @@
 //!   (default half-up), once per item and period (per item and day for daily charges).
 //!   The penalty cap rounds down; the principal share of the minimum payment rounds up.
 //!   Reported rates keep 10 decimals, half-even.
+//! - **Pricing tiers.** The credit decision gives an account a pricing tier; a term of a
+//!   customer-charged product (flat fee, annuity, equal principal) may list a rate per tier
+//!   (`tier_rates`), and each plan is priced at its account's tier rate when listed, else at
+//!   the term's rate. The schedule records the rate and tier used, so a plan's price is
+//!   explained by its own data even after the catalog changes.
 //! - **Remainders.** An even principal split gives every installment the principal / n
 //!   truncated and puts all the left-over minor units on the installment the product names
 //!   (`remainder_on`, default the last). An annuity's equal payment is the exact payment
@@ -66,5 +71,5 @@ pub use decision::{Applicant, CreditPolicy, Decision, DeclineReason};
 pub use error::CreditError;
 pub use finance::TrueApr;
 pub use posting::{LedgerRole, Posting};
-pub use product::{Catalog, EarlyPayoffRule, FeeModel, Product, RemainderOn, TermPricing};
+pub use product::{Catalog, EarlyPayoffRule, FeeModel, Pricing, Product, RemainderOn, TermPricing};
 pub use schedule::{Cycle, Installment, Schedule};

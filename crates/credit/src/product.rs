@@ -3,6 +3,7 @@
 use crate::error::CreditError;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use tally_core::{Currency, Rounding};
 
 /// Terms (in monthly periods) that monthly products may offer.
@@ -27,9 +28,21 @@ pub enum FeeModel {
     /// `first_share` of the principal at purchase, the rest in equal parts every
     /// `interval_days`; no fee to the customer, the term's rate is the merchant discount.
     PayInN {
+        #[serde(with = "tally_core::rate::exact")]
         first_share: Decimal,
         interval_days: i32,
     },
+}
+
+impl FeeModel {
+    /// Whether the term's rate is charged to the customer (fees or interest) rather than
+    /// being the merchant's discount.
+    pub fn charges_the_customer(&self) -> bool {
+        matches!(
+            self,
+            FeeModel::FlatFee | FeeModel::Annuity | FeeModel::EqualPrincipal
+        )
+    }
 }
 
 /// Which installment receives the minor units left over when the principal is split.
@@ -54,14 +67,59 @@ pub enum EarlyPayoffRule {
 }
 
 /// The price of one term of a product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TermPricing {
     /// Number of installments.
     pub periods: u32,
     /// Fee rate per period (flat fee), annual rate (annuity, equal principal) or merchant
-    /// discount (interest-free, pay-in-N), as a decimal fraction.
+    /// discount (interest-free, pay-in-N), as a decimal fraction written as a string.
+    #[serde(with = "tally_core::rate::exact")]
     pub rate: Decimal,
+    /// The rate for accounts of a pricing tier (the tier the credit decision gave at
+    /// opening), by tier name; an account whose tier is not listed pays `rate`. Only products
+    /// that charge the customer (flat fee, annuity, equal principal) may price by tier: the
+    /// rate of the others is the merchant's discount, which does not depend on the customer.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "tally_core::rate::exact::map"
+    )]
+    pub tier_rates: BTreeMap<String, Decimal>,
+}
+
+/// The rate a plan is priced at and the pricing tier that chose it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    pub rate: Decimal,
+    /// The tier whose own rate was used; none when the term's `rate` was.
+    pub tier: Option<String>,
+}
+
+impl TermPricing {
+    /// A term at one rate for every account.
+    pub fn new(periods: u32, rate: Decimal) -> TermPricing {
+        TermPricing {
+            periods,
+            rate,
+            tier_rates: BTreeMap::new(),
+        }
+    }
+
+    /// The rate for an account of pricing tier `tier`: the tier's rate when the term lists
+    /// it, otherwise the term's rate.
+    pub fn pricing_for(&self, tier: Option<&str>) -> Pricing {
+        match tier.and_then(|tier| self.tier_rates.get_key_value(tier)) {
+            Some((tier, rate)) => Pricing {
+                rate: *rate,
+                tier: Some(tier.clone()),
+            },
+            None => Pricing {
+                rate: self.rate,
+                tier: None,
+            },
+        }
+    }
 }
 
 /// A credit product. Load one with [`Product::from_toml`]; it is validated on load.
@@ -168,6 +226,24 @@ impl Product {
             if term.rate.is_sign_negative() || term.rate >= Decimal::ONE {
                 return refuse(format!("rate {} must be in [0, 1)", term.rate));
             }
+            if !term.tier_rates.is_empty() && !self.fee_model.charges_the_customer() {
+                return refuse(format!(
+                    "term {} lists tier_rates, but the rate of this fee model is the \
+                     merchant's discount, which does not depend on the customer's tier",
+                    term.periods
+                ));
+            }
+            for (tier, rate) in &term.tier_rates {
+                if tier.trim().is_empty() {
+                    return refuse(format!("term {} has a tier without a name", term.periods));
+                }
+                if rate.is_sign_negative() || *rate >= Decimal::ONE {
+                    return refuse(format!(
+                        "term {} tier {tier}: rate {rate} must be in [0, 1)",
+                        term.periods
+                    ));
+                }
+            }
             match self.fee_model {
                 FeeModel::PayInN { .. } => {
                     if term.periods < 2 || term.periods > PAY_IN_N_INSTALLMENTS_MAX {
@@ -203,15 +279,26 @@ impl Product {
     }
 
     /// The pricing of a term, or an error if the product does not offer it.
-    pub fn term(&self, periods: u32) -> Result<TermPricing, CreditError> {
+    pub fn term(&self, periods: u32) -> Result<&TermPricing, CreditError> {
         self.terms
             .iter()
             .find(|term| term.periods == periods)
-            .copied()
             .ok_or_else(|| CreditError::TermNotOffered {
                 product: self.code.clone(),
                 periods,
             })
+    }
+
+    /// The tiers any term of this product prices, each once, in order.
+    pub fn priced_tiers(&self) -> Vec<&str> {
+        let mut tiers: Vec<&str> = self
+            .terms
+            .iter()
+            .flat_map(|term| term.tier_rates.keys().map(String::as_str))
+            .collect();
+        tiers.sort_unstable();
+        tiers.dedup();
+        tiers
     }
 
     /// Periods in a year for this product's installments: 12 for monthly, 365 / interval for
@@ -263,6 +350,89 @@ mod tests {
             product.term(6).unwrap_err().code(),
             "credit_term_not_offered"
         );
+    }
+
+    #[test]
+    fn a_term_prices_listed_tiers_at_their_own_rate_and_others_at_its_rate() {
+        let product = Product::from_toml(
+            r#"
+            code = "loan"
+            name = "Loan"
+            currency = "CNY"
+            fee_model = { kind = "annuity" }
+            terms = [
+              { periods = 12, rate = "0.15", tier_rates = { A = "0.09", B = "0.12" } },
+              { periods = 24, rate = "0.18" },
+            ]
+            "#,
+        )
+        .unwrap();
+        let twelve = product.term(12).unwrap();
+        assert_eq!(
+            twelve.pricing_for(Some("A")),
+            Pricing {
+                rate: Decimal::new(9, 2),
+                tier: Some("A".into())
+            }
+        );
+        for tier in [Some("C"), Some("a"), None] {
+            assert_eq!(
+                twelve.pricing_for(tier),
+                Pricing {
+                    rate: Decimal::new(15, 2),
+                    tier: None
+                },
+                "{tier:?}"
+            );
+        }
+        assert_eq!(product.term(24).unwrap().pricing_for(Some("A")).tier, None);
+        assert_eq!(product.priced_tiers(), vec!["A", "B"]);
+        // The tier rates survive a round trip through JSON (products added over HTTP are
+        // stored as JSON); a term without them does not write an empty table.
+        let json = serde_json::to_string(&product).unwrap();
+        assert!(!json.contains(r#""tier_rates":{}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Product>(&json).unwrap(), product);
+    }
+
+    #[test]
+    fn bad_tier_rates_are_refused() {
+        for (text, reason) in [
+            (
+                r#"fee_model = { kind = "interest_free" }
+                   terms = [{ periods = 3, rate = "0.02", tier_rates = { A = "0.01" } }]"#,
+                "merchant's discount",
+            ),
+            (
+                r#"fee_model = { kind = "pay_in_n", first_share = "0.25", interval_days = 14 }
+                   terms = [{ periods = 4, rate = "0.04", tier_rates = { A = "0.01" } }]"#,
+                "merchant's discount",
+            ),
+            (
+                r#"fee_model = { kind = "flat_fee" }
+                   terms = [{ periods = 3, rate = "0.007", tier_rates = { A = "1.2" } }]"#,
+                "tier A: rate 1.2 must be in [0, 1)",
+            ),
+            (
+                r#"fee_model = { kind = "flat_fee" }
+                   terms = [{ periods = 3, rate = "0.007", tier_rates = { A = "-0.001" } }]"#,
+                "must be in [0, 1)",
+            ),
+            (
+                r#"fee_model = { kind = "flat_fee" }
+                   terms = [{ periods = 3, rate = "0.007", tier_rates = { " " = "0.005" } }]"#,
+                "a tier without a name",
+            ),
+            (
+                r#"fee_model = { kind = "flat_fee" }
+                   terms = [{ periods = 3, rate = "0.007", tier_rates = { A = 0.005 } }]"#,
+                "string",
+            ),
+        ] {
+            let text = format!("code = \"x\"\nname = \"x\"\ncurrency = \"CNY\"\n{text}");
+            let error = Product::from_toml(&text).unwrap_err();
+            assert_eq!(error.code(), "credit_invalid_product", "{text}");
+            assert!(error.to_string().contains(reason), "{error} / {text}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use crate::error::CreditError;
 use crate::finance;
-use crate::product::{FeeModel, Product, RemainderOn};
+use crate::product::{FeeModel, Pricing, Product, RemainderOn};
 use jiff::civil::Date;
 use jiff::ToSpan;
 use rust_decimal::Decimal;
@@ -109,6 +109,10 @@ pub struct Schedule {
     /// Paid by the merchant out of its settlement (interest-free and pay-in-N products).
     pub merchant_discount: Amount,
     pub installments: Vec<Installment>,
+    /// The term's rate the schedule was priced at and the pricing tier that chose it (absent
+    /// only on schedules stored before Tally recorded them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
 }
 
 impl Schedule {
@@ -120,6 +124,19 @@ impl Schedule {
     /// (`remainder_on`); an annuity's last installment takes the remaining balance.
     pub fn build(
         product: &Product,
+        principal: Amount,
+        periods: u32,
+        purchase_date: Date,
+        cycle: Cycle,
+    ) -> Result<Schedule, CreditError> {
+        Schedule::build_for_tier(product, None, principal, periods, purchase_date, cycle)
+    }
+
+    /// Builds the schedule for an account of pricing tier `tier`: at the tier's rate when the
+    /// term lists one (`tier_rates`), otherwise at the term's rate; the schedule records which.
+    pub fn build_for_tier(
+        product: &Product,
+        tier: Option<&str>,
         principal: Amount,
         periods: u32,
         purchase_date: Date,
@@ -137,7 +154,8 @@ impl Schedule {
             return Err(CreditError::AmountNotPositive(principal.to_string()));
         }
         cycle.validate()?;
-        let term = product.term(periods)?;
+        let pricing = product.term(periods)?.pricing_for(tier);
+        let rate = pricing.rate;
         let rounding = product.rounding;
         let zero = Amount::zero(principal.currency());
         let count = usize::try_from(periods)
@@ -170,7 +188,7 @@ impl Schedule {
         match product.fee_model {
             FeeModel::FlatFee => {
                 let parts = split_principal(principal, periods, product.remainder_on)?;
-                let fee = principal.apply_rate(term.rate, rounding)?;
+                let fee = principal.apply_rate(rate, rounding)?;
                 for (number, part) in (1..).zip(parts) {
                     push(
                         &mut installments,
@@ -184,7 +202,7 @@ impl Schedule {
             }
             FeeModel::InterestFree => {
                 let parts = split_principal(principal, periods, product.remainder_on)?;
-                merchant_discount = principal.apply_rate(term.rate, rounding)?;
+                merchant_discount = principal.apply_rate(rate, rounding)?;
                 for (number, part) in (1..).zip(parts) {
                     push(
                         &mut installments,
@@ -197,7 +215,7 @@ impl Schedule {
                 }
             }
             FeeModel::EqualPrincipal => {
-                let monthly = monthly_rate(term.rate)?;
+                let monthly = monthly_rate(rate)?;
                 let parts = split_principal(principal, periods, product.remainder_on)?;
                 let mut balance = principal;
                 for (number, part) in (1..).zip(parts) {
@@ -214,7 +232,7 @@ impl Schedule {
                 }
             }
             FeeModel::Annuity => {
-                let monthly = monthly_rate(term.rate)?;
+                let monthly = monthly_rate(rate)?;
                 let payment = annuity_payment(principal, monthly, periods, rounding)?;
                 let mut balance = principal;
                 for number in 1..=periods {
@@ -242,7 +260,7 @@ impl Schedule {
                 interval_days,
             } => {
                 first_due_at_purchase = true;
-                merchant_discount = principal.apply_rate(term.rate, rounding)?;
+                merchant_discount = principal.apply_rate(rate, rounding)?;
                 let first = principal.apply_rate(first_share, rounding)?;
                 let rest = principal.checked_sub(first)?;
                 let later = split_principal(rest, periods - 1, product.remainder_on)?;
@@ -269,6 +287,7 @@ impl Schedule {
             periods_per_year: product.periods_per_year(),
             merchant_discount,
             installments,
+            pricing: Some(pricing),
         };
         schedule.check()?;
         Ok(schedule)
@@ -397,7 +416,7 @@ mod tests {
             name: "p".into(),
             currency: Currency::CNY,
             fee_model,
-            terms: vec![TermPricing { periods, rate }],
+            terms: vec![TermPricing::new(periods, rate)],
             rounding: Rounding::HalfUp,
             remainder_on: RemainderOn::Last,
             early_payoff: EarlyPayoffRule::PrincipalOnly,

@@ -111,10 +111,7 @@ fn products() -> Vec<Product> {
         fee_model,
         terms: terms
             .into_iter()
-            .map(|(periods, rate)| TermPricing {
-                periods,
-                rate: rate.parse().unwrap(),
-            })
+            .map(|(periods, rate)| TermPricing::new(periods, rate.parse().unwrap()))
             .collect(),
         rounding: Rounding::HalfUp,
         remainder_on: RemainderOn::Last,

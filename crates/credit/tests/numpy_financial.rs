@@ -25,7 +25,7 @@ fn product(model: FeeModel, periods: u32, rate: Decimal) -> Product {
         name: "oracle".into(),
         currency: Currency::CNY,
         fee_model: model,
-        terms: vec![TermPricing { periods, rate }],
+        terms: vec![TermPricing::new(periods, rate)],
         rounding: Rounding::HalfUp,
         remainder_on: RemainderOn::Last,
         early_payoff: tally_credit::EarlyPayoffRule::PrincipalOnly,

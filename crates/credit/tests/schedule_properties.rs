@@ -49,7 +49,7 @@ proptest! {
             name: "p".into(),
             currency: Currency::CNY,
             fee_model: model,
-            terms: vec![TermPricing { periods, rate }],
+            terms: vec![TermPricing::new(periods, rate)],
             rounding: ROUNDINGS[rounding_index],
             remainder_on: if remainder_first { RemainderOn::First } else { RemainderOn::Last },
             early_payoff: EarlyPayoffRule::PrincipalOnly,

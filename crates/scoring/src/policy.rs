@@ -84,6 +84,21 @@ impl Policy {
         self.currency
     }
 
+    /// The pricing tiers the approving bands give, in band order, each once.
+    pub fn pricing_tiers(&self) -> Vec<&str> {
+        let mut tiers: Vec<&str> = Vec::new();
+        for tier in self
+            .bands
+            .iter()
+            .filter_map(|band| band.pricing_tier.as_deref())
+        {
+            if !tiers.contains(&tier) {
+                tiers.push(tier);
+            }
+        }
+        tiers
+    }
+
     /// The decision for a score. Pure and total: a NaN score falls in the first band.
     pub fn decide(&self, score: f64) -> Decision {
         let index = if score.is_nan() {
@@ -222,6 +237,7 @@ pricing_tier = "A"
         let prime = policy.decide(900.0);
         assert_eq!(prime.credit_limit.minor(), 2_000_000);
         assert_eq!(prime.band, "prime");
+        assert_eq!(policy.pricing_tiers(), vec!["D", "A"]);
     }
 
     #[test]

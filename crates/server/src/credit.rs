@@ -121,6 +121,10 @@ impl CreditFiles {
                 .map_err(|error| invalid("decision rules", error))?,
             None => CreditPolicy::default(),
         };
+        for product in &catalog.products {
+            check_tiers(product, &score_policy)
+                .map_err(|error| invalid("credit catalog", error))?;
+        }
         let time_zone = match &self.time_zone {
             Some(name) => {
                 TimeZone::get(name).map_err(|error| invalid("credit time zone", error))?
@@ -138,6 +142,27 @@ impl CreditFiles {
             },
         })
     }
+}
+
+/// Refuses a product that prices a tier no band of the score policy gives: such a rate could
+/// never apply, and is most likely a misspelt tier whose accounts would silently pay the
+/// term's default rate instead.
+pub fn check_tiers(
+    product: &tally_credit::Product,
+    score_policy: &ScorePolicy,
+) -> Result<(), String> {
+    let given = score_policy.pricing_tiers();
+    for tier in product.priced_tiers() {
+        if !given.contains(&tier) {
+            return Err(format!(
+                "product {} prices tier {tier:?}, which no band of the score policy gives \
+                 (its tiers: {})",
+                product.code,
+                given.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The credit service: storage operations and the decision models.
@@ -271,5 +296,48 @@ impl DecisionModels {
                 .collect(),
             age_years,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog_file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+        file
+    }
+
+    #[test]
+    fn the_shipped_catalog_prices_only_tiers_the_shipped_policy_gives() {
+        let setup = CreditFiles::default().load().unwrap();
+        let installment = setup.catalog.product("installment").unwrap();
+        assert_eq!(installment.priced_tiers(), vec!["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn a_catalog_pricing_an_unknown_tier_stops_the_start() {
+        let file = catalog_file(
+            r#"
+            [[product]]
+            code = "installment"
+            name = "Installments"
+            currency = "CNY"
+            fee_model = { kind = "flat_fee" }
+            terms = [{ periods = 3, rate = "0.007", tier_rates = { A = "0.005", prime = "0.004" } }]
+            "#,
+        );
+        let files = CreditFiles {
+            catalog: Some(file.path().display().to_string()),
+            ..CreditFiles::default()
+        };
+        let error = files.load().unwrap_err().to_string();
+        assert!(error.starts_with("credit catalog: "), "{error}");
+        assert!(
+            error.contains(r#"product installment prices tier "prime""#),
+            "{error}"
+        );
+        assert!(error.contains("its tiers: D, C, B, A"), "{error}");
     }
 }

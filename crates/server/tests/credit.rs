@@ -428,9 +428,11 @@ async fn concurrent_openings_get_their_own_accounts(harness: Harness) {
 }
 
 async fn products_are_added_through_the_api(mut harness: Harness) {
+    let tier_rates = json!({"A": "0.0045", "B": "0.005", "C": "0.0055", "D": "0.006"});
     let product = json!({
         "code": "holiday-12", "name": "Holiday installments", "currency": "CNY",
-        "fee_model": {"kind": "flat_fee"}, "terms": [{"periods": 12, "rate": "0.0055"}]
+        "fee_model": {"kind": "flat_fee"},
+        "terms": [{"periods": 12, "rate": "0.007", "tier_rates": tier_rates}]
     });
     let add = |key: String, body: Value| {
         let harness = &harness;
@@ -485,6 +487,34 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
             Some("credit_invalid_product")
         )
     );
+    // A rate for a tier no score band gives (here a misspelt "a") could never apply: refused.
+    let mut misspelt = product.clone();
+    misspelt["code"] = json!("misspelt-tier");
+    misspelt["terms"] = json!([{"periods": 12, "rate": "0.007", "tier_rates": {"a": "0.004"}}]);
+    let (status, body) = add(harness.admin.clone(), misspelt).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "credit_invalid_product");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(r#"tier "a""#), "{message}");
+    assert!(
+        message.contains("A, B, C, D") || message.contains("D, C, B, A"),
+        "{message}"
+    );
+    // The merchant's discount does not depend on the customer's tier.
+    let mut discount = product.clone();
+    discount["code"] = json!("tiered-discount");
+    discount["fee_model"] = json!({"kind": "interest_free"});
+    let (status, body) = add(harness.admin.clone(), discount).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "credit_invalid_product");
+    let (_, listed) = harness.get("/v1/credit/products").await;
+    let codes: Vec<&str> = listed["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|product| product["code"].as_str())
+        .collect();
+    assert!(!codes.contains(&"misspelt-tier") && !codes.contains(&"tiered-discount"));
     // Listed, kept across a restart, and usable for a purchase.
     harness.credit = Harness::service(&harness.database, &harness.writer).await;
     harness.serve();
@@ -511,10 +541,19 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(
-        body["account"]["plans"][0]["installments"][0]["fee"],
-        cny("6.60")
-    );
+    // The plan is priced at the rate of the tier the decision gave the account.
+    let tier = harness.account(id).await["pricing_tier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rate: rust_decimal::Decimal = tier_rates[&tier].as_str().unwrap().parse().unwrap();
+    let fee = (rate * rust_decimal::Decimal::from(1200)).round_dp(2);
+    let plan = &body["account"]["plans"][0];
+    assert_eq!(plan["pricing_tier"], tier.as_str());
+    assert_eq!(plan["rate"], tier_rates[&tier]);
+    for installment in plan["installments"].as_array().unwrap() {
+        assert_eq!(installment["fee"], cny(&format!("{fee:.2}")));
+    }
     harness.assert_books_match(&[id]).await;
 }
 

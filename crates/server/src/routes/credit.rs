@@ -123,6 +123,8 @@ pub fn account_view(
                 "billed": plan.billed,
                 "refunded": plan.refunded,
                 "merchant_discount": plan.schedule.merchant_discount,
+                "rate": plan.schedule.pricing.as_ref().map(|pricing| pricing.rate),
+                "pricing_tier": plan.schedule.pricing.as_ref().and_then(|pricing| pricing.tier.as_deref()),
                 "true_apr": plan.schedule.true_apr().ok(),
                 "installments": plan.schedule.installments,
             })
@@ -486,11 +488,11 @@ pub async fn products(State(state): State<AppState>) -> Reply {
 /// Adds a product to the catalog (scope `admin`): validated like the catalog file's.
 #[utoipa::path(
     post, path = "/v1/credit/products", tag = "credit",
-    request_body(content = serde_json::Value, description = "A product as in the catalog file (code, name, currency, fee_model, terms, rounding, remainder_on, early_payoff, fees_refundable)"),
+    request_body(content = serde_json::Value, description = "A product as in the catalog file (code, name, currency, fee_model, terms with optional tier_rates, rounding, remainder_on, early_payoff, fees_refundable)"),
     responses(
         (status = 201, description = "Added", body = serde_json::Value),
         (status = 409, description = "The code exists (`credit_product_exists`)", body = ErrorBody),
-        (status = 422, description = "Invalid product (`credit_invalid_product`)", body = ErrorBody),
+        (status = 422, description = "Invalid product, or a tier rate for a tier no score band gives (`credit_invalid_product`)", body = ErrorBody),
     ),
     security(("api_key" = ["admin"]))
 )]
@@ -499,6 +501,8 @@ pub async fn add_product(
     Json(product): Json<tally_credit::Product>,
 ) -> Reply {
     let service = service(&state)?;
+    crate::credit::check_tiers(&product, &service.decision.score_policy)
+        .map_err(|message| ApiError::unprocessable("credit_invalid_product", message))?;
     let code = product.code.clone();
     service
         .operations
