@@ -6,7 +6,6 @@
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -310,35 +309,8 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     }
     .bearer_auth(&api_key);
     if let Some(body) = &body {
-        let key = match &arguments.idempotency_key {
-            Some(key) => key.clone(),
-            None => {
-                let key = uuid::Uuid::now_v7().to_string();
-                eprintln!("idempotency key: {key}");
-                key
-            }
-        };
+        let key = crate::client::idempotency_key(arguments.idempotency_key.as_deref());
         request = request.header("Idempotency-Key", key).json(body);
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("{method} {url}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_success() {
-        // A closed pipe (`| head`) is not an error of the call.
-        let _ = writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&answer)?
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let code = answer["error"]["code"].as_str().unwrap_or("error");
-        let message = answer["error"]["message"].as_str().unwrap_or("");
-        eprintln!("{status}: {code}: {message}");
-        Ok(ExitCode::from(1))
-    }
+    crate::client::send_and_print(request, method, &url).await
 }

@@ -8,8 +8,7 @@
 
 use anyhow::{anyhow, bail, Context};
 use reqwest::Url;
-use serde_json::{json, Value};
-use std::io::Write;
+use serde_json::json;
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
@@ -70,14 +69,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             national_id,
             idempotency_key,
         } => {
-            let key = match idempotency_key {
-                Some(key) => key.clone(),
-                None => {
-                    let key = uuid::Uuid::now_v7().to_string();
-                    eprintln!("idempotency key: {key}");
-                    key
-                }
-            };
+            let key = crate::client::idempotency_key(idempotency_key.as_deref());
             http.post(url.clone())
                 .header("Idempotency-Key", key)
                 .json(&json!({"name": name, "phone": phone, "national_id": national_id}))
@@ -105,26 +97,5 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         Command::Create { .. } => "POST",
         Command::Show { .. } => "GET",
     };
-    let response = request
-        .bearer_auth(&api_key)
-        .send()
-        .await
-        .with_context(|| format!("{method} {url}"))?;
-    let status = response.status();
-    let text = response.text().await?;
-    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    if status.is_success() {
-        // A closed pipe (`| head`) is not an error of the call.
-        let _ = writeln!(
-            std::io::stdout().lock(),
-            "{}",
-            serde_json::to_string_pretty(&answer)?
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        let code = answer["error"]["code"].as_str().unwrap_or("error");
-        let message = answer["error"]["message"].as_str().unwrap_or("");
-        eprintln!("{status}: {code}: {message}");
-        Ok(ExitCode::from(1))
-    }
+    crate::client::send_and_print(request.bearer_auth(&api_key), method, url.as_str()).await
 }

@@ -1,6 +1,7 @@
 //! The `tally` command: a thin shell over Tally's library crates.
 
 mod bench;
+mod client;
 mod consortium;
 mod credit;
 mod customers;
