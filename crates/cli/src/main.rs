@@ -6,6 +6,7 @@ mod consortium;
 mod credit;
 mod customers;
 mod eod;
+mod privacy;
 mod recon;
 mod risk;
 mod score;
@@ -55,6 +56,9 @@ enum Command {
     Customers(customers::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
+    /// Customers' personal data in the database: re-seal it under the active key.
+    #[command(subcommand)]
+    Privacy(privacy::Command),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Eod(arguments) => block_on(eod::run(arguments)),
         Command::Credit(arguments) => block_on(credit::run(arguments)),
         Command::Customers(arguments) => block_on(customers::run(arguments)),
+        Command::Privacy(command) => block_on(privacy::run(command)),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,8 @@
 //! `TALLY_TEST_DATABASE_URL` is set, on PostgreSQL: a customer created from the command line
 //! (retried with its idempotency key, given or generated), shown masked, shown in clear with
 //! `pii:read` and a reason (and audited), and the server's refusals printed with their status
-//! and code and a non-zero exit.
+//! and code and a non-zero exit; and `tally privacy reseal` moving every value to a new key
+//! so that a service without the old key reads them all.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
@@ -190,7 +191,102 @@ tally_store::on_both_backends!(
     setup = Served::start;
     customers_are_created_and_shown_masked_or_in_clear,
     refusals_print_the_server_code_and_exit_non_zero,
+    privacy_reseal_lets_the_old_key_go,
 );
+
+/// 32 bytes of 8, base64: the key that replaces `ENCRYPTION_KEY`.
+const NEW_ENCRYPTION_KEY: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
+
+/// `tally privacy reseal` on the served database with `environment`.
+fn reseal(served: &Served, environment: &[(&str, &str)]) -> Run {
+    let output = Command::new(BINARY)
+        .args([
+            "privacy",
+            "reseal",
+            "--page-size",
+            "1",
+            "--database-url",
+            &served.test.url_for_another_process(),
+        ])
+        .current_dir(served._directory.path())
+        .envs(environment.iter().copied())
+        .output()
+        .unwrap();
+    Run {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+async fn privacy_reseal_lets_the_old_key_go(served: Served) {
+    let id = served.zhang_san();
+    let wang_wu = served
+        .create("王五", "13912345678", WANG_WU_NATIONAL_ID, None)
+        .answer();
+    // Without keys the command says which are missing (exit 2, as for every local problem)
+    // and changes nothing.
+    let refused = reseal(&served, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no active encryption key"),
+        "{}",
+        refused.stderr
+    );
+
+    // Key k2 becomes active beside k1; the running service is left running (the walk is
+    // safe beside it).
+    let rotated = [
+        ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
+        ("TALLY__PRIVACY__ENCRYPTION_KEYS__K2", NEW_ENCRYPTION_KEY),
+        ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k2"),
+        ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
+    ];
+    let report = reseal(&served, &rotated).answer();
+    assert_eq!(report["active_key"], "k2");
+    assert_eq!(report["customers"], 2);
+    assert_eq!(report["customers_resealed"], 2);
+    assert_eq!(report["values_resealed"], 8);
+    assert_eq!(report["values_by_key_before"]["k1"], 8);
+    let again = reseal(&served, &rotated).answer();
+    assert_eq!(
+        (&again["customers"], &again["customers_resealed"]),
+        (&2.into(), &0.into())
+    );
+
+    // A service with k2 only reads both customers in clear and finds them by phone.
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(
+        &served.test.url_for_another_process(),
+        port,
+        directory.path(),
+        &[
+            ("TALLY__PRIVACY__ENCRYPTION_KEYS__K2", NEW_ENCRYPTION_KEY),
+            ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k2"),
+            ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
+        ],
+    );
+    wait_until_healthy(&reqwest::Client::new(), &base).await;
+    let show = |id: &str| {
+        let output = Command::new(BINARY)
+            .args(["customers", "--url", &base, "--api-key", &served.compliance])
+            .args(["show", id, "--unmasked", "--reason", "key rotation check"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(show(&id)["phone"], "+8613800138000");
+    assert_eq!(show(wang_wu["id"].as_str().unwrap())["name"], "王五");
+    let _ = server.kill();
+    let _ = server.wait();
+}
 
 async fn customers_are_created_and_shown_masked_or_in_clear(served: Served) {
     // Created with a given idempotency key: answered masked, nothing printed on stderr.

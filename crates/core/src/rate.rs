@@ -59,6 +59,94 @@ impl Amount {
     }
 }
 
+/// Serde for a rate written as a decimal string (`"0.007"`), refusing a number: a binary
+/// float such as `0.1` is not the decimal it looks like, and a configured price must be
+/// exactly what its author wrote. Use with `#[serde(with = "tally_core::rate::exact")]`.
+pub mod exact {
+    use rust_decimal::Decimal;
+    use serde::de::Visitor;
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&value.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+        deserializer.deserialize_any(Exact)
+    }
+
+    /// A decimal from its exact text; refuses more digits than a decimal can hold.
+    pub fn parse(text: &str) -> Result<Decimal, String> {
+        Decimal::from_str_exact(text.trim())
+            .map_err(|error| format!("{text:?} is not an exact decimal: {error}"))
+    }
+
+    /// Takes a string only, and says how to write a number that was given instead.
+    struct Exact;
+
+    impl Visitor<'_> for Exact {
+        type Value = Decimal;
+
+        fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+            formatter.write_str("a decimal written as a string, such as \"0.007\"")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Decimal, E> {
+            parse(text).map_err(E::custom)
+        }
+
+        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Decimal, E> {
+            Err(E::custom(format!(
+                "the number {number} must be written as a string (\"{number}\"): a binary \
+                 float is not the decimal it looks like"
+            )))
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Decimal, E> {
+            Err(E::custom(format!(
+                "the number {number} must be written as a string (\"{number}\")"
+            )))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Decimal, E> {
+            Err(E::custom(format!(
+                "the number {number} must be written as a string (\"{number}\")"
+            )))
+        }
+    }
+
+    /// The same for a table of rates by name (`{ A = "0.005", B = "0.006" }`).
+    pub mod map {
+        use rust_decimal::Decimal;
+        use serde::ser::SerializeMap;
+        use serde::{Deserialize, Deserializer, Serializer};
+        use std::collections::BTreeMap;
+
+        pub fn serialize<S: Serializer>(
+            rates: &BTreeMap<String, Decimal>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            let mut map = serializer.serialize_map(Some(rates.len()))?;
+            for (name, rate) in rates {
+                map.serialize_entry(name, &rate.to_string())?;
+            }
+            map.end()
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<BTreeMap<String, Decimal>, D::Error> {
+            #[derive(Deserialize)]
+            struct Rate(#[serde(with = "super")] Decimal);
+            Ok(BTreeMap::<String, Rate>::deserialize(deserializer)?
+                .into_iter()
+                .map(|(name, Rate(rate))| (name, rate))
+                .collect())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,8 +175,16 @@ mod tests {
             serde_json::to_string(&priced).unwrap(),
             r#"{"rate":"0.007","tiers":{"A":"0.0045"}}"#
         );
+        let error = serde_json::from_str::<Priced>(r#"{"rate": 0.007, "tiers": {}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(r#"the number 0.007 must be written as a string ("0.007")"#),
+            "{error}"
+        );
         for text in [
             r#"{"rate": 0.007, "tiers": {}}"#,
+            r#"{"rate": 1, "tiers": {}}"#,
             r#"{"rate": "0.007", "tiers": {"A": 0.0045}}"#,
             r#"{"rate": "seven", "tiers": {}}"#,
             r#"{"rate": "0.1234567890123456789012345678901", "tiers": {}}"#,
@@ -162,56 +258,5 @@ mod tests {
             huge.apply_rate(rate("2"), Rounding::HalfEven),
             Err(MoneyError::Overflow)
         );
-    }
-}
-
-/// Serde for a rate written as a decimal string (`"0.007"`), refusing a number: a binary
-/// float such as `0.1` is not the decimal it looks like, and a configured price must be
-/// exactly what its author wrote. Use with `#[serde(with = "tally_core::rate::exact")]`.
-pub mod exact {
-    use rust_decimal::Decimal;
-    use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(value: &Decimal, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&value.to_string())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        parse(&text).map_err(D::Error::custom)
-    }
-
-    /// A decimal from its exact text; refuses more digits than a decimal can hold.
-    pub fn parse(text: &str) -> Result<Decimal, String> {
-        Decimal::from_str_exact(text.trim())
-            .map_err(|error| format!("rate {text:?} is not an exact decimal: {error}"))
-    }
-
-    /// The same for a table of rates by name (`{ A = "0.005", B = "0.006" }`).
-    pub mod map {
-        use rust_decimal::Decimal;
-        use serde::ser::SerializeMap;
-        use serde::{de::Error as _, Deserialize, Deserializer, Serializer};
-        use std::collections::BTreeMap;
-
-        pub fn serialize<S: Serializer>(
-            rates: &BTreeMap<String, Decimal>,
-            serializer: S,
-        ) -> Result<S::Ok, S::Error> {
-            let mut map = serializer.serialize_map(Some(rates.len()))?;
-            for (name, rate) in rates {
-                map.serialize_entry(name, &rate.to_string())?;
-            }
-            map.end()
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            deserializer: D,
-        ) -> Result<BTreeMap<String, Decimal>, D::Error> {
-            BTreeMap::<String, String>::deserialize(deserializer)?
-                .into_iter()
-                .map(|(name, text)| Ok((name, super::parse(&text).map_err(D::Error::custom)?)))
-                .collect()
-        }
     }
 }

@@ -1,5 +1,7 @@
 //! The rule table of the credit decision at activation: approve or decline with reason
-//! codes, an income-based limit and a tier, from the applicant's attributes and score. The
+//! codes and an income-based limit (through the table's limit tiers), from the applicant's
+//! attributes and score. Its tiers set limits only; the pricing tier comes from the
+//! scorecard's score bands. The
 //! service (`tally-server::credit`) combines it with the scorecard's score-band policy:
 //! both must approve and the lower limit wins, so the table keeps what a score does not
 //! cover (age, income, debt-to-income, the block list).
@@ -32,7 +34,7 @@ pub struct Applicant {
     pub block_listed: bool,
 }
 
-/// One pricing tier of the rule table.
+/// One limit tier of the rule table (not a pricing tier: those come from the score bands).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {

@@ -109,8 +109,10 @@ pub struct Schedule {
     /// Paid by the merchant out of its settlement (interest-free and pay-in-N products).
     pub merchant_discount: Amount,
     pub installments: Vec<Installment>,
-    /// The term's rate the schedule was priced at and the pricing tier that chose it (absent
-    /// only on schedules stored before Tally recorded them).
+    /// The rate used (the account's tier's when the term lists one, else the term's) and
+    /// that tier; absent only on schedules stored before Tally recorded them. The rate is a
+    /// fee per period (flat fee), an annual rate (annuity, equal principal) or the merchant's
+    /// discount (interest-free, pay-in-N).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
 }

@@ -156,10 +156,34 @@ impl FieldCipher {
 
     /// Whether a stored value was sealed by a key other than the active one (to re-encrypt).
     pub fn needs_rotation(&self, stored: &str) -> bool {
-        stored
-            .split(':')
-            .nth(1)
-            .is_some_and(|key_id| key_id != self.active)
+        key_id_of(stored).is_some_and(|key_id| key_id != self.active)
+    }
+
+    /// The id of the key that seals new values.
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
+    /// A stored value of `field` sealed again under the active key, or `None` when it already
+    /// is. The value is opened first, so a value that does not authenticate (tampered, or
+    /// sealed for another field) is an error and is never re-sealed as if it were genuine.
+    pub fn reseal(&self, field: &str, stored: &str) -> Result<Option<String>, PrivacyError> {
+        if !self.needs_rotation(stored) {
+            // Still checked: a value claiming the active key must open under it.
+            self.decrypt(field, stored)?;
+            return Ok(None);
+        }
+        let opened = self.decrypt(field, stored)?;
+        self.encrypt(field, opened.expose()).map(Some)
+    }
+}
+
+/// The key id a stored value names (`v1:<key id>:...`), if it is well formed.
+pub fn key_id_of(stored: &str) -> Option<&str> {
+    let mut parts = stored.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("v1"), Some(key_id), Some(_)) => Some(key_id),
+        _ => None,
     }
 }
 
@@ -258,6 +282,41 @@ mod tests {
     fn cipher(active: &str) -> FieldCipher {
         let keys = BTreeMap::from([("2025".to_string(), key(1)), ("2026".to_string(), key(2))]);
         FieldCipher::new(&keys, active).unwrap()
+    }
+
+    #[test]
+    fn reseal_moves_a_value_to_the_active_key_and_refuses_what_does_not_open() {
+        let sealed = cipher("2025")
+            .encrypt("customer.phone:c1", "13812345678")
+            .unwrap();
+        let new = cipher("2026");
+        let resealed = new.reseal("customer.phone:c1", &sealed).unwrap().unwrap();
+        assert_eq!(key_id_of(&resealed), Some("2026"));
+        assert_eq!(
+            new.decrypt("customer.phone:c1", &resealed)
+                .unwrap()
+                .expose(),
+            "13812345678"
+        );
+        // Already under the active key: nothing to do, but it must still open.
+        assert_eq!(new.reseal("customer.phone:c1", &resealed).unwrap(), None);
+        // Sealed for another customer, or tampered with: an error, never re-sealed.
+        assert!(matches!(
+            new.reseal("customer.phone:c2", &sealed),
+            Err(PrivacyError::Authentication)
+        ));
+        let mut tampered = resealed.clone();
+        tampered.pop();
+        tampered.push(if resealed.ends_with('A') { 'B' } else { 'A' });
+        assert!(new.reseal("customer.phone:c1", &tampered).is_err());
+        // A key that is no longer configured is named.
+        let only_new =
+            FieldCipher::new(&BTreeMap::from([("2026".to_string(), key(2))]), "2026").unwrap();
+        assert!(matches!(
+            only_new.reseal("customer.phone:c1", &sealed),
+            Err(PrivacyError::UnknownKey(id)) if id == "2025"
+        ));
+        assert_eq!(key_id_of("plain text"), None);
     }
 
     #[test]

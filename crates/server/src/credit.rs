@@ -154,11 +154,15 @@ pub fn check_tiers(
     let given = score_policy.pricing_tiers();
     for tier in product.priced_tiers() {
         if !given.contains(&tier) {
+            let given = if given.is_empty() {
+                "it gives none".to_owned()
+            } else {
+                format!("its tiers: {}", given.join(", "))
+            };
             return Err(format!(
                 "product {} prices tier {tier:?}, which no band of the score policy gives \
-                 (its tiers: {})",
-                product.code,
-                given.join(", ")
+                 ({given})",
+                product.code
             ));
         }
     }
@@ -172,6 +176,37 @@ pub struct CreditService {
     pub decision: DecisionModels,
     /// Business dates are dates in this zone.
     pub time_zone: TimeZone,
+}
+
+impl CreditService {
+    /// Starts the credit operations (finishing any left pending) with `setup`, and checks
+    /// that the products added through the API price only tiers the score policy gives: they
+    /// were checked against the policy of their day, which may have changed since.
+    pub async fn start(
+        database: tally_store::Database,
+        writer: tally_store::LedgerWriter,
+        setup: CreditSetup,
+    ) -> Result<CreditService, tally_store::StoreError> {
+        let operations =
+            CreditOperations::start(database, writer, setup.catalog, setup.account_policy)
+                .await
+                .map_err(|error| match error {
+                    tally_store::credit_operations::OperationError::Store(error) => error,
+                    other => {
+                        tally_store::StoreError::Corrupt(format!("credit operations: {other}"))
+                    }
+                })?;
+        for product in &operations.catalog().products {
+            check_tiers(product, &setup.decision.score_policy).map_err(|error| {
+                tally_store::StoreError::Corrupt(format!("credit configuration: {error}"))
+            })?;
+        }
+        Ok(CreditService {
+            operations,
+            decision: setup.decision,
+            time_zone: setup.time_zone,
+        })
+    }
 }
 
 /// An adverse reason of the scorecard, for the notice to a declined applicant.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod credit;
 pub mod error;
 pub mod json;
+pub mod key_rotation;
 pub mod metrics;
 pub mod openapi;
 pub mod risk;
@@ -211,22 +212,8 @@ pub async fn open(
     let setup = config.credit.load().map_err(|error| {
         tally_store::StoreError::Corrupt(format!("credit configuration: {error}"))
     })?;
-    let operations = tally_store::credit_operations::CreditOperations::start(
-        database.clone(),
-        writer.clone(),
-        setup.catalog,
-        setup.account_policy,
-    )
-    .await
-    .map_err(|error| match error {
-        tally_store::credit_operations::OperationError::Store(error) => error,
-        other => tally_store::StoreError::Corrupt(format!("credit operations: {other}")),
-    })?;
-    let credit = Arc::new(credit::CreditService {
-        operations,
-        decision: setup.decision,
-        time_zone: setup.time_zone,
-    });
+    let credit =
+        Arc::new(credit::CreditService::start(database.clone(), writer.clone(), setup).await?);
     let state = AppState::new(database, writer, clock, config.limits())
         .with_privacy(privacy(config))
         .with_credit(Some(credit));

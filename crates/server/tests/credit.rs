@@ -18,13 +18,12 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tally_core::{Clock, Currency, ManualClock, Secret};
-use tally_credit::{AccountPolicy, Catalog, LedgerRole};
+use tally_credit::{AccountPolicy, LedgerRole};
 use tally_privacy::Privacy;
 use tally_server::credit::{CreditFiles, CreditService};
 use tally_server::state::Limits;
 use tally_server::{app, AppState};
 use tally_store::credit::{credit_ledger_accounts, run_end_of_day, EndOfDayOptions};
-use tally_store::credit_operations::CreditOperations;
 use tally_store::risk::{CaseLogRow, CaseRow, RiskStore};
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
@@ -129,19 +128,11 @@ impl Harness {
 
     async fn service(database: &Database, writer: &LedgerWriter) -> Arc<CreditService> {
         let setup = CreditFiles::default().load().unwrap();
-        let operations = CreditOperations::start(
-            database.clone(),
-            writer.clone(),
-            Catalog::default_catalog().unwrap(),
-            AccountPolicy::default(),
+        Arc::new(
+            CreditService::start(database.clone(), writer.clone(), setup)
+                .await
+                .unwrap(),
         )
-        .await
-        .unwrap();
-        Arc::new(CreditService {
-            operations,
-            decision: setup.decision,
-            time_zone: setup.time_zone,
-        })
     }
 
     /// Serves with the current credit service (a restart builds a new one first).
@@ -330,19 +321,11 @@ async fn business_dates_are_in_the_lenders_time_zone(mut harness: Harness) {
     };
     let setup = files.load().unwrap();
     assert_eq!(setup.time_zone.iana_name(), Some("Asia/Shanghai"));
-    let operations = CreditOperations::start(
-        harness.database.clone(),
-        harness.writer.clone(),
-        setup.catalog,
-        setup.account_policy,
-    )
-    .await
-    .unwrap();
-    harness.credit = Arc::new(CreditService {
-        operations,
-        decision: setup.decision,
-        time_zone: setup.time_zone,
-    });
+    harness.credit = Arc::new(
+        CreditService::start(harness.database.clone(), harness.writer.clone(), setup)
+            .await
+            .unwrap(),
+    );
     harness.serve();
     let (_, beijing) = harness
         .post(&uri, "beijing", json!({"amount": cny("1.00")}))
@@ -515,6 +498,40 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
         .filter_map(|product| product["code"].as_str())
         .collect();
     assert!(!codes.contains(&"misspelt-tier") && !codes.contains(&"tiered-discount"));
+    // A restart with a score policy that no longer gives tier D stops, naming the stored
+    // product: its tier D rate could never apply again.
+    let directory = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = directory.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        Some(path.display().to_string())
+    };
+    let setup = CreditFiles {
+        score_policy: file(
+            "policy.toml",
+            &tally_server::credit::DEFAULT_SCORE_POLICY.replace(r#""D""#, r#""E""#),
+        ),
+        catalog: file(
+            "catalog.toml",
+            r#"[[product]]
+               code = "installment"
+               name = "Installments"
+               currency = "CNY"
+               fee_model = { kind = "flat_fee" }
+               terms = [{ periods = 3, rate = "0.007" }]"#,
+        ),
+        ..CreditFiles::default()
+    }
+    .load()
+    .unwrap();
+    let error = CreditService::start(harness.database.clone(), harness.writer.clone(), setup)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(r#"product holiday-12 prices tier "D""#),
+        "{error}"
+    );
     // Listed, kept across a restart, and usable for a purchase.
     harness.credit = Harness::service(&harness.database, &harness.writer).await;
     harness.serve();
@@ -549,8 +566,8 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
     let rate: rust_decimal::Decimal = tier_rates[&tier].as_str().unwrap().parse().unwrap();
     let fee = (rate * rust_decimal::Decimal::from(1200)).round_dp(2);
     let plan = &body["account"]["plans"][0];
-    assert_eq!(plan["pricing_tier"], tier.as_str());
-    assert_eq!(plan["rate"], tier_rates[&tier]);
+    assert_eq!(plan["pricing"]["tier"], tier.as_str());
+    assert_eq!(plan["pricing"]["rate"], tier_rates[&tier]);
     for installment in plan["installments"].as_array().unwrap() {
         assert_eq!(installment["fee"], cny(&format!("{fee:.2}")));
     }

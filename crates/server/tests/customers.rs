@@ -225,6 +225,8 @@ tally_store::on_both_backends!(
     reading_in_clear_needs_pii_read_and_a_reason_and_is_audited,
     the_audit_log_cannot_be_changed,
     values_stay_readable_after_the_key_rotates,
+    resealing_retires_the_old_key,
+    resealing_stops_at_a_value_that_does_not_open,
     without_privacy_keys_customers_are_unavailable,
     each_route_needs_its_scope,
 );
@@ -610,6 +612,139 @@ async fn values_stay_readable_after_the_key_rotates(mut harness: Harness) {
         (StatusCode::SERVICE_UNAVAILABLE, "privacy_key_unavailable"),
         "{body}"
     );
+}
+
+/// Creates `count` customers with distinct phones and national ids; returns their ids.
+async fn customers(harness: &Harness, count: u32) -> Vec<String> {
+    let mut ids = Vec::new();
+    for sequence in 0..count {
+        let national_id = national_id_with_check(&format!("11010119900307{:03}", 100 + sequence));
+        let (status, body) = harness
+            .create(
+                &format!("create-{sequence}"),
+                json!({"name": "王五", "phone": format!("1390013{:04}", sequence), "national_id": national_id}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+/// The 17 digits and their ISO 7064 MOD 11-2 check character.
+fn national_id_with_check(first_17: &str) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = first_17
+        .chars()
+        .zip(WEIGHTS)
+        .map(|(digit, weight)| digit.to_digit(10).unwrap() * weight)
+        .sum();
+    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+    format!("{first_17}{check}")
+}
+
+async fn resealing_retires_the_old_key(mut harness: Harness) {
+    // Seven customers under key a, then key b becomes active and two more come under it.
+    let mut ids = customers(&harness, 7).await;
+    let rotated = privacy(&["a", "b"], "b");
+    harness.use_privacy(Some(rotated.clone()));
+    let (status, body) = harness
+        .create(
+            "create-li-si",
+            json!({"name": "李四", "phone": "13900139999", "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    ids.push(body["id"].as_str().unwrap().to_string());
+    let before: Vec<Vec<String>> = {
+        let mut rows = Vec::new();
+        for id in &ids {
+            rows.push(harness.raw_row(id).await);
+        }
+        rows
+    };
+
+    // Pages of 3, so the walk crosses pages.
+    let report = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 3)
+        .await
+        .unwrap();
+    assert_eq!(report.active_key, "b");
+    assert_eq!(report.customers, 8);
+    assert_eq!(report.customers_resealed, 7);
+    assert_eq!(report.values_resealed, 28);
+    assert_eq!(
+        report.values_by_key_before,
+        BTreeMap::from([("a".to_string(), 28), ("b".to_string(), 4)])
+    );
+    for (id, old) in ids.iter().zip(&before) {
+        let row = harness.raw_row(id).await;
+        for value in &row[..4] {
+            assert!(value.starts_with("v1:b:"), "{value}");
+        }
+        // The blind indexes (another key) are unchanged, so lookups still find everyone.
+        assert_eq!(row[4..], old[4..]);
+    }
+    // A second walk finds nothing to do and changes nothing.
+    let again = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 3)
+        .await
+        .unwrap();
+    assert_eq!((again.customers, again.customers_resealed), (8, 0));
+    assert_eq!(
+        harness.raw_row(&ids[0]).await,
+        harness.raw_row(&ids[0]).await
+    );
+
+    // Key a is removed: every customer still opens, in clear and through the indexes.
+    harness.use_privacy(Some(privacy(&["b"], "b")));
+    let (status, body) = harness
+        .get(
+            &format!("/v1/customers/{}?unmasked=true&reason=rotation", ids[0]),
+            &harness.pii_reader,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["phone"], "+8613900130000");
+    assert_eq!(body["name"], "王五");
+    let (_, body) = harness
+        .get("/v1/customers?phone=13900130006", &harness.reader)
+        .await;
+    assert_eq!(body["customers"][0]["id"], ids[6].as_str());
+}
+
+async fn resealing_stops_at_a_value_that_does_not_open(mut harness: Harness) {
+    let ids = customers(&harness, 3).await;
+    // The second customer's phone is swapped with the first's: each value still names key
+    // a, but is bound to another customer, so it does not authenticate.
+    let first = harness.raw_row(&ids[0]).await;
+    harness
+        .execute(&format!(
+            "UPDATE customers SET phone = '{}' WHERE id = '{}'",
+            first[1], ids[1]
+        ))
+        .await
+        .unwrap();
+    let rotated = privacy(&["a", "b"], "b");
+    harness.use_privacy(Some(rotated.clone()));
+    let error = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 10)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("customer {}, field phone", ids[1])),
+        "{error}"
+    );
+    // The walk went in id order: the first customer is done, the swapped one and those after
+    // it are as they were (nothing re-sealed as if it were genuine).
+    assert!(harness.raw_row(&ids[0]).await[0].starts_with("v1:b:"));
+    assert_eq!(harness.raw_row(&ids[1]).await[1], first[1]);
+    assert!(harness.raw_row(&ids[2]).await[0].starts_with("v1:a:"));
+    // Without key a configured, the walk names the missing key.
+    let only_b = privacy(&["b"], "b");
+    let error = tally_server::key_rotation::reseal_customers(&harness.database, &only_b, 10)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(r#""a""#), "{error}");
 }
 
 async fn without_privacy_keys_customers_are_unavailable(mut harness: Harness) {

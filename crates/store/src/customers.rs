@@ -216,6 +216,41 @@ macro_rules! customer_sql {
                 Ok(true)
             }
 
+            pub async fn customers_after(
+                pool: &Pool<$database>,
+                after: &str,
+                limit: i64,
+            ) -> Result<Vec<CustomerTuple>, StoreError> {
+                let sql = format!("{CUSTOMER_COLUMNS} WHERE id > $1 ORDER BY id LIMIT $2");
+                Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?)
+            }
+
+            /// Replaces the sealed fields of a customer only if they are still `old`'s.
+            pub async fn reseal(
+                pool: &Pool<$database>,
+                old: &StoredCustomer,
+                new: &StoredCustomer,
+            ) -> Result<bool, StoreError> {
+                let changed = sqlx::query(
+                    "UPDATE customers SET name = $1, phone = $2, national_id = $3, \
+                     date_of_birth = $4 WHERE id = $5 AND name = $6 AND phone = $7 \
+                     AND national_id = $8 AND date_of_birth = $9",
+                )
+                .bind(&new.name)
+                .bind(&new.phone)
+                .bind(&new.national_id)
+                .bind(&new.date_of_birth)
+                .bind(&old.id)
+                .bind(&old.name)
+                .bind(&old.phone)
+                .bind(&old.national_id)
+                .bind(&old.date_of_birth)
+                .execute(pool)
+                .await?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
             pub async fn index_taken(
                 pool: &Pool<$database>,
                 column: &str,
@@ -361,6 +396,37 @@ impl Database {
             .into_iter()
             .map(customer_of)
             .collect()
+    }
+
+    /// At most `limit` customers with ids after `after` (`""` for the first), in id order:
+    /// a walk over every customer in pages.
+    pub async fn customers_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredCustomer>, StoreError> {
+        on_pool!(self, customers_after(after, limit))?
+            .into_iter()
+            .map(customer_of)
+            .collect()
+    }
+
+    /// Replaces a customer's sealed fields (name, phone, national id, date of birth) with
+    /// `new`'s, the same values sealed again under another key, only if the row still holds
+    /// `old`'s: `false` when it changed meanwhile (read it again). Indexes are unchanged, as
+    /// the values are.
+    pub async fn reseal_customer(
+        &self,
+        old: &StoredCustomer,
+        new: &StoredCustomer,
+    ) -> Result<bool, StoreError> {
+        if old.id != new.id {
+            return Err(StoreError::Corrupt(format!(
+                "resealing customer {} with the fields of {}",
+                old.id, new.id
+            )));
+        }
+        on_pool!(self, reseal(old, new))
     }
 
     /// Appends reads to the audit log, all or none.

@@ -123,8 +123,7 @@ pub fn account_view(
                 "billed": plan.billed,
                 "refunded": plan.refunded,
                 "merchant_discount": plan.schedule.merchant_discount,
-                "rate": plan.schedule.pricing.as_ref().map(|pricing| pricing.rate),
-                "pricing_tier": plan.schedule.pricing.as_ref().and_then(|pricing| pricing.tier.as_deref()),
+                "pricing": plan.schedule.pricing,
                 "true_apr": plan.schedule.true_apr().ok(),
                 "installments": plan.schedule.installments,
             })
@@ -501,6 +500,9 @@ pub async fn add_product(
     Json(product): Json<tally_credit::Product>,
 ) -> Reply {
     let service = service(&state)?;
+    product
+        .validate()
+        .map_err(|error| ApiError::unprocessable("credit_invalid_product", error.to_string()))?;
     crate::credit::check_tiers(&product, &service.decision.score_policy)
         .map_err(|message| ApiError::unprocessable("credit_invalid_product", message))?;
     let code = product.code.clone();
