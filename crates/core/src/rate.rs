@@ -73,7 +73,7 @@ pub mod exact {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
-        deserializer.deserialize_any(Exact)
+        deserializer.deserialize_str(Exact)
     }
 
     /// A decimal from its exact text; refuses more digits than a decimal can hold.
@@ -82,7 +82,8 @@ pub mod exact {
             .map_err(|error| format!("{text:?} is not an exact decimal: {error}"))
     }
 
-    /// Takes a string only, and says how to write a number that was given instead.
+    /// Takes a string only; a number is refused by serde's "invalid type" error, which quotes
+    /// the number and this visitor's expectation (how to write it).
     struct Exact;
 
     impl Visitor<'_> for Exact {
@@ -94,25 +95,6 @@ pub mod exact {
 
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Decimal, E> {
             parse(text).map_err(E::custom)
-        }
-
-        fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Decimal, E> {
-            Err(E::custom(format!(
-                "the number {number} must be written as a string (\"{number}\"): a binary \
-                 float is not the decimal it looks like"
-            )))
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Decimal, E> {
-            Err(E::custom(format!(
-                "the number {number} must be written as a string (\"{number}\")"
-            )))
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Decimal, E> {
-            Err(E::custom(format!(
-                "the number {number} must be written as a string (\"{number}\")"
-            )))
         }
     }
 
@@ -179,7 +161,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            error.contains(r#"the number 0.007 must be written as a string ("0.007")"#),
+            error.contains(r#"floating point `0.007`, expected a decimal written as a string"#),
             "{error}"
         );
         for text in [

@@ -63,19 +63,24 @@ pub struct BucketAction {
     pub action: DelinquencyAction,
 }
 
-/// The account rules a lender configures (TOML, serde). Defaults are the issue's.
+/// The account rules a lender configures (TOML, serde). Defaults are the issue's. Rates and
+/// shares are decimal strings (`"0.0005"`); a number is refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountPolicy {
     /// Share of the principal due in the minimum payment (0.10).
+    #[serde(with = "tally_core::rate::exact")]
     pub minimum_principal_share: Decimal,
     /// Daily interest on a remainder left after a minimum payment (0.0005 = 0.05% a day).
+    #[serde(with = "tally_core::rate::exact")]
     pub revolving_daily_rate: Decimal,
     /// Days after the due date before penalties start.
     pub grace_days: i32,
     /// Daily penalty on an overdue item's principal, fee and interest (0.0005).
+    #[serde(with = "tally_core::rate::exact")]
     pub penalty_daily_rate: Decimal,
     /// Most penalty one item can ever carry, as a share of what it billed (0.25).
+    #[serde(with = "tally_core::rate::exact")]
     pub penalty_cap_share: Decimal,
     /// Rounding of daily interest and penalties (per item per day).
     pub rounding: Rounding,
@@ -1670,6 +1675,15 @@ mod tests {
         assert_eq!(policy.minimum_principal_share, Decimal::new(10, 2));
         assert_eq!(policy.penalty_daily_rate, Decimal::new(5, 4));
         assert!(toml::from_str::<AccountPolicy>("grace = 5").is_err());
+        let quoted: AccountPolicy = toml::from_str(r#"penalty_daily_rate = "0.0004""#).unwrap();
+        assert_eq!(quoted.penalty_daily_rate, Decimal::new(4, 4));
+        let error = toml::from_str::<AccountPolicy>("penalty_daily_rate = 0.0004")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected a decimal written as a string"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -40,6 +40,7 @@ pub struct Applicant {
 pub struct Tier {
     pub name: String,
     pub score_min: u16,
+    #[serde(with = "tally_core::rate::exact")]
     pub income_multiple: Decimal,
     /// Largest limit of the tier, in minor units.
     pub limit_max_minor: i64,
@@ -51,6 +52,7 @@ pub struct Tier {
 pub struct CreditPolicy {
     pub age_min: u8,
     pub age_max: u8,
+    #[serde(with = "tally_core::rate::exact")]
     pub debt_to_income_max: Decimal,
     /// Limits are rounded down to a multiple of this many minor units.
     pub limit_step_minor: i64,
@@ -256,5 +258,19 @@ mod tests {
             }
         );
         assert!(CreditPolicy::from_toml("age_min = 18").is_err());
+        // A ratio written as a number is refused: it must be exactly what its author wrote.
+        let error = CreditPolicy::from_toml(
+            r#"age_min = 18
+               age_max = 70
+               debt_to_income_max = 0.4
+               limit_step_minor = 100
+               tiers = []"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("expected a decimal written as a string"),
+            "{error}"
+        );
     }
 }
