@@ -247,8 +247,9 @@ fn privacy(config: &Config) -> Option<Arc<tally_privacy::Privacy>> {
 }
 
 /// Builds the consortium log's router (`tally consortium serve`, its own listener):
-/// signed member requests, members, checkpoint, proofs, entries and tiles under
-/// `/v1/consortium`. Separate from [`app`]: members authenticate by request signatures.
+/// signed member requests, members, checkpoint, proofs, entries and tiles, and their
+/// OpenAPI document ([`openapi::ConsortiumApiDocument`]), under `/v1/consortium`.
+/// Separate from [`app`]: members authenticate by request signatures.
 pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
     use routes::consortium;
     let body_limit = state.body_limit_bytes;
@@ -265,7 +266,8 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .route("/proofs/consistency", get(consortium::consistency_proof))
         .route("/entries", get(consortium::entries))
         .route("/entries/{index}", get(consortium::entry))
-        .route("/tile/{level}/{index}", get(consortium::tile));
+        .route("/tile/{level}/{index}", get(consortium::tile))
+        .route("/openapi.json", get(openapi::consortium_document));
     Router::new()
         .route("/healthz", get(routes::health))
         .nest("/v1/consortium", v1)

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{credit, customers, ledger};
+use crate::routes::{consortium, credit, customers, ledger, risk};
 use crate::wire;
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -45,6 +45,18 @@ use utoipa::{Modify, OpenApi};
         credit::close_task,
         credit::products,
         credit::add_product,
+        risk::decide,
+        risk::list_rule_sets,
+        risk::upload_rule_set,
+        risk::activate_rule_set,
+        risk::list_entries,
+        risk::add_list_entry,
+        risk::remove_list_entry,
+        risk::list_cases,
+        risk::get_case,
+        risk::move_case,
+        risk::claim_stolen_account,
+        risk::evidence,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -60,6 +72,7 @@ use utoipa::{Modify, OpenApi};
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
         (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, statements and collections. Amounts are {value, currency} with the value a decimal string"),
         (name = "customers", description = "Customers with personal data encrypted, found by blind index, masked unless read with pii:read and a reason (audited)"),
+        (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]
 pub struct ApiDocument;
@@ -83,4 +96,38 @@ impl Modify for BearerKeys {
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDocument::openapi())
+}
+
+/// The consortium log's own document, served by [`crate::consortium_app`] on its listener.
+/// No security scheme: members sign their requests, and the reads are public.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tally consortium log",
+        description = "The consortium's append-only, Merkle-tree risk record log (`tally consortium serve`, a listener of its own). Members do not send API keys: each write or query carries, in its body, a request signed with the member's Ed25519 key over its canonical bytes (member name, sequence number, time and action); the log checks the signature against the member's key in the log, refuses a sequence number not above the member's last (a replay) and a time too far from its own. Publications and queries also carry the identifier with the salt that opens the commitment the member signed; it is checked, blinded and dropped, never stored. The reads (checkpoint, proofs, entries, tiles, members and query counts) need no authentication, as in any transparency log."
+    ),
+    paths(
+        consortium::propose,
+        consortium::approve,
+        consortium::publish,
+        consortium::retract,
+        consortium::query,
+        consortium::members,
+        consortium::query_count,
+        consortium::checkpoint,
+        consortium::inclusion_proof,
+        consortium::consistency_proof,
+        consortium::entries,
+        consortium::entry,
+        consortium::tile,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    tags(
+        (name = "consortium", description = "Signed member requests (proposals, approvals, record publications and retractions, queries), members and their query counts, the signed checkpoint, inclusion and consistency proofs, entries and tiles"),
+    )
+)]
+pub struct ConsortiumApiDocument;
+
+pub async fn consortium_document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ConsortiumApiDocument::openapi())
 }

@@ -263,6 +263,7 @@ tally_store::on_both_backends!(
     bad_input_gets_its_code,
     an_edited_entry_or_hash_fails_verification,
     a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it,
+    the_log_serves_its_own_openapi_document,
 );
 
 async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
@@ -937,4 +938,76 @@ async fn a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it(mut harnes
     ));
     let refused = ConsortiumLog::start(&harness.test.database, clock, config()).await;
     assert!(refused.is_err());
+}
+
+/// Every `(method, path)` of `.route("path", method(handler))` in the part of `source`
+/// from `start` to the first `end` after it.
+fn routes_in(source: &str, start: &str, end: &str) -> Vec<(String, String)> {
+    let from = source.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let text = &source[from..];
+    let mut rest = &text[..text.find(end).unwrap_or_else(|| panic!("no {end:?}"))];
+    let mut routes = Vec::new();
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let open = rest.find('"').unwrap() + 1;
+        let close = open + rest[open..].find('"').unwrap();
+        let path = rest[open..close].to_string();
+        rest = &rest[close..];
+        let method = ["get(", "post(", "delete(", "put(", "patch("]
+            .iter()
+            .filter_map(|method| rest.find(method).map(|at| (at, method)))
+            .min()
+            .unwrap()
+            .1
+            .trim_end_matches('(');
+        routes.push((method.to_string(), path));
+    }
+    routes
+}
+
+/// `GET /v1/consortium/openapi.json`: every route of the log's router (read from
+/// `consortium_app`'s source, so that a route added without an annotation fails here) is
+/// in the document with its method, the document has no other, and no bearer security:
+/// members sign their requests.
+async fn the_log_serves_its_own_openapi_document(harness: Harness) {
+    let (status, document) = harness.get_json("/v1/consortium/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["info"]["title"], "Tally consortium log");
+    let source = include_str!("../src/lib.rs");
+    let consortium_app = &source[source.find("fn consortium_app(").unwrap()..];
+    let routes: Vec<(String, String)> = routes_in(consortium_app, "let v1 =", ";")
+        .into_iter()
+        .filter(|(_, path)| path != "/openapi.json")
+        .map(|(method, path)| (method, format!("/v1/consortium{path}")))
+        .collect();
+    assert!(routes.len() >= 13, "{routes:?}");
+    for (method, path) in &routes {
+        let operation = &document["paths"][path][method];
+        assert!(
+            operation.is_object(),
+            "{method} {path} is not in /v1/consortium/openapi.json"
+        );
+        assert_eq!(operation["tags"], json!(["consortium"]), "{path}");
+        assert!(operation.get("security").is_none(), "{path}");
+    }
+    let documented = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().keys())
+        .filter(|key| ["get", "post", "delete", "put", "patch"].contains(&key.as_str()))
+        .count();
+    assert_eq!(documented, routes.len());
+    assert!(document.get("security").is_none());
+    assert!(document["components"].get("securitySchemes").is_none());
+    assert!(!document.to_string().contains("bearer"));
+    // The main API's document does not carry the log's routes.
+    let main =
+        serde_json::to_value(<tally_server::openapi::ApiDocument as utoipa::OpenApi>::openapi())
+            .unwrap();
+    assert!(main["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|path| !path.starts_with("/v1/consortium")));
 }

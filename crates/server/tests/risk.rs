@@ -116,7 +116,8 @@ tally_store::on_both_backends!(
     decisions_lists_and_cases,
     rule_sets_and_restart,
     stolen_account_claims,
-    refusals
+    refusals,
+    every_route_is_in_the_openapi_document
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -599,4 +600,107 @@ async fn refusals(harness: Harness) {
         )
         .await;
     assert_eq!(body["sequence"], 1);
+}
+
+/// One route of a router's source: method, path and the scope of its group.
+#[derive(Debug)]
+struct SourceRoute {
+    method: String,
+    path: String,
+    scope: Option<String>,
+}
+
+/// The text of `source` from `start` to the first `end` after it.
+fn section<'a>(source: &'a str, start: &str, end: &str) -> &'a str {
+    let from = source.find(start).unwrap_or_else(|| panic!("no {start:?}"));
+    let text = &source[from..];
+    &text[..text
+        .find(end)
+        .unwrap_or_else(|| panic!("no {end:?} after {start:?}"))]
+}
+
+/// Every `.route("path", method(handler))` in `text`, with the scope of the first
+/// `scope("...")` layer after it.
+fn routes_in(text: &str) -> Vec<SourceRoute> {
+    let literal = |text: &str| {
+        let open = text.find('"').unwrap() + 1;
+        let close = open + text[open..].find('"').unwrap();
+        (text[open..close].to_string(), close + 1)
+    };
+    let mut routes = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find(".route(") {
+        rest = &rest[at + ".route(".len()..];
+        let (path, after) = literal(rest);
+        rest = &rest[after..];
+        let method = ["get(", "post(", "delete(", "put(", "patch("]
+            .iter()
+            .filter_map(|method| rest.find(method).map(|at| (at, method)))
+            .min()
+            .unwrap()
+            .1
+            .trim_end_matches('(')
+            .to_string();
+        let scope = rest.find("scope(").map(|at| literal(&rest[at..]).0);
+        routes.push(SourceRoute {
+            method,
+            path,
+            scope,
+        });
+    }
+    routes
+}
+
+/// Every route `risk_routes` registers (read from the router's source, so that a route
+/// added without an annotation fails here) is in `/v1/openapi.json` with its method, tag
+/// and scope, and the document lists no risk operation the router does not serve.
+async fn every_route_is_in_the_openapi_document(harness: Harness) {
+    let (status, document) = harness
+        .call("GET", "/v1/openapi.json", &harness.reader, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let routes = routes_in(section(
+        include_str!("../src/lib.rs"),
+        "fn risk_routes(",
+        "\n}\n",
+    ));
+    assert!(routes.len() >= 12, "{routes:?}");
+    for route in &routes {
+        let path = format!("/v1/risk{}", route.path);
+        let operation = &document["paths"][&path][&route.method];
+        assert!(
+            operation.is_object(),
+            "{} {path} is not in /v1/openapi.json",
+            route.method
+        );
+        assert_eq!(operation["tags"], json!(["risk"]), "{path}");
+        let scope = route.scope.as_deref().unwrap();
+        assert_eq!(
+            operation["security"],
+            json!([{"api_key": [scope]}]),
+            "{} {path}",
+            route.method
+        );
+    }
+    let documented: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(path, _)| path.starts_with("/v1/risk/"))
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|key| ["get", "post", "delete", "put", "patch"].contains(&key.as_str()))
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    assert_eq!(documented.len(), routes.len(), "{documented:?}");
+    let tags: Vec<&str> = document["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tag| tag["name"].as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"risk"), "{tags:?}");
 }

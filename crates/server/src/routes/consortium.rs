@@ -20,7 +20,7 @@ use tally_consortium::{
 };
 use tally_store::consortium::{Accepted, ConsortiumLog};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::Json;
 
 /// What every consortium handler shares.
@@ -243,6 +243,20 @@ async fn submit(
 }
 
 /// `POST /v1/consortium/proposals`: propose an admission, a suspension or a quota.
+#[utoipa::path(
+    post, path = "/v1/consortium/proposals", tag = "consortium",
+    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    responses(
+        (status = 201, description = "Logged: `{index, effect}`, the proposal opened, and whether the proposer's own approval already carried it out", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
+        (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
+        (status = 403, description = "The signer or the member to suspend or give a quota is not a member (`not_a_member`), or the signer is suspended (`member_suspended`)", body = ErrorBody),
+        (status = 404, description = "The member to suspend is already suspended (`unknown_reference`)", body = ErrorBody),
+        (status = 409, description = "Sequence number not above the member's last (`replayed_request`), or the candidate's name or key is already a member's (`already_member`)", body = ErrorBody),
+        (status = 422, description = "A field out of range: candidate name or key, reason, quota, request time too far from the log's (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The log could not store or read this (`storage_unavailable`); retry with a new sequence number", body = ErrorBody),
+    ),
+)]
 pub async fn propose(
     State(state): State<ConsortiumAppState>,
     Json(body): Json<RequestBody>,
@@ -251,6 +265,20 @@ pub async fn propose(
 }
 
 /// `POST /v1/consortium/approvals`: approve an open proposal.
+#[utoipa::path(
+    post, path = "/v1/consortium/approvals", tag = "consortium",
+    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    responses(
+        (status = 201, description = "Logged: `{index, effect}`, the approval, and whether it carried the proposal out", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
+        (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
+        (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
+        (status = 404, description = "No such proposal, the proposal is closed, or the member it suspends is already suspended (`unknown_reference`)", body = ErrorBody),
+        (status = 409, description = "Sequence number not above the member's last (`replayed_request`), already approved by this member (`already_approved`), or the candidate is already a member (`already_member`)", body = ErrorBody),
+        (status = 422, description = "A field out of range, or request time too far from the log's (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The log could not store or read this (`storage_unavailable`); retry with a new sequence number", body = ErrorBody),
+    ),
+)]
 pub async fn approve(
     State(state): State<ConsortiumAppState>,
     Json(body): Json<RequestBody>,
@@ -259,6 +287,19 @@ pub async fn approve(
 }
 
 /// `POST /v1/consortium/records`: publish a risk record.
+#[utoipa::path(
+    post, path = "/v1/consortium/records", tag = "consortium",
+    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
+    responses(
+        (status = 201, description = "Logged: `{index, effect}`, the record published", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), no identifier (`identifier_required`), salt not 16 bytes in hex (`invalid_salt`)", body = ErrorBody),
+        (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
+        (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
+        (status = 409, description = "Sequence number not above the member's last (`replayed_request`)", body = ErrorBody),
+        (status = 422, description = "Identifier kind or value invalid (`invalid_identifier`), identifier and salt do not open the commitment (`commitment_mismatch`), severity, expiry, evidence reference or request time out of range (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The log could not store or read this (`storage_unavailable`); retry with a new sequence number", body = ErrorBody),
+    ),
+)]
 pub async fn publish(
     State(state): State<ConsortiumAppState>,
     Json(body): Json<RequestBody>,
@@ -267,6 +308,20 @@ pub async fn publish(
 }
 
 /// `POST /v1/consortium/retractions`: retract one of the member's records.
+#[utoipa::path(
+    post, path = "/v1/consortium/retractions", tag = "consortium",
+    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    responses(
+        (status = 201, description = "Logged: `{index, effect}`, the record retracted", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
+        (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
+        (status = 403, description = "The signer is not a member (`not_a_member`), is suspended (`member_suspended`), or did not publish the record (`not_the_publisher`)", body = ErrorBody),
+        (status = 404, description = "No such record, or already retracted (`unknown_reference`)", body = ErrorBody),
+        (status = 409, description = "Sequence number not above the member's last (`replayed_request`)", body = ErrorBody),
+        (status = 422, description = "Reason too long, or request time too far from the log's (`invalid_field`)", body = ErrorBody),
+        (status = 503, description = "The log could not store or read this (`storage_unavailable`); retry with a new sequence number", body = ErrorBody),
+    ),
+)]
 pub async fn retract(
     State(state): State<ConsortiumAppState>,
     Json(body): Json<RequestBody>,
@@ -275,6 +330,20 @@ pub async fn retract(
 }
 
 /// `POST /v1/consortium/queries`: ask for live records about an identifier (logged).
+#[utoipa::path(
+    post, path = "/v1/consortium/queries", tag = "consortium",
+    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
+    responses(
+        (status = 200, description = "Logged and answered: `{index, records}`, the live records about the identifier", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), no identifier (`identifier_required`), salt not 16 bytes in hex (`invalid_salt`)", body = ErrorBody),
+        (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
+        (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
+        (status = 409, description = "Sequence number not above the member's last (`replayed_request`)", body = ErrorBody),
+        (status = 422, description = "Identifier kind or value invalid (`invalid_identifier`), identifier and salt do not open the commitment (`commitment_mismatch`), or request time out of range (`invalid_field`)", body = ErrorBody),
+        (status = 429, description = "The member has used its query quota for the day (`quota_exceeded`)", body = ErrorBody),
+        (status = 503, description = "The log could not store or read this (`storage_unavailable`); retry with a new sequence number", body = ErrorBody),
+    ),
+)]
 pub async fn query(
     State(state): State<ConsortiumAppState>,
     Json(body): Json<RequestBody>,
@@ -295,6 +364,13 @@ struct MemberBody {
 }
 
 /// `GET /v1/consortium/members`: members, their keys, status and query counts.
+#[utoipa::path(
+    get, path = "/v1/consortium/members", tag = "consortium",
+    responses(
+        (status = 200, description = "`{members}`: name, public key (hex), status, admitted_at, last_sequence, query_quota_per_day, queries_total", body = serde_json::Value),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response, ApiError> {
     let members = state
         .log
@@ -326,6 +402,15 @@ pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response
 /// the proof of its total: its member map leaf, the leaf's inclusion proof and the
 /// signed checkpoint that commits the map (`proof`, the text `tally consortium verify
 /// count` checks offline). Counts and proof are read together, at the same tree size.
+#[utoipa::path(
+    get, path = "/v1/consortium/members/{name}/query-count", tag = "consortium",
+    params(("name" = String, Path, description = "Member name")),
+    responses(
+        (status = 200, description = "`{member, total, day, in_day, publications, tree_size, proof}`: the counts and the proof of the total (member map leaf, its inclusion proof and the signed checkpoint), read at one tree size", body = serde_json::Value),
+        (status = 404, description = "No such member (`member_not_found`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn query_count(
     State(state): State<ConsortiumAppState>,
     Path(name): Path<String>,
@@ -358,6 +443,12 @@ pub async fn query_count(
 }
 
 /// `GET /v1/consortium/checkpoint`: the latest signed checkpoint (C2SP signed note).
+#[utoipa::path(
+    get, path = "/v1/consortium/checkpoint", tag = "consortium",
+    responses(
+        (status = 200, description = "The latest checkpoint as a C2SP signed note: origin, tree size, root hash and the operator's signature", body = String, content_type = "text/plain; charset=utf-8"),
+    ),
+)]
 pub async fn checkpoint(State(state): State<ConsortiumAppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -396,6 +487,18 @@ fn hashes_base64(hashes: &[tally_consortium::Hash]) -> Vec<String> {
 
 /// `GET /v1/consortium/proofs/inclusion?index=I&size=N`: the inclusion proof of entry
 /// `I` in the tree of `N` entries, with the entry's leaf hash.
+#[utoipa::path(
+    get, path = "/v1/consortium/proofs/inclusion", tag = "consortium",
+    params(
+        ("index" = u64, Query, description = "Index of the entry"),
+        ("size" = Option<u64>, Query, description = "Tree size of the checkpoint the proof is for; the current size when absent"),
+    ),
+    responses(
+        (status = 200, description = "`{index, size, leaf, hashes}`: the entry's leaf hash and the proof's hashes, base64", body = serde_json::Value),
+        (status = 400, description = "Missing or bad parameter (`invalid_query`), index not below size or size above the log's (`out_of_range`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn inclusion_proof(
     State(state): State<ConsortiumAppState>,
     query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
@@ -423,6 +526,18 @@ pub async fn inclusion_proof(
 
 /// `GET /v1/consortium/proofs/consistency?old=M&new=N`: the consistency proof from the
 /// tree of `M` entries to the tree of `N`.
+#[utoipa::path(
+    get, path = "/v1/consortium/proofs/consistency", tag = "consortium",
+    params(
+        ("old" = u64, Query, description = "The older tree size"),
+        ("new" = Option<u64>, Query, description = "The newer tree size; the current size when absent"),
+    ),
+    responses(
+        (status = 200, description = "`{old_size, new_size, hashes}`: the proof's hashes, base64", body = serde_json::Value),
+        (status = 400, description = "Missing or bad parameter (`invalid_query`), sizes out of order or above the log's (`out_of_range`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn consistency_proof(
     State(state): State<ConsortiumAppState>,
     query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
@@ -447,6 +562,16 @@ pub async fn consistency_proof(
 }
 
 /// `GET /v1/consortium/entries/{index}`: the entry's canonical bytes.
+#[utoipa::path(
+    get, path = "/v1/consortium/entries/{index}", tag = "consortium",
+    params(("index" = u64, Path, description = "Index of the entry")),
+    responses(
+        (status = 200, description = "The entry's canonical bytes", content_type = "application/octet-stream"),
+        (status = 400, description = "The index is not a number (`invalid_index`)", body = ErrorBody),
+        (status = 404, description = "No such entry (`entry_not_found`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn entry(
     State(state): State<ConsortiumAppState>,
     Path(index): Path<String>,
@@ -486,6 +611,19 @@ pub struct EntriesQuery {
 /// `GET /v1/consortium/entries?start=S&count=N`: entries `S..S+N` in one response, each
 /// as a 4-byte big-endian length and its canonical bytes, so that a mirror fetches a
 /// million entries in a thousand requests rather than a million.
+#[utoipa::path(
+    get, path = "/v1/consortium/entries", tag = "consortium",
+    params(
+        ("start" = u64, Query, description = "Index of the first entry"),
+        ("count" = Option<u64>, Query, description = "How many, at most 1000 (the default); fewer at the end of the log"),
+    ),
+    responses(
+        (status = 200, description = "The entries, each as a 4-byte big-endian length and its canonical bytes", content_type = "application/octet-stream"),
+        (status = 400, description = "Missing or bad parameter (`invalid_query`)", body = ErrorBody),
+        (status = 404, description = "`start` is not below the log's size (`entry_not_found`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn entries(
     State(state): State<ConsortiumAppState>,
     query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
@@ -525,6 +663,19 @@ pub async fn entries(
 
 /// `GET /v1/consortium/tile/{level}/{index}`: the base hashes of a tile as stored
 /// (C2SP tlog-tiles bytes; a partial tile at its current width).
+#[utoipa::path(
+    get, path = "/v1/consortium/tile/{level}/{index}", tag = "consortium",
+    params(
+        ("level" = u8, Path, description = "Tile level (0-255)"),
+        ("index" = u64, Path, description = "Tile index at that level"),
+    ),
+    responses(
+        (status = 200, description = "The tile's hashes as stored (C2SP tlog-tiles bytes, 32 per hash; a partial tile at its current width)", content_type = "application/octet-stream"),
+        (status = 400, description = "Level or index not a number in range (`invalid_tile`)", body = ErrorBody),
+        (status = 404, description = "No such tile (`tile_not_found`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
 pub async fn tile(
     State(state): State<ConsortiumAppState>,
     Path((level, index)): Path<(String, String)>,

@@ -2,7 +2,7 @@
 //! with stolen-account claims and evidence packages.
 
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::json::Json;
 use crate::risk::{list_entry, micros, timestamp, PendingDecision, RiskService};
 use axum::extract::{Path, Query, State};
@@ -50,6 +50,17 @@ fn case_body(case: &CaseRow) -> Value {
 
 /// Evaluates one event: features, lists and the active rule set decide; the event and the
 /// decision are stored (with a case when the action opens one) before the answer.
+#[utoipa::path(
+    post, path = "/v1/risk/decisions", tag = "risk",
+    request_body(content = serde_json::Value, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
+    responses(
+        (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case", body = serde_json::Value),
+        (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
+        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`)", body = ErrorBody),
+        (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn decide(
     State(context): State<RiskContext>,
     Json(body): Json<Value>,
@@ -134,6 +145,13 @@ pub async fn decide(
     ))
 }
 
+#[utoipa::path(
+    get, path = "/v1/risk/rule-sets", tag = "risk",
+    responses(
+        (status = 200, description = "`{active, versions}`: the live version and every stored version", body = serde_json::Value),
+    ),
+    security(("api_key" = ["risk:read"]))
+)]
 pub async fn list_rule_sets(State(context): State<RiskContext>) -> axum::Json<Value> {
     let state = context.risk.state.lock().await;
     axum::Json(json!({
@@ -154,6 +172,16 @@ pub struct UploadRuleSet {
 
 /// Uploads a new rule set version: compiled and checked first, refused with the rule id,
 /// line and message when it does not compile, while the live version keeps running.
+#[utoipa::path(
+    post, path = "/v1/risk/rule-sets", tag = "risk",
+    request_body(content = serde_json::Value, description = "`{source, activate?}`: the rule set file (TOML) and whether to activate it at once (default false)"),
+    responses(
+        (status = 201, description = "`{version, activation}`: the new version, and the activation (kept and cold features) when `activate` was true", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Not valid TOML or a structural fault (`risk_invalid_rule_set`), or a rule whose condition does not compile, with its id and line (`risk_rule_does_not_compile`); the live version keeps running", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn upload_rule_set(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -187,6 +215,16 @@ pub async fn upload_rule_set(
 }
 
 /// Makes a stored version live; activating an older version is the rollback.
+#[utoipa::path(
+    post, path = "/v1/risk/rule-sets/{version}/activate", tag = "risk",
+    params(("version" = u32, Path, description = "Rule set version; activating an older one is the rollback")),
+    responses(
+        (status = 200, description = "`{activation}`: the version, and the features kept and started cold", body = serde_json::Value),
+        (status = 400, description = "Not a version number (`invalid_id`)", body = ErrorBody),
+        (status = 404, description = "No such version (`risk_unknown_rule_set_version`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn activate_rule_set(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -231,6 +269,13 @@ fn list_body(row: &ListEntryRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/risk/lists", tag = "risk",
+    responses(
+        (status = 200, description = "`{entries}`: the live block, allow and watch list entries", body = serde_json::Value),
+    ),
+    security(("api_key" = ["risk:read"]))
+)]
 pub async fn list_entries(
     State(context): State<RiskContext>,
 ) -> Result<axum::Json<Value>, ApiError> {
@@ -240,6 +285,16 @@ pub async fn list_entries(
     ))
 }
 
+#[utoipa::path(
+    post, path = "/v1/risk/lists", tag = "risk",
+    request_body(content = serde_json::Value, description = "`{kind: block|allow|watch, field: customer|device|ip|card|address|merchant, value, reason, expires_at?}`"),
+    responses(
+        (status = 201, description = "The entry, replacing one of the same kind, field and value", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn add_list_entry(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -281,6 +336,15 @@ pub async fn add_list_entry(
     Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/risk/lists/{id}", tag = "risk",
+    params(("id" = String, Path, description = "List entry id")),
+    responses(
+        (status = 200, description = "The removed entry", body = serde_json::Value),
+        (status = 404, description = "No live list entry with that id (`risk_list_entry_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn remove_list_entry(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -314,6 +378,18 @@ pub struct CaseQuery {
     pub limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/risk/cases", tag = "risk",
+    params(
+        ("status" = Option<String>, Query, description = "open (default), claimed, approved or rejected"),
+        ("limit" = Option<i64>, Query, description = "1 to 500 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "`{cases}`: stolen-account claims first, then held deliveries, then reviews, oldest first within each", body = serde_json::Value),
+        (status = 400, description = "Unknown status, limit out of range or unknown parameter (`invalid_query`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
 pub async fn list_cases(
     State(context): State<RiskContext>,
     query: Result<Query<CaseQuery>, axum::extract::rejection::QueryRejection>,
@@ -349,6 +425,15 @@ async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError>
     })
 }
 
+#[utoipa::path(
+    get, path = "/v1/risk/cases/{id}", tag = "risk",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "`{case, log}`: the case and its trail", body = serde_json::Value),
+        (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
 pub async fn get_case(
     State(context): State<RiskContext>,
     Path(id): Path<String>,
@@ -373,6 +458,22 @@ pub struct CaseNote {
 /// has claimed. Approving a hold releases it; rejecting cancels the order; approving a
 /// stolen-account claim confirms it: the customer goes on the block list (the account is
 /// locked) and the write-off is for the credit service.
+#[utoipa::path(
+    post, path = "/v1/risk/cases/{id}/{action}", tag = "risk",
+    request_body(content = serde_json::Value, description = "`{note?}`: the note logged with the move (required and not empty for `note`)"),
+    params(
+        ("id" = String, Path, description = "Case id"),
+        ("action" = String, Path, description = "claim (an open case), approve or reject (a case the caller has claimed), or note"),
+    ),
+    responses(
+        (status = 200, description = "`{case}`: the case after the move", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 404, description = "No such case (`risk_case_not_found`) or action (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The case is not in the status the action needs, or moved meanwhile (`risk_case_wrong_status`), or another analyst claimed it (`risk_case_claimed_by_another`)", body = ErrorBody),
+        (status = 422, description = "An empty note (`invalid_request`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
 pub async fn move_case(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -461,6 +562,16 @@ pub struct StolenAccountClaim {
 }
 
 /// A customer reports their account stolen: a case on the priority channel.
+#[utoipa::path(
+    post, path = "/v1/risk/claims", tag = "risk",
+    request_body(content = serde_json::Value, description = "`{customer, description}`"),
+    responses(
+        (status = 201, description = "`{case}`: a stolen_account case on the priority channel", body = serde_json::Value),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Customer not 1 to 256 characters (`invalid_request`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:write"]))
+)]
 pub async fn claim_stolen_account(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
@@ -498,6 +609,15 @@ pub async fn claim_stolen_account(
 
 /// The evidence package of a case, for the police: the case and its trail, and the
 /// customer's events with the decisions made on them, devices, addresses and amounts.
+#[utoipa::path(
+    get, path = "/v1/risk/cases/{id}/evidence", tag = "risk",
+    params(("id" = String, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions", body = serde_json::Value),
+        (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
 pub async fn evidence(
     State(context): State<RiskContext>,
     Path(id): Path<String>,
