@@ -3,7 +3,9 @@
 //! `TALLY_API_KEY`), as `tally credit` does. `create` is `POST /v1/customers` and carries
 //! `--idempotency-key` (a fresh one is made and printed when it is not given, so a retry can
 //! reuse it); `show` is `GET /v1/customers/{id}`, masked unless `--unmasked` with a
-//! `--reason` (scope `pii:read`; the server writes each field shown to its audit log). The
+//! `--reason` (scope `pii:read`; the server writes each field shown to its audit log);
+//! `find` is `GET /v1/customers?phone=&national_id=`; `reads` is the audit log of a
+//! customer, `GET /v1/customers/{id}/pii-reads` (scope `admin`). The
 //! answer is printed as JSON; an error prints its code and message and exits with 1.
 
 use anyhow::{anyhow, bail, Context};
@@ -53,6 +55,23 @@ pub enum Command {
         #[arg(long, requires = "unmasked")]
         reason: Option<String>,
     },
+    /// Find customers by phone or national id, written in any accepted form (masked).
+    Find {
+        #[arg(long, required_unless_present = "national_id")]
+        phone: Option<String>,
+        #[arg(long)]
+        national_id: Option<String>,
+    },
+    /// A customer's audit log of fields read in clear (scope admin), oldest first, a page at
+    /// a time: pass the last read's id as `--after` for the next page.
+    Reads {
+        /// Customer id.
+        id: String,
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
@@ -92,10 +111,36 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             }
             http.get(url.clone())
         }
+        Command::Find { phone, national_id } => {
+            let mut query = url.query_pairs_mut();
+            if let Some(phone) = phone {
+                query.append_pair("phone", phone);
+            }
+            if let Some(national_id) = national_id {
+                query.append_pair("national_id", national_id);
+            }
+            drop(query);
+            http.get(url.clone())
+        }
+        Command::Reads { id, after, limit } => {
+            url.path_segments_mut()
+                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
+                .push(id)
+                .push("pii-reads");
+            let mut query = url.query_pairs_mut();
+            if let Some(after) = after {
+                query.append_pair("after", after);
+            }
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
+            }
+            drop(query);
+            http.get(url.clone())
+        }
     };
     let method = match arguments.command {
         Command::Create { .. } => "POST",
-        Command::Show { .. } => "GET",
+        Command::Show { .. } | Command::Find { .. } | Command::Reads { .. } => "GET",
     };
     crate::client::send_and_print(request.bearer_auth(&api_key), method, url.as_str()).await
 }

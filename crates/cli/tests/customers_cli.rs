@@ -42,6 +42,8 @@ struct Served {
     reader: String,
     /// credit:read and pii:read
     compliance: String,
+    /// admin (the audit log)
+    auditor: String,
     test: TestDatabase,
     _directory: tempfile::TempDir,
 }
@@ -99,6 +101,7 @@ impl Served {
         let creator = key("onboarding", &["credit:write"]).await;
         let reader = key("collections", &["credit:read"]).await;
         let compliance = key("compliance", &["credit:read", "pii:read"]).await;
+        let auditor = key("auditor", &["admin"]).await;
         let directory = tempfile::tempdir().unwrap();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
@@ -114,6 +117,7 @@ impl Served {
             creator,
             reader,
             compliance,
+            auditor,
             test,
             _directory: directory,
         };
@@ -254,7 +258,7 @@ async fn privacy_reseal_lets_the_old_key_go(served: Served) {
         (&2.into(), &0.into())
     );
 
-    // A service with k2 only reads both customers in clear and finds them by phone.
+    // A service with k2 only reads both customers in clear.
     let directory = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -346,6 +350,34 @@ async fn customers_are_created_and_shown_masked_or_in_clear(served: Served) {
             .await,
         4
     );
+    // The audit log, a page of one at a time, then the rest after it.
+    let first = served
+        .customers(Some(&served.auditor), &["reads", &id, "--limit", "1"])
+        .answer();
+    assert_eq!(first["reads"].as_array().unwrap().len(), 1);
+    assert_eq!(first["reads"][0]["reason"], "ticket CS-1234 & co");
+    assert_eq!(first["reads"][0]["principal"], "compliance");
+    let after = first["reads"][0]["id"].as_str().unwrap().to_string();
+    let rest = served
+        .customers(Some(&served.auditor), &["reads", &id, "--after", &after])
+        .answer();
+    assert_eq!(rest["reads"].as_array().unwrap().len(), 3);
+    // Reading the audit log needs admin.
+    served
+        .customers(Some(&served.compliance), &["reads", &id])
+        .assert_refused("403 Forbidden", "forbidden");
+    // Found by phone or national id written another way, masked.
+    for arguments in [
+        ["find", "--phone", "138-0013-8000"],
+        ["find", "--national-id", "11010519491231002x"],
+    ] {
+        let found = served.customers(Some(&served.reader), &arguments).answer();
+        assert_masked_zhang_san(&found["customers"][0], &id);
+    }
+    let nobody = served
+        .customers(Some(&served.reader), &["find", "--phone", "13700137000"])
+        .answer();
+    assert_eq!(nobody["customers"], serde_json::json!([]));
 }
 
 async fn refusals_print_the_server_code_and_exit_non_zero(served: Served) {
