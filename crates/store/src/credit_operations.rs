@@ -627,6 +627,21 @@ impl CreditOperations {
         })
     }
 
+    /// The customer an account belongs to (`None` for accounts loaded in bulk), reading that
+    /// one column: it never changes after opening, so checks that need only it (the block
+    /// list, a case's customer) need not read and decode the whole state.
+    pub async fn customer_of(&self, id: CreditAccountId) -> Result<Option<String>, OperationError> {
+        let row: Option<(Option<String>,)> = on_pool!(&self.database, pool => {
+            sqlx::query_as("SELECT customer_id FROM credit_accounts WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::from)?
+        });
+        row.map(|(customer_id,)| customer_id)
+            .ok_or(OperationError::AccountNotFound(id))
+    }
+
     /// Opens an account (or records a declined application when `account` is `None`) under
     /// idempotency key `key`; `answer` builds the reply from the new account's id.
     pub async fn open(

@@ -802,10 +802,9 @@ pub async fn authorize(
     }
     if let Some(customer) = service
         .operations
-        .load(id)
+        .customer_of(id)
         .await
         .map_err(operation_error)?
-        .customer_id
     {
         if RiskStore::new(state.database.clone())
             .customer_blocked(&customer, state.clock.now().as_microsecond())
@@ -1145,7 +1144,11 @@ pub async fn write_off_stolen(
     Json(request): Json<WriteOffRequest>,
 ) -> Reply {
     let service = service(&state)?;
-    let stored = service.operations.load(id).await.map_err(operation_error)?;
+    let customer = service
+        .operations
+        .customer_of(id)
+        .await
+        .map_err(operation_error)?;
     let case = RiskStore::new(state.database.clone())
         .case(&request.case_id)
         .await?
@@ -1164,7 +1167,7 @@ pub async fn write_off_stolen(
             ),
         ));
     }
-    if stored.customer_id.as_deref() != Some(case.customer.as_str()) {
+    if customer.as_deref() != Some(case.customer.as_str()) {
         return Err(ApiError::unprocessable(
             "stolen_account_other_customer",
             format!("case {} is about another customer", case.id),
