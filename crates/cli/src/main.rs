@@ -52,7 +52,8 @@ enum Command {
     Consortium(consortium::Command),
     /// Credit accounts over the API of a running `tally serve`: open, purchase, repay, ...
     Credit(credit::Arguments),
-    /// Customers over the API of a running `tally serve`: create, show (masked unless pii:read).
+    /// Customers over the API of a running `tally serve`: create, show (masked unless
+    /// pii:read), find, reads (the audit log).
     Customers(customers::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
