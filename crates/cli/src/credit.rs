@@ -88,6 +88,16 @@ pub enum Command {
     },
     /// What paying a plan off today costs.
     Quote { account: i64, plan: u32 },
+    /// What a purchase of AMOUNT would cost on each term, at the account's pricing tier:
+    /// installments, charges, total repayable and true APR (changes nothing).
+    Offers {
+        account: i64,
+        /// In the account's currency, e.g. 1200.00.
+        amount: String,
+        /// Only this product's terms.
+        #[arg(long)]
+        product: Option<String>,
+    },
     /// Pay a plan off (at least the quote).
     Payoff {
         account: i64,
@@ -241,6 +251,19 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             account(*id, &format!("/plans/{plan}/payoff-quote")),
             None,
         ),
+        Command::Offers {
+            account: id,
+            amount,
+            product,
+        } => {
+            let mut query = vec![("amount", amount.as_str())];
+            if let Some(product) = product {
+                query.push(("product", product.as_str()));
+            }
+            let url = reqwest::Url::parse_with_params(&account(*id, "/offers"), &query)
+                .with_context(|| format!("--url {:?}", arguments.url))?;
+            ("GET", url.to_string(), None)
+        }
         Command::Payoff {
             account: id,
             plan,

@@ -127,6 +127,7 @@ fn credit_routes() -> Router<AppState> {
         .route("/products", get(credit::products))
         .route("/accounts/{id}", get(credit::get_account))
         .route("/accounts/{id}/statements", get(credit::statements))
+        .route("/accounts/{id}/offers", get(credit::offers))
         .route(
             "/accounts/{id}/plans/{plan}/payoff-quote",
             get(credit::payoff_quote),

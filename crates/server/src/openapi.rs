@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         credit::get_account,
         credit::statements,
         credit::payoff_quote,
+        credit::offers,
         credit::set_limit,
         credit::set_temporary_limit,
         credit::change_status,

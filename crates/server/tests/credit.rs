@@ -304,7 +304,128 @@ tally_store::on_both_backends!(
     products_are_added_through_the_api,
     concurrent_openings_get_their_own_accounts,
     business_dates_are_in_the_lenders_time_zone,
+    offers_disclose_each_terms_price_before_a_purchase,
 );
+
+async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let tier = harness.account(id).await["pricing_tier"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let uri = format!("/v1/credit/accounts/{id}/offers?amount=1200.00&product=installment");
+    let (status, body) = harness.get(&uri).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["pricing_tier"], tier.as_str());
+    assert_eq!(body["within_available_credit"], true);
+    let offers = body["offers"].as_array().unwrap();
+    let periods: Vec<u64> = offers
+        .iter()
+        .map(|offer| offer["periods"].as_u64().unwrap())
+        .collect();
+    assert_eq!(periods, vec![1, 3, 6, 12, 24]);
+    // Three installments at the tier's rate of the shipped catalog.
+    let catalog = tally_credit::Catalog::default_catalog().unwrap();
+    let term = catalog.product("installment").unwrap().term(3).unwrap();
+    let rate = term.tier_rates[&tier];
+    let fee = (rate * rust_decimal::Decimal::from(1200)).round_dp(2);
+    let three = &offers[1];
+    assert_eq!(three["pricing"]["tier"], tier.as_str());
+    assert_eq!(three["pricing"]["rate"], rate.to_string());
+    assert_eq!(
+        three["total_charges"],
+        cny(&format!("{:.2}", fee * rust_decimal::Decimal::from(3)))
+    );
+    assert_eq!(
+        three["total_repayable"],
+        cny(&format!(
+            "{:.2}",
+            rust_decimal::Decimal::from(1200) + fee * rust_decimal::Decimal::from(3)
+        ))
+    );
+    assert!(three["true_apr"]["nominal_annual"].is_string());
+    // Looking changed nothing.
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations
+    );
+
+    // The purchase on that term gets exactly the schedule the offer showed.
+    harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "offer-authorize",
+            json!({"amount": cny("1200.00")}),
+        )
+        .await;
+    let (status, captured) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "offer-capture",
+            json!({"product": "installment", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{captured}");
+    let plan = &captured["account"]["plans"][0];
+    assert_eq!(plan["installments"], three["installments"]);
+    assert_eq!(plan["pricing"], three["pricing"]);
+    assert_eq!(plan["true_apr"], three["true_apr"]);
+
+    // Without a product: every term of every product in the account's currency.
+    let (status, all) = harness
+        .get(&format!("/v1/credit/accounts/{id}/offers?amount=50000.00"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let terms: usize = catalog
+        .products
+        .iter()
+        .map(|product| product.terms.len())
+        .sum();
+    assert_eq!(all["offers"].as_array().unwrap().len(), terms);
+    assert_eq!(all["within_available_credit"], false);
+
+    for (query, status, code) in [
+        (
+            "amount=12.345",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            "amount=0.00",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_not_positive",
+        ),
+        (
+            "amount=10.00&product=nothing",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credit_product_not_found",
+        ),
+        (
+            "product=installment",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "amount=10.00&colour=red",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+    ] {
+        let (answer, body) = harness
+            .get(&format!("/v1/credit/accounts/{id}/offers?{query}"))
+            .await;
+        assert_eq!(
+            (answer, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{query}: {body}"
+        );
+    }
+    let (status, body) = harness
+        .get("/v1/credit/accounts/999/offers?amount=1.00")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
 
 async fn business_dates_are_in_the_lenders_time_zone(mut harness: Harness) {
     let (id, _) = harness.open().await;
@@ -443,6 +564,7 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
         "/v1/credit/accounts/{id}/plans/{plan}/stolen-write-off",
         "/v1/credit/accounts/{id}/bill-installments",
         "/v1/credit/accounts/{id}/statements",
+        "/v1/credit/accounts/{id}/offers",
         "/v1/credit/accounts/{id}/limit",
         "/v1/credit/accounts/{id}/temporary-limit",
         "/v1/credit/accounts/{id}/{action}",

@@ -427,6 +427,101 @@ pub async fn payoff_quote(
     ))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OffersQuery {
+    /// The purchase, a decimal string in the account currency's major units (`1200.00`).
+    pub amount: String,
+    /// Only this product's terms (default: every product in the account's currency).
+    pub product: Option<String>,
+}
+
+/// What a purchase of `amount` would cost on each term of the catalog, priced at the
+/// account's pricing tier as a capture today would be: installments with their fees and
+/// interest, total charges and repayable, the merchant's discount, and the true APR. The
+/// disclosure a customer sees before choosing a term; it changes nothing.
+#[utoipa::path(
+    get, path = "/v1/credit/accounts/{id}/offers", tag = "credit",
+    params(("id" = i64, Path, description = "Credit account id"), OffersQuery),
+    responses(
+        (status = 200, description = "Every term's schedule and price for this account today", body = serde_json::Value),
+        (status = 400, description = "Missing or unknown query parameter (`invalid_query`)", body = ErrorBody),
+        (status = 404, description = "No such account (`credit_account_not_found`)", body = ErrorBody),
+        (status = 422, description = "Amount not a decimal of the currency (`invalid_amount`), not positive (`amount_not_positive`), unknown product (`credit_product_not_found`), product in another currency (`currency_mismatch`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
+pub async fn offers(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    query: Result<Query<OffersQuery>, axum::extract::rejection::QueryRejection>,
+) -> Reply {
+    let Query(query) =
+        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
+    let service = service(&state)?;
+    let stored = service.operations.load(id).await.map_err(operation_error)?;
+    let account = &stored.account;
+    let amount = Amount::parse(&query.amount, account.currency)
+        .map_err(|error| ApiError::unprocessable("invalid_amount", error.to_string()))?;
+    let refused = |error: tally_credit::CreditError| operation_error(error.into());
+    if !amount.is_positive() {
+        return Err(refused(tally_credit::CreditError::AmountNotPositive(
+            amount.to_string(),
+        )));
+    }
+    let date = today(&state);
+    let catalog = service.operations.catalog();
+    let products: Vec<&tally_credit::Product> = match &query.product {
+        Some(code) => vec![catalog
+            .product(code)
+            .ok_or_else(|| operation_error(OperationError::ProductNotFound(code.clone())))?],
+        None => catalog
+            .products
+            .iter()
+            .filter(|product| product.currency == account.currency)
+            .collect(),
+    };
+    let mut offers = Vec::new();
+    for product in products {
+        for term in &product.terms {
+            let schedule = tally_credit::Schedule::build_for_tier(
+                product,
+                account.pricing_tier.as_deref(),
+                amount,
+                term.periods,
+                date,
+                account.cycle,
+            )
+            .map_err(refused)?;
+            let charges = schedule.total_charges().map_err(refused)?;
+            offers.push(json!({
+                "product": product.code,
+                "name": product.name,
+                "periods": term.periods,
+                "pricing": schedule.pricing,
+                "total_charges": charges,
+                "total_repayable": amount.checked_add(charges)?,
+                "merchant_discount": schedule.merchant_discount,
+                "true_apr": schedule.true_apr().ok(),
+                "installments": schedule.installments,
+            }));
+        }
+    }
+    let available = account.available_credit(date);
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({
+            "account": id,
+            "date": date,
+            "amount": amount,
+            "pricing_tier": account.pricing_tier,
+            "available_credit": available,
+            "within_available_credit": amount.minor() <= available.minor(),
+            "offers": offers,
+        })),
+    ))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
