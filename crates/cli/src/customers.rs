@@ -80,8 +80,16 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     };
     let base = format!("{}/v1/customers", arguments.url.trim_end_matches('/'));
     let mut url = Url::parse(&base).with_context(|| format!("--url {:?}", arguments.url))?;
-    let http = reqwest::Client::new();
-    let request = match &arguments.command {
+    // As path segments, escaped: whatever is typed names a customer, not a route.
+    let mut push_path = |segments: &[&str]| -> anyhow::Result<()> {
+        url.path_segments_mut()
+            .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
+            .extend(segments);
+        Ok(())
+    };
+    // The creation's key and body; every other command is a GET of `url`.
+    let mut creation = None;
+    match &arguments.command {
         Command::Create {
             name,
             phone,
@@ -89,19 +97,17 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             idempotency_key,
         } => {
             let key = crate::client::idempotency_key(idempotency_key.as_deref());
-            http.post(url.clone())
-                .header("Idempotency-Key", key)
-                .json(&json!({"name": name, "phone": phone, "national_id": national_id}))
+            creation = Some((
+                key,
+                json!({"name": name, "phone": phone, "national_id": national_id}),
+            ));
         }
         Command::Show {
             id,
             unmasked,
             reason,
         } => {
-            // As one path segment, escaped: whatever is typed names a customer, not a route.
-            url.path_segments_mut()
-                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-                .push(id);
+            push_path(&[id])?;
             if *unmasked {
                 let mut query = url.query_pairs_mut();
                 query.append_pair("unmasked", "true");
@@ -109,7 +115,6 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
                     query.append_pair("reason", reason);
                 }
             }
-            http.get(url.clone())
         }
         Command::Find { phone, national_id } => {
             let mut query = url.query_pairs_mut();
@@ -119,14 +124,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             if let Some(national_id) = national_id {
                 query.append_pair("national_id", national_id);
             }
-            drop(query);
-            http.get(url.clone())
         }
         Command::Reads { id, after, limit } => {
-            url.path_segments_mut()
-                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-                .push(id)
-                .push("pii-reads");
+            push_path(&[id, "pii-reads"])?;
             let mut query = url.query_pairs_mut();
             if let Some(after) = after {
                 query.append_pair("after", after);
@@ -134,13 +134,17 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             if let Some(limit) = limit {
                 query.append_pair("limit", &limit.to_string());
             }
-            drop(query);
-            http.get(url.clone())
         }
-    };
-    let method = match arguments.command {
-        Command::Create { .. } => "POST",
-        Command::Show { .. } | Command::Find { .. } | Command::Reads { .. } => "GET",
+    }
+    let http = reqwest::Client::new();
+    let (method, request) = match creation {
+        Some((key, body)) => (
+            "POST",
+            http.post(url.clone())
+                .header("Idempotency-Key", key)
+                .json(&body),
+        ),
+        None => ("GET", http.get(url.clone())),
     };
     crate::client::send_and_print(request.bearer_auth(&api_key), method, url.as_str()).await
 }

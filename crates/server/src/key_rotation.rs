@@ -16,10 +16,6 @@ use tally_privacy::{key_id_of, Privacy, PrivacyError};
 use tally_store::customers::StoredCustomer;
 use tally_store::{Database, StoreError};
 
-/// The sealed fields of a customer, by name (the name is part of each value's associated
-/// data).
-const FIELDS: [&str; 4] = ["name", "phone", "national_id", "date_of_birth"];
-
 /// Attempts at one customer whose row changes between reading and writing it.
 const ATTEMPTS_MAX: usize = 3;
 
@@ -57,13 +53,13 @@ fn resealed(
 ) -> Result<Option<(StoredCustomer, u64)>, ResealError> {
     let mut new = stored.clone();
     let mut changed = 0;
-    for field in FIELDS {
-        let slot = match field {
-            "name" => &mut new.name,
-            "phone" => &mut new.phone,
-            "national_id" => &mut new.national_id,
-            _ => &mut new.date_of_birth,
-        };
+    // Each sealed field by its name, which is part of the value's associated data.
+    for (field, slot) in [
+        ("name", &mut new.name),
+        ("phone", &mut new.phone),
+        ("national_id", &mut new.national_id),
+        ("date_of_birth", &mut new.date_of_birth),
+    ] {
         let sealed = privacy
             .cipher
             .reseal(&sealed_field(field, &stored.id), slot)
