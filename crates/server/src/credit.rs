@@ -180,8 +180,10 @@ pub struct CreditService {
 
 impl CreditService {
     /// Starts the credit operations (finishing any left pending) with `setup`, and checks
-    /// that the products added through the API price only tiers the score policy gives: they
-    /// were checked against the policy of their day, which may have changed since.
+    /// that every product of the merged catalog prices only tiers the score policy gives:
+    /// [`CreditFiles::load`] checked the file's already (a handful of products, so checking
+    /// them again costs nothing), but those added through the API were checked against the
+    /// policy of their day, which may have changed since.
     pub async fn start(
         database: tally_store::Database,
         writer: tally_store::LedgerWriter,
