@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_core::{Amount, Currency, Rounding};
+use tally_core::{Amount, Currency, MoneyError, Rounding};
 
 /// Days past due at which each bucket starts: M1 = 1–30, M2 = 31–60, … M6 = 151–180,
 /// M6+ = over 180.
@@ -190,6 +190,8 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The principal of installments not yet billed: part of the plan's principal (the parts
+    /// are never negative and sum to it), so the sum cannot overflow.
     fn unbilled_principal(&self) -> i64 {
         self.schedule
             .installments
@@ -220,12 +222,133 @@ pub struct Authorization {
 }
 
 /// The statement of the current cycle, until its due date has been judged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// **When the minimum is met.** At the end of the due date (so payments dated on or before
+/// it count, and none dated after), the statement is judged: the minimum is met when what
+/// the customer's money settled on the account since the statement reaches the minimum less
+/// the part of it that refunds and stolen-account write-offs have since taken away (never
+/// below zero). What the customer's money settled: repayments (the part that settled billed
+/// items; an overpayment counts when its credit balance settles items), early payoffs (the
+/// quote paid), and credit balance applied by end of day. Money a refund or write-off gives
+/// back to the credit balance is first taken out of what that plan was paid in this window,
+/// so that it counts once, when it settles something else. The part of the minimum a
+/// refund or write-off takes away is, per plan, its overdue items, its current fees,
+/// interest and penalties, and the principal share of its current principal (rounded
+/// down), as they stood when the statement was cut: all of it on a write-off; on a refund,
+/// what the refund cancelled of those (of cancelled current principal, the plan's principal
+/// share in proportion, rounded down).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OpenStatement {
     pub statement_date: Date,
     pub due_date: Date,
     pub minimum_payment: Amount,
+    /// What the customer's money settled on the account since the statement (see above).
     pub paid: Amount,
+    /// Each plan's part of the minimum and what was paid on it since the statement; empty on
+    /// statements cut before Tally kept it (their minimum is judged on `paid` alone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanMinimum>,
+}
+
+/// One plan's part in an open statement's minimum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanMinimum {
+    pub plan_id: u32,
+    /// The plan's part of the minimum when the statement was cut (principal share rounded
+    /// down, so the parts never add up to more than the minimum).
+    pub share: Amount,
+    /// The plan's current (not overdue) principal on the statement, and the part of `share`
+    /// that is its principal share: a refund of current principal takes that part away in
+    /// proportion (rounded down).
+    pub current_principal: Amount,
+    pub principal_share: Amount,
+    /// The part of `share` refunds and write-offs have taken away since.
+    pub excused: Amount,
+    /// What the customer's money settled on this plan since the statement.
+    pub paid: Amount,
+}
+
+impl OpenStatement {
+    /// The minimum less what refunds and write-offs took away, never below zero.
+    pub fn minimum_due(&self) -> Amount {
+        let excused: i64 = self
+            .plans
+            .iter()
+            .map(|plan| plan.excused.minor())
+            .fold(0, i64::saturating_add);
+        amount(
+            self.minimum_payment.minor().saturating_sub(excused).max(0),
+            self.minimum_payment.currency(),
+        )
+    }
+
+    /// What is still to pay by the due date for the minimum to be met.
+    pub fn still_to_pay(&self) -> Amount {
+        let due = self.minimum_due();
+        amount(
+            due.minor().saturating_sub(self.paid.minor()).max(0),
+            due.currency(),
+        )
+    }
+
+    fn plan_mut(&mut self, plan_id: u32) -> &mut PlanMinimum {
+        let position = match self.plans.iter().position(|plan| plan.plan_id == plan_id) {
+            Some(position) => position,
+            None => {
+                let zero = Amount::zero(self.minimum_payment.currency());
+                self.plans.push(PlanMinimum {
+                    plan_id,
+                    share: zero,
+                    current_principal: zero,
+                    principal_share: zero,
+                    excused: zero,
+                    paid: zero,
+                });
+                self.plans.len() - 1
+            }
+        };
+        &mut self.plans[position]
+    }
+
+    /// Counts `value` the customer's money settled on plan `plan_id` on `date`.
+    fn record_paid(&mut self, date: Date, plan_id: u32, value: Amount) -> Result<(), CreditError> {
+        if date > self.due_date || value.is_zero() {
+            return Ok(());
+        }
+        self.paid = add(self.paid, value)?;
+        let plan = self.plan_mut(plan_id);
+        plan.paid = add(plan.paid, value)?;
+        Ok(())
+    }
+
+    /// Takes the minimum's part of what a refund or write-off cancelled off the minimum (at
+    /// most what is left of the plan's share): `excused` in full, and of `current_principal`
+    /// cancelled, the plan's principal share in proportion (rounded down); and takes money
+    /// `given_back` to the credit balance out of what the plan was paid since the statement.
+    fn cancelled(
+        &mut self,
+        plan_id: u32,
+        excused: i64,
+        current_principal: i64,
+        given_back: i64,
+    ) -> Result<(), CreditError> {
+        let plan = self.plan_mut(plan_id);
+        let proportional = if plan.current_principal.is_positive() {
+            let scaled = i128::from(plan.principal_share.minor()) * i128::from(current_principal)
+                / i128::from(plan.current_principal.minor());
+            i64::try_from(scaled).unwrap_or(i64::MAX)
+        } else {
+            0
+        };
+        let excused = excused.saturating_add(proportional);
+        let room = plan.share.minor() - plan.excused.minor();
+        let excused = excused.clamp(0, room.max(0));
+        plan.excused = amount(plan.excused.minor() + excused, plan.excused.currency());
+        let taken = given_back.clamp(0, plan.paid.minor());
+        plan.paid = amount(plan.paid.minor() - taken, plan.paid.currency());
+        self.paid = self.paid.checked_sub(amount(taken, self.paid.currency()))?;
+        Ok(())
+    }
 }
 
 /// Totals since the last statement, printed on the next one.
@@ -368,6 +491,13 @@ pub struct Account {
     /// where a product's term lists one (`TermPricing::tier_rates`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing_tier: Option<String>,
+    /// The bucket the last end of day left, kept only while a repayment or write-off since
+    /// has moved `bucket`: end of day runs a bucket's actions when its bucket is above the
+    /// one the previous end of day left, so a payment on the day an account enters a bucket
+    /// cannot hide the rise. Absent: `bucket` is still that one (and on accounts stored
+    /// before Tally kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_at_end_of_day: Option<Bucket>,
 }
 
 fn first_id() -> u32 {
@@ -380,6 +510,16 @@ fn amount(minor: i64, currency: Currency) -> Amount {
 
 fn add(left: Amount, right: Amount) -> Result<Amount, CreditError> {
     Ok(left.checked_add(right)?)
+}
+
+/// The sum of `values` in minor units, or an overflow error: release builds do not check
+/// `+`, and a sum of amounts that each fit need not fit.
+fn sum(values: impl IntoIterator<Item = i64>) -> Result<i64, CreditError> {
+    values.into_iter().try_fold(0_i64, |total, value| {
+        total
+            .checked_add(value)
+            .ok_or(CreditError::Money(MoneyError::Overflow))
+    })
 }
 
 impl Account {
@@ -413,6 +553,7 @@ impl Account {
             authorizations: Vec::new(),
             next_authorization_id: 1,
             pricing_tier: None,
+            bucket_at_end_of_day: None,
         })
     }
 
@@ -445,16 +586,19 @@ impl Account {
         }
     }
 
-    /// Principal not yet repaid: billed principal outstanding plus unbilled principal.
+    /// Principal not yet repaid: billed principal outstanding plus unbilled principal
+    /// (saturating; it is bounded by the limits purchases were authorised under, and money
+    /// movements use [`Account::checked_unpaid_principal`]).
     pub fn unpaid_principal(&self) -> Amount {
-        let billed: i64 = self.dues.iter().map(|due| due.principal.minor()).sum();
-        let unbilled: i64 = self
-            .plans
-            .iter()
-            .filter(|plan| plan.status == PlanStatus::Active)
-            .map(Plan::unbilled_principal)
-            .sum();
-        amount(billed + unbilled, self.currency)
+        self.checked_unpaid_principal()
+            .unwrap_or(amount(i64::MAX, self.currency))
+    }
+
+    fn checked_unpaid_principal(&self) -> Result<Amount, CreditError> {
+        add(
+            self.checked_unpaid_principal_billed()?,
+            self.checked_unpaid_principal_unbilled()?,
+        )
     }
 
     /// Limit − unpaid principal − held, never below zero (a lowered limit can leave less).
@@ -466,16 +610,42 @@ impl Account {
     }
 
     /// Billed principal still owed (counted both in unpaid principal and billed balance).
-    fn unpaid_principal_billed(&self) -> Amount {
-        amount(
-            self.dues.iter().map(|due| due.principal.minor()).sum(),
+    fn checked_unpaid_principal_billed(&self) -> Result<Amount, CreditError> {
+        Ok(amount(
+            sum(self.dues.iter().map(|due| due.principal.minor()))?,
             self.currency,
-        )
+        ))
     }
 
-    /// Everything billed and still owed.
+    /// Everything billed and still owed (saturating, for display; money movements use
+    /// [`Account::checked_billed_balance`]).
     pub fn billed_balance(&self) -> Amount {
-        amount(self.dues.iter().map(Due::outstanding).sum(), self.currency)
+        self.checked_billed_balance()
+            .unwrap_or(amount(i64::MAX, self.currency))
+    }
+
+    /// Everything billed and still owed, or an overflow error.
+    pub fn checked_billed_balance(&self) -> Result<Amount, CreditError> {
+        let mut total = 0_i64;
+        for due in &self.dues {
+            total = sum([total, due.checked_outstanding()?])?;
+        }
+        Ok(amount(total, self.currency))
+    }
+
+    /// Everything the account can come to owe without new purchases or accruals: billed
+    /// items still owed and every unbilled installment of active plans, with its charges.
+    fn checked_total_owed(&self) -> Result<i64, CreditError> {
+        let mut total = self.checked_billed_balance()?.minor();
+        for plan in &self.plans {
+            if plan.status != PlanStatus::Active {
+                continue;
+            }
+            for item in &plan.schedule.installments[plan.billed as usize..] {
+                total = sum([total, item.total()?.minor()])?;
+            }
+        }
+        Ok(total)
     }
 
     pub fn set_limit(&mut self, limit: Amount) -> Result<(), CreditError> {
@@ -509,12 +679,19 @@ impl Account {
         }
     }
 
-    /// Closes an account that owes nothing and holds nothing.
+    /// Closes an account that owes nothing, holds nothing and owes the customer nothing: a
+    /// positive credit balance is the customer's money, and end of day does not look at a
+    /// closed account, so it must be paid back (or used) first.
     pub fn close(&mut self) -> Result<(), CreditError> {
+        if self.credit_balance.is_positive() {
+            return Err(CreditError::CreditBalanceOwed(
+                self.credit_balance.to_string(),
+            ));
+        }
         let owes = self
-            .unpaid_principal()
-            .checked_add(self.billed_balance())?
-            .checked_sub(self.unpaid_principal_billed())?;
+            .checked_unpaid_principal()?
+            .checked_add(self.checked_billed_balance()?)?
+            .checked_sub(self.checked_unpaid_principal_billed()?)?;
         if owes.is_positive() || self.held.is_positive() {
             return Err(CreditError::AccountNotSettled {
                 owes: owes.to_string(),
@@ -665,6 +842,17 @@ impl Account {
                 return Err(error);
             }
         };
+        // Everything the account could come to owe with this plan must fit in an amount,
+        // so that end of day can always sum it.
+        let fits = self
+            .checked_total_owed()
+            .and_then(|owed| sum([owed, schedule.total()?.minor()]));
+        if fits.is_err() {
+            self.held = add(self.held, value)?;
+            return Err(CreditError::AmountTooLarge(format!(
+                "with a plan of {value}, what the account could owe does not fit in an amount"
+            )));
+        }
         let id = self.next_plan_id;
         self.next_plan_id += 1;
         let posting = Posting::new(format!("purchase on credit, plan {id}"))
@@ -722,14 +910,16 @@ impl Account {
         self.credit_balance = add(self.credit_balance, left)?;
         self.activity.payments = add(self.activity.payments, value)?;
         if let Some(open) = self.open_statement.as_mut() {
-            open.paid = open.paid.checked_add(value)?;
+            for part in &applied {
+                open.record_paid(date, part.plan_id, part.amount)?;
+            }
         }
         self.settle_paid_plans();
         let posting = Posting::new("repayment")
             .debit(LedgerRole::RepaymentClearing, value)
             .credit(LedgerRole::CustomerReceivable, value.checked_sub(left)?)
             .credit(LedgerRole::CustomerCreditBalance, left);
-        self.refresh_delinquency(date);
+        self.refresh_delinquency_during_day(date);
         Ok(Repayment {
             applied,
             to_credit_balance: left,
@@ -761,32 +951,38 @@ impl Account {
         if plan.status != PlanStatus::Active {
             return Err(CreditError::PlanNotActive(plan_id));
         }
-        let billed: i64 = self
-            .dues
-            .iter()
-            .filter(|due| due.plan_id == plan_id)
-            .map(Due::outstanding)
-            .sum();
+        let mut billed = 0_i64;
+        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
+            billed = sum([billed, due.checked_outstanding()?])?;
+        }
         let unbilled = &plan.schedule.installments[plan.billed as usize..];
+        let charges = |item: &crate::schedule::Installment| -> Result<i64, CreditError> {
+            Ok(item.fee.checked_add(item.interest)?.minor())
+        };
         let charge: i64 = match plan.early_payoff {
             EarlyPayoffRule::PrincipalOnly => 0,
-            EarlyPayoffRule::OneMorePeriod => unbilled
-                .first()
-                .map(|item| item.fee.minor() + item.interest.minor())
-                .unwrap_or(0),
-            EarlyPayoffRule::AllRemainingCharges => unbilled
+            EarlyPayoffRule::OneMorePeriod => {
+                unbilled.first().map(charges).transpose()?.unwrap_or(0)
+            }
+            EarlyPayoffRule::AllRemainingCharges => sum(unbilled
                 .iter()
-                .map(|item| item.fee.minor() + item.interest.minor())
-                .sum(),
+                .map(charges)
+                .collect::<Result<Vec<_>, _>>()?)?,
         };
-        let total = billed + plan.unbilled_principal() + charge;
+        let total = sum([billed, plan.unbilled_principal(), charge])?;
         Ok((amount(total, self.currency), amount(charge, self.currency)))
     }
 
-    /// Pays plan `plan_id` off with `value` (at least the quote; the rest is credit balance).
+    /// Pays plan `plan_id` off on `date` with `value` (at least the quote; the rest is credit
+    /// balance). The quote counts towards an open statement's minimum.
     /// A plan that owes nothing more (quote zero) settles with a zero value and an empty
     /// posting, which the caller does not send to the ledger.
-    pub fn early_payoff(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
+    pub fn early_payoff(
+        &mut self,
+        date: Date,
+        plan_id: u32,
+        value: Amount,
+    ) -> Result<Posting, CreditError> {
         self.check_currency(value)?;
         if value.is_negative() {
             return Err(CreditError::AmountNotPositive(value.to_string()));
@@ -814,6 +1010,9 @@ impl Account {
         let excess = value.checked_sub(quote)?;
         self.credit_balance = add(self.credit_balance, excess)?;
         self.activity.payments = add(self.activity.payments, value)?;
+        if let Some(open) = self.open_statement.as_mut() {
+            open.record_paid(date, plan_id, quote)?;
+        }
         Ok(Posting::new(format!("early payoff of plan {plan_id}"))
             .debit(LedgerRole::RepaymentClearing, value)
             .debit(LedgerRole::CustomerReceivable, charge)
@@ -880,6 +1079,17 @@ impl Account {
             .filter(|position| self.dues[*position].plan_id == plan_id)
             .collect();
         plan_dues.sort_by_key(|position| std::cmp::Reverse(self.dues[*position].installment));
+        // The minimum's part of what the refund cancels on the open statement's items:
+        // overdue items in full, current principal by the principal share (rounded down).
+        let on_open_statement = self.open_statement.as_ref().map(|open| open.statement_date);
+        let overdue_at_statement = |due: &Due| match on_open_statement {
+            Some(statement_date) if due.statement_date <= statement_date => {
+                Some(due.due_date < statement_date)
+            }
+            _ => None,
+        };
+        let mut excused_overdue = 0_i64;
+        let mut cancelled_current_principal = 0_i64;
         for position in &plan_dues {
             if left == 0 {
                 break;
@@ -889,6 +1099,11 @@ impl Account {
             due.principal = amount(due.principal.minor() - take, currency);
             left -= take;
             from_receivable += take;
+            match overdue_at_statement(due) {
+                Some(true) => excused_overdue += take,
+                Some(false) => cancelled_current_principal += take,
+                None => {}
+            }
         }
         let to_credit_balance = left;
         let plan = &mut self.plans[index];
@@ -922,6 +1137,7 @@ impl Account {
                 LedgerRole::CustomerCreditBalance,
                 amount(to_credit_balance, currency),
             );
+        let mut given_back = to_credit_balance;
         if full {
             plan.status = PlanStatus::Refunded;
             if plan.fees_refundable {
@@ -929,11 +1145,17 @@ impl Account {
                 let mut outstanding = 0_i64;
                 for position in &plan_dues {
                     let due = &mut self.dues[*position];
-                    outstanding += due.fee.minor() + due.interest.minor();
+                    let charges = due.fee.minor() + due.interest.minor();
+                    outstanding += charges;
+                    if overdue_at_statement(due).is_some() {
+                        // Charges on the statement are in its minimum in full.
+                        excused_overdue += charges;
+                    }
                     due.fee = Amount::zero(currency);
                     due.interest = Amount::zero(currency);
                 }
                 let paid = fee_billed.minor() + interest_billed.minor() - outstanding;
+                given_back += paid;
                 posting = posting
                     .debit(LedgerRole::FeeIncome, fee_billed)
                     .debit(LedgerRole::InterestIncome, interest_billed)
@@ -947,6 +1169,14 @@ impl Account {
         }
         self.credit_balance = add(self.credit_balance, amount(to_credit_balance, currency))?;
         self.activity.refunds = add(self.activity.refunds, value)?;
+        if let Some(open) = self.open_statement.as_mut() {
+            open.cancelled(
+                plan_id,
+                excused_overdue,
+                cancelled_current_principal,
+                given_back,
+            )?;
+        }
         self.settle_paid_plans();
         Ok(posting)
     }
@@ -967,8 +1197,13 @@ impl Account {
         let mut owed_charges = 0_i64;
         let penalty_charged = self.plans[index].penalty_charged.minor();
         for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
-            owed_principal += due.principal.minor();
-            owed_charges += due.fee.minor() + due.interest.minor() + due.penalty.minor();
+            owed_principal = sum([owed_principal, due.principal.minor()])?;
+            owed_charges = sum([
+                owed_charges,
+                due.fee.minor(),
+                due.interest.minor(),
+                due.penalty.minor(),
+            ])?;
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
@@ -977,16 +1212,17 @@ impl Account {
         let plan = &mut self.plans[index];
         let principal_net = plan.schedule.principal.minor() - plan.refunded.minor();
         let principal_paid = principal_net - owed_principal;
-        let charges_billed =
-            plan.fee_billed.minor() + plan.interest_billed.minor() + penalty_charged;
+        let charges_billed = sum([
+            plan.fee_billed.minor(),
+            plan.interest_billed.minor(),
+            penalty_charged,
+        ])?;
         let charges_paid = charges_billed - owed_charges;
         plan.status = PlanStatus::WrittenOffFraud;
-        let give_back = principal_paid + charges_paid;
+        let give_back = sum([principal_paid, charges_paid])?;
+        let owed = sum([owed_principal, owed_charges])?;
         self.credit_balance = add(self.credit_balance, amount(give_back, currency))?;
-        self.activity.written_off = add(
-            self.activity.written_off,
-            amount(owed_principal + owed_charges, currency),
-        )?;
+        self.activity.written_off = add(self.activity.written_off, amount(owed, currency))?;
         let posting = Posting::new(format!("stolen-account write-off of plan {plan_id}"))
             .debit(
                 LedgerRole::FraudLossExpense,
@@ -995,15 +1231,16 @@ impl Account {
             .debit(LedgerRole::FeeIncome, plan.fee_billed)
             .debit(LedgerRole::InterestIncome, plan.interest_billed)
             .debit(LedgerRole::PenaltyIncome, amount(penalty_charged, currency))
-            .credit(
-                LedgerRole::CustomerReceivable,
-                amount(owed_principal + owed_charges, currency),
-            )
+            .credit(LedgerRole::CustomerReceivable, amount(owed, currency))
             .credit(
                 LedgerRole::CustomerCreditBalance,
                 amount(give_back, currency),
             );
-        self.refresh_delinquency(date);
+        if let Some(open) = self.open_statement.as_mut() {
+            // None of the plan's part of the minimum is the customer's any more.
+            open.cancelled(plan_id, i64::MAX, 0, give_back)?;
+        }
+        self.refresh_delinquency_during_day(date);
         if self.bucket == Bucket::Current && self.frozen_by_delinquency {
             self.unfreeze();
         }
@@ -1022,7 +1259,7 @@ impl Account {
         policy: &AccountPolicy,
     ) -> Result<u32, CreditError> {
         let refuse = |reason: &str| Err(CreditError::BillInstallmentRefused(reason.into()));
-        let Some(open) = self.open_statement else {
+        let Some(open) = self.open_statement.clone() else {
             return refuse("there is no open statement");
         };
         if date < open.statement_date || date > open.due_date {
@@ -1037,7 +1274,12 @@ impl Account {
             |due: &Due| due.statement_date <= open.statement_date && due.outstanding() > 0;
         let mut total = 0_i64;
         for due in self.dues.iter().filter(|due| on_statement(due)) {
-            total += due.principal.minor() + due.fee.minor() + due.interest.minor();
+            total = sum([
+                total,
+                due.principal.minor(),
+                due.fee.minor(),
+                due.interest.minor(),
+            ])?;
         }
         if total < policy.bill_installment_minimum_minor {
             return refuse("the statement balance is below the minimum");
@@ -1096,10 +1338,23 @@ impl Account {
         self.bucket = Bucket::of_days_past_due(self.days_past_due);
     }
 
-    /// End of day for business date `date`, in this order: judge a statement whose due date
-    /// has passed (minimum paid: the remainder revolves to the next due date), accrue the
-    /// day's interest and penalties, bill installments whose date has come, cut the statement
-    /// on the statement day, age the delinquency bucket and run its actions.
+    /// Refreshes the bucket between ends of day, remembering the one the last end of day
+    /// left (see `bucket_at_end_of_day`).
+    fn refresh_delinquency_during_day(&mut self, date: Date) {
+        let before = self.bucket;
+        self.refresh_delinquency(date);
+        if self.bucket != before && self.bucket_at_end_of_day.is_none() {
+            self.bucket_at_end_of_day = Some(before);
+        }
+    }
+
+    /// End of day for business date `date`, in this order: accrue the day's interest and
+    /// penalties, bill installments whose date has come, apply the credit balance, judge a
+    /// statement whose due date this is (payments dated on or before it count; minimum met:
+    /// the remainder revolves to the next due date, with interest from the day after), cut
+    /// the statement on the statement day (after judging the previous one, which may fall
+    /// due that day), age the delinquency bucket and run the actions of a bucket above the
+    /// one the previous end of day left.
     ///
     /// Dates must come one after the other: a date already run is a no-op (so a resumed run
     /// changes nothing), a gap is refused (`credit_end_of_day_out_of_order`). The account
@@ -1125,6 +1380,8 @@ impl Account {
             }
         }
         self.last_end_of_day = Some(date);
+        // The bucket the previous end of day left, whatever a payment did to it since.
+        let previous = self.bucket_at_end_of_day.take().unwrap_or(self.bucket);
         if self.status == AccountStatus::ChargedOff || self.status == AccountStatus::Closed {
             return Ok(());
         }
@@ -1149,25 +1406,7 @@ impl Account {
                 outcome.expired_authorizations.push(authorization);
             }
         }
-        // 1. A statement whose due date has passed.
-        if let Some(open) = self.open_statement {
-            if open.due_date < date {
-                if open.paid.minor() >= open.minimum_payment.minor() {
-                    let next_statement = open.statement_date.checked_add(1.month())?;
-                    let next_due = self.cycle.due_date(next_statement)?;
-                    for due in self.dues.iter_mut().filter(|due| {
-                        due.statement_date <= open.statement_date
-                            && due.outstanding() > 0
-                            && due.due_date >= open.due_date
-                    }) {
-                        due.revolving = true;
-                        due.due_date = next_due;
-                    }
-                }
-                self.open_statement = None;
-            }
-        }
-        // 2. The day's interest on revolving items and penalties on overdue ones.
+        // 1. The day's interest on revolving items and penalties on overdue ones.
         let mut interest = 0_i64;
         let mut penalties = 0_i64;
         let plans = &mut self.plans;
@@ -1176,11 +1415,11 @@ impl Account {
                 continue;
             }
             let plan = plans.iter_mut().find(|plan| plan.id == due.plan_id);
-            let base = amount(due.principal.minor() + due.fee.minor(), currency);
+            let base = add(due.principal, due.fee)?;
             if due.revolving && due.due_date >= date {
                 let accrued = base.apply_rate(policy.revolving_daily_rate, policy.rounding)?;
                 due.interest = add(due.interest, accrued)?;
-                interest += accrued.minor();
+                interest = sum([interest, accrued.minor()])?;
                 if let Some(plan) = plan {
                     plan.interest_billed = add(plan.interest_billed, accrued)?;
                 }
@@ -1193,12 +1432,12 @@ impl Account {
                 let daily = base.apply_rate(policy.penalty_daily_rate, policy.rounding)?;
                 let charged = daily.minor().min(room);
                 if charged > 0 {
-                    due.penalty = amount(due.penalty.minor() + charged, currency);
-                    due.penalty_charged = amount(due.penalty_charged.minor() + charged, currency);
-                    penalties += charged;
+                    let charged = amount(charged, currency);
+                    due.penalty = add(due.penalty, charged)?;
+                    due.penalty_charged = add(due.penalty_charged, charged)?;
+                    penalties = sum([penalties, charged.minor()])?;
                     if let Some(plan) = plan {
-                        plan.penalty_charged =
-                            amount(plan.penalty_charged.minor() + charged, currency);
+                        plan.penalty_charged = add(plan.penalty_charged, charged)?;
                     }
                 }
             }
@@ -1210,13 +1449,13 @@ impl Account {
                 Posting::new("daily interest and penalties")
                     .debit(
                         LedgerRole::CustomerReceivable,
-                        amount(interest + penalties, currency),
+                        amount(sum([interest, penalties])?, currency),
                     )
                     .credit(LedgerRole::InterestIncome, amount(interest, currency))
                     .credit(LedgerRole::PenaltyIncome, amount(penalties, currency)),
             );
         }
-        // 3. Installments whose date has come.
+        // 2. Installments whose date has come.
         let mut new_principal = 0_i64;
         let mut new_fees = 0_i64;
         let mut new_interest = 0_i64;
@@ -1244,9 +1483,9 @@ impl Account {
                 });
                 plan.fee_billed = add(plan.fee_billed, item.fee)?;
                 plan.interest_billed = add(plan.interest_billed, item.interest)?;
-                new_principal += item.principal.minor();
-                new_fees += item.fee.minor();
-                new_interest += item.interest.minor();
+                new_principal = sum([new_principal, item.principal.minor()])?;
+                new_fees = sum([new_fees, item.fee.minor()])?;
+                new_interest = sum([new_interest, item.interest.minor()])?;
                 plan.billed += 1;
             }
         }
@@ -1255,14 +1494,31 @@ impl Account {
                 Posting::new("installment fees and interest billed")
                     .debit(
                         LedgerRole::CustomerReceivable,
-                        amount(new_fees + new_interest, currency),
+                        amount(sum([new_fees, new_interest])?, currency),
                     )
                     .credit(LedgerRole::FeeIncome, amount(new_fees, currency))
                     .credit(LedgerRole::InterestIncome, amount(new_interest, currency)),
             );
         }
-        // 4. A credit balance settles whatever is billed, then the statement.
+        // 3. A credit balance settles whatever is billed.
         self.apply_credit_balance(date, policy, outcome)?;
+        // 4. A statement due today is judged at the end of its due date, before a statement
+        // cut today could replace it.
+        if let Some(open) = self.open_statement.take_if(|open| open.due_date <= date) {
+            if open.still_to_pay().is_zero() {
+                let next_statement = open.statement_date.checked_add(1.month())?;
+                let next_due = self.cycle.due_date(next_statement)?;
+                for due in self.dues.iter_mut().filter(|due| {
+                    due.statement_date <= open.statement_date
+                        && due.outstanding() > 0
+                        && due.due_date >= open.due_date
+                }) {
+                    due.revolving = true;
+                    due.due_date = next_due;
+                }
+            }
+        }
+        // 5. The statement.
         if self.cycle.is_statement_date(date) {
             self.dues.retain(|due| due.outstanding() > 0);
             self.settle_paid_plans();
@@ -1273,13 +1529,13 @@ impl Account {
                 due_date: statement.due_date,
                 minimum_payment: statement.minimum_payment,
                 paid: Amount::zero(currency),
+                plans: self.minimum_by_plan(date, policy)?,
             });
             self.last_closing_balance = statement.closing_balance;
             self.activity = CycleActivity::zero(currency);
             outcome.statement = Some(statement);
         }
-        // 5. Delinquency.
-        let previous = self.bucket;
+        // 6. Delinquency: actions when the bucket is above the previous end of day's.
         self.refresh_delinquency(date);
         if self.bucket > previous {
             for rule in &policy.bucket_actions {
@@ -1295,12 +1551,10 @@ impl Account {
                         }
                     }
                     DelinquencyAction::Contact => {
-                        let overdue: i64 = self
-                            .dues
-                            .iter()
-                            .filter(|due| due.is_overdue(date))
-                            .map(Due::outstanding)
-                            .sum();
+                        let mut overdue = 0_i64;
+                        for due in self.dues.iter().filter(|due| due.is_overdue(date)) {
+                            overdue = sum([overdue, due.checked_outstanding()?])?;
+                        }
                         outcome.contacts.push(ContactTask {
                             reason: format!("{:?} overdue", self.bucket),
                             bucket: self.bucket,
@@ -1345,7 +1599,9 @@ impl Account {
         if used.is_positive() {
             self.activity.credit_balance_applied = add(self.activity.credit_balance_applied, used)?;
             if let Some(open) = self.open_statement.as_mut() {
-                open.paid = open.paid.checked_add(used)?;
+                for part in &applied {
+                    open.record_paid(date, part.plan_id, part.amount)?;
+                }
             }
             outcome.postings.push(
                 Posting::new("credit balance applied")
@@ -1359,7 +1615,10 @@ impl Account {
 
     /// Charges the whole receivable off (billed and unbilled) as uncollectable.
     pub fn charge_off(&mut self) -> Result<Posting, CreditError> {
-        let total = add(self.billed_balance(), self.unpaid_principal_unbilled())?;
+        let total = add(
+            self.checked_billed_balance()?,
+            self.checked_unpaid_principal_unbilled()?,
+        )?;
         let currency = self.currency;
         for due in &mut self.dues {
             due.principal = Amount::zero(currency);
@@ -1379,15 +1638,62 @@ impl Account {
             .credit(LedgerRole::CustomerReceivable, total))
     }
 
-    fn unpaid_principal_unbilled(&self) -> Amount {
-        amount(
-            self.plans
+    fn checked_unpaid_principal_unbilled(&self) -> Result<Amount, CreditError> {
+        Ok(amount(
+            sum(self
+                .plans
                 .iter()
                 .filter(|plan| plan.status == PlanStatus::Active)
-                .map(Plan::unbilled_principal)
-                .sum(),
+                .map(Plan::unbilled_principal))?,
             self.currency,
-        )
+        ))
+    }
+
+    /// Each plan's part of the minimum of a statement cut on `date` (see [`OpenStatement`]):
+    /// its overdue items, current charges and the principal share of its current principal,
+    /// rounded down.
+    fn minimum_by_plan(
+        &self,
+        date: Date,
+        policy: &AccountPolicy,
+    ) -> Result<Vec<PlanMinimum>, CreditError> {
+        let currency = self.currency;
+        let zero = Amount::zero(currency);
+        let mut plans: Vec<PlanMinimum> = Vec::new();
+        for due in &self.dues {
+            let position = match plans.iter().position(|plan| plan.plan_id == due.plan_id) {
+                Some(position) => position,
+                None => {
+                    plans.push(PlanMinimum {
+                        plan_id: due.plan_id,
+                        share: zero,
+                        current_principal: zero,
+                        principal_share: zero,
+                        excused: zero,
+                        paid: zero,
+                    });
+                    plans.len() - 1
+                }
+            };
+            let plan = &mut plans[position];
+            if due.is_overdue(date) {
+                plan.share = add(plan.share, amount(due.checked_outstanding()?, currency))?;
+            } else {
+                let charges = due
+                    .fee
+                    .checked_add(due.interest)?
+                    .checked_add(due.penalty)?;
+                plan.share = add(plan.share, charges)?;
+                plan.current_principal = add(plan.current_principal, due.principal)?;
+            }
+        }
+        for plan in &mut plans {
+            plan.principal_share = plan
+                .current_principal
+                .apply_rate(policy.minimum_principal_share, Rounding::Down)?;
+            plan.share = add(plan.share, plan.principal_share)?;
+        }
+        Ok(plans)
     }
 
     fn cut_statement(
@@ -1404,10 +1710,15 @@ impl Account {
         for due in &self.dues {
             let is_overdue = due.is_overdue(date);
             if is_overdue {
-                overdue += due.outstanding();
+                overdue = sum([overdue, due.checked_outstanding()?])?;
             } else {
-                current_principal += due.principal.minor();
-                current_charges += due.fee.minor() + due.interest.minor() + due.penalty.minor();
+                current_principal = sum([current_principal, due.principal.minor()])?;
+                current_charges = sum([
+                    current_charges,
+                    due.fee.minor(),
+                    due.interest.minor(),
+                    due.penalty.minor(),
+                ])?;
             }
             lines.push(StatementLine {
                 plan_id: due.plan_id,
@@ -1420,13 +1731,13 @@ impl Account {
                 penalty: due.penalty,
             });
         }
-        let closing_balance = self.billed_balance();
+        let closing_balance = self.checked_billed_balance()?;
         // Minimum: everything overdue, all current charges, and the share of current
         // principal rounded up to the minor unit; never more than the balance.
         let principal_share = amount(current_principal, currency)
             .apply_rate(policy.minimum_principal_share, Rounding::Up)?;
         let minimum =
-            (overdue + current_charges + principal_share.minor()).min(closing_balance.minor());
+            sum([overdue, current_charges, principal_share.minor()])?.min(closing_balance.minor());
         Ok(Statement {
             statement_date: date,
             due_date: self.cycle.due_date(date)?,
@@ -1437,13 +1748,16 @@ impl Account {
             written_off: self.activity.written_off,
             new_principal: amount(new_principal, currency),
             new_fees: amount(new_fees, currency),
-            new_interest: amount(new_interest + self.activity.interest.minor(), currency),
+            new_interest: amount(
+                sum([new_interest, self.activity.interest.minor()])?,
+                currency,
+            ),
             penalties: self.activity.penalties,
             credit_balance_applied: self.activity.credit_balance_applied,
             closing_balance,
             minimum_payment: amount(minimum, currency),
             overdue: amount(overdue, currency),
-            unbilled_principal: self.unpaid_principal_unbilled(),
+            unbilled_principal: self.checked_unpaid_principal_unbilled()?,
             credit_balance: self.credit_balance,
             available_credit: self.available_credit(date),
             bucket: Bucket::of_days_past_due(self.days_past_due_on(date)),
@@ -1572,10 +1886,12 @@ mod tests {
         ));
         let (quote, _) = account.early_payoff_quote(plan).unwrap();
         assert!(matches!(
-            account.early_payoff(plan, cny("99.99")),
+            account.early_payoff(date(2026, 1, 10), plan, cny("99.99")),
             Err(CreditError::PayoffBelowQuote { .. })
         ));
-        account.early_payoff(plan, quote).unwrap();
+        account
+            .early_payoff(date(2026, 1, 10), plan, quote)
+            .unwrap();
         account.close().unwrap();
         assert_eq!(account.status, AccountStatus::Closed);
     }
@@ -1788,7 +2104,11 @@ mod tests {
                 "{rule:?}"
             );
             let posting = account
-                .early_payoff(plan, quote.checked_add(cny("1.00")).unwrap())
+                .early_payoff(
+                    date(2026, 1, 20),
+                    plan,
+                    quote.checked_add(cny("1.00")).unwrap(),
+                )
                 .unwrap();
             assert_eq!(posting.imbalance(), 0);
             assert_eq!(account.credit_balance, cny("1.00"));
@@ -1941,5 +2261,326 @@ mod tests {
         assert_eq!(account.plans[0].status, PlanStatus::Refunded);
         assert_eq!(account.unpaid_principal(), cny("0.00"));
         assert_eq!(account.billed_balance(), cny("0.00"));
+    }
+
+    // ----- Review findings: each test failed before its fix. -----
+
+    /// Runs end of day from the day after the last one run up to and including `until`.
+    fn run_to(account: &mut Account, policy: &AccountPolicy, until: Date) -> Vec<Posting> {
+        let from = account
+            .last_end_of_day
+            .unwrap()
+            .checked_add(1.day())
+            .unwrap();
+        run(account, policy, from, until)
+    }
+
+    #[test]
+    fn a_payment_on_the_day_an_account_enters_m6_plus_does_not_skip_the_charge_off() {
+        // 1,000.00 in one period, billed 20 January, due 29 January, never paid: 180 days
+        // past due on 28 July (M6), 181 on 29 July (M6+).
+        let (mut account, _) = with_purchase("1000.00", 1, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 7, 28));
+        assert_eq!(account.bucket, Bucket::M6);
+        // A cent paid on 29 July moves the bucket to M6+ before end of day sees it.
+        account
+            .repay(date(2026, 7, 29), cny("0.01"), &policy)
+            .unwrap();
+        let postings = run_to(&mut account, &policy, date(2026, 8, 31));
+        assert_eq!(account.status, AccountStatus::ChargedOff);
+        assert!(postings
+            .iter()
+            .any(|posting| posting.description == "charge-off"));
+    }
+
+    #[test]
+    fn a_part_payment_the_day_an_account_falls_due_still_freezes_it_and_queues_a_contact() {
+        let (mut account, _) = with_purchase("1000.00", 1, EarlyPayoffRule::PrincipalOnly);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 29));
+        assert_eq!(account.bucket, Bucket::Current);
+        account
+            .repay(date(2026, 1, 30), cny("50.00"), &policy)
+            .unwrap();
+        let mut outcome = DayOutcome::default();
+        account
+            .end_of_day(date(2026, 1, 30), &policy, &mut outcome)
+            .unwrap();
+        assert_eq!(account.bucket, Bucket::M1);
+        assert_eq!(
+            outcome.actions,
+            vec![DelinquencyAction::Freeze, DelinquencyAction::Contact]
+        );
+        assert_eq!(outcome.contacts.len(), 1);
+        assert_eq!(outcome.contacts[0].amount, cny("950.00"));
+        assert_eq!(account.status, AccountStatus::Frozen);
+        assert!(account.frozen_by_delinquency);
+        // The next day is no new rise: nothing more fires.
+        account
+            .end_of_day(date(2026, 1, 31), &policy, &mut outcome)
+            .unwrap();
+        assert!(outcome.actions.is_empty() && outcome.contacts.is_empty());
+    }
+
+    #[test]
+    fn a_minimum_paid_the_day_after_the_due_date_is_late() {
+        let policy = AccountPolicy::default();
+        // Paid on the due date itself (before its end of day): on time, the rest revolves.
+        let (mut on_time, _) = with_purchase("1000.00", 1, EarlyPayoffRule::PrincipalOnly);
+        run(&mut on_time, &policy, date(2026, 1, 11), date(2026, 1, 28));
+        on_time
+            .repay(date(2026, 1, 29), cny("100.00"), &policy)
+            .unwrap();
+        run_to(&mut on_time, &policy, date(2026, 1, 30));
+        assert!(on_time.dues[0].revolving);
+        assert_eq!(on_time.dues[0].due_date, date(2026, 3, 1));
+        assert_eq!(on_time.days_past_due, 0);
+        // Interest from the day after the due date: 900.00 × 0.05% = 0.45 on 30 January.
+        assert_eq!(on_time.dues[0].interest, cny("0.45"));
+        // Paid the day after: late. One day past due, M1, and penalties after the grace.
+        let (mut late, _) = with_purchase("1000.00", 1, EarlyPayoffRule::PrincipalOnly);
+        run(&mut late, &policy, date(2026, 1, 11), date(2026, 1, 29));
+        late.repay(date(2026, 1, 30), cny("100.00"), &policy)
+            .unwrap();
+        run_to(&mut late, &policy, date(2026, 1, 30));
+        assert!(!late.dues[0].revolving);
+        assert_eq!(late.dues[0].due_date, date(2026, 1, 29));
+        assert_eq!(late.days_past_due, 1);
+        assert_eq!(late.bucket, Bucket::M1);
+        assert_eq!(late.dues[0].interest, cny("0.00"));
+        // Three days' grace (30 January to 1 February), the first penalty on 2 February.
+        run_to(&mut late, &policy, date(2026, 2, 1));
+        assert_eq!(late.dues[0].penalty, cny("0.00"));
+        run_to(&mut late, &policy, date(2026, 2, 2));
+        assert_eq!(late.dues[0].penalty, cny("0.45"));
+    }
+
+    /// 1,000.00 in one period and 600.00 over six at 0.6% (100.00 + 3.60 a month), bought
+    /// 10 January, in the order given (`six_first`: the six-period plan is plan 1).
+    fn two_plans(six_first: bool) -> (Account, u32, u32) {
+        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        let product = flat(EarlyPayoffRule::PrincipalOnly);
+        let day = date(2026, 1, 10);
+        account.authorize(day, cny("1600.00")).unwrap();
+        let mut capture = |value: &str, periods: u32| {
+            account
+                .capture(day, cny(value), &product, periods)
+                .unwrap()
+                .0
+        };
+        let (one, six) = if six_first {
+            let six = capture("600.00", 6);
+            (capture("1000.00", 1), six)
+        } else {
+            let one = capture("1000.00", 1);
+            (one, capture("600.00", 6))
+        };
+        (account, one, six)
+    }
+
+    fn assert_in_good_standing(account: &Account) {
+        assert_eq!(account.bucket, Bucket::Current);
+        assert_eq!(account.days_past_due, 0);
+        assert_eq!(account.status, AccountStatus::Open);
+        assert!(account.dues.iter().all(|due| due.penalty.is_zero()));
+        assert!(account
+            .plans
+            .iter()
+            .all(|plan| plan.penalty_charged.is_zero()));
+        assert!(account
+            .dues
+            .iter()
+            .all(|due| due.outstanding() == 0 || due.revolving));
+    }
+
+    #[test]
+    fn an_early_payoff_counts_towards_the_minimum() {
+        let (mut account, _, six) = two_plans(false);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+        // 3.60 fee + 10% of 1,100.00 principal.
+        assert_eq!(
+            account.open_statement.clone().unwrap().minimum_payment,
+            cny("113.60")
+        );
+        let (quote, _) = account.early_payoff_quote(six).unwrap();
+        assert_eq!(quote, cny("603.60"));
+        account.early_payoff(date(2026, 1, 25), six, quote).unwrap();
+        account
+            .repay(date(2026, 1, 25), cny("100.00"), &policy)
+            .unwrap();
+        run_to(&mut account, &policy, date(2026, 2, 3));
+        assert_in_good_standing(&account);
+    }
+
+    #[test]
+    fn a_stolen_plans_part_of_the_minimum_is_not_held_against_the_customer() {
+        let (mut account, _, six) = two_plans(false);
+        let policy = AccountPolicy::default();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+        account.write_off_stolen(date(2026, 1, 25), six).unwrap();
+        // The stolen plan's part (3.60 + 10.00) is gone: 100.00 is the customer's own part.
+        account
+            .repay(date(2026, 1, 25), cny("100.00"), &policy)
+            .unwrap();
+        run_to(&mut account, &policy, date(2026, 2, 3));
+        assert_in_good_standing(&account);
+    }
+
+    #[test]
+    fn money_a_write_off_gives_back_counts_once_towards_the_minimum() {
+        // The stolen six-period plan is plan 1, so a payment goes to it first: 60.00 pays its
+        // 3.60 fee and 56.40 of its principal. The write-off gives the 60.00 back, and end
+        // of day settles the customer's own plan with it; counted once, the customer still
+        // owes 40.00 of their own 100.00 part by the due date.
+        let policy = AccountPolicy::default();
+        for (more, standing) in [("40.00", Bucket::Current), ("39.99", Bucket::M1)] {
+            let (mut account, _, six) = two_plans(true);
+            run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+            account
+                .repay(date(2026, 1, 22), cny("60.00"), &policy)
+                .unwrap();
+            run_to(&mut account, &policy, date(2026, 1, 24));
+            account.write_off_stolen(date(2026, 1, 25), six).unwrap();
+            assert_eq!(account.credit_balance, cny("60.00"));
+            run_to(&mut account, &policy, date(2026, 1, 27));
+            account
+                .repay(date(2026, 1, 28), cny(more), &policy)
+                .unwrap();
+            run_to(&mut account, &policy, date(2026, 2, 3));
+            assert_eq!(account.bucket, standing, "{more}");
+        }
+    }
+
+    #[test]
+    fn due_days_that_could_pass_the_next_statement_are_refused() {
+        assert!(Cycle::new(1, 28).is_ok());
+        assert!(Cycle::new(28, 1).is_ok());
+        for due_days in [0, 29, 31, -1] {
+            let error = Cycle::new(1, due_days).unwrap_err();
+            assert_eq!(error.code(), "credit_invalid_due_days", "{due_days}");
+        }
+    }
+
+    #[test]
+    fn a_statement_due_on_the_next_statement_day_is_judged_before_the_next_is_cut() {
+        // Statement 1 February, due 1 March (28 days), the day the next statement is cut.
+        let mut account = Account::open(cny("5000.00"), Cycle::new(1, 28).unwrap()).unwrap();
+        let policy = AccountPolicy::default();
+        account
+            .authorize(date(2026, 1, 10), cny("1000.00"))
+            .unwrap();
+        account
+            .capture(
+                date(2026, 1, 10),
+                cny("1000.00"),
+                &flat(EarlyPayoffRule::PrincipalOnly),
+                1,
+            )
+            .unwrap();
+        run(&mut account, &policy, date(2026, 1, 10), date(2026, 2, 28));
+        assert_eq!(
+            account.open_statement.clone().unwrap().due_date,
+            date(2026, 3, 1)
+        );
+        account
+            .repay(date(2026, 3, 1), cny("100.00"), &policy)
+            .unwrap();
+        run_to(&mut account, &policy, date(2026, 3, 2));
+        // Paid by the due date: the rest revolves onto the 1 March statement, due 29 March.
+        assert!(account.dues[0].revolving);
+        assert_eq!(account.dues[0].due_date, date(2026, 3, 29));
+        assert_eq!(account.bucket, Bucket::Current);
+        let open = account.open_statement.clone().unwrap();
+        assert_eq!(open.statement_date, date(2026, 3, 1));
+        // Its minimum: 10% of the 900.00 revolving principal and the interest it carries.
+        assert_eq!(open.minimum_payment, cny("90.00"));
+    }
+
+    #[test]
+    fn an_account_holding_the_customers_money_does_not_close() {
+        let (mut account, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
+        // Nothing is billed yet: the repayment is all credit balance.
+        account
+            .repay(date(2026, 1, 11), cny("150.00"), &AccountPolicy::default())
+            .unwrap();
+        let (quote, _) = account.early_payoff_quote(plan).unwrap();
+        account
+            .early_payoff(date(2026, 1, 11), plan, quote)
+            .unwrap();
+        assert_eq!(account.credit_balance, cny("150.00"));
+        let before = account.clone();
+        let error = account.close().unwrap_err();
+        assert_eq!(error.code(), "credit_account_has_credit_balance");
+        assert!(error.to_string().contains("150.00"), "{error}");
+        assert_eq!(account, before);
+    }
+
+    #[test]
+    fn a_purchase_whose_totals_do_not_fit_in_an_amount_is_refused_at_capture() {
+        let huge = Amount::new(9_000_000_000_000_000_000, Currency::CNY);
+        let mut account = Account::open(
+            Amount::new(i64::MAX, Currency::CNY),
+            Cycle::new(20, 9).unwrap(),
+        )
+        .unwrap();
+        let day = date(2026, 1, 10);
+        account.authorize(day, huge).unwrap();
+        let before = account.clone();
+        // Six fees of 0.6% on top of the principal pass i64::MAX.
+        let error = account
+            .capture(day, huge, &flat(EarlyPayoffRule::PrincipalOnly), 6)
+            .unwrap_err();
+        assert_eq!(error.code(), "credit_amount_too_large");
+        assert_eq!(account, before);
+        // Without a fee it fits; then a second plan that fits alone but not beside it is
+        // refused too.
+        let (_, posting) = account
+            .capture(day, huge, &flat(EarlyPayoffRule::PrincipalOnly), 1)
+            .unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        account
+            .set_limit(Amount::new(i64::MAX, Currency::CNY))
+            .unwrap();
+        let rest = Amount::new(220_000_000_000_000_000, Currency::CNY);
+        account.authorize(day, rest).unwrap();
+        let before = account.clone();
+        let error = account
+            .capture(day, rest, &flat(EarlyPayoffRule::PrincipalOnly), 6)
+            .unwrap_err();
+        assert_eq!(error.code(), "credit_amount_too_large");
+        assert_eq!(account, before);
+        // End of day keeps working on what was captured.
+        run(
+            &mut account,
+            &AccountPolicy::default(),
+            day,
+            date(2026, 2, 5),
+        );
+        assert_eq!(account.bucket, Bucket::M1);
+    }
+
+    #[test]
+    fn an_old_stored_account_without_the_new_fields_still_loads() {
+        let (mut account, _) = with_purchase("1000.00", 1, EarlyPayoffRule::PrincipalOnly);
+        run(
+            &mut account,
+            &AccountPolicy::default(),
+            date(2026, 1, 11),
+            date(2026, 1, 20),
+        );
+        let mut json = serde_json::to_value(&account).unwrap();
+        json["open_statement"]
+            .as_object_mut()
+            .unwrap()
+            .remove("plans")
+            .unwrap();
+        assert!(json.get("bucket_at_end_of_day").is_none());
+        let back: Account = serde_json::from_value(json).unwrap();
+        let open = back.open_statement.clone().unwrap();
+        assert!(open.plans.is_empty());
+        assert_eq!(open.still_to_pay(), cny("100.00"));
+        assert_eq!(back.bucket_at_end_of_day, None);
     }
 }

@@ -54,9 +54,25 @@ impl Due {
         }
     }
 
-    /// Everything still owed on this item.
+    /// Everything still owed on this item, saturating at `i64::MAX` (the parts are never
+    /// negative, so the sign is right whatever their size); money sums use
+    /// [`Due::checked_outstanding`].
     pub fn outstanding(&self) -> i64 {
-        self.principal.minor() + self.fee.minor() + self.interest.minor() + self.penalty.minor()
+        self.principal
+            .minor()
+            .saturating_add(self.fee.minor())
+            .saturating_add(self.interest.minor())
+            .saturating_add(self.penalty.minor())
+    }
+
+    /// Everything still owed on this item, or an error if it does not fit in an amount.
+    pub fn checked_outstanding(&self) -> Result<i64, CreditError> {
+        Ok(self
+            .principal
+            .checked_add(self.fee)?
+            .checked_add(self.interest)?
+            .checked_add(self.penalty)?
+            .minor())
     }
 
     /// Past its due date on `date` and unpaid.

@@ -15,6 +15,10 @@ pub enum CreditError {
     CurrencyMismatch(String),
     #[error("statement day must be 1 to 28, got {0}")]
     InvalidStatementDay(i8),
+    #[error(
+        "due_days must be 1 to 28 (a statement must fall due by the next statement date), got {0}"
+    )]
+    InvalidDueDays(i32),
     #[error("insufficient available credit: requested {requested}, available {available}")]
     InsufficientCredit {
         requested: String,
@@ -42,6 +46,10 @@ pub enum CreditError {
     },
     #[error("the account cannot be closed: it owes {owes} and holds {held}")]
     AccountNotSettled { owes: String, held: String },
+    #[error("the account cannot be closed: the customer's credit balance of {0} must be paid back first")]
+    CreditBalanceOwed(String),
+    #[error("amounts too large: {0}")]
+    AmountTooLarge(String),
     #[error("paying plan {plan} off needs {needed}, got {given}")]
     PayoffBelowQuote {
         plan: u32,
@@ -71,6 +79,7 @@ impl CreditError {
             CreditError::AmountNotPositive(_) => "amount_not_positive",
             CreditError::CurrencyMismatch(_) => "currency_mismatch",
             CreditError::InvalidStatementDay(_) => "credit_invalid_statement_day",
+            CreditError::InvalidDueDays(_) => "credit_invalid_due_days",
             CreditError::InsufficientCredit { .. } => "credit_insufficient",
             CreditError::AccountFrozen => "credit_account_frozen",
             CreditError::AccountClosed => "credit_account_closed",
@@ -82,6 +91,8 @@ impl CreditError {
                 "credit_capture_exceeds_authorization"
             }
             CreditError::AccountNotSettled { .. } => "credit_account_not_settled",
+            CreditError::CreditBalanceOwed(_) => "credit_account_has_credit_balance",
+            CreditError::AmountTooLarge(_) => "credit_amount_too_large",
             CreditError::PayoffBelowQuote { .. } => "credit_payoff_below_quote",
             CreditError::BillInstallmentRefused(_) => "credit_bill_installment_refused",
             CreditError::RateNotFound(_) => "credit_rate_not_found",

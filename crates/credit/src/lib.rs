@@ -39,14 +39,25 @@
 //!   within a step the oldest due date first. What is left becomes credit balance, which
 //!   settles billed items at the next end of day.
 //! - **Cycle.** A purchase is billed on the first statement day strictly after it; due date
-//!   = statement date + `due_days` (9). Minimum = everything overdue + current fees, interest
-//!   and penalties + 10% of current principal. If the minimum is paid by the due date the
-//!   remainder revolves to the next due date at 0.05% a day (from the due date, not
-//!   back-dated to the purchase); if not, it is overdue: after a 3-day grace, 0.05% a day on
-//!   its principal, fee and interest, capped at 25% of what the item billed.
+//!   = statement date + `due_days` (9; 1 to 28, so a statement falls due at the latest on
+//!   the next statement date). Minimum = everything overdue + current fees, interest and
+//!   penalties + 10% of current principal. The statement is judged at the end of its due
+//!   date (payments dated on or before it count), before a statement cut that day. If the
+//!   minimum is met the remainder revolves to the next due date at 0.05% a day (from the day
+//!   after the due date, not back-dated to the purchase); if not, it is overdue: after a
+//!   3-day grace, 0.05% a day on its principal, fee and interest, capped at 25% of what the
+//!   item billed.
+//! - **Minimum met.** What the customer's money settled on the account between the statement
+//!   and the end of the due date (repayments, early payoffs, credit balance applied; each
+//!   minor unit once) reaches the minimum less the part of it refunds and stolen-account
+//!   write-offs took away (per plan, as cut; never below zero). See [`account::OpenStatement`].
 //! - **Buckets** by days past due from the oldest unpaid due date: M1 = 1–30 … M6 = 151–180,
 //!   M6+ = over 180; default actions: freeze and contact at M1, contact at M3, charge-off at
-//!   M6+. A delinquency freeze lifts when the account is current again.
+//!   M6+, run when an end of day's bucket is above the previous end of day's (a payment
+//!   during the day cannot hide the rise). A delinquency freeze lifts when the account is
+//!   current again.
+//! - **Overflow.** A capture whose plan, or whose account with it, could come to owe more
+//!   than an amount holds is refused (`credit_amount_too_large`); sums of money are checked.
 //! - **Plain data for end of day.** Accounts, plans and due items are serde structs the store
 //!   persists as they are; `end_of_day` reuses the caller's [`DayOutcome`] and allocates only
 //!   for new due items, postings and statements.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tally_core::{Amount, Rounding};
 
 /// The account's billing cycle: the day of the month statements are cut (1 to 28) and how
-/// many days after the statement date payment is due.
+/// many days after the statement date payment is due (1 to 28).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cycle {
@@ -40,11 +40,12 @@ impl Cycle {
         if !(1..=28).contains(&self.statement_day) {
             return Err(CreditError::InvalidStatementDay(self.statement_day));
         }
-        if !(0..=31).contains(&self.due_days) {
-            return Err(CreditError::InvalidConfiguration(format!(
-                "due_days {} must be 0 to 31",
-                self.due_days
-            )));
+        // A statement is judged at the end of its due date, before that day's statement is
+        // cut; so a due date may fall on the next statement date (the shortest month has
+        // 28 days) but not after it, or the next statement would replace it unjudged. Due
+        // on the statement date itself would leave no day to pay.
+        if !(1..=28).contains(&self.due_days) {
+            return Err(CreditError::InvalidDueDays(self.due_days));
         }
         Ok(())
     }
@@ -292,6 +293,14 @@ impl Schedule {
             pricing: Some(pricing),
         };
         schedule.check()?;
+        // The plan's whole cost must fit in an amount, or summing what it bills would
+        // overflow later, at end of day.
+        schedule.total().map_err(|_| {
+            CreditError::AmountTooLarge(format!(
+                "the principal and charges of a plan of {principal} over {periods} do not fit \
+                 in an amount"
+            ))
+        })?;
         Ok(schedule)
     }
 
@@ -319,6 +328,11 @@ impl Schedule {
             ));
         }
         Ok(())
+    }
+
+    /// Principal, fees and interest over the whole plan: what the customer pays for it.
+    pub fn total(&self) -> Result<Amount, CreditError> {
+        Ok(self.principal.checked_add(self.total_charges()?)?)
     }
 
     /// Fees plus interest over the whole plan.

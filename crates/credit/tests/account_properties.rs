@@ -281,8 +281,8 @@ proptest! {
                     post(&mut books, &mut ledger, &repayment.posting);
                 }
                 Operation::RepayMinimum => {
-                    if let Some(open) = account.open_statement {
-                        let owed = open.minimum_payment.minor() - open.paid.minor();
+                    if let Some(open) = &account.open_statement {
+                        let owed = open.still_to_pay().minor();
                         if owed > 0 {
                             let repayment = account.repay(today, cny(owed), &policy).unwrap();
                             post(&mut books, &mut ledger, &repayment.posting);
@@ -308,7 +308,7 @@ proptest! {
                 Operation::EarlyPayoff { plan } => {
                     if let Some(plan) = account.plans.get(plan).cloned() {
                         if let Ok((quote, _)) = account.early_payoff_quote(plan.id) {
-                            let posting = account.early_payoff(plan.id, quote).unwrap();
+                            let posting = account.early_payoff(today, plan.id, quote).unwrap();
                             post(&mut books, &mut ledger, &posting);
                         }
                     }

@@ -71,6 +71,19 @@ impl World {
     fn run_until(&mut self, until: Date) {
         while self.today < until {
             self.today = self.today.checked_add(1.day()).unwrap();
+            // Autopay on the due date, before its end of day judges the statement.
+            let due_today = self
+                .account
+                .open_statement
+                .as_ref()
+                .is_some_and(|open| open.due_date == self.today);
+            if self.autopay && due_today {
+                let owed = self.account.billed_balance();
+                let to_pay = owed.checked_sub(self.account.credit_balance).unwrap();
+                if to_pay.is_positive() {
+                    self.repay(to_pay);
+                }
+            }
             let mut outcome = std::mem::take(&mut self.outcome);
             self.account
                 .end_of_day(self.today, &self.policy, &mut outcome)
@@ -95,17 +108,6 @@ impl World {
                 ));
             }
             self.outcome = outcome;
-            let due_today = self
-                .account
-                .open_statement
-                .is_some_and(|open| open.due_date == self.today);
-            if self.autopay && due_today {
-                let owed = self.account.billed_balance();
-                let to_pay = owed.checked_sub(self.account.credit_balance).unwrap();
-                if to_pay.is_positive() {
-                    self.repay(to_pay);
-                }
-            }
         }
     }
 

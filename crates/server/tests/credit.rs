@@ -779,7 +779,7 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
     assert_eq!(body["account"]["unpaid_principal"], cny("500.00"));
     harness.assert_books_match(&[id]).await;
 
-    // Pay the plan off at its quote; then the account can close.
+    // Pay the plan off at its quote.
     let (status, quote) = harness
         .get(&format!("/v1/credit/accounts/{id}/plans/1/payoff-quote"))
         .await;
@@ -794,6 +794,9 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
     assert_eq!(body["account"]["available_credit"]["value"], limit.as_str());
+    // The 100.00 repaid before anything was billed is still the customer's money: an
+    // account holding it does not close (end of day would never look at it again).
+    assert_eq!(body["account"]["credit_balance"], cny("100.00"));
     let (status, body) = harness
         .post(
             &format!("/v1/credit/accounts/{id}/close"),
@@ -801,9 +804,29 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
             json!({}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["account"]["status"], "closed");
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "credit_account_has_credit_balance");
+    assert_eq!(harness.account(id).await["status"], "open");
     harness.assert_books_match(&[id]).await;
+    // A cycle whose due date could pass the next statement date is refused at opening.
+    let (status, body) = harness
+        .post(
+            "/v1/credit/accounts",
+            "open-due-29",
+            json!({
+                "customer_id": customer,
+                "statement_day": 5,
+                "due_days": 29,
+                "application": {
+                    "monthly_income": {"value": "20000.00", "currency": "CNY"},
+                    "monthly_debt_payments": {"value": "1000.00", "currency": "CNY"},
+                    "attributes": attributes(true),
+                }
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "credit_invalid_due_days");
 }
 
 async fn refusals_change_nothing(harness: Harness) {

@@ -84,6 +84,7 @@ pub fn operation_error(error: OperationError) -> ApiError {
             CreditError::AccountFrozen
             | CreditError::AccountClosed
             | CreditError::AccountNotSettled { .. }
+            | CreditError::CreditBalanceOwed(_)
             | CreditError::PlanNotActive(_) => StatusCode::CONFLICT,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         },
@@ -818,7 +819,7 @@ pub async fn set_temporary_limit(
     responses(
         (status = 200, description = "The account", body = serde_json::Value),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`)", body = ErrorBody),
+        (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`), nor one holding the customer's credit balance (`credit_account_has_credit_balance`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
@@ -1155,7 +1156,7 @@ pub async fn pay_off(
         id,
         &body,
         |account, context| {
-            let posting = account.early_payoff(plan, request.amount)?;
+            let posting = account.early_payoff(context.date, plan, request.amount)?;
             let steps = if posting.is_empty() {
                 Vec::new()
             } else {
