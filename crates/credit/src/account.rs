@@ -2583,4 +2583,26 @@ mod tests {
         assert_eq!(open.still_to_pay(), cny("100.00"));
         assert_eq!(back.bucket_at_end_of_day, None);
     }
+
+    #[test]
+    fn a_refund_takes_off_the_minimum_only_what_it_cancelled_of_the_statement() {
+        let policy = AccountPolicy::default();
+        // A full refund of the six-period plan cancels its billed 100.00 (its 10.00 share)
+        // and, its fees being refundable, its 3.60 fee: 100.00 is the customer's own part.
+        // A refund of 500.00 takes only unbilled installments: the minimum stays 113.60.
+        for (refund, pays, standing) in [
+            ("600.00", "100.00", Bucket::Current),
+            ("500.00", "100.00", Bucket::M1),
+            ("500.00", "113.60", Bucket::Current),
+        ] {
+            let (mut account, _, six) = two_plans(false);
+            run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
+            account.refund(six, cny(refund)).unwrap();
+            account
+                .repay(date(2026, 1, 25), cny(pays), &policy)
+                .unwrap();
+            run_to(&mut account, &policy, date(2026, 2, 3));
+            assert_eq!(account.bucket, standing, "{refund} {pays}");
+        }
+    }
 }
