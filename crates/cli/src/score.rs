@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tally_scoring::data::SplitMix64;
 use tally_scoring::{
-    metrics, Applicant, Batch, FoldPlan, Grid, Model, Policy, Table, Target, TrainConfig,
+    metrics, Applicant, Batch, FoldPlan, Grid, Model, Policy, Rule, Table, Target, TrainConfig,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -145,6 +145,14 @@ pub struct TuneArgs {
     /// Settings listed on the terminal, best first.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// How the setting is chosen: "best" (the greatest mean AUC) or "one-standard-error" (the
+    /// simplest setting within one standard error of the best).
+    #[arg(long, default_value = "best", value_parser = parse_rule)]
+    rule: Rule,
+}
+
+fn parse_rule(name: &str) -> Result<Rule, String> {
+    Rule::from_name(name).map_err(|error| error.to_string())
 }
 
 #[derive(Debug, clap::Args)]
@@ -350,7 +358,7 @@ fn tune(args: TuneArgs) -> anyhow::Result<ExitCode> {
     };
     let table = part_of(read_table(&args.data)?, &target, &args.split, true)?;
     let started = Instant::now();
-    let tuned = tally_scoring::tune(&table, &target, &base, &grid, &plan)?;
+    let tuned = tally_scoring::tune(&table, &target, &base, &grid, &plan, args.rule)?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &args.report {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;

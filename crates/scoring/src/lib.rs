@@ -76,4 +76,6 @@ pub use scorecard::{
     train, Applicant, Attribute, Batch, Feature, Match, Model, ModelFile, ReasonCode, Scaling,
     ScoreResult, Target, TrainConfig, UnknownValue, Value,
 };
-pub use tuning::{cross_validate, stratified_folds, tune, FoldPlan, Grid, Selection, Tuned};
+pub use tuning::{
+    cross_validate, stratified_folds, tune, FoldPlan, Grid, PointResult, Rule, Selection, Tuned,
+};

@@ -1,6 +1,6 @@
 //! Choice of training settings by stratified k-fold cross-validation on the training data only:
-//! seeded folds, a small grid of settings, the mean held-out AUC of each, and the best one
-//! retrained on all the training rows. The test rows are never seen here.
+//! seeded folds, a small grid of settings, the mean held-out AUC of each, one setting chosen by
+//! a stated [`Rule`] and retrained on all the training rows. The test rows are never seen here.
 
 use crate::data::{SplitMix64, Table};
 use crate::error::ScoringError;
@@ -294,12 +294,60 @@ pub fn cross_validate(
         .collect())
 }
 
+/// How one setting is chosen from the cross-validated results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rule {
+    /// The greatest mean held-out AUC; on a tie the first in grid order.
+    #[default]
+    Best,
+    /// The simplest setting whose mean AUC is within one standard error of the best (Breiman
+    /// et al.'s rule, glmnet's `lambda.1se`): the maximum of many noisy estimates is
+    /// optimistic, and a simpler scorecard that is statistically as good generalises as well
+    /// or better. See [`one_standard_error`] for the order of simplicity.
+    OneStandardError,
+}
+
+impl Rule {
+    /// The rule's name on the command line and in the model file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Best => "best",
+            Rule::OneStandardError => "one-standard-error",
+        }
+    }
+
+    /// Parses a rule's name, as [`Rule::name`] writes it.
+    pub fn from_name(name: &str) -> Result<Rule, ScoringError> {
+        match name {
+            "best" => Ok(Rule::Best),
+            "one-standard-error" => Ok(Rule::OneStandardError),
+            other => Err(ScoringError::InvalidConfiguration(format!(
+                "unknown selection rule {other:?}; expected \"best\" or \"one-standard-error\""
+            ))),
+        }
+    }
+
+    /// The index into `results` of the setting this rule chooses; `None` when every setting
+    /// failed.
+    pub fn choose(self, results: &[PointResult]) -> Option<usize> {
+        match self {
+            Rule::Best => best(results),
+            Rule::OneStandardError => one_standard_error(results),
+        }
+    }
+}
+
+/// Whether a setting was cross-validated on every fold.
+fn usable(result: &PointResult) -> bool {
+    result.error.is_none() && !result.mean_auc.is_nan()
+}
+
 /// The setting with the greatest mean held-out AUC; on a tie the first in grid order. `None`
 /// when every setting failed.
 pub fn best(results: &[PointResult]) -> Option<usize> {
     let mut chosen: Option<usize> = None;
     for (index, result) in results.iter().enumerate() {
-        if result.error.is_some() || result.mean_auc.is_nan() {
+        if !usable(result) {
             continue;
         }
         if chosen.is_none_or(|best| result.mean_auc > results[best].mean_auc) {
@@ -307,6 +355,36 @@ pub fn best(results: &[PointResult]) -> Option<usize> {
         }
     }
     chosen
+}
+
+/// The one-standard-error rule. With `m` the best mean AUC and `s` its standard error (the
+/// sample standard deviation of its fold AUCs over the square root of their number), among the
+/// settings whose mean AUC is at least `m - s` the simplest: fewest most-bins, then the largest
+/// least bin share, then monotonic before not, then the largest least IV, then the largest L2,
+/// then the fewest fine classes, then grid order. The folds of repeated cross-validation
+/// overlap, so `s` understates the true uncertainty: the rule errs towards the best setting.
+pub fn one_standard_error(results: &[PointResult]) -> Option<usize> {
+    let top = &results[best(results)?];
+    let standard_error = top.standard_deviation / (top.fold_auc.len() as f64).sqrt();
+    let threshold = top.mean_auc - standard_error;
+    (0..results.len())
+        .filter(|&index| usable(&results[index]) && results[index].mean_auc >= threshold)
+        .min_by(|&left, &right| {
+            let (left_config, right_config) = (&results[left].config, &results[right].config);
+            let (a, b) = (&left_config.binning, &right_config.binning);
+            a.bins_max
+                .cmp(&b.bins_max)
+                .then(b.bin_fraction_min.total_cmp(&a.bin_fraction_min))
+                .then(b.monotonic.cmp(&a.monotonic))
+                .then(
+                    right_config
+                        .information_value_min
+                        .total_cmp(&left_config.information_value_min),
+                )
+                .then(right_config.l2.total_cmp(&left_config.l2))
+                .then(a.fine_bins.cmp(&b.fine_bins))
+                .then(left.cmp(&right))
+        })
 }
 
 /// How the settings of a model were chosen; stored in the model file for the auditor.
@@ -334,27 +412,36 @@ pub struct Tuned {
     pub chosen: usize,
 }
 
-/// Cross-validates every point of `grid` (applied to `base`) on `table`, picks the best mean
-/// AUC, and retrains that setting on all of `table`. The model file records the selection.
+/// Cross-validates every point of `grid` (applied to `base`) on `table`, chooses a setting by
+/// `rule`, and retrains it on all of `table`. The model file records the selection.
 pub fn tune(
     table: &Table,
     target: &Target,
     base: &TrainConfig,
     grid: &Grid,
     plan: &FoldPlan,
+    rule: Rule,
 ) -> Result<Tuned, ScoringError> {
     let configs = grid.points(base)?;
     let results = cross_validate(table, target, &configs, plan)?;
-    let chosen = best(&results).ok_or_else(|| {
+    let chosen = rule.choose(&results).ok_or_else(|| {
         ScoringError::InvalidData("training failed for every setting of the grid".into())
     })?;
     let winner = &results[chosen];
     let model = train(table, target, &winner.config)?;
+    let choice = match rule {
+        Rule::Best => {
+            "the setting with the greatest mean held-out AUC (ties: the first in grid order)"
+        }
+        Rule::OneStandardError => {
+            "the simplest setting within one standard error of the greatest mean held-out AUC \
+             (one-standard-error rule)"
+        }
+    };
     let selection = Selection {
         method: format!(
             "stratified {}-fold cross-validation repeated {} times (seed {}) on the training rows; \
-             the setting with the greatest mean held-out AUC (ties: the first in grid order), \
-             retrained on all the training rows",
+             {choice}, retrained on all the training rows",
             plan.folds, plan.repeats, plan.seed
         ),
         plan: *plan,
@@ -472,6 +559,73 @@ mod tests {
         assert_eq!(best(&[]), None);
     }
 
+    fn setting(bins_max: usize, l2: f64, fold_auc: &[f64]) -> PointResult {
+        let mut config = TrainConfig::default();
+        config.binning.bins_max = bins_max;
+        config.l2 = l2;
+        let (mean_auc, standard_deviation) = mean_and_deviation(fold_auc);
+        PointResult {
+            config,
+            fold_auc: fold_auc.to_vec(),
+            mean_auc,
+            standard_deviation,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn one_standard_error_picks_the_simplest_setting_close_enough_to_the_best() {
+        // The best: mean 0.80, sample sd 0.04 over 4 folds, so its standard error is
+        // 0.04 / sqrt(4) = 0.02 and the threshold is 0.78.
+        let best_folds = [0.76, 0.84, 0.76, 0.84];
+        let (mean, deviation) = mean_and_deviation(&best_folds);
+        assert!((mean - 0.80).abs() < 1e-12);
+        assert!((deviation - (0.0064_f64 / 3.0).sqrt() * 1.0).abs() < 1e-12);
+        let threshold = 0.80 - deviation / 2.0;
+        let results = [
+            setting(8, 1.0, &best_folds),
+            // Within one standard error, 6 bins.
+            setting(6, 1.0, &[threshold + 0.001; 4]),
+            // Simpler (4 bins) but below the threshold.
+            setting(4, 1.0, &[threshold - 0.001; 4]),
+            // 6 bins and more L2, within: the simplest of the eligible ones.
+            setting(6, 10.0, &[threshold + 0.0005; 4]),
+            // Simplest of all, but failed.
+            PointResult {
+                error: Some("failed".into()),
+                ..setting(2, 10.0, &[])
+            },
+        ];
+        assert_eq!(best(&results), Some(0));
+        assert_eq!(Rule::Best.choose(&results), Some(0));
+        assert_eq!(Rule::OneStandardError.choose(&results), Some(3));
+        // With a single setting, or all folds equal (no spread), the best is the only choice.
+        assert_eq!(one_standard_error(&results[..1]), Some(0));
+        let flat = [setting(8, 1.0, &[0.8; 4]), setting(4, 1.0, &[0.799; 4])];
+        assert_eq!(one_standard_error(&flat), Some(0));
+        // Ties in simplicity fall to grid order.
+        let tied = [
+            setting(8, 1.0, &[0.8; 4]),
+            setting(4, 1.0, &[0.8; 4]),
+            setting(4, 1.0, &[0.8; 4]),
+        ];
+        assert_eq!(one_standard_error(&tied), Some(1));
+        assert_eq!(one_standard_error(&[]), None);
+        assert_eq!(one_standard_error(&results[4..]), None);
+    }
+
+    #[test]
+    fn rules_are_named_and_parsed() {
+        for rule in [Rule::Best, Rule::OneStandardError] {
+            assert_eq!(Rule::from_name(rule.name()).unwrap(), rule);
+        }
+        let error = Rule::from_name("median").unwrap_err().to_string();
+        assert!(
+            error.contains("unknown selection rule \"median\""),
+            "{error}"
+        );
+    }
+
     #[test]
     fn grid_points_cover_every_valid_combination_in_order() {
         let grid = Grid {
@@ -558,7 +712,15 @@ mod tests {
             repeats: 2,
             seed: 5,
         };
-        let tuned = tune(&table(), &target, &TrainConfig::default(), &grid, &plan).unwrap();
+        let tuned = tune(
+            &table(),
+            &target,
+            &TrainConfig::default(),
+            &grid,
+            &plan,
+            Rule::Best,
+        )
+        .unwrap();
         assert_eq!(tuned.results.len(), 4);
         for result in &tuned.results {
             assert_eq!(result.fold_auc.len(), 6);
@@ -576,7 +738,15 @@ mod tests {
         assert_eq!(selection.points, 4);
         assert_eq!(selection.mean_auc, chosen.mean_auc);
         // Deterministic: the same inputs give the same model file.
-        let again = tune(&table(), &target, &TrainConfig::default(), &grid, &plan).unwrap();
+        let again = tune(
+            &table(),
+            &target,
+            &TrainConfig::default(),
+            &grid,
+            &plan,
+            Rule::Best,
+        )
+        .unwrap();
         assert_eq!(
             again.model.to_json().unwrap(),
             tuned.model.to_json().unwrap()
