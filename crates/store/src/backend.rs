@@ -468,7 +468,11 @@ backend!(
     postgres,
     sqlx::Postgres,
     [
-        "BEGIN",
+        // READ COMMITTED whatever the server's default: each statement must see what the
+        // writer before this one committed under the lock below. Under REPEATABLE READ the
+        // snapshot would be taken by the lock statement itself, before the wait, and the
+        // batch would read stale balances (or fail to update the epoch).
+        "BEGIN ISOLATION LEVEL READ COMMITTED",
         // One batch at a time per schema, across every process writing to it.
         "SELECT pg_advisory_xact_lock(hashtext(current_schema()))",
     ],

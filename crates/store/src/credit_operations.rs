@@ -666,7 +666,11 @@ impl CreditOperations {
                     if postgres {
                         // New ids are the largest plus one, so openings take turns (SQLite's
                         // write lock does this by itself); the two-key lock space is not the
-                        // ledger writer's.
+                        // ledger writer's. READ COMMITTED (whatever the server's default), so
+                        // that the largest id is read after the lock, not before it.
+                        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                            .execute(&mut *transaction)
+                            .await?;
                         sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema()), 1)")
                             .execute(&mut *transaction)
                             .await?;

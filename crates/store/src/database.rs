@@ -44,7 +44,13 @@ impl Database {
         }
     }
 
+    /// Every connection runs its transactions at READ COMMITTED whatever the server's,
+    /// database's or role's default: the store relies on it (a statement sees what another
+    /// transaction committed while this one waited for a lock; a version check that lost a
+    /// race updates no row instead of failing with a serialization error).
     pub async fn connect_postgres(options: PgConnectOptions) -> Result<Self, StoreError> {
+        // A space in a startup option is escaped with a backslash (sqlx passes it as is).
+        let options = options.options([("default_transaction_isolation", "read\\ committed")]);
         let pool = PgPoolOptions::new()
             .max_connections(READ_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_secs(10))
