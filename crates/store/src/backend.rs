@@ -392,18 +392,37 @@ macro_rules! backend {
                 .await?)
             }
 
+            /// Each total is summed in two halves (the high and the low 32 bits of every
+            /// balance), each of which fits in a BIGINT sum for up to 2^31 accounts, and
+            /// joined in `i128`: a plain `SUM` of two valid balances near `i64::MAX` would
+            /// overflow (an error on both engines).
             pub async fn currency_totals(pool: &Pool<$database>) -> Result<Vec<CurrencyTotals>, StoreError> {
-                Ok(sqlx::query_as::<_, CurrencyTotals>(
-                    "SELECT a.currency AS currency, \
-                     CAST(SUM(b.debits_posted) AS BIGINT) AS debits_posted, \
-                     CAST(SUM(b.credits_posted) AS BIGINT) AS credits_posted, \
-                     CAST(SUM(b.debits_pending) AS BIGINT) AS debits_pending, \
-                     CAST(SUM(b.credits_pending) AS BIGINT) AS credits_pending \
+                let rows: Vec<(String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT a.currency, \
+                     CAST(SUM(b.debits_posted >> 32) AS BIGINT), \
+                     CAST(SUM(b.debits_posted & 4294967295) AS BIGINT), \
+                     CAST(SUM(b.credits_posted >> 32) AS BIGINT), \
+                     CAST(SUM(b.credits_posted & 4294967295) AS BIGINT), \
+                     CAST(SUM(b.debits_pending >> 32) AS BIGINT), \
+                     CAST(SUM(b.debits_pending & 4294967295) AS BIGINT), \
+                     CAST(SUM(b.credits_pending >> 32) AS BIGINT), \
+                     CAST(SUM(b.credits_pending & 4294967295) AS BIGINT) \
                      FROM accounts a JOIN account_balances b ON b.account_id = a.id \
                      GROUP BY a.currency ORDER BY a.currency",
                 )
                 .fetch_all(pool)
-                .await?)
+                .await?;
+                let join = |high: i64, low: i64| (i128::from(high) << 32) + i128::from(low);
+                Ok(rows
+                    .into_iter()
+                    .map(|(currency, dh, dl, ch, cl, dph, dpl, cph, cpl)| CurrencyTotals {
+                        currency,
+                        debits_posted: join(dh, dl),
+                        credits_posted: join(ch, cl),
+                        debits_pending: join(dph, dpl),
+                        credits_pending: join(cph, cpl),
+                    })
+                    .collect())
             }
 
             /// Accounts whose stored balance differs from the sum of their legs, or whose

@@ -194,12 +194,13 @@ pub(crate) struct IdempotencyRow {
     pub outcome: String,
 }
 
-/// Totals of one currency over all accounts, for verifying that the books balance.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// Totals of one currency over all accounts, for verifying that the books balance. In
+/// `i128`: the sum of many valid `i64` balances need not fit in an `i64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrencyTotals {
     pub currency: String,
-    pub debits_posted: i64,
-    pub credits_posted: i64,
-    pub debits_pending: i64,
-    pub credits_pending: i64,
+    pub debits_posted: i128,
+    pub credits_posted: i128,
+    pub debits_pending: i128,
+    pub credits_pending: i128,
 }

@@ -90,6 +90,7 @@ tally_store::on_both_backends!(
     refused_writes_leave_no_trace,
     the_journal_cannot_be_edited,
     legs_stay_in_time_order_when_clocks_disagree,
+    totals_of_balances_near_the_largest_amount,
 );
 
 async fn idempotent_replays_return_the_first_result(test: TestDatabase) {
@@ -890,6 +891,32 @@ proptest! {
             }
         });
     }
+}
+
+async fn totals_of_balances_near_the_largest_amount(test: TestDatabase) {
+    let clock = Arc::new(ManualClock::new(start_time()));
+    let writer = writer(&test.database, clock).await;
+    let flags = AccountFlags::default();
+    let mut accounts = Vec::new();
+    for code in ["a", "b", "c", "d"] {
+        accounts.push(create(&writer, code, open(code, Currency::USD, flags)).await);
+    }
+    // Two valid balances each just under i64::MAX: their sum does not fit in an i64.
+    let large = Amount::new(i64::MAX - 1, Currency::USD);
+    for (key, from, to) in [("one", 0, 1), ("two", 2, 3)] {
+        writer
+            .submit(key.into(), transfer(accounts[from], accounts[to], large))
+            .await
+            .unwrap();
+    }
+    let totals = test.database.currency_totals().await.unwrap();
+    let sum = 2 * i128::from(i64::MAX - 1);
+    assert_eq!(totals.len(), 1);
+    assert_eq!(
+        (totals[0].debits_posted, totals[0].credits_posted),
+        (sum, sum)
+    );
+    assert_books_balance(&test.database).await;
 }
 
 /// A PostgreSQL database whose default isolation is REPEATABLE READ (as a server, database or
