@@ -305,6 +305,9 @@ tally_store::on_both_backends!(
     concurrent_openings_get_their_own_accounts,
     business_dates_are_in_the_lenders_time_zone,
     offers_disclose_each_terms_price_before_a_purchase,
+    keys_reserved_for_tally_are_refused_on_credit_routes,
+    a_ledger_key_held_by_another_command_is_not_an_outage,
+    a_credit_ledger_account_code_taken_by_another_account_is_not_adopted,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -1597,4 +1600,117 @@ fn any_story_keeps_the_books_equal_to_the_accounts() {
             harness.assert_books_match(&[id]).await;
         });
     });
+}
+
+async fn keys_reserved_for_tally_are_refused_on_credit_routes(harness: Harness) {
+    let (id, customer) = harness.open().await;
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    // End of day stores its chunks as credit operations under `credit-eod:{date}:{cursor}`,
+    // and the ledger keys of an operation are `credit:{key}:…`.
+    for (uri, key) in [
+        (
+            format!("/v1/credit/accounts/{id}/authorizations"),
+            "credit-eod:2026-05-01:0",
+        ),
+        (
+            format!("/v1/credit/accounts/{id}/repayments"),
+            "credit:repay",
+        ),
+    ] {
+        let (status, body) = harness
+            .post(&uri, key, json!({"amount": cny("10.00")}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_idempotency_key");
+    }
+    let application = json!({
+        "customer_id": customer,
+        "statement_day": 5,
+        "application": {
+            "monthly_income": cny("20000.00"),
+            "monthly_debt_payments": cny("1000.00"),
+        }
+    });
+    let (status, body) = harness
+        .post("/v1/credit/accounts", "credit-open", application)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_idempotency_key");
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations
+    );
+}
+
+async fn a_ledger_key_held_by_another_command_is_not_an_outage(harness: Harness) {
+    let (id, _) = harness.open().await;
+    // Another command under the ledger key the authorisation "taken" makes its hold with
+    // (possible for a key stored before client keys under `credit:` were refused).
+    harness
+        .writer
+        .submit(
+            "credit:taken:hold".into(),
+            tally_ledger::Command::CreateAccount(tally_ledger::NewAccount {
+                code: "someone-else".into(),
+                kind: tally_ledger::AccountKind::Asset,
+                currency: Currency::CNY,
+                flags: tally_ledger::AccountFlags::default(),
+                metadata: BTreeMap::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    let uri = format!("/v1/credit/accounts/{id}/authorizations");
+    // Retrying can never help, so the answer is not 503 "retry" (which a client would do for
+    // ever), the first time or the next.
+    for _ in 0..2 {
+        let (status, body) = harness
+            .post(&uri, "taken", json!({"amount": cny("10.00")}))
+            .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+        assert_eq!(body["error"]["code"], "credit_ledger_conflict", "{body}");
+    }
+}
+
+async fn a_credit_ledger_account_code_taken_by_another_account_is_not_adopted(harness: Harness) {
+    // A liability opened under the code of the credit receivable (possible before codes
+    // under `credit-` were refused) would take every purchase's hold on the wrong side.
+    harness
+        .writer
+        .submit(
+            "someone-else".into(),
+            tally_ledger::Command::CreateAccount(tally_ledger::NewAccount {
+                code: "credit-receivable-CNY".into(),
+                kind: tally_ledger::AccountKind::Liability,
+                currency: Currency::CNY,
+                flags: tally_ledger::AccountFlags::default(),
+                metadata: BTreeMap::new(),
+            }),
+        )
+        .await
+        .unwrap();
+    let (id, _) = harness.open().await;
+    let before = harness.account(id).await;
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "a-1",
+            json!({"amount": cny("10.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert_eq!(body["error"]["code"], "credit_ledger_conflict", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credit-receivable-CNY"),
+        "{body}"
+    );
+    assert_eq!(harness.account(id).await, before);
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations
+    );
 }

@@ -167,6 +167,7 @@ tally_store::on_both_backends!(
     bad_input_gets_its_code_and_changes_nothing,
     holds_over_http,
     documents_and_metrics,
+    keys_and_codes_reserved_for_tally_are_refused,
 );
 
 async fn ledger_round_trip(harness: Harness) {
@@ -603,4 +604,86 @@ async fn documents_and_metrics(harness: Harness) {
         text.contains("tally_http_request_duration_seconds_bucket"),
         "{text}"
     );
+}
+
+async fn keys_and_codes_reserved_for_tally_are_refused(harness: Harness) {
+    let bank = harness.open("bank", "USD", false).await;
+    let wallet = harness.open("wallet", "USD", false).await;
+    let before = harness.row_counts().await;
+    let hold = json!({
+        "debit_account_id": bank, "credit_account_id": wallet, "amount": "1.00", "currency": "USD",
+        "expires_at": "2026-05-02T00:00:00Z",
+    });
+    // Keys the credit service makes for its ledger commands, its ledger accounts and end
+    // of day: a client taking one first would block a credit account or a currency for good.
+    for (uri, key, body, prefix) in [
+        (
+            "/v1/entries",
+            "credit:a-1:0",
+            transfer(&bank, &wallet, "1.00", "USD"),
+            "credit:",
+        ),
+        ("/v1/holds", "credit:a-1:hold", hold.clone(), "credit:"),
+        (
+            "/v1/entries",
+            "credit-ledger-account:credit-receivable-USD",
+            transfer(&bank, &wallet, "1.00", "USD"),
+            "credit-",
+        ),
+        (
+            "/v1/entries",
+            "credit-eod:2026-05-01:0:USD",
+            transfer(&bank, &wallet, "1.00", "USD"),
+            "credit-",
+        ),
+        (
+            "/v1/accounts",
+            "credit-x",
+            json!({"code": "float", "kind": "asset", "currency": "USD"}),
+            "credit-",
+        ),
+    ] {
+        let (status, body) = harness.post(uri, &harness.writer, key, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_idempotency_key", "{key}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{prefix:?}")), "{message}");
+    }
+    // A key that only looks alike is the client's to use.
+    let (status, body) = harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "Credit:a-1:0",
+            transfer(&bank, &wallet, "1.00", "USD"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let after_allowed = harness.row_counts().await;
+    // The codes of the credit service's ledger accounts.
+    for code in ["credit-receivable-USD", "credit-anything"] {
+        let (status, body) = harness
+            .post(
+                "/v1/accounts",
+                &harness.writer,
+                &format!("open-{code}"),
+                json!({"code": code, "kind": "asset", "currency": "USD"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{code}: {body}");
+        assert_eq!(body["error"]["code"], "account_code_reserved", "{code}");
+    }
+    let (status, body) = harness
+        .post(
+            "/v1/accounts",
+            &harness.writer,
+            "open-credit",
+            json!({"code": "credit", "kind": "asset", "currency": "USD"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Nothing of the refused requests was stored.
+    assert_eq!(before.0 + 1, after_allowed.0);
+    assert_eq!(harness.row_counts().await.0, after_allowed.0);
+    assert_eq!(harness.row_counts().await.3, after_allowed.3 + 1);
 }

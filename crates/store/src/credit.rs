@@ -33,8 +33,8 @@
 //!   `credit-ledger-account:{code}`) and found again by their code (`credit-receivable-CNY`).
 
 use crate::credit_operations::{
-    bucket_name, finish_pending, resolve_steps, send_commands_unordered, IfRefused, LedgerCommand,
-    OperationError, Step,
+    bucket_name, finish_pending, key_taken, resolve_steps, send_commands_unordered, IfRefused,
+    LedgerCommand, OperationError, Step,
 };
 use crate::database::Database;
 use crate::error::{StoreError, WriteError};
@@ -51,6 +51,24 @@ use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, 
 
 /// The identifier of a stored credit account.
 pub type CreditAccountId = i64;
+
+/// Prefixes of the idempotency keys Tally makes for itself: the credit service's ledger
+/// commands (`credit:{key}:{index}`, `credit:{key}:hold`), its ledger accounts
+/// (`credit-ledger-account:{code}`) and end of day (`credit-eod:…`, both ledger keys and
+/// credit operation keys). A client key must not start with one of them, or it could take a
+/// key the service needs (or be overwritten by it).
+pub const RESERVED_KEY_PREFIXES: [&str; 2] = ["credit:", "credit-"];
+
+/// Prefix of the ledger account codes of the credit business (`credit-receivable-CNY`, see
+/// [`ledger_account_code`]): a client may not open a ledger account under such a code.
+pub const RESERVED_ACCOUNT_CODE_PREFIX: &str = "credit-";
+
+/// The reserved prefix `key` starts with, if any (see [`RESERVED_KEY_PREFIXES`]).
+pub fn reserved_key_prefix(key: &str) -> Option<&'static str> {
+    RESERVED_KEY_PREFIXES
+        .into_iter()
+        .find(|prefix| key.starts_with(prefix))
+}
 
 /// Why an end-of-day run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +95,17 @@ pub enum EndOfDayError {
         id: CreditAccountId,
         code: &'static str,
     },
+    /// A ledger idempotency key or account code the credit service needs is held by
+    /// something else: a key taken for another command, or an account under a credit code
+    /// with another kind, currency or limits (using it would misbook or refuse every
+    /// posting). Retrying cannot help; an operator must resolve it.
+    #[error("{0}")]
+    LedgerConflict(String),
+    /// The key of a chunk's operation is held by another kind of credit operation (made
+    /// before client keys under `credit-` were refused): the chunk is not stored, and the run
+    /// stops rather than overwrite it.
+    #[error("credit operation key {0:?} is held by another operation; end of day cannot store its chunk under it")]
+    OperationKeyTaken(String),
 }
 
 impl EndOfDayError {
@@ -89,6 +118,8 @@ impl EndOfDayError {
             EndOfDayError::OutOfOrder { .. } => "credit_end_of_day_out_of_order",
             EndOfDayError::Policy(_) => "credit_invalid_configuration",
             EndOfDayError::AccountRefused { .. } => "credit_end_of_day_account_refused",
+            EndOfDayError::LedgerConflict(_) => "credit_ledger_conflict",
+            EndOfDayError::OperationKeyTaken(_) => "credit_end_of_day_key_taken",
         }
     }
 }
@@ -237,16 +268,20 @@ pub async fn credit_ledger_accounts(
         // (the outcome's `kind` tag collides with the account's `kind` field), and a lookup
         // is cheaper than a trip through the writer anyway.
         if let Some(id) = account_id_by_code(database, &code).await? {
+            check_adopted(database, id, &command).await?;
             accounts.insert(role, id);
             continue;
         }
         let key = format!("credit-ledger-account:{code}");
-        let id = match writer.submit(key.clone(), command).await {
+        let id = match writer.submit(key.clone(), command.clone()).await {
             Ok(Outcome::Account(account)) => account.id,
-            // Created by other means (not under our key): use it as it is.
+            // Created by other means (not under our key): used if it is what credit needs.
             Err(WriteError::Ledger(LedgerError::AccountCodeTaken(_))) => {
                 match account_id_by_code(database, &code).await? {
-                    Some(id) => id,
+                    Some(id) => {
+                        check_adopted(database, id, &command).await?;
+                        id
+                    }
                     None => {
                         return Err(EndOfDayError::Store(StoreError::Corrupt(format!(
                             "ledger account {code} is taken but cannot be found"
@@ -258,6 +293,9 @@ pub async fn credit_ledger_accounts(
                 return Err(EndOfDayError::Store(StoreError::Corrupt(format!(
                     "creating {code} gave {other:?}"
                 ))))
+            }
+            Err(WriteError::KeyReused(_)) => {
+                return Err(EndOfDayError::LedgerConflict(key_taken(&key)))
             }
             Err(error) => return Err(EndOfDayError::Posting { key, error }),
         };
@@ -277,6 +315,39 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Refuses a ledger account found under a credit code unless it has the kind, currency and
+/// limits `command` would have given it (one opened by a client before such codes were
+/// reserved may not).
+async fn check_adopted(
+    database: &Database,
+    id: AccountId,
+    command: &Command,
+) -> Result<(), EndOfDayError> {
+    let Command::CreateAccount(wanted) = command else {
+        return Ok(());
+    };
+    let Some(found) = database.account(id).await? else {
+        return Err(StoreError::Corrupt(format!("ledger account {id} vanished")).into());
+    };
+    let found = &found.account;
+    if found.kind != wanted.kind || found.currency != wanted.currency || found.flags != wanted.flags
+    {
+        return Err(EndOfDayError::LedgerConflict(format!(
+            "ledger account {} ({id}) is a {} account in {} with {:?}, but the credit service \
+             needs a {} account in {} with {:?}: it was not opened by the credit service, and \
+             an operator must rename or retire it",
+            found.code,
+            found.kind.as_str(),
+            found.currency.code(),
+            found.flags,
+            wanted.kind.as_str(),
+            wanted.currency.code(),
+            wanted.flags,
+        )));
+    }
+    Ok(())
+}
 
 async fn account_id_by_code(
     database: &Database,
@@ -741,7 +812,10 @@ pub async fn run_end_of_day(
         let operation_key = format!("credit-eod:{date}:{cursor}");
         let written = write_chunk(database, &chunk, &operation_key, &date_text, progress).await?;
         report.timings.write += started.elapsed();
-        if !written {
+        if written == ChunkWritten::KeyTaken {
+            return Err(EndOfDayError::OperationKeyTaken(operation_key));
+        }
+        if written == ChunkWritten::Conflict {
             // An operation changed one of the chunk's accounts since it was read: do the
             // chunk again from its new states (nothing of it was stored or posted).
             conflicts += 1;
@@ -808,6 +882,7 @@ fn posting_error(key: &str, error: OperationError) -> EndOfDayError {
             key,
             error: WriteError::Ledger(error),
         },
+        OperationError::LedgerConflict(message) => EndOfDayError::LedgerConflict(message),
         other => EndOfDayError::Posting {
             key: key.to_string(),
             error: WriteError::Unavailable(other.to_string()),
@@ -825,16 +900,27 @@ async fn mark_done(database: &Database, key: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What became of a chunk's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkWritten {
+    Written,
+    /// An account's version changed since it was read: nothing was stored.
+    Conflict,
+    /// The operation key is held by an operation that is not end of day's: nothing was
+    /// stored.
+    KeyTaken,
+}
+
 /// Stores a chunk in one transaction: changed states (only where the version is still the
-/// one read; otherwise nothing is stored and `false` is returned), the pending operation
-/// holding its ledger commands, statements, contact tasks and the run's cursor.
+/// one read; otherwise nothing is stored), the pending operation holding its ledger
+/// commands, statements, contact tasks and the run's cursor.
 async fn write_chunk(
     database: &Database,
     chunk: &ChunkWrite,
     operation_key: &str,
     date: &str,
     progress: RunProgress,
-) -> Result<bool, StoreError> {
+) -> Result<ChunkWritten, StoreError> {
     let now = Timestamp::now().as_microsecond();
     on_pool!(database, pool => {
         let mut transaction = pool.begin().await?;
@@ -858,22 +944,28 @@ async fn write_chunk(
             let updated = query.execute(&mut *transaction).await?;
             if updated.rows_affected() != part.len() as u64 {
                 transaction.rollback().await?;
-                return Ok(false);
+                return Ok(ChunkWritten::Conflict);
             }
         }
         if !chunk.commands.is_empty() {
-            sqlx::query(
+            // Only ever replaces an end-of-day operation: a client's operation under the same
+            // key (made before `credit-` keys were refused) keeps its commands.
+            let stored = sqlx::query(
                 "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
                  http_status, response, commands, status, created_at) \
                  VALUES ($1, -1, 'end_of_day', '', 200, '{}', $2, 'pending', $3) \
                  ON CONFLICT (key) DO UPDATE SET commands = excluded.commands, \
-                 status = 'pending'",
+                 status = 'pending' WHERE credit_operations.kind = 'end_of_day'",
             )
             .bind(operation_key)
             .bind(encode_json(&chunk.commands)?)
             .bind(now)
             .execute(&mut *transaction)
             .await?;
+            if stored.rows_affected() != 1 {
+                transaction.rollback().await?;
+                return Ok(ChunkWritten::KeyTaken);
+            }
         }
         for (id, statement_date, statement) in &chunk.statements {
             sqlx::query(
@@ -920,7 +1012,7 @@ async fn write_chunk(
         .await?;
         transaction.commit().await?;
     });
-    Ok(true)
+    Ok(ChunkWritten::Written)
 }
 
 /// Finds or starts the run of `date`: its cursor, whether it is a resumption, whether it

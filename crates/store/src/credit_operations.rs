@@ -72,6 +72,12 @@ pub enum OperationError {
     /// until an operator resolves it.
     #[error("the ledger refused {key}: {error}")]
     LedgerRefused { key: String, error: LedgerError },
+    /// A ledger idempotency key or account code the credit service needs is held by
+    /// something else (a key taken for another command, an account under a credit code that
+    /// is not what credit needs). Retrying cannot help: the operation stays pending and the
+    /// account (or currency) is blocked until an operator resolves it.
+    #[error("{0}")]
+    LedgerConflict(String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -89,6 +95,7 @@ impl OperationError {
             OperationError::Contended(_) => "credit_account_contended",
             OperationError::LedgerUnavailable(_) => "ledger_unavailable",
             OperationError::LedgerRefused { .. } => "credit_ledger_refused",
+            OperationError::LedgerConflict(_) => "credit_ledger_conflict",
             OperationError::Invalid(_) => "invalid_request",
         }
     }
@@ -100,8 +107,10 @@ impl From<EndOfDayError> for OperationError {
             EndOfDayError::Store(error) => OperationError::Store(error),
             EndOfDayError::Posting { key, error } => match error {
                 WriteError::Ledger(error) => OperationError::LedgerRefused { key, error },
+                WriteError::KeyReused(_) => OperationError::LedgerConflict(key_taken(&key)),
                 other => OperationError::LedgerUnavailable(other.to_string()),
             },
+            EndOfDayError::LedgerConflict(message) => OperationError::LedgerConflict(message),
             other => OperationError::Invalid(other.to_string()),
         }
     }
@@ -322,12 +331,19 @@ async fn submit(
     match writer.submit(key.to_string(), command.clone()).await {
         Ok(_) => Ok(None),
         Err(WriteError::Ledger(error)) => Ok(Some(error)),
-        Err(WriteError::KeyReused(key)) => Err(StoreError::Corrupt(format!(
-            "ledger key {key} holds a different command than the credit operation"
-        ))
-        .into()),
+        // Not an outage: the key will hold that other command forever, so a retry can never
+        // succeed (it is refused to clients, see `RESERVED_KEY_PREFIXES`; this can only be a
+        // key taken before that, or a bug).
+        Err(WriteError::KeyReused(key)) => Err(OperationError::LedgerConflict(key_taken(&key))),
         Err(other) => Err(OperationError::LedgerUnavailable(other.to_string())),
     }
+}
+
+pub(crate) fn key_taken(key: &str) -> String {
+    format!(
+        "ledger idempotency key {key:?} holds a different command than the credit service's; \
+         an operator must resolve it"
+    )
 }
 
 /// Sends independent commands all at once, so the ledger writer commits them in batches.

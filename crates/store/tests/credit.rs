@@ -210,6 +210,7 @@ on_both_backends!(
     a_run_stopped_mid_way_resumes_to_the_same_books,
     the_ledger_balances_and_matches_the_accounts,
     a_refused_account_stops_the_run_until_it_is_fixed,
+    end_of_day_never_overwrites_another_operation_under_its_key,
 );
 
 async fn the_same_date_twice_changes_nothing(test: TestDatabase, _other: TestDatabase) {
@@ -422,5 +423,51 @@ async fn a_refused_account_stops_the_run_until_it_is_fixed(
     .unwrap();
     assert!(report.resumed);
     run_days(&test.database, &writer, date(2026, 1, 2), date(2026, 1, 2)).await;
+    assert_books_balance(&test.database).await;
+}
+
+async fn end_of_day_never_overwrites_another_operation_under_its_key(
+    test: TestDatabase,
+    _other: TestDatabase,
+) {
+    let writer = writer(&test.database).await;
+    seed(&test.database, &writer).await;
+    // A client's operation under the key end of day gives its first chunk of 1 January (as
+    // one could be stored before client keys under `credit-` were refused).
+    let insert = "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
+                  http_status, response, commands, status, created_at) \
+                  VALUES ('credit-eod:2026-01-01:0', 3, 'repay', 'client', 200, '{}', '[]', \
+                  'done', 0)";
+    match &test.database {
+        Database::Sqlite(pool) => {
+            sqlx::query(insert).execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::query(insert).execute(pool).await.unwrap();
+        }
+    }
+    let before = books(&test.database, &writer).await;
+    let error = run_end_of_day(
+        &test.database,
+        &writer,
+        date(2026, 1, 1),
+        &AccountPolicy::default(),
+        &options(7),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(error.code(), "credit_end_of_day_key_taken", "{error}");
+    // The client's operation is as it was, and nothing of the chunk was stored or posted.
+    let select = "SELECT kind, request_hash, commands, status FROM credit_operations \
+                  WHERE key = 'credit-eod:2026-01-01:0'";
+    let row: (String, String, String, String) = match &test.database {
+        Database::Sqlite(pool) => sqlx::query_as(select).fetch_one(pool).await.unwrap(),
+        Database::Postgres(pool) => sqlx::query_as(select).fetch_one(pool).await.unwrap(),
+    };
+    assert_eq!(
+        row,
+        ("repay".into(), "client".into(), "[]".into(), "done".into())
+    );
+    assert_eq!(books(&test.database, &writer).await, before);
     assert_books_balance(&test.database).await;
 }

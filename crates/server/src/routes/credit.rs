@@ -73,6 +73,11 @@ pub fn operation_error(error: OperationError) -> ApiError {
             tracing::error!(%error, "the ledger refused a credit operation's command");
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        // Not retryable (a 503 would have clients retry for ever): an operator must act.
+        OperationError::LedgerConflict(_) => {
+            tracing::error!(%error, "a credit ledger key or account is held by something else");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         OperationError::AccountNotFound(_) => StatusCode::NOT_FOUND,
         OperationError::KeyReused(_)
         | OperationError::Contended(_)

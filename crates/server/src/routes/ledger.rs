@@ -14,6 +14,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tally_core::{AccountId, EntryId, HoldId};
 use tally_ledger::{Command, Outcome};
+use tally_store::credit::{
+    reserved_key_prefix, RESERVED_ACCOUNT_CODE_PREFIX, RESERVED_KEY_PREFIXES,
+};
 use utoipa::IntoParams;
 use uuid::Uuid;
 
@@ -21,6 +24,9 @@ use uuid::Uuid;
 pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
 
 /// The client's idempotency key from the `Idempotency-Key` header, required on every write.
+/// Keys starting with a prefix Tally uses for its own keys (`credit:`, `credit-`; see
+/// [`RESERVED_KEY_PREFIXES`]) are refused: a client could otherwise take a key the credit
+/// service needs, or have a credit operation overwritten by end of day.
 pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let value = headers.get("idempotency-key").ok_or_else(|| {
         ApiError::bad_request(
@@ -42,6 +48,20 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
                 format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"),
             )
         })?;
+    if let Some(prefix) = reserved_key_prefix(key) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            format!(
+                "Idempotency-Key must not start with {prefix:?}: keys starting with {} are \
+                 reserved for Tally's own records",
+                RESERVED_KEY_PREFIXES
+                    .iter()
+                    .map(|prefix| format!("{prefix:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            ),
+        ));
+    }
     Ok(key.to_string())
 }
 
@@ -64,7 +84,7 @@ type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
         (status = 201, description = "Account opened", body = AccountBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
         (status = 409, description = "Code taken or idempotency key reused", body = ErrorBody),
-        (status = 422, description = "Invalid account", body = ErrorBody),
+        (status = 422, description = "Invalid account, or a code starting with `credit-` (`account_code_reserved`)", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:write"]))
 )]
@@ -74,6 +94,15 @@ pub async fn create_account(
     Json(body): Json<CreateAccountRequest>,
 ) -> Created<AccountBody> {
     let key = idempotency_key(&headers)?;
+    if body.code.starts_with(RESERVED_ACCOUNT_CODE_PREFIX) {
+        return Err(ApiError::unprocessable(
+            "account_code_reserved",
+            format!(
+                "account codes starting with {RESERVED_ACCOUNT_CODE_PREFIX:?} are reserved for \
+                 the credit service's own ledger accounts"
+            ),
+        ));
+    }
     let command = Command::CreateAccount(body.into_new_account()?);
     match state.writer.submit(key, command).await? {
         Outcome::Account(account) => Ok((
