@@ -139,6 +139,7 @@ async fn end_of_day(arguments: RunArguments) -> anyhow::Result<ExitCode> {
         date,
         &policy,
         &options(&arguments.tuning),
+        &SystemClock,
     )
     .await
     .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
@@ -403,6 +404,7 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
             date,
             &policy,
             &options(&arguments.tuning),
+            &SystemClock,
         )
         .await
         .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
@@ -417,6 +419,7 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
         date.checked_sub(1.day())?,
         &policy,
         &options(&arguments.tuning),
+        &SystemClock,
     )
     .await
     .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;

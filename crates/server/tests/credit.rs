@@ -1333,14 +1333,16 @@ async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness
     let options = EndOfDayOptions::default();
     let database = harness.database.clone();
     let writer = harness.writer.clone();
+    let clock = harness.clock.clone();
     let run = |day: Date| {
-        let (database, writer, policy, options) = (
+        let (database, writer, policy, options, clock) = (
             database.clone(),
             writer.clone(),
             policy.clone(),
             options.clone(),
+            clock.clone(),
         );
-        async move { run_end_of_day(&database, &writer, day, &policy, &options).await }
+        async move { run_end_of_day(&database, &writer, day, &policy, &options, &*clock).await }
     };
     // 1–3 May: the first authorisation expires at the end of its last day.
     for day in 1..=3 {
@@ -1572,7 +1574,7 @@ fn any_story_keeps_the_books_equal_to_the_accounts() {
                     }
                     Step::Days(days) => {
                         for _ in 0..*days {
-                            run_end_of_day(&harness.database, &harness.writer, day, &policy, &EndOfDayOptions::default())
+                            run_end_of_day(&harness.database, &harness.writer, day, &policy, &EndOfDayOptions::default(), &*harness.clock)
                                 .await
                                 .unwrap();
                             day = day.tomorrow().unwrap();

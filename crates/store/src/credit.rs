@@ -38,12 +38,13 @@ use crate::credit_operations::{
 };
 use crate::database::Database;
 use crate::error::{StoreError, WriteError};
+use crate::rows::micros;
 use crate::writer::LedgerWriter;
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use tally_core::{AccountId, Amount, Currency};
+use tally_core::{AccountId, Amount, Clock, Currency};
 use tally_credit::{
     Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting, Statement,
 };
@@ -655,20 +656,22 @@ fn compute_chunk(
 }
 
 /// Runs end of day for `date` on every stored credit account, resuming a run that stopped.
-/// Running a date that has finished does nothing.
+/// Running a date that has finished does nothing. The times the run records (its start and
+/// end, its operations and contact tasks) are read from `clock`.
 pub async fn run_end_of_day(
     database: &Database,
     writer: &LedgerWriter,
     date: Date,
     policy: &AccountPolicy,
     options: &EndOfDayOptions,
+    clock: &dyn Clock,
 ) -> Result<EndOfDayReport, EndOfDayError> {
     policy
         .validate()
         .map_err(|error| EndOfDayError::Policy(error.to_string()))?;
     let mut report = EndOfDayReport::default();
     let date_text = date.to_string();
-    let (mut cursor, resumed, finished) = start_run(database, date).await?;
+    let (mut cursor, resumed, finished) = start_run(database, date, clock.now()).await?;
     if finished {
         report.already_finished = true;
         return Ok(report);
@@ -810,7 +813,15 @@ pub async fn run_end_of_day(
 
         let started = Instant::now();
         let operation_key = format!("credit-eod:{date}:{cursor}");
-        let written = write_chunk(database, &chunk, &operation_key, &date_text, progress).await?;
+        let written = write_chunk(
+            database,
+            &chunk,
+            &operation_key,
+            &date_text,
+            progress,
+            clock.now(),
+        )
+        .await?;
         report.timings.write += started.elapsed();
         if written == ChunkWritten::KeyTaken {
             return Err(EndOfDayError::OperationKeyTaken(operation_key));
@@ -846,7 +857,7 @@ pub async fn run_end_of_day(
         report.timings.post += started.elapsed();
         cursor = last_id + 1;
     }
-    let finished_at = Timestamp::now().as_microsecond();
+    let finished_at = micros(clock.now());
     on_pool!(database, pool => {
         sqlx::query("UPDATE credit_end_of_day_runs SET finished_at = $2 WHERE business_date = $1")
             .bind(&date_text)
@@ -920,8 +931,9 @@ async fn write_chunk(
     operation_key: &str,
     date: &str,
     progress: RunProgress,
+    now: Timestamp,
 ) -> Result<ChunkWritten, StoreError> {
-    let now = Timestamp::now().as_microsecond();
+    let now = micros(now);
     on_pool!(database, pool => {
         let mut transaction = pool.begin().await?;
         for part in chunk.accounts.chunks(ROWS_PER_STATEMENT) {
@@ -1017,7 +1029,11 @@ async fn write_chunk(
 
 /// Finds or starts the run of `date`: its cursor, whether it is a resumption, whether it
 /// has finished. Refuses a date out of order.
-async fn start_run(database: &Database, date: Date) -> Result<(i64, bool, bool), EndOfDayError> {
+async fn start_run(
+    database: &Database,
+    date: Date,
+    now: Timestamp,
+) -> Result<(i64, bool, bool), EndOfDayError> {
     let runs = database.end_of_day_runs().await?;
     if let Some((_, next, finished)) = runs.iter().find(|run| run.0 == date) {
         return Ok((*next, true, *finished));
@@ -1039,7 +1055,7 @@ async fn start_run(database: &Database, date: Date) -> Result<(i64, bool, bool),
             });
         }
     }
-    let started_at = Timestamp::now().as_microsecond();
+    let started_at = micros(now);
     on_pool!(database, pool => {
         sqlx::query(
             "INSERT INTO credit_end_of_day_runs (business_date, next_account, accounts_done, \

@@ -119,6 +119,11 @@ async fn seed(database: &Database, writer: &LedgerWriter) {
     database.put_credit_accounts(&accounts).await.unwrap();
 }
 
+/// The clock end of day reads its run times from.
+fn clock() -> ManualClock {
+    ManualClock::new("2026-03-01T23:00:00Z".parse::<Timestamp>().unwrap())
+}
+
 fn options(chunk_size: usize) -> EndOfDayOptions {
     EndOfDayOptions {
         chunk_size,
@@ -131,7 +136,7 @@ async fn run_days(database: &Database, writer: &LedgerWriter, from: Date, until:
     let policy = AccountPolicy::default();
     let mut day = from;
     while day <= until {
-        let report = run_end_of_day(database, writer, day, &policy, &options(7))
+        let report = run_end_of_day(database, writer, day, &policy, &options(7), &clock())
             .await
             .unwrap();
         assert!(!report.already_finished && !report.interrupted);
@@ -210,6 +215,7 @@ on_both_backends!(
     a_run_stopped_mid_way_resumes_to_the_same_books,
     the_ledger_balances_and_matches_the_accounts,
     a_refused_account_stops_the_run_until_it_is_fixed,
+    end_of_day_reads_the_time_from_the_callers_clock,
     end_of_day_never_overwrites_another_operation_under_its_key,
 );
 
@@ -225,6 +231,7 @@ async fn the_same_date_twice_changes_nothing(test: TestDatabase, _other: TestDat
         date(2026, 1, 3),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap();
@@ -240,6 +247,7 @@ async fn the_same_date_twice_changes_nothing(test: TestDatabase, _other: TestDat
         date(2026, 1, 2),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap();
@@ -254,6 +262,7 @@ async fn the_same_date_twice_changes_nothing(test: TestDatabase, _other: TestDat
             day,
             &AccountPolicy::default(),
             &options(7),
+            &clock(),
         )
         .await
         .unwrap_err();
@@ -297,6 +306,7 @@ async fn a_run_stopped_mid_way_resumes_to_the_same_books(test: TestDatabase, oth
                 crash_after_accounts: Some(stop),
                 ..options(7)
             },
+            &clock(),
         )
         .await
         .unwrap();
@@ -309,6 +319,7 @@ async fn a_run_stopped_mid_way_resumes_to_the_same_books(test: TestDatabase, oth
         date(2026, 1, 11),
         &policy,
         &options(7),
+        &clock(),
     )
     .await
     .unwrap_err();
@@ -321,6 +332,7 @@ async fn a_run_stopped_mid_way_resumes_to_the_same_books(test: TestDatabase, oth
         date(2026, 1, 10),
         &policy,
         &options(7),
+        &clock(),
     )
     .await
     .unwrap();
@@ -392,6 +404,7 @@ async fn a_refused_account_stops_the_run_until_it_is_fixed(
         date(2026, 1, 1),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap_err();
@@ -403,6 +416,7 @@ async fn a_refused_account_stops_the_run_until_it_is_fixed(
         date(2026, 1, 2),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap_err();
@@ -418,12 +432,49 @@ async fn a_refused_account_stops_the_run_until_it_is_fixed(
         date(2026, 1, 1),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap();
     assert!(report.resumed);
     run_days(&test.database, &writer, date(2026, 1, 2), date(2026, 1, 2)).await;
     assert_books_balance(&test.database).await;
+}
+
+/// One row of integers from `sql`.
+async fn integers(database: &Database, sql: &str) -> Vec<i64> {
+    let row: (i64, i64, i64) = match database {
+        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+    };
+    vec![row.0, row.1, row.2]
+}
+
+async fn end_of_day_reads_the_time_from_the_callers_clock(
+    test: TestDatabase,
+    _other: TestDatabase,
+) {
+    let writer = writer(&test.database).await;
+    seed(&test.database, &writer).await;
+    run_days(&test.database, &writer, date(2026, 1, 1), date(2026, 1, 1)).await;
+    let then = clock().now().as_microsecond();
+    // The run's start and end, and its operations: the caller's clock, not the wall clock.
+    assert_eq!(
+        integers(
+            &test.database,
+            "SELECT MIN(started_at), MAX(finished_at), COUNT(*) FROM credit_end_of_day_runs"
+        )
+        .await,
+        vec![then, then, 1]
+    );
+    let operations = integers(
+        &test.database,
+        "SELECT MIN(created_at), MAX(created_at), COUNT(*) FROM credit_operations \
+         WHERE kind = 'end_of_day'",
+    )
+    .await;
+    assert_eq!(operations[..2], [then, then]);
+    assert!(operations[2] > 0);
 }
 
 async fn end_of_day_never_overwrites_another_operation_under_its_key(
@@ -453,6 +504,7 @@ async fn end_of_day_never_overwrites_another_operation_under_its_key(
         date(2026, 1, 1),
         &AccountPolicy::default(),
         &options(7),
+        &clock(),
     )
     .await
     .unwrap_err();
