@@ -308,6 +308,7 @@ tally_store::on_both_backends!(
     keys_reserved_for_tally_are_refused_on_credit_routes,
     a_ledger_key_held_by_another_command_is_not_an_outage,
     a_credit_ledger_account_code_taken_by_another_account_is_not_adopted,
+    one_key_sent_twice_at_once_gets_one_answer,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -1604,6 +1605,11 @@ fn any_story_keeps_the_books_equal_to_the_accounts() {
     });
 }
 
+/// An amount in fen from its decimal string (`"20000.00"`).
+fn minor_units(value: &Value) -> i64 {
+    value.as_str().unwrap().replace('.', "").parse().unwrap()
+}
+
 async fn keys_reserved_for_tally_are_refused_on_credit_routes(harness: Harness) {
     let (id, customer) = harness.open().await;
     let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
@@ -1715,4 +1721,43 @@ async fn a_credit_ledger_account_code_taken_by_another_account_is_not_adopted(ha
         harness.rows("SELECT COUNT(*) FROM credit_operations").await,
         operations
     );
+}
+
+async fn one_key_sent_twice_at_once_gets_one_answer(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let base = format!("/v1/credit/accounts/{id}");
+    let available = minor_units(&harness.account(id).await["available_credit"]["value"]);
+    let amount = fen(available * 6 / 10);
+    let rounds = 6;
+    for round in 0..rounds {
+        // Two authorisations of 60 % of the available credit under one key: both get the
+        // first one's answer (not 201 and 422).
+        let uri = format!("{base}/authorizations");
+        let key = format!("twice-authorize-{round}");
+        let body = json!({ "amount": amount });
+        let (first, second) = tokio::join!(
+            harness.post(&uri, &key, body.clone()),
+            harness.post(&uri, &key, body.clone()),
+        );
+        assert_eq!(first.0, StatusCode::CREATED, "round {round}: {}", first.1);
+        assert_eq!(first, second, "round {round}");
+        // Two voids of it under one key: both 200 (not 200 and 404).
+        let authorization = &first.1["authorization"]["id"];
+        let uri = format!("{base}/authorizations/{authorization}/void");
+        let key = format!("twice-void-{round}");
+        let (first, second) = tokio::join!(
+            harness.post(&uri, &key, json!({})),
+            harness.post(&uri, &key, json!({})),
+        );
+        assert_eq!(first.0, StatusCode::OK, "round {round}: {}", first.1);
+        assert_eq!(first, second, "round {round}");
+    }
+    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, rounds);
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .await,
+        rounds
+    );
+    harness.assert_books_match(&[id]).await;
 }

@@ -759,6 +759,11 @@ impl CreditOperations {
         }
         let stripe = usize::try_from(id.rem_euclid(LOCK_STRIPES as i64)).unwrap_or(0);
         let _guard = self.stripes[stripe].lock().await;
+        // The same request may have been applied while this one waited for the lock (a
+        // client sending it twice at once): it answers what that one answered.
+        if let Some(replay) = self.replayed(key, request_hash).await? {
+            return Ok(replay);
+        }
         for _ in 0..ATTEMPTS_MAX {
             finish_pending(&self.database, &self.writer, Some(id)).await?;
             let stored = self.load(id).await?;
@@ -772,7 +777,17 @@ impl CreditOperations {
                 policy: &self.policy,
                 key,
             };
-            let applied = rules(&mut account, &context)?;
+            let applied = match rules(&mut account, &context) {
+                Ok(applied) => applied,
+                // Another process may have applied the same request meanwhile (and changed
+                // the account so that the rules now refuse it): its answer is the answer.
+                Err(refusal) => {
+                    return match self.replayed(key, request_hash).await? {
+                        Some(replay) => Ok(replay),
+                        None => Err(refusal),
+                    }
+                }
+            };
             let ledgers = self
                 .ledgers
                 .get(&self.database, &self.writer, account.currency)
