@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod credit;
 pub mod error;
+pub mod extract;
 pub mod json;
 pub mod key_rotation;
 pub mod metrics;

@@ -23,6 +23,45 @@ fn parse_amount(text: &str, currency: Currency) -> Result<Amount, ApiError> {
         .map_err(|error| ApiError::unprocessable("invalid_amount", error.to_string()))
 }
 
+/// An amount in a request body, `{"value": "12.50", "currency": "CNY"}`, read as text and
+/// parsed by the handler ([`AmountInput::parse`]), so that a value or a currency that does
+/// not parse answers `422 invalid_amount` / `unknown_currency` as the ledger routes do,
+/// rather than failing the whole body with `400 invalid_request`. It serialises as the
+/// parsed [`Amount`] does (so a credit request's fingerprint is that of the amount, however
+/// the value was written, as before amounts were read as text), or as given when it does
+/// not parse.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmountInput {
+    value: String,
+    currency: String,
+}
+
+impl AmountInput {
+    pub fn parse(&self) -> Result<Amount, ApiError> {
+        let currency = parse_currency(&self.currency)?;
+        parse_amount(&self.value, currency)
+    }
+}
+
+impl Serialize for AmountInput {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct AsGiven<'a> {
+            value: &'a str,
+            currency: &'a str,
+        }
+        match self.parse() {
+            Ok(amount) => amount.serialize(serializer),
+            Err(_) => AsGiven {
+                value: &self.value,
+                currency: &self.currency,
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
 fn decimal(minor: i64, currency: Currency) -> String {
     Amount::new(minor, currency).to_decimal_string()
 }

@@ -309,6 +309,7 @@ tally_store::on_both_backends!(
     a_ledger_key_held_by_another_command_is_not_an_outage,
     a_credit_ledger_account_code_taken_by_another_account_is_not_adopted,
     one_key_sent_twice_at_once_gets_one_answer,
+    bad_amounts_paths_and_queries_get_their_codes,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -1759,5 +1760,176 @@ async fn one_key_sent_twice_at_once_gets_one_answer(harness: Harness) {
             .await,
         rounds
     );
+    harness.assert_books_match(&[id]).await;
+}
+
+async fn bad_amounts_paths_and_queries_get_their_codes(harness: Harness) {
+    let (id, customer) = harness.open().await;
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "a-1",
+            json!({"amount": cny("100.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = harness.account(id).await;
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let tasks = harness
+        .rows("SELECT COUNT(*) FROM credit_contact_tasks")
+        .await;
+    let digits = json!({"value": "1.001", "currency": "CNY"});
+    let words = json!({"value": "ten", "currency": "CNY"});
+    let nowhere = json!({"value": "1.00", "currency": "XYZ"});
+    let account = format!("/v1/credit/accounts/{id}");
+    // The codes the ledger routes give for the same mistakes.
+    let cases: Vec<(String, Value, StatusCode, &str)> = vec![
+        (
+            format!("{account}/repayments"),
+            json!({"amount": digits}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            format!("{account}/repayments"),
+            json!({"amount": nowhere}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            format!("{account}/repayments"),
+            json!({"amount": {"value": 1.5, "currency": "CNY"}}),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            format!("{account}/repayments"),
+            json!({"amount": {"value": "1.00", "currency": "CNY", "x": 1}}),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+        ),
+        (
+            format!("{account}/authorizations"),
+            json!({"amount": words}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            format!("{account}/authorizations"),
+            json!({"amount": nowhere}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            format!("{account}/authorizations/1/capture"),
+            json!({"amount": digits, "product": "installment", "periods": 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            format!("{account}/plans/1/refunds"),
+            json!({"amount": nowhere}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            format!("{account}/plans/1/payoff"),
+            json!({"amount": digits}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            format!("{account}/limit"),
+            json!({"limit": nowhere}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            format!("{account}/temporary-limit"),
+            json!({"limit": digits, "until": "2026-06-01"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            "/v1/credit/tasks".into(),
+            json!({"account_id": id, "kind": "alert", "reason": "r", "amount": nowhere, "priority": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            "/v1/credit/accounts".into(),
+            json!({"customer_id": customer, "statement_day": 5, "application": {
+            "monthly_income": digits, "monthly_debt_payments": cny("1.00")}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            "/v1/credit/accounts/abc/repayments".into(),
+            json!({"amount": cny("1.00")}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+        (
+            format!("{account}/plans/x/refunds"),
+            json!({"amount": cny("1.00")}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+        (
+            "/v1/credit/tasks/x/close".into(),
+            json!({"note": "n"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+    ];
+    for (index, (uri, body, status, code)) in cases.into_iter().enumerate() {
+        let (got, answer) = harness.post(&uri, &format!("bad-{index}"), body).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{uri}: {answer}"
+        );
+    }
+    for (uri, code) in [
+        (format!("{account}/statements?limit=x"), "invalid_query"),
+        (format!("{account}/statements?colour=red"), "invalid_query"),
+        ("/v1/credit/tasks?limit=x".to_string(), "invalid_query"),
+        ("/v1/credit/tasks?colour=red".to_string(), "invalid_query"),
+        (
+            format!("{account}/offers?amount=1.00&colour=red"),
+            "invalid_query",
+        ),
+        ("/v1/credit/accounts/abc".to_string(), "invalid_id"),
+        (format!("{account}/plans/x/payoff-quote"), "invalid_id"),
+    ] {
+        let (status, answer) = harness.get(&uri).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(code)),
+            "{uri}: {answer}"
+        );
+    }
+    assert_eq!(harness.account(id).await, before);
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations
+    );
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM credit_contact_tasks")
+            .await,
+        tasks
+    );
+    // An amount written another way is the same request: a retry replays.
+    let uri = format!("{account}/repayments");
+    let (status, first) = harness
+        .post(&uri, "repay", json!({"amount": cny("1.5")}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (status, again) = harness
+        .post(&uri, "repay", json!({"amount": cny("1.50")}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, first);
     harness.assert_books_match(&[id]).await;
 }

@@ -168,6 +168,7 @@ tally_store::on_both_backends!(
     holds_over_http,
     documents_and_metrics,
     keys_and_codes_reserved_for_tally_are_refused,
+    a_bad_path_parameter_gets_a_json_error,
 );
 
 async fn ledger_round_trip(harness: Harness) {
@@ -686,4 +687,13 @@ async fn keys_and_codes_reserved_for_tally_are_refused(harness: Harness) {
     assert_eq!(before.0 + 1, after_allowed.0);
     assert_eq!(harness.row_counts().await.0, after_allowed.0);
     assert_eq!(harness.row_counts().await.3, after_allowed.3 + 1);
+}
+
+async fn a_bad_path_parameter_gets_a_json_error(harness: Harness) {
+    // A percent-escape that is not UTF-8 fails before the handler sees the id.
+    for uri in ["/v1/accounts/%FF", "/v1/entries/%FF%FE", "/v1/holds/%C3"] {
+        let (status, body) = harness.get(uri, &harness.reader).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_id", "{uri}: {body}");
+    }
 }

@@ -8,7 +8,7 @@
 //! (checkpoint, proofs, entries, tiles) need no authentication, as in any transparency
 //! log; members and query counts are public to the same extent, since they are in the log.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,6 +21,7 @@ use tally_consortium::{
 use tally_store::consortium::{Accepted, ConsortiumLog};
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::json::Json;
 
 /// What every consortium handler shares.

@@ -12,10 +12,12 @@
 use crate::auth::Principal;
 use crate::credit::{age_on, CreditService};
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
-use axum::extract::{Path, Query, State};
+use crate::wire::AmountInput;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
 use jiff::civil::Date;
@@ -218,8 +220,8 @@ fn product<'a>(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    pub monthly_income: Amount,
-    pub monthly_debt_payments: Amount,
+    pub monthly_income: AmountInput,
+    pub monthly_debt_payments: AmountInput,
     /// The scorecard's attributes (see the model file's features); missing ones are scored
     /// in their stated bin.
     #[serde(default)]
@@ -266,6 +268,8 @@ pub async fn open_account(
 ) -> Reply {
     let key = idempotency_key(&headers)?;
     let service = service(&state)?;
+    let monthly_income = request.application.monthly_income.parse()?;
+    let monthly_debt_payments = request.application.monthly_debt_payments.parse()?;
     let hash = hash_of("open", 0, &request);
     if let Some(answer) = service
         .operations
@@ -278,7 +282,7 @@ pub async fn open_account(
     let cycle = Cycle::new(request.statement_day, request.due_days)
         .map_err(|error| operation_error(error.into()))?;
     let application = &request.application;
-    if application.monthly_income.currency() != application.monthly_debt_payments.currency() {
+    if monthly_income.currency() != monthly_debt_payments.currency() {
         return Err(ApiError::unprocessable(
             "currency_mismatch",
             "monthly income and debt payments must be in one currency",
@@ -340,8 +344,8 @@ pub async fn open_account(
         .decide(
             &Value::Object(application.attributes.clone()),
             age_on(birth, date),
-            application.monthly_income,
-            application.monthly_debt_payments,
+            monthly_income,
+            monthly_debt_payments,
             block_listed,
         )
         .map_err(|message| ApiError::unprocessable("credit_decision_refused", message))?;
@@ -460,10 +464,8 @@ pub struct OffersQuery {
 pub async fn offers(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
-    query: Result<Query<OffersQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<OffersQuery>,
 ) -> Reply {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
     let service = service(&state)?;
     let stored = service.operations.load(id).await.map_err(operation_error)?;
     let account = &stored.account;
@@ -540,6 +542,7 @@ pub struct ListQuery {
     params(("id" = i64, Path, description = "Credit account id")),
     responses(
         (status = 200, description = "Statements, newest first (`?limit=`)", body = serde_json::Value),
+        (status = 400, description = "A limit that is not a number, or an unknown query parameter (`invalid_query`)", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
@@ -623,7 +626,8 @@ pub async fn add_product(
 #[utoipa::path(
     get, path = "/v1/credit/tasks", tag = "credit",
     responses(
-        (status = 200, description = "Open contact tasks, most urgent first", body = serde_json::Value),
+        (status = 200, description = "Open contact tasks, most urgent first (`?limit=`)", body = serde_json::Value),
+        (status = 400, description = "A limit that is not a number, or an unknown query parameter (`invalid_query`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
 )]
@@ -648,7 +652,7 @@ pub struct NewTaskRequest {
     /// `alert` (account anomaly) or `callback`.
     pub kind: String,
     pub reason: String,
-    pub amount: Amount,
+    pub amount: AmountInput,
     /// 1 (most urgent) to 5.
     pub priority: i32,
 }
@@ -665,6 +669,7 @@ pub struct NewTaskRequest {
 )]
 pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTaskRequest>) -> Reply {
     let service = service(&state)?;
+    let amount = request.amount.parse()?;
     if !matches!(request.kind.as_str(), "alert" | "callback") {
         return Err(ApiError::unprocessable(
             "invalid_task_kind",
@@ -684,7 +689,7 @@ pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTask
             today(&state),
             &request.kind,
             request.reason.trim(),
-            request.amount,
+            amount,
             request.priority,
             state.clock.now(),
         )
@@ -738,7 +743,7 @@ pub async fn close_task(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
-    pub limit: Amount,
+    pub limit: AmountInput,
 }
 
 #[utoipa::path(
@@ -758,6 +763,7 @@ pub async fn set_limit(
     headers: HeaderMap,
     Json(request): Json<LimitRequest>,
 ) -> Reply {
+    let limit = request.limit.parse()?;
     operate(
         &state,
         &headers,
@@ -765,7 +771,7 @@ pub async fn set_limit(
         id,
         &request,
         |account, context| {
-            account.set_limit(request.limit)?;
+            account.set_limit(limit)?;
             Ok(ok(account, context, json!({}), Vec::new()))
         },
     )
@@ -775,7 +781,7 @@ pub async fn set_limit(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemporaryLimitRequest {
-    pub limit: Amount,
+    pub limit: AmountInput,
     /// Last day the temporary limit applies.
     pub until: Date,
 }
@@ -797,6 +803,7 @@ pub async fn set_temporary_limit(
     headers: HeaderMap,
     Json(request): Json<TemporaryLimitRequest>,
 ) -> Reply {
+    let limit = request.limit.parse()?;
     operate(
         &state,
         &headers,
@@ -810,7 +817,7 @@ pub async fn set_temporary_limit(
                     request.until
                 )));
             }
-            account.set_temporary_limit(request.limit, request.until)?;
+            account.set_temporary_limit(limit, request.until)?;
             Ok(ok(account, context, json!({}), Vec::new()))
         },
     )
@@ -862,7 +869,7 @@ pub async fn change_status(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
-    pub amount: Amount,
+    pub amount: AmountInput,
     /// Last day the authorisation can be captured (default in 7 days; at most 30).
     #[serde(default)]
     pub expires_on: Option<Date>,
@@ -893,6 +900,7 @@ pub async fn authorize(
     // retry of an authorisation made before still gets its first answer.
     let service = service(&state)?;
     let key = idempotency_key(&headers)?;
+    let amount = request.amount.parse()?;
     if let Some(answer) = service
         .operations
         .replayed(&key, &hash_of("authorize", id, &request))
@@ -936,7 +944,7 @@ pub async fn authorize(
             )));
         }
         let authorization =
-            account.authorize_purchase(context.date, request.amount, expires_on, context.key.to_string())?;
+            account.authorize_purchase(context.date, amount, expires_on, context.key.to_string())?;
         let description = match &request.merchant_reference {
             Some(reference) => format!("credit purchase authorised, account {}, {reference}", context.id),
             None => format!("credit purchase authorised, account {}", context.id),
@@ -946,7 +954,7 @@ pub async fn authorize(
             context,
             json!({ "authorization": account.authorization(authorization)? }),
             vec![Step::Hold {
-                amount: request.amount,
+                amount,
                 expires_on,
                 description,
             }],
@@ -962,7 +970,7 @@ pub async fn authorize(
 pub struct CaptureRequest {
     /// At most the authorised amount (default all of it); the rest is released.
     #[serde(default)]
-    pub amount: Option<Amount>,
+    pub amount: Option<AmountInput>,
     pub product: String,
     pub periods: u32,
 }
@@ -984,6 +992,11 @@ pub async fn capture(
     headers: HeaderMap,
     Json(request): Json<CaptureRequest>,
 ) -> Reply {
+    let amount = request
+        .amount
+        .as_ref()
+        .map(AmountInput::parse)
+        .transpose()?;
     let body = json!({ "authorization": authorization, "request": request });
     operate(
         &state,
@@ -993,7 +1006,7 @@ pub async fn capture(
         &body,
         |account, context| {
             let product = product(context, &request.product)?;
-            let value = match request.amount {
+            let value = match amount {
                 Some(value) => value,
                 None => account.authorization(authorization)?.amount,
             };
@@ -1078,7 +1091,7 @@ pub async fn void(
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmountRequest {
-    pub amount: Amount,
+    pub amount: AmountInput,
 }
 
 #[utoipa::path(
@@ -1088,7 +1101,7 @@ pub struct AmountRequest {
     responses(
         (status = 200, description = "How it was applied, what went to credit balance, and the account", body = serde_json::Value),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 422, description = "Amount or currency", body = ErrorBody),
+        (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), another currency than the account's (`currency_mismatch`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
@@ -1098,8 +1111,9 @@ pub async fn repay(
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
+    let amount = request.amount.parse()?;
     operate(&state, &headers, "repay", id, &request, |account, context| {
-        let repayment = account.repay(context.date, request.amount, context.policy)?;
+        let repayment = account.repay(context.date, amount, context.policy)?;
         Ok(ok(
             account,
             context,
@@ -1128,9 +1142,10 @@ pub async fn refund(
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
+    let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
     operate(&state, &headers, "refund", id, &body, |account, context| {
-        let posting = account.refund(plan, request.amount)?;
+        let posting = account.refund(plan, amount)?;
         Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
     })
     .await
@@ -1153,6 +1168,7 @@ pub async fn pay_off(
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
+    let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
     operate(
         &state,
@@ -1161,7 +1177,7 @@ pub async fn pay_off(
         id,
         &body,
         |account, context| {
-            let posting = account.early_payoff(context.date, plan, request.amount)?;
+            let posting = account.early_payoff(context.date, plan, amount)?;
             let steps = if posting.is_empty() {
                 Vec::new()
             } else {

@@ -1,6 +1,7 @@
 //! Ledger routes: accounts, balances, journal entries and holds.
 
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::{
@@ -8,7 +9,7 @@ use crate::wire::{
     CreateAccountRequest, CreateHoldRequest, EntryBody, HoldBody, PostEntryRequest,
     PostHoldRequest, PostedHoldBody,
 };
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use serde::Deserialize;

@@ -3,9 +3,10 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::json::Json;
 use crate::risk::{list_entry, micros, timestamp, PendingDecision, RiskService};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Extension;
 use jiff::Timestamp;
