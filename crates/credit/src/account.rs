@@ -1,6 +1,6 @@
 //! A credit account: limit and available credit, purchases into plans, statements, daily
 //! interest and penalties, repayment, refunds, early payoff, bill installment, delinquency,
-//! charge-off and stolen-account write-off. Pure: every operation takes the business date and
+//! charge-off, stolen-account write-off and credit balance payout. Pure: every operation takes the business date and
 //! returns the journal postings it produces; the store persists the account (serde).
 
 use crate::allocation::{allocate, AllocationOrder, Applied, Due};
@@ -361,6 +361,10 @@ pub struct CycleActivity {
     pub penalties: Amount,
     pub written_off: Amount,
     pub credit_balance_applied: Amount,
+    /// Credit balance paid back to the customer this cycle; absent when none was (and on
+    /// accounts stored before Tally paid credit balances out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_balance_paid_out: Option<Amount>,
 }
 
 impl CycleActivity {
@@ -374,6 +378,7 @@ impl CycleActivity {
             penalties: zero,
             written_off: zero,
             credit_balance_applied: zero,
+            credit_balance_paid_out: None,
         }
     }
 }
@@ -407,6 +412,10 @@ pub struct Statement {
     pub new_interest: Amount,
     pub penalties: Amount,
     pub credit_balance_applied: Amount,
+    /// Credit balance paid back to the customer since the last statement; absent when none
+    /// was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_balance_paid_out: Option<Amount>,
     /// Everything billed and still owed.
     pub closing_balance: Amount,
     pub minimum_payment: Amount,
@@ -700,6 +709,52 @@ impl Account {
         }
         self.status = AccountStatus::Closed;
         Ok(())
+    }
+
+    /// The part of the credit balance that can be paid back to the customer now: the credit
+    /// balance less what is billed and still owed, which end of day settles from it first
+    /// (never below zero).
+    pub fn payable_credit_balance(&self) -> Result<Amount, CreditError> {
+        let billed = self.checked_billed_balance()?;
+        Ok(amount(
+            self.credit_balance
+                .minor()
+                .saturating_sub(billed.minor())
+                .max(0),
+            self.currency,
+        ))
+    }
+
+    /// Pays `value` of the customer's credit balance back to them: the credit balance
+    /// becomes a payable to the customer until the payment system settles the transfer.
+    /// Only what [`Account::payable_credit_balance`] allows: billed items still owed come
+    /// first. An open, frozen or closed account pays its credit balance out (it is the
+    /// customer's money, and a refund can reach an account after it closed); a charged-off
+    /// account does not (the balance stays against the debt charged off). Not a payment:
+    /// it counts towards no minimum and changes no delinquency.
+    pub fn pay_out_credit_balance(&mut self, value: Amount) -> Result<Posting, CreditError> {
+        self.check_positive(value)?;
+        if self.status == AccountStatus::ChargedOff {
+            return Err(CreditError::AccountChargedOff);
+        }
+        let payable = self.payable_credit_balance()?;
+        if value.minor() > payable.minor() {
+            return Err(CreditError::PayoutExceedsCreditBalance {
+                requested: value.to_string(),
+                payable: payable.to_string(),
+                credit_balance: self.credit_balance.to_string(),
+                billed: self.checked_billed_balance()?.to_string(),
+            });
+        }
+        let paid_out = match self.activity.credit_balance_paid_out {
+            Some(before) => add(before, value)?,
+            None => value,
+        };
+        self.credit_balance = self.credit_balance.checked_sub(value)?;
+        self.activity.credit_balance_paid_out = Some(paid_out);
+        Ok(Posting::new("credit balance paid out")
+            .debit(LedgerRole::CustomerCreditBalance, value)
+            .credit(LedgerRole::CustomerPayoutPayable, value))
     }
 
     /// Reserves `value` of available credit for a purchase being authorised.
@@ -1754,6 +1809,7 @@ impl Account {
             ),
             penalties: self.activity.penalties,
             credit_balance_applied: self.activity.credit_balance_applied,
+            credit_balance_paid_out: self.activity.credit_balance_paid_out,
             closing_balance,
             minimum_payment: amount(minimum, currency),
             overdue: amount(overdue, currency),
@@ -2515,6 +2571,168 @@ mod tests {
         assert_eq!(error.code(), "credit_account_has_credit_balance");
         assert!(error.to_string().contains("150.00"), "{error}");
         assert_eq!(account, before);
+    }
+
+    /// An account whose plan is paid off and whose customer overpaid by 150.00.
+    fn holding_150() -> Account {
+        let (mut account, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
+        account
+            .repay(date(2026, 1, 11), cny("150.00"), &AccountPolicy::default())
+            .unwrap();
+        let (quote, _) = account.early_payoff_quote(plan).unwrap();
+        account
+            .early_payoff(date(2026, 1, 11), plan, quote)
+            .unwrap();
+        assert_eq!(account.credit_balance, cny("150.00"));
+        account
+    }
+
+    #[test]
+    fn a_credit_balance_is_paid_out_in_parts_and_the_account_then_closes() {
+        let mut account = holding_150();
+        assert_eq!(account.payable_credit_balance().unwrap(), cny("150.00"));
+        let posting = account.pay_out_credit_balance(cny("40.00")).unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        assert_eq!(
+            posting.legs,
+            vec![
+                crate::posting::PostingLeg {
+                    role: LedgerRole::CustomerCreditBalance,
+                    side: tally_ledger::Side::Debit,
+                    amount: cny("40.00"),
+                },
+                crate::posting::PostingLeg {
+                    role: LedgerRole::CustomerPayoutPayable,
+                    side: tally_ledger::Side::Credit,
+                    amount: cny("40.00"),
+                },
+            ]
+        );
+        assert_eq!(account.credit_balance, cny("110.00"));
+        account.pay_out_credit_balance(cny("110.00")).unwrap();
+        assert_eq!(account.credit_balance, cny("0.00"));
+        // Not a payment: what the customer paid in is unchanged.
+        assert_eq!(account.activity.payments, cny("250.00"));
+        account.close().unwrap();
+        assert_eq!(account.status, AccountStatus::Closed);
+    }
+
+    #[test]
+    fn the_statement_shows_the_credit_balance_paid_out() {
+        let mut account = holding_150();
+        account.pay_out_credit_balance(cny("40.00")).unwrap();
+        account.pay_out_credit_balance(cny("60.00")).unwrap();
+        let mut outcome = DayOutcome::default();
+        let mut statement = None;
+        let mut day = date(2026, 1, 11);
+        while statement.is_none() {
+            account
+                .end_of_day(day, &AccountPolicy::default(), &mut outcome)
+                .unwrap();
+            statement = outcome.statement.take();
+            day = day.checked_add(1.day()).unwrap();
+        }
+        let statement = statement.unwrap();
+        assert_eq!(statement.credit_balance_paid_out, Some(cny("100.00")));
+        assert_eq!(statement.credit_balance, cny("50.00"));
+        assert_eq!(statement.payments, cny("250.00"));
+        // The next cycle starts with nothing paid out, and its statement says none.
+        assert_eq!(account.activity.credit_balance_paid_out, None);
+        let json = serde_json::to_value(&account).unwrap();
+        assert!(json["activity"].get("credit_balance_paid_out").is_none());
+    }
+
+    #[test]
+    fn payouts_are_refused_with_their_codes_and_change_nothing() {
+        let mut account = holding_150();
+        let before = account.clone();
+        let usd = Amount::parse("10.00", Currency::USD).unwrap();
+        for (value, code) in [
+            (cny("0.00"), "amount_not_positive"),
+            (cny("-1.00"), "amount_not_positive"),
+            (usd, "currency_mismatch"),
+            (cny("150.01"), "credit_payout_exceeds_credit_balance"),
+        ] {
+            let error = account.pay_out_credit_balance(value).unwrap_err();
+            assert_eq!(error.code(), code, "{value}: {error}");
+            assert_eq!(account, before);
+        }
+        let error = account.pay_out_credit_balance(cny("150.01")).unwrap_err();
+        assert!(error.to_string().contains("150.00"), "{error}");
+        // Nothing to pay out at all.
+        let mut empty = Account::open(cny("1000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        assert_eq!(
+            empty
+                .pay_out_credit_balance(cny("0.01"))
+                .unwrap_err()
+                .code(),
+            "credit_payout_exceeds_credit_balance"
+        );
+    }
+
+    #[test]
+    fn a_frozen_or_closed_account_pays_out_and_a_charged_off_one_does_not() {
+        let mut frozen = holding_150();
+        frozen.freeze();
+        assert_eq!(frozen.status, AccountStatus::Frozen);
+        frozen.pay_out_credit_balance(cny("150.00")).unwrap();
+        assert_eq!(frozen.credit_balance, cny("0.00"));
+
+        // A merchant's refund of a settled purchase after the account closed.
+        let (mut closed, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
+        let (quote, _) = closed.early_payoff_quote(plan).unwrap();
+        closed.early_payoff(date(2026, 1, 11), plan, quote).unwrap();
+        closed.close().unwrap();
+        closed.refund(plan, cny("30.00")).unwrap();
+        assert_eq!(closed.credit_balance, cny("30.00"));
+        closed.pay_out_credit_balance(cny("30.00")).unwrap();
+        assert_eq!(closed.credit_balance, cny("0.00"));
+        assert_eq!(closed.status, AccountStatus::Closed);
+
+        let mut charged_off = holding_150();
+        charged_off.charge_off().unwrap();
+        let before = charged_off.clone();
+        let error = charged_off.pay_out_credit_balance(cny("1.00")).unwrap_err();
+        assert_eq!(error.code(), "credit_account_charged_off");
+        assert_eq!(charged_off, before);
+    }
+
+    #[test]
+    fn billed_items_still_owed_come_before_a_payout() {
+        // Two purchases; the first's installment is billed on 20 January and not yet paid
+        // when the second is refunded after being paid off: the refund is credit balance
+        // that end of day would use for the bill, so only the rest can be paid out.
+        let policy = AccountPolicy::default();
+        let (mut account, first) = with_purchase("300.00", 6, EarlyPayoffRule::PrincipalOnly);
+        account.authorize(date(2026, 1, 10), cny("200.00")).unwrap();
+        let (second, _) = account
+            .capture(
+                date(2026, 1, 10),
+                cny("200.00"),
+                &flat(EarlyPayoffRule::PrincipalOnly),
+                1,
+            )
+            .unwrap();
+        let (quote, _) = account.early_payoff_quote(second).unwrap();
+        account
+            .early_payoff(date(2026, 1, 11), second, quote)
+            .unwrap();
+        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 21));
+        let billed = account.checked_billed_balance().unwrap();
+        assert!(billed.is_positive(), "plan {first} billed nothing");
+        account.refund(second, cny("200.00")).unwrap();
+        assert_eq!(account.credit_balance, cny("200.00"));
+        let payable = account.payable_credit_balance().unwrap();
+        assert_eq!(payable.minor(), 20_000 - billed.minor());
+        let before = account.clone();
+        let error = account.pay_out_credit_balance(cny("200.00")).unwrap_err();
+        assert_eq!(error.code(), "credit_payout_exceeds_credit_balance");
+        assert_eq!(account, before);
+        account.pay_out_credit_balance(payable).unwrap();
+        // End of day settles the bill from what is left: nothing is billed any more.
+        run(&mut account, &policy, date(2026, 1, 22), date(2026, 1, 22));
+        assert_eq!(account.checked_billed_balance().unwrap(), cny("0.00"));
+        assert_eq!(account.credit_balance, cny("0.00"));
     }
 
     #[test]

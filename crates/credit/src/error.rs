@@ -48,6 +48,15 @@ pub enum CreditError {
     AccountNotSettled { owes: String, held: String },
     #[error("the account cannot be closed: the customer's credit balance of {0} must be paid back first")]
     CreditBalanceOwed(String),
+    #[error("the account is charged off: its credit balance stays against the debt charged off")]
+    AccountChargedOff,
+    #[error("payout of {requested} exceeds what can be paid out, {payable} (credit balance {credit_balance} less {billed} billed and still owed, which it settles first)")]
+    PayoutExceedsCreditBalance {
+        requested: String,
+        payable: String,
+        credit_balance: String,
+        billed: String,
+    },
     #[error("amounts too large: {0}")]
     AmountTooLarge(String),
     #[error("paying plan {plan} off needs {needed}, got {given}")]
@@ -92,6 +101,10 @@ impl CreditError {
             }
             CreditError::AccountNotSettled { .. } => "credit_account_not_settled",
             CreditError::CreditBalanceOwed(_) => "credit_account_has_credit_balance",
+            CreditError::AccountChargedOff => "credit_account_charged_off",
+            CreditError::PayoutExceedsCreditBalance { .. } => {
+                "credit_payout_exceeds_credit_balance"
+            }
             CreditError::AmountTooLarge(_) => "credit_amount_too_large",
             CreditError::PayoffBelowQuote { .. } => "credit_payoff_below_quote",
             CreditError::BillInstallmentRefused(_) => "credit_bill_installment_refused",

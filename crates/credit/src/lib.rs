@@ -5,8 +5,8 @@
 //! (flat fee, annuity, equal principal, interest-free, pay-in-N) whose [`Schedule`] says what
 //! falls due when; every plan discloses its [`TrueApr`]. [`Account::end_of_day`] bills
 //! installments, cuts statements, accrues daily interest and penalties and ages delinquency;
-//! repayments, refunds, early payoff, bill installment, stolen-account write-offs and
-//! charge-offs are methods on the account. Every operation returns the balanced journal
+//! repayments, refunds, early payoff, bill installment, stolen-account write-offs,
+//! charge-offs and paying a credit balance back to the customer are methods on the account. Every operation returns the balanced journal
 //! [`Posting`]s it implies, on [`LedgerRole`]s the store maps to ledger accounts.
 //!
 //! Time enters only as the dates the caller passes; amounts are `tally_core::Amount`; rates
@@ -56,6 +56,15 @@
 //!   M6+, run when an end of day's bucket is above the previous end of day's (a payment
 //!   during the day cannot hide the rise). A delinquency freeze lifts when the account is
 //!   current again.
+//! - **Credit balance payout.** The customer's credit balance (overpayments, refunds and
+//!   write-offs of what they had paid) is theirs: [`Account::pay_out_credit_balance`] moves
+//!   part or all of it to a payable to the customer (`customer_payout_payable`) until the
+//!   payment system settles the transfer. Billed items still owed come first (end of day
+//!   settles them from the credit balance), so at most the credit balance less the billed
+//!   balance is paid out (`credit_payout_exceeds_credit_balance`). An open, frozen or closed
+//!   account pays out; a charged-off one does not (`credit_account_charged_off`: the balance
+//!   stays against the debt charged off). A payout is not a payment: it counts towards no
+//!   minimum. Statements show what was paid out in their cycle.
 //! - **Overflow.** A capture whose plan, or whose account with it, could come to owe more
 //!   than an amount holds is refused (`credit_amount_too_large`); sums of money are checked.
 //! - **Plain data for end of day.** Accounts, plans and due items are serde structs the store

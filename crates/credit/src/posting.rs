@@ -19,6 +19,9 @@ pub enum LedgerRole {
     MerchantPayable,
     /// Liability: customers' overpayments, used first next cycle.
     CustomerCreditBalance,
+    /// Liability: credit balances paid out to customers, owed to them until the payment
+    /// system settles the transfer (which debits this account).
+    CustomerPayoutPayable,
     /// Income: installment fees (and early payoff fees).
     FeeIncome,
     /// Income: interest on declining balances and revolving remainders.

@@ -1,7 +1,8 @@
 //! Property tests of accounts: repayment allocation conserves every minor unit, and any
-//! sequence of purchases, days, repayments, refunds, write-offs, early payoffs and bill
-//! installments keeps every posting balanced, the receivable and credit-balance ledger
-//! accounts equal to the account's state, and available credit never negative.
+//! sequence of purchases, days, repayments, refunds, write-offs, early payoffs, bill
+//! installments and credit balance payouts keeps every posting balanced, the receivable,
+//! credit-balance and payout-payable ledger accounts equal to the account's state, and
+//! available credit never negative.
 #![allow(clippy::unwrap_used)]
 
 use jiff::civil::{date, Date};
@@ -34,6 +35,7 @@ impl Ledger {
             (LedgerRole::RepaymentClearing, AccountKind::Asset),
             (LedgerRole::MerchantPayable, AccountKind::Liability),
             (LedgerRole::CustomerCreditBalance, AccountKind::Liability),
+            (LedgerRole::CustomerPayoutPayable, AccountKind::Liability),
             (LedgerRole::FeeIncome, AccountKind::Income),
             (LedgerRole::InterestIncome, AccountKind::Income),
             (LedgerRole::PenaltyIncome, AccountKind::Income),
@@ -182,6 +184,12 @@ enum Operation {
         plan: usize,
     },
     BillInstallment,
+    /// Pay out this share of what the credit balance can pay out (0: one minor unit more
+    /// than it can, which must be refused and change nothing; on a charged-off account any
+    /// payout is refused).
+    PayOut {
+        share_percent: i64,
+    },
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -194,6 +202,7 @@ fn operation() -> impl Strategy<Value = Operation> {
         1 => (0_usize..8).prop_map(|plan| Operation::WriteOff { plan }),
         1 => (0_usize..8).prop_map(|plan| Operation::EarlyPayoff { plan }),
         1 => Just(Operation::BillInstallment),
+        2 => (0_i64..=100).prop_map(|share_percent| Operation::PayOut { share_percent }),
     ]
 }
 
@@ -259,6 +268,7 @@ proptest! {
         let mut books: BTreeMap<LedgerRole, i64> = BTreeMap::new();
         let mut ledger = Ledger::new();
         let mut outcome = DayOutcome::default();
+        let mut paid_out = 0_i64;
         for operation in operations {
             match operation {
                 Operation::Purchase { minor, product, term } => {
@@ -316,6 +326,30 @@ proptest! {
                 Operation::BillInstallment => {
                     let _ = account.bill_installment(today, &products[0], 3, &policy);
                 }
+                Operation::PayOut { share_percent } => {
+                    let payable = account.payable_credit_balance().unwrap().minor();
+                    prop_assert!(payable <= account.credit_balance.minor());
+                    let charged_off = account.status == tally_credit::AccountStatus::ChargedOff;
+                    if share_percent == 0 || charged_off {
+                        // Refused, changing nothing: more than can be paid out, or any
+                        // payout of a charged-off account.
+                        let value = if charged_off { payable.max(1) } else { payable + 1 };
+                        let before = account.clone();
+                        let error = account.pay_out_credit_balance(cny(value)).unwrap_err();
+                        let code = if charged_off {
+                            "credit_account_charged_off"
+                        } else {
+                            "credit_payout_exceeds_credit_balance"
+                        };
+                        prop_assert_eq!(error.code(), code);
+                        prop_assert_eq!(&account, &before);
+                    } else if payable > 0 {
+                        let value = (payable * share_percent / 100).max(1);
+                        let posting = account.pay_out_credit_balance(cny(value)).unwrap();
+                        post(&mut books, &mut ledger, &posting);
+                        paid_out += value;
+                    }
+                }
             }
             let receivable = books.get(&LedgerRole::CustomerReceivable).copied().unwrap_or(0);
             prop_assert_eq!(
@@ -325,6 +359,8 @@ proptest! {
             );
             let credit_balance = -books.get(&LedgerRole::CustomerCreditBalance).copied().unwrap_or(0);
             prop_assert_eq!(credit_balance, account.credit_balance.minor());
+            let payable = -books.get(&LedgerRole::CustomerPayoutPayable).copied().unwrap_or(0);
+            prop_assert_eq!(payable, paid_out);
             prop_assert!(!account.available_credit(today).is_negative());
             prop_assert!(!account.credit_balance.is_negative());
             prop_assert!(account.dues.iter().all(|due| due.outstanding() >= 0 && !due.principal.is_negative()));

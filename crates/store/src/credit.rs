@@ -195,11 +195,12 @@ impl CreditLedgerAccounts {
 }
 
 /// Every ledger role of the credit business.
-pub const LEDGER_ROLES: [LedgerRole; 10] = [
+pub const LEDGER_ROLES: [LedgerRole; 11] = [
     LedgerRole::CustomerReceivable,
     LedgerRole::RepaymentClearing,
     LedgerRole::MerchantPayable,
     LedgerRole::CustomerCreditBalance,
+    LedgerRole::CustomerPayoutPayable,
     LedgerRole::FeeIncome,
     LedgerRole::InterestIncome,
     LedgerRole::PenaltyIncome,
@@ -215,6 +216,7 @@ pub fn ledger_account_code(role: LedgerRole, currency: Currency) -> String {
         LedgerRole::RepaymentClearing => "repayment-clearing",
         LedgerRole::MerchantPayable => "merchant-payable",
         LedgerRole::CustomerCreditBalance => "credit-balance",
+        LedgerRole::CustomerPayoutPayable => "payout-payable",
         LedgerRole::FeeIncome => "fee-income",
         LedgerRole::InterestIncome => "interest-income",
         LedgerRole::PenaltyIncome => "penalty-income",
@@ -234,6 +236,11 @@ fn ledger_account_kind(role: LedgerRole) -> (AccountKind, AccountFlags) {
         }
         LedgerRole::RepaymentClearing => AccountKind::Asset,
         LedgerRole::CustomerCreditBalance => {
+            flags.debits_must_not_exceed_credits = true;
+            AccountKind::Liability
+        }
+        // Debited when the payment system settles a payout: never more than was paid out.
+        LedgerRole::CustomerPayoutPayable => {
             flags.debits_must_not_exceed_credits = true;
             AccountKind::Liability
         }
