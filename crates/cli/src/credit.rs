@@ -114,6 +114,14 @@ pub enum Command {
         #[arg(long)]
         periods: u32,
     },
+    /// Pay part or all of the customer's credit balance back to them (at most the credit
+    /// balance less what is billed and still owed).
+    CreditBalancePayout {
+        account: i64,
+        amount: String,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+    },
     /// Write off a purchase on an approved stolen-account risk case.
     WriteOff {
         account: i64,
@@ -282,6 +290,15 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             "POST",
             account(*id, "/bill-installments"),
             Some(json!({"product": product, "periods": periods})),
+        ),
+        Command::CreditBalancePayout {
+            account: id,
+            amount,
+            currency,
+        } => (
+            "POST",
+            account(*id, "/credit-balance/payouts"),
+            Some(json!({"amount": money(amount, currency)})),
         ),
         Command::WriteOff {
             account: id,

@@ -120,6 +120,10 @@ fn credit_routes() -> Router<AppState> {
             "/accounts/{id}/plans/{plan}/stolen-write-off",
             post(credit::write_off_stolen),
         )
+        .route(
+            "/accounts/{id}/credit-balance/payouts",
+            post(credit::pay_out_credit_balance),
+        )
         .route("/accounts/{id}/{action}", post(credit::change_status))
         .route("/tasks", post(credit::add_task))
         .route("/tasks/{id}/close", post(credit::close_task))

@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         credit::pay_off,
         credit::bill_installment,
         credit::write_off_stolen,
+        credit::pay_out_credit_balance,
         credit::tasks,
         credit::add_task,
         credit::close_task,
@@ -71,7 +72,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerKeys),
     tags(
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
-        (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, statements and collections. Amounts are {value, currency} with the value a decimal string"),
+        (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, credit balance payouts, statements and collections. Amounts are {value, currency} with the value a decimal string"),
         (name = "customers", description = "Customers with personal data encrypted, found by blind index, masked unless read with pii:read and a reason (audited)"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )

@@ -1,9 +1,9 @@
 //! In-process HTTP tests of the credit service on SQLite and PostgreSQL: opening through
 //! the credit decision, purchases as ledger holds captured into plans or voided, repayments,
-//! refunds, payoff, freeze and close, stolen-account write-offs on the evidence of a risk
-//! case, idempotent replays, every refusal with its code and nothing changed, a crash
-//! between an operation's intent and the ledger, and end of day expiring authorisations,
-//! storing statements and queueing collections. After each story the ledger is checked
+//! refunds, payoff, freeze and close, credit balance payouts, stolen-account write-offs on
+//! the evidence of a risk case, idempotent replays, every refusal with its code and nothing
+//! changed, a crash between an operation's intent and the ledger, and end of day expiring
+//! authorisations, storing statements and queueing collections. After each story the ledger is checked
 //! against the accounts: receivable = what customers owe, credit balances, pending holds.
 #![allow(clippy::unwrap_used)]
 
@@ -310,6 +310,8 @@ tally_store::on_both_backends!(
     a_credit_ledger_account_code_taken_by_another_account_is_not_adopted,
     one_key_sent_twice_at_once_gets_one_answer,
     bad_amounts_paths_and_queries_get_their_codes,
+    a_credit_balance_is_paid_out_and_the_account_then_closes,
+    a_charged_off_account_keeps_its_credit_balance,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -1931,5 +1933,310 @@ async fn bad_amounts_paths_and_queries_get_their_codes(harness: Harness) {
         .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again, first);
+    harness.assert_books_match(&[id]).await;
+}
+
+/// A customer who overpaid gets the credit balance back (in two payouts, one while the
+/// account is frozen), the money moves once however often a payout is retried, every
+/// refusal says why and changes nothing, and the account then closes.
+async fn a_credit_balance_is_paid_out_and_the_account_then_closes(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize",
+            json!({"amount": cny("500.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture",
+            json!({"product": "installment", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Paying the plan off with 150.00 more than the quote: the customer overpaid.
+    let (status, quote) = harness
+        .get(&format!("/v1/credit/accounts/{id}/plans/1/payoff-quote"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    let quote = quote["amount"]["value"].as_str().unwrap().to_string();
+    let overpaid = format!(
+        "{:.2}",
+        quote.parse::<rust_decimal::Decimal>().unwrap() + rust_decimal::Decimal::new(15_000, 2)
+    );
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/1/payoff"),
+            "payoff",
+            json!({"amount": cny(&overpaid)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["credit_balance"], cny("150.00"));
+    harness.assert_books_match(&[id]).await;
+
+    // Refusals: each with its code, and nothing changes.
+    let uri = format!("/v1/credit/accounts/{id}/credit-balance/payouts");
+    let before = harness.account(id).await;
+    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let cases: Vec<(Value, StatusCode, &str)> = vec![
+        (
+            json!({"amount": cny("0.00")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_not_positive",
+        ),
+        (
+            json!({"amount": cny("-1.00")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "amount_not_positive",
+        ),
+        (
+            json!({"amount": {"value": "1.00", "currency": "USD"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_mismatch",
+        ),
+        (
+            json!({"amount": cny("1.001")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_amount",
+        ),
+        (
+            json!({"amount": {"value": "1.00", "currency": "XYZ"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_currency",
+        ),
+        (
+            json!({"amount": cny("150.01")}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "credit_payout_exceeds_credit_balance",
+        ),
+    ];
+    for (number, (body, expected, code)) in cases.into_iter().enumerate() {
+        let (status, answer) = harness
+            .post(&uri, &format!("refused-{number}"), body.clone())
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (expected, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (status, answer) = harness
+        .post(
+            &uri,
+            "refused-field",
+            json!({"amount": cny("1.00"), "to": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unknown_field"))
+    );
+    // No idempotency key; a key without credit:write; no such account.
+    let (status, answer) = harness
+        .call(
+            "POST",
+            &uri,
+            &harness.clerk,
+            None,
+            Some(json!({"amount": cny("1.00")})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("idempotency_key_required"))
+    );
+    let (status, answer) = harness
+        .call(
+            "POST",
+            &uri,
+            &harness.reader,
+            Some("reader-payout"),
+            Some(json!({"amount": cny("1.00")})),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("forbidden"))
+    );
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{}/credit-balance/payouts", id + 1000),
+            "no-such-account",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    assert_eq!(harness.account(id).await, before);
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        operations
+    );
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerPayoutPayable).await,
+        (0, 0)
+    );
+
+    // A frozen account still gets its customer's money back: 100.00 now.
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/freeze"),
+            "freeze",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .post(&uri, "payout-1", json!({"amount": cny("100.00")}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["paid_out"], cny("100.00"));
+    assert_eq!(body["account"]["credit_balance"], cny("50.00"));
+    assert_eq!(body["account"]["status"], "frozen");
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerPayoutPayable).await,
+        (-10_000, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+    // A retry answers the same and moves nothing more; the key with another body is refused.
+    let (status, again) = harness
+        .post(&uri, "payout-1", json!({"amount": cny("100.00")}))
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &body));
+    let (status, reused) = harness
+        .post(&uri, "payout-1", json!({"amount": cny("50.00")}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
+    assert_eq!(reused["error"]["code"], "idempotency_key_reused");
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerPayoutPayable).await,
+        (-10_000, 0)
+    );
+    assert_eq!(harness.account(id).await["credit_balance"], cny("50.00"));
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM credit_operations WHERE kind = 'pay_out_credit_balance'")
+            .await,
+        1
+    );
+
+    // The rest, after unfreezing: the balance is zero and the account closes.
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/unfreeze"),
+            "unfreeze",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = harness
+        .post(&uri, "payout-2", json!({"amount": cny("50.00")}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["credit_balance"], cny("0.00"));
+    let (status, answer) = harness
+        .post(&uri, "payout-3", json!({"amount": cny("0.01")}))
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("credit_payout_exceeds_credit_balance")
+        )
+    );
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/close"),
+            "close",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["status"], "closed");
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerPayoutPayable).await,
+        (-15_000, 0)
+    );
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerCreditBalance).await,
+        (0, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+}
+
+/// Money that reaches a charged-off account stays against the debt charged off: it is not
+/// paid out (`credit_account_charged_off`, 409), and nothing changes.
+async fn a_charged_off_account_keeps_its_credit_balance(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize",
+            json!({"amount": cny("900.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture",
+            json!({"product": "installment", "periods": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // A lender that charges off as soon as an account is overdue (M1), to keep this short.
+    let mut policy = AccountPolicy::default();
+    policy
+        .bucket_actions
+        .push(tally_credit::account::BucketAction {
+            bucket: tally_credit::Bucket::M1,
+            action: tally_credit::account::DelinquencyAction::ChargeOff,
+        });
+    let mut day = date(2026, 5, 1);
+    while day <= date(2026, 5, 20) {
+        run_end_of_day(
+            &harness.database,
+            &harness.writer,
+            day,
+            &policy,
+            &EndOfDayOptions::default(),
+            &*harness.clock,
+        )
+        .await
+        .unwrap();
+        day = day.tomorrow().unwrap();
+    }
+    assert_eq!(harness.account(id).await["status"], "charged_off");
+    // A payment after the charge-off is held as credit balance, against the debt.
+    harness.clock.set("2026-05-21T09:00:00Z".parse().unwrap());
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/repayments"),
+            "recovery",
+            json!({"amount": cny("50.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["credit_balance"], cny("50.00"));
+    let before = harness.account(id).await;
+    let (status, answer) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/credit-balance/payouts"),
+            "payout",
+            json!({"amount": cny("50.00")}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("credit_account_charged_off"))
+    );
+    assert_eq!(harness.account(id).await, before);
+    assert_eq!(
+        harness.ledger(LedgerRole::CustomerPayoutPayable).await,
+        (0, 0)
+    );
     harness.assert_books_match(&[id]).await;
 }

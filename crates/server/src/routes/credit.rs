@@ -1,8 +1,8 @@
 //! Credit routes under `/v1/credit`: open an account through the credit decision, read it,
 //! change its limit, freeze, unfreeze or close it; authorise purchases (a ledger hold),
 //! capture them into installment plans or void them; repay, refund, pay a plan off, put a
-//! statement into installments, write off a purchase confirmed stolen; statements, the
-//! collections queue and the product catalog.
+//! statement into installments, write off a purchase confirmed stolen, pay the customer's
+//! credit balance back to them; statements, the collections queue and the product catalog.
 //!
 //! Every write needs an `Idempotency-Key`: the first answer is stored with the operation
 //! and returned again to a retry (see `tally_store::credit_operations`). The business date
@@ -90,6 +90,7 @@ pub fn operation_error(error: OperationError) -> ApiError {
             }
             CreditError::AccountFrozen
             | CreditError::AccountClosed
+            | CreditError::AccountChargedOff
             | CreditError::AccountNotSettled { .. }
             | CreditError::CreditBalanceOwed(_)
             | CreditError::PlanNotActive(_) => StatusCode::CONFLICT,
@@ -831,7 +832,7 @@ pub async fn set_temporary_limit(
     responses(
         (status = 200, description = "The account", body = serde_json::Value),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`), nor one holding the customer's credit balance (`credit_account_has_credit_balance`)", body = ErrorBody),
+        (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`), nor one holding the customer's credit balance (`credit_account_has_credit_balance`: pay it out first)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
@@ -1300,6 +1301,47 @@ pub async fn write_off_stolen(
         |account, context| {
             let posting = account.write_off_stolen(context.date, plan)?;
             Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
+        },
+    )
+    .await
+}
+
+/// Pays part or all of the customer's credit balance back to them: it becomes a payable to
+/// the customer (ledger account `credit-payout-payable-{currency}`) until the payment system
+/// settles the transfer. Billed items still owed come first.
+#[utoipa::path(
+    post, path = "/v1/credit/accounts/{id}/credit-balance/payouts", tag = "credit",
+    request_body(content = serde_json::Value, description = "`{amount}`: at most the credit balance less what is billed and still owed"),
+    params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "What was paid out (`paid_out`) and the account", body = serde_json::Value),
+        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 409, description = "The account is charged off (`credit_account_charged_off`)", body = ErrorBody),
+        (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), not positive (`amount_not_positive`), another currency than the account's (`currency_mismatch`), more than can be paid out (`credit_payout_exceeds_credit_balance`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
+pub async fn pay_out_credit_balance(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+    headers: HeaderMap,
+    Json(request): Json<AmountRequest>,
+) -> Reply {
+    let amount = request.amount.parse()?;
+    operate(
+        &state,
+        &headers,
+        "pay_out_credit_balance",
+        id,
+        &request,
+        |account, context| {
+            let posting = account.pay_out_credit_balance(amount)?;
+            Ok(ok(
+                account,
+                context,
+                json!({ "paid_out": amount }),
+                vec![Step::Post(posting)],
+            ))
         },
     )
     .await
