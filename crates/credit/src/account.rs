@@ -351,6 +351,15 @@ impl OpenStatement {
     }
 }
 
+/// What a refund cancelled of one billed item, in minor units, with the dates that place it
+/// on a statement.
+struct Cancelled {
+    statement_date: Date,
+    due_date: Date,
+    principal: i64,
+    charges: i64,
+}
+
 /// Totals since the last statement, printed on the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleActivity {
@@ -483,6 +492,13 @@ pub struct Account {
     pub plans: Vec<Plan>,
     pub dues: Vec<Due>,
     pub open_statement: Option<OpenStatement>,
+    /// Statements cut before the open one and not yet judged, oldest first. Only accounts
+    /// opened before Tally limited `due_days` to 28 have any: with 29 to 31 days a due date
+    /// can fall after the next statement date, and the statement is kept until the end of
+    /// its own due date and judged then, like the open one (payments count towards each
+    /// statement they fall in the window of).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_statements: Vec<OpenStatement>,
     pub last_closing_balance: Amount,
     pub activity: CycleActivity,
     pub bucket: Bucket,
@@ -552,6 +568,7 @@ impl Account {
             plans: Vec::new(),
             dues: Vec::new(),
             open_statement: None,
+            earlier_statements: Vec::new(),
             last_closing_balance: zero,
             activity: CycleActivity::zero(currency),
             bucket: Bucket::Current,
@@ -564,6 +581,30 @@ impl Account {
             pricing_tier: None,
             bucket_at_end_of_day: None,
         })
+    }
+
+    /// The statements not yet judged: the earlier ones (oldest first), then the open one.
+    pub fn unjudged_statements(&self) -> impl Iterator<Item = &OpenStatement> {
+        self.earlier_statements
+            .iter()
+            .chain(self.open_statement.as_ref())
+    }
+
+    fn unjudged_statements_mut(&mut self) -> impl Iterator<Item = &mut OpenStatement> {
+        self.earlier_statements
+            .iter_mut()
+            .chain(self.open_statement.as_mut())
+    }
+
+    /// Counts money the customer's payment settled (`applied`) on `date` towards every
+    /// statement not yet judged.
+    fn record_paid(&mut self, date: Date, applied: &[Applied]) -> Result<(), CreditError> {
+        for open in self.unjudged_statements_mut() {
+            for part in applied {
+                open.record_paid(date, part.plan_id, part.amount)?;
+            }
+        }
+        Ok(())
     }
 
     fn check_currency(&self, value: Amount) -> Result<(), CreditError> {
@@ -964,11 +1005,7 @@ impl Account {
         )?;
         self.credit_balance = add(self.credit_balance, left)?;
         self.activity.payments = add(self.activity.payments, value)?;
-        if let Some(open) = self.open_statement.as_mut() {
-            for part in &applied {
-                open.record_paid(date, part.plan_id, part.amount)?;
-            }
-        }
+        self.record_paid(date, &applied)?;
         self.settle_paid_plans();
         let posting = Posting::new("repayment")
             .debit(LedgerRole::RepaymentClearing, value)
@@ -1065,7 +1102,7 @@ impl Account {
         let excess = value.checked_sub(quote)?;
         self.credit_balance = add(self.credit_balance, excess)?;
         self.activity.payments = add(self.activity.payments, value)?;
-        if let Some(open) = self.open_statement.as_mut() {
+        for open in self.unjudged_statements_mut() {
             open.record_paid(date, plan_id, quote)?;
         }
         Ok(Posting::new(format!("early payoff of plan {plan_id}"))
@@ -1134,18 +1171,19 @@ impl Account {
             .filter(|position| self.dues[*position].plan_id == plan_id)
             .collect();
         plan_dues.sort_by_key(|position| std::cmp::Reverse(self.dues[*position].installment));
-        // The minimum's part of what the refund cancels on the open statement's items:
-        // overdue items in full, current principal by the principal share (rounded down).
-        let on_open_statement = self.open_statement.as_ref().map(|open| open.statement_date);
-        let overdue_at_statement = |due: &Due| match on_open_statement {
-            Some(statement_date) if due.statement_date <= statement_date => {
-                Some(due.due_date < statement_date)
-            }
-            _ => None,
-        };
-        let mut excused_overdue = 0_i64;
-        let mut cancelled_current_principal = 0_i64;
-        for position in &plan_dues {
+        // What the refund cancels of each billed item, in the order of `plan_dues`:
+        // principal, then (on a full refund of refundable fees) fee and interest. Each
+        // statement not yet judged takes its minimum's part of it off (see `cancelled`).
+        let mut cancelled: Vec<Cancelled> = plan_dues
+            .iter()
+            .map(|position| Cancelled {
+                statement_date: self.dues[*position].statement_date,
+                due_date: self.dues[*position].due_date,
+                principal: 0,
+                charges: 0,
+            })
+            .collect();
+        for (position, item) in plan_dues.iter().zip(&mut cancelled) {
             if left == 0 {
                 break;
             }
@@ -1154,11 +1192,7 @@ impl Account {
             due.principal = amount(due.principal.minor() - take, currency);
             left -= take;
             from_receivable += take;
-            match overdue_at_statement(due) {
-                Some(true) => excused_overdue += take,
-                Some(false) => cancelled_current_principal += take,
-                None => {}
-            }
+            item.principal = take;
         }
         let to_credit_balance = left;
         let plan = &mut self.plans[index];
@@ -1198,14 +1232,11 @@ impl Account {
             if plan.fees_refundable {
                 let (fee_billed, interest_billed) = (plan.fee_billed, plan.interest_billed);
                 let mut outstanding = 0_i64;
-                for position in &plan_dues {
+                for (position, item) in plan_dues.iter().zip(&mut cancelled) {
                     let due = &mut self.dues[*position];
                     let charges = due.fee.minor() + due.interest.minor();
                     outstanding += charges;
-                    if overdue_at_statement(due).is_some() {
-                        // Charges on the statement are in its minimum in full.
-                        excused_overdue += charges;
-                    }
+                    item.charges = charges;
                     due.fee = Amount::zero(currency);
                     due.interest = Amount::zero(currency);
                 }
@@ -1224,13 +1255,24 @@ impl Account {
         }
         self.credit_balance = add(self.credit_balance, amount(to_credit_balance, currency))?;
         self.activity.refunds = add(self.activity.refunds, value)?;
-        if let Some(open) = self.open_statement.as_mut() {
-            open.cancelled(
-                plan_id,
-                excused_overdue,
-                cancelled_current_principal,
-                given_back,
-            )?;
+        for open in self.unjudged_statements_mut() {
+            // The minimum's part of what the refund cancels on this statement's items:
+            // overdue items and charges in full, current principal by the principal share
+            // (rounded down).
+            let mut excused = 0_i64;
+            let mut current_principal = 0_i64;
+            for item in cancelled
+                .iter()
+                .filter(|item| item.statement_date <= open.statement_date)
+            {
+                excused = excused.saturating_add(item.charges);
+                if item.due_date < open.statement_date {
+                    excused = excused.saturating_add(item.principal);
+                } else {
+                    current_principal = current_principal.saturating_add(item.principal);
+                }
+            }
+            open.cancelled(plan_id, excused, current_principal, given_back)?;
         }
         self.settle_paid_plans();
         Ok(posting)
@@ -1291,7 +1333,7 @@ impl Account {
                 LedgerRole::CustomerCreditBalance,
                 amount(give_back, currency),
             );
-        if let Some(open) = self.open_statement.as_mut() {
+        for open in self.unjudged_statements_mut() {
             // None of the plan's part of the minimum is the customer's any more.
             open.cancelled(plan_id, i64::MAX, 0, give_back)?;
         }
@@ -1372,8 +1414,10 @@ impl Account {
             discount_refunded: zero,
         });
         self.settle_paid_plans();
-        // Nothing is due on this statement any more.
+        // Nothing is due on this statement any more, nor on an earlier one not yet judged
+        // (its items are on this one too, and were converted with it).
         self.open_statement = None;
+        self.earlier_statements.clear();
         Ok(id)
     }
 
@@ -1559,22 +1603,31 @@ impl Account {
         self.apply_credit_balance(date, policy, outcome)?;
         // 4. A statement due today is judged at the end of its due date, before a statement
         // cut today could replace it.
-        if let Some(open) = self.open_statement.take_if(|open| open.due_date <= date) {
-            if open.still_to_pay().is_zero() {
-                let next_statement = open.statement_date.checked_add(1.month())?;
-                let next_due = self.cycle.due_date(next_statement)?;
-                for due in self.dues.iter_mut().filter(|due| {
-                    due.statement_date <= open.statement_date
-                        && due.outstanding() > 0
-                        && due.due_date >= open.due_date
-                }) {
-                    due.revolving = true;
-                    due.due_date = next_due;
-                }
+        // Earlier statements still unjudged (see `earlier_statements`) come first.
+        if self
+            .earlier_statements
+            .iter()
+            .any(|earlier| earlier.due_date <= date)
+        {
+            let (due, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.earlier_statements)
+                .into_iter()
+                .partition(|earlier| earlier.due_date <= date);
+            self.earlier_statements = kept;
+            for earlier in &due {
+                self.judge(earlier)?;
             }
+        }
+        if let Some(open) = self.open_statement.take_if(|open| open.due_date <= date) {
+            self.judge(&open)?;
         }
         // 5. The statement.
         if self.cycle.is_statement_date(date) {
+            // A statement not yet due (a due date after this statement date, on accounts
+            // opened with `due_days` over 28) is kept and judged at the end of its due date:
+            // a cut never drops a statement unjudged.
+            if let Some(unjudged) = self.open_statement.take() {
+                self.earlier_statements.push(unjudged);
+            }
             self.dues.retain(|due| due.outstanding() > 0);
             self.settle_paid_plans();
             let statement =
@@ -1629,6 +1682,26 @@ impl Account {
         Ok(())
     }
 
+    /// Judges statement `open` at the end of its due date: minimum met, its items still owed
+    /// revolve to the next due date (interest from the day after); not met, they stay due on
+    /// their own due date and become overdue.
+    fn judge(&mut self, open: &OpenStatement) -> Result<(), CreditError> {
+        if !open.still_to_pay().is_zero() {
+            return Ok(());
+        }
+        let next_statement = open.statement_date.checked_add(1.month())?;
+        let next_due = self.cycle.due_date(next_statement)?;
+        for due in self.dues.iter_mut().filter(|due| {
+            due.statement_date <= open.statement_date
+                && due.outstanding() > 0
+                && due.due_date >= open.due_date
+        }) {
+            due.revolving = true;
+            due.due_date = next_due;
+        }
+        Ok(())
+    }
+
     /// Uses the credit balance (overpayments, refunds, write-offs of paid purchases) to settle
     /// billed items, in the allocation order. Returns what it used.
     fn apply_credit_balance(
@@ -1653,11 +1726,7 @@ impl Account {
         self.credit_balance = left;
         if used.is_positive() {
             self.activity.credit_balance_applied = add(self.activity.credit_balance_applied, used)?;
-            if let Some(open) = self.open_statement.as_mut() {
-                for part in &applied {
-                    open.record_paid(date, part.plan_id, part.amount)?;
-                }
-            }
+            self.record_paid(date, &applied)?;
             outcome.postings.push(
                 Posting::new("credit balance applied")
                     .debit(LedgerRole::CustomerCreditBalance, used)
@@ -2821,6 +2890,118 @@ mod tests {
                 .unwrap();
             run_to(&mut account, &policy, date(2026, 2, 3));
             assert_eq!(account.bucket, standing, "{refund} {pays}");
+        }
+    }
+
+    /// An account as Tally stored it before new cycles were limited to `due_days` 1 to 28:
+    /// statement day 20 and `due_days` as given (0 to 31 were accepted then).
+    fn stored_with_due_days(due_days: i32) -> Account {
+        let account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
+        let mut json = serde_json::to_value(&account).unwrap();
+        json["cycle"]["due_days"] = due_days.into();
+        let account: Account = serde_json::from_value(json).unwrap();
+        assert_eq!(account.cycle.due_days, due_days);
+        account
+    }
+
+    #[test]
+    fn an_account_stored_with_due_days_0_or_over_28_still_buys() {
+        let product = flat(EarlyPayoffRule::PrincipalOnly);
+        for due_days in [0, 29, 30, 31] {
+            let mut account = stored_with_due_days(due_days);
+            let day = date(2026, 1, 10);
+            let id = account
+                .authorize_purchase(day, cny("1000.00"), date(2026, 1, 17), "order".into())
+                .unwrap();
+            let (_, plan, posting) = account
+                .capture_authorization(day, id, cny("1000.00"), &product, 1)
+                .unwrap();
+            assert_eq!(posting.imbalance(), 0);
+            assert!(account.authorizations.is_empty());
+            assert_eq!(account.held, cny("0.00"));
+            let installment = account.plans[0].schedule.installments[0];
+            assert_eq!(account.plans[0].id, plan);
+            assert_eq!(installment.statement_date, date(2026, 1, 20));
+            assert_eq!(
+                installment.due_date,
+                date(2026, 1, 20)
+                    .checked_add(i64::from(due_days).days())
+                    .unwrap(),
+                "{due_days}"
+            );
+            // Offers and bill installment build plans on the same cycle.
+            Schedule::build_for_tier(&product, None, cny("500.00"), 6, day, account.cycle).unwrap();
+            run(
+                &mut account,
+                &AccountPolicy::default(),
+                day,
+                date(2026, 1, 20),
+            );
+            if due_days > 0 {
+                account
+                    .bill_installment(date(2026, 1, 21), &product, 6, &AccountPolicy::default())
+                    .unwrap();
+            }
+        }
+        // A new account cannot choose them.
+        for due_days in [0, 29, 30, 31] {
+            let cycle = Cycle {
+                statement_day: 20,
+                due_days,
+            };
+            let error = Account::open(cny("5000.00"), cycle).unwrap_err();
+            assert_eq!(error.code(), "credit_invalid_due_days");
+        }
+    }
+
+    #[test]
+    fn a_statement_due_after_the_next_statement_date_is_kept_and_judged_on_its_due_date() {
+        // Due 30 days after the statement: the 20 February statement falls due 22 March,
+        // after the 20 March statement is cut.
+        let policy = AccountPolicy::default();
+        for (pays, standing) in [(Some("100.00"), Bucket::Current), (None, Bucket::M1)] {
+            let mut account = stored_with_due_days(30);
+            let day = date(2026, 1, 25);
+            account.authorize(day, cny("1000.00")).unwrap();
+            account
+                .capture(
+                    day,
+                    cny("1000.00"),
+                    &flat(EarlyPayoffRule::PrincipalOnly),
+                    1,
+                )
+                .unwrap();
+            run(&mut account, &policy, day, date(2026, 3, 20));
+            let earlier = account.earlier_statements.clone();
+            assert_eq!(earlier.len(), 1);
+            assert_eq!(earlier[0].statement_date, date(2026, 2, 20));
+            assert_eq!(earlier[0].due_date, date(2026, 3, 22));
+            assert_eq!(earlier[0].still_to_pay(), cny("100.00"));
+            let open = account.open_statement.clone().unwrap();
+            assert_eq!(open.statement_date, date(2026, 3, 20));
+            // The stored account serialises and loads with it.
+            let back: Account =
+                serde_json::from_value(serde_json::to_value(&account).unwrap()).unwrap();
+            assert_eq!(back, account);
+            if let Some(pays) = pays {
+                account
+                    .repay(date(2026, 3, 22), cny(pays), &policy)
+                    .unwrap();
+                assert!(account.earlier_statements[0].still_to_pay().is_zero());
+            }
+            run_to(&mut account, &policy, date(2026, 3, 23));
+            assert!(account.earlier_statements.is_empty());
+            assert_eq!(account.bucket, standing, "{pays:?}");
+            if pays.is_some() {
+                // Minimum met by its due date: the rest revolves to the 20 March statement's
+                // due date.
+                assert!(account.dues[0].revolving);
+                assert_eq!(account.dues[0].due_date, date(2026, 4, 19));
+                assert_in_good_standing(&account);
+            } else {
+                assert!(!account.dues[0].revolving);
+                assert_eq!(account.dues[0].due_date, date(2026, 3, 22));
+            }
         }
     }
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use tally_core::{Amount, Rounding};
 
 /// The account's billing cycle: the day of the month statements are cut (1 to 28) and how
-/// many days after the statement date payment is due (1 to 28).
+/// many days after the statement date payment is due (1 to 28 for a cycle chosen now;
+/// accounts opened before Tally limited it may hold 0 to 31, see [`Cycle::check_stored`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cycle {
@@ -22,11 +23,16 @@ pub struct Cycle {
 /// Default days from statement date to due date.
 pub const DUE_DAYS_DEFAULT: i32 = 9;
 
+/// The due days Tally accepted before it limited new cycles to 1 to 28: an account opened
+/// then may hold any of them, and keeps working with it.
+pub const STORED_DUE_DAYS: std::ops::RangeInclusive<i32> = 0..=31;
+
 fn default_due_days() -> i32 {
     DUE_DAYS_DEFAULT
 }
 
 impl Cycle {
+    /// A cycle chosen now, for a new account: see [`Cycle::validate`].
     pub fn new(statement_day: i8, due_days: i32) -> Result<Cycle, CreditError> {
         let cycle = Cycle {
             statement_day,
@@ -36,16 +42,40 @@ impl Cycle {
         Ok(cycle)
     }
 
+    /// The rules for a cycle chosen now (opening an account): statement day 1 to 28 and
+    /// `due_days` 1 to 28 (`credit_invalid_due_days`). Not for an existing account's cycle,
+    /// which may predate the `due_days` rule ([`Cycle::check_stored`]).
     pub fn validate(&self) -> Result<(), CreditError> {
-        if !(1..=28).contains(&self.statement_day) {
-            return Err(CreditError::InvalidStatementDay(self.statement_day));
-        }
+        self.check_statement_day()?;
         // A statement is judged at the end of its due date, before that day's statement is
         // cut; so a due date may fall on the next statement date (the shortest month has
-        // 28 days) but not after it, or the next statement would replace it unjudged. Due
-        // on the statement date itself would leave no day to pay.
+        // 28 days) but not after it. Due on the statement date itself would leave no day to
+        // pay.
         if !(1..=28).contains(&self.due_days) {
             return Err(CreditError::InvalidDueDays(self.due_days));
+        }
+        Ok(())
+    }
+
+    /// What any stored account's cycle satisfies, checked where an existing account's plans
+    /// are built: statement day 1 to 28 and `due_days` 0 to 31 (what Tally accepted before
+    /// new cycles were limited to 1 to 28). An account with `due_days` 0 or 29 to 31 keeps
+    /// buying, and end of day keeps a statement not yet due when the next is cut until its
+    /// due date (`Account::earlier_statements`).
+    pub fn check_stored(&self) -> Result<(), CreditError> {
+        self.check_statement_day()?;
+        if !STORED_DUE_DAYS.contains(&self.due_days) {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "due_days {} must be 0 to 31",
+                self.due_days
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_statement_day(&self) -> Result<(), CreditError> {
+        if !(1..=28).contains(&self.statement_day) {
+            return Err(CreditError::InvalidStatementDay(self.statement_day));
         }
         Ok(())
     }
@@ -156,7 +186,9 @@ impl Schedule {
         if !principal.is_positive() {
             return Err(CreditError::AmountNotPositive(principal.to_string()));
         }
-        cycle.validate()?;
+        // The account's cycle as stored, which may predate the limit on new cycles' due
+        // days: a plan for an existing account must not be refused for it.
+        cycle.check_stored()?;
         let pricing = product.term(periods)?.pricing_for(tier);
         let rate = pricing.rate;
         let rounding = product.rounding;

@@ -260,10 +260,14 @@ proptest! {
     fn any_sequence_keeps_the_books_and_the_account_in_step(
         operations in proptest::collection::vec(operation(), 1..60),
         statement_day in 1_i8..=28,
+        // 9 (the default), or what accounts stored before Tally limited new cycles to 1 to
+        // 28 may hold: 0, or 29 to 31 (a statement can fall due after the next is cut).
+        due_days in prop_oneof![3 => Just(9_i32), 1 => Just(0_i32), 2 => 29_i32..=31],
     ) {
         let policy = AccountPolicy::default();
         let products = products();
         let mut account = Account::open(cny(2_000_000), Cycle::new(statement_day, 9).unwrap()).unwrap();
+        account.cycle.due_days = due_days;
         let mut today: Date = date(2026, 1, 1);
         let mut books: BTreeMap<LedgerRole, i64> = BTreeMap::new();
         let mut ledger = Ledger::new();
@@ -284,6 +288,14 @@ proptest! {
                         today = today.checked_add(1.day()).unwrap();
                         account.end_of_day(today, &policy, &mut outcome).unwrap();
                         for posting in &outcome.postings { post(&mut books, &mut ledger, posting); }
+                        // Every statement is judged at the end of its due date: none still
+                        // waiting is past it (with due_days 0, one cut today is due today
+                        // and judged at the next end of day), and a cut never drops one.
+                        if !matches!(account.status, tally_credit::AccountStatus::ChargedOff | tally_credit::AccountStatus::Closed) {
+                            prop_assert!(account.unjudged_statements().all(|open| open.due_date > today
+                                || (open.due_date == today && open.statement_date == today)));
+                            prop_assert!(account.earlier_statements.len() <= 1);
+                        }
                     }
                 }
                 Operation::Repay(minor) => {

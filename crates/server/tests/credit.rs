@@ -236,6 +236,37 @@ impl Harness {
         }
     }
 
+    /// Rewrites account `id`'s stored state with `edit`, as if Tally had stored it so.
+    async fn edit_stored_account(&self, id: i64, edit: impl FnOnce(&mut Value)) {
+        let sql = format!("SELECT state FROM credit_accounts WHERE id = {id}");
+        let state: String = match &self.database {
+            Database::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
+        };
+        let mut state: Value = serde_json::from_str(&state).unwrap();
+        edit(&mut state);
+        let update = "UPDATE credit_accounts SET state = $1, version = version + 1 WHERE id = $2";
+        let state = state.to_string();
+        match &self.database {
+            Database::Sqlite(pool) => {
+                sqlx::query(update)
+                    .bind(state)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            Database::Postgres(pool) => {
+                sqlx::query(update)
+                    .bind(state)
+                    .bind(id)
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
     /// Ledger balance (debits − credits, posted and pending) of a credit role, in fen.
     async fn ledger(&self, role: LedgerRole) -> (i64, i64) {
         let accounts = credit_ledger_accounts(&self.database, &self.writer, Currency::CNY)
@@ -312,6 +343,8 @@ tally_store::on_both_backends!(
     bad_amounts_paths_and_queries_get_their_codes,
     a_credit_balance_is_paid_out_and_the_account_then_closes,
     a_charged_off_account_keeps_its_credit_balance,
+    the_account_shows_what_is_still_to_pay_on_its_statement,
+    an_account_stored_with_due_days_0_or_over_28_still_buys,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -2237,6 +2270,201 @@ async fn a_charged_off_account_keeps_its_credit_balance(harness: Harness) {
     assert_eq!(
         harness.ledger(LedgerRole::CustomerPayoutPayable).await,
         (0, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+}
+
+/// The open statement tells a client what is still to pay for its minimum: the minimum less
+/// what a stolen-account write-off and a refund took off it, less what the customer paid.
+async fn the_account_shows_what_is_still_to_pay_on_its_statement(harness: Harness) {
+    let (id, customer) = harness.open().await;
+    // Three purchases in one period each: 1,000.00 the customer's, 500.00 the thief's and
+    // 300.00 returned to the merchant.
+    for (number, value) in [(1, "1000.00"), (2, "500.00"), (3, "300.00")] {
+        let (status, body) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations"),
+                &format!("authorize-{number}"),
+                json!({"amount": cny(value)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations/{number}/capture"),
+                &format!("capture-{number}"),
+                json!({"product": "installment", "periods": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let policy = AccountPolicy::default();
+    let options = EndOfDayOptions::default();
+    let run = |day: Date| {
+        let (harness, policy, options) = (&harness, &policy, &options);
+        async move {
+            run_end_of_day(
+                &harness.database,
+                &harness.writer,
+                day,
+                policy,
+                options,
+                &*harness.clock,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    for day in 1..=5 {
+        run(date(2026, 5, day)).await;
+    }
+    harness.clock.set("2026-05-06T09:00:00Z".parse().unwrap());
+    // Statement on 5 May, due 14 May: 10% of the 1,800.00 billed.
+    let open = harness.account(id).await["open_statement"].clone();
+    assert_eq!(open["due_date"], "2026-05-14");
+    assert_eq!(open["minimum_payment"], cny("180.00"));
+    assert_eq!(open["minimum_due"], cny("180.00"));
+    assert_eq!(open["still_to_pay"], cny("180.00"));
+    assert_eq!(open["paid"], cny("0.00"));
+
+    // The thief's purchase is written off: its 50.00 part of the minimum is not the
+    // customer's.
+    let risk = RiskStore::new(harness.database.clone());
+    risk.insert_case(
+        &CaseRow {
+            id: "confirmed".into(),
+            kind: "stolen_account".into(),
+            priority: 0,
+            status: "approved".into(),
+            customer: customer.clone(),
+            event_sequence: None,
+            summary: "customer reports the phone stolen".into(),
+            assignee: Some("analyst".into()),
+            created_at: 0,
+            updated_at: 0,
+        },
+        &CaseLogRow {
+            id: "log-confirmed".into(),
+            case_id: "confirmed".into(),
+            at: 0,
+            actor: "analyst".into(),
+            action: "approved".into(),
+            note: "confirmed".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/2/stolen-write-off"),
+            "write-off",
+            json!({"case_id": "confirmed"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["account"]["open_statement"]["still_to_pay"],
+        cny("130.00")
+    );
+    // The 300.00 purchase is refunded in full: its 30.00 part goes too.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/3/refunds"),
+            "refund",
+            json!({"amount": cny("300.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let open = harness.account(id).await["open_statement"].clone();
+    // The minimum as cut is unchanged; what is due and still to pay are the customer's own.
+    assert_eq!(open["minimum_payment"], cny("180.00"));
+    assert_eq!(open["minimum_due"], cny("100.00"));
+    assert_eq!(open["still_to_pay"], cny("100.00"));
+
+    // A part payment leaves the rest to pay; paying it leaves nothing.
+    let repay = |key: &'static str, value: &'static str| {
+        let harness = &harness;
+        async move {
+            let (status, body) = harness
+                .post(
+                    &format!("/v1/credit/accounts/{id}/repayments"),
+                    key,
+                    json!({"amount": cny(value)}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    };
+    repay("repay-1", "60.00").await;
+    let open = harness.account(id).await["open_statement"].clone();
+    assert_eq!(open["paid"], cny("60.00"));
+    assert_eq!(open["still_to_pay"], cny("40.00"));
+    repay("repay-2", "40.00").await;
+    let open = harness.account(id).await["open_statement"].clone();
+    assert_eq!(open["minimum_due"], cny("100.00"));
+    assert_eq!(open["still_to_pay"], cny("0.00"));
+    assert!(harness.account(id).await["earlier_statements"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Met by the due date: the account stays current and the rest revolves.
+    harness.clock.set("2026-05-16T09:00:00Z".parse().unwrap());
+    for day in 6..=15 {
+        run(date(2026, 5, day)).await;
+    }
+    let account = harness.account(id).await;
+    assert_eq!(account["bucket"], "current");
+    assert_eq!(account["status"], "open");
+    assert!(account["open_statement"].is_null());
+    harness.assert_books_match(&[id]).await;
+}
+
+/// Accounts opened when Tally accepted `due_days` 0 to 31 keep buying: only a new account's
+/// cycle must have 1 to 28.
+async fn an_account_stored_with_due_days_0_or_over_28_still_buys(harness: Harness) {
+    let (id, _) = harness.open().await;
+    for (number, due_days) in [(1, 30), (2, 0)] {
+        harness
+            .edit_stored_account(id, |state| state["cycle"]["due_days"] = json!(due_days))
+            .await;
+        let (status, offers) = harness
+            .get(&format!(
+                "/v1/credit/accounts/{id}/offers?amount=100.00&product=installment"
+            ))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{offers}");
+        let (status, body) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations"),
+                &format!("authorize-{number}"),
+                json!({"amount": cny("100.00")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let (status, body) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations/{number}/capture"),
+                &format!("capture-{number}"),
+                json!({"product": "installment", "periods": 1}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let account = &body["account"];
+        assert_eq!(account["held"], cny("0.00"));
+        let plan = &account["plans"][number - 1];
+        // Billed on 5 May, due `due_days` after it.
+        let due = date(2026, 5, 5)
+            .checked_add(jiff::Span::new().days(due_days))
+            .unwrap();
+        assert_eq!(plan["installments"][0]["due_date"], due.to_string());
+    }
+    // No hold is left behind.
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
+            .await,
+        0
     );
     harness.assert_books_match(&[id]).await;
 }

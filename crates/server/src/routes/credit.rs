@@ -155,11 +155,30 @@ pub fn account_view(
         "bucket": bucket_name(account.bucket),
         "days_past_due": account.days_past_due,
         "statement_day": account.cycle.statement_day,
-        "open_statement": account.open_statement,
+        "open_statement": account.open_statement.as_ref().map(statement_view),
+        "earlier_statements": account
+            .earlier_statements
+            .iter()
+            .map(statement_view)
+            .collect::<Vec<_>>(),
         "authorizations": account.authorizations,
         "plans": plans,
         "last_end_of_day": account.last_end_of_day,
     })
+}
+
+/// A statement not yet judged as the API shows it: its stored fields (`minimum_payment` as
+/// cut, `paid`: the customer's money that settled billed items since it) and what a client
+/// needs so that it never computes `minimum_payment - paid`: `minimum_due`, the minimum
+/// less what refunds and stolen-account write-offs took off it, and `still_to_pay`, what is
+/// left of that to pay by the due date (zero once the minimum is met).
+fn statement_view(open: &tally_credit::account::OpenStatement) -> Value {
+    let mut view = serde_json::to_value(open).unwrap_or(Value::Null);
+    if let Value::Object(fields) = &mut view {
+        fields.insert("minimum_due".into(), json!(open.minimum_due()));
+        fields.insert("still_to_pay".into(), json!(open.still_to_pay()));
+    }
+    view
 }
 
 fn hash_of(kind: &str, id: CreditAccountId, body: &impl Serialize) -> String {
@@ -393,7 +412,7 @@ pub async fn open_account(
     get, path = "/v1/credit/accounts/{id}", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id")),
     responses(
-        (status = 200, description = "The account: limit, available credit, held, balances, bucket, authorisations, plans with schedules and true APR", body = serde_json::Value),
+        (status = 200, description = "The account: limit, available credit, held, balances, bucket, authorisations, plans with schedules and true APR, and the open statement (`open_statement`: `minimum_payment` as cut, `paid`, `minimum_due` = the minimum less what refunds and stolen-account write-offs took off it, `still_to_pay` = what is left to pay by `due_date` for the minimum to be met, zero once met; `earlier_statements`: statements not yet judged, cut before it, each with the same fields; only on accounts opened with `due_days` over 28)", body = serde_json::Value),
         (status = 404, description = "No such account (`credit_account_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
