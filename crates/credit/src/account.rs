@@ -596,12 +596,28 @@ impl Account {
             .chain(self.open_statement.as_mut())
     }
 
-    /// Counts money the customer's payment settled (`applied`) on `date` towards every
-    /// statement not yet judged.
+    /// Counts money the customer's payment settled (`applied`) on `date` towards the
+    /// statements not yet judged, oldest first: an earlier statement still waiting for its
+    /// due date takes what it still needs, and the open statement the rest, so one payment
+    /// never meets two minimums.
     fn record_paid(&mut self, date: Date, applied: &[Applied]) -> Result<(), CreditError> {
-        for open in self.unjudged_statements_mut() {
-            for part in applied {
-                open.record_paid(date, part.plan_id, part.amount)?;
+        let earlier = self.earlier_statements.len();
+        for part in applied {
+            let mut left = part.amount;
+            for (index, open) in self.unjudged_statements_mut().enumerate() {
+                if index < earlier {
+                    if date > open.due_date {
+                        continue;
+                    }
+                    let taken = amount(
+                        left.minor().min(open.still_to_pay().minor()),
+                        left.currency(),
+                    );
+                    open.record_paid(date, part.plan_id, taken)?;
+                    left = left.checked_sub(taken)?;
+                } else {
+                    open.record_paid(date, part.plan_id, left)?;
+                }
             }
         }
         Ok(())
@@ -2988,6 +3004,11 @@ mod tests {
                     .repay(date(2026, 3, 22), cny(pays), &policy)
                     .unwrap();
                 assert!(account.earlier_statements[0].still_to_pay().is_zero());
+                // The payment met the earlier statement's minimum, so it does not count
+                // towards the open one's as well.
+                let open = account.open_statement.as_ref().unwrap();
+                assert!(open.paid.is_zero());
+                assert_eq!(open.still_to_pay(), open.minimum_due());
             }
             run_to(&mut account, &policy, date(2026, 3, 23));
             assert!(account.earlier_statements.is_empty());
@@ -2998,6 +3019,10 @@ mod tests {
                 assert!(account.dues[0].revolving);
                 assert_eq!(account.dues[0].due_date, date(2026, 4, 19));
                 assert_in_good_standing(&account);
+                // The 20 March statement's minimum is owed on its own: unpaid by 19 April,
+                // the account is past due.
+                run_to(&mut account, &policy, date(2026, 4, 20));
+                assert_eq!(account.bucket, Bucket::M1);
             } else {
                 assert!(!account.dues[0].revolving);
                 assert_eq!(account.dues[0].due_date, date(2026, 3, 22));

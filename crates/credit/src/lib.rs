@@ -44,8 +44,10 @@
 //!   `due_days` 0 to 31 and keep working: plans for an existing account are built on its
 //!   stored cycle ([`Cycle::check_stored`]); with 29 to 31 a statement not yet due when the
 //!   next is cut waits in `Account::earlier_statements` and is judged at the end of its own
-//!   due date (money paid between the later cut and that date counts towards both); with 0
-//!   a statement is due the day it is cut, so only a zero minimum can be met. Minimum = everything overdue + current fees, interest and
+//!   due date (money paid between the later cut and that date counts first towards its
+//!   minimum, the rest towards the open statement's); with 0 a statement is due the day it
+//!   is cut and judged at the next end of day, so only a zero minimum can be met. Minimum =
+//!   everything overdue + current fees, interest and
 //!   penalties + 10% of current principal. The statement is judged at the end of its due
 //!   date (payments dated on or before it count), before a statement cut that day. If the
 //!   minimum is met the remainder revolves to the next due date at 0.05% a day (from the day

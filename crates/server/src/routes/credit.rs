@@ -168,7 +168,8 @@ pub fn account_view(
 }
 
 /// A statement not yet judged as the API shows it: its stored fields (`minimum_payment` as
-/// cut, `paid`: the customer's money that settled billed items since it) and what a client
+/// cut, `paid`: what the customer's money settled since it, repayments of billed items,
+/// early payoffs' quotes and credit balance applied) and what a client
 /// needs so that it never computes `minimum_payment - paid`: `minimum_due`, the minimum
 /// less what refunds and stolen-account write-offs took off it, and `still_to_pay`, what is
 /// left of that to pay by the due date (zero once the minimum is met).
