@@ -273,6 +273,9 @@ proptest! {
         let mut ledger = Ledger::new();
         let mut outcome = DayOutcome::default();
         let mut paid_out = 0_i64;
+        // Statements cut and not yet past their due date: each must still wait to be judged
+        // (unless bill-installment converted them).
+        let mut cut: Vec<(Date, Date)> = Vec::new();
         for operation in operations {
             match operation {
                 Operation::Purchase { minor, product, term } => {
@@ -291,10 +294,23 @@ proptest! {
                         // Every statement is judged at the end of its due date: none still
                         // waiting is past it (with due_days 0, one cut today is due today
                         // and judged at the next end of day), and a cut never drops one.
+                        if let Some(statement) = &outcome.statement {
+                            cut.push((statement.statement_date, statement.due_date));
+                        }
                         if !matches!(account.status, tally_credit::AccountStatus::ChargedOff | tally_credit::AccountStatus::Closed) {
                             prop_assert!(account.unjudged_statements().all(|open| open.due_date > today
                                 || (open.due_date == today && open.statement_date == today)));
                             prop_assert!(account.earlier_statements.len() <= 1);
+                            cut.retain(|&(_, due_date)| due_date >= today);
+                            for &(statement_date, due_date) in &cut {
+                                if due_date > today || statement_date == today {
+                                    prop_assert!(
+                                        account.unjudged_statements().any(|open| open.statement_date == statement_date),
+                                        "the statement of {} (due {}) was dropped unjudged on {}",
+                                        statement_date, due_date, today
+                                    );
+                                }
+                            }
                         }
                     }
                 }
@@ -336,7 +352,9 @@ proptest! {
                     }
                 }
                 Operation::BillInstallment => {
-                    let _ = account.bill_installment(today, &products[0], 3, &policy);
+                    if account.bill_installment(today, &products[0], 3, &policy).is_ok() {
+                        cut.clear();
+                    }
                 }
                 Operation::PayOut { share_percent } => {
                     let payable = account.payable_credit_balance().unwrap().minor();
