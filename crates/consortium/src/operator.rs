@@ -171,6 +171,12 @@ impl<S: LogStore> Operator<S> {
         &self.log
     }
 
+    /// Whether a commit failed after the rules accepted its entries: the operator then
+    /// refuses all work until it is reopened from the store.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     fn healthy(&self) -> Result<(), Error> {
         if self.poisoned {
             return Err(Error::Internal(

@@ -688,10 +688,21 @@ impl Worker {
                         .query(request, &opening, time)
                         .map(Accepted::Answered),
                 };
-                if result.is_ok() {
-                    self.after_commit();
+                // A refused query changes nothing; a failed commit leaves the operator
+                // ahead of the store, refusing work until it is replayed (as in `flush`).
+                let poisoned = self.operator.is_poisoned();
+                match &result {
+                    Ok(_) => self.after_commit(),
+                    Err(error) if poisoned => tracing::error!(
+                        %error,
+                        "consortium log commit of a query failed; reopening from the store"
+                    ),
+                    Err(_) => {}
                 }
                 let _ = reply.send(result);
+                if poisoned {
+                    self.reopen();
+                }
             }
             Action::PublishRecord { identifier, .. } => {
                 let blinded = opening

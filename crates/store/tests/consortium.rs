@@ -120,6 +120,7 @@ tally_store::on_both_backends!(
     an_edited_entry_is_detected,
     an_edited_hash_is_detected,
     a_second_writer_cannot_interleave,
+    a_failed_query_commit_reopens_the_operator,
 );
 
 async fn commits_survive_a_restart_and_proofs_verify(test: TestDatabase) {
@@ -301,4 +302,74 @@ async fn a_second_writer_cannot_interleave(test: TestDatabase) {
     let (request, opening) = publication(&member("bank-b", 2), 1, "+8613900000000");
     let error = log.submit(request, Some(opening)).await.unwrap_err();
     assert_eq!(error.code(), "storage");
+}
+
+/// Makes every insert into `consortium_entries` fail (as a full disk would), or stops it.
+async fn fail_entry_inserts(database: &Database, fail: bool) {
+    match database {
+        Database::Sqlite(pool) => {
+            let statement = if fail {
+                "CREATE TRIGGER consortium_test_failure BEFORE INSERT ON consortium_entries \
+                 BEGIN SELECT RAISE(ABORT, 'the disk is full (test)'); END"
+            } else {
+                "DROP TRIGGER consortium_test_failure"
+            };
+            sqlx::query(statement).execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            let statements: &[&str] = if fail {
+                &[
+                    "CREATE FUNCTION consortium_test_failure() RETURNS trigger LANGUAGE plpgsql \
+                     AS $$ BEGIN RAISE EXCEPTION 'the disk is full (test)'; END $$",
+                    "CREATE TRIGGER consortium_test_failure BEFORE INSERT ON consortium_entries \
+                     FOR EACH ROW EXECUTE FUNCTION consortium_test_failure()",
+                ]
+            } else {
+                &["DROP TRIGGER consortium_test_failure ON consortium_entries"]
+            };
+            for statement in statements {
+                sqlx::query(statement).execute(pool).await.unwrap();
+            }
+        }
+    }
+}
+
+fn query(key: &SignerKey, sequence: u64, phone: &str) -> (SignedRequest, IdentifierOpening) {
+    let action = Action::Query {
+        identifier: opening(phone).commitment(),
+    };
+    (
+        SignedRequest::sign("test", key, sequence, TIME, action),
+        opening(phone),
+    )
+}
+
+async fn a_failed_query_commit_reopens_the_operator(test: TestDatabase) {
+    let log = start(&test.database).await.unwrap();
+    fill(&log, 1, 2).await;
+    let verifier = config().signer.verifier();
+    let size = |text: String| {
+        tally_consortium::open_checkpoint(&text, &verifier, &[])
+            .unwrap()
+            .checkpoint
+            .size
+    };
+    assert_eq!(size(log.checkpoint()), 3);
+    // A query whose commit fails is answered with the storage error.
+    fail_entry_inserts(&test.database, true).await;
+    let bank_b = member("bank-b", 2);
+    let (request, opening) = query(&bank_b, 1, "+8613800000001");
+    let error = log.submit(request, Some(opening)).await.unwrap_err();
+    assert_eq!(error.code(), "storage");
+    // Once the store takes writes again, the next query (with only queries coming) is
+    // answered and the shared checkpoint moves on: the operator reopened from the store.
+    fail_entry_inserts(&test.database, false).await;
+    let (request, opening) = query(&bank_b, 2, "+8613800000001");
+    let accepted = log.submit(request, Some(opening)).await.unwrap();
+    let Accepted::Answered(answer) = accepted else {
+        panic!("a query is answered");
+    };
+    assert_eq!(answer.records.len(), 1);
+    assert_eq!(answer.index, 3);
+    assert_eq!(size(log.checkpoint()), 4);
 }
