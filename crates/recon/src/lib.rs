@@ -34,8 +34,13 @@
 //! character, so cutting at newlines is safe; trail bytes can be ASCII such as `|`, which is
 //! why the block is decoded before it is split). Lines are found with `memchr`, fields with
 //! `memchr` on the delimiter; only a line that contains the quote byte takes the slower
-//! quote-aware path (which also handles doubled quotes and newlines inside quotes, as long as
-//! the quoted field does not cross a block boundary). Fixed-width fields are byte ranges, cut
+//! quote-aware path (which also handles doubled quotes and newlines inside quotes). A quote
+//! opens a quoted field only as the first byte of a field (RFC 4180); elsewhere (`O"Brien`)
+//! it is a literal character, so a stray quote never joins lines. A quote that is never
+//! closed makes a bad row of its own line only, and reading goes on with the next line. When
+//! a quoted field holding a newline straddles the cut between two blocks, the first block
+//! hands its unfinished record to the next one, which is parsed again with it in front (a
+//! record may not be longer than one block). Fixed-width fields are byte ranges, cut
 //! before decoding, so GBK positions are byte positions as in bank specifications. Parquet is
 //! read batch by batch with a column projection.
 //!
@@ -102,8 +107,8 @@
 //! millions of times lands in one partition;
 //! it is processed correctly but by one thread, and that partition is not split further
 //! (there is no recursive repartitioning: a partition pair must fit in memory in phase two).
-//! Parquet batches are converted on one thread. A quoted field containing a newline that
-//! happens to straddle a block boundary is reported as a bad row.
+//! Parquet batches are converted on one thread. A record longer than one block (a quoted
+//! field left open for 8 MiB) is reported as a bad row of its first line.
 
 pub mod amount;
 pub mod engine;

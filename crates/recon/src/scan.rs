@@ -216,6 +216,20 @@ fn scan_text(
         &mut file,
         settings.blocks_in_flight - 1,
     )?);
+    let parse = |data: &[u8], block: u32, open_end: bool| {
+        parse_text_block(
+            data,
+            block,
+            layout.encoding,
+            &columns,
+            builder,
+            settings.partition_bits,
+            open_end,
+        )
+    };
+    // Bytes at the front of `pending[0]` that were already counted as read: the unfinished
+    // last record of the previous wave.
+    let mut carried_in = 0u64;
     while !pending.is_empty() {
         // Parse this wave on the pool while this thread reads the next one.
         let (outputs, next) = rayon::join(
@@ -223,28 +237,54 @@ fn scan_text(
                 pending
                     .par_iter()
                     .enumerate()
-                    .map(|(offset, data)| {
-                        parse_text_block(
-                            data,
-                            block_index + offset as u32,
-                            layout.encoding,
-                            &columns,
-                            builder,
-                            settings.partition_bits,
-                        )
-                    })
+                    .map(|(offset, data)| parse(data, block_index + offset as u32, true))
                     .collect::<Vec<BlockOutput>>()
             },
             || read_wave(&mut reader, &mut file, settings.blocks_in_flight),
         );
+        let mut next = next?;
         let read: u64 = pending.iter().map(|block| block.len() as u64).sum();
-        block_index += pending.len() as u32;
-        for output in outputs {
+        // A block whose last record has a quoted field still open hands that record to the
+        // next block, which is then parsed again with the record in front (rare: only a
+        // quoted field holding a newline that straddles the cut between two blocks).
+        let mut carried: Option<Vec<u8>> = None;
+        for (offset, output) in outputs.into_iter().enumerate() {
+            let block = block_index + offset as u32;
+            let (output, tail) = match carried.take() {
+                Some(mut joined) => {
+                    joined.extend_from_slice(&pending[offset]);
+                    let output = parse(&joined, block, true);
+                    let tail = output.tail.map(|start| joined[start..].to_vec());
+                    (output, tail)
+                }
+                None => {
+                    let tail = output.tail.map(|start| pending[offset][start..].to_vec());
+                    (output, tail)
+                }
+            };
+            carried = tail;
             scan.absorb(&file_name, output, store, side)?;
         }
-        progress.advance(read);
+        block_index += pending.len() as u32;
+        let carried_out = carried.as_ref().map_or(0, |tail| tail.len() as u64);
+        if let Some(mut tail) = carried {
+            match next.first_mut() {
+                Some(first) => {
+                    tail.extend_from_slice(first);
+                    *first = tail;
+                }
+                None => {
+                    // The file ends inside the quoted field: its first line is a bad row.
+                    let output = parse(&tail, block_index, false);
+                    block_index += 1;
+                    scan.absorb(&file_name, output, store, side)?;
+                }
+            }
+        }
+        progress.advance(read - carried_in);
+        carried_in = if next.is_empty() { 0 } else { carried_out };
         reader.spare.append(&mut pending);
-        pending = next?;
+        pending = next;
     }
     Ok(scan)
 }
@@ -277,6 +317,7 @@ pub fn empty_block_output(partition_bits: u32) -> (BlockOutput, RowScratch) {
             bad_rows: Vec::new(),
             bad_row_count: 0,
             lines: 0,
+            tail: None,
         },
         RowScratch::default(),
     )

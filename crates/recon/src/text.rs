@@ -101,6 +101,13 @@ impl QuotedRecord {
 /// Parses one record that may contain quotes, starting at the beginning of `rest`, into
 /// `record`. Returns the bytes consumed (through the ending newline) and the newlines inside
 /// quoted fields, or an error when a quote is never closed.
+///
+/// Quoting follows RFC 4180, leniently (as Python's `csv` and the Rust `csv` crate do): a
+/// quote opens a quoted field only as the first byte of a field; a quote anywhere else in an
+/// unquoted field (`O"Brien`) is a literal character. Inside a quoted field a doubled quote is
+/// one quote and newlines are part of the field; text after the closing quote, up to the next
+/// delimiter, is kept as it is (`"a"b` reads as `ab`). So a record reaches past its first line
+/// only when a field that starts with a quote holds a newline.
 fn parse_quoted_record(
     rest: &[u8],
     dialect: &CsvDialect,
@@ -110,6 +117,7 @@ fn parse_quoted_record(
     record.ends.clear();
     let quote = dialect.quote;
     let mut in_quotes = false;
+    let mut field_start = true;
     let mut newlines = 0u32;
     let mut index = 0;
     while index < rest.len() {
@@ -132,15 +140,18 @@ fn parse_quoted_record(
             index += 1;
             continue;
         }
-        if Some(byte) == quote {
+        if field_start && Some(byte) == quote {
             in_quotes = true;
+            field_start = false;
         } else if byte == dialect.delimiter {
             record.ends.push(record.bytes.len());
+            field_start = true;
         } else if byte == b'\n' {
             index += 1;
             break;
         } else {
             record.bytes.push(byte);
+            field_start = false;
         }
         index += 1;
     }
@@ -162,14 +173,25 @@ pub struct BlockOutput {
     /// Block-local line (1-based) and reason of each bad row.
     pub bad_rows: Vec<(u32, String)>,
     pub bad_row_count: u64,
-    /// Lines in the block.
+    /// Lines in the block (up to `tail` when there is one).
     pub lines: u32,
+    /// Where the block's last record starts when a quoted field of it is still open at the end
+    /// of an open-ended block: that record continues in the next block, and these bytes (of
+    /// the undecoded input) are to be read again in front of it.
+    pub tail: Option<usize>,
 }
 
 /// Bad rows kept with their reason per block; beyond it they are only counted.
 pub const BAD_ROWS_KEPT_PER_BLOCK_MAX: usize = 1000;
 
 /// Parses a block of whole lines of a text file.
+///
+/// With `open_end`, more of the file may follow: a last record whose quoted field is still
+/// open at the end of the block is left unread and reported as [`BlockOutput::tail`], so that
+/// a quoted field holding newlines may cross a block boundary. Otherwise, and whenever the
+/// open record started at the very beginning of the block (it would then be longer than a
+/// block), a quote that is never closed makes a bad row of its first line only, and reading
+/// goes on with the next line: no other line is ever taken into the bad row.
 pub fn parse_text_block(
     data: &[u8],
     block: u32,
@@ -177,7 +199,9 @@ pub fn parse_text_block(
     columns: &ColumnMap,
     builder: &RowBuilder,
     partition_bits: u32,
+    open_end: bool,
 ) -> BlockOutput {
+    let raw = data;
     let mut check_replacements = false;
     let decoded: Cow<'_, [u8]> = match (encoding, columns) {
         (Encoding::Gbk, ColumnMap::Csv { .. }) => {
@@ -191,6 +215,7 @@ pub fn parse_text_block(
         }
         _ => Cow::Borrowed(data),
     };
+    let decoded_is_raw = matches!(decoded, Cow::Borrowed(_));
     let data: &[u8] = &decoded;
     let mut output = BlockOutput {
         // Records take a bit over half the bytes of their text: reserve so buffers rarely grow.
@@ -201,6 +226,7 @@ pub fn parse_text_block(
         bad_rows: Vec::new(),
         bad_row_count: 0,
         lines: 0,
+        tail: None,
     };
     let mut scratch = RowScratch::default();
     let mut quoted_record = QuotedRecord::default();
@@ -238,11 +264,16 @@ pub fn parse_text_block(
                             line_number += newlines;
                             pick_columns(quoted_record.fields(), slot_of_column, &mut fields)
                         }
-                        Err(used) => {
-                            consumed = used;
-                            line_number += memchr_iter(b'\n', &rest[..used]).count() as u32;
-                            Err("a quoted field is not closed".to_owned())
+                        Err(_) if open_end && position > 0 => {
+                            output.tail = Some(if decoded_is_raw {
+                                position
+                            } else {
+                                raw_offset_of_line(raw, line_number)
+                            });
+                            line_number -= 1;
+                            break;
                         }
+                        Err(_) => Err("a quoted field is not closed".to_owned()),
                     }
                 } else {
                     pick_columns(
@@ -279,6 +310,15 @@ pub fn parse_text_block(
         }
     }
     output
+}
+
+/// Where the decoded text's line `line` (1-based, past line 1) starts in the undecoded block:
+/// a newline byte never occurs inside a GBK character and the decoder keeps every newline, so
+/// both have the same lines.
+fn raw_offset_of_line(raw: &[u8], line: u32) -> usize {
+    memchr_iter(b'\n', raw)
+        .nth(line as usize - 2)
+        .map_or(raw.len(), |newline| newline + 1)
 }
 
 /// Fields of an unquoted line, split on the delimiter with memchr.

@@ -331,3 +331,168 @@ fn invalid_gbk_bytes_make_a_bad_row_not_a_silent_replacement() {
         "{bad_rows}"
     );
 }
+
+const PLAIN_LAYOUT: &str = r#"
+format = "csv"
+[fields]
+key = { column = "id" }
+amount = { column = "amount" }
+currency = { column = "currency" }
+"#;
+
+#[test]
+fn a_quote_inside_an_unquoted_field_is_a_literal_character_and_swallows_no_other_row() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,memo\n\
+        T1,100,CNY,O\"Brien\n\
+        T2,200,CNY,x\n\
+        T3,300,CNY,D\"Arcy\n";
+    let channel = "id,amount,currency\nT1,100,CNY\nT2,200,CNY\nT3,300,CNY\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        PLAIN_LAYOUT,
+        channel,
+        PLAIN_LAYOUT,
+        "",
+    );
+    assert_eq!(
+        outcome.summary.ledger.rows + outcome.summary.ledger.bad_rows,
+        3,
+        "{:?}",
+        outcome.summary.ledger
+    );
+    assert_eq!(outcome.summary.ledger.bad_rows, 0);
+    assert_eq!(
+        outcome.summary.count(Class::Matched),
+        3,
+        "{:?}",
+        outcome.exceptions
+    );
+    assert_eq!(outcome.summary.exit_code, 0);
+}
+
+#[test]
+fn a_quote_that_is_never_closed_makes_its_own_line_bad_and_no_other() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger = "id,amount,currency,memo\n\
+        T1,100,CNY,\"Brien\n\
+        T2,200,CNY,x\n\
+        T3,300,CNY,y\n";
+    let channel = "id,amount,currency\nT1,100,CNY\nT2,200,CNY\nT3,300,CNY\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        PLAIN_LAYOUT,
+        channel,
+        PLAIN_LAYOUT,
+        "",
+    );
+    assert_eq!(outcome.summary.ledger.bad_rows, 1);
+    assert_eq!(outcome.summary.count(Class::Matched), 2);
+    assert_eq!(outcome.summary.count(Class::MissingInLedger), 1);
+    let bad_rows =
+        std::fs::read_to_string(directory.path().join("out/bad_rows.csv")).expect("bad rows");
+    assert!(
+        bad_rows.contains("ledger.csv,2,a quoted field is not closed"),
+        "{bad_rows}"
+    );
+}
+
+#[test]
+fn a_quoted_field_with_a_newline_across_a_block_boundary_is_one_row() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    // With one thread and a 512 KiB budget, blocks are 64 KiB: the first block is cut at the
+    // last newline before byte 65,536, which is the one inside the quoted key "Q\nR".
+    let block = 64 * 1024;
+    let mut ledger = String::from("id,amount,currency,memo\n");
+    let mut channel = String::from("id,amount,currency\n");
+    let mut index = 0;
+    while ledger.len() < block - 200 {
+        ledger.push_str(&format!("F{index:05},1,CNY,filler\n"));
+        channel.push_str(&format!("F{index:05},1,CNY\n"));
+        index += 1;
+    }
+    // Pad so that the quoted row starts 8 bytes before the boundary.
+    let pad = block - 8 - ledger.len() - "P,1,CNY,\n".len();
+    ledger.push_str(&format!("P,1,CNY,{}\n", "p".repeat(pad)));
+    channel.push_str("P,1,CNY\n");
+    assert_eq!(ledger.len(), block - 8);
+    ledger.push_str("\"Q\nR\",5,CNY,quoted across the boundary\n");
+    channel.push_str("\"Q\nR\",5,CNY\n");
+    for index in 0..100 {
+        ledger.push_str(&format!("G{index:05},2,CNY,after\n"));
+        channel.push_str(&format!("G{index:05},2,CNY\n"));
+    }
+    ledger.push_str("Z,9,CNY,only in the ledger\n");
+    let last_line = ledger.lines().count();
+    let ledger_path = directory.path().join("ledger.csv");
+    let channel_path = directory.path().join("channel.csv");
+    std::fs::write(&ledger_path, &ledger).expect("write ledger");
+    std::fs::write(&channel_path, &channel).expect("write channel");
+    let mut options = RunOptions::new(
+        ledger_path,
+        Layout::from_toml(PLAIN_LAYOUT, "ledger layout").expect("ledger layout"),
+        channel_path,
+        Layout::from_toml(PLAIN_LAYOUT, "channel layout").expect("channel layout"),
+        Rules::default(),
+        directory.path().join("out"),
+    );
+    options.threads = 1;
+    options.memory_limit_bytes = 512 * 1024;
+    let outcome = tally_recon::run(&options, &NoProgress, &NoStopwatch).expect("run");
+    assert_eq!(outcome.summary.bad_rows, 0, "{:?}", outcome.summary);
+    // The channel file is one block: its rows are its lines minus the header and the one
+    // line that continues the quoted key.
+    let channel_rows = channel.lines().count() as u64 - 2;
+    assert_eq!(outcome.summary.ledger.rows, channel_rows + 1);
+    assert_eq!(
+        outcome.summary.count(Class::Matched),
+        channel_rows,
+        "{:?}",
+        outcome.summary
+    );
+    assert_eq!(outcome.summary.count(Class::MissingInChannel), 1);
+    // Line numbers after the boundary stay right: Z is on the file's last line.
+    let exceptions =
+        std::fs::read_to_string(directory.path().join("out/exceptions.csv")).expect("exceptions");
+    assert!(
+        exceptions.contains(&format!("missing_in_channel,Z,{last_line},")),
+        "{exceptions}"
+    );
+}
+
+#[test]
+fn quoted_fields_with_newlines_across_many_block_and_wave_boundaries_are_rows() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    // Each key holds a newline followed by 90 bytes, so nearly every cut of a 64 KiB block (at
+    // the last newline before it) falls inside a quoted field; about seven blocks, two per wave.
+    let mut ledger = String::from("id,amount,currency\n");
+    let mut channel = String::from("id,amount,currency\n");
+    let rows = 4_500;
+    for index in 0..rows {
+        let key = format!("\"K{index:06}\n{}\"", "k".repeat(90));
+        ledger.push_str(&format!("{key},{index},CNY\n"));
+        channel.push_str(&format!("{key},{index},CNY\n"));
+    }
+    let ledger_path = directory.path().join("ledger.csv");
+    let channel_path = directory.path().join("channel.csv");
+    std::fs::write(&ledger_path, &ledger).expect("write ledger");
+    std::fs::write(&channel_path, &channel).expect("write channel");
+    let mut options = RunOptions::new(
+        ledger_path,
+        Layout::from_toml(PLAIN_LAYOUT, "ledger layout").expect("ledger layout"),
+        channel_path,
+        Layout::from_toml(PLAIN_LAYOUT, "channel layout").expect("channel layout"),
+        Rules::default(),
+        directory.path().join("out"),
+    );
+    options.threads = 1;
+    options.memory_limit_bytes = 512 * 1024;
+    let outcome = tally_recon::run(&options, &NoProgress, &NoStopwatch).expect("run");
+    assert_eq!(outcome.summary.bad_rows, 0, "{:?}", outcome.summary);
+    assert_eq!(outcome.summary.ledger.rows, rows);
+    assert_eq!(outcome.summary.channel.rows, rows);
+    assert_eq!(outcome.summary.count(Class::Matched), rows);
+    assert!(outcome.exceptions.is_empty());
+}

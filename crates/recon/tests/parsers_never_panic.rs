@@ -36,8 +36,13 @@ fn check_block(layout_text: &str, encoding: Encoding, data: &[u8]) {
     let statuses = StatusTable::build(&[&layout], &Rules::default()).expect("statuses");
     let builder = RowBuilder::new(&layout, &statuses, false).expect("builder");
     let columns = ColumnMap::new(&layout, None).expect("columns");
-    let output = parse_text_block(data, 0, encoding, &columns, &builder, 3);
-    assert!(output.bad_row_count as usize + output.records.rows as usize <= data.len() + 1);
+    for open_end in [false, true] {
+        let output = parse_text_block(data, 0, encoding, &columns, &builder, 3, open_end);
+        assert!(output.bad_row_count as usize + output.records.rows as usize <= data.len() + 1);
+        assert!(output
+            .tail
+            .is_none_or(|start| start > 0 && start < data.len()));
+    }
 }
 
 proptest! {
