@@ -4,12 +4,13 @@
 
 use crate::error::ApiError;
 use jiff::{SignedDuration, Timestamp};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_risk::{EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES};
 use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
 use tally_store::{Database, StoreError};
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, watch, Mutex};
 
 /// How much history rebuilds the engine's velocity features on start.
 pub const HISTORY_DAYS: i64 = 90;
@@ -23,12 +24,29 @@ pub struct RiskService {
     pub decisions: mpsc::Sender<PendingDecision>,
 }
 
+/// Whether a queued decision is on disk: `None` while it waits, then the outcome.
+pub type StoreOutcome = Option<Result<(), String>>;
+
 /// A decision waiting to be stored, with the case it opens, and who waits for it.
 pub struct PendingDecision {
     pub event: EventRow,
     pub case: Option<(CaseRow, CaseLogRow)>,
-    pub stored: oneshot::Sender<Result<(), String>>,
+    pub stored: watch::Sender<StoreOutcome>,
 }
+
+/// A decision made in this process whose storage is under way or failed: a retry of the
+/// same event id answers it (waiting for the disk, or storing it again after a failure)
+/// instead of deciding and counting the event a second time.
+pub struct InFlight {
+    /// The event as stored (`Event::to_json`), to tell a retry from a reused id.
+    pub body: String,
+    pub event: EventRow,
+    pub case: Option<(CaseRow, CaseLogRow)>,
+    pub stored: watch::Receiver<StoreOutcome>,
+}
+
+/// Fewest decisions in flight before the stored ones are forgotten.
+const IN_FLIGHT_PRUNE_MIN: usize = 1024;
 
 /// Most decisions stored in one transaction.
 const DECISIONS_PER_COMMIT_MAX: usize = 512;
@@ -57,7 +75,7 @@ async fn store_decisions(store: RiskStore, mut receiver: mpsc::Receiver<PendingD
             error.to_string()
         });
         for stored in waiting {
-            let _ = stored.send(result.clone());
+            stored.send_replace(Some(result.clone()));
         }
     }
 }
@@ -70,10 +88,26 @@ impl std::fmt::Debug for RiskService {
     }
 }
 
-/// What the lock guards: the engine and the sequence number of the next event.
+/// What the lock guards: the engine, the sequence number of the next event and the
+/// decisions in flight by event id.
 pub struct RiskState {
     pub engine: RiskEngine,
     pub next_sequence: i64,
+    pub in_flight: HashMap<String, InFlight>,
+    /// Size of `in_flight` at which the stored decisions are forgotten (amortised O(1)).
+    in_flight_prune_at: usize,
+}
+
+impl RiskState {
+    /// Remembers a queued decision by its event id, forgetting stored ones now and then.
+    pub fn remember(&mut self, event_id: String, in_flight: InFlight) {
+        if self.in_flight.len() >= self.in_flight_prune_at {
+            self.in_flight
+                .retain(|_, waiting| !matches!(*waiting.stored.borrow(), Some(Ok(()))));
+            self.in_flight_prune_at = IN_FLIGHT_PRUNE_MIN.max(2 * self.in_flight.len());
+        }
+        self.in_flight.insert(event_id, in_flight);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -184,8 +218,29 @@ impl RiskService {
             state: Mutex::new(RiskState {
                 engine,
                 next_sequence,
+                in_flight: HashMap::new(),
+                in_flight_prune_at: IN_FLIGHT_PRUNE_MIN,
             }),
         })
+    }
+
+    /// Queues a decision for storage (in decision order: call it under the lock) and
+    /// returns what tells when it is on disk.
+    pub async fn queue(
+        &self,
+        event: EventRow,
+        case: Option<(CaseRow, CaseLogRow)>,
+    ) -> Result<watch::Receiver<StoreOutcome>, ApiError> {
+        let (stored, on_disk) = watch::channel(None);
+        self.decisions
+            .send(PendingDecision {
+                event,
+                case,
+                stored,
+            })
+            .await
+            .map_err(|_| ApiError::internal("the risk decision store has stopped"))?;
+        Ok(on_disk)
     }
 
     /// Writes a line of a case's audit trail.

@@ -117,7 +117,9 @@ tally_store::on_both_backends!(
     rule_sets_and_restart,
     stolen_account_claims,
     refusals,
-    every_route_is_in_the_openapi_document
+    every_route_is_in_the_openapi_document,
+    a_retried_event_answers_the_stored_decision,
+    identical_events_at_once_give_one_answer
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -703,4 +705,167 @@ async fn every_route_is_in_the_openapi_document(harness: Harness) {
         .map(|tag| tag["name"].as_str().unwrap())
         .collect();
     assert!(tags.contains(&"risk"), "{tags:?}");
+}
+
+async fn count_events(harness: &Harness) -> i64 {
+    let sql = "SELECT COUNT(*) FROM risk_events";
+    match &harness.test.database {
+        tally_store::Database::Sqlite(pool) => {
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+            count
+        }
+        tally_store::Database::Postgres(pool) => {
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+            count
+        }
+    }
+}
+
+async fn count_cases(harness: &Harness) -> i64 {
+    let sql = "SELECT COUNT(*) FROM risk_cases";
+    match &harness.test.database {
+        tally_store::Database::Sqlite(pool) => {
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+            count
+        }
+        tally_store::Database::Postgres(pool) => {
+            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+            count
+        }
+    }
+}
+
+async fn a_retried_event_answers_the_stored_decision(harness: Harness) {
+    // A watched device opens a case, so a second case would show.
+    let (status, _) = harness
+        .call("POST", "/v1/risk/lists", &harness.writer_key, Some(json!({"kind": "watch", "field": "device", "value": "d-watch", "reason": "seen in a fraud ring"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let purchase = harness.event(
+        "t1",
+        "transaction",
+        "grace",
+        json!({"card": "card-9", "device": "d-watch", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let (status, first) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["decision"]["features"]["card_transactions_10m"], 1);
+    assert!(first["case_id"].is_string(), "{first}");
+    let (events, cases) = (count_events(&harness).await, count_cases(&harness).await);
+    // The client retries (after a 503 or a lost answer): the same answer, nothing new.
+    let (status, again) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, first);
+    assert_eq!(count_events(&harness).await, events);
+    assert_eq!(count_cases(&harness).await, cases);
+    // The same id with another body is refused and changes nothing.
+    let mut other = purchase.clone();
+    other["amount"] = json!({"value": "6.00", "currency": "CNY"});
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "risk_event_id_reused", "{body}");
+    assert_eq!(count_events(&harness).await, events);
+    // The features were not fed again: the next purchase on the card is the second.
+    let next = harness.event(
+        "t2",
+        "transaction",
+        "grace",
+        json!({"card": "card-9", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(next),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["decision"]["features"]["card_transactions_10m"], 2,
+        "{body}"
+    );
+    assert_eq!(body["sequence"], first["sequence"].as_i64().unwrap() + 1);
+    // After a restart the stored decision still answers the retry.
+    let restarted = router(&harness.test, harness.clock.clone()).await;
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/risk/decisions")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", harness.writer_key),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(purchase.to_string()))
+        .unwrap();
+    let response = restarted.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body, first);
+    assert_eq!(count_events(&harness).await, events + 1);
+}
+
+async fn identical_events_at_once_give_one_answer(harness: Harness) {
+    let purchase = harness.event(
+        "t-once",
+        "transaction",
+        "heidi",
+        json!({"card": "card-10", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let mut calls = Vec::new();
+    for _ in 0..8 {
+        let router = harness.router.clone();
+        let key = harness.writer_key.clone();
+        let purchase = purchase.clone();
+        calls.push(tokio::spawn(async move {
+            let request = Request::builder()
+                .method("POST")
+                .uri("/v1/risk/decisions")
+                .header(header::AUTHORIZATION, format!("Bearer {key}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(purchase.to_string()))
+                .unwrap();
+            let response = router.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body: Value =
+                serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                    .unwrap();
+            (status, body)
+        }));
+    }
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(*body, answers[0].1);
+    }
+    assert_eq!(
+        answers[0].1["decision"]["features"]["card_transactions_10m"],
+        1
+    );
+    assert_eq!(count_events(&harness).await, 1);
 }

@@ -139,6 +139,22 @@ macro_rules! risk_sql {
                 Ok(sqlx::query_as(&sql).bind(sequence).fetch_optional(pool).await?)
             }
 
+            pub async fn event_by_id(pool: &Pool<$database>, event_id: &str) -> Result<Option<EventRow>, StoreError> {
+                let sql = format!("{EVENT_COLUMNS} WHERE event_id = $1 ORDER BY sequence LIMIT 1");
+                Ok(sqlx::query_as(&sql).bind(event_id).fetch_optional(pool).await?)
+            }
+
+            pub async fn event_case(pool: &Pool<$database>, sequence: i64) -> Result<Option<String>, StoreError> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT id FROM risk_cases WHERE event_sequence = $1 \
+                     AND kind IN ('review', 'hold_delivery') ORDER BY created_at, id LIMIT 1",
+                )
+                .bind(sequence)
+                .fetch_optional(pool)
+                .await?;
+                Ok(row.map(|(id,)| id))
+            }
+
             pub async fn customer_events(
                 pool: &Pool<$database>,
                 customer: &str,
@@ -407,6 +423,16 @@ impl RiskStore {
 
     pub async fn event(&self, sequence: i64) -> Result<Option<EventRow>, StoreError> {
         on_pool!(&self.database, event(sequence))
+    }
+
+    /// The first stored event with this client id, if any.
+    pub async fn event_by_id(&self, event_id: &str) -> Result<Option<EventRow>, StoreError> {
+        on_pool!(&self.database, event_by_id(event_id))
+    }
+
+    /// The case (review or hold delivery) the decision on event `sequence` opened, if any.
+    pub async fn event_case(&self, sequence: i64) -> Result<Option<String>, StoreError> {
+        on_pool!(&self.database, event_case(sequence))
     }
 
     pub async fn customer_events(

@@ -5,7 +5,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Path;
 use crate::json::Json;
-use crate::risk::{list_entry, micros, timestamp, PendingDecision, RiskService};
+use crate::risk::{list_entry, micros, timestamp, InFlight, RiskService};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Extension;
@@ -55,10 +55,11 @@ fn case_body(case: &CaseRow) -> Value {
     post, path = "/v1/risk/decisions", tag = "risk",
     request_body(content = serde_json::Value, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
     responses(
-        (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case", body = serde_json::Value),
+        (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = serde_json::Value),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
         (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`)", body = ErrorBody),
-        (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features", body = ErrorBody),
+        (status = 409, description = "The event id was already decided for a different event (`risk_event_id_reused`); nothing changed. The same event again answers the stored decision", body = ErrorBody),
+        (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features once, and a retry with the same event id stores it", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
 )]
@@ -69,8 +70,38 @@ pub async fn decide(
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
     event.validate()?;
+    let body_json = event.to_json();
     let risk = &context.risk;
     let mut state = risk.state.lock().await;
+    // A retry of an event decided in this process: wait for its storage (or store it again
+    // after a failure) and answer the same decision; the features are not fed again.
+    if let Some(in_flight) = state.in_flight.get_mut(&event.id) {
+        if in_flight.body != body_json {
+            return Err(id_reused(&event.id));
+        }
+        let failed = matches!(*in_flight.stored.borrow(), Some(Err(_)));
+        if failed {
+            in_flight.stored = risk
+                .queue(in_flight.event.clone(), in_flight.case.clone())
+                .await?;
+        }
+        let mut on_disk = in_flight.stored.clone();
+        let sequence = in_flight.event.sequence;
+        let decision_json = in_flight.event.decision.clone();
+        let case_id = in_flight.case.as_ref().map(|(case, _)| case.id.clone());
+        drop(state);
+        wait_on_disk(&mut on_disk).await?;
+        return answer(sequence, &decision_json, case_id);
+    }
+    // A retry of an event stored earlier (before a restart, or forgotten in memory).
+    if let Some(row) = risk.store.event_by_id(&event.id).await? {
+        drop(state);
+        if row.body != body_json {
+            return Err(id_reused(&event.id));
+        }
+        let case_id = risk.store.event_case(row.sequence).await?;
+        return answer(row.sequence, &row.decision, case_id);
+    }
     let decision = state.engine.decide(&event)?;
     let sequence = state.next_sequence;
     let now = risk.clock.now();
@@ -114,28 +145,56 @@ pub async fn decide(
         (case, log)
     });
     let case_id = case.as_ref().map(|(case, _)| case.id.clone());
-    let (stored, on_disk) = tokio::sync::oneshot::channel();
-    risk.decisions
-        .send(PendingDecision {
+    let mut on_disk = risk.queue(row.clone(), case.clone()).await?;
+    state.next_sequence += 1;
+    state.remember(
+        event.id.clone(),
+        InFlight {
+            body: body_json,
             event: row,
             case,
-            stored,
-        })
-        .await
-        .map_err(|_| ApiError::internal("the risk decision store has stopped"))?;
-    state.next_sequence += 1;
+            stored: on_disk.clone(),
+        },
+    );
     drop(state);
-    on_disk
+    wait_on_disk(&mut on_disk).await?;
+    answer(sequence, &decision_json, case_id)
+}
+
+fn id_reused(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "risk_event_id_reused",
+        format!("event id {id:?} was already decided for a different event; nothing was changed"),
+    )
+}
+
+/// Waits until a queued decision is on disk.
+async fn wait_on_disk(
+    on_disk: &mut tokio::sync::watch::Receiver<crate::risk::StoreOutcome>,
+) -> Result<(), ApiError> {
+    let outcome = on_disk
+        .wait_for(Option::is_some)
         .await
         .map_err(|_| ApiError::internal("the risk decision store stopped mid-write"))?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                "the decision could not be stored; it was counted in the velocity features",
-            )
-        })?;
-    let decision_value: Value = serde_json::from_str(&decision_json).map_err(ApiError::internal)?;
+        .clone();
+    match outcome {
+        Some(Ok(())) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the decision could not be stored; it was counted in the velocity features once, \
+             and a retry with the same event id stores it",
+        )),
+    }
+}
+
+fn answer(
+    sequence: i64,
+    decision_json: &str,
+    case_id: Option<String>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let decision_value: Value = serde_json::from_str(decision_json).map_err(ApiError::internal)?;
     Ok((
         StatusCode::OK,
         axum::Json(json!({
