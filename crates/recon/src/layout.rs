@@ -297,6 +297,44 @@ impl Layout {
     }
 }
 
+impl Layout {
+    /// The field names that read each slot (`key`, `key[1]`, `amount`, …; several joined with
+    /// `/` when they share a column), for messages about a slot.
+    pub fn slot_names(&self) -> Vec<String> {
+        let mut names = vec![String::new(); self.slots.len()];
+        let mut name = |source: &FieldSource, field: String| {
+            if let FieldSource::Slot(slot) = source {
+                if !names[*slot].is_empty() {
+                    names[*slot].push('/');
+                }
+                names[*slot].push_str(&field);
+            }
+        };
+        for (index, part) in self.key.iter().enumerate() {
+            if self.key.len() == 1 {
+                name(part, "key".to_owned());
+            } else {
+                name(part, format!("key[{index}]"));
+            }
+        }
+        name(&self.amount.0, "amount".to_owned());
+        name(&self.currency.0, "currency".to_owned());
+        if let Some(status) = &self.status {
+            name(&status.source, "status".to_owned());
+        }
+        if let Some((source, _)) = &self.timestamp {
+            name(source, "timestamp".to_owned());
+        }
+        if let Some((source, _)) = &self.fee {
+            name(source, "fee".to_owned());
+        }
+        if let Some(source) = &self.batch {
+            name(source, "batch".to_owned());
+        }
+        names
+    }
+}
+
 struct SlotBuilder {
     format: FileFormat,
     slots: Vec<SlotSource>,

@@ -41,7 +41,9 @@
 //! a quoted field holding a newline straddles the cut between two blocks, the first block
 //! hands its unfinished record to the next one, which is parsed again with it in front (a
 //! record may not be longer than one block). Fixed-width fields are byte ranges, cut
-//! before decoding, so GBK positions are byte positions as in bank specifications. Parquet is
+//! before decoding, so GBK positions are byte positions as in bank specifications; a line
+//! that ends before a field's last byte is a bad row naming the field (never a field cut
+//! short). Parquet is
 //! read batch by batch with a column projection.
 //!
 //! Each row's fields go through the compiled layout ([`record::RowBuilder`]): the key (one or

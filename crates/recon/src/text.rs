@@ -18,8 +18,11 @@ pub enum ColumnMap {
         slot_of_column: Vec<u8>,
         slot_count: usize,
     },
-    /// Fixed width: 0-based byte range of each slot.
-    FixedWidth { ranges: Vec<(usize, usize)> },
+    /// Fixed width: 0-based first byte and width of each slot, and the fields that read it.
+    FixedWidth {
+        ranges: Vec<(usize, usize)>,
+        names: Vec<String>,
+    },
 }
 
 impl ColumnMap {
@@ -66,7 +69,10 @@ impl ColumnMap {
                         _ => return Err("a fixed-width layout needs start and width".to_owned()),
                     }
                 }
-                Ok(ColumnMap::FixedWidth { ranges })
+                Ok(ColumnMap::FixedWidth {
+                    ranges,
+                    names: layout.slot_names(),
+                })
             }
             FileFormat::Parquet => Err("a Parquet layout has no text columns".to_owned()),
         }
@@ -283,9 +289,14 @@ pub fn parse_text_block(
                     )
                 }
             }
-            ColumnMap::FixedWidth { ranges } => {
-                pick_ranges(line, ranges, encoding, &mut decoded_fields, &mut fields)
-            }
+            ColumnMap::FixedWidth { ranges, names } => pick_ranges(
+                line,
+                ranges,
+                names,
+                encoding,
+                &mut decoded_fields,
+                &mut fields,
+            ),
         };
         let result = result.and_then(|()| {
             if check_replacements && memchr::memmem::find(line, REPLACEMENT_CHARACTER).is_some() {
@@ -385,9 +396,14 @@ fn pick_columns<'a>(
     Ok(())
 }
 
+/// Cuts a fixed-width line into its slots. Every field must lie wholly within the line: a
+/// line that ends before a field's last byte is a bad row naming that field, never a field
+/// cut short (a right-aligned amount `000000012345` cut to `000000012` would read as 12).
+/// Producers that strip the trailing spaces of a last text field must keep them for Tally.
 fn pick_ranges<'a>(
     line: &'a [u8],
     ranges: &[(usize, usize)],
+    names: &[String],
     encoding: Encoding,
     decoded: &'a mut Vec<String>,
     fields: &mut [&'a [u8]; SLOTS_MAX],
@@ -395,14 +411,16 @@ fn pick_ranges<'a>(
     decoded.clear();
     let mut raw: [&[u8]; SLOTS_MAX] = [&[]; SLOTS_MAX];
     for (slot, &(start, width)) in ranges.iter().enumerate() {
-        if start >= line.len() {
+        let end = start + width;
+        if end > line.len() {
             return Err(format!(
-                "the line has {} bytes, a field starts at byte {}",
+                "{}: the line has {} bytes, the field takes bytes {} to {end}",
+                names.get(slot).map_or("field", String::as_str),
                 line.len(),
-                start + 1
+                start + 1,
             ));
         }
-        raw[slot] = &line[start..(start + width).min(line.len())];
+        raw[slot] = &line[start..end];
     }
     if encoding == Encoding::Gbk {
         for text in raw.iter().take(ranges.len()) {

@@ -496,3 +496,38 @@ fn quoted_fields_with_newlines_across_many_block_and_wave_boundaries_are_rows() 
     assert_eq!(outcome.summary.count(Class::Matched), rows);
     assert!(outcome.exceptions.is_empty());
 }
+
+#[test]
+fn a_fixed_width_line_too_short_for_a_field_is_a_bad_row_naming_the_field() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let ledger_layout = r#"
+format = "fixed_width"
+[fields]
+key = { start = 1, width = 10 }
+amount = { start = 11, width = 12 }
+currency = { value = "CNY" }
+"#;
+    // T2's line is cut after 19 bytes: its amount 000000012345 would read as 12.
+    let ledger = "T1        000000012345\nT2        000000012\nT3        000000000300\n";
+    let channel = "id,amount,currency\nT1,12345,CNY\nT2,12,CNY\nT3,300,CNY\n";
+    let outcome = run(
+        directory.path(),
+        ledger,
+        ledger_layout,
+        channel,
+        PLAIN_LAYOUT,
+        "",
+    );
+    assert_eq!(outcome.summary.ledger.rows, 2, "{:?}", outcome.summary);
+    assert_eq!(outcome.summary.ledger.bad_rows, 1);
+    assert_eq!(outcome.summary.count(Class::Matched), 2);
+    assert_eq!(outcome.summary.count(Class::MissingInLedger), 1);
+    let bad_rows =
+        std::fs::read_to_string(directory.path().join("out/bad_rows.csv")).expect("bad rows");
+    assert!(
+        bad_rows.contains(
+            "ledger.csv,2,\"amount: the line has 19 bytes, the field takes bytes 11 to 22\""
+        ),
+        "{bad_rows}"
+    );
+}
