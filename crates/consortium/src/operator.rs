@@ -8,6 +8,12 @@
 //! store, which replays the entries (the TigerBeetle way: crash and recover rather than
 //! guess).
 //!
+//! The log's time never runs backwards: an entry (a query's too) is stamped at the time
+//! it is given or at the time of the entry before it, whichever is later, and
+//! [`Operator::open`] starts from the time of the stored entries. A clock that runs
+//! behind after a restart thus holds the log's time still instead of stopping the
+//! service, and cannot take a day's query count back to an earlier day.
+//!
 //! [`Commit`]: crate::Commit
 
 use crate::checkpoint::Checkpoint;
@@ -44,6 +50,8 @@ pub struct Operator<S> {
     poisoned: bool,
     /// Tree size of the latest snapshot stored or tried (0: none).
     snapshot_size: u64,
+    /// Time of the latest entry (the latest of the entries': the log's time).
+    last_time: UnixSeconds,
 }
 
 /// Fewest entries between two snapshots: rewriting the whole state costs far more than
@@ -74,6 +82,7 @@ impl<S: LogStore> Operator<S> {
             blinding,
             poisoned: false,
             snapshot_size: 0,
+            last_time: 0,
         };
         let results = operator.append(vec![Entry {
             time,
@@ -110,6 +119,17 @@ impl<S: LogStore> Operator<S> {
             None => (ConsortiumState::new(), 0),
         };
         let mut start = state.next_index();
+        // The log's time: the latest entry time, at least the last entry's (the entries
+        // before a snapshot are not replayed).
+        let mut last_time = match log.size().checked_sub(1) {
+            Some(last) => {
+                let bytes = log
+                    .entry(last)?
+                    .ok_or_else(|| Error::Storage(format!("entry {last} is missing")))?;
+                Entry::decode(&bytes)?.time
+            }
+            None => 0,
+        };
         while start < log.size() {
             let end = (start + ENTRY_BATCH_SIZE_MAX as u64).min(log.size());
             let mut entries = Vec::with_capacity((end - start) as usize);
@@ -122,7 +142,9 @@ impl<S: LogStore> Operator<S> {
                         "entry {index} does not hash to its leaf hash"
                     )));
                 }
-                entries.push(Entry::decode(&bytes)?);
+                let entry = Entry::decode(&bytes)?;
+                last_time = last_time.max(entry.time);
+                entries.push(entry);
             }
             replay_batch(&mut state, &entries)?;
             start = end;
@@ -134,6 +156,7 @@ impl<S: LogStore> Operator<S> {
             blinding,
             poisoned: false,
             snapshot_size,
+            last_time,
         })
     }
 
@@ -171,6 +194,11 @@ impl<S: LogStore> Operator<S> {
         &self.log
     }
 
+    /// The log's time: that of its latest entry. The next entry is stamped no earlier.
+    pub fn last_time(&self) -> UnixSeconds {
+        self.last_time
+    }
+
     /// Whether a commit failed after the rules accepted its entries: the operator then
     /// refuses all work until it is reopened from the store.
     pub fn is_poisoned(&self) -> bool {
@@ -188,6 +216,7 @@ impl<S: LogStore> Operator<S> {
 
     /// Checks each entry against the rules in order and commits the accepted ones in one
     /// store commit. Returns, per entry, its log index and effect, or why it was refused.
+    /// An entry with a time before the log's time is stamped at the log's time.
     pub fn append(&mut self, entries: Vec<Entry>) -> Result<Vec<EntryOutcome>, Error> {
         self.healthy()?;
         if entries.len() > ENTRY_BATCH_SIZE_MAX {
@@ -200,13 +229,16 @@ impl<S: LogStore> Operator<S> {
         let verified = verify_signatures(&self.state, &entries);
         let mut results = Vec::with_capacity(entries.len());
         let mut accepted = Vec::with_capacity(entries.len());
-        for (entry, verified_key) in entries.into_iter().zip(verified) {
+        let mut last_time = self.last_time;
+        for (mut entry, verified_key) in entries.into_iter().zip(verified) {
+            entry.time = entry.time.max(last_time);
             let index = self.state.next_index();
             match self
                 .state
                 .apply_with_verified_key(&entry, verified_key.as_ref())
             {
                 Ok(effect) => {
+                    last_time = entry.time;
                     accepted.push(entry.encode());
                     results.push(Ok((index, effect)));
                 }
@@ -221,6 +253,7 @@ impl<S: LogStore> Operator<S> {
             self.poisoned = true;
             return Err(error);
         }
+        self.last_time = last_time;
         // Pair assertion: the rules and the log agree on how many entries there are.
         if self.log.size() != first + count || self.state.next_index() != self.log.size() {
             self.poisoned = true;
@@ -280,8 +313,9 @@ impl<S: LogStore> Operator<S> {
             .unwrap_or_else(|| Err(Error::Internal("no result".into())))
     }
 
-    /// Answers a member's signed query at `time` and logs the query record; the
-    /// opening must open the commitment the member signed and is not kept.
+    /// Answers a member's signed query at `time` (or at the log's time, if later) and
+    /// logs the query record; the opening must open the commitment the member signed and
+    /// is not kept.
     pub fn query(
         &mut self,
         request: SignedRequest,
@@ -289,6 +323,7 @@ impl<S: LogStore> Operator<S> {
         time: UnixSeconds,
     ) -> Result<QueryAnswer, Error> {
         self.healthy()?;
+        let time = time.max(self.last_time);
         let Action::Query {
             identifier: commitment,
         } = &request.action

@@ -244,3 +244,103 @@ fn a_large_batch_checks_signatures_in_parallel_and_still_refuses_forgeries() -> 
     assert_eq!(operator.log().size(), 1 + 101);
     Ok(())
 }
+
+#[test]
+fn log_time_never_runs_backwards_so_a_clock_behind_cannot_reset_the_daily_quota(
+) -> Result<(), Error> {
+    // A quota of one query a day; T is ten seconds into day D + 1.
+    const DAY: u64 = 86_400;
+    let day = TIME / DAY;
+    let t = (day + 1) * DAY + 10;
+    let operator_key = key("alliance.example/log", 9);
+    let bank = key("bank-a", 1);
+    let genesis = Genesis {
+        consortium: CONSORTIUM.into(),
+        founders: vec![MemberKey {
+            name: "bank-a".into(),
+            public_key: bank.verifier().public_key(),
+        }],
+        quorum: Quorum {
+            numerator: 1,
+            denominator: 2,
+        },
+        query_quota_per_day: 1,
+        proposal_lifetime_seconds: 86_400,
+        request_skew_seconds_max: 300,
+    };
+    let blinding = BlindingKey::new(1, [8; 32]);
+    let mut operator = Operator::found(
+        MemoryLogStore::new(),
+        operator_key.clone(),
+        blinding.clone(),
+        genesis,
+        t - 1_000,
+    )?;
+    let opening = IdentifierOpening::new(
+        normalise(IdentifierKind::Phone, "+8613800000001", None)?,
+        [3; 16],
+    );
+    let query = |sequence: u64, time: u64| {
+        SignedRequest::sign(
+            CONSORTIUM,
+            &bank,
+            sequence,
+            time,
+            Action::Query {
+                identifier: opening.commitment(),
+            },
+        )
+    };
+    // The day's one query, at T.
+    operator.query(query(1, t), &opening, t)?;
+    // A restart with the clock 20 s behind (day D): the log stamps the query at T, the
+    // time of its last entry, so it counts against day D + 1, which is used up.
+    let mut operator = Operator::open(
+        operator.log().store().clone(),
+        operator_key.clone(),
+        blinding.clone(),
+    )?;
+    assert_eq!(
+        operator
+            .query(query(2, t - 20), &opening, t - 20)
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("quota_exceeded")
+    );
+    // The clock is right again: still one query on day D + 1.
+    assert_eq!(
+        operator
+            .query(query(3, t), &opening, t)
+            .map(|_| ())
+            .map_err(|error| error.code()),
+        Err("quota_exceeded")
+    );
+    let count = operator.state().query_count("bank-a");
+    assert_eq!((count.total, count.day, count.in_day), (1, day + 1, 1));
+    // Entries appended directly with an earlier time are stamped at the last entry's.
+    let admit = Action::ProposeAdmission {
+        candidate: MemberKey {
+            name: "pay-b".into(),
+            public_key: key("pay-b", 2).verifier().public_key(),
+        },
+    };
+    let results = operator.append(vec![Entry {
+        time: t - 20,
+        body: tally_consortium::EntryBody::Request(SignedRequest::sign(
+            CONSORTIUM,
+            &bank,
+            4,
+            t - 20,
+            admit,
+        )),
+    }])?;
+    assert!(results[0].is_ok());
+    // Entry times never decrease, across the restart too.
+    let mut times = Vec::new();
+    for index in 0..operator.log().size() {
+        let bytes = operator.log().entry(index)?.unwrap_or_default();
+        times.push(Entry::decode(&bytes)?.time);
+    }
+    assert_eq!(times, vec![t - 1_000, t, t]);
+    Ok(())
+}

@@ -502,7 +502,6 @@ impl ConsortiumLog {
                             config,
                             clock,
                             checkpoint: shared,
-                            last_time: 0,
                         };
                         match worker.publish_checkpoint() {
                             Ok(()) => {
@@ -607,7 +606,6 @@ struct Worker {
     config: ConsortiumConfig,
     clock: Arc<dyn Clock>,
     checkpoint: Arc<RwLock<String>>,
-    last_time: UnixSeconds,
 }
 
 impl Worker {
@@ -629,9 +627,10 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            // Time never runs backwards within the log.
-            let time = unix_seconds(self.clock.as_ref()).max(self.last_time);
-            self.last_time = time;
+            // Time never runs backwards within the log: not within a batch, and not
+            // across a restart or a reopen (the operator starts from its last entry's
+            // time and stamps no entry before it).
+            let time = unix_seconds(self.clock.as_ref()).max(self.operator.last_time());
             let mut pending: Vec<(Entry, Reply)> = Vec::new();
             for job in jobs {
                 match job {
