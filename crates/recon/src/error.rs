@@ -17,6 +17,14 @@ pub enum ReconError {
     /// A layout file is not valid TOML or does not describe a usable layout.
     #[error("invalid layout {origin}: {reason}")]
     Layout { origin: String, reason: String },
+    /// An input file cannot be read as its layout says, as a whole (not one bad row: for
+    /// example a header line that is not valid in the file's encoding).
+    #[error("{path}, line {line}: {reason}")]
+    Input {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
     /// The rules file is not valid TOML or its values are out of range.
     #[error("invalid rules {origin}: {reason}")]
     Rules { origin: String, reason: String },

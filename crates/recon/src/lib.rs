@@ -32,7 +32,9 @@
 //! at once with rayon; each block is parsed by one thread with no shared state. A GBK CSV
 //! block is first decoded to UTF-8 with encoding_rs (a newline byte never occurs inside a GBK
 //! character, so cutting at newlines is safe; trail bytes can be ASCII such as `|`, which is
-//! why the block is decoded before it is split). Lines are found with `memchr`, fields with
+//! why the block is decoded before it is split). An invalid GBK sequence on any line of a
+//! record makes that record a bad row; in the header it stops the run with an error naming
+//! the file and line 1. Lines are found with `memchr`, fields with
 //! `memchr` on the delimiter; only a line that contains the quote byte takes the slower
 //! quote-aware path (which also handles doubled quotes and newlines inside quotes). A quote
 //! opens a quoted field only as the first byte of a field (RFC 4180); elsewhere (`O"Brien`)

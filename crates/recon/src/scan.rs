@@ -179,11 +179,17 @@ fn scan_text(
         let raw: Vec<u8> = first.drain(..end).collect();
         let mut line = match layout.encoding {
             Encoding::Utf8 => raw,
-            Encoding::Gbk => encoding_rs::GBK
-                .decode_without_bom_handling(&raw)
-                .0
-                .into_owned()
-                .into_bytes(),
+            Encoding::Gbk => {
+                let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&raw);
+                if had_errors {
+                    return Err(ReconError::Input {
+                        path: path.to_owned(),
+                        line: 1,
+                        reason: "the header is not valid GBK (invalid byte sequence)".to_owned(),
+                    });
+                }
+                text.into_owned().into_bytes()
+            }
         };
         while line
             .last()

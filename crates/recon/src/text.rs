@@ -299,7 +299,10 @@ pub fn parse_text_block(
             ),
         };
         let result = result.and_then(|()| {
-            if check_replacements && memchr::memmem::find(line, REPLACEMENT_CHARACTER).is_some() {
+            // The whole record: a quoted field may have taken it past its first line.
+            if check_replacements
+                && memchr::memmem::find(&rest[..consumed], REPLACEMENT_CHARACTER).is_some()
+            {
                 return Err("invalid GBK byte sequence".to_owned());
             }
             builder.append(&fields, block, row_line, &mut scratch, &mut output.records)

@@ -531,3 +531,71 @@ currency = { value = "CNY" }
         "{bad_rows}"
     );
 }
+
+fn run_gbk_channel(
+    directory: &Path,
+    channel_layout: &str,
+    channel: &[u8],
+) -> Result<tally_recon::RunOutcome, tally_recon::ReconError> {
+    let ledger = "id,amount,currency,status,at\nA1,1.00,CNY,OK,2026-11-20T01:00:00\n";
+    let ledger_path = directory.join("ledger.csv");
+    let channel_path = directory.join("channel.csv");
+    std::fs::write(&ledger_path, ledger).expect("write ledger");
+    std::fs::write(&channel_path, channel).expect("write channel");
+    let options = RunOptions::new(
+        ledger_path,
+        Layout::from_toml(LEDGER_LAYOUT, "ledger layout").expect("ledger layout"),
+        channel_path,
+        Layout::from_toml(channel_layout, "channel layout").expect("channel layout"),
+        Rules::default(),
+        directory.join("out"),
+    );
+    tally_recon::run(&options, &NoProgress, &NoStopwatch)
+}
+
+#[test]
+fn invalid_gbk_bytes_on_a_later_line_of_a_quoted_record_make_a_bad_row() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let layout = CHANNEL_LAYOUT.replace("format = \"csv\"", "format = \"csv\"\nencoding = \"gbk\"");
+    // The quoted key of the second record holds a newline; the invalid sequence (lead byte
+    // 0x81, then 0xFF) is on the record's second line.
+    let outcome = run_gbk_channel(
+        directory.path(),
+        &layout,
+        b"A1;100;00\n\"X\nY\x81\xFF\";100;00\n",
+    )
+    .expect("run");
+    assert_eq!(outcome.summary.channel.bad_rows, 1, "{:?}", outcome.summary);
+    assert_eq!(outcome.summary.count(Class::Matched), 1);
+    let bad_rows =
+        std::fs::read_to_string(directory.path().join("out/bad_rows.csv")).expect("bad rows");
+    assert!(
+        bad_rows.contains("channel.csv,2,invalid GBK byte sequence"),
+        "{bad_rows}"
+    );
+}
+
+#[test]
+fn invalid_gbk_bytes_in_the_header_stop_the_run_naming_the_line() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let layout = r#"
+format = "csv"
+encoding = "gbk"
+csv = { delimiter = ";" }
+[fields]
+key = { column = "id" }
+amount = { column = "amount" }
+currency = { value = "CNY" }
+"#;
+    // The invalid sequence is in a column the layout does not read.
+    let error = run_gbk_channel(
+        directory.path(),
+        layout,
+        b"id;amount;me\x81\xFFmo\nA1;100;x\n",
+    )
+    .expect_err("a header that is not valid GBK");
+    let message = error.to_string();
+    assert!(message.contains("channel.csv"), "{message}");
+    assert!(message.contains("line 1"), "{message}");
+    assert!(message.contains("GBK"), "{message}");
+}
