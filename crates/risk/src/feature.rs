@@ -375,11 +375,13 @@ fn observe_state(
         KeyState::Window { entries, latest_ms } => {
             if records {
                 let amount = event.amount.map_or(0, |amount| amount.minor());
-                record_window(entries, latest_ms, at_ms, amount, spec.window_ms, limits);
+                record_window(entries, latest_ms, at_ms, amount);
             }
             let start = entries.partition_point(|entry| entry.at_ms <= at_ms - spec.window_ms);
             let end = entries.partition_point(|entry| entry.at_ms <= at_ms);
-            match spec.kind {
+            // The value is read before anything is evicted, so that the aggregate includes
+            // the event being decided even when it is far behind the key's latest event.
+            let value = match spec.kind {
                 FeatureKind::Sum => FeatureValue::Integer(
                     entries
                         .range(start..end)
@@ -391,7 +393,11 @@ fn observe_state(
                         .map(|entry| i64::from(entry.count))
                         .sum(),
                 ),
+            };
+            if records {
+                evict_window(entries, *latest_ms, spec.window_ms, limits);
             }
+            value
         }
         KeyState::Sightings {
             sightings,
@@ -419,7 +425,7 @@ fn observe_state(
                     limits,
                 );
             }
-            match spec.kind {
+            let value = match spec.kind {
                 FeatureKind::DistinctCount => FeatureValue::Integer(
                     sightings
                         .iter()
@@ -450,7 +456,8 @@ fn observe_state(
                     }
                     _ => FeatureValue::Integer(-1),
                 },
-            }
+            };
+            value
         }
         KeyState::Travel { last } => {
             let value = match (event.geo, *last) {
@@ -498,8 +505,6 @@ fn record_window(
     latest_ms: &mut i64,
     at_ms: i64,
     amount: i64,
-    window_ms: i64,
-    limits: &FeatureLimits,
 ) {
     *latest_ms = (*latest_ms).max(at_ms);
     let position = entries.partition_point(|entry| entry.at_ms <= at_ms);
@@ -520,7 +525,17 @@ fn record_window(
             },
         ),
     }
-    let horizon = *latest_ms - window_ms - limits.lateness_max_ms;
+}
+
+/// Forgets window entries older than the key's latest time less window and lateness, and
+/// merges the oldest past the per-key bound.
+fn evict_window(
+    entries: &mut VecDeque<WindowEntry>,
+    latest_ms: i64,
+    window_ms: i64,
+    limits: &FeatureLimits,
+) {
+    let horizon = latest_ms - window_ms - limits.lateness_max_ms;
     while entries.front().is_some_and(|entry| entry.at_ms <= horizon) {
         entries.pop_front();
     }
@@ -562,12 +577,15 @@ fn record_sighting(
             last_ms: at_ms,
         }),
     }
+    // The sighting of the event being decided is never forgotten here, even far behind
+    // the key's latest event, so that its own value includes it.
     let horizon = *latest_ms - window_ms - limits.lateness_max_ms;
-    sightings.retain(|sighting| sighting.last_ms > horizon);
+    sightings.retain(|sighting| sighting.value_hash == value_hash || sighting.last_ms > horizon);
     if sightings.len() > limits.values_per_key_max.max(1) {
         if let Some((index, _)) = sightings
             .iter()
             .enumerate()
+            .filter(|(_, sighting)| sighting.value_hash != value_hash)
             .min_by_key(|(_, sighting)| sighting.last_ms)
         {
             sightings.swap_remove(index);

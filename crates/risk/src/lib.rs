@@ -40,7 +40,9 @@
 //!   the cap the oldest entries merge (counts never undercount) or the least recently seen
 //!   value is forgotten; `prune(now)` drops keys with nothing left in their windows.
 //!   Windows are half-open `(t - window, t]` and exact at the edges; late events up to
-//!   `lateness_max_ms` see exact counts and sums. Keys are hashed with a caller-seeded
+//!   `lateness_max_ms` see exact counts and sums; an event further behind its key's
+//!   latest event still counts itself in its own aggregates (older entries it would have
+//!   seen may be gone), and is forgotten at once. Keys are hashed with a caller-seeded
 //!   foldhash. Activating a version keeps the state of identically defined features and
 //!   reports the new ones as cold.
 //! - **Restart = replay.** Feature state is a pure function of the events in decision

@@ -296,6 +296,23 @@ fn out_of_order_events_see_the_window_as_of_their_own_time() {
 }
 
 #[test]
+fn an_event_far_behind_its_key_still_counts_itself() {
+    let mut engine = features_engine();
+    // An event a year ahead moves the key's latest time far forward.
+    let ahead = engine
+        .decide(&transaction("e1", 365 * 86_400, "alice", 100))
+        .unwrap();
+    assert_eq!(feature(&ahead, "count_1h"), int(1));
+    // Events at the real time are far behind it (past the lateness allowance), yet each
+    // aggregate includes the event being decided.
+    let now = engine.decide(&transaction("e2", 0, "alice", 200)).unwrap();
+    assert_eq!(feature(&now, "count_1h"), int(1));
+    assert_eq!(feature(&now, "sum_1h"), int(200));
+    assert_eq!(feature(&now, "devices_1h"), int(1));
+    assert_eq!(feature(&now, "device_first_seen"), int(0));
+}
+
+#[test]
 fn distinct_count_and_seen_ages_at_the_window_edge() {
     let mut engine = features_engine();
     let mut event = transaction("e1", 0, "alice", 100);

@@ -12,6 +12,11 @@ use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
 
+/// How far ahead of the service clock an event's time may be (client clock skew); a later
+/// event is refused (`risk_event_in_future`), since it would move its keys' windows past
+/// every real event.
+pub const EVENT_AHEAD_MAX: SignedDuration = SignedDuration::from_secs(5 * 60);
+
 /// How much history rebuilds the engine's velocity features on start.
 pub const HISTORY_DAYS: i64 = 90;
 

@@ -119,7 +119,8 @@ tally_store::on_both_backends!(
     refusals,
     every_route_is_in_the_openapi_document,
     a_retried_event_answers_the_stored_decision,
-    identical_events_at_once_give_one_answer
+    identical_events_at_once_give_one_answer,
+    an_event_from_the_future_is_refused
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -868,4 +869,60 @@ async fn identical_events_at_once_give_one_answer(harness: Harness) {
         1
     );
     assert_eq!(count_events(&harness).await, 1);
+}
+
+async fn an_event_from_the_future_is_refused(harness: Harness) {
+    let purchase = |id: &str, at: &str| json!({"id": id, "kind": "transaction", "at": at, "customer": "ivan", "card": "card-2100", "amount": {"value": "5.00", "currency": "CNY"}});
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("f1", "2100-01-01T00:00:00Z")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "risk_event_in_future", "{body}");
+    assert_eq!(count_events(&harness).await, 0);
+    // Within the allowed clock skew (five minutes) an event is taken.
+    let skewed = (harness.clock.now() + jiff::SignedDuration::from_mins(4)).to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("f2", &skewed)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let beyond = (harness.clock.now() + jiff::SignedDuration::from_mins(6)).to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("f3", &beyond)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    // Five real purchases on the card in ten minutes read 1..5 (the refused one blinded
+    // nothing; the skewed one is after them all).
+    for index in 0..5 {
+        let at =
+            (harness.clock.now() - jiff::SignedDuration::from_mins(10 - 2 * index - 1)).to_string();
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase(&format!("r{index}"), &at)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(
+            body["decision"]["features"]["card_transactions_10m"],
+            index + 1,
+            "{body}"
+        );
+    }
 }

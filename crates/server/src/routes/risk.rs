@@ -5,7 +5,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Path;
 use crate::json::Json;
-use crate::risk::{list_entry, micros, timestamp, InFlight, RiskService};
+use crate::risk::{list_entry, micros, timestamp, InFlight, RiskService, EVENT_AHEAD_MAX};
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Extension;
@@ -57,7 +57,7 @@ fn case_body(case: &CaseRow) -> Value {
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = serde_json::Value),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
-        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`)", body = ErrorBody),
+        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`); dated more than 5 minutes after the service clock (`risk_event_in_future`). Nothing is stored or counted", body = ErrorBody),
         (status = 409, description = "The event id was already decided for a different event (`risk_event_id_reused`); nothing changed. The same event again answers the stored decision", body = ErrorBody),
         (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features once, and a retry with the same event id stores it", body = ErrorBody),
     ),
@@ -70,6 +70,17 @@ pub async fn decide(
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
     event.validate()?;
+    let latest_allowed = context.risk.clock.now() + EVENT_AHEAD_MAX;
+    if event.at > latest_allowed {
+        return Err(ApiError::unprocessable(
+            "risk_event_in_future",
+            format!(
+                "the event is dated {}, later than the service clock allows ({latest_allowed}: now plus {} minutes of clock skew)",
+                event.at,
+                EVENT_AHEAD_MAX.as_secs() / 60
+            ),
+        ));
+    }
     let body_json = event.to_json();
     let risk = &context.risk;
     let mut state = risk.state.lock().await;
