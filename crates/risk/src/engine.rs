@@ -173,6 +173,23 @@ impl RiskEngine {
         Ok(self.versions.len() as Version)
     }
 
+    /// Keeps an already parsed rule set as a new version, not yet active: lets a caller
+    /// check a set (`RuleSet::parse`) and store it before the engine changes.
+    pub fn load_parsed(&mut self, rule_set: RuleSet) -> Version {
+        self.versions.push(Arc::new(rule_set));
+        self.versions.len() as Version
+    }
+
+    /// The version number the next loaded rule set gets.
+    pub fn next_version(&self) -> Version {
+        self.versions.len() as Version + 1
+    }
+
+    /// Whether `version` is loaded (`UnknownVersion` if not), without changing anything.
+    pub fn check_version(&self, version: Version) -> Result<(), RiskError> {
+        self.index_of(version).map(|_| ())
+    }
+
     fn index_of(&self, version: Version) -> Result<usize, RiskError> {
         (version as usize)
             .checked_sub(1)

@@ -82,6 +82,17 @@ impl Lists {
 
     /// Adds an entry, replacing one of the same kind, field and value.
     pub fn add(&mut self, entry: ListEntry) -> Result<(), RiskError> {
+        Self::check(&entry)?;
+        let entries = self.by_field[entry.field.index()]
+            .entry(Box::from(entry.value.as_str()))
+            .or_default();
+        entries.retain(|existing| existing.kind != entry.kind);
+        entries.push(entry);
+        Ok(())
+    }
+
+    /// Refuses an entry `add` would refuse, without changing anything.
+    pub fn check(entry: &ListEntry) -> Result<(), RiskError> {
         if entry.value.is_empty() || entry.reason.is_empty() {
             return Err(RiskError::InvalidListEntry {
                 message: "value and reason must not be empty".to_string(),
@@ -95,11 +106,6 @@ impl Lists {
                 message: "expires_at must be after added_at".to_string(),
             });
         }
-        let entries = self.by_field[entry.field.index()]
-            .entry(Box::from(entry.value.as_str()))
-            .or_default();
-        entries.retain(|existing| existing.kind != entry.kind);
-        entries.push(entry);
         Ok(())
     }
 

@@ -120,7 +120,8 @@ tally_store::on_both_backends!(
     every_route_is_in_the_openapi_document,
     a_retried_event_answers_the_stored_decision,
     identical_events_at_once_give_one_answer,
-    an_event_from_the_future_is_refused
+    an_event_from_the_future_is_refused,
+    a_refused_write_changes_nothing_in_memory
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -925,4 +926,184 @@ async fn an_event_from_the_future_is_refused(harness: Harness) {
             "{body}"
         );
     }
+}
+
+async fn execute(harness: &Harness, sql: &str) {
+    match &harness.test.database {
+        tally_store::Database::Sqlite(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+        tally_store::Database::Postgres(pool) => {
+            sqlx::query(sql).execute(pool).await.unwrap();
+        }
+    }
+}
+
+async fn case_status(harness: &Harness, id: &str) -> String {
+    let sql = format!("SELECT status FROM risk_cases WHERE id = '{id}'");
+    match &harness.test.database {
+        tally_store::Database::Sqlite(pool) => {
+            let (status,): (String,) = sqlx::query_as(&sql).fetch_one(pool).await.unwrap();
+            status
+        }
+        tally_store::Database::Postgres(pool) => {
+            let (status,): (String,) = sqlx::query_as(&sql).fetch_one(pool).await.unwrap();
+            status
+        }
+    }
+}
+
+async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
+    let gentler =
+        tally_risk::DEFAULT_RULES.replacen("action = \"reject\"", "action = \"review\"", 1);
+    // Upload: the database refuses version 2 (another writer stored it): the engine does
+    // not keep it either.
+    execute(&harness, "INSERT INTO risk_rule_sets (version, source, uploaded_at, uploaded_by) VALUES (2, 'elsewhere', 0, 'another process')").await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.writer_key,
+            Some(json!({"source": gentler, "activate": true})),
+        )
+        .await;
+    assert!(!status.is_success(), "{status} {body}");
+    let (_, sets) = harness
+        .call("GET", "/v1/risk/rule-sets", &harness.writer_key, None)
+        .await;
+    assert_eq!(sets["active"], 1, "{sets}");
+    assert_eq!(sets["versions"].as_array().unwrap().len(), 1, "{sets}");
+    execute(&harness, "DELETE FROM risk_rule_sets WHERE version = 2").await;
+    // Activation: the activation cannot be stored, so the live version stays.
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.writer_key,
+            Some(json!({"source": gentler})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["version"], 2);
+    execute(
+        &harness,
+        "ALTER TABLE risk_activations RENAME TO risk_activations_away",
+    )
+    .await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/2/activate",
+            &harness.writer_key,
+            Some(json!({})),
+        )
+        .await;
+    assert!(!status.is_success(), "{status} {body}");
+    execute(
+        &harness,
+        "ALTER TABLE risk_activations_away RENAME TO risk_activations",
+    )
+    .await;
+    let (_, sets) = harness
+        .call("GET", "/v1/risk/rule-sets", &harness.writer_key, None)
+        .await;
+    assert_eq!(sets["active"], 1, "{sets}");
+    // A list entry the database did not take is not applied either.
+    execute(
+        &harness,
+        "ALTER TABLE risk_list_entries RENAME TO risk_list_entries_away",
+    )
+    .await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "block", "field": "customer", "value": "oscar", "reason": "test"})),
+        )
+        .await;
+    assert!(!status.is_success(), "{status} {body}");
+    execute(
+        &harness,
+        "ALTER TABLE risk_list_entries_away RENAME TO risk_list_entries",
+    )
+    .await;
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(harness.event("o1", "login", "oscar", json!({}))),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "approve", "{body}");
+    // A stolen-account approval whose block cannot be stored leaves the case claimed and
+    // the customer unblocked; approving again then does both.
+    let (status, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "peggy", "description": "not me"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/claim"),
+            &harness.analyst,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    execute(
+        &harness,
+        "ALTER TABLE risk_list_entries RENAME TO risk_list_entries_away",
+    )
+    .await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/approve"),
+            &harness.analyst,
+            Some(json!({"note": "confirmed"})),
+        )
+        .await;
+    assert!(!status.is_success(), "{status} {body}");
+    execute(
+        &harness,
+        "ALTER TABLE risk_list_entries_away RENAME TO risk_list_entries",
+    )
+    .await;
+    assert_eq!(case_status(&harness, &case_id).await, "claimed");
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(harness.event("p1", "login", "peggy", json!({}))),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "approve", "{body}");
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/approve"),
+            &harness.analyst,
+            Some(json!({"note": "confirmed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(case_status(&harness, &case_id).await, "approved");
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(harness.event("p2", "login", "peggy", json!({}))),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "reject", "{body}");
 }

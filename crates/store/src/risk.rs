@@ -250,6 +250,7 @@ macro_rules! risk_sql {
                 case: &CaseRow,
                 expected_status: &str,
                 log: &CaseLogRow,
+                entry: Option<&ListEntryRow>,
             ) -> Result<bool, StoreError> {
                 let mut transaction = pool.begin().await?;
                 let updated = sqlx::query(
@@ -269,6 +270,9 @@ macro_rules! risk_sql {
                     return Ok(false);
                 }
                 insert_log_in(&mut transaction, log).await?;
+                if let Some(entry) = entry {
+                    insert_list_entry_in(&mut transaction, entry).await?;
+                }
                 transaction.commit().await?;
                 Ok(true)
             }
@@ -300,6 +304,16 @@ macro_rules! risk_sql {
             }
 
             pub async fn insert_list_entry(pool: &Pool<$database>, entry: &ListEntryRow) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                insert_list_entry_in(&mut transaction, entry).await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_list_entry_in(
+                transaction: &mut sqlx::Transaction<'_, $database>,
+                entry: &ListEntryRow,
+            ) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO risk_list_entries (id, kind, field, value, reason, source, added_at, added_by, \
                      expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -313,7 +327,7 @@ macro_rules! risk_sql {
                 .bind(entry.added_at)
                 .bind(&entry.added_by)
                 .bind(entry.expires_at)
-                .execute(pool)
+                .execute(&mut **transaction)
                 .await?;
                 Ok(())
             }
@@ -461,7 +475,25 @@ impl RiskStore {
         expected_status: &str,
         log: &CaseLogRow,
     ) -> Result<bool, StoreError> {
-        on_pool!(&self.database, update_case(case, expected_status, log))
+        on_pool!(
+            &self.database,
+            update_case(case, expected_status, log, None)
+        )
+    }
+
+    /// Moves a case like `update_case` and stores `entry` (a confirmed stolen account's
+    /// block) in the same transaction: both or neither.
+    pub async fn update_case_with_entry(
+        &self,
+        case: &CaseRow,
+        expected_status: &str,
+        log: &CaseLogRow,
+        entry: Option<&ListEntryRow>,
+    ) -> Result<bool, StoreError> {
+        on_pool!(
+            &self.database,
+            update_case(case, expected_status, log, entry)
+        )
     }
 
     pub async fn add_case_note(&self, log: &CaseLogRow) -> Result<(), StoreError> {

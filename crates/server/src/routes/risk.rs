@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tally_risk::{Action, EntityField, Event};
+use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
 use tally_store::risk::{CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
@@ -259,8 +259,11 @@ pub async fn upload_rule_set(
     Json(body): Json<UploadRuleSet>,
 ) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
     let risk = &context.risk;
+    // Checked, then stored, then applied: a refusal at any step leaves the engine as the
+    // database has it.
+    let rule_set = RuleSet::parse(&body.source)?;
     let mut state = risk.state.lock().await;
-    let version = state.engine.load_rule_set(&body.source)?;
+    let version = state.engine.next_version();
     let now = risk.clock.now();
     risk.store
         .insert_rule_set(
@@ -270,12 +273,17 @@ pub async fn upload_rule_set(
             &principal.name,
         )
         .await?;
+    let loaded = state.engine.load_parsed(rule_set);
+    if loaded != version {
+        return Err(ApiError::internal(format!(
+            "rule set stored as version {version} loaded as version {loaded}"
+        )));
+    }
     let activation = if body.activate {
-        let activation = state.engine.activate(version)?;
         risk.store
             .insert_activation(i64::from(version), micros(now), &principal.name)
             .await?;
-        Some(activation)
+        Some(state.engine.activate(version)?)
     } else {
         None
     };
@@ -309,7 +317,7 @@ pub async fn activate_rule_set(
     })?;
     let risk = &context.risk;
     let mut state = risk.state.lock().await;
-    let activation = state.engine.activate(version)?;
+    state.engine.check_version(version)?;
     risk.store
         .insert_activation(
             i64::from(version),
@@ -317,6 +325,7 @@ pub async fn activate_rule_set(
             &principal.name,
         )
         .await?;
+    let activation = state.engine.activate(version)?;
     Ok(axum::Json(json!({"activation": activation})))
 }
 
@@ -401,9 +410,10 @@ pub async fn add_list_entry(
         expires_at: body.expires_at.map(micros),
     };
     let entry = list_entry(&row).map_err(|error| invalid(error.to_string()))?;
+    Lists::check(&entry)?;
     let mut state = risk.state.lock().await;
-    state.engine.lists_mut().add(entry)?;
     risk.store.insert_list_entry(&row).await?;
+    state.engine.lists_mut().add(entry)?;
     Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
 }
 
@@ -599,28 +609,43 @@ pub async fn move_case(
         ..case.clone()
     };
     let log = RiskService::log_line(&id, now, &principal.name, next, &body.note);
-    if !risk.store.update_case(&moved, expected, &log).await? {
+    // A confirmed stolen account: the case moves and the customer's block is stored in
+    // one transaction, and only then applied in the engine.
+    let block = (next == "approved" && case.kind == "stolen_account").then(|| ListEntryRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        kind: "block".into(),
+        field: "customer".into(),
+        value: case.customer.clone(),
+        reason: "confirmed stolen account".into(),
+        source: format!("case {id}"),
+        added_at: micros(now),
+        added_by: principal.name.clone(),
+        expires_at: None,
+    });
+    let entry = match &block {
+        Some(row) => {
+            let entry = list_entry(row).map_err(ApiError::internal)?;
+            Lists::check(&entry)?;
+            Some(entry)
+        }
+        None => None,
+    };
+    let mut state = match entry {
+        Some(_) => Some(risk.state.lock().await),
+        None => None,
+    };
+    if !risk
+        .store
+        .update_case_with_entry(&moved, expected, &log, block.as_ref())
+        .await?
+    {
         return Err(conflict(
             "risk_case_wrong_status",
             format!("case {id} moved meanwhile"),
         ));
     }
-    if next == "approved" && case.kind == "stolen_account" {
-        let row = ListEntryRow {
-            id: uuid::Uuid::now_v7().to_string(),
-            kind: "block".into(),
-            field: "customer".into(),
-            value: case.customer.clone(),
-            reason: "confirmed stolen account".into(),
-            source: format!("case {id}"),
-            added_at: micros(now),
-            added_by: principal.name.clone(),
-            expires_at: None,
-        };
-        let entry = list_entry(&row).map_err(ApiError::internal)?;
-        let mut state = risk.state.lock().await;
+    if let (Some(state), Some(entry)) = (state.as_mut(), entry) {
         state.engine.lists_mut().add(entry)?;
-        risk.store.insert_list_entry(&row).await?;
     }
     Ok(axum::Json(json!({"case": case_body(&moved)})))
 }
