@@ -185,6 +185,25 @@ impl RiskEngine {
         self.versions.len() as Version + 1
     }
 
+    /// Whether activating `version` now would start some of its features cold (a feature
+    /// not defined identically in the live set), without changing anything: lets a
+    /// caller fetch the history to warm them before it activates.
+    pub fn activation_starts_cold(&self, version: Version) -> Result<bool, RiskError> {
+        let index = self.index_of(version)?;
+        if self
+            .shadow
+            .as_ref()
+            .is_some_and(|shadow| shadow.index == index)
+        {
+            return Ok(false);
+        }
+        let live = self.live.features.specs();
+        Ok(self.versions[index]
+            .features
+            .iter()
+            .any(|spec| !live.contains(spec)))
+    }
+
     /// Whether `version` is loaded (`UnknownVersion` if not), without changing anything.
     pub fn check_version(&self, version: Version) -> Result<(), RiskError> {
         self.index_of(version).map(|_| ())

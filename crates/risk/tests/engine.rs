@@ -313,6 +313,21 @@ fn an_event_far_behind_its_key_still_counts_itself() {
 }
 
 #[test]
+fn an_activation_tells_beforehand_whether_it_starts_cold() {
+    let mut engine = RiskEngine::from_rule_set_text(DEFAULT_RULES).unwrap();
+    let same = engine.load_rule_set(DEFAULT_RULES).unwrap();
+    let wider = engine
+        .load_rule_set(&DEFAULT_RULES.replacen("window = \"10m\"", "window = \"15m\"", 1))
+        .unwrap();
+    assert!(!engine.activation_starts_cold(same).unwrap());
+    assert!(engine.activation_starts_cold(wider).unwrap());
+    assert!(engine.activation_starts_cold(99).is_err());
+    assert_eq!(engine.active_version(), 1);
+    let activation = engine.activate(wider).unwrap();
+    assert!(!activation.cold_features.is_empty());
+}
+
+#[test]
 fn distinct_count_and_seen_ages_at_the_window_edge() {
     let mut engine = features_engine();
     let mut event = transaction("e1", 0, "alice", 100);

@@ -229,6 +229,37 @@ impl RiskService {
         })
     }
 
+    /// The events to replay into the engine's features, in decision order: the stored
+    /// history (the last `HISTORY_DAYS` days, as on start) and the decisions still on
+    /// their way to storage. Replayed after an activation that starts features cold, they
+    /// read as if the version had always been live. Call it under the lock.
+    pub async fn history(&self, state: &RiskState) -> Result<Vec<Event>, ApiError> {
+        let since = self.clock.now() - SignedDuration::from_hours(24 * HISTORY_DAYS);
+        let rows = self.store.events_since(micros(since)).await?;
+        let mut bodies: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|row| (row.sequence, row.body.as_str()))
+            .collect();
+        let stored: std::collections::HashSet<i64> = rows.iter().map(|row| row.sequence).collect();
+        // Decided (and counted) but not yet read back from storage: queued, or failed and
+        // waiting for a retry.
+        bodies.extend(
+            state
+                .in_flight
+                .values()
+                .filter(|waiting| {
+                    !stored.contains(&waiting.event.sequence) && waiting.event.at >= micros(since)
+                })
+                .map(|waiting| (waiting.event.sequence, waiting.event.body.as_str())),
+        );
+        bodies.sort_unstable_by_key(|(sequence, _)| *sequence);
+        let mut history = Vec::with_capacity(bodies.len());
+        for (_, body) in bodies {
+            history.push(Event::from_json(body).map_err(ApiError::internal)?);
+        }
+        Ok(history)
+    }
+
     /// Queues a decision for storage (in decision order: call it under the lock) and
     /// returns what tells when it is on disk.
     pub async fn queue(

@@ -121,7 +121,8 @@ tally_store::on_both_backends!(
     a_retried_event_answers_the_stored_decision,
     identical_events_at_once_give_one_answer,
     an_event_from_the_future_is_refused,
-    a_refused_write_changes_nothing_in_memory
+    a_refused_write_changes_nothing_in_memory,
+    an_activated_version_replays_history_into_its_cold_features
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1106,4 +1107,72 @@ async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
         )
         .await;
     assert_eq!(body["decision"]["action"], "reject", "{body}");
+}
+
+async fn an_activated_version_replays_history_into_its_cold_features(harness: Harness) {
+    // Version 2 widens the card window: the feature is defined anew, so it starts cold.
+    let wider = tally_risk::DEFAULT_RULES.replacen(
+        "name = \"card_transactions_10m\"\nkind = \"count\"\nkey = \"card\"\nwindow = \"10m\"",
+        "name = \"card_transactions_10m\"\nkind = \"count\"\nkey = \"card\"\nwindow = \"15m\"",
+        1,
+    );
+    assert_ne!(wider, tally_risk::DEFAULT_RULES);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.writer_key,
+            Some(json!({"source": wider})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let purchase = |id: String| {
+        harness.event(
+            &id,
+            "transaction",
+            "judy",
+            json!({"card": "card-15", "amount": {"value": "100.00", "currency": "CNY"}}),
+        )
+    };
+    for index in 0..5 {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase(format!("w{index}"))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/2/activate",
+            &harness.writer_key,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["activation"]["cold_features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("card_transactions_10m")),
+        "{body}"
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("w5".into())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"]["rule_set_version"], 2);
+    assert_eq!(
+        body["decision"]["features"]["card_transactions_10m"], 6,
+        "{body}"
+    );
 }

@@ -280,10 +280,19 @@ pub async fn upload_rule_set(
         )));
     }
     let activation = if body.activate {
+        let history = if state.engine.activation_starts_cold(version)? {
+            Some(risk.history(&state).await?)
+        } else {
+            None
+        };
         risk.store
             .insert_activation(i64::from(version), micros(now), &principal.name)
             .await?;
-        Some(state.engine.activate(version)?)
+        let activation = state.engine.activate(version)?;
+        if let Some(history) = history {
+            state.engine.rebuild(history.iter());
+        }
+        Some(activation)
     } else {
         None
     };
@@ -298,7 +307,7 @@ pub async fn upload_rule_set(
     post, path = "/v1/risk/rule-sets/{version}/activate", tag = "risk",
     params(("version" = u32, Path, description = "Rule set version; activating an older one is the rollback")),
     responses(
-        (status = 200, description = "`{activation}`: the version, and the features kept and started cold", body = serde_json::Value),
+        (status = 200, description = "`{activation}`: the version, and the features kept and started cold; cold features are filled from the stored history (last 90 days) before the answer", body = serde_json::Value),
         (status = 400, description = "Not a version number (`invalid_id`)", body = ErrorBody),
         (status = 404, description = "No such version (`risk_unknown_rule_set_version`)", body = ErrorBody),
     ),
@@ -317,7 +326,12 @@ pub async fn activate_rule_set(
     })?;
     let risk = &context.risk;
     let mut state = risk.state.lock().await;
-    state.engine.check_version(version)?;
+    // The history that warms cold features is read before anything changes.
+    let history = if state.engine.activation_starts_cold(version)? {
+        Some(risk.history(&state).await?)
+    } else {
+        None
+    };
     risk.store
         .insert_activation(
             i64::from(version),
@@ -326,6 +340,9 @@ pub async fn activate_rule_set(
         )
         .await?;
     let activation = state.engine.activate(version)?;
+    if let Some(history) = history {
+        state.engine.rebuild(history.iter());
+    }
     Ok(axum::Json(json!({"activation": activation})))
 }
 
