@@ -27,6 +27,10 @@ pub struct RiskService {
     pub state: Mutex<RiskState>,
     /// Decisions on their way to storage, in decision order (group commit).
     pub decisions: mpsc::Sender<PendingDecision>,
+    /// How often stored decisions were forgotten from `RiskState::in_flight` (bumped under
+    /// the lock). A request looks its event id up in storage before taking the lock; if
+    /// this did not move meanwhile, an id absent from `in_flight` was not decided.
+    pub in_flight_prunes: std::sync::atomic::AtomicU64,
 }
 
 /// Whether a queued decision is on disk: `None` while it waits, then the outcome.
@@ -104,14 +108,17 @@ pub struct RiskState {
 }
 
 impl RiskState {
-    /// Remembers a queued decision by its event id, forgetting stored ones now and then.
-    pub fn remember(&mut self, event_id: String, in_flight: InFlight) {
-        if self.in_flight.len() >= self.in_flight_prune_at {
+    /// Remembers a queued decision by its event id, forgetting stored ones now and then;
+    /// true when it forgot some (see `RiskService::in_flight_prunes`).
+    pub fn remember(&mut self, event_id: String, in_flight: InFlight) -> bool {
+        let prune = self.in_flight.len() >= self.in_flight_prune_at;
+        if prune {
             self.in_flight
                 .retain(|_, waiting| !matches!(*waiting.stored.borrow(), Some(Ok(()))));
             self.in_flight_prune_at = IN_FLIGHT_PRUNE_MIN.max(2 * self.in_flight.len());
         }
         self.in_flight.insert(event_id, in_flight);
+        prune
     }
 }
 
@@ -218,6 +225,7 @@ impl RiskService {
         tokio::spawn(store_decisions(store.clone(), receiver));
         Ok(Self {
             decisions,
+            in_flight_prunes: std::sync::atomic::AtomicU64::new(0),
             store,
             clock,
             state: Mutex::new(RiskState {

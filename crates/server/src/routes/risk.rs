@@ -12,6 +12,7 @@ use axum::Extension;
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
 use tally_store::risk::{CaseRow, ListEntryRow};
@@ -83,7 +84,18 @@ pub async fn decide(
     }
     let body_json = event.to_json();
     let risk = &context.risk;
+    // A retry of an event stored earlier (before a restart, or forgotten in memory) is
+    // looked up before the lock, so that the lock is never held across a database read.
+    let prunes = risk.in_flight_prunes.load(Ordering::SeqCst);
+    let mut stored = risk.store.event_by_id(&event.id).await?;
     let mut state = risk.state.lock().await;
+    if stored.is_none()
+        && !state.in_flight.contains_key(&event.id)
+        && risk.in_flight_prunes.load(Ordering::SeqCst) != prunes
+    {
+        // Decisions were forgotten from memory meanwhile: one of them may be this event.
+        stored = risk.store.event_by_id(&event.id).await?;
+    }
     // A retry of an event decided in this process: wait for its storage (or store it again
     // after a failure) and answer the same decision; the features are not fed again.
     if let Some(in_flight) = state.in_flight.get_mut(&event.id) {
@@ -104,8 +116,7 @@ pub async fn decide(
         wait_on_disk(&mut on_disk).await?;
         return answer(sequence, &decision_json, case_id);
     }
-    // A retry of an event stored earlier (before a restart, or forgotten in memory).
-    if let Some(row) = risk.store.event_by_id(&event.id).await? {
+    if let Some(row) = stored {
         drop(state);
         if row.body != body_json {
             return Err(id_reused(&event.id));
@@ -158,7 +169,7 @@ pub async fn decide(
     let case_id = case.as_ref().map(|(case, _)| case.id.clone());
     let mut on_disk = risk.queue(row.clone(), case.clone()).await?;
     state.next_sequence += 1;
-    state.remember(
+    if state.remember(
         event.id.clone(),
         InFlight {
             body: body_json,
@@ -166,7 +177,9 @@ pub async fn decide(
             case,
             stored: on_disk.clone(),
         },
-    );
+    ) {
+        risk.in_flight_prunes.fetch_add(1, Ordering::SeqCst);
+    }
     drop(state);
     wait_on_disk(&mut on_disk).await?;
     answer(sequence, &decision_json, case_id)
