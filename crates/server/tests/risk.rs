@@ -122,7 +122,8 @@ tally_store::on_both_backends!(
     identical_events_at_once_give_one_answer,
     an_event_from_the_future_is_refused,
     a_refused_write_changes_nothing_in_memory,
-    an_activated_version_replays_history_into_its_cold_features
+    an_activated_version_replays_history_into_its_cold_features,
+    a_case_belongs_to_the_key_that_claimed_it_not_its_name
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1175,4 +1176,112 @@ async fn an_activated_version_replays_history_into_its_cold_features(harness: Ha
         body["decision"]["features"]["card_transactions_10m"], 6,
         "{body}"
     );
+}
+
+/// Two API keys may share a name: a case claimed by one is not the other's to close.
+async fn a_case_belongs_to_the_key_that_claimed_it_not_its_name(harness: Harness) {
+    let scopes = vec!["risk:analyst".to_string()];
+    let now = harness.clock.now();
+    let mut twins = Vec::new();
+    for _ in 0..2 {
+        twins.push(
+            harness
+                .test
+                .database
+                .create_api_key("night shift", &scopes, now)
+                .await
+                .unwrap()
+                .secret
+                .expose()
+                .clone(),
+        );
+    }
+    let (status, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "gina", "description": "not me"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/claim"),
+            &twins[0],
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["case"]["assignee"], "night shift");
+    for action in ["approve", "reject"] {
+        let (status, body) = harness
+            .call(
+                "POST",
+                &format!("/v1/risk/cases/{case_id}/{action}"),
+                &twins[1],
+                Some(json!({"note": "not mine"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{action}: {body}");
+        assert_eq!(
+            body["error"]["code"], "risk_case_claimed_by_another",
+            "{body}"
+        );
+    }
+    assert_eq!(case_status(&harness, &case_id).await, "claimed");
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/approve"),
+            &twins[0],
+            Some(json!({"note": "confirmed"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["case"]["assignee"], "night shift");
+    assert_eq!(case_status(&harness, &case_id).await, "approved");
+    // A case claimed before key ids were recorded has none: its owner is known by name.
+    let (_, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "hugo", "description": "not me"})),
+        )
+        .await;
+    let old_case = claim["case"]["id"].as_str().unwrap().to_string();
+    harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{old_case}/claim"),
+            &harness.analyst,
+            Some(json!({})),
+        )
+        .await;
+    execute(
+        &harness,
+        &format!("UPDATE risk_cases SET assignee_key = NULL WHERE id = '{old_case}'"),
+    )
+    .await;
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{old_case}/reject"),
+            &harness.second_analyst,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{old_case}/reject"),
+            &harness.analyst,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

@@ -251,17 +251,19 @@ macro_rules! risk_sql {
                 expected_status: &str,
                 log: &CaseLogRow,
                 entry: Option<&ListEntryRow>,
+                assignee_key: Option<&str>,
             ) -> Result<bool, StoreError> {
                 let mut transaction = pool.begin().await?;
                 let updated = sqlx::query(
-                    "UPDATE risk_cases SET status = $1, assignee = $2, updated_at = $3 \
-                     WHERE id = $4 AND status = $5",
+                    "UPDATE risk_cases SET status = $1, assignee = $2, updated_at = $3, \
+                     assignee_key = COALESCE($6, assignee_key) WHERE id = $4 AND status = $5",
                 )
                 .bind(&case.status)
                 .bind(&case.assignee)
                 .bind(case.updated_at)
                 .bind(&case.id)
                 .bind(expected_status)
+                .bind(assignee_key)
                 .execute(&mut *transaction)
                 .await?
                 .rows_affected();
@@ -287,6 +289,15 @@ macro_rules! risk_sql {
             pub async fn case(pool: &Pool<$database>, id: &str) -> Result<Option<CaseRow>, StoreError> {
                 let sql = format!("{CASE_COLUMNS} WHERE id = $1");
                 Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+            }
+
+            pub async fn case_assignee_key(pool: &Pool<$database>, id: &str) -> Result<Option<String>, StoreError> {
+                let row: Option<(Option<String>,)> =
+                    sqlx::query_as("SELECT assignee_key FROM risk_cases WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(pool)
+                        .await?;
+                Ok(row.and_then(|(key,)| key))
             }
 
             pub async fn cases(pool: &Pool<$database>, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
@@ -477,23 +488,31 @@ impl RiskStore {
     ) -> Result<bool, StoreError> {
         on_pool!(
             &self.database,
-            update_case(case, expected_status, log, None)
+            update_case(case, expected_status, log, None, None)
         )
     }
 
     /// Moves a case like `update_case` and stores `entry` (a confirmed stolen account's
-    /// block) in the same transaction: both or neither.
+    /// block) in the same transaction: both or neither. `assignee_key`, when given, records
+    /// the id of the API key that now holds the case (the owner of a claim).
     pub async fn update_case_with_entry(
         &self,
         case: &CaseRow,
         expected_status: &str,
         log: &CaseLogRow,
         entry: Option<&ListEntryRow>,
+        assignee_key: Option<&str>,
     ) -> Result<bool, StoreError> {
         on_pool!(
             &self.database,
-            update_case(case, expected_status, log, entry)
+            update_case(case, expected_status, log, entry, assignee_key)
         )
+    }
+
+    /// The id of the API key that claimed case `id`; `None` for a case never claimed, or
+    /// claimed before key ids were recorded (its owner is then known only by name).
+    pub async fn case_assignee_key(&self, id: &str) -> Result<Option<String>, StoreError> {
+        on_pool!(&self.database, case_assignee_key(id))
     }
 
     pub async fn add_case_note(&self, log: &CaseLogRow) -> Result<(), StoreError> {

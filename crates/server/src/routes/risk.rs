@@ -626,7 +626,13 @@ pub async fn move_case(
             format!("case {id} is {}, {action} needs it {expected}", case.status),
         ));
     }
-    if expected == "claimed" && case.assignee.as_deref() != Some(principal.name.as_str()) {
+    // A claimed case is the claiming key's: by its id (names are not unique), or by name for
+    // a case claimed before key ids were recorded.
+    let owned = match risk.store.case_assignee_key(&id).await? {
+        Some(key) => key == principal.key_id,
+        None => case.assignee.as_deref() == Some(principal.name.as_str()),
+    };
+    if expected == "claimed" && !owned {
         return Err(conflict(
             "risk_case_claimed_by_another",
             format!("case {id} is claimed by {:?}", case.assignee),
@@ -666,7 +672,13 @@ pub async fn move_case(
     };
     if !risk
         .store
-        .update_case_with_entry(&moved, expected, &log, block.as_ref())
+        .update_case_with_entry(
+            &moved,
+            expected,
+            &log,
+            block.as_ref(),
+            Some(principal.key_id.as_str()),
+        )
         .await?
     {
         return Err(conflict(
