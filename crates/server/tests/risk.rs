@@ -123,7 +123,8 @@ tally_store::on_both_backends!(
     an_event_from_the_future_is_refused,
     a_refused_write_changes_nothing_in_memory,
     an_activated_version_replays_history_into_its_cold_features,
-    a_case_belongs_to_the_key_that_claimed_it_not_its_name
+    a_case_belongs_to_the_key_that_claimed_it_not_its_name,
+    every_evidence_export_is_in_the_case_trail
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1284,4 +1285,72 @@ async fn a_case_belongs_to_the_key_that_claimed_it_not_its_name(harness: Harness
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// The evidence package carries personal data: every export is a line in the case's trail,
+/// with who exported it and when, before the package is served.
+async fn every_evidence_export_is_in_the_case_trail(harness: Harness) {
+    let (_, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "ivy", "description": "not me"})),
+        )
+        .await;
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    let uri = format!("/v1/risk/cases/{case_id}/evidence");
+    let (status, package) = harness.call("GET", &uri, &harness.analyst, None).await;
+    assert_eq!(status, StatusCode::OK, "{package}");
+    let last = package["trail"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["action"], "evidence_exported", "{package}");
+    assert_eq!(last["actor"], "analyst one");
+    harness.clock.advance(jiff::SignedDuration::from_secs(60));
+    let (status, _) = harness
+        .call("GET", &uri, &harness.second_analyst, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, case) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}"),
+            &harness.analyst,
+            None,
+        )
+        .await;
+    let exports: Vec<(String, String)> = case["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|line| line["action"] == "evidence_exported")
+        .map(|line| {
+            (
+                line["actor"].as_str().unwrap().to_string(),
+                line["at"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        exports,
+        vec![
+            (
+                "analyst one".to_string(),
+                "2026-06-01T12:00:00Z".to_string()
+            ),
+            (
+                "analyst two".to_string(),
+                "2026-06-01T12:01:00Z".to_string()
+            ),
+        ]
+    );
+    // A refused export (no such case) records nothing and serves nothing.
+    let (status, _) = harness
+        .call(
+            "GET",
+            "/v1/risk/cases/nope/evidence",
+            &harness.analyst,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -751,17 +751,32 @@ pub async fn claim_stolen_account(
     get, path = "/v1/risk/cases/{id}/evidence", tag = "risk",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions", body = serde_json::Value),
+        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = serde_json::Value),
         (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
 )]
 pub async fn evidence(
     State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Value>, ApiError> {
     let case = find_case(&context, &id).await?;
     let store = &context.risk.store;
+    // Every read of the package (personal data) is in the case's trail, stored before the
+    // package is served: a package whose export could not be recorded is not served.
+    store
+        .add_case_note(&RiskService::log_line(
+            &id,
+            context.risk.clock.now(),
+            &principal.name,
+            "evidence_exported",
+            &format!(
+                "evidence package exported with API key {}",
+                principal.key_id
+            ),
+        ))
+        .await?;
     let log = store.case_log(&id).await?;
     let events = store
         .customer_events(&case.customer, EVIDENCE_EVENTS_MAX)
