@@ -124,7 +124,8 @@ tally_store::on_both_backends!(
     a_refused_write_changes_nothing_in_memory,
     an_activated_version_replays_history_into_its_cold_features,
     a_case_belongs_to_the_key_that_claimed_it_not_its_name,
-    every_evidence_export_is_in_the_case_trail
+    every_evidence_export_is_in_the_case_trail,
+    a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1353,4 +1354,79 @@ async fn every_evidence_export_is_in_the_case_trail(harness: Harness) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Adding an entry of the same kind, field and value replaces the live one, in the table as
+/// in the engine: after add A, add B, delete B the value is on no list, before and after a
+/// restart.
+async fn a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart(
+    mut harness: Harness,
+) {
+    async fn listed(harness: &Harness, value: &str) -> Vec<Value> {
+        let (status, body) = harness
+            .call("GET", "/v1/risk/lists", &harness.writer_key, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|entry| entry["value"] == value)
+            .cloned()
+            .collect()
+    }
+    async fn action(harness: &Harness, id: &str) -> String {
+        let event = harness.event(id, "login", "jack", json!({"device": "d-twice"}));
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(event),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["decision"]["action"].as_str().unwrap().to_string()
+    }
+    let mut ids = Vec::new();
+    for reason in ["first report", "second report"] {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/lists",
+                &harness.writer_key,
+                Some(json!({"kind": "block", "field": "device", "value": "d-twice", "reason": reason})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    let live = listed(&harness, "d-twice").await;
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(live[0]["id"], ids[1].as_str());
+    assert_eq!(action(&harness, "j1").await, "reject");
+    // The replaced entry is no longer live: it cannot be removed again.
+    let (status, _) = harness
+        .call(
+            "DELETE",
+            &format!("/v1/risk/lists/{}", ids[0]),
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = harness
+        .call(
+            "DELETE",
+            &format!("/v1/risk/lists/{}", ids[1]),
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed(&harness, "d-twice").await, Vec::<Value>::new());
+    assert_ne!(action(&harness, "j2").await, "reject");
+    harness.router = router(&harness.test, harness.clock.clone()).await;
+    assert_eq!(listed(&harness, "d-twice").await, Vec::<Value>::new());
+    assert_ne!(action(&harness, "j3").await, "reject");
 }

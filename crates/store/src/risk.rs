@@ -325,6 +325,19 @@ macro_rules! risk_sql {
                 transaction: &mut sqlx::Transaction<'_, $database>,
                 entry: &ListEntryRow,
             ) -> Result<(), StoreError> {
+                // The entry replaces a live one of the same kind, field and value, as in the
+                // engine: that one is marked removed by this addition.
+                sqlx::query(
+                    "UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 \
+                     WHERE kind = $3 AND field = $4 AND value = $5 AND removed_at IS NULL",
+                )
+                .bind(entry.added_at)
+                .bind(&entry.added_by)
+                .bind(&entry.kind)
+                .bind(&entry.field)
+                .bind(&entry.value)
+                .execute(&mut **transaction)
+                .await?;
                 sqlx::query(
                     "INSERT INTO risk_list_entries (id, kind, field, value, reason, source, added_at, added_by, \
                      expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -531,6 +544,8 @@ impl RiskStore {
         on_pool!(&self.database, case_log(case_id))
     }
 
+    /// Stores a live list entry; a live entry of the same kind, field and value is marked
+    /// removed (at `entry.added_at`, by `entry.added_by`) in the same transaction.
     pub async fn insert_list_entry(&self, entry: &ListEntryRow) -> Result<(), StoreError> {
         on_pool!(&self.database, insert_list_entry(entry))
     }
