@@ -24,7 +24,8 @@ pub const HISTORY_DAYS: i64 = 90;
 pub struct RiskService {
     pub store: RiskStore,
     pub clock: Arc<dyn Clock>,
-    pub state: Mutex<RiskState>,
+    /// Shared with the maintenance task (see [`RiskService::open_with_maintenance`]).
+    pub state: Arc<Mutex<RiskState>>,
     /// Decisions on their way to storage, in decision order (group commit).
     pub decisions: mpsc::Sender<PendingDecision>,
     /// How often stored decisions were forgotten from `RiskState::in_flight` (bumped under
@@ -56,6 +57,33 @@ pub struct InFlight {
 
 /// Fewest decisions in flight before the stored ones are forgotten.
 const IN_FLIGHT_PRUNE_MIN: usize = 1024;
+
+/// How often (real time) the service forgets feature keys with nothing left in their
+/// windows and expired list entries, by the service clock.
+pub const MAINTENANCE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Every `every`, forgets from the engine the feature keys with nothing left in their
+/// windows (plus the lateness allowance) and the list entries expired at the service
+/// clock's time, under the lock. Stops when the service is dropped.
+async fn maintain(
+    state: std::sync::Weak<Mutex<RiskState>>,
+    clock: Arc<dyn Clock>,
+    every: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        let mut state = state.lock().await;
+        let now = clock.now();
+        state.engine.prune(now.as_millisecond());
+        state.engine.lists_mut().remove_expired(now);
+    }
+}
 
 /// Most decisions stored in one transaction.
 const DECISIONS_PER_COMMIT_MAX: usize = 512;
@@ -176,10 +204,21 @@ pub fn list_entry(row: &ListEntryRow) -> Result<ListEntry, RiskServiceError> {
 
 impl RiskService {
     /// Rebuilds the engine from storage; a database without rule sets gets the default pack
-    /// as version 1, active.
+    /// as version 1, active. Old feature keys and expired list entries are forgotten every
+    /// [`MAINTENANCE_EVERY`].
     pub async fn open(
         database: &Database,
         clock: Arc<dyn Clock>,
+    ) -> Result<Self, RiskServiceError> {
+        Self::open_with_maintenance(database, clock, MAINTENANCE_EVERY).await
+    }
+
+    /// Like [`RiskService::open`], forgetting old feature keys and expired list entries
+    /// every `every` (real time; the service clock decides what is old).
+    pub async fn open_with_maintenance(
+        database: &Database,
+        clock: Arc<dyn Clock>,
+        every: std::time::Duration,
     ) -> Result<Self, RiskServiceError> {
         let store = RiskStore::new(database.clone());
         let now = clock.now();
@@ -223,17 +262,19 @@ impl RiskService {
         let next_sequence = store.last_sequence().await? + 1;
         let (decisions, receiver) = mpsc::channel(DECISIONS_WAITING_MAX);
         tokio::spawn(store_decisions(store.clone(), receiver));
+        let state = Arc::new(Mutex::new(RiskState {
+            engine,
+            next_sequence,
+            in_flight: HashMap::new(),
+            in_flight_prune_at: IN_FLIGHT_PRUNE_MIN,
+        }));
+        tokio::spawn(maintain(Arc::downgrade(&state), clock.clone(), every));
         Ok(Self {
             decisions,
             in_flight_prunes: std::sync::atomic::AtomicU64::new(0),
             store,
             clock,
-            state: Mutex::new(RiskState {
-                engine,
-                next_sequence,
-                in_flight: HashMap::new(),
-                in_flight_prune_at: IN_FLIGHT_PRUNE_MIN,
-            }),
+            state,
         })
     }
 

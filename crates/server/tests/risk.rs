@@ -125,7 +125,8 @@ tally_store::on_both_backends!(
     an_activated_version_replays_history_into_its_cold_features,
     a_case_belongs_to_the_key_that_claimed_it_not_its_name,
     every_evidence_export_is_in_the_case_trail,
-    a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart
+    a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart,
+    the_service_forgets_old_keys_and_expired_list_entries_while_it_runs
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1429,4 +1430,95 @@ async fn a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart(
     harness.router = router(&harness.test, harness.clock.clone()).await;
     assert_eq!(listed(&harness, "d-twice").await, Vec::<Value>::new());
     assert_ne!(action(&harness, "j3").await, "reject");
+}
+
+/// While the service runs, feature keys with nothing left in their windows and expired list
+/// entries are forgotten from memory (on a timer, by the service clock).
+async fn the_service_forgets_old_keys_and_expired_list_entries_while_it_runs(harness: Harness) {
+    let dyn_clock: Arc<dyn Clock> = harness.clock.clone();
+    let (writer, _) = LedgerWriter::start(
+        &harness.test.database,
+        dyn_clock.clone(),
+        WriterConfig::default(),
+    )
+    .await
+    .unwrap();
+    let risk = Arc::new(
+        RiskService::open_with_maintenance(
+            &harness.test.database,
+            dyn_clock.clone(),
+            std::time::Duration::from_millis(20),
+        )
+        .await
+        .unwrap(),
+    );
+    let state = AppState::new(
+        harness.test.database.clone(),
+        writer,
+        dyn_clock,
+        Limits::default(),
+    );
+    let harness = Harness {
+        router: app_with_risk(state, Some(risk.clone())),
+        ..harness
+    };
+    let event = harness.event(
+        "k1",
+        "transaction",
+        "kim",
+        json!({"device": "d-old", "card": "c-old", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(event),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expires = (harness.clock.now() + jiff::SignedDuration::from_hours(1)).to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "watch", "field": "device", "value": "d-soon", "reason": "x", "expires_at": expires})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let held = |state: &tally_server::risk::RiskState| -> (usize, usize) {
+        let keys = state
+            .engine
+            .feature_key_counts()
+            .iter()
+            .map(|(_, count)| count)
+            .sum();
+        (keys, state.engine.lists().entries().count())
+    };
+    {
+        let state = risk.state.lock().await;
+        let (keys, entries) = held(&state);
+        assert!(keys > 0);
+        assert_eq!(entries, 1);
+    }
+    // A little while later nothing is forgotten: the windows still hold the key.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(held(&*risk.state.lock().await).0 > 0);
+    // Past the longest window (90 days) and the list entry's expiry: all gone.
+    harness
+        .clock
+        .advance(jiff::SignedDuration::from_hours(24 * 91));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if held(&*risk.state.lock().await) == (0, 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine still holds {:?}",
+            held(&*risk.state.lock().await)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
