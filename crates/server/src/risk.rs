@@ -249,7 +249,7 @@ impl RiskService {
                 engine
             }
         };
-        for row in store.live_list_entries().await? {
+        for row in store.live_list_entries(micros(now)).await? {
             engine.lists_mut().add(list_entry(&row)?)?;
         }
         let since = now - SignedDuration::from_hours(24 * HISTORY_DAYS);

@@ -126,7 +126,8 @@ tally_store::on_both_backends!(
     a_case_belongs_to_the_key_that_claimed_it_not_its_name,
     every_evidence_export_is_in_the_case_trail,
     a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart,
-    the_service_forgets_old_keys_and_expired_list_entries_while_it_runs
+    the_service_forgets_old_keys_and_expired_list_entries_while_it_runs,
+    an_expired_list_entry_is_neither_listed_nor_applied
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1521,4 +1522,68 @@ async fn the_service_forgets_old_keys_and_expired_list_entries_while_it_runs(har
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+async fn an_expired_list_entry_is_neither_listed_nor_applied(harness: Harness) {
+    let expires = (harness.clock.now() + jiff::SignedDuration::from_hours(1)).to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "block", "field": "card", "value": "card-brief", "reason": "stolen for an hour", "expires_at": expires})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let listed = |body: &Value| {
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|entry| entry["value"] == "card-brief")
+    };
+    let (status, body) = harness
+        .call("GET", "/v1/risk/lists", &harness.writer_key, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(listed(&body), "{body}");
+    // Two hours on, the entry has expired: not listed, and the card goes through.
+    harness.clock.advance(jiff::SignedDuration::from_hours(2));
+    let (status, body) = harness
+        .call("GET", "/v1/risk/lists", &harness.writer_key, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(!listed(&body), "{body}");
+    let purchase = harness.event(
+        "x1",
+        "transaction",
+        "carol",
+        json!({"card": "card-brief", "amount": {"value": "9.99", "currency": "CNY"}}),
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_ne!(body["decision"]["action"], "reject", "{body}");
+    // A service started now does not load the expired entry either.
+    let dyn_clock: Arc<dyn Clock> = harness.clock.clone();
+    let restarted = RiskService::open(&harness.test.database, dyn_clock)
+        .await
+        .unwrap();
+    assert_eq!(
+        restarted
+            .state
+            .lock()
+            .await
+            .engine
+            .lists()
+            .entries()
+            .count(),
+        0
+    );
 }

@@ -375,9 +375,15 @@ macro_rules! risk_sql {
                 Ok(entry)
             }
 
-            pub async fn live_list_entries(pool: &Pool<$database>) -> Result<Vec<ListEntryRow>, StoreError> {
-                let sql = format!("{LIST_COLUMNS} WHERE removed_at IS NULL ORDER BY added_at, id");
-                Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
+            pub async fn live_list_entries(
+                pool: &Pool<$database>,
+                now: i64,
+            ) -> Result<Vec<ListEntryRow>, StoreError> {
+                let sql = format!(
+                    "{LIST_COLUMNS} WHERE removed_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > $1) ORDER BY added_at, id"
+                );
+                Ok(sqlx::query_as(&sql).bind(now).fetch_all(pool).await?)
             }
 
             pub async fn customer_blocked(
@@ -560,8 +566,10 @@ impl RiskStore {
         on_pool!(&self.database, remove_list_entry(id, at, by))
     }
 
-    pub async fn live_list_entries(&self) -> Result<Vec<ListEntryRow>, StoreError> {
-        on_pool!(&self.database, live_list_entries())
+    /// The list entries in force at `now` (microseconds): not removed, and without expiry or
+    /// expiring after `now`, as the engine applies them.
+    pub async fn live_list_entries(&self, now: i64) -> Result<Vec<ListEntryRow>, StoreError> {
+        on_pool!(&self.database, live_list_entries(now))
     }
 
     /// Whether `customer` is on the block list now (a confirmed stolen account, a fraud).

@@ -382,14 +382,15 @@ fn list_body(row: &ListEntryRow) -> Value {
 #[utoipa::path(
     get, path = "/v1/risk/lists", tag = "risk",
     responses(
-        (status = 200, description = "`{entries}`: the live block, allow and watch list entries", body = serde_json::Value),
+        (status = 200, description = "`{entries}`: the live block, allow and watch list entries: not removed, and without expiry or expiring after the service clock's now", body = serde_json::Value),
     ),
     security(("api_key" = ["risk:read"]))
 )]
 pub async fn list_entries(
     State(context): State<RiskContext>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let rows = context.risk.store.live_list_entries().await?;
+    let now = micros(context.risk.clock.now());
+    let rows = context.risk.store.live_list_entries(now).await?;
     Ok(axum::Json(
         json!({"entries": rows.iter().map(list_body).collect::<Vec<_>>()}),
     ))
