@@ -19,8 +19,10 @@ pub type Version = u32;
 /// Settings of an engine. Everything that varies comes from the caller.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineConfig {
-    /// Seed of the hash of entity values (features and lists). Pass a secret one in
-    /// production so that nobody can pick colliding device ids.
+    /// Seed of the hash of entity values (features and lists). It changes how values are
+    /// hashed, never a decision. Pass a secret one in production so that nobody can pick
+    /// colliding device ids (the default is public; the Tally service draws a random one at
+    /// every start); keep the default where runs must repeat (back-tests, benchmarks).
     pub hash_seed: u64,
     pub limits: FeatureLimits,
 }
@@ -157,12 +159,20 @@ impl RiskEngine {
         }
     }
 
-    /// Parses a rule set text and builds an engine on it with the default configuration.
+    /// Parses a rule set text and builds an engine on it with the default configuration
+    /// (the public hash seed: for back-tests and benchmarks, where runs must repeat).
     pub fn from_rule_set_text(text: &str) -> Result<Self, RiskError> {
-        Ok(RiskEngine::new(
-            RuleSet::parse(text)?,
-            EngineConfig::default(),
-        ))
+        RiskEngine::from_rule_set_text_with(text, EngineConfig::default())
+    }
+
+    /// Parses a rule set text and builds an engine on it with `config`.
+    pub fn from_rule_set_text_with(text: &str, config: EngineConfig) -> Result<Self, RiskError> {
+        Ok(RiskEngine::new(RuleSet::parse(text)?, config))
+    }
+
+    /// The settings the engine was built with.
+    pub fn config(&self) -> EngineConfig {
+        self.config
     }
 
     /// Validates and compiles a rule set and keeps it as a new version, not yet active.

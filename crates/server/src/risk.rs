@@ -1,14 +1,17 @@
 //! The risk service: one in-memory `RiskEngine` behind a lock, rebuilt from storage on
 //! start (rule set versions in order, the active version, live list entries, the last 90
-//! days of events), with every decision stored before it is answered.
+//! days of events), with every decision stored before it is answered. The engine's hash
+//! seed is drawn at random at every start.
 
 use crate::error::ApiError;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tally_core::Clock;
-use tally_risk::{EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES};
-use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
+use tally_risk::{
+    EngineConfig, EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES,
+};
+use tally_store::risk::{random_hash_seed, CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -223,9 +226,16 @@ impl RiskService {
         let store = RiskStore::new(database.clone());
         let now = clock.now();
         let sets = store.rule_sets().await?;
+        // A secret hash seed per start, so that nobody can pick colliding entity values; the
+        // memory is rebuilt from stored events below, so the seed need not outlive the
+        // process, and it changes hashing, never a decision.
+        let config = EngineConfig {
+            hash_seed: random_hash_seed(),
+            ..EngineConfig::default()
+        };
         let mut engine = match sets.split_first() {
             None => {
-                let engine = RiskEngine::from_rule_set_text(DEFAULT_RULES)?;
+                let engine = RiskEngine::from_rule_set_text_with(DEFAULT_RULES, config)?;
                 let version = i64::from(engine.active_version());
                 store
                     .insert_rule_set(version, DEFAULT_RULES, micros(now), "tally default pack")
@@ -236,7 +246,7 @@ impl RiskService {
                 engine
             }
             Some(((first_version, first_source), rest)) => {
-                let mut engine = RiskEngine::from_rule_set_text(first_source)?;
+                let mut engine = RiskEngine::from_rule_set_text_with(first_source, config)?;
                 check_version(i64::from(engine.active_version()), *first_version)?;
                 for (version, source) in rest {
                     check_version(i64::from(engine.load_rule_set(source)?), *version)?;

@@ -127,7 +127,8 @@ tally_store::on_both_backends!(
     every_evidence_export_is_in_the_case_trail,
     a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart,
     the_service_forgets_old_keys_and_expired_list_entries_while_it_runs,
-    an_expired_list_entry_is_neither_listed_nor_applied
+    an_expired_list_entry_is_neither_listed_nor_applied,
+    each_start_draws_its_own_hash_seed_and_decides_the_same
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -1585,5 +1586,84 @@ async fn an_expired_list_entry_is_neither_listed_nor_applied(harness: Harness) {
             .entries()
             .count(),
         0
+    );
+}
+
+async fn each_start_draws_its_own_hash_seed_and_decides_the_same(harness: Harness) {
+    // Some history through the first service: a watched device, a blocked card, a device
+    // shared by several customers.
+    for entry in [
+        json!({"kind": "watch", "field": "device", "value": "d-ring", "reason": "seen in a fraud ring"}),
+        json!({"kind": "block", "field": "card", "value": "card-lost", "reason": "reported stolen"}),
+    ] {
+        let (status, body) = harness
+            .call("POST", "/v1/risk/lists", &harness.writer_key, Some(entry))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let purchase = |id: &str, customer: &str, device: &str, card: &str| {
+        harness.event(
+            id,
+            "transaction",
+            customer,
+            json!({"device": device, "card": card, "address": "1 Main St", "amount": {"value": "19.99", "currency": "CNY"}}),
+        )
+    };
+    for (index, customer) in ["amy", "ben", "cat", "dan", "eve"].iter().enumerate() {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase(
+                    &format!("h{index}"),
+                    customer,
+                    "d-shared",
+                    "card-1",
+                )),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        harness.clock.advance(jiff::SignedDuration::from_secs(30));
+    }
+    // Two services started on the database rebuild their memory with seeds of their own.
+    let clock: Arc<dyn Clock> = harness.clock.clone();
+    let first = RiskService::open(&harness.test.database, clock.clone())
+        .await
+        .unwrap();
+    let second = RiskService::open(&harness.test.database, clock)
+        .await
+        .unwrap();
+    let mut first = first.state.lock().await;
+    let mut second = second.state.lock().await;
+    let public = tally_risk::EngineConfig::default().hash_seed;
+    let seeds = (
+        first.engine.config().hash_seed,
+        second.engine.config().hash_seed,
+    );
+    assert_ne!(seeds.0, public);
+    assert_ne!(seeds.1, public);
+    assert_ne!(seeds.0, seeds.1);
+    // The seed changes hashing, never a decision.
+    let events = [
+        purchase("n1", "fay", "d-shared", "card-1"),
+        purchase("n2", "gus", "d-ring", "card-2"),
+        purchase("n3", "hal", "d-new", "card-lost"),
+        purchase("n4", "amy", "d-shared", "card-1"),
+        harness.event("n5", "login", "ben", json!({"device": "d-ring"})),
+    ];
+    let mut actions = Vec::new();
+    for event in &events {
+        let event = tally_risk::Event::from_json(&event.to_string()).unwrap();
+        let decided = first.engine.decide(&event).unwrap();
+        assert_eq!(decided, second.engine.decide(&event).unwrap());
+        actions.push(decided.action);
+    }
+    // The events exercise the hashed keys: list hits and velocity on a shared device.
+    assert!(
+        actions
+            .iter()
+            .any(|action| *action != tally_risk::Action::Approve),
+        "{actions:?}"
     );
 }
