@@ -8,7 +8,7 @@
 //! (checkpoint, proofs, entries, tiles) need no authentication, as in any transparency
 //! log; members and query counts are public to the same extent, since they are in the log.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -21,7 +21,7 @@ use tally_consortium::{
 use tally_store::consortium::{Accepted, ConsortiumLog};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::json::Json;
 
 /// What every consortium handler shares.
@@ -478,10 +478,6 @@ pub struct ConsistencyQuery {
     pub new: Option<u64>,
 }
 
-fn query_error(rejection: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError::bad_request("invalid_query", rejection.body_text())
-}
-
 fn hashes_base64(hashes: &[tally_consortium::Hash]) -> Vec<String> {
     hashes.iter().map(|hash| hash.to_base64()).collect()
 }
@@ -502,9 +498,8 @@ fn hashes_base64(hashes: &[tally_consortium::Hash]) -> Vec<String> {
 )]
 pub async fn inclusion_proof(
     State(state): State<ConsortiumAppState>,
-    query: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<InclusionQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
     let (size, leaf, hashes) = state
         .log
         .read(move |operator| {
@@ -541,9 +536,8 @@ pub async fn inclusion_proof(
 )]
 pub async fn consistency_proof(
     State(state): State<ConsortiumAppState>,
-    query: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<ConsistencyQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
     let (new, hashes) = state
         .log
         .read(move |operator| {
@@ -627,9 +621,8 @@ pub struct EntriesQuery {
 )]
 pub async fn entries(
     State(state): State<ConsortiumAppState>,
-    query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<EntriesQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
     let count = query
         .count
         .unwrap_or(ENTRIES_PER_RESPONSE_MAX)

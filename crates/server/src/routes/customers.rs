@@ -10,11 +10,11 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
 use jiff::Timestamp;
@@ -292,14 +292,6 @@ fn customer_not_found(id: CustomerId) -> ApiError {
     )
 }
 
-fn query<T>(
-    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
-) -> Result<T, ApiError> {
-    query
-        .map(|Query(query)| query)
-        .map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))
-}
-
 #[utoipa::path(
     post, path = "/v1/customers", tag = "customers",
     request_body = CreateCustomerRequest,
@@ -389,9 +381,8 @@ pub async fn get_customer(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-    show: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+    Query(show): Query<ShowQuery>,
 ) -> Result<axum::Json<CustomerBody>, ApiError> {
-    let show = query(show)?;
     let id = parse_customer_id(&id)?;
     let unmasked = show.unmasked.unwrap_or(false);
     let reason = if unmasked {
@@ -454,9 +445,8 @@ pub async fn get_customer(
 )]
 pub async fn find_customers(
     State(state): State<AppState>,
-    find: Result<Query<FindQuery>, axum::extract::rejection::QueryRejection>,
+    Query(find): Query<FindQuery>,
 ) -> Result<axum::Json<CustomerList>, ApiError> {
-    let find = query(find)?;
     let privacy = privacy(&state)?;
     let phone_index = find
         .phone
@@ -506,9 +496,8 @@ pub async fn find_customers(
 pub async fn list_pii_reads(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    page: Result<Query<PiiReadQuery>, axum::extract::rejection::QueryRejection>,
+    Query(page): Query<PiiReadQuery>,
 ) -> Result<axum::Json<PiiReadPage>, ApiError> {
-    let page = query(page)?;
     let id = parse_customer_id(&id)?;
     let limit = page.limit.unwrap_or(100);
     if !(1..=state.limits.page_size_max).contains(&limit) {

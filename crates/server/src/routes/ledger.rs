@@ -1,7 +1,7 @@
 //! Ledger routes: accounts, balances, journal entries and holds.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::{
@@ -9,7 +9,7 @@ use crate::wire::{
     CreateAccountRequest, CreateHoldRequest, EntryBody, HoldBody, PostEntryRequest,
     PostHoldRequest, PostedHoldBody,
 };
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use serde::Deserialize;
@@ -155,10 +155,8 @@ pub struct BalanceQuery {
 pub async fn get_balance(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<BalanceQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<BalanceQuery>,
 ) -> Result<axum::Json<AsOfBalanceBody>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
     let id = AccountId(parse_id(&id)?);
     let account = state.database.account(id).await?.ok_or_else(|| {
         ApiError::not_found("account_not_found", format!("account {id} does not exist"))
@@ -204,10 +202,8 @@ pub struct PageQuery {
 pub async fn list_account_entries(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<AccountLegPage>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
     let id = AccountId(parse_id(&id)?);
     let limit = query.limit.unwrap_or(100);
     if !(1..=state.limits.page_size_max).contains(&limit) {

@@ -3,10 +3,10 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::Path;
+use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::risk::{list_entry, micros, timestamp, InFlight, RiskService, EVENT_AHEAD_MAX};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
 use jiff::Timestamp;
@@ -504,10 +504,8 @@ pub struct CaseQuery {
 )]
 pub async fn list_cases(
     State(context): State<RiskContext>,
-    query: Result<Query<CaseQuery>, axum::extract::rejection::QueryRejection>,
+    Query(query): Query<CaseQuery>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    let Query(query) =
-        query.map_err(|error| ApiError::bad_request("invalid_query", error.body_text()))?;
     let status = query.status.unwrap_or_else(|| "open".into());
     if !matches!(
         status.as_str(),
