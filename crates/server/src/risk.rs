@@ -11,7 +11,7 @@ use tally_core::Clock;
 use tally_risk::{
     EngineConfig, EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES,
 };
-use tally_store::risk::{random_hash_seed, CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
+use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -409,4 +409,12 @@ fn check_version(engine: i64, stored: i64) -> Result<(), RiskServiceError> {
             "rule set stored as version {stored} loads as version {engine}"
         )))
     }
+}
+
+/// A secret seed for the engine's hash of entity values, from the operating system's random
+/// source. The service draws one at every start: it rebuilds the engine's memory from stored
+/// events, so the seed is never stored.
+fn random_hash_seed() -> u64 {
+    use rand::RngCore;
+    rand::rngs::OsRng.next_u64()
 }

@@ -577,11 +577,3 @@ impl RiskStore {
         on_pool!(&self.database, customer_blocked(customer, now))
     }
 }
-
-/// A secret seed for the risk engine's hash of entity values, from the operating system's
-/// random source. The service draws one at every start: it rebuilds the engine's memory from
-/// stored events, so the seed is never stored.
-pub fn random_hash_seed() -> u64 {
-    use rand::RngCore;
-    rand::rngs::OsRng.next_u64()
-}
