@@ -364,7 +364,8 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
         .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
     if !opening.is_empty() {
         writer
-            .submit(
+            .submit_as(
+                tally_store::credit::CREDIT_SERVICE,
                 "bench-eod-opening".into(),
                 Command::PostEntry(ledger.entry(&opening)),
             )

@@ -69,6 +69,58 @@ pub struct Account {
     pub flags: AccountFlags,
     pub metadata: BTreeMap<String, String>,
     pub created_at: Timestamp,
+    /// The Tally service that opened the account and alone may move it (`credit`), or
+    /// `None` for an account a client opened through the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// Who asks for a write: a client of the API, or one of Tally's own services by name.
+/// An account a service opened can be moved only by that service, so that no client can
+/// post to the books a service keeps in step with its own records (the credit service's
+/// receivables, for one).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    Client,
+    Service(&'static str),
+}
+
+impl Actor {
+    /// The owner recorded on an account this actor opens.
+    pub fn owner(&self) -> Option<String> {
+        match self {
+            Actor::Client => None,
+            Actor::Service(name) => Some((*name).to_string()),
+        }
+    }
+
+    /// Whether this actor may move `account`.
+    pub fn may_move(&self, account: &Account) -> bool {
+        match (&account.owner, self) {
+            (None, _) => true,
+            (Some(owner), Actor::Service(name)) => owner == name,
+            (Some(_), Actor::Client) => false,
+        }
+    }
+}
+
+/// An account code as compared against reserved prefixes: Unicode compatibility forms
+/// folded (NFKC, so the full-width `ｃｒｅｄｉｔ-` is `credit-`) and lower-cased, so that a
+/// code cannot pass for a reserved one by its letter case or look-alike forms.
+pub fn code_for_comparison(code: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    code.nfkc().collect::<String>().to_lowercase()
+}
+
+/// Whether `character` may not appear in an account code: control characters, and the
+/// bidirectional formatting characters that make a code display otherwise than it reads
+/// (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to U+2069).
+pub fn forbidden_in_code(character: char) -> bool {
+    character.is_control()
+        || matches!(
+            character,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// Running totals of an account in minor units. Totals only grow, except pending amounts,

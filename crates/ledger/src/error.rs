@@ -37,6 +37,21 @@ pub enum LedgerError {
     ExceedsDebits(AccountId),
     #[error("a hold needs two different accounts")]
     SameAccount,
+    #[error(
+        "account {account_id} belongs to Tally's {owner} service and only that service may move it"
+    )]
+    AccountOwnedByService {
+        account_id: AccountId,
+        owner: String,
+    },
+    #[error("account {0} is debited and credited the same amount in one entry: that moves nothing on the account and only inflates its totals")]
+    NetsToZero(AccountId),
+    #[error("{amount} minor units in {currency} is above the most one entry or hold may move ({max} minor units, the ledger's entry_amount_max)")]
+    AmountAboveMaximum {
+        currency: Currency,
+        amount: i128,
+        max: i64,
+    },
     #[error("hold expiry {0} is not in the future")]
     ExpiryNotInFuture(String),
     #[error("hold {hold_id} is {status}, not pending")]
@@ -75,6 +90,9 @@ impl LedgerError {
             LedgerError::ExceedsCredits(_) => "exceeds_credits",
             LedgerError::ExceedsDebits(_) => "exceeds_debits",
             LedgerError::SameAccount => "hold_same_account",
+            LedgerError::AccountOwnedByService { .. } => "account_owned_by_service",
+            LedgerError::NetsToZero(_) => "entry_nets_to_zero_on_account",
+            LedgerError::AmountAboveMaximum { .. } => "entry_amount_too_large",
             LedgerError::ExpiryNotInFuture(_) => "hold_expiry_not_in_future",
             LedgerError::HoldNotPending { .. } => "hold_not_pending",
             LedgerError::PostExceedsHold { .. } => "post_exceeds_hold",

@@ -7,6 +7,9 @@
 //! Invariants, checked on every write:
 //! - a journal entry has two or more legs, every leg amount is positive, every leg is in its
 //!   account's currency, and debits equal credits per currency;
+//! - no entry's legs on one account net to zero (such legs move nothing and only inflate
+//!   the account's totals), and no entry or hold moves more than the configured
+//!   `entry_amount_max`, so that the totals, which only grow, last through any valid use;
 //! - an account flagged `debits_must_not_exceed_credits` never has posted plus pending
 //!   debits above its posted credits (and the mirror rule for the other flag);
 //! - a hold reserves its amount as pending on both accounts until it is posted (all or
@@ -21,7 +24,10 @@ pub mod hold;
 pub mod memory;
 pub mod working;
 
-pub use account::{Account, AccountFlags, AccountKind, AccountState, Balance, NewAccount};
+pub use account::{
+    code_for_comparison, forbidden_in_code, Account, AccountFlags, AccountKind, AccountState,
+    Actor, Balance, NewAccount,
+};
 pub use command::{Command, Outcome};
 pub use entry::{Entry, Leg, LegRecord, NewEntry, NewLeg, Side};
 pub use error::LedgerError;
@@ -35,3 +41,9 @@ pub const LEGS_PER_ENTRY_MAX: usize = 128;
 pub const TEXT_LENGTH_MAX: usize = 1024;
 /// Most metadata keys on one account, entry or hold.
 pub const METADATA_KEYS_MAX: usize = 32;
+/// The default of the largest amount one entry (its debits in one currency) or one hold may
+/// move, in minor units: 10^13, a hundred billion in a currency of two decimals. With it an
+/// account's posted totals, which only grow, need over 900,000 entries of the largest
+/// amount before they could reach `i64::MAX`; a lender configures it with
+/// `[ledger] entry_amount_max`.
+pub const ENTRY_AMOUNT_MAX_DEFAULT: i64 = 10_000_000_000_000;

@@ -1,7 +1,7 @@
 //! An in-memory ledger that applies the same rules as the stored one, with idempotency.
 //! It is the reference model for property and differential tests.
 
-use crate::account::AccountState;
+use crate::account::{AccountState, Actor};
 use crate::command::{Command, Outcome};
 use crate::entry::{Entry, LegRecord};
 use crate::error::LedgerError;
@@ -48,6 +48,17 @@ impl MemoryLedger {
         command: &Command,
         now: Timestamp,
     ) -> Result<Outcome, MemoryError> {
+        self.apply_as(&Actor::Client, key, command, now)
+    }
+
+    /// Applies a command of `actor` under an idempotency key, as [`MemoryLedger::apply`].
+    pub fn apply_as(
+        &mut self,
+        actor: &Actor,
+        key: &str,
+        command: &Command,
+        now: Timestamp,
+    ) -> Result<Outcome, MemoryError> {
         if let Some((first, outcome)) = self.replies.get(key) {
             if first == command {
                 return Ok(outcome.clone());
@@ -60,7 +71,7 @@ impl MemoryLedger {
             entry: EntryId(self.mint()),
             hold: HoldId(self.mint()),
         };
-        let outcome = self.working.apply(command, ids, now)?;
+        let outcome = self.working.apply_as(actor, command, ids, now)?;
         let effects = self.working.take_effects();
         self.entries.extend(effects.entries);
         self.legs.extend(effects.legs);

@@ -1,12 +1,12 @@
 //! The working set of one batch: the accounts and holds it touches, the rules applied to
 //! them, and the effects to write back.
 
-use crate::account::{Account, AccountState, Balance, NewAccount};
+use crate::account::{forbidden_in_code, Account, AccountState, Actor, Balance, NewAccount};
 use crate::command::{Command, Outcome};
 use crate::entry::{Entry, Leg, LegRecord, NewEntry, NewLeg, Side};
 use crate::error::LedgerError;
 use crate::hold::{Hold, HoldStatus, NewHold};
-use crate::{LEGS_PER_ENTRY_MAX, METADATA_KEYS_MAX, TEXT_LENGTH_MAX};
+use crate::{ENTRY_AMOUNT_MAX_DEFAULT, LEGS_PER_ENTRY_MAX, METADATA_KEYS_MAX, TEXT_LENGTH_MAX};
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tally_core::{AccountId, Amount, Currency, EntryId, HoldId};
@@ -34,8 +34,10 @@ pub struct Effects {
 }
 
 /// Accounts and holds loaded for a batch, with the rules that change them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Working {
+    /// The largest amount one entry (per currency) or hold may move, in minor units.
+    entry_amount_max: i64,
     accounts: HashMap<AccountId, AccountState>,
     holds: HashMap<HoldId, Hold>,
     taken_codes: HashSet<String>,
@@ -90,9 +92,46 @@ fn subtract(total: i64, amount: i64) -> Result<i64, LedgerError> {
     }
 }
 
+impl Default for Working {
+    fn default() -> Self {
+        Self {
+            entry_amount_max: ENTRY_AMOUNT_MAX_DEFAULT,
+            accounts: HashMap::new(),
+            holds: HashMap::new(),
+            taken_codes: HashSet::new(),
+            new_accounts: Vec::new(),
+            new_holds: BTreeSet::new(),
+            changed_accounts: BTreeSet::new(),
+            resolved_holds: BTreeSet::new(),
+            entries: Vec::new(),
+            legs: Vec::new(),
+        }
+    }
+}
+
 impl Working {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A working set whose entries and holds may move at most `entry_amount_max` minor
+    /// units each.
+    pub fn with_entry_amount_max(entry_amount_max: i64) -> Self {
+        Self {
+            entry_amount_max,
+            ..Self::default()
+        }
+    }
+
+    fn check_amount_max(&self, currency: Currency, amount: i128) -> Result<(), LedgerError> {
+        if amount > i128::from(self.entry_amount_max) {
+            return Err(LedgerError::AmountAboveMaximum {
+                currency,
+                amount,
+                max: self.entry_amount_max,
+            });
+        }
+        Ok(())
     }
 
     /// Adds an account loaded from storage.
@@ -127,16 +166,29 @@ impl Working {
         self.holds.values()
     }
 
-    /// Applies one command. On error nothing in the working set has changed.
+    /// Applies one command of a client. On error nothing in the working set has changed.
     pub fn apply(
         &mut self,
         command: &Command,
         ids: NewIds,
         now: Timestamp,
     ) -> Result<Outcome, LedgerError> {
+        self.apply_as(&Actor::Client, command, ids, now)
+    }
+
+    /// Applies one command of `actor`, who may move only the accounts it is allowed to
+    /// ([`Actor::may_move`]). On error nothing in the working set has changed.
+    pub fn apply_as(
+        &mut self,
+        actor: &Actor,
+        command: &Command,
+        ids: NewIds,
+        now: Timestamp,
+    ) -> Result<Outcome, LedgerError> {
+        self.check_actor(actor, command)?;
         match command {
             Command::CreateAccount(new) => self
-                .create_account(ids.account, new, now)
+                .create_account_for(ids.account, new, actor.owner(), now)
                 .map(Outcome::Account),
             Command::PostEntry(new) => self
                 .post_entry(ids.entry, new, None, now)
@@ -149,13 +201,67 @@ impl Working {
         }
     }
 
+    /// Refuses a command that moves an account `actor` may not move. Accounts the command
+    /// names but that do not exist are left to the command's own checks.
+    fn check_actor(&self, actor: &Actor, command: &Command) -> Result<(), LedgerError> {
+        let hold_accounts;
+        let accounts: Vec<AccountId> = match command {
+            Command::CreateAccount(_) => return Ok(()),
+            Command::PostEntry(new) => new.legs.iter().map(|leg| leg.account_id).collect(),
+            Command::CreateHold(new) => vec![new.debit_account_id, new.credit_account_id],
+            Command::PostHold { hold_id, .. } | Command::VoidHold { hold_id } => {
+                hold_accounts = self
+                    .holds
+                    .get(hold_id)
+                    .map(|hold| vec![hold.debit_account_id, hold.credit_account_id]);
+                hold_accounts.unwrap_or_default()
+            }
+        };
+        for account_id in accounts {
+            if let Some(state) = self.accounts.get(&account_id) {
+                if !actor.may_move(&state.account) {
+                    return Err(LedgerError::AccountOwnedByService {
+                        account_id,
+                        owner: state.account.owner.clone().unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens an account for a client.
     pub fn create_account(
         &mut self,
         id: AccountId,
         new: &NewAccount,
         now: Timestamp,
     ) -> Result<Account, LedgerError> {
+        self.create_account_for(id, new, None, now)
+    }
+
+    /// Opens an account owned by `owner` (a service's name), or by clients when `None`.
+    fn create_account_for(
+        &mut self,
+        id: AccountId,
+        new: &NewAccount,
+        owner: Option<String>,
+        now: Timestamp,
+    ) -> Result<Account, LedgerError> {
         check_text("code", &new.code, false)?;
+        if let Some(character) = new
+            .code
+            .chars()
+            .find(|&character| forbidden_in_code(character))
+        {
+            return Err(LedgerError::InvalidField {
+                field: "code",
+                reason: format!(
+                    "must not contain control or bidirectional formatting characters (found U+{:04X})",
+                    u32::from(character)
+                ),
+            });
+        }
         check_metadata(&new.metadata)?;
         if new.flags.debits_must_not_exceed_credits && new.flags.credits_must_not_exceed_debits {
             return Err(LedgerError::ConflictingFlags);
@@ -171,6 +277,7 @@ impl Working {
             flags: new.flags,
             metadata: new.metadata.clone(),
             created_at: now,
+            owner,
         };
         self.load_account(AccountState {
             account: account.clone(),
@@ -233,6 +340,42 @@ impl Working {
         self.post_entry_releasing(id, new, hold_id, None, now)
     }
 
+    /// The debits and credits of an entry per currency, refusing an entry whose legs on
+    /// one account net to zero. (An account may be on both sides with different amounts:
+    /// the credit service posts gross legs, interest charged and principal repaid, on its
+    /// receivable in one entry; what such legs add to the totals is bounded by the
+    /// entry's maximum like any other entry's.)
+    fn debits_per_currency(
+        &self,
+        new: &NewEntry,
+    ) -> Result<BTreeMap<Currency, (i128, i128)>, LedgerError> {
+        let mut totals: BTreeMap<Currency, (i128, i128)> = BTreeMap::new();
+        let mut per_account: BTreeMap<AccountId, (i128, i128)> = BTreeMap::new();
+        for leg in &new.legs {
+            let currency = self.check_leg_amount(leg.account_id, leg.amount)?;
+            let minor = i128::from(leg.amount.minor());
+            let total = totals.entry(currency).or_default();
+            let account = per_account.entry(leg.account_id).or_default();
+            match leg.side {
+                Side::Debit => {
+                    total.0 += minor;
+                    account.0 += minor;
+                }
+                Side::Credit => {
+                    total.1 += minor;
+                    account.1 += minor;
+                }
+            }
+        }
+        if let Some((account_id, _)) = per_account
+            .iter()
+            .find(|(_, (debits, credits))| debits == credits)
+        {
+            return Err(LedgerError::NetsToZero(*account_id));
+        }
+        Ok(totals)
+    }
+
     fn post_entry_releasing(
         &mut self,
         id: EntryId,
@@ -252,15 +395,7 @@ impl Working {
                 max: LEGS_PER_ENTRY_MAX,
             });
         }
-        let mut totals: BTreeMap<Currency, (i128, i128)> = BTreeMap::new();
-        for leg in &new.legs {
-            let currency = self.check_leg_amount(leg.account_id, leg.amount)?;
-            let total = totals.entry(currency).or_default();
-            match leg.side {
-                Side::Debit => total.0 += i128::from(leg.amount.minor()),
-                Side::Credit => total.1 += i128::from(leg.amount.minor()),
-            }
-        }
+        let totals = self.debits_per_currency(new)?;
         for (currency, (debits, credits)) in &totals {
             if debits != credits {
                 return Err(LedgerError::Unbalanced {
@@ -268,6 +403,11 @@ impl Working {
                     debits: *debits,
                     credits: *credits,
                 });
+            }
+            // Posting a hold moves no more than the hold reserved, which was checked when
+            // it was created (a hold from before the maximum was lowered still posts).
+            if pending_release.is_none() {
+                self.check_amount_max(*currency, *debits)?;
             }
         }
         // Work on copies so that a refusal leaves the working set untouched.
@@ -363,6 +503,7 @@ impl Working {
         }
         self.check_leg_amount(new.debit_account_id, new.amount)?;
         self.check_leg_amount(new.credit_account_id, new.amount)?;
+        self.check_amount_max(new.amount.currency(), i128::from(new.amount.minor()))?;
         if new.expires_at <= now {
             return Err(LedgerError::ExpiryNotInFuture(new.expires_at.to_string()));
         }

@@ -64,6 +64,8 @@ impl Default for DatabaseConfig {
 pub struct LedgerConfig {
     pub batch_size_max: usize,
     pub queue_length_max: usize,
+    /// The largest amount one entry (per currency) or hold may move, in minor units.
+    pub entry_amount_max: i64,
 }
 
 impl Default for LedgerConfig {
@@ -71,6 +73,7 @@ impl Default for LedgerConfig {
         Self {
             batch_size_max: 512,
             queue_length_max: 8192,
+            entry_amount_max: tally_ledger::ENTRY_AMOUNT_MAX_DEFAULT,
         }
     }
 }
@@ -139,6 +142,11 @@ impl Config {
         if self.server.body_limit_bytes == 0 || self.ledger.batch_size_max == 0 {
             return Err(ConfigError::Invalid(
                 "body_limit_bytes and batch_size_max must be positive".into(),
+            ));
+        }
+        if self.ledger.entry_amount_max <= 0 {
+            return Err(ConfigError::Invalid(
+                "ledger.entry_amount_max must be a positive number of minor units".into(),
             ));
         }
         if let Some(active) = &self.privacy.active_encryption_key {

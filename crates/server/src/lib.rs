@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod risk;
 pub mod routes;
 pub mod state;
+pub mod stored_text;
 pub mod wire;
 
 pub use config::Config;
@@ -184,6 +185,10 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
         .nest("/v1", v1)
         .route("/metrics", get(metrics::render))
         .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            stored_text::refuse_unstorable_text,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ));
@@ -211,6 +216,7 @@ pub async fn open(
         WriterConfig {
             batch_size_max: config.ledger.batch_size_max,
             queue_length_max: config.ledger.queue_length_max,
+            entry_amount_max: config.ledger.entry_amount_max,
             ..WriterConfig::default()
         },
     )
@@ -277,6 +283,10 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health))
         .nest("/v1/consortium", v1)
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            stored_text::refuse_unstorable_text,
+        ))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -152,6 +152,10 @@ pub struct AccountBody {
     pub metadata: BTreeMap<String, String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// The Tally service that opened the account and alone may move it (`credit`); absent
+    /// for an account a client opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Present when the account is read; absent in the reply to its creation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<BalanceBody>,
@@ -170,6 +174,7 @@ impl AccountBody {
             },
             metadata: account.metadata.clone(),
             created_at: account.created_at,
+            owner: account.owner.clone(),
             balance: balance.map(|balance| BalanceBody::new(balance, account.currency)),
         }
     }

@@ -345,6 +345,7 @@ tally_store::on_both_backends!(
     a_charged_off_account_keeps_its_credit_balance,
     the_account_shows_what_is_still_to_pay_on_its_statement,
     an_account_stored_with_due_days_0_or_over_28_still_buys,
+    a_client_cannot_move_the_credit_services_ledger_accounts,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -2466,5 +2467,166 @@ async fn an_account_stored_with_due_days_0_or_over_28_still_buys(harness: Harnes
             .await,
         0
     );
+    harness.assert_books_match(&[id]).await;
+}
+
+/// A `ledger:write` key could post against the credit receivable once it knew the id: the
+/// ledger then disagreed with the credit accounts and every payoff was refused (`500
+/// credit_ledger_refused`). The credit service's accounts are its own.
+async fn a_client_cannot_move_the_credit_services_ledger_accounts(harness: Harness) {
+    let (id, _) = harness.open().await;
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-1",
+            json!({"amount": cny("300.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/1/capture"),
+            "capture-1",
+            json!({"amount": cny("300.00"), "product": "installment", "periods": 3}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ledger = credit_ledger_accounts(&harness.database, &harness.writer, Currency::CNY)
+        .await
+        .unwrap();
+    let receivable = ledger
+        .account_of(LedgerRole::CustomerReceivable)
+        .to_string();
+    let clearing = ledger.account_of(LedgerRole::RepaymentClearing).to_string();
+    let (status, body) = harness
+        .call(
+            "GET",
+            &format!("/v1/accounts/{receivable}"),
+            &harness.admin,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["owner"], "credit", "{body}");
+
+    let writer = harness
+        .database
+        .create_api_key(
+            "ledger client",
+            &["ledger:write".into()],
+            harness.clock.now(),
+        )
+        .await
+        .unwrap()
+        .secret
+        .expose()
+        .clone();
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/accounts",
+            &writer,
+            Some("open-own"),
+            Some(json!({"code": "client-cash", "kind": "asset", "currency": "CNY"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let own = body["id"].as_str().unwrap().to_string();
+    let journal = harness.rows("SELECT COUNT(*) FROM journal_entries").await;
+    let leg = |account: &str, side: &str| json!({"account_id": account, "side": side, "amount": "300.00", "currency": "CNY"});
+    for (name, uri, body) in [
+        (
+            "entry to the receivable",
+            "/v1/entries",
+            json!({"legs": [leg(&own, "debit"), leg(&receivable, "credit")]}),
+        ),
+        (
+            "entry from the clearing account",
+            "/v1/entries",
+            json!({"legs": [leg(&clearing, "debit"), leg(&own, "credit")]}),
+        ),
+        (
+            "hold on the receivable",
+            "/v1/holds",
+            json!({"debit_account_id": own, "credit_account_id": receivable,
+                   "amount": "300.00", "currency": "CNY", "expires_at": "2027-01-01T00:00:00Z"}),
+        ),
+    ] {
+        let (status, answer) = harness
+            .call(
+                "POST",
+                uri,
+                &writer,
+                Some(&name.replace(' ', "-")),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {answer}");
+        assert_eq!(
+            answer["error"]["code"], "account_owned_by_service",
+            "{name}"
+        );
+    }
+    // The credit service's own hold on the receivable cannot be voided by a client.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-2",
+            json!({"amount": cny("50.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let hold: String = match &harness.database {
+        Database::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT id FROM holds WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_scalar("SELECT id FROM holds WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (status, answer) = harness
+        .call(
+            "POST",
+            &format!("/v1/holds/{hold}/void"),
+            &writer,
+            Some("void-credit-hold"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    assert_eq!(answer["error"]["code"], "account_owned_by_service");
+    assert_eq!(
+        harness.rows("SELECT COUNT(*) FROM journal_entries").await,
+        journal
+    );
+    assert_eq!(
+        harness
+            .rows("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
+            .await,
+        1
+    );
+    harness.assert_books_match(&[id]).await;
+
+    // The books still agree, so the plan pays off.
+    let (status, quote) = harness
+        .get(&format!("/v1/credit/accounts/{id}/plans/1/payoff-quote"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{quote}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/plans/1/payoff"),
+            "payoff-1",
+            json!({"amount": quote["amount"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
     harness.assert_books_match(&[id]).await;
 }

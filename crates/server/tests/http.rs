@@ -339,6 +339,11 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
         ("one leg", json!({"legs": [{"account_id": bank, "side": "debit", "amount": "1.00", "currency": "CNY"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "entry_too_few_legs"),
         ("bad side", json!({"legs": [{"account_id": bank, "side": "up", "amount": "1.00", "currency": "CNY"}]}).to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_side"),
         ("reused key", transfer(&bank, &wallet, "2.00", "CNY").to_string(), StatusCode::CONFLICT, "idempotency_key_reused"),
+        // One account debited and credited near the 64-bit limit left its totals without
+        // headroom for ever; legs that net to zero on an account are refused at any amount.
+        ("self transfer", transfer(&bank, &bank, "92233720368547758.00", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "entry_nets_to_zero_on_account"),
+        ("small self transfer", transfer(&bank, &bank, "1.00", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "entry_nets_to_zero_on_account"),
+        ("above the maximum", transfer(&bank, &wallet, "100000000000.01", "CNY").to_string(), StatusCode::UNPROCESSABLE_ENTITY, "entry_amount_too_large"),
     ];
     let before = harness.row_counts().await;
     for (name, body, status, code) in cases {
@@ -418,6 +423,22 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
             Some("invalid_account_kind")
         )
     );
+    // A code that displays otherwise than it reads, or holds a control character.
+    for (key, code) in [("bidi", "bank\u{202E}lac"), ("control", "bank\u{7}")] {
+        let (status, body) = harness
+            .post(
+                "/v1/accounts",
+                &harness.writer,
+                key,
+                json!({"code": code, "kind": "asset", "currency": "CNY"}),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_field")),
+            "{key}: {body}"
+        );
+    }
     let (status, body) = harness
         .get("/v1/accounts/not-a-uuid", &harness.reader)
         .await;
@@ -662,12 +683,23 @@ async fn keys_and_codes_reserved_for_tally_are_refused(harness: Harness) {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let after_allowed = harness.row_counts().await;
     // The codes of the credit service's ledger accounts.
-    for code in ["credit-receivable-USD", "credit-anything"] {
+    // In any letter case or compatibility form: they read as the credit service's own.
+    for (index, code) in [
+        "credit-receivable-USD",
+        "credit-anything",
+        "CREDIT-receivable-USD",
+        "Credit-x",
+        "ｃｒｅｄｉｔ-receivable-USD",
+        "ｃｒｅｄｉｔ－x",
+    ]
+    .iter()
+    .enumerate()
+    {
         let (status, body) = harness
             .post(
                 "/v1/accounts",
                 &harness.writer,
-                &format!("open-{code}"),
+                &format!("open-reserved-{index}"),
                 json!({"code": code, "kind": "asset", "currency": "USD"}),
             )
             .await;

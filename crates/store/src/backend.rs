@@ -23,7 +23,7 @@ macro_rules! backend {
             const ACCOUNT_COLUMNS: &str = "SELECT a.id, a.code, a.kind, a.currency, \
                 a.debits_must_not_exceed_credits, a.credits_must_not_exceed_debits, \
                 a.metadata, a.created_at, b.debits_posted, b.credits_posted, b.debits_pending, \
-                b.credits_pending, b.leg_count, b.last_posted_at \
+                b.credits_pending, b.leg_count, b.last_posted_at, a.owner \
                 FROM accounts a JOIN account_balances b ON b.account_id = a.id";
 
             const HOLD_COLUMNS: &str = "SELECT id, debit_account_id, credit_account_id, amount, \
@@ -165,7 +165,7 @@ macro_rules! backend {
                     let mut query = QueryBuilder::<$database>::new(
                         "INSERT INTO accounts (id, code, kind, currency, \
                          debits_must_not_exceed_credits, credits_must_not_exceed_debits, \
-                         metadata, created_at) ",
+                         metadata, created_at, owner) ",
                     );
                     query.push_values(chunk, |mut row, account| {
                         row.push_bind(account.id.to_string())
@@ -175,7 +175,8 @@ macro_rules! backend {
                             .push_bind(account.flags.debits_must_not_exceed_credits)
                             .push_bind(account.flags.credits_must_not_exceed_debits)
                             .push_bind(metadata_text(&account.metadata))
-                            .push_bind(micros(account.created_at));
+                            .push_bind(micros(account.created_at))
+                            .push_bind(account.owner.clone());
                     });
                     query.build().execute(&mut *connection).await?;
                 }

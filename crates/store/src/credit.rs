@@ -48,7 +48,9 @@ use tally_core::{AccountId, Amount, Clock, Currency};
 use tally_credit::{
     Account, AccountPolicy, Authorization, ContactTask, DayOutcome, LedgerRole, Posting, Statement,
 };
-use tally_ledger::{AccountFlags, AccountKind, Command, LedgerError, NewAccount, Outcome, Side};
+use tally_ledger::{
+    AccountFlags, AccountKind, Actor, Command, LedgerError, NewAccount, Outcome, Side,
+};
 
 /// The identifier of a stored credit account.
 pub type CreditAccountId = i64;
@@ -63,6 +65,10 @@ pub const RESERVED_KEY_PREFIXES: [&str; 2] = ["credit:", "credit-"];
 /// Prefix of the ledger account codes of the credit business (`credit-receivable-CNY`, see
 /// [`ledger_account_code`]): a client may not open a ledger account under such a code.
 pub const RESERVED_ACCOUNT_CODE_PREFIX: &str = "credit-";
+
+/// The credit service as an actor of the ledger: the accounts it opens are its own, and
+/// no client may move them.
+pub const CREDIT_SERVICE: Actor = Actor::Service("credit");
 
 /// The reserved prefix `key` starts with, if any (see [`RESERVED_KEY_PREFIXES`]).
 pub fn reserved_key_prefix(key: &str) -> Option<&'static str> {
@@ -281,7 +287,10 @@ pub async fn credit_ledger_accounts(
             continue;
         }
         let key = format!("credit-ledger-account:{code}");
-        let id = match writer.submit(key.clone(), command.clone()).await {
+        let id = match writer
+            .submit_as(CREDIT_SERVICE, key.clone(), command.clone())
+            .await
+        {
             Ok(Outcome::Account(account)) => account.id,
             // Created by other means (not under our key): used if it is what credit needs.
             Err(WriteError::Ledger(LedgerError::AccountCodeTaken(_))) => {
@@ -352,6 +361,16 @@ async fn check_adopted(
             wanted.kind.as_str(),
             wanted.currency.code(),
             wanted.flags,
+        )));
+    }
+    // An account the credit service does not own could be moved by clients behind the
+    // credit subledger's back.
+    if found.owner.as_deref() != CREDIT_SERVICE.owner().as_deref() {
+        return Err(EndOfDayError::LedgerConflict(format!(
+            "ledger account {} ({id}) has the credit service's code but is owned by {}: it \
+             was not opened by the credit service, and an operator must rename or retire it",
+            found.code,
+            found.owner.as_deref().unwrap_or("clients"),
         )));
     }
     Ok(())

@@ -25,7 +25,7 @@
 
 use crate::credit::{
     bring_up_to_runs, credit_ledger_accounts, decode, encode, on_pool, CreditAccountId,
-    CreditLedgerAccounts, EndOfDayError,
+    CreditLedgerAccounts, EndOfDayError, CREDIT_SERVICE,
 };
 use crate::database::Database;
 use crate::error::{StoreError, WriteError};
@@ -328,7 +328,10 @@ async fn submit(
     key: &str,
     command: &Command,
 ) -> Result<Option<LedgerError>, OperationError> {
-    match writer.submit(key.to_string(), command.clone()).await {
+    match writer
+        .submit_as(CREDIT_SERVICE, key.to_string(), command.clone())
+        .await
+    {
         Ok(_) => Ok(None),
         Err(WriteError::Ledger(error)) => Ok(Some(error)),
         // Not an outage: the key will hold that other command forever, so a retry can never

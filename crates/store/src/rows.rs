@@ -53,6 +53,7 @@ pub(crate) struct AccountRow {
     pub credits_pending: i64,
     pub leg_count: i64,
     pub last_posted_at: Option<i64>,
+    pub owner: Option<String>,
 }
 
 impl AccountRow {
@@ -70,6 +71,7 @@ impl AccountRow {
                 },
                 metadata: metadata(&self.metadata)?,
                 created_at: timestamp(self.created_at)?,
+                owner: self.owner,
             },
             balance: Balance {
                 debits_posted: self.debits_posted,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tally_core::{AccountId, Clock, EntryId, HoldId};
 use tally_ledger::working::{NewIds, Working};
-use tally_ledger::{Command, Outcome};
+use tally_ledger::{Actor, Command, Outcome};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -26,6 +26,8 @@ pub struct WriterConfig {
     pub queue_length_max: usize,
     /// How often an idle writer looks for holds past their deadline.
     pub expiry_check_interval: Duration,
+    /// The largest amount one entry (per currency) or hold may move, in minor units.
+    pub entry_amount_max: i64,
 }
 
 impl Default for WriterConfig {
@@ -34,6 +36,7 @@ impl Default for WriterConfig {
             batch_size_max: 512,
             queue_length_max: 8192,
             expiry_check_interval: Duration::from_secs(1),
+            entry_amount_max: tally_ledger::ENTRY_AMOUNT_MAX_DEFAULT,
         }
     }
 }
@@ -42,6 +45,7 @@ impl Default for WriterConfig {
 const EXPIRED_PER_BATCH_MAX: i64 = 1000;
 
 struct Request {
+    actor: Actor,
     key: String,
     command: Command,
     request_hash: String,
@@ -132,10 +136,24 @@ impl LedgerWriter {
 
     /// Applies `command` under the idempotency key `key` and returns its outcome once it is
     /// committed to disk. The same key with the same command returns the first outcome.
+    /// The write is a client's: it cannot move an account a Tally service owns.
     pub async fn submit(&self, key: String, command: Command) -> Result<Outcome, WriteError> {
+        self.submit_as(Actor::Client, key, command).await
+    }
+
+    /// Applies `command` for `actor` as [`LedgerWriter::submit`] does. Tally's services
+    /// submit as [`Actor::Service`]: the accounts they open are theirs, and only they may
+    /// move them.
+    pub async fn submit_as(
+        &self,
+        actor: Actor,
+        key: String,
+        command: Command,
+    ) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
         let request_hash = request_hash(&command);
         let request = Request {
+            actor,
             key,
             command,
             request_hash,
@@ -232,6 +250,8 @@ struct Writer {
     database: Database,
     connection: WriterConnection,
     accounts: AccountCache,
+    /// The largest amount one entry or hold may move, in minor units.
+    entry_amount_max: i64,
     /// Earliest deadline of a pending hold, in microseconds: `None` when unknown (at start,
     /// after a failure, after another process wrote), `Some(i64::MAX)` when none is pending.
     /// Holds are swept exactly when one is due, without a query per batch otherwise.
@@ -262,6 +282,7 @@ async fn run(
         database,
         connection,
         accounts: AccountCache::default(),
+        entry_amount_max: config.entry_amount_max,
         next_expiry: None,
     };
     let mut last_now = Timestamp::UNIX_EPOCH;
@@ -420,7 +441,7 @@ impl Writer {
             account_ids.insert(hold.debit_account_id.clone());
             account_ids.insert(hold.credit_account_id.clone());
         }
-        let mut working = Working::new();
+        let mut working = Working::with_entry_amount_max(self.entry_amount_max);
         let mut missing = Vec::new();
         for id in account_ids {
             let cached = Uuid::parse_str(&id)
@@ -481,7 +502,7 @@ impl Writer {
                 });
                 continue;
             }
-            match working.apply(&request.command, new_ids(), now) {
+            match working.apply_as(&request.actor, &request.command, new_ids(), now) {
                 Ok(outcome) => {
                     let text = serde_json::to_string(&outcome)
                         .map_err(|error| StoreError::Corrupt(format!("outcome: {error}")))?;

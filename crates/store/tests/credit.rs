@@ -11,7 +11,8 @@ use tally_core::{Amount, Clock, Currency, ManualClock};
 use tally_credit::{Account, AccountPolicy, Cycle, LedgerRole, Product};
 use tally_ledger::{Balance, Command};
 use tally_store::credit::{
-    credit_ledger_accounts, run_end_of_day, CreditAccountId, EndOfDayOptions, LEDGER_ROLES,
+    credit_ledger_accounts, run_end_of_day, CreditAccountId, EndOfDayOptions, CREDIT_SERVICE,
+    LEDGER_ROLES,
 };
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
@@ -69,7 +70,8 @@ async fn seed(database: &Database, writer: &LedgerWriter) {
             let periods = [1, 3, 6, 12][usize::try_from((id + purchase) % 4).unwrap()];
             let (_, posting) = account.capture(day, value, &product, periods).unwrap();
             writer
-                .submit(
+                .submit_as(
+                    CREDIT_SERVICE,
                     format!("purchase:{id}:{purchase}"),
                     Command::PostEntry(ledger.entry(&posting)),
                 )
@@ -90,7 +92,8 @@ async fn seed(database: &Database, writer: &LedgerWriter) {
                     continue;
                 }
                 writer
-                    .submit(
+                    .submit_as(
+                        CREDIT_SERVICE,
                         format!("seed:{id}:{day}:{index}"),
                         Command::PostEntry(ledger.entry(posting)),
                     )
@@ -104,7 +107,8 @@ async fn seed(database: &Database, writer: &LedgerWriter) {
                             .repay(day, statement.minimum_payment, &policy)
                             .unwrap();
                         writer
-                            .submit(
+                            .submit_as(
+                                CREDIT_SERVICE,
                                 format!("repay:{id}:{day}"),
                                 Command::PostEntry(ledger.entry(&repayment.posting)),
                             )

@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tally_core::{AccountId, EntryId, HoldId};
-use tally_ledger::{Command, Outcome};
+use tally_ledger::{code_for_comparison, Command, Outcome};
 use tally_store::credit::{
     reserved_key_prefix, RESERVED_ACCOUNT_CODE_PREFIX, RESERVED_KEY_PREFIXES,
 };
@@ -95,12 +95,15 @@ pub async fn create_account(
     Json(body): Json<CreateAccountRequest>,
 ) -> Created<AccountBody> {
     let key = idempotency_key(&headers)?;
-    if body.code.starts_with(RESERVED_ACCOUNT_CODE_PREFIX) {
+    // Compared without case or compatibility forms: `CREDIT-…` or a full-width `ｃｒｅｄｉｔ-…`
+    // would read as the credit service's own account to anyone looking at the books.
+    if code_for_comparison(&body.code).starts_with(RESERVED_ACCOUNT_CODE_PREFIX) {
         return Err(ApiError::unprocessable(
             "account_code_reserved",
             format!(
-                "account codes starting with {RESERVED_ACCOUNT_CODE_PREFIX:?} are reserved for \
-                 the credit service's own ledger accounts"
+                "account codes starting with {RESERVED_ACCOUNT_CODE_PREFIX:?} (in any letter \
+                 case or look-alike form) are reserved for the credit service's own ledger \
+                 accounts"
             ),
         ));
     }
@@ -242,9 +245,10 @@ pub async fn list_account_entries(
     responses(
         (status = 201, description = "Entry posted", body = EntryBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
         (status = 404, description = "Unknown account", body = ErrorBody),
         (status = 409, description = "Idempotency key reused", body = ErrorBody),
-        (status = 422, description = "Unbalanced, wrong currency or over a limit", body = ErrorBody),
+        (status = 422, description = "Unbalanced, wrong currency, over a limit, legs that net to zero on one account (`entry_nets_to_zero_on_account`) or above the largest amount of one entry (`entry_amount_too_large`)", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:write"]))
 )]
@@ -288,9 +292,10 @@ pub async fn get_entry(
     responses(
         (status = 201, description = "Amount reserved", body = HoldBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
         (status = 404, description = "Unknown account", body = ErrorBody),
         (status = 409, description = "Idempotency key reused", body = ErrorBody),
-        (status = 422, description = "Wrong currency, over a limit, or expiry in the past", body = ErrorBody),
+        (status = 422, description = "Wrong currency, over a limit, above the largest amount of one hold (`entry_amount_too_large`), or expiry in the past", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:write"]))
 )]
@@ -336,6 +341,7 @@ pub async fn get_hold(
     ),
     responses(
         (status = 201, description = "Hold posted as a journal entry; the rest released", body = PostedHoldBody),
+        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
         (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
         (status = 422, description = "Amount above the hold or in another currency", body = ErrorBody),
@@ -374,6 +380,7 @@ pub async fn post_hold(
     ),
     responses(
         (status = 200, description = "Hold voided; its reservation released", body = HoldBody),
+        (status = 403, description = "Missing scope `ledger:write`, or a hold on an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
         (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
     ),
