@@ -366,6 +366,7 @@ pub struct CycleActivity {
     pub purchases: Amount,
     pub payments: Amount,
     pub refunds: Amount,
+    /// Installment interest billed and daily interest accrued.
     pub interest: Amount,
     pub penalties: Amount,
     pub written_off: Amount,
@@ -374,6 +375,37 @@ pub struct CycleActivity {
     /// accounts stored before Tally paid credit balances out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credit_balance_paid_out: Option<Amount>,
+    /// Installment principal billed; absent when none (and on accounts stored before Tally
+    /// reconciled statement headers), like every field below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_principal: Option<Amount>,
+    /// Installment fees billed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_fees: Option<Amount>,
+    /// What payments settled of billed items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payments_applied: Option<Amount>,
+    /// What refunds cancelled of billed items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunds_applied: Option<Amount>,
+    /// What stolen-account write-offs cancelled of billed items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_off_applied: Option<Amount>,
+    /// Billed items a bill installment converted into a new plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub converted_to_installments: Option<Amount>,
+}
+
+/// Adds `value` to an activity total kept only once something moved.
+fn add_to(total: &mut Option<Amount>, value: Amount) -> Result<(), CreditError> {
+    if value.is_zero() {
+        return Ok(());
+    }
+    *total = Some(match *total {
+        Some(before) => add(before, value)?,
+        None => value,
+    });
+    Ok(())
 }
 
 impl CycleActivity {
@@ -388,6 +420,12 @@ impl CycleActivity {
             written_off: zero,
             credit_balance_applied: zero,
             credit_balance_paid_out: None,
+            billed_principal: None,
+            billed_fees: None,
+            payments_applied: None,
+            refunds_applied: None,
+            written_off_applied: None,
+            converted_to_installments: None,
         }
     }
 }
@@ -406,15 +444,36 @@ pub struct StatementLine {
 }
 
 /// A statement as cut on the statement date.
+///
+/// The header reconciles with the lines ([`Statement::check_reconciles`]): the closing
+/// balance is what the lines still owe, and is the previous balance plus the new principal,
+/// fees, interest and penalties, less what payments, the credit balance, refunds and
+/// stolen-account write-offs settled or cancelled of billed items and what a bill
+/// installment converted. `purchases`, `payments`, `refunds` and `written_off` are the
+/// cycle's whole amounts, billed or not; the `…_applied` figures are their part in the
+/// closing balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Statement {
     pub statement_date: Date,
     pub due_date: Date,
     pub previous_balance: Amount,
     pub purchases: Amount,
+    /// Repayments and early payoffs received this cycle.
     pub payments: Amount,
+    /// Of `payments`, what settled billed items (the rest paid plans off before their
+    /// installments were billed, or became credit balance).
+    pub payments_applied: Amount,
+    /// Principal refunded this cycle, billed or not.
     pub refunds: Amount,
+    /// Of the refunds, what they cancelled of billed items (principal, and the charges a
+    /// full refund reverses).
+    pub refunds_applied: Amount,
+    /// What stolen-account write-offs cancelled this cycle, billed or not.
     pub written_off: Amount,
+    /// Of `written_off`, what was billed.
+    pub written_off_applied: Amount,
+    /// Billed items a bill installment converted into a new plan this cycle.
+    pub converted_to_installments: Amount,
     pub new_principal: Amount,
     pub new_fees: Amount,
     /// Installment interest billed plus daily interest accrued this cycle.
@@ -434,6 +493,60 @@ pub struct Statement {
     pub available_credit: Amount,
     pub bucket: Bucket,
     pub lines: Vec<StatementLine>,
+}
+
+impl Statement {
+    /// The closing balance as the header computes it: the previous balance, plus the new
+    /// principal, fees, interest and penalties, less the payments, credit balance, refunds
+    /// and write-offs applied to billed items and the bill-installment conversion.
+    pub fn closing_from_header(&self) -> Result<Amount, CreditError> {
+        let mut total = self.previous_balance;
+        for charged in [
+            self.new_principal,
+            self.new_fees,
+            self.new_interest,
+            self.penalties,
+        ] {
+            total = total.checked_add(charged)?;
+        }
+        for credited in [
+            self.payments_applied,
+            self.credit_balance_applied,
+            self.refunds_applied,
+            self.written_off_applied,
+            self.converted_to_installments,
+        ] {
+            total = total.checked_sub(credited)?;
+        }
+        Ok(total)
+    }
+
+    /// The closing balance as the lines add up: what each still owes.
+    pub fn closing_from_lines(&self) -> Result<Amount, CreditError> {
+        let mut total = Amount::zero(self.closing_balance.currency());
+        for line in &self.lines {
+            for part in [line.principal, line.fee, line.interest, line.penalty] {
+                total = total.checked_add(part)?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Whether the header reconciles with the lines: the closing balance equals both what
+    /// the lines add up to and what the header computes. Every statement end of day cuts
+    /// does, except the first after an account stored before Tally kept the `…_applied`
+    /// figures; a difference is reported, not panicked on.
+    pub fn check_reconciles(&self) -> Result<(), CreditError> {
+        let lines = self.closing_from_lines()?;
+        let header = self.closing_from_header()?;
+        if lines != self.closing_balance || header != self.closing_balance {
+            return Err(CreditError::InvalidConfiguration(format!(
+                "statement of {}: closing balance {}, lines add to {lines}, header to {header}",
+                self.statement_date, self.closing_balance
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// A collections contact task.
@@ -1021,6 +1134,10 @@ impl Account {
         )?;
         self.credit_balance = add(self.credit_balance, left)?;
         self.activity.payments = add(self.activity.payments, value)?;
+        add_to(
+            &mut self.activity.payments_applied,
+            value.checked_sub(left)?,
+        )?;
         self.record_paid(date, &applied)?;
         self.settle_paid_plans();
         let posting = Posting::new("repayment")
@@ -1105,7 +1222,9 @@ impl Account {
         }
         let index = self.plan_index(plan_id)?;
         let currency = self.currency;
+        let mut billed_paid = 0_i64;
         for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
+            billed_paid = sum([billed_paid, due.checked_outstanding()?])?;
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
@@ -1118,6 +1237,10 @@ impl Account {
         let excess = value.checked_sub(quote)?;
         self.credit_balance = add(self.credit_balance, excess)?;
         self.activity.payments = add(self.activity.payments, value)?;
+        add_to(
+            &mut self.activity.payments_applied,
+            amount(billed_paid, currency),
+        )?;
         for open in self.unjudged_statements_mut() {
             open.record_paid(date, plan_id, quote)?;
         }
@@ -1129,8 +1252,11 @@ impl Account {
             .credit(LedgerRole::CustomerCreditBalance, excess))
     }
 
-    /// Refunds `value` of plan `plan_id`'s principal: unbilled installments last-first (their
-    /// fee and interest shrink in proportion, rounded down), then billed principal still owed
+    /// Refunds `value` of plan `plan_id`'s principal: unbilled installments last-first, so the
+    /// plan ends sooner and no remaining installment's principal rises (a flat fee shrinks
+    /// with its installment's principal, rounded down; interest on a declining balance is
+    /// charged again on what is still owed, see [`Schedule::take_principal_from_last`]),
+    /// then billed principal still owed
     /// (newest first), then principal already paid back to the customer's credit balance. On
     /// a full refund of a product whose fees are refundable, every fee and interest of the
     /// plan is reversed too (a partial refund reverses no billed fee). The merchant returns
@@ -1150,39 +1276,16 @@ impl Account {
                 refundable: refundable.to_string(),
             });
         }
-        let mut left = value.minor();
-        let mut from_receivable = 0_i64;
-        let mut charges_cancelled_fee = 0_i64;
-        let mut charges_cancelled_interest = 0_i64;
+        // Unbilled installments first, the last first: the plan ends sooner, and the charges
+        // of what is left follow what is still owed (`Schedule::take_principal_from_last`).
+        // Unbilled charges were never posted: cancelling them moves no money.
         let plan = &mut self.plans[index];
         let billed = plan.billed as usize;
-        for item in plan.schedule.installments[billed..].iter_mut().rev() {
-            if left == 0 {
-                break;
-            }
-            let before = item.principal.minor();
-            let take = left.min(before);
-            if take == 0 {
-                continue;
-            }
-            let after = before - take;
-            let scale = |charge: Amount| -> Amount {
-                // charge × after / before, rounded down; i128 so the product cannot overflow.
-                let scaled = i128::from(charge.minor()) * i128::from(after) / i128::from(before);
-                amount(i64::try_from(scaled).unwrap_or(0), currency)
-            };
-            let fee = scale(item.fee);
-            let interest = scale(item.interest);
-            charges_cancelled_fee += item.fee.minor() - fee.minor();
-            charges_cancelled_interest += item.interest.minor() - interest.minor();
-            item.principal = amount(after, currency);
-            item.fee = fee;
-            item.interest = interest;
-            left -= take;
-            from_receivable += take;
-        }
-        // Unbilled charges were never posted: cancelling them moves no money.
-        let _ = (charges_cancelled_fee, charges_cancelled_interest);
+        let mut from_receivable = plan
+            .schedule
+            .take_principal_from_last(billed, value.minor())?;
+        let mut left = value.minor() - from_receivable;
+        let mut billed_cancelled = 0_i64;
         let mut plan_dues: Vec<usize> = (0..self.dues.len())
             .filter(|position| self.dues[*position].plan_id == plan_id)
             .collect();
@@ -1208,6 +1311,7 @@ impl Account {
             due.principal = amount(due.principal.minor() - take, currency);
             left -= take;
             from_receivable += take;
+            billed_cancelled += take;
             item.principal = take;
         }
         let to_credit_balance = left;
@@ -1258,6 +1362,7 @@ impl Account {
                 }
                 let paid = fee_billed.minor() + interest_billed.minor() - outstanding;
                 given_back += paid;
+                billed_cancelled += outstanding;
                 posting = posting
                     .debit(LedgerRole::FeeIncome, fee_billed)
                     .debit(LedgerRole::InterestIncome, interest_billed)
@@ -1271,6 +1376,10 @@ impl Account {
         }
         self.credit_balance = add(self.credit_balance, amount(to_credit_balance, currency))?;
         self.activity.refunds = add(self.activity.refunds, value)?;
+        add_to(
+            &mut self.activity.refunds_applied,
+            amount(billed_cancelled, currency),
+        )?;
         for open in self.unjudged_statements_mut() {
             // The minimum's part of what the refund cancels on this statement's items:
             // overdue items and charges in full, current principal by the principal share
@@ -1308,9 +1417,11 @@ impl Account {
         }
         let mut owed_principal = self.plans[index].unbilled_principal();
         let mut owed_charges = 0_i64;
+        let mut owed_billed = 0_i64;
         let penalty_charged = self.plans[index].penalty_charged.minor();
         for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
             owed_principal = sum([owed_principal, due.principal.minor()])?;
+            owed_billed = sum([owed_billed, due.checked_outstanding()?])?;
             owed_charges = sum([
                 owed_charges,
                 due.fee.minor(),
@@ -1336,6 +1447,10 @@ impl Account {
         let owed = sum([owed_principal, owed_charges])?;
         self.credit_balance = add(self.credit_balance, amount(give_back, currency))?;
         self.activity.written_off = add(self.activity.written_off, amount(owed, currency))?;
+        add_to(
+            &mut self.activity.written_off_applied,
+            amount(owed_billed, currency),
+        )?;
         let posting = Posting::new(format!("stolen-account write-off of plan {plan_id}"))
             .debit(
                 LedgerRole::FraudLossExpense,
@@ -1407,6 +1522,7 @@ impl Account {
             self.cycle,
         )?;
         let currency = self.currency;
+        add_to(&mut self.activity.converted_to_installments, value)?;
         for due in self.dues.iter_mut().filter(|due| on_statement(due)) {
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
@@ -1604,6 +1720,14 @@ impl Account {
                 plan.billed += 1;
             }
         }
+        // Billed on any day of the cycle (pay-in-N installments fall due between statement
+        // dates): the next statement's header counts them.
+        add_to(
+            &mut self.activity.billed_principal,
+            amount(new_principal, currency),
+        )?;
+        add_to(&mut self.activity.billed_fees, amount(new_fees, currency))?;
+        self.activity.interest = add(self.activity.interest, amount(new_interest, currency))?;
         if new_fees > 0 || new_interest > 0 {
             outcome.postings.push(
                 Posting::new("installment fees and interest billed")
@@ -1646,8 +1770,7 @@ impl Account {
             }
             self.dues.retain(|due| due.outstanding() > 0);
             self.settle_paid_plans();
-            let statement =
-                self.cut_statement(date, policy, [new_principal, new_fees, new_interest])?;
+            let statement = self.cut_statement(date, policy)?;
             self.open_statement = Some(OpenStatement {
                 statement_date: date,
                 due_date: statement.due_date,
@@ -1836,13 +1959,9 @@ impl Account {
         Ok(plans)
     }
 
-    fn cut_statement(
-        &self,
-        date: Date,
-        policy: &AccountPolicy,
-        [new_principal, new_fees, new_interest]: [i64; 3],
-    ) -> Result<Statement, CreditError> {
+    fn cut_statement(&self, date: Date, policy: &AccountPolicy) -> Result<Statement, CreditError> {
         let currency = self.currency;
+        let zero = Amount::zero(currency);
         let mut lines = Vec::with_capacity(self.dues.len());
         let mut overdue = 0_i64;
         let mut current_principal = 0_i64;
@@ -1884,14 +2003,15 @@ impl Account {
             previous_balance: self.last_closing_balance,
             purchases: self.activity.purchases,
             payments: self.activity.payments,
+            payments_applied: self.activity.payments_applied.unwrap_or(zero),
             refunds: self.activity.refunds,
+            refunds_applied: self.activity.refunds_applied.unwrap_or(zero),
             written_off: self.activity.written_off,
-            new_principal: amount(new_principal, currency),
-            new_fees: amount(new_fees, currency),
-            new_interest: amount(
-                sum([new_interest, self.activity.interest.minor()])?,
-                currency,
-            ),
+            written_off_applied: self.activity.written_off_applied.unwrap_or(zero),
+            converted_to_installments: self.activity.converted_to_installments.unwrap_or(zero),
+            new_principal: self.activity.billed_principal.unwrap_or(zero),
+            new_fees: self.activity.billed_fees.unwrap_or(zero),
+            new_interest: self.activity.interest,
             penalties: self.activity.penalties,
             credit_balance_applied: self.activity.credit_balance_applied,
             credit_balance_paid_out: self.activity.credit_balance_paid_out,

@@ -34,6 +34,27 @@
 //!   (rounded installments included), found by bisection in `Decimal`, equal periods (months
 //!   not counted in days). Nominal APR = periodic × periods a year (12; 26 for pay-in-N every
 //!   two weeks); the effective annual rate (1 + periodic)^periods − 1 is reported beside it.
+//! - **Refunds shorten the plan, for every product.** A refund comes off the installments
+//!   not yet billed, the last first, then billed principal still owed, then principal
+//!   already paid (to the credit balance): no remaining installment's principal rises and
+//!   the plan ends sooner. The charges follow what is still owed: a flat fee (per
+//!   installment, on the original principal) shrinks with the principal left on its
+//!   installment, rounded down; annuity and equal-principal interest is charged again on
+//!   the principal still owed at the start of each remaining period, with the rate and
+//!   rounding the schedule keeps ([`DecliningBalance`]; inferred, half-up, for schedules
+//!   stored before), never above the figure before the refund; interest-free and pay-in-N
+//!   plans charge the customer nothing and give back the merchant discount in proportion.
+//!   Why not re-amortise (equal payments over the same remaining term) or keep the
+//!   payment: the first stretches the principal over more periods and costs the customer
+//!   more interest, the second raises the principal of installments already disclosed;
+//!   shortening keeps every disclosed installment or lowers it, and is one rule for all
+//!   products.
+//! - **Statements reconcile.** A statement's closing balance is what its lines still owe,
+//!   and is the previous balance + new principal, fees, interest (installment and daily)
+//!   and penalties − what payments, the credit balance, refunds and stolen-account
+//!   write-offs took off billed items − what a bill installment converted
+//!   ([`Statement::check_reconciles`]). `payments`, `refunds` and `written_off` stay the
+//!   cycle's whole amounts, billed or not, beside their `…_applied` parts.
 //! - **Allocation order** (configurable, [`AllocationOrder`]): penalties, overdue interest,
 //!   overdue fees, overdue principal, current fees, current interest, current principal;
 //!   within a step the oldest due date first. What is left becomes credit balance, which
@@ -99,4 +120,4 @@ pub use error::CreditError;
 pub use finance::TrueApr;
 pub use posting::{LedgerRole, Posting};
 pub use product::{Catalog, EarlyPayoffRule, FeeModel, Pricing, Product, RemainderOn, TermPricing};
-pub use schedule::{Cycle, Installment, Schedule};
+pub use schedule::{Cycle, DecliningBalance, Installment, Schedule};

@@ -146,6 +146,30 @@ pub struct Schedule {
     /// discount (interest-free, pay-in-N).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
+    /// How each installment's interest follows the principal still owed (annuity and equal
+    /// principal plans), kept so that a refund can charge interest only on what is still
+    /// owed. Absent on plans without interest, and on schedules stored before Tally kept it
+    /// (see [`Schedule::interest_basis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declining_balance: Option<DecliningBalance>,
+}
+
+/// The interest of an installment is `periodic_rate` × the plan's principal still owed at
+/// the start of its period (the principal parts of it and of every later installment),
+/// rounded to the minor unit by `rounding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecliningBalance {
+    #[serde(with = "tally_core::rate::exact")]
+    pub periodic_rate: Decimal,
+    pub rounding: Rounding,
+}
+
+impl DecliningBalance {
+    /// The interest of a period that starts with `balance` owed.
+    pub fn interest(&self, balance: Amount) -> Result<Amount, CreditError> {
+        Ok(balance.apply_rate(self.periodic_rate, self.rounding)?)
+    }
 }
 
 impl Schedule {
@@ -198,6 +222,7 @@ impl Schedule {
         let mut installments = Vec::with_capacity(count);
         let mut merchant_discount = zero;
         let mut first_due_at_purchase = false;
+        let mut declining_balance = None;
 
         let monthly_dates = |number: u32| -> Result<(Date, Date), CreditError> {
             let first = cycle.next_statement_date(purchase_date)?;
@@ -250,11 +275,15 @@ impl Schedule {
                 }
             }
             FeeModel::EqualPrincipal => {
-                let monthly = monthly_rate(rate)?;
+                let basis = DecliningBalance {
+                    periodic_rate: monthly_rate(rate)?,
+                    rounding,
+                };
+                declining_balance = Some(basis);
                 let parts = split_principal(principal, periods, product.remainder_on)?;
                 let mut balance = principal;
                 for (number, part) in (1..).zip(parts) {
-                    let interest = balance.apply_rate(monthly, rounding)?;
+                    let interest = basis.interest(balance)?;
                     balance = balance.checked_sub(part)?;
                     push(
                         &mut installments,
@@ -267,11 +296,15 @@ impl Schedule {
                 }
             }
             FeeModel::Annuity => {
-                let monthly = monthly_rate(rate)?;
-                let payment = annuity_payment(principal, monthly, periods, rounding)?;
+                let basis = DecliningBalance {
+                    periodic_rate: monthly_rate(rate)?,
+                    rounding,
+                };
+                declining_balance = Some(basis);
+                let payment = annuity_payment(principal, basis.periodic_rate, periods, rounding)?;
                 let mut balance = principal;
                 for number in 1..=periods {
-                    let interest = balance.apply_rate(monthly, rounding)?;
+                    let interest = basis.interest(balance)?;
                     let part = if number == periods {
                         balance
                     } else {
@@ -323,6 +356,7 @@ impl Schedule {
             merchant_discount,
             installments,
             pricing: Some(pricing),
+            declining_balance,
         };
         schedule.check()?;
         // The plan's whole cost must fit in an amount, or summing what it bills would
@@ -360,6 +394,86 @@ impl Schedule {
             ));
         }
         Ok(())
+    }
+
+    /// How the interest of this schedule's installments follows the principal still owed:
+    /// as recorded, or, for a schedule stored before Tally recorded it, the one its build
+    /// used (only annuity and equal-principal plans bill interest, at the recorded annual
+    /// rate / 12) with the products' default rounding, half-up. None for a plan without
+    /// interest, or stored before Tally recorded its rate.
+    pub fn interest_basis(&self) -> Result<Option<DecliningBalance>, CreditError> {
+        if let Some(basis) = self.declining_balance {
+            return Ok(Some(basis));
+        }
+        let bills_interest = self
+            .installments
+            .iter()
+            .any(|item| item.interest.is_positive());
+        match &self.pricing {
+            Some(pricing) if bills_interest => Ok(Some(DecliningBalance {
+                periodic_rate: monthly_rate(pricing.rate)?,
+                rounding: Rounding::HalfUp,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes up to `value` minor units of principal off the installments from index `first`
+    /// on (those not yet billed), the last first, and returns what it took: a refund shortens
+    /// the plan and no remaining installment's principal rises.
+    ///
+    /// The charges follow the principal still owed. A flat fee is charged per installment, so
+    /// an installment keeps its fee in proportion to the principal left on it (rounded down).
+    /// Interest on the declining balance (annuity, equal principal) is charged again on what
+    /// is still owed at the start of each remaining period, by the schedule's
+    /// [`DecliningBalance`]: a period's interest never rises. A schedule without a known basis
+    /// keeps each installment's interest in proportion, like a fee.
+    pub fn take_principal_from_last(
+        &mut self,
+        first: usize,
+        value: i64,
+    ) -> Result<i64, CreditError> {
+        let basis = self.interest_basis()?;
+        let currency = self.principal.currency();
+        let mut left = value.max(0);
+        let mut taken = 0_i64;
+        let remaining = self.installments.get_mut(first..).unwrap_or_default();
+        for item in remaining.iter_mut().rev() {
+            if left == 0 {
+                break;
+            }
+            let before = item.principal.minor();
+            let take = left.min(before);
+            if take == 0 {
+                continue;
+            }
+            let after = before - take;
+            let scale = |charge: Amount| -> Amount {
+                // charge × after / before, rounded down; i128 so the product cannot overflow.
+                let scaled = i128::from(charge.minor()) * i128::from(after) / i128::from(before);
+                Amount::new(i64::try_from(scaled).unwrap_or(0), currency)
+            };
+            item.fee = scale(item.fee);
+            if basis.is_none() {
+                item.interest = scale(item.interest);
+            }
+            item.principal = Amount::new(after, currency);
+            left -= take;
+            taken += take;
+        }
+        if let (Some(basis), true) = (basis, taken > 0) {
+            let mut balance: i64 = remaining.iter().map(|item| item.principal.minor()).sum();
+            for item in remaining.iter_mut() {
+                let interest = basis.interest(Amount::new(balance, currency))?;
+                // Never more than the schedule disclosed (a stored schedule's inferred
+                // rounding could otherwise add a minor unit).
+                if interest.minor() < item.interest.minor() {
+                    item.interest = interest;
+                }
+                balance -= item.principal.minor();
+            }
+        }
+        Ok(taken)
     }
 
     /// Principal, fees and interest over the whole plan: what the customer pays for it.
@@ -597,5 +711,135 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.code(), "amount_not_positive");
+    }
+
+    fn minor(items: &[Installment], part: fn(&Installment) -> Amount) -> Vec<i64> {
+        items.iter().map(|item| part(item).minor()).collect()
+    }
+
+    #[test]
+    fn a_refund_comes_off_the_last_installments_and_interest_follows_what_is_still_owed() {
+        let cycle = Cycle::new(20, 9).unwrap();
+        let build = |fee_model: FeeModel, rate: Decimal| {
+            Schedule::build(
+                &product(fee_model, 6, rate),
+                Amount::new(120_000, Currency::CNY),
+                6,
+                date(2026, 1, 10),
+                cycle,
+            )
+            .unwrap()
+        };
+        // Equal principal at 18% a year (1.5% a month): 200.00 a month; interest 18.00,
+        // 15.00, 12.00, 9.00, 6.00, 3.00. Installment 1 billed, then 500.00 refunded: 6 and
+        // 5 go, 4 keeps 100.00, and interest is 1.5% of what is still owed: 500.00 before
+        // installment 2 (7.50), 300.00 (4.50), 100.00 (1.50).
+        let mut equal = build(FeeModel::EqualPrincipal, Decimal::new(18, 2));
+        assert_eq!(equal.take_principal_from_last(1, 50_000).unwrap(), 50_000);
+        let items = &equal.installments;
+        assert_eq!(
+            minor(items, |item| item.principal),
+            vec![20_000, 20_000, 20_000, 10_000, 0, 0]
+        );
+        assert_eq!(
+            minor(items, |item| item.interest),
+            vec![1_800, 750, 450, 150, 0, 0]
+        );
+        // Annuity: the same rule, so each remaining installment keeps its principal and pays
+        // less interest; the plan ends sooner.
+        let original = build(FeeModel::Annuity, Decimal::new(18, 2));
+        let mut annuity = original.clone();
+        assert_eq!(annuity.take_principal_from_last(1, 50_000).unwrap(), 50_000);
+        let basis = annuity.declining_balance.unwrap();
+        let mut balance: i64 = minor(&annuity.installments[1..], |item| item.principal)
+            .iter()
+            .sum();
+        assert_eq!(
+            balance,
+            120_000 - original.installments[0].principal.minor() - 50_000
+        );
+        for (item, before) in annuity
+            .installments
+            .iter()
+            .zip(&original.installments)
+            .skip(1)
+        {
+            assert_eq!(
+                item.interest,
+                basis.interest(Amount::new(balance, Currency::CNY)).unwrap()
+            );
+            assert!(item.interest.minor() <= before.interest.minor());
+            assert!(item.principal.minor() <= before.principal.minor());
+            balance -= item.principal.minor();
+        }
+        assert_eq!(annuity.installments[0], original.installments[0]);
+        // Flat fee 0.7% a period (8.40): the fee goes with the principal it was charged with.
+        let mut flat = build(FeeModel::FlatFee, Decimal::new(7, 3));
+        flat.take_principal_from_last(1, 50_000).unwrap();
+        assert_eq!(
+            minor(&flat.installments, |item| item.fee),
+            vec![840, 840, 840, 420, 0, 0]
+        );
+        // Interest-free and pay-in-N: principal only, the last first.
+        for fee_model in [
+            FeeModel::InterestFree,
+            FeeModel::PayInN {
+                first_share: Decimal::new(25, 2),
+                interval_days: 14,
+            },
+        ] {
+            let mut plan = Schedule::build(
+                &product(fee_model, 4, Decimal::new(3, 2)),
+                Amount::new(120_000, Currency::CNY),
+                4,
+                date(2026, 1, 10),
+                cycle,
+            )
+            .unwrap();
+            assert_eq!(plan.take_principal_from_last(1, 50_000).unwrap(), 50_000);
+            assert_eq!(
+                minor(&plan.installments, |item| item.principal),
+                vec![30_000, 30_000, 10_000, 0]
+            );
+            assert_eq!(plan.total_charges().unwrap().minor(), 0);
+        }
+        // No more than the unbilled principal is taken.
+        let mut equal = build(FeeModel::EqualPrincipal, Decimal::new(18, 2));
+        assert_eq!(equal.take_principal_from_last(5, 50_000).unwrap(), 20_000);
+        assert_eq!(equal.installments[5].interest.minor(), 0);
+    }
+
+    #[test]
+    fn a_schedule_stored_before_its_interest_basis_was_kept_is_repriced_at_its_rate() {
+        let built = Schedule::build(
+            &product(FeeModel::Annuity, 12, Decimal::new(18, 2)),
+            Amount::new(240_000, Currency::CNY),
+            12,
+            date(2026, 3, 20),
+            Cycle::new(5, 9).unwrap(),
+        )
+        .unwrap();
+        let mut json = serde_json::to_value(&built).unwrap();
+        json.as_object_mut().unwrap().remove("declining_balance");
+        let stored: Schedule = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(stored.declining_balance, None);
+        assert_eq!(stored.interest_basis().unwrap(), built.declining_balance);
+        let (mut stored, mut current) = (stored, built);
+        stored.take_principal_from_last(3, 120_000).unwrap();
+        current.take_principal_from_last(3, 120_000).unwrap();
+        assert_eq!(stored.installments, current.installments);
+        // Without a recorded rate either, interest shrinks in proportion, like a fee.
+        json.as_object_mut().unwrap().remove("pricing");
+        let mut oldest: Schedule = serde_json::from_value(json).unwrap();
+        assert_eq!(oldest.interest_basis().unwrap(), None);
+        let last = oldest.installments[11];
+        oldest
+            .take_principal_from_last(3, last.principal.minor() / 2)
+            .unwrap();
+        assert_eq!(
+            oldest.installments[11].interest.minor(),
+            last.interest.minor() * (last.principal.minor() - last.principal.minor() / 2)
+                / last.principal.minor()
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Property tests of accounts: repayment allocation conserves every minor unit, and any
 //! sequence of purchases, days, repayments, refunds, write-offs, early payoffs, bill
 //! installments and credit balance payouts keeps every posting balanced, the receivable,
-//! credit-balance and payout-payable ledger accounts equal to the account's state, and
-//! available credit never negative.
+//! credit-balance and payout-payable ledger accounts equal to the account's state,
+//! available credit never negative, every statement's header reconciled from its lines, and
+//! every refunded schedule charging interest only on what is still owed.
 #![allow(clippy::unwrap_used)]
 
 use jiff::civil::{date, Date};
@@ -223,6 +224,52 @@ fn post(books: &mut BTreeMap<LedgerRole, i64>, ledger: &mut Ledger, posting: &Po
     }
 }
 
+/// What a refund of `value` did to a plan's schedule (`before` → `after`): it took the
+/// unbilled principal off, up to `value`, and no installment's principal, fee or interest
+/// rose; the principal parts still add up to the principal less what came off them; and on
+/// a declining-balance plan every unbilled installment's interest is the rate on what is
+/// still owed at its start.
+fn check_refunded_schedule(
+    before: &tally_credit::Plan,
+    after: &tally_credit::Plan,
+    value: i64,
+) -> Result<(), TestCaseError> {
+    let unbilled = |plan: &tally_credit::Plan| -> i64 {
+        plan.schedule.installments[plan.billed as usize..]
+            .iter()
+            .map(|item| item.principal.minor())
+            .sum()
+    };
+    let total = |plan: &tally_credit::Plan| -> i64 {
+        plan.schedule
+            .installments
+            .iter()
+            .map(|item| item.principal.minor())
+            .sum()
+    };
+    let taken = unbilled(before).min(value);
+    prop_assert_eq!(unbilled(before) - unbilled(after), taken);
+    prop_assert_eq!(total(after), total(before) - taken);
+    for (old, new) in before
+        .schedule
+        .installments
+        .iter()
+        .zip(&after.schedule.installments)
+    {
+        prop_assert!(new.principal.minor() <= old.principal.minor());
+        prop_assert!(new.fee.minor() <= old.fee.minor());
+        prop_assert!(new.interest.minor() <= old.interest.minor());
+    }
+    if let Some(basis) = after.schedule.declining_balance {
+        let mut balance = unbilled(after);
+        for item in &after.schedule.installments[after.billed as usize..] {
+            prop_assert_eq!(item.interest, basis.interest(cny(balance)).unwrap());
+            balance -= item.principal.minor();
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -296,6 +343,10 @@ proptest! {
                         // and judged at the next end of day), and a cut never drops one.
                         if let Some(statement) = &outcome.statement {
                             cut.push((statement.statement_date, statement.due_date));
+                            // The header reconciles from the lines: the closing balance is
+                            // what the lines owe and what the header's movements give.
+                            let check = statement.check_reconciles();
+                            prop_assert!(check.is_ok(), "{:?}: {:?}", check, statement);
                         }
                         if !matches!(account.status, tally_credit::AccountStatus::ChargedOff | tally_credit::AccountStatus::Closed) {
                             prop_assert!(account.unjudged_statements().all(|open| open.due_date > today
@@ -327,12 +378,13 @@ proptest! {
                         }
                     }
                 }
-                Operation::Refund { plan, share_percent } => {
-                    if let Some(plan) = account.plans.get(plan).cloned() {
+                Operation::Refund { plan: index, share_percent } => {
+                    if let Some(plan) = account.plans.get(index).cloned() {
                         let refundable = plan.schedule.principal.minor() - plan.refunded.minor();
                         let value = (refundable * share_percent / 100).max(1);
                         if let Ok(posting) = account.refund(plan.id, cny(value)) {
                             post(&mut books, &mut ledger, &posting);
+                            check_refunded_schedule(&plan, &account.plans[index], value)?;
                         }
                     }
                 }

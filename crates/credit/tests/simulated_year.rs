@@ -251,6 +251,50 @@ fn a_year_of_one_customer() {
     world
         .events
         .push(format!("{}: refund 1200.00 of plan {laptop}", world.today));
+    // By hand: installments 1 to 3 billed 560.41 of the 2,400.00, so 1,839.59 was still to
+    // bill. The refund shortens the plan: it comes off the last installments (12 to 8 to
+    // nothing, 7 from 201.23 to 53.58), installments 4 to 6 keep their principal, and each
+    // remaining period's interest is 1.5% of what is still owed at its start, 639.59 instead
+    // of 1,839.59 before installment 4:
+    //   4: 639.59 × 1.5% = 9.5939 → 9.59 (was 27.59, on 1,839.59)
+    //   5: 447.15 × 1.5% = 6.7073 → 6.71 (was 24.71)
+    //   6: 251.83 × 1.5% = 3.7775 → 3.78 (was 21.78)
+    //   7:  53.58 × 1.5% = 0.8037 → 0.80 (was 5.00, the old interest scaled down)
+    // The customer pays 58.20 less interest than the schedule before the fix charged.
+    let plan = &world.account.plans[usize::try_from(laptop - 1).unwrap()];
+    let remaining: Vec<(Amount, Amount)> = plan.schedule.installments[3..]
+        .iter()
+        .map(|item| (item.principal, item.interest))
+        .collect();
+    let zero = (cny("0.00"), cny("0.00"));
+    assert_eq!(
+        remaining,
+        vec![
+            (cny("192.44"), cny("9.59")),
+            (cny("195.32"), cny("6.71")),
+            (cny("198.25"), cny("3.78")),
+            (cny("53.58"), cny("0.80")),
+            zero,
+            zero,
+            zero,
+            zero,
+            zero,
+        ]
+    );
+    // The principal parts and the refund still add up exactly to the principal.
+    let parts: Vec<Amount> = plan
+        .schedule
+        .installments
+        .iter()
+        .map(|item| item.principal)
+        .collect();
+    assert_eq!(
+        Amount::checked_sum(Currency::CNY, &parts)
+            .unwrap()
+            .checked_add(plan.refunded)
+            .unwrap(),
+        cny("2400.00")
+    );
 
     // 2 July: a thief buys a television on the stolen account; the customer reports it after
     // the August statement; it is written off on 10 August.
@@ -361,6 +405,107 @@ fn a_year_of_one_customer() {
             "{role:?}"
         );
     }
+
+    // Every statement's header reconciles from its lines, by hand. Per statement: previous
+    // balance; new principal, fees, interest and penalties; what payments, the credit
+    // balance, refunds and write-offs took off billed items and the bill-installment
+    // conversion; the closing balance, which the lines also add up to.
+    //   5 May: 992.39 + 517.64 + 6.95 + 33.42 − 992.57 = 557.83; the new interest is the
+    //   laptop's 33.24 and 0.18 accrued on 6 April on the revolving 360.00, converted with
+    //   the April statement into plan 4 (so no line shows it).
+    //   5 July: the refund took nothing billed (refunds 1,200.00, none applied).
+    //   5 September: 374.69 + 198.25 + 3.78 − 29.37 − 172.66 (credit balance) − 172.66
+    //   (the television's billed installment 2, written off) = 202.03.
+    #[rustfmt::skip]
+    let expected: [(&str, [&str; 11]); 13] = [
+        // date        previous   principal fees     interest penalty paid      credit    refund  stolen    converted closing
+        ("2026-01-05", ["0.00",   "0.00",   "0.00",  "0.00",  "0.00", "0.00",   "0.00",   "0.00", "0.00",   "0.00",   "0.00"]),
+        ("2026-02-05", ["0.00",   "700.00", "8.40",  "0.00",  "0.00", "0.00",   "0.00",   "0.00", "0.00",   "0.00",   "708.40"]),
+        ("2026-03-05", ["708.40", "400.00", "8.40",  "0.00",  "0.00", "708.40", "0.00",   "0.00", "0.00",   "0.00",   "408.40"]),
+        ("2026-04-05", ["408.40", "584.03", "8.40",  "39.96", "0.00", "48.40",  "0.00",   "0.00", "0.00",   "0.00",   "992.39"]),
+        ("2026-05-05", ["992.39", "517.64", "6.95",  "33.42", "0.00", "0.00",   "0.00",   "0.00", "0.00",   "992.57", "557.83"]),
+        ("2026-06-05", ["557.83", "520.44", "6.95",  "30.44", "4.20", "562.03", "0.00",   "0.00", "0.00",   "0.00",   "557.83"]),
+        ("2026-07-05", ["557.83", "689.97", "12.95", "9.59",  "0.00", "557.83", "0.00",   "0.00", "0.00",   "0.00",   "712.51"]),
+        ("2026-08-05", ["712.51", "361.98", "6.00",  "6.71",  "0.00", "712.51", "0.00",   "0.00", "0.00",   "0.00",   "374.69"]),
+        ("2026-09-05", ["374.69", "198.25", "0.00",  "3.78",  "0.00", "29.37",  "172.66", "0.00", "172.66", "0.00",   "202.03"]),
+        ("2026-10-05", ["202.03", "53.58",  "0.00",  "0.80",  "0.00", "202.03", "0.00",   "0.00", "0.00",   "0.00",   "54.38"]),
+        ("2026-11-05", ["54.38",  "0.00",   "0.00",  "0.00",  "0.00", "54.38",  "0.00",   "0.00", "0.00",   "0.00",   "0.00"]),
+        ("2026-12-05", ["0.00",   "0.00",   "0.00",  "0.00",  "0.00", "0.00",   "0.00",   "0.00", "0.00",   "0.00",   "0.00"]),
+        ("2027-01-05", ["0.00",   "0.00",   "0.00",  "0.00",  "0.00", "0.00",   "0.00",   "0.00", "0.00",   "0.00",   "0.00"]),
+    ];
+    assert_eq!(world.statements.len(), expected.len());
+    for (statement, (statement_date, figures)) in world.statements.iter().zip(expected) {
+        let [previous, principal, fees, interest, penalties, paid, credit, refunded, stolen, converted, closing] =
+            figures.map(cny);
+        assert_eq!(statement.statement_date.to_string(), statement_date);
+        let header = [
+            statement.previous_balance,
+            statement.new_principal,
+            statement.new_fees,
+            statement.new_interest,
+            statement.penalties,
+            statement.payments_applied,
+            statement.credit_balance_applied,
+            statement.refunds_applied,
+            statement.written_off_applied,
+            statement.converted_to_installments,
+            statement.closing_balance,
+        ];
+        assert_eq!(header, figures.map(cny), "{statement_date}");
+        // The identity, written out: the hand figures above add up.
+        let computed = previous.minor()
+            + principal.minor()
+            + fees.minor()
+            + interest.minor()
+            + penalties.minor()
+            - paid.minor()
+            - credit.minor()
+            - refunded.minor()
+            - stolen.minor()
+            - converted.minor();
+        assert_eq!(computed, closing.minor(), "{statement_date}");
+        // And the lines add up to the closing balance.
+        let lines: i64 = statement
+            .lines
+            .iter()
+            .map(|line| {
+                line.principal.minor()
+                    + line.fee.minor()
+                    + line.interest.minor()
+                    + line.penalty.minor()
+            })
+            .sum();
+        assert_eq!(lines, closing.minor(), "{statement_date}");
+        statement.check_reconciles().unwrap();
+    }
+    // The cycle's whole amounts beside what they took off billed items.
+    let july = &world.statements[6];
+    assert_eq!(
+        (july.refunds, july.refunds_applied),
+        (cny("1200.00"), cny("0.00"))
+    );
+    let september = &world.statements[8];
+    assert_eq!(
+        (september.written_off, september.written_off_applied),
+        (cny("839.34"), cny("172.66"))
+    );
+    // The laptop's lines after the refund: interest on what is still owed.
+    let laptop_interest: Vec<(u32, Amount)> = world
+        .statements
+        .iter()
+        .flat_map(|statement| &statement.lines)
+        .filter(|line| line.plan_id == laptop && line.installment >= 4)
+        .map(|line| (line.installment, line.interest))
+        .collect();
+    assert_eq!(
+        laptop_interest,
+        vec![
+            (4, cny("9.59")),
+            (5, cny("6.71")),
+            (6, cny("3.78")),
+            (7, cny("0.80"))
+        ]
+    );
 
     insta::assert_json_snapshot!("statements", world.statements);
     insta::assert_json_snapshot!("events", world.events);
