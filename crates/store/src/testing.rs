@@ -1,8 +1,10 @@
 //! Databases for tests: a fresh SQLite file, or a fresh PostgreSQL schema, per test, so
 //! that tests run in parallel without seeing each other's rows.
 //!
-//! PostgreSQL tests run when `TALLY_TEST_DATABASE_URL` is set. When it is set and the server
-//! cannot be reached, they fail: a CI run must never pass by skipping them silently.
+//! PostgreSQL tests run on the server named by `TALLY_TEST_DATABASE_URL`. They never pass by
+//! skipping silently: with the variable unset they fail, unless `TALLY_TEST_SKIP_POSTGRES=1`
+//! says the PostgreSQL half is deliberately skipped (a laptop without a server); with it set
+//! and the server unreachable they fail too.
 
 use crate::database::Database;
 use crate::error::StoreError;
@@ -12,6 +14,31 @@ use std::str::FromStr;
 
 /// The variable naming the PostgreSQL server for tests.
 pub const DATABASE_URL_VARIABLE: &str = "TALLY_TEST_DATABASE_URL";
+
+/// The variable that, set to `1`, lets PostgreSQL tests be skipped when
+/// [`DATABASE_URL_VARIABLE`] is unset.
+pub const SKIP_POSTGRES_VARIABLE: &str = "TALLY_TEST_SKIP_POSTGRES";
+
+/// The URL of the PostgreSQL server for tests, or `None` when it is unset and
+/// `TALLY_TEST_SKIP_POSTGRES=1` allows skipping (the skip is printed). Panics, naming both
+/// variables, when it is unset and skipping was not asked for: a test run that did not reach
+/// PostgreSQL must not look like one that passed on it.
+pub fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var(DATABASE_URL_VARIABLE) {
+        return Some(url);
+    }
+    if std::env::var(SKIP_POSTGRES_VARIABLE).as_deref() == Ok("1") {
+        eprintln!(
+            "PostgreSQL half skipped: {DATABASE_URL_VARIABLE} is unset and {SKIP_POSTGRES_VARIABLE}=1"
+        );
+        return None;
+    }
+    panic!(
+        "this test needs PostgreSQL: set {DATABASE_URL_VARIABLE} (e.g. \
+         postgres://postgres@127.0.0.1:5432/test), or set {SKIP_POSTGRES_VARIABLE}=1 to skip \
+         the PostgreSQL half deliberately"
+    );
+}
 
 /// Schemas of test runs older than this are dropped when a new test starts.
 const STALE_SCHEMA_SECONDS: u64 = 6 * 3600;
@@ -43,9 +70,10 @@ impl TestDatabase {
     }
 
     /// A fresh schema on the server named by `TALLY_TEST_DATABASE_URL`, or `None` when the
-    /// variable is unset. Panics when it is set but the server cannot be reached.
+    /// variable is unset and `TALLY_TEST_SKIP_POSTGRES=1` (see [`postgres_url`]). Panics when
+    /// it is unset without that, or set but the server cannot be reached.
     pub async fn postgres() -> Option<Self> {
-        let url = std::env::var(DATABASE_URL_VARIABLE).ok()?;
+        let url = postgres_url()?;
         match Self::postgres_at(&url).await {
             Ok(database) => Some(database),
             Err(error) => panic!("{DATABASE_URL_VARIABLE}={url} is set but unusable: {error}"),
@@ -169,8 +197,8 @@ pub async fn as_is(test: TestDatabase) -> TestDatabase {
     test
 }
 
-/// Runs each named async test function on a fresh SQLite database and, when
-/// `TALLY_TEST_DATABASE_URL` is set, on a fresh PostgreSQL schema: a module per function with
+/// Runs each named async test function on a fresh SQLite database and on a fresh PostgreSQL
+/// schema (skipped only under `TALLY_TEST_SKIP_POSTGRES=1`): a module per function with
 /// tests `sqlite` and `postgres`. With `setup = path;` each database first goes through that
 /// async function (e.g. a harness's constructor) and the test receives its result.
 #[macro_export]
@@ -189,12 +217,9 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                match $crate::testing::TestDatabase::postgres().await {
-                    Some(test) => super::$name($setup(test).await).await,
-                    None => eprintln!(
-                        "PostgreSQL half skipped: {} is unset",
-                        $crate::testing::DATABASE_URL_VARIABLE
-                    ),
+                // `None` only when skipping was asked for; the skip is printed.
+                if let Some(test) = $crate::testing::TestDatabase::postgres().await {
+                    super::$name($setup(test).await).await;
                 }
             }
         })*
