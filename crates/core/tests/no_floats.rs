@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Crates that handle amounts: every line of their `src/` is scanned.
 const MONEY_CRATES: &[&str] = &[
     // Amount, rates and rounding themselves.
-    "core", // Accounts, entries, holds and limits.
+    "core",   // Accounts, entries, holds and limits.
     "ledger", // Schedules, interest, fees, repayment allocation, statements.
     "credit", // Stored balances, legs, credit accounts and their SQL.
     "store",

@@ -143,6 +143,109 @@ impl TestDatabase {
     }
 }
 
+/// What a connection reports about the durability of its commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durability {
+    /// `PRAGMA journal_mode` and `PRAGMA synchronous` (2 is FULL).
+    Sqlite {
+        journal_mode: String,
+        synchronous: i64,
+    },
+    /// `SHOW synchronous_commit`.
+    Postgres { synchronous_commit: String },
+}
+
+/// The durability settings of every connection Tally opens on `database`, named by who
+/// opens it: each connection of the pool (reads, credit, customers, risk and the
+/// rest), the ledger writer's own connection, the SQLite checkpointer's, and the consortium
+/// log's. Each is opened by the same function the service uses.
+pub async fn durability_of_every_connection(
+    database: &Database,
+) -> Result<Vec<(String, Durability)>, StoreError> {
+    let mut found = Vec::new();
+    match database {
+        Database::Sqlite(pool) => {
+            let mut held = Vec::new();
+            for index in 0..crate::database::READ_CONNECTIONS_MAX {
+                let mut connection = pool.acquire().await?;
+                found.push((
+                    format!("pool connection {index}"),
+                    sqlite_durability(&mut connection).await?,
+                ));
+                // Held so that the next acquire opens another connection.
+                held.push(connection);
+            }
+            drop(held);
+            let mut checkpointer = crate::writer::connect_checkpointer(pool).await?;
+            found.push((
+                "checkpointer".to_string(),
+                sqlite_durability(&mut checkpointer).await?,
+            ));
+        }
+        Database::Postgres(pool) => {
+            let mut held = Vec::new();
+            for index in 0..crate::database::READ_CONNECTIONS_MAX {
+                let mut connection = pool.acquire().await?;
+                found.push((
+                    format!("pool connection {index}"),
+                    postgres_durability(&mut connection).await?,
+                ));
+                held.push(connection);
+            }
+        }
+    }
+    let writer = match crate::writer::connect(database).await? {
+        crate::writer::WriterConnection::Sqlite(mut connection) => {
+            sqlite_durability(&mut connection).await?
+        }
+        crate::writer::WriterConnection::Postgres(mut connection) => {
+            postgres_durability(&mut connection).await?
+        }
+    };
+    found.push(("ledger writer".to_string(), writer));
+    let log_database = database.clone();
+    let log = tokio::task::spawn_blocking(move || -> Result<Durability, StoreError> {
+        let store = crate::consortium::SqlLogStore::connect(&log_database)?;
+        let mut connection = store.connection.borrow_mut();
+        store.runtime.block_on(async {
+            match &mut *connection {
+                crate::consortium::LogConnection::Sqlite(connection) => {
+                    sqlite_durability(connection).await
+                }
+                crate::consortium::LogConnection::Postgres(connection) => {
+                    postgres_durability(connection).await
+                }
+            }
+        })
+    })
+    .await
+    .map_err(|error| StoreError::Corrupt(format!("the consortium log thread failed: {error}")))??;
+    found.push(("consortium log".to_string(), log));
+    Ok(found)
+}
+
+async fn sqlite_durability(
+    connection: &mut sqlx::SqliteConnection,
+) -> Result<Durability, StoreError> {
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *connection)
+        .await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(Durability::Sqlite {
+        journal_mode,
+        synchronous,
+    })
+}
+
+async fn postgres_durability(connection: &mut PgConnection) -> Result<Durability, StoreError> {
+    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(Durability::Postgres { synchronous_commit })
+}
+
 async fn sweep_stale_schemas(admin: &mut PgConnection, now_seconds: u64) -> Result<(), StoreError> {
     let schemas: Vec<(String,)> = sqlx::query_as(
         "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'tally_test_%'",
