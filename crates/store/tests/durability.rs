@@ -5,10 +5,16 @@
 //! Tally answers a write as soon as its commit returns, so a weaker setting on any of these
 //! connections would lose acknowledged money movements on a power cut or server crash.
 //!
-//! What remains untested here: a power-loss harness that drops every write not yet flushed
-//! (e.g. a SQLite VFS that keeps, per file, only the bytes present at its last `xSync`) and
-//! checks that every acknowledged transfer survives. The settings asserted here are what
-//! such a harness would exercise; `crates/cli/tests/crash.rs` covers a killed process, whose
+//! What remains untested: a power cut, where every write not yet flushed is lost. The
+//! intended harness is a shim SQLite VFS (registered through `libsqlite3-sys`, selected with
+//! `SqliteConnectOptions::vfs`) that forwards to the default one and, at each `xSync` of a
+//! file, copies the file to a shadow "durable" copy; a power cut is then a copy of the
+//! shadows taken mid-load, opened by a fresh Tally, in which every transfer acknowledged
+//! before the cut must be found and the books must balance. It needs `unsafe` FFI, which the
+//! workspace forbids (`unsafe_code = "forbid"` also covers test targets), so it waits for a
+//! decision on a test-support crate allowed to use it. Until then the settings asserted here
+//! are what such a harness would exercise (with `synchronous = NORMAL` the log is flushed
+//! only at checkpoints), and `crates/cli/tests/crash.rs` covers a killed process, whose
 //! written but unflushed bytes the operating system still keeps.
 #![allow(clippy::unwrap_used)]
 
