@@ -1,5 +1,5 @@
-//! `tally customers` against the real `tally serve`, on SQLite and, when
-//! `TALLY_TEST_DATABASE_URL` is set, on PostgreSQL: a customer created from the command line
+//! `tally customers` against the real `tally serve`, on SQLite and on PostgreSQL
+//! (`TALLY_TEST_DATABASE_URL`): a customer created from the command line
 //! (retried with its idempotency key, given or generated), shown masked, shown in clear with
 //! `pii:read` and a reason (and audited), and the server's refusals printed with their status
 //! and code and a non-zero exit; and `tally privacy reseal` moving every value to a new key

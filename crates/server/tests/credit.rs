@@ -3,8 +3,11 @@
 //! refunds, payoff, freeze and close, credit balance payouts, stolen-account write-offs on
 //! the evidence of a risk case, idempotent replays, every refusal with its code and nothing
 //! changed, a crash between an operation's intent and the ledger, and end of day expiring
-//! authorisations, storing statements and queueing collections. After each story the ledger is checked
-//! against the accounts: receivable = what customers owe, credit balances, pending holds.
+//! authorisations, storing statements and queueing collections; end of day racing operations
+//! on the same accounts, and two service instances on one database operating on the same
+//! accounts (each fails if the version check of end of day or of an operation is removed).
+//! After each story the ledger is checked against the accounts: receivable = what customers
+//! owe, credit balances, pending holds.
 #![allow(clippy::unwrap_used)]
 
 use axum::body::Body;
@@ -346,6 +349,8 @@ tally_store::on_both_backends!(
     the_account_shows_what_is_still_to_pay_on_its_statement,
     an_account_stored_with_due_days_0_or_over_28_still_buys,
     a_client_cannot_move_the_credit_services_ledger_accounts,
+    end_of_day_racing_operations_keeps_the_books,
+    two_service_instances_on_one_database_keep_the_books,
 );
 
 async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
@@ -2629,4 +2634,251 @@ async fn a_client_cannot_move_the_credit_services_ledger_accounts(harness: Harne
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["account"]["unpaid_principal"], cny("0.00"));
     harness.assert_books_match(&[id]).await;
+}
+
+/// A POST to any router (another service instance's), answering its status and body.
+async fn post_to(
+    router: &Router,
+    key: &str,
+    uri: &str,
+    idempotency: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {key}"))
+        .header("Idempotency-Key", idempotency)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, value)
+}
+
+/// Opens `count` approved accounts, each for its own customer.
+async fn open_accounts(harness: &Harness, count: u32) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for index in 1..=count {
+        let customer = harness
+            .customer(
+                &national_id(index, index * 7),
+                &format!("1370000000{index}"),
+            )
+            .await;
+        let (status, body) = harness
+            .post(
+                "/v1/credit/accounts",
+                &format!("open-{index}"),
+                json!({
+                    "customer_id": customer,
+                    "statement_day": 5,
+                    "application": {
+                        "monthly_income": cny("20000.00"),
+                        "monthly_debt_payments": cny("1000.00"),
+                        "attributes": attributes(true),
+                    }
+                }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["account"]["id"].as_i64().unwrap());
+    }
+    ids
+}
+
+/// One round of a customer's operations on account `id`, through `router`, keys made
+/// unique by `tag`: a purchase captured into installments, one authorised and left to expire
+/// on `expires_on`, a repayment and a refund of part of the new plan. Answers how many
+/// operations succeeded; a refusal is allowed (it changes nothing), an outage is not.
+async fn operations_round(
+    router: Router,
+    clerk: String,
+    id: i64,
+    tag: String,
+    expires_on: Date,
+) -> usize {
+    let accounts = format!("/v1/credit/accounts/{id}");
+    let mut succeeded = 0;
+    let mut check = |status: StatusCode, body: &Value, what: &str| {
+        assert!(
+            !status.is_server_error(),
+            "{what} on account {id} ({tag}): {status} {body}"
+        );
+        if status.is_success() {
+            succeeded += 1;
+        }
+        status.is_success()
+    };
+    let (status, body) = post_to(
+        &router,
+        &clerk,
+        &format!("{accounts}/authorizations"),
+        &format!("expiring-{id}-{tag}"),
+        json!({"amount": cny("2.00"), "expires_on": expires_on.to_string()}),
+    )
+    .await;
+    check(status, &body, "authorisation left to expire");
+    let (status, body) = post_to(
+        &router,
+        &clerk,
+        &format!("{accounts}/authorizations"),
+        &format!("purchase-{id}-{tag}"),
+        json!({"amount": cny("30.00")}),
+    )
+    .await;
+    if check(status, &body, "authorisation") {
+        let authorization = body["authorization"]["id"].as_i64().unwrap();
+        let (status, body) = post_to(
+            &router,
+            &clerk,
+            &format!("{accounts}/authorizations/{authorization}/capture"),
+            &format!("capture-{id}-{tag}"),
+            json!({"product": "installment", "periods": 3}),
+        )
+        .await;
+        if check(status, &body, "capture") {
+            let plan = body["account"]["plans"].as_array().unwrap().last().unwrap()["id"]
+                .as_i64()
+                .unwrap();
+            let (status, body) = post_to(
+                &router,
+                &clerk,
+                &format!("{accounts}/plans/{plan}/refunds"),
+                &format!("refund-{id}-{tag}"),
+                json!({"amount": cny("0.10")}),
+            )
+            .await;
+            check(status, &body, "refund");
+        }
+    }
+    let (status, body) = post_to(
+        &router,
+        &clerk,
+        &format!("{accounts}/repayments"),
+        &format!("repay-{id}-{tag}"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
+    check(status, &body, "repayment");
+    succeeded
+}
+
+/// End of day and credit operations on the same accounts at the same time: each writes an
+/// account only if its version is still the one it read, so neither overwrites the other's
+/// state (a repayment lost from the account but in the ledger; an expired authorisation back
+/// on the account but released in the ledger). The books are checked after every day.
+async fn end_of_day_racing_operations_keeps_the_books(harness: Harness) {
+    let ids = open_accounts(&harness, 4).await;
+    let policy = AccountPolicy::default();
+    let options = EndOfDayOptions::default();
+    let mut succeeded = 0;
+    for day in 2..=12_i8 {
+        // Operations of `day` run while end of day closes the day before.
+        let today = date(2026, 5, day);
+        harness
+            .clock
+            .set(format!("{today}T04:00:00Z").parse().unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in &ids {
+            tasks.spawn(operations_round(
+                harness.router.clone(),
+                harness.clerk.clone(),
+                *id,
+                today.to_string(),
+                today,
+            ));
+        }
+        let yesterday = today.yesterday().unwrap();
+        let report = run_end_of_day(
+            &harness.database,
+            &harness.writer,
+            yesterday,
+            &policy,
+            &options,
+            &*harness.clock,
+        )
+        .await
+        .unwrap();
+        assert_eq!(report.accounts, 4, "{yesterday}");
+        while let Some(joined) = tasks.join_next().await {
+            succeeded += joined.unwrap();
+        }
+        harness.assert_books_match(&ids).await;
+    }
+    assert!(
+        succeeded >= 4 * 11 * 4,
+        "only {succeeded} operations succeeded"
+    );
+}
+
+/// Two service instances (two pools, two ledger writers, two credit services) on one
+/// database operating on the same accounts at once, with end of day run by the second: an
+/// operation writes the account only if its version is still the one it read, so one
+/// instance never overwrites what the other stored.
+async fn two_service_instances_on_one_database_keep_the_books(harness: Harness) {
+    let ids = open_accounts(&harness, 3).await;
+    let other_database = harness._test.connect_again().await.unwrap();
+    let dyn_clock: Arc<dyn Clock> = harness.clock.clone();
+    let (other_writer, _) =
+        LedgerWriter::start(&other_database, dyn_clock.clone(), WriterConfig::default())
+            .await
+            .unwrap();
+    let other_credit = Harness::service(&other_database, &other_writer).await;
+    let other_router = app(AppState::new(
+        other_database.clone(),
+        other_writer.clone(),
+        dyn_clock,
+        Limits::default(),
+    )
+    .with_privacy(Some(privacy()))
+    .with_credit(Some(other_credit)));
+    let policy = AccountPolicy::default();
+    let options = EndOfDayOptions::default();
+    let mut succeeded = 0;
+    for day in 2..=6_i8 {
+        let today = date(2026, 5, day);
+        harness
+            .clock
+            .set(format!("{today}T04:00:00Z").parse().unwrap());
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in &ids {
+            for (instance, router) in [&harness.router, &other_router].into_iter().enumerate() {
+                // Two rounds per instance and account, so that operations on one account
+                // from both instances overlap.
+                for round in 0..2 {
+                    tasks.spawn(operations_round(
+                        router.clone(),
+                        harness.clerk.clone(),
+                        *id,
+                        format!("{today}-{instance}-{round}"),
+                        today,
+                    ));
+                }
+            }
+        }
+        let yesterday = today.yesterday().unwrap();
+        run_end_of_day(
+            &other_database,
+            &other_writer,
+            yesterday,
+            &policy,
+            &options,
+            &*harness.clock,
+        )
+        .await
+        .unwrap();
+        while let Some(joined) = tasks.join_next().await {
+            succeeded += joined.unwrap();
+        }
+        harness.assert_books_match(&ids).await;
+    }
+    assert!(
+        succeeded >= 3 * 5 * 4 * 4,
+        "only {succeeded} operations succeeded"
+    );
 }

@@ -169,6 +169,7 @@ tally_store::on_both_backends!(
     documents_and_metrics,
     keys_and_codes_reserved_for_tally_are_refused,
     a_bad_path_parameter_gets_a_json_error,
+    a_write_the_ledger_cannot_store_is_applied_once_by_its_retry,
 );
 
 async fn ledger_round_trip(harness: Harness) {
@@ -727,5 +728,110 @@ async fn a_bad_path_parameter_gets_a_json_error(harness: Harness) {
         let (status, body) = harness.get(uri, &harness.reader).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
         assert_eq!(body["error"]["code"], "invalid_id", "{uri}: {body}");
+    }
+}
+
+/// `503 storage_unavailable` from the ledger promises that nothing was applied and that a
+/// retry with the same idempotency key applies the write once. The database refuses new
+/// journal entries (a trigger, as a full disk would) and then accepts them again.
+async fn a_write_the_ledger_cannot_store_is_applied_once_by_its_retry(harness: Harness) {
+    let bank = harness.open("bank", "CNY", false).await;
+    let wallet = harness.open("wallet", "CNY", false).await;
+    let execute = |sql: String| {
+        let database = harness.database.clone();
+        async move {
+            match &database {
+                Database::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
+                Database::Postgres(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
+            }
+            .unwrap();
+        }
+    };
+    let sqlite = matches!(harness.database, Database::Sqlite(_));
+    if sqlite {
+        execute(
+            "CREATE TRIGGER journal_refused BEFORE INSERT ON journal_entries \
+             BEGIN SELECT RAISE(ABORT, 'storage unavailable'); END"
+                .into(),
+        )
+        .await;
+    } else {
+        execute(
+            "CREATE FUNCTION journal_refused() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'storage unavailable'; END $$"
+                .into(),
+        )
+        .await;
+        execute(
+            "CREATE TRIGGER journal_refused BEFORE INSERT ON journal_entries \
+             FOR EACH ROW EXECUTE FUNCTION journal_refused()"
+                .into(),
+        )
+        .await;
+    }
+    let counts = harness.row_counts().await;
+    let (_, wallet_before) = harness
+        .get(&format!("/v1/accounts/{wallet}"), &harness.reader)
+        .await;
+    for attempt in 0..2 {
+        let (status, body) = harness
+            .post(
+                "/v1/entries",
+                &harness.writer,
+                "pay-1",
+                transfer(&bank, &wallet, "10.00", "CNY"),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")),
+            "attempt {attempt}: {body}"
+        );
+        assert_eq!(harness.row_counts().await, counts, "attempt {attempt}");
+        let (_, wallet_now) = harness
+            .get(&format!("/v1/accounts/{wallet}"), &harness.reader)
+            .await;
+        assert_eq!(wallet_now, wallet_before, "attempt {attempt}");
+    }
+    execute(if sqlite {
+        "DROP TRIGGER journal_refused".into()
+    } else {
+        "DROP TRIGGER journal_refused ON journal_entries".into()
+    })
+    .await;
+    let (status, entry) = harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "pay-1",
+            transfer(&bank, &wallet, "10.00", "CNY"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{entry}");
+    let (status, replay) = harness
+        .post(
+            "/v1/entries",
+            &harness.writer,
+            "pay-1",
+            transfer(&bank, &wallet, "10.00", "CNY"),
+        )
+        .await;
+    assert_eq!((status, &replay), (StatusCode::CREATED, &entry));
+    let (entries, legs, holds, keys) = harness.row_counts().await;
+    assert_eq!(
+        (entries, legs, holds, keys),
+        (counts.0 + 1, counts.1 + 2, counts.2, counts.3 + 1),
+        "applied once"
+    );
+    let (_, wallet_after) = harness
+        .get(&format!("/v1/accounts/{wallet}"), &harness.reader)
+        .await;
+    assert_ne!(wallet_after, wallet_before);
+    assert_eq!(
+        harness.database.inconsistent_accounts().await.unwrap(),
+        Vec::<String>::new()
+    );
+    for totals in harness.database.currency_totals().await.unwrap() {
+        assert_eq!(totals.debits_posted, totals.credits_posted, "{totals:?}");
     }
 }

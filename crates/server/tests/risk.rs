@@ -119,6 +119,7 @@ tally_store::on_both_backends!(
     refusals,
     every_route_is_in_the_openapi_document,
     a_retried_event_answers_the_stored_decision,
+    a_decision_that_cannot_be_stored_is_counted_once_and_stored_by_a_retry,
     identical_events_at_once_give_one_answer,
     an_event_from_the_future_is_refused,
     a_refused_write_changes_nothing_in_memory,
@@ -834,6 +835,146 @@ async fn a_retried_event_answers_the_stored_decision(harness: Harness) {
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body, first);
     assert_eq!(count_events(&harness).await, events + 1);
+}
+
+/// Makes the database refuse new rows of `table` (a trigger named `name`), as a full disk or
+/// a lost server would, until [`accept_again`] drops it.
+async fn refuse_inserts(harness: &Harness, table: &str, name: &str) {
+    match &harness.test.database {
+        tally_store::Database::Sqlite(_) => {
+            execute(
+                harness,
+                &format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
+                     BEGIN SELECT RAISE(ABORT, 'storage unavailable'); END"
+                ),
+            )
+            .await;
+        }
+        tally_store::Database::Postgres(_) => {
+            execute(
+                harness,
+                &format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN RAISE EXCEPTION 'storage unavailable'; END $$"
+                ),
+            )
+            .await;
+            execute(
+                harness,
+                &format!(
+                    "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION {name}()"
+                ),
+            )
+            .await;
+        }
+    }
+}
+
+async fn accept_again(harness: &Harness, table: &str, name: &str) {
+    match &harness.test.database {
+        tally_store::Database::Sqlite(_) => {
+            execute(harness, &format!("DROP TRIGGER {name}")).await;
+        }
+        tally_store::Database::Postgres(_) => {
+            execute(harness, &format!("DROP TRIGGER {name} ON {table}")).await;
+        }
+    }
+}
+
+/// The promise of `503 storage_unavailable` on a decision: the event was counted in the
+/// velocity features once, and a retry with the same event id stores it. Retries while the
+/// store still fails, then one after it recovers: stored once, counted once.
+async fn a_decision_that_cannot_be_stored_is_counted_once_and_stored_by_a_retry(harness: Harness) {
+    let purchase = harness.event(
+        "t1",
+        "transaction",
+        "grace",
+        json!({"card": "card-9", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    refuse_inserts(&harness, "risk_events", "risk_events_refused").await;
+    for attempt in 0..2 {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")),
+            "attempt {attempt}: {body}"
+        );
+        assert_eq!(count_events(&harness).await, 0);
+    }
+    accept_again(&harness, "risk_events", "risk_events_refused").await;
+    let (status, stored) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stored}");
+    // Three attempts, one count: the features were fed once.
+    assert_eq!(
+        stored["decision"]["features"]["card_transactions_10m"], 1,
+        "{stored}"
+    );
+    assert_eq!(count_events(&harness).await, 1);
+    let (status, again) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase.clone()),
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &stored));
+    assert_eq!(count_events(&harness).await, 1);
+    let next = harness.event(
+        "t2",
+        "transaction",
+        "grace",
+        json!({"card": "card-9", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(next),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["decision"]["features"]["card_transactions_10m"], 2,
+        "{body}"
+    );
+    assert_eq!(body["sequence"], stored["sequence"].as_i64().unwrap() + 1);
+    assert_eq!(count_events(&harness).await, 2);
+    // After a restart the stored decision still answers the retry, and nothing is added.
+    let restarted = router(&harness.test, harness.clock.clone()).await;
+    let request = Request::builder()
+        .method("POST")
+        .uri("/v1/risk/decisions")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", harness.writer_key),
+        )
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(purchase.to_string()))
+        .unwrap();
+    let response = restarted.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(body, stored);
+    assert_eq!(count_events(&harness).await, 2);
 }
 
 async fn identical_events_at_once_give_one_answer(harness: Harness) {

@@ -206,7 +206,7 @@ log_sql!(
     ]
 );
 
-enum LogConnection {
+pub(crate) enum LogConnection {
     Sqlite(sqlite::Connection),
     Postgres(postgres::Connection),
 }
@@ -228,8 +228,8 @@ fn storage(error: StoreError) -> Error {
 /// and a current-thread runtime of its own. Create and use it on a thread that is not
 /// running a tokio runtime (the operator's thread, a test's `spawn_blocking`).
 pub struct SqlLogStore {
-    runtime: tokio::runtime::Runtime,
-    connection: std::cell::RefCell<LogConnection>,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) connection: std::cell::RefCell<LogConnection>,
     tiles: std::cell::RefCell<HashMap<TileId, Arc<Tile>>>,
     /// Entries read ahead: the index of the first, and their bytes.
     read_ahead: std::cell::RefCell<(u64, Vec<Vec<u8>>)>,

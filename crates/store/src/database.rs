@@ -22,7 +22,7 @@ pub enum Database {
 }
 
 /// Connections to the reading pool.
-const READ_CONNECTIONS_MAX: u32 = 8;
+pub(crate) const READ_CONNECTIONS_MAX: u32 = 8;
 
 impl Database {
     /// `postgres://...` selects PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a bare path
@@ -47,10 +47,17 @@ impl Database {
     /// Every connection runs its transactions at READ COMMITTED whatever the server's,
     /// database's or role's default: the store relies on it (a statement sees what another
     /// transaction committed while this one waited for a lock; a version check that lost a
-    /// race updates no row instead of failing with a serialization error).
+    /// race updates no row instead of failing with a serialization error). Likewise every
+    /// connection commits with `synchronous_commit = on`: a commit returns only once its WAL
+    /// record is flushed, because Tally answers a write as soon as its commit returns, and a
+    /// database or role configured with `off` would otherwise lose acknowledged writes when
+    /// the server crashes.
     pub async fn connect_postgres(options: PgConnectOptions) -> Result<Self, StoreError> {
         // A space in a startup option is escaped with a backslash (sqlx passes it as is).
-        let options = options.options([("default_transaction_isolation", "read\\ committed")]);
+        let options = options.options([
+            ("default_transaction_isolation", "read\\ committed"),
+            ("synchronous_commit", "on"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(READ_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_secs(10))

@@ -1,8 +1,10 @@
 //! Databases for tests: a fresh SQLite file, or a fresh PostgreSQL schema, per test, so
 //! that tests run in parallel without seeing each other's rows.
 //!
-//! PostgreSQL tests run when `TALLY_TEST_DATABASE_URL` is set. When it is set and the server
-//! cannot be reached, they fail: a CI run must never pass by skipping them silently.
+//! PostgreSQL tests run on the server named by `TALLY_TEST_DATABASE_URL`. They never pass by
+//! skipping silently: with the variable unset they fail, unless `TALLY_TEST_SKIP_POSTGRES=1`
+//! says the PostgreSQL half is deliberately skipped (a laptop without a server); with it set
+//! and the server unreachable they fail too.
 
 use crate::database::Database;
 use crate::error::StoreError;
@@ -12,6 +14,31 @@ use std::str::FromStr;
 
 /// The variable naming the PostgreSQL server for tests.
 pub const DATABASE_URL_VARIABLE: &str = "TALLY_TEST_DATABASE_URL";
+
+/// The variable that, set to `1`, lets PostgreSQL tests be skipped when
+/// [`DATABASE_URL_VARIABLE`] is unset.
+pub const SKIP_POSTGRES_VARIABLE: &str = "TALLY_TEST_SKIP_POSTGRES";
+
+/// The URL of the PostgreSQL server for tests, or `None` when it is unset and
+/// `TALLY_TEST_SKIP_POSTGRES=1` allows skipping (the skip is printed). Panics, naming both
+/// variables, when it is unset and skipping was not asked for: a test run that did not reach
+/// PostgreSQL must not look like one that passed on it.
+pub fn postgres_url() -> Option<String> {
+    if let Ok(url) = std::env::var(DATABASE_URL_VARIABLE) {
+        return Some(url);
+    }
+    if std::env::var(SKIP_POSTGRES_VARIABLE).as_deref() == Ok("1") {
+        eprintln!(
+            "PostgreSQL half skipped: {DATABASE_URL_VARIABLE} is unset and {SKIP_POSTGRES_VARIABLE}=1"
+        );
+        return None;
+    }
+    panic!(
+        "this test needs PostgreSQL: set {DATABASE_URL_VARIABLE} (e.g. \
+         postgres://postgres@127.0.0.1:5432/test), or set {SKIP_POSTGRES_VARIABLE}=1 to skip \
+         the PostgreSQL half deliberately"
+    );
+}
 
 /// Schemas of test runs older than this are dropped when a new test starts.
 const STALE_SCHEMA_SECONDS: u64 = 6 * 3600;
@@ -43,9 +70,10 @@ impl TestDatabase {
     }
 
     /// A fresh schema on the server named by `TALLY_TEST_DATABASE_URL`, or `None` when the
-    /// variable is unset. Panics when it is set but the server cannot be reached.
+    /// variable is unset and `TALLY_TEST_SKIP_POSTGRES=1` (see [`postgres_url`]). Panics when
+    /// it is unset without that, or set but the server cannot be reached.
     pub async fn postgres() -> Option<Self> {
-        let url = std::env::var(DATABASE_URL_VARIABLE).ok()?;
+        let url = postgres_url()?;
         match Self::postgres_at(&url).await {
             Ok(database) => Some(database),
             Err(error) => panic!("{DATABASE_URL_VARIABLE}={url} is set but unusable: {error}"),
@@ -115,6 +143,109 @@ impl TestDatabase {
     }
 }
 
+/// What a connection reports about the durability of its commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Durability {
+    /// `PRAGMA journal_mode` and `PRAGMA synchronous` (2 is FULL).
+    Sqlite {
+        journal_mode: String,
+        synchronous: i64,
+    },
+    /// `SHOW synchronous_commit`.
+    Postgres { synchronous_commit: String },
+}
+
+/// The durability settings of every connection Tally opens on `database`, named by who
+/// opens it: each connection of the pool (reads, credit, customers, risk and the
+/// rest), the ledger writer's own connection, the SQLite checkpointer's, and the consortium
+/// log's. Each is opened by the same function the service uses.
+pub async fn durability_of_every_connection(
+    database: &Database,
+) -> Result<Vec<(String, Durability)>, StoreError> {
+    let mut found = Vec::new();
+    match database {
+        Database::Sqlite(pool) => {
+            let mut held = Vec::new();
+            for index in 0..crate::database::READ_CONNECTIONS_MAX {
+                let mut connection = pool.acquire().await?;
+                found.push((
+                    format!("pool connection {index}"),
+                    sqlite_durability(&mut connection).await?,
+                ));
+                // Held so that the next acquire opens another connection.
+                held.push(connection);
+            }
+            drop(held);
+            let mut checkpointer = crate::writer::connect_checkpointer(pool).await?;
+            found.push((
+                "checkpointer".to_string(),
+                sqlite_durability(&mut checkpointer).await?,
+            ));
+        }
+        Database::Postgres(pool) => {
+            let mut held = Vec::new();
+            for index in 0..crate::database::READ_CONNECTIONS_MAX {
+                let mut connection = pool.acquire().await?;
+                found.push((
+                    format!("pool connection {index}"),
+                    postgres_durability(&mut connection).await?,
+                ));
+                held.push(connection);
+            }
+        }
+    }
+    let writer = match crate::writer::connect(database).await? {
+        crate::writer::WriterConnection::Sqlite(mut connection) => {
+            sqlite_durability(&mut connection).await?
+        }
+        crate::writer::WriterConnection::Postgres(mut connection) => {
+            postgres_durability(&mut connection).await?
+        }
+    };
+    found.push(("ledger writer".to_string(), writer));
+    let log_database = database.clone();
+    let log = tokio::task::spawn_blocking(move || -> Result<Durability, StoreError> {
+        let store = crate::consortium::SqlLogStore::connect(&log_database)?;
+        let mut connection = store.connection.borrow_mut();
+        store.runtime.block_on(async {
+            match &mut *connection {
+                crate::consortium::LogConnection::Sqlite(connection) => {
+                    sqlite_durability(connection).await
+                }
+                crate::consortium::LogConnection::Postgres(connection) => {
+                    postgres_durability(connection).await
+                }
+            }
+        })
+    })
+    .await
+    .map_err(|error| StoreError::Corrupt(format!("the consortium log thread failed: {error}")))??;
+    found.push(("consortium log".to_string(), log));
+    Ok(found)
+}
+
+async fn sqlite_durability(
+    connection: &mut sqlx::SqliteConnection,
+) -> Result<Durability, StoreError> {
+    let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *connection)
+        .await?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(Durability::Sqlite {
+        journal_mode,
+        synchronous,
+    })
+}
+
+async fn postgres_durability(connection: &mut PgConnection) -> Result<Durability, StoreError> {
+    let synchronous_commit: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut *connection)
+        .await?;
+    Ok(Durability::Postgres { synchronous_commit })
+}
+
 async fn sweep_stale_schemas(admin: &mut PgConnection, now_seconds: u64) -> Result<(), StoreError> {
     let schemas: Vec<(String,)> = sqlx::query_as(
         "SELECT schema_name::text FROM information_schema.schemata WHERE schema_name LIKE 'tally_test_%'",
@@ -169,8 +300,8 @@ pub async fn as_is(test: TestDatabase) -> TestDatabase {
     test
 }
 
-/// Runs each named async test function on a fresh SQLite database and, when
-/// `TALLY_TEST_DATABASE_URL` is set, on a fresh PostgreSQL schema: a module per function with
+/// Runs each named async test function on a fresh SQLite database and on a fresh PostgreSQL
+/// schema (skipped only under `TALLY_TEST_SKIP_POSTGRES=1`): a module per function with
 /// tests `sqlite` and `postgres`. With `setup = path;` each database first goes through that
 /// async function (e.g. a harness's constructor) and the test receives its result.
 #[macro_export]
@@ -189,12 +320,9 @@ macro_rules! on_both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                match $crate::testing::TestDatabase::postgres().await {
-                    Some(test) => super::$name($setup(test).await).await,
-                    None => eprintln!(
-                        "PostgreSQL half skipped: {} is unset",
-                        $crate::testing::DATABASE_URL_VARIABLE
-                    ),
+                // `None` only when skipping was asked for; the skip is printed.
+                if let Some(test) = $crate::testing::TestDatabase::postgres().await {
+                    super::$name($setup(test).await).await;
                 }
             }
         })*

@@ -64,7 +64,7 @@ impl std::fmt::Debug for Request {
     }
 }
 
-enum WriterConnection {
+pub(crate) enum WriterConnection {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
 }
@@ -187,8 +187,16 @@ async fn checkpoint(database: Database) {
     }
 }
 
+/// Opens the checkpoint task's connection, with the pool's settings (a checkpoint syncs
+/// the database file before it lets the log be reused, so it needs `synchronous = FULL` too).
+pub(crate) async fn connect_checkpointer(
+    pool: &sqlx::SqlitePool,
+) -> Result<sqlx::SqliteConnection, sqlx::Error> {
+    pool.connect_options().connect().await
+}
+
 async fn checkpoint_until_failure(pool: &sqlx::SqlitePool) -> sqlx::Error {
-    let mut connection = match pool.connect_options().connect().await {
+    let mut connection = match connect_checkpointer(pool).await {
         Ok(connection) => connection,
         Err(error) => return error,
     };
@@ -208,7 +216,7 @@ fn truncate_to_microseconds(at: Timestamp) -> Timestamp {
 }
 
 /// Opens the writer's own connection, with the pool's settings, on the writer's runtime.
-async fn connect(database: &Database) -> Result<WriterConnection, StoreError> {
+pub(crate) async fn connect(database: &Database) -> Result<WriterConnection, StoreError> {
     Ok(match database {
         Database::Sqlite(pool) => {
             let mut connection = pool.connect_options().connect().await?;
