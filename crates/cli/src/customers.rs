@@ -7,6 +7,7 @@
 //! `find` is `POST /v1/customers/search` with the phone or national id in the body (never in
 //! the URL, which access logs keep; rate limited per key and audited by the server);
 //! `reads` is the audit log of a customer, `GET /v1/customers/{id}/pii-reads` (scope
+//! `admin`); `lookups` is the audit log of every lookup, `GET /v1/pii-lookups` (scope
 //! `admin`). The
 //! answer is printed as JSON; an error prints its code and message and exits with 1.
 
@@ -72,6 +73,14 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// The audit log of every lookup by phone or national id (scope admin), oldest first, a
+    /// page at a time: pass the last lookup's id as `--after` for the next page.
+    Lookups {
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
+    },
     /// A customer's audit log of fields read in clear (scope admin), oldest first, a page at
     /// a time: pass the last read's id as `--after` for the next page.
     Reads {
@@ -134,6 +143,20 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         } => {
             push_path(&["search"])?;
             search = Some(json!({"phone": phone, "national_id": national_id, "reason": reason}));
+        }
+        Command::Lookups { after, limit } => {
+            // `/v1/pii-lookups`, beside `/v1/customers`.
+            url.path_segments_mut()
+                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
+                .pop()
+                .push("pii-lookups");
+            let mut query = url.query_pairs_mut();
+            if let Some(after) = after {
+                query.append_pair("after", after);
+            }
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
+            }
         }
         Command::Reads { id, after, limit } => {
             push_path(&[id, "pii-reads"])?;

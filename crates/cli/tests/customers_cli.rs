@@ -385,6 +385,16 @@ async fn customers_are_created_and_shown_masked_or_in_clear(served: Served) {
         .answer();
     assert_eq!(nobody["customers"], serde_json::json!([]));
     assert_eq!(served.count("SELECT COUNT(*) FROM pii_lookups").await, 3);
+    let lookups = served
+        .customers(Some(&served.auditor), &["lookups", "--limit", "2"])
+        .answer();
+    assert_eq!(lookups["lookups"][0]["customer_id"], id.as_str());
+    assert_eq!(lookups["lookups"][1]["reason"], "call 7");
+    let after = lookups["next_after"].as_str().unwrap().to_string();
+    let rest = served
+        .customers(Some(&served.auditor), &["lookups", "--after", &after])
+        .answer();
+    assert_eq!(rest["lookups"][0]["customer_id"], serde_json::Value::Null);
     assert_eq!(
         served
             .count("SELECT COUNT(*) FROM pii_lookups WHERE reason = 'call 7'")

@@ -90,6 +90,7 @@ fn customer_routes() -> Router<AppState> {
         .route_layer(scope("credit:read"));
     let audit = Router::new()
         .route("/customers/{id}/pii-reads", get(customers::list_pii_reads))
+        .route("/pii-lookups", get(customers::list_pii_lookups))
         .route_layer(scope("admin"));
     Router::new().merge(writes).merge(reads).merge(audit)
 }

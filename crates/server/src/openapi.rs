@@ -25,6 +25,7 @@ use utoipa::{Modify, OpenApi};
         customers::get_customer,
         customers::search_customers,
         customers::lookup_moved,
+        customers::list_pii_lookups,
         customers::list_pii_reads,
         credit::open_account,
         credit::get_account,
@@ -70,6 +71,7 @@ use utoipa::{Modify, OpenApi};
         customers::CreateCustomerRequest, customers::CustomerBody, customers::CustomerList,
         customers::SearchRequest,
         customers::PiiReadBody, customers::PiiReadPage,
+        customers::PiiLookupBody, customers::PiiLookupPage,
     )),
     modifiers(&BearerKeys),
     tags(

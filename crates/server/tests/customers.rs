@@ -637,6 +637,22 @@ async fn every_lookup_is_audited_before_the_answer(harness: Harness) {
     for clear in ["13800138000", "13900139000", NATIONAL_ID] {
         assert!(!everything.contains(clear), "{clear:?} in {everything}");
     }
+    // Admin keys read the log by page; other keys may not.
+    let (status, page) = harness.get("/v1/pii-lookups?limit=2", &harness.admin).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["lookups"][0]["id"], lookups[0].id.as_str());
+    assert_eq!(page["lookups"][0]["customer_id"], id.as_str());
+    assert_eq!(page["lookups"][0]["reason"], "call 4711");
+    assert_eq!(page["lookups"][1]["field"], "national_id");
+    let after = page["next_after"].as_str().unwrap();
+    let (_, rest) = harness
+        .get(&format!("/v1/pii-lookups?after={after}"), &harness.admin)
+        .await;
+    assert_eq!(rest["lookups"][0]["value_index"], lookups[2].value_index);
+    assert_eq!(rest["lookups"][0]["customer_id"], Value::Null);
+    assert_eq!(rest["next_after"], Value::Null);
+    let (status, _) = harness.get("/v1/pii-lookups", &harness.pii_reader).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     // The audit log cannot be changed.
     for sql in [
         "UPDATE pii_lookups SET customer_id = NULL",
@@ -1091,6 +1107,7 @@ async fn each_route_needs_its_scope(harness: Harness) {
         "/v1/customers/search",
         "/v1/customers/{id}",
         "/v1/customers/{id}/pii-reads",
+        "/v1/pii-lookups",
     ] {
         assert!(document["paths"][path].is_object(), "{path}");
     }

@@ -137,6 +137,47 @@ pub struct PiiReadBody {
     pub reason: String,
 }
 
+/// One exact lookup of a customer, as the audit log keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PiiLookupBody {
+    pub id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// The API key that looked up, and that key's name.
+    pub api_key_id: String,
+    pub principal: String,
+    /// `phone` or `national_id`.
+    pub field: String,
+    /// The blind index of the value searched (hex), never the value: equal to the found
+    /// customer's index, and to other lookups of the same value.
+    pub value_index: String,
+    pub reason: Option<String>,
+    /// The customer found; null when nothing matched.
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PiiLookupPage {
+    pub lookups: Vec<PiiLookupBody>,
+    /// The cursor of the next page, absent on the last page.
+    pub next_after: Option<String>,
+}
+
+impl From<PiiLookup> for PiiLookupBody {
+    fn from(lookup: PiiLookup) -> Self {
+        Self {
+            id: lookup.id,
+            at: lookup.at,
+            api_key_id: lookup.api_key_id,
+            principal: lookup.principal,
+            field: lookup.field,
+            value_index: lookup.value_index,
+            reason: lookup.reason,
+            customer_id: lookup.customer_id,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PiiReadPage {
     pub reads: Vec<PiiReadBody>,
@@ -579,6 +620,37 @@ pub async fn lookup_moved() -> ApiError {
          the JSON body: a URL's query string ends up in access logs; this request was not \
          looked up",
     )
+}
+
+#[utoipa::path(
+    get, path = "/v1/pii-lookups", tag = "customers",
+    params(PiiReadQuery),
+    responses(
+        (status = 200, description = "Every exact lookup of a customer, oldest first", body = PiiLookupPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"]))
+)]
+pub async fn list_pii_lookups(
+    State(state): State<AppState>,
+    Query(page): Query<PiiReadQuery>,
+) -> Result<axum::Json<PiiLookupPage>, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=state.limits.page_size_max).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {}", state.limits.page_size_max),
+        ));
+    }
+    let after = page.after.map(|after| after.to_string());
+    let lookups = state.database.pii_lookups(after.as_deref(), limit).await?;
+    let next_after = (lookups.len() as i64 == limit)
+        .then(|| lookups.last().map(|lookup| lookup.id.clone()))
+        .flatten();
+    Ok(axum::Json(PiiLookupPage {
+        lookups: lookups.into_iter().map(PiiLookupBody::from).collect(),
+        next_after,
+    }))
 }
 
 #[utoipa::path(
