@@ -4,8 +4,11 @@
 //! `--idempotency-key` (a fresh one is made and printed when it is not given, so a retry can
 //! reuse it); `show` is `GET /v1/customers/{id}`, masked unless `--unmasked` with a
 //! `--reason` (scope `pii:read`; the server writes each field shown to its audit log);
-//! `find` is `GET /v1/customers?phone=&national_id=`; `reads` is the audit log of a
-//! customer, `GET /v1/customers/{id}/pii-reads` (scope `admin`). The
+//! `find` is `POST /v1/customers/search` with the phone or national id in the body (never in
+//! the URL, which access logs keep; rate limited per key and audited by the server);
+//! `reads` is the audit log of a customer, `GET /v1/customers/{id}/pii-reads` (scope
+//! `admin`); `lookups` is the audit log of every lookup, `GET /v1/pii-lookups` (scope
+//! `admin`). The
 //! answer is printed as JSON; an error prints its code and message and exits with 1.
 
 use anyhow::{anyhow, bail, Context};
@@ -55,12 +58,28 @@ pub enum Command {
         #[arg(long, requires = "unmasked")]
         reason: Option<String>,
     },
-    /// Find customers by phone or national id, written in any accepted form (masked).
+    /// Find a customer by phone or national id, written in any accepted form (masked). Each
+    /// lookup is written to the server's audit log and counts against the key's rate limit.
     Find {
-        #[arg(long, required_unless_present = "national_id")]
+        #[arg(
+            long,
+            required_unless_present = "national_id",
+            conflicts_with = "national_id"
+        )]
         phone: Option<String>,
         #[arg(long)]
         national_id: Option<String>,
+        /// Why the customer is looked up (a call or ticket number), for the audit log.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// The audit log of every lookup by phone or national id (scope admin), oldest first, a
+    /// page at a time: pass the last lookup's id as `--after` for the next page.
+    Lookups {
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<i64>,
     },
     /// A customer's audit log of fields read in clear (scope admin), oldest first, a page at
     /// a time: pass the last read's id as `--after` for the next page.
@@ -87,8 +106,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             .extend(segments);
         Ok(())
     };
-    // The creation's key and body; every other command is a GET of `url`.
+    // The creation's key and body, or a lookup's body; every other command is a GET of `url`.
     let mut creation = None;
+    let mut search = None;
     match &arguments.command {
         Command::Create {
             name,
@@ -116,13 +136,26 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Find { phone, national_id } => {
+        Command::Find {
+            phone,
+            national_id,
+            reason,
+        } => {
+            push_path(&["search"])?;
+            search = Some(json!({"phone": phone, "national_id": national_id, "reason": reason}));
+        }
+        Command::Lookups { after, limit } => {
+            // `/v1/pii-lookups`, beside `/v1/customers`.
+            url.path_segments_mut()
+                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
+                .pop()
+                .push("pii-lookups");
             let mut query = url.query_pairs_mut();
-            if let Some(phone) = phone {
-                query.append_pair("phone", phone);
+            if let Some(after) = after {
+                query.append_pair("after", after);
             }
-            if let Some(national_id) = national_id {
-                query.append_pair("national_id", national_id);
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
             }
         }
         Command::Reads { id, after, limit } => {
@@ -137,14 +170,15 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         }
     }
     let http = reqwest::Client::new();
-    let (method, request) = match creation {
-        Some((key, body)) => (
+    let (method, request) = match (creation, search) {
+        (Some((key, body)), _) => (
             "POST",
             http.post(url.clone())
                 .header("Idempotency-Key", key)
                 .json(&body),
         ),
-        None => ("GET", http.get(url.clone())),
+        (None, Some(body)) => ("POST", http.post(url.clone()).json(&body)),
+        (None, None) => ("GET", http.get(url.clone())),
     };
     crate::client::send_and_print(request.bearer_auth(&api_key), method, url.as_str()).await
 }

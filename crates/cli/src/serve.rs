@@ -38,17 +38,14 @@ pub struct ServeArgs {
     pub listen: Option<String>,
 }
 
+/// The server's logger (`TALLY_LOG` overrides the configured filter), built by
+/// `tally_server::logging` so that no level writes query strings, bodies or keys.
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TALLY_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if config.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    use tracing_subscriber::util::SubscriberInitExt;
+    let directives = std::env::var("TALLY_LOG").unwrap_or_else(|_| config.log.filter.clone());
+    let subscriber =
+        tally_server::logging::subscriber(&config.log.format, &directives, std::io::stderr);
+    let _ = subscriber.try_init();
 }
 
 pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -195,43 +195,64 @@ pub fn normalise_name(raw: &str) -> Result<String, IdentityError> {
     Ok(name.to_string())
 }
 
-/// Masks a name word by word, keeping each word's first character: `张三` → `张*`,
-/// `John Smith` → `J*** S****`. A one-character word is starred entirely.
+/// Masks a name down to its first character, one star for each other character (spaces
+/// dropped): `张三` → `张*`, `欧阳娜娜` → `欧***`, `John Smith` → `J********`. The first
+/// character lets an agent say "Mr Zhang"; the initials of later words would narrow the
+/// person down for no such use.
 pub fn mask_name(name: &str) -> String {
-    name.split_whitespace()
-        .map(|word| {
-            let length = word.chars().count();
-            match word.chars().next() {
-                Some(first) if length > 1 => {
-                    let mut masked = first.to_string();
-                    masked.push_str(&"*".repeat(length - 1));
-                    masked
-                }
-                _ => "*".repeat(length),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Masks a normalised phone number: a Chinese mobile as its national number with the
-/// middle hidden (`138****5678`), any other as E.164 with the middle hidden.
-pub fn mask_phone(normalised: &str) -> String {
-    let national = normalised
-        .strip_prefix('+')
-        .and_then(|digits| digits.strip_prefix(CHINA_CALLING_CODE))
-        .filter(|national| national.len() == 11);
-    match national {
-        Some(national) => crate::mask(national, 3, 4),
-        None => crate::mask(normalised, 3, 4),
+    let mut characters = name.chars().filter(|character| !character.is_whitespace());
+    match characters.next() {
+        Some(first) => {
+            let mut masked = first.to_string();
+            masked.push_str(&"*".repeat(characters.count()));
+            masked
+        }
+        None => String::new(),
     }
 }
 
-/// Masks a normalised national id, keeping the first 3 and last 4 characters, so that
-/// neither the birth date nor the full district code shows.
-pub fn mask_national_id(normalised: &str) -> String {
-    crate::mask(normalised, 3, 4)
+/// Stars standing for the hidden part of a phone number: always seven, so the mask tells
+/// neither the number's length nor its country.
+const PHONE_HIDDEN: &str = "*******";
+
+/// Masks a normalised phone number to its last four digits (`+8613812345678` →
+/// `*******5678`, `+447911123456` → `*******3456`).
+///
+/// Last four only, because that is what a call-centre agent needs ("the number ending
+/// 5678?") and because every further digit shown divides the numbers that fit the mask by
+/// ten: with the carrier prefix and the last four shown (`138****5678`), the 10,000
+/// candidates were found by exact lookups in seconds; with the last four only, a Chinese
+/// mobile leaves about 10^7 (lookups are also rate limited and audited).
+pub fn mask_phone(normalised: &str) -> String {
+    let digits: Vec<char> = normalised
+        .chars()
+        .filter(|character| character.is_ascii_digit())
+        .collect();
+    let last_four: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+    format!("{PHONE_HIDDEN}{last_four}")
 }
+
+/// Masks a normalised national id to its last four characters (`11010519491231002X` →
+/// `**************002X`): the sequence number's last digits and the check character.
+///
+/// A PRC identity number is its holder's region (6 digits), birth date (8) and a sequence
+/// number: showing the region's start or the birth date (or the birth year elsewhere in the
+/// answer) leaves few enough candidates to find the rest by exact lookups. The last four are
+/// what an agent asks a caller to confirm; region and birth date stay hidden.
+pub fn mask_national_id(normalised: &str) -> String {
+    let characters: Vec<char> = normalised.chars().collect();
+    let last_four: String = characters[characters.len().saturating_sub(4)..]
+        .iter()
+        .collect();
+    format!(
+        "{}{last_four}",
+        "*".repeat(characters.len().saturating_sub(4))
+    )
+}
+
+/// The date of birth as answered masked: nothing of it (`****-**-**`), since even the year
+/// narrows the national id's birth date to 365 candidates.
+pub const MASKED_DATE_OF_BIRTH: &str = "****-**-**";
 
 #[cfg(test)]
 mod tests {
@@ -321,14 +342,17 @@ mod tests {
         assert!(normalise_name(&"名".repeat(101)).is_err());
         assert_eq!(mask_name("张三"), "张*");
         assert_eq!(mask_name("欧阳娜娜"), "欧***");
-        assert_eq!(mask_name("John Smith"), "J*** S****");
-        assert_eq!(mask_name("Jo  A Smith"), "J* * S****");
+        assert_eq!(mask_name("John Smith"), "J********");
+        assert_eq!(mask_name("Jo  A Smith"), "J*******");
+        assert_eq!(mask_name(" "), "");
     }
 
     #[test]
     fn phones_and_national_ids_are_masked() {
-        assert_eq!(mask_phone("+8613812345678"), "138****5678");
-        assert_eq!(mask_phone("+447911123456"), "+44****3456");
-        assert_eq!(mask_national_id("11010519491231002X"), "110****002X");
+        // Last four only: no carrier prefix, country, region or birth date.
+        assert_eq!(mask_phone("+8613812345678"), "*******5678");
+        assert_eq!(mask_phone("+447911123456"), "*******3456");
+        assert_eq!(mask_national_id("11010519491231002X"), "**************002X");
+        assert_eq!(mask_national_id("440306198506123458"), "**************3458");
     }
 }

@@ -11,6 +11,11 @@
 //!   reveals nothing and cannot be confirmed by guessing.
 //! - [`identity`] normalises phone numbers and national ids before they are indexed, and
 //!   masks them for display; [`Privacy`] holds a service's cipher and blind index together.
+//!
+//! Masks show what a call-centre agent needs to confirm a caller and no more: a phone's and
+//! a national id's last four characters, a name's first character, nothing of the date of
+//! birth. A mask that shows more (`138****5678`, `110****002X` beside the birth year) leaves
+//! few enough candidates that exact lookups find the value; see [`identity::mask_phone`].
 
 pub mod identity;
 

@@ -79,13 +79,27 @@ impl Default for LedgerConfig {
 }
 
 /// Keys for personal data: AES-256-GCM field keys by id (base64 of 32 bytes), the id that
-/// seals new values, and the HMAC key of blind indexes.
-#[derive(Debug, Default, Deserialize)]
+/// seals new values, and the HMAC key of blind indexes; and how many exact customer lookups
+/// (by phone or national id) each API key may make per minute.
+#[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PrivacyConfig {
     pub encryption_keys: BTreeMap<String, Secret<String>>,
     pub active_encryption_key: Option<String>,
     pub blind_index_key: Option<Secret<String>>,
+    /// At least 1; 30 by default (a burst of 30, then one every 2 s).
+    pub lookups_per_minute: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            encryption_keys: BTreeMap::new(),
+            active_encryption_key: None,
+            blind_index_key: None,
+            lookups_per_minute: crate::rate_limit::DEFAULT_LOOKUPS_PER_MINUTE,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,6 +163,11 @@ impl Config {
                 "ledger.entry_amount_max must be a positive number of minor units".into(),
             ));
         }
+        if self.privacy.lookups_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "privacy.lookups_per_minute must be at least 1".into(),
+            ));
+        }
         if let Some(active) = &self.privacy.active_encryption_key {
             tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
         }
@@ -195,12 +214,15 @@ mod tests {
                 [privacy]
                 encryption_keys = { "2026" = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=" }
                 active_encryption_key = "2026"
+                lookups_per_minute = 12
                 "#,
             )?;
             jail.set_env("TALLY__SERVER__LISTEN", "127.0.0.1:9100");
             let config =
                 Config::load(Some(Path::new("tally.toml"))).map_err(|error| error.to_string())?;
             assert_eq!(config.server.listen, "127.0.0.1:9100");
+            assert_eq!(config.privacy.lookups_per_minute, 12);
+            assert_eq!(Config::default().privacy.lookups_per_minute, 30);
             assert_eq!(
                 config.database.url.expose(),
                 "postgres://tally:hunter2@db/tally"
@@ -231,6 +253,11 @@ mod tests {
                 Err(ConfigError::Privacy(_))
             ));
             assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            jail.create_file("zero.toml", "[privacy]\nlookups_per_minute = 0\n")?;
+            assert!(matches!(
+                Config::load(Some(Path::new("zero.toml"))),
+                Err(ConfigError::Invalid(_))
+            ));
             Ok(())
         });
     }

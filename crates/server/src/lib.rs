@@ -12,8 +12,10 @@ pub mod error;
 pub mod extract;
 pub mod json;
 pub mod key_rotation;
+pub mod logging;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 pub mod risk;
 pub mod routes;
 pub mod state;
@@ -71,7 +73,9 @@ fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
 }
 
 /// The customer routes, each group behind its scope (reading in clear also needs
-/// `pii:read`, checked in the handler).
+/// `pii:read`, checked in the handler). A lookup is a `POST` with the phone or national id
+/// in the body; the `GET` with them in the query string, which access logs keep, answers
+/// `410 lookup_moved`.
 fn customer_routes() -> Router<AppState> {
     use routes::customers;
     let scope =
@@ -80,11 +84,13 @@ fn customer_routes() -> Router<AppState> {
         .route("/customers", post(customers::create_customer))
         .route_layer(scope("credit:write"));
     let reads = Router::new()
-        .route("/customers", get(customers::find_customers))
+        .route("/customers", get(customers::lookup_moved))
+        .route("/customers/search", post(customers::search_customers))
         .route("/customers/{id}", get(customers::get_customer))
         .route_layer(scope("credit:read"));
     let audit = Router::new()
         .route("/customers/{id}/pii-reads", get(customers::list_pii_reads))
+        .route("/pii-lookups", get(customers::list_pii_lookups))
         .route_layer(scope("admin"));
     Router::new().merge(writes).merge(reads).merge(audit)
 }
@@ -199,7 +205,7 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(metrics::record))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(logging::http_trace_layer())
         .with_state(state)
 }
 
@@ -228,6 +234,7 @@ pub async fn open(
         Arc::new(credit::CreditService::start(database.clone(), writer.clone(), setup).await?);
     let state = AppState::new(database, writer, clock, config.limits())
         .with_privacy(privacy(config))
+        .with_lookups_per_minute(config.privacy.lookups_per_minute)
         .with_credit(Some(credit));
     Ok((state, task))
 }
@@ -290,6 +297,6 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(logging::http_trace_layer())
         .with_state(state)
 }

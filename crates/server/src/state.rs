@@ -2,6 +2,7 @@
 
 use crate::auth::KeyCache;
 use crate::credit::CreditService;
+use crate::rate_limit::{RateLimiter, DEFAULT_LOOKUPS_PER_MINUTE};
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_privacy::Privacy;
@@ -36,6 +37,8 @@ pub struct AppState {
     /// The credit service; `None` in processes that do not serve credit (then the credit
     /// routes answer 503 `credit_unavailable`).
     pub credit: Option<Arc<CreditService>>,
+    /// Exact customer lookups allowed per API key, on the state's clock.
+    pub lookups: Arc<RateLimiter>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -44,6 +47,7 @@ impl std::fmt::Debug for AppState {
             .field("backend", &self.database.backend())
             .field("limits", &self.limits)
             .field("privacy", &self.privacy.is_some())
+            .field("lookups", &self.lookups)
             .finish()
     }
 }
@@ -55,6 +59,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         limits: Limits,
     ) -> Self {
+        let lookups = Arc::new(RateLimiter::new(DEFAULT_LOOKUPS_PER_MINUTE, clock.clone()));
         Self {
             database,
             writer,
@@ -63,12 +68,19 @@ impl AppState {
             limits,
             privacy: None,
             credit: None,
+            lookups,
         }
     }
 
     /// The same state with these personal-data keys.
     pub fn with_privacy(mut self, privacy: Option<Arc<Privacy>>) -> Self {
         self.privacy = privacy;
+        self
+    }
+
+    /// The same state allowing each API key `per_minute` customer lookups a minute.
+    pub fn with_lookups_per_minute(mut self, per_minute: u32) -> Self {
+        self.lookups = Arc::new(RateLimiter::new(per_minute, self.clock.clone()));
         self
     }
 

@@ -5,7 +5,9 @@
 //! calling [`Database::create_customer`]. Unique blind indexes make one person one customer.
 //! A creation is idempotent: its key and a keyed hash of the request are stored in the
 //! customer's transaction, so a retry replays the customer and a key reused for another
-//! request is refused. `pii_reads` is append-only (database triggers refuse changes).
+//! request is refused. `pii_reads` (fields read in clear) and `pii_lookups` (exact lookups
+//! by phone or national id, with the blind index searched, never the value) are append-only
+//! (database triggers refuse changes).
 
 use crate::database::Database;
 use crate::error::StoreError;
@@ -35,6 +37,21 @@ pub struct PiiRead {
     pub customer_id: String,
     pub field: String,
     pub reason: String,
+}
+
+/// One exact lookup of a customer: who, when, which field (`phone` or `national_id`), the
+/// blind index of the value searched (never the value), the reason if one was given, and the
+/// customer found (`None` when nothing matched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PiiLookup {
+    pub id: String,
+    pub at: Timestamp,
+    pub api_key_id: String,
+    pub principal: String,
+    pub field: String,
+    pub value_index: String,
+    pub reason: Option<String>,
+    pub customer_id: Option<String>,
 }
 
 /// What a creation did.
@@ -68,6 +85,16 @@ impl From<sqlx::Error> for CustomerWriteError {
 
 type CustomerTuple = (String, i64, String, String, String, String, String, String);
 type PiiReadTuple = (String, i64, String, String, String, String, String);
+type PiiLookupTuple = (
+    String,
+    i64,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+);
 
 fn customer_of(row: CustomerTuple) -> Result<StoredCustomer, StoreError> {
     let (id, created_at, name, phone, national_id, date_of_birth, phone_index, national_id_index) =
@@ -94,6 +121,20 @@ fn pii_read_of(row: PiiReadTuple) -> Result<PiiRead, StoreError> {
         customer_id,
         field,
         reason,
+    })
+}
+
+fn pii_lookup_of(row: PiiLookupTuple) -> Result<PiiLookup, StoreError> {
+    let (id, at, api_key_id, principal, field, value_index, reason, customer_id) = row;
+    Ok(PiiLookup {
+        id,
+        at: timestamp(at)?,
+        api_key_id,
+        principal,
+        field,
+        value_index,
+        reason,
+        customer_id,
     })
 }
 
@@ -286,6 +327,44 @@ macro_rules! customer_sql {
                 Ok(())
             }
 
+            pub async fn insert_pii_lookup(
+                pool: &Pool<$database>,
+                lookup: &PiiLookup,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO pii_lookups (id, at, api_key_id, principal, field, \
+                     value_index, reason, customer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&lookup.id)
+                .bind(micros(lookup.at))
+                .bind(&lookup.api_key_id)
+                .bind(&lookup.principal)
+                .bind(&lookup.field)
+                .bind(&lookup.value_index)
+                .bind(&lookup.reason)
+                .bind(&lookup.customer_id)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn pii_lookups(
+                pool: &Pool<$database>,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<PiiLookupTuple>, StoreError> {
+                // Ids are UUID v7, so their order is the order of the lookups.
+                Ok(sqlx::query_as(
+                    "SELECT id, at, api_key_id, principal, field, value_index, reason, \
+                     customer_id FROM pii_lookups WHERE ($1 IS NULL OR id > $1) \
+                     ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+            }
+
             pub async fn pii_reads(
                 pool: &Pool<$database>,
                 customer_id: &str,
@@ -434,6 +513,24 @@ impl Database {
         on_pool!(self, insert_pii_reads(reads))
     }
 
+    /// Appends an exact lookup to its audit log.
+    pub async fn record_pii_lookup(&self, lookup: &PiiLookup) -> Result<(), StoreError> {
+        on_pool!(self, insert_pii_lookup(lookup))
+    }
+
+    /// The audit log of lookups in their order: at most `limit` rows after the lookup with
+    /// id `after`.
+    pub async fn pii_lookups(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiLookup>, StoreError> {
+        on_pool!(self, pii_lookups(after, limit))?
+            .into_iter()
+            .map(pii_lookup_of)
+            .collect()
+    }
+
     /// A customer's audit log in the order of the reads: at most `limit` rows after the
     /// read with id `after`.
     pub async fn pii_reads(
@@ -478,6 +575,7 @@ mod tests {
         concurrent_retries_create_one_customer,
         concurrent_people_with_one_phone_make_one_customer,
         reads_are_listed_in_order_by_page,
+        lookups_are_listed_in_order_and_never_change,
     );
 
     async fn concurrent_retries_create_one_customer(test: TestDatabase) {
@@ -584,5 +682,59 @@ mod tests {
         bad.field = "income".into();
         assert!(database.record_pii_reads(&[bad]).await.is_err());
         assert_eq!(database.pii_reads("c", None, 100).await.unwrap().len(), 5);
+    }
+
+    async fn lookups_are_listed_in_order_and_never_change(test: TestDatabase) {
+        let database = test.database.clone();
+        database
+            .create_customer("key", "hash", &customer("c", "p", "n"))
+            .await
+            .unwrap();
+        let lookup = |field: &str, customer_id: Option<&str>, reason: Option<&str>| PiiLookup {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: Timestamp::from_microsecond(1_777_000_000_000_000).unwrap(),
+            api_key_id: "key".into(),
+            principal: "call-centre".into(),
+            field: field.into(),
+            value_index: "p".into(),
+            reason: reason.map(str::to_string),
+            customer_id: customer_id.map(str::to_string),
+        };
+        let lookups = vec![
+            lookup("phone", Some("c"), Some("call 1")),
+            lookup("national_id", None, None),
+        ];
+        for one in &lookups {
+            database.record_pii_lookup(one).await.unwrap();
+        }
+        assert_eq!(database.pii_lookups(None, 100).await.unwrap(), lookups);
+        assert_eq!(
+            database
+                .pii_lookups(Some(&lookups[0].id), 100)
+                .await
+                .unwrap(),
+            lookups[1..]
+        );
+        // Only the two searchable fields, and a found customer must exist.
+        assert!(database
+            .record_pii_lookup(&lookup("name", None, None))
+            .await
+            .is_err());
+        assert!(database
+            .record_pii_lookup(&lookup("phone", Some("nobody"), None))
+            .await
+            .is_err());
+        let (update, delete) = (
+            "UPDATE pii_lookups SET customer_id = NULL",
+            "DELETE FROM pii_lookups",
+        );
+        for sql in [update, delete] {
+            let refused = match &database {
+                Database::Sqlite(pool) => sqlx::query(sql).execute(pool).await.is_err(),
+                Database::Postgres(pool) => sqlx::query(sql).execute(pool).await.is_err(),
+            };
+            assert!(refused, "{sql}");
+        }
+        assert_eq!(database.pii_lookups(None, 100).await.unwrap(), lookups);
     }
 }

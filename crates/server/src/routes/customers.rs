@@ -2,6 +2,13 @@
 //! blind indexes, read in clear with scope `pii:read` and a reason (each field revealed is
 //! written to the `pii_reads` audit log before the answer), and list that log.
 //!
+//! A lookup (`POST /v1/customers/search`) carries the phone or national id in its body, never
+//! in the URL, which access logs and proxies keep. Each answer is masked, but enough exact
+//! lookups would confirm a value one guess at a time, so lookups are rate limited per API key
+//! (`429 rate_limited` with `Retry-After`) and each one is written to the `pii_lookups` audit
+//! log (who, which field, the blind index searched, the reason if given, the customer found)
+//! before it is answered: if that write fails, nothing is answered.
+//!
 //! Only what credit needs is collected: name, phone and national id. The date of birth
 //! (for the age) is taken from the national id rather than asked for, so the two cannot
 //! disagree. Personal fields are sealed with the field's name and the customer's id as
@@ -15,7 +22,8 @@ use crate::json::Json;
 use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -23,7 +31,9 @@ use std::sync::Arc;
 use tally_core::CustomerId;
 use tally_privacy::identity::{self, IdentityError};
 use tally_privacy::{Privacy, PrivacyError};
-use tally_store::customers::{CustomerCreated, CustomerWriteError, PiiRead, StoredCustomer};
+use tally_store::customers::{
+    CustomerCreated, CustomerWriteError, PiiLookup, PiiRead, StoredCustomer,
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -62,15 +72,16 @@ pub struct CustomerBody {
     pub id: Uuid,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
-    /// Whether the personal fields below are masked (`138****8000`).
+    /// Whether the personal fields below are masked. Masks show what an agent needs to
+    /// confirm a caller: the last four of phone and national id, the name's first character.
     pub masked: bool,
-    /// `张*`, `J*** S****` when masked.
+    /// `张*`, `J********` when masked (first character only).
     pub name: String,
-    /// E.164 in clear (`+8613800138000`); a Chinese mobile masked as `138****8000`.
+    /// E.164 in clear (`+8613800138000`); the last four digits when masked (`*******8000`).
     pub phone: String,
-    /// First 3 and last 4 characters when masked.
+    /// The last four characters when masked (`**************002X`): no region, no birth date.
     pub national_id: String,
-    /// `YYYY-MM-DD` in clear; only the year when masked (`1990-**-**`).
+    /// `YYYY-MM-DD` in clear; nothing of it when masked (`****-**-**`).
     pub date_of_birth: String,
 }
 
@@ -89,13 +100,17 @@ pub struct ShowQuery {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// An exact lookup: exactly one of `phone` and `national_id`, in the body so that it stays out
+/// of access logs.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct FindQuery {
+pub struct SearchRequest {
     /// A phone number in any accepted form (`+86 138-0013-8000`).
     pub phone: Option<String>,
     /// A national id.
     pub national_id: Option<String>,
+    /// Why the customer is looked up (a call or ticket number), written to the audit log.
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -120,6 +135,47 @@ pub struct PiiReadBody {
     /// `name`, `phone`, `national_id` or `date_of_birth`.
     pub field: String,
     pub reason: String,
+}
+
+/// One exact lookup of a customer, as the audit log keeps it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PiiLookupBody {
+    pub id: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// The API key that looked up, and that key's name.
+    pub api_key_id: String,
+    pub principal: String,
+    /// `phone` or `national_id`.
+    pub field: String,
+    /// The blind index of the value searched (hex), never the value: equal to the found
+    /// customer's index, and to other lookups of the same value.
+    pub value_index: String,
+    pub reason: Option<String>,
+    /// The customer found; null when nothing matched.
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PiiLookupPage {
+    pub lookups: Vec<PiiLookupBody>,
+    /// The cursor of the next page, absent on the last page.
+    pub next_after: Option<String>,
+}
+
+impl From<PiiLookup> for PiiLookupBody {
+    fn from(lookup: PiiLookup) -> Self {
+        Self {
+            id: lookup.id,
+            at: lookup.at,
+            api_key_id: lookup.api_key_id,
+            principal: lookup.principal,
+            field: lookup.field,
+            value_index: lookup.value_index,
+            reason: lookup.reason,
+            customer_id: lookup.customer_id,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,12 +216,12 @@ impl From<CustomerWriteError> for ApiError {
             CustomerWriteError::PhoneTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 "customer_phone_taken",
-                "a customer with this phone number exists; find it with GET /v1/customers?phone=",
+                "a customer with this phone number exists; find it with POST /v1/customers/search",
             ),
             CustomerWriteError::NationalIdTaken => ApiError::new(
                 StatusCode::CONFLICT,
                 "customer_national_id_taken",
-                "a customer with this national id exists; find it with GET /v1/customers?national_id=",
+                "a customer with this national id exists; find it with POST /v1/customers/search",
             ),
             CustomerWriteError::Store(error) => error.into(),
             other => ApiError::internal(other),
@@ -228,12 +284,11 @@ fn body(stored: &StoredCustomer, opened: Opened, masked: bool) -> Result<Custome
     let id = Uuid::parse_str(&stored.id)
         .map_err(|_| ApiError::internal(format!("stored customer id {:?}", stored.id)))?;
     let opened = if masked {
-        let year = opened.date_of_birth.get(..4).unwrap_or("****");
         Opened {
             name: identity::mask_name(&opened.name),
             phone: identity::mask_phone(&opened.phone),
             national_id: identity::mask_national_id(&opened.national_id),
-            date_of_birth: format!("{year}-**-**"),
+            date_of_birth: identity::MASKED_DATE_OF_BIRTH.to_string(),
         }
     } else {
         opened
@@ -278,6 +333,24 @@ fn masked_body(privacy: &Privacy, stored: &StoredCustomer) -> Result<CustomerBod
 fn stored_now(state: &AppState) -> Timestamp {
     let now = state.clock.now();
     Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}
+
+/// A reason trimmed, `None` when absent or blank; refused when too long or with control
+/// characters.
+fn checked_reason(reason: Option<&str>) -> Result<Option<String>, ApiError> {
+    let reason = reason.map(str::trim).unwrap_or("");
+    if reason.is_empty() {
+        return Ok(None);
+    }
+    if reason.chars().count() > REASON_LENGTH_MAX || reason.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_reason",
+            format!(
+                "reason must be at most {REASON_LENGTH_MAX} characters without control characters"
+            ),
+        ));
+    }
+    Ok(Some(reason.to_string()))
 }
 
 fn parse_customer_id(text: &str) -> Result<CustomerId, ApiError> {
@@ -387,20 +460,13 @@ pub async fn get_customer(
     let unmasked = show.unmasked.unwrap_or(false);
     let reason = if unmasked {
         principal.require("pii:read")?;
-        let reason = show.reason.as_deref().map(str::trim).unwrap_or("");
-        if reason.is_empty() {
+        let Some(reason) = checked_reason(show.reason.as_deref())? else {
             return Err(ApiError::bad_request(
                 "reason_required",
                 "reading personal data in clear needs a reason (reason=...), written to the audit log",
             ));
-        }
-        if reason.chars().count() > REASON_LENGTH_MAX || reason.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "invalid_reason",
-                format!("reason must be at most {REASON_LENGTH_MAX} characters without control characters"),
-            ));
-        }
-        Some(reason.to_string())
+        };
+        Some(reason)
     } else {
         None
     };
@@ -434,53 +500,157 @@ pub async fn get_customer(
 }
 
 #[utoipa::path(
-    get, path = "/v1/customers", tag = "customers",
-    params(FindQuery),
+    post, path = "/v1/customers/search", tag = "customers",
+    request_body = SearchRequest,
     responses(
-        (status = 200, description = "The customer with that phone and/or national id (masked), or none", body = CustomerList),
-        (status = 400, description = "No phone or national id given, or one that is invalid", body = ErrorBody),
+        (status = 200, description = "The customer with that phone or national id (masked), or none; the lookup is on the audit log", body = CustomerList),
+        (status = 400, description = "Not exactly one of phone and national id (`lookup_field_required`, `too_many_lookup_fields`), one that is invalid, or a bad reason", body = ErrorBody),
+        (status = 429, description = "The key's lookups per minute are used up (`rate_limited`); the `Retry-After` header says when to try again", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
 )]
-pub async fn find_customers(
+pub async fn search_customers(
     State(state): State<AppState>,
-    Query(find): Query<FindQuery>,
-) -> Result<axum::Json<CustomerList>, ApiError> {
-    let privacy = privacy(&state)?;
-    let phone_index = find
-        .phone
-        .as_deref()
-        .map(|phone| {
-            identity::normalise_phone(phone)
-                .map(|phone| privacy.blind_index.compute(PHONE_INDEX, &phone))
-        })
-        .transpose()?;
-    let national_id_index = find
-        .national_id
-        .as_deref()
-        .map(|national_id| {
-            identity::normalise_national_id(national_id).map(|national_id| {
-                privacy
-                    .blind_index
-                    .compute(NATIONAL_ID_INDEX, national_id.expose())
-            })
-        })
-        .transpose()?;
-    if phone_index.is_none() && national_id_index.is_none() {
-        return Err(ApiError::bad_request(
-            "lookup_field_required",
-            "find customers by phone=... or national_id=...",
-        ));
+    Extension(principal): Extension<Principal>,
+    Json(request): Json<SearchRequest>,
+) -> Response {
+    if let Err(retry_after) = state.lookups.check(&principal.key_id) {
+        tracing::warn!(key = %principal.key_id, "customer lookups rate limited");
+        return rate_limited(retry_after.0, state.lookups.per_minute());
     }
-    let customers = state
-        .database
-        .find_customers(phone_index.as_deref(), national_id_index.as_deref())
-        .await?
+    match search(&state, &principal, request).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn rate_limited(retry_after_seconds: u64, per_minute: u32) -> Response {
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "this API key may look up {per_minute} customers a minute; \
+             retry after {retry_after_seconds} s"
+        ),
+    )
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    response
+}
+
+async fn search(
+    state: &AppState,
+    principal: &Principal,
+    request: SearchRequest,
+) -> Result<CustomerList, ApiError> {
+    let (field, index) = match (&request.phone, &request.national_id) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "too_many_lookup_fields",
+                "look a customer up by phone or by national_id, one at a time",
+            ))
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "lookup_field_required",
+                "look a customer up by {\"phone\": ...} or {\"national_id\": ...}",
+            ))
+        }
+        (Some(phone), None) => ("phone", identity::normalise_phone(phone)?),
+        (None, Some(national_id)) => (
+            "national_id",
+            identity::normalise_national_id(national_id)?
+                .expose()
+                .to_string(),
+        ),
+    };
+    let reason = checked_reason(request.reason.as_deref())?;
+    let privacy = privacy(state)?;
+    let index_domain = if field == "phone" {
+        PHONE_INDEX
+    } else {
+        NATIONAL_ID_INDEX
+    };
+    let value_index = privacy.blind_index.compute(index_domain, &index);
+    let found = if field == "phone" {
+        state
+            .database
+            .find_customers(Some(&value_index), None)
+            .await?
+    } else {
+        state
+            .database
+            .find_customers(None, Some(&value_index))
+            .await?
+    };
+    // The answer is ready before the lookup is recorded and leaves only once it is.
+    let customers = found
         .iter()
         .map(|stored| masked_body(&privacy, stored))
-        .collect::<Result<_, _>>()?;
-    Ok(axum::Json(CustomerList { customers }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let lookup = PiiLookup {
+        id: Uuid::now_v7().to_string(),
+        at: stored_now(state),
+        api_key_id: principal.key_id.clone(),
+        principal: principal.name.clone(),
+        field: field.to_string(),
+        value_index,
+        reason,
+        customer_id: found.first().map(|stored| stored.id.clone()),
+    };
+    state.database.record_pii_lookup(&lookup).await?;
+    Ok(CustomerList { customers })
+}
+
+#[utoipa::path(
+    get, path = "/v1/customers", tag = "customers",
+    responses(
+        (status = 410, description = "Lookups moved to `POST /v1/customers/search` (`lookup_moved`): a phone or national id in the URL ends up in access logs", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:read"]))
+)]
+pub async fn lookup_moved() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "lookup_moved",
+        "look customers up with POST /v1/customers/search and the phone or national_id in \
+         the JSON body: a URL's query string ends up in access logs; this request was not \
+         looked up",
+    )
+}
+
+#[utoipa::path(
+    get, path = "/v1/pii-lookups", tag = "customers",
+    params(PiiReadQuery),
+    responses(
+        (status = 200, description = "Every exact lookup of a customer, oldest first", body = PiiLookupPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"]))
+)]
+pub async fn list_pii_lookups(
+    State(state): State<AppState>,
+    Query(page): Query<PiiReadQuery>,
+) -> Result<axum::Json<PiiLookupPage>, ApiError> {
+    let limit = page.limit.unwrap_or(100);
+    if !(1..=state.limits.page_size_max).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be between 1 and {}", state.limits.page_size_max),
+        ));
+    }
+    let after = page.after.map(|after| after.to_string());
+    let lookups = state.database.pii_lookups(after.as_deref(), limit).await?;
+    let next_after = (lookups.len() as i64 == limit)
+        .then(|| lookups.last().map(|lookup| lookup.id.clone()))
+        .flatten();
+    Ok(axum::Json(PiiLookupPage {
+        lookups: lookups.into_iter().map(PiiLookupBody::from).collect(),
+        next_after,
+    }))
 }
 
 #[utoipa::path(
