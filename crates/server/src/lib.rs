@@ -193,6 +193,8 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(error::limit_uri_length))
+        .layer(axum::middleware::map_response(error::json_client_errors))
         .layer(axum::middleware::from_fn(metrics::record))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
@@ -280,6 +282,8 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(error::limit_uri_length))
+        .layer(axum::middleware::map_response(error::json_client_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
