@@ -23,6 +23,7 @@ pub const SCOPES: &[&str] = &[
     "credit:write",
     "risk:read",
     "risk:write",
+    "risk:admin",
     "risk:analyst",
     "consortium:member",
 ];
