@@ -1730,6 +1730,13 @@ async fn submitting_events_cannot_switch_fraud_control_off(harness: Harness) {
             ),
         ),
     ];
+    let soon = (harness.clock.now() + jiff::SignedDuration::from_secs(1)).to_string();
+    let refused = refused.into_iter().chain([(
+        "POST",
+        "/v1/risk/lists".to_string(),
+        // The same block ending in a second: a removal in disguise.
+        Some(json!({"kind": "block", "field": "customer", "value": "mallory", "reason": "r", "expires_at": soon})),
+    )]);
     for (method, uri, body) in refused {
         let (status, answer) = harness.call(method, &uri, &harness.writer_key, body).await;
         assert_eq!(

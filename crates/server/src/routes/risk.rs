@@ -544,7 +544,7 @@ pub async fn list_entries(
     responses(
         (status = 201, description = "The entry, replacing one of the same kind, field and value", body = serde_json::Value),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
-        (status = 403, description = "An allow-list entry (it exempts its entity from the rules) from a key without `risk:admin` (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "Without `risk:admin`: an allow-list entry (it exempts its entity from the rules), or an entry replacing a live one with an earlier end (it would lift it early) (`forbidden`)", body = ErrorBody),
         (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
@@ -591,6 +591,21 @@ pub async fn add_list_entry(
     let entry = list_entry(&row).map_err(|error| invalid(error.to_string()))?;
     Lists::check(&entry)?;
     let mut state = risk.state.lock().await;
+    // Replacing a live entry with one that ends sooner lifts it early: as much a removal as
+    // DELETE, so it takes the same scope.
+    let shortens = state.engine.lists().entries().any(|existing| {
+        existing.kind == entry.kind
+            && existing.field == entry.field
+            && existing.value == entry.value
+            && match (existing.expires_at, entry.expires_at) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(old), Some(new)) => new < old,
+            }
+    });
+    if shortens {
+        principal.require("risk:admin")?;
+    }
     risk.store.insert_list_entry(&row).await?;
     state.engine.lists_mut().add(entry)?;
     Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
