@@ -130,9 +130,50 @@ pub enum KeysCommand {
         /// A scope the key grants; repeat for several (admin grants all).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// When the key stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z); default never.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<jiff::Timestamp>,
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Lists every key (id, name, scopes, status, created, expires, revoked, rotated
+    /// from); secrets are not stored, so none is shown.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Revokes a key: every `tally serve` on the database refuses it within a second.
+    Revoke {
+        /// The key's id (from `tally keys list`).
+        id: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Rotates a key: prints a new key with the same name and scopes once; the old key
+    /// keeps working for the grace period, then stops.
+    Rotate {
+        /// The id of the key to replace.
+        id: String,
+        /// How long the old key keeps working, in seconds (0: it stops at once).
+        #[arg(long, default_value_t = 3600)]
+        grace_seconds: u32,
+        /// When the new key stops working (RFC 3339); default never.
+        #[arg(long, value_name = "TIME")]
+        expires_at: Option<jiff::Timestamp>,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+async fn open_database(config: &ConfigArgs) -> anyhow::Result<Database> {
+    let config = config.load()?;
+    let database = Database::connect(config.database.url.expose()).await?;
+    database.migrate().await?;
+    Ok(database)
+}
+
+fn optional_time(at: Option<jiff::Timestamp>) -> String {
+    at.map_or_else(|| "-".to_string(), |at| at.to_string())
 }
 
 pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
@@ -140,6 +181,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::Create {
             name,
             scopes,
+            expires_at,
             config,
         } => {
             for scope in &scopes {
@@ -153,20 +195,83 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             if name.trim().is_empty() {
                 anyhow::bail!("--name must not be empty");
             }
-            let config = config.load()?;
-            let database = Database::connect(config.database.url.expose()).await?;
-            database.migrate().await?;
+            let database = open_database(&config).await?;
             let created = database
-                .create_api_key(&name, &scopes, SystemClock.now())
-                .await?;
+                .create_api_key_expiring(&name, &scopes, expires_at, SystemClock.now())
+                .await;
             database.close().await;
+            let created = created?;
             eprintln!(
-                "created key {:?} ({}) with scopes {}; it is shown once:",
+                "created key {:?} ({}) with scopes {}, expiring {}; it is shown once:",
                 created.key.name,
                 created.key.id,
-                scopes.join(" ")
+                scopes.join(" "),
+                optional_time(created.key.expires_at)
             );
             println!("{}", created.secret.expose());
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List { config } => {
+            let database = open_database(&config).await?;
+            let keys = database.api_keys().await;
+            database.close().await;
+            let now = SystemClock.now();
+            println!("id\tname\tscopes\tstatus\tcreated_at\texpires_at\trevoked_at\trotated_from");
+            for key in keys? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.name,
+                    key.scopes.join(" "),
+                    key.status(now),
+                    key.created_at,
+                    optional_time(key.expires_at),
+                    optional_time(key.revoked_at),
+                    key.rotated_from.as_deref().unwrap_or("-"),
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Revoke { id, config } => {
+            let database = open_database(&config).await?;
+            let revoked = database.revoke_api_key(&id, SystemClock.now()).await;
+            database.close().await;
+            let key = revoked?;
+            eprintln!(
+                "revoked key {:?} ({}); every tally serve on this database refuses it within {} s",
+                key.name,
+                key.id,
+                tally_server::auth::CACHE_TIME_TO_LIVE.as_secs()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rotate {
+            id,
+            grace_seconds,
+            expires_at,
+            config,
+        } => {
+            let database = open_database(&config).await?;
+            let rotated = database
+                .rotate_api_key(
+                    &id,
+                    jiff::SignedDuration::from_secs(i64::from(grace_seconds)),
+                    expires_at,
+                    SystemClock.now(),
+                )
+                .await;
+            let old = database.api_key(&id).await;
+            database.close().await;
+            let rotated = rotated?;
+            eprintln!(
+                "key {id} works until {}; its replacement {:?} ({}) with scopes {}, expiring {}, is shown once:",
+                optional_time(old?.and_then(|old| old.expires_at)),
+                rotated.key.name,
+                rotated.key.id,
+                rotated.key.scopes.join(" "),
+                optional_time(rotated.key.expires_at)
+            );
+            println!("{}", rotated.secret.expose());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -211,7 +211,7 @@ impl RiskEngine {
         Ok(self.versions[index]
             .features
             .iter()
-            .any(|spec| !live.contains(spec)))
+            .any(|spec| !live.iter().any(|old| old.same_definition(spec))))
     }
 
     /// Whether `version` is loaded (`UnknownVersion` if not), without changing anything.
@@ -260,6 +260,31 @@ impl RiskEngine {
             kept_features,
             cold_features,
         })
+    }
+
+    /// Fills the live features an activation started cold from `history` (in decision
+    /// order), leaving the features it kept as they are (their state is the live state).
+    /// Call it right after [`RiskEngine::activate`] returned `activation`.
+    pub fn warm<'a>(
+        &mut self,
+        activation: &Activation,
+        history: impl IntoIterator<Item = &'a Event>,
+    ) {
+        let cold: Vec<bool> = self
+            .live
+            .features
+            .specs()
+            .iter()
+            .map(|spec| activation.cold_features.contains(&spec.name))
+            .collect();
+        let mut history = history.into_iter();
+        self.live.features.warm(
+            &cold,
+            &mut history,
+            &self.config.limits,
+            &self.hasher,
+            &mut self.replay_values,
+        );
     }
 
     /// Runs `version` in shadow beside the live set (or stops shadowing with `None`): every

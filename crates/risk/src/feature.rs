@@ -84,6 +84,18 @@ pub struct FeatureSpec {
 }
 
 impl FeatureSpec {
+    /// Whether `other` computes the same thing: everything but the name. A feature renamed
+    /// in a new rule set version keeps its state.
+    pub fn same_definition(&self, other: &FeatureSpec) -> bool {
+        self.kind == other.kind
+            && self.key == other.key
+            && self.of == other.of
+            && self.window_ms == other.window_ms
+            && self.event_kinds == other.event_kinds
+            && self.profile_fields == other.profile_fields
+            && self.currency == other.currency
+    }
+
     fn records(&self, event: &Event) -> bool {
         let kind_ok = self.event_kinds.is_empty() || self.event_kinds.contains(&event.kind);
         let field_ok = self.profile_fields.is_empty()
@@ -260,37 +272,85 @@ impl FeatureTables {
     /// here. Returns the tables and, per new feature, whether its state was kept.
     pub(crate) fn carry_over(&mut self, specs: &[FeatureSpec]) -> (FeatureTables, Vec<bool>) {
         let mut next = FeatureTables::new(specs, self.hash_seed);
-        let mut kept = Vec::with_capacity(specs.len());
-        let mut taken = vec![false; self.specs.len()];
-        for (new_index, spec) in specs.iter().enumerate() {
-            let old_index = self
-                .specs
-                .iter()
-                .enumerate()
-                .position(|(index, old)| !taken[index] && old == spec);
-            let Some(old_index) = old_index else {
-                kept.push(false);
-                continue;
-            };
-            taken[old_index] = true;
-            kept.push(true);
-            let (old_table, old_slot) = self.slots[old_index];
-            let (new_table, new_slot) = next.slots[new_index];
-            let kinds: Vec<FeatureKind> = next.tables[new_table]
-                .features
-                .iter()
-                .map(|feature| next.specs[*feature].kind)
-                .collect();
-            for (key, states) in &mut self.tables[old_table].keys {
-                let state = std::mem::replace(&mut states[old_slot], KeyState::fresh(spec.kind));
-                let target = next.tables[new_table]
-                    .keys
-                    .entry(key.clone())
-                    .or_insert_with(|| kinds.iter().map(|kind| KeyState::fresh(*kind)).collect());
-                target[new_slot] = state;
+        // Each new feature's source: a feature defined the same way, preferring one of the
+        // same name; one old feature may feed several new ones (then it is copied).
+        let sources: Vec<Option<usize>> = specs
+            .iter()
+            .map(|spec| {
+                let same = |old: &&FeatureSpec| old.same_definition(spec);
+                self.specs
+                    .iter()
+                    .position(|old| same(&old) && old.name == spec.name)
+                    .or_else(|| self.specs.iter().position(|old| same(&old)))
+            })
+            .collect();
+        for (new_index, source) in sources.iter().enumerate() {
+            if let Some(old_index) = *source {
+                let used_later = sources[new_index + 1..].contains(&Some(old_index));
+                next.take_states(new_index, self, old_index, used_later);
             }
         }
-        (next, kept)
+        (next, sources.iter().map(Option::is_some).collect())
+    }
+
+    /// Gives feature `to` of these tables, for every key, the state of feature `from` of
+    /// `source` (copied when `copy`, otherwise moved out, leaving it fresh). The definitions
+    /// must be the same.
+    fn take_states(&mut self, to: usize, source: &mut FeatureTables, from: usize, copy: bool) {
+        let kind = source.specs[from].kind;
+        let (source_table, source_slot) = source.slots[from];
+        let (table, slot) = self.slots[to];
+        let kinds: Vec<FeatureKind> = self.tables[table]
+            .features
+            .iter()
+            .map(|feature| self.specs[*feature].kind)
+            .collect();
+        for (key, states) in &mut source.tables[source_table].keys {
+            let state = if copy {
+                states[source_slot].clone()
+            } else {
+                std::mem::replace(&mut states[source_slot], KeyState::fresh(kind))
+            };
+            let target = self.tables[table]
+                .keys
+                .entry(key.clone())
+                .or_insert_with(|| kinds.iter().map(|kind| KeyState::fresh(*kind)).collect());
+            target[slot] = state;
+        }
+    }
+
+    /// Fills the features marked in `cold` from `history` (in decision order), leaving the
+    /// others as they are: what an activation does to the features it starts cold.
+    pub(crate) fn warm(
+        &mut self,
+        cold: &[bool],
+        history: &mut dyn Iterator<Item = &Event>,
+        limits: &FeatureLimits,
+        hasher: &FixedState,
+        values: &mut Vec<FeatureValue>,
+    ) {
+        let specs: Vec<FeatureSpec> = self
+            .specs
+            .iter()
+            .zip(cold)
+            .filter(|(_, cold)| **cold)
+            .map(|(spec, _)| spec.clone())
+            .collect();
+        if specs.is_empty() {
+            return;
+        }
+        let mut scratch = FeatureTables::new(&specs, self.hash_seed);
+        for event in history {
+            scratch.observe(event, limits, hasher, values);
+        }
+        let targets = cold
+            .iter()
+            .enumerate()
+            .filter(|(_, cold)| **cold)
+            .map(|(index, _)| index);
+        for (from, to) in targets.enumerate() {
+            self.take_states(to, &mut scratch, from, false);
+        }
     }
 
     /// Keys held per feature table, for metrics.

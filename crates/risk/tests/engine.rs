@@ -740,3 +740,46 @@ fn regression_geo_points_survive_a_json_round_trip_exactly() {
         assert_eq!(&Event::from_json(&event.to_json()).unwrap(), event);
     }
 }
+
+#[test]
+fn an_activation_keeps_the_state_of_features_defined_the_same_way_even_renamed() {
+    let mut engine = features_engine();
+    for (index, seconds) in [0, 60, 120].into_iter().enumerate() {
+        engine
+            .decide(&transaction(&format!("e{index}"), seconds, "alice", 100))
+            .unwrap();
+    }
+    // Version 2 renames `count_1h` (same definition) and adds `count_2h` (new).
+    let renamed = rule_set_with("false").replacen(
+        "name = \"count_1h\"",
+        "name = \"customer_transactions_1h\"",
+        1,
+    ) + "\n[[features]]\nname = \"count_2h\"\nkind = \"count\"\nkey = \"customer\"\nwindow = \"2h\"\nevent_kinds = [\"transaction\"]\n";
+    let version = engine.load_rule_set(&renamed).unwrap();
+    assert!(engine.activation_starts_cold(version).unwrap());
+    let activation = engine.activate(version).unwrap();
+    assert!(
+        activation
+            .kept_features
+            .contains(&"customer_transactions_1h".to_string()),
+        "{activation:?}"
+    );
+    assert_eq!(activation.cold_features, vec!["count_2h".to_string()]);
+    // Warming the cold feature from a history that lacks the first two events leaves the
+    // kept feature's live state alone.
+    let history = [transaction("e2", 120, "alice", 100)];
+    engine.warm(&activation, history.iter());
+    let next = engine
+        .decide(&transaction("e3", 180, "alice", 100))
+        .unwrap();
+    assert_eq!(feature(&next, "customer_transactions_1h"), int(4));
+    assert_eq!(feature(&next, "count_2h"), int(2));
+    assert_eq!(feature(&next, "sum_1h"), int(400));
+    // Rolling back to version 1 keeps the state too (by definition, under the old name).
+    let back = engine.activate(1).unwrap();
+    assert!(back.cold_features.is_empty(), "{back:?}");
+    let after = engine
+        .decide(&transaction("e4", 240, "alice", 100))
+        .unwrap();
+    assert_eq!(feature(&after, "count_1h"), int(5));
+}

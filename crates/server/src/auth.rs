@@ -6,6 +6,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
+use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
@@ -22,6 +23,7 @@ pub const SCOPES: &[&str] = &[
     "credit:write",
     "risk:read",
     "risk:write",
+    "risk:admin",
     "risk:analyst",
     "consortium:member",
 ];
@@ -54,8 +56,11 @@ impl Principal {
     }
 }
 
-/// How long a key looked up in the database is trusted without looking again.
-const CACHE_TIME_TO_LIVE: Duration = Duration::from_secs(30);
+/// How long a key looked up in the database is trusted without looking again. This bounds
+/// how long a key revoked (or rotated out) through any process, or by `tally keys` on the
+/// database, keeps working in this one: every `tally serve` on a database reads it again
+/// within this time. One read per key and second is nothing beside a busy client's requests.
+pub const CACHE_TIME_TO_LIVE: Duration = Duration::from_secs(1);
 /// Most keys kept in the cache; it is emptied when full.
 const CACHE_ENTRIES_MAX: usize = 10_000;
 
@@ -63,22 +68,37 @@ const CACHE_ENTRIES_MAX: usize = 10_000;
 /// a database read per request. Raw secrets are never kept.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    entries: RwLock<HashMap<String, (Principal, Instant)>>,
+    entries: RwLock<HashMap<String, CachedKey>>,
 }
 
+/// A verified key: who it is, when it expires, and when it was read from the database.
+type CachedKey = (Principal, Option<Timestamp>, Instant);
+
 impl KeyCache {
-    fn get(&self, hash: &str) -> Option<Principal> {
+    /// The cached principal, unless its entry is older than [`CACHE_TIME_TO_LIVE`] or the
+    /// key's expiry has passed at `now`.
+    fn get(&self, hash: &str, now: Timestamp) -> Option<Principal> {
         let entries = self.entries.read().ok()?;
-        let (principal, at) = entries.get(hash)?;
-        (at.elapsed() < CACHE_TIME_TO_LIVE).then(|| principal.clone())
+        let (principal, expires_at, at) = entries.get(hash)?;
+        let fresh = at.elapsed() < CACHE_TIME_TO_LIVE;
+        let unexpired = expires_at.is_none_or(|expiry| now < expiry);
+        (fresh && unexpired).then(|| principal.clone())
     }
 
-    fn put(&self, hash: String, principal: Principal) {
+    fn put(&self, hash: String, principal: Principal, expires_at: Option<Timestamp>) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= CACHE_ENTRIES_MAX {
                 entries.clear();
             }
-            entries.insert(hash, (principal, Instant::now()));
+            entries.insert(hash, (principal, expires_at, Instant::now()));
+        }
+    }
+
+    /// Forgets a key at once in this process (after revoking it here); other processes
+    /// forget it within [`CACHE_TIME_TO_LIVE`].
+    pub fn forget_key(&self, key_id: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, (principal, _, _)| principal.key_id != key_id);
         }
     }
 }
@@ -89,6 +109,17 @@ fn principal_of(key: ApiKey) -> Principal {
         name: key.name,
         scopes: key.scopes,
     }
+}
+
+/// The secret of an `Authorization` header value: the scheme is `Bearer` in any letter
+/// case (RFC 7235: schemes are case-insensitive), then one or more spaces, then the key.
+fn bearer_secret(value: &str) -> Option<&str> {
+    let (scheme, secret) = value.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let secret = secret.trim();
+    (!secret.is_empty()).then_some(secret)
 }
 
 /// Middleware: resolves the bearer key to a [`Principal`] in the request's extensions, or
@@ -105,26 +136,40 @@ pub async fn authenticate(
     let secret = header
         .to_str()
         .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|secret| !secret.is_empty())
+        .and_then(bearer_secret)
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <API key>"))?;
     let hash = tally_store::keys::hash_secret(secret);
-    let principal = match state.keys.get(&hash) {
+    let now = state.clock.now();
+    let principal = match state.keys.get(&hash, now) {
         Some(principal) => principal,
         None => {
             let key = state
                 .database
-                .find_api_key(secret)
+                .find_api_key(secret, now)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized("unknown or revoked API key"))?;
+                .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
+            let expires_at = key.expires_at;
             let principal = principal_of(key);
-            state.keys.put(hash, principal.clone());
+            state.keys.put(hash, principal.clone(), expires_at);
             principal
         }
     };
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// Revokes a key in the database and forgets it in this process at once; every other
+/// process on the database refuses it within [`CACHE_TIME_TO_LIVE`].
+pub async fn revoke(
+    state: &AppState,
+    key_id: &str,
+) -> Result<ApiKey, tally_store::KeyLifecycleError> {
+    let key = state
+        .database
+        .revoke_api_key(key_id, state.clock.now())
+        .await?;
+    state.keys.forget_key(key_id);
+    Ok(key)
 }
 
 /// Middleware for a group of routes: refuses with 403 unless the caller's key holds the

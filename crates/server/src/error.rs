@@ -133,3 +133,76 @@ impl From<StoreError> for ApiError {
         ApiError::internal(error)
     }
 }
+
+/// Longest request target (path and query string) Tally reads; a longer one is answered
+/// `414 uri_too_long`. Below hyper's own limit (64 KiB), which answers without a body.
+pub const URI_LENGTH_MAX: usize = 8 * 1024;
+
+/// Middleware: refuses a request target longer than [`URI_LENGTH_MAX`] before routing.
+pub async fn limit_uri_length(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let length = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > URI_LENGTH_MAX {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is {length} bytes; at most {URI_LENGTH_MAX} are read"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Middleware (response side): a 4xx answered without Tally's JSON error body, by axum
+/// (405 of a route without that method, 404, 413, 415, ...) or a tower layer, gets one with
+/// a code named after its status, keeping the response's other headers (`Allow`,
+/// `WWW-Authenticate`). Every client error then has the one shape clients parse.
+pub async fn json_client_errors(response: Response) -> Response {
+    let status = response.status();
+    if !status.is_client_error() {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request is malformed"),
+        StatusCode::UNAUTHORIZED => ("unauthorized", "missing or invalid API key"),
+        StatusCode::FORBIDDEN => ("forbidden", "the API key may not do this"),
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not accept that method",
+        ),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "the request took too long to arrive"),
+        StatusCode::LENGTH_REQUIRED => ("length_required", "the request needs a Content-Length"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "the request body is too large"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the request target is too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "the request body must be application/json",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "request_headers_too_large",
+            "the request headers are too large",
+        ),
+        _ => ("client_error", "the request was refused"),
+    };
+    let (mut parts, _) = response.into_parts();
+    let replacement = ApiError::new(status, code, message).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in replacement.headers() {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, replacement.into_body())
+}

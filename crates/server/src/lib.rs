@@ -44,20 +44,30 @@ fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
     use routes::risk;
     let scope =
         |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    // Submitting events is kept apart from switching controls: a leaked event key cannot
+    // change rule sets or remove list entries, and a version goes live only when a second
+    // `risk:admin` key approves the request of a first.
     let writes = Router::new()
         .route("/decisions", post(risk::decide))
-        .route("/rule-sets", post(risk::upload_rule_set))
-        .route(
-            "/rule-sets/{version}/activate",
-            post(risk::activate_rule_set),
-        )
         .route("/lists", post(risk::add_list_entry))
-        .route("/lists/{id}", delete(risk::remove_list_entry))
         .route("/claims", post(risk::claim_stolen_account))
         .route_layer(scope("risk:write"));
+    let administration = Router::new()
+        .route("/rule-sets", post(risk::upload_rule_set))
+        .route(
+            "/rule-sets/{version}/activation-requests",
+            post(risk::request_activation),
+        )
+        .route(
+            "/activation-requests/{id}/{decision}",
+            post(risk::decide_activation),
+        )
+        .route("/lists/{id}", delete(risk::remove_list_entry))
+        .route_layer(scope("risk:admin"));
     let reads = Router::new()
         .route("/rule-sets", get(risk::list_rule_sets))
         .route("/lists", get(risk::list_entries))
+        .route("/activation-requests", get(risk::list_activation_requests))
         .route_layer(scope("risk:read"));
     let analyst = Router::new()
         .route("/cases", get(risk::list_cases))
@@ -67,6 +77,7 @@ fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
         .route_layer(scope("risk:analyst"));
     Router::new()
         .merge(writes)
+        .merge(administration)
         .merge(reads)
         .merge(analyst)
         .with_state(risk::RiskContext { risk })
@@ -204,6 +215,8 @@ pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> R
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(error::limit_uri_length))
+        .layer(axum::middleware::map_response(error::json_client_errors))
         .layer(axum::middleware::from_fn(metrics::record))
         .layer(logging::http_trace_layer())
         .with_state(state)
@@ -297,6 +310,8 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(error::limit_uri_length))
+        .layer(axum::middleware::map_response(error::json_client_errors))
         .layer(logging::http_trace_layer())
         .with_state(state)
 }

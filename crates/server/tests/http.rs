@@ -18,6 +18,7 @@ use tower::ServiceExt;
 
 struct Harness {
     router: Router,
+    state: AppState,
     database: Database,
     clock: Arc<ManualClock>,
     admin: String,
@@ -61,7 +62,8 @@ impl Harness {
         let reader = key("reader", &["ledger:read"]).await;
         let writer = key("writer", &["ledger:write"]).await;
         Self {
-            router: app(state),
+            router: app(state.clone()),
+            state,
             database,
             clock,
             admin,
@@ -79,9 +81,24 @@ impl Harness {
         idempotency: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Value) {
+        let authorization = key.map(|key| format!("Bearer {key}"));
+        self.call_on(&self.router, method, uri, authorization, idempotency, body)
+            .await
+    }
+
+    /// A request to `router` with this `Authorization` header value, if any.
+    async fn call_on(
+        &self,
+        router: &Router,
+        method: &str,
+        uri: &str,
+        authorization: Option<String>,
+        idempotency: Option<&str>,
+        body: Option<String>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
         }
         if let Some(idempotency) = idempotency {
             request = request.header("Idempotency-Key", idempotency);
@@ -93,7 +110,7 @@ impl Harness {
             None => request.body(Body::empty()),
         }
         .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let value = serde_json::from_slice(&bytes)
@@ -170,6 +187,10 @@ tally_store::on_both_backends!(
     keys_and_codes_reserved_for_tally_are_refused,
     a_bad_path_parameter_gets_a_json_error,
     a_write_the_ledger_cannot_store_is_applied_once_by_its_retry,
+    the_bearer_scheme_is_read_in_any_letter_case,
+    every_client_error_has_the_json_error_shape,
+    a_revoked_key_is_refused_by_every_instance_within_the_cache_bound,
+    keys_expire_and_rotate_with_a_grace_period,
 );
 
 async fn ledger_round_trip(harness: Harness) {
@@ -834,4 +855,237 @@ async fn a_write_the_ledger_cannot_store_is_applied_once_by_its_retry(harness: H
     for totals in harness.database.currency_totals().await.unwrap() {
         assert_eq!(totals.debits_posted, totals.credits_posted, "{totals:?}");
     }
+}
+async fn the_bearer_scheme_is_read_in_any_letter_case(harness: Harness) {
+    let wallet = harness.open("wallet", "USD", false).await;
+    let uri = format!("/v1/accounts/{wallet}");
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let (status, body) = harness
+            .call_on(
+                &harness.router,
+                "GET",
+                &uri,
+                Some(format!("{scheme} {}", harness.reader)),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{scheme}: {body}");
+    }
+    for authorization in [
+        format!("Basic {}", harness.reader),
+        format!("Bearer{}", harness.reader),
+        "Bearer ".to_string(),
+    ] {
+        let (status, body) = harness
+            .call_on(
+                &harness.router,
+                "GET",
+                &uri,
+                Some(authorization),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+    }
+}
+
+async fn every_client_error_has_the_json_error_shape(harness: Harness) {
+    let wallet = harness.open("wallet", "USD", false).await;
+    let long = format!("/v1/accounts/{}", "a".repeat(10_000));
+    let cases = [
+        // A route that exists without that method, at the top and in nested groups.
+        (
+            "DELETE",
+            format!("/v1/accounts/{wallet}"),
+            405,
+            "method_not_allowed",
+        ),
+        ("GET", "/v1/entries".to_string(), 405, "method_not_allowed"),
+        (
+            "PUT",
+            "/v1/credit/products".to_string(),
+            405,
+            "method_not_allowed",
+        ),
+        ("POST", "/healthz".to_string(), 405, "method_not_allowed"),
+        ("GET", "/v1/no-such-route".to_string(), 404, "not_found"),
+        ("GET", "/no-such-route".to_string(), 404, "not_found"),
+        ("GET", long, 414, "uri_too_long"),
+    ];
+    for (method, uri, status, code) in cases {
+        let (got, body) = harness
+            .call(method, &uri, Some(&harness.admin), None, None)
+            .await;
+        let shown = &uri[..uri.len().min(60)];
+        assert_eq!(got.as_u16(), status, "{method} {shown}: {body}");
+        assert_eq!(body["error"]["code"], code, "{method} {shown}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|message| !message.is_empty()),
+            "{method} {shown}: {body}"
+        );
+    }
+}
+
+/// A second `tally serve` on the same database: its own key cache, its own writer.
+async fn second_instance(harness: &Harness) -> Router {
+    let clock: Arc<dyn Clock> = harness.clock.clone();
+    let (writer, _) =
+        LedgerWriter::start(&harness.database, clock.clone(), WriterConfig::default())
+            .await
+            .unwrap();
+    app(AppState::new(
+        harness.database.clone(),
+        writer,
+        clock,
+        Limits::default(),
+    ))
+}
+
+async fn a_revoked_key_is_refused_by_every_instance_within_the_cache_bound(harness: Harness) {
+    let wallet = harness.open("wallet", "USD", false).await;
+    let uri = format!("/v1/accounts/{wallet}");
+    let other = second_instance(&harness).await;
+    let bearer = || Some(format!("Bearer {}", harness.reader));
+    // Both instances have verified (and cached) the key.
+    for router in [&harness.router, &other] {
+        let (status, body) = harness
+            .call_on(router, "GET", &uri, bearer(), None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let reader_id = harness
+        .database
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|key| key.name == "reader")
+        .unwrap()
+        .id;
+    let revoked = tally_server::auth::revoke(&harness.state, &reader_id)
+        .await
+        .unwrap();
+    assert!(revoked.revoked_at.is_some());
+    // The instance that revoked it refuses it at once; the other within the cache bound.
+    let (status, body) = harness
+        .call_on(&harness.router, "GET", &uri, bearer(), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    tokio::time::sleep(
+        tally_server::auth::CACHE_TIME_TO_LIVE + std::time::Duration::from_millis(100),
+    )
+    .await;
+    let (status, body) = harness
+        .call_on(&other, "GET", &uri, bearer(), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    // Revoking twice is refused and changes nothing.
+    assert!(matches!(
+        tally_server::auth::revoke(&harness.state, &reader_id).await,
+        Err(tally_store::KeyLifecycleError::Revoked(_))
+    ));
+}
+
+async fn keys_expire_and_rotate_with_a_grace_period(harness: Harness) {
+    let wallet = harness.open("wallet", "USD", false).await;
+    let uri = format!("/v1/accounts/{wallet}");
+    let now = harness.clock.now();
+    let scopes = vec!["ledger:read".to_string()];
+    // An expiry in the past is refused.
+    assert!(matches!(
+        harness
+            .database
+            .create_api_key_expiring("late", &scopes, Some(now), now)
+            .await,
+        Err(tally_store::KeyLifecycleError::ExpiryNotInFuture(..))
+    ));
+    let expiring = harness
+        .database
+        .create_api_key_expiring(
+            "temporary",
+            &scopes,
+            Some(now + jiff::SignedDuration::from_secs(60)),
+            now,
+        )
+        .await
+        .unwrap();
+    let temporary = expiring.secret.expose().clone();
+    let (status, _) = harness.get(&uri, &temporary).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Rotation: a new key with the same name and scopes; the old one keeps working for the
+    // grace period, even though it is cached.
+    let reader = harness
+        .database
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|key| key.name == "reader")
+        .unwrap();
+    let (status, _) = harness.get(&uri, &harness.reader).await;
+    assert_eq!(status, StatusCode::OK);
+    let rotated = harness
+        .database
+        .rotate_api_key(&reader.id, jiff::SignedDuration::from_secs(30), None, now)
+        .await
+        .unwrap();
+    assert_eq!(rotated.key.name, "reader");
+    assert_eq!(rotated.key.scopes, reader.scopes);
+    assert_eq!(
+        rotated.key.rotated_from.as_deref(),
+        Some(reader.id.as_str())
+    );
+    assert_ne!(rotated.key.id, reader.id);
+    let new_reader = rotated.secret.expose().clone();
+    for key in [&harness.reader, &new_reader] {
+        let (status, body) = harness.get(&uri, key).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    harness.clock.advance(jiff::SignedDuration::from_secs(31));
+    // The cache read the old key before its rotation: it learns the new expiry within its
+    // bound (a real grace period is far longer than the bound).
+    tokio::time::sleep(tally_server::auth::CACHE_TIME_TO_LIVE).await;
+    let (status, body) = harness.get(&uri, &harness.reader).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the old key after its grace: {body}"
+    );
+    let (status, body) = harness.get(&uri, &new_reader).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The old key, past its grace, can be neither rotated again nor used.
+    assert!(matches!(
+        harness
+            .database
+            .rotate_api_key(
+                &reader.id,
+                jiff::SignedDuration::ZERO,
+                None,
+                harness.clock.now()
+            )
+            .await,
+        Err(tally_store::KeyLifecycleError::Expired(..))
+    ));
+    harness.clock.advance(jiff::SignedDuration::from_secs(30));
+    let (status, _) = harness.get(&uri, &temporary).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "past its expiry");
+
+    let listed = harness.database.api_keys().await.unwrap();
+    let status_of = |id: &str| {
+        listed
+            .iter()
+            .find(|key| key.id == id)
+            .unwrap()
+            .status(harness.clock.now())
+    };
+    assert_eq!(status_of(&reader.id), "expired");
+    assert_eq!(status_of(&rotated.key.id), "live");
+    assert_eq!(status_of(&expiring.key.id), "expired");
 }

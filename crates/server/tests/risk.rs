@@ -20,6 +20,9 @@ use tower::ServiceExt;
 struct Harness {
     router: Router,
     writer_key: String,
+    /// Two keys with `risk:admin`: one requests an activation, the other approves it.
+    admin_one: String,
+    admin_two: String,
     analyst: String,
     second_analyst: String,
     reader: String,
@@ -51,6 +54,8 @@ impl Harness {
             ("analyst one", vec!["risk:analyst"]),
             ("analyst two", vec!["risk:analyst"]),
             ("ledger reader", vec!["ledger:read"]),
+            ("risk admin", vec!["risk:admin", "risk:read"]),
+            ("risk admin", vec!["risk:admin", "risk:read"]),
         ] {
             let scopes: Vec<String> = scopes.into_iter().map(String::from).collect();
             keys.push(
@@ -69,6 +74,8 @@ impl Harness {
             analyst: keys[1].clone(),
             second_analyst: keys[2].clone(),
             reader: keys[3].clone(),
+            admin_one: keys[4].clone(),
+            admin_two: keys[5].clone(),
             clock,
             test,
         }
@@ -100,6 +107,30 @@ impl Harness {
         )
     }
 
+    /// Makes `version` live as an operator does: one admin key requests it, another (of
+    /// the same name, a different key) approves; answers the approval.
+    async fn activate(&self, version: u64) -> (StatusCode, Value) {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/risk/rule-sets/{version}/activation-requests"),
+                &self.admin_one,
+                Some(json!({"note": "test"})),
+            )
+            .await;
+        if status != StatusCode::CREATED {
+            return (status, body);
+        }
+        let id = body["request"]["id"].as_str().unwrap().to_string();
+        self.call(
+            "POST",
+            &format!("/v1/risk/activation-requests/{id}/approve"),
+            &self.admin_two,
+            None,
+        )
+        .await
+    }
+
     fn event(&self, id: &str, kind: &str, customer: &str, extra: Value) -> Value {
         let mut event = json!({"id": id, "kind": kind, "at": self.clock.now().to_string(), "customer": customer});
         if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
@@ -129,7 +160,10 @@ tally_store::on_both_backends!(
     a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart,
     the_service_forgets_old_keys_and_expired_list_entries_while_it_runs,
     an_expired_list_entry_is_neither_listed_nor_applied,
-    each_start_draws_its_own_hash_seed_and_decides_the_same
+    each_start_draws_its_own_hash_seed_and_decides_the_same,
+    submitting_events_cannot_switch_fraud_control_off,
+    an_activation_needs_a_second_key_and_is_on_the_trail,
+    an_activation_keeps_features_defined_the_same_way_even_renamed,
 );
 
 async fn decisions_lists_and_cases(harness: Harness) {
@@ -259,7 +293,7 @@ async fn decisions_lists_and_cases(harness: Harness) {
         .call(
             "DELETE",
             &format!("/v1/risk/lists/{entry_id}"),
-            &harness.writer_key,
+            &harness.admin_one,
             None,
         )
         .await;
@@ -268,7 +302,7 @@ async fn decisions_lists_and_cases(harness: Harness) {
         .call(
             "DELETE",
             &format!("/v1/risk/lists/{entry_id}"),
-            &harness.writer_key,
+            &harness.admin_one,
             None,
         )
         .await;
@@ -297,7 +331,7 @@ async fn rule_sets_and_restart(harness: Harness) {
         .call(
             "POST",
             "/v1/risk/rule-sets",
-            &harness.writer_key,
+            &harness.admin_one,
             Some(json!({"source": broken, "activate": true})),
         )
         .await;
@@ -320,12 +354,30 @@ async fn rule_sets_and_restart(harness: Harness) {
         .call(
             "POST",
             "/v1/risk/rule-sets",
-            &harness.writer_key,
+            &harness.admin_one,
             Some(json!({"source": gentler, "activate": true})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["version"], 2);
+    // Uploading with `activate` asks for the activation; nothing is live before a second
+    // key approves it.
+    assert_eq!(body["activation_request"]["status"], "pending", "{body}");
+    let (_, sets) = harness
+        .call("GET", "/v1/risk/rule-sets", &harness.writer_key, None)
+        .await;
+    assert_eq!(sets["active"], 1, "{sets}");
+    let request = body["activation_request"]["id"].as_str().unwrap();
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/activation-requests/{request}/approve"),
+            &harness.admin_two,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["activation"]["version"], 2, "{body}");
     harness
         .call(
             "POST",
@@ -353,23 +405,9 @@ async fn rule_sets_and_restart(harness: Harness) {
         (Some("review"), Some(2)),
         "{body}"
     );
-    let (status, _) = harness
-        .call(
-            "POST",
-            "/v1/risk/rule-sets/1/activate",
-            &harness.writer_key,
-            None,
-        )
-        .await;
+    let (status, _) = harness.activate(1).await;
     assert_eq!(status, StatusCode::OK);
-    let (status, body) = harness
-        .call(
-            "POST",
-            "/v1/risk/rule-sets/9/activate",
-            &harness.writer_key,
-            None,
-        )
-        .await;
+    let (status, body) = harness.activate(9).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("risk_unknown_rule_set_version"))
@@ -1111,7 +1149,7 @@ async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
         .call(
             "POST",
             "/v1/risk/rule-sets",
-            &harness.writer_key,
+            &harness.admin_one,
             Some(json!({"source": gentler, "activate": true})),
         )
         .await;
@@ -1127,7 +1165,7 @@ async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
         .call(
             "POST",
             "/v1/risk/rule-sets",
-            &harness.writer_key,
+            &harness.admin_one,
             Some(json!({"source": gentler})),
         )
         .await;
@@ -1138,14 +1176,7 @@ async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
         "ALTER TABLE risk_activations RENAME TO risk_activations_away",
     )
     .await;
-    let (status, body) = harness
-        .call(
-            "POST",
-            "/v1/risk/rule-sets/2/activate",
-            &harness.writer_key,
-            Some(json!({})),
-        )
-        .await;
+    let (status, body) = harness.activate(2).await;
     assert!(!status.is_success(), "{status} {body}");
     execute(
         &harness,
@@ -1268,7 +1299,7 @@ async fn an_activated_version_replays_history_into_its_cold_features(harness: Ha
         .call(
             "POST",
             "/v1/risk/rule-sets",
-            &harness.writer_key,
+            &harness.admin_one,
             Some(json!({"source": wider})),
         )
         .await;
@@ -1292,14 +1323,7 @@ async fn an_activated_version_replays_history_into_its_cold_features(harness: Ha
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (status, body) = harness
-        .call(
-            "POST",
-            "/v1/risk/rule-sets/2/activate",
-            &harness.writer_key,
-            Some(json!({})),
-        )
-        .await;
+    let (status, body) = harness.activate(2).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(
         body["activation"]["cold_features"]
@@ -1554,7 +1578,7 @@ async fn a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart(
         .call(
             "DELETE",
             &format!("/v1/risk/lists/{}", ids[0]),
-            &harness.writer_key,
+            &harness.admin_one,
             None,
         )
         .await;
@@ -1563,7 +1587,7 @@ async fn a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart(
         .call(
             "DELETE",
             &format!("/v1/risk/lists/{}", ids[1]),
-            &harness.writer_key,
+            &harness.admin_one,
             None,
         )
         .await;
@@ -1807,4 +1831,278 @@ async fn each_start_draws_its_own_hash_seed_and_decides_the_same(harness: Harnes
             .any(|action| *action != tally_risk::Action::Approve),
         "{actions:?}"
     );
+}
+
+/// A key that submits events (`risk:write`) cannot upload or activate a rule set, allow an
+/// entity, or remove a list entry: those take `risk:admin`.
+async fn submitting_events_cannot_switch_fraud_control_off(harness: Harness) {
+    let (status, entry) = harness
+        .call(
+            "POST",
+            "/v1/risk/lists",
+            &harness.writer_key,
+            Some(json!({"kind": "block", "field": "customer", "value": "mallory", "reason": "fraud"})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "a block still takes risk:write: {entry}"
+    );
+    let entry_id = entry["id"].as_str().unwrap();
+    let empty = "name = \"off\"\n";
+    let refused = [
+        (
+            "POST",
+            "/v1/risk/rule-sets".to_string(),
+            Some(json!({"source": empty, "activate": true})),
+        ),
+        (
+            "POST",
+            "/v1/risk/rule-sets/1/activation-requests".to_string(),
+            Some(json!({})),
+        ),
+        ("DELETE", format!("/v1/risk/lists/{entry_id}"), None),
+        (
+            "POST",
+            "/v1/risk/lists".to_string(),
+            Some(
+                json!({"kind": "allow", "field": "customer", "value": "mallory", "reason": "vip"}),
+            ),
+        ),
+    ];
+    let soon = (harness.clock.now() + jiff::SignedDuration::from_secs(1)).to_string();
+    let refused = refused.into_iter().chain([(
+        "POST",
+        "/v1/risk/lists".to_string(),
+        // The same block ending in a second: a removal in disguise.
+        Some(json!({"kind": "block", "field": "customer", "value": "mallory", "reason": "r", "expires_at": soon})),
+    )]);
+    for (method, uri, body) in refused {
+        let (status, answer) = harness.call(method, &uri, &harness.writer_key, body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("forbidden")),
+            "{method} {uri}: {answer}"
+        );
+    }
+    let (_, sets) = harness
+        .call("GET", "/v1/risk/rule-sets", &harness.writer_key, None)
+        .await;
+    assert_eq!(sets["versions"].as_array().unwrap().len(), 1, "{sets}");
+    let (_, lists) = harness
+        .call("GET", "/v1/risk/lists", &harness.writer_key, None)
+        .await;
+    assert_eq!(lists["entries"].as_array().unwrap().len(), 1, "{lists}");
+    let purchase = harness.event(
+        "m1",
+        "transaction",
+        "mallory",
+        json!({"amount": {"value": "10.00", "currency": "CNY"}}),
+    );
+    let (_, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase),
+        )
+        .await;
+    assert_eq!(body["decision"]["action"], "reject", "{body}");
+}
+
+/// Maker and checker: the key that requests an activation cannot approve it, a different
+/// key (same name, different id) can, and both are on the trail the API serves.
+async fn an_activation_needs_a_second_key_and_is_on_the_trail(harness: Harness) {
+    let gentler =
+        tally_risk::DEFAULT_RULES.replacen("action = \"reject\"", "action = \"review\"", 1);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.admin_one,
+            Some(json!({"source": gentler, "activate": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let request = body["activation_request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let approve = format!("/v1/risk/activation-requests/{request}/approve");
+    let (status, body) = harness
+        .call("POST", &approve, &harness.admin_one, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("risk_approver_is_requester")),
+        "{body}"
+    );
+    let active = || async {
+        let (_, sets) = harness
+            .call("GET", "/v1/risk/rule-sets", &harness.admin_one, None)
+            .await;
+        sets["active"].clone()
+    };
+    assert_eq!(active().await, 1);
+    let (status, body) = harness
+        .call("POST", &approve, &harness.admin_two, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["activation"]["version"], 2, "{body}");
+    assert_eq!(active().await, 2);
+    let (status, body) = harness
+        .call("POST", &approve, &harness.admin_two, None)
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("risk_activation_request_decided")
+        ),
+        "{body}"
+    );
+    // A rollback requested and rejected changes nothing live.
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/1/activation-requests",
+            &harness.admin_two,
+            Some(json!({"note": "roll back"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let rollback = body["request"]["id"].as_str().unwrap().to_string();
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/activation-requests/{rollback}/reject"),
+            &harness.admin_one,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["request"]["status"], "rejected");
+    assert_eq!(active().await, 2);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/7/activation-requests",
+            &harness.admin_one,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("risk_unknown_rule_set_version"))
+    );
+    // The trail, newest first: who asked and who decided, by key id.
+    let admins: Vec<String> = harness
+        .test
+        .database
+        .api_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|key| key.name == "risk admin")
+        .map(|key| key.id)
+        .collect();
+    assert_eq!(admins.len(), 2);
+    let (status, trail) = harness
+        .call(
+            "GET",
+            "/v1/risk/activation-requests",
+            &harness.writer_key,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{trail}");
+    let requests = trail["requests"].as_array().unwrap();
+    assert_eq!(requests.len(), 2, "{trail}");
+    let approved = &requests[1];
+    assert_eq!(approved["id"], request.as_str());
+    assert_eq!(approved["status"], "approved");
+    assert_eq!(approved["version"], 2);
+    assert_eq!(
+        approved["requested_by"]["key_id"],
+        admins[0].as_str(),
+        "{trail}"
+    );
+    assert_eq!(
+        approved["decided_by"]["key_id"],
+        admins[1].as_str(),
+        "{trail}"
+    );
+    assert_eq!(approved["decided_by"]["name"], "risk admin");
+    assert_eq!(requests[0]["id"], rollback.as_str());
+    assert_eq!(requests[0]["note"], "roll back");
+    // The approved version is the one a restart makes live.
+    let restarted = router(&harness.test, harness.clock.clone()).await;
+    let request = Request::builder()
+        .uri("/v1/risk/rule-sets")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", harness.admin_one),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let response = restarted.oneshot(request).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let sets: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(sets["active"], 2, "{sets}");
+}
+
+/// A new version that renames a feature without changing what it computes keeps its
+/// state: the activation reports it kept, not cold, and its count goes on.
+async fn an_activation_keeps_features_defined_the_same_way_even_renamed(harness: Harness) {
+    let renamed = tally_risk::DEFAULT_RULES.replace("card_transactions_10m", "card_count_10m");
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets",
+            &harness.admin_one,
+            Some(json!({"source": renamed})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let purchase = |id: String| {
+        harness.event(
+            &id,
+            "transaction",
+            "judy",
+            json!({"card": "card-15", "amount": {"value": "100.00", "currency": "CNY"}}),
+        )
+    };
+    for index in 0..3 {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(purchase(format!("k{index}"))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (status, body) = harness.activate(2).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["activation"]["cold_features"], json!([]), "{body}");
+    assert!(
+        body["activation"]["kept_features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("card_count_10m")),
+        "{body}"
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase("k3".into())),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"]["rule_set_version"], 2);
+    assert_eq!(body["decision"]["features"]["card_count_10m"], 4, "{body}");
 }

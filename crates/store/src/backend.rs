@@ -7,7 +7,6 @@ macro_rules! backend {
     ($module:ident, $database:ty, $begin:expr, $marker:expr, $marker_step:expr) => {
         pub(crate) mod $module {
             use crate::error::StoreError;
-            use crate::keys::ApiKey;
             use crate::rows::{
                 metadata_text, micros, AccountRow, CurrencyTotals, EntryRow, HoldRow,
                 IdempotencyRow, LegRow,
@@ -444,33 +443,6 @@ macro_rules! backend {
                 .fetch_all(pool)
                 .await?;
                 Ok(rows.into_iter().map(|(id,)| id).collect())
-            }
-
-            pub async fn insert_api_key(pool: &Pool<$database>, key: &ApiKey, secret_hash: &str) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&key.id)
-                .bind(&key.name)
-                .bind(secret_hash)
-                .bind(key.scopes.join(" "))
-                .bind(micros(key.created_at))
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn find_api_key(
-                pool: &Pool<$database>,
-                secret_hash: &str,
-            ) -> Result<Option<(String, String, String, i64)>, StoreError> {
-                Ok(sqlx::query_as::<_, (String, String, String, i64)>(
-                    "SELECT id, name, scopes, created_at FROM api_keys \
-                     WHERE secret_hash = $1 AND revoked_at IS NULL",
-                )
-                .bind(secret_hash)
-                .fetch_optional(pool)
-                .await?)
             }
         }
     };

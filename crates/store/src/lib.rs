@@ -25,6 +25,6 @@ pub mod writer;
 
 pub use database::{Backend, Database};
 pub use error::{StoreError, WriteError};
-pub use keys::{ApiKey, NewApiKey};
+pub use keys::{ApiKey, KeyLifecycleError, NewApiKey};
 pub use rows::CurrencyTotals;
 pub use writer::{LedgerWriter, WriterConfig};

@@ -56,6 +56,23 @@ pub struct CaseLogRow {
     pub note: String,
 }
 
+/// A request to make a rule set version live, and its decision: the maker (who asked) and
+/// the checker (who approved or rejected) are different API keys.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ActivationRequestRow {
+    pub id: String,
+    pub version: i64,
+    pub note: String,
+    pub requested_at: i64,
+    pub requested_by: String,
+    pub requested_by_key: String,
+    /// pending, approved or rejected.
+    pub status: String,
+    pub decided_at: Option<i64>,
+    pub decided_by: Option<String>,
+    pub decided_by_key: Option<String>,
+}
+
 macro_rules! risk_sql {
     ($module:ident, $database:ty) => {
         mod $module {
@@ -120,6 +137,89 @@ macro_rules! risk_sql {
                 .execute(pool)
                 .await?;
                 Ok(())
+            }
+
+            const REQUEST_COLUMNS: &str = "SELECT id, version, note, requested_at, requested_by, \
+                requested_by_key, status, decided_at, decided_by, decided_by_key \
+                FROM risk_activation_requests";
+
+            pub async fn insert_activation_request(
+                pool: &Pool<$database>,
+                request: &ActivationRequestRow,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO risk_activation_requests (id, version, note, requested_at, \
+                     requested_by, requested_by_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&request.id)
+                .bind(request.version)
+                .bind(&request.note)
+                .bind(request.requested_at)
+                .bind(&request.requested_by)
+                .bind(&request.requested_by_key)
+                .bind(&request.status)
+                .execute(pool)
+                .await?;
+                Ok(())
+            }
+
+            pub async fn activation_request(
+                pool: &Pool<$database>,
+                id: &str,
+            ) -> Result<Option<ActivationRequestRow>, StoreError> {
+                let sql = format!("{REQUEST_COLUMNS} WHERE id = $1");
+                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+            }
+
+            pub async fn activation_requests(
+                pool: &Pool<$database>,
+                limit: i64,
+            ) -> Result<Vec<ActivationRequestRow>, StoreError> {
+                let sql = format!("{REQUEST_COLUMNS} ORDER BY requested_at DESC, id DESC LIMIT $1");
+                Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+            }
+
+            /// Decides a pending request (by a key other than the requester's); when it is
+            /// approved, stores the activation with it, in one transaction. False when the
+            /// request was not pending any more, or the decider is the requester.
+            pub async fn decide_activation_request(
+                pool: &Pool<$database>,
+                decided: &ActivationRequestRow,
+                activation_id: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let mut transaction = pool.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE risk_activation_requests SET status = $2, decided_at = $3, \
+                     decided_by = $4, decided_by_key = $5 WHERE id = $1 AND status = 'pending' \
+                     AND ($2 <> 'approved' OR requested_by_key <> $5)",
+                )
+                .bind(&decided.id)
+                .bind(&decided.status)
+                .bind(decided.decided_at)
+                .bind(&decided.decided_by)
+                .bind(&decided.decided_by_key)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    transaction.rollback().await?;
+                    return Ok(false);
+                }
+                if let Some(activation_id) = activation_id {
+                    sqlx::query(
+                        "INSERT INTO risk_activations (id, version, activated_at, activated_by, \
+                         request_id) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(activation_id)
+                    .bind(decided.version)
+                    .bind(decided.decided_at)
+                    .bind(&decided.decided_by)
+                    .bind(&decided.id)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                transaction.commit().await?;
+                Ok(true)
             }
 
             pub async fn last_sequence(pool: &Pool<$database>) -> Result<i64, StoreError> {
@@ -455,6 +555,43 @@ impl RiskStore {
     ) -> Result<(), StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
         on_pool!(&self.database, insert_activation(&id, version, at, by))
+    }
+
+    pub async fn insert_activation_request(
+        &self,
+        request: &ActivationRequestRow,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_activation_request(request))
+    }
+
+    pub async fn activation_request(
+        &self,
+        id: &str,
+    ) -> Result<Option<ActivationRequestRow>, StoreError> {
+        on_pool!(&self.database, activation_request(id))
+    }
+
+    /// The latest `limit` requests, newest first.
+    pub async fn activation_requests(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<ActivationRequestRow>, StoreError> {
+        on_pool!(&self.database, activation_requests(limit))
+    }
+
+    /// Stores the decision on a pending request (`decided` carries it), with the activation
+    /// it makes when approved, in one transaction; false when the request was no longer
+    /// pending, or an approval came from the requesting key.
+    pub async fn decide_activation_request(
+        &self,
+        decided: &ActivationRequestRow,
+    ) -> Result<bool, StoreError> {
+        let activation_id =
+            (decided.status == "approved").then(|| uuid::Uuid::now_v7().to_string());
+        on_pool!(
+            &self.database,
+            decide_activation_request(decided, activation_id.as_deref())
+        )
     }
 
     pub async fn last_sequence(&self) -> Result<i64, StoreError> {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
-use tally_store::risk::{CaseRow, ListEntryRow};
+use tally_store::risk::{ActivationRequestRow, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
 const CASES_PER_PAGE_MAX: i64 = 500;
@@ -249,7 +249,7 @@ pub async fn list_rule_sets(State(context): State<RiskContext>) -> axum::Json<Va
 pub struct UploadRuleSet {
     /// The rule set file (TOML).
     pub source: String,
-    /// Activate it at once (default false: upload, check, then activate separately).
+    /// Request its activation at once (default false); a different key approves it.
     #[serde(default)]
     pub activate: bool,
 }
@@ -258,13 +258,13 @@ pub struct UploadRuleSet {
 /// line and message when it does not compile, while the live version keeps running.
 #[utoipa::path(
     post, path = "/v1/risk/rule-sets", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{source, activate?}`: the rule set file (TOML) and whether to activate it at once (default false)"),
+    request_body(content = serde_json::Value, description = "`{source, activate?}`: the rule set file (TOML) and whether to request its activation at once (default false); a different `risk:admin` key must approve it"),
     responses(
-        (status = 201, description = "`{version, activation}`: the new version, and the activation (kept and cold features) when `activate` was true", body = serde_json::Value),
+        (status = 201, description = "`{version, activation_request}`: the new version, and the pending activation request when `activate` was true", body = serde_json::Value),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 422, description = "Not valid TOML or a structural fault (`risk_invalid_rule_set`), or a rule whose condition does not compile, with its id and line (`risk_rule_does_not_compile`); the live version keeps running", body = ErrorBody),
     ),
-    security(("api_key" = ["risk:write"]))
+    security(("api_key" = ["risk:admin"]))
 )]
 pub async fn upload_rule_set(
     State(context): State<RiskContext>,
@@ -292,71 +292,213 @@ pub async fn upload_rule_set(
             "rule set stored as version {version} loaded as version {loaded}"
         )));
     }
-    let activation = if body.activate {
-        let history = if state.engine.activation_starts_cold(version)? {
-            Some(risk.history(&state).await?)
-        } else {
-            None
-        };
-        risk.store
-            .insert_activation(i64::from(version), micros(now), &principal.name)
-            .await?;
-        let activation = state.engine.activate(version)?;
-        if let Some(history) = history {
-            state.engine.rebuild(history.iter());
-        }
-        Some(activation)
+    drop(state);
+    let request = if body.activate {
+        let request = new_activation_request(&principal, version, "requested at upload", now);
+        risk.store.insert_activation_request(&request).await?;
+        Some(activation_request_body(&request))
     } else {
         None
     };
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"version": version, "activation": activation})),
+        axum::Json(json!({"version": version, "activation_request": request})),
     ))
 }
 
-/// Makes a stored version live; activating an older version is the rollback.
-#[utoipa::path(
-    post, path = "/v1/risk/rule-sets/{version}/activate", tag = "risk",
-    params(("version" = u32, Path, description = "Rule set version; activating an older one is the rollback")),
-    responses(
-        (status = 200, description = "`{activation}`: the version, and the features kept and started cold; cold features are filled from the stored history (last 90 days) before the answer", body = serde_json::Value),
-        (status = 400, description = "Not a version number (`invalid_id`)", body = ErrorBody),
-        (status = 404, description = "No such version (`risk_unknown_rule_set_version`)", body = ErrorBody),
-    ),
-    security(("api_key" = ["risk:write"]))
-)]
-pub async fn activate_rule_set(
-    State(context): State<RiskContext>,
-    Extension(principal): Extension<Principal>,
-    Path(version): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
-    let version: u32 = version.parse().map_err(|_| {
+fn new_activation_request(
+    principal: &Principal,
+    version: u32,
+    note: &str,
+    now: Timestamp,
+) -> ActivationRequestRow {
+    ActivationRequestRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        version: i64::from(version),
+        note: note.to_string(),
+        requested_at: micros(now),
+        requested_by: principal.name.clone(),
+        requested_by_key: principal.key_id.clone(),
+        status: "pending".into(),
+        decided_at: None,
+        decided_by: None,
+        decided_by_key: None,
+    }
+}
+
+fn activation_request_body(request: &ActivationRequestRow) -> Value {
+    let decided_by = request
+        .decided_by_key
+        .as_ref()
+        .map(|key_id| json!({"key_id": key_id, "name": request.decided_by}));
+    json!({
+        "id": request.id,
+        "version": request.version,
+        "note": request.note,
+        "status": request.status,
+        "requested_at": timestamp(request.requested_at),
+        "requested_by": {"key_id": request.requested_by_key, "name": request.requested_by},
+        "decided_at": request.decided_at.map(timestamp),
+        "decided_by": decided_by,
+    })
+}
+
+fn parse_version(version: &str) -> Result<u32, ApiError> {
+    version.parse().map_err(|_| {
         ApiError::bad_request(
             "invalid_id",
             format!("{version:?} is not a rule set version"),
         )
-    })?;
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationRequestBody {
+    /// Why, for the approver and the trail.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// Asks for a stored version to go live (an older version: the rollback). Nothing changes
+/// until a different `risk:admin` key approves the request.
+#[utoipa::path(
+    post, path = "/v1/risk/rule-sets/{version}/activation-requests", tag = "risk",
+    request_body(content = serde_json::Value, description = "`{note?}`: why, for the approver and the trail"),
+    params(("version" = u32, Path, description = "Rule set version; an older one is the rollback")),
+    responses(
+        (status = 201, description = "`{request}`: the pending request, with the requesting key (`requested_by: {key_id, name}`)", body = serde_json::Value),
+        (status = 400, description = "Not a version number (`invalid_id`), malformed body", body = ErrorBody),
+        (status = 404, description = "No such version (`risk_unknown_rule_set_version`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:admin"]))
+)]
+pub async fn request_activation(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path(version): Path<String>,
+    Json(body): Json<ActivationRequestBody>,
+) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    let version = parse_version(&version)?;
     let risk = &context.risk;
+    risk.state.lock().await.engine.check_version(version)?;
+    let request = new_activation_request(&principal, version, &body.note, risk.clock.now());
+    risk.store.insert_activation_request(&request).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"request": activation_request_body(&request)})),
+    ))
+}
+
+/// Most activation requests one listing returns.
+const ACTIVATION_REQUESTS_MAX: i64 = 500;
+
+/// The activation trail: every request, who asked, who approved or rejected, newest first.
+#[utoipa::path(
+    get, path = "/v1/risk/activation-requests", tag = "risk",
+    responses(
+        (status = 200, description = "`{requests}`: the latest 500 activation requests, newest first, each with `requested_by` and `decided_by` (`{key_id, name}`)", body = serde_json::Value),
+    ),
+    security(("api_key" = ["risk:read"]))
+)]
+pub async fn list_activation_requests(
+    State(context): State<RiskContext>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let requests = context
+        .risk
+        .store
+        .activation_requests(ACTIVATION_REQUESTS_MAX)
+        .await?;
+    Ok(axum::Json(json!({
+        "requests": requests.iter().map(activation_request_body).collect::<Vec<_>>(),
+    })))
+}
+
+/// Approves or rejects a pending activation request. Approval needs a key other than the
+/// requester's (by key id: names are not unique) and makes the version live; features
+/// defined the same way in the live version keep their state, the others are filled from
+/// the stored history before the answer. Rejection (or withdrawal by the requester)
+/// changes nothing live.
+#[utoipa::path(
+    post, path = "/v1/risk/activation-requests/{id}/{decision}", tag = "risk",
+    params(
+        ("id" = String, Path, description = "Activation request id"),
+        ("decision" = String, Path, description = "approve or reject"),
+    ),
+    responses(
+        (status = 200, description = "`{request, activation}`: the decided request and, when approved, the activation (the version, its kept and cold features)", body = serde_json::Value),
+        (status = 403, description = "The approving key is the requesting key (`risk_approver_is_requester`)", body = ErrorBody),
+        (status = 404, description = "No such request (`risk_activation_request_not_found`) or decision (`not_found`)", body = ErrorBody),
+        (status = 409, description = "The request was already decided (`risk_activation_request_decided`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:admin"]))
+)]
+pub async fn decide_activation(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path((id, decision)): Path<(String, String)>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let approve = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => return Err(ApiError::not_found("not_found", "no such decision")),
+    };
+    let risk = &context.risk;
+    // Under the engine lock, so that the stored and the live version cannot part.
     let mut state = risk.state.lock().await;
+    let request = risk.store.activation_request(&id).await?.ok_or_else(|| {
+        ApiError::not_found(
+            "risk_activation_request_not_found",
+            format!("no activation request {id}"),
+        )
+    })?;
+    let decided_error = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "risk_activation_request_decided",
+            format!("activation request {id} is already {}", request.status),
+        )
+    };
+    if request.status != "pending" {
+        return Err(decided_error());
+    }
+    if approve && request.requested_by_key == principal.key_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "risk_approver_is_requester",
+            "an activation is approved by a key other than the one that requested it",
+        ));
+    }
+    let version = u32::try_from(request.version).map_err(ApiError::internal)?;
     // The history that warms cold features is read before anything changes.
-    let history = if state.engine.activation_starts_cold(version)? {
+    let history = if approve && state.engine.activation_starts_cold(version)? {
         Some(risk.history(&state).await?)
     } else {
         None
     };
-    risk.store
-        .insert_activation(
-            i64::from(version),
-            micros(risk.clock.now()),
-            &principal.name,
-        )
-        .await?;
-    let activation = state.engine.activate(version)?;
-    if let Some(history) = history {
-        state.engine.rebuild(history.iter());
+    let decided = ActivationRequestRow {
+        status: if approve { "approved" } else { "rejected" }.into(),
+        decided_at: Some(micros(risk.clock.now())),
+        decided_by: Some(principal.name.clone()),
+        decided_by_key: Some(principal.key_id.clone()),
+        ..request.clone()
+    };
+    if !risk.store.decide_activation_request(&decided).await? {
+        return Err(decided_error());
     }
-    Ok(axum::Json(json!({"activation": activation})))
+    let activation = if approve {
+        let activation = state.engine.activate(version)?;
+        if let Some(history) = history {
+            state.engine.warm(&activation, history.iter());
+        }
+        Some(activation)
+    } else {
+        None
+    };
+    Ok(axum::Json(json!({
+        "request": activation_request_body(&decided),
+        "activation": activation,
+    })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -402,6 +544,7 @@ pub async fn list_entries(
     responses(
         (status = 201, description = "The entry, replacing one of the same kind, field and value", body = serde_json::Value),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 403, description = "Without `risk:admin`: an allow-list entry (it exempts its entity from the rules), or an entry replacing a live one with an earlier end (it would lift it early) (`forbidden`)", body = ErrorBody),
         (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
@@ -417,6 +560,11 @@ pub async fn add_list_entry(
             "kind {:?} is not block, allow or watch",
             body.kind
         )));
+    }
+    // An allow entry exempts its entity from the rules: as much a switch of fraud control
+    // as removing a block, so it takes the same scope.
+    if body.kind == "allow" {
+        principal.require("risk:admin")?;
     }
     if EntityField::parse(&body.field).is_none() {
         return Err(invalid(format!(
@@ -443,6 +591,21 @@ pub async fn add_list_entry(
     let entry = list_entry(&row).map_err(|error| invalid(error.to_string()))?;
     Lists::check(&entry)?;
     let mut state = risk.state.lock().await;
+    // Replacing a live entry with one that ends sooner lifts it early: as much a removal as
+    // DELETE, so it takes the same scope.
+    let shortens = state.engine.lists().entries().any(|existing| {
+        existing.kind == entry.kind
+            && existing.field == entry.field
+            && existing.value == entry.value
+            && match (existing.expires_at, entry.expires_at) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(old), Some(new)) => new < old,
+            }
+    });
+    if shortens {
+        principal.require("risk:admin")?;
+    }
     risk.store.insert_list_entry(&row).await?;
     state.engine.lists_mut().add(entry)?;
     Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
@@ -455,7 +618,7 @@ pub async fn add_list_entry(
         (status = 200, description = "The removed entry", body = serde_json::Value),
         (status = 404, description = "No live list entry with that id (`risk_list_entry_not_found`)", body = ErrorBody),
     ),
-    security(("api_key" = ["risk:write"]))
+    security(("api_key" = ["risk:admin"]))
 )]
 pub async fn remove_list_entry(
     State(context): State<RiskContext>,
