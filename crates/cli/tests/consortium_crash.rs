@@ -285,27 +285,37 @@ async fn crash_and_recover(url: String) {
     for member in 0..MEMBERS {
         let (client, base, requests) = (reqwest::Client::new(), base.clone(), requests.clone());
         retries.push(tokio::spawn(async move {
-            let mut replays = 0;
+            let mut replayed = Vec::new();
             for (offset, request) in requests[member].iter().enumerate() {
                 let (status, reply) = send(&client, &base, request).await.unwrap();
                 match status {
                     200 | 201 => {}
                     // Already committed before the crash (acknowledged or not).
-                    409 if reply["error"]["code"] == "replayed_request" => replays += 1,
+                    409 if reply["error"]["code"] == "replayed_request" => {
+                        replayed.push((member, offset + 1))
+                    }
                     _ => panic!(
                         "retry of member {member} request {}: {status} {reply}",
                         offset + 1
                     ),
                 }
             }
-            replays
+            replayed
         }));
     }
-    let mut replays = 0;
+    let mut replayed = std::collections::BTreeSet::new();
     for retry in retries {
-        replays += retry.await.unwrap();
+        replayed.extend(retry.await.unwrap());
     }
-    assert!(replays >= acknowledged.len());
+    // Every acknowledged request was committed, so its retry is refused as a replay (not
+    // merely as many replays as acknowledgements: each one by name).
+    for request in acknowledged.keys() {
+        assert!(
+            replayed.contains(request),
+            "acknowledged request {request:?} was not refused as a replay on retry"
+        );
+    }
+    let replays = replayed.len();
 
     // The log holds the genesis and every request exactly once, each acknowledged one at
     // its acknowledged index.
