@@ -429,13 +429,23 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
         again.already_finished,
         started.elapsed().as_secs_f64()
     );
+    // A run whose books do not balance is a failed run, whatever its speed.
+    let mut balanced = true;
     for totals in database.currency_totals().await? {
+        let currency_balanced = totals.debits_posted == totals.credits_posted
+            && totals.debits_pending == totals.credits_pending;
+        balanced &= currency_balanced;
         println!(
-            "books {}: debits {} = credits {}: {}",
-            totals.currency,
-            totals.debits_posted,
-            totals.credits_posted,
-            totals.debits_posted == totals.credits_posted
+            "books {}: debits {} = credits {}: {currency_balanced}",
+            totals.currency, totals.debits_posted, totals.credits_posted,
+        );
+    }
+    let inconsistent = database.inconsistent_accounts().await?;
+    if !inconsistent.is_empty() {
+        balanced = false;
+        eprintln!(
+            "error: {} accounts' stored balances differ from the sum of their legs",
+            inconsistent.len()
         );
     }
     drop(writer);
@@ -457,5 +467,10 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if balanced {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("error: the books do not balance after end of day");
+        Ok(ExitCode::FAILURE)
+    }
 }
