@@ -124,6 +124,27 @@ impl Scenario {
         result
     }
 
+    /// Runs `command` and checks that a refusal is one of `expected` (by its stable code):
+    /// a random scenario may be refused, but only for a reason its step can have.
+    fn run_expecting(
+        &mut self,
+        command: Command,
+        expected: &[&str],
+    ) -> Result<Outcome, MemoryError> {
+        let result = self.run(command);
+        if let Err(error) = &result {
+            let code = match error {
+                MemoryError::Ledger(error) => error.code(),
+                MemoryError::KeyReused(_) => "idempotency_key_reused",
+            };
+            assert!(
+                expected.contains(&code),
+                "refused with {code} ({error}), expected one of {expected:?}"
+            );
+        }
+        result
+    }
+
     fn account(&self, index: usize) -> (AccountId, Currency) {
         self.accounts[index % self.accounts.len()]
     }
@@ -140,27 +161,38 @@ impl Scenario {
                 let (from, from_currency) = self.account(offset + from % 4);
                 let (to, _) = self.account(offset + to % 4);
                 let amount = Amount::new(minor, from_currency);
-                let _ = self.run(Command::PostEntry(NewEntry {
-                    legs: vec![
-                        NewLeg {
-                            account_id: from,
-                            side: Side::Credit,
-                            amount,
-                        },
-                        NewLeg {
-                            account_id: to,
-                            side: Side::Debit,
-                            amount,
-                        },
-                    ],
-                    description: String::new(),
-                    metadata: BTreeMap::new(),
-                }));
+                // To the same account the legs net to zero; otherwise only a limit refuses.
+                let expected: &[&str] = if from == to {
+                    &["entry_nets_to_zero_on_account"]
+                } else {
+                    &["exceeds_credits", "exceeds_debits"]
+                };
+                let _ = self.run_expecting(
+                    Command::PostEntry(NewEntry {
+                        legs: vec![
+                            NewLeg {
+                                account_id: from,
+                                side: Side::Credit,
+                                amount,
+                            },
+                            NewLeg {
+                                account_id: to,
+                                side: Side::Debit,
+                                amount,
+                            },
+                        ],
+                        description: String::new(),
+                        metadata: BTreeMap::new(),
+                    }),
+                    expected,
+                );
             }
             Step::Split { from, to, minor } => {
                 let (from, currency) = self.account(from % 4);
                 let whole = Amount::new(minor, currency);
                 let parts = whole.allocate_evenly(to.len()).unwrap();
+                // Fewer minor units than parts leaves a part of zero, which no leg may carry.
+                let zero_part = parts.iter().any(|part| !part.is_positive());
                 let mut legs = vec![NewLeg {
                     account_id: from,
                     side: Side::Credit,
@@ -173,11 +205,23 @@ impl Scenario {
                         amount: part,
                     });
                 }
-                let _ = self.run(Command::PostEntry(NewEntry {
-                    legs,
-                    description: "split".into(),
-                    metadata: BTreeMap::new(),
-                }));
+                let expected: &[&str] = if zero_part {
+                    &["amount_not_positive"]
+                } else {
+                    &[
+                        "exceeds_credits",
+                        "exceeds_debits",
+                        "entry_nets_to_zero_on_account",
+                    ]
+                };
+                let _ = self.run_expecting(
+                    Command::PostEntry(NewEntry {
+                        legs,
+                        description: "split".into(),
+                        metadata: BTreeMap::new(),
+                    }),
+                    expected,
+                );
             }
             Step::Hold {
                 from,
@@ -186,15 +230,25 @@ impl Scenario {
                 ttl_seconds,
             } => {
                 let (from, currency) = self.account(from);
-                let (to, _) = self.account(to);
-                let result = self.run(Command::CreateHold(NewHold {
-                    debit_account_id: to,
-                    credit_account_id: from,
-                    amount: Amount::new(minor, currency),
-                    expires_at: self.now + SignedDuration::from_secs(ttl_seconds),
-                    description: String::new(),
-                    metadata: BTreeMap::new(),
-                }));
+                let (to, to_currency) = self.account(to);
+                let expected: &[&str] = if from == to {
+                    &["hold_same_account"]
+                } else if currency != to_currency {
+                    &["currency_mismatch"]
+                } else {
+                    &["exceeds_credits", "exceeds_debits"]
+                };
+                let result = self.run_expecting(
+                    Command::CreateHold(NewHold {
+                        debit_account_id: to,
+                        credit_account_id: from,
+                        amount: Amount::new(minor, currency),
+                        expires_at: self.now + SignedDuration::from_secs(ttl_seconds),
+                        description: String::new(),
+                        metadata: BTreeMap::new(),
+                    }),
+                    expected,
+                );
                 if let Ok(Outcome::Hold(hold)) = result {
                     self.holds.push(hold.id);
                 }
@@ -208,16 +262,21 @@ impl Scenario {
                 };
                 let held = self.ledger.hold(hold_id).unwrap().amount;
                 let minor = (held.minor() * fraction_percent / 100).max(1);
-                let _ = self.run(Command::PostHold {
-                    hold_id,
-                    amount: Some(Amount::new(minor, held.currency())),
-                });
+                // Posting moves a reservation already within limits: only a hold that is
+                // no longer pending (posted, voided or expired) is refused.
+                let _ = self.run_expecting(
+                    Command::PostHold {
+                        hold_id,
+                        amount: Some(Amount::new(minor, held.currency())),
+                    },
+                    &["hold_not_pending"],
+                );
             }
             Step::VoidHold { hold } => {
                 let Some(hold_id) = self.holds.get(hold).copied() else {
                     return;
                 };
-                let _ = self.run(Command::VoidHold { hold_id });
+                let _ = self.run_expecting(Command::VoidHold { hold_id }, &["hold_not_pending"]);
             }
             Step::Wait { seconds } => {
                 self.now += SignedDuration::from_secs(seconds);
