@@ -336,7 +336,7 @@ async fn risk(arguments: RiskBenchArgs) -> anyhow::Result<ExitCode> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _) =
         LedgerWriter::start(&database, clock.clone(), WriterConfig::default()).await?;
-    let risk = tally_server::risk::RiskService::open(&database, clock.clone()).await?;
+    let risk = tally_service::risk::RiskService::open(&database, clock.clone()).await?;
     {
         let mut state = risk.state.lock().await;
         for entry in list_entries {

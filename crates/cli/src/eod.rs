@@ -12,9 +12,8 @@ use std::time::Instant;
 use tally_core::{Amount, Clock, Currency, SystemClock};
 use tally_credit::{Account, AccountPolicy, Cycle, DayOutcome, LedgerRole, Posting, Product};
 use tally_ledger::{Command, Side};
-use tally_store::credit::{
-    credit_ledger_accounts, run_end_of_day, EndOfDayOptions, EndOfDayReport,
-};
+use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions, EndOfDayReport};
+use tally_service::credit::ledger_accounts::credit_ledger_accounts;
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
 
@@ -365,7 +364,7 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
     if !opening.is_empty() {
         writer
             .submit_as(
-                tally_store::credit::CREDIT_SERVICE,
+                tally_service::credit::ledger_accounts::CREDIT_SERVICE,
                 "bench-eod-opening".into(),
                 Command::PostEntry(ledger.entry(&opening)),
             )

@@ -41,7 +41,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         .await
         .context("connecting")?;
     database.migrate().await?;
-    let report = tally_server::key_rotation::reseal_customers(&database, &privacy, page_size).await;
+    let report =
+        tally_service::key_rotation::reseal_customers(&database, &privacy, page_size).await;
     database.close().await;
     let report = report?;
     println!("{}", serde_json::to_string_pretty(&report)?);

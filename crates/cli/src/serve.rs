@@ -59,7 +59,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let (state, writer_task) = tally_server::open(&config, clock.clone())
         .await
         .context("opening the database")?;
-    let risk = tally_server::risk::RiskService::open(&state.database, clock)
+    let risk = tally_service::risk::RiskService::open(&state.database, clock)
         .await
         .context("rebuilding the risk engine from storage")?;
     let backend = state.database.backend();

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tally_core::Currency;
 use tally_credit::LedgerRole;
-use tally_store::credit::ledger_account_code;
+use tally_service::credit::ledger_accounts::ledger_account_code;
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 

@@ -20,7 +20,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub log: LogConfig,
     /// Files replacing the credit defaults Tally ships (catalog, rules, scorecard).
-    pub credit: crate::credit::CreditFiles,
+    pub credit: tally_service::credit::decision::CreditFiles,
 }
 
 #[derive(Debug, Deserialize)]

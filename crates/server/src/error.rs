@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tally_core::MoneyError;
 use tally_ledger::LedgerError;
+use tally_risk::RiskError;
+use tally_service::risk::RiskServiceError;
 use tally_store::{StoreError, WriteError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +133,27 @@ impl From<WriteError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         ApiError::internal(error)
+    }
+}
+
+impl From<RiskError> for ApiError {
+    fn from(error: RiskError) -> Self {
+        let status = match error {
+            RiskError::UnknownVersion(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, error.code(), error.to_string())
+    }
+}
+
+/// The risk service's own failures are internal: its refusals of a request are
+/// [`RiskError`]s, given straight to the route.
+impl From<RiskServiceError> for ApiError {
+    fn from(error: RiskServiceError) -> Self {
+        match error {
+            RiskServiceError::Store(error) => error.into(),
+            other => ApiError::internal(other),
+        }
     }
 }
 

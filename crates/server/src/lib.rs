@@ -7,16 +7,13 @@
 
 pub mod auth;
 pub mod config;
-pub mod credit;
 pub mod error;
 pub mod extract;
 pub mod json;
-pub mod key_rotation;
 pub mod logging;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
-pub mod risk;
 pub mod routes;
 pub mod state;
 pub mod stored_text;
@@ -39,7 +36,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The risk routes under `/v1/risk`, each group behind its scope.
-fn risk_routes(risk: Arc<risk::RiskService>) -> Router<AppState> {
+fn risk_routes(risk: Arc<tally_service::risk::RiskService>) -> Router<AppState> {
     use axum::routing::delete;
     use routes::risk;
     let scope =
@@ -164,7 +161,10 @@ fn credit_routes() -> Router<AppState> {
 }
 
 /// The application router, with the risk routes when a risk service is given.
-pub fn app_with_risk(state: AppState, risk: Option<Arc<risk::RiskService>>) -> Router {
+pub fn app_with_risk(
+    state: AppState,
+    risk: Option<Arc<tally_service::risk::RiskService>>,
+) -> Router {
     let body_limit = state.limits.body_limit_bytes;
     let ledger_reads = Router::new()
         .route("/accounts/{id}", get(routes::ledger::get_account))
@@ -243,8 +243,14 @@ pub async fn open(
     let setup = config.credit.load().map_err(|error| {
         tally_store::StoreError::Corrupt(format!("credit configuration: {error}"))
     })?;
-    let credit =
-        Arc::new(credit::CreditService::start(database.clone(), writer.clone(), setup).await?);
+    let credit = Arc::new(
+        tally_service::credit::decision::CreditService::start(
+            database.clone(),
+            writer.clone(),
+            setup,
+        )
+        .await?,
+    );
     let state = AppState::new(database, writer, clock, config.limits())
         .with_privacy(privacy(config))
         .with_lookups_per_minute(config.privacy.lookups_per_minute)

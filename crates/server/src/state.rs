@@ -1,11 +1,11 @@
 //! The state every handler shares.
 
 use crate::auth::KeyCache;
-use crate::credit::CreditService;
 use crate::rate_limit::{RateLimiter, DEFAULT_LOOKUPS_PER_MINUTE};
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_privacy::Privacy;
+use tally_service::credit::decision::CreditService;
 use tally_store::{Database, LedgerWriter};
 
 /// Request limits.

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use tally_core::{Clock, Currency, ManualClock, Secret};
 use tally_credit::{AccountPolicy, LedgerRole};
 use tally_privacy::Privacy;
-use tally_server::credit::{CreditFiles, CreditService};
 use tally_server::state::Limits;
 use tally_server::{app, AppState};
-use tally_store::credit::{credit_ledger_accounts, run_end_of_day, EndOfDayOptions};
+use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
+use tally_service::credit::ledger_accounts::credit_ledger_accounts;
 use tally_store::risk::{CaseLogRow, CaseRow, RiskStore};
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
@@ -60,7 +61,8 @@ fn privacy() -> Arc<Privacy> {
 /// Scorecard attributes taking the best (or worst) bin of every feature of the shipped
 /// model, read from the model file so the test follows a retrained model.
 fn attributes(best: bool) -> Value {
-    let model: Value = serde_json::from_str(tally_server::credit::DEFAULT_SCORECARD).unwrap();
+    let model: Value =
+        serde_json::from_str(tally_service::credit::decision::DEFAULT_SCORECARD).unwrap();
     let mut attributes = serde_json::Map::new();
     for feature in model["features"].as_array().unwrap() {
         let bins = feature["bins"].as_array().unwrap();
@@ -677,7 +679,7 @@ async fn products_are_added_through_the_api(mut harness: Harness) {
     let setup = CreditFiles {
         score_policy: file(
             "policy.toml",
-            &tally_server::credit::DEFAULT_SCORE_POLICY.replace(r#""D""#, r#""E""#),
+            &tally_service::credit::decision::DEFAULT_SCORE_POLICY.replace(r#""D""#, r#""E""#),
         ),
         catalog: file(
             "catalog.toml",

@@ -1097,7 +1097,7 @@ async fn resealing_retires_the_old_key(mut harness: Harness) {
     };
 
     // Pages of 3, so the walk crosses pages.
-    let report = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 3)
+    let report = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 3)
         .await
         .unwrap();
     assert_eq!(report.active_key, "b");
@@ -1121,7 +1121,7 @@ async fn resealing_retires_the_old_key(mut harness: Harness) {
     for id in &ids {
         resealed_rows.push(harness.raw_row(id).await);
     }
-    let again = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 3)
+    let again = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 3)
         .await
         .unwrap();
     assert_eq!((again.customers, again.customers_resealed), (8, 0));
@@ -1160,7 +1160,7 @@ async fn resealing_stops_at_a_value_that_does_not_open(mut harness: Harness) {
         .unwrap();
     let rotated = privacy(&["a", "b"], "b");
     harness.use_privacy(Some(rotated.clone()));
-    let error = tally_server::key_rotation::reseal_customers(&harness.database, &rotated, 10)
+    let error = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 10)
         .await
         .unwrap_err()
         .to_string();
@@ -1175,7 +1175,7 @@ async fn resealing_stops_at_a_value_that_does_not_open(mut harness: Harness) {
     assert!(harness.raw_row(&ids[2]).await[0].starts_with("v1:a:"));
     // Without key a configured, the walk names the missing key.
     let only_b = privacy(&["b"], "b");
-    let error = tally_server::key_rotation::reseal_customers(&harness.database, &only_b, 10)
+    let error = tally_service::key_rotation::reseal_customers(&harness.database, &only_b, 10)
         .await
         .unwrap_err()
         .to_string();

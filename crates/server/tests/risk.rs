@@ -10,9 +10,9 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tally_core::{Clock, ManualClock};
-use tally_server::risk::RiskService;
 use tally_server::state::Limits;
 use tally_server::{app_with_risk, AppState};
+use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
 use tally_store::{LedgerWriter, WriterConfig};
 use tower::ServiceExt;
@@ -1654,7 +1654,7 @@ async fn the_service_forgets_old_keys_and_expired_list_entries_while_it_runs(har
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let held = |state: &tally_server::risk::RiskState| -> (usize, usize) {
+    let held = |state: &tally_service::risk::RiskState| -> (usize, usize) {
         let keys = state
             .engine
             .feature_key_counts()

@@ -5,12 +5,11 @@
 //! credit balance back to them; statements, the collections queue and the product catalog.
 //!
 //! Every write needs an `Idempotency-Key`: the first answer is stored with the operation
-//! and returned again to a retry (see `tally_store::credit_operations`). The business date
+//! and returned again to a retry (see `tally_service::credit::operations`). The business date
 //! of an operation is today in the lender's time zone (`credit.time_zone`, default UTC) by
 //! the service clock.
 
 use crate::auth::Principal;
-use crate::credit::{age_on, CreditService};
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json::Json;
@@ -28,10 +27,11 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tally_core::Amount;
 use tally_credit::{Account, Cycle, LedgerRole, Posting};
-use tally_store::credit::CreditAccountId;
-use tally_store::credit_operations::{
-    bucket_name, request_hash, Applied, Context, OperationError, Step,
+use tally_service::credit::decision::{age_on, CreditService};
+use tally_service::credit::operations::{
+    bucket_name, request_hash, Answer, AnswerKind, Applied, Context, OperationError, Step,
 };
+use tally_store::credit::CreditAccountId;
 use tally_store::customers::PiiRead;
 use tally_store::risk::RiskStore;
 use uuid::Uuid;
@@ -107,8 +107,11 @@ pub fn operation_error(error: OperationError) -> ApiError {
     ApiError::new(status, code, message)
 }
 
-fn reply(answer: tally_store::credit_operations::Answer) -> Reply {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+fn reply(answer: Answer) -> Reply {
+    let status = match answer.kind {
+        AnswerKind::Created => StatusCode::CREATED,
+        AnswerKind::Done => StatusCode::OK,
+    };
     Ok((status, axum::Json(answer.body)))
 }
 
@@ -220,7 +223,7 @@ fn ok(account: &Account, context: &Context<'_>, extra: Value, steps: Vec<Step>) 
         body.extend(extra);
     }
     Applied {
-        status: 200,
+        kind: AnswerKind::Done,
         body,
         steps,
     }
@@ -335,7 +338,7 @@ pub async fn open_account(
     let birth_text = privacy
         .cipher
         .decrypt(
-            &crate::routes::customers::sealed_field("date_of_birth", &stored.id),
+            &tally_service::customers::sealed_field("date_of_birth", &stored.id),
             &stored.date_of_birth,
         )
         .map_err(ApiError::internal)?;
@@ -389,15 +392,15 @@ pub async fn open_account(
             account.as_ref(),
             now,
             |id| match (id, &account) {
-                (Some(id), Some(account)) => tally_store::credit_operations::Answer {
-                    status: 201,
+                (Some(id), Some(account)) => Answer {
+                    kind: AnswerKind::Created,
                     body: json!({
                         "decision": decision_value.clone(),
                         "account": account_view(id, Some(&customer_id), account, date),
                     }),
                 },
-                _ => tally_store::credit_operations::Answer {
-                    status: 200,
+                _ => Answer {
+                    kind: AnswerKind::Done,
                     body: json!({ "decision": decision_value.clone(), "account": null }),
                 },
             },
@@ -628,7 +631,7 @@ pub async fn add_product(
     product
         .validate()
         .map_err(|error| ApiError::unprocessable("credit_invalid_product", error.to_string()))?;
-    crate::credit::check_tiers(&product, &service.decision.score_policy)
+    tally_service::credit::decision::check_tiers(&product, &service.decision.score_policy)
         .map_err(|message| ApiError::unprocessable("credit_invalid_product", message))?;
     let code = product.code.clone();
     service
@@ -980,7 +983,7 @@ pub async fn authorize(
                 description,
             }],
         );
-        applied.status = 201;
+        applied.kind = AnswerKind::Created;
         Ok(applied)
     })
     .await

@@ -31,6 +31,7 @@ use std::sync::Arc;
 use tally_core::CustomerId;
 use tally_privacy::identity::{self, IdentityError};
 use tally_privacy::{Privacy, PrivacyError};
+use tally_service::customers::sealed_field;
 use tally_store::customers::{
     CustomerCreated, CustomerWriteError, PiiLookup, PiiRead, StoredCustomer,
 };
@@ -238,11 +239,6 @@ fn privacy(state: &AppState) -> Result<Arc<Privacy>, ApiError> {
             format!("customers need personal-data keys: {PRIVACY_KEYS_HELP}"),
         )
     })
-}
-
-/// Associated data of a sealed field: its name and its customer.
-pub(crate) fn sealed_field(field: &str, id: &str) -> String {
-    format!("customer.{field}:{id}")
 }
 
 fn undecryptable(error: PrivacyError) -> ApiError {

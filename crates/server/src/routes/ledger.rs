@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tally_core::{AccountId, EntryId, HoldId};
 use tally_ledger::{code_for_comparison, Command, Outcome};
-use tally_store::credit::{
+use tally_service::credit::ledger_accounts::{
     reserved_key_prefix, RESERVED_ACCOUNT_CODE_PREFIX, RESERVED_KEY_PREFIXES,
 };
 use utoipa::IntoParams;

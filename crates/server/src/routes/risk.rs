@@ -5,7 +5,6 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json::Json;
-use crate::risk::{list_entry, micros, timestamp, InFlight, RiskService, EVENT_AHEAD_MAX};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
@@ -15,6 +14,7 @@ use serde_json::{json, Value};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
+use tally_service::risk::{list_entry, micros, timestamp, InFlight, RiskService, EVENT_AHEAD_MAX};
 use tally_store::risk::{ActivationRequestRow, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
@@ -195,7 +195,7 @@ fn id_reused(id: &str) -> ApiError {
 
 /// Waits until a queued decision is on disk.
 async fn wait_on_disk(
-    on_disk: &mut tokio::sync::watch::Receiver<crate::risk::StoreOutcome>,
+    on_disk: &mut tokio::sync::watch::Receiver<tally_service::risk::StoreOutcome>,
 ) -> Result<(), ApiError> {
     let outcome = on_disk
         .wait_for(Option::is_some)

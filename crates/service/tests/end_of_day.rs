@@ -10,10 +10,11 @@ use std::sync::Arc;
 use tally_core::{Amount, Clock, Currency, ManualClock};
 use tally_credit::{Account, AccountPolicy, Cycle, LedgerRole, Product};
 use tally_ledger::{Balance, Command};
-use tally_store::credit::{
-    credit_ledger_accounts, run_end_of_day, CreditAccountId, EndOfDayOptions, CREDIT_SERVICE,
-    LEDGER_ROLES,
+use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
+use tally_service::credit::ledger_accounts::{
+    credit_ledger_accounts, CREDIT_SERVICE, LEDGER_ROLES,
 };
+use tally_store::credit::CreditAccountId;
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
 

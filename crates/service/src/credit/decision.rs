@@ -15,6 +15,7 @@
 //!    band's. A decline lists every reason: the rule table's codes, `score_band_declined`,
 //!    and the scorecard's adverse reasons for the notice the applicant is owed.
 
+use crate::credit::operations::CreditOperations;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
@@ -22,12 +23,11 @@ use std::path::Path;
 use tally_core::Amount;
 use tally_credit::{AccountPolicy, Applicant, Catalog, CreditPolicy, Decision as RuleDecision};
 use tally_scoring::{Model, Outcome, Policy as ScorePolicy};
-use tally_store::credit_operations::CreditOperations;
 
 /// The scorecard Tally ships (trained on the German credit data; see models/README.md).
-pub const DEFAULT_SCORECARD: &str = include_str!("../../../models/default-scorecard.json");
+pub const DEFAULT_SCORECARD: &str = include_str!("../../../../models/default-scorecard.json");
 /// The score-band policy Tally ships.
-pub const DEFAULT_SCORE_POLICY: &str = include_str!("../../../models/default-policy.toml");
+pub const DEFAULT_SCORE_POLICY: &str = include_str!("../../../../models/default-policy.toml");
 
 /// Files that replace the shipped defaults (all optional).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -193,7 +193,7 @@ impl CreditService {
             CreditOperations::start(database, writer, setup.catalog, setup.account_policy)
                 .await
                 .map_err(|error| match error {
-                    tally_store::credit_operations::OperationError::Store(error) => error,
+                    crate::credit::operations::OperationError::Store(error) => error,
                     other => {
                         tally_store::StoreError::Corrupt(format!("credit operations: {other}"))
                     }

@@ -3,7 +3,6 @@
 //! days of events), with every decision stored before it is answered. The engine's hash
 //! seed is drawn at random at every start.
 
-use crate::error::ApiError;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -161,6 +160,9 @@ pub enum RiskServiceError {
     Risk(#[from] RiskError),
     #[error("stored risk data is inconsistent: {0}")]
     Inconsistent(String),
+    /// The task that stores decisions has stopped.
+    #[error("the risk decision store has stopped")]
+    Stopped,
 }
 
 pub fn micros(at: Timestamp) -> i64 {
@@ -169,16 +171,6 @@ pub fn micros(at: Timestamp) -> i64 {
 
 pub fn timestamp(value: i64) -> Timestamp {
     Timestamp::from_microsecond(value).unwrap_or(Timestamp::UNIX_EPOCH)
-}
-
-impl From<RiskError> for ApiError {
-    fn from(error: RiskError) -> Self {
-        let status = match error {
-            RiskError::UnknownVersion(_) => axum::http::StatusCode::NOT_FOUND,
-            _ => axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        ApiError::new(status, error.code(), error.to_string())
-    }
 }
 
 pub fn list_entry(row: &ListEntryRow) -> Result<ListEntry, RiskServiceError> {
@@ -292,7 +284,7 @@ impl RiskService {
     /// history (the last `HISTORY_DAYS` days, as on start) and the decisions still on
     /// their way to storage. Replayed after an activation that starts features cold, they
     /// read as if the version had always been live. Call it under the lock.
-    pub async fn history(&self, state: &RiskState) -> Result<Vec<Event>, ApiError> {
+    pub async fn history(&self, state: &RiskState) -> Result<Vec<Event>, RiskServiceError> {
         let since = self.clock.now() - SignedDuration::from_hours(24 * HISTORY_DAYS);
         let rows = self.store.events_since(micros(since)).await?;
         let mut bodies: Vec<(i64, &str)> = rows
@@ -314,7 +306,10 @@ impl RiskService {
         bodies.sort_unstable_by_key(|(sequence, _)| *sequence);
         let mut history = Vec::with_capacity(bodies.len());
         for (_, body) in bodies {
-            history.push(Event::from_json(body).map_err(ApiError::internal)?);
+            history.push(
+                Event::from_json(body)
+                    .map_err(|error| RiskServiceError::Inconsistent(error.to_string()))?,
+            );
         }
         Ok(history)
     }
@@ -325,7 +320,7 @@ impl RiskService {
         &self,
         event: EventRow,
         case: Option<(CaseRow, CaseLogRow)>,
-    ) -> Result<watch::Receiver<StoreOutcome>, ApiError> {
+    ) -> Result<watch::Receiver<StoreOutcome>, RiskServiceError> {
         let (stored, on_disk) = watch::channel(None);
         self.decisions
             .send(PendingDecision {
@@ -334,7 +329,7 @@ impl RiskService {
                 stored,
             })
             .await
-            .map_err(|_| ApiError::internal("the risk decision store has stopped"))?;
+            .map_err(|_| RiskServiceError::Stopped)?;
         Ok(on_disk)
     }
 

@@ -10,7 +10,7 @@
 //! that does not open stops the walk with the customer and the field named: it is never
 //! re-sealed as if it were genuine. The blind indexes are untouched (their key is another).
 
-use crate::routes::customers::sealed_field;
+use crate::customers::sealed_field;
 use std::collections::BTreeMap;
 use tally_privacy::{key_id_of, Privacy, PrivacyError};
 use tally_store::customers::StoredCustomer;

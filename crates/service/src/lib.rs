@@ -1,0 +1,14 @@
+//! Application services of Tally: the use cases that tie a request to the domain rules and
+//! to storage, called alike by the HTTP routes (`tally-server`) and the command line
+//! (`tally`).
+//!
+//! A service takes typed inputs and returns typed outcomes and errors with stable codes; it
+//! knows nothing of HTTP. The pure rules live in the domain crates (`tally-ledger`,
+//! `tally-credit`, `tally-risk`, ...), rows and SQL in `tally-store`. Where a use case both
+//! changes state and moves money, the intent-first mechanism of
+//! [`credit::operations`] makes the two land together exactly once.
+
+pub mod credit;
+pub mod customers;
+pub mod key_rotation;
+pub mod risk;
