@@ -101,6 +101,7 @@
 
 pub mod account;
 pub mod allocation;
+mod amounts;
 pub mod collections;
 pub mod decision;
 pub mod error;
