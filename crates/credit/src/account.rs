@@ -4,6 +4,7 @@
 //! returns the journal postings it produces; the store persists the account (serde).
 
 use crate::allocation::{allocate, AllocationOrder, Applied, Due};
+use crate::amounts::{net, scale_down, smaller, total, zero_if_negative};
 use crate::error::CreditError;
 use crate::posting::{LedgerRole, Posting};
 use crate::product::{EarlyPayoffRule, Product};
@@ -12,7 +13,7 @@ use jiff::civil::Date;
 use jiff::ToSpan;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use tally_core::{Amount, Currency, MoneyError, Rounding};
+use tally_core::{Amount, Currency, Rounding};
 
 /// Days past due at which each bucket starts: M1 = 1–30, M2 = 31–60, … M6 = 151–180,
 /// M6+ = over 180.
@@ -191,14 +192,16 @@ pub struct Plan {
 
 impl Plan {
     /// The principal of installments not yet billed: part of the plan's principal (the parts
-    /// are never negative and sum to it), so the sum cannot overflow.
-    fn unbilled_principal(&self) -> i64 {
-        self.schedule
-            .installments
-            .iter()
-            .skip(self.billed as usize)
-            .map(|item| item.principal.minor())
-            .sum()
+    /// are never negative and sum to it), so the sum fits; it is checked all the same.
+    fn unbilled_principal(&self) -> Result<Amount, CreditError> {
+        total(
+            self.schedule.principal.currency(),
+            self.schedule
+                .installments
+                .iter()
+                .skip(self.billed as usize)
+                .map(|item| item.principal),
+        )
     }
 }
 
@@ -269,26 +272,38 @@ pub struct PlanMinimum {
 }
 
 impl OpenStatement {
-    /// The minimum less what refunds and write-offs took away, never below zero.
+    /// The minimum less what refunds and write-offs took away, never below zero. Exact for
+    /// every statement the credit rules keep (see [`OpenStatement::checked_minimum_due`]).
     pub fn minimum_due(&self) -> Amount {
-        let excused: i64 = self
-            .plans
-            .iter()
-            .map(|plan| plan.excused.minor())
-            .fold(0, i64::saturating_add);
-        amount(
-            self.minimum_payment.minor().saturating_sub(excused).max(0),
-            self.minimum_payment.currency(),
+        shown(
+            self.checked_minimum_due(),
+            Amount::zero(self.minimum_payment.currency()),
         )
+    }
+
+    /// The minimum less what refunds and write-offs took away, never below zero: once they
+    /// took the whole minimum away, nothing is due. Each plan's excused part is at most its
+    /// share and the shares add up to at most the minimum, so the sum fits; it is checked.
+    pub fn checked_minimum_due(&self) -> Result<Amount, CreditError> {
+        let currency = self.minimum_payment.currency();
+        let excused = total(currency, self.plans.iter().map(|plan| plan.excused))?;
+        Ok(zero_if_negative(self.minimum_payment.checked_sub(excused)?))
     }
 
     /// What is still to pay by the due date for the minimum to be met.
     pub fn still_to_pay(&self) -> Amount {
-        let due = self.minimum_due();
-        amount(
-            due.minor().saturating_sub(self.paid.minor()).max(0),
-            due.currency(),
+        shown(
+            self.checked_still_to_pay(),
+            Amount::zero(self.minimum_payment.currency()),
         )
+    }
+
+    /// What is still to pay by the due date for the minimum to be met: the minimum due less
+    /// what was paid, nothing once that reaches it.
+    pub fn checked_still_to_pay(&self) -> Result<Amount, CreditError> {
+        Ok(zero_if_negative(
+            self.checked_minimum_due()?.checked_sub(self.paid)?,
+        ))
     }
 
     fn plan_mut(&mut self, plan_id: u32) -> &mut PlanMinimum {
@@ -322,42 +337,66 @@ impl OpenStatement {
     }
 
     /// Takes the minimum's part of what a refund or write-off cancelled off the minimum (at
-    /// most what is left of the plan's share): `excused` in full, and of `current_principal`
-    /// cancelled, the plan's principal share in proportion (rounded down); and takes money
-    /// `given_back` to the credit balance out of what the plan was paid since the statement.
+    /// most what is left of the plan's share): on a write-off all of it; on a refund
+    /// `excused` in full, and of `current_principal` cancelled, the plan's principal share in
+    /// proportion (rounded down). Takes money `given_back` to the credit balance out of what
+    /// the plan was paid since the statement.
     fn cancelled(
         &mut self,
         plan_id: u32,
-        excused: i64,
-        current_principal: i64,
-        given_back: i64,
+        cancellation: Cancellation,
+        given_back: Amount,
     ) -> Result<(), CreditError> {
         let plan = self.plan_mut(plan_id);
-        let proportional = if plan.current_principal.is_positive() {
-            let scaled = i128::from(plan.principal_share.minor()) * i128::from(current_principal)
-                / i128::from(plan.current_principal.minor());
-            i64::try_from(scaled).unwrap_or(i64::MAX)
-        } else {
-            0
+        let zero = Amount::zero(plan.share.currency());
+        // What is left of the plan's part of the minimum; a cancellation takes at most that,
+        // and never less than nothing.
+        let room = zero_if_negative(plan.share.checked_sub(plan.excused)?);
+        let excused = match cancellation {
+            Cancellation::Whole => room,
+            Cancellation::Part {
+                excused,
+                current_principal,
+            } => {
+                let proportional = if plan.current_principal.is_positive() {
+                    scale_down(
+                        plan.principal_share,
+                        current_principal,
+                        plan.current_principal,
+                    )?
+                } else {
+                    zero
+                };
+                smaller(zero_if_negative(excused.checked_add(proportional)?), room)
+            }
         };
-        let excused = excused.saturating_add(proportional);
-        let room = plan.share.minor() - plan.excused.minor();
-        let excused = excused.clamp(0, room.max(0));
-        plan.excused = amount(plan.excused.minor() + excused, plan.excused.currency());
-        let taken = given_back.clamp(0, plan.paid.minor());
-        plan.paid = amount(plan.paid.minor() - taken, plan.paid.currency());
-        self.paid = self.paid.checked_sub(amount(taken, self.paid.currency()))?;
+        plan.excused = plan.excused.checked_add(excused)?;
+        // Only what the plan was paid since the statement can be taken out of it.
+        let taken = zero_if_negative(smaller(given_back, plan.paid));
+        plan.paid = plan.paid.checked_sub(taken)?;
+        self.paid = self.paid.checked_sub(taken)?;
         Ok(())
     }
 }
 
-/// What a refund cancelled of one billed item, in minor units, with the dates that place it
-/// on a statement.
+/// What a refund or write-off cancelled of a plan's part in a statement's minimum.
+enum Cancellation {
+    /// A write-off: none of the plan's part is the customer's any more.
+    Whole,
+    /// A refund: `excused` (overdue items and charges) in full, and `current_principal`
+    /// cancelled, by the principal share.
+    Part {
+        excused: Amount,
+        current_principal: Amount,
+    },
+}
+
+/// What a refund cancelled of one billed item, with the dates that place it on a statement.
 struct Cancelled {
     statement_date: Date,
     due_date: Date,
-    principal: i64,
-    charges: i64,
+    principal: Amount,
+    charges: Amount,
 }
 
 /// Totals since the last statement, printed on the next one.
@@ -500,25 +539,24 @@ impl Statement {
     /// principal, fees, interest and penalties, less the payments, credit balance, refunds
     /// and write-offs applied to billed items and the bill-installment conversion.
     pub fn closing_from_header(&self) -> Result<Amount, CreditError> {
-        let mut total = self.previous_balance;
-        for charged in [
-            self.new_principal,
-            self.new_fees,
-            self.new_interest,
-            self.penalties,
-        ] {
-            total = total.checked_add(charged)?;
-        }
-        for credited in [
-            self.payments_applied,
-            self.credit_balance_applied,
-            self.refunds_applied,
-            self.written_off_applied,
-            self.converted_to_installments,
-        ] {
-            total = total.checked_sub(credited)?;
-        }
-        Ok(total)
+        // Netted in an order that never leaves an amount, so a balance near the top is
+        // reconciled exactly rather than refused halfway.
+        net(
+            self.previous_balance,
+            &[
+                self.new_principal,
+                self.new_fees,
+                self.new_interest,
+                self.penalties,
+            ],
+            &[
+                self.payments_applied,
+                self.credit_balance_applied,
+                self.refunds_applied,
+                self.written_off_applied,
+                self.converted_to_installments,
+            ],
+        )
     }
 
     /// The closing balance as the lines add up: what each still owes.
@@ -650,14 +688,13 @@ fn add(left: Amount, right: Amount) -> Result<Amount, CreditError> {
     Ok(left.checked_add(right)?)
 }
 
-/// The sum of `values` in minor units, or an overflow error: release builds do not check
-/// `+`, and a sum of amounts that each fit need not fit.
-fn sum(values: impl IntoIterator<Item = i64>) -> Result<i64, CreditError> {
-    values.into_iter().try_fold(0_i64, |total, value| {
-        total
-            .checked_add(value)
-            .ok_or(CreditError::Money(MoneyError::Overflow))
-    })
+/// The value of an accessor the account view reads without a `Result`. `result` fails only
+/// on a state no operation of the credit rules leaves behind (each refuses, with
+/// `amount_overflow`, a step after which a total would not fit in an amount), such as an
+/// account edited by hand: debug builds stop there; release builds show `fallback`.
+fn shown(result: Result<Amount, CreditError>, fallback: Amount) -> Amount {
+    debug_assert!(result.is_ok(), "{result:?}");
+    result.unwrap_or(fallback)
 }
 
 impl Account {
@@ -722,10 +759,7 @@ impl Account {
                     if date > open.due_date {
                         continue;
                     }
-                    let taken = amount(
-                        left.minor().min(open.still_to_pay().minor()),
-                        left.currency(),
-                    );
+                    let taken = smaller(left, open.checked_still_to_pay()?);
                     open.record_paid(date, part.plan_id, taken)?;
                     left = left.checked_sub(taken)?;
                 } else {
@@ -765,12 +799,15 @@ impl Account {
         }
     }
 
-    /// Principal not yet repaid: billed principal outstanding plus unbilled principal
-    /// (saturating; it is bounded by the limits purchases were authorised under, and money
-    /// movements use [`Account::checked_unpaid_principal`]).
+    /// Principal not yet repaid: billed principal outstanding plus unbilled principal. Exact
+    /// for every account the credit rules keep (purchases are authorised within limits, and
+    /// an operation after which it would not fit is refused); money movements use the
+    /// checked sums.
     pub fn unpaid_principal(&self) -> Amount {
-        self.checked_unpaid_principal()
-            .unwrap_or(amount(i64::MAX, self.currency))
+        shown(
+            self.checked_unpaid_principal(),
+            amount(i64::MAX, self.currency),
+        )
     }
 
     fn checked_unpaid_principal(&self) -> Result<Amount, CreditError> {
@@ -782,49 +819,82 @@ impl Account {
 
     /// Limit − unpaid principal − held, never below zero (a lowered limit can leave less).
     pub fn available_credit(&self, date: Date) -> Amount {
-        let available = self.effective_limit(date).minor()
-            - self.unpaid_principal().minor()
-            - self.held.minor();
-        amount(available.max(0), self.currency)
+        debug_assert!(!self.held.is_negative(), "held {}", self.held);
+        // The only failure is a sum of what is used that does not fit in an amount: that is
+        // more than any limit, so nothing is available.
+        self.checked_available_credit(date)
+            .unwrap_or(Amount::zero(self.currency))
+    }
+
+    /// Limit − unpaid principal − held, never below zero (a lowered limit can leave less
+    /// than is used, and then nothing is available), or `amount_overflow` when what is used
+    /// does not fit in an amount.
+    pub fn checked_available_credit(&self, date: Date) -> Result<Amount, CreditError> {
+        let used = self.checked_unpaid_principal()?.checked_add(self.held)?;
+        let limit = self.effective_limit(date);
+        if used.minor() >= limit.minor() {
+            return Ok(Amount::zero(self.currency));
+        }
+        Ok(limit.checked_sub(used)?)
     }
 
     /// Billed principal still owed (counted both in unpaid principal and billed balance).
     fn checked_unpaid_principal_billed(&self) -> Result<Amount, CreditError> {
-        Ok(amount(
-            sum(self.dues.iter().map(|due| due.principal.minor()))?,
-            self.currency,
-        ))
+        total(self.currency, self.dues.iter().map(|due| due.principal))
     }
 
-    /// Everything billed and still owed (saturating, for display; money movements use
-    /// [`Account::checked_billed_balance`]).
+    /// Everything billed and still owed. Exact for every account the credit rules keep (end
+    /// of day refuses a day after which it would not fit); money movements use
+    /// [`Account::checked_billed_balance`].
     pub fn billed_balance(&self) -> Amount {
-        self.checked_billed_balance()
-            .unwrap_or(amount(i64::MAX, self.currency))
+        shown(
+            self.checked_billed_balance(),
+            amount(i64::MAX, self.currency),
+        )
     }
 
     /// Everything billed and still owed, or an overflow error.
     pub fn checked_billed_balance(&self) -> Result<Amount, CreditError> {
-        let mut total = 0_i64;
+        let mut billed = Amount::zero(self.currency);
         for due in &self.dues {
-            total = sum([total, due.checked_outstanding()?])?;
+            billed = add(billed, amount(due.checked_outstanding()?, self.currency))?;
         }
-        Ok(amount(total, self.currency))
+        Ok(billed)
     }
 
     /// Everything the account can come to owe without new purchases or accruals: billed
     /// items still owed and every unbilled installment of active plans, with its charges.
-    fn checked_total_owed(&self) -> Result<i64, CreditError> {
-        let mut total = self.checked_billed_balance()?.minor();
+    fn checked_total_owed(&self) -> Result<Amount, CreditError> {
+        let mut owed = self.checked_billed_balance()?;
         for plan in &self.plans {
             if plan.status != PlanStatus::Active {
                 continue;
             }
             for item in &plan.schedule.installments[plan.billed as usize..] {
-                total = sum([total, item.total()?.minor()])?;
+                owed = add(owed, item.total()?)?;
             }
         }
-        Ok(total)
+        Ok(owed)
+    }
+
+    /// Every total of the account fits in an amount, so that the figures the account view
+    /// reads without a `Result` (`billed_balance`, `unpaid_principal`, `Due::outstanding`,
+    /// an open statement's `minimum_due` and `still_to_pay`) are exact. Each operation that
+    /// can make a total grow ends with this check and is refused (`amount_overflow`) when
+    /// one would not fit.
+    fn check_totals_fit(&self) -> Result<(), CreditError> {
+        let refuse = |error: CreditError| match error {
+            CreditError::AmountOverflow(_) => CreditError::AmountOverflow(
+                "what the account owes would not fit in an amount".into(),
+            ),
+            other => other,
+        };
+        self.checked_total_owed().map_err(refuse)?;
+        self.checked_unpaid_principal().map_err(refuse)?;
+        for open in self.unjudged_statements() {
+            open.checked_still_to_pay().map_err(refuse)?;
+        }
+        Ok(())
     }
 
     pub fn set_limit(&mut self, limit: Amount) -> Result<(), CreditError> {
@@ -886,13 +956,9 @@ impl Account {
     /// (never below zero).
     pub fn payable_credit_balance(&self) -> Result<Amount, CreditError> {
         let billed = self.checked_billed_balance()?;
-        Ok(amount(
-            self.credit_balance
-                .minor()
-                .saturating_sub(billed.minor())
-                .max(0),
-            self.currency,
-        ))
+        // Billed items take the credit balance first: with more billed than held, nothing
+        // can be paid out.
+        Ok(zero_if_negative(self.credit_balance.checked_sub(billed)?))
     }
 
     /// Pays `value` of the customer's credit balance back to them: the credit balance
@@ -937,7 +1003,7 @@ impl Account {
                 return Err(CreditError::AccountClosed)
             }
         }
-        let available = self.available_credit(date);
+        let available = self.checked_available_credit(date)?;
         if value.minor() > available.minor() {
             return Err(CreditError::InsufficientCredit {
                 requested: value.to_string(),
@@ -1052,40 +1118,20 @@ impl Account {
         periods: u32,
     ) -> Result<(u32, Posting), CreditError> {
         self.void(value)?;
-        let schedule = match Schedule::build_for_tier(
-            product,
-            self.pricing_tier.as_deref(),
-            value,
-            periods,
-            date,
-            self.cycle,
-        ) {
-            Ok(schedule) => schedule,
+        let prepared = self.price_capture(date, value, product, periods);
+        let (schedule, purchases, to_merchant) = match prepared {
+            Ok(prepared) => prepared,
             Err(error) => {
                 // Put the hold back: a refused capture changes nothing.
                 self.held = add(self.held, value)?;
                 return Err(error);
             }
         };
-        // Everything the account could come to owe with this plan must fit in an amount,
-        // so that end of day can always sum it.
-        let fits = self
-            .checked_total_owed()
-            .and_then(|owed| sum([owed, schedule.total()?.minor()]));
-        if fits.is_err() {
-            self.held = add(self.held, value)?;
-            return Err(CreditError::AmountTooLarge(format!(
-                "with a plan of {value}, what the account could owe does not fit in an amount"
-            )));
-        }
         let id = self.next_plan_id;
         self.next_plan_id += 1;
         let posting = Posting::new(format!("purchase on credit, plan {id}"))
             .debit(LedgerRole::CustomerReceivable, value)
-            .credit(
-                LedgerRole::MerchantPayable,
-                value.checked_sub(schedule.merchant_discount)?,
-            )
+            .credit(LedgerRole::MerchantPayable, to_merchant)
             .credit(
                 LedgerRole::MerchantDiscountIncome,
                 schedule.merchant_discount,
@@ -1105,8 +1151,40 @@ impl Account {
             penalty_charged: zero,
             discount_refunded: zero,
         });
-        self.activity.purchases = add(self.activity.purchases, value)?;
+        self.activity.purchases = purchases;
         Ok((id, posting))
+    }
+
+    /// Everything a capture of `value` computes before it changes the account: the plan's
+    /// schedule, the cycle's purchases with it, and what the merchant is owed.
+    fn price_capture(
+        &self,
+        date: Date,
+        value: Amount,
+        product: &Product,
+        periods: u32,
+    ) -> Result<(Schedule, Amount, Amount), CreditError> {
+        let schedule = Schedule::build_for_tier(
+            product,
+            self.pricing_tier.as_deref(),
+            value,
+            periods,
+            date,
+            self.cycle,
+        )?;
+        // Everything the account could come to owe with this plan must fit in an amount,
+        // so that end of day can always sum it.
+        let fits = self
+            .checked_total_owed()
+            .and_then(|owed| add(owed, schedule.total()?));
+        if fits.is_err() {
+            return Err(CreditError::AmountTooLarge(format!(
+                "with a plan of {value}, what the account could owe does not fit in an amount"
+            )));
+        }
+        let purchases = add(self.activity.purchases, value)?;
+        let to_merchant = value.checked_sub(schedule.merchant_discount)?;
+        Ok((schedule, purchases, to_merchant))
     }
 
     fn plan_index(&self, plan_id: u32) -> Result<usize, CreditError> {
@@ -1124,25 +1202,31 @@ impl Account {
         policy: &AccountPolicy,
     ) -> Result<Repayment, CreditError> {
         self.check_positive(value)?;
+        // Allocated on a copy, so that a total that would not fit (the credit balance, the
+        // cycle's payments) refuses the repayment before the dues change.
+        let mut dues = self.dues.clone();
         let mut applied = Vec::new();
         let left = allocate(
-            &mut self.dues,
+            &mut dues,
             value,
             date,
             &policy.allocation_order,
             &mut applied,
         )?;
-        self.credit_balance = add(self.credit_balance, left)?;
-        self.activity.payments = add(self.activity.payments, value)?;
-        add_to(
-            &mut self.activity.payments_applied,
-            value.checked_sub(left)?,
-        )?;
+        let settled = value.checked_sub(left)?;
+        let credit_balance = add(self.credit_balance, left)?;
+        let payments = add(self.activity.payments, value)?;
+        let mut payments_applied = self.activity.payments_applied;
+        add_to(&mut payments_applied, settled)?;
+        self.dues = dues;
+        self.credit_balance = credit_balance;
+        self.activity.payments = payments;
+        self.activity.payments_applied = payments_applied;
         self.record_paid(date, &applied)?;
         self.settle_paid_plans();
         let posting = Posting::new("repayment")
             .debit(LedgerRole::RepaymentClearing, value)
-            .credit(LedgerRole::CustomerReceivable, value.checked_sub(left)?)
+            .credit(LedgerRole::CustomerReceivable, settled)
             .credit(LedgerRole::CustomerCreditBalance, left);
         self.refresh_delinquency_during_day(date);
         Ok(Repayment {
@@ -1162,7 +1246,7 @@ impl Account {
             let owes = self
                 .dues
                 .iter()
-                .any(|due| due.plan_id == plan.id && due.outstanding() > 0);
+                .any(|due| due.plan_id == plan.id && due.owes());
             if !owes {
                 plan.status = PlanStatus::Settled;
             }
@@ -1176,26 +1260,29 @@ impl Account {
         if plan.status != PlanStatus::Active {
             return Err(CreditError::PlanNotActive(plan_id));
         }
-        let mut billed = 0_i64;
+        let currency = self.currency;
+        let mut billed = Amount::zero(currency);
         for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
-            billed = sum([billed, due.checked_outstanding()?])?;
+            billed = add(billed, amount(due.checked_outstanding()?, currency))?;
         }
         let unbilled = &plan.schedule.installments[plan.billed as usize..];
-        let charges = |item: &crate::schedule::Installment| -> Result<i64, CreditError> {
-            Ok(item.fee.checked_add(item.interest)?.minor())
-        };
-        let charge: i64 = match plan.early_payoff {
-            EarlyPayoffRule::PrincipalOnly => 0,
-            EarlyPayoffRule::OneMorePeriod => {
-                unbilled.first().map(charges).transpose()?.unwrap_or(0)
+        let charges = |item: &crate::schedule::Installment| add(item.fee, item.interest);
+        let charge = match plan.early_payoff {
+            EarlyPayoffRule::PrincipalOnly => Amount::zero(currency),
+            EarlyPayoffRule::OneMorePeriod => match unbilled.first() {
+                Some(item) => charges(item)?,
+                None => Amount::zero(currency),
+            },
+            EarlyPayoffRule::AllRemainingCharges => {
+                let mut all = Amount::zero(currency);
+                for item in unbilled {
+                    all = add(all, charges(item)?)?;
+                }
+                all
             }
-            EarlyPayoffRule::AllRemainingCharges => sum(unbilled
-                .iter()
-                .map(charges)
-                .collect::<Result<Vec<_>, _>>()?)?,
         };
-        let total = sum([billed, plan.unbilled_principal(), charge])?;
-        Ok((amount(total, self.currency), amount(charge, self.currency)))
+        let quote = total(currency, [billed, plan.unbilled_principal()?, charge])?;
+        Ok((quote, charge))
     }
 
     /// Pays plan `plan_id` off on `date` with `value` (at least the quote; the rest is credit
@@ -1222,9 +1309,18 @@ impl Account {
         }
         let index = self.plan_index(plan_id)?;
         let currency = self.currency;
-        let mut billed_paid = 0_i64;
+        // Every total first, so that one that would not fit refuses the payoff unchanged.
+        let mut billed_paid = Amount::zero(currency);
+        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
+            billed_paid = add(billed_paid, amount(due.checked_outstanding()?, currency))?;
+        }
+        let fee_billed = add(self.plans[index].fee_billed, charge)?;
+        let excess = value.checked_sub(quote)?;
+        let credit_balance = add(self.credit_balance, excess)?;
+        let payments = add(self.activity.payments, value)?;
+        let mut payments_applied = self.activity.payments_applied;
+        add_to(&mut payments_applied, billed_paid)?;
         for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
-            billed_paid = sum([billed_paid, due.checked_outstanding()?])?;
             due.principal = Amount::zero(currency);
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
@@ -1233,14 +1329,10 @@ impl Account {
         let plan = &mut self.plans[index];
         plan.billed = plan.schedule.periods;
         plan.status = PlanStatus::Settled;
-        plan.fee_billed = add(plan.fee_billed, charge)?;
-        let excess = value.checked_sub(quote)?;
-        self.credit_balance = add(self.credit_balance, excess)?;
-        self.activity.payments = add(self.activity.payments, value)?;
-        add_to(
-            &mut self.activity.payments_applied,
-            amount(billed_paid, currency),
-        )?;
+        plan.fee_billed = fee_billed;
+        self.credit_balance = credit_balance;
+        self.activity.payments = payments;
+        self.activity.payments_applied = payments_applied;
         for open in self.unjudged_statements_mut() {
             open.record_paid(date, plan_id, quote)?;
         }
@@ -1281,11 +1373,14 @@ impl Account {
         // Unbilled charges were never posted: cancelling them moves no money.
         let plan = &mut self.plans[index];
         let billed = plan.billed as usize;
-        let mut from_receivable = plan
-            .schedule
-            .take_principal_from_last(billed, value.minor())?;
-        let mut left = value.minor() - from_receivable;
-        let mut billed_cancelled = 0_i64;
+        let mut from_receivable = amount(
+            plan.schedule
+                .take_principal_from_last(billed, value.minor())?,
+            currency,
+        );
+        let mut left = value.checked_sub(from_receivable)?;
+        let zero = Amount::zero(currency);
+        let mut billed_cancelled = zero;
         let mut plan_dues: Vec<usize> = (0..self.dues.len())
             .filter(|position| self.dues[*position].plan_id == plan_id)
             .collect();
@@ -1298,20 +1393,20 @@ impl Account {
             .map(|position| Cancelled {
                 statement_date: self.dues[*position].statement_date,
                 due_date: self.dues[*position].due_date,
-                principal: 0,
-                charges: 0,
+                principal: zero,
+                charges: zero,
             })
             .collect();
         for (position, item) in plan_dues.iter().zip(&mut cancelled) {
-            if left == 0 {
+            if left.is_zero() {
                 break;
             }
             let due = &mut self.dues[*position];
-            let take = left.min(due.principal.minor());
-            due.principal = amount(due.principal.minor() - take, currency);
-            left -= take;
-            from_receivable += take;
-            billed_cancelled += take;
+            let take = smaller(left, due.principal);
+            due.principal = due.principal.checked_sub(take)?;
+            left = left.checked_sub(take)?;
+            from_receivable = add(from_receivable, take)?;
+            billed_cancelled = add(billed_cancelled, take)?;
             item.principal = take;
         }
         let to_credit_balance = left;
@@ -1320,84 +1415,75 @@ impl Account {
         let full = plan.refunded == plan.schedule.principal;
         // The merchant gives back the refunded principal less its share of the merchant
         // discount, which we give up in proportion (rounded down; the rest on a full refund).
-        let discount = plan.schedule.merchant_discount.minor();
+        let discount = plan.schedule.merchant_discount;
         let discount_share = if full {
-            discount - plan.discount_refunded.minor()
+            discount.checked_sub(plan.discount_refunded)?
         } else {
-            let share = i128::from(discount) * i128::from(value.minor())
-                / i128::from(plan.schedule.principal.minor().max(1));
-            i64::try_from(share).unwrap_or(0)
+            // The value is at most what is left to refund, so at most the principal.
+            scale_down(discount, value, plan.schedule.principal)?
         };
-        plan.discount_refunded = amount(plan.discount_refunded.minor() + discount_share, currency);
+        plan.discount_refunded = add(plan.discount_refunded, discount_share)?;
         let mut posting = Posting::new(format!("refund of plan {plan_id}"))
             .debit(
                 LedgerRole::MerchantPayable,
-                amount(value.minor() - discount_share, currency),
+                value.checked_sub(discount_share)?,
             )
-            .debit(
-                LedgerRole::MerchantDiscountIncome,
-                amount(discount_share, currency),
-            )
-            .credit(
-                LedgerRole::CustomerReceivable,
-                amount(from_receivable, currency),
-            )
-            .credit(
-                LedgerRole::CustomerCreditBalance,
-                amount(to_credit_balance, currency),
-            );
+            .debit(LedgerRole::MerchantDiscountIncome, discount_share)
+            .credit(LedgerRole::CustomerReceivable, from_receivable)
+            .credit(LedgerRole::CustomerCreditBalance, to_credit_balance);
         let mut given_back = to_credit_balance;
         if full {
             plan.status = PlanStatus::Refunded;
             if plan.fees_refundable {
                 let (fee_billed, interest_billed) = (plan.fee_billed, plan.interest_billed);
-                let mut outstanding = 0_i64;
+                let mut outstanding = zero;
                 for (position, item) in plan_dues.iter().zip(&mut cancelled) {
                     let due = &mut self.dues[*position];
-                    let charges = due.fee.minor() + due.interest.minor();
-                    outstanding += charges;
+                    let charges = add(due.fee, due.interest)?;
+                    outstanding = add(outstanding, charges)?;
                     item.charges = charges;
-                    due.fee = Amount::zero(currency);
-                    due.interest = Amount::zero(currency);
+                    due.fee = zero;
+                    due.interest = zero;
                 }
-                let paid = fee_billed.minor() + interest_billed.minor() - outstanding;
-                given_back += paid;
-                billed_cancelled += outstanding;
+                let paid = add(fee_billed, interest_billed)?.checked_sub(outstanding)?;
+                given_back = add(given_back, paid)?;
+                billed_cancelled = add(billed_cancelled, outstanding)?;
                 posting = posting
                     .debit(LedgerRole::FeeIncome, fee_billed)
                     .debit(LedgerRole::InterestIncome, interest_billed)
-                    .credit(
-                        LedgerRole::CustomerReceivable,
-                        amount(outstanding, currency),
-                    )
-                    .credit(LedgerRole::CustomerCreditBalance, amount(paid, currency));
-                self.credit_balance = add(self.credit_balance, amount(paid, currency))?;
+                    .credit(LedgerRole::CustomerReceivable, outstanding)
+                    .credit(LedgerRole::CustomerCreditBalance, paid);
+                self.credit_balance = add(self.credit_balance, paid)?;
             }
         }
-        self.credit_balance = add(self.credit_balance, amount(to_credit_balance, currency))?;
+        self.credit_balance = add(self.credit_balance, to_credit_balance)?;
         self.activity.refunds = add(self.activity.refunds, value)?;
-        add_to(
-            &mut self.activity.refunds_applied,
-            amount(billed_cancelled, currency),
-        )?;
+        add_to(&mut self.activity.refunds_applied, billed_cancelled)?;
         for open in self.unjudged_statements_mut() {
             // The minimum's part of what the refund cancels on this statement's items:
             // overdue items and charges in full, current principal by the principal share
             // (rounded down).
-            let mut excused = 0_i64;
-            let mut current_principal = 0_i64;
+            let mut excused = zero;
+            let mut current_principal = zero;
             for item in cancelled
                 .iter()
                 .filter(|item| item.statement_date <= open.statement_date)
             {
-                excused = excused.saturating_add(item.charges);
+                excused = add(excused, item.charges)?;
                 if item.due_date < open.statement_date {
-                    excused = excused.saturating_add(item.principal);
+                    excused = add(excused, item.principal)?;
                 } else {
-                    current_principal = current_principal.saturating_add(item.principal);
+                    current_principal = add(current_principal, item.principal)?;
                 }
             }
-            open.cancelled(plan_id, excused, current_principal, given_back)?;
+            open.cancelled(
+                plan_id,
+                Cancellation::Part {
+                    excused,
+                    current_principal,
+                },
+                given_back,
+            )?;
         }
         self.settle_paid_plans();
         Ok(posting)
@@ -1415,58 +1501,49 @@ impl Account {
         ) {
             return Err(CreditError::PlanNotActive(plan_id));
         }
-        let mut owed_principal = self.plans[index].unbilled_principal();
-        let mut owed_charges = 0_i64;
-        let mut owed_billed = 0_i64;
-        let penalty_charged = self.plans[index].penalty_charged.minor();
-        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
-            owed_principal = sum([owed_principal, due.principal.minor()])?;
-            owed_billed = sum([owed_billed, due.checked_outstanding()?])?;
-            owed_charges = sum([
-                owed_charges,
-                due.fee.minor(),
-                due.interest.minor(),
-                due.penalty.minor(),
-            ])?;
-            due.principal = Amount::zero(currency);
-            due.fee = Amount::zero(currency);
-            due.interest = Amount::zero(currency);
-            due.penalty = Amount::zero(currency);
+        // Every total first, so that one that would not fit refuses the write-off unchanged.
+        let zero = Amount::zero(currency);
+        let mut owed_principal = self.plans[index].unbilled_principal()?;
+        let mut owed_charges = zero;
+        let mut owed_billed = zero;
+        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
+            owed_principal = add(owed_principal, due.principal)?;
+            owed_billed = add(owed_billed, amount(due.checked_outstanding()?, currency))?;
+            owed_charges = total(currency, [owed_charges, due.fee, due.interest, due.penalty])?;
         }
-        let plan = &mut self.plans[index];
-        let principal_net = plan.schedule.principal.minor() - plan.refunded.minor();
-        let principal_paid = principal_net - owed_principal;
-        let charges_billed = sum([
-            plan.fee_billed.minor(),
-            plan.interest_billed.minor(),
-            penalty_charged,
-        ])?;
-        let charges_paid = charges_billed - owed_charges;
-        plan.status = PlanStatus::WrittenOffFraud;
-        let give_back = sum([principal_paid, charges_paid])?;
-        let owed = sum([owed_principal, owed_charges])?;
-        self.credit_balance = add(self.credit_balance, amount(give_back, currency))?;
-        self.activity.written_off = add(self.activity.written_off, amount(owed, currency))?;
-        add_to(
-            &mut self.activity.written_off_applied,
-            amount(owed_billed, currency),
-        )?;
+        let plan = &self.plans[index];
+        let (fee_billed, interest_billed, penalty_charged) =
+            (plan.fee_billed, plan.interest_billed, plan.penalty_charged);
+        let principal_net = plan.schedule.principal.checked_sub(plan.refunded)?;
+        let principal_paid = principal_net.checked_sub(owed_principal)?;
+        let charges_billed = total(currency, [fee_billed, interest_billed, penalty_charged])?;
+        let charges_paid = charges_billed.checked_sub(owed_charges)?;
+        let give_back = add(principal_paid, charges_paid)?;
+        let owed = add(owed_principal, owed_charges)?;
+        let credit_balance = add(self.credit_balance, give_back)?;
+        let written_off = add(self.activity.written_off, owed)?;
+        let mut written_off_applied = self.activity.written_off_applied;
+        add_to(&mut written_off_applied, owed_billed)?;
+        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
+            due.principal = zero;
+            due.fee = zero;
+            due.interest = zero;
+            due.penalty = zero;
+        }
+        self.plans[index].status = PlanStatus::WrittenOffFraud;
+        self.credit_balance = credit_balance;
+        self.activity.written_off = written_off;
+        self.activity.written_off_applied = written_off_applied;
         let posting = Posting::new(format!("stolen-account write-off of plan {plan_id}"))
-            .debit(
-                LedgerRole::FraudLossExpense,
-                amount(principal_net, currency),
-            )
-            .debit(LedgerRole::FeeIncome, plan.fee_billed)
-            .debit(LedgerRole::InterestIncome, plan.interest_billed)
-            .debit(LedgerRole::PenaltyIncome, amount(penalty_charged, currency))
-            .credit(LedgerRole::CustomerReceivable, amount(owed, currency))
-            .credit(
-                LedgerRole::CustomerCreditBalance,
-                amount(give_back, currency),
-            );
+            .debit(LedgerRole::FraudLossExpense, principal_net)
+            .debit(LedgerRole::FeeIncome, fee_billed)
+            .debit(LedgerRole::InterestIncome, interest_billed)
+            .debit(LedgerRole::PenaltyIncome, penalty_charged)
+            .credit(LedgerRole::CustomerReceivable, owed)
+            .credit(LedgerRole::CustomerCreditBalance, give_back);
         for open in self.unjudged_statements_mut() {
             // None of the plan's part of the minimum is the customer's any more.
-            open.cancelled(plan_id, i64::MAX, 0, give_back)?;
+            open.cancelled(plan_id, Cancellation::Whole, give_back)?;
         }
         self.refresh_delinquency_during_day(date);
         if self.bucket == Bucket::Current && self.frozen_by_delinquency {
@@ -1498,21 +1575,14 @@ impl Account {
         }
         // Everything on this statement: what it billed and the revolving remainders it
         // carries (nothing is overdue, so every item still owed is on it).
-        let on_statement =
-            |due: &Due| due.statement_date <= open.statement_date && due.outstanding() > 0;
-        let mut total = 0_i64;
+        let on_statement = |due: &Due| due.statement_date <= open.statement_date && due.owes();
+        let mut value = Amount::zero(self.currency);
         for due in self.dues.iter().filter(|due| on_statement(due)) {
-            total = sum([
-                total,
-                due.principal.minor(),
-                due.fee.minor(),
-                due.interest.minor(),
-            ])?;
+            value = total(self.currency, [value, due.principal, due.fee, due.interest])?;
         }
-        if total < policy.bill_installment_minimum_minor {
+        if value.minor() < policy.bill_installment_minimum_minor {
             return refuse("the statement balance is below the minimum");
         }
-        let value = amount(total, self.currency);
         let schedule = Schedule::build_for_tier(
             product,
             self.pricing_tier.as_deref(),
@@ -1521,6 +1591,16 @@ impl Account {
             date,
             self.cycle,
         )?;
+        // The new plan's charges come on top of what the account owes: all of it must still
+        // fit in an amount, as for a purchase.
+        let fits = self
+            .checked_total_owed()
+            .and_then(|owed| add(owed.checked_sub(value)?, schedule.total()?));
+        if fits.is_err() {
+            return Err(CreditError::AmountTooLarge(format!(
+                "with a plan of {value}, what the account could owe does not fit in an amount"
+            )));
+        }
         let currency = self.currency;
         add_to(&mut self.activity.converted_to_installments, value)?;
         for due in self.dues.iter_mut().filter(|due| on_statement(due)) {
@@ -1638,11 +1718,12 @@ impl Account {
             }
         }
         // 1. The day's interest on revolving items and penalties on overdue ones.
-        let mut interest = 0_i64;
-        let mut penalties = 0_i64;
+        let zero = Amount::zero(currency);
+        let mut interest = zero;
+        let mut penalties = zero;
         let plans = &mut self.plans;
         for due in &mut self.dues {
-            if due.outstanding() == 0 {
+            if !due.owes() {
                 continue;
             }
             let plan = plans.iter_mut().find(|plan| plan.id == due.plan_id);
@@ -1650,7 +1731,7 @@ impl Account {
             if due.revolving && due.due_date >= date {
                 let accrued = base.apply_rate(policy.revolving_daily_rate, policy.rounding)?;
                 due.interest = add(due.interest, accrued)?;
-                interest = sum([interest, accrued.minor()])?;
+                interest = add(interest, accrued)?;
                 if let Some(plan) = plan {
                     plan.interest_billed = add(plan.interest_billed, accrued)?;
                 }
@@ -1659,37 +1740,34 @@ impl Account {
                 let cap = due
                     .billed
                     .apply_rate(policy.penalty_cap_share, Rounding::Down)?;
-                let room = (cap.minor() - due.penalty_charged.minor()).max(0);
+                // What the cap leaves: nothing more once it is reached.
+                let room = zero_if_negative(cap.checked_sub(due.penalty_charged)?);
                 let daily = base.apply_rate(policy.penalty_daily_rate, policy.rounding)?;
-                let charged = daily.minor().min(room);
-                if charged > 0 {
-                    let charged = amount(charged, currency);
+                let charged = smaller(daily, room);
+                if charged.is_positive() {
                     due.penalty = add(due.penalty, charged)?;
                     due.penalty_charged = add(due.penalty_charged, charged)?;
-                    penalties = sum([penalties, charged.minor()])?;
+                    penalties = add(penalties, charged)?;
                     if let Some(plan) = plan {
                         plan.penalty_charged = add(plan.penalty_charged, charged)?;
                     }
                 }
             }
         }
-        if interest > 0 || penalties > 0 {
-            self.activity.interest = add(self.activity.interest, amount(interest, currency))?;
-            self.activity.penalties = add(self.activity.penalties, amount(penalties, currency))?;
+        if interest.is_positive() || penalties.is_positive() {
+            self.activity.interest = add(self.activity.interest, interest)?;
+            self.activity.penalties = add(self.activity.penalties, penalties)?;
             outcome.postings.push(
                 Posting::new("daily interest and penalties")
-                    .debit(
-                        LedgerRole::CustomerReceivable,
-                        amount(sum([interest, penalties])?, currency),
-                    )
-                    .credit(LedgerRole::InterestIncome, amount(interest, currency))
-                    .credit(LedgerRole::PenaltyIncome, amount(penalties, currency)),
+                    .debit(LedgerRole::CustomerReceivable, add(interest, penalties)?)
+                    .credit(LedgerRole::InterestIncome, interest)
+                    .credit(LedgerRole::PenaltyIncome, penalties),
             );
         }
         // 2. Installments whose date has come.
-        let mut new_principal = 0_i64;
-        let mut new_fees = 0_i64;
-        let mut new_interest = 0_i64;
+        let mut new_principal = zero;
+        let mut new_fees = zero;
+        let mut new_interest = zero;
         for plan in &mut self.plans {
             if plan.status != PlanStatus::Active {
                 continue;
@@ -1708,35 +1786,29 @@ impl Account {
                     principal: item.principal,
                     fee: item.fee,
                     interest: item.interest,
-                    penalty: Amount::zero(currency),
-                    penalty_charged: Amount::zero(currency),
+                    penalty: zero,
+                    penalty_charged: zero,
                     billed,
                 });
                 plan.fee_billed = add(plan.fee_billed, item.fee)?;
                 plan.interest_billed = add(plan.interest_billed, item.interest)?;
-                new_principal = sum([new_principal, item.principal.minor()])?;
-                new_fees = sum([new_fees, item.fee.minor()])?;
-                new_interest = sum([new_interest, item.interest.minor()])?;
+                new_principal = add(new_principal, item.principal)?;
+                new_fees = add(new_fees, item.fee)?;
+                new_interest = add(new_interest, item.interest)?;
                 plan.billed += 1;
             }
         }
         // Billed on any day of the cycle (pay-in-N installments fall due between statement
         // dates): the next statement's header counts them.
-        add_to(
-            &mut self.activity.billed_principal,
-            amount(new_principal, currency),
-        )?;
-        add_to(&mut self.activity.billed_fees, amount(new_fees, currency))?;
-        self.activity.interest = add(self.activity.interest, amount(new_interest, currency))?;
-        if new_fees > 0 || new_interest > 0 {
+        add_to(&mut self.activity.billed_principal, new_principal)?;
+        add_to(&mut self.activity.billed_fees, new_fees)?;
+        self.activity.interest = add(self.activity.interest, new_interest)?;
+        if new_fees.is_positive() || new_interest.is_positive() {
             outcome.postings.push(
                 Posting::new("installment fees and interest billed")
-                    .debit(
-                        LedgerRole::CustomerReceivable,
-                        amount(sum([new_fees, new_interest])?, currency),
-                    )
-                    .credit(LedgerRole::FeeIncome, amount(new_fees, currency))
-                    .credit(LedgerRole::InterestIncome, amount(new_interest, currency)),
+                    .debit(LedgerRole::CustomerReceivable, add(new_fees, new_interest)?)
+                    .credit(LedgerRole::FeeIncome, new_fees)
+                    .credit(LedgerRole::InterestIncome, new_interest),
             );
         }
         // 3. A credit balance settles whatever is billed.
@@ -1768,15 +1840,15 @@ impl Account {
             if let Some(unjudged) = self.open_statement.take() {
                 self.earlier_statements.push(unjudged);
             }
-            self.dues.retain(|due| due.outstanding() > 0);
+            self.dues.retain(Due::owes);
             self.settle_paid_plans();
-            let statement = self.cut_statement(date, policy)?;
+            let (statement, plans) = self.cut_statement(date, policy)?;
             self.open_statement = Some(OpenStatement {
                 statement_date: date,
                 due_date: statement.due_date,
                 minimum_payment: statement.minimum_payment,
-                paid: Amount::zero(currency),
-                plans: self.minimum_by_plan(date, policy)?,
+                paid: zero,
+                plans,
             });
             self.last_closing_balance = statement.closing_balance;
             self.activity = CycleActivity::zero(currency);
@@ -1798,15 +1870,15 @@ impl Account {
                         }
                     }
                     DelinquencyAction::Contact => {
-                        let mut overdue = 0_i64;
+                        let mut overdue = zero;
                         for due in self.dues.iter().filter(|due| due.is_overdue(date)) {
-                            overdue = sum([overdue, due.checked_outstanding()?])?;
+                            overdue = add(overdue, amount(due.checked_outstanding()?, currency))?;
                         }
                         outcome.contacts.push(ContactTask {
                             reason: format!("{:?} overdue", self.bucket),
                             bucket: self.bucket,
                             days_past_due: self.days_past_due,
-                            amount: amount(overdue, currency),
+                            amount: overdue,
                             priority: crate::collections::collection_priority(self.bucket),
                         });
                     }
@@ -1818,22 +1890,23 @@ impl Account {
         } else if self.bucket == Bucket::Current && self.frozen_by_delinquency {
             self.unfreeze();
         }
-        Ok(())
+        // The day's interest and penalties must leave every total of the account in an
+        // amount: a day after which one would not fit is refused (`amount_overflow`), never
+        // run with a clamped or wrapped total.
+        self.check_totals_fit()
     }
 
     /// Judges statement `open` at the end of its due date: minimum met, its items still owed
     /// revolve to the next due date (interest from the day after); not met, they stay due on
     /// their own due date and become overdue.
     fn judge(&mut self, open: &OpenStatement) -> Result<(), CreditError> {
-        if !open.still_to_pay().is_zero() {
+        if !open.checked_still_to_pay()?.is_zero() {
             return Ok(());
         }
         let next_statement = open.statement_date.checked_add(1.month())?;
         let next_due = self.cycle.due_date(next_statement)?;
         for due in self.dues.iter_mut().filter(|due| {
-            due.statement_date <= open.statement_date
-                && due.outstanding() > 0
-                && due.due_date >= open.due_date
+            due.statement_date <= open.statement_date && due.owes() && due.due_date >= open.due_date
         }) {
             due.revolving = true;
             due.due_date = next_due;
@@ -1850,7 +1923,7 @@ impl Account {
         outcome: &mut DayOutcome,
     ) -> Result<Amount, CreditError> {
         let before = self.credit_balance;
-        if !before.is_positive() || self.dues.iter().all(|due| due.outstanding() == 0) {
+        if !before.is_positive() || !self.dues.iter().any(Due::owes) {
             return Ok(Amount::zero(self.currency));
         }
         let mut applied = Vec::new();
@@ -1902,26 +1975,32 @@ impl Account {
     }
 
     fn checked_unpaid_principal_unbilled(&self) -> Result<Amount, CreditError> {
-        Ok(amount(
-            sum(self
-                .plans
-                .iter()
-                .filter(|plan| plan.status == PlanStatus::Active)
-                .map(Plan::unbilled_principal))?,
-            self.currency,
-        ))
+        let mut unbilled = Amount::zero(self.currency);
+        for plan in &self.plans {
+            if plan.status == PlanStatus::Active {
+                unbilled = add(unbilled, plan.unbilled_principal()?)?;
+            }
+        }
+        Ok(unbilled)
     }
 
-    /// Each plan's part of the minimum of a statement cut on `date` (see [`OpenStatement`]):
-    /// its overdue items, current charges and the principal share of its current principal,
-    /// rounded down.
-    fn minimum_by_plan(
+    /// The minimum payment of a statement cut on `date`, and each plan's part of it: the one
+    /// place Tally computes a minimum. It is everything overdue, every current fee, interest
+    /// and penalty, and the policy's share of current principal. On the statement the share
+    /// is of the account's current principal, rounded up, and the minimum is never more than
+    /// the balance; each plan's part takes the share of its own current principal rounded
+    /// down, so the parts never add up to more than the minimum (see [`OpenStatement`]).
+    fn minimum_payment(
         &self,
         date: Date,
         policy: &AccountPolicy,
-    ) -> Result<Vec<PlanMinimum>, CreditError> {
+        closing_balance: Amount,
+    ) -> Result<Minimum, CreditError> {
         let currency = self.currency;
         let zero = Amount::zero(currency);
+        let mut overdue = zero;
+        let mut current_principal = zero;
+        let mut current_charges = zero;
         let mut plans: Vec<PlanMinimum> = Vec::new();
         for due in &self.dues {
             let position = match plans.iter().position(|plan| plan.plan_id == due.plan_id) {
@@ -1940,12 +2019,13 @@ impl Account {
             };
             let plan = &mut plans[position];
             if due.is_overdue(date) {
-                plan.share = add(plan.share, amount(due.checked_outstanding()?, currency))?;
+                let owed = amount(due.checked_outstanding()?, currency);
+                overdue = add(overdue, owed)?;
+                plan.share = add(plan.share, owed)?;
             } else {
-                let charges = due
-                    .fee
-                    .checked_add(due.interest)?
-                    .checked_add(due.penalty)?;
+                let charges = total(currency, [due.fee, due.interest, due.penalty])?;
+                current_charges = add(current_charges, charges)?;
+                current_principal = add(current_principal, due.principal)?;
                 plan.share = add(plan.share, charges)?;
                 plan.current_principal = add(plan.current_principal, due.principal)?;
             }
@@ -1956,48 +2036,42 @@ impl Account {
                 .apply_rate(policy.minimum_principal_share, Rounding::Down)?;
             plan.share = add(plan.share, plan.principal_share)?;
         }
-        Ok(plans)
+        let principal_share =
+            current_principal.apply_rate(policy.minimum_principal_share, Rounding::Up)?;
+        let payment = total(currency, [overdue, current_charges, principal_share])?;
+        Ok(Minimum {
+            // Never more than the balance: a minimum above what is owed could not be met.
+            payment: smaller(payment, closing_balance),
+            overdue,
+            plans,
+        })
     }
 
-    fn cut_statement(&self, date: Date, policy: &AccountPolicy) -> Result<Statement, CreditError> {
+    /// The statement cut on `date`, and each plan's part of its minimum.
+    fn cut_statement(
+        &self,
+        date: Date,
+        policy: &AccountPolicy,
+    ) -> Result<(Statement, Vec<PlanMinimum>), CreditError> {
         let currency = self.currency;
         let zero = Amount::zero(currency);
-        let mut lines = Vec::with_capacity(self.dues.len());
-        let mut overdue = 0_i64;
-        let mut current_principal = 0_i64;
-        let mut current_charges = 0_i64;
-        for due in &self.dues {
-            let is_overdue = due.is_overdue(date);
-            if is_overdue {
-                overdue = sum([overdue, due.checked_outstanding()?])?;
-            } else {
-                current_principal = sum([current_principal, due.principal.minor()])?;
-                current_charges = sum([
-                    current_charges,
-                    due.fee.minor(),
-                    due.interest.minor(),
-                    due.penalty.minor(),
-                ])?;
-            }
-            lines.push(StatementLine {
+        let lines = self
+            .dues
+            .iter()
+            .map(|due| StatementLine {
                 plan_id: due.plan_id,
                 installment: due.installment,
                 due_date: due.due_date,
-                overdue: is_overdue,
+                overdue: due.is_overdue(date),
                 principal: due.principal,
                 fee: due.fee,
                 interest: due.interest,
                 penalty: due.penalty,
-            });
-        }
+            })
+            .collect();
         let closing_balance = self.checked_billed_balance()?;
-        // Minimum: everything overdue, all current charges, and the share of current
-        // principal rounded up to the minor unit; never more than the balance.
-        let principal_share = amount(current_principal, currency)
-            .apply_rate(policy.minimum_principal_share, Rounding::Up)?;
-        let minimum =
-            sum([overdue, current_charges, principal_share.minor()])?.min(closing_balance.minor());
-        Ok(Statement {
+        let minimum = self.minimum_payment(date, policy, closing_balance)?;
+        let statement = Statement {
             statement_date: date,
             due_date: self.cycle.due_date(date)?,
             previous_balance: self.last_closing_balance,
@@ -2016,15 +2090,25 @@ impl Account {
             credit_balance_applied: self.activity.credit_balance_applied,
             credit_balance_paid_out: self.activity.credit_balance_paid_out,
             closing_balance,
-            minimum_payment: amount(minimum, currency),
-            overdue: amount(overdue, currency),
+            minimum_payment: minimum.payment,
+            overdue: minimum.overdue,
             unbilled_principal: self.checked_unpaid_principal_unbilled()?,
             credit_balance: self.credit_balance,
-            available_credit: self.available_credit(date),
+            available_credit: self.checked_available_credit(date)?,
             bucket: Bucket::of_days_past_due(self.days_past_due_on(date)),
             lines,
-        })
+        };
+        Ok((statement, minimum.plans))
     }
+}
+
+/// A statement's minimum payment (see [`Account::minimum_payment`]).
+struct Minimum {
+    payment: Amount,
+    /// Everything overdue, part of the payment.
+    overdue: Amount,
+    /// Each plan's part of the payment.
+    plans: Vec<PlanMinimum>,
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Repayment allocation: which outstanding parts a payment settles, in a configurable order.
 
+use crate::amounts::smaller;
 use crate::error::CreditError;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -54,15 +55,18 @@ impl Due {
         }
     }
 
-    /// Everything still owed on this item, saturating at `i64::MAX` (the parts are never
-    /// negative, so the sign is right whatever their size); money sums use
-    /// [`Due::checked_outstanding`].
+    /// Everything still owed on this item, in minor units. Exact for every item the credit
+    /// rules keep: end of day refuses (`amount_overflow`) a day that would leave an item
+    /// owing more than an amount holds. Money sums use [`Due::checked_outstanding`].
     pub fn outstanding(&self) -> i64 {
-        self.principal
-            .minor()
-            .saturating_add(self.fee.minor())
-            .saturating_add(self.interest.minor())
-            .saturating_add(self.penalty.minor())
+        match self.checked_outstanding() {
+            Ok(outstanding) => outstanding,
+            Err(error) => {
+                debug_assert!(false, "{self:?}: {error}");
+                // Only a hand-made item gets here; it owes more than an amount holds.
+                i64::MAX
+            }
+        }
     }
 
     /// Everything still owed on this item, or an error if it does not fit in an amount.
@@ -75,9 +79,20 @@ impl Due {
             .minor())
     }
 
+    /// Whether anything is still owed on this item. Exact whatever the parts (summed in 128
+    /// bits, where four amounts cannot overflow), so it needs no fallible sum.
+    pub fn owes(&self) -> bool {
+        let parts = [self.principal, self.fee, self.interest, self.penalty];
+        parts
+            .iter()
+            .map(|part| i128::from(part.minor()))
+            .sum::<i128>()
+            > 0
+    }
+
     /// Past its due date on `date` and unpaid.
     pub fn is_overdue(&self, date: Date) -> bool {
-        self.due_date < date && self.outstanding() > 0
+        self.due_date < date && self.owes()
     }
 }
 
@@ -172,7 +187,7 @@ pub fn allocate(
         return Err(CreditError::AmountNotPositive(payment.to_string()));
     }
     let currency: Currency = payment.currency();
-    let mut left = payment.minor();
+    let mut left = payment;
     // Oldest first; a stable sort of indices keeps the caller's order for equal keys.
     let mut indices: Vec<usize> = (0..dues.len()).collect();
     indices.sort_by_key(|index| {
@@ -181,8 +196,8 @@ pub fn allocate(
     });
     for step in &order.0 {
         for index in &indices {
-            if left == 0 {
-                return Ok(Amount::zero(currency));
+            if left.is_zero() {
+                return Ok(left);
             }
             let due = &mut dues[*index];
             let Some(component) = step.selects(due, as_of) else {
@@ -195,18 +210,18 @@ pub fn allocate(
                     owed.currency()
                 )));
             }
-            let take = left.min(owed.minor());
-            if take > 0 {
-                *owed = Amount::new(owed.minor() - take, currency);
-                left -= take;
+            let take = smaller(left, *owed);
+            if take.is_positive() {
+                *owed = owed.checked_sub(take)?;
+                left = left.checked_sub(take)?;
                 applied.push(Applied {
                     plan_id: due.plan_id,
                     installment: due.installment,
                     component,
-                    amount: Amount::new(take, currency),
+                    amount: take,
                 });
             }
         }
     }
-    Ok(Amount::new(left, currency))
+    Ok(left)
 }

@@ -162,14 +162,19 @@ impl CreditPolicy {
         if !reasons.is_empty() {
             return Ok(Decision::Declined { reasons });
         }
+        let currency = applicant.monthly_income.currency();
+        // The tier's most, and a whole number of steps below it.
         let raw = applicant
             .monthly_income
             .apply_rate(tier.income_multiple, Rounding::Down)?
             .minor()
             .min(tier.limit_max_minor);
-        let limit = raw - raw % self.limit_step_minor;
+        let below_step = raw.checked_rem(self.limit_step_minor).ok_or_else(|| {
+            CreditError::InvalidConfiguration("limit_step_minor must be positive".into())
+        })?;
+        let limit = Amount::new(raw, currency).checked_sub(Amount::new(below_step, currency))?;
         Ok(Decision::Approved {
-            limit: Amount::new(limit, applicant.monthly_income.currency()),
+            limit,
             tier: tier.name.clone(),
         })
     }

@@ -76,7 +76,26 @@ pub enum CreditError {
     #[error("invalid configuration: {0}")]
     InvalidConfiguration(String),
     #[error("money: {0}")]
-    Money(#[from] MoneyError),
+    Money(#[source] MoneyError),
+    /// A sum of money would not fit in an amount (64-bit minor units): refused, never
+    /// clamped or wrapped.
+    #[error("amount overflow: {0}")]
+    AmountOverflow(String),
+    /// A state the credit rules never produce (a broken invariant): reported, not panicked
+    /// on, and never papered over with a made-up amount.
+    #[error("internal error of the credit rules: {0}")]
+    Internal(String),
+}
+
+impl From<MoneyError> for CreditError {
+    /// An overflow of money arithmetic is `amount_overflow`, like the ledger's; other money
+    /// errors keep their own variant.
+    fn from(error: MoneyError) -> Self {
+        match error {
+            MoneyError::Overflow => CreditError::AmountOverflow(error.to_string()),
+            other => CreditError::Money(other),
+        }
+    }
 }
 
 impl CreditError {
@@ -112,7 +131,11 @@ impl CreditError {
             CreditError::DateOutOfRange(_) => "credit_date_out_of_range",
             CreditError::EndOfDayOutOfOrder { .. } => "credit_end_of_day_out_of_order",
             CreditError::InvalidConfiguration(_) => "credit_invalid_configuration",
+            CreditError::Money(MoneyError::Overflow) | CreditError::AmountOverflow(_) => {
+                "amount_overflow"
+            }
             CreditError::Money(_) => "money_error",
+            CreditError::Internal(_) => "credit_internal",
         }
     }
 }

@@ -93,14 +93,23 @@
 //!   account pays out; a charged-off one does not (`credit_account_charged_off`: the balance
 //!   stays against the debt charged off). A payout is not a payment: it counts towards no
 //!   minimum. Statements show what was paid out in their cycle.
-//! - **Overflow.** A capture whose plan, or whose account with it, could come to owe more
-//!   than an amount holds is refused (`credit_amount_too_large`); sums of money are checked.
+//! - **Overflow.** Money moves through `tally_core::Amount`'s checked arithmetic only:
+//!   nothing is clamped at `i64::MAX` or wrapped. A capture or bill installment whose plan,
+//!   or whose account with it, could come to owe more than an amount holds is refused
+//!   (`credit_amount_too_large`); any other step after which a sum would not fit (a
+//!   repayment that would take the credit balance past it, an end of day whose interest and
+//!   penalties would take what is owed past it) is refused with `amount_overflow`, and the
+//!   store keeps the state from before. A broken invariant is `credit_internal`. Postings
+//!   move exactly what they are given: legs whose sum would not fit stay apart. The minimum
+//!   payment is computed in one place (`Account::minimum_payment`), for the statement and
+//!   for each plan's part of it.
 //! - **Plain data for end of day.** Accounts, plans and due items are serde structs the store
 //!   persists as they are; `end_of_day` reuses the caller's [`DayOutcome`] and allocates only
 //!   for new due items, postings and statements.
 
 pub mod account;
 pub mod allocation;
+mod amounts;
 pub mod collections;
 pub mod decision;
 pub mod error;

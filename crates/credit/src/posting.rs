@@ -44,7 +44,8 @@ pub struct PostingLeg {
     pub amount: Amount,
 }
 
-/// A balanced journal entry on ledger roles. Zero legs are dropped when it is built.
+/// A balanced journal entry on ledger roles. Zero legs are dropped when it is built, and legs
+/// on one role and side are merged into one while their sum fits in an amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Posting {
     pub description: String,
@@ -70,33 +71,41 @@ impl Posting {
     }
 
     fn push(&mut self, role: LedgerRole, side: Side, amount: Amount) {
+        if !amount.is_negative() {
+            self.merge(role, side, amount);
+            return;
+        }
         // A negative amount is the same movement on the other side.
-        let (side, amount) = if amount.is_negative() {
-            let flipped = match side {
-                Side::Debit => Side::Credit,
-                Side::Credit => Side::Debit,
-            };
-            (
-                flipped,
-                Amount::new(amount.minor().saturating_neg(), amount.currency()),
-            )
-        } else {
-            (side, amount)
+        let flipped = match side {
+            Side::Debit => Side::Credit,
+            Side::Credit => Side::Debit,
         };
+        match amount.checked_neg() {
+            Ok(positive) => self.merge(role, flipped, positive),
+            Err(_) => {
+                // Only `i64::MIN` has no positive amount: it moves one minor unit more than
+                // `i64::MAX`, so it becomes two legs that together move exactly that.
+                self.merge(role, flipped, Amount::new(i64::MAX, amount.currency()));
+                self.merge(role, flipped, Amount::new(1, amount.currency()));
+            }
+        }
+    }
+
+    /// Adds a non-negative `amount` to the leg on `role` and `side`, or starts a new leg: a
+    /// second leg when the sum would not fit in an amount (or the currencies differ), so the
+    /// posting always moves exactly what it was given.
+    fn merge(&mut self, role: LedgerRole, side: Side, amount: Amount) {
         if amount.is_zero() {
             return;
         }
-        if let Some(leg) = self
+        let merged = self
             .legs
             .iter_mut()
-            .find(|leg| leg.role == role && leg.side == side)
-        {
-            leg.amount = Amount::new(
-                leg.amount.minor().saturating_add(amount.minor()),
-                amount.currency(),
-            );
-        } else {
-            self.legs.push(PostingLeg { role, side, amount });
+            .filter(|leg| leg.role == role && leg.side == side)
+            .find_map(|leg| leg.amount.checked_add(amount).ok().map(|sum| (leg, sum)));
+        match merged {
+            Some((leg, sum)) => leg.amount = sum,
+            None => self.legs.push(PostingLeg { role, side, amount }),
         }
     }
 
@@ -132,5 +141,53 @@ impl Posting {
             description: self.description.clone(),
             metadata: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::Currency;
+
+    fn cny(minor: i64) -> Amount {
+        Amount::new(minor, Currency::CNY)
+    }
+
+    fn moved(posting: &Posting, role: LedgerRole, side: Side) -> i128 {
+        posting
+            .legs
+            .iter()
+            .filter(|leg| leg.role == role && leg.side == side)
+            .map(|leg| i128::from(leg.amount.minor()))
+            .sum()
+    }
+
+    #[test]
+    fn legs_move_exactly_what_they_are_given_near_the_limit() {
+        // Two debits on one role whose sum does not fit stay two legs.
+        let posting = Posting::new("near the limit")
+            .debit(LedgerRole::CustomerReceivable, cny(i64::MAX))
+            .debit(LedgerRole::CustomerReceivable, cny(5))
+            .credit(LedgerRole::MerchantPayable, cny(i64::MAX))
+            .credit(LedgerRole::MerchantPayable, cny(5));
+        assert_eq!(posting.imbalance(), 0);
+        assert_eq!(
+            moved(&posting, LedgerRole::CustomerReceivable, Side::Debit),
+            i128::from(i64::MAX) + 5
+        );
+        assert!(posting.legs.iter().all(|leg| leg.amount.is_positive()));
+        // Legs that fit still merge into one.
+        let merged = Posting::new("small")
+            .debit(LedgerRole::FeeIncome, cny(2))
+            .debit(LedgerRole::FeeIncome, cny(3));
+        assert_eq!(merged.legs.len(), 1);
+        assert_eq!(merged.legs[0].amount, cny(5));
+        // The most negative amount moves one unit more than i64::MAX on the other side.
+        let flipped = Posting::new("most negative").credit(LedgerRole::FeeIncome, cny(i64::MIN));
+        assert_eq!(
+            moved(&flipped, LedgerRole::FeeIncome, Side::Debit),
+            -i128::from(i64::MIN)
+        );
+        assert!(flipped.legs.iter().all(|leg| leg.amount.is_positive()));
     }
 }

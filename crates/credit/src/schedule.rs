@@ -1,5 +1,6 @@
 //! Installment schedules: how a purchase's principal, fees and interest fall due, per product.
 
+use crate::amounts::{scale_down, smaller};
 use crate::error::CreditError;
 use crate::finance;
 use crate::product::{FeeModel, Pricing, Product, RemainderOn};
@@ -308,9 +309,15 @@ impl Schedule {
                     let part = if number == periods {
                         balance
                     } else {
-                        // Clamp so that a rounding never makes a part negative or too large.
-                        let raw = payment.minor().saturating_sub(interest.minor());
-                        Amount::new(raw.clamp(0, balance.minor()), principal.currency())
+                        // The payment less the period's interest; kept between zero and the
+                        // balance, so that a rounding never makes a part negative or larger
+                        // than what is still owed (the last installment takes the rest).
+                        let raw = payment.checked_sub(interest)?;
+                        if raw.is_negative() {
+                            Amount::zero(principal.currency())
+                        } else {
+                            smaller(raw, balance)
+                        }
                     };
                     balance = balance.checked_sub(part)?;
                     push(
@@ -435,45 +442,42 @@ impl Schedule {
     ) -> Result<i64, CreditError> {
         let basis = self.interest_basis()?;
         let currency = self.principal.currency();
-        let mut left = value.max(0);
-        let mut taken = 0_i64;
+        // A negative value takes nothing.
+        let mut left = Amount::new(value.max(0), currency);
+        let mut taken = Amount::zero(currency);
         let remaining = self.installments.get_mut(first..).unwrap_or_default();
         for item in remaining.iter_mut().rev() {
-            if left == 0 {
+            if left.is_zero() {
                 break;
             }
-            let before = item.principal.minor();
-            let take = left.min(before);
-            if take == 0 {
+            let before = item.principal;
+            let take = smaller(left, before);
+            if !take.is_positive() {
                 continue;
             }
-            let after = before - take;
-            let scale = |charge: Amount| -> Amount {
-                // charge × after / before, rounded down; i128 so the product cannot overflow.
-                let scaled = i128::from(charge.minor()) * i128::from(after) / i128::from(before);
-                Amount::new(i64::try_from(scaled).unwrap_or(0), currency)
-            };
-            item.fee = scale(item.fee);
+            let after = before.checked_sub(take)?;
+            item.fee = scale_down(item.fee, after, before)?;
             if basis.is_none() {
-                item.interest = scale(item.interest);
+                item.interest = scale_down(item.interest, after, before)?;
             }
-            item.principal = Amount::new(after, currency);
-            left -= take;
-            taken += take;
+            item.principal = after;
+            left = left.checked_sub(take)?;
+            taken = taken.checked_add(take)?;
         }
-        if let (Some(basis), true) = (basis, taken > 0) {
-            let mut balance: i64 = remaining.iter().map(|item| item.principal.minor()).sum();
+        if let (Some(basis), true) = (basis, taken.is_positive()) {
+            let parts: Vec<Amount> = remaining.iter().map(|item| item.principal).collect();
+            let mut balance = Amount::checked_sum(currency, &parts)?;
             for item in remaining.iter_mut() {
-                let interest = basis.interest(Amount::new(balance, currency))?;
+                let interest = basis.interest(balance)?;
                 // Never more than the schedule disclosed (a stored schedule's inferred
                 // rounding could otherwise add a minor unit).
                 if interest.minor() < item.interest.minor() {
                     item.interest = interest;
                 }
-                balance -= item.principal.minor();
+                balance = balance.checked_sub(item.principal)?;
             }
         }
-        Ok(taken)
+        Ok(taken.minor())
     }
 
     /// Principal, fees and interest over the whole plan: what the customer pays for it.
@@ -494,7 +498,8 @@ impl Schedule {
     /// principal received as a negative flow, less any installment paid at once), index k the
     /// installment due k periods later.
     pub fn cash_flows(&self) -> Result<Vec<Decimal>, CreditError> {
-        let mut flows = vec![Decimal::from(-self.principal.minor())];
+        // Negated as a decimal: `-i64::MIN` does not fit in an i64.
+        let mut flows = vec![-Decimal::from(self.principal.minor())];
         for (index, item) in self.installments.iter().enumerate() {
             let total = Decimal::from(item.total()?.minor());
             let period = if self.first_due_at_purchase {
@@ -551,17 +556,17 @@ pub fn split_principal(
         ));
     }
     let divisor = i64::from(parts);
-    let base = principal.minor() / divisor;
-    let remainder = principal.minor() - base * divisor;
-    let currency = principal.currency();
+    // Truncated toward zero, so `base × parts` is at most the principal and fits.
+    let base = Amount::new(principal.minor() / divisor, principal.currency());
+    let remainder = principal.checked_sub(base.checked_mul(divisor)?)?;
     let count =
         usize::try_from(parts).map_err(|_| CreditError::InvalidProduct("too many parts".into()))?;
-    let mut split = vec![Amount::new(base, currency); count];
+    let mut split = vec![base; count];
     let index = match remainder_on {
         RemainderOn::First => 0,
         RemainderOn::Last => count - 1,
     };
-    split[index] = Amount::new(base + remainder, currency);
+    split[index] = base.checked_add(remainder)?;
     Ok(split)
 }
 
