@@ -17,8 +17,7 @@ pub enum BenchCommand {
     /// server on a fresh database: transfers per second and latency percentiles.
     Ledger(LedgerBenchArgs),
     /// Risk decisions with the default pack and its velocity features: in process on one
-    /// core (the zen-engine comparison included), then over HTTP against an in-process
-    /// server that stores every decision.
+    /// core, then over HTTP against an in-process server that stores every decision.
     Risk(RiskBenchArgs),
     /// Credit end of day on a generated portfolio (`--accounts 1000000`).
     Eod(crate::eod::BenchArguments),

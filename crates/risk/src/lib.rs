@@ -23,14 +23,15 @@
 //!   unknown variables and for a boolean result on a sample event, refused with rule id,
 //!   line and message. Chosen over ZEN (`zen-expression`) after measuring both on the
 //!   default pack's 15 conditions over the same recorded features
-//!   (`examples/expression_languages.rs`, 2-core shared VM, median of 3 runs of 5): with a
-//!   context reused in place CEL does 450,000 decisions/s (2.2 us) against ZEN's 305,000
-//!   (3.3 us); with a fresh context per decision ZEN is ahead (181,000 against 140,000),
-//!   but the engine never builds a fresh one. CEL is also a specified, widely used
-//!   language (Kubernetes, Envoy), its compiled programs are `Send + Sync` (ZEN's values
-//!   are `Rc`), and it is a lighter build. ZEN's decimal numbers buy nothing here: amounts
-//!   reach rules as integer minor units. Against CEL: `cel-parser` 0.10 panics on some
-//!   malformed input, so compilation runs under `catch_unwind` and a panic is a refusal.
+//!   (`comparisons/risk-engines/benches/expression_languages.rs`, 2-core shared VM,
+//!   median of 3 runs of 5): with a context reused in place CEL does 450,000 decisions/s
+//!   (2.2 us) against ZEN's 305,000 (3.3 us); with a fresh context per decision ZEN is
+//!   ahead (181,000 against 140,000), but the engine never builds a fresh one. CEL is also
+//!   a specified, widely used language (Kubernetes, Envoy), its compiled programs are
+//!   `Send + Sync` (ZEN's values are `Rc`), and it is a lighter build. ZEN's decimal
+//!   numbers buy nothing here: amounts reach rules as integer minor units. Against CEL:
+//!   `cel-parser` 0.10 panics on some malformed input, so compilation runs under
+//!   `catch_unwind` and a panic is a refusal.
 //! - **Features in bounded memory.** The features of a rule set are grouped by key field
 //!   (customer, device, card, ...); each group has one hash map from the key value to the
 //!   states of all its features, so an event costs one lookup per key field, not one per

@@ -3,7 +3,7 @@
 //! traffic), to choose the rule language of the risk engine. Each language is measured
 //! naively (a fresh context per decision) and with its context reused in place.
 //!
-//! Run: `cargo run --release -p tally-risk --example expression_languages`
+//! Run, from `comparisons/risk-engines`: `cargo bench --bench expression_languages`
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // A measurement: a panic is the report.
 
