@@ -2112,31 +2112,14 @@ struct Minimum {
 }
 
 #[cfg(test)]
+mod testing;
+
+#[cfg(test)]
 mod tests {
+    use super::testing::*;
     use super::*;
-    use crate::product::{FeeModel, RemainderOn, TermPricing};
+    use crate::product::{FeeModel, TermPricing};
     use jiff::civil::date;
-
-    fn cny(text: &str) -> Amount {
-        Amount::parse(text, Currency::CNY).unwrap()
-    }
-
-    fn flat(early_payoff: EarlyPayoffRule) -> Product {
-        Product {
-            code: "flat".into(),
-            name: "flat".into(),
-            currency: Currency::CNY,
-            fee_model: FeeModel::FlatFee,
-            terms: vec![
-                TermPricing::new(1, Decimal::ZERO),
-                TermPricing::new(6, Decimal::new(6, 3)),
-            ],
-            rounding: Rounding::HalfUp,
-            remainder_on: RemainderOn::Last,
-            early_payoff,
-            fees_refundable: true,
-        }
-    }
 
     #[test]
     fn authorisations_capture_in_part_void_and_expire() {
@@ -2279,28 +2262,6 @@ mod tests {
                 pricing.rate * Decimal::from(100_000)
             );
         }
-    }
-
-    /// An account with a purchase of `value` over `periods` on 10 January.
-    fn with_purchase(value: &str, periods: u32, early_payoff: EarlyPayoffRule) -> (Account, u32) {
-        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
-        account.authorize(date(2026, 1, 10), cny(value)).unwrap();
-        let (id, _) = account
-            .capture(date(2026, 1, 10), cny(value), &flat(early_payoff), periods)
-            .unwrap();
-        (account, id)
-    }
-
-    fn run(account: &mut Account, policy: &AccountPolicy, from: Date, until: Date) -> Vec<Posting> {
-        let mut postings = Vec::new();
-        let mut outcome = DayOutcome::default();
-        let mut day = from;
-        while day <= until {
-            account.end_of_day(day, policy, &mut outcome).unwrap();
-            postings.extend(outcome.postings.iter().cloned());
-            day = day.checked_add(1.day()).unwrap();
-        }
-        postings
     }
 
     #[test]
@@ -2610,16 +2571,6 @@ mod tests {
 
     // ----- Review findings: each test failed before its fix. -----
 
-    /// Runs end of day from the day after the last one run up to and including `until`.
-    fn run_to(account: &mut Account, policy: &AccountPolicy, until: Date) -> Vec<Posting> {
-        let from = account
-            .last_end_of_day
-            .unwrap()
-            .checked_add(1.day())
-            .unwrap();
-        run(account, policy, from, until)
-    }
-
     #[test]
     fn a_payment_on_the_day_an_account_enters_m6_plus_does_not_skip_the_charge_off() {
         // 1,000.00 in one period, billed 20 January, due 29 January, never paid: 180 days
@@ -2699,44 +2650,6 @@ mod tests {
         assert_eq!(late.dues[0].penalty, cny("0.00"));
         run_to(&mut late, &policy, date(2026, 2, 2));
         assert_eq!(late.dues[0].penalty, cny("0.45"));
-    }
-
-    /// 1,000.00 in one period and 600.00 over six at 0.6% (100.00 + 3.60 a month), bought
-    /// 10 January, in the order given (`six_first`: the six-period plan is plan 1).
-    fn two_plans(six_first: bool) -> (Account, u32, u32) {
-        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
-        let product = flat(EarlyPayoffRule::PrincipalOnly);
-        let day = date(2026, 1, 10);
-        account.authorize(day, cny("1600.00")).unwrap();
-        let mut capture = |value: &str, periods: u32| {
-            account
-                .capture(day, cny(value), &product, periods)
-                .unwrap()
-                .0
-        };
-        let (one, six) = if six_first {
-            let six = capture("600.00", 6);
-            (capture("1000.00", 1), six)
-        } else {
-            let one = capture("1000.00", 1);
-            (one, capture("600.00", 6))
-        };
-        (account, one, six)
-    }
-
-    fn assert_in_good_standing(account: &Account) {
-        assert_eq!(account.bucket, Bucket::Current);
-        assert_eq!(account.days_past_due, 0);
-        assert_eq!(account.status, AccountStatus::Open);
-        assert!(account.dues.iter().all(|due| due.penalty.is_zero()));
-        assert!(account
-            .plans
-            .iter()
-            .all(|plan| plan.penalty_charged.is_zero()));
-        assert!(account
-            .dues
-            .iter()
-            .all(|due| due.outstanding() == 0 || due.revolving));
     }
 
     #[test]
@@ -2860,20 +2773,6 @@ mod tests {
         assert_eq!(error.code(), "credit_account_has_credit_balance");
         assert!(error.to_string().contains("150.00"), "{error}");
         assert_eq!(account, before);
-    }
-
-    /// An account whose plan is paid off and whose customer overpaid by 150.00.
-    fn holding_150() -> Account {
-        let (mut account, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
-        account
-            .repay(date(2026, 1, 11), cny("150.00"), &AccountPolicy::default())
-            .unwrap();
-        let (quote, _) = account.early_payoff_quote(plan).unwrap();
-        account
-            .early_payoff(date(2026, 1, 11), plan, quote)
-            .unwrap();
-        assert_eq!(account.credit_balance, cny("150.00"));
-        account
     }
 
     #[test]
@@ -3111,17 +3010,6 @@ mod tests {
             run_to(&mut account, &policy, date(2026, 2, 3));
             assert_eq!(account.bucket, standing, "{refund} {pays}");
         }
-    }
-
-    /// An account as Tally stored it before new cycles were limited to `due_days` 1 to 28:
-    /// statement day 20 and `due_days` as given (0 to 31 were accepted then).
-    fn stored_with_due_days(due_days: i32) -> Account {
-        let account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
-        let mut json = serde_json::to_value(&account).unwrap();
-        json["cycle"]["due_days"] = due_days.into();
-        let account: Account = serde_json::from_value(json).unwrap();
-        assert_eq!(account.cycle.due_days, due_days);
-        account
     }
 
     #[test]
