@@ -7,13 +7,18 @@ use crate::allocation::{allocate, AllocationOrder, Applied, Due};
 use crate::amounts::{net, scale_down, smaller, total, zero_if_negative};
 use crate::error::CreditError;
 use crate::posting::{LedgerRole, Posting};
-use crate::product::{EarlyPayoffRule, Product};
+use crate::product::Product;
 use crate::schedule::{Cycle, Schedule};
 use jiff::civil::Date;
 use jiff::ToSpan;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tally_core::{Amount, Currency, Rounding};
+
+mod plan;
+
+use plan::Cancelled;
+pub use plan::{Plan, PlanStatus};
 
 /// Days past due at which each bucket starts: M1 = 1–30, M2 = 31–60, … M6 = 151–180,
 /// M6+ = over 180.
@@ -158,51 +163,6 @@ pub enum AccountStatus {
     Frozen,
     ChargedOff,
     Closed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlanStatus {
-    Active,
-    Settled,
-    Refunded,
-    WrittenOffFraud,
-    ChargedOff,
-}
-
-/// A purchase on credit and its schedule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Plan {
-    pub id: u32,
-    pub product_code: String,
-    pub status: PlanStatus,
-    pub early_payoff: EarlyPayoffRule,
-    pub fees_refundable: bool,
-    pub schedule: Schedule,
-    /// Installments billed so far (the first `billed` of the schedule).
-    pub billed: u32,
-    pub refunded: Amount,
-    pub fee_billed: Amount,
-    /// Installment interest billed plus daily interest accrued on the plan's items.
-    pub interest_billed: Amount,
-    pub penalty_charged: Amount,
-    /// Merchant discount given back on refunds.
-    pub discount_refunded: Amount,
-}
-
-impl Plan {
-    /// The principal of installments not yet billed: part of the plan's principal (the parts
-    /// are never negative and sum to it), so the sum fits; it is checked all the same.
-    fn unbilled_principal(&self) -> Result<Amount, CreditError> {
-        total(
-            self.schedule.principal.currency(),
-            self.schedule
-                .installments
-                .iter()
-                .skip(self.billed as usize)
-                .map(|item| item.principal),
-        )
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -377,6 +337,46 @@ impl OpenStatement {
         self.paid = self.paid.checked_sub(taken)?;
         Ok(())
     }
+
+    /// A refund of plan `plan_id` cancelled `cancelled` of its billed items and gave
+    /// `given_back` to the credit balance: the minimum's part of what it cancelled on this
+    /// statement's items comes off (overdue items and charges in full, current principal by
+    /// the principal share, rounded down).
+    fn refunded(
+        &mut self,
+        plan_id: u32,
+        cancelled: &[Cancelled],
+        given_back: Amount,
+    ) -> Result<(), CreditError> {
+        let zero = Amount::zero(self.minimum_payment.currency());
+        let mut excused = zero;
+        let mut current_principal = zero;
+        for item in cancelled
+            .iter()
+            .filter(|item| item.statement_date <= self.statement_date)
+        {
+            excused = add(excused, item.charges)?;
+            if item.due_date < self.statement_date {
+                excused = add(excused, item.principal)?;
+            } else {
+                current_principal = add(current_principal, item.principal)?;
+            }
+        }
+        self.cancelled(
+            plan_id,
+            Cancellation::Part {
+                excused,
+                current_principal,
+            },
+            given_back,
+        )
+    }
+
+    /// Plan `plan_id` was written off as stolen, giving `given_back` to the credit balance:
+    /// none of its part of the minimum is the customer's any more.
+    fn written_off(&mut self, plan_id: u32, given_back: Amount) -> Result<(), CreditError> {
+        self.cancelled(plan_id, Cancellation::Whole, given_back)
+    }
 }
 
 /// What a refund or write-off cancelled of a plan's part in a statement's minimum.
@@ -389,14 +389,6 @@ enum Cancellation {
         excused: Amount,
         current_principal: Amount,
     },
-}
-
-/// What a refund cancelled of one billed item, with the dates that place it on a statement.
-struct Cancelled {
-    statement_date: Date,
-    due_date: Date,
-    principal: Amount,
-    charges: Amount,
 }
 
 /// Totals since the last statement, printed on the next one.
@@ -1127,30 +1119,12 @@ impl Account {
                 return Err(error);
             }
         };
-        let id = self.next_plan_id;
-        self.next_plan_id += 1;
+        let merchant_discount = schedule.merchant_discount;
+        let id = self.add_plan(product, schedule, product.fees_refundable);
         let posting = Posting::new(format!("purchase on credit, plan {id}"))
             .debit(LedgerRole::CustomerReceivable, value)
             .credit(LedgerRole::MerchantPayable, to_merchant)
-            .credit(
-                LedgerRole::MerchantDiscountIncome,
-                schedule.merchant_discount,
-            );
-        let zero = Amount::zero(self.currency);
-        self.plans.push(Plan {
-            id,
-            product_code: product.code.clone(),
-            status: PlanStatus::Active,
-            early_payoff: product.early_payoff,
-            fees_refundable: product.fees_refundable,
-            schedule,
-            billed: 0,
-            refunded: zero,
-            fee_billed: zero,
-            interest_billed: zero,
-            penalty_charged: zero,
-            discount_refunded: zero,
-        });
+            .credit(LedgerRole::MerchantDiscountIncome, merchant_discount);
         self.activity.purchases = purchases;
         Ok((id, posting))
     }
@@ -1185,13 +1159,6 @@ impl Account {
         let purchases = add(self.activity.purchases, value)?;
         let to_merchant = value.checked_sub(schedule.merchant_discount)?;
         Ok((schedule, purchases, to_merchant))
-    }
-
-    fn plan_index(&self, plan_id: u32) -> Result<usize, CreditError> {
-        self.plans
-            .iter()
-            .position(|plan| plan.id == plan_id)
-            .ok_or(CreditError::PlanNotFound(plan_id))
     }
 
     /// Applies a repayment in the policy's allocation order; the rest becomes credit balance.
@@ -1234,322 +1201,6 @@ impl Account {
             to_credit_balance: left,
             posting,
         })
-    }
-
-    fn settle_paid_plans(&mut self) {
-        for plan in &mut self.plans {
-            if plan.status != PlanStatus::Active
-                || (plan.billed as usize) < plan.schedule.installments.len()
-            {
-                continue;
-            }
-            let owes = self
-                .dues
-                .iter()
-                .any(|due| due.plan_id == plan.id && due.owes());
-            if !owes {
-                plan.status = PlanStatus::Settled;
-            }
-        }
-    }
-
-    /// What paying plan `plan_id` off today costs: its billed items still owed, its unbilled
-    /// principal, and the charge its early payoff rule states.
-    pub fn early_payoff_quote(&self, plan_id: u32) -> Result<(Amount, Amount), CreditError> {
-        let plan = &self.plans[self.plan_index(plan_id)?];
-        if plan.status != PlanStatus::Active {
-            return Err(CreditError::PlanNotActive(plan_id));
-        }
-        let currency = self.currency;
-        let mut billed = Amount::zero(currency);
-        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
-            billed = add(billed, amount(due.checked_outstanding()?, currency))?;
-        }
-        let unbilled = &plan.schedule.installments[plan.billed as usize..];
-        let charges = |item: &crate::schedule::Installment| add(item.fee, item.interest);
-        let charge = match plan.early_payoff {
-            EarlyPayoffRule::PrincipalOnly => Amount::zero(currency),
-            EarlyPayoffRule::OneMorePeriod => match unbilled.first() {
-                Some(item) => charges(item)?,
-                None => Amount::zero(currency),
-            },
-            EarlyPayoffRule::AllRemainingCharges => {
-                let mut all = Amount::zero(currency);
-                for item in unbilled {
-                    all = add(all, charges(item)?)?;
-                }
-                all
-            }
-        };
-        let quote = total(currency, [billed, plan.unbilled_principal()?, charge])?;
-        Ok((quote, charge))
-    }
-
-    /// Pays plan `plan_id` off on `date` with `value` (at least the quote; the rest is credit
-    /// balance). The quote counts towards an open statement's minimum.
-    /// A plan that owes nothing more (quote zero) settles with a zero value and an empty
-    /// posting, which the caller does not send to the ledger.
-    pub fn early_payoff(
-        &mut self,
-        date: Date,
-        plan_id: u32,
-        value: Amount,
-    ) -> Result<Posting, CreditError> {
-        self.check_currency(value)?;
-        if value.is_negative() {
-            return Err(CreditError::AmountNotPositive(value.to_string()));
-        }
-        let (quote, charge) = self.early_payoff_quote(plan_id)?;
-        if value.minor() < quote.minor() {
-            return Err(CreditError::PayoffBelowQuote {
-                plan: plan_id,
-                needed: quote.to_string(),
-                given: value.to_string(),
-            });
-        }
-        let index = self.plan_index(plan_id)?;
-        let currency = self.currency;
-        // Every total first, so that one that would not fit refuses the payoff unchanged.
-        let mut billed_paid = Amount::zero(currency);
-        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
-            billed_paid = add(billed_paid, amount(due.checked_outstanding()?, currency))?;
-        }
-        let fee_billed = add(self.plans[index].fee_billed, charge)?;
-        let excess = value.checked_sub(quote)?;
-        let credit_balance = add(self.credit_balance, excess)?;
-        let payments = add(self.activity.payments, value)?;
-        let mut payments_applied = self.activity.payments_applied;
-        add_to(&mut payments_applied, billed_paid)?;
-        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
-            due.principal = Amount::zero(currency);
-            due.fee = Amount::zero(currency);
-            due.interest = Amount::zero(currency);
-            due.penalty = Amount::zero(currency);
-        }
-        let plan = &mut self.plans[index];
-        plan.billed = plan.schedule.periods;
-        plan.status = PlanStatus::Settled;
-        plan.fee_billed = fee_billed;
-        self.credit_balance = credit_balance;
-        self.activity.payments = payments;
-        self.activity.payments_applied = payments_applied;
-        for open in self.unjudged_statements_mut() {
-            open.record_paid(date, plan_id, quote)?;
-        }
-        Ok(Posting::new(format!("early payoff of plan {plan_id}"))
-            .debit(LedgerRole::RepaymentClearing, value)
-            .debit(LedgerRole::CustomerReceivable, charge)
-            .credit(LedgerRole::FeeIncome, charge)
-            .credit(LedgerRole::CustomerReceivable, quote)
-            .credit(LedgerRole::CustomerCreditBalance, excess))
-    }
-
-    /// Refunds `value` of plan `plan_id`'s principal: unbilled installments last-first, so the
-    /// plan ends sooner and no remaining installment's principal rises (a flat fee shrinks
-    /// with its installment's principal, rounded down; interest on a declining balance is
-    /// charged again on what is still owed, see [`Schedule::take_principal_from_last`]),
-    /// then billed principal still owed
-    /// (newest first), then principal already paid back to the customer's credit balance. On
-    /// a full refund of a product whose fees are refundable, every fee and interest of the
-    /// plan is reversed too (a partial refund reverses no billed fee). The merchant returns
-    /// the refunded principal less its proportional share of the merchant discount.
-    pub fn refund(&mut self, plan_id: u32, value: Amount) -> Result<Posting, CreditError> {
-        self.check_positive(value)?;
-        let index = self.plan_index(plan_id)?;
-        let currency = self.currency;
-        let plan = &self.plans[index];
-        if !matches!(plan.status, PlanStatus::Active | PlanStatus::Settled) {
-            return Err(CreditError::PlanNotActive(plan_id));
-        }
-        let refundable = plan.schedule.principal.checked_sub(plan.refunded)?;
-        if value.minor() > refundable.minor() {
-            return Err(CreditError::RefundExceedsPrincipal {
-                requested: value.to_string(),
-                refundable: refundable.to_string(),
-            });
-        }
-        // Unbilled installments first, the last first: the plan ends sooner, and the charges
-        // of what is left follow what is still owed (`Schedule::take_principal_from_last`).
-        // Unbilled charges were never posted: cancelling them moves no money.
-        let plan = &mut self.plans[index];
-        let billed = plan.billed as usize;
-        let mut from_receivable = amount(
-            plan.schedule
-                .take_principal_from_last(billed, value.minor())?,
-            currency,
-        );
-        let mut left = value.checked_sub(from_receivable)?;
-        let zero = Amount::zero(currency);
-        let mut billed_cancelled = zero;
-        let mut plan_dues: Vec<usize> = (0..self.dues.len())
-            .filter(|position| self.dues[*position].plan_id == plan_id)
-            .collect();
-        plan_dues.sort_by_key(|position| std::cmp::Reverse(self.dues[*position].installment));
-        // What the refund cancels of each billed item, in the order of `plan_dues`:
-        // principal, then (on a full refund of refundable fees) fee and interest. Each
-        // statement not yet judged takes its minimum's part of it off (see `cancelled`).
-        let mut cancelled: Vec<Cancelled> = plan_dues
-            .iter()
-            .map(|position| Cancelled {
-                statement_date: self.dues[*position].statement_date,
-                due_date: self.dues[*position].due_date,
-                principal: zero,
-                charges: zero,
-            })
-            .collect();
-        for (position, item) in plan_dues.iter().zip(&mut cancelled) {
-            if left.is_zero() {
-                break;
-            }
-            let due = &mut self.dues[*position];
-            let take = smaller(left, due.principal);
-            due.principal = due.principal.checked_sub(take)?;
-            left = left.checked_sub(take)?;
-            from_receivable = add(from_receivable, take)?;
-            billed_cancelled = add(billed_cancelled, take)?;
-            item.principal = take;
-        }
-        let to_credit_balance = left;
-        let plan = &mut self.plans[index];
-        plan.refunded = add(plan.refunded, value)?;
-        let full = plan.refunded == plan.schedule.principal;
-        // The merchant gives back the refunded principal less its share of the merchant
-        // discount, which we give up in proportion (rounded down; the rest on a full refund).
-        let discount = plan.schedule.merchant_discount;
-        let discount_share = if full {
-            discount.checked_sub(plan.discount_refunded)?
-        } else {
-            // The value is at most what is left to refund, so at most the principal.
-            scale_down(discount, value, plan.schedule.principal)?
-        };
-        plan.discount_refunded = add(plan.discount_refunded, discount_share)?;
-        let mut posting = Posting::new(format!("refund of plan {plan_id}"))
-            .debit(
-                LedgerRole::MerchantPayable,
-                value.checked_sub(discount_share)?,
-            )
-            .debit(LedgerRole::MerchantDiscountIncome, discount_share)
-            .credit(LedgerRole::CustomerReceivable, from_receivable)
-            .credit(LedgerRole::CustomerCreditBalance, to_credit_balance);
-        let mut given_back = to_credit_balance;
-        if full {
-            plan.status = PlanStatus::Refunded;
-            if plan.fees_refundable {
-                let (fee_billed, interest_billed) = (plan.fee_billed, plan.interest_billed);
-                let mut outstanding = zero;
-                for (position, item) in plan_dues.iter().zip(&mut cancelled) {
-                    let due = &mut self.dues[*position];
-                    let charges = add(due.fee, due.interest)?;
-                    outstanding = add(outstanding, charges)?;
-                    item.charges = charges;
-                    due.fee = zero;
-                    due.interest = zero;
-                }
-                let paid = add(fee_billed, interest_billed)?.checked_sub(outstanding)?;
-                given_back = add(given_back, paid)?;
-                billed_cancelled = add(billed_cancelled, outstanding)?;
-                posting = posting
-                    .debit(LedgerRole::FeeIncome, fee_billed)
-                    .debit(LedgerRole::InterestIncome, interest_billed)
-                    .credit(LedgerRole::CustomerReceivable, outstanding)
-                    .credit(LedgerRole::CustomerCreditBalance, paid);
-                self.credit_balance = add(self.credit_balance, paid)?;
-            }
-        }
-        self.credit_balance = add(self.credit_balance, to_credit_balance)?;
-        self.activity.refunds = add(self.activity.refunds, value)?;
-        add_to(&mut self.activity.refunds_applied, billed_cancelled)?;
-        for open in self.unjudged_statements_mut() {
-            // The minimum's part of what the refund cancels on this statement's items:
-            // overdue items and charges in full, current principal by the principal share
-            // (rounded down).
-            let mut excused = zero;
-            let mut current_principal = zero;
-            for item in cancelled
-                .iter()
-                .filter(|item| item.statement_date <= open.statement_date)
-            {
-                excused = add(excused, item.charges)?;
-                if item.due_date < open.statement_date {
-                    excused = add(excused, item.principal)?;
-                } else {
-                    current_principal = add(current_principal, item.principal)?;
-                }
-            }
-            open.cancelled(
-                plan_id,
-                Cancellation::Part {
-                    excused,
-                    current_principal,
-                },
-                given_back,
-            )?;
-        }
-        self.settle_paid_plans();
-        Ok(posting)
-    }
-
-    /// Writes plan `plan_id` off as bought by a thief: the customer owes nothing for it, gets
-    /// back whatever they paid for it (credit balance), carries no penalty or delinquency for
-    /// it, and the principal is a fraud loss; its fees, interest and penalties are reversed.
-    pub fn write_off_stolen(&mut self, date: Date, plan_id: u32) -> Result<Posting, CreditError> {
-        let index = self.plan_index(plan_id)?;
-        let currency = self.currency;
-        if !matches!(
-            self.plans[index].status,
-            PlanStatus::Active | PlanStatus::Settled
-        ) {
-            return Err(CreditError::PlanNotActive(plan_id));
-        }
-        // Every total first, so that one that would not fit refuses the write-off unchanged.
-        let zero = Amount::zero(currency);
-        let mut owed_principal = self.plans[index].unbilled_principal()?;
-        let mut owed_charges = zero;
-        let mut owed_billed = zero;
-        for due in self.dues.iter().filter(|due| due.plan_id == plan_id) {
-            owed_principal = add(owed_principal, due.principal)?;
-            owed_billed = add(owed_billed, amount(due.checked_outstanding()?, currency))?;
-            owed_charges = total(currency, [owed_charges, due.fee, due.interest, due.penalty])?;
-        }
-        let plan = &self.plans[index];
-        let (fee_billed, interest_billed, penalty_charged) =
-            (plan.fee_billed, plan.interest_billed, plan.penalty_charged);
-        let principal_net = plan.schedule.principal.checked_sub(plan.refunded)?;
-        let principal_paid = principal_net.checked_sub(owed_principal)?;
-        let charges_billed = total(currency, [fee_billed, interest_billed, penalty_charged])?;
-        let charges_paid = charges_billed.checked_sub(owed_charges)?;
-        let give_back = add(principal_paid, charges_paid)?;
-        let owed = add(owed_principal, owed_charges)?;
-        let credit_balance = add(self.credit_balance, give_back)?;
-        let written_off = add(self.activity.written_off, owed)?;
-        let mut written_off_applied = self.activity.written_off_applied;
-        add_to(&mut written_off_applied, owed_billed)?;
-        for due in self.dues.iter_mut().filter(|due| due.plan_id == plan_id) {
-            due.principal = zero;
-            due.fee = zero;
-            due.interest = zero;
-            due.penalty = zero;
-        }
-        self.plans[index].status = PlanStatus::WrittenOffFraud;
-        self.credit_balance = credit_balance;
-        self.activity.written_off = written_off;
-        self.activity.written_off_applied = written_off_applied;
-        let posting = Posting::new(format!("stolen-account write-off of plan {plan_id}"))
-            .debit(LedgerRole::FraudLossExpense, principal_net)
-            .debit(LedgerRole::FeeIncome, fee_billed)
-            .debit(LedgerRole::InterestIncome, interest_billed)
-            .debit(LedgerRole::PenaltyIncome, penalty_charged)
-            .credit(LedgerRole::CustomerReceivable, owed)
-            .credit(LedgerRole::CustomerCreditBalance, give_back);
-        for open in self.unjudged_statements_mut() {
-            // None of the plan's part of the minimum is the customer's any more.
-            open.cancelled(plan_id, Cancellation::Whole, give_back)?;
-        }
-        self.refresh_delinquency_during_day(date);
-        if self.bucket == Bucket::Current && self.frozen_by_delinquency {
-            self.unfreeze();
-        }
-        Ok(posting)
     }
 
     /// Converts what the open statement billed (principal, fees and interest still owed; no
@@ -1608,23 +1259,8 @@ impl Account {
             due.fee = Amount::zero(currency);
             due.interest = Amount::zero(currency);
         }
-        let id = self.next_plan_id;
-        self.next_plan_id += 1;
-        let zero = Amount::zero(currency);
-        self.plans.push(Plan {
-            id,
-            product_code: product.code.clone(),
-            status: PlanStatus::Active,
-            early_payoff: product.early_payoff,
-            fees_refundable: false,
-            schedule,
-            billed: 0,
-            refunded: zero,
-            fee_billed: zero,
-            interest_billed: zero,
-            penalty_charged: zero,
-            discount_refunded: zero,
-        });
+        // A statement put into installments: its fees are not refundable.
+        let id = self.add_plan(product, schedule, false);
         self.settle_paid_plans();
         // Nothing is due on this statement any more, nor on an earlier one not yet judged
         // (its items are on this one too, and were converted with it).
@@ -1765,52 +1401,7 @@ impl Account {
             );
         }
         // 2. Installments whose date has come.
-        let mut new_principal = zero;
-        let mut new_fees = zero;
-        let mut new_interest = zero;
-        for plan in &mut self.plans {
-            if plan.status != PlanStatus::Active {
-                continue;
-            }
-            while let Some(item) = plan.schedule.installments.get(plan.billed as usize) {
-                if item.statement_date > date {
-                    break;
-                }
-                let billed = item.total()?;
-                self.dues.push(Due {
-                    plan_id: plan.id,
-                    installment: item.number,
-                    statement_date: item.statement_date,
-                    due_date: item.due_date,
-                    revolving: false,
-                    principal: item.principal,
-                    fee: item.fee,
-                    interest: item.interest,
-                    penalty: zero,
-                    penalty_charged: zero,
-                    billed,
-                });
-                plan.fee_billed = add(plan.fee_billed, item.fee)?;
-                plan.interest_billed = add(plan.interest_billed, item.interest)?;
-                new_principal = add(new_principal, item.principal)?;
-                new_fees = add(new_fees, item.fee)?;
-                new_interest = add(new_interest, item.interest)?;
-                plan.billed += 1;
-            }
-        }
-        // Billed on any day of the cycle (pay-in-N installments fall due between statement
-        // dates): the next statement's header counts them.
-        add_to(&mut self.activity.billed_principal, new_principal)?;
-        add_to(&mut self.activity.billed_fees, new_fees)?;
-        self.activity.interest = add(self.activity.interest, new_interest)?;
-        if new_fees.is_positive() || new_interest.is_positive() {
-            outcome.postings.push(
-                Posting::new("installment fees and interest billed")
-                    .debit(LedgerRole::CustomerReceivable, add(new_fees, new_interest)?)
-                    .credit(LedgerRole::FeeIncome, new_fees)
-                    .credit(LedgerRole::InterestIncome, new_interest),
-            );
-        }
+        self.bill_installments(date, outcome)?;
         // 3. A credit balance settles whatever is billed.
         self.apply_credit_balance(date, policy, outcome)?;
         // 4. A statement due today is judged at the end of its due date, before a statement
@@ -2118,7 +1709,7 @@ mod testing;
 mod tests {
     use super::testing::*;
     use super::*;
-    use crate::product::{FeeModel, TermPricing};
+    use crate::product::EarlyPayoffRule;
     use jiff::civil::date;
 
     #[test]
@@ -2384,189 +1975,6 @@ mod tests {
         assert!(account.charged_off.minor() > 120_000);
         assert_eq!(account.billed_balance(), cny("0.00"));
         assert_eq!(account.unpaid_principal(), cny("0.00"));
-    }
-
-    #[test]
-    fn early_payoff_quotes_follow_the_product_rule() {
-        // 1,200.00 over 6 at 0.6%: 200.00 + 7.20 a month. After the first statement, 1,000.00
-        // is unbilled and 207.20 billed.
-        for (rule, charge) in [
-            (EarlyPayoffRule::PrincipalOnly, "0.00"),
-            (EarlyPayoffRule::OneMorePeriod, "7.20"),
-            (EarlyPayoffRule::AllRemainingCharges, "36.00"),
-        ] {
-            let (mut account, plan) = with_purchase("1200.00", 6, rule);
-            run(
-                &mut account,
-                &AccountPolicy::default(),
-                date(2026, 1, 11),
-                date(2026, 1, 20),
-            );
-            let (quote, quoted_charge) = account.early_payoff_quote(plan).unwrap();
-            assert_eq!(quoted_charge, cny(charge));
-            assert_eq!(
-                quote,
-                cny("1207.20").checked_add(cny(charge)).unwrap(),
-                "{rule:?}"
-            );
-            let posting = account
-                .early_payoff(
-                    date(2026, 1, 20),
-                    plan,
-                    quote.checked_add(cny("1.00")).unwrap(),
-                )
-                .unwrap();
-            assert_eq!(posting.imbalance(), 0);
-            assert_eq!(account.credit_balance, cny("1.00"));
-            assert_eq!(account.unpaid_principal(), cny("0.00"));
-            assert_eq!(account.plans[0].status, PlanStatus::Settled);
-        }
-    }
-
-    #[test]
-    fn a_partial_refund_comes_off_the_last_installments_first() {
-        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
-        run(
-            &mut account,
-            &AccountPolicy::default(),
-            date(2026, 1, 11),
-            date(2026, 1, 20),
-        );
-        let posting = account.refund(plan, cny("300.00")).unwrap();
-        assert_eq!(posting.imbalance(), 0);
-        let parts: Vec<(Amount, Amount)> = account.plans[0]
-            .schedule
-            .installments
-            .iter()
-            .map(|item| (item.principal, item.fee))
-            .collect();
-        // Installment 6 is gone with its fee; installment 5 keeps half its principal and half
-        // its fee (7.20 × 100/200 = 3.60, rounded down).
-        assert_eq!(parts[5], (cny("0.00"), cny("0.00")));
-        assert_eq!(parts[4], (cny("100.00"), cny("3.60")));
-        assert_eq!(parts[3], (cny("200.00"), cny("7.20")));
-        assert_eq!(account.unpaid_principal(), cny("900.00"));
-        // Refunding more than is left is refused and changes nothing.
-        let before = account.clone();
-        let error = account.refund(plan, cny("900.01")).unwrap_err();
-        assert_eq!(error.code(), "credit_refund_exceeds_principal");
-        assert_eq!(account, before);
-    }
-
-    #[test]
-    fn write_off_after_revolving_interest_refunds_exactly_what_was_paid() {
-        // Regression: daily interest accrued on a plan's items was not counted as billed to
-        // the plan, so the write-off gave back a negative amount and the ledger refused it.
-        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
-        let policy = AccountPolicy::default();
-        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
-        // Statement 20 January: 207.20, minimum 20.00 + 7.20 = 27.20, paid; the rest revolves.
-        account
-            .repay(date(2026, 1, 25), cny("27.20"), &policy)
-            .unwrap();
-        run(&mut account, &policy, date(2026, 1, 21), date(2026, 2, 10));
-        let accrued = account.plans[0].interest_billed;
-        // 12 days (30 January to 10 February) of 180.00 × 0.05% = 0.09.
-        assert_eq!(accrued, cny("1.08"));
-        let posting = account.write_off_stolen(date(2026, 2, 10), plan).unwrap();
-        assert_eq!(posting.imbalance(), 0);
-        assert!(posting.legs.iter().all(|leg| leg.amount.is_positive()));
-        // The customer gets back the 27.20 paid and owes nothing.
-        assert_eq!(account.credit_balance, cny("27.20"));
-        assert_eq!(account.billed_balance(), cny("0.00"));
-        assert_eq!(account.unpaid_principal(), cny("0.00"));
-    }
-
-    #[test]
-    fn a_stolen_purchase_leaves_no_delinquency_behind() {
-        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
-        let policy = AccountPolicy::default();
-        // Never paid: due 29 January, M1 and frozen from 30 January, penalties from 2 February.
-        run(&mut account, &policy, date(2026, 1, 11), date(2026, 2, 5));
-        assert_eq!(account.bucket, Bucket::M1);
-        assert_eq!(account.status, AccountStatus::Frozen);
-        assert!(account.plans[0].penalty_charged.is_positive());
-        let posting = account.write_off_stolen(date(2026, 2, 5), plan).unwrap();
-        assert_eq!(account.bucket, Bucket::Current);
-        assert_eq!(account.days_past_due, 0);
-        assert_eq!(account.status, AccountStatus::Open);
-        // The penalties are reversed out of penalty income with everything else.
-        assert!(posting
-            .legs
-            .iter()
-            .any(|leg| leg.role == LedgerRole::PenaltyIncome
-                && leg.side == tally_ledger::Side::Debit));
-        assert!(posting
-            .legs
-            .iter()
-            .any(|leg| leg.role == LedgerRole::FraudLossExpense && leg.amount == cny("1200.00")));
-        assert_eq!(account.credit_balance, cny("0.00"));
-        assert!(account.authorize(date(2026, 2, 5), cny("100.00")).is_ok());
-    }
-
-    #[test]
-    fn a_refund_gives_back_the_merchant_discount_in_proportion() {
-        let product = Product {
-            fee_model: FeeModel::InterestFree,
-            terms: vec![TermPricing::new(3, Decimal::new(3, 2))],
-            ..flat(EarlyPayoffRule::PrincipalOnly)
-        };
-        let mut account = Account::open(cny("5000.00"), Cycle::new(20, 9).unwrap()).unwrap();
-        account
-            .authorize(date(2026, 1, 10), cny("1000.01"))
-            .unwrap();
-        let (plan, purchase) = account
-            .capture(date(2026, 1, 10), cny("1000.01"), &product, 3)
-            .unwrap();
-        // 3% of 1,000.01 = 30.0003, half-up 30.00: the merchant is owed 970.01.
-        let merchant = |posting: &Posting, role: LedgerRole| {
-            posting
-                .legs
-                .iter()
-                .find(|leg| leg.role == role)
-                .map(|leg| leg.amount)
-        };
-        assert_eq!(
-            merchant(&purchase, LedgerRole::MerchantPayable),
-            Some(cny("970.01"))
-        );
-        // Half back: 30.00 × 500.00 / 1,000.01 = 14.9998…, down to 14.99.
-        let first = account.refund(plan, cny("500.00")).unwrap();
-        assert_eq!(
-            merchant(&first, LedgerRole::MerchantDiscountIncome),
-            Some(cny("14.99"))
-        );
-        assert_eq!(
-            merchant(&first, LedgerRole::MerchantPayable),
-            Some(cny("485.01"))
-        );
-        // The rest: the remaining 15.01 of the discount, so the merchant nets to zero.
-        let second = account.refund(plan, cny("500.01")).unwrap();
-        assert_eq!(
-            merchant(&second, LedgerRole::MerchantDiscountIncome),
-            Some(cny("15.01"))
-        );
-        assert_eq!(
-            merchant(&second, LedgerRole::MerchantPayable),
-            Some(cny("485.00"))
-        );
-    }
-
-    #[test]
-    fn a_full_refund_returns_paid_principal_and_refundable_fees() {
-        let (mut account, plan) = with_purchase("1200.00", 6, EarlyPayoffRule::PrincipalOnly);
-        let policy = AccountPolicy::default();
-        run(&mut account, &policy, date(2026, 1, 11), date(2026, 1, 20));
-        account
-            .repay(date(2026, 1, 25), cny("207.20"), &policy)
-            .unwrap();
-        let posting = account.refund(plan, cny("1200.00")).unwrap();
-        assert_eq!(posting.imbalance(), 0);
-        // 200.00 principal and the 7.20 fee paid come back as credit balance.
-        assert_eq!(account.credit_balance, cny("207.20"));
-        assert_eq!(account.plans[0].status, PlanStatus::Refunded);
-        assert_eq!(account.unpaid_principal(), cny("0.00"));
-        assert_eq!(account.billed_balance(), cny("0.00"));
     }
 
     // ----- Review findings: each test failed before its fix. -----
