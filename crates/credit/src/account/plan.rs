@@ -4,7 +4,8 @@
 //! are given them; the `Account` methods below book what the plan's change does to the whole
 //! account (credit balance, the cycle's totals, statements not yet judged, delinquency).
 
-use super::{add, add_to, amount, Account, Bucket, DayOutcome};
+use super::statement::add_to;
+use super::{add, amount, Account, Bucket, DayOutcome};
 use crate::allocation::Due;
 use crate::amounts::{scale_down, smaller, total};
 use crate::error::CreditError;
