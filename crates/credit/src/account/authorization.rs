@@ -371,6 +371,8 @@ mod tests {
         }
     }
 
+    // ----- Review findings: each test failed before its fix. -----
+
     #[test]
     fn a_purchase_whose_totals_do_not_fit_in_an_amount_is_refused_at_capture() {
         let huge = Amount::new(9_000_000_000_000_000_000, Currency::CNY);

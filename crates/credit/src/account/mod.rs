@@ -1,7 +1,13 @@
-//! A credit account: limit and available credit, purchases into plans, statements, daily
-//! interest and penalties, repayment, refunds, early payoff, bill installment, delinquency,
-//! charge-off, stolen-account write-off and credit balance payout. Pure: every operation takes the business date and
-//! returns the journal postings it produces; the store persists the account (serde).
+//! A credit account: its limit and available credit, status, repayment allocated across its
+//! plans, credit balance payout, daily interest and penalties, delinquency and charge-off, and
+//! the end of day that runs every step in order. Pure: every operation takes the business
+//! date and returns the journal postings it produces; the store persists the account (serde).
+//!
+//! What concerns one part of the account lives with that part: [`Plan`]s (billing, early
+//! payoff, refund, stolen-account write-off) in `plan.rs`; statements ([`Statement`],
+//! [`OpenStatement`], the minimum payment, judging a due date, bill installment) in
+//! `statement.rs`; [`Authorization`]s (authorise, capture, void, expiry) in
+//! `authorization.rs`. Every type stays reachable here, at `tally_credit::account::*`.
 
 use crate::allocation::{allocate, AllocationOrder, Applied, Due};
 use crate::amounts::{smaller, total, zero_if_negative};
@@ -418,11 +424,8 @@ impl Account {
     fn checked_total_owed(&self) -> Result<Amount, CreditError> {
         let mut owed = self.checked_billed_balance()?;
         for plan in &self.plans {
-            if plan.status != PlanStatus::Active {
-                continue;
-            }
-            for item in &plan.schedule.installments[plan.billed as usize..] {
-                owed = add(owed, item.total()?)?;
+            if plan.status == PlanStatus::Active {
+                owed = add(owed, plan.unbilled_total()?)?;
             }
         }
         Ok(owed)
@@ -649,7 +652,6 @@ impl Account {
         if self.status == AccountStatus::ChargedOff || self.status == AccountStatus::Closed {
             return Ok(());
         }
-        let currency = self.currency;
         if let Some(temporary) = self.temporary_limit {
             if date > temporary.until {
                 self.temporary_limit = None;
@@ -658,7 +660,36 @@ impl Account {
         // 0. Authorisations whose last day this is release their credit.
         self.expire_authorizations(date, outcome)?;
         // 1. The day's interest on revolving items and penalties on overdue ones.
-        let zero = Amount::zero(currency);
+        self.accrue_daily_charges(date, policy, outcome)?;
+        // 2. Installments whose date has come.
+        self.bill_installments(date, outcome)?;
+        // 3. A credit balance settles whatever is billed.
+        self.apply_credit_balance(date, policy, outcome)?;
+        // 4. A statement due today is judged at the end of its due date, before a statement
+        // cut today could replace it; earlier statements still unjudged come first.
+        self.judge_due_statements(date)?;
+        // 5. The statement.
+        if self.cycle.is_statement_date(date) {
+            outcome.statement = Some(self.cut_statement(date, policy)?);
+        }
+        // 6. Delinquency: actions when the bucket is above the previous end of day's.
+        self.age_delinquency(date, previous, policy, outcome)?;
+        // The day's interest and penalties must leave every total of the account in an
+        // amount: a day after which one would not fit is refused (`amount_overflow`), never
+        // run with a clamped or wrapped total.
+        self.check_totals_fit()
+    }
+
+    /// Accrues the day's interest on items revolving to their next due date and the day's
+    /// penalty on items overdue past the grace days (up to each item's cap), onto the items
+    /// and their plans, and posts both.
+    fn accrue_daily_charges(
+        &mut self,
+        date: Date,
+        policy: &AccountPolicy,
+        outcome: &mut DayOutcome,
+    ) -> Result<(), CreditError> {
+        let zero = Amount::zero(self.currency);
         let mut interest = zero;
         let mut penalties = zero;
         let plans = &mut self.plans;
@@ -704,18 +735,19 @@ impl Account {
                     .credit(LedgerRole::PenaltyIncome, penalties),
             );
         }
-        // 2. Installments whose date has come.
-        self.bill_installments(date, outcome)?;
-        // 3. A credit balance settles whatever is billed.
-        self.apply_credit_balance(date, policy, outcome)?;
-        // 4. A statement due today is judged at the end of its due date, before a statement
-        // cut today could replace it; earlier statements still unjudged come first.
-        self.judge_due_statements(date)?;
-        // 5. The statement.
-        if self.cycle.is_statement_date(date) {
-            outcome.statement = Some(self.cut_statement(date, policy)?);
-        }
-        // 6. Delinquency: actions when the bucket is above the previous end of day's.
+        Ok(())
+    }
+
+    /// Ages the delinquency bucket at the end of `date` and runs the policy's actions for the
+    /// bucket when it is above `previous`, the one the previous end of day left; lifts a
+    /// delinquency freeze once the account is current again.
+    fn age_delinquency(
+        &mut self,
+        date: Date,
+        previous: Bucket,
+        policy: &AccountPolicy,
+        outcome: &mut DayOutcome,
+    ) -> Result<(), CreditError> {
         self.refresh_delinquency(date);
         if self.bucket > previous {
             for rule in &policy.bucket_actions {
@@ -731,9 +763,10 @@ impl Account {
                         }
                     }
                     DelinquencyAction::Contact => {
-                        let mut overdue = zero;
+                        let mut overdue = Amount::zero(self.currency);
                         for due in self.dues.iter().filter(|due| due.is_overdue(date)) {
-                            overdue = add(overdue, amount(due.checked_outstanding()?, currency))?;
+                            overdue =
+                                add(overdue, amount(due.checked_outstanding()?, self.currency))?;
                         }
                         outcome.contacts.push(ContactTask {
                             reason: format!("{:?} overdue", self.bucket),
@@ -751,10 +784,7 @@ impl Account {
         } else if self.bucket == Bucket::Current && self.frozen_by_delinquency {
             self.unfreeze();
         }
-        // The day's interest and penalties must leave every total of the account in an
-        // amount: a day after which one would not fit is refused (`amount_overflow`), never
-        // run with a clamped or wrapped total.
-        self.check_totals_fit()
+        Ok(())
     }
 
     /// Uses the credit balance (overpayments, refunds, write-offs of paid purchases) to settle

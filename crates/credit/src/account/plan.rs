@@ -128,6 +128,15 @@ impl Plan {
         )
     }
 
+    /// Everything the installments not yet billed will bill, charges included.
+    pub(super) fn unbilled_total(&self) -> Result<Amount, CreditError> {
+        let mut owed = Amount::zero(self.schedule.principal.currency());
+        for item in &self.schedule.installments[self.billed as usize..] {
+            owed = add(owed, item.total()?)?;
+        }
+        Ok(owed)
+    }
+
     /// What the plan's billed items still owe.
     fn billed_outstanding(&self, dues: &[Due]) -> Result<Amount, CreditError> {
         let currency = self.schedule.principal.currency();

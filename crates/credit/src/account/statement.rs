@@ -745,6 +745,8 @@ mod tests {
     use crate::product::EarlyPayoffRule;
     use jiff::civil::date;
 
+    // ----- Review findings: each test failed before its fix. -----
+
     #[test]
     fn a_minimum_paid_the_day_after_the_due_date_is_late() {
         let policy = AccountPolicy::default();
