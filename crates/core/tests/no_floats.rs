@@ -13,18 +13,15 @@ use std::path::{Path, PathBuf};
 
 /// Crates that handle amounts: every line of their `src/` is scanned.
 const MONEY_CRATES: &[&str] = &[
-    // Amount, rates and rounding themselves.
-    "core",   // Accounts, entries, holds and limits.
-    "ledger", // Schedules, interest, fees, repayment allocation, statements.
-    "credit", // Stored balances, legs, credit accounts and their SQL.
-    "store",
-    // Amounts parsed from bank and processor files, matched against the ledger.
-    "recon", // Velocity features sum event amounts (as i64 minor units).
-    "risk",
-    // Wire amounts parsed into minor units; the credit service's limits and decisions.
-    "server",
-    // The binary: credit, end of day and bench commands print and send amounts.
-    "cli",
+    "core",    // Amount, rates and rounding themselves.
+    "ledger",  // Accounts, entries, holds and limits.
+    "credit",  // Schedules, interest, fees, repayment allocation, statements.
+    "store",   // Stored balances, legs, credit accounts and their SQL.
+    "recon",   // Amounts parsed from bank and processor files, matched against the ledger.
+    "risk",    // Velocity features sum event amounts (as i64 minor units).
+    "server",  // Wire amounts parsed into minor units.
+    "service", // Credit operations and end of day move amounts; the decision sets limits.
+    "cli",     // The credit, end of day and bench commands print and send amounts.
 ];
 
 /// Crates that handle no amount, and why floats are allowed there.
@@ -79,7 +76,7 @@ const FILES_WITH_FLOATS_THAT_ARE_NOT_MONEY: &[(&str, usize, &str)] = &[
         "latency histogram buckets in seconds",
     ),
     (
-        "server/src/credit.rs",
+        "service/src/credit/decision.rs",
         4,
         "the scorecard's score, probability of default and points lost; limits are Amount",
     ),
