@@ -101,8 +101,8 @@
 //!   penalties would take what is owed past it) is refused with `amount_overflow`, and the
 //!   store keeps the state from before. A broken invariant is `credit_internal`. Postings
 //!   move exactly what they are given: legs whose sum would not fit stay apart. The minimum
-//!   payment is computed in one place (`Account::minimum_payment`), for the statement and
-//!   for each plan's part of it.
+//!   payment is computed in one place (`Minimum::of`, in `account/statement.rs`), for the
+//!   statement and for each plan's part of it.
 //! - **Plain data for end of day.** Accounts, plans and due items are serde structs the store
 //!   persists as they are; `end_of_day` reuses the caller's [`DayOutcome`] and allocates only
 //!   for new due items, postings and statements.

@@ -38,13 +38,14 @@ use tally_consortium::{
 use tally_core::{Clock, Currency, ManualClock, Secret};
 use tally_credit::{AccountPolicy, LedgerRole};
 use tally_privacy::Privacy;
-use tally_server::credit::{CreditFiles, CreditService};
-use tally_server::risk::RiskService;
 use tally_server::routes::consortium::ConsortiumAppState;
 use tally_server::state::Limits;
 use tally_server::{app, app_with_risk, consortium_app, AppState};
+use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
+use tally_service::credit::ledger_accounts::credit_ledger_accounts;
+use tally_service::risk::RiskService;
 use tally_store::consortium::{ConsortiumConfig, ConsortiumLog};
-use tally_store::credit::{credit_ledger_accounts, run_end_of_day, EndOfDayOptions};
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
 use tower::ServiceExt;
@@ -326,7 +327,8 @@ fn privacy() -> Arc<Privacy> {
 /// Scorecard attributes taking the best (or worst) bin of every feature of the shipped
 /// model.
 fn attributes(best: bool) -> Value {
-    let model: Value = serde_json::from_str(tally_server::credit::DEFAULT_SCORECARD).unwrap();
+    let model: Value =
+        serde_json::from_str(tally_service::credit::decision::DEFAULT_SCORECARD).unwrap();
     let mut attributes = serde_json::Map::new();
     for feature in model["features"].as_array().unwrap() {
         let bins = feature["bins"].as_array().unwrap();
