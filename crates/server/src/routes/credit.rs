@@ -21,16 +21,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use jiff::ToSpan;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tally_core::Amount;
-use tally_credit::{Account, Cycle, LedgerRole, Posting};
+use tally_credit::{Account, Cycle};
 use tally_service::credit::decision::{age_on, CreditService};
-use tally_service::credit::operations::{
-    bucket_name, request_hash, Answer, AnswerKind, Applied, Context, OperationError, Step,
-};
+use tally_service::credit::commands::{CreditCommand, StatusChange};
+use tally_service::credit::operations::{request_hash, Answer, AnswerKind, OperationError};
+use tally_service::credit::views::account_view;
 use tally_store::credit::CreditAccountId;
 use tally_store::customers::PiiRead;
 use tally_store::risk::RiskStore;
@@ -38,10 +37,7 @@ use uuid::Uuid;
 
 type Reply = Result<(StatusCode, axum::Json<Value>), ApiError>;
 
-/// Longest an authorisation may stay open, in days.
-pub const AUTHORIZATION_DAYS_MAX: i32 = 30;
-/// Days an authorisation stays open when the request does not say.
-pub const AUTHORIZATION_DAYS_DEFAULT: i32 = 7;
+pub use tally_service::credit::commands::{AUTHORIZATION_DAYS_DEFAULT, AUTHORIZATION_DAYS_MAX};
 
 fn service(state: &AppState) -> Result<&Arc<CreditService>, ApiError> {
     state.credit.as_ref().ok_or_else(|| {
@@ -83,7 +79,8 @@ pub fn operation_error(error: OperationError) -> ApiError {
         OperationError::AccountNotFound(_) => StatusCode::NOT_FOUND,
         OperationError::KeyReused(_)
         | OperationError::Contended(_)
-        | OperationError::ProductExists(_) => StatusCode::CONFLICT,
+        | OperationError::ProductExists(_)
+        | OperationError::CustomerBlocked(_) => StatusCode::CONFLICT,
         OperationError::Credit(credit) => match credit {
             CreditError::PlanNotFound(_) | CreditError::AuthorizationNotFound(_) => {
                 StatusCode::NOT_FOUND
@@ -115,128 +112,34 @@ fn reply(answer: Answer) -> Reply {
     Ok((status, axum::Json(answer.body)))
 }
 
-/// An account as the API shows it: figures computed for `date` beside the whole state.
-pub fn account_view(
-    id: CreditAccountId,
-    customer_id: Option<&str>,
-    account: &Account,
-    date: Date,
-) -> Value {
-    let plans: Vec<Value> = account
-        .plans
-        .iter()
-        .map(|plan| {
-            json!({
-                "id": plan.id,
-                "product": plan.product_code,
-                "status": plan.status,
-                "principal": plan.schedule.principal,
-                "periods": plan.schedule.periods,
-                "billed": plan.billed,
-                "refunded": plan.refunded,
-                "merchant_discount": plan.schedule.merchant_discount,
-                "pricing": plan.schedule.pricing,
-                "true_apr": plan.schedule.true_apr().ok(),
-                "installments": plan.schedule.installments,
-            })
-        })
-        .collect();
-    json!({
-        "id": id,
-        "customer_id": customer_id,
-        "currency": account.currency,
-        "status": account.status,
-        "pricing_tier": account.pricing_tier,
-        "limit": account.limit,
-        "temporary_limit": account.temporary_limit,
-        "effective_limit": account.effective_limit(date),
-        "available_credit": account.available_credit(date),
-        "held": account.held,
-        "unpaid_principal": account.unpaid_principal(),
-        "billed_balance": account.billed_balance(),
-        "credit_balance": account.credit_balance,
-        "bucket": bucket_name(account.bucket),
-        "days_past_due": account.days_past_due,
-        "statement_day": account.cycle.statement_day,
-        "open_statement": account.open_statement.as_ref().map(statement_view),
-        "earlier_statements": account
-            .earlier_statements
-            .iter()
-            .map(statement_view)
-            .collect::<Vec<_>>(),
-        "authorizations": account.authorizations,
-        "plans": plans,
-        "last_end_of_day": account.last_end_of_day,
-    })
-}
-
-/// A statement not yet judged as the API shows it: its stored fields (`minimum_payment` as
-/// cut, `paid`: what the customer's money settled since it, repayments of billed items,
-/// early payoffs' quotes and credit balance applied) and what a client
-/// needs so that it never computes `minimum_payment - paid`: `minimum_due`, the minimum
-/// less what refunds and stolen-account write-offs took off it, and `still_to_pay`, what is
-/// left of that to pay by the due date (zero once the minimum is met).
-fn statement_view(open: &tally_credit::account::OpenStatement) -> Value {
-    let mut view = serde_json::to_value(open).unwrap_or(Value::Null);
-    if let Value::Object(fields) = &mut view {
-        fields.insert("minimum_due".into(), json!(open.minimum_due()));
-        fields.insert("still_to_pay".into(), json!(open.still_to_pay()));
-    }
-    view
-}
-
 fn hash_of(kind: &str, id: CreditAccountId, body: &impl Serialize) -> String {
     request_hash(kind, id, &serde_json::to_value(body).unwrap_or(Value::Null))
 }
 
-/// Runs operation `kind` on account `id` with the request's idempotency key.
-async fn operate(
+/// Applies `command` to account `id` under the request's idempotency key; the request
+/// body (`body`) is what a retry must repeat.
+async fn execute(
     state: &AppState,
     headers: &HeaderMap,
-    kind: &'static str,
     id: CreditAccountId,
     body: &impl Serialize,
-    rules: impl Fn(&mut Account, &Context<'_>) -> Result<Applied, OperationError>,
+    command: CreditCommand,
 ) -> Reply {
     let key = idempotency_key(headers)?;
     let service = service(state)?;
     let answer = service
         .operations
-        .operate(
+        .execute(
             &key,
-            kind,
             id,
-            &hash_of(kind, id, body),
+            &command,
+            &hash_of(command.kind(), id, body),
             today(state),
             state.clock.now(),
-            rules,
         )
         .await
         .map_err(operation_error)?;
     reply(answer)
-}
-
-fn ok(account: &Account, context: &Context<'_>, extra: Value, steps: Vec<Step>) -> Applied {
-    let mut body =
-        json!({ "account": account_view(context.id, context.customer_id, account, context.date) });
-    if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
-        body.extend(extra);
-    }
-    Applied {
-        kind: AnswerKind::Done,
-        body,
-        steps,
-    }
-}
-
-fn product<'a>(
-    context: &Context<'a>,
-    code: &str,
-) -> Result<&'a tally_credit::Product, OperationError> {
-    context
-        .catalog
-        .product(code)
-        .ok_or_else(|| OperationError::ProductNotFound(code.into()))
 }
 
 // ----- Opening -----
@@ -788,18 +691,7 @@ pub async fn set_limit(
     Json(request): Json<LimitRequest>,
 ) -> Reply {
     let limit = request.limit.parse()?;
-    operate(
-        &state,
-        &headers,
-        "set_limit",
-        id,
-        &request,
-        |account, context| {
-            account.set_limit(limit)?;
-            Ok(ok(account, context, json!({}), Vec::new()))
-        },
-    )
-    .await
+    execute(&state, &headers, id, &request, CreditCommand::SetLimit { limit }).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -828,22 +720,13 @@ pub async fn set_temporary_limit(
     Json(request): Json<TemporaryLimitRequest>,
 ) -> Reply {
     let limit = request.limit.parse()?;
-    operate(
+    let until = request.until;
+    execute(
         &state,
         &headers,
-        "set_temporary_limit",
         id,
         &request,
-        |account, context| {
-            if request.until < context.date {
-                return Err(OperationError::Invalid(format!(
-                    "a temporary limit ending {} would already be over",
-                    request.until
-                )));
-            }
-            account.set_temporary_limit(limit, request.until)?;
-            Ok(ok(account, context, json!({}), Vec::new()))
-        },
+        CreditCommand::SetTemporaryLimit { limit, until },
     )
     .await
 }
@@ -864,26 +747,18 @@ pub async fn change_status(
     Path((id, action)): Path<(CreditAccountId, String)>,
     headers: HeaderMap,
 ) -> Reply {
-    let kind: &'static str = match action.as_str() {
-        "freeze" => "freeze",
-        "unfreeze" => "unfreeze",
-        "close" => "close",
+    let change = match action.as_str() {
+        "freeze" => StatusChange::Freeze,
+        "unfreeze" => StatusChange::Unfreeze,
+        "close" => StatusChange::Close,
         _ => return Err(ApiError::not_found("not_found", "no such route")),
     };
-    operate(
+    execute(
         &state,
         &headers,
-        kind,
         id,
         &Value::Null,
-        |account, context| {
-            match kind {
-                "freeze" => account.freeze(),
-                "unfreeze" => account.unfreeze(),
-                _ => account.close()?,
-            }
-            Ok(ok(account, context, json!({}), Vec::new()))
-        },
+        CreditCommand::ChangeStatus(change),
     )
     .await
 }
@@ -920,73 +795,13 @@ pub async fn authorize(
     headers: HeaderMap,
     Json(request): Json<AuthorizeRequest>,
 ) -> Reply {
-    // A customer on the risk block list (a confirmed stolen account) buys nothing more; a
-    // retry of an authorisation made before still gets its first answer.
-    let service = service(&state)?;
-    let key = idempotency_key(&headers)?;
     let amount = request.amount.parse()?;
-    if let Some(answer) = service
-        .operations
-        .replayed(&key, &hash_of("authorize", id, &request))
-        .await
-        .map_err(operation_error)?
-    {
-        return reply(answer);
-    }
-    if let Some(customer) = service
-        .operations
-        .customer_of(id)
-        .await
-        .map_err(operation_error)?
-    {
-        if RiskStore::new(state.database.clone())
-            .customer_blocked(&customer, state.clock.now().as_microsecond())
-            .await?
-        {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "customer_blocked",
-                format!("customer {customer} is on the risk block list"),
-            ));
-        }
-    }
-    operate(&state, &headers, "authorize", id, &request, |account, context| {
-        let latest = context
-            .date
-            .checked_add(AUTHORIZATION_DAYS_MAX.days())
-            .map_err(|error| OperationError::Invalid(error.to_string()))?;
-        let expires_on = match request.expires_on {
-            Some(day) => day,
-            None => context
-                .date
-                .checked_add(AUTHORIZATION_DAYS_DEFAULT.days())
-                .map_err(|error| OperationError::Invalid(error.to_string()))?,
-        };
-        if expires_on > latest {
-            return Err(OperationError::Invalid(format!(
-                "an authorisation may stay open {AUTHORIZATION_DAYS_MAX} days at most (until {latest})"
-            )));
-        }
-        let authorization =
-            account.authorize_purchase(context.date, amount, expires_on, context.key.to_string())?;
-        let description = match &request.merchant_reference {
-            Some(reference) => format!("credit purchase authorised, account {}, {reference}", context.id),
-            None => format!("credit purchase authorised, account {}", context.id),
-        };
-        let mut applied = ok(
-            account,
-            context,
-            json!({ "authorization": account.authorization(authorization)? }),
-            vec![Step::Hold {
-                amount,
-                expires_on,
-                description,
-            }],
-        );
-        applied.kind = AnswerKind::Created;
-        Ok(applied)
-    })
-    .await
+    let command = CreditCommand::Authorize {
+        amount,
+        expires_on: request.expires_on,
+        merchant_reference: request.merchant_reference.clone(),
+    };
+    execute(&state, &headers, id, &request, command).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -1021,58 +836,14 @@ pub async fn capture(
         .as_ref()
         .map(AmountInput::parse)
         .transpose()?;
+    let command = CreditCommand::Capture {
+        authorization,
+        amount,
+        product: request.product.clone(),
+        periods: request.periods,
+    };
     let body = json!({ "authorization": authorization, "request": request });
-    operate(
-        &state,
-        &headers,
-        "capture",
-        id,
-        &body,
-        |account, context| {
-            let product = product(context, &request.product)?;
-            let value = match amount {
-                Some(value) => value,
-                None => account.authorization(authorization)?.amount,
-            };
-            let (captured, plan_id, _posting) = account.capture_authorization(
-                context.date,
-                authorization,
-                value,
-                product,
-                request.periods,
-            )?;
-            let plan = account
-                .plans
-                .iter()
-                .find(|plan| plan.id == plan_id)
-                .ok_or(OperationError::Invalid("the new plan is missing".into()))?;
-            let discount = plan.schedule.merchant_discount;
-            // The hold moves the principal from pending to posted; the merchant discount is a
-            // second entry (together: the capture posting of the credit rules).
-            let mut steps = vec![Step::CaptureHold {
-                reference: captured.reference.clone(),
-                amount: value,
-                otherwise: Posting::new(format!("purchase on credit, plan {plan_id}"))
-                    .debit(LedgerRole::CustomerReceivable, value)
-                    .credit(LedgerRole::MerchantPayable, value),
-            }];
-            if discount.is_positive() {
-                steps.push(Step::Post(
-                    Posting::new(format!("merchant discount of plan {plan_id}"))
-                        .debit(LedgerRole::MerchantPayable, discount)
-                        .credit(LedgerRole::MerchantDiscountIncome, discount),
-                ));
-            }
-            let plan_id_value = json!(plan_id);
-            Ok(ok(
-                account,
-                context,
-                json!({ "plan_id": plan_id_value }),
-                steps,
-            ))
-        },
-    )
-    .await
+    execute(&state, &headers, id, &body, command).await
 }
 
 #[utoipa::path(
@@ -1089,23 +860,12 @@ pub async fn void(
     Path((id, authorization)): Path<(CreditAccountId, u32)>,
     headers: HeaderMap,
 ) -> Reply {
-    operate(
+    execute(
         &state,
         &headers,
-        "void",
         id,
         &json!({ "authorization": authorization }),
-        |account, context| {
-            let voided = account.void_authorization(authorization)?;
-            Ok(ok(
-                account,
-                context,
-                json!({}),
-                vec![Step::ReleaseHold {
-                    reference: voided.reference,
-                }],
-            ))
-        },
+        CreditCommand::Void { authorization },
     )
     .await
 }
@@ -1136,16 +896,7 @@ pub async fn repay(
     Json(request): Json<AmountRequest>,
 ) -> Reply {
     let amount = request.amount.parse()?;
-    operate(&state, &headers, "repay", id, &request, |account, context| {
-        let repayment = account.repay(context.date, amount, context.policy)?;
-        Ok(ok(
-            account,
-            context,
-            json!({ "applied": repayment.applied, "to_credit_balance": repayment.to_credit_balance }),
-            vec![Step::Post(repayment.posting)],
-        ))
-    })
-    .await
+    execute(&state, &headers, id, &request, CreditCommand::Repay { amount }).await
 }
 
 #[utoipa::path(
@@ -1168,11 +919,7 @@ pub async fn refund(
 ) -> Reply {
     let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
-    operate(&state, &headers, "refund", id, &body, |account, context| {
-        let posting = account.refund(plan, amount)?;
-        Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
-    })
-    .await
+    execute(&state, &headers, id, &body, CreditCommand::Refund { plan, amount }).await
 }
 
 #[utoipa::path(
@@ -1194,23 +941,7 @@ pub async fn pay_off(
 ) -> Reply {
     let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
-    operate(
-        &state,
-        &headers,
-        "pay_off",
-        id,
-        &body,
-        |account, context| {
-            let posting = account.early_payoff(context.date, plan, amount)?;
-            let steps = if posting.is_empty() {
-                Vec::new()
-            } else {
-                vec![Step::Post(posting)]
-            };
-            Ok(ok(account, context, json!({}), steps))
-        },
-    )
-    .await
+    execute(&state, &headers, id, &body, CreditCommand::PayOff { plan, amount }).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -1237,25 +968,11 @@ pub async fn bill_installment(
     headers: HeaderMap,
     Json(request): Json<BillInstallmentRequest>,
 ) -> Reply {
-    operate(
-        &state,
-        &headers,
-        "bill_installment",
-        id,
-        &request,
-        |account, context| {
-            let product = product(context, &request.product)?;
-            let plan_id =
-                account.bill_installment(context.date, product, request.periods, context.policy)?;
-            Ok(ok(
-                account,
-                context,
-                json!({ "plan_id": plan_id }),
-                Vec::new(),
-            ))
-        },
-    )
-    .await
+    let command = CreditCommand::BillInstallment {
+        product: request.product.clone(),
+        periods: request.periods,
+    };
+    execute(&state, &headers, id, &request, command).await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -1284,49 +1001,12 @@ pub async fn write_off_stolen(
     headers: HeaderMap,
     Json(request): Json<WriteOffRequest>,
 ) -> Reply {
-    let service = service(&state)?;
-    let customer = service
-        .operations
-        .customer_of(id)
-        .await
-        .map_err(operation_error)?;
-    let case = RiskStore::new(state.database.clone())
-        .case(&request.case_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "risk_case_not_found",
-                format!("risk case {} does not exist", request.case_id),
-            )
-        })?;
-    if case.kind != "stolen_account" || case.status != "approved" {
-        return Err(ApiError::unprocessable(
-            "stolen_account_not_confirmed",
-            format!(
-                "case {} is a {} case with status {}: a write-off needs an approved stolen_account case",
-                case.id, case.kind, case.status
-            ),
-        ));
-    }
-    if customer.as_deref() != Some(case.customer.as_str()) {
-        return Err(ApiError::unprocessable(
-            "stolen_account_other_customer",
-            format!("case {} is about another customer", case.id),
-        ));
-    }
+    let command = CreditCommand::WriteOffStolen {
+        plan,
+        case_id: request.case_id.clone(),
+    };
     let body = json!({ "plan": plan, "request": request });
-    operate(
-        &state,
-        &headers,
-        "write_off_stolen",
-        id,
-        &body,
-        |account, context| {
-            let posting = account.write_off_stolen(context.date, plan)?;
-            Ok(ok(account, context, json!({}), vec![Step::Post(posting)]))
-        },
-    )
-    .await
+    execute(&state, &headers, id, &body, command).await
 }
 
 /// Pays part or all of the customer's credit balance back to them: it becomes a payable to
@@ -1351,21 +1031,12 @@ pub async fn pay_out_credit_balance(
     Json(request): Json<AmountRequest>,
 ) -> Reply {
     let amount = request.amount.parse()?;
-    operate(
+    execute(
         &state,
         &headers,
-        "pay_out_credit_balance",
         id,
         &request,
-        |account, context| {
-            let posting = account.pay_out_credit_balance(amount)?;
-            Ok(ok(
-                account,
-                context,
-                json!({ "paid_out": amount }),
-                vec![Step::Post(posting)],
-            ))
-        },
+        CreditCommand::PayOutCreditBalance { amount },
     )
     .await
 }

@@ -81,6 +81,19 @@ pub enum OperationError {
     LedgerConflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// A confirmed stolen account's customer buys nothing more.
+    #[error("customer {0} is on the risk block list")]
+    CustomerBlocked(String),
+    #[error("risk case {0} does not exist")]
+    CaseNotFound(String),
+    #[error("case {case_id} is a {kind} case with status {status}: a write-off needs an approved stolen_account case")]
+    StolenAccountNotConfirmed {
+        case_id: String,
+        kind: String,
+        status: String,
+    },
+    #[error("case {0} is about another customer")]
+    StolenAccountOtherCustomer(String),
 }
 
 impl OperationError {
@@ -98,6 +111,10 @@ impl OperationError {
             OperationError::LedgerRefused { .. } => "credit_ledger_refused",
             OperationError::LedgerConflict(_) => "credit_ledger_conflict",
             OperationError::Invalid(_) => "invalid_request",
+            OperationError::CustomerBlocked(_) => "customer_blocked",
+            OperationError::CaseNotFound(_) => "risk_case_not_found",
+            OperationError::StolenAccountNotConfirmed { .. } => "stolen_account_not_confirmed",
+            OperationError::StolenAccountOtherCustomer(_) => "stolen_account_other_customer",
         }
     }
 }
