@@ -141,7 +141,15 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         consortium::entry,
         consortium::tile,
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(
+        ErrorBody, ErrorDetail,
+        wire::consortium::SignedMemberRequest, wire::consortium::IdentifierBody,
+        wire::consortium::LoggedBody, wire::consortium::EffectBody, wire::consortium::EffectKind,
+        wire::consortium::QueryAnswerBody, wire::consortium::RecordBody,
+        wire::consortium::MemberList, wire::consortium::MemberBody,
+        wire::consortium::MemberStatusName, wire::consortium::QueryCountBody,
+        wire::consortium::InclusionProofBody, wire::consortium::ConsistencyProofBody,
+    )),
     tags(
         (name = "consortium", description = "Signed member requests (proposals, approvals, record publications and retractions, queries), members and their query counts, the signed checkpoint, inclusion and consistency proofs, entries and tiles"),
     )
