@@ -12,17 +12,19 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
 use tally_consortium::{
-    normalise, Action, Effect, Error, IdentifierKind, IdentifierOpening, MemberStatus, Refusal,
-    RiskRecord, SignedRequest, TileId,
+    normalise, Action, Error, IdentifierKind, IdentifierOpening, Refusal, SignedRequest, TileId,
 };
 use tally_store::consortium::{Accepted, ConsortiumLog};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json::Json;
+use crate::wire::consortium::{
+    ConsistencyProofBody, EffectBody, IdentifierBody, InclusionProofBody, LoggedBody, MemberBody,
+    MemberList, QueryAnswerBody, QueryCountBody, RecordBody, SignedMemberRequest,
+};
 
 /// What every consortium handler shares.
 #[derive(Clone, Debug)]
@@ -40,36 +42,6 @@ impl ConsortiumAppState {
             log,
             body_limit_bytes: 64 * 1024,
         }
-    }
-}
-
-/// A signed member request as a client sends it.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RequestBody {
-    /// Base64 of the request's canonical bytes (`SignedRequest::to_bytes`), signature included.
-    pub request: String,
-    /// For publications and queries: the identifier and the salt that open the signed
-    /// commitment. Personal data: checked, blinded and dropped, never stored or logged.
-    #[serde(default)]
-    pub identifier: Option<IdentifierBody>,
-}
-
-/// The opening of an identifier commitment.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentifierBody {
-    /// `phone`, `national_id`, `card`, `device` or `account`.
-    pub kind: String,
-    /// The identifier, normalised or not (it is normalised again).
-    pub value: String,
-    /// The member's 16-byte salt, hex.
-    pub salt: String,
-}
-
-impl std::fmt::Debug for IdentifierBody {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(formatter, "IdentifierBody({}, ***)", self.kind)
     }
 }
 
@@ -144,7 +116,7 @@ impl Route {
     }
 }
 
-fn decode_request(body: &RequestBody) -> Result<SignedRequest, ApiError> {
+fn decode_request(body: &SignedMemberRequest) -> Result<SignedRequest, ApiError> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(body.request.trim())
         .map_err(|_| ApiError::bad_request("invalid_base64", "request is not valid base64"))?;
@@ -161,41 +133,10 @@ fn decode_opening(body: &IdentifierBody) -> Result<IdentifierOpening, ApiError> 
     Ok(IdentifierOpening::new(identifier, salt))
 }
 
-fn effect_json(effect: &Effect) -> Value {
-    match effect {
-        Effect::Founded => json!({"kind": "founded"}),
-        Effect::ProposalOpened {
-            proposal,
-            carried_out,
-        } => json!({"kind": "proposal_opened", "proposal": proposal, "carried_out": carried_out}),
-        Effect::Approved {
-            proposal,
-            carried_out,
-        } => json!({"kind": "approved", "proposal": proposal, "carried_out": carried_out}),
-        Effect::Published { record } => json!({"kind": "published", "record": record}),
-        Effect::Retracted { record } => json!({"kind": "retracted", "record": record}),
-        Effect::Queried { result_count } => {
-            json!({"kind": "queried", "result_count": result_count})
-        }
-    }
-}
-
-fn record_json(record: &RiskRecord) -> Value {
-    json!({
-        "record": record.index,
-        "publisher": record.publisher,
-        "risk_type": record.risk_type.name(),
-        "severity": record.severity,
-        "published_at": record.published_at,
-        "expires_at": record.expires_at,
-        "evidence_reference": record.evidence_reference,
-    })
-}
-
 async fn submit(
     state: &ConsortiumAppState,
     route: Route,
-    body: RequestBody,
+    body: SignedMemberRequest,
 ) -> Result<Response, ApiError> {
     let request = decode_request(&body)?;
     if !route.takes(&request.action) {
@@ -229,15 +170,18 @@ async fn submit(
     Ok(match accepted {
         Accepted::Logged { index, effect } => (
             StatusCode::CREATED,
-            axum::Json(json!({"index": index, "effect": effect_json(&effect)})),
+            axum::Json(LoggedBody {
+                effect: EffectBody::new(&effect),
+                index,
+            }),
         )
             .into_response(),
         Accepted::Answered(answer) => (
             StatusCode::OK,
-            axum::Json(json!({
-                "index": answer.index,
-                "records": answer.records.iter().map(record_json).collect::<Vec<_>>(),
-            })),
+            axum::Json(QueryAnswerBody {
+                index: answer.index,
+                records: answer.records.iter().map(RecordBody::new).collect(),
+            }),
         )
             .into_response(),
     })
@@ -246,9 +190,9 @@ async fn submit(
 /// `POST /v1/consortium/proposals`: propose an admission, a suspension or a quota.
 #[utoipa::path(
     post, path = "/v1/consortium/proposals", tag = "consortium",
-    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    request_body(content = SignedMemberRequest, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
     responses(
-        (status = 201, description = "Logged: `{index, effect}`, the proposal opened, and whether the proposer's own approval already carried it out", body = serde_json::Value),
+        (status = 201, description = "Logged: `{index, effect}`, the proposal opened, and whether the proposer's own approval already carried it out", body = LoggedBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
         (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
         (status = 403, description = "The signer or the member to suspend or give a quota is not a member (`not_a_member`), or the signer is suspended (`member_suspended`)", body = ErrorBody),
@@ -260,7 +204,7 @@ async fn submit(
 )]
 pub async fn propose(
     State(state): State<ConsortiumAppState>,
-    Json(body): Json<RequestBody>,
+    Json(body): Json<SignedMemberRequest>,
 ) -> Result<Response, ApiError> {
     submit(&state, Route::Proposals, body).await
 }
@@ -268,9 +212,9 @@ pub async fn propose(
 /// `POST /v1/consortium/approvals`: approve an open proposal.
 #[utoipa::path(
     post, path = "/v1/consortium/approvals", tag = "consortium",
-    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    request_body(content = SignedMemberRequest, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
     responses(
-        (status = 201, description = "Logged: `{index, effect}`, the approval, and whether it carried the proposal out", body = serde_json::Value),
+        (status = 201, description = "Logged: `{index, effect}`, the approval, and whether it carried the proposal out", body = LoggedBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
         (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
         (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
@@ -282,7 +226,7 @@ pub async fn propose(
 )]
 pub async fn approve(
     State(state): State<ConsortiumAppState>,
-    Json(body): Json<RequestBody>,
+    Json(body): Json<SignedMemberRequest>,
 ) -> Result<Response, ApiError> {
     submit(&state, Route::Approvals, body).await
 }
@@ -290,9 +234,9 @@ pub async fn approve(
 /// `POST /v1/consortium/records`: publish a risk record.
 #[utoipa::path(
     post, path = "/v1/consortium/records", tag = "consortium",
-    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
+    request_body(content = SignedMemberRequest, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
     responses(
-        (status = 201, description = "Logged: `{index, effect}`, the record published", body = serde_json::Value),
+        (status = 201, description = "Logged: `{index, effect}`, the record published", body = LoggedBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), no identifier (`identifier_required`), salt not 16 bytes in hex (`invalid_salt`)", body = ErrorBody),
         (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
         (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
@@ -303,7 +247,7 @@ pub async fn approve(
 )]
 pub async fn publish(
     State(state): State<ConsortiumAppState>,
-    Json(body): Json<RequestBody>,
+    Json(body): Json<SignedMemberRequest>,
 ) -> Result<Response, ApiError> {
     submit(&state, Route::Records, body).await
 }
@@ -311,9 +255,9 @@ pub async fn publish(
 /// `POST /v1/consortium/retractions`: retract one of the member's records.
 #[utoipa::path(
     post, path = "/v1/consortium/retractions", tag = "consortium",
-    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
+    request_body(content = SignedMemberRequest, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), no identifier"),
     responses(
-        (status = 201, description = "Logged: `{index, effect}`, the record retracted", body = serde_json::Value),
+        (status = 201, description = "Logged: `{index, effect}`, the record retracted", body = LoggedBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), an identifier sent with it (`unexpected_identifier`)", body = ErrorBody),
         (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
         (status = 403, description = "The signer is not a member (`not_a_member`), is suspended (`member_suspended`), or did not publish the record (`not_the_publisher`)", body = ErrorBody),
@@ -325,7 +269,7 @@ pub async fn publish(
 )]
 pub async fn retract(
     State(state): State<ConsortiumAppState>,
-    Json(body): Json<RequestBody>,
+    Json(body): Json<SignedMemberRequest>,
 ) -> Result<Response, ApiError> {
     submit(&state, Route::Retractions, body).await
 }
@@ -333,9 +277,9 @@ pub async fn retract(
 /// `POST /v1/consortium/queries`: ask for live records about an identifier (logged).
 #[utoipa::path(
     post, path = "/v1/consortium/queries", tag = "consortium",
-    request_body(content = serde_json::Value, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
+    request_body(content = SignedMemberRequest, description = "`{request, identifier?}`: `request` is the base64 of the signed request's canonical bytes (member name, sequence number, time, action and the member's Ed25519 signature), and `identifier: {kind: phone|national_id|card|device|account, value, salt}` that opens the request's identifier commitment (checked, blinded and dropped, never stored)"),
     responses(
-        (status = 200, description = "Logged and answered: `{index, records}`, the live records about the identifier", body = serde_json::Value),
+        (status = 200, description = "Logged and answered: `{index, records}`, the live records about the identifier", body = QueryAnswerBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`), request not base64 (`invalid_base64`) or not a request (`malformed_entry`), an action this route does not take (`wrong_route`), no identifier (`identifier_required`), salt not 16 bytes in hex (`invalid_salt`)", body = ErrorBody),
         (status = 401, description = "The signature does not verify under the member's key (`bad_signature`)", body = ErrorBody),
         (status = 403, description = "The signer is not a member (`not_a_member`) or is suspended (`member_suspended`)", body = ErrorBody),
@@ -347,28 +291,16 @@ pub async fn retract(
 )]
 pub async fn query(
     State(state): State<ConsortiumAppState>,
-    Json(body): Json<RequestBody>,
+    Json(body): Json<SignedMemberRequest>,
 ) -> Result<Response, ApiError> {
     submit(&state, Route::Queries, body).await
-}
-
-/// A member as the API shows it.
-#[derive(Debug, Serialize)]
-struct MemberBody {
-    name: String,
-    public_key: String,
-    status: &'static str,
-    admitted_at: u64,
-    last_sequence: u64,
-    query_quota_per_day: Option<u32>,
-    queries_total: u64,
 }
 
 /// `GET /v1/consortium/members`: members, their keys, status and query counts.
 #[utoipa::path(
     get, path = "/v1/consortium/members", tag = "consortium",
     responses(
-        (status = 200, description = "`{members}`: name, public key (hex), status, admitted_at, last_sequence, query_quota_per_day, queries_total", body = serde_json::Value),
+        (status = 200, description = "`{members}`: name, public key (hex), status, admitted_at, last_sequence, query_quota_per_day, queries_total", body = MemberList),
         (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
     ),
 )]
@@ -380,23 +312,12 @@ pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response
             state
                 .members()
                 .iter()
-                .map(|(name, member)| MemberBody {
-                    name: name.clone(),
-                    public_key: hex::encode(member.public_key),
-                    status: match member.status {
-                        MemberStatus::Active => "active",
-                        MemberStatus::Suspended => "suspended",
-                    },
-                    admitted_at: member.admitted_at,
-                    last_sequence: member.last_sequence,
-                    query_quota_per_day: member.query_quota_per_day,
-                    queries_total: state.query_count(name).total,
-                })
+                .map(|(name, member)| MemberBody::new(name, member, state.query_count(name).total))
                 .collect::<Vec<_>>()
         })
         .await
         .map_err(consortium_error)?;
-    Ok(axum::Json(json!({ "members": members })).into_response())
+    Ok(axum::Json(MemberList { members }).into_response())
 }
 
 /// `GET /v1/consortium/members/{name}/query-count`: a member's logged query counts, and
@@ -407,7 +328,7 @@ pub async fn members(State(state): State<ConsortiumAppState>) -> Result<Response
     get, path = "/v1/consortium/members/{name}/query-count", tag = "consortium",
     params(("name" = String, Path, description = "Member name")),
     responses(
-        (status = 200, description = "`{member, total, day, in_day, publications, tree_size, proof}`: the counts and the proof of the total (member map leaf, its inclusion proof and the signed checkpoint), read at one tree size", body = serde_json::Value),
+        (status = 200, description = "`{member, total, day, in_day, publications, tree_size, proof}`: the counts and the proof of the total (member map leaf, its inclusion proof and the signed checkpoint), read at one tree size", body = QueryCountBody),
         (status = 404, description = "No such member (`member_not_found`)", body = ErrorBody),
         (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
     ),
@@ -431,15 +352,15 @@ pub async fn query_count(
         .and_then(|note| tally_consortium::Checkpoint::parse(&note.text))
         .map_err(consortium_error)?
         .size;
-    Ok(axum::Json(json!({
-        "member": name,
-        "total": count.total,
-        "day": count.day,
-        "in_day": count.in_day,
-        "publications": proof.leaf.publications,
-        "tree_size": tree_size,
-        "proof": proof.to_text(),
-    }))
+    Ok(axum::Json(QueryCountBody {
+        day: count.day,
+        in_day: count.in_day,
+        member: name,
+        proof: proof.to_text(),
+        publications: proof.leaf.publications,
+        total: count.total,
+        tree_size,
+    })
     .into_response())
 }
 
@@ -491,7 +412,7 @@ fn hashes_base64(hashes: &[tally_consortium::Hash]) -> Vec<String> {
         ("size" = Option<u64>, Query, description = "Tree size of the checkpoint the proof is for; the current size when absent"),
     ),
     responses(
-        (status = 200, description = "`{index, size, leaf, hashes}`: the entry's leaf hash and the proof's hashes, base64", body = serde_json::Value),
+        (status = 200, description = "`{index, size, leaf, hashes}`: the entry's leaf hash and the proof's hashes, base64", body = InclusionProofBody),
         (status = 400, description = "Missing or bad parameter (`invalid_query`), index not below size or size above the log's (`out_of_range`)", body = ErrorBody),
         (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
     ),
@@ -511,12 +432,12 @@ pub async fn inclusion_proof(
         .await
         .and_then(|result| result)
         .map_err(consortium_error)?;
-    Ok(axum::Json(json!({
-        "index": query.index,
-        "size": size,
-        "leaf": leaf.to_base64(),
-        "hashes": hashes_base64(&hashes),
-    }))
+    Ok(axum::Json(InclusionProofBody {
+        hashes: hashes_base64(&hashes),
+        index: query.index,
+        leaf: leaf.to_base64(),
+        size,
+    })
     .into_response())
 }
 
@@ -529,7 +450,7 @@ pub async fn inclusion_proof(
         ("new" = Option<u64>, Query, description = "The newer tree size; the current size when absent"),
     ),
     responses(
-        (status = 200, description = "`{old_size, new_size, hashes}`: the proof's hashes, base64", body = serde_json::Value),
+        (status = 200, description = "`{old_size, new_size, hashes}`: the proof's hashes, base64", body = ConsistencyProofBody),
         (status = 400, description = "Missing or bad parameter (`invalid_query`), sizes out of order or above the log's (`out_of_range`)", body = ErrorBody),
         (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
     ),
@@ -548,11 +469,11 @@ pub async fn consistency_proof(
         .await
         .and_then(|result| result)
         .map_err(consortium_error)?;
-    Ok(axum::Json(json!({
-        "old_size": query.old,
-        "new_size": new,
-        "hashes": hashes_base64(&hashes),
-    }))
+    Ok(axum::Json(ConsistencyProofBody {
+        hashes: hashes_base64(&hashes),
+        new_size: new,
+        old_size: query.old,
+    })
     .into_response())
 }
 

@@ -5,16 +5,24 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json::Json;
+use crate::wire::risk::{
+    ActivationBody, ActivationRequestBody, ActivationRequestEnvelope, ActivationRequestList,
+    AddListEntryRequest, CaseBody, CaseEnvelope, CaseList, CaseLogLineBody, CaseWithLogBody,
+    ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody, EvidenceEventBody,
+    ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest, RiskDecisionBody,
+    RiskEventRequest, RuleSetVersionBody, RuleSetVersionsBody, UploadRuleSetRequest,
+    UploadedRuleSetBody,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
 use jiff::Timestamp;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
-use tally_service::risk::{list_entry, micros, timestamp, InFlight, RiskService, EVENT_AHEAD_MAX};
+use tally_service::risk::{list_entry, micros, InFlight, RiskService, EVENT_AHEAD_MAX};
 use tally_store::risk::{ActivationRequestRow, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
@@ -35,28 +43,13 @@ fn case_priority(kind: &str) -> i64 {
     }
 }
 
-fn case_body(case: &CaseRow) -> Value {
-    json!({
-        "id": case.id,
-        "kind": case.kind,
-        "priority": case.priority,
-        "status": case.status,
-        "customer": case.customer,
-        "event_sequence": case.event_sequence,
-        "summary": case.summary,
-        "assignee": case.assignee,
-        "created_at": timestamp(case.created_at),
-        "updated_at": timestamp(case.updated_at),
-    })
-}
-
 /// Evaluates one event: features, lists and the active rule set decide; the event and the
 /// decision are stored (with a case when the action opens one) before the answer.
 #[utoipa::path(
     post, path = "/v1/risk/decisions", tag = "risk",
-    request_body(content = serde_json::Value, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
+    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
     responses(
-        (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = serde_json::Value),
+        (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
         (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`); dated more than 5 minutes after the service clock (`risk_event_in_future`). Nothing is stored or counted", body = ErrorBody),
         (status = 409, description = "The event id was already decided for a different event (`risk_event_id_reused`); nothing changed. The same event again answers the stored decision", body = ErrorBody),
@@ -67,7 +60,7 @@ fn case_body(case: &CaseRow) -> Value {
 pub async fn decide(
     State(context): State<RiskContext>,
     Json(body): Json<Value>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
     event.validate()?;
@@ -217,50 +210,45 @@ fn answer(
     sequence: i64,
     decision_json: &str,
     case_id: Option<String>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
-    let decision_value: Value = serde_json::from_str(decision_json).map_err(ApiError::internal)?;
+) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
+    let decision: Value = serde_json::from_str(decision_json).map_err(ApiError::internal)?;
     Ok((
         StatusCode::OK,
-        axum::Json(json!({
-            "sequence": sequence,
-            "decision": decision_value,
-            "case_id": case_id,
-        })),
+        axum::Json(RiskDecisionBody {
+            case_id,
+            decision,
+            sequence,
+        }),
     ))
 }
 
 #[utoipa::path(
     get, path = "/v1/risk/rule-sets", tag = "risk",
     responses(
-        (status = 200, description = "`{active, versions}`: the live version and every stored version", body = serde_json::Value),
+        (status = 200, description = "`{active, versions}`: the live version and every stored version", body = RuleSetVersionsBody),
     ),
     security(("api_key" = ["risk:read"]))
 )]
-pub async fn list_rule_sets(State(context): State<RiskContext>) -> axum::Json<Value> {
+pub async fn list_rule_sets(State(context): State<RiskContext>) -> axum::Json<RuleSetVersionsBody> {
     let state = context.risk.state.lock().await;
-    axum::Json(json!({
-        "active": state.engine.active_version(),
-        "versions": state.engine.versions(),
-    }))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadRuleSet {
-    /// The rule set file (TOML).
-    pub source: String,
-    /// Request its activation at once (default false); a different key approves it.
-    #[serde(default)]
-    pub activate: bool,
+    axum::Json(RuleSetVersionsBody {
+        active: state.engine.active_version(),
+        versions: state
+            .engine
+            .versions()
+            .iter()
+            .map(RuleSetVersionBody::new)
+            .collect(),
+    })
 }
 
 /// Uploads a new rule set version: compiled and checked first, refused with the rule id,
 /// line and message when it does not compile, while the live version keeps running.
 #[utoipa::path(
     post, path = "/v1/risk/rule-sets", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{source, activate?}`: the rule set file (TOML) and whether to request its activation at once (default false); a different `risk:admin` key must approve it"),
+    request_body(content = UploadRuleSetRequest, description = "`{source, activate?}`: the rule set file (TOML) and whether to request its activation at once (default false); a different `risk:admin` key must approve it"),
     responses(
-        (status = 201, description = "`{version, activation_request}`: the new version, and the pending activation request when `activate` was true", body = serde_json::Value),
+        (status = 201, description = "`{version, activation_request}`: the new version, and the pending activation request when `activate` was true", body = UploadedRuleSetBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 422, description = "Not valid TOML or a structural fault (`risk_invalid_rule_set`), or a rule whose condition does not compile, with its id and line (`risk_rule_does_not_compile`); the live version keeps running", body = ErrorBody),
     ),
@@ -269,8 +257,8 @@ pub struct UploadRuleSet {
 pub async fn upload_rule_set(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
-    Json(body): Json<UploadRuleSet>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    Json(body): Json<UploadRuleSetRequest>,
+) -> Result<(StatusCode, axum::Json<UploadedRuleSetBody>), ApiError> {
     let risk = &context.risk;
     // Checked, then stored, then applied: a refusal at any step leaves the engine as the
     // database has it.
@@ -296,13 +284,16 @@ pub async fn upload_rule_set(
     let request = if body.activate {
         let request = new_activation_request(&principal, version, "requested at upload", now);
         risk.store.insert_activation_request(&request).await?;
-        Some(activation_request_body(&request))
+        Some(ActivationRequestBody::new(&request))
     } else {
         None
     };
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"version": version, "activation_request": request})),
+        axum::Json(UploadedRuleSetBody {
+            activation_request: request,
+            version,
+        }),
     ))
 }
 
@@ -326,23 +317,6 @@ fn new_activation_request(
     }
 }
 
-fn activation_request_body(request: &ActivationRequestRow) -> Value {
-    let decided_by = request
-        .decided_by_key
-        .as_ref()
-        .map(|key_id| json!({"key_id": key_id, "name": request.decided_by}));
-    json!({
-        "id": request.id,
-        "version": request.version,
-        "note": request.note,
-        "status": request.status,
-        "requested_at": timestamp(request.requested_at),
-        "requested_by": {"key_id": request.requested_by_key, "name": request.requested_by},
-        "decided_at": request.decided_at.map(timestamp),
-        "decided_by": decided_by,
-    })
-}
-
 fn parse_version(version: &str) -> Result<u32, ApiError> {
     version.parse().map_err(|_| {
         ApiError::bad_request(
@@ -352,22 +326,14 @@ fn parse_version(version: &str) -> Result<u32, ApiError> {
     })
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ActivationRequestBody {
-    /// Why, for the approver and the trail.
-    #[serde(default)]
-    pub note: String,
-}
-
 /// Asks for a stored version to go live (an older version: the rollback). Nothing changes
 /// until a different `risk:admin` key approves the request.
 #[utoipa::path(
     post, path = "/v1/risk/rule-sets/{version}/activation-requests", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{note?}`: why, for the approver and the trail"),
+    request_body(content = RequestActivationRequest, description = "`{note?}`: why, for the approver and the trail"),
     params(("version" = u32, Path, description = "Rule set version; an older one is the rollback")),
     responses(
-        (status = 201, description = "`{request}`: the pending request, with the requesting key (`requested_by: {key_id, name}`)", body = serde_json::Value),
+        (status = 201, description = "`{request}`: the pending request, with the requesting key (`requested_by: {key_id, name}`)", body = ActivationRequestEnvelope),
         (status = 400, description = "Not a version number (`invalid_id`), malformed body", body = ErrorBody),
         (status = 404, description = "No such version (`risk_unknown_rule_set_version`)", body = ErrorBody),
     ),
@@ -377,8 +343,8 @@ pub async fn request_activation(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
     Path(version): Path<String>,
-    Json(body): Json<ActivationRequestBody>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    Json(body): Json<RequestActivationRequest>,
+) -> Result<(StatusCode, axum::Json<ActivationRequestEnvelope>), ApiError> {
     let version = parse_version(&version)?;
     let risk = &context.risk;
     risk.state.lock().await.engine.check_version(version)?;
@@ -386,7 +352,9 @@ pub async fn request_activation(
     risk.store.insert_activation_request(&request).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"request": activation_request_body(&request)})),
+        axum::Json(ActivationRequestEnvelope {
+            request: ActivationRequestBody::new(&request),
+        }),
     ))
 }
 
@@ -397,21 +365,21 @@ const ACTIVATION_REQUESTS_MAX: i64 = 500;
 #[utoipa::path(
     get, path = "/v1/risk/activation-requests", tag = "risk",
     responses(
-        (status = 200, description = "`{requests}`: the latest 500 activation requests, newest first, each with `requested_by` and `decided_by` (`{key_id, name}`)", body = serde_json::Value),
+        (status = 200, description = "`{requests}`: the latest 500 activation requests, newest first, each with `requested_by` and `decided_by` (`{key_id, name}`)", body = ActivationRequestList),
     ),
     security(("api_key" = ["risk:read"]))
 )]
 pub async fn list_activation_requests(
     State(context): State<RiskContext>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ActivationRequestList>, ApiError> {
     let requests = context
         .risk
         .store
         .activation_requests(ACTIVATION_REQUESTS_MAX)
         .await?;
-    Ok(axum::Json(json!({
-        "requests": requests.iter().map(activation_request_body).collect::<Vec<_>>(),
-    })))
+    Ok(axum::Json(ActivationRequestList {
+        requests: requests.iter().map(ActivationRequestBody::new).collect(),
+    }))
 }
 
 /// Approves or rejects a pending activation request. Approval needs a key other than the
@@ -426,7 +394,7 @@ pub async fn list_activation_requests(
         ("decision" = String, Path, description = "approve or reject"),
     ),
     responses(
-        (status = 200, description = "`{request, activation}`: the decided request and, when approved, the activation (the version, its kept and cold features)", body = serde_json::Value),
+        (status = 200, description = "`{request, activation}`: the decided request and, when approved, the activation (the version, its kept and cold features)", body = DecidedActivationBody),
         (status = 403, description = "The approving key is the requesting key (`risk_approver_is_requester`)", body = ErrorBody),
         (status = 404, description = "No such request (`risk_activation_request_not_found`) or decision (`not_found`)", body = ErrorBody),
         (status = 409, description = "The request was already decided (`risk_activation_request_decided`)", body = ErrorBody),
@@ -437,7 +405,7 @@ pub async fn decide_activation(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
     Path((id, decision)): Path<(String, String)>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<DecidedActivationBody>, ApiError> {
     let approve = match decision.as_str() {
         "approve" => true,
         "reject" => false,
@@ -495,54 +463,34 @@ pub async fn decide_activation(
     } else {
         None
     };
-    Ok(axum::Json(json!({
-        "request": activation_request_body(&decided),
-        "activation": activation,
-    })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewListEntry {
-    /// block, allow or watch.
-    pub kind: String,
-    /// customer, device, ip, card, address or merchant.
-    pub field: String,
-    pub value: String,
-    pub reason: String,
-    pub expires_at: Option<Timestamp>,
-}
-
-fn list_body(row: &ListEntryRow) -> Value {
-    json!({
-        "id": row.id, "kind": row.kind, "field": row.field, "value": row.value,
-        "reason": row.reason, "source": row.source, "added_at": timestamp(row.added_at),
-        "added_by": row.added_by, "expires_at": row.expires_at.map(timestamp),
-    })
+    Ok(axum::Json(DecidedActivationBody {
+        activation: activation.as_ref().map(ActivationBody::new),
+        request: ActivationRequestBody::new(&decided),
+    }))
 }
 
 #[utoipa::path(
     get, path = "/v1/risk/lists", tag = "risk",
     responses(
-        (status = 200, description = "`{entries}`: the live block, allow and watch list entries: not removed, and without expiry or expiring after the service clock's now", body = serde_json::Value),
+        (status = 200, description = "`{entries}`: the live block, allow and watch list entries: not removed, and without expiry or expiring after the service clock's now", body = ListEntryList),
     ),
     security(("api_key" = ["risk:read"]))
 )]
 pub async fn list_entries(
     State(context): State<RiskContext>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ListEntryList>, ApiError> {
     let now = micros(context.risk.clock.now());
     let rows = context.risk.store.live_list_entries(now).await?;
-    Ok(axum::Json(
-        json!({"entries": rows.iter().map(list_body).collect::<Vec<_>>()}),
-    ))
+    Ok(axum::Json(ListEntryList {
+        entries: rows.iter().map(ListEntryBody::new).collect(),
+    }))
 }
 
 #[utoipa::path(
     post, path = "/v1/risk/lists", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{kind: block|allow|watch, field: customer|device|ip|card|address|merchant, value, reason, expires_at?}`"),
+    request_body(content = AddListEntryRequest, description = "`{kind: block|allow|watch, field: customer|device|ip|card|address|merchant, value, reason, expires_at?}`"),
     responses(
-        (status = 201, description = "The entry, replacing one of the same kind, field and value", body = serde_json::Value),
+        (status = 201, description = "The entry, replacing one of the same kind, field and value", body = ListEntryBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 403, description = "Without `risk:admin`: an allow-list entry (it exempts its entity from the rules), or an entry replacing a live one with an earlier end (it would lift it early) (`forbidden`)", body = ErrorBody),
         (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`)", body = ErrorBody),
@@ -552,8 +500,8 @@ pub async fn list_entries(
 pub async fn add_list_entry(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
-    Json(body): Json<NewListEntry>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    Json(body): Json<AddListEntryRequest>,
+) -> Result<(StatusCode, axum::Json<ListEntryBody>), ApiError> {
     let invalid = |message: String| ApiError::unprocessable("risk_invalid_list_entry", message);
     if !matches!(body.kind.as_str(), "block" | "allow" | "watch") {
         return Err(invalid(format!(
@@ -608,14 +556,14 @@ pub async fn add_list_entry(
     }
     risk.store.insert_list_entry(&row).await?;
     state.engine.lists_mut().add(entry)?;
-    Ok((StatusCode::CREATED, axum::Json(list_body(&row))))
+    Ok((StatusCode::CREATED, axum::Json(ListEntryBody::new(&row))))
 }
 
 #[utoipa::path(
     delete, path = "/v1/risk/lists/{id}", tag = "risk",
     params(("id" = String, Path, description = "List entry id")),
     responses(
-        (status = 200, description = "The removed entry", body = serde_json::Value),
+        (status = 200, description = "The removed entry", body = ListEntryBody),
         (status = 404, description = "No live list entry with that id (`risk_list_entry_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:admin"]))
@@ -624,7 +572,7 @@ pub async fn remove_list_entry(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<ListEntryBody>, ApiError> {
     let risk = &context.risk;
     let mut state = risk.state.lock().await;
     let row = risk
@@ -642,7 +590,7 @@ pub async fn remove_list_entry(
         .engine
         .lists_mut()
         .remove(entry.kind, entry.field, &entry.value);
-    Ok(axum::Json(list_body(&row)))
+    Ok(axum::Json(ListEntryBody::new(&row)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -660,7 +608,7 @@ pub struct CaseQuery {
         ("limit" = Option<i64>, Query, description = "1 to 500 (default 100)"),
     ),
     responses(
-        (status = 200, description = "`{cases}`: stolen-account claims first, then held deliveries, then reviews, oldest first within each", body = serde_json::Value),
+        (status = 200, description = "`{cases}`: stolen-account claims first, then held deliveries, then reviews, oldest first within each", body = CaseList),
         (status = 400, description = "Unknown status, limit out of range or unknown parameter (`invalid_query`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
@@ -668,7 +616,7 @@ pub struct CaseQuery {
 pub async fn list_cases(
     State(context): State<RiskContext>,
     Query(query): Query<CaseQuery>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<CaseList>, ApiError> {
     let status = query.status.unwrap_or_else(|| "open".into());
     if !matches!(
         status.as_str(),
@@ -687,9 +635,9 @@ pub async fn list_cases(
         ));
     }
     let cases = context.risk.store.cases(&status, limit).await?;
-    Ok(axum::Json(
-        json!({"cases": cases.iter().map(case_body).collect::<Vec<_>>()}),
-    ))
+    Ok(axum::Json(CaseList {
+        cases: cases.iter().map(CaseBody::new).collect(),
+    }))
 }
 
 async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError> {
@@ -702,7 +650,7 @@ async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError>
     get, path = "/v1/risk/cases/{id}", tag = "risk",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "`{case, log}`: the case and its trail", body = serde_json::Value),
+        (status = 200, description = "`{case, log}`: the case and its trail", body = CaseWithLogBody),
         (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
@@ -710,21 +658,13 @@ async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError>
 pub async fn get_case(
     State(context): State<RiskContext>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<CaseWithLogBody>, ApiError> {
     let case = find_case(&context, &id).await?;
     let log = context.risk.store.case_log(&id).await?;
-    let log: Vec<Value> = log
-        .iter()
-        .map(|line| json!({"at": timestamp(line.at), "actor": line.actor, "action": line.action, "note": line.note}))
-        .collect();
-    Ok(axum::Json(json!({"case": case_body(&case), "log": log})))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaseNote {
-    #[serde(default)]
-    pub note: String,
+    Ok(axum::Json(CaseWithLogBody {
+        case: CaseBody::new(&case),
+        log: log.iter().map(CaseLogLineBody::new).collect(),
+    }))
 }
 
 /// Moves a case: `claim` takes an open case; `approve` and `reject` close a case the caller
@@ -733,13 +673,13 @@ pub struct CaseNote {
 /// locked) and the write-off is for the credit service.
 #[utoipa::path(
     post, path = "/v1/risk/cases/{id}/{action}", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{note?}`: the note logged with the move (required and not empty for `note`)"),
+    request_body(content = MoveCaseRequest, description = "`{note?}`: the note logged with the move (required and not empty for `note`)"),
     params(
         ("id" = String, Path, description = "Case id"),
         ("action" = String, Path, description = "claim (an open case), approve or reject (a case the caller has claimed), or note"),
     ),
     responses(
-        (status = 200, description = "`{case}`: the case after the move", body = serde_json::Value),
+        (status = 200, description = "`{case}`: the case after the move", body = CaseEnvelope),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 404, description = "No such case (`risk_case_not_found`) or action (`not_found`)", body = ErrorBody),
         (status = 409, description = "The case is not in the status the action needs, or moved meanwhile (`risk_case_wrong_status`), or another analyst claimed it (`risk_case_claimed_by_another`)", body = ErrorBody),
@@ -751,8 +691,8 @@ pub async fn move_case(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
     Path((id, action)): Path<(String, String)>,
-    Json(body): Json<CaseNote>,
-) -> Result<axum::Json<Value>, ApiError> {
+    Json(body): Json<MoveCaseRequest>,
+) -> Result<axum::Json<CaseEnvelope>, ApiError> {
     let case = find_case(&context, &id).await?;
     let risk = &context.risk;
     let now = risk.clock.now();
@@ -778,7 +718,9 @@ pub async fn move_case(
                     &body.note,
                 ))
                 .await?;
-            return Ok(axum::Json(json!({"case": case_body(&case)})));
+            return Ok(axum::Json(CaseEnvelope {
+                case: CaseBody::new(&case),
+            }));
         }
         _ => return Err(ApiError::not_found("not_found", "no such case action")),
     };
@@ -851,22 +793,17 @@ pub async fn move_case(
     if let (Some(state), Some(entry)) = (state.as_mut(), entry) {
         state.engine.lists_mut().add(entry)?;
     }
-    Ok(axum::Json(json!({"case": case_body(&moved)})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StolenAccountClaim {
-    pub customer: String,
-    pub description: String,
+    Ok(axum::Json(CaseEnvelope {
+        case: CaseBody::new(&moved),
+    }))
 }
 
 /// A customer reports their account stolen: a case on the priority channel.
 #[utoipa::path(
     post, path = "/v1/risk/claims", tag = "risk",
-    request_body(content = serde_json::Value, description = "`{customer, description}`"),
+    request_body(content = ClaimStolenAccountRequest, description = "`{customer, description}`"),
     responses(
-        (status = 201, description = "`{case}`: a stolen_account case on the priority channel", body = serde_json::Value),
+        (status = 201, description = "`{case}`: a stolen_account case on the priority channel", body = CaseEnvelope),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 422, description = "Customer not 1 to 256 characters (`invalid_request`)", body = ErrorBody),
     ),
@@ -875,8 +812,8 @@ pub struct StolenAccountClaim {
 pub async fn claim_stolen_account(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
-    Json(body): Json<StolenAccountClaim>,
-) -> Result<(StatusCode, axum::Json<Value>), ApiError> {
+    Json(body): Json<ClaimStolenAccountRequest>,
+) -> Result<(StatusCode, axum::Json<CaseEnvelope>), ApiError> {
     if body.customer.is_empty() || body.customer.len() > 256 {
         return Err(ApiError::unprocessable(
             "invalid_request",
@@ -903,7 +840,9 @@ pub async fn claim_stolen_account(
     risk.store.insert_case(&case, &log).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({"case": case_body(&case)})),
+        axum::Json(CaseEnvelope {
+            case: CaseBody::new(&case),
+        }),
     ))
 }
 
@@ -913,7 +852,7 @@ pub async fn claim_stolen_account(
     get, path = "/v1/risk/cases/{id}/evidence", tag = "risk",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = serde_json::Value),
+        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = EvidenceBody),
         (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
@@ -922,7 +861,7 @@ pub async fn evidence(
     State(context): State<RiskContext>,
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<EvidenceBody>, ApiError> {
     let case = find_case(&context, &id).await?;
     let store = &context.risk.store;
     // Every read of the package (personal data) is in the case's trail, stored before the
@@ -955,15 +894,19 @@ pub async fn evidence(
         if let Some(address) = event.get("address").and_then(Value::as_str) {
             addresses.insert(address.to_string());
         }
-        items.push(json!({"sequence": row.sequence, "event": event, "decision": decision}));
+        items.push(EvidenceEventBody {
+            decision,
+            event,
+            sequence: row.sequence,
+        });
     }
-    Ok(axum::Json(json!({
-        "case": case_body(&case),
-        "trail": log.iter().map(|line| json!({"at": timestamp(line.at), "actor": line.actor, "action": line.action, "note": line.note})).collect::<Vec<_>>(),
-        "customer": case.customer,
-        "devices": devices,
-        "addresses": addresses,
-        "events": items,
-        "generated_at": context.risk.clock.now(),
-    })))
+    Ok(axum::Json(EvidenceBody {
+        addresses,
+        case: CaseBody::new(&case),
+        customer: case.customer.clone(),
+        devices,
+        events: items,
+        generated_at: context.risk.clock.now(),
+        trail: log.iter().map(CaseLogLineBody::new).collect(),
+    }))
 }

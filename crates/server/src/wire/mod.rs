@@ -1,6 +1,9 @@
 //! Wire types of the HTTP API: what clients send and receive. Amounts travel as decimal
 //! strings in major units beside their currency ("1234.50" CNY), never as JSON numbers.
 
+pub mod consortium;
+pub mod risk;
+
 use crate::error::ApiError;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
