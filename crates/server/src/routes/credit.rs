@@ -26,8 +26,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tally_core::Amount;
 use tally_credit::{Account, Cycle};
-use tally_service::credit::decision::{age_on, CreditService};
 use tally_service::credit::commands::{CreditCommand, StatusChange};
+use tally_service::credit::decision::{age_on, CreditService};
 use tally_service::credit::operations::{request_hash, Answer, AnswerKind, OperationError};
 use tally_service::credit::views::account_view;
 use tally_store::credit::CreditAccountId;
@@ -691,7 +691,14 @@ pub async fn set_limit(
     Json(request): Json<LimitRequest>,
 ) -> Reply {
     let limit = request.limit.parse()?;
-    execute(&state, &headers, id, &request, CreditCommand::SetLimit { limit }).await
+    execute(
+        &state,
+        &headers,
+        id,
+        &request,
+        CreditCommand::SetLimit { limit },
+    )
+    .await
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -896,7 +903,14 @@ pub async fn repay(
     Json(request): Json<AmountRequest>,
 ) -> Reply {
     let amount = request.amount.parse()?;
-    execute(&state, &headers, id, &request, CreditCommand::Repay { amount }).await
+    execute(
+        &state,
+        &headers,
+        id,
+        &request,
+        CreditCommand::Repay { amount },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -919,7 +933,14 @@ pub async fn refund(
 ) -> Reply {
     let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
-    execute(&state, &headers, id, &body, CreditCommand::Refund { plan, amount }).await
+    execute(
+        &state,
+        &headers,
+        id,
+        &body,
+        CreditCommand::Refund { plan, amount },
+    )
+    .await
 }
 
 #[utoipa::path(
@@ -941,7 +962,14 @@ pub async fn pay_off(
 ) -> Reply {
     let amount = request.amount.parse()?;
     let body = json!({ "plan": plan, "request": request });
-    execute(&state, &headers, id, &body, CreditCommand::PayOff { plan, amount }).await
+    execute(
+        &state,
+        &headers,
+        id,
+        &body,
+        CreditCommand::PayOff { plan, amount },
+    )
+    .await
 }
 
 #[derive(Debug, Serialize, Deserialize)]

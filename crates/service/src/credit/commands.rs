@@ -2,7 +2,9 @@
 //! steps follow, and what it answers. `CreditOperations::execute` applies one exactly once
 //! (see `operations`); the API, the CLI and the console all go through it.
 
-use crate::credit::operations::{Answer, AnswerKind, Applied, Context, CreditOperations, OperationError, Step};
+use crate::credit::operations::{
+    Answer, AnswerKind, Applied, Context, CreditOperations, OperationError, Step,
+};
 use crate::credit::views::account_view;
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
@@ -101,7 +103,11 @@ impl CreditCommand {
     }
 
     /// Applies the credit rules to `account`: the answer and the ledger steps.
-    fn apply(&self, account: &mut Account, context: &Context<'_>) -> Result<Applied, OperationError> {
+    fn apply(
+        &self,
+        account: &mut Account,
+        context: &Context<'_>,
+    ) -> Result<Applied, OperationError> {
         match self {
             CreditCommand::SetLimit { limit } => {
                 account.set_limit(*limit)?;
@@ -253,7 +259,12 @@ impl CreditCommand {
                 let product = product(context, code)?;
                 let plan_id =
                     account.bill_installment(context.date, product, *periods, context.policy)?;
-                Ok(done(account, context, json!({ "plan_id": plan_id }), Vec::new()))
+                Ok(done(
+                    account,
+                    context,
+                    json!({ "plan_id": plan_id }),
+                    Vec::new(),
+                ))
             }
             CreditCommand::WriteOffStolen { plan, .. } => {
                 let posting = account.write_off_stolen(context.date, *plan)?;
@@ -329,9 +340,15 @@ impl CreditOperations {
             }
             _ => {}
         }
-        self.operate(key, command.kind(), id, request_hash, date, now, |account, context| {
-            command.apply(account, context)
-        })
+        self.operate(
+            key,
+            command.kind(),
+            id,
+            request_hash,
+            date,
+            now,
+            |account, context| command.apply(account, context),
+        )
         .await
     }
 
