@@ -321,7 +321,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(arguments) => block_on(remote::serve(arguments)),
         Command::Client(arguments) => block_on(remote::client(arguments)),
         Command::BlindingKeygen { secret_file } => {
-            write_secret(&secret_file, &format!("1 {}", hex_encode(&random_seed()?)))?;
+            write_secret(&secret_file, &format!("1 {}", hex::encode(random_seed()?)))?;
             println!("wrote blinding key epoch 1 to {}", secret_file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -400,10 +400,6 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
         .enable_all()
         .build()?
         .block_on(future)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn random_seed() -> anyhow::Result<[u8; 32]> {
@@ -1079,15 +1075,8 @@ mod remote {
             .and_then(|epoch| epoch.parse().ok())
             .context("the blinding key file starts with its epoch")?;
         let key = parts.next().context("the blinding key file holds a key")?;
-        let bytes: [u8; 32] = (0..key.len())
-            .step_by(2)
-            .map(|at| {
-                key.get(at..at + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .and_then(|bytes| bytes.try_into().ok())
-            .context("the blinding key is 32 bytes in hex")?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(key, &mut bytes).context("the blinding key is 32 bytes in hex")?;
         Ok(BlindingKey::new(epoch, bytes))
     }
 
@@ -1298,7 +1287,7 @@ mod remote {
             body["identifier"] = json!({
                 "kind": kind,
                 "value": opening.identifier().expose(),
-                "salt": super::hex_encode(&opening.salt()),
+                "salt": hex::encode(opening.salt()),
             });
         }
         let response = http
