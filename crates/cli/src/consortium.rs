@@ -2178,6 +2178,30 @@ mod tests {
     }
 
     #[test]
+    fn blinding_key_files_are_read_from_lower_or_upper_case_hex() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let path = directory.path().join("blinding.key");
+        let bytes: [u8; 32] = std::array::from_fn(|index| (index * 37 + 5) as u8);
+        let phone = normalise(IdentifierKind::Phone, "+8613812345678", None)?;
+        let expected = BlindingKey::new(3, bytes).blind(&phone)?;
+        for text in [hex::encode(bytes), hex::encode_upper(bytes)] {
+            std::fs::write(&path, format!("3 {text}\n"))?;
+            let key = remote::read_blinding_key(&path)?;
+            assert_eq!(key.epoch(), 3);
+            assert_eq!(key.blind(&phone)?, expected);
+        }
+        let good = hex::encode(bytes);
+        let signed = format!("+{}", &good[1..]);
+        let short = &good[..62];
+        let not_hex = format!("zz{}", &good[2..]);
+        for bad in [signed.as_str(), short, not_hex.as_str()] {
+            std::fs::write(&path, format!("3 {bad}\n"))?;
+            assert!(remote::read_blinding_key(&path).is_err(), "{bad} was taken");
+        }
+        Ok(())
+    }
+
+    #[test]
     fn demo_files_verify_and_tampering_fails() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path();
