@@ -5,7 +5,7 @@ use serde_json::json;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_core::{Clock, SystemClock};
+use tally_core::{Clock, SplitMix64, SystemClock};
 use tally_server::state::Limits;
 use tally_server::AppState;
 use tally_store::testing::TestDatabase;
@@ -66,19 +66,6 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ledger(arguments) => ledger(arguments).await,
         BenchCommand::Risk(arguments) => risk(arguments).await,
         BenchCommand::Eod(arguments) => crate::eod::bench(arguments).await,
-    }
-}
-
-/// A small deterministic generator for picking accounts; quality does not matter here.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut value = self.0;
-        value = (value ^ (value >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        value = (value ^ (value >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        value ^ (value >> 31)
     }
 }
 
@@ -195,7 +182,7 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         let base = base.clone();
         let accounts = accounts.clone();
         tasks.push(tokio::spawn(async move {
-            let mut random = SplitMix(client_index as u64 + 1);
+            let mut random = SplitMix64::new(client_index as u64 + 1);
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
             let mut sequence = 0_u64;
@@ -204,12 +191,12 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
                 if now >= stop_at {
                     break;
                 }
-                let from = (random.next() % accounts.len() as u64) as usize;
-                let mut to = (random.next() % accounts.len() as u64) as usize;
+                let from = random.below(accounts.len() as u64) as usize;
+                let mut to = random.below(accounts.len() as u64) as usize;
                 if to == from {
                     to = (to + 1) % accounts.len();
                 }
-                let minor = 1 + random.next() % 100_000;
+                let minor = 1 + random.below(100_000);
                 let amount = format!("{}.{:02}", minor / 100, minor % 100);
                 let body = json!({"legs": [
                     {"account_id": accounts[from], "side": "debit", "amount": amount, "currency": "CNY"},

@@ -16,6 +16,7 @@ use tally_consortium::{
     KeyType, LogFollower, MemberKey, MemoryLogStore, MerkleLog, Note, Observation, Operator,
     Quorum, RiskType, SignedRequest, SignerKey, VerifierKey,
 };
+use tally_core::SplitMix64;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -320,7 +321,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(arguments) => block_on(remote::serve(arguments)),
         Command::Client(arguments) => block_on(remote::client(arguments)),
         Command::BlindingKeygen { secret_file } => {
-            write_secret(&secret_file, &format!("1 {}", hex_encode(&random_seed()?)))?;
+            write_secret(&secret_file, &format!("1 {}", hex::encode(random_seed()?)))?;
             println!("wrote blinding key epoch 1 to {}", secret_file.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -399,10 +400,6 @@ fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
         .enable_all()
         .build()?
         .block_on(future)
-}
-
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn random_seed() -> anyhow::Result<[u8; 32]> {
@@ -689,23 +686,6 @@ fn cosign(log_key: &str, state: &Path, key_file: &Path) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// A deterministic stream of numbers for the demo and the benchmark (not for keys).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut value = self.0;
-        value = (value ^ (value >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        value = (value ^ (value >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        value ^ (value >> 31)
-    }
-
-    fn below(&mut self, bound: u64) -> u64 {
-        self.next() % bound.max(1)
-    }
-}
-
 /// A member's signed publication about a phone number, as the operator logs it: the
 /// member commits to the normalised number with a salt and signs; the operator checks
 /// the opening and blinds.
@@ -715,12 +695,12 @@ fn publication(
     blinding: &BlindingKey,
     sequence: u64,
     phone_number: &str,
-    numbers: &mut SplitMix,
+    numbers: &mut SplitMix64,
     evidence_reference: &str,
 ) -> anyhow::Result<Entry> {
     let mut salt = [0u8; 16];
-    salt[..8].copy_from_slice(&numbers.next().to_be_bytes());
-    salt[8..].copy_from_slice(&numbers.next().to_be_bytes());
+    salt[..8].copy_from_slice(&numbers.next_u64().to_be_bytes());
+    salt[8..].copy_from_slice(&numbers.next_u64().to_be_bytes());
     let opening =
         IdentifierOpening::new(normalise(IdentifierKind::Phone, phone_number, None)?, salt);
     let commitment = opening.commitment();
@@ -775,7 +755,7 @@ fn demo(dir: &Path, entries: u64) -> anyhow::Result<ExitCode> {
         }),
     }];
     let blinding = BlindingKey::new(1, random_seed()?);
-    let mut numbers = SplitMix(7);
+    let mut numbers = SplitMix64::new(7);
     for sequence in 1..entries {
         let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
         log_entries.push(publication(
@@ -856,7 +836,7 @@ fn bench(entries: u64, proofs: u64) -> anyhow::Result<ExitCode> {
         &blinding,
         1,
         "+8613800138000",
-        &mut SplitMix(1),
+        &mut SplitMix64::new(1),
         "bench case",
     )?
     .encode();
@@ -888,7 +868,7 @@ fn bench(entries: u64, proofs: u64) -> anyhow::Result<ExitCode> {
 
     let size = log.size();
     let root = log.root();
-    let mut numbers = SplitMix(42);
+    let mut numbers = SplitMix64::new(42);
     let indexes: Vec<u64> = (0..proofs).map(|_| numbers.below(size)).collect();
     let started = Instant::now();
     let mut generated = Vec::with_capacity(proofs as usize);
@@ -987,7 +967,7 @@ fn bench_operator(count: u64) -> anyhow::Result<ExitCode> {
         genesis,
         DEMO_TIME,
     )?;
-    let mut numbers = SplitMix(9);
+    let mut numbers = SplitMix64::new(9);
     let mut entries = Vec::with_capacity(count as usize);
     for sequence in 1..=count {
         let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
@@ -1095,15 +1075,8 @@ mod remote {
             .and_then(|epoch| epoch.parse().ok())
             .context("the blinding key file starts with its epoch")?;
         let key = parts.next().context("the blinding key file holds a key")?;
-        let bytes: [u8; 32] = (0..key.len())
-            .step_by(2)
-            .map(|at| {
-                key.get(at..at + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
-            .collect::<Option<Vec<u8>>>()
-            .and_then(|bytes| bytes.try_into().ok())
-            .context("the blinding key is 32 bytes in hex")?;
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(key, &mut bytes).context("the blinding key is 32 bytes in hex")?;
         Ok(BlindingKey::new(epoch, bytes))
     }
 
@@ -1314,7 +1287,7 @@ mod remote {
             body["identifier"] = json!({
                 "kind": kind,
                 "value": opening.identifier().expose(),
-                "salt": super::hex_encode(&opening.salt()),
+                "salt": hex::encode(opening.salt()),
             });
         }
         let response = http
@@ -1708,7 +1681,7 @@ mod durable {
     use tally_store::testing::TestDatabase;
     use tally_store::Database;
 
-    use super::{publication, rate, SplitMix, DEMO_TIME};
+    use super::{publication, rate, SplitMix64, DEMO_TIME};
 
     /// A fresh database for one phase: a SQLite file under /var/tmp (removed after), or
     /// a fresh schema on the PostgreSQL server of `url` (dropped after).
@@ -1899,7 +1872,7 @@ mod durable {
             &blinding,
             1,
             "+8613800138000",
-            &mut SplitMix(1),
+            &mut SplitMix64::new(1),
             "bench case",
         )?
         .encode();
@@ -1940,7 +1913,7 @@ mod durable {
             bail!("the stored size is not the log's");
         }
         let root = log.root();
-        let mut numbers = SplitMix(42);
+        let mut numbers = SplitMix64::new(42);
         let indexes: Vec<u64> = (0..proofs).map(|_| numbers.below(size)).collect();
         let started = Instant::now();
         let mut generated = Vec::with_capacity(proofs as usize);
@@ -2014,7 +1987,7 @@ mod durable {
         };
         let blinding = BlindingKey::new(1, [3; 32]);
         let per_member = count.div_ceil(MEMBERS);
-        let mut numbers = SplitMix(11);
+        let mut numbers = SplitMix64::new(11);
         let mut work = Vec::with_capacity(MEMBERS as usize);
         for member in &members {
             let mut requests = Vec::with_capacity(per_member as usize);
@@ -2112,7 +2085,7 @@ mod durable {
         };
         let blinding = BlindingKey::new(1, [3; 32]);
         let signing = Instant::now();
-        let mut numbers = SplitMix(9);
+        let mut numbers = SplitMix64::new(9);
         let mut entries = Vec::with_capacity(count as usize);
         for sequence in 1..=count {
             let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
@@ -2202,6 +2175,30 @@ mod tests {
         } else {
             2
         }
+    }
+
+    #[test]
+    fn blinding_key_files_are_read_from_lower_or_upper_case_hex() -> anyhow::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let path = directory.path().join("blinding.key");
+        let bytes: [u8; 32] = std::array::from_fn(|index| (index * 37 + 5) as u8);
+        let phone = normalise(IdentifierKind::Phone, "+8613812345678", None)?;
+        let expected = BlindingKey::new(3, bytes).blind(&phone)?;
+        for text in [hex::encode(bytes), hex::encode_upper(bytes)] {
+            std::fs::write(&path, format!("3 {text}\n"))?;
+            let key = remote::read_blinding_key(&path)?;
+            assert_eq!(key.epoch(), 3);
+            assert_eq!(key.blind(&phone)?, expected);
+        }
+        let good = hex::encode(bytes);
+        let signed = format!("+{}", &good[1..]);
+        let short = &good[..62];
+        let not_hex = format!("zz{}", &good[2..]);
+        for bad in [signed.as_str(), short, not_hex.as_str()] {
+            std::fs::write(&path, format!("3 {bad}\n"))?;
+            assert!(remote::read_blinding_key(&path).is_err(), "{bad} was taken");
+        }
+        Ok(())
     }
 
     #[test]

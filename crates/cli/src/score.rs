@@ -7,7 +7,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
-use tally_scoring::data::SplitMix64;
+use tally_core::SplitMix64;
 use tally_scoring::{
     metrics, Applicant, Batch, FoldPlan, Grid, Model, Policy, Rule, Table, Target, TrainConfig,
 };
@@ -615,7 +615,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut cells: Vec<&str> = Vec::with_capacity(indices.len());
     let mut sampled = Vec::with_capacity(args.rows);
     for _ in 0..args.rows {
-        let row = generator.below(table.rows.len());
+        let row = generator.index_below(table.rows.len());
         sampled.push(row);
         cells.clear();
         cells.extend(indices.iter().map(|&index| table.rows[row][index].as_str()));

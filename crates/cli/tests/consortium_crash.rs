@@ -135,8 +135,7 @@ fn prepare(time: u64) -> Vec<Vec<Prepared>> {
             (1..=REQUESTS_PER_MEMBER)
                 .map(|sequence| {
                     let phone = format!("+8613{member}{:08}", sequence % 40);
-                    let identifier =
-                        normalise(IdentifierKind::Phone, &phone, None).unwrap();
+                    let identifier = normalise(IdentifierKind::Phone, &phone, None).unwrap();
                     let salt = [sequence as u8; 16];
                     let opening = IdentifierOpening::new(identifier, salt);
                     let (path, action) = if sequence % QUERY_EVERY == 0 {
@@ -168,7 +167,7 @@ fn prepare(time: u64) -> Vec<Vec<Prepared>> {
                             "identifier": {
                                 "kind": "phone",
                                 "value": phone,
-                                "salt": salt.iter().map(|byte| format!("{byte:02x}")).collect::<String>(),
+                                "salt": hex::encode(salt),
                             },
                         }),
                     }

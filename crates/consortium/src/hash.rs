@@ -40,13 +40,8 @@ impl Hash {
             )));
         }
         let mut bytes = [0u8; HASH_SIZE];
-        for (index, byte) in bytes.iter_mut().enumerate() {
-            let pair = text
-                .get(index * 2..index * 2 + 2)
-                .ok_or_else(|| Error::InvalidHash("not hexadecimal".into()))?;
-            *byte = u8::from_str_radix(pair, 16)
-                .map_err(|_| Error::InvalidHash("not hexadecimal".into()))?;
-        }
+        hex::decode_to_slice(text, &mut bytes)
+            .map_err(|_| Error::InvalidHash("not hexadecimal".into()))?;
         Ok(Hash(bytes))
     }
 
@@ -57,11 +52,7 @@ impl Hash {
 
     /// Lower case hexadecimal.
     pub fn to_hex(&self) -> String {
-        let mut text = String::with_capacity(HASH_SIZE * 2);
-        for byte in self.0 {
-            text.push_str(&format!("{byte:02x}"));
-        }
-        text
+        hex::encode(self.0)
     }
 
     /// The bytes of the hash.
@@ -144,6 +135,19 @@ mod tests {
         assert_eq!(Hash::from_hex(&hash.to_hex())?, hash);
         assert_eq!(Hash::from_base64(&hash.to_base64())?, hash);
         assert!(Hash::from_slice(&[0u8; 31]).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn hex_is_written_lower_case_and_read_in_either_case() -> Result<(), Error> {
+        let text = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
+        assert_eq!(Hash::from_hex(text)?, empty_root());
+        assert_eq!(empty_root().to_hex(), text.to_lowercase());
+        // A sign is not a digit, though `u8::from_str_radix` would take "+e" as 14.
+        let signed = format!("+e{}", &text[2..]);
+        assert!(Hash::from_hex(&signed).is_err());
+        assert!(Hash::from_hex(&text[..62]).is_err());
+        assert!(Hash::from_hex(&format!("{}zz", &text[..62])).is_err());
         Ok(())
     }
 }

@@ -82,7 +82,7 @@ pub use event::{EntityField, Event, EventKind, GeoPoint, ProfileField};
 pub use feature::{FeatureKind, FeatureLimits, FeatureSpec, FeatureValue};
 pub use list::{ListEntry, ListHit, ListKind, Lists};
 pub use rule::{RuleMode, RuleSet};
-pub use scenario::{generate, AttackKind, Scenario, ScenarioConfig, SeededRandom};
+pub use scenario::{generate, AttackKind, Scenario, ScenarioConfig};
 
 /// The default rule pack shipped with Tally (`rules/default.toml`).
 pub const DEFAULT_RULES: &str = include_str!("../../../rules/default.toml");

@@ -7,7 +7,7 @@ use crate::event::{EntityField, Event, EventKind, GeoPoint, ProfileField};
 use crate::list::{ListEntry, ListKind};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
-use tally_core::{Amount, Currency};
+use tally_core::{Amount, Currency, SplitMix64};
 
 /// The attack kinds the generator injects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -78,37 +78,6 @@ pub struct Scenario {
     pub list_entries: Vec<ListEntry>,
 }
 
-/// SplitMix64: small, fast, good enough for traffic shapes, and seeded by the caller.
-#[derive(Debug, Clone)]
-pub struct SeededRandom(u64);
-
-impl SeededRandom {
-    pub fn new(seed: u64) -> Self {
-        SeededRandom(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[low, high)`; `low` when the range is empty.
-    pub fn range(&mut self, low: i64, high: i64) -> i64 {
-        if high <= low {
-            return low;
-        }
-        low + (self.next_u64() % (high - low) as u64) as i64
-    }
-
-    /// True with probability `chance` (0..=1).
-    pub fn chance(&mut self, chance: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64 <= chance
-    }
-}
-
 const CITIES: &[(f64, f64)] = &[
     (39.9042, 116.4074), // Beijing
     (31.2304, 121.4737), // Shanghai
@@ -130,7 +99,7 @@ struct Customer {
 }
 
 struct Builder {
-    random: SeededRandom,
+    random: SplitMix64,
     start: Timestamp,
     events: Vec<(Event, Option<(AttackKind, u32)>)>,
     next_attack: u32,
@@ -518,7 +487,7 @@ impl Builder {
 /// Generates a scenario. The same config always gives the same scenario.
 pub fn generate(config: &ScenarioConfig) -> Scenario {
     let mut builder = Builder {
-        random: SeededRandom::new(config.seed),
+        random: SplitMix64::new(config.seed),
         start: config.start,
         events: Vec::new(),
         next_attack: 0,

@@ -87,10 +87,9 @@ proptest! {
             second += step.second;
             event(index, second, step)
         }).collect();
-        let mut state = shuffle;
+        let mut random = tally_core::SplitMix64::new(shuffle);
         for index in 1..events.len() {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            if state >> 62 == 0 {
+            if random.below(4) == 0 {
                 events.swap(index - 1, index);
             }
         }

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 use std::time::Instant;
-use tally_scoring::data::SplitMix64;
+use tally_core::SplitMix64;
 use tally_scoring::{Applicant, Batch, Model, Table};
 
 const ROWS: usize = 1_000_000;
@@ -38,7 +38,7 @@ fn main() {
     let mut sampled = Vec::with_capacity(ROWS);
     let mut cells = Vec::with_capacity(indices.len());
     for _ in 0..ROWS {
-        let row = generator.below(table.rows.len());
+        let row = generator.index_below(table.rows.len());
         sampled.push(row);
         cells.clear();
         cells.extend(indices.iter().map(|&index| table.rows[row][index].as_str()));

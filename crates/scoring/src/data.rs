@@ -3,6 +3,7 @@
 
 use crate::error::ScoringError;
 use std::io::{Read, Write};
+use tally_core::SplitMix64;
 
 /// Most rows a table may hold; a limit so that a wrong file fails clearly instead of
 /// exhausting memory.
@@ -101,34 +102,6 @@ impl Table {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): a small, fast, well-mixed generator. Used only for
-/// the reproducible split and for resampling in benchmarks; the seed is always a parameter.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A uniform integer in `0..bound` (Lemire's multiply-shift; the tiny bias for bounds far
-    /// below 2^64 does not matter for a split).
-    pub fn below(&mut self, bound: usize) -> usize {
-        let wide = u128::from(self.next_u64()) * (bound as u128);
-        (wide >> 64) as usize
-    }
-}
-
 /// The rows of a train/test split, each list in ascending row order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Split {
@@ -158,7 +131,7 @@ pub fn stratified_split(
             .filter(|&row| labels[row] == class)
             .collect();
         for index in (1..rows.len()).rev() {
-            let other = generator.below(index + 1);
+            let other = generator.index_below(index + 1);
             rows.swap(index, other);
         }
         let train_count = (rows.len() as f64 * train_fraction).round() as usize;
@@ -215,13 +188,5 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..1000).collect::<Vec<_>>());
         assert!(stratified_split(&labels, 1.0, 42).is_err());
-    }
-
-    #[test]
-    fn splitmix_matches_the_reference_sequence() {
-        // Reference values of SplitMix64 seeded with 0 (from the published C implementation).
-        let mut generator = SplitMix64::new(0);
-        assert_eq!(generator.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(generator.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 }

@@ -203,8 +203,8 @@ mod tests {
     /// At the penalised optimum the gradient vanishes: X'(y - p) = l2 * beta (not the intercept).
     #[test]
     fn penalised_fit_satisfies_the_optimality_condition() {
-        let mut generator = crate::data::SplitMix64::new(7);
-        let mut uniform = || (generator.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let mut generator = tally_core::SplitMix64::new(7);
+        let mut uniform = || generator.next_f64();
         let mut rows = Vec::new();
         let mut labels = Vec::new();
         for _ in 0..500 {

@@ -2,11 +2,12 @@
 //! seeded folds, a small grid of settings, the mean held-out AUC of each, one setting chosen by
 //! a stated [`Rule`] and retrained on all the training rows. The test rows are never seen here.
 
-use crate::data::{SplitMix64, Table};
+use crate::data::Table;
 use crate::error::ScoringError;
 use crate::metrics::area_under_curve;
 use crate::scorecard::{train, Model, Target, TrainConfig};
 use serde::{Deserialize, Serialize};
+use tally_core::SplitMix64;
 
 /// One way of cutting the rows into folds: each fold's rows, in ascending order.
 pub type Partition = Vec<Vec<usize>>;
@@ -72,7 +73,7 @@ pub fn stratified_folds(labels: &[bool], plan: &FoldPlan) -> Result<Vec<Partitio
                 .filter(|&row| labels[row] == class)
                 .collect();
             for index in (1..rows.len()).rev() {
-                let other = generator.below(index + 1);
+                let other = generator.index_below(index + 1);
                 rows.swap(index, other);
             }
             for (position, &row) in rows.iter().enumerate() {
