@@ -2,7 +2,7 @@
 //! codes and an income-based limit (through the table's limit tiers), from the applicant's
 //! attributes and score. Its tiers set limits only; the pricing tier comes from the
 //! scorecard's score bands. The
-//! service (`tally-server::credit`) combines it with the scorecard's score-band policy:
+//! service (`tally_service::credit::decision`) combines it with the scorecard's score-band policy:
 //! both must approve and the lower limit wins, so the table keeps what a score does not
 //! cover (age, income, debt-to-income, the block list).
 //!
