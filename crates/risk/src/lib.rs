@@ -53,8 +53,8 @@
 //!   rule set and its values overwritten in place; rules can be limited to event kinds;
 //!   `decide_into` reuses the decision's buffers.
 //! - **What the shell adds** (`tally_store::risk`, `tally_service::risk`, the risk routes
-//!   and the case queue). The store keeps each rule set's `source` with its version (and loads them in version order on start,
-//!   so the numbers match), every event in decision order, every `Decision` (it is
+//!   and the case queue). The store keeps each rule set's `source` with its version (and
+//!   loads them in version order on start, so the numbers match), every event in decision order, every `Decision` (it is
 //!   `Serialize`), and the list entries; on start it fills [`Lists`] and calls `rebuild`
 //!   with the last 90 days of events. The server holds one engine behind a mutex (the
 //!   engine is `Send`; do not shard it by customer, since device, card and address
