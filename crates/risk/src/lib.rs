@@ -52,15 +52,14 @@
 //! - **Hot path.** Conditions compiled once; the evaluation context is allocated once per
 //!   rule set and its values overwritten in place; rules can be limited to event kinds;
 //!   `decide_into` reuses the decision's buffers.
-//! - **What the shell adds** (`tally_store::risk`, `tally_service::risk`, the risk routes
-//!   and the case queue). The store keeps each rule set's `source` with its version (and
-//!   loads them in version order on start, so the numbers match), every event in decision order, every `Decision` (it is
-//!   `Serialize`), and the list entries; on start it fills [`Lists`] and calls `rebuild`
-//!   with the last 90 days of events. The server holds one engine behind a mutex (the
-//!   engine is `Send`; do not shard it by customer, since device, card and address
-//!   features span customers), maps [`RiskError::code`] to its error responses, and opens
-//!   a case when [`Action::opens_case`]. A stored decision replays with `evaluate` on an
-//!   engine built from its version's source.
+//! - **What the shell adds** (`tally_store::risk`, `tally_service::risk`, the risk routes and the
+//!   case queue). The store keeps each rule set's `source` with its version (and loads them in
+//!   version order on start, so the numbers match), every event in decision order, every `Decision`
+//!   (it is `Serialize`), and the list entries; on start it fills [`Lists`] and calls `rebuild`
+//!   with the last 90 days of events. The server holds one engine behind a mutex (the engine is
+//!   `Send`; do not shard it by customer, since device, card and address features span customers),
+//!   maps [`RiskError::code`] to its error responses, and opens a case when [`Action::opens_case`].
+//!   A stored decision replays with `evaluate` on an engine built from its version's source.
 
 pub mod backtest;
 pub mod bench;
