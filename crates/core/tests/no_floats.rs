@@ -87,6 +87,11 @@ const FILES_WITH_FLOATS_THAT_ARE_NOT_MONEY: &[(&str, usize, &str)] = &[
     ),
     ("cli/src/eod.rs", 2, "accounts per second in the report"),
     (
+        "server/src/wire/risk.rs",
+        2,
+        "an event's geographic point (latitude and longitude), documented for the decision route",
+    ),
+    (
         "cli/src/consortium.rs",
         5,
         "throughput, latency percentiles and sizes of benchmarks",
