@@ -17,7 +17,6 @@
 //!   previous business date ([`effective_last`]). Runs are contiguous (a date starts only
 //!   when the previous one has finished), which is what makes that inference sound.
 
-use crate::credit_operations::bucket_name;
 use crate::database::Database;
 use crate::error::StoreError;
 use crate::rows::micros;
@@ -28,6 +27,14 @@ use tally_credit::{Account, ContactTask};
 
 /// The identifier of a stored credit account.
 pub type CreditAccountId = i64;
+
+/// The stable name of a bucket (`current`, `m1`, … `m6_plus`).
+pub fn bucket_name(bucket: tally_credit::Bucket) -> String {
+    serde_json::to_value(bucket)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{bucket:?}"))
+}
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool: the statements are
 /// the same on both backends.

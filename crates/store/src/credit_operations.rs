@@ -3,7 +3,7 @@
 //! rows to write, and when, is the service's; an operation's answer and ledger commands are
 //! stored as the service encoded them.
 
-use crate::credit::{bring_up_to_runs, decode, encode, on_pool, CreditAccountId};
+use crate::credit::{bring_up_to_runs, bucket_name, decode, encode, on_pool, CreditAccountId};
 use crate::database::Database;
 use crate::error::StoreError;
 use crate::rows::micros;
@@ -91,14 +91,6 @@ pub struct NewContactTask<'a> {
     pub amount: Amount,
     pub priority: i32,
     pub created_at: Timestamp,
-}
-
-/// The stable name of a bucket (`current`, `m1`, … `m6_plus`).
-pub fn bucket_name(bucket: tally_credit::Bucket) -> String {
-    serde_json::to_value(bucket)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_else(|| format!("{bucket:?}"))
 }
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {

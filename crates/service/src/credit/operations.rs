@@ -42,7 +42,8 @@ use tally_store::credit_operations::{NewContactTask, NewOperation, OperationWrit
 use tally_store::{Database, LedgerWriter, StoreError, WriteError};
 
 use tally_ledger::{Command, LedgerError, NewHold, Outcome};
-pub use tally_store::credit_operations::{bucket_name, ContactTaskRow, StoredAccount};
+pub use tally_store::credit::bucket_name;
+pub use tally_store::credit_operations::{ContactTaskRow, StoredAccount};
 
 /// Why a credit operation was not applied.
 #[derive(Debug, thiserror::Error)]
