@@ -87,7 +87,7 @@ use utoipa::{Modify, OpenApi};
         wire::risk::ClaimStolenAccountRequest, wire::risk::EvidenceBody,
         wire::risk::EvidenceEventBody,
     )),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &CommonResponses),
     tags(
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
         (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, credit balance payouts, statements and collections. Amounts are {value, currency} with the value a decimal string"),
@@ -111,6 +111,97 @@ impl Modify for BearerKeys {
                     .build(),
             ),
         );
+    }
+}
+
+/// The answers every route can give besides its own, added to each operation that does not
+/// document them already, so that a client (or a contract tester) meets no status the
+/// document does not name: the authentication layer's (on routes with a security
+/// requirement), the strict extractors' (on routes with a body, a path parameter or a query
+/// string), and the outages any route can meet.
+struct CommonResponses;
+
+impl CommonResponses {
+    fn add(operation: &mut utoipa::openapi::path::Operation, status: &str, description: &str) {
+        if operation.responses.responses.contains_key(status) {
+            return;
+        }
+        let response = utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                utoipa::openapi::ContentBuilder::new()
+                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        operation
+            .responses
+            .responses
+            .insert(status.to_string(), response.into());
+    }
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let secured = operation
+                    .security
+                    .as_ref()
+                    .is_some_and(|requirements| !requirements.is_empty());
+                if secured {
+                    Self::add(
+                        operation,
+                        "401",
+                        "No API key, or an unknown, expired or revoked one (`unauthorized`)",
+                    );
+                    Self::add(
+                        operation,
+                        "403",
+                        "The API key lacks the route's scope (`forbidden`)",
+                    );
+                }
+                Self::add(
+                    operation,
+                    "400",
+                    "A path parameter, query string or body that does not parse \
+                     (`invalid_id`, `invalid_query`, `malformed_json`, `unknown_field`, \
+                     `invalid_body`, `invalid_request`), or text Tally cannot store \
+                     (`invalid_text`)",
+                );
+                Self::add(
+                    operation,
+                    "414",
+                    "The request target is longer than 8 KiB (`uri_too_long`)",
+                );
+                if operation.request_body.is_some() {
+                    Self::add(
+                        operation,
+                        "413",
+                        "The body is larger than the configured limit (`payload_too_large`)",
+                    );
+                    Self::add(
+                        operation,
+                        "415",
+                        "The body is not `application/json` (`unsupported_media_type`)",
+                    );
+                }
+                Self::add(operation, "500", "An internal error (`internal`)");
+                Self::add(
+                    operation,
+                    "503",
+                    "Storage is unavailable (`storage_unavailable`); retry",
+                );
+            }
+        }
     }
 }
 
@@ -150,6 +241,7 @@ pub async fn document() -> Json<utoipa::openapi::OpenApi> {
         wire::consortium::MemberStatusName, wire::consortium::QueryCountBody,
         wire::consortium::InclusionProofBody, wire::consortium::ConsistencyProofBody,
     )),
+    modifiers(&CommonResponses),
     tags(
         (name = "consortium", description = "Signed member requests (proposals, approvals, record publications and retractions, queries), members and their query counts, the signed checkpoint, inclusion and consistency proofs, entries and tiles"),
     )
