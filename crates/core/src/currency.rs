@@ -75,6 +75,11 @@ impl Currency {
         Self { code, exponent }
     }
 
+    /// Every code Tally knows, in alphabetical order (what [`Currency::from_code`] accepts).
+    pub fn known_codes() -> impl Iterator<Item = &'static str> {
+        KNOWN.iter().map(|(code, _)| *code)
+    }
+
     /// Looks a code up in the ISO 4217 table. Codes are upper case, exactly three letters.
     pub fn from_code(code: &str) -> Result<Self, UnknownCurrency> {
         KNOWN
