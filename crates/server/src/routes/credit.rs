@@ -15,6 +15,13 @@ use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
+use crate::wire::credit::{
+    AccountChangedBody, AmountRequest, AuthorizeRequest, AuthorizedBody, BillInstallmentRequest,
+    CaptureRequest, CloseTaskRequest, LimitRequest, NewTaskRequest, OfferBody, OffersBody,
+    OpenAccountRequest, OpeningBody, PayoffQuoteBody, PayoutBody, PlanCreatedBody,
+    ProductAddedBody, ProductBody, ProductList, RepaymentBody, StatementList, TaskAddedBody,
+    TaskBody, TaskClosedBody, TaskList, TemporaryLimitRequest, WriteOffRequest,
+};
 use crate::wire::AmountInput;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -29,12 +36,13 @@ use tally_credit::{Account, Cycle};
 use tally_service::credit::commands::{CreditCommand, StatusChange};
 use tally_service::credit::decision::{age_on, CreditService};
 use tally_service::credit::operations::{request_hash, Answer, AnswerKind, OperationError};
-use tally_service::credit::views::account_view;
+use tally_service::credit::views::{installment_views, AccountView};
 use tally_store::credit::CreditAccountId;
 use tally_store::customers::PiiRead;
 use tally_store::risk::RiskStore;
 use uuid::Uuid;
 
+/// The answer of an operation: stored with it and given again to a retry as stored.
 type Reply = Result<(StatusCode, axum::Json<Value>), ApiError>;
 
 pub use tally_service::credit::commands::{AUTHORIZATION_DAYS_DEFAULT, AUTHORIZATION_DAYS_MAX};
@@ -112,6 +120,15 @@ fn reply(answer: Answer) -> Reply {
     Ok((status, axum::Json(answer.body)))
 }
 
+/// The JSON value of an answer to store with its operation. Answers have string keys and
+/// amounts that always serialise; should one ever fail, it is logged and stored as null.
+fn stored_answer(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or_else(|error| {
+        tracing::error!(%error, "a credit answer did not serialise");
+        Value::Null
+    })
+}
+
 fn hash_of(kind: &str, id: CreditAccountId, body: &impl Serialize) -> String {
     request_hash(kind, id, &serde_json::to_value(body).unwrap_or(Value::Null))
 }
@@ -144,43 +161,16 @@ async fn execute(
 
 // ----- Opening -----
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Application {
-    pub monthly_income: AmountInput,
-    pub monthly_debt_payments: AmountInput,
-    /// The scorecard's attributes (see the model file's features); missing ones are scored
-    /// in their stated bin.
-    #[serde(default)]
-    pub attributes: serde_json::Map<String, Value>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OpenAccountRequest {
-    pub customer_id: Uuid,
-    /// Day of the month statements are cut (1–28).
-    pub statement_day: i8,
-    /// Days from statement to due date (default 9).
-    #[serde(default = "default_due_days")]
-    pub due_days: i32,
-    pub application: Application,
-}
-
-fn default_due_days() -> i32 {
-    9
-}
-
 /// Opens a credit account: the decision, and the account when approved (201); a declined
 /// application answers 200 with the decision and its reasons. Both are stored under the
 /// idempotency key.
 #[utoipa::path(
     post, path = "/v1/credit/accounts", tag = "credit",
-    request_body(content = serde_json::Value, description = "Opens an account through the credit decision: `{customer_id, statement_day, due_days?, application: {monthly_income, monthly_debt_payments, attributes}}`"),
+    request_body(content = OpenAccountRequest, description = "Opens an account through the credit decision"),
     params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 201, description = "Approved: the decision and the account", body = serde_json::Value),
-        (status = 200, description = "Declined: the decision with every reason code and the adverse reasons", body = serde_json::Value),
+        (status = 201, description = "Approved: the decision and the account", body = OpeningBody),
+        (status = 200, description = "Declined: the decision with every reason code and the adverse reasons; `account` is null", body = OpeningBody),
         (status = 422, description = "Unknown customer (`customer_not_found`), statement day, currencies", body = ErrorBody),
         (status = 409, description = "Idempotency key reused", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
@@ -285,7 +275,6 @@ pub async fn open_account(
         }
         None => None,
     };
-    let decision_value = serde_json::to_value(&decision).map_err(ApiError::internal)?;
     let answer = service
         .operations
         .open(
@@ -294,18 +283,22 @@ pub async fn open_account(
             Some(&customer_id),
             account.as_ref(),
             now,
-            |id| match (id, &account) {
-                (Some(id), Some(account)) => Answer {
-                    kind: AnswerKind::Created,
-                    body: json!({
-                        "decision": decision_value.clone(),
-                        "account": account_view(id, Some(&customer_id), account, date),
-                    }),
-                },
-                _ => Answer {
-                    kind: AnswerKind::Done,
-                    body: json!({ "decision": decision_value.clone(), "account": null }),
-                },
+            |id| {
+                let (kind, account) = match (id, &account) {
+                    (Some(id), Some(account)) => (
+                        AnswerKind::Created,
+                        Some(AccountView::new(id, Some(&customer_id), account, date)),
+                    ),
+                    _ => (AnswerKind::Done, None),
+                };
+                let body = OpeningBody {
+                    account,
+                    decision: decision.clone(),
+                };
+                Answer {
+                    kind,
+                    body: stored_answer(&body),
+                }
             },
         )
         .await
@@ -319,30 +312,30 @@ pub async fn open_account(
     get, path = "/v1/credit/accounts/{id}", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id")),
     responses(
-        (status = 200, description = "The account: limit, available credit, held, balances, bucket, authorisations, plans with schedules and true APR, and the open statement (`open_statement`: `minimum_payment` as cut, `paid`, `minimum_due` = the minimum less what refunds and stolen-account write-offs took off it, `still_to_pay` = what is left to pay by `due_date` for the minimum to be met, zero once met; `earlier_statements`: statements not yet judged, cut before it, each with the same fields; only on accounts opened with `due_days` over 28)", body = serde_json::Value),
+        (status = 200, description = "The account: limit, available credit, held, balances, bucket, authorisations, plans with schedules and true APR, and the open statement (`open_statement`: `minimum_payment` as cut, `paid`, `minimum_due` = the minimum less what refunds and stolen-account write-offs took off it, `still_to_pay` = what is left to pay by `due_date` for the minimum to be met, zero once met; `earlier_statements`: statements not yet judged, cut before it, each with the same fields; only on accounts opened with `due_days` over 28)", body = AccountView),
         (status = 404, description = "No such account (`credit_account_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
 )]
-pub async fn get_account(State(state): State<AppState>, Path(id): Path<CreditAccountId>) -> Reply {
+pub async fn get_account(
+    State(state): State<AppState>,
+    Path(id): Path<CreditAccountId>,
+) -> Result<axum::Json<AccountView>, ApiError> {
     let service = service(&state)?;
     let stored = service.operations.load(id).await.map_err(operation_error)?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(account_view(
-            id,
-            stored.customer_id.as_deref(),
-            &stored.account,
-            today(&state),
-        )),
-    ))
+    Ok(axum::Json(AccountView::new(
+        id,
+        stored.customer_id.as_deref(),
+        &stored.account,
+        today(&state),
+    )))
 }
 
 #[utoipa::path(
     get, path = "/v1/credit/accounts/{id}/plans/{plan}/payoff-quote", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account")),
     responses(
-        (status = 200, description = "What paying the plan off today costs and the charge in it", body = serde_json::Value),
+        (status = 200, description = "What paying the plan off today costs and the charge in it", body = PayoffQuoteBody),
         (status = 404, description = "No such account or plan", body = ErrorBody),
         (status = 409, description = "Plan already settled or written off", body = ErrorBody),
     ),
@@ -351,20 +344,22 @@ pub async fn get_account(State(state): State<AppState>, Path(id): Path<CreditAcc
 pub async fn payoff_quote(
     State(state): State<AppState>,
     Path((id, plan)): Path<(CreditAccountId, u32)>,
-) -> Reply {
+) -> Result<axum::Json<PayoffQuoteBody>, ApiError> {
     let service = service(&state)?;
     let stored = service.operations.load(id).await.map_err(operation_error)?;
     let (total, charge) = stored
         .account
         .early_payoff_quote(plan)
         .map_err(|error| operation_error(error.into()))?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "plan": plan, "amount": total, "charge": charge })),
-    ))
+    Ok(axum::Json(PayoffQuoteBody {
+        amount: total.into(),
+        charge: charge.into(),
+        plan,
+    }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OffersQuery {
     /// The purchase, a decimal string in the account currency's major units (`1200.00`).
@@ -381,7 +376,7 @@ pub struct OffersQuery {
     get, path = "/v1/credit/accounts/{id}/offers", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id"), OffersQuery),
     responses(
-        (status = 200, description = "Every term's schedule and price for this account today", body = serde_json::Value),
+        (status = 200, description = "Every term's schedule and price for this account today", body = OffersBody),
         (status = 400, description = "Missing or unknown query parameter (`invalid_query`)", body = ErrorBody),
         (status = 404, description = "No such account (`credit_account_not_found`)", body = ErrorBody),
         (status = 422, description = "Amount not a decimal of the currency (`invalid_amount`), not positive (`amount_not_positive`), unknown product (`credit_product_not_found`), product in another currency (`currency_mismatch`)", body = ErrorBody),
@@ -392,7 +387,7 @@ pub async fn offers(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
     Query(query): Query<OffersQuery>,
-) -> Reply {
+) -> Result<axum::Json<OffersBody>, ApiError> {
     let service = service(&state)?;
     let stored = service.operations.load(id).await.map_err(operation_error)?;
     let account = &stored.account;
@@ -429,46 +424,46 @@ pub async fn offers(
             )
             .map_err(refused)?;
             let charges = schedule.total_charges().map_err(refused)?;
-            offers.push(json!({
-                "product": product.code,
-                "name": product.name,
-                "periods": term.periods,
-                "pricing": schedule.pricing,
-                "total_charges": charges,
-                "total_repayable": amount.checked_add(charges)?,
-                "merchant_discount": schedule.merchant_discount,
-                "true_apr": schedule.true_apr().ok(),
-                "installments": schedule.installments,
-            }));
+            offers.push(OfferBody {
+                installments: installment_views(&schedule.installments),
+                merchant_discount: schedule.merchant_discount.into(),
+                name: product.name.clone(),
+                periods: term.periods,
+                pricing: schedule.pricing.clone(),
+                product: product.code.clone(),
+                total_charges: charges.into(),
+                total_repayable: amount.checked_add(charges)?.into(),
+                true_apr: schedule.true_apr().ok(),
+            });
         }
     }
     let available = account.available_credit(date);
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({
-            "account": id,
-            "date": date,
-            "amount": amount,
-            "pricing_tier": account.pricing_tier,
-            "available_credit": available,
-            "within_available_credit": amount.minor() <= available.minor(),
-            "offers": offers,
-        })),
-    ))
+    Ok(axum::Json(OffersBody {
+        account: id,
+        amount: amount.into(),
+        available_credit: available.into(),
+        date,
+        offers,
+        pricing_tier: account.pricing_tier.clone(),
+        within_available_credit: amount.minor() <= available.minor(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// How many to answer, at least 1 and at most the server's page size (default: 12
+    /// statements, 100 tasks).
     #[serde(default)]
     pub limit: Option<i64>,
 }
 
 #[utoipa::path(
     get, path = "/v1/credit/accounts/{id}/statements", tag = "credit",
-    params(("id" = i64, Path, description = "Credit account id")),
+    params(("id" = i64, Path, description = "Credit account id"), ListQuery),
     responses(
-        (status = 200, description = "Statements, newest first (`?limit=`)", body = serde_json::Value),
+        (status = 200, description = "Statements, newest first (`?limit=`)", body = StatementList),
         (status = 400, description = "A limit that is not a number, or an unknown query parameter (`invalid_query`)", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
@@ -478,7 +473,7 @@ pub async fn statements(
     State(state): State<AppState>,
     Path(id): Path<CreditAccountId>,
     Query(query): Query<ListQuery>,
-) -> Reply {
+) -> Result<axum::Json<StatementList>, ApiError> {
     let service = service(&state)?;
     service.operations.load(id).await.map_err(operation_error)?;
     let limit = query
@@ -490,37 +485,29 @@ pub async fn statements(
         .statements(id, limit)
         .await
         .map_err(operation_error)?;
-    Ok((
-        StatusCode::OK,
-        axum::Json(json!({ "statements": statements })),
-    ))
+    Ok(axum::Json(StatementList { statements }))
 }
 
 #[utoipa::path(
     get, path = "/v1/credit/products", tag = "credit",
     responses(
-        (status = 200, description = "The product catalog", body = serde_json::Value),
+        (status = 200, description = "The product catalog", body = ProductList),
     ),
     security(("api_key" = ["credit:read"]))
 )]
-pub async fn products(State(state): State<AppState>) -> Reply {
+pub async fn products(State(state): State<AppState>) -> Result<axum::Json<ProductList>, ApiError> {
     let service = service(&state)?;
-    let products: Vec<Value> = service
-        .operations
-        .catalog()
-        .products
-        .iter()
-        .map(|product| json!(product))
-        .collect();
-    Ok((StatusCode::OK, axum::Json(json!({ "products": products }))))
+    Ok(axum::Json(ProductList {
+        products: service.operations.catalog().products.clone(),
+    }))
 }
 
 /// Adds a product to the catalog (scope `admin`): validated like the catalog file's.
 #[utoipa::path(
     post, path = "/v1/credit/products", tag = "credit",
-    request_body(content = serde_json::Value, description = "A product as in the catalog file (code, name, currency, fee_model, terms with optional tier_rates, rounding, remainder_on, early_payoff, fees_refundable)"),
+    request_body(content = ProductBody, description = "A product as in the catalog file (code, name, currency, fee_model, terms with optional tier_rates, rounding, remainder_on, early_payoff, fees_refundable)"),
     responses(
-        (status = 201, description = "Added", body = serde_json::Value),
+        (status = 201, description = "Added", body = ProductAddedBody),
         (status = 409, description = "The code exists (`credit_product_exists`)", body = ErrorBody),
         (status = 422, description = "Invalid product, or a tier rate for a tier no score band gives (`credit_invalid_product`)", body = ErrorBody),
     ),
@@ -529,7 +516,7 @@ pub async fn products(State(state): State<AppState>) -> Reply {
 pub async fn add_product(
     State(state): State<AppState>,
     Json(product): Json<tally_credit::Product>,
-) -> Reply {
+) -> Result<(StatusCode, axum::Json<ProductAddedBody>), ApiError> {
     let service = service(&state)?;
     product
         .validate()
@@ -542,23 +529,26 @@ pub async fn add_product(
         .add_product(product, state.clock.now())
         .await
         .map_err(operation_error)?;
-    let catalog = service.operations.catalog();
-    let product = catalog.product(&code);
+    let product = service.operations.catalog().product(&code).cloned();
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "product": product })),
+        axum::Json(ProductAddedBody { product }),
     ))
 }
 
 #[utoipa::path(
     get, path = "/v1/credit/tasks", tag = "credit",
+    params(ListQuery),
     responses(
-        (status = 200, description = "Open contact tasks, most urgent first (`?limit=`)", body = serde_json::Value),
+        (status = 200, description = "Open contact tasks, most urgent first (`?limit=`)", body = TaskList),
         (status = 400, description = "A limit that is not a number, or an unknown query parameter (`invalid_query`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
 )]
-pub async fn tasks(State(state): State<AppState>, Query(query): Query<ListQuery>) -> Reply {
+pub async fn tasks(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<axum::Json<TaskList>, ApiError> {
     let service = service(&state)?;
     let limit = query
         .limit
@@ -569,32 +559,25 @@ pub async fn tasks(State(state): State<AppState>, Query(query): Query<ListQuery>
         .open_tasks(limit)
         .await
         .map_err(operation_error)?;
-    Ok((StatusCode::OK, axum::Json(json!({ "tasks": tasks }))))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewTaskRequest {
-    pub account_id: CreditAccountId,
-    /// `alert` (account anomaly) or `callback`.
-    pub kind: String,
-    pub reason: String,
-    pub amount: AmountInput,
-    /// 1 (most urgent) to 5.
-    pub priority: i32,
+    Ok(axum::Json(TaskList {
+        tasks: tasks.into_iter().map(TaskBody::from).collect(),
+    }))
 }
 
 #[utoipa::path(
     post, path = "/v1/credit/tasks", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{account_id, kind: alert|callback, reason, amount, priority: 1..5}`"),
+    request_body = NewTaskRequest,
     responses(
-        (status = 201, description = "Added", body = serde_json::Value),
+        (status = 201, description = "Added", body = TaskAddedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 422, description = "Invalid task", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
-pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTaskRequest>) -> Reply {
+pub async fn add_task(
+    State(state): State<AppState>,
+    Json(request): Json<NewTaskRequest>,
+) -> Result<(StatusCode, axum::Json<TaskAddedBody>), ApiError> {
     let service = service(&state)?;
     let amount = request.amount.parse()?;
     if !matches!(request.kind.as_str(), "alert" | "callback") {
@@ -622,21 +605,15 @@ pub async fn add_task(State(state): State<AppState>, Json(request): Json<NewTask
         )
         .await
         .map_err(operation_error)?;
-    Ok((StatusCode::CREATED, axum::Json(json!({ "id": id }))))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CloseTaskRequest {
-    pub note: String,
+    Ok((StatusCode::CREATED, axum::Json(TaskAddedBody { id })))
 }
 
 #[utoipa::path(
     post, path = "/v1/credit/tasks/{id}/close", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{note}`"),
+    request_body = CloseTaskRequest,
     params(("id" = i64, Path, description = "Task id")),
     responses(
-        (status = 200, description = "Closed", body = serde_json::Value),
+        (status = 200, description = "Closed", body = TaskClosedBody),
         (status = 404, description = "No open task with that id", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
@@ -645,7 +622,7 @@ pub async fn close_task(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     Json(request): Json<CloseTaskRequest>,
-) -> Reply {
+) -> Result<axum::Json<TaskClosedBody>, ApiError> {
     let service = service(&state)?;
     if service
         .operations
@@ -653,10 +630,10 @@ pub async fn close_task(
         .await
         .map_err(operation_error)?
     {
-        Ok((
-            StatusCode::OK,
-            axum::Json(json!({ "id": id, "status": "closed" })),
-        ))
+        Ok(axum::Json(TaskClosedBody {
+            id,
+            status: "closed".into(),
+        }))
     } else {
         Err(ApiError::not_found(
             "credit_task_not_found",
@@ -667,18 +644,12 @@ pub async fn close_task(
 
 // ----- Account changes -----
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitRequest {
-    pub limit: AmountInput,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/limit", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{limit}`"),
+    request_body = LimitRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 200, description = "The account", body = AccountChangedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 422, description = "Negative limit or another currency", body = ErrorBody),
     ),
@@ -701,20 +672,12 @@ pub async fn set_limit(
     .await
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TemporaryLimitRequest {
-    pub limit: AmountInput,
-    /// Last day the temporary limit applies.
-    pub until: Date,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/temporary-limit", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{limit, until}`"),
+    request_body = TemporaryLimitRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 200, description = "The account", body = AccountChangedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 422, description = "Invalid limit or a past end date", body = ErrorBody),
     ),
@@ -743,7 +706,7 @@ pub async fn set_temporary_limit(
     post, path = "/v1/credit/accounts/{id}/{action}", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id"), ("action" = String, Path, description = "freeze, unfreeze or close"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 200, description = "The account", body = AccountChangedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 409, description = "An account that owes or holds money cannot close (`credit_account_not_settled`), nor one holding the customer's credit balance (`credit_account_has_credit_balance`: pay it out first)", body = ErrorBody),
     ),
@@ -772,24 +735,12 @@ pub async fn change_status(
 
 // ----- Purchases -----
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizeRequest {
-    pub amount: AmountInput,
-    /// Last day the authorisation can be captured (default in 7 days; at most 30).
-    #[serde(default)]
-    pub expires_on: Option<Date>,
-    /// The merchant's reference for the purchase, kept on the ledger hold.
-    #[serde(default)]
-    pub merchant_reference: Option<String>,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/authorizations", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount, expires_on?, merchant_reference?}`"),
+    request_body = AuthorizeRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 201, description = "The authorisation and the account; a ledger hold is made", body = serde_json::Value),
+        (status = 201, description = "The authorisation and the account; a ledger hold is made", body = AuthorizedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 409, description = "Frozen or closed, or the customer is on the risk block list (`customer_blocked`)", body = ErrorBody),
         (status = 422, description = "Insufficient credit (`credit_insufficient`), amount, currency, expiry", body = ErrorBody),
@@ -811,22 +762,12 @@ pub async fn authorize(
     execute(&state, &headers, id, &request, command).await
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureRequest {
-    /// At most the authorised amount (default all of it); the rest is released.
-    #[serde(default)]
-    pub amount: Option<AmountInput>,
-    pub product: String,
-    pub periods: u32,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/authorizations/{authorization}/capture", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount?, product, periods}`"),
+    request_body = CaptureRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("authorization" = u32, Path, description = "Authorisation id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The new plan id and the account", body = serde_json::Value),
+        (status = 200, description = "The new plan id and the account", body = PlanCreatedBody),
         (status = 404, description = "No such account or authorisation", body = ErrorBody),
         (status = 422, description = "Unknown product or term, more than authorised", body = ErrorBody),
     ),
@@ -857,7 +798,7 @@ pub async fn capture(
     post, path = "/v1/credit/accounts/{id}/authorizations/{authorization}/void", tag = "credit",
     params(("id" = i64, Path, description = "Credit account id"), ("authorization" = u32, Path, description = "Authorisation id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account; the hold is released", body = serde_json::Value),
+        (status = 200, description = "The account; the hold is released", body = AccountChangedBody),
         (status = 404, description = "No such account or authorisation", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
@@ -879,18 +820,12 @@ pub async fn void(
 
 // ----- Money in and back -----
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AmountRequest {
-    pub amount: AmountInput,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/repayments", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount}`"),
+    request_body = AmountRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "How it was applied, what went to credit balance, and the account", body = serde_json::Value),
+        (status = 200, description = "How it was applied, what went to credit balance, and the account", body = RepaymentBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), another currency than the account's (`currency_mismatch`)", body = ErrorBody),
     ),
@@ -915,10 +850,10 @@ pub async fn repay(
 
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/plans/{plan}/refunds", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount}`"),
+    request_body = AmountRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 200, description = "The account", body = AccountChangedBody),
         (status = 404, description = "No such account or plan", body = ErrorBody),
         (status = 409, description = "Plan written off", body = ErrorBody),
         (status = 422, description = "More than the refundable principal", body = ErrorBody),
@@ -945,10 +880,10 @@ pub async fn refund(
 
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/plans/{plan}/payoff", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount}` (at least the quote)"),
+    request_body(content = AmountRequest, description = "At least the payoff quote"),
     params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account", body = serde_json::Value),
+        (status = 200, description = "The account", body = AccountChangedBody),
         (status = 404, description = "No such account or plan", body = ErrorBody),
         (status = 422, description = "Below the quote (`credit_payoff_below_quote`)", body = ErrorBody),
     ),
@@ -972,19 +907,12 @@ pub async fn pay_off(
     .await
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BillInstallmentRequest {
-    pub product: String,
-    pub periods: u32,
-}
-
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/bill-installments", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{product, periods}`"),
+    request_body = BillInstallmentRequest,
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The new plan id and the account", body = serde_json::Value),
+        (status = 200, description = "The new plan id and the account", body = PlanCreatedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 422, description = "Refused (`credit_bill_installment_refused`), unknown product or term", body = ErrorBody),
     ),
@@ -1003,21 +931,14 @@ pub async fn bill_installment(
     execute(&state, &headers, id, &request, command).await
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WriteOffRequest {
-    /// The risk case that confirmed the account stolen (kind `stolen_account`, approved).
-    pub case_id: String,
-}
-
 /// Writes off a purchase made by a thief, on the evidence of an approved stolen-account
 /// case of the account's customer.
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/plans/{plan}/stolen-write-off", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{case_id}`: an approved stolen_account risk case of the customer"),
+    request_body(content = WriteOffRequest, description = "An approved stolen_account risk case of the customer"),
     params(("id" = i64, Path, description = "Credit account id"), ("plan" = u32, Path, description = "Plan id on the account"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "The account; the principal is booked to fraud-loss expense", body = serde_json::Value),
+        (status = 200, description = "The account; the principal is booked to fraud-loss expense", body = AccountChangedBody),
         (status = 404, description = "No such account or plan", body = ErrorBody),
         (status = 422, description = "No such case, not approved, or another customer", body = ErrorBody),
     ),
@@ -1042,10 +963,10 @@ pub async fn write_off_stolen(
 /// settles the transfer. Billed items still owed come first.
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/credit-balance/payouts", tag = "credit",
-    request_body(content = serde_json::Value, description = "`{amount}`: at most the credit balance less what is billed and still owed"),
+    request_body(content = AmountRequest, description = "At most the credit balance less what is billed and still owed"),
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "What was paid out (`paid_out`) and the account", body = serde_json::Value),
+        (status = 200, description = "What was paid out (`paid_out`) and the account", body = PayoutBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 409, description = "The account is charged off (`credit_account_charged_off`)", body = ErrorBody),
         (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), not positive (`amount_not_positive`), another currency than the account's (`currency_mismatch`), more than can be paid out (`credit_payout_exceeds_credit_balance`)", body = ErrorBody),
