@@ -4,6 +4,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{consortium, credit, customers, ledger, risk};
 use crate::wire;
 use axum::Json;
+use tally_service::credit::views;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -74,6 +75,20 @@ use utoipa::{Modify, OpenApi};
         customers::SearchRequest,
         customers::PiiReadBody, customers::PiiReadPage,
         customers::PiiLookupBody, customers::PiiLookupPage,
+        wire::credit::OpenAccountRequest, wire::credit::Application,
+        wire::credit::LimitRequest, wire::credit::TemporaryLimitRequest,
+        wire::credit::AuthorizeRequest, wire::credit::CaptureRequest, wire::credit::AmountRequest,
+        wire::credit::BillInstallmentRequest, wire::credit::WriteOffRequest,
+        wire::credit::NewTaskRequest, wire::credit::CloseTaskRequest, wire::credit::ProductBody,
+        wire::credit::TermBody, wire::credit::OpeningBody, wire::credit::AccountChangedBody,
+        wire::credit::AuthorizedBody, wire::credit::PlanCreatedBody, wire::credit::RepaymentBody,
+        wire::credit::AppliedBody, wire::credit::PayoutBody, wire::credit::PayoffQuoteBody,
+        wire::credit::OffersBody, wire::credit::OfferBody, wire::credit::StatementList,
+        wire::credit::ProductList, wire::credit::ProductAddedBody, wire::credit::TaskList,
+        wire::credit::TaskBody, wire::credit::TaskAddedBody, wire::credit::TaskClosedBody,
+        views::AccountView, views::AmountView, views::TemporaryLimitView,
+        views::AuthorizationView, views::PlanView, views::InstallmentView,
+        views::OpenStatementView, views::PlanMinimumView,
         wire::risk::RiskEventRequest, wire::risk::EventAmount, wire::risk::GeoPointBody,
         wire::risk::RiskDecisionBody, wire::risk::RuleSetVersionsBody,
         wire::risk::RuleSetVersionBody, wire::risk::UploadRuleSetRequest,

@@ -2,6 +2,7 @@
 //! strings in major units beside their currency ("1234.50" CNY), never as JSON numbers.
 
 pub mod consortium;
+pub mod credit;
 pub mod risk;
 
 use crate::error::ApiError;
