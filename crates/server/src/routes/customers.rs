@@ -93,6 +93,7 @@ pub struct CustomerList {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ShowQuery {
     /// `true` to read the personal fields in clear: needs scope `pii:read` and a reason.
@@ -115,6 +116,7 @@ pub struct SearchRequest {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PiiReadQuery {
     /// Cursor: the id of the last read already seen.

@@ -138,6 +138,7 @@ pub async fn get_account(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BalanceQuery {
     /// RFC 3339 time; the balance now when absent.
@@ -184,6 +185,7 @@ pub async fn get_balance(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Cursor: the `sequence` of the last leg already seen (0 or absent for the first page).
