@@ -493,7 +493,7 @@ async fn end_of_day_never_overwrites_another_operation_under_its_key(
     // A client's operation under the key end of day gives its first chunk of 1 January (as
     // one could be stored before client keys under `credit-` were refused).
     let insert = "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
-                  http_status, response, commands, status, created_at) \
+                  answer_code, response, commands, status, created_at) \
                   VALUES ('credit-eod:2026-01-01:0', 3, 'repay', 'client', 200, '{}', '[]', \
                   'done', 0)";
     match &test.database {

@@ -366,7 +366,7 @@ impl Database {
                 // key (made before `credit-` keys were refused) keeps its commands.
                 let stored = sqlx::query(
                     "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
-                     http_status, response, commands, status, created_at) \
+                     answer_code, response, commands, status, created_at) \
                      VALUES ($1, -1, 'end_of_day', '', 200, '{}', $2, 'pending', $3) \
                      ON CONFLICT (key) DO UPDATE SET commands = excluded.commands, \
                      status = 'pending' WHERE credit_operations.kind = 'end_of_day'",

@@ -17,7 +17,7 @@ use tally_credit::Account;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOperation {
     pub request_hash: String,
-    /// The service's code for the kind of answer (column `http_status`).
+    /// The service's code for the kind of answer (column `answer_code`).
     pub answer_code: i32,
     /// The answer as JSON text.
     pub answer: String,
@@ -102,7 +102,7 @@ impl Database {
     pub async fn credit_operation(&self, key: &str) -> Result<Option<StoredOperation>, StoreError> {
         let row: Option<(String, i32, String, String, String)> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT request_hash, http_status, response, status, commands \
+                "SELECT request_hash, answer_code, response, status, commands \
                  FROM credit_operations WHERE key = $1",
             )
             .bind(key)
@@ -294,7 +294,7 @@ impl Database {
                 let (code, text) = answer(id);
                 sqlx::query(
                     "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
-                     http_status, response, commands, status, created_at) \
+                     answer_code, response, commands, status, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(operation.key)
@@ -349,7 +349,7 @@ impl Database {
                 }
                 sqlx::query(
                     "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
-                     http_status, response, commands, status, created_at) \
+                     answer_code, response, commands, status, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(operation.key)

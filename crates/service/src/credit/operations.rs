@@ -191,8 +191,8 @@ pub enum AnswerKind {
 }
 
 impl AnswerKind {
-    /// The code stored with the operation (column `http_status`: rows have always held the
-    /// HTTP status the answer was given with, 201 or 200).
+    /// The code stored with the operation (column `answer_code`): 201 for an answer that
+    /// made something, 200 otherwise, as rows written before this layer existed hold them.
     fn stored_code(self) -> i32 {
         match self {
             AnswerKind::Created => 201,
