@@ -1021,7 +1021,7 @@ mod remote {
     };
     use tally_core::{Clock, SystemClock};
     use tally_server::routes::consortium::ConsortiumAppState;
-    use tally_store::consortium::{ConsortiumConfig, ConsortiumLog};
+    use tally_service::consortium::{ConsortiumConfig, ConsortiumLog};
     use tally_store::Database;
 
     use super::{random_seed, read_text, verifier_key, ClientAction, ClientArgs, ServeArgs};
@@ -1801,13 +1801,14 @@ mod durable {
             .context("the benchmark thread")??;
         let clock: std::sync::Arc<dyn tally_core::Clock> =
             std::sync::Arc::new(tally_core::SystemClock);
-        let config = tally_store::consortium::ConsortiumConfig::new(
+        let config = tally_service::consortium::ConsortiumConfig::new(
             SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?,
             BlindingKey::new(1, [3; 32]),
             None,
         );
         let (log, _) =
-            tally_store::consortium::ConsortiumLog::start(&scratch.database, clock, config).await?;
+            tally_service::consortium::ConsortiumLog::start(&scratch.database, clock, config)
+                .await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}", listener.local_addr()?);
         let router = tally_server::consortium_app(
@@ -2020,10 +2021,10 @@ mod durable {
         let operator_key =
             SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
         let mut config =
-            tally_store::consortium::ConsortiumConfig::new(operator_key, blinding, Some(genesis));
+            tally_service::consortium::ConsortiumConfig::new(operator_key, blinding, Some(genesis));
         config.batch_size_max = batch.min(tally_consortium::operator::ENTRY_BATCH_SIZE_MAX);
         let (log, _) =
-            tally_store::consortium::ConsortiumLog::start(database, clock, config).await?;
+            tally_service::consortium::ConsortiumLog::start(database, clock, config).await?;
         let total = per_member * MEMBERS;
         let started = Instant::now();
         let mut tasks = Vec::with_capacity(work.len());
@@ -2314,7 +2315,7 @@ mod tests {
     /// A log served over a real socket, for `verify --url` and the mirror.
     struct Served {
         url: String,
-        log: tally_store::consortium::ConsortiumLog,
+        log: tally_service::consortium::ConsortiumLog,
         server: tokio::task::JoinHandle<()>,
     }
 
@@ -2329,7 +2330,7 @@ mod tests {
     /// A lying operator: its checkpoints commit a member map in which bank-a made one
     /// query fewer than the log holds (signed with the real operator key).
     async fn lying_checkpoint(
-        log: tally_store::consortium::ConsortiumLog,
+        log: tally_service::consortium::ConsortiumLog,
         request: axum::extract::Request,
         next: axum::middleware::Next,
     ) -> axum::response::Response {
@@ -2388,12 +2389,12 @@ mod tests {
             std::sync::Arc::new(tally_core::ManualClock::new(
                 jiff::Timestamp::from_second(DEMO_TIME as i64).expect("time"),
             ));
-        let config = tally_store::consortium::ConsortiumConfig::new(
+        let config = tally_service::consortium::ConsortiumConfig::new(
             operator_signer(),
             BlindingKey::new(1, [3; 32]),
             Some(genesis),
         );
-        let (log, _) = tally_store::consortium::ConsortiumLog::start(database, clock, config)
+        let (log, _) = tally_service::consortium::ConsortiumLog::start(database, clock, config)
             .await
             .expect("start");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -2419,7 +2420,7 @@ mod tests {
         }
     }
 
-    async fn publish_many(log: &tally_store::consortium::ConsortiumLog, first: u64, count: u64) {
+    async fn publish_many(log: &tally_service::consortium::ConsortiumLog, first: u64, count: u64) {
         let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
         for sequence in first..first + count {
             let opening = IdentifierOpening::new(
@@ -2582,7 +2583,7 @@ mod tests {
         });
     }
 
-    async fn query_many(log: &tally_store::consortium::ConsortiumLog, first: u64, count: u64) {
+    async fn query_many(log: &tally_service::consortium::ConsortiumLog, first: u64, count: u64) {
         let member = SignerKey::from_seed("bank-a", KeyType::Ed25519, [1; 32]).expect("key");
         for sequence in first..first + count {
             let opening = IdentifierOpening::new(

@@ -79,11 +79,11 @@
 //! [`MerkleLog::audit_entries`] find an edited hash, tile or entry. The trait is
 //! synchronous on purpose: appends are serialised through one writer anyway, so an sqlx
 //! store can serve it from a dedicated writer task over one connection, while readers
-//! use the proof plans from async code. `tally_store::consortium` does this: a
-//! `SqlLogStore` on its own connection and current-thread runtime, and the operator on a
-//! dedicated thread that group-commits whatever requests are queued (one transaction,
-//! one checkpoint per batch) and serves proofs and reads after the writes queued before
-//! them. A store may also keep one signed state snapshot ([`LogStore::read_snapshot`],
+//! use the proof plans from async code. Tally does this: `tally_store::consortium` has a
+//! `SqlLogStore` on its own connection and current-thread runtime, and
+//! `tally_service::consortium` runs the operator on a dedicated thread that
+//! group-commits whatever requests are queued (one transaction, one checkpoint per
+//! batch) and serves proofs and reads after the writes queued before them. A store may also keep one signed state snapshot ([`LogStore::read_snapshot`],
 //! [`LogStore::write_snapshot`]; [`snapshot`]): [`Operator::open`] starts from it and
 //! replays only the entries after it.
 //!

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tally_consortium::{
     normalise, Action, Error, IdentifierKind, IdentifierOpening, Refusal, SignedRequest, TileId,
 };
-use tally_store::consortium::{Accepted, ConsortiumLog};
+use tally_service::consortium::{Accepted, ConsortiumLog};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
