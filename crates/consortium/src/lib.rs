@@ -15,6 +15,7 @@
 //! - [`follower`]: the pure core of a mirror or witness: follow checkpoints, detect forks.
 //! - [`proof_file`]: the text files of inclusion and consistency proofs.
 //! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
+//! - [`entry_range`]: a range of entries framed in one body, as the log serves it.
 //! - [`identifier`]: normalisation and blinding of identifiers.
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
 //! - [`member_map`]: members and their query counts in a Merkle tree whose root every
@@ -96,6 +97,7 @@
 pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
+pub mod entry_range;
 pub mod error;
 pub mod follower;
 pub mod hash;
@@ -114,6 +116,7 @@ pub use entry::{
     Action, Entry, EntryBody, EntryKind, Genesis, MemberKey, Quorum, RiskType, SignedRequest,
     UnixSeconds,
 };
+pub use entry_range::{decode_entry_range, encode_entry_range};
 pub use error::{Error, Refusal};
 pub use follower::{ForkEvidence, LogFollower, Observation};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};

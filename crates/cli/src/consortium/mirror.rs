@@ -8,8 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use tally_consortium::{
-    check_member_map, leaf_hash, open_checkpoint, replay_batch, ConsistencyProof, ConsortiumState,
-    Entry, Hash, LogFollower, MemoryLogStore, MerkleLog, Note, Observation, SignerKey,
+    check_member_map, decode_entry_range, leaf_hash, open_checkpoint, replay_batch,
+    ConsistencyProof, ConsortiumState, Entry, Hash, LogFollower, MemoryLogStore, MerkleLog, Note,
+    Observation, SignerKey,
 };
 
 use super::client::{base, get_bytes, get_json, get_text, hashes};
@@ -118,24 +119,6 @@ pub(super) struct Mirror {
     pub(super) entries_per_request: u64,
 }
 
-/// Splits a range response: each entry as a 4-byte big-endian length and its bytes.
-fn split_entries(mut bytes: &[u8]) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut entries = Vec::new();
-    while !bytes.is_empty() {
-        let (length, rest) = bytes
-            .split_first_chunk::<4>()
-            .context("a truncated entry length")?;
-        let length = u32::from_be_bytes(*length) as usize;
-        if rest.len() < length {
-            bail!("a truncated entry");
-        }
-        let (entry, rest) = rest.split_at(length);
-        entries.push(entry.to_vec());
-        bytes = rest;
-    }
-    Ok(entries)
-}
-
 impl Mirror {
     pub(super) fn new(url: &str, log_key: &str) -> anyhow::Result<Self> {
         Ok(Mirror {
@@ -157,7 +140,7 @@ impl Mirror {
         }
         let count = (end - start).min(self.entries_per_request);
         let url = format!("{}/entries?start={start}&count={count}", self.root_url);
-        let entries = split_entries(&get_bytes(&self.http, &url).await?)?;
+        let entries = decode_entry_range(&get_bytes(&self.http, &url).await?)?;
         if entries.is_empty() || entries.len() as u64 > count {
             bail!(
                 "asked for {count} entries from {start}, got {}",
