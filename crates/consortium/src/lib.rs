@@ -15,6 +15,7 @@
 //! - [`follower`]: the pure core of a mirror or witness: follow checkpoints, detect forks.
 //! - [`proof_file`]: the text files of inclusion and consistency proofs.
 //! - [`encoding`], [`entry`]: canonical bytes of log entries and signed member requests.
+//! - [`entry_range`]: a range of entries framed in one body, as the log serves it.
 //! - [`identifier`]: normalisation and blinding of identifiers.
 //! - [`state`]: the rules as a state machine replayed from entries; queries and quotas.
 //! - [`member_map`]: members and their query counts in a Merkle tree whose root every
@@ -79,11 +80,11 @@
 //! [`MerkleLog::audit_entries`] find an edited hash, tile or entry. The trait is
 //! synchronous on purpose: appends are serialised through one writer anyway, so an sqlx
 //! store can serve it from a dedicated writer task over one connection, while readers
-//! use the proof plans from async code. `tally_store::consortium` does this: a
-//! `SqlLogStore` on its own connection and current-thread runtime, and the operator on a
-//! dedicated thread that group-commits whatever requests are queued (one transaction,
-//! one checkpoint per batch) and serves proofs and reads after the writes queued before
-//! them. A store may also keep one signed state snapshot ([`LogStore::read_snapshot`],
+//! use the proof plans from async code. Tally does this: `tally_store::consortium` has a
+//! `SqlLogStore` on its own connection and current-thread runtime, and
+//! `tally_service::consortium` runs the operator on a dedicated thread that
+//! group-commits whatever requests are queued (one transaction, one checkpoint per
+//! batch) and serves proofs and reads after the writes queued before them. A store may also keep one signed state snapshot ([`LogStore::read_snapshot`],
 //! [`LogStore::write_snapshot`]; [`snapshot`]): [`Operator::open`] starts from it and
 //! replays only the entries after it.
 //!
@@ -96,6 +97,7 @@
 pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
+pub mod entry_range;
 pub mod error;
 pub mod follower;
 pub mod hash;
@@ -114,6 +116,7 @@ pub use entry::{
     Action, Entry, EntryBody, EntryKind, Genesis, MemberKey, Quorum, RiskType, SignedRequest,
     UnixSeconds,
 };
+pub use entry_range::{decode_entry_range, encode_entry_range};
 pub use error::{Error, Refusal};
 pub use follower::{ForkEvidence, LogFollower, Observation};
 pub use hash::{empty_root, leaf_hash, node_hash, Hash, HASH_SIZE};

@@ -19,7 +19,7 @@ use tally_consortium::{
 use tally_core::{Clock, ManualClock};
 use tally_server::consortium_app;
 use tally_server::routes::consortium::ConsortiumAppState;
-use tally_store::consortium::{ConsortiumConfig, ConsortiumLog};
+use tally_service::consortium::{ConsortiumConfig, ConsortiumLog};
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 use tower::ServiceExt;

@@ -1,4 +1,4 @@
-//! Storage of the consortium log: a SQL [`LogStore`] and the operator thread that owns it.
+//! Storage of the consortium log: the SQL [`LogStore`] of its entries, tiles and size.
 //!
 //! Tables (migration `consortium`): `consortium_entries (entry_index, bytes)`,
 //! `consortium_tiles (level, tile_index, bytes)` — a tile is `Tile::to_bytes`, at most
@@ -8,30 +8,19 @@
 //! index, so a second operator on the same database cannot interleave.
 //!
 //! The pure core's [`LogStore`] trait is synchronous. [`SqlLogStore`] serves it from a
-//! current-thread runtime of its own with one connection, and [`ConsortiumLog`] runs the
-//! [`Operator`] on a dedicated thread: requests queue on a bounded channel, the thread
-//! takes everything waiting (up to `batch_size_max`), appends it as one batch (one
-//! commit, one disk flush), signs one checkpoint, and only then replies (group commit,
-//! as the ledger writer does). Reads that need the tree (proofs, tiles, entries, the
-//! replayed state) run as closures on the same thread, after the writes queued before
-//! them; the latest signed checkpoint is shared and read without the thread.
+//! current-thread runtime of its own with one connection; the operator thread that owns
+//! it (group commit, reads after the writes queued before them) is a service,
+//! `tally_service::consortium`.
 //!
 //! `consortium_snapshot` (migration `consortium_member_map`) holds one row: the latest
-//! signed state snapshot (`tally_consortium::snapshot`). The thread writes one after a
-//! batch when a tenth of the log (at least 100,000 entries) came since the last, and
-//! [`Operator::open`] starts from it, replaying only the entries after it.
+//! signed state snapshot (`tally_consortium::snapshot`), which
+//! [`tally_consortium::Operator::open`] starts from, replaying only the entries after it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use sqlx::ConnectOptions;
-use tally_consortium::{
-    Action, Commit, Entry, EntryBody, Error, Genesis, IdentifierOpening, LogStore, Operator,
-    QueryAnswer, SignedRequest, SignerKey, StoredSnapshot, Tile, TileId, UnixSeconds,
-};
-use tally_consortium::{BlindingKey, Effect};
-use tally_core::Clock;
-use tokio::sync::{mpsc, oneshot};
+use tally_consortium::{Commit, Error, LogStore, StoredSnapshot, Tile, TileId};
 
 use crate::database::Database;
 use crate::error::StoreError;
@@ -220,7 +209,9 @@ macro_rules! on_connection {
     };
 }
 
-fn storage(error: StoreError) -> Error {
+/// A store error as the consortium log's storage error (code `storage`), the form the
+/// pure core's [`LogStore`] trait and the operator report it in.
+pub fn log_storage_error(error: StoreError) -> Error {
     Error::Storage(error.to_string())
 }
 
@@ -287,7 +278,7 @@ impl LogStore for SqlLogStore {
         let size = self
             .runtime
             .block_on(async { on_connection!(&mut *connection, tree_size()) })
-            .map_err(storage)?;
+            .map_err(log_storage_error)?;
         u64::try_from(size).map_err(|_| Error::Storage(format!("stored tree size {size}")))
     }
 
@@ -303,7 +294,7 @@ impl LogStore for SqlLogStore {
             .block_on(async {
                 on_connection!(&mut *connection, read_tile(i64::from(id.level), index))
             })
-            .map_err(storage)?;
+            .map_err(log_storage_error)?;
         let Some(bytes) = bytes else {
             return Ok(None);
         };
@@ -335,7 +326,7 @@ impl LogStore for SqlLogStore {
         let rows = self
             .runtime
             .block_on(async { on_connection!(&mut *connection, read_entries(start, end)) })
-            .map_err(storage)?;
+            .map_err(log_storage_error)?;
         // Keep only the run of consecutive entries from `index`.
         let mut entries = Vec::with_capacity(rows.len());
         for (position, (stored_index, bytes)) in rows.into_iter().enumerate() {
@@ -353,7 +344,7 @@ impl LogStore for SqlLogStore {
         let connection = self.connection.get_mut();
         self.runtime
             .block_on(async { on_connection!(connection, commit(&commit)) })
-            .map_err(storage)?;
+            .map_err(log_storage_error)?;
         let tiles = self.tiles.get_mut();
         if tiles.len() + commit.tiles.len() > CACHED_TILES_MAX {
             tiles.clear();
@@ -373,7 +364,7 @@ impl LogStore for SqlLogStore {
         let row = self
             .runtime
             .block_on(async { on_connection!(&mut *connection, read_snapshot()) })
-            .map_err(storage)?;
+            .map_err(log_storage_error)?;
         row.map(|(size, note, state)| {
             let size = u64::try_from(size)
                 .map_err(|_| Error::Storage(format!("stored snapshot size {size}")))?;
@@ -393,387 +384,6 @@ impl LogStore for SqlLogStore {
                     write_snapshot(size, &snapshot.note, &snapshot.state)
                 )
             })
-            .map_err(storage)
-    }
-}
-
-/// Keys and limits of the operator's service.
-#[derive(Debug, Clone)]
-pub struct ConsortiumConfig {
-    /// Signs checkpoints; its name is the log's origin.
-    pub signer: SignerKey,
-    /// Blinds identifiers.
-    pub blinding: BlindingKey,
-    /// Founds the log when the store is empty; ignored otherwise.
-    pub genesis: Option<Genesis>,
-    /// Most requests appended in one batch (one commit).
-    pub batch_size_max: usize,
-    /// Most requests waiting; further callers wait for room (back-pressure).
-    pub queue_length_max: usize,
-}
-
-impl ConsortiumConfig {
-    /// A configuration with the default limits.
-    pub fn new(signer: SignerKey, blinding: BlindingKey, genesis: Option<Genesis>) -> Self {
-        ConsortiumConfig {
-            signer,
-            blinding,
-            genesis,
-            batch_size_max: tally_consortium::operator::ENTRY_BATCH_SIZE_MAX,
-            queue_length_max: 4 * tally_consortium::operator::ENTRY_BATCH_SIZE_MAX,
-        }
-    }
-}
-
-/// What became of an accepted member request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
-    /// Logged at `index` with this effect.
-    Logged {
-        /// Log index of the entry.
-        index: u64,
-        /// What it did.
-        effect: Effect,
-    },
-    /// A query: logged, with its answer.
-    Answered(QueryAnswer),
-}
-
-/// The replayed operator, as the reads on its thread see it.
-pub type StoredOperator = Operator<SqlLogStore>;
-
-type ReadJob = Box<dyn FnOnce(&StoredOperator) + Send>;
-
-struct RequestJob {
-    request: SignedRequest,
-    opening: Option<IdentifierOpening>,
-    reply: oneshot::Sender<Result<Accepted, Error>>,
-}
-
-enum Job {
-    Request(Box<RequestJob>),
-    Read(ReadJob),
-}
-
-/// Handle to the operator thread. Cheap to clone; the thread stops when every handle is
-/// dropped.
-#[derive(Clone)]
-pub struct ConsortiumLog {
-    sender: mpsc::Sender<Job>,
-    checkpoint: Arc<RwLock<String>>,
-}
-
-impl std::fmt::Debug for ConsortiumLog {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("ConsortiumLog")
-            .finish_non_exhaustive()
-    }
-}
-
-fn stopped() -> Error {
-    Error::Storage("the consortium log operator has stopped".into())
-}
-
-impl ConsortiumLog {
-    /// Starts the operator on a thread of its own over `database` (migrated): founds the
-    /// log with the configured genesis when it is empty, else opens it from its signed
-    /// snapshot and replays the entries after it (each one's leaf hash, signature and
-    /// rules are checked: an edited entry or snapshot stops the start).
-    pub async fn start(
-        database: &Database,
-        clock: Arc<dyn Clock>,
-        config: ConsortiumConfig,
-    ) -> Result<(Self, std::thread::JoinHandle<()>), Error> {
-        let (sender, receiver) = mpsc::channel(config.queue_length_max.max(1));
-        let (ready, started) = oneshot::channel();
-        let database = database.clone();
-        let checkpoint = Arc::new(RwLock::new(String::new()));
-        let shared = checkpoint.clone();
-        let thread = std::thread::Builder::new()
-            .name("consortium-operator".into())
-            .spawn(move || {
-                let opened = open_operator(&database, &config, &clock);
-                match opened {
-                    Ok(operator) => {
-                        let mut worker = Worker {
-                            database,
-                            operator,
-                            config,
-                            clock,
-                            checkpoint: shared,
-                        };
-                        match worker.publish_checkpoint() {
-                            Ok(()) => {
-                                let _ = ready.send(Ok(()));
-                                worker.run(receiver);
-                            }
-                            Err(error) => {
-                                let _ = ready.send(Err(error));
-                            }
-                        }
-                    }
-                    Err(error) => {
-                        let _ = ready.send(Err(error));
-                    }
-                }
-            })
-            .map_err(|error| Error::Storage(format!("starting the operator thread: {error}")))?;
-        started
-            .await
-            .map_err(|_| Error::Storage("the operator thread stopped while starting".into()))??;
-        Ok((ConsortiumLog { sender, checkpoint }, thread))
-    }
-
-    /// Logs a signed member request once it is committed to disk. Publications and
-    /// queries need the opening of the identifier commitment they sign.
-    pub async fn submit(
-        &self,
-        request: SignedRequest,
-        opening: Option<IdentifierOpening>,
-    ) -> Result<Accepted, Error> {
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job::Request(Box::new(RequestJob {
-                request,
-                opening,
-                reply,
-            })))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
-    }
-
-    /// Runs `read` on the operator's thread, after every write queued before it.
-    pub async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&StoredOperator) -> T + Send + 'static,
-    ) -> Result<T, Error> {
-        let (reply, answer) = oneshot::channel();
-        let job: ReadJob = Box::new(move |operator| {
-            let _ = reply.send(read(operator));
-        });
-        self.sender
-            .send(Job::Read(job))
-            .await
-            .map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())
-    }
-
-    /// The latest signed checkpoint (C2SP signed note text), signed after the last commit.
-    pub fn checkpoint(&self) -> String {
-        self.checkpoint
-            .read()
-            .map(|text| text.clone())
-            .unwrap_or_default()
-    }
-}
-
-fn open_operator(
-    database: &Database,
-    config: &ConsortiumConfig,
-    clock: &Arc<dyn Clock>,
-) -> Result<StoredOperator, Error> {
-    let store = SqlLogStore::connect(database).map_err(storage)?;
-    if store.tree_size()? == 0 {
-        let Some(genesis) = config.genesis.clone() else {
-            return Err(Error::refused(
-                tally_consortium::Refusal::Genesis,
-                "the log is empty and no genesis is configured",
-            ));
-        };
-        Operator::found(
-            store,
-            config.signer.clone(),
-            config.blinding.clone(),
-            genesis,
-            unix_seconds(clock.as_ref()),
-        )
-    } else {
-        Operator::open(store, config.signer.clone(), config.blinding.clone())
-    }
-}
-
-fn unix_seconds(clock: &dyn Clock) -> UnixSeconds {
-    u64::try_from(clock.now().as_second()).unwrap_or(0)
-}
-
-type Reply = oneshot::Sender<Result<Accepted, Error>>;
-
-struct Worker {
-    database: Database,
-    operator: StoredOperator,
-    config: ConsortiumConfig,
-    clock: Arc<dyn Clock>,
-    checkpoint: Arc<RwLock<String>>,
-}
-
-impl Worker {
-    fn publish_checkpoint(&mut self) -> Result<(), Error> {
-        let text = self.operator.checkpoint()?.to_string();
-        if let Ok(mut shared) = self.checkpoint.write() {
-            *shared = text;
-        }
-        Ok(())
-    }
-
-    fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
-        self.snapshot_if_due();
-        while let Some(first) = receiver.blocking_recv() {
-            let mut jobs = vec![first];
-            while jobs.len() < self.config.batch_size_max {
-                match receiver.try_recv() {
-                    Ok(job) => jobs.push(job),
-                    Err(_) => break,
-                }
-            }
-            // Time never runs backwards within the log: not within a batch, and not
-            // across a restart or a reopen (the operator starts from its last entry's
-            // time and stamps no entry before it).
-            let time = unix_seconds(self.clock.as_ref()).max(self.operator.last_time());
-            let mut pending: Vec<(Entry, Reply)> = Vec::new();
-            for job in jobs {
-                match job {
-                    Job::Read(read) => {
-                        self.flush(&mut pending);
-                        read(&self.operator);
-                    }
-                    Job::Request(job) => {
-                        let RequestJob {
-                            request,
-                            opening,
-                            reply,
-                        } = *job;
-                        self.take(request, opening, reply, time, &mut pending);
-                    }
-                }
-            }
-            self.flush(&mut pending);
-            self.snapshot_if_due();
-        }
-    }
-
-    /// Stores a state snapshot when enough entries came since the last one, after the
-    /// batch's replies went out. A failure only costs a longer replay at the next start.
-    fn snapshot_if_due(&mut self) {
-        if let Err(error) = self.operator.snapshot_if_due() {
-            tracing::warn!(%error, "storing the consortium state snapshot failed");
-        }
-    }
-
-    /// Queues a request's entry for the batch, or answers a query at once (after the
-    /// batch so far, whose records it may find).
-    fn take(
-        &mut self,
-        request: SignedRequest,
-        opening: Option<IdentifierOpening>,
-        reply: Reply,
-        time: UnixSeconds,
-        pending: &mut Vec<(Entry, Reply)>,
-    ) {
-        let missing_opening = || {
-            Error::refused(
-                tally_consortium::Refusal::InvalidField,
-                "publications and queries need the identifier and salt that open their commitment",
-            )
-        };
-        match &request.action {
-            Action::Query { .. } => {
-                self.flush(pending);
-                let result = match opening {
-                    None => Err(missing_opening()),
-                    Some(opening) => self
-                        .operator
-                        .query(request, &opening, time)
-                        .map(Accepted::Answered),
-                };
-                // A refused query changes nothing; a failed commit leaves the operator
-                // ahead of the store, refusing work until it is replayed (as in `flush`).
-                let poisoned = self.operator.is_poisoned();
-                match &result {
-                    Ok(_) => self.after_commit(),
-                    Err(error) if poisoned => tracing::error!(
-                        %error,
-                        "consortium log commit of a query failed; reopening from the store"
-                    ),
-                    Err(_) => {}
-                }
-                let _ = reply.send(result);
-                if poisoned {
-                    self.reopen();
-                }
-            }
-            Action::PublishRecord { identifier, .. } => {
-                let blinded = opening
-                    .ok_or_else(missing_opening)
-                    .and_then(|opening| self.config.blinding.blind_opening(&opening, identifier));
-                match blinded {
-                    Ok(identifier) => pending.push((
-                        Entry {
-                            time,
-                            body: EntryBody::Publication {
-                                request,
-                                identifier,
-                            },
-                        },
-                        reply,
-                    )),
-                    Err(error) => {
-                        let _ = reply.send(Err(error));
-                    }
-                }
-            }
-            _ => pending.push((
-                Entry {
-                    time,
-                    body: EntryBody::Request(request),
-                },
-                reply,
-            )),
-        }
-    }
-
-    fn flush(&mut self, pending: &mut Vec<(Entry, Reply)>) {
-        if pending.is_empty() {
-            return;
-        }
-        let (entries, replies): (Vec<Entry>, Vec<Reply>) =
-            std::mem::take(pending).into_iter().unzip();
-        match self.operator.append(entries) {
-            Ok(results) => {
-                self.after_commit();
-                for (result, reply) in results.into_iter().zip(replies) {
-                    let _ = reply
-                        .send(result.map(|(index, effect)| Accepted::Logged { index, effect }));
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "consortium log commit failed; reopening from the store");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
-                self.reopen();
-            }
-        }
-    }
-
-    /// Signs the checkpoint of the log as committed.
-    fn after_commit(&mut self) {
-        if let Err(error) = self.publish_checkpoint() {
-            tracing::error!(%error, "signing the consortium checkpoint failed");
-        }
-    }
-
-    /// After a failed commit the operator refuses work: replay it from the store.
-    fn reopen(&mut self) {
-        match open_operator(&self.database, &self.config, &self.clock) {
-            Ok(operator) => {
-                self.operator = operator;
-                self.after_commit();
-            }
-            Err(error) => {
-                tracing::error!(%error, "reopening the consortium log failed; it refuses work");
-            }
-        }
+            .map_err(log_storage_error)
     }
 }

@@ -13,10 +13,11 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
+use tally_consortium::entry_range::push_entry;
 use tally_consortium::{
     normalise, Action, Error, IdentifierKind, IdentifierOpening, Refusal, SignedRequest, TileId,
 };
-use tally_store::consortium::{Accepted, ConsortiumLog};
+use tally_service::consortium::{Accepted, ConsortiumLog};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
@@ -557,15 +558,14 @@ pub async fn entries(
                 return Ok(None);
             }
             let end = start.saturating_add(count).min(log.size());
+            // Framed by `tally_consortium::entry_range`, which the mirror decodes with.
             let mut body = Vec::new();
             for index in start..end {
                 let bytes = log
                     .entry(index)?
                     .ok_or_else(|| Error::Storage(format!("entry {index} is missing")))?;
-                let length = u32::try_from(bytes.len())
+                push_entry(&mut body, &bytes)
                     .map_err(|_| Error::Storage(format!("entry {index} is too long")))?;
-                body.extend_from_slice(&length.to_be_bytes());
-                body.extend_from_slice(&bytes);
             }
             Ok::<_, Error>(Some(body))
         })

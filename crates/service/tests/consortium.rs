@@ -1,6 +1,7 @@
-//! The stored consortium log on SQLite and PostgreSQL: commits survive a restart (replay),
-//! proofs from the stored tiles verify against the signed checkpoint, and an entry or a
-//! hash edited directly in the database is detected. Every test runs on both backends.
+//! The consortium log operator service over the SQL store, on SQLite and PostgreSQL:
+//! commits survive a restart (replay), proofs from the stored tiles verify against the
+//! signed checkpoint, and an entry or a hash edited directly in the database is detected.
+//! Every test runs on both backends.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -10,7 +11,8 @@ use tally_consortium::{
     KeyType, LogFollower, LogStore, MemberKey, Quorum, RiskType, SignedRequest, SignerKey,
 };
 use tally_core::{Clock, ManualClock};
-use tally_store::consortium::{Accepted, ConsortiumConfig, ConsortiumLog, SqlLogStore};
+use tally_service::consortium::{Accepted, ConsortiumConfig, ConsortiumLog};
+use tally_store::consortium::SqlLogStore;
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
