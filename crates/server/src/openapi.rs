@@ -158,7 +158,7 @@ impl CommonResponses {
 }
 
 /// The longest idempotency key, and the characters it may hold (visible ASCII), as
-/// `routes::ledger::idempotency_key` checks them.
+/// `extract::idempotency_key` checks them.
 const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
 
 /// Says in the document what the handlers check beyond the types, so that every request a
@@ -185,7 +185,7 @@ impl Modify for Constraints {
                             ObjectBuilder::new()
                                 .schema_type(Type::String)
                                 .min_length(Some(1))
-                                .max_length(Some(crate::routes::ledger::IDEMPOTENCY_KEY_LENGTH_MAX))
+                                .max_length(Some(crate::extract::IDEMPOTENCY_KEY_LENGTH_MAX))
                                 .pattern(Some(IDEMPOTENCY_KEY_PATTERN))
                                 .build(),
                         )));

@@ -17,9 +17,9 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::idempotency_key;
 use crate::extract::{Path, Query};
 use crate::json::Json;
-use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};

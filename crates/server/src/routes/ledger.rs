@@ -1,7 +1,7 @@
 //! Ledger routes: accounts, balances, journal entries and holds.
 
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{Path, Query};
+use crate::extract::{idempotency_key, Path, Query};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::{
@@ -15,56 +15,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tally_core::{AccountId, EntryId, HoldId};
 use tally_ledger::{code_for_comparison, Command, Outcome};
-use tally_service::credit::ledger_accounts::{
-    reserved_key_prefix, RESERVED_ACCOUNT_CODE_PREFIX, RESERVED_KEY_PREFIXES,
-};
+use tally_service::credit::ledger_accounts::RESERVED_ACCOUNT_CODE_PREFIX;
 use utoipa::IntoParams;
 use uuid::Uuid;
-
-/// Longest idempotency key accepted, in bytes.
-pub const IDEMPOTENCY_KEY_LENGTH_MAX: usize = 255;
-
-/// The client's idempotency key from the `Idempotency-Key` header, required on every write.
-/// Keys starting with a prefix Tally uses for its own keys (`credit:`, `credit-`; see
-/// [`RESERVED_KEY_PREFIXES`]) are refused: a client could otherwise take a key the credit
-/// service needs, or have a credit operation overwritten by end of day.
-pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let value = headers.get("idempotency-key").ok_or_else(|| {
-        ApiError::bad_request(
-            "idempotency_key_required",
-            "every write needs an Idempotency-Key header",
-        )
-    })?;
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| {
-            !key.is_empty()
-                && key.len() <= IDEMPOTENCY_KEY_LENGTH_MAX
-                && key.bytes().all(|byte| byte.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"),
-            )
-        })?;
-    if let Some(prefix) = reserved_key_prefix(key) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            format!(
-                "Idempotency-Key must not start with {prefix:?}: keys starting with {} are \
-                 reserved for Tally's own records",
-                RESERVED_KEY_PREFIXES
-                    .iter()
-                    .map(|prefix| format!("{prefix:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            ),
-        ));
-    }
-    Ok(key.to_string())
-}
 
 fn parse_id(text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text)

@@ -6,9 +6,9 @@ use super::{
 };
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::extract::idempotency_key;
 use crate::extract::{Path, Query};
 use crate::json::Json;
-use crate::routes::ledger::idempotency_key;
 use crate::state::AppState;
 use crate::wire::credit::{
     AccountChangedBody, LimitRequest, OfferBody, OffersBody, OpenAccountRequest, OpeningBody,

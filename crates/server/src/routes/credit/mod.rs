@@ -29,7 +29,7 @@ pub use purchases::*;
 pub use tasks::*;
 
 use crate::error::ApiError;
-use crate::routes::ledger::idempotency_key;
+use crate::extract::idempotency_key;
 use crate::state::AppState;
 use axum::http::{HeaderMap, StatusCode};
 use jiff::civil::Date;
