@@ -92,9 +92,14 @@ const FILES_WITH_FLOATS_THAT_ARE_NOT_MONEY: &[(&str, usize, &str)] = &[
         "an event's geographic point (latitude and longitude), documented for the decision route",
     ),
     (
-        "cli/src/consortium.rs",
-        5,
-        "throughput, latency percentiles and sizes of benchmarks",
+        "cli/src/consortium/bench.rs",
+        2,
+        "throughput of the consortium benchmarks",
+    ),
+    (
+        "cli/src/consortium/bench/durable.rs",
+        3,
+        "latency percentiles and sizes of the durable consortium benchmark",
     ),
     (
         "cli/src/score.rs",
