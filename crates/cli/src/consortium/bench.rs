@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::bail;
 use tally_consortium::{
-    leaf_hash, open_checkpoint, BlindingKey, Checkpoint, Genesis, KeyType, MemberKey,
+    leaf_hash, open_checkpoint, BlindingKey, Checkpoint, Entry, Genesis, KeyType, MemberKey,
     MemoryLogStore, MerkleLog, Operator, Quorum, SignerKey,
 };
 use tally_core::SplitMix64;
@@ -135,6 +135,68 @@ pub(super) fn bench(entries: u64, proofs: u64) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The consortium the operator benchmarks append to, from fixed seeds: one founding
+/// member, the operator's key, the genesis and the blinding key.
+pub(super) struct BenchConsortium {
+    pub member: SignerKey,
+    pub operator_key: SignerKey,
+    pub genesis: Genesis,
+    pub blinding: BlindingKey,
+}
+
+impl BenchConsortium {
+    pub fn new() -> anyhow::Result<BenchConsortium> {
+        let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
+        let operator_key =
+            SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
+        let genesis = Genesis {
+            consortium: "bench".into(),
+            founders: vec![MemberKey {
+                name: member.name().to_owned(),
+                public_key: member.verifier().public_key(),
+            }],
+            quorum: Quorum {
+                numerator: 1,
+                denominator: 2,
+            },
+            query_quota_per_day: 1000,
+            proposal_lifetime_seconds: 86_400,
+            request_skew_seconds_max: 300,
+        };
+        let blinding = BlindingKey::new(1, [3; 32]);
+        Ok(BenchConsortium {
+            member,
+            operator_key,
+            genesis,
+            blinding,
+        })
+    }
+}
+
+/// `count` risk record publications signed by the benchmark member, the same on every run
+/// (seeded).
+pub(super) fn bench_publications(
+    member: &SignerKey,
+    blinding: &BlindingKey,
+    count: u64,
+) -> anyhow::Result<Vec<Entry>> {
+    let mut numbers = SplitMix64::new(9);
+    let mut entries = Vec::with_capacity(count as usize);
+    for sequence in 1..=count {
+        let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
+        entries.push(publication(
+            "bench",
+            member,
+            blinding,
+            sequence,
+            &phone_number,
+            &mut numbers,
+            "bench case",
+        )?);
+    }
+    Ok(entries)
+}
+
 /// Signed risk record publications through [`Operator::append`] in batches of 1000:
 /// rules, Ed25519 request verification, canonical encoding, leaf hashing, tiles, all in
 /// memory. Signing the requests (the members' work) is not measured.
@@ -143,23 +205,12 @@ pub(super) fn bench_operator(count: u64) -> anyhow::Result<ExitCode> {
     if count == 0 {
         return Ok(ExitCode::SUCCESS);
     }
-    let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
-    let operator_key = SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
-    let genesis = Genesis {
-        consortium: "bench".into(),
-        founders: vec![MemberKey {
-            name: member.name().to_owned(),
-            public_key: member.verifier().public_key(),
-        }],
-        quorum: Quorum {
-            numerator: 1,
-            denominator: 2,
-        },
-        query_quota_per_day: 1000,
-        proposal_lifetime_seconds: 86_400,
-        request_skew_seconds_max: 300,
-    };
-    let blinding = BlindingKey::new(1, [3; 32]);
+    let BenchConsortium {
+        member,
+        operator_key,
+        genesis,
+        blinding,
+    } = BenchConsortium::new()?;
     let mut operator = Operator::found(
         MemoryLogStore::new(),
         operator_key,
@@ -167,20 +218,7 @@ pub(super) fn bench_operator(count: u64) -> anyhow::Result<ExitCode> {
         genesis,
         DEMO_TIME,
     )?;
-    let mut numbers = SplitMix64::new(9);
-    let mut entries = Vec::with_capacity(count as usize);
-    for sequence in 1..=count {
-        let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
-        entries.push(publication(
-            "bench",
-            &member,
-            &blinding,
-            sequence,
-            &phone_number,
-            &mut numbers,
-            "bench case",
-        )?);
-    }
+    let entries = bench_publications(&member, &blinding, count)?;
     let started = Instant::now();
     let mut batch = Vec::with_capacity(BATCH);
     for entry in entries {

@@ -14,7 +14,7 @@ use tally_store::consortium::SqlLogStore;
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
-use super::rate;
+use super::{bench_publications, rate, BenchConsortium};
 use crate::consortium::demo::{publication, DEMO_TIME};
 use crate::consortium::mirror::{Mirror, ENTRIES_PER_REQUEST};
 
@@ -387,38 +387,14 @@ async fn service_phase(database: &Database, count: u64, batch: usize) -> anyhow:
 /// signatures checked on every core, blinding done by the caller, one durable commit
 /// per batch. Signing (the members' work) is done before and not measured.
 fn operator_phase(database: &Database, count: u64, batch: usize) -> anyhow::Result<()> {
-    let member = SignerKey::from_seed("bench-bank", KeyType::Ed25519, [1; 32])?;
-    let operator_key = SignerKey::from_seed("bench.tally.example/log", KeyType::Ed25519, [2; 32])?;
-    let genesis = Genesis {
-        consortium: "bench".into(),
-        founders: vec![MemberKey {
-            name: member.name().to_owned(),
-            public_key: member.verifier().public_key(),
-        }],
-        quorum: Quorum {
-            numerator: 1,
-            denominator: 2,
-        },
-        query_quota_per_day: 1000,
-        proposal_lifetime_seconds: 86_400,
-        request_skew_seconds_max: 300,
-    };
-    let blinding = BlindingKey::new(1, [3; 32]);
+    let BenchConsortium {
+        member,
+        operator_key,
+        genesis,
+        blinding,
+    } = BenchConsortium::new()?;
     let signing = Instant::now();
-    let mut numbers = SplitMix64::new(9);
-    let mut entries = Vec::with_capacity(count as usize);
-    for sequence in 1..=count {
-        let phone_number = format!("+86138{:08}", numbers.below(100_000_000));
-        entries.push(publication(
-            "bench",
-            &member,
-            &blinding,
-            sequence,
-            &phone_number,
-            &mut numbers,
-            "bench case",
-        )?);
-    }
+    let entries = bench_publications(&member, &blinding, count)?;
     println!(
         "signed {count} requests in {:.1} s (not measured below)",
         signing.elapsed().as_secs_f64()
