@@ -13,15 +13,16 @@ use std::path::{Path, PathBuf};
 
 /// Crates that handle amounts: every line of their `src/` is scanned.
 const MONEY_CRATES: &[&str] = &[
-    "core",    // Amount, rates and rounding themselves.
-    "ledger",  // Accounts, entries, holds and limits.
-    "credit",  // Schedules, interest, fees, repayment allocation, statements.
-    "store",   // Stored balances, legs, credit accounts and their SQL.
-    "recon",   // Amounts parsed from bank and processor files, matched against the ledger.
-    "risk",    // Velocity features sum event amounts (as i64 minor units).
-    "server",  // Wire amounts parsed into minor units.
-    "service", // Credit operations and end of day move amounts; the decision sets limits.
-    "cli",     // The credit, end of day and bench commands print and send amounts.
+    "core",     // Amount, rates and rounding themselves.
+    "ledger",   // Accounts, entries, holds and limits.
+    "credit",   // Schedules, interest, fees, repayment allocation, statements.
+    "payments", // Fundings, captures, refunds and the vault's daily yield.
+    "store",    // Stored balances, legs, credit accounts and their SQL.
+    "recon",    // Amounts parsed from bank and processor files, matched against the ledger.
+    "risk",     // Velocity features sum event amounts (as i64 minor units).
+    "server",   // Wire amounts parsed into minor units.
+    "service",  // Credit operations and end of day move amounts; the decision sets limits.
+    "cli",      // The credit, end of day and bench commands print and send amounts.
 ];
 
 /// Crates that handle no amount, and why floats are allowed there.

@@ -1,0 +1,29 @@
+//! Payment rules of Tally, as pure logic with no I/O: combined checkout, where one order is
+//! paid by several sources at once (wallet, vault, credit line in installments, bank card),
+//! all or nothing.
+//!
+//! - [`funding`]: the sources and shares a shopper picks, resolved to exact amounts that sum
+//!   to the order.
+//! - [`payment`]: the payment's state machine, one leg per source, partial capture by a
+//!   stated rule, and the invariants every payment keeps.
+//! - [`refund`]: refunds routed back to the sources by a policy (reverse of funding order,
+//!   pro rata, card last), never more than a source paid.
+//! - [`vault`]: the stored-value fund's daily yield, exact, rounded down with the remainder
+//!   carried, and its instant-redemption limit.
+//!
+//! Time enters only as the timestamps the caller passes; amounts are `tally_core::Amount`;
+//! there is no floating point. The service layer (`tally-service`) drives a payment through
+//! these rules, records each step before the external call it leads to, and moves the money
+//! in the ledger.
+
+pub mod error;
+pub mod funding;
+pub mod payment;
+pub mod refund;
+pub mod vault;
+
+pub use error::PaymentError;
+pub use funding::{Funding, Share, Source};
+pub use payment::{CaptureMethod, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition};
+pub use refund::RefundPolicy;
+pub use vault::{AnnualRate, DailyYield};
