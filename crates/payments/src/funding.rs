@@ -8,8 +8,8 @@ use tally_core::Amount;
 /// The installment terms a shopper may pick for the credit-line part of a payment.
 pub const INSTALLMENT_TERMS: [u32; 5] = [1, 3, 6, 12, 24];
 
-/// The most sources one payment may combine: wallet, vault, credit line and a few cards.
-pub const FUNDINGS_MAX: usize = 6;
+/// The most sources one payment may combine: wallet, vault, credit line and a card.
+pub const FUNDINGS_MAX: usize = 4;
 
 /// Longest card token accepted from a channel, in bytes.
 pub const CARD_TOKEN_LENGTH_MAX: usize = 128;
@@ -22,8 +22,8 @@ pub enum Source {
     Wallet,
     /// The customer's stored-value fund; paying from it is an instant redemption.
     Vault,
-    /// The customer's credit line, repaid in `term` monthly installments.
-    CreditLine { term: u32 },
+    /// The customer's credit account `account`, repaid in `term` monthly installments.
+    CreditLine { account: i64, term: u32 },
     /// A bank card, by the channel's token. Tally never holds the card number.
     Card { token: String },
 }
@@ -43,17 +43,17 @@ impl Source {
         matches!(self, Source::Card { .. })
     }
 
-    /// Two sources are the same when paying from both would draw on one balance twice.
-    fn same_balance_as(&self, other: &Source) -> bool {
-        match (self, other) {
-            (Source::Card { token: left }, Source::Card { token: right }) => left == right,
-            _ => self.kind() == other.kind(),
-        }
+    /// A payment takes each kind of source once. Two credit lines or two wallets would draw
+    /// on one balance twice; two cards are refused too, because a second card's capture
+    /// could fail after the first card's succeeded, and a payment captured at one bank and
+    /// not the other is neither whole nor nothing.
+    fn same_kind_as(&self, other: &Source) -> bool {
+        self.kind() == other.kind()
     }
 
     fn check(&self) -> Result<(), PaymentError> {
         match self {
-            Source::CreditLine { term } if !INSTALLMENT_TERMS.contains(term) => {
+            Source::CreditLine { term, .. } if !INSTALLMENT_TERMS.contains(term) => {
                 Err(PaymentError::InstallmentTermNotOffered(*term))
             }
             Source::Card { token } => check_card_token(token),
@@ -129,7 +129,7 @@ pub fn resolve(order: Amount, fundings: &[Funding]) -> Result<Vec<Amount>, Payme
         funding.source.check()?;
         if let Some(earlier) = fundings[..index]
             .iter()
-            .find(|earlier| earlier.source.same_balance_as(&funding.source))
+            .find(|earlier| earlier.source.same_kind_as(&funding.source))
         {
             return Err(PaymentError::DuplicateSource {
                 index,
@@ -215,7 +215,10 @@ mod tests {
             cny(10_000),
             &[
                 fixed(Source::Wallet, 2_500),
-                rest(Source::CreditLine { term: 3 }),
+                rest(Source::CreditLine {
+                    account: 1,
+                    term: 3,
+                }),
                 fixed(card("tok_visa_1"), 1_000),
             ],
         )
@@ -264,13 +267,22 @@ mod tests {
             code(100, &[fixed(card("tok_a"), 50), rest(card("tok_a"))]),
             Err("funding_duplicate_source")
         );
-        assert!(code(100, &[fixed(card("tok_a"), 50), rest(card("tok_b"))]).is_ok());
+        assert_eq!(
+            code(100, &[fixed(card("tok_a"), 50), rest(card("tok_b"))]),
+            Err("funding_duplicate_source")
+        );
         assert_eq!(
             code(100, &[fixed(Source::Wallet, -5), rest(Source::Vault)]),
             Err("funding_not_positive")
         );
         assert_eq!(
-            code(100, &[rest(Source::CreditLine { term: 5 })]),
+            code(
+                100,
+                &[rest(Source::CreditLine {
+                    account: 1,
+                    term: 5
+                })]
+            ),
             Err("installment_term_not_offered")
         );
         let usd = Funding {

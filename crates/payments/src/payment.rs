@@ -303,12 +303,12 @@ impl Payment {
         Ok(())
     }
 
-    /// Leg `index` is now held at its source.
-    pub fn leg_reserved(&mut self, index: usize, now: Timestamp) -> Result<(), PaymentError> {
+    /// Leg `index` is now held at its source. Recorded even past the deadline: the money
+    /// is held, and only a release (which expiry does) may undo it.
+    pub fn leg_reserved(&mut self, index: usize) -> Result<(), PaymentError> {
         if !self.status.is_unreserved() {
             return Err(self.refuse("reserve a leg"));
         }
-        self.refuse_if_expired(now)?;
         self.leg_mut(index, LegStatus::Pending)?.status = LegStatus::Reserved;
         Ok(())
     }
@@ -572,6 +572,8 @@ impl Payment {
         )?;
         let to = if refunded == captured {
             PaymentStatus::Refunded
+        } else if refunded.is_zero() {
+            self.status
         } else {
             PaymentStatus::PartiallyRefunded
         };

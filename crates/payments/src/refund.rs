@@ -101,7 +101,10 @@ mod tests {
                 token: "tok_a".into(),
             },
             Source::Wallet,
-            Source::CreditLine { term: 3 },
+            Source::CreditLine {
+                account: 1,
+                term: 3,
+            },
         ]
     }
 

@@ -12,4 +12,6 @@ pub mod consortium;
 pub mod credit;
 pub mod customers;
 pub mod key_rotation;
+pub mod payments;
 pub mod risk;
+pub mod service_accounts;

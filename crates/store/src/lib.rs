@@ -17,6 +17,7 @@ pub mod customers;
 pub mod database;
 pub mod error;
 pub mod keys;
+pub mod payments;
 pub mod reads;
 pub mod risk;
 mod rows;

@@ -3,12 +3,12 @@
 //! again by their code; and the keys and codes reserved for the service.
 
 use crate::credit::end_of_day::EndOfDayError;
-use crate::credit::operations::key_taken;
+use crate::service_accounts::{open_service_account, owner_metadata, ServiceAccountError};
 use std::collections::BTreeMap;
 use tally_core::{AccountId, Currency};
 use tally_credit::{LedgerRole, Posting};
-use tally_ledger::{AccountFlags, AccountKind, Actor, Command, LedgerError, NewAccount, Outcome};
-use tally_store::{Database, LedgerWriter, StoreError, WriteError};
+use tally_ledger::{AccountFlags, AccountKind, Actor, NewAccount};
+use tally_store::{Database, LedgerWriter};
 
 /// Prefixes of the idempotency keys Tally makes for itself: the credit service's ledger
 /// commands (`credit:{key}:{index}`, `credit:{key}:hold`), its ledger accounts
@@ -123,97 +123,28 @@ pub async fn credit_ledger_accounts(
 ) -> Result<CreditLedgerAccounts, EndOfDayError> {
     let mut accounts = BTreeMap::new();
     for role in LEDGER_ROLES {
-        let code = ledger_account_code(role, currency);
         let (kind, flags) = ledger_account_kind(role);
-        let command = Command::CreateAccount(NewAccount {
-            code: code.clone(),
+        let wanted = NewAccount {
+            code: ledger_account_code(role, currency),
             kind,
             currency,
             flags,
-            metadata: BTreeMap::from([("owner".to_string(), "credit".to_string())]),
-        });
-        // Looked up by code first: replaying a stored account creation fails to decode today
-        // (the outcome's `kind` tag collides with the account's `kind` field), and a lookup
-        // is cheaper than a trip through the writer anyway.
-        if let Some(id) = database.account_id_by_code(&code).await? {
-            check_adopted(database, id, &command).await?;
-            accounts.insert(role, id);
-            continue;
-        }
-        let key = format!("credit-ledger-account:{code}");
-        let id = match writer
-            .submit_as(CREDIT_SERVICE, key.clone(), command.clone())
-            .await
-        {
-            Ok(Outcome::Account(account)) => account.id,
-            // Created by other means (not under our key): used if it is what credit needs.
-            Err(WriteError::Ledger(LedgerError::AccountCodeTaken(_))) => {
-                match database.account_id_by_code(&code).await? {
-                    Some(id) => {
-                        check_adopted(database, id, &command).await?;
-                        id
-                    }
-                    None => {
-                        return Err(EndOfDayError::Store(StoreError::Corrupt(format!(
-                            "ledger account {code} is taken but cannot be found"
-                        ))))
-                    }
-                }
-            }
-            Ok(other) => {
-                return Err(EndOfDayError::Store(StoreError::Corrupt(format!(
-                    "creating {code} gave {other:?}"
-                ))))
-            }
-            Err(WriteError::KeyReused(_)) => {
-                return Err(EndOfDayError::LedgerConflict(key_taken(&key)))
-            }
-            Err(error) => return Err(EndOfDayError::Posting { key, error }),
+            metadata: owner_metadata(&CREDIT_SERVICE),
         };
+        let id = open_service_account(
+            database,
+            writer,
+            CREDIT_SERVICE,
+            "credit-ledger-account:",
+            wanted,
+        )
+        .await
+        .map_err(|error| match error {
+            ServiceAccountError::Store(error) => EndOfDayError::Store(error),
+            ServiceAccountError::Posting { key, error } => EndOfDayError::Posting { key, error },
+            ServiceAccountError::Conflict(message) => EndOfDayError::LedgerConflict(message),
+        })?;
         accounts.insert(role, id);
     }
     Ok(CreditLedgerAccounts { currency, accounts })
-}
-
-/// Refuses a ledger account found under a credit code unless it has the kind, currency and
-/// limits `command` would have given it (one opened by a client before such codes were
-/// reserved may not).
-async fn check_adopted(
-    database: &Database,
-    id: AccountId,
-    command: &Command,
-) -> Result<(), EndOfDayError> {
-    let Command::CreateAccount(wanted) = command else {
-        return Ok(());
-    };
-    let Some(found) = database.account(id).await? else {
-        return Err(StoreError::Corrupt(format!("ledger account {id} vanished")).into());
-    };
-    let found = &found.account;
-    if found.kind != wanted.kind || found.currency != wanted.currency || found.flags != wanted.flags
-    {
-        return Err(EndOfDayError::LedgerConflict(format!(
-            "ledger account {} ({id}) is a {} account in {} with {:?}, but the credit service \
-             needs a {} account in {} with {:?}: it was not opened by the credit service, and \
-             an operator must rename or retire it",
-            found.code,
-            found.kind.as_str(),
-            found.currency.code(),
-            found.flags,
-            wanted.kind.as_str(),
-            wanted.currency.code(),
-            wanted.flags,
-        )));
-    }
-    // An account the credit service does not own could be moved by clients behind the
-    // credit subledger's back.
-    if found.owner.as_deref() != CREDIT_SERVICE.owner().as_deref() {
-        return Err(EndOfDayError::LedgerConflict(format!(
-            "ledger account {} ({id}) has the credit service's code but is owned by {}: it \
-             was not opened by the credit service, and an operator must rename or retire it",
-            found.code,
-            found.owner.as_deref().unwrap_or("clients"),
-        )));
-    }
-    Ok(())
 }

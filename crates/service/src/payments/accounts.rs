@@ -1,0 +1,191 @@
+//! The payment service's own ledger accounts: per currency, what Tally owes merchants for
+//! captured payments, what the channel (the bank) owes Tally for card money, and the vault's
+//! yield expense; per customer and currency, the wallet and the vault. All are opened as the
+//! payment service's, so no client key can move them.
+
+use crate::service_accounts::{open_service_account, owner_metadata, ServiceAccountError};
+use std::collections::HashMap;
+use tally_core::{AccountId, Currency};
+use tally_ledger::{AccountFlags, AccountKind, Actor, NewAccount};
+use tally_store::{Database, LedgerWriter};
+
+/// The payment service as an actor of the ledger.
+pub const PAYMENTS_SERVICE: Actor = Actor::Service("payments");
+
+/// Prefix of the payment service's ledger account codes; refused to clients.
+pub const ACCOUNT_CODE_PREFIX: &str = "payments-";
+
+/// Prefix of the ledger idempotency keys the payment service makes (`payments:{payment}:{step}`,
+/// `payments-account:{code}`, `payments-wallet:…`); refused to clients.
+pub const KEY_PREFIXES: [&str; 2] = ["payments:", "payments-"];
+
+/// The longest customer reference a wallet code can carry.
+pub const CUSTOMER_LENGTH_MAX: usize = 64;
+
+/// The payment service's accounts in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentLedgerAccounts {
+    pub currency: Currency,
+    /// What Tally owes merchants for captured payments (liability).
+    pub merchant_payable: AccountId,
+    /// What the channel owes Tally for captured card money, less what it paid out for Tally
+    /// (asset): settled against the bank's daily file.
+    pub channel_clearing: AccountId,
+    /// The vault's yield paid to customers (expense).
+    pub vault_yield_expense: AccountId,
+}
+
+/// Which of a customer's stored balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Balance {
+    Wallet,
+    Vault,
+}
+
+impl Balance {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Balance::Wallet => "wallet",
+            Balance::Vault => "vault",
+        }
+    }
+}
+
+/// Checks a customer reference can name ledger accounts: 1 to 64 ASCII letters, digits and
+/// `-_.`.
+pub fn check_customer(customer: &str) -> Result<(), String> {
+    let fits = !customer.is_empty()
+        && customer.len() <= CUSTOMER_LENGTH_MAX
+        && customer
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-_.".contains(character));
+    if fits {
+        Ok(())
+    } else {
+        Err(format!(
+            "customer must be 1 to {CUSTOMER_LENGTH_MAX} ASCII letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// The code of a customer's wallet or vault, e.g. `payments-wallet-c42-CNY`.
+pub fn balance_code(balance: Balance, customer: &str, currency: Currency) -> String {
+    format!(
+        "{ACCOUNT_CODE_PREFIX}{}-{customer}-{}",
+        balance.as_str(),
+        currency.code()
+    )
+}
+
+/// A customer balance is a liability that may never go below zero.
+fn balance_account(code: String, currency: Currency) -> NewAccount {
+    NewAccount {
+        code,
+        kind: AccountKind::Liability,
+        currency,
+        flags: AccountFlags {
+            debits_must_not_exceed_credits: true,
+            credits_must_not_exceed_debits: false,
+        },
+        metadata: owner_metadata(&PAYMENTS_SERVICE),
+    }
+}
+
+fn service_account(name: &str, kind: AccountKind, currency: Currency) -> NewAccount {
+    NewAccount {
+        code: format!("{ACCOUNT_CODE_PREFIX}{name}-{}", currency.code()),
+        kind,
+        currency,
+        flags: AccountFlags::default(),
+        metadata: owner_metadata(&PAYMENTS_SERVICE),
+    }
+}
+
+/// The payment service's accounts, opened on first use and remembered.
+#[derive(Default)]
+pub struct AccountsCache {
+    by_currency: tokio::sync::Mutex<HashMap<Currency, PaymentLedgerAccounts>>,
+    balances: tokio::sync::Mutex<HashMap<String, AccountId>>,
+}
+
+impl AccountsCache {
+    /// The service's accounts in `currency`.
+    pub async fn service(
+        &self,
+        database: &Database,
+        writer: &LedgerWriter,
+        currency: Currency,
+    ) -> Result<PaymentLedgerAccounts, ServiceAccountError> {
+        let mut cache = self.by_currency.lock().await;
+        if let Some(found) = cache.get(&currency) {
+            return Ok(*found);
+        }
+        let open = |account| {
+            open_service_account(
+                database,
+                writer,
+                PAYMENTS_SERVICE,
+                "payments-account:",
+                account,
+            )
+        };
+        let accounts = PaymentLedgerAccounts {
+            currency,
+            merchant_payable: open(service_account(
+                "merchant-payable",
+                AccountKind::Liability,
+                currency,
+            ))
+            .await?,
+            channel_clearing: open(service_account(
+                "channel-clearing",
+                AccountKind::Asset,
+                currency,
+            ))
+            .await?,
+            vault_yield_expense: open(service_account(
+                "vault-yield-expense",
+                AccountKind::Expense,
+                currency,
+            ))
+            .await?,
+        };
+        cache.insert(currency, accounts);
+        Ok(accounts)
+    }
+
+    /// A customer's wallet or vault, opened when `open` is set and it does not exist yet;
+    /// `None` when it does not exist and `open` is not set.
+    pub async fn balance(
+        &self,
+        database: &Database,
+        writer: &LedgerWriter,
+        balance: Balance,
+        customer: &str,
+        currency: Currency,
+        open: bool,
+    ) -> Result<Option<AccountId>, ServiceAccountError> {
+        let code = balance_code(balance, customer, currency);
+        if let Some(found) = self.balances.lock().await.get(&code) {
+            return Ok(Some(*found));
+        }
+        let id = if open {
+            Some(
+                open_service_account(
+                    database,
+                    writer,
+                    PAYMENTS_SERVICE,
+                    "payments-account:",
+                    balance_account(code.clone(), currency),
+                )
+                .await?,
+            )
+        } else {
+            database.account_id_by_code(&code).await?
+        };
+        if let Some(id) = id {
+            self.balances.lock().await.insert(code, id);
+        }
+        Ok(id)
+    }
+}

@@ -1,0 +1,102 @@
+//! Why the payment service refused or could not finish a request. Each kind has a stable
+//! code; the HTTP layer maps kinds to statuses.
+
+use crate::payments::views::PaymentView;
+use crate::service_accounts::ServiceAccountError;
+use tally_payments::PaymentError;
+use tally_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The payment rules refused it; nothing changed.
+    #[error(transparent)]
+    Rules(#[from] PaymentError),
+    #[error("payment {0} does not exist")]
+    PaymentNotFound(String),
+    #[error("idempotency key {0:?} was already used for a different request")]
+    KeyReused(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("customer {customer} has no {balance} in {currency}")]
+    BalanceNotFound {
+        customer: String,
+        balance: &'static str,
+        currency: String,
+    },
+    #[error("credit account {0} does not exist")]
+    CreditAccountNotFound(i64),
+    #[error("{source_name} {reference} belongs to another customer")]
+    ForeignSource {
+        source_name: &'static str,
+        reference: String,
+    },
+    #[error("card {0} is not saved; save it first with POST /v1/cards")]
+    CardNotFound(String),
+    /// Credit lines need the credit service, which this process does not run.
+    #[error("the credit service is not running in this process")]
+    CreditUnavailable,
+    /// Cards need a channel, which is not configured.
+    #[error("no payment channel is configured ([payments] channel_url)")]
+    ChannelNotConfigured,
+    /// A source refused its part: the payment failed, and every part already reserved was
+    /// released before this answer.
+    #[error("payment {} declined: {message} ({code})", payment.id)]
+    Declined {
+        code: String,
+        message: String,
+        payment: Box<PaymentView>,
+    },
+    /// A step's outcome is unknown (the ledger or the channel did not answer): it stays in
+    /// the intent log, and a retry with the same key, or recovery, finishes it.
+    #[error("payment {payment} is in flight: {reason}; retry with the same idempotency key")]
+    InFlight { payment: String, reason: String },
+    /// Another process changed the payment meanwhile; retry.
+    #[error("payment {0} changed under this request; retry")]
+    Contended(String),
+    #[error("{0}")]
+    LedgerConflict(String),
+    /// The ledger refused a movement the payment rules produced: a bug or a hand-made change
+    /// to the payment service's accounts.
+    #[error("the ledger refused {key}: {message}")]
+    LedgerRefused { key: String, message: String },
+}
+
+impl PaymentServiceError {
+    /// The stable error code.
+    pub fn code(&self) -> &str {
+        match self {
+            PaymentServiceError::Store(_) => "storage_unavailable",
+            PaymentServiceError::Rules(error) => error.code(),
+            PaymentServiceError::PaymentNotFound(_) => "payment_not_found",
+            PaymentServiceError::KeyReused(_) => "idempotency_key_reused",
+            PaymentServiceError::Invalid(_) => "invalid_request",
+            PaymentServiceError::BalanceNotFound { .. } => "balance_not_found",
+            PaymentServiceError::CreditAccountNotFound(_) => "credit_account_not_found",
+            PaymentServiceError::ForeignSource { .. } => "funding_foreign_source",
+            PaymentServiceError::CardNotFound(_) => "card_not_found",
+            PaymentServiceError::CreditUnavailable => "credit_unavailable",
+            PaymentServiceError::ChannelNotConfigured => "channel_not_configured",
+            PaymentServiceError::Declined { code, .. } => code,
+            PaymentServiceError::InFlight { .. } => "payment_in_flight",
+            PaymentServiceError::Contended(_) => "payment_contended",
+            PaymentServiceError::LedgerConflict(_) => "payments_ledger_conflict",
+            PaymentServiceError::LedgerRefused { .. } => "payments_ledger_refused",
+        }
+    }
+}
+
+impl From<ServiceAccountError> for PaymentServiceError {
+    fn from(error: ServiceAccountError) -> Self {
+        match error {
+            ServiceAccountError::Store(error) => PaymentServiceError::Store(error),
+            ServiceAccountError::Conflict(message) => PaymentServiceError::LedgerConflict(message),
+            ServiceAccountError::Posting { key, error } => PaymentServiceError::LedgerRefused {
+                key,
+                message: error.to_string(),
+            },
+        }
+    }
+}

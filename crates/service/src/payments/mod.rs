@@ -1,0 +1,13 @@
+//! The payment service: combined checkout over the wallet, the vault, the credit line and
+//! a bank card, all or nothing; captures, refunds, and recovery of payments left mid-way
+//! (see [`checkout`] for the intent log that makes every step exactly once).
+
+pub mod accounts;
+pub mod checkout;
+pub mod error;
+pub mod record;
+pub mod views;
+
+pub use checkout::{CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
+pub use error::PaymentServiceError;
+pub use views::PaymentView;

@@ -1,0 +1,549 @@
+//! The payment service on SQLite and PostgreSQL: a combined payment over the wallet and the
+//! credit line captured whole; a source that refuses fails the payment and releases every
+//! other source; partial capture, cancellation, expiry and refunds; refusals that change
+//! nothing; and answers lost after the ledger acted, finished by recovery without moving
+//! money twice. After every story the books balance and each source shows exactly what the
+//! payment says it gave.
+#![allow(clippy::unwrap_used)]
+
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
+use tally_credit::{Account, Cycle};
+use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
+use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::credit::operations::AnswerKind;
+use tally_service::payments::accounts::{Balance, PAYMENTS_SERVICE};
+use tally_service::payments::{
+    CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
+};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+const CUSTOMER: &str = "shopper-1";
+
+fn cny(text: &str) -> Amount {
+    Amount::parse(text, Currency::CNY).unwrap()
+}
+
+fn now() -> Timestamp {
+    "2026-03-01T08:00:00Z".parse().unwrap()
+}
+
+struct Shop {
+    _test: TestDatabase,
+    database: Database,
+    payments: PaymentService,
+    credit: Arc<CreditService>,
+    credit_account: i64,
+}
+
+impl Shop {
+    async fn open(test: TestDatabase) -> Shop {
+        let database = test.database.clone();
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
+        let writer = LedgerWriter::start(&database, clock, WriterConfig::default())
+            .await
+            .unwrap()
+            .0;
+        let setup = CreditFiles::default().load().unwrap();
+        let credit = Arc::new(
+            CreditService::start(database.clone(), writer.clone(), setup)
+                .await
+                .unwrap(),
+        );
+        let account = Account::open(cny("5000.00"), Cycle::new(5, 20).unwrap()).unwrap();
+        let answer = credit
+            .operations
+            .open(
+                "open-1",
+                "open-1",
+                Some(CUSTOMER),
+                Some(&account),
+                now(),
+                |id| tally_service::credit::operations::Answer {
+                    kind: AnswerKind::Created,
+                    body: serde_json::json!({ "id": id }),
+                },
+            )
+            .await
+            .unwrap();
+        let credit_account = answer.body["id"].as_i64().unwrap();
+        let payments = PaymentService::new(
+            database.clone(),
+            writer,
+            Some(credit.clone()),
+            PaymentsConfig::default(),
+        );
+        Shop {
+            _test: test,
+            database,
+            payments,
+            credit,
+            credit_account,
+        }
+    }
+
+    /// Puts `amount` in the customer's wallet, as a top-up through the channel would.
+    async fn top_up(&self, amount: &str) -> AccountId {
+        let service = self
+            .payments
+            .accounts()
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
+            .await
+            .unwrap();
+        let wallet = self.wallet(true).await.unwrap();
+        self.payments
+            .writer()
+            .submit_as(
+                PAYMENTS_SERVICE,
+                format!("payments-test-top-up:{amount}"),
+                Command::PostEntry(NewEntry {
+                    description: "top-up".into(),
+                    metadata: BTreeMap::new(),
+                    legs: vec![
+                        NewLeg {
+                            account_id: service.channel_clearing,
+                            side: Side::Debit,
+                            amount: cny(amount),
+                        },
+                        NewLeg {
+                            account_id: wallet,
+                            side: Side::Credit,
+                            amount: cny(amount),
+                        },
+                    ],
+                }),
+            )
+            .await
+            .unwrap();
+        wallet
+    }
+
+    async fn wallet(&self, open: bool) -> Option<AccountId> {
+        self.payments
+            .accounts()
+            .balance(
+                self.payments.database(),
+                self.payments.writer(),
+                Balance::Wallet,
+                CUSTOMER,
+                Currency::CNY,
+                open,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// What the wallet holds: posted balance and the part of it held.
+    async fn wallet_balance(&self) -> (i64, i64) {
+        let wallet = self.wallet(false).await.unwrap();
+        let state = self.database.account(wallet).await.unwrap().unwrap();
+        let balance = state.balance;
+        (
+            balance.credits_posted - balance.debits_posted,
+            balance.debits_pending,
+        )
+    }
+
+    async fn available_credit(&self) -> Amount {
+        let stored = self
+            .credit
+            .operations
+            .load(self.credit_account)
+            .await
+            .unwrap();
+        stored
+            .account
+            .available_credit(now().to_zoned(jiff::tz::TimeZone::UTC).date())
+    }
+
+    fn combined(&self, amount: &str, wallet: &str, capture: CaptureMethod) -> CreatePayment {
+        CreatePayment {
+            merchant_id: "merchant-1".into(),
+            order_reference: "order-1".into(),
+            customer: CUSTOMER.into(),
+            amount: cny(amount),
+            expires_at: None,
+            capture_method: capture,
+            fundings: vec![
+                Funding {
+                    source: Source::Wallet,
+                    share: Share::Fixed(cny(wallet)),
+                },
+                Funding {
+                    source: Source::CreditLine {
+                        account: self.credit_account,
+                        term: 3,
+                    },
+                    share: Share::Rest,
+                },
+            ],
+        }
+    }
+
+    /// Every currency's debits equal its credits, posted and pending.
+    async fn assert_books_balance(&self) {
+        for totals in self.database.currency_totals().await.unwrap() {
+            assert_eq!(totals.debits_posted, totals.credits_posted, "{totals:?}");
+            assert_eq!(totals.debits_pending, totals.credits_pending, "{totals:?}");
+        }
+    }
+}
+
+async fn on_both_backends<F, Fut>(story: F)
+where
+    F: Fn(Shop) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    story(Shop::open(TestDatabase::sqlite().await.unwrap()).await).await;
+    if let Some(test) = TestDatabase::postgres().await {
+        story(Shop::open(test).await).await;
+    }
+}
+
+fn leg_status(view: &PaymentView) -> Vec<(&str, &str, &str)> {
+    view.legs
+        .iter()
+        .map(|leg| {
+            (
+                leg.kind.as_str(),
+                leg.status.as_str(),
+                leg.captured.as_str(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_combined_payment_is_captured_whole_from_every_source() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let created = shop
+            .payments
+            .create(
+                "k:create",
+                shop.combined("250.00", "40.00", CaptureMethod::Automatic),
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.status, "created");
+        let paid = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap();
+        assert_eq!(paid.status, "captured");
+        assert_eq!(
+            leg_status(&paid),
+            vec![
+                ("wallet", "captured", "40.00"),
+                ("credit_line", "captured", "210.00")
+            ]
+        );
+        assert!(paid.legs[1].credit_plan_id.is_some());
+        assert_eq!(shop.wallet_balance().await, (6_000, 0));
+        assert_eq!(shop.available_credit().await, cny("4790.00"));
+        // The same confirm again answers the same, and moves nothing.
+        let again = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap();
+        assert_eq!(again, paid);
+        assert_eq!(shop.wallet_balance().await, (6_000, 0));
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_source_that_refuses_fails_the_payment_and_releases_the_others() {
+    on_both_backends(|shop| async move {
+        shop.top_up("10.00").await;
+        // The credit line is reserved first, then the wallet refuses: 30.00 is more than it holds.
+        let mut request = shop.combined("100.00", "30.00", CaptureMethod::Automatic);
+        request.fundings.reverse();
+        let created = shop
+            .payments
+            .create("k:create", request, now())
+            .await
+            .unwrap();
+        let error = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap_err();
+        let PaymentServiceError::Declined { code, payment, .. } = &error else {
+            panic!("expected a decline, got {error:?}");
+        };
+        assert_eq!(code, "insufficient_balance");
+        assert_eq!(payment.status, "failed");
+        assert_eq!(
+            leg_status(payment),
+            vec![
+                ("credit_line", "released", "0.00"),
+                ("wallet", "failed", "0.00")
+            ]
+        );
+        // Nothing was taken from anyone.
+        assert_eq!(shop.wallet_balance().await, (1_000, 0));
+        assert_eq!(shop.available_credit().await, cny("5000.00"));
+        // The same request answers the same decline; a new one is told the payment failed.
+        let replay = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap_err();
+        assert_eq!(replay.code(), "insufficient_balance");
+        let again = shop
+            .payments
+            .confirm("k:confirm-2", &created.id, now())
+            .await
+            .unwrap_err();
+        assert_eq!(again.code(), "insufficient_balance");
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_partial_capture_takes_each_source_pro_rata_and_refunds_go_back_by_policy() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let created = shop
+            .payments
+            .create(
+                "k:create",
+                shop.combined("100.00", "40.00", CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap();
+        let authorized = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap();
+        assert_eq!(authorized.status, "authorized");
+        assert_eq!(shop.wallet_balance().await, (10_000, 4_000));
+        let captured = shop
+            .payments
+            .capture("k:capture", &created.id, Some(cny("50.01")), now())
+            .await
+            .unwrap();
+        assert_eq!(captured.status, "partially_captured");
+        // 40 : 60 of 50.01 is 20.004 : 30.006; the left-over fen goes to the larger remainder.
+        assert_eq!(
+            leg_status(&captured),
+            vec![
+                ("wallet", "captured", "20.00"),
+                ("credit_line", "captured", "30.01")
+            ]
+        );
+        assert_eq!(shop.wallet_balance().await, (8_000, 0));
+        assert_eq!(shop.available_credit().await, cny("4969.99"));
+        // More than was paid is refused, and changes nothing.
+        let refused = shop
+            .payments
+            .refund(
+                "k:refund-too-much",
+                &created.id,
+                cny("50.02"),
+                RefundPolicy::ProRata,
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "refund_exceeds_paid");
+        // Reverse funding order: the credit line (listed last) first.
+        let refunded = shop
+            .payments
+            .refund(
+                "k:refund-1",
+                &created.id,
+                cny("35.00"),
+                RefundPolicy::ReverseFunding,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(refunded.status, "partially_refunded");
+        assert_eq!(refunded.refunds[0].parts, vec!["4.99", "30.01"]);
+        assert_eq!(refunded.refunds[0].status, "succeeded");
+        assert_eq!(shop.wallet_balance().await, (8_499, 0));
+        // A retry of the same refund is not a second refund.
+        let again = shop
+            .payments
+            .refund(
+                "k:refund-1",
+                &created.id,
+                cny("35.00"),
+                RefundPolicy::ReverseFunding,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, refunded);
+        let rest = shop
+            .payments
+            .refund(
+                "k:refund-2",
+                &created.id,
+                cny("15.01"),
+                RefundPolicy::ProRata,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rest.status, "refunded");
+        assert_eq!(shop.wallet_balance().await, (10_000, 0));
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn cancelling_or_expiring_releases_every_reserved_source() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let first = shop
+            .payments
+            .create(
+                "k:create-1",
+                shop.combined("100.00", "40.00", CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap();
+        shop.payments
+            .confirm("k:confirm-1", &first.id, now())
+            .await
+            .unwrap();
+        let cancelled = shop
+            .payments
+            .cancel("k:cancel-1", &first.id, now())
+            .await
+            .unwrap();
+        assert_eq!(cancelled.status, "cancelled");
+        assert_eq!(shop.wallet_balance().await, (10_000, 0));
+        assert_eq!(shop.available_credit().await, cny("5000.00"));
+
+        let second = shop
+            .payments
+            .create(
+                "k:create-2",
+                shop.combined("100.00", "40.00", CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap();
+        shop.payments
+            .confirm("k:confirm-2", &second.id, now())
+            .await
+            .unwrap();
+        assert_eq!(shop.wallet_balance().await, (10_000, 4_000));
+        // Nothing happens before the deadline; after it, recovery expires the payment.
+        let early = shop.payments.recover(now(), 100).await.unwrap();
+        assert_eq!(early.examined, 0);
+        let late = now() + SignedDuration::from_hours(24 * 8);
+        let report = shop.payments.recover(late, 100).await.unwrap();
+        assert_eq!((report.examined, report.settled), (1, 1));
+        let expired = shop.payments.get(&second.id, late).await.unwrap();
+        assert_eq!(expired.status, "expired");
+        assert_eq!(shop.wallet_balance().await, (10_000, 0));
+        assert_eq!(shop.available_credit().await, cny("5000.00"));
+        // A capture after expiry is refused.
+        let refused = shop
+            .payments
+            .capture("k:capture-2", &second.id, None, late)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "payment_state_conflict");
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refused_requests_change_nothing() {
+    on_both_backends(|shop| async move {
+        // No wallet yet.
+        let unknown = shop
+            .payments
+            .create(
+                "k:1",
+                shop.combined("100.00", "40.00", CaptureMethod::Automatic),
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), "balance_not_found");
+        shop.top_up("100.00").await;
+        let mut short = shop.combined("100.00", "40.00", CaptureMethod::Automatic);
+        short.fundings[1].share = Share::Fixed(cny("59.99"));
+        let error = shop.payments.create("k:2", short, now()).await.unwrap_err();
+        assert_eq!(error.code(), "fundings_do_not_sum");
+        let mut foreign = shop.combined("100.00", "40.00", CaptureMethod::Automatic);
+        foreign.customer = "shopper-2".into();
+        let error = shop
+            .payments
+            .create("k:3", foreign, now())
+            .await
+            .unwrap_err();
+        // Shopper 2 has no wallet: that is found first.
+        assert_eq!(error.code(), "balance_not_found");
+        let mut foreign_credit = shop.combined("100.00", "40.00", CaptureMethod::Automatic);
+        foreign_credit.customer = "shopper-2".into();
+        foreign_credit.fundings.remove(0);
+        foreign_credit.fundings[0].share = Share::Rest;
+        let error = shop
+            .payments
+            .create("k:4", foreign_credit, now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "funding_foreign_source");
+        let mut card = shop.combined("100.00", "40.00", CaptureMethod::Automatic);
+        card.fundings[1].source = Source::Card {
+            token: "tok_unknown".into(),
+        };
+        let error = shop.payments.create("k:5", card, now()).await.unwrap_err();
+        assert_eq!(error.code(), "card_not_found");
+        // One key for two requests.
+        shop.payments
+            .create(
+                "k:6",
+                shop.combined("100.00", "40.00", CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap();
+        let reused = shop
+            .payments
+            .create(
+                "k:6",
+                shop.combined("100.00", "41.00", CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(reused.code(), "idempotency_key_reused");
+        let missing = shop
+            .payments
+            .confirm("k:7", "pay_missing", now())
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), "payment_not_found");
+        assert_eq!(shop.wallet_balance().await, (10_000, 0));
+        assert_eq!(shop.available_credit().await, cny("5000.00"));
+        shop.assert_books_balance().await;
+    })
+    .await;
+}

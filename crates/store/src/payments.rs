@@ -1,0 +1,540 @@
+//! Storage of payments: each payment's state with its version, the intent log of steps
+//! taken outside the payment row, write requests by idempotency key with their answers,
+//! refunds, saved cards and the vault's yield. Persistence only: what to write, and when,
+//! is the payment service's (`tally_service::payments`); states, steps and answers are
+//! stored as the service encoded them.
+
+use crate::credit::on_pool;
+use crate::database::Database;
+use crate::error::StoreError;
+use crate::rows::micros;
+use jiff::Timestamp;
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayment {
+    pub id: String,
+    pub version: i64,
+    /// The state as JSON text.
+    pub state: String,
+}
+
+/// A new payment row.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPaymentRow<'a> {
+    pub id: &'a str,
+    pub merchant_id: &'a str,
+    pub order_reference: &'a str,
+    pub customer: &'a str,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+    pub status: &'a str,
+    pub state: &'a str,
+    pub deadline: Option<Timestamp>,
+    pub created_at: Timestamp,
+}
+
+/// A write request's stored answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPaymentRequest {
+    pub kind: String,
+    pub request_hash: String,
+    pub answer_code: i32,
+    /// The answer as JSON text.
+    pub answer: String,
+}
+
+/// A request row to write.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPaymentRequest<'a> {
+    pub key: &'a str,
+    pub kind: &'a str,
+    pub request_hash: &'a str,
+    pub answer_code: i32,
+    pub answer: &'a str,
+    pub created_at: Timestamp,
+}
+
+/// One step of a payment's intent log.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PaymentStepRow {
+    pub payment_id: String,
+    pub sequence: i64,
+    /// The action as JSON text.
+    pub action: String,
+    /// `pending`, `done` or `refused`.
+    pub status: String,
+    /// The outcome as JSON text, once resolved.
+    pub outcome: Option<String>,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+/// A refund as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRefund {
+    pub id: String,
+    pub payment_id: String,
+    pub state: String,
+}
+
+/// A saved card: the channel's token and what may be shown of the card.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CardRow {
+    pub token: String,
+    pub customer: String,
+    pub last_four: String,
+    pub brand: String,
+    pub fingerprint: String,
+    pub created_at: i64,
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error) if error.is_unique_violation())
+}
+
+fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
+    at.map(micros)
+}
+
+impl Database {
+    /// Stores a new payment and the answer to the request that made it, in one transaction:
+    /// a retry of that request finds the answer, never a second payment. False when a
+    /// request is stored under the key already (nothing written).
+    pub async fn insert_payment(
+        &self,
+        row: NewPaymentRow<'_>,
+        request: NewPaymentRequest<'_>,
+    ) -> Result<bool, StoreError> {
+        let written: Result<(), sqlx::Error> = on_pool!(self, pool => {
+            async {
+                let mut transaction = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO payment_requests \
+                     (key, kind, request_hash, answer_code, answer, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(request.key)
+                .bind(request.kind)
+                .bind(request.request_hash)
+                .bind(request.answer_code)
+                .bind(request.answer)
+                .bind(micros(request.created_at))
+                .execute(&mut *transaction)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO payments (id, merchant_id, order_reference, customer, currency, \
+                     amount_minor, status, state, version, deadline, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10)",
+                )
+                .bind(row.id)
+                .bind(row.merchant_id)
+                .bind(row.order_reference)
+                .bind(row.customer)
+                .bind(row.currency)
+                .bind(row.amount_minor)
+                .bind(row.status)
+                .bind(row.state)
+                .bind(optional_micros(row.deadline))
+                .bind(micros(row.created_at))
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await
+            }
+            .await
+        });
+        match written {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The payment `id` with its version.
+    pub async fn payment(&self, id: &str) -> Result<Option<StoredPayment>, StoreError> {
+        let row: Option<(String, i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, version, state FROM payments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, version, state)| StoredPayment { id, version, state }))
+    }
+
+    /// Replaces payment `id`'s state if its version is still `version`; false when another
+    /// writer changed it first (nothing written).
+    pub async fn update_payment(
+        &self,
+        id: &str,
+        version: i64,
+        status: &str,
+        state: &str,
+        deadline: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let updated = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE payments SET state = $1, status = $2, deadline = $3, \
+                 version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
+            )
+            .bind(state)
+            .bind(status)
+            .bind(optional_micros(deadline))
+            .bind(micros(now))
+            .bind(id)
+            .bind(version)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// The payments of `customer`, newest first: id and state.
+    pub async fn payments_of_customer(
+        &self,
+        customer: &str,
+        limit: i64,
+    ) -> Result<Vec<StoredPayment>, StoreError> {
+        let rows: Vec<(String, i64, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, version, state FROM payments WHERE customer = $1 \
+                 ORDER BY created_at DESC, id DESC LIMIT $2",
+            )
+            .bind(customer)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, version, state)| StoredPayment { id, version, state })
+            .collect())
+    }
+
+    /// Payments that need the recovery worker: a step of the intent log still pending, or
+    /// an unpaid payment whose deadline is before `now`. Oldest first, at most `limit`.
+    pub async fn payments_to_recover(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT payment_id FROM payment_steps WHERE status = 'pending' \
+                 UNION SELECT id FROM payments WHERE deadline IS NOT NULL AND deadline <= $1 \
+                 ORDER BY 1 LIMIT $2",
+            )
+            .bind(micros(now))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The answer stored for request `key`.
+    pub async fn payment_request(
+        &self,
+        key: &str,
+    ) -> Result<Option<StoredPaymentRequest>, StoreError> {
+        let row: Option<(String, String, i32, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT kind, request_hash, answer_code, answer FROM payment_requests WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(
+            |(kind, request_hash, answer_code, answer)| StoredPaymentRequest {
+                kind,
+                request_hash,
+                answer_code,
+                answer,
+            },
+        ))
+    }
+
+    /// Stores the answer to request `key`; false when one is stored already.
+    pub async fn insert_payment_request(
+        &self,
+        request: NewPaymentRequest<'_>,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO payment_requests \
+                 (key, kind, request_hash, answer_code, answer, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(request.key)
+            .bind(request.kind)
+            .bind(request.request_hash)
+            .bind(request.answer_code)
+            .bind(request.answer)
+            .bind(micros(request.created_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Writes step `sequence` of payment `payment_id`'s intent log as pending, before it is
+    /// taken; false when that step is written already (it is then taken again, under the
+    /// same keys).
+    pub async fn append_payment_step(
+        &self,
+        payment_id: &str,
+        sequence: i64,
+        action: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO payment_steps (payment_id, sequence, action, status, created_at) \
+                 VALUES ($1, $2, $3, 'pending', $4)",
+            )
+            .bind(payment_id)
+            .bind(sequence)
+            .bind(action)
+            .bind(micros(now))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Records how step `sequence` ended: `done` or `refused`, with its outcome.
+    pub async fn resolve_payment_step(
+        &self,
+        payment_id: &str,
+        sequence: i64,
+        status: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE payment_steps SET status = $1, outcome = $2, resolved_at = $3 \
+                 WHERE payment_id = $4 AND sequence = $5",
+            )
+            .bind(status)
+            .bind(outcome)
+            .bind(micros(now))
+            .bind(payment_id)
+            .bind(sequence)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Payment `payment_id`'s intent log, in order.
+    pub async fn payment_steps(&self, payment_id: &str) -> Result<Vec<PaymentStepRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT payment_id, sequence, action, status, outcome, created_at, resolved_at \
+                 FROM payment_steps WHERE payment_id = $1 ORDER BY sequence",
+            )
+            .bind(payment_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Stores a new refund; false when its id is taken (a retry of the same request).
+    pub async fn insert_refund(
+        &self,
+        refund: &StoredRefund,
+        status: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO payment_refunds (id, payment_id, state, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&refund.id)
+            .bind(&refund.payment_id)
+            .bind(&refund.state)
+            .bind(status)
+            .bind(micros(now))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replaces a refund's state.
+    pub async fn update_refund(
+        &self,
+        id: &str,
+        state: &str,
+        status: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE payment_refunds SET state = $1, status = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(state)
+            .bind(status)
+            .bind(micros(now))
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Refund `id`.
+    pub async fn refund(&self, id: &str) -> Result<Option<StoredRefund>, StoreError> {
+        let row: Option<(String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, payment_id, state FROM payment_refunds WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, payment_id, state)| StoredRefund {
+            id,
+            payment_id,
+            state,
+        }))
+    }
+
+    /// The refunds of a payment, oldest first.
+    pub async fn refunds_of_payment(
+        &self,
+        payment_id: &str,
+    ) -> Result<Vec<StoredRefund>, StoreError> {
+        let rows: Vec<(String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, payment_id, state FROM payment_refunds WHERE payment_id = $1 \
+                 ORDER BY created_at, id",
+            )
+            .bind(payment_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, payment_id, state)| StoredRefund {
+                id,
+                payment_id,
+                state,
+            })
+            .collect())
+    }
+
+    /// Saves a card; false when its token is saved already.
+    pub async fn insert_card(&self, card: &CardRow) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO payment_cards (token, customer, last_four, brand, fingerprint, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&card.token)
+            .bind(&card.customer)
+            .bind(&card.last_four)
+            .bind(&card.brand)
+            .bind(&card.fingerprint)
+            .bind(card.created_at)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The saved card with token `token`.
+    pub async fn card(&self, token: &str) -> Result<Option<CardRow>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT token, customer, last_four, brand, fingerprint, created_at \
+                 FROM payment_cards WHERE token = $1",
+            )
+            .bind(token)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// The cards `customer` saved, oldest first.
+    pub async fn cards_of_customer(&self, customer: &str) -> Result<Vec<CardRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT token, customer, last_four, brand, fingerprint, created_at \
+                 FROM payment_cards WHERE customer = $1 ORDER BY created_at, token",
+            )
+            .bind(customer)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// The last day the vault yield of `customer` in `currency` was credited, and the
+    /// fraction carried.
+    pub async fn vault_yield(
+        &self,
+        customer: &str,
+        currency: &str,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT accrued_through, carried FROM vault_yields \
+                 WHERE customer = $1 AND currency = $2",
+            )
+            .bind(customer)
+            .bind(currency)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
+    }
+
+    /// Records the vault yield of `customer` credited through `day` with `carried` left.
+    pub async fn set_vault_yield(
+        &self,
+        customer: &str,
+        currency: &str,
+        day: &str,
+        carried: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO vault_yields (customer, currency, accrued_through, carried) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (customer, currency) \
+                 DO UPDATE SET accrued_through = excluded.accrued_through, carried = excluded.carried",
+            )
+            .bind(customer)
+            .bind(currency)
+            .bind(day)
+            .bind(carried)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
