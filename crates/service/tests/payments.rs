@@ -547,3 +547,137 @@ async fn refused_requests_change_nothing() {
     })
     .await;
 }
+
+/// What a payment ended as, without its ids and times: compared between a run whose answers
+/// all arrive and one where one answer is lost.
+fn outcome(view: &PaymentView) -> (String, Vec<(String, String, String, String)>, Vec<String>) {
+    (
+        view.status.clone(),
+        view.legs
+            .iter()
+            .map(|leg| {
+                (
+                    leg.kind.clone(),
+                    leg.status.clone(),
+                    leg.captured.clone(),
+                    leg.refunded.clone(),
+                )
+            })
+            .collect(),
+        view.refunds
+            .iter()
+            .map(|refund| refund.status.clone())
+            .collect(),
+    )
+}
+
+/// One story: a combined payment confirmed, captured in part and refunded twice, with the
+/// answer of step `lost` (if any) lost after it acted. Every request is retried with its
+/// key until it answers (recovery runs between retries, as it does in the server).
+async fn story_with_a_lost_answer(
+    shop: &Shop,
+    lost: Option<i64>,
+) -> (PaymentView, (i64, i64), Amount, usize) {
+    shop.top_up("100.00").await;
+    if let Some(step) = lost {
+        shop.payments.lose_answer_of_step(step);
+    }
+    let created = shop
+        .payments
+        .create(
+            "k:create",
+            shop.combined("100.00", "40.00", CaptureMethod::Manual),
+            now(),
+        )
+        .await
+        .unwrap();
+    let id = created.id.clone();
+    type Request<'a> = Box<
+        dyn Fn() -> std::pin::Pin<
+                Box<
+                    dyn std::future::Future<Output = Result<PaymentView, PaymentServiceError>> + 'a,
+                >,
+            > + 'a,
+    >;
+    let requests: Vec<Request<'_>> = vec![
+        Box::new(|| Box::pin(shop.payments.confirm("k:confirm", &id, now()))),
+        Box::new(|| {
+            Box::pin(
+                shop.payments
+                    .capture("k:capture", &id, Some(cny("80.00")), now()),
+            )
+        }),
+        Box::new(|| {
+            Box::pin(shop.payments.refund(
+                "k:refund-1",
+                &id,
+                cny("30.00"),
+                RefundPolicy::CardLast,
+                now(),
+            ))
+        }),
+        Box::new(|| {
+            Box::pin(shop.payments.refund(
+                "k:refund-2",
+                &id,
+                cny("10.00"),
+                RefundPolicy::ProRata,
+                now(),
+            ))
+        }),
+    ];
+    let mut last = created;
+    let mut in_flight = 0;
+    for request in &requests {
+        let mut attempts = 0;
+        last = loop {
+            attempts += 1;
+            assert!(attempts < 4, "a request kept failing");
+            match request().await {
+                Ok(view) => break view,
+                Err(PaymentServiceError::InFlight { .. }) => {
+                    in_flight += 1;
+                    shop.payments.recover(now(), 100).await.unwrap();
+                }
+                Err(error) => panic!("unexpected refusal {error:?}"),
+            }
+        };
+    }
+    shop.assert_books_balance().await;
+    (
+        last,
+        shop.wallet_balance().await,
+        shop.available_credit().await,
+        in_flight,
+    )
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_any_step_is_finished_once() {
+    let reference = Shop::open(TestDatabase::sqlite().await.unwrap()).await;
+    let (expected, expected_wallet, expected_credit, in_flight) =
+        story_with_a_lost_answer(&reference, None).await;
+    assert_eq!(in_flight, 0);
+    assert_eq!(expected.status, "partially_refunded");
+    // Steps: 2 reservations, 2 captures, 1 part of the first refund (30.00 from the credit
+    // line, the last listed), 2 parts of the second (pro rata).
+    for lost in 1..=7 {
+        let backends = [
+            Some(TestDatabase::sqlite().await.unwrap()),
+            TestDatabase::postgres().await,
+        ];
+        for test in backends.into_iter().flatten() {
+            let shop = Shop::open(test).await;
+            let (view, wallet, credit, in_flight) =
+                story_with_a_lost_answer(&shop, Some(lost)).await;
+            assert_eq!(in_flight, 1, "the answer of step {lost} was not lost");
+            assert_eq!(
+                outcome(&view),
+                outcome(&expected),
+                "answer of step {lost} lost"
+            );
+            assert_eq!(wallet, expected_wallet, "answer of step {lost} lost");
+            assert_eq!(credit, expected_credit, "answer of step {lost} lost");
+        }
+    }
+}

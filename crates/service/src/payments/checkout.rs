@@ -152,6 +152,8 @@ pub struct PaymentService {
     accounts: AccountsCache,
     stripes: Vec<tokio::sync::Mutex<()>>,
     config: PaymentsConfig,
+    /// Test hook: the step taken when this reaches zero acts, then its answer is lost.
+    lose_answer_in: std::sync::atomic::AtomicI64,
 }
 
 /// The kind of answer stored for a request.
@@ -220,7 +222,27 @@ impl PaymentService {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             config,
+            lose_answer_in: std::sync::atomic::AtomicI64::new(-1),
         }
+    }
+
+    /// Test hook: the `steps`-th step taken from now (1 for the next) acts, and then its
+    /// answer is lost, as when the ledger or the channel acted and the reply never came.
+    /// The request answers `payment_in_flight`; a retry or recovery must finish it.
+    pub fn lose_answer_of_step(&self, steps: i64) {
+        self.lose_answer_in
+            .store(steps, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether the step being taken is the one whose answer the test hook loses.
+    fn answer_is_lost(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let left = self.lose_answer_in.load(Ordering::SeqCst);
+        if left < 1 {
+            return false;
+        }
+        self.lose_answer_in.store(left - 1, Ordering::SeqCst);
+        left == 1
     }
 
     pub fn database(&self) -> &Database {
@@ -1083,7 +1105,14 @@ impl PaymentService {
         now: Timestamp,
     ) -> Result<Taken, PaymentServiceError> {
         let key = format!("payments:{}:{sequence}", loaded.record.id);
-        let taken = match self.take(&loaded.record, &key, action, now).await {
+        let result = self.take(&loaded.record, &key, action, now).await;
+        let result = match result {
+            Ok(_) if self.answer_is_lost() => Err(StepError::Unknown(
+                "the answer was lost after the step acted (test hook)".into(),
+            )),
+            other => other,
+        };
+        let taken = match result {
             Ok(taken) => taken,
             Err(StepError::Unknown(reason)) => {
                 // Keep the sequence taken, so the next step does not reuse it.
