@@ -215,7 +215,7 @@ fn leg_status(view: &PaymentView) -> Vec<(&str, &str, &str)> {
             (
                 leg.kind.as_str(),
                 leg.status.as_str(),
-                leg.captured.as_str(),
+                leg.captured.value.as_str(),
             )
         })
         .collect()
@@ -376,7 +376,12 @@ async fn a_partial_capture_takes_each_source_pro_rata_and_refunds_go_back_by_pol
             .await
             .unwrap();
         assert_eq!(refunded.status, "partially_refunded");
-        assert_eq!(refunded.refunds[0].parts, vec!["4.99", "30.01"]);
+        let parts: Vec<&str> = refunded.refunds[0]
+            .parts
+            .iter()
+            .map(|part| part.value.as_str())
+            .collect();
+        assert_eq!(parts, vec!["4.99", "30.01"]);
         assert_eq!(refunded.refunds[0].status, "succeeded");
         assert_eq!(shop.wallet_balance().await, (8_499, 0));
         // A retry of the same refund is not a second refund.
@@ -559,8 +564,8 @@ fn outcome(view: &PaymentView) -> (String, Vec<(String, String, String, String)>
                 (
                     leg.kind.clone(),
                     leg.status.clone(),
-                    leg.captured.clone(),
-                    leg.refunded.clone(),
+                    leg.captured.value.clone(),
+                    leg.refunded.value.clone(),
                 )
             })
             .collect(),

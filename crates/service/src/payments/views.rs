@@ -1,6 +1,7 @@
 //! A payment as the API, the CLI and the console show it. Fields are declared in
 //! alphabetical order, the order of Tally's other JSON answers.
 
+use crate::credit::views::AmountView;
 use crate::payments::record::{PaymentRecord, Reservation};
 use serde::{Deserialize, Serialize};
 use tally_payments::Source;
@@ -9,11 +10,9 @@ use utoipa::ToSchema;
 /// One source's part of a payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LegView {
-    /// What this source funds, in major units.
-    #[schema(example = "60.00")]
-    pub amount: String,
-    #[schema(example = "60.00")]
-    pub captured: String,
+    /// What this source funds.
+    pub amount: AmountView,
+    pub captured: AmountView,
     /// The card token, for a card leg.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub card_token: Option<String>,
@@ -26,9 +25,9 @@ pub struct LegView {
     /// `wallet`, `vault`, `credit_line` or `card`.
     #[schema(example = "wallet")]
     pub kind: String,
-    pub refunded: String,
+    pub refunded: AmountView,
     /// In refunds not yet finished.
-    pub refunding: String,
+    pub refunding: AmountView,
     /// `pending`, `reserved`, `captured`, `released` or `failed`.
     pub status: String,
     /// The installment term, for a credit-line leg.
@@ -57,13 +56,13 @@ pub struct FailureView {
 /// A refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RefundView {
-    pub amount: String,
+    pub amount: AmountView,
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<FailureView>,
     pub id: String,
     /// The part each leg gets back, in leg order.
-    pub parts: Vec<String>,
+    pub parts: Vec<AmountView>,
     /// `reverse_funding`, `pro_rata` or `card_last`.
     pub policy: String,
     /// `pending`, `succeeded` or `failed`.
@@ -73,16 +72,13 @@ pub struct RefundView {
 /// A payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct PaymentView {
-    #[schema(example = "100.00")]
-    pub amount: String,
+    pub amount: AmountView,
     /// Until when an authorised payment may be captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_before: Option<String>,
     /// `automatic` or `manual`.
     pub capture_method: String,
     pub created_at: String,
-    #[schema(example = "CNY")]
-    pub currency: String,
     pub customer: String,
     /// Risk control holds the order's delivery until an analyst releases it.
     pub delivery_held: bool,
@@ -130,21 +126,21 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
                 _ => (None, None, None, None),
             };
             LegView {
-                amount: leg.amount.to_decimal_string(),
-                captured: leg.captured.to_decimal_string(),
+                amount: leg.amount.into(),
+                captured: leg.captured.into(),
                 card_token,
                 credit_account_id,
                 credit_plan_id,
                 kind: leg.source.kind().to_string(),
-                refunded: leg.refunded.to_decimal_string(),
-                refunding: leg.refunding.to_decimal_string(),
+                refunded: leg.refunded.into(),
+                refunding: leg.refunding.into(),
                 status: leg.status.as_str().to_string(),
                 term,
             }
         })
         .collect();
     PaymentView {
-        amount: payment.amount.to_decimal_string(),
+        amount: payment.amount.into(),
         capture_before: payment.capture_before.map(|at| at.to_string()),
         capture_method: match payment.capture_method {
             tally_payments::CaptureMethod::Automatic => "automatic",
@@ -152,7 +148,6 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
         }
         .to_string(),
         created_at: payment.created_at.to_string(),
-        currency: payment.amount.currency().code().to_string(),
         customer: payment.customer.clone(),
         delivery_held: payment.delivery_held,
         expires_at: payment.expires_at.to_string(),
@@ -165,7 +160,7 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
             .refunds
             .iter()
             .map(|refund| RefundView {
-                amount: refund.amount.to_decimal_string(),
+                amount: refund.amount.into(),
                 created_at: refund.created_at.to_string(),
                 failure: refund.failure.as_ref().map(failure_view),
                 id: refund.id.clone(),
@@ -173,7 +168,7 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
                     .progress
                     .parts
                     .iter()
-                    .map(|part| part.to_decimal_string())
+                    .map(|part| (*part).into())
                     .collect(),
                 policy: refund.policy.as_str().to_string(),
                 status: refund.status.as_str().to_string(),
