@@ -266,7 +266,7 @@ async fn created_customers_are_read_masked(harness: Harness) {
     assert_eq!(read, created);
     assert!(harness.database.customer_exists(id).await.unwrap());
     let stored = harness.database.customer(id).await.unwrap().unwrap();
-    let born = tally_server::routes::customers::date_of_birth(&privacy(&["a"], "a"), &stored);
+    let born = tally_service::customers::date_of_birth(&privacy(&["a"], "a"), &stored);
     assert_eq!(born.unwrap(), jiff::civil::date(1949, 12, 31));
     assert!(!harness
         .database
