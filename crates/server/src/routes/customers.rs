@@ -3,11 +3,13 @@
 //! The use cases (sealing, blind indexes, masking, the audit written before each answer)
 //! are `tally_service::customers::CustomerService`; these handlers parse and answer.
 //!
-//! A lookup (`POST /v1/customers/search`) carries the phone or national id in its body, never
-//! in the URL, which access logs and proxies keep; the old form in the query string answers
-//! `410 lookup_moved`. Each answer is masked, but enough exact lookups would confirm a value
-//! one guess at a time, so lookups are rate limited per API key here (`429 rate_limited` with
-//! `Retry-After`) before the service records and answers them.
+//! Neither a lookup's phone or national id nor a read in clear's reason travels in the URL,
+//! which access logs and proxies keep: a lookup is `POST /v1/customers/search`, a read in
+//! clear `POST /v1/customers/{id}/reveal`, each with its JSON body. The old forms in the query
+//! string answer `410 lookup_moved` and `410 reveal_moved` and read nothing. Each lookup's
+//! answer is masked, but enough exact lookups would confirm a value one guess at a time, so
+//! lookups are rate limited per API key here (`429 rate_limited` with `Retry-After`) before
+//! the service records and answers them.
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -44,7 +46,8 @@ pub struct CreateCustomerRequest {
     pub national_id: String,
 }
 
-/// A customer. Masked unless read with `unmasked=true` (scope `pii:read` and a reason).
+/// A customer: masked, or in clear when read with `POST /v1/customers/{id}/reveal` (scope
+/// `pii:read` and a reason).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerBody {
     pub id: Uuid,
@@ -69,13 +72,22 @@ pub struct CustomerList {
     pub customers: Vec<CustomerBody>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// The query of `GET /v1/customers/{id}`: none is read any more. The two parameters of the
+/// old read in clear are still recognised, whatever their value, so that such a request is
+/// answered `410 reveal_moved` rather than served masked; any other is `400 invalid_query`.
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ShowQuery {
-    /// `true` to read the personal fields in clear: needs scope `pii:read` and a reason.
-    pub unmasked: Option<bool>,
-    /// Why the fields are read in clear (written to the audit log), e.g. a ticket number.
+    pub unmasked: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A read in clear: why, in the body so that it stays out of access logs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// Why the fields are read in clear (written to the audit log with each field shown),
+    /// e.g. a ticket number. Required: absent or blank is `400 reason_required`.
     pub reason: Option<String>,
 }
 
@@ -204,7 +216,8 @@ impl From<CustomerError> for ApiError {
             | CustomerError::TooManyLookupFields => ApiError::bad_request(code, error.to_string()),
             CustomerError::ReasonRequired => ApiError::bad_request(
                 code,
-                "reading personal data in clear needs a reason (reason=...), written to the audit log",
+                "reading personal data in clear needs a reason ({\"reason\": ...} in the body), \
+                 written to the audit log",
             ),
             CustomerError::LookupFieldRequired => ApiError::bad_request(
                 code,
@@ -288,30 +301,62 @@ pub async fn create_customer(
 
 #[utoipa::path(
     get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = Uuid, Path, description = "Customer id"), ShowQuery),
+    params(("id" = Uuid, Path, description = "Customer id")),
     responses(
-        (status = 200, description = "The customer, masked unless `unmasked=true`", body = CustomerBody),
-        (status = 400, description = "Bad id or query, or `unmasked=true` without a reason (`reason_required`)", body = ErrorBody),
-        (status = 403, description = "`unmasked=true` without scope pii:read", body = ErrorBody),
+        (status = 200, description = "The customer, masked", body = CustomerBody),
+        (status = 400, description = "Bad id or unknown query parameter", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 410, description = "Reading in clear moved to `POST /v1/customers/{id}/reveal` (`reveal_moved`): the query carried `unmasked` or `reason`, which access logs keep; nothing was read", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
     ),
-    security(("api_key" = ["credit:read", "pii:read"]))
+    security(("api_key" = ["credit:read"]))
 )]
 pub async fn get_customer(
     State(state): State<AppState>,
-    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     Query(show): Query<ShowQuery>,
 ) -> Result<axum::Json<CustomerBody>, ApiError> {
-    let id = parse_customer_id(&id)?;
-    let customers = customers(&state);
-    if !show.unmasked.unwrap_or(false) {
-        return Ok(axum::Json(customers.show(id).await?.into()));
+    if show.unmasked.is_some() || show.reason.is_some() {
+        return Err(reveal_moved());
     }
-    principal.require("pii:read")?;
-    let customer = customers
-        .reveal(id, &principal.caller(), show.reason.as_deref())
+    let id = parse_customer_id(&id)?;
+    Ok(axum::Json(customers(&state).show(id).await?.into()))
+}
+
+/// The answer to the old read in clear, `GET /v1/customers/{id}?unmasked=true&reason=...`.
+fn reveal_moved() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "reveal_moved",
+        "read a customer in clear with POST /v1/customers/{id}/reveal and the reason in the \
+         JSON body: a URL's query string ends up in access logs; nothing was read in clear",
+    )
+}
+
+/// Reads a customer's personal fields in clear. Each field shown is written to the audit log
+/// (`GET /v1/customers/{id}/pii-reads`) with the key and the reason before the answer; if
+/// that write fails, nothing is shown.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/reveal", tag = "customers",
+    request_body = RevealRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The customer in clear; every field shown is on the audit log", body = CustomerBody),
+        (status = 400, description = "Bad id or body, no reason (`reason_required`), or a reason too long or with control characters (`invalid_reason`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 503, description = "Personal-data keys not configured, or the customer's key no longer is", body = ErrorBody),
+    ),
+    security(("api_key" = ["pii:read"]))
+)]
+pub async fn reveal_customer(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(request): Json<RevealRequest>,
+) -> Result<axum::Json<CustomerBody>, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let customer = customers(&state)
+        .reveal(id, &principal.caller(), request.reason.as_deref())
         .await?;
     Ok(axum::Json(customer.into()))
 }
