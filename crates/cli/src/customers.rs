@@ -2,10 +2,12 @@
 //! Each subcommand is one call to a running `tally serve` (`--url`, key in `--api-key` or
 //! `TALLY_API_KEY`), as `tally credit` does. `create` is `POST /v1/customers` and carries
 //! `--idempotency-key` (a fresh one is made and printed when it is not given, so a retry can
-//! reuse it); `show` is `GET /v1/customers/{id}`, masked unless `--unmasked` with a
-//! `--reason` (scope `pii:read`; the server writes each field shown to its audit log);
-//! `find` is `POST /v1/customers/search` with the phone or national id in the body (never in
-//! the URL, which access logs keep; rate limited per key and audited by the server);
+//! reuse it); `show` is `GET /v1/customers/{id}`, masked, or with `--unmasked` and a
+//! `--reason` `POST /v1/customers/{id}/reveal` with the reason in the body (scope
+//! `pii:read`; the server writes each field shown to its audit log); `find` is
+//! `POST /v1/customers/search` with the phone or national id in the body (neither goes in
+//! the URL, which access logs keep; lookups are rate limited per key and audited by the
+//! server);
 //! `reads` is the audit log of a customer, `GET /v1/customers/{id}/pii-reads` (scope
 //! `admin`); `lookups` is the audit log of every lookup, `GET /v1/pii-lookups` (scope
 //! `admin`). The
@@ -106,9 +108,10 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             .extend(segments);
         Ok(())
     };
-    // The creation's key and body, or a lookup's body; every other command is a GET of `url`.
+    // The creation's key and body, or the body of a lookup or a read in clear; every other
+    // command is a GET of `url`.
     let mut creation = None;
-    let mut search = None;
+    let mut body = None;
     match &arguments.command {
         Command::Create {
             name,
@@ -127,13 +130,11 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             unmasked,
             reason,
         } => {
-            push_path(&[id])?;
             if *unmasked {
-                let mut query = url.query_pairs_mut();
-                query.append_pair("unmasked", "true");
-                if let Some(reason) = reason {
-                    query.append_pair("reason", reason);
-                }
+                push_path(&[id, "reveal"])?;
+                body = Some(json!({ "reason": reason }));
+            } else {
+                push_path(&[id])?;
             }
         }
         Command::Find {
@@ -142,7 +143,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             push_path(&["search"])?;
-            search = Some(json!({"phone": phone, "national_id": national_id, "reason": reason}));
+            body = Some(json!({"phone": phone, "national_id": national_id, "reason": reason}));
         }
         Command::Lookups { after, limit } => {
             // `/v1/pii-lookups`, beside `/v1/customers`.
@@ -170,7 +171,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         }
     }
     let http = reqwest::Client::new();
-    let (method, request) = match (creation, search) {
+    let (method, request) = match (creation, body) {
         (Some((key, body)), _) => (
             "POST",
             http.post(url.clone())

@@ -43,6 +43,14 @@ impl Principal {
             .any(|held| held == scope || held == "admin")
     }
 
+    /// The key as the services name who asks.
+    pub fn caller(&self) -> tally_service::caller::Caller {
+        tally_service::caller::Caller {
+            key_id: self.key_id.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Refuses the request with 403 unless the key holds `scope` (or `admin`).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.has(scope) {

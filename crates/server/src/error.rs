@@ -7,7 +7,7 @@ use serde::Serialize;
 use tally_core::MoneyError;
 use tally_ledger::LedgerError;
 use tally_risk::RiskError;
-use tally_service::risk::RiskServiceError;
+use tally_service::risk::{RiskRequestError, RiskServiceError};
 use tally_store::{StoreError, WriteError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +154,25 @@ impl From<RiskServiceError> for ApiError {
             RiskServiceError::Store(error) => error.into(),
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// A refusal of the risk service's use cases, with the status of its kind.
+impl From<RiskRequestError> for ApiError {
+    fn from(error: RiskRequestError) -> Self {
+        let code = error.code();
+        let status = match error {
+            RiskRequestError::Refused(error) => return error.into(),
+            RiskRequestError::Service(error) => return error.into(),
+            RiskRequestError::EventInFuture { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            RiskRequestError::EventIdReused(_)
+            | RiskRequestError::ActivationRequestDecided { .. } => StatusCode::CONFLICT,
+            RiskRequestError::DecisionNotStored => StatusCode::SERVICE_UNAVAILABLE,
+            RiskRequestError::ActivationRequestNotFound(_) => StatusCode::NOT_FOUND,
+            RiskRequestError::ApproverIsRequester => StatusCode::FORBIDDEN,
+            ref other => return ApiError::internal(other),
+        };
+        ApiError::new(status, code, error.to_string())
     }
 }
 

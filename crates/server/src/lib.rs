@@ -80,10 +80,10 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>) -> Router<AppState> 
         .with_state(risk::RiskContext { risk })
 }
 
-/// The customer routes, each group behind its scope (reading in clear also needs
-/// `pii:read`, checked in the handler). A lookup is a `POST` with the phone or national id
-/// in the body; the `GET` with them in the query string, which access logs keep, answers
-/// `410 lookup_moved`.
+/// The customer routes, each group behind its scope. A lookup is a `POST` with the phone or
+/// national id in the body, and a read in clear (`pii:read`) a `POST` with its reason in the
+/// body; the old `GET`s with them in the query string, which access logs keep, answer
+/// `410 lookup_moved` and `410 reveal_moved`.
 fn customer_routes() -> Router<AppState> {
     use routes::customers;
     let scope =
@@ -96,11 +96,18 @@ fn customer_routes() -> Router<AppState> {
         .route("/customers/search", post(customers::search_customers))
         .route("/customers/{id}", get(customers::get_customer))
         .route_layer(scope("credit:read"));
+    let reveal = Router::new()
+        .route("/customers/{id}/reveal", post(customers::reveal_customer))
+        .route_layer(scope("pii:read"));
     let audit = Router::new()
         .route("/customers/{id}/pii-reads", get(customers::list_pii_reads))
         .route("/pii-lookups", get(customers::list_pii_lookups))
         .route_layer(scope("admin"));
-    Router::new().merge(writes).merge(reads).merge(audit)
+    Router::new()
+        .merge(writes)
+        .merge(reads)
+        .merge(reveal)
+        .merge(audit)
 }
 
 /// The credit routes under `/v1/credit`, each group behind its scope.

@@ -24,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         ledger::void_hold,
         customers::create_customer,
         customers::get_customer,
+        customers::reveal_customer,
         customers::search_customers,
         customers::lookup_moved,
         customers::list_pii_lookups,
@@ -72,7 +73,7 @@ use utoipa::{Modify, OpenApi};
         wire::CreateHoldRequest, wire::PostHoldRequest, wire::HoldBody, wire::PostedHoldBody,
         wire::AccountLegBody, wire::AccountLegPage,
         customers::CreateCustomerRequest, customers::CustomerBody, customers::CustomerList,
-        customers::SearchRequest,
+        customers::SearchRequest, customers::RevealRequest,
         customers::PiiReadBody, customers::PiiReadPage,
         customers::PiiLookupBody, customers::PiiLookupPage,
         wire::credit::OpenAccountRequest, wire::credit::Application,
@@ -106,7 +107,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
         (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, credit balance payouts, statements and collections. Amounts are {value, currency} with the value a decimal string"),
-        (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read with pii:read and a reason (audited)"),
+        (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read in clear with pii:read and a reason in the body (audited)"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

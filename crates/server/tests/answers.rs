@@ -1096,22 +1096,23 @@ async fn customers(h: Harness) {
         200,
         &h.get("reader", &uri).await,
     );
+    let reveal = format!("{uri}/reveal");
     h.check(
         "customers_11_read_in_clear_without_pii_read",
         403,
-        &h.get("reader", &format!("{uri}?unmasked=true&reason=ticket-42"))
+        &h.post("reader", &reveal, None, json!({"reason": "ticket-42"}))
             .await,
     );
     h.check(
         "customers_12_read_in_clear_without_reason",
         400,
-        &h.get("agent", &format!("{uri}?unmasked=true")).await,
+        &h.post("agent", &reveal, None, json!({})).await,
     );
     h.clock.advance(SignedDuration::from_mins(1));
     h.check(
         "customers_13_read_in_clear",
         200,
-        &h.get("agent", &format!("{uri}?unmasked=true&reason=ticket-42"))
+        &h.post("agent", &reveal, None, json!({"reason": "ticket-42"}))
             .await,
     );
     h.check(
@@ -1243,6 +1244,12 @@ async fn customers(h: Harness) {
             json!({"phone": "13800138000"}),
         )
         .await,
+    );
+    h.check(
+        "customers_33_read_in_clear_in_the_query_string_moved",
+        410,
+        &h.get("agent", &format!("{uri}?unmasked=true&reason=ticket-42"))
+            .await,
     );
 }
 

@@ -1,6 +1,7 @@
 //! In-process HTTP tests of customers on SQLite and PostgreSQL: personal data sealed at
-//! rest, found through blind indexes, masked unless read with `pii:read` and a reason,
-//! every field read in clear on the append-only audit log, idempotent creation, and reads
+//! rest, found through blind indexes, masked unless read with `pii:read` and a reason in the
+//! body (`POST /v1/customers/{id}/reveal`; the old query form is gone), every field read in
+//! clear on the append-only audit log, idempotent creation, and reads
 //! across a rotation of the encryption key; lookups in the body only, rate limited per key
 //! and audited before the answer, and logs that hold no query string, body or key.
 #![allow(clippy::unwrap_used)]
@@ -157,6 +158,16 @@ impl Harness {
         self.call("GET", uri, key, None, None).await
     }
 
+    /// `POST /v1/customers/{id}/reveal` with `reason` in the body (none: an empty object).
+    async fn reveal(&self, id: &str, key: &str, reason: Option<&str>) -> (StatusCode, Value) {
+        let body = match reason {
+            Some(reason) => json!({ "reason": reason }),
+            None => json!({}),
+        };
+        let uri = format!("/v1/customers/{id}/reveal");
+        self.call("POST", &uri, key, None, Some(body)).await
+    }
+
     /// `POST /v1/customers/search` with `body`.
     async fn search(&self, key: &str, body: Value) -> (StatusCode, Value) {
         self.call("POST", "/v1/customers/search", key, None, Some(body))
@@ -234,6 +245,8 @@ tally_store::on_both_backends!(
     every_lookup_is_audited_before_the_answer,
     logs_hold_no_query_string_body_or_key,
     reading_in_clear_needs_pii_read_and_a_reason_and_is_audited,
+    a_read_in_clear_carries_its_reason_in_the_body,
+    the_read_in_clear_in_the_query_string_is_gone,
     a_read_in_clear_that_cannot_be_audited_shows_nothing,
     the_audit_log_cannot_be_changed,
     values_stay_readable_after_the_key_rotates,
@@ -266,7 +279,7 @@ async fn created_customers_are_read_masked(harness: Harness) {
     assert_eq!(read, created);
     assert!(harness.database.customer_exists(id).await.unwrap());
     let stored = harness.database.customer(id).await.unwrap().unwrap();
-    let born = tally_server::routes::customers::date_of_birth(&privacy(&["a"], "a"), &stored);
+    let born = tally_service::customers::date_of_birth(&privacy(&["a"], "a"), &stored);
     assert_eq!(born.unwrap(), jiff::civil::date(1949, 12, 31));
     assert!(!harness
         .database
@@ -566,11 +579,9 @@ async fn a_read_in_clear_that_cannot_be_audited_shows_nothing(harness: Harness) 
             harness.execute(&statement).await.unwrap();
         }
         let reason = format!("ticket CS-{round}");
-        let uri = format!(
-            "/v1/customers/{id}?unmasked=true&reason={}",
-            reason.replace(' ', "%20")
-        );
-        let (status, body) = harness.get(&uri, &harness.pii_reader).await;
+        let (status, body) = harness
+            .reveal(&id, &harness.pii_reader, Some(&reason))
+            .await;
         assert!(
             status.is_server_error(),
             "a read in clear answered {status} while its audit failed ({condition}): {body}"
@@ -587,12 +598,7 @@ async fn a_read_in_clear_that_cannot_be_audited_shows_nothing(harness: Harness) 
     }
     // The log back, the same read shows the values, each on record.
     let reason = "ticket CS-9";
-    let (status, body) = harness
-        .get(
-            &format!("/v1/customers/{id}?unmasked=true&reason=ticket%20CS-9"),
-            &harness.pii_reader,
-        )
-        .await;
+    let (status, body) = harness.reveal(&id, &harness.pii_reader, Some(reason)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["national_id"], NATIONAL_ID);
     assert_shown_only_if_audited(&harness, &id, reason, status, &body).await;
@@ -857,12 +863,16 @@ async fn logs_hold_no_query_string_body_or_key(harness: Harness) {
                 .await;
             assert_eq!(status, StatusCode::GONE);
             let (status, _) = harness
+                .reveal(&id, &harness.pii_reader, Some("caller 13800138000"))
+                .await;
+            assert_eq!(status, StatusCode::OK);
+            let (status, _) = harness
                 .get(
                     &format!("/v1/customers/{id}?unmasked=true&reason=caller%2013800138000"),
                     &harness.pii_reader,
                 )
                 .await;
-            assert_eq!(status, StatusCode::OK);
+            assert_eq!(status, StatusCode::GONE);
         }
         .with_subscriber(logger)
         .await;
@@ -895,18 +905,15 @@ async fn logs_hold_no_query_string_body_or_key(harness: Harness) {
 
 async fn reading_in_clear_needs_pii_read_and_a_reason_and_is_audited(harness: Harness) {
     let id = harness.zhang_san().await;
-    let clear = format!("/v1/customers/{id}?unmasked=true&reason=ticket%20CS-1234");
-    let (status, body) = harness.get(&clear, &harness.reader).await;
+    let reason = Some("ticket CS-1234");
+    let (status, body) = harness.reveal(&id, &harness.reader, reason).await;
     assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "forbidden"));
-    for uri in [
-        format!("/v1/customers/{id}?unmasked=true"),
-        format!("/v1/customers/{id}?unmasked=true&reason=%20%20"),
-    ] {
-        let (status, body) = harness.get(&uri, &harness.pii_reader).await;
+    for blank in [None, Some("  ")] {
+        let (status, body) = harness.reveal(&id, &harness.pii_reader, blank).await;
         assert_eq!(
             (status, code(&body)),
             (StatusCode::BAD_REQUEST, "reason_required"),
-            "{uri}"
+            "{blank:?}"
         );
     }
     // Masked reads, even by a key that may read in clear, are not audited.
@@ -918,7 +925,7 @@ async fn reading_in_clear_needs_pii_read_and_a_reason_and_is_audited(harness: Ha
     assert_eq!(harness.counts().await.2, 0);
 
     harness.clock.advance(jiff::SignedDuration::from_secs(60));
-    let (status, body) = harness.get(&clear, &harness.pii_reader).await;
+    let (status, body) = harness.reveal(&id, &harness.pii_reader, reason).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["masked"], false);
     assert_eq!(body["name"], "张三");
@@ -972,13 +979,122 @@ async fn reading_in_clear_needs_pii_read_and_a_reason_and_is_audited(harness: Ha
     assert_eq!(harness.counts().await.2, 4);
 }
 
+async fn a_read_in_clear_carries_its_reason_in_the_body(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let (status, body) = harness
+        .reveal(&id, &harness.pii_reader, Some("  ticket CS-77  "))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["masked"], false);
+    assert_eq!(body["name"], "张三");
+    assert_eq!(body["phone"], "+8613800138000");
+    assert_eq!(body["national_id"], NATIONAL_ID);
+    assert_eq!(body["date_of_birth"], "1949-12-31");
+    // One row per field shown, with the key, its name and the reason trimmed.
+    let reads = harness.database.pii_reads(&id, None, 100).await.unwrap();
+    let mut fields: Vec<&str> = reads.iter().map(|read| read.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["date_of_birth", "name", "national_id", "phone"]);
+    for read in &reads {
+        assert_eq!(read.reason, "ticket CS-77");
+        assert_eq!(read.principal, "compliance");
+        assert!(!read.api_key_id.is_empty());
+    }
+
+    // Refusals show nothing and record nothing.
+    let too_long = "x".repeat(501);
+    let unknown = "0196a3b4-0000-7000-8000-000000000000";
+    for (target, key, body, expected) in [
+        (
+            id.as_str(),
+            &harness.pii_reader,
+            json!({"reason": "call\u{7}"}),
+            (StatusCode::BAD_REQUEST, "invalid_reason"),
+        ),
+        (
+            id.as_str(),
+            &harness.pii_reader,
+            json!({ "reason": too_long }),
+            (StatusCode::BAD_REQUEST, "invalid_reason"),
+        ),
+        (
+            id.as_str(),
+            &harness.pii_reader,
+            json!({"reason": "ticket", "unmasked": true}),
+            (StatusCode::BAD_REQUEST, "unknown_field"),
+        ),
+        (
+            unknown,
+            &harness.pii_reader,
+            json!({"reason": "ticket"}),
+            (StatusCode::NOT_FOUND, "customer_not_found"),
+        ),
+        (
+            "nobody",
+            &harness.pii_reader,
+            json!({"reason": "ticket"}),
+            (StatusCode::BAD_REQUEST, "invalid_id"),
+        ),
+        (
+            id.as_str(),
+            &harness.creator,
+            json!({"reason": "ticket"}),
+            (StatusCode::FORBIDDEN, "forbidden"),
+        ),
+    ] {
+        let uri = format!("/v1/customers/{target}/reveal");
+        let (status, answer) = harness.call("POST", &uri, key, None, Some(body)).await;
+        assert_eq!((status, code(&answer)), expected, "{uri}: {answer}");
+        assert!(!answer.to_string().contains("张三"), "{answer}");
+    }
+    assert_eq!(harness.counts().await.2, 4);
+}
+
+/// Regression: the reason for a read in clear (and the intent to read in clear) used to
+/// travel in the URL (`GET /v1/customers/{id}?unmasked=true&reason=...`), which proxies
+/// write to their access logs.
+async fn the_read_in_clear_in_the_query_string_is_gone(harness: Harness) {
+    let id = harness.zhang_san().await;
+    for (query, key) in [
+        ("unmasked=true&reason=ticket%20CS-1234", &harness.pii_reader),
+        ("unmasked=true", &harness.pii_reader),
+        ("reason=ticket%20CS-1234", &harness.pii_reader),
+        ("unmasked=false", &harness.pii_reader),
+        ("unmasked=yes&reason=", &harness.pii_reader),
+        ("unmasked=true&reason=ticket%20CS-1234", &harness.reader),
+    ] {
+        let uri = format!("/v1/customers/{id}?{query}");
+        let (status, body) = harness.get(&uri, key).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::GONE, "reveal_moved"),
+            "{uri}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("POST /v1/customers/{id}/reveal"),
+            "{message}"
+        );
+        for clear in ["张三", "8000", NATIONAL_ID, "1949"] {
+            assert!(!body.to_string().contains(clear), "{body}");
+        }
+    }
+    // Nothing was read in clear, so nothing is on the audit log.
+    assert_eq!(harness.counts().await.2, 0);
+    // The masked read is as it was.
+    let (status, body) = harness
+        .get(&format!("/v1/customers/{id}"), &harness.pii_reader)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["masked"], true);
+    assert_eq!(harness.counts().await.2, 0);
+}
+
 async fn the_audit_log_cannot_be_changed(harness: Harness) {
     let id = harness.zhang_san().await;
     let (status, _) = harness
-        .get(
-            &format!("/v1/customers/{id}?unmasked=true&reason=audit%20test"),
-            &harness.pii_reader,
-        )
+        .reveal(&id, &harness.pii_reader, Some("audit test"))
         .await;
     assert_eq!(status, StatusCode::OK);
     for sql in [
@@ -1021,10 +1137,7 @@ async fn values_stay_readable_after_the_key_rotates(mut harness: Harness) {
     assert!(harness.raw_row(&old).await[0].starts_with("v1:a:"));
     for (id, phone) in [(&old, "+8613800138000"), (&new, "+8613900139000")] {
         let (status, body) = harness
-            .get(
-                &format!("/v1/customers/{id}?unmasked=true&reason=rotation"),
-                &harness.pii_reader,
-            )
+            .reveal(id, &harness.pii_reader, Some("rotation"))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["phone"], phone);
@@ -1132,10 +1245,7 @@ async fn resealing_retires_the_old_key(mut harness: Harness) {
     // Key a is removed: every customer still opens, in clear and through the indexes.
     harness.use_privacy(Some(privacy(&["b"], "b")));
     let (status, body) = harness
-        .get(
-            &format!("/v1/customers/{}?unmasked=true&reason=rotation", ids[0]),
-            &harness.pii_reader,
-        )
+        .reveal(&ids[0], &harness.pii_reader, Some("rotation"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["phone"], "+8613900130000");
@@ -1194,6 +1304,9 @@ async fn without_privacy_keys_customers_are_unavailable(mut harness: Harness) {
         harness
             .search(&harness.reader, json!({"phone": "13800138000"}))
             .await,
+        harness
+            .reveal(&id, &harness.pii_reader, Some("ticket"))
+            .await,
     ] {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
         assert_eq!(code(&answer), "privacy_keys_not_configured");
@@ -1227,12 +1340,18 @@ async fn each_route_needs_its_scope(harness: Harness) {
         .search(&harness.creator, json!({"phone": "13800138000"}))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Reading in clear takes pii:read, which credit:read does not give.
+    for key in [&harness.creator, &harness.reader] {
+        let (status, _) = harness.reveal(&id, key, Some("ticket")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
     let (status, document) = harness.get("/v1/openapi.json", &harness.reader).await;
     assert_eq!(status, StatusCode::OK);
     for path in [
         "/v1/customers",
         "/v1/customers/search",
         "/v1/customers/{id}",
+        "/v1/customers/{id}/reveal",
         "/v1/customers/{id}/pii-reads",
         "/v1/pii-lookups",
     ] {

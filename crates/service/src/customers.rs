@@ -1,7 +1,467 @@
-//! Customers' sealed personal data: what binds a sealed value to its field and customer.
+//! Customers and their personal data: creating a customer (idempotent by key), reading one
+//! masked or in clear, and exact lookups by phone or national id through blind indexes.
+//!
+//! Each field read in clear is written to the `pii_reads` audit log, and each lookup to
+//! `pii_lookups` (who, which field, the blind index searched, the reason if given, the
+//! customer found), before anything is returned: if that write fails, nothing is.
+//!
+//! Only what credit needs is collected: name, phone and national id. The date of birth (for
+//! the age) is taken from the national id rather than asked for, so the two cannot disagree.
+//! Personal fields are sealed with the field's name and the customer's id as associated data
+//! ([`sealed_field`]), so a value copied to another field or another customer's row does not
+//! open. Phone and national id also get a blind index (a keyed hash), so that a customer is
+//! found by them without storing them in clear.
+
+use crate::caller::Caller;
+use jiff::civil::Date;
+use jiff::Timestamp;
+use std::sync::Arc;
+use tally_core::{Clock, CustomerId};
+use tally_privacy::identity::{self, IdentityError};
+use tally_privacy::{Privacy, PrivacyError};
+use tally_store::customers::{
+    CustomerCreated, CustomerWriteError, PiiLookup, PiiRead, StoredCustomer,
+};
+use tally_store::{Database, StoreError};
+use uuid::Uuid;
+
+/// Blind index domains: the same value in two fields gives unrelated indexes.
+const PHONE_INDEX: &str = "customer.phone";
+const NATIONAL_ID_INDEX: &str = "customer.national_id";
+/// Domain of the keyed hash that tells a retried creation from a different one.
+const REQUEST_HASH: &str = "customer.create_request";
+
+/// Longest reason accepted for reading or looking up personal data, in characters.
+pub const REASON_LENGTH_MAX: usize = 500;
+
+/// The personal fields of a customer, as named in the audit log.
+const FIELDS: [&str; 4] = ["name", "phone", "national_id", "date_of_birth"];
 
 /// Associated data of a sealed field: its name and its customer, so that a value sealed for
 /// one customer's field does not open as another's.
 pub fn sealed_field(field: &str, id: &str) -> String {
     format!("customer.{field}:{id}")
+}
+
+/// Why a customer use case refused or failed; [`CustomerError::code`] is its stable code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CustomerError {
+    /// A name, phone or national id that is not valid.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("idempotency key {0:?} was already used for a different request")]
+    KeyReused(String),
+    #[error("a customer with this phone number exists")]
+    PhoneTaken,
+    #[error("a customer with this national id exists")]
+    NationalIdTaken,
+    #[error("customer {0} does not exist")]
+    NotFound(CustomerId),
+    #[error("reason must be at most {REASON_LENGTH_MAX} characters without control characters")]
+    InvalidReason,
+    /// A read in clear without a reason (absent or blank).
+    #[error("reading personal data in clear needs a reason, written to the audit log")]
+    ReasonRequired,
+    #[error("look a customer up by phone or by national_id, one at a time")]
+    TooManyLookupFields,
+    #[error("look a customer up by phone or by national_id")]
+    LookupFieldRequired,
+    /// No personal-data keys are configured, so no customer can be sealed or opened.
+    #[error("customers need personal-data keys, and none are configured")]
+    PrivacyKeysNotConfigured,
+    /// The customer was sealed with a key that is no longer configured.
+    #[error("the customer was sealed with key {0:?}, which is no longer configured")]
+    KeyUnavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A broken invariant (a stored value that does not open or parse, a seal that failed).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl CustomerError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CustomerError::Identity(error) => error.code(),
+            CustomerError::KeyReused(_) => "idempotency_key_reused",
+            CustomerError::PhoneTaken => "customer_phone_taken",
+            CustomerError::NationalIdTaken => "customer_national_id_taken",
+            CustomerError::NotFound(_) => "customer_not_found",
+            CustomerError::InvalidReason => "invalid_reason",
+            CustomerError::ReasonRequired => "reason_required",
+            CustomerError::TooManyLookupFields => "too_many_lookup_fields",
+            CustomerError::LookupFieldRequired => "lookup_field_required",
+            CustomerError::PrivacyKeysNotConfigured => "privacy_keys_not_configured",
+            CustomerError::KeyUnavailable(_) => "privacy_key_unavailable",
+            CustomerError::Store(_) | CustomerError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<CustomerWriteError> for CustomerError {
+    fn from(error: CustomerWriteError) -> Self {
+        match error {
+            CustomerWriteError::KeyReused(key) => CustomerError::KeyReused(key),
+            CustomerWriteError::PhoneTaken => CustomerError::PhoneTaken,
+            CustomerWriteError::NationalIdTaken => CustomerError::NationalIdTaken,
+            CustomerWriteError::Store(error) => CustomerError::Store(error),
+            other => CustomerError::Internal(other.to_string()),
+        }
+    }
+}
+
+fn undecryptable(error: PrivacyError) -> CustomerError {
+    match error {
+        PrivacyError::UnknownKey(key_id) => CustomerError::KeyUnavailable(key_id),
+        other => CustomerError::Internal(other.to_string()),
+    }
+}
+
+/// A new customer as given: each field is normalised before it is sealed.
+#[derive(Debug, Clone)]
+pub struct NewCustomer {
+    /// Full name as on the identity document.
+    pub name: String,
+    /// A mobile number in any accepted form.
+    pub phone: String,
+    /// PRC resident identity number.
+    pub national_id: String,
+}
+
+/// An exact lookup: exactly one of `phone` and `national_id`, and why.
+#[derive(Debug, Clone, Default)]
+pub struct Lookup {
+    pub phone: Option<String>,
+    pub national_id: Option<String>,
+    /// Written to the audit log; optional for a lookup (its answer is masked).
+    pub reason: Option<String>,
+}
+
+/// A customer as shown: masked, or in clear after the reading is on the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerView {
+    pub id: Uuid,
+    pub created_at: Timestamp,
+    /// Whether the personal fields are masked: the last four of phone and national id, the
+    /// name's first character, nothing of the date of birth.
+    pub masked: bool,
+    pub name: String,
+    /// E.164 in clear.
+    pub phone: String,
+    pub national_id: String,
+    /// `YYYY-MM-DD` in clear.
+    pub date_of_birth: String,
+}
+
+/// A customer's fields opened: name, phone (E.164), national id, date of birth.
+struct Opened {
+    name: String,
+    phone: String,
+    national_id: String,
+    date_of_birth: String,
+}
+
+fn open(privacy: &Privacy, stored: &StoredCustomer) -> Result<Opened, CustomerError> {
+    let field = |name: &str, value: &str| {
+        privacy
+            .cipher
+            .decrypt(&sealed_field(name, &stored.id), value)
+            .map(|secret| secret.expose().clone())
+            .map_err(undecryptable)
+    };
+    Ok(Opened {
+        name: field("name", &stored.name)?,
+        phone: field("phone", &stored.phone)?,
+        national_id: field("national_id", &stored.national_id)?,
+        date_of_birth: field("date_of_birth", &stored.date_of_birth)?,
+    })
+}
+
+fn view(
+    stored: &StoredCustomer,
+    opened: Opened,
+    masked: bool,
+) -> Result<CustomerView, CustomerError> {
+    let id = Uuid::parse_str(&stored.id)
+        .map_err(|_| CustomerError::Internal(format!("stored customer id {:?}", stored.id)))?;
+    let opened = if masked {
+        Opened {
+            name: identity::mask_name(&opened.name),
+            phone: identity::mask_phone(&opened.phone),
+            national_id: identity::mask_national_id(&opened.national_id),
+            date_of_birth: identity::MASKED_DATE_OF_BIRTH.to_string(),
+        }
+    } else {
+        opened
+    };
+    Ok(CustomerView {
+        id,
+        created_at: stored.created_at,
+        masked,
+        name: opened.name,
+        phone: opened.phone,
+        national_id: opened.national_id,
+        date_of_birth: opened.date_of_birth,
+    })
+}
+
+fn masked_view(privacy: &Privacy, stored: &StoredCustomer) -> Result<CustomerView, CustomerError> {
+    view(stored, open(privacy, stored)?, true)
+}
+
+/// A customer's date of birth, opened for a rule that needs the age (credit eligibility).
+/// Not a read in clear by itself: whoever uses it decides whether that is to be audited.
+pub fn date_of_birth(privacy: &Privacy, stored: &StoredCustomer) -> Result<Date, CustomerError> {
+    let text = privacy
+        .cipher
+        .decrypt(
+            &sealed_field("date_of_birth", &stored.id),
+            &stored.date_of_birth,
+        )
+        .map_err(undecryptable)?;
+    text.expose().parse().map_err(|_| {
+        CustomerError::Internal(format!(
+            "customer {} has a malformed date of birth",
+            stored.id
+        ))
+    })
+}
+
+/// A reason trimmed, `None` when absent or blank; refused when too long or with control
+/// characters.
+fn checked_reason(reason: Option<&str>) -> Result<Option<String>, CustomerError> {
+    let reason = reason.map(str::trim).unwrap_or("");
+    if reason.is_empty() {
+        return Ok(None);
+    }
+    if reason.chars().count() > REASON_LENGTH_MAX || reason.chars().any(char::is_control) {
+        return Err(CustomerError::InvalidReason);
+    }
+    Ok(Some(reason.to_string()))
+}
+
+/// The customer use cases over one database, with the personal-data keys configured (if
+/// any) and the service clock.
+pub struct CustomerService {
+    database: Database,
+    /// `None` when no keys are configured: a use case that seals or opens a field then
+    /// refuses with [`CustomerError::PrivacyKeysNotConfigured`], after checking its input.
+    privacy: Option<Arc<Privacy>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for CustomerService {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CustomerService")
+            .field("privacy", &self.privacy.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CustomerService {
+    pub fn new(database: Database, privacy: Option<Arc<Privacy>>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            database,
+            privacy,
+            clock,
+        }
+    }
+
+    fn privacy(&self) -> Result<&Privacy, CustomerError> {
+        self.privacy
+            .as_deref()
+            .ok_or(CustomerError::PrivacyKeysNotConfigured)
+    }
+
+    /// Now, to the microsecond the database keeps, so an answer shows the time a read
+    /// returns.
+    fn stored_now(&self) -> Timestamp {
+        let now = self.clock.now();
+        Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+    }
+
+    async fn stored(&self, id: CustomerId) -> Result<StoredCustomer, CustomerError> {
+        self.database
+            .customer(&id.to_string())
+            .await?
+            .ok_or(CustomerError::NotFound(id))
+    }
+
+    /// Creates a customer under idempotency key `key`, answered masked. The same request
+    /// again under the key is the same customer; another request under it is
+    /// [`CustomerError::KeyReused`].
+    pub async fn create(
+        &self,
+        key: &str,
+        customer: &NewCustomer,
+    ) -> Result<CustomerView, CustomerError> {
+        let privacy = self.privacy()?;
+        let name = identity::normalise_name(&customer.name)?;
+        let phone = identity::normalise_phone(&customer.phone)?;
+        let national_id = identity::normalise_national_id(&customer.national_id)?;
+        let (year, month, day) = national_id.birth_date();
+        let date_of_birth = format!("{year:04}-{month:02}-{day:02}");
+        // Keyed, so that the stored hash cannot be reversed by guessing phone numbers.
+        let request_hash = privacy.blind_index.compute(
+            REQUEST_HASH,
+            &[name.as_str(), phone.as_str(), national_id.expose()].join("\0"),
+        );
+        let id = Uuid::now_v7().to_string();
+        let seal = |field: &str, value: &str| {
+            privacy
+                .cipher
+                .encrypt(&sealed_field(field, &id), value)
+                .map_err(|error| CustomerError::Internal(error.to_string()))
+        };
+        let row = StoredCustomer {
+            id: id.clone(),
+            created_at: self.stored_now(),
+            name: seal("name", &name)?,
+            phone: seal("phone", &phone)?,
+            national_id: seal("national_id", national_id.expose())?,
+            date_of_birth: seal("date_of_birth", &date_of_birth)?,
+            phone_index: privacy.blind_index.compute(PHONE_INDEX, &phone),
+            national_id_index: privacy
+                .blind_index
+                .compute(NATIONAL_ID_INDEX, national_id.expose()),
+        };
+        match self
+            .database
+            .create_customer(key, &request_hash, &row)
+            .await?
+        {
+            CustomerCreated::Created(stored) => {
+                let opened = Opened {
+                    name,
+                    phone,
+                    national_id: national_id.expose().to_string(),
+                    date_of_birth,
+                };
+                view(&stored, opened, true)
+            }
+            CustomerCreated::Replayed(stored) => masked_view(privacy, &stored),
+        }
+    }
+
+    /// A customer, masked. Not audited: nothing personal is shown.
+    pub async fn show(&self, id: CustomerId) -> Result<CustomerView, CustomerError> {
+        let privacy = self.privacy()?;
+        let stored = self.stored(id).await?;
+        masked_view(privacy, &stored)
+    }
+
+    /// A customer in clear, for `caller` and `reason` (required): each field shown is on the
+    /// `pii_reads` audit log before it is returned. The caller's right to read in clear
+    /// (scope `pii:read`) is checked by whoever calls this.
+    pub async fn reveal(
+        &self,
+        id: CustomerId,
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<CustomerView, CustomerError> {
+        let reason = checked_reason(reason)?.ok_or(CustomerError::ReasonRequired)?;
+        let privacy = self.privacy()?;
+        let stored = self.stored(id).await?;
+        let opened = open(privacy, &stored)?;
+        // Nothing is revealed unless its reading is on record first.
+        let at = self.stored_now();
+        let reads: Vec<PiiRead> = FIELDS
+            .iter()
+            .map(|field| PiiRead {
+                id: Uuid::now_v7().to_string(),
+                at,
+                api_key_id: caller.key_id.clone(),
+                principal: caller.name.clone(),
+                customer_id: stored.id.clone(),
+                field: (*field).to_string(),
+                reason: reason.clone(),
+            })
+            .collect();
+        self.database.record_pii_reads(&reads).await?;
+        tracing::info!(customer = %stored.id, key = %caller.key_id, "personal data read in clear");
+        view(&stored, opened, false)
+    }
+
+    /// The customers (at most one) with the phone or national id of `lookup`, masked; the
+    /// lookup is on the `pii_lookups` audit log before the answer is returned. Rate limits
+    /// are for whoever calls this.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        lookup: &Lookup,
+    ) -> Result<Vec<CustomerView>, CustomerError> {
+        let (field, value) = match (&lookup.phone, &lookup.national_id) {
+            (Some(_), Some(_)) => return Err(CustomerError::TooManyLookupFields),
+            (None, None) => return Err(CustomerError::LookupFieldRequired),
+            (Some(phone), None) => ("phone", identity::normalise_phone(phone)?),
+            (None, Some(national_id)) => (
+                "national_id",
+                identity::normalise_national_id(national_id)?
+                    .expose()
+                    .to_string(),
+            ),
+        };
+        let reason = checked_reason(lookup.reason.as_deref())?;
+        let privacy = self.privacy()?;
+        let index_domain = if field == "phone" {
+            PHONE_INDEX
+        } else {
+            NATIONAL_ID_INDEX
+        };
+        let value_index = privacy.blind_index.compute(index_domain, &value);
+        let found = if field == "phone" {
+            self.database
+                .find_customers(Some(&value_index), None)
+                .await?
+        } else {
+            self.database
+                .find_customers(None, Some(&value_index))
+                .await?
+        };
+        // The answer is ready before the lookup is recorded and leaves only once it is.
+        let customers = found
+            .iter()
+            .map(|stored| masked_view(privacy, stored))
+            .collect::<Result<Vec<_>, _>>()?;
+        let record = PiiLookup {
+            id: Uuid::now_v7().to_string(),
+            at: self.stored_now(),
+            api_key_id: caller.key_id.clone(),
+            principal: caller.name.clone(),
+            field: field.to_string(),
+            value_index,
+            reason,
+            customer_id: found.first().map(|stored| stored.id.clone()),
+        };
+        self.database.record_pii_lookup(&record).await?;
+        Ok(customers)
+    }
+
+    /// The audit log of a customer's fields read in clear, oldest first: at most `limit`
+    /// reads after the read with id `after`.
+    pub async fn reads(
+        &self,
+        id: CustomerId,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiRead>, CustomerError> {
+        let customer_id = id.to_string();
+        if !self.database.customer_exists(&customer_id).await? {
+            return Err(CustomerError::NotFound(id));
+        }
+        Ok(self.database.pii_reads(&customer_id, after, limit).await?)
+    }
+
+    /// The audit log of every lookup, oldest first: at most `limit` lookups after the one
+    /// with id `after`.
+    pub async fn lookups(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiLookup>, CustomerError> {
+        Ok(self.database.pii_lookups(after, limit).await?)
+    }
 }

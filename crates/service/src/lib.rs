@@ -8,6 +8,7 @@
 //! changes state and moves money, the intent-first mechanism of
 //! [`credit::operations`] makes the two land together exactly once.
 
+pub mod caller;
 pub mod consortium;
 pub mod credit;
 pub mod customers;

@@ -2,15 +2,31 @@
 //! start (rule set versions in order, the active version, live list entries, the last 90
 //! days of events), with every decision stored before it is answered. The engine's hash
 //! seed is drawn at random at every start.
+//!
+//! Its use cases with rules of their own:
+//!
+//! - **Each event id is decided once** ([`RiskService::decide`]): a retry of a stored event,
+//!   or of one whose storage is under way or failed in this process, answers the first
+//!   decision without feeding the features again; another event under the same id is
+//!   refused.
+//! - **Four eyes on rule sets** ([`RiskService::upload_rule_set`],
+//!   [`RiskService::request_activation`], [`RiskService::decide_activation`]): one key asks
+//!   for a version to go live, a different key approves it; the stored and the live version
+//!   change together under the engine lock.
 
+use crate::caller::Caller;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_risk::{
-    EngineConfig, EntityField, Event, ListEntry, ListKind, RiskEngine, RiskError, DEFAULT_RULES,
+    Action, Activation, EngineConfig, EntityField, Event, ListEntry, ListKind, RiskEngine,
+    RiskError, RuleSet, DEFAULT_RULES,
 };
-use tally_store::risk::{CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore};
+use tally_store::risk::{
+    ActivationRequestRow, CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore,
+};
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -163,6 +179,100 @@ pub enum RiskServiceError {
     /// The task that stores decisions has stopped.
     #[error("the risk decision store has stopped")]
     Stopped,
+}
+
+/// Why the risk service refused a request or could not serve it; [`RiskRequestError::code`]
+/// is its stable code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RiskRequestError {
+    /// The risk rules refused it: an invalid event or rule set, an unknown version.
+    #[error(transparent)]
+    Refused(#[from] RiskError),
+    /// Dated past the service clock plus [`EVENT_AHEAD_MAX`]: it would move its keys'
+    /// windows past every real event.
+    #[error(
+        "the event is dated {at}, later than the service clock allows ({latest_allowed}: now \
+         plus {minutes} minutes of clock skew)",
+        minutes = EVENT_AHEAD_MAX.as_secs() / 60
+    )]
+    EventInFuture {
+        at: Timestamp,
+        latest_allowed: Timestamp,
+    },
+    #[error("event id {0:?} was already decided for a different event; nothing was changed")]
+    EventIdReused(String),
+    /// The decision was made (and counted in the features) but could not be stored.
+    #[error(
+        "the decision could not be stored; it was counted in the velocity features once, \
+         and a retry with the same event id stores it"
+    )]
+    DecisionNotStored,
+    #[error("no activation request {0}")]
+    ActivationRequestNotFound(String),
+    /// `status` is the request's status as read before the decision.
+    #[error("activation request {id} is already {status}")]
+    ActivationRequestDecided { id: String, status: String },
+    #[error("an activation is approved by a key other than the one that requested it")]
+    ApproverIsRequester,
+    /// The service's own failure (storage, inconsistent stored data): not the request's.
+    #[error(transparent)]
+    Service(#[from] RiskServiceError),
+}
+
+impl RiskRequestError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RiskRequestError::Refused(error) => error.code(),
+            RiskRequestError::EventInFuture { .. } => "risk_event_in_future",
+            RiskRequestError::EventIdReused(_) => "risk_event_id_reused",
+            RiskRequestError::DecisionNotStored => "storage_unavailable",
+            RiskRequestError::ActivationRequestNotFound(_) => "risk_activation_request_not_found",
+            RiskRequestError::ActivationRequestDecided { .. } => "risk_activation_request_decided",
+            RiskRequestError::ApproverIsRequester => "risk_approver_is_requester",
+            RiskRequestError::Service(_) => "internal",
+        }
+    }
+}
+
+impl From<StoreError> for RiskRequestError {
+    fn from(error: StoreError) -> Self {
+        RiskRequestError::Service(RiskServiceError::Store(error))
+    }
+}
+
+/// The priority of a case of `kind` in the analysts' queue: stolen-account claims first,
+/// then held deliveries, then reviews.
+pub fn case_priority(kind: &str) -> i64 {
+    match kind {
+        "stolen_account" => 0,
+        "hold_delivery" => 1,
+        _ => 2,
+    }
+}
+
+/// A decision on an event, as answered: its sequence number, the decision with its action,
+/// reasons and features, and the case it opened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub sequence: i64,
+    pub decision: serde_json::Value,
+    pub case_id: Option<String>,
+}
+
+/// A rule set version stored and loaded, and its activation request when one was asked for.
+#[derive(Debug, Clone)]
+pub struct UploadedRuleSet {
+    pub version: u32,
+    pub activation_request: Option<ActivationRequestRow>,
+}
+
+/// An activation request decided, and the activation when it was approved.
+#[derive(Debug, Clone)]
+pub struct DecidedActivation {
+    pub request: ActivationRequestRow,
+    pub activation: Option<Activation>,
 }
 
 pub fn micros(at: Timestamp) -> i64 {
@@ -394,6 +504,294 @@ impl RiskService {
             decided_at: micros(at),
         }
     }
+}
+
+/// The use cases of the engine: deciding events, and rule set versions under four eyes.
+impl RiskService {
+    /// Decides `event`: features, lists and the active rule set decide; the event and the
+    /// decision are stored (with a case when the action opens one) before this returns. The
+    /// same event again (same id, same body) answers the first decision and changes nothing;
+    /// another event under its id is [`RiskRequestError::EventIdReused`]. A decision that
+    /// could not be stored was counted in the features once, and a retry stores it.
+    pub async fn decide(&self, event: &Event) -> Result<Decided, RiskRequestError> {
+        event.validate()?;
+        let latest_allowed = self.clock.now() + EVENT_AHEAD_MAX;
+        if event.at > latest_allowed {
+            return Err(RiskRequestError::EventInFuture {
+                at: event.at,
+                latest_allowed,
+            });
+        }
+        let body_json = event.to_json();
+        // A retry of an event stored earlier (before a restart, or forgotten in memory) is
+        // looked up before the lock, so that the lock is never held across a database read.
+        let prunes = self.in_flight_prunes.load(Ordering::SeqCst);
+        let mut stored = self.store.event_by_id(&event.id).await?;
+        let mut state = self.state.lock().await;
+        if stored.is_none()
+            && !state.in_flight.contains_key(&event.id)
+            && self.in_flight_prunes.load(Ordering::SeqCst) != prunes
+        {
+            // Decisions were forgotten from memory meanwhile: one of them may be this event.
+            stored = self.store.event_by_id(&event.id).await?;
+        }
+        // A retry of an event decided in this process: wait for its storage (or store it
+        // again after a failure) and answer the same decision; the features are not fed
+        // again.
+        if let Some(in_flight) = state.in_flight.get_mut(&event.id) {
+            if in_flight.body != body_json {
+                return Err(RiskRequestError::EventIdReused(event.id.clone()));
+            }
+            let failed = matches!(*in_flight.stored.borrow(), Some(Err(_)));
+            if failed {
+                in_flight.stored = self
+                    .queue(in_flight.event.clone(), in_flight.case.clone())
+                    .await?;
+            }
+            let mut on_disk = in_flight.stored.clone();
+            let sequence = in_flight.event.sequence;
+            let decision_json = in_flight.event.decision.clone();
+            let case_id = in_flight.case.as_ref().map(|(case, _)| case.id.clone());
+            drop(state);
+            wait_on_disk(&mut on_disk).await?;
+            return decided(sequence, &decision_json, case_id);
+        }
+        if let Some(row) = stored {
+            drop(state);
+            if row.body != body_json {
+                return Err(RiskRequestError::EventIdReused(event.id.clone()));
+            }
+            let case_id = self.store.event_case(row.sequence).await?;
+            return decided(row.sequence, &row.decision, case_id);
+        }
+        let decision = state.engine.decide(event)?;
+        let sequence = state.next_sequence;
+        let now = self.clock.now();
+        let decision_json = decision.to_json();
+        let row = RiskService::event_row(
+            sequence,
+            event,
+            decision_json.clone(),
+            decision.action.as_str(),
+            decision.rule_set_version,
+            now,
+        );
+        let case = decision.action.opens_case().then(|| {
+            let kind = if decision.action == Action::HoldDelivery {
+                "hold_delivery"
+            } else {
+                "review"
+            };
+            let summary = format!(
+                "{} on {} event {}: {}",
+                decision.action.as_str(),
+                event.kind.as_str(),
+                event.id,
+                decision.reasons.join(", ")
+            );
+            let case = RiskService::new_case(
+                kind,
+                case_priority(kind),
+                &event.customer,
+                Some(sequence),
+                summary,
+                now,
+            );
+            let log = RiskService::log_line(
+                &case.id,
+                now,
+                "risk engine",
+                "opened",
+                &format!("decision on event sequence {sequence}"),
+            );
+            (case, log)
+        });
+        let case_id = case.as_ref().map(|(case, _)| case.id.clone());
+        let mut on_disk = self.queue(row.clone(), case.clone()).await?;
+        state.next_sequence += 1;
+        if state.remember(
+            event.id.clone(),
+            InFlight {
+                body: body_json,
+                event: row,
+                case,
+                stored: on_disk.clone(),
+            },
+        ) {
+            self.in_flight_prunes.fetch_add(1, Ordering::SeqCst);
+        }
+        drop(state);
+        wait_on_disk(&mut on_disk).await?;
+        decided(sequence, &decision_json, case_id)
+    }
+
+    /// Stores and loads a new rule set version, checked first: one that does not compile is
+    /// refused with the rule id, line and message, and the live version keeps running. With
+    /// `activate`, `caller` also asks for it to go live (another key must approve).
+    pub async fn upload_rule_set(
+        &self,
+        source: &str,
+        activate: bool,
+        caller: &Caller,
+    ) -> Result<UploadedRuleSet, RiskRequestError> {
+        // Checked, then stored, then applied: a refusal at any step leaves the engine as the
+        // database has it.
+        let rule_set = RuleSet::parse(source)?;
+        let mut state = self.state.lock().await;
+        let version = state.engine.next_version();
+        let now = self.clock.now();
+        self.store
+            .insert_rule_set(i64::from(version), source, micros(now), &caller.name)
+            .await?;
+        let loaded = state.engine.load_parsed(rule_set);
+        if loaded != version {
+            return Err(RiskServiceError::Inconsistent(format!(
+                "rule set stored as version {version} loaded as version {loaded}"
+            ))
+            .into());
+        }
+        drop(state);
+        let activation_request = if activate {
+            let request = activation_request(caller, version, "requested at upload", now);
+            self.store.insert_activation_request(&request).await?;
+            Some(request)
+        } else {
+            None
+        };
+        Ok(UploadedRuleSet {
+            version,
+            activation_request,
+        })
+    }
+
+    /// `caller` asks for stored version `version` to go live (an older version: the
+    /// rollback). Nothing changes until a different key approves the request.
+    pub async fn request_activation(
+        &self,
+        version: u32,
+        note: &str,
+        caller: &Caller,
+    ) -> Result<ActivationRequestRow, RiskRequestError> {
+        self.state.lock().await.engine.check_version(version)?;
+        let request = activation_request(caller, version, note, self.clock.now());
+        self.store.insert_activation_request(&request).await?;
+        Ok(request)
+    }
+
+    /// Approves (`approve`) or rejects a pending activation request. Approval needs a key
+    /// other than the requester's (by key id: names are not unique) and makes the version
+    /// live; features defined the same way in the live version keep their state, the others
+    /// are filled from the stored history before this returns. Rejection (or withdrawal by
+    /// the requester) changes nothing live.
+    pub async fn decide_activation(
+        &self,
+        id: &str,
+        approve: bool,
+        caller: &Caller,
+    ) -> Result<DecidedActivation, RiskRequestError> {
+        // Under the engine lock, so that the stored and the live version cannot part.
+        let mut state = self.state.lock().await;
+        let request = self
+            .store
+            .activation_request(id)
+            .await?
+            .ok_or_else(|| RiskRequestError::ActivationRequestNotFound(id.to_string()))?;
+        let decided_error = || RiskRequestError::ActivationRequestDecided {
+            id: id.to_string(),
+            status: request.status.clone(),
+        };
+        if request.status != "pending" {
+            return Err(decided_error());
+        }
+        if approve && request.requested_by_key == caller.key_id {
+            return Err(RiskRequestError::ApproverIsRequester);
+        }
+        let version = u32::try_from(request.version).map_err(|_| {
+            RiskServiceError::Inconsistent(format!(
+                "activation request {id} names version {}",
+                request.version
+            ))
+        })?;
+        // The history that warms cold features is read before anything changes.
+        let history = if approve && state.engine.activation_starts_cold(version)? {
+            Some(self.history(&state).await?)
+        } else {
+            None
+        };
+        let decided = ActivationRequestRow {
+            status: if approve { "approved" } else { "rejected" }.into(),
+            decided_at: Some(micros(self.clock.now())),
+            decided_by: Some(caller.name.clone()),
+            decided_by_key: Some(caller.key_id.clone()),
+            ..request.clone()
+        };
+        if !self.store.decide_activation_request(&decided).await? {
+            return Err(decided_error());
+        }
+        let activation = if approve {
+            let activation = state.engine.activate(version)?;
+            if let Some(history) = history {
+                state.engine.warm(&activation, history.iter());
+            }
+            Some(activation)
+        } else {
+            None
+        };
+        Ok(DecidedActivation {
+            request: decided,
+            activation,
+        })
+    }
+}
+
+/// A pending request by `caller` for `version` to go live.
+fn activation_request(
+    caller: &Caller,
+    version: u32,
+    note: &str,
+    now: Timestamp,
+) -> ActivationRequestRow {
+    ActivationRequestRow {
+        id: uuid::Uuid::now_v7().to_string(),
+        version: i64::from(version),
+        note: note.to_string(),
+        requested_at: micros(now),
+        requested_by: caller.name.clone(),
+        requested_by_key: caller.key_id.clone(),
+        status: "pending".into(),
+        decided_at: None,
+        decided_by: None,
+        decided_by_key: None,
+    }
+}
+
+/// Waits until a queued decision is on disk.
+async fn wait_on_disk(on_disk: &mut watch::Receiver<StoreOutcome>) -> Result<(), RiskRequestError> {
+    let outcome = on_disk
+        .wait_for(Option::is_some)
+        .await
+        .map_err(|_| RiskServiceError::Stopped)?
+        .clone();
+    match outcome {
+        Some(Ok(())) => Ok(()),
+        _ => Err(RiskRequestError::DecisionNotStored),
+    }
+}
+
+/// The answer of a decision from its stored parts.
+fn decided(
+    sequence: i64,
+    decision_json: &str,
+    case_id: Option<String>,
+) -> Result<Decided, RiskRequestError> {
+    let decision = serde_json::from_str(decision_json).map_err(|error| {
+        RiskServiceError::Inconsistent(format!("decision of event sequence {sequence}: {error}"))
+    })?;
+    Ok(Decided {
+        sequence,
+        decision,
+        case_id,
+    })
 }
 
 fn check_version(engine: i64, stored: i64) -> Result<(), RiskServiceError> {

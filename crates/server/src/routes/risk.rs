@@ -1,5 +1,7 @@
 //! Risk routes: decisions on events, rule set versions, lists, and the analysts' case queue
-//! with stolen-account claims and evidence packages.
+//! with stolen-account claims and evidence packages. Deciding each event id once and the
+//! four-eyes activation of rule set versions are use cases of `tally_service::risk::RiskService`;
+//! these handlers parse and answer.
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -16,14 +18,12 @@ use crate::wire::risk::{
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Extension;
-use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tally_risk::{Action, EntityField, Event, Lists, RuleSet};
-use tally_service::risk::{list_entry, micros, InFlight, RiskService, EVENT_AHEAD_MAX};
-use tally_store::risk::{ActivationRequestRow, CaseRow, ListEntryRow};
+use tally_risk::{EntityField, Event, Lists};
+use tally_service::risk::{case_priority, list_entry, micros, RiskService};
+use tally_store::risk::{CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
 const CASES_PER_PAGE_MAX: i64 = 500;
@@ -33,14 +33,6 @@ const EVIDENCE_EVENTS_MAX: i64 = 1000;
 #[derive(Clone)]
 pub struct RiskContext {
     pub risk: Arc<RiskService>,
-}
-
-fn case_priority(kind: &str) -> i64 {
-    match kind {
-        "stolen_account" => 0,
-        "hold_delivery" => 1,
-        _ => 2,
-    }
 }
 
 /// Evaluates one event: features, lists and the active rule set decide; the event and the
@@ -63,161 +55,13 @@ pub async fn decide(
 ) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
-    event.validate()?;
-    let latest_allowed = context.risk.clock.now() + EVENT_AHEAD_MAX;
-    if event.at > latest_allowed {
-        return Err(ApiError::unprocessable(
-            "risk_event_in_future",
-            format!(
-                "the event is dated {}, later than the service clock allows ({latest_allowed}: now plus {} minutes of clock skew)",
-                event.at,
-                EVENT_AHEAD_MAX.as_secs() / 60
-            ),
-        ));
-    }
-    let body_json = event.to_json();
-    let risk = &context.risk;
-    // A retry of an event stored earlier (before a restart, or forgotten in memory) is
-    // looked up before the lock, so that the lock is never held across a database read.
-    let prunes = risk.in_flight_prunes.load(Ordering::SeqCst);
-    let mut stored = risk.store.event_by_id(&event.id).await?;
-    let mut state = risk.state.lock().await;
-    if stored.is_none()
-        && !state.in_flight.contains_key(&event.id)
-        && risk.in_flight_prunes.load(Ordering::SeqCst) != prunes
-    {
-        // Decisions were forgotten from memory meanwhile: one of them may be this event.
-        stored = risk.store.event_by_id(&event.id).await?;
-    }
-    // A retry of an event decided in this process: wait for its storage (or store it again
-    // after a failure) and answer the same decision; the features are not fed again.
-    if let Some(in_flight) = state.in_flight.get_mut(&event.id) {
-        if in_flight.body != body_json {
-            return Err(id_reused(&event.id));
-        }
-        let failed = matches!(*in_flight.stored.borrow(), Some(Err(_)));
-        if failed {
-            in_flight.stored = risk
-                .queue(in_flight.event.clone(), in_flight.case.clone())
-                .await?;
-        }
-        let mut on_disk = in_flight.stored.clone();
-        let sequence = in_flight.event.sequence;
-        let decision_json = in_flight.event.decision.clone();
-        let case_id = in_flight.case.as_ref().map(|(case, _)| case.id.clone());
-        drop(state);
-        wait_on_disk(&mut on_disk).await?;
-        return answer(sequence, &decision_json, case_id);
-    }
-    if let Some(row) = stored {
-        drop(state);
-        if row.body != body_json {
-            return Err(id_reused(&event.id));
-        }
-        let case_id = risk.store.event_case(row.sequence).await?;
-        return answer(row.sequence, &row.decision, case_id);
-    }
-    let decision = state.engine.decide(&event)?;
-    let sequence = state.next_sequence;
-    let now = risk.clock.now();
-    let decision_json = decision.to_json();
-    let row = RiskService::event_row(
-        sequence,
-        &event,
-        decision_json.clone(),
-        decision.action.as_str(),
-        decision.rule_set_version,
-        now,
-    );
-    let case = decision.action.opens_case().then(|| {
-        let kind = if decision.action == Action::HoldDelivery {
-            "hold_delivery"
-        } else {
-            "review"
-        };
-        let summary = format!(
-            "{} on {} event {}: {}",
-            decision.action.as_str(),
-            event.kind.as_str(),
-            event.id,
-            decision.reasons.join(", ")
-        );
-        let case = RiskService::new_case(
-            kind,
-            case_priority(kind),
-            &event.customer,
-            Some(sequence),
-            summary,
-            now,
-        );
-        let log = RiskService::log_line(
-            &case.id,
-            now,
-            "risk engine",
-            "opened",
-            &format!("decision on event sequence {sequence}"),
-        );
-        (case, log)
-    });
-    let case_id = case.as_ref().map(|(case, _)| case.id.clone());
-    let mut on_disk = risk.queue(row.clone(), case.clone()).await?;
-    state.next_sequence += 1;
-    if state.remember(
-        event.id.clone(),
-        InFlight {
-            body: body_json,
-            event: row,
-            case,
-            stored: on_disk.clone(),
-        },
-    ) {
-        risk.in_flight_prunes.fetch_add(1, Ordering::SeqCst);
-    }
-    drop(state);
-    wait_on_disk(&mut on_disk).await?;
-    answer(sequence, &decision_json, case_id)
-}
-
-fn id_reused(id: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "risk_event_id_reused",
-        format!("event id {id:?} was already decided for a different event; nothing was changed"),
-    )
-}
-
-/// Waits until a queued decision is on disk.
-async fn wait_on_disk(
-    on_disk: &mut tokio::sync::watch::Receiver<tally_service::risk::StoreOutcome>,
-) -> Result<(), ApiError> {
-    let outcome = on_disk
-        .wait_for(Option::is_some)
-        .await
-        .map_err(|_| ApiError::internal("the risk decision store stopped mid-write"))?
-        .clone();
-    match outcome {
-        Some(Ok(())) => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "the decision could not be stored; it was counted in the velocity features once, \
-             and a retry with the same event id stores it",
-        )),
-    }
-}
-
-fn answer(
-    sequence: i64,
-    decision_json: &str,
-    case_id: Option<String>,
-) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
-    let decision: Value = serde_json::from_str(decision_json).map_err(ApiError::internal)?;
+    let decided = context.risk.decide(&event).await?;
     Ok((
         StatusCode::OK,
         axum::Json(RiskDecisionBody {
-            case_id,
-            decision,
-            sequence,
+            case_id: decided.case_id,
+            decision: decided.decision,
+            sequence: decided.sequence,
         }),
     ))
 }
@@ -259,62 +103,20 @@ pub async fn upload_rule_set(
     Extension(principal): Extension<Principal>,
     Json(body): Json<UploadRuleSetRequest>,
 ) -> Result<(StatusCode, axum::Json<UploadedRuleSetBody>), ApiError> {
-    let risk = &context.risk;
-    // Checked, then stored, then applied: a refusal at any step leaves the engine as the
-    // database has it.
-    let rule_set = RuleSet::parse(&body.source)?;
-    let mut state = risk.state.lock().await;
-    let version = state.engine.next_version();
-    let now = risk.clock.now();
-    risk.store
-        .insert_rule_set(
-            i64::from(version),
-            &body.source,
-            micros(now),
-            &principal.name,
-        )
+    let uploaded = context
+        .risk
+        .upload_rule_set(&body.source, body.activate, &principal.caller())
         .await?;
-    let loaded = state.engine.load_parsed(rule_set);
-    if loaded != version {
-        return Err(ApiError::internal(format!(
-            "rule set stored as version {version} loaded as version {loaded}"
-        )));
-    }
-    drop(state);
-    let request = if body.activate {
-        let request = new_activation_request(&principal, version, "requested at upload", now);
-        risk.store.insert_activation_request(&request).await?;
-        Some(ActivationRequestBody::new(&request))
-    } else {
-        None
-    };
     Ok((
         StatusCode::CREATED,
         axum::Json(UploadedRuleSetBody {
-            activation_request: request,
-            version,
+            activation_request: uploaded
+                .activation_request
+                .as_ref()
+                .map(ActivationRequestBody::new),
+            version: uploaded.version,
         }),
     ))
-}
-
-fn new_activation_request(
-    principal: &Principal,
-    version: u32,
-    note: &str,
-    now: Timestamp,
-) -> ActivationRequestRow {
-    ActivationRequestRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        version: i64::from(version),
-        note: note.to_string(),
-        requested_at: micros(now),
-        requested_by: principal.name.clone(),
-        requested_by_key: principal.key_id.clone(),
-        status: "pending".into(),
-        decided_at: None,
-        decided_by: None,
-        decided_by_key: None,
-    }
 }
 
 fn parse_version(version: &str) -> Result<u32, ApiError> {
@@ -346,10 +148,10 @@ pub async fn request_activation(
     Json(body): Json<RequestActivationRequest>,
 ) -> Result<(StatusCode, axum::Json<ActivationRequestEnvelope>), ApiError> {
     let version = parse_version(&version)?;
-    let risk = &context.risk;
-    risk.state.lock().await.engine.check_version(version)?;
-    let request = new_activation_request(&principal, version, &body.note, risk.clock.now());
-    risk.store.insert_activation_request(&request).await?;
+    let request = context
+        .risk
+        .request_activation(version, &body.note, &principal.caller())
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(ActivationRequestEnvelope {
@@ -411,61 +213,13 @@ pub async fn decide_activation(
         "reject" => false,
         _ => return Err(ApiError::not_found("not_found", "no such decision")),
     };
-    let risk = &context.risk;
-    // Under the engine lock, so that the stored and the live version cannot part.
-    let mut state = risk.state.lock().await;
-    let request = risk.store.activation_request(&id).await?.ok_or_else(|| {
-        ApiError::not_found(
-            "risk_activation_request_not_found",
-            format!("no activation request {id}"),
-        )
-    })?;
-    let decided_error = || {
-        ApiError::new(
-            StatusCode::CONFLICT,
-            "risk_activation_request_decided",
-            format!("activation request {id} is already {}", request.status),
-        )
-    };
-    if request.status != "pending" {
-        return Err(decided_error());
-    }
-    if approve && request.requested_by_key == principal.key_id {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "risk_approver_is_requester",
-            "an activation is approved by a key other than the one that requested it",
-        ));
-    }
-    let version = u32::try_from(request.version).map_err(ApiError::internal)?;
-    // The history that warms cold features is read before anything changes.
-    let history = if approve && state.engine.activation_starts_cold(version)? {
-        Some(risk.history(&state).await?)
-    } else {
-        None
-    };
-    let decided = ActivationRequestRow {
-        status: if approve { "approved" } else { "rejected" }.into(),
-        decided_at: Some(micros(risk.clock.now())),
-        decided_by: Some(principal.name.clone()),
-        decided_by_key: Some(principal.key_id.clone()),
-        ..request.clone()
-    };
-    if !risk.store.decide_activation_request(&decided).await? {
-        return Err(decided_error());
-    }
-    let activation = if approve {
-        let activation = state.engine.activate(version)?;
-        if let Some(history) = history {
-            state.engine.warm(&activation, history.iter());
-        }
-        Some(activation)
-    } else {
-        None
-    };
+    let decided = context
+        .risk
+        .decide_activation(&id, approve, &principal.caller())
+        .await?;
     Ok(axum::Json(DecidedActivationBody {
-        activation: activation.as_ref().map(ActivationBody::new),
-        request: ActivationRequestBody::new(&decided),
+        activation: decided.activation.as_ref().map(ActivationBody::new),
+        request: ActivationRequestBody::new(&decided.request),
     }))
 }
 

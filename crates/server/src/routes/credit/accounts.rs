@@ -17,19 +17,14 @@ use crate::wire::credit::{
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Extension;
-use jiff::civil::Date;
 use serde::Deserialize;
 use serde_json::Value;
-use tally_core::Amount;
-use tally_credit::{Account, Cycle};
+use tally_core::{Amount, CustomerId};
 use tally_service::credit::commands::{CreditCommand, StatusChange};
-use tally_service::credit::decision::age_on;
-use tally_service::credit::operations::{Answer, AnswerKind, OperationError};
+use tally_service::credit::opening::{Application, OpeningError};
+use tally_service::credit::operations::OperationError;
 use tally_service::credit::views::{installment_views, AccountView};
 use tally_store::credit::CreditAccountId;
-use tally_store::customers::PiiRead;
-use tally_store::risk::RiskStore;
-use uuid::Uuid;
 
 /// Opens a credit account: the decision, and the account when approved (201); a declined
 /// application answers 200 with the decision and its reasons. Both are stored under the
@@ -58,122 +53,54 @@ pub async fn open_account(
     let monthly_income = request.application.monthly_income.parse()?;
     let monthly_debt_payments = request.application.monthly_debt_payments.parse()?;
     let hash = hash_of("open", 0, &request);
-    if let Some(answer) = service
-        .operations
-        .replayed(&key, &hash)
+    let application = Application {
+        key: &key,
+        request_hash: &hash,
+        customer_id: CustomerId(request.customer_id),
+        statement_day: request.statement_day,
+        due_days: request.due_days,
+        monthly_income,
+        monthly_debt_payments,
+        attributes: Value::Object(request.application.attributes),
+    };
+    let answer = service
+        .open_account(
+            state.privacy.as_deref(),
+            &principal.caller(),
+            &application,
+            today(&state),
+            state.clock.now(),
+            |account, decision| {
+                stored_answer(&OpeningBody {
+                    account,
+                    decision: decision.clone(),
+                })
+            },
+        )
         .await
-        .map_err(operation_error)?
-    {
-        return reply(answer);
-    }
-    let cycle = Cycle::new(request.statement_day, request.due_days)
-        .map_err(|error| operation_error(error.into()))?;
-    let application = &request.application;
-    if monthly_income.currency() != monthly_debt_payments.currency() {
-        return Err(ApiError::unprocessable(
-            "currency_mismatch",
-            "monthly income and debt payments must be in one currency",
-        ));
-    }
-    // The age comes from the date of birth sealed with the customer (read in clear for the
-    // decision, and audited as such).
-    let privacy = state.privacy.as_ref().ok_or_else(|| {
-        ApiError::new(
+        .map_err(opening_error)?;
+    reply(answer)
+}
+
+/// The HTTP form of an application's refusal.
+fn opening_error(error: OpeningError) -> ApiError {
+    let code = error.code();
+    match error {
+        OpeningError::Operation(error) => operation_error(error),
+        OpeningError::CurrencyMismatch
+        | OpeningError::CustomerNotFound(_)
+        | OpeningError::DecisionRefused(_) => ApiError::unprocessable(code, error.to_string()),
+        OpeningError::PrivacyKeysNotConfigured => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "privacy_keys_not_configured",
+            code,
             format!(
                 "opening an account needs the customer's date of birth: {}",
                 crate::routes::customers::PRIVACY_KEYS_HELP
             ),
-        )
-    })?;
-    let customer_id = request.customer_id.to_string();
-    let stored = state
-        .database
-        .customer(&customer_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::unprocessable(
-                "customer_not_found",
-                format!("customer {customer_id} does not exist"),
-            )
-        })?;
-    let birth_text = privacy
-        .cipher
-        .decrypt(
-            &tally_service::customers::sealed_field("date_of_birth", &stored.id),
-            &stored.date_of_birth,
-        )
-        .map_err(ApiError::internal)?;
-    let birth: Date = birth_text
-        .expose()
-        .parse()
-        .map_err(|_| ApiError::internal("a stored date of birth does not parse"))?;
-    let now = state.clock.now();
-    state
-        .database
-        .record_pii_reads(&[PiiRead {
-            id: Uuid::now_v7().to_string(),
-            at: now,
-            api_key_id: principal.key_id.clone(),
-            principal: principal.name.clone(),
-            customer_id: customer_id.clone(),
-            field: "date_of_birth".into(),
-            reason: format!("credit decision (operation {key})"),
-        }])
-        .await?;
-    let date = today(&state);
-    let block_listed = RiskStore::new(state.database.clone())
-        .customer_blocked(&customer_id, now.as_microsecond())
-        .await?;
-    let decision = service
-        .decision
-        .decide(
-            &Value::Object(application.attributes.clone()),
-            age_on(birth, date),
-            monthly_income,
-            monthly_debt_payments,
-            block_listed,
-        )
-        .map_err(|message| ApiError::unprocessable("credit_decision_refused", message))?;
-    let account = match decision.limit {
-        Some(limit) => {
-            let mut account =
-                Account::open(limit, cycle).map_err(|error| operation_error(error.into()))?;
-            account.pricing_tier = decision.pricing_tier.clone();
-            Some(account)
-        }
-        None => None,
-    };
-    let answer = service
-        .operations
-        .open(
-            &key,
-            &hash,
-            Some(&customer_id),
-            account.as_ref(),
-            now,
-            |id| {
-                let (kind, account) = match (id, &account) {
-                    (Some(id), Some(account)) => (
-                        AnswerKind::Created,
-                        Some(AccountView::new(id, Some(&customer_id), account, date)),
-                    ),
-                    _ => (AnswerKind::Done, None),
-                };
-                let body = OpeningBody {
-                    account,
-                    decision: decision.clone(),
-                };
-                Answer {
-                    kind,
-                    body: stored_answer(&body),
-                }
-            },
-        )
-        .await
-        .map_err(operation_error)?;
-    reply(answer)
+        ),
+        OpeningError::Store(error) => error.into(),
+        other => ApiError::internal(other),
+    }
 }
 
 // ----- Reads -----
