@@ -10,6 +10,8 @@
 //! - [`HttpChannel`] (`http.rs`): the trait over HTTP, against the API in `wire.rs`.
 //! - [`notification`]: the signed asynchronous notifications and
 //!   [`verify_notification`]; receivers deduplicate by `event_id`.
+//! - [`simulator`]: a bank with cards and balances, fault injection and settlement files,
+//!   served over HTTP, for tests, demos and `tally channel simulate`.
 //!
 //! An adapter crate, not a domain crate: it does I/O. Amounts are [`tally_core::Amount`]
 //! throughout and decimal strings on the wire; rates are parts per million; no float
@@ -20,6 +22,7 @@ pub mod error;
 pub mod http;
 pub mod identifiers;
 pub mod notification;
+pub mod simulator;
 pub mod wire;
 
 pub use channel::{
