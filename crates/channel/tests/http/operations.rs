@@ -441,3 +441,76 @@ async fn the_same_seed_and_requests_give_the_same_ids() {
     }
     assert_eq!(answers[0], answers[1]);
 }
+
+/// Waits until the payout under `name` is no longer pending, and returns its state.
+async fn settled_payout(bank: &crate::support::Bank, name: &str) -> tally_channel::Payout {
+    for _ in 0..100 {
+        let status = bank
+            .channel
+            .status(&reference(name))
+            .await
+            .expect("a status")
+            .expect("the payout is known");
+        let Operation::Payout(payout) = status.operation else {
+            panic!("expected a payout, got {:?}", status.operation);
+        };
+        if payout.status != PayoutStatus::Pending {
+            return payout;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("payout {name} still pending after 2 s");
+}
+
+#[tokio::test]
+async fn a_slow_payout_answers_pending_then_is_paid_or_returned() {
+    let mut config = config();
+    config.payout_settle_ms = 50;
+    let bank = start(config).await;
+    let token = bank.card(VISA, "10.00").await;
+    let request = PayoutRequest {
+        reference: reference("withdrawal-2"),
+        token: token.clone(),
+        amount: cny("5.00"),
+    };
+    let pending = bank.channel.payout(&request).await.expect("a payout");
+    assert_eq!(pending.status, PayoutStatus::Pending);
+    let paid = settled_payout(&bank, "withdrawal-2").await;
+    assert_eq!(paid.status, PayoutStatus::Paid);
+    assert_eq!(paid.channel_id, pending.channel_id);
+    // A repetition gets the first answer; the status is the current state.
+    assert_eq!(bank.channel.payout(&request).await, Ok(pending));
+    assert_eq!(
+        balance(&bank.view(&token).await, |view| &view.paid_out),
+        "5.00"
+    );
+
+    bank.control
+        .set_faults(&tally_channel::simulator::FaultsUpdate {
+            payout_return_rate_ppm: Some(tally_channel::simulator::PartsPerMillion::ALWAYS),
+            ..Default::default()
+        })
+        .await
+        .expect("faults changed");
+    bank.channel
+        .payout(&PayoutRequest {
+            reference: reference("withdrawal-3"),
+            ..request
+        })
+        .await
+        .expect("a payout");
+    let returned = settled_payout(&bank, "withdrawal-3").await;
+    assert_eq!(
+        returned.status,
+        PayoutStatus::Returned {
+            code: tally_channel::simulator::ACCOUNT_CLOSED.into()
+        }
+    );
+    let view = bank.view(&token).await;
+    assert_eq!(
+        balance(&view, |view| &view.paid_out),
+        "5.00",
+        "a returned payout adds nothing"
+    );
+    assert_eq!(available(&view), "15.00");
+}
