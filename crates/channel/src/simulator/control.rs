@@ -11,7 +11,7 @@ use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use tally_core::Amount;
+use tally_core::{Amount, Secret};
 
 /// `POST /v1/cards`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ impl CardView {
 pub struct SimulatorControl {
     client: reqwest::Client,
     base_url: Url,
-    secret: String,
+    secret: Secret<String>,
 }
 
 impl SimulatorControl {
@@ -76,7 +76,7 @@ impl SimulatorControl {
         Ok(SimulatorControl {
             client,
             base_url,
-            secret: secret.to_string(),
+            secret: Secret::new(secret.to_string()),
         })
     }
 
@@ -91,7 +91,10 @@ impl SimulatorControl {
             .map_err(|()| ChannelError::Protocol("base URL cannot hold a path".into()))?
             .pop_if_empty()
             .extend(segments);
-        let mut request = self.client.request(method, url).bearer_auth(&self.secret);
+        let mut request = self
+            .client
+            .request(method, url)
+            .bearer_auth(self.secret.expose());
         if let Some(body) = body {
             request = request.json(body);
         }

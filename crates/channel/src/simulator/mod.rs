@@ -46,8 +46,9 @@
 //! # Faults
 //!
 //! `latency_ms` is added to every answer of the bank's API; at `timeout_rate_ppm` a mutating
-//! call is carried out and recorded and then its answer is held for `lost_answer_delay_ms`
-//! (the client times out; `GET /v1/operations/{reference}` shows what was done);
+//! call is carried out and recorded as usual and then its answer, whatever it is, is held
+//! for `lost_answer_delay_ms` (the client times out; `GET /v1/operations/{reference}` shows
+//! what was done);
 //! notifications are delayed up to `notification_delay_max_ms` and sent twice at
 //! `duplicate_rate_ppm`; payouts are returned at `payout_return_rate_ppm`; settlement files
 //! carry `settlement_discrepancies`. The control endpoints (`/v1/faults`, `/v1/down`,
