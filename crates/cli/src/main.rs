@@ -1,6 +1,7 @@
 //! The `tally` command: a thin shell over Tally's library crates.
 
 mod bench;
+mod channel;
 mod client;
 mod consortium;
 mod credit;
@@ -60,6 +61,9 @@ enum Command {
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
+    /// Payment channel tools: `simulate` runs a bank simulator with injected faults.
+    #[command(subcommand)]
+    Channel(channel::Command),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Credit(arguments) => block_on(credit::run(arguments)),
         Command::Customers(arguments) => block_on(customers::run(arguments)),
         Command::Privacy(command) => block_on(privacy::run(command)),
+        Command::Channel(command) => block_on(channel::run(command)),
     };
     match result {
         Ok(code) => code,

@@ -23,6 +23,7 @@ const MONEY_CRATES: &[&str] = &[
     "server",   // Wire amounts parsed into minor units.
     "service",  // Credit operations and end of day move amounts; the decision sets limits.
     "cli",      // The credit, end of day and bench commands print and send amounts.
+    "channel",  // Card authorisations, captures, refunds, payouts and settlement files.
 ];
 
 /// Crates that handle no amount, and why floats are allowed there.
