@@ -21,6 +21,8 @@ pub const SCOPES: &[&str] = &[
     "pii:read",
     "credit:read",
     "credit:write",
+    "payments:read",
+    "payments:write",
     "risk:read",
     "risk:write",
     "risk:admin",

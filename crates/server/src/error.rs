@@ -13,7 +13,9 @@ use tally_store::{StoreError, WriteError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    /// Stable codes are written in Tally's source; a few come from a service's stored
+    /// outcome (a payment's decline), hence a `Cow`.
+    pub code: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
@@ -22,7 +24,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable code, e.g. `entry_unbalanced`. Never renamed.
     pub code: String,
@@ -31,10 +33,14 @@ pub struct ErrorDetail {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        code: impl Into<std::borrow::Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
-            code,
+            code: code.into(),
             message: message.into(),
         }
     }

@@ -167,6 +167,24 @@ fn credit_routes() -> Router<AppState> {
     Router::new().merge(writes).merge(reads).merge(admin)
 }
 
+/// The payment routes under `/v1/payments`, each group behind its scope.
+fn payment_routes() -> Router<AppState> {
+    use routes::payments;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/", post(payments::create_payment))
+        .route("/{id}/confirm", post(payments::confirm_payment))
+        .route("/{id}/capture", post(payments::capture_payment))
+        .route("/{id}/cancel", post(payments::cancel_payment))
+        .route("/{id}/refunds", post(payments::refund_payment))
+        .route_layer(scope("payments:write"));
+    let reads = Router::new()
+        .route("/{id}", get(payments::get_payment))
+        .route_layer(scope("payments:read"));
+    Router::new().merge(writes).merge(reads)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
     state: AppState,
@@ -201,6 +219,7 @@ pub fn app_with_risk(
         .merge(ledger_writes)
         .merge(customer_routes())
         .nest("/credit", credit_routes())
+        .nest("/payments", payment_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk {
         v1 = v1.nest("/risk", risk_routes(risk));
@@ -258,10 +277,21 @@ pub async fn open(
         )
         .await?,
     );
+    let payments = Arc::new(tally_service::payments::PaymentService::new(
+        database.clone(),
+        writer.clone(),
+        Some(credit.clone()),
+        None,
+        tally_service::payments::PaymentsConfig {
+            time_zone: credit.time_zone.clone(),
+            ..Default::default()
+        },
+    ));
     let state = AppState::new(database, writer, clock, config.limits())
         .with_privacy(privacy(config))
         .with_lookups_per_minute(config.privacy.lookups_per_minute)
-        .with_credit(Some(credit));
+        .with_credit(Some(credit))
+        .with_payments(Some(payments));
     Ok((state, task))
 }
 

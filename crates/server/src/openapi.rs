@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, ledger, risk};
+use crate::routes::{consortium, credit, customers, ledger, payments, risk};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -51,6 +51,12 @@ use utoipa::{Modify, OpenApi};
         credit::close_task,
         credit::products,
         credit::add_product,
+        payments::create_payment,
+        payments::get_payment,
+        payments::confirm_payment,
+        payments::capture_payment,
+        payments::cancel_payment,
+        payments::refund_payment,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -90,6 +96,13 @@ use utoipa::{Modify, OpenApi};
         views::AccountView, views::AmountView, views::TemporaryLimitView,
         views::AuthorizationView, views::PlanView, views::InstallmentView,
         views::OpenStatementView, views::PlanMinimumView,
+        wire::payments::CreatePaymentRequest, wire::payments::FundingRequest,
+        wire::payments::CaptureMethodRequest, wire::payments::CaptureRequest,
+        wire::payments::RefundRequest, wire::payments::RefundPolicyRequest,
+        wire::payments::DeclinedBody,
+        tally_service::payments::views::PaymentView, tally_service::payments::views::LegView,
+        tally_service::payments::views::RefundView, tally_service::payments::views::FailureView,
+        tally_service::payments::views::TransitionView,
         wire::risk::RiskEventRequest, wire::risk::EventAmount, wire::risk::GeoPointBody,
         wire::risk::RiskDecisionBody, wire::risk::RuleSetVersionsBody,
         wire::risk::RuleSetVersionBody, wire::risk::UploadRuleSetRequest,
@@ -108,6 +121,7 @@ use utoipa::{Modify, OpenApi};
         (name = "ledger", description = "Double-entry accounts, journal entries and holds"),
         (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, credit balance payouts, statements and collections. Amounts are {value, currency} with the value a decimal string"),
         (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read in clear with pii:read and a reason in the body (audited)"),
+        (name = "payments", description = "Combined checkout: one order paid by the wallet, the vault, the credit line and a card at once, all or nothing; capture whole or in part (pro rata), cancel, refunds routed back to the sources by policy. Every write's Idempotency-Key is scoped to the API key"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tally_core::Clock;
 use tally_privacy::Privacy;
 use tally_service::credit::decision::CreditService;
+use tally_service::payments::PaymentService;
 use tally_store::{Database, LedgerWriter};
 
 /// Request limits.
@@ -37,6 +38,9 @@ pub struct AppState {
     /// The credit service; `None` in processes that do not serve credit (then the credit
     /// routes answer 503 `credit_unavailable`).
     pub credit: Option<Arc<CreditService>>,
+    /// The payment service; `None` in processes that do not serve payments (then the
+    /// payment routes answer 503 `payments_unavailable`).
+    pub payments: Option<Arc<PaymentService>>,
     /// Exact customer lookups allowed per API key, on the state's clock.
     pub lookups: Arc<RateLimiter>,
 }
@@ -68,6 +72,7 @@ impl AppState {
             limits,
             privacy: None,
             credit: None,
+            payments: None,
             lookups,
         }
     }
@@ -86,6 +91,11 @@ impl AppState {
 
     pub fn with_credit(mut self, credit: Option<Arc<CreditService>>) -> Self {
         self.credit = credit;
+        self
+    }
+
+    pub fn with_payments(mut self, payments: Option<Arc<PaymentService>>) -> Self {
+        self.payments = payments;
         self
     }
 }

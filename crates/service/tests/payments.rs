@@ -9,6 +9,11 @@
 use jiff::{SignedDuration, Timestamp};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tally_channel::simulator::{
+    serve, FaultsUpdate, PartsPerMillion, SimulatorConfig, SimulatorControl,
+};
+use tally_channel::{CardToken, Channel, HttpChannel, HttpChannelConfig};
+use tally_core::Secret;
 use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
 use tally_credit::{Account, Cycle};
 use tally_ledger::{Command, NewEntry, NewLeg, Side};
@@ -38,6 +43,22 @@ struct Shop {
     payments: PaymentService,
     credit: Arc<CreditService>,
     credit_account: i64,
+    /// The bank simulator, in this process on its own port, and its control client.
+    bank: SimulatorControl,
+}
+
+const BANK_SECRET: &str = "bank-secret";
+
+/// Starts a bank simulator on a free port; answers it loses arrive 1.5 s late, well after
+/// the channel's 300 ms timeout.
+async fn bank() -> (String, SimulatorControl) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let mut config = SimulatorConfig::new(BANK_SECRET);
+    config.lost_answer_delay_ms = 1_500;
+    tokio::spawn(async move { serve(listener, config).await });
+    let control = SimulatorControl::new(&url, BANK_SECRET).unwrap();
+    (url, control)
 }
 
 impl Shop {
@@ -71,10 +92,20 @@ impl Shop {
             .await
             .unwrap();
         let credit_account = answer.body["id"].as_i64().unwrap();
+        let (url, bank) = bank().await;
+        let channel: Arc<dyn Channel> = Arc::new(
+            HttpChannel::new(HttpChannelConfig {
+                base_url: url,
+                timeout: std::time::Duration::from_millis(300),
+                secret: Secret::new(BANK_SECRET.to_string()),
+            })
+            .unwrap(),
+        );
         let payments = PaymentService::new(
             database.clone(),
             writer,
             Some(credit.clone()),
+            Some(channel),
             PaymentsConfig::default(),
         );
         Shop {
@@ -83,7 +114,28 @@ impl Shop {
             payments,
             credit,
             credit_account,
+            bank,
         }
+    }
+
+    /// Registers a card with the bank and saves its token for the customer.
+    async fn card(&self, balance: &str) -> CardToken {
+        let card = self
+            .bank
+            .register_card("4242424242424242", "12/30", cny(balance))
+            .await
+            .unwrap();
+        self.payments
+            .save_card(CUSTOMER, card.token.as_str(), now())
+            .await
+            .unwrap();
+        card.token
+    }
+
+    /// The bank's view of a card: available, held, captured, refunded.
+    async fn card_at_bank(&self, token: &CardToken) -> [String; 4] {
+        let view = self.bank.card(token).await.unwrap();
+        [view.available, view.held, view.captured, view.refunded]
     }
 
     /// Puts `amount` in the customer's wallet, as a top-up through the channel would.
@@ -685,4 +737,201 @@ async fn an_answer_lost_after_any_step_is_finished_once() {
             assert_eq!(credit, expected_credit, "answer of step {lost} lost");
         }
     }
+}
+
+/// A payment by wallet, credit line and card.
+fn with_card(shop: &Shop, token: &CardToken, capture: CaptureMethod) -> CreatePayment {
+    let mut request = shop.combined("300.00", "40.00", capture);
+    request.fundings[1].share = Share::Fixed(cny("60.00"));
+    request.fundings.push(Funding {
+        source: Source::Card {
+            token: token.as_str().to_string(),
+        },
+        share: Share::Rest,
+    });
+    request
+}
+
+#[tokio::test]
+async fn a_card_pays_its_part_through_the_bank_and_gets_its_refund_back() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let token = shop.card("1000.00").await;
+        let created = shop
+            .payments
+            .create(
+                "k:create",
+                with_card(&shop, &token, CaptureMethod::Automatic),
+                now(),
+            )
+            .await
+            .unwrap();
+        let paid = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            leg_status(&paid),
+            vec![
+                ("wallet", "captured", "40.00"),
+                ("credit_line", "captured", "60.00"),
+                ("card", "captured", "200.00")
+            ]
+        );
+        assert_eq!(
+            shop.card_at_bank(&token).await,
+            ["800.00", "0.00", "200.00", "0.00"].map(String::from)
+        );
+        let refunded = shop
+            .payments
+            .refund(
+                "k:refund",
+                &created.id,
+                cny("250.00"),
+                RefundPolicy::ReverseFunding,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(refunded.status, "partially_refunded");
+        assert_eq!(
+            shop.card_at_bank(&token).await,
+            ["1000.00", "0.00", "200.00", "200.00"].map(String::from)
+        );
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_declined_card_releases_the_wallet_and_the_credit_line() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let token = shop.card("1000.00").await;
+        shop.bank
+            .set_faults(&FaultsUpdate {
+                decline_rate_ppm: Some(PartsPerMillion::ALWAYS),
+                ..FaultsUpdate::default()
+            })
+            .await
+            .unwrap();
+        let created = shop
+            .payments
+            .create(
+                "k:create",
+                with_card(&shop, &token, CaptureMethod::Automatic),
+                now(),
+            )
+            .await
+            .unwrap();
+        let error = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "card_declined");
+        let PaymentServiceError::Declined { payment, .. } = error else {
+            panic!("a decline")
+        };
+        assert_eq!(
+            leg_status(&payment),
+            vec![
+                ("wallet", "released", "0.00"),
+                ("credit_line", "released", "0.00"),
+                ("card", "failed", "0.00")
+            ]
+        );
+        assert_eq!(shop.wallet_balance().await, (10_000, 0));
+        assert_eq!(shop.available_credit().await, cny("5000.00"));
+        assert_eq!(
+            shop.card_at_bank(&token).await,
+            ["1000.00", "0.00", "0.00", "0.00"].map(String::from)
+        );
+        // A card number in place of a token never reaches storage.
+        let error = shop
+            .payments
+            .save_card(CUSTOMER, "4242424242424242", now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "invalid_card_token");
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_bank_answer_lost_in_a_timeout_never_charges_twice() {
+    on_both_backends(|shop| async move {
+        shop.top_up("100.00").await;
+        let token = shop.card("1000.00").await;
+        let created = shop
+            .payments
+            .create(
+                "k:create",
+                with_card(&shop, &token, CaptureMethod::Manual),
+                now(),
+            )
+            .await
+            .unwrap();
+        // The bank authorises and the answer is lost.
+        shop.bank
+            .set_faults(&FaultsUpdate {
+                timeout_rate_ppm: Some(PartsPerMillion::ALWAYS),
+                ..FaultsUpdate::default()
+            })
+            .await
+            .unwrap();
+        let error = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "payment_in_flight");
+        assert_eq!(shop.card_at_bank(&token).await[1], "200.00");
+        shop.bank
+            .set_faults(&FaultsUpdate {
+                timeout_rate_ppm: Some(PartsPerMillion::NEVER),
+                ..FaultsUpdate::default()
+            })
+            .await
+            .unwrap();
+        // The retry with the same key finishes it: the card is held once, not twice.
+        let authorized = shop
+            .payments
+            .confirm("k:confirm", &created.id, now())
+            .await
+            .unwrap();
+        assert_eq!(authorized.status, "authorized");
+        assert_eq!(
+            shop.card_at_bank(&token).await,
+            ["800.00", "200.00", "0.00", "0.00"].map(String::from)
+        );
+        // The bank is down during the capture: in flight, then finished by recovery.
+        shop.bank.down().await.unwrap();
+        let error = shop
+            .payments
+            .capture("k:capture", &created.id, None, now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "payment_in_flight");
+        shop.bank.up().await.unwrap();
+        let report = shop.payments.recover(now(), 100).await.unwrap();
+        assert_eq!(report.settled, 1);
+        let captured = shop.payments.get(&created.id, now()).await.unwrap();
+        assert_eq!(captured.status, "captured");
+        assert_eq!(
+            shop.card_at_bank(&token).await,
+            ["800.00", "0.00", "200.00", "0.00"].map(String::from)
+        );
+        // The merchant's retry answers the capture as done.
+        let retried = shop
+            .payments
+            .capture("k:capture", &created.id, None, now())
+            .await
+            .unwrap();
+        assert_eq!(retried.status, "captured");
+        shop.assert_books_balance().await;
+    })
+    .await;
 }

@@ -3,6 +3,7 @@
 
 pub mod consortium;
 pub mod credit;
+pub mod payments;
 pub mod risk;
 
 use crate::error::ApiError;

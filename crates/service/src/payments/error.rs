@@ -62,6 +62,14 @@ pub enum PaymentServiceError {
     /// to the payment service's accounts.
     #[error("the ledger refused {key}: {message}")]
     LedgerRefused { key: String, message: String },
+    /// The channel refused a step that cannot be refused in a consistent state (a void of
+    /// an authorisation it holds): an operator must look at the card's operations.
+    #[error("the channel refused {action}: {message} ({code})")]
+    ChannelRefused {
+        action: &'static str,
+        code: String,
+        message: String,
+    },
 }
 
 impl PaymentServiceError {
@@ -84,6 +92,7 @@ impl PaymentServiceError {
             PaymentServiceError::Contended(_) => "payment_contended",
             PaymentServiceError::LedgerConflict(_) => "payments_ledger_conflict",
             PaymentServiceError::LedgerRefused { .. } => "payments_ledger_refused",
+            PaymentServiceError::ChannelRefused { .. } => "channel_refused",
         }
     }
 }

@@ -3,6 +3,7 @@
 //! (see [`checkout`] for the intent log that makes every step exactly once).
 
 pub mod accounts;
+pub mod cards;
 pub mod checkout;
 pub mod error;
 pub mod record;

@@ -1,0 +1,182 @@
+//! Wire types of the payment routes: what a merchant sends to create, capture and refund a
+//! payment. Answers are the payment service's `PaymentView`.
+
+use crate::error::ApiError;
+use crate::wire::AmountInput;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tally_core::Amount;
+use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
+use tally_service::credit::views::AmountView;
+use tally_service::payments::{CreatePayment, PaymentView};
+use utoipa::ToSchema;
+
+/// One source of a payment and its share: a fixed `amount`, or the rest of the order when
+/// `amount` is absent (one source at most may take the rest).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FundingRequest {
+    /// The customer's wallet balance.
+    Wallet {
+        #[schema(value_type = Option<AmountView>)]
+        amount: Option<AmountInput>,
+    },
+    /// The customer's vault (stored-value fund); paying is an instant redemption.
+    Vault {
+        #[schema(value_type = Option<AmountView>)]
+        amount: Option<AmountInput>,
+    },
+    /// The customer's credit account, repaid in `term` monthly installments.
+    CreditLine {
+        #[schema(value_type = Option<AmountView>)]
+        amount: Option<AmountInput>,
+        credit_account_id: i64,
+        /// 1, 3, 6, 12 or 24.
+        term: u32,
+    },
+    /// A card the customer saved, by the channel's token.
+    Card {
+        #[schema(value_type = Option<AmountView>)]
+        amount: Option<AmountInput>,
+        card_token: String,
+    },
+}
+
+impl FundingRequest {
+    fn parse(&self) -> Result<Funding, ApiError> {
+        let (source, amount) = match self {
+            FundingRequest::Wallet { amount } => (Source::Wallet, amount),
+            FundingRequest::Vault { amount } => (Source::Vault, amount),
+            FundingRequest::CreditLine {
+                amount,
+                credit_account_id,
+                term,
+            } => (
+                Source::CreditLine {
+                    account: *credit_account_id,
+                    term: *term,
+                },
+                amount,
+            ),
+            FundingRequest::Card { amount, card_token } => (
+                Source::Card {
+                    token: card_token.clone(),
+                },
+                amount,
+            ),
+        };
+        let share = match amount {
+            Some(amount) => Share::Fixed(amount.parse()?),
+            None => Share::Rest,
+        };
+        Ok(Funding { source, share })
+    }
+}
+
+/// When a payment is captured.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaptureMethodRequest {
+    /// As soon as every source is reserved.
+    Automatic,
+    /// When the merchant asks (`POST /v1/payments/{id}/capture`), within 7 days.
+    Manual,
+}
+
+/// A merchant's order and the sources that pay for it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreatePaymentRequest {
+    pub merchant_id: String,
+    pub order_reference: String,
+    /// The paying customer (1 to 64 ASCII letters, digits, `-`, `_`, `.`).
+    pub customer: String,
+    #[schema(value_type = AmountView)]
+    pub amount: AmountInput,
+    /// Until when the shopper may complete it (RFC 3339); 30 minutes from now by default,
+    /// at most 24 hours ahead.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
+    /// `automatic` by default.
+    #[serde(default)]
+    pub capture_method: Option<CaptureMethodRequest>,
+    /// The sources in the shopper's order: 1 to 4, each kind once.
+    pub fundings: Vec<FundingRequest>,
+}
+
+impl CreatePaymentRequest {
+    pub fn parse(&self) -> Result<CreatePayment, ApiError> {
+        Ok(CreatePayment {
+            merchant_id: self.merchant_id.clone(),
+            order_reference: self.order_reference.clone(),
+            customer: self.customer.clone(),
+            amount: self.amount.parse()?,
+            expires_at: self.expires_at,
+            capture_method: match self.capture_method {
+                Some(CaptureMethodRequest::Manual) => CaptureMethod::Manual,
+                _ => CaptureMethod::Automatic,
+            },
+            fundings: self
+                .fundings
+                .iter()
+                .map(FundingRequest::parse)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+/// How much to capture: the whole payment when `amount` is absent.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    #[serde(default)]
+    #[schema(value_type = Option<AmountView>)]
+    pub amount: Option<AmountInput>,
+}
+
+impl CaptureRequest {
+    pub fn parse(&self) -> Result<Option<Amount>, ApiError> {
+        self.amount.as_ref().map(AmountInput::parse).transpose()
+    }
+}
+
+/// Where a refund goes back to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundPolicyRequest {
+    /// The last source listed first (the default).
+    ReverseFunding,
+    /// In proportion to what each source can still get back.
+    ProRata,
+    /// Tally's own sources first, the card last.
+    CardLast,
+}
+
+/// A refund of a captured payment.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    #[schema(value_type = AmountView)]
+    pub amount: AmountInput,
+    #[serde(default)]
+    pub policy: Option<RefundPolicyRequest>,
+}
+
+impl RefundRequest {
+    pub fn parse(&self) -> Result<(Amount, RefundPolicy), ApiError> {
+        let policy = match self.policy {
+            None | Some(RefundPolicyRequest::ReverseFunding) => RefundPolicy::ReverseFunding,
+            Some(RefundPolicyRequest::ProRata) => RefundPolicy::ProRata,
+            Some(RefundPolicyRequest::CardLast) => RefundPolicy::CardLast,
+        };
+        Ok((self.amount.parse()?, policy))
+    }
+}
+
+/// A declined payment: why, and the payment as it ended (every source released).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeclinedBody {
+    pub error: crate::error::ErrorDetail,
+    pub payment: PaymentView,
+}
