@@ -607,7 +607,10 @@ async fn refused_requests_change_nothing() {
 
 /// What a payment ended as, without its ids and times: compared between a run whose answers
 /// all arrive and one where one answer is lost.
-fn outcome(view: &PaymentView) -> (String, Vec<(String, String, String, String)>, Vec<String>) {
+/// Status; per leg kind, status, captured and refunded; per refund its status.
+type Outcome = (String, Vec<(String, String, String, String)>, Vec<String>);
+
+fn outcome(view: &PaymentView) -> Outcome {
     (
         view.status.clone(),
         view.legs
