@@ -59,9 +59,16 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let (state, writer_task) = tally_server::open(&config, clock.clone())
         .await
         .context("opening the database")?;
-    let risk = tally_service::risk::RiskService::open(&state.database, clock)
+    let risk = tally_service::risk::RiskService::open(&state.database, clock.clone())
         .await
         .context("rebuilding the risk engine from storage")?;
+    if let Some(payments) = state.payments.clone() {
+        spawn_payment_recovery(
+            payments,
+            clock,
+            std::time::Duration::from_millis(config.payments.recovery_interval_ms.max(100)),
+        );
+    }
     let backend = state.database.backend();
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -88,6 +95,36 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     database.close().await;
     tracing::info!("tally stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Finishes payments left mid-way (a crash, a lost answer) and expires those past their
+/// deadline: once at start, then every `interval`.
+fn spawn_payment_recovery(
+    payments: Arc<tally_service::payments::PaymentService>,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+) {
+    tokio::spawn(async move {
+        loop {
+            // Batches of 500 until a pass leaves nothing to do.
+            loop {
+                match payments.recover(clock.now(), 500).await {
+                    Ok(report) if report.examined > 0 => {
+                        tracing::info!(?report, "payments recovered");
+                        if report.settled == 0 || report.examined < 500 {
+                            break;
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "payment recovery failed; trying again later");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

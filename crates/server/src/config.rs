@@ -21,6 +21,38 @@ pub struct Config {
     pub log: LogConfig,
     /// Files replacing the credit defaults Tally ships (catalog, rules, scorecard).
     pub credit: tally_service::credit::decision::CreditFiles,
+    pub payments: PaymentsSettings,
+}
+
+/// The payment service: the channel that moves card money (none: card sources answer
+/// `503 channel_not_configured`, the other sources work), and how often payments left
+/// mid-way are finished.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PaymentsSettings {
+    /// The channel's base URL, e.g. the bank simulator's `http://127.0.0.1:7070/`.
+    pub channel_url: Option<String>,
+    /// The channel's shared secret (bearer token and notification signing key).
+    pub channel_secret: Option<Secret<String>>,
+    /// One channel call, connection to last byte; past it the outcome is unknown and the
+    /// step stays in flight until a retry or recovery finishes it.
+    pub channel_timeout_ms: u64,
+    /// The credit product a credit-line leg becomes.
+    pub credit_product: String,
+    /// How often the recovery worker looks for payments left mid-way or past their deadline.
+    pub recovery_interval_ms: u64,
+}
+
+impl Default for PaymentsSettings {
+    fn default() -> Self {
+        Self {
+            channel_url: None,
+            channel_secret: None,
+            channel_timeout_ms: 5_000,
+            credit_product: "installment".into(),
+            recovery_interval_ms: 5_000,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -174,12 +174,14 @@ fn payment_routes() -> Router<AppState> {
         |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
     let writes = Router::new()
         .route("/", post(payments::create_payment))
+        .route("/cards", post(payments::save_card))
         .route("/{id}/confirm", post(payments::confirm_payment))
         .route("/{id}/capture", post(payments::capture_payment))
         .route("/{id}/cancel", post(payments::cancel_payment))
         .route("/{id}/refunds", post(payments::refund_payment))
         .route_layer(scope("payments:write"));
     let reads = Router::new()
+        .route("/cards", get(payments::list_cards))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));
     Router::new().merge(writes).merge(reads)
@@ -281,10 +283,10 @@ pub async fn open(
         database.clone(),
         writer.clone(),
         Some(credit.clone()),
-        None,
+        channel(config)?,
         tally_service::payments::PaymentsConfig {
             time_zone: credit.time_zone.clone(),
-            ..Default::default()
+            credit_product: config.payments.credit_product.clone(),
         },
     ));
     let state = AppState::new(database, writer, clock, config.limits())
@@ -293,6 +295,25 @@ pub async fn open(
         .with_credit(Some(credit))
         .with_payments(Some(payments));
     Ok((state, task))
+}
+
+/// The payment channel of the configuration, or `None` (with a warning) without a URL.
+fn channel(
+    config: &Config,
+) -> Result<Option<Arc<dyn tally_channel::Channel>>, tally_store::StoreError> {
+    let settings = &config.payments;
+    let Some(url) = settings.channel_url.clone() else {
+        tracing::warn!("payments.channel_url is not set: card sources answer 503 channel_not_configured");
+        return Ok(None);
+    };
+    let secret = settings.channel_secret.clone().unwrap_or_default();
+    let channel = tally_channel::HttpChannel::new(tally_channel::HttpChannelConfig {
+        base_url: url,
+        timeout: std::time::Duration::from_millis(settings.channel_timeout_ms),
+        secret,
+    })
+    .map_err(|error| tally_store::StoreError::Corrupt(format!("payments.channel_url: {error}")))?;
+    Ok(Some(Arc::new(channel)))
 }
 
 /// The personal-data keys of the configuration, or `None` (with a warning) when they are

@@ -11,7 +11,12 @@ use crate::error::{ApiError, ErrorBody, ErrorDetail};
 use crate::extract::{idempotency_key, Path};
 use crate::json::Json;
 use crate::state::AppState;
-use crate::wire::payments::{CaptureRequest, CreatePaymentRequest, DeclinedBody, RefundRequest};
+use crate::extract::Query;
+use crate::wire::payments::{
+    CaptureRequest, CardList, CardsQuery, CreatePaymentRequest, DeclinedBody, RefundRequest,
+    SaveCardRequest,
+};
+use tally_service::payments::cards::CardView;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -264,4 +269,49 @@ pub async fn refund_payment(
             .refund(&key, &id, amount, policy, state.clock.now())
             .await,
     ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/payments/cards", tag = "payments",
+    request_body = SaveCardRequest,
+    responses(
+        (status = 201, description = "The card, saved for the customer (or as saved before); Tally keeps the token, last four digits, brand and the channel's fingerprint, never the number", body = CardView),
+        (status = 422, description = "A card number instead of a token (`invalid_card_token`), a token the channel does not know (`invalid_request`), a card saved by another customer (`funding_foreign_source`)", body = ErrorBody),
+        (status = 503, description = "No channel configured (`channel_not_configured`) or the channel did not answer (`payment_in_flight`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["payments:write"]))
+)]
+pub async fn save_card(
+    State(state): State<AppState>,
+    Json(request): Json<SaveCardRequest>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    Ok(
+        match service
+            .save_card(&request.customer, &request.card_token, state.clock.now())
+            .await
+        {
+            Ok(card) => (StatusCode::CREATED, axum::Json(card)).into_response(),
+            Err(error) => payment_error(error),
+        },
+    )
+}
+
+#[utoipa::path(
+    get, path = "/v1/payments/cards", tag = "payments",
+    params(CardsQuery),
+    responses(
+        (status = 200, description = "The customer's saved cards, oldest first", body = CardList),
+    ),
+    security(("api_key" = ["payments:read"]))
+)]
+pub async fn list_cards(
+    State(state): State<AppState>,
+    Query(query): Query<CardsQuery>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    Ok(match service.cards(&query.customer).await {
+        Ok(cards) => (StatusCode::OK, axum::Json(CardList { cards })).into_response(),
+        Err(error) => payment_error(error),
+    })
 }

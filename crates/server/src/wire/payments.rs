@@ -180,3 +180,26 @@ pub struct DeclinedBody {
     pub error: crate::error::ErrorDetail,
     pub payment: PaymentView,
 }
+
+/// A card to save: the token the channel gave when the shopper entered the card there.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveCardRequest {
+    pub customer: String,
+    /// The channel's token, never the card number (12 to 19 digits are refused).
+    pub card_token: String,
+}
+
+/// Whose cards to list.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CardsQuery {
+    pub customer: String,
+}
+
+/// A customer's saved cards.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CardList {
+    pub cards: Vec<tally_service::payments::cards::CardView>,
+}
