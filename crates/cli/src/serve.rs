@@ -122,6 +122,11 @@ fn spawn_payment_recovery(
                     }
                 }
             }
+            match payments.recover_wallet_operations(clock.now(), 500).await {
+                Ok(0) => {}
+                Ok(pending) => tracing::info!(pending, "wallet operations still pending"),
+                Err(error) => tracing::warn!(%error, "wallet recovery failed; trying again later"),
+            }
             tokio::time::sleep(interval).await;
         }
     });

@@ -175,6 +175,16 @@ fn payment_routes() -> Router<AppState> {
     let writes = Router::new()
         .route("/", post(payments::create_payment))
         .route("/cards", post(payments::save_card))
+        .route("/wallets/{customer}/top-ups", post(payments::top_up))
+        .route("/wallets/{customer}/withdrawals", post(payments::withdraw))
+        .route(
+            "/wallets/{customer}/vault-subscriptions",
+            post(payments::subscribe_to_vault),
+        )
+        .route(
+            "/wallets/{customer}/vault-redemptions",
+            post(payments::redeem_from_vault),
+        )
         .route("/{id}/confirm", post(payments::confirm_payment))
         .route("/{id}/capture", post(payments::capture_payment))
         .route("/{id}/cancel", post(payments::cancel_payment))
@@ -182,6 +192,7 @@ fn payment_routes() -> Router<AppState> {
         .route_layer(scope("payments:write"));
     let reads = Router::new()
         .route("/cards", get(payments::list_cards))
+        .route("/wallets/{customer}", get(payments::get_balances))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));
     Router::new().merge(writes).merge(reads)
@@ -303,7 +314,9 @@ fn channel(
 ) -> Result<Option<Arc<dyn tally_channel::Channel>>, tally_store::StoreError> {
     let settings = &config.payments;
     let Some(url) = settings.channel_url.clone() else {
-        tracing::warn!("payments.channel_url is not set: card sources answer 503 channel_not_configured");
+        tracing::warn!(
+            "payments.channel_url is not set: card sources answer 503 channel_not_configured"
+        );
         return Ok(None);
     };
     let secret = settings.channel_secret.clone().unwrap_or_default();

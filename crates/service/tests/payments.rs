@@ -938,3 +938,118 @@ async fn a_bank_answer_lost_in_a_timeout_never_charges_twice() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_wallet_is_topped_up_from_a_card_and_pays_back_out_to_it() {
+    on_both_backends(|shop| async move {
+        let token = shop.card("1000.00").await;
+        let topped = shop
+            .payments
+            .top_up("k:top-up", CUSTOMER, token.as_str(), cny("300.00"), now())
+            .await
+            .unwrap();
+        assert_eq!(topped.status, "succeeded");
+        assert_eq!(shop.wallet_balance().await, (30_000, 0));
+        assert_eq!(shop.card_at_bank(&token).await[0], "700.00");
+        // The bank's answer to a top-up's capture is lost: recovery finishes it once.
+        shop.bank
+            .set_faults(&FaultsUpdate {
+                timeout_rate_ppm: Some(PartsPerMillion::ALWAYS),
+                ..FaultsUpdate::default()
+            })
+            .await
+            .unwrap();
+        let lost = shop
+            .payments
+            .top_up("k:top-up-2", CUSTOMER, token.as_str(), cny("50.00"), now())
+            .await
+            .unwrap_err();
+        assert_eq!(lost.code(), "payment_in_flight");
+        shop.bank
+            .set_faults(&FaultsUpdate {
+                timeout_rate_ppm: Some(PartsPerMillion::NEVER),
+                ..FaultsUpdate::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            shop.payments
+                .recover_wallet_operations(now(), 100)
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(shop.wallet_balance().await, (35_000, 0));
+        assert_eq!(shop.card_at_bank(&token).await[0], "650.00");
+        // More than the wallet holds is refused, and nothing stays held.
+        let refused = shop
+            .payments
+            .withdraw(
+                "k:withdraw-1",
+                CUSTOMER,
+                token.as_str(),
+                cny("350.01"),
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "insufficient_balance");
+        assert_eq!(shop.wallet_balance().await, (35_000, 0));
+        let paid = shop
+            .payments
+            .withdraw(
+                "k:withdraw-2",
+                CUSTOMER,
+                token.as_str(),
+                cny("100.00"),
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(paid.status, "succeeded");
+        assert_eq!(shop.wallet_balance().await, (25_000, 0));
+        assert_eq!(shop.card_at_bank(&token).await[0], "750.00");
+        // Wallet to vault and back; the vault's instant redemption stops at 10,000 a day.
+        shop.payments
+            .subscribe_to_vault("k:vault-in", CUSTOMER, cny("200.00"), now())
+            .await
+            .unwrap();
+        let balances = shop
+            .payments
+            .balances(CUSTOMER, Currency::CNY)
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                balances.wallet.balance.value.as_str(),
+                balances.vault.balance.value.as_str()
+            ),
+            ("50.00", "200.00")
+        );
+        let too_much = shop
+            .payments
+            .redeem_from_vault("k:vault-out-1", CUSTOMER, cny("10000.01"), now())
+            .await
+            .unwrap_err();
+        assert_eq!(too_much.code(), "instant_redemption_limit");
+        let short = shop
+            .payments
+            .redeem_from_vault("k:vault-out-2", CUSTOMER, cny("200.01"), now())
+            .await
+            .unwrap_err();
+        assert_eq!(short.code(), "insufficient_balance");
+        shop.payments
+            .redeem_from_vault("k:vault-out-3", CUSTOMER, cny("150.00"), now())
+            .await
+            .unwrap();
+        assert_eq!(shop.wallet_balance().await, (20_000, 0));
+        // The same key again is the same operation, not a second one.
+        shop.payments
+            .redeem_from_vault("k:vault-out-3", CUSTOMER, cny("150.00"), now())
+            .await
+            .unwrap();
+        assert_eq!(shop.wallet_balance().await, (20_000, 0));
+        shop.assert_books_balance().await;
+    })
+    .await;
+}

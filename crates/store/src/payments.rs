@@ -70,6 +70,28 @@ pub struct PaymentStepRow {
     pub resolved_at: Option<i64>,
 }
 
+/// A wallet or vault operation as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWalletOperation {
+    pub id: String,
+    pub request_hash: String,
+    /// The state as JSON text.
+    pub state: String,
+}
+
+/// A new wallet or vault operation, written as pending.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWalletOperation<'a> {
+    pub id: &'a str,
+    pub kind: &'a str,
+    pub customer: &'a str,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+    pub request_hash: &'a str,
+    pub state: &'a str,
+    pub created_at: Timestamp,
+}
+
 /// A refund as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRefund {
@@ -536,5 +558,114 @@ impl Database {
             .await?;
         });
         Ok(())
+    }
+
+    /// Writes a new wallet operation as pending; false when its id is taken (a retry).
+    pub async fn insert_wallet_operation(
+        &self,
+        operation: NewWalletOperation<'_>,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO wallet_operations (id, kind, customer, currency, amount_minor, \
+                 request_hash, state, status, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+            )
+            .bind(operation.id)
+            .bind(operation.kind)
+            .bind(operation.customer)
+            .bind(operation.currency)
+            .bind(operation.amount_minor)
+            .bind(operation.request_hash)
+            .bind(operation.state)
+            .bind(micros(operation.created_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        match inserted {
+            Ok(()) => Ok(true),
+            Err(error) if is_unique_violation(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Wallet operation `id`.
+    pub async fn wallet_operation(
+        &self,
+        id: &str,
+    ) -> Result<Option<StoredWalletOperation>, StoreError> {
+        let row: Option<(String, String, String)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id, request_hash, state FROM wallet_operations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, request_hash, state)| StoredWalletOperation {
+            id,
+            request_hash,
+            state,
+        }))
+    }
+
+    /// Replaces a wallet operation's state and status.
+    pub async fn update_wallet_operation(
+        &self,
+        id: &str,
+        state: &str,
+        status: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE wallet_operations SET state = $1, status = $2, updated_at = $3 WHERE id = $4",
+            )
+            .bind(state)
+            .bind(status)
+            .bind(micros(now))
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Pending wallet operations, oldest first, at most `limit`: their ids.
+    pub async fn pending_wallet_operations(&self, limit: i64) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id FROM wallet_operations WHERE status = 'pending' \
+                 ORDER BY created_at, id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The minor units of operations of `kind` by `customer` in `currency` since `since`
+    /// that did not fail (pending ones count: they may yet succeed).
+    pub async fn wallet_operations_total_since(
+        &self,
+        customer: &str,
+        kind: &str,
+        currency: &str,
+        since: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let (total,): (Option<i64>,) = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT CAST(SUM(amount_minor) AS BIGINT) FROM wallet_operations \
+                 WHERE customer = $1 AND kind = $2 AND currency = $3 AND created_at >= $4 \
+                 AND status <> 'failed'",
+            )
+            .bind(customer)
+            .bind(kind)
+            .bind(currency)
+            .bind(micros(since))
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(total.unwrap_or(0))
     }
 }

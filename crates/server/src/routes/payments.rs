@@ -8,21 +8,22 @@
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::extract::Query;
 use crate::extract::{idempotency_key, Path};
 use crate::json::Json;
 use crate::state::AppState;
-use crate::extract::Query;
 use crate::wire::payments::{
-    CaptureRequest, CardList, CardsQuery, CreatePaymentRequest, DeclinedBody, RefundRequest,
-    SaveCardRequest,
+    BalancesQuery, CaptureRequest, CardList, CardMovementRequest, CardsQuery, CreatePaymentRequest,
+    DeclinedBody, RefundRequest, SaveCardRequest, VaultMovementRequest, WalletDeclinedBody,
 };
-use tally_service::payments::cards::CardView;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::sync::Arc;
 use tally_payments::PaymentError;
+use tally_service::payments::cards::CardView;
+use tally_service::payments::wallets::{BalancesView, WalletOperationView};
 use tally_service::payments::{PaymentService, PaymentServiceError, PaymentView};
 
 fn service(state: &AppState) -> Result<&Arc<PaymentService>, ApiError> {
@@ -58,6 +59,20 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
                     message: message.clone(),
                 },
                 payment: (**payment).clone(),
+            };
+            return (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response();
+        }
+        PaymentServiceError::WalletDeclined {
+            code,
+            message,
+            operation,
+        } => {
+            let body = WalletDeclinedBody {
+                error: ErrorDetail {
+                    code: code.clone(),
+                    message: message.clone(),
+                },
+                operation: (**operation).clone(),
             };
             return (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response();
         }
@@ -315,3 +330,108 @@ pub async fn list_cards(
         Err(error) => payment_error(error),
     })
 }
+
+fn operation_answer(result: Result<WalletOperationView, PaymentServiceError>) -> Response {
+    match result {
+        Ok(view) => (StatusCode::OK, axum::Json(view)).into_response(),
+        Err(error) => payment_error(error),
+    }
+}
+
+#[utoipa::path(
+    get, path = "/v1/payments/wallets/{customer}", tag = "payments",
+    params(("customer" = String, Path, description = "The customer"), BalancesQuery),
+    responses(
+        (status = 200, description = "The customer's wallet and vault in the currency: balance, held by payments in flight, available", body = BalancesView),
+        (status = 422, description = "Not a customer reference, unknown currency", body = ErrorBody),
+    ),
+    security(("api_key" = ["payments:read"]))
+)]
+pub async fn get_balances(
+    State(state): State<AppState>,
+    Path(customer): Path<String>,
+    Query(query): Query<BalancesQuery>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let currency = query.currency()?;
+    Ok(match service.balances(&customer, currency).await {
+        Ok(view) => (StatusCode::OK, axum::Json(view)).into_response(),
+        Err(error) => payment_error(error),
+    })
+}
+
+macro_rules! wallet_route {
+    ($name:ident, $path:literal, $request:ty, $summary:literal, |$service:ident, $key:ident, $customer:ident, $body:ident, $now:ident| $call:expr) => {
+        #[utoipa::path(
+            post, path = $path, tag = "payments",
+            request_body = $request,
+            params(("customer" = String, Path, description = "The customer"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
+            responses(
+                (status = 200, description = $summary, body = WalletOperationView),
+                (status = 402, description = "The bank declined the card or returned the payout, or the wallet or vault holds too little (`insufficient_balance`): nothing stayed moved", body = WalletDeclinedBody),
+                (status = 409, description = "Idempotency key used for another request", body = ErrorBody),
+                (status = 422, description = "Not positive, a card not saved or saved by another customer, above the daily instant-redemption limit (`instant_redemption_limit`)", body = ErrorBody),
+                (status = 503, description = "A step's outcome is unknown (`payment_in_flight`): retry with the same key; no channel configured", body = ErrorBody),
+            ),
+            security(("api_key" = ["payments:write"]))
+        )]
+        pub async fn $name(
+            State(state): State<AppState>,
+            Extension(principal): Extension<Principal>,
+            Path($customer): Path<String>,
+            headers: HeaderMap,
+            Json($body): Json<$request>,
+        ) -> Result<Response, ApiError> {
+            let $service = service(&state)?;
+            let $key = scoped_key(&principal, &headers)?;
+            let $now = state.clock.now();
+            Ok(operation_answer($call))
+        }
+    };
+}
+
+wallet_route!(
+    top_up,
+    "/v1/payments/wallets/{customer}/top-ups",
+    CardMovementRequest,
+    "The top-up: `succeeded` once the card was charged and the wallet credited",
+    |service, key, customer, body, now| {
+        let amount = body.amount.parse()?;
+        service
+            .top_up(&key, &customer, &body.card_token, amount, now)
+            .await
+    }
+);
+
+wallet_route!(withdraw, "/v1/payments/wallets/{customer}/withdrawals", CardMovementRequest,
+    "The withdrawal: `pending` while the bank pays out (the amount held in the wallet), `succeeded` once paid",
+    |service, key, customer, body, now| {
+        let amount = body.amount.parse()?;
+        service.withdraw(&key, &customer, &body.card_token, amount, now).await
+    });
+
+wallet_route!(
+    subscribe_to_vault,
+    "/v1/payments/wallets/{customer}/vault-subscriptions",
+    VaultMovementRequest,
+    "The move from the wallet to the vault",
+    |service, key, customer, body, now| {
+        let amount = body.amount.parse()?;
+        service
+            .subscribe_to_vault(&key, &customer, amount, now)
+            .await
+    }
+);
+
+wallet_route!(
+    redeem_from_vault,
+    "/v1/payments/wallets/{customer}/vault-redemptions",
+    VaultMovementRequest,
+    "The instant redemption from the vault to the wallet (at most 10,000 a day)",
+    |service, key, customer, body, now| {
+        let amount = body.amount.parse()?;
+        service
+            .redeem_from_vault(&key, &customer, amount, now)
+            .await
+    }
+);

@@ -18,7 +18,7 @@ use tally_ledger::{
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-fn parse_currency(code: &str) -> Result<Currency, ApiError> {
+pub(crate) fn parse_currency(code: &str) -> Result<Currency, ApiError> {
     Currency::from_code(code)
         .map_err(|error| ApiError::unprocessable("unknown_currency", error.to_string()))
 }

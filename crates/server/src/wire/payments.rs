@@ -203,3 +203,43 @@ pub struct CardsQuery {
 pub struct CardList {
     pub cards: Vec<tally_service::payments::cards::CardView>,
 }
+
+/// Which currency's balances to show.
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BalancesQuery {
+    /// ISO 4217 code; `CNY` by default.
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+impl BalancesQuery {
+    pub fn currency(&self) -> Result<tally_core::Currency, ApiError> {
+        super::parse_currency(self.currency.as_deref().unwrap_or("CNY"))
+    }
+}
+
+/// Money between the wallet and a saved card.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CardMovementRequest {
+    pub card_token: String,
+    #[schema(value_type = AmountView)]
+    pub amount: AmountInput,
+}
+
+/// Money between the wallet and the vault.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultMovementRequest {
+    #[schema(value_type = AmountView)]
+    pub amount: AmountInput,
+}
+
+/// A wallet operation that failed: why, and the operation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WalletDeclinedBody {
+    pub error: crate::error::ErrorDetail,
+    pub operation: tally_service::payments::wallets::WalletOperationView,
+}

@@ -272,6 +272,11 @@ impl PaymentService {
             .ok_or(PaymentServiceError::ChannelNotConfigured)
     }
 
+    /// The lock that serialises work on `id` within this process.
+    pub(crate) async fn lock(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        self.stripe(id).lock().await
+    }
+
     fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
         let digest = Sha256::digest(id.as_bytes());
         let index = usize::from(digest[0]) % self.stripes.len();

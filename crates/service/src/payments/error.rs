@@ -49,6 +49,14 @@ pub enum PaymentServiceError {
         message: String,
         payment: Box<PaymentView>,
     },
+    /// The bank refused a wallet operation's card step, or the wallet or vault holds too
+    /// little: the operation failed and nothing stayed moved.
+    #[error("wallet operation {} failed: {message} ({code})", operation.id)]
+    WalletDeclined {
+        code: String,
+        message: String,
+        operation: Box<crate::payments::wallets::WalletOperationView>,
+    },
     /// A step's outcome is unknown (the ledger or the channel did not answer): it stays in
     /// the intent log, and a retry with the same key, or recovery, finishes it.
     #[error("payment {payment} is in flight: {reason}; retry with the same idempotency key")]
@@ -88,6 +96,7 @@ impl PaymentServiceError {
             PaymentServiceError::CreditUnavailable => "credit_unavailable",
             PaymentServiceError::ChannelNotConfigured => "channel_not_configured",
             PaymentServiceError::Declined { code, .. } => code,
+            PaymentServiceError::WalletDeclined { code, .. } => code,
             PaymentServiceError::InFlight { .. } => "payment_in_flight",
             PaymentServiceError::Contended(_) => "payment_contended",
             PaymentServiceError::LedgerConflict(_) => "payments_ledger_conflict",

@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod error;
 pub mod record;
 pub mod views;
+pub mod wallets;
 
 pub use checkout::{CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
 pub use error::PaymentServiceError;

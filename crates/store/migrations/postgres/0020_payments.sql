@@ -75,3 +75,21 @@ CREATE TABLE vault_yields (
     carried BIGINT NOT NULL,
     PRIMARY KEY (customer, currency)
 );
+
+-- Wallet and vault operations (top-ups from a card, withdrawals to a card, moves between
+-- wallet and vault): written as pending before any step is taken, so that recovery finishes
+-- those a crash left mid-way. The key is the request's idempotency key, scoped.
+CREATE TABLE wallet_operations (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    customer TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    request_hash TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX wallet_operations_pending ON wallet_operations (created_at) WHERE status = 'pending';
+CREATE INDEX wallet_operations_by_customer ON wallet_operations (customer, kind, created_at);
