@@ -62,7 +62,9 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let risk = tally_service::risk::RiskService::open(&state.database, clock.clone())
         .await
         .context("rebuilding the risk engine from storage")?;
+    let risk = Arc::new(risk);
     if let Some(payments) = state.payments.clone() {
+        payments.attach_risk(risk.clone());
         spawn_payment_recovery(
             payments,
             clock,
@@ -86,7 +88,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let database = state.database.clone();
     axum::serve(
         listener,
-        tally_server::app_with_risk(state, Some(Arc::new(risk))),
+        tally_server::app_with_risk(state, Some(risk)),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;

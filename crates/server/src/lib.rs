@@ -190,12 +190,16 @@ fn payment_routes() -> Router<AppState> {
         .route("/{id}/cancel", post(payments::cancel_payment))
         .route("/{id}/refunds", post(payments::refund_payment))
         .route_layer(scope("payments:write"));
+    let analyst = Router::new()
+        .route("/{id}/review", post(payments::review_payment))
+        .route("/{id}/delivery-release", post(payments::release_delivery))
+        .route_layer(scope("risk:analyst"));
     let reads = Router::new()
         .route("/cards", get(payments::list_cards))
         .route("/wallets/{customer}", get(payments::get_balances))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));
-    Router::new().merge(writes).merge(reads)
+    Router::new().merge(writes).merge(analyst).merge(reads)
 }
 
 /// The application router, with the risk routes when a risk service is given.

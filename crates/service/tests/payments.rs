@@ -22,7 +22,7 @@ use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::credit::operations::AnswerKind;
 use tally_service::payments::accounts::{Balance, PAYMENTS_SERVICE};
 use tally_service::payments::{
-    CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
+    ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
 };
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
@@ -289,7 +289,7 @@ async fn a_combined_payment_is_captured_whole_from_every_source() {
         assert_eq!(created.status, "created");
         let paid = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(paid.status, "captured");
@@ -306,7 +306,7 @@ async fn a_combined_payment_is_captured_whole_from_every_source() {
         // The same confirm again answers the same, and moves nothing.
         let again = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(again, paid);
@@ -330,7 +330,7 @@ async fn a_source_that_refuses_fails_the_payment_and_releases_the_others() {
             .unwrap();
         let error = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap_err();
         let PaymentServiceError::Declined { code, payment, .. } = &error else {
@@ -351,13 +351,13 @@ async fn a_source_that_refuses_fails_the_payment_and_releases_the_others() {
         // The same request answers the same decline; a new one is told the payment failed.
         let replay = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap_err();
         assert_eq!(replay.code(), "insufficient_balance");
         let again = shop
             .payments
-            .confirm("k:confirm-2", &created.id, now())
+            .confirm("k:confirm-2", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap_err();
         assert_eq!(again.code(), "insufficient_balance");
@@ -381,7 +381,7 @@ async fn a_partial_capture_takes_each_source_pro_rata_and_refunds_go_back_by_pol
             .unwrap();
         let authorized = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(authorized.status, "authorized");
@@ -481,7 +481,7 @@ async fn cancelling_or_expiring_releases_every_reserved_source() {
             .await
             .unwrap();
         shop.payments
-            .confirm("k:confirm-1", &first.id, now())
+            .confirm("k:confirm-1", &first.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         let cancelled = shop
@@ -503,7 +503,7 @@ async fn cancelling_or_expiring_releases_every_reserved_source() {
             .await
             .unwrap();
         shop.payments
-            .confirm("k:confirm-2", &second.id, now())
+            .confirm("k:confirm-2", &second.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(shop.wallet_balance().await, (10_000, 4_000));
@@ -594,7 +594,7 @@ async fn refused_requests_change_nothing() {
         assert_eq!(reused.code(), "idempotency_key_reused");
         let missing = shop
             .payments
-            .confirm("k:7", "pay_missing", now())
+            .confirm("k:7", "pay_missing", ConfirmInput::default(), now())
             .await
             .unwrap_err();
         assert_eq!(missing.code(), "payment_not_found");
@@ -660,7 +660,7 @@ async fn story_with_a_lost_answer(
             > + 'a,
     >;
     let requests: Vec<Request<'_>> = vec![
-        Box::new(|| Box::pin(shop.payments.confirm("k:confirm", &id, now()))),
+        Box::new(|| Box::pin(shop.payments.confirm("k:confirm", &id, ConfirmInput::default(), now()))),
         Box::new(|| {
             Box::pin(
                 shop.payments
@@ -771,7 +771,7 @@ async fn a_card_pays_its_part_through_the_bank_and_gets_its_refund_back() {
             .unwrap();
         let paid = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(
@@ -830,7 +830,7 @@ async fn a_declined_card_releases_the_wallet_and_the_credit_line() {
             .unwrap();
         let error = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap_err();
         assert_eq!(error.code(), "card_declined");
@@ -887,7 +887,7 @@ async fn a_bank_answer_lost_in_a_timeout_never_charges_twice() {
             .unwrap();
         let error = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap_err();
         assert_eq!(error.code(), "payment_in_flight");
@@ -902,7 +902,7 @@ async fn a_bank_answer_lost_in_a_timeout_never_charges_twice() {
         // The retry with the same key finishes it: the card is held once, not twice.
         let authorized = shop
             .payments
-            .confirm("k:confirm", &created.id, now())
+            .confirm("k:confirm", &created.id, ConfirmInput::default(), now())
             .await
             .unwrap();
         assert_eq!(authorized.status, "authorized");

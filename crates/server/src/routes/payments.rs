@@ -13,9 +13,10 @@ use crate::extract::{idempotency_key, Path};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::payments::{
-    BalancesQuery, CaptureRequest, CardList, CardMovementRequest, CardsQuery, CreatePaymentRequest,
+    BalancesQuery, CaptureRequest, ConfirmRequest, ReviewDecision, ReviewRequest, CardList, CardMovementRequest, CardsQuery, CreatePaymentRequest,
     DeclinedBody, RefundRequest, SaveCardRequest, VaultMovementRequest, WalletDeclinedBody,
 };
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -94,9 +95,9 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         PaymentServiceError::PaymentNotFound(_) => StatusCode::NOT_FOUND,
-        PaymentServiceError::KeyReused(_) | PaymentServiceError::Contended(_) => {
-            StatusCode::CONFLICT
-        }
+        PaymentServiceError::KeyReused(_)
+        | PaymentServiceError::Contended(_)
+        | PaymentServiceError::StepUpRequired(_) => StatusCode::CONFLICT,
         PaymentServiceError::Rules(
             PaymentError::InvalidTransition { .. }
             | PaymentError::LegState { .. }
@@ -175,12 +176,15 @@ pub async fn get_payment(
 
 #[utoipa::path(
     post, path = "/v1/payments/{id}/confirm", tag = "payments",
+    request_body(content = ConfirmRequest, description = "Optional: the shopper's device and IP for risk control, and the one-time code when the payment asked for one"),
     params(("id" = String, Path, description = "Payment id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
-        (status = 200, description = "Every source reserved (`authorized`), and captured when the capture is automatic", body = PaymentView),
-        (status = 402, description = "A source refused (`insufficient_balance`, a credit refusal, `card_declined`): the payment failed and every source was released", body = DeclinedBody),
+        (status = 200, description = "Every source reserved (`authorized`), and captured when the capture is automatic; `requires_action` when risk control asks for a one-time code (sent to the shopper), `under_review` when it sends the payment to an analyst", body = PaymentView),
+        (status = 400, description = "Not JSON", body = ErrorBody),
+        (status = 402, description = "A source refused (`insufficient_balance`, a credit refusal, `card_declined`), risk control rejected it (`risk_rejected`), or three wrong one-time codes (`step_up_failed`): the payment failed and every source was released", body = DeclinedBody),
         (status = 404, description = "No such payment", body = ErrorBody),
-        (status = 409, description = "Expired (`payment_expired`) or in a status that cannot be confirmed (`payment_state_conflict`)", body = ErrorBody),
+        (status = 409, description = "Expired (`payment_expired`), in a status that cannot be confirmed (`payment_state_conflict`), or waiting for its one-time code (`step_up_code_required`)", body = ErrorBody),
+        (status = 422, description = "A wrong one-time code (`step_up_code_wrong`)", body = ErrorBody),
         (status = 503, description = "A step's outcome is unknown (`payment_in_flight`): retry with the same key", body = ErrorBody),
     ),
     security(("api_key" = ["payments:write"]))
@@ -190,12 +194,75 @@ pub async fn confirm_payment(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let key = scoped_key(&principal, &headers)?;
+    let request: ConfirmRequest = optional_body(&body)?;
+    Ok(answer(
+        StatusCode::OK,
+        service
+            .confirm(&key, &id, request.into_input(), state.clock.now())
+            .await,
+    ))
+}
+
+/// A body that may be empty (then the type's default), else strict JSON.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request("invalid_request", format!("invalid JSON body: {error}")))
+}
+
+#[utoipa::path(
+    post, path = "/v1/payments/{id}/review", tag = "payments",
+    request_body = ReviewRequest,
+    params(("id" = String, Path, description = "Payment id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
+    responses(
+        (status = 200, description = "Approved: the payment is authorised (and captured when its capture is automatic); rejected: every source released, the payment failed", body = PaymentView),
+        (status = 404, description = "No such payment", body = ErrorBody),
+        (status = 409, description = "Not under review", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
+pub async fn review_payment(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<ReviewRequest>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let key = scoped_key(&principal, &headers)?;
+    let approve = matches!(request.decision, ReviewDecision::Approve);
+    Ok(answer(
+        StatusCode::OK,
+        service.review(&key, &id, approve, state.clock.now()).await,
+    ))
+}
+
+#[utoipa::path(
+    post, path = "/v1/payments/{id}/delivery-release", tag = "payments",
+    params(("id" = String, Path, description = "Payment id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
+    responses(
+        (status = 200, description = "The order's delivery, held by risk control, is released (`delivery_held` false)", body = PaymentView),
+        (status = 404, description = "No such payment", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
+pub async fn release_delivery(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let service = service(&state)?;
     let key = scoped_key(&principal, &headers)?;
     Ok(answer(
         StatusCode::OK,
-        service.confirm(&key, &id, state.clock.now()).await,
+        service.release_delivery(&key, &id, state.clock.now()).await,
     ))
 }
 

@@ -243,3 +243,43 @@ pub struct WalletDeclinedBody {
     pub error: crate::error::ErrorDetail,
     pub operation: tally_service::payments::wallets::WalletOperationView,
 }
+
+/// What the shopper's device adds to a confirm.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The device's identifier, for risk control.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// The shopper's IP address, for risk control.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// The one-time code sent to the shopper, when the payment is in `requires_action`.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+impl ConfirmRequest {
+    pub fn into_input(self) -> tally_service::payments::ConfirmInput {
+        tally_service::payments::ConfirmInput {
+            device: self.device,
+            ip: self.ip,
+            code: self.code,
+        }
+    }
+}
+
+/// An analyst's decision on a payment under review.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewDecision {
+    Approve,
+    Reject,
+}
+
+/// An analyst's decision on a payment under review.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub decision: ReviewDecision,
+}

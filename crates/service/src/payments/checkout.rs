@@ -38,7 +38,13 @@ use crate::payments::record::{
     Action, Ending, Failure, PaymentRecord, Progress, RefundRecord, RefundStatus, Reservation,
     Taken,
 };
+use crate::payments::risk_control::{
+    code_hash, new_code, same_hash, CodeSink, LogSink, RiskVerdict, StepUp, STEP_UP_ATTEMPTS_MAX,
+    STEP_UP_VALIDITY,
+};
 use crate::payments::views::{payment_view, PaymentView};
+use crate::risk::RiskService;
+use tally_risk::{Event, EventKind};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -160,6 +166,20 @@ pub struct PaymentService {
     config: PaymentsConfig,
     /// Test hook: the step taken when this reaches zero acts, then its answer is lost.
     lose_answer_in: std::sync::atomic::AtomicI64,
+    /// The risk engine, attached once it is rebuilt from storage; without it payments are
+    /// not risk-decided (a process that serves no risk routes).
+    risk: std::sync::OnceLock<Arc<RiskService>>,
+    /// Where one-time codes go; [`LogSink`] unless another is attached.
+    code_sink: std::sync::OnceLock<Arc<dyn CodeSink>>,
+}
+
+/// What the shopper's device adds to a confirm: where it comes from (for risk control) and
+/// the one-time code when the payment asked for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmInput {
+    pub device: Option<String>,
+    pub ip: Option<String>,
+    pub code: Option<String>,
 }
 
 /// The kind of answer stored for a request.
@@ -231,6 +251,25 @@ impl PaymentService {
                 .collect(),
             config,
             lose_answer_in: std::sync::atomic::AtomicI64::new(-1),
+            risk: std::sync::OnceLock::new(),
+            code_sink: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Decides every payment confirmed from now on with `risk`. Only the first call counts.
+    pub fn attach_risk(&self, risk: Arc<RiskService>) {
+        let _ = self.risk.set(risk);
+    }
+
+    /// Sends one-time codes to `sink`. Only the first call counts.
+    pub fn attach_code_sink(&self, sink: Arc<dyn CodeSink>) {
+        let _ = self.code_sink.set(sink);
+    }
+
+    fn send_code(&self, customer: &str, payment: &str, code: &str) {
+        match self.code_sink.get() {
+            Some(sink) => sink.send(customer, payment, code),
+            None => LogSink.send(customer, payment, code),
         }
     }
 
@@ -457,6 +496,8 @@ impl PaymentService {
             ending: None,
             refunds: Vec::new(),
             failure: None,
+            risk: None,
+            step_up: None,
         };
         let view = payment_view(&record);
         let state = encode(
@@ -594,11 +635,49 @@ impl PaymentService {
         &self,
         key: &str,
         id: &str,
+        input: ConfirmInput,
         now: Timestamp,
     ) -> Result<PaymentView, PaymentServiceError> {
-        let hash = hash_request("confirm", &json!({ "payment": id }));
-        self.run(key, "confirm", &hash, id, now, |service, loaded| {
-            Box::pin(service.confirm_loaded(loaded, now))
+        let hash = hash_request(
+            "confirm",
+            &json!({ "payment": id, "device": input.device, "ip": input.ip, "code": input.code }),
+        );
+        self.run(key, "confirm", &hash, id, now, move |service, loaded| {
+            Box::pin(service.confirm_loaded(loaded, input.clone(), now))
+        })
+        .await
+    }
+
+    /// An analyst's decision on a payment risk control sent to review: approved, it is
+    /// captured (when its capture is automatic) or waits for the merchant's capture;
+    /// rejected, every source is released and it fails.
+    pub async fn review(
+        &self,
+        key: &str,
+        id: &str,
+        approve: bool,
+        now: Timestamp,
+    ) -> Result<PaymentView, PaymentServiceError> {
+        let hash = hash_request("review", &json!({ "payment": id, "approve": approve }));
+        self.run(key, "review", &hash, id, now, move |service, loaded| {
+            Box::pin(service.review_loaded(loaded, approve, now))
+        })
+        .await
+    }
+
+    /// An analyst releases an order's delivery that risk control held.
+    pub async fn release_delivery(
+        &self,
+        key: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<PaymentView, PaymentServiceError> {
+        let hash = hash_request("release_delivery", &json!({ "payment": id }));
+        self.run(key, "release_delivery", &hash, id, now, move |service, loaded| {
+            Box::pin(async move {
+                loaded.record.payment.release_delivery();
+                service.save(loaded, now).await
+            })
         })
         .await
     }
@@ -695,13 +774,14 @@ impl PaymentService {
     async fn confirm_loaded(
         &self,
         loaded: &mut Loaded,
+        input: ConfirmInput,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
         let status = loaded.record.payment.status;
         match status {
             PaymentStatus::Failed => return Err(declined(&loaded.record)),
             status if status.is_reserved() || status.is_paid() => return Ok(()),
-            PaymentStatus::Created => {}
+            PaymentStatus::Created | PaymentStatus::RequiresAction => {}
             _ => {
                 return Err(PaymentError::InvalidTransition {
                     status: status.as_str(),
@@ -721,6 +801,48 @@ impl PaymentService {
             .await?;
             return Err(PaymentError::Expired(loaded.record.payment.expires_at.to_string()).into());
         }
+        if loaded.record.risk.is_none() {
+            if let Some(risk) = self.risk.get() {
+                let verdict = self.decide_risk(risk, &loaded.record, &input, now).await?;
+                loaded.record.risk = Some(verdict.clone());
+                self.save(loaded, now).await?;
+                match verdict.action.as_str() {
+                    "reject" => {
+                        let failure = Failure {
+                            code: "risk_rejected".into(),
+                            message: format!(
+                                "risk control rejected the payment: {}",
+                                verdict.reasons.join(", ")
+                            ),
+                            leg: None,
+                        };
+                        self.end(loaded, PaymentStatus::Failed, "risk_rejected", Some(failure), now)
+                            .await?;
+                        return Err(declined(&loaded.record));
+                    }
+                    "step_up" => {
+                        let code = new_code();
+                        let expires_at = now
+                            .checked_add(STEP_UP_VALIDITY)
+                            .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
+                        loaded.record.step_up = Some(StepUp {
+                            code_hash: code_hash(&loaded.record.id, &code),
+                            attempts: 0,
+                            expires_at,
+                        });
+                        let cause = format!("step up: {}", verdict.reasons.join(", "));
+                        loaded.record.payment.require_action(now, &cause)?;
+                        self.save(loaded, now).await?;
+                        self.send_code(&loaded.record.payment.customer, &loaded.record.id, &code);
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if loaded.record.payment.status == PaymentStatus::RequiresAction {
+            self.check_code(loaded, input.code.as_deref(), now).await?;
+        }
         for leg in 0..loaded.record.payment.legs.len() {
             if loaded.record.payment.legs[leg].status != tally_payments::LegStatus::Pending {
                 continue;
@@ -739,12 +861,173 @@ impl PaymentService {
             }
         }
         loaded.record.payment.authorize(now)?;
+        let action = loaded.record.risk.as_ref().map(|risk| risk.action.clone());
+        match action.as_deref() {
+            Some("review") => {
+                let case = loaded
+                    .record
+                    .risk
+                    .as_ref()
+                    .and_then(|risk| risk.case_id.clone())
+                    .unwrap_or_default();
+                let cause = format!("risk review, case {case}");
+                loaded.record.payment.hold_for_review(now, &cause)?;
+                return self.save(loaded, now).await;
+            }
+            Some("hold_delivery") => loaded.record.payment.hold_delivery(),
+            _ => {}
+        }
         self.save(loaded, now).await?;
         if loaded.record.payment.capture_method == CaptureMethod::Automatic {
             let amount = loaded.record.payment.amount;
             self.capture_loaded(loaded, Some(amount), now).await?;
         }
         Ok(())
+    }
+
+    /// The risk engine's decision on the payment as a `transaction` event (id
+    /// `payment:{id}`, so a retry is answered the same decision, never decided twice).
+    async fn decide_risk(
+        &self,
+        risk: &RiskService,
+        record: &PaymentRecord,
+        input: &ConfirmInput,
+        now: Timestamp,
+    ) -> Result<RiskVerdict, PaymentServiceError> {
+        let payment = &record.payment;
+        let mut event = Event::new(
+            format!("payment:{}", record.id),
+            EventKind::Transaction,
+            now,
+            payment.customer.clone(),
+        );
+        event.device = input.device.clone();
+        event.ip = input.ip.clone();
+        event.merchant = Some(payment.merchant_id.clone());
+        event.amount = Some(payment.amount);
+        for leg in &payment.legs {
+            if let Source::Card { token } = &leg.source {
+                event.card = self.database.card(token).await?.map(|card| card.fingerprint);
+            }
+        }
+        let decided = risk.decide(&event).await.map_err(|error| {
+            PaymentServiceError::Invalid(format!("risk control: {error} ({})", error.code()))
+        })?;
+        let action = decided.decision["action"]
+            .as_str()
+            .unwrap_or("approve")
+            .to_string();
+        let reasons = decided.decision["reasons"]
+            .as_array()
+            .map(|reasons| {
+                reasons
+                    .iter()
+                    .filter_map(|reason| reason.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(RiskVerdict {
+            action,
+            reasons,
+            sequence: decided.sequence,
+            case_id: decided.case_id,
+        })
+    }
+
+    /// Checks the one-time code of a payment in `requires_action`: the right one clears the
+    /// way; a wrong one counts, and the third fails the payment, as does an expired code.
+    async fn check_code(
+        &self,
+        loaded: &mut Loaded,
+        code: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let Some(step_up) = loaded.record.step_up.clone() else {
+            return Err(PaymentError::Internal("a payment waiting for a code has one").into());
+        };
+        if now >= step_up.expires_at {
+            let failure = Failure {
+                code: "step_up_expired".into(),
+                message: "the one-time code expired".into(),
+                leg: None,
+            };
+            self.end(loaded, PaymentStatus::Failed, "step_up_expired", Some(failure), now)
+                .await?;
+            return Err(declined(&loaded.record));
+        }
+        let Some(code) = code else {
+            return Err(PaymentServiceError::StepUpRequired(loaded.record.id.clone()));
+        };
+        if same_hash(&code_hash(&loaded.record.id, code), &step_up.code_hash) {
+            loaded.record.step_up = None;
+            return self.save(loaded, now).await;
+        }
+        let attempts = step_up.attempts + 1;
+        if attempts >= STEP_UP_ATTEMPTS_MAX {
+            loaded.record.step_up = None;
+            let failure = Failure {
+                code: "step_up_failed".into(),
+                message: format!("{STEP_UP_ATTEMPTS_MAX} wrong one-time codes"),
+                leg: None,
+            };
+            self.end(loaded, PaymentStatus::Failed, "step_up_failed", Some(failure), now)
+                .await?;
+            return Err(declined(&loaded.record));
+        }
+        loaded.record.step_up = Some(StepUp {
+            attempts,
+            ..step_up
+        });
+        self.save(loaded, now).await?;
+        Err(PaymentServiceError::StepUpCodeWrong {
+            payment: loaded.record.id.clone(),
+            attempts_left: STEP_UP_ATTEMPTS_MAX - attempts,
+        })
+    }
+
+    async fn review_loaded(
+        &self,
+        loaded: &mut Loaded,
+        approve: bool,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let status = loaded.record.payment.status;
+        if status != PaymentStatus::UnderReview {
+            // The same decision again is answered as done.
+            let done = if approve {
+                status == PaymentStatus::Authorized || status.is_paid()
+            } else {
+                status == PaymentStatus::Failed
+            };
+            if done {
+                return Ok(());
+            }
+            return Err(PaymentError::InvalidTransition {
+                status: status.as_str(),
+                action: "be reviewed",
+            }
+            .into());
+        }
+        if approve {
+            loaded
+                .record
+                .payment
+                .approve_review(now, "approved by an analyst")?;
+            self.save(loaded, now).await?;
+            if loaded.record.payment.capture_method == CaptureMethod::Automatic {
+                let amount = loaded.record.payment.amount;
+                self.capture_loaded(loaded, Some(amount), now).await?;
+            }
+            Ok(())
+        } else {
+            let failure = Failure {
+                code: "review_rejected".into(),
+                message: "an analyst rejected the payment".into(),
+                leg: None,
+            };
+            self.end(loaded, PaymentStatus::Failed, "review_rejected", Some(failure), now)
+                .await
+        }
     }
 
     async fn capture_loaded(

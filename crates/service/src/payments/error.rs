@@ -61,6 +61,11 @@ pub enum PaymentServiceError {
     /// the intent log, and a retry with the same key, or recovery, finishes it.
     #[error("payment {payment} is in flight: {reason}; retry with the same idempotency key")]
     InFlight { payment: String, reason: String },
+    /// Risk control asked for a one-time code, and the confirm carried none.
+    #[error("payment {0} waits for the one-time code sent to the shopper; confirm with it")]
+    StepUpRequired(String),
+    #[error("wrong one-time code for payment {payment}; {attempts_left} attempts left")]
+    StepUpCodeWrong { payment: String, attempts_left: u32 },
     /// Another process changed the payment meanwhile; retry.
     #[error("payment {0} changed under this request; retry")]
     Contended(String),
@@ -98,6 +103,8 @@ impl PaymentServiceError {
             PaymentServiceError::Declined { code, .. } => code,
             PaymentServiceError::WalletDeclined { code, .. } => code,
             PaymentServiceError::InFlight { .. } => "payment_in_flight",
+            PaymentServiceError::StepUpRequired(_) => "step_up_code_required",
+            PaymentServiceError::StepUpCodeWrong { .. } => "step_up_code_wrong",
             PaymentServiceError::Contended(_) => "payment_contended",
             PaymentServiceError::LedgerConflict(_) => "payments_ledger_conflict",
             PaymentServiceError::LedgerRefused { .. } => "payments_ledger_refused",

@@ -7,9 +7,10 @@ pub mod cards;
 pub mod checkout;
 pub mod error;
 pub mod record;
+pub mod risk_control;
 pub mod views;
 pub mod wallets;
 
-pub use checkout::{CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
+pub use checkout::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
 pub use error::PaymentServiceError;
 pub use views::PaymentView;

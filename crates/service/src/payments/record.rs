@@ -23,6 +23,12 @@ pub struct PaymentRecord {
     pub refunds: Vec<RefundRecord>,
     /// Why the payment failed, given again to every later request about it.
     pub failure: Option<Failure>,
+    /// What risk control decided, once it did.
+    #[serde(default)]
+    pub risk: Option<crate::payments::risk_control::RiskVerdict>,
+    /// The one-time code the payment waits for, in `requires_action`.
+    #[serde(default)]
+    pub step_up: Option<crate::payments::risk_control::StepUp>,
 }
 
 /// Where a leg's money is held.
