@@ -245,6 +245,11 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
                 Some(no_control_characters()),
             ),
         ),
+        (
+            "RevealRequest",
+            "reason",
+            Text::new(Some(1), Some(REASON_CHARACTERS_MAX), Some(visible_text())),
+        ),
         ("CaptureRequest", "product", not_empty.clone()),
         ("BillInstallmentRequest", "product", not_empty.clone()),
         ("WriteOffRequest", "case_id", not_empty.clone()),
@@ -328,6 +333,7 @@ const NOT_NULL: &[(&str, &str)] = &[
     ("PostHoldRequest", "currency"),
     ("SearchRequest", "phone"),
     ("SearchRequest", "national_id"),
+    ("RevealRequest", "reason"),
     // The product's own reader takes these as absent or a value, never `null`.
     ("ProductBody", "rounding"),
     ("ProductBody", "remainder_on"),
@@ -335,6 +341,10 @@ const NOT_NULL: &[(&str, &str)] = &[
     ("ProductBody", "fees_refundable"),
     ("TermBody", "tier_rates"),
 ];
+
+/// Properties that are optional in Rust only so that their absence gets an answer of its
+/// own, but that a request needs: (schema, property).
+const REQUIRED: &[(&str, &str)] = &[("RevealRequest", "reason")];
 
 /// Query and path parameters: (path, name, rule).
 enum Parameter {
@@ -498,6 +508,13 @@ impl Modify for Constraints {
                         [single] => single.clone().into(),
                         _ => utoipa::openapi::schema::SchemaType::Array(types),
                     };
+                }
+            }
+        }
+        for (schema, property) in REQUIRED {
+            if let Some(object) = object_mut(schemas, schema) {
+                if !object.required.iter().any(|name| name == property) {
+                    object.required.push((*property).to_string());
                 }
             }
         }
