@@ -177,11 +177,16 @@ pub enum KeysCommand {
         /// When the key stops working (RFC 3339, e.g. 2027-01-01T00:00:00Z); default never.
         #[arg(long, value_name = "TIME")]
         expires_at: Option<jiff::Timestamp>,
+        /// Limits the key to ledger accounts whose codes start with this prefix (compared
+        /// without letter case or compatibility forms): it opens, moves and reads no other.
+        /// Repeat for several; default: any account its scopes allow.
+        #[arg(long = "account-namespace", value_name = "PREFIX")]
+        account_namespaces: Vec<String>,
         #[command(flatten)]
         config: ConfigArgs,
     },
     /// Lists every key (id, name, scopes, status, created, expires, revoked, rotated
-    /// from); secrets are not stored, so none is shown.
+    /// from, account namespaces); secrets are not stored, so none is shown.
     List {
         #[command(flatten)]
         config: ConfigArgs,
@@ -193,8 +198,8 @@ pub enum KeysCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Rotates a key: prints a new key with the same name and scopes once; the old key
-    /// keeps working for the grace period, then stops.
+    /// Rotates a key: prints a new key with the same name, scopes and account namespaces
+    /// once; the old key keeps working for the grace period, then stops.
     Rotate {
         /// The id of the key to replace.
         id: String,
@@ -216,6 +221,30 @@ async fn open_database(config: &ConfigArgs) -> anyhow::Result<Database> {
     Ok(database)
 }
 
+/// A key's namespaces in `tally keys list`: each as JSON text (a prefix may hold spaces or
+/// tabs), separated by spaces; `-` for a key not limited by code.
+fn namespaces_listed(namespaces: &[String]) -> String {
+    if namespaces.is_empty() {
+        return "-".to_string();
+    }
+    namespaces
+        .iter()
+        .map(|prefix| serde_json::Value::from(prefix.as_str()).to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn namespaces_described(namespaces: &[String]) -> String {
+    if namespaces.is_empty() {
+        "on any ledger account its scopes allow".to_string()
+    } else {
+        format!(
+            "limited to account codes starting with {}",
+            namespaces_listed(namespaces)
+        )
+    }
+}
+
 fn optional_time(at: Option<jiff::Timestamp>) -> String {
     at.map_or_else(|| "-".to_string(), |at| at.to_string())
 }
@@ -226,6 +255,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             name,
             scopes,
             expires_at,
+            account_namespaces,
             config,
         } => {
             for scope in &scopes {
@@ -241,16 +271,23 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             }
             let database = open_database(&config).await?;
             let created = database
-                .create_api_key_expiring(&name, &scopes, expires_at, SystemClock.now())
+                .create_api_key_in_namespaces(
+                    &name,
+                    &scopes,
+                    &account_namespaces,
+                    expires_at,
+                    SystemClock.now(),
+                )
                 .await;
             database.close().await;
             let created = created?;
             eprintln!(
-                "created key {:?} ({}) with scopes {}, expiring {}; it is shown once:",
+                "created key {:?} ({}) with scopes {}, expiring {}, {}; it is shown once:",
                 created.key.name,
                 created.key.id,
                 scopes.join(" "),
-                optional_time(created.key.expires_at)
+                optional_time(created.key.expires_at),
+                namespaces_described(&created.key.account_namespaces),
             );
             println!("{}", created.secret.expose());
             Ok(ExitCode::SUCCESS)
@@ -260,10 +297,12 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             let keys = database.api_keys().await;
             database.close().await;
             let now = SystemClock.now();
-            println!("id\tname\tscopes\tstatus\tcreated_at\texpires_at\trevoked_at\trotated_from");
+            println!(
+                "id\tname\tscopes\tstatus\tcreated_at\texpires_at\trevoked_at\trotated_from\taccount_namespaces"
+            );
             for key in keys? {
                 println!(
-                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     key.id,
                     key.name,
                     key.scopes.join(" "),
@@ -272,6 +311,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
                     optional_time(key.expires_at),
                     optional_time(key.revoked_at),
                     key.rotated_from.as_deref().unwrap_or("-"),
+                    namespaces_listed(&key.account_namespaces),
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -308,12 +348,13 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             database.close().await;
             let rotated = rotated?;
             eprintln!(
-                "key {id} works until {}; its replacement {:?} ({}) with scopes {}, expiring {}, is shown once:",
+                "key {id} works until {}; its replacement {:?} ({}) with scopes {}, expiring {}, {}, is shown once:",
                 optional_time(old?.and_then(|old| old.expires_at)),
                 rotated.key.name,
                 rotated.key.id,
                 rotated.key.scopes.join(" "),
-                optional_time(rotated.key.expires_at)
+                optional_time(rotated.key.expires_at),
+                namespaces_described(&rotated.key.account_namespaces),
             );
             println!("{}", rotated.secret.expose());
             Ok(ExitCode::SUCCESS)

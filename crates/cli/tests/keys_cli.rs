@@ -1,6 +1,7 @@
 //! `tally keys` on SQLite and, when `TALLY_TEST_DATABASE_URL` is set, on PostgreSQL: a key
 //! created with an expiry, listed without its secret, rotated (the old key stops after its
-//! grace, the new one has the same name and scopes), and revoked; refusals exit non-zero.
+//! grace, the new one has the same name and scopes), and revoked; a key limited to account
+//! namespaces, listed with them and rotated with them; refusals exit non-zero.
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
@@ -47,6 +48,7 @@ async fn given(test: TestDatabase) -> TestDatabase {
 tally_store::on_both_backends!(
     setup = given;
     keys_are_created_listed_rotated_and_revoked,
+    keys_limited_to_account_namespaces_are_listed_and_rotated_with_them,
 );
 
 async fn keys_are_created_listed_rotated_and_revoked(test: TestDatabase) {
@@ -132,4 +134,76 @@ async fn keys_are_created_listed_rotated_and_revoked(test: TestDatabase) {
     let unknown = keys(&test, &["rotate", "no-such-key"]);
     assert_ne!(unknown.code, 0);
     assert!(unknown.stderr.contains("no API key"), "{}", unknown.stderr);
+}
+
+async fn keys_limited_to_account_namespaces_are_listed_and_rotated_with_them(test: TestDatabase) {
+    let database = &test.database;
+    let now = jiff::Timestamp::now();
+    let created = keys(
+        &test,
+        &[
+            "create",
+            "--name",
+            "merchant-a",
+            "--scope",
+            "ledger:write",
+            "--account-namespace",
+            "merchant-a-",
+            "--account-namespace",
+            "shop a-",
+        ],
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    assert!(
+        created
+            .stderr
+            .contains(r#"limited to account codes starting with "merchant-a-" "shop a-""#),
+        "{}",
+        created.stderr
+    );
+    let key = database
+        .find_api_key(created.stdout.trim(), now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.account_namespaces, ["merchant-a-", "shop a-"]);
+    assert_eq!(listed(&test, &key.id)[8], r#""merchant-a-" "shop a-""#);
+    let rotated = keys(&test, &["rotate", &key.id, "--grace-seconds", "0"]);
+    assert_eq!(rotated.code, 0, "{}", rotated.stderr);
+    let new_key = database
+        .find_api_key(rotated.stdout.trim(), jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(new_key.account_namespaces, key.account_namespaces);
+    // A key without namespaces lists `-`; a blank namespace is refused.
+    let plain = keys(
+        &test,
+        &["create", "--name", "plain", "--scope", "ledger:read"],
+    );
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let plain = database
+        .find_api_key(plain.stdout.trim(), jiff::Timestamp::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(listed(&test, &plain.id)[8], "-");
+    let blank = keys(
+        &test,
+        &[
+            "create",
+            "--name",
+            "blank",
+            "--scope",
+            "ledger:read",
+            "--account-namespace",
+            " ",
+        ],
+    );
+    assert_ne!(blank.code, 0, "{}", blank.stdout);
+    assert!(
+        blank.stderr.contains("account namespace"),
+        "{}",
+        blank.stderr
+    );
 }

@@ -75,13 +75,16 @@ pub struct Account {
     pub owner: Option<String>,
 }
 
-/// Who asks for a write: a client of the API, or one of Tally's own services by name.
-/// An account a service opened can be moved only by that service, so that no client can
-/// post to the books a service keeps in step with its own records (the credit service's
-/// receivables, for one).
+/// Who asks for a write: a client of the API, a client whose API key is limited to
+/// account-code namespaces, or one of Tally's own services by name. An account a service
+/// opened can be moved only by that service, so that no client can post to the books a
+/// service keeps in step with its own records (the credit service's receivables, for one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Actor {
     Client,
+    /// A client that may open, move and read only accounts whose codes start with one of
+    /// these prefixes (a merchant's key kept to `merchant-a-` accounts).
+    LimitedClient(AccountNamespaces),
     Service(&'static str),
 }
 
@@ -89,18 +92,72 @@ impl Actor {
     /// The owner recorded on an account this actor opens.
     pub fn owner(&self) -> Option<String> {
         match self {
-            Actor::Client => None,
+            Actor::Client | Actor::LimitedClient(_) => None,
             Actor::Service(name) => Some((*name).to_string()),
         }
     }
 
-    /// Whether this actor may move `account`.
+    /// Whether this actor may move `account`, as far as owners go.
     pub fn may_move(&self, account: &Account) -> bool {
         match (&account.owner, self) {
             (None, _) => true,
             (Some(owner), Actor::Service(name)) => owner == name,
-            (Some(_), Actor::Client) => false,
+            (Some(_), Actor::Client | Actor::LimitedClient(_)) => false,
         }
+    }
+
+    /// The namespaces this actor is limited to, if it is.
+    pub fn namespaces(&self) -> Option<&AccountNamespaces> {
+        match self {
+            Actor::LimitedClient(namespaces) => Some(namespaces),
+            Actor::Client | Actor::Service(_) => None,
+        }
+    }
+
+    /// Whether an account with `code` lies within what this actor may open, move and read.
+    pub fn may_touch_code(&self, code: &str) -> bool {
+        self.namespaces()
+            .is_none_or(|namespaces| namespaces.contains(code))
+    }
+}
+
+/// Account-code prefixes an API key is limited to. Codes are compared as the ledger compares
+/// them against reserved prefixes ([`code_for_comparison`]: compatibility forms folded,
+/// lower case), so that `MERCHANT-A-1` and the full-width `ｍｅｒｃｈａｎｔ-ａ-1` are in the
+/// namespace `merchant-a-`, and nothing outside it passes for inside by its letter case.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountNamespaces {
+    /// As given, to show.
+    prefixes: Vec<String>,
+    /// As compared.
+    compared: Vec<String>,
+}
+
+impl AccountNamespaces {
+    /// The namespaces of `prefixes`; `None` when there are none (a key without namespaces
+    /// is not limited by code).
+    pub fn new(prefixes: &[String]) -> Option<Self> {
+        if prefixes.is_empty() {
+            return None;
+        }
+        Some(Self {
+            prefixes: prefixes.to_vec(),
+            compared: prefixes
+                .iter()
+                .map(|prefix| code_for_comparison(prefix))
+                .collect(),
+        })
+    }
+
+    /// Whether `code` starts with one of the prefixes.
+    pub fn contains(&self, code: &str) -> bool {
+        let code = code_for_comparison(code);
+        self.compared.iter().any(|prefix| code.starts_with(prefix))
+    }
+
+    /// The prefixes as given.
+    pub fn prefixes(&self) -> &[String] {
+        &self.prefixes
     }
 }
 

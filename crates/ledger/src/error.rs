@@ -44,6 +44,18 @@ pub enum LedgerError {
         account_id: AccountId,
         owner: String,
     },
+    #[error(
+        "account {} lies outside the API key's account namespaces ({}): the key may open, move \
+         and read only accounts whose codes start with one of them",
+        describe_account(*account_id, code),
+        namespaces.iter().map(|prefix| format!("{prefix:?}")).collect::<Vec<_>>().join(", ")
+    )]
+    AccountOutsideKeyNamespace {
+        /// None for an account not opened yet.
+        account_id: Option<AccountId>,
+        code: String,
+        namespaces: Vec<String>,
+    },
     #[error("account {0} is debited and credited the same amount in one entry: that moves nothing on the account and only inflates its totals")]
     NetsToZero(AccountId),
     #[error("{amount} minor units in {currency} is above the most one entry or hold may move ({max} minor units, the ledger's entry_amount_max)")]
@@ -75,6 +87,14 @@ pub enum LedgerError {
     Money(#[from] MoneyError),
 }
 
+/// An account in a refusal: its id and code, or its code alone before it is opened.
+fn describe_account(account_id: Option<AccountId>, code: &str) -> String {
+    match account_id {
+        Some(id) => format!("{id} ({code:?})"),
+        None => format!("{code:?}"),
+    }
+}
+
 impl LedgerError {
     /// The stable code of this error on the API. Never renamed once published.
     pub fn code(&self) -> &'static str {
@@ -91,6 +111,7 @@ impl LedgerError {
             LedgerError::ExceedsDebits(_) => "exceeds_debits",
             LedgerError::SameAccount => "hold_same_account",
             LedgerError::AccountOwnedByService { .. } => "account_owned_by_service",
+            LedgerError::AccountOutsideKeyNamespace { .. } => "account_outside_key_namespace",
             LedgerError::NetsToZero(_) => "entry_nets_to_zero_on_account",
             LedgerError::AmountAboveMaximum { .. } => "entry_amount_too_large",
             LedgerError::ExpiryNotInFuture(_) => "hold_expiry_not_in_future",

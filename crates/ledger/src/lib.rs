@@ -25,8 +25,8 @@ pub mod memory;
 pub mod working;
 
 pub use account::{
-    code_for_comparison, forbidden_in_code, Account, AccountFlags, AccountKind, AccountState,
-    Actor, Balance, NewAccount,
+    code_for_comparison, forbidden_in_code, Account, AccountFlags, AccountKind, AccountNamespaces,
+    AccountState, Actor, Balance, NewAccount,
 };
 pub use command::{Command, Outcome};
 pub use entry::{Entry, Leg, LegRecord, NewEntry, NewLeg, Side};

@@ -60,6 +60,8 @@ impl MemoryLedger {
         now: Timestamp,
     ) -> Result<Outcome, MemoryError> {
         if let Some((first, outcome)) = self.replies.get(key) {
+            // A retry is answered only to an actor that may apply the command.
+            self.working.check_actor(actor, command)?;
             if first == command {
                 return Ok(outcome.clone());
             }

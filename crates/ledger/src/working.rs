@@ -201,12 +201,29 @@ impl Working {
         }
     }
 
-    /// Refuses a command that moves an account `actor` may not move. Accounts the command
-    /// names but that do not exist are left to the command's own checks.
-    fn check_actor(&self, actor: &Actor, command: &Command) -> Result<(), LedgerError> {
+    /// Refuses a command `actor` may not apply: one that moves an account a service owns
+    /// (unless the actor is that service), and, for a client limited to account-code
+    /// namespaces, one that opens or touches an account whose code lies outside them.
+    /// Accounts the command names but that do not exist are left to the command's own
+    /// checks. The writer also asks this before answering a retry with a stored outcome.
+    pub fn check_actor(&self, actor: &Actor, command: &Command) -> Result<(), LedgerError> {
+        let outside =
+            |account_id: Option<AccountId>, code: &str| LedgerError::AccountOutsideKeyNamespace {
+                account_id,
+                code: code.to_string(),
+                namespaces: actor
+                    .namespaces()
+                    .map(|namespaces| namespaces.prefixes().to_vec())
+                    .unwrap_or_default(),
+            };
         let hold_accounts;
         let accounts: Vec<AccountId> = match command {
-            Command::CreateAccount(_) => return Ok(()),
+            Command::CreateAccount(new) => {
+                if !actor.may_touch_code(&new.code) {
+                    return Err(outside(None, &new.code));
+                }
+                return Ok(());
+            }
             Command::PostEntry(new) => new.legs.iter().map(|leg| leg.account_id).collect(),
             Command::CreateHold(new) => vec![new.debit_account_id, new.credit_account_id],
             Command::PostHold { hold_id, .. } | Command::VoidHold { hold_id } => {
@@ -224,6 +241,9 @@ impl Working {
                         account_id,
                         owner: state.account.owner.clone().unwrap_or_default(),
                     });
+                }
+                if !actor.may_touch_code(&state.account.code) {
+                    return Err(outside(Some(account_id), &state.account.code));
                 }
             }
         }

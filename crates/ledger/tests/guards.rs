@@ -1,6 +1,7 @@
 //! The ledger's guards of its own books: no account on both sides of an entry, a largest
-//! amount per entry and hold, accounts a service owns moved by that service only, and
-//! account codes free of control and bidirectional formatting characters.
+//! amount per entry and hold, accounts a service owns moved by that service only, a client
+//! limited to account-code namespaces kept within them, and account codes free of control
+//! and bidirectional formatting characters.
 #![allow(clippy::unwrap_used)]
 
 use jiff::Timestamp;
@@ -9,8 +10,8 @@ use std::collections::BTreeMap;
 use tally_core::{AccountId, Amount, Currency, HoldId};
 use tally_ledger::memory::MemoryError;
 use tally_ledger::{
-    code_for_comparison, AccountFlags, AccountKind, Actor, Command, LedgerError, MemoryLedger,
-    NewAccount, NewEntry, NewHold, NewLeg, Outcome, Side, ENTRY_AMOUNT_MAX_DEFAULT,
+    code_for_comparison, AccountFlags, AccountKind, AccountNamespaces, Actor, Command, LedgerError,
+    MemoryLedger, NewAccount, NewEntry, NewHold, NewLeg, Outcome, Side, ENTRY_AMOUNT_MAX_DEFAULT,
 };
 
 fn now() -> Timestamp {
@@ -161,6 +162,49 @@ fn an_entry_or_hold_above_the_maximum_is_refused() {
     let result = ledger.apply("hold", &hold(wallet, bank, above), now());
     assert_eq!(refusal(result), "entry_amount_too_large");
     assert!(ledger.entries().is_empty());
+}
+
+#[test]
+fn a_client_limited_to_namespaces_opens_and_moves_only_accounts_within_them() {
+    let mut ledger = MemoryLedger::new();
+    assert_eq!(AccountNamespaces::new(&[]), None);
+    let merchant = Actor::LimitedClient(
+        AccountNamespaces::new(&["Merchant-A-".to_string(), "shop-".to_string()]).unwrap(),
+    );
+    // Codes compare as reserved prefixes do: letter case and compatibility forms folded.
+    let wallet = open(&mut ledger, &merchant, "merchant-a-wallet");
+    let shop = open(&mut ledger, &merchant, "ＳＨＯＰ-till");
+    assert_eq!(ledger.account(wallet).unwrap().account.owner, None);
+    let bank = open(&mut ledger, &Actor::Client, "bank");
+    let command = Command::CreateAccount(NewAccount {
+        code: "merchant-b-wallet".into(),
+        kind: AccountKind::Asset,
+        currency: Currency::from_code("CNY").unwrap(),
+        flags: AccountFlags::default(),
+        metadata: BTreeMap::new(),
+    });
+    let result = ledger.apply_as(&merchant, "open-b", &command, now());
+    assert_eq!(
+        result.unwrap_err(),
+        MemoryError::Ledger(LedgerError::AccountOutsideKeyNamespace {
+            account_id: None,
+            code: "merchant-b-wallet".into(),
+            namespaces: vec!["Merchant-A-".into(), "shop-".into()],
+        })
+    );
+    let inside = entry(&[(wallet, Side::Debit, 100), (shop, Side::Credit, 100)]);
+    assert!(ledger.apply_as(&merchant, "inside", &inside, now()).is_ok());
+    let outside = entry(&[(wallet, Side::Debit, 100), (bank, Side::Credit, 100)]);
+    let result = ledger.apply_as(&merchant, "outside", &outside, now());
+    assert_eq!(refusal(result), "account_outside_key_namespace");
+    let result = ledger.apply_as(&merchant, "outside-hold", &hold(bank, wallet, 100), now());
+    assert_eq!(refusal(result), "account_outside_key_namespace");
+    // A client not limited moves the same accounts; its outcome is not given to the
+    // limited client that retries under its key.
+    assert!(ledger.apply("outside", &outside, now()).is_ok());
+    let result = ledger.apply_as(&merchant, "outside", &outside, now());
+    assert_eq!(refusal(result), "account_outside_key_namespace");
+    assert_eq!(ledger.entries().len(), 2);
 }
 
 #[test]

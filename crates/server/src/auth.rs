@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
+use tally_ledger::{Account, AccountNamespaces, Actor, LedgerError};
 use tally_store::ApiKey;
 
 /// Scopes Tally knows. `admin` grants every scope.
@@ -36,6 +37,8 @@ pub struct Principal {
     pub key_id: String,
     pub name: String,
     pub scopes: Vec<String>,
+    /// The account-code namespaces the key is limited to, if it is.
+    pub account_namespaces: Option<AccountNamespaces>,
 }
 
 impl Principal {
@@ -43,6 +46,31 @@ impl Principal {
         self.scopes
             .iter()
             .any(|held| held == scope || held == "admin")
+    }
+
+    /// Who writes to the ledger for this key: a client, limited to the key's account-code
+    /// namespaces if it has any.
+    pub fn actor(&self) -> Actor {
+        match &self.account_namespaces {
+            Some(namespaces) => Actor::LimitedClient(namespaces.clone()),
+            None => Actor::Client,
+        }
+    }
+
+    /// Refuses (`403 account_outside_key_namespace`) to show a ledger account whose code
+    /// lies outside the key's namespaces.
+    pub fn may_read(&self, account: &Account) -> Result<(), ApiError> {
+        match &self.account_namespaces {
+            Some(namespaces) if !namespaces.contains(&account.code) => {
+                Err(LedgerError::AccountOutsideKeyNamespace {
+                    account_id: Some(account.id),
+                    code: account.code.clone(),
+                    namespaces: namespaces.prefixes().to_vec(),
+                }
+                .into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The key as the services name who asks.
@@ -118,6 +146,7 @@ fn principal_of(key: ApiKey) -> Principal {
         key_id: key.id,
         name: key.name,
         scopes: key.scopes,
+        account_namespaces: AccountNamespaces::new(&key.account_namespaces),
     }
 }
 

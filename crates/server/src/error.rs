@@ -101,7 +101,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::AccountCodeTaken(_) | LedgerError::HoldNotPending { .. } => {
                 StatusCode::CONFLICT
             }
-            LedgerError::AccountOwnedByService { .. } => StatusCode::FORBIDDEN,
+            LedgerError::AccountOwnedByService { .. }
+            | LedgerError::AccountOutsideKeyNamespace { .. } => StatusCode::FORBIDDEN,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         ApiError::new(status, error.code(), error.to_string())

@@ -8,6 +8,9 @@ use tally_service::credit::views;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod constraints;
+pub use constraints::{Constraints, PageSizes};
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tally", description = "Ledger, credit, payments, risk and reconciliation API. Amounts are decimal strings in major units beside an ISO 4217 currency."),
@@ -26,7 +29,6 @@ use utoipa::{Modify, OpenApi};
         customers::get_customer,
         customers::reveal_customer,
         customers::search_customers,
-        customers::lookup_moved,
         customers::list_pii_lookups,
         customers::list_pii_reads,
         credit::open_account,
@@ -87,6 +89,7 @@ use utoipa::{Modify, OpenApi};
         wire::AsOfBalanceBody, wire::PostEntryRequest, wire::LegBody, wire::EntryBody,
         wire::CreateHoldRequest, wire::PostHoldRequest, wire::HoldBody, wire::PostedHoldBody,
         wire::AccountLegBody, wire::AccountLegPage,
+        wire::PositiveAmount, wire::NotNegativeAmount, wire::SignedAmount,
         customers::CreateCustomerRequest, customers::CustomerBody, customers::CustomerList,
         customers::SearchRequest, customers::RevealRequest,
         customers::PiiReadBody, customers::PiiReadPage,
@@ -188,91 +191,6 @@ impl CommonResponses {
     }
 }
 
-/// The longest idempotency key, and the characters it may hold (visible ASCII), as
-/// `extract::idempotency_key` checks them.
-const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
-
-/// Says in the document what the handlers check beyond the types, so that every request a
-/// client builds from the document is one Tally accepts: the `Idempotency-Key` header's
-/// length and characters, the currencies Tally knows (every `currency` property), the
-/// account kinds, and that request bodies take no field they do not name.
-struct Constraints;
-
-impl Modify for Constraints {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{schema::Schema, ObjectBuilder, RefOr, Type};
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
-                for parameter in operation.parameters.iter_mut().flatten() {
-                    if parameter.name.eq_ignore_ascii_case("Idempotency-Key") {
-                        parameter.schema = Some(RefOr::T(Schema::Object(
-                            ObjectBuilder::new()
-                                .schema_type(Type::String)
-                                .min_length(Some(1))
-                                .max_length(Some(crate::extract::IDEMPOTENCY_KEY_LENGTH_MAX))
-                                .pattern(Some(IDEMPOTENCY_KEY_PATTERN))
-                                .build(),
-                        )));
-                    }
-                }
-            }
-        }
-        // Request bodies refuse unknown fields (`deny_unknown_fields`): say so.
-        let mut request_schemas = std::collections::BTreeSet::new();
-        for item in openapi.paths.paths.values() {
-            let operations = [&item.get, &item.put, &item.post, &item.delete, &item.patch];
-            for operation in operations.into_iter().flatten() {
-                let bodies = operation.request_body.iter();
-                for content in bodies.flat_map(|body| body.content.values()) {
-                    if let Some(RefOr::Ref(reference)) = &content.schema {
-                        if let Some(name) = reference.ref_location.rsplit('/').next() {
-                            request_schemas.insert(name.to_string());
-                        }
-                    }
-                }
-            }
-        }
-        let currencies: Vec<serde_json::Value> = tally_core::Currency::known_codes()
-            .map(serde_json::Value::from)
-            .collect();
-        let Some(components) = openapi.components.as_mut() else {
-            return;
-        };
-        for (name, schema) in components.schemas.iter_mut() {
-            let RefOr::T(Schema::Object(object)) = schema else {
-                continue;
-            };
-            if request_schemas.contains(name) && object.additional_properties.is_none() {
-                object.additional_properties = Some(Box::new(
-                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
-                ));
-            }
-            if name == "CreateAccountRequest" {
-                if let Some(RefOr::T(Schema::Object(kind))) = object.properties.get_mut("kind") {
-                    kind.enum_values = Some(
-                        ["asset", "liability", "equity", "income", "expense"]
-                            .map(serde_json::Value::from)
-                            .to_vec(),
-                    );
-                }
-            }
-            if let Some(RefOr::T(Schema::Object(currency))) = object.properties.get_mut("currency")
-            {
-                if currency.enum_values.is_none() {
-                    currency.enum_values = Some(currencies.clone());
-                }
-            }
-        }
-    }
-}
-
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for item in openapi.paths.paths.values_mut() {
@@ -336,8 +254,13 @@ impl Modify for CommonResponses {
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDocument::openapi())
+/// The document, with the serving process's largest page as the maximum of paged listings.
+pub async fn document(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+) -> Json<utoipa::openapi::OpenApi> {
+    let mut document = ApiDocument::openapi();
+    PageSizes(state.limits.page_size_max).modify(&mut document);
+    Json(document)
 }
 
 /// The consortium log's own document, served by [`crate::consortium_app`] on its listener.

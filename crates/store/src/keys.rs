@@ -4,8 +4,12 @@
 //! that a slow password hash would protect.
 //!
 //! A key lives until it is revoked or its expiry passes. Rotation makes a new key with the
-//! old one's name and scopes and lets the old one expire after a grace period, so that a
-//! client can switch without a moment in which neither key works.
+//! old one's name, scopes and account namespaces and lets the old one expire after a grace
+//! period, so that a client can switch without a moment in which neither key works.
+//!
+//! A key may be limited to account-code namespaces (`merchant-a-`): it then opens, moves and
+//! reads only ledger accounts whose codes start with one of them (see
+//! [`tally_ledger::AccountNamespaces`]).
 
 use crate::database::Database;
 use crate::error::StoreError;
@@ -31,6 +35,8 @@ pub struct ApiKey {
     pub revoked_at: Option<Timestamp>,
     /// The key this one replaced by rotation.
     pub rotated_from: Option<String>,
+    /// Account-code prefixes the key is limited to; empty when it is limited by scope alone.
+    pub account_namespaces: Vec<String>,
 }
 
 impl ApiKey {
@@ -71,6 +77,8 @@ pub enum KeyLifecycleError {
     ExpiryNotInFuture(Timestamp, Timestamp),
     #[error("the grace period must not be negative")]
     NegativeGrace,
+    #[error("account namespace {0:?} {1}")]
+    InvalidAccountNamespace(String, &'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -88,10 +96,17 @@ type KeyRow = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    Option<String>,
 );
 
 fn key_of(row: KeyRow) -> Result<ApiKey, StoreError> {
-    let (id, name, scopes, created_at, expires_at, revoked_at, rotated_from) = row;
+    let (id, name, scopes, created_at, expires_at, revoked_at, rotated_from, namespaces) = row;
+    let account_namespaces = match namespaces {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(&text).map_err(|error| {
+            StoreError::Corrupt(format!("account namespaces of API key {id}: {error}"))
+        })?,
+    };
     Ok(ApiKey {
         id,
         name,
@@ -100,13 +115,49 @@ fn key_of(row: KeyRow) -> Result<ApiKey, StoreError> {
         expires_at: expires_at.map(timestamp).transpose()?,
         revoked_at: revoked_at.map(timestamp).transpose()?,
         rotated_from,
+        account_namespaces,
     })
+}
+
+/// The stored form of a key's namespaces: a JSON array, or NULL for none.
+fn namespaces_column(namespaces: &[String]) -> Option<String> {
+    (!namespaces.is_empty())
+        .then(|| serde_json::to_string(namespaces).unwrap_or_else(|_| "[]".to_string()))
+}
+
+/// Longest account namespace, in characters: the longest account code the API documents.
+pub const ACCOUNT_NAMESPACE_CHARACTERS_MAX: usize = 256;
+
+/// Refuses a namespace that would match every code (empty or blank), that no account code
+/// could start with (a character codes may not hold), or longer than a code.
+fn check_namespaces(namespaces: &[String]) -> Result<(), KeyLifecycleError> {
+    for namespace in namespaces {
+        let refuse = |reason| {
+            Err(KeyLifecycleError::InvalidAccountNamespace(
+                namespace.clone(),
+                reason,
+            ))
+        };
+        if namespace.trim().is_empty() {
+            return refuse("must not be empty or blank: it would match every account code");
+        }
+        if namespace.chars().any(tally_ledger::forbidden_in_code) {
+            return refuse(
+                "holds a control or bidirectional formatting character, which no account code may hold",
+            );
+        }
+        if namespace.chars().count() > ACCOUNT_NAMESPACE_CHARACTERS_MAX {
+            return refuse("is longer than 256 characters");
+        }
+    }
+    Ok(())
 }
 
 /// A fresh key (id and secret) with these attributes.
 fn mint(
     name: &str,
     scopes: &[String],
+    account_namespaces: &[String],
     expires_at: Option<Timestamp>,
     rotated_from: Option<String>,
     now: Timestamp,
@@ -122,6 +173,7 @@ fn mint(
         expires_at,
         revoked_at: None,
         rotated_from,
+        account_namespaces: account_namespaces.to_vec(),
     };
     (key, Secret::new(secret))
 }
@@ -133,7 +185,7 @@ macro_rules! key_sql {
             use sqlx::Pool;
 
             const KEY_COLUMNS: &str = "SELECT id, name, scopes, created_at, expires_at, \
-                revoked_at, rotated_from FROM api_keys";
+                revoked_at, rotated_from, account_namespaces FROM api_keys";
 
             async fn insert_in(
                 connection: &mut <$database as sqlx::Database>::Connection,
@@ -142,7 +194,7 @@ macro_rules! key_sql {
             ) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO api_keys (id, name, secret_hash, scopes, created_at, expires_at, \
-                     rotated_from) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     rotated_from, account_namespaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&key.id)
                 .bind(&key.name)
@@ -151,6 +203,7 @@ macro_rules! key_sql {
                 .bind(micros(key.created_at))
                 .bind(key.expires_at.map(micros))
                 .bind(&key.rotated_from)
+                .bind(namespaces_column(&key.account_namespaces))
                 .execute(&mut *connection)
                 .await?;
                 Ok(())
@@ -265,7 +318,7 @@ impl Database {
         scopes: &[String],
         now: Timestamp,
     ) -> Result<NewApiKey, StoreError> {
-        let (key, secret) = mint(name, scopes, None, None, now);
+        let (key, secret) = mint(name, scopes, &[], None, None, now);
         on_pool!(self, insert(&key, &hash_secret(secret.expose())))?;
         Ok(NewApiKey { key, secret })
     }
@@ -278,8 +331,23 @@ impl Database {
         expires_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<NewApiKey, KeyLifecycleError> {
+        self.create_api_key_in_namespaces(name, scopes, &[], expires_at, now)
+            .await
+    }
+
+    /// A new key limited to the ledger accounts whose codes start with one of
+    /// `account_namespaces` (none: not limited by code), stopping at `expires_at`.
+    pub async fn create_api_key_in_namespaces(
+        &self,
+        name: &str,
+        scopes: &[String],
+        account_namespaces: &[String],
+        expires_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<NewApiKey, KeyLifecycleError> {
         check_expiry(expires_at, now)?;
-        let (key, secret) = mint(name, scopes, expires_at, None, now);
+        check_namespaces(account_namespaces)?;
+        let (key, secret) = mint(name, scopes, account_namespaces, expires_at, None, now);
         on_pool!(self, insert(&key, &hash_secret(secret.expose())))?;
         Ok(NewApiKey { key, secret })
     }
@@ -323,8 +391,8 @@ impl Database {
             .ok_or_else(|| KeyLifecycleError::NotFound(id.to_string()))
     }
 
-    /// Rotates a live key: a new key with its name and scopes (and `expires_at`), while the
-    /// old one keeps working for `grace` (or until its own expiry, if sooner) and then stops.
+    /// Rotates a live key: a new key with its name, scopes and account namespaces (and
+    /// `expires_at`), while the old one keeps working for `grace` (or until its own expiry, if sooner) and then stops.
     pub async fn rotate_api_key(
         &self,
         id: &str,
@@ -346,6 +414,7 @@ impl Database {
         let (key, secret) = mint(
             &old.name,
             &old.scopes,
+            &old.account_namespaces,
             expires_at,
             Some(old.id.clone()),
             now,

@@ -501,6 +501,13 @@ impl Writer {
         let mut results = Vec::with_capacity(batch.len());
         for request in batch {
             if let Some((hash, outcome)) = replies.get(&request.key) {
+                // A stored outcome is given only to an actor that may apply the command: a
+                // key limited to namespaces learns nothing of another key's hold by
+                // retrying under that key's idempotency key.
+                if let Err(error) = working.check_actor(&request.actor, &request.command) {
+                    results.push(Err(WriteError::Ledger(error)));
+                    continue;
+                }
                 results.push(if *hash == request.request_hash {
                     serde_json::from_str::<Outcome>(outcome)
                         .map_err(|error| StoreError::Corrupt(format!("stored outcome: {error}")))

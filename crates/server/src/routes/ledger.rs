@@ -1,5 +1,11 @@
 //! Ledger routes: accounts, balances, journal entries and holds.
+//!
+//! A key limited to account-code namespaces opens, moves and reads only accounts whose codes
+//! lie in them: writes go to the ledger as that key's [`tally_ledger::Actor`], which refuses
+//! the rest in the same step as its other checks (and before answering a retry); reads
+//! check the account, or every account of an entry or hold, before answering.
 
+use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{idempotency_key, Path, Query};
 use crate::json::Json;
@@ -11,6 +17,7 @@ use crate::wire::{
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::Extension;
 use jiff::Timestamp;
 use serde::Deserialize;
 use tally_core::{AccountId, EntryId, HoldId};
@@ -30,6 +37,34 @@ fn unexpected(outcome: Outcome) -> ApiError {
 
 type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
 
+/// The refusals of a write a key may not make.
+const WRITE_FORBIDDEN: &str = "Missing scope `ledger:write` (`forbidden`), an account that a \
+    Tally service owns (`account_owned_by_service`), or one whose code lies outside the key's \
+    account namespaces (`account_outside_key_namespace`)";
+/// The refusals of a read a key may not make.
+const READ_FORBIDDEN: &str = "Missing scope `ledger:read` (`forbidden`), or an account (of an \
+    entry or hold: any of its accounts) whose code lies outside the key's account namespaces \
+    (`account_outside_key_namespace`)";
+
+/// For a key limited to account-code namespaces, refuses unless every one of `accounts` lies
+/// in them (an entry or a hold shows the accounts it moves). Nothing is read for other keys.
+async fn may_read_all(
+    state: &AppState,
+    principal: &Principal,
+    accounts: impl Iterator<Item = AccountId>,
+) -> Result<(), ApiError> {
+    if principal.account_namespaces.is_none() {
+        return Ok(());
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for id in accounts.filter(|id| seen.insert(*id)) {
+        if let Some(account) = state.database.account(id).await? {
+            principal.may_read(&account.account)?;
+        }
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post, path = "/v1/accounts", tag = "ledger",
     request_body = CreateAccountRequest,
@@ -37,6 +72,7 @@ type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
     responses(
         (status = 201, description = "Account opened", body = AccountBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 403, description = "Missing scope `ledger:write` (`forbidden`), or a code outside the key's account namespaces (`account_outside_key_namespace`)", body = ErrorBody),
         (status = 409, description = "Code taken or idempotency key reused", body = ErrorBody),
         (status = 422, description = "Invalid account, or a code starting with `credit-` (`account_code_reserved`)", body = ErrorBody),
     ),
@@ -44,6 +80,7 @@ type Created<T> = Result<(StatusCode, axum::Json<T>), ApiError>;
 )]
 pub async fn create_account(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Json(body): Json<CreateAccountRequest>,
 ) -> Created<AccountBody> {
@@ -61,7 +98,11 @@ pub async fn create_account(
         ));
     }
     let command = Command::CreateAccount(body.into_new_account()?);
-    match state.writer.submit(key, command).await? {
+    match state
+        .writer
+        .submit_as(principal.actor(), key, command)
+        .await?
+    {
         Outcome::Account(account) => Ok((
             StatusCode::CREATED,
             axum::Json(AccountBody::new(&account, None)),
@@ -75,18 +116,21 @@ pub async fn create_account(
     params(("id" = Uuid, Path, description = "Account id")),
     responses(
         (status = 200, description = "The account with its current balance", body = AccountBody),
+        (status = 403, description = READ_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:read"]))
 )]
 pub async fn get_account(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<AccountBody>, ApiError> {
     let id = AccountId(parse_id(&id)?);
     let account = state.database.account(id).await?.ok_or_else(|| {
         ApiError::not_found("account_not_found", format!("account {id} does not exist"))
     })?;
+    principal.may_read(&account.account)?;
     Ok(axum::Json(AccountBody::from_state(&account)))
 }
 
@@ -105,12 +149,14 @@ pub struct BalanceQuery {
     responses(
         (status = 200, description = "Balance as of the time asked", body = AsOfBalanceBody),
         (status = 400, description = "Bad time", body = ErrorBody),
+        (status = 403, description = READ_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:read"]))
 )]
 pub async fn get_balance(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     Query(query): Query<BalanceQuery>,
 ) -> Result<axum::Json<AsOfBalanceBody>, ApiError> {
@@ -118,6 +164,7 @@ pub async fn get_balance(
     let account = state.database.account(id).await?.ok_or_else(|| {
         ApiError::not_found("account_not_found", format!("account {id} does not exist"))
     })?;
+    principal.may_read(&account.account)?;
     let (as_of, balance) = match query.as_of {
         None => (state.clock.now(), account.balance),
         Some(text) => {
@@ -153,12 +200,14 @@ pub struct PageQuery {
     responses(
         (status = 200, description = "The account's legs in posting order", body = AccountLegPage),
         (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+        (status = 403, description = READ_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:read"]))
 )]
 pub async fn list_account_entries(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<axum::Json<AccountLegPage>, ApiError> {
@@ -177,12 +226,10 @@ pub async fn list_account_entries(
             "after must not be negative",
         ));
     }
-    if state.database.account(id).await?.is_none() {
-        return Err(ApiError::not_found(
-            "account_not_found",
-            format!("account {id} does not exist"),
-        ));
-    }
+    let account = state.database.account(id).await?.ok_or_else(|| {
+        ApiError::not_found("account_not_found", format!("account {id} does not exist"))
+    })?;
+    principal.may_read(&account.account)?;
     let legs = state.database.account_legs(id, after, limit).await?;
     let next_after = (legs.len() as i64 == limit)
         .then(|| legs.last().map(|leg| leg.sequence))
@@ -200,7 +247,7 @@ pub async fn list_account_entries(
     responses(
         (status = 201, description = "Entry posted", body = EntryBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
+        (status = 403, description = WRITE_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "Unknown account", body = ErrorBody),
         (status = 409, description = "Idempotency key reused", body = ErrorBody),
         (status = 422, description = "Unbalanced, wrong currency, over a limit, legs that net to zero on one account (`entry_nets_to_zero_on_account`) or above the largest amount of one entry (`entry_amount_too_large`)", body = ErrorBody),
@@ -209,12 +256,17 @@ pub async fn list_account_entries(
 )]
 pub async fn post_entry(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Json(body): Json<PostEntryRequest>,
 ) -> Created<EntryBody> {
     let key = idempotency_key(&headers)?;
     let command = Command::PostEntry(body.into_new_entry()?);
-    match state.writer.submit(key, command).await? {
+    match state
+        .writer
+        .submit_as(principal.actor(), key, command)
+        .await?
+    {
         Outcome::Entry(entry) => Ok((StatusCode::CREATED, axum::Json(EntryBody::new(&entry)))),
         other => Err(unexpected(other)),
     }
@@ -225,18 +277,26 @@ pub async fn post_entry(
     params(("id" = Uuid, Path, description = "Entry id")),
     responses(
         (status = 200, description = "The entry", body = EntryBody),
+        (status = 403, description = READ_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such entry", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:read"]))
 )]
 pub async fn get_entry(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<EntryBody>, ApiError> {
     let id = EntryId(parse_id(&id)?);
     let entry = state.database.entry(id).await?.ok_or_else(|| {
         ApiError::not_found("entry_not_found", format!("entry {id} does not exist"))
     })?;
+    may_read_all(
+        &state,
+        &principal,
+        entry.legs.iter().map(|leg| leg.account_id),
+    )
+    .await?;
     Ok(axum::Json(EntryBody::new(&entry)))
 }
 
@@ -247,7 +307,7 @@ pub async fn get_entry(
     responses(
         (status = 201, description = "Amount reserved", body = HoldBody),
         (status = 400, description = "Malformed request", body = ErrorBody),
-        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
+        (status = 403, description = WRITE_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "Unknown account", body = ErrorBody),
         (status = 409, description = "Idempotency key reused", body = ErrorBody),
         (status = 422, description = "Wrong currency, over a limit, above the largest amount of one hold (`entry_amount_too_large`), or expiry in the past", body = ErrorBody),
@@ -256,12 +316,17 @@ pub async fn get_entry(
 )]
 pub async fn create_hold(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Json(body): Json<CreateHoldRequest>,
 ) -> Created<HoldBody> {
     let key = idempotency_key(&headers)?;
     let command = Command::CreateHold(body.into_new_hold()?);
-    match state.writer.submit(key, command).await? {
+    match state
+        .writer
+        .submit_as(principal.actor(), key, command)
+        .await?
+    {
         Outcome::Hold(hold) => Ok((StatusCode::CREATED, axum::Json(HoldBody::new(&hold)))),
         other => Err(unexpected(other)),
     }
@@ -272,18 +337,26 @@ pub async fn create_hold(
     params(("id" = Uuid, Path, description = "Hold id")),
     responses(
         (status = 200, description = "The hold", body = HoldBody),
+        (status = 403, description = READ_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
     ),
     security(("api_key" = ["ledger:read"]))
 )]
 pub async fn get_hold(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<HoldBody>, ApiError> {
     let id = HoldId(parse_id(&id)?);
     let hold = state.database.hold(id).await?.ok_or_else(|| {
         ApiError::not_found("hold_not_found", format!("hold {id} does not exist"))
     })?;
+    may_read_all(
+        &state,
+        &principal,
+        [hold.debit_account_id, hold.credit_account_id].into_iter(),
+    )
+    .await?;
     Ok(axum::Json(HoldBody::new(&hold)))
 }
 
@@ -296,7 +369,7 @@ pub async fn get_hold(
     ),
     responses(
         (status = 201, description = "Hold posted as a journal entry; the rest released", body = PostedHoldBody),
-        (status = 403, description = "Missing scope `ledger:write`, or an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
+        (status = 403, description = WRITE_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
         (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
         (status = 422, description = "Amount above the hold or in another currency", body = ErrorBody),
@@ -305,6 +378,7 @@ pub async fn get_hold(
 )]
 pub async fn post_hold(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(body): Json<PostHoldRequest>,
@@ -315,7 +389,11 @@ pub async fn post_hold(
         hold_id,
         amount: body.amount()?,
     };
-    match state.writer.submit(key, command).await? {
+    match state
+        .writer
+        .submit_as(principal.actor(), key, command)
+        .await?
+    {
         Outcome::PostedHold { hold, entry } => Ok((
             StatusCode::CREATED,
             axum::Json(PostedHoldBody {
@@ -335,7 +413,7 @@ pub async fn post_hold(
     ),
     responses(
         (status = 200, description = "Hold voided; its reservation released", body = HoldBody),
-        (status = 403, description = "Missing scope `ledger:write`, or a hold on an account that a Tally service owns (`account_owned_by_service`)", body = ErrorBody),
+        (status = 403, description = WRITE_FORBIDDEN, body = ErrorBody),
         (status = 404, description = "No such hold", body = ErrorBody),
         (status = 409, description = "Hold not pending, or idempotency key reused", body = ErrorBody),
     ),
@@ -343,6 +421,7 @@ pub async fn post_hold(
 )]
 pub async fn void_hold(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<axum::Json<HoldBody>, ApiError> {
@@ -350,7 +429,7 @@ pub async fn void_hold(
     let hold_id = HoldId(parse_id(&id)?);
     match state
         .writer
-        .submit(key, Command::VoidHold { hold_id })
+        .submit_as(principal.actor(), key, Command::VoidHold { hold_id })
         .await?
     {
         Outcome::Hold(hold) => Ok(axum::Json(HoldBody::new(&hold))),

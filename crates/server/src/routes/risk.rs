@@ -26,7 +26,7 @@ use tally_service::risk::{case_priority, list_entry, micros, RiskService};
 use tally_store::risk::{CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
-const CASES_PER_PAGE_MAX: i64 = 500;
+pub(crate) const CASES_PER_PAGE_MAX: i64 = 500;
 /// Most events of the customer an evidence package carries.
 const EVIDENCE_EVENTS_MAX: i64 = 1000;
 

@@ -11,7 +11,7 @@
 //! Requests serialise as they did before they were typed here: an operation's request hash
 //! is taken over that serialisation, and a retry must match the stored one.
 
-use crate::wire::AmountInput;
+use crate::wire::{AmountInput, NotNegativeAmount, PositiveAmount, SignedAmount};
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,9 +31,10 @@ use uuid::Uuid;
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Application {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = NotNegativeAmount)]
     pub monthly_income: AmountInput,
-    #[schema(value_type = AmountView)]
+    /// In the currency of `monthly_income`.
+    #[schema(value_type = NotNegativeAmount)]
     pub monthly_debt_payments: AmountInput,
     /// The scorecard's attributes (see the model file's features); missing ones are scored
     /// in their stated bin.
@@ -48,10 +49,11 @@ pub struct Application {
 pub struct OpenAccountRequest {
     pub customer_id: Uuid,
     /// Day of the month statements are cut (1–28).
+    #[schema(minimum = 1, maximum = 28)]
     pub statement_day: i8,
-    /// Days from statement to due date (default 9).
+    /// Days from statement to due date, 1 to 28 (default 9).
     #[serde(default = "default_due_days")]
-    #[schema(default = 9)]
+    #[schema(default = 9, minimum = 1, maximum = 28)]
     pub due_days: i32,
     pub application: Application,
 }
@@ -64,7 +66,7 @@ fn default_due_days() -> i32 {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitRequest {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = NotNegativeAmount)]
     pub limit: AmountInput,
 }
 
@@ -72,7 +74,7 @@ pub struct LimitRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemporaryLimitRequest {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = NotNegativeAmount)]
     pub limit: AmountInput,
     /// Last day the temporary limit applies.
     #[schema(value_type = String, format = Date)]
@@ -83,7 +85,7 @@ pub struct TemporaryLimitRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
     /// Last day the authorisation can be captured (default in 7 days; at most 30).
     #[serde(default)]
@@ -100,11 +102,12 @@ pub struct AuthorizeRequest {
 pub struct CaptureRequest {
     /// At most the authorised amount (default all of it); the rest is released.
     #[serde(default)]
-    #[schema(value_type = Option<AmountView>)]
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<AmountInput>,
     /// The product's code.
     pub product: String,
     /// A term the product offers.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub periods: u32,
 }
 
@@ -112,7 +115,7 @@ pub struct CaptureRequest {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AmountRequest {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
 }
 
@@ -123,6 +126,7 @@ pub struct BillInstallmentRequest {
     /// The product's code.
     pub product: String,
     /// A term the product offers.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
     pub periods: u32,
 }
 
@@ -144,9 +148,10 @@ pub struct NewTaskRequest {
     #[schema(example = "callback")]
     pub kind: String,
     pub reason: String,
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = SignedAmount)]
     pub amount: AmountInput,
     /// 1 (most urgent) to 5.
+    #[schema(minimum = 1, maximum = 5)]
     pub priority: i32,
 }
 

@@ -67,6 +67,40 @@ impl Serialize for AmountInput {
     }
 }
 
+// The three types below only name, in the OpenAPI document, the amounts requests carry as
+// `AmountInput` by the sign they take.
+
+/// An amount above zero, `{"value": "12.50", "currency": "CNY"}`: the value is a decimal
+/// string with no more fraction digits than the currency has (none for JPY, three for
+/// KWD) and at most 18 digits.
+#[derive(Debug, ToSchema)]
+pub struct PositiveAmount {
+    #[schema(example = "12.50")]
+    pub value: String,
+    #[schema(example = "CNY")]
+    pub currency: String,
+}
+
+/// An amount of zero or more (a limit, an income), `{"value": "1234.50", "currency":
+/// "CNY"}`: digits as in `PositiveAmount`.
+#[derive(Debug, ToSchema)]
+pub struct NotNegativeAmount {
+    #[schema(example = "1234.50")]
+    pub value: String,
+    #[schema(example = "CNY")]
+    pub currency: String,
+}
+
+/// An amount of either sign, `{"value": "-12.50", "currency": "CNY"}`: digits as in
+/// `PositiveAmount`, with an optional leading `-`.
+#[derive(Debug, ToSchema)]
+pub struct SignedAmount {
+    #[schema(example = "-12.50")]
+    pub value: String,
+    #[schema(example = "CNY")]
+    pub currency: String,
+}
+
 fn decimal(minor: i64, currency: Currency) -> String {
     Amount::new(minor, currency).to_decimal_string()
 }
@@ -231,6 +265,8 @@ impl LegBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PostEntryRequest {
+    /// Two to 128 legs that balance in each currency.
+    #[schema(min_items = 2, max_items = 128)]
     pub legs: Vec<LegBody>,
     #[serde(default)]
     pub description: String,
