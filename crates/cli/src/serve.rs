@@ -86,12 +86,9 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let database = state.database.clone();
-    axum::serve(
-        listener,
-        tally_server::app_with_risk(state, Some(risk)),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    axum::serve(listener, tally_server::app_with_risk(state, Some(risk)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     // The router (and with it every writer handle) is gone: the writer drains and stops.
     let _ = writer_task.await;
     database.close().await;

@@ -660,7 +660,12 @@ async fn story_with_a_lost_answer(
             > + 'a,
     >;
     let requests: Vec<Request<'_>> = vec![
-        Box::new(|| Box::pin(shop.payments.confirm("k:confirm", &id, ConfirmInput::default(), now()))),
+        Box::new(|| {
+            Box::pin(
+                shop.payments
+                    .confirm("k:confirm", &id, ConfirmInput::default(), now()),
+            )
+        }),
         Box::new(|| {
             Box::pin(
                 shop.payments

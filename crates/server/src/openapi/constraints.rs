@@ -272,8 +272,39 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     ] {
         fields.push(("RiskEventRequest", field, risk_entity.clone()));
     }
+    // Payments: references are at most 128 bytes; a customer names ledger accounts; a card
+    // token never looks like a card number (digits and dashes only), so one starting with a
+    // letter or `_.:` is always a token.
+    let payment_reference = Text::new(
+        Some(1),
+        Some(PAYMENT_REFERENCE_CHARACTERS_MAX),
+        Some(visible_text()),
+    );
+    let customer = Text::new(None, None, Some(CUSTOMER_PATTERN.to_string()));
+    let card_token = Text::new(None, None, Some(CARD_TOKEN_PATTERN.to_string()));
+    fields.push((
+        "CreatePaymentRequest",
+        "merchant_id",
+        payment_reference.clone(),
+    ));
+    fields.push(("CreatePaymentRequest", "order_reference", payment_reference));
+    fields.push(("CreatePaymentRequest", "customer", customer.clone()));
+    fields.push(("SaveCardRequest", "customer", customer));
+    fields.push(("SaveCardRequest", "card_token", card_token.clone()));
+    fields.push(("CardMovementRequest", "card_token", card_token));
+    for field in ["device", "ip", "code"] {
+        fields.push(("ConfirmRequest", field, risk_entity.clone()));
+    }
     fields
 }
+
+/// A payment's merchant id and order reference: 128 bytes, stated as characters that
+/// always fit.
+const PAYMENT_REFERENCE_CHARACTERS_MAX: usize = 32;
+/// A payment's customer: the characters a ledger account code can carry.
+const CUSTOMER_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+/// A channel's card token as Tally accepts it, never mistaken for a card number.
+const CARD_TOKEN_PATTERN: &str = "^[A-Za-z_.:][A-Za-z0-9_.:-]{0,127}$";
 
 /// Fixed sets of values: (schema, property, values).
 const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
@@ -348,8 +379,13 @@ const REQUIRED: &[(&str, &str)] = &[("RevealRequest", "reason")];
 
 /// Query and path parameters: (path, name, rule).
 enum Parameter {
-    Range { minimum: i64, maximum: PageMaximum },
+    Range {
+        minimum: i64,
+        maximum: PageMaximum,
+    },
     Values(&'static [&'static str]),
+    /// A currency code Tally knows.
+    Currency,
     Text(Text),
 }
 
@@ -419,6 +455,21 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
         (
             "/v1/credit/accounts/{id}/offers",
             "product",
+            Parameter::Text(Text::new(Some(1), None, None)),
+        ),
+        (
+            "/v1/payments/wallets/{customer}",
+            "customer",
+            Parameter::Text(Text::new(None, None, Some(CUSTOMER_PATTERN.to_string()))),
+        ),
+        (
+            "/v1/payments/wallets/{customer}",
+            "currency",
+            Parameter::Currency,
+        ),
+        (
+            "/v1/payments/cards",
+            "customer",
             Parameter::Text(Text::new(Some(1), None, None)),
         ),
     ]
@@ -564,6 +615,7 @@ impl Modify for Constraints {
         customer_rules(schemas);
         risk_event_rules(schemas);
         product_rules(schemas);
+        funding_rules(schemas);
     }
 }
 
@@ -618,9 +670,26 @@ fn apply_parameters(openapi: &mut OpenApi, page_size_max: i64) {
                         schema.enum_values =
                             Some(values.iter().map(|value| json!(value)).collect());
                     }
+                    Parameter::Currency => {
+                        schema.enum_values =
+                            Some(Currency::known_codes().map(Value::from).collect());
+                    }
                     Parameter::Text(text) => text.apply(schema),
                 }
             }
+        }
+    }
+}
+
+/// A payment's funding is one of four objects told apart by `kind`; each refuses unknown
+/// fields, as the request body around them does.
+fn funding_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
+    let Some(RefOr::T(Schema::OneOf(one_of))) = schemas.get_mut("FundingRequest") else {
+        return;
+    };
+    for variant in &mut one_of.items {
+        if let RefOr::T(Schema::Object(object)) = variant {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
         }
     }
 }

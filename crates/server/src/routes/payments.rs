@@ -13,8 +13,9 @@ use crate::extract::{idempotency_key, Path};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::payments::{
-    BalancesQuery, CaptureRequest, ConfirmRequest, ReviewDecision, ReviewRequest, CardList, CardMovementRequest, CardsQuery, CreatePaymentRequest,
-    DeclinedBody, RefundRequest, SaveCardRequest, VaultMovementRequest, WalletDeclinedBody,
+    BalancesQuery, CapturePaymentRequest, CardList, CardMovementRequest, CardsQuery,
+    ConfirmRequest, CreatePaymentRequest, DeclinedBody, RefundPaymentRequest, ReviewDecision,
+    ReviewRequest, SaveCardRequest, VaultMovementRequest, WalletDeclinedBody,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -212,8 +213,9 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &Bytes) -> Resu
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|error| ApiError::bad_request("invalid_request", format!("invalid JSON body: {error}")))
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request("invalid_request", format!("invalid JSON body: {error}"))
+    })
 }
 
 #[utoipa::path(
@@ -268,7 +270,7 @@ pub async fn release_delivery(
 
 #[utoipa::path(
     post, path = "/v1/payments/{id}/capture", tag = "payments",
-    request_body(content = CaptureRequest, description = "The amount to capture; the whole payment when absent"),
+    request_body(content = CapturePaymentRequest, description = "The amount to capture; the whole payment when absent"),
     params(("id" = String, Path, description = "Payment id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
         (status = 200, description = "Captured (`captured`, or `partially_captured` with the rest of every source released); a part is taken from the sources pro rata", body = PaymentView),
@@ -285,7 +287,7 @@ pub async fn capture_payment(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Json(request): Json<CaptureRequest>,
+    Json(request): Json<CapturePaymentRequest>,
 ) -> Result<Response, ApiError> {
     let service = service(&state)?;
     let key = scoped_key(&principal, &headers)?;
@@ -323,7 +325,7 @@ pub async fn cancel_payment(
 
 #[utoipa::path(
     post, path = "/v1/payments/{id}/refunds", tag = "payments",
-    request_body = RefundRequest,
+    request_body = RefundPaymentRequest,
     params(("id" = String, Path, description = "Payment id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
         (status = 200, description = "The payment with the refund (`refunds`, newest last): split across the sources by the policy, never more than a source paid", body = PaymentView),
@@ -340,7 +342,7 @@ pub async fn refund_payment(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Json(request): Json<RefundRequest>,
+    Json(request): Json<RefundPaymentRequest>,
 ) -> Result<Response, ApiError> {
     let service = service(&state)?;
     let key = scoped_key(&principal, &headers)?;

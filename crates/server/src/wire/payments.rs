@@ -2,12 +2,12 @@
 //! payment. Answers are the payment service's `PaymentView`.
 
 use crate::error::ApiError;
-use crate::wire::AmountInput;
+#[allow(unused_imports)]
+use crate::wire::{AmountInput, PositiveAmount};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tally_core::Amount;
 use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
-use tally_service::credit::views::AmountView;
 use tally_service::payments::{CreatePayment, PaymentView};
 use utoipa::ToSchema;
 
@@ -18,25 +18,27 @@ use utoipa::ToSchema;
 pub enum FundingRequest {
     /// The customer's wallet balance.
     Wallet {
-        #[schema(value_type = Option<AmountView>)]
+        #[schema(value_type = Option<PositiveAmount>)]
         amount: Option<AmountInput>,
     },
     /// The customer's vault (stored-value fund); paying is an instant redemption.
     Vault {
-        #[schema(value_type = Option<AmountView>)]
+        #[schema(value_type = Option<PositiveAmount>)]
         amount: Option<AmountInput>,
     },
     /// The customer's credit account, repaid in `term` monthly installments.
     CreditLine {
-        #[schema(value_type = Option<AmountView>)]
+        #[schema(value_type = Option<PositiveAmount>)]
         amount: Option<AmountInput>,
+        #[schema(minimum = 1)]
         credit_account_id: i64,
         /// 1, 3, 6, 12 or 24.
+        #[schema(minimum = 1, maximum = 24)]
         term: u32,
     },
     /// A card the customer saved, by the channel's token.
     Card {
-        #[schema(value_type = Option<AmountView>)]
+        #[schema(value_type = Option<PositiveAmount>)]
         amount: Option<AmountInput>,
         card_token: String,
     },
@@ -91,7 +93,7 @@ pub struct CreatePaymentRequest {
     pub order_reference: String,
     /// The paying customer (1 to 64 ASCII letters, digits, `-`, `_`, `.`).
     pub customer: String,
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
     /// Until when the shopper may complete it (RFC 3339); 30 minutes from now by default,
     /// at most 24 hours ahead.
@@ -102,6 +104,7 @@ pub struct CreatePaymentRequest {
     #[serde(default)]
     pub capture_method: Option<CaptureMethodRequest>,
     /// The sources in the shopper's order: 1 to 4, each kind once.
+    #[schema(min_items = 1, max_items = 4)]
     pub fundings: Vec<FundingRequest>,
 }
 
@@ -129,13 +132,13 @@ impl CreatePaymentRequest {
 /// How much to capture: the whole payment when `amount` is absent.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CaptureRequest {
+pub struct CapturePaymentRequest {
     #[serde(default)]
-    #[schema(value_type = Option<AmountView>)]
+    #[schema(value_type = Option<PositiveAmount>)]
     pub amount: Option<AmountInput>,
 }
 
-impl CaptureRequest {
+impl CapturePaymentRequest {
     pub fn parse(&self) -> Result<Option<Amount>, ApiError> {
         self.amount.as_ref().map(AmountInput::parse).transpose()
     }
@@ -156,14 +159,14 @@ pub enum RefundPolicyRequest {
 /// A refund of a captured payment.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RefundRequest {
-    #[schema(value_type = AmountView)]
+pub struct RefundPaymentRequest {
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
     #[serde(default)]
     pub policy: Option<RefundPolicyRequest>,
 }
 
-impl RefundRequest {
+impl RefundPaymentRequest {
     pub fn parse(&self) -> Result<(Amount, RefundPolicy), ApiError> {
         let policy = match self.policy {
             None | Some(RefundPolicyRequest::ReverseFunding) => RefundPolicy::ReverseFunding,
@@ -225,7 +228,7 @@ impl BalancesQuery {
 #[serde(deny_unknown_fields)]
 pub struct CardMovementRequest {
     pub card_token: String,
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
 }
 
@@ -233,7 +236,7 @@ pub struct CardMovementRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaultMovementRequest {
-    #[schema(value_type = AmountView)]
+    #[schema(value_type = PositiveAmount)]
     pub amount: AmountInput,
 }
 

@@ -44,7 +44,6 @@ use crate::payments::risk_control::{
 };
 use crate::payments::views::{payment_view, PaymentView};
 use crate::risk::RiskService;
-use tally_risk::{Event, EventKind};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -64,6 +63,7 @@ use tally_payments::payment::AUTHORIZATION_VALIDITY;
 use tally_payments::{
     CaptureMethod, Funding, NewPayment, Payment, PaymentError, PaymentStatus, RefundPolicy, Source,
 };
+use tally_risk::{Event, EventKind};
 use tally_store::payments::{NewPaymentRequest, NewPaymentRow, StoredPayment};
 use tally_store::{Database, LedgerWriter, StoreError, WriteError};
 
@@ -673,12 +673,19 @@ impl PaymentService {
         now: Timestamp,
     ) -> Result<PaymentView, PaymentServiceError> {
         let hash = hash_request("release_delivery", &json!({ "payment": id }));
-        self.run(key, "release_delivery", &hash, id, now, move |service, loaded| {
-            Box::pin(async move {
-                loaded.record.payment.release_delivery();
-                service.save(loaded, now).await
-            })
-        })
+        self.run(
+            key,
+            "release_delivery",
+            &hash,
+            id,
+            now,
+            move |service, loaded| {
+                Box::pin(async move {
+                    loaded.record.payment.release_delivery();
+                    service.save(loaded, now).await
+                })
+            },
+        )
         .await
     }
 
@@ -816,8 +823,14 @@ impl PaymentService {
                             ),
                             leg: None,
                         };
-                        self.end(loaded, PaymentStatus::Failed, "risk_rejected", Some(failure), now)
-                            .await?;
+                        self.end(
+                            loaded,
+                            PaymentStatus::Failed,
+                            "risk_rejected",
+                            Some(failure),
+                            now,
+                        )
+                        .await?;
                         return Err(declined(&loaded.record));
                     }
                     "step_up" => {
@@ -907,7 +920,11 @@ impl PaymentService {
         event.amount = Some(payment.amount);
         for leg in &payment.legs {
             if let Source::Card { token } = &leg.source {
-                event.card = self.database.card(token).await?.map(|card| card.fingerprint);
+                event.card = self
+                    .database
+                    .card(token)
+                    .await?
+                    .map(|card| card.fingerprint);
             }
         }
         let decided = risk.decide(&event).await.map_err(|error| {
@@ -951,12 +968,20 @@ impl PaymentService {
                 message: "the one-time code expired".into(),
                 leg: None,
             };
-            self.end(loaded, PaymentStatus::Failed, "step_up_expired", Some(failure), now)
-                .await?;
+            self.end(
+                loaded,
+                PaymentStatus::Failed,
+                "step_up_expired",
+                Some(failure),
+                now,
+            )
+            .await?;
             return Err(declined(&loaded.record));
         }
         let Some(code) = code else {
-            return Err(PaymentServiceError::StepUpRequired(loaded.record.id.clone()));
+            return Err(PaymentServiceError::StepUpRequired(
+                loaded.record.id.clone(),
+            ));
         };
         if same_hash(&code_hash(&loaded.record.id, code), &step_up.code_hash) {
             loaded.record.step_up = None;
@@ -970,8 +995,14 @@ impl PaymentService {
                 message: format!("{STEP_UP_ATTEMPTS_MAX} wrong one-time codes"),
                 leg: None,
             };
-            self.end(loaded, PaymentStatus::Failed, "step_up_failed", Some(failure), now)
-                .await?;
+            self.end(
+                loaded,
+                PaymentStatus::Failed,
+                "step_up_failed",
+                Some(failure),
+                now,
+            )
+            .await?;
             return Err(declined(&loaded.record));
         }
         loaded.record.step_up = Some(StepUp {
@@ -1025,8 +1056,14 @@ impl PaymentService {
                 message: "an analyst rejected the payment".into(),
                 leg: None,
             };
-            self.end(loaded, PaymentStatus::Failed, "review_rejected", Some(failure), now)
-                .await
+            self.end(
+                loaded,
+                PaymentStatus::Failed,
+                "review_rejected",
+                Some(failure),
+                now,
+            )
+            .await
         }
     }
 
