@@ -1058,3 +1058,179 @@ async fn the_wallet_is_topped_up_from_a_card_and_pays_back_out_to_it() {
     })
     .await;
 }
+
+/// Rules by amount (minor units): above 9,000.00 reject, above 5,000.00 ask for a one-time
+/// code, above 3,000.00 send to review, above 2,000.00 hold the delivery.
+const RULES_BY_AMOUNT: &str = r#"
+name = "payments by amount"
+
+[[rules]]
+id = "too_big"
+condition = "amount >= 900000"
+action = "reject"
+reason = "AMOUNT_TOO_BIG"
+
+[[rules]]
+id = "big"
+condition = "amount >= 500000 && amount < 900000"
+action = "step_up"
+reason = "AMOUNT_BIG"
+
+[[rules]]
+id = "unusual"
+condition = "amount >= 300000 && amount < 500000"
+action = "review"
+reason = "AMOUNT_UNUSUAL"
+
+[[rules]]
+id = "watch_delivery"
+condition = "amount >= 200000 && amount < 300000"
+action = "hold_delivery"
+reason = "AMOUNT_WATCH"
+"#;
+
+#[tokio::test]
+async fn risk_control_acts_on_each_decision() {
+    on_both_backends(|shop| async move {
+        use tally_service::caller::Caller;
+        use tally_service::payments::risk_control::KeptCodes;
+        use tally_service::risk::RiskService;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
+        let risk = Arc::new(RiskService::open(&shop.database, clock).await.unwrap());
+        let maker = Caller {
+            key_id: "maker".into(),
+            name: "maker".into(),
+        };
+        let checker = Caller {
+            key_id: "checker".into(),
+            name: "checker".into(),
+        };
+        let uploaded = risk
+            .upload_rule_set(RULES_BY_AMOUNT, true, &maker)
+            .await
+            .unwrap();
+        let request = uploaded.activation_request.unwrap();
+        risk.decide_activation(&request.id, true, &checker)
+            .await
+            .unwrap();
+        let codes = Arc::new(KeptCodes::default());
+        shop.payments.attach_risk(risk);
+        shop.payments.attach_code_sink(codes.clone());
+        shop.top_up("30000.00").await;
+        let pay = |number: u32, amount: &'static str| {
+            let shop = &shop;
+            async move {
+                let mut request = shop.combined(amount, amount, CaptureMethod::Automatic);
+                request.fundings.truncate(1);
+                request.order_reference = format!("order-{number}");
+                let created = shop
+                    .payments
+                    .create(&format!("k:create-{number}"), request, now())
+                    .await
+                    .unwrap();
+                let confirmed = shop
+                    .payments
+                    .confirm(
+                        &format!("k:confirm-{number}"),
+                        &created.id,
+                        ConfirmInput::default(),
+                        now(),
+                    )
+                    .await;
+                (created.id, confirmed)
+            }
+        };
+        // Approved.
+        let (_, approved) = pay(1, "1000.00").await;
+        assert_eq!(approved.unwrap().status, "captured");
+        // Delivery held, then released by an analyst.
+        let (held_id, held) = pay(2, "2500.00").await;
+        let held = held.unwrap();
+        assert_eq!(
+            (held.status.as_str(), held.delivery_held),
+            ("captured", true)
+        );
+        let released = shop
+            .payments
+            .release_delivery("k:release", &held_id, now())
+            .await
+            .unwrap();
+        assert!(!released.delivery_held);
+        // Review: every source held until the analyst decides.
+        let (review_id, review) = pay(3, "3500.00").await;
+        assert_eq!(review.unwrap().status, "under_review");
+        assert_eq!(shop.wallet_balance().await, (3_000_000 - 350_000, 350_000));
+        let approved = shop
+            .payments
+            .review("k:review-3", &review_id, true, now())
+            .await
+            .unwrap();
+        assert_eq!(approved.status, "captured");
+        let (rejected_id, _) = pay(4, "3600.00").await;
+        let rejected = shop
+            .payments
+            .review("k:review-4", &rejected_id, false, now())
+            .await
+            .unwrap();
+        assert_eq!(rejected.status, "failed");
+        assert_eq!(
+            shop.wallet_balance().await,
+            (3_000_000 - 350_000 - 350_000, 0)
+        );
+        // Step up: the right code, after a missing and a wrong one, lets it through.
+        let (step_id, step) = pay(5, "6000.00").await;
+        assert_eq!(step.unwrap().status, "requires_action");
+        assert_eq!(
+            shop.wallet_balance().await.1,
+            0,
+            "nothing is held before the code"
+        );
+        let missing = shop
+            .payments
+            .confirm("k:confirm-5b", &step_id, ConfirmInput::default(), now())
+            .await
+            .unwrap_err();
+        assert_eq!(missing.code(), "step_up_code_required");
+        let code = codes.last_for(&step_id).unwrap();
+        let wrong_code = if code == "000000" { "000001" } else { "000000" };
+        let wrong = shop
+            .payments
+            .confirm(
+                "k:confirm-5c",
+                &step_id,
+                ConfirmInput {
+                    code: Some(wrong_code.into()),
+                    ..ConfirmInput::default()
+                },
+                now(),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.code(), "step_up_code_wrong");
+        let right = shop
+            .payments
+            .confirm(
+                "k:confirm-5d",
+                &step_id,
+                ConfirmInput {
+                    code: Some(code),
+                    ..ConfirmInput::default()
+                },
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(right.status, "captured");
+        // Rejected: nothing reserved, the reasons given.
+        let (_, refused) = pay(6, "9500.00").await;
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.code(), "risk_rejected");
+        assert!(refused.to_string().contains("AMOUNT_TOO_BIG"), "{refused}");
+        assert_eq!(
+            shop.wallet_balance().await,
+            (3_000_000 - 350_000 - 350_000 - 600_000, 0)
+        );
+        shop.assert_books_balance().await;
+    })
+    .await;
+}
