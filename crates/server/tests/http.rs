@@ -6,84 +6,53 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tally_core::{Clock, ManualClock};
+use std::ops::Deref;
+use tally_core::Clock;
 use tally_server::state::Limits;
-use tally_server::{app, AppState};
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+use tally_store::Database;
+
+mod support;
+use support::{request, send, Instance, Setup, TestApp};
 
 struct Harness {
-    router: Router,
-    state: AppState,
-    database: Database,
-    clock: Arc<ManualClock>,
+    app: TestApp,
     admin: String,
     reader: String,
     writer: String,
-    _test: TestDatabase,
+}
+
+impl Deref for Harness {
+    type Target = TestApp;
+
+    fn deref(&self) -> &TestApp {
+        &self.app
+    }
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        // A start time with nanoseconds: replies must carry the stored (microsecond) time.
-        let clock = Arc::new(ManualClock::new(
-            "2026-05-01T00:00:00.123456789Z".parse().unwrap(),
-        ));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (ledger_writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
         let limits = Limits {
             body_limit_bytes: 4096,
             page_size_max: 1000,
         };
-        let state = AppState::new(database.clone(), ledger_writer, dyn_clock, limits);
-        let now = clock.now();
-        let key = |name: &'static str, scopes: &[&str]| {
-            let database = database.clone();
-            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
-            async move {
-                database
-                    .create_api_key(name, &scopes, now)
-                    .await
-                    .unwrap()
-                    .secret
-                    .expose()
-                    .clone()
-            }
-        };
-        let admin = key("admin", &["admin"]).await;
-        let reader = key("reader", &["ledger:read"]).await;
-        let writer = key("writer", &["ledger:write"]).await;
+        // A start time with nanoseconds: replies must carry the stored (microsecond) time.
+        let app = TestApp::start(
+            test,
+            "2026-05-01T00:00:00.123456789Z",
+            Setup::default().limits(limits),
+        )
+        .await;
+        let admin = app.key("admin", &["admin"]).await;
+        let reader = app.key("reader", &["ledger:read"]).await;
+        let writer = app.key("writer", &["ledger:write"]).await;
         Self {
-            router: app(state.clone()),
-            state,
-            database,
-            clock,
+            app,
             admin,
             reader,
             writer,
-            _test: test,
         }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: Option<&str>,
-        idempotency: Option<&str>,
-        body: Option<String>,
-    ) -> (StatusCode, Value) {
-        let authorization = key.map(|key| format!("Bearer {key}"));
-        self.call_on(&self.router, method, uri, authorization, idempotency, body)
-            .await
     }
 
     /// A request to `router` with this `Authorization` header value, if any.
@@ -96,26 +65,9 @@ impl Harness {
         idempotency: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(authorization) = authorization {
-            request = request.header(header::AUTHORIZATION, authorization);
-        }
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body)),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
+        let request = request(method, uri, authorization.as_deref(), idempotency, body);
+        let answer = send(router, request).await;
+        (answer.status, answer.json_or_text())
     }
 
     async fn post(
@@ -160,10 +112,10 @@ impl Harness {
         let sql =
             "SELECT (SELECT COUNT(*) FROM journal_entries), (SELECT COUNT(*) FROM journal_legs), \
                    (SELECT COUNT(*) FROM holds), (SELECT COUNT(*) FROM idempotency_keys)";
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        }
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_as(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap())
     }
 }
 
@@ -416,8 +368,8 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
             transfer(&bank, &wallet, "1.00", "CNY").to_string(),
         ))
         .unwrap();
-    let response = harness.router.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer = send(&harness.router, request).await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = harness
         .post(
             "/v1/accounts",
@@ -759,13 +711,9 @@ async fn a_write_the_ledger_cannot_store_is_applied_once_by_its_retry(harness: H
     let bank = harness.open("bank", "CNY", false).await;
     let wallet = harness.open("wallet", "CNY", false).await;
     let execute = |sql: String| {
-        let database = harness.database.clone();
+        let app: &TestApp = &harness;
         async move {
-            match &database {
-                Database::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-                Database::Postgres(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-            }
-            .unwrap();
+            app.execute(&sql).await.unwrap();
         }
     };
     let sqlite = matches!(harness.database, Database::Sqlite(_));
@@ -933,17 +881,9 @@ async fn every_client_error_has_the_json_error_shape(harness: Harness) {
 
 /// A second `tally serve` on the same database: its own key cache, its own writer.
 async fn second_instance(harness: &Harness) -> Router {
-    let clock: Arc<dyn Clock> = harness.clock.clone();
-    let (writer, _) =
-        LedgerWriter::start(&harness.database, clock.clone(), WriterConfig::default())
-            .await
-            .unwrap();
-    app(AppState::new(
-        harness.database.clone(),
-        writer,
-        clock,
-        Limits::default(),
-    ))
+    Instance::start(&harness.database, harness.clock.clone(), &Setup::default())
+        .await
+        .router
 }
 
 async fn a_revoked_key_is_refused_by_every_instance_within_the_cache_bound(harness: Harness) {
