@@ -575,16 +575,8 @@ mod tests {
 
     #[test]
     fn an_account_holding_the_customers_money_does_not_close() {
-        let (mut account, plan) = with_purchase("100.00", 1, EarlyPayoffRule::PrincipalOnly);
-        // Nothing is billed yet: the repayment is all credit balance.
-        account
-            .repay(date(2026, 1, 11), cny("150.00"), &AccountPolicy::default())
-            .unwrap();
-        let (quote, _) = account.early_payoff_quote(plan).unwrap();
-        account
-            .early_payoff(date(2026, 1, 11), plan, quote)
-            .unwrap();
-        assert_eq!(account.credit_balance, cny("150.00"));
+        // Nothing was billed when the customer repaid: the repayment is all credit balance.
+        let mut account = holding_150();
         let before = account.clone();
         let error = account.close().unwrap_err();
         assert_eq!(error.code(), "credit_account_has_credit_balance");
