@@ -23,7 +23,7 @@ use tally_consortium::{
 use tally_store::testing::TestDatabase;
 
 mod support;
-use support::crash::kill_when_acknowledged;
+use support::crash::Clients;
 use support::{free_port, run_binary, spawn, wait_until_answering};
 const CONSORTIUM: &str = "crash";
 /// One client task per member: a member's requests are sent in sequence order.
@@ -217,21 +217,16 @@ async fn crash_and_recover(url: String) {
             }
         }));
     }
+    let clients = Clients {
+        acknowledged: acknowledged_count,
+        dead,
+        tasks,
+    };
     let message = format!("the load never reached {KILL_AFTER} requests");
     let (timeout, poll) = (Duration::from_secs(300), Duration::from_millis(2));
-    kill_when_acknowledged(
-        &mut server,
-        &acknowledged_count,
-        KILL_AFTER,
-        timeout,
-        poll,
-        &message,
-    )
-    .await;
-    dead.store(true, Ordering::SeqCst);
-    for task in tasks {
-        task.await.unwrap();
-    }
+    clients
+        .kill_server_at(&mut server, KILL_AFTER, timeout, poll, &message)
+        .await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     let total = MEMBERS * REQUESTS_PER_MEMBER;
     assert!(acknowledged.len() >= KILL_AFTER);

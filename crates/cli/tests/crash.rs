@@ -7,11 +7,10 @@
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
 mod support;
-use support::crash::{kill_mid_load_and_retry, Load, Served};
+use support::crash::{assert_books_balance, crash_tests, kill_mid_load_and_retry, Load, Served};
 
 const TRANSFERS: usize = 3000;
 const CLIENTS: usize = 16;
@@ -94,26 +93,12 @@ async fn crash_and_recover(url: String, database: Database) {
         );
     }
     served.kill();
-    for totals in database.currency_totals().await.unwrap() {
-        assert_eq!(totals.debits_posted, totals.credits_posted);
-        assert_eq!(totals.debits_pending, totals.credits_pending);
-    }
-    assert!(database.inconsistent_accounts().await.unwrap().is_empty());
+    assert_books_balance(&database).await;
     eprintln!("acknowledged before the crash: {acknowledged_before_crash} of {TRANSFERS}; all applied exactly once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_nine_mid_load_loses_and_duplicates_nothing_on_sqlite() {
-    let directory = tempfile::tempdir().unwrap();
-    let (url, database) = support::sqlite_database(directory.path(), "crash.db").await;
-    crash_and_recover(url, database).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kill_nine_mid_load_loses_and_duplicates_nothing_on_postgres() {
-    // `None` only under TALLY_TEST_SKIP_POSTGRES=1; the skip is printed.
-    let Some(test) = TestDatabase::postgres().await else {
-        return;
-    };
-    crash_and_recover(test.url_for_another_process(), test.database.clone()).await;
-}
+crash_tests!(
+    crash_and_recover, "crash.db";
+    kill_nine_mid_load_loses_and_duplicates_nothing_on_sqlite,
+    kill_nine_mid_load_loses_and_duplicates_nothing_on_postgres
+);

@@ -12,14 +12,15 @@ use std::time::Duration;
 use tally_core::Currency;
 use tally_credit::LedgerRole;
 use tally_service::credit::ledger_accounts::ledger_account_code;
-use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
 mod support;
-use support::crash::{kill_mid_load_and_retry, Load, Served};
-use support::{scalar, PRIVACY_KEYS};
+use support::crash::{
+    assert_books_balance, assert_no_operation_pending, crash_tests, kill_mid_load_and_retry, Load,
+    Served,
+};
+use support::{credit_application, scalar, PRIVACY_KEYS};
 
-const APPLICATION: &str = include_str!("../../../models/example-application.json");
 const OPERATIONS: usize = 600;
 const CLIENTS: usize = 8;
 /// Acknowledged operations after which the server is killed.
@@ -66,20 +67,11 @@ async fn crash_and_recover(url: String, database: Database) {
         .await
         .unwrap();
     assert_eq!(status, 201, "{customer}");
-    let attributes: Value = serde_json::from_str(APPLICATION).unwrap();
     let (status, opened) = served
         .post(
             "open",
             "/v1/credit/accounts",
-            &json!({
-                "customer_id": customer["id"],
-                "statement_day": 5,
-                "application": {
-                    "monthly_income": {"value": "15000.00", "currency": "CNY"},
-                    "monthly_debt_payments": {"value": "2000.00", "currency": "CNY"},
-                    "attributes": attributes,
-                }
-            }),
+            &credit_application(&customer["id"]),
         )
         .await
         .unwrap();
@@ -141,34 +133,13 @@ async fn crash_and_recover(url: String, database: Database) {
         scalar(&database, "SELECT COUNT(*) FROM holds").await,
         (OPERATIONS / 2) as i64
     );
-    assert_eq!(
-        scalar(
-            &database,
-            "SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'"
-        )
-        .await,
-        0
-    );
-    for totals in database.currency_totals().await.unwrap() {
-        assert_eq!(totals.debits_posted, totals.credits_posted);
-        assert_eq!(totals.debits_pending, totals.credits_pending);
-    }
-    assert!(database.inconsistent_accounts().await.unwrap().is_empty());
+    assert_no_operation_pending(&database).await;
+    assert_books_balance(&database).await;
     eprintln!("acknowledged before the crash: {acknowledged_before_crash} of {OPERATIONS}; all applied exactly once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credit_operations_survive_kill_nine_on_sqlite() {
-    let directory = tempfile::tempdir().unwrap();
-    let (url, database) = support::sqlite_database(directory.path(), "credit-crash.db").await;
-    crash_and_recover(url, database).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credit_operations_survive_kill_nine_on_postgres() {
-    // `None` only under TALLY_TEST_SKIP_POSTGRES=1; the skip is printed.
-    let Some(test) = TestDatabase::postgres().await else {
-        return;
-    };
-    crash_and_recover(test.url_for_another_process(), test.database.clone()).await;
-}
+crash_tests!(
+    crash_and_recover, "credit-crash.db";
+    credit_operations_survive_kill_nine_on_sqlite,
+    credit_operations_survive_kill_nine_on_postgres
+);

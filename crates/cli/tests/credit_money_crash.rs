@@ -13,14 +13,15 @@ use std::time::Duration;
 use tally_core::Currency;
 use tally_credit::LedgerRole;
 use tally_service::credit::ledger_accounts::ledger_account_code;
-use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
 mod support;
-use support::crash::{kill_mid_load_and_retry, Load, Served};
-use support::{scalar, PRIVACY_KEYS};
+use support::crash::{
+    assert_books_balance, assert_no_operation_pending, crash_tests, kill_mid_load_and_retry, Load,
+    Served,
+};
+use support::{credit_application, scalar, PRIVACY_KEYS};
 
-const APPLICATION: &str = include_str!("../../../models/example-application.json");
 /// Purchases of each kind: authorised before the load and captured under it, and captured
 /// before the load and refunded in part under it.
 const PURCHASES: usize = 40;
@@ -97,20 +98,11 @@ async fn crash_and_recover(url: String, database: Database) {
             json!({"name": "赵六", "phone": "13712345678", "national_id": "110105199003071239"}),
         )
         .await;
-    let attributes: Value = serde_json::from_str(APPLICATION).unwrap();
     let opened = served
         .expect_ok(
             "open",
             "/v1/credit/accounts",
-            json!({
-                "customer_id": customer["id"],
-                "statement_day": 5,
-                "application": {
-                    "monthly_income": {"value": "15000.00", "currency": "CNY"},
-                    "monthly_debt_payments": {"value": "2000.00", "currency": "CNY"},
-                    "attributes": attributes,
-                }
-            }),
+            credit_application(&customer["id"]),
         )
         .await;
     let account = opened["account"]["id"].as_i64().unwrap();
@@ -212,34 +204,13 @@ async fn crash_and_recover(url: String, database: Database) {
         .await,
         2 * PURCHASES as i64
     );
-    assert_eq!(
-        scalar(
-            &database,
-            "SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'"
-        )
-        .await,
-        0
-    );
-    for totals in database.currency_totals().await.unwrap() {
-        assert_eq!(totals.debits_posted, totals.credits_posted);
-        assert_eq!(totals.debits_pending, totals.credits_pending);
-    }
-    assert!(database.inconsistent_accounts().await.unwrap().is_empty());
+    assert_no_operation_pending(&database).await;
+    assert_books_balance(&database).await;
     eprintln!("acknowledged before the crash: {acknowledged_before_crash} of {OPERATIONS}; all applied exactly once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn captures_refunds_and_payouts_survive_kill_nine_on_sqlite() {
-    let directory = tempfile::tempdir().unwrap();
-    let (url, database) = support::sqlite_database(directory.path(), "credit-money-crash.db").await;
-    crash_and_recover(url, database).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn captures_refunds_and_payouts_survive_kill_nine_on_postgres() {
-    // `None` only under TALLY_TEST_SKIP_POSTGRES=1; the skip is printed.
-    let Some(test) = TestDatabase::postgres().await else {
-        return;
-    };
-    crash_and_recover(test.url_for_another_process(), test.database.clone()).await;
-}
+crash_tests!(
+    crash_and_recover, "credit-money-crash.db";
+    captures_refunds_and_payouts_survive_kill_nine_on_sqlite,
+    captures_refunds_and_payouts_survive_kill_nine_on_postgres
+);

@@ -12,7 +12,7 @@ use tally_store::testing::TestDatabase;
 
 mod support;
 use support::{
-    free_port, start_server, wait_until_healthy, BINARY, BLIND_INDEX_KEY, ENCRYPTION_KEY,
+    free_port, start_server, wait_until_healthy, Run, BINARY, BLIND_INDEX_KEY, ENCRYPTION_KEY,
     PRIVACY_KEYS,
 };
 
@@ -37,13 +37,6 @@ struct Served {
     auditor: String,
     test: TestDatabase,
     _directory: tempfile::TempDir,
-}
-
-/// What one `tally customers ...` printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Run {
@@ -126,12 +119,7 @@ impl Served {
         if let Some(key) = key {
             command.args(["--api-key", key]);
         }
-        let output = command.output().unwrap();
-        Run {
-            code: output.status.code().unwrap(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
+        Run::of(command.output().unwrap())
     }
 
     fn create(&self, name: &str, phone: &str, national_id: &str, key: Option<&str>) -> Run {
@@ -204,11 +192,7 @@ fn reseal(served: &Served, environment: &[(&str, &str)]) -> Run {
         .envs(environment.iter().copied())
         .output()
         .unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::of(output)
 }
 
 async fn privacy_reseal_lets_the_old_key_go(served: Served) {

@@ -5,14 +5,16 @@
 //! request acknowledged before the crash the same body as then: nothing acknowledged was
 //! lost, nothing was applied twice.
 
-use super::{create_key, post, start_server, wait_until_healthy};
+use super::{create_key, post, scalar, start_server, wait_until_healthy};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tally_store::Database;
 use tempfile::TempDir;
+use tokio::task::JoinHandle;
 
 /// `tally serve` on a test database, with one API key.
 pub struct Served {
@@ -158,22 +160,22 @@ pub async fn kill_mid_load_and_retry(served: &mut Served, load: &Load) -> usize 
             }
         }));
     }
-    let timeout = Duration::from_secs(120);
+    let clients = Clients {
+        acknowledged,
+        dead,
+        tasks,
+    };
     let message = format!("the load never reached {} {noun}s", load.kill_after);
-    let (kill_after, poll) = (load.kill_after, load.poll);
-    kill_when_acknowledged(
-        &mut served.server,
-        &acknowledged,
-        kill_after,
-        timeout,
-        poll,
-        &message,
-    )
-    .await;
-    dead.store(true, Ordering::SeqCst);
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let timeout = Duration::from_secs(120);
+    clients
+        .kill_server_at(
+            &mut served.server,
+            load.kill_after,
+            timeout,
+            load.poll,
+            &message,
+        )
+        .await;
     let acknowledged_before_crash = first_replies.lock().unwrap().len();
     assert!(acknowledged_before_crash >= load.kill_after);
     assert!(
@@ -220,22 +222,78 @@ pub async fn kill_mid_load_and_retry(served: &mut Served, load: &Load) -> usize 
     acknowledged_before_crash
 }
 
-/// Waits until `acknowledged` reaches `kill_after` (looking every `poll`, failing with
-/// `message` after `timeout`), then kills `server` with SIGKILL: no shutdown, nothing beyond
-/// what was committed survives.
-pub async fn kill_when_acknowledged(
-    server: &mut Child,
-    acknowledged: &AtomicUsize,
-    kill_after: usize,
-    timeout: Duration,
-    poll: Duration,
-    message: &str,
-) {
-    let deadline = Instant::now() + timeout;
-    while acknowledged.load(Ordering::SeqCst) < kill_after {
-        assert!(Instant::now() < deadline, "{message}");
-        tokio::time::sleep(poll).await;
-    }
-    server.kill().unwrap();
-    server.wait().unwrap();
+/// The clients of a load: how many requests were acknowledged, whether they were told the
+/// server died, and their tasks.
+pub struct Clients {
+    pub acknowledged: Arc<AtomicUsize>,
+    pub dead: Arc<AtomicBool>,
+    pub tasks: Vec<JoinHandle<()>>,
 }
+
+impl Clients {
+    /// Waits until `kill_after` requests are acknowledged (looking every `poll`, failing with
+    /// `message` after `timeout`), kills `server` with SIGKILL (no shutdown, nothing beyond
+    /// what was committed survives), tells the clients and waits for them to stop.
+    pub async fn kill_server_at(
+        self,
+        server: &mut Child,
+        kill_after: usize,
+        timeout: Duration,
+        poll: Duration,
+        message: &str,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while self.acknowledged.load(Ordering::SeqCst) < kill_after {
+            assert!(Instant::now() < deadline, "{message}");
+            tokio::time::sleep(poll).await;
+        }
+        server.kill().unwrap();
+        server.wait().unwrap();
+        self.dead.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+    }
+}
+
+/// The books balance after the retries: in every currency posted and pending debits equal
+/// credits, and every account's balance agrees with its legs.
+pub async fn assert_books_balance(database: &Database) {
+    for totals in database.currency_totals().await.unwrap() {
+        assert_eq!(totals.debits_posted, totals.credits_posted);
+        assert_eq!(totals.debits_pending, totals.credits_pending);
+    }
+    assert!(database.inconsistent_accounts().await.unwrap().is_empty());
+}
+
+/// No credit operation is left half done.
+pub async fn assert_no_operation_pending(database: &Database) {
+    let sql = "SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'";
+    assert_eq!(scalar(database, sql).await, 0);
+}
+
+/// The two tests of a crash test: `$run(url, database)` on a migrated SQLite file named
+/// `$file`, and on a PostgreSQL schema (skipped only under `TALLY_TEST_SKIP_POSTGRES=1`,
+/// which prints the skip).
+// Not every test binary uses it.
+#[allow(unused_macros)]
+macro_rules! crash_tests {
+    ($run:ident, $file:literal; $sqlite:ident, $postgres:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            let directory = tempfile::tempdir().unwrap();
+            let (url, database) = $crate::support::sqlite_database(directory.path(), $file).await;
+            $run(url, database).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            let Some(test) = tally_store::testing::TestDatabase::postgres().await else {
+                return;
+            };
+            $run(test.url_for_another_process(), test.database.clone()).await;
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use crash_tests;

@@ -9,7 +9,7 @@ pub mod crash;
 
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tally_store::Database;
 
@@ -25,6 +25,25 @@ pub const PRIVACY_KEYS: &[(&str, &str)] = &[
     ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
     ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
 ];
+
+/// The scorecard attributes of the example credit application.
+const APPLICATION: &str = include_str!("../../../../models/example-application.json");
+
+/// The body of `POST /v1/credit/accounts` for `customer` (its id as JSON): statement day 5,
+/// an income of 15,000.00 and debts of 2,000.00 a month, and the example application's
+/// attributes.
+pub fn credit_application(customer: &Value) -> Value {
+    let attributes: Value = serde_json::from_str(APPLICATION).unwrap();
+    serde_json::json!({
+        "customer_id": customer,
+        "statement_day": 5,
+        "application": {
+            "monthly_income": {"value": "15000.00", "currency": "CNY"},
+            "monthly_debt_payments": {"value": "2000.00", "currency": "CNY"},
+            "attributes": attributes,
+        }
+    })
+}
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -81,6 +100,23 @@ pub async fn wait_until_healthy(client: &reqwest::Client, base: &str) {
     let url = format!("{base}/healthz");
     let timeout = Duration::from_secs(60);
     wait_until_answering(client, &url, timeout, "server did not become healthy").await;
+}
+
+/// What one run of the binary printed, and its exit code.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(output: Output) -> Self {
+        Run {
+            code: output.status.code().unwrap(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
 }
 
 /// Runs the binary with `arguments` in `directory` to its end: whether it succeeded, and
