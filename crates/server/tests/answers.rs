@@ -27,7 +27,6 @@ use jiff::civil::{date, Date};
 use jiff::SignedDuration;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::sync::Mutex;
 use tally_consortium::{Action, MemberKey, SignedRequest, SignerKey};
 use tally_core::{Clock, Currency};
@@ -292,13 +291,7 @@ struct Harness {
     snapshots: Snapshots,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+support::deref_to_app!(Harness);
 
 /// The `id` an answer names.
 fn id(body: &Value) -> String {

@@ -15,7 +15,6 @@ use axum::Router;
 use jiff::civil::{date, Date};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::sync::Arc;
 use tally_core::{Clock, Currency};
 use tally_credit::{AccountPolicy, LedgerRole};
@@ -44,13 +43,7 @@ struct Harness {
     admin: String,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
@@ -76,20 +69,6 @@ impl Harness {
     fn serve(&mut self) {
         self.app.credit = Some(self.credit.clone());
         self.app.serve();
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: &str,
-        idempotency: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let body = body.map(|body| body.to_string());
-        self.app
-            .call(method, uri, Some(key), idempotency, body)
-            .await
     }
 
     async fn post(&self, uri: &str, idempotency: &str, body: Value) -> (StatusCode, Value) {

@@ -11,7 +11,6 @@ use axum::http::{header, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use tally_core::Clock;
 use tally_privacy::Privacy;
@@ -36,13 +35,7 @@ struct Harness {
     pii_reader: String,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+support::deref_to_app!(Harness);
 
 /// Privacy keys: encryption keys `ids` (key `id` is 32 bytes of its first character),
 /// `active` sealing new values, one blind index key throughout.
@@ -78,20 +71,6 @@ impl Harness {
     fn use_privacy(&mut self, privacy: Option<Arc<Privacy>>) {
         self.app.setup.privacy = privacy;
         self.app.serve();
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: &str,
-        idempotency: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let body = body.map(|body| body.to_string());
-        self.app
-            .call(method, uri, Some(key), idempotency, body)
-            .await
     }
 
     async fn create(&self, idempotency: &str, body: Value) -> (StatusCode, Value) {

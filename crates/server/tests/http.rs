@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use serde_json::{json, Value};
-use std::ops::Deref;
 use tally_core::Clock;
 use tally_server::state::Limits;
 use tally_store::testing::TestDatabase;
@@ -23,13 +22,7 @@ struct Harness {
     writer: String,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
@@ -77,7 +70,7 @@ impl Harness {
         idempotency: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        self.call(
+        self.call_raw(
             "POST",
             uri,
             Some(key),
@@ -88,7 +81,7 @@ impl Harness {
     }
 
     async fn get(&self, uri: &str, key: &str) -> (StatusCode, Value) {
-        self.call("GET", uri, Some(key), None, None).await
+        self.call_raw("GET", uri, Some(key), None, None).await
     }
 
     async fn open(&self, code: &str, currency: &str, limited: bool) -> String {
@@ -239,15 +232,15 @@ async fn ledger_round_trip(harness: Harness) {
 }
 
 async fn authentication_and_scopes(harness: Harness) {
-    let (status, body) = harness.call("GET", "/healthz", None, None, None).await;
+    let (status, body) = harness.call_raw("GET", "/healthz", None, None, None).await;
     assert_eq!((status, body), (StatusCode::OK, Value::String("ok".into())));
     let wallet = harness.open("wallet", "USD", false).await;
     let uri = format!("/v1/accounts/{wallet}");
-    let (status, body) = harness.call("GET", &uri, None, None, None).await;
+    let (status, body) = harness.call_raw("GET", &uri, None, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, _) = harness
-        .call("GET", &uri, Some("tally_not-a-real-key"), None, None)
+        .call_raw("GET", &uri, Some("tally_not-a-real-key"), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A writer cannot read; a reader cannot write; admin can do both.
@@ -273,11 +266,11 @@ async fn authentication_and_scopes(harness: Harness) {
     let (status, _) = harness.get(&uri, &harness.admin).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = harness
-        .call("GET", "/metrics", Some(&harness.reader), None, None)
+        .call_raw("GET", "/metrics", Some(&harness.reader), None, None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = harness
-        .call("GET", "/v1/openapi.json", None, None, None)
+        .call_raw("GET", "/v1/openapi.json", None, None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -327,7 +320,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
             format!("bad-{}", name.replace(' ', "-"))
         };
         let (got_status, got) = harness
-            .call(
+            .call_raw(
                 "POST",
                 "/v1/entries",
                 Some(&harness.writer),
@@ -346,7 +339,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
         assert_eq!(harness.row_counts().await, before, "{name} left a trace");
     }
     let (status, body) = harness
-        .call(
+        .call_raw(
             "POST",
             "/v1/entries",
             Some(&harness.writer),
@@ -453,7 +446,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let (status, body) = harness
-        .call("DELETE", "/v1/entries", Some(&harness.writer), None, None)
+        .call_raw("DELETE", "/v1/entries", Some(&harness.writer), None, None)
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -523,7 +516,7 @@ async fn holds_over_http(harness: Harness) {
     assert_eq!(account["balance"]["debits_posted"], "75.00");
     assert_eq!(account["balance"]["debits_pending"], "0.00");
     let (status, body) = harness
-        .call(
+        .call_raw(
             "POST",
             &format!("/v1/holds/{id}/void"),
             Some(&harness.writer),
@@ -540,7 +533,7 @@ async fn holds_over_http(harness: Harness) {
         .await;
     let second_id = second["id"].as_str().unwrap();
     let (status, voided) = harness
-        .call(
+        .call_raw(
             "POST",
             &format!("/v1/holds/{second_id}/void"),
             Some(&harness.writer),
@@ -591,7 +584,7 @@ async fn documents_and_metrics(harness: Harness) {
         .get("/v1/accounts/not-a-uuid", &harness.reader)
         .await;
     let (status, text) = harness
-        .call("GET", "/metrics", Some(&harness.admin), None, None)
+        .call_raw("GET", "/metrics", Some(&harness.admin), None, None)
         .await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap().to_string();
@@ -865,7 +858,7 @@ async fn every_client_error_has_the_json_error_shape(harness: Harness) {
     ];
     for (method, uri, status, code) in cases {
         let (got, body) = harness
-            .call(method, &uri, Some(&harness.admin), None, None)
+            .call_raw(method, &uri, Some(&harness.admin), None, None)
             .await;
         let shown = &uri[..uri.len().min(60)];
         assert_eq!(got.as_u16(), status, "{method} {shown}: {body}");

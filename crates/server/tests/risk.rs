@@ -8,7 +8,6 @@ use axum::http::{header, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use tally_core::{Clock, ManualClock};
 use tally_server::state::Limits;
@@ -32,19 +31,7 @@ struct Harness {
     reader: String,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
-
-impl DerefMut for Harness {
-    fn deref_mut(&mut self) -> &mut TestApp {
-        &mut self.app
-    }
-}
+support::deref_to_app!(mut Harness);
 
 /// The application with the risk service over `test`'s database: at the start, and for a
 /// restart (a new writer and a risk service that rebuilds itself from the stored history).
@@ -89,7 +76,7 @@ impl Harness {
     ) -> (StatusCode, Value) {
         let body = body.map_or_else(String::new, |body| body.to_string());
         self.app
-            .call(method, uri, Some(key), None, Some(body))
+            .call_raw(method, uri, Some(key), None, Some(body))
             .await
     }
 

@@ -32,7 +32,7 @@ impl Harness {
     async fn call(&self, method: &str, uri: &str, key: Option<&str>) -> (StatusCode, Value) {
         let body = (method != "GET").then(|| "{}".to_string());
         self.app
-            .call(method, uri, key, Some("scope-check"), body)
+            .call_raw(method, uri, key, Some("scope-check"), body)
             .await
     }
 }

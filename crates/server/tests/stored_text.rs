@@ -5,7 +5,6 @@
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use std::ops::Deref;
 use tally_core::Clock;
 use tally_store::testing::TestDatabase;
 
@@ -17,13 +16,7 @@ struct Harness {
     admin: String,
 }
 
-impl Deref for Harness {
-    type Target = TestApp;
-
-    fn deref(&self) -> &TestApp {
-        &self.app
-    }
-}
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
@@ -43,7 +36,7 @@ impl Harness {
     ) -> (StatusCode, Value) {
         let body = body.unwrap_or_default();
         self.app
-            .call(method, uri, Some(&self.admin), Some(key), Some(body))
+            .call_raw(method, uri, Some(&self.admin), Some(key), Some(body))
             .await
     }
 

@@ -264,8 +264,24 @@ impl TestApp {
             .clone()
     }
 
-    /// A request with API key `key` (if any): its status and JSON body.
+    /// A request with API key `key`, an idempotency key (if any) and a JSON body (if any):
+    /// its status and JSON body.
     pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        idempotency: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let body = body.map(|body| body.to_string());
+        self.call_raw(method, uri, Some(key), idempotency, body)
+            .await
+    }
+
+    /// A request with API key `key` (if any) and a body sent as it is (if any): its status
+    /// and JSON body.
+    pub async fn call_raw(
         &self,
         method: &str,
         uri: &str,
@@ -292,6 +308,34 @@ impl TestApp {
             .map(|done| done.rows_affected()))
     }
 }
+
+/// Lets a test file's harness, a struct holding the application in its field `app`, be used
+/// as the application itself (`harness.database`, `harness.key(…)`); with `mut`, changed as
+/// well (`harness.router = …`).
+// Not every test binary uses it.
+#[allow(unused_macros)]
+macro_rules! deref_to_app {
+    ($harness:ty) => {
+        impl std::ops::Deref for $harness {
+            type Target = $crate::support::TestApp;
+
+            fn deref(&self) -> &Self::Target {
+                &self.app
+            }
+        }
+    };
+    (mut $harness:ty) => {
+        $crate::support::deref_to_app!($harness);
+
+        impl std::ops::DerefMut for $harness {
+            fn deref_mut(&mut self) -> &mut Self::Target {
+                &mut self.app
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use deref_to_app;
 
 // ----- Personal data and credit applications -----
 
