@@ -9,10 +9,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
@@ -22,7 +22,9 @@ use tally_consortium::{
 };
 use tally_store::testing::TestDatabase;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tally");
+mod support;
+use support::crash::Clients;
+use support::{free_port, run_binary, spawn, wait_until_answering};
 const CONSORTIUM: &str = "crash";
 /// One client task per member: a member's requests are sent in sequence order.
 const MEMBERS: usize = 8;
@@ -31,14 +33,6 @@ const REQUESTS_PER_MEMBER: usize = 150;
 const KILL_AFTER: usize = 300;
 /// Every fifth request is a query, the others publications.
 const QUERY_EVERY: usize = 5;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn member_key(member: usize) -> SignerKey {
     SignerKey::from_seed(
@@ -80,44 +74,28 @@ fn write_files(directory: &std::path::Path) {
 }
 
 fn start_server(url: &str, port: u16, directory: &std::path::Path) -> Child {
-    Command::new(BINARY)
-        .args([
-            "consortium",
-            "serve",
-            "--database-url",
-            url,
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--operator-key",
-            "operator.key",
-            "--blinding-key",
-            "blinding.key",
-            "--genesis",
-            "genesis.json",
-        ])
-        .current_dir(directory)
-        .env("TALLY_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+    let listen = format!("127.0.0.1:{port}");
+    let arguments = [
+        "consortium",
+        "serve",
+        "--database-url",
+        url,
+        "--listen",
+        &listen,
+        "--operator-key",
+        "operator.key",
+        "--blinding-key",
+        "blinding.key",
+        "--genesis",
+        "genesis.json",
+    ];
+    spawn(&arguments, directory, &[])
 }
 
 async fn wait_until_serving(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(response) = client
-            .get(format!("{base}/v1/consortium/checkpoint"))
-            .send()
-            .await
-        {
-            if response.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "the log did not start serving");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let url = format!("{base}/v1/consortium/checkpoint");
+    let timeout = Duration::from_secs(120);
+    wait_until_answering(client, &url, timeout, "the log did not start serving").await;
 }
 
 /// One member request as sent: its route and JSON body.
@@ -191,22 +169,6 @@ async fn send(
     Ok((status, response.json().await?))
 }
 
-fn run_binary(arguments: &[&str], directory: &std::path::Path) -> (bool, String) {
-    let output = Command::new(BINARY)
-        .args(arguments)
-        .current_dir(directory)
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
-}
-
 async fn crash_and_recover(url: String) {
     let directory = tempfile::tempdir().unwrap();
     write_files(directory.path());
@@ -255,20 +217,16 @@ async fn crash_and_recover(url: String) {
             }
         }));
     }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while acknowledged_count.load(Ordering::SeqCst) < KILL_AFTER {
-        assert!(
-            Instant::now() < deadline,
-            "the load never reached {KILL_AFTER} requests"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    server.kill().unwrap(); // SIGKILL: nothing beyond what was committed survives.
-    server.wait().unwrap();
-    dead.store(true, Ordering::SeqCst);
-    for task in tasks {
-        task.await.unwrap();
-    }
+    let clients = Clients {
+        acknowledged: acknowledged_count,
+        dead,
+        tasks,
+    };
+    let message = format!("the load never reached {KILL_AFTER} requests");
+    let (timeout, poll) = (Duration::from_secs(300), Duration::from_millis(2));
+    clients
+        .kill_server_at(&mut server, KILL_AFTER, timeout, poll, &message)
+        .await;
     let acknowledged = acknowledged.lock().unwrap().clone();
     let total = MEMBERS * REQUESTS_PER_MEMBER;
     assert!(acknowledged.len() >= KILL_AFTER);

@@ -9,21 +9,12 @@
 use serde_json::Value;
 use std::process::{Child, Command};
 use tally_store::testing::TestDatabase;
-use tally_store::Database;
 
-// `post` is for the crash tests; the commands here go through the `tally` binary.
-#[allow(dead_code)]
 mod support;
-use support::{free_port, start_server, wait_until_healthy, BINARY};
-
-/// 32 bytes of 7 and of 9, base64: fixed test keys for personal data.
-const ENCRYPTION_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
-const BLIND_INDEX_KEY: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
-const PRIVACY_KEYS: &[(&str, &str)] = &[
-    ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
-    ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
-    ("TALLY__PRIVACY__BLIND_INDEX_KEY", BLIND_INDEX_KEY),
-];
+use support::{
+    free_port, start_server, wait_until_healthy, Run, BINARY, BLIND_INDEX_KEY, ENCRYPTION_KEY,
+    PRIVACY_KEYS,
+};
 
 /// Zhang San of GB 11643-1999's example: born 1949-12-31.
 const NATIONAL_ID: &str = "11010519491231002X";
@@ -46,13 +37,6 @@ struct Served {
     auditor: String,
     test: TestDatabase,
     _directory: tempfile::TempDir,
-}
-
-/// What one `tally customers ...` printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
 }
 
 impl Run {
@@ -135,12 +119,7 @@ impl Served {
         if let Some(key) = key {
             command.args(["--api-key", key]);
         }
-        let output = command.output().unwrap();
-        Run {
-            code: output.status.code().unwrap(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
+        Run::of(command.output().unwrap())
     }
 
     fn create(&self, name: &str, phone: &str, national_id: &str, key: Option<&str>) -> Run {
@@ -168,10 +147,7 @@ impl Served {
     }
 
     async fn count(&self, sql: &str) -> i64 {
-        match &self.test.database {
-            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        }
+        support::scalar(&self.test.database, sql).await
     }
 }
 
@@ -216,11 +192,7 @@ fn reseal(served: &Served, environment: &[(&str, &str)]) -> Run {
         .envs(environment.iter().copied())
         .output()
         .unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::of(output)
 }
 
 async fn privacy_reseal_lets_the_old_key_go(served: Served) {

@@ -7,13 +7,8 @@
 use std::process::Command;
 use tally_store::testing::TestDatabase;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_tally");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod support;
+use support::{Run, BINARY};
 
 fn keys(test: &TestDatabase, arguments: &[&str]) -> Run {
     let output = Command::new(BINARY)
@@ -22,11 +17,7 @@ fn keys(test: &TestDatabase, arguments: &[&str]) -> Run {
         .args(["--database-url", &test.url_for_another_process()])
         .output()
         .unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::of(output)
 }
 
 /// The `tally keys list` line of key `id`, split at tabs.

@@ -21,34 +21,25 @@
 #![allow(clippy::unwrap_used)]
 
 use axum::body::Body;
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use http_body_util::BodyExt;
 use jiff::civil::{date, Date};
 use jiff::SignedDuration;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use tally_consortium::{
-    normalise, Action, BlindingKey, Genesis, IdentifierKind, IdentifierOpening, KeyType, MemberKey,
-    Quorum, RiskType, SignedRequest, SignerKey,
-};
-use tally_core::{Clock, Currency, ManualClock, Secret};
+use std::sync::Mutex;
+use tally_consortium::{Action, MemberKey, SignedRequest, SignerKey};
+use tally_core::{Clock, Currency};
 use tally_credit::{AccountPolicy, LedgerRole};
-use tally_privacy::Privacy;
-use tally_server::routes::consortium::ConsortiumAppState;
 use tally_server::state::Limits;
-use tally_server::{app, app_with_risk, consortium_app, AppState};
-use tally_service::consortium::{ConsortiumConfig, ConsortiumLog};
-use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_server::{app, AppState};
 use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
 use tally_service::credit::ledger_accounts::credit_ledger_accounts;
-use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+
+mod support;
+use support::consortium::{publish_action, query_action, signer, Sequences};
+use support::{application, bearer, cny, privacy, request, send, Answer, Setup, TestApp};
 
 /// The time every story starts at.
 const START: &str = "2026-05-01T09:00:00Z";
@@ -76,31 +67,6 @@ const KEYS: &[(&str, &[&str])] = &[
 ];
 
 // ----- Answers and their snapshots -----
-
-/// An answer as received: status, headers and the body's bytes.
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-async fn send(router: &Router, request: Request<Body>) -> Answer {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        body: body.to_vec(),
-    }
-}
 
 /// The headers a client reads, in this order, when the answer has them.
 const SHOWN_HEADERS: [&str; 4] = ["content-type", "allow", "retry-after", "www-authenticate"];
@@ -317,105 +283,33 @@ fn uuids_are_numbered_in_order_of_first_appearance() {
 
 // ----- The application's harness -----
 
-fn privacy() -> Arc<Privacy> {
-    let keys: BTreeMap<String, Secret<String>> =
-        BTreeMap::from([("a".to_string(), Secret::new(BASE64.encode([7_u8; 32])))]);
-    let blind_index_key = Secret::new(BASE64.encode([9_u8; 32]));
-    Arc::new(Privacy::new(&keys, "a", &blind_index_key).unwrap())
-}
-
-/// Scorecard attributes taking the best (or worst) bin of every feature of the shipped
-/// model.
-fn attributes(best: bool) -> Value {
-    let model: Value =
-        serde_json::from_str(tally_service::credit::decision::DEFAULT_SCORECARD).unwrap();
-    let mut attributes = serde_json::Map::new();
-    for feature in model["features"].as_array().unwrap() {
-        let bins = feature["bins"].as_array().unwrap();
-        let points = |bin: &&Value| bin["points"].as_f64().unwrap();
-        let chosen = if best {
-            bins.iter().max_by(|a, b| points(a).total_cmp(&points(b)))
-        } else {
-            bins.iter().min_by(|a, b| points(a).total_cmp(&points(b)))
-        }
-        .unwrap();
-        let value = if let Some(categories) = chosen["categories"].as_array() {
-            categories[0].clone()
-        } else if let Some(lower) = chosen["lower"].as_f64() {
-            json!(lower)
-        } else {
-            json!(chosen["upper"].as_f64().unwrap() - 0.5)
-        };
-        attributes.insert(feature["name"].as_str().unwrap().to_string(), value);
-    }
-    Value::Object(attributes)
-}
-
-fn cny(value: &str) -> Value {
-    json!({"value": value, "currency": "CNY"})
-}
-
 /// The whole API in one router (ledger, customers, credit, risk), on a fixed clock.
 struct Harness {
-    router: Router,
-    state: AppState,
-    database: Database,
-    writer: LedgerWriter,
-    clock: Arc<ManualClock>,
+    app: TestApp,
     /// Secrets by key name.
     keys: BTreeMap<&'static str, String>,
     snapshots: Snapshots,
-    _test: TestDatabase,
+}
+
+support::deref_to_app!(Harness);
+
+/// The `id` an answer names.
+fn id(body: &Value) -> String {
+    body["id"].as_str().unwrap().to_string()
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
-        let now = clock.now();
+        let setup = Setup::default().privacy(privacy()).credit().risk();
+        let app = TestApp::start(test, START, setup).await;
         let mut keys = BTreeMap::new();
         for (name, scopes) in KEYS {
-            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
-            let secret = database
-                .create_api_key(name, &scopes, now)
-                .await
-                .unwrap()
-                .secret
-                .expose()
-                .clone();
-            keys.insert(*name, secret);
+            keys.insert(*name, app.key(name, scopes).await);
         }
-        let setup = CreditFiles::default().load().unwrap();
-        let credit = Arc::new(
-            CreditService::start(database.clone(), writer.clone(), setup)
-                .await
-                .unwrap(),
-        );
-        let risk = RiskService::open(&database, dyn_clock.clone())
-            .await
-            .unwrap();
-        let state = AppState::new(
-            database.clone(),
-            writer.clone(),
-            dyn_clock,
-            Limits::default(),
-        )
-        .with_privacy(Some(privacy()))
-        .with_credit(Some(credit));
         Harness {
-            router: app_with_risk(state.clone(), Some(Arc::new(risk))),
-            state,
-            database,
-            writer,
-            clock,
+            app,
             keys,
             snapshots: Snapshots::default(),
-            _test: test,
         }
     }
 
@@ -433,21 +327,11 @@ impl Harness {
         idempotency: Option<&str>,
         body: Option<String>,
     ) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
+        let authorization = key.map(|key| {
             let secret = self.keys.get(key).unwrap_or_else(|| panic!("no key {key}"));
-            request = request.header(header::AUTHORIZATION, format!("Bearer {secret}"));
-        }
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body)),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
+            bearer(secret)
+        });
+        let request = request(method, uri, authorization.as_deref(), idempotency, body);
         send(&self.router, request).await
     }
 
@@ -458,6 +342,42 @@ impl Harness {
     async fn post(&self, key: &str, uri: &str, idempotency: Option<&str>, body: Value) -> Answer {
         self.call("POST", uri, Some(key), idempotency, Some(body.to_string()))
             .await
+    }
+
+    /// [`Harness::call`], its answer checked against snapshot `name` and status `status`;
+    /// the body as JSON.
+    #[allow(clippy::too_many_arguments)]
+    async fn check_call(
+        &self,
+        name: &str,
+        status: u16,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        idempotency: Option<&str>,
+        body: Option<String>,
+    ) -> Value {
+        let answer = self.call(method, uri, key, idempotency, body).await;
+        self.check(name, status, &answer)
+    }
+
+    /// A GET checked against snapshot `name` and status `status`; the body as JSON.
+    async fn check_get(&self, name: &str, status: u16, key: &str, uri: &str) -> Value {
+        self.check(name, status, &self.get(key, uri).await)
+    }
+
+    /// A POST checked against snapshot `name` and status `status`; the body as JSON.
+    async fn check_post(
+        &self,
+        name: &str,
+        status: u16,
+        key: &str,
+        uri: &str,
+        idempotency: Option<&str>,
+        body: Value,
+    ) -> Value {
+        let answer = self.post(key, uri, idempotency, body).await;
+        self.check(name, status, &answer)
     }
 
     /// A POST whose answer is not snapshotted (a step already pinned elsewhere), checked
@@ -487,19 +407,7 @@ impl Harness {
                 201,
             )
             .await;
-        created["id"].as_str().unwrap().to_string()
-    }
-
-    fn application(customer: &str, best: bool) -> Value {
-        json!({
-            "customer_id": customer,
-            "statement_day": 5,
-            "application": {
-                "monthly_income": cny("20000.00"),
-                "monthly_debt_payments": cny("1000.00"),
-                "attributes": attributes(best),
-            }
-        })
+        id(&created)
     }
 
     /// End of day for every date from `from` to `to`, with the clock at 23:00 of each.
@@ -538,150 +446,134 @@ tally_store::on_both_backends!(
 
 async fn ledger(h: Harness) {
     let (w, r) = ("ledger writer", "ledger reader");
-    let bank = h.check(
-        "ledger_01_account_opened",
-        201,
-        &h.post(
+    let bank = id(&h
+        .check_post(
+            "ledger_01_account_opened",
+            201,
             w,
             "/v1/accounts",
             Some("open-bank"),
             json!({"code": "1001-bank", "kind": "asset", "currency": "CNY"}),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .await);
     let wallet_request = json!({
         "code": "2001-wallet-alice", "kind": "liability", "currency": "CNY",
         "flags": {"debits_must_not_exceed_credits": true},
         "metadata": {"owner": "alice", "tier": "gold"},
     });
-    let wallet = h.check(
-        "ledger_02_account_opened_with_flags_and_metadata",
-        201,
-        &h.post(
+    let wallet = id(&h
+        .check_post(
+            "ledger_02_account_opened_with_flags_and_metadata",
+            201,
             w,
             "/v1/accounts",
             Some("open-wallet"),
             wallet_request.clone(),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    h.check(
+        .await);
+    h.check_post(
         "ledger_03_account_opening_replayed",
         201,
-        &h.post(w, "/v1/accounts", Some("open-wallet"), wallet_request)
-            .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-wallet"),
+        wallet_request,
+    )
+    .await;
+    h.check_post(
         "ledger_04_idempotency_key_reused",
         409,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-wallet"),
-            json!({"code": "2002-other", "kind": "liability", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-wallet"),
+        json!({"code": "2002-other", "kind": "liability", "currency": "CNY"}),
+    )
+    .await;
+    h.check_post(
         "ledger_05_account_code_taken",
         409,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-bank-again"),
-            json!({"code": "1001-bank", "kind": "asset", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-bank-again"),
+        json!({"code": "1001-bank", "kind": "asset", "currency": "CNY"}),
+    )
+    .await;
+    h.check_post(
         "ledger_06_invalid_account_kind",
         422,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-kind"),
-            json!({"code": "9-x", "kind": "cash", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-kind"),
+        json!({"code": "9-x", "kind": "cash", "currency": "CNY"}),
+    )
+    .await;
+    h.check_post(
         "ledger_07_unknown_currency",
         422,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-currency"),
-            json!({"code": "9-y", "kind": "asset", "currency": "XYZ"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-currency"),
+        json!({"code": "9-y", "kind": "asset", "currency": "XYZ"}),
+    )
+    .await;
+    h.check_post(
         "ledger_08_account_code_reserved",
         422,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-reserved"),
-            json!({"code": "Credit-mine", "kind": "asset", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-reserved"),
+        json!({"code": "Credit-mine", "kind": "asset", "currency": "CNY"}),
+    )
+    .await;
+    h.check_post(
         "ledger_09_idempotency_key_required",
         400,
-        &h.post(
-            w,
-            "/v1/accounts",
-            None,
-            json!({"code": "9-z", "kind": "asset", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        None,
+        json!({"code": "9-z", "kind": "asset", "currency": "CNY"}),
+    )
+    .await;
+    h.check_call(
         "ledger_10_malformed_json",
         400,
-        &h.call(
-            "POST",
-            "/v1/accounts",
-            Some(w),
-            Some("open-malformed"),
-            Some("{\"code\":".into()),
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        "/v1/accounts",
+        Some(w),
+        Some("open-malformed"),
+        Some("{\"code\":".into()),
+    )
+    .await;
+    h.check_post(
         "ledger_11_unknown_field",
         400,
-        &h.post(
-            w,
-            "/v1/accounts",
-            Some("open-unknown"),
-            json!({"code": "9-z", "kind": "asset", "currency": "CNY", "colour": "red"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/accounts",
+        Some("open-unknown"),
+        json!({"code": "9-z", "kind": "asset", "currency": "CNY", "colour": "red"}),
+    )
+    .await;
+    h.check_get(
         "ledger_12_account_read",
         200,
-        &h.get(r, &format!("/v1/accounts/{wallet}")).await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}"),
+    )
+    .await;
+    h.check_get(
         "ledger_13_account_not_found",
         404,
-        &h.get(r, "/v1/accounts/01890a5d-ac96-774b-bcce-b302099a8057")
-            .await,
-    );
-    h.check(
+        r,
+        "/v1/accounts/01890a5d-ac96-774b-bcce-b302099a8057",
+    )
+    .await;
+    h.check_get(
         "ledger_14_account_id_not_a_uuid",
         400,
-        &h.get(r, "/v1/accounts/not-a-uuid").await,
-    );
+        r,
+        "/v1/accounts/not-a-uuid",
+    )
+    .await;
     let transfer = |from: &str, to: &str, amount: &str| {
         json!({
             "legs": [
@@ -692,145 +584,140 @@ async fn ledger(h: Harness) {
             "metadata": {"channel": "bank transfer"},
         })
     };
-    let entry = h.check(
-        "ledger_15_entry_posted",
-        201,
-        &h.post(
+    let entry = id(&h
+        .check_post(
+            "ledger_15_entry_posted",
+            201,
             w,
             "/v1/entries",
             Some("deposit-1"),
             transfer(&bank, &wallet, "100.00"),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    h.check(
+        .await);
+    h.check_post(
         "ledger_16_entry_replayed",
         201,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("deposit-1"),
-            transfer(&bank, &wallet, "100.00"),
-        )
-        .await,
-    );
+        w,
+        "/v1/entries",
+        Some("deposit-1"),
+        transfer(&bank, &wallet, "100.00"),
+    )
+    .await;
     let mut unbalanced = transfer(&bank, &wallet, "10.00");
     unbalanced["legs"][1]["amount"] = json!("9.99");
-    h.check(
+    h.check_post(
         "ledger_17_entry_unbalanced",
         422,
-        &h.post(w, "/v1/entries", Some("unbalanced"), unbalanced)
-            .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("unbalanced"),
+        unbalanced,
+    )
+    .await;
+    h.check_post(
         "ledger_18_entry_over_the_accounts_limit",
         422,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("overdraw"),
-            transfer(&wallet, &bank, "150.00"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("overdraw"),
+        transfer(&wallet, &bank, "150.00"),
+    )
+    .await;
+    h.check_post(
         "ledger_19_entry_on_an_unknown_account",
         404,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("unknown-account"),
-            transfer(&bank, "01890a5d-ac96-774b-bcce-b302099a8057", "1.00"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("unknown-account"),
+        transfer(&bank, "01890a5d-ac96-774b-bcce-b302099a8057", "1.00"),
+    )
+    .await;
+    h.check_post(
         "ledger_20_entry_amount_not_a_decimal_of_the_currency",
         422,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("fractional"),
-            transfer(&bank, &wallet, "1.001"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("fractional"),
+        transfer(&bank, &wallet, "1.001"),
+    )
+    .await;
+    h.check_get(
         "ledger_21_entry_read",
         200,
-        &h.get(r, &format!("/v1/entries/{entry}")).await,
-    );
-    h.check(
+        r,
+        &format!("/v1/entries/{entry}"),
+    )
+    .await;
+    h.check_get(
         "ledger_22_entry_not_found",
         404,
-        &h.get(r, "/v1/entries/01890a5d-ac96-774b-bcce-b302099a8057")
-            .await,
-    );
+        r,
+        "/v1/entries/01890a5d-ac96-774b-bcce-b302099a8057",
+    )
+    .await;
     h.clock.advance(SignedDuration::from_hours(2));
-    h.check(
+    h.check_post(
         "ledger_23_second_entry_posted_later",
         201,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("deposit-2"),
-            transfer(&bank, &wallet, "50.00"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("deposit-2"),
+        transfer(&bank, &wallet, "50.00"),
+    )
+    .await;
+    h.check_get(
         "ledger_24_balance_now",
         200,
-        &h.get(r, &format!("/v1/accounts/{wallet}/balance")).await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}/balance"),
+    )
+    .await;
+    h.check_get(
         "ledger_25_balance_as_of_an_earlier_time",
         200,
-        &h.get(
-            r,
-            &format!("/v1/accounts/{wallet}/balance?as_of=2026-05-01T10:00:00Z"),
-        )
-        .await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}/balance?as_of=2026-05-01T10:00:00Z"),
+    )
+    .await;
+    h.check_get(
         "ledger_26_balance_as_of_not_a_time",
         400,
-        &h.get(r, &format!("/v1/accounts/{wallet}/balance?as_of=yesterday"))
-            .await,
-    );
-    let page = h.check(
-        "ledger_27_legs_first_page",
-        200,
-        &h.get(r, &format!("/v1/accounts/{wallet}/entries?limit=1"))
-            .await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}/balance?as_of=yesterday"),
+    )
+    .await;
+    let page = h
+        .check_get(
+            "ledger_27_legs_first_page",
+            200,
+            r,
+            &format!("/v1/accounts/{wallet}/entries?limit=1"),
+        )
+        .await;
+    h.check_get(
         "ledger_28_legs_next_page",
         200,
-        &h.get(
-            r,
-            &format!(
-                "/v1/accounts/{wallet}/entries?limit=1&after={}",
-                page["next_after"]
-            ),
-        )
-        .await,
-    );
-    h.check(
+        r,
+        &format!(
+            "/v1/accounts/{wallet}/entries?limit=1&after={}",
+            page["next_after"]
+        ),
+    )
+    .await;
+    h.check_get(
         "ledger_29_legs_limit_out_of_range",
         400,
-        &h.get(r, &format!("/v1/accounts/{wallet}/entries?limit=0"))
-            .await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}/entries?limit=0"),
+    )
+    .await;
+    h.check_get(
         "ledger_30_legs_unknown_query_parameter",
         400,
-        &h.get(r, &format!("/v1/accounts/{wallet}/entries?colour=red"))
-            .await,
-    );
+        r,
+        &format!("/v1/accounts/{wallet}/entries?colour=red"),
+    )
+    .await;
     let hold_request = |amount: &str, expires_at: &str| {
         json!({
             "debit_account_id": wallet, "credit_account_id": bank, "amount": amount,
@@ -838,302 +725,270 @@ async fn ledger(h: Harness) {
             "metadata": {"merchant": "m-17"},
         })
     };
-    let hold = h.check(
-        "ledger_31_hold_created",
-        201,
-        &h.post(
+    let hold = id(&h
+        .check_post(
+            "ledger_31_hold_created",
+            201,
             w,
             "/v1/holds",
             Some("hold-1"),
             hold_request("30.00", "2026-05-02T09:00:00Z"),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    h.check(
-        "ledger_32_hold_read",
-        200,
-        &h.get(r, &format!("/v1/holds/{hold}")).await,
-    );
-    h.check(
+        .await);
+    h.check_get("ledger_32_hold_read", 200, r, &format!("/v1/holds/{hold}"))
+        .await;
+    h.check_post(
         "ledger_33_hold_posted_in_part",
         201,
-        &h.post(
-            w,
-            &format!("/v1/holds/{hold}/post"),
-            Some("post-hold-1"),
-            json!({"amount": "20.00", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        &format!("/v1/holds/{hold}/post"),
+        Some("post-hold-1"),
+        json!({"amount": "20.00", "currency": "CNY"}),
+    )
+    .await;
+    h.check_post(
         "ledger_34_hold_posted_again",
         409,
-        &h.post(
-            w,
-            &format!("/v1/holds/{hold}/post"),
-            Some("post-hold-1-again"),
-            json!({}),
-        )
-        .await,
-    );
-    let second = h.check(
-        "ledger_35_second_hold_created",
-        201,
-        &h.post(
+        w,
+        &format!("/v1/holds/{hold}/post"),
+        Some("post-hold-1-again"),
+        json!({}),
+    )
+    .await;
+    let second = id(&h
+        .check_post(
+            "ledger_35_second_hold_created",
+            201,
             w,
             "/v1/holds",
             Some("hold-2"),
             hold_request("5.00", "2026-05-03T09:00:00Z"),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    h.check(
+        .await);
+    h.check_post(
         "ledger_36_hold_post_amount_without_currency",
         422,
-        &h.post(
-            w,
-            &format!("/v1/holds/{second}/post"),
-            Some("post-hold-2"),
-            json!({"amount": "1.00"}),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        &format!("/v1/holds/{second}/post"),
+        Some("post-hold-2"),
+        json!({"amount": "1.00"}),
+    )
+    .await;
+    h.check_call(
         "ledger_37_hold_voided",
         200,
-        &h.call(
-            "POST",
-            &format!("/v1/holds/{second}/void"),
-            Some(w),
-            Some("void-hold-2"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("/v1/holds/{second}/void"),
+        Some(w),
+        Some("void-hold-2"),
+        None,
+    )
+    .await;
+    h.check_call(
         "ledger_38_hold_voided_again",
         409,
-        &h.call(
-            "POST",
-            &format!("/v1/holds/{second}/void"),
-            Some(w),
-            Some("void-hold-2-again"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("/v1/holds/{second}/void"),
+        Some(w),
+        Some("void-hold-2-again"),
+        None,
+    )
+    .await;
+    h.check_get(
         "ledger_39_hold_not_found",
         404,
-        &h.get(r, "/v1/holds/01890a5d-ac96-774b-bcce-b302099a8057")
-            .await,
-    );
-    h.check(
+        r,
+        "/v1/holds/01890a5d-ac96-774b-bcce-b302099a8057",
+    )
+    .await;
+    h.check_post(
         "ledger_40_hold_expiring_in_the_past",
         422,
-        &h.post(
-            w,
-            "/v1/holds",
-            Some("hold-past"),
-            hold_request("1.00", "2026-04-30T09:00:00Z"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/holds",
+        Some("hold-past"),
+        hold_request("1.00", "2026-04-30T09:00:00Z"),
+    )
+    .await;
+    h.check_get(
         "ledger_41_account_after_holds",
         200,
-        &h.get(r, &format!("/v1/accounts/{wallet}")).await,
-    );
-    h.check(
+        r,
+        &format!("/v1/accounts/{wallet}"),
+    )
+    .await;
+    h.check_post(
         "ledger_42_write_without_scope",
         403,
-        &h.post(
-            r,
-            "/v1/accounts",
-            Some("reader-open"),
-            json!({"code": "9-r", "kind": "asset", "currency": "CNY"}),
-        )
-        .await,
-    );
+        r,
+        "/v1/accounts",
+        Some("reader-open"),
+        json!({"code": "9-r", "kind": "asset", "currency": "CNY"}),
+    )
+    .await;
     let credit = credit_ledger_accounts(&h.database, &h.writer, Currency::CNY)
         .await
         .unwrap();
     let receivable = credit.account_of(LedgerRole::CustomerReceivable).as_uuid();
-    h.check(
+    h.check_post(
         "ledger_43_entry_on_an_account_of_the_credit_service",
         403,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("into-credit"),
-            transfer(&bank, &receivable.to_string(), "1.00"),
-        )
-        .await,
-    );
-    h.check(
+        w,
+        "/v1/entries",
+        Some("into-credit"),
+        transfer(&bank, &receivable.to_string(), "1.00"),
+    )
+    .await;
+    h.check_post(
         "ledger_44_idempotency_key_reserved_for_tally",
         400,
-        &h.post(
-            w,
-            "/v1/entries",
-            Some("credit:mine"),
-            transfer(&bank, &wallet, "1.00"),
-        )
-        .await,
-    );
+        w,
+        "/v1/entries",
+        Some("credit:mine"),
+        transfer(&bank, &wallet, "1.00"),
+    )
+    .await;
 }
 
 // ----- Customers and personal-data lookups -----
 
 async fn customers(h: Harness) {
     let request = json!({"name": "李四", "phone": "+86 138-0013-8000", "national_id": THIRD_ID});
-    let customer = h.check(
-        "customers_01_created",
-        201,
-        &h.post(
+    let customer = id(&h
+        .check_post(
+            "customers_01_created",
+            201,
             "clerk",
             "/v1/customers",
             Some("customer-1"),
             request.clone(),
         )
-        .await,
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    h.check(
+        .await);
+    h.check_post(
         "customers_02_creation_replayed",
         201,
-        &h.post("clerk", "/v1/customers", Some("customer-1"), request)
-            .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-1"),
+        request,
+    )
+    .await;
+    h.check_post(
         "customers_03_idempotency_key_reused",
         409,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-1"),
-            json!({"name": "王五", "phone": "13900139000", "national_id": YOUNG_ID}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-1"),
+        json!({"name": "王五", "phone": "13900139000", "national_id": YOUNG_ID}),
+    )
+    .await;
+    h.check_post(
         "customers_04_phone_taken",
         409,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-2"),
-            json!({"name": "王五", "phone": "13800138000", "national_id": YOUNG_ID}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-2"),
+        json!({"name": "王五", "phone": "13800138000", "national_id": YOUNG_ID}),
+    )
+    .await;
+    h.check_post(
         "customers_05_national_id_taken",
         409,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-3"),
-            json!({"name": "王五", "phone": "13900139000", "national_id": THIRD_ID}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-3"),
+        json!({"name": "王五", "phone": "13900139000", "national_id": THIRD_ID}),
+    )
+    .await;
+    h.check_post(
         "customers_06_invalid_phone",
         400,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-4"),
-            json!({"name": "王五", "phone": "12345", "national_id": YOUNG_ID}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-4"),
+        json!({"name": "王五", "phone": "12345", "national_id": YOUNG_ID}),
+    )
+    .await;
+    h.check_post(
         "customers_07_national_id_checksum_invalid",
         400,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-5"),
-            json!({"name": "王五", "phone": "13900139000", "national_id": "110105194912310021"}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-5"),
+        json!({"name": "王五", "phone": "13900139000", "national_id": "110105194912310021"}),
+    )
+    .await;
+    h.check_post(
         "customers_08_name_empty",
         400,
-        &h.post(
-            "clerk",
-            "/v1/customers",
-            Some("customer-6"),
-            json!({"name": " ", "phone": "13900139000", "national_id": YOUNG_ID}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/customers",
+        Some("customer-6"),
+        json!({"name": " ", "phone": "13900139000", "national_id": YOUNG_ID}),
+    )
+    .await;
+    h.check_post(
         "customers_09_created_without_credit_write",
         403,
-        &h.post(
-            "reader",
-            "/v1/customers",
-            Some("customer-7"),
-            json!({"name": "王五", "phone": "13900139000", "national_id": YOUNG_ID}),
-        )
-        .await,
-    );
+        "reader",
+        "/v1/customers",
+        Some("customer-7"),
+        json!({"name": "王五", "phone": "13900139000", "national_id": YOUNG_ID}),
+    )
+    .await;
     let uri = format!("/v1/customers/{customer}");
-    h.check(
-        "customers_10_read_masked",
-        200,
-        &h.get("reader", &uri).await,
-    );
+    h.check_get("customers_10_read_masked", 200, "reader", &uri)
+        .await;
     let reveal = format!("{uri}/reveal");
-    h.check(
+    h.check_post(
         "customers_11_read_in_clear_without_pii_read",
         403,
-        &h.post("reader", &reveal, None, json!({"reason": "ticket-42"}))
-            .await,
-    );
-    h.check(
+        "reader",
+        &reveal,
+        None,
+        json!({"reason": "ticket-42"}),
+    )
+    .await;
+    h.check_post(
         "customers_12_read_in_clear_without_reason",
         400,
-        &h.post("agent", &reveal, None, json!({})).await,
-    );
+        "agent",
+        &reveal,
+        None,
+        json!({}),
+    )
+    .await;
     h.clock.advance(SignedDuration::from_mins(1));
-    h.check(
+    h.check_post(
         "customers_13_read_in_clear",
         200,
-        &h.post("agent", &reveal, None, json!({"reason": "ticket-42"}))
-            .await,
-    );
-    h.check(
+        "agent",
+        &reveal,
+        None,
+        json!({"reason": "ticket-42"}),
+    )
+    .await;
+    h.check_get(
         "customers_14_not_found",
         404,
-        &h.get(
-            "reader",
-            "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057",
-        )
-        .await,
-    );
-    h.check(
+        "reader",
+        "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057",
+    )
+    .await;
+    h.check_get(
         "customers_15_id_not_a_uuid",
         400,
-        &h.get("reader", "/v1/customers/nobody").await,
-    );
-    h.check(
+        "reader",
+        "/v1/customers/nobody",
+    )
+    .await;
+    h.check_get(
         "customers_16_unknown_query_parameter",
         400,
-        &h.get("reader", &format!("{uri}?colour=red")).await,
-    );
+        "reader",
+        &format!("{uri}?colour=red"),
+    )
+    .await;
     let search = |body: Value| h.post("agent", "/v1/customers/search", None, body);
     h.check(
         "customers_17_found_by_phone",
@@ -1170,58 +1025,68 @@ async fn customers(h: Harness) {
         400,
         &search(json!({"phone": "13800138000", "reason": "call\u{7}"})).await,
     );
-    h.check(
+    h.check_get(
         "customers_24_lookup_in_the_query_string_moved",
         410,
-        &h.get("reader", "/v1/customers?phone=13800138000").await,
-    );
-    let lookups = h.check(
-        "customers_25_lookups_listed",
-        200,
-        &h.get("admin", "/v1/pii-lookups").await,
-    );
+        "reader",
+        "/v1/customers?phone=13800138000",
+    )
+    .await;
+    let lookups = h
+        .check_get(
+            "customers_25_lookups_listed",
+            200,
+            "admin",
+            "/v1/pii-lookups",
+        )
+        .await;
     assert_eq!(lookups["lookups"].as_array().unwrap().len(), 3);
-    let page = h.check(
-        "customers_26_lookups_first_page",
-        200,
-        &h.get("admin", "/v1/pii-lookups?limit=2").await,
-    );
-    h.check(
+    let page = h
+        .check_get(
+            "customers_26_lookups_first_page",
+            200,
+            "admin",
+            "/v1/pii-lookups?limit=2",
+        )
+        .await;
+    h.check_get(
         "customers_27_lookups_next_page",
         200,
-        &h.get(
-            "admin",
-            &format!(
-                "/v1/pii-lookups?limit=2&after={}",
-                page["next_after"].as_str().unwrap()
-            ),
-        )
-        .await,
-    );
-    h.check(
+        "admin",
+        &format!(
+            "/v1/pii-lookups?limit=2&after={}",
+            page["next_after"].as_str().unwrap()
+        ),
+    )
+    .await;
+    h.check_get(
         "customers_28_lookups_limit_out_of_range",
         400,
-        &h.get("admin", "/v1/pii-lookups?limit=0").await,
-    );
-    h.check(
+        "admin",
+        "/v1/pii-lookups?limit=0",
+    )
+    .await;
+    h.check_get(
         "customers_29_lookups_without_admin",
         403,
-        &h.get("agent", "/v1/pii-lookups").await,
-    );
-    h.check(
+        "agent",
+        "/v1/pii-lookups",
+    )
+    .await;
+    h.check_get(
         "customers_30_reads_in_clear_listed",
         200,
-        &h.get("admin", &format!("{uri}/pii-reads")).await,
-    );
-    h.check(
+        "admin",
+        &format!("{uri}/pii-reads"),
+    )
+    .await;
+    h.check_get(
         "customers_31_reads_of_an_unknown_customer",
         404,
-        &h.get(
-            "admin",
-            "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057/pii-reads",
-        )
-        .await,
-    );
+        "admin",
+        "/v1/customers/01890a5d-ac96-774b-bcce-b302099a8057/pii-reads",
+    )
+    .await;
     // A key's lookups per minute (30 by default), then the refusal with when to retry.
     for _ in 0..30 {
         let answer = h
@@ -1234,599 +1099,554 @@ async fn customers(h: Harness) {
             .await;
         assert_eq!(answer.status, StatusCode::OK);
     }
-    h.check(
+    h.check_post(
         "customers_32_lookups_rate_limited",
         429,
-        &h.post(
-            "lookup burst",
-            "/v1/customers/search",
-            None,
-            json!({"phone": "13800138000"}),
-        )
-        .await,
-    );
-    h.check(
+        "lookup burst",
+        "/v1/customers/search",
+        None,
+        json!({"phone": "13800138000"}),
+    )
+    .await;
+    h.check_get(
         "customers_33_read_in_clear_in_the_query_string_moved",
         410,
-        &h.get("agent", &format!("{uri}?unmasked=true&reason=ticket-42"))
-            .await,
-    );
+        "agent",
+        &format!("{uri}?unmasked=true&reason=ticket-42"),
+    )
+    .await;
 }
 
 // ----- Credit: products, opening, purchases, money in and back, account changes -----
 
 async fn credit_purchases(h: Harness) {
-    h.check(
+    h.check_get(
         "credit_purchases_01_products",
         200,
-        &h.get("reader", "/v1/credit/products").await,
-    );
+        "reader",
+        "/v1/credit/products",
+    )
+    .await;
     let product = json!({
         "code": "holiday-12", "name": "Holiday installments", "currency": "CNY",
         "fee_model": {"kind": "flat_fee"},
         "terms": [{"periods": 12, "rate": "0.007", "tier_rates": {"A": "0.0045", "B": "0.005", "C": "0.0055", "D": "0.006"}}]
     });
-    h.check(
+    h.check_post(
         "credit_purchases_02_product_added",
         201,
-        &h.post("admin", "/v1/credit/products", None, product.clone())
-            .await,
-    );
-    h.check(
+        "admin",
+        "/v1/credit/products",
+        None,
+        product.clone(),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_03_product_exists",
         409,
-        &h.post("admin", "/v1/credit/products", None, product.clone())
-            .await,
-    );
+        "admin",
+        "/v1/credit/products",
+        None,
+        product.clone(),
+    )
+    .await;
     let mut unknown_tier = product.clone();
     unknown_tier["code"] = json!("holiday-6");
     unknown_tier["terms"][0]["tier_rates"] = json!({"prime": "0.004"});
-    h.check(
+    h.check_post(
         "credit_purchases_04_product_pricing_an_unknown_tier",
         422,
-        &h.post("admin", "/v1/credit/products", None, unknown_tier)
-            .await,
-    );
-    h.check(
+        "admin",
+        "/v1/credit/products",
+        None,
+        unknown_tier,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_05_product_added_without_admin",
         403,
-        &h.post("clerk", "/v1/credit/products", None, product).await,
-    );
+        "clerk",
+        "/v1/credit/products",
+        None,
+        product,
+    )
+    .await;
 
     let customer = h.customer(YOUNG_ID, "13900139000").await;
     let declined_customer = h.customer(OTHER_ID, "13900139001").await;
-    let opened = h.check(
-        "credit_purchases_06_account_opened",
-        201,
-        &h.post(
+    let opened = h
+        .check_post(
+            "credit_purchases_06_account_opened",
+            201,
             "clerk",
             "/v1/credit/accounts",
             Some("open-1"),
-            Harness::application(&customer, true),
+            application(&customer, true),
         )
-        .await,
-    );
+        .await;
     let id = opened["account"]["id"].as_i64().unwrap();
-    h.check(
+    h.check_post(
         "credit_purchases_07_opening_replayed",
         201,
-        &h.post(
-            "clerk",
-            "/v1/credit/accounts",
-            Some("open-1"),
-            Harness::application(&customer, true),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/credit/accounts",
+        Some("open-1"),
+        application(&customer, true),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_08_application_declined",
         200,
-        &h.post(
-            "clerk",
-            "/v1/credit/accounts",
-            Some("open-2"),
-            Harness::application(&declined_customer, false),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/credit/accounts",
+        Some("open-2"),
+        application(&declined_customer, false),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_09_opening_for_an_unknown_customer",
         422,
-        &h.post(
-            "clerk",
-            "/v1/credit/accounts",
-            Some("open-3"),
-            Harness::application("01890a5d-ac96-774b-bcce-b302099a8057", true),
-        )
-        .await,
-    );
-    let mut late = Harness::application(&customer, true);
+        "clerk",
+        "/v1/credit/accounts",
+        Some("open-3"),
+        application("01890a5d-ac96-774b-bcce-b302099a8057", true),
+    )
+    .await;
+    let mut late = application(&customer, true);
     late["due_days"] = json!(29);
-    h.check(
+    h.check_post(
         "credit_purchases_10_opening_with_due_days_over_28",
         422,
-        &h.post("clerk", "/v1/credit/accounts", Some("open-4"), late)
-            .await,
-    );
-    let mut mixed = Harness::application(&customer, true);
+        "clerk",
+        "/v1/credit/accounts",
+        Some("open-4"),
+        late,
+    )
+    .await;
+    let mut mixed = application(&customer, true);
     mixed["application"]["monthly_debt_payments"] = json!({"value": "10.00", "currency": "USD"});
-    h.check(
+    h.check_post(
         "credit_purchases_11_opening_in_two_currencies",
         422,
-        &h.post("clerk", "/v1/credit/accounts", Some("open-5"), mixed)
-            .await,
-    );
+        "clerk",
+        "/v1/credit/accounts",
+        Some("open-5"),
+        mixed,
+    )
+    .await;
     let account = format!("/v1/credit/accounts/{id}");
-    h.check(
-        "credit_purchases_12_account_read",
-        200,
-        &h.get("reader", &account).await,
-    );
-    h.check(
+    h.check_get("credit_purchases_12_account_read", 200, "reader", &account)
+        .await;
+    h.check_get(
         "credit_purchases_13_account_not_found",
         404,
-        &h.get("reader", "/v1/credit/accounts/999").await,
-    );
-    h.check(
+        "reader",
+        "/v1/credit/accounts/999",
+    )
+    .await;
+    h.check_get(
         "credit_purchases_14_account_id_not_a_number",
         400,
-        &h.get("reader", "/v1/credit/accounts/x").await,
-    );
-    h.check(
+        "reader",
+        "/v1/credit/accounts/x",
+    )
+    .await;
+    h.check_get(
         "credit_purchases_15_offers_of_one_product",
         200,
-        &h.get(
-            "reader",
-            &format!("{account}/offers?amount=1200.00&product=installment"),
-        )
-        .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/offers?amount=1200.00&product=installment"),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_16_offers_of_every_product",
         200,
-        &h.get("reader", &format!("{account}/offers?amount=300.00"))
-            .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/offers?amount=300.00"),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_17_offers_of_nothing",
         422,
-        &h.get("reader", &format!("{account}/offers?amount=0.00"))
-            .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/offers?amount=0.00"),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_18_offers_of_an_unknown_product",
         422,
-        &h.get(
-            "reader",
-            &format!("{account}/offers?amount=10.00&product=lease"),
-        )
-        .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/offers?amount=10.00&product=lease"),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_19_offers_without_amount",
         400,
-        &h.get("reader", &format!("{account}/offers")).await,
-    );
+        "reader",
+        &format!("{account}/offers"),
+    )
+    .await;
 
     let authorizations = format!("{account}/authorizations");
     let purchase = json!({"amount": cny("1000.00"), "merchant_reference": "order 77"});
-    h.check(
+    h.check_post(
         "credit_purchases_20_purchase_authorised",
         201,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-1"),
-            purchase.clone(),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-1"),
+        purchase.clone(),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_21_authorisation_replayed",
         201,
-        &h.post("clerk", &authorizations, Some("authorize-1"), purchase)
-            .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-1"),
+        purchase,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_22_idempotency_key_reused",
         409,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-1"),
-            json!({"amount": cny("999.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-1"),
+        json!({"amount": cny("999.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_23_credit_insufficient",
         422,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-big"),
-            json!({"amount": cny("99999999.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-big"),
+        json!({"amount": cny("99999999.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_24_authorisation_open_too_long",
         422,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-long"),
-            json!({"amount": cny("1.00"), "expires_on": "2026-12-31"}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-long"),
+        json!({"amount": cny("1.00"), "expires_on": "2026-12-31"}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_25_amount_not_a_decimal_of_the_currency",
         422,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-fraction"),
-            json!({"amount": cny("1.001")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-fraction"),
+        json!({"amount": cny("1.001")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_26_captured_into_installments",
         200,
-        &h.post(
-            "clerk",
-            &format!("{authorizations}/1/capture"),
-            Some("capture-1"),
-            json!({"amount": cny("800.00"), "product": "installment", "periods": 3}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{authorizations}/1/capture"),
+        Some("capture-1"),
+        json!({"amount": cny("800.00"), "product": "installment", "periods": 3}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_27_captured_again",
         404,
-        &h.post(
-            "clerk",
-            &format!("{authorizations}/1/capture"),
-            Some("capture-1-again"),
-            json!({"product": "installment", "periods": 3}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{authorizations}/1/capture"),
+        Some("capture-1-again"),
+        json!({"product": "installment", "periods": 3}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_28_second_purchase_authorised",
         201,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-2"),
-            json!({"amount": cny("200.00"), "expires_on": "2026-05-03"}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-2"),
+        json!({"amount": cny("200.00"), "expires_on": "2026-05-03"}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_29_capture_of_an_unknown_term",
         422,
-        &h.post(
-            "clerk",
-            &format!("{authorizations}/2/capture"),
-            Some("capture-2"),
-            json!({"product": "installment", "periods": 5}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{authorizations}/2/capture"),
+        Some("capture-2"),
+        json!({"product": "installment", "periods": 5}),
+    )
+    .await;
+    h.check_call(
         "credit_purchases_30_authorisation_voided",
         200,
-        &h.call(
-            "POST",
-            &format!("{authorizations}/2/void"),
-            Some("clerk"),
-            Some("void-2"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{authorizations}/2/void"),
+        Some("clerk"),
+        Some("void-2"),
+        None,
+    )
+    .await;
+    h.check_call(
         "credit_purchases_31_authorisation_voided_again",
         404,
-        &h.call(
-            "POST",
-            &format!("{authorizations}/2/void"),
-            Some("clerk"),
-            Some("void-2-again"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{authorizations}/2/void"),
+        Some("clerk"),
+        Some("void-2-again"),
+        None,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_32_repaid_before_billing",
         200,
-        &h.post(
-            "clerk",
-            &format!("{account}/repayments"),
-            Some("repay-1"),
-            json!({"amount": cny("100.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/repayments"),
+        Some("repay-1"),
+        json!({"amount": cny("100.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_33_repayment_in_another_currency",
         422,
-        &h.post(
-            "clerk",
-            &format!("{account}/repayments"),
-            Some("repay-usd"),
-            json!({"amount": {"value": "1.00", "currency": "USD"}}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/repayments"),
+        Some("repay-usd"),
+        json!({"amount": {"value": "1.00", "currency": "USD"}}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_34_refunded_in_part",
         200,
-        &h.post(
-            "clerk",
-            &format!("{account}/plans/1/refunds"),
-            Some("refund-1"),
-            json!({"amount": cny("300.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/plans/1/refunds"),
+        Some("refund-1"),
+        json!({"amount": cny("300.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_35_refund_of_an_unknown_plan",
         404,
-        &h.post(
-            "clerk",
-            &format!("{account}/plans/9/refunds"),
-            Some("refund-9"),
-            json!({"amount": cny("1.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/plans/9/refunds"),
+        Some("refund-9"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_36_refund_above_the_principal",
         422,
-        &h.post(
-            "clerk",
-            &format!("{account}/plans/1/refunds"),
-            Some("refund-too-much"),
-            json!({"amount": cny("600.00")}),
+        "clerk",
+        &format!("{account}/plans/1/refunds"),
+        Some("refund-too-much"),
+        json!({"amount": cny("600.00")}),
+    )
+    .await;
+    let quote = h
+        .check_get(
+            "credit_purchases_37_payoff_quote",
+            200,
+            "reader",
+            &format!("{account}/plans/1/payoff-quote"),
         )
-        .await,
-    );
-    let quote = h.check(
-        "credit_purchases_37_payoff_quote",
-        200,
-        &h.get("reader", &format!("{account}/plans/1/payoff-quote"))
-            .await,
-    );
-    h.check(
+        .await;
+    h.check_post(
         "credit_purchases_38_payoff_below_the_quote",
         422,
-        &h.post(
-            "clerk",
-            &format!("{account}/plans/1/payoff"),
-            Some("payoff-low"),
-            json!({"amount": cny("1.00")}),
-        )
-        .await,
-    );
+        "clerk",
+        &format!("{account}/plans/1/payoff"),
+        Some("payoff-low"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
     let overpaid = quote["amount"]["value"]
         .as_str()
         .unwrap()
         .parse::<rust_decimal::Decimal>()
         .unwrap()
         + rust_decimal::Decimal::new(15_000, 2);
-    h.check(
+    h.check_post(
         "credit_purchases_39_paid_off_with_more_than_the_quote",
         200,
-        &h.post(
-            "clerk",
-            &format!("{account}/plans/1/payoff"),
-            Some("payoff-1"),
-            json!({"amount": cny(&format!("{overpaid:.2}"))}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/plans/1/payoff"),
+        Some("payoff-1"),
+        json!({"amount": cny(&format!("{overpaid:.2}"))}),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_40_payoff_quote_of_a_settled_plan",
         409,
-        &h.get("reader", &format!("{account}/plans/1/payoff-quote"))
-            .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/plans/1/payoff-quote"),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_41_payoff_quote_of_an_unknown_plan",
         404,
-        &h.get("reader", &format!("{account}/plans/9/payoff-quote"))
-            .await,
-    );
-    h.check(
+        "reader",
+        &format!("{account}/plans/9/payoff-quote"),
+    )
+    .await;
+    h.check_call(
         "credit_purchases_42_closing_with_a_credit_balance",
         409,
-        &h.call(
-            "POST",
-            &format!("{account}/close"),
-            Some("clerk"),
-            Some("close-1"),
-            None,
-        )
-        .await,
-    );
+        "POST",
+        &format!("{account}/close"),
+        Some("clerk"),
+        Some("close-1"),
+        None,
+    )
+    .await;
     let payouts = format!("{account}/credit-balance/payouts");
-    h.check(
+    h.check_post(
         "credit_purchases_43_payout_above_the_credit_balance",
         422,
-        &h.post(
-            "clerk",
-            &payouts,
-            Some("payout-too-much"),
-            json!({"amount": cny("250.01")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &payouts,
+        Some("payout-too-much"),
+        json!({"amount": cny("250.01")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_44_payout_of_nothing",
         422,
-        &h.post(
-            "clerk",
-            &payouts,
-            Some("payout-zero"),
-            json!({"amount": cny("0.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &payouts,
+        Some("payout-zero"),
+        json!({"amount": cny("0.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_45_credit_balance_paid_out",
         200,
-        &h.post(
-            "clerk",
-            &payouts,
-            Some("payout-1"),
-            json!({"amount": cny("250.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &payouts,
+        Some("payout-1"),
+        json!({"amount": cny("250.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_46_limit_set",
         200,
-        &h.post(
-            "clerk",
-            &format!("{account}/limit"),
-            Some("limit-1"),
-            json!({"limit": cny("3000.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/limit"),
+        Some("limit-1"),
+        json!({"limit": cny("3000.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_47_limit_negative",
         422,
-        &h.post(
-            "clerk",
-            &format!("{account}/limit"),
-            Some("limit-2"),
-            json!({"limit": cny("-5.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/limit"),
+        Some("limit-2"),
+        json!({"limit": cny("-5.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_48_temporary_limit_set",
         200,
-        &h.post(
-            "clerk",
-            &format!("{account}/temporary-limit"),
-            Some("temporary-1"),
-            json!({"limit": cny("5000.00"), "until": "2026-05-31"}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/temporary-limit"),
+        Some("temporary-1"),
+        json!({"limit": cny("5000.00"), "until": "2026-05-31"}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_49_temporary_limit_already_over",
         422,
-        &h.post(
-            "clerk",
-            &format!("{account}/temporary-limit"),
-            Some("temporary-2"),
-            json!({"limit": cny("5000.00"), "until": "2026-04-01"}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/temporary-limit"),
+        Some("temporary-2"),
+        json!({"limit": cny("5000.00"), "until": "2026-04-01"}),
+    )
+    .await;
+    h.check_call(
         "credit_purchases_50_frozen",
         200,
-        &h.call(
-            "POST",
-            &format!("{account}/freeze"),
-            Some("clerk"),
-            Some("freeze-1"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{account}/freeze"),
+        Some("clerk"),
+        Some("freeze-1"),
+        None,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_51_purchase_on_a_frozen_account",
         409,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-frozen"),
-            json!({"amount": cny("10.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-frozen"),
+        json!({"amount": cny("10.00")}),
+    )
+    .await;
+    h.check_call(
         "credit_purchases_52_unfrozen",
         200,
-        &h.call(
-            "POST",
-            &format!("{account}/unfreeze"),
-            Some("clerk"),
-            Some("unfreeze-1"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{account}/unfreeze"),
+        Some("clerk"),
+        Some("unfreeze-1"),
+        None,
+    )
+    .await;
+    h.check_call(
         "credit_purchases_53_closed",
         200,
-        &h.call(
-            "POST",
-            &format!("{account}/close"),
-            Some("clerk"),
-            Some("close-2"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{account}/close"),
+        Some("clerk"),
+        Some("close-2"),
+        None,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_54_purchase_on_a_closed_account",
         409,
-        &h.post(
-            "clerk",
-            &authorizations,
-            Some("authorize-closed"),
-            json!({"amount": cny("10.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &authorizations,
+        Some("authorize-closed"),
+        json!({"amount": cny("10.00")}),
+    )
+    .await;
+    h.check_call(
         "credit_purchases_55_unknown_account_action",
         404,
-        &h.call(
-            "POST",
-            &format!("{account}/explode"),
-            Some("clerk"),
-            Some("explode-1"),
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{account}/explode"),
+        Some("clerk"),
+        Some("explode-1"),
+        None,
+    )
+    .await;
+    h.check_post(
         "credit_purchases_56_idempotency_key_reserved_for_tally",
         400,
-        &h.post(
-            "clerk",
-            &format!("{account}/repayments"),
-            Some("credit-repay"),
-            json!({"amount": cny("1.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{account}/repayments"),
+        Some("credit-repay"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
+    h.check_post(
         "credit_purchases_57_repayment_on_an_unknown_account",
         404,
-        &h.post(
-            "clerk",
-            "/v1/credit/accounts/999/repayments",
-            Some("repay-999"),
-            json!({"amount": cny("1.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/credit/accounts/999/repayments",
+        Some("repay-999"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
+    h.check_get(
         "credit_purchases_58_account_after_the_story",
         200,
-        &h.get("reader", &account).await,
-    );
+        "reader",
+        &account,
+    )
+    .await;
 }
 
 // ----- Credit: end of day, statements, bill installments, collections, write-offs -----
@@ -1841,7 +1661,7 @@ async fn credit_statements_and_write_offs(h: Harness) {
                 "clerk",
                 "/v1/credit/accounts",
                 &format!("open-{number}"),
-                Harness::application(customer, true),
+                application(customer, true),
                 201,
             )
             .await;
@@ -1893,146 +1713,153 @@ async fn credit_statements_and_write_offs(h: Harness) {
     // Statements are cut on the 5th, due on the 14th.
     h.end_of_day(date(2026, 5, 1), date(2026, 5, 5)).await;
     h.clock.set("2026-05-06T09:00:00Z".parse().unwrap());
-    h.check(
+    h.check_get(
         "credit_statements_01_statements",
         200,
-        &h.get("reader", &format!("{a}/statements")).await,
-    );
-    h.check(
+        "reader",
+        &format!("{a}/statements"),
+    )
+    .await;
+    h.check_get(
         "credit_statements_02_statements_limit_not_a_number",
         400,
-        &h.get("reader", &format!("{a}/statements?limit=x")).await,
-    );
-    h.check(
+        "reader",
+        &format!("{a}/statements?limit=x"),
+    )
+    .await;
+    h.check_get(
         "credit_statements_03_statements_of_an_unknown_account",
         404,
-        &h.get("reader", "/v1/credit/accounts/999/statements").await,
-    );
-    h.check(
+        "reader",
+        "/v1/credit/accounts/999/statements",
+    )
+    .await;
+    h.check_get(
         "credit_statements_04_account_with_its_open_statement",
         200,
-        &h.get("reader", a).await,
-    );
-    h.check(
+        "reader",
+        a,
+    )
+    .await;
+    h.check_post(
         "credit_statements_05_statement_put_into_installments",
         200,
-        &h.post(
-            "clerk",
-            &format!("{a}/bill-installments"),
-            Some("bill-1"),
-            json!({"product": "installment", "periods": 3}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{a}/bill-installments"),
+        Some("bill-1"),
+        json!({"product": "installment", "periods": 3}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_06_bill_installment_refused",
         422,
-        &h.post(
-            "clerk",
-            &format!("{a}/bill-installments"),
-            Some("bill-2"),
-            json!({"product": "installment", "periods": 3}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{a}/bill-installments"),
+        Some("bill-2"),
+        json!({"product": "installment", "periods": 3}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_07_bill_installment_of_an_unknown_product",
         422,
-        &h.post(
-            "clerk",
-            &format!("{a}/bill-installments"),
-            Some("bill-3"),
-            json!({"product": "lease", "periods": 3}),
-        )
-        .await,
-    );
+        "clerk",
+        &format!("{a}/bill-installments"),
+        Some("bill-3"),
+        json!({"product": "lease", "periods": 3}),
+    )
+    .await;
     // The second customer's statement goes unpaid: overdue from the 15th, M1 after grace.
     h.end_of_day(date(2026, 5, 6), date(2026, 5, 20)).await;
     h.clock.set("2026-05-21T09:00:00Z".parse().unwrap());
-    let overdue = h.check(
-        "credit_statements_08_account_overdue",
-        200,
-        &h.get("reader", b).await,
-    );
-    let tasks = h.check(
-        "credit_statements_09_collections_queue",
-        200,
-        &h.get("reader", "/v1/credit/tasks").await,
-    );
+    let overdue = h
+        .check_get("credit_statements_08_account_overdue", 200, "reader", b)
+        .await;
+    let tasks = h
+        .check_get(
+            "credit_statements_09_collections_queue",
+            200,
+            "reader",
+            "/v1/credit/tasks",
+        )
+        .await;
     assert!(!tasks["tasks"].as_array().unwrap().is_empty(), "{tasks}");
-    h.check(
+    h.check_get(
         "credit_statements_10_collections_queue_limit_not_a_number",
         400,
-        &h.get("reader", "/v1/credit/tasks?limit=x").await,
-    );
+        "reader",
+        "/v1/credit/tasks?limit=x",
+    )
+    .await;
     let account_id = overdue["id"].as_i64().unwrap();
     let task = |kind: &str, account: i64, priority: i64| {
         json!({"account_id": account, "kind": kind, "reason": "asked to be called after 6pm",
                "amount": cny("0.00"), "priority": priority})
     };
-    let added = h.check(
-        "credit_statements_11_task_added",
-        201,
-        &h.post(
+    let added = h
+        .check_post(
+            "credit_statements_11_task_added",
+            201,
             "clerk",
             "/v1/credit/tasks",
             None,
             task("callback", account_id, 3),
         )
-        .await,
-    );
-    h.check(
+        .await;
+    h.check_post(
         "credit_statements_12_task_of_an_unknown_kind",
         422,
-        &h.post(
-            "clerk",
-            "/v1/credit/tasks",
-            None,
-            task("visit", account_id, 3),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/credit/tasks",
+        None,
+        task("visit", account_id, 3),
+    )
+    .await;
+    h.check_post(
         "credit_statements_13_task_with_priority_out_of_range",
         422,
-        &h.post(
-            "clerk",
-            "/v1/credit/tasks",
-            None,
-            task("alert", account_id, 9),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        "/v1/credit/tasks",
+        None,
+        task("alert", account_id, 9),
+    )
+    .await;
+    h.check_post(
         "credit_statements_14_task_on_an_unknown_account",
         404,
-        &h.post("clerk", "/v1/credit/tasks", None, task("alert", 999, 1))
-            .await,
-    );
+        "clerk",
+        "/v1/credit/tasks",
+        None,
+        task("alert", 999, 1),
+    )
+    .await;
     let close = format!("/v1/credit/tasks/{}/close", added["id"]);
-    h.check(
+    h.check_post(
         "credit_statements_15_task_closed",
         200,
-        &h.post("clerk", &close, None, json!({"note": "called"}))
-            .await,
-    );
-    h.check(
+        "clerk",
+        &close,
+        None,
+        json!({"note": "called"}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_16_task_closed_again",
         404,
-        &h.post("clerk", &close, None, json!({"note": "called again"}))
-            .await,
-    );
-    h.check(
+        "clerk",
+        &close,
+        None,
+        json!({"note": "called again"}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_17_overdue_account_repaid",
         200,
-        &h.post(
-            "clerk",
-            &format!("{b}/repayments"),
-            Some("b-repay"),
-            json!({"amount": overdue["billed_balance"]}),
-        )
-        .await,
-    );
+        "clerk",
+        &format!("{b}/repayments"),
+        Some("b-repay"),
+        json!({"amount": overdue["billed_balance"]}),
+    )
+    .await;
     // A purchase on the first account that the customer then reports stolen.
     h.step(
         "clerk",
@@ -2051,42 +1878,37 @@ async fn credit_statements_and_write_offs(h: Harness) {
     )
     .await;
     let write_off = format!("{a}/plans/3/stolen-write-off");
-    h.check(
+    h.check_post(
         "credit_statements_18_write_off_without_a_case",
         422,
-        &h.post(
-            "clerk",
-            &write_off,
-            Some("write-off-0"),
-            json!({"case_id": "no-such-case"}),
-        )
-        .await,
-    );
-    let case = h.check(
-        "credit_statements_19_stolen_account_claimed",
-        201,
-        &h.post(
+        "clerk",
+        &write_off,
+        Some("write-off-0"),
+        json!({"case_id": "no-such-case"}),
+    )
+    .await;
+    let case = h
+        .check_post(
+            "credit_statements_19_stolen_account_claimed",
+            201,
             "risk writer",
             "/v1/risk/claims",
             None,
             json!({"customer": first, "description": "my phone was stolen on 20 May"}),
         )
-        .await,
-    )["case"]["id"]
+        .await["case"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    h.check(
+    h.check_post(
         "credit_statements_20_write_off_on_an_open_case",
         422,
-        &h.post(
-            "clerk",
-            &write_off,
-            Some("write-off-1"),
-            json!({"case_id": case}),
-        )
-        .await,
-    );
+        "clerk",
+        &write_off,
+        Some("write-off-1"),
+        json!({"case_id": case}),
+    )
+    .await;
     let moves = format!("/v1/risk/cases/{case}");
     h.step(
         "analyst one",
@@ -2096,66 +1918,58 @@ async fn credit_statements_and_write_offs(h: Harness) {
         200,
     )
     .await;
-    h.check(
+    h.check_post(
         "credit_statements_21_stolen_account_confirmed",
         200,
-        &h.post(
-            "analyst one",
-            &format!("{moves}/approve"),
-            None,
-            json!({"note": "police report 2026-0520"}),
-        )
-        .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/approve"),
+        None,
+        json!({"note": "police report 2026-0520"}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_22_written_off",
         200,
-        &h.post(
-            "clerk",
-            &write_off,
-            Some("write-off-2"),
-            json!({"case_id": case}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &write_off,
+        Some("write-off-2"),
+        json!({"case_id": case}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_23_written_off_again",
         409,
-        &h.post(
-            "clerk",
-            &write_off,
-            Some("write-off-3"),
-            json!({"case_id": case}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &write_off,
+        Some("write-off-3"),
+        json!({"case_id": case}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_24_write_off_for_another_customers_account",
         422,
-        &h.post(
-            "clerk",
-            &format!("{b}/plans/1/stolen-write-off"),
-            Some("write-off-4"),
-            json!({"case_id": case}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{b}/plans/1/stolen-write-off"),
+        Some("write-off-4"),
+        json!({"case_id": case}),
+    )
+    .await;
+    h.check_post(
         "credit_statements_25_purchase_by_a_blocked_customer",
         409,
-        &h.post(
-            "clerk",
-            &format!("{a}/authorizations"),
-            Some("a-4"),
-            json!({"amount": cny("1.00")}),
-        )
-        .await,
-    );
-    h.check(
+        "clerk",
+        &format!("{a}/authorizations"),
+        Some("a-4"),
+        json!({"amount": cny("1.00")}),
+    )
+    .await;
+    h.check_get(
         "credit_statements_26_statements_after_the_story",
         200,
-        &h.get("reader", &format!("{b}/statements?limit=5")).await,
-    );
+        "reader",
+        &format!("{b}/statements?limit=5"),
+    )
+    .await;
 }
 
 // ----- Risk -----
@@ -2195,24 +2009,17 @@ async fn risk(h: Harness) {
     let mut future = event("e-future", "login", "alice", json!({}));
     future["at"] = json!("2026-05-01T09:10:00Z");
     h.check("risk_06_event_in_the_future", 422, &decide(future).await);
-    h.check(
+    h.check_post(
         "risk_07_decision_without_risk_write",
         403,
-        &h.post(
-            "analyst one",
-            "/v1/risk/decisions",
-            None,
-            event("e-x", "login", "alice", json!({})),
-        )
-        .await,
-    );
+        "analyst one",
+        "/v1/risk/decisions",
+        None,
+        event("e-x", "login", "alice", json!({})),
+    )
+    .await;
     let lists = "/v1/risk/lists";
-    h.check(
-        "risk_08_device_watched",
-        201,
-        &h.post("risk writer", lists, None, json!({"kind": "watch", "field": "device", "value": "d-watch", "reason": "seen in a fraud ring"}))
-            .await,
-    );
+    h.check_post("risk_08_device_watched", 201, "risk writer", lists, None, json!({"kind": "watch", "field": "device", "value": "d-watch", "reason": "seen in a fraud ring"})).await;
     let review = h.check(
         "risk_09_transaction_on_a_watched_device_reviewed",
         200,
@@ -2225,12 +2032,7 @@ async fn risk(h: Harness) {
         .await,
     );
     let case = review["case_id"].as_str().unwrap().to_string();
-    let block = h.check(
-        "risk_10_card_blocked",
-        201,
-        &h.post("risk writer", lists, None, json!({"kind": "block", "field": "card", "value": "card-9", "reason": "reported stolen", "expires_at": "2026-06-01T00:00:00Z"}))
-            .await,
-    );
+    let block = h.check_post("risk_10_card_blocked", 201, "risk writer", lists, None, json!({"kind": "block", "field": "card", "value": "card-9", "reason": "reported stolen", "expires_at": "2026-06-01T00:00:00Z"})).await;
     h.check(
         "risk_11_transaction_on_a_blocked_card_rejected",
         200,
@@ -2242,193 +2044,196 @@ async fn risk(h: Harness) {
         ))
         .await,
     );
-    h.check(
+    h.check_post(
         "risk_12_allow_entry_without_risk_admin",
         403,
-        &h.post(
-            "risk writer",
-            lists,
-            None,
-            json!({"kind": "allow", "field": "customer", "value": "carol", "reason": "vip"}),
-        )
-        .await,
-    );
-    h.check(
+        "risk writer",
+        lists,
+        None,
+        json!({"kind": "allow", "field": "customer", "value": "carol", "reason": "vip"}),
+    )
+    .await;
+    h.check_post(
         "risk_13_list_entry_of_an_unknown_kind",
         422,
-        &h.post(
-            "risk writer",
-            lists,
-            None,
-            json!({"kind": "grey", "field": "card", "value": "card-1", "reason": "x"}),
-        )
-        .await,
-    );
-    h.check(
-        "risk_14_list_entry_expiring_in_the_past",
-        422,
-        &h.post("risk writer", lists, None, json!({"kind": "block", "field": "card", "value": "card-1", "reason": "x", "expires_at": "2026-04-01T00:00:00Z"}))
-            .await,
-    );
-    h.check(
+        "risk writer",
+        lists,
+        None,
+        json!({"kind": "grey", "field": "card", "value": "card-1", "reason": "x"}),
+    )
+    .await;
+    h.check_post("risk_14_list_entry_expiring_in_the_past", 422, "risk writer", lists, None, json!({"kind": "block", "field": "card", "value": "card-1", "reason": "x", "expires_at": "2026-04-01T00:00:00Z"})).await;
+    h.check_post(
         "risk_15_allow_entry_by_admin",
         201,
-        &h.post(
-            "admin",
-            lists,
-            None,
-            json!({"kind": "allow", "field": "customer", "value": "carol", "reason": "vip"}),
-        )
-        .await,
-    );
-    h.check("risk_16_lists", 200, &h.get("risk writer", lists).await);
+        "admin",
+        lists,
+        None,
+        json!({"kind": "allow", "field": "customer", "value": "carol", "reason": "vip"}),
+    )
+    .await;
+    h.check_get("risk_16_lists", 200, "risk writer", lists)
+        .await;
     let entry = format!("{lists}/{}", block["id"].as_str().unwrap());
-    h.check(
+    h.check_call(
         "risk_17_list_entry_removed",
         200,
-        &h.call("DELETE", &entry, Some("risk admin one"), None, None)
-            .await,
-    );
-    h.check(
+        "DELETE",
+        &entry,
+        Some("risk admin one"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_18_list_entry_removed_again",
         404,
-        &h.call("DELETE", &entry, Some("risk admin one"), None, None)
-            .await,
-    );
-    h.check(
+        "DELETE",
+        &entry,
+        Some("risk admin one"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_19_list_entry_removed_without_risk_admin",
         403,
-        &h.call("DELETE", &entry, Some("risk writer"), None, None)
-            .await,
-    );
+        "DELETE",
+        &entry,
+        Some("risk writer"),
+        None,
+        None,
+    )
+    .await;
 
     // Analysts work the queue a few minutes later.
     h.clock.advance(SignedDuration::from_mins(5));
     let cases = "/v1/risk/cases";
-    h.check(
-        "risk_20_open_cases",
-        200,
-        &h.get("analyst one", cases).await,
-    );
-    h.check(
+    h.check_get("risk_20_open_cases", 200, "analyst one", cases)
+        .await;
+    h.check_get(
         "risk_21_cases_of_an_unknown_status",
         400,
-        &h.get("analyst one", &format!("{cases}?status=lost")).await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{cases}?status=lost"),
+    )
+    .await;
+    h.check_get(
         "risk_22_cases_limit_out_of_range",
         400,
-        &h.get("analyst one", &format!("{cases}?limit=0")).await,
-    );
+        "analyst one",
+        &format!("{cases}?limit=0"),
+    )
+    .await;
     let moves = format!("{cases}/{case}");
-    h.check(
+    h.check_post(
         "risk_23_approved_before_claimed",
         409,
-        &h.post("analyst one", &format!("{moves}/approve"), None, json!({}))
-            .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/approve"),
+        None,
+        json!({}),
+    )
+    .await;
+    h.check_post(
         "risk_24_case_claimed",
         200,
-        &h.post(
-            "analyst one",
-            &format!("{moves}/claim"),
-            None,
-            json!({"note": "mine"}),
-        )
-        .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/claim"),
+        None,
+        json!({"note": "mine"}),
+    )
+    .await;
+    h.check_post(
         "risk_25_approved_by_another_analyst",
         409,
-        &h.post("analyst two", &format!("{moves}/approve"), None, json!({}))
-            .await,
-    );
-    h.check(
+        "analyst two",
+        &format!("{moves}/approve"),
+        None,
+        json!({}),
+    )
+    .await;
+    h.check_post(
         "risk_26_note_added",
         200,
-        &h.post(
-            "analyst one",
-            &format!("{moves}/note"),
-            None,
-            json!({"note": "called the customer"}),
-        )
-        .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/note"),
+        None,
+        json!({"note": "called the customer"}),
+    )
+    .await;
+    h.check_post(
         "risk_27_empty_note",
         422,
-        &h.post(
-            "analyst one",
-            &format!("{moves}/note"),
-            None,
-            json!({"note": " "}),
-        )
-        .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/note"),
+        None,
+        json!({"note": " "}),
+    )
+    .await;
+    h.check_post(
         "risk_28_unknown_case_action",
         404,
-        &h.post("analyst one", &format!("{moves}/escalate"), None, json!({}))
-            .await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/escalate"),
+        None,
+        json!({}),
+    )
+    .await;
+    h.check_post(
         "risk_29_case_approved",
         200,
-        &h.post(
-            "analyst one",
-            &format!("{moves}/approve"),
-            None,
-            json!({"note": "customer confirmed the order"}),
-        )
-        .await,
-    );
-    h.check(
-        "risk_30_case_read",
-        200,
-        &h.get("analyst one", &moves).await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/approve"),
+        None,
+        json!({"note": "customer confirmed the order"}),
+    )
+    .await;
+    h.check_get("risk_30_case_read", 200, "analyst one", &moves)
+        .await;
+    h.check_get(
         "risk_31_case_not_found",
         404,
-        &h.get("analyst one", &format!("{cases}/no-such-case")).await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{cases}/no-such-case"),
+    )
+    .await;
+    h.check_get(
         "risk_32_evidence",
         200,
-        &h.get("analyst one", &format!("{moves}/evidence")).await,
-    );
-    h.check(
+        "analyst one",
+        &format!("{moves}/evidence"),
+    )
+    .await;
+    h.check_get(
         "risk_33_evidence_of_an_unknown_case",
         404,
-        &h.get("analyst one", &format!("{cases}/no-such-case/evidence"))
-            .await,
-    );
-    let claim = h.check(
-        "risk_34_stolen_account_claimed",
-        201,
-        &h.post(
+        "analyst one",
+        &format!("{cases}/no-such-case/evidence"),
+    )
+    .await;
+    let claim = h
+        .check_post(
+            "risk_34_stolen_account_claimed",
+            201,
             "risk writer",
             "/v1/risk/claims",
             None,
             json!({"customer": "dave", "description": "lost my phone"}),
         )
-        .await,
-    )["case"]["id"]
+        .await["case"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    h.check(
+    h.check_post(
         "risk_35_claim_without_customer",
         422,
-        &h.post(
-            "risk writer",
-            "/v1/risk/claims",
-            None,
-            json!({"customer": "", "description": "?"}),
-        )
-        .await,
-    );
+        "risk writer",
+        "/v1/risk/claims",
+        None,
+        json!({"customer": "", "description": "?"}),
+    )
+    .await;
     let claim = format!("{cases}/{claim}");
     h.step(
         "analyst two",
@@ -2438,222 +2243,199 @@ async fn risk(h: Harness) {
         200,
     )
     .await;
-    h.check(
+    h.check_post(
         "risk_36_claim_rejected",
         200,
-        &h.post(
-            "analyst two",
-            &format!("{claim}/reject"),
-            None,
-            json!({"note": "found the phone"}),
-        )
-        .await,
-    );
-    h.check(
+        "analyst two",
+        &format!("{claim}/reject"),
+        None,
+        json!({"note": "found the phone"}),
+    )
+    .await;
+    h.check_get(
         "risk_37_closed_cases",
         200,
-        &h.get("analyst one", &format!("{cases}?status=approved&limit=10"))
-            .await,
-    );
+        "analyst one",
+        &format!("{cases}?status=approved&limit=10"),
+    )
+    .await;
 
     // Rule sets: a version goes live when a second key approves the request of a first.
     h.clock.advance(SignedDuration::from_mins(5));
     let rule_sets = "/v1/risk/rule-sets";
-    h.check(
-        "risk_38_rule_sets",
-        200,
-        &h.get("risk writer", rule_sets).await,
-    );
+    h.check_get("risk_38_rule_sets", 200, "risk writer", rule_sets)
+        .await;
     let broken = tally_risk::DEFAULT_RULES.replacen(
         "condition = \"block_listed\"",
         "condition = \"block_listed &&\"",
         1,
     );
-    h.check(
+    h.check_post(
         "risk_39_rule_set_that_does_not_compile",
         422,
-        &h.post("risk admin one", rule_sets, None, json!({"source": broken}))
-            .await,
-    );
-    h.check(
+        "risk admin one",
+        rule_sets,
+        None,
+        json!({"source": broken}),
+    )
+    .await;
+    h.check_post(
         "risk_40_rule_set_that_is_not_toml",
         422,
-        &h.post(
-            "risk admin one",
-            rule_sets,
-            None,
-            json!({"source": "rules = ["}),
-        )
-        .await,
-    );
-    h.check(
+        "risk admin one",
+        rule_sets,
+        None,
+        json!({"source": "rules = ["}),
+    )
+    .await;
+    h.check_post(
         "risk_41_rule_set_uploaded_without_risk_admin",
         403,
-        &h.post(
-            "risk writer",
-            rule_sets,
-            None,
-            json!({"source": tally_risk::DEFAULT_RULES}),
-        )
-        .await,
-    );
+        "risk writer",
+        rule_sets,
+        None,
+        json!({"source": tally_risk::DEFAULT_RULES}),
+    )
+    .await;
     let gentler =
         tally_risk::DEFAULT_RULES.replacen("action = \"reject\"", "action = \"review\"", 1);
-    h.check(
+    h.check_post(
         "risk_42_rule_set_uploaded",
         201,
-        &h.post(
-            "risk admin one",
-            rule_sets,
-            None,
-            json!({"source": gentler}),
-        )
-        .await,
-    );
-    let request = h.check(
-        "risk_43_activation_requested",
-        201,
-        &h.post(
+        "risk admin one",
+        rule_sets,
+        None,
+        json!({"source": gentler}),
+    )
+    .await;
+    let request = h
+        .check_post(
+            "risk_43_activation_requested",
+            201,
             "risk admin one",
             &format!("{rule_sets}/2/activation-requests"),
             None,
             json!({"note": "block list reviews"}),
         )
-        .await,
-    )["request"]["id"]
+        .await["request"]["id"]
         .as_str()
         .unwrap()
         .to_string();
     let decision = format!("/v1/risk/activation-requests/{request}");
-    h.check(
+    h.check_call(
         "risk_44_activation_approved_by_its_requester",
         403,
-        &h.call(
-            "POST",
-            &format!("{decision}/approve"),
-            Some("risk admin one"),
-            None,
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{decision}/approve"),
+        Some("risk admin one"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_45_activation_approved",
         200,
-        &h.call(
-            "POST",
-            &format!("{decision}/approve"),
-            Some("risk admin two"),
-            None,
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{decision}/approve"),
+        Some("risk admin two"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_46_activation_approved_again",
         409,
-        &h.call(
-            "POST",
-            &format!("{decision}/approve"),
-            Some("risk admin two"),
-            None,
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("{decision}/approve"),
+        Some("risk admin two"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_47_activation_decision_unknown",
         404,
-        &h.call(
-            "POST",
-            &format!("{decision}/maybe"),
-            Some("risk admin two"),
-            None,
-            None,
-        )
-        .await,
-    );
-    let rollback = h.check(
-        "risk_48_rollback_requested",
-        201,
-        &h.post(
+        "POST",
+        &format!("{decision}/maybe"),
+        Some("risk admin two"),
+        None,
+        None,
+    )
+    .await;
+    let rollback = h
+        .check_post(
+            "risk_48_rollback_requested",
+            201,
             "risk admin one",
             &format!("{rule_sets}/1/activation-requests"),
             None,
             json!({}),
         )
-        .await,
-    )["request"]["id"]
+        .await["request"]["id"]
         .as_str()
         .unwrap()
         .to_string();
-    h.check(
+    h.check_call(
         "risk_49_rollback_rejected",
         200,
-        &h.call(
-            "POST",
-            &format!("/v1/risk/activation-requests/{rollback}/reject"),
-            Some("risk admin two"),
-            None,
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        &format!("/v1/risk/activation-requests/{rollback}/reject"),
+        Some("risk admin two"),
+        None,
+        None,
+    )
+    .await;
+    h.check_call(
         "risk_50_activation_request_not_found",
         404,
-        &h.call(
-            "POST",
-            "/v1/risk/activation-requests/no-such-request/approve",
-            Some("risk admin two"),
-            None,
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "POST",
+        "/v1/risk/activation-requests/no-such-request/approve",
+        Some("risk admin two"),
+        None,
+        None,
+    )
+    .await;
+    h.check_post(
         "risk_51_activation_of_an_unknown_version",
         404,
-        &h.post(
-            "risk admin one",
-            &format!("{rule_sets}/9/activation-requests"),
-            None,
-            json!({}),
-        )
-        .await,
-    );
-    h.check(
+        "risk admin one",
+        &format!("{rule_sets}/9/activation-requests"),
+        None,
+        json!({}),
+    )
+    .await;
+    h.check_post(
         "risk_52_activation_of_a_version_that_is_not_a_number",
         400,
-        &h.post(
-            "risk admin one",
-            &format!("{rule_sets}/latest/activation-requests"),
-            None,
-            json!({}),
-        )
-        .await,
-    );
-    h.check(
+        "risk admin one",
+        &format!("{rule_sets}/latest/activation-requests"),
+        None,
+        json!({}),
+    )
+    .await;
+    h.check_post(
         "risk_53_rule_set_uploaded_with_its_activation_requested",
         201,
-        &h.post(
-            "risk admin one",
-            rule_sets,
-            None,
-            json!({"source": tally_risk::DEFAULT_RULES, "activate": true}),
-        )
-        .await,
-    );
-    h.check(
+        "risk admin one",
+        rule_sets,
+        None,
+        json!({"source": tally_risk::DEFAULT_RULES, "activate": true}),
+    )
+    .await;
+    h.check_get(
         "risk_54_activation_requests",
         200,
-        &h.get("risk writer", "/v1/risk/activation-requests").await,
-    );
-    h.check(
+        "risk writer",
+        "/v1/risk/activation-requests",
+    )
+    .await;
+    h.check_get(
         "risk_55_rule_sets_after_activation",
         200,
-        &h.get("risk writer", rule_sets).await,
-    );
+        "risk writer",
+        rule_sets,
+    )
+    .await;
     h.post(
         "risk writer",
         lists,
@@ -2720,11 +2502,8 @@ async fn keys_and_platform(h: Harness) {
         200,
         &with_authorization(Some(&format!("bEaReR {}", h.keys["ledger reader"]))).await,
     );
-    h.check(
-        "keys_05_key_without_the_scope",
-        403,
-        &h.get("reader", &uri).await,
-    );
+    h.check_get("keys_05_key_without_the_scope", 403, "reader", &uri)
+        .await;
     // A key that expires, one revoked, one rotated with a grace period.
     let now = h.clock.now();
     let scopes = vec!["ledger:read".to_string()];
@@ -2807,16 +2586,15 @@ async fn keys_and_platform(h: Harness) {
         &with_authorization(Some(&bearer(&old_secret))).await,
     );
 
-    h.check(
-        "platform_02_openapi",
-        200,
-        &h.get("reader", "/v1/openapi.json").await,
-    );
-    h.check(
+    h.check_get("platform_02_openapi", 200, "reader", "/v1/openapi.json")
+        .await;
+    h.check_get(
         "platform_03_metrics_without_metrics_read",
         403,
-        &h.get("reader", "/metrics").await,
-    );
+        "reader",
+        "/metrics",
+    )
+    .await;
     // Metrics count every request of the process (other tests run beside this one): only
     // the status, the content type and the families of Tally's HTTP metrics are stable.
     let metrics = h.get("monitor", "/metrics").await;
@@ -2831,11 +2609,13 @@ async fn keys_and_platform(h: Harness) {
         body: families.join("\n").into_bytes(),
     };
     h.check("platform_04_metrics_families", 200, &stable);
-    h.check(
+    h.check_get(
         "platform_05_unknown_route",
         404,
-        &h.get("reader", "/v1/no-such-route").await,
-    );
+        "reader",
+        "/v1/no-such-route",
+    )
+    .await;
     h.check(
         "platform_06_unknown_route_outside_v1",
         404,
@@ -2845,12 +2625,16 @@ async fn keys_and_platform(h: Harness) {
         )
         .await,
     );
-    h.check(
+    h.check_call(
         "platform_07_method_not_allowed",
         405,
-        &h.call("DELETE", &uri, Some("ledger reader"), None, None)
-            .await,
-    );
+        "DELETE",
+        &uri,
+        Some("ledger reader"),
+        None,
+        None,
+    )
+    .await;
     h.check(
         "platform_08_method_not_allowed_on_health",
         405,
@@ -2860,15 +2644,13 @@ async fn keys_and_platform(h: Harness) {
         )
         .await,
     );
-    h.check(
+    h.check_get(
         "platform_09_uri_too_long",
         414,
-        &h.get(
-            "ledger reader",
-            &format!("/v1/accounts/{}", "a".repeat(10_000)),
-        )
-        .await,
-    );
+        "ledger reader",
+        &format!("/v1/accounts/{}", "a".repeat(10_000)),
+    )
+    .await;
     let without_content_type = Request::post("/v1/accounts")
         .header(header::AUTHORIZATION, bearer(&h.keys["ledger writer"]))
         .header("Idempotency-Key", "no-content-type")
@@ -2882,29 +2664,31 @@ async fn keys_and_platform(h: Harness) {
         &send(&h.router, without_content_type).await,
     );
     let large = json!({"code": "9-x", "kind": "asset", "currency": "CNY", "metadata": {"note": "x".repeat(70_000)}});
-    h.check(
+    h.check_post(
         "platform_11_payload_too_large",
         413,
-        &h.post("ledger writer", "/v1/accounts", Some("too-large"), large)
-            .await,
-    );
-    h.check(
+        "ledger writer",
+        "/v1/accounts",
+        Some("too-large"),
+        large,
+    )
+    .await;
+    h.check_post(
         "platform_12_nul_character_in_the_body",
         400,
-        &h.post(
-            "ledger writer",
-            "/v1/accounts",
-            Some("nul"),
-            json!({"code": "9-\u{0}", "kind": "asset", "currency": "CNY"}),
-        )
-        .await,
-    );
-    h.check(
+        "ledger writer",
+        "/v1/accounts",
+        Some("nul"),
+        json!({"code": "9-\u{0}", "kind": "asset", "currency": "CNY"}),
+    )
+    .await;
+    h.check_get(
         "platform_13_nul_character_in_the_query",
         400,
-        &h.get("ledger reader", &format!("{uri}/balance?as_of=%00"))
-            .await,
-    );
+        "ledger reader",
+        &format!("{uri}/balance?as_of=%00"),
+    )
+    .await;
 
     // A process that serves neither credit, customers nor risk.
     let bare = app(AppState::new(
@@ -2953,89 +2737,18 @@ async fn keys_and_platform(h: Harness) {
 
 // ----- The consortium log (its own router) -----
 
-const TIME: u64 = 1_800_000_000;
-const CONSORTIUM: &str = "test";
-
-fn signer(name: &str, seed: u8) -> SignerKey {
-    SignerKey::from_seed(name, KeyType::Ed25519, [seed; 32]).unwrap()
-}
-
-fn consortium_config() -> ConsortiumConfig {
-    let founders = [
-        signer("bank-a", 1),
-        signer("bank-b", 2),
-        signer("bank-d", 4),
-    ]
-    .iter()
-    .map(|member| MemberKey {
-        name: member.name().to_owned(),
-        public_key: member.verifier().public_key(),
-    })
-    .collect();
-    ConsortiumConfig::new(
-        signer("log.tally.example/test", 99),
-        BlindingKey::new(1, [7; 32]),
-        Some(Genesis {
-            consortium: CONSORTIUM.into(),
-            founders,
-            quorum: Quorum {
-                numerator: 2,
-                denominator: 3,
-            },
-            query_quota_per_day: 5,
-            proposal_lifetime_seconds: 86_400,
-            request_skew_seconds_max: 300,
-        }),
-    )
-}
-
-fn opening(phone: &str) -> IdentifierOpening {
-    IdentifierOpening::new(
-        normalise(IdentifierKind::Phone, phone, None).unwrap(),
-        [5; 16],
-    )
-}
-
-fn identifier(phone: &str) -> Value {
-    json!({"kind": "phone", "value": phone, "salt": hex::encode([5_u8; 16])})
-}
-
-fn publication(phone: &str) -> Action {
-    Action::PublishRecord {
-        identifier: opening(phone).commitment(),
-        risk_type: RiskType::StolenAccount,
-        severity: 4,
-        expires_at: TIME + 86_400,
-        evidence_reference: "case 17".into(),
-    }
-}
-
-fn query(phone: &str) -> Action {
-    Action::Query {
-        identifier: opening(phone).commitment(),
-    }
-}
-
 struct ConsortiumHarness {
     router: Router,
-    /// The last sequence number each member signed.
-    sequences: Mutex<BTreeMap<String, u64>>,
+    sequences: Sequences,
     snapshots: Snapshots,
     _test: TestDatabase,
 }
 
 impl ConsortiumHarness {
     async fn new(test: TestDatabase) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(
-            jiff::Timestamp::from_second(TIME as i64).unwrap(),
-        ));
-        let log = ConsortiumLog::start(&test.database, clock, consortium_config())
-            .await
-            .unwrap()
-            .0;
         ConsortiumHarness {
-            router: consortium_app(ConsortiumAppState::new(log)),
-            sequences: Mutex::default(),
+            router: support::consortium::router(&test.database).await,
+            sequences: Sequences::default(),
             snapshots: Snapshots::default(),
             _test: test,
         }
@@ -3046,31 +2759,21 @@ impl ConsortiumHarness {
     }
 
     async fn get(&self, uri: &str) -> Answer {
-        send(&self.router, Request::get(uri).body(Body::empty()).unwrap()).await
+        send(&self.router, request("GET", uri, None, None, None)).await
     }
 
     async fn post(&self, route: &str, body: String) -> Answer {
-        let request = Request::post(format!("/v1/consortium/{route}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body))
-            .unwrap();
-        send(&self.router, request).await
+        let uri = format!("/v1/consortium/{route}");
+        send(&self.router, request("POST", &uri, None, None, Some(body))).await
     }
 
     /// `action` signed by `member` with its next sequence number.
     fn sign(&self, member: &SignerKey, action: Action) -> SignedRequest {
-        let mut sequences = self.sequences.lock().unwrap();
-        let sequence = sequences.entry(member.name().to_owned()).or_insert(0);
-        *sequence += 1;
-        SignedRequest::sign(CONSORTIUM, member, *sequence, TIME, action)
+        self.sequences.sign(member, action)
     }
 
     fn body(request: &SignedRequest, phone: Option<&str>) -> String {
-        let mut body = json!({"request": BASE64.encode(request.to_bytes())});
-        if let Some(phone) = phone {
-            body["identifier"] = identifier(phone);
-        }
-        body.to_string()
+        support::consortium::body(request, phone).to_string()
     }
 
     async fn act(
@@ -3083,6 +2786,31 @@ impl ConsortiumHarness {
         let request = self.sign(member, action);
         self.post(route, Self::body(&request, phone)).await
     }
+
+    /// A GET checked against snapshot `name` and status `status`; the body as JSON.
+    async fn check_get(&self, name: &str, status: u16, uri: &str) -> Value {
+        self.check(name, status, &self.get(uri).await)
+    }
+
+    /// A POST checked against snapshot `name` and status `status`; the body as JSON.
+    async fn check_post(&self, name: &str, status: u16, route: &str, body: String) -> Value {
+        self.check(name, status, &self.post(route, body).await)
+    }
+
+    /// [`ConsortiumHarness::act`] checked against snapshot `name` and status `status`; the
+    /// body as JSON.
+    async fn check_act(
+        &self,
+        name: &str,
+        status: u16,
+        route: &str,
+        member: &SignerKey,
+        action: Action,
+        phone: Option<&str>,
+    ) -> Value {
+        let answer = self.act(route, member, action, phone).await;
+        self.check(name, status, &answer)
+    }
 }
 
 tally_store::on_both_backends!(setup = ConsortiumHarness::new; consortium);
@@ -3094,100 +2822,106 @@ async fn consortium(h: ConsortiumHarness) {
         signer("bank-d", 4),
     );
     let phone = "+86 138 0013 8000";
-    h.check("consortium_01_health", 200, &h.get("/healthz").await);
-    h.check(
+    h.check_get("consortium_01_health", 200, "/healthz").await;
+    h.check_get(
         "consortium_02_genesis_checkpoint",
         200,
-        &h.get("/v1/consortium/checkpoint").await,
-    );
-    h.check(
-        "consortium_03_members",
-        200,
-        &h.get("/v1/consortium/members").await,
-    );
-    let published = h.sign(&a, publication(phone));
+        "/v1/consortium/checkpoint",
+    )
+    .await;
+    h.check_get("consortium_03_members", 200, "/v1/consortium/members")
+        .await;
+    let published = h.sign(&a, publish_action(phone));
     let body = ConsortiumHarness::body(&published, Some(phone));
-    h.check(
+    h.check_post(
         "consortium_04_record_published",
         201,
-        &h.post("records", body.clone()).await,
-    );
-    h.check(
-        "consortium_05_request_replayed",
-        409,
-        &h.post("records", body).await,
-    );
-    let mut unsigned = h.sign(&a, publication(phone));
+        "records",
+        body.clone(),
+    )
+    .await;
+    h.check_post("consortium_05_request_replayed", 409, "records", body)
+        .await;
+    let mut unsigned = h.sign(&a, publish_action(phone));
     unsigned.signature = [0; 64];
-    h.check(
+    h.check_post(
         "consortium_06_bad_signature",
         401,
-        &h.post("records", ConsortiumHarness::body(&unsigned, Some(phone)))
-            .await,
-    );
-    h.check(
+        "records",
+        ConsortiumHarness::body(&unsigned, Some(phone)),
+    )
+    .await;
+    h.check_act(
         "consortium_07_publication_without_identifier",
         400,
-        &h.act("records", &a, publication(phone), None).await,
-    );
-    h.check(
+        "records",
+        &a,
+        publish_action(phone),
+        None,
+    )
+    .await;
+    h.check_act(
         "consortium_08_action_on_the_wrong_route",
         400,
-        &h.act("records", &a, query(phone), Some(phone)).await,
-    );
-    let mismatched = h.sign(&a, publication(phone));
-    h.check(
+        "records",
+        &a,
+        query_action(phone),
+        Some(phone),
+    )
+    .await;
+    let mismatched = h.sign(&a, publish_action(phone));
+    h.check_post(
         "consortium_09_identifier_not_opening_the_commitment",
         422,
-        &h.post(
-            "records",
-            ConsortiumHarness::body(&mismatched, Some("+8613900000000")),
-        )
-        .await,
-    );
-    h.check(
+        "records",
+        ConsortiumHarness::body(&mismatched, Some("+8613900000000")),
+    )
+    .await;
+    h.check_act(
         "consortium_10_query_answered",
         200,
-        &h.act("queries", &b, query(phone), Some(phone)).await,
-    );
-    h.check(
+        "queries",
+        &b,
+        query_action(phone),
+        Some(phone),
+    )
+    .await;
+    h.check_get(
         "consortium_11_query_count",
         200,
-        &h.get("/v1/consortium/members/bank-b/query-count").await,
-    );
-    h.check(
+        "/v1/consortium/members/bank-b/query-count",
+    )
+    .await;
+    h.check_get(
         "consortium_12_query_count_of_an_unknown_member",
         404,
-        &h.get("/v1/consortium/members/bank-x/query-count").await,
-    );
-    h.check(
+        "/v1/consortium/members/bank-x/query-count",
+    )
+    .await;
+    h.check_act(
         "consortium_13_retraction_by_another_member",
         403,
-        &h.act(
-            "retractions",
-            &b,
-            Action::RetractRecord {
-                record: 1,
-                reason: "not mine".into(),
-            },
-            None,
-        )
-        .await,
-    );
-    h.check(
+        "retractions",
+        &b,
+        Action::RetractRecord {
+            record: 1,
+            reason: "not mine".into(),
+        },
+        None,
+    )
+    .await;
+    h.check_act(
         "consortium_14_record_retracted",
         201,
-        &h.act(
-            "retractions",
-            &a,
-            Action::RetractRecord {
-                record: 1,
-                reason: "resolved".into(),
-            },
-            None,
-        )
-        .await,
-    );
+        "retractions",
+        &a,
+        Action::RetractRecord {
+            record: 1,
+            reason: "resolved".into(),
+        },
+        None,
+    )
+    .await;
     let candidate = signer("bank-c", 3);
     let admission = Action::ProposeAdmission {
         candidate: MemberKey {
@@ -3195,162 +2929,177 @@ async fn consortium(h: ConsortiumHarness) {
             public_key: candidate.verifier().public_key(),
         },
     };
-    let proposal = h.check(
-        "consortium_15_admission_proposed",
-        201,
-        &h.act("proposals", &a, admission, None).await,
-    )["index"]
+    let proposal = h
+        .check_act(
+            "consortium_15_admission_proposed",
+            201,
+            "proposals",
+            &a,
+            admission,
+            None,
+        )
+        .await["index"]
         .as_u64()
         .unwrap();
-    h.check(
+    h.check_act(
         "consortium_16_approved_twice_by_one_member",
         409,
-        &h.act("approvals", &a, Action::Approve { proposal }, None)
-            .await,
-    );
-    h.check(
+        "approvals",
+        &a,
+        Action::Approve { proposal },
+        None,
+    )
+    .await;
+    h.check_act(
         "consortium_17_admission_approved",
         201,
-        &h.act("approvals", &b, Action::Approve { proposal }, None)
-            .await,
-    );
-    h.check(
+        "approvals",
+        &b,
+        Action::Approve { proposal },
+        None,
+    )
+    .await;
+    h.check_act(
         "consortium_18_approval_of_an_unknown_proposal",
         404,
-        &h.act("approvals", &b, Action::Approve { proposal: 999 }, None)
-            .await,
-    );
-    h.check(
+        "approvals",
+        &b,
+        Action::Approve { proposal: 999 },
+        None,
+    )
+    .await;
+    h.check_act(
         "consortium_19_publication_by_a_non_member",
         403,
-        &h.act(
-            "records",
-            &signer("bank-z", 26),
-            publication(phone),
-            Some(phone),
-        )
-        .await,
-    );
-    h.check(
+        "records",
+        &signer("bank-z", 26),
+        publish_action(phone),
+        Some(phone),
+    )
+    .await;
+    h.check_act(
         "consortium_20_identifier_with_an_approval",
         400,
-        &h.act("approvals", &b, Action::Approve { proposal }, Some(phone))
-            .await,
-    );
+        "approvals",
+        &b,
+        Action::Approve { proposal },
+        Some(phone),
+    )
+    .await;
     for _ in 0..5 {
-        let answer = h.act("queries", &d, query(phone), Some(phone)).await;
+        let answer = h.act("queries", &d, query_action(phone), Some(phone)).await;
         assert_eq!(answer.status, StatusCode::OK);
     }
-    h.check(
+    h.check_act(
         "consortium_21_query_quota_used_up",
         429,
-        &h.act("queries", &d, query(phone), Some(phone)).await,
-    );
-    h.check(
+        "queries",
+        &d,
+        query_action(phone),
+        Some(phone),
+    )
+    .await;
+    h.check_get(
         "consortium_22_members_after_the_story",
         200,
-        &h.get("/v1/consortium/members").await,
-    );
-    h.check(
-        "consortium_23_checkpoint",
-        200,
-        &h.get("/v1/consortium/checkpoint").await,
-    );
-    h.check(
+        "/v1/consortium/members",
+    )
+    .await;
+    h.check_get("consortium_23_checkpoint", 200, "/v1/consortium/checkpoint")
+        .await;
+    h.check_get(
         "consortium_24_inclusion_proof",
         200,
-        &h.get("/v1/consortium/proofs/inclusion?index=1&size=5")
-            .await,
-    );
-    h.check(
+        "/v1/consortium/proofs/inclusion?index=1&size=5",
+    )
+    .await;
+    h.check_get(
         "consortium_25_inclusion_proof_at_the_current_size",
         200,
-        &h.get("/v1/consortium/proofs/inclusion?index=3").await,
-    );
-    h.check(
+        "/v1/consortium/proofs/inclusion?index=3",
+    )
+    .await;
+    h.check_get(
         "consortium_26_inclusion_proof_out_of_range",
         400,
-        &h.get("/v1/consortium/proofs/inclusion?index=99").await,
-    );
-    h.check(
+        "/v1/consortium/proofs/inclusion?index=99",
+    )
+    .await;
+    h.check_get(
         "consortium_27_inclusion_proof_without_index",
         400,
-        &h.get("/v1/consortium/proofs/inclusion").await,
-    );
-    h.check(
+        "/v1/consortium/proofs/inclusion",
+    )
+    .await;
+    h.check_get(
         "consortium_28_consistency_proof",
         200,
-        &h.get("/v1/consortium/proofs/consistency?old=1&new=5").await,
-    );
-    h.check(
+        "/v1/consortium/proofs/consistency?old=1&new=5",
+    )
+    .await;
+    h.check_get(
         "consortium_29_consistency_proof_out_of_range",
         400,
-        &h.get("/v1/consortium/proofs/consistency?old=99").await,
-    );
-    h.check(
-        "consortium_30_entry",
-        200,
-        &h.get("/v1/consortium/entries/1").await,
-    );
-    h.check(
+        "/v1/consortium/proofs/consistency?old=99",
+    )
+    .await;
+    h.check_get("consortium_30_entry", 200, "/v1/consortium/entries/1")
+        .await;
+    h.check_get(
         "consortium_31_entry_not_found",
         404,
-        &h.get("/v1/consortium/entries/999").await,
-    );
-    h.check(
+        "/v1/consortium/entries/999",
+    )
+    .await;
+    h.check_get(
         "consortium_32_entry_index_not_a_number",
         400,
-        &h.get("/v1/consortium/entries/first").await,
-    );
-    h.check(
+        "/v1/consortium/entries/first",
+    )
+    .await;
+    h.check_get(
         "consortium_33_entries",
         200,
-        &h.get("/v1/consortium/entries?start=0&count=3").await,
-    );
-    h.check(
+        "/v1/consortium/entries?start=0&count=3",
+    )
+    .await;
+    h.check_get(
         "consortium_34_entries_past_the_end",
         404,
-        &h.get("/v1/consortium/entries?start=999").await,
-    );
-    h.check(
-        "consortium_35_tile",
-        200,
-        &h.get("/v1/consortium/tile/0/0").await,
-    );
-    h.check(
+        "/v1/consortium/entries?start=999",
+    )
+    .await;
+    h.check_get("consortium_35_tile", 200, "/v1/consortium/tile/0/0")
+        .await;
+    h.check_get(
         "consortium_36_tile_not_found",
         404,
-        &h.get("/v1/consortium/tile/5/0").await,
-    );
-    h.check(
+        "/v1/consortium/tile/5/0",
+    )
+    .await;
+    h.check_get(
         "consortium_37_tile_not_a_number",
         400,
-        &h.get("/v1/consortium/tile/x/0").await,
-    );
-    h.check(
-        "consortium_38_openapi",
-        200,
-        &h.get("/v1/consortium/openapi.json").await,
-    );
-    h.check(
-        "consortium_39_malformed_json",
-        400,
-        &h.post("records", "{".into()).await,
-    );
-    h.check(
+        "/v1/consortium/tile/x/0",
+    )
+    .await;
+    h.check_get("consortium_38_openapi", 200, "/v1/consortium/openapi.json")
+        .await;
+    h.check_post("consortium_39_malformed_json", 400, "records", "{".into())
+        .await;
+    h.check_post(
         "consortium_40_request_not_base64",
         400,
-        &h.post("records", json!({"request": "not base64!"}).to_string())
-            .await,
-    );
-    h.check(
-        "consortium_41_unknown_route",
-        404,
-        &h.get("/v1/consortium/nothing").await,
-    );
-    h.check(
+        "records",
+        json!({"request": "not base64!"}).to_string(),
+    )
+    .await;
+    h.check_get("consortium_41_unknown_route", 404, "/v1/consortium/nothing")
+        .await;
+    h.check_get(
         "consortium_42_method_not_allowed",
         405,
-        &h.get("/v1/consortium/records").await,
-    );
+        "/v1/consortium/records",
+    )
+    .await;
 }

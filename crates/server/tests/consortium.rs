@@ -6,133 +6,52 @@
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use axum::Router;
-use base64::Engine;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tally_consortium::{
-    leaf_hash, normalise, open_checkpoint, verify_consistency, verify_inclusion, Action,
-    BlindingKey, Genesis, Hash, IdentifierKind, IdentifierOpening, KeyType, MemberKey, Quorum,
-    RiskType, SignedRequest, SignerKey,
+    leaf_hash, open_checkpoint, verify_consistency, verify_inclusion, Action, BlindingKey, Hash,
+    MemberKey, SignedRequest, SignerKey,
 };
 use tally_core::{Clock, ManualClock};
-use tally_server::consortium_app;
-use tally_server::routes::consortium::ConsortiumAppState;
-use tally_service::consortium::{ConsortiumConfig, ConsortiumLog};
+use tally_service::consortium::ConsortiumLog;
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
-use tower::ServiceExt;
 
-const TIME: u64 = 1_800_000_000;
-const CONSORTIUM: &str = "test";
-
-fn key(name: &str, seed: u8) -> SignerKey {
-    SignerKey::from_seed(name, KeyType::Ed25519, [seed; 32]).unwrap()
-}
-
-fn operator_key() -> SignerKey {
-    key("log.tally.example/test", 99)
-}
-
-fn config() -> ConsortiumConfig {
-    let founders = [key("bank-a", 1), key("bank-b", 2), key("bank-d", 4)]
-        .iter()
-        .map(|member| MemberKey {
-            name: member.name().to_owned(),
-            public_key: member.verifier().public_key(),
-        })
-        .collect();
-    ConsortiumConfig::new(
-        operator_key(),
-        BlindingKey::new(1, [7; 32]),
-        Some(Genesis {
-            consortium: CONSORTIUM.into(),
-            founders,
-            // Two of three founders.
-            quorum: Quorum {
-                numerator: 2,
-                denominator: 3,
-            },
-            query_quota_per_day: 5,
-            proposal_lifetime_seconds: 86_400,
-            request_skew_seconds_max: 300,
-        }),
-    )
-}
+mod support;
+use support::consortium::{
+    config, encode, identifier_json, operator_key, publish_action, query_action, router, signer,
+    Sequences, CONSORTIUM, TIME,
+};
+use support::send;
 
 struct Harness {
     router: Router,
     test: TestDatabase,
-    /// Next sequence number per member seed.
-    sequences: std::collections::HashMap<String, u64>,
-}
-
-fn opening(phone: &str) -> IdentifierOpening {
-    IdentifierOpening::new(
-        normalise(IdentifierKind::Phone, phone, None).unwrap(),
-        [5; 16],
-    )
-}
-
-fn identifier_json(phone: &str) -> Value {
-    json!({"kind": "phone", "value": phone, "salt": hex::encode([5u8; 16])})
-}
-
-fn encode(request: &SignedRequest) -> String {
-    base64::engine::general_purpose::STANDARD.encode(request.to_bytes())
-}
-
-fn publish_action(phone: &str) -> Action {
-    Action::PublishRecord {
-        identifier: opening(phone).commitment(),
-        risk_type: RiskType::StolenAccount,
-        severity: 4,
-        expires_at: TIME + 86_400,
-        evidence_reference: "case 17".into(),
-    }
-}
-
-fn query_action(phone: &str) -> Action {
-    Action::Query {
-        identifier: opening(phone).commitment(),
-    }
-}
-
-async fn start(database: &Database) -> ConsortiumLog {
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(
-        jiff::Timestamp::from_second(TIME as i64).unwrap(),
-    ));
-    ConsortiumLog::start(database, clock, config())
-        .await
-        .unwrap()
-        .0
+    sequences: Sequences,
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let log = start(&test.database).await;
         Harness {
-            router: consortium_app(ConsortiumAppState::new(log)),
+            router: router(&test.database).await,
             test,
-            sequences: Default::default(),
+            sequences: Sequences::default(),
         }
     }
 
     /// Restarts the service over the same database (the log is replayed).
     async fn restart(&mut self) {
-        self.router = consortium_app(ConsortiumAppState::new(start(&self.test.database).await));
+        self.router = router(&self.test.database).await;
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Vec<u8>) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, bytes.to_vec())
+        let answer = send(&self.router, request).await;
+        (answer.status, answer.body)
     }
 
     async fn get(&self, uri: &str) -> (StatusCode, Vec<u8>) {
-        self.send(Request::get(uri).body(Body::empty()).unwrap())
+        self.send(support::request("GET", uri, None, None, None))
             .await
     }
 
@@ -142,14 +61,9 @@ impl Harness {
     }
 
     async fn post_raw(&self, path: &str, body: &str) -> (StatusCode, Value) {
-        let (status, bytes) = self
-            .send(
-                Request::post(format!("/v1/consortium/{path}"))
-                    .header(header::CONTENT_TYPE, "application/json")
-                    .body(Body::from(body.to_owned()))
-                    .unwrap(),
-            )
-            .await;
+        let uri = format!("/v1/consortium/{path}");
+        let request = support::request("POST", &uri, None, None, Some(body.to_owned()));
+        let (status, bytes) = self.send(request).await;
         (status, serde_json::from_slice(&bytes).unwrap())
     }
 
@@ -159,9 +73,7 @@ impl Harness {
 
     /// A request signed by `member` with its next sequence number.
     fn sign(&mut self, member: &SignerKey, action: Action) -> SignedRequest {
-        let sequence = self.sequences.entry(member.name().to_owned()).or_insert(0);
-        *sequence += 1;
-        SignedRequest::sign(CONSORTIUM, member, *sequence, TIME, action)
+        self.sequences.sign(member, action)
     }
 
     async fn act(
@@ -172,11 +84,8 @@ impl Harness {
         phone: Option<&str>,
     ) -> (StatusCode, Value) {
         let request = self.sign(member, action);
-        let mut body = json!({"request": encode(&request)});
-        if let Some(phone) = phone {
-            body["identifier"] = identifier_json(phone);
-        }
-        self.post(path, body).await
+        self.post(path, support::consortium::body(&request, phone))
+            .await
     }
 
     async fn checkpoint(&self) -> tally_consortium::Checkpoint {
@@ -233,26 +142,15 @@ async fn flip_bit_in(
 ) {
     let select = format!("SELECT {column} FROM {table} WHERE {condition}");
     let update = format!("UPDATE {table} SET {column} = $1 WHERE {condition}");
-    match database {
-        Database::Sqlite(pool) => {
-            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
-            bytes[offset] ^= 1;
-            sqlx::query(&update)
-                .bind(bytes)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-        Database::Postgres(pool) => {
-            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
-            bytes[offset] ^= 1;
-            sqlx::query(&update)
-                .bind(bytes)
-                .execute(pool)
-                .await
-                .unwrap();
-        }
-    }
+    tally_store::with_pool!(database, |pool| {
+        let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+        bytes[offset] ^= 1;
+        sqlx::query(&update)
+            .bind(bytes)
+            .execute(pool)
+            .await
+            .unwrap();
+    })
 }
 
 tally_store::on_both_backends!(
@@ -267,7 +165,7 @@ tally_store::on_both_backends!(
 );
 
 async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
-    let (a, b) = (key("bank-a", 1), key("bank-b", 2));
+    let (a, b) = (signer("bank-a", 1), signer("bank-b", 2));
     let genesis = harness.checkpoint().await;
     assert_eq!(genesis.size, 1);
     let phone = "+86 138 0013 8000";
@@ -412,8 +310,12 @@ async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
 }
 
 async fn admission_needs_the_quorum_and_suspension_stops_a_member(mut harness: Harness) {
-    let (a, b, d) = (key("bank-a", 1), key("bank-b", 2), key("bank-d", 4));
-    let candidate = key("bank-c", 3);
+    let (a, b, d) = (
+        signer("bank-a", 1),
+        signer("bank-b", 2),
+        signer("bank-d", 4),
+    );
+    let candidate = signer("bank-c", 3);
     let phone = "+8613900000000";
     // Proposed by A: one approval of the two needed.
     let (status, body) = harness
@@ -453,7 +355,7 @@ async fn admission_needs_the_quorum_and_suspension_stops_a_member(mut harness: H
         json!({"kind": "approved", "proposal": proposal, "carried_out": true})
     );
     // The candidate signs its own sequence from 1 again: the refused request was not logged.
-    harness.sequences.insert("bank-c".into(), 0);
+    harness.sequences.start_again("bank-c");
     let (status, body) = harness
         .act("records", &candidate, publish_action(phone), Some(phone))
         .await;
@@ -520,7 +422,7 @@ async fn admission_needs_the_quorum_and_suspension_stops_a_member(mut harness: H
 }
 
 async fn unsigned_wrongly_signed_and_replayed_requests_are_refused(mut harness: Harness) {
-    let a = key("bank-a", 1);
+    let a = signer("bank-a", 1);
     let phone = "+8613900000001";
     let size = harness.checkpoint().await.size;
     // Unsigned: the signature field is all zeros.
@@ -535,7 +437,7 @@ async fn unsigned_wrongly_signed_and_replayed_requests_are_refused(mut harness: 
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"]["code"], "bad_signature");
     // Signed by another key under bank-a's name.
-    let impostor = key("bank-a", 66);
+    let impostor = signer("bank-a", 66);
     let forged = SignedRequest::sign(CONSORTIUM, &impostor, 5, TIME, publish_action(phone));
     let (status, body) = harness
         .post(
@@ -589,7 +491,7 @@ async fn unsigned_wrongly_signed_and_replayed_requests_are_refused(mut harness: 
 }
 
 async fn bad_input_gets_its_code(mut harness: Harness) {
-    let a = key("bank-a", 1);
+    let a = signer("bank-a", 1);
     let phone = "+8613900000002";
     let cases: Vec<(&str, String, StatusCode, &str)> = vec![
         (
@@ -809,7 +711,7 @@ async fn bad_input_gets_its_code(mut harness: Harness) {
 }
 
 async fn an_edited_entry_or_hash_fails_verification(mut harness: Harness) {
-    let a = key("bank-a", 1);
+    let a = signer("bank-a", 1);
     for number in 0..300 {
         let phone = format!("+86137{number:08}");
         let (status, _) = harness
@@ -880,7 +782,7 @@ async fn an_edited_entry_or_hash_fails_verification(mut harness: Harness) {
 }
 
 async fn a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it(mut harness: Harness) {
-    let (a, b) = (key("bank-a", 1), key("bank-b", 2));
+    let (a, b) = (signer("bank-a", 1), signer("bank-b", 2));
     for number in 0..30 {
         let phone = format!("+86137{number:08}");
         let (status, _) = harness

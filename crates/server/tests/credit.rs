@@ -10,178 +10,65 @@
 //! owe, credit balances, pending holds.
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::StatusCode;
 use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use http_body_util::BodyExt;
 use jiff::civil::{date, Date};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tally_core::{Clock, Currency, ManualClock, Secret};
+use tally_core::{Clock, Currency};
 use tally_credit::{AccountPolicy, LedgerRole};
-use tally_privacy::Privacy;
-use tally_server::state::Limits;
-use tally_server::{app, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
 use tally_service::credit::ledger_accounts::credit_ledger_accounts;
 use tally_store::risk::{CaseLogRow, CaseRow, RiskStore};
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+use tally_store::{Database, LedgerWriter};
+
+mod support;
+use support::{application, attributes, cny, privacy, Instance, Setup, TestApp};
 
 /// Valid PRC identity numbers: born 1990-03-07 and 1995-08-15.
 const YOUNG_ID: &str = "110105199003071239";
 const OTHER_ID: &str = "440304199508154567";
 
 struct Harness {
-    router: Router,
-    database: Database,
-    clock: Arc<ManualClock>,
-    writer: LedgerWriter,
+    app: TestApp,
+    /// The credit service served; a test replaces it to restart the service.
     credit: Arc<CreditService>,
     /// credit:write and credit:read.
     clerk: String,
     /// credit:read only.
     reader: String,
     admin: String,
-    _test: TestDatabase,
 }
 
-fn privacy() -> Arc<Privacy> {
-    let keys: BTreeMap<String, Secret<String>> =
-        BTreeMap::from([("a".to_string(), Secret::new(BASE64.encode([7_u8; 32])))]);
-    let blind_index_key = Secret::new(BASE64.encode([9_u8; 32]));
-    Arc::new(Privacy::new(&keys, "a", &blind_index_key).unwrap())
-}
-
-/// Scorecard attributes taking the best (or worst) bin of every feature of the shipped
-/// model, read from the model file so the test follows a retrained model.
-fn attributes(best: bool) -> Value {
-    let model: Value =
-        serde_json::from_str(tally_service::credit::decision::DEFAULT_SCORECARD).unwrap();
-    let mut attributes = serde_json::Map::new();
-    for feature in model["features"].as_array().unwrap() {
-        let bins = feature["bins"].as_array().unwrap();
-        let points = |bin: &&Value| bin["points"].as_f64().unwrap();
-        let chosen = if best {
-            bins.iter().max_by(|a, b| points(a).total_cmp(&points(b)))
-        } else {
-            bins.iter().min_by(|a, b| points(a).total_cmp(&points(b)))
-        }
-        .unwrap();
-        let value = if let Some(categories) = chosen["categories"].as_array() {
-            categories[0].clone()
-        } else if let Some(lower) = chosen["lower"].as_f64() {
-            json!(lower)
-        } else {
-            json!(chosen["upper"].as_f64().unwrap() - 0.5)
-        };
-        attributes.insert(feature["name"].as_str().unwrap().to_string(), value);
-    }
-    Value::Object(attributes)
-}
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-05-01T09:00:00Z".parse().unwrap()));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (writer, _) = LedgerWriter::start(&database, dyn_clock, WriterConfig::default())
-            .await
-            .unwrap();
-        let now = clock.now();
-        let clerk = database
-            .create_api_key("clerk", &["credit:write".into(), "credit:read".into()], now)
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone();
-        let reader = database
-            .create_api_key("reader", &["credit:read".into()], now)
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone();
-        let admin = database
-            .create_api_key("admin", &["admin".into()], now)
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone();
-        let credit = Self::service(&database, &writer).await;
-        let mut harness = Harness {
-            router: Router::new(),
-            database,
-            clock,
-            writer,
-            credit,
+        let setup = Setup::default().privacy(privacy()).credit();
+        let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
+        let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
+        let reader = app.key("reader", &["credit:read"]).await;
+        let admin = app.key("admin", &["admin"]).await;
+        Harness {
+            credit: app.credit.clone().unwrap(),
+            app,
             clerk,
             reader,
             admin,
-            _test: test,
-        };
-        harness.serve();
-        harness
+        }
     }
 
     async fn service(database: &Database, writer: &LedgerWriter) -> Arc<CreditService> {
-        let setup = CreditFiles::default().load().unwrap();
-        Arc::new(
-            CreditService::start(database.clone(), writer.clone(), setup)
-                .await
-                .unwrap(),
-        )
+        support::credit_service(database, writer).await
     }
 
     /// Serves with the current credit service (a restart builds a new one first).
     fn serve(&mut self) {
-        let dyn_clock: Arc<dyn Clock> = self.clock.clone();
-        let state = AppState::new(
-            self.database.clone(),
-            self.writer.clone(),
-            dyn_clock,
-            Limits::default(),
-        )
-        .with_privacy(Some(privacy()))
-        .with_credit(Some(self.credit.clone()));
-        self.router = app(state);
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: &str,
-        idempotency: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"));
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
+        self.app.credit = Some(self.credit.clone());
+        self.app.serve();
     }
 
     async fn post(&self, uri: &str, idempotency: &str, body: Value) -> (StatusCode, Value) {
@@ -212,15 +99,7 @@ impl Harness {
             .post(
                 "/v1/credit/accounts",
                 "open-1",
-                json!({
-                    "customer_id": customer,
-                    "statement_day": 5,
-                    "application": {
-                        "monthly_income": {"value": "20000.00", "currency": "CNY"},
-                        "monthly_debt_payments": {"value": "1000.00", "currency": "CNY"},
-                        "attributes": attributes(true),
-                    }
-                }),
+                application(&customer, true),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -234,42 +113,24 @@ impl Harness {
         body
     }
 
-    async fn rows(&self, sql: &str) -> i64 {
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        }
-    }
-
     /// Rewrites account `id`'s stored state with `edit`, as if Tally had stored it so.
     async fn edit_stored_account(&self, id: i64, edit: impl FnOnce(&mut Value)) {
         let sql = format!("SELECT state FROM credit_accounts WHERE id = {id}");
-        let state: String = match &self.database {
-            Database::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap(),
-        };
+        let state: String = tally_store::with_pool!(&self.database, |pool| {
+            sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
+        });
         let mut state: Value = serde_json::from_str(&state).unwrap();
         edit(&mut state);
         let update = "UPDATE credit_accounts SET state = $1, version = version + 1 WHERE id = $2";
         let state = state.to_string();
-        match &self.database {
-            Database::Sqlite(pool) => {
-                sqlx::query(update)
-                    .bind(state)
-                    .bind(id)
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-            Database::Postgres(pool) => {
-                sqlx::query(update)
-                    .bind(state)
-                    .bind(id)
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-        }
+        tally_store::with_pool!(&self.database, |pool| {
+            sqlx::query(update)
+                .bind(state)
+                .bind(id)
+                .execute(pool)
+                .await
+                .unwrap();
+        });
     }
 
     /// Ledger balance (debits − credits, posted and pending) of a credit role, in fen.
@@ -317,16 +178,12 @@ impl Harness {
             assert_eq!(total.debits_posted, total.credits_posted, "books balance");
         }
         assert_eq!(
-            self.rows("SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'")
+            self.scalar("SELECT COUNT(*) FROM credit_operations WHERE status = 'pending'")
                 .await,
             0,
             "no operation is left half done"
         );
     }
-}
-
-fn cny(value: &str) -> Value {
-    json!({"value": value, "currency": "CNY"})
 }
 
 tally_store::on_both_backends!(
@@ -361,7 +218,9 @@ async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
         .as_str()
         .unwrap()
         .to_owned();
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     let uri = format!("/v1/credit/accounts/{id}/offers?amount=1200.00&product=installment");
     let (status, body) = harness.get(&uri).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -395,7 +254,9 @@ async fn offers_disclose_each_terms_price_before_a_purchase(harness: Harness) {
     assert!(three["true_apr"]["nominal_annual"].is_string());
     // Looking changed nothing.
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations
     );
 
@@ -538,29 +399,15 @@ async fn concurrent_openings_get_their_own_accounts(harness: Harness) {
         let router = harness.router.clone();
         let key = harness.clerk.clone();
         tasks.spawn(async move {
-            let request = Request::builder()
-                .method("POST")
-                .uri("/v1/credit/accounts")
-                .header(header::AUTHORIZATION, format!("Bearer {key}"))
-                .header("Idempotency-Key", format!("open-{index}"))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    json!({
-                        "customer_id": customer,
-                        "statement_day": 5,
-                        "application": {
-                            "monthly_income": cny("20000.00"),
-                            "monthly_debt_payments": cny("1000.00"),
-                            "attributes": attributes(true),
-                        }
-                    })
-                    .to_string(),
-                ))
-                .unwrap();
-            let response = router.oneshot(request).await.unwrap();
-            let status = response.status();
-            let bytes = response.into_body().collect().await.unwrap().to_bytes();
-            let body: Value = serde_json::from_slice(&bytes).unwrap();
+            let idempotency = format!("open-{index}");
+            let (status, body) = post_to(
+                &router,
+                &key,
+                "/v1/credit/accounts",
+                &idempotency,
+                application(&customer, true),
+            )
+            .await;
             assert_eq!(status, StatusCode::CREATED, "{body}");
             (
                 body["account"]["id"].as_i64().unwrap(),
@@ -753,7 +600,7 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
     // The date of birth was read for the decision, and the read is in the audit log.
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM pii_reads WHERE field = 'date_of_birth'")
+            .scalar("SELECT COUNT(*) FROM pii_reads WHERE field = 'date_of_birth'")
             .await,
         1
     );
@@ -779,7 +626,7 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(reused["error"]["code"], "idempotency_key_reused");
-    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 1);
+    assert_eq!(harness.scalar("SELECT COUNT(*) FROM holds").await, 1);
 
     // Capture 800 of the 1,000 into 3 installments: the rest is released.
     let (status, body) = harness
@@ -880,7 +727,9 @@ async fn a_purchase_from_opening_to_refund(harness: Harness) {
 async fn refusals_change_nothing(harness: Harness) {
     let (id, _) = harness.open().await;
     let before = harness.account(id).await;
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
         (
             "authorizations",
@@ -1011,7 +860,7 @@ async fn refusals_change_nothing(harness: Harness) {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
             .await,
         1
     );
@@ -1099,7 +948,9 @@ async fn refusals_change_nothing(harness: Harness) {
     expected["authorizations"] = Value::Null;
     assert_eq!(after, expected);
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations + 4
     );
     harness.assert_books_match(&[id]).await;
@@ -1139,7 +990,7 @@ async fn a_declined_application_is_answered_and_replayed(harness: Harness) {
         .await;
     assert_eq!((status, again), (StatusCode::OK, body));
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_accounts").await,
+        harness.scalar("SELECT COUNT(*) FROM credit_accounts").await,
         0
     );
 
@@ -1188,7 +1039,7 @@ async fn a_crash_between_intent_and_ledger_is_finished(mut harness: Harness) {
         .post(&uri, "authorize-crash", json!({"amount": cny("500.00")}))
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
-    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 0);
+    assert_eq!(harness.scalar("SELECT COUNT(*) FROM holds").await, 0);
     harness.credit.operations.stop_before_ledger(false);
     // The retry finishes it: one hold, the first answer.
     let (status, body) = harness
@@ -1196,7 +1047,7 @@ async fn a_crash_between_intent_and_ledger_is_finished(mut harness: Harness) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["authorization"]["amount"], cny("500.00"));
-    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, 1);
+    assert_eq!(harness.scalar("SELECT COUNT(*) FROM holds").await, 1);
     harness.assert_books_match(&[id]).await;
 
     // Another crash; this time the next operation on the account finishes it first.
@@ -1216,7 +1067,7 @@ async fn a_crash_between_intent_and_ledger_is_finished(mut harness: Harness) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'posted'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'posted'")
             .await,
         1
     );
@@ -1398,7 +1249,7 @@ async fn end_of_day_expires_holds_cuts_statements_and_queues_collections(harness
     assert!(account["authorizations"].as_array().unwrap().is_empty());
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
             .await,
         1
     );
@@ -1671,7 +1522,9 @@ fn minor_units(value: &Value) -> i64 {
 
 async fn keys_reserved_for_tally_are_refused_on_credit_routes(harness: Harness) {
     let (id, customer) = harness.open().await;
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     // End of day stores its chunks as credit operations under `credit-eod:{date}:{cursor}`,
     // and the ledger keys of an operation are `credit:{key}:…`.
     for (uri, key) in [
@@ -1704,7 +1557,9 @@ async fn keys_reserved_for_tally_are_refused_on_credit_routes(harness: Harness) 
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"]["code"], "invalid_idempotency_key");
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations
     );
 }
@@ -1758,7 +1613,9 @@ async fn a_credit_ledger_account_code_taken_by_another_account_is_not_adopted(ha
         .unwrap();
     let (id, _) = harness.open().await;
     let before = harness.account(id).await;
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     let (status, body) = harness
         .post(
             &format!("/v1/credit/accounts/{id}/authorizations"),
@@ -1777,7 +1634,9 @@ async fn a_credit_ledger_account_code_taken_by_another_account_is_not_adopted(ha
     );
     assert_eq!(harness.account(id).await, before);
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations
     );
 }
@@ -1811,10 +1670,10 @@ async fn one_key_sent_twice_at_once_gets_one_answer(harness: Harness) {
         assert_eq!(first.0, StatusCode::OK, "round {round}: {}", first.1);
         assert_eq!(first, second, "round {round}");
     }
-    assert_eq!(harness.rows("SELECT COUNT(*) FROM holds").await, rounds);
+    assert_eq!(harness.scalar("SELECT COUNT(*) FROM holds").await, rounds);
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'voided'")
             .await,
         rounds
     );
@@ -1832,9 +1691,11 @@ async fn bad_amounts_paths_and_queries_get_their_codes(harness: Harness) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let before = harness.account(id).await;
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     let tasks = harness
-        .rows("SELECT COUNT(*) FROM credit_contact_tasks")
+        .scalar("SELECT COUNT(*) FROM credit_contact_tasks")
         .await;
     let digits = json!({"value": "1.001", "currency": "CNY"});
     let words = json!({"value": "ten", "currency": "CNY"});
@@ -1969,12 +1830,14 @@ async fn bad_amounts_paths_and_queries_get_their_codes(harness: Harness) {
     }
     assert_eq!(harness.account(id).await, before);
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations
     );
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM credit_contact_tasks")
+            .scalar("SELECT COUNT(*) FROM credit_contact_tasks")
             .await,
         tasks
     );
@@ -2037,7 +1900,9 @@ async fn a_credit_balance_is_paid_out_and_the_account_then_closes(harness: Harne
     // Refusals: each with its code, and nothing changes.
     let uri = format!("/v1/credit/accounts/{id}/credit-balance/payouts");
     let before = harness.account(id).await;
-    let operations = harness.rows("SELECT COUNT(*) FROM credit_operations").await;
+    let operations = harness
+        .scalar("SELECT COUNT(*) FROM credit_operations")
+        .await;
     let cases: Vec<(Value, StatusCode, &str)> = vec![
         (
             json!({"amount": cny("0.00")}),
@@ -2128,7 +1993,9 @@ async fn a_credit_balance_is_paid_out_and_the_account_then_closes(harness: Harne
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     assert_eq!(harness.account(id).await, before);
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM credit_operations").await,
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations")
+            .await,
         operations
     );
     assert_eq!(
@@ -2174,7 +2041,7 @@ async fn a_credit_balance_is_paid_out_and_the_account_then_closes(harness: Harne
     assert_eq!(harness.account(id).await["credit_balance"], cny("50.00"));
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM credit_operations WHERE kind = 'pay_out_credit_balance'")
+            .scalar("SELECT COUNT(*) FROM credit_operations WHERE kind = 'pay_out_credit_balance'")
             .await,
         1
     );
@@ -2485,7 +2352,7 @@ async fn an_account_stored_with_due_days_0_or_over_28_still_buys(harness: Harnes
     // No hold is left behind.
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
             .await,
         0
     );
@@ -2555,7 +2422,7 @@ async fn a_client_cannot_move_the_credit_services_ledger_accounts(harness: Harne
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let own = body["id"].as_str().unwrap().to_string();
-    let journal = harness.rows("SELECT COUNT(*) FROM journal_entries").await;
+    let journal = harness.scalar("SELECT COUNT(*) FROM journal_entries").await;
     let leg = |account: &str, side: &str| json!({"account_id": account, "side": side, "amount": "300.00", "currency": "CNY"});
     for (name, uri, body) in [
         (
@@ -2625,12 +2492,12 @@ async fn a_client_cannot_move_the_credit_services_ledger_accounts(harness: Harne
     assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
     assert_eq!(answer["error"]["code"], "account_owned_by_service");
     assert_eq!(
-        harness.rows("SELECT COUNT(*) FROM journal_entries").await,
+        harness.scalar("SELECT COUNT(*) FROM journal_entries").await,
         journal
     );
     assert_eq!(
         harness
-            .rows("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
+            .scalar("SELECT COUNT(*) FROM holds WHERE status = 'pending'")
             .await,
         1
     );
@@ -2661,20 +2528,8 @@ async fn post_to(
     idempotency: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header(header::AUTHORIZATION, format!("Bearer {key}"))
-        .header("Idempotency-Key", idempotency)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-    (status, value)
+    let body = Some(body.to_string());
+    support::call(router, "POST", uri, Some(key), Some(idempotency), body).await
 }
 
 /// Opens `count` approved accounts, each for its own customer.
@@ -2691,15 +2546,7 @@ async fn open_accounts(harness: &Harness, count: u32) -> Vec<i64> {
             .post(
                 "/v1/credit/accounts",
                 &format!("open-{index}"),
-                json!({
-                    "customer_id": customer,
-                    "statement_day": 5,
-                    "application": {
-                        "monthly_income": cny("20000.00"),
-                        "monthly_debt_payments": cny("1000.00"),
-                        "attributes": attributes(true),
-                    }
-                }),
+                application(&customer, true),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -2839,21 +2686,9 @@ async fn end_of_day_racing_operations_keeps_the_books(harness: Harness) {
 /// instance never overwrites what the other stored.
 async fn two_service_instances_on_one_database_keep_the_books(harness: Harness) {
     let ids = open_accounts(&harness, 3).await;
-    let other_database = harness._test.connect_again().await.unwrap();
-    let dyn_clock: Arc<dyn Clock> = harness.clock.clone();
-    let (other_writer, _) =
-        LedgerWriter::start(&other_database, dyn_clock.clone(), WriterConfig::default())
-            .await
-            .unwrap();
-    let other_credit = Harness::service(&other_database, &other_writer).await;
-    let other_router = app(AppState::new(
-        other_database.clone(),
-        other_writer.clone(),
-        dyn_clock,
-        Limits::default(),
-    )
-    .with_privacy(Some(privacy()))
-    .with_credit(Some(other_credit)));
+    let other_database = harness.test.connect_again().await.unwrap();
+    let other = Instance::start(&other_database, harness.clock.clone(), &harness.setup).await;
+    let (other_writer, other_router) = (other.writer, other.router);
     let policy = AccountPolicy::default();
     let options = EndOfDayOptions::default();
     let mut succeeded = 0;

@@ -8,139 +8,69 @@
 
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use tally_core::{Clock, ManualClock, Secret};
+use tally_core::Clock;
 use tally_privacy::Privacy;
 use tally_server::state::Limits;
 use tally_server::{app, AppState};
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::Database;
 use tower::ServiceExt;
+
+mod support;
+use support::{code, Setup, TestApp};
 
 /// Zhang San of GB 11643-1999's example: born 1949-12-31.
 const NATIONAL_ID: &str = "11010519491231002X";
 const PHONE: &str = "13800138000";
 
 struct Harness {
-    router: Router,
-    database: Database,
-    clock: Arc<ManualClock>,
-    writer: LedgerWriter,
+    app: TestApp,
     admin: String,
     creator: String,
     reader: String,
     pii_reader: String,
-    _test: TestDatabase,
 }
+
+support::deref_to_app!(Harness);
 
 /// Privacy keys: encryption keys `ids` (key `id` is 32 bytes of its first character),
 /// `active` sealing new values, one blind index key throughout.
 fn privacy(ids: &[&str], active: &str) -> Arc<Privacy> {
-    let keys: BTreeMap<String, Secret<String>> = ids
-        .iter()
-        .map(|id| {
-            let byte = id.as_bytes()[0];
-            (id.to_string(), Secret::new(BASE64.encode([byte; 32])))
-        })
-        .collect();
-    let blind_index_key = Secret::new(BASE64.encode([9_u8; 32]));
-    Arc::new(Privacy::new(&keys, active, &blind_index_key).unwrap())
+    let keys: Vec<(&str, u8)> = ids.iter().map(|id| (*id, id.as_bytes()[0])).collect();
+    support::privacy_keys(&keys, active)
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new(
-            "2026-05-01T00:00:00.123456789Z".parse().unwrap(),
-        ));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (writer, _) = LedgerWriter::start(&database, dyn_clock, WriterConfig::default())
-            .await
-            .unwrap();
-        let now = clock.now();
-        let key = |name: &'static str, scopes: &[&str]| {
-            let database = database.clone();
-            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
-            async move {
-                database
-                    .create_api_key(name, &scopes, now)
-                    .await
-                    .unwrap()
-                    .secret
-                    .expose()
-                    .clone()
-            }
-        };
-        let admin = key("admin", &["admin"]).await;
-        let creator = key("onboarding", &["credit:write"]).await;
-        let reader = key("collections", &["credit:read"]).await;
-        let pii_reader = key("compliance", &["credit:read", "pii:read"]).await;
-        let mut harness = Self {
-            router: Router::new(),
-            database,
-            clock,
-            writer,
-            admin,
-            creator,
-            reader,
-            pii_reader,
-            _test: test,
-        };
-        harness.use_privacy(Some(privacy(&["a"], "a")));
-        harness
-    }
-
-    /// Serves the same database with other privacy keys (a restart with a new config).
-    fn use_privacy(&mut self, privacy: Option<Arc<Privacy>>) {
-        let dyn_clock: Arc<dyn Clock> = self.clock.clone();
         let limits = Limits {
             body_limit_bytes: 4096,
             page_size_max: 1000,
         };
-        let state = AppState::new(
-            self.database.clone(),
-            self.writer.clone(),
-            dyn_clock,
-            limits,
-        )
-        .with_privacy(privacy);
-        self.router = app(state);
+        let setup = Setup::default()
+            .limits(limits)
+            .privacy(privacy(&["a"], "a"));
+        let app = TestApp::start(test, "2026-05-01T00:00:00.123456789Z", setup).await;
+        let admin = app.key("admin", &["admin"]).await;
+        let creator = app.key("onboarding", &["credit:write"]).await;
+        let reader = app.key("collections", &["credit:read"]).await;
+        let pii_reader = app.key("compliance", &["credit:read", "pii:read"]).await;
+        Self {
+            app,
+            admin,
+            creator,
+            reader,
+            pii_reader,
+        }
     }
 
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: &str,
-        idempotency: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"));
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
+    /// Serves the same database with other privacy keys (a restart with a new config).
+    fn use_privacy(&mut self, privacy: Option<Arc<Privacy>>) {
+        self.app.setup.privacy = privacy;
+        self.app.serve();
     }
 
     async fn create(&self, idempotency: &str, body: Value) -> (StatusCode, Value) {
@@ -186,13 +116,6 @@ impl Harness {
         body["id"].as_str().unwrap().to_string()
     }
 
-    async fn scalar(&self, sql: &str) -> i64 {
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        }
-    }
-
     async fn counts(&self) -> (i64, i64, i64) {
         (
             self.scalar("SELECT COUNT(*) FROM customers").await,
@@ -206,30 +129,14 @@ impl Harness {
     async fn raw_row(&self, id: &str) -> Vec<String> {
         let sql = "SELECT name, phone, national_id, date_of_birth, phone_index, \
                    national_id_index FROM customers WHERE id = $1";
-        let row: (String, String, String, String, String, String) = match &self.database {
-            Database::Sqlite(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
-            Database::Postgres(pool) => sqlx::query_as(sql).bind(id).fetch_one(pool).await,
-        }
-        .unwrap();
+        let row: (String, String, String, String, String, String) =
+            tally_store::with_pool!(&self.database, |pool| sqlx::query_as(sql)
+                .bind(id)
+                .fetch_one(pool)
+                .await
+                .unwrap());
         vec![row.0, row.1, row.2, row.3, row.4, row.5]
     }
-
-    async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-            Database::Postgres(pool) => sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()),
-        }
-    }
-}
-
-fn code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("")
 }
 
 tally_store::on_both_backends!(

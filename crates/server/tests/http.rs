@@ -6,84 +6,46 @@
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tally_core::{Clock, ManualClock};
+use tally_core::Clock;
 use tally_server::state::Limits;
-use tally_server::{app, AppState};
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+use tally_store::Database;
+
+mod support;
+use support::{request, send, Instance, Setup, TestApp};
 
 struct Harness {
-    router: Router,
-    state: AppState,
-    database: Database,
-    clock: Arc<ManualClock>,
+    app: TestApp,
     admin: String,
     reader: String,
     writer: String,
-    _test: TestDatabase,
 }
+
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        // A start time with nanoseconds: replies must carry the stored (microsecond) time.
-        let clock = Arc::new(ManualClock::new(
-            "2026-05-01T00:00:00.123456789Z".parse().unwrap(),
-        ));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (ledger_writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
         let limits = Limits {
             body_limit_bytes: 4096,
             page_size_max: 1000,
         };
-        let state = AppState::new(database.clone(), ledger_writer, dyn_clock, limits);
-        let now = clock.now();
-        let key = |name: &'static str, scopes: &[&str]| {
-            let database = database.clone();
-            let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
-            async move {
-                database
-                    .create_api_key(name, &scopes, now)
-                    .await
-                    .unwrap()
-                    .secret
-                    .expose()
-                    .clone()
-            }
-        };
-        let admin = key("admin", &["admin"]).await;
-        let reader = key("reader", &["ledger:read"]).await;
-        let writer = key("writer", &["ledger:write"]).await;
+        // A start time with nanoseconds: replies must carry the stored (microsecond) time.
+        let app = TestApp::start(
+            test,
+            "2026-05-01T00:00:00.123456789Z",
+            Setup::default().limits(limits),
+        )
+        .await;
+        let admin = app.key("admin", &["admin"]).await;
+        let reader = app.key("reader", &["ledger:read"]).await;
+        let writer = app.key("writer", &["ledger:write"]).await;
         Self {
-            router: app(state.clone()),
-            state,
-            database,
-            clock,
+            app,
             admin,
             reader,
             writer,
-            _test: test,
         }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: Option<&str>,
-        idempotency: Option<&str>,
-        body: Option<String>,
-    ) -> (StatusCode, Value) {
-        let authorization = key.map(|key| format!("Bearer {key}"));
-        self.call_on(&self.router, method, uri, authorization, idempotency, body)
-            .await
     }
 
     /// A request to `router` with this `Authorization` header value, if any.
@@ -96,26 +58,9 @@ impl Harness {
         idempotency: Option<&str>,
         body: Option<String>,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(authorization) = authorization {
-            request = request.header(header::AUTHORIZATION, authorization);
-        }
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body)),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
-        (status, value)
+        let request = request(method, uri, authorization.as_deref(), idempotency, body);
+        let answer = send(router, request).await;
+        (answer.status, answer.json_or_text())
     }
 
     async fn post(
@@ -125,7 +70,7 @@ impl Harness {
         idempotency: &str,
         body: Value,
     ) -> (StatusCode, Value) {
-        self.call(
+        self.call_raw(
             "POST",
             uri,
             Some(key),
@@ -136,7 +81,7 @@ impl Harness {
     }
 
     async fn get(&self, uri: &str, key: &str) -> (StatusCode, Value) {
-        self.call("GET", uri, Some(key), None, None).await
+        self.call_raw("GET", uri, Some(key), None, None).await
     }
 
     async fn open(&self, code: &str, currency: &str, limited: bool) -> String {
@@ -160,10 +105,10 @@ impl Harness {
         let sql =
             "SELECT (SELECT COUNT(*) FROM journal_entries), (SELECT COUNT(*) FROM journal_legs), \
                    (SELECT COUNT(*) FROM holds), (SELECT COUNT(*) FROM idempotency_keys)";
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        }
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_as(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap())
     }
 }
 
@@ -287,15 +232,15 @@ async fn ledger_round_trip(harness: Harness) {
 }
 
 async fn authentication_and_scopes(harness: Harness) {
-    let (status, body) = harness.call("GET", "/healthz", None, None, None).await;
+    let (status, body) = harness.call_raw("GET", "/healthz", None, None, None).await;
     assert_eq!((status, body), (StatusCode::OK, Value::String("ok".into())));
     let wallet = harness.open("wallet", "USD", false).await;
     let uri = format!("/v1/accounts/{wallet}");
-    let (status, body) = harness.call("GET", &uri, None, None, None).await;
+    let (status, body) = harness.call_raw("GET", &uri, None, None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
     let (status, _) = harness
-        .call("GET", &uri, Some("tally_not-a-real-key"), None, None)
+        .call_raw("GET", &uri, Some("tally_not-a-real-key"), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // A writer cannot read; a reader cannot write; admin can do both.
@@ -321,11 +266,11 @@ async fn authentication_and_scopes(harness: Harness) {
     let (status, _) = harness.get(&uri, &harness.admin).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = harness
-        .call("GET", "/metrics", Some(&harness.reader), None, None)
+        .call_raw("GET", "/metrics", Some(&harness.reader), None, None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = harness
-        .call("GET", "/v1/openapi.json", None, None, None)
+        .call_raw("GET", "/v1/openapi.json", None, None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
@@ -375,7 +320,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
             format!("bad-{}", name.replace(' ', "-"))
         };
         let (got_status, got) = harness
-            .call(
+            .call_raw(
                 "POST",
                 "/v1/entries",
                 Some(&harness.writer),
@@ -394,7 +339,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
         assert_eq!(harness.row_counts().await, before, "{name} left a trace");
     }
     let (status, body) = harness
-        .call(
+        .call_raw(
             "POST",
             "/v1/entries",
             Some(&harness.writer),
@@ -416,8 +361,8 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
             transfer(&bank, &wallet, "1.00", "CNY").to_string(),
         ))
         .unwrap();
-    let response = harness.router.clone().oneshot(request).await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer = send(&harness.router, request).await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let (status, body) = harness
         .post(
             "/v1/accounts",
@@ -501,7 +446,7 @@ async fn bad_input_gets_its_code_and_changes_nothing(harness: Harness) {
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let (status, body) = harness
-        .call("DELETE", "/v1/entries", Some(&harness.writer), None, None)
+        .call_raw("DELETE", "/v1/entries", Some(&harness.writer), None, None)
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -571,7 +516,7 @@ async fn holds_over_http(harness: Harness) {
     assert_eq!(account["balance"]["debits_posted"], "75.00");
     assert_eq!(account["balance"]["debits_pending"], "0.00");
     let (status, body) = harness
-        .call(
+        .call_raw(
             "POST",
             &format!("/v1/holds/{id}/void"),
             Some(&harness.writer),
@@ -588,7 +533,7 @@ async fn holds_over_http(harness: Harness) {
         .await;
     let second_id = second["id"].as_str().unwrap();
     let (status, voided) = harness
-        .call(
+        .call_raw(
             "POST",
             &format!("/v1/holds/{second_id}/void"),
             Some(&harness.writer),
@@ -639,7 +584,7 @@ async fn documents_and_metrics(harness: Harness) {
         .get("/v1/accounts/not-a-uuid", &harness.reader)
         .await;
     let (status, text) = harness
-        .call("GET", "/metrics", Some(&harness.admin), None, None)
+        .call_raw("GET", "/metrics", Some(&harness.admin), None, None)
         .await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap().to_string();
@@ -759,13 +704,9 @@ async fn a_write_the_ledger_cannot_store_is_applied_once_by_its_retry(harness: H
     let bank = harness.open("bank", "CNY", false).await;
     let wallet = harness.open("wallet", "CNY", false).await;
     let execute = |sql: String| {
-        let database = harness.database.clone();
+        let app: &TestApp = &harness;
         async move {
-            match &database {
-                Database::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-                Database::Postgres(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-            }
-            .unwrap();
+            app.execute(&sql).await.unwrap();
         }
     };
     let sqlite = matches!(harness.database, Database::Sqlite(_));
@@ -917,7 +858,7 @@ async fn every_client_error_has_the_json_error_shape(harness: Harness) {
     ];
     for (method, uri, status, code) in cases {
         let (got, body) = harness
-            .call(method, &uri, Some(&harness.admin), None, None)
+            .call_raw(method, &uri, Some(&harness.admin), None, None)
             .await;
         let shown = &uri[..uri.len().min(60)];
         assert_eq!(got.as_u16(), status, "{method} {shown}: {body}");
@@ -933,17 +874,9 @@ async fn every_client_error_has_the_json_error_shape(harness: Harness) {
 
 /// A second `tally serve` on the same database: its own key cache, its own writer.
 async fn second_instance(harness: &Harness) -> Router {
-    let clock: Arc<dyn Clock> = harness.clock.clone();
-    let (writer, _) =
-        LedgerWriter::start(&harness.database, clock.clone(), WriterConfig::default())
-            .await
-            .unwrap();
-    app(AppState::new(
-        harness.database.clone(),
-        writer,
-        clock,
-        Limits::default(),
-    ))
+    Instance::start(&harness.database, harness.clock.clone(), &Setup::default())
+        .await
+        .router
 }
 
 async fn a_revoked_key_is_refused_by_every_instance_within_the_cache_bound(harness: Harness) {

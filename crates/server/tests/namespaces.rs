@@ -6,105 +6,55 @@
 //! the stored outcome; rotation keeps the namespaces; keys without namespaces are unchanged.
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tally_core::{Clock, ManualClock};
+use tally_core::Clock;
 use tally_server::state::Limits;
-use tally_server::{app, AppState};
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, KeyLifecycleError, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+use tally_store::KeyLifecycleError;
+
+mod support;
+use support::{Setup, TestApp};
 
 struct Harness {
-    router: Router,
-    database: Database,
-    clock: Arc<ManualClock>,
+    app: TestApp,
     /// Not limited by code: opens the accounts outside the namespace.
     admin: String,
     /// `ledger:read` and `ledger:write`, limited to `merchant-a-`.
     merchant: String,
     merchant_id: String,
-    _test: TestDatabase,
 }
+
+support::deref_to_app!(Harness);
 
 const NAMESPACE: &str = "merchant-a-";
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-05-01T00:00:00Z".parse().unwrap()));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (ledger_writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
         let limits = Limits {
             body_limit_bytes: 4096,
             page_size_max: 1000,
         };
-        let state = AppState::new(database.clone(), ledger_writer, dyn_clock, limits);
-        let now = clock.now();
-        let admin = database
-            .create_api_key("admin", &["admin".to_string()], now)
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone();
-        let merchant = database
+        let setup = Setup::default().limits(limits);
+        let app = TestApp::start(test, "2026-05-01T00:00:00Z", setup).await;
+        let admin = app.key("admin", &["admin"]).await;
+        let merchant = app
+            .database
             .create_api_key_in_namespaces(
                 "merchant-a",
                 &["ledger:read".to_string(), "ledger:write".to_string()],
                 &[NAMESPACE.to_string()],
                 None,
-                now,
+                app.clock.now(),
             )
             .await
             .unwrap();
         Self {
-            router: app(state),
-            database,
-            clock,
+            app,
             admin,
             merchant: merchant.secret.expose().clone(),
             merchant_id: merchant.key.id,
-            _test: test,
         }
-    }
-
-    async fn call(
-        &self,
-        method: &str,
-        uri: &str,
-        key: &str,
-        idempotency: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"));
-        if let Some(idempotency) = idempotency {
-            request = request.header("Idempotency-Key", idempotency);
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        }
-        .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
     }
 
     async fn post(
@@ -143,10 +93,10 @@ impl Harness {
             "SELECT (SELECT COUNT(*) FROM accounts), (SELECT COUNT(*) FROM journal_entries), \
                    (SELECT COUNT(*) FROM journal_legs), (SELECT COUNT(*) FROM holds), \
                    (SELECT COUNT(*) FROM idempotency_keys)";
-        match &self.database {
-            Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-            Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        }
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_as(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap())
     }
 }
 

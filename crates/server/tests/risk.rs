@@ -17,8 +17,11 @@ use tally_store::testing::TestDatabase;
 use tally_store::{LedgerWriter, WriterConfig};
 use tower::ServiceExt;
 
+mod support;
+use support::{Instance, Setup, TestApp};
+
 struct Harness {
-    router: Router,
+    app: TestApp,
     writer_key: String,
     /// Two keys with `risk:admin`: one requests an activation, the other approves it.
     admin_one: String,
@@ -26,28 +29,20 @@ struct Harness {
     analyst: String,
     second_analyst: String,
     reader: String,
-    clock: Arc<ManualClock>,
-    test: TestDatabase,
 }
 
+support::deref_to_app!(mut Harness);
+
+/// The application with the risk service over `test`'s database: at the start, and for a
+/// restart (a new writer and a risk service that rebuilds itself from the stored history).
 async fn router(test: &TestDatabase, clock: Arc<ManualClock>) -> Router {
-    let dyn_clock: Arc<dyn Clock> = clock;
-    let (writer, _) =
-        LedgerWriter::start(&test.database, dyn_clock.clone(), WriterConfig::default())
-            .await
-            .unwrap();
-    let risk = RiskService::open(&test.database, dyn_clock.clone())
-        .await
-        .unwrap();
-    let state = AppState::new(test.database.clone(), writer, dyn_clock, Limits::default());
-    app_with_risk(state, Some(Arc::new(risk)))
+    let setup = Setup::default().risk();
+    Instance::start(&test.database, clock, &setup).await.router
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
-        let router = router(&test, clock.clone()).await;
-        let now = clock.now();
+        let app = TestApp::start(test, "2026-06-01T12:00:00Z", Setup::default().risk()).await;
         let mut keys = Vec::new();
         for (name, scopes) in [
             ("risk writer", vec!["risk:write", "risk:read"]),
@@ -57,30 +52,21 @@ impl Harness {
             ("risk admin", vec!["risk:admin", "risk:read"]),
             ("risk admin", vec!["risk:admin", "risk:read"]),
         ] {
-            let scopes: Vec<String> = scopes.into_iter().map(String::from).collect();
-            keys.push(
-                test.database
-                    .create_api_key(name, &scopes, now)
-                    .await
-                    .unwrap()
-                    .secret
-                    .expose()
-                    .clone(),
-            );
+            keys.push(app.key(name, &scopes).await);
         }
         Self {
-            router,
+            app,
             writer_key: keys[0].clone(),
             analyst: keys[1].clone(),
             second_analyst: keys[2].clone(),
             reader: keys[3].clone(),
             admin_one: keys[4].clone(),
             admin_two: keys[5].clone(),
-            clock,
-            test,
         }
     }
 
+    /// A request with the JSON content type whether or not it has a body, as the risk
+    /// clients send them.
     async fn call(
         &self,
         method: &str,
@@ -88,23 +74,10 @@ impl Harness {
         key: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {key}"))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(match body {
-                Some(body) => Body::from(body.to_string()),
-                None => Body::empty(),
-            })
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = body.map_or_else(String::new, |body| body.to_string());
+        self.app
+            .call_raw(method, uri, Some(key), None, Some(body))
+            .await
     }
 
     /// Makes `version` live as an operator does: one admin key requests it, another (of
@@ -756,31 +729,11 @@ async fn every_route_is_in_the_openapi_document(harness: Harness) {
 }
 
 async fn count_events(harness: &Harness) -> i64 {
-    let sql = "SELECT COUNT(*) FROM risk_events";
-    match &harness.test.database {
-        tally_store::Database::Sqlite(pool) => {
-            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
-            count
-        }
-        tally_store::Database::Postgres(pool) => {
-            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
-            count
-        }
-    }
+    harness.scalar("SELECT COUNT(*) FROM risk_events").await
 }
 
 async fn count_cases(harness: &Harness) -> i64 {
-    let sql = "SELECT COUNT(*) FROM risk_cases";
-    match &harness.test.database {
-        tally_store::Database::Sqlite(pool) => {
-            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
-            count
-        }
-        tally_store::Database::Postgres(pool) => {
-            let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
-            count
-        }
-    }
+    harness.scalar("SELECT COUNT(*) FROM risk_cases").await
 }
 
 async fn a_retried_event_answers_the_stored_decision(harness: Harness) {
@@ -1115,28 +1068,15 @@ async fn an_event_from_the_future_is_refused(harness: Harness) {
 }
 
 async fn execute(harness: &Harness, sql: &str) {
-    match &harness.test.database {
-        tally_store::Database::Sqlite(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-        tally_store::Database::Postgres(pool) => {
-            sqlx::query(sql).execute(pool).await.unwrap();
-        }
-    }
+    harness.execute(sql).await.unwrap();
 }
 
 async fn case_status(harness: &Harness, id: &str) -> String {
     let sql = format!("SELECT status FROM risk_cases WHERE id = '{id}'");
-    match &harness.test.database {
-        tally_store::Database::Sqlite(pool) => {
-            let (status,): (String,) = sqlx::query_as(&sql).fetch_one(pool).await.unwrap();
-            status
-        }
-        tally_store::Database::Postgres(pool) => {
-            let (status,): (String,) = sqlx::query_as(&sql).fetch_one(pool).await.unwrap();
-            status
-        }
-    }
+    let (status,): (String,) = tally_store::with_pool!(&harness.database, |pool| {
+        sqlx::query_as(&sql).fetch_one(pool).await.unwrap()
+    });
+    status
 }
 
 async fn a_refused_write_changes_nothing_in_memory(harness: Harness) {
@@ -1625,10 +1565,8 @@ async fn the_service_forgets_old_keys_and_expired_list_entries_while_it_runs(har
         dyn_clock,
         Limits::default(),
     );
-    let harness = Harness {
-        router: app_with_risk(state, Some(risk.clone())),
-        ..harness
-    };
+    let mut harness = harness;
+    harness.router = app_with_risk(state, Some(risk.clone()));
     let event = harness.event(
         "k1",
         "transaction",

@@ -4,100 +4,36 @@
 //! route whose layer checks another scope than its document says fails here.
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use base64::engine::general_purpose::STANDARD as BASE64;
-use base64::Engine;
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::Value;
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use tally_core::{Clock, ManualClock, Secret};
-use tally_privacy::Privacy;
 use tally_server::auth::SCOPES;
-use tally_server::state::Limits;
-use tally_server::{app_with_risk, AppState};
-use tally_service::credit::decision::{CreditFiles, CreditService};
-use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+
+mod support;
+use support::{privacy, Setup, TestApp};
 
 struct Harness {
-    router: Router,
-    database: Database,
-    clock: Arc<ManualClock>,
-    _test: TestDatabase,
+    app: TestApp,
 }
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
-        let risk = RiskService::open(&database, dyn_clock.clone())
-            .await
-            .unwrap();
-        let credit = CreditService::start(
-            database.clone(),
-            writer.clone(),
-            CreditFiles::default().load().unwrap(),
-        )
-        .await
-        .unwrap();
-        let keys: BTreeMap<String, Secret<String>> =
-            BTreeMap::from([("a".to_string(), Secret::new(BASE64.encode([7_u8; 32])))]);
-        let privacy = Privacy::new(&keys, "a", &Secret::new(BASE64.encode([9_u8; 32]))).unwrap();
-        let state = AppState::new(database.clone(), writer, dyn_clock, Limits::default())
-            .with_privacy(Some(Arc::new(privacy)))
-            .with_credit(Some(Arc::new(credit)));
-        Self {
-            router: app_with_risk(state, Some(Arc::new(risk))),
-            database,
-            clock,
-            _test: test,
-        }
+        let setup = Setup::default().privacy(privacy()).credit().risk();
+        let app = TestApp::start(test, "2026-06-01T12:00:00Z", setup).await;
+        Self { app }
     }
 
     async fn key(&self, name: &str, scopes: &[&str]) -> String {
-        let scopes: Vec<String> = scopes.iter().map(|scope| scope.to_string()).collect();
-        self.database
-            .create_api_key(name, &scopes, self.clock.now())
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone()
+        self.app.key(name, scopes).await
     }
 
+    /// A request with the same idempotency key throughout and, but for a GET, an empty
+    /// JSON object as its body: enough to get past authorisation.
     async fn call(&self, method: &str, uri: &str, key: Option<&str>) -> (StatusCode, Value) {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("Idempotency-Key", "scope-check");
-        if let Some(key) = key {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
-        }
-        let request = if method == "GET" {
-            request.body(Body::empty())
-        } else {
-            request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from("{}"))
-        }
-        .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = (method != "GET").then(|| "{}".to_string());
+        self.app
+            .call_raw(method, uri, key, Some("scope-check"), body)
+            .await
     }
 }
 

@@ -3,57 +3,30 @@
 //! handler runs: no entry, no idempotency record, no risk event counted.
 #![allow(clippy::unwrap_used)]
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use axum::Router;
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{json, Value};
-use std::sync::Arc;
-use tally_core::{Clock, ManualClock};
-use tally_server::state::Limits;
-use tally_server::{app_with_risk, AppState};
-use tally_service::risk::RiskService;
+use tally_core::Clock;
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
-use tower::ServiceExt;
+
+mod support;
+use support::{Setup, TestApp};
 
 struct Harness {
-    router: Router,
-    database: Database,
-    clock: Arc<ManualClock>,
+    app: TestApp,
     admin: String,
-    _test: TestDatabase,
 }
+
+support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let clock = Arc::new(ManualClock::new("2026-06-01T12:00:00Z".parse().unwrap()));
-        let dyn_clock: Arc<dyn Clock> = clock.clone();
-        let database = test.database.clone();
-        let (writer, _) =
-            LedgerWriter::start(&database, dyn_clock.clone(), WriterConfig::default())
-                .await
-                .unwrap();
-        let risk = RiskService::open(&database, dyn_clock.clone())
-            .await
-            .unwrap();
-        let state = AppState::new(database.clone(), writer, dyn_clock, Limits::default());
-        let admin = database
-            .create_api_key("admin", &["admin".to_string()], clock.now())
-            .await
-            .unwrap()
-            .secret
-            .expose()
-            .clone();
-        Self {
-            router: app_with_risk(state, Some(Arc::new(risk))),
-            database,
-            clock,
-            admin,
-            _test: test,
-        }
+        let app = TestApp::start(test, "2026-06-01T12:00:00Z", Setup::default().risk()).await;
+        let admin = app.key("admin", &["admin"]).await;
+        Self { app, admin }
     }
 
+    /// A request with the admin key, the JSON content type and idempotency key `key`,
+    /// whether or not it has a body.
     async fn call(
         &self,
         method: &str,
@@ -61,21 +34,10 @@ impl Harness {
         key: &str,
         body: Option<String>,
     ) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.admin))
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("Idempotency-Key", key)
-            .body(body.map(Body::from).unwrap_or_else(Body::empty))
-            .unwrap();
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        let body = body.unwrap_or_default();
+        self.app
+            .call_raw(method, uri, Some(&self.admin), Some(key), Some(body))
+            .await
     }
 
     /// Rows that any write would add to.
@@ -88,12 +50,7 @@ impl Harness {
             "risk_events",
             "customers",
         ] {
-            let sql = format!("SELECT COUNT(*) FROM {table}");
-            let (count,): (i64,) = match &self.database {
-                Database::Sqlite(pool) => sqlx::query_as(&sql).fetch_one(pool).await.unwrap(),
-                Database::Postgres(pool) => sqlx::query_as(&sql).fetch_one(pool).await.unwrap(),
-            };
-            counts.push(count);
+            counts.push(self.scalar(&format!("SELECT COUNT(*) FROM {table}")).await);
         }
         counts
     }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use tally_core::{Amount, Clock, Currency, ManualClock};
 use tally_credit::{Account, AccountPolicy, Cycle, LedgerRole, Product};
 use tally_ledger::{Balance, Command};
-use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
+use tally_service::credit::end_of_day::{
+    run_end_of_day, EndOfDayError, EndOfDayOptions, EndOfDayReport,
+};
 use tally_service::credit::ledger_accounts::{
     credit_ledger_accounts, CREDIT_SERVICE, LEDGER_ROLES,
 };
@@ -137,13 +139,20 @@ fn options(chunk_size: usize) -> EndOfDayOptions {
     }
 }
 
-async fn run_days(database: &Database, writer: &LedgerWriter, from: Date, until: Date) {
+/// End of day for `day` with the default policy, chunks of 7 and the tests' clock.
+async fn run_day(
+    database: &Database,
+    writer: &LedgerWriter,
+    day: Date,
+) -> Result<EndOfDayReport, EndOfDayError> {
     let policy = AccountPolicy::default();
+    run_end_of_day(database, writer, day, &policy, &options(7), &clock()).await
+}
+
+async fn run_days(database: &Database, writer: &LedgerWriter, from: Date, until: Date) {
     let mut day = from;
     while day <= until {
-        let report = run_end_of_day(database, writer, day, &policy, &options(7), &clock())
-            .await
-            .unwrap();
+        let report = run_day(database, writer, day).await.unwrap();
         assert!(!report.already_finished && !report.interrupted);
         assert_eq!(report.accounts, u64::try_from(ACCOUNTS).unwrap());
         day = day.checked_add(1.day()).unwrap();
@@ -232,47 +241,24 @@ async fn the_same_date_twice_changes_nothing(test: TestDatabase, _other: TestDat
     run_days(&test.database, &writer, date(2026, 1, 1), date(2026, 1, 3)).await;
     let before = books(&test.database, &writer).await;
     let totals = test.database.currency_totals().await.unwrap();
-    let report = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 3),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap();
+    let report = run_day(&test.database, &writer, date(2026, 1, 3))
+        .await
+        .unwrap();
     assert!(report.already_finished);
     assert_eq!(report.postings, 0);
     assert_eq!(books(&test.database, &writer).await, before);
     assert_eq!(test.database.currency_totals().await.unwrap(), totals);
     // An earlier date that ran is a no-op too; one before the first run, or one after a gap,
     // is refused and changes nothing.
-    let report = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 2),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap();
+    let report = run_day(&test.database, &writer, date(2026, 1, 2))
+        .await
+        .unwrap();
     assert!(report.already_finished);
     for (day, code) in [
         (date(2025, 12, 31), "credit_end_of_day_out_of_order"),
         (date(2026, 1, 5), "credit_end_of_day_previous_unfinished"),
     ] {
-        let error = run_end_of_day(
-            &test.database,
-            &writer,
-            day,
-            &AccountPolicy::default(),
-            &options(7),
-            &clock(),
-        )
-        .await
-        .unwrap_err();
+        let error = run_day(&test.database, &writer, day).await.unwrap_err();
         assert_eq!(error.code(), code);
     }
     assert_eq!(books(&test.database, &writer).await, before);
@@ -405,55 +391,45 @@ async fn a_refused_account_stops_the_run_until_it_is_fixed(
         .put_credit_accounts(&[(17, behind)])
         .await
         .unwrap();
-    let error = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 1),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap_err();
+    let error = run_day(&test.database, &writer, date(2026, 1, 1))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "credit_end_of_day_account_refused");
     // The date has not finished: the next one cannot start.
-    let error = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 2),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap_err();
+    let error = run_day(&test.database, &writer, date(2026, 1, 2))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "credit_end_of_day_previous_unfinished");
     // Once the account is repaired, the run resumes at its chunk and finishes.
     test.database
         .put_credit_accounts(&[(17, good)])
         .await
         .unwrap();
-    let report = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 1),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap();
+    let report = run_day(&test.database, &writer, date(2026, 1, 1))
+        .await
+        .unwrap();
     assert!(report.resumed);
     run_days(&test.database, &writer, date(2026, 1, 2), date(2026, 1, 2)).await;
     assert_books_balance(&test.database).await;
 }
 
+/// The one row `sql` answers, on whichever backend `database` is.
+async fn row<T>(database: &Database, sql: &str) -> T
+where
+    T: Send
+        + Unpin
+        + for<'row> sqlx::FromRow<'row, sqlx::sqlite::SqliteRow>
+        + for<'row> sqlx::FromRow<'row, sqlx::postgres::PgRow>,
+{
+    tally_store::with_pool!(database, |pool| sqlx::query_as(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap())
+}
+
 /// One row of integers from `sql`.
 async fn integers(database: &Database, sql: &str) -> Vec<i64> {
-    let row: (i64, i64, i64) = match database {
-        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-        Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
-    };
+    let row: (i64, i64, i64) = row(database, sql).await;
     vec![row.0, row.1, row.2]
 }
 
@@ -496,33 +472,18 @@ async fn end_of_day_never_overwrites_another_operation_under_its_key(
                   answer_code, response, commands, status, created_at) \
                   VALUES ('credit-eod:2026-01-01:0', 3, 'repay', 'client', 200, '{}', '[]', \
                   'done', 0)";
-    match &test.database {
-        Database::Sqlite(pool) => {
-            sqlx::query(insert).execute(pool).await.unwrap();
-        }
-        Database::Postgres(pool) => {
-            sqlx::query(insert).execute(pool).await.unwrap();
-        }
-    }
+    tally_store::with_pool!(&test.database, |pool| {
+        sqlx::query(insert).execute(pool).await.unwrap();
+    });
     let before = books(&test.database, &writer).await;
-    let error = run_end_of_day(
-        &test.database,
-        &writer,
-        date(2026, 1, 1),
-        &AccountPolicy::default(),
-        &options(7),
-        &clock(),
-    )
-    .await
-    .unwrap_err();
+    let error = run_day(&test.database, &writer, date(2026, 1, 1))
+        .await
+        .unwrap_err();
     assert_eq!(error.code(), "credit_end_of_day_key_taken", "{error}");
     // The client's operation is as it was, and nothing of the chunk was stored or posted.
     let select = "SELECT kind, request_hash, commands, status FROM credit_operations \
                   WHERE key = 'credit-eod:2026-01-01:0'";
-    let row: (String, String, String, String) = match &test.database {
-        Database::Sqlite(pool) => sqlx::query_as(select).fetch_one(pool).await.unwrap(),
-        Database::Postgres(pool) => sqlx::query_as(select).fetch_one(pool).await.unwrap(),
-    };
+    let row: (String, String, String, String) = row(&test.database, select).await;
     assert_eq!(
         row,
         ("repay".into(), "client".into(), "[]".into(), "done".into())

@@ -331,3 +331,16 @@ macro_rules! on_both_backends {
         $crate::on_both_backends!(setup = $crate::testing::as_is; $($name),*);
     };
 }
+
+/// `$body` with `$pool` bound to the pool of `$database`, whichever backend it is: the raw
+/// SQL of a test (a count, a row edited by hand) written once and compiled for each backend.
+/// The statement must be one both backends accept (`$n` parameters).
+#[macro_export]
+macro_rules! with_pool {
+    ($database:expr, |$pool:ident| $body:expr) => {
+        match $database {
+            $crate::Database::Sqlite($pool) => $body,
+            $crate::Database::Postgres($pool) => $body,
+        }
+    };
+}

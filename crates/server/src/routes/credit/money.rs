@@ -12,7 +12,9 @@ use crate::wire::credit::{
 };
 use axum::extract::State;
 use axum::http::HeaderMap;
+use serde::Serialize;
 use serde_json::json;
+use tally_core::Amount;
 use tally_service::credit::commands::CreditCommand;
 use tally_store::credit::CreditAccountId;
 
@@ -62,16 +64,8 @@ pub async fn refund(
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
-    let amount = request.amount.parse()?;
-    let body = json!({ "plan": plan, "request": request });
-    execute(
-        &state,
-        &headers,
-        id,
-        &body,
-        CreditCommand::Refund { plan, amount },
-    )
-    .await
+    let refund = |plan, amount| CreditCommand::Refund { plan, amount };
+    amount_on_plan(&state, &headers, (id, plan), &request, refund).await
 }
 
 #[utoipa::path(
@@ -91,16 +85,8 @@ pub async fn pay_off(
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
-    let amount = request.amount.parse()?;
-    let body = json!({ "plan": plan, "request": request });
-    execute(
-        &state,
-        &headers,
-        id,
-        &body,
-        CreditCommand::PayOff { plan, amount },
-    )
-    .await
+    let pay_off = |plan, amount| CreditCommand::PayOff { plan, amount };
+    amount_on_plan(&state, &headers, (id, plan), &request, pay_off).await
 }
 
 #[utoipa::path(
@@ -150,8 +136,7 @@ pub async fn write_off_stolen(
         plan,
         case_id: request.case_id.clone(),
     };
-    let body = json!({ "plan": plan, "request": request });
-    execute(&state, &headers, id, &body, command).await
+    execute_on_plan(&state, &headers, (id, plan), &request, command).await
 }
 
 /// Pays part or all of the customer's credit balance back to them: it becomes a payable to
@@ -184,4 +169,29 @@ pub async fn pay_out_credit_balance(
         CreditCommand::PayOutCreditBalance { amount },
     )
     .await
+}
+
+/// The command `command` makes of a plan and the request's amount, run on that plan.
+async fn amount_on_plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    (id, plan): (CreditAccountId, u32),
+    request: &AmountRequest,
+    command: impl FnOnce(u32, Amount) -> CreditCommand,
+) -> Reply {
+    let amount = request.amount.parse()?;
+    execute_on_plan(state, headers, (id, plan), request, command(plan, amount)).await
+}
+
+/// Runs `command` on plan `plan` of account `id`. The plan is hashed with the request, so
+/// that one idempotency key sent again for another plan is refused, not replayed.
+async fn execute_on_plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    (id, plan): (CreditAccountId, u32),
+    request: &impl Serialize,
+    command: CreditCommand,
+) -> Reply {
+    let body = json!({ "plan": plan, "request": request });
+    execute(state, headers, id, &body, command).await
 }
