@@ -523,7 +523,7 @@ async fn cancelling_or_expiring_releases_every_reserved_source() {
             .capture("k:capture-2", &second.id, None, late)
             .await
             .unwrap_err();
-        assert_eq!(refused.code(), "payment_state_conflict");
+        assert_eq!(refused.code(), "payment_expired");
         shop.assert_books_balance().await;
     })
     .await;

@@ -17,11 +17,14 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tally_channel::simulator::{serve, SimulatorConfig, SimulatorControl};
+use tally_channel::{Channel, HttpChannel, HttpChannelConfig};
 use tally_core::{Clock, ManualClock, Secret};
 use tally_privacy::Privacy;
 use tally_server::state::Limits;
 use tally_server::{app_with_risk, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
@@ -125,6 +128,8 @@ pub struct Setup {
     pub privacy: Option<Arc<Privacy>>,
     pub credit: bool,
     pub risk: bool,
+    /// The payment service (with the credit service) and a bank simulator for its channel.
+    pub payments: bool,
 }
 
 impl Setup {
@@ -149,6 +154,53 @@ impl Setup {
     pub fn risk(self) -> Self {
         Self { risk: true, ..self }
     }
+
+    pub fn payments(self) -> Self {
+        Self {
+            payments: true,
+            credit: true,
+            ..self
+        }
+    }
+}
+
+/// The secret of the bank simulator the payment tests run.
+pub const BANK_SECRET: &str = "bank-secret";
+
+/// A bank simulator on a free port, in this process: its URL and control client. Answers
+/// it loses arrive 1.5 s late, after the channel's 300 ms timeout.
+pub async fn bank() -> (String, Arc<SimulatorControl>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let mut config = SimulatorConfig::new(BANK_SECRET);
+    config.lost_answer_delay_ms = 1_500;
+    tokio::spawn(async move { serve(listener, config).await });
+    let control = Arc::new(SimulatorControl::new(&url, BANK_SECRET).unwrap());
+    (url, control)
+}
+
+/// The payment service over `database`, its channel the bank at `bank_url`.
+pub fn payment_service(
+    database: &Database,
+    writer: &LedgerWriter,
+    credit: Option<Arc<CreditService>>,
+    bank_url: &str,
+) -> Arc<PaymentService> {
+    let channel: Arc<dyn Channel> = Arc::new(
+        HttpChannel::new(HttpChannelConfig {
+            base_url: bank_url.to_string(),
+            timeout: std::time::Duration::from_millis(300),
+            secret: Secret::new(BANK_SECRET.to_string()),
+        })
+        .unwrap(),
+    );
+    Arc::new(PaymentService::new(
+        database.clone(),
+        writer.clone(),
+        credit,
+        Some(channel),
+        PaymentsConfig::default(),
+    ))
 }
 
 /// One `tally serve` in process over a database: its own ledger writer, services and router.
@@ -158,6 +210,9 @@ pub struct Instance {
     pub writer: LedgerWriter,
     pub credit: Option<Arc<CreditService>>,
     pub risk: Option<Arc<RiskService>>,
+    pub payments: Option<Arc<PaymentService>>,
+    /// The bank simulator behind the payment service's channel.
+    pub bank: Option<Arc<SimulatorControl>>,
 }
 
 impl Instance {
@@ -177,15 +232,28 @@ impl Instance {
         } else {
             None
         };
+        let (payments, bank) = if setup.payments {
+            let (url, bank) = bank().await;
+            let payments = payment_service(database, &writer, credit.clone(), &url);
+            if let Some(risk) = &risk {
+                payments.attach_risk(risk.clone());
+            }
+            (Some(payments), Some(bank))
+        } else {
+            (None, None)
+        };
         let state = AppState::new(database.clone(), writer.clone(), dyn_clock, setup.limits)
             .with_privacy(setup.privacy.clone())
-            .with_credit(credit.clone());
+            .with_credit(credit.clone())
+            .with_payments(payments.clone());
         Self {
             router: app_with_risk(state.clone(), risk.clone()),
             state,
             writer,
             credit,
             risk,
+            payments,
+            bank,
         }
     }
 }
@@ -209,6 +277,8 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub credit: Option<Arc<CreditService>>,
     pub risk: Option<Arc<RiskService>>,
+    pub payments: Option<Arc<PaymentService>>,
+    pub bank: Option<Arc<SimulatorControl>>,
     pub setup: Setup,
     pub test: TestDatabase,
 }
@@ -227,6 +297,8 @@ impl TestApp {
             clock,
             credit: instance.credit,
             risk: instance.risk,
+            payments: instance.payments,
+            bank: instance.bank,
             setup,
             test,
         }
@@ -243,7 +315,8 @@ impl TestApp {
             self.setup.limits,
         )
         .with_privacy(self.setup.privacy.clone())
-        .with_credit(self.credit.clone());
+        .with_credit(self.credit.clone())
+        .with_payments(self.payments.clone());
         self.router = app_with_risk(self.state.clone(), self.risk.clone());
     }
 

@@ -219,6 +219,16 @@ fn check_reference(field: &str, text: &str) -> Result<(), PaymentServiceError> {
     Ok(())
 }
 
+/// An expired payment's refusal: when it expired (its deadline).
+fn expired(record: &PaymentRecord) -> PaymentServiceError {
+    let payment = &record.payment;
+    let at = payment
+        .transitions
+        .last()
+        .map_or(payment.expires_at, |transition| transition.at);
+    PaymentError::Expired(at.to_string()).into()
+}
+
 fn declined(record: &PaymentRecord) -> PaymentServiceError {
     let failure = record.failure.clone().unwrap_or(Failure {
         code: "payment_failed".into(),
@@ -787,6 +797,7 @@ impl PaymentService {
         let status = loaded.record.payment.status;
         match status {
             PaymentStatus::Failed => return Err(declined(&loaded.record)),
+            PaymentStatus::Expired => return Err(expired(&loaded.record)),
             status if status.is_reserved() || status.is_paid() => return Ok(()),
             PaymentStatus::Created | PaymentStatus::RequiresAction => {}
             _ => {
@@ -1090,6 +1101,9 @@ impl PaymentService {
         }
         if payment.status == PaymentStatus::Failed {
             return Err(declined(&loaded.record));
+        }
+        if payment.status == PaymentStatus::Expired {
+            return Err(expired(&loaded.record));
         }
         let parts = payment.capture_split(amount, now)?;
         loaded.record.capturing = Some(Progress::new(parts));
