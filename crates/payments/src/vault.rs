@@ -30,6 +30,9 @@ const RATE_UNITS_PER_ONE: i128 = 10_000_000_000;
 pub struct AnnualRate(#[serde(with = "tally_core::rate::exact")] Decimal);
 
 impl AnnualRate {
+    /// No yield.
+    pub const ZERO: AnnualRate = AnnualRate(Decimal::ZERO);
+
     pub fn new(rate: Decimal) -> Result<AnnualRate, PaymentError> {
         let refuse = || PaymentError::InvalidYieldRate {
             rate: rate.to_string(),

@@ -41,6 +41,8 @@ pub struct PaymentsSettings {
     pub credit_product: String,
     /// How often the recovery worker looks for payments left mid-way or past their deadline.
     pub recovery_interval_ms: u64,
+    /// The vault's annual yield, a decimal string (`"0.0185"` is 1.85 % a year).
+    pub vault_annual_rate: String,
 }
 
 impl Default for PaymentsSettings {
@@ -51,6 +53,7 @@ impl Default for PaymentsSettings {
             channel_timeout_ms: 5_000,
             credit_product: "installment".into(),
             recovery_interval_ms: 5_000,
+            vault_annual_rate: tally_service::payments::checkout::VAULT_ANNUAL_RATE_DEFAULT.into(),
         }
     }
 }

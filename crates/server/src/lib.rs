@@ -190,6 +190,9 @@ fn payment_routes() -> Router<AppState> {
         .route("/{id}/cancel", post(payments::cancel_payment))
         .route("/{id}/refunds", post(payments::refund_payment))
         .route_layer(scope("payments:write"));
+    let admin = Router::new()
+        .route("/vault-yields", post(payments::accrue_vault_yield))
+        .route_layer(scope("admin"));
     let analyst = Router::new()
         .route("/{id}/review", post(payments::review_payment))
         .route("/{id}/delivery-release", post(payments::release_delivery))
@@ -199,7 +202,11 @@ fn payment_routes() -> Router<AppState> {
         .route("/wallets/{customer}", get(payments::get_balances))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));
-    Router::new().merge(writes).merge(analyst).merge(reads)
+    Router::new()
+        .merge(writes)
+        .merge(analyst)
+        .merge(admin)
+        .merge(reads)
 }
 
 /// The application router, with the risk routes when a risk service is given.
@@ -302,6 +309,7 @@ pub async fn open(
         tally_service::payments::PaymentsConfig {
             time_zone: credit.time_zone.clone(),
             credit_product: config.payments.credit_product.clone(),
+            vault_annual_rate: vault_annual_rate(config)?,
         },
     ));
     let state = AppState::new(database, writer, clock, config.limits())
@@ -310,6 +318,18 @@ pub async fn open(
         .with_credit(Some(credit))
         .with_payments(Some(payments));
     Ok((state, task))
+}
+
+/// The vault's annual yield of the configuration.
+fn vault_annual_rate(
+    config: &Config,
+) -> Result<tally_payments::vault::AnnualRate, tally_store::StoreError> {
+    let text = &config.payments.vault_annual_rate;
+    let refuse = |reason: String| {
+        tally_store::StoreError::Corrupt(format!("payments.vault_annual_rate {text:?}: {reason}"))
+    };
+    let rate = tally_core::rate::exact::parse(text).map_err(refuse)?;
+    tally_payments::vault::AnnualRate::new(rate).map_err(|error| refuse(error.to_string()))
 }
 
 /// The payment channel of the configuration, or `None` (with a warning) without a URL.

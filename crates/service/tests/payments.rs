@@ -1234,3 +1234,57 @@ async fn risk_control_acts_on_each_decision() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_vault_earns_its_daily_yield_once_per_day() {
+    on_both_backends(|shop| async move {
+        use tally_payments::vault::AnnualRate;
+        shop.top_up("20000.00").await;
+        shop.payments
+            .subscribe_to_vault("k:vault-in", CUSTOMER, cny("10000.00"), now())
+            .await
+            .unwrap();
+        // 1.825 % a year on 10,000.00 is 0.50 a day.
+        let rate = AnnualRate::new("0.01825".parse().unwrap()).unwrap();
+        let day = now().to_zoned(jiff::tz::TimeZone::UTC).date();
+        let later = now() + SignedDuration::from_hours(24 * 3);
+        let not_over = shop
+            .payments
+            .accrue_vault_yield(day, rate, now())
+            .await
+            .unwrap_err();
+        assert_eq!(not_over.code(), "invalid_request");
+        let first = shop
+            .payments
+            .accrue_vault_yield(day, rate, later)
+            .await
+            .unwrap();
+        assert_eq!((first.vaults, first.days), (1, 1));
+        assert_eq!(first.credited.get("CNY"), Some(&50));
+        // The same day again credits nothing; the next day catches up from there.
+        let again = shop
+            .payments
+            .accrue_vault_yield(day, rate, later)
+            .await
+            .unwrap();
+        assert_eq!(again.days, 0);
+        let next = day.tomorrow().unwrap().tomorrow().unwrap();
+        let caught_up = shop
+            .payments
+            .accrue_vault_yield(next, rate, later)
+            .await
+            .unwrap();
+        assert_eq!(
+            (caught_up.days, caught_up.credited.get("CNY")),
+            (2, Some(&100))
+        );
+        let balances = shop
+            .payments
+            .balances(CUSTOMER, Currency::CNY)
+            .await
+            .unwrap();
+        assert_eq!(balances.vault.balance.value, "10001.50");
+        shop.assert_books_balance().await;
+    })
+    .await;
+}

@@ -668,4 +668,34 @@ impl Database {
         });
         Ok(total.unwrap_or(0))
     }
+
+    /// Ledger accounts whose code starts with `prefix`, in code order, at most `limit` after
+    /// code `after`: id and code.
+    pub async fn accounts_with_code_prefix(
+        &self,
+        prefix: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(tally_core::AccountId, String)>, StoreError> {
+        // The prefix is Tally's own (no `%` or `_`), so LIKE matches it as written.
+        let pattern = format!("{prefix}%");
+        let rows: Vec<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, code FROM accounts WHERE code LIKE $1 AND code > $2 \
+                 ORDER BY code LIMIT $3",
+            )
+            .bind(&pattern)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter()
+            .map(|(id, code)| {
+                uuid::Uuid::parse_str(&id)
+                    .map(|id| (tally_core::AccountId(id), code))
+                    .map_err(|_| StoreError::Corrupt(format!("account id {id}")))
+            })
+            .collect()
+    }
 }

@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::wire::payments::{
     BalancesQuery, CapturePaymentRequest, CardList, CardMovementRequest, CardsQuery,
     ConfirmRequest, CreatePaymentRequest, DeclinedBody, RefundPaymentRequest, ReviewDecision,
-    ReviewRequest, SaveCardRequest, VaultMovementRequest, WalletDeclinedBody,
+    ReviewRequest, SaveCardRequest, VaultMovementRequest, VaultYieldRequest, WalletDeclinedBody,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,6 +25,7 @@ use axum::Extension;
 use std::sync::Arc;
 use tally_payments::PaymentError;
 use tally_service::payments::cards::CardView;
+use tally_service::payments::vault_yield::YieldReport;
 use tally_service::payments::wallets::{BalancesView, WalletOperationView};
 use tally_service::payments::{PaymentService, PaymentServiceError, PaymentView};
 
@@ -504,3 +505,29 @@ wallet_route!(
             .await
     }
 );
+
+#[utoipa::path(
+    post, path = "/v1/payments/vault-yields", tag = "payments",
+    request_body = VaultYieldRequest,
+    responses(
+        (status = 200, description = "Every vault's yield accrued through the date at the configured annual rate (days missed before it first): vaults, days and what was credited per currency; a day already accrued credits nothing again", body = YieldReport),
+        (status = 422, description = "A date not over yet in the service's time zone (`invalid_request`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"]))
+)]
+pub async fn accrue_vault_yield(
+    State(state): State<AppState>,
+    Json(request): Json<VaultYieldRequest>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let rate = service.vault_annual_rate();
+    Ok(
+        match service
+            .accrue_vault_yield(request.date, rate, state.clock.now())
+            .await
+        {
+            Ok(report) => (StatusCode::OK, axum::Json(report)).into_response(),
+            Err(error) => payment_error(error),
+        },
+    )
+}

@@ -286,3 +286,11 @@ pub enum ReviewDecision {
 pub struct ReviewRequest {
     pub decision: ReviewDecision,
 }
+
+/// The last day to accrue the vault's yield for.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaultYieldRequest {
+    #[schema(value_type = String, format = Date)]
+    pub date: jiff::civil::Date,
+}

@@ -144,7 +144,7 @@ impl AccountsCache {
             ))
             .await?,
             vault_yield_expense: open(service_account(
-                "vault-yield-expense",
+                "yield-expense",
                 AccountKind::Expense,
                 currency,
             ))

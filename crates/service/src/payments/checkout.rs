@@ -60,6 +60,7 @@ use tally_core::{AccountId, Amount, HoldId};
 use tally_credit::CreditError;
 use tally_ledger::{Command, LedgerError, NewEntry, NewHold, NewLeg, Outcome, Side};
 use tally_payments::payment::AUTHORIZATION_VALIDITY;
+use tally_payments::vault::AnnualRate;
 use tally_payments::{
     CaptureMethod, Funding, NewPayment, Payment, PaymentError, PaymentStatus, RefundPolicy, Source,
 };
@@ -85,13 +86,20 @@ pub struct PaymentsConfig {
     pub time_zone: TimeZone,
     /// The credit product a credit-line leg is captured into.
     pub credit_product: String,
+    /// The vault's annual yield (1.85 % by default).
+    pub vault_annual_rate: AnnualRate,
 }
+
+/// The vault's annual yield when none is configured.
+pub const VAULT_ANNUAL_RATE_DEFAULT: &str = "0.0185";
 
 impl Default for PaymentsConfig {
     fn default() -> Self {
         PaymentsConfig {
             time_zone: TimeZone::UTC,
             credit_product: "installment".to_string(),
+            vault_annual_rate: AnnualRate::new(rust_decimal::Decimal::new(185, 4))
+                .unwrap_or(AnnualRate::ZERO),
         }
     }
 }
@@ -312,6 +320,16 @@ impl PaymentService {
 
     pub fn accounts(&self) -> &AccountsCache {
         &self.accounts
+    }
+
+    /// The vault's configured annual yield.
+    pub fn vault_annual_rate(&self) -> AnnualRate {
+        self.config.vault_annual_rate
+    }
+
+    /// The zone whose days are business days (the vault's yield days, credit dates).
+    pub fn time_zone(&self) -> TimeZone {
+        self.config.time_zone.clone()
     }
 
     /// The channel for card money, when one is configured.

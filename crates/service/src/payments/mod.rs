@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod error;
 pub mod record;
 pub mod risk_control;
+pub mod vault_yield;
 pub mod views;
 pub mod wallets;
 
