@@ -755,6 +755,13 @@ async fn refusals_change_nothing(harness: Harness) {
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
         ),
+        // It goes into the ledger hold's description: longer, the ledger would refuse.
+        (
+            "authorizations",
+            json!({"amount": cny("1.00"), "merchant_reference": "r".repeat(201)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_merchant_reference",
+        ),
         (
             "authorizations/7/capture",
             json!({"product": "installment", "periods": 3}),

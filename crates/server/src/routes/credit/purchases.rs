@@ -16,6 +16,10 @@ use serde_json::json;
 use tally_service::credit::commands::CreditCommand;
 use tally_store::credit::CreditAccountId;
 
+/// Longest merchant reference: it goes into the ledger hold's description after about 60
+/// bytes of its own, within the ledger's 1,024.
+pub const MERCHANT_REFERENCE_CHARACTERS_MAX: usize = 200;
+
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/authorizations", tag = "credit",
     request_body = AuthorizeRequest,
@@ -24,7 +28,7 @@ use tally_store::credit::CreditAccountId;
         (status = 201, description = "The authorisation and the account; a ledger hold is made", body = AuthorizedBody),
         (status = 404, description = "No such account", body = ErrorBody),
         (status = 409, description = "Frozen or closed, or the customer is on the risk block list (`customer_blocked`)", body = ErrorBody),
-        (status = 422, description = "Insufficient credit (`credit_insufficient`), amount, currency, expiry", body = ErrorBody),
+        (status = 422, description = "Insufficient credit (`credit_insufficient`), amount, currency, expiry, a merchant reference over 200 characters (`invalid_merchant_reference`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
@@ -35,6 +39,16 @@ pub async fn authorize(
     Json(request): Json<AuthorizeRequest>,
 ) -> Reply {
     let amount = request.amount.parse()?;
+    if let Some(reference) = &request.merchant_reference {
+        if reference.chars().count() > MERCHANT_REFERENCE_CHARACTERS_MAX {
+            return Err(crate::error::ApiError::unprocessable(
+                "invalid_merchant_reference",
+                format!(
+                    "merchant_reference must be at most {MERCHANT_REFERENCE_CHARACTERS_MAX} characters"
+                ),
+            ));
+        }
+    }
     let command = CreditCommand::Authorize {
         amount,
         expires_on: request.expires_on,
