@@ -5,7 +5,7 @@
 
 use crate::credit::{bring_up_to_runs, bucket_name, decode, encode, on_pool, CreditAccountId};
 use crate::database::Database;
-use crate::error::StoreError;
+use crate::error::{inserted_unless_taken, is_unique_violation, StoreError};
 use crate::rows::micros;
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -91,10 +91,6 @@ pub struct NewContactTask<'a> {
     pub amount: Amount,
     pub priority: i32,
     pub created_at: Timestamp,
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(error) if error.is_unique_violation())
 }
 
 impl Database {
@@ -196,11 +192,7 @@ impl Database {
             .await
             .map(|_| ())
         });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(inserted)
     }
 
     /// An account with its version, its end-of-day date brought up to the runs that

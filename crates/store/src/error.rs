@@ -34,3 +34,18 @@ pub enum WriteError {
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }
+
+/// Whether a database error is a unique key refusing a second row.
+pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(error) if error.is_unique_violation())
+}
+
+/// An insert's outcome: `true` when the row went in, `false` when a row with its key is
+/// there already (a retry, or a race another writer won).
+pub(crate) fn inserted_unless_taken(result: Result<(), sqlx::Error>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(error) if is_unique_violation(&error) => Ok(false),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,12 +1,12 @@
-//! Storage of payments: each payment's state with its version, the intent log of steps
-//! taken outside the payment row, write requests by idempotency key with their answers,
-//! refunds, saved cards and the vault's yield. Persistence only: what to write, and when,
+//! Storage of payments: each payment's state with its version (its refunds included), the
+//! intent log of steps taken outside the payment row, write requests by idempotency key
+//! with their answers, saved cards, wallet operations and the vault's yield. Persistence only: what to write, and when,
 //! is the payment service's (`tally_service::payments`); states, steps and answers are
 //! stored as the service encoded them.
 
 use crate::credit::on_pool;
 use crate::database::Database;
-use crate::error::StoreError;
+use crate::error::{inserted_unless_taken, StoreError};
 use crate::rows::micros;
 use jiff::Timestamp;
 
@@ -92,14 +92,6 @@ pub struct NewWalletOperation<'a> {
     pub created_at: Timestamp,
 }
 
-/// A refund as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredRefund {
-    pub id: String,
-    pub payment_id: String,
-    pub state: String,
-}
-
 /// A saved card: the channel's token and what may be shown of the card.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CardRow {
@@ -109,10 +101,6 @@ pub struct CardRow {
     pub brand: String,
     pub fingerprint: String,
     pub created_at: i64,
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(error) if error.is_unique_violation())
 }
 
 fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
@@ -165,11 +153,7 @@ impl Database {
             }
             .await
         });
-        match written {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(written)
     }
 
     /// The payment `id` with its version.
@@ -299,11 +283,7 @@ impl Database {
             .await
             .map(|_| ())
         });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(inserted)
     }
 
     /// Writes step `sequence` of payment `payment_id`'s intent log as pending, before it is
@@ -329,11 +309,7 @@ impl Database {
             .await
             .map(|_| ())
         });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(inserted)
     }
 
     /// Records how step `sequence` ended: `done` or `refused`, with its outcome.
@@ -375,95 +351,6 @@ impl Database {
         Ok(rows)
     }
 
-    /// Stores a new refund; false when its id is taken (a retry of the same request).
-    pub async fn insert_refund(
-        &self,
-        refund: &StoredRefund,
-        status: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO payment_refunds (id, payment_id, state, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(&refund.id)
-            .bind(&refund.payment_id)
-            .bind(&refund.state)
-            .bind(status)
-            .bind(micros(now))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
-    }
-
-    /// Replaces a refund's state.
-    pub async fn update_refund(
-        &self,
-        id: &str,
-        state: &str,
-        status: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE payment_refunds SET state = $1, status = $2, updated_at = $3 WHERE id = $4",
-            )
-            .bind(state)
-            .bind(status)
-            .bind(micros(now))
-            .bind(id)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
-
-    /// Refund `id`.
-    pub async fn refund(&self, id: &str) -> Result<Option<StoredRefund>, StoreError> {
-        let row: Option<(String, String, String)> = on_pool!(self, pool => {
-            sqlx::query_as("SELECT id, payment_id, state FROM payment_refunds WHERE id = $1")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(|(id, payment_id, state)| StoredRefund {
-            id,
-            payment_id,
-            state,
-        }))
-    }
-
-    /// The refunds of a payment, oldest first.
-    pub async fn refunds_of_payment(
-        &self,
-        payment_id: &str,
-    ) -> Result<Vec<StoredRefund>, StoreError> {
-        let rows: Vec<(String, String, String)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT id, payment_id, state FROM payment_refunds WHERE payment_id = $1 \
-                 ORDER BY created_at, id",
-            )
-            .bind(payment_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(id, payment_id, state)| StoredRefund {
-                id,
-                payment_id,
-                state,
-            })
-            .collect())
-    }
-
     /// Saves a card; false when its token is saved already.
     pub async fn insert_card(&self, card: &CardRow) -> Result<bool, StoreError> {
         let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
@@ -481,11 +368,7 @@ impl Database {
             .await
             .map(|_| ())
         });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(inserted)
     }
 
     /// The saved card with token `token`.
@@ -583,11 +466,7 @@ impl Database {
             .await
             .map(|_| ())
         });
-        match inserted {
-            Ok(()) => Ok(true),
-            Err(error) if is_unique_violation(&error) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
+        inserted_unless_taken(inserted)
     }
 
     /// Wallet operation `id`.

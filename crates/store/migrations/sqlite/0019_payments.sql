@@ -45,17 +45,6 @@ CREATE TABLE payment_requests (
     created_at BIGINT NOT NULL
 );
 
--- Refunds, many per payment, each split across the payment's legs.
-CREATE TABLE payment_refunds (
-    id TEXT PRIMARY KEY,
-    payment_id TEXT NOT NULL REFERENCES payments (id),
-    state TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE INDEX payment_refunds_by_payment ON payment_refunds (payment_id, created_at);
-
 -- Saved cards: the channel's token, never the number.
 CREATE TABLE payment_cards (
     token TEXT PRIMARY KEY,
