@@ -440,11 +440,21 @@ impl PaymentService {
             },
             "payment",
         )?;
-        let payment = &loaded.record.payment;
-        let deadline = match (&loaded.record.capturing, payment.deadline()) {
-            // A capture in progress is finished, never expired.
-            (Some(_), _) => None,
-            (None, deadline) => deadline,
+        let record = &loaded.record;
+        let payment = &record.payment;
+        // Work decided and not finished (a capture, an unpaid end, a refund) is due at once:
+        // if this request does not finish it (a crash), recovery does. A capture in
+        // progress is finished, never expired.
+        let in_progress = record.capturing.is_some()
+            || record.ending.is_some()
+            || record
+                .refunds
+                .iter()
+                .any(|refund| refund.status == RefundStatus::Pending);
+        let deadline = if in_progress {
+            Some(now)
+        } else {
+            payment.deadline()
         };
         let saved = self
             .database
