@@ -9,21 +9,13 @@ use serde_json::{json, Value};
 use std::process::Command;
 use tally_store::testing::TestDatabase;
 
-#[allow(dead_code)]
 mod support;
-use support::{free_port, start_server, wait_until_healthy, BINARY};
+use support::{create_key, free_port, start_server, wait_until_healthy, Run, BINARY};
 
 mod bank;
 use bank::Bank;
 
 const CUSTOMER: &str = "shopper-1";
-
-/// What one run of `tally pay ...` printed, and its exit code.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 impl Run {
     /// The JSON answer of a call that succeeded.
@@ -55,17 +47,14 @@ impl Run {
 
 /// `tally pay --url BASE --api-key KEY ARGUMENTS…`.
 fn pay(base: &str, key: &str, arguments: &[&str]) -> Run {
-    let output = Command::new(BINARY)
-        .args(["pay", "--url", base, "--api-key", key])
-        .args(arguments)
-        .env_remove("TALLY_API_KEY")
-        .output()
-        .unwrap();
-    Run {
-        code: output.status.code().unwrap(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
+    Run::of(
+        Command::new(BINARY)
+            .args(["pay", "--url", base, "--api-key", key])
+            .args(arguments)
+            .env_remove("TALLY_API_KEY")
+            .output()
+            .unwrap(),
+    )
 }
 
 fn cny(value: &str) -> Value {
@@ -76,34 +65,15 @@ fn cny(value: &str) -> Value {
 async fn a_combined_payment_from_the_command_line() {
     let test = TestDatabase::sqlite().await.unwrap();
     let directory = tempfile::tempdir().unwrap();
-    let output = Command::new(BINARY)
-        .args(["keys", "create", "--name", "checkout", "--scope"])
-        .args(["payments:write", "--scope", "payments:read"])
-        .args(["--database-url", &test.url_for_another_process()])
-        .current_dir(directory.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let key = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    let url = test.url_for_another_process();
+    let scopes = ["payments:write", "payments:read"];
+    let key = create_key(&url, directory.path(), "checkout", &scopes);
 
-    let bank = Bank::start(BINARY, free_port()).await;
-    let environment = bank.server_environment();
-    let environment: Vec<(&str, &str)> = environment
-        .iter()
-        .map(|(name, value)| (*name, value.as_str()))
-        .collect();
+    let bank = Bank::start(BINARY, free_port(), 0).await;
+    let environment = bank.server_environment(&[]);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(
-        &test.url_for_another_process(),
-        port,
-        directory.path(),
-        &environment,
-    );
+    let mut server = start_server(&url, port, directory.path(), environment);
     wait_until_healthy(&reqwest::Client::new(), &base).await;
     let pay = |arguments: &[&str]| pay(&base, &key, arguments);
 

@@ -22,11 +22,13 @@ pub struct Bank {
 }
 
 impl Bank {
-    /// Starts the simulator (no faults, no added latency) and waits until it answers.
-    pub async fn start(binary: &str, port: u16) -> Bank {
+    /// Starts the simulator (no faults, `latency_ms` added to every answer) and waits until
+    /// it answers.
+    pub async fn start(binary: &str, port: u16, latency_ms: u64) -> Bank {
         let listen = format!("127.0.0.1:{port}");
         let process = Command::new(binary)
             .args(["channel", "simulate", "--listen", &listen])
+            .args(["--latency-ms", &latency_ms.to_string()])
             .env("TALLY_CHANNEL_SECRET", SECRET)
             .env("TALLY_LOG", "warn")
             .stdout(Stdio::null())
@@ -56,12 +58,20 @@ impl Bank {
         bank
     }
 
-    /// The environment that makes `tally serve` use this bank for cards.
-    pub fn server_environment(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("TALLY__PAYMENTS__CHANNEL_URL", self.url.clone()),
-            ("TALLY__PAYMENTS__CHANNEL_SECRET", SECRET.to_string()),
-        ]
+    /// The environment that makes `tally serve` use this bank for cards, with `extra`
+    /// settings. Leaked (a few bytes a test): the crash driver keeps it to restart the
+    /// server with.
+    pub fn server_environment(
+        &self,
+        extra: &[(&'static str, &'static str)],
+    ) -> &'static [(&'static str, &'static str)] {
+        let url: &'static str = Box::leak(self.url.clone().into_boxed_str());
+        let mut environment = vec![
+            ("TALLY__PAYMENTS__CHANNEL_URL", url),
+            ("TALLY__PAYMENTS__CHANNEL_SECRET", SECRET),
+        ];
+        environment.extend_from_slice(extra);
+        Box::leak(environment.into_boxed_slice())
     }
 
     /// Registers card number `index` (each index its own card and balance) with `balance`
