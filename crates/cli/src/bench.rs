@@ -1,5 +1,7 @@
 //! `tally bench ...`: benchmarks that measure, never assert. Figures go in BENCHMARKS.md.
 
+mod checkout;
+
 use anyhow::Context;
 use serde_json::json;
 use std::process::ExitCode;
@@ -21,6 +23,10 @@ pub enum BenchCommand {
     Risk(RiskBenchArgs),
     /// Credit end of day on a generated portfolio (`--accounts 1000000`).
     Eod(crate::eod::BenchArguments),
+    /// Combined checkouts (wallet + credit line + card) created and confirmed over HTTP by
+    /// concurrent clients, against an in-process server and bank simulator (or `--url`):
+    /// checkouts per second and latency percentiles.
+    Checkout(checkout::CheckoutBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +72,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Ledger(arguments) => ledger(arguments).await,
         BenchCommand::Risk(arguments) => risk(arguments).await,
         BenchCommand::Eod(arguments) => crate::eod::bench(arguments).await,
+        BenchCommand::Checkout(arguments) => checkout::run(arguments).await,
     }
 }
 

@@ -7,6 +7,7 @@ mod consortium;
 mod credit;
 mod customers;
 mod eod;
+mod pay;
 mod privacy;
 mod recon;
 mod risk;
@@ -56,6 +57,9 @@ enum Command {
     /// Customers over the API of a running `tally serve`: create, show (masked unless
     /// pii:read), find, reads (the audit log).
     Customers(customers::Arguments),
+    /// Combined checkout over the API of a running `tally serve`: create, confirm, capture,
+    /// cancel, refund and show payments; save cards; wallet balances, top-ups, withdrawals.
+    Pay(pay::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
     /// Customers' personal data in the database: re-seal it under the active key.
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
         Command::Eod(arguments) => block_on(eod::run(arguments)),
         Command::Credit(arguments) => block_on(credit::run(arguments)),
         Command::Customers(arguments) => block_on(customers::run(arguments)),
+        Command::Pay(arguments) => block_on(pay::run(arguments)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

@@ -98,7 +98,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
 
 /// Finishes payments left mid-way (a crash, a lost answer) and expires those past their
 /// deadline: once at start, then every `interval`.
-fn spawn_payment_recovery(
+pub(crate) fn spawn_payment_recovery(
     payments: Arc<tally_service::payments::PaymentService>,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
