@@ -227,6 +227,13 @@ fn check_reference(field: &str, text: &str) -> Result<(), PaymentServiceError> {
     Ok(())
 }
 
+/// Whether the payment is authorised and waits for a capture that is automatic: only a
+/// crash between the authorisation and the capture leaves one so.
+fn automatic_capture_due(payment: &Payment) -> bool {
+    payment.status == PaymentStatus::Authorized
+        && payment.capture_method == CaptureMethod::Automatic
+}
+
 /// An expired payment's refusal: when it expired (its deadline).
 fn expired(record: &PaymentRecord) -> PaymentServiceError {
     let payment = &record.payment;
@@ -447,6 +454,7 @@ impl PaymentService {
         // progress is finished, never expired.
         let in_progress = record.capturing.is_some()
             || record.ending.is_some()
+            || automatic_capture_due(payment)
             || record
                 .refunds
                 .iter()
@@ -849,7 +857,7 @@ impl PaymentService {
         }
         if loaded.record.risk.is_none() {
             if let Some(risk) = self.risk.get() {
-                let verdict = self.decide_risk(risk, &loaded.record, &input, now).await?;
+                let verdict = self.decide_risk(risk, &loaded.record, &input).await?;
                 loaded.record.risk = Some(verdict.clone());
                 self.save(loaded, now).await?;
                 match verdict.action.as_str() {
@@ -938,19 +946,19 @@ impl PaymentService {
     }
 
     /// The risk engine's decision on the payment as a `transaction` event (id
-    /// `payment:{id}`, so a retry is answered the same decision, never decided twice).
+    /// `payment:{id}`, dated when the order was created): a retry after a crash sends the
+    /// same event and is answered the same decision, never decided twice.
     async fn decide_risk(
         &self,
         risk: &RiskService,
         record: &PaymentRecord,
         input: &ConfirmInput,
-        now: Timestamp,
     ) -> Result<RiskVerdict, PaymentServiceError> {
         let payment = &record.payment;
         let mut event = Event::new(
             format!("payment:{}", record.id),
             EventKind::Transaction,
-            now,
+            payment.created_at,
             payment.customer.clone(),
         );
         event.device = input.device.clone();
@@ -1254,6 +1262,11 @@ impl PaymentService {
             if loaded.record.refunds[index].status == RefundStatus::Pending {
                 self.drive_refund(loaded, index, now).await?;
             }
+        }
+        // Authorised with automatic capture: a crash came between the two.
+        if automatic_capture_due(&loaded.record.payment) && loaded.record.capturing.is_none() {
+            let amount = loaded.record.payment.amount;
+            self.capture_loaded(loaded, Some(amount), now).await?;
         }
         let payment = &loaded.record.payment;
         if payment.is_due_to_expire(now) && loaded.record.capturing.is_none() {
