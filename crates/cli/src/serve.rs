@@ -63,14 +63,14 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("rebuilding the risk engine from storage")?;
     let risk = Arc::new(risk);
-    if let Some(payments) = state.payments.clone() {
+    let recovery = state.payments.clone().map(|payments| {
         payments.attach_risk(risk.clone());
         spawn_payment_recovery(
             payments,
             clock,
             std::time::Duration::from_millis(config.payments.recovery_interval_ms.max(100)),
-        );
-    }
+        )
+    });
     let backend = state.database.backend();
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -89,7 +89,14 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     axum::serve(listener, tally_server::app_with_risk(state, Some(risk)))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    // The router (and with it every writer handle) is gone: the writer drains and stops.
+    // The recovery worker holds the payment service and with it a writer handle: stopped
+    // here, as a crash would stop it (whatever it was doing, the next start finishes).
+    if let Some(recovery) = recovery {
+        recovery.abort();
+        let _ = recovery.await;
+    }
+    // The router (and with it every other writer handle) is gone: the writer drains and
+    // stops.
     let _ = writer_task.await;
     database.close().await;
     tracing::info!("tally stopped");
@@ -102,7 +109,7 @@ pub(crate) fn spawn_payment_recovery(
     payments: Arc<tally_service::payments::PaymentService>,
     clock: Arc<dyn Clock>,
     interval: std::time::Duration,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             // Batches of 500 until a pass leaves nothing to do.
@@ -128,7 +135,7 @@ pub(crate) fn spawn_payment_recovery(
             }
             tokio::time::sleep(interval).await;
         }
-    });
+    })
 }
 
 async fn shutdown_signal() {

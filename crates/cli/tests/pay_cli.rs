@@ -45,6 +45,16 @@ impl Run {
     }
 }
 
+/// `tally serve`, killed when the test ends, failed or not.
+struct Server(std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tally pay --url BASE --api-key KEY ARGUMENTS…`.
 fn pay(base: &str, key: &str, arguments: &[&str]) -> Run {
     Run::of(
@@ -73,7 +83,7 @@ async fn a_combined_payment_from_the_command_line() {
     let environment = bank.server_environment(&[]);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = start_server(&url, port, directory.path(), environment);
+    let _server = Server(start_server(&url, port, directory.path(), environment));
     wait_until_healthy(&reqwest::Client::new(), &base).await;
     let pay = |arguments: &[&str]| pay(&base, &key, arguments);
 
@@ -205,7 +215,4 @@ async fn a_combined_payment_from_the_command_line() {
     let at_bank = bank.view(&token).await;
     assert_eq!(at_bank.held, "0.00", "{at_bank:?}");
     assert_eq!(at_bank.captured, "370.00", "{at_bank:?}");
-
-    server.kill().unwrap();
-    server.wait().unwrap();
 }

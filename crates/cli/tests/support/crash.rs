@@ -97,6 +97,15 @@ impl Served {
     }
 }
 
+/// A test that fails leaves no server behind (it would go on serving, and recovering,
+/// until the machine stops).
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
 /// A request of the load: its path, body and the status that acknowledges it.
 pub type Request = (String, Value, u16);
 
