@@ -844,6 +844,20 @@ impl PaymentService {
                 .into())
             }
         }
+        // A source refused and a crash came before the payment failed: it fails now, its
+        // other sources released, rather than reserving the rest.
+        let refused = loaded
+            .record
+            .payment
+            .legs
+            .iter()
+            .any(|leg| leg.status == tally_payments::LegStatus::Failed);
+        if let (true, Some(failure)) = (refused, loaded.record.failure.clone()) {
+            let code = failure.code.clone();
+            self.end(loaded, PaymentStatus::Failed, &code, Some(failure), now)
+                .await?;
+            return Err(declined(&loaded.record));
+        }
         if loaded.record.payment.is_due_to_expire(now) {
             self.end(
                 loaded,
