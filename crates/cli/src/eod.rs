@@ -448,6 +448,14 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
         );
     }
     drop(writer);
+    if arguments.keep {
+        // What `tally eod --database-url` needs to run the next dates on the kept books.
+        let kept = match &test_database {
+            Some(test) => test.url_for_another_process(),
+            None => url.clone(),
+        };
+        println!("kept database: {kept}");
+    }
     if let Some(test) = test_database {
         if !arguments.keep {
             test.drop_schema().await?;

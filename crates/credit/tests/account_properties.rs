@@ -270,6 +270,40 @@ fn check_refunded_schedule(
     Ok(())
 }
 
+/// The refusals each operation of the random sequence may meet: anything else is a defect,
+/// not a refusal.
+const AUTHORIZE_REFUSALS: &[&str] = &[
+    "credit_account_frozen",
+    "credit_account_closed",
+    "credit_insufficient",
+];
+const REFUND_REFUSALS: &[&str] = &["credit_plan_not_active", "credit_refund_exceeds_principal"];
+const WRITE_OFF_REFUSALS: &[&str] = &["credit_plan_not_active"];
+const PAYOFF_REFUSALS: &[&str] = &["credit_plan_not_active"];
+const BILL_INSTALLMENT_REFUSALS: &[&str] = &["credit_bill_installment_refused"];
+
+/// A refusal is one the operation may give, and it leaves the account as it was.
+fn refused_unchanged(
+    error: &tally_credit::CreditError,
+    expected: &[&str],
+    account: &Account,
+    before: &Account,
+) -> Result<(), TestCaseError> {
+    prop_assert!(
+        expected.contains(&error.code()),
+        "unexpected refusal {}: {}",
+        error.code(),
+        error
+    );
+    prop_assert_eq!(
+        account,
+        before,
+        "the refusal {} changed the account",
+        error.code()
+    );
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -328,9 +362,15 @@ proptest! {
                 Operation::Purchase { minor, product, term } => {
                     let product = &products[product];
                     let periods = product.terms[term % product.terms.len()].periods;
-                    if account.authorize(today, cny(minor)).is_ok() {
-                        let (_, posting) = account.capture(today, cny(minor), product, periods).unwrap();
-                        post(&mut books, &mut ledger, &posting);
+                    let before = account.clone();
+                    match account.authorize(today, cny(minor)) {
+                        Ok(()) => {
+                            let (_, posting) = account.capture(today, cny(minor), product, periods).unwrap();
+                            post(&mut books, &mut ledger, &posting);
+                        }
+                        Err(error) => {
+                            refused_unchanged(&error, AUTHORIZE_REFUSALS, &account, &before)?;
+                        }
                     }
                 }
                 Operation::Days(days) => {
@@ -382,30 +422,41 @@ proptest! {
                     if let Some(plan) = account.plans.get(index).cloned() {
                         let refundable = plan.schedule.principal.minor() - plan.refunded.minor();
                         let value = (refundable * share_percent / 100).max(1);
-                        if let Ok(posting) = account.refund(plan.id, cny(value)) {
-                            post(&mut books, &mut ledger, &posting);
-                            check_refunded_schedule(&plan, &account.plans[index], value)?;
+                        let before = account.clone();
+                        match account.refund(plan.id, cny(value)) {
+                            Ok(posting) => {
+                                post(&mut books, &mut ledger, &posting);
+                                check_refunded_schedule(&plan, &account.plans[index], value)?;
+                            }
+                            Err(error) => refused_unchanged(&error, REFUND_REFUSALS, &account, &before)?,
                         }
                     }
                 }
                 Operation::WriteOff { plan } => {
                     if let Some(plan) = account.plans.get(plan).cloned() {
-                        if let Ok(posting) = account.write_off_stolen(today, plan.id) {
-                            post(&mut books, &mut ledger, &posting);
+                        let before = account.clone();
+                        match account.write_off_stolen(today, plan.id) {
+                            Ok(posting) => post(&mut books, &mut ledger, &posting),
+                            Err(error) => refused_unchanged(&error, WRITE_OFF_REFUSALS, &account, &before)?,
                         }
                     }
                 }
                 Operation::EarlyPayoff { plan } => {
                     if let Some(plan) = account.plans.get(plan).cloned() {
-                        if let Ok((quote, _)) = account.early_payoff_quote(plan.id) {
-                            let posting = account.early_payoff(today, plan.id, quote).unwrap();
-                            post(&mut books, &mut ledger, &posting);
+                        match account.early_payoff_quote(plan.id) {
+                            Ok((quote, _)) => {
+                                let posting = account.early_payoff(today, plan.id, quote).unwrap();
+                                post(&mut books, &mut ledger, &posting);
+                            }
+                            Err(error) => refused_unchanged(&error, PAYOFF_REFUSALS, &account, &account)?,
                         }
                     }
                 }
                 Operation::BillInstallment => {
-                    if account.bill_installment(today, &products[0], 3, &policy).is_ok() {
-                        cut.clear();
+                    let before = account.clone();
+                    match account.bill_installment(today, &products[0], 3, &policy) {
+                        Ok(_) => cut.clear(),
+                        Err(error) => refused_unchanged(&error, BILL_INSTALLMENT_REFUSALS, &account, &before)?,
                     }
                 }
                 Operation::PayOut { share_percent } => {
