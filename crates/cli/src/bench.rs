@@ -62,6 +62,10 @@ pub struct LedgerBenchArgs {
     /// Accounts the transfers move money between.
     #[arg(long, default_value_t = 1000)]
     pub accounts: usize,
+    /// Transfers per request through `POST /v1/entries/batch` (at most 1,000); 0 posts each
+    /// transfer alone to `POST /v1/entries`. Latencies are then a batch's.
+    #[arg(long, default_value_t = 0)]
+    pub batch: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +140,12 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         arguments.clients > 0 && arguments.accounts >= 2,
         "need clients ≥ 1 and accounts ≥ 2"
     );
+    anyhow::ensure!(
+        arguments.batch <= tally_server::wire::BATCH_ENTRIES_MAX,
+        "--batch is at most {}",
+        tally_server::wire::BATCH_ENTRIES_MAX
+    );
+    let batch = arguments.batch;
     let (database, scratch, label) = open_database(arguments.database_url.as_deref()).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _) =
@@ -192,12 +202,9 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
             let mut random = SplitMix64::new(client_index as u64 + 1);
             let mut latencies = Vec::new();
             let mut errors = 0_u64;
+            let mut transfers = 0_u64;
             let mut sequence = 0_u64;
-            loop {
-                let now = Instant::now();
-                if now >= stop_at {
-                    break;
-                }
+            let mut transfer = |random: &mut SplitMix64| {
                 let from = random.below(accounts.len() as u64) as usize;
                 let mut to = random.below(accounts.len() as u64) as usize;
                 if to == from {
@@ -205,49 +212,85 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
                 }
                 let minor = 1 + random.below(100_000);
                 let amount = format!("{}.{:02}", minor / 100, minor % 100);
-                let body = json!({"legs": [
+                sequence += 1;
+                let key = format!("bench-{client_index}-{sequence}");
+                let entry = json!({"legs": [
                     {"account_id": accounts[from], "side": "debit", "amount": amount, "currency": "CNY"},
                     {"account_id": accounts[to], "side": "credit", "amount": amount, "currency": "CNY"},
                 ]});
-                sequence += 1;
+                (key, entry)
+            };
+            loop {
+                let now = Instant::now();
+                if now >= stop_at {
+                    break;
+                }
+                let request = if batch == 0 {
+                    let (idempotency, entry) = transfer(&mut random);
+                    client
+                        .post(format!("{base}/v1/entries"))
+                        .header("Idempotency-Key", idempotency)
+                        .json(&entry)
+                } else {
+                    let entries: Vec<serde_json::Value> = (0..batch)
+                        .map(|_| {
+                            let (idempotency, entry) = transfer(&mut random);
+                            json!({"idempotency_key": idempotency, "entry": entry})
+                        })
+                        .collect();
+                    client
+                        .post(format!("{base}/v1/entries/batch"))
+                        .json(&json!({ "entries": entries }))
+                };
                 let sent = Instant::now();
-                let result = client
-                    .post(format!("{base}/v1/entries"))
-                    .bearer_auth(&key)
-                    .header("Idempotency-Key", format!("bench-{client_index}-{sequence}"))
-                    .json(&body)
-                    .send()
-                    .await;
-                let ok = match result {
-                    Ok(response) => {
-                        let success = response.status().is_success();
-                        let _ = response.bytes().await;
-                        success
+                let result = request.bearer_auth(&key).send().await;
+                // Transfers applied by the request: one, or the batch's `applied`.
+                let applied = match result {
+                    Ok(response) if response.status().is_success() => {
+                        if batch == 0 {
+                            let _ = response.bytes().await;
+                            1
+                        } else {
+                            response
+                                .json::<serde_json::Value>()
+                                .await
+                                .ok()
+                                .and_then(|body| body["applied"].as_u64())
+                                .unwrap_or(0)
+                        }
                     }
-                    Err(_) => false,
+                    Ok(response) => {
+                        let _ = response.bytes().await;
+                        0
+                    }
+                    Err(_) => 0,
                 };
                 let elapsed = sent.elapsed().as_micros() as u64;
+                let expected = batch.max(1) as u64;
                 if sent >= measure_from {
-                    if ok {
+                    transfers += applied;
+                    if applied == expected {
                         latencies.push(elapsed);
                     } else {
-                        errors += 1;
+                        errors += expected - applied;
                     }
                 }
             }
-            (latencies, errors)
+            (latencies, errors, transfers)
         }));
     }
     let mut latencies = Vec::new();
     let mut errors = 0;
+    let mut transfers = 0;
     for task in tasks {
-        let (mut client_latencies, client_errors) = task.await?;
+        let (mut client_latencies, client_errors, client_transfers) = task.await?;
         latencies.append(&mut client_latencies);
         errors += client_errors;
+        transfers += client_transfers;
     }
     latencies.sort_unstable();
     let seconds = arguments.duration_seconds.max(1);
-    let rate = latencies.len() as u64 / seconds;
+    let rate = transfers / seconds;
     let totals = database.currency_totals().await?;
     let balanced = totals
         .iter()
@@ -257,8 +300,10 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         "benchmark": "ledger",
         "database": label,
         "clients": arguments.clients,
+        "transfers_per_request": batch.max(1),
         "measured_seconds": seconds,
-        "transfers": latencies.len(),
+        "requests": latencies.len(),
+        "transfers": transfers,
         "errors": errors,
         "transfers_per_second": rate,
         "latency_ms": {
@@ -274,12 +319,14 @@ async fn ledger(arguments: LedgerBenchArgs) -> anyhow::Result<ExitCode> {
         println!("{report}");
     } else {
         println!("ledger transfers over HTTP, {label}");
+        let per_request = if batch == 0 {
+            "one transfer a request".to_string()
+        } else {
+            format!("batches of {batch}; latencies are a batch's")
+        };
         println!(
-            "  {} clients, {} s: {} transfers, {} errors",
-            arguments.clients,
-            seconds,
-            latencies.len(),
-            errors
+            "  {} clients, {per_request}, {} s: {transfers} transfers, {} errors",
+            arguments.clients, seconds, errors
         );
         println!("  throughput: {rate} transfers/s");
         println!(

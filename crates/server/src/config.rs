@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub listen: String,
     /// Largest request body accepted.
     pub body_limit_bytes: usize,
+    /// Largest body of `POST /v1/entries/batch` (up to 1,000 entries).
+    pub batch_body_limit_bytes: usize,
     /// Most rows one page of a listing returns.
     pub page_size_max: i64,
 }
@@ -73,6 +75,7 @@ impl Default for ServerConfig {
         Self {
             listen: "127.0.0.1:8080".into(),
             body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: crate::state::BATCH_BODY_LIMIT_BYTES_DEFAULT,
             page_size_max: 1000,
         }
     }
@@ -188,7 +191,10 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen_address()?;
-        if self.server.body_limit_bytes == 0 || self.ledger.batch_size_max == 0 {
+        if self.server.body_limit_bytes == 0
+            || self.server.batch_body_limit_bytes == 0
+            || self.ledger.batch_size_max == 0
+        {
             return Err(ConfigError::Invalid(
                 "body_limit_bytes and batch_size_max must be positive".into(),
             ));
@@ -225,6 +231,7 @@ impl Config {
     pub fn limits(&self) -> Limits {
         Limits {
             body_limit_bytes: self.server.body_limit_bytes,
+            batch_body_limit_bytes: self.server.batch_body_limit_bytes,
             page_size_max: self.server.page_size_max,
         }
     }

@@ -71,25 +71,25 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
             "every write needs an Idempotency-Key header",
         )
     })?;
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|key| {
-            !key.is_empty()
-                && key.len() <= IDEMPOTENCY_KEY_LENGTH_MAX
-                && key.bytes().all(|byte| byte.is_ascii_graphic())
-        })
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_idempotency_key",
-                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"),
-            )
-        })?;
+    let key = value.to_str().map_err(|_| invalid_key("Idempotency-Key"))?;
+    checked_idempotency_key(key, "Idempotency-Key")
+}
+
+/// `key` if it is a valid idempotency key: 1 to [`IDEMPOTENCY_KEY_LENGTH_MAX`] visible ASCII
+/// characters, not under a prefix Tally keeps for itself. `what` names it in the refusal
+/// (the header, or a batch item's field).
+pub fn checked_idempotency_key(key: &str, what: &str) -> Result<String, ApiError> {
+    if key.is_empty()
+        || key.len() > IDEMPOTENCY_KEY_LENGTH_MAX
+        || !key.bytes().all(|byte| byte.is_ascii_graphic())
+    {
+        return Err(invalid_key(what));
+    }
     if let Some(prefix) = reserved_key_prefix(key) {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
             format!(
-                "Idempotency-Key must not start with {prefix:?}: keys starting with {} are \
+                "{what} must not start with {prefix:?}: keys starting with {} are \
                  reserved for Tally's own records",
                 RESERVED_KEY_PREFIXES
                     .iter()
@@ -100,4 +100,11 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
         ));
     }
     Ok(key.to_string())
+}
+
+fn invalid_key(what: &str) -> ApiError {
+    ApiError::bad_request(
+        "invalid_idempotency_key",
+        format!("{what} must be 1 to {IDEMPOTENCY_KEY_LENGTH_MAX} visible ASCII characters"),
+    )
 }

@@ -215,6 +215,7 @@ pub fn app_with_risk(
     risk: Option<Arc<tally_service::risk::RiskService>>,
 ) -> Router {
     let body_limit = state.limits.body_limit_bytes;
+    let batch_body_limit = state.limits.batch_body_limit_bytes;
     let ledger_reads = Router::new()
         .route("/accounts/{id}", get(routes::ledger::get_account))
         .route("/accounts/{id}/balance", get(routes::ledger::get_balance))
@@ -231,6 +232,10 @@ pub fn app_with_risk(
     let ledger_writes = Router::new()
         .route("/accounts", post(routes::ledger::create_account))
         .route("/entries", post(routes::ledger::post_entry))
+        .route(
+            "/entries/batch",
+            post(routes::ledger::post_entries_batch).layer(DefaultBodyLimit::max(batch_body_limit)),
+        )
         .route("/holds", post(routes::ledger::create_hold))
         .route("/holds/{id}/post", post(routes::ledger::post_hold))
         .route("/holds/{id}/void", post(routes::ledger::void_hold))
@@ -252,7 +257,10 @@ pub fn app_with_risk(
         .nest("/v1", v1)
         .route("/metrics", get(metrics::render))
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            stored_text::BodyLimits {
+                default: body_limit,
+                batch: batch_body_limit,
+            },
             stored_text::refuse_unstorable_text,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -405,7 +413,10 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .route("/healthz", get(routes::health))
         .nest("/v1/consortium", v1)
         .layer(axum::middleware::from_fn_with_state(
-            body_limit,
+            stored_text::BodyLimits {
+                default: body_limit,
+                batch: body_limit,
+            },
             stored_text::refuse_unstorable_text,
         ))
         .fallback(routes::not_found)

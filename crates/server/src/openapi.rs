@@ -20,6 +20,7 @@ pub use constraints::{Constraints, PageSizes};
         ledger::get_balance,
         ledger::list_account_entries,
         ledger::post_entry,
+        ledger::post_entries_batch,
         ledger::get_entry,
         ledger::create_hold,
         ledger::get_hold,
@@ -87,7 +88,8 @@ pub use constraints::{Constraints, PageSizes};
     components(schemas(
         ErrorBody, ErrorDetail,
         wire::CreateAccountRequest, wire::AccountBody, wire::FlagsBody, wire::BalanceBody,
-        wire::AsOfBalanceBody, wire::PostEntryRequest, wire::LegBody, wire::EntryBody,
+        wire::AsOfBalanceBody, wire::PostEntryRequest, wire::PostEntriesBatchRequest,
+        wire::BatchEntryRequest, wire::BatchEntryResult, wire::BatchEntryStatus, wire::EntriesBatchBody, wire::LegBody, wire::EntryBody,
         wire::CreateHoldRequest, wire::PostHoldRequest, wire::HoldBody, wire::PostedHoldBody,
         wire::AccountLegBody, wire::AccountLegPage,
         wire::PositiveAmount, wire::NotNegativeAmount, wire::SignedAmount,

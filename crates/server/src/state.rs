@@ -9,10 +9,16 @@ use tally_service::credit::decision::CreditService;
 use tally_service::payments::PaymentService;
 use tally_store::{Database, LedgerWriter};
 
+/// The batch route's body limit unless configured: 1,000 two-leg entries with short
+/// descriptions take about 300 KB.
+pub const BATCH_BODY_LIMIT_BYTES_DEFAULT: usize = 2 * 1024 * 1024;
+
 /// Request limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub body_limit_bytes: usize,
+    /// Largest body of `POST /v1/entries/batch`, which carries up to 1,000 entries.
+    pub batch_body_limit_bytes: usize,
     pub page_size_max: i64,
 }
 
@@ -20,6 +26,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             body_limit_bytes: 64 * 1024,
+            batch_body_limit_bytes: BATCH_BODY_LIMIT_BYTES_DEFAULT,
             page_size_max: 1000,
         }
     }

@@ -27,15 +27,30 @@ fn refusal(place: &str) -> ApiError {
     )
 }
 
+/// The largest bodies the middleware reads: the batch route's, and every other route's.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub batch: usize,
+}
+
+/// The one route whose body may exceed the default limit.
+const BATCH_PATH: &str = "/v1/entries/batch";
+
 /// Middleware: refuses a request whose path, query string or body holds a NUL character.
-/// `body_limit_bytes` is the largest body read; a larger one answers `413
+/// The route's limit in `limits` is the largest body read; a larger one answers `413
 /// payload_too_large`, as the JSON extractor would.
 pub async fn refuse_unstorable_text(
-    State(body_limit_bytes): State<usize>,
+    State(limits): State<BodyLimits>,
     request: Request,
     next: Next,
 ) -> Response {
     let uri = request.uri();
+    let body_limit_bytes = if uri.path() == BATCH_PATH {
+        limits.batch
+    } else {
+        limits.default
+    };
     if percent_escaped_nul(uri.path().as_bytes()) {
         return refusal("path").into_response();
     }

@@ -48,6 +48,7 @@ impl Harness {
     async fn new(test: TestDatabase) -> Self {
         let limits = Limits {
             body_limit_bytes: 4096,
+            batch_body_limit_bytes: 64 * 1024,
             page_size_max: 1000,
         };
         let setup = Setup::default()

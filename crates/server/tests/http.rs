@@ -28,6 +28,7 @@ impl Harness {
     async fn new(test: TestDatabase) -> Self {
         let limits = Limits {
             body_limit_bytes: 4096,
+            batch_body_limit_bytes: 64 * 1024,
             page_size_max: 1000,
         };
         // A start time with nanoseconds: replies must carry the stored (microsecond) time.

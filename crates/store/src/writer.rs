@@ -167,6 +167,49 @@ impl LedgerWriter {
             .await
             .map_err(|_| WriteError::Unavailable("the ledger writer stopped mid-write".into()))?
     }
+
+    /// Applies `writes` for `actor` in their order, each under its own idempotency key, and
+    /// answers each one's outcome as [`LedgerWriter::submit_as`] would. The writes are queued
+    /// together before any answer is awaited, so the writer commits them in as few durable
+    /// transactions as its batch size allows, and a later write sees the earlier ones (a
+    /// transfer may spend what the one before it brought). One refused write refuses only
+    /// itself. Other writers' requests may be committed between two of them.
+    pub async fn submit_batch_as(
+        &self,
+        actor: Actor,
+        writes: Vec<(String, Command)>,
+    ) -> Vec<Result<Outcome, WriteError>> {
+        let mut answers = Vec::with_capacity(writes.len());
+        for (key, command) in writes {
+            let (reply, answer) = oneshot::channel();
+            let request_hash = request_hash(&command);
+            let request = Request {
+                actor: actor.clone(),
+                key,
+                command,
+                request_hash,
+                reply,
+            };
+            answers.push(match self.sender.send(request).await {
+                Ok(()) => Some(answer),
+                Err(_) => None,
+            });
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(match answer {
+                Some(answer) => answer.await.unwrap_or_else(|_| {
+                    Err(WriteError::Unavailable(
+                        "the ledger writer stopped mid-write".into(),
+                    ))
+                }),
+                None => Err(WriteError::Unavailable(
+                    "the ledger writer has stopped".into(),
+                )),
+            });
+        }
+        outcomes
+    }
 }
 
 /// How often the SQLite write-ahead log is copied back into the database file.

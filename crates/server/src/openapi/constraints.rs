@@ -598,6 +598,13 @@ impl Modify for Constraints {
         {
             keyword(code, "not", json!({ "pattern": RESERVED_CODE_PATTERN }));
         }
+        // A batch item's key follows the `Idempotency-Key` header's rules.
+        if let Some(key) = object_mut(schemas, "BatchEntryRequest")
+            .and_then(|object| property_mut(object, "idempotency_key"))
+        {
+            key.pattern = Some(IDEMPOTENCY_KEY_PATTERN.to_string());
+            keyword(key, "not", json!({ "pattern": RESERVED_KEY_PATTERN }));
+        }
         // An account's balance may be bounded on one side, not both.
         if let Some(flags) = object_mut(schemas, "FlagsBody") {
             keyword(

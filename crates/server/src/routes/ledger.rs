@@ -6,14 +6,15 @@
 //! check the account, or every account of an entry or hold, before answering.
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{idempotency_key, Path, Query};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::extract::{checked_idempotency_key, idempotency_key, Path, Query};
 use crate::json::Json;
 use crate::state::AppState;
 use crate::wire::{
-    AccountBody, AccountLegBody, AccountLegPage, AsOfBalanceBody, BalanceBody,
-    CreateAccountRequest, CreateHoldRequest, EntryBody, HoldBody, PostEntryRequest,
-    PostHoldRequest, PostedHoldBody,
+    AccountBody, AccountLegBody, AccountLegPage, AsOfBalanceBody, BalanceBody, BatchEntryResult,
+    BatchEntryStatus, CreateAccountRequest, CreateHoldRequest, EntriesBatchBody, EntryBody,
+    HoldBody, PostEntriesBatchRequest, PostEntryRequest, PostHoldRequest, PostedHoldBody,
+    BATCH_ENTRIES_MAX,
 };
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -269,6 +270,121 @@ pub async fn post_entry(
     {
         Outcome::Entry(entry) => Ok((StatusCode::CREATED, axum::Json(EntryBody::new(&entry)))),
         other => Err(unexpected(other)),
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/entries/batch", tag = "ledger",
+    request_body = PostEntriesBatchRequest,
+    responses(
+        (status = 200, description = "Every entry's result, in the batch's order: applied (new or replayed) or refused with the code `POST /v1/entries` would give it", body = EntriesBatchBody),
+        (status = 400, description = "Malformed request, or an item's key that is not a valid idempotency key (`invalid_idempotency_key`)", body = ErrorBody),
+        (status = 403, description = "Missing scope `ledger:write`", body = ErrorBody),
+        (status = 413, description = "Body above `[server] batch_body_limit_bytes`", body = ErrorBody),
+        (status = 422, description = "No entries (`batch_empty`), more than 1,000 (`batch_too_large`), or two entries under one key (`batch_idempotency_key_repeated`); nothing is applied", body = ErrorBody),
+    ),
+    security(("api_key" = ["ledger:write"]))
+)]
+/// Posts up to 1,000 entries in one request, in the manner of TigerBeetle's batched
+/// transfers: each is applied in order under its own idempotency key and refused on its own
+/// (a later entry sees the earlier ones), and the writer commits them together. The batch
+/// itself is refused whole only when it is malformed.
+pub async fn post_entries_batch(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Json(body): Json<PostEntriesBatchRequest>,
+) -> Result<axum::Json<EntriesBatchBody>, ApiError> {
+    if body.entries.is_empty() {
+        return Err(ApiError::unprocessable(
+            "batch_empty",
+            "a batch needs at least one entry",
+        ));
+    }
+    if body.entries.len() > BATCH_ENTRIES_MAX {
+        return Err(ApiError::unprocessable(
+            "batch_too_large",
+            format!(
+                "a batch holds at most {BATCH_ENTRIES_MAX} entries; this one has {}",
+                body.entries.len()
+            ),
+        ));
+    }
+    let mut first_index_of_key = std::collections::HashMap::new();
+    for (index, item) in body.entries.iter().enumerate() {
+        let what = format!("entries[{index}].idempotency_key");
+        checked_idempotency_key(&item.idempotency_key, &what)?;
+        if let Some(first) = first_index_of_key.insert(item.idempotency_key.as_str(), index) {
+            return Err(ApiError::unprocessable(
+                "batch_idempotency_key_repeated",
+                format!(
+                    "entries {first} and {index} share the idempotency key {:?}; each entry \
+                     of a batch needs its own",
+                    item.idempotency_key
+                ),
+            ));
+        }
+    }
+    // An entry whose legs do not parse is refused on its own, like one the ledger refuses.
+    let mut results: Vec<Option<BatchEntryResult>> = Vec::with_capacity(body.entries.len());
+    let mut writes = Vec::with_capacity(body.entries.len());
+    for item in body.entries {
+        match item.entry.into_new_entry() {
+            Ok(entry) => {
+                results.push(None);
+                writes.push((item.idempotency_key, Command::PostEntry(entry)));
+            }
+            Err(error) => results.push(Some(refused(item.idempotency_key, error))),
+        }
+    }
+    let keys: Vec<String> = writes.iter().map(|(key, _)| key.clone()).collect();
+    let mut outcomes = state
+        .writer
+        .submit_batch_as(principal.actor(), writes)
+        .await
+        .into_iter()
+        .zip(keys);
+    let results: Vec<BatchEntryResult> = results
+        .into_iter()
+        .map(|result| match result {
+            Some(result) => result,
+            None => match outcomes.next() {
+                Some((Ok(Outcome::Entry(entry)), key)) => BatchEntryResult {
+                    entry: Some(EntryBody::new(&entry)),
+                    error: None,
+                    http_status: StatusCode::CREATED.as_u16(),
+                    idempotency_key: key,
+                    status: BatchEntryStatus::Applied,
+                },
+                Some((Ok(other), key)) => refused(key, unexpected(other)),
+                Some((Err(error), key)) => refused(key, error.into()),
+                None => refused(
+                    String::new(),
+                    ApiError::internal("the ledger answered fewer entries than it was sent"),
+                ),
+            },
+        })
+        .collect();
+    let applied = results
+        .iter()
+        .filter(|result| result.status == BatchEntryStatus::Applied)
+        .count();
+    Ok(axum::Json(EntriesBatchBody {
+        applied,
+        refused: results.len() - applied,
+        results,
+    }))
+}
+
+fn refused(idempotency_key: String, error: ApiError) -> BatchEntryResult {
+    BatchEntryResult {
+        entry: None,
+        error: Some(ErrorDetail {
+            code: error.code.to_string(),
+            message: error.message,
+        }),
+        http_status: error.status.as_u16(),
+        idempotency_key,
+        status: BatchEntryStatus::Refused,
     }
 }
 

@@ -288,6 +288,64 @@ impl PostEntryRequest {
     }
 }
 
+/// Most entries in one `POST /v1/entries/batch`.
+pub const BATCH_ENTRIES_MAX: usize = 1_000;
+
+/// One entry of a batch, with its own idempotency key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchEntryRequest {
+    /// The entry's idempotency key, as the `Idempotency-Key` header of `POST /v1/entries`
+    /// (the two share one key space: a key used by either answers the same entry).
+    #[schema(min_length = 1, max_length = 255)]
+    pub idempotency_key: String,
+    pub entry: PostEntryRequest,
+}
+
+/// Entries applied in order, each on its own.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostEntriesBatchRequest {
+    /// One to 1,000 entries, each with a key no other entry of the batch uses.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub entries: Vec<BatchEntryRequest>,
+}
+
+/// What became of one entry of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchEntryStatus {
+    /// Posted now, or earlier under the same key with the same legs (a replay).
+    Applied,
+    /// Not posted: `error` says why, as `POST /v1/entries` would have.
+    Refused,
+}
+
+/// One entry's result, at the entry's place in the batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchEntryResult {
+    /// The entry, when applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryBody>,
+    /// Why it was refused; `storage_unavailable` means retry with the same key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorDetail>,
+    /// The HTTP status `POST /v1/entries` would have answered for this entry alone.
+    pub http_status: u16,
+    pub idempotency_key: String,
+    pub status: BatchEntryStatus,
+}
+
+/// The results of a batch, one per entry in the batch's order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntriesBatchBody {
+    /// Entries applied.
+    pub applied: usize,
+    /// Entries refused.
+    pub refused: usize,
+    pub results: Vec<BatchEntryResult>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryBody {
     pub id: Uuid,
