@@ -177,6 +177,14 @@ impl From<RiskRequestError> for ApiError {
             RiskRequestError::DecisionNotStored => StatusCode::SERVICE_UNAVAILABLE,
             RiskRequestError::ActivationRequestNotFound(_) => StatusCode::NOT_FOUND,
             RiskRequestError::ApproverIsRequester => StatusCode::FORBIDDEN,
+            RiskRequestError::InvalidCaseQuery(_) => StatusCode::BAD_REQUEST,
+            RiskRequestError::CaseNotFound(_) | RiskRequestError::UnknownCaseAction => {
+                StatusCode::NOT_FOUND
+            }
+            RiskRequestError::EmptyNote => StatusCode::UNPROCESSABLE_ENTITY,
+            RiskRequestError::CaseWrongStatus { .. }
+            | RiskRequestError::CaseMovedMeanwhile(_)
+            | RiskRequestError::CaseClaimedByAnother { .. } => StatusCode::CONFLICT,
             ref other => return ApiError::internal(other),
         };
         ApiError::new(status, code, error.to_string())
