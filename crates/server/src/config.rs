@@ -22,6 +22,30 @@ pub struct Config {
     /// Files replacing the credit defaults Tally ships (catalog, rules, scorecard).
     pub credit: tally_service::credit::decision::CreditFiles,
     pub payments: PaymentsSettings,
+    pub console: ConsoleSettings,
+}
+
+/// The operations console under `/console`: how long a session may sit unused, and whether
+/// its cookie is always marked `Secure` (set this behind a TLS-terminating proxy that does
+/// not send `X-Forwarded-Proto: https`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// A session unused for this long ends; the next page asks to sign in again.
+    pub idle_timeout_seconds: u64,
+    pub secure_cookie: bool,
+}
+
+/// Longest idle timeout accepted: a day.
+pub const CONSOLE_IDLE_TIMEOUT_SECONDS_MAX: u64 = 24 * 3600;
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 900,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// The payment service: the channel that moves card money (none: card sources answer
@@ -202,6 +226,11 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "privacy.lookups_per_minute must be at least 1".into(),
             ));
+        }
+        if !(1..=CONSOLE_IDLE_TIMEOUT_SECONDS_MAX).contains(&self.console.idle_timeout_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "console.idle_timeout_seconds must be 1 to {CONSOLE_IDLE_TIMEOUT_SECONDS_MAX}"
+            )));
         }
         if let Some(active) = &self.privacy.active_encryption_key {
             tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
