@@ -8,7 +8,12 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages of the navigation, each with the scope it needs (`None`: any signed-in key).
-const NAVIGATION: [(&str, &str, Option<&str>); 1] = [("/console/overview", "Overview", None)];
+const NAVIGATION: [(&str, &str, Option<&str>); 4] = [
+    ("/console/overview", "Overview", None),
+    ("/console/cases", "Risk cases", Some("risk:analyst")),
+    ("/console/customers", "Customers", Some("credit:read")),
+    ("/console/audit", "Audit", Some("admin")),
+];
 
 /// A whole page: the head, the navigation the viewer's scopes allow, `content`.
 pub fn page(viewer: Option<&Viewer>, title: &str, content: Markup) -> Markup {
@@ -137,6 +142,15 @@ impl IntoResponse for PageError {
     }
 }
 
+/// Requires `scope` of the viewer (or `admin`), or refuses with the 403 page.
+pub fn require(viewer: &Viewer, scope: &str) -> Result<(), PageError> {
+    if viewer.principal.has(scope) {
+        Ok(())
+    } else {
+        Err(PageError::forbidden(viewer, scope))
+    }
+}
+
 /// Width of the longest bar of a chart, in SVG units.
 const BAR_WIDTH_MAX: i64 = 400;
 /// Height of one bar and the space between bars.
@@ -176,6 +190,13 @@ fn bar_width(count: i64, largest: i64) -> i64 {
     }
     let width = i128::from(count) * i128::from(BAR_WIDTH_MAX) / i128::from(largest);
     i64::try_from(width).unwrap_or(BAR_WIDTH_MAX)
+}
+
+/// A time stored in microseconds, as RFC 3339 in UTC to the second.
+pub fn time(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|at| at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| micros.to_string())
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@
 //! key lacks answers 403 and its link is not shown. Every action goes through the same
 //! service call as its API route (`CustomerService`, `RiskService`).
 
+mod audit;
+mod cases;
+mod customers;
 mod layout;
 mod overview;
 pub mod session;
@@ -53,6 +56,14 @@ where
     let signed_in = Router::new()
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/overview", get(overview::show))
+        .route("/console/cases", get(cases::queue))
+        .route("/console/cases/{id}", get(cases::case_page))
+        .route("/console/cases/{id}/{action}", post(cases::move_case))
+        .route("/console/customers", get(customers::search_page))
+        .route("/console/customers/search", post(customers::search))
+        .route("/console/customers/{id}", get(customers::customer_page))
+        .route("/console/customers/{id}/reveal", post(customers::reveal))
+        .route("/console/audit", get(audit::show))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::require_session,
