@@ -233,6 +233,14 @@ async fn every_page_and_form_without_a_session_goes_to_sign_in(harness: Harness)
             "{method} {uri}"
         );
     }
+    // A NUL in the address is refused before anything is read, on either backend.
+    let key = harness.key("analyst", &["risk:analyst"]).await;
+    let browser = harness.sign_in(&key).await;
+    for uri in ["/console/cases/a%00b", "/console/cases?kind=%00"] {
+        let answer = harness.send("GET", uri, Some(&browser.token), None).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(text(&answer).contains("invalid_text"));
+    }
     let answer = harness.send("GET", "/console", None, None).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
     assert_eq!(location(&answer), "/console/overview");
@@ -266,14 +274,47 @@ async fn a_wrong_key_at_sign_in_gets_the_form_again_and_no_cookie(harness: Harne
         harness.count("SELECT COUNT(*) FROM console_sessions").await,
         0
     );
-    // A revoked key is as wrong as an unknown one.
-    let id = harness.database.api_keys().await.unwrap()[0].id.clone();
+    // A right key posted from another site's form signs nobody in (login CSRF).
+    let answer = harness
+        .send_with(
+            "POST",
+            "/console/sign-in",
+            None,
+            Some(&[("key", &key)]),
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "https://evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(set_cookie(&answer), None);
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM console_sessions").await,
+        0
+    );
+    let answer = harness
+        .send_with(
+            "POST",
+            "/console/sign-in",
+            None,
+            Some(&[("key", &key)]),
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://127.0.0.1:8080"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER);
     harness
-        .database
-        .revoke_api_key(&id, harness.clock.now())
+        .execute("DELETE FROM console_sessions")
         .await
         .unwrap();
-    harness.clock.advance(SignedDuration::from_secs(2));
+    // A revoked key is as wrong as an unknown one.
+    let id = harness.database.api_keys().await.unwrap()[0].id.clone();
+    tally_server::auth::revoke(&harness.state, &id)
+        .await
+        .unwrap();
     let answer = harness
         .send("POST", "/console/sign-in", None, Some(&[("key", &key)]))
         .await;
@@ -371,9 +412,7 @@ async fn a_revoked_or_expired_key_ends_its_sessions(harness: Harness) {
     let key = harness.key("analyst", &["risk:analyst"]).await;
     let browser = harness.sign_in(&key).await;
     let id = harness.database.api_keys().await.unwrap()[0].id.clone();
-    harness
-        .database
-        .revoke_api_key(&id, harness.clock.now())
+    tally_server::auth::revoke(&harness.state, &id)
         .await
         .unwrap();
     let answer = harness

@@ -151,6 +151,15 @@ pub async fn sign_in(
     uri: axum::http::Uri,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
+    if !same_origin(&headers) {
+        // A sign-in posted by another site would sign this browser in with that site's key
+        // (login CSRF); there is no session yet whose token the form could carry.
+        return Err(PageError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin_sign_in",
+            "a sign-in must come from the console's own page",
+        ));
+    }
     let secret = form.key.trim();
     let refused = "unknown, expired or revoked API key";
     if secret.is_empty() || secret.len() > KEY_LENGTH_MAX || secret.contains('\0') {
@@ -190,6 +199,22 @@ pub async fn sign_in(
     Ok(response)
 }
 
+/// Whether a form came from this host: its `Origin` (which browsers send with every form
+/// `POST`) names the `Host` it was sent to. A request without either (not a browser's form)
+/// passes; the key it carries is checked all the same.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let (Some(origin), Some(host)) = (headers.get(header::ORIGIN), headers.get(header::HOST))
+    else {
+        return true;
+    };
+    let (Ok(origin), Ok(host)) = (origin.to_str(), host.to_str()) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host))
+}
+
 fn idle_timeout(state: &ConsoleState) -> SignedDuration {
     let seconds = i64::try_from(state.app.console.idle_timeout_seconds).unwrap_or(i64::MAX);
     SignedDuration::from_secs(seconds)
@@ -222,6 +247,20 @@ pub async fn require_session(
     next: Next,
 ) -> Response {
     let secure = over_tls(&state, request.headers(), request.uri());
+    // No store keeps a NUL (PostgreSQL refuses it late, as a failure): refused at the edge,
+    // as the API's `stored_text` layer does.
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or("", |target| target.as_str());
+    if target.contains("%00") {
+        return PageError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_text",
+            "the address contains the NUL character (U+0000), which no field accepts",
+        )
+        .into_response();
+    }
     let Some(token) = cookie_token(request.headers()) else {
         return to_sign_in(false, secure);
     };
@@ -347,6 +386,21 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.append(header::COOKIE, HeaderValue::from_static("tally_console="));
         assert_eq!(cookie_token(&headers), None);
+    }
+
+    #[test]
+    fn a_sign_in_from_another_site_is_told_apart() {
+        let headers = |origin: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, HeaderValue::from_static("tally.example:8080"));
+            headers.insert(header::ORIGIN, HeaderValue::from_static(origin));
+            headers
+        };
+        assert!(same_origin(&headers("http://tally.example:8080")));
+        assert!(same_origin(&headers("https://TALLY.example:8080")));
+        assert!(!same_origin(&headers("https://evil.example")));
+        assert!(!same_origin(&headers("null")));
+        assert!(same_origin(&HeaderMap::new()));
     }
 
     #[test]
