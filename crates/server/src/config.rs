@@ -286,6 +286,8 @@ mod tests {
                 Config::load(Some(Path::new("tally.toml"))).map_err(|error| error.to_string())?;
             assert_eq!(config.server.listen, "127.0.0.1:9100");
             assert_eq!(config.privacy.lookups_per_minute, 12);
+            assert_eq!(config.console.idle_timeout_seconds, 900);
+            assert!(!config.console.secure_cookie);
             assert_eq!(Config::default().privacy.lookups_per_minute, 30);
             assert_eq!(
                 config.database.url.expose(),
@@ -317,6 +319,11 @@ mod tests {
                 Err(ConfigError::Privacy(_))
             ));
             assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            jail.create_file("idle.toml", "[console]\nidle_timeout_seconds = 0\n")?;
+            assert!(matches!(
+                Config::load(Some(Path::new("idle.toml"))),
+                Err(ConfigError::Invalid(_))
+            ));
             jail.create_file("zero.toml", "[privacy]\nlookups_per_minute = 0\n")?;
             assert!(matches!(
                 Config::load(Some(Path::new("zero.toml"))),
