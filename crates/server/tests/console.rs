@@ -769,6 +769,7 @@ async fn a_case_is_explained_and_worked_from_claim_to_approval(harness: Harness)
     assert!(page.contains("Rules that fired"), "{page}");
     assert!(page.contains("watch"), "{page}");
     assert!(page.contains("120.05 CNY"), "{page}");
+    assert!(page.contains("recent events"), "{page}");
     assert!(page.contains(&format!("{case_link}/claim")));
     assert!(!page.contains(&format!("{case_link}/approve")));
 

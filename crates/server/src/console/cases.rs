@@ -1,6 +1,6 @@
 //! Risk cases: the queue with its filters (status, kind, claimed by me), a case with the
 //! decision that opened it (the rules that fired with their reason codes, the features, list
-//! hits) and its event and trail, and the moves: claim, approve, reject, note. Every move is
+//! hits), its event, the customer's latest events and its trail, and the moves: claim, approve, reject, note. Every move is
 //! `RiskService::move_case`, as `POST /v1/risk/cases/{id}/{action}` is; scope `risk:analyst`.
 
 use super::layout::{csrf_field, page, require, respond, time, PageError};
@@ -20,6 +20,8 @@ use tally_store::risk::CaseQueue;
 
 /// Cases on one page of the queue.
 const CASES_PER_PAGE: i64 = 50;
+/// The customer's latest events shown on a case.
+const RECENT_EVENTS: i64 = 20;
 
 fn risk_service(state: &ConsoleState) -> Result<&Arc<RiskService>, PageError> {
     state.risk.as_ref().ok_or_else(|| {
@@ -275,6 +277,10 @@ pub async fn case_page(
         Some(sequence) => risk.store.event(sequence).await?,
         None => None,
     };
+    let recent = risk
+        .store
+        .customer_events(&case.customer, RECENT_EVENTS)
+        .await?;
     let mine = risk.store.case_assignee_key(&id).await?.as_deref()
         == Some(viewer.principal.key_id.as_str());
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
@@ -313,6 +319,32 @@ pub async fn case_page(
                     @if let Some(fields) = parse(&event.body).as_object() {
                         @for (name, value) in fields {
                             dt { (name) } dd { (shown(value)) }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "The customer's recent events" }
+            @if recent.is_empty() {
+                p { "None." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Sequence" } th { "When" } th { "Kind" } th { "Amount" }
+                        th { "Device" } th { "Decision" }
+                    } }
+                    tbody {
+                        @for row in &recent {
+                            @let body = parse(&row.body);
+                            tr {
+                                td.number { (row.sequence) }
+                                td { (time(row.at)) }
+                                td { (shown(&body["kind"])) }
+                                td.number { @if !body["amount"].is_null() { (shown(&body["amount"])) } }
+                                td { @if !body["device"].is_null() { code { (shown(&body["device"])) } } }
+                                td { (row.action.replace('_', " ")) }
+                            }
                         }
                     }
                 }
