@@ -77,6 +77,10 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("listening on {address}"))?;
     tracing::info!(%address, ?backend, "tally is serving");
     eprintln!("tally is serving on http://{address} ({backend:?})");
+    eprintln!(
+        "the operations console is at http://{address}/console (sign in with a key from \
+         `tally keys create`)"
+    );
     tokio::spawn(async {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(5)).await;

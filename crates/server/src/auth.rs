@@ -141,7 +141,8 @@ impl KeyCache {
     }
 }
 
-fn principal_of(key: ApiKey) -> Principal {
+/// Who a stored key is, as a request's principal.
+pub fn principal_of(key: ApiKey) -> Principal {
     Principal {
         key_id: key.id,
         name: key.name,
@@ -177,24 +178,32 @@ pub async fn authenticate(
         .ok()
         .and_then(bearer_secret)
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <API key>"))?;
-    let hash = tally_store::keys::hash_secret(secret);
-    let now = state.clock.now();
-    let principal = match state.keys.get(&hash, now) {
-        Some(principal) => principal,
-        None => {
-            let key = state
-                .database
-                .find_api_key(secret, now)
-                .await?
-                .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
-            let expires_at = key.expires_at;
-            let principal = principal_of(key);
-            state.keys.put(hash, principal.clone(), expires_at);
-            principal
-        }
-    };
+    let principal = principal_of_secret(&state, secret)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown, expired or revoked API key"))?;
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// The principal of an API key's secret, or `None` for an unknown, expired or revoked key:
+/// the one verification of a key, for the API's bearer header and the console's sign-in
+/// alike (with the cache of [`KeyCache`]).
+pub async fn principal_of_secret(
+    state: &AppState,
+    secret: &str,
+) -> Result<Option<Principal>, tally_store::StoreError> {
+    let hash = tally_store::keys::hash_secret(secret);
+    let now = state.clock.now();
+    if let Some(principal) = state.keys.get(&hash, now) {
+        return Ok(Some(principal));
+    }
+    let Some(key) = state.database.find_api_key(secret, now).await? else {
+        return Ok(None);
+    };
+    let expires_at = key.expires_at;
+    let principal = principal_of(key);
+    state.keys.put(hash, principal.clone(), expires_at);
+    Ok(Some(principal))
 }
 
 /// Revokes a key in the database and forgets it in this process at once; every other

@@ -22,6 +22,30 @@ pub struct Config {
     /// Files replacing the credit defaults Tally ships (catalog, rules, scorecard).
     pub credit: tally_service::credit::decision::CreditFiles,
     pub payments: PaymentsSettings,
+    pub console: ConsoleSettings,
+}
+
+/// The operations console under `/console`: how long a session may sit unused, and whether
+/// its cookie is always marked `Secure` (set this behind a TLS-terminating proxy that does
+/// not send `X-Forwarded-Proto: https`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleSettings {
+    /// A session unused for this long ends; the next page asks to sign in again.
+    pub idle_timeout_seconds: u64,
+    pub secure_cookie: bool,
+}
+
+/// Longest idle timeout accepted: a day.
+pub const CONSOLE_IDLE_TIMEOUT_SECONDS_MAX: u64 = 24 * 3600;
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_seconds: 900,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// The payment service: the channel that moves card money (none: card sources answer
@@ -209,6 +233,11 @@ impl Config {
                 "privacy.lookups_per_minute must be at least 1".into(),
             ));
         }
+        if !(1..=CONSOLE_IDLE_TIMEOUT_SECONDS_MAX).contains(&self.console.idle_timeout_seconds) {
+            return Err(ConfigError::Invalid(format!(
+                "console.idle_timeout_seconds must be 1 to {CONSOLE_IDLE_TIMEOUT_SECONDS_MAX}"
+            )));
+        }
         if let Some(active) = &self.privacy.active_encryption_key {
             tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
         }
@@ -264,6 +293,8 @@ mod tests {
                 Config::load(Some(Path::new("tally.toml"))).map_err(|error| error.to_string())?;
             assert_eq!(config.server.listen, "127.0.0.1:9100");
             assert_eq!(config.privacy.lookups_per_minute, 12);
+            assert_eq!(config.console.idle_timeout_seconds, 900);
+            assert!(!config.console.secure_cookie);
             assert_eq!(Config::default().privacy.lookups_per_minute, 30);
             assert_eq!(
                 config.database.url.expose(),
@@ -295,6 +326,11 @@ mod tests {
                 Err(ConfigError::Privacy(_))
             ));
             assert!(Config::load(Some(Path::new("missing.toml"))).is_err());
+            jail.create_file("idle.toml", "[console]\nidle_timeout_seconds = 0\n")?;
+            assert!(matches!(
+                Config::load(Some(Path::new("idle.toml"))),
+                Err(ConfigError::Invalid(_))
+            ));
             jail.create_file("zero.toml", "[privacy]\nlookups_per_minute = 0\n")?;
             assert!(matches!(
                 Config::load(Some(Path::new("zero.toml"))),

@@ -177,6 +177,14 @@ impl From<RiskRequestError> for ApiError {
             RiskRequestError::DecisionNotStored => StatusCode::SERVICE_UNAVAILABLE,
             RiskRequestError::ActivationRequestNotFound(_) => StatusCode::NOT_FOUND,
             RiskRequestError::ApproverIsRequester => StatusCode::FORBIDDEN,
+            RiskRequestError::InvalidCaseQuery(_) => StatusCode::BAD_REQUEST,
+            RiskRequestError::CaseNotFound(_) | RiskRequestError::UnknownCaseAction => {
+                StatusCode::NOT_FOUND
+            }
+            RiskRequestError::EmptyNote => StatusCode::UNPROCESSABLE_ENTITY,
+            RiskRequestError::CaseWrongStatus { .. }
+            | RiskRequestError::CaseMovedMeanwhile(_)
+            | RiskRequestError::CaseClaimedByAnother { .. } => StatusCode::CONFLICT,
             ref other => return ApiError::internal(other),
         };
         ApiError::new(status, code, error.to_string())
@@ -210,18 +218,20 @@ pub async fn limit_uri_length(
 /// Middleware (response side): a 4xx answered without Tally's JSON error body, by axum
 /// (405 of a route without that method, 404, 413, 415, ...) or a tower layer, gets one with
 /// a code named after its status, keeping the response's other headers (`Allow`,
-/// `WWW-Authenticate`). Every client error then has the one shape clients parse.
+/// `WWW-Authenticate`). Every client error then has the one shape clients parse; an HTML
+/// page (the console's) is left as it is.
 pub async fn json_client_errors(response: Response) -> Response {
     let status = response.status();
     if !status.is_client_error() {
         return response;
     }
-    let is_json = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/json"));
-    if is_json {
+        .unwrap_or("");
+    // The console's pages answer their own refusals in HTML, for a person.
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
         return response;
     }
     let (code, message) = match status {

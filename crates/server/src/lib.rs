@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod json;
@@ -250,7 +251,7 @@ pub fn app_with_risk(
         .nest("/credit", credit_routes())
         .nest("/payments", payment_routes())
         .route("/openapi.json", get(openapi::document));
-    if let Some(risk) = risk {
+    if let Some(risk) = risk.clone() {
         v1 = v1.nest("/risk", risk_routes(risk));
     }
     let authenticated = Router::new()
@@ -267,9 +268,13 @@ pub fn app_with_risk(
             state.clone(),
             auth::authenticate,
         ));
+    // The console authenticates by its session cookie, not by bearer keys: its routes are
+    // merged beside the API's, outside their authentication layer.
+    let console = console::router(state.clone(), risk);
     Router::new()
         .route("/healthz", get(routes::health))
         .merge(authenticated)
+        .merge(console)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
@@ -324,7 +329,8 @@ pub async fn open(
         .with_privacy(privacy(config))
         .with_lookups_per_minute(config.privacy.lookups_per_minute)
         .with_credit(Some(credit))
-        .with_payments(Some(payments));
+        .with_payments(Some(payments))
+        .with_console(config.console);
     Ok((state, task))
 }
 

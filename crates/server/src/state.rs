@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use crate::auth::KeyCache;
+use crate::config::ConsoleSettings;
 use crate::rate_limit::{RateLimiter, DEFAULT_LOOKUPS_PER_MINUTE};
 use std::sync::Arc;
 use tally_core::Clock;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub payments: Option<Arc<PaymentService>>,
     /// Exact customer lookups allowed per API key, on the state's clock.
     pub lookups: Arc<RateLimiter>,
+    /// The operations console's sessions and cookie.
+    pub console: ConsoleSettings,
 }
 
 impl std::fmt::Debug for AppState {
@@ -81,6 +84,7 @@ impl AppState {
             credit: None,
             payments: None,
             lookups,
+            console: ConsoleSettings::default(),
         }
     }
 
@@ -98,6 +102,11 @@ impl AppState {
 
     pub fn with_credit(mut self, credit: Option<Arc<CreditService>>) -> Self {
         self.credit = credit;
+        self
+    }
+
+    pub fn with_console(mut self, console: ConsoleSettings) -> Self {
+        self.console = console;
         self
     }
 

@@ -34,8 +34,40 @@ const REQUEST_HASH: &str = "customer.create_request";
 /// Longest reason accepted for reading or looking up personal data, in characters.
 pub const REASON_LENGTH_MAX: usize = 500;
 
-/// The personal fields of a customer, as named in the audit log.
-const FIELDS: [&str; 4] = ["name", "phone", "national_id", "date_of_birth"];
+/// A personal field of a customer, as the audit log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersonalField {
+    Name,
+    Phone,
+    NationalId,
+    DateOfBirth,
+}
+
+impl PersonalField {
+    /// Every personal field, in the order a customer shows them.
+    pub const ALL: [PersonalField; 4] = [
+        PersonalField::Name,
+        PersonalField::Phone,
+        PersonalField::NationalId,
+        PersonalField::DateOfBirth,
+    ];
+
+    /// The field's name in the audit log (`pii_reads.field`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonalField::Name => "name",
+            PersonalField::Phone => "phone",
+            PersonalField::NationalId => "national_id",
+            PersonalField::DateOfBirth => "date_of_birth",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        PersonalField::ALL
+            .into_iter()
+            .find(|field| field.as_str() == text)
+    }
+}
 
 /// Associated data of a sealed field: its name and its customer, so that a value sealed for
 /// one customer's field does not open as another's.
@@ -156,6 +188,7 @@ pub struct CustomerView {
 }
 
 /// A customer's fields opened: name, phone (E.164), national id, date of birth.
+#[derive(Clone)]
 struct Opened {
     name: String,
     phone: String,
@@ -184,26 +217,41 @@ fn view(
     opened: Opened,
     masked: bool,
 ) -> Result<CustomerView, CustomerError> {
+    let in_clear: &[PersonalField] = if masked { &[] } else { &PersonalField::ALL };
+    view_with(stored, opened, in_clear)
+}
+
+/// The customer with the fields `in_clear` as they are and the others masked; `masked`
+/// when any field is.
+fn view_with(
+    stored: &StoredCustomer,
+    opened: Opened,
+    in_clear: &[PersonalField],
+) -> Result<CustomerView, CustomerError> {
     let id = Uuid::parse_str(&stored.id)
         .map_err(|_| CustomerError::Internal(format!("stored customer id {:?}", stored.id)))?;
-    let opened = if masked {
-        Opened {
-            name: identity::mask_name(&opened.name),
-            phone: identity::mask_phone(&opened.phone),
-            national_id: identity::mask_national_id(&opened.national_id),
-            date_of_birth: identity::MASKED_DATE_OF_BIRTH.to_string(),
+    let clear = |field: PersonalField| in_clear.contains(&field);
+    let pick = |field: PersonalField, value: String, mask: &dyn Fn(&str) -> String| {
+        if clear(field) {
+            value
+        } else {
+            mask(&value)
         }
-    } else {
-        opened
     };
     Ok(CustomerView {
         id,
         created_at: stored.created_at,
-        masked,
-        name: opened.name,
-        phone: opened.phone,
-        national_id: opened.national_id,
-        date_of_birth: opened.date_of_birth,
+        masked: !PersonalField::ALL.into_iter().all(clear),
+        name: pick(PersonalField::Name, opened.name, &identity::mask_name),
+        phone: pick(PersonalField::Phone, opened.phone, &identity::mask_phone),
+        national_id: pick(
+            PersonalField::NationalId,
+            opened.national_id,
+            &identity::mask_national_id,
+        ),
+        date_of_birth: pick(PersonalField::DateOfBirth, opened.date_of_birth, &|_| {
+            identity::MASKED_DATE_OF_BIRTH.to_string()
+        }),
     })
 }
 
@@ -362,13 +410,34 @@ impl CustomerService {
         caller: &Caller,
         reason: Option<&str>,
     ) -> Result<CustomerView, CustomerError> {
+        self.reveal_fields(id, &PersonalField::ALL, caller, reason)
+            .await
+    }
+
+    /// A customer with the fields `fields` in clear and the others masked, for `caller` and
+    /// `reason` (required): one `pii_reads` row per field shown, on the log before it is
+    /// returned. The console reveals one field at a time, so that a person reads no more than
+    /// they asked for.
+    pub async fn reveal_fields(
+        &self,
+        id: CustomerId,
+        fields: &[PersonalField],
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<CustomerView, CustomerError> {
         let reason = checked_reason(reason)?.ok_or(CustomerError::ReasonRequired)?;
         let privacy = self.privacy()?;
         let stored = self.stored(id).await?;
         let opened = open(privacy, &stored)?;
+        let mut in_clear: Vec<PersonalField> = Vec::with_capacity(fields.len());
+        for field in fields {
+            if !in_clear.contains(field) {
+                in_clear.push(*field);
+            }
+        }
         // Nothing is revealed unless its reading is on record first.
         let at = self.stored_now();
-        let reads: Vec<PiiRead> = FIELDS
+        let reads: Vec<PiiRead> = in_clear
             .iter()
             .map(|field| PiiRead {
                 id: Uuid::now_v7().to_string(),
@@ -376,13 +445,15 @@ impl CustomerService {
                 api_key_id: caller.key_id.clone(),
                 principal: caller.name.clone(),
                 customer_id: stored.id.clone(),
-                field: (*field).to_string(),
+                field: field.as_str().to_string(),
                 reason: reason.clone(),
             })
             .collect();
-        self.database.record_pii_reads(&reads).await?;
-        tracing::info!(customer = %stored.id, key = %caller.key_id, "personal data read in clear");
-        view(&stored, opened, false)
+        if !reads.is_empty() {
+            self.database.record_pii_reads(&reads).await?;
+            tracing::info!(customer = %stored.id, key = %caller.key_id, "personal data read in clear");
+        }
+        view_with(&stored, opened, &in_clear)
     }
 
     /// The customers (at most one) with the phone or national id of `lookup`, masked; the
@@ -453,6 +524,16 @@ impl CustomerService {
             return Err(CustomerError::NotFound(id));
         }
         Ok(self.database.pii_reads(&customer_id, after, limit).await?)
+    }
+
+    /// The audit log of every customer's fields read in clear, oldest first: at most `limit`
+    /// reads after the read with id `after`.
+    pub async fn all_reads(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiRead>, CustomerError> {
+        Ok(self.database.all_pii_reads(after, limit).await?)
     }
 
     /// The audit log of every lookup, oldest first: at most `limit` lookups after the one

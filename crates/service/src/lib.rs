@@ -13,6 +13,7 @@ pub mod consortium;
 pub mod credit;
 pub mod customers;
 pub mod key_rotation;
+pub mod overview;
 pub mod payments;
 pub mod risk;
 pub mod service_accounts;

@@ -13,6 +13,9 @@
 //!   [`RiskService::request_activation`], [`RiskService::decide_activation`]): one key asks
 //!   for a version to go live, a different key approves it; the stored and the live version
 //!   change together under the engine lock.
+//! - **The case queue** ([`RiskService::cases`], [`RiskService::move_case`]): an analyst
+//!   claims an open case and only that key approves or rejects it; approving a stolen-account
+//!   claim blocks the customer in the same transaction.
 
 use crate::caller::Caller;
 use jiff::{SignedDuration, Timestamp};
@@ -21,11 +24,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tally_core::Clock;
 use tally_risk::{
-    Action, Activation, EngineConfig, EntityField, Event, ListEntry, ListKind, RiskEngine,
+    Action, Activation, EngineConfig, EntityField, Event, ListEntry, ListKind, Lists, RiskEngine,
     RiskError, RuleSet, DEFAULT_RULES,
 };
 use tally_store::risk::{
-    ActivationRequestRow, CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore,
+    ActivationRequestRow, CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow, RiskStore,
 };
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -215,6 +218,31 @@ pub enum RiskRequestError {
     ActivationRequestDecided { id: String, status: String },
     #[error("an activation is approved by a key other than the one that requested it")]
     ApproverIsRequester,
+    /// A queue asked for with an unknown status or kind, or a page out of range.
+    #[error("{0}")]
+    InvalidCaseQuery(String),
+    #[error("case {0} does not exist")]
+    CaseNotFound(String),
+    #[error("no such case action")]
+    UnknownCaseAction,
+    #[error("a note must not be empty")]
+    EmptyNote,
+    /// `status` is the case's status when it was read; `expected` the one `action` needs.
+    #[error("case {id} is {status}, {action} needs it {expected}")]
+    CaseWrongStatus {
+        id: String,
+        status: String,
+        action: &'static str,
+        expected: &'static str,
+    },
+    /// The case left the status the action needs between its read and its move.
+    #[error("case {0} moved meanwhile")]
+    CaseMovedMeanwhile(String),
+    #[error("case {id} is claimed by {assignee:?}")]
+    CaseClaimedByAnother {
+        id: String,
+        assignee: Option<String>,
+    },
     /// The service's own failure (storage, inconsistent stored data): not the request's.
     #[error(transparent)]
     Service(#[from] RiskServiceError),
@@ -231,6 +259,14 @@ impl RiskRequestError {
             RiskRequestError::ActivationRequestNotFound(_) => "risk_activation_request_not_found",
             RiskRequestError::ActivationRequestDecided { .. } => "risk_activation_request_decided",
             RiskRequestError::ApproverIsRequester => "risk_approver_is_requester",
+            RiskRequestError::InvalidCaseQuery(_) => "invalid_query",
+            RiskRequestError::CaseNotFound(_) => "risk_case_not_found",
+            RiskRequestError::UnknownCaseAction => "not_found",
+            RiskRequestError::EmptyNote => "invalid_request",
+            RiskRequestError::CaseWrongStatus { .. } | RiskRequestError::CaseMovedMeanwhile(_) => {
+                "risk_case_wrong_status"
+            }
+            RiskRequestError::CaseClaimedByAnother { .. } => "risk_case_claimed_by_another",
             RiskRequestError::Service(_) => "internal",
         }
     }
@@ -249,6 +285,46 @@ pub fn case_priority(kind: &str) -> i64 {
         "stolen_account" => 0,
         "hold_delivery" => 1,
         _ => 2,
+    }
+}
+
+/// Most cases one page of the queue holds.
+pub const CASES_PER_PAGE_MAX: i64 = 500;
+
+/// The statuses a case goes through: open, claimed by an analyst, then approved or rejected.
+pub const CASE_STATUSES: [&str; 4] = ["open", "claimed", "approved", "rejected"];
+
+/// The kinds of case: a review, a held delivery, a stolen-account claim.
+pub const CASE_KINDS: [&str; 3] = ["review", "hold_delivery", "stolen_account"];
+
+/// What an analyst does with a case: claim an open one; approve or reject one they claimed;
+/// add a note to any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseAction {
+    Claim,
+    Approve,
+    Reject,
+    Note,
+}
+
+impl CaseAction {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "claim" => Some(CaseAction::Claim),
+            "approve" => Some(CaseAction::Approve),
+            "reject" => Some(CaseAction::Reject),
+            "note" => Some(CaseAction::Note),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CaseAction::Claim => "claim",
+            CaseAction::Approve => "approve",
+            CaseAction::Reject => "reject",
+            CaseAction::Note => "note",
+        }
     }
 }
 
@@ -741,6 +817,147 @@ impl RiskService {
             request: decided,
             activation,
         })
+    }
+}
+
+/// The analysts' case queue and the moves of a case.
+impl RiskService {
+    /// One page of the queue, checked: a known status and kind, 1 to
+    /// [`CASES_PER_PAGE_MAX`] cases, an offset not below zero.
+    pub async fn cases(&self, queue: &CaseQueue) -> Result<Vec<CaseRow>, RiskRequestError> {
+        if !CASE_STATUSES.contains(&queue.status.as_str()) {
+            return Err(RiskRequestError::InvalidCaseQuery(format!(
+                "status {:?} is not open, claimed, approved or rejected",
+                queue.status
+            )));
+        }
+        if let Some(kind) = &queue.kind {
+            if !CASE_KINDS.contains(&kind.as_str()) {
+                return Err(RiskRequestError::InvalidCaseQuery(format!(
+                    "kind {kind:?} is not review, hold_delivery or stolen_account"
+                )));
+            }
+        }
+        if !(1..=CASES_PER_PAGE_MAX).contains(&queue.limit) {
+            return Err(RiskRequestError::InvalidCaseQuery(format!(
+                "limit must be 1 to {CASES_PER_PAGE_MAX}"
+            )));
+        }
+        if queue.offset < 0 {
+            return Err(RiskRequestError::InvalidCaseQuery(
+                "offset must not be negative".into(),
+            ));
+        }
+        Ok(self.store.case_queue(queue).await?)
+    }
+
+    /// The case with this id.
+    pub async fn case(&self, id: &str) -> Result<CaseRow, RiskRequestError> {
+        self.store
+            .case(id)
+            .await?
+            .ok_or_else(|| RiskRequestError::CaseNotFound(id.to_string()))
+    }
+
+    /// Moves case `id` for `caller` by `action` (`claim`, `approve`, `reject` or `note`) with
+    /// `note` in its trail, and returns the case after the move. `claim` takes an open case;
+    /// `approve` and `reject` close a case the caller has claimed (by key id: names are not
+    /// unique); `note` only adds a line to the trail and needs a note. Approving a
+    /// stolen-account claim confirms it: the customer's block is stored with the move in one
+    /// transaction, then applied in the engine.
+    pub async fn move_case(
+        &self,
+        id: &str,
+        action: &str,
+        note: &str,
+        caller: &Caller,
+    ) -> Result<CaseRow, RiskRequestError> {
+        let case = self.case(id).await?;
+        let action = CaseAction::parse(action).ok_or(RiskRequestError::UnknownCaseAction)?;
+        let now = self.clock.now();
+        let (expected, next) = match action {
+            CaseAction::Claim => ("open", "claimed"),
+            CaseAction::Approve => ("claimed", "approved"),
+            CaseAction::Reject => ("claimed", "rejected"),
+            CaseAction::Note => {
+                if note.trim().is_empty() {
+                    return Err(RiskRequestError::EmptyNote);
+                }
+                self.store
+                    .add_case_note(&RiskService::log_line(id, now, &caller.name, "note", note))
+                    .await?;
+                return Ok(case);
+            }
+        };
+        if case.status != expected {
+            return Err(RiskRequestError::CaseWrongStatus {
+                id: id.to_string(),
+                status: case.status,
+                action: action.as_str(),
+                expected,
+            });
+        }
+        // A claimed case is the claiming key's: by its id, or by name for a case claimed
+        // before key ids were recorded.
+        let owned = match self.store.case_assignee_key(id).await? {
+            Some(key) => key == caller.key_id,
+            None => case.assignee.as_deref() == Some(caller.name.as_str()),
+        };
+        if expected == "claimed" && !owned {
+            return Err(RiskRequestError::CaseClaimedByAnother {
+                id: id.to_string(),
+                assignee: case.assignee,
+            });
+        }
+        let moved = CaseRow {
+            status: next.to_string(),
+            assignee: Some(caller.name.clone()),
+            updated_at: micros(now),
+            ..case.clone()
+        };
+        let log = RiskService::log_line(id, now, &caller.name, next, note);
+        // A confirmed stolen account: the case moves and the customer's block is stored in
+        // one transaction, and only then applied in the engine.
+        let block = (next == "approved" && case.kind == "stolen_account").then(|| ListEntryRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: "block".into(),
+            field: "customer".into(),
+            value: case.customer.clone(),
+            reason: "confirmed stolen account".into(),
+            source: format!("case {id}"),
+            added_at: micros(now),
+            added_by: caller.name.clone(),
+            expires_at: None,
+        });
+        let entry = match &block {
+            Some(row) => {
+                let entry = list_entry(row)?;
+                Lists::check(&entry)?;
+                Some(entry)
+            }
+            None => None,
+        };
+        let mut state = match entry {
+            Some(_) => Some(self.state.lock().await),
+            None => None,
+        };
+        if !self
+            .store
+            .update_case_with_entry(
+                &moved,
+                expected,
+                &log,
+                block.as_ref(),
+                Some(caller.key_id.as_str()),
+            )
+            .await?
+        {
+            return Err(RiskRequestError::CaseMovedMeanwhile(id.to_string()));
+        }
+        if let (Some(state), Some(entry)) = (state.as_mut(), entry) {
+            state.engine.lists_mut().add(entry)?;
+        }
+        Ok(moved)
     }
 }
 

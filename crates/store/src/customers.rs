@@ -365,6 +365,17 @@ macro_rules! customer_sql {
                 .await?)
             }
 
+            pub async fn all_pii_reads(
+                pool: &Pool<$database>,
+                after: Option<&str>,
+                limit: i64,
+            ) -> Result<Vec<PiiReadTuple>, StoreError> {
+                let sql = format!(
+                    "{PII_READ_COLUMNS} WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+                );
+                Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?)
+            }
+
             pub async fn pii_reads(
                 pool: &Pool<$database>,
                 customer_id: &str,
@@ -528,6 +539,19 @@ impl Database {
         on_pool!(self, pii_lookups(after, limit))?
             .into_iter()
             .map(pii_lookup_of)
+            .collect()
+    }
+
+    /// The audit log of every customer's reads in clear, in their order: at most `limit`
+    /// rows after the read with id `after`.
+    pub async fn all_pii_reads(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PiiRead>, StoreError> {
+        on_pool!(self, all_pii_reads(after, limit))?
+            .into_iter()
+            .map(pii_read_of)
             .collect()
     }
 

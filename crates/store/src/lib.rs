@@ -10,6 +10,7 @@
 //! IMMEDIATE`) and a PostgreSQL transaction-scoped advisory lock.
 
 mod backend;
+pub mod console;
 pub mod consortium;
 pub mod credit;
 pub mod credit_operations;

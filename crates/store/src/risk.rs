@@ -73,6 +73,17 @@ pub struct ActivationRequestRow {
     pub decided_by_key: Option<String>,
 }
 
+/// Which cases one page of the queue shows: a status, optionally a kind and the key that
+/// claimed them, and the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseQueue {
+    pub status: String,
+    pub kind: Option<String>,
+    pub assignee_key: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
 macro_rules! risk_sql {
     ($module:ident, $database:ty) => {
         mod $module {
@@ -405,6 +416,23 @@ macro_rules! risk_sql {
                 Ok(sqlx::query_as(&sql).bind(status).bind(limit).fetch_all(pool).await?)
             }
 
+            pub async fn case_queue(pool: &Pool<$database>, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
+                // A NULL parameter leaves its condition out.
+                let sql = format!(
+                    "{CASE_COLUMNS} WHERE status = $1 AND ($2 IS NULL OR kind = $2) \
+                     AND ($3 IS NULL OR assignee_key = $3) \
+                     ORDER BY priority, created_at, id LIMIT $4 OFFSET $5"
+                );
+                Ok(sqlx::query_as(&sql)
+                    .bind(&queue.status)
+                    .bind(&queue.kind)
+                    .bind(&queue.assignee_key)
+                    .bind(queue.limit)
+                    .bind(queue.offset)
+                    .fetch_all(pool)
+                    .await?)
+            }
+
             pub async fn case_log(pool: &Pool<$database>, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT id, case_id, at, actor, action, note FROM risk_case_log WHERE case_id = $1 ORDER BY at, id",
@@ -681,6 +709,13 @@ impl RiskStore {
 
     pub async fn cases(&self, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
         on_pool!(&self.database, cases(status, limit))
+    }
+
+    /// One page of the queue: the cases of one status (and kind, and claimed by one key,
+    /// when given), stolen-account claims first, then held deliveries, then reviews, oldest
+    /// first within each.
+    pub async fn case_queue(&self, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
+        on_pool!(&self.database, case_queue(queue))
     }
 
     pub async fn case_log(&self, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {

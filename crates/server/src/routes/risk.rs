@@ -23,10 +23,10 @@ use serde_json::Value;
 use std::sync::Arc;
 use tally_risk::{EntityField, Event, Lists};
 use tally_service::risk::{case_priority, list_entry, micros, RiskService};
-use tally_store::risk::{CaseRow, ListEntryRow};
+use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
-pub(crate) const CASES_PER_PAGE_MAX: i64 = 500;
+pub(crate) const CASES_PER_PAGE_MAX: i64 = tally_service::risk::CASES_PER_PAGE_MAX;
 /// Most events of the customer an evidence package carries.
 const EVIDENCE_EVENTS_MAX: i64 = 1000;
 
@@ -371,33 +371,23 @@ pub async fn list_cases(
     State(context): State<RiskContext>,
     Query(query): Query<CaseQuery>,
 ) -> Result<axum::Json<CaseList>, ApiError> {
-    let status = query.status.unwrap_or_else(|| "open".into());
-    if !matches!(
-        status.as_str(),
-        "open" | "claimed" | "approved" | "rejected"
-    ) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("status {status:?} is not open, claimed, approved or rejected"),
-        ));
-    }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=CASES_PER_PAGE_MAX).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to {CASES_PER_PAGE_MAX}"),
-        ));
-    }
-    let cases = context.risk.store.cases(&status, limit).await?;
+    let cases = context
+        .risk
+        .cases(&CaseQueue {
+            status: query.status.unwrap_or_else(|| "open".into()),
+            kind: None,
+            assignee_key: None,
+            limit: query.limit.unwrap_or(100),
+            offset: 0,
+        })
+        .await?;
     Ok(axum::Json(CaseList {
         cases: cases.iter().map(CaseBody::new).collect(),
     }))
 }
 
 async fn find_case(context: &RiskContext, id: &str) -> Result<CaseRow, ApiError> {
-    context.risk.store.case(id).await?.ok_or_else(|| {
-        ApiError::not_found("risk_case_not_found", format!("case {id} does not exist"))
-    })
+    Ok(context.risk.case(id).await?)
 }
 
 #[utoipa::path(
@@ -447,108 +437,12 @@ pub async fn move_case(
     Path((id, action)): Path<(String, String)>,
     Json(body): Json<MoveCaseRequest>,
 ) -> Result<axum::Json<CaseEnvelope>, ApiError> {
-    let case = find_case(&context, &id).await?;
-    let risk = &context.risk;
-    let now = risk.clock.now();
-    let conflict =
-        |code: &'static str, message: String| ApiError::new(StatusCode::CONFLICT, code, message);
-    let (expected, next) = match action.as_str() {
-        "claim" => ("open", "claimed"),
-        "approve" => ("claimed", "approved"),
-        "reject" => ("claimed", "rejected"),
-        "note" => {
-            if body.note.trim().is_empty() {
-                return Err(ApiError::unprocessable(
-                    "invalid_request",
-                    "a note must not be empty",
-                ));
-            }
-            risk.store
-                .add_case_note(&RiskService::log_line(
-                    &id,
-                    now,
-                    &principal.name,
-                    "note",
-                    &body.note,
-                ))
-                .await?;
-            return Ok(axum::Json(CaseEnvelope {
-                case: CaseBody::new(&case),
-            }));
-        }
-        _ => return Err(ApiError::not_found("not_found", "no such case action")),
-    };
-    if case.status != expected {
-        return Err(conflict(
-            "risk_case_wrong_status",
-            format!("case {id} is {}, {action} needs it {expected}", case.status),
-        ));
-    }
-    // A claimed case is the claiming key's: by its id (names are not unique), or by name for
-    // a case claimed before key ids were recorded.
-    let owned = match risk.store.case_assignee_key(&id).await? {
-        Some(key) => key == principal.key_id,
-        None => case.assignee.as_deref() == Some(principal.name.as_str()),
-    };
-    if expected == "claimed" && !owned {
-        return Err(conflict(
-            "risk_case_claimed_by_another",
-            format!("case {id} is claimed by {:?}", case.assignee),
-        ));
-    }
-    let moved = CaseRow {
-        status: next.to_string(),
-        assignee: Some(principal.name.clone()),
-        updated_at: micros(now),
-        ..case.clone()
-    };
-    let log = RiskService::log_line(&id, now, &principal.name, next, &body.note);
-    // A confirmed stolen account: the case moves and the customer's block is stored in
-    // one transaction, and only then applied in the engine.
-    let block = (next == "approved" && case.kind == "stolen_account").then(|| ListEntryRow {
-        id: uuid::Uuid::now_v7().to_string(),
-        kind: "block".into(),
-        field: "customer".into(),
-        value: case.customer.clone(),
-        reason: "confirmed stolen account".into(),
-        source: format!("case {id}"),
-        added_at: micros(now),
-        added_by: principal.name.clone(),
-        expires_at: None,
-    });
-    let entry = match &block {
-        Some(row) => {
-            let entry = list_entry(row).map_err(ApiError::internal)?;
-            Lists::check(&entry)?;
-            Some(entry)
-        }
-        None => None,
-    };
-    let mut state = match entry {
-        Some(_) => Some(risk.state.lock().await),
-        None => None,
-    };
-    if !risk
-        .store
-        .update_case_with_entry(
-            &moved,
-            expected,
-            &log,
-            block.as_ref(),
-            Some(principal.key_id.as_str()),
-        )
-        .await?
-    {
-        return Err(conflict(
-            "risk_case_wrong_status",
-            format!("case {id} moved meanwhile"),
-        ));
-    }
-    if let (Some(state), Some(entry)) = (state.as_mut(), entry) {
-        state.engine.lists_mut().add(entry)?;
-    }
+    let case = context
+        .risk
+        .move_case(&id, &action, &body.note, &principal.caller())
+        .await?;
     Ok(axum::Json(CaseEnvelope {
-        case: CaseBody::new(&moved),
+        case: CaseBody::new(&case),
     }))
 }
 

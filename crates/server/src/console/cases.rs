@@ -1,0 +1,394 @@
+//! Risk cases: the queue with its filters (status, kind, claimed by me), a case with the
+//! decision that opened it (the rules that fired with their reason codes, the features, list
+//! hits), its event, the customer's latest events and its trail, and the moves: claim, approve, reject, note. Every move is
+//! `RiskService::move_case`, as `POST /v1/risk/cases/{id}/{action}` is; scope `risk:analyst`.
+
+use super::layout::{csrf_field, page, require, respond, time, PageError};
+use super::session::Viewer;
+use super::ConsoleState;
+use crate::error::ApiError;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+use tally_service::risk::{RiskService, CASE_KINDS, CASE_STATUSES};
+use tally_store::risk::CaseQueue;
+
+/// Cases on one page of the queue.
+const CASES_PER_PAGE: i64 = 50;
+/// The customer's latest events shown on a case.
+const RECENT_EVENTS: i64 = 20;
+
+fn risk_service(state: &ConsoleState) -> Result<&Arc<RiskService>, PageError> {
+    state.risk.as_ref().ok_or_else(|| {
+        PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "risk_unavailable",
+            "this process does not serve the risk engine",
+        )
+    })
+}
+
+/// The queue's filters as the query string gives them; a blank one is no filter.
+#[derive(Debug, Default, Deserialize)]
+pub struct QueueQuery {
+    status: Option<String>,
+    kind: Option<String>,
+    mine: Option<String>,
+    offset: Option<String>,
+}
+
+fn non_blank(value: Option<&String>) -> Option<&str> {
+    value
+        .map(|text| text.trim())
+        .filter(|text| !text.is_empty())
+}
+
+/// The query string of the queue with these filters at `offset`.
+fn queue_link(status: &str, kind: Option<&str>, mine: bool, offset: i64) -> String {
+    let mut pairs = vec![("status", status.to_string())];
+    if let Some(kind) = kind {
+        pairs.push(("kind", kind.to_string()));
+    }
+    if mine {
+        pairs.push(("mine", "1".to_string()));
+    }
+    pairs.push(("offset", offset.to_string()));
+    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    format!("/console/cases?{query}")
+}
+
+/// `GET /console/cases`: one page of the queue.
+pub async fn queue(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Query(query): Query<QueueQuery>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    let status = non_blank(query.status.as_ref())
+        .unwrap_or("open")
+        .to_string();
+    let kind = non_blank(query.kind.as_ref()).map(str::to_string);
+    let mine = non_blank(query.mine.as_ref()).is_some();
+    let offset = match non_blank(query.offset.as_ref()) {
+        None => 0,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            PageError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("offset {text:?} is not a number"),
+            )
+        })?,
+    };
+    let cases = risk
+        .cases(&CaseQueue {
+            status: status.clone(),
+            kind: kind.clone(),
+            assignee_key: mine.then(|| viewer.principal.key_id.clone()),
+            limit: CASES_PER_PAGE,
+            offset,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    let full_page = i64::try_from(cases.len()).unwrap_or(0) == CASES_PER_PAGE;
+    let content = html! {
+        h1 { "Risk cases" }
+        form.filters method="get" action="/console/cases" {
+            label { "Status "
+                select name="status" {
+                    @for option in CASE_STATUSES {
+                        option value=(option) selected[option == status] { (option) }
+                    }
+                }
+            }
+            label { "Kind "
+                select name="kind" {
+                    option value="" selected[kind.is_none()] { "any" }
+                    @for option in CASE_KINDS {
+                        option value=(option) selected[kind.as_deref() == Some(option)] {
+                            (option.replace('_', " "))
+                        }
+                    }
+                }
+            }
+            label { input type="checkbox" name="mine" value="1" checked[mine]; " Assigned to me" }
+            button type="submit" { "Show" }
+        }
+        @if cases.is_empty() {
+            p { "No cases." }
+        } @else {
+            table {
+                thead { tr {
+                    th { "Kind" } th { "Status" } th { "Customer" } th { "Summary" }
+                    th { "Assignee" } th { "Opened" }
+                } }
+                tbody {
+                    @for case in &cases {
+                        tr {
+                            td { a href=(format!("/console/cases/{}", case.id)) { (case.kind.replace('_', " ")) } }
+                            td { (case.status) }
+                            td { code { (case.customer) } }
+                            td { (case.summary) }
+                            td { (case.assignee.as_deref().unwrap_or("—")) }
+                            td { (time(case.created_at)) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pages aria-label="Pages" {
+            @if offset > 0 {
+                a href=(queue_link(&status, kind.as_deref(), mine, (offset - CASES_PER_PAGE).max(0))) { "← Previous" }
+            }
+            @if full_page {
+                a href=(queue_link(&status, kind.as_deref(), mine, offset + CASES_PER_PAGE)) { "Next →" }
+            }
+        }
+    };
+    Ok(respond(
+        StatusCode::OK,
+        page(Some(&viewer), "Risk cases", content),
+    ))
+}
+
+/// A JSON value as text: strings without quotes, an amount as its value and currency.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Object(fields) => match (fields.get("value"), fields.get("currency")) {
+            (Some(Value::String(amount)), Some(Value::String(currency))) => {
+                format!("{amount} {currency}")
+            }
+            _ => value.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// The decision that opened a case: action and score, reason codes, every rule that fired,
+/// list hits, runtime failures, and the feature values the rules saw.
+fn decision_section(decision: &Value) -> Markup {
+    let empty = Vec::new();
+    let rules = decision["fired_rules"].as_array().unwrap_or(&empty);
+    let hits = decision["list_hits"].as_array().unwrap_or(&empty);
+    let failures = decision["failures"].as_array().unwrap_or(&empty);
+    let reasons = decision["reasons"].as_array().unwrap_or(&empty);
+    html! {
+        section {
+            h2 { "Why: the decision" }
+            dl.facts {
+                dt { "Action" } dd { strong { (shown(&decision["action"])) } }
+                dt { "Score" } dd { (shown(&decision["score"])) }
+                dt { "Rule set version" } dd { (shown(&decision["rule_set_version"])) }
+                dt { "Reason codes" } dd {
+                    @for reason in reasons { code { (shown(reason)) } " " }
+                }
+            }
+            h3 { "Rules that fired" }
+            @if rules.is_empty() {
+                p { "None." }
+            } @else {
+                table {
+                    thead { tr { th { "Rule" } th { "Reason code" } th { "Action" } th { "Score" } th { "Shadow" } } }
+                    tbody {
+                        @for rule in rules {
+                            tr {
+                                td { code { (shown(&rule["rule_id"])) } }
+                                td { code { (shown(&rule["reason"])) } }
+                                td { (shown(&rule["action"])) }
+                                td.number { (shown(&rule["score"])) }
+                                td { @if rule["shadow"].as_bool() == Some(true) { "shadow" } @else { "enforced" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !hits.is_empty() {
+                h3 { "List hits" }
+                table {
+                    thead { tr { th { "List" } th { "Field" } th { "Reason" } th { "Source" } } }
+                    tbody {
+                        @for hit in hits {
+                            tr {
+                                td { (shown(&hit["kind"])) } td { (shown(&hit["field"])) }
+                                td { (shown(&hit["reason"])) } td { (shown(&hit["source"])) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !failures.is_empty() {
+                h3 { "Rules that failed to evaluate" }
+                ul { @for failure in failures {
+                    li { code { (shown(&failure["rule_id"])) } ": " (shown(&failure["message"])) }
+                } }
+            }
+            @if let Some(features) = decision["features"].as_object() {
+                @if !features.is_empty() {
+                    h3 { "Feature values" }
+                    table {
+                        thead { tr { th { "Feature" } th { "Value" } } }
+                        tbody {
+                            @for (name, value) in features {
+                                tr { td { code { (name) } } td.number { (shown(value)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A form that moves the case by `action`, with an optional note.
+fn move_form(viewer: &Viewer, id: &str, action: &str, label: &str, note_required: bool) -> Markup {
+    html! {
+        form.move method="post" action=(format!("/console/cases/{id}/{action}")) {
+            (csrf_field(viewer))
+            label { "Note"
+                @if note_required {
+                    textarea name="note" rows="2" required {}
+                } @else {
+                    textarea name="note" rows="2" {}
+                }
+            }
+            button type="submit" { (label) }
+        }
+    }
+}
+
+/// `GET /console/cases/{id}`: the case, why it was opened, its event and its trail, and the
+/// moves open to this analyst.
+pub async fn case_page(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    let case = risk.case(&id).await.map_err(ApiError::from)?;
+    let log = risk.store.case_log(&id).await?;
+    let event = match case.event_sequence {
+        Some(sequence) => risk.store.event(sequence).await?,
+        None => None,
+    };
+    let recent = risk
+        .store
+        .customer_events(&case.customer, RECENT_EVENTS)
+        .await?;
+    let mine = risk.store.case_assignee_key(&id).await?.as_deref()
+        == Some(viewer.principal.key_id.as_str());
+    let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    let content = html! {
+        p { a href="/console/cases" { "← The queue" } }
+        h1 { "Case " code { (case.id) } }
+        dl.facts {
+            dt { "Kind" } dd { (case.kind.replace('_', " ")) }
+            dt { "Status" } dd { strong { (case.status) } }
+            dt { "Customer" } dd { code { (case.customer) } }
+            dt { "Summary" } dd { (case.summary) }
+            dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("—")) @if mine { " (you)" } }
+            dt { "Opened" } dd { (time(case.created_at)) }
+            dt { "Last moved" } dd { (time(case.updated_at)) }
+        }
+        section.actions {
+            h2 { "Work the case" }
+            @if case.status == "open" {
+                (move_form(&viewer, &case.id, "claim", "Claim", false))
+            }
+            @if case.status == "claimed" && mine {
+                (move_form(&viewer, &case.id, "approve", "Approve", false))
+                (move_form(&viewer, &case.id, "reject", "Reject", false))
+            }
+            @if case.status == "claimed" && !mine {
+                p.muted { "Claimed by another analyst: only they approve or reject it." }
+            }
+            (move_form(&viewer, &case.id, "note", "Add note", true))
+        }
+        @if let Some(event) = &event {
+            (decision_section(&parse(&event.decision)))
+            section {
+                h2 { "The event" }
+                dl.facts {
+                    dt { "Sequence" } dd { (event.sequence) }
+                    @if let Some(fields) = parse(&event.body).as_object() {
+                        @for (name, value) in fields {
+                            dt { (name) } dd { (shown(value)) }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "The customer's recent events" }
+            @if recent.is_empty() {
+                p { "None." }
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Sequence" } th { "When" } th { "Kind" } th { "Amount" }
+                        th { "Device" } th { "Decision" }
+                    } }
+                    tbody {
+                        @for row in &recent {
+                            @let body = parse(&row.body);
+                            tr {
+                                td.number { (row.sequence) }
+                                td { (time(row.at)) }
+                                td { (shown(&body["kind"])) }
+                                td.number { @if !body["amount"].is_null() { (shown(&body["amount"])) } }
+                                td { @if !body["device"].is_null() { code { (shown(&body["device"])) } } }
+                                td { (row.action.replace('_', " ")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Trail" }
+            table {
+                thead { tr { th { "When" } th { "Who" } th { "What" } th { "Note" } } }
+                tbody {
+                    @for line in &log {
+                        tr {
+                            td { (time(line.at)) } td { (line.actor) }
+                            td { (line.action) } td { (line.note) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(respond(
+        StatusCode::OK,
+        page(Some(&viewer), "Risk case", content),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /console/cases/{id}/{action}`: the move, then back to the case (303).
+pub async fn move_case(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<MoveForm>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    let case = risk
+        .move_case(&id, &action, &form.note, &viewer.principal.caller())
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Redirect::to(&format!("/console/cases/{}", case.id)).into_response())
+}

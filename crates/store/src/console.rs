@@ -1,0 +1,266 @@
+//! Storage of the operations console: its sessions, and the counts its overview shows.
+//!
+//! A session row holds a SHA-256 of the session token (never the token), the API key it was
+//! opened with, that key's scopes, the CSRF token of its forms, and when it was created and
+//! last used. The overview's counts are plain aggregates over the tables of the ledger, the
+//! risk engine, customers and credit; they read, never write.
+
+use crate::credit::on_pool;
+use crate::database::Database;
+use crate::error::StoreError;
+use crate::rows::{micros, timestamp};
+use jiff::Timestamp;
+
+/// A console session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 (hex) of the token the cookie carries.
+    pub token_hash: String,
+    pub api_key_id: String,
+    pub scopes: Vec<String>,
+    /// The token every form of the session carries back.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}
+
+type SessionTuple = (String, String, String, String, i64, i64);
+
+fn session_of(row: SessionTuple) -> Result<ConsoleSession, StoreError> {
+    let (token_hash, api_key_id, scopes, csrf_token, created_at, last_seen_at) = row;
+    Ok(ConsoleSession {
+        token_hash,
+        api_key_id,
+        scopes: scopes.split_whitespace().map(str::to_string).collect(),
+        csrf_token,
+        created_at: timestamp(created_at)?,
+        last_seen_at: timestamp(last_seen_at)?,
+    })
+}
+
+/// How many of something there are under one name (an action, a status, a bucket).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedCount {
+    pub name: String,
+    pub count: i64,
+}
+
+fn named(rows: Vec<(String, i64)>) -> Vec<NamedCount> {
+    rows.into_iter()
+        .map(|(name, count)| NamedCount { name, count })
+        .collect()
+}
+
+impl Database {
+    /// Stores a new session.
+    pub async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO console_sessions (token_hash, api_key_id, scopes, csrf_token, \
+                 created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&session.token_hash)
+            .bind(&session.api_key_id)
+            .bind(session.scopes.join(" "))
+            .bind(&session.csrf_token)
+            .bind(micros(session.created_at))
+            .bind(micros(session.last_seen_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The session whose token hashes to `token_hash`.
+    pub async fn console_session(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        let row: Option<SessionTuple> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT token_hash, api_key_id, scopes, csrf_token, created_at, last_seen_at \
+                 FROM console_sessions WHERE token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+        });
+        row.map(session_of).transpose()
+    }
+
+    /// Records that the session was used at `at`.
+    pub async fn touch_console_session(
+        &self,
+        token_hash: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE token_hash = $1")
+                .bind(token_hash)
+                .bind(micros(at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Ends a session; `false` when there was none.
+    pub async fn delete_console_session(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let deleted = on_pool!(self, pool => {
+            sqlx::query("DELETE FROM console_sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(deleted == 1)
+    }
+
+    /// Ends every session last used before `cutoff` (idle past the timeout); how many.
+    pub async fn delete_console_sessions_idle_since(
+        &self,
+        cutoff: Timestamp,
+    ) -> Result<u64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query("DELETE FROM console_sessions WHERE last_seen_at < $1")
+                .bind(micros(cutoff))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
+    /// Journal entries posted in `[from, to)`.
+    pub async fn entries_posted_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM journal_entries WHERE posted_at >= $1 AND posted_at < $2",
+            )
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Risk decisions on events dated in `[from, to)`, by action, in action name order.
+    pub async fn risk_decisions_by_action(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<NamedCount>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT action, COUNT(*) FROM risk_events WHERE at >= $1 AND at < $2 \
+                 GROUP BY action ORDER BY action",
+            )
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(named(rows))
+    }
+
+    /// Risk cases by status, in status name order.
+    pub async fn risk_cases_by_status(&self) -> Result<Vec<NamedCount>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT status, COUNT(*) FROM risk_cases GROUP BY status ORDER BY status",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(named(rows))
+    }
+
+    /// How many customers there are.
+    pub async fn customer_count(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM customers")
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
+    /// Credit accounts by delinquency bucket (`current`, `m1`, … `m6_plus`), read from each
+    /// account's stored state, in bucket name order.
+    pub async fn credit_accounts_by_bucket(&self) -> Result<Vec<NamedCount>, StoreError> {
+        // The bucket lives in the state's JSON; each backend has its own way to read it.
+        let rows: Vec<(String, i64)> = match self {
+            Database::Sqlite(pool) => {
+                sqlx::query_as(
+                    "SELECT COALESCE(json_extract(state, '$.bucket'), 'unknown') AS bucket, \
+                     COUNT(*) FROM credit_accounts GROUP BY bucket ORDER BY bucket",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            Database::Postgres(pool) => {
+                sqlx::query_as(
+                    "SELECT COALESCE(state::jsonb ->> 'bucket', 'unknown') AS bucket, \
+                     COUNT(*) FROM credit_accounts GROUP BY bucket ORDER BY bucket",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        Ok(named(rows))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::TestDatabase;
+
+    async fn given(test: TestDatabase) -> TestDatabase {
+        test
+    }
+
+    crate::on_both_backends!(
+        setup = given;
+        sessions_are_stored_touched_and_ended,
+    );
+
+    async fn sessions_are_stored_touched_and_ended(test: TestDatabase) {
+        let database = test.database.clone();
+        let at = Timestamp::from_microsecond(1_777_000_000_000_000).unwrap();
+        let key = database
+            .create_api_key("analyst", &["risk:analyst".to_string()], at)
+            .await
+            .unwrap();
+        let session = ConsoleSession {
+            token_hash: "hash".into(),
+            api_key_id: key.key.id.clone(),
+            scopes: vec!["risk:analyst".into(), "credit:read".into()],
+            csrf_token: "csrf".into(),
+            created_at: at,
+            last_seen_at: at,
+        };
+        database.insert_console_session(&session).await.unwrap();
+        assert_eq!(
+            database.console_session("hash").await.unwrap(),
+            Some(session.clone())
+        );
+        let later = Timestamp::from_microsecond(1_777_000_060_000_000).unwrap();
+        database.touch_console_session("hash", later).await.unwrap();
+        let touched = database.console_session("hash").await.unwrap().unwrap();
+        assert_eq!(touched.last_seen_at, later);
+        assert_eq!(
+            database
+                .delete_console_sessions_idle_since(later)
+                .await
+                .unwrap(),
+            0
+        );
+        assert!(database.delete_console_session("hash").await.unwrap());
+        assert!(!database.delete_console_session("hash").await.unwrap());
+        assert_eq!(database.console_session("hash").await.unwrap(), None);
+    }
+}
