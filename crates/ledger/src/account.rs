@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tally_core::{AccountId, Amount, Currency};
+use tally_core::{AccountId, Currency};
 
 /// The five kinds of account in double-entry bookkeeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -205,19 +205,6 @@ impl Balance {
         let credits_ok =
             !flags.credits_must_not_exceed_debits || credits <= i128::from(self.debits_posted);
         debits_ok && credits_ok
-    }
-
-    /// The amount that can still be debited under `debits_must_not_exceed_credits`.
-    pub fn available_to_debit(&self) -> i128 {
-        i128::from(self.credits_posted)
-            - i128::from(self.debits_posted)
-            - i128::from(self.debits_pending)
-    }
-
-    pub fn posted_amount(&self, currency: Currency) -> Option<Amount> {
-        i64::try_from(self.net_debit())
-            .ok()
-            .map(|minor| Amount::new(minor, currency))
     }
 }
 

@@ -305,6 +305,16 @@ impl Scenario {
     }
 
     fn check_invariants(&self) {
+        // Every account opened is there, and every currency with an account has a total
+        // (an empty map of totals would pass the checks below vacuously).
+        assert_eq!(self.ledger.accounts().count(), self.accounts.len());
+        let currencies: std::collections::BTreeSet<Currency> = self
+            .accounts
+            .iter()
+            .map(|(_, currency)| *currency)
+            .collect();
+        assert!(self.ledger.posted_totals().keys().eq(currencies.iter()));
+        assert!(self.ledger.pending_totals().keys().eq(currencies.iter()));
         for (currency, total) in self.ledger.posted_totals() {
             assert_eq!(total, 0, "posted balances of {currency} do not sum to zero");
         }
