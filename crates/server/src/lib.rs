@@ -259,8 +259,20 @@ pub fn app_with_risk(
             state.clone(),
             auth::authenticate,
         ));
+    // The channel authenticates by signing each notification, not by an API key; the text
+    // check still applies (an event id or reference is stored).
+    let channel_notifications = Router::new()
+        .route(
+            "/v1/payments/channel-notifications",
+            post(routes::payments::receive_channel_notification),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            body_limit,
+            stored_text::refuse_unstorable_text,
+        ));
     Router::new()
         .route("/healthz", get(routes::health))
+        .merge(channel_notifications)
         .merge(authenticated)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -310,6 +322,7 @@ pub async fn open(
             time_zone: credit.time_zone.clone(),
             credit_product: config.payments.credit_product.clone(),
             vault_annual_rate: vault_annual_rate(config)?,
+            channel_secret: config.payments.channel_secret.clone(),
         },
     ));
     let state = AppState::new(database, writer, clock, config.limits())

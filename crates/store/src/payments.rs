@@ -103,6 +103,35 @@ pub struct CardRow {
     pub created_at: i64,
 }
 
+/// A notification from the channel, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChannelNotification<'a> {
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub reference: &'a str,
+    pub channel_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+}
+
+/// A stored notification from the channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelNotificationRow {
+    pub event_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub reference: String,
+    pub channel_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub outcome: String,
+    pub resolved_at: Option<i64>,
+}
+
 fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
     at.map(micros)
 }
@@ -576,5 +605,71 @@ impl Database {
                     .map_err(|_| StoreError::Corrupt(format!("account id {id}")))
             })
             .collect()
+    }
+
+    /// Records a notification from the channel as `received`, before it is applied; false
+    /// when its event id is recorded already (a duplicate delivery: nothing written).
+    pub async fn insert_channel_notification(
+        &self,
+        notification: NewChannelNotification<'_>,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO channel_notifications (event_id, type, reference, channel_id, \
+                 amount_minor, currency, occurred_at, received_at, outcome) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received')",
+            )
+            .bind(notification.event_id)
+            .bind(notification.kind)
+            .bind(notification.reference)
+            .bind(notification.channel_id)
+            .bind(notification.amount_minor)
+            .bind(notification.currency)
+            .bind(micros(notification.occurred_at))
+            .bind(micros(notification.received_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        inserted_unless_taken(inserted)
+    }
+
+    /// Records what applying notification `event_id` did.
+    pub async fn resolve_channel_notification(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE channel_notifications SET outcome = $1, resolved_at = $2 \
+                 WHERE event_id = $3",
+            )
+            .bind(outcome)
+            .bind(micros(now))
+            .bind(event_id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Notification `event_id` as stored.
+    pub async fn channel_notification(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<ChannelNotificationRow>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT event_id, type, reference, channel_id, amount_minor, currency, \
+                 occurred_at, received_at, outcome, resolved_at \
+                 FROM channel_notifications WHERE event_id = $1",
+            )
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
     }
 }

@@ -531,3 +531,48 @@ pub async fn accrue_vault_yield(
         },
     )
 }
+
+/// `POST /v1/payments/channel-notifications`: the channel's signed notifications. Not
+/// under an API key: the bank proves who it is by the `Tally-Channel-Signature` over the
+/// body (`[payments] channel_secret`), checked before anything is read or stored. Answers
+/// 200 to every authentic notification, a duplicate or one about a reference Tally does
+/// not know included, so that the channel stops sending it; not in the OpenAPI document,
+/// which describes the API for Tally's clients (the format is `tally_channel::notification`).
+pub async fn receive_channel_notification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use tally_service::payments::notifications::NotificationRefusal;
+    let service = service(&state)?;
+    let signature = headers
+        .get(tally_channel::SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    match service
+        .receive_notification(signature, &body, state.clock.now())
+        .await
+    {
+        Ok(receipt) => Ok((StatusCode::OK, axum::Json(receipt)).into_response()),
+        Err(refusal) => {
+            let status = match &refusal {
+                NotificationRefusal::NotConfigured | NotificationRefusal::Store(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                NotificationRefusal::MissingSignature | NotificationRefusal::Signature(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
+                NotificationRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            };
+            if matches!(refusal, NotificationRefusal::Store(_)) {
+                tracing::warn!(%refusal, "a channel notification could not be recorded");
+            }
+            let message = match &refusal {
+                NotificationRefusal::Store(_) => {
+                    "storage is unavailable; send it again".to_string()
+                }
+                other => other.to_string(),
+            };
+            Err(ApiError::new(status, refusal.code(), message))
+        }
+    }
+}

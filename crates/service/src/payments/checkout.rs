@@ -56,7 +56,7 @@ use tally_channel::{
     Channel, ChannelError, ChannelId, Reference, RefundRequest as ChannelRefundRequest,
     VoidRequest,
 };
-use tally_core::{AccountId, Amount, HoldId};
+use tally_core::{AccountId, Amount, HoldId, Secret};
 use tally_credit::CreditError;
 use tally_ledger::{Command, LedgerError, NewEntry, NewHold, NewLeg, Outcome, Side};
 use tally_payments::payment::AUTHORIZATION_VALIDITY;
@@ -88,6 +88,8 @@ pub struct PaymentsConfig {
     pub credit_product: String,
     /// The vault's annual yield (1.85 % by default).
     pub vault_annual_rate: AnnualRate,
+    /// The key the channel signs its notifications with; without it none is believed.
+    pub channel_secret: Option<Secret<String>>,
 }
 
 /// The vault's annual yield when none is configured.
@@ -100,6 +102,7 @@ impl Default for PaymentsConfig {
             credit_product: "installment".to_string(),
             vault_annual_rate: AnnualRate::new(rust_decimal::Decimal::new(185, 4))
                 .unwrap_or(AnnualRate::ZERO),
+            channel_secret: None,
         }
     }
 }
@@ -337,6 +340,14 @@ impl PaymentService {
     /// The zone whose days are business days (the vault's yield days, credit dates).
     pub fn time_zone(&self) -> TimeZone {
         self.config.time_zone.clone()
+    }
+
+    /// The key of the channel's notification signatures, when one is configured.
+    pub(crate) fn channel_secret(&self) -> Option<&str> {
+        self.config
+            .channel_secret
+            .as_ref()
+            .map(|secret| secret.expose().as_str())
     }
 
     /// The channel for card money, when one is configured.
@@ -1288,6 +1299,18 @@ impl PaymentService {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Finishes the work left mid-way on payment `id` (its pending step first), as recovery
+    /// does for each payment it finds.
+    pub(crate) async fn settle_payment(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let _guard = self.stripe(id).lock().await;
+        let mut loaded = self.load(id).await?;
+        self.settle(&mut loaded, now).await
     }
 
     /// Finishes the work of payments left mid-way and expires those past their deadline,

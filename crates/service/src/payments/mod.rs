@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod cards;
 pub mod checkout;
 pub mod error;
+pub mod notifications;
 pub mod record;
 pub mod risk_control;
 pub mod vault_yield;
