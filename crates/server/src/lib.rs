@@ -189,6 +189,10 @@ fn payment_routes() -> Router<AppState> {
         .route("/{id}/capture", post(payments::capture_payment))
         .route("/{id}/cancel", post(payments::cancel_payment))
         .route("/{id}/refunds", post(payments::refund_payment))
+        .route(
+            "/webhook-endpoints",
+            post(payments::create_webhook_endpoint),
+        )
         .route_layer(scope("payments:write"));
     let admin = Router::new()
         .route("/vault-yields", post(payments::accrue_vault_yield))
@@ -199,6 +203,11 @@ fn payment_routes() -> Router<AppState> {
         .route_layer(scope("risk:analyst"));
     let reads = Router::new()
         .route("/cards", get(payments::list_cards))
+        .route("/webhook-endpoints", get(payments::list_webhook_endpoints))
+        .route(
+            "/webhook-deliveries",
+            get(payments::list_webhook_deliveries),
+        )
         .route("/wallets/{customer}", get(payments::get_balances))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));

@@ -8,6 +8,7 @@ use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::{inserted_unless_taken, StoreError};
 use crate::rows::micros;
+use crate::webhooks::NewPaymentEvent;
 use jiff::Timestamp;
 
 /// A payment as stored.
@@ -132,18 +133,38 @@ pub struct ChannelNotificationRow {
     pub resolved_at: Option<i64>,
 }
 
+/// Writes an event to the outbox inside the transaction of the change it announces.
+macro_rules! insert_event {
+    ($executor:expr, $event:expr) => {
+        sqlx::query(
+            "INSERT INTO payment_events (id, type, payment_id, merchant_id, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&$event.id)
+        .bind(&$event.kind)
+        .bind(&$event.payment_id)
+        .bind(&$event.merchant_id)
+        .bind(&$event.payload)
+        .bind(micros($event.created_at))
+        .execute($executor)
+        .await?
+    };
+}
+
 fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
     at.map(micros)
 }
 
 impl Database {
-    /// Stores a new payment and the answer to the request that made it, in one transaction:
-    /// a retry of that request finds the answer, never a second payment. False when a
-    /// request is stored under the key already (nothing written).
+    /// Stores a new payment, the answer to the request that made it and the events that
+    /// announce it, in one transaction: a retry of that request finds the answer, never a
+    /// second payment. False when a request is stored under the key already (nothing
+    /// written).
     pub async fn insert_payment(
         &self,
         row: NewPaymentRow<'_>,
         request: NewPaymentRequest<'_>,
+        events: &[NewPaymentEvent],
     ) -> Result<bool, StoreError> {
         let written: Result<(), sqlx::Error> = on_pool!(self, pool => {
             async {
@@ -178,6 +199,9 @@ impl Database {
                 .bind(micros(row.created_at))
                 .execute(&mut *transaction)
                 .await?;
+                for event in events {
+                    insert_event!(&mut *transaction, event);
+                }
                 transaction.commit().await
             }
             .await
@@ -196,8 +220,10 @@ impl Database {
         Ok(row.map(|(id, version, state)| StoredPayment { id, version, state }))
     }
 
-    /// Replaces payment `id`'s state if its version is still `version`; false when another
-    /// writer changed it first (nothing written).
+    /// Replaces payment `id`'s state if its version is still `version`, and writes `events`
+    /// (what the change announces) in the same transaction; false when another writer
+    /// changed it first (nothing written).
+    #[allow(clippy::too_many_arguments)]
     pub async fn update_payment(
         &self,
         id: &str,
@@ -206,9 +232,11 @@ impl Database {
         state: &str,
         deadline: Option<Timestamp>,
         now: Timestamp,
+        events: &[NewPaymentEvent],
     ) -> Result<bool, StoreError> {
         let updated = on_pool!(self, pool => {
-            sqlx::query(
+            let mut transaction = pool.begin().await?;
+            let updated = sqlx::query(
                 "UPDATE payments SET state = $1, status = $2, deadline = $3, \
                  version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
             )
@@ -218,9 +246,16 @@ impl Database {
             .bind(micros(now))
             .bind(id)
             .bind(version)
-            .execute(pool)
+            .execute(&mut *transaction)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if updated == 1 {
+                for event in events {
+                    insert_event!(&mut *transaction, event);
+                }
+            }
+            transaction.commit().await?;
+            updated
         });
         Ok(updated == 1)
     }

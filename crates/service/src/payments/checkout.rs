@@ -43,6 +43,7 @@ use crate::payments::risk_control::{
     STEP_UP_VALIDITY,
 };
 use crate::payments::views::{payment_view, PaymentView};
+use crate::payments::webhooks::{created_event, Announced, DELIVERY_TIMEOUT};
 use crate::risk::RiskService;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -157,6 +158,8 @@ struct Loaded {
     version: i64,
     /// The sequence the stored record has applied through.
     applied_through: i64,
+    /// What the stored version announced to merchants: a save announces the rest.
+    announced: Announced,
 }
 
 /// The stored state: the record and the last step applied.
@@ -177,6 +180,8 @@ pub struct PaymentService {
     config: PaymentsConfig,
     /// Test hook: the step taken when this reaches zero acts, then its answer is lost.
     lose_answer_in: std::sync::atomic::AtomicI64,
+    /// Sends merchant webhooks (no redirects followed: the endpoint is the URL registered).
+    webhook_client: reqwest::Client,
     /// The risk engine, attached once it is rebuilt from storage; without it payments are
     /// not risk-decided (a process that serves no risk routes).
     risk: std::sync::OnceLock<Arc<RiskService>>,
@@ -279,6 +284,11 @@ impl PaymentService {
                 .collect(),
             config,
             lose_answer_in: std::sync::atomic::AtomicI64::new(-1),
+            webhook_client: reqwest::Client::builder()
+                .timeout(DELIVERY_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             risk: std::sync::OnceLock::new(),
             code_sink: std::sync::OnceLock::new(),
         }
@@ -340,6 +350,10 @@ impl PaymentService {
     /// The zone whose days are business days (the vault's yield days, credit dates).
     pub fn time_zone(&self) -> TimeZone {
         self.config.time_zone.clone()
+    }
+
+    pub(crate) fn webhook_client(&self) -> &reqwest::Client {
+        &self.webhook_client
     }
 
     /// The key of the channel's notification signatures, when one is configured.
@@ -475,6 +489,7 @@ impl PaymentService {
         } else {
             payment.deadline()
         };
+        let events = loaded.announced.events_since(record, now)?;
         let saved = self
             .database
             .update_payment(
@@ -484,12 +499,14 @@ impl PaymentService {
                 &state,
                 deadline,
                 now,
+                &events,
             )
             .await?;
         if !saved {
             return Err(PaymentServiceError::Contended(loaded.record.id.clone()));
         }
         loaded.version += 1;
+        loaded.announced = Announced::of(&loaded.record);
         Ok(())
     }
 
@@ -589,6 +606,7 @@ impl PaymentService {
                     answer: &answer,
                     created_at: now,
                 },
+                &created_event(&record, now)?,
             )
             .await?;
         if !inserted {
@@ -2156,6 +2174,7 @@ fn decode_loaded(stored: StoredPayment) -> Result<Loaded, PaymentServiceError> {
     let state: StoredState = serde_json::from_str(&stored.state)
         .map_err(|error| StoreError::Corrupt(format!("payment {}: {error}", stored.id)))?;
     Ok(Loaded {
+        announced: Announced::of(&state.record),
         record: state.record,
         version: stored.version,
         applied_through: state.applied_through,

@@ -12,6 +12,7 @@ pub mod risk_control;
 pub mod vault_yield;
 pub mod views;
 pub mod wallets;
+pub mod webhooks;
 
 pub use checkout::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
 pub use error::PaymentServiceError;
