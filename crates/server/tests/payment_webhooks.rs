@@ -2,7 +2,8 @@
 //! `/v1/payments/webhook-endpoints`, every payment and refund change delivered by the
 //! worker's pass (called here with the time each story needs, so nothing sleeps) to a small
 //! receiver in this process, signed so that the signature verifies, retried with growing
-//! waits while the receiver refuses, every attempt in the delivery log; and the refusals
+//! waits while the receiver refuses, every attempt in the delivery log, a dead endpoint
+//! holding back none but its own deliveries; and the refusals
 //! (an unknown endpoint or event, an invalid URL or event type, a blank merchant, a reused
 //! key, a key without the scope).
 #![allow(clippy::unwrap_used)]
@@ -223,6 +224,7 @@ tally_store::on_both_backends!(
     every_change_reaches_the_endpoints_that_want_it_signed,
     a_refusing_receiver_gets_the_event_again_after_growing_waits,
     an_unreachable_receiver_is_logged_and_given_up_in_the_end,
+    a_dead_endpoint_holds_back_only_its_own_deliveries,
     refusals_name_what_is_wrong,
 );
 
@@ -445,6 +447,47 @@ async fn an_unreachable_receiver_is_logged_and_given_up_in_the_end(merchant: Mer
     );
     let report = merchant.deliver(at + SignedDuration::from_hours(24)).await;
     assert_eq!(report.attempted, 0, "{report:?}");
+}
+
+async fn a_dead_endpoint_holds_back_only_its_own_deliveries(merchant: Merchant) {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let events = ["payment.created", "payment.authorized", "payment.captured"];
+    let (status, body) = merchant
+        .post(
+            "/v1/payments/webhook-endpoints",
+            Some("dead"),
+            json!({"merchant_id": "m1", "url": format!("http://{closed}/"), "events": events}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dead = body["id"].as_str().unwrap().to_string();
+    merchant.endpoint("alive", "m1", &events).await;
+    merchant.pay("order-1", "10.00").await;
+
+    let report = merchant.deliver(merchant.clock.now()).await;
+    assert_eq!(
+        (report.attempted, report.delivered, report.retrying),
+        (4, 3, 1),
+        "{report:?}"
+    );
+    assert_eq!(merchant.received().len(), 3);
+    let (_, log) = merchant
+        .get(&format!("/v1/payments/webhook-deliveries?endpoint={dead}"))
+        .await;
+    let attempts: Vec<usize> = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|delivery| {
+            assert_eq!(delivery["status"], "pending");
+            delivery["attempts"].as_array().unwrap().len()
+        })
+        .collect();
+    // Newest event first: only the oldest was tried.
+    assert_eq!(attempts, [0, 0, 1]);
 }
 
 async fn refusals_name_what_is_wrong(merchant: Merchant) {

@@ -234,6 +234,25 @@ impl Database {
         now: Timestamp,
         events: &[NewPaymentEvent],
     ) -> Result<bool, StoreError> {
+        if events.is_empty() {
+            // Most saves (a step's progress) announce nothing: one statement, no transaction.
+            let updated = on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE payments SET state = $1, status = $2, deadline = $3, \
+                     version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
+                )
+                .bind(state)
+                .bind(status)
+                .bind(optional_micros(deadline))
+                .bind(micros(now))
+                .bind(id)
+                .bind(version)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            return Ok(updated == 1);
+        }
         let updated = on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
             let updated = sqlx::query(

@@ -21,7 +21,9 @@
 //! **Receivers deduplicate by event id**: delivery is at least once (an answer lost after
 //! the receiver acted is sent again), and a retried event carries the same id and body.
 //! A delivery is claimed before it is sent (its next attempt moved a minute on), so two
-//! `tally serve` on one database do not both send it.
+//! `tally serve` on one database do not both send it. Endpoints are served side by side,
+//! each one's deliveries in order; one that does not answer at all holds back its own
+//! other deliveries until the next pass, and nobody else's.
 
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
@@ -31,8 +33,9 @@ use jiff::{SignedDuration, Timestamp};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::time::Duration;
-use tally_store::webhooks::{AttemptRecord, NewPaymentEvent, WebhookEndpointRow};
+use tally_store::webhooks::{AttemptRecord, DueDelivery, NewPaymentEvent, WebhookEndpointRow};
 use tally_store::StoreError;
 use utoipa::ToSchema;
 
@@ -497,72 +500,117 @@ impl PaymentService {
                 .await?;
             report.fanned_out += 1;
         }
+        // One task per endpoint: a slow or unreachable receiver delays only its own
+        // deliveries, and each endpoint still gets its events in order.
+        let mut by_endpoint: BTreeMap<String, Vec<DueDelivery>> = BTreeMap::new();
         for delivery in self.database().due_webhook_deliveries(now, limit).await? {
-            let lease = now
-                .checked_add(CLAIM_LEASE)
-                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
-            let claimed = self
-                .database()
-                .claim_webhook_delivery(
-                    &delivery.event_id,
-                    &delivery.endpoint_id,
-                    delivery.next_attempt_at,
-                    lease,
-                )
-                .await?;
-            if !claimed {
-                continue;
+            by_endpoint
+                .entry(delivery.endpoint_id.clone())
+                .or_default()
+                .push(delivery);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for deliveries in by_endpoint.into_values() {
+            let database = self.database().clone();
+            let client = self.webhook_client().clone();
+            tasks.spawn(async move { send_to_endpoint(&database, &client, deliveries, now).await });
+        }
+        let mut failure = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(part)) => {
+                    report.attempted += part.attempted;
+                    report.delivered += part.delivered;
+                    report.retrying += part.retrying;
+                    report.failed += part.failed;
+                }
+                Ok(Err(error)) => failure = Some(error),
+                Err(error) => tracing::error!(%error, "a webhook delivery task stopped"),
             }
-            report.attempted += 1;
-            let signature = tally_channel::signature_header(
-                delivery.secret.as_bytes(),
-                now,
-                delivery.payload.as_bytes(),
-            );
-            let sent = self
-                .webhook_client()
-                .post(&delivery.url)
-                .header(EVENT_ID_HEADER, &delivery.event_id)
-                .header(SIGNATURE_HEADER, signature)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(delivery.payload.clone())
-                .send()
-                .await;
-            let (status_code, error) = match sent {
-                Ok(response) => (Some(i64::from(response.status().as_u16())), None),
-                Err(error) => (None, Some(error.to_string())),
-            };
-            let attempt = delivery.attempts + 1;
-            let delivered = status_code.is_some_and(|code| (200..300).contains(&code));
-            let (status, next_attempt_at) = if delivered {
-                report.delivered += 1;
-                ("delivered", None)
-            } else if attempt >= ATTEMPTS_MAX {
-                report.failed += 1;
-                tracing::warn!(event = %delivery.event_id, endpoint = %delivery.endpoint_id, attempt, "webhook delivery given up");
-                ("failed", None)
-            } else {
-                report.retrying += 1;
-                let next = now
-                    .checked_add(retry_delay(attempt))
-                    .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
-                ("pending", Some(next))
-            };
-            self.database()
-                .record_webhook_attempt(&AttemptRecord {
-                    event_id: &delivery.event_id,
-                    endpoint_id: &delivery.endpoint_id,
-                    attempt,
-                    attempted_at: now,
-                    status_code,
-                    error: error.as_deref(),
-                    status,
-                    next_attempt_at,
-                })
-                .await?;
+        }
+        if let Some(error) = failure {
+            return Err(error);
         }
         Ok(report)
     }
+}
+
+/// Attempts `deliveries`, all to one endpoint, in order; after an attempt that got no
+/// answer at all (the endpoint is down or silent) the rest wait for the next pass, so that
+/// one dead endpoint costs one timeout per pass.
+async fn send_to_endpoint(
+    database: &tally_store::Database,
+    client: &reqwest::Client,
+    deliveries: Vec<DueDelivery>,
+    now: Timestamp,
+) -> Result<DeliveryReport, PaymentServiceError> {
+    let mut report = DeliveryReport::default();
+    let lease = now
+        .checked_add(CLAIM_LEASE)
+        .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
+    for delivery in deliveries {
+        let claimed = database
+            .claim_webhook_delivery(
+                &delivery.event_id,
+                &delivery.endpoint_id,
+                delivery.next_attempt_at,
+                lease,
+            )
+            .await?;
+        if !claimed {
+            continue;
+        }
+        report.attempted += 1;
+        let signature = tally_channel::signature_header(
+            delivery.secret.as_bytes(),
+            now,
+            delivery.payload.as_bytes(),
+        );
+        let sent = client
+            .post(&delivery.url)
+            .header(EVENT_ID_HEADER, &delivery.event_id)
+            .header(SIGNATURE_HEADER, signature)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(delivery.payload.clone())
+            .send()
+            .await;
+        let (status_code, error) = match sent {
+            Ok(response) => (Some(i64::from(response.status().as_u16())), None),
+            Err(error) => (None, Some(error.to_string())),
+        };
+        let attempt = delivery.attempts + 1;
+        let delivered = status_code.is_some_and(|code| (200..300).contains(&code));
+        let (status, next_attempt_at) = if delivered {
+            report.delivered += 1;
+            ("delivered", None)
+        } else if attempt >= ATTEMPTS_MAX {
+            report.failed += 1;
+            tracing::warn!(event = %delivery.event_id, endpoint = %delivery.endpoint_id, attempt, "webhook delivery given up");
+            ("failed", None)
+        } else {
+            report.retrying += 1;
+            let next = now
+                .checked_add(retry_delay(attempt))
+                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
+            ("pending", Some(next))
+        };
+        database
+            .record_webhook_attempt(&AttemptRecord {
+                event_id: &delivery.event_id,
+                endpoint_id: &delivery.endpoint_id,
+                attempt,
+                attempted_at: now,
+                status_code,
+                error: error.as_deref(),
+                status,
+                next_attempt_at,
+            })
+            .await?;
+        if status_code.is_none() {
+            break;
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
