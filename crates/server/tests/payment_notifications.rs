@@ -2,8 +2,9 @@
 //! SQLite and PostgreSQL, from the bank simulator in this process: its notifications are
 //! caught by a small receiver and handed to Tally in the order (and as often) each story
 //! needs. A duplicate is applied once, a capture notified before its authorisation and a
-//! capture notified after the refund end in the one correct state, a bad signature is
-//! refused with nothing stored, and an unknown reference is stored and changes nothing.
+//! capture notified after the refund end in the one correct state, a payout confirmed late
+//! finishes its withdrawal, a bad signature is refused with nothing stored, and an unknown
+//! reference is stored and changes nothing.
 #![allow(clippy::unwrap_used)]
 
 use axum::body::{Body, Bytes};
@@ -162,14 +163,19 @@ impl Bank {
 
     /// The bank's notification of `kind` about payment `id`, waiting for it to arrive.
     async fn notification(&self, id: &str, kind: &str) -> Received {
-        let prefix = format!("payments:{id}:");
+        self.notification_about(&format!("payments:{id}:"), kind)
+            .await
+    }
+
+    /// The bank's notification of `kind` about a reference starting with `prefix`.
+    async fn notification_about(&self, prefix: &str, kind: &str) -> Received {
         for _ in 0..200 {
             let found = self.inbox.0.lock().unwrap().iter().find_map(|received| {
                 let body = received.json();
                 (body["type"] == kind
                     && body["reference"]
                         .as_str()
-                        .is_some_and(|reference| reference.starts_with(&prefix)))
+                        .is_some_and(|reference| reference.starts_with(prefix)))
                 .then(|| received.clone())
             });
             if let Some(found) = found {
@@ -177,7 +183,7 @@ impl Bank {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no {kind} notification about {id} arrived");
+        panic!("no {kind} notification about {prefix} arrived");
     }
 
     /// Delivers a notification to Tally with `signature`: the status and JSON answer.
@@ -221,6 +227,7 @@ tally_store::on_both_backends!(
     setup = Bank::new;
     a_late_capture_is_applied_once_however_often_and_in_whatever_order_it_comes,
     a_capture_notified_after_the_refund_leaves_the_payment_refunded,
+    a_payout_the_bank_confirms_late_finishes_the_withdrawal,
     a_bad_signature_is_refused_and_nothing_is_stored,
     an_unknown_reference_is_stored_and_changes_nothing,
 );
@@ -306,6 +313,61 @@ async fn a_capture_notified_after_the_refund_leaves_the_payment_refunded(bank: B
     assert_eq!(bank.status(&id).await, "refunded");
     assert_eq!(bank.count("journal_entries").await, entries);
     assert_eq!(bank.card().await, ("1000.00".into(), "200.00".into()));
+}
+
+async fn a_payout_the_bank_confirms_late_finishes_the_withdrawal(bank: Bank) {
+    let (status, body) = bank
+        .post(
+            "/v1/payments/wallets/c1/top-ups",
+            Some("top-up-1"),
+            json!({"card_token": bank.token, "amount": amount("300.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The bank pays out, and its answer is lost.
+    let control = bank.bank.as_ref().unwrap();
+    let faults = |rate| tally_channel::simulator::FaultsUpdate {
+        timeout_rate_ppm: Some(rate),
+        ..Default::default()
+    };
+    control
+        .set_faults(&faults(tally_channel::simulator::PartsPerMillion::ALWAYS))
+        .await
+        .unwrap();
+    let (status, body) = bank
+        .post(
+            "/v1/payments/wallets/c1/withdrawals",
+            Some("withdrawal-1"),
+            json!({"card_token": bank.token, "amount": amount("100.00")}),
+        )
+        .await;
+    control
+        .set_faults(&faults(tally_channel::simulator::PartsPerMillion::NEVER))
+        .await
+        .unwrap();
+    assert!(
+        status == StatusCode::SERVICE_UNAVAILABLE || body["status"] == "pending",
+        "{status} {body}"
+    );
+    let pending = "SELECT COUNT(*) FROM wallet_operations \
+                   WHERE kind = 'withdrawal' AND status = 'pending'";
+    assert_eq!(bank.scalar(pending).await, 1);
+    assert_eq!(bank.card().await.0, "800.00");
+
+    let paid = bank.notification_about("wop_", "payout.paid").await;
+    assert_eq!(bank.forward(&paid).await["outcome"], "applied");
+    assert_eq!(bank.scalar(pending).await, 0);
+    let succeeded = "SELECT COUNT(*) FROM wallet_operations \
+                     WHERE kind = 'withdrawal' AND status = 'succeeded'";
+    assert_eq!(bank.scalar(succeeded).await, 1);
+    let (status, balances) = bank
+        .call("GET", "/v1/payments/wallets/c1", &bank.writer, None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{balances}");
+    assert_eq!(balances["wallet"]["balance"]["value"], "200.00");
+    assert_eq!(balances["wallet"]["held"]["value"], "0.00");
+    // Late again: nothing more to do.
+    assert_eq!(bank.forward(&paid).await["duplicate"], true);
 }
 
 async fn a_bad_signature_is_refused_and_nothing_is_stored(bank: Bank) {
