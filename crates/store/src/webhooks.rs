@@ -50,6 +50,14 @@ pub struct WebhookEndpointRow {
     pub created_at: i64,
 }
 
+/// An event's deliveries to create: one per endpoint, due at `due`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FanOut {
+    pub event_id: String,
+    pub endpoints: Vec<String>,
+    pub due: Timestamp,
+}
+
 /// A delivery due, with what sending it needs.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DueDelivery {
@@ -209,32 +217,34 @@ impl Database {
         Ok(rows)
     }
 
-    /// Gives event `event_id` one pending delivery per endpoint in `endpoints`, due at
-    /// `due`, and marks it fanned out, in one transaction.
-    pub async fn fan_out_event(
-        &self,
-        event_id: &str,
-        endpoints: &[String],
-        due: Timestamp,
-    ) -> Result<(), StoreError> {
+    /// Gives each event of `fan_outs` one pending delivery per endpoint named with it, due at
+    /// the time given, and marks it fanned out: all in one transaction (one commit a pass,
+    /// however many events; most have no endpoint).
+    pub async fn fan_out_events(&self, fan_outs: &[FanOut]) -> Result<(), StoreError> {
+        if fan_outs.is_empty() {
+            return Ok(());
+        }
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
-            for endpoint in endpoints {
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (event_id, endpoint_id, status, attempts, \
-                     next_attempt_at, created_at) VALUES ($1, $2, 'pending', 0, $3, $3) \
-                     ON CONFLICT (event_id, endpoint_id) DO NOTHING",
-                )
-                .bind(event_id)
-                .bind(endpoint)
-                .bind(micros(due))
-                .execute(&mut *transaction)
-                .await?;
+            for fan_out in fan_outs {
+                for endpoint in &fan_out.endpoints {
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (event_id, endpoint_id, status, \
+                         attempts, next_attempt_at, created_at) \
+                         VALUES ($1, $2, 'pending', 0, $3, $3) \
+                         ON CONFLICT (event_id, endpoint_id) DO NOTHING",
+                    )
+                    .bind(&fan_out.event_id)
+                    .bind(endpoint)
+                    .bind(micros(fan_out.due))
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                sqlx::query("UPDATE payment_events SET fanned_out = 1 WHERE id = $1")
+                    .bind(&fan_out.event_id)
+                    .execute(&mut *transaction)
+                    .await?;
             }
-            sqlx::query("UPDATE payment_events SET fanned_out = 1 WHERE id = $1")
-                .bind(event_id)
-                .execute(&mut *transaction)
-                .await?;
             transaction.commit().await?;
         });
         Ok(())

@@ -35,7 +35,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tally_store::webhooks::{AttemptRecord, DueDelivery, NewPaymentEvent, WebhookEndpointRow};
+use tally_store::webhooks::{
+    AttemptRecord, DueDelivery, FanOut, NewPaymentEvent, WebhookEndpointRow,
+};
 use tally_store::StoreError;
 use utoipa::ToSchema;
 
@@ -77,6 +79,8 @@ const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(1);
 pub const URL_LENGTH_MAX: usize = 2048;
 /// Most rows one listing answers.
 const LISTING_MAX: i64 = 1000;
+/// Most endpoints the worker reads to give events their deliveries.
+const ENDPOINTS_SCANNED_MAX: i64 = 100_000;
 
 /// A merchant's request for an endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -480,25 +484,33 @@ impl PaymentService {
         limit: i64,
     ) -> Result<DeliveryReport, PaymentServiceError> {
         let mut report = DeliveryReport::default();
-        for event in self.database().events_to_fan_out(limit).await? {
-            let endpoints: Vec<String> = self
+        let events = self.database().events_to_fan_out(limit).await?;
+        if !events.is_empty() {
+            // Every endpoint read once a pass, not once an event.
+            let endpoints = self
                 .database()
-                .webhook_endpoints(Some(&event.merchant_id), LISTING_MAX)
-                .await?
-                .into_iter()
-                .filter(|endpoint| {
-                    endpoint.created_at <= event.created_at
-                        && serde_json::from_str::<Vec<String>>(&endpoint.events)
-                            .unwrap_or_default()
-                            .contains(&event.kind)
-                })
-                .map(|endpoint| endpoint.id)
-                .collect();
-            let due = Timestamp::from_microsecond(event.created_at).unwrap_or(now);
-            self.database()
-                .fan_out_event(&event.id, &endpoints, due)
+                .webhook_endpoints(None, ENDPOINTS_SCANNED_MAX)
                 .await?;
-            report.fanned_out += 1;
+            let fan_outs: Vec<FanOut> = events
+                .iter()
+                .map(|event| FanOut {
+                    event_id: event.id.clone(),
+                    endpoints: endpoints
+                        .iter()
+                        .filter(|endpoint| {
+                            endpoint.merchant_id == event.merchant_id
+                                && endpoint.created_at <= event.created_at
+                                && serde_json::from_str::<Vec<String>>(&endpoint.events)
+                                    .unwrap_or_default()
+                                    .contains(&event.kind)
+                        })
+                        .map(|endpoint| endpoint.id.clone())
+                        .collect(),
+                    due: Timestamp::from_microsecond(event.created_at).unwrap_or(now),
+                })
+                .collect();
+            self.database().fan_out_events(&fan_outs).await?;
+            report.fanned_out = fan_outs.len();
         }
         // One task per endpoint: a slow or unreachable receiver delays only its own
         // deliveries, and each endpoint still gets its events in order.
