@@ -67,8 +67,15 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         payments.attach_risk(risk.clone());
         spawn_payment_recovery(
             payments,
-            clock,
+            clock.clone(),
             std::time::Duration::from_millis(config.payments.recovery_interval_ms.max(100)),
+        )
+    });
+    let webhooks = state.payments.clone().map(|payments| {
+        spawn_webhook_delivery(
+            payments,
+            clock,
+            std::time::Duration::from_millis(config.payments.webhook_interval_ms.max(100)),
         )
     });
     let backend = state.database.backend();
@@ -95,9 +102,11 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .await?;
     // The recovery worker holds the payment service and with it a writer handle: stopped
     // here, as a crash would stop it (whatever it was doing, the next start finishes).
-    if let Some(recovery) = recovery {
-        recovery.abort();
-        let _ = recovery.await;
+    // So does the webhook worker: a delivery cut off is sent again, and receivers
+    // deduplicate by event id.
+    for worker in [recovery, webhooks].into_iter().flatten() {
+        worker.abort();
+        let _ = worker.await;
     }
     // The router (and with it every other writer handle) is gone: the writer drains and
     // stops.
@@ -136,6 +145,34 @@ pub(crate) fn spawn_payment_recovery(
                 Ok(0) => {}
                 Ok(pending) => tracing::info!(pending, "wallet operations still pending"),
                 Err(error) => tracing::warn!(%error, "wallet recovery failed; trying again later"),
+            }
+            tokio::time::sleep(interval).await;
+        }
+    })
+}
+
+/// Sends the merchants' webhook events due: every `interval`, until a pass finds nothing.
+pub(crate) fn spawn_webhook_delivery(
+    payments: Arc<tally_service::payments::PaymentService>,
+    clock: Arc<dyn Clock>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            loop {
+                match payments.deliver_webhooks(clock.now(), 100).await {
+                    Ok(report) if report.attempted + report.fanned_out > 0 => {
+                        tracing::debug!(?report, "webhooks delivered");
+                        if report.attempted < 100 && report.fanned_out < 100 {
+                            break;
+                        }
+                    }
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "webhook delivery failed; trying again later");
+                        break;
+                    }
+                }
             }
             tokio::time::sleep(interval).await;
         }

@@ -6,7 +6,8 @@
 //! restarted on the same database, and every confirm sent again with its key; then the same
 //! for the captures, cancels and refunds. Then: each payment ended once, where its story
 //! says (no step pending, no leg still reserved, no refund unfinished, no ledger hold left);
-//! each request acknowledged before a crash answers the same after it; the books balance;
+//! each request acknowledged before a crash answers the same after it; each change
+//! announced to merchants' webhooks once; the books balance;
 //! each wallet holds what its payments say; and the bank's view of each card (captured,
 //! refunded, held) agrees with Tally's legs. Runs on SQLite and on PostgreSQL
 //! (`TALLY_TEST_DATABASE_URL`).
@@ -314,6 +315,31 @@ async fn crash_and_recover(url: String, database: Database) {
         }
         for refund in payment["refunds"].as_array().unwrap() {
             assert_eq!(refund["status"], "succeeded", "payment {index}: {payment}");
+        }
+        // Every change announced to merchants once, in order, whatever the kills cut short.
+        let events: Vec<String> = database
+            .payment_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|event| event.kind)
+            .collect();
+        let announced: Vec<&str> = events
+            .iter()
+            .map(String::as_str)
+            .filter(|kind| kind.starts_with("payment."))
+            .collect();
+        let mut changes = vec!["payment.created".to_string()];
+        changes.extend(
+            transitions
+                .iter()
+                .map(|transition| format!("payment.{}", transition["to"].as_str().unwrap())),
+        );
+        assert_eq!(announced, changes, "payment {index}: {payment}");
+        let refunds = payment["refunds"].as_array().unwrap().len();
+        for kind in ["refund.created", "refund.succeeded"] {
+            let count = events.iter().filter(|event| *event == kind).count();
+            assert_eq!(count, refunds, "payment {index} {kind}: {events:?}");
         }
     }
     for index in 0..=POOR {

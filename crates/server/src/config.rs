@@ -67,6 +67,8 @@ pub struct PaymentsSettings {
     pub recovery_interval_ms: u64,
     /// The vault's annual yield, a decimal string (`"0.0185"` is 1.85 % a year).
     pub vault_annual_rate: String,
+    /// How often the webhook worker sends the merchants' events due.
+    pub webhook_interval_ms: u64,
 }
 
 impl Default for PaymentsSettings {
@@ -78,6 +80,7 @@ impl Default for PaymentsSettings {
             credit_product: "installment".into(),
             recovery_interval_ms: 5_000,
             vault_annual_rate: tally_service::payments::checkout::VAULT_ANNUAL_RATE_DEFAULT.into(),
+            webhook_interval_ms: 1_000,
         }
     }
 }

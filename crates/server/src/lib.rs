@@ -190,6 +190,10 @@ fn payment_routes() -> Router<AppState> {
         .route("/{id}/capture", post(payments::capture_payment))
         .route("/{id}/cancel", post(payments::cancel_payment))
         .route("/{id}/refunds", post(payments::refund_payment))
+        .route(
+            "/webhook-endpoints",
+            post(payments::create_webhook_endpoint),
+        )
         .route_layer(scope("payments:write"));
     let admin = Router::new()
         .route("/vault-yields", post(payments::accrue_vault_yield))
@@ -200,6 +204,11 @@ fn payment_routes() -> Router<AppState> {
         .route_layer(scope("risk:analyst"));
     let reads = Router::new()
         .route("/cards", get(payments::list_cards))
+        .route("/webhook-endpoints", get(payments::list_webhook_endpoints))
+        .route(
+            "/webhook-deliveries",
+            get(payments::list_webhook_deliveries),
+        )
         .route("/wallets/{customer}", get(payments::get_balances))
         .route("/{id}", get(payments::get_payment))
         .route_layer(scope("payments:read"));
@@ -271,8 +280,23 @@ pub fn app_with_risk(
     // The console authenticates by its session cookie, not by bearer keys: its routes are
     // merged beside the API's, outside their authentication layer.
     let console = console::router(state.clone(), risk);
+    // The channel authenticates by signing each notification, not by an API key; the text
+    // check still applies (an event id or reference is stored).
+    let channel_notifications = Router::new()
+        .route(
+            "/v1/payments/channel-notifications",
+            post(routes::payments::receive_channel_notification),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            stored_text::BodyLimits {
+                default: body_limit,
+                batch: body_limit,
+            },
+            stored_text::refuse_unstorable_text,
+        ));
     Router::new()
         .route("/healthz", get(routes::health))
+        .merge(channel_notifications)
         .merge(authenticated)
         .merge(console)
         .fallback(routes::not_found)
@@ -323,6 +347,7 @@ pub async fn open(
             time_zone: credit.time_zone.clone(),
             credit_product: config.payments.credit_product.clone(),
             vault_annual_rate: vault_annual_rate(config)?,
+            channel_secret: config.payments.channel_secret.clone(),
         },
     ));
     let state = AppState::new(database, writer, clock, config.limits())

@@ -1156,6 +1156,25 @@ async fn risk_control_acts_on_each_decision() {
             .await
             .unwrap();
         assert!(!released.delivery_held);
+        // The hold and its release are announced to the merchant's webhooks.
+        let announced: Vec<String> = shop
+            .database
+            .payment_events(&held_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|event| event.kind)
+            .collect();
+        assert_eq!(
+            announced,
+            [
+                "payment.created",
+                "payment.authorized",
+                "payment.delivery_held",
+                "payment.captured",
+                "payment.delivery_released"
+            ]
+        );
         // Review: every source held until the analyst decides.
         let (review_id, review) = pay(3, "3500.00").await;
         assert_eq!(review.unwrap().status, "under_review");

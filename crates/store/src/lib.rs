@@ -23,6 +23,7 @@ pub mod reads;
 pub mod risk;
 mod rows;
 pub mod testing;
+pub mod webhooks;
 pub mod writer;
 
 pub use database::{Backend, Database};

@@ -8,6 +8,7 @@ use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::{inserted_unless_taken, StoreError};
 use crate::rows::micros;
+use crate::webhooks::NewPaymentEvent;
 use jiff::Timestamp;
 
 /// A payment as stored.
@@ -103,18 +104,67 @@ pub struct CardRow {
     pub created_at: i64,
 }
 
+/// A notification from the channel, as received.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChannelNotification<'a> {
+    pub event_id: &'a str,
+    pub kind: &'a str,
+    pub reference: &'a str,
+    pub channel_id: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    pub occurred_at: Timestamp,
+    pub received_at: Timestamp,
+}
+
+/// A stored notification from the channel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ChannelNotificationRow {
+    pub event_id: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub reference: String,
+    pub channel_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub occurred_at: i64,
+    pub received_at: i64,
+    pub outcome: String,
+    pub resolved_at: Option<i64>,
+}
+
+/// Writes an event to the outbox inside the transaction of the change it announces.
+macro_rules! insert_event {
+    ($executor:expr, $event:expr) => {
+        sqlx::query(
+            "INSERT INTO payment_events (id, type, payment_id, merchant_id, payload, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&$event.id)
+        .bind(&$event.kind)
+        .bind(&$event.payment_id)
+        .bind(&$event.merchant_id)
+        .bind(&$event.payload)
+        .bind(micros($event.created_at))
+        .execute($executor)
+        .await?
+    };
+}
+
 fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
     at.map(micros)
 }
 
 impl Database {
-    /// Stores a new payment and the answer to the request that made it, in one transaction:
-    /// a retry of that request finds the answer, never a second payment. False when a
-    /// request is stored under the key already (nothing written).
+    /// Stores a new payment, the answer to the request that made it and the events that
+    /// announce it, in one transaction: a retry of that request finds the answer, never a
+    /// second payment. False when a request is stored under the key already (nothing
+    /// written).
     pub async fn insert_payment(
         &self,
         row: NewPaymentRow<'_>,
         request: NewPaymentRequest<'_>,
+        events: &[NewPaymentEvent],
     ) -> Result<bool, StoreError> {
         let written: Result<(), sqlx::Error> = on_pool!(self, pool => {
             async {
@@ -149,6 +199,9 @@ impl Database {
                 .bind(micros(row.created_at))
                 .execute(&mut *transaction)
                 .await?;
+                for event in events {
+                    insert_event!(&mut *transaction, event);
+                }
                 transaction.commit().await
             }
             .await
@@ -167,8 +220,10 @@ impl Database {
         Ok(row.map(|(id, version, state)| StoredPayment { id, version, state }))
     }
 
-    /// Replaces payment `id`'s state if its version is still `version`; false when another
-    /// writer changed it first (nothing written).
+    /// Replaces payment `id`'s state if its version is still `version`, and writes `events`
+    /// (what the change announces) in the same transaction; false when another writer
+    /// changed it first (nothing written).
+    #[allow(clippy::too_many_arguments)]
     pub async fn update_payment(
         &self,
         id: &str,
@@ -177,9 +232,30 @@ impl Database {
         state: &str,
         deadline: Option<Timestamp>,
         now: Timestamp,
+        events: &[NewPaymentEvent],
     ) -> Result<bool, StoreError> {
+        if events.is_empty() {
+            // Most saves (a step's progress) announce nothing: one statement, no transaction.
+            let updated = on_pool!(self, pool => {
+                sqlx::query(
+                    "UPDATE payments SET state = $1, status = $2, deadline = $3, \
+                     version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
+                )
+                .bind(state)
+                .bind(status)
+                .bind(optional_micros(deadline))
+                .bind(micros(now))
+                .bind(id)
+                .bind(version)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            return Ok(updated == 1);
+        }
         let updated = on_pool!(self, pool => {
-            sqlx::query(
+            let mut transaction = pool.begin().await?;
+            let updated = sqlx::query(
                 "UPDATE payments SET state = $1, status = $2, deadline = $3, \
                  version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
             )
@@ -189,9 +265,16 @@ impl Database {
             .bind(micros(now))
             .bind(id)
             .bind(version)
-            .execute(pool)
+            .execute(&mut *transaction)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if updated == 1 {
+                for event in events {
+                    insert_event!(&mut *transaction, event);
+                }
+            }
+            transaction.commit().await?;
+            updated
         });
         Ok(updated == 1)
     }
@@ -576,5 +659,71 @@ impl Database {
                     .map_err(|_| StoreError::Corrupt(format!("account id {id}")))
             })
             .collect()
+    }
+
+    /// Records a notification from the channel as `received`, before it is applied; false
+    /// when its event id is recorded already (a duplicate delivery: nothing written).
+    pub async fn insert_channel_notification(
+        &self,
+        notification: NewChannelNotification<'_>,
+    ) -> Result<bool, StoreError> {
+        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO channel_notifications (event_id, type, reference, channel_id, \
+                 amount_minor, currency, occurred_at, received_at, outcome) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received')",
+            )
+            .bind(notification.event_id)
+            .bind(notification.kind)
+            .bind(notification.reference)
+            .bind(notification.channel_id)
+            .bind(notification.amount_minor)
+            .bind(notification.currency)
+            .bind(micros(notification.occurred_at))
+            .bind(micros(notification.received_at))
+            .execute(pool)
+            .await
+            .map(|_| ())
+        });
+        inserted_unless_taken(inserted)
+    }
+
+    /// Records what applying notification `event_id` did.
+    pub async fn resolve_channel_notification(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE channel_notifications SET outcome = $1, resolved_at = $2 \
+                 WHERE event_id = $3",
+            )
+            .bind(outcome)
+            .bind(micros(now))
+            .bind(event_id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Notification `event_id` as stored.
+    pub async fn channel_notification(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<ChannelNotificationRow>, StoreError> {
+        let row = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT event_id, type, reference, channel_id, amount_minor, currency, \
+                 occurred_at, received_at, outcome, resolved_at \
+                 FROM channel_notifications WHERE event_id = $1",
+            )
+            .bind(event_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row)
     }
 }

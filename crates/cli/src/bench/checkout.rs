@@ -234,9 +234,14 @@ async fn start_here(arguments: &CheckoutBenchArgs) -> anyhow::Result<Target> {
         payments.attach_risk(risk.clone());
         // Runs until the process ends, as in `tally serve`.
         let _recovery = crate::serve::spawn_payment_recovery(
-            payments,
+            payments.clone(),
             clock.clone(),
             Duration::from_millis(config.payments.recovery_interval_ms.max(100)),
+        );
+        let _webhooks = crate::serve::spawn_webhook_delivery(
+            payments,
+            clock.clone(),
+            Duration::from_millis(config.payments.webhook_interval_ms.max(100)),
         );
     }
     let database = state.database.clone();

@@ -287,6 +287,20 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         "merchant_id",
         payment_reference.clone(),
     ));
+    fields.push((
+        "CreateWebhookEndpointRequest",
+        "merchant_id",
+        payment_reference.clone(),
+    ));
+    fields.push((
+        "CreateWebhookEndpointRequest",
+        "url",
+        Text::new(
+            Some(1),
+            Some(WEBHOOK_URL_CHARACTERS_MAX),
+            Some(WEBHOOK_URL_PATTERN.to_string()),
+        ),
+    ));
     fields.push(("CreatePaymentRequest", "order_reference", payment_reference));
     fields.push(("CreatePaymentRequest", "customer", customer.clone()));
     fields.push(("SaveCardRequest", "customer", customer));
@@ -301,6 +315,13 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
 /// A payment's merchant id and order reference: 128 bytes, stated as characters that
 /// always fit.
 const PAYMENT_REFERENCE_CHARACTERS_MAX: usize = 32;
+/// A webhook endpoint's URL as it is always accepted: `http` or `https`, a host whose
+/// labels start with a letter (never read as an IPv4 address), an optional port and a
+/// plain path. The handler accepts more (any URL the WHATWG parser reads with a host).
+pub const WEBHOOK_URL_PATTERN: &str =
+    "^https?://[A-Za-z][A-Za-z0-9-]{0,30}(\\.[A-Za-z][A-Za-z0-9-]{0,30}){0,4}(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~-]{0,30}){0,8}$";
+/// Longest webhook URL the pattern allows is well under the 2048 bytes accepted.
+const WEBHOOK_URL_CHARACTERS_MAX: usize = 400;
 /// A payment's customer: the characters a ledger account code can carry.
 const CUSTOMER_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
 /// A channel's card token as Tally accepts it, never mistaken for a card number.
@@ -623,7 +644,30 @@ impl Modify for Constraints {
         risk_event_rules(schemas);
         product_rules(schemas);
         funding_rules(schemas);
+        webhook_rules(schemas);
     }
+}
+
+/// A webhook endpoint names at least one event type, each one Tally sends.
+fn webhook_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
+    let Some(object) = object_mut(schemas, "CreateWebhookEndpointRequest") else {
+        return;
+    };
+    let types: Vec<Value> = tally_service::payments::webhooks::EVENT_TYPES
+        .iter()
+        .map(|kind| json!(kind))
+        .collect();
+    let events = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(types)),
+        )
+        .min_items(Some(1))
+        .build();
+    object
+        .properties
+        .insert("events".to_string(), RefOr::T(Schema::Array(events)));
 }
 
 /// The rules of [`parameters`], and the `Idempotency-Key` header's, with `page_size_max` as
@@ -1057,6 +1101,12 @@ mod tests {
                 let currency = Currency::from_code(code).unwrap();
                 prop_assert_eq!(accepted(&value, currency, Sign::Positive), Ok(()));
             }
+        }
+
+        #[test]
+        fn webhook_urls_the_pattern_allows_are_accepted(url in drawn(WEBHOOK_URL_PATTERN)) {
+            let checked = tally_service::payments::webhooks::check_url(&url);
+            prop_assert!(checked.is_ok(), "{}: {:?}", url, checked);
         }
 
         #[test]

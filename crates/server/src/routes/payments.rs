@@ -17,6 +17,9 @@ use crate::wire::payments::{
     ConfirmRequest, CreatePaymentRequest, DeclinedBody, RefundPaymentRequest, ReviewDecision,
     ReviewRequest, SaveCardRequest, VaultMovementRequest, VaultYieldRequest, WalletDeclinedBody,
 };
+use crate::wire::payments::{
+    CreateWebhookEndpointRequest, WebhookDeliveriesQuery, WebhookEndpointsQuery,
+};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -27,6 +30,9 @@ use tally_payments::PaymentError;
 use tally_service::payments::cards::CardView;
 use tally_service::payments::vault_yield::YieldReport;
 use tally_service::payments::wallets::{BalancesView, WalletOperationView};
+use tally_service::payments::webhooks::{
+    WebhookDeliveryList, WebhookEndpointList, WebhookEndpointView,
+};
 use tally_service::payments::{PaymentService, PaymentServiceError, PaymentView};
 
 fn service(state: &AppState) -> Result<&Arc<PaymentService>, ApiError> {
@@ -96,7 +102,9 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
             tracing::error!(%error, "a payment reached an impossible state");
             StatusCode::INTERNAL_SERVER_ERROR
         }
-        PaymentServiceError::PaymentNotFound(_) => StatusCode::NOT_FOUND,
+        PaymentServiceError::PaymentNotFound(_)
+        | PaymentServiceError::WebhookEndpointNotFound(_)
+        | PaymentServiceError::WebhookEventNotFound(_) => StatusCode::NOT_FOUND,
         PaymentServiceError::KeyReused(_)
         | PaymentServiceError::Contended(_)
         | PaymentServiceError::StepUpRequired(_) => StatusCode::CONFLICT,
@@ -527,6 +535,130 @@ pub async fn accrue_vault_yield(
             .await
         {
             Ok(report) => (StatusCode::OK, axum::Json(report)).into_response(),
+            Err(error) => payment_error(error),
+        },
+    )
+}
+
+/// `POST /v1/payments/channel-notifications`: the channel's signed notifications. Not
+/// under an API key: the bank proves who it is by the `Tally-Channel-Signature` over the
+/// body (`[payments] channel_secret`), checked before anything is read or stored. Answers
+/// 200 to every authentic notification, a duplicate or one about a reference Tally does
+/// not know included, so that the channel stops sending it; not in the OpenAPI document,
+/// which describes the API for Tally's clients (the format is `tally_channel::notification`).
+pub async fn receive_channel_notification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    use tally_service::payments::notifications::NotificationRefusal;
+    let service = service(&state)?;
+    let signature = headers
+        .get(tally_channel::SIGNATURE_HEADER)
+        .and_then(|value| value.to_str().ok());
+    match service
+        .receive_notification(signature, &body, state.clock.now())
+        .await
+    {
+        Ok(receipt) => Ok((StatusCode::OK, axum::Json(receipt)).into_response()),
+        Err(refusal) => {
+            let status = match &refusal {
+                NotificationRefusal::NotConfigured | NotificationRefusal::Store(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                NotificationRefusal::MissingSignature | NotificationRefusal::Signature(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
+                NotificationRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+            };
+            if matches!(refusal, NotificationRefusal::Store(_)) {
+                tracing::warn!(%refusal, "a channel notification could not be recorded");
+            }
+            let message = match &refusal {
+                NotificationRefusal::Store(_) => {
+                    "storage is unavailable; send it again".to_string()
+                }
+                other => other.to_string(),
+            };
+            Err(ApiError::new(status, refusal.code(), message))
+        }
+    }
+}
+
+#[utoipa::path(
+    post, path = "/v1/payments/webhook-endpoints", tag = "payments",
+    request_body = CreateWebhookEndpointRequest,
+    params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
+    responses(
+        (status = 201, description = "The endpoint, with its signing secret (shown here only): every event of the merchant's payments of the types named is POSTed to it with `Tally-Event-Id` and `Tally-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, retried from 1 s doubling to an hour, at most 16 times", body = WebhookEndpointView),
+        (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 422, description = "Not an absolute http or https URL (`invalid_webhook_url`), no or an unknown event type (`invalid_webhook_events`), a merchant id that is blank, too long or holds control characters (`invalid_request`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["payments:write"]))
+)]
+pub async fn create_webhook_endpoint(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Json(request): Json<CreateWebhookEndpointRequest>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let key = scoped_key(&principal, &headers)?;
+    Ok(
+        match service
+            .create_webhook_endpoint(&key, request.parse(), state.clock.now())
+            .await
+        {
+            Ok(endpoint) => (StatusCode::CREATED, axum::Json(endpoint)).into_response(),
+            Err(error) => payment_error(error),
+        },
+    )
+}
+
+#[utoipa::path(
+    get, path = "/v1/payments/webhook-endpoints", tag = "payments",
+    params(WebhookEndpointsQuery),
+    responses(
+        (status = 200, description = "The endpoints, oldest first, without their secrets", body = WebhookEndpointList),
+    ),
+    security(("api_key" = ["payments:read"]))
+)]
+pub async fn list_webhook_endpoints(
+    State(state): State<AppState>,
+    Query(query): Query<WebhookEndpointsQuery>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    Ok(
+        match service
+            .webhook_endpoints(query.merchant_id.as_deref())
+            .await
+        {
+            Ok(list) => (StatusCode::OK, axum::Json(list)).into_response(),
+            Err(error) => payment_error(error),
+        },
+    )
+}
+
+#[utoipa::path(
+    get, path = "/v1/payments/webhook-deliveries", tag = "payments",
+    params(WebhookDeliveriesQuery),
+    responses(
+        (status = 200, description = "The delivery log, newest event first (the latest 1,000 when neither `endpoint` nor `event` is named): each event's delivery to each endpoint, `pending`, `delivered` or `failed`, with every attempt (time, the receiver's status or the error)", body = WebhookDeliveryList),
+        (status = 404, description = "No such endpoint (`webhook_endpoint_not_found`) or event (`webhook_event_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["payments:read"]))
+)]
+pub async fn list_webhook_deliveries(
+    State(state): State<AppState>,
+    Query(query): Query<WebhookDeliveriesQuery>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    Ok(
+        match service
+            .webhook_deliveries(query.endpoint.as_deref(), query.event.as_deref())
+            .await
+        {
+            Ok(list) => (StatusCode::OK, axum::Json(list)).into_response(),
             Err(error) => payment_error(error),
         },
     )

@@ -294,3 +294,44 @@ pub struct VaultYieldRequest {
     #[schema(value_type = String, format = Date)]
     pub date: jiff::civil::Date,
 }
+
+/// A merchant's webhook endpoint: where the events of its payments go, and which.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookEndpointRequest {
+    /// The merchant whose payments' events the endpoint gets (a payment's `merchant_id`).
+    pub merchant_id: String,
+    /// An absolute `http` or `https` URL; events are POSTed to it.
+    pub url: String,
+    /// The event types it wants: `payment.created`, `payment.authorized`,
+    /// `payment.captured`, `payment.refunded`, `refund.succeeded`, … (see the tag).
+    pub events: Vec<String>,
+}
+
+impl CreateWebhookEndpointRequest {
+    pub fn parse(self) -> tally_service::payments::webhooks::NewWebhookEndpoint {
+        tally_service::payments::webhooks::NewWebhookEndpoint {
+            merchant_id: self.merchant_id,
+            url: self.url,
+            events: self.events,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookEndpointsQuery {
+    /// Only this merchant's endpoints.
+    pub merchant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WebhookDeliveriesQuery {
+    /// The deliveries to this endpoint, newest event first.
+    pub endpoint: Option<String>,
+    /// The deliveries of this event.
+    pub event: Option<String>,
+}

@@ -130,6 +130,8 @@ pub struct Setup {
     pub risk: bool,
     /// The payment service (with the credit service) and a bank simulator for its channel.
     pub payments: bool,
+    /// Where the bank simulator sends its notifications; none are sent without it.
+    pub notify_url: Option<String>,
 }
 
 impl Setup {
@@ -162,6 +164,14 @@ impl Setup {
             ..self
         }
     }
+
+    /// The payment service, its bank sending notifications to `url`.
+    pub fn notify(self, url: String) -> Self {
+        Self {
+            notify_url: Some(url),
+            ..self.payments()
+        }
+    }
 }
 
 /// The secret of the bank simulator the payment tests run.
@@ -170,10 +180,16 @@ pub const BANK_SECRET: &str = "bank-secret";
 /// A bank simulator on a free port, in this process: its URL and control client. Answers
 /// it loses arrive 1.5 s late, after the channel's 300 ms timeout.
 pub async fn bank() -> (String, Arc<SimulatorControl>) {
+    bank_notifying(None).await
+}
+
+/// A bank simulator as [`bank`] that sends its notifications to `notify_url`.
+pub async fn bank_notifying(notify_url: Option<String>) -> (String, Arc<SimulatorControl>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     let mut config = SimulatorConfig::new(BANK_SECRET);
     config.lost_answer_delay_ms = 1_500;
+    config.notify_url = notify_url;
     tokio::spawn(async move { serve(listener, config).await });
     let control = Arc::new(SimulatorControl::new(&url, BANK_SECRET).unwrap());
     (url, control)
@@ -199,7 +215,10 @@ pub fn payment_service(
         writer.clone(),
         credit,
         Some(channel),
-        PaymentsConfig::default(),
+        PaymentsConfig {
+            channel_secret: Some(Secret::new(BANK_SECRET.to_string())),
+            ..PaymentsConfig::default()
+        },
     ))
 }
 
@@ -233,7 +252,7 @@ impl Instance {
             None
         };
         let (payments, bank) = if setup.payments {
-            let (url, bank) = bank().await;
+            let (url, bank) = bank_notifying(setup.notify_url.clone()).await;
             let payments = payment_service(database, &writer, credit.clone(), &url);
             if let Some(risk) = &risk {
                 payments.attach_risk(risk.clone());

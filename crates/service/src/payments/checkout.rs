@@ -43,6 +43,7 @@ use crate::payments::risk_control::{
     STEP_UP_VALIDITY,
 };
 use crate::payments::views::{payment_view, PaymentView};
+use crate::payments::webhooks::{created_event, Announced, DELIVERY_TIMEOUT};
 use crate::risk::RiskService;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -56,7 +57,7 @@ use tally_channel::{
     Channel, ChannelError, ChannelId, Reference, RefundRequest as ChannelRefundRequest,
     VoidRequest,
 };
-use tally_core::{AccountId, Amount, HoldId};
+use tally_core::{AccountId, Amount, HoldId, Secret};
 use tally_credit::CreditError;
 use tally_ledger::{Command, LedgerError, NewEntry, NewHold, NewLeg, Outcome, Side};
 use tally_payments::payment::AUTHORIZATION_VALIDITY;
@@ -88,6 +89,8 @@ pub struct PaymentsConfig {
     pub credit_product: String,
     /// The vault's annual yield (1.85 % by default).
     pub vault_annual_rate: AnnualRate,
+    /// The key the channel signs its notifications with; without it none is believed.
+    pub channel_secret: Option<Secret<String>>,
 }
 
 /// The vault's annual yield when none is configured.
@@ -100,6 +103,7 @@ impl Default for PaymentsConfig {
             credit_product: "installment".to_string(),
             vault_annual_rate: AnnualRate::new(rust_decimal::Decimal::new(185, 4))
                 .unwrap_or(AnnualRate::ZERO),
+            channel_secret: None,
         }
     }
 }
@@ -154,6 +158,8 @@ struct Loaded {
     version: i64,
     /// The sequence the stored record has applied through.
     applied_through: i64,
+    /// What the stored version announced to merchants: a save announces the rest.
+    announced: Announced,
 }
 
 /// The stored state: the record and the last step applied.
@@ -174,6 +180,8 @@ pub struct PaymentService {
     config: PaymentsConfig,
     /// Test hook: the step taken when this reaches zero acts, then its answer is lost.
     lose_answer_in: std::sync::atomic::AtomicI64,
+    /// Sends merchant webhooks (no redirects followed: the endpoint is the URL registered).
+    webhook_client: reqwest::Client,
     /// The risk engine, attached once it is rebuilt from storage; without it payments are
     /// not risk-decided (a process that serves no risk routes).
     risk: std::sync::OnceLock<Arc<RiskService>>,
@@ -276,6 +284,11 @@ impl PaymentService {
                 .collect(),
             config,
             lose_answer_in: std::sync::atomic::AtomicI64::new(-1),
+            webhook_client: reqwest::Client::builder()
+                .timeout(DELIVERY_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
             risk: std::sync::OnceLock::new(),
             code_sink: std::sync::OnceLock::new(),
         }
@@ -337,6 +350,18 @@ impl PaymentService {
     /// The zone whose days are business days (the vault's yield days, credit dates).
     pub fn time_zone(&self) -> TimeZone {
         self.config.time_zone.clone()
+    }
+
+    pub(crate) fn webhook_client(&self) -> &reqwest::Client {
+        &self.webhook_client
+    }
+
+    /// The key of the channel's notification signatures, when one is configured.
+    pub(crate) fn channel_secret(&self) -> Option<&str> {
+        self.config
+            .channel_secret
+            .as_ref()
+            .map(|secret| secret.expose().as_str())
     }
 
     /// The channel for card money, when one is configured.
@@ -464,6 +489,7 @@ impl PaymentService {
         } else {
             payment.deadline()
         };
+        let events = loaded.announced.events_since(record, now)?;
         let saved = self
             .database
             .update_payment(
@@ -473,12 +499,14 @@ impl PaymentService {
                 &state,
                 deadline,
                 now,
+                &events,
             )
             .await?;
         if !saved {
             return Err(PaymentServiceError::Contended(loaded.record.id.clone()));
         }
         loaded.version += 1;
+        loaded.announced = Announced::of(&loaded.record);
         Ok(())
     }
 
@@ -578,6 +606,7 @@ impl PaymentService {
                     answer: &answer,
                     created_at: now,
                 },
+                &created_event(&record, now)?,
             )
             .await?;
         if !inserted {
@@ -1288,6 +1317,18 @@ impl PaymentService {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Finishes the work left mid-way on payment `id` (its pending step first), as recovery
+    /// does for each payment it finds.
+    pub(crate) async fn settle_payment(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let _guard = self.stripe(id).lock().await;
+        let mut loaded = self.load(id).await?;
+        self.settle(&mut loaded, now).await
     }
 
     /// Finishes the work of payments left mid-way and expires those past their deadline,
@@ -2133,6 +2174,7 @@ fn decode_loaded(stored: StoredPayment) -> Result<Loaded, PaymentServiceError> {
     let state: StoredState = serde_json::from_str(&stored.state)
         .map_err(|error| StoreError::Corrupt(format!("payment {}: {error}", stored.id)))?;
     Ok(Loaded {
+        announced: Announced::of(&state.record),
         record: state.record,
         version: stored.version,
         applied_through: state.applied_through,

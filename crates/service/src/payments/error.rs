@@ -83,6 +83,14 @@ pub enum PaymentServiceError {
         code: String,
         message: String,
     },
+    #[error("webhook endpoint {0} does not exist")]
+    WebhookEndpointNotFound(String),
+    #[error("webhook event {0} does not exist")]
+    WebhookEventNotFound(String),
+    #[error("invalid webhook URL {0}")]
+    InvalidWebhookUrl(String),
+    #[error("invalid webhook events: {0}")]
+    InvalidWebhookEvents(String),
 }
 
 impl PaymentServiceError {
@@ -109,6 +117,10 @@ impl PaymentServiceError {
             PaymentServiceError::LedgerConflict(_) => "payments_ledger_conflict",
             PaymentServiceError::LedgerRefused { .. } => "payments_ledger_refused",
             PaymentServiceError::ChannelRefused { .. } => "channel_refused",
+            PaymentServiceError::WebhookEndpointNotFound(_) => "webhook_endpoint_not_found",
+            PaymentServiceError::WebhookEventNotFound(_) => "webhook_event_not_found",
+            PaymentServiceError::InvalidWebhookUrl(_) => "invalid_webhook_url",
+            PaymentServiceError::InvalidWebhookEvents(_) => "invalid_webhook_events",
         }
     }
 }

@@ -6,11 +6,13 @@ pub mod accounts;
 pub mod cards;
 pub mod checkout;
 pub mod error;
+pub mod notifications;
 pub mod record;
 pub mod risk_control;
 pub mod vault_yield;
 pub mod views;
 pub mod wallets;
+pub mod webhooks;
 
 pub use checkout::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig, RecoveryReport};
 pub use error::PaymentServiceError;

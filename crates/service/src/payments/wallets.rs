@@ -409,7 +409,7 @@ impl PaymentService {
     }
 
     /// Takes the remaining steps of operation `id`, under its customer's lock.
-    async fn continue_wallet_operation(
+    pub(crate) async fn continue_wallet_operation(
         &self,
         id: &str,
         now: Timestamp,
