@@ -310,6 +310,29 @@ fn an_authorisation_needs_every_leg_held() {
         .legs
         .iter()
         .all(|leg| leg.status == LegStatus::Released));
+    // A paid or ended payment's legs are not released any more: a state conflict, not a
+    // question of the leg's own state.
+    for status in [Captured, Refunded, Failed, Cancelled] {
+        let mut ended = in_status(status);
+        assert_eq!(
+            ended.leg_released(0).unwrap_err().code(),
+            "payment_state_conflict",
+            "{status:?}"
+        );
+    }
+    // The refusal to end a paid payment says which end was asked for.
+    let mut paid = captured(10_000);
+    let messages: Vec<String> = [Cancelled, Expired, Failed]
+        .into_iter()
+        .map(|to| {
+            paid.end_unpaid(to, minutes(40), "late")
+                .unwrap_err()
+                .to_string()
+        })
+        .collect();
+    assert!(messages[0].contains("be cancelled"), "{}", messages[0]);
+    assert!(messages[1].contains("expire"), "{}", messages[1]);
+    assert!(messages[2].contains("fail"), "{}", messages[2]);
     // Legs never reserved are released when the payment ends.
     let cancelled = in_status(Cancelled);
     assert!(cancelled
@@ -345,6 +368,7 @@ fn deadlines_decide_expiry_and_refuse_late_steps() {
     // An authorised payment's deadline is its capture deadline; a paid one has none.
     let authorised = authorized();
     let capture_before = minutes(1) + AUTHORIZATION_VALIDITY;
+    assert_eq!(AUTHORIZATION_VALIDITY, SignedDuration::from_hours(168));
     assert_eq!(authorised.deadline(), Some(capture_before));
     assert_eq!(in_status(UnderReview).deadline(), Some(capture_before));
     assert_eq!(
@@ -508,6 +532,29 @@ fn delivery_holds_and_card_sources_are_recorded() {
         token: "tok".into()
     }
     .is_card());
+    // A payment funded by a card number instead of a token is refused when it is made.
+    let mut by_number = NewPayment {
+        merchant_id: "merchant-1".into(),
+        order_reference: "order-2".into(),
+        customer: "customer-1".into(),
+        amount: cny(100),
+        expires_at: minutes(30),
+        capture_method: CaptureMethod::Automatic,
+        fundings: vec![Funding {
+            source: Source::Card {
+                token: "4242424242424242".into(),
+            },
+            share: Share::Rest,
+        }],
+    };
+    assert_eq!(
+        Payment::new(by_number.clone(), start()).unwrap_err().code(),
+        "invalid_card_token"
+    );
+    by_number.fundings[0].source = Source::Card {
+        token: "tok_visa_4242".into(),
+    };
+    assert!(Payment::new(by_number, start()).is_ok());
     // A card token of 12 to 19 digits could be the number itself; 11 digits cannot.
     assert!(check_card_token("12345678901").is_ok());
     assert_eq!(
