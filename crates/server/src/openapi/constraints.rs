@@ -779,7 +779,9 @@ fn request_schemas(openapi: &OpenApi) -> std::collections::BTreeSet<String> {
 }
 
 /// A ledger object's metadata: at most [`tally_ledger::METADATA_KEYS_MAX`] keys, each with
-/// something besides whitespace, keys and values within the ledger's text length.
+/// something besides whitespace, keys and values within the ledger's text length. Values
+/// say they hold no NUL (`400 invalid_text` everywhere): a schema-driven generator asked
+/// not to produce NUL still put one in a free-form map's value.
 fn metadata_rules(metadata: &mut Object) {
     metadata.max_properties = Some(tally_ledger::METADATA_KEYS_MAX);
     metadata.property_names = Some(Box::new(Schema::Object(
@@ -795,6 +797,7 @@ fn metadata_rules(metadata: &mut Object) {
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .max_length(Some(LEDGER_TEXT_CHARACTERS_MAX))
+                .pattern(Some("^[^\\x00]*$"))
                 .build(),
         ),
     ))));
