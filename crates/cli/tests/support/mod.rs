@@ -1,11 +1,13 @@
 //! What the tests of the `tally` binary share: a free port, starting the real binary and
 //! waiting for it to answer, an API key made by `tally keys create`, a POST with an
-//! idempotency key, a count read straight from the database, and the crash driver
-//! ([`crash`]) that kills `tally serve` mid-load and retries every request.
+//! idempotency key, a count read straight from the database, the crash driver
+//! ([`crash`]) that kills `tally serve` mid-load and retries every request, and the power
+//! cut ([`power_cut`]) that also drops every write not yet synced.
 // Each test binary uses part of it.
 #![allow(dead_code)]
 
 pub mod crash;
+pub mod power_cut;
 
 use serde_json::Value;
 use std::path::Path;
