@@ -67,13 +67,13 @@ async fn connections_commit_synchronously_when_the_database_default_is_off() {
             .as_nanos()
     );
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "ALTER DATABASE {name} SET synchronous_commit = off"
-    ))
+    )))
     .execute(&mut admin)
     .await
     .unwrap();
@@ -100,10 +100,12 @@ async fn connections_commit_synchronously_when_the_database_default_is_off() {
         assert_every_connection_is_durable(&found, false);
     })
     .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     if let Err(error) = result {
         std::panic::resume_unwind(error.into_panic());
     }

@@ -1026,13 +1026,13 @@ async fn writers_race_correctly_when_the_default_isolation_is_repeatable_read() 
             .as_nanos()
     );
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut admin)
         .await
         .unwrap();
-    sqlx::query(&format!(
+    sqlx::query(sqlx::AssertSqlSafe(format!(
         "ALTER DATABASE {name} SET default_transaction_isolation = 'repeatable read'"
-    ))
+    )))
     .execute(&mut admin)
     .await
     .unwrap();
@@ -1070,10 +1070,12 @@ async fn writers_race_correctly_when_the_default_isolation_is_repeatable_read() 
         }
     })
     .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     if let Err(error) = result {
         std::panic::resume_unwind(error.into_panic());
     }

@@ -194,10 +194,12 @@ pub async fn get(client: &reqwest::Client, base: &str, key: &str, path: &str) ->
 
 /// The single number a query answers (a count, a balance), read straight from the database.
 pub async fn scalar(database: &Database, sql: &str) -> i64 {
-    tally_store::with_pool!(database, |pool| sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap())
+    tally_store::with_pool!(database, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap())
 }
 
 /// A migrated SQLite database in `directory`: its URL and a pool.
