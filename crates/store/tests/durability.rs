@@ -110,3 +110,27 @@ async fn connections_commit_synchronously_when_the_database_default_is_off() {
         std::panic::resume_unwind(error.into_panic());
     }
 }
+
+/// The SQLite that Tally bundles has the fix for the WAL-reset race (SQLite 3.51.3): before
+/// it, a commit on one connection while another checkpoints, as the ledger writer and the
+/// checkpointer do, can damage the database (https://sqlite.org/wal.html#walresetbug).
+#[tokio::test]
+async fn sqlite_is_past_the_wal_reset_race() {
+    let test = TestDatabase::sqlite().await.unwrap();
+    let Database::Sqlite(pool) = &test.database else {
+        unreachable!("TestDatabase::sqlite opens SQLite");
+    };
+    let (version,): (String,) = sqlx::query_as("SELECT sqlite_version()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let parts: Vec<u32> = version
+        .split('.')
+        .map(|part| part.parse().unwrap())
+        .collect();
+    assert!(
+        parts.as_slice() >= [3, 51, 3].as_slice(),
+        "SQLite {version} has the WAL-reset race"
+    );
+    eprintln!("SQLite {version}");
+}
