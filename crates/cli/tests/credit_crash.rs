@@ -30,7 +30,7 @@ const KILL_AFTER: usize = 80;
 fn operation(account: i64, index: usize) -> (String, Value, u16) {
     let minor = index + 1;
     let amount = json!({"value": format!("{}.{:02}", minor / 100, minor % 100), "currency": "CNY"});
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         (
             format!("/v1/credit/accounts/{account}/repayments"),
             json!({"amount": amount}),

@@ -215,7 +215,7 @@ fn luhn_valid(digits: &str) -> bool {
         }
         sum += digit;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An identifier as it appears in the log: its kind, the epoch of the blinding key and

@@ -85,7 +85,7 @@ impl Tile {
                 bytes.len()
             ))
         };
-        if bytes.len() % 32 != 0 {
+        if !bytes.len().is_multiple_of(32) {
             return Err(bad());
         }
         let count = bytes.len() / 32;

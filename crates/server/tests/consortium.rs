@@ -143,9 +143,12 @@ async fn flip_bit_in(
     let select = format!("SELECT {column} FROM {table} WHERE {condition}");
     let update = format!("UPDATE {table} SET {column} = $1 WHERE {condition}");
     tally_store::with_pool!(database, |pool| {
-        let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+        let (mut bytes,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(select))
+            .fetch_one(pool)
+            .await
+            .unwrap();
         bytes[offset] ^= 1;
-        sqlx::query(&update)
+        sqlx::query(sqlx::AssertSqlSafe(update))
             .bind(bytes)
             .execute(pool)
             .await

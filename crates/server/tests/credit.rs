@@ -117,7 +117,10 @@ impl Harness {
     async fn edit_stored_account(&self, id: i64, edit: impl FnOnce(&mut Value)) {
         let sql = format!("SELECT state FROM credit_accounts WHERE id = {id}");
         let state: String = tally_store::with_pool!(&self.database, |pool| {
-            sqlx::query_scalar(&sql).fetch_one(pool).await.unwrap()
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+                .unwrap()
         });
         let mut state: Value = serde_json::from_str(&state).unwrap();
         edit(&mut state);

@@ -1074,7 +1074,10 @@ async fn execute(harness: &Harness, sql: &str) {
 async fn case_status(harness: &Harness, id: &str) -> String {
     let sql = format!("SELECT status FROM risk_cases WHERE id = '{id}'");
     let (status,): (String,) = tally_store::with_pool!(&harness.database, |pool| {
-        sqlx::query_as(&sql).fetch_one(pool).await.unwrap()
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .unwrap()
     });
     status
 }

@@ -97,18 +97,24 @@ async fn flip_bit(database: &Database, table: &str, condition: &str, offset: usi
     let update = format!("UPDATE {table} SET bytes = $1 WHERE {condition}");
     match database {
         Database::Sqlite(pool) => {
-            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                .fetch_one(pool)
+                .await
+                .unwrap();
             bytes[offset] ^= 1;
-            sqlx::query(&update)
+            sqlx::query(sqlx::AssertSqlSafe(update))
                 .bind(bytes)
                 .execute(pool)
                 .await
                 .unwrap();
         }
         Database::Postgres(pool) => {
-            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(&select).fetch_one(pool).await.unwrap();
+            let (mut bytes,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                .fetch_one(pool)
+                .await
+                .unwrap();
             bytes[offset] ^= 1;
-            sqlx::query(&update)
+            sqlx::query(sqlx::AssertSqlSafe(update))
                 .bind(bytes)
                 .execute(pool)
                 .await
@@ -319,7 +325,7 @@ async fn fail_entry_inserts(database: &Database, fail: bool) {
             sqlx::query(statement).execute(pool).await.unwrap();
         }
         Database::Postgres(pool) => {
-            let statements: &[&str] = if fail {
+            let statements: &[&'static str] = if fail {
                 &[
                     "CREATE FUNCTION consortium_test_failure() RETURNS trigger LANGUAGE plpgsql \
                      AS $$ BEGIN RAISE EXCEPTION 'the disk is full (test)'; END $$",
@@ -330,7 +336,7 @@ async fn fail_entry_inserts(database: &Database, fail: bool) {
                 &["DROP TRIGGER consortium_test_failure ON consortium_entries"]
             };
             for statement in statements {
-                sqlx::query(statement).execute(pool).await.unwrap();
+                sqlx::query(*statement).execute(pool).await.unwrap();
             }
         }
     }

@@ -421,7 +421,7 @@ where
         + for<'row> sqlx::FromRow<'row, sqlx::sqlite::SqliteRow>
         + for<'row> sqlx::FromRow<'row, sqlx::postgres::PgRow>,
 {
-    tally_store::with_pool!(database, |pool| sqlx::query_as(sql)
+    tally_store::with_pool!(database, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_one(pool)
         .await
         .unwrap())

@@ -57,7 +57,7 @@ macro_rules! backend {
                 Ok(())
             }
 
-            fn push_in_list<'a>(query: &mut QueryBuilder<'a, $database>, values: &'a [String]) {
+            fn push_in_list(query: &mut QueryBuilder<$database>, values: &[String]) {
                 query.push(" (");
                 let mut separated = query.separated(", ");
                 for value in values {
@@ -103,7 +103,7 @@ macro_rules! backend {
                     "{HOLD_COLUMNS} WHERE status = 'pending' AND expires_at <= $1 \
                      ORDER BY expires_at LIMIT $2"
                 );
-                Ok(sqlx::query_as::<_, HoldRow>(&sql)
+                Ok(sqlx::query_as::<_, HoldRow>(sqlx::AssertSqlSafe(sql))
                     .bind(now)
                     .bind(limit)
                     .fetch_all(&mut *connection)
@@ -296,12 +296,12 @@ macro_rules! backend {
 
             pub async fn account(pool: &Pool<$database>, id: &str) -> Result<Option<AccountRow>, StoreError> {
                 let sql = format!("{ACCOUNT_COLUMNS} WHERE a.id = $1");
-                Ok(sqlx::query_as::<_, AccountRow>(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as::<_, AccountRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn hold(pool: &Pool<$database>, id: &str) -> Result<Option<HoldRow>, StoreError> {
                 let sql = format!("{HOLD_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as::<_, HoldRow>(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as::<_, HoldRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn entry(
@@ -316,7 +316,7 @@ macro_rules! backend {
                 .await?;
                 let Some(entry) = entry else { return Ok(None) };
                 let sql = format!("{LEG_COLUMNS} WHERE entry_id = $1 ORDER BY leg_index");
-                let legs = sqlx::query_as::<_, LegRow>(&sql).bind(id).fetch_all(pool).await?;
+                let legs = sqlx::query_as::<_, LegRow>(sqlx::AssertSqlSafe(sql)).bind(id).fetch_all(pool).await?;
                 Ok(Some((entry, legs)))
             }
 
@@ -329,7 +329,7 @@ macro_rules! backend {
                 let sql = format!(
                     "{LEG_COLUMNS} WHERE account_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3"
                 );
-                Ok(sqlx::query_as::<_, LegRow>(&sql)
+                Ok(sqlx::query_as::<_, LegRow>(sqlx::AssertSqlSafe(sql))
                     .bind(account_id)
                     .bind(after_sequence)
                     .bind(limit)

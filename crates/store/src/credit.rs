@@ -93,7 +93,7 @@ async fn upsert_encoded(
                  last_end_of_day = excluded.last_end_of_day, state = excluded.state, \
                  version = credit_accounts.version + 1",
             );
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (id, currency, last, state) in part {
                 query = query
                     .bind(*id)
@@ -347,7 +347,7 @@ impl Database {
                      FROM changed WHERE credit_accounts.id = changed.id \
                      AND credit_accounts.version = changed.version",
                 );
-                let mut query = sqlx::query(&sql);
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for (id, version, last, state) in part {
                     query = query
                         .bind(*id)

@@ -161,7 +161,7 @@ macro_rules! customer_sql {
                 id: &str,
             ) -> Result<Option<CustomerTuple>, StoreError> {
                 let sql = format!("{CUSTOMER_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn customer_exists(pool: &Pool<$database>, id: &str) -> Result<bool, StoreError> {
@@ -182,7 +182,7 @@ macro_rules! customer_sql {
                     "{CUSTOMER_COLUMNS} WHERE ($1 IS NULL OR phone_index = $1) \
                      AND ($2 IS NULL OR national_id_index = $2) ORDER BY id"
                 );
-                Ok(sqlx::query_as(&sql)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(phone_index)
                     .bind(national_id_index)
                     .fetch_all(pool)
@@ -263,7 +263,7 @@ macro_rules! customer_sql {
                 limit: i64,
             ) -> Result<Vec<CustomerTuple>, StoreError> {
                 let sql = format!("{CUSTOMER_COLUMNS} WHERE id > $1 ORDER BY id LIMIT $2");
-                Ok(sqlx::query_as(&sql).bind(after).bind(limit).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(pool).await?)
             }
 
             /// Replaces the sealed fields of a customer only if they are still `old`'s.
@@ -299,7 +299,7 @@ macro_rules! customer_sql {
             ) -> Result<bool, StoreError> {
                 // `column` is one of two names fixed by the caller, never input.
                 let sql = format!("SELECT id FROM customers WHERE {column} = $1");
-                let row: Option<(String,)> = sqlx::query_as(&sql).bind(index).fetch_optional(pool).await?;
+                let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(index).fetch_optional(pool).await?;
                 Ok(row.is_some())
             }
 
@@ -387,7 +387,7 @@ macro_rules! customer_sql {
                     "{PII_READ_COLUMNS} WHERE customer_id = $1 AND ($2 IS NULL OR id > $2) \
                      ORDER BY id LIMIT $3"
                 );
-                Ok(sqlx::query_as(&sql)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(customer_id)
                     .bind(after)
                     .bind(limit)

@@ -53,9 +53,9 @@ impl Database {
     /// database or role configured with `off` would otherwise lose acknowledged writes when
     /// the server crashes.
     pub async fn connect_postgres(options: PgConnectOptions) -> Result<Self, StoreError> {
-        // A space in a startup option is escaped with a backslash (sqlx passes it as is).
+        // sqlx escapes the space in a startup option itself (since 0.9).
         let options = options.options([
-            ("default_transaction_isolation", "read\\ committed"),
+            ("default_transaction_isolation", "read committed"),
             ("synchronous_commit", "on"),
         ]);
         let pool = PgPoolOptions::new()

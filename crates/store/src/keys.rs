@@ -227,7 +227,7 @@ macro_rules! key_sql {
                     "{KEY_COLUMNS} WHERE secret_hash = $1 AND revoked_at IS NULL \
                      AND (expires_at IS NULL OR expires_at > $2)"
                 );
-                Ok(sqlx::query_as(&sql)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(secret_hash)
                     .bind(now)
                     .fetch_optional(pool)
@@ -239,12 +239,12 @@ macro_rules! key_sql {
                 id: &str,
             ) -> Result<Option<KeyRow>, StoreError> {
                 let sql = format!("{KEY_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn all(pool: &Pool<$database>) -> Result<Vec<KeyRow>, StoreError> {
                 let sql = format!("{KEY_COLUMNS} ORDER BY created_at, id");
-                Ok(sqlx::query_as(&sql).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?)
             }
 
             /// Marks the key revoked; false when it does not exist or was revoked already.

@@ -179,7 +179,7 @@ macro_rules! risk_sql {
                 id: &str,
             ) -> Result<Option<ActivationRequestRow>, StoreError> {
                 let sql = format!("{REQUEST_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn activation_requests(
@@ -187,7 +187,7 @@ macro_rules! risk_sql {
                 limit: i64,
             ) -> Result<Vec<ActivationRequestRow>, StoreError> {
                 let sql = format!("{REQUEST_COLUMNS} ORDER BY requested_at DESC, id DESC LIMIT $1");
-                Ok(sqlx::query_as(&sql).bind(limit).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?)
             }
 
             /// Decides a pending request (by a key other than the requester's); when it is
@@ -242,17 +242,17 @@ macro_rules! risk_sql {
 
             pub async fn events_since(pool: &Pool<$database>, at: i64) -> Result<Vec<EventRow>, StoreError> {
                 let sql = format!("{EVENT_COLUMNS} WHERE at >= $1 ORDER BY sequence");
-                Ok(sqlx::query_as(&sql).bind(at).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(at).fetch_all(pool).await?)
             }
 
             pub async fn event(pool: &Pool<$database>, sequence: i64) -> Result<Option<EventRow>, StoreError> {
                 let sql = format!("{EVENT_COLUMNS} WHERE sequence = $1");
-                Ok(sqlx::query_as(&sql).bind(sequence).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(sequence).fetch_optional(pool).await?)
             }
 
             pub async fn event_by_id(pool: &Pool<$database>, event_id: &str) -> Result<Option<EventRow>, StoreError> {
                 let sql = format!("{EVENT_COLUMNS} WHERE event_id = $1 ORDER BY sequence LIMIT 1");
-                Ok(sqlx::query_as(&sql).bind(event_id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id).fetch_optional(pool).await?)
             }
 
             pub async fn event_case(pool: &Pool<$database>, sequence: i64) -> Result<Option<String>, StoreError> {
@@ -272,7 +272,7 @@ macro_rules! risk_sql {
                 limit: i64,
             ) -> Result<Vec<EventRow>, StoreError> {
                 let sql = format!("{EVENT_COLUMNS} WHERE customer = $1 ORDER BY sequence DESC LIMIT $2");
-                Ok(sqlx::query_as(&sql).bind(customer).bind(limit).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).bind(limit).fetch_all(pool).await?)
             }
 
             /// Stores events with their decisions, and the cases they open, in one transaction.
@@ -399,7 +399,7 @@ macro_rules! risk_sql {
 
             pub async fn case(pool: &Pool<$database>, id: &str) -> Result<Option<CaseRow>, StoreError> {
                 let sql = format!("{CASE_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
             }
 
             pub async fn case_assignee_key(pool: &Pool<$database>, id: &str) -> Result<Option<String>, StoreError> {
@@ -413,7 +413,7 @@ macro_rules! risk_sql {
 
             pub async fn cases(pool: &Pool<$database>, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
                 let sql = format!("{CASE_COLUMNS} WHERE status = $1 ORDER BY priority, created_at, id LIMIT $2");
-                Ok(sqlx::query_as(&sql).bind(status).bind(limit).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(status).bind(limit).fetch_all(pool).await?)
             }
 
             pub async fn case_queue(pool: &Pool<$database>, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
@@ -491,7 +491,7 @@ macro_rules! risk_sql {
                 by: &str,
             ) -> Result<Option<ListEntryRow>, StoreError> {
                 let sql = format!("{LIST_COLUMNS} WHERE id = $1 AND removed_at IS NULL");
-                let entry: Option<ListEntryRow> = sqlx::query_as(&sql).bind(id).fetch_optional(pool).await?;
+                let entry: Option<ListEntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
                 if entry.is_some() {
                     sqlx::query("UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 WHERE id = $3")
                         .bind(at)
@@ -511,7 +511,7 @@ macro_rules! risk_sql {
                     "{LIST_COLUMNS} WHERE removed_at IS NULL \
                      AND (expires_at IS NULL OR expires_at > $1) ORDER BY added_at, id"
                 );
-                Ok(sqlx::query_as(&sql).bind(now).fetch_all(pool).await?)
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?)
             }
 
             pub async fn customer_blocked(

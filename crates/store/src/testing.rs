@@ -89,7 +89,7 @@ impl TestDatabase {
         let schema = format!("tally_test_{seconds}_{}", uuid::Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(url).await?;
         sweep_stale_schemas(&mut admin, seconds).await?;
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
             .execute(&mut admin)
             .await?;
         admin.close().await?;
@@ -122,9 +122,11 @@ impl TestDatabase {
         if let Some(schema) = &self.schema {
             self.database.close().await;
             let mut admin = PgConnection::connect(&self.url).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .execute(&mut admin)
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&mut admin)
+            .await?;
             admin.close().await?;
         }
         Ok(())
@@ -260,9 +262,11 @@ async fn sweep_stale_schemas(admin: &mut PgConnection, now_seconds: u64) -> Resu
             .unwrap_or(0);
         if now_seconds.saturating_sub(created) > STALE_SCHEMA_SECONDS {
             // Another test may be sweeping the same schema; losing that race is harmless.
-            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                .execute(&mut *admin)
-                .await;
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS {schema} CASCADE"
+            )))
+            .execute(&mut *admin)
+            .await;
         }
     }
     Ok(())

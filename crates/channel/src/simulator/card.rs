@@ -78,7 +78,7 @@ fn luhn_valid(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A card's expiry month, `MM/YY`: the card is good through the month's last day.

@@ -289,17 +289,20 @@ async fn flip_bit(database: &tally_store::Database, table: &str, condition: &str
     let tally_store::Database::Sqlite(pool) = database else {
         panic!("SQLite");
     };
-    let (mut bytes,): (Vec<u8>,) =
-        sqlx::query_as(&format!("SELECT bytes FROM {table} WHERE {condition}"))
-            .fetch_one(pool)
-            .await
-            .expect("select");
+    let (mut bytes,): (Vec<u8>,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT bytes FROM {table} WHERE {condition}"
+    )))
+    .fetch_one(pool)
+    .await
+    .expect("select");
     bytes[offset] ^= 1;
-    sqlx::query(&format!("UPDATE {table} SET bytes = $1 WHERE {condition}"))
-        .bind(bytes)
-        .execute(pool)
-        .await
-        .expect("update");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET bytes = $1 WHERE {condition}"
+    )))
+    .bind(bytes)
+    .execute(pool)
+    .await
+    .expect("update");
 }
 
 async fn step(url: &str, key: &str) -> Result<Observation, String> {

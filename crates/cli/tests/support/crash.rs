@@ -24,7 +24,7 @@ pub struct Served {
     pub client: reqwest::Client,
     pub key: String,
     pub directory: TempDir,
-    environment: &'static [(&'static str, &'static str)],
+    environment: Vec<(String, String)>,
     server: Child,
 }
 
@@ -35,7 +35,7 @@ impl Served {
         url: String,
         key_name: &str,
         scopes: &[&str],
-        environment: &'static [(&'static str, &'static str)],
+        environment: &[(&str, &str)],
     ) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let key = create_key(&url, directory.path(), key_name, scopes);
@@ -51,7 +51,10 @@ impl Served {
             client,
             key,
             directory,
-            environment,
+            environment: environment
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             server,
         }
     }
@@ -87,13 +90,23 @@ impl Served {
 
     /// Starts the server again on the same database, port and environment.
     pub async fn restart(&mut self) {
-        self.server = start_server(
-            &self.url,
-            self.port,
-            self.directory.path(),
-            self.environment,
-        );
+        let environment: Vec<(&str, &str)> = self
+            .environment
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        self.server = start_server(&self.url, self.port, self.directory.path(), &environment);
         wait_until_healthy(&self.client, &self.base).await;
+    }
+
+    /// The environment of the next [`Served::restart`].
+    pub fn set_environment(&mut self, environment: Vec<(String, String)>) {
+        self.environment = environment;
+    }
+
+    /// The running server's process.
+    pub fn process(&mut self) -> &mut Child {
+        &mut self.server
     }
 }
 
@@ -125,16 +138,46 @@ pub struct Load {
     pub request: Arc<dyn Fn(usize) -> Request + Send + Sync>,
 }
 
+/// The replies to the requests acknowledged so far, by request index.
+pub type Replies = Arc<Mutex<BTreeMap<usize, Value>>>;
+
 /// Drives `load` against `served` until `kill_after` requests are acknowledged, kills the
 /// server, restarts it and retries every request; answers how many were acknowledged
 /// before the crash (at least `kill_after`, fewer than all).
 pub async fn kill_mid_load_and_retry(served: &mut Served, load: &Load) -> usize {
     let noun = load.noun;
-    // Drive requests until the server dies under us.
+    let (clients, first_replies) = start_load(served, load);
+    let message = format!("the load never reached {} {noun}s", load.kill_after);
+    let timeout = Duration::from_secs(120);
+    clients
+        .kill_server_at(
+            &mut served.server,
+            load.kill_after,
+            timeout,
+            load.poll,
+            &message,
+        )
+        .await;
+    let acknowledged_before_crash = first_replies.lock().unwrap().len();
+    assert!(acknowledged_before_crash >= load.kill_after);
+    assert!(
+        acknowledged_before_crash < load.requests,
+        "the server was killed after the load ended"
+    );
+
+    // Restart on the same database and retry every request, acknowledged or not.
+    served.restart().await;
+    retry_every_request(served, load, &first_replies).await;
+    acknowledged_before_crash
+}
+
+/// Starts the clients of `load` against `served`; they send requests until the load ends or
+/// they are told the server died. Answers them, and the replies that acknowledged requests.
+pub fn start_load(served: &Served, load: &Load) -> (Clients, Replies) {
     let next = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let dead = Arc::new(AtomicBool::new(false));
-    let first_replies: Arc<Mutex<BTreeMap<usize, Value>>> = Arc::default();
+    let first_replies: Replies = Arc::default();
     let mut tasks = Vec::new();
     for _ in 0..load.clients {
         let (client, base, key) = (
@@ -179,26 +222,14 @@ pub async fn kill_mid_load_and_retry(served: &mut Served, load: &Load) -> usize 
         dead,
         tasks,
     };
-    let message = format!("the load never reached {} {noun}s", load.kill_after);
-    let timeout = Duration::from_secs(120);
-    clients
-        .kill_server_at(
-            &mut served.server,
-            load.kill_after,
-            timeout,
-            load.poll,
-            &message,
-        )
-        .await;
-    let acknowledged_before_crash = first_replies.lock().unwrap().len();
-    assert!(acknowledged_before_crash >= load.kill_after);
-    assert!(
-        acknowledged_before_crash < load.requests,
-        "the server was killed after the load ended"
-    );
+    (clients, first_replies)
+}
 
-    // Restart on the same database and retry every request, acknowledged or not.
-    served.restart().await;
+/// Sends every request of `load` again with its key, acknowledged or not: each must answer
+/// the status its request expects, and each acknowledged one the same body as the first
+/// time.
+pub async fn retry_every_request(served: &Served, load: &Load, first_replies: &Replies) {
+    let noun = load.noun;
     let mut retries = Vec::new();
     for worker in 0..load.clients {
         let (client, base, key, first_replies) = (
@@ -233,7 +264,6 @@ pub async fn kill_mid_load_and_retry(served: &mut Served, load: &Load) -> usize 
     for retry in retries {
         retry.await.unwrap();
     }
-    acknowledged_before_crash
 }
 
 /// The clients of a load: how many requests were acknowledged, whether they were told the
@@ -256,8 +286,22 @@ impl Clients {
         poll: Duration,
         message: &str,
     ) {
+        let ready = |acknowledged| acknowledged >= kill_after;
+        self.kill_server_when(server, ready, timeout, poll, message)
+            .await;
+    }
+
+    /// As [`Clients::kill_server_at`], once `ready` holds of the acknowledged count.
+    pub async fn kill_server_when(
+        self,
+        server: &mut Child,
+        mut ready: impl FnMut(usize) -> bool,
+        timeout: Duration,
+        poll: Duration,
+        message: &str,
+    ) {
         let deadline = Instant::now() + timeout;
-        while self.acknowledged.load(Ordering::SeqCst) < kill_after {
+        while !ready(self.acknowledged.load(Ordering::SeqCst)) {
             assert!(Instant::now() < deadline, "{message}");
             tokio::time::sleep(poll).await;
         }

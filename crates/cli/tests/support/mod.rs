@@ -1,11 +1,13 @@
 //! What the tests of the `tally` binary share: a free port, starting the real binary and
 //! waiting for it to answer, an API key made by `tally keys create`, a POST with an
-//! idempotency key, a count read straight from the database, and the crash driver
-//! ([`crash`]) that kills `tally serve` mid-load and retries every request.
+//! idempotency key, a count read straight from the database, the crash driver
+//! ([`crash`]) that kills `tally serve` mid-load and retries every request, and the power
+//! cut ([`power_cut`]) that also drops every write not yet synced.
 // Each test binary uses part of it.
 #![allow(dead_code)]
 
 pub mod crash;
+pub mod power_cut;
 
 use serde_json::Value;
 use std::path::Path;
@@ -192,10 +194,12 @@ pub async fn get(client: &reqwest::Client, base: &str, key: &str, path: &str) ->
 
 /// The single number a query answers (a count, a balance), read straight from the database.
 pub async fn scalar(database: &Database, sql: &str) -> i64 {
-    tally_store::with_pool!(database, |pool| sqlx::query_scalar(sql)
-        .fetch_one(pool)
-        .await
-        .unwrap())
+    tally_store::with_pool!(database, |pool| sqlx::query_scalar(sqlx::AssertSqlSafe(
+        sql
+    ))
+    .fetch_one(pool)
+    .await
+    .unwrap())
 }
 
 /// A migrated SQLite database in `directory`: its URL and a pool.

@@ -386,15 +386,17 @@ impl TestApp {
 
     /// The single number a query answers (a count).
     pub async fn scalar(&self, sql: &str) -> i64 {
-        tally_store::with_pool!(&self.database, |pool| sqlx::query_scalar(sql)
-            .fetch_one(pool)
-            .await
-            .unwrap())
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_scalar(
+            sqlx::AssertSqlSafe(sql)
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap())
     }
 
     /// Runs a statement; the rows it changed.
     pub async fn execute(&self, sql: &str) -> Result<u64, sqlx::Error> {
-        tally_store::with_pool!(&self.database, |pool| sqlx::query(sql)
+        tally_store::with_pool!(&self.database, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))

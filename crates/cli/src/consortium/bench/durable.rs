@@ -75,7 +75,7 @@ impl Scratch {
         if let Some((url, schema)) = self.schema {
             use sqlx::Connection;
             let mut admin = sqlx::PgConnection::connect(&url).await?;
-            sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&mut admin)
                 .await?;
         }
