@@ -423,7 +423,8 @@ macro_rules! risk_sql {
                      AND ($3 IS NULL OR assignee_key = $3) \
                      ORDER BY priority, created_at, id LIMIT $4 OFFSET $5"
                 );
-                Ok(sqlx::query_as(&sql)
+                // Fixed column list; the filters are bound parameters.
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(&queue.status)
                     .bind(&queue.kind)
                     .bind(&queue.assignee_key)
