@@ -150,6 +150,43 @@ impl LedgerWriter {
         key: String,
         command: Command,
     ) -> Result<Outcome, WriteError> {
+        let answer = self.enqueue(actor, key, command).await?;
+        Self::outcome(answer).await
+    }
+
+    /// Applies `writes` for `actor` in their order, each under its own idempotency key, and
+    /// answers each one's outcome as [`LedgerWriter::submit_as`] would, one answer per write
+    /// in the same order. The writes are queued together before any answer is awaited, so the
+    /// writer commits them in as few durable transactions as its batch size allows, and a
+    /// later write sees the earlier ones (a transfer may spend what the one before it
+    /// brought). One refused write refuses only itself. Other writers' requests may be
+    /// committed between two of them.
+    pub async fn submit_batch_as(
+        &self,
+        actor: Actor,
+        writes: Vec<(String, Command)>,
+    ) -> Vec<Result<Outcome, WriteError>> {
+        let mut answers = Vec::with_capacity(writes.len());
+        for (key, command) in writes {
+            answers.push(self.enqueue(actor.clone(), key, command).await);
+        }
+        let mut outcomes = Vec::with_capacity(answers.len());
+        for answer in answers {
+            outcomes.push(match answer {
+                Ok(answer) => Self::outcome(answer).await,
+                Err(error) => Err(error),
+            });
+        }
+        outcomes
+    }
+
+    /// Queues one write and returns where its outcome will arrive.
+    async fn enqueue(
+        &self,
+        actor: Actor,
+        key: String,
+        command: Command,
+    ) -> Result<oneshot::Receiver<Result<Outcome, WriteError>>, WriteError> {
         let (reply, answer) = oneshot::channel();
         let request_hash = request_hash(&command);
         let request = Request {
@@ -163,52 +200,16 @@ impl LedgerWriter {
             .send(request)
             .await
             .map_err(|_| WriteError::Unavailable("the ledger writer has stopped".into()))?;
+        Ok(answer)
+    }
+
+    /// Waits for a queued write's outcome.
+    async fn outcome(
+        answer: oneshot::Receiver<Result<Outcome, WriteError>>,
+    ) -> Result<Outcome, WriteError> {
         answer
             .await
             .map_err(|_| WriteError::Unavailable("the ledger writer stopped mid-write".into()))?
-    }
-
-    /// Applies `writes` for `actor` in their order, each under its own idempotency key, and
-    /// answers each one's outcome as [`LedgerWriter::submit_as`] would. The writes are queued
-    /// together before any answer is awaited, so the writer commits them in as few durable
-    /// transactions as its batch size allows, and a later write sees the earlier ones (a
-    /// transfer may spend what the one before it brought). One refused write refuses only
-    /// itself. Other writers' requests may be committed between two of them.
-    pub async fn submit_batch_as(
-        &self,
-        actor: Actor,
-        writes: Vec<(String, Command)>,
-    ) -> Vec<Result<Outcome, WriteError>> {
-        let mut answers = Vec::with_capacity(writes.len());
-        for (key, command) in writes {
-            let (reply, answer) = oneshot::channel();
-            let request_hash = request_hash(&command);
-            let request = Request {
-                actor: actor.clone(),
-                key,
-                command,
-                request_hash,
-                reply,
-            };
-            answers.push(match self.sender.send(request).await {
-                Ok(()) => Some(answer),
-                Err(_) => None,
-            });
-        }
-        let mut outcomes = Vec::with_capacity(answers.len());
-        for answer in answers {
-            outcomes.push(match answer {
-                Some(answer) => answer.await.unwrap_or_else(|_| {
-                    Err(WriteError::Unavailable(
-                        "the ledger writer stopped mid-write".into(),
-                    ))
-                }),
-                None => Err(WriteError::Unavailable(
-                    "the ledger writer has stopped".into(),
-                )),
-            });
-        }
-        outcomes
     }
 }
 
