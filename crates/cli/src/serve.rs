@@ -63,6 +63,17 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("rebuilding the risk engine from storage")?;
     let risk = Arc::new(risk);
+    // Stolen-account claims whose credit lines a crash left behind their case.
+    let followed_up = tally_service::stolen_accounts::StolenAccountClaims {
+        risk: &risk,
+        credit: state.credit.as_deref(),
+    }
+    .finish_pending()
+    .await
+    .context("finishing the credit steps of stolen-account claims")?;
+    if followed_up > 0 {
+        tracing::info!(followed_up, "stolen-account claims followed up at start");
+    }
     let recovery = state.payments.clone().map(|payments| {
         payments.attach_risk(risk.clone());
         spawn_payment_recovery(

@@ -26,6 +26,10 @@ pub enum CreditError {
     },
     #[error("the account is frozen")]
     AccountFrozen,
+    #[error("a stolen-account claim (case {0}) is open on the account: its authorisations wait for the case to be decided")]
+    StolenAccountClaimOpen(String),
+    #[error("no stolen-account claim of case {0} is on the account")]
+    StolenAccountClaimNotFound(String),
     #[error("the account is closed")]
     AccountClosed,
     #[error("plan {0} does not exist")]
@@ -110,6 +114,8 @@ impl CreditError {
             CreditError::InvalidDueDays(_) => "credit_invalid_due_days",
             CreditError::InsufficientCredit { .. } => "credit_insufficient",
             CreditError::AccountFrozen => "credit_account_frozen",
+            CreditError::StolenAccountClaimOpen(_) => "credit_stolen_account_claim_open",
+            CreditError::StolenAccountClaimNotFound(_) => "credit_stolen_account_claim_not_found",
             CreditError::AccountClosed => "credit_account_closed",
             CreditError::PlanNotFound(_) => "credit_plan_not_found",
             CreditError::PlanNotActive(_) => "credit_plan_not_active",

@@ -8,6 +8,7 @@ use tally_core::MoneyError;
 use tally_ledger::LedgerError;
 use tally_risk::RiskError;
 use tally_service::risk::{RiskRequestError, RiskServiceError};
+use tally_service::stolen_accounts::ClaimError;
 use tally_store::{StoreError, WriteError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,6 +187,25 @@ impl From<RiskRequestError> for ApiError {
             | RiskRequestError::CaseMovedMeanwhile(_)
             | RiskRequestError::CaseClaimedByAnother { .. } => StatusCode::CONFLICT,
             ref other => return ApiError::internal(other),
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+/// A refusal of the stolen-account flow, with the status of its kind.
+impl From<ClaimError> for ApiError {
+    fn from(error: ClaimError) -> Self {
+        let code = error.code();
+        let status = match error {
+            ClaimError::Risk(error) => return error.into(),
+            ClaimError::Credit { error, .. } => {
+                return crate::routes::credit::operation_error(error)
+            }
+            ClaimError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ClaimError::NotAClaim(_) => StatusCode::NOT_FOUND,
+            ClaimError::NotConfirmed { .. } | ClaimError::AlreadyRestored(_) => {
+                StatusCode::CONFLICT
+            }
         };
         ApiError::new(status, code, error.to_string())
     }

@@ -37,7 +37,10 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The risk routes under `/v1/risk`, each group behind its scope.
-fn risk_routes(risk: Arc<tally_service::risk::RiskService>) -> Router<AppState> {
+fn risk_routes(
+    risk: Arc<tally_service::risk::RiskService>,
+    credit: Option<Arc<tally_service::credit::decision::CreditService>>,
+) -> Router<AppState> {
     use axum::routing::delete;
     use routes::risk;
     let scope =
@@ -72,13 +75,14 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>) -> Router<AppState> 
         .route("/cases/{id}", get(risk::get_case))
         .route("/cases/{id}/evidence", get(risk::evidence))
         .route("/cases/{id}/{action}", post(risk::move_case))
+        .route("/claims/{id}/restore", post(risk::restore_access))
         .route_layer(scope("risk:analyst"));
     Router::new()
         .merge(writes)
         .merge(administration)
         .merge(reads)
         .merge(analyst)
-        .with_state(risk::RiskContext { risk })
+        .with_state(risk::RiskContext { risk, credit })
 }
 
 /// The customer routes, each group behind its scope. A lookup is a `POST` with the phone or
@@ -261,7 +265,7 @@ pub fn app_with_risk(
         .nest("/payments", payment_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
-        v1 = v1.nest("/risk", risk_routes(risk));
+        v1 = v1.nest("/risk", risk_routes(risk, state.credit.clone()));
     }
     let authenticated = Router::new()
         .nest("/v1", v1)

@@ -86,6 +86,7 @@ pub use constraints::{Constraints, PageSizes};
         risk::get_case,
         risk::move_case,
         risk::claim_stolen_account,
+        risk::restore_access,
         risk::evidence,
     ),
     components(schemas(
@@ -145,7 +146,7 @@ pub use constraints::{Constraints, PageSizes};
         wire::risk::AddListEntryRequest, wire::risk::ListEntryBody, wire::risk::ListEntryList,
         wire::risk::CaseBody, wire::risk::CaseEnvelope, wire::risk::CaseList,
         wire::risk::CaseLogLineBody, wire::risk::CaseWithLogBody, wire::risk::MoveCaseRequest,
-        wire::risk::ClaimStolenAccountRequest, wire::risk::EvidenceBody,
+        wire::risk::ClaimStolenAccountRequest, wire::risk::RestoreAccessRequest, wire::risk::ClaimBody, wire::risk::EvidenceBody,
         wire::risk::EvidenceEventBody,
     )),
     modifiers(&BearerKeys, &CommonResponses, &Constraints),

@@ -47,7 +47,7 @@ support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let setup = Setup::default().privacy(privacy()).credit();
+        let setup = Setup::default().privacy(privacy()).credit().risk();
         let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
         let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
         let reader = app.key("reader", &["credit:read"]).await;
@@ -196,6 +196,9 @@ tally_store::on_both_backends!(
     a_declined_application_is_answered_and_replayed,
     a_crash_between_intent_and_ledger_is_finished,
     a_stolen_purchase_is_written_off_on_a_confirmed_case,
+    a_stolen_account_claim_from_freeze_to_restored_access,
+    a_rejected_claim_lifts_its_freeze_and_the_purchase_goes_through,
+    a_claim_left_behind_by_a_crash_is_followed_up_at_start,
     end_of_day_expires_holds_cuts_statements_and_queues_collections,
     products_are_added_through_the_api,
     concurrent_openings_get_their_own_accounts,
@@ -1204,6 +1207,351 @@ async fn a_stolen_purchase_is_written_off_on_a_confirmed_case(harness: Harness) 
     assert_eq!(
         harness.ledger(LedgerRole::FraudLossExpense).await,
         (60_000, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+}
+
+/// Purchases at 09:00 (100.00), 10:00 (200.00) and 11:00 (300.00), each captured over 6
+/// months, and one authorised at 12:00 (50.00) and not captured. Returns the account, its
+/// customer, and keys with risk:write and risk:analyst.
+async fn three_purchases_and_a_pending_one(harness: &Harness) -> (i64, String, String, String) {
+    let (id, customer) = harness.open().await;
+    for (index, (time, value)) in [
+        ("2026-05-01T09:00:00Z", "100.00"),
+        ("2026-05-01T10:00:00Z", "200.00"),
+        ("2026-05-01T11:00:00Z", "300.00"),
+        ("2026-05-01T12:00:00Z", "50.00"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        harness.clock.set(time.parse().unwrap());
+        let (status, body) = harness
+            .post(
+                &format!("/v1/credit/accounts/{id}/authorizations"),
+                &format!("authorize-{index}"),
+                json!({"amount": cny(value)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        if index < 3 {
+            let (status, body) = harness
+                .post(
+                    &format!(
+                        "/v1/credit/accounts/{id}/authorizations/{}/capture",
+                        index + 1
+                    ),
+                    &format!("capture-{index}"),
+                    json!({"product": "loan", "periods": 6}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    harness.clock.set("2026-05-01T13:00:00Z".parse().unwrap());
+    let reporter = harness.key("claims desk", &["risk:write"]).await;
+    let analyst = harness.key("analyst", &["risk:analyst"]).await;
+    (id, customer, reporter, analyst)
+}
+
+async fn claim(harness: &Harness, reporter: &str, body: Value) -> (StatusCode, Value) {
+    harness
+        .call("POST", "/v1/risk/claims", reporter, None, Some(body))
+        .await
+}
+
+async fn move_case(harness: &Harness, analyst: &str, case_id: &str, action: &str) -> Value {
+    let (status, body) = harness
+        .call(
+            "POST",
+            &format!("/v1/risk/cases/{case_id}/{action}"),
+            analyst,
+            None,
+            Some(json!({"note": "checked with the customer"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{action}: {body}");
+    body
+}
+
+async fn a_stolen_account_claim_from_freeze_to_restored_access(harness: Harness) {
+    let (id, customer, reporter, analyst) = three_purchases_and_a_pending_one(&harness).await;
+    // Refused: a compromise time after the claim.
+    let (status, body) = claim(
+        &harness,
+        &reporter,
+        json!({"customer": customer, "description": "x", "compromised_at": "2026-05-02T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = claim(
+        &harness,
+        &reporter,
+        json!({"customer": customer, "description": "my phone was stolen at 09:30",
+               "compromised_at": "2026-05-01T09:30:00Z", "police_reference": "PR-2026-0501"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let case_id = body["case"]["id"].as_str().unwrap().to_string();
+    // At once: the line is frozen, and the pending purchase waits.
+    let account = harness.account(id).await;
+    assert_eq!(account["status"], "frozen", "{account}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/4/capture"),
+            "capture-while-claimed",
+            json!({"product": "loan", "periods": 6}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::CONFLICT,
+            Some("credit_stolen_account_claim_open")
+        ),
+        "{body}"
+    );
+    // Access cannot be restored before the claim is confirmed.
+    let restore = format!("/v1/risk/claims/{case_id}/restore");
+    let (status, body) = harness
+        .call(
+            "POST",
+            &restore,
+            &analyst,
+            None,
+            Some(json!({"note": "id card seen"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("risk_claim_not_confirmed"))
+    );
+    move_case(&harness, &analyst, &case_id, "claim").await;
+    move_case(&harness, &analyst, &case_id, "approve").await;
+    // Confirmed: the two purchases from 09:30 on are written off with everything on them,
+    // the pending one is voided, the first purchase stays the customer's.
+    let account = harness.account(id).await;
+    let plans = account["plans"].as_array().unwrap();
+    let statuses: Vec<&str> = plans
+        .iter()
+        .map(|plan| plan["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["active", "written_off_fraud", "written_off_fraud"],
+        "{account}"
+    );
+    assert_eq!(account["unpaid_principal"], cny("100.00"));
+    assert_eq!(account["held"], cny("0.00"));
+    assert_eq!(account["authorizations"], json!([]));
+    assert_eq!(account["bucket"], "current");
+    assert_eq!(account["status"], "frozen");
+    assert_eq!(
+        harness.ledger(LedgerRole::FraudLossExpense).await,
+        (50_000, 0)
+    );
+    harness.assert_books_match(&[id]).await;
+    let (status, evidence) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}/evidence"),
+            &analyst,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{evidence}");
+    assert_eq!(evidence["claim"]["police_reference"], "PR-2026-0501");
+    assert_eq!(evidence["claim"]["compromised_at"], "2026-05-01T09:30:00Z");
+    // One credit operation for the whole confirmation.
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM credit_operations WHERE kind = 'confirm_stolen_account_claim'")
+            .await,
+        1
+    );
+    // The customer is blocked until re-verified.
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-after-confirm",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("customer_blocked"))
+    );
+    let (status, body) = harness
+        .call("POST", &restore, &analyst, None, Some(json!({"note": " "})))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request"))
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            &restore,
+            &analyst,
+            None,
+            Some(json!({"note": "identity card checked at the branch"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = harness
+        .call(
+            "POST",
+            &restore,
+            &analyst,
+            None,
+            Some(json!({"note": "again"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("risk_claim_already_restored"))
+    );
+    let (_, case) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}"),
+            &analyst,
+            None,
+            None,
+        )
+        .await;
+    let actions: Vec<&str> = case["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|line| line["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "opened",
+            "claimed",
+            "approved",
+            "evidence_exported",
+            "access_restored"
+        ]
+    );
+    let account = harness.account(id).await;
+    assert_eq!(account["status"], "open", "{account}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations"),
+            "authorize-after-restore",
+            json!({"amount": cny("1.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    harness.assert_books_match(&[id]).await;
+    // Refused: a case that is not a claim.
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims/no-such-case/restore",
+            &analyst,
+            None,
+            Some(json!({"note": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("risk_case_not_found"))
+    );
+}
+
+async fn a_rejected_claim_lifts_its_freeze_and_the_purchase_goes_through(harness: Harness) {
+    let (id, customer, reporter, analyst) = three_purchases_and_a_pending_one(&harness).await;
+    let (status, body) = claim(
+        &harness,
+        &reporter,
+        json!({"customer": customer, "description": "I think my phone was stolen",
+               "compromised_at": "2026-05-01T08:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let case_id = body["case"]["id"].as_str().unwrap().to_string();
+    move_case(&harness, &analyst, &case_id, "claim").await;
+    move_case(&harness, &analyst, &case_id, "reject").await;
+    let account = harness.account(id).await;
+    assert_eq!(account["status"], "open", "{account}");
+    let (status, body) = harness
+        .post(
+            &format!("/v1/credit/accounts/{id}/authorizations/4/capture"),
+            "capture-after-reject",
+            json!({"product": "loan", "periods": 6}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(harness.ledger(LedgerRole::FraudLossExpense).await, (0, 0));
+    harness.assert_books_match(&[id]).await;
+}
+
+async fn a_claim_left_behind_by_a_crash_is_followed_up_at_start(harness: Harness) {
+    let (id, customer, _, _) = three_purchases_and_a_pending_one(&harness).await;
+    // As a crash would leave it: the case approved and its claim stored, the credit line
+    // not yet told.
+    let risk = RiskStore::new(harness.database.clone());
+    let case = CaseRow {
+        id: "crashed-claim".into(),
+        kind: "stolen_account".into(),
+        priority: 0,
+        status: "approved".into(),
+        customer: customer.clone(),
+        event_sequence: None,
+        summary: "stolen".into(),
+        assignee: Some("analyst".into()),
+        created_at: 0,
+        updated_at: 0,
+    };
+    let log = CaseLogRow {
+        id: "log-crashed".into(),
+        case_id: "crashed-claim".into(),
+        at: 0,
+        actor: "analyst".into(),
+        action: "opened".into(),
+        note: "".into(),
+    };
+    let claim = tally_store::risk::ClaimRow {
+        case_id: "crashed-claim".into(),
+        compromised_at: Some(
+            "2026-05-01T10:30:00Z"
+                .parse::<jiff::Timestamp>()
+                .unwrap()
+                .as_microsecond(),
+        ),
+        police_reference: None,
+        followed_up: "none".into(),
+        restored_at: None,
+        restored_by: None,
+    };
+    risk.insert_claim(&case, &log, &claim).await.unwrap();
+    let claims = tally_service::stolen_accounts::StolenAccountClaims {
+        risk: harness.app.risk.as_deref().unwrap(),
+        credit: Some(&harness.credit),
+    };
+    assert_eq!(claims.finish_pending().await.unwrap(), 1);
+    // Run again: nothing is left, and nothing is written off twice.
+    assert_eq!(claims.finish_pending().await.unwrap(), 0);
+    let account = harness.account(id).await;
+    let statuses: Vec<&str> = account["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|plan| plan["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["active", "active", "written_off_fraud"]);
+    assert_eq!(
+        harness.ledger(LedgerRole::FraudLossExpense).await,
+        (30_000, 0)
     );
     harness.assert_books_match(&[id]).await;
 }

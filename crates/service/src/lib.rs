@@ -17,3 +17,4 @@ pub mod overview;
 pub mod payments;
 pub mod risk;
 pub mod service_accounts;
+pub mod stolen_accounts;

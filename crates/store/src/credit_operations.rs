@@ -238,6 +238,20 @@ impl Database {
         Ok(row.map(|(customer_id,)| customer_id))
     }
 
+    /// The credit accounts of customer `customer`, in id order.
+    pub async fn credit_accounts_of_customer(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<CreditAccountId>, StoreError> {
+        let rows: Vec<(CreditAccountId,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM credit_accounts WHERE customer_id = $1 ORDER BY id")
+                .bind(customer)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
     /// Opens an account under the next id (none when `account` is `None`: a declined
     /// application) and stores its opening operation in one transaction; `answer` gives the
     /// operation's answer code and text from the new id. `None` when the key or the id was

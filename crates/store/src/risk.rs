@@ -46,6 +46,20 @@ pub struct CaseRow {
     pub updated_at: i64,
 }
 
+/// A stolen-account claim beside its case (see migration `stolen_account_claims`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ClaimRow {
+    pub case_id: String,
+    /// Microseconds since the epoch.
+    pub compromised_at: Option<i64>,
+    pub police_reference: Option<String>,
+    /// How far the customer's credit lines followed the case: none, frozen, confirmed,
+    /// ended, restoring, restored.
+    pub followed_up: String,
+    pub restored_at: Option<i64>,
+    pub restored_by: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseLogRow {
     pub id: String,
@@ -96,6 +110,8 @@ macro_rules! risk_sql {
                 version, decision, decided_at FROM risk_events";
             const LIST_COLUMNS: &str = "SELECT id, kind, field, value, reason, source, added_at, \
                 added_by, expires_at FROM risk_list_entries";
+            const CLAIM_COLUMNS: &str = "SELECT case_id, compromised_at, police_reference, \
+                followed_up, restored_at, restored_by FROM stolen_account_claims";
 
             pub async fn rule_sets(pool: &Pool<$database>) -> Result<Vec<(i64, String)>, StoreError> {
                 Ok(sqlx::query_as("SELECT version, source FROM risk_rule_sets ORDER BY version")
@@ -352,6 +368,95 @@ macro_rules! risk_sql {
                 insert_case_in(&mut transaction, case, log).await?;
                 transaction.commit().await?;
                 Ok(())
+            }
+
+            pub async fn insert_claim(pool: &Pool<$database>, case: &CaseRow, log: &CaseLogRow, claim: &ClaimRow) -> Result<(), StoreError> {
+                let mut transaction = pool.begin().await?;
+                insert_case_in(&mut transaction, case, log).await?;
+                sqlx::query(
+                    "INSERT INTO stolen_account_claims \
+                     (case_id, compromised_at, police_reference, followed_up, restored_at, restored_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&claim.case_id)
+                .bind(claim.compromised_at)
+                .bind(&claim.police_reference)
+                .bind(&claim.followed_up)
+                .bind(claim.restored_at)
+                .bind(&claim.restored_by)
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                Ok(())
+            }
+
+            pub async fn claim(pool: &Pool<$database>, case_id: &str) -> Result<Option<ClaimRow>, StoreError> {
+                let sql = format!("{CLAIM_COLUMNS} WHERE case_id = $1");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(pool).await?)
+            }
+
+            /// Claims whose credit lines have not yet followed their case's status.
+            pub async fn claims_to_follow_up(pool: &Pool<$database>) -> Result<Vec<ClaimRow>, StoreError> {
+                let sql = format!(
+                    "{CLAIM_COLUMNS} WHERE followed_up <> (CASE \
+                       WHEN restored_at IS NOT NULL THEN 'restored' \
+                       WHEN (SELECT status FROM risk_cases WHERE id = case_id) = 'approved' THEN 'confirmed' \
+                       WHEN (SELECT status FROM risk_cases WHERE id = case_id) = 'rejected' THEN 'ended' \
+                       ELSE 'frozen' END) ORDER BY case_id"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?)
+            }
+
+            pub async fn set_claim_followed_up(pool: &Pool<$database>, case_id: &str, followed_up: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE stolen_account_claims SET followed_up = $1 WHERE case_id = $2")
+                    .bind(followed_up)
+                    .bind(case_id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// Records the re-verification of a confirmed claim's customer, removes the block
+            /// list entries the case added and logs the step, in one transaction. The removed
+            /// entries, or `None` when the claim was restored before.
+            pub async fn restore_claim(
+                pool: &Pool<$database>,
+                case_id: &str,
+                log: &CaseLogRow,
+            ) -> Result<Option<Vec<ListEntryRow>>, StoreError> {
+                let mut transaction = pool.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE stolen_account_claims SET restored_at = $1, restored_by = $2, \
+                     followed_up = 'restoring' WHERE case_id = $3 AND restored_at IS NULL",
+                )
+                .bind(log.at)
+                .bind(&log.actor)
+                .bind(case_id)
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    transaction.rollback().await?;
+                    return Ok(None);
+                }
+                let source = format!("case {case_id}");
+                let sql = format!("{LIST_COLUMNS} WHERE source = $1 AND kind = 'block' AND removed_at IS NULL");
+                let removed: Vec<ListEntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&source)
+                    .fetch_all(&mut *transaction)
+                    .await?;
+                sqlx::query(
+                    "UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 \
+                     WHERE source = $3 AND kind = 'block' AND removed_at IS NULL",
+                )
+                .bind(log.at)
+                .bind(&log.actor)
+                .bind(&source)
+                .execute(&mut *transaction)
+                .await?;
+                insert_log_in(&mut transaction, log).await?;
+                transaction.commit().await?;
+                Ok(Some(removed))
             }
 
             /// Moves a case from `expected_status` to its new state, with a log line; `false`
@@ -659,6 +764,47 @@ impl RiskStore {
         items: &[(EventRow, Option<(CaseRow, CaseLogRow)>)],
     ) -> Result<(), StoreError> {
         on_pool!(&self.database, insert_events(items))
+    }
+
+    /// Stores a stolen-account case with its claim, in one transaction.
+    pub async fn insert_claim(
+        &self,
+        case: &CaseRow,
+        log: &CaseLogRow,
+        claim: &ClaimRow,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, insert_claim(case, log, claim))
+    }
+
+    /// The claim of case `case_id`, if it is a stolen-account case made with one.
+    pub async fn claim(&self, case_id: &str) -> Result<Option<ClaimRow>, StoreError> {
+        on_pool!(&self.database, claim(case_id))
+    }
+
+    /// Claims whose customer's credit lines have not yet followed the case (a crash between
+    /// the case's move and the credit steps leaves such a claim).
+    pub async fn claims_to_follow_up(&self) -> Result<Vec<ClaimRow>, StoreError> {
+        on_pool!(&self.database, claims_to_follow_up())
+    }
+
+    /// Records how far the credit lines followed claim `case_id`.
+    pub async fn set_claim_followed_up(
+        &self,
+        case_id: &str,
+        followed_up: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, set_claim_followed_up(case_id, followed_up))
+    }
+
+    /// Records the customer's re-verification after claim `case_id`: the case's block list
+    /// entries are removed (kept for the audit trail) and `log` is added, in one
+    /// transaction. The removed entries; `None` when the claim was restored before.
+    pub async fn restore_claim(
+        &self,
+        case_id: &str,
+        log: &CaseLogRow,
+    ) -> Result<Option<Vec<ListEntryRow>>, StoreError> {
+        on_pool!(&self.database, restore_claim(case_id, log))
     }
 
     pub async fn insert_case(&self, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {

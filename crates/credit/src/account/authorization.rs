@@ -8,6 +8,7 @@ use crate::posting::{LedgerRole, Posting};
 use crate::product::Product;
 use crate::schedule::Schedule;
 use jiff::civil::Date;
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tally_core::Amount;
 
@@ -21,6 +22,10 @@ pub struct Authorization {
     pub expires_on: Date,
     /// The caller's reference (the store keeps the operation that made its ledger hold).
     pub reference: String,
+    /// When the purchase was authorised, where the service said: a stolen-account claim
+    /// writes off the purchases made from its compromise time on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_at: Option<Timestamp>,
 }
 
 impl Authorization {
@@ -104,7 +109,25 @@ impl Account {
             authorized_on: date,
             expires_on,
             reference,
+            authorized_at: None,
         });
+        Ok(id)
+    }
+
+    /// Authorises a purchase as [`Account::authorize_purchase`] does, made at `at`: the
+    /// plan it is captured into keeps that time as its purchase time.
+    pub fn authorize_purchase_at(
+        &mut self,
+        at: Timestamp,
+        date: Date,
+        value: Amount,
+        expires_on: Date,
+        reference: String,
+    ) -> Result<u32, CreditError> {
+        let id = self.authorize_purchase(date, value, expires_on, reference)?;
+        if let Some(made) = self.authorizations.iter_mut().find(|made| made.id == id) {
+            made.authorized_at = Some(at);
+        }
         Ok(id)
     }
 
@@ -126,6 +149,9 @@ impl Account {
         periods: u32,
     ) -> Result<(Authorization, u32, Posting), CreditError> {
         let authorization = self.authorization(id)?.clone();
+        if let Some(claim) = self.open_stolen_account_claim() {
+            return Err(CreditError::StolenAccountClaimOpen(claim.case_id.clone()));
+        }
         self.check_positive(value)?;
         let released = authorization.released_by_capture(date, value)?;
         let before = self.clone();
@@ -135,6 +161,9 @@ impl Account {
         match self.capture(date, value, product, periods) {
             Ok((plan_id, posting)) => {
                 self.authorizations.retain(|kept| kept.id != id);
+                if let Some(plan) = self.plans.iter_mut().find(|plan| plan.id == plan_id) {
+                    plan.purchased_at = authorization.authorized_at;
+                }
                 Ok((authorization, plan_id, posting))
             }
             Err(error) => {

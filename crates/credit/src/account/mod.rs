@@ -10,7 +10,8 @@
 //! `authorization.rs`; the lender's rules ([`AccountPolicy`]) in `policy.rs`; delinquency
 //! ([`Bucket`]s, their [`DelinquencyAction`]s, aging and charge-off) in `delinquency.rs`; the
 //! day's interest and penalties in `daily_charges.rs`; the credit balance (applied to bills,
-//! paid out) in `credit_balance.rs`. Every type stays reachable here, at
+//! paid out) in `credit_balance.rs`; a stolen-account claim (freeze, confirm, restore) in
+//! `claim.rs`. Every type stays reachable here, at
 //! `tally_credit::account::*`.
 
 use crate::allocation::{allocate, Applied, Due};
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tally_core::{Amount, Currency};
 
 mod authorization;
+mod claim;
 mod credit_balance;
 mod daily_charges;
 mod delinquency;
@@ -32,6 +34,7 @@ mod policy;
 mod statement;
 
 pub use authorization::Authorization;
+pub use claim::{ConfirmedClaim, StolenAccountClaim};
 pub use delinquency::{Bucket, BucketAction, ContactTask, DelinquencyAction};
 pub use plan::{Plan, PlanStatus};
 pub use policy::AccountPolicy;
@@ -131,6 +134,10 @@ pub struct Account {
     /// before Tally kept it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket_at_end_of_day: Option<Bucket>,
+    /// A stolen-account claim on the customer, from the moment it is made until it is
+    /// rejected or the customer's access is restored (see `claim.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stolen_account_claim: Option<StolenAccountClaim>,
 }
 
 fn first_id() -> u32 {
@@ -187,6 +194,7 @@ impl Account {
             next_authorization_id: 1,
             pricing_tier: None,
             bucket_at_end_of_day: None,
+            stolen_account_claim: None,
         })
     }
 

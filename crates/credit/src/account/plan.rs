@@ -44,6 +44,10 @@ pub struct Plan {
     pub penalty_charged: Amount,
     /// Merchant discount given back on refunds.
     pub discount_refunded: Amount,
+    /// When the purchase was authorised (see [`Account::authorize_purchase_at`]); absent on
+    /// bill installments and on purchases stored before Tally kept it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchased_at: Option<jiff::Timestamp>,
 }
 
 /// What billing installments added up to: the cycle's new principal, fees and interest.
@@ -112,6 +116,7 @@ impl Plan {
             interest_billed: zero,
             penalty_charged: zero,
             discount_refunded: zero,
+            purchased_at: None,
         }
     }
 

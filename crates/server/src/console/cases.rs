@@ -386,7 +386,12 @@ pub async fn move_case(
 ) -> Result<Response, PageError> {
     require(&viewer, "risk:analyst")?;
     let risk = risk_service(&state)?;
-    let case = risk
+    // The same flow as the API: a stolen-account claim's credit lines follow its case.
+    let claims = tally_service::stolen_accounts::StolenAccountClaims {
+        risk,
+        credit: state.app.credit.as_deref(),
+    };
+    let case = claims
         .move_case(&id, &action, &form.note, &viewer.principal.caller())
         .await
         .map_err(ApiError::from)?;

@@ -264,6 +264,17 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         ("AddListEntryRequest", "value", not_empty.clone()),
         ("AddListEntryRequest", "reason", not_empty.clone()),
         ("ClaimStolenAccountRequest", "customer", risk_entity.clone()),
+        (
+            "ClaimStolenAccountRequest",
+            "description",
+            Text::new(None, Some(1024), None),
+        ),
+        (
+            "ClaimStolenAccountRequest",
+            "police_reference",
+            Text::new(Some(1), Some(32), Some(visible_text())),
+        ),
+        ("RestoreAccessRequest", "note", not_blank.clone()),
         ("ProductBody", "code", not_blank.clone()),
         ("ProductBody", "name", not_blank),
     ];

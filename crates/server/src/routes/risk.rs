@@ -10,10 +10,10 @@ use crate::json::Json;
 use crate::wire::risk::{
     ActivationBody, ActivationRequestBody, ActivationRequestEnvelope, ActivationRequestList,
     AddListEntryRequest, CaseBody, CaseEnvelope, CaseList, CaseLogLineBody, CaseWithLogBody,
-    ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody, EvidenceEventBody,
-    ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest, RiskDecisionBody,
-    RiskEventRequest, RuleSetVersionBody, RuleSetVersionsBody, UploadRuleSetRequest,
-    UploadedRuleSetBody,
+    ClaimBody, ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody, EvidenceEventBody,
+    ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest, RestoreAccessRequest,
+    RiskDecisionBody, RiskEventRequest, RuleSetVersionBody, RuleSetVersionsBody,
+    UploadRuleSetRequest, UploadedRuleSetBody,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -22,7 +22,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_risk::{EntityField, Event, Lists};
-use tally_service::risk::{case_priority, list_entry, micros, RiskService};
+use tally_service::credit::decision::CreditService;
+use tally_service::risk::{list_entry, micros, RiskService};
+use tally_service::stolen_accounts::{NewClaim, StolenAccountClaims};
 use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
@@ -33,6 +35,19 @@ const EVIDENCE_EVENTS_MAX: i64 = 1000;
 #[derive(Clone)]
 pub struct RiskContext {
     pub risk: Arc<RiskService>,
+    /// The credit service, whose lines follow stolen-account claims; `None` in a process
+    /// that does not serve credit (another process then follows the claims up).
+    pub credit: Option<Arc<CreditService>>,
+}
+
+impl RiskContext {
+    /// The stolen-account flow over this process's services.
+    fn claims(&self) -> StolenAccountClaims<'_> {
+        StolenAccountClaims {
+            risk: &self.risk,
+            credit: self.credit.as_deref(),
+        }
+    }
 }
 
 /// Evaluates one event: features, lists and the active rule set decide; the event and the
@@ -438,7 +453,7 @@ pub async fn move_case(
     Json(body): Json<MoveCaseRequest>,
 ) -> Result<axum::Json<CaseEnvelope>, ApiError> {
     let case = context
-        .risk
+        .claims()
         .move_case(&id, &action, &body.note, &principal.caller())
         .await?;
     Ok(axum::Json(CaseEnvelope {
@@ -446,14 +461,15 @@ pub async fn move_case(
     }))
 }
 
-/// A customer reports their account stolen: a case on the priority channel.
+/// A customer reports their account stolen: a case on the priority channel, and every
+/// credit line of the customer frozen at once (authorisations already made wait).
 #[utoipa::path(
     post, path = "/v1/risk/claims", tag = "risk",
-    request_body(content = ClaimStolenAccountRequest, description = "`{customer, description}`"),
+    request_body(content = ClaimStolenAccountRequest, description = "`{customer, description, compromised_at?, police_reference?}`"),
     responses(
-        (status = 201, description = "`{case}`: a stolen_account case on the priority channel", body = CaseEnvelope),
+        (status = 201, description = "`{case}`: a stolen_account case on the priority channel. The customer's credit lines are frozen and their authorisations wait for the case (`credit_stolen_account_claim_open`). Approving the case voids every authorisation and writes off every purchase authorised from `compromised_at` on; rejecting it lifts the freeze", body = CaseEnvelope),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
-        (status = 422, description = "Customer not 1 to 256 characters (`invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Customer not 1 to 256 characters, description over 4,096 bytes, police reference not 1 to 128 bytes, or a compromise time after the claim (`invalid_request`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
 )]
@@ -462,30 +478,18 @@ pub async fn claim_stolen_account(
     Extension(principal): Extension<Principal>,
     Json(body): Json<ClaimStolenAccountRequest>,
 ) -> Result<(StatusCode, axum::Json<CaseEnvelope>), ApiError> {
-    if body.customer.is_empty() || body.customer.len() > 256 {
-        return Err(ApiError::unprocessable(
-            "invalid_request",
-            "customer must be 1 to 256 characters",
-        ));
-    }
-    let risk = &context.risk;
-    let now = risk.clock.now();
-    let case = RiskService::new_case(
-        "stolen_account",
-        case_priority("stolen_account"),
-        &body.customer,
-        None,
-        body.description.clone(),
-        now,
-    );
-    let log = RiskService::log_line(
-        &case.id,
-        now,
-        &principal.name,
-        "opened",
-        "stolen-account claim",
-    );
-    risk.store.insert_case(&case, &log).await?;
+    let case = context
+        .claims()
+        .claim(
+            NewClaim {
+                customer: body.customer,
+                description: body.description,
+                compromised_at: body.compromised_at,
+                police_reference: body.police_reference,
+            },
+            &principal.caller(),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CaseEnvelope {
@@ -494,13 +498,44 @@ pub async fn claim_stolen_account(
     ))
 }
 
+/// The customer of a confirmed stolen-account claim has proven who they are: the case's
+/// block is removed (kept in the list's history), the re-verification is logged in the
+/// case's trail, and the freeze the claim put on the credit lines is lifted.
+#[utoipa::path(
+    post, path = "/v1/risk/claims/{id}/restore", tag = "risk",
+    params(("id" = String, Path, description = "The claim's case id")),
+    request_body(content = RestoreAccessRequest, description = "`{note}`: how the customer proved who they are"),
+    responses(
+        (status = 200, description = "`{case}`: the confirmed case; its trail has `access_restored`", body = CaseEnvelope),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 404, description = "No such case (`risk_case_not_found`), or it is not a stolen-account claim (`risk_case_not_a_claim`)", body = ErrorBody),
+        (status = 409, description = "The claim is not confirmed (`risk_claim_not_confirmed`) or its customer was re-verified already (`risk_claim_already_restored`)", body = ErrorBody),
+        (status = 422, description = "A blank note (`invalid_request`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:analyst"]))
+)]
+pub async fn restore_access(
+    State(context): State<RiskContext>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(body): Json<RestoreAccessRequest>,
+) -> Result<axum::Json<CaseEnvelope>, ApiError> {
+    let case = context
+        .claims()
+        .restore_access(&id, &body.note, &principal.caller())
+        .await?;
+    Ok(axum::Json(CaseEnvelope {
+        case: CaseBody::new(&case),
+    }))
+}
+
 /// The evidence package of a case, for the police: the case and its trail, and the
 /// customer's events with the decisions made on them, devices, addresses and amounts.
 #[utoipa::path(
     get, path = "/v1/risk/cases/{id}/evidence", tag = "risk",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "`{case, trail, customer, devices, addresses, events, generated_at}`: the case, its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = EvidenceBody),
+        (status = 200, description = "`{case, claim?, trail, customer, devices, addresses, events, generated_at}`: the case, its claim (stolen-account cases: compromise time, police reference, re-verification), its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = EvidenceBody),
         (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
@@ -548,9 +583,11 @@ pub async fn evidence(
             sequence: row.sequence,
         });
     }
+    let claim = store.claim(&id).await?;
     Ok(axum::Json(EvidenceBody {
         addresses,
         case: CaseBody::new(&case),
+        claim: claim.as_ref().map(ClaimBody::new),
         customer: case.customer.clone(),
         devices,
         events: items,

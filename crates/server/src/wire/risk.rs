@@ -396,7 +396,25 @@ pub struct MoveCaseRequest {
 pub struct ClaimStolenAccountRequest {
     /// 1 to 256 characters.
     pub customer: String,
+    /// The customer's account of what happened, at most 4,096 bytes.
     pub description: String,
+    /// From when the thief had the account (RFC 3339, not after the claim): every purchase
+    /// authorised from then on is written off when the claim is confirmed. Without it the
+    /// confirmation voids the authorisations and purchases are written off one by one.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default)]
+    pub compromised_at: Option<Timestamp>,
+    /// The police report's reference, 1 to 128 bytes; carried in the evidence package.
+    #[serde(default)]
+    pub police_reference: Option<String>,
+}
+
+/// The re-verification that gives a confirmed claim's customer their access back.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreAccessRequest {
+    /// How the customer proved who they are (logged in the case's trail); not blank.
+    pub note: String,
 }
 
 /// The evidence package of a case.
@@ -405,6 +423,10 @@ pub struct EvidenceBody {
     /// The addresses the customer's events carried.
     pub addresses: BTreeSet<String>,
     pub case: CaseBody,
+    /// The claim, for a stolen-account case made with one: the stated compromise time and
+    /// the police reference; absent for other cases.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<ClaimBody>,
     pub customer: String,
     /// The devices the customer's events carried.
     pub devices: BTreeSet<String>,
@@ -414,6 +436,31 @@ pub struct EvidenceBody {
     pub generated_at: Timestamp,
     /// The case's trail, this export included.
     pub trail: Vec<CaseLogLineBody>,
+}
+
+/// A stolen-account claim as the evidence package carries it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimBody {
+    /// From when the thief had the account, as the customer stated it.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub compromised_at: Option<Timestamp>,
+    pub police_reference: Option<String>,
+    /// When the customer's access was restored after re-verification, and by whom.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub restored_at: Option<Timestamp>,
+    pub restored_by: Option<String>,
+}
+
+impl ClaimBody {
+    pub fn new(row: &tally_store::risk::ClaimRow) -> Self {
+        let at = |micros: Option<i64>| micros.map(tally_service::risk::timestamp);
+        ClaimBody {
+            compromised_at: at(row.compromised_at),
+            police_reference: row.police_reference.clone(),
+            restored_at: at(row.restored_at),
+            restored_by: row.restored_by.clone(),
+        }
+    }
 }
 
 /// A stored event and the decision made on it.
@@ -551,6 +598,12 @@ mod tests {
         assert_sorted_keys(&EvidenceBody {
             addresses: BTreeSet::from(["address-1".to_string()]),
             case: CaseBody::new(&case()),
+            claim: Some(ClaimBody {
+                compromised_at: Some(at(1_000_000)),
+                police_reference: Some("PR-1".into()),
+                restored_at: None,
+                restored_by: None,
+            }),
             customer: "customer-1".into(),
             devices: BTreeSet::from(["device-1".to_string()]),
             events: vec![EvidenceEventBody {

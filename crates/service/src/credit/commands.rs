@@ -79,6 +79,22 @@ pub enum CreditCommand {
     PayOutCreditBalance {
         amount: Amount,
     },
+    /// A stolen-account claim (risk case `case_id`) is made on the account's customer: the
+    /// line freezes at once and its authorisations wait.
+    OpenStolenAccountClaim {
+        case_id: String,
+    },
+    /// The claim is confirmed: every authorisation is voided and every purchase authorised
+    /// from `compromised_at` on is written off, in this one operation.
+    ConfirmStolenAccountClaim {
+        case_id: String,
+        compromised_at: Option<Timestamp>,
+    },
+    /// The claim is rejected, or the customer's access restored: a freeze the claim made is
+    /// lifted.
+    EndStolenAccountClaim {
+        case_id: String,
+    },
 }
 
 impl CreditCommand {
@@ -99,6 +115,9 @@ impl CreditCommand {
             CreditCommand::BillInstallment { .. } => "bill_installment",
             CreditCommand::WriteOffStolen { .. } => "write_off_stolen",
             CreditCommand::PayOutCreditBalance { .. } => "pay_out_credit_balance",
+            CreditCommand::OpenStolenAccountClaim { .. } => "open_stolen_account_claim",
+            CreditCommand::ConfirmStolenAccountClaim { .. } => "confirm_stolen_account_claim",
+            CreditCommand::EndStolenAccountClaim { .. } => "end_stolen_account_claim",
         }
     }
 
@@ -151,7 +170,8 @@ impl CreditCommand {
                         "an authorisation may stay open {AUTHORIZATION_DAYS_MAX} days at most (until {latest})"
                     )));
                 }
-                let authorization = account.authorize_purchase(
+                let authorization = account.authorize_purchase_at(
+                    context.now,
                     context.date,
                     *amount,
                     expires_on,
@@ -278,6 +298,35 @@ impl CreditCommand {
                     json!({ "paid_out": amount }),
                     vec![Step::Post(posting)],
                 ))
+            }
+            CreditCommand::OpenStolenAccountClaim { case_id } => {
+                account.open_stolen_account_claim_for(case_id);
+                Ok(done(account, context, json!({}), Vec::new()))
+            }
+            CreditCommand::ConfirmStolenAccountClaim {
+                case_id,
+                compromised_at,
+            } => {
+                let confirmed =
+                    account.confirm_stolen_account_claim(context.date, case_id, *compromised_at)?;
+                let mut steps: Vec<Step> = confirmed
+                    .voided
+                    .into_iter()
+                    .map(|voided| Step::ReleaseHold {
+                        reference: voided.reference,
+                    })
+                    .collect();
+                steps.extend(confirmed.postings.into_iter().map(Step::Post));
+                Ok(done(
+                    account,
+                    context,
+                    json!({ "written_off": confirmed.written_off }),
+                    steps,
+                ))
+            }
+            CreditCommand::EndStolenAccountClaim { case_id } => {
+                account.end_stolen_account_claim(case_id)?;
+                Ok(done(account, context, json!({}), Vec::new()))
             }
         }
     }

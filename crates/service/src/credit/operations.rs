@@ -450,6 +450,8 @@ pub struct Context<'a> {
     pub policy: &'a AccountPolicy,
     /// The operation's idempotency key (an authorisation records it as its reference).
     pub key: &'a str,
+    /// When the operation is applied (an authorisation records it as its purchase time).
+    pub now: Timestamp,
 }
 
 /// What an operation's rules produce: the answer and the ledger steps.
@@ -707,6 +709,7 @@ impl CreditOperations {
                 catalog: &catalog,
                 policy: &self.policy,
                 key,
+                now,
             };
             let applied = match rules(&mut account, &context) {
                 Ok(applied) => applied,

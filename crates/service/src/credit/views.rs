@@ -168,6 +168,11 @@ pub struct TemporaryLimitView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AuthorizationView {
     pub amount: AmountView,
+    /// When the purchase was authorised (absent on authorisations made before Tally kept
+    /// it); a stolen-account claim writes off purchases from its compromise time on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub authorized_at: Option<jiff::Timestamp>,
     #[schema(value_type = String, format = Date)]
     pub authorized_on: jiff::civil::Date,
     /// Last day it can be captured; end of day after it releases the credit.
@@ -183,6 +188,7 @@ impl From<&Authorization> for AuthorizationView {
     fn from(authorization: &Authorization) -> Self {
         AuthorizationView {
             amount: authorization.amount.into(),
+            authorized_at: authorization.authorized_at,
             authorized_on: authorization.authorized_on,
             expires_on: authorization.expires_on,
             id: authorization.id,

@@ -94,6 +94,7 @@ pub fn operation_error(error: OperationError) -> ApiError {
                 StatusCode::NOT_FOUND
             }
             CreditError::AccountFrozen
+            | CreditError::StolenAccountClaimOpen(_)
             | CreditError::AccountClosed
             | CreditError::AccountChargedOff
             | CreditError::AccountNotSettled { .. }
