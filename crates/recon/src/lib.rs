@@ -54,8 +54,19 @@
 //! map), status (raw value → canonical status through the layout's map, stored as one byte),
 //! timestamp (a compiled strftime subset parsed without allocation, converted to Unix seconds
 //! with a fixed offset or an IANA zone via jiff, memoised per civil hour), fee and batch
-//! reference. A row that fails any of this is a bad row: counted, and kept with file, line and
-//! reason (up to 100,000 per file), and the run goes on.
+//! reference. A row that fails any of this is a bad row: counted, and written to
+//! `bad_rows.csv` with file, line and reason as its block is absorbed (every one, in file
+//! order, without holding them in memory; `--bad-rows-max` caps the file and the report
+//! says how many were left out), and the run goes on. An amount that fails says which
+//! layout key would read it (`amount::explain`).
+//!
+//! **Header and trailer lines** ([`control`]). Banks frame their files with lines that are
+//! not rows: a layout's `[header]` names the first lines, read before the blocks, and its
+//! `[trailer]` a prefix that each line of every block is compared with. Neither is a bad
+//! row; their control totals (record count, amount sum, fee sum, per currency or for the
+//! whole file) are checked against totals kept per currency while the rows are parsed, and
+//! a difference is a control exception, a class apart in the summary. Layouts without
+//! control totals pay one branch per line and none per row.
 //!
 //! The key is hashed once ([`hash::hash_key`]); the top bits choose the partition, and the
 //! record is appended to that partition's buffer in a compact binary form (varints: about 22
@@ -115,6 +126,7 @@
 //! field left open for 8 MiB) is reported as a bad row of its first line.
 
 pub mod amount;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod generate;
@@ -135,6 +147,7 @@ pub use engine::{
     parse_byte_size, run, NoStopwatch, RunOptions, RunOutcome, Stopwatch,
     MEMORY_LIMIT_DEFAULT_BYTES,
 };
+pub use control::{ControlException, ControlKind};
 pub use error::ReconError;
 pub use kernel::Class;
 pub use layout::Layout;
