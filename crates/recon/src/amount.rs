@@ -115,12 +115,13 @@ fn suggestion(text: &[u8], format: &AmountFormat, key: &str) -> Option<String> {
         Some(b'-' | b'+') => &trimmed[1..],
         _ => trimmed,
     };
-    let foreign = |byte: &u8| {
-        !byte.is_ascii_digit() && !matches!(byte, b'.' | b',' | b' ' | b'\'' | b'_')
-    };
+    let foreign =
+        |byte: &u8| !byte.is_ascii_digit() && !matches!(byte, b'.' | b',' | b' ' | b'\'' | b'_');
     if let Some((last, rest)) = body.split_last() {
         if *last == b'-' && !rest.iter().any(foreign) {
-            return Some("no layout key reads a trailing minus sign: the sign must come first".to_owned());
+            return Some(
+                "no layout key reads a trailing minus sign: the sign must come first".to_owned(),
+            );
         }
     }
     if body.iter().any(foreign) {
@@ -142,7 +143,10 @@ fn suggestion(text: &[u8], format: &AmountFormat, key: &str) -> Option<String> {
         }
     }
     if let Some(places) = places.filter(|places| *places > format.scale && format.scale > 0) {
-        let candidate = AmountFormat { scale: places, ..*format };
+        let candidate = AmountFormat {
+            scale: places,
+            ..*format
+        };
         if places <= SCALE_MAX && parse_amount(trimmed, &candidate).is_ok() {
             return Some(format!(
                 "{places} decimal places need {key}.scale = {places} (if the file really has them)"
@@ -180,7 +184,9 @@ fn suggestion(text: &[u8], format: &AmountFormat, key: &str) -> Option<String> {
         } else {
             String::new()
         };
-        let thousands = format.thousands_separator.filter(|separator| *separator != point);
+        let thousands = format
+            .thousands_separator
+            .filter(|separator| *separator != point);
         let candidate = AmountFormat {
             scale,
             decimal_point: point,
@@ -202,7 +208,8 @@ fn suggestion(text: &[u8], format: &AmountFormat, key: &str) -> Option<String> {
                 thousands_separator: Some(separator),
                 ..candidate
             };
-            if grouped_in_threes(body, separator, point) && parse_amount(trimmed, &candidate).is_ok()
+            if grouped_in_threes(body, separator, point)
+                && parse_amount(trimmed, &candidate).is_ok()
             {
                 return Some(format!(
                     "this form needs {key}.decimal_point = \"{}\" and {key}.thousands_separator = \"{}\"{unit}",
@@ -297,6 +304,112 @@ mod tests {
         assert!(parse_amount(b"1.2.3", &AmountFormat::major(2)).is_err());
         assert!(parse_amount(b"99999999999999999999", &AmountFormat::MINOR).is_err());
         assert!(parse_amount(b"92233720368547758.08", &AmountFormat::major(2)).is_err());
+    }
+
+    fn hint(text: &str, format: &AmountFormat) -> String {
+        let reason = parse_amount(text.as_bytes(), format).expect_err("does not parse");
+        explain(text.as_bytes(), format, reason, "fields.amount")
+    }
+
+    #[test]
+    fn an_amount_that_fails_says_which_layout_key_would_read_it() {
+        let major = AmountFormat::major(2);
+        assert_eq!(
+            hint("1,234.50", &major),
+            "amount is not a decimal number (\"1,234.50\"); thousands separators need fields.amount.thousands_separator = \",\""
+        );
+        assert!(hint("1 234 567.50", &major)
+            .ends_with("thousands separators need fields.amount.thousands_separator = \" \""));
+        assert!(hint("12,50", &major)
+            .ends_with("a decimal point written \",\" needs fields.amount.decimal_point = \",\""));
+        assert!(hint("1.234,50", &major).ends_with(
+            "this form needs fields.amount.decimal_point = \",\" and fields.amount.thousands_separator = \".\""
+        ));
+        assert!(hint("1 234,50", &major).ends_with(
+            "this form needs fields.amount.decimal_point = \",\" and fields.amount.thousands_separator = \" \""
+        ));
+        assert!(hint("12.34", &AmountFormat::MINOR).ends_with(
+            "decimal amounts need fields.amount.unit = \"major\" with fields.amount.scale = 2"
+        ));
+        assert!(hint("10.001", &major).ends_with(
+            "3 decimal places need fields.amount.scale = 3 (if the file really has them)"
+        ));
+        assert!(hint("12.00-", &major).contains("trailing minus sign"));
+        assert!(hint("¥12.00", &major).contains("no layout key reads currency signs"));
+        assert!(hint("12.00 CNY", &major).contains("no layout key reads currency signs"));
+        let untrimmed = hint(" 12.00", &major);
+        assert!(
+            untrimmed.ends_with("spaces around the amount need trim = true"),
+            "{untrimmed}"
+        );
+        assert_eq!(hint("", &major), "empty amount");
+        // Nothing would read it: no hint, only the reason and the text.
+        assert_eq!(
+            hint("1.2.3", &major),
+            "amount is not a decimal number (\"1.2.3\")"
+        );
+        let key = explain(
+            b"1,5",
+            &major,
+            "amount is not a decimal number",
+            "trailer.sum",
+        );
+        assert!(key.ends_with("trailer.sum.decimal_point = \",\""), "{key}");
+    }
+
+    /// Writes `minor` at scale 2 with a thousands separator and a decimal point.
+    fn written(minor: i64, separator: u8, point: u8) -> String {
+        let digits = (minor.unsigned_abs() / 100).to_string();
+        let mut grouped = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index) % 3 == 0 {
+                grouped.push(char::from(separator));
+            }
+            grouped.push(digit);
+        }
+        let sign = if minor < 0 { "-" } else { "" };
+        format!(
+            "{sign}{grouped}{}{:02}",
+            char::from(point),
+            minor.unsigned_abs() % 100
+        )
+    }
+
+    proptest::proptest! {
+        /// An amount written with separators reads exactly with the layout that declares
+        /// them; read with the default layout, it reads the same (no separator was needed)
+        /// or fails with a suggestion whose settings read it exactly.
+        #[test]
+        fn suggested_settings_read_the_amount_exactly(
+            minor in -1_000_000_000_000i64..1_000_000_000_000,
+            style in 0usize..5,
+        ) {
+            let (separator, point) = [(b',', b'.'), (b' ', b'.'), (b'\'', b'.'), (b'.', b','), (b' ', b',')][style];
+            let text = written(minor, separator, point);
+            let declared = AmountFormat {
+                scale: 2,
+                decimal_point: point,
+                thousands_separator: Some(separator),
+            };
+            proptest::prop_assert_eq!(parse_amount(text.as_bytes(), &declared), Ok(minor));
+            let plain = AmountFormat::major(2);
+            match parse_amount(text.as_bytes(), &plain) {
+                Ok(value) => proptest::prop_assert_eq!(value, minor),
+                Err(reason) => {
+                    let message = explain(text.as_bytes(), &plain, reason, "fields.amount");
+                    let point_needed = point != b'.';
+                    let separator_needed = text.contains(char::from(separator)) && separator != point;
+                    proptest::prop_assert!(
+                        !point_needed || message.contains("decimal_point = \",\""),
+                        "{}: {}", text, message
+                    );
+                    proptest::prop_assert!(
+                        !separator_needed || point_needed || message.contains(&format!("thousands_separator = \"{}\"", char::from(separator))),
+                        "{}: {}", text, message
+                    );
+                }
+            }
+        }
     }
 
     #[test]

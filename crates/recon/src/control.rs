@@ -155,7 +155,10 @@ pub fn add_to_totals(totals: &mut Vec<CurrencyTotal>, currency: [u8; 3], amount:
 /// Merges the totals of one block into the totals of its file.
 pub fn merge_totals(into: &mut Vec<CurrencyTotal>, from: &[CurrencyTotal]) {
     for part in from {
-        match into.iter_mut().find(|total| total.currency == part.currency) {
+        match into
+            .iter_mut()
+            .find(|total| total.currency == part.currency)
+        {
             Some(total) => {
                 total.rows += part.rows;
                 total.amount += part.amount;
@@ -225,10 +228,12 @@ pub fn read_control_line(
         if value.is_empty() {
             return Ok(None);
         }
-        parse_amount(value.as_bytes(), format).map(Some).map_err(|reason| {
-            let key = format!("{section}.{name}");
-            format!("{key}: {}", explain(value.as_bytes(), format, reason, &key))
-        })
+        parse_amount(value.as_bytes(), format)
+            .map(Some)
+            .map_err(|reason| {
+                let key = format!("{section}.{name}");
+                format!("{key}: {}", explain(value.as_bytes(), format, reason, &key))
+            })
     };
     let count = match fields.count {
         Some(position) => {
@@ -450,7 +455,9 @@ pub fn check(
                         "rows read in {}{}",
                         scope_name(declared.currency),
                         if bad_rows > 0 {
-                            format!(" ({bad_rows} bad rows of this file are not counted by currency)")
+                            format!(
+                                " ({bad_rows} bad rows of this file are not counted by currency)"
+                            )
                         } else {
                             String::new()
                         }

@@ -308,17 +308,18 @@ fn run_in_pool(
     let bad_row_count = ledger.bad_row_count + channel.bad_row_count;
     let exception_count = exceptions.len() as u64;
     let elapsed_seconds = stopwatch.elapsed().as_secs_f64();
-    let side_summary = |file: String, scan: &crate::scan::SideScan, written: u64, controls: &ControlOutcome| {
-        SideSummary {
-            file,
-            bytes: scan.bytes,
-            rows: scan.rows,
-            bad_rows: scan.bad_row_count,
-            bad_rows_written: written,
-            controls_checked: controls.checked,
-            control_exceptions: controls.exceptions.len() as u64,
-        }
-    };
+    let side_summary =
+        |file: String, scan: &crate::scan::SideScan, written: u64, controls: &ControlOutcome| {
+            SideSummary {
+                file,
+                bytes: scan.bytes,
+                rows: scan.rows,
+                bad_rows: scan.bad_row_count,
+                bad_rows_written: written,
+                controls_checked: controls.checked,
+                control_exceptions: controls.exceptions.len() as u64,
+            }
+        };
     let control_exceptions: Vec<_> = ledger_controls
         .exceptions
         .iter()

@@ -408,7 +408,9 @@ fn control_fields(
             (FileFormat::Csv, Some(index), None, None) if index >= 1 => {
                 Ok(ControlPosition::Column(index - 1))
             }
-            (FileFormat::FixedWidth, None, Some(start), Some(width)) if start >= 1 && width >= 1 => {
+            (FileFormat::FixedWidth, None, Some(start), Some(width))
+                if start >= 1 && width >= 1 =>
+            {
                 Ok(ControlPosition::Range {
                     start: start - 1,
                     width,

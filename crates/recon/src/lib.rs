@@ -143,11 +143,11 @@ pub mod store;
 pub mod text;
 pub mod timestamp;
 
+pub use control::{ControlException, ControlKind};
 pub use engine::{
     parse_byte_size, run, NoStopwatch, RunOptions, RunOutcome, Stopwatch,
     MEMORY_LIMIT_DEFAULT_BYTES,
 };
-pub use control::{ControlException, ControlKind};
 pub use error::ReconError;
 pub use kernel::Class;
 pub use layout::Layout;

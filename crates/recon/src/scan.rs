@@ -123,10 +123,11 @@ impl SideScan {
                     line,
                 ) {
                     Ok(declared) => self.controls.declared.push(declared),
-                    Err(reason) => self
-                        .controls
-                        .exceptions
-                        .push(unreadable(target.file, line, reason)),
+                    Err(reason) => {
+                        self.controls
+                            .exceptions
+                            .push(unreadable(target.file, line, reason))
+                    }
                 }
             }
         }
@@ -326,20 +327,15 @@ fn read_header_lines(
             ));
             return Ok(());
         }
-        let line = decode_top_line(
-            take_line(first),
-            target.layout,
-            path,
-            line_number,
-            "header",
-        )?;
+        let line = decode_top_line(take_line(first), target.layout, path, line_number, "header")?;
         scan.line_cursor += 1;
         if index == 1 {
             if let Some(prefix) = &header.prefix {
                 let text = match (target.layout.format, target.layout.encoding) {
-                    (FileFormat::FixedWidth, Encoding::Gbk) => {
-                        encoding_rs::GBK.decode_without_bom_handling(&line).0.into_owned()
-                    }
+                    (FileFormat::FixedWidth, Encoding::Gbk) => encoding_rs::GBK
+                        .decode_without_bom_handling(&line)
+                        .0
+                        .into_owned(),
                     _ => String::from_utf8_lossy(&line).into_owned(),
                 };
                 if !text.starts_with(prefix.as_str()) {
@@ -362,10 +358,11 @@ fn read_header_lines(
                 line_number,
             ) {
                 Ok(declared) => scan.controls.declared.push(declared),
-                Err(reason) => scan
-                    .controls
-                    .exceptions
-                    .push(unreadable(target.file, line_number, reason)),
+                Err(reason) => {
+                    scan.controls
+                        .exceptions
+                        .push(unreadable(target.file, line_number, reason))
+                }
             }
         }
     }

@@ -95,7 +95,7 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_do_not_stop_the_run() {
     assert!(lines[5].contains(",7,\"the row has 2 fields"), "{bad_rows}");
     assert!(lines[6].contains(",8,empty key"), "{bad_rows}");
     assert!(lines[7].contains(",9,\"currency"), "{bad_rows}");
-    assert!(lines[8].contains("channel.csv,2,amount"), "{bad_rows}");
+    assert!(lines[8].contains("channel.csv,2,\"amount"), "{bad_rows}");
     assert_eq!(outcome.summary.exit_code, 1);
 }
 
