@@ -14,8 +14,8 @@ use tally_recon::{
 pub enum Command {
     /// Write a ledger file, a channel file in another layout, their layouts, rules and ground truth.
     Generate(GenerateArguments),
-    /// Reconcile a ledger file against a channel file. Exit code 0: everything matched;
-    /// 1: exceptions or bad rows; 2: error.
+    /// Reconcile a ledger file against a channel file (layouts: docs/recon-layout.md). Exit
+    /// code 0: everything matched; 1: exceptions, control exceptions or bad rows; 2: error.
     Run(RunArguments),
 }
 

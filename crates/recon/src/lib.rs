@@ -65,8 +65,8 @@
 //! `[trailer]` a prefix that each line of every block is compared with. Neither is a bad
 //! row; their control totals (record count, amount sum, fee sum, per currency or for the
 //! whole file) are checked against totals kept per currency while the rows are parsed, and
-//! a difference is a control exception, a class apart in the summary. Layouts without
-//! control totals pay one branch per line and none per row.
+//! a difference is a control exception, a class apart in the summary. A layout without a
+//! header or trailer costs one predictable branch per line and one per row.
 //!
 //! The key is hashed once ([`hash::hash_key`]); the top bits choose the partition, and the
 //! record is appended to that partition's buffer in a compact binary form (varints: about 22
@@ -102,7 +102,7 @@
 //!
 //! **Outputs** ([`output`]). Exceptions are sorted by ledger line, then channel line, so the
 //! exceptions file is identical whatever the partition count, thread count or spilling.
-//! Exit code 0 means every record matched and no row was bad.
+//! Exit code 0 means every record matched, no row was bad and every control total held.
 //!
 //! **Why this design.** A sort-merge join would need a full sort of 100 million rows; a hash
 //! join over partitions touches each record twice and keeps each hash table small enough to
