@@ -117,8 +117,10 @@
 //! run spills 2.6 GB and gives byte-identical outputs.
 //!
 //! **Limits, honestly.** What the budget does not account: the hash tables of phase two (one
-//! partition per thread), the exceptions (held in memory until they are sorted and written)
-//! and allocator overhead — the 2 GiB run above peaked at 2.06 GiB. A single key repeated
+//! partition per thread), the exceptions (held in memory until they are sorted and written),
+//! the reasons of a block's bad rows until the block is absorbed (a wholly bad block of
+//! short rows holds about a hundred bytes a line, tens of MB for an 8 MiB block) and
+//! allocator overhead — the 2 GiB run above peaked at 2.06 GiB. A single key repeated
 //! millions of times lands in one partition;
 //! it is processed correctly but by one thread, and that partition is not split further
 //! (there is no recursive repartitioning: a partition pair must fit in memory in phase two).
