@@ -21,6 +21,9 @@ fee = { column = "fee", unit = "minor" }
 
 const VALUE_DATE: Date = date(2026, 3, 1);
 
+/// A control exception's kind, currency, declared and found values.
+type Control = (ControlKind, Option<String>, Option<i128>, Option<i128>);
+
 fn row(reference: &str, minor: i64, fee: i64, currency: Currency) -> SettlementRow {
     SettlementRow {
         record_type: RecordType::Capture,
@@ -102,7 +105,7 @@ fn a_row_lost_in_transit_fails_its_currency_trailer() {
         .map(|line| format!("{line}\n"))
         .collect();
     let outcome = reconcile(&ledger(&rows()), &cut);
-    let kinds: Vec<(ControlKind, Option<String>, Option<i128>, Option<i128>)> = outcome
+    let kinds: Vec<Control> = outcome
         .summary
         .control_exceptions
         .iter()

@@ -362,7 +362,7 @@ mod tests {
         let digits = (minor.unsigned_abs() / 100).to_string();
         let mut grouped = String::new();
         for (index, digit) in digits.chars().enumerate() {
-            if index > 0 && (digits.len() - index) % 3 == 0 {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
                 grouped.push(char::from(separator));
             }
             grouped.push(digit);

@@ -33,13 +33,16 @@ currency = { index = 3 }
 
 const EXAMPLE_LAYOUT: &str = include_str!("../../../layouts/example-bank-gbk.toml");
 
+/// A control exception's kind, line, declared and found values.
+type Control = (ControlKind, Option<u64>, Option<i128>, Option<i128>);
+
 struct Run {
     outcome: RunOutcome,
     directory: tempfile::TempDir,
 }
 
 impl Run {
-    fn controls(&self) -> Vec<(ControlKind, Option<u64>, Option<i128>, Option<i128>)> {
+    fn controls(&self) -> Vec<Control> {
         self.outcome
             .summary
             .control_exceptions
