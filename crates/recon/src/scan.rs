@@ -327,7 +327,13 @@ fn read_header_lines(
             ));
             return Ok(());
         }
-        let line = decode_top_line(take_line(first), target.layout, path, line_number, "header")?;
+        let line = decode_top_line(
+            take_line(first),
+            target.layout,
+            path,
+            line_number,
+            "bank's header line",
+        )?;
         scan.line_cursor += 1;
         if index == 1 {
             if let Some(prefix) = &header.prefix {

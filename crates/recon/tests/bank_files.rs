@@ -669,3 +669,78 @@ fn the_example_in_the_reference_page_is_the_shipped_layout() {
         .join("../../layouts/example-bank-gbk.toml")
         .exists());
 }
+
+#[test]
+fn a_chinese_trailer_prefix_is_found_in_gbk_files_of_both_formats() {
+    // Fixed width compares the prefix with the line's GBK bytes; CSV with the decoded line.
+    let fixed = r#"
+format = "fixed_width"
+encoding = "gbk"
+[trailer]
+prefix = "合计"
+count = { start = 5, width = 4 }
+[fields]
+key = { start = 1, width = 6 }
+amount = { start = 7, width = 6 }
+currency = { value = "CNY" }
+"#;
+    let ledger = "id,amount,currency\nA00001,1.00,CNY\nA00002,2.00,CNY\n";
+    let file = "A00001000100\nA00002000200\n合计0002\n";
+    let run = run_with(ledger, LEDGER_LAYOUT, &gbk(file), fixed, |_| {});
+    assert_eq!(run.controls(), vec![], "{}", run.output("bad_rows.csv"));
+    assert_eq!(run.outcome.summary.channel.controls_checked, 1);
+    assert_eq!(run.outcome.summary.bad_rows, 0);
+
+    let csv = r#"
+format = "csv"
+encoding = "gbk"
+csv = { delimiter = "|", header = false }
+[trailer]
+prefix = "合计|"
+count = { index = 2 }
+sum = { index = 3, unit = "major", scale = 2 }
+[fields]
+key = { index = 1 }
+amount = { index = 2, unit = "major", scale = 2 }
+currency = { value = "CNY" }
+"#;
+    let file = "A00001|1.00\nA00002|2.00\n合计|2|3.01\n";
+    let run = run_with(ledger, LEDGER_LAYOUT, &gbk(file), csv, |_| {});
+    assert_eq!(
+        run.controls(),
+        vec![(ControlKind::SumMismatch, Some(3), Some(301), Some(300))]
+    );
+    assert_eq!(run.outcome.summary.channel.controls_checked, 2);
+}
+
+#[test]
+fn a_bank_header_line_that_is_not_gbk_stops_the_run_naming_it() {
+    let mut file = gbk(EXAMPLE_FILE);
+    // 0xFF is no byte of any GBK character: in place of the header's record count.
+    let at = file
+        .iter()
+        .position(|byte| *byte == b'\n')
+        .expect("a line end")
+        - 1;
+    file[at] = 0xFF;
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let channel = directory.path().join("channel.csv");
+    std::fs::write(&channel, &file).expect("write");
+    let ledger = directory.path().join("ledger.csv");
+    std::fs::write(&ledger, EXAMPLE_LEDGER).expect("write");
+    let options = RunOptions::new(
+        ledger,
+        Layout::from_toml(EXAMPLE_LEDGER_LAYOUT, "ledger").expect("layout"),
+        channel,
+        Layout::from_toml(EXAMPLE_LAYOUT, "example").expect("layout"),
+        Rules::default(),
+        directory.path().join("out"),
+    );
+    let error = tally_recon::run(&options, &NoProgress, &NoStopwatch).expect_err("not GBK");
+    assert!(
+        error.to_string().ends_with(
+            "channel.csv, line 1: the bank's header line is not valid GBK (invalid byte sequence)"
+        ),
+        "{error}"
+    );
+}
