@@ -14,8 +14,8 @@ use tally_recon::{
 pub enum Command {
     /// Write a ledger file, a channel file in another layout, their layouts, rules and ground truth.
     Generate(GenerateArguments),
-    /// Reconcile a ledger file against a channel file. Exit code 0: everything matched;
-    /// 1: exceptions or bad rows; 2: error.
+    /// Reconcile a ledger file against a channel file (layouts: docs/recon-layout.md). Exit
+    /// code 0: everything matched; 1: exceptions, control exceptions or bad rows; 2: error.
     Run(RunArguments),
 }
 
@@ -104,6 +104,10 @@ pub struct RunArguments {
     /// Do not draw a progress bar even on a terminal.
     #[arg(long)]
     no_progress: bool,
+    /// Write at most this many bad rows to bad_rows.csv (default: every one); the report
+    /// and summary.json say how many were left out.
+    #[arg(long)]
+    bad_rows_max: Option<u64>,
 }
 
 struct Clock(Instant);
@@ -172,6 +176,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             options.threads = arguments.threads;
             options.spill_dir = arguments.spill_dir;
             options.partition_bits = arguments.partition_bits;
+            options.bad_rows_max = arguments.bad_rows_max;
             options.exceptions_format = match arguments.exceptions_format {
                 ExceptionsArgument::Csv => ExceptionsFormat::Csv,
                 ExceptionsArgument::Parquet => ExceptionsFormat::Parquet,

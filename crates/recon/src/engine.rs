@@ -1,16 +1,16 @@
 //! A whole run: plan the memory budget, scan both inputs into partitions, match the partitions on all cores, write the outputs.
 
+use crate::control::{check, ControlOutcome};
 use crate::error::ReconError;
 use crate::kernel::{reconcile_partition, ClassTotals, Exception, KernelSettings};
 use crate::layout::Layout;
 use crate::output::{
-    sort_exceptions, write_bad_rows, write_exceptions, ExceptionsFormat, RunFacts, SideSummary,
-    Summary,
+    sort_exceptions, write_exceptions, ExceptionsFormat, RunFacts, SideSummary, Summary,
 };
 use crate::progress::Progress;
 use crate::record::{RowBuilder, StatusTable};
 use crate::rules::Rules;
-use crate::scan::{scan_file, ScanSettings};
+use crate::scan::{scan_file, BadRowWriter, ScanSettings};
 use crate::store::{Side, Store};
 use crate::timestamp::{format_utc, TIMESTAMP_ABSENT};
 use rayon::prelude::*;
@@ -62,6 +62,9 @@ pub struct RunOptions {
     pub exceptions_format: ExceptionsFormat,
     /// Overrides the partition count (2^bits) chosen from the input size and budget.
     pub partition_bits: Option<u32>,
+    /// Most bad rows written to `bad_rows.csv`; the others are counted and the report says
+    /// how many were left out. `None`: every one is written.
+    pub bad_rows_max: Option<u64>,
 }
 
 impl RunOptions {
@@ -86,6 +89,7 @@ impl RunOptions {
             spill_dir: None,
             exceptions_format: ExceptionsFormat::Csv,
             partition_bits: None,
+            bad_rows_max: None,
         }
     }
 }
@@ -200,6 +204,8 @@ fn run_in_pool(
         blocks_in_flight,
     };
 
+    let mut bad_rows =
+        BadRowWriter::create(&options.out_dir.join("bad_rows.csv"), options.bad_rows_max)?;
     progress.begin("read", input_bytes);
     let ledger = scan_file(
         &options.ledger,
@@ -208,8 +214,10 @@ fn run_in_pool(
         Side::Ledger,
         settings,
         &mut store,
+        &mut bad_rows,
         progress,
     )?;
+    let ledger_bad_rows_written = bad_rows.written;
     let channel = scan_file(
         &options.channel,
         &options.channel_layout,
@@ -217,9 +225,27 @@ fn run_in_pool(
         Side::Channel,
         settings,
         &mut store,
+        &mut bad_rows,
         progress,
     )?;
     progress.end();
+    let (bad_rows_written, bad_rows_not_written) = bad_rows.finish()?;
+    let ledger_name = options.ledger.display().to_string();
+    let channel_name = options.channel.display().to_string();
+    let ledger_controls = check(
+        &options.ledger_layout,
+        &ledger_name,
+        &ledger.controls,
+        ledger.rows,
+        ledger.bad_row_count,
+    );
+    let channel_controls = check(
+        &options.channel_layout,
+        &channel_name,
+        &channel.controls,
+        channel.rows,
+        channel.bad_row_count,
+    );
     let read_seconds = stopwatch.elapsed().as_secs_f64();
     let statistics = store.statistics;
 
@@ -277,30 +303,50 @@ fn run_in_pool(
         &channel,
         &statuses,
     )?;
-    let bad_rows: Vec<_> = ledger.bad_rows.iter().chain(&channel.bad_rows).collect();
-    write_bad_rows(&options.out_dir.join("bad_rows.csv"), &bad_rows)?;
     drop(spill_directory);
 
     let bad_row_count = ledger.bad_row_count + channel.bad_row_count;
     let exception_count = exceptions.len() as u64;
     let elapsed_seconds = stopwatch.elapsed().as_secs_f64();
+    let side_summary =
+        |file: String, scan: &crate::scan::SideScan, written: u64, controls: &ControlOutcome| {
+            SideSummary {
+                file,
+                bytes: scan.bytes,
+                rows: scan.rows,
+                bad_rows: scan.bad_row_count,
+                bad_rows_written: written,
+                controls_checked: controls.checked,
+                control_exceptions: controls.exceptions.len() as u64,
+            }
+        };
+    let control_exceptions: Vec<_> = ledger_controls
+        .exceptions
+        .iter()
+        .chain(&channel_controls.exceptions)
+        .cloned()
+        .collect();
     let summary = Summary {
-        ledger: SideSummary {
-            file: options.ledger.display().to_string(),
-            bytes: ledger.bytes,
-            rows: ledger.rows,
-            bad_rows: ledger.bad_row_count,
-        },
-        channel: SideSummary {
-            file: options.channel.display().to_string(),
-            bytes: channel.bytes,
-            rows: channel.rows,
-            bad_rows: channel.bad_row_count,
-        },
+        ledger: side_summary(
+            ledger_name,
+            &ledger,
+            ledger_bad_rows_written,
+            &ledger_controls,
+        ),
+        channel: side_summary(
+            channel_name,
+            &channel,
+            bad_rows_written - ledger_bad_rows_written,
+            &channel_controls,
+        ),
         classes: Summary::classes_of(&totals),
         exceptions: exception_count,
         bad_rows: bad_row_count,
-        exit_code: u8::from(exception_count > 0 || bad_row_count > 0),
+        bad_rows_not_written,
+        exit_code: u8::from(
+            exception_count > 0 || bad_row_count > 0 || !control_exceptions.is_empty(),
+        ),
+        control_exceptions,
         run: RunFacts {
             threads,
             partitions,

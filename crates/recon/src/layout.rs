@@ -1,6 +1,7 @@
 //! The layout of one input file (format, encoding, dialect, which columns hold which field), read from TOML and validated.
 
 use crate::amount::{AmountFormat, SCALE_MAX};
+use crate::control::{ControlFields, ControlPosition, HeaderLines, TrailerLines};
 use crate::error::ReconError;
 use crate::timestamp::TimestampFormat;
 use serde::Deserialize;
@@ -40,7 +41,35 @@ struct LayoutToml {
     csv: CsvToml,
     #[serde(default = "default_true")]
     trim: bool,
+    header: Option<HeaderToml>,
+    trailer: Option<TrailerToml>,
     fields: FieldsToml,
+}
+
+/// `[header]`: the bank's own lines at the top of the file, before the column names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HeaderToml {
+    lines: usize,
+    prefix: Option<String>,
+    totals_line: Option<usize>,
+    count: Option<FieldToml>,
+    sum: Option<FieldToml>,
+    fee_sum: Option<FieldToml>,
+    currency: Option<FieldToml>,
+}
+
+/// `[trailer]`: control-total lines, told from rows by the bytes they start with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrailerToml {
+    prefix: String,
+    #[serde(default = "default_true")]
+    required: bool,
+    count: Option<FieldToml>,
+    sum: Option<FieldToml>,
+    fee_sum: Option<FieldToml>,
+    currency: Option<FieldToml>,
 }
 
 fn default_true() -> bool {
@@ -163,6 +192,10 @@ pub struct Layout {
     pub timestamp: Option<(FieldSource, TimestampFormat)>,
     pub fee: Option<(FieldSource, AmountFormat)>,
     pub batch: Option<FieldSource>,
+    /// The bank's header lines, skipped as rows and possibly carrying control totals.
+    pub header: Option<HeaderLines>,
+    /// Trailer lines with control totals, checked against the rows.
+    pub trailer: Option<TrailerLines>,
 }
 
 /// The status field of a layout: raw value → canonical status.
@@ -279,6 +312,58 @@ impl Layout {
                 "columns are named but csv.header is false: use index = N".to_owned(),
             ));
         }
+        let header = match &raw.header {
+            Some(spec) => {
+                if spec.lines == 0 {
+                    return Err(invalid("header.lines must be at least 1".to_owned()));
+                }
+                let totals_line = spec.totals_line.unwrap_or(1);
+                if !(1..=spec.lines).contains(&totals_line) {
+                    return Err(invalid(format!(
+                        "header.totals_line must be between 1 and header.lines ({})",
+                        spec.lines
+                    )));
+                }
+                Some(HeaderLines {
+                    lines: spec.lines,
+                    prefix: spec.prefix.clone().filter(|prefix| !prefix.is_empty()),
+                    totals_line,
+                    fields: control_fields(
+                        raw.format,
+                        "header",
+                        [&spec.count, &spec.sum, &spec.fee_sum, &spec.currency],
+                    )
+                    .map_err(invalid)?,
+                })
+            }
+            None => None,
+        };
+        let trailer = match &raw.trailer {
+            Some(spec) => {
+                if spec.prefix.is_empty() {
+                    return Err(invalid(
+                        "trailer.prefix must not be empty: it tells trailer lines from rows"
+                            .to_owned(),
+                    ));
+                }
+                Some(TrailerLines {
+                    prefix: spec.prefix.clone(),
+                    required: spec.required,
+                    fields: control_fields(
+                        raw.format,
+                        "trailer",
+                        [&spec.count, &spec.sum, &spec.fee_sum, &spec.currency],
+                    )
+                    .map_err(invalid)?,
+                })
+            }
+            None => None,
+        };
+        if raw.format == FileFormat::Parquet && (header.is_some() || trailer.is_some()) {
+            return Err(invalid(
+                "a Parquet file has no header or trailer lines".to_owned(),
+            ));
+        }
         Ok(Layout {
             origin: origin.to_owned(),
             format: raw.format,
@@ -293,8 +378,93 @@ impl Layout {
             timestamp,
             fee,
             batch,
+            header,
+            trailer,
         })
     }
+}
+
+/// The control fields of a header or trailer line: count, sum, fee sum and currency, each
+/// a position in that line (`index` in CSV, `start` and `width` in fixed width).
+fn control_fields(
+    format: FileFormat,
+    section: &str,
+    [count, sum, fee_sum, currency]: [&Option<FieldToml>; 4],
+) -> Result<ControlFields, String> {
+    let position = |spec: &FieldToml, name: &str| -> Result<ControlPosition, String> {
+        let name = format!("{section}.{name}");
+        if spec.column.is_some()
+            || spec.value.is_some()
+            || spec.map.is_some()
+            || spec.default.is_some()
+            || spec.format.is_some()
+            || spec.time_zone.is_some()
+        {
+            return Err(format!(
+                "{name}: a control field is a position in the line only (and, for sums, the amount keys)"
+            ));
+        }
+        match (format, spec.index, spec.start, spec.width) {
+            (FileFormat::Csv, Some(index), None, None) if index >= 1 => {
+                Ok(ControlPosition::Column(index - 1))
+            }
+            (FileFormat::FixedWidth, None, Some(start), Some(width))
+                if start >= 1 && width >= 1 =>
+            {
+                Ok(ControlPosition::Range {
+                    start: start - 1,
+                    width,
+                })
+            }
+            (FileFormat::FixedWidth, ..) => Err(format!(
+                "{name}: a fixed-width control field needs start = N (1-based) and width = N"
+            )),
+            _ => Err(format!(
+                "{name}: a CSV control field needs index = N (1-based)"
+            )),
+        }
+    };
+    let whole = |spec: &FieldToml, name: &str| -> Result<(), String> {
+        if spec.unit.is_some()
+            || spec.scale.is_some()
+            || spec.decimal_point.is_some()
+            || spec.thousands_separator.is_some()
+        {
+            return Err(format!(
+                "{section}.{name}: only sums take unit, scale, decimal_point and thousands_separator"
+            ));
+        }
+        Ok(())
+    };
+    let count = match count {
+        Some(spec) => {
+            whole(spec, "count")?;
+            Some(position(spec, "count")?)
+        }
+        None => None,
+    };
+    let currency = match currency {
+        Some(spec) => {
+            whole(spec, "currency")?;
+            Some(position(spec, "currency")?)
+        }
+        None => None,
+    };
+    let amount = |spec: &Option<FieldToml>, name: &str| -> Result<_, String> {
+        match spec {
+            Some(spec) => Ok(Some((
+                position(spec, name)?,
+                amount_format(spec, &format!("{section}.{name}"))?,
+            ))),
+            None => Ok(None),
+        }
+    };
+    Ok(ControlFields {
+        count,
+        sum: amount(sum, "sum")?,
+        fee_sum: amount(fee_sum, "fee_sum")?,
+        currency,
+    })
 }
 
 impl Layout {

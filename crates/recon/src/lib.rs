@@ -54,8 +54,19 @@
 //! map), status (raw value → canonical status through the layout's map, stored as one byte),
 //! timestamp (a compiled strftime subset parsed without allocation, converted to Unix seconds
 //! with a fixed offset or an IANA zone via jiff, memoised per civil hour), fee and batch
-//! reference. A row that fails any of this is a bad row: counted, and kept with file, line and
-//! reason (up to 100,000 per file), and the run goes on.
+//! reference. A row that fails any of this is a bad row: counted, and written to
+//! `bad_rows.csv` with file, line and reason as its block is absorbed (every one, in file
+//! order, without holding them in memory; `--bad-rows-max` caps the file and the report
+//! says how many were left out), and the run goes on. An amount that fails says which
+//! layout key would read it (`amount::explain`).
+//!
+//! **Header and trailer lines** ([`control`]). Banks frame their files with lines that are
+//! not rows: a layout's `[header]` names the first lines, read before the blocks, and its
+//! `[trailer]` a prefix that each line of every block is compared with. Neither is a bad
+//! row; their control totals (record count, amount sum, fee sum, per currency or for the
+//! whole file) are checked against totals kept per currency while the rows are parsed, and
+//! a difference is a control exception, a class apart in the summary. A layout without a
+//! header or trailer costs one predictable branch per line and one per row.
 //!
 //! The key is hashed once ([`hash::hash_key`]); the top bits choose the partition, and the
 //! record is appended to that partition's buffer in a compact binary form (varints: about 22
@@ -91,7 +102,7 @@
 //!
 //! **Outputs** ([`output`]). Exceptions are sorted by ledger line, then channel line, so the
 //! exceptions file is identical whatever the partition count, thread count or spilling.
-//! Exit code 0 means every record matched and no row was bad.
+//! Exit code 0 means every record matched, no row was bad and every control total held.
 //!
 //! **Why this design.** A sort-merge join would need a full sort of 100 million rows; a hash
 //! join over partitions touches each record twice and keeps each hash table small enough to
@@ -106,8 +117,10 @@
 //! run spills 2.6 GB and gives byte-identical outputs.
 //!
 //! **Limits, honestly.** What the budget does not account: the hash tables of phase two (one
-//! partition per thread), the exceptions (held in memory until they are sorted and written)
-//! and allocator overhead — the 2 GiB run above peaked at 2.06 GiB. A single key repeated
+//! partition per thread), the exceptions (held in memory until they are sorted and written),
+//! the reasons of a block's bad rows until the block is absorbed (a wholly bad block of
+//! short rows holds about a hundred bytes a line, tens of MB for an 8 MiB block) and
+//! allocator overhead — the 2 GiB run above peaked at 2.06 GiB. A single key repeated
 //! millions of times lands in one partition;
 //! it is processed correctly but by one thread, and that partition is not split further
 //! (there is no recursive repartitioning: a partition pair must fit in memory in phase two).
@@ -115,6 +128,7 @@
 //! field left open for 8 MiB) is reported as a bad row of its first line.
 
 pub mod amount;
+pub mod control;
 pub mod engine;
 pub mod error;
 pub mod generate;
@@ -131,6 +145,7 @@ pub mod store;
 pub mod text;
 pub mod timestamp;
 
+pub use control::{ControlException, ControlKind};
 pub use engine::{
     parse_byte_size, run, NoStopwatch, RunOptions, RunOutcome, Stopwatch,
     MEMORY_LIMIT_DEFAULT_BYTES,

@@ -1,9 +1,10 @@
 //! Outputs of a run: the exceptions file (CSV or Parquet, both sides side by side), bad rows, the JSON summary and the human report.
 
+use crate::control::ControlException;
 use crate::error::ReconError;
 use crate::kernel::{Class, ClassTotals, Exception, ExceptionSide};
 use crate::record::{StatusTable, KEY_SEPARATOR};
-use crate::scan::{BadRow, SideScan};
+use crate::scan::SideScan;
 use crate::timestamp::format_utc;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,6 +43,11 @@ pub struct SideSummary {
     pub bytes: u64,
     pub rows: u64,
     pub bad_rows: u64,
+    /// Bad rows of this file written to `bad_rows.csv`.
+    pub bad_rows_written: u64,
+    /// Control totals of its header and trailer lines compared with the rows.
+    pub controls_checked: u64,
+    pub control_exceptions: u64,
 }
 
 /// How the run went (not part of the reconciliation result).
@@ -70,7 +76,12 @@ pub struct Summary {
     /// Records (or batches) in a class other than matched.
     pub exceptions: u64,
     pub bad_rows: u64,
-    /// 0 when everything matched and no row was bad, 1 otherwise.
+    /// Bad rows counted but not written to `bad_rows.csv` (over `--bad-rows-max`).
+    pub bad_rows_not_written: u64,
+    /// Files whose own control totals or framing do not hold: a class apart from the
+    /// matching classes (the file, not a transaction, is in question).
+    pub control_exceptions: Vec<ControlException>,
+    /// 0 when everything matched, no row was bad and every control held; 1 otherwise.
     pub exit_code: u8,
     pub run: RunFacts,
 }
@@ -153,10 +164,54 @@ impl Summary {
                 );
             }
         }
+        let checked = self.ledger.controls_checked + self.channel.controls_checked;
+        if checked > 0 || !self.control_exceptions.is_empty() {
+            let _ = writeln!(
+                text,
+                "  control totals of header and trailer lines: {checked} checked, {} control exceptions",
+                self.control_exceptions.len()
+            );
+            for exception in &self.control_exceptions {
+                let line = exception
+                    .line
+                    .map(|line| format!(", line {line}"))
+                    .unwrap_or_default();
+                let currency = exception
+                    .currency
+                    .as_ref()
+                    .map(|currency| format!(" {currency}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    text,
+                    "    {}{currency} ({}{line}): {}",
+                    exception.kind.name(),
+                    exception.file,
+                    exception.detail
+                );
+            }
+        }
+        if self.bad_rows > 0 {
+            if self.bad_rows_not_written == 0 {
+                let _ = writeln!(
+                    text,
+                    "  bad rows: {}, every one written to bad_rows.csv",
+                    self.bad_rows
+                );
+            } else {
+                let _ = writeln!(
+                    text,
+                    "  bad rows: {}; bad_rows.csv holds the first {}, {} were left out (--bad-rows-max)",
+                    self.bad_rows,
+                    self.bad_rows - self.bad_rows_not_written,
+                    self.bad_rows_not_written
+                );
+            }
+        }
         let _ = writeln!(
             text,
-            "  exceptions: {}, bad rows: {}; {}",
+            "  exceptions: {}, control exceptions: {}, bad rows: {}; {}",
             self.exceptions,
+            self.control_exceptions.len(),
             self.bad_rows,
             if self.exit_code == 0 {
                 "everything matched"
@@ -200,7 +255,7 @@ fn display_key(key: &[u8]) -> String {
     String::from_utf8_lossy(key).replace(char::from(KEY_SEPARATOR), "|")
 }
 
-fn csv_field(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn csv_field(out: &mut Vec<u8>, text: &str) {
     if text
         .bytes()
         .any(|byte| matches!(byte, b',' | b'"' | b'\n' | b'\r'))
@@ -379,18 +434,6 @@ fn write_exceptions_parquet(
         .close()
         .map_err(|error| parquet_error(error.to_string()))?;
     Ok(())
-}
-
-/// Writes the bad rows of both inputs as CSV: file, line, reason.
-pub(crate) fn write_bad_rows(path: &Path, rows: &[&BadRow]) -> Result<(), ReconError> {
-    let mut text = b"file,line,reason\n".to_vec();
-    for row in rows {
-        csv_field(&mut text, &row.file);
-        text.extend_from_slice(format!(",{},", row.line).as_bytes());
-        csv_field(&mut text, &row.reason);
-        text.push(b'\n');
-    }
-    std::fs::write(path, text).map_err(|error| ReconError::io(path, error))
 }
 
 /// Writes the summary JSON and the human report next to the exceptions.

@@ -1,13 +1,13 @@
 //! Parquet input: reads the layout's columns batch by batch and feeds each row's values, as text, to the row builder.
 
 use crate::error::ReconError;
-use crate::layout::{Layout, SlotSource, SLOTS_MAX};
+use crate::layout::{SlotSource, SLOTS_MAX};
 use crate::progress::Progress;
 use crate::record::RowBuilder;
 use crate::scan::{
-    absorb_rows, empty_block_output, new_side_scan, note_bad_row, ScanSettings, SideScan,
+    absorb_rows, empty_block_output, new_side_scan, note_bad_row, ScanSettings, ScanTarget,
+    SideScan,
 };
-use crate::store::{Side, Store};
 use arrow_array::{
     Array, ArrayRef, Int32Array, Int64Array, LargeStringArray, StringArray, StringViewArray,
 };
@@ -51,18 +51,16 @@ fn column<'a>(array: &'a ArrayRef, name: &str) -> Result<Column<'a>, String> {
 /// Scans a Parquet file into the store. Batches are read and converted one after another.
 pub fn scan_parquet(
     path: &Path,
-    layout: &Layout,
     builder: &RowBuilder,
-    side: Side,
     settings: ScanSettings,
-    store: &mut Store,
+    target: &mut ScanTarget<'_>,
     progress: &dyn Progress,
 ) -> Result<SideScan, ReconError> {
+    let layout = target.layout;
     let parquet_error = |reason: String| ReconError::Parquet {
         path: path.to_path_buf(),
         reason,
     };
-    let file_name = path.display().to_string();
     let file = File::open(path).map_err(|error| ReconError::io(path, error))?;
     let bytes = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
     let reader_builder = ParquetRecordBatchReaderBuilder::try_new(file)
@@ -143,7 +141,7 @@ pub fn scan_parquet(
             }
         }
         output.lines = batch.num_rows() as u32;
-        absorb_rows(&mut scan, &file_name, output, store, side)?;
+        absorb_rows(&mut scan, target, output)?;
     }
     progress.advance(bytes);
     Ok(scan)

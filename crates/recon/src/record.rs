@@ -1,6 +1,7 @@
 //! One input row as the engine keeps it: built from the row's field texts, stored compactly in partition buffers, read back as a view.
 
-use crate::amount::parse_amount;
+use crate::amount::{explain, parse_amount};
+use crate::control::{add_to_totals, CurrencyTotal};
 use crate::error::ReconError;
 use crate::hash::{hash_key, partition_of};
 use crate::layout::{FieldSource, Layout, StatusField};
@@ -160,6 +161,10 @@ pub struct RowBuilder {
     fee: Option<(FieldSource, crate::amount::AmountFormat)>,
     batch: Option<FieldSource>,
     trim: bool,
+    /// Total the rows per currency for the layout's control totals.
+    control_totals: bool,
+    /// Lines starting with these bytes are trailer lines, not rows.
+    trailer_prefix: Option<Vec<u8>>,
 }
 
 /// Encoded records of one piece of input, split by partition.
@@ -169,6 +174,8 @@ pub struct PartitionedRecords {
     pub parts: Vec<Vec<u8>>,
     pub rows: u64,
     pub max_timestamp: i64,
+    /// Rows per currency, kept only when the layout declares control totals.
+    pub totals: Vec<CurrencyTotal>,
 }
 
 impl PartitionedRecords {
@@ -185,6 +192,7 @@ impl PartitionedRecords {
                 .collect(),
             rows: 0,
             max_timestamp: TIMESTAMP_ABSENT,
+            totals: Vec::new(),
         }
     }
 }
@@ -271,7 +279,15 @@ impl RowBuilder {
             fee: layout.fee.clone(),
             batch: layout.batch.clone(),
             trim: layout.trim,
+            control_totals: layout.has_control_totals(),
+            trailer_prefix: layout.trailer_prefix_bytes(),
         })
+    }
+
+    /// The bytes trailer lines start with, as the row parser sees them.
+    #[inline]
+    pub fn trailer_prefix(&self) -> Option<&[u8]> {
+        self.trailer_prefix.as_deref()
     }
 
     #[inline]
@@ -324,8 +340,13 @@ impl RowBuilder {
         if key.len() > KEY_BYTES_MAX {
             return Err(format!("key longer than {KEY_BYTES_MAX} bytes"));
         }
-        let amount = parse_amount(self.text(&self.amount.0, fields), &self.amount.1)
-            .map_err(|reason| format!("amount: {reason}"))?;
+        let amount_text = self.text(&self.amount.0, fields);
+        let amount = parse_amount(amount_text, &self.amount.1).map_err(|reason| {
+            format!(
+                "amount: {}",
+                explain(amount_text, &self.amount.1, reason, "fields.amount")
+            )
+        })?;
         let currency = self.currency(self.text(&self.currency, fields))?;
         let status = match &self.status {
             Some((source, map, default)) => {
@@ -361,7 +382,9 @@ impl RowBuilder {
                 if text.is_empty() {
                     0
                 } else {
-                    parse_amount(text, format).map_err(|reason| format!("fee: {reason}"))?
+                    parse_amount(text, format).map_err(|reason| {
+                        format!("fee: {}", explain(text, format, reason, "fields.fee"))
+                    })?
                 }
             }
             None => FEE_ABSENT,
@@ -391,6 +414,14 @@ impl RowBuilder {
         buffer.extend_from_slice(key);
         buffer.extend_from_slice(batch);
         out.rows += 1;
+        if self.control_totals {
+            add_to_totals(
+                &mut out.totals,
+                currency,
+                amount,
+                if fee == FEE_ABSENT { 0 } else { fee },
+            );
+        }
         if timestamp > out.max_timestamp {
             out.max_timestamp = timestamp;
         }

@@ -1,34 +1,85 @@
 //! Phase one: read an input file in blocks, parse the blocks on all cores, and add their partitioned records to the store.
 
+use crate::control::{
+    merge_totals, read_control_line, ControlException, ControlKind, ControlOrigin, ControlScan,
+};
 use crate::error::ReconError;
 use crate::layout::{Encoding, FileFormat, Layout};
 use crate::progress::Progress;
 use crate::record::{PartitionedRecords, RowBuilder, RowScratch};
 use crate::store::{Side, Store};
-use crate::text::{parse_text_block, BlockOutput, ColumnMap, BAD_ROWS_KEPT_PER_BLOCK_MAX};
+use crate::text::{parse_text_block, BlockOutput, ColumnMap};
 use crate::timestamp::TIMESTAMP_ABSENT;
 use rayon::prelude::*;
 use std::fs::File;
-use std::io::Read;
-use std::path::Path;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
 
-/// A row that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadRow {
-    pub file: String,
-    pub line: u64,
-    pub reason: String,
+/// Writes `bad_rows.csv` as the blocks are absorbed, in file order, so that every bad row can
+/// be written without holding them in memory; with a limit, the rest are counted.
+#[derive(Debug)]
+pub struct BadRowWriter {
+    path: PathBuf,
+    writer: BufWriter<File>,
+    limit: Option<u64>,
+    line: Vec<u8>,
+    /// Bad rows written to the file.
+    pub written: u64,
+    /// Bad rows over the limit, counted but not written.
+    pub left_out: u64,
 }
 
-/// Bad rows kept with their reason per file; beyond it they are only counted.
-pub const BAD_ROWS_KEPT_MAX: usize = 100_000;
+impl BadRowWriter {
+    /// Creates the file with its column names; `limit` caps the rows written.
+    pub fn create(path: &Path, limit: Option<u64>) -> Result<BadRowWriter, ReconError> {
+        let file = File::create(path).map_err(|error| ReconError::io(path, error))?;
+        let mut writer = BufWriter::with_capacity(1 << 16, file);
+        writer
+            .write_all(b"file,line,reason\n")
+            .map_err(|error| ReconError::io(path, error))?;
+        Ok(BadRowWriter {
+            path: path.to_owned(),
+            writer,
+            limit,
+            line: Vec::new(),
+            written: 0,
+            left_out: 0,
+        })
+    }
+
+    fn write(&mut self, file: &str, line: u64, reason: &str) -> Result<(), ReconError> {
+        if self.limit.is_some_and(|limit| self.written >= limit) {
+            self.left_out += 1;
+            return Ok(());
+        }
+        self.line.clear();
+        crate::output::csv_field(&mut self.line, file);
+        self.line.extend_from_slice(format!(",{line},").as_bytes());
+        crate::output::csv_field(&mut self.line, reason);
+        self.line.push(b'\n');
+        self.writer
+            .write_all(&self.line)
+            .map_err(|error| ReconError::io(&self.path, error))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Flushes the file.
+    pub fn finish(mut self) -> Result<(u64, u64), ReconError> {
+        self.writer
+            .flush()
+            .map_err(|error| ReconError::io(&self.path, error))?;
+        Ok((self.written, self.left_out))
+    }
+}
 
 /// What scanning one side produced besides the records.
 #[derive(Debug, Default)]
 pub struct SideScan {
     pub rows: u64,
     pub bad_row_count: u64,
-    pub bad_rows: Vec<BadRow>,
+    /// Header and trailer lines, their totals, and the rows' totals per currency.
+    pub controls: ControlScan,
     /// First line (1-based) of each block; for Parquet, first row of each batch.
     pub block_first_line: Vec<u64>,
     pub max_timestamp: i64,
@@ -47,28 +98,92 @@ impl SideScan {
 
     fn absorb(
         &mut self,
-        file: &str,
+        target: &mut ScanTarget<'_>,
         output: BlockOutput,
-        store: &mut Store,
-        side: Side,
     ) -> Result<(), ReconError> {
         let start = self.line_cursor;
         self.block_first_line.push(start);
-        for (line, reason) in output.bad_rows {
-            if self.bad_rows.len() < BAD_ROWS_KEPT_MAX {
-                self.bad_rows.push(BadRow {
-                    file: file.to_owned(),
-                    line: start + u64::from(line) - 1,
-                    reason,
-                });
+        for (line, reason) in &output.bad_rows {
+            target
+                .bad_rows
+                .write(target.file, start + u64::from(*line) - 1, reason)?;
+        }
+        if output.last_row_line > 0 {
+            self.controls.last_row_line = start + u64::from(output.last_row_line) - 1;
+        }
+        if let Some(trailer) = &target.layout.trailer {
+            for (line, text) in &output.trailers {
+                let line = start + u64::from(*line) - 1;
+                self.controls.trailer_lines.push(line);
+                match read_control_line(
+                    text,
+                    target.layout,
+                    &trailer.fields,
+                    ControlOrigin::Trailer,
+                    line,
+                ) {
+                    Ok(declared) => self.controls.declared.push(declared),
+                    Err(reason) => {
+                        self.controls
+                            .exceptions
+                            .push(unreadable(target.file, line, reason))
+                    }
+                }
             }
         }
+        merge_totals(&mut self.controls.totals, &output.records.totals);
         self.bad_row_count += output.bad_row_count;
         self.rows += output.records.rows;
         self.max_timestamp = self.max_timestamp.max(output.records.max_timestamp);
         self.line_cursor += u64::from(output.lines);
-        store.add(side, output.records.parts)
+        target.store.add(target.side, output.records.parts)
     }
+}
+
+/// Where the scan of one file puts what it reads.
+pub struct ScanTarget<'a> {
+    pub file: &'a str,
+    pub layout: &'a Layout,
+    pub side: Side,
+    pub store: &'a mut Store,
+    pub bad_rows: &'a mut BadRowWriter,
+}
+
+fn unreadable(file: &str, line: u64, reason: String) -> ControlException {
+    ControlException {
+        kind: ControlKind::ControlUnreadable,
+        file: file.to_owned(),
+        line: Some(line),
+        currency: None,
+        declared: None,
+        found: None,
+        detail: reason,
+    }
+}
+
+fn header_missing(file: &str, line: Option<u64>, detail: String) -> ControlException {
+    ControlException {
+        kind: ControlKind::HeaderMissing,
+        file: file.to_owned(),
+        line,
+        currency: None,
+        declared: None,
+        found: None,
+        detail,
+    }
+}
+
+/// Takes the first line off `block` (without its line end).
+fn take_line(block: &mut Vec<u8>) -> Vec<u8> {
+    let end = memchr::memchr(b'\n', block).map_or(block.len(), |index| index + 1);
+    let mut line: Vec<u8> = block.drain(..end).collect();
+    while line
+        .last()
+        .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
+    {
+        line.pop();
+    }
+    line
 }
 
 /// Reading position of a text file between blocks.
@@ -133,7 +248,8 @@ pub struct ScanSettings {
     pub blocks_in_flight: usize,
 }
 
-/// Scans one input file into the store.
+/// Scans one input file into the store, writing its bad rows as it goes.
+#[allow(clippy::too_many_arguments)]
 pub fn scan_file(
     path: &Path,
     layout: &Layout,
@@ -141,28 +257,133 @@ pub fn scan_file(
     side: Side,
     settings: ScanSettings,
     store: &mut Store,
+    bad_rows: &mut BadRowWriter,
     progress: &dyn Progress,
 ) -> Result<SideScan, ReconError> {
+    let file = path.display().to_string();
+    let mut target = ScanTarget {
+        file: &file,
+        layout,
+        side,
+        store,
+        bad_rows,
+    };
     match layout.format {
         FileFormat::Csv | FileFormat::FixedWidth => {
-            scan_text(path, layout, builder, side, settings, store, progress)
+            scan_text(path, builder, settings, &mut target, progress)
         }
-        FileFormat::Parquet => crate::parquet_input::scan_parquet(
-            path, layout, builder, side, settings, store, progress,
-        ),
+        FileFormat::Parquet => {
+            crate::parquet_input::scan_parquet(path, builder, settings, &mut target, progress)
+        }
     }
+}
+
+/// Decodes one line of the top of a GBK CSV file (blocks are decoded before they are split,
+/// so the lines read before the blocks are decoded here the same way).
+fn decode_top_line(
+    raw: Vec<u8>,
+    layout: &Layout,
+    path: &Path,
+    line: u64,
+    what: &str,
+) -> Result<Vec<u8>, ReconError> {
+    match (layout.format, layout.encoding) {
+        (FileFormat::Csv, Encoding::Gbk) => {
+            let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&raw);
+            if had_errors {
+                return Err(ReconError::Input {
+                    path: path.to_owned(),
+                    line,
+                    reason: format!("the {what} is not valid GBK (invalid byte sequence)"),
+                });
+            }
+            Ok(text.into_owned().into_bytes())
+        }
+        _ => Ok(raw),
+    }
+}
+
+/// Reads the layout's header lines off the front of the first block.
+fn read_header_lines(
+    first: &mut Vec<u8>,
+    path: &Path,
+    scan: &mut SideScan,
+    target: &ScanTarget<'_>,
+) -> Result<(), ReconError> {
+    let Some(header) = &target.layout.header else {
+        return Ok(());
+    };
+    for index in 1..=header.lines {
+        let line_number = scan.line_cursor;
+        if first.is_empty() {
+            scan.controls.exceptions.push(header_missing(
+                target.file,
+                None,
+                format!(
+                    "the file has {} lines, its header takes {}",
+                    index - 1,
+                    header.lines
+                ),
+            ));
+            return Ok(());
+        }
+        let line = decode_top_line(
+            take_line(first),
+            target.layout,
+            path,
+            line_number,
+            "bank's header line",
+        )?;
+        scan.line_cursor += 1;
+        if index == 1 {
+            if let Some(prefix) = &header.prefix {
+                let text = match (target.layout.format, target.layout.encoding) {
+                    (FileFormat::FixedWidth, Encoding::Gbk) => encoding_rs::GBK
+                        .decode_without_bom_handling(&line)
+                        .0
+                        .into_owned(),
+                    _ => String::from_utf8_lossy(&line).into_owned(),
+                };
+                if !text.starts_with(prefix.as_str()) {
+                    scan.controls.exceptions.push(header_missing(
+                        target.file,
+                        Some(line_number),
+                        format!(
+                            "the first line does not start with the header prefix {prefix:?}: the header may be missing and a row taken for it"
+                        ),
+                    ));
+                }
+            }
+        }
+        if index == header.totals_line && header.fields != Default::default() {
+            match read_control_line(
+                &line,
+                target.layout,
+                &header.fields,
+                ControlOrigin::Header,
+                line_number,
+            ) {
+                Ok(declared) => scan.controls.declared.push(declared),
+                Err(reason) => {
+                    scan.controls
+                        .exceptions
+                        .push(unreadable(target.file, line_number, reason))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn scan_text(
     path: &Path,
-    layout: &Layout,
     builder: &RowBuilder,
-    side: Side,
     settings: ScanSettings,
-    store: &mut Store,
+    target: &mut ScanTarget<'_>,
     progress: &dyn Progress,
 ) -> Result<SideScan, ReconError> {
-    let file_name = path.display().to_string();
+    let layout = target.layout;
+    let file_name = target.file.to_owned();
     let mut file = File::open(path).map_err(|error| ReconError::io(path, error))?;
     let mut scan = new_side_scan();
     scan.bytes = file.metadata().map(|metadata| metadata.len()).unwrap_or(0);
@@ -173,32 +394,18 @@ fn scan_text(
     if layout.encoding == Encoding::Utf8 && first.starts_with(&[0xEF, 0xBB, 0xBF]) {
         first.drain(..3);
     }
+    read_header_lines(&mut first, path, &mut scan, target)?;
     let mut header: Option<Vec<u8>> = None;
     if layout.format == FileFormat::Csv && layout.csv.header {
-        let end = memchr::memchr(b'\n', &first).map_or(first.len(), |index| index + 1);
-        let raw: Vec<u8> = first.drain(..end).collect();
-        let mut line = match layout.encoding {
-            Encoding::Utf8 => raw,
-            Encoding::Gbk => {
-                let (text, had_errors) = encoding_rs::GBK.decode_without_bom_handling(&raw);
-                if had_errors {
-                    return Err(ReconError::Input {
-                        path: path.to_owned(),
-                        line: 1,
-                        reason: "the header is not valid GBK (invalid byte sequence)".to_owned(),
-                    });
-                }
-                text.into_owned().into_bytes()
-            }
-        };
-        while line
-            .last()
-            .is_some_and(|byte| *byte == b'\n' || *byte == b'\r')
-        {
-            line.pop();
-        }
-        header = Some(line);
-        scan.line_cursor = 2;
+        let line_number = scan.line_cursor;
+        header = Some(decode_top_line(
+            take_line(&mut first),
+            layout,
+            path,
+            line_number,
+            "header",
+        )?);
+        scan.line_cursor += 1;
     }
     let columns =
         ColumnMap::new(layout, header.as_deref()).map_err(|reason| ReconError::Layout {
@@ -269,7 +476,7 @@ fn scan_text(
                 }
             };
             carried = tail;
-            scan.absorb(&file_name, output, store, side)?;
+            scan.absorb(target, output)?;
         }
         block_index += pending.len() as u32;
         let carried_out = carried.as_ref().map_or(0, |tail| tail.len() as u64);
@@ -283,7 +490,7 @@ fn scan_text(
                     // The file ends inside the quoted field: its first line is a bad row.
                     let output = parse(&tail, block_index, false);
                     block_index += 1;
-                    scan.absorb(&file_name, output, store, side)?;
+                    scan.absorb(target, output)?;
                 }
             }
         }
@@ -307,12 +514,10 @@ pub fn new_side_scan() -> SideScan {
 /// Adds rows given as slot texts (used by the Parquet reader) to the store, one batch at a time.
 pub fn absorb_rows(
     scan: &mut SideScan,
-    file: &str,
+    target: &mut ScanTarget<'_>,
     output: BlockOutput,
-    store: &mut Store,
-    side: Side,
 ) -> Result<(), ReconError> {
-    scan.absorb(file, output, store, side)
+    scan.absorb(target, output)
 }
 
 /// A fresh block output for row-at-a-time sources.
@@ -322,6 +527,8 @@ pub fn empty_block_output(partition_bits: u32) -> (BlockOutput, RowScratch) {
             records: PartitionedRecords::new(partition_bits),
             bad_rows: Vec::new(),
             bad_row_count: 0,
+            trailers: Vec::new(),
+            last_row_line: 0,
             lines: 0,
             tail: None,
         },
@@ -332,7 +539,5 @@ pub fn empty_block_output(partition_bits: u32) -> (BlockOutput, RowScratch) {
 /// Records a bad row of a row-at-a-time source.
 pub fn note_bad_row(output: &mut BlockOutput, line: u32, reason: String) {
     output.bad_row_count += 1;
-    if output.bad_rows.len() < BAD_ROWS_KEPT_PER_BLOCK_MAX {
-        output.bad_rows.push((line, reason));
-    }
+    output.bad_rows.push((line, reason));
 }

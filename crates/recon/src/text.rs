@@ -176,9 +176,14 @@ fn parse_quoted_record(
 #[derive(Debug)]
 pub struct BlockOutput {
     pub records: PartitionedRecords,
-    /// Block-local line (1-based) and reason of each bad row.
+    /// Block-local line (1-based) and reason of each bad row: every one of them (the run
+    /// writes them all, or says how many it left out).
     pub bad_rows: Vec<(u32, String)>,
     pub bad_row_count: u64,
+    /// Block-local line and text of each trailer line (as the parser saw it: decoded for CSV).
+    pub trailers: Vec<(u32, Vec<u8>)>,
+    /// Block-local line of the last data line (row or bad row); 0 when there is none.
+    pub last_row_line: u32,
     /// Lines in the block (up to `tail` when there is one).
     pub lines: u32,
     /// Where the block's last record starts when a quoted field of it is still open at the end
@@ -186,9 +191,6 @@ pub struct BlockOutput {
     /// the undecoded input) are to be read again in front of it.
     pub tail: Option<usize>,
 }
-
-/// Bad rows kept with their reason per block; beyond it they are only counted.
-pub const BAD_ROWS_KEPT_PER_BLOCK_MAX: usize = 1000;
 
 /// Parses a block of whole lines of a text file.
 ///
@@ -231,9 +233,12 @@ pub fn parse_text_block(
         ),
         bad_rows: Vec::new(),
         bad_row_count: 0,
+        trailers: Vec::new(),
+        last_row_line: 0,
         lines: 0,
         tail: None,
     };
+    let trailer_prefix = builder.trailer_prefix();
     let mut scratch = RowScratch::default();
     let mut quoted_record = QuotedRecord::default();
     let mut decoded_fields: Vec<String> = Vec::new();
@@ -252,6 +257,13 @@ pub fn parse_text_block(
         if line.is_empty() {
             position += consumed;
             continue;
+        }
+        if let Some(prefix) = trailer_prefix {
+            if line.starts_with(prefix) {
+                output.trailers.push((row_line, line.to_vec()));
+                position += consumed;
+                continue;
+            }
         }
         let mut fields: [&[u8]; SLOTS_MAX] = [&[]; SLOTS_MAX];
         let result: Result<(), String> = match columns {
@@ -309,10 +321,9 @@ pub fn parse_text_block(
         });
         if let Err(reason) = result {
             output.bad_row_count += 1;
-            if output.bad_rows.len() < BAD_ROWS_KEPT_PER_BLOCK_MAX {
-                output.bad_rows.push((row_line, reason));
-            }
+            output.bad_rows.push((row_line, reason));
         }
+        output.last_row_line = row_line;
         position += consumed.max(1);
     }
     output.lines = line_number;

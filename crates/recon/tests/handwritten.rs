@@ -75,11 +75,13 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_do_not_stop_the_run() {
     let lines: Vec<&str> = bad_rows.lines().collect();
     assert_eq!(lines[0], "file,line,reason");
     assert!(
-        lines[1].contains("ledger.csv,3,amount: amount has more decimal places"),
+        lines[1].contains(
+            "ledger.csv,3,\"amount: amount has more decimal places than the layout allows (\"\"10.001\"\"); 3 decimal places need fields.amount.scale = 3"
+        ),
         "{bad_rows}"
     );
     assert!(
-        lines[2].contains(",4,amount: amount is not a decimal number"),
+        lines[2].contains(",4,\"amount: amount is not a decimal number (\"\"ten\"\")"),
         "{bad_rows}"
     );
     assert!(
@@ -93,7 +95,7 @@ fn bad_rows_are_reported_with_file_line_and_reason_and_do_not_stop_the_run() {
     assert!(lines[5].contains(",7,\"the row has 2 fields"), "{bad_rows}");
     assert!(lines[6].contains(",8,empty key"), "{bad_rows}");
     assert!(lines[7].contains(",9,\"currency"), "{bad_rows}");
-    assert!(lines[8].contains("channel.csv,2,amount"), "{bad_rows}");
+    assert!(lines[8].contains("channel.csv,2,\"amount"), "{bad_rows}");
     assert_eq!(outcome.summary.exit_code, 1);
 }
 
