@@ -58,6 +58,8 @@ fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
 
 pub(super) async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = arguments.config.load()?;
+    // The operator's alarms (an integrity check that finds an edit) are error logs.
+    crate::serve::init_logging(&config);
     let signer = SignerKey::parse(read_text(&arguments.operator_key)?.trim())?;
     let blinding = read_blinding_key(&arguments.blinding_key)?;
     let genesis = match &arguments.genesis {

@@ -559,7 +559,7 @@ fn verify_database_names_the_first_bad_entry_and_checks_the_stored_checkpoint() 
         };
         let lines = check(operator_signer()).await.expect("verified");
         assert!(lines[0].contains("size 301"), "{lines:?}");
-        assert!(lines[1].starts_with("301 entries"), "{lines:?}");
+        assert!(lines[1].starts_with("entries 301, tiles 3"), "{lines:?}");
         assert!(lines[2].starts_with("301 entries replayed"), "{lines:?}");
         // Through the command: exit 0.
         let key = operator_signer().verifier().to_string();

@@ -358,7 +358,8 @@ pub(super) fn check_database(
         }));
     }
     lines.push(format!(
-        "{} entries hash to their leaves, {} tiles agree, the entries give the signed root",
+        "entries {}, tiles {}: each entry hashes to its leaf, each tile to the tiles below, \
+         and the entries give the signed root",
         check.entries, check.tiles
     ));
     let mut state = ConsortiumState::new();
