@@ -40,7 +40,7 @@ pub struct ServeArgs {
 
 /// The server's logger (`TALLY_LOG` overrides the configured filter), built by
 /// `tally_server::logging` so that no level writes query strings, bodies or keys.
-fn init_logging(config: &Config) {
+pub(crate) fn init_logging(config: &Config) {
     use tracing_subscriber::util::SubscriberInitExt;
     let directives = std::env::var("TALLY_LOG").unwrap_or_else(|_| config.log.filter.clone());
     let subscriber =

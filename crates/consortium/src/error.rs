@@ -43,6 +43,9 @@ pub enum Error {
     /// An identifier could not be normalised.
     #[error("invalid identifier: {0}")]
     InvalidIdentifier(String),
+    /// A path is not a C2SP tlog-tiles tile or entry bundle path in its one spelling.
+    #[error("invalid tile path: {0}")]
+    InvalidTilePath(String),
     /// The consortium rules refuse the request.
     #[error("refused ({}): {detail}", reason.code())]
     Refused {
@@ -125,6 +128,7 @@ impl Error {
             Error::MalformedCheckpoint(_) => "malformed_checkpoint",
             Error::MalformedEntry(_) => "malformed_entry",
             Error::InvalidIdentifier(_) => "invalid_identifier",
+            Error::InvalidTilePath(_) => "invalid_tile",
             Error::Refused { reason, .. } => reason.code(),
             Error::Internal(_) => "internal",
         }

@@ -11,6 +11,10 @@
 //! - [`hash`], [`merkle`]: leaf and node hashing, tree heads, proof plans, verification.
 //! - [`tiles`]: entries and stored subtree hashes (C2SP tlog-tiles layout) behind the
 //!   [`LogStore`] trait, and [`MerkleLog`], which appends in batches and serves proofs.
+//! - [`tile_path`]: the tlog-tiles paths (`tile/0/x001/234.p/5`, `tile/entries/...`), the
+//!   tiles of a tree size and entry bundles, as existing tlog clients fetch them.
+//! - [`check`]: a stored log re-read against its tree (entries, tiles, a trusted root),
+//!   naming the first thing wrong.
 //! - [`note`], [`checkpoint`]: C2SP signed-note, tlog-checkpoint and tlog-cosignature.
 //! - [`follower`]: the pure core of a mirror or witness: follow checkpoints, detect forks.
 //! - [`proof_file`]: the text files of inclusion and consistency proofs.
@@ -94,6 +98,7 @@
 //! per request per core). [`Operator::append`] checks a batch's signatures on every core
 //! before applying the rules in order on one.
 
+pub mod check;
 pub mod checkpoint;
 pub mod encoding;
 pub mod entry;
@@ -109,8 +114,10 @@ pub mod operator;
 pub mod proof_file;
 pub mod snapshot;
 pub mod state;
+pub mod tile_path;
 pub mod tiles;
 
+pub use check::{check_stored_log, Finding, StoreCheck};
 pub use checkpoint::{open_checkpoint, Checkpoint, VerifiedCheckpoint};
 pub use entry::{
     Action, Entry, EntryBody, EntryKind, Genesis, MemberKey, Quorum, RiskType, SignedRequest,
@@ -134,6 +141,10 @@ pub use operator::{replay_batch, EntryOutcome, Operator, QueryAnswer};
 pub use proof_file::{ConsistencyProof, InclusionProof};
 pub use snapshot::StoredSnapshot;
 pub use state::{ConsortiumState, Effect, Member, MemberStatus, QueryCount, RiskRecord};
+pub use tile_path::{
+    decode_entry_bundle, encode_entry_bundle, encode_tile_index, tiles_of_tree, LevelTiles,
+    TileResource,
+};
 pub use tiles::{
     Commit, LogStore, MemoryLogStore, MerkleLog, Tile, TileId, TILE_HEIGHT, TILE_WIDTH,
 };

@@ -43,17 +43,7 @@ pub struct TileId {
 impl TileId {
     /// The tlog-tiles path of the tile, e.g. `tile/0/x001/234` (`.p/W` for a partial one).
     pub fn path(self, width: usize) -> String {
-        let mut digits = format!("{:03}", self.index % 1000);
-        let mut rest = self.index / 1000;
-        while rest > 0 {
-            digits = format!("x{:03}/{digits}", rest % 1000);
-            rest /= 1000;
-        }
-        if width == TILE_WIDTH {
-            format!("tile/{}/{digits}", self.level)
-        } else {
-            format!("tile/{}/{digits}.p/{width}", self.level)
-        }
+        crate::tile_path::TileResource::Hashes { id: self, width }.path()
     }
 }
 
@@ -674,7 +664,7 @@ fn place_in_edge(
 }
 
 /// Root of a perfect subtree from its 1, 2, 4, 8 or 16 bottom hashes.
-fn perfect_root(hashes: &[Hash]) -> Result<Hash, Error> {
+pub(crate) fn perfect_root(hashes: &[Hash]) -> Result<Hash, Error> {
     let mut buffer = [Hash::default(); MIDDLE_GROUP];
     let mut count = hashes.len();
     if count == 0 || count > MIDDLE_GROUP || !count.is_power_of_two() {

@@ -23,6 +23,25 @@ pub struct Config {
     pub credit: tally_service::credit::decision::CreditFiles,
     pub payments: PaymentsSettings,
     pub console: ConsoleSettings,
+    pub consortium_log: ConsortiumLogSettings,
+}
+
+/// The consortium log's operator (`tally consortium serve`): how often it re-reads its
+/// stored entries and tiles against the signed tree and alarms on any that no longer hash
+/// to it (`0`: never; a check reads the whole log).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsortiumLogSettings {
+    pub integrity_check_interval_seconds: u64,
+}
+
+impl Default for ConsortiumLogSettings {
+    fn default() -> Self {
+        Self {
+            integrity_check_interval_seconds:
+                tally_service::consortium::INTEGRITY_CHECK_INTERVAL_SECONDS_DEFAULT,
+        }
+    }
 }
 
 /// The operations console under `/console`: how long a session may sit unused, and whether

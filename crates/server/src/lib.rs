@@ -442,10 +442,16 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .route("/proofs/consistency", get(consortium::consistency_proof))
         .route("/entries", get(consortium::entries))
         .route("/entries/{index}", get(consortium::entry))
-        .route("/tile/{level}/{index}", get(consortium::tile))
+        // C2SP tlog-tiles under the prefix `/v1/consortium`: the index spans path
+        // segments (`x001/234.p/5`), so it is a wildcard, and the static `entries` wins.
+        .route("/tile/entries/{*index}", get(consortium::entry_bundle))
+        .route("/tile/{level}/{*index}", get(consortium::tile))
+        .route("/status", get(consortium::status))
         .route("/openapi.json", get(openapi::consortium_document));
     Router::new()
         .route("/healthz", get(routes::health))
+        // The log's own metrics (its integrity alarms among them), public as its reads are.
+        .route("/metrics", get(metrics::render_public))
         .nest("/v1/consortium", v1)
         .layer(axum::middleware::from_fn_with_state(
             stored_text::BodyLimits {
@@ -459,6 +465,7 @@ pub fn consortium_app(state: routes::consortium::ConsortiumAppState) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(error::limit_uri_length))
         .layer(axum::middleware::map_response(error::json_client_errors))
+        .layer(axum::middleware::from_fn(metrics::record))
         .layer(logging::http_trace_layer())
         .with_state(state)
 }

@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts and latency histograms per route and status, served
-//! in the text format at `/metrics` (scope `metrics:read`).
+//! in the text format at `/metrics` (scope `metrics:read`; on the consortium log's listener,
+//! public).
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -61,4 +62,18 @@ pub async fn render(Extension(principal): Extension<Principal>) -> Result<Respon
         body,
     )
         .into_response())
+}
+
+/// `/metrics` of the consortium log's listener, which has no API keys: the log's reads
+/// are public, and so are its request counts and integrity alarms.
+pub async fn render_public() -> Response {
+    let body = handle().map(|handle| handle.render()).unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }

@@ -299,6 +299,8 @@ pub async fn document(
         consortium::entries,
         consortium::entry,
         consortium::tile,
+        consortium::entry_bundle,
+        consortium::status,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -308,10 +310,12 @@ pub async fn document(
         wire::consortium::MemberList, wire::consortium::MemberBody,
         wire::consortium::MemberStatusName, wire::consortium::QueryCountBody,
         wire::consortium::InclusionProofBody, wire::consortium::ConsistencyProofBody,
+        wire::consortium::LogStatusBody, wire::consortium::IntegrityBody,
+        wire::consortium::IntegrityStateName,
     )),
     modifiers(&CommonResponses),
     tags(
-        (name = "consortium", description = "Signed member requests (proposals, approvals, record publications and retractions, queries), members and their query counts, the signed checkpoint, inclusion and consistency proofs, entries and tiles"),
+        (name = "consortium", description = "Signed member requests (proposals, approvals, record publications and retractions, queries), members and their query counts, the signed checkpoint, inclusion and consistency proofs, entries and tiles (C2SP tlog-tiles paths under the prefix `/v1/consortium`), the log's status and integrity checks"),
     )
 )]
 pub struct ConsortiumApiDocument;

@@ -3069,18 +3069,19 @@ async fn consortium(h: ConsortiumHarness) {
         "/v1/consortium/entries?start=999",
     )
     .await;
-    h.check_get("consortium_35_tile", 200, "/v1/consortium/tile/0/0")
+    // Tiles at their C2SP tlog-tiles paths: the partial level-0 tile of the log's 11 entries.
+    h.check_get("consortium_35_tile", 200, "/v1/consortium/tile/0/000.p/11")
         .await;
     h.check_get(
         "consortium_36_tile_not_found",
         404,
-        "/v1/consortium/tile/5/0",
+        "/v1/consortium/tile/5/000",
     )
     .await;
     h.check_get(
         "consortium_37_tile_not_a_number",
         400,
-        "/v1/consortium/tile/x/0",
+        "/v1/consortium/tile/x/000",
     )
     .await;
     h.check_get("consortium_38_openapi", 200, "/v1/consortium/openapi.json")
@@ -3102,4 +3103,24 @@ async fn consortium(h: ConsortiumHarness) {
         "/v1/consortium/records",
     )
     .await;
+    h.check_get(
+        "consortium_43_entry_bundle",
+        200,
+        "/v1/consortium/tile/entries/000.p/2",
+    )
+    .await;
+    h.check_get(
+        "consortium_44_tile_index_not_in_tlog_tiles_form",
+        400,
+        "/v1/consortium/tile/0/0",
+    )
+    .await;
+    h.check_get(
+        "consortium_45_tile_wider_than_the_log",
+        404,
+        "/v1/consortium/tile/0/000.p/12",
+    )
+    .await;
+    h.check_get("consortium_46_status", 200, "/v1/consortium/status")
+        .await;
 }

@@ -3,6 +3,7 @@
 //! HTTP (quorum, signatures, replays, suspension), and tampering with the stored log.
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,7 +15,7 @@ use tally_consortium::{
     MemberKey, SignedRequest, SignerKey,
 };
 use tally_core::{Clock, ManualClock};
-use tally_service::consortium::ConsortiumLog;
+use tally_service::consortium::{ConsortiumLog, IntegrityState};
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
@@ -165,6 +166,8 @@ tally_store::on_both_backends!(
     an_edited_entry_or_hash_fails_verification,
     a_stored_snapshot_opens_the_log_and_an_edited_one_refuses_it,
     the_log_serves_its_own_openapi_document,
+    a_tlog_tiles_client_rebuilds_the_signed_root_from_tiles_and_bundles,
+    an_entry_edited_in_the_database_raises_the_integrity_alarm,
 );
 
 async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
@@ -282,8 +285,8 @@ async fn records_queries_proofs_entries_and_tiles(mut harness: Harness) {
         .await;
     assert_eq!(body["size"], 5);
 
-    // Tile 0/0 holds the five leaf hashes.
-    let (status, tile) = harness.get("/v1/consortium/tile/0/0").await;
+    // The partial level-0 tile (C2SP tlog-tiles path) holds the five leaf hashes.
+    let (status, tile) = harness.get("/v1/consortium/tile/0/000.p/5").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(tile.len(), 5 * 32);
     let (_, entry) = harness.get("/v1/consortium/entries/2").await;
@@ -674,12 +677,17 @@ async fn bad_input_gets_its_code(mut harness: Harness) {
             "invalid_query",
         ),
         (
-            "/v1/consortium/tile/0/5",
+            "/v1/consortium/tile/0/005",
             StatusCode::NOT_FOUND,
             "tile_not_found",
         ),
         (
-            "/v1/consortium/tile/300/0",
+            "/v1/consortium/tile/300/000",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile",
+        ),
+        (
+            "/v1/consortium/tile/0/5",
             StatusCode::BAD_REQUEST,
             "invalid_tile",
         ),
@@ -883,7 +891,8 @@ async fn the_log_serves_its_own_openapi_document(harness: Harness) {
     let routes: Vec<(String, String)> = routes_in(consortium_app, "let v1 =", ";")
         .into_iter()
         .filter(|(_, path)| path != "/openapi.json")
-        .map(|(method, path)| (method, format!("/v1/consortium{path}")))
+        // A wildcard (`{*index}`) is a plain parameter in OpenAPI.
+        .map(|(method, path)| (method, format!("/v1/consortium{}", path.replace("{*", "{"))))
         .collect();
     assert!(routes.len() >= 13, "{routes:?}");
     for (method, path) in &routes {
@@ -915,4 +924,305 @@ async fn the_log_serves_its_own_openapi_document(harness: Harness) {
         .unwrap()
         .keys()
         .all(|path| !path.starts_with("/v1/consortium")));
+}
+
+/// The tlog-tiles path of a resource, written here from the specification
+/// (https://c2sp.org/tlog-tiles) rather than taken from Tally, as a client computes it.
+fn tlog_tiles_path(head: &str, index: u64, width: u64) -> String {
+    let mut elements = vec![format!("{:03}", index % 1000)];
+    let mut rest = index / 1000;
+    while rest > 0 {
+        elements.push(format!("x{:03}", rest % 1000));
+        rest /= 1000;
+    }
+    elements.reverse();
+    let mut path = format!("tile/{head}/{}", elements.join("/"));
+    if width < 256 {
+        path.push_str(&format!(".p/{width}"));
+    }
+    path
+}
+
+/// The hash of the perfect subtree of height `height` at position `index`, from the
+/// fetched tiles: the `2^(height % 8)` hashes below it in the tile of level
+/// `height / 8`, hashed pairwise up.
+fn subtree_hash(tiles: &BTreeMap<(u32, u64), Vec<Hash>>, height: u32, index: u64) -> Hash {
+    let level = height / 8;
+    let count = 1u64 << (height % 8);
+    let mut hashes: Vec<Hash> = (index * count..(index + 1) * count)
+        .map(|position| tiles[&(level, position / 256)][(position % 256) as usize])
+        .collect();
+    while hashes.len() > 1 {
+        hashes = hashes
+            .chunks(2)
+            .map(|pair| tally_consortium::node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    hashes[0]
+}
+
+/// `GET <prefix>/checkpoint`, the tiles and the entry bundles at the paths a tlog-tiles
+/// client computes from the checkpoint's size: every entry hashes to its leaf, and the
+/// tiles give the signed root (RFC 6962: the perfect subtrees of the size's binary
+/// decomposition, left to right, folded from the right).
+async fn a_tlog_tiles_client_rebuilds_the_signed_root_from_tiles_and_bundles(mut harness: Harness) {
+    // The specification's own example of an index.
+    assert_eq!(tlog_tiles_path("0", 1_234_067, 256), "tile/0/x001/x234/067");
+    let a = signer("bank-a", 1);
+    for number in 0..300 {
+        let phone = format!("+86137{number:08}");
+        let (status, _) = harness
+            .act("records", &a, publish_action(&phone), Some(&phone))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let prefix = "/v1/consortium";
+    let response = send(
+        &harness.router,
+        support::request("GET", &format!("{prefix}/checkpoint"), None, None, None),
+    )
+    .await;
+    assert_eq!(
+        response.headers["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(response.headers["cache-control"], "no-cache");
+    let checkpoint = harness.checkpoint().await;
+    let size = checkpoint.size;
+    assert_eq!(size, 301);
+
+    // Level l: size / 256^(l+1) full tiles, then one of width (size / 256^l) mod 256.
+    let mut tiles: BTreeMap<(u32, u64), Vec<Hash>> = BTreeMap::new();
+    let mut level = 0u32;
+    while size >> (8 * level) > 0 {
+        let hashes = size >> (8 * level);
+        let (full, partial) = (hashes / 256, hashes % 256);
+        let widths = (0..full)
+            .map(|index| (index, 256))
+            .chain((partial > 0).then_some((full, partial)));
+        for (index, width) in widths {
+            let path = tlog_tiles_path(&level.to_string(), index, width);
+            let response = send(
+                &harness.router,
+                support::request("GET", &format!("{prefix}/{path}"), None, None, None),
+            )
+            .await;
+            assert_eq!(response.status, StatusCode::OK, "{path}");
+            assert_eq!(response.headers["content-type"], "application/octet-stream");
+            assert!(response.headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable"));
+            assert_eq!(response.body.len() as u64, width * 32, "{path}");
+            let tile: Vec<Hash> = response
+                .body
+                .chunks(32)
+                .map(|hash| Hash::from_slice(hash).unwrap())
+                .collect();
+            tiles.insert((level, index), tile);
+        }
+        level += 1;
+    }
+    // 301 entries: a full level-0 tile, a partial one of 45, a level-1 tile of width 1.
+    assert_eq!(
+        tiles
+            .iter()
+            .map(|(key, tile)| (*key, tile.len()))
+            .collect::<Vec<_>>(),
+        vec![((0, 0), 256), ((0, 1), 45), ((1, 0), 1)]
+    );
+    // A level-1 hash is the root of the full level-0 tile below it.
+    assert_eq!(tiles[&(1, 0)][0], subtree_hash(&tiles, 8, 0));
+
+    // Entry bundles: big-endian u16 lengths, each entry hashing to its level-0 leaf.
+    for (index, width) in [(0u64, 256u64), (1, 45)] {
+        let path = tlog_tiles_path("entries", index, width);
+        let (status, bundle) = harness.get(&format!("{prefix}/{path}")).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let mut rest = bundle.as_slice();
+        let mut count = 0;
+        while !rest.is_empty() {
+            let length = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            let entry = &rest[2..2 + length];
+            assert_eq!(
+                leaf_hash(entry),
+                tiles[&(0, index)][count],
+                "{path} {count}"
+            );
+            let (_, single) = harness
+                .get(&format!("{prefix}/entries/{}", index * 256 + count as u64))
+                .await;
+            assert_eq!(entry, single.as_slice());
+            rest = &rest[2 + length..];
+            count += 1;
+        }
+        assert_eq!(count as u64, width);
+    }
+
+    // The root: 301 = 256 + 32 + 8 + 4 + 1.
+    let mut offset = 0u64;
+    let mut subtrees = Vec::new();
+    for height in (0..64u32).rev() {
+        if size & (1 << height) != 0 {
+            subtrees.push(subtree_hash(&tiles, height, offset >> height));
+            offset += 1 << height;
+        }
+    }
+    let mut root = *subtrees.last().unwrap();
+    for subtree in subtrees.iter().rev().skip(1) {
+        root = tally_consortium::node_hash(subtree, &root);
+    }
+    assert_eq!(root, checkpoint.root, "the tiles give the signed root");
+
+    // A partial tile of an earlier checkpoint's size is the start of today's; one wider
+    // than the log, or a path in another spelling, is not served.
+    let (status, earlier) = harness.get(&format!("{prefix}/tile/0/001.p/10")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(earlier.len(), 10 * 32);
+    for (path, expected, code) in [
+        ("tile/0/001.p/46", StatusCode::NOT_FOUND, "tile_not_found"),
+        ("tile/0/002", StatusCode::NOT_FOUND, "tile_not_found"),
+        (
+            "tile/entries/001.p/46",
+            StatusCode::NOT_FOUND,
+            "tile_not_found",
+        ),
+        ("tile/entries/001", StatusCode::NOT_FOUND, "tile_not_found"),
+        ("tile/0/1", StatusCode::BAD_REQUEST, "invalid_tile"),
+        ("tile/0/x000/001", StatusCode::BAD_REQUEST, "invalid_tile"),
+        ("tile/00/001", StatusCode::BAD_REQUEST, "invalid_tile"),
+        ("tile/0/001.p/256", StatusCode::BAD_REQUEST, "invalid_tile"),
+        (
+            "tile/entries/1.p/5",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile",
+        ),
+    ] {
+        let (status, body) = harness.get_json(&format!("{prefix}/{path}")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (expected, Some(code)),
+            "{path}"
+        );
+    }
+}
+
+/// The operator re-reads its stored log on a schedule: an entry edited in the database is
+/// an alarm at the next check (the status route names the entry, the metric counts it),
+/// and the log is intact again once the entry is put back.
+async fn an_entry_edited_in_the_database_raises_the_integrity_alarm(mut harness: Harness) {
+    // The process's metrics recorder, as `tally consortium serve` installs it at start.
+    let _ = tally_server::metrics::handle();
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(
+        jiff::Timestamp::from_second(TIME as i64).unwrap(),
+    ));
+    let mut config = config();
+    config.integrity_check_interval_seconds = 1;
+    let (log, _) = ConsortiumLog::start(&harness.test.database, clock, config)
+        .await
+        .unwrap();
+    harness.router = tally_server::consortium_app(
+        tally_server::routes::consortium::ConsortiumAppState::new(log.clone()),
+    );
+    let a = signer("bank-a", 1);
+    for number in 0..20 {
+        let phone = format!("+86137{number:08}");
+        let (status, _) = harness
+            .act("records", &a, publish_action(&phone), Some(&phone))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let status = log.check_integrity().await.unwrap();
+    assert_eq!(status.state, IntegrityState::Intact);
+    assert_eq!((status.tree_size, status.entries), (21, 21));
+    let (code, body) = harness.get_json("/v1/consortium/status").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["tree_size"], 21);
+    assert_eq!(body["integrity"]["state"], "intact");
+    assert_eq!(body["integrity"]["interval_seconds"], 1);
+    // The latest checkpoint is stored beside the log (a read queued after the last reply
+    // runs once it is), as served.
+    log.read(|_| ()).await.unwrap();
+    let database = harness.test.database.clone();
+    let stored = tokio::task::spawn_blocking(move || {
+        tally_store::consortium::SqlLogStore::connect(&database)
+            .unwrap()
+            .read_checkpoint()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored, Some((21, log.checkpoint())));
+
+    // An entry edited in the database: the next scheduled check alarms, naming it.
+    let mut changes = log.integrity_changes();
+    flip_bit(
+        &harness.test.database,
+        "consortium_entries",
+        "entry_index = 7",
+        60,
+    )
+    .await;
+    changes.mark_unchanged();
+    let alarmed = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            changes.changed().await.unwrap();
+            let status = changes.borrow_and_update().clone();
+            if status.state == IntegrityState::Tampered {
+                return status;
+            }
+        }
+    })
+    .await
+    .expect("a scheduled check sees the edit");
+    assert_eq!(alarmed.first_bad_entry, Some(7));
+    assert!(alarmed.alarms >= 1);
+    let (_, body) = harness.get_json("/v1/consortium/status").await;
+    assert_eq!(body["integrity"]["state"], "tampered");
+    assert_eq!(body["integrity"]["first_bad_entry"], 7);
+    assert_eq!(
+        body["integrity"]["detail"],
+        "entry 7 does not hash to its leaf hash"
+    );
+    let (code, metrics) = harness.get("/metrics").await;
+    assert_eq!(code, StatusCode::OK);
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("tally_consortium_integrity_alarms_total"),
+        "{metrics}"
+    );
+
+    // A stored tile edited instead (the level-4 hash over entries 0..16): named too.
+    flip_bit(
+        &harness.test.database,
+        "consortium_entries",
+        "entry_index = 7",
+        60,
+    )
+    .await;
+    flip_bit(
+        &harness.test.database,
+        "consortium_tiles",
+        "level = 0 AND tile_index = 0",
+        21 * 32 + 1,
+    )
+    .await;
+    let status = log.check_integrity().await.unwrap();
+    assert_eq!(status.state, IntegrityState::Tampered);
+    assert_eq!(status.first_bad_entry, None);
+    assert_eq!(
+        status.detail.as_deref(),
+        Some("tile tile/0/000: middle hash 0 is not the root of hashes 0..16")
+    );
+
+    // Put back: intact again.
+    flip_bit(
+        &harness.test.database,
+        "consortium_tiles",
+        "level = 0 AND tile_index = 0",
+        21 * 32 + 1,
+    )
+    .await;
+    let status = log.check_integrity().await.unwrap();
+    assert_eq!(status.state, IntegrityState::Intact, "{:?}", status.detail);
 }

@@ -13,6 +13,14 @@
 //! After a batch the thread stores a signed state snapshot when a tenth of the log (at
 //! least 100,000 entries) came since the last, and [`Operator::open`] starts from it,
 //! replaying only the entries after it.
+//!
+//! After each batch (and at start) the thread also stores the signed checkpoint, so that
+//! a database can be checked on its own (`tally consortium verify --database`); and on a
+//! schedule ([`ConsortiumConfig::integrity_check_interval_seconds`]) the stored log is
+//! re-read against the signed tree ([`integrity`]), with an alarm on anything that no
+//! longer hashes to it.
+
+mod integrity;
 
 use std::sync::{Arc, RwLock};
 
@@ -23,7 +31,10 @@ use tally_consortium::{
 use tally_core::Clock;
 use tally_store::consortium::{log_storage_error, SqlLogStore};
 use tally_store::Database;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use integrity::Integrity;
+pub use integrity::{IntegrityState, IntegrityStatus, INTEGRITY_CHECK_INTERVAL_SECONDS_DEFAULT};
 
 /// Keys and limits of the operator's service.
 #[derive(Debug, Clone)]
@@ -38,6 +49,9 @@ pub struct ConsortiumConfig {
     pub batch_size_max: usize,
     /// Most requests waiting; further callers wait for room (back-pressure).
     pub queue_length_max: usize,
+    /// Seconds between two scheduled checks of the stored log against the signed tree
+    /// ([`ConsortiumLog::check_integrity`]); 0 schedules none.
+    pub integrity_check_interval_seconds: u64,
 }
 
 impl ConsortiumConfig {
@@ -49,6 +63,7 @@ impl ConsortiumConfig {
             genesis,
             batch_size_max: tally_consortium::operator::ENTRY_BATCH_SIZE_MAX,
             queue_length_max: 4 * tally_consortium::operator::ENTRY_BATCH_SIZE_MAX,
+            integrity_check_interval_seconds: INTEGRITY_CHECK_INTERVAL_SECONDS_DEFAULT,
         }
     }
 }
@@ -89,6 +104,7 @@ enum Job {
 pub struct ConsortiumLog {
     sender: mpsc::Sender<Job>,
     checkpoint: Arc<RwLock<String>>,
+    integrity: Arc<Integrity>,
 }
 
 impl std::fmt::Debug for ConsortiumLog {
@@ -115,6 +131,12 @@ impl ConsortiumLog {
     ) -> Result<(Self, std::thread::JoinHandle<()>), Error> {
         let (sender, receiver) = mpsc::channel(config.queue_length_max.max(1));
         let (ready, started) = oneshot::channel();
+        let interval_seconds = config.integrity_check_interval_seconds;
+        let integrity = Arc::new(Integrity::new(
+            database.clone(),
+            clock.clone(),
+            interval_seconds,
+        ));
         let database = database.clone();
         let checkpoint = Arc::new(RwLock::new(String::new()));
         let shared = checkpoint.clone();
@@ -130,6 +152,7 @@ impl ConsortiumLog {
                             config,
                             clock,
                             checkpoint: shared,
+                            checkpoint_to_store: false,
                         };
                         match worker.publish_checkpoint() {
                             Ok(()) => {
@@ -150,7 +173,41 @@ impl ConsortiumLog {
         started
             .await
             .map_err(|_| Error::Storage("the operator thread stopped while starting".into()))??;
-        Ok((ConsortiumLog { sender, checkpoint }, thread))
+        let log = ConsortiumLog {
+            sender,
+            checkpoint,
+            integrity,
+        };
+        if interval_seconds > 0 {
+            tokio::spawn(check_on_schedule(
+                log.sender.downgrade(),
+                log.checkpoint.clone(),
+                log.integrity.clone(),
+                interval_seconds,
+            ));
+        }
+        Ok((log, thread))
+    }
+
+    /// Re-reads every stored entry and tile against the tree the operator signed, at the
+    /// size it has now, and records the outcome (an alarm when anything no longer hashes to
+    /// the tree or the store cannot be read): what the schedule runs. `Err` only when the
+    /// operator has stopped.
+    pub async fn check_integrity(&self) -> Result<IntegrityStatus, Error> {
+        let (size, root) = self
+            .read(|operator| (operator.log().size(), operator.log().root()))
+            .await?;
+        Ok(self.integrity.check(size, root).await)
+    }
+
+    /// The latest check of the stored log.
+    pub fn integrity(&self) -> IntegrityStatus {
+        self.integrity.status()
+    }
+
+    /// Each new check outcome, as it is recorded.
+    pub fn integrity_changes(&self) -> watch::Receiver<IntegrityStatus> {
+        self.integrity.subscribe()
     }
 
     /// Logs a signed member request once it is committed to disk. Publications and
@@ -197,6 +254,34 @@ impl ConsortiumLog {
     }
 }
 
+/// Checks the stored log every `interval_seconds` while the operator runs. Holds the
+/// operator's queue weakly, so that it does not keep the thread alive.
+async fn check_on_schedule(
+    sender: mpsc::WeakSender<Job>,
+    checkpoint: Arc<RwLock<String>>,
+    integrity: Arc<Integrity>,
+    interval_seconds: u64,
+) {
+    let period = std::time::Duration::from_secs(interval_seconds);
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    // A check that ran long is not followed by a burst of checks.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(sender) = sender.upgrade() else {
+            return;
+        };
+        let log = ConsortiumLog {
+            sender,
+            checkpoint: checkpoint.clone(),
+            integrity: integrity.clone(),
+        };
+        if log.check_integrity().await.is_err() {
+            return;
+        }
+    }
+}
+
 fn open_operator(
     database: &Database,
     config: &ConsortiumConfig,
@@ -234,6 +319,8 @@ struct Worker {
     config: ConsortiumConfig,
     clock: Arc<dyn Clock>,
     checkpoint: Arc<RwLock<String>>,
+    /// Whether the published checkpoint is newer than the stored one.
+    checkpoint_to_store: bool,
 }
 
 impl Worker {
@@ -242,10 +329,29 @@ impl Worker {
         if let Ok(mut shared) = self.checkpoint.write() {
             *shared = text;
         }
+        self.checkpoint_to_store = true;
         Ok(())
     }
 
+    /// Stores the published checkpoint, once the batch's replies are out (it costs a
+    /// transaction of its own, and a reply need not wait for it). A failure is logged:
+    /// the stored checkpoint then lags, which a check of the database still accepts.
+    fn store_checkpoint(&mut self) {
+        if !std::mem::take(&mut self.checkpoint_to_store) {
+            return;
+        }
+        let text = self.checkpoint.read().map(|text| text.clone());
+        let Ok(text) = text else {
+            return;
+        };
+        let size = self.operator.log().size();
+        if let Err(error) = self.operator.log().store().write_checkpoint(size, &text) {
+            tracing::warn!(%error, "storing the consortium checkpoint failed");
+        }
+    }
+
     fn run(&mut self, mut receiver: mpsc::Receiver<Job>) {
+        self.store_checkpoint();
         self.snapshot_if_due();
         while let Some(first) = receiver.blocking_recv() {
             let mut jobs = vec![first];
@@ -277,6 +383,7 @@ impl Worker {
                 }
             }
             self.flush(&mut pending);
+            self.store_checkpoint();
             self.snapshot_if_due();
         }
     }

@@ -15,6 +15,9 @@
 //! `consortium_snapshot` (migration `consortium_member_map`) holds one row: the latest
 //! signed state snapshot (`tally_consortium::snapshot`), which
 //! [`tally_consortium::Operator::open`] starts from, replaying only the entries after it.
+//!
+//! `consortium_checkpoint` (migration `consortium_checks`) holds one row: the latest signed
+//! checkpoint, which `tally consortium verify --database` checks the stored log against.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -103,6 +106,34 @@ macro_rules! log_sql {
                 .bind(size)
                 .bind(note)
                 .bind(state)
+                .execute(&mut *connection)
+                .await?;
+                Ok(())
+            }
+
+            pub(super) async fn read_checkpoint(
+                connection: &mut Connection,
+            ) -> Result<Option<(i64, String)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT tree_size, note FROM consortium_checkpoint WHERE id = 1",
+                )
+                .fetch_optional(&mut *connection)
+                .await?)
+            }
+
+            pub(super) async fn write_checkpoint(
+                connection: &mut Connection,
+                size: i64,
+                note: &str,
+            ) -> Result<(), StoreError> {
+                // Never replaced by an older one (a second process, a reordered write).
+                sqlx::query(
+                    "INSERT INTO consortium_checkpoint (id, tree_size, note) VALUES (1, $1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET tree_size = excluded.tree_size, \
+                     note = excluded.note WHERE consortium_checkpoint.tree_size <= excluded.tree_size",
+                )
+                .bind(size)
+                .bind(note)
                 .execute(&mut *connection)
                 .await?;
                 Ok(())
@@ -263,6 +294,32 @@ impl SqlLogStore {
             tiles: std::cell::RefCell::new(HashMap::new()),
             read_ahead: std::cell::RefCell::new((0, Vec::new())),
         })
+    }
+
+    /// The latest signed checkpoint stored, with its tree size (`None` before the first).
+    pub fn read_checkpoint(&self) -> Result<Option<(u64, String)>, Error> {
+        let mut connection = self.connection.borrow_mut();
+        let row = self
+            .runtime
+            .block_on(async { on_connection!(&mut *connection, read_checkpoint()) })
+            .map_err(log_storage_error)?;
+        row.map(|(size, note)| {
+            u64::try_from(size)
+                .map(|size| (size, note))
+                .map_err(|_| Error::Storage(format!("stored checkpoint size {size}")))
+        })
+        .transpose()
+    }
+
+    /// Stores the latest signed checkpoint (its own transaction), unless a larger one is
+    /// stored already.
+    pub fn write_checkpoint(&self, size: u64, note: &str) -> Result<(), Error> {
+        let size =
+            i64::try_from(size).map_err(|_| Error::Storage("checkpoint size beyond i64".into()))?;
+        let mut connection = self.connection.borrow_mut();
+        self.runtime
+            .block_on(async { on_connection!(&mut *connection, write_checkpoint(size, note)) })
+            .map_err(log_storage_error)
     }
 
     /// Forgets cached tiles and entries, so the next reads see the database as it is.

@@ -39,9 +39,10 @@ pub enum Command {
         #[arg(long)]
         secret_file: PathBuf,
     },
-    /// Verify a checkpoint, an inclusion proof or a consistency proof from files, or
+    /// Verify a checkpoint, an inclusion proof or a consistency proof from files;
     /// (`--url`) a running log's checkpoint, an entry's inclusion and consistency with an
-    /// older checkpoint.
+    /// older checkpoint; or (`--database`) a log's database directly: every entry, every
+    /// tile, the rules replayed, and the latest stored checkpoint's signature and root.
     Verify(VerifyArgs),
     /// Run the consortium log service (its own listener) on the Tally database.
     Serve(ServeArgs),
@@ -127,8 +128,12 @@ pub struct VerifyArgs {
     #[command(subcommand)]
     command: Option<Verify>,
     /// Base URL of a running log, e.g. http://127.0.0.1:8081.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "database")]
     url: Option<String>,
+    /// The log's database URL (`sqlite://...` or `postgres://...`), read without changing
+    /// it: exit 1 naming the first entry or tile that does not hash to the signed tree.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// Operator verifier key `name+id+key`, or `@file`.
     #[arg(long)]
     log_key: Option<String>,
@@ -309,9 +314,16 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => keys::keygen(&name, cosigner, &secret_file),
         Command::Verify(arguments) => match arguments.command {
             Some(verify) => verify::run_verify(verify),
+            None if arguments.database.is_some() => {
+                let (Some(database), Some(log_key)) = (arguments.database, arguments.log_key)
+                else {
+                    bail!("--database needs --log-key");
+                };
+                block_on(verify::verify_database(&database, &log_key))
+            }
             None => {
                 let (Some(url), Some(log_key)) = (arguments.url, arguments.log_key) else {
-                    bail!("give a subcommand, or --url and --log-key");
+                    bail!("give a subcommand, --url and --log-key, or --database and --log-key");
                 };
                 block_on(verify::verify(
                     &url,

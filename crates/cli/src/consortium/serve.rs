@@ -58,6 +58,8 @@ fn read_genesis(path: &Path) -> anyhow::Result<Genesis> {
 
 pub(super) async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = arguments.config.load()?;
+    // The operator's alarms (an integrity check that finds an edit) are error logs.
+    crate::serve::init_logging(&config);
     let signer = SignerKey::parse(read_text(&arguments.operator_key)?.trim())?;
     let blinding = read_blinding_key(&arguments.blinding_key)?;
     let genesis = match &arguments.genesis {
@@ -71,19 +73,22 @@ pub(super) async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let database = Database::connect(config.database.url.expose()).await?;
     database.migrate().await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (log, thread) = ConsortiumLog::start(
-        &database,
-        clock,
-        ConsortiumConfig::new(signer, blinding, genesis),
-    )
-    .await
-    .context("opening the consortium log")?;
+    // The recorder first, so that the integrity checks' metrics are kept from the start.
+    let _ = tally_server::metrics::handle();
+    let mut log_config = ConsortiumConfig::new(signer, blinding, genesis);
+    log_config.integrity_check_interval_seconds =
+        config.consortium_log.integrity_check_interval_seconds;
+    let (log, thread) = ConsortiumLog::start(&database, clock, log_config)
+        .await
+        .context("opening the consortium log")?;
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("listening on {address}"))?;
     eprintln!(
-        "tally consortium log is serving on http://{address} ({:?})",
-        database.backend()
+        "tally consortium log is serving on http://{address} ({:?}); tlog-tiles prefix \
+         http://{address}/v1/consortium; stored log checked every {} s",
+        database.backend(),
+        config.consortium_log.integrity_check_interval_seconds
     );
     axum::serve(
         listener,

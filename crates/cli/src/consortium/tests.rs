@@ -529,3 +529,114 @@ fn count_proofs_verify_and_the_mirror_catches_counts_the_log_does_not_give() {
         assert!(alarm.starts_with("TAMPERED"), "{alarm}");
     });
 }
+
+#[test]
+fn verify_database_names_the_first_bad_entry_and_checks_the_stored_checkpoint() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let directory = tempfile::tempdir().expect("directory");
+        let url = format!("sqlite://{}", directory.path().join("log.db").display());
+        let database = tally_store::Database::connect(&url).await.expect("connect");
+        database.migrate().await.expect("migrate");
+        let served = serve_log(&database, 100).await;
+        publish_many(&served.log, 1, 300).await;
+        // A read queued after the last reply runs once the batch's checkpoint is stored.
+        served.log.read(|_| ()).await.expect("read");
+        let check = |key: SignerKey| {
+            let database = database.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    verify::check_database(&database, &key.verifier())
+                })
+                .await
+                .expect("join")
+                .expect("readable")
+            }
+        };
+        let lines = check(operator_signer()).await.expect("verified");
+        assert!(lines[0].contains("size 301"), "{lines:?}");
+        assert!(lines[1].starts_with("entries 301, tiles 3"), "{lines:?}");
+        assert!(lines[2].starts_with("301 entries replayed"), "{lines:?}");
+        // Through the command: exit 0.
+        let key = operator_signer().verifier().to_string();
+        assert_eq!(
+            verify::verify_database(&url, &key).await.expect("runs"),
+            ExitCode::SUCCESS
+        );
+
+        // Another operator key: the stored checkpoint is not signed by it.
+        let stranger =
+            SignerKey::from_seed("cli.tally.example/log", KeyType::Ed25519, [9; 32]).expect("key");
+        let failure = check(stranger).await.unwrap_err();
+        assert!(failure.starts_with("the stored checkpoint"), "{failure}");
+
+        // Entries 7 and 200 edited: the first is named, and the command exits 1.
+        flip_bit(&database, "consortium_entries", "entry_index = 200", 60).await;
+        flip_bit(&database, "consortium_entries", "entry_index = 7", 60).await;
+        let failure = check(operator_signer()).await.unwrap_err();
+        assert_eq!(
+            failure,
+            "first bad entry 7: entry 7 does not hash to its leaf hash"
+        );
+        assert_eq!(
+            verify::verify_database(&url, &key).await.expect("runs"),
+            ExitCode::from(1)
+        );
+        flip_bit(&database, "consortium_entries", "entry_index = 7", 60).await;
+        flip_bit(&database, "consortium_entries", "entry_index = 200", 60).await;
+        assert!(check(operator_signer()).await.is_ok());
+
+        // A stored middle hash edited: the tile is named.
+        flip_bit(
+            &database,
+            "consortium_tiles",
+            "level = 0 AND tile_index = 0",
+            256 * 32 + 1,
+        )
+        .await;
+        let failure = check(operator_signer()).await.unwrap_err();
+        assert!(
+            failure.starts_with("tile tile/0/000: middle hash 0"),
+            "{failure}"
+        );
+        flip_bit(
+            &database,
+            "consortium_tiles",
+            "level = 0 AND tile_index = 0",
+            256 * 32 + 1,
+        )
+        .await;
+
+        // The last entry and its leaf hash rewritten together: the store agrees with
+        // itself, but not with the signed root.
+        let tally_store::Database::Sqlite(pool) = &database else {
+            panic!("SQLite");
+        };
+        let forged = b"forged entry".to_vec();
+        sqlx::query("UPDATE consortium_entries SET bytes = $1 WHERE entry_index = 300")
+            .bind(forged.clone())
+            .execute(pool)
+            .await
+            .expect("update");
+        let (mut tile,): (Vec<u8>,) =
+            sqlx::query_as("SELECT bytes FROM consortium_tiles WHERE level = 0 AND tile_index = 1")
+                .fetch_one(pool)
+                .await
+                .expect("select");
+        tile[44 * 32..45 * 32].copy_from_slice(&leaf_hash(&forged).0);
+        sqlx::query("UPDATE consortium_tiles SET bytes = $1 WHERE level = 0 AND tile_index = 1")
+            .bind(tile)
+            .execute(pool)
+            .await
+            .expect("update");
+        let failure = check(operator_signer()).await.unwrap_err();
+        assert!(
+            failure.starts_with("the entries give root") && failure.contains("at size 301"),
+            "{failure}"
+        );
+    });
+}

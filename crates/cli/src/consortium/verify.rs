@@ -1,13 +1,14 @@
 //! `tally consortium verify`: checkpoints, inclusion, consistency and count proofs, from
-//! files or (`--url`) from a running log.
+//! files or (`--url`) from a running log; or (`--database`) a log's database directly.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use tally_consortium::{
-    leaf_hash, open_checkpoint, verify_consistency, verify_inclusion, ConsistencyProof, CountProof,
-    Entry, Hash, InclusionProof, VerifierKey,
+    check_stored_log, leaf_hash, open_checkpoint, replay_batch, verify_consistency,
+    verify_inclusion, ConsistencyProof, ConsortiumState, CountProof, Entry, Hash, InclusionProof,
+    LogStore, VerifierKey,
 };
 
 use super::client::{base, get_bytes, get_json, get_text, hashes};
@@ -283,4 +284,113 @@ pub(super) async fn verify(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Entries decoded and replayed at a time by [`verify_database`].
+const REPLAY_BATCH_SIZE: u64 = 10_000;
+
+/// `verify --database`: the latest stored checkpoint's signature under the operator's
+/// key; every stored entry against its leaf hash and every tile against the tiles below
+/// it, the entries giving the checkpoint's root ([`check_stored_log`]); then every entry
+/// decoded and replayed through the rules. Reads only; exit 1 names the first bad entry.
+pub(super) async fn verify_database(url: &str, log_key: &str) -> anyhow::Result<ExitCode> {
+    let operator = verifier_key(log_key)?;
+    let database = tally_store::Database::connect(url)
+        .await
+        .context("connecting to the database")?;
+    let verdict = tokio::task::spawn_blocking(move || check_database(&database, &operator))
+        .await
+        .context("the check stopped")??;
+    Ok(match verdict {
+        Ok(lines) => {
+            for line in lines {
+                println!("OK {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(failure) => {
+            println!("FAILED: {failure}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// What a check of a database found: what holds, line by line, or the first thing that
+/// does not. `Err` when the database cannot be read.
+pub(super) fn check_database(
+    database: &tally_store::Database,
+    operator: &VerifierKey,
+) -> anyhow::Result<Result<Vec<String>, String>> {
+    let store = tally_store::consortium::SqlLogStore::connect(database)?;
+    let mut lines = Vec::new();
+    let Some((_, note)) = store.read_checkpoint()? else {
+        return Ok(Err(
+            "the database holds no signed checkpoint (has the log served yet?)".into(),
+        ));
+    };
+    let checkpoint = match open_checkpoint(&note, operator, &[]) {
+        Ok(opened) => opened.checkpoint,
+        Err(error) => {
+            return Ok(Err(format!(
+                "the stored checkpoint: {error} [{}]",
+                error.code()
+            )))
+        }
+    };
+    let size = store.tree_size()?;
+    if checkpoint.size > size {
+        return Ok(Err(format!(
+            "the checkpoint signs size {}, the database holds {size} entries",
+            checkpoint.size
+        )));
+    }
+    lines.push(format!(
+        "checkpoint {} size {} root {} signed by the operator",
+        checkpoint.origin,
+        checkpoint.size,
+        checkpoint.root.to_base64()
+    ));
+    let check = check_stored_log(&store, size, Some((checkpoint.size, checkpoint.root)))?;
+    if let Some(finding) = check.finding {
+        return Ok(Err(match finding.entry() {
+            Some(index) => format!("first bad entry {index}: {finding}"),
+            None => finding.to_string(),
+        }));
+    }
+    lines.push(format!(
+        "entries {}, tiles {}: each entry hashes to its leaf, each tile to the tiles below, \
+         and the entries give the signed root",
+        check.entries, check.tiles
+    ));
+    let mut state = ConsortiumState::new();
+    let mut start = 0;
+    while start < size {
+        let end = (start + REPLAY_BATCH_SIZE).min(size);
+        let mut entries = Vec::with_capacity((end - start) as usize);
+        for index in start..end {
+            let bytes = store
+                .read_entry(index)?
+                .with_context(|| format!("entry {index} is missing"))?;
+            match Entry::decode(&bytes) {
+                Ok(entry) => entries.push(entry),
+                Err(error) => {
+                    return Ok(Err(format!(
+                        "first bad entry {index}: it does not decode: {error}"
+                    )))
+                }
+            }
+        }
+        if let Err(error) = replay_batch(&mut state, &entries) {
+            // The state stops before the refused entry: it is the next one.
+            let index = state.next_index();
+            return Ok(Err(format!(
+                "first bad entry {index}: the rules refuse it: {error}"
+            )));
+        }
+        start = end;
+    }
+    lines.push(format!(
+        "{size} entries replayed through the consortium rules"
+    ));
+    Ok(Ok(lines))
 }

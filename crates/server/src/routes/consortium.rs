@@ -1,6 +1,14 @@
 //! Consortium log routes: signed member requests (proposals, approvals, records,
 //! retractions, queries), members and query counts, the signed checkpoint, proofs,
-//! entries and tiles. Served by [`crate::consortium_app`] on a listener of its own.
+//! entries and tiles, and the log's status. Served by [`crate::consortium_app`] on a
+//! listener of its own.
+//!
+//! The checkpoint, tiles and entry bundles are C2SP tlog-tiles resources under the prefix
+//! `/v1/consortium` (`<prefix>/checkpoint`, `<prefix>/tile/0/x001/234.p/5`,
+//! `<prefix>/tile/entries/000`), so that an existing tlog client, monitor or witness
+//! configured with `http://host:port/v1/consortium` reads the log. The tiles were once at
+//! `tile/{level}/{index}` with a plain number; nothing but tests read them there (the
+//! mirror reads ranges of entries), so that spelling is gone.
 //!
 //! Member requests authenticate by their Ed25519 signature (checked by the log's rules,
 //! replays refused by sequence number), not by API keys: the log's readers and writers
@@ -15,7 +23,8 @@ use base64::Engine;
 use serde::Deserialize;
 use tally_consortium::entry_range::push_entry;
 use tally_consortium::{
-    normalise, Action, Error, IdentifierKind, IdentifierOpening, Refusal, SignedRequest, TileId,
+    encode_entry_bundle, normalise, Action, Error, IdentifierKind, IdentifierOpening, Refusal,
+    SignedRequest, TileResource, TILE_WIDTH,
 };
 use tally_service::consortium::{Accepted, ConsortiumLog};
 
@@ -23,8 +32,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::wire::consortium::{
-    ConsistencyProofBody, EffectBody, IdentifierBody, InclusionProofBody, LoggedBody, MemberBody,
-    MemberList, QueryAnswerBody, QueryCountBody, RecordBody, SignedMemberRequest,
+    ConsistencyProofBody, EffectBody, IdentifierBody, InclusionProofBody, IntegrityBody,
+    LogStatusBody, LoggedBody, MemberBody, MemberList, QueryAnswerBody, QueryCountBody, RecordBody,
+    SignedMemberRequest,
 };
 
 /// What every consortium handler shares.
@@ -365,7 +375,8 @@ pub async fn query_count(
     .into_response())
 }
 
-/// `GET /v1/consortium/checkpoint`: the latest signed checkpoint (C2SP signed note).
+/// `GET /v1/consortium/checkpoint`: the latest signed checkpoint (C2SP signed note), the
+/// tlog-tiles `<prefix>/checkpoint`.
 #[utoipa::path(
     get, path = "/v1/consortium/checkpoint", tag = "consortium",
     responses(
@@ -374,7 +385,11 @@ pub async fn query_count(
 )]
 pub async fn checkpoint(State(state): State<ConsortiumAppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            // tlog-tiles: the checkpoint changes with every batch; cache it no longer.
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         state.log.checkpoint(),
     )
         .into_response()
@@ -576,18 +591,22 @@ pub async fn entries(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
-/// `GET /v1/consortium/tile/{level}/{index}`: the base hashes of a tile as stored
-/// (C2SP tlog-tiles bytes; a partial tile at its current width).
+/// Caching of the immutable tlog-tiles resources: a tile or bundle at a width never
+/// changes (a wider one has another path).
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// `GET /v1/consortium/tile/{level}/{index}`: a tile of hashes at its C2SP tlog-tiles path
+/// (`tile/0/x001/234`, a partial tile `tile/0/x001/234.p/5`).
 #[utoipa::path(
     get, path = "/v1/consortium/tile/{level}/{index}", tag = "consortium",
     params(
-        ("level" = u8, Path, description = "Tile level (0-255)"),
-        ("index" = u64, Path, description = "Tile index at that level"),
+        ("level" = u8, Path, description = "Tile level, 0 to 63, no leading zero (`entries` names the entry bundles)"),
+        ("index" = String, Path, description = "The tile index as C2SP tlog-tiles path elements, slashes included: three digits each, all but the last starting with `x` (1234067 is `x001/x234/067`); `.p/W` after it asks for the first W hashes (1 to 255) of a partial tile"),
     ),
     responses(
-        (status = 200, description = "The tile's hashes as stored (C2SP tlog-tiles bytes, 32 per hash; a partial tile at its current width)", content_type = "application/octet-stream"),
-        (status = 400, description = "Level or index not a number in range (`invalid_tile`)", body = ErrorBody),
-        (status = 404, description = "No such tile (`tile_not_found`)", body = ErrorBody),
+        (status = 200, description = "The tile: 32-byte hashes of tree level 8 × level, back to back (256 for a full tile, W for `.p/W`), as any tlog-tiles client reads them", content_type = "application/octet-stream"),
+        (status = 400, description = "Not a tile path in its one spelling (`invalid_tile`)", body = ErrorBody),
+        (status = 404, description = "No such tile, or not yet that wide (`tile_not_found`)", body = ErrorBody),
         (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
     ),
 )]
@@ -595,21 +614,122 @@ pub async fn tile(
     State(state): State<ConsortiumAppState>,
     Path((level, index)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (Ok(level), Ok(index)) = (level.parse::<u8>(), index.parse::<u64>()) else {
+    let resource =
+        TileResource::parse(&format!("tile/{level}/{index}")).map_err(consortium_error)?;
+    let TileResource::Hashes { id, width } = resource else {
         return Err(ApiError::bad_request(
             "invalid_tile",
-            "a tile is named by a level (0-255) and an index",
+            "not a tile of hashes",
         ));
     };
     let tile = state
         .log
+        .read(move |operator| tally_consortium::LogStore::read_tile(operator.log().store(), id))
+        .await
+        .and_then(|result| result)
+        .map_err(consortium_error)?
+        .filter(|tile| tile.hashes.len() >= width)
+        .ok_or_else(|| {
+            ApiError::not_found("tile_not_found", format!("no tile at {}", resource.path()))
+        })?;
+    let bytes: Vec<u8> = tile.hashes[..width]
+        .iter()
+        .flat_map(|hash| hash.0)
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, IMMUTABLE),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+/// `GET /v1/consortium/tile/entries/{index}`: an entry bundle at its C2SP tlog-tiles path.
+#[utoipa::path(
+    get, path = "/v1/consortium/tile/entries/{index}", tag = "consortium",
+    params(
+        ("index" = String, Path, description = "The bundle index as C2SP tlog-tiles path elements, slashes included (`x001/x234/067`); `.p/W` after it asks for the first W entries (1 to 255) of a partial bundle"),
+    ),
+    responses(
+        (status = 200, description = "Entries 256 × index onwards (256, or W for `.p/W`), each as a big-endian 2-byte length and its canonical bytes; each hashes to its leaf in the level-0 tile of the same index", content_type = "application/octet-stream"),
+        (status = 400, description = "Not a bundle path in its one spelling (`invalid_tile`)", body = ErrorBody),
+        (status = 404, description = "The log does not hold that many entries yet (`tile_not_found`)", body = ErrorBody),
+        (status = 500, description = "An entry is over 65,535 bytes, more than a bundle carries (`entry_too_long_for_bundle`)", body = ErrorBody),
+        (status = 503, description = "The log could not be read (`storage_unavailable`)", body = ErrorBody),
+    ),
+)]
+pub async fn entry_bundle(
+    State(state): State<ConsortiumAppState>,
+    Path(index): Path<String>,
+) -> Result<Response, ApiError> {
+    let resource =
+        TileResource::parse(&format!("tile/entries/{index}")).map_err(consortium_error)?;
+    let TileResource::Entries { index, width } = resource else {
+        return Err(ApiError::bad_request("invalid_tile", "not an entry bundle"));
+    };
+    let entries = state
+        .log
         .read(move |operator| {
-            tally_consortium::LogStore::read_tile(operator.log().store(), TileId { level, index })
+            let log = operator.log();
+            let start = index.checked_mul(TILE_WIDTH as u64);
+            let end = start.and_then(|start| start.checked_add(width as u64));
+            let (Some(start), Some(end)) = (start, end) else {
+                return Ok(None);
+            };
+            if end > log.size() {
+                return Ok(None);
+            }
+            (start..end)
+                .map(|entry| {
+                    log.entry(entry)?
+                        .ok_or_else(|| Error::Storage(format!("entry {entry} is missing")))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+                .map(Some)
         })
         .await
         .and_then(|result| result)
         .map_err(consortium_error)?
-        .ok_or_else(|| ApiError::not_found("tile_not_found", "no such tile"))?;
-    let bytes: Vec<u8> = tile.hashes.iter().flat_map(|hash| hash.0).collect();
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "tile_not_found",
+                format!("no entry bundle at {}", resource.path()),
+            )
+        })?;
+    let bundle = encode_entry_bundle(&entries).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "entry_too_long_for_bundle",
+            error.to_string(),
+        )
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, IMMUTABLE),
+        ],
+        bundle,
+    )
+        .into_response())
+}
+
+/// `GET /v1/consortium/status`: the signed size and the latest check of the stored log.
+#[utoipa::path(
+    get, path = "/v1/consortium/status", tag = "consortium",
+    responses(
+        (status = 200, description = "`{tree_size, integrity}`: the latest signed checkpoint's size, and the latest scheduled check of every stored entry and tile against the signed tree (`integrity.state`: `intact`, `tampered` with `first_bad_entry` or `detail`, `check_failed`, `not_checked`)", body = LogStatusBody),
+    ),
+)]
+pub async fn status(State(state): State<ConsortiumAppState>) -> Result<Response, ApiError> {
+    let tree_size = tally_consortium::Note::parse(&state.log.checkpoint())
+        .and_then(|note| tally_consortium::Checkpoint::parse(&note.text))
+        .map_err(consortium_error)?
+        .size;
+    Ok(axum::Json(LogStatusBody {
+        integrity: IntegrityBody::new(&state.log.integrity()),
+        tree_size,
+    })
+    .into_response())
 }

@@ -374,3 +374,77 @@ mod tests {
         );
     }
 }
+
+/// The log's status: its signed size and the latest check of its stored entries and
+/// tiles against the signed tree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogStatusBody {
+    pub integrity: IntegrityBody,
+    /// The tree size of the latest signed checkpoint.
+    pub tree_size: u64,
+}
+
+/// The latest check of the stored log (`[consortium_log] integrity_check_interval_seconds`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrityBody {
+    /// Checks that alarmed (`tampered` or `check_failed`) since the log started.
+    pub alarms: u64,
+    /// When the latest check finished (RFC 3339), absent before the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub checked_at: Option<String>,
+    /// Checks finished since the log started.
+    pub checks: u64,
+    /// What is wrong, or why the check failed; absent when nothing is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = String, required = false)]
+    pub detail: Option<String>,
+    /// Entries the latest check read and hashed.
+    pub entries: u64,
+    /// The first entry that no longer hashes to the tree, when the finding is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = u64, required = false)]
+    pub first_bad_entry: Option<u64>,
+    /// Seconds between scheduled checks (0: none scheduled).
+    pub interval_seconds: u64,
+    pub state: IntegrityStateName,
+    /// Tiles the latest check read and checked.
+    pub tiles: u64,
+    /// The tree size the latest check read.
+    pub tree_size: u64,
+}
+
+/// What the latest check found: `intact`, `tampered` (an entry or tile no longer hashes
+/// to the signed tree: an alarm), `check_failed` (the store could not be read: an
+/// alarm) or `not_checked` (no check yet).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IntegrityStateName {
+    NotChecked,
+    Intact,
+    Tampered,
+    CheckFailed,
+}
+
+impl IntegrityBody {
+    pub fn new(status: &tally_service::consortium::IntegrityStatus) -> Self {
+        use tally_service::consortium::IntegrityState;
+        IntegrityBody {
+            alarms: status.alarms,
+            checked_at: status.checked_at.map(|time| time.to_string()),
+            checks: status.checks,
+            detail: status.detail.clone(),
+            entries: status.entries,
+            first_bad_entry: status.first_bad_entry,
+            interval_seconds: status.interval_seconds,
+            state: match status.state {
+                IntegrityState::NotChecked => IntegrityStateName::NotChecked,
+                IntegrityState::Intact => IntegrityStateName::Intact,
+                IntegrityState::Tampered => IntegrityStateName::Tampered,
+                IntegrityState::CheckFailed => IntegrityStateName::CheckFailed,
+            },
+            tiles: status.tiles,
+            tree_size: status.tree_size,
+        }
+    }
+}
