@@ -373,6 +373,9 @@ async fn the_cookie_is_http_only_strict_on_the_console_path_and_secure_over_tls(
         .await;
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    // Not `no-referrer`: a browser then sends `Origin: null` with the sign-in form, which
+    // the origin check refuses (found by the browser tests, crates/cli/tests/browser).
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
     assert!(page.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()
@@ -528,7 +531,12 @@ async fn pages_and_links_follow_the_keys_scopes(harness: Harness) {
     for uri in ["/console/cases", "/console/cases/c1", "/console/audit"] {
         let answer = harness.send("GET", uri, Some(&browser.token), None).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
-        assert!(text(&answer).contains("lacks scope"), "{uri}");
+        let page = text(&answer);
+        assert!(page.contains("lacks scope"), "{uri}");
+        // No dead end: the refusal keeps the clerk's navigation and sign-out.
+        assert!(page.contains("href=\"/console/customers\""), "{page}");
+        assert!(page.contains("action=\"/console/sign-out\""), "{page}");
+        assert!(!page.contains("href=\"/console/audit\""), "{page}");
     }
     let answer = harness
         .send(
