@@ -294,18 +294,21 @@ impl Browser {
     pub async fn screenshot(&mut self, name: &str, size: (u32, u32)) {
         let (width, height) = size;
         self.client.set_window_size(width, height).await.unwrap();
-        let page_height = self
+        // The window is taller than the page's viewport by the browser's own frame.
+        let measured = self
             .client
             .execute(
-                "return Math.ceil(document.documentElement.scrollHeight);",
+                "return Math.ceil(document.documentElement.scrollHeight)
+                    + (window.outerHeight - window.innerHeight);",
                 vec![],
             )
             .await
-            .unwrap()
+            .unwrap();
+        let needed = measured
             .as_u64()
             .and_then(|height| u32::try_from(height).ok())
             .unwrap_or(height);
-        let tall = page_height.clamp(height, SCREENSHOT_HEIGHT_MAX);
+        let tall = needed.clamp(height, SCREENSHOT_HEIGHT_MAX);
         if tall != height {
             self.client.set_window_size(width, tall).await.unwrap();
         }
@@ -317,6 +320,33 @@ impl Browser {
         std::fs::write(&file, png).unwrap();
         let (width, height) = LAPTOP;
         self.client.set_window_size(width, height).await.unwrap();
+    }
+
+    /// Shows that the accessibility check can fail: a text field without a label, added to
+    /// the page shown, must be reported as a critical violation. The page is then loaded
+    /// again, and the check's findings are left as they were.
+    pub async fn check_that_the_accessibility_check_can_fail(&mut self) {
+        self.client
+            .execute(
+                "const field = document.createElement('input');
+                 field.type = 'text';
+                 field.id = 'unlabelled-field';
+                 document.querySelector('main').appendChild(field);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let kept = self.violations.len();
+        self.check_accessibility("a field without a label").await;
+        let found: Vec<String> = self.violations.drain(kept..).collect();
+        assert!(
+            found
+                .iter()
+                .any(|violation| violation.contains("label (critical)")
+                    && violation.contains("#unlabelled-field")),
+            "axe-core did not report the unlabelled field: {found:?}"
+        );
+        self.client.refresh().await.unwrap();
     }
 
     /// Runs axe-core on the page and keeps its serious and critical violations.

@@ -114,6 +114,7 @@ async fn story(mut browser: Browser, lender: Lender) {
     // Signed out, a page sends the browser to sign-in; a wrong key is refused there.
     browser.go("/console/cases").await;
     assert_eq!(browser.path().await, "/console/sign-in");
+    browser.check_that_the_accessibility_check_can_fail().await;
     browser.look("sign-in").await;
     browser.type_into("#key", "tally_not-a-key").await;
     browser.click("section.sign-in button[type=submit]").await;
