@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages of the navigation, each with the scope it needs (`None`: any signed-in key).
-const NAVIGATION: [(&str, &str, Option<&str>); 4] = [
+const NAVIGATION: [(&str, &str, Option<&str>); 5] = [
     ("/console/overview", "Overview", None),
     ("/console/cases", "Risk cases", Some("risk:analyst")),
+    ("/console/rules", "Rules", Some("risk:admin")),
     ("/console/customers", "Customers", Some("credit:read")),
     ("/console/audit", "Audit", Some("admin")),
 ];
