@@ -18,8 +18,32 @@ pub const ZHANG_SAN_PHONE_MASKED: &str = "*******8000";
 const WANG_WU_NATIONAL_ID: &str = "110105199003071239";
 const WANG_WU_PHONE: &str = "13900139000";
 
+/// A rule set a risk lead uploads: a shared address holds an order from four customers on.
+pub const STRICTER_ADDRESS_RULES: &str = r#"name = "stricter addresses"
+
+[[features]]
+name = "address_customers_30d"
+kind = "distinct_count"
+key = "address"
+of = "customer"
+window = "30d"
+event_kinds = ["transaction"]
+
+[[rules]]
+id = "address_behind_many_accounts"
+event_kinds = ["transaction"]
+condition = "address_customers_30d >= 4"
+score = 40
+action = "hold_delivery"
+reason = "SHARED_ADDRESS"
+"#;
+/// The line of its rule's condition.
+pub const STRICTER_ADDRESS_CONDITION_LINE: usize = 14;
+
 /// The keys the people of the story sign in with, and what the story will look for.
 pub struct Lender {
+    /// A risk lead: `risk:admin` (rule sets).
+    pub risk_lead_key: String,
     /// A risk analyst: `risk:analyst`, `credit:read`, `pii:read` (no `admin`: no audit).
     pub analyst_key: String,
     /// A compliance officer: `admin`, who reads the audit.
@@ -123,9 +147,15 @@ fn transaction(id: &str, customer: &str, device: &str, address: &str, amount: &s
     })
 }
 
-/// Makes the lender's data through `api`; `analyst_key` and `compliance_key` are the keys
-/// the people sign in with.
-pub async fn make_lender(api: &Api<'_>, analyst_key: String, compliance_key: String) -> Lender {
+/// The keys the people of the story sign in with.
+pub struct People {
+    pub analyst_key: String,
+    pub risk_lead_key: String,
+    pub compliance_key: String,
+}
+
+/// Makes the lender's data through `api`, for `people` to work on.
+pub async fn make_lender(api: &Api<'_>, people: People) -> Lender {
     let zhang_san = api
         .create_customer("张三", ZHANG_SAN_PHONE, ZHANG_SAN_NATIONAL_ID)
         .await;
@@ -181,8 +211,9 @@ pub async fn make_lender(api: &Api<'_>, analyst_key: String, compliance_key: Str
         .await;
 
     Lender {
-        analyst_key,
-        compliance_key,
+        analyst_key: people.analyst_key,
+        risk_lead_key: people.risk_lead_key,
+        compliance_key: people.compliance_key,
         held_order_case,
         held_order_rule,
         stolen_account_case,

@@ -19,7 +19,10 @@ mod driver;
 mod lender;
 
 use driver::{Browser, Driver, TABLET};
-use lender::{make_lender, Api, Lender, ZHANG_SAN_PHONE_IN_CLEAR, ZHANG_SAN_PHONE_MASKED};
+use lender::{
+    make_lender, Api, Lender, People, STRICTER_ADDRESS_CONDITION_LINE, STRICTER_ADDRESS_RULES,
+    ZHANG_SAN_PHONE_IN_CLEAR, ZHANG_SAN_PHONE_MASKED,
+};
 use std::path::PathBuf;
 use support::{create_key, free_port, start_server, wait_until_healthy, PRIVACY_KEYS};
 
@@ -84,15 +87,15 @@ async fn the_console_is_worked_in_a_browser() {
         onboarding_key: &onboarding_key,
         events_key: &events_key,
     };
-    let lender = make_lender(
-        &api,
-        served.key(
+    let people = People {
+        analyst_key: served.key(
             "Li Na, risk analyst",
             &["risk:analyst", "credit:read", "pii:read"],
         ),
-        served.key("Chen Jie, compliance", &["admin"]),
-    )
-    .await;
+        risk_lead_key: served.key("Wu Lei, risk lead", &["risk:admin"]),
+        compliance_key: served.key("Chen Jie, compliance", &["admin"]),
+    };
+    let lender = make_lender(&api, people).await;
 
     let driver = Driver::start(&tools, free_port()).await;
     let screenshots = screenshot_directory();
@@ -153,7 +156,10 @@ async fn story(mut browser: Browser, lender: Lender) {
     browser.look("audit-forbidden").await;
 
     sign_out(&mut browser).await;
+    upload_a_rule_set(&mut browser, &lender).await;
+    sign_out(&mut browser).await;
     read_the_audit(&mut browser, &lender).await;
+    approve_the_rule_set(&mut browser).await;
     sign_out(&mut browser).await;
 
     assert!(
@@ -310,13 +316,76 @@ async fn reveal_the_phone(browser: &mut Browser, lender: &Lender) {
     );
 }
 
+/// The risk lead uploads a rule set with a fault, sees it at its rule and line, fixes it and
+/// uploads it again, asking for it to go live.
+async fn upload_a_rule_set(browser: &mut Browser, lender: &Lender) {
+    browser.type_into("#key", &lender.risk_lead_key).await;
+    browser.click("section.sign-in button[type=submit]").await;
+    browser
+        .click("header.top nav a[href='/console/rules']")
+        .await;
+    assert_eq!(browser.text("main h1 + p").await, "Live: version 1.");
+    let broken = STRICTER_ADDRESS_RULES.replace(">= 4\"", ">=\"");
+    browser.type_into("#source", &broken).await;
+    browser.click("form.upload button[type=submit]").await;
+    let error = browser.text("#upload-error").await;
+    assert!(
+        error.starts_with(&format!(
+            "rule \"address_behind_many_accounts\" at line {STRICTER_ADDRESS_CONDITION_LINE} does not compile"
+        )),
+        "{error}"
+    );
+    browser.look("rules-upload-refused").await;
+
+    // The source sent is in the form again, to be fixed where it is.
+    let source = browser.find("#source").await;
+    let kept = source.prop("value").await.unwrap().unwrap_or_default();
+    assert_eq!(kept.trim_end(), broken.trim_end());
+    source.clear().await.unwrap();
+    browser.type_into("#source", STRICTER_ADDRESS_RULES).await;
+    browser
+        .find("form.upload input[name=activate]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.click("form.upload button[type=submit]").await;
+    assert_eq!(browser.text("p.notice").await, "Version 2 uploaded.");
+    assert_eq!(browser.text("main h1 + p + p").await, "Live: version 1.");
+    let requests = browser.texts("main section tbody tr").await;
+    assert!(
+        requests
+            .iter()
+            .any(|row| row.contains("Wu Lei, risk lead") && row.contains("pending")),
+        "{requests:?}"
+    );
+    browser.look("rules-activation-requested").await;
+}
+
+/// Another person (the compliance officer's `admin` key) approves the new version: it is
+/// live.
+async fn approve_the_rule_set(browser: &mut Browser) {
+    browser
+        .click("header.top nav a[href='/console/rules']")
+        .await;
+    browser
+        .click("form.decide[action$='/approve'] button[type=submit]")
+        .await;
+    assert_eq!(
+        browser.text("p.notice").await,
+        "Activation request approved."
+    );
+    assert_eq!(browser.text("main h1 + p + p").await, "Live: version 2.");
+    browser.look("rules-version-2-live").await;
+}
+
 /// The compliance officer signs in and finds the read in clear and the lookup in the audit.
 async fn read_the_audit(browser: &mut Browser, lender: &Lender) {
     browser.type_into("#key", &lender.compliance_key).await;
     browser.click("section.sign-in button[type=submit]").await;
     assert_eq!(
         browser.texts("header.top nav a").await,
-        ["Overview", "Risk cases", "Customers", "Audit"]
+        ["Overview", "Risk cases", "Rules", "Customers", "Audit"]
     );
     browser.look("overview-compliance").await;
     browser
