@@ -78,6 +78,18 @@ pub fn tools_or_skip() -> Option<Tools> {
     }
 }
 
+/// Whether `error`, from asking about an element of the page shown before a click, says
+/// that page is gone: the element is stale, or (while the new page replaces it) chromium no
+/// longer finds its node in the document.
+fn old_page_gone(error: &fantoccini::error::CmdError) -> bool {
+    error.is_stale_element_reference()
+        || error.is_no_such_element()
+        || (error.is_unknown_error()
+            && error
+                .to_string()
+                .contains("does not belong to the document"))
+}
+
 /// A running chromedriver; killed when dropped (after its browser session was closed).
 pub struct Driver {
     process: Child,
@@ -240,9 +252,9 @@ impl Browser {
         let deadline = Instant::now() + PAGE_LOAD_TIMEOUT;
         loop {
             match before.tag_name().await {
-                Err(error) if error.is_stale_element_reference() => break,
-                Err(error) => panic!("after clicking {what}: {error}"),
                 Ok(_) => {}
+                Err(error) if old_page_gone(&error) => break,
+                Err(error) => panic!("after clicking {what}: {error}"),
             }
             assert!(
                 Instant::now() < deadline,
@@ -251,12 +263,13 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         loop {
+            // While the new page is being committed the script may find no document to
+            // run in: asked again.
             let state = self
                 .client
                 .execute("return document.readyState;", vec![])
-                .await
-                .unwrap();
-            if state == "complete" {
+                .await;
+            if matches!(state, Ok(ref state) if state == "complete") {
                 return;
             }
             assert!(
