@@ -187,6 +187,7 @@ tally_store::on_both_backends!(
     a_lookup_by_phone_is_audited_and_answered_masked,
     a_case_is_explained_and_worked_from_claim_to_approval,
     the_overview_counts_today_and_draws_bars,
+    a_rule_set_is_refused_at_its_line_then_uploaded_and_made_live_by_a_second_key,
     sign_out_ends_the_session,
     the_console_is_not_part_of_the_api_document,
 );
@@ -202,10 +203,13 @@ async fn every_page_and_form_without_a_session_goes_to_sign_in(harness: Harness)
         "/console/customers".to_string(),
         format!("/console/customers/{customer}"),
         "/console/audit".to_string(),
+        "/console/rules".to_string(),
     ];
     let posts = [
         "/console/sign-out".to_string(),
         "/console/cases/c1/claim".to_string(),
+        "/console/rules".to_string(),
+        "/console/rules/activation-requests/r1/approve".to_string(),
         "/console/customers/search".to_string(),
         format!("/console/customers/{customer}/reveal"),
     ];
@@ -373,6 +377,9 @@ async fn the_cookie_is_http_only_strict_on_the_console_path_and_secure_over_tls(
         .await;
     assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(page.headers[header::X_FRAME_OPTIONS], "DENY");
+    // Not `no-referrer`: a browser then sends `Origin: null` with the sign-in form, which
+    // the origin check refuses (found by the browser tests, crates/cli/tests/browser).
+    assert_eq!(page.headers[header::REFERRER_POLICY], "same-origin");
     assert!(page.headers[header::CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap()
@@ -455,8 +462,9 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing(harne
     assert_ne!(browser.csrf, other.csrf);
     let claim = format!("/console/cases/{case}/claim");
     let reveal = format!("/console/customers/{customer}/reveal");
-    let forms: [(&str, Vec<(&str, &str)>); 4] = [
+    let forms: [(&str, Vec<(&str, &str)>); 5] = [
         (claim.as_str(), vec![("note", "mine")]),
+        ("/console/rules", vec![("source", SMALL_RULE_SET)]),
         (
             reveal.as_str(),
             vec![("field", "phone"), ("reason", "ticket 7")],
@@ -492,6 +500,10 @@ async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing(harne
         }
     }
     assert_eq!(harness.case_status(&case).await, "open");
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM risk_rule_sets").await,
+        1
+    );
     assert_eq!(harness.count("SELECT COUNT(*) FROM pii_reads").await, 0);
     assert_eq!(harness.count("SELECT COUNT(*) FROM pii_lookups").await, 0);
     assert_eq!(
@@ -525,10 +537,20 @@ async fn pages_and_links_follow_the_keys_scopes(harness: Harness) {
     assert!(!overview.contains("href=\"/console/cases\""), "{overview}");
     assert!(!overview.contains("href=\"/console/audit\""));
     assert!(overview.contains("href=\"/console/customers\""));
-    for uri in ["/console/cases", "/console/cases/c1", "/console/audit"] {
+    for uri in [
+        "/console/cases",
+        "/console/cases/c1",
+        "/console/audit",
+        "/console/rules",
+    ] {
         let answer = harness.send("GET", uri, Some(&browser.token), None).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{uri}");
-        assert!(text(&answer).contains("lacks scope"), "{uri}");
+        let page = text(&answer);
+        assert!(page.contains("lacks scope"), "{uri}");
+        // No dead end: the refusal keeps the clerk's navigation and sign-out.
+        assert!(page.contains("href=\"/console/customers\""), "{page}");
+        assert!(page.contains("action=\"/console/sign-out\""), "{page}");
+        assert!(!page.contains("href=\"/console/audit\""), "{page}");
     }
     let answer = harness
         .send(
@@ -863,6 +885,133 @@ async fn the_overview_counts_today_and_draws_bars(harness: Harness) {
     assert!(page.contains("2026-06-01"));
     let value: Value = json!(page.matches("<rect").count());
     assert!(value.as_u64().unwrap() >= 5 + 4 + 8, "{page}");
+}
+
+/// A small valid rule set: one feature, one rule.
+const SMALL_RULE_SET: &str = r#"name = "stricter addresses"
+
+[[features]]
+name = "address_customers_30d"
+kind = "distinct_count"
+key = "address"
+of = "customer"
+window = "30d"
+event_kinds = ["transaction"]
+
+[[rules]]
+id = "address_behind_many_accounts"
+event_kinds = ["transaction"]
+condition = "address_customers_30d >= 4"
+score = 40
+action = "hold_delivery"
+reason = "SHARED_ADDRESS"
+"#;
+
+/// Rules: a rule set whose rule does not compile is refused, 422, naming the rule and its
+/// line, with the source kept in the form and nothing stored; a valid one is stored, and the
+/// request to make it live is approved only by another key.
+async fn a_rule_set_is_refused_at_its_line_then_uploaded_and_made_live_by_a_second_key(
+    harness: Harness,
+) {
+    let lead = harness.key("risk lead", &["risk:admin"]).await;
+    let lead = harness.sign_in(&lead).await;
+    let page = text(
+        &harness
+            .send("GET", "/console/rules", Some(&lead.token), None)
+            .await,
+    );
+    assert!(page.contains("Live: version <strong>1</strong>"), "{page}");
+    assert!(page.contains("href=\"/console/rules\""), "{page}");
+
+    let broken = SMALL_RULE_SET.replace("address_customers_30d >= 4", "address_customers_30d >=");
+    let answer = harness
+        .send(
+            "POST",
+            "/console/rules",
+            Some(&lead.token),
+            Some(&[("source", broken.as_str()), ("csrf", lead.csrf.as_str())]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = text(&answer);
+    assert!(
+        page.contains("rule &quot;address_behind_many_accounts&quot; at line 14 does not compile"),
+        "{page}"
+    );
+    // The source sent is kept in the form, to be fixed where it is.
+    assert!(page.contains("address_customers_30d &gt;="), "{page}");
+    assert!(!page.contains("address_customers_30d &gt;= 4"), "{page}");
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM risk_rule_sets").await,
+        1
+    );
+
+    let answer = harness
+        .send(
+            "POST",
+            "/console/rules",
+            Some(&lead.token),
+            Some(&[
+                ("source", SMALL_RULE_SET),
+                ("activate", "1"),
+                ("csrf", lead.csrf.as_str()),
+            ]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", text(&answer));
+    assert_eq!(location(&answer), "/console/rules?uploaded=2");
+    let request: String = tally_store::with_pool!(&harness.database, |pool| sqlx::query_scalar(
+        "SELECT id FROM risk_activation_requests WHERE version = 2 AND status = 'pending'"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap());
+    let approve = format!("/console/rules/activation-requests/{request}/approve");
+    let page = text(
+        &harness
+            .send("GET", "/console/rules?uploaded=2", Some(&lead.token), None)
+            .await,
+    );
+    assert!(page.contains("Version 2 uploaded."), "{page}");
+    assert!(page.contains(&approve), "{page}");
+
+    // Four eyes: the requester's own approval is refused, and version 1 stays live.
+    let answer = harness
+        .send(
+            "POST",
+            &approve,
+            Some(&lead.token),
+            Some(&[("csrf", lead.csrf.as_str())]),
+        )
+        .await;
+    assert!(answer.status.is_client_error(), "{}", answer.status);
+    assert!(text(&answer).contains("risk_approver_is_requester"));
+    let page = text(
+        &harness
+            .send("GET", "/console/rules", Some(&lead.token), None)
+            .await,
+    );
+    assert!(page.contains("Live: version <strong>1</strong>"), "{page}");
+
+    let second = harness.key("second risk lead", &["risk:admin"]).await;
+    let second = harness.sign_in(&second).await;
+    let answer = harness
+        .send(
+            "POST",
+            &approve,
+            Some(&second.token),
+            Some(&[("csrf", second.csrf.as_str())]),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", text(&answer));
+    assert_eq!(location(&answer), "/console/rules?decided=approved");
+    let page = text(
+        &harness
+            .send("GET", "/console/rules", Some(&lead.token), None)
+            .await,
+    );
+    assert!(page.contains("Live: version <strong>2</strong>"), "{page}");
+    assert!(page.contains("approved by second risk lead"), "{page}");
 }
 
 async fn sign_out_ends_the_session(harness: Harness) {

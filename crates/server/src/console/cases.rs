@@ -245,12 +245,20 @@ fn decision_section(decision: &Value) -> Markup {
     }
 }
 
-/// A form that moves the case by `action`, with an optional note.
+/// A form that moves the case by `action`, with a note (optional but for `note` itself).
+/// Each note field is named for its move: several forms share the section, and a screen
+/// reader announces a field by its label alone.
 fn move_form(viewer: &Viewer, id: &str, action: &str, label: &str, note_required: bool) -> Markup {
+    let note_label = match action {
+        "claim" => "Note on the claim (optional)",
+        "approve" => "Note on the approval (optional)",
+        "reject" => "Note on the rejection (optional)",
+        _ => "Note",
+    };
     html! {
         form.move method="post" action=(format!("/console/cases/{id}/{action}")) {
             (csrf_field(viewer))
-            label { "Note"
+            label { (note_label)
                 @if note_required {
                     textarea name="note" rows="2" required {}
                 } @else {

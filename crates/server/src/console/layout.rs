@@ -8,9 +8,10 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages of the navigation, each with the scope it needs (`None`: any signed-in key).
-const NAVIGATION: [(&str, &str, Option<&str>); 4] = [
+const NAVIGATION: [(&str, &str, Option<&str>); 5] = [
     ("/console/overview", "Overview", None),
     ("/console/cases", "Risk cases", Some("risk:analyst")),
+    ("/console/rules", "Rules", Some("risk:admin")),
     ("/console/customers", "Customers", Some("credit:read")),
     ("/console/audit", "Audit", Some("admin")),
 ];
@@ -56,7 +57,11 @@ pub fn csrf_field(viewer: &Viewer) -> Markup {
 }
 
 /// Answers `markup` with `status` and the headers every console page carries: never cached
-/// (a page may hold a value read in clear), never framed, no script, forms only to itself.
+/// (a page may hold a value read in clear), never framed, no script, forms only to itself,
+/// and no address sent to another site. The referrer policy is `same-origin`, not
+/// `no-referrer`: under `no-referrer` a browser sends `Origin: null` with every form `POST`
+/// (Fetch standard, "append a request Origin header"), and sign-in, which checks the origin
+/// against login CSRF, refused every real browser.
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, markup.into_string()).into_response();
     let headers = response.headers_mut();
@@ -70,7 +75,7 @@ pub fn respond(status: StatusCode, markup: Markup) -> Response {
         ),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        (header::REFERRER_POLICY, "same-origin"),
     ];
     for (name, value) in fixed {
         headers.insert(name, HeaderValue::from_static(value));
@@ -138,7 +143,31 @@ impl IntoResponse for PageError {
             p.muted { "Code: " code { (self.code) } }
             p { a href="/console/overview" { "Back to the overview" } }
         };
-        respond(self.status, page(None, &title, content))
+        let mut response = respond(self.status, page(None, &title, content.clone()));
+        response
+            .extensions_mut()
+            .insert(RefusalPage { title, content });
+        response
+    }
+}
+
+/// A refusal's title and content, kept on its response: a handler's error does not know
+/// who is signed in, and the session layer, which does, frames it again with their
+/// navigation and sign-out ([`frame_refusal`]), so a refused page is no dead end.
+#[derive(Debug, Clone)]
+pub struct RefusalPage {
+    title: String,
+    content: Markup,
+}
+
+/// `response` again, framed for `viewer`, when it is a refusal page; as it is otherwise.
+pub fn frame_refusal(response: Response, viewer: &Viewer) -> Response {
+    match response.extensions().get::<RefusalPage>() {
+        Some(refusal) => respond(
+            response.status(),
+            page(Some(viewer), &refusal.title, refusal.content.clone()),
+        ),
+        None => response,
     }
 }
 

@@ -10,13 +10,15 @@
 //! the session ends); every form carries the session's CSRF token, compared in constant time.
 //! What a person sees follows the key's scopes, as the API does: a page needing a scope the
 //! key lacks answers 403 and its link is not shown. Every action goes through the same
-//! service call as its API route (`CustomerService`, `RiskService`).
+//! service call as its API route (`CustomerService`, `RiskService`): cases, customers, rules
+//! (upload, four-eyes activation), the audit.
 
 mod audit;
 mod cases;
 mod customers;
 mod layout;
 mod overview;
+mod rules;
 pub mod session;
 
 use crate::state::AppState;
@@ -64,6 +66,11 @@ where
         .route("/console/customers/{id}", get(customers::customer_page))
         .route("/console/customers/{id}/reveal", post(customers::reveal))
         .route("/console/audit", get(audit::show))
+        .route("/console/rules", get(rules::show).post(rules::upload))
+        .route(
+            "/console/rules/activation-requests/{id}/{decision}",
+            post(rules::decide),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::require_session,

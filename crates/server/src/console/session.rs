@@ -8,7 +8,7 @@
 //! well, so a cross-site form does not even carry it; the token covers browsers that ignore
 //! that attribute.
 
-use super::layout::{page, respond, PageError};
+use super::layout::{frame_refusal, page, respond, PageError};
 use super::{ConsoleState, BASE_PATH, COOKIE_NAME};
 use crate::auth::{principal_of_secret, Principal};
 use axum::body::{to_bytes, Body};
@@ -238,7 +238,8 @@ pub async fn sign_out(
 
 /// Middleware of every page but sign-in: finds the session of the cookie, ends it when idle
 /// past the timeout or when its key is revoked or expired (each → the sign-in page, 303),
-/// records its use, and puts the [`Viewer`] in the request. A form (`POST`) must carry the
+/// records its use, and puts the [`Viewer`] in the request; a refusal page coming back is framed
+/// with the viewer's navigation and sign-out. A form (`POST`) must carry the
 /// session's CSRF token in its `csrf` field (403 otherwise, before any handler runs) and no
 /// NUL character in any field (no store keeps it).
 pub async fn require_session(
@@ -308,14 +309,14 @@ pub async fn require_session(
     let request = if request.method() == Method::POST {
         match checked_form(request, &viewer, state.app.limits.body_limit_bytes).await {
             Ok(request) => request,
-            Err(refusal) => return refusal.into_response(),
+            Err(refusal) => return frame_refusal(refusal.into_response(), &viewer),
         }
     } else {
         request
     };
     let mut request = request;
-    request.extensions_mut().insert(viewer);
-    next.run(request).await
+    request.extensions_mut().insert(viewer.clone());
+    frame_refusal(next.run(request).await, &viewer)
 }
 
 /// The request again with its body, once its form carries the session's CSRF token and no
