@@ -64,6 +64,7 @@
 pub mod binning;
 pub mod data;
 pub mod error;
+pub mod fairness;
 pub mod logistic;
 pub mod metrics;
 pub mod policy;
@@ -73,10 +74,11 @@ pub mod tuning;
 pub use binning::{Bin, BinningConfig, FeatureKind, Trend};
 pub use data::{stratified_split, Split, Table};
 pub use error::ScoringError;
+pub use fairness::{group_report, GroupReport, ProtectedAttribute, Protection};
 pub use policy::{Decision, Outcome, Policy};
 pub use scorecard::{
-    train, Applicant, Attribute, Batch, Feature, Match, Model, ModelFile, ReasonCode, Scaling,
-    ScoreResult, Target, TrainConfig, UnknownValue, Value,
+    check_protected, train, Applicant, Attribute, Batch, Feature, Match, Model, ModelFile,
+    ReasonCode, Scaling, ScoreResult, Target, TrainConfig, UnknownValue, Value,
 };
 pub use tuning::{
     cross_validate, stratified_folds, tune, FoldPlan, Grid, PointResult, Rule, Selection, Tuned,
