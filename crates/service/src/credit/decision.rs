@@ -51,6 +51,9 @@ pub struct CreditFiles {
     /// IANA time zone of the lender's business dates (`Asia/Shanghai`); default UTC. A
     /// purchase at 01:00 in Beijing belongs to that Beijing day, not to the UTC day before.
     pub time_zone: Option<String>,
+    /// `[credit.collections]`: contact hours and limits, and the risk reasons that raise an
+    /// anomaly alert in the collections queue.
+    pub collections: crate::credit::collections::CollectionsSettings,
 }
 
 /// Why the credit configuration could not be loaded.
@@ -96,6 +99,7 @@ pub struct CreditSetup {
     pub account_policy: AccountPolicy,
     pub decision: DecisionModels,
     pub time_zone: TimeZone,
+    pub contact_rules: tally_credit::ContactRules,
 }
 
 impl CreditFiles {
@@ -137,8 +141,13 @@ impl CreditFiles {
             }
             None => TimeZone::UTC,
         };
+        let contact_rules = self
+            .collections
+            .rules()
+            .map_err(|error| invalid("credit collections", error))?;
         Ok(CreditSetup {
             time_zone,
+            contact_rules,
             catalog,
             account_policy,
             decision: DecisionModels {
@@ -221,6 +230,8 @@ pub struct CreditService {
     pub decision: DecisionModels,
     /// Business dates are dates in this zone.
     pub time_zone: TimeZone,
+    /// When and how often collections may contact a customer.
+    pub contact_rules: tally_credit::ContactRules,
 }
 
 impl CreditService {
@@ -252,6 +263,7 @@ impl CreditService {
             operations,
             decision: setup.decision,
             time_zone: setup.time_zone,
+            contact_rules: setup.contact_rules,
         })
     }
 }
