@@ -415,6 +415,8 @@ pub struct TaskBody {
     pub bucket: String,
     #[schema(example = "2026-05-15")]
     pub business_date: String,
+    /// Contacts recorded on the task.
+    pub contacts: i32,
     #[schema(example = "CNY")]
     pub currency: String,
     /// Who to call: the account's customer (their contact details are read through the
@@ -422,34 +424,32 @@ pub struct TaskBody {
     #[schema(required = true)]
     pub customer_id: Option<String>,
     pub days_past_due: i32,
+    /// When the task is to be worked again.
+    #[schema(required = true, example = "2026-05-21")]
+    pub follow_up_date: Option<String>,
     pub id: i64,
     /// collections, alert or callback.
     #[schema(example = "collections")]
     pub kind: String,
+    /// The outcome of the last contact.
+    #[schema(required = true, example = "promise_to_pay")]
+    pub last_outcome: Option<String>,
     /// How it was closed.
     #[schema(required = true)]
     pub note: Option<String>,
     /// 1 is the most urgent.
     pub priority: i32,
-    pub reason: String,
-    #[schema(example = "open")]
-    pub status: String,
-    /// Contacts recorded on the task.
-    pub contacts: i32,
-    /// When the task is to be worked again.
-    #[schema(required = true, example = "2026-05-21")]
-    pub follow_up_date: Option<String>,
-    /// The outcome of the last contact.
-    #[schema(required = true, example = "promise_to_pay")]
-    pub last_outcome: Option<String>,
     /// The last promise to pay, in minor units of `currency`.
     #[schema(required = true)]
     pub promised_amount_minor: Option<i64>,
     #[schema(required = true, example = "2026-05-20")]
     pub promised_date: Option<String>,
+    pub reason: String,
     /// The risk event that raised an anomaly alert.
     #[schema(required = true)]
     pub risk_event_id: Option<String>,
+    #[schema(example = "open")]
+    pub status: String,
 }
 
 impl From<ContactTaskRow> for TaskBody {
@@ -630,6 +630,8 @@ mod tests {
         assert_documents::<ProductAddedBody>(pinned!("credit_purchases_02_product_added"));
         assert_documents::<TaskList>(pinned!("credit_statements_09_collections_queue"));
         assert_documents::<TaskAddedBody>(pinned!("credit_statements_11_task_added"));
+        assert_documents::<ContactBody>(pinned!("credit_statements_11a_contact_recorded"));
+        assert_documents::<ContactList>(pinned!("credit_statements_11c_task_contacts"));
         assert_documents::<TaskClosedBody>(pinned!("credit_statements_15_task_closed"));
     }
 
@@ -657,6 +659,26 @@ mod tests {
             priority: 3,
             status: "closed".into(),
             note: Some("called".into()),
+            risk_event_id: Some("purchase-1".into()),
+            contacts: 2,
+            last_outcome: Some("promise_to_pay".into()),
+            promised_amount_minor: Some(50_000),
+            promised_date: Some("2026-05-20".into()),
+            follow_up_date: Some("2026-05-21".into()),
+        }));
+        assert_sorted_keys(&ContactBody::from(ContactRow {
+            id: 1,
+            task_id: 3,
+            account_id: 2,
+            business_date: "2026-05-15".into(),
+            at: 1_778_835_600_000_000,
+            outcome: "promise_to_pay".into(),
+            note: "salary".into(),
+            promised_amount_minor: Some(50_000),
+            promised_currency: Some("CNY".into()),
+            promised_date: Some("2026-05-20".into()),
+            follow_up_date: Some("2026-05-21".into()),
+            recorded_by: "agent".into(),
         }));
     }
 
