@@ -222,7 +222,7 @@ pub struct ApplyArgs {
     /// Policy TOML: adds the decision, credit limit and pricing tier.
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// One applicant as a JSON object, e.g. '{"age_in_years": 35, "purpose": "education"}'.
+    /// One applicant as a JSON object, e.g. '{"duration_in_month": 12, "purpose": "education"}'.
     #[arg(long, conflicts_with = "data", required_unless_present = "data")]
     applicant: Option<String>,
     /// CSV of applicants: one JSON line per row is printed.
