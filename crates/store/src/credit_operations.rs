@@ -135,7 +135,7 @@ pub struct NewContact<'a> {
 /// What became of recording a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactRecorded {
-    Recorded(ContactRow),
+    Recorded(Box<ContactRow>),
     /// No open task with that id.
     NoOpenTask,
     /// The customer was contacted this many times on the date already: nothing was stored.
@@ -588,7 +588,7 @@ impl Database {
                 .execute(&mut *transaction)
                 .await?;
                 transaction.commit().await?;
-                Ok(ContactRecorded::Recorded(row))
+                Ok(ContactRecorded::Recorded(Box::new(row)))
             }
             .await
         });

@@ -155,7 +155,7 @@ impl CreditService {
             })
             .await?;
         match recorded {
-            ContactRecorded::Recorded(row) => Ok(row),
+            ContactRecorded::Recorded(row) => Ok(*row),
             ContactRecorded::NoOpenTask => Err(ContactError::TaskNotFound(request.task_id)),
             ContactRecorded::LimitReached(made) => Err(ContactRefusal::LimitReached {
                 date: today,
