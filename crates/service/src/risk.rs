@@ -1115,3 +1115,49 @@ fn random_hash_seed() -> u64 {
     use rand::RngCore;
     rand::rngs::OsRng.next_u64()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::{Amount, Currency};
+    use tally_risk::EventKind;
+
+    /// An alert is raised for each anomaly reason of a customer's event, dated on the credit
+    /// service's business date, and for nothing else.
+    #[test]
+    fn anomaly_reasons_raise_alerts_dated_in_the_credit_time_zone() {
+        let alerts = AnomalyAlerts {
+            time_zone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+            ..AnomalyAlerts::default()
+        };
+        // 20:00 UTC on 1 May is 04:00 on 2 May in Beijing.
+        let now: Timestamp = "2026-05-01T20:00:00Z".parse().unwrap();
+        let mut event = Event::new("e1", EventKind::Transaction, now, "c1");
+        event.amount = Some(Amount::new(1_000_000, Currency::CNY));
+        let reasons: Vec<Arc<str>> = vec!["WATCH_LISTED".into(), "BUST_OUT".into()];
+        let raised = alerts.raised(&event, &reasons, now);
+        assert_eq!(
+            raised,
+            vec![AnomalyAlertRow {
+                customer: "c1".into(),
+                event_id: "e1".into(),
+                reason: "BUST_OUT".into(),
+                business_date: "2026-05-02".into(),
+                amount_minor: Some(1_000_000),
+                currency: Some("CNY".into()),
+                priority: ANOMALY_ALERT_PRIORITY,
+                created_at: micros(now),
+            }]
+        );
+        assert!(alerts
+            .raised(&event, &["WATCH_LISTED".into()], now)
+            .is_empty());
+        let anonymous = Event::new("e2", EventKind::Transaction, now, "");
+        assert!(alerts.raised(&anonymous, &reasons, now).is_empty());
+        let none = AnomalyAlerts {
+            reasons: Vec::new(),
+            ..alerts
+        };
+        assert!(none.raised(&event, &reasons, now).is_empty());
+    }
+}
