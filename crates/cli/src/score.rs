@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tally_core::SplitMix64;
 use tally_scoring::{
-    metrics, Applicant, Batch, FoldPlan, Grid, Model, Policy, Rule, Table, Target, TrainConfig,
+    metrics, Applicant, Batch, FoldPlan, Grid, GroupReport, Model, Outcome, Policy, Rule, Table,
+    Target, TrainConfig,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -104,6 +105,35 @@ pub struct TrainArgs {
     /// Whether bins must have a monotonic bad rate (true or false).
     #[arg(long)]
     monotonic: Option<bool>,
+    #[command(flatten)]
+    fairness: FairnessOptions,
+}
+
+/// The columns a scorecard may not use (see `tally_scoring::fairness`).
+#[derive(Debug, clap::Args)]
+pub struct FairnessOptions {
+    /// A column never used as a feature (repeat the flag for more); every protected attribute
+    /// of the data (sex, marital status, ethnicity, religion, national origin, age) must be
+    /// excluded, or training refuses naming it.
+    #[arg(long = "exclude", value_name = "COLUMN")]
+    exclude: Vec<String>,
+    /// Why the law of the lender's market allows age as a feature; without it age is a
+    /// protected attribute like the others. Written into the model file.
+    #[arg(long, value_name = "REASON")]
+    age_allowed_because: Option<String>,
+}
+
+impl FairnessOptions {
+    fn apply(&self, config: &mut TrainConfig) {
+        for column in &self.exclude {
+            if !config.exclude.contains(column) {
+                config.exclude.push(column.clone());
+            }
+        }
+        if let Some(reason) = &self.age_allowed_because {
+            config.age_allowed_because = Some(reason.clone());
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -149,6 +179,8 @@ pub struct TuneArgs {
     /// simplest setting within one standard error of the best).
     #[arg(long, default_value = "best", value_parser = parse_rule)]
     rule: Rule,
+    #[command(flatten)]
+    fairness: FairnessOptions,
 }
 
 fn parse_rule(name: &str) -> Result<Rule, String> {
@@ -169,6 +201,15 @@ pub struct EvalArgs {
     /// population stability index of the scores against.
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// Report approval rates, the adverse impact ratio (four-fifths rule) and score
+    /// distributions for each value of this column, to check for disparate impact. The column
+    /// need not be a feature (a protected attribute never is).
+    #[arg(long, value_name = "NAME")]
+    group_column: Option<String>,
+    /// Score-band policy TOML that decides approval for --group-column (default: the policy
+    /// Tally ships, models/default-policy.toml).
+    #[arg(long, requires = "group_column")]
+    policy: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
@@ -181,7 +222,7 @@ pub struct ApplyArgs {
     /// Policy TOML: adds the decision, credit limit and pricing tier.
     #[arg(long)]
     policy: Option<PathBuf>,
-    /// One applicant as a JSON object, e.g. '{"age_in_years": 35, "purpose": "education"}'.
+    /// One applicant as a JSON object, e.g. '{"duration_in_month": 12, "purpose": "education"}'.
     #[arg(long, conflicts_with = "data", required_unless_present = "data")]
     applicant: Option<String>,
     /// CSV of applicants: one JSON line per row is printed.
@@ -307,6 +348,7 @@ fn train(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if let Some(monotonic) = args.monotonic {
         config.binning.monotonic = monotonic;
     }
+    args.fairness.apply(&mut config);
     let target = Target {
         column: args.target.clone(),
         bad_value: args.bad_value.clone(),
@@ -338,7 +380,8 @@ fn describe(config: &TrainConfig) -> String {
 }
 
 fn tune(args: TuneArgs) -> anyhow::Result<ExitCode> {
-    let base = read_config(args.config.as_deref())?;
+    let mut base = read_config(args.config.as_deref())?;
+    args.fairness.apply(&mut base);
     let grid = match &args.grid {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -486,8 +529,19 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let groups = match &args.group_column {
+        Some(column) => Some(group_report(
+            &table,
+            &scores,
+            &labels,
+            column,
+            args.policy.as_deref(),
+        )?),
+        None => None,
+    };
     if args.json {
         let report = serde_json::json!({
+            "groups": groups,
             "rows": scores.len(),
             "bad": labels.iter().filter(|&&bad| bad).count(),
             "auc": auc,
@@ -541,7 +595,93 @@ fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    if let Some(report) = &groups {
+        print_group_report(report);
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Policy::from_toml(&text).with_context(|| format!("loading {}", path.display()))
+        }
+        None => Ok(Policy::from_toml(
+            tally_service::credit::decision::DEFAULT_SCORE_POLICY,
+        )?),
+    }
+}
+
+/// Approval by the policy's score bands, then the figures of each value of `column`.
+fn group_report(
+    table: &Table,
+    scores: &[f64],
+    labels: &[bool],
+    column: &str,
+    policy: Option<&Path>,
+) -> anyhow::Result<GroupReport> {
+    let policy = read_policy(policy)?;
+    let index = table.column_index(column)?;
+    let groups: Vec<&str> = table.rows.iter().map(|row| row[index].as_str()).collect();
+    let approved: Vec<bool> = scores
+        .iter()
+        .map(|&score| policy.decide(score).outcome == Outcome::Approve)
+        .collect();
+    Ok(tally_scoring::group_report(
+        column, &groups, scores, &approved, labels,
+    )?)
+}
+
+fn print_group_report(report: &GroupReport) {
+    println!();
+    println!(
+        "by {}: approval rate, adverse impact ratio against {:?} (the highest rate; four-fifths rule: \
+         a ratio below 0.8 is evidence of adverse impact), scores (rounded to 0.01, quartiles by nearest rank)",
+        report.column, report.reference_group
+    );
+    println!(
+        "{:<44} {:>5} {:>4} {:>8} {:>8} {:>7} {:>4}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "group",
+        "rows",
+        "bad",
+        "approved",
+        "rate",
+        "ratio",
+        "4/5",
+        "min",
+        "q25",
+        "median",
+        "q75",
+        "max",
+        "mean"
+    );
+    for group in &report.groups {
+        let ratio = group
+            .adverse_impact_ratio
+            .map_or_else(|| "-".to_string(), |ratio| ratio.to_string());
+        println!(
+            "{:<44} {:>5} {:>4} {:>8} {:>8} {:>7} {:>4}  {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            group.group,
+            group.rows,
+            group.bad,
+            group.approved,
+            group.approval_rate.to_string(),
+            ratio,
+            if group.four_fifths_rule_met {
+                "met"
+            } else {
+                "NOT"
+            },
+            group.score.min.to_string(),
+            group.score.quartile_lower.to_string(),
+            group.score.median.to_string(),
+            group.score.quartile_upper.to_string(),
+            group.score.max.to_string(),
+            group.score.mean.to_string(),
+        );
+    }
 }
 
 fn apply(args: ApplyArgs) -> anyhow::Result<ExitCode> {

@@ -62,7 +62,13 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let risk = tally_service::risk::RiskService::open(&state.database, clock.clone())
         .await
         .context("rebuilding the risk engine from storage")?;
-    let risk = Arc::new(risk);
+    // Anomaly alerts are dated in the credit service's time zone (UTC without credit).
+    let credit_zone = state
+        .credit
+        .as_ref()
+        .map_or(jiff::tz::TimeZone::UTC, |credit| credit.time_zone.clone());
+    let risk =
+        Arc::new(risk.with_anomaly_alerts(config.credit.collections.anomaly_alerts(credit_zone)));
     // Stolen-account claims whose credit lines a crash left behind their case.
     let followed_up = tally_service::stolen_accounts::StolenAccountClaims {
         risk: &risk,

@@ -111,8 +111,8 @@ const FILES_WITH_FLOATS_THAT_ARE_NOT_MONEY: &[(&str, usize, &str)] = &[
     ),
     (
         "cli/src/score.rs",
-        14,
-        "scorecard training options and statistics",
+        15,
+        "scorecard training options and statistics, scores reported by group",
     ),
     (
         "cli/src/recon.rs",

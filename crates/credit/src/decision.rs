@@ -8,7 +8,11 @@
 //!
 //! The rules, in order (every failing rule adds its reason; any reason declines):
 //! 1. `block_listed`: the applicant is on a block list;
-//! 2. `age_out_of_range`: age outside `[age_min, age_max]`;
+//! 2. `age_out_of_range`: age below `age_min` (the age of legal capacity to contract, which
+//!    every market requires), or above `age_max` when the table has one. An upper age limit
+//!    treats applicants differently by age, so it is set only where the law of the lender's
+//!    market allows it; the service refuses one unless `[credit] age_allowed_because` says
+//!    why (the shipped table has none);
 //! 3. `no_income`: monthly income is not positive;
 //! 4. `debt_to_income_too_high`: monthly debt payments / monthly income > `debt_to_income_max`;
 //! 5. `score_too_low`: a score is given and is below the lowest tier's `score_min`, or no
@@ -50,8 +54,11 @@ pub struct Tier {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreditPolicy {
+    /// The age of legal capacity to contract.
     pub age_min: u8,
-    pub age_max: u8,
+    /// The oldest applicant accepted, where the lender's market allows an upper age limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_max: Option<u8>,
     #[serde(with = "tally_core::rate::exact")]
     pub debt_to_income_max: Decimal,
     /// Limits are rounded down to a multiple of this many minor units.
@@ -69,7 +76,7 @@ impl Default for CreditPolicy {
         };
         CreditPolicy {
             age_min: 18,
-            age_max: 65,
+            age_max: None,
             debt_to_income_max: Decimal::new(50, 2),
             limit_step_minor: 10_000,
             tiers: vec![
@@ -113,7 +120,7 @@ impl CreditPolicy {
         if self.tiers.is_empty() {
             return refuse("a credit policy needs at least one tier");
         }
-        if self.age_min > self.age_max {
+        if self.age_max.is_some_and(|age_max| self.age_min > age_max) {
             return refuse("age_min is above age_max");
         }
         if self.limit_step_minor <= 0 {
@@ -135,7 +142,11 @@ impl CreditPolicy {
         if applicant.block_listed {
             reasons.push(DeclineReason::BlockListed);
         }
-        if applicant.age_years < self.age_min || applicant.age_years > self.age_max {
+        if applicant.age_years < self.age_min
+            || self
+                .age_max
+                .is_some_and(|age_max| applicant.age_years > age_max)
+        {
             reasons.push(DeclineReason::AgeOutOfRange);
         }
         let income = applicant.monthly_income.minor();
@@ -263,6 +274,25 @@ mod tests {
             }
         );
         assert!(CreditPolicy::from_toml("age_min = 18").is_err());
+        // With an upper age limit (where the market allows one), an older applicant is
+        // declined; without one, age only checks legal capacity.
+        assert_eq!(strict.age_max, Some(70));
+        let older = Applicant {
+            age_years: 71,
+            score: Some(650),
+            ..applicant(None)
+        };
+        assert_eq!(
+            strict.decide(&older).unwrap(),
+            Decision::Declined {
+                reasons: vec![DeclineReason::AgeOutOfRange]
+            }
+        );
+        assert_eq!(CreditPolicy::default().age_max, None);
+        assert!(matches!(
+            CreditPolicy::default().decide(&older).unwrap(),
+            Decision::Approved { .. }
+        ));
         // A ratio written as a number is refused: it must be exactly what its author wrote.
         let error = CreditPolicy::from_toml(
             r#"age_min = 18

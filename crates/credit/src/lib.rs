@@ -123,7 +123,9 @@ pub use account::{
     Statement,
 };
 pub use allocation::{allocate, AllocationOrder, AllocationStep, Applied, Component, Due};
-pub use collections::{worklist, Task, TaskKind};
+pub use collections::{
+    worklist, CallOutcome, ContactPlan, ContactRefusal, ContactRules, Promise, Task, TaskKind,
+};
 pub use decision::{Applicant, CreditPolicy, Decision, DeclineReason};
 pub use error::CreditError;
 pub use finance::TrueApr;

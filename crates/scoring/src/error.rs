@@ -19,6 +19,12 @@ pub enum ScoringError {
     InvalidPolicy(String),
     #[error("invalid applicant: {0}")]
     InvalidApplicant(String),
+    /// A column that may not be a feature of a credit scorecard (see [`crate::fairness`]).
+    #[error("column {column:?} is a protected attribute ({attribute}): a credit scorecard may not use it")]
+    ProtectedAttribute {
+        column: String,
+        attribute: &'static str,
+    },
     #[error("logistic regression did not converge within {iterations} iterations")]
     NotConverged { iterations: usize },
     #[error("internal error (a bug): {0}")]
@@ -36,6 +42,7 @@ impl ScoringError {
             ScoringError::InvalidModel(_) => "scoring_invalid_model",
             ScoringError::InvalidPolicy(_) => "scoring_invalid_policy",
             ScoringError::InvalidApplicant(_) => "scoring_invalid_applicant",
+            ScoringError::ProtectedAttribute { .. } => "scoring_protected_attribute",
             ScoringError::NotConverged { .. } => "scoring_not_converged",
             ScoringError::Internal(_) => "scoring_internal",
         }

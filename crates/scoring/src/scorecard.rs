@@ -87,8 +87,17 @@ pub struct TrainConfig {
     /// log-likelihood.
     pub l2: f64,
     pub scaling: Scaling,
-    /// Columns never used as features (identifiers, dates).
+    /// Columns never used as features (identifiers, dates, and every protected attribute of
+    /// the data: training refuses a table with one that is not excluded).
     pub exclude: Vec<String>,
+    /// Further columns that are protected attributes in the lender's eyes (a stand-in for one),
+    /// beyond those recognised by name ([`crate::fairness::recognise`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protected: Vec<String>,
+    /// Why the lender's market allows age as a feature; absent, age is a protected attribute
+    /// like the others.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub age_allowed_because: Option<String>,
     /// Weight of a missing value when fewer than `bin_fraction_min` of the training rows were
     /// missing (too few to estimate its own weight).
     pub missing_without_evidence: UnknownValue,
@@ -117,6 +126,14 @@ impl UnknownValue {
 }
 
 impl TrainConfig {
+    /// Which columns may not be features under these settings.
+    pub fn protection(&self) -> crate::fairness::Protection<'_> {
+        crate::fairness::Protection {
+            declared: &self.protected,
+            age_allowed_because: self.age_allowed_because.as_deref(),
+        }
+    }
+
     /// Parses settings written as TOML; absent keys keep their defaults.
     pub fn from_toml(text: &str) -> Result<TrainConfig, ScoringError> {
         toml::from_str(text).map_err(|error| ScoringError::InvalidConfiguration(error.to_string()))
@@ -131,6 +148,8 @@ impl Default for TrainConfig {
             l2: 1.0,
             scaling: Scaling::default(),
             exclude: Vec::new(),
+            protected: Vec::new(),
+            age_allowed_because: None,
             missing_without_evidence: UnknownValue::Riskiest,
             unseen_category: UnknownValue::Riskiest,
         }
@@ -389,6 +408,10 @@ impl TryFrom<ModelFile> for Model {
             ));
         }
         file.scaling.validate()?;
+        // A model that scores a protected attribute is refused, whatever made it.
+        let protection = file.training.config.protection();
+        protection.validate()?;
+        protection.check(file.features.iter().map(|feature| feature.name.as_str()))?;
         if !file.base_points.is_finite() {
             return fail("base_points must be finite".into());
         }
@@ -731,6 +754,20 @@ impl Batch {
     }
 }
 
+/// Refuses settings that would let a protected column of `table` (other than the label)
+/// become a feature: each one must be in `config.exclude`.
+pub fn check_protected(
+    table: &Table,
+    target: &Target,
+    config: &TrainConfig,
+) -> Result<(), ScoringError> {
+    let protection = config.protection();
+    protection.validate()?;
+    protection.check(table.headers.iter().map(String::as_str).filter(|name| {
+        *name != target.column && !config.exclude.iter().any(|excluded| excluded == name)
+    }))
+}
+
 /// Trains a scorecard on a table with a label column.
 pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Model, ScoringError> {
     config.binning.validate()?;
@@ -750,6 +787,9 @@ pub fn train(table: &Table, target: &Target, config: &TrainConfig) -> Result<Mod
         )));
     }
     let target_index = table.column_index(&target.column)?;
+    // Every protected column of the data must be excluded by name, so the model file records
+    // what the model was denied.
+    check_protected(table, target, config)?;
     let mut candidates = Vec::new();
     let mut rejected = Vec::new();
     for (index, name) in table.headers.iter().enumerate() {

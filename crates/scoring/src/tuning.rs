@@ -286,6 +286,9 @@ pub fn cross_validate(
     configs: &[TrainConfig],
     plan: &FoldPlan,
 ) -> Result<Vec<PointResult>, ScoringError> {
+    for config in configs {
+        crate::scorecard::check_protected(table, target, config)?;
+    }
     let labels = table.labels(&target.column, &target.bad_value)?;
     let partitions = stratified_folds(&labels, plan)?;
     let folds = fold_tables(table, &labels, &partitions);
@@ -424,6 +427,8 @@ pub fn tune(
     rule: Rule,
 ) -> Result<Tuned, ScoringError> {
     let configs = grid.points(base)?;
+    // A protected column would fail every setting alike: say so once, by name.
+    crate::scorecard::check_protected(table, target, base)?;
     let results = cross_validate(table, target, &configs, plan)?;
     let chosen = rule.choose(&results).ok_or_else(|| {
         ScoringError::InvalidData("training failed for every setting of the grid".into())

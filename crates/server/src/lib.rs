@@ -154,6 +154,7 @@ fn credit_routes() -> Router<AppState> {
         .route("/accounts/{id}/{action}", post(credit::change_status))
         .route("/tasks", post(credit::add_task))
         .route("/tasks/{id}/close", post(credit::close_task))
+        .route("/tasks/{id}/contacts", post(credit::record_contact))
         .route_layer(scope("credit:write"));
     let reads = Router::new()
         .route("/products", get(credit::products))
@@ -165,6 +166,7 @@ fn credit_routes() -> Router<AppState> {
             get(credit::payoff_quote),
         )
         .route("/tasks", get(credit::tasks))
+        .route("/tasks/{id}/contacts", get(credit::task_contacts))
         .route_layer(scope("credit:read"));
     let admin = Router::new()
         .route("/products", post(credit::add_product))

@@ -1805,6 +1805,42 @@ async fn credit_statements_and_write_offs(h: Harness) {
             task("callback", account_id, 3),
         )
         .await;
+    // A call on the task: a promise to pay, followed up the day after its date; the
+    // contacts of the task; a promise without its date; an unknown task.
+    let contacts = format!("/v1/credit/tasks/{}/contacts", added["id"]);
+    h.check_post(
+        "credit_statements_11a_contact_recorded",
+        201,
+        "clerk",
+        &contacts,
+        None,
+        json!({"outcome": "promise_to_pay", "note": "salary on the 25th",
+               "promised_amount": cny("300.00"), "promised_date": "2026-05-25"}),
+    )
+    .await;
+    h.check_post(
+        "credit_statements_11b_contact_promise_without_a_date",
+        422,
+        "clerk",
+        &contacts,
+        None,
+        json!({"outcome": "promise_to_pay", "note": "soon", "promised_amount": cny("300.00")}),
+    )
+    .await;
+    h.check_get(
+        "credit_statements_11c_task_contacts",
+        200,
+        "reader",
+        &contacts,
+    )
+    .await;
+    h.check_get(
+        "credit_statements_11d_contacts_of_an_unknown_task",
+        404,
+        "reader",
+        "/v1/credit/tasks/999/contacts",
+    )
+    .await;
     h.check_post(
         "credit_statements_12_task_of_an_unknown_kind",
         422,

@@ -13,6 +13,11 @@
 //!   [`RiskService::request_activation`], [`RiskService::decide_activation`]): one key asks
 //!   for a version to go live, a different key approves it; the stored and the live version
 //!   change together under the engine lock.
+//! - **Anomalies reach collections** ([`AnomalyAlerts`]): a decision whose enforced reasons
+//!   include one that signals trouble on a credit account (a takeover pattern, a bust-out
+//!   pattern) raises the collections queue's anomaly alert task on each of the customer's
+//!   credit accounts, in the transaction that stores the decision: stored once with it, never
+//!   without it.
 //! - **The case queue** ([`RiskService::cases`], [`RiskService::move_case`]): an analyst
 //!   claims an open case and only that key approves or rejects it; approving a stolen-account
 //!   claim blocks the customer in the same transaction.
@@ -28,7 +33,8 @@ use tally_risk::{
     RiskError, RuleSet, DEFAULT_RULES,
 };
 use tally_store::risk::{
-    ActivationRequestRow, CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow, RiskStore,
+    ActivationRequestRow, AnomalyAlertRow, CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow,
+    RiskStore,
 };
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -53,6 +59,68 @@ pub struct RiskService {
     /// the lock). A request looks its event id up in storage before taking the lock; if
     /// this did not move meanwhile, an id absent from `in_flight` was not decided.
     pub in_flight_prunes: std::sync::atomic::AtomicU64,
+    /// Which decisions raise an anomaly alert in the collections queue.
+    pub anomaly_alerts: AnomalyAlerts,
+}
+
+/// The reason codes of the rule pack that signal trouble on a credit account, and the credit
+/// service's time zone (an alert belongs to the credit business date).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnomalyAlerts {
+    pub reasons: Vec<String>,
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+/// The default pack's takeover and bust-out reason codes.
+pub const DEFAULT_ANOMALY_REASONS: [&str; 4] = [
+    "ACCOUNT_TAKEOVER",
+    "NEW_DEVICE_CREDENTIAL_CHANGE",
+    "SPEND_AFTER_CREDENTIAL_CHANGE",
+    "BUST_OUT",
+];
+
+/// An anomaly alert comes before every collection task (priority 1 is the most urgent).
+pub const ANOMALY_ALERT_PRIORITY: i32 = 1;
+
+impl Default for AnomalyAlerts {
+    fn default() -> Self {
+        AnomalyAlerts {
+            reasons: DEFAULT_ANOMALY_REASONS.map(String::from).to_vec(),
+            time_zone: jiff::tz::TimeZone::UTC,
+        }
+    }
+}
+
+impl AnomalyAlerts {
+    /// The alerts `decision` on `event` raises at `now`: one per reason of the decision that
+    /// is an anomaly reason, for an event with a customer.
+    pub fn raised(
+        &self,
+        event: &Event,
+        reasons: &[Arc<str>],
+        now: Timestamp,
+    ) -> Vec<AnomalyAlertRow> {
+        if event.customer.is_empty() {
+            return Vec::new();
+        }
+        let business_date = now.to_zoned(self.time_zone.clone()).date().to_string();
+        reasons
+            .iter()
+            .filter(|reason| self.reasons.iter().any(|anomaly| anomaly == &***reason))
+            .map(|reason| AnomalyAlertRow {
+                customer: event.customer.clone(),
+                event_id: event.id.clone(),
+                reason: reason.to_string(),
+                business_date: business_date.clone(),
+                amount_minor: event.amount.map(|amount| amount.minor()),
+                currency: event
+                    .amount
+                    .map(|amount| amount.currency().code().to_string()),
+                priority: ANOMALY_ALERT_PRIORITY,
+                created_at: micros(now),
+            })
+            .collect()
+    }
 }
 
 /// Whether a queued decision is on disk: `None` while it waits, then the outcome.
@@ -62,6 +130,7 @@ pub type StoreOutcome = Option<Result<(), String>>;
 pub struct PendingDecision {
     pub event: EventRow,
     pub case: Option<(CaseRow, CaseLogRow)>,
+    pub alerts: Vec<AnomalyAlertRow>,
     pub stored: watch::Sender<StoreOutcome>,
 }
 
@@ -73,6 +142,7 @@ pub struct InFlight {
     pub body: String,
     pub event: EventRow,
     pub case: Option<(CaseRow, CaseLogRow)>,
+    pub alerts: Vec<AnomalyAlertRow>,
     pub stored: watch::Receiver<StoreOutcome>,
 }
 
@@ -125,7 +195,7 @@ async fn store_decisions(store: RiskStore, mut receiver: mpsc::Receiver<PendingD
         let mut items = Vec::with_capacity(batch.len());
         let mut waiting = Vec::with_capacity(batch.len());
         for pending in batch {
-            items.push((pending.event, pending.case));
+            items.push((pending.event, pending.case, pending.alerts));
             waiting.push(pending.stored);
         }
         let result = store.insert_events(&items).await.map_err(|error| {
@@ -463,7 +533,14 @@ impl RiskService {
             store,
             clock,
             state,
+            anomaly_alerts: AnomalyAlerts::default(),
         })
+    }
+
+    /// The same service, raising anomaly alerts as `alerts` says.
+    pub fn with_anomaly_alerts(mut self, alerts: AnomalyAlerts) -> Self {
+        self.anomaly_alerts = alerts;
+        self
     }
 
     /// The events to replay into the engine's features, in decision order: the stored
@@ -506,12 +583,14 @@ impl RiskService {
         &self,
         event: EventRow,
         case: Option<(CaseRow, CaseLogRow)>,
+        alerts: Vec<AnomalyAlertRow>,
     ) -> Result<watch::Receiver<StoreOutcome>, RiskServiceError> {
         let (stored, on_disk) = watch::channel(None);
         self.decisions
             .send(PendingDecision {
                 event,
                 case,
+                alerts,
                 stored,
             })
             .await
@@ -621,7 +700,11 @@ impl RiskService {
             let failed = matches!(*in_flight.stored.borrow(), Some(Err(_)));
             if failed {
                 in_flight.stored = self
-                    .queue(in_flight.event.clone(), in_flight.case.clone())
+                    .queue(
+                        in_flight.event.clone(),
+                        in_flight.case.clone(),
+                        in_flight.alerts.clone(),
+                    )
                     .await?;
             }
             let mut on_disk = in_flight.stored.clone();
@@ -683,7 +766,10 @@ impl RiskService {
             (case, log)
         });
         let case_id = case.as_ref().map(|(case, _)| case.id.clone());
-        let mut on_disk = self.queue(row.clone(), case.clone()).await?;
+        let alerts = self.anomaly_alerts.raised(event, &decision.reasons, now);
+        let mut on_disk = self
+            .queue(row.clone(), case.clone(), alerts.clone())
+            .await?;
         state.next_sequence += 1;
         if state.remember(
             event.id.clone(),
@@ -691,6 +777,7 @@ impl RiskService {
                 body: body_json,
                 event: row,
                 case,
+                alerts,
                 stored: on_disk.clone(),
             },
         ) {
@@ -1027,4 +1114,50 @@ fn check_version(engine: i64, stored: i64) -> Result<(), RiskServiceError> {
 fn random_hash_seed() -> u64 {
     use rand::RngCore;
     rand::rngs::OsRng.next_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_core::{Amount, Currency};
+    use tally_risk::EventKind;
+
+    /// An alert is raised for each anomaly reason of a customer's event, dated on the credit
+    /// service's business date, and for nothing else.
+    #[test]
+    fn anomaly_reasons_raise_alerts_dated_in_the_credit_time_zone() {
+        let alerts = AnomalyAlerts {
+            time_zone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap(),
+            ..AnomalyAlerts::default()
+        };
+        // 20:00 UTC on 1 May is 04:00 on 2 May in Beijing.
+        let now: Timestamp = "2026-05-01T20:00:00Z".parse().unwrap();
+        let mut event = Event::new("e1", EventKind::Transaction, now, "c1");
+        event.amount = Some(Amount::new(1_000_000, Currency::CNY));
+        let reasons: Vec<Arc<str>> = vec!["WATCH_LISTED".into(), "BUST_OUT".into()];
+        let raised = alerts.raised(&event, &reasons, now);
+        assert_eq!(
+            raised,
+            vec![AnomalyAlertRow {
+                customer: "c1".into(),
+                event_id: "e1".into(),
+                reason: "BUST_OUT".into(),
+                business_date: "2026-05-02".into(),
+                amount_minor: Some(1_000_000),
+                currency: Some("CNY".into()),
+                priority: ANOMALY_ALERT_PRIORITY,
+                created_at: micros(now),
+            }]
+        );
+        assert!(alerts
+            .raised(&event, &["WATCH_LISTED".into()], now)
+            .is_empty());
+        let anonymous = Event::new("e2", EventKind::Transaction, now, "");
+        assert!(alerts.raised(&anonymous, &reasons, now).is_empty());
+        let none = AnomalyAlerts {
+            reasons: Vec::new(),
+            ..alerts
+        };
+        assert!(none.raised(&event, &reasons, now).is_empty());
+    }
 }

@@ -77,6 +77,69 @@ pub struct ContactTaskRow {
     pub priority: i32,
     pub status: String,
     pub note: Option<String>,
+    /// The risk event that raised an anomaly alert.
+    pub risk_event_id: Option<String>,
+    /// Contacts recorded on the task.
+    pub contacts: i32,
+    pub last_outcome: Option<String>,
+    /// The last promise to pay, in minor units of `currency`, and its date.
+    pub promised_amount_minor: Option<i64>,
+    pub promised_date: Option<String>,
+    /// When the task is to be worked again.
+    pub follow_up_date: Option<String>,
+}
+
+/// Columns of a [`ContactTaskRow`], read from `credit_contact_tasks AS task` joined to
+/// `credit_accounts AS account`.
+const TASK_COLUMNS: &str = "SELECT task.id, task.account_id, account.customer_id, \
+     task.business_date, task.kind, task.reason, task.bucket, task.days_past_due, \
+     task.amount_minor, task.currency, task.priority, task.status, task.note, \
+     task.risk_event_id, task.contacts, task.last_outcome, task.promised_amount_minor, \
+     task.promised_date, task.follow_up_date \
+     FROM credit_contact_tasks AS task \
+     LEFT JOIN credit_accounts AS account ON account.id = task.account_id";
+
+/// One contact attempt as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, Serialize)]
+pub struct ContactRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub account_id: i64,
+    pub business_date: String,
+    /// Microseconds since the epoch.
+    pub at: i64,
+    pub outcome: String,
+    pub note: String,
+    pub promised_amount_minor: Option<i64>,
+    pub promised_currency: Option<String>,
+    pub promised_date: Option<String>,
+    pub follow_up_date: Option<String>,
+    pub recorded_by: String,
+}
+
+/// A contact attempt to record on a task.
+#[derive(Debug, Clone, Copy)]
+pub struct NewContact<'a> {
+    pub task_id: i64,
+    pub business_date: Date,
+    pub at: Timestamp,
+    pub outcome: &'a str,
+    pub note: &'a str,
+    pub promise: Option<tally_credit::Promise>,
+    pub follow_up_date: Option<Date>,
+    pub recorded_by: &'a str,
+    /// Most contacts of the task's customer (or account, without one) on `business_date`.
+    pub contacts_per_day_max: u32,
+}
+
+/// What became of recording a contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactRecorded {
+    Recorded(Box<ContactRow>),
+    /// No open task with that id.
+    NoOpenTask,
+    /// The customer was contacted this many times on the date already: nothing was stored.
+    LimitReached(u32),
 }
 
 /// A contact task to add by hand.
@@ -403,20 +466,147 @@ impl Database {
 
     /// Open contact tasks, most urgent first.
     pub async fn open_contact_tasks(&self, limit: i64) -> Result<Vec<ContactTaskRow>, StoreError> {
+        // Built from a fixed column list, no input in it.
+        let sql = format!(
+            "{TASK_COLUMNS} WHERE task.status = 'open' ORDER BY task.priority, task.id LIMIT $1"
+        );
         let rows: Vec<ContactTaskRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    /// The contact task `id`, open or closed.
+    pub async fn contact_task(&self, id: i64) -> Result<Option<ContactTaskRow>, StoreError> {
+        let sql = format!("{TASK_COLUMNS} WHERE task.id = $1");
+        let row: Option<ContactTaskRow> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row)
+    }
+
+    /// The contacts recorded on task `id`, oldest first.
+    pub async fn task_contacts(&self, id: i64) -> Result<Vec<ContactRow>, StoreError> {
+        let rows: Vec<ContactRow> = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT task.id, task.account_id, account.customer_id, task.business_date, \
-                 task.kind, task.reason, task.bucket, task.days_past_due, task.amount_minor, \
-                 task.currency, task.priority, task.status, task.note \
-                 FROM credit_contact_tasks AS task \
-                 LEFT JOIN credit_accounts AS account ON account.id = task.account_id \
-                 WHERE task.status = 'open' ORDER BY task.priority, task.id LIMIT $1",
+                "SELECT id, task_id, account_id, business_date, at, outcome, note, \
+                 promised_amount_minor, promised_currency, promised_date, follow_up_date, \
+                 recorded_by FROM credit_contacts WHERE task_id = $1 ORDER BY id",
             )
-            .bind(limit)
+            .bind(id)
             .fetch_all(pool)
             .await?
         });
         Ok(rows)
+    }
+
+    /// Records a contact on an open task and leaves its outcome, promise and follow-up on
+    /// the task, unless the task's customer (its account, without one) has had
+    /// `contacts_per_day_max` contacts on the date already: counted and written in one
+    /// transaction that holds the database's write lock (SQLite) or a lock on the customer
+    /// (PostgreSQL), so two agents calling at once cannot both pass the limit.
+    pub async fn record_contact(
+        &self,
+        contact: NewContact<'_>,
+    ) -> Result<ContactRecorded, StoreError> {
+        let postgres = matches!(self, Database::Postgres(_));
+        let date = contact.business_date.to_string();
+        let promised_minor = contact.promise.map(|promise| promise.amount.minor());
+        let promised_currency = contact
+            .promise
+            .map(|promise| promise.amount.currency().code().to_string());
+        let promised_date = contact.promise.map(|promise| promise.date.to_string());
+        let follow_up = contact.follow_up_date.map(|date| date.to_string());
+        let recorded: Result<ContactRecorded, sqlx::Error> = on_pool!(self, pool => {
+            async {
+                let mut transaction = if postgres {
+                    pool.begin_with("BEGIN ISOLATION LEVEL READ COMMITTED").await?
+                } else {
+                    pool.begin_with("BEGIN IMMEDIATE").await?
+                };
+                let task: Option<(i64, Option<String>)> = sqlx::query_as(
+                    "SELECT task.account_id, account.customer_id FROM credit_contact_tasks AS task \
+                     LEFT JOIN credit_accounts AS account ON account.id = task.account_id \
+                     WHERE task.id = $1 AND task.status = 'open'",
+                )
+                .bind(contact.task_id)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some((account_id, customer_id)) = task else {
+                    return Ok(ContactRecorded::NoOpenTask);
+                };
+                let contact_key = match &customer_id {
+                    Some(customer) => format!("customer:{customer}"),
+                    None => format!("account:{account_id}"),
+                };
+                if postgres {
+                    // Contacts of one customer take turns; others go on.
+                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || '/contacts/' || $1))")
+                        .bind(&contact_key)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+                let (made,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM credit_contacts WHERE contact_key = $1 AND business_date = $2",
+                )
+                .bind(&contact_key)
+                .bind(&date)
+                .fetch_one(&mut *transaction)
+                .await?;
+                let made = u32::try_from(made).unwrap_or(u32::MAX);
+                if made >= contact.contacts_per_day_max {
+                    return Ok(ContactRecorded::LimitReached(made));
+                }
+                let row: ContactRow = sqlx::query_as(
+                    "INSERT INTO credit_contacts (task_id, account_id, contact_key, business_date, \
+                     at, outcome, note, promised_amount_minor, promised_currency, promised_date, \
+                     follow_up_date, recorded_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     RETURNING id, task_id, account_id, business_date, at, outcome, note, \
+                     promised_amount_minor, promised_currency, promised_date, follow_up_date, \
+                     recorded_by",
+                )
+                .bind(contact.task_id)
+                .bind(account_id)
+                .bind(&contact_key)
+                .bind(&date)
+                .bind(micros(contact.at))
+                .bind(contact.outcome)
+                .bind(contact.note)
+                .bind(promised_minor)
+                .bind(&promised_currency)
+                .bind(&promised_date)
+                .bind(&follow_up)
+                .bind(contact.recorded_by)
+                .fetch_one(&mut *transaction)
+                .await?;
+                // A contact without a promise or a follow-up keeps the task's last ones: a
+                // promise stands until it is kept or broken, and its follow-up with it.
+                sqlx::query(
+                    "UPDATE credit_contact_tasks SET contacts = contacts + 1, last_outcome = $2, \
+                     promised_amount_minor = COALESCE($3, promised_amount_minor), \
+                     promised_date = COALESCE($4, promised_date), \
+                     follow_up_date = COALESCE($5, follow_up_date) WHERE id = $1",
+                )
+                .bind(contact.task_id)
+                .bind(contact.outcome)
+                .bind(promised_minor)
+                .bind(&promised_date)
+                .bind(&follow_up)
+                .execute(&mut *transaction)
+                .await?;
+                transaction.commit().await?;
+                Ok(ContactRecorded::Recorded(Box::new(row)))
+            }
+            .await
+        });
+        Ok(recorded?)
     }
 
     /// Adds a contact task; `None` when a task of its kind and reason exists for the

@@ -5,6 +5,32 @@
 use crate::database::Database;
 use crate::error::StoreError;
 
+/// An account-anomaly alert to raise in the transaction that stores a decision: one task in
+/// the collections queue for each credit account of the event's customer that is not closed,
+/// at most one a day per account and reason (the queue's unique index), so a burst of
+/// takeover events makes one call, not many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnomalyAlertRow {
+    pub customer: String,
+    pub event_id: String,
+    /// The risk reason code that signals the anomaly (`ACCOUNT_TAKEOVER`, `BUST_OUT`, ...).
+    pub reason: String,
+    /// The business date of the credit service (`YYYY-MM-DD`).
+    pub business_date: String,
+    /// The event's amount, shown on the task when it is in the account's currency.
+    pub amount_minor: Option<i64>,
+    pub currency: Option<String>,
+    pub priority: i32,
+    pub created_at: i64,
+}
+
+/// A decision to store: the event row, the case it opens, the alerts it raises.
+pub type DecisionRows = (
+    EventRow,
+    Option<(CaseRow, CaseLogRow)>,
+    Vec<AnomalyAlertRow>,
+);
+
 /// A stored event with the decision made on it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct EventRow {
@@ -294,10 +320,10 @@ macro_rules! risk_sql {
             /// Stores events with their decisions, and the cases they open, in one transaction.
             pub async fn insert_events(
                 pool: &Pool<$database>,
-                items: &[(EventRow, Option<(CaseRow, CaseLogRow)>)],
+                items: &[DecisionRows],
             ) -> Result<(), StoreError> {
                 let mut transaction = pool.begin().await?;
-                for (event, case) in items {
+                for (event, case, alerts) in items {
                     sqlx::query(
                         "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
                          decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -316,8 +342,53 @@ macro_rules! risk_sql {
                     if let Some((case, log)) = case {
                         insert_case_in(&mut transaction, case, log).await?;
                     }
+                    for alert in alerts {
+                        insert_alert_in(&mut transaction, alert).await?;
+                    }
                 }
                 transaction.commit().await?;
+                Ok(())
+            }
+
+            async fn insert_alert_in(
+                transaction: &mut sqlx::Transaction<'_, $database>,
+                alert: &AnomalyAlertRow,
+            ) -> Result<(), StoreError> {
+                let accounts: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, state FROM credit_accounts WHERE customer_id = $1 ORDER BY id",
+                )
+                .bind(&alert.customer)
+                .fetch_all(&mut **transaction)
+                .await?;
+                for (id, state) in accounts {
+                    let account = crate::credit::decode(id, &state)?;
+                    if account.status == tally_credit::AccountStatus::Closed {
+                        continue;
+                    }
+                    let currency = account.currency.code();
+                    let amount_minor = match (&alert.currency, alert.amount_minor) {
+                        (Some(code), Some(minor)) if code == currency => minor,
+                        _ => 0,
+                    };
+                    sqlx::query(
+                        "INSERT INTO credit_contact_tasks (account_id, business_date, kind, reason, \
+                         bucket, days_past_due, amount_minor, currency, priority, status, created_at, \
+                         risk_event_id) VALUES ($1, $2, 'alert', $3, $4, $5, $6, $7, $8, 'open', $9, $10) \
+                         ON CONFLICT (account_id, business_date, kind, reason) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(&alert.business_date)
+                    .bind(&alert.reason)
+                    .bind(crate::credit::bucket_name(account.bucket))
+                    .bind(account.days_past_due)
+                    .bind(amount_minor)
+                    .bind(currency)
+                    .bind(alert.priority)
+                    .bind(alert.created_at)
+                    .bind(&alert.event_id)
+                    .execute(&mut **transaction)
+                    .await?;
+                }
                 Ok(())
             }
 
@@ -759,10 +830,7 @@ impl RiskStore {
     }
 
     /// Stores events with their decisions, and the cases they open, in one transaction.
-    pub async fn insert_events(
-        &self,
-        items: &[(EventRow, Option<(CaseRow, CaseLogRow)>)],
-    ) -> Result<(), StoreError> {
+    pub async fn insert_events(&self, items: &[DecisionRows]) -> Result<(), StoreError> {
         on_pool!(&self.database, insert_events(items))
     }
 

@@ -348,6 +348,18 @@ const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
     ("LegBody", "side", &["debit", "credit"]),
     ("NewTaskRequest", "kind", &["alert", "callback"]),
     (
+        "NewContactRequest",
+        "outcome",
+        &[
+            "no_answer",
+            "left_message",
+            "reached",
+            "promise_to_pay",
+            "refused",
+            "wrong_number",
+        ],
+    ),
+    (
         "ProductBody",
         "rounding",
         &["half_even", "half_up", "half_down", "down", "up"],

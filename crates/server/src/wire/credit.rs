@@ -22,6 +22,7 @@ use tally_service::credit::views::{
     sorted_keys, AccountView, AmountView, AuthorizationView, InstallmentView,
 };
 use tally_store::credit::CreditAccountId;
+use tally_store::credit_operations::ContactRow;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -153,6 +154,27 @@ pub struct NewTaskRequest {
     /// 1 (most urgent) to 5.
     #[schema(minimum = 1, maximum = 5)]
     pub priority: i32,
+}
+
+/// A contact made on a task: its outcome, a promise to pay (only with `promise_to_pay`), and
+/// when to work the task again.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContactRequest {
+    /// `no_answer`, `left_message`, `reached`, `promise_to_pay`, `refused` or `wrong_number`.
+    #[schema(example = "promise_to_pay")]
+    pub outcome: String,
+    pub note: String,
+    /// The promised amount, in the task's currency (with `promise_to_pay`).
+    #[schema(value_type = Option<PositiveAmount>)]
+    pub promised_amount: Option<AmountInput>,
+    /// The promised date, from today to `promise_days_max` days on (with `promise_to_pay`).
+    #[schema(value_type = Option<String>, format = Date, example = "2026-05-20")]
+    pub promised_date: Option<Date>,
+    /// When to work the task again; by default the day after a promised date, the next day
+    /// after an unanswered call.
+    #[schema(value_type = Option<String>, format = Date, example = "2026-05-21")]
+    pub follow_up_date: Option<Date>,
 }
 
 /// How a task was closed.
@@ -393,6 +415,8 @@ pub struct TaskBody {
     pub bucket: String,
     #[schema(example = "2026-05-15")]
     pub business_date: String,
+    /// Contacts recorded on the task.
+    pub contacts: i32,
     #[schema(example = "CNY")]
     pub currency: String,
     /// Who to call: the account's customer (their contact details are read through the
@@ -400,16 +424,30 @@ pub struct TaskBody {
     #[schema(required = true)]
     pub customer_id: Option<String>,
     pub days_past_due: i32,
+    /// When the task is to be worked again.
+    #[schema(required = true, example = "2026-05-21")]
+    pub follow_up_date: Option<String>,
     pub id: i64,
     /// collections, alert or callback.
     #[schema(example = "collections")]
     pub kind: String,
+    /// The outcome of the last contact.
+    #[schema(required = true, example = "promise_to_pay")]
+    pub last_outcome: Option<String>,
     /// How it was closed.
     #[schema(required = true)]
     pub note: Option<String>,
     /// 1 is the most urgent.
     pub priority: i32,
+    /// The last promise to pay, in minor units of `currency`.
+    #[schema(required = true)]
+    pub promised_amount_minor: Option<i64>,
+    #[schema(required = true, example = "2026-05-20")]
+    pub promised_date: Option<String>,
     pub reason: String,
+    /// The risk event that raised an anomaly alert.
+    #[schema(required = true)]
+    pub risk_event_id: Option<String>,
     #[schema(example = "open")]
     pub status: String,
 }
@@ -430,8 +468,73 @@ impl From<ContactTaskRow> for TaskBody {
             priority: row.priority,
             reason: row.reason,
             status: row.status,
+            contacts: row.contacts,
+            follow_up_date: row.follow_up_date,
+            last_outcome: row.last_outcome,
+            promised_amount_minor: row.promised_amount_minor,
+            promised_date: row.promised_date,
+            risk_event_id: row.risk_event_id,
         }
     }
+}
+
+/// A contact recorded on a task.
+#[derive(Debug, Serialize, ToSchema)]
+#[cfg_attr(test, derive(Deserialize))]
+pub struct ContactBody {
+    #[schema(value_type = i64)]
+    pub account_id: CreditAccountId,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    #[schema(example = "2026-05-15")]
+    pub business_date: String,
+    #[schema(required = true, example = "2026-05-21")]
+    pub follow_up_date: Option<String>,
+    pub id: i64,
+    pub note: String,
+    #[schema(example = "promise_to_pay")]
+    pub outcome: String,
+    /// The promised amount, `{value, currency}`.
+    #[schema(required = true)]
+    pub promised_amount: Option<AmountView>,
+    #[schema(required = true, example = "2026-05-20")]
+    pub promised_date: Option<String>,
+    /// The key that recorded it.
+    pub recorded_by: String,
+    pub task_id: i64,
+}
+
+impl From<ContactRow> for ContactBody {
+    fn from(row: ContactRow) -> Self {
+        let promised_amount = match (row.promised_amount_minor, &row.promised_currency) {
+            (Some(minor), Some(code)) => tally_core::Currency::from_code(code)
+                .ok()
+                .map(|currency| AmountView::from(tally_core::Amount::new(minor, currency))),
+            _ => None,
+        };
+        ContactBody {
+            account_id: row.account_id,
+            at: jiff::Timestamp::from_microsecond(row.at)
+                .map(|at| at.to_string())
+                .unwrap_or_default(),
+            business_date: row.business_date,
+            follow_up_date: row.follow_up_date,
+            id: row.id,
+            note: row.note,
+            outcome: row.outcome,
+            promised_amount,
+            promised_date: row.promised_date,
+            recorded_by: row.recorded_by,
+            task_id: row.task_id,
+        }
+    }
+}
+
+/// The contacts of a task, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[cfg_attr(test, derive(Deserialize))]
+pub struct ContactList {
+    pub contacts: Vec<ContactBody>,
 }
 
 /// A task just added.
@@ -527,6 +630,8 @@ mod tests {
         assert_documents::<ProductAddedBody>(pinned!("credit_purchases_02_product_added"));
         assert_documents::<TaskList>(pinned!("credit_statements_09_collections_queue"));
         assert_documents::<TaskAddedBody>(pinned!("credit_statements_11_task_added"));
+        assert_documents::<ContactBody>(pinned!("credit_statements_11a_contact_recorded"));
+        assert_documents::<ContactList>(pinned!("credit_statements_11c_task_contacts"));
         assert_documents::<TaskClosedBody>(pinned!("credit_statements_15_task_closed"));
     }
 
@@ -554,6 +659,26 @@ mod tests {
             priority: 3,
             status: "closed".into(),
             note: Some("called".into()),
+            risk_event_id: Some("purchase-1".into()),
+            contacts: 2,
+            last_outcome: Some("promise_to_pay".into()),
+            promised_amount_minor: Some(50_000),
+            promised_date: Some("2026-05-20".into()),
+            follow_up_date: Some("2026-05-21".into()),
+        }));
+        assert_sorted_keys(&ContactBody::from(ContactRow {
+            id: 1,
+            task_id: 3,
+            account_id: 2,
+            business_date: "2026-05-15".into(),
+            at: 1_778_835_600_000_000,
+            outcome: "promise_to_pay".into(),
+            note: "salary".into(),
+            promised_amount_minor: Some(50_000),
+            promised_currency: Some("CNY".into()),
+            promised_date: Some("2026-05-20".into()),
+            follow_up_date: Some("2026-05-21".into()),
+            recorded_by: "agent".into(),
         }));
     }
 

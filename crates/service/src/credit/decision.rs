@@ -43,9 +43,17 @@ pub struct CreditFiles {
     pub score_policy: Option<String>,
     /// The rule table of the decision (age, income, debt-to-income).
     pub decision_rules: Option<String>,
+    /// Why the law of the lender's market allows age in the decision beyond legal capacity
+    /// (a scorecard feature, an upper age limit in the rule table). Absent (the default), the
+    /// age of an applicant is read only to check `age_min`, the age of legal capacity: a
+    /// scorecard scoring age and a rule table with `age_max` are refused at start.
+    pub age_allowed_because: Option<String>,
     /// IANA time zone of the lender's business dates (`Asia/Shanghai`); default UTC. A
     /// purchase at 01:00 in Beijing belongs to that Beijing day, not to the UTC day before.
     pub time_zone: Option<String>,
+    /// `[credit.collections]`: contact hours and limits, and the risk reasons that raise an
+    /// anomaly alert in the collections queue.
+    pub collections: crate::credit::collections::CollectionsSettings,
 }
 
 /// Why the credit configuration could not be loaded.
@@ -91,6 +99,7 @@ pub struct CreditSetup {
     pub account_policy: AccountPolicy,
     pub decision: DecisionModels,
     pub time_zone: TimeZone,
+    pub contact_rules: tally_credit::ContactRules,
 }
 
 impl CreditFiles {
@@ -121,6 +130,7 @@ impl CreditFiles {
                 .map_err(|error| invalid("decision rules", error))?,
             None => CreditPolicy::default(),
         };
+        self.check_fairness(&scorecard, &rules)?;
         for product in &catalog.products {
             check_tiers(product, &score_policy)
                 .map_err(|error| invalid("credit catalog", error))?;
@@ -131,8 +141,13 @@ impl CreditFiles {
             }
             None => TimeZone::UTC,
         };
+        let contact_rules = self
+            .collections
+            .rules()
+            .map_err(|error| invalid("credit collections", error))?;
         Ok(CreditSetup {
             time_zone,
+            contact_rules,
             catalog,
             account_policy,
             decision: DecisionModels {
@@ -141,6 +156,45 @@ impl CreditFiles {
                 rules,
             },
         })
+    }
+}
+
+impl CreditFiles {
+    /// Refuses a decision that would use a protected attribute: the scorecard refuses to load
+    /// one already (sex, marital status, ethnicity, ...); age is refused here too unless the
+    /// lender's configuration says why its market allows it, in the scorecard and as an upper
+    /// age limit of the rule table alike.
+    fn check_fairness(
+        &self,
+        scorecard: &Model,
+        rules: &CreditPolicy,
+    ) -> Result<(), CreditConfigError> {
+        let protection = tally_scoring::Protection {
+            declared: &[],
+            age_allowed_because: self.age_allowed_because.as_deref(),
+        };
+        protection
+            .validate()
+            .map_err(|error| invalid("credit age_allowed_because", error))?;
+        protection
+            .check(
+                scorecard
+                    .features()
+                    .iter()
+                    .map(|feature| feature.name.as_str()),
+            )
+            .map_err(|error| invalid("scorecard", error))?;
+        if let (Some(age_max), None) = (rules.age_max, &self.age_allowed_because) {
+            return Err(invalid(
+                "decision rules",
+                format!(
+                    "age_max = {age_max} declines applicants by age, a protected attribute: \
+                     set [credit] age_allowed_because to say why the lender's market allows \
+                     it, or remove age_max (age_min, the age of legal capacity, stays)"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +230,8 @@ pub struct CreditService {
     pub decision: DecisionModels,
     /// Business dates are dates in this zone.
     pub time_zone: TimeZone,
+    /// When and how often collections may contact a customer.
+    pub contact_rules: tally_credit::ContactRules,
 }
 
 impl CreditService {
@@ -207,6 +263,7 @@ impl CreditService {
             operations,
             decision: setup.decision,
             time_zone: setup.time_zone,
+            contact_rules: setup.contact_rules,
         })
     }
 }
@@ -351,6 +408,67 @@ mod tests {
         let setup = CreditFiles::default().load().unwrap();
         let installment = setup.catalog.product("installment").unwrap();
         assert_eq!(installment.priced_tiers(), vec!["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn age_beyond_legal_capacity_needs_a_stated_reason() {
+        let rules = catalog_file(
+            r#"age_min = 18
+               age_max = 65
+               debt_to_income_max = "0.5"
+               limit_step_minor = 100
+               tiers = [{ name = "only", score_min = 0, income_multiple = "1", limit_max_minor = 100000 }]"#,
+        );
+        let files = CreditFiles {
+            decision_rules: Some(rules.path().display().to_string()),
+            ..CreditFiles::default()
+        };
+        let error = files.load().unwrap_err().to_string();
+        assert!(error.starts_with("decision rules: age_max = 65"), "{error}");
+        let allowed = CreditFiles {
+            age_allowed_because: Some("the lender's market allows an upper age limit".into()),
+            ..files.clone()
+        };
+        assert_eq!(allowed.load().unwrap().decision.rules.age_max, Some(65));
+        let blank = CreditFiles {
+            age_allowed_because: Some(" ".into()),
+            ..files
+        };
+        let error = blank.load().unwrap_err().to_string();
+        assert!(error.starts_with("credit age_allowed_because"), "{error}");
+        // The shipped model scores no protected attribute, so it loads with age refused.
+        let shipped = CreditFiles::default().load().unwrap();
+        for feature in shipped.decision.scorecard.features() {
+            assert_eq!(
+                tally_scoring::fairness::recognise(&feature.name),
+                None,
+                "{}",
+                feature.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_scorecard_scoring_age_is_refused_unless_the_market_allows_it() {
+        let mut file: tally_scoring::ModelFile = serde_json::from_str(DEFAULT_SCORECARD).unwrap();
+        // The same model as if trained with age allowed, under another name for a feature.
+        file.training.config.age_allowed_because = Some("allowed where trained".into());
+        file.features[0].name = "age_in_years".into();
+        let model = catalog_file(&serde_json::to_string(&file).unwrap());
+        let files = CreditFiles {
+            scorecard: Some(model.path().display().to_string()),
+            ..CreditFiles::default()
+        };
+        let error = files.load().unwrap_err().to_string();
+        assert!(
+            error.contains(r#"column "age_in_years" is a protected attribute (age)"#),
+            "{error}"
+        );
+        let allowed = CreditFiles {
+            age_allowed_because: Some("the lender's market allows age in a scorecard".into()),
+            ..files
+        };
+        assert!(allowed.load().is_ok());
     }
 
     #[test]
