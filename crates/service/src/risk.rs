@@ -869,7 +869,13 @@ impl RiskService {
             description.to_string(),
             now,
         );
-        let log = RiskService::log_line(&case.id, now, &caller.name, "opened", "stolen-account claim");
+        let log = RiskService::log_line(
+            &case.id,
+            now,
+            &caller.name,
+            "opened",
+            "stolen-account claim",
+        );
         self.store.insert_case(&case, &log).await?;
         Ok(case)
     }

@@ -9,8 +9,8 @@ use super::Services;
 use jiff::civil::Date;
 use std::sync::Arc;
 use tally_consortium::{
-    normalise, Action, BlindingKey, Genesis, IdentifierKind, IdentifierOpening, KeyType,
-    MemberKey, Quorum, RiskType, SignedRequest, SignerKey,
+    normalise, Action, BlindingKey, Genesis, IdentifierKind, IdentifierOpening, KeyType, MemberKey,
+    Quorum, RiskType, SignedRequest, SignerKey,
 };
 use tally_core::{Clock, SplitMix64};
 use tally_service::consortium::{Accepted, ConsortiumConfig, ConsortiumLog};
@@ -42,7 +42,11 @@ pub async fn run(
     truth: &mut GroundTruth,
 ) -> anyhow::Result<Shared> {
     let mut random = SplitMix64::new(services.seed ^ 0xC0_5047);
-    let lender = SignerKey::from_seed("tally-demo-lender", KeyType::Ed25519, seed_bytes(&mut random))?;
+    let lender = SignerKey::from_seed(
+        "tally-demo-lender",
+        KeyType::Ed25519,
+        seed_bytes(&mut random),
+    )?;
     let peer = SignerKey::from_seed("peer-lender", KeyType::Ed25519, seed_bytes(&mut random))?;
     let founders = [&lender, &peer]
         .iter()

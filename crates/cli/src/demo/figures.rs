@@ -41,6 +41,8 @@ pub struct GroundTruth {
     pub consortium_found: u64,
     pub payments_completed: u64,
     pub payments_refunded: u64,
+    /// Installment plans the credit-line parts of combined payments opened.
+    pub payment_plans: u64,
 }
 
 /// What Tally stored, read back.
@@ -51,6 +53,8 @@ pub struct Counted {
     /// Installment plans on every account (purchases, the thieves' included).
     pub plans: u64,
     pub attacks_caught: u64,
+    /// The kind of each attack injected.
+    pub attack_kinds: Vec<String>,
     pub decisions: Vec<(String, i64)>,
     pub cases: BTreeMap<String, i64>,
     pub buckets: BTreeMap<String, i64>,
@@ -110,10 +114,9 @@ pub async fn count(
         ))
         .await?;
     let losses_written_off = match loss_account {
-        Some(id) => database
-            .account(id)
-            .await?
-            .map_or(0, |state| state.balance.debits_posted - state.balance.credits_posted),
+        Some(id) => database.account(id).await?.map_or(0, |state| {
+            state.balance.debits_posted - state.balance.credits_posted
+        }),
         None => 0,
     };
     Ok(Counted {
@@ -121,6 +124,11 @@ pub async fn count(
         accounts,
         plans,
         attacks_caught: fraud.caught(services).await?,
+        attack_kinds: fraud
+            .attacks
+            .iter()
+            .map(|attack| attack.kind.to_string())
+            .collect(),
         decisions,
         cases,
         buckets,
@@ -165,8 +173,9 @@ impl Report {
         if figure == truth {
             self.lines.push(format!("{name:<26} {figure}"));
         } else {
-            self.lines
-                .push(format!("{name:<26} {figure}   MISMATCH: the simulation expected {truth}"));
+            self.lines.push(format!(
+                "{name:<26} {figure}   MISMATCH: the simulation expected {truth}"
+            ));
             self.mismatches.push(name.to_string());
         }
     }
@@ -207,17 +216,24 @@ pub fn print(
     report.line(
         "purchases in installments",
         counted.plans.to_string(),
-        (truth.purchases + truth.stolen_purchases).to_string(),
+        (truth.purchases + truth.stolen_purchases + truth.payment_plans).to_string(),
     );
     report.lines.push(format!(
-        "{:<26} {} refused, {} repayments",
+        "{:<26} {} refused by the credit rules, {} repayments",
         "", truth.purchases_refused, truth.repayments
     ));
+    let mut attack_kinds: BTreeMap<String, u64> = BTreeMap::new();
+    for kind in &counted.attack_kinds {
+        *attack_kinds.entry(kind.clone()).or_insert(0) += 1;
+    }
     report.line(
         "fraud attempts caught",
         format!("{} of {}", counted.attacks_caught, truth.attacks),
         format!("{} of {}", truth.attacks, truth.attacks),
     );
+    report
+        .lines
+        .push(format!("{:<26} {}", "", listed(attack_kinds.into_iter())));
     report.lines.push(format!(
         "{:<26} {}",
         "risk decisions",
@@ -247,7 +263,12 @@ pub fn print(
         listed(
             BUCKETS
                 .iter()
-                .map(|bucket| (bucket.to_string(), counts.get(*bucket).copied().unwrap_or(0)))
+                .map(|bucket| {
+                    (
+                        bucket.to_string(),
+                        counts.get(*bucket).copied().unwrap_or(0),
+                    )
+                })
                 .filter(|(name, count)| name == "current" || *count > 0),
         )
     };

@@ -16,7 +16,6 @@ use tally_core::{Amount, Clock, Currency, SplitMix64};
 use tally_risk::{Event, EventKind, ProfileField};
 use tally_service::credit::commands::CreditCommand;
 use tally_service::credit::operations::request_hash;
-use tally_store::risk::CaseQueue;
 
 /// What the thief buys on a taken-over account: at least the 2,000 CNY of the rule
 /// `takeover_high_value_new_address`.
@@ -276,7 +275,12 @@ impl Fraud {
     }
 
     /// A new credit line maxed out within hours of its activation.
-    async fn bust_out(&mut self, services: &Services, day: Date, number: usize) -> anyhow::Result<()> {
+    async fn bust_out(
+        &mut self,
+        services: &Services,
+        day: Date,
+        number: usize,
+    ) -> anyhow::Result<()> {
         let customer = format!("bust-out-{number}");
         let mut attack = Attack {
             kind: "bust_out",
@@ -333,7 +337,10 @@ impl Fraud {
                 borrower.behaviour == Behaviour::PaysInFull
                     && !borrower.blocked
                     && borrower.opened_on < day
-                    && !self.claims.iter().any(|claim| claim.victim == borrower.index)
+                    && !self
+                        .claims
+                        .iter()
+                        .any(|claim| claim.victim == borrower.index)
             })
             .max_by_key(|borrower| (borrower.limit, std::cmp::Reverse(borrower.index)))
             .cloned()
@@ -454,8 +461,8 @@ impl Fraud {
         Ok(())
     }
 
-    /// The analyst works the queue: claims each case the stories opened and rejects the
-    /// attacks and approves the false alarms, leaving the last one open for the newcomer.
+    /// The analyst works the queue: claims each case the stories opened, rejects the attacks
+    /// and approves the false alarms, leaving the last attack's case open for the newcomer.
     pub async fn work_cases(
         &mut self,
         services: &Services,
@@ -463,20 +470,30 @@ impl Fraud {
         truth: &mut GroundTruth,
     ) -> anyhow::Result<()> {
         services.set_time(last_day, 23)?;
-        services
-            .clock
-            .set(services.clock.now().checked_add(SignedDuration::from_mins(30))?);
+        services.clock.set(
+            services
+                .clock
+                .now()
+                .checked_add(SignedDuration::from_mins(30))?,
+        );
         let risk = &services.risk;
-        let left_open = self.cases.len().saturating_sub(1);
+        // The last attack's case waits in the queue for the newcomer.
+        let left_open = self.cases.iter().rposition(|(_, rejected)| *rejected);
         for (position, (case, rejected)) in self.cases.iter().enumerate() {
-            if position == left_open {
+            if Some(position) == left_open {
                 truth.cases_open += 1;
                 continue;
             }
             let (action, note) = if *rejected {
-                ("reject", "confirmed fraud: order cancelled, goods not delivered")
+                (
+                    "reject",
+                    "confirmed fraud: order cancelled, goods not delivered",
+                )
             } else {
-                ("approve", "a university dormitory: genuine customers, delivery released")
+                (
+                    "approve",
+                    "a university dormitory: genuine customers, delivery released",
+                )
             };
             risk.move_case(case, "claim", "", &services.caller)
                 .await
@@ -507,21 +524,5 @@ impl Fraud {
             caught += u64::from(any);
         }
         Ok(caught)
-    }
-
-    /// Open cases in the queue (the figure the console shows).
-    pub async fn queue_length(services: &Services) -> anyhow::Result<usize> {
-        let open = services
-            .risk
-            .cases(&CaseQueue {
-                status: "open".into(),
-                kind: None,
-                assignee_key: None,
-                limit: 500,
-                offset: 0,
-            })
-            .await
-            .map_err(error)?;
-        Ok(open.len())
     }
 }

@@ -80,7 +80,9 @@ pub struct Services {
 impl Services {
     /// Moves the clock to `time` on `day` (UTC): business dates are UTC in the demo.
     pub fn at(&self, day: Date, hour: i8, minute: i8) -> anyhow::Result<Timestamp> {
-        let time = day.at(hour, minute, 0, 0).to_zoned(jiff::tz::TimeZone::UTC)?;
+        let time = day
+            .at(hour, minute, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)?;
         Ok(time.timestamp())
     }
 
@@ -154,17 +156,33 @@ fn progress_bar(length: u64) -> ProgressBar {
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     let size = size_of(&arguments)?;
-    let database_path = arguments.database.clone();
+    // Absolute, so that the configuration written beside it serves it from anywhere.
+    let database_path = std::path::absolute(&arguments.database)?;
+    let config_file = config_path(&database_path);
     if database_path.exists() {
         bail!(
-            "{} exists: the demo builds a new database (remove it or pass another --database)",
-            database_path.display()
+            "{} exists: the demo builds a new database; `tally serve --config {}` serves the \
+             one built before, or remove it (and {}) or pass another --database",
+            arguments.database.display(),
+            config_file.display(),
+            config_file.display()
         );
     }
-    let config_file = config_path(&database_path);
+    if config_file.exists() {
+        bail!(
+            "{} exists: the demo writes its configuration there; remove it or pass another \
+             --database",
+            config_file.display()
+        );
+    }
     std::fs::write(&config_file, configuration_text(&database_path)?)
         .with_context(|| format!("writing {}", config_file.display()))?;
-    let config = Config::load(Some(&config_file))?;
+    let mut config = Config::load(Some(&config_file))?;
+    // The bank of the card top-ups: Tally's simulator, for the build only (the configuration
+    // written beside the database has no channel, so `serve` answers card sources 503).
+    let (bank_url, bank) = payments::start_bank(arguments.seed).await?;
+    config.payments.channel_url = Some(bank_url);
+    config.payments.channel_secret = Some(Secret::new(payments::BANK_SECRET.to_string()));
     let started = std::time::Instant::now();
     let clock = Arc::new(ManualClock::new(
         world::FIRST_DAY
@@ -218,12 +236,13 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     let applicants = world::applicants(arguments.seed, &size, &scorecard)?;
     let last_day = size.last_day()?;
     let days = u64::try_from((last_day - world::FIRST_DAY).get_days() + 1)?;
-    let bar = progress_bar(days + 4);
+    let bar = progress_bar(days + 3);
     bar.set_message("customers and their credit applications");
 
     let mut truth = figures::GroundTruth::default();
     let mut lending = lending::Lending::new(applicants, arguments.seed)?;
     let mut fraud = fraud::Fraud::plan(&size, arguments.seed, world::FIRST_DAY, last_day)?;
+    let mut payments = payments::Payments::plan(bank, &size, arguments.seed, last_day)?;
     let mut day = world::FIRST_DAY;
     while day <= last_day {
         bar.set_message(format!("business day {day}"));
@@ -232,15 +251,15 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             .run_day(&services, &mut lending, day, &mut truth)
             .await?;
         lending.trade(&services, day, &mut truth).await?;
+        payments
+            .run_day(&services, &lending, day, &mut truth)
+            .await?;
         lending.end_of_day(&services, day).await?;
         bar.inc(1);
         day = day.checked_add(1.day())?;
     }
     bar.set_message("risk analysts work the case queue");
     fraud.work_cases(&services, last_day, &mut truth).await?;
-    bar.inc(1);
-    bar.set_message("combined-checkout payments");
-    let paid = payments::run(&services, &lending, &size, last_day, &mut truth).await?;
     bar.inc(1);
     bar.set_message("reconciliation against the channel's file");
     let recon_directory = database_path.with_extension("recon");
@@ -253,6 +272,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
 
     truth.attacks = fraud.attacks.len() as u64;
     truth.buckets = lending.expected_buckets(last_day)?;
+    let paid = payments.count(&services).await?;
     let counted = figures::count(&services, &lending, &fraud, &recon, &shared, paid).await?;
     let elapsed = started.elapsed();
     let matches = figures::print(&arguments, &size, last_day, &counted, &truth);
@@ -268,6 +288,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     let database = services.state.database.clone();
     drop(lending);
     drop(fraud);
+    drop(payments);
     drop(services);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), writer_task).await;
     database.close().await;

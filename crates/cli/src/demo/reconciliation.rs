@@ -8,7 +8,7 @@ use super::figures::GroundTruth;
 use super::lending::Lending;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tally_core::SplitMix64;
 use tally_recon::{Layout, NoProgress, Rules, RunOptions};
 
@@ -29,12 +29,11 @@ timestamp = { index = 5, format = \"%Y%m%d%H%M%S\", time_zone = \"+08:00\" }\n";
 const RULES: &str = "# Exact amounts and statuses; the bank's file carries no fees.\n\
 [amount]\ntolerance_minor = 0\n\n[status]\ncheck = true\n\n[fee]\ncheck = false\n";
 
-/// A reconciliation run's result: exceptions by class, and where its files are.
+/// A reconciliation run's result: rows matched and exceptions by class.
 #[derive(Debug, Clone)]
 pub struct Reconciled {
     pub matched: u64,
     pub breaks: BTreeMap<String, u64>,
-    pub directory: PathBuf,
 }
 
 fn major(minor: i64) -> String {
@@ -135,11 +134,7 @@ pub fn run(
             truth.recon_breaks.insert(class.to_string(), count);
         }
     }
-    Ok(Reconciled {
-        matched,
-        breaks,
-        directory: directory.to_path_buf(),
-    })
+    Ok(Reconciled { matched, breaks })
 }
 
 struct Stopwatch(std::time::Instant);

@@ -93,7 +93,8 @@ const SURNAMES: [&str; 16] = [
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
 ];
 const GIVEN_NAMES: [&str; 16] = [
-    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛",
+    "伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟",
+    "涛",
 ];
 /// Area codes of the national id (Beijing, Shanghai, Guangzhou, Shenzhen, Chengdu, Hangzhou).
 const AREAS: [&str; 6] = ["110101", "310101", "440103", "440303", "510104", "330102"];
@@ -129,7 +130,10 @@ pub fn phone(tag: u32, index: usize) -> String {
 /// training rows that fell in them: a population like the one the scorecard was fitted on.
 fn attributes(random: &mut SplitMix64, scorecard: &Value, age: i16) -> Map<String, Value> {
     let mut attributes = Map::new();
-    let features = scorecard["features"].as_array().cloned().unwrap_or_default();
+    let features = scorecard["features"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for feature in &features {
         let Some(name) = feature["name"].as_str() else {
             continue;
@@ -162,7 +166,9 @@ fn attributes(random: &mut SplitMix64, scorecard: &Value, age: i16) -> Map<Strin
             }
             _ => {
                 // A numeric bin `[lower, upper)`: a whole number inside it.
-                let lower = chosen["lower"].as_f64().map_or(0, |lower| lower.ceil() as i64);
+                let lower = chosen["lower"]
+                    .as_f64()
+                    .map_or(0, |lower| lower.ceil() as i64);
                 let upper = chosen["upper"]
                     .as_f64()
                     .map_or(lower + 24, |upper| upper.ceil() as i64 - 1);
