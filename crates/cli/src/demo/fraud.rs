@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use tally_core::{Amount, Clock, Currency, SplitMix64};
 use tally_risk::{Event, EventKind, ProfileField};
 use tally_service::credit::commands::CreditCommand;
-use tally_service::credit::operations::request_hash;
+use tally_service::credit::operations::{request_hash, OperationError};
+use tally_service::risk::RiskRequestError;
 
 /// What the thief buys on a taken-over account: at least the 2,000 CNY of the rule
 /// `takeover_high_value_new_address`.
@@ -72,25 +73,14 @@ pub struct Fraud {
     random: SplitMix64,
 }
 
-fn error(error: impl std::fmt::Display + HasCode) -> anyhow::Error {
+/// A refusal of the risk service, with its stable code.
+fn risk_refused(error: RiskRequestError) -> anyhow::Error {
     anyhow::anyhow!("{}: {error}", error.code())
 }
 
-/// Errors of the services with their stable codes.
-trait HasCode {
-    fn code(&self) -> &'static str;
-}
-
-impl HasCode for tally_service::risk::RiskRequestError {
-    fn code(&self) -> &'static str {
-        tally_service::risk::RiskRequestError::code(self)
-    }
-}
-
-impl HasCode for tally_service::credit::operations::OperationError {
-    fn code(&self) -> &'static str {
-        tally_service::credit::operations::OperationError::code(self)
-    }
+/// A refusal of the credit operations, with its stable code.
+fn credit_refused(error: OperationError) -> anyhow::Error {
+    anyhow::anyhow!("{}: {error}", error.code())
 }
 
 impl Fraud {
@@ -185,7 +175,7 @@ impl Fraud {
         event: &Event,
         rejected_if_case: bool,
     ) -> anyhow::Result<String> {
-        let decided = services.risk.decide(event).await.map_err(error)?;
+        let decided = services.risk.decide(event).await.map_err(risk_refused)?;
         if let Some(case) = decided.case_id {
             self.cases.push((case, rejected_if_case));
         }
@@ -418,7 +408,7 @@ impl Fraud {
                 &services.caller,
             )
             .await
-            .map_err(error)?;
+            .map_err(risk_refused)?;
         for action in ["claim", "approve"] {
             risk.move_case(
                 &case.id,
@@ -427,7 +417,7 @@ impl Fraud {
                 &services.caller,
             )
             .await
-            .map_err(error)?;
+            .map_err(risk_refused)?;
         }
         let command = CreditCommand::WriteOffStolen {
             plan: claim.plan,
@@ -451,7 +441,7 @@ impl Fraud {
                 services.clock.now(),
             )
             .await
-            .map_err(error)?;
+            .map_err(credit_refused)?;
         truth.stolen_confirmed += 1;
         truth.cases_approved += 1;
         truth.losses_written_off += THEFT_AMOUNT;
@@ -497,10 +487,10 @@ impl Fraud {
             };
             risk.move_case(case, "claim", "", &services.caller)
                 .await
-                .map_err(error)?;
+                .map_err(risk_refused)?;
             risk.move_case(case, action, note, &services.caller)
                 .await
-                .map_err(error)?;
+                .map_err(risk_refused)?;
             if *rejected {
                 truth.cases_rejected += 1;
             } else {

@@ -14,7 +14,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tally_core::{Amount, Clock, Currency, SplitMix64};
-use tally_credit::Bucket;
+use tally_credit::{Bucket, Cycle};
 use tally_risk::{Event, EventKind};
 use tally_service::credit::commands::CreditCommand;
 use tally_service::credit::end_of_day::{run_end_of_day, EndOfDayOptions};
@@ -198,8 +198,10 @@ impl Lending {
         for borrower in &self.borrowers {
             let bucket = match (borrower.behaviour, borrower.first_purchase) {
                 (Behaviour::NeverPays, Some(bought)) => {
-                    let statement = first_statement_on_or_after(bought, borrower.statement_day)?;
-                    let due = statement.checked_add(borrower.due_days.days())?;
+                    // The cycle's calendar: the first statement strictly after the purchase
+                    // bills its first installment, due `due_days` later.
+                    let cycle = Cycle::new(borrower.statement_day, borrower.due_days)?;
+                    let due = cycle.due_date(cycle.next_statement_date(bought)?)?;
                     let days_past_due = i32::try_from((last_day - due).get_days())?;
                     Bucket::of_days_past_due(days_past_due)
                 }
@@ -223,16 +225,6 @@ pub fn bucket_name(bucket: Bucket) -> String {
         .ok()
         .and_then(|value| value.as_str().map(str::to_owned))
         .unwrap_or_else(|| format!("{bucket:?}").to_lowercase())
-}
-
-/// The first statement date on or after `day` for a cycle cutting on `statement_day`.
-fn first_statement_on_or_after(day: Date, statement_day: i8) -> anyhow::Result<Date> {
-    let this_month = day.with().day(statement_day).build()?;
-    if this_month >= day {
-        Ok(this_month)
-    } else {
-        Ok(this_month.checked_add(1.month())?)
-    }
 }
 
 /// One borrower's day: a repayment after its statement, then perhaps a purchase.

@@ -35,7 +35,7 @@ impl Size {
                 payments: 10,
             }),
             "default" => Some(Size {
-                applicants: 600,
+                applicants: 400,
                 months: 6,
                 attacks_per_kind: 3,
                 takeovers: 2,
@@ -214,7 +214,7 @@ pub fn applicants(seed: u64, size: &Size, scorecard: &Value) -> anyhow::Result<V
             // Applications come in over the first month.
             applies_on_day: random.range(0, 29),
             behaviour,
-            purchases_per_thousand_days: u64::try_from(random.range(30, 90))?,
+            purchases_per_thousand_days: u64::try_from(random.range(20, 60))?,
         });
     }
     Ok(drawn)
