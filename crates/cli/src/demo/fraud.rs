@@ -240,7 +240,7 @@ impl Fraud {
             let mut event = Event::new(
                 id.clone(),
                 EventKind::Transaction,
-                Fraud::at(services, day, 11, 600 + i64::try_from(person)? * 60)?,
+                Fraud::at(services, day, 11, 600 + i64::from(person) * 60)?,
                 format!("{who}-{number}-{person}"),
             );
             event.device = Some(format!("{who}-device-{number}-{person}"));

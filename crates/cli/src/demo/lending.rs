@@ -202,7 +202,7 @@ impl Lending {
                     // bills its first installment, due `due_days` later.
                     let cycle = Cycle::new(borrower.statement_day, borrower.due_days)?;
                     let due = cycle.due_date(cycle.next_statement_date(bought)?)?;
-                    let days_past_due = i32::try_from((last_day - due).get_days())?;
+                    let days_past_due = (last_day - due).get_days();
                     Bucket::of_days_past_due(days_past_due)
                 }
                 _ => Bucket::Current,

@@ -48,7 +48,7 @@ pub fn run(
     truth: &mut GroundTruth,
 ) -> anyhow::Result<Reconciled> {
     std::fs::create_dir_all(directory)?;
-    let mut random = SplitMix64::new(seed ^ 0x5E77_1E);
+    let mut random = SplitMix64::new(seed ^ 0x005E_771E);
     let mut purchases = lending.purchases.clone();
     purchases.sort_by(|left, right| left.reference.cmp(&right.reference));
     let each = (purchases.len() / 300).max(1);
