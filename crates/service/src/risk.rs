@@ -851,35 +851,6 @@ impl RiskService {
         Ok(self.store.case_queue(queue).await?)
     }
 
-    /// Opens a stolen-account claim on `customer` for `caller`: a `stolen_account` case at
-    /// the top of the queue, `description` as its summary and the claim as the first line of
-    /// its trail. Approving it (see [`RiskService::move_case`]) confirms it.
-    pub async fn claim_stolen_account(
-        &self,
-        customer: &str,
-        description: &str,
-        caller: &Caller,
-    ) -> Result<CaseRow, RiskRequestError> {
-        let now = self.clock.now();
-        let case = RiskService::new_case(
-            "stolen_account",
-            case_priority("stolen_account"),
-            customer,
-            None,
-            description.to_string(),
-            now,
-        );
-        let log = RiskService::log_line(
-            &case.id,
-            now,
-            &caller.name,
-            "opened",
-            "stolen-account claim",
-        );
-        self.store.insert_case(&case, &log).await?;
-        Ok(case)
-    }
-
     /// The case with this id.
     pub async fn case(&self, id: &str) -> Result<CaseRow, RiskRequestError> {
         self.store

@@ -16,7 +16,7 @@ use tally_core::{Amount, Clock, Currency, SplitMix64};
 use tally_risk::{Event, EventKind, ProfileField};
 use tally_service::credit::commands::CreditCommand;
 use tally_service::credit::operations::{request_hash, OperationError};
-use tally_service::risk::RiskRequestError;
+use tally_service::risk::{case_priority, RiskRequestError, RiskService};
 
 /// What the thief buys on a taken-over account: at least the 2,000 CNY of the rule
 /// `takeover_high_value_new_address`.
@@ -401,14 +401,25 @@ impl Fraud {
         truth: &mut GroundTruth,
     ) -> anyhow::Result<()> {
         let risk = &services.risk;
-        let case = risk
-            .claim_stolen_account(
-                &claim.customer,
-                "the customer did not change the password nor place the order of yesterday",
-                &services.caller,
-            )
-            .await
-            .map_err(risk_refused)?;
+        // The claim as `POST /v1/risk/claims` opens it: a stolen-account case at the top of
+        // the queue, the claim first in its trail.
+        let now = services.clock.now();
+        let case = RiskService::new_case(
+            "stolen_account",
+            case_priority("stolen_account"),
+            &claim.customer,
+            None,
+            "the customer did not change the password nor place the order of yesterday".into(),
+            now,
+        );
+        let log = RiskService::log_line(
+            &case.id,
+            now,
+            &services.caller.name,
+            "opened",
+            "stolen-account claim",
+        );
+        risk.store.insert_case(&case, &log).await?;
         for action in ["claim", "approve"] {
             risk.move_case(
                 &case.id,

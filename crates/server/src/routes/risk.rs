@@ -22,7 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_risk::{EntityField, Event, Lists};
-use tally_service::risk::{list_entry, micros, RiskService};
+use tally_service::risk::{case_priority, list_entry, micros, RiskService};
 use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
@@ -468,10 +468,24 @@ pub async fn claim_stolen_account(
             "customer must be 1 to 256 characters",
         ));
     }
-    let case = context
-        .risk
-        .claim_stolen_account(&body.customer, &body.description, &principal.caller())
-        .await?;
+    let risk = &context.risk;
+    let now = risk.clock.now();
+    let case = RiskService::new_case(
+        "stolen_account",
+        case_priority("stolen_account"),
+        &body.customer,
+        None,
+        body.description.clone(),
+        now,
+    );
+    let log = RiskService::log_line(
+        &case.id,
+        now,
+        &principal.name,
+        "opened",
+        "stolen-account claim",
+    );
+    risk.store.insert_case(&case, &log).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(CaseEnvelope {
