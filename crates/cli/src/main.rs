@@ -6,6 +6,7 @@ mod client;
 mod consortium;
 mod credit;
 mod customers;
+mod demo;
 mod eod;
 mod pay;
 mod privacy;
@@ -30,6 +31,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A simulated lender in one command: builds months of business on a new SQLite file
+    /// through Tally's own services, checks its figures, then serves the console.
+    Demo(demo::Arguments),
     /// Runs the HTTP service (SQLite file tally.db by default; PostgreSQL with a postgres:// URL).
     Serve(serve::ServeArgs),
     /// Applies database migrations (also done at every start).
@@ -73,6 +77,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(arguments) => block_on(demo::run(arguments)),
         Command::Serve(arguments) => block_on(serve::serve(arguments)),
         Command::Migrate(arguments) => block_on(serve::migrate(arguments)),
         Command::Keys(command) => block_on(serve::keys(command)),

@@ -1,0 +1,165 @@
+//! `tally demo --size small --no-serve --seed 7`, run twice on two files: both runs print
+//! the same figures (the simulation is deterministic by seed), every figure agrees with the
+//! simulation's ground truth, and each database's books balance, read straight from the
+//! file. A database that exists already, and an unknown size, are refused.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use tally_store::Database;
+
+mod support;
+use support::BINARY;
+
+fn demo(directory: &Path, file: &str, seed: &str) -> std::process::Child {
+    Command::new(BINARY)
+        .args([
+            "demo",
+            "--size",
+            "small",
+            "--no-serve",
+            "--seed",
+            seed,
+            "--database",
+            file,
+        ])
+        .current_dir(directory)
+        .env("TALLY_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8(output.stdout.clone()).unwrap(),
+        String::from_utf8(output.stderr.clone()).unwrap(),
+    )
+}
+
+/// The number after `name` on its line of the figures.
+fn figure(stdout: &str, name: &str) -> i64 {
+    let line = stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with(name))
+        .unwrap_or_else(|| panic!("no {name:?} in\n{stdout}"));
+    line.trim_start()[name.len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|_| panic!("{line}"))
+}
+
+/// Posted debits less posted credits per currency over every ledger account: zero in
+/// balanced books.
+async fn books(path: &Path) -> (Vec<(String, i64)>, Vec<String>, i64) {
+    let database = Database::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let Database::Sqlite(pool) = &database else {
+        panic!("the demo builds SQLite");
+    };
+    let totals: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT accounts.currency, CAST(SUM(debits_posted) - SUM(credits_posted) AS BIGINT) \
+         FROM account_balances JOIN accounts ON accounts.id = account_balances.account_id \
+         GROUP BY accounts.currency ORDER BY accounts.currency",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let (customers,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM customers")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let inconsistent = database.inconsistent_accounts().await.unwrap();
+    database.close().await;
+    (totals, inconsistent, customers)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances() {
+    let directory = tempfile::tempdir().unwrap();
+    let first = demo(directory.path(), "first.db", "7");
+    let second = demo(directory.path(), "second.db", "7");
+    let first = first.wait_with_output().unwrap();
+    let second = second.wait_with_output().unwrap();
+    let (first_out, first_err) = text(&first);
+    let (second_out, second_err) = text(&second);
+    assert!(first.status.success(), "{first_out}\n{first_err}");
+    assert!(second.status.success(), "{second_out}\n{second_err}");
+    assert_eq!(first_out, second_out, "the same seed printed other figures");
+    assert!(
+        first_out.contains("ground truth: every figure matches"),
+        "{first_out}"
+    );
+    assert!(!first_out.contains("MISMATCH"), "{first_out}");
+    // Every part of the story happened.
+    assert_eq!(figure(&first_out, "customers"), 60, "{first_out}");
+    assert!(
+        figure(&first_out, "credit accounts opened") > 0,
+        "{first_out}"
+    );
+    assert!(
+        figure(&first_out, "purchases in installments") > 0,
+        "{first_out}"
+    );
+    assert!(
+        figure(&first_out, "fraud attempts caught") > 0,
+        "{first_out}"
+    );
+    assert!(
+        figure(&first_out, "reconciliation breaks") > 0,
+        "{first_out}"
+    );
+    assert!(
+        figure(&first_out, "consortium records shared") > 0,
+        "{first_out}"
+    );
+    assert!(
+        first_out.contains("books balance              yes"),
+        "{first_out}"
+    );
+    // The figures are read from the database: checked here without the demo's code.
+    for file in ["first.db", "second.db"] {
+        let (totals, inconsistent, customers) = books(&directory.path().join(file)).await;
+        assert!(!totals.is_empty(), "{file}: no ledger accounts");
+        for (currency, net) in &totals {
+            assert_eq!(
+                *net, 0,
+                "{file}: {currency} debits and credits differ by {net}"
+            );
+        }
+        assert!(inconsistent.is_empty(), "{file}: {inconsistent:?}");
+        assert_eq!(customers, 60, "{file}");
+    }
+    // The configuration written beside the database serves it again.
+    let config = std::fs::read_to_string(directory.path().join("first.toml")).unwrap();
+    assert!(config.contains("first.db\""), "{config}");
+    assert!(config.contains("blind_index_key"), "{config}");
+}
+
+#[test]
+fn an_existing_database_and_an_unknown_size_are_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(directory.path().join("taken.db"), b"").unwrap();
+    let refused = demo(directory.path(), "taken.db", "1")
+        .wait_with_output()
+        .unwrap();
+    let (_, stderr) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("taken.db exists"), "{stderr}");
+    assert_eq!(
+        std::fs::read(directory.path().join("taken.db")).unwrap(),
+        b"",
+        "the existing file was touched"
+    );
+    let unknown = Command::new(BINARY)
+        .args(["demo", "--size", "huge", "--no-serve"])
+        .current_dir(directory.path())
+        .output()
+        .unwrap();
+    assert_ne!(unknown.status.code(), Some(0));
+    assert!(!directory.path().join("tally-demo.db").exists());
+}
