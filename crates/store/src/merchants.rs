@@ -212,6 +212,16 @@ impl Database {
         }))
     }
 
+    /// The distinct time zones merchants are in.
+    pub async fn merchant_time_zones(&self) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT DISTINCT time_zone FROM merchants ORDER BY time_zone")
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(zone,)| zone).collect())
+    }
+
     /// Changes a merchant's status if its version is still `version`, with the change in
     /// its history; false when another writer changed it first.
     pub async fn update_merchant_status(

@@ -11,6 +11,7 @@ pub mod merchants;
 pub mod notifications;
 pub mod record;
 pub mod risk_control;
+pub mod settlement;
 
 pub mod vault_yield;
 pub mod views;
