@@ -433,6 +433,63 @@ impl PaymentService {
     }
 }
 
+/// Merchants for tests and benchmarks: onboard the merchants a harness's payments name
+/// before it creates them.
+pub mod testing {
+    use super::*;
+    use std::collections::BTreeMap;
+    use tally_core::Secret;
+
+    /// Personal-data keys for tests: encryption key `a` (32 bytes of 7) and a blind index
+    /// key of 32 bytes of 9, the keys of the server tests' `privacy()`.
+    pub fn test_privacy() -> Privacy {
+        let keys = BTreeMap::from([(
+            "a".to_string(),
+            Secret::new("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".to_string()),
+        )]);
+        let blind_index = Secret::new("CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=".to_string());
+        match Privacy::new(&keys, "a", &blind_index) {
+            Ok(privacy) => privacy,
+            Err(error) => unreachable!("the test keys are 32 bytes of base64: {error}"),
+        }
+    }
+
+    /// A merchant paid in `currency` with no fees, T+1 in UTC, no reserve.
+    pub fn test_merchant(id: &str, currency: Currency) -> NewMerchant {
+        NewMerchant {
+            id: id.to_string(),
+            legal_name: format!("Test merchant {id}"),
+            licence_number: format!("LICENCE-{id}"),
+            bank_account: "6222020000000000".to_string(),
+            category_code: "5411".to_string(),
+            time_zone: "UTC".to_string(),
+            currency,
+            fees: FeeSchedule::free(currency),
+            settlement: SettlementTerms::default(),
+        }
+    }
+
+    /// Onboards each of `ids` as [`test_merchant`], leaving one onboarded already as it is.
+    pub async fn onboard_test_merchants(
+        payments: &PaymentService,
+        ids: &[&str],
+        currency: Currency,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let privacy = test_privacy();
+        for id in ids {
+            match payments
+                .onboard_merchant(Some(&privacy), test_merchant(id, currency), None, now)
+                .await
+            {
+                Ok(_) | Err(PaymentServiceError::MerchantExists(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
