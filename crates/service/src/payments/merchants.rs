@@ -19,6 +19,7 @@ use tally_payments::{FeeSchedule, MerchantStatus, SettlementTerms};
 use tally_privacy::Privacy;
 use tally_store::merchants::{MerchantInsert, MerchantRow};
 use tally_store::StoreError;
+use utoipa::ToSchema;
 
 /// Blind index domain of licence numbers.
 const LICENCE_INDEX: &str = "merchant.licence_number";
@@ -50,31 +51,44 @@ pub struct NewMerchant {
 }
 
 /// A status a merchant had.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatusChangeView {
-    pub status: String,
-    pub reason: String,
+    #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+    pub reason: String,
+    /// `active`, `suspended` or `closed`.
+    pub status: String,
 }
 
-/// A merchant as shown: sealed fields masked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A merchant as shown: sealed fields masked. Fields in alphabetical order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MerchantView {
-    pub id: String,
-    pub status: MerchantStatus,
-    pub currency: Currency,
+    /// The last four characters.
+    pub bank_account: String,
     pub category_code: String,
-    pub time_zone: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// ISO 4217 code of the currency the merchant is paid in.
+    #[schema(value_type = String, example = "CNY")]
+    pub currency: Currency,
+    /// `{currency, rounding, fees: {method: {rate, fixed, minimum, maximum}}}`.
+    #[schema(value_type = Object)]
+    pub fees: FeeSchedule,
+    /// Every status it has had, oldest first.
+    pub history: Vec<StatusChangeView>,
+    pub id: String,
     /// The first character, the rest starred.
     pub legal_name: String,
     /// The last four characters.
     pub licence_number: String,
-    /// The last four characters.
-    pub bank_account: String,
-    pub fees: FeeSchedule,
+    /// `{delay_days, holidays, reserve_basis_points, reserve_hold_days}`.
+    #[schema(value_type = Object)]
     pub settlement: SettlementTerms,
-    pub history: Vec<StatusChangeView>,
-    pub created_at: Timestamp,
+    /// `active`, `suspended` or `closed`.
+    #[schema(value_type = String, example = "active")]
+    pub status: MerchantStatus,
+    pub time_zone: String,
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
 }
 

@@ -23,6 +23,8 @@
 //! all the same, holds no reserve, and the available balance may go below zero. That debt
 //! is carried against later sales, never paid out; the statement shows it (`carried`).
 
+#[allow(unused_imports)]
+use crate::credit::views::AmountView;
 use crate::payments::accounts::{MerchantLedgerAccounts, PAYMENTS_SERVICE};
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
@@ -38,6 +40,7 @@ use tally_ledger::{Command, NewEntry, NewLeg, Side};
 use tally_payments::settlement::{start_of, SettlementDay};
 use tally_store::merchants::{ReserveRow, SettlementRecord, SettlementRunRow, StatementRow};
 use tally_store::{StoreError, WriteError};
+use utoipa::ToSchema;
 
 /// Merchants read per page of a run.
 pub const MERCHANTS_PER_PAGE: i64 = 200;
@@ -50,47 +53,68 @@ pub struct SettlementOptions {
 }
 
 /// A run as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SettlementRunView {
+    #[schema(value_type = String, format = Date)]
     pub business_date: Date,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    pub merchants_settled: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
     /// `running` (stopped mid-way: run it again to resume) or `done`.
     pub status: String,
-    pub merchants_settled: i64,
-    pub started_at: Timestamp,
-    pub finished_at: Option<Timestamp>,
 }
 
 /// A merchant's balances after a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatementBalances {
-    pub pending: Amount,
+    #[schema(value_type = AmountView)]
     pub available: Amount,
+    #[schema(value_type = AmountView)]
+    pub pending: Amount,
+    #[schema(value_type = AmountView)]
     pub reserve: Amount,
 }
 
-/// One merchant's settlement statement of one run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One merchant's settlement statement of one run. Fields in alphabetical order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StatementView {
-    pub business_date: Date,
-    pub merchant_id: String,
-    /// The capture dates settled: after `from_date` (from the first when null) through
-    /// `through_date`, in the merchant's zone.
-    pub from_date: Option<Date>,
-    pub through_date: Date,
-    /// Captured on those dates.
-    pub gross: Amount,
-    /// Fees charged on them, less fees returned on their refunds.
-    pub fees: Amount,
-    /// Refunded on those dates.
-    pub refunds: Amount,
-    pub reserve_held: Amount,
-    pub reserve_released: Amount,
-    /// Moved to available: gross − fees − refunds − reserve held + reserve released.
-    pub net: Amount,
     pub balances: StatementBalances,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: Date,
     /// Whether the available balance is below zero (refunds above sales): a debt carried
     /// against later sales, not paid out.
     pub carried: bool,
+    /// Fees charged on the dates settled, less fees returned on their refunds.
+    #[schema(value_type = AmountView)]
+    pub fees: Amount,
+    /// The capture dates settled are after `from_date` (from the first when null) through
+    /// `through_date`, in the merchant's zone.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub from_date: Option<Date>,
+    /// Captured on those dates.
+    #[schema(value_type = AmountView)]
+    pub gross: Amount,
+    pub merchant_id: String,
+    /// Moved to available: gross − fees − refunds − reserve held + reserve released.
+    #[schema(value_type = AmountView)]
+    pub net: Amount,
+    /// Refunded on those dates.
+    #[schema(value_type = AmountView)]
+    pub refunds: Amount,
+    #[schema(value_type = AmountView)]
+    pub reserve_held: Amount,
+    #[schema(value_type = AmountView)]
+    pub reserve_released: Amount,
+    #[schema(value_type = String, format = Date)]
+    pub through_date: Date,
+}
+
+/// A run's statements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatementList {
+    pub statements: Vec<StatementView>,
 }
 
 /// The header of a statements CSV.
