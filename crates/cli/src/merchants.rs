@@ -101,7 +101,9 @@ fn json_file(path: &std::path::Path) -> anyhow::Result<Value> {
 }
 
 fn optional_json_file(path: Option<&std::path::PathBuf>) -> anyhow::Result<Value> {
-    path.map(|path| json_file(path)).transpose().map(Option::unwrap_or_default)
+    path.map(|path| json_file(path))
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
@@ -189,10 +191,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
 
 /// Prints a text answer (CSV) as it is; a refusal as `send_and_print` does.
 async fn print_text(request: reqwest::RequestBuilder, url: &Url) -> anyhow::Result<ExitCode> {
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("GET {url}"))?;
+    let response = request.send().await.with_context(|| format!("GET {url}"))?;
     if !response.status().is_success() {
         let status = response.status();
         let answer: Value = response.json().await.unwrap_or_default();

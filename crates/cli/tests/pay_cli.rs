@@ -93,7 +93,12 @@ async fn a_combined_payment_from_the_command_line() {
         Command::new(BINARY)
             .args(["merchants", "--url", &base, "--api-key", &key, "onboard"])
             .args(["--id", "merchant-1", "--legal-name", "Merchant One Ltd"])
-            .args(["--licence-number", "LIC-1", "--bank-account", "6222020000000001"])
+            .args([
+                "--licence-number",
+                "LIC-1",
+                "--bank-account",
+                "6222020000000001",
+            ])
             .args(["--category-code", "5411", "--time-zone", "Asia/Shanghai"])
             .args(["--currency", "CNY"])
             .env_remove("TALLY_API_KEY")

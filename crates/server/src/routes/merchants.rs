@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use tally_service::payments::merchants::MerchantView;
 use tally_service::payments::settlement::{
-    statements_csv, SettlementOptions, SettlementRunView, StatementList,
+    statements_csv, SettlementOptions, SettlementRunView, SettlementStatementList,
 };
 use tally_service::payments::PaymentServiceError;
 
@@ -225,7 +225,11 @@ async fn statements(
         )
             .into_response());
     }
-    Ok((StatusCode::OK, axum::Json(StatementList { statements })).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(SettlementStatementList { statements }),
+    )
+        .into_response())
 }
 
 fn wants_csv(headers: &HeaderMap) -> bool {
@@ -242,7 +246,7 @@ fn wants_csv(headers: &HeaderMap) -> bool {
         StatementsQuery,
     ),
     responses(
-        (status = 200, description = "The run's statements by merchant: gross, fees, refunds, reserve held and released, net, balances after, and whether a negative balance is carried; CSV (`text/csv`) when the request accepts it", body = StatementList),
+        (status = 200, description = "The run's statements by merchant: gross, fees, refunds, reserve held and released, net, balances after, and whether a negative balance is carried; CSV (`text/csv`) when the request accepts it", body = SettlementStatementList),
         (status = 404, description = "No run of that date (`settlement_run_not_found`), or no such merchant (`merchant_not_found`)", body = ErrorBody),
         (status = 422, description = "Not a date (`invalid_business_date`)", body = ErrorBody),
     ),

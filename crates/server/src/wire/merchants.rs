@@ -1,6 +1,6 @@
 //! Wire types of the merchant and settlement routes: onboarding, a status change, a fee
 //! schedule with settlement terms, and a settlement run's date. Answers are the payment
-//! service's `MerchantView`, `SettlementRunView` and `StatementList`.
+//! service's `MerchantView`, `SettlementRunView` and `SettlementStatementList`.
 
 use crate::error::ApiError;
 use serde::Deserialize;

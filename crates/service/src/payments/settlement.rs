@@ -68,7 +68,7 @@ pub struct SettlementRunView {
 
 /// A merchant's balances after a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StatementBalances {
+pub struct SettlementBalances {
     #[schema(value_type = AmountView)]
     pub available: Amount,
     #[schema(value_type = AmountView)]
@@ -79,8 +79,8 @@ pub struct StatementBalances {
 
 /// One merchant's settlement statement of one run. Fields in alphabetical order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StatementView {
-    pub balances: StatementBalances,
+pub struct SettlementStatementView {
+    pub balances: SettlementBalances,
     #[schema(value_type = String, format = Date)]
     pub business_date: Date,
     /// Whether the available balance is below zero (refunds above sales): a debt carried
@@ -113,8 +113,8 @@ pub struct StatementView {
 
 /// A run's statements.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct StatementList {
-    pub statements: Vec<StatementView>,
+pub struct SettlementStatementList {
+    pub statements: Vec<SettlementStatementView>,
 }
 
 /// The header of a statements CSV.
@@ -122,7 +122,7 @@ pub const STATEMENT_CSV_HEADER: &str = "business_date,merchant_id,currency,from_
 through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,\
 carried";
 
-impl StatementView {
+impl SettlementStatementView {
     /// The statement as a CSV line (amounts in major units, no thousands separators).
     pub fn csv_line(&self) -> String {
         let amount = |value: &Amount| value.to_decimal_string();
@@ -150,7 +150,7 @@ impl StatementView {
 }
 
 /// Statements as a CSV document with its header.
-pub fn statements_csv(statements: &[StatementView]) -> String {
+pub fn statements_csv(statements: &[SettlementStatementView]) -> String {
     let mut csv = String::from(STATEMENT_CSV_HEADER);
     csv.push('\n');
     for statement in statements {
@@ -192,11 +192,11 @@ fn run_view(row: &SettlementRunRow) -> Result<SettlementRunView, PaymentServiceE
     })
 }
 
-fn statement_view(row: &StatementRow) -> Result<StatementView, PaymentServiceError> {
+fn statement_view(row: &StatementRow) -> Result<SettlementStatementView, PaymentServiceError> {
     let currency = Currency::from_code(&row.currency)
         .map_err(|error| corrupt(format!("statement currency: {error}")))?;
     let amount = |minor| Amount::new(minor, currency);
-    Ok(StatementView {
+    Ok(SettlementStatementView {
         business_date: parse_date(&row.business_date)?,
         merchant_id: row.merchant_id.clone(),
         from_date: row.from_date.as_deref().map(parse_date).transpose()?,
@@ -207,7 +207,7 @@ fn statement_view(row: &StatementRow) -> Result<StatementView, PaymentServiceErr
         reserve_held: amount(row.reserve_held_minor),
         reserve_released: amount(row.reserve_released_minor),
         net: amount(row.net_minor),
-        balances: StatementBalances {
+        balances: SettlementBalances {
             pending: amount(row.pending_after_minor),
             available: amount(row.available_after_minor),
             reserve: amount(row.reserve_after_minor),
@@ -348,7 +348,7 @@ impl PaymentService {
         &self,
         date: Date,
         merchant: Option<&str>,
-    ) -> Result<Vec<StatementView>, PaymentServiceError> {
+    ) -> Result<Vec<SettlementStatementView>, PaymentServiceError> {
         self.settlement_run(date).await?;
         if let Some(id) = merchant {
             self.merchant(id).await?;
