@@ -8,6 +8,7 @@ mod credit;
 mod customers;
 mod demo;
 mod eod;
+mod merchants;
 mod pay;
 mod privacy;
 mod recon;
@@ -66,6 +67,12 @@ enum Command {
     Pay(pay::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
+    /// Merchants over the API of a running `tally serve`: onboard, show, status, fees, and
+    /// settlement statements (JSON or CSV).
+    Merchants(merchants::Arguments),
+    /// Merchant settlement for a business date (`--date YYYY-MM-DD`), on the database:
+    /// resumable, and a date settled once.
+    Settle(merchants::SettleArguments),
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
@@ -90,6 +97,8 @@ fn main() -> ExitCode {
         Command::Credit(arguments) => block_on(credit::run(arguments)),
         Command::Customers(arguments) => block_on(customers::run(arguments)),
         Command::Pay(arguments) => block_on(pay::run(arguments)),
+        Command::Merchants(arguments) => block_on(merchants::run(arguments)),
+        Command::Settle(arguments) => block_on(merchants::settle(arguments)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

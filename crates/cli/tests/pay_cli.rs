@@ -80,12 +80,34 @@ async fn a_combined_payment_from_the_command_line() {
     let key = create_key(&url, directory.path(), "checkout", &scopes);
 
     let bank = Bank::start(BINARY, free_port(), 0).await;
-    let environment = bank.server_environment(&[]);
+    // Merchants' sealed fields need the personal-data keys.
+    let environment = bank.server_environment(support::PRIVACY_KEYS);
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _server = Server(start_server(&url, port, directory.path(), environment));
     wait_until_healthy(&reqwest::Client::new(), &base).await;
     let pay = |arguments: &[&str]| pay(&base, &key, arguments);
+
+    // The merchant is onboarded before it is paid, with `tally merchants`.
+    let merchant = Run::of(
+        Command::new(BINARY)
+            .args(["merchants", "--url", &base, "--api-key", &key, "onboard"])
+            .args(["--id", "merchant-1", "--legal-name", "Merchant One Ltd"])
+            .args([
+                "--licence-number",
+                "LIC-1",
+                "--bank-account",
+                "6222020000000001",
+            ])
+            .args(["--category-code", "5411", "--time-zone", "Asia/Shanghai"])
+            .args(["--currency", "CNY"])
+            .env_remove("TALLY_API_KEY")
+            .output()
+            .unwrap(),
+    )
+    .answer();
+    assert_eq!(merchant["status"], "active", "{merchant}");
+    assert_eq!(merchant["bank_account"], "************0001", "{merchant}");
 
     // The shopper's card, tokenised by the bank and saved for them.
     let token = bank.card(1, "1000.00").await;

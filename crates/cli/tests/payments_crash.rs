@@ -186,9 +186,19 @@ async fn finished_after_a_restart(database: &Database) -> i64 {
 async fn crash_and_recover(url: String, database: Database) {
     let bank = Bank::start(BINARY, free_port(), BANK_LATENCY_MS).await;
     // Recovery looks for work a crash left every half second.
-    let environment = bank.server_environment(&[("TALLY__PAYMENTS__RECOVERY_INTERVAL_MS", "500")]);
+    let mut extra = vec![("TALLY__PAYMENTS__RECOVERY_INTERVAL_MS", "500")];
+    // Merchants' sealed fields need the personal-data keys.
+    extra.extend_from_slice(support::PRIVACY_KEYS);
+    let environment = bank.server_environment(&extra);
     let scopes = ["payments:write", "payments:read"];
     let mut served = Served::start(url, "payments-crash-test", &scopes, environment).await;
+    // The merchant the payments name, onboarded first.
+    let merchant = json!({
+        "id": "merchant-1", "legal_name": "Merchant One Ltd", "licence_number": "LIC-1",
+        "bank_account": "6222020000000001", "category_code": "5411", "time_zone": "UTC",
+        "currency": "CNY",
+    });
+    served.expect_ok("unused", "/v1/merchants", merchant).await;
 
     // Before the load: a card per customer, saved, and the wallet topped up from it; then
     // every payment created.

@@ -10,6 +10,11 @@
 //!   pro rata, card last), never more than a source paid.
 //! - [`vault`]: the stored-value fund's daily yield, exact, rounded down with the remainder
 //!   carried, and its instant-redemption limit.
+//! - [`merchant`]: a merchant's status and the moves between them.
+//! - [`fees`]: a merchant's fee schedule per payment method, and how it agrees with the
+//!   credit product's merchant discount.
+//! - [`settlement`]: T+N business days in the merchant's zone with a holiday calendar, and
+//!   the rolling reserve.
 //!
 //! Time enters only as the timestamps the caller passes; amounts are `tally_core::Amount`;
 //! there is no floating point. The service layer (`tally-service`) drives a payment through
@@ -17,13 +22,19 @@
 //! in the ledger.
 
 pub mod error;
+pub mod fees;
 pub mod funding;
+pub mod merchant;
 pub mod payment;
 pub mod refund;
+pub mod settlement;
 pub mod vault;
 
 pub use error::PaymentError;
+pub use fees::{Fee, FeeSchedule, FeeText, PaymentMethod};
 pub use funding::{Funding, Share, Source};
+pub use merchant::{MerchantError, MerchantStatus};
 pub use payment::{CaptureMethod, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition};
 pub use refund::RefundPolicy;
+pub use settlement::{SettlementDay, SettlementTerms};
 pub use vault::{AnnualRate, DailyYield};

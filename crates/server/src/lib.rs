@@ -225,6 +225,40 @@ fn payment_routes() -> Router<AppState> {
         .merge(reads)
 }
 
+/// The merchant routes under `/v1/merchants` and the settlement routes under
+/// `/v1/settlement`, each group behind its scope.
+fn merchant_routes() -> Router<AppState> {
+    use routes::merchants;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/merchants", post(merchants::onboard_merchant))
+        .route(
+            "/merchants/{id}/status",
+            post(merchants::change_merchant_status),
+        )
+        .route(
+            "/merchants/{id}/fee-schedule",
+            axum::routing::put(merchants::set_fee_schedule),
+        )
+        .route_layer(scope("payments:write"));
+    let admin = Router::new()
+        .route("/settlement/runs", post(merchants::run_settlement))
+        .route_layer(scope("admin"));
+    let reads = Router::new()
+        .route("/merchants/{id}", get(merchants::get_merchant))
+        .route(
+            "/settlement/runs/{business_date}/statements",
+            get(merchants::get_statements),
+        )
+        .route(
+            "/settlement/runs/{business_date}/statements.csv",
+            get(merchants::get_statements_csv),
+        )
+        .route_layer(scope("payments:read"));
+    Router::new().merge(writes).merge(admin).merge(reads)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
     state: AppState,
@@ -265,6 +299,7 @@ pub fn app_with_risk(
         .merge(customer_routes())
         .nest("/credit", credit_routes())
         .nest("/payments", payment_routes())
+        .merge(merchant_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
         v1 = v1.nest("/risk", risk_routes(risk, state.credit.clone()));

@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, ledger, payments, risk};
+use crate::routes::{consortium, credit, customers, ledger, merchants, payments, risk};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -75,6 +75,13 @@ pub use constraints::{Constraints, PageSizes};
         payments::create_webhook_endpoint,
         payments::list_webhook_endpoints,
         payments::list_webhook_deliveries,
+        merchants::onboard_merchant,
+        merchants::get_merchant,
+        merchants::change_merchant_status,
+        merchants::set_fee_schedule,
+        merchants::run_settlement,
+        merchants::get_statements,
+        merchants::get_statements_csv,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -134,6 +141,16 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::views::RefundView, tally_service::payments::views::FailureView,
         tally_service::payments::views::TransitionView,
         wire::payments::CreateWebhookEndpointRequest,
+        wire::merchants::OnboardMerchantRequest, wire::merchants::FeeRequest,
+        wire::merchants::FeeScheduleRequest, wire::merchants::SettlementTermsRequest,
+        wire::merchants::MerchantTermsRequest, wire::merchants::MerchantStatusInput,
+        wire::merchants::MerchantStatusRequest, wire::merchants::SettlementRunRequest,
+        tally_service::payments::merchants::MerchantView,
+        tally_service::payments::merchants::StatusChangeView,
+        tally_service::payments::settlement::SettlementRunView,
+        tally_service::payments::settlement::SettlementStatementView,
+        tally_service::payments::settlement::SettlementBalances,
+        tally_service::payments::settlement::SettlementStatementList,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -158,6 +175,8 @@ pub use constraints::{Constraints, PageSizes};
         (name = "credit", description = "Credit lines: opening through the credit decision, purchases as holds captured into installment plans, repayments, refunds, payoff, bill installment, stolen-account write-offs, credit balance payouts, statements and collections. Amounts are {value, currency} with the value a decimal string"),
         (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read in clear with pii:read and a reason in the body (audited)"),
         (name = "payments", description = "Combined checkout: one order paid by the wallet, the vault, the credit line and a card at once, all or nothing; capture whole or in part (pro rata), cancel, refunds routed back to the sources by policy. Every write's Idempotency-Key is scoped to the API key"),
+        (name = "merchants", description = "Merchants: onboarding (legal name, licence number and bank account sealed, shown masked), status (active, suspended, closed), fee schedule per payment method and settlement terms (T+N business days in the merchant's zone, holidays, rolling reserve)"),
+        (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

@@ -21,6 +21,7 @@ use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
 use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::credit::operations::AnswerKind;
 use tally_service::payments::accounts::{Balance, PAYMENTS_SERVICE};
+use tally_service::payments::merchants::testing::onboard_test_merchants;
 use tally_service::payments::{
     ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
 };
@@ -108,6 +109,9 @@ impl Shop {
             Some(channel),
             PaymentsConfig::default(),
         );
+        onboard_test_merchants(&payments, &["merchant-1"], Currency::CNY, now())
+            .await
+            .unwrap();
         Shop {
             _test: test,
             database,

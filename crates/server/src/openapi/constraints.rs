@@ -320,8 +320,39 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     for field in ["device", "ip", "code"] {
         fields.push(("ConfirmRequest", field, risk_entity.clone()));
     }
+    // Merchants: the id names ledger accounts; sealed texts are at most 200 characters;
+    // a category code is four digits (ISO 18245).
+    fields.push((
+        "OnboardMerchantRequest",
+        "id",
+        Text::new(None, None, Some(CUSTOMER_PATTERN.to_string())),
+    ));
+    for field in ["legal_name", "licence_number", "bank_account"] {
+        fields.push((
+            "OnboardMerchantRequest",
+            field,
+            Text::new(
+                Some(1),
+                Some(MERCHANT_TEXT_CHARACTERS_MAX),
+                Some(visible_text()),
+            ),
+        ));
+    }
+    fields.push((
+        "OnboardMerchantRequest",
+        "category_code",
+        Text::new(None, None, Some("^[0-9]{4}$".to_string())),
+    ));
+    fields.push((
+        "MerchantStatusRequest",
+        "reason",
+        Text::new(Some(1), Some(REASON_CHARACTERS_MAX), Some(visible_text())),
+    ));
     fields
 }
+
+/// Longest legal name, licence number or bank account of a merchant, in characters.
+const MERCHANT_TEXT_CHARACTERS_MAX: usize = tally_service::payments::merchants::TEXT_LENGTH_MAX;
 
 /// A payment's merchant id and order reference: 128 bytes, stated as characters that
 /// always fit.

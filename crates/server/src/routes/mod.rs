@@ -4,6 +4,7 @@ pub mod consortium;
 pub mod credit;
 pub mod customers;
 pub mod ledger;
+pub mod merchants;
 pub mod payments;
 pub mod risk;
 

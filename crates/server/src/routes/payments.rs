@@ -35,6 +35,11 @@ use tally_service::payments::webhooks::{
 };
 use tally_service::payments::{PaymentService, PaymentServiceError, PaymentView};
 
+/// The payment service, or `503 payments_unavailable` in a process that runs none.
+pub(crate) fn payment_service(state: &AppState) -> Result<&Arc<PaymentService>, ApiError> {
+    service(state)
+}
+
 fn service(state: &AppState) -> Result<&Arc<PaymentService>, ApiError> {
     state.payments.as_ref().ok_or_else(|| {
         ApiError::new(
@@ -89,9 +94,9 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
             tracing::warn!(%error, "payment request could not finish");
             StatusCode::SERVICE_UNAVAILABLE
         }
-        PaymentServiceError::CreditUnavailable | PaymentServiceError::ChannelNotConfigured => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        PaymentServiceError::CreditUnavailable
+        | PaymentServiceError::ChannelNotConfigured
+        | PaymentServiceError::PrivacyKeysNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
         PaymentServiceError::LedgerConflict(_)
         | PaymentServiceError::LedgerRefused { .. }
         | PaymentServiceError::ChannelRefused { .. } => {
@@ -103,9 +108,16 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
             StatusCode::INTERNAL_SERVER_ERROR
         }
         PaymentServiceError::PaymentNotFound(_)
+        | PaymentServiceError::MerchantNotFound(_)
+        | PaymentServiceError::SettlementRunNotFound(_)
         | PaymentServiceError::WebhookEndpointNotFound(_)
         | PaymentServiceError::WebhookEventNotFound(_) => StatusCode::NOT_FOUND,
         PaymentServiceError::KeyReused(_)
+        | PaymentServiceError::MerchantExists(_)
+        | PaymentServiceError::MerchantLicenceTaken
+        | PaymentServiceError::Merchant(tally_payments::MerchantError::InvalidStatusChange {
+            ..
+        })
         | PaymentServiceError::Contended(_)
         | PaymentServiceError::StepUpRequired(_) => StatusCode::CONFLICT,
         PaymentServiceError::Rules(
@@ -144,7 +156,7 @@ fn answer(status: StatusCode, result: Result<PaymentView, PaymentServiceError>) 
     responses(
         (status = 201, description = "The payment, created: its sources resolved to exact amounts, nothing reserved yet", body = PaymentView),
         (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
-        (status = 422, description = "Sources not summing to the order (`fundings_do_not_sum`), a source listed twice, an unknown wallet or vault (`balance_not_found`), an unknown or foreign credit account or card (`credit_account_not_found`, `card_not_found`, `funding_foreign_source`), a card number instead of a token (`invalid_card_token`), an installment term not offered", body = ErrorBody),
+        (status = 422, description = "A merchant not onboarded (`merchant_unknown`), not active (`merchant_not_active`) or paid in another currency (`merchant_currency_mismatch`), sources not summing to the order (`fundings_do_not_sum`), a source listed twice, an unknown wallet or vault (`balance_not_found`), an unknown or foreign credit account or card (`credit_account_not_found`, `card_not_found`, `funding_foreign_source`), a card number instead of a token (`invalid_card_token`), an installment term not offered", body = ErrorBody),
         (status = 503, description = "Storage, the credit service or the channel unavailable", body = ErrorBody),
     ),
     security(("api_key" = ["payments:write"]))

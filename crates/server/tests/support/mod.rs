@@ -19,11 +19,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tally_channel::simulator::{serve, SimulatorConfig, SimulatorControl};
 use tally_channel::{Channel, HttpChannel, HttpChannelConfig};
-use tally_core::{Clock, ManualClock, Secret};
+use tally_core::{Clock, Currency, ManualClock, Secret};
 use tally_privacy::Privacy;
 use tally_server::state::Limits;
 use tally_server::{app_with_risk, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::payments::merchants::testing::onboard_test_merchants;
 use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
@@ -195,6 +196,9 @@ pub async fn bank_notifying(notify_url: Option<String>) -> (String, Arc<Simulato
     (url, control)
 }
 
+/// The merchants the payment tests' payments name.
+pub const TEST_MERCHANTS: &[&str] = &["m1", "m2", "merchant-1"];
+
 /// The payment service over `database`, its channel the bank at `bank_url`.
 pub fn payment_service(
     database: &Database,
@@ -254,6 +258,10 @@ impl Instance {
         let (payments, bank) = if setup.payments {
             let (url, bank) = bank_notifying(setup.notify_url.clone()).await;
             let payments = payment_service(database, &writer, credit.clone(), &url);
+            // The merchants the payment tests name, onboarded as a merchant would be first.
+            onboard_test_merchants(&payments, TEST_MERCHANTS, Currency::CNY, dyn_clock.now())
+                .await
+                .unwrap();
             if let Some(risk) = &risk {
                 payments.attach_risk(risk.clone());
             }

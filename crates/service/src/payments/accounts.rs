@@ -1,7 +1,9 @@
-//! The payment service's own ledger accounts: per currency, what Tally owes merchants for
-//! captured payments, what the channel (the bank) owes Tally for card money, and the vault's
-//! yield expense; per customer and currency, the wallet and the vault. All are opened as the
-//! payment service's, so no client key can move them.
+//! The payment service's own ledger accounts: per currency, the captures in transit to
+//! merchants, what the channel (the bank) owes Tally for card money, what the credit
+//! business owes for credit-line captures, the fee income and the vault's yield expense;
+//! per customer and currency, the wallet and the vault; per merchant and currency, its
+//! pending, available, reserve and payable balances. All are opened as the payment
+//! service's, so no client key can move them.
 
 use crate::service_accounts::{open_service_account, owner_metadata, ServiceAccountError};
 use std::collections::HashMap;
@@ -26,8 +28,17 @@ pub const CUSTOMER_LENGTH_MAX: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentLedgerAccounts {
     pub currency: Currency,
-    /// What Tally owes merchants for captured payments (liability).
+    /// Captures in transit to merchants (liability): wallet, vault and card legs are held
+    /// to it when reserved and posted to it at capture, and the same capture step moves
+    /// each posted leg on to its merchant's pending account net of fees. Zero once every
+    /// capture step is done; what it holds pending is what is authorised.
     pub merchant_payable: AccountId,
+    /// What the credit business owes the payment service for credit-line captures, net
+    /// of the plans' merchant discounts (asset; the credit business's
+    /// `credit-merchant-payable` is the other side).
+    pub credit_due: AccountId,
+    /// Merchants' fees (income).
+    pub fee_income: AccountId,
     /// What the channel owes Tally for captured card money, less what it paid out for Tally
     /// (asset): settled against the bank's daily file.
     pub channel_clearing: AccountId,
@@ -101,11 +112,62 @@ fn service_account(name: &str, kind: AccountKind, currency: Currency) -> NewAcco
     }
 }
 
+/// One merchant's balances in one currency (all liabilities: what Tally owes it; any of
+/// them may go negative when refunds exceed sales, a debt carried against later sales).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MerchantLedgerAccounts {
+    /// Captured net of fees, less refunds, not yet settled.
+    pub pending: AccountId,
+    /// Settled: the merchant's to be paid out.
+    pub available: AccountId,
+    /// The rolling reserve held back from settlements.
+    pub reserve: AccountId,
+    /// On its way to the merchant's bank (payouts; kept for them, unused until then).
+    pub payable: AccountId,
+}
+
+/// Which of a merchant's balances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MerchantBalance {
+    Pending,
+    Available,
+    Reserve,
+    Payable,
+}
+
+impl MerchantBalance {
+    pub const ALL: [MerchantBalance; 4] = [
+        MerchantBalance::Pending,
+        MerchantBalance::Available,
+        MerchantBalance::Reserve,
+        MerchantBalance::Payable,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MerchantBalance::Pending => "pending",
+            MerchantBalance::Available => "available",
+            MerchantBalance::Reserve => "reserve",
+            MerchantBalance::Payable => "payable",
+        }
+    }
+}
+
+/// The code of a merchant's balance, e.g. `payments-merchant-shop-1-pending-CNY`.
+pub fn merchant_code(merchant: &str, balance: MerchantBalance, currency: Currency) -> String {
+    format!(
+        "{ACCOUNT_CODE_PREFIX}merchant-{merchant}-{}-{}",
+        balance.as_str(),
+        currency.code()
+    )
+}
+
 /// The payment service's accounts, opened on first use and remembered.
 #[derive(Default)]
 pub struct AccountsCache {
     by_currency: tokio::sync::Mutex<HashMap<Currency, PaymentLedgerAccounts>>,
     balances: tokio::sync::Mutex<HashMap<String, AccountId>>,
+    merchants: tokio::sync::Mutex<HashMap<(String, Currency), MerchantLedgerAccounts>>,
 }
 
 impl AccountsCache {
@@ -149,8 +211,52 @@ impl AccountsCache {
                 currency,
             ))
             .await?,
+            credit_due: open(service_account("credit-due", AccountKind::Asset, currency)).await?,
+            fee_income: open(service_account("fee-income", AccountKind::Income, currency)).await?,
         };
         cache.insert(currency, accounts);
+        Ok(accounts)
+    }
+
+    /// A merchant's four balances in `currency`, opened on first use.
+    pub async fn merchant(
+        &self,
+        database: &Database,
+        writer: &LedgerWriter,
+        merchant: &str,
+        currency: Currency,
+    ) -> Result<MerchantLedgerAccounts, ServiceAccountError> {
+        let cache_key = (merchant.to_string(), currency);
+        if let Some(found) = self.merchants.lock().await.get(&cache_key) {
+            return Ok(*found);
+        }
+        let mut ids = Vec::with_capacity(MerchantBalance::ALL.len());
+        for balance in MerchantBalance::ALL {
+            let account = NewAccount {
+                code: merchant_code(merchant, balance, currency),
+                kind: AccountKind::Liability,
+                currency,
+                flags: AccountFlags::default(),
+                metadata: owner_metadata(&PAYMENTS_SERVICE),
+            };
+            ids.push(
+                open_service_account(
+                    database,
+                    writer,
+                    PAYMENTS_SERVICE,
+                    "payments-account:",
+                    account,
+                )
+                .await?,
+            );
+        }
+        let accounts = MerchantLedgerAccounts {
+            pending: ids[0],
+            available: ids[1],
+            reserve: ids[2],
+            payable: ids[3],
+        };
+        self.merchants.lock().await.insert(cache_key, accounts);
         Ok(accounts)
     }
 

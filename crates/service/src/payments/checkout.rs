@@ -34,6 +34,7 @@ use crate::credit::decision::CreditService;
 use crate::credit::operations::{request_hash as credit_request_hash, OperationError};
 use crate::payments::accounts::{check_customer, AccountsCache, Balance, PAYMENTS_SERVICE};
 use crate::payments::error::PaymentServiceError;
+use crate::payments::merchant_entries::{discount_returned, plan_terms};
 use crate::payments::record::{
     Action, Ending, Failure, PaymentRecord, Progress, RefundRecord, RefundStatus, Reservation,
     Taken,
@@ -133,7 +134,7 @@ pub struct RecoveryReport {
 }
 
 /// Why a step could not be taken.
-enum StepError {
+pub(crate) enum StepError {
     /// The outcome is unknown; take it again later.
     Unknown(String),
     /// A failure no retry of the step can mend.
@@ -530,6 +531,9 @@ impl PaymentService {
         check_reference("merchant_id", &request.merchant_id)?;
         check_reference("order_reference", &request.order_reference)?;
         check_customer(&request.customer).map_err(PaymentServiceError::Invalid)?;
+        let merchant = self
+            .merchant_for_payment(&request.merchant_id, request.amount.currency())
+            .await?;
         let expires_at = match request.expires_at {
             Some(at) => at,
             None => now
@@ -572,6 +576,7 @@ impl PaymentService {
             failure: None,
             risk: None,
             step_up: None,
+            fees: Some(merchant.fees),
         };
         let view = payment_view(&record);
         let state = encode(
@@ -1647,7 +1652,7 @@ impl PaymentService {
     }
 
     /// Sends a ledger command as the payment service. `Ok(Err(..))` is the ledger's refusal.
-    async fn submit(
+    pub(crate) async fn submit(
         &self,
         key: &str,
         command: Command,
@@ -1760,7 +1765,13 @@ impl PaymentService {
                     )
                     .await?
                 {
-                    Ok(_) => Ok(Taken::Captured { plan: None }),
+                    Ok(_) => {
+                        let leg = action.leg();
+                        let from = accounts.merchant_payable;
+                        self.credit_merchant(record, leg, *amount, None, from, key)
+                            .await?;
+                        Ok(Taken::Captured { plan: None })
+                    }
                     Err(error) => Err(StepError::Fatal(PaymentServiceError::LedgerRefused {
                         key: key.to_string(),
                         message: error.to_string(),
@@ -1768,17 +1779,22 @@ impl PaymentService {
                 }
             }
             Action::Refund { amount, .. } => {
-                let entry = transfer(
-                    accounts.merchant_payable,
-                    account,
-                    *amount,
-                    format!(
-                        "refund of payment {} to the {}",
-                        record.id,
-                        balance.as_str()
-                    ),
-                    &record.id,
-                );
+                let entry = self
+                    .merchant_refund_entry(
+                        record,
+                        account,
+                        *amount,
+                        None,
+                        format!(
+                            "refund of payment {} to the {}",
+                            record.id,
+                            balance.as_str()
+                        ),
+                    )
+                    .await?
+                    .ok_or(StepError::Fatal(PaymentServiceError::Rules(
+                        PaymentError::Internal("a refund to a balance or card moves money"),
+                    )))?;
                 match self.submit(key, Command::PostEntry(entry)).await? {
                     Ok(_) => Ok(Taken::Refunded),
                     Err(error) => Err(StepError::Fatal(PaymentServiceError::LedgerRefused {
@@ -1936,7 +1952,12 @@ impl PaymentService {
                     amount: Some(*amount),
                 };
                 match self.submit(&ledger_key, post).await? {
-                    Ok(_) => Ok(Taken::Captured { plan: None }),
+                    Ok(_) => {
+                        let from = accounts.merchant_payable;
+                        self.credit_merchant(record, action.leg(), *amount, None, from, key)
+                            .await?;
+                        Ok(Taken::Captured { plan: None })
+                    }
                     Err(error) => Err(StepError::Fatal(PaymentServiceError::LedgerRefused {
                         key: ledger_key,
                         message: error.to_string(),
@@ -1962,13 +1983,18 @@ impl PaymentService {
                     }
                     Err(error) => return Err(StepError::Unknown(error.to_string())),
                 }
-                let entry = transfer(
-                    accounts.merchant_payable,
-                    accounts.channel_clearing,
-                    *amount,
-                    format!("refund of payment {} to the card", record.id),
-                    &record.id,
-                );
+                let entry = self
+                    .merchant_refund_entry(
+                        record,
+                        accounts.channel_clearing,
+                        *amount,
+                        None,
+                        format!("refund of payment {} to the card", record.id),
+                    )
+                    .await?
+                    .ok_or(StepError::Fatal(PaymentServiceError::Rules(
+                        PaymentError::Internal("a refund to a balance or card moves money"),
+                    )))?;
                 match self.submit(&ledger_key, Command::PostEntry(entry)).await? {
                     Ok(_) => Ok(Taken::Refunded),
                     Err(error) => Err(StepError::Fatal(PaymentServiceError::LedgerRefused {
@@ -2147,16 +2173,66 @@ impl PaymentService {
                 })
             }
             Action::Release { .. } => Ok(Taken::Released),
-            Action::Capture { amount, .. } => Ok(Taken::Captured {
-                plan: if amount.is_zero() {
-                    None
-                } else {
-                    answer.body["plan_id"]
-                        .as_u64()
-                        .and_then(|id| u32::try_from(id).ok())
-                },
-            }),
-            Action::Refund { .. } => Ok(Taken::Refunded),
+            Action::Capture { amount, .. } => {
+                if amount.is_zero() {
+                    return Ok(Taken::Captured { plan: None });
+                }
+                let plan = answer.body["plan_id"]
+                    .as_u64()
+                    .and_then(|id| u32::try_from(id).ok());
+                let terms = plan_terms(&answer.body, plan, amount.currency(), key)?;
+                let accounts = self
+                    .accounts
+                    .service(&self.database, &self.writer, amount.currency())
+                    .await
+                    .map_err(|error| StepError::Fatal(error.into()))?;
+                self.credit_merchant(
+                    record,
+                    action.leg(),
+                    *amount,
+                    Some(terms.discount),
+                    accounts.credit_due,
+                    key,
+                )
+                .await?;
+                Ok(Taken::Captured { plan })
+            }
+            Action::Refund { amount, refund, .. } => {
+                let plan = match reservation {
+                    Some(Reservation::Credit { plan, .. }) => plan,
+                    _ => None,
+                };
+                let terms = plan_terms(&answer.body, plan, amount.currency(), key)?;
+                let returned = discount_returned(record, refund, action.leg(), *amount, &terms)
+                    .map_err(StepError::Fatal)?;
+                let accounts = self
+                    .accounts
+                    .service(&self.database, &self.writer, amount.currency())
+                    .await
+                    .map_err(|error| StepError::Fatal(error.into()))?;
+                let entry = self
+                    .merchant_refund_entry(
+                        record,
+                        accounts.credit_due,
+                        *amount,
+                        Some(returned),
+                        format!("refund of payment {} to the credit line", record.id),
+                    )
+                    .await?;
+                if let Some(entry) = entry {
+                    let merchant_key = format!("{key}:merchant");
+                    if let Err(error) = self
+                        .submit(&merchant_key, Command::PostEntry(entry))
+                        .await?
+                    {
+                        return Err(StepError::Fatal(PaymentServiceError::LedgerRefused {
+                            key: merchant_key,
+                            message: error.to_string(),
+                        }));
+                    }
+                }
+                Ok(Taken::Refunded)
+            }
         }
     }
 }

@@ -91,6 +91,34 @@ pub enum PaymentServiceError {
     InvalidWebhookUrl(String),
     #[error("invalid webhook events: {0}")]
     InvalidWebhookEvents(String),
+    /// A merchant rule refused it (a field that does not parse, a status move not allowed).
+    #[error(transparent)]
+    Merchant(#[from] tally_payments::MerchantError),
+    #[error("merchant {0} does not exist; onboard it first with POST /v1/merchants")]
+    MerchantNotFound(String),
+    /// A payment names a merchant that was never onboarded.
+    #[error("merchant {0} is not onboarded; onboard it first with POST /v1/merchants")]
+    MerchantUnknown(String),
+    #[error("merchant {id} is {status} and takes no payments")]
+    MerchantNotActive { id: String, status: &'static str },
+    #[error("merchant {id} settles in {merchant}, the payment is in {payment}")]
+    MerchantCurrencyMismatch {
+        id: String,
+        merchant: String,
+        payment: String,
+    },
+    #[error("merchant {0} exists already")]
+    MerchantExists(String),
+    #[error("a merchant with this licence number exists already")]
+    MerchantLicenceTaken,
+    /// Merchants' sealed fields need the personal-data keys.
+    #[error("merchants need personal-data keys, and none are configured")]
+    PrivacyKeysNotConfigured,
+    /// The run's date is not over yet somewhere a merchant could be paid on it.
+    #[error("business date {date} is not closed yet: {reason}")]
+    SettlementDateNotClosed { date: String, reason: String },
+    #[error("settlement run {0} does not exist")]
+    SettlementRunNotFound(String),
 }
 
 impl PaymentServiceError {
@@ -121,6 +149,16 @@ impl PaymentServiceError {
             PaymentServiceError::WebhookEventNotFound(_) => "webhook_event_not_found",
             PaymentServiceError::InvalidWebhookUrl(_) => "invalid_webhook_url",
             PaymentServiceError::InvalidWebhookEvents(_) => "invalid_webhook_events",
+            PaymentServiceError::Merchant(error) => error.code(),
+            PaymentServiceError::MerchantNotFound(_) => "merchant_not_found",
+            PaymentServiceError::MerchantUnknown(_) => "merchant_unknown",
+            PaymentServiceError::MerchantNotActive { .. } => "merchant_not_active",
+            PaymentServiceError::MerchantCurrencyMismatch { .. } => "merchant_currency_mismatch",
+            PaymentServiceError::MerchantExists(_) => "merchant_exists",
+            PaymentServiceError::MerchantLicenceTaken => "merchant_licence_taken",
+            PaymentServiceError::PrivacyKeysNotConfigured => "privacy_keys_not_configured",
+            PaymentServiceError::SettlementDateNotClosed { .. } => "settlement_date_not_closed",
+            PaymentServiceError::SettlementRunNotFound(_) => "settlement_run_not_found",
         }
     }
 }

@@ -6,9 +6,13 @@ pub mod accounts;
 pub mod cards;
 pub mod checkout;
 pub mod error;
+pub mod merchant_entries;
+pub mod merchants;
 pub mod notifications;
 pub mod record;
 pub mod risk_control;
+pub mod settlement;
+
 pub mod vault_yield;
 pub mod views;
 pub mod wallets;

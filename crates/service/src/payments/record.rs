@@ -29,6 +29,11 @@ pub struct PaymentRecord {
     /// The one-time code the payment waits for, in `requires_action`.
     #[serde(default)]
     pub step_up: Option<crate::payments::risk_control::StepUp>,
+    /// The merchant's fee schedule when the payment was created: its captures are charged
+    /// by it, whatever the merchant's schedule is by then. `None` on payments stored before
+    /// merchants existed, which pay no fee.
+    #[serde(default)]
+    pub fees: Option<tally_payments::FeeSchedule>,
 }
 
 /// Where a leg's money is held.

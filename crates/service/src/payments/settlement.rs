@@ -1,0 +1,587 @@
+//! The daily settlement run: for a business date, every merchant's captures that are due
+//! (T+N business days in its zone) move from its pending account to its available account,
+//! less the reserve share held, plus the reserves whose time is up; each merchant gets a
+//! statement (gross, fees, refunds, reserve held and released, net, balances after).
+//!
+//! # Exactly once, resumable (as end of day)
+//!
+//! A run is a row (`settlement_runs`) with a cursor: merchants are settled one by one in id
+//! order, and after each the statement, the reserve rows and the cursor are written in one
+//! transaction. A merchant's movement is one ledger entry under
+//! `payments-settlement:{date}:{merchant}:{currency}`, computed only from what cannot change
+//! any more: ledger legs of closed past days (the capture dates settled are those after the
+//! merchant's last statement's `through_date`), and reserves not yet marked released. So a
+//! run killed between the entry and its statement computes the same entry again when
+//! resumed, and the ledger answers it from its idempotency record instead of moving the
+//! money twice. A finished run asked again answers what it did; a later run carries on from
+//! each merchant's last `through_date`, so a capture date is settled by exactly one run,
+//! whatever dates the runs are for and whether some were skipped.
+//!
+//! # Negative balances
+//!
+//! A day whose refunds exceed its captures has a negative net: it is moved to available
+//! all the same, holds no reserve, and the available balance may go below zero. That debt
+//! is carried against later sales, never paid out; the statement shows it (`carried`).
+
+#[allow(unused_imports)]
+use crate::credit::views::AmountView;
+use crate::payments::accounts::{MerchantLedgerAccounts, PAYMENTS_SERVICE};
+use crate::payments::checkout::PaymentService;
+use crate::payments::error::PaymentServiceError;
+use crate::payments::merchant_entries::{MOVEMENT, MOVEMENT_CAPTURE, MOVEMENT_REFUND};
+use crate::payments::merchants::Merchant;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tally_core::{AccountId, Amount, Currency};
+use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_payments::settlement::{start_of, SettlementDay};
+use tally_store::merchants::{ReserveRow, SettlementRecord, SettlementRunRow, StatementRow};
+use tally_store::{StoreError, WriteError};
+use utoipa::ToSchema;
+
+/// Merchants read per page of a run.
+pub const MERCHANTS_PER_PAGE: i64 = 200;
+
+/// How a run is driven.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SettlementOptions {
+    /// Test hook: stop (as a crash would) after settling this many merchants in this call.
+    pub stop_after: Option<usize>,
+}
+
+/// A run as shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementRunView {
+    #[schema(value_type = String, format = Date)]
+    pub business_date: Date,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<Timestamp>,
+    pub merchants_settled: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: Timestamp,
+    /// `running` (stopped mid-way: run it again to resume) or `done`.
+    pub status: String,
+}
+
+/// A merchant's balances after a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementBalances {
+    #[schema(value_type = AmountView)]
+    pub available: Amount,
+    #[schema(value_type = AmountView)]
+    pub pending: Amount,
+    #[schema(value_type = AmountView)]
+    pub reserve: Amount,
+}
+
+/// One merchant's settlement statement of one run. Fields in alphabetical order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementStatementView {
+    pub balances: SettlementBalances,
+    #[schema(value_type = String, format = Date)]
+    pub business_date: Date,
+    /// Whether the available balance is below zero (refunds above sales): a debt carried
+    /// against later sales, not paid out.
+    pub carried: bool,
+    /// Fees charged on the dates settled, less fees returned on their refunds.
+    #[schema(value_type = AmountView)]
+    pub fees: Amount,
+    /// The capture dates settled are after `from_date` (from the first when null) through
+    /// `through_date`, in the merchant's zone.
+    #[schema(value_type = Option<String>, format = Date)]
+    pub from_date: Option<Date>,
+    /// Captured on those dates.
+    #[schema(value_type = AmountView)]
+    pub gross: Amount,
+    pub merchant_id: String,
+    /// Moved to available: gross − fees − refunds − reserve held + reserve released.
+    #[schema(value_type = AmountView)]
+    pub net: Amount,
+    /// Refunded on those dates.
+    #[schema(value_type = AmountView)]
+    pub refunds: Amount,
+    #[schema(value_type = AmountView)]
+    pub reserve_held: Amount,
+    #[schema(value_type = AmountView)]
+    pub reserve_released: Amount,
+    #[schema(value_type = String, format = Date)]
+    pub through_date: Date,
+}
+
+/// A run's statements.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SettlementStatementList {
+    pub statements: Vec<SettlementStatementView>,
+}
+
+/// The header of a statements CSV.
+pub const STATEMENT_CSV_HEADER: &str = "business_date,merchant_id,currency,from_date,\
+through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,\
+carried";
+
+impl SettlementStatementView {
+    /// The statement as a CSV line (amounts in major units, no thousands separators).
+    pub fn csv_line(&self) -> String {
+        let amount = |value: &Amount| value.to_decimal_string();
+        [
+            self.business_date.to_string(),
+            csv_field(&self.merchant_id),
+            self.gross.currency().code().to_string(),
+            self.from_date
+                .map(|date| date.to_string())
+                .unwrap_or_default(),
+            self.through_date.to_string(),
+            amount(&self.gross),
+            amount(&self.fees),
+            amount(&self.refunds),
+            amount(&self.reserve_held),
+            amount(&self.reserve_released),
+            amount(&self.net),
+            amount(&self.balances.pending),
+            amount(&self.balances.available),
+            amount(&self.balances.reserve),
+            self.carried.to_string(),
+        ]
+        .join(",")
+    }
+}
+
+/// Statements as a CSV document with its header.
+pub fn statements_csv(statements: &[SettlementStatementView]) -> String {
+    let mut csv = String::from(STATEMENT_CSV_HEADER);
+    csv.push('\n');
+    for statement in statements {
+        csv.push_str(&statement.csv_line());
+        csv.push('\n');
+    }
+    csv
+}
+
+/// A merchant id is plain ASCII without commas or quotes; quoted anyway if it were not.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+fn corrupt(what: String) -> PaymentServiceError {
+    StoreError::Corrupt(what).into()
+}
+
+fn parse_date(text: &str) -> Result<Date, PaymentServiceError> {
+    text.parse()
+        .map_err(|error| corrupt(format!("stored date {text:?}: {error}")))
+}
+
+fn timestamp(micros: i64) -> Result<Timestamp, PaymentServiceError> {
+    Timestamp::from_microsecond(micros).map_err(|error| corrupt(format!("stored time: {error}")))
+}
+
+fn run_view(row: &SettlementRunRow) -> Result<SettlementRunView, PaymentServiceError> {
+    Ok(SettlementRunView {
+        business_date: parse_date(&row.business_date)?,
+        status: row.status.clone(),
+        merchants_settled: row.merchants_settled,
+        started_at: timestamp(row.started_at)?,
+        finished_at: row.finished_at.map(timestamp).transpose()?,
+    })
+}
+
+fn statement_view(row: &StatementRow) -> Result<SettlementStatementView, PaymentServiceError> {
+    let currency = Currency::from_code(&row.currency)
+        .map_err(|error| corrupt(format!("statement currency: {error}")))?;
+    let amount = |minor| Amount::new(minor, currency);
+    Ok(SettlementStatementView {
+        business_date: parse_date(&row.business_date)?,
+        merchant_id: row.merchant_id.clone(),
+        from_date: row.from_date.as_deref().map(parse_date).transpose()?,
+        through_date: parse_date(&row.through_date)?,
+        gross: amount(row.gross_minor),
+        fees: amount(row.fees_minor),
+        refunds: amount(row.refunds_minor),
+        reserve_held: amount(row.reserve_held_minor),
+        reserve_released: amount(row.reserve_released_minor),
+        net: amount(row.net_minor),
+        balances: SettlementBalances {
+            pending: amount(row.pending_after_minor),
+            available: amount(row.available_after_minor),
+            reserve: amount(row.reserve_after_minor),
+        },
+        carried: row.available_after_minor < 0,
+    })
+}
+
+/// What the pending account's legs of the settled dates add up to.
+#[derive(Debug, Default, Clone, Copy)]
+struct Window {
+    gross: i64,
+    fees: i64,
+    refunds: i64,
+    /// Credits less debits of those legs: gross − fees − refunds.
+    due: i64,
+}
+
+fn add(total: &mut i64, value: i64) -> Result<(), PaymentServiceError> {
+    *total = total
+        .checked_add(value)
+        .ok_or_else(|| corrupt("a merchant's settlement overflows".into()))?;
+    Ok(())
+}
+
+/// The business date `date` is over in `zone` at `now`.
+fn closed_in(date: Date, zone: &TimeZone, now: Timestamp) -> Result<bool, PaymentServiceError> {
+    let next = date
+        .tomorrow()
+        .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
+    Ok(now >= start_of(next, zone)?)
+}
+
+/// A liability's balance: credits less debits, posted.
+async fn liability_balance(
+    service: &PaymentService,
+    account: AccountId,
+    currency: Currency,
+) -> Result<Amount, PaymentServiceError> {
+    let state = service
+        .database()
+        .account(account)
+        .await?
+        .ok_or_else(|| corrupt(format!("ledger account {account} is missing")))?;
+    let balance =
+        i128::from(state.balance.credits_posted) - i128::from(state.balance.debits_posted);
+    let minor = i64::try_from(balance).map_err(|_| corrupt("a balance overflows".into()))?;
+    Ok(Amount::new(minor, currency))
+}
+
+impl PaymentService {
+    /// Runs (or resumes) the settlement of `date`. Refused while `date` is not over in the
+    /// service's zone and in every merchant's zone at `now`. A run already done answers as
+    /// it stands.
+    pub async fn run_settlement(
+        &self,
+        date: Date,
+        now: Timestamp,
+        options: SettlementOptions,
+    ) -> Result<SettlementRunView, PaymentServiceError> {
+        let date_text = date.to_string();
+        if let Some(run) = self.database().settlement_run(&date_text).await? {
+            if run.status == "done" {
+                return run_view(&run);
+            }
+        }
+        let mut zones: BTreeSet<String> = self
+            .database()
+            .merchant_time_zones()
+            .await?
+            .into_iter()
+            .collect();
+        let service_zone = self.time_zone();
+        let mut zone_list = vec![("the service's zone".to_string(), service_zone)];
+        for name in std::mem::take(&mut zones) {
+            let zone = TimeZone::get(&name)
+                .map_err(|error| corrupt(format!("merchant time zone {name}: {error}")))?;
+            zone_list.push((name, zone));
+        }
+        for (name, zone) in &zone_list {
+            if !closed_in(date, zone, now)? {
+                return Err(PaymentServiceError::SettlementDateNotClosed {
+                    date: date_text,
+                    reason: format!("it is not over yet in {name}"),
+                });
+            }
+        }
+        let run = self
+            .database()
+            .start_settlement_run(&date_text, now)
+            .await?;
+        let mut cursor = run.cursor.clone();
+        let mut settled_now = 0_usize;
+        loop {
+            let merchants = self
+                .database()
+                .merchants_after(cursor.as_deref(), MERCHANTS_PER_PAGE)
+                .await?;
+            if merchants.is_empty() {
+                break;
+            }
+            for row in &merchants {
+                if options.stop_after == Some(settled_now) {
+                    let run = self
+                        .database()
+                        .settlement_run(&date_text)
+                        .await?
+                        .ok_or_else(|| corrupt(format!("settlement run {date_text} vanished")))?;
+                    return run_view(&run);
+                }
+                let merchant = Merchant::from_row(row)?;
+                self.settle_merchant(&merchant, date, now).await?;
+                settled_now += 1;
+                cursor = Some(row.id.clone());
+            }
+        }
+        self.database()
+            .finish_settlement_run(&date_text, now)
+            .await?;
+        self.settlement_run(date).await
+    }
+
+    /// The run of `date`.
+    pub async fn settlement_run(
+        &self,
+        date: Date,
+    ) -> Result<SettlementRunView, PaymentServiceError> {
+        let run = self
+            .database()
+            .settlement_run(&date.to_string())
+            .await?
+            .ok_or_else(|| PaymentServiceError::SettlementRunNotFound(date.to_string()))?;
+        run_view(&run)
+    }
+
+    /// The statements of the run of `date`, every merchant's or one's.
+    pub async fn settlement_statements(
+        &self,
+        date: Date,
+        merchant: Option<&str>,
+    ) -> Result<Vec<SettlementStatementView>, PaymentServiceError> {
+        self.settlement_run(date).await?;
+        if let Some(id) = merchant {
+            self.merchant(id).await?;
+        }
+        self.database()
+            .settlement_statements(&date.to_string(), merchant)
+            .await?
+            .iter()
+            .map(statement_view)
+            .collect()
+    }
+
+    /// Sums the pending account's capture and refund legs of the capture dates after
+    /// `after` through `through` in the merchant's zone.
+    async fn window(
+        &self,
+        merchant: &Merchant,
+        pending: AccountId,
+        after: Option<Date>,
+        through: Date,
+    ) -> Result<Window, PaymentServiceError> {
+        let zone = &merchant.time_zone;
+        let from = match after {
+            Some(date) => start_of(
+                date.tomorrow()
+                    .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
+                zone,
+            )?
+            .as_microsecond(),
+            None => i64::MIN,
+        };
+        let to = start_of(
+            through
+                .tomorrow()
+                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
+            zone,
+        )?
+        .as_microsecond();
+        let legs = self
+            .database()
+            .pending_legs_between(&pending.to_string(), from, to)
+            .await?;
+        let mut window = Window::default();
+        for leg in legs {
+            let metadata: BTreeMap<String, String> = serde_json::from_str(&leg.metadata)
+                .map_err(|error| corrupt(format!("entry metadata: {error}")))?;
+            let number = |key: &str| -> Result<i64, PaymentServiceError> {
+                metadata
+                    .get(key)
+                    .and_then(|value| value.parse().ok())
+                    .ok_or_else(|| corrupt(format!("a merchant entry without {key}")))
+            };
+            let signed = match leg.side.as_str() {
+                "credit" => leg.amount,
+                _ => -leg.amount,
+            };
+            match metadata.get(MOVEMENT).map(String::as_str) {
+                Some(MOVEMENT_CAPTURE) => {
+                    add(&mut window.gross, number("gross")?)?;
+                    add(&mut window.fees, number("fee")?)?;
+                }
+                Some(MOVEMENT_REFUND) => {
+                    add(&mut window.refunds, number("gross")?)?;
+                    add(&mut window.fees, -number("fee")?)?;
+                }
+                // The run's own entries, and anything else, are not sales.
+                _ => continue,
+            }
+            add(&mut window.due, signed)?;
+        }
+        Ok(window)
+    }
+
+    /// Settles one merchant for the run of `date` (see the module's docs).
+    async fn settle_merchant(
+        &self,
+        merchant: &Merchant,
+        date: Date,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let currency = merchant.currency;
+        let date_text = date.to_string();
+        let accounts: MerchantLedgerAccounts = self
+            .accounts()
+            .merchant(self.database(), self.writer(), &merchant.id, currency)
+            .await?;
+        let settled_through = self
+            .database()
+            .settled_through(&merchant.id, currency.code())
+            .await?
+            .as_deref()
+            .map(parse_date)
+            .transpose()?;
+        let terms = &merchant.settlement;
+        let last_due = terms.last_capture_date_due(date)?;
+        let through = match (settled_through, last_due) {
+            (Some(settled), Some(due)) => settled.max(due),
+            (Some(settled), None) => settled,
+            (None, Some(due)) => due,
+            (None, None) => {
+                // Nothing can be due yet: move the cursor on, no statement.
+                return Ok(self
+                    .database()
+                    .record_settlement(&date_text, &merchant.id, &[])
+                    .await?);
+            }
+        };
+        let window = if Some(through) == settled_through {
+            Window::default()
+        } else {
+            self.window(merchant, accounts.pending, settled_through, through)
+                .await?
+        };
+        let amount = |minor| Amount::new(minor, currency);
+        let due = amount(window.due);
+        let reserve_held = terms.reserve_share(due)?;
+        let released: Vec<ReserveRow> = self
+            .database()
+            .reserves_due(&merchant.id, currency.code(), &date_text)
+            .await?;
+        let mut released_minor = 0_i64;
+        for reserve in &released {
+            add(&mut released_minor, reserve.amount_minor)?;
+        }
+        let day = SettlementDay {
+            due,
+            reserve_held,
+            reserve_released: amount(released_minor),
+        };
+        let movements = day.movements()?;
+        let key = format!(
+            "payments-settlement:{date_text}:{}:{}",
+            merchant.id,
+            currency.code()
+        );
+        let legs: Vec<NewLeg> = [
+            (accounts.pending, movements.pending),
+            (accounts.available, movements.available),
+            (accounts.reserve, movements.reserve),
+        ]
+        .into_iter()
+        .filter(|(_, change)| *change != 0)
+        .map(|(account_id, change)| NewLeg {
+            account_id,
+            side: if change > 0 {
+                Side::Credit
+            } else {
+                Side::Debit
+            },
+            amount: amount(change.abs()),
+        })
+        .collect();
+        let entry_key = if legs.is_empty() {
+            None
+        } else {
+            let entry = NewEntry {
+                description: format!("settlement of merchant {} for {date_text}", merchant.id),
+                metadata: BTreeMap::from([
+                    ("merchant".to_string(), merchant.id.clone()),
+                    ("settlement".to_string(), date_text.clone()),
+                ]),
+                legs,
+            };
+            match self
+                .writer()
+                .submit_as(PAYMENTS_SERVICE, key.clone(), Command::PostEntry(entry))
+                .await
+            {
+                Ok(_) => {}
+                Err(WriteError::Ledger(error)) => {
+                    return Err(PaymentServiceError::LedgerRefused {
+                        key,
+                        message: error.to_string(),
+                    })
+                }
+                Err(WriteError::KeyReused(key)) => {
+                    return Err(PaymentServiceError::LedgerConflict(format!(
+                        "the settlement key {key} is taken by another entry"
+                    )))
+                }
+                Err(error) => return Err(corrupt(error.to_string())),
+            }
+            Some(key)
+        };
+        let net = day.net_to_available()?;
+        let statement = StatementRow {
+            business_date: date_text.clone(),
+            merchant_id: merchant.id.clone(),
+            currency: currency.code().to_string(),
+            from_date: settled_through.map(|date| date.to_string()),
+            through_date: through.to_string(),
+            gross_minor: window.gross,
+            fees_minor: window.fees,
+            refunds_minor: window.refunds,
+            reserve_held_minor: reserve_held.minor(),
+            reserve_released_minor: released_minor,
+            net_minor: net.minor(),
+            pending_after_minor: liability_balance(self, accounts.pending, currency)
+                .await?
+                .minor(),
+            available_after_minor: liability_balance(self, accounts.available, currency)
+                .await?
+                .minor(),
+            reserve_after_minor: liability_balance(self, accounts.reserve, currency)
+                .await?
+                .minor(),
+            entry_key,
+            created_at: now.as_microsecond(),
+        };
+        let held =
+            reserve_held
+                .is_positive()
+                .then(|| -> Result<ReserveRow, PaymentServiceError> {
+                    Ok(ReserveRow {
+                        merchant_id: merchant.id.clone(),
+                        currency: currency.code().to_string(),
+                        held_on: date_text.clone(),
+                        amount_minor: reserve_held.minor(),
+                        release_on: terms.reserve_release_date(date)?.to_string(),
+                        released_on: None,
+                    })
+                });
+        let record = SettlementRecord {
+            statement,
+            held: held.transpose()?,
+            released: released
+                .into_iter()
+                .map(|reserve| reserve.held_on)
+                .collect(),
+        };
+        self.database()
+            .record_settlement(&date_text, &merchant.id, &[record])
+            .await?;
+        Ok(())
+    }
+}

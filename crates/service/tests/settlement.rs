@@ -1,0 +1,687 @@
+//! Merchant settlement on SQLite and PostgreSQL, as a property: random days of combined
+//! payments (wallet and an interest-free credit line), partial captures and refunds for two
+//! merchants in different zones, each day closed by a settlement run that is sometimes
+//! repeated and sometimes killed mid-way and resumed. After every run, per merchant:
+//! gross − fees − refunds = available + reserve + pending; pending holds exactly the net of
+//! the capture dates not yet due and available + reserve exactly that of the dates due
+//! (so nothing was settled twice or skipped); the reserve holds exactly the shares not
+//! yet released; and the books balance. Fees are recomputed here from the published rules
+//! (the fee schedule, the credit plan's discount and its pro-rata return on refunds).
+#![allow(clippy::unwrap_used)]
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
+use tally_credit::{Account, Cycle};
+use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_payments::settlement::business_date;
+use tally_payments::{
+    CaptureMethod, FeeSchedule, FeeText, Funding, PaymentMethod, RefundPolicy, SettlementTerms,
+    Share, Source,
+};
+use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::credit::operations::{Answer, AnswerKind};
+use tally_service::payments::accounts::{
+    merchant_code, Balance, MerchantBalance, PAYMENTS_SERVICE,
+};
+use tally_service::payments::merchants::testing::{test_merchant, test_privacy};
+use tally_service::payments::settlement::SettlementOptions;
+use tally_service::payments::{
+    ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentsConfig,
+};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+const CUSTOMER: &str = "shopper-1";
+const MERCHANTS: [&str; 2] = ["shop-east", "shop-utc"];
+
+fn cny(minor: i64) -> Amount {
+    Amount::new(minor, Currency::CNY)
+}
+
+fn minor_of(view: &tally_service::credit::views::AmountView) -> i64 {
+    Amount::parse(&view.value, Currency::CNY).unwrap().minor()
+}
+
+fn start() -> Timestamp {
+    // Monday 2026-11-30, 10:00 UTC (18:00 in Shanghai).
+    "2026-11-30T10:00:00Z".parse().unwrap()
+}
+
+/// One order of a day.
+#[derive(Debug, Clone)]
+struct Order {
+    merchant: usize,
+    amount: i64,
+    /// Per cent of the order paid from the wallet; the credit line takes the rest.
+    wallet_percent: i64,
+    /// Per cent of the order captured (100: whole).
+    capture_percent: i64,
+    /// Refunds, each a per cent of what is still refundable.
+    refunds: Vec<(i64, u8)>,
+}
+
+/// How a day's run goes.
+#[derive(Debug, Clone, Copy)]
+enum RunMode {
+    Once,
+    Twice,
+    /// Killed after this many merchants, then resumed.
+    Killed(usize),
+}
+
+#[derive(Debug, Clone)]
+struct Day {
+    orders: Vec<Order>,
+    run: RunMode,
+}
+
+fn order() -> impl Strategy<Value = Order> {
+    (
+        0..2_usize,
+        1_000_i64..80_000,
+        0_i64..=100,
+        prop_oneof![Just(100_i64), 20_i64..100],
+        prop::collection::vec((1_i64..=100, 0_u8..3), 0..3),
+    )
+        .prop_map(
+            |(merchant, amount, wallet_percent, capture_percent, refunds)| Order {
+                merchant,
+                amount,
+                wallet_percent,
+                capture_percent,
+                refunds,
+            },
+        )
+}
+
+fn day() -> impl Strategy<Value = Day> {
+    (
+        prop::collection::vec(order(), 0..4),
+        prop_oneof![
+            Just(RunMode::Once),
+            Just(RunMode::Twice),
+            (0_usize..2).prop_map(RunMode::Killed)
+        ],
+    )
+        .prop_map(|(orders, run)| Day { orders, run })
+}
+
+fn fee_text(
+    rate: &str,
+    fixed: Option<&str>,
+    minimum: Option<&str>,
+    maximum: Option<&str>,
+) -> FeeText {
+    FeeText {
+        rate: rate.into(),
+        fixed: fixed.map(Into::into),
+        minimum: minimum.map(Into::into),
+        maximum: maximum.map(Into::into),
+    }
+}
+
+/// The merchants' terms: Shanghai T+1 with a holiday and a 10 % reserve for 3 days, and
+/// UTC T+0 with no reserve; both charge the wallet and the credit line.
+fn merchant_terms(index: usize) -> (String, FeeSchedule, SettlementTerms) {
+    let fees = BTreeMap::from([
+        (
+            "wallet".to_string(),
+            fee_text("0.006", Some("0.10"), Some("0.20"), Some("3.00")),
+        ),
+        (
+            "credit_line_3".to_string(),
+            fee_text("0.015", None, None, None),
+        ),
+    ]);
+    let schedule = FeeSchedule::parse(
+        Currency::CNY,
+        Some(if index == 0 { "half_up" } else { "down" }),
+        &fees,
+    )
+    .unwrap();
+    if index == 0 {
+        let terms = SettlementTerms::parse(1, &["2026-12-02".to_string()], 1_000, 3).unwrap();
+        ("Asia/Shanghai".into(), schedule, terms)
+    } else {
+        (
+            "UTC".into(),
+            schedule,
+            SettlementTerms::parse(0, &[], 0, 0).unwrap(),
+        )
+    }
+}
+
+/// What the test expects of one merchant.
+#[derive(Debug, Default)]
+struct Expected {
+    gross: i64,
+    fees: i64,
+    refunds: i64,
+    /// Net moved to pending per capture (or refund) date in the merchant's zone.
+    net_by_date: BTreeMap<Date, i64>,
+    /// Reserve held per run date and when it is released.
+    reserves: Vec<(Date, i64, Date)>,
+}
+
+struct Shop {
+    _test: TestDatabase,
+    database: Database,
+    clock: Arc<ManualClock>,
+    payments: PaymentService,
+    credit: Arc<CreditService>,
+    credit_account: i64,
+    zones: Vec<TimeZone>,
+    terms: Vec<(FeeSchedule, SettlementTerms)>,
+}
+
+impl Shop {
+    async fn open(test: TestDatabase) -> Shop {
+        let database = test.database.clone();
+        let clock = Arc::new(ManualClock::new(start()));
+        let writer = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
+            .await
+            .unwrap()
+            .0;
+        let credit = Arc::new(
+            CreditService::start(
+                database.clone(),
+                writer.clone(),
+                CreditFiles::default().load().unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        let account = Account::open(cny(100_000_000), Cycle::new(5, 20).unwrap()).unwrap();
+        let answer = credit
+            .operations
+            .open(
+                "open-1",
+                "open-1",
+                Some(CUSTOMER),
+                Some(&account),
+                start(),
+                |id| Answer {
+                    kind: AnswerKind::Created,
+                    body: serde_json::json!({ "id": id }),
+                },
+            )
+            .await
+            .unwrap();
+        let credit_account = answer.body["id"].as_i64().unwrap();
+        let payments = PaymentService::new(
+            database.clone(),
+            writer,
+            Some(credit.clone()),
+            None,
+            PaymentsConfig {
+                credit_product: "interest-free".into(),
+                ..PaymentsConfig::default()
+            },
+        );
+        let privacy = test_privacy();
+        let mut zones = Vec::new();
+        let mut terms = Vec::new();
+        for (index, id) in MERCHANTS.iter().enumerate() {
+            let (zone, fees, settlement) = merchant_terms(index);
+            let mut merchant = test_merchant(id, Currency::CNY);
+            merchant.time_zone = zone.clone();
+            merchant.fees = fees.clone();
+            merchant.settlement = settlement.clone();
+            payments
+                .onboard_merchant(Some(&privacy), merchant, None, start())
+                .await
+                .unwrap();
+            zones.push(TimeZone::get(&zone).unwrap());
+            terms.push((fees, settlement));
+        }
+        let shop = Shop {
+            _test: test,
+            database,
+            clock,
+            payments,
+            credit,
+            credit_account,
+            zones,
+            terms,
+        };
+        shop.top_up(cny(1_000_000_000)).await;
+        shop
+    }
+
+    fn set_now(&self, at: Timestamp) {
+        self.clock.set(at);
+    }
+
+    async fn top_up(&self, amount: Amount) {
+        let service = self
+            .payments
+            .accounts()
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
+            .await
+            .unwrap();
+        let wallet = self
+            .payments
+            .accounts()
+            .balance(
+                self.payments.database(),
+                self.payments.writer(),
+                Balance::Wallet,
+                CUSTOMER,
+                Currency::CNY,
+                true,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        self.payments
+            .writer()
+            .submit_as(
+                PAYMENTS_SERVICE,
+                "payments-test-top-up".into(),
+                Command::PostEntry(NewEntry {
+                    description: "top-up".into(),
+                    metadata: BTreeMap::new(),
+                    legs: vec![
+                        NewLeg {
+                            account_id: service.channel_clearing,
+                            side: Side::Debit,
+                            amount,
+                        },
+                        NewLeg {
+                            account_id: wallet,
+                            side: Side::Credit,
+                            amount,
+                        },
+                    ],
+                }),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn balance_of(&self, merchant: &str, balance: MerchantBalance) -> i64 {
+        let code = merchant_code(merchant, balance, Currency::CNY);
+        let id: AccountId = self
+            .database
+            .account_id_by_code(&code)
+            .await
+            .unwrap()
+            .unwrap();
+        let state = self.database.account(id).await.unwrap().unwrap();
+        state.balance.credits_posted - state.balance.debits_posted
+    }
+
+    /// The merchant discount of a credit plan.
+    async fn discount_of(&self, plan: u32) -> Amount {
+        let stored = self
+            .credit
+            .operations
+            .load(self.credit_account)
+            .await
+            .unwrap();
+        stored
+            .account
+            .plans
+            .iter()
+            .find(|found| found.id == plan)
+            .unwrap()
+            .schedule
+            .merchant_discount
+    }
+
+    /// Places an order and keeps what the merchant should get in `expected`.
+    async fn place(&self, key: &str, order: &Order, expected: &mut [Expected]) {
+        let merchant = MERCHANTS[order.merchant];
+        let wallet = order.amount * order.wallet_percent / 100;
+        let mut fundings = Vec::new();
+        if wallet > 0 {
+            fundings.push(Funding {
+                source: Source::Wallet,
+                share: Share::Fixed(cny(wallet)),
+            });
+        }
+        if wallet < order.amount {
+            fundings.push(Funding {
+                source: Source::CreditLine {
+                    account: self.credit_account,
+                    term: 3,
+                },
+                share: Share::Rest,
+            });
+        }
+        let now = self.clock.now();
+        let created = self
+            .payments
+            .create(
+                &format!("{key}:create"),
+                CreatePayment {
+                    merchant_id: merchant.into(),
+                    order_reference: key.into(),
+                    customer: CUSTOMER.into(),
+                    amount: cny(order.amount),
+                    expires_at: None,
+                    capture_method: CaptureMethod::Manual,
+                    fundings,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        self.payments
+            .confirm(
+                &format!("{key}:confirm"),
+                &created.id,
+                ConfirmInput::default(),
+                now,
+            )
+            .await
+            .unwrap();
+        let capture = (order.amount * order.capture_percent / 100).max(1);
+        let captured = self
+            .payments
+            .capture(
+                &format!("{key}:capture"),
+                &created.id,
+                Some(cny(capture)),
+                now,
+            )
+            .await
+            .unwrap();
+        let (fees, _) = &self.terms[order.merchant];
+        let date = business_date(now, &self.zones[order.merchant]);
+        let model = &mut expected[order.merchant];
+        let mut credit_plan = None;
+        for leg in &captured.legs {
+            let gross = minor_of(&leg.captured);
+            if gross == 0 {
+                continue;
+            }
+            let fee = match leg.kind.as_str() {
+                "wallet" => fees.fee(PaymentMethod::Wallet, cny(gross)).unwrap().minor(),
+                _ => {
+                    let plan = leg.credit_plan_id.unwrap();
+                    let discount = self.discount_of(plan).await;
+                    credit_plan = Some((plan, discount.minor(), gross, 0_i64, 0_i64));
+                    let scheduled = fees.fee(PaymentMethod::CreditLine(3), cny(gross)).unwrap();
+                    scheduled.minor().max(discount.minor())
+                }
+            };
+            model.gross += gross;
+            model.fees += fee;
+            *model.net_by_date.entry(date).or_default() += gross - fee;
+        }
+        let mut refundable = capture;
+        for (index, (percent, policy)) in order.refunds.iter().enumerate() {
+            let amount = refundable * percent / 100;
+            if amount == 0 {
+                continue;
+            }
+            let policy = [
+                RefundPolicy::ReverseFunding,
+                RefundPolicy::ProRata,
+                RefundPolicy::CardLast,
+            ][usize::from(*policy)];
+            let refunded = self
+                .payments
+                .refund(
+                    &format!("{key}:refund-{index}"),
+                    &created.id,
+                    cny(amount),
+                    policy,
+                    now,
+                )
+                .await
+                .unwrap();
+            refundable -= amount;
+            let parts = &refunded.refunds.last().unwrap().parts;
+            model.refunds += amount;
+            for (leg, part) in refunded.legs.iter().zip(parts) {
+                let part = minor_of(part);
+                if part == 0 {
+                    continue;
+                }
+                let returned = if leg.kind == "credit_line" {
+                    // The credit plan gives back its discount pro rata, the rest on the refund
+                    // that completes the principal (tally_credit's Plan::refund).
+                    let (_, discount, principal, refunded_before, returned_before) =
+                        credit_plan.as_mut().unwrap();
+                    *refunded_before += part;
+                    let share = if *refunded_before == *principal {
+                        *discount - *returned_before
+                    } else {
+                        *discount * part / *principal
+                    };
+                    *returned_before += share;
+                    share
+                } else {
+                    0
+                };
+                model.fees -= returned;
+                *model.net_by_date.entry(date).or_default() -= part - returned;
+            }
+        }
+    }
+
+    /// Runs the settlement of `date` as `mode` says, and records the reserves expected.
+    async fn settle(
+        &self,
+        date: Date,
+        mode: RunMode,
+        expected: &mut [Expected],
+        settled: &mut [Option<Date>],
+    ) {
+        let now = self.clock.now();
+        let run = match mode {
+            RunMode::Once => self
+                .payments
+                .run_settlement(date, now, SettlementOptions::default())
+                .await
+                .unwrap(),
+            RunMode::Twice => {
+                let first = self
+                    .payments
+                    .run_settlement(date, now, SettlementOptions::default())
+                    .await
+                    .unwrap();
+                let balances = self.all_balances().await;
+                let second = self
+                    .payments
+                    .run_settlement(date, now, SettlementOptions::default())
+                    .await
+                    .unwrap();
+                assert_eq!(first, second);
+                assert_eq!(
+                    balances,
+                    self.all_balances().await,
+                    "a repeated run moved money"
+                );
+                second
+            }
+            RunMode::Killed(after) => {
+                let stopped = self
+                    .payments
+                    .run_settlement(
+                        date,
+                        now,
+                        SettlementOptions {
+                            stop_after: Some(after),
+                        },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(stopped.status, "running");
+                assert_eq!(stopped.merchants_settled, i64::try_from(after).unwrap());
+                self.payments
+                    .run_settlement(date, now, SettlementOptions::default())
+                    .await
+                    .unwrap()
+            }
+        };
+        assert_eq!(run.status, "done");
+        assert_eq!(run.merchants_settled, 2);
+        for (index, model) in expected.iter_mut().enumerate() {
+            let (_, terms) = &self.terms[index];
+            let through = terms.last_capture_date_due(date).unwrap().unwrap();
+            let through = settled[index].map_or(through, |before| before.max(through));
+            let before = settled[index];
+            settled[index] = Some(through);
+            let due: i64 = model
+                .net_by_date
+                .range(..=through)
+                .filter(|(day, _)| before.is_none_or(|before| **day > before))
+                .map(|(_, net)| net)
+                .sum();
+            let held = terms.reserve_share(cny(due)).unwrap().minor();
+            if held > 0 {
+                model
+                    .reserves
+                    .push((date, held, terms.reserve_release_date(date).unwrap()));
+            }
+        }
+    }
+
+    async fn all_balances(&self) -> Vec<i64> {
+        let mut all = Vec::new();
+        for merchant in MERCHANTS {
+            for balance in MerchantBalance::ALL {
+                all.push(self.balance_of(merchant, balance).await);
+            }
+        }
+        all
+    }
+
+    async fn check(&self, date: Date, expected: &[Expected], settled: &[Option<Date>]) {
+        for (index, merchant) in MERCHANTS.iter().enumerate() {
+            let model = &expected[index];
+            let pending = self.balance_of(merchant, MerchantBalance::Pending).await;
+            let available = self.balance_of(merchant, MerchantBalance::Available).await;
+            let reserve = self.balance_of(merchant, MerchantBalance::Reserve).await;
+            let paid = self.balance_of(merchant, MerchantBalance::Payable).await;
+            assert_eq!(
+                model.gross - model.fees - model.refunds,
+                available + paid + pending + reserve,
+                "{merchant}: gross − fees − refunds = settled + pending + reserve"
+            );
+            let through = settled[index].unwrap();
+            let not_due: i64 = model
+                .net_by_date
+                .range(through.tomorrow().unwrap()..)
+                .map(|(_, net)| net)
+                .sum();
+            assert_eq!(
+                pending, not_due,
+                "{merchant}: pending holds what is not due after {date}"
+            );
+            let in_reserve: i64 = model
+                .reserves
+                .iter()
+                .filter(|(_, _, release)| *release > date)
+                .map(|(_, held, _)| held)
+                .sum();
+            assert_eq!(reserve, in_reserve, "{merchant}: the reserve after {date}");
+        }
+        for totals in self.database.currency_totals().await.unwrap() {
+            assert_eq!(totals.debits_posted, totals.credits_posted, "{totals:?}");
+            assert_eq!(totals.debits_pending, totals.credits_pending, "{totals:?}");
+        }
+        assert!(self
+            .database
+            .inconsistent_accounts()
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+async fn story(test: TestDatabase, days: Vec<Day>) {
+    let shop = Shop::open(test).await;
+    let mut expected: Vec<Expected> = (0..MERCHANTS.len()).map(|_| Expected::default()).collect();
+    let mut settled: Vec<Option<Date>> = vec![None; MERCHANTS.len()];
+    for (number, day) in days.iter().enumerate() {
+        let offset = i64::try_from(number).unwrap();
+        let morning = start()
+            .checked_add(SignedDuration::from_hours(24 * offset))
+            .unwrap();
+        shop.set_now(morning);
+        for (index, order) in day.orders.iter().enumerate() {
+            shop.place(&format!("d{number}-o{index}"), order, &mut expected)
+                .await;
+        }
+        // The next day at 01:00 UTC the date is over in UTC and in Shanghai.
+        let date = morning.to_zoned(TimeZone::UTC).date();
+        let too_early = shop
+            .payments
+            .run_settlement(date, morning, SettlementOptions::default())
+            .await;
+        assert!(matches!(
+            too_early,
+            Err(PaymentServiceError::SettlementDateNotClosed { .. })
+        ));
+        shop.set_now(morning.checked_add(SignedDuration::from_hours(15)).unwrap());
+        shop.settle(date, day.run, &mut expected, &mut settled)
+            .await;
+        shop.check(date, &expected, &settled).await;
+    }
+    // A week later every date is due: pending is empty, and the run of an earlier date,
+    // run late, settles nothing again.
+    let last = start()
+        .checked_add(SignedDuration::from_hours(24 * 10))
+        .unwrap();
+    shop.set_now(last);
+    let date = last.to_zoned(TimeZone::UTC).date().yesterday().unwrap();
+    shop.settle(date, RunMode::Once, &mut expected, &mut settled)
+        .await;
+    shop.check(date, &expected, &settled).await;
+    for merchant in MERCHANTS {
+        assert_eq!(shop.balance_of(merchant, MerchantBalance::Pending).await, 0);
+    }
+    let statements = shop
+        .payments
+        .settlement_statements(date, None)
+        .await
+        .unwrap();
+    assert_eq!(statements.len(), 2);
+    let first_date = start()
+        .to_zoned(TimeZone::UTC)
+        .date()
+        .checked_sub(1.day())
+        .unwrap();
+    let early = shop
+        .payments
+        .run_settlement(first_date, last, SettlementOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(early.status, "done");
+    shop.check(date, &expected, &settled).await;
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, ..ProptestConfig::default() })]
+
+    #[test]
+    fn settlement_settles_each_capture_date_once_sqlite(days in prop::collection::vec(day(), 2..5)) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            story(TestDatabase::sqlite().await.unwrap(), days).await;
+        });
+    }
+
+    #[test]
+    fn settlement_settles_each_capture_date_once_postgres(days in prop::collection::vec(day(), 2..5)) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            if let Some(test) = TestDatabase::postgres().await {
+                story(test, days).await;
+            }
+        });
+    }
+}
