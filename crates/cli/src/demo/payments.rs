@@ -63,8 +63,58 @@ fn refused(error: &PaymentServiceError) -> anyhow::Error {
     anyhow::anyhow!("{}: {error}", error.code())
 }
 
+/// How many merchants the shoppers buy from (`merchant-0` to `merchant-4`).
+const MERCHANTS: usize = 5;
+
+/// Onboards the demo's merchants, each paid in yuan, T+1 in Shanghai with a 5 % reserve
+/// held 30 days, at 0.6 % a wallet or card payment (at least 0.10) and 1.5 % a credit-line
+/// payment in three installments.
+async fn onboard_merchants(services: &Services, payments: &PaymentService) -> anyhow::Result<()> {
+    use tally_payments::{FeeSchedule, FeeText, SettlementTerms};
+    use tally_service::payments::merchants::NewMerchant;
+    let rate = |rate: &str, minimum: Option<&str>| FeeText {
+        rate: rate.to_string(),
+        fixed: None,
+        minimum: minimum.map(str::to_string),
+        maximum: None,
+    };
+    let fees = BTreeMap::from([
+        ("wallet".to_string(), rate("0.006", Some("0.10"))),
+        ("card".to_string(), rate("0.006", Some("0.10"))),
+        ("credit_line_3".to_string(), rate("0.015", None)),
+    ]);
+    let fees = FeeSchedule::parse(Currency::CNY, Some("half_up"), &fees)?;
+    let settlement = SettlementTerms {
+        delay_days: 1,
+        holidays: BTreeSet::new(),
+        reserve_basis_points: 500,
+        reserve_hold_days: 30,
+    };
+    let now = services.clock_now();
+    for number in 0..MERCHANTS {
+        let merchant = NewMerchant {
+            id: format!("merchant-{number}"),
+            legal_name: format!("示例商户 {number} 有限公司"),
+            licence_number: format!("9131000{number:02}DEMO{number:04}"),
+            bank_account: format!("62220200000{number:05}"),
+            category_code: "5311".to_string(),
+            time_zone: "Asia/Shanghai".to_string(),
+            currency: Currency::CNY,
+            fees: fees.clone(),
+            settlement: settlement.clone(),
+        };
+        payments
+            .onboard_merchant(services.state.privacy.as_deref(), merchant, None, now)
+            .await
+            .map_err(|error| refused(&error))?;
+    }
+    Ok(())
+}
+
 /// The payments of the simulation, planned over its last weeks.
 pub struct Payments {
+    /// Whether the merchants are onboarded (before the first order).
+    onboarded: bool,
     bank: SimulatorControl,
     /// Payment numbers by day.
     planned: BTreeMap<Date, Vec<usize>>,
@@ -89,6 +139,7 @@ impl Payments {
             planned.entry(day).or_default().push(number);
         }
         Ok(Payments {
+            onboarded: false,
             bank,
             planned,
             ready: BTreeMap::new(),
@@ -118,6 +169,10 @@ impl Payments {
             return Ok(());
         };
         services.set_time(day, 14)?;
+        if !self.onboarded {
+            onboard_merchants(services, Self::service(services)?).await?;
+            self.onboarded = true;
+        }
         let shoppers: Vec<(usize, String, i64)> = lending
             .borrowers
             .iter()
@@ -169,7 +224,7 @@ impl Payments {
             }
             let amount = self.random.range(150, 600) * 100;
             let request = CreatePayment {
-                merchant_id: format!("merchant-{}", number % 5),
+                merchant_id: format!("merchant-{}", number % MERCHANTS),
                 order_reference: format!("demo-order-{number}"),
                 customer: customer.clone(),
                 amount: Amount::new(amount, Currency::CNY),
