@@ -182,6 +182,7 @@ tally_store::on_both_backends!(
     an_idle_session_ends_and_a_used_one_goes_on,
     a_revoked_or_expired_key_ends_its_sessions,
     forms_without_the_right_csrf_token_are_refused_and_change_nothing,
+    a_confirmed_claim_is_worked_to_restored_access,
     pages_and_links_follow_the_keys_scopes,
     a_customer_is_masked_until_one_field_is_shown_with_a_reason,
     a_lookup_by_phone_is_audited_and_answered_masked,
@@ -865,6 +866,97 @@ async fn a_case_is_explained_and_worked_from_claim_to_approval(harness: Harness)
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_confirmed_claim_is_worked_to_restored_access(harness: Harness) {
+    let customer = harness.customer().await;
+    let reporter = harness.key("claims desk", &["risk:write"]).await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &reporter,
+            None,
+            Some(json!({"customer": customer, "description": "phone stolen",
+                        "compromised_at": "2026-05-01T08:00:00Z", "police_reference": "PR-77"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let case = body["case"]["id"].as_str().unwrap().to_string();
+    let analyst = harness.key("analyst", &["risk:analyst"]).await;
+    let browser = harness.sign_in(&analyst).await;
+    let case_link = format!("/console/cases/{case}");
+    let restore = format!("{case_link}/restore");
+    for action in ["claim", "approve"] {
+        let moved = harness
+            .send(
+                "POST",
+                &format!("{case_link}/{action}"),
+                Some(&browser.token),
+                Some(&[("note", "called back"), ("csrf", &browser.csrf)]),
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::SEE_OTHER, "{}", text(&moved));
+    }
+    let page = text(
+        &harness
+            .send("GET", &case_link, Some(&browser.token), None)
+            .await,
+    );
+    assert!(page.contains("PR-77"), "{page}");
+    assert!(page.contains(&restore), "{page}");
+    // The note is required: a blank one is refused and nothing changes.
+    let blank = harness
+        .send(
+            "POST",
+            &restore,
+            Some(&browser.token),
+            Some(&[("note", " "), ("csrf", &browser.csrf)]),
+        )
+        .await;
+    assert_eq!(blank.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let restored = harness
+        .send(
+            "POST",
+            &restore,
+            Some(&browser.token),
+            Some(&[
+                ("note", "identity card at the branch"),
+                ("csrf", &browser.csrf),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        restored.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        text(&restored)
+    );
+    let page = text(
+        &harness
+            .send("GET", &case_link, Some(&browser.token), None)
+            .await,
+    );
+    assert!(page.contains("identity card at the branch"), "{page}");
+    assert!(!page.contains(&restore), "{page}");
+    assert_eq!(
+        harness
+            .count(&format!(
+                "SELECT COUNT(*) FROM risk_list_entries WHERE source = 'case {case}' AND removed_at IS NULL"
+            ))
+            .await,
+        0
+    );
+    let again = harness
+        .send(
+            "POST",
+            &restore,
+            Some(&browser.token),
+            Some(&[("note", "again"), ("csrf", &browser.csrf)]),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(text(&again).contains("risk_claim_already_restored"));
 }
 
 async fn the_overview_counts_today_and_draws_bars(harness: Harness) {

@@ -1,7 +1,10 @@
 //! Risk cases: the queue with its filters (status, kind, claimed by me), a case with the
 //! decision that opened it (the rules that fired with their reason codes, the features, list
-//! hits), its event, the customer's latest events and its trail, and the moves: claim, approve, reject, note. Every move is
-//! `RiskService::move_case`, as `POST /v1/risk/cases/{id}/{action}` is; scope `risk:analyst`.
+//! hits), its event, the customer's latest events and its trail, and the moves: claim,
+//! approve, reject, note, and for a confirmed stolen-account claim the customer's
+//! re-verification. Every move goes through `StolenAccountClaims`, as
+//! `POST /v1/risk/cases/{id}/{action}` and `POST /v1/risk/claims/{id}/restore` do; scope
+//! `risk:analyst`.
 
 use super::layout::{csrf_field, page, require, respond, time, PageError};
 use super::session::Viewer;
@@ -270,6 +273,20 @@ fn move_form(viewer: &Viewer, id: &str, action: &str, label: &str, note_required
     }
 }
 
+/// The re-verification of a confirmed stolen-account claim's customer: how they proved who
+/// they are is required, and goes into the case's trail.
+fn restore_form(viewer: &Viewer, id: &str) -> Markup {
+    html! {
+        form.move method="post" action=(format!("/console/cases/{id}/restore")) {
+            (csrf_field(viewer))
+            label { "How the customer proved who they are"
+                textarea name="note" rows="2" required {}
+            }
+            button type="submit" { "Restore access" }
+        }
+    }
+}
+
 /// `GET /console/cases/{id}`: the case, why it was opened, its event and its trail, and the
 /// moves open to this analyst.
 pub async fn case_page(
@@ -289,6 +306,7 @@ pub async fn case_page(
         .store
         .customer_events(&case.customer, RECENT_EVENTS)
         .await?;
+    let claim = risk.store.claim(&id).await?;
     let mine = risk.store.case_assignee_key(&id).await?.as_deref()
         == Some(viewer.principal.key_id.as_str());
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
@@ -303,6 +321,16 @@ pub async fn case_page(
             dt { "Assignee" } dd { (case.assignee.as_deref().unwrap_or("—")) @if mine { " (you)" } }
             dt { "Opened" } dd { (time(case.created_at)) }
             dt { "Last moved" } dd { (time(case.updated_at)) }
+            @if let Some(claim) = &claim {
+                dt { "Compromised from" } dd { (claim.compromised_at.map_or("not stated".to_string(), time)) }
+                dt { "Police reference" } dd { (claim.police_reference.as_deref().unwrap_or("—")) }
+                dt { "Access restored" } dd {
+                    @match (claim.restored_at, &claim.restored_by) {
+                        (Some(at), Some(by)) => { (time(at)) " by " (by) }
+                        _ => { "no" }
+                    }
+                }
+            }
         }
         section.actions {
             h2 { "Work the case" }
@@ -315,6 +343,11 @@ pub async fn case_page(
             }
             @if case.status == "claimed" && !mine {
                 p.muted { "Claimed by another analyst: only they approve or reject it." }
+            }
+            @if let Some(claim) = &claim {
+                @if case.status == "approved" && claim.restored_at.is_none() {
+                    (restore_form(&viewer, &case.id))
+                }
             }
             (move_form(&viewer, &case.id, "note", "Add note", true))
         }
@@ -385,7 +418,8 @@ pub struct MoveForm {
     note: String,
 }
 
-/// `POST /console/cases/{id}/{action}`: the move, then back to the case (303).
+/// `POST /console/cases/{id}/{action}`: the move (or `restore`, the re-verification of a
+/// confirmed stolen-account claim's customer), then back to the case (303).
 pub async fn move_case(
     State(state): State<ConsoleState>,
     Extension(viewer): Extension<Viewer>,
@@ -399,9 +433,17 @@ pub async fn move_case(
         risk,
         credit: state.app.credit.as_deref(),
     };
-    let case = claims
-        .move_case(&id, &action, &form.note, &viewer.principal.caller())
-        .await
-        .map_err(ApiError::from)?;
+    let caller = viewer.principal.caller();
+    let case = if action == "restore" {
+        claims
+            .restore_access(&id, &form.note, &caller)
+            .await
+            .map_err(ApiError::from)?
+    } else {
+        claims
+            .move_case(&id, &action, &form.note, &caller)
+            .await
+            .map_err(ApiError::from)?
+    };
     Ok(Redirect::to(&format!("/console/cases/{}", case.id)).into_response())
 }
