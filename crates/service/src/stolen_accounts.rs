@@ -28,7 +28,7 @@ use serde_json::json;
 use tally_store::error::StoreError;
 use tally_store::risk::{CaseRow, ClaimRow};
 
-/// Longest description or police reference of a claim, in bytes.
+/// Longest description of a claim, in bytes.
 pub const CLAIM_TEXT_MAX: usize = 4096;
 /// Longest police reference, in bytes.
 pub const POLICE_REFERENCE_MAX: usize = 128;
