@@ -23,6 +23,21 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Decisions per second and p50/p99 latency of the default pack on one core, in process.
     Bench(BenchArgs),
+    /// Check an evidence package saved from `GET /v1/risk/cases/{id}/evidence`: its content
+    /// against its seal's SHA-256 digest, and the seal's signature against Tally's evidence
+    /// verifier key. Exit 1, saying what failed, when either does not hold.
+    VerifyEvidence(VerifyEvidenceArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyEvidenceArgs {
+    /// The package, as the API served it (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub package: PathBuf,
+    /// Tally's evidence verifier key (`<name>+<id>+<key>`, printed by `tally consortium
+    /// keygen` when the signing key was made), or `@FILE` to read it from a file.
+    #[arg(long, value_name = "KEY")]
+    pub verifier_key: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -87,6 +102,28 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Backtest(arguments) => run_backtest(arguments),
         Command::Generate(arguments) => run_generate(arguments),
         Command::Bench(arguments) => bench(arguments),
+        Command::VerifyEvidence(arguments) => verify_evidence(arguments),
+    }
+}
+
+fn verify_evidence(arguments: VerifyEvidenceArgs) -> anyhow::Result<ExitCode> {
+    let verifier = crate::consortium::keys::verifier_key(&arguments.verifier_key)?;
+    let text = std::fs::read_to_string(&arguments.package)
+        .with_context(|| format!("cannot read {}", arguments.package.display()))?;
+    let package: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", arguments.package.display()))?;
+    match tally_service::evidence::verify(&package, &verifier) {
+        Ok(verified) => {
+            println!(
+                "verified: case {} exported {}, sha256 {}, signed by {}",
+                verified.case_id, verified.generated, verified.sha256, verified.key_name
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("error: {} ({})", error, error.code());
+            Ok(ExitCode::from(1))
+        }
     }
 }
 
@@ -257,6 +294,54 @@ pub fn bench(arguments: BenchArgs) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tally risk verify-evidence` exits 0 on a package as sealed, 1 on a changed one or
+    /// under another key, and reads the verifier key from a file with `@`.
+    #[test]
+    fn verify_evidence_accepts_a_sealed_package_and_refuses_a_changed_one() {
+        use tally_consortium::{KeyType, SignerKey};
+        let directory = tempfile::tempdir().unwrap();
+        let signer =
+            SignerKey::from_seed("evidence.tally.test", KeyType::Ed25519, [5; 32]).unwrap();
+        let mut package =
+            serde_json::json!({"case": {"id": "case-9"}, "events": [{"amount": "10.00"}]});
+        let at: jiff::Timestamp = "2026-12-07T12:00:00Z".parse().unwrap();
+        let seal = tally_service::evidence::seal(&package, "case-9", at, Some(&signer)).unwrap();
+        package["seal"] =
+            serde_json::json!({"sha256": seal.sha256, "signed_note": seal.signed_note});
+        let write = |name: &str, text: String| {
+            let path = directory.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let verifier_file = write("evidence.vkey", format!("{}\n", signer.verifier()));
+        let verify = |package: PathBuf, verifier_key: String| {
+            run(Command::VerifyEvidence(VerifyEvidenceArgs {
+                package,
+                verifier_key,
+            }))
+            .unwrap()
+        };
+        let sealed = write(
+            "sealed.json",
+            serde_json::to_string_pretty(&package).unwrap(),
+        );
+        assert_eq!(
+            verify(sealed.clone(), format!("@{}", verifier_file.display())),
+            ExitCode::SUCCESS
+        );
+        package["events"][0]["amount"] = serde_json::json!("1.00");
+        let changed = write("changed.json", package.to_string());
+        assert_eq!(
+            verify(changed, signer.verifier().to_string()),
+            ExitCode::from(1)
+        );
+        let other = SignerKey::from_seed("evidence.tally.test", KeyType::Ed25519, [6; 32]).unwrap();
+        assert_eq!(
+            verify(sealed, other.verifier().to_string()),
+            ExitCode::from(1)
+        );
+    }
 
     #[test]
     fn generate_then_backtest_with_labels_and_the_live_set() {

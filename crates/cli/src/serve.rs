@@ -80,6 +80,30 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     if followed_up > 0 {
         tracing::info!(followed_up, "stolen-account claims followed up at start");
     }
+    // A claim whose credit step failed (a line busy with end of day, a database restart) is
+    // tried again on a schedule, not only at the next start or the case's next move.
+    let interval = config.risk.claim_follow_up_interval_seconds;
+    if interval > 0 {
+        let (risk, credit) = (risk.clone(), state.credit.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(interval)).await;
+                let claims = tally_service::stolen_accounts::StolenAccountClaims {
+                    risk: &risk,
+                    credit: credit.as_deref(),
+                };
+                match claims.finish_pending().await {
+                    Ok(0) => {}
+                    Ok(followed_up) => {
+                        tracing::info!(followed_up, "stolen-account claims followed up")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "stolen-account claims could not be followed up")
+                    }
+                }
+            }
+        });
+    }
     let recovery = state.payments.clone().map(|payments| {
         payments.attach_risk(risk.clone());
         spawn_payment_recovery(

@@ -24,6 +24,42 @@ pub struct Config {
     pub payments: PaymentsSettings,
     pub console: ConsoleSettings,
     pub consortium_log: ConsortiumLogSettings,
+    pub risk: RiskSettings,
+}
+
+/// The risk service: the key that signs evidence packages, and how often stolen-account
+/// claims whose credit steps failed are tried again.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskSettings {
+    /// A C2SP signer key (`PRIVATE+KEY+<name>+<id>+<key>`, the secret file `tally consortium
+    /// keygen` writes). Without it, evidence packages carry their digest unsigned.
+    pub evidence_signing_key: Option<Secret<String>>,
+    /// Seconds between retries of claims' unfinished credit steps (`0`: only at start).
+    pub claim_follow_up_interval_seconds: u64,
+}
+
+impl Default for RiskSettings {
+    fn default() -> Self {
+        Self {
+            evidence_signing_key: None,
+            claim_follow_up_interval_seconds: 60,
+        }
+    }
+}
+
+impl RiskSettings {
+    /// The evidence signer, parsed from its configured key.
+    pub fn evidence_signer(&self) -> Result<Option<tally_consortium::SignerKey>, ConfigError> {
+        self.evidence_signing_key
+            .as_ref()
+            .map(|key| {
+                tally_consortium::SignerKey::parse(key.expose().trim()).map_err(|error| {
+                    ConfigError::Invalid(format!("risk.evidence_signing_key: {error}"))
+                })
+            })
+            .transpose()
+    }
 }
 
 /// The consortium log's operator (`tally consortium serve`): how often it re-reads its
@@ -269,6 +305,7 @@ impl Config {
         self.credit
             .load()
             .map_err(|error| ConfigError::Invalid(format!("credit: {error}")))?;
+        self.risk.evidence_signer()?;
         Ok(())
     }
 
@@ -358,6 +395,40 @@ mod tests {
                 Config::load(Some(Path::new("zero.toml"))),
                 Err(ConfigError::Invalid(_))
             ));
+            // An evidence key that does not parse is refused at start, naming the key.
+            jail.create_file(
+                "evidence.toml",
+                "[risk]\nevidence_signing_key = \"PRIVATE+KEY+x+00000000+bm90IGEga2V5\"\n",
+            )?;
+            match Config::load(Some(Path::new("evidence.toml"))) {
+                Err(ConfigError::Invalid(message)) => {
+                    assert!(
+                        message.starts_with("risk.evidence_signing_key"),
+                        "{message}"
+                    )
+                }
+                other => panic!("a bad evidence key was accepted: {other:?}"),
+            }
+            let signer = tally_consortium::SignerKey::from_seed(
+                "evidence.tally.test",
+                tally_consortium::KeyType::Ed25519,
+                [1; 32],
+            )
+            .expect("a key");
+            jail.create_file(
+                "signed.toml",
+                &format!(
+                    "[risk]\nevidence_signing_key = \"{}\"\n",
+                    signer.to_secret_string()
+                ),
+            )?;
+            let config = Config::load(Some(Path::new("signed.toml"))).expect("a good key loads");
+            let loaded = config
+                .risk
+                .evidence_signer()
+                .expect("parses")
+                .expect("present");
+            assert_eq!(loaded.verifier(), signer.verifier());
             Ok(())
         });
     }

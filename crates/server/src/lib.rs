@@ -37,10 +37,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// The risk routes under `/v1/risk`, each group behind its scope.
-fn risk_routes(
-    risk: Arc<tally_service::risk::RiskService>,
-    credit: Option<Arc<tally_service::credit::decision::CreditService>>,
-) -> Router<AppState> {
+fn risk_routes(risk: Arc<tally_service::risk::RiskService>, state: &AppState) -> Router<AppState> {
     use axum::routing::delete;
     use routes::risk;
     let scope =
@@ -82,7 +79,11 @@ fn risk_routes(
         .merge(administration)
         .merge(reads)
         .merge(analyst)
-        .with_state(risk::RiskContext { risk, credit })
+        .with_state(risk::RiskContext {
+            risk,
+            credit: state.credit.clone(),
+            evidence_signer: state.evidence_signer.clone(),
+        })
 }
 
 /// The customer routes, each group behind its scope. A lookup is a `POST` with the phone or
@@ -302,7 +303,7 @@ pub fn app_with_risk(
         .merge(merchant_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
-        v1 = v1.nest("/risk", risk_routes(risk, state.credit.clone()));
+        v1 = v1.nest("/risk", risk_routes(risk, &state));
     }
     let authenticated = Router::new()
         .nest("/v1", v1)
@@ -396,7 +397,13 @@ pub async fn open(
         .with_lookups_per_minute(config.privacy.lookups_per_minute)
         .with_credit(Some(credit))
         .with_payments(Some(payments))
-        .with_console(config.console);
+        .with_console(config.console)
+        .with_evidence_signer(
+            config
+                .risk
+                .evidence_signer()
+                .map_err(|error| tally_store::StoreError::Corrupt(error.to_string()))?,
+        );
     Ok((state, task))
 }
 

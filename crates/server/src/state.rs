@@ -53,6 +53,8 @@ pub struct AppState {
     pub lookups: Arc<RateLimiter>,
     /// The operations console's sessions and cookie.
     pub console: ConsoleSettings,
+    /// The key that signs evidence packages' seals; `None`: seals carry the digest only.
+    pub evidence_signer: Option<Arc<tally_consortium::SignerKey>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,7 +87,14 @@ impl AppState {
             payments: None,
             lookups,
             console: ConsoleSettings::default(),
+            evidence_signer: None,
         }
+    }
+
+    /// The same state signing evidence packages with `signer`.
+    pub fn with_evidence_signer(mut self, signer: Option<tally_consortium::SignerKey>) -> Self {
+        self.evidence_signer = signer.map(Arc::new);
+        self
     }
 
     /// The same state with these personal-data keys.

@@ -130,6 +130,7 @@ tally_store::on_both_backends!(
     an_activated_version_replays_history_into_its_cold_features,
     a_case_belongs_to_the_key_that_claimed_it_not_its_name,
     every_evidence_export_is_in_the_case_trail,
+    an_evidence_package_names_linked_customers_and_its_seal_verifies,
     a_replaced_list_entry_stays_replaced_in_the_table_and_after_a_restart,
     the_service_forgets_old_keys_and_expired_list_entries_while_it_runs,
     an_expired_list_entry_is_neither_listed_nor_applied,
@@ -2046,4 +2047,163 @@ async fn an_activation_keeps_features_defined_the_same_way_even_renamed(harness:
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["decision"]["rule_set_version"], 2);
     assert_eq!(body["decision"]["features"]["card_count_10m"], 4, "{body}");
+}
+
+/// The evidence package names the other customers whose events carried the victim's device,
+/// card or address, with their cases, and nobody else; its seal verifies under Tally's
+/// evidence key, a changed figure does not, and the digest is on the case's trail.
+async fn an_evidence_package_names_linked_customers_and_its_seal_verifies(harness: Harness) {
+    use tally_consortium::{KeyType, SignerKey};
+    let signer = SignerKey::from_seed("evidence.tally.test", KeyType::Ed25519, [3; 32]).unwrap();
+    let mut harness = harness;
+    // Unsigned first: without a key the seal carries the digest only.
+    let (_, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "gina", "description": "not me"})),
+        )
+        .await;
+    let gina_case = claim["case"]["id"].as_str().unwrap().to_string();
+    let uri = format!("/v1/risk/cases/{gina_case}/evidence");
+    let (status, unsigned) = harness.call("GET", &uri, &harness.analyst, None).await;
+    assert_eq!(status, StatusCode::OK, "{unsigned}");
+    assert_eq!(unsigned["seal"]["signed_note"], Value::Null);
+    assert_eq!(unsigned["seal"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(unsigned["linked_customers"], json!([]));
+    let error = tally_service::evidence::verify(&unsigned, &signer.verifier()).unwrap_err();
+    assert_eq!(error.code(), "evidence_unsigned");
+
+    let signed_state = harness
+        .state
+        .clone()
+        .with_evidence_signer(Some(signer.clone()));
+    harness.router = app_with_risk(signed_state, harness.risk.clone());
+    let amount = |value: &str| json!({"value": value, "currency": "CNY"});
+    for (id, customer, extra) in [
+        (
+            "g1",
+            "gina",
+            json!({"device": "d-ring", "card": "c-ring", "address": "a-gina", "amount": amount("20.00")}),
+        ),
+        (
+            "h1",
+            "hank",
+            json!({"device": "d-ring", "amount": amount("30.00")}),
+        ),
+        (
+            "i1",
+            "ivan",
+            json!({"device": "d-ivan", "card": "c-ring", "amount": amount("40.00")}),
+        ),
+        (
+            "k1",
+            "kurt",
+            json!({"device": "d-kurt", "address": "a-gina", "amount": amount("50.00")}),
+        ),
+        (
+            "j1",
+            "judy",
+            json!({"device": "d-judy", "card": "c-judy", "address": "a-judy", "amount": amount("60.00")}),
+        ),
+    ] {
+        let event = harness.event(id, "transaction", customer, extra);
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(event),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, claim) = harness
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &harness.writer_key,
+            Some(json!({"customer": "hank", "description": "not me either"})),
+        )
+        .await;
+    let hank_case = claim["case"]["id"].as_str().unwrap().to_string();
+
+    let (status, package) = harness.call("GET", &uri, &harness.analyst, None).await;
+    assert_eq!(status, StatusCode::OK, "{package}");
+    assert_eq!(package["cards"], json!(["c-ring"]));
+    let linked: Vec<(String, Value, Vec<String>)> = package["linked_customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|linked| {
+            let cases = linked["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|case| case["id"].as_str().unwrap().to_string())
+                .collect();
+            (
+                linked["customer"].as_str().unwrap().to_string(),
+                linked["shared"].clone(),
+                cases,
+            )
+        })
+        .collect();
+    assert_eq!(
+        linked,
+        vec![
+            (
+                "hank".to_string(),
+                json!([{"kind": "device", "value": "d-ring"}]),
+                vec![hank_case.clone()]
+            ),
+            (
+                "ivan".to_string(),
+                json!([{"kind": "card", "value": "c-ring"}]),
+                vec![]
+            ),
+            (
+                "kurt".to_string(),
+                json!([{"kind": "address", "value": "a-gina"}]),
+                vec![]
+            ),
+        ],
+        "{package}"
+    );
+
+    let verified = tally_service::evidence::verify(&package, &signer.verifier()).unwrap();
+    assert_eq!(verified.case_id, gina_case);
+    assert_eq!(verified.sha256, package["seal"]["sha256"].as_str().unwrap());
+    let mut changed = package.clone();
+    changed["events"][0]["event"]["amount"]["value"] = json!("2.00");
+    let error = tally_service::evidence::verify(&changed, &signer.verifier()).unwrap_err();
+    assert_eq!(error.code(), "evidence_digest_mismatch");
+
+    // Both digests are on the trail, after the export they seal.
+    let (_, case) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{gina_case}"),
+            &harness.analyst,
+            None,
+        )
+        .await;
+    let sealed: Vec<String> = case["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|line| line["action"] == "evidence_sealed")
+        .map(|line| line["note"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sealed,
+        vec![
+            format!(
+                "evidence package sha256 {} not signed (no evidence key configured)",
+                unsigned["seal"]["sha256"].as_str().unwrap()
+            ),
+            format!("evidence package sha256 {} signed", verified.sha256),
+        ]
+    );
 }

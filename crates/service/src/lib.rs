@@ -12,6 +12,7 @@ pub mod caller;
 pub mod consortium;
 pub mod credit;
 pub mod customers;
+pub mod evidence;
 pub mod key_rotation;
 pub mod overview;
 pub mod payments;

@@ -45,6 +45,15 @@ pub struct EventRow {
     pub decided_at: i64,
 }
 
+/// The identifiers an evidence package looks for in other customers' events: device ids,
+/// card fingerprints and address hashes, as events carry them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SharedIdentifiers {
+    pub devices: Vec<String>,
+    pub cards: Vec<String>,
+    pub addresses: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ListEntryRow {
     pub id: String,
@@ -610,6 +619,15 @@ macro_rules! risk_sql {
                     .await?)
             }
 
+            pub async fn customer_cases(
+                pool: &Pool<$database>,
+                customer: &str,
+                limit: i64,
+            ) -> Result<Vec<CaseRow>, StoreError> {
+                let sql = format!("{CASE_COLUMNS} WHERE customer = $1 ORDER BY created_at DESC, id LIMIT $2");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).bind(limit).fetch_all(pool).await?)
+            }
+
             pub async fn case_log(pool: &Pool<$database>, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT id, case_id, at, actor, action, note FROM risk_case_log WHERE case_id = $1 ORDER BY at, id",
@@ -931,6 +949,71 @@ impl RiskStore {
     /// first within each.
     pub async fn case_queue(&self, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
         on_pool!(&self.database, case_queue(queue))
+    }
+
+    /// The cases of `customer`, newest first, at most `limit`.
+    pub async fn customer_cases(
+        &self,
+        customer: &str,
+        limit: i64,
+    ) -> Result<Vec<CaseRow>, StoreError> {
+        on_pool!(&self.database, customer_cases(customer, limit))
+    }
+
+    /// Events of customers other than `customer` that carry one of `identifiers`, newest
+    /// first, at most `limit`, looked for among the latest `window` events (by sequence):
+    /// the evidence package's linked cases. The bound keeps an export's cost fixed however
+    /// long the event history grows.
+    pub async fn linked_events(
+        &self,
+        customer: &str,
+        identifiers: &SharedIdentifiers,
+        window: i64,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        const RECENT: &str = "SELECT sequence, event_id, customer, at, body, action, version, \
+            decision, decided_at FROM (SELECT * FROM risk_events ORDER BY sequence DESC LIMIT $1) \
+            AS recent WHERE customer <> $2 AND ";
+        match &self.database {
+            Database::Sqlite(pool) => {
+                let sql = format!(
+                    "{RECENT}(json_extract(body, '$.device') IN (SELECT value FROM json_each($3)) \
+                     OR json_extract(body, '$.card') IN (SELECT value FROM json_each($4)) \
+                     OR json_extract(body, '$.address') IN (SELECT value FROM json_each($5))) \
+                     ORDER BY sequence DESC LIMIT $6"
+                );
+                let json = |values: &[String]| {
+                    serde_json::to_string(values).unwrap_or_else(|_| "[]".to_string())
+                };
+                // Fixed text; the identifiers are bound parameters.
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(window)
+                    .bind(customer)
+                    .bind(json(&identifiers.devices))
+                    .bind(json(&identifiers.cards))
+                    .bind(json(&identifiers.addresses))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?)
+            }
+            Database::Postgres(pool) => {
+                let sql = format!(
+                    "{RECENT}((body::jsonb ->> 'device') = ANY($3) \
+                     OR (body::jsonb ->> 'card') = ANY($4) \
+                     OR (body::jsonb ->> 'address') = ANY($5)) \
+                     ORDER BY sequence DESC LIMIT $6"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(window)
+                    .bind(customer)
+                    .bind(&identifiers.devices)
+                    .bind(&identifiers.cards)
+                    .bind(&identifiers.addresses)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?)
+            }
+        }
     }
 
     pub async fn case_log(&self, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {

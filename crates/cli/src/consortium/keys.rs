@@ -54,7 +54,7 @@ pub(super) fn blinding_keygen(secret_file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(super) fn verifier_key(argument: &str) -> anyhow::Result<VerifierKey> {
+pub(crate) fn verifier_key(argument: &str) -> anyhow::Result<VerifierKey> {
     let text = match argument.strip_prefix('@') {
         Some(path) => read_text(Path::new(path))?,
         None => argument.to_owned(),

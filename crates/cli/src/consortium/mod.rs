@@ -13,7 +13,7 @@
 mod bench;
 mod client;
 mod demo;
-mod keys;
+pub(crate) mod keys;
 mod mirror;
 mod serve;
 #[cfg(test)]

@@ -11,9 +11,9 @@ use crate::wire::risk::{
     ActivationBody, ActivationRequestBody, ActivationRequestEnvelope, ActivationRequestList,
     AddListEntryRequest, CaseBody, CaseEnvelope, CaseList, CaseLogLineBody, CaseWithLogBody,
     ClaimBody, ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody, EvidenceEventBody,
-    ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest, RestoreAccessRequest,
-    RiskDecisionBody, RiskEventRequest, RuleSetVersionBody, RuleSetVersionsBody,
-    UploadRuleSetRequest, UploadedRuleSetBody,
+    LinkedCustomerBody, ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest,
+    RestoreAccessRequest, RiskDecisionBody, RiskEventRequest, RuleSetVersionBody,
+    RuleSetVersionsBody, SealBody, UploadRuleSetRequest, UploadedRuleSetBody,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,8 +29,6 @@ use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
 
 /// Most cases one listing returns.
 pub(crate) const CASES_PER_PAGE_MAX: i64 = tally_service::risk::CASES_PER_PAGE_MAX;
-/// Most events of the customer an evidence package carries.
-const EVIDENCE_EVENTS_MAX: i64 = 1000;
 
 #[derive(Clone)]
 pub struct RiskContext {
@@ -38,6 +36,9 @@ pub struct RiskContext {
     /// The credit service, whose lines follow stolen-account claims; `None` in a process
     /// that does not serve credit (another process then follows the claims up).
     pub credit: Option<Arc<CreditService>>,
+    /// Tally's evidence key, which signs evidence packages' seals; `None`: not configured,
+    /// and seals carry the digest only.
+    pub evidence_signer: Option<Arc<tally_consortium::SignerKey>>,
 }
 
 impl RiskContext {
@@ -529,13 +530,14 @@ pub async fn restore_access(
     }))
 }
 
-/// The evidence package of a case, for the police: the case and its trail, and the
-/// customer's events with the decisions made on them, devices, addresses and amounts.
+/// The evidence package of a case, for the police: the case and its trail, the customer's
+/// events with the decisions made on them, the cases linked to it by a shared identifier, and
+/// the package's seal.
 #[utoipa::path(
     get, path = "/v1/risk/cases/{id}/evidence", tag = "risk",
     params(("id" = String, Path, description = "Case id")),
     responses(
-        (status = 200, description = "`{case, claim?, trail, customer, devices, addresses, events, generated_at}`: the case, its claim (stolen-account cases: compromise time, police reference, re-verification), its trail, and the customer's events with their decisions. Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it", body = EvidenceBody),
+        (status = 200, description = "`{addresses, cards, case, claim?, customer, devices, events, generated_at, linked_customers, seal, trail}`: the case, its claim (stolen-account cases: compromise time, police reference, re-verification), its trail, the customer's events with their decisions, other customers whose recent events share a device, card or address with this one (with their cases), and the seal: the SHA-256 of the package's canonical JSON and Tally's signed note over it (`tally evidence verify` checks both). Every export is recorded first in the case's trail (`evidence_exported`, with who and when), and the trail served includes it; the digest is recorded after it (`evidence_sealed`)", body = EvidenceBody),
         (status = 404, description = "No such case (`risk_case_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:analyst"]))
@@ -545,53 +547,42 @@ pub async fn evidence(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<EvidenceBody>, ApiError> {
-    let case = find_case(&context, &id).await?;
-    let store = &context.risk.store;
-    // Every read of the package (personal data) is in the case's trail, stored before the
-    // package is served: a package whose export could not be recorded is not served.
-    store
-        .add_case_note(&RiskService::log_line(
-            &id,
-            context.risk.clock.now(),
-            &principal.name,
-            "evidence_exported",
-            &format!(
-                "evidence package exported with API key {}",
-                principal.key_id
-            ),
-        ))
-        .await?;
-    let log = store.case_log(&id).await?;
-    let events = store
-        .customer_events(&case.customer, EVIDENCE_EVENTS_MAX)
-        .await?;
-    let mut devices = std::collections::BTreeSet::new();
-    let mut addresses = std::collections::BTreeSet::new();
-    let mut items = Vec::new();
-    for row in events.iter().rev() {
-        let event: Value = serde_json::from_str(&row.body).map_err(ApiError::internal)?;
-        let decision: Value = serde_json::from_str(&row.decision).map_err(ApiError::internal)?;
-        if let Some(device) = event.get("device").and_then(Value::as_str) {
-            devices.insert(device.to_string());
-        }
-        if let Some(address) = event.get("address").and_then(Value::as_str) {
-            addresses.insert(address.to_string());
-        }
-        items.push(EvidenceEventBody {
-            decision,
-            event,
+    let caller = principal.caller();
+    let package = context.risk.evidence_package(&id, &caller).await?;
+    let mut events = Vec::with_capacity(package.events.len());
+    for row in &package.events {
+        events.push(EvidenceEventBody {
+            decision: serde_json::from_str(&row.decision).map_err(ApiError::internal)?,
+            event: serde_json::from_str(&row.body).map_err(ApiError::internal)?,
             sequence: row.sequence,
         });
     }
-    let claim = store.claim(&id).await?;
-    Ok(axum::Json(EvidenceBody {
-        addresses,
-        case: CaseBody::new(&case),
-        claim: claim.as_ref().map(ClaimBody::new),
-        customer: case.customer.clone(),
-        devices,
-        events: items,
-        generated_at: context.risk.clock.now(),
-        trail: log.iter().map(CaseLogLineBody::new).collect(),
-    }))
+    let mut body = EvidenceBody {
+        addresses: package.addresses,
+        cards: package.cards,
+        case: CaseBody::new(&package.case),
+        claim: package.claim.as_ref().map(ClaimBody::new),
+        customer: package.case.customer.clone(),
+        devices: package.devices,
+        events,
+        generated_at: package.generated_at,
+        linked_customers: package.linked.iter().map(LinkedCustomerBody::new).collect(),
+        seal: None,
+        trail: package.trail.iter().map(CaseLogLineBody::new).collect(),
+    };
+    // The seal covers exactly what is served: the body's own JSON.
+    let unsealed = serde_json::to_value(&body).map_err(ApiError::internal)?;
+    let seal = tally_service::evidence::seal(
+        &unsealed,
+        &package.case.id,
+        package.generated_at,
+        context.evidence_signer.as_deref(),
+    )
+    .map_err(ApiError::internal)?;
+    context.risk.record_seal(&id, &caller, &seal).await?;
+    body.seal = Some(SealBody {
+        sha256: seal.sha256,
+        signed_note: seal.signed_note,
+    });
+    Ok(axum::Json(body))
 }

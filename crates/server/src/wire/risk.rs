@@ -420,8 +420,10 @@ pub struct RestoreAccessRequest {
 /// The evidence package of a case.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EvidenceBody {
-    /// The addresses the customer's events carried.
+    /// The addresses (hashes) the customer's events carried.
     pub addresses: BTreeSet<String>,
+    /// The card fingerprints the customer's events carried.
+    pub cards: BTreeSet<String>,
     pub case: CaseBody,
     /// The claim, for a stolen-account case made with one: the stated compromise time and
     /// the police reference; absent for other cases.
@@ -434,8 +436,64 @@ pub struct EvidenceBody {
     pub events: Vec<EvidenceEventBody>,
     #[schema(value_type = String, format = DateTime)]
     pub generated_at: Timestamp,
+    /// Other customers whose recent events carry one of this customer's devices, cards or
+    /// addresses, with what they share and their cases (a fraud ring's other victims or
+    /// accounts).
+    pub linked_customers: Vec<LinkedCustomerBody>,
+    /// The package's SHA-256 digest and Tally's signed note over it; always present in an
+    /// answer (absent only while the package is being sealed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seal: Option<SealBody>,
     /// The case's trail, this export included.
     pub trail: Vec<CaseLogLineBody>,
+}
+
+/// Another customer linked to an evidence package's customer by a shared identifier.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkedCustomerBody {
+    /// Their cases, newest first.
+    pub cases: Vec<CaseBody>,
+    pub customer: String,
+    /// What they share: `{kind: device|card|address, value}`.
+    pub shared: Vec<SharedIdentifierBody>,
+}
+
+/// An identifier two customers' events share.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SharedIdentifierBody {
+    /// device, card (fingerprint) or address (hash).
+    pub kind: String,
+    pub value: String,
+}
+
+/// An evidence package's seal: the SHA-256 of the package's canonical JSON (without `seal`,
+/// keys sorted, compact), and a C2SP signed note over it by Tally's evidence key
+/// (`[risk] evidence_signing_key`); check it with `tally evidence verify`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SealBody {
+    /// The digest, lowercase hex.
+    pub sha256: String,
+    /// The signed note (`tally evidence package`, the case id, the digest and the time,
+    /// then the signature line); null when no evidence key is configured.
+    #[schema(required = true)]
+    pub signed_note: Option<String>,
+}
+
+impl LinkedCustomerBody {
+    pub fn new(linked: &tally_service::evidence::LinkedCustomer) -> Self {
+        Self {
+            cases: linked.cases.iter().map(CaseBody::new).collect(),
+            customer: linked.customer.clone(),
+            shared: linked
+                .shared
+                .iter()
+                .map(|identifier| SharedIdentifierBody {
+                    kind: identifier.kind.to_string(),
+                    value: identifier.value.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// A stolen-account claim as the evidence package carries it.
@@ -597,6 +655,7 @@ mod tests {
         });
         assert_sorted_keys(&EvidenceBody {
             addresses: BTreeSet::from(["address-1".to_string()]),
+            cards: BTreeSet::from(["card-1".to_string()]),
             case: CaseBody::new(&case()),
             claim: Some(ClaimBody {
                 compromised_at: Some(at(1_000_000)),
@@ -612,6 +671,18 @@ mod tests {
                 sequence: 7,
             }],
             generated_at: at(4_000_000),
+            linked_customers: vec![LinkedCustomerBody {
+                cases: vec![CaseBody::new(&case())],
+                customer: "customer-2".into(),
+                shared: vec![SharedIdentifierBody {
+                    kind: "device".into(),
+                    value: "device-1".into(),
+                }],
+            }],
+            seal: Some(SealBody {
+                sha256: "00".repeat(32),
+                signed_note: None,
+            }),
             trail: vec![log_line()],
         });
     }
