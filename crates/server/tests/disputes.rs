@@ -208,7 +208,11 @@ impl Shop {
     /// notification and Tally's dispute.
     async fn dispute(&self, payment: &str, disputed: &str) -> (Value, Value) {
         let reference = self.capture_reference(payment).await;
-        let due_by = self.clock.now().checked_add(jiff::SignedDuration::from_hours(7 * 24)).unwrap();
+        let due_by = self
+            .clock
+            .now()
+            .checked_add(jiff::SignedDuration::from_hours(7 * 24))
+            .unwrap();
         let raised = self
             .bank
             .as_ref()
@@ -222,11 +226,7 @@ impl Shop {
             .await
             .unwrap();
         let opened = self
-            .notification(
-                "dispute.opened",
-                "channel_id",
-                raised.dispute_id.as_str(),
-            )
+            .notification("dispute.opened", "channel_id", raised.dispute_id.as_str())
             .await;
         let (status, receipt) = self.deliver(&opened).await;
         assert_eq!(status, StatusCode::OK, "{receipt}");
@@ -454,7 +454,10 @@ async fn a_dispute_story_from_opening_to_won_and_lost(shop: Shop) {
         .await;
     assert_eq!(status, StatusCode::OK);
     let csv = csv.as_str().unwrap();
-    assert!(csv.lines().next().unwrap().ends_with(",carried,disputes"), "{csv}");
+    assert!(
+        csv.lines().next().unwrap().ends_with(",carried,disputes"),
+        "{csv}"
+    );
     assert!(
         csv.lines()
             .any(|line| line.contains(MERCHANT) && line.ends_with(",false,-79.00")),
@@ -488,7 +491,10 @@ async fn every_refusal_of_the_dispute_routes(shop: Shop) {
     // Blank evidence, and a list for an unknown merchant, status or page size.
     refused(
         &shop
-            .post(&format!("/v1/disputes/{id}/evidence"), json!({"evidence": "  "}))
+            .post(
+                &format!("/v1/disputes/{id}/evidence"),
+                json!({"evidence": "  "}),
+            )
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_evidence",
@@ -576,7 +582,9 @@ async fn every_refusal_of_the_dispute_routes(shop: Shop) {
         "dispute_closed",
     );
     refused(
-        &shop.post(&format!("/v1/disputes/{id}/accept"), json!({})).await,
+        &shop
+            .post(&format!("/v1/disputes/{id}/accept"), json!({}))
+            .await,
         StatusCode::CONFLICT,
         "dispute_closed",
     );

@@ -289,7 +289,13 @@ async fn payout(State(simulator): State<Simulator>, body: Bytes) -> Response {
 /// Sends what a dispute's change notifies, then answers its view.
 fn disputed(
     simulator: &Simulator,
-    result: Result<(disputes::DisputeView, Vec<crate::simulator::state::Delivery>), Refusal>,
+    result: Result<
+        (
+            disputes::DisputeView,
+            Vec<crate::simulator::state::Delivery>,
+        ),
+        Refusal,
+    >,
     status: StatusCode,
 ) -> Response {
     match result {

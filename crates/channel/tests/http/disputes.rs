@@ -3,8 +3,8 @@
 //! dispute; decided once (the same decision again answers the same, the other is refused);
 //! each notified, signed, with its reason, deadline and, on a loss, the bank's fee.
 
-use crate::support::{cny, config, refusal_code, reference, start, SECRET, VISA};
 use crate::notifications::start_receiver;
+use crate::support::{cny, config, reference, refusal_code, start, SECRET, VISA};
 use jiff::{SignedDuration, Timestamp};
 use std::time::Duration;
 use tally_channel::{
@@ -117,7 +117,10 @@ async fn disputes_are_raised_within_the_capture_decided_once_and_notified() {
     let kinds: Vec<_> = disputes.iter().map(|n| n.kind.clone()).collect();
     assert_eq!(
         kinds,
-        [NotificationType::DisputeOpened, NotificationType::DisputeLost]
+        [
+            NotificationType::DisputeOpened,
+            NotificationType::DisputeLost
+        ]
     );
     for notification in &disputes {
         assert_eq!(notification.reference, reference("order-1:capture"));

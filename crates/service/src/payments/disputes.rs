@@ -29,7 +29,9 @@ use crate::payments::accounts::PAYMENTS_SERVICE;
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::merchant_entries::{MOVEMENT, MOVEMENT_DISPUTE};
-use crate::payments::notifications::{NotificationOutcome, NotificationReceipt, NotificationRefusal};
+use crate::payments::notifications::{
+    NotificationOutcome, NotificationReceipt, NotificationRefusal,
+};
 use crate::payments::record::PaymentRecord;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -442,10 +444,26 @@ impl PaymentService {
             .service(self.database(), self.writer(), currency)
             .await?;
         let legs = [
-            leg(merchant.pending, Side::Debit, amount(row.from_pending_minor)),
-            leg(merchant.available, Side::Debit, amount(row.from_available_minor)),
-            leg(merchant.reserve, Side::Debit, amount(row.from_reserve_minor)),
-            leg(service.channel_clearing, Side::Credit, amount(row.amount_minor)),
+            leg(
+                merchant.pending,
+                Side::Debit,
+                amount(row.from_pending_minor),
+            ),
+            leg(
+                merchant.available,
+                Side::Debit,
+                amount(row.from_available_minor),
+            ),
+            leg(
+                merchant.reserve,
+                Side::Debit,
+                amount(row.from_reserve_minor),
+            ),
+            leg(
+                service.channel_clearing,
+                Side::Credit,
+                amount(row.amount_minor),
+            ),
         ]
         .into_iter()
         .flatten()
@@ -496,12 +514,18 @@ impl PaymentService {
         let (moved, description) = if won {
             (
                 Amount::new(row.amount_minor, currency),
-                format!("dispute {} won: returned to merchant {}", row.id, row.merchant_id),
+                format!(
+                    "dispute {} won: returned to merchant {}",
+                    row.id, row.merchant_id
+                ),
             )
         } else {
             (
                 Amount::new(row.fee_minor, currency),
-                format!("dispute {} lost: the channel's fee to merchant {}", row.id, row.merchant_id),
+                format!(
+                    "dispute {} lost: the channel's fee to merchant {}",
+                    row.id, row.merchant_id
+                ),
             )
         };
         let legs = if won {

@@ -169,9 +169,7 @@ impl PaymentService {
                     | NotificationType::DisputeLost
             )
         {
-            return self
-                .receive_dispute_notification(&notification, now)
-                .await;
+            return self.receive_dispute_notification(&notification, now).await;
         }
         let recorded = self
             .database()
