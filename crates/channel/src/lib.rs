@@ -34,6 +34,6 @@ pub use error::{refusal, ChannelError};
 pub use http::{HttpChannel, HttpChannelConfig};
 pub use identifiers::{CardToken, ChannelId, InvalidIdentifier, Reference};
 pub use notification::{
-    signature_header, verify_notification, Notification, NotificationError, NotificationType,
-    SIGNATURE_HEADER,
+    signature_header, verify_notification, DisputeDetails, Notification, NotificationError,
+    NotificationType, SIGNATURE_HEADER,
 };

@@ -38,6 +38,21 @@ pub struct Notification {
     pub channel_id: ChannelId,
     pub amount: Amount,
     pub occurred_at: Timestamp,
+    /// A dispute's terms, on `dispute.*` events only (their `channel_id` is the dispute's id,
+    /// their `reference` the disputed capture's).
+    pub dispute: Option<DisputeDetails>,
+}
+
+/// What a dispute notification says beyond the amount: why the cardholder disputes, until
+/// when the merchant may answer, and what the channel charges when the dispute is lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeDetails {
+    /// The card scheme's reason code (`10.4` fraud, `13.1` goods not received, …).
+    pub reason_code: String,
+    /// Evidence must reach the channel before this moment.
+    pub evidence_due_by: Timestamp,
+    /// The channel's fee, charged on `dispute.lost` (zero on the other events).
+    pub fee: Amount,
 }
 
 /// What happened. Types this version does not know are kept as `Unrecognized`, so a channel
@@ -51,6 +66,12 @@ pub enum NotificationType {
     RefundSucceeded,
     PayoutPaid,
     PayoutReturned,
+    /// A cardholder disputed a capture: the channel takes the amount back.
+    DisputeOpened,
+    /// The issuer decided for the merchant: the channel gives the amount back.
+    DisputeWon,
+    /// The issuer decided for the cardholder: final, and the channel charges its fee.
+    DisputeLost,
     Unrecognized(String),
 }
 
@@ -64,6 +85,9 @@ impl NotificationType {
             NotificationType::RefundSucceeded => "refund.succeeded",
             NotificationType::PayoutPaid => "payout.paid",
             NotificationType::PayoutReturned => "payout.returned",
+            NotificationType::DisputeOpened => "dispute.opened",
+            NotificationType::DisputeWon => "dispute.won",
+            NotificationType::DisputeLost => "dispute.lost",
             NotificationType::Unrecognized(text) => text,
         }
     }
@@ -77,6 +101,9 @@ impl NotificationType {
             "refund.succeeded" => NotificationType::RefundSucceeded,
             "payout.paid" => NotificationType::PayoutPaid,
             "payout.returned" => NotificationType::PayoutReturned,
+            "dispute.opened" => NotificationType::DisputeOpened,
+            "dispute.won" => NotificationType::DisputeWon,
+            "dispute.lost" => NotificationType::DisputeLost,
             other => NotificationType::Unrecognized(other.to_string()),
         }
     }
@@ -93,6 +120,16 @@ struct NotificationBody {
     amount: String,
     currency: String,
     occurred_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dispute: Option<DisputeBody>,
+}
+
+/// A dispute's part of the JSON; the fee is in the notification's currency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct DisputeBody {
+    reason_code: String,
+    evidence_due_by: Timestamp,
+    fee: String,
 }
 
 impl Notification {
@@ -106,6 +143,11 @@ impl Notification {
             amount: self.amount.to_decimal_string(),
             currency: self.amount.currency().code().to_string(),
             occurred_at: self.occurred_at,
+            dispute: self.dispute.as_ref().map(|dispute| DisputeBody {
+                reason_code: dispute.reason_code.clone(),
+                evidence_due_by: dispute.evidence_due_by,
+                fee: dispute.fee.to_decimal_string(),
+            }),
         };
         // A struct of strings and a timestamp always serializes.
         serde_json::to_vec(&body).unwrap_or_default()
@@ -117,7 +159,17 @@ impl Notification {
         if body.event_id.is_empty() {
             return Err(NotificationError::MalformedBody("empty event_id".into()));
         }
+        let dispute = match &body.dispute {
+            Some(dispute) => Some(DisputeDetails {
+                reason_code: dispute.reason_code.clone(),
+                evidence_due_by: dispute.evidence_due_by,
+                fee: amount_from_wire(&dispute.fee, &body.currency)
+                    .map_err(NotificationError::MalformedBody)?,
+            }),
+            None => None,
+        };
         Ok(Notification {
+            dispute,
             amount: amount_from_wire(&body.amount, &body.currency)
                 .map_err(NotificationError::MalformedBody)?,
             event_id: body.event_id,
@@ -247,6 +299,7 @@ mod tests {
             channel_id: ChannelId::new("cap_1").expect("a valid channel id"),
             amount: Amount::new(1250, Currency::CNY),
             occurred_at: Timestamp::from_second(1_700_000_000).expect("a valid time"),
+            dispute: None,
         }
     }
 
@@ -327,10 +380,25 @@ mod tests {
     #[test]
     fn an_unknown_type_is_kept_not_refused() {
         let mut future = notification();
-        future.kind = NotificationType::Unrecognized("dispute.opened".into());
+        future.kind = NotificationType::Unrecognized("dispute.reopened".into());
         let body = future.to_json();
         let header = signature_header(SECRET, at(1_700_000_000), &body);
         let read = verify_notification(SECRET, &header, &body, at(1_700_000_000), Duration::ZERO);
         assert_eq!(read, Ok(future));
+    }
+
+    #[test]
+    fn a_dispute_notification_carries_its_terms_both_ways() {
+        let mut dispute = notification();
+        dispute.kind = NotificationType::DisputeLost;
+        dispute.dispute = Some(DisputeDetails {
+            reason_code: "10.4".into(),
+            evidence_due_by: at(1_700_600_000),
+            fee: Amount::new(1500, Currency::CNY),
+        });
+        let body = dispute.to_json();
+        let header = signature_header(SECRET, at(1_700_000_000), &body);
+        let read = verify_notification(SECRET, &header, &body, at(1_700_000_000), Duration::ZERO);
+        assert_eq!(read, Ok(dispute));
     }
 }

@@ -13,6 +13,8 @@
 //! - [`merchant`]: a merchant's status and the moves between them.
 //! - [`fees`]: a merchant's fee schedule per payment method, and how it agrees with the
 //!   credit product's merchant discount.
+//! - [`dispute`]: chargebacks on a card leg: states, the evidence deadline, and which of
+//!   the merchant's balances a dispute takes its amount from.
 //! - [`settlement`]: T+N business days in the merchant's zone with a holiday calendar, and
 //!   the rolling reserve.
 //!
@@ -21,6 +23,7 @@
 //! these rules, records each step before the external call it leads to, and moves the money
 //! in the ledger.
 
+pub mod dispute;
 pub mod error;
 pub mod fees;
 pub mod funding;
@@ -30,6 +33,7 @@ pub mod refund;
 pub mod settlement;
 pub mod vault;
 
+pub use dispute::{DisputeDebit, DisputeError, DisputeStatus};
 pub use error::PaymentError;
 pub use fees::{Fee, FeeSchedule, FeeText, PaymentMethod};
 pub use funding::{Funding, Share, Source};

@@ -257,7 +257,28 @@ fn merchant_routes() -> Router<AppState> {
             get(merchants::get_statements_csv),
         )
         .route_layer(scope("payments:read"));
-    Router::new().merge(writes).merge(admin).merge(reads)
+    Router::new()
+        .merge(writes)
+        .merge(admin)
+        .merge(reads)
+        .merge(dispute_routes())
+}
+
+/// The dispute routes under `/v1/disputes`: reads with `payments:read`, the merchant's
+/// answers with `payments:write`.
+fn dispute_routes() -> Router<AppState> {
+    use routes::disputes;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/disputes/{id}/evidence", post(disputes::submit_evidence))
+        .route("/disputes/{id}/accept", post(disputes::accept_dispute))
+        .route_layer(scope("payments:write"));
+    let reads = Router::new()
+        .route("/disputes", get(disputes::list_disputes))
+        .route("/disputes/{id}", get(disputes::get_dispute))
+        .route_layer(scope("payments:read"));
+    Router::new().merge(writes).merge(reads)
 }
 
 /// The application router, with the risk routes when a risk service is given.

@@ -413,6 +413,7 @@ async fn an_unknown_reference_is_stored_and_changes_nothing(bank: Bank) {
             channel_id: ChannelId::new("cap_1").unwrap(),
             amount: Amount::new(1250, Currency::CNY),
             occurred_at: bank.clock.now(),
+            dispute: None,
         };
         let body = notification.to_json();
         let signature = signature_header(BANK_SECRET.as_bytes(), bank.clock.now(), &body);

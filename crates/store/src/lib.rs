@@ -16,6 +16,7 @@ pub mod credit;
 pub mod credit_operations;
 pub mod customers;
 pub mod database;
+pub mod disputes;
 pub mod error;
 pub mod keys;
 pub mod merchants;

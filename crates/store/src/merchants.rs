@@ -84,6 +84,8 @@ pub struct StatementRow {
     pub reserve_after_minor: i64,
     pub entry_key: Option<String>,
     pub created_at: i64,
+    /// Taken for disputes (amounts and the channel's fees, less amounts returned).
+    pub disputes_minor: i64,
 }
 
 /// A reserve held by a run.
@@ -123,7 +125,7 @@ const MERCHANT_COLUMNS: &str = "id, status, currency, category_code, time_zone, 
 const STATEMENT_COLUMNS: &str = "business_date, merchant_id, currency, from_date, through_date, \
      gross_minor, fees_minor, refunds_minor, reserve_held_minor, reserve_released_minor, \
      net_minor, pending_after_minor, available_after_minor, reserve_after_minor, entry_key, \
-     created_at";
+     created_at, disputes_minor";
 
 impl Database {
     /// Onboards a merchant with its first status change (`active`, "onboarded").
@@ -381,7 +383,7 @@ impl Database {
     ) -> Result<(), StoreError> {
         let insert_statement = format!(
             "INSERT INTO settlement_statements ({STATEMENT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
              ON CONFLICT (business_date, merchant_id, currency) DO NOTHING"
         );
         on_pool!(self, pool => {
@@ -405,6 +407,7 @@ impl Database {
                     .bind(statement.reserve_after_minor)
                     .bind(&statement.entry_key)
                     .bind(statement.created_at)
+                    .bind(statement.disputes_minor)
                     .execute(&mut *transaction)
                     .await?;
                 if let Some(held) = &record.held {

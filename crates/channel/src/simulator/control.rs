@@ -160,6 +160,43 @@ impl SimulatorControl {
             .await
     }
 
+    /// Plays the cardholder's issuer: disputes `amount` of the capture under `reference`
+    /// (the bank sends `dispute.opened`).
+    pub async fn raise_dispute(
+        &self,
+        reference: &crate::identifiers::Reference,
+        amount: Amount,
+        reason_code: &str,
+        evidence_due_by: jiff::Timestamp,
+    ) -> Result<super::DisputeView, ChannelError> {
+        let request = super::DisputeRequest {
+            reference: reference.clone(),
+            amount: amount.to_decimal_string(),
+            currency: amount.currency().code().to_string(),
+            reason_code: reason_code.to_string(),
+            evidence_due_by,
+        };
+        self.json(Method::POST, &["v1", "disputes"], Some(&request))
+            .await
+    }
+
+    /// Decides a dispute: `won` (for the merchant) or `lost` (the bank's fee charged).
+    pub async fn decide_dispute(
+        &self,
+        dispute_id: &str,
+        outcome: &str,
+    ) -> Result<super::DisputeView, ChannelError> {
+        let decision = super::DisputeDecision {
+            outcome: outcome.to_string(),
+        };
+        self.json(
+            Method::POST,
+            &["v1", "disputes", dispute_id, "decision"],
+            Some(&decision),
+        )
+        .await
+    }
+
     /// Every call of the bank's API answers 503 `channel_down` until [`Self::up`].
     pub async fn down(&self) -> Result<(), ChannelError> {
         self.call(Method::POST, &["v1", "down"], None::<&()>)

@@ -26,6 +26,8 @@
 //! | `POST /v1/authorizations/{id}/void` | `{reference}` | operation |
 //! | `POST /v1/authorizations/{id}/refunds` | `{reference, amount, currency}` | operation |
 //! | `POST /v1/payouts` | `{reference, token, amount, currency}` | operation |
+//! | `POST /v1/disputes` | [`DisputeRequest`] (a cardholder disputes a capture) | 201 [`DisputeView`] |
+//! | `POST /v1/disputes/{id}/decision` | [`DisputeDecision`] (`won` or `lost`) | [`DisputeView`] |
 //! | `GET /v1/operations/{reference}` | | operation as it stands, or 404 `operation_not_found` |
 //! | `GET /v1/settlement-files/{YYYY-MM-DD}` | | CSV, see [`settlement`] |
 //! | `GET`/`POST /v1/faults` | [`FaultsUpdate`] | [`Faults`] in force |
@@ -58,13 +60,14 @@
 //!
 //! With `notify_url`, every operation's event (`authorization.succeeded`,
 //! `authorization.declined`, `capture.succeeded`, `void.succeeded`, `refund.succeeded`,
-//! `payout.paid`, `payout.returned`) is POSTed there, signed as
+//! `payout.paid`, `payout.returned`, `dispute.opened`, `dispute.won`, `dispute.lost`) is POSTed there, signed as
 //! [`crate::notification`] describes, retried with doubling back-off (from
 //! `notification_retry_base_ms`) up to `notification_attempts_max` times until a 2xx.
 
 mod balance;
 mod card;
 pub mod control;
+pub mod disputes;
 pub mod faults;
 mod notify;
 mod routes;
@@ -72,6 +75,7 @@ pub mod settlement;
 mod state;
 
 pub use control::{CardRegistration, CardView, SimulatorControl};
+pub use disputes::{DisputeDecision, DisputeRequest, DisputeView};
 pub use faults::{Discrepancy, Faults, FaultsUpdate, PartsPerMillion};
 pub use settlement::{RecordType, SettlementFile, SettlementRow, Totals, Trailer};
 pub use state::{ACCOUNT_CLOSED, SIMULATOR_FULL};
@@ -112,6 +116,8 @@ pub struct SimulatorConfig {
     pub cards_max: usize,
     /// Most operations held; past it, new operations answer 503 `simulator_full`.
     pub operations_max: usize,
+    /// The channel's fee on a lost dispute, in minor units of the dispute's currency.
+    pub dispute_fee_minor: i64,
 }
 
 /// Largest request body, in bytes.
@@ -120,7 +126,7 @@ pub const REQUEST_SIZE_MAX: usize = 64 * 1024;
 impl SimulatorConfig {
     /// Defaults: seed 0, no faults, answers lost for 60 s, payouts settled at once, a fee of
     /// 0.6 % on captures, 8 notification attempts from 100 ms, 100,000 cards, 1,000,000
-    /// operations.
+    /// operations, a fee of 15.00 on a lost dispute.
     pub fn new(secret: impl Into<String>) -> Self {
         SimulatorConfig {
             seed: 0,
@@ -134,6 +140,7 @@ impl SimulatorConfig {
             notification_retry_base_ms: 100,
             cards_max: 100_000,
             operations_max: 1_000_000,
+            dispute_fee_minor: 1_500,
         }
     }
 
@@ -157,6 +164,9 @@ impl SimulatorConfig {
                     faults::FAULT_DELAY_MS_MAX
                 ));
             }
+        }
+        if self.dispute_fee_minor < 0 {
+            return fail("dispute_fee_minor must not be negative".into());
         }
         if self.notification_attempts_max == 0 {
             return fail("notification_attempts_max must be at least 1".into());
@@ -230,6 +240,7 @@ pub fn router_with_clock(
         cards_max: config.cards_max,
         operations_max: config.operations_max,
         faults: config.faults.clone(),
+        dispute_fee_minor: config.dispute_fee_minor,
     });
     let simulator = Simulator {
         bank: Arc::new(Mutex::new(bank)),

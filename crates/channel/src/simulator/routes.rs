@@ -6,6 +6,7 @@ use crate::error::refusal;
 use crate::http::OPERATION_NOT_FOUND;
 use crate::identifiers::{CardToken, ChannelId, Reference};
 use crate::simulator::control::CardRegistration;
+use crate::simulator::disputes::{self, DisputeDecision, DisputeRequest};
 use crate::simulator::faults::FaultsUpdate;
 use crate::simulator::state::{Acted, Bank, Refusal, SIMULATOR_FULL};
 use crate::simulator::{Simulator, CHANNEL_DOWN, REQUEST_SIZE_MAX};
@@ -34,6 +35,8 @@ pub(crate) fn routes(simulator: Simulator) -> Router {
         .route("/v1/authorizations/{channel_id}/void", post(void))
         .route("/v1/authorizations/{channel_id}/refunds", post(refund))
         .route("/v1/payouts", post(payout))
+        .route("/v1/disputes", post(raise_dispute))
+        .route("/v1/disputes/{dispute_id}/decision", post(decide_dispute))
         .route("/v1/operations/{reference}", get(operation))
         .route("/v1/settlement-files/{date}", get(settlement_file))
         .route("/v1/faults", get(faults).post(set_faults))
@@ -52,6 +55,8 @@ fn status_of(code: &str) -> StatusCode {
         refusal::CARD_NOT_FOUND
         | refusal::AUTHORIZATION_NOT_FOUND
         | OPERATION_NOT_FOUND
+        | disputes::DISPUTE_NOT_FOUND
+        | disputes::CAPTURE_NOT_FOUND
         | "not_found" => StatusCode::NOT_FOUND,
         refusal::REFERENCE_REUSED => StatusCode::CONFLICT,
         CHANNEL_DOWN | SIMULATOR_FULL => StatusCode::SERVICE_UNAVAILABLE,
@@ -279,6 +284,57 @@ async fn payout(State(simulator): State<Simulator>, body: Bytes) -> Response {
         }
         Err(refusal) => refused(refusal),
     }
+}
+
+/// Sends what a dispute's change notifies, then answers its view.
+fn disputed(
+    simulator: &Simulator,
+    result: Result<
+        (
+            disputes::DisputeView,
+            Vec<crate::simulator::state::Delivery>,
+        ),
+        Refusal,
+    >,
+    status: StatusCode,
+) -> Response {
+    match result {
+        Ok((view, deliveries)) => {
+            if let Some(notifier) = &simulator.notifier {
+                notifier.dispatch(deliveries);
+            }
+            (status, Json(view)).into_response()
+        }
+        Err(refusal) => refused(refusal),
+    }
+}
+
+async fn raise_dispute(State(simulator): State<Simulator>, body: Bytes) -> Response {
+    let request = parse::<DisputeRequest>(&body)
+        .and_then(|body| Ok((amount(&body.amount, &body.currency)?, body)));
+    let (amount, request) = match request {
+        Ok(parsed) => parsed,
+        Err(refusal) => return refused(refusal),
+    };
+    let now = simulator.clock.now();
+    let result = simulator.bank().raise_dispute(&request, amount, now);
+    disputed(&simulator, result, StatusCode::CREATED)
+}
+
+async fn decide_dispute(
+    State(simulator): State<Simulator>,
+    Path(dispute_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request = identifier::<ChannelId>(&dispute_id)
+        .and_then(|id| Ok((id, parse::<DisputeDecision>(&body)?)));
+    let (id, decision) = match request {
+        Ok(parsed) => parsed,
+        Err(refusal) => return refused(refusal),
+    };
+    let now = simulator.clock.now();
+    let result = simulator.bank().decide_dispute(&id, &decision.outcome, now);
+    disputed(&simulator, result, StatusCode::OK)
 }
 
 async fn operation(State(simulator): State<Simulator>, Path(reference): Path<String>) -> Response {

@@ -86,6 +86,8 @@ pub(crate) struct BankConfig {
     pub cards_max: usize,
     pub operations_max: usize,
     pub faults: Faults,
+    /// The channel's fee on a lost dispute, in minor units of the dispute's currency.
+    pub dispute_fee_minor: i64,
 }
 
 struct Card {
@@ -178,6 +180,8 @@ pub(crate) struct Bank {
     authorizations: HashMap<ChannelId, AuthorizationRecord>,
     operations: HashMap<Reference, OperationRecord>,
     settled: BTreeMap<Date, Vec<SettlementRow>>,
+    /// Disputes raised on captures (`disputes.rs`).
+    pub(super) disputes: BTreeMap<ChannelId, crate::simulator::disputes::DisputeRecord>,
 }
 
 fn date_of(timestamp: Timestamp) -> Date {
@@ -210,15 +214,16 @@ impl Bank {
             authorizations: HashMap::new(),
             operations: HashMap::new(),
             settled: BTreeMap::new(),
+            disputes: BTreeMap::new(),
             config,
         }
     }
 
-    fn new_identifier(&mut self, prefix: &str) -> String {
+    pub(super) fn new_identifier(&mut self, prefix: &str) -> String {
         format!("{prefix}_{:016x}", self.identifiers.next_u64())
     }
 
-    fn new_channel_id(&mut self, prefix: &str) -> ChannelId {
+    pub(super) fn new_channel_id(&mut self, prefix: &str) -> ChannelId {
         ChannelId::new(self.new_identifier(prefix)).expect("a generated id is valid")
     }
 
@@ -371,7 +376,13 @@ impl Bank {
             channel_id: status.operation.channel_id().clone(),
             amount,
             occurred_at: status.occurred_at,
+            dispute: None,
         };
+        self.schedule(notification)
+    }
+
+    /// When (and how often, with the duplicate fault) `notification` is delivered.
+    pub(super) fn schedule(&mut self, notification: Notification) -> Delivery {
         let duplicated = self
             .faults
             .duplicate_rate_ppm
@@ -454,6 +465,25 @@ impl Bank {
             }),
         };
         Ok(self.recorded(request, status, index, kind, amount))
+    }
+
+    /// What the capture under `reference` took and what of it was refunded since: `None`
+    /// when no capture was made under it.
+    pub(super) fn captured_under(&self, reference: &Reference) -> Option<(Amount, Amount)> {
+        let record = self.operations.get(reference)?;
+        let Operation::Capture(capture) = &record.current.operation else {
+            return None;
+        };
+        let refunded = self
+            .authorizations
+            .get(&capture.authorization_id)
+            .map(|authorization| authorization.refunded)
+            .unwrap_or(Amount::zero(capture.captured.currency()));
+        Some((capture.captured, refunded))
+    }
+
+    pub(super) fn dispute_fee(&self, currency: tally_core::Currency) -> Amount {
+        Amount::new(self.config.dispute_fee_minor, currency)
     }
 
     fn authorization(&self, channel_id: &ChannelId) -> Result<&AuthorizationRecord, Refusal> {

@@ -1,6 +1,7 @@
 //! The HTTP channel against the bank simulator over real HTTP on 127.0.0.1: operations and
-//! idempotency, faults, notifications and settlement files.
+//! idempotency, faults, notifications, disputes and settlement files.
 
+mod disputes;
 mod faults;
 mod notifications;
 mod operations;

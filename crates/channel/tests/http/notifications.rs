@@ -52,7 +52,7 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
 }
 
 /// Starts a receiver; returns its URL and the deliveries it accepts.
-async fn start_receiver(failures: u32) -> (String, mpsc::UnboundedReceiver<Received>) {
+pub(crate) async fn start_receiver(failures: u32) -> (String, mpsc::UnboundedReceiver<Received>) {
     let (sender, deliveries) = mpsc::unbounded_channel();
     let receiver = Receiver {
         deliveries: sender,

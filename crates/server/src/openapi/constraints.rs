@@ -348,6 +348,15 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         "reason",
         Text::new(Some(1), Some(REASON_CHARACTERS_MAX), Some(visible_text())),
     ));
+    fields.push((
+        "DisputeEvidenceRequest",
+        "evidence",
+        Text::new(
+            Some(1),
+            Some(tally_payments::dispute::EVIDENCE_LENGTH_MAX),
+            Some(visible_text()),
+        ),
+    ));
     fields
 }
 
@@ -546,6 +555,21 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "/v1/payments/cards",
             "customer",
             Parameter::Text(Text::new(Some(1), None, None)),
+        ),
+        (
+            "/v1/disputes",
+            "limit",
+            Parameter::Range {
+                minimum: 1,
+                maximum: PageMaximum::Fixed(
+                    tally_service::payments::disputes::DISPUTES_PER_PAGE_MAX,
+                ),
+            },
+        ),
+        (
+            "/v1/disputes",
+            "status",
+            Parameter::Values(&["opened", "evidence_submitted", "accepted", "won", "lost"]),
         ),
     ]
 }

@@ -3,6 +3,7 @@
 pub mod consortium;
 pub mod credit;
 pub mod customers;
+pub mod disputes;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;

@@ -111,7 +111,8 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
         | PaymentServiceError::MerchantNotFound(_)
         | PaymentServiceError::SettlementRunNotFound(_)
         | PaymentServiceError::WebhookEndpointNotFound(_)
-        | PaymentServiceError::WebhookEventNotFound(_) => StatusCode::NOT_FOUND,
+        | PaymentServiceError::WebhookEventNotFound(_)
+        | PaymentServiceError::DisputeNotFound(_) => StatusCode::NOT_FOUND,
         PaymentServiceError::KeyReused(_)
         | PaymentServiceError::MerchantExists(_)
         | PaymentServiceError::MerchantLicenceTaken
@@ -119,6 +120,10 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
             ..
         })
         | PaymentServiceError::Contended(_)
+        | PaymentServiceError::Dispute(
+            tally_payments::DisputeError::Closed { .. }
+            | tally_payments::DisputeError::DecidedOtherWay { .. },
+        )
         | PaymentServiceError::StepUpRequired(_) => StatusCode::CONFLICT,
         PaymentServiceError::Rules(
             PaymentError::InvalidTransition { .. }
@@ -582,6 +587,11 @@ pub async fn receive_channel_notification(
                     StatusCode::UNAUTHORIZED
                 }
                 NotificationRefusal::Malformed(_) => StatusCode::BAD_REQUEST,
+                NotificationRefusal::Dispute(tally_payments::DisputeError::DecidedOtherWay {
+                    ..
+                }) => StatusCode::CONFLICT,
+                NotificationRefusal::Dispute(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                NotificationRefusal::NotApplied(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             if matches!(refusal, NotificationRefusal::Store(_)) {
                 tracing::warn!(%refusal, "a channel notification could not be recorded");

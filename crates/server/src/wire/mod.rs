@@ -3,6 +3,7 @@
 
 pub mod consortium;
 pub mod credit;
+pub mod disputes;
 pub mod merchants;
 pub mod payments;
 pub mod risk;

@@ -119,6 +119,11 @@ pub enum PaymentServiceError {
     SettlementDateNotClosed { date: String, reason: String },
     #[error("settlement run {0} does not exist")]
     SettlementRunNotFound(String),
+    #[error("dispute {0} does not exist")]
+    DisputeNotFound(String),
+    /// A dispute rule refused it (evidence after the deadline, a closed dispute, …).
+    #[error(transparent)]
+    Dispute(#[from] tally_payments::DisputeError),
 }
 
 impl PaymentServiceError {
@@ -159,6 +164,8 @@ impl PaymentServiceError {
             PaymentServiceError::PrivacyKeysNotConfigured => "privacy_keys_not_configured",
             PaymentServiceError::SettlementDateNotClosed { .. } => "settlement_date_not_closed",
             PaymentServiceError::SettlementRunNotFound(_) => "settlement_run_not_found",
+            PaymentServiceError::DisputeNotFound(_) => "dispute_not_found",
+            PaymentServiceError::Dispute(error) => error.code(),
         }
     }
 }

@@ -32,6 +32,9 @@ use tally_store::StoreError;
 pub const MOVEMENT: &str = "merchant_movement";
 pub const MOVEMENT_CAPTURE: &str = "capture";
 pub const MOVEMENT_REFUND: &str = "refund";
+/// A dispute's entries (`disputes.rs`): what they move on the pending account is the
+/// statement's `disputes`.
+pub const MOVEMENT_DISPUTE: &str = "dispute";
 
 /// A credit plan's amounts, as its account's answer shows them.
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod cards;
 pub mod checkout;
+pub mod disputes;
 pub mod error;
 pub mod merchant_entries;
 pub mod merchants;

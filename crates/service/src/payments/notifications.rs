@@ -20,7 +20,7 @@ use crate::payments::error::PaymentServiceError;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::time::Duration;
-use tally_channel::{verify_notification, Notification, NotificationError};
+use tally_channel::{verify_notification, Notification, NotificationError, NotificationType};
 use tally_store::payments::NewChannelNotification;
 use tally_store::StoreError;
 use utoipa::ToSchema;
@@ -78,6 +78,14 @@ pub enum NotificationRefusal {
     Signature(NotificationError),
     #[error("{0}")]
     Malformed(String),
+    /// A dispute notification the dispute rules refuse (above the card leg's capture,
+    /// decided the other way already); nothing was stored.
+    #[error(transparent)]
+    Dispute(tally_payments::DisputeError),
+    /// A dispute notification that could not be applied (the ledger refused it); sent
+    /// again, it is tried again.
+    #[error("{0}")]
+    NotApplied(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -91,6 +99,8 @@ impl NotificationRefusal {
                 "invalid_notification_signature"
             }
             NotificationRefusal::Malformed(_) => "invalid_notification",
+            NotificationRefusal::Dispute(error) => error.code(),
+            NotificationRefusal::NotApplied(_) => "dispute_not_applied",
             NotificationRefusal::Store(_) => "storage_unavailable",
         }
     }
@@ -150,6 +160,16 @@ impl PaymentService {
             return Err(NotificationRefusal::Malformed(format!(
                 "event_id must be 1 to {EVENT_ID_LENGTH_MAX} visible ASCII characters"
             )));
+        }
+        if notification.dispute.is_some()
+            || matches!(
+                notification.kind,
+                NotificationType::DisputeOpened
+                    | NotificationType::DisputeWon
+                    | NotificationType::DisputeLost
+            )
+        {
+            return self.receive_dispute_notification(&notification, now).await;
         }
         let recorded = self
             .database()

@@ -1,7 +1,11 @@
 //! The daily settlement run: for a business date, every merchant's captures that are due
 //! (T+N business days in its zone) move from its pending account to its available account,
 //! less the reserve share held, plus the reserves whose time is up; each merchant gets a
-//! statement (gross, fees, refunds, reserve held and released, net, balances after).
+//! statement (gross, fees, refunds, disputes, reserve held and released, net, balances
+//! after). A dispute's movements on the pending account (`disputes.rs`: amounts taken,
+//! the channel's fees on lost ones, less amounts returned on won ones) settle like refunds,
+//! by the date they were posted; what a dispute took straight from available or reserve is
+//! in the balances, not in `disputes`.
 //!
 //! # Exactly once, resumable (as end of day)
 //!
@@ -28,7 +32,9 @@ use crate::credit::views::AmountView;
 use crate::payments::accounts::{MerchantLedgerAccounts, PAYMENTS_SERVICE};
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
-use crate::payments::merchant_entries::{MOVEMENT, MOVEMENT_CAPTURE, MOVEMENT_REFUND};
+use crate::payments::merchant_entries::{
+    MOVEMENT, MOVEMENT_CAPTURE, MOVEMENT_DISPUTE, MOVEMENT_REFUND,
+};
 use crate::payments::merchants::Merchant;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -86,6 +92,10 @@ pub struct SettlementStatementView {
     /// Whether the available balance is below zero (refunds above sales): a debt carried
     /// against later sales, not paid out.
     pub carried: bool,
+    /// Taken for disputes through the pending balance on those dates: disputed amounts and
+    /// the channel's fees on lost disputes, less amounts returned on won ones.
+    #[schema(value_type = AmountView)]
+    pub disputes: Amount,
     /// Fees charged on the dates settled, less fees returned on their refunds.
     #[schema(value_type = AmountView)]
     pub fees: Amount,
@@ -97,7 +107,8 @@ pub struct SettlementStatementView {
     #[schema(value_type = AmountView)]
     pub gross: Amount,
     pub merchant_id: String,
-    /// Moved to available: gross − fees − refunds − reserve held + reserve released.
+    /// Moved to available: gross − fees − refunds − disputes − reserve held + reserve
+    /// released.
     #[schema(value_type = AmountView)]
     pub net: Amount,
     /// Refunded on those dates.
@@ -120,7 +131,7 @@ pub struct SettlementStatementList {
 /// The header of a statements CSV.
 pub const STATEMENT_CSV_HEADER: &str = "business_date,merchant_id,currency,from_date,\
 through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,\
-carried";
+carried,disputes";
 
 impl SettlementStatementView {
     /// The statement as a CSV line (amounts in major units, no thousands separators).
@@ -144,6 +155,7 @@ impl SettlementStatementView {
             amount(&self.balances.available),
             amount(&self.balances.reserve),
             self.carried.to_string(),
+            amount(&self.disputes),
         ]
         .join(",")
     }
@@ -204,6 +216,7 @@ fn statement_view(row: &StatementRow) -> Result<SettlementStatementView, Payment
         gross: amount(row.gross_minor),
         fees: amount(row.fees_minor),
         refunds: amount(row.refunds_minor),
+        disputes: amount(row.disputes_minor),
         reserve_held: amount(row.reserve_held_minor),
         reserve_released: amount(row.reserve_released_minor),
         net: amount(row.net_minor),
@@ -222,7 +235,9 @@ struct Window {
     gross: i64,
     fees: i64,
     refunds: i64,
-    /// Credits less debits of those legs: gross − fees − refunds.
+    /// Disputes' debits less their returns.
+    disputes: i64,
+    /// Credits less debits of those legs: gross − fees − refunds − disputes.
     due: i64,
 }
 
@@ -414,6 +429,14 @@ impl PaymentService {
                     add(&mut window.refunds, number("gross")?)?;
                     add(&mut window.fees, -number("fee")?)?;
                 }
+                Some(MOVEMENT_DISPUTE) => {
+                    add(
+                        &mut window.disputes,
+                        signed
+                            .checked_neg()
+                            .ok_or_else(|| corrupt("a dispute leg overflows".into()))?,
+                    )?;
+                }
                 // The run's own entries, and anything else, are not sales.
                 _ => continue,
             }
@@ -557,6 +580,7 @@ impl PaymentService {
                 .minor(),
             entry_key,
             created_at: now.as_microsecond(),
+            disputes_minor: window.disputes,
         };
         let held =
             reserve_held
