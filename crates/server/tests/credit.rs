@@ -1438,6 +1438,7 @@ async fn a_stolen_account_claim_from_freeze_to_restored_access(harness: Harness)
             "claimed",
             "approved",
             "evidence_exported",
+            "evidence_sealed",
             "access_restored"
         ]
     );
