@@ -3,6 +3,7 @@
 //! end, a refund), carried leg by leg through the intent log so recovery can finish it.
 
 use super::{declined, expired, ConfirmInput, Loaded, PaymentService, REFUNDS_PER_PAYMENT_MAX};
+use crate::intent::step_key;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{
     Action, Ending, Failure, Progress, RefundRecord, RefundStatus, Taken,
@@ -405,7 +406,7 @@ impl PaymentService {
                     .is_some_and(|progress| progress.done.iter().all(|done| !done));
                 if !nothing_moved {
                     return Err(PaymentServiceError::LedgerRefused {
-                        key: format!("payments:{}:capture", loaded.record.id),
+                        key: step_key(&Self::intent_key(&loaded.record.id), "capture"),
                         message: format!("leg {leg} refused its capture after others were captured: {message} ({code})"),
                     });
                 }

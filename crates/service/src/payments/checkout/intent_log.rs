@@ -3,10 +3,12 @@
 //! then resolved; and recovery, which takes a pending step again before anything else.
 
 use super::{automatic_capture_due, encode, Loaded, PaymentService, RecoveryReport};
+use crate::intent::{finish_pending, step_key, PendingIntents};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Action, Failure, PaymentRecord, RefundStatus, Reservation, Taken};
 use jiff::Timestamp;
 use tally_payments::{PaymentError, PaymentStatus};
+use tally_store::payments::PaymentStepRow;
 use tally_store::StoreError;
 
 /// Why a step could not be taken.
@@ -26,6 +28,46 @@ impl From<PaymentServiceError> for StepError {
 impl From<StoreError> for StepError {
     fn from(error: StoreError) -> Self {
         StepError::Unknown(error.to_string())
+    }
+}
+
+/// The steps of one payment left pending by a crash or a lost answer: each is taken again
+/// (it acts once under its key) and applied unless the payment already has it.
+struct PendingSteps<'a> {
+    service: &'a PaymentService,
+    loaded: &'a mut Loaded,
+    now: Timestamp,
+}
+
+impl PendingIntents for PendingSteps<'_> {
+    type Intent = PaymentStepRow;
+    type Error = PaymentServiceError;
+
+    async fn pending(&mut self) -> Result<Vec<PaymentStepRow>, PaymentServiceError> {
+        let steps = self
+            .service
+            .database
+            .payment_steps(&self.loaded.record.id)
+            .await?;
+        Ok(steps
+            .into_iter()
+            .filter(|step| step.status == "pending")
+            .collect())
+    }
+
+    async fn finish(&mut self, step: PaymentStepRow) -> Result<(), PaymentServiceError> {
+        let action: Action = serde_json::from_str(&step.action).map_err(|error| {
+            StoreError::Corrupt(format!(
+                "step {} of {}: {error}",
+                step.sequence, step.payment_id
+            ))
+        })?;
+        let record = &mut self.loaded.record;
+        record.next_step = record.next_step.max(step.sequence + 1);
+        self.service
+            .take_and_apply(self.loaded, step.sequence, &action, self.now)
+            .await?;
+        Ok(())
     }
 }
 
@@ -49,24 +91,12 @@ impl PaymentService {
         loaded: &mut Loaded,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
-        let pending: Vec<_> = self
-            .database
-            .payment_steps(&loaded.record.id)
-            .await?
-            .into_iter()
-            .filter(|step| step.status == "pending")
-            .collect();
-        for step in pending {
-            let action: Action = serde_json::from_str(&step.action).map_err(|error| {
-                StoreError::Corrupt(format!(
-                    "step {} of {}: {error}",
-                    step.sequence, step.payment_id
-                ))
-            })?;
-            loaded.record.next_step = loaded.record.next_step.max(step.sequence + 1);
-            self.take_and_apply(loaded, step.sequence, &action, now)
-                .await?;
-        }
+        finish_pending(&mut PendingSteps {
+            service: self,
+            loaded,
+            now,
+        })
+        .await?;
         if loaded.record.capturing.is_some() {
             self.drive_capture(loaded, now).await?;
         }
@@ -150,7 +180,7 @@ impl PaymentService {
         action: &Action,
         now: Timestamp,
     ) -> Result<Taken, PaymentServiceError> {
-        let key = format!("payments:{}:{sequence}", loaded.record.id);
+        let key = step_key(&Self::intent_key(&loaded.record.id), sequence);
         let result = self.take(&loaded.record, &key, action, now).await;
         let result = match result {
             Ok(_) if self.answer_is_lost() => Err(StepError::Unknown(

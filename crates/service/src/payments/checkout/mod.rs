@@ -49,10 +49,11 @@ mod risk;
 mod sources;
 
 pub(crate) use intent_log::StepError;
-pub(crate) use sources::transfer;
+pub(crate) use sources::{key_taken, transfer};
 
 use crate::credit::decision::CreditService;
 use crate::credit::operations::OperationError;
+use crate::intent::{intent_key, LockStripes};
 use crate::payments::accounts::{check_customer, AccountsCache, Balance};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Failure, PaymentRecord, RefundStatus};
@@ -60,15 +61,15 @@ use crate::payments::risk_control::CodeSink;
 use crate::payments::views::{payment_view, PaymentView};
 use crate::payments::webhooks::{created_event, Announced, DELIVERY_TIMEOUT};
 use crate::risk::RiskService;
+use crate::service_accounts::ServiceAccountError;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use requests::{hash_request, ANSWER_CREATED};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tally_channel::Channel;
-use tally_core::{Amount, Secret};
+use tally_core::{AccountId, Amount, Currency, Secret};
 use tally_payments::vault::AnnualRate;
 use tally_payments::{
     CaptureMethod, Funding, NewPayment, Payment, PaymentError, PaymentStatus, RefundPolicy, Source,
@@ -166,7 +167,7 @@ pub struct PaymentService {
     credit: Option<Arc<CreditService>>,
     channel: Option<Arc<dyn Channel>>,
     accounts: AccountsCache,
-    stripes: Vec<tokio::sync::Mutex<()>>,
+    stripes: LockStripes,
     config: PaymentsConfig,
     /// Test hook: the step taken when this reaches zero acts, then its answer is lost.
     lose_answer_in: std::sync::atomic::AtomicI64,
@@ -259,9 +260,7 @@ impl PaymentService {
             credit,
             channel,
             accounts: AccountsCache::default(),
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            stripes: LockStripes::new(LOCK_STRIPES),
             config,
             lose_answer_in: std::sync::atomic::AtomicI64::new(-1),
             webhook_client: reqwest::Client::builder()
@@ -333,15 +332,38 @@ impl PaymentService {
             .ok_or(PaymentServiceError::ChannelNotConfigured)
     }
 
+    /// The ledger account of `customer`'s `balance` in `currency`; `None` when it was never
+    /// opened (paying from it opens nothing).
+    async fn balance_account(
+        &self,
+        balance: Balance,
+        customer: &str,
+        currency: Currency,
+    ) -> Result<Option<AccountId>, ServiceAccountError> {
+        self.accounts
+            .balance(
+                &self.database,
+                &self.writer,
+                balance,
+                customer,
+                currency,
+                false,
+            )
+            .await
+    }
+
     /// The lock that serialises work on `id` within this process.
     pub(crate) async fn lock(&self, id: &str) -> tokio::sync::MutexGuard<'_, ()> {
         self.stripe(id).lock().await
     }
 
     fn stripe(&self, id: &str) -> &tokio::sync::Mutex<()> {
-        let digest = Sha256::digest(id.as_bytes());
-        let index = usize::from(digest[0]) % self.stripes.len();
-        &self.stripes[index]
+        self.stripes.of_name(id)
+    }
+
+    /// The key every step of payment `id` derives its keys from (`payments:{id}`).
+    fn intent_key(id: &str) -> String {
+        intent_key("payments", id)
     }
 
     async fn load(&self, id: &str) -> Result<Loaded, PaymentServiceError> {
@@ -526,15 +548,7 @@ impl PaymentService {
                     Balance::Vault
                 };
                 let found = self
-                    .accounts
-                    .balance(
-                        &self.database,
-                        &self.writer,
-                        balance,
-                        &payment.customer,
-                        currency,
-                        false,
-                    )
+                    .balance_account(balance, &payment.customer, currency)
                     .await?;
                 if found.is_none() {
                     return Err(PaymentServiceError::BalanceNotFound {

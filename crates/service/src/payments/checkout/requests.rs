@@ -3,11 +3,11 @@
 //! refused, and a refusal that changed nothing is not stored, so it may succeed later.
 
 use super::{encode, Loaded, PaymentService};
+use crate::intent::request_fingerprint;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::views::{payment_view, PaymentView};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use tally_store::payments::NewPaymentRequest;
 use tally_store::StoreError;
 
@@ -26,12 +26,9 @@ struct DeclinedAnswer {
     payment: PaymentView,
 }
 
+/// The fingerprint of a merchant's request: its kind, a zero byte, and its JSON.
 pub(super) fn hash_request(kind: &str, request: &serde_json::Value) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(request.to_string().as_bytes());
-    hex::encode(hasher.finalize())
+    request_fingerprint(&[kind.as_bytes(), &[0], request.to_string().as_bytes()])
 }
 
 impl PaymentService {

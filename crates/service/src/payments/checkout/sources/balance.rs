@@ -30,15 +30,7 @@ impl PaymentService {
             .await
             .map_err(|error| StepError::Fatal(error.into()))?;
         let Some(account) = self
-            .accounts
-            .balance(
-                &self.database,
-                &self.writer,
-                balance,
-                &payment.customer,
-                currency,
-                false,
-            )
+            .balance_account(balance, &payment.customer, currency)
             .await
             .map_err(|error| StepError::Fatal(error.into()))?
         else {

@@ -2,6 +2,7 @@
 //! ledger mirrors it between the channel clearing account and the merchant payable.
 
 use super::{hold_expiry, unexpected};
+use crate::intent::step_key;
 use crate::payments::checkout::{PaymentService, StepError};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Action, PaymentRecord, Reservation, Taken};
@@ -39,7 +40,7 @@ impl PaymentService {
             .await
             .map_err(|error| StepError::Fatal(error.into()))?;
         let reference = channel_reference(key)?;
-        let ledger_key = format!("{key}:ledger");
+        let ledger_key = step_key(key, "ledger");
         let reserved = match reservation {
             Some(Reservation::Card {
                 channel_id,

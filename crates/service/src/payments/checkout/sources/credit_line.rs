@@ -4,6 +4,7 @@
 use super::hold_expiry;
 use crate::credit::commands::CreditCommand;
 use crate::credit::operations::{request_hash as credit_request_hash, OperationError};
+use crate::intent::step_key;
 use crate::payments::checkout::{PaymentService, StepError};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::merchant_entries::{discount_returned, plan_terms};
@@ -199,7 +200,7 @@ impl PaymentService {
                     )
                     .await?;
                 if let Some(entry) = entry {
-                    let merchant_key = format!("{key}:merchant");
+                    let merchant_key = step_key(key, "merchant");
                     if let Err(error) = self
                         .submit(&merchant_key, Command::PostEntry(entry))
                         .await?

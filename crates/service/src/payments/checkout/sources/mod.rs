@@ -7,6 +7,7 @@ mod card;
 mod credit_line;
 
 use super::{PaymentService, StepError};
+use crate::intent::{submit, Unsent};
 use crate::payments::accounts::{Balance, PAYMENTS_SERVICE};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Action, PaymentRecord, Taken};
@@ -16,7 +17,7 @@ use tally_core::{AccountId, Amount};
 use tally_ledger::{Command, LedgerError, NewEntry, NewLeg, Outcome, Side};
 use tally_payments::payment::AUTHORIZATION_VALIDITY;
 use tally_payments::{Payment, PaymentError, Source};
-use tally_store::{StoreError, WriteError};
+use tally_store::StoreError;
 
 impl PaymentService {
     /// Takes one step under `key`: acts once however often it is taken.
@@ -72,21 +73,20 @@ impl PaymentService {
         key: &str,
         command: Command,
     ) -> Result<Result<Outcome, LedgerError>, StepError> {
-        match self
-            .writer
-            .submit_as(PAYMENTS_SERVICE, key.to_string(), command)
+        submit(&self.writer, PAYMENTS_SERVICE, key, command)
             .await
-        {
-            Ok(outcome) => Ok(Ok(outcome)),
-            Err(WriteError::Ledger(error)) => Ok(Err(error)),
-            Err(WriteError::KeyReused(key)) => {
-                Err(StepError::Fatal(PaymentServiceError::LedgerConflict(
-                    format!("the ledger idempotency key {key} is taken by another command"),
-                )))
-            }
-            Err(error) => Err(StepError::Unknown(error.to_string())),
-        }
+            .map_err(|unsent| match unsent {
+                Unsent::KeyTaken(key) => StepError::Fatal(key_taken(&key)),
+                Unsent::Unavailable(reason) => StepError::Unknown(reason),
+            })
     }
+}
+
+/// A ledger key the payment service needs holds another command: no retry can mend it.
+pub(crate) fn key_taken(key: &str) -> PaymentServiceError {
+    PaymentServiceError::LedgerConflict(format!(
+        "the ledger idempotency key {key} is taken by another command"
+    ))
 }
 
 /// When the ledger drops a payment's hold by itself: a day after the latest moment the
