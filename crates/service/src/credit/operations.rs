@@ -27,12 +27,12 @@ use crate::credit::end_of_day::EndOfDayError;
 use crate::credit::ledger_accounts::{
     credit_ledger_accounts, CreditLedgerAccounts, CREDIT_SERVICE,
 };
+use crate::intent::{self, intent_key, request_fingerprint, step_key, LockStripes, Unsent};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tally_core::{Amount, Currency, HoldId};
@@ -211,16 +211,16 @@ impl AnswerKind {
 
 /// The idempotency key of the ledger hold an authorisation made.
 pub fn hold_key(reference: &str) -> String {
-    format!("credit:{reference}:hold")
+    step_key(&intent_key("credit", reference), "hold")
 }
 
 /// The fingerprint of a request: its kind, account and body.
 pub fn request_hash(kind: &str, account: CreditAccountId, body: &Value) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update(account.to_le_bytes());
-    hasher.update(body.to_string().as_bytes());
-    hex::encode(hasher.finalize())
+    request_fingerprint(&[
+        kind.as_bytes(),
+        &account.to_le_bytes(),
+        body.to_string().as_bytes(),
+    ])
 }
 
 /// When the ledger drops a credit hold on its own: two days after the authorisation's last
@@ -278,7 +278,7 @@ pub async fn resolve_steps(
 ) -> Result<Vec<LedgerCommand>, OperationError> {
     let mut commands = Vec::with_capacity(steps.len());
     for (index, step) in steps.iter().enumerate() {
-        let key = format!("{prefix}:{index}");
+        let key = step_key(prefix, index);
         commands.push(match step {
             Step::Post(posting) => LedgerCommand {
                 key,
@@ -311,7 +311,7 @@ pub async fn resolve_steps(
                     amount: Some(*amount),
                 },
                 if_refused: IfRefused::Instead {
-                    key: format!("{key}:entry"),
+                    key: step_key(&key, "entry"),
                     command: Command::PostEntry(ledgers.entry(otherwise)),
                 },
                 key,
@@ -366,17 +366,14 @@ async fn submit(
     key: &str,
     command: &Command,
 ) -> Result<Option<LedgerError>, OperationError> {
-    match writer
-        .submit_as(CREDIT_SERVICE, key.to_string(), command.clone())
-        .await
-    {
-        Ok(_) => Ok(None),
-        Err(WriteError::Ledger(error)) => Ok(Some(error)),
+    match intent::submit(writer, CREDIT_SERVICE, key, command.clone()).await {
+        Ok(Ok(_)) => Ok(None),
+        Ok(Err(error)) => Ok(Some(error)),
         // Not an outage: the key will hold that other command forever, so a retry can never
         // succeed (it is refused to clients, see `RESERVED_KEY_PREFIXES`; this can only be a
         // key taken before that, or a bug).
-        Err(WriteError::KeyReused(key)) => Err(OperationError::LedgerConflict(key_taken(&key))),
-        Err(other) => Err(OperationError::LedgerUnavailable(other.to_string())),
+        Err(Unsent::KeyTaken(key)) => Err(OperationError::LedgerConflict(key_taken(&key))),
+        Err(Unsent::Unavailable(reason)) => Err(OperationError::LedgerUnavailable(reason)),
     }
 }
 
@@ -434,11 +431,38 @@ pub async fn finish_pending(
     writer: &LedgerWriter,
     account: Option<CreditAccountId>,
 ) -> Result<usize, OperationError> {
-    let rows = database.pending_credit_operations(account).await?;
-    for (key, commands) in &rows {
-        finish_operation(database, writer, key, &decode_commands(key, commands)?).await?;
+    intent::finish_pending(&mut PendingOperations {
+        database,
+        writer,
+        account,
+    })
+    .await
+}
+
+/// Credit operations left pending (of one account, or all): each one's commands are sent
+/// again (the ledger applies each once under its key) and it is marked done.
+struct PendingOperations<'a> {
+    database: &'a Database,
+    writer: &'a LedgerWriter,
+    account: Option<CreditAccountId>,
+}
+
+impl intent::PendingIntents for PendingOperations<'_> {
+    /// The operation's key and its stored commands.
+    type Intent = (String, String);
+    type Error = OperationError;
+
+    async fn pending(&mut self) -> Result<Vec<(String, String)>, OperationError> {
+        Ok(self
+            .database
+            .pending_credit_operations(self.account)
+            .await?)
     }
-    Ok(rows.len())
+
+    async fn finish(&mut self, (key, commands): (String, String)) -> Result<(), OperationError> {
+        let commands = decode_commands(&key, &commands)?;
+        finish_operation(self.database, self.writer, &key, &commands).await
+    }
 }
 
 /// What an operation's rules see besides the account.
@@ -474,7 +498,7 @@ pub struct CreditOperations {
     catalog: std::sync::RwLock<Arc<Catalog>>,
     policy: AccountPolicy,
     ledgers: LedgerAccountsCache,
-    stripes: Vec<tokio::sync::Mutex<()>>,
+    stripes: LockStripes,
     /// Tests only: stop after the intent is stored, as a crash would.
     stop_before_ledger: std::sync::atomic::AtomicBool,
 }
@@ -511,9 +535,7 @@ impl CreditOperations {
             catalog: std::sync::RwLock::new(Arc::new(catalog)),
             policy,
             ledgers: LedgerAccountsCache::default(),
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            stripes: LockStripes::new(LOCK_STRIPES),
             stop_before_ledger: std::sync::atomic::AtomicBool::new(false),
         })
     }
@@ -690,8 +712,7 @@ impl CreditOperations {
         if let Some(replay) = self.replayed(key, request_hash).await? {
             return Ok(replay);
         }
-        let stripe = usize::try_from(id.rem_euclid(LOCK_STRIPES as i64)).unwrap_or(0);
-        let _guard = self.stripes[stripe].lock().await;
+        let _guard = self.stripes.of_number(id).lock().await;
         // The same request may have been applied while this one waited for the lock (a
         // client sending it twice at once): it answers what that one answered.
         if let Some(replay) = self.replayed(key, request_hash).await? {
@@ -729,7 +750,7 @@ impl CreditOperations {
             let commands = resolve_steps(
                 &self.database,
                 &ledgers,
-                &format!("credit:{key}"),
+                &intent_key("credit", key),
                 key,
                 &applied.steps,
             )

@@ -5,7 +5,7 @@
 //! under one of Tally's references. Tally does not take the bank's word from the body: the
 //! step that reference belongs to is taken again under the same reference, which the
 //! channel answers with what it did, and applied once through the payment's intent log
-//! (`checkout.rs`) or the wallet operation's steps (`wallets.rs`) — the resolution recovery
+//! (`checkout/intent_log.rs`) or the wallet operation's steps (`wallets.rs`) — the resolution recovery
 //! does. So a notification only makes a step left in flight finish sooner; a duplicate, a
 //! late one, or two in the wrong order (a capture before its authorisation) cannot move a
 //! payment to any state but the one the channel's own records give.
@@ -112,7 +112,7 @@ enum Target<'a> {
     WalletOperation { id: &'a str },
 }
 
-/// A payment step's reference is `payments:{payment}:{sequence}` (see `checkout.rs`); a
+/// A payment step's reference is `payments:{payment}:{sequence}` (see `checkout/intent_log.rs`); a
 /// wallet operation's is `{operation}:{step}` (see `wallets.rs`).
 fn target(reference: &str) -> Option<Target<'_>> {
     if let Some(rest) = reference.strip_prefix("payments:") {

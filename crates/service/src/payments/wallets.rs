@@ -10,8 +10,9 @@
 //! given back.
 
 use crate::credit::views::AmountView;
+use crate::intent::{intent_key, step_key, submit, Unsent};
 use crate::payments::accounts::{check_customer, Balance, PAYMENTS_SERVICE};
-use crate::payments::checkout::{transfer, PaymentService};
+use crate::payments::checkout::{key_taken, transfer, PaymentService};
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::Failure;
 use jiff::{SignedDuration, Timestamp};
@@ -26,7 +27,7 @@ use tally_core::{AccountId, Amount, Currency, HoldId};
 use tally_ledger::{Command, LedgerError, NewHold, Outcome};
 use tally_payments::vault::check_instant_redemption;
 use tally_store::payments::NewWalletOperation;
-use tally_store::{StoreError, WriteError};
+use tally_store::StoreError;
 use utoipa::ToSchema;
 
 /// What kind of wallet operation.
@@ -161,7 +162,7 @@ fn corrupt(what: &str, error: impl std::fmt::Display) -> PaymentServiceError {
 }
 
 fn reference(id: &str, step: &str) -> Result<Reference, PaymentServiceError> {
-    Reference::new(format!("{id}:{step}")).map_err(|error| corrupt("channel reference", error))
+    Reference::new(step_key(id, step)).map_err(|error| corrupt("channel reference", error))
 }
 
 fn unknown(id: &str, error: impl std::fmt::Display) -> PaymentServiceError {
@@ -487,7 +488,7 @@ impl PaymentService {
             )
             .await?
             .ok_or_else(|| corrupt("wallet", "not opened"))?;
-        let ledger_key = format!("payments-wallet:{}", operation.id);
+        let ledger_key = intent_key("payments-wallet", &operation.id);
         match operation.kind {
             WalletOperationKind::TopUp => {
                 self.drive_top_up(operation, accounts.channel_clearing, wallet, &ledger_key)
@@ -651,7 +652,7 @@ impl PaymentService {
     ) -> Result<(), PaymentServiceError> {
         let channel = self.channel()?.clone();
         let token = card_token(operation)?;
-        let hold_key = format!("{ledger_key}:hold");
+        let hold_key = step_key(ledger_key, "hold");
         let hold_id = match operation.hold {
             Some(hold) => hold,
             None => {
@@ -725,7 +726,7 @@ impl PaymentService {
                     amount: None,
                 };
                 match self
-                    .submit_ledger(&format!("{ledger_key}:post"), post)
+                    .submit_ledger(&step_key(ledger_key, "post"), post)
                     .await?
                 {
                     Ok(_) => {
@@ -740,7 +741,7 @@ impl PaymentService {
             }
             PayoutStatus::Returned { code } => {
                 match self
-                    .submit_ledger(&format!("{ledger_key}:void"), Command::VoidHold { hold_id })
+                    .submit_ledger(&step_key(ledger_key, "void"), Command::VoidHold { hold_id })
                     .await?
                 {
                     Ok(_) | Err(LedgerError::HoldNotPending { .. }) => {}
@@ -769,18 +770,12 @@ impl PaymentService {
         key: &str,
         command: Command,
     ) -> Result<Result<Outcome, LedgerError>, PaymentServiceError> {
-        match self
-            .writer()
-            .submit_as(PAYMENTS_SERVICE, key.to_string(), command)
+        submit(self.writer(), PAYMENTS_SERVICE, key, command)
             .await
-        {
-            Ok(outcome) => Ok(Ok(outcome)),
-            Err(WriteError::Ledger(error)) => Ok(Err(error)),
-            Err(WriteError::KeyReused(key)) => Err(PaymentServiceError::LedgerConflict(format!(
-                "the ledger idempotency key {key} is taken by another command"
-            ))),
-            Err(error) => Err(unknown(key, error)),
-        }
+            .map_err(|unsent| match unsent {
+                Unsent::KeyTaken(key) => key_taken(&key),
+                Unsent::Unavailable(reason) => unknown(key, reason),
+            })
     }
 }
 

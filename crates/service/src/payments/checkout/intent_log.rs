@@ -1,0 +1,274 @@
+//! The payment's intent log (`payment_steps`): each step is written before it is taken,
+//! taken under keys derived from the payment and its sequence, applied to the payment once,
+//! then resolved; and recovery, which takes a pending step again before anything else.
+
+use super::{automatic_capture_due, encode, Loaded, PaymentService, RecoveryReport};
+use crate::intent::{finish_pending, step_key, PendingIntents};
+use crate::payments::error::PaymentServiceError;
+use crate::payments::record::{Action, Failure, PaymentRecord, RefundStatus, Reservation, Taken};
+use jiff::Timestamp;
+use tally_payments::{PaymentError, PaymentStatus};
+use tally_store::payments::PaymentStepRow;
+use tally_store::StoreError;
+
+/// Why a step could not be taken.
+pub(crate) enum StepError {
+    /// The outcome is unknown; take it again later.
+    Unknown(String),
+    /// A failure no retry of the step can mend.
+    Fatal(PaymentServiceError),
+}
+
+impl From<PaymentServiceError> for StepError {
+    fn from(error: PaymentServiceError) -> Self {
+        StepError::Fatal(error)
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(error: StoreError) -> Self {
+        StepError::Unknown(error.to_string())
+    }
+}
+
+/// The steps of one payment left pending by a crash or a lost answer: each is taken again
+/// (it acts once under its key) and applied unless the payment already has it.
+struct PendingSteps<'a> {
+    service: &'a PaymentService,
+    loaded: &'a mut Loaded,
+    now: Timestamp,
+}
+
+impl PendingIntents for PendingSteps<'_> {
+    type Intent = PaymentStepRow;
+    type Error = PaymentServiceError;
+
+    async fn pending(&mut self) -> Result<Vec<PaymentStepRow>, PaymentServiceError> {
+        let steps = self
+            .service
+            .database
+            .payment_steps(&self.loaded.record.id)
+            .await?;
+        Ok(steps
+            .into_iter()
+            .filter(|step| step.status == "pending")
+            .collect())
+    }
+
+    async fn finish(&mut self, step: PaymentStepRow) -> Result<(), PaymentServiceError> {
+        let action: Action = serde_json::from_str(&step.action).map_err(|error| {
+            StoreError::Corrupt(format!(
+                "step {} of {}: {error}",
+                step.sequence, step.payment_id
+            ))
+        })?;
+        let record = &mut self.loaded.record;
+        record.next_step = record.next_step.max(step.sequence + 1);
+        self.service
+            .take_and_apply(self.loaded, step.sequence, &action, self.now)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PaymentService {
+    /// Whether the step being taken is the one whose answer the test hook loses.
+    pub(super) fn answer_is_lost(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let left = self.lose_answer_in.load(Ordering::SeqCst);
+        if left < 1 {
+            return false;
+        }
+        self.lose_answer_in.store(left - 1, Ordering::SeqCst);
+        left == 1
+    }
+
+    /// Finishes what a crash or a lost answer left: the pending step of the intent log, a
+    /// capture or an unpaid end in progress, refunds in progress; and expires the payment
+    /// if its deadline has passed.
+    pub(super) async fn settle(
+        &self,
+        loaded: &mut Loaded,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        finish_pending(&mut PendingSteps {
+            service: self,
+            loaded,
+            now,
+        })
+        .await?;
+        if loaded.record.capturing.is_some() {
+            self.drive_capture(loaded, now).await?;
+        }
+        if let Some(ending) = loaded.record.ending.clone() {
+            self.drive_end(loaded, &ending, now).await?;
+        }
+        for index in 0..loaded.record.refunds.len() {
+            if loaded.record.refunds[index].status == RefundStatus::Pending {
+                self.drive_refund(loaded, index, now).await?;
+            }
+        }
+        // Authorised with automatic capture: a crash came between the two.
+        if automatic_capture_due(&loaded.record.payment) && loaded.record.capturing.is_none() {
+            let amount = loaded.record.payment.amount;
+            self.capture_loaded(loaded, Some(amount), now).await?;
+        }
+        let payment = &loaded.record.payment;
+        if payment.is_due_to_expire(now) && loaded.record.capturing.is_none() {
+            self.end(loaded, PaymentStatus::Expired, "expired", None, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the work left mid-way on payment `id` (its pending step first), as recovery
+    /// does for each payment it finds.
+    pub(crate) async fn settle_payment(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
+        let _guard = self.stripe(id).lock().await;
+        let mut loaded = self.load(id).await?;
+        self.settle(&mut loaded, now).await
+    }
+
+    /// Finishes the work of payments left mid-way and expires those past their deadline,
+    /// up to `limit` payments.
+    pub async fn recover(
+        &self,
+        now: Timestamp,
+        limit: i64,
+    ) -> Result<RecoveryReport, PaymentServiceError> {
+        let mut report = RecoveryReport::default();
+        for id in self.database.payments_to_recover(now, limit).await? {
+            report.examined += 1;
+            let _guard = self.stripe(&id).lock().await;
+            let mut loaded = self.load(&id).await?;
+            match self.settle(&mut loaded, now).await {
+                Ok(()) => report.settled += 1,
+                Err(PaymentServiceError::InFlight { .. }) => report.in_flight += 1,
+                Err(error) => {
+                    tracing::warn!(payment = %id, code = error.code(), %error, "payment recovery stopped");
+                    report.in_flight += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Takes a new step of the intent log (see the module documentation).
+    pub(super) async fn step(
+        &self,
+        loaded: &mut Loaded,
+        action: Action,
+        now: Timestamp,
+    ) -> Result<Taken, PaymentServiceError> {
+        let sequence = loaded.record.next_step;
+        loaded.record.next_step += 1;
+        let text = encode(&action, "step")?;
+        self.database
+            .append_payment_step(&loaded.record.id, sequence, &text, now)
+            .await?;
+        self.take_and_apply(loaded, sequence, &action, now).await
+    }
+
+    pub(super) async fn take_and_apply(
+        &self,
+        loaded: &mut Loaded,
+        sequence: i64,
+        action: &Action,
+        now: Timestamp,
+    ) -> Result<Taken, PaymentServiceError> {
+        let key = step_key(&Self::intent_key(&loaded.record.id), sequence);
+        let result = self.take(&loaded.record, &key, action, now).await;
+        let result = match result {
+            Ok(_) if self.answer_is_lost() => Err(StepError::Unknown(
+                "the answer was lost after the step acted (test hook)".into(),
+            )),
+            other => other,
+        };
+        let taken = match result {
+            Ok(taken) => taken,
+            Err(StepError::Unknown(reason)) => {
+                // Keep the sequence taken, so the next step does not reuse it.
+                self.save(loaded, now).await?;
+                return Err(PaymentServiceError::InFlight {
+                    payment: loaded.record.id.clone(),
+                    reason,
+                });
+            }
+            Err(StepError::Fatal(error)) => {
+                self.save(loaded, now).await?;
+                return Err(error);
+            }
+        };
+        if sequence > loaded.applied_through {
+            apply(&mut loaded.record, action, &taken)?;
+            loaded.applied_through = sequence;
+            self.save(loaded, now).await?;
+        }
+        let status = if matches!(taken, Taken::Refused { .. }) {
+            "refused"
+        } else {
+            "done"
+        };
+        self.database
+            .resolve_payment_step(
+                &loaded.record.id,
+                sequence,
+                status,
+                &encode(&taken, "step outcome")?,
+                now,
+            )
+            .await?;
+        Ok(taken)
+    }
+}
+
+/// Applies what a step did to the payment.
+fn apply(
+    record: &mut PaymentRecord,
+    action: &Action,
+    taken: &Taken,
+) -> Result<(), PaymentServiceError> {
+    let payment = &mut record.payment;
+    match (action, taken) {
+        (Action::Reserve { leg }, Taken::Reserved { reservation }) => {
+            record.reservations[*leg] = Some(reservation.clone());
+            payment.leg_reserved(*leg)?;
+        }
+        (Action::Reserve { leg }, Taken::Refused { code, message }) => {
+            payment.leg_failed(*leg)?;
+            record.failure = Some(Failure {
+                code: code.clone(),
+                message: message.clone(),
+                leg: Some(*leg),
+            });
+        }
+        (Action::Release { leg }, Taken::Released) => {
+            if payment.legs[*leg].status == tally_payments::LegStatus::Reserved {
+                payment.leg_released(*leg)?;
+            }
+        }
+        (Action::Capture { leg, .. }, Taken::Captured { plan }) => {
+            if let Some(progress) = record.capturing.as_mut() {
+                progress.done[*leg] = true;
+            }
+            if let (Some(plan), Some(Some(Reservation::Credit { plan: slot, .. }))) =
+                (plan, record.reservations.get_mut(*leg))
+            {
+                *slot = Some(*plan);
+            }
+        }
+        (Action::Refund { refund, leg, .. }, Taken::Refunded) => {
+            if let Some(found) = record.refunds.iter_mut().find(|found| &found.id == refund) {
+                found.progress.done[*leg] = true;
+            }
+        }
+        // A refused capture or refund changes nothing here; the flow that took it decides.
+        (_, Taken::Refused { .. }) => {}
+        _ => return Err(PaymentError::Internal("a step's outcome does not fit its action").into()),
+    }
+    Ok(())
+}
