@@ -49,7 +49,7 @@ impl ReconServiceError {
             ReconServiceError::RunNotFound(_) => "recon_run_not_found",
             ReconServiceError::ExceptionNotFound(_) => "recon_exception_not_found",
             ReconServiceError::ExceptionResolved { .. } => "recon_exception_resolved",
-            ReconServiceError::Invalid(_) => "invalid_request",
+            ReconServiceError::Invalid(_) => "invalid_recon_field",
             ReconServiceError::AccountNotFound(_) => "account_not_found",
             ReconServiceError::EntryRefused { code, .. } => code,
             ReconServiceError::LedgerUnavailable(_) => "ledger_unavailable",
