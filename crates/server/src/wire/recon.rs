@@ -80,7 +80,7 @@ pub struct AdjustingLegRequest {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdjustingEntryRequest {
-    /// 1 to 1,000 characters, not blank.
+    /// 1 to 256 characters, not blank.
     pub description: String,
     /// Two to 128 legs.
     #[schema(min_items = 2, max_items = 128)]

@@ -25,6 +25,9 @@ use tally_store::{Database, LedgerWriter, WriteError};
 /// Longest note, assignee and description accepted, in characters.
 pub const NOTE_LENGTH_MAX: usize = 1_000;
 pub const ASSIGNEE_LENGTH_MAX: usize = 128;
+/// An adjusting entry's description: what the ledger keeps in one field, 1,024 bytes,
+/// stated as characters that always fit.
+pub const DESCRIPTION_LENGTH_MAX: usize = tally_ledger::TEXT_LENGTH_MAX / 4;
 /// Most items of one page of runs or exceptions.
 pub const PAGE_LIMIT_MAX: i64 = 500;
 /// The exception classes and states a filter may name.
@@ -201,7 +204,7 @@ impl ReconWorklist {
                 legs,
             } => {
                 check_text("note", &note, NOTE_LENGTH_MAX)?;
-                check_text("description", &description, NOTE_LENGTH_MAX)?;
+                check_text("description", &description, DESCRIPTION_LENGTH_MAX)?;
                 Self::unresolved(&row)?;
                 let entry_id = self.post_adjusting_entry(&row.id, description, legs).await?;
                 ExceptionChange::Resolve {
