@@ -22,7 +22,8 @@ const SECOND: &str = "rex_20260429_00000002";
 const THIRD: &str = "rex_20260429_00000003";
 
 /// The bank settled three operations Tally's books never recorded.
-const BANK_FILE: &str = "record_type,value_date,reference,channel_id,card_last_four,amount,currency,fee\n\
+const BANK_FILE: &str =
+    "record_type,value_date,reference,channel_id,card_last_four,amount,currency,fee\n\
 capture,2026-04-29,bank-only-1,cap_1,4242,10.00,CNY,0.06\n\
 capture,2026-04-29,bank-only-2,cap_2,4242,20.00,CNY,0.12\n\
 refund,2026-04-29,bank-only-3,ref_3,4242,5.00,CNY,0.00\n\
@@ -47,7 +48,8 @@ impl Books {
         let work = tempfile::tempdir().unwrap();
         let file = work.path().join("settlement-2026-04-29.csv");
         std::fs::write(&file, BANK_FILE).unwrap();
-        let mut options = BooksRunOptions::new(RUN.parse().unwrap(), file, work.path().join("runs"));
+        let mut options =
+            BooksRunOptions::new(RUN.parse().unwrap(), file, work.path().join("runs"));
         options.threads = 1;
         reconcile_books(&app.database, &options, app.clock.now())
             .await
@@ -142,10 +144,15 @@ async fn the_worklist_lists_assigns_and_resolves(books: Books) {
     assert_eq!(older["runs"], json!([]));
 
     assert_eq!(
-        books.ids(&format!("?run={RUN}&class=missing_in_ledger")).await,
+        books
+            .ids(&format!("?run={RUN}&class=missing_in_ledger"))
+            .await,
         [FIRST, SECOND, THIRD]
     );
-    assert_eq!(books.ids(&format!("?after={FIRST}&limit=1")).await, [SECOND]);
+    assert_eq!(
+        books.ids(&format!("?after={FIRST}&limit=1")).await,
+        [SECOND]
+    );
     assert_eq!(books.ids("?class=timing").await, Vec::<String>::new());
     let first = books.exception(FIRST).await;
     assert_eq!(first["reference"], "bank-only-1");
@@ -213,34 +220,80 @@ async fn every_refusal_has_its_code(books: Books) {
         .await;
     expect(status, &body, StatusCode::NOT_FOUND, "recon_run_not_found");
     let (status, body) = books.get("/v1/recon/exceptions/rex_missing", &reader).await;
-    expect(status, &body, StatusCode::NOT_FOUND, "recon_exception_not_found");
+    expect(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "recon_exception_not_found",
+    );
     for query in ["?class=late", "?state=closed", "?limit=0", "?limit=501"] {
         let (status, body) = books
             .get(&format!("/v1/recon/exceptions{query}"), &reader)
             .await;
-        expect(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_recon_field");
+        expect(
+            status,
+            &body,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_recon_field",
+        );
     }
     let (status, body) = books.get("/v1/recon/runs?limit=0", &reader).await;
-    expect(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_recon_field");
+    expect(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_recon_field",
+    );
 
     let assign = format!("/v1/recon/exceptions/{FIRST}/assign");
     let resolve = format!("/v1/recon/exceptions/{FIRST}/resolve");
     let (status, body) = books
-        .post("/v1/recon/exceptions/rex_missing/assign", json!({"assignee": "ops-li"}))
+        .post(
+            "/v1/recon/exceptions/rex_missing/assign",
+            json!({"assignee": "ops-li"}),
+        )
         .await;
-    expect(status, &body, StatusCode::NOT_FOUND, "recon_exception_not_found");
+    expect(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "recon_exception_not_found",
+    );
     let (status, body) = books
-        .post("/v1/recon/exceptions/rex_missing/resolve", json!({"note": "n"}))
+        .post(
+            "/v1/recon/exceptions/rex_missing/resolve",
+            json!({"note": "n"}),
+        )
         .await;
-    expect(status, &body, StatusCode::NOT_FOUND, "recon_exception_not_found");
+    expect(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "recon_exception_not_found",
+    );
     let (status, body) = books.post(&assign, json!({"assignee": "  "})).await;
-    expect(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_recon_field");
+    expect(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_recon_field",
+    );
     let (status, body) = books
         .post(&assign, json!({"assignee": "x".repeat(129)}))
         .await;
-    expect(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_recon_field");
+    expect(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_recon_field",
+    );
     let (status, body) = books.post(&resolve, json!({"note": ""})).await;
-    expect(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "invalid_recon_field");
+    expect(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_recon_field",
+    );
 
     // Adjusting entries the ledger refuses: nothing posted, the exception unchanged.
     let entries = books.entries().await;
@@ -290,7 +343,12 @@ async fn every_refusal_has_its_code(books: Books) {
     let (status, body) = books.post(&resolve, json!({"note": "explained"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = books.post(&resolve, json!({"note": "again"})).await;
-    expect(status, &body, StatusCode::CONFLICT, "recon_exception_resolved");
+    expect(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "recon_exception_resolved",
+    );
     let (status, body) = books
         .post(
             &resolve,
@@ -300,10 +358,20 @@ async fn every_refusal_has_its_code(books: Books) {
             ])),
         )
         .await;
-    expect(status, &body, StatusCode::CONFLICT, "recon_exception_resolved");
+    expect(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "recon_exception_resolved",
+    );
     assert_eq!(books.entries().await, entries);
     let (status, body) = books.post(&assign, json!({"assignee": "ops-li"})).await;
-    expect(status, &body, StatusCode::CONFLICT, "recon_exception_resolved");
+    expect(
+        status,
+        &body,
+        StatusCode::CONFLICT,
+        "recon_exception_resolved",
+    );
     assert_eq!(books.exception(FIRST).await["note"], "explained");
 
     // The wrong scope: refused before anything is read or changed.

@@ -13,8 +13,7 @@ use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tally_channel::simulator::{
-    serve_with_clock, Discrepancy, FaultsUpdate, SettlementFile, SimulatorConfig,
-    SimulatorControl,
+    serve_with_clock, Discrepancy, FaultsUpdate, SettlementFile, SimulatorConfig, SimulatorControl,
 };
 use tally_channel::{Channel, HttpChannel, HttpChannelConfig};
 use tally_core::{Amount, Clock, Currency, ManualClock, Secret};
@@ -232,16 +231,14 @@ async fn story(books: Books) {
     let mut paid = Vec::new();
     for number in 0..12_u32 {
         let minutes = 9 * 60 + 30 * number;
-        let when = format!(
-            "2026-11-30T{:02}:{:02}:00Z",
-            minutes / 60,
-            minutes % 60
-        );
+        let when = format!("2026-11-30T{:02}:{:02}:00Z", minutes / 60, minutes % 60);
         let amount = format!("{}.{:02}", 20 + number * 7, number * 3 % 100);
         paid.push(books.pay(number, &amount, &when).await);
     }
     books.refund(&paid[1], "5.00", "2026-11-30T16:00:00Z").await;
-    books.refund(&paid[4], "10.00", "2026-11-30T16:30:00Z").await;
+    books
+        .refund(&paid[4], "10.00", "2026-11-30T16:30:00Z")
+        .await;
     books.pay(100, "88.80", "2026-11-30T23:30:00Z").await;
 
     books.clock.set(at("2026-12-01T00:30:00Z"));
@@ -315,7 +312,12 @@ async fn story(books: Books) {
     let run = books.reconcile(day_two, &text).await;
     let view = run.view();
     assert_eq!(
-        (view.matched, view.exceptions, view.carried_in, view.carried_matched),
+        (
+            view.matched,
+            view.exceptions,
+            view.carried_in,
+            view.carried_matched
+        ),
         (2, 0, 2, 1),
         "{view:?}"
     );

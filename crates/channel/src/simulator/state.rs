@@ -772,7 +772,10 @@ impl Bank {
     /// discrepancy held back from the day before comes first, dated `date`.
     pub(crate) fn settlement_file(&mut self, date: Date) -> Result<SettlementFile, MoneyError> {
         let mut rows = self.settled.get(&date).cloned().unwrap_or_default();
-        let late = self.faults.settlement_discrepancies.contains(&Discrepancy::Late);
+        let late = self
+            .faults
+            .settlement_discrepancies
+            .contains(&Discrepancy::Late);
         let held_back = match self.late.get(&date) {
             Some(held) => Some(held.reference.clone()),
             None if late => rows.last().cloned().map(|last| {

@@ -356,7 +356,11 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     for (schema, field, max) in [
         ("AssignExceptionRequest", "assignee", ASSIGNEE_LENGTH_MAX),
         ("ResolveExceptionRequest", "note", NOTE_LENGTH_MAX),
-        ("AdjustingEntryRequest", "description", DESCRIPTION_LENGTH_MAX),
+        (
+            "AdjustingEntryRequest",
+            "description",
+            DESCRIPTION_LENGTH_MAX,
+        ),
     ] {
         let pattern = crate::openapi::constraints::not_blank();
         fields.push((schema, field, Text::new(Some(1), Some(max), Some(pattern))));

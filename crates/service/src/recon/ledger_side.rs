@@ -127,7 +127,13 @@ pub async fn write_ledger_side(
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(std::io::BufWriter::new(file));
     writer
-        .write_record(["reference", "record_type", "amount_minor", "currency", "posted_at"])
+        .write_record([
+            "reference",
+            "record_type",
+            "amount_minor",
+            "currency",
+            "posted_at",
+        ])
         .map_err(|error| failed(&error))?;
     let mut written = 0_u64;
     let mut after = String::new();
@@ -237,7 +243,11 @@ mod tests {
         // An entry that does not touch a clearing account is no channel operation.
         let elsewhere = HashSet::from([AccountId(Uuid::from_u128(9))]);
         assert_eq!(
-            ledger_record("payments:pay_1:step:4:ledger", &entry(clearing, Side::Debit), &elsewhere),
+            ledger_record(
+                "payments:pay_1:step:4:ledger",
+                &entry(clearing, Side::Debit),
+                &elsewhere
+            ),
             None
         );
     }

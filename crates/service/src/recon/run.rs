@@ -105,7 +105,8 @@ struct Unmatched {
 }
 
 fn side_amount(side: &Option<tally_recon::kernel::ExceptionSide>) -> Option<i64> {
-    side.as_ref().and_then(|side| i64::try_from(side.amount).ok())
+    side.as_ref()
+        .and_then(|side| i64::try_from(side.amount).ok())
 }
 
 fn currency_of(exception: &Exception) -> String {
@@ -162,18 +163,18 @@ pub async fn reconcile_books(
     );
     engine.memory_limit_bytes = options.memory_limit_bytes;
     engine.threads = options.threads;
-    let outcome = tokio::task::spawn_blocking(move || {
-        tally_recon::run(&engine, &NoProgress, &NoStopwatch)
-    })
-    .await
-    .map_err(|error| ReconServiceError::Invalid(format!("the engine's task failed: {error}")))??;
+    let outcome =
+        tokio::task::spawn_blocking(move || tally_recon::run(&engine, &NoProgress, &NoStopwatch))
+            .await
+            .map_err(|error| {
+                ReconServiceError::Invalid(format!("the engine's task failed: {error}"))
+            })??;
 
     // Carry the earlier runs' timing items in and match them against what is unmatched today.
     let carried_rows = database
         .recon_exceptions_to_carry(&date_text, &["timing", "missing_in_ledger"])
         .await?;
-    let mut exceptions: Vec<Option<Exception>> =
-        outcome.exceptions.into_iter().map(Some).collect();
+    let mut exceptions: Vec<Option<Exception>> = outcome.exceptions.into_iter().map(Some).collect();
     // Today's unmatched records by side, for the carried items to find.
     let mut only_in_channel: HashMap<Unmatched, usize> = HashMap::new();
     let mut only_in_ledger: HashMap<Unmatched, usize> = HashMap::new();

@@ -144,16 +144,17 @@ impl ReconWorklist {
         ExceptionView::of(&row)
     }
 
-    async fn row(&self, id: &str) -> Result<tally_store::recon::ReconExceptionRow, ReconServiceError> {
+    async fn row(
+        &self,
+        id: &str,
+    ) -> Result<tally_store::recon::ReconExceptionRow, ReconServiceError> {
         self.database
             .recon_exception(id)
             .await?
             .ok_or_else(|| ReconServiceError::ExceptionNotFound(id.to_string()))
     }
 
-    fn unresolved(
-        row: &tally_store::recon::ReconExceptionRow,
-    ) -> Result<(), ReconServiceError> {
+    fn unresolved(row: &tally_store::recon::ReconExceptionRow) -> Result<(), ReconServiceError> {
         if row.state == "resolved" {
             return Err(ReconServiceError::ExceptionResolved {
                 id: row.id.clone(),
@@ -206,7 +207,9 @@ impl ReconWorklist {
                 check_text("note", &note, NOTE_LENGTH_MAX)?;
                 check_text("description", &description, DESCRIPTION_LENGTH_MAX)?;
                 Self::unresolved(&row)?;
-                let entry_id = self.post_adjusting_entry(&row.id, description, legs).await?;
+                let entry_id = self
+                    .post_adjusting_entry(&row.id, description, legs)
+                    .await?;
                 ExceptionChange::Resolve {
                     resolution: "adjusting_entry".into(),
                     note: Some(note),
