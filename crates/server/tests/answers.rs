@@ -4,7 +4,8 @@
 //!
 //! One deterministic story per area drives every route of the API (ledger; customers and
 //! personal-data lookups; credit purchases; credit statements, collections and write-offs;
-//! risk; keys, authentication and the platform routes; the consortium log's own router)
+//! risk; keys, authentication and the platform routes; the reconciliation worklist; the
+//! consortium log's own router)
 //! through its answers and main refusals, on SQLite and on PostgreSQL against the same
 //! snapshots: the two backends must answer alike. Each snapshot holds the status line, the
 //! headers a client reads (content type, `Allow`, `Retry-After`, `WWW-Authenticate`) and the
