@@ -140,7 +140,8 @@ pub async fn reconcile_books(
     let ledger_path = options.work_dir.join(format!("ledger-{date_text}.csv"));
     let ledger_records = write_ledger_side(database, start, end, &ledger_path).await?;
 
-    let mut rules = Rules {
+    // Amounts exactly (the default tolerance is none).
+    let rules = Rules {
         timing_window_seconds: Some(options.timing_window_seconds),
         timing_cutoff: Some(end.as_second()),
         // Tally's books do not hold the bank's fee, and neither file has a status.
@@ -148,7 +149,6 @@ pub async fn reconcile_books(
         fee_check: false,
         ..Rules::default()
     };
-    rules.amount_tolerance_minor = 0;
     let channel_layout = match &options.channel_layout {
         Some(layout) => layout.clone(),
         None => Layout::from_toml(SIMULATOR_LAYOUT, "simulator-settlement.toml")?,
