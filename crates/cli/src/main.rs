@@ -6,6 +6,7 @@ mod client;
 mod consortium;
 mod credit;
 mod customers;
+mod daily;
 mod demo;
 mod eod;
 mod merchants;
@@ -73,6 +74,9 @@ enum Command {
     /// Merchant settlement for a business date (`--date YYYY-MM-DD`), on the database:
     /// resumable, and a date settled once.
     Settle(merchants::SettleArguments),
+    /// The day's closing jobs on the database, in order: merchant settlement, payouts (not
+    /// built yet), reconciliation of Tally's books against the channel's file; resumable.
+    Daily(daily::DailyArguments),
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Pay(arguments) => block_on(pay::run(arguments)),
         Command::Merchants(arguments) => block_on(merchants::run(arguments)),
         Command::Settle(arguments) => block_on(merchants::settle(arguments)),
+        Command::Daily(arguments) => block_on(daily::daily(arguments)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

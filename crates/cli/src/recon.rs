@@ -17,6 +17,11 @@ pub enum Command {
     /// Reconcile a ledger file against a channel file (layouts: docs/recon-layout.md). Exit
     /// code 0: everything matched; 1: exceptions, control exceptions or bad rows; 2: error.
     Run(RunArguments),
+    /// Reconcile Tally's own books on the database (the channel operations its journal
+    /// recorded on a business date) against the channel's settlement file of that date,
+    /// and store the run and its exceptions (the worklist of `/v1/recon`). Exit code 0:
+    /// nothing unmatched; 1: exceptions; 2: error.
+    Books(crate::daily::BooksArguments),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -158,6 +163,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Books(arguments) => crate::block_on(crate::daily::books(arguments)),
         Command::Run(arguments) => {
             let clock = Clock(Instant::now());
             let rules = match &arguments.rules {

@@ -29,6 +29,8 @@ pub const SCOPES: &[&str] = &[
     "risk:admin",
     "risk:analyst",
     "consortium:member",
+    "recon:read",
+    "recon:write",
 ];
 
 /// Who is calling: the key that authenticated the request.

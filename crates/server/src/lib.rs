@@ -281,6 +281,25 @@ fn dispute_routes() -> Router<AppState> {
     Router::new().merge(writes).merge(reads)
 }
 
+/// The reconciliation worklist under `/v1/recon`: reads behind `recon:read`, changes
+/// behind `recon:write`.
+fn recon_routes() -> Router<AppState> {
+    use routes::recon;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/exceptions/{id}/assign", post(recon::assign_exception))
+        .route("/exceptions/{id}/resolve", post(recon::resolve_exception))
+        .route_layer(scope("recon:write"));
+    let reads = Router::new()
+        .route("/runs", get(recon::list_runs))
+        .route("/runs/{business_date}", get(recon::get_run))
+        .route("/exceptions", get(recon::list_exceptions))
+        .route("/exceptions/{id}", get(recon::get_exception))
+        .route_layer(scope("recon:read"));
+    Router::new().merge(writes).merge(reads)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
     state: AppState,
@@ -322,6 +341,7 @@ pub fn app_with_risk(
         .nest("/credit", credit_routes())
         .nest("/payments", payment_routes())
         .merge(merchant_routes())
+        .nest("/recon", recon_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
         v1 = v1.nest("/risk", risk_routes(risk, &state));

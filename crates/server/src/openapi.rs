@@ -1,7 +1,9 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, disputes, ledger, merchants, payments, risk};
+use crate::routes::{
+    consortium, credit, customers, disputes, ledger, merchants, payments, recon, risk,
+};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -86,6 +88,12 @@ pub use constraints::{Constraints, PageSizes};
         disputes::get_dispute,
         disputes::submit_evidence,
         disputes::accept_dispute,
+        recon::list_runs,
+        recon::get_run,
+        recon::list_exceptions,
+        recon::get_exception,
+        recon::assign_exception,
+        recon::resolve_exception,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -159,6 +167,11 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::disputes::DisputeView,
         tally_service::payments::disputes::DisputeTakenFrom,
         tally_service::payments::disputes::DisputeList,
+        wire::recon::RunList, wire::recon::ExceptionList, wire::recon::AssignExceptionRequest,
+        wire::recon::AdjustingLegRequest, wire::recon::AdjustingEntryRequest,
+        wire::recon::ResolveExceptionRequest,
+        tally_service::recon::RunView, tally_service::recon::ExceptionView,
+        tally_service::recon::views::RunSummary, tally_service::recon::views::ClassTotalsView,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -186,6 +199,7 @@ pub use constraints::{Constraints, PageSizes};
         (name = "merchants", description = "Merchants: onboarding (legal name, licence number and bank account sealed, shown masked), status (active, suspended, closed), fee schedule per payment method and settlement terms (T+N business days in the merchant's zone, holidays, rolling reserve)"),
         (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
         (name = "disputes", description = "Disputes (chargebacks) on payments' card legs, opened and decided by the channel: the amount taken from the merchant's pending, then available, then reserve balance; evidence before the deadline, acceptance; won returns the amount, lost charges the channel's fee"),
+        (name = "recon", description = "Reconciliation of Tally's own books against the channel's settlement files: the daily runs and their exceptions as a worklist (assign, resolve with a note or an adjusting entry)"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

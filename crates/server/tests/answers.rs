@@ -4,7 +4,8 @@
 //!
 //! One deterministic story per area drives every route of the API (ledger; customers and
 //! personal-data lookups; credit purchases; credit statements, collections and write-offs;
-//! risk; keys, authentication and the platform routes; the consortium log's own router)
+//! risk; keys, authentication and the platform routes; the reconciliation worklist; the
+//! consortium log's own router)
 //! through its answers and main refusals, on SQLite and on PostgreSQL against the same
 //! snapshots: the two backends must answer alike. Each snapshot holds the status line, the
 //! headers a client reads (content type, `Allow`, `Retry-After`, `WWW-Authenticate`) and the
@@ -461,6 +462,7 @@ tally_store::on_both_backends!(
     credit_statements_and_write_offs,
     risk,
     keys_and_platform,
+    reconciliation,
 );
 
 // ----- Ledger -----
@@ -2790,6 +2792,136 @@ async fn keys_and_platform(h: Harness) {
         404,
         &on_bare("GET", "/v1/risk/rule-sets", "risk writer", None).await,
     );
+}
+
+// ----- Reconciliation of Tally's books -----
+
+/// A run of Tally's books (the bank's file has two rows the books do not) and its
+/// worklist: runs, exceptions, an assignment, resolutions with a note and with an adjusting
+/// entry, and the refusals.
+async fn reconciliation(h: Harness) {
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("settlement-2026-04-29.csv");
+    std::fs::write(
+        &file,
+        "record_type,value_date,reference,channel_id,card_last_four,amount,currency,fee\n\
+         capture,2026-04-29,bank-only-1,cap_1,4242,10.00,CNY,0.06\n\
+         refund,2026-04-29,bank-only-2,ref_2,4242,5.00,CNY,0.00\n\
+         trailer,2026-04-29,2,,,15.00,CNY,0.06\n",
+    )
+    .unwrap();
+    let mut options = tally_service::recon::BooksRunOptions::new(
+        date(2026, 4, 29),
+        file,
+        work.path().join("runs"),
+    );
+    options.threads = 1;
+    tally_service::recon::reconcile_books(&h.database, &options, h.clock.now())
+        .await
+        .unwrap();
+    for code in ["recon-suspense-CNY", "bank-differences-CNY"] {
+        h.step(
+            "ledger writer",
+            "/v1/accounts",
+            code,
+            json!({"code": code, "kind": "asset", "currency": "CNY"}),
+            201,
+        )
+        .await;
+    }
+    let a = "admin";
+    h.check_get("reconciliation_01_runs", 200, a, "/v1/recon/runs")
+        .await;
+    h.check_get("reconciliation_02_run", 200, a, "/v1/recon/runs/2026-04-29")
+        .await;
+    h.check_get(
+        "reconciliation_03_run_not_found",
+        404,
+        a,
+        "/v1/recon/runs/2026-04-30",
+    )
+    .await;
+    h.check_get(
+        "reconciliation_04_exceptions",
+        200,
+        a,
+        "/v1/recon/exceptions?run=2026-04-29&state=open",
+    )
+    .await;
+    h.check_get(
+        "reconciliation_05_exceptions_unknown_class",
+        422,
+        a,
+        "/v1/recon/exceptions?class=late",
+    )
+    .await;
+    let first = "/v1/recon/exceptions/rex_20260429_00000001";
+    let second = "/v1/recon/exceptions/rex_20260429_00000002";
+    h.check_post(
+        "reconciliation_06_assign",
+        200,
+        a,
+        &format!("{first}/assign"),
+        None,
+        json!({"assignee": "ops-li"}),
+    )
+    .await;
+    h.check_post(
+        "reconciliation_07_resolve_with_a_note",
+        200,
+        a,
+        &format!("{first}/resolve"),
+        None,
+        json!({"note": "the bank settled it twice; it reverses it tomorrow"}),
+    )
+    .await;
+    h.check_post(
+        "reconciliation_08_resolved_twice",
+        409,
+        a,
+        &format!("{first}/resolve"),
+        None,
+        json!({"note": "again"}),
+    )
+    .await;
+    let legs = |credit: &str| {
+        json!([
+            {"account_code": "recon-suspense-CNY", "side": "debit", "amount": "5.00", "currency": "CNY"},
+            {"account_code": "bank-differences-CNY", "side": "credit", "amount": credit, "currency": "CNY"}
+        ])
+    };
+    h.check_post(
+        "reconciliation_09_adjusting_entry_unbalanced",
+        422,
+        a,
+        &format!("{second}/resolve"),
+        None,
+        json!({"note": "booked to suspense", "adjusting_entry": {"description": "bank-only refund", "legs": legs("4.99")}}),
+    )
+    .await;
+    h.check_post(
+        "reconciliation_10_resolve_with_an_adjusting_entry",
+        200,
+        a,
+        &format!("{second}/resolve"),
+        None,
+        json!({"note": "booked to suspense", "adjusting_entry": {"description": "bank-only refund", "legs": legs("5.00")}}),
+    )
+    .await;
+    h.check_get(
+        "reconciliation_11_exception_not_found",
+        404,
+        a,
+        "/v1/recon/exceptions/rex_missing",
+    )
+    .await;
+    h.check_get(
+        "reconciliation_12_forbidden",
+        403,
+        "ledger writer",
+        "/v1/recon/runs",
+    )
+    .await;
 }
 
 // ----- The consortium log (its own router) -----

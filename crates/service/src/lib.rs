@@ -18,6 +18,7 @@ pub mod intent;
 pub mod key_rotation;
 pub mod overview;
 pub mod payments;
+pub mod recon;
 pub mod risk;
 pub mod service_accounts;
 pub mod stolen_accounts;

@@ -22,6 +22,7 @@ pub mod keys;
 pub mod merchants;
 pub mod payments;
 pub mod reads;
+pub mod recon;
 pub mod risk;
 mod rows;
 pub mod testing;

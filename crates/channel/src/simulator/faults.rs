@@ -104,6 +104,9 @@ pub enum Discrepancy {
     Duplicate,
     /// One extra capture row under a reference Tally never sent.
     UnknownReference,
+    /// The day's last row is settled a day late: left out of its date's file and put first
+    /// in the next date's (a timing difference, which the next day's reconciliation matches).
+    Late,
 }
 
 /// The faults in force. Changed at run time by `POST /v1/faults`.

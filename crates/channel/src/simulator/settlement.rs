@@ -26,7 +26,8 @@
 //!
 //! Injected discrepancies (`settlement_discrepancies` in `POST /v1/faults`) change the rows
 //! against what the bank did, one row each, chosen by the seed and the date so the same
-//! file is served every time; the trailers are computed from the rows as served, so the file
+//! file is served every time (`late` holds the day's last row back and serves it first in
+//! the next date's file, dated that date); the trailers are computed from the rows as served, so the file
 //! is always consistent with itself and the difference shows only against Tally's books.
 
 use crate::identifiers::{ChannelId, Reference};

@@ -13,7 +13,7 @@ use crate::notification::{Notification, NotificationType};
 use crate::simulator::balance::CardBalance;
 use crate::simulator::card::{CardNumber, Expiry};
 use crate::simulator::control::{CardRegistration, CardView};
-use crate::simulator::faults::{Faults, PartsPerMillion};
+use crate::simulator::faults::{Discrepancy, Faults, PartsPerMillion};
 use crate::simulator::settlement::{self, RecordType, SettlementFile, SettlementRow};
 use crate::wire::amount_from_wire;
 use jiff::civil::Date;
@@ -182,6 +182,9 @@ pub(crate) struct Bank {
     settled: BTreeMap<Date, Vec<SettlementRow>>,
     /// Disputes raised on captures (`disputes.rs`).
     pub(super) disputes: BTreeMap<ChannelId, crate::simulator::disputes::DisputeRecord>,
+    /// The row the `late` discrepancy held back from a date's file, served in the next
+    /// date's: kept once chosen, so both files read the same whenever they are asked for.
+    late: BTreeMap<Date, SettlementRow>,
 }
 
 fn date_of(timestamp: Timestamp) -> Date {
@@ -215,6 +218,7 @@ impl Bank {
             operations: HashMap::new(),
             settled: BTreeMap::new(),
             disputes: BTreeMap::new(),
+            late: BTreeMap::new(),
             config,
         }
     }
@@ -794,9 +798,31 @@ impl Bank {
         vec![self.plan(kind, &status, amount)]
     }
 
-    /// The settlement file of `date`, with the discrepancies in force.
-    pub(crate) fn settlement_file(&self, date: Date) -> Result<SettlementFile, MoneyError> {
+    /// The settlement file of `date`, with the discrepancies in force. A row the `late`
+    /// discrepancy held back from the day before comes first, dated `date`.
+    pub(crate) fn settlement_file(&mut self, date: Date) -> Result<SettlementFile, MoneyError> {
         let mut rows = self.settled.get(&date).cloned().unwrap_or_default();
+        let late = self
+            .faults
+            .settlement_discrepancies
+            .contains(&Discrepancy::Late);
+        let held_back = match self.late.get(&date) {
+            Some(held) => Some(held.reference.clone()),
+            None if late => rows.last().cloned().map(|last| {
+                let reference = last.reference.clone();
+                self.late.insert(date, last);
+                reference
+            }),
+            None => None,
+        };
+        if let Some(reference) = held_back {
+            rows.retain(|row| row.reference != reference);
+        }
+        if let Some(held) = date.yesterday().ok().and_then(|day| self.late.get(&day)) {
+            let mut held = held.clone();
+            held.value_date = date;
+            rows.insert(0, held);
+        }
         let day =
             i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
         // Seeded by the seed and the date only: the same file every time it is asked for.

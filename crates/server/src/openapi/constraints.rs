@@ -357,6 +357,28 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
             Some(visible_text()),
         ),
     ));
+    // The reconciliation worklist: texts not blank, within the service's limits (the
+    // adjusting entry's description within the ledger's).
+    use tally_service::recon::worklist::{
+        ASSIGNEE_LENGTH_MAX, DESCRIPTION_LENGTH_MAX, NOTE_LENGTH_MAX,
+    };
+    for (schema, field, max) in [
+        ("AssignExceptionRequest", "assignee", ASSIGNEE_LENGTH_MAX),
+        ("ResolveExceptionRequest", "note", NOTE_LENGTH_MAX),
+        (
+            "AdjustingEntryRequest",
+            "description",
+            DESCRIPTION_LENGTH_MAX,
+        ),
+    ] {
+        let pattern = crate::openapi::constraints::not_blank();
+        fields.push((schema, field, Text::new(Some(1), Some(max), Some(pattern))));
+    }
+    fields.push((
+        "AdjustingLegRequest",
+        "account_code",
+        Text::new(Some(1), None, Some(account_code())),
+    ));
     fields
 }
 
@@ -386,6 +408,7 @@ const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
         &["asset", "liability", "equity", "income", "expense"],
     ),
     ("LegBody", "side", &["debit", "credit"]),
+    ("AdjustingLegRequest", "side", &["debit", "credit"]),
     ("NewTaskRequest", "kind", &["alert", "callback"]),
     (
         "NewContactRequest",
@@ -432,6 +455,7 @@ const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
 /// Amounts beside their currency in one object: (schema, amount property, sign).
 const AMOUNTS: &[(&str, &str, Sign)] = &[
     ("LegBody", "amount", Sign::Positive),
+    ("AdjustingLegRequest", "amount", Sign::Positive),
     ("CreateHoldRequest", "amount", Sign::Positive),
     ("PostHoldRequest", "amount", Sign::Positive),
     ("PositiveAmount", "value", Sign::Positive),
@@ -571,7 +595,27 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "status",
             Parameter::Values(&["opened", "evidence_submitted", "accepted", "won", "lost"]),
         ),
+        ("/v1/recon/runs", "limit", recon_page()),
+        ("/v1/recon/exceptions", "limit", recon_page()),
+        (
+            "/v1/recon/exceptions",
+            "class",
+            Parameter::Values(&tally_service::recon::worklist::CLASSES),
+        ),
+        (
+            "/v1/recon/exceptions",
+            "state",
+            Parameter::Values(&tally_service::recon::worklist::STATES),
+        ),
     ]
+}
+
+/// A page of the reconciliation worklist: 1 to its own maximum.
+fn recon_page() -> Parameter {
+    Parameter::Range {
+        minimum: 1,
+        maximum: PageMaximum::Fixed(tally_service::recon::worklist::PAGE_LIMIT_MAX),
+    }
 }
 
 /// Writes a JSON Schema keyword utoipa's `Object` does not model (see the module's note).
@@ -842,6 +886,8 @@ fn request_schemas(openapi: &OpenApi) -> std::collections::BTreeSet<String> {
     // Schemas that request bodies hold.
     for name in [
         "LegBody",
+        "AdjustingEntryRequest",
+        "AdjustingLegRequest",
         "Application",
         "TermBody",
         "PositiveAmount",

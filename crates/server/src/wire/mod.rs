@@ -6,6 +6,7 @@ pub mod credit;
 pub mod disputes;
 pub mod merchants;
 pub mod payments;
+pub mod recon;
 pub mod risk;
 
 use crate::error::ApiError;
@@ -25,7 +26,7 @@ pub(crate) fn parse_currency(code: &str) -> Result<Currency, ApiError> {
         .map_err(|error| ApiError::unprocessable("unknown_currency", error.to_string()))
 }
 
-fn parse_amount(text: &str, currency: Currency) -> Result<Amount, ApiError> {
+pub(crate) fn parse_amount(text: &str, currency: Currency) -> Result<Amount, ApiError> {
     Amount::parse(text, currency)
         .map_err(|error| ApiError::unprocessable("invalid_amount", error.to_string()))
 }

@@ -1,0 +1,205 @@
+//! `tally recon books --date D` reconciles Tally's own books on the database against the
+//! channel's settlement file of the date (a file given, or fetched from the configured
+//! channel); `tally daily --date D` runs the day's closing jobs in order: merchant
+//! settlement, then payouts (not built yet: its place is marked below), then the
+//! reconciliation. Every step is resumable and runs a date once, so the job repeated or
+//! resumed after a crash does nothing twice.
+
+use anyhow::{anyhow, Context};
+use jiff::civil::Date;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tally_core::{Clock, SystemClock};
+use tally_recon::Layout;
+use tally_service::payments::settlement::SettlementOptions;
+use tally_service::payments::{PaymentService, PaymentsConfig};
+use tally_service::recon::run::TIMING_WINDOW_SECONDS_DEFAULT;
+use tally_service::recon::{reconcile_books, BooksRun, BooksRunOptions};
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+/// Where the bank's side comes from, and how the run is made.
+#[derive(Debug, clap::Args)]
+pub struct ChannelFileArguments {
+    /// The channel's settlement file of the date. Without it the file is fetched from the
+    /// configured channel (`[payments] channel_url` and `channel_secret`).
+    #[arg(long)]
+    settlement_file: Option<PathBuf>,
+    /// The settlement file's layout (docs/recon-layout.md); the bank simulator's when absent.
+    #[arg(long)]
+    layout: Option<PathBuf>,
+    /// Directory for the ledger-side file, a fetched settlement file and the engine's
+    /// outputs (exceptions, summary, report) of each date.
+    #[arg(long, default_value = "recon")]
+    work_dir: PathBuf,
+    /// A ledger record missing from the bank's file is a timing item, carried to the next
+    /// day's run, when it was recorded this many seconds before the day's end or later.
+    #[arg(long, default_value_t = TIMING_WINDOW_SECONDS_DEFAULT)]
+    timing_window_seconds: i64,
+}
+
+/// `tally recon books`.
+#[derive(Debug, clap::Args)]
+pub struct BooksArguments {
+    /// The business date (a UTC day, the channel's value date), YYYY-MM-DD; it must be over.
+    #[arg(long)]
+    date: Date,
+    #[command(flatten)]
+    channel: ChannelFileArguments,
+    /// Database (`--database-url`) and configuration file, as for `tally serve`.
+    #[command(flatten)]
+    config: crate::serve::ConfigArgs,
+}
+
+/// `tally daily`.
+#[derive(Debug, clap::Args)]
+pub struct DailyArguments {
+    /// The business date to close, YYYY-MM-DD.
+    #[arg(long)]
+    date: Date,
+    #[command(flatten)]
+    channel: ChannelFileArguments,
+    #[command(flatten)]
+    config: crate::serve::ConfigArgs,
+}
+
+/// The database, migrated, and the process's configuration.
+async fn open(
+    config: &crate::serve::ConfigArgs,
+) -> anyhow::Result<(Database, tally_server::Config)> {
+    let config = config.load()?;
+    let url = config.database.url.expose().to_string();
+    let database = Database::connect(&url).await.context("connecting")?;
+    database.migrate().await.context("migrating")?;
+    Ok((database, config))
+}
+
+/// Reconciles `date`: the settlement file given, or fetched from the channel into the work
+/// directory.
+async fn reconcile(
+    database: &Database,
+    config: &tally_server::Config,
+    date: Date,
+    channel: &ChannelFileArguments,
+    now: jiff::Timestamp,
+) -> anyhow::Result<BooksRun> {
+    std::fs::create_dir_all(&channel.work_dir)
+        .with_context(|| format!("creating {}", channel.work_dir.display()))?;
+    let settlement_file = match &channel.settlement_file {
+        Some(path) => path.clone(),
+        None => {
+            let url = config.payments.channel_url.as_deref().ok_or_else(|| {
+                anyhow!("no --settlement-file, and no [payments] channel_url to fetch it from")
+            })?;
+            let secret = config
+                .payments
+                .channel_secret
+                .as_ref()
+                .ok_or_else(|| anyhow!("[payments] channel_secret is not set"))?;
+            let control = tally_channel::simulator::SimulatorControl::new(url, secret.expose())?;
+            let text = control
+                .settlement_file(date)
+                .await
+                .with_context(|| format!("fetching the settlement file of {date} from {url}"))?;
+            let path = channel.work_dir.join(format!("settlement-{date}.csv"));
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            path
+        }
+    };
+    let mut options = BooksRunOptions::new(date, settlement_file, channel.work_dir.clone());
+    options.timing_window_seconds = channel.timing_window_seconds;
+    if let Some(layout) = &channel.layout {
+        options.channel_layout = Some(Layout::from_file(layout)?);
+    }
+    reconcile_books(database, &options, now)
+        .await
+        .map_err(|error| anyhow!("{}: {error}", error.code()))
+}
+
+fn report(run: &BooksRun) -> anyhow::Result<ExitCode> {
+    if let BooksRun::AlreadyReconciled(view) = run {
+        eprintln!(
+            "business date {} was reconciled before; its stored run:",
+            view.business_date
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(run.view())?);
+    Ok(if run.view().exceptions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `tally recon books`: exit code 0 when nothing is left unmatched, 1 when the run opened
+/// exceptions (listed at `GET /v1/recon/exceptions?run=D`), 2 on an error.
+pub async fn books(arguments: BooksArguments) -> anyhow::Result<ExitCode> {
+    let (database, config) = open(&arguments.config).await?;
+    let clock = SystemClock;
+    let run = reconcile(
+        &database,
+        &config,
+        arguments.date,
+        &arguments.channel,
+        clock.now(),
+    )
+    .await?;
+    report(&run)
+}
+
+/// `tally daily`: settlement, payouts, reconciliation, in that order; each step resumes
+/// where a crash left it and does nothing twice. Exit code as `tally recon books`.
+pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
+    let (database, config) = open(&arguments.config).await?;
+    let setup = config
+        .credit
+        .load()
+        .map_err(|error| anyhow!("credit configuration: {error}"))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
+        .await
+        .context("starting the ledger writer")?;
+    let payments = PaymentService::new(
+        database.clone(),
+        writer,
+        None,
+        None,
+        PaymentsConfig {
+            time_zone: setup.time_zone,
+            ..PaymentsConfig::default()
+        },
+    );
+    let date = arguments.date;
+    // 1. Settlement: what is due moves to the merchants' available balances.
+    let settlement = payments
+        .run_settlement(date, clock.now(), SettlementOptions::default())
+        .await
+        .map_err(|error| anyhow!("settlement of {date}: {}: {error}", error.code()))?;
+    eprintln!("settlement of {date}: done");
+    // 2. PAYOUTS GO HERE. The scheduled payouts after each settlement run (issue 16 point 3)
+    //    are built separately; when they exist, run them for `date` here, before the
+    //    reconciliation, so that the payouts the bank made today are in the books its file
+    //    is matched against. Like the other steps, the payout run must be resumable.
+    // 3. Reconciliation of the books against the channel's file of the date.
+    let run = reconcile(&database, &config, date, &arguments.channel, clock.now())
+        .await
+        .with_context(|| format!("reconciliation of {date}"))?;
+    eprintln!(
+        "reconciliation of {date}: {} matched, {} exceptions",
+        run.view().matched,
+        run.view().exceptions
+    );
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::json!({
+            "reconciliation": run.view(),
+            "settlement": settlement,
+        }))?
+    );
+    // As `tally recon books`: 1 tells a scheduler the worklist has new exceptions.
+    Ok(if run.view().exceptions == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
