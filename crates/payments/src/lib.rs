@@ -13,6 +13,8 @@
 //! - [`merchant`]: a merchant's status and the moves between them.
 //! - [`fees`]: a merchant's fee schedule per payment method, and how it agrees with the
 //!   credit product's merchant discount.
+//! - [`payout`]: a payout's states (created, submitted, paid, failed, returned), where its
+//!   money is in each, and the checks before one is made.
 //! - [`settlement`]: T+N business days in the merchant's zone with a holiday calendar, and
 //!   the rolling reserve.
 //!
@@ -26,6 +28,7 @@ pub mod fees;
 pub mod funding;
 pub mod merchant;
 pub mod payment;
+pub mod payout;
 pub mod refund;
 pub mod settlement;
 pub mod vault;
@@ -34,6 +37,7 @@ pub use error::PaymentError;
 pub use fees::{Fee, FeeSchedule, FeeText, PaymentMethod};
 pub use funding::{Funding, Share, Source};
 pub use merchant::{MerchantError, MerchantStatus};
+pub use payout::{PayoutError, PayoutState};
 pub use payment::{CaptureMethod, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition};
 pub use refund::RefundPolicy;
 pub use settlement::{SettlementDay, SettlementTerms};

@@ -20,6 +20,7 @@ pub mod error;
 pub mod keys;
 pub mod merchants;
 pub mod payments;
+pub mod payouts;
 pub mod reads;
 pub mod risk;
 mod rows;
