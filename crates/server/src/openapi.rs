@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, ledger, merchants, payments, risk};
+use crate::routes::{consortium, credit, customers, ledger, merchants, payments, payouts, risk};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -82,6 +82,14 @@ pub use constraints::{Constraints, PageSizes};
         merchants::run_settlement,
         merchants::get_statements,
         merchants::get_statements_csv,
+        payouts::create_payout,
+        payouts::create_payout_batch,
+        payouts::get_payout,
+        payouts::list_payouts,
+        payouts::get_payout_batch,
+        payouts::take_payout_batch_file,
+        payouts::read_payout_return_file,
+        payouts::run_scheduled_payouts,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -151,6 +159,13 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::settlement::SettlementStatementView,
         tally_service::payments::settlement::SettlementBalances,
         tally_service::payments::settlement::SettlementStatementList,
+        wire::payouts::CreatePayoutRequest, wire::payouts::CreatePayoutBatchRequest,
+        wire::payouts::PayoutRunRequest,
+        tally_service::payments::payouts::PayoutView,
+        tally_service::payments::payouts::PayoutTransitionView,
+        tally_service::payments::payouts::PayoutBatchView,
+        tally_service::payments::payouts::PayoutList,
+        tally_service::payments::payouts::PayoutRunView,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -176,6 +191,7 @@ pub use constraints::{Constraints, PageSizes};
         (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read in clear with pii:read and a reason in the body (audited)"),
         (name = "payments", description = "Combined checkout: one order paid by the wallet, the vault, the credit line and a card at once, all or nothing; capture whole or in part (pro rata), cancel, refunds routed back to the sources by policy. Every write's Idempotency-Key is scoped to the API key"),
         (name = "merchants", description = "Merchants: onboarding (legal name, licence number and bank account sealed, shown masked), status (active, suspended, closed), fee schedule per payment method and settlement terms (T+N business days in the merchant's zone, holidays, rolling reserve)"),
+        (name = "payouts", description = "Payouts of merchants' available balances to their settlement bank accounts, single or in batches sent as a bank file (CSV, UTF-8 or GBK) whose return file marks each payout paid, failed or returned (the money back in the available balance); scheduled payouts after a settlement run"),
         (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )

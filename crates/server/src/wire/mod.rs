@@ -5,6 +5,7 @@ pub mod consortium;
 pub mod credit;
 pub mod merchants;
 pub mod payments;
+pub mod payouts;
 pub mod risk;
 
 use crate::error::ApiError;
