@@ -33,6 +33,7 @@ impl CreatePayoutRequest {
 #[serde(deny_unknown_fields)]
 pub struct CreatePayoutBatchRequest {
     /// 1 to 1,000 payouts.
+    #[schema(min_items = 1, max_items = 1000)]
     pub payouts: Vec<CreatePayoutRequest>,
 }
 
