@@ -11,7 +11,9 @@
 //! - `file BATCH [--encoding gbk] [--out FILE]`: takes the batch's bank file (its payouts
 //!   become submitted), written to FILE or standard output as the bank receives it;
 //! - `return BATCH FILE [--encoding gbk]`: reads the bank's return file back;
-//! - `run --date D`: the scheduled payouts after the settlement run of D.
+//! - `run --date D`: the scheduled payouts after the settlement run of D;
+//! - `sweep --date D [--currency CNY]`: the repayments of D swept from the credit repayment
+//!   clearing account to the bank account (on the database, once per date).
 
 use anyhow::{anyhow, bail, Context};
 use jiff::civil::Date;
@@ -93,12 +95,28 @@ pub enum Command {
         #[command(flatten)]
         config: crate::serve::ConfigArgs,
     },
+    /// Sweep a date's repayments from clearing to the bank account, on the database.
+    Sweep {
+        /// The business date, over in the service's zone (YYYY-MM-DD).
+        #[arg(long)]
+        date: Date,
+        #[arg(long, default_value = "CNY")]
+        currency: String,
+        #[command(flatten)]
+        config: crate::serve::ConfigArgs,
+    },
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    if let Command::Run { date, config } = arguments.command {
-        return run_scheduled(date, config).await;
-    }
+    let command = match arguments.command {
+        Command::Run { date, config } => return run_scheduled(date, config).await,
+        Command::Sweep {
+            date,
+            currency,
+            config,
+        } => return sweep(date, &currency, config).await,
+        command => command,
+    };
     let Some(api_key) = arguments.api_key.clone() else {
         bail!("an API key is needed: --api-key or TALLY_API_KEY");
     };
@@ -111,7 +129,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         Ok(())
     };
     let http = reqwest::Client::new();
-    let request = match &arguments.command {
+    let request = match &command {
         Command::Create {
             merchant,
             amount,
@@ -198,7 +216,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
                 .body(bytes)
         }
         // Taken on the database above.
-        Command::Run { .. } => bail!("payouts run works on the database, not over the API"),
+        Command::Run { .. } | Command::Sweep { .. } => {
+            bail!("payouts run and sweep work on the database, not over the API")
+        }
     };
     crate::client::send_and_print(request.bearer_auth(&api_key), "request", url.as_str()).await
 }
@@ -243,6 +263,47 @@ async fn run_scheduled(date: Date, config: crate::serve::ConfigArgs) -> anyhow::
     match payments.run_scheduled_payouts(date, clock.now()).await {
         Ok(run) => {
             println!("{}", serde_json::to_string_pretty(&run)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{}: {error}", error.code());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// Sweeps the repayments of `date` in `currency`, printing the sweep as JSON.
+async fn sweep(
+    date: Date,
+    currency: &str,
+    config: crate::serve::ConfigArgs,
+) -> anyhow::Result<ExitCode> {
+    let currency = tally_core::Currency::from_code(currency)
+        .map_err(|error| anyhow!("--currency {currency:?}: {error}"))?;
+    let config = config.load()?;
+    let setup = config
+        .credit
+        .load()
+        .map_err(|error| anyhow!("credit configuration: {error}"))?;
+    let url = config.database.url.expose().to_string();
+    let database = Database::connect(&url).await.context("connecting")?;
+    database.migrate().await.context("migrating")?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
+        .await
+        .context("starting the ledger writer")?;
+    match tally_service::credit::sweep::sweep_repayments(
+        &database,
+        &writer,
+        currency,
+        date,
+        &setup.time_zone,
+        clock.now(),
+    )
+    .await
+    {
+        Ok(sweep) => {
+            println!("{}", serde_json::to_string_pretty(&sweep)?);
             Ok(ExitCode::SUCCESS)
         }
         Err(error) => {
