@@ -127,9 +127,13 @@ pub struct PayoutFile {
 pub enum ReturnStatus {
     Paid,
     /// Not sent (`reason`: `invalid_account`, `insufficient_funds`, …).
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Sent, and sent back by the receiving bank (`account_closed`, …).
-    Returned { reason: String },
+    Returned {
+        reason: String,
+    },
 }
 
 impl ReturnStatus {
@@ -160,7 +164,10 @@ pub struct ReturnFile {
     pub rows: Vec<ReturnRow>,
 }
 
-fn write_lines(lines: Vec<Vec<String>>, encoding: FileEncoding) -> Result<Vec<u8>, PayoutFileError> {
+fn write_lines(
+    lines: Vec<Vec<String>>,
+    encoding: FileEncoding,
+) -> Result<Vec<u8>, PayoutFileError> {
     let mut writer = csv::WriterBuilder::new()
         .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'))
@@ -198,7 +205,12 @@ fn read_lines(
             Some("H") if line == 1 => header_width,
             Some("H") => return Err(PayoutFileError::at(line, "a second header record")),
             Some("D") if line > 1 => row_width,
-            Some("D") => return Err(PayoutFileError::at(line, "the file must start with its H record")),
+            Some("D") => {
+                return Err(PayoutFileError::at(
+                    line,
+                    "the file must start with its H record",
+                ))
+            }
             other => {
                 return Err(PayoutFileError::at(
                     line,
@@ -264,10 +276,12 @@ fn check_sequence<'a>(
 impl PayoutFile {
     /// The rows' sum (zero for no rows).
     pub fn sum(&self) -> Result<Amount, PayoutFileError> {
-        self.rows.iter().try_fold(Amount::zero(self.currency), |sum, row| {
-            sum.checked_add(row.amount)
-                .map_err(|error| PayoutFileError::new(error.to_string()))
-        })
+        self.rows
+            .iter()
+            .try_fold(Amount::zero(self.currency), |sum, row| {
+                sum.checked_add(row.amount)
+                    .map_err(|error| PayoutFileError::new(error.to_string()))
+            })
     }
 
     pub fn to_bytes(&self, encoding: FileEncoding) -> Result<Vec<u8>, PayoutFileError> {
@@ -455,7 +469,9 @@ mod tests {
         let text = String::from_utf8(file().to_bytes(FileEncoding::Utf8)?).unwrap_or_default();
         assert!(text.starts_with("H,pob_1,2026-05-05,CNY,2,123.50\nD,1,po_a,6222021234567890,上海示例贸易有限公司,123.45\n"), "{text}");
         // GBK bytes are not UTF-8, and a name GBK cannot write is refused.
-        assert!(PayoutFile::parse(&file().to_bytes(FileEncoding::Gbk)?, FileEncoding::Utf8).is_err());
+        assert!(
+            PayoutFile::parse(&file().to_bytes(FileEncoding::Gbk)?, FileEncoding::Utf8).is_err()
+        );
         let mut emoji = file();
         emoji.rows[0].account_name = "Shop 🙂".into();
         assert!(emoji.to_bytes(FileEncoding::Gbk).is_err());

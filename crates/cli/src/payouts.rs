@@ -210,7 +210,8 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         } => {
             push_path(&["payouts", "batches", batch, "return-file"])?;
             url.query_pairs_mut().append_pair("encoding", encoding);
-            let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             http.post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "text/csv")
                 .body(bytes)

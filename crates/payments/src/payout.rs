@@ -110,7 +110,10 @@ pub enum PayoutError {
     #[error("a payout must be a positive amount, got {0}")]
     AmountNotPositive(String),
     #[error("a payout of {requested} is above the available balance of {available}")]
-    AboveAvailable { requested: String, available: String },
+    AboveAvailable {
+        requested: String,
+        available: String,
+    },
     #[error("the payout is in {payout}, the merchant is paid in {merchant}")]
     CurrencyMismatch { payout: String, merchant: String },
     #[error("merchant {merchant} is suspended: its balance is held until it is active again")]

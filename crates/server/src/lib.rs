@@ -277,8 +277,7 @@ fn payout_routes(batch_body_limit: usize) -> Router<AppState> {
         )
         .route(
             "/payouts/batches/{id}/return-file",
-            post(payouts::read_payout_return_file)
-                .layer(DefaultBodyLimit::max(batch_body_limit)),
+            post(payouts::read_payout_return_file).layer(DefaultBodyLimit::max(batch_body_limit)),
         )
         .route_layer(scope("payments:write"));
     let admin = Router::new()

@@ -56,7 +56,9 @@ impl Payouts {
     async fn new(test: TestDatabase) -> Self {
         let setup = Setup::default().privacy(privacy()).payments();
         let app = TestApp::start(test, "2026-05-04T09:00:00Z", setup).await;
-        let writer = app.key("payouts", &["payments:write", "payments:read"]).await;
+        let writer = app
+            .key("payouts", &["payments:write", "payments:read"])
+            .await;
         let reader = app.key("reader", &["payments:read"]).await;
         let admin = app.key("operator", &["admin"]).await;
         let payouts = Payouts {
@@ -92,7 +94,11 @@ impl Payouts {
     }
 
     async fn account(&self, code: &str) -> tally_core::AccountId {
-        self.database.account_id_by_code(code).await.unwrap().unwrap()
+        self.database
+            .account_id_by_code(code)
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     /// A liability's balance (credits less debits), or an asset's (debits less credits)
@@ -109,8 +115,11 @@ impl Payouts {
     }
 
     async fn available(&self, merchant: &str) -> i64 {
-        self.balance(&format!("payments-merchant-{merchant}-available-CNY"), false)
-            .await
+        self.balance(
+            &format!("payments-merchant-{merchant}-available-CNY"),
+            false,
+        )
+        .await
     }
 
     async fn payable(&self, merchant: &str) -> i64 {
@@ -175,7 +184,9 @@ impl Payouts {
             &self.router,
             Request::builder()
                 .method("POST")
-                .uri(format!("/v1/payouts/batches/{batch}/file?encoding={encoding}"))
+                .uri(format!(
+                    "/v1/payouts/batches/{batch}/file?encoding={encoding}"
+                ))
                 .header(header::AUTHORIZATION, bearer(&self.writer))
                 .body(Body::empty())
                 .unwrap(),
@@ -184,7 +195,12 @@ impl Payouts {
         (answer.status, answer.body)
     }
 
-    async fn post_return(&self, batch: &str, bytes: Vec<u8>, encoding: &str) -> (StatusCode, Value) {
+    async fn post_return(
+        &self,
+        batch: &str,
+        bytes: Vec<u8>,
+        encoding: &str,
+    ) -> (StatusCode, Value) {
         let answer = send(
             &self.router,
             Request::builder()
@@ -227,38 +243,43 @@ async fn every_refusal_has_its_code(app: Payouts) {
     app.fund("shop-a", 10_000).await;
     let entries = app.entries().await;
 
-    let no_key = app.post("/v1/payouts", None, payout("shop-a", "1.00")).await;
+    let no_key = app
+        .post("/v1/payouts", None, payout("shop-a", "1.00"))
+        .await;
     assert_eq!(no_key.0, StatusCode::BAD_REQUEST, "{}", no_key.1);
     let message = refused(
-        &app.post("/v1/payouts", Some("k1"), payout("nobody", "1.00")).await,
+        &app.post("/v1/payouts", Some("k1"), payout("nobody", "1.00"))
+            .await,
         StatusCode::NOT_FOUND,
         "merchant_not_found",
     );
     assert!(message.contains("nobody"), "{message}");
     let message = refused(
-        &app.post("/v1/payouts", Some("k2"), payout("shop-a", "100.01")).await,
+        &app.post("/v1/payouts", Some("k2"), payout("shop-a", "100.01"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_above_available_balance",
     );
     assert!(message.contains("100.00"), "{message}");
     refused(
-        &app
-            .post(
-                "/v1/payouts",
-                Some("k3"),
-                json!({"merchant_id": "shop-a", "amount": {"value": "1.00", "currency": "USD"}}),
-            )
-            .await,
+        &app.post(
+            "/v1/payouts",
+            Some("k3"),
+            json!({"merchant_id": "shop-a", "amount": {"value": "1.00", "currency": "USD"}}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_currency_mismatch",
     );
     refused(
-        &app.post("/v1/payouts", Some("k4"), payout("shop-a", "0.00")).await,
+        &app.post("/v1/payouts", Some("k4"), payout("shop-a", "0.00"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_amount_not_positive",
     );
     refused(
-        &app.post("/v1/payouts", Some("k5"), payout("shop-a", "1.001")).await,
+        &app.post("/v1/payouts", Some("k5"), payout("shop-a", "1.001"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "invalid_amount",
     );
@@ -272,7 +293,8 @@ async fn every_refusal_has_its_code(app: Payouts) {
         .await;
     assert_eq!(status, StatusCode::OK);
     refused(
-        &app.post("/v1/payouts", Some("k6"), payout("shop-a", "1.00")).await,
+        &app.post("/v1/payouts", Some("k6"), payout("shop-a", "1.00"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "merchant_suspended",
     );
@@ -298,47 +320,44 @@ async fn every_refusal_has_its_code(app: Payouts) {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(again, created);
     refused(
-        &app.post("/v1/payouts", Some("k7"), payout("shop-a", "2.00")).await,
+        &app.post("/v1/payouts", Some("k7"), payout("shop-a", "2.00"))
+            .await,
         StatusCode::CONFLICT,
         "idempotency_key_reused",
     );
 
     // Batches.
     refused(
-        &app
-            .post("/v1/payouts/batches", Some("b1"), json!({"payouts": []}))
+        &app.post("/v1/payouts/batches", Some("b1"), json!({"payouts": []}))
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_batch_empty",
     );
     let many: Vec<Value> = (0..1001).map(|_| payout("shop-a", "0.01")).collect();
     refused(
-        &app
-            .post("/v1/payouts/batches", Some("b2"), json!({"payouts": many}))
+        &app.post("/v1/payouts/batches", Some("b2"), json!({"payouts": many}))
             .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_batch_too_large",
     );
     let message = refused(
-        &app
-            .post(
-                "/v1/payouts/batches",
-                Some("b3"),
-                json!({"payouts": [payout("shop-a", "60.00"), payout("shop-a", "39.01")]}),
-            )
-            .await,
+        &app.post(
+            "/v1/payouts/batches",
+            Some("b3"),
+            json!({"payouts": [payout("shop-a", "60.00"), payout("shop-a", "39.01")]}),
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_above_available_balance",
     );
     assert!(message.starts_with("payouts[1]: "), "{message}");
     let message = refused(
-        &app
-            .post(
-                "/v1/payouts/batches",
-                Some("b4"),
-                json!({"payouts": [payout("shop-a", "1.00"), payout("ghost", "1.00")]}),
-            )
-            .await,
+        &app.post(
+            "/v1/payouts/batches",
+            Some("b4"),
+            json!({"payouts": [payout("shop-a", "1.00"), payout("ghost", "1.00")]}),
+        )
+        .await,
         StatusCode::NOT_FOUND,
         "merchant_not_found",
     );
@@ -382,7 +401,9 @@ async fn every_refusal_has_its_code(app: Payouts) {
         StatusCode::NOT_FOUND,
         "merchant_not_found",
     );
-    let (status, listed) = app.get("/v1/payouts?merchant_id=shop-a&state=created").await;
+    let (status, listed) = app
+        .get("/v1/payouts?merchant_id=shop-a&state=created")
+        .await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed["payouts"].as_array().unwrap().len(), 1);
     let (_, none) = app.get("/v1/payouts?merchant_id=shop-b").await;
@@ -391,7 +412,12 @@ async fn every_refusal_has_its_code(app: Payouts) {
     // Files.
     let batch = created["batch_id"].as_str().unwrap().to_string();
     let (status, body) = app.take_file("pob_nothing", "utf-8").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
     let (status, _) = app.take_file(&batch, "latin-1").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let reference = created["id"].as_str().unwrap();
@@ -400,7 +426,8 @@ async fn every_refusal_has_its_code(app: Payouts) {
             .into_bytes()
     };
     refused(
-        &app.post_return(&batch, answer("1.00", "RETURNED"), "utf-8").await,
+        &app.post_return(&batch, answer("1.00", "RETURNED"), "utf-8")
+            .await,
         StatusCode::CONFLICT,
         "payout_not_submitted",
     );
@@ -415,29 +442,28 @@ async fn every_refusal_has_its_code(app: Payouts) {
     );
     assert!(message.starts_with("line 1: "), "{message}");
     refused(
-        &app
-            .post_return(
-                &batch,
-                format!("H,pob_other,2026-05-04,CNY,1\nD,1,{reference},1.00,PAID,\n").into_bytes(),
-                "utf-8",
-            )
-            .await,
+        &app.post_return(
+            &batch,
+            format!("H,pob_other,2026-05-04,CNY,1\nD,1,{reference},1.00,PAID,\n").into_bytes(),
+            "utf-8",
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "return_file_mismatch",
     );
     refused(
-        &app
-            .post_return(
-                &batch,
-                format!("H,{batch},2026-05-04,CNY,1\nD,1,po_stranger,1.00,PAID,\n").into_bytes(),
-                "utf-8",
-            )
-            .await,
+        &app.post_return(
+            &batch,
+            format!("H,{batch},2026-05-04,CNY,1\nD,1,po_stranger,1.00,PAID,\n").into_bytes(),
+            "utf-8",
+        )
+        .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "return_file_mismatch",
     );
     refused(
-        &app.post_return(&batch, answer("1.01", "RETURNED"), "utf-8").await,
+        &app.post_return(&batch, answer("1.01", "RETURNED"), "utf-8")
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "return_file_mismatch",
     );
@@ -450,7 +476,8 @@ async fn every_refusal_has_its_code(app: Payouts) {
         .await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     let message = refused(
-        &app.post_return(&batch, answer("1.00", "FAILED"), "utf-8").await,
+        &app.post_return(&batch, answer("1.00", "FAILED"), "utf-8")
+            .await,
         StatusCode::CONFLICT,
         "payout_state_conflict",
     );
@@ -458,15 +485,14 @@ async fn every_refusal_has_its_code(app: Payouts) {
 
     // Scheduled payouts wait for their settlement run, and need an operator's key.
     refused(
-        &app
-            .call(
-                "POST",
-                "/v1/payouts/runs",
-                &app.admin,
-                None,
-                Some(json!({"business_date": "2026-05-03"})),
-            )
-            .await,
+        &app.call(
+            "POST",
+            "/v1/payouts/runs",
+            &app.admin,
+            None,
+            Some(json!({"business_date": "2026-05-03"})),
+        )
+        .await,
         StatusCode::CONFLICT,
         "settlement_run_not_done",
     );
@@ -481,7 +507,13 @@ async fn every_refusal_has_its_code(app: Payouts) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = app
-        .call("POST", "/v1/payouts", &app.reader, Some("k9"), Some(payout("shop-a", "1.00")))
+        .call(
+            "POST",
+            "/v1/payouts",
+            &app.reader,
+            Some("k9"),
+            Some(payout("shop-a", "1.00")),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     app.books_balance().await;
@@ -558,7 +590,11 @@ async fn a_batch_with_failed_and_returned_payouts_puts_the_money_back(app: Payou
         })
         .collect();
     let (status, batch) = app
-        .post("/v1/payouts/batches", Some("batch-1"), json!({"payouts": items}))
+        .post(
+            "/v1/payouts/batches",
+            Some("batch-1"),
+            json!({"payouts": items}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{batch}");
     let batch_id = batch["id"].as_str().unwrap().to_string();
@@ -660,7 +696,8 @@ async fn a_funding_left_undone_is_posted_once(app: Payouts) {
     );
     // The next payout's check sees the first one's money gone.
     refused(
-        &app.post("/v1/payouts", Some("crash-2"), payout("shop-a", "20.01")).await,
+        &app.post("/v1/payouts", Some("crash-2"), payout("shop-a", "20.01"))
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "payout_above_available_balance",
     );

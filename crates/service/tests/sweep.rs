@@ -44,7 +44,11 @@ async fn repay(database: &Database, writer: &LedgerWriter, key: &str, minor: i64
         ],
     };
     writer
-        .submit_as(CREDIT_SERVICE, format!("credit-test:{key}"), Command::PostEntry(entry))
+        .submit_as(
+            CREDIT_SERVICE,
+            format!("credit-test:{key}"),
+            Command::PostEntry(entry),
+        )
         .await
         .unwrap();
 }

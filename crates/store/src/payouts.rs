@@ -184,9 +184,8 @@ impl Database {
 
     /// A batch's payouts in file order.
     pub async fn payouts_of_batch(&self, batch: &str) -> Result<Vec<PayoutRow>, StoreError> {
-        let sql = format!(
-            "SELECT {PAYOUT_COLUMNS} FROM payouts WHERE batch_id = $1 ORDER BY sequence"
-        );
+        let sql =
+            format!("SELECT {PAYOUT_COLUMNS} FROM payouts WHERE batch_id = $1 ORDER BY sequence");
         Ok(on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(batch)

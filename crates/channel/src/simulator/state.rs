@@ -8,9 +8,9 @@ use crate::channel::{
     PayoutStatus, RefundStatus, Void,
 };
 use crate::error::refusal;
-use crate::payout_file::{PayoutFile, ReturnFile, ReturnRow, ReturnStatus};
 use crate::identifiers::{CardToken, ChannelId, Reference};
 use crate::notification::{Notification, NotificationType};
+use crate::payout_file::{PayoutFile, ReturnFile, ReturnRow, ReturnStatus};
 use crate::simulator::balance::CardBalance;
 use crate::simulator::card::{CardNumber, Expiry};
 use crate::simulator::control::{CardRegistration, CardView};

@@ -558,9 +558,7 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "limit",
             Parameter::Range {
                 minimum: 1,
-                maximum: PageMaximum::Fixed(
-                    tally_service::payments::payouts::LIST_LIMIT_MAX,
-                ),
+                maximum: PageMaximum::Fixed(tally_service::payments::payouts::LIST_LIMIT_MAX),
             },
         ),
         (

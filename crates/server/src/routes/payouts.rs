@@ -11,8 +11,7 @@ use crate::json::Json;
 use crate::routes::payments::{payment_error, payment_service};
 use crate::state::AppState;
 use crate::wire::payouts::{
-    CreatePayoutBatchRequest, CreatePayoutRequest, PayoutFileQuery, PayoutRunRequest,
-    PayoutsQuery,
+    CreatePayoutBatchRequest, CreatePayoutRequest, PayoutFileQuery, PayoutRunRequest, PayoutsQuery,
 };
 use axum::body::Bytes;
 use axum::extract::State;
@@ -70,7 +69,11 @@ fn answer<T: serde::Serialize>(
 }
 
 fn scoped_key(principal: &Principal, headers: &HeaderMap) -> Result<String, ApiError> {
-    Ok(format!("{}:{}", principal.key_id, idempotency_key(headers)?))
+    Ok(format!(
+        "{}:{}",
+        principal.key_id,
+        idempotency_key(headers)?
+    ))
 }
 
 #[utoipa::path(
@@ -169,7 +172,10 @@ pub async fn list_payouts(
     Query(query): Query<PayoutsQuery>,
 ) -> Result<Response, ApiError> {
     let service = payment_service(&state)?;
-    Ok(answer(StatusCode::OK, service.payouts(&query.query()).await))
+    Ok(answer(
+        StatusCode::OK,
+        service.payouts(&query.query()).await,
+    ))
 }
 
 #[utoipa::path(
@@ -213,7 +219,12 @@ pub async fn take_payout_batch_file(
     Ok(match result {
         Ok(bytes) => {
             let content_type = format!("text/csv; charset={}", encoding.as_str());
-            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], bytes).into_response()
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, content_type)],
+                bytes,
+            )
+                .into_response()
         }
         Err(error) => payout_error(error),
     })

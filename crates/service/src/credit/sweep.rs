@@ -9,9 +9,7 @@
 //! legs do not change: the amount is the same however often the sweep is asked, and the
 //! entry is posted under the key `credit-sweep:{date}:{CUR}`, which the ledger applies once.
 
-use crate::credit::ledger_accounts::{
-    credit_ledger_accounts, ledger_account_code, CREDIT_SERVICE,
-};
+use crate::credit::ledger_accounts::{credit_ledger_accounts, ledger_account_code, CREDIT_SERVICE};
 use crate::credit::views::AmountView;
 use crate::service_accounts::{open_service_account, owner_metadata};
 use jiff::civil::Date;

@@ -50,11 +50,11 @@ impl PaymentService {
             .payout_batch(id)
             .await?
             .ok_or_else(|| PayoutServiceError::BatchNotFound(id.to_string()))?;
-        let privacy = privacy
-            .ok_or(crate::payments::error::PaymentServiceError::PrivacyKeysNotConfigured)?;
+        let privacy =
+            privacy.ok_or(crate::payments::error::PaymentServiceError::PrivacyKeysNotConfigured)?;
         self.fund_batch(id, now).await?;
-        let currency =
-            Currency::from_code(&batch.currency).map_err(|error| corrupt("batch currency", error))?;
+        let currency = Currency::from_code(&batch.currency)
+            .map_err(|error| corrupt("batch currency", error))?;
         let mut rows = Vec::new();
         let mut sent = Vec::new();
         let mut names: HashMap<String, (String, String)> = HashMap::new();
@@ -83,10 +83,8 @@ impl PaymentService {
                     ),
                 );
             }
-            let (account_number, account_name) = names
-                .get(&payout.merchant_id)
-                .cloned()
-                .unwrap_or_default();
+            let (account_number, account_name) =
+                names.get(&payout.merchant_id).cloned().unwrap_or_default();
             rows.push(PayoutFileRow {
                 sequence: rows.len() as u64 + 1,
                 reference: payout.id.clone(),

@@ -179,7 +179,13 @@ async fn available(
     ))
 }
 
-fn entry(debit: AccountId, credit: AccountId, amount: Amount, payout: &str, what: &str) -> NewEntry {
+fn entry(
+    debit: AccountId,
+    credit: AccountId,
+    amount: Amount,
+    payout: &str,
+    what: &str,
+) -> NewEntry {
     NewEntry {
         description: format!("payout {payout}: {what}"),
         metadata: BTreeMap::from([("payout".to_string(), payout.to_string())]),
@@ -261,8 +267,12 @@ impl PaymentService {
                 index,
                 error: Box::new(error),
             };
-            let merchant = self.merchant(&payout.merchant).await.map_err(|error| item(error.into()))?;
-            if payout.amount.currency() != currency && payout.amount.currency() == merchant.currency {
+            let merchant = self
+                .merchant(&payout.merchant)
+                .await
+                .map_err(|error| item(error.into()))?;
+            if payout.amount.currency() != currency && payout.amount.currency() == merchant.currency
+            {
                 return Err(item(PayoutServiceError::Invalid {
                     code: "payout_batch_currency_mixed",
                     message: format!(
@@ -280,8 +290,14 @@ impl PaymentService {
             let left = balance
                 .checked_sub(before)
                 .map_err(|error| corrupt("balance", error))?;
-            check_payout(&merchant.id, merchant.status, merchant.currency, left, payout.amount)
-                .map_err(|error| item(error.into()))?;
+            check_payout(
+                &merchant.id,
+                merchant.status,
+                merchant.currency,
+                left,
+                payout.amount,
+            )
+            .map_err(|error| item(error.into()))?;
             asked.insert(
                 merchant.id.clone(),
                 before
@@ -350,7 +366,12 @@ impl PaymentService {
         merchant: &Merchant,
     ) -> Result<MerchantLedgerAccounts, PayoutServiceError> {
         self.accounts()
-            .merchant(self.database(), self.writer(), &merchant.id, merchant.currency)
+            .merchant(
+                self.database(),
+                self.writer(),
+                &merchant.id,
+                merchant.currency,
+            )
             .await
             .map_err(|error| PayoutServiceError::Payment(error.into()))
     }
@@ -398,7 +419,13 @@ impl PaymentService {
         {
             let amount = row_amount(&payout)?;
             let balance = available(self, &accounts, merchant.currency).await?;
-            match check_payout(&merchant.id, merchant.status, merchant.currency, balance, amount) {
+            match check_payout(
+                &merchant.id,
+                merchant.status,
+                merchant.currency,
+                balance,
+                amount,
+            ) {
                 Ok(()) => {
                     self.database()
                         .set_payout_funding(&payout.id, "unchecked", "decided", now)
@@ -446,7 +473,11 @@ impl PaymentService {
 
     /// Posts a payout's ledger entry as the payment service; the ledger replays a key it has
     /// applied.
-    async fn post_payout_entry(&self, key: &str, entry: NewEntry) -> Result<(), PayoutServiceError> {
+    async fn post_payout_entry(
+        &self,
+        key: &str,
+        entry: NewEntry,
+    ) -> Result<(), PayoutServiceError> {
         match self
             .writer()
             .submit_as(PAYMENTS_SERVICE, key.to_string(), Command::PostEntry(entry))
@@ -559,8 +590,8 @@ impl PaymentService {
             .payout_batch(id)
             .await?
             .ok_or_else(|| PayoutServiceError::BatchNotFound(id.to_string()))?;
-        let currency =
-            Currency::from_code(&batch.currency).map_err(|error| corrupt("batch currency", error))?;
+        let currency = Currency::from_code(&batch.currency)
+            .map_err(|error| corrupt("batch currency", error))?;
         let mut payouts = Vec::new();
         let mut total = Amount::zero(currency);
         for row in self.database().payouts_of_batch(id).await? {
@@ -623,7 +654,9 @@ impl PaymentService {
             payouts.push(self.payout_view(row).await?);
         }
         Ok(PayoutList {
-            next_after: more.then(|| payouts.last().map(|payout| payout.id.clone())).flatten(),
+            next_after: more
+                .then(|| payouts.last().map(|payout| payout.id.clone()))
+                .flatten(),
             payouts,
         })
     }
@@ -650,7 +683,10 @@ impl PaymentService {
         let mut by_currency: BTreeMap<Currency, Vec<NewPayout>> = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
-            let rows = self.database().merchants_after(after.as_deref(), 500).await?;
+            let rows = self
+                .database()
+                .merchants_after(after.as_deref(), 500)
+                .await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id.clone());
             for row in &rows {
@@ -663,11 +699,16 @@ impl PaymentService {
                     continue;
                 }
                 let accounts = self.merchant_accounts(&merchant).await?;
-                if let Some(amount) = scheduled_amount(available(self, &accounts, merchant.currency).await?) {
-                    by_currency.entry(merchant.currency).or_default().push(NewPayout {
-                        merchant: merchant.id.clone(),
-                        amount,
-                    });
+                if let Some(amount) =
+                    scheduled_amount(available(self, &accounts, merchant.currency).await?)
+                {
+                    by_currency
+                        .entry(merchant.currency)
+                        .or_default()
+                        .push(NewPayout {
+                            merchant: merchant.id.clone(),
+                            amount,
+                        });
                 }
             }
         }
