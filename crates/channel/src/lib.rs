@@ -10,6 +10,8 @@
 //! - [`HttpChannel`] (`http.rs`): the trait over HTTP, against the API in `wire.rs`.
 //! - [`notification`]: the signed asynchronous notifications and
 //!   [`verify_notification`]; receivers deduplicate by `event_id`.
+//! - [`payout_file`]: the bank's batch payout file and its return file (CSV, UTF-8 or
+//!   GBK), with control totals.
 //! - [`simulator`]: a bank with cards and balances, fault injection and settlement files,
 //!   served over HTTP, for tests, demos and `tally channel simulate`.
 //!
@@ -22,6 +24,7 @@ pub mod error;
 pub mod http;
 pub mod identifiers;
 pub mod notification;
+pub mod payout_file;
 pub mod simulator;
 pub mod wire;
 

@@ -1,7 +1,7 @@
 //! `tally recon books --date D` reconciles Tally's own books on the database against the
 //! channel's settlement file of the date (a file given, or fetched from the configured
 //! channel); `tally daily --date D` runs the day's closing jobs in order: merchant
-//! settlement, then payouts (not built yet: its place is marked below), then the
+//! settlement, then the scheduled payouts of the settled balances, then the
 //! reconciliation. Every step is resumable and runs a date once, so the job repeated or
 //! resumed after a crash does nothing twice.
 
@@ -176,10 +176,14 @@ pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|error| anyhow!("settlement of {date}: {}: {error}", error.code()))?;
     eprintln!("settlement of {date}: done");
-    // 2. PAYOUTS GO HERE. The scheduled payouts after each settlement run (issue 16 point 3)
-    //    are built separately; when they exist, run them for `date` here, before the
-    //    reconciliation, so that the payouts the bank made today are in the books its file
-    //    is matched against. Like the other steps, the payout run must be resumable.
+    // 2. Scheduled payouts: each merchant's positive available balance, one batch per
+    //    currency, before the reconciliation so that the books it matches hold them. Asked
+    //    again for the date, the run answers the batches it made.
+    let payouts = payments
+        .run_scheduled_payouts(date, clock.now())
+        .await
+        .map_err(|error| anyhow!("payouts of {date}: {}: {error}", error.code()))?;
+    eprintln!("payouts of {date}: done");
     // 3. Reconciliation of the books against the channel's file of the date.
     let run = reconcile(&database, &config, date, &arguments.channel, clock.now())
         .await
@@ -192,6 +196,7 @@ pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
+            "payouts": payouts,
             "reconciliation": run.view(),
             "settlement": settlement,
         }))?

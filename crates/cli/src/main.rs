@@ -11,6 +11,7 @@ mod demo;
 mod eod;
 mod merchants;
 mod pay;
+mod payouts;
 mod privacy;
 mod recon;
 mod risk;
@@ -74,9 +75,13 @@ enum Command {
     /// Merchant settlement for a business date (`--date YYYY-MM-DD`), on the database:
     /// resumable, and a date settled once.
     Settle(merchants::SettleArguments),
-    /// The day's closing jobs on the database, in order: merchant settlement, payouts (not
-    /// built yet), reconciliation of Tally's books against the channel's file; resumable.
+    /// The day's closing jobs on the database, in order: merchant settlement, the scheduled
+    /// payouts, reconciliation of Tally's books against the channel's file; resumable.
     Daily(daily::DailyArguments),
+    /// Payouts of merchants' balances over the API of a running `tally serve` (create,
+    /// batch, show, list, the bank file and its return file), and `run --date` for the
+    /// scheduled payouts after a settlement run, on the database.
+    Payouts(payouts::Arguments),
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
         Command::Merchants(arguments) => block_on(merchants::run(arguments)),
         Command::Settle(arguments) => block_on(merchants::settle(arguments)),
         Command::Daily(arguments) => block_on(daily::daily(arguments)),
+        Command::Payouts(arguments) => block_on(payouts::run(arguments)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

@@ -15,6 +15,8 @@
 //!   credit product's merchant discount.
 //! - [`dispute`]: chargebacks on a card leg: states, the evidence deadline, and which of
 //!   the merchant's balances a dispute takes its amount from.
+//! - [`payout`]: a payout's states (created, submitted, paid, failed, returned), where its
+//!   money is in each, and the checks before one is made.
 //! - [`settlement`]: T+N business days in the merchant's zone with a holiday calendar, and
 //!   the rolling reserve.
 //!
@@ -29,6 +31,7 @@ pub mod fees;
 pub mod funding;
 pub mod merchant;
 pub mod payment;
+pub mod payout;
 pub mod refund;
 pub mod settlement;
 pub mod vault;
@@ -39,6 +42,7 @@ pub use fees::{Fee, FeeSchedule, FeeText, PaymentMethod};
 pub use funding::{Funding, Share, Source};
 pub use merchant::{MerchantError, MerchantStatus};
 pub use payment::{CaptureMethod, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition};
+pub use payout::{PayoutError, PayoutState};
 pub use refund::RefundPolicy;
 pub use settlement::{SettlementDay, SettlementTerms};
 pub use vault::{AnnualRate, DailyYield};

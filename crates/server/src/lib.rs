@@ -300,6 +300,38 @@ fn recon_routes() -> Router<AppState> {
     Router::new().merge(writes).merge(reads)
 }
 
+/// The payout routes under `/v1/payouts`, each behind its scope; a batch and a return file
+/// may be as large as a ledger batch.
+fn payout_routes(batch_body_limit: usize) -> Router<AppState> {
+    use routes::payouts;
+    let scope =
+        |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
+    let writes = Router::new()
+        .route("/payouts", post(payouts::create_payout))
+        .route(
+            "/payouts/batches",
+            post(payouts::create_payout_batch).layer(DefaultBodyLimit::max(batch_body_limit)),
+        )
+        .route(
+            "/payouts/batches/{id}/file",
+            post(payouts::take_payout_batch_file),
+        )
+        .route(
+            "/payouts/batches/{id}/return-file",
+            post(payouts::read_payout_return_file).layer(DefaultBodyLimit::max(batch_body_limit)),
+        )
+        .route_layer(scope("payments:write"));
+    let admin = Router::new()
+        .route("/payouts/runs", post(payouts::run_scheduled_payouts))
+        .route_layer(scope("admin"));
+    let reads = Router::new()
+        .route("/payouts", get(payouts::list_payouts))
+        .route("/payouts/{id}", get(payouts::get_payout))
+        .route("/payouts/batches/{id}", get(payouts::get_payout_batch))
+        .route_layer(scope("payments:read"));
+    Router::new().merge(writes).merge(admin).merge(reads)
+}
+
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
     state: AppState,
@@ -342,6 +374,7 @@ pub fn app_with_risk(
         .nest("/payments", payment_routes())
         .merge(merchant_routes())
         .nest("/recon", recon_routes())
+        .merge(payout_routes(batch_body_limit))
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
         v1 = v1.nest("/risk", risk_routes(risk, &state));

@@ -2,7 +2,7 @@
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    consortium, credit, customers, disputes, ledger, merchants, payments, recon, risk,
+    consortium, credit, customers, disputes, ledger, merchants, payments, payouts, recon, risk,
 };
 use crate::wire;
 use axum::Json;
@@ -94,6 +94,14 @@ pub use constraints::{Constraints, PageSizes};
         recon::get_exception,
         recon::assign_exception,
         recon::resolve_exception,
+        payouts::create_payout,
+        payouts::create_payout_batch,
+        payouts::get_payout,
+        payouts::list_payouts,
+        payouts::get_payout_batch,
+        payouts::take_payout_batch_file,
+        payouts::read_payout_return_file,
+        payouts::run_scheduled_payouts,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -172,6 +180,13 @@ pub use constraints::{Constraints, PageSizes};
         wire::recon::ResolveExceptionRequest,
         tally_service::recon::RunView, tally_service::recon::ExceptionView,
         tally_service::recon::views::RunSummary, tally_service::recon::views::ClassTotalsView,
+        wire::payouts::CreatePayoutRequest, wire::payouts::CreatePayoutBatchRequest,
+        wire::payouts::PayoutRunRequest,
+        tally_service::payments::payouts::PayoutView,
+        tally_service::payments::payouts::PayoutTransitionView,
+        tally_service::payments::payouts::PayoutBatchView,
+        tally_service::payments::payouts::PayoutList,
+        tally_service::payments::payouts::PayoutRunView,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -197,6 +212,7 @@ pub use constraints::{Constraints, PageSizes};
         (name = "customers", description = "Customers with personal data encrypted, found by blind index (lookups in the body, rate limited per key and audited), masked unless read in clear with pii:read and a reason in the body (audited)"),
         (name = "payments", description = "Combined checkout: one order paid by the wallet, the vault, the credit line and a card at once, all or nothing; capture whole or in part (pro rata), cancel, refunds routed back to the sources by policy. Every write's Idempotency-Key is scoped to the API key"),
         (name = "merchants", description = "Merchants: onboarding (legal name, licence number and bank account sealed, shown masked), status (active, suspended, closed), fee schedule per payment method and settlement terms (T+N business days in the merchant's zone, holidays, rolling reserve)"),
+        (name = "payouts", description = "Payouts of merchants' available balances to their settlement bank accounts, single or in batches sent as a bank file (CSV, UTF-8 or GBK) whose return file marks each payout paid, failed or returned (the money back in the available balance); scheduled payouts after a settlement run"),
         (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
         (name = "disputes", description = "Disputes (chargebacks) on payments' card legs, opened and decided by the channel: the amount taken from the merchant's pending, then available, then reserve balance; evidence before the deadline, acceptance; won returns the amount, lost charges the channel's fee"),
         (name = "recon", description = "Reconciliation of Tally's own books against the channel's settlement files: the daily runs and their exceptions as a worklist (assign, resolve with a note or an adjusting entry)"),

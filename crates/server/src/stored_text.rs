@@ -34,8 +34,16 @@ pub struct BodyLimits {
     pub batch: usize,
 }
 
-/// The one route whose body may exceed the default limit.
+/// The route of ledger batches, whose body may exceed the default limit.
 const BATCH_PATH: &str = "/v1/entries/batch";
+
+/// Whether `path` takes the batch limit: ledger batches, and payout batches and their
+/// bank return files (1,000 payouts do not fit the default limit).
+fn takes_batch_limit(path: &str) -> bool {
+    path == BATCH_PATH
+        || path == "/v1/payouts/batches"
+        || (path.starts_with("/v1/payouts/batches/") && path.ends_with("/return-file"))
+}
 
 /// Middleware: refuses a request whose path, query string or body holds a NUL character.
 /// The route's limit in `limits` is the largest body read; a larger one answers `413
@@ -46,7 +54,7 @@ pub async fn refuse_unstorable_text(
     next: Next,
 ) -> Response {
     let uri = request.uri();
-    let body_limit_bytes = if uri.path() == BATCH_PATH {
+    let body_limit_bytes = if takes_batch_limit(uri.path()) {
         limits.batch
     } else {
         limits.default

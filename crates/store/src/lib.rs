@@ -21,6 +21,7 @@ pub mod error;
 pub mod keys;
 pub mod merchants;
 pub mod payments;
+pub mod payouts;
 pub mod reads;
 pub mod recon;
 pub mod risk;

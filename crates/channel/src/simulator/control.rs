@@ -217,4 +217,44 @@ impl SimulatorControl {
             .await?;
         String::from_utf8(bytes).map_err(|error| ChannelError::Protocol(error.to_string()))
     }
+    /// Sends a batch payout file (see [`crate::payout_file`]) and returns the bank's return
+    /// file, both in `encoding`.
+    pub async fn payout_file(
+        &self,
+        file: &[u8],
+        encoding: crate::payout_file::FileEncoding,
+    ) -> Result<Vec<u8>, ChannelError> {
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .map_err(|()| ChannelError::Protocol("base URL cannot hold a path".into()))?
+            .pop_if_empty()
+            .extend(["v1", "payout-files"]);
+        url.query_pairs_mut()
+            .append_pair("encoding", encoding.as_str());
+        let response = self
+            .client
+            .post(url)
+            .bearer_auth(self.secret.expose())
+            .body(file.to_vec())
+            .send()
+            .await
+            .map_err(|error| ChannelError::Unavailable(error.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|error| ChannelError::Unavailable(error.to_string()))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        match serde_json::from_slice::<ErrorBody>(&bytes) {
+            Ok(body) => Err(ChannelError::Refused {
+                code: body.error.code,
+                message: body.error.message,
+            }),
+            Err(_) => Err(ChannelError::Protocol(format!(
+                "{status} without an error body"
+            ))),
+        }
+    }
 }

@@ -127,6 +127,10 @@ pub struct Faults {
     pub notification_delay_max_ms: u64,
     /// Payouts the card's bank sends back (`payout.returned`, `account_closed`).
     pub payout_return_rate_ppm: PartsPerMillion,
+    /// Rows of a batch payout file the bank does not send (`FAILED`, `insufficient_funds`);
+    /// rows it sends are returned at `payout_return_rate_ppm` (`RETURNED`, `account_closed`).
+    #[serde(default)]
+    pub payout_failure_rate_ppm: PartsPerMillion,
     /// Differences put into every settlement file served, one row each, in this order.
     pub settlement_discrepancies: Vec<Discrepancy>,
 }
@@ -151,6 +155,8 @@ pub struct FaultsUpdate {
     pub notification_delay_max_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payout_return_rate_ppm: Option<PartsPerMillion>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout_failure_rate_ppm: Option<PartsPerMillion>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settlement_discrepancies: Option<Vec<Discrepancy>>,
 }
@@ -179,6 +185,7 @@ impl Faults {
             duplicate_rate_ppm,
             notification_delay_max_ms,
             payout_return_rate_ppm,
+            payout_failure_rate_ppm,
             settlement_discrepancies,
         } = update;
         faults.latency_ms = latency_ms.unwrap_or(faults.latency_ms);
@@ -189,6 +196,8 @@ impl Faults {
             notification_delay_max_ms.unwrap_or(faults.notification_delay_max_ms);
         faults.payout_return_rate_ppm =
             payout_return_rate_ppm.unwrap_or(faults.payout_return_rate_ppm);
+        faults.payout_failure_rate_ppm =
+            payout_failure_rate_ppm.unwrap_or(faults.payout_failure_rate_ppm);
         if let Some(discrepancies) = settlement_discrepancies {
             faults.settlement_discrepancies = discrepancies;
         }

@@ -5,6 +5,7 @@
 use crate::error::refusal;
 use crate::http::OPERATION_NOT_FOUND;
 use crate::identifiers::{CardToken, ChannelId, Reference};
+use crate::payout_file::{FileEncoding, PayoutFile};
 use crate::simulator::control::CardRegistration;
 use crate::simulator::disputes::{self, DisputeDecision, DisputeRequest};
 use crate::simulator::faults::FaultsUpdate;
@@ -39,6 +40,7 @@ pub(crate) fn routes(simulator: Simulator) -> Router {
         .route("/v1/disputes/{dispute_id}/decision", post(decide_dispute))
         .route("/v1/operations/{reference}", get(operation))
         .route("/v1/settlement-files/{date}", get(settlement_file))
+        .route("/v1/payout-files", post(payout_file))
         .route("/v1/faults", get(faults).post(set_faults))
         .route("/v1/down", post(down))
         .route("/v1/up", post(up))
@@ -363,6 +365,31 @@ async fn settlement_file(State(simulator): State<Simulator>, Path(date): Path<St
             file.to_csv(),
         )
             .into_response(),
+        Err(error) => refused(invalid(error.to_string())),
+    }
+}
+
+/// A batch payout file in (`?encoding=gbk` or UTF-8), its return file out in the same
+/// encoding. A file that does not parse is refused whole.
+async fn payout_file(
+    State(simulator): State<Simulator>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let encoding = match query.get("encoding").map(String::as_str) {
+        None => FileEncoding::Utf8,
+        Some(name) => match FileEncoding::parse(name) {
+            Some(encoding) => encoding,
+            None => return refused(invalid(format!("encoding {name:?} is not utf-8 or gbk"))),
+        },
+    };
+    let file = match PayoutFile::parse(&body, encoding) {
+        Ok(file) => file,
+        Err(error) => return refused(invalid(format!("payout file: {error}"))),
+    };
+    let answer = simulator.bank().answer_payout_file(&file);
+    match answer.to_bytes(encoding) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "text/csv")], bytes).into_response(),
         Err(error) => refused(invalid(error.to_string())),
     }
 }

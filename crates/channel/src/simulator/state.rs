@@ -10,6 +10,7 @@ use crate::channel::{
 use crate::error::refusal;
 use crate::identifiers::{CardToken, ChannelId, Reference};
 use crate::notification::{Notification, NotificationType};
+use crate::payout_file::{PayoutFile, ReturnFile, ReturnRow, ReturnStatus};
 use crate::simulator::balance::CardBalance;
 use crate::simulator::card::{CardNumber, Expiry};
 use crate::simulator::control::{CardRegistration, CardView};
@@ -185,6 +186,9 @@ pub(crate) struct Bank {
     /// The row the `late` discrepancy held back from a date's file, served in the next
     /// date's: kept once chosen, so both files read the same whenever they are asked for.
     late: BTreeMap<Date, SettlementRow>,
+    /// What the bank answered for each reference of a batch payout file: a row sent again
+    /// (a file posted twice) gets the same answer and is paid once.
+    payout_file_answers: HashMap<String, ReturnStatus>,
 }
 
 fn date_of(timestamp: Timestamp) -> Date {
@@ -219,6 +223,7 @@ impl Bank {
             settled: BTreeMap::new(),
             disputes: BTreeMap::new(),
             late: BTreeMap::new(),
+            payout_file_answers: HashMap::new(),
             config,
         }
     }
@@ -834,5 +839,58 @@ impl Bank {
             &mut random,
         )?;
         SettlementFile::new(date, rows)
+    }
+    /// The bank's answer to a batch payout file: each row failed at
+    /// `payout_failure_rate_ppm` or when its account number is not digits
+    /// (`invalid_account`), else returned at `payout_return_rate_ppm`, else paid. A
+    /// reference answered before keeps its first answer.
+    pub(crate) fn answer_payout_file(&mut self, file: &PayoutFile) -> ReturnFile {
+        let mut rows = Vec::with_capacity(file.rows.len());
+        for row in &file.rows {
+            // Drawn for every row, so that one row's answer does not shift the others'.
+            let failed = self
+                .faults
+                .payout_failure_rate_ppm
+                .happens(&mut self.fault_draws);
+            let returned = self
+                .faults
+                .payout_return_rate_ppm
+                .happens(&mut self.fault_draws);
+            let valid_account = !row.account_number.is_empty()
+                && row.account_number.bytes().all(|byte| byte.is_ascii_digit());
+            let status = self
+                .payout_file_answers
+                .entry(row.reference.clone())
+                .or_insert_with(|| {
+                    if !valid_account {
+                        ReturnStatus::Failed {
+                            reason: "invalid_account".into(),
+                        }
+                    } else if failed {
+                        ReturnStatus::Failed {
+                            reason: "insufficient_funds".into(),
+                        }
+                    } else if returned {
+                        ReturnStatus::Returned {
+                            reason: ACCOUNT_CLOSED.into(),
+                        }
+                    } else {
+                        ReturnStatus::Paid
+                    }
+                })
+                .clone();
+            rows.push(ReturnRow {
+                sequence: row.sequence,
+                reference: row.reference.clone(),
+                amount: row.amount,
+                status,
+            });
+        }
+        ReturnFile {
+            batch: file.batch.clone(),
+            value_date: file.value_date,
+            currency: file.currency,
+            rows,
+        }
     }
 }

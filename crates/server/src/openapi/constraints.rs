@@ -320,6 +320,12 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     for field in ["device", "ip", "code"] {
         fields.push(("ConfirmRequest", field, risk_entity.clone()));
     }
+    // Payouts name a merchant by its id.
+    fields.push((
+        "CreatePayoutRequest",
+        "merchant_id",
+        Text::new(None, None, Some(CUSTOMER_PATTERN.to_string())),
+    ));
     // Merchants: the id names ledger accounts; sealed texts are at most 200 characters;
     // a category code is four digits (ISO 18245).
     fields.push((
@@ -606,6 +612,29 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "/v1/recon/exceptions",
             "state",
             Parameter::Values(&tally_service::recon::worklist::STATES),
+        ),
+        (
+            "/v1/payouts",
+            "limit",
+            Parameter::Range {
+                minimum: 1,
+                maximum: PageMaximum::Fixed(tally_service::payments::payouts::LIST_LIMIT_MAX),
+            },
+        ),
+        (
+            "/v1/payouts",
+            "state",
+            Parameter::Values(&["created", "submitted", "paid", "failed", "returned"]),
+        ),
+        (
+            "/v1/payouts/batches/{id}/file",
+            "encoding",
+            Parameter::Values(&["utf-8", "gbk"]),
+        ),
+        (
+            "/v1/payouts/batches/{id}/return-file",
+            "encoding",
+            Parameter::Values(&["utf-8", "gbk"]),
         ),
     ]
 }

@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod merchants;
 pub mod payments;
 pub mod recon;
+pub mod payouts;
 pub mod risk;
 
 use crate::error::ApiError;

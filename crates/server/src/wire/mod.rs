@@ -7,6 +7,7 @@ pub mod disputes;
 pub mod merchants;
 pub mod payments;
 pub mod recon;
+pub mod payouts;
 pub mod risk;
 
 use crate::error::ApiError;

@@ -9,4 +9,5 @@ pub mod end_of_day;
 pub mod ledger_accounts;
 pub mod opening;
 pub mod operations;
+pub mod sweep;
 pub mod views;

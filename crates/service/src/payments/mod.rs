@@ -10,6 +10,7 @@ pub mod error;
 pub mod merchant_entries;
 pub mod merchants;
 pub mod notifications;
+pub mod payouts;
 pub mod record;
 pub mod risk_control;
 pub mod settlement;
