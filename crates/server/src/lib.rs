@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
 fn risk_routes(
     risk: Arc<tally_service::risk::RiskService>,
     credit: Option<Arc<tally_service::credit::decision::CreditService>>,
+    gate: Option<Arc<tally_service::risk_gate::RiskGate>>,
 ) -> Router<AppState> {
     use axum::routing::delete;
     use routes::risk;
@@ -82,7 +83,7 @@ fn risk_routes(
         .merge(administration)
         .merge(reads)
         .merge(analyst)
-        .with_state(risk::RiskContext { risk, credit })
+        .with_state(risk::RiskContext { risk, credit, gate })
 }
 
 /// The customer routes, each group behind its scope. A lookup is a `POST` with the phone or
@@ -90,16 +91,21 @@ fn risk_routes(
 /// body; the old `GET`s with them in the query string, which access logs keep, answer
 /// `410 lookup_moved` and `410 reveal_moved`.
 fn customer_routes() -> Router<AppState> {
-    use routes::customers;
+    use routes::{customers, held, profile};
     let scope =
         |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
     let writes = Router::new()
         .route("/customers", post(customers::create_customer))
+        .route("/customers/{id}/phone", post(profile::change_phone))
+        .route("/customers/{id}/address", post(profile::change_address))
+        .route("/customers/{id}/bank-card", post(profile::bind_bank_card))
+        .route("/held-operations/{id}/code", post(held::enter_code))
         .route_layer(scope("credit:write"));
     let reads = Router::new()
         .route("/customers", get(customers::lookup_moved))
         .route("/customers/search", post(customers::search_customers))
         .route("/customers/{id}", get(customers::get_customer))
+        .route("/held-operations/{id}", get(held::held_operation))
         .route_layer(scope("credit:read"));
     let reveal = Router::new()
         .route("/customers/{id}/reveal", post(customers::reveal_customer))
@@ -261,9 +267,20 @@ fn merchant_routes() -> Router<AppState> {
 
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
-    state: AppState,
+    mut state: AppState,
     risk: Option<Arc<tally_service::risk::RiskService>>,
 ) -> Router {
+    // With the risk engine, credit and profile changes are gated by it (one-time codes to
+    // the log unless the caller set a gate with its own sink).
+    if let (Some(risk), None) = (&risk, &state.risk_gate) {
+        state.risk_gate = Some(Arc::new(tally_service::risk_gate::RiskGate::new(
+            risk.clone(),
+            state.database.clone(),
+            state.clock.clone(),
+            state.privacy.clone(),
+            state.credit.clone(),
+        )));
+    }
     let body_limit = state.limits.body_limit_bytes;
     let batch_body_limit = state.limits.batch_body_limit_bytes;
     let ledger_reads = Router::new()
@@ -302,7 +319,10 @@ pub fn app_with_risk(
         .merge(merchant_routes())
         .route("/openapi.json", get(openapi::document));
     if let Some(risk) = risk.clone() {
-        v1 = v1.nest("/risk", risk_routes(risk, state.credit.clone()));
+        v1 = v1.nest(
+            "/risk",
+            risk_routes(risk, state.credit.clone(), state.risk_gate.clone()),
+        );
     }
     let authenticated = Router::new()
         .nest("/v1", v1)

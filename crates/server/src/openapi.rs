@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, ledger, merchants, payments, risk};
+use crate::routes::{consortium, credit, customers, held, ledger, merchants, payments, profile, risk};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -32,6 +32,11 @@ pub use constraints::{Constraints, PageSizes};
         customers::search_customers,
         customers::list_pii_lookups,
         customers::list_pii_reads,
+        profile::change_phone,
+        profile::change_address,
+        profile::bind_bank_card,
+        held::held_operation,
+        held::enter_code,
         credit::open_account,
         credit::get_account,
         credit::statements,
@@ -110,6 +115,8 @@ pub use constraints::{Constraints, PageSizes};
         customers::SearchRequest, customers::RevealRequest,
         customers::PiiReadBody, customers::PiiReadPage,
         customers::PiiLookupBody, customers::PiiLookupPage,
+        profile::ChangePhoneRequest, profile::ChangeAddressRequest, profile::BindBankCardRequest,
+        profile::ProfileChangedBody, held::HeldOperationBody, held::CodeRequest,
         wire::credit::OpenAccountRequest, wire::credit::Application,
         wire::credit::LimitRequest, wire::credit::TemporaryLimitRequest,
         wire::credit::AuthorizeRequest, wire::credit::CaptureRequest, wire::credit::AmountRequest,

@@ -8,6 +8,7 @@ use tally_core::Clock;
 use tally_privacy::Privacy;
 use tally_service::credit::decision::CreditService;
 use tally_service::payments::PaymentService;
+use tally_service::risk_gate::RiskGate;
 use tally_store::{Database, LedgerWriter};
 
 /// The batch route's body limit unless configured: 1,000 two-leg entries with short
@@ -53,6 +54,10 @@ pub struct AppState {
     pub lookups: Arc<RateLimiter>,
     /// The operations console's sessions and cookie.
     pub console: ConsoleSettings,
+    /// The risk engine in front of credit activation, authorisations and profile changes;
+    /// `None` in a process without the risk engine (then they go through ungated, and the
+    /// profile change routes answer 503 `risk_unavailable`).
+    pub risk_gate: Option<Arc<RiskGate>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,6 +90,7 @@ impl AppState {
             payments: None,
             lookups,
             console: ConsoleSettings::default(),
+            risk_gate: None,
         }
     }
 
@@ -112,6 +118,11 @@ impl AppState {
 
     pub fn with_payments(mut self, payments: Option<Arc<PaymentService>>) -> Self {
         self.payments = payments;
+        self
+    }
+
+    pub fn with_risk_gate(mut self, gate: Option<Arc<RiskGate>>) -> Self {
+        self.risk_gate = gate;
         self
     }
 }

@@ -1537,6 +1537,7 @@ async fn a_claim_left_behind_by_a_crash_is_followed_up_at_start(harness: Harness
     let claims = tally_service::stolen_accounts::StolenAccountClaims {
         risk: harness.app.risk.as_deref().unwrap(),
         credit: Some(&harness.credit),
+        gate: None,
     };
     assert_eq!(claims.finish_pending().await.unwrap(), 1);
     // Run again: nothing is left, and nothing is written off twice.

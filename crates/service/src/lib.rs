@@ -16,5 +16,6 @@ pub mod key_rotation;
 pub mod overview;
 pub mod payments;
 pub mod risk;
+pub mod risk_gate;
 pub mod service_accounts;
 pub mod stolen_accounts;

@@ -730,6 +730,11 @@ pub struct RiskStore {
 }
 
 impl RiskStore {
+    /// The database it stores in.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     pub fn new(database: Database) -> Self {
         Self { database }
     }

@@ -3,9 +3,11 @@
 pub mod consortium;
 pub mod credit;
 pub mod customers;
+pub mod held;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
+pub mod profile;
 pub mod risk;
 
 use crate::error::ApiError;

@@ -38,6 +38,8 @@ pub struct RiskContext {
     /// The credit service, whose lines follow stolen-account claims; `None` in a process
     /// that does not serve credit (another process then follows the claims up).
     pub credit: Option<Arc<CreditService>>,
+    /// The risk gate, whose held operations follow the cases that review them.
+    pub gate: Option<Arc<tally_service::risk_gate::RiskGate>>,
 }
 
 impl RiskContext {
@@ -46,6 +48,7 @@ impl RiskContext {
         StolenAccountClaims {
             risk: &self.risk,
             credit: self.credit.as_deref(),
+            gate: self.gate.as_deref(),
         }
     }
 }
@@ -70,6 +73,20 @@ pub async fn decide(
 ) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
+    // A customer named by a Tally customer id must be one: an event about a customer Tally
+    // does not know would feed features no operation of Tally's ever reads. Other ids (a
+    // lender's own) are taken as they are.
+    if event.customer.parse::<uuid::Uuid>().is_ok()
+        && !context.risk.store.database().customer_exists(&event.customer).await?
+    {
+        return Err(ApiError::unprocessable(
+            "customer_unknown",
+            format!(
+                "customer {} is a Tally customer id, and no such customer exists",
+                event.customer
+            ),
+        ));
+    }
     let decided = context.risk.decide(&event).await?;
     Ok((
         StatusCode::OK,

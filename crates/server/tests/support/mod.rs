@@ -26,7 +26,9 @@ use tally_server::{app_with_risk, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::payments::merchants::testing::onboard_test_merchants;
 use tally_service::payments::{PaymentService, PaymentsConfig};
+use tally_service::payments::risk_control::KeptCodes;
 use tally_service::risk::RiskService;
+use tally_service::risk_gate::RiskGate;
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
 use tower::ServiceExt;
@@ -236,6 +238,26 @@ pub struct Instance {
     pub payments: Option<Arc<PaymentService>>,
     /// The bank simulator behind the payment service's channel.
     pub bank: Option<Arc<SimulatorControl>>,
+    /// The one-time codes the risk gate sent.
+    pub codes: Arc<KeptCodes>,
+}
+
+/// `state` with a risk gate over `risk` (when there is one) that keeps its one-time codes in
+/// `codes`, as `tally serve` sends them to the log.
+pub fn with_gate(state: AppState, risk: Option<&Arc<RiskService>>, codes: &Arc<KeptCodes>) -> AppState {
+    let gate = risk.map(|risk| {
+        Arc::new(
+            RiskGate::new(
+                risk.clone(),
+                state.database.clone(),
+                state.clock.clone(),
+                state.privacy.clone(),
+                state.credit.clone(),
+            )
+            .with_code_sink(codes.clone()),
+        )
+    });
+    state.with_risk_gate(gate)
 }
 
 impl Instance {
@@ -273,6 +295,8 @@ impl Instance {
             .with_privacy(setup.privacy.clone())
             .with_credit(credit.clone())
             .with_payments(payments.clone());
+        let codes = Arc::new(KeptCodes::default());
+        let state = with_gate(state, risk.as_ref(), &codes);
         Self {
             router: app_with_risk(state.clone(), risk.clone()),
             state,
@@ -281,6 +305,7 @@ impl Instance {
             risk,
             payments,
             bank,
+            codes,
         }
     }
 }
@@ -306,6 +331,8 @@ pub struct TestApp {
     pub risk: Option<Arc<RiskService>>,
     pub payments: Option<Arc<PaymentService>>,
     pub bank: Option<Arc<SimulatorControl>>,
+    /// The one-time codes the risk gate sent.
+    pub codes: Arc<KeptCodes>,
     pub setup: Setup,
     pub test: TestDatabase,
 }
@@ -326,6 +353,7 @@ impl TestApp {
             risk: instance.risk,
             payments: instance.payments,
             bank: instance.bank,
+            codes: instance.codes,
             setup,
             test,
         }
@@ -344,6 +372,7 @@ impl TestApp {
         .with_privacy(self.setup.privacy.clone())
         .with_credit(self.credit.clone())
         .with_payments(self.payments.clone());
+        self.state = with_gate(self.state.clone(), self.risk.as_ref(), &self.codes);
         self.router = app_with_risk(self.state.clone(), self.risk.clone());
     }
 
