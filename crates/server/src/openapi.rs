@@ -1,7 +1,9 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, held, ledger, merchants, payments, profile, risk};
+use crate::routes::{
+    consortium, credit, customers, held, ledger, merchants, payments, profile, risk,
+};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;

@@ -112,9 +112,7 @@ impl Harness {
     async fn authorizations(&self, account: i64) -> usize {
         let (status, body) = self.get(&format!("/v1/credit/accounts/{account}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["state"]["authorizations"]
-            .as_array()
-            .map_or(0, Vec::len)
+        body["authorizations"].as_array().unwrap().len()
     }
 
     async fn count(&self, sql: &str) -> i64 {
@@ -180,7 +178,10 @@ async fn an_account_takeover_is_stepped_up_then_held(harness: Harness) {
     let id = held["id"].as_str().unwrap();
     // Nothing changed yet: the phone is still the old one.
     let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
-    assert!(shown["phone"].as_str().unwrap().ends_with("9000"), "{shown}");
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
     // The thief has the customer's code (a SIM swap): the change goes through.
     let sent = harness.codes.last_for(id).unwrap();
     let (status, changed) = harness
@@ -194,7 +195,10 @@ async fn an_account_takeover_is_stepped_up_then_held(harness: Harness) {
     assert_eq!(changed["field"], "phone");
     assert_eq!(changed["risk_action"], "step_up");
     let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
-    assert!(shown["phone"].as_str().unwrap().ends_with("7000"), "{shown}");
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("7000"),
+        "{shown}"
+    );
     // Then a high-value purchase from the new device to an address never seen.
     let (status, body) = harness
         .authorize(
@@ -230,7 +234,9 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
     let (account, _) = harness.customer_with_line("phone-1").await;
     harness.list("watch", "device", "shared-tablet").await;
     let purchase = json!({"amount": cny("250.00"), "device": "shared-tablet"});
-    let (status, held) = harness.authorize(account, "watched-1", purchase.clone()).await;
+    let (status, held) = harness
+        .authorize(account, "watched-1", purchase.clone())
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
     assert_eq!(held["action"], "review");
     assert_eq!(held["status"], "under_review");
@@ -238,8 +244,13 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
     let id = held["id"].as_str().unwrap().to_string();
     assert_eq!(harness.authorizations(account).await, 0);
     // Asked again, it answers where it stands.
-    let (status, again) = harness.authorize(account, "watched-1", purchase.clone()).await;
-    assert_eq!((status, &again["status"]), (StatusCode::ACCEPTED, &json!("under_review")));
+    let (status, again) = harness
+        .authorize(account, "watched-1", purchase.clone())
+        .await;
+    assert_eq!(
+        (status, &again["status"]),
+        (StatusCode::ACCEPTED, &json!("under_review"))
+    );
     harness.decide_case(&case, "approve").await;
     assert_eq!(harness.authorizations(account).await, 1);
     let (status, done) = harness.get(&format!("/v1/held-operations/{id}")).await;
@@ -253,7 +264,9 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
     assert_eq!(harness.authorizations(account).await, 1);
 
     let second = json!({"amount": cny("300.00"), "device": "shared-tablet"});
-    let (status, held) = harness.authorize(account, "watched-2", second.clone()).await;
+    let (status, held) = harness
+        .authorize(account, "watched-2", second.clone())
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
     let case = held["case_id"].as_str().unwrap().to_string();
     harness.decide_case(&case, "reject").await;
@@ -263,7 +276,11 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
     assert_eq!(harness.authorizations(account).await, 1);
     // The same key for another request is refused, nothing changed.
     let (status, reused) = harness
-        .authorize(account, "watched-2", json!({"amount": cny("1.00"), "device": "shared-tablet"}))
+        .authorize(
+            account,
+            "watched-2",
+            json!({"amount": cny("1.00"), "device": "shared-tablet"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{reused}");
     assert_eq!(code(&reused), "idempotency_key_reused");
@@ -287,8 +304,14 @@ async fn a_credit_activation_is_decided_before_the_line_opens(harness: Harness) 
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(code(&body), "risk_rejected");
-    assert!(body["error"]["message"].as_str().unwrap().contains("BLOCK_LISTED"));
-    assert_eq!(harness.count("SELECT COUNT(*) FROM credit_accounts").await, 0);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BLOCK_LISTED"));
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM credit_accounts").await,
+        0
+    );
     let sql = format!(
         "SELECT COUNT(*) FROM risk_events WHERE customer = '{customer}' \
          AND body LIKE '%credit_activation%'"
@@ -313,7 +336,10 @@ async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!((&body["field"], &body["risk_action"]), (&json!("address"), &json!("approve")));
+    assert_eq!(
+        (&body["field"], &body["risk_action"]),
+        (&json!("address"), &json!("approve"))
+    );
     let (status, body) = harness
         .post(
             &uri("bank-card"),
@@ -336,7 +362,8 @@ async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness
          AND bank_card LIKE 'v1:%'"
     );
     assert_eq!(harness.count(&sql).await, 1);
-    let sql = format!("SELECT COUNT(*) FROM customer_profile_changes WHERE customer_id = '{customer}'");
+    let sql =
+        format!("SELECT COUNT(*) FROM customer_profile_changes WHERE customer_id = '{customer}'");
     assert_eq!(harness.count(&sql).await, 2);
     let clear = "SELECT COUNT(*) FROM risk_events WHERE body LIKE '%4111111111111111%' \
                  OR body LIKE '%Jianguo%'";
@@ -345,16 +372,50 @@ async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness
     // Refusals, each changing nothing.
     let other = "11111111-2222-4333-8444-555555555555";
     let refusals = [
-        (format!("/v1/customers/{other}/phone"), json!({"phone": "13700137000"}), StatusCode::NOT_FOUND, "customer_unknown"),
-        (uri("phone"), json!({"phone": "12345"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_phone"),
-        (uri("bank-card"), json!({"card_number": "4111 1111 1111 1112"}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_card_number"),
-        (uri("address"), json!({"address": " \t "}), StatusCode::UNPROCESSABLE_ENTITY, "invalid_address"),
-        (uri("address"), json!({"address": "x", "device": "d".repeat(257)}), StatusCode::UNPROCESSABLE_ENTITY, "risk_invalid_event"),
-        ("/v1/customers/not-a-uuid/phone".to_string(), json!({"phone": "13700137000"}), StatusCode::BAD_REQUEST, "invalid_id"),
+        (
+            format!("/v1/customers/{other}/phone"),
+            json!({"phone": "13700137000"}),
+            StatusCode::NOT_FOUND,
+            "customer_unknown",
+        ),
+        (
+            uri("phone"),
+            json!({"phone": "12345"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+        ),
+        (
+            uri("bank-card"),
+            json!({"card_number": "4111 1111 1111 1112"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_card_number",
+        ),
+        (
+            uri("address"),
+            json!({"address": " \t "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_address",
+        ),
+        (
+            uri("address"),
+            json!({"address": "x", "device": "d".repeat(257)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "risk_invalid_event",
+        ),
+        (
+            "/v1/customers/not-a-uuid/phone".to_string(),
+            json!({"phone": "13700137000"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
     ];
     for (index, (uri, body, status, expected)) in refusals.into_iter().enumerate() {
         let (answered, refusal) = harness.post(&uri, &format!("refused-{index}"), body).await;
-        assert_eq!((answered, code(&refusal)), (status, expected), "{uri}: {refusal}");
+        assert_eq!(
+            (answered, code(&refusal)),
+            (status, expected),
+            "{uri}: {refusal}"
+        );
     }
     // Another customer's phone number is taken.
     let (status, second) = harness
@@ -366,22 +427,50 @@ async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness
         .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
     let (status, taken) = harness
-        .post(&uri("phone"), "phone-taken", json!({"phone": "13600136000", "device": "phone-1"}))
+        .post(
+            &uri("phone"),
+            "phone-taken",
+            json!({"phone": "13600136000", "device": "phone-1"}),
+        )
         .await;
-    assert_eq!((status, code(&taken)), (StatusCode::CONFLICT, "customer_phone_taken"), "{taken}");
+    assert_eq!(
+        (status, code(&taken)),
+        (StatusCode::CONFLICT, "customer_phone_taken"),
+        "{taken}"
+    );
     // A change from a blocked device is refused with the rule's reason.
     harness.list("block", "device", "stolen-phone").await;
     let (status, rejected) = harness
-        .post(&uri("phone"), "phone-blocked", json!({"phone": "13500135000", "device": "stolen-phone"}))
+        .post(
+            &uri("phone"),
+            "phone-blocked",
+            json!({"phone": "13500135000", "device": "stolen-phone"}),
+        )
         .await;
-    assert_eq!((status, code(&rejected)), (StatusCode::CONFLICT, "risk_rejected"), "{rejected}");
-    assert!(rejected["error"]["message"].as_str().unwrap().contains("BLOCK_LISTED"));
+    assert_eq!(
+        (status, code(&rejected)),
+        (StatusCode::CONFLICT, "risk_rejected"),
+        "{rejected}"
+    );
+    assert!(rejected["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BLOCK_LISTED"));
     let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
-    assert!(shown["phone"].as_str().unwrap().ends_with("9000"), "{shown}");
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
     assert_eq!(harness.count(&sql).await, 2);
     // Without a key nothing is changed: the routes are behind credit:write.
     let (status, _) = harness
-        .call("POST", &uri("phone"), &harness.analyst, Some("k"), Some(json!({"phone": "13500135000"})))
+        .call(
+            "POST",
+            &uri("phone"),
+            &harness.analyst,
+            Some("k"),
+            Some(json!({"phone": "13500135000"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let _ = &harness.admin;
@@ -425,58 +514,109 @@ async fn one_time_codes_are_refused_when_wrong_spent_or_expired(harness: Harness
     let id = change("phone-a", "13700137000").await;
     for attempts_left in [2, 1] {
         let (status, body) = enter(id.clone(), wrong(&id)).await;
-        assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "step_up_code_wrong"));
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "step_up_code_wrong")
+        );
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(&format!("{attempts_left} attempts left")), "{message}");
+        assert!(
+            message.contains(&format!("{attempts_left} attempts left")),
+            "{message}"
+        );
     }
     let (status, body) = enter(id.clone(), wrong(&id)).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "step_up_failed"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_failed"),
+        "{body}"
+    );
     // Even the right code comes too late now.
     let right = harness.codes.last_for(&id).unwrap();
     let (status, body) = enter(id.clone(), right).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "step_up_failed"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_failed"),
+        "{body}"
+    );
     // An expired code.
     let id = change("phone-b", "13700137001").await;
     harness.clock.advance(jiff::SignedDuration::from_mins(11));
     let right = harness.codes.last_for(&id).unwrap();
     let (status, body) = enter(id.clone(), right).await;
-    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "step_up_expired"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_expired"),
+        "{body}"
+    );
     let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
-    assert!(shown["phone"].as_str().unwrap().ends_with("9000"), "{shown}");
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
     // No such held operation; one that takes no code.
     let (status, body) = enter("credit-authorization:none".into(), "000000".into()).await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "risk_held_operation_not_found"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "risk_held_operation_not_found")
+    );
     let (status, body) = harness.get("/v1/held-operations/none").await;
-    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "risk_held_operation_not_found"));
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "risk_held_operation_not_found")
+    );
     harness.list("watch", "device", "shared-tablet").await;
     let (status, held) = harness
-        .authorize(account, "watched", json!({"amount": cny("10.00"), "device": "shared-tablet"}))
+        .authorize(
+            account,
+            "watched",
+            json!({"amount": cny("10.00"), "device": "shared-tablet"}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
     let (status, body) = enter(held["id"].as_str().unwrap().into(), "000000".into()).await;
     assert_eq!(
         (status, code(&body)),
-        (StatusCode::CONFLICT, "risk_held_operation_not_waiting_for_code"),
+        (
+            StatusCode::CONFLICT,
+            "risk_held_operation_not_waiting_for_code"
+        ),
         "{body}"
     );
 }
 
 async fn a_risk_event_naming_an_unknown_tally_customer_is_refused(harness: Harness) {
     let (_, customer) = harness.customer_with_line("phone-1").await;
-    let event = |id: &str, customer: &str| {
-        json!({"id": id, "kind": "login", "at": harness.clock.now().to_string(), "customer": customer})
-    };
+    let event = |id: &str, customer: &str| json!({"id": id, "kind": "login", "at": harness.clock.now().to_string(), "customer": customer});
     let unknown = "11111111-2222-4333-8444-555555555555";
     let (status, body) = harness
-        .call("POST", "/v1/risk/decisions", &harness.analyst, None, Some(event("login-1", unknown)))
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.analyst,
+            None,
+            Some(event("login-1", unknown)),
+        )
         .await;
-    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "customer_unknown"), "{body}");
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "customer_unknown"),
+        "{body}"
+    );
     let sql = "SELECT COUNT(*) FROM risk_events WHERE event_id = 'login-1'";
     assert_eq!(harness.count(sql).await, 0);
     // A real customer, and a lender's own identifier, are decided.
-    for (id, who) in [("login-2", customer.as_str()), ("login-3", "lender-user-42")] {
+    for (id, who) in [
+        ("login-2", customer.as_str()),
+        ("login-3", "lender-user-42"),
+    ] {
         let (status, body) = harness
-            .call("POST", "/v1/risk/decisions", &harness.analyst, None, Some(event(id, who)))
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.analyst,
+                None,
+                Some(event(id, who)),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }

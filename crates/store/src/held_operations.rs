@@ -145,7 +145,8 @@ impl Database {
         &self,
         case_id: &str,
     ) -> Result<Vec<HeldOperationRow>, StoreError> {
-        let sql = format!("{HELD_COLUMNS} WHERE case_id = $1 AND status = 'under_review' ORDER BY id");
+        let sql =
+            format!("{HELD_COLUMNS} WHERE case_id = $1 AND status = 'under_review' ORDER BY id");
         let rows: Vec<HeldRecord> = on_pool!(self, pool => {
             sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(case_id)

@@ -12,9 +12,16 @@ use jiff::Timestamp;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProfileValue {
     /// The phone sealed, and its blind index (unique across customers).
-    Phone { sealed: String, index: String },
-    Address { sealed: String },
-    BankCard { sealed: String },
+    Phone {
+        sealed: String,
+        index: String,
+    },
+    Address {
+        sealed: String,
+    },
+    BankCard {
+        sealed: String,
+    },
 }
 
 impl ProfileValue {

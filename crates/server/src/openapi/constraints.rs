@@ -437,6 +437,7 @@ const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
             "transaction",
             "profile_change",
             "payout",
+            "credit_authorization",
         ],
     ),
     (
@@ -914,7 +915,11 @@ fn amount_rules(object: &mut Object, property: &str, sign: Sign, both_or_neither
 
 /// A customer's phone and national id; a lookup gives exactly one of them.
 fn customer_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
-    for schema in ["CreateCustomerRequest", "SearchRequest", "ChangePhoneRequest"] {
+    for schema in [
+        "CreateCustomerRequest",
+        "SearchRequest",
+        "ChangePhoneRequest",
+    ] {
         let Some(object) = object_mut(schemas, schema) else {
             continue;
         };
@@ -956,7 +961,7 @@ fn risk_event_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schem
         json!([
             {
                 "properties": {
-                    "kind": { "enum": ["transaction", "payout"] },
+                    "kind": { "enum": ["transaction", "payout", "credit_authorization"] },
                     "amount": { "$ref": "#/components/schemas/EventAmount" },
                     "profile_field": { "type": "null" },
                 },

@@ -57,7 +57,7 @@ impl RiskContext {
 /// decision are stored (with a case when the action opens one) before the answer.
 #[utoipa::path(
     post, path = "/v1/risk/decisions", tag = "risk",
-    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
+    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
@@ -77,7 +77,12 @@ pub async fn decide(
     // does not know would feed features no operation of Tally's ever reads. Other ids (a
     // lender's own) are taken as they are.
     if event.customer.parse::<uuid::Uuid>().is_ok()
-        && !context.risk.store.database().customer_exists(&event.customer).await?
+        && !context
+            .risk
+            .store
+            .database()
+            .customer_exists(&event.customer)
+            .await?
     {
         return Err(ApiError::unprocessable(
             "customer_unknown",

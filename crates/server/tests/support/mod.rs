@@ -25,8 +25,8 @@ use tally_server::state::Limits;
 use tally_server::{app_with_risk, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::payments::merchants::testing::onboard_test_merchants;
-use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::payments::risk_control::KeptCodes;
+use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::risk::RiskService;
 use tally_service::risk_gate::RiskGate;
 use tally_store::testing::TestDatabase;
@@ -244,7 +244,11 @@ pub struct Instance {
 
 /// `state` with a risk gate over `risk` (when there is one) that keeps its one-time codes in
 /// `codes`, as `tally serve` sends them to the log.
-pub fn with_gate(state: AppState, risk: Option<&Arc<RiskService>>, codes: &Arc<KeptCodes>) -> AppState {
+pub fn with_gate(
+    state: AppState,
+    risk: Option<&Arc<RiskService>>,
+    codes: &Arc<KeptCodes>,
+) -> AppState {
     let gate = risk.map(|risk| {
         Arc::new(
             RiskGate::new(
@@ -262,6 +266,17 @@ pub fn with_gate(state: AppState, risk: Option<&Arc<RiskService>>, codes: &Arc<K
 
 impl Instance {
     pub async fn start(database: &Database, clock: Arc<ManualClock>, setup: &Setup) -> Self {
+        Self::start_with_risk(database, clock, setup, None).await
+    }
+
+    /// As [`Instance::start`], with `shared` as its risk engine when given: one risk process
+    /// serves a database, so a second service instance uses the first one's.
+    pub async fn start_with_risk(
+        database: &Database,
+        clock: Arc<ManualClock>,
+        setup: &Setup,
+        shared: Option<Arc<RiskService>>,
+    ) -> Self {
         let dyn_clock: Arc<dyn Clock> = clock;
         let (writer, _) = LedgerWriter::start(database, dyn_clock.clone(), WriterConfig::default())
             .await
@@ -271,7 +286,9 @@ impl Instance {
         } else {
             None
         };
-        let risk = if setup.risk {
+        let risk = if shared.is_some() {
+            shared
+        } else if setup.risk {
             let risk = RiskService::open(database, dyn_clock.clone()).await;
             Some(Arc::new(risk.unwrap()))
         } else {
@@ -376,9 +393,16 @@ impl TestApp {
         self.router = app_with_risk(self.state.clone(), self.risk.clone());
     }
 
-    /// Another `tally serve` on the same database: its own writer, services and key cache.
+    /// Another `tally serve` on the same database: its own writer, services and key cache,
+    /// and the first one's risk engine (one risk process per database).
     pub async fn another_instance(&self) -> Instance {
-        Instance::start(&self.database, self.clock.clone(), &self.setup).await
+        Instance::start_with_risk(
+            &self.database,
+            self.clock.clone(),
+            &self.setup,
+            self.risk.clone(),
+        )
+        .await
     }
 
     /// A new API key's secret.

@@ -1,7 +1,7 @@
-//! Credit behind the risk gate: a purchase authorisation is a `transaction` event (the same
-//! kind as a checkout's, so card testing, takeover and bust-out rules see credit purchases
-//! too) and opening a line a `credit_activation` event, decided after the credit decision
-//! approved it and before the account is opened.
+//! Credit behind the risk gate: a purchase authorisation is a `credit_authorization` event
+//! (its own kind, so rules and velocity features tell a purchase on a line from a checkout's
+//! whole order, a `transaction`) and opening a line a `credit_activation` event, decided
+//! after the credit decision approved it and before the account is opened.
 //!
 //! The event's customer is the account's Tally customer (`credit-account:{id}` for an
 //! account opened without one). Its id is derived from the account and the idempotency key
@@ -9,13 +9,13 @@
 
 use super::{event_id, GateError, Guarded, Passage, RiskGate, Subject};
 use crate::caller::Caller;
-use crate::credit::commands::CreditCommand;
+use crate::credit::commands::{CreditCommand, AUTHORIZATION_DAYS_DEFAULT};
 use crate::credit::decision::{CreditDecision, CreditService};
 use crate::credit::opening::{Application, OpeningError};
 use crate::credit::operations::{Answer, AnswerKind, OperationError};
 use crate::credit::views::AccountView;
 use jiff::civil::Date;
-use jiff::Timestamp;
+use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tally_core::Amount;
@@ -116,9 +116,20 @@ impl RiskGate {
             return Ok(Gated::Done(answer));
         }
         let now = self.clock.now();
-        let customer = operations.customer_of(request.account).await?;
+        let id = event_id(
+            "credit-authorization",
+            &[&request.account.to_string(), request.key],
+        );
+        if let Some(held) = self.database.held_operation(&id).await? {
+            return match self.as_it_stands(held, request.request_hash)? {
+                Passage::Held(held) => Ok(Gated::Held(held)),
+                Passage::Completed(stored) => Ok(Gated::Done(answer_of(stored))),
+                Passage::Proceed(_) => Err(GateError::HeldNotFound(id)),
+            };
+        }
+        let stored = operations.load(request.account).await?;
         // A blocked customer is refused as before the gate, with its own code.
-        if let Some(customer) = &customer {
+        if let Some(customer) = &stored.customer_id {
             if RiskStore::new(self.database.clone())
                 .customer_blocked(customer, now.as_microsecond())
                 .await?
@@ -126,17 +137,31 @@ impl RiskGate {
                 return Err(OperationError::CustomerBlocked(customer.clone()).into());
             }
         }
-        let customer =
-            customer.unwrap_or_else(|| format!("credit-account:{}", request.account));
-        let mut event = Event::new(
-            event_id(
-                "credit-authorization",
-                &[&request.account.to_string(), request.key],
-            ),
-            EventKind::Transaction,
-            now,
-            customer,
-        );
+        // The credit rules first, on a copy: a purchase they refuse (credit insufficient, a
+        // frozen or closed line) is refused with their code, and no purchase that cannot
+        // happen feeds the velocity features (it would look like a bust-out).
+        let today = self.credit_today(credit, now);
+        let expires_on = match request.expires_on {
+            Some(day) => day,
+            None => today
+                .checked_add(AUTHORIZATION_DAYS_DEFAULT.days())
+                .map_err(|error| GateError::Invalid(error.to_string()))?,
+        };
+        stored
+            .account
+            .clone()
+            .authorize_purchase_at(
+                now,
+                today,
+                request.amount,
+                expires_on,
+                request.key.to_string(),
+            )
+            .map_err(OperationError::from)?;
+        let customer = stored
+            .customer_id
+            .unwrap_or_else(|| format!("credit-account:{}", request.account));
+        let mut event = Event::new(id, EventKind::CreditAuthorization, now, customer);
         self.describe(&mut event, &request.subject)?;
         event.amount = Some(request.amount);
         let operation = HeldAuthorization {

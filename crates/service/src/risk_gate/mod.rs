@@ -446,13 +446,9 @@ impl RiskGate {
                 self.complete(operation, now).await.map(|_| ())
             } else {
                 let message = format!("the analyst rejected it (case {case_id})");
-                match self
+                Err(self
                     .refuse(operation, "risk_review_rejected", &message, now)
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(error) => Err(error),
-                }
+                    .await?)
             };
             match result {
                 // The operation's own refusal on completion is its outcome, not a failure.

@@ -200,7 +200,9 @@ impl RiskGate {
         let sealed = privacy
             .cipher
             .encrypt(&sealed_field(field.as_str(), request.customer), &value)
-            .map_err(|error| GateError::Invalid(format!("sealing the {}: {error}", field.as_str())))?;
+            .map_err(|error| {
+                GateError::Invalid(format!("sealing the {}: {error}", field.as_str()))
+            })?;
         let change = HeldChange {
             customer: request.customer.to_string(),
             field: field.as_str().to_string(),

@@ -7,9 +7,9 @@ use super::{
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::idempotency_key;
-use crate::routes::held::HeldOperationBody;
 use crate::extract::{Path, Query};
 use crate::json::Json;
+use crate::routes::held::HeldOperationBody;
 use crate::state::AppState;
 use crate::wire::credit::{
     AccountChangedBody, LimitRequest, OfferBody, OffersBody, OpenAccountRequest, OpeningBody,

@@ -5,8 +5,8 @@ use super::{execute, gated_reply, hash_of, Reply};
 use crate::auth::Principal;
 use crate::error::ErrorBody;
 use crate::extract::{idempotency_key, Path};
-use crate::routes::held::{gate_error, HeldOperationBody};
 use crate::json::Json;
+use crate::routes::held::{gate_error, HeldOperationBody};
 use crate::state::AppState;
 use crate::wire::credit::{
     AccountChangedBody, AuthorizeRequest, AuthorizedBody, CaptureRequest, PlanCreatedBody,
@@ -15,10 +15,10 @@ use crate::wire::AmountInput;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Extension;
-use tally_service::risk_gate::credit::AuthorizationRequest;
-use tally_service::risk_gate::Subject;
 use serde_json::json;
 use tally_service::credit::commands::CreditCommand;
+use tally_service::risk_gate::credit::AuthorizationRequest;
+use tally_service::risk_gate::Subject;
 use tally_store::credit::CreditAccountId;
 
 /// Longest merchant reference: it goes into the ledger hold's description after about 60
