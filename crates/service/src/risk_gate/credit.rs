@@ -31,7 +31,7 @@ use tally_store::StoreError;
 #[derive(Debug, Clone)]
 pub enum Gated {
     Done(Answer),
-    Held(HeldOperationRow),
+    Held(Box<HeldOperationRow>),
 }
 
 /// A purchase to authorise on account `account` under idempotency key `key`.

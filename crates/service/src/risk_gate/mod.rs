@@ -141,7 +141,7 @@ pub enum Passage {
     /// Go on (approved, or delivery held: see the verdict).
     Proceed(Verdict),
     /// Held: waiting for a one-time code or a review.
-    Held(HeldOperationRow),
+    Held(Box<HeldOperationRow>),
     /// A held operation completed earlier under this request: its stored answer.
     Completed(Value),
 }
@@ -263,7 +263,9 @@ impl RiskGate {
                 event_id: verdict.event_id,
                 reasons: verdict.reasons,
             }),
-            "step_up" | "review" => Ok(Passage::Held(self.hold(&guarded, &verdict).await?)),
+            "step_up" | "review" => Ok(Passage::Held(Box::new(
+                self.hold(&guarded, &verdict).await?,
+            ))),
             _ => Ok(Passage::Proceed(verdict)),
         }
     }
@@ -280,7 +282,7 @@ impl RiskGate {
         match held.status.as_str() {
             "completed" => Ok(Passage::Completed(stored_outcome(&held)?)),
             "refused" => Err(ended(&held)?),
-            _ => Ok(Passage::Held(held)),
+            _ => Ok(Passage::Held(Box::new(held))),
         }
     }
 
@@ -366,7 +368,7 @@ impl RiskGate {
                 .await?
                 .ok_or_else(|| GateError::HeldNotFound(row.id.clone()))?;
             return match self.as_it_stands(stored, guarded.request_hash)? {
-                Passage::Held(held) => Ok(held),
+                Passage::Held(held) => Ok(*held),
                 _ => Err(GateError::HeldNotFound(row.id)),
             };
         }

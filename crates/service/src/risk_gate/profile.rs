@@ -93,7 +93,7 @@ pub struct ProfileChangeRequest<'a> {
 #[derive(Debug, Clone)]
 pub enum ProfileOutcome {
     Changed(Value),
-    Held(HeldOperationRow),
+    Held(Box<HeldOperationRow>),
 }
 
 /// What a held change writes when it is let through.
@@ -126,7 +126,7 @@ fn luhn(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The value normalised: a phone in E.164, an address trimmed, a card number's digits.
