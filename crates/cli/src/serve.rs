@@ -73,6 +73,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let followed_up = tally_service::stolen_accounts::StolenAccountClaims {
         risk: &risk,
         credit: state.credit.as_deref(),
+        gate: None,
     }
     .finish_pending()
     .await
@@ -91,6 +92,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
                 let claims = tally_service::stolen_accounts::StolenAccountClaims {
                     risk: &risk,
                     credit: credit.as_deref(),
+                    gate: None,
                 };
                 match claims.finish_pending().await {
                     Ok(0) => {}

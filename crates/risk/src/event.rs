@@ -14,15 +14,19 @@ pub enum EventKind {
     Transaction,
     ProfileChange,
     Payout,
+    /// A purchase on a credit line, decided by Tally's credit service before it is
+    /// authorised (the payments' checkout decides whole orders as `transaction`s).
+    CreditAuthorization,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Login,
         EventKind::CreditActivation,
         EventKind::Transaction,
         EventKind::ProfileChange,
         EventKind::Payout,
+        EventKind::CreditAuthorization,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +36,7 @@ impl EventKind {
             EventKind::Transaction => "transaction",
             EventKind::ProfileChange => "profile_change",
             EventKind::Payout => "payout",
+            EventKind::CreditAuthorization => "credit_authorization",
         }
     }
 
@@ -240,7 +245,7 @@ impl Event {
             }
         }
         match (self.kind, &self.amount) {
-            (EventKind::Transaction | EventKind::Payout, None) => {
+            (EventKind::Transaction | EventKind::Payout | EventKind::CreditAuthorization, None) => {
                 return Err(RiskError::event(format!(
                     "{} requires an amount",
                     self.kind.as_str()

@@ -83,6 +83,7 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>, state: &AppState) ->
             risk,
             credit: state.credit.clone(),
             evidence_signer: state.evidence_signer.clone(),
+            gate: state.risk_gate.clone(),
         })
 }
 
@@ -91,16 +92,21 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>, state: &AppState) ->
 /// body; the old `GET`s with them in the query string, which access logs keep, answer
 /// `410 lookup_moved` and `410 reveal_moved`.
 fn customer_routes() -> Router<AppState> {
-    use routes::customers;
+    use routes::{customers, held, profile};
     let scope =
         |scope: &'static str| axum::middleware::from_fn_with_state(scope, auth::require_scope);
     let writes = Router::new()
         .route("/customers", post(customers::create_customer))
+        .route("/customers/{id}/phone", post(profile::change_phone))
+        .route("/customers/{id}/address", post(profile::change_address))
+        .route("/customers/{id}/bank-card", post(profile::bind_bank_card))
+        .route("/held-operations/{id}/code", post(held::enter_code))
         .route_layer(scope("credit:write"));
     let reads = Router::new()
         .route("/customers", get(customers::lookup_moved))
         .route("/customers/search", post(customers::search_customers))
         .route("/customers/{id}", get(customers::get_customer))
+        .route("/held-operations/{id}", get(held::held_operation))
         .route_layer(scope("credit:read"));
     let reveal = Router::new()
         .route("/customers/{id}/reveal", post(customers::reveal_customer))
@@ -334,9 +340,20 @@ fn payout_routes(batch_body_limit: usize) -> Router<AppState> {
 
 /// The application router, with the risk routes when a risk service is given.
 pub fn app_with_risk(
-    state: AppState,
+    mut state: AppState,
     risk: Option<Arc<tally_service::risk::RiskService>>,
 ) -> Router {
+    // With the risk engine, credit and profile changes are gated by it (one-time codes to
+    // the log unless the caller set a gate with its own sink).
+    if let (Some(risk), None) = (&risk, &state.risk_gate) {
+        state.risk_gate = Some(Arc::new(tally_service::risk_gate::RiskGate::new(
+            risk.clone(),
+            state.database.clone(),
+            state.clock.clone(),
+            state.privacy.clone(),
+            state.credit.clone(),
+        )));
+    }
     let body_limit = state.limits.body_limit_bytes;
     let batch_body_limit = state.limits.batch_body_limit_bytes;
     let ledger_reads = Router::new()

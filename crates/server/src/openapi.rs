@@ -2,7 +2,8 @@
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    consortium, credit, customers, disputes, ledger, merchants, payments, payouts, recon, risk,
+    consortium, credit, customers, disputes, held, ledger, merchants, payments, payouts, profile,
+    recon, risk,
 };
 use crate::wire;
 use axum::Json;
@@ -34,6 +35,11 @@ pub use constraints::{Constraints, PageSizes};
         customers::search_customers,
         customers::list_pii_lookups,
         customers::list_pii_reads,
+        profile::change_phone,
+        profile::change_address,
+        profile::bind_bank_card,
+        held::held_operation,
+        held::enter_code,
         credit::open_account,
         credit::get_account,
         credit::statements,
@@ -130,6 +136,8 @@ pub use constraints::{Constraints, PageSizes};
         customers::SearchRequest, customers::RevealRequest,
         customers::PiiReadBody, customers::PiiReadPage,
         customers::PiiLookupBody, customers::PiiLookupPage,
+        profile::ChangePhoneRequest, profile::ChangeAddressRequest, profile::BindBankCardRequest,
+        profile::ProfileChangedBody, held::HeldOperationBody, held::CodeRequest,
         wire::credit::OpenAccountRequest, wire::credit::Application,
         wire::credit::LimitRequest, wire::credit::TemporaryLimitRequest,
         wire::credit::AuthorizeRequest, wire::credit::CaptureRequest, wire::credit::AmountRequest,

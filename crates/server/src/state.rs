@@ -8,6 +8,7 @@ use tally_core::Clock;
 use tally_privacy::Privacy;
 use tally_service::credit::decision::CreditService;
 use tally_service::payments::PaymentService;
+use tally_service::risk_gate::RiskGate;
 use tally_store::{Database, LedgerWriter};
 
 /// The batch route's body limit unless configured: 1,000 two-leg entries with short
@@ -55,6 +56,10 @@ pub struct AppState {
     pub console: ConsoleSettings,
     /// The key that signs evidence packages' seals; `None`: seals carry the digest only.
     pub evidence_signer: Option<Arc<tally_consortium::SignerKey>>,
+    /// The risk engine in front of credit activation, authorisations and profile changes;
+    /// `None` in a process without the risk engine (then they go through ungated, and the
+    /// profile change routes answer 503 `risk_unavailable`).
+    pub risk_gate: Option<Arc<RiskGate>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -88,6 +93,7 @@ impl AppState {
             lookups,
             console: ConsoleSettings::default(),
             evidence_signer: None,
+            risk_gate: None,
         }
     }
 
@@ -121,6 +127,11 @@ impl AppState {
 
     pub fn with_payments(mut self, payments: Option<Arc<PaymentService>>) -> Self {
         self.payments = payments;
+        self
+    }
+
+    pub fn with_risk_gate(mut self, gate: Option<Arc<RiskGate>>) -> Self {
+        self.risk_gate = gate;
         self
     }
 }

@@ -1538,6 +1538,7 @@ async fn a_claim_left_behind_by_a_crash_is_followed_up_at_start(harness: Harness
     let claims = tally_service::stolen_accounts::StolenAccountClaims {
         risk: harness.app.risk.as_deref().unwrap(),
         credit: Some(&harness.credit),
+        gate: None,
     };
     assert_eq!(claims.finish_pending().await.unwrap(), 1);
     // Run again: nothing is left, and nothing is written off twice.
@@ -3046,7 +3047,15 @@ async fn end_of_day_racing_operations_keeps_the_books(harness: Harness) {
 async fn two_service_instances_on_one_database_keep_the_books(harness: Harness) {
     let ids = open_accounts(&harness, 3).await;
     let other_database = harness.test.connect_again().await.unwrap();
-    let other = Instance::start(&other_database, harness.clock.clone(), &harness.setup).await;
+    // One risk process serves a database (its sequence numbers are its own), so the second
+    // instance decides through the first one's engine, as a second credit process would.
+    let other = Instance::start_with_risk(
+        &other_database,
+        harness.clock.clone(),
+        &harness.setup,
+        harness.app.risk.clone(),
+    )
+    .await;
     let (other_writer, other_router) = (other.writer, other.router);
     let policy = AccountPolicy::default();
     let options = EndOfDayOptions::default();

@@ -20,5 +20,6 @@ pub mod overview;
 pub mod payments;
 pub mod recon;
 pub mod risk;
+pub mod risk_gate;
 pub mod service_accounts;
 pub mod stolen_accounts;

@@ -96,6 +96,9 @@ pub struct StolenAccountClaims<'a> {
     pub risk: &'a RiskService,
     /// `None` in a process without credit: its claims are followed up by one that has it.
     pub credit: Option<&'a CreditService>,
+    /// The risk gate whose held operations a decided review completes or refuses; `None`
+    /// where nothing is gated.
+    pub gate: Option<&'a crate::risk_gate::RiskGate>,
 }
 
 /// The step the customer's credit lines are to reach for a claim in its case's state.
@@ -180,6 +183,19 @@ impl StolenAccountClaims<'_> {
         let moved = self.risk.move_case(id, action, note, caller).await?;
         if moved.kind == "stolen_account" {
             self.follow_up_logged(id).await;
+        } else if let Some(gate) = self.gate {
+            // An operation the review held is completed or refused with the case. A failure
+            // here (storage) leaves it held; the case stands.
+            let approved = match moved.status.as_str() {
+                "approved" => Some(true),
+                "rejected" => Some(false),
+                _ => None,
+            };
+            if let Some(approved) = approved {
+                if let Err(error) = gate.case_decided(id, approved).await {
+                    tracing::error!(%error, case_id = id, "an operation held for review could not follow its case");
+                }
+            }
         }
         Ok(moved)
     }

@@ -748,6 +748,11 @@ pub struct RiskStore {
 }
 
 impl RiskStore {
+    /// The database it stores in.
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
     pub fn new(database: Database) -> Self {
         Self { database }
     }

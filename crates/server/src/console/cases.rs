@@ -432,6 +432,7 @@ pub async fn move_case(
     let claims = tally_service::stolen_accounts::StolenAccountClaims {
         risk,
         credit: state.app.credit.as_deref(),
+        gate: state.app.risk_gate.as_deref(),
     };
     let caller = viewer.principal.caller();
     let case = if action == "restore" {

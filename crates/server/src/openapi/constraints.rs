@@ -283,6 +283,32 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     ] {
         fields.push(("RiskEventRequest", field, risk_entity.clone()));
     }
+    // What the risk gate's requests tell the engine: device and IP are event entities; an
+    // address is fingerprinted after its white space is collapsed, so it must show something.
+    let address = Text::new(
+        Some(1),
+        Some(tally_service::risk_gate::profile::ADDRESS_CHARACTERS_MAX),
+        Some(visible_text()),
+    );
+    for schema in [
+        "AuthorizeRequest",
+        "OpenAccountRequest",
+        "ChangePhoneRequest",
+        "ChangeAddressRequest",
+        "BindBankCardRequest",
+    ] {
+        fields.push((schema, "device", risk_entity.clone()));
+        fields.push((schema, "ip", risk_entity.clone()));
+    }
+    fields.push(("AuthorizeRequest", "delivery_address", address.clone()));
+    fields.push(("ChangeAddressRequest", "address", address));
+    // Digits only here (the handler also ignores spaces and dashes); the check digit is in
+    // the contract test's exceptions.
+    fields.push((
+        "BindBankCardRequest",
+        "card_number",
+        Text::new(None, None, Some("^[0-9]{12,19}$".to_string())),
+    ));
     // Payments: references are at most 128 bytes; a customer names ledger accounts; a card
     // token never looks like a card number (digits and dashes only), so one starting with a
     // letter or `_.:` is always a token.
@@ -449,6 +475,7 @@ const ENUMERATIONS: &[(&str, &str, &[&str])] = &[
             "transaction",
             "profile_change",
             "payout",
+            "credit_authorization",
         ],
     ),
     (
@@ -987,7 +1014,11 @@ fn amount_rules(object: &mut Object, property: &str, sign: Sign, both_or_neither
 
 /// A customer's phone and national id; a lookup gives exactly one of them.
 fn customer_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schema>>) {
-    for schema in ["CreateCustomerRequest", "SearchRequest"] {
+    for schema in [
+        "CreateCustomerRequest",
+        "SearchRequest",
+        "ChangePhoneRequest",
+    ] {
         let Some(object) = object_mut(schemas, schema) else {
             continue;
         };
@@ -1029,7 +1060,7 @@ fn risk_event_rules(schemas: &mut std::collections::BTreeMap<String, RefOr<Schem
         json!([
             {
                 "properties": {
-                    "kind": { "enum": ["transaction", "payout"] },
+                    "kind": { "enum": ["transaction", "payout", "credit_authorization"] },
                     "amount": { "$ref": "#/components/schemas/EventAmount" },
                     "profile_field": { "type": "null" },
                 },

@@ -9,6 +9,8 @@ pub mod merchants;
 pub mod payments;
 pub mod recon;
 pub mod payouts;
+pub mod held;
+pub mod profile;
 pub mod risk;
 
 use crate::error::ApiError;

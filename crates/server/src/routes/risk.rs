@@ -39,6 +39,8 @@ pub struct RiskContext {
     /// Tally's evidence key, which signs evidence packages' seals; `None`: not configured,
     /// and seals carry the digest only.
     pub evidence_signer: Option<Arc<tally_consortium::SignerKey>>,
+    /// The risk gate, whose held operations follow the cases that review them.
+    pub gate: Option<Arc<tally_service::risk_gate::RiskGate>>,
 }
 
 impl RiskContext {
@@ -47,6 +49,7 @@ impl RiskContext {
         StolenAccountClaims {
             risk: &self.risk,
             credit: self.credit.as_deref(),
+            gate: self.gate.as_deref(),
         }
     }
 }
@@ -55,7 +58,7 @@ impl RiskContext {
 /// decision are stored (with a case when the action opens one) before the answer.
 #[utoipa::path(
     post, path = "/v1/risk/decisions", tag = "risk",
-    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction and payout), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
+    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
@@ -71,6 +74,25 @@ pub async fn decide(
 ) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
     let event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
+    // A customer named by a Tally customer id must be one: an event about a customer Tally
+    // does not know would feed features no operation of Tally's ever reads. Other ids (a
+    // lender's own) are taken as they are.
+    if event.customer.parse::<uuid::Uuid>().is_ok()
+        && !context
+            .risk
+            .store
+            .database()
+            .customer_exists(&event.customer)
+            .await?
+    {
+        return Err(ApiError::unprocessable(
+            "customer_unknown",
+            format!(
+                "customer {} is a Tally customer id, and no such customer exists",
+                event.customer
+            ),
+        ));
+    }
     let decided = context.risk.decide(&event).await?;
     Ok((
         StatusCode::OK,

@@ -57,6 +57,12 @@ pub struct OpenAccountRequest {
     #[schema(default = 9, minimum = 1, maximum = 28)]
     pub due_days: i32,
     pub application: Application,
+    /// The device the customer applies from (the lender's device id), for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The customer's IP address, for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
 }
 
 fn default_due_days() -> i32 {
@@ -95,6 +101,16 @@ pub struct AuthorizeRequest {
     /// The merchant's reference for the purchase, kept on the ledger hold.
     #[serde(default)]
     pub merchant_reference: Option<String>,
+    /// The device the customer buys from (the lender's device id), for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The customer's IP address, for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Where the goods go (1 to 300 characters): the risk engine sees only its keyed
+    /// fingerprint, never the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_address: Option<String>,
 }
 
 /// An authorisation to capture into an installment plan.

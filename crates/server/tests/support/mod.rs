@@ -25,8 +25,10 @@ use tally_server::state::Limits;
 use tally_server::{app_with_risk, AppState};
 use tally_service::credit::decision::{CreditFiles, CreditService};
 use tally_service::payments::merchants::testing::onboard_test_merchants;
+use tally_service::payments::risk_control::KeptCodes;
 use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::risk::RiskService;
+use tally_service::risk_gate::RiskGate;
 use tally_store::testing::TestDatabase;
 use tally_store::{Database, LedgerWriter, WriterConfig};
 use tower::ServiceExt;
@@ -236,10 +238,45 @@ pub struct Instance {
     pub payments: Option<Arc<PaymentService>>,
     /// The bank simulator behind the payment service's channel.
     pub bank: Option<Arc<SimulatorControl>>,
+    /// The one-time codes the risk gate sent.
+    pub codes: Arc<KeptCodes>,
+}
+
+/// `state` with a risk gate over `risk` (when there is one) that keeps its one-time codes in
+/// `codes`, as `tally serve` sends them to the log.
+pub fn with_gate(
+    state: AppState,
+    risk: Option<&Arc<RiskService>>,
+    codes: &Arc<KeptCodes>,
+) -> AppState {
+    let gate = risk.map(|risk| {
+        Arc::new(
+            RiskGate::new(
+                risk.clone(),
+                state.database.clone(),
+                state.clock.clone(),
+                state.privacy.clone(),
+                state.credit.clone(),
+            )
+            .with_code_sink(codes.clone()),
+        )
+    });
+    state.with_risk_gate(gate)
 }
 
 impl Instance {
     pub async fn start(database: &Database, clock: Arc<ManualClock>, setup: &Setup) -> Self {
+        Self::start_with_risk(database, clock, setup, None).await
+    }
+
+    /// As [`Instance::start`], with `shared` as its risk engine when given: one risk process
+    /// serves a database, so a second service instance uses the first one's.
+    pub async fn start_with_risk(
+        database: &Database,
+        clock: Arc<ManualClock>,
+        setup: &Setup,
+        shared: Option<Arc<RiskService>>,
+    ) -> Self {
         let dyn_clock: Arc<dyn Clock> = clock;
         let (writer, _) = LedgerWriter::start(database, dyn_clock.clone(), WriterConfig::default())
             .await
@@ -249,7 +286,9 @@ impl Instance {
         } else {
             None
         };
-        let risk = if setup.risk {
+        let risk = if shared.is_some() {
+            shared
+        } else if setup.risk {
             let risk = RiskService::open(database, dyn_clock.clone()).await;
             Some(Arc::new(risk.unwrap()))
         } else {
@@ -273,6 +312,8 @@ impl Instance {
             .with_privacy(setup.privacy.clone())
             .with_credit(credit.clone())
             .with_payments(payments.clone());
+        let codes = Arc::new(KeptCodes::default());
+        let state = with_gate(state, risk.as_ref(), &codes);
         Self {
             router: app_with_risk(state.clone(), risk.clone()),
             state,
@@ -281,6 +322,7 @@ impl Instance {
             risk,
             payments,
             bank,
+            codes,
         }
     }
 }
@@ -306,6 +348,8 @@ pub struct TestApp {
     pub risk: Option<Arc<RiskService>>,
     pub payments: Option<Arc<PaymentService>>,
     pub bank: Option<Arc<SimulatorControl>>,
+    /// The one-time codes the risk gate sent.
+    pub codes: Arc<KeptCodes>,
     pub setup: Setup,
     pub test: TestDatabase,
 }
@@ -326,6 +370,7 @@ impl TestApp {
             risk: instance.risk,
             payments: instance.payments,
             bank: instance.bank,
+            codes: instance.codes,
             setup,
             test,
         }
@@ -344,12 +389,20 @@ impl TestApp {
         .with_privacy(self.setup.privacy.clone())
         .with_credit(self.credit.clone())
         .with_payments(self.payments.clone());
+        self.state = with_gate(self.state.clone(), self.risk.as_ref(), &self.codes);
         self.router = app_with_risk(self.state.clone(), self.risk.clone());
     }
 
-    /// Another `tally serve` on the same database: its own writer, services and key cache.
+    /// Another `tally serve` on the same database: its own writer, services and key cache,
+    /// and the first one's risk engine (one risk process per database).
     pub async fn another_instance(&self) -> Instance {
-        Instance::start(&self.database, self.clock.clone(), &self.setup).await
+        Instance::start_with_risk(
+            &self.database,
+            self.clock.clone(),
+            &self.setup,
+            self.risk.clone(),
+        )
+        .await
     }
 
     /// A new API key's secret.

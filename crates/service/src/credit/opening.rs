@@ -77,6 +77,15 @@ impl OpeningError {
     }
 }
 
+/// An application decided by the credit decision: the account to open when it is approved.
+#[derive(Debug, Clone)]
+pub struct DecidedApplication {
+    pub customer_id: String,
+    /// `None` when the application was declined.
+    pub account: Option<Account>,
+    pub decision: CreditDecision,
+}
+
 impl CreditService {
     /// Decides `application` for `caller` on business date `today`, and opens the account
     /// when it is approved (answered as created) or records the declined application
@@ -91,13 +100,30 @@ impl CreditService {
         now: Timestamp,
         answer: impl Fn(Option<AccountView>, &CreditDecision) -> Value,
     ) -> Result<Answer, OpeningError> {
-        let operations = &self.operations;
-        if let Some(answer) = operations
+        if let Some(answer) = self
+            .operations
             .replayed(application.key, application.request_hash)
             .await?
         {
             return Ok(answer);
         }
+        let decided = self
+            .decide_application(privacy, caller, application, today, now)
+            .await?;
+        self.open_decided(application, &decided, today, now, answer)
+            .await
+    }
+
+    /// The credit decision on `application`, nothing stored but the audited read of the date
+    /// of birth: the account to open when it is approved.
+    pub async fn decide_application(
+        &self,
+        privacy: Option<&Privacy>,
+        caller: &Caller,
+        application: &Application<'_>,
+        today: Date,
+        now: Timestamp,
+    ) -> Result<DecidedApplication, OpeningError> {
         let cycle = Cycle::new(application.statement_day, application.due_days)
             .map_err(OperationError::from)?;
         if application.monthly_income.currency() != application.monthly_debt_payments.currency() {
@@ -106,7 +132,7 @@ impl CreditService {
         // The age comes from the date of birth sealed with the customer (read in clear for
         // the decision, and audited as such).
         let privacy = privacy.ok_or(OpeningError::PrivacyKeysNotConfigured)?;
-        let database = operations.database();
+        let database = self.operations.database();
         let customer_id = application.customer_id.to_string();
         let stored = database
             .customer(&customer_id)
@@ -146,24 +172,45 @@ impl CreditService {
             }
             None => None,
         };
-        let opened = operations
+        Ok(DecidedApplication {
+            customer_id,
+            account,
+            decision,
+        })
+    }
+
+    /// Opens the account of `decided` (or records the declined application) under the
+    /// application's idempotency key.
+    pub async fn open_decided(
+        &self,
+        application: &Application<'_>,
+        decided: &DecidedApplication,
+        today: Date,
+        now: Timestamp,
+        answer: impl Fn(Option<AccountView>, &CreditDecision) -> Value,
+    ) -> Result<Answer, OpeningError> {
+        let customer_id = &decided.customer_id;
+        let account = &decided.account;
+        let decision = &decided.decision;
+        let opened = self
+            .operations
             .open(
                 application.key,
                 application.request_hash,
-                Some(&customer_id),
+                Some(customer_id),
                 account.as_ref(),
                 now,
                 |id| {
-                    let (kind, account) = match (id, &account) {
+                    let (kind, account) = match (id, account) {
                         (Some(id), Some(account)) => (
                             AnswerKind::Created,
-                            Some(AccountView::new(id, Some(&customer_id), account, today)),
+                            Some(AccountView::new(id, Some(customer_id), account, today)),
                         ),
                         _ => (AnswerKind::Done, None),
                     };
                     Answer {
                         kind,
-                        body: answer(account, &decision),
+                        body: answer(account, decision),
                     }
                 },
             )

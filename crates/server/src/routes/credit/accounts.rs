@@ -9,6 +9,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::extract::idempotency_key;
 use crate::extract::{Path, Query};
 use crate::json::Json;
+use crate::routes::held::HeldOperationBody;
 use crate::state::AppState;
 use crate::wire::credit::{
     AccountChangedBody, LimitRequest, OfferBody, OffersBody, OpenAccountRequest, OpeningBody,
@@ -36,8 +37,9 @@ use tally_store::credit::CreditAccountId;
     responses(
         (status = 201, description = "Approved: the decision and the account", body = OpeningBody),
         (status = 200, description = "Declined: the decision with every reason code and the adverse reasons; `account` is null", body = OpeningBody),
+        (status = 202, description = "Approved by the credit decision and held by the risk engine (a `credit_activation` event): a one-time code was sent (`step_up`) or an analyst reviews the case (`review`); the account opens when it is let through", body = HeldOperationBody),
         (status = 422, description = "Unknown customer (`customer_not_found`), statement day, currencies", body = ErrorBody),
-        (status = 409, description = "Idempotency key reused", body = ErrorBody),
+        (status = 409, description = "Idempotency key reused; refused by the risk engine with the decision's reason codes (`risk_rejected`); a held opening that ended refused (`step_up_failed`, `step_up_expired`, `risk_review_rejected`)", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
@@ -63,6 +65,32 @@ pub async fn open_account(
         monthly_debt_payments,
         attributes: Value::Object(request.application.attributes),
     };
+    let answer_of = |account, decision: &tally_service::credit::decision::CreditDecision| {
+        stored_answer(&OpeningBody {
+            account,
+            decision: decision.clone(),
+        })
+    };
+    if let Some(gate) = state.risk_gate.as_ref() {
+        let subject = tally_service::risk_gate::Subject {
+            device: request.device.clone(),
+            ip: request.ip.clone(),
+            address: None,
+        };
+        let gated = gate
+            .open_account(
+                state.privacy.as_deref(),
+                &principal.caller(),
+                &application,
+                &subject,
+                today(&state),
+                state.clock.now(),
+                answer_of,
+            )
+            .await
+            .map_err(crate::routes::held::gate_error)?;
+        return super::gated_reply(gated);
+    }
     let answer = service
         .open_account(
             state.privacy.as_deref(),
@@ -70,12 +98,7 @@ pub async fn open_account(
             &application,
             today(&state),
             state.clock.now(),
-            |account, decision| {
-                stored_answer(&OpeningBody {
-                    account,
-                    decision: decision.clone(),
-                })
-            },
+            answer_of,
         )
         .await
         .map_err(opening_error)?;
@@ -83,7 +106,7 @@ pub async fn open_account(
 }
 
 /// The HTTP form of an application's refusal.
-fn opening_error(error: OpeningError) -> ApiError {
+pub fn opening_error(error: OpeningError) -> ApiError {
     let code = error.code();
     match error {
         OpeningError::Operation(error) => operation_error(error),

@@ -113,6 +113,16 @@ pub fn operation_error(error: OperationError) -> ApiError {
     ApiError::new(status, code, message)
 }
 
+/// The answer of a gated operation: its own, or `202` with the held operation.
+fn gated_reply(gated: tally_service::risk_gate::credit::Gated) -> Reply {
+    match gated {
+        tally_service::risk_gate::credit::Gated::Done(answer) => reply(answer),
+        tally_service::risk_gate::credit::Gated::Held(held) => {
+            Ok(crate::routes::held::held_reply(&held))
+        }
+    }
+}
+
 fn reply(answer: Answer) -> Reply {
     let status = match answer.kind {
         AnswerKind::Created => StatusCode::CREATED,

@@ -1,0 +1,623 @@
+//! Risk on every link, over HTTP on SQLite and PostgreSQL: credit activation, credit
+//! authorisations and customer profile changes are decided by the risk engine (the shipped
+//! rule pack) before they take effect. Stories: a purchase from a blocked device is refused
+//! with the rule's reason; an account takeover (a new device changes the phone, then buys
+//! high-value goods for a new address) is stepped up, then held; an authorisation parked for
+//! review completes when the case is approved and is refused when it is rejected. Then every
+//! refusal of the gate, each changing nothing.
+#![allow(clippy::unwrap_used)]
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use tally_core::Clock;
+use tally_store::testing::TestDatabase;
+
+mod support;
+use support::{application, cny, code, privacy, Setup, TestApp};
+
+/// A valid PRC identity number (born 1990-03-07).
+const NATIONAL_ID: &str = "110105199003071239";
+
+struct Harness {
+    app: TestApp,
+    /// credit:write and credit:read: the lender's app.
+    clerk: String,
+    /// risk:write (events, lists) and risk:analyst (cases).
+    analyst: String,
+    admin: String,
+}
+
+support::deref_to_app!(Harness);
+
+impl Harness {
+    async fn new(test: TestDatabase) -> Self {
+        let setup = Setup::default().privacy(privacy()).credit().risk();
+        let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
+        let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
+        let analyst = app.key("analyst", &["risk:write", "risk:analyst"]).await;
+        let admin = app.key("admin", &["admin"]).await;
+        Harness {
+            app,
+            clerk,
+            analyst,
+            admin,
+        }
+    }
+
+    async fn post(&self, uri: &str, idempotency: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", uri, &self.clerk, Some(idempotency), Some(body))
+            .await
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.call("GET", uri, &self.clerk, None, None).await
+    }
+
+    /// A customer with an approved credit line opened from `device`: (account, customer).
+    async fn customer_with_line(&self, device: &str) -> (i64, String) {
+        let (status, customer) = self
+            .post(
+                "/v1/customers",
+                "customer-1",
+                json!({"name": "李四", "phone": "13900139000", "national_id": NATIONAL_ID}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{customer}");
+        let customer = customer["id"].as_str().unwrap().to_string();
+        let mut opening = application(&customer, true);
+        opening["device"] = json!(device);
+        let (status, opened) = self.post("/v1/credit/accounts", "open-1", opening).await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        (opened["account"]["id"].as_i64().unwrap(), customer)
+    }
+
+    async fn list(&self, kind: &str, field: &str, value: &str) {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/risk/lists",
+                &self.analyst,
+                None,
+                Some(json!({"kind": kind, "field": field, "value": value, "reason": "test"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    async fn authorize(&self, account: i64, key: &str, body: Value) -> (StatusCode, Value) {
+        self.post(
+            &format!("/v1/credit/accounts/{account}/authorizations"),
+            key,
+            body,
+        )
+        .await
+    }
+
+    /// The analyst claims case `id` and then approves or rejects it.
+    async fn decide_case(&self, id: &str, action: &str) {
+        for step in ["claim", action] {
+            let (status, body) = self
+                .call(
+                    "POST",
+                    &format!("/v1/risk/cases/{id}/{step}"),
+                    &self.analyst,
+                    None,
+                    Some(json!({"note": "checked with the customer"})),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{step}: {body}");
+        }
+    }
+
+    async fn authorizations(&self, account: i64) -> usize {
+        let (status, body) = self.get(&format!("/v1/credit/accounts/{account}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["authorizations"].as_array().unwrap().len()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.scalar(sql).await
+    }
+}
+
+tally_store::on_both_backends!(
+    setup = Harness::new;
+    a_purchase_from_a_blocked_device_is_refused_with_the_rules_reason,
+    an_account_takeover_is_stepped_up_then_held,
+    a_reviewed_authorisation_completes_when_approved_and_is_refused_when_rejected,
+    a_credit_activation_is_decided_before_the_line_opens,
+    profile_changes_are_sealed_audited_and_refused_with_their_codes,
+    one_time_codes_are_refused_when_wrong_spent_or_expired,
+    a_risk_event_naming_an_unknown_tally_customer_is_refused,
+);
+
+async fn a_purchase_from_a_blocked_device_is_refused_with_the_rules_reason(harness: Harness) {
+    let (account, customer) = harness.customer_with_line("phone-1").await;
+    harness.list("block", "device", "rooted-emulator").await;
+    let purchase = json!({"amount": cny("100.00"), "device": "rooted-emulator"});
+    let (status, body) = harness.authorize(account, "buy-1", purchase.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "risk_rejected");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("BLOCK_LISTED"), "{message}");
+    assert_eq!(harness.authorizations(account).await, 0);
+    // A retry is the same refusal, decided once.
+    let (status, again) = harness.authorize(account, "buy-1", purchase).await;
+    assert_eq!((status, again), (StatusCode::CONFLICT, body));
+    let sql = format!(
+        "SELECT COUNT(*) FROM risk_events WHERE customer = '{customer}' AND action = 'reject'"
+    );
+    assert_eq!(harness.count(&sql).await, 1);
+    // The same purchase from the customer's own device goes through.
+    let (status, body) = harness
+        .authorize(
+            account,
+            "buy-2",
+            json!({"amount": cny("100.00"), "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body.get("risk").is_none(), "{body}");
+}
+
+async fn an_account_takeover_is_stepped_up_then_held(harness: Harness) {
+    let (account, customer) = harness.customer_with_line("phone-1").await;
+    // Two days later a device the customer never used changes the phone number.
+    harness.clock.advance(jiff::SignedDuration::from_hours(48));
+    let (status, held) = harness
+        .post(
+            &format!("/v1/customers/{customer}/phone"),
+            "phone-change-1",
+            json!({"phone": "13700137000", "device": "thief-phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(held["action"], "step_up");
+    assert_eq!(held["status"], "waiting_for_code");
+    assert_eq!(held["reasons"], json!(["NEW_DEVICE_CREDENTIAL_CHANGE"]));
+    let id = held["id"].as_str().unwrap();
+    // Nothing changed yet: the phone is still the old one.
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
+    // The thief has the customer's code (a SIM swap): the change goes through.
+    let sent = harness.codes.last_for(id).unwrap();
+    let (status, changed) = harness
+        .post(
+            &format!("/v1/held-operations/{id}/code"),
+            "unused",
+            json!({"code": sent}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["field"], "phone");
+    assert_eq!(changed["risk_action"], "step_up");
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("7000"),
+        "{shown}"
+    );
+    // Then a high-value purchase from the new device to an address never seen.
+    let (status, body) = harness
+        .authorize(
+            account,
+            "takeover-buy",
+            json!({"amount": cny("3000.00"), "device": "thief-phone", "delivery_address": "Room 5, 88 Unknown Rd"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["risk"]["action"], "hold_delivery", "{body}");
+    let reasons = body["risk"]["reasons"].as_array().unwrap();
+    assert!(reasons.contains(&json!("ACCOUNT_TAKEOVER")), "{body}");
+    let case = body["risk"]["case_id"].as_str().unwrap();
+    let (status, case) = harness
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case}"),
+            &harness.analyst,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(case["case"]["kind"], "hold_delivery", "{case}");
+    // No address is stored in clear: the event carries only its fingerprint.
+    let sql = "SELECT COUNT(*) FROM risk_events WHERE body LIKE '%Unknown Rd%'";
+    assert_eq!(harness.count(sql).await, 0);
+}
+
+async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_rejected(
+    harness: Harness,
+) {
+    let (account, _) = harness.customer_with_line("phone-1").await;
+    harness.list("watch", "device", "shared-tablet").await;
+    let purchase = json!({"amount": cny("250.00"), "device": "shared-tablet"});
+    let (status, held) = harness
+        .authorize(account, "watched-1", purchase.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(held["action"], "review");
+    assert_eq!(held["status"], "under_review");
+    let case = held["case_id"].as_str().unwrap().to_string();
+    let id = held["id"].as_str().unwrap().to_string();
+    assert_eq!(harness.authorizations(account).await, 0);
+    // Asked again, it answers where it stands.
+    let (status, again) = harness
+        .authorize(account, "watched-1", purchase.clone())
+        .await;
+    assert_eq!(
+        (status, &again["status"]),
+        (StatusCode::ACCEPTED, &json!("under_review"))
+    );
+    harness.decide_case(&case, "approve").await;
+    assert_eq!(harness.authorizations(account).await, 1);
+    let (status, done) = harness.get(&format!("/v1/held-operations/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["outcome"]["kind"], "created");
+    // The request again gets the authorisation, made once.
+    let (status, authorized) = harness.authorize(account, "watched-1", purchase).await;
+    assert_eq!(status, StatusCode::CREATED, "{authorized}");
+    assert_eq!(authorized, done["outcome"]["body"]);
+    assert_eq!(harness.authorizations(account).await, 1);
+
+    let second = json!({"amount": cny("300.00"), "device": "shared-tablet"});
+    let (status, held) = harness
+        .authorize(account, "watched-2", second.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let case = held["case_id"].as_str().unwrap().to_string();
+    harness.decide_case(&case, "reject").await;
+    let (status, refused) = harness.authorize(account, "watched-2", second).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    assert_eq!(code(&refused), "risk_review_rejected");
+    assert_eq!(harness.authorizations(account).await, 1);
+    // The same key for another request is refused, nothing changed.
+    let (status, reused) = harness
+        .authorize(
+            account,
+            "watched-2",
+            json!({"amount": cny("1.00"), "device": "shared-tablet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{reused}");
+    assert_eq!(code(&reused), "idempotency_key_reused");
+}
+
+async fn a_credit_activation_is_decided_before_the_line_opens(harness: Harness) {
+    let (status, customer) = harness
+        .post(
+            "/v1/customers",
+            "customer-1",
+            json!({"name": "李四", "phone": "13900139000", "national_id": NATIONAL_ID}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let customer = customer["id"].as_str().unwrap().to_string();
+    harness.list("block", "device", "farm-device").await;
+    let mut opening = application(&customer, true);
+    opening["device"] = json!("farm-device");
+    let (status, body) = harness
+        .post("/v1/credit/accounts", "open-blocked", opening)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "risk_rejected");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BLOCK_LISTED"));
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM credit_accounts").await,
+        0
+    );
+    let sql = format!(
+        "SELECT COUNT(*) FROM risk_events WHERE customer = '{customer}' \
+         AND body LIKE '%credit_activation%'"
+    );
+    assert_eq!(harness.count(&sql).await, 1);
+    // From a device of its own the line opens, after its own activation event.
+    let mut opening = application(&customer, true);
+    opening["device"] = json!("phone-1");
+    let (status, body) = harness.post("/v1/credit/accounts", "open-2", opening).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(harness.count(&sql).await, 2);
+}
+
+async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness: Harness) {
+    let (_, customer) = harness.customer_with_line("phone-1").await;
+    let uri = |field: &str| format!("/v1/customers/{customer}/{field}");
+    let (status, body) = harness
+        .post(
+            &uri("address"),
+            "address-1",
+            json!({"address": "Flat 2, 10 Jianguo Rd, Beijing", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["field"], &body["risk_action"]),
+        (&json!("address"), &json!("approve"))
+    );
+    let (status, body) = harness
+        .post(
+            &uri("bank-card"),
+            "card-1",
+            json!({"card_number": "4111 1111 1111 1111", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Sealed, audited once each (a retry writes nothing again), never in clear.
+    let (status, again) = harness
+        .post(
+            &uri("bank-card"),
+            "card-1",
+            json!({"card_number": "4111 1111 1111 1111", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &body));
+    let sql = format!(
+        "SELECT COUNT(*) FROM customers WHERE id = '{customer}' AND address LIKE 'v1:%' \
+         AND bank_card LIKE 'v1:%'"
+    );
+    assert_eq!(harness.count(&sql).await, 1);
+    let sql =
+        format!("SELECT COUNT(*) FROM customer_profile_changes WHERE customer_id = '{customer}'");
+    assert_eq!(harness.count(&sql).await, 2);
+    let clear = "SELECT COUNT(*) FROM risk_events WHERE body LIKE '%4111111111111111%' \
+                 OR body LIKE '%Jianguo%'";
+    assert_eq!(harness.count(clear).await, 0);
+
+    // Refusals, each changing nothing.
+    let other = "11111111-2222-4333-8444-555555555555";
+    let refusals = [
+        (
+            format!("/v1/customers/{other}/phone"),
+            json!({"phone": "13700137000"}),
+            StatusCode::NOT_FOUND,
+            "customer_unknown",
+        ),
+        (
+            uri("phone"),
+            json!({"phone": "12345"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_phone",
+        ),
+        (
+            uri("bank-card"),
+            json!({"card_number": "4111 1111 1111 1112"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_card_number",
+        ),
+        (
+            uri("address"),
+            json!({"address": " \t "}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_address",
+        ),
+        (
+            uri("address"),
+            json!({"address": "x", "device": "d".repeat(257)}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "risk_invalid_event",
+        ),
+        (
+            "/v1/customers/not-a-uuid/phone".to_string(),
+            json!({"phone": "13700137000"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+    ];
+    for (index, (uri, body, status, expected)) in refusals.into_iter().enumerate() {
+        let (answered, refusal) = harness.post(&uri, &format!("refused-{index}"), body).await;
+        assert_eq!(
+            (answered, code(&refusal)),
+            (status, expected),
+            "{uri}: {refusal}"
+        );
+    }
+    // Another customer's phone number is taken.
+    let (status, second) = harness
+        .post(
+            "/v1/customers",
+            "customer-2",
+            json!({"name": "王五", "phone": "13600136000", "national_id": "440304199508154567"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let (status, taken) = harness
+        .post(
+            &uri("phone"),
+            "phone-taken",
+            json!({"phone": "13600136000", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&taken)),
+        (StatusCode::CONFLICT, "customer_phone_taken"),
+        "{taken}"
+    );
+    // A change from a blocked device is refused with the rule's reason.
+    harness.list("block", "device", "stolen-phone").await;
+    let (status, rejected) = harness
+        .post(
+            &uri("phone"),
+            "phone-blocked",
+            json!({"phone": "13500135000", "device": "stolen-phone"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&rejected)),
+        (StatusCode::CONFLICT, "risk_rejected"),
+        "{rejected}"
+    );
+    assert!(rejected["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BLOCK_LISTED"));
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
+    assert_eq!(harness.count(&sql).await, 2);
+    // Without a key nothing is changed: the routes are behind credit:write.
+    let (status, _) = harness
+        .call(
+            "POST",
+            &uri("phone"),
+            &harness.analyst,
+            Some("k"),
+            Some(json!({"phone": "13500135000"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let _ = &harness.admin;
+}
+
+async fn one_time_codes_are_refused_when_wrong_spent_or_expired(harness: Harness) {
+    let (account, customer) = harness.customer_with_line("phone-1").await;
+    harness.clock.advance(jiff::SignedDuration::from_hours(48));
+    let change = |key: &'static str, phone: &'static str| {
+        let harness = &harness;
+        let customer = customer.clone();
+        async move {
+            let (status, held) = harness
+                .post(
+                    &format!("/v1/customers/{customer}/phone"),
+                    key,
+                    json!({"phone": phone, "device": format!("new-device-{key}")}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+            held["id"].as_str().unwrap().to_string()
+        }
+    };
+    let enter = |id: String, code: String| {
+        let harness = &harness;
+        async move {
+            harness
+                .post(
+                    &format!("/v1/held-operations/{id}/code"),
+                    "unused",
+                    json!({"code": code}),
+                )
+                .await
+        }
+    };
+    let wrong = |id: &str| {
+        let sent = harness.codes.last_for(id).unwrap();
+        format!("{:06}", (sent.parse::<u32>().unwrap() + 1) % 1_000_000)
+    };
+    // Three wrong codes end it.
+    let id = change("phone-a", "13700137000").await;
+    for attempts_left in [2, 1] {
+        let (status, body) = enter(id.clone(), wrong(&id)).await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::UNPROCESSABLE_ENTITY, "step_up_code_wrong")
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("{attempts_left} attempts left")),
+            "{message}"
+        );
+    }
+    let (status, body) = enter(id.clone(), wrong(&id)).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_failed"),
+        "{body}"
+    );
+    // Even the right code comes too late now.
+    let right = harness.codes.last_for(&id).unwrap();
+    let (status, body) = enter(id.clone(), right).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_failed"),
+        "{body}"
+    );
+    // An expired code.
+    let id = change("phone-b", "13700137001").await;
+    harness.clock.advance(jiff::SignedDuration::from_mins(11));
+    let right = harness.codes.last_for(&id).unwrap();
+    let (status, body) = enter(id.clone(), right).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "step_up_expired"),
+        "{body}"
+    );
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert!(
+        shown["phone"].as_str().unwrap().ends_with("9000"),
+        "{shown}"
+    );
+    // No such held operation; one that takes no code.
+    let (status, body) = enter("credit-authorization:none".into(), "000000".into()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "risk_held_operation_not_found")
+    );
+    let (status, body) = harness.get("/v1/held-operations/none").await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::NOT_FOUND, "risk_held_operation_not_found")
+    );
+    harness.list("watch", "device", "shared-tablet").await;
+    let (status, held) = harness
+        .authorize(
+            account,
+            "watched",
+            json!({"amount": cny("10.00"), "device": "shared-tablet"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let (status, body) = enter(held["id"].as_str().unwrap().into(), "000000".into()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (
+            StatusCode::CONFLICT,
+            "risk_held_operation_not_waiting_for_code"
+        ),
+        "{body}"
+    );
+}
+
+async fn a_risk_event_naming_an_unknown_tally_customer_is_refused(harness: Harness) {
+    let (_, customer) = harness.customer_with_line("phone-1").await;
+    let event = |id: &str, customer: &str| json!({"id": id, "kind": "login", "at": harness.clock.now().to_string(), "customer": customer});
+    let unknown = "11111111-2222-4333-8444-555555555555";
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.analyst,
+            None,
+            Some(event("login-1", unknown)),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "customer_unknown"),
+        "{body}"
+    );
+    let sql = "SELECT COUNT(*) FROM risk_events WHERE event_id = 'login-1'";
+    assert_eq!(harness.count(sql).await, 0);
+    // A real customer, and a lender's own identifier, are decided.
+    for (id, who) in [
+        ("login-2", customer.as_str()),
+        ("login-3", "lender-user-42"),
+    ] {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.analyst,
+                None,
+                Some(event(id, who)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}
