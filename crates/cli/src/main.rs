@@ -12,6 +12,7 @@ mod merchants;
 mod pay;
 mod privacy;
 mod recon;
+mod report;
 mod risk;
 mod score;
 mod serve;
@@ -73,6 +74,10 @@ enum Command {
     /// Merchant settlement for a business date (`--date YYYY-MM-DD`), on the database:
     /// resumable, and a date settled once.
     Settle(merchants::SettleArguments),
+    /// Reports from the database: `flow-of-funds` of a business date and currency as JSON,
+    /// CSV or Parquet.
+    #[command(subcommand)]
+    Report(report::Command),
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
         Command::Pay(arguments) => block_on(pay::run(arguments)),
         Command::Merchants(arguments) => block_on(merchants::run(arguments)),
         Command::Settle(arguments) => block_on(merchants::settle(arguments)),
+        Command::Report(command) => block_on(report::run(command)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

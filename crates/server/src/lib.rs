@@ -225,8 +225,8 @@ fn payment_routes() -> Router<AppState> {
         .merge(reads)
 }
 
-/// The merchant routes under `/v1/merchants` and the settlement routes under
-/// `/v1/settlement`, each group behind its scope.
+/// The merchant routes under `/v1/merchants`, the settlement routes under `/v1/settlement`
+/// and the reports under `/v1/reports`, each group behind its scope.
 fn merchant_routes() -> Router<AppState> {
     use routes::merchants;
     let scope =
@@ -245,6 +245,12 @@ fn merchant_routes() -> Router<AppState> {
     let admin = Router::new()
         .route("/settlement/runs", post(merchants::run_settlement))
         .route_layer(scope("admin"));
+    let reports = Router::new()
+        .route(
+            "/reports/flow-of-funds",
+            get(routes::reports::get_flow_of_funds),
+        )
+        .route_layer(scope("admin"));
     let reads = Router::new()
         .route("/merchants/{id}", get(merchants::get_merchant))
         .route(
@@ -256,7 +262,11 @@ fn merchant_routes() -> Router<AppState> {
             get(merchants::get_statements_csv),
         )
         .route_layer(scope("payments:read"));
-    Router::new().merge(writes).merge(admin).merge(reads)
+    Router::new()
+        .merge(writes)
+        .merge(admin)
+        .merge(reports)
+        .merge(reads)
 }
 
 /// The application router, with the risk routes when a risk service is given.

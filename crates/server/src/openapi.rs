@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations and the wire types.
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{consortium, credit, customers, ledger, merchants, payments, risk};
+use crate::routes::{consortium, credit, customers, ledger, merchants, payments, reports, risk};
 use crate::wire;
 use axum::Json;
 use tally_service::credit::views;
@@ -82,6 +82,7 @@ pub use constraints::{Constraints, PageSizes};
         merchants::run_settlement,
         merchants::get_statements,
         merchants::get_statements_csv,
+        reports::get_flow_of_funds,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -151,6 +152,10 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::settlement::SettlementStatementView,
         tally_service::payments::settlement::SettlementBalances,
         tally_service::payments::settlement::SettlementStatementList,
+        tally_service::reports::FlowOfFunds,
+        tally_service::reports::flow_of_funds::Flows,
+        tally_service::reports::flow_of_funds::BalanceFlow,
+        tally_service::reports::flow_of_funds::MovementFlow,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -177,6 +182,7 @@ pub use constraints::{Constraints, PageSizes};
         (name = "payments", description = "Combined checkout: one order paid by the wallet, the vault, the credit line and a card at once, all or nothing; capture whole or in part (pro rata), cancel, refunds routed back to the sources by policy. Every write's Idempotency-Key is scoped to the API key"),
         (name = "merchants", description = "Merchants: onboarding (legal name, licence number and bank account sealed, shown masked), status (active, suspended, closed), fee schedule per payment method and settlement terms (T+N business days in the merchant's zone, holidays, rolling reserve)"),
         (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
+        (name = "reports", description = "Reports on Tally's books from the ledger: the daily flow of funds per currency as JSON or CSV"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

@@ -15,6 +15,7 @@ pub mod customers;
 pub mod key_rotation;
 pub mod overview;
 pub mod payments;
+pub mod reports;
 pub mod risk;
 pub mod service_accounts;
 pub mod stolen_accounts;

@@ -21,6 +21,7 @@ pub mod keys;
 pub mod merchants;
 pub mod payments;
 pub mod reads;
+pub mod reports;
 pub mod risk;
 mod rows;
 pub mod testing;

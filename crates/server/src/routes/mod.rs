@@ -6,6 +6,7 @@ pub mod customers;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
+pub mod reports;
 pub mod risk;
 
 use crate::error::ApiError;
