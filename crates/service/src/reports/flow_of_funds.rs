@@ -268,7 +268,8 @@ impl RoleSums {
     fn add_legs(&mut self, row: &AccountMovementRow) {
         self.closing_debits -= i128::from(row.later_debits);
         self.closing_credits -= i128::from(row.later_credits);
-        if row.movement != "none" {
+        // Legs only after the day come as rows of their kind with nothing in the day.
+        if row.window_debits != 0 || row.window_credits != 0 {
             let sums = self.by_kind.entry(row.movement.clone()).or_default();
             sums.0 += i128::from(row.window_debits);
             sums.1 += i128::from(row.window_credits);
