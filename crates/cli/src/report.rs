@@ -57,8 +57,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 async fn flow_of_funds_command(arguments: FlowOfFundsArguments) -> anyhow::Result<ExitCode> {
-    let currency = Currency::from_code(&arguments.currency)
-        .map_err(|error| anyhow!("--currency: {error}"))?;
+    let currency =
+        Currency::from_code(&arguments.currency).map_err(|error| anyhow!("--currency: {error}"))?;
     if arguments.format == Format::Parquet && arguments.output.is_none() {
         return Err(anyhow!("--format parquet needs --output FILE"));
     }

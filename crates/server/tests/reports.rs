@@ -192,7 +192,10 @@ async fn a_day_is_reported_as_json_and_csv(books: Books) {
         ),
         "{csv}"
     );
-    assert!(csv.contains("2026-05-01,CNY,merchant_pending.closing,99.00\n"), "{csv}");
+    assert!(
+        csv.contains("2026-05-01,CNY,merchant_pending.closing,99.00\n"),
+        "{csv}"
+    );
     let answer = send(&books.router, {
         let mut by_accept = request(
             "GET",
@@ -208,7 +211,10 @@ async fn a_day_is_reported_as_json_and_csv(books: Books) {
     })
     .await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        answer.headers[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
     assert_eq!(String::from_utf8(answer.body).unwrap(), csv);
 
     // The day before: nothing moved, every balance opens and closes at zero.
@@ -227,19 +233,29 @@ async fn a_day_is_reported_as_json_and_csv(books: Books) {
         .await;
     assert_eq!(status, StatusCode::OK, "{dollars}");
     assert_eq!(dollars["balances"], json!([]));
-    assert_eq!(dollars["flows"]["captured"], json!({"currency": "USD", "value": "0.00"}));
+    assert_eq!(
+        dollars["flows"]["captured"],
+        json!({"currency": "USD", "value": "0.00"})
+    );
 }
 
 async fn every_refusal_has_its_code(books: Books) {
     // Friday is not over yet at 09:00 UTC.
     let message = refused(
-        &books.report(&books.admin, "date=2026-05-01&currency=CNY").await,
+        &books
+            .report(&books.admin, "date=2026-05-01&currency=CNY")
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "report_date_not_closed",
     );
-    assert!(message.contains("2026-05-01") && message.contains("UTC"), "{message}");
+    assert!(
+        message.contains("2026-05-01") && message.contains("UTC"),
+        "{message}"
+    );
     refused(
-        &books.report(&books.admin, "date=2026-06-01&currency=CNY").await,
+        &books
+            .report(&books.admin, "date=2026-06-01&currency=CNY")
+            .await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "report_date_not_closed",
     );
@@ -256,7 +272,10 @@ async fn every_refusal_has_its_code(books: Books) {
     for currency in ["XXY", "cny", "EURO", ""] {
         refused(
             &books
-                .report(&books.admin, &format!("date=2026-04-30&currency={currency}"))
+                .report(
+                    &books.admin,
+                    &format!("date=2026-04-30&currency={currency}"),
+                )
                 .await,
             StatusCode::UNPROCESSABLE_ENTITY,
             "unknown_currency",
@@ -270,7 +289,11 @@ async fn every_refusal_has_its_code(books: Books) {
         "invalid_report_format",
     );
     assert!(message.contains("xlsx"), "{message}");
-    for query in ["date=2026-04-30", "currency=CNY", "date=2026-04-30&currency=CNY&merchant=x"] {
+    for query in [
+        "date=2026-04-30",
+        "currency=CNY",
+        "date=2026-04-30&currency=CNY&merchant=x",
+    ] {
         refused(
             &books.report(&books.admin, query).await,
             StatusCode::BAD_REQUEST,

@@ -212,7 +212,11 @@ impl Shop {
         let service = self
             .payments
             .accounts()
-            .service(self.payments.database(), self.payments.writer(), Currency::CNY)
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
             .await
             .unwrap();
         let wallet = self
@@ -417,7 +421,12 @@ impl Shop {
             .await
             .unwrap();
         assert_eq!(run.status, "done");
-        for statement in self.payments.settlement_statements(date, None).await.unwrap() {
+        for statement in self
+            .payments
+            .settlement_statements(date, None)
+            .await
+            .unwrap()
+        {
             day.settled += statement.net.minor();
             day.reserve_held_net +=
                 statement.reserve_held.minor() - statement.reserve_released.minor();
@@ -433,15 +442,25 @@ impl Shop {
         let service = self
             .payments
             .accounts()
-            .service(self.payments.database(), self.payments.writer(), Currency::CNY)
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
             .await
             .unwrap();
         let mut roles: BTreeMap<&'static str, (bool, Vec<AccountId>)> = BTreeMap::from([
-            ("captures_in_transit", (false, vec![service.merchant_payable])),
+            (
+                "captures_in_transit",
+                (false, vec![service.merchant_payable]),
+            ),
             ("channel_clearing", (true, vec![service.channel_clearing])),
             ("credit_due", (true, vec![service.credit_due])),
             ("fee_income", (false, vec![service.fee_income])),
-            ("vault_yield_expense", (true, vec![service.vault_yield_expense])),
+            (
+                "vault_yield_expense",
+                (true, vec![service.vault_yield_expense]),
+            ),
         ]);
         for (balance, role) in [
             (MerchantBalance::Pending, "merchant_pending"),
@@ -451,7 +470,11 @@ impl Shop {
         ] {
             let mut ids = Vec::new();
             for merchant in MERCHANTS {
-                ids.push(id(merchant_code(merchant, balance, Currency::CNY)).await.unwrap());
+                ids.push(
+                    id(merchant_code(merchant, balance, Currency::CNY))
+                        .await
+                        .unwrap(),
+                );
             }
             roles.insert(role, (false, ids));
         }
@@ -496,9 +519,17 @@ impl Shop {
         assert_eq!(flows.refunded, cny(model.refunded), "refunded");
         assert_eq!(flows.refunds, model.refunds, "refunds");
         assert_eq!(flows.fees_charged, cny(model.fees_charged), "fees charged");
-        assert_eq!(flows.fees_returned, cny(model.fees_returned), "fees returned");
+        assert_eq!(
+            flows.fees_returned,
+            cny(model.fees_returned),
+            "fees returned"
+        );
         assert_eq!(flows.settled, cny(model.settled), "settled");
-        assert_eq!(flows.reserve_held_net, cny(model.reserve_held_net), "reserve");
+        assert_eq!(
+            flows.reserve_held_net,
+            cny(model.reserve_held_net),
+            "reserve"
+        );
         assert_eq!(flows.clearing, cny(model.clearing), "clearing");
         assert_eq!(flows.paid_out, cny(0), "no payouts exist yet");
         let roles = self.accounts_by_role().await;
@@ -507,14 +538,26 @@ impl Shop {
         known.sort_unstable();
         let mut sorted = shown.clone();
         sorted.sort_unstable();
-        assert_eq!(sorted, known, "every account of the payment service, by role");
+        assert_eq!(
+            sorted, known,
+            "every account of the payment service, by role"
+        );
         let before = |at: Timestamp| at.checked_sub(SignedDuration::from_micros(1)).unwrap();
         for balance in &report.balances {
             let (by_debits, accounts) = &roles[balance.role.as_str()];
             assert_eq!(balance.accounts, i64::try_from(accounts.len()).unwrap());
-            assert_eq!(balance.normal_side == "debit", *by_debits, "{}", balance.role);
-            let opening = self.balance_at(accounts, *by_debits, before(report.from)).await;
-            let closing = self.balance_at(accounts, *by_debits, before(report.to)).await;
+            assert_eq!(
+                balance.normal_side == "debit",
+                *by_debits,
+                "{}",
+                balance.role
+            );
+            let opening = self
+                .balance_at(accounts, *by_debits, before(report.from))
+                .await;
+            let closing = self
+                .balance_at(accounts, *by_debits, before(report.to))
+                .await;
             assert_eq!(balance.opening, cny(opening), "{} opening", balance.role);
             assert_eq!(balance.closing, cny(closing), "{} closing", balance.role);
             assert_eq!(
@@ -526,10 +569,17 @@ impl Shop {
             let (up, down) = balance.movements.iter().fold((0, 0), |(up, down), m| {
                 (up + m.increases.minor(), down + m.decreases.minor())
             });
-            assert_eq!((up, down), (balance.increases.minor(), balance.decreases.minor()));
+            assert_eq!(
+                (up, down),
+                (balance.increases.minor(), balance.decreases.minor())
+            );
         }
         // The fee income's day is what the payment service kept of the fees.
-        let fee_income = report.balances.iter().find(|b| b.role == "fee_income").unwrap();
+        let fee_income = report
+            .balances
+            .iter()
+            .find(|b| b.role == "fee_income")
+            .unwrap();
         assert_eq!(
             flows.fee_income.minor(),
             fee_income.closing.minor() - fee_income.opening.minor()
@@ -555,8 +605,11 @@ async fn story(test: TestDatabase, days: Vec<Vec<Order>>) {
             .unwrap();
         if number > 0 {
             // 02:00 UTC (10:00 in Shanghai): yesterday is over everywhere; settle it first.
-            shop.clock
-                .set(day_start.checked_sub(SignedDuration::from_hours(8)).unwrap());
+            shop.clock.set(
+                day_start
+                    .checked_sub(SignedDuration::from_hours(8))
+                    .unwrap(),
+            );
             shop.settle(&mut models[number]).await;
         }
         shop.clock.set(day_start);
@@ -578,15 +631,14 @@ async fn story(test: TestDatabase, days: Vec<Vec<Order>>) {
     // The last settlement, on the day after the last.
     let last = days.len();
     let after = start()
-        .checked_add(SignedDuration::from_hours(24 * i64::try_from(last).unwrap() - 8))
+        .checked_add(SignedDuration::from_hours(
+            24 * i64::try_from(last).unwrap() - 8,
+        ))
         .unwrap();
     shop.clock.set(after);
     shop.settle(&mut models[last]).await;
-    shop.clock.set(
-        after
-            .checked_add(SignedDuration::from_hours(24))
-            .unwrap(),
-    );
+    shop.clock
+        .set(after.checked_add(SignedDuration::from_hours(24)).unwrap());
     for (number, model) in models.iter().enumerate() {
         let report = shop.report(i64::try_from(number).unwrap()).await;
         shop.check(&report, model).await;

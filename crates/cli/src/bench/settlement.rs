@@ -123,9 +123,10 @@ async fn submit_all(
     while commands.peek().is_some() {
         let batch: Vec<(String, Command)> = commands.by_ref().take(COMMANDS_PER_BATCH).collect();
         for outcome in writer.submit_batch_as(PAYMENTS_SERVICE, batch).await {
-            match outcome.map_err(|error| anyhow!("setup write refused: {error}"))? {
-                tally_ledger::Outcome::Account(account) => created.push(account.id),
-                _ => {}
+            if let tally_ledger::Outcome::Account(account) =
+                outcome.map_err(|error| anyhow!("setup write refused: {error}"))?
+            {
+                created.push(account.id);
             }
         }
     }
@@ -239,7 +240,7 @@ pub async fn run(arguments: SettlementBenchArgs) -> anyhow::Result<ExitCode> {
         if captures.len() == COMMANDS_PER_BATCH {
             // A few batches in flight, so the writer commits one while the next is queued.
             if in_flight.len() >= BATCHES_IN_FLIGHT {
-                in_flight.join_next().await.context("a setup batch")??;
+                let _posted = in_flight.join_next().await.context("a setup batch")??;
             }
             let writer = writer.clone();
             let batch = std::mem::take(&mut captures);

@@ -547,11 +547,7 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "customer",
             Parameter::Text(Text::new(Some(1), None, None)),
         ),
-        (
-            "/v1/reports/flow-of-funds",
-            "currency",
-            Parameter::Currency,
-        ),
+        ("/v1/reports/flow-of-funds", "currency", Parameter::Currency),
         (
             "/v1/reports/flow-of-funds",
             "format",

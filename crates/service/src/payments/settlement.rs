@@ -511,9 +511,9 @@ impl PaymentService {
                             key,
                             message: error.to_string(),
                         },
-                        WriteError::KeyReused(key) => PaymentServiceError::LedgerConflict(
-                            format!("the settlement key {key} is taken by another entry"),
-                        ),
+                        WriteError::KeyReused(key) => PaymentServiceError::LedgerConflict(format!(
+                            "the settlement key {key} is taken by another entry"
+                        )),
                         error => corrupt(error.to_string()),
                     });
                     // The merchants before it are settled; it and those after are not,

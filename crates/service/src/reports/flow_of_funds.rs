@@ -368,15 +368,16 @@ impl FlowOfFunds {
                     balance.closing
                 )));
             }
-            let (up, down) = balance
-                .movements
-                .iter()
-                .fold((0_i128, 0_i128), |(up, down), movement| {
-                    (
-                        up + i128::from(movement.increases.minor()),
-                        down + i128::from(movement.decreases.minor()),
-                    )
-                });
+            let (up, down) =
+                balance
+                    .movements
+                    .iter()
+                    .fold((0_i128, 0_i128), |(up, down), movement| {
+                        (
+                            up + i128::from(movement.increases.minor()),
+                            down + i128::from(movement.decreases.minor()),
+                        )
+                    });
             if up != i128::from(balance.increases.minor())
                 || down != i128::from(balance.decreases.minor())
             {
@@ -572,9 +573,7 @@ pub async fn flow_of_funds(
         };
         let net = match kind {
             Some(kind) => balance.net(kind),
-            None => {
-                i128::from(balance.increases.minor()) - i128::from(balance.decreases.minor())
-            }
+            None => i128::from(balance.increases.minor()) - i128::from(balance.decreases.minor()),
         };
         to_amount(net, currency, role.as_str())
     };
@@ -603,8 +602,14 @@ mod tests {
         let cny = Currency::CNY;
         for (code, role) in [
             ("payments-merchant-payable-CNY", Role::CapturesInTransit),
-            ("payments-merchant-shop-1-payable-CNY", Role::MerchantPayable),
-            ("payments-merchant-x-pending-available-CNY", Role::MerchantAvailable),
+            (
+                "payments-merchant-shop-1-payable-CNY",
+                Role::MerchantPayable,
+            ),
+            (
+                "payments-merchant-x-pending-available-CNY",
+                Role::MerchantAvailable,
+            ),
             ("payments-merchant-shop-pending-CNY", Role::MerchantPending),
             ("payments-merchant-shop-reserve-CNY", Role::MerchantReserve),
             ("payments-channel-clearing-CNY", Role::ChannelClearing),
