@@ -1,6 +1,7 @@
 //! `tally bench ...`: benchmarks that measure, never assert. Figures go in BENCHMARKS.md.
 
 mod checkout;
+mod settlement;
 
 use anyhow::Context;
 use serde_json::json;
@@ -27,6 +28,9 @@ pub enum BenchCommand {
     /// concurrent clients, against an in-process server and bank simulator (or `--url`):
     /// checkouts per second and latency percentiles.
     Checkout(checkout::CheckoutBenchArgs),
+    /// The daily settlement run on a generated day (`--merchants 10000 --payments
+    /// 1000000`): merchants and captures set up in bulk, the run timed and its result checked.
+    Settlement(settlement::SettlementBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +81,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Risk(arguments) => risk(arguments).await,
         BenchCommand::Eod(arguments) => crate::eod::bench(arguments).await,
         BenchCommand::Checkout(arguments) => checkout::run(arguments).await,
+        BenchCommand::Settlement(arguments) => settlement::run(arguments).await,
     }
 }
 

@@ -14,6 +14,7 @@ mod pay;
 mod payouts;
 mod privacy;
 mod recon;
+mod report;
 mod risk;
 mod score;
 mod serve;
@@ -82,6 +83,10 @@ enum Command {
     /// batch, show, list, the bank file and its return file), and `run --date` for the
     /// scheduled payouts after a settlement run, on the database.
     Payouts(payouts::Arguments),
+    /// Reports from the database: `flow-of-funds` of a business date and currency as JSON,
+    /// CSV or Parquet.
+    #[command(subcommand)]
+    Report(report::Command),
     /// Customers' personal data in the database: re-seal it under the active key.
     #[command(subcommand)]
     Privacy(privacy::Command),
@@ -110,6 +115,7 @@ fn main() -> ExitCode {
         Command::Settle(arguments) => block_on(merchants::settle(arguments)),
         Command::Daily(arguments) => block_on(daily::daily(arguments)),
         Command::Payouts(arguments) => block_on(payouts::run(arguments)),
+        Command::Report(command) => block_on(report::run(command)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),
     };

@@ -232,8 +232,8 @@ fn payment_routes() -> Router<AppState> {
         .merge(reads)
 }
 
-/// The merchant routes under `/v1/merchants` and the settlement routes under
-/// `/v1/settlement`, each group behind its scope.
+/// The merchant routes under `/v1/merchants`, the settlement routes under `/v1/settlement`
+/// and the reports under `/v1/reports`, each group behind its scope.
 fn merchant_routes() -> Router<AppState> {
     use routes::merchants;
     let scope =
@@ -252,6 +252,12 @@ fn merchant_routes() -> Router<AppState> {
     let admin = Router::new()
         .route("/settlement/runs", post(merchants::run_settlement))
         .route_layer(scope("admin"));
+    let reports = Router::new()
+        .route(
+            "/reports/flow-of-funds",
+            get(routes::reports::get_flow_of_funds),
+        )
+        .route_layer(scope("admin"));
     let reads = Router::new()
         .route("/merchants/{id}", get(merchants::get_merchant))
         .route(
@@ -266,6 +272,7 @@ fn merchant_routes() -> Router<AppState> {
     Router::new()
         .merge(writes)
         .merge(admin)
+        .merge(reports)
         .merge(reads)
         .merge(dispute_routes())
 }

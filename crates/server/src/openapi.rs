@@ -3,7 +3,7 @@
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     consortium, credit, customers, disputes, held, ledger, merchants, payments, payouts, profile,
-    recon, risk,
+    recon, reports, risk,
 };
 use crate::wire;
 use axum::Json;
@@ -108,6 +108,7 @@ pub use constraints::{Constraints, PageSizes};
         payouts::take_payout_batch_file,
         payouts::read_payout_return_file,
         payouts::run_scheduled_payouts,
+        reports::get_flow_of_funds,
         risk::decide,
         risk::list_rule_sets,
         risk::upload_rule_set,
@@ -195,6 +196,10 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::payouts::PayoutBatchView,
         tally_service::payments::payouts::PayoutList,
         tally_service::payments::payouts::PayoutRunView,
+        tally_service::reports::FlowOfFunds,
+        tally_service::reports::flow_of_funds::Flows,
+        tally_service::reports::flow_of_funds::BalanceFlow,
+        tally_service::reports::flow_of_funds::MovementFlow,
         tally_service::payments::webhooks::WebhookEndpointView,
         tally_service::payments::webhooks::WebhookEndpointList,
         tally_service::payments::webhooks::WebhookDeliveryView,
@@ -224,6 +229,7 @@ pub use constraints::{Constraints, PageSizes};
         (name = "settlement", description = "The daily settlement run (resumable, exactly once) and each merchant's statement as JSON or CSV"),
         (name = "disputes", description = "Disputes (chargebacks) on payments' card legs, opened and decided by the channel: the amount taken from the merchant's pending, then available, then reserve balance; evidence before the deadline, acceptance; won returns the amount, lost charges the channel's fee"),
         (name = "recon", description = "Reconciliation of Tally's own books against the channel's settlement files: the daily runs and their exceptions as a worklist (assign, resolve with a note or an adjusting entry)"),
+        (name = "reports", description = "Reports on Tally's books from the ledger: the daily flow of funds per currency as JSON or CSV"),
         (name = "risk", description = "Fraud decisions on events with rule set versions (upload, activate, roll back), block, allow and watch lists, and the analysts' case queue with stolen-account claims and evidence packages"),
     )
 )]

@@ -19,6 +19,7 @@ pub mod key_rotation;
 pub mod overview;
 pub mod payments;
 pub mod recon;
+pub mod reports;
 pub mod risk;
 pub mod risk_gate;
 pub mod service_accounts;

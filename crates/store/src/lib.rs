@@ -26,6 +26,7 @@ pub mod payouts;
 pub mod profile_changes;
 pub mod reads;
 pub mod recon;
+pub mod reports;
 pub mod risk;
 mod rows;
 pub mod testing;

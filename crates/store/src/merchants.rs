@@ -381,6 +381,24 @@ impl Database {
         merchant_id: &str,
         records: &[SettlementRecord],
     ) -> Result<(), StoreError> {
+        self.record_settlements(
+            business_date,
+            &[(merchant_id.to_string(), records.to_vec())],
+        )
+        .await
+    }
+
+    /// Stores the settlements of a chunk of merchants, in id order, as
+    /// [`record_settlement`](Self::record_settlement) does for one, all in one transaction:
+    /// the cursor ends on the chunk's last merchant.
+    pub async fn record_settlements(
+        &self,
+        business_date: &str,
+        merchants: &[(String, Vec<SettlementRecord>)],
+    ) -> Result<(), StoreError> {
+        if merchants.is_empty() {
+            return Ok(());
+        }
         let insert_statement = format!(
             "INSERT INTO settlement_statements ({STATEMENT_COLUMNS}) VALUES \
              ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
@@ -388,64 +406,66 @@ impl Database {
         );
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
-            for record in records {
-                let statement = &record.statement;
-                sqlx::query(sqlx::AssertSqlSafe(insert_statement.clone()))
-                    .bind(&statement.business_date)
-                    .bind(&statement.merchant_id)
-                    .bind(&statement.currency)
-                    .bind(&statement.from_date)
-                    .bind(&statement.through_date)
-                    .bind(statement.gross_minor)
-                    .bind(statement.fees_minor)
-                    .bind(statement.refunds_minor)
-                    .bind(statement.reserve_held_minor)
-                    .bind(statement.reserve_released_minor)
-                    .bind(statement.net_minor)
-                    .bind(statement.pending_after_minor)
-                    .bind(statement.available_after_minor)
-                    .bind(statement.reserve_after_minor)
-                    .bind(&statement.entry_key)
-                    .bind(statement.created_at)
-                    .bind(statement.disputes_minor)
-                    .execute(&mut *transaction)
-                    .await?;
-                if let Some(held) = &record.held {
-                    sqlx::query(
-                        "INSERT INTO merchant_reserves \
-                         (merchant_id, currency, held_on, amount_minor, release_on, released_on) \
-                         VALUES ($1, $2, $3, $4, $5, NULL) \
-                         ON CONFLICT (merchant_id, currency, held_on) DO NOTHING",
-                    )
-                    .bind(&held.merchant_id)
-                    .bind(&held.currency)
-                    .bind(&held.held_on)
-                    .bind(held.amount_minor)
-                    .bind(&held.release_on)
-                    .execute(&mut *transaction)
-                    .await?;
+            for (merchant_id, records) in merchants {
+                for record in records {
+                    let statement = &record.statement;
+                    sqlx::query(sqlx::AssertSqlSafe(insert_statement.clone()))
+                        .bind(&statement.business_date)
+                        .bind(&statement.merchant_id)
+                        .bind(&statement.currency)
+                        .bind(&statement.from_date)
+                        .bind(&statement.through_date)
+                        .bind(statement.gross_minor)
+                        .bind(statement.fees_minor)
+                        .bind(statement.refunds_minor)
+                        .bind(statement.reserve_held_minor)
+                        .bind(statement.reserve_released_minor)
+                        .bind(statement.net_minor)
+                        .bind(statement.pending_after_minor)
+                        .bind(statement.available_after_minor)
+                        .bind(statement.reserve_after_minor)
+                        .bind(&statement.entry_key)
+                        .bind(statement.created_at)
+                        .bind(statement.disputes_minor)
+                        .execute(&mut *transaction)
+                        .await?;
+                    if let Some(held) = &record.held {
+                        sqlx::query(
+                            "INSERT INTO merchant_reserves \
+                             (merchant_id, currency, held_on, amount_minor, release_on, released_on) \
+                             VALUES ($1, $2, $3, $4, $5, NULL) \
+                             ON CONFLICT (merchant_id, currency, held_on) DO NOTHING",
+                        )
+                        .bind(&held.merchant_id)
+                        .bind(&held.currency)
+                        .bind(&held.held_on)
+                        .bind(held.amount_minor)
+                        .bind(&held.release_on)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
+                    for held_on in &record.released {
+                        sqlx::query(
+                            "UPDATE merchant_reserves SET released_on = $1 WHERE merchant_id = $2 \
+                             AND currency = $3 AND held_on = $4 AND released_on IS NULL",
+                        )
+                        .bind(business_date)
+                        .bind(merchant_id)
+                        .bind(&statement.currency)
+                        .bind(held_on)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
                 }
-                for held_on in &record.released {
-                    sqlx::query(
-                        "UPDATE merchant_reserves SET released_on = $1 WHERE merchant_id = $2 \
-                         AND currency = $3 AND held_on = $4 AND released_on IS NULL",
-                    )
-                    .bind(business_date)
-                    .bind(merchant_id)
-                    .bind(&statement.currency)
-                    .bind(held_on)
-                    .execute(&mut *transaction)
-                    .await?;
-                }
+                sqlx::query(
+                    "UPDATE settlement_runs SET cursor = $1, merchants_settled = merchants_settled + 1 \
+                     WHERE business_date = $2 AND (cursor IS NULL OR cursor < $1)",
+                )
+                .bind(merchant_id)
+                .bind(business_date)
+                .execute(&mut *transaction)
+                .await?;
             }
-            sqlx::query(
-                "UPDATE settlement_runs SET cursor = $1, merchants_settled = merchants_settled + 1 \
-                 WHERE business_date = $2 AND (cursor IS NULL OR cursor < $1)",
-            )
-            .bind(merchant_id)
-            .bind(business_date)
-            .execute(&mut *transaction)
-            .await?;
             transaction.commit().await?;
         });
         Ok(())

@@ -663,6 +663,12 @@ fn parameters() -> Vec<(&'static str, &'static str, Parameter)> {
             "encoding",
             Parameter::Values(&["utf-8", "gbk"]),
         ),
+        ("/v1/reports/flow-of-funds", "currency", Parameter::Currency),
+        (
+            "/v1/reports/flow-of-funds",
+            "format",
+            Parameter::Values(&["json", "csv"]),
+        ),
     ]
 }
 

@@ -11,6 +11,7 @@ pub mod recon;
 pub mod payouts;
 pub mod held;
 pub mod profile;
+pub mod reports;
 pub mod risk;
 
 use crate::error::ApiError;

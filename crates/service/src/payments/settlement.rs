@@ -44,12 +44,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use tally_core::{AccountId, Amount, Currency};
 use tally_ledger::{Command, NewEntry, NewLeg, Side};
 use tally_payments::settlement::{start_of, SettlementDay};
-use tally_store::merchants::{ReserveRow, SettlementRecord, SettlementRunRow, StatementRow};
+use tally_store::merchants::{
+    MerchantRow, ReserveRow, SettlementRecord, SettlementRunRow, StatementRow,
+};
 use tally_store::{StoreError, WriteError};
 use utoipa::ToSchema;
 
 /// Merchants read per page of a run.
 pub const MERCHANTS_PER_PAGE: i64 = 200;
+
+/// Merchants whose entries go to the ledger as one batch and whose statements are stored in
+/// one transaction: one commit each per chunk rather than per merchant.
+pub const MERCHANTS_PER_CHUNK: usize = 200;
 
 /// How a run is driven.
 #[derive(Debug, Clone, Copy, Default)]
@@ -248,6 +254,26 @@ fn add(total: &mut i64, value: i64) -> Result<(), PaymentServiceError> {
     Ok(())
 }
 
+/// One merchant's settlement, planned before its entry is posted.
+struct MerchantPlan {
+    merchant: Merchant,
+    accounts: MerchantLedgerAccounts,
+    /// The entry's idempotency key.
+    key: String,
+    /// `None` when nothing moves.
+    entry: Option<NewEntry>,
+    /// `None` when nothing can be due yet: no statement, only the cursor moves.
+    day: Option<PlannedDay>,
+}
+
+struct PlannedDay {
+    settled_through: Option<Date>,
+    through: Date,
+    window: Window,
+    day: SettlementDay,
+    released: Vec<ReserveRow>,
+}
+
 /// The business date `date` is over in `zone` at `now`.
 fn closed_in(date: Date, zone: &TimeZone, now: Timestamp) -> Result<bool, PaymentServiceError> {
     let next = date
@@ -283,6 +309,22 @@ impl PaymentService {
         now: Timestamp,
         options: SettlementOptions,
     ) -> Result<SettlementRunView, PaymentServiceError> {
+        self.run_settlement_in_chunks(date, now, options, MERCHANTS_PER_CHUNK)
+            .await
+    }
+
+    /// [`run_settlement`](Self::run_settlement) with `merchants_per_chunk` merchants'
+    /// entries posted in one ledger batch and their statements, reserves and the cursor
+    /// stored in one transaction (1 gives one merchant a commit, as the run first did;
+    /// `tally bench settlement --chunk` compares them). What each merchant gets does not
+    /// depend on it.
+    pub async fn run_settlement_in_chunks(
+        &self,
+        date: Date,
+        now: Timestamp,
+        options: SettlementOptions,
+        merchants_per_chunk: usize,
+    ) -> Result<SettlementRunView, PaymentServiceError> {
         let date_text = date.to_string();
         if let Some(run) = self.database().settlement_run(&date_text).await? {
             if run.status == "done" {
@@ -316,6 +358,7 @@ impl PaymentService {
             .await?;
         let mut cursor = run.cursor.clone();
         let mut settled_now = 0_usize;
+        let chunk_size = merchants_per_chunk.max(1);
         loop {
             let merchants = self
                 .database()
@@ -324,19 +367,22 @@ impl PaymentService {
             if merchants.is_empty() {
                 break;
             }
-            for row in &merchants {
-                if options.stop_after == Some(settled_now) {
-                    let run = self
-                        .database()
-                        .settlement_run(&date_text)
-                        .await?
-                        .ok_or_else(|| corrupt(format!("settlement run {date_text} vanished")))?;
-                    return run_view(&run);
-                }
-                let merchant = Merchant::from_row(row)?;
-                self.settle_merchant(&merchant, date, now).await?;
-                settled_now += 1;
-                cursor = Some(row.id.clone());
+            // The test hook stops before the first merchant beyond its count.
+            let take = options.stop_after.map_or(merchants.len(), |limit| {
+                merchants.len().min(limit.saturating_sub(settled_now))
+            });
+            for chunk in merchants[..take].chunks(chunk_size) {
+                self.settle_merchants(chunk, date, now).await?;
+                settled_now += chunk.len();
+                cursor = chunk.last().map(|row| row.id.clone());
+            }
+            if take < merchants.len() {
+                let run = self
+                    .database()
+                    .settlement_run(&date_text)
+                    .await?
+                    .ok_or_else(|| corrupt(format!("settlement run {date_text} vanished")))?;
+                return run_view(&run);
             }
         }
         self.database()
@@ -445,13 +491,78 @@ impl PaymentService {
         Ok(window)
     }
 
-    /// Settles one merchant for the run of `date` (see the module's docs).
-    async fn settle_merchant(
+    /// Settles a chunk of merchants for the run of `date` (see the module's docs): each
+    /// merchant's movement planned from what cannot change any more, the chunk's entries
+    /// posted as one ledger batch, then the statements, reserves and the cursor stored in
+    /// one transaction. Killed in between, the chunk is planned again to the same entries,
+    /// which the ledger answers from their idempotency records.
+    async fn settle_merchants(
         &self,
-        merchant: &Merchant,
+        rows: &[MerchantRow],
         date: Date,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
+        let mut plans = Vec::with_capacity(rows.len());
+        for row in rows {
+            let merchant = Merchant::from_row(row)?;
+            plans.push(self.plan_merchant(merchant, date).await?);
+        }
+        let writes: Vec<(String, Command)> = plans
+            .iter()
+            .filter_map(|plan| {
+                plan.entry
+                    .as_ref()
+                    .map(|entry| (plan.key.clone(), Command::PostEntry(entry.clone())))
+            })
+            .collect();
+        let mut outcomes = self
+            .writer()
+            .submit_batch_as(PAYMENTS_SERVICE, writes)
+            .await
+            .into_iter();
+        let mut records: Vec<(String, Vec<SettlementRecord>)> = Vec::with_capacity(plans.len());
+        let mut refusal = None;
+        for plan in plans {
+            if plan.entry.is_some() {
+                let outcome = outcomes
+                    .next()
+                    .ok_or_else(|| corrupt("the ledger answered fewer entries".into()))?;
+                if let Err(error) = outcome {
+                    let key = plan.key.clone();
+                    refusal = Some(match error {
+                        WriteError::Ledger(error) => PaymentServiceError::LedgerRefused {
+                            key,
+                            message: error.to_string(),
+                        },
+                        WriteError::KeyReused(key) => PaymentServiceError::LedgerConflict(format!(
+                            "the settlement key {key} is taken by another entry"
+                        )),
+                        error => corrupt(error.to_string()),
+                    });
+                    // The merchants before it are settled; it and those after are not,
+                    // and are planned again when the run is resumed.
+                    break;
+                }
+            }
+            let merchant_id = plan.merchant.id.clone();
+            records.push((merchant_id, self.settlement_record(plan, date, now).await?));
+        }
+        self.database()
+            .record_settlements(&date.to_string(), &records)
+            .await?;
+        match refusal {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// What one merchant's settlement in the run of `date` moves, from what cannot change
+    /// any more.
+    async fn plan_merchant(
+        &self,
+        merchant: Merchant,
+        date: Date,
+    ) -> Result<MerchantPlan, PaymentServiceError> {
         let currency = merchant.currency;
         let date_text = date.to_string();
         let accounts: MerchantLedgerAccounts = self
@@ -471,18 +582,21 @@ impl PaymentService {
             (Some(settled), Some(due)) => settled.max(due),
             (Some(settled), None) => settled,
             (None, Some(due)) => due,
+            // Nothing can be due yet: move the cursor on, no statement.
             (None, None) => {
-                // Nothing can be due yet: move the cursor on, no statement.
-                return Ok(self
-                    .database()
-                    .record_settlement(&date_text, &merchant.id, &[])
-                    .await?);
+                return Ok(MerchantPlan {
+                    merchant,
+                    accounts,
+                    key: String::new(),
+                    entry: None,
+                    day: None,
+                })
             }
         };
         let window = if Some(through) == settled_through {
             Window::default()
         } else {
-            self.window(merchant, accounts.pending, settled_through, through)
+            self.window(&merchant, accounts.pending, settled_through, through)
                 .await?
         };
         let amount = |minor| Amount::new(minor, currency);
@@ -524,50 +638,57 @@ impl PaymentService {
             amount: amount(change.abs()),
         })
         .collect();
-        let entry_key = if legs.is_empty() {
-            None
-        } else {
-            let entry = NewEntry {
-                description: format!("settlement of merchant {} for {date_text}", merchant.id),
-                metadata: BTreeMap::from([
-                    ("merchant".to_string(), merchant.id.clone()),
-                    ("settlement".to_string(), date_text.clone()),
-                ]),
-                legs,
-            };
-            match self
-                .writer()
-                .submit_as(PAYMENTS_SERVICE, key.clone(), Command::PostEntry(entry))
-                .await
-            {
-                Ok(_) => {}
-                Err(WriteError::Ledger(error)) => {
-                    return Err(PaymentServiceError::LedgerRefused {
-                        key,
-                        message: error.to_string(),
-                    })
-                }
-                Err(WriteError::KeyReused(key)) => {
-                    return Err(PaymentServiceError::LedgerConflict(format!(
-                        "the settlement key {key} is taken by another entry"
-                    )))
-                }
-                Err(error) => return Err(corrupt(error.to_string())),
-            }
-            Some(key)
+        let entry = (!legs.is_empty()).then(|| NewEntry {
+            description: format!("settlement of merchant {} for {date_text}", merchant.id),
+            metadata: BTreeMap::from([
+                ("merchant".to_string(), merchant.id.clone()),
+                ("settlement".to_string(), date_text.clone()),
+            ]),
+            legs,
+        });
+        Ok(MerchantPlan {
+            merchant,
+            accounts,
+            key,
+            entry,
+            day: Some(PlannedDay {
+                settled_through,
+                through,
+                window,
+                day,
+                released,
+            }),
+        })
+    }
+
+    /// The statement and reserve rows of a planned merchant whose entry is posted (none
+    /// when nothing could be due).
+    async fn settlement_record(
+        &self,
+        plan: MerchantPlan,
+        date: Date,
+        now: Timestamp,
+    ) -> Result<Vec<SettlementRecord>, PaymentServiceError> {
+        let Some(planned) = plan.day else {
+            return Ok(Vec::new());
         };
-        let net = day.net_to_available()?;
+        let merchant = &plan.merchant;
+        let accounts = &plan.accounts;
+        let currency = merchant.currency;
+        let date_text = date.to_string();
+        let net = planned.day.net_to_available()?;
+        let reserve_held = planned.day.reserve_held;
         let statement = StatementRow {
             business_date: date_text.clone(),
             merchant_id: merchant.id.clone(),
             currency: currency.code().to_string(),
-            from_date: settled_through.map(|date| date.to_string()),
-            through_date: through.to_string(),
-            gross_minor: window.gross,
-            fees_minor: window.fees,
-            refunds_minor: window.refunds,
+            from_date: planned.settled_through.map(|date| date.to_string()),
+            through_date: planned.through.to_string(),
+            gross_minor: planned.window.gross,
+            fees_minor: planned.window.fees,
+            refunds_minor: planned.window.refunds,
             reserve_held_minor: reserve_held.minor(),
-            reserve_released_minor: released_minor,
+            reserve_released_minor: planned.day.reserve_released.minor(),
             net_minor: net.minor(),
             pending_after_minor: liability_balance(self, accounts.pending, currency)
                 .await?
@@ -578,9 +699,9 @@ impl PaymentService {
             reserve_after_minor: liability_balance(self, accounts.reserve, currency)
                 .await?
                 .minor(),
-            entry_key,
+            entry_key: plan.entry.is_some().then(|| plan.key.clone()),
             created_at: now.as_microsecond(),
-            disputes_minor: window.disputes,
+            disputes_minor: planned.window.disputes,
         };
         let held =
             reserve_held
@@ -591,21 +712,18 @@ impl PaymentService {
                         currency: currency.code().to_string(),
                         held_on: date_text.clone(),
                         amount_minor: reserve_held.minor(),
-                        release_on: terms.reserve_release_date(date)?.to_string(),
+                        release_on: merchant.settlement.reserve_release_date(date)?.to_string(),
                         released_on: None,
                     })
                 });
-        let record = SettlementRecord {
+        Ok(vec![SettlementRecord {
             statement,
             held: held.transpose()?,
-            released: released
+            released: planned
+                .released
                 .into_iter()
                 .map(|reserve| reserve.held_on)
                 .collect(),
-        };
-        self.database()
-            .record_settlement(&date_text, &merchant.id, &[record])
-            .await?;
-        Ok(())
+        }])
     }
 }

@@ -1,0 +1,675 @@
+//! The daily flow of funds on SQLite and PostgreSQL, as a property: random days of combined
+//! payments (wallet and an interest-free credit line), partial captures and refunds for two
+//! merchants (Shanghai T+1 with a reserve, UTC T+0), each day settled the next morning, the
+//! service in Shanghai's zone. For every day reported: each balance's opening + increases −
+//! decreases = closing; each role's opening and closing equal the sums of its accounts'
+//! balances read as of the day's bounds through the legs' running balances (another read
+//! than the report's); captured, refunded and the fees equal what this test placed and
+//! recomputed from the fee rules; settled and the reserve equal the runs' statements; the
+//! clearing equals the top-up; and a day not over yet is refused.
+#![allow(clippy::unwrap_used)]
+
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
+use tally_credit::{Account, Cycle};
+use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_payments::settlement::business_date;
+use tally_payments::{
+    CaptureMethod, FeeSchedule, FeeText, Funding, PaymentMethod, RefundPolicy, SettlementTerms,
+    Share, Source,
+};
+use tally_service::credit::decision::{CreditFiles, CreditService};
+use tally_service::credit::operations::{Answer, AnswerKind};
+use tally_service::payments::accounts::{
+    balance_code, merchant_code, Balance, MerchantBalance, PAYMENTS_SERVICE,
+};
+use tally_service::payments::merchants::testing::{test_merchant, test_privacy};
+use tally_service::payments::settlement::SettlementOptions;
+use tally_service::payments::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig};
+use tally_service::reports::{flow_of_funds, FlowOfFunds, ReportError};
+use tally_store::testing::TestDatabase;
+use tally_store::{Database, LedgerWriter, WriterConfig};
+
+const CUSTOMER: &str = "shopper-1";
+const MERCHANTS: [&str; 2] = ["shop-east", "shop-utc"];
+const TOP_UP: i64 = 1_000_000_000;
+
+fn cny(minor: i64) -> Amount {
+    Amount::new(minor, Currency::CNY)
+}
+
+fn minor_of(view: &tally_service::credit::views::AmountView) -> i64 {
+    Amount::parse(&view.value, Currency::CNY).unwrap().minor()
+}
+
+fn shanghai() -> TimeZone {
+    TimeZone::get("Asia/Shanghai").unwrap()
+}
+
+fn start() -> Timestamp {
+    // Monday 2026-11-30, 10:00 UTC (18:00 in Shanghai).
+    "2026-11-30T10:00:00Z".parse().unwrap()
+}
+
+#[derive(Debug, Clone)]
+struct Order {
+    merchant: usize,
+    amount: i64,
+    wallet_percent: i64,
+    capture_percent: i64,
+    /// Refunds, each a per cent of what is still refundable, and a policy.
+    refunds: Vec<(i64, u8)>,
+}
+
+fn order() -> impl Strategy<Value = Order> {
+    (
+        0..2_usize,
+        1_000_i64..80_000,
+        0_i64..=100,
+        prop_oneof![Just(100_i64), 20_i64..100],
+        prop::collection::vec((1_i64..=100, 0_u8..3), 0..3),
+    )
+        .prop_map(
+            |(merchant, amount, wallet_percent, capture_percent, refunds)| Order {
+                merchant,
+                amount,
+                wallet_percent,
+                capture_percent,
+                refunds,
+            },
+        )
+}
+
+fn fee_text(rate: &str, fixed: Option<&str>, minimum: Option<&str>) -> FeeText {
+    FeeText {
+        rate: rate.into(),
+        fixed: fixed.map(Into::into),
+        minimum: minimum.map(Into::into),
+        maximum: None,
+    }
+}
+
+fn merchant_terms(index: usize) -> (String, FeeSchedule, SettlementTerms) {
+    let fees = BTreeMap::from([
+        (
+            "wallet".to_string(),
+            fee_text("0.006", Some("0.10"), Some("0.20")),
+        ),
+        ("credit_line_3".to_string(), fee_text("0.015", None, None)),
+    ]);
+    let schedule = FeeSchedule::parse(Currency::CNY, Some("half_up"), &fees).unwrap();
+    if index == 0 {
+        let terms = SettlementTerms::parse(1, &[], 1_000, 3).unwrap();
+        ("Asia/Shanghai".into(), schedule, terms)
+    } else {
+        let terms = SettlementTerms::parse(0, &[], 0, 0).unwrap();
+        ("UTC".into(), schedule, terms)
+    }
+}
+
+/// What this test put through on one business date (Shanghai), in minor units.
+#[derive(Debug, Default, Clone)]
+struct DayModel {
+    captured: i64,
+    captures: i64,
+    refunded: i64,
+    refunds: i64,
+    fees_charged: i64,
+    fees_returned: i64,
+    settled: i64,
+    reserve_held_net: i64,
+    clearing: i64,
+}
+
+struct Shop {
+    _test: TestDatabase,
+    database: Database,
+    clock: Arc<ManualClock>,
+    payments: PaymentService,
+    credit: Arc<CreditService>,
+    credit_account: i64,
+    fees: Vec<FeeSchedule>,
+}
+
+impl Shop {
+    async fn open(test: TestDatabase) -> Shop {
+        let database = test.database.clone();
+        let clock = Arc::new(ManualClock::new(start()));
+        let writer = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
+            .await
+            .unwrap()
+            .0;
+        let credit = Arc::new(
+            CreditService::start(
+                database.clone(),
+                writer.clone(),
+                CreditFiles::default().load().unwrap(),
+            )
+            .await
+            .unwrap(),
+        );
+        let account = Account::open(cny(100_000_000), Cycle::new(5, 20).unwrap()).unwrap();
+        let answer = credit
+            .operations
+            .open(
+                "open-1",
+                "open-1",
+                Some(CUSTOMER),
+                Some(&account),
+                start(),
+                |id| Answer {
+                    kind: AnswerKind::Created,
+                    body: serde_json::json!({ "id": id }),
+                },
+            )
+            .await
+            .unwrap();
+        let credit_account = answer.body["id"].as_i64().unwrap();
+        let payments = PaymentService::new(
+            database.clone(),
+            writer,
+            Some(credit.clone()),
+            None,
+            PaymentsConfig {
+                credit_product: "interest-free".into(),
+                time_zone: shanghai(),
+                ..PaymentsConfig::default()
+            },
+        );
+        let privacy = test_privacy();
+        let mut fees = Vec::new();
+        for (index, id) in MERCHANTS.iter().enumerate() {
+            let (zone, schedule, settlement) = merchant_terms(index);
+            let mut merchant = test_merchant(id, Currency::CNY);
+            merchant.time_zone = zone;
+            merchant.fees = schedule.clone();
+            merchant.settlement = settlement;
+            payments
+                .onboard_merchant(Some(&privacy), merchant, None, start())
+                .await
+                .unwrap();
+            fees.push(schedule);
+        }
+        let shop = Shop {
+            _test: test,
+            database,
+            clock,
+            payments,
+            credit,
+            credit_account,
+            fees,
+        };
+        shop.top_up().await;
+        shop
+    }
+
+    /// The shopper's wallet is funded by card money the channel owes Tally.
+    async fn top_up(&self) {
+        let service = self
+            .payments
+            .accounts()
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
+            .await
+            .unwrap();
+        let wallet = self
+            .payments
+            .accounts()
+            .balance(
+                self.payments.database(),
+                self.payments.writer(),
+                Balance::Wallet,
+                CUSTOMER,
+                Currency::CNY,
+                true,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        self.payments
+            .writer()
+            .submit_as(
+                PAYMENTS_SERVICE,
+                "payments-test-top-up".into(),
+                Command::PostEntry(NewEntry {
+                    description: "top-up".into(),
+                    metadata: BTreeMap::new(),
+                    legs: vec![
+                        NewLeg {
+                            account_id: service.channel_clearing,
+                            side: Side::Debit,
+                            amount: cny(TOP_UP),
+                        },
+                        NewLeg {
+                            account_id: wallet,
+                            side: Side::Credit,
+                            amount: cny(TOP_UP),
+                        },
+                    ],
+                }),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn discount_of(&self, plan: u32) -> Amount {
+        let stored = self
+            .credit
+            .operations
+            .load(self.credit_account)
+            .await
+            .unwrap();
+        stored
+            .account
+            .plans
+            .iter()
+            .find(|found| found.id == plan)
+            .unwrap()
+            .schedule
+            .merchant_discount
+    }
+
+    /// Places an order now and adds what it moved to `day`.
+    async fn place(&self, key: &str, order: &Order, day: &mut DayModel) {
+        let wallet = order.amount * order.wallet_percent / 100;
+        let mut fundings = Vec::new();
+        if wallet > 0 {
+            fundings.push(Funding {
+                source: Source::Wallet,
+                share: Share::Fixed(cny(wallet)),
+            });
+        }
+        if wallet < order.amount {
+            fundings.push(Funding {
+                source: Source::CreditLine {
+                    account: self.credit_account,
+                    term: 3,
+                },
+                share: Share::Rest,
+            });
+        }
+        let now = self.clock.now();
+        let created = self
+            .payments
+            .create(
+                &format!("{key}:create"),
+                CreatePayment {
+                    merchant_id: MERCHANTS[order.merchant].into(),
+                    order_reference: key.into(),
+                    customer: CUSTOMER.into(),
+                    amount: cny(order.amount),
+                    expires_at: None,
+                    capture_method: CaptureMethod::Manual,
+                    fundings,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        self.payments
+            .confirm(
+                &format!("{key}:confirm"),
+                &created.id,
+                ConfirmInput::default(),
+                now,
+            )
+            .await
+            .unwrap();
+        let capture = (order.amount * order.capture_percent / 100).max(1);
+        let captured = self
+            .payments
+            .capture(
+                &format!("{key}:capture"),
+                &created.id,
+                Some(cny(capture)),
+                now,
+            )
+            .await
+            .unwrap();
+        let fees = &self.fees[order.merchant];
+        let mut credit_plan = None;
+        for leg in &captured.legs {
+            let gross = minor_of(&leg.captured);
+            if gross == 0 {
+                continue;
+            }
+            let fee = match leg.kind.as_str() {
+                "wallet" => fees.fee(PaymentMethod::Wallet, cny(gross)).unwrap().minor(),
+                _ => {
+                    let plan = leg.credit_plan_id.unwrap();
+                    let discount = self.discount_of(plan).await.minor();
+                    credit_plan = Some((discount, gross, 0_i64, 0_i64));
+                    let scheduled = fees.fee(PaymentMethod::CreditLine(3), cny(gross)).unwrap();
+                    scheduled.minor().max(discount)
+                }
+            };
+            day.captured += gross;
+            day.captures += 1;
+            day.fees_charged += fee;
+        }
+        let mut refundable = capture;
+        for (index, (percent, policy)) in order.refunds.iter().enumerate() {
+            let amount = refundable * percent / 100;
+            if amount == 0 {
+                continue;
+            }
+            let policy = [
+                RefundPolicy::ReverseFunding,
+                RefundPolicy::ProRata,
+                RefundPolicy::CardLast,
+            ][usize::from(*policy)];
+            let refunded = self
+                .payments
+                .refund(
+                    &format!("{key}:refund-{index}"),
+                    &created.id,
+                    cny(amount),
+                    policy,
+                    now,
+                )
+                .await
+                .unwrap();
+            refundable -= amount;
+            let parts = &refunded.refunds.last().unwrap().parts;
+            for (leg, part) in refunded.legs.iter().zip(parts) {
+                let part = minor_of(part);
+                if part == 0 {
+                    continue;
+                }
+                let returned = if leg.kind == "credit_line" {
+                    // The plan gives its discount back pro rata, the rest on the refund
+                    // that completes the principal (tally_credit's Plan::refund).
+                    let (discount, principal, refunded_before, returned_before) =
+                        credit_plan.as_mut().unwrap();
+                    *refunded_before += part;
+                    let share = if *refunded_before == *principal {
+                        *discount - *returned_before
+                    } else {
+                        *discount * part / *principal
+                    };
+                    *returned_before += share;
+                    share
+                } else {
+                    0
+                };
+                // A refund part the returned discount covers whole moves nothing and
+                // posts no entry.
+                if part - returned > 0 {
+                    day.refunded += part;
+                    day.refunds += 1;
+                    day.fees_returned += returned;
+                }
+            }
+        }
+    }
+
+    /// Runs the settlement of the Shanghai business date before `now`, and adds the
+    /// statements' figures to `day` (the day its entries are posted on).
+    async fn settle(&self, day: &mut DayModel) {
+        let now = self.clock.now();
+        let date = business_date(now, &TimeZone::UTC).yesterday().unwrap();
+        let run = self
+            .payments
+            .run_settlement(date, now, SettlementOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(run.status, "done");
+        for statement in self
+            .payments
+            .settlement_statements(date, None)
+            .await
+            .unwrap()
+        {
+            day.settled += statement.net.minor();
+            day.reserve_held_net +=
+                statement.reserve_held.minor() - statement.reserve_released.minor();
+        }
+    }
+
+    /// Every account the payment service has in CNY by role, as this test knows them.
+    async fn accounts_by_role(&self) -> BTreeMap<&'static str, (bool, Vec<AccountId>)> {
+        let id = |code: String| {
+            let database = self.database.clone();
+            async move { database.account_id_by_code(&code).await.unwrap() }
+        };
+        let service = self
+            .payments
+            .accounts()
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
+            .await
+            .unwrap();
+        let mut roles: BTreeMap<&'static str, (bool, Vec<AccountId>)> = BTreeMap::from([
+            (
+                "captures_in_transit",
+                (false, vec![service.merchant_payable]),
+            ),
+            ("channel_clearing", (true, vec![service.channel_clearing])),
+            ("credit_due", (true, vec![service.credit_due])),
+            ("fee_income", (false, vec![service.fee_income])),
+            (
+                "vault_yield_expense",
+                (true, vec![service.vault_yield_expense]),
+            ),
+        ]);
+        for (balance, role) in [
+            (MerchantBalance::Pending, "merchant_pending"),
+            (MerchantBalance::Available, "merchant_available"),
+            (MerchantBalance::Reserve, "merchant_reserve"),
+            (MerchantBalance::Payable, "merchant_payable"),
+        ] {
+            let mut ids = Vec::new();
+            for merchant in MERCHANTS {
+                ids.push(
+                    id(merchant_code(merchant, balance, Currency::CNY))
+                        .await
+                        .unwrap(),
+                );
+            }
+            roles.insert(role, (false, ids));
+        }
+        let wallet = id(balance_code(Balance::Wallet, CUSTOMER, Currency::CNY)).await;
+        roles.insert("wallets", (false, vec![wallet.unwrap()]));
+        if let Some(vault) = id(balance_code(Balance::Vault, CUSTOMER, Currency::CNY)).await {
+            roles.insert("vaults", (false, vec![vault]));
+        }
+        roles
+    }
+
+    /// The sum of `accounts`' posted balances as of `at`, grown by debits or by credits.
+    async fn balance_at(&self, accounts: &[AccountId], by_debits: bool, at: Timestamp) -> i64 {
+        let mut total = 0;
+        for account in accounts {
+            let balance = self.database.balance_as_of(*account, at).await.unwrap();
+            let net = balance.debits_posted - balance.credits_posted;
+            total += if by_debits { net } else { -net };
+        }
+        total
+    }
+
+    async fn report(&self, day: i64) -> FlowOfFunds {
+        let date = business_date(start(), &shanghai())
+            .checked_add(jiff::Span::new().days(day))
+            .unwrap();
+        flow_of_funds(
+            &self.database,
+            &shanghai(),
+            date,
+            Currency::CNY,
+            self.clock.now(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn check(&self, report: &FlowOfFunds, model: &DayModel) {
+        let flows = &report.flows;
+        assert_eq!(flows.captured, cny(model.captured), "captured");
+        assert_eq!(flows.captures, model.captures, "captures");
+        assert_eq!(flows.refunded, cny(model.refunded), "refunded");
+        assert_eq!(flows.refunds, model.refunds, "refunds");
+        assert_eq!(flows.fees_charged, cny(model.fees_charged), "fees charged");
+        assert_eq!(
+            flows.fees_returned,
+            cny(model.fees_returned),
+            "fees returned"
+        );
+        assert_eq!(flows.settled, cny(model.settled), "settled");
+        assert_eq!(
+            flows.reserve_held_net,
+            cny(model.reserve_held_net),
+            "reserve"
+        );
+        assert_eq!(flows.clearing, cny(model.clearing), "clearing");
+        assert_eq!(flows.paid_out, cny(0), "no payouts exist yet");
+        let roles = self.accounts_by_role().await;
+        let shown: Vec<&str> = report.balances.iter().map(|b| b.role.as_str()).collect();
+        let mut known: Vec<&str> = roles.keys().copied().collect();
+        known.sort_unstable();
+        let mut sorted = shown.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted, known,
+            "every account of the payment service, by role"
+        );
+        let before = |at: Timestamp| at.checked_sub(SignedDuration::from_micros(1)).unwrap();
+        for balance in &report.balances {
+            let (by_debits, accounts) = &roles[balance.role.as_str()];
+            assert_eq!(balance.accounts, i64::try_from(accounts.len()).unwrap());
+            assert_eq!(
+                balance.normal_side == "debit",
+                *by_debits,
+                "{}",
+                balance.role
+            );
+            let opening = self
+                .balance_at(accounts, *by_debits, before(report.from))
+                .await;
+            let closing = self
+                .balance_at(accounts, *by_debits, before(report.to))
+                .await;
+            assert_eq!(balance.opening, cny(opening), "{} opening", balance.role);
+            assert_eq!(balance.closing, cny(closing), "{} closing", balance.role);
+            assert_eq!(
+                balance.opening.minor() + balance.increases.minor() - balance.decreases.minor(),
+                balance.closing.minor(),
+                "{}: opening + movements = closing",
+                balance.role
+            );
+            let (up, down) = balance.movements.iter().fold((0, 0), |(up, down), m| {
+                (up + m.increases.minor(), down + m.decreases.minor())
+            });
+            assert_eq!(
+                (up, down),
+                (balance.increases.minor(), balance.decreases.minor())
+            );
+        }
+        // The fee income's day is what the payment service kept of the fees.
+        let fee_income = report
+            .balances
+            .iter()
+            .find(|b| b.role == "fee_income")
+            .unwrap();
+        assert_eq!(
+            flows.fee_income.minor(),
+            fee_income.closing.minor() - fee_income.opening.minor()
+        );
+        let lines = report.to_csv();
+        assert!(lines.starts_with("business_date,currency,figure,amount\n"));
+        assert!(lines.contains(&format!(
+            "{},CNY,captured,{}\n",
+            report.business_date,
+            flows.captured.to_decimal_string()
+        )));
+    }
+}
+
+async fn story(test: TestDatabase, days: Vec<Vec<Order>>) {
+    let shop = Shop::open(test).await;
+    let mut models: Vec<DayModel> = vec![DayModel::default(); days.len() + 1];
+    models[0].clearing = TOP_UP;
+    for (number, orders) in days.iter().enumerate() {
+        let offset = i64::try_from(number).unwrap();
+        let day_start = start()
+            .checked_add(SignedDuration::from_hours(24 * offset))
+            .unwrap();
+        if number > 0 {
+            // 02:00 UTC (10:00 in Shanghai): yesterday is over everywhere; settle it first.
+            shop.clock.set(
+                day_start
+                    .checked_sub(SignedDuration::from_hours(8))
+                    .unwrap(),
+            );
+            shop.settle(&mut models[number]).await;
+        }
+        shop.clock.set(day_start);
+        for (index, order) in orders.iter().enumerate() {
+            shop.place(&format!("d{number}-o{index}"), order, &mut models[number])
+                .await;
+        }
+        // The day is not over yet in Shanghai at 10:00 UTC (18:00 there).
+        let refused = flow_of_funds(
+            &shop.database,
+            &shanghai(),
+            business_date(day_start, &shanghai()),
+            Currency::CNY,
+            shop.clock.now(),
+        )
+        .await;
+        assert!(matches!(refused, Err(ReportError::DateNotClosed { .. })));
+    }
+    // The last settlement, on the day after the last.
+    let last = days.len();
+    let after = start()
+        .checked_add(SignedDuration::from_hours(
+            24 * i64::try_from(last).unwrap() - 8,
+        ))
+        .unwrap();
+    shop.clock.set(after);
+    shop.settle(&mut models[last]).await;
+    shop.clock
+        .set(after.checked_add(SignedDuration::from_hours(24)).unwrap());
+    for (number, model) in models.iter().enumerate() {
+        let report = shop.report(i64::try_from(number).unwrap()).await;
+        shop.check(&report, model).await;
+    }
+    for totals in shop.database.currency_totals().await.unwrap() {
+        assert_eq!(totals.debits_posted, totals.credits_posted, "{totals:?}");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3, ..ProptestConfig::default() })]
+
+    #[test]
+    fn flow_of_funds_reconciles_with_the_books_sqlite(
+        days in prop::collection::vec(prop::collection::vec(order(), 0..4), 1..4)
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            story(TestDatabase::sqlite().await.unwrap(), days).await;
+        });
+    }
+
+    #[test]
+    fn flow_of_funds_reconciles_with_the_books_postgres(
+        days in prop::collection::vec(prop::collection::vec(order(), 0..4), 1..4)
+    ) {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            if let Some(test) = TestDatabase::postgres().await {
+                story(test, days).await;
+            }
+        });
+    }
+}
