@@ -396,7 +396,13 @@ pub async fn open(
         .with_lookups_per_minute(config.privacy.lookups_per_minute)
         .with_credit(Some(credit))
         .with_payments(Some(payments))
-        .with_console(config.console);
+        .with_console(config.console)
+        .with_consortium_member(
+            config
+                .consortium_member
+                .member()
+                .map_err(|error| tally_store::StoreError::Corrupt(error.to_string()))?,
+        );
     Ok((state, task))
 }
 

@@ -53,6 +53,17 @@ pub struct AppState {
     pub lookups: Arc<RateLimiter>,
     /// The operations console's sessions and cookie.
     pub console: ConsoleSettings,
+    /// The consortium log this lender is a member of, stored in its database; `None`
+    /// when not configured (the console's Consortium page then says what to set).
+    pub consortium_member: Option<Arc<ConsortiumMember>>,
+}
+
+/// This lender as a member of a consortium log: the operator's public key, under which
+/// every checkpoint is checked, and the member's name in the log.
+#[derive(Debug, Clone)]
+pub struct ConsortiumMember {
+    pub log_key: tally_consortium::VerifierKey,
+    pub member: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -85,6 +96,7 @@ impl AppState {
             payments: None,
             lookups,
             console: ConsoleSettings::default(),
+            consortium_member: None,
         }
     }
 
@@ -107,6 +119,11 @@ impl AppState {
 
     pub fn with_console(mut self, console: ConsoleSettings) -> Self {
         self.console = console;
+        self
+    }
+
+    pub fn with_consortium_member(mut self, member: Option<ConsortiumMember>) -> Self {
+        self.consortium_member = member.map(Arc::new);
         self
     }
 

@@ -15,6 +15,7 @@
 
 mod audit;
 mod cases;
+mod consortium;
 mod customers;
 mod layout;
 mod overview;
@@ -66,6 +67,7 @@ where
         .route("/console/customers/{id}", get(customers::customer_page))
         .route("/console/customers/{id}/reveal", post(customers::reveal))
         .route("/console/audit", get(audit::show))
+        .route("/console/consortium", get(consortium::show))
         .route("/console/rules", get(rules::show).post(rules::upload))
         .route(
             "/console/rules/activation-requests/{id}/{decision}",
