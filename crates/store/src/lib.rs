@@ -18,6 +18,7 @@ pub mod customers;
 pub mod database;
 pub mod error;
 pub mod keys;
+pub mod lists;
 pub mod merchants;
 pub mod payments;
 pub mod reads;

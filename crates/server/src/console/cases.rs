@@ -310,6 +310,14 @@ pub async fn case_page(
     let mine = risk.store.case_assignee_key(&id).await?.as_deref()
         == Some(viewer.principal.key_id.as_str());
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    // A payment's risk event is named `payment:<id>`: its case links to the payment, and a
+    // held delivery is released from here.
+    let payment = event.as_ref().and_then(|event| {
+        parse(&event.body)["id"]
+            .as_str()
+            .and_then(|id| id.strip_prefix("payment:"))
+            .map(str::to_string)
+    });
     let content = html! {
         p { a href="/console/cases" { "← The queue" } }
         h1 { "Case " code { (case.id) } }
@@ -350,6 +358,15 @@ pub async fn case_page(
                 }
             }
             (move_form(&viewer, &case.id, "note", "Add note", true))
+            @if let Some(payment) = &payment {
+                p { "Payment " a href=(format!("/console/payments/{payment}")) { code { (payment) } } }
+                @if case.kind == "hold_delivery" {
+                    form.move method="post" action=(format!("/console/payments/{payment}/delivery-release")) {
+                        (csrf_field(&viewer))
+                        button type="submit" { "Release the held delivery" }
+                    }
+                }
+            }
         }
         @if let Some(event) = &event {
             (decision_section(&parse(&event.decision)))

@@ -18,9 +18,12 @@ mod cases;
 mod consortium;
 mod customers;
 mod layout;
+mod merchants;
 mod overview;
+mod payments;
 mod rules;
 pub mod session;
+mod table;
 
 use crate::state::AppState;
 use axum::http::header;
@@ -68,6 +71,17 @@ where
         .route("/console/customers/{id}/reveal", post(customers::reveal))
         .route("/console/audit", get(audit::show))
         .route("/console/consortium", get(consortium::show))
+        .route("/console/payments", get(payments::list))
+        .route("/console/payments/find", get(payments::find))
+        .route("/console/payments/{id}", get(payments::payment_page))
+        .route(
+            "/console/payments/{id}/delivery-release",
+            post(payments::release_delivery),
+        )
+        .route("/console/merchants", get(merchants::list))
+        .route("/console/merchants/{id}", get(merchants::merchant_page))
+        .route("/console/settlement", get(merchants::runs))
+        .route("/console/settlement/{date}", get(merchants::run_page))
         .route("/console/rules", get(rules::show).post(rules::upload))
         .route(
             "/console/rules/activation-requests/{id}/{decision}",
