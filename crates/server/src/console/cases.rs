@@ -11,7 +11,7 @@ use super::session::Viewer;
 use super::ConsoleState;
 use crate::error::ApiError;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use maud::{html, Markup};
@@ -125,22 +125,36 @@ pub async fn queue(
         @if cases.is_empty() {
             p { "No cases." }
         } @else {
-            table {
-                thead { tr {
-                    th { "Kind" } th { "Status" } th { "Customer" } th { "Summary" }
-                    th { "Assignee" } th { "Opened" }
-                } }
-                tbody {
-                    @for case in &cases {
-                        tr {
-                            td { a href=(format!("/console/cases/{}", case.id)) { (case.kind.replace('_', " ")) } }
-                            td { (case.status) }
-                            td { code { (case.customer) } }
-                            td { (case.summary) }
-                            td { (case.assignee.as_deref().unwrap_or("—")) }
-                            td { (time(case.created_at)) }
+            // One form for the whole table: the checked cases are claimed together.
+            form.bulk method="post" action="/console/cases/claim" {
+                (csrf_field(&viewer))
+                table {
+                    thead { tr {
+                        th { span.visually-hidden { "Select" } }
+                        th { "Kind" } th { "Status" } th { "Customer" } th { "Summary" }
+                        th { "Assignee" } th { "Opened" }
+                    } }
+                    tbody {
+                        @for case in &cases {
+                            tr {
+                                td {
+                                    @if case.status == "open" {
+                                        input type="checkbox" name="case" value=(case.id)
+                                            aria-label=(format!("Select case {}", case.id));
+                                    }
+                                }
+                                td { a href=(format!("/console/cases/{}", case.id)) { (case.kind.replace('_', " ")) } }
+                                td { (case.status) }
+                                td { code { (case.customer) } }
+                                td { (case.summary) }
+                                td { (case.assignee.as_deref().unwrap_or("—")) }
+                                td { (time(case.created_at)) }
+                            }
                         }
                     }
+                }
+                @if cases.iter().any(|case| case.status == "open") {
+                    button type="submit" { "Claim selected cases" }
                 }
             }
         }
@@ -367,6 +381,11 @@ pub async fn case_page(
                     }
                 }
             }
+            form.move method="post" action=(format!("/console/cases/{}/evidence", case.id)) {
+                (csrf_field(&viewer))
+                p.muted { "The package holds the customer's events, devices and addresses; the export is written in the trail." }
+                button type="submit" { "Export evidence (JSON)" }
+            }
         }
         @if let Some(event) = &event {
             (decision_section(&parse(&event.decision)))
@@ -463,4 +482,127 @@ pub async fn move_case(
             .map_err(ApiError::from)?
     };
     Ok(Redirect::to(&format!("/console/cases/{}", case.id)).into_response())
+}
+
+/// Most cases one bulk claim moves.
+const BULK_CASES_MAX: usize = CASES_PER_PAGE as usize;
+
+/// `POST /console/cases/claim`: claims every checked case for this analyst, each through
+/// the same move as `POST /v1/risk/cases/{id}/claim`; a case another analyst claimed
+/// first is refused alone, and the page lists what became of each.
+pub async fn claim_cases(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    // One `case` field per checked box: a repeated name, which the `Form` extractor's
+    // struct reading does not collect.
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the form could not be read",
+        )
+    })?;
+    let selected: Vec<String> = fields
+        .into_iter()
+        .filter(|(name, _)| name == "case")
+        .map(|(_, id)| id)
+        .collect();
+    if selected.is_empty() {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_case_selected",
+            "no case was selected: check the cases to claim, then send the form",
+        ));
+    }
+    if selected.len() > BULK_CASES_MAX {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_cases",
+            format!(
+                "{} cases were selected; one claim moves at most {BULK_CASES_MAX}",
+                selected.len()
+            ),
+        ));
+    }
+    let claims = tally_service::stolen_accounts::StolenAccountClaims {
+        risk,
+        credit: state.app.credit.as_deref(),
+    };
+    let caller = viewer.principal.caller();
+    let mut outcomes = Vec::new();
+    for id in &selected {
+        let outcome = claims
+            .move_case(id, "claim", "", &caller)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                let error = ApiError::from(error);
+                format!("{} ({})", error.message, error.code)
+            });
+        outcomes.push((id.clone(), outcome));
+    }
+    let claimed = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .count();
+    let content = html! {
+        p { a href="/console/cases?mine=1&status=claimed" { "← My claimed cases" } }
+        h1 { "Claimed " (claimed) " of " (outcomes.len()) " cases" }
+        table {
+            thead { tr { th { "Case" } th { "Outcome" } } }
+            tbody {
+                @for (id, outcome) in &outcomes {
+                    tr {
+                        td { a href=(format!("/console/cases/{id}")) { code { (id) } } }
+                        @match outcome {
+                            Ok(()) => { td { "claimed" } }
+                            Err(reason) => { td.error { "refused: " (reason) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(respond(
+        StatusCode::OK,
+        page(Some(&viewer), "Cases claimed", content),
+    ))
+}
+
+/// `POST /console/cases/{id}/evidence`: the case's evidence package as a JSON download,
+/// what `GET /v1/risk/cases/{id}/evidence` gives, its export written in the case's trail
+/// first. A form, not a link: the export writes, and carries the CSRF token.
+pub async fn export_evidence(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    let package = crate::routes::risk::evidence_package(risk, &viewer.principal, &id).await?;
+    let body = serde_json::to_vec_pretty(&package).map_err(ApiError::internal)?;
+    let file: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let disposition = format!("attachment; filename=\"case-{file}-evidence.json\"");
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }

@@ -545,14 +545,27 @@ pub async fn evidence(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<EvidenceBody>, ApiError> {
-    let case = find_case(&context, &id).await?;
-    let store = &context.risk.store;
+    Ok(axum::Json(
+        evidence_package(&context.risk, &principal, &id).await?,
+    ))
+}
+
+/// The evidence package of case `id` as `principal` exports it, the export recorded in
+/// the case's trail first: what the API serves and the console downloads.
+pub async fn evidence_package(
+    risk: &RiskService,
+    principal: &Principal,
+    id: &str,
+) -> Result<EvidenceBody, ApiError> {
+    let id = id.to_string();
+    let case = risk.case(&id).await?;
+    let store = &risk.store;
     // Every read of the package (personal data) is in the case's trail, stored before the
     // package is served: a package whose export could not be recorded is not served.
     store
         .add_case_note(&RiskService::log_line(
             &id,
-            context.risk.clock.now(),
+            risk.clock.now(),
             &principal.name,
             "evidence_exported",
             &format!(
@@ -584,14 +597,14 @@ pub async fn evidence(
         });
     }
     let claim = store.claim(&id).await?;
-    Ok(axum::Json(EvidenceBody {
+    Ok(EvidenceBody {
         addresses,
         case: CaseBody::new(&case),
         claim: claim.as_ref().map(ClaimBody::new),
         customer: case.customer.clone(),
         devices,
         events: items,
-        generated_at: context.risk.clock.now(),
+        generated_at: risk.clock.now(),
         trail: log.iter().map(CaseLogLineBody::new).collect(),
-    }))
+    })
 }
