@@ -55,6 +55,7 @@ fn risk_routes(
         .route_layer(scope("risk:write"));
     let administration = Router::new()
         .route("/rule-sets", post(risk::upload_rule_set))
+        .route("/rule-sets/backtests", post(risk::backtest_rule_set))
         .route(
             "/rule-sets/{version}/activation-requests",
             post(risk::request_activation),

@@ -1,7 +1,9 @@
-//! The console's case queue actions over HTTP, on SQLite and PostgreSQL: several cases
-//! claimed with one CSRF-protected form (a case claimed first by another analyst refused
-//! alone), and a case's evidence package downloaded as the API gives it, its export written
-//! in the trail; sessions, scopes and CSRF as every form.
+//! The console's case queue actions and rule back-test over HTTP, on SQLite and
+//! PostgreSQL: several cases claimed with one CSRF-protected form (a case claimed first by
+//! another analyst refused alone), a case's evidence package downloaded as the API gives
+//! it, its export written in the trail, and a candidate rule set back-tested against the
+//! stored history in the console and through `POST /v1/risk/rule-sets/backtests`;
+//! sessions, scopes and CSRF as every form.
 #![allow(clippy::unwrap_used)]
 
 use axum::http::{header, StatusCode};
@@ -48,6 +50,10 @@ impl Harness {
         console_send(&self.app.router, "POST", uri, Some(token), Some(form)).await
     }
 
+    async fn count_rows(&self, sql: &str) -> i64 {
+        self.scalar(sql).await
+    }
+
     async fn case(&self, id: &str) -> Value {
         let reader = self.key("reader", &["risk:analyst"]).await;
         let (status, body) = self
@@ -63,7 +69,177 @@ tally_store::on_both_backends!(
     checked_cases_are_claimed_with_one_form,
     a_bulk_claim_needs_a_session_the_token_the_scope_and_a_selection,
     the_evidence_package_downloads_as_the_api_gives_it_and_is_in_the_trail,
+    a_candidate_is_back_tested_against_the_analysts_decisions,
 );
+
+/// Rejects every event of 100.00 or more: each of the test's three review cases.
+const REJECT_FROM_100: &str = r#"
+name = "reject from 100"
+
+[[rules]]
+id = "big"
+condition = "amount >= 10000"
+action = "reject"
+reason = "AMOUNT_BIG"
+"#;
+
+/// The same with a condition that does not compile, on line 7.
+const BROKEN: &str = r#"
+name = "broken"
+
+[[rules]]
+id = "big"
+action = "reject"
+condition = "amount >>> 10000"
+reason = "AMOUNT_BIG"
+"#;
+
+async fn a_candidate_is_back_tested_against_the_analysts_decisions(harness: Harness) {
+    let ids = harness.review_cases(3).await;
+    // The analyst rejects the first case (fraud) and approves the second (clean).
+    let analyst = harness.key("ana", &["risk:analyst"]).await;
+    let browser = sign_in(&harness.app, &analyst).await;
+    for (id, decision) in [(&ids[0], "reject"), (&ids[1], "approve")] {
+        for action in ["claim", decision] {
+            let answer = harness
+                .post(
+                    &format!("/console/cases/{id}/{action}"),
+                    &browser.token,
+                    &[("csrf", &browser.csrf), ("note", "")],
+                )
+                .await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", text(&answer));
+        }
+    }
+    // The API: every stored `review` becomes `reject`; one of three flagged is fraud.
+    let admin = harness.key("lead", &["risk:admin"]).await;
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/backtests",
+            &admin,
+            None,
+            Some(json!({"source": REJECT_FROM_100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["report"]["events"], 3, "{body}");
+    assert_eq!(body["labelled_fraud"], 1);
+    assert_eq!(body["labelled_clean"], 1);
+    assert_eq!(body["report"]["labels"]["true_positives"], 1);
+    assert_eq!(body["report"]["labels"]["false_positives"], 2);
+    assert_eq!(body["report"]["labels"]["false_negatives"], 0);
+    assert_eq!(body["changed_from_stored"], 3);
+    assert_eq!(body["changed"][0]["was"], "review");
+    assert_eq!(body["changed"][0]["would_be"], "reject");
+    assert_eq!(body["changed"][0]["reasons"], json!(["AMOUNT_BIG"]));
+    assert_eq!(body["report"]["live_diff"]["events_changed"], 3);
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/backtests",
+            &admin,
+            None,
+            Some(json!({"source": BROKEN})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "risk_rule_does_not_compile");
+    let (status, _) = harness
+        .call(
+            "POST",
+            "/v1/risk/rule-sets/backtests",
+            &analyst,
+            None,
+            Some(json!({"source": REJECT_FROM_100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nothing was stored: the live version and the versions are as they were.
+    let rule_sets = harness
+        .count_rows("SELECT COUNT(*) FROM risk_rule_sets")
+        .await;
+    assert_eq!(rule_sets, 1);
+
+    // The console: the same figures, in integers, and the changed decisions.
+    let lead = sign_in(&harness.app, &admin).await;
+    let rules = text(
+        &console_send(
+            &harness.app.router,
+            "GET",
+            "/console/rules",
+            Some(&lead.token),
+            None,
+        )
+        .await,
+    );
+    assert!(
+        rules.contains("action=\"/console/rules/backtest\""),
+        "{rules}"
+    );
+    let answer = harness
+        .post(
+            "/console/rules/backtest",
+            &lead.token,
+            &[("csrf", &lead.csrf), ("source", REJECT_FROM_100)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let page = text(&answer);
+    assert!(
+        page.contains("<strong>33.3 %</strong> — 1 of 3 flagged events were fraud"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<strong>100.0 %</strong> — 1 of 1 fraud events flagged"),
+        "{page}"
+    );
+    assert!(
+        page.contains("3 stored decisions would be decided otherwise."),
+        "{page}"
+    );
+    for number in 0..3 {
+        assert!(page.contains(&format!("<code>e{number}</code>")), "{page}");
+    }
+    assert!(page.contains("<code>AMOUNT_BIG</code>"), "{page}");
+    let answer = harness
+        .post(
+            "/console/rules/backtest",
+            &lead.token,
+            &[("csrf", &lead.csrf), ("source", BROKEN)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let page = text(&answer);
+    assert!(page.contains("The candidate was not back-tested"), "{page}");
+    assert!(page.contains("line 7"), "{page}");
+    let answer = harness
+        .post(
+            "/console/rules/backtest",
+            &lead.token,
+            &[("csrf", "wrong"), ("source", REJECT_FROM_100)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer = harness
+        .post(
+            "/console/rules/backtest",
+            &browser.token,
+            &[("csrf", &browser.csrf), ("source", REJECT_FROM_100)],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(text(&answer).contains("lacks scope risk:admin"));
+    let answer = console_send(
+        &harness.app.router,
+        "POST",
+        "/console/rules/backtest",
+        None,
+        Some(&[("csrf", "x"), ("source", REJECT_FROM_100)]),
+    )
+    .await;
+    assert!(is_sign_in_redirect(&answer));
+}
 
 async fn checked_cases_are_claimed_with_one_form(harness: Harness) {
     let ids = harness.review_cases(3).await;

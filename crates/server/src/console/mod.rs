@@ -85,6 +85,7 @@ where
         .route("/console/settlement", get(merchants::runs))
         .route("/console/settlement/{date}", get(merchants::run_page))
         .route("/console/rules", get(rules::show).post(rules::upload))
+        .route("/console/rules/backtest", post(rules::backtest))
         .route(
             "/console/rules/activation-requests/{id}/{decision}",
             post(rules::decide),
