@@ -70,7 +70,52 @@ tally_store::on_both_backends!(
     a_bulk_claim_needs_a_session_the_token_the_scope_and_a_selection,
     the_evidence_package_downloads_as_the_api_gives_it_and_is_in_the_trail,
     a_candidate_is_back_tested_against_the_analysts_decisions,
+    the_queue_sorts_by_a_column_and_keeps_its_filters,
 );
+
+async fn the_queue_sorts_by_a_column_and_keeps_its_filters(harness: Harness) {
+    harness.review_cases(3).await;
+    let key = harness.key("ana", &["risk:analyst"]).await;
+    let browser = sign_in(&harness.app, &key).await;
+    let get = |uri: &'static str| {
+        let router = harness.app.router.clone();
+        let token = browser.token.clone();
+        async move { console_send(&router, "GET", uri, Some(&token), None).await }
+    };
+    let positions = |page: &str| -> Vec<usize> {
+        (0..3)
+            .map(|number| {
+                page.find(&format!("<code>customer-{number}</code>"))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let answer = get("/console/cases?status=open&sort=customer&order=desc").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let page = text(&answer);
+    let at = positions(&page);
+    assert!(at[2] < at[1] && at[1] < at[0], "{page}");
+    assert!(page.contains("aria-sort=\"descending\""), "{page}");
+    // Headers keep the filters and turn the sorted column's order around.
+    assert!(
+        page.contains(
+            "href=\"/console/cases?status=open&amp;sort=customer&amp;order=asc&amp;page=1\""
+        ),
+        "{page}"
+    );
+    let page = text(&get("/console/cases?sort=customer&order=asc").await);
+    let at = positions(&page);
+    assert!(at[0] < at[1] && at[1] < at[2], "{page}");
+    for uri in [
+        "/console/cases?sort=summary",
+        "/console/cases?order=up",
+        "/console/cases?page=0",
+    ] {
+        let answer = get(uri).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(text(&answer).contains("invalid_query"), "{uri}");
+    }
+}
 
 /// Rejects every event of 100.00 or more: each of the test's three review cases.
 const REJECT_FROM_100: &str = r#"

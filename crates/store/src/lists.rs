@@ -60,6 +60,8 @@ impl ListPage {
 pub const PAYMENT_SORTS: [&str; 5] = ["created_at", "amount", "status", "merchant", "customer"];
 /// Sorts of [`Database::merchants_list`], the first the default.
 pub const MERCHANT_SORTS: [&str; 4] = ["id", "status", "category", "created_at"];
+/// Sorts of the risk case queue (`crate::risk::CaseQueue::sort`), the first the default.
+pub const CASE_SORTS: [&str; 5] = ["priority", "created_at", "kind", "customer", "assignee"];
 /// Sorts of [`Database::settlement_runs_list`], the first the default.
 pub const SETTLEMENT_RUN_SORTS: [&str; 3] = ["business_date", "merchants_settled", "status"];
 
@@ -88,7 +90,7 @@ pub struct MerchantListRow {
 /// `ORDER BY` of `page` over `columns` (sort name → SQL column), ending with `key`. A
 /// sort of another list (which [`ListPage::new`] would not make for this one) orders by
 /// the key alone.
-fn order_by(page: &ListPage, columns: &[(&str, &str)], key: &str) -> String {
+pub(crate) fn order_by(page: &ListPage, columns: &[(&str, &str)], key: &str) -> String {
     let column = columns
         .iter()
         .find(|(name, _)| *name == page.sort)

@@ -8,6 +8,7 @@
 
 use super::layout::{csrf_field, page, require, respond, time, PageError};
 use super::session::Viewer;
+use super::table::{Table, TableQuery};
 use super::ConsoleState;
 use crate::error::ApiError;
 use axum::extract::{Path, Query, State};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_service::risk::{RiskService, CASE_KINDS, CASE_STATUSES};
+use tally_store::lists::CASE_SORTS;
 use tally_store::risk::CaseQueue;
 
 /// Cases on one page of the queue.
@@ -36,13 +38,16 @@ fn risk_service(state: &ConsoleState) -> Result<&Arc<RiskService>, PageError> {
     })
 }
 
-/// The queue's filters as the query string gives them; a blank one is no filter.
+/// The queue's filters, sort and page as the query string gives them; a blank filter is
+/// no filter.
 #[derive(Debug, Default, Deserialize)]
 pub struct QueueQuery {
     status: Option<String>,
     kind: Option<String>,
     mine: Option<String>,
-    offset: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page: Option<String>,
 }
 
 fn non_blank(value: Option<&String>) -> Option<&str> {
@@ -51,21 +56,8 @@ fn non_blank(value: Option<&String>) -> Option<&str> {
         .filter(|text| !text.is_empty())
 }
 
-/// The query string of the queue with these filters at `offset`.
-fn queue_link(status: &str, kind: Option<&str>, mine: bool, offset: i64) -> String {
-    let mut pairs = vec![("status", status.to_string())];
-    if let Some(kind) = kind {
-        pairs.push(("kind", kind.to_string()));
-    }
-    if mine {
-        pairs.push(("mine", "1".to_string()));
-    }
-    pairs.push(("offset", offset.to_string()));
-    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!("/console/cases?{query}")
-}
-
-/// `GET /console/cases`: one page of the queue.
+/// `GET /console/cases`: one page of the queue, by priority then age unless sorted by a
+/// column's header.
 pub async fn queue(
     State(state): State<ConsoleState>,
     Extension(viewer): Extension<Viewer>,
@@ -78,27 +70,39 @@ pub async fn queue(
         .to_string();
     let kind = non_blank(query.kind.as_ref()).map(str::to_string);
     let mine = non_blank(query.mine.as_ref()).is_some();
-    let offset = match non_blank(query.offset.as_ref()) {
-        None => 0,
-        Some(text) => text.parse::<i64>().map_err(|_| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("offset {text:?} is not a number"),
-            )
-        })?,
-    };
+    let mut filters = vec![("status".to_string(), status.clone())];
+    if let Some(kind) = &kind {
+        filters.push(("kind".to_string(), kind.clone()));
+    }
+    if mine {
+        filters.push(("mine".to_string(), "1".to_string()));
+    }
+    let table = Table::read(
+        &TableQuery {
+            sort: query.sort.clone(),
+            order: query.order.clone(),
+            page: query.page.clone(),
+        },
+        "/console/cases",
+        &CASE_SORTS,
+        false,
+        CASES_PER_PAGE,
+    )?
+    .with_filters(filters);
+    // Unsorted, the queue keeps its working order: by priority, then oldest first.
+    let sorted = non_blank(query.sort.as_ref()).is_some();
     let cases = risk
         .cases(&CaseQueue {
             status: status.clone(),
             kind: kind.clone(),
             assignee_key: mine.then(|| viewer.principal.key_id.clone()),
-            limit: CASES_PER_PAGE,
-            offset,
+            limit: table.list.limit,
+            offset: table.list.offset,
+            sort: sorted.then(|| table.list.clone()),
         })
         .await
         .map_err(ApiError::from)?;
-    let full_page = i64::try_from(cases.len()).unwrap_or(0) == CASES_PER_PAGE;
+    let (cases, more) = table.cut(cases);
     let content = html! {
         h1 { "Risk cases" }
         form.filters method="get" action="/console/cases" {
@@ -131,8 +135,12 @@ pub async fn queue(
                 table {
                     thead { tr {
                         th { span.visually-hidden { "Select" } }
-                        th { "Kind" } th { "Status" } th { "Customer" } th { "Summary" }
-                        th { "Assignee" } th { "Opened" }
+                        (table.header("Kind", "kind"))
+                        th { "Status" }
+                        (table.header("Customer", "customer"))
+                        th { "Summary" }
+                        (table.header("Assignee", "assignee"))
+                        (table.header("Opened", "created_at"))
                     } }
                     tbody {
                         @for case in &cases {
@@ -158,14 +166,7 @@ pub async fn queue(
                 }
             }
         }
-        nav.pages aria-label="Pages" {
-            @if offset > 0 {
-                a href=(queue_link(&status, kind.as_deref(), mine, (offset - CASES_PER_PAGE).max(0))) { "← Previous" }
-            }
-            @if full_page {
-                a href=(queue_link(&status, kind.as_deref(), mine, offset + CASES_PER_PAGE)) { "Next →" }
-            }
-        }
+        (table.pages(more))
     };
     Ok(respond(
         StatusCode::OK,

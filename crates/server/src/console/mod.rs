@@ -10,8 +10,10 @@
 //! the session ends); every form carries the session's CSRF token, compared in constant time.
 //! What a person sees follows the key's scopes, as the API does: a page needing a scope the
 //! key lacks answers 403 and its link is not shown. Every action goes through the same
-//! service call as its API route (`CustomerService`, `RiskService`): cases, customers, rules
-//! (upload, four-eyes activation), the audit.
+//! service call as its API route (`CustomerService`, `RiskService`, `PaymentService`): cases
+//! (bulk claim, evidence export), customers, rules (upload, back-test, four-eyes
+//! activation), payments and merchants with their settlement, the consortium log (checked
+//! on the server), the audit. Tables sort and page on the server (`table`).
 
 mod audit;
 mod cases;

@@ -37,6 +37,8 @@ pub struct Table {
     pub number: i64,
     pub rows_per_page: i64,
     path: String,
+    /// The page's other query pairs (its filters), kept in every link.
+    filters: Vec<(String, String)>,
 }
 
 impl Table {
@@ -79,18 +81,26 @@ impl Table {
             number,
             rows_per_page,
             path: path.to_string(),
+            filters: Vec::new(),
         })
+    }
+
+    /// The same table, its links keeping `filters` (the page's other query pairs).
+    pub fn with_filters(mut self, filters: Vec<(String, String)>) -> Self {
+        self.filters = filters;
+        self
     }
 
     /// The link to page `number` with this sort, or with `sort` in `descending` order.
     fn link(&self, sort: &str, descending: bool, number: i64) -> String {
         let order = if descending { "desc" } else { "asc" };
-        let query = serde_urlencoded::to_string([
-            ("sort", sort.to_string()),
-            ("order", order.to_string()),
-            ("page", number.to_string()),
-        ])
-        .unwrap_or_default();
+        let mut pairs = self.filters.clone();
+        pairs.extend([
+            ("sort".to_string(), sort.to_string()),
+            ("order".to_string(), order.to_string()),
+            ("page".to_string(), number.to_string()),
+        ]);
+        let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
         format!("{}?{query}", self.path)
     }
 
@@ -175,6 +185,11 @@ mod tests {
         assert_eq!(
             table.link("amount", true, 4),
             "/t?sort=amount&order=desc&page=4"
+        );
+        let filtered = table.with_filters(vec![("status".into(), "open".into())]);
+        assert_eq!(
+            filtered.link("amount", false, 1),
+            "/t?status=open&sort=amount&order=asc&page=1"
         );
         for (bad, code_in_message) in [
             (query(Some("id"), None, None), "sort \"id\""),

@@ -418,6 +418,7 @@ pub async fn list_cases(
             assignee_key: None,
             limit: query.limit.unwrap_or(100),
             offset: 0,
+            sort: None,
         })
         .await?;
     Ok(axum::Json(CaseList {
