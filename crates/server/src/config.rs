@@ -25,6 +25,7 @@ pub struct Config {
     pub console: ConsoleSettings,
     pub consortium_log: ConsortiumLogSettings,
     pub risk: RiskSettings,
+    pub consortium_member: ConsortiumMemberSettings,
 }
 
 /// The risk service: the key that signs evidence packages, and how often stolen-account
@@ -59,6 +60,41 @@ impl RiskSettings {
                 })
             })
             .transpose()
+    }
+}
+
+/// The consortium log this lender is a member of, when the log is stored in Tally's own
+/// database (`tally consortium serve` on it, or `tally demo`'s): the operator's public key
+/// (a C2SP verifier key, `name+hash+base64`) and this lender's member name. The console's
+/// Consortium page checks the log under that key; without both it says what to set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsortiumMemberSettings {
+    pub log_key: Option<String>,
+    pub member: Option<String>,
+}
+
+impl ConsortiumMemberSettings {
+    /// The operator's key and the member name, both set and the key well formed; `None`
+    /// when neither is set.
+    pub fn member(&self) -> Result<Option<crate::state::ConsortiumMember>, ConfigError> {
+        match (&self.log_key, &self.member) {
+            (None, None) => Ok(None),
+            (Some(key), Some(member)) if !member.trim().is_empty() => {
+                let log_key = tally_consortium::VerifierKey::parse(key.trim()).map_err(|error| {
+                    ConfigError::Invalid(format!(
+                        "consortium_member.log_key is not a verifier key (name+hash+base64): {error}"
+                    ))
+                })?;
+                Ok(Some(crate::state::ConsortiumMember {
+                    log_key,
+                    member: member.trim().to_string(),
+                }))
+            }
+            _ => Err(ConfigError::Invalid(
+                "consortium_member needs both log_key and member".into(),
+            )),
+        }
     }
 }
 
@@ -296,6 +332,7 @@ impl Config {
                 "console.idle_timeout_seconds must be 1 to {CONSOLE_IDLE_TIMEOUT_SECONDS_MAX}"
             )));
         }
+        self.consortium_member.member()?;
         if let Some(active) = &self.privacy.active_encryption_key {
             tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
         }

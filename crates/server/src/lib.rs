@@ -52,6 +52,7 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>, state: &AppState) ->
         .route_layer(scope("risk:write"));
     let administration = Router::new()
         .route("/rule-sets", post(risk::upload_rule_set))
+        .route("/rule-sets/backtests", post(risk::backtest_rule_set))
         .route(
             "/rule-sets/{version}/activation-requests",
             post(risk::request_activation),
@@ -500,6 +501,12 @@ pub async fn open(
             config
                 .risk
                 .evidence_signer()
+                .map_err(|error| tally_store::StoreError::Corrupt(error.to_string()))?,
+        )
+        .with_consortium_member(
+            config
+                .consortium_member
+                .member()
                 .map_err(|error| tally_store::StoreError::Corrupt(error.to_string()))?,
         );
     Ok((state, task))

@@ -60,6 +60,17 @@ pub struct AppState {
     /// `None` in a process without the risk engine (then they go through ungated, and the
     /// profile change routes answer 503 `risk_unavailable`).
     pub risk_gate: Option<Arc<RiskGate>>,
+    /// The consortium log this lender is a member of, stored in its database; `None`
+    /// when not configured (the console's Consortium page then says what to set).
+    pub consortium_member: Option<Arc<ConsortiumMember>>,
+}
+
+/// This lender as a member of a consortium log: the operator's public key, under which
+/// every checkpoint is checked, and the member's name in the log.
+#[derive(Debug, Clone)]
+pub struct ConsortiumMember {
+    pub log_key: tally_consortium::VerifierKey,
+    pub member: String,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,6 +105,7 @@ impl AppState {
             console: ConsoleSettings::default(),
             evidence_signer: None,
             risk_gate: None,
+            consortium_member: None,
         }
     }
 
@@ -122,6 +134,11 @@ impl AppState {
 
     pub fn with_console(mut self, console: ConsoleSettings) -> Self {
         self.console = console;
+        self
+    }
+
+    pub fn with_consortium_member(mut self, member: Option<ConsortiumMember>) -> Self {
+        self.consortium_member = member.map(Arc::new);
         self
     }
 

@@ -22,6 +22,8 @@
 //!   claims an open case and only that key approves or rejects it; approving a stolen-account
 //!   claim blocks the customer in the same transaction.
 
+pub mod backtest;
+
 use crate::caller::Caller;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;

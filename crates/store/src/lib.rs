@@ -20,6 +20,7 @@ pub mod disputes;
 pub mod error;
 pub mod held_operations;
 pub mod keys;
+pub mod lists;
 pub mod merchants;
 pub mod payments;
 pub mod payouts;

@@ -122,7 +122,8 @@ const MERCHANT_COLUMNS: &str = "id, status, currency, category_code, time_zone, 
      licence_number, licence_number_index, bank_account, fee_schedule, settlement_terms, \
      version, created_at, updated_at";
 
-const STATEMENT_COLUMNS: &str = "business_date, merchant_id, currency, from_date, through_date, \
+pub(crate) const STATEMENT_COLUMNS: &str =
+    "business_date, merchant_id, currency, from_date, through_date, \
      gross_minor, fees_minor, refunds_minor, reserve_held_minor, reserve_released_minor, \
      net_minor, pending_after_minor, available_after_minor, reserve_after_minor, entry_key, \
      created_at, disputes_minor";

@@ -131,6 +131,29 @@ pub struct CaseQueue {
     pub assignee_key: Option<String>,
     pub limit: i64,
     pub offset: i64,
+    /// A sort of [`crate::lists::CASE_SORTS`] and its direction (its own offset and limit
+    /// are not used); `None`: by priority, then oldest first.
+    pub sort: Option<crate::lists::ListPage>,
+}
+
+impl CaseQueue {
+    /// The queue's `ORDER BY`, from a fixed set of columns, ending with the id.
+    fn order(&self) -> String {
+        match &self.sort {
+            None => "ORDER BY priority, created_at, id".to_string(),
+            Some(page) => crate::lists::order_by(
+                page,
+                &[
+                    ("priority", "priority"),
+                    ("created_at", "created_at"),
+                    ("kind", "kind"),
+                    ("customer", "customer"),
+                    ("assignee", "assignee"),
+                ],
+                "id",
+            ),
+        }
+    }
 }
 
 macro_rules! risk_sql {
@@ -603,12 +626,13 @@ macro_rules! risk_sql {
 
             pub async fn case_queue(pool: &Pool<$database>, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
                 // A NULL parameter leaves its condition out.
+                let order = queue.order();
                 let sql = format!(
                     "{CASE_COLUMNS} WHERE status = $1 AND ($2 IS NULL OR kind = $2) \
                      AND ($3 IS NULL OR assignee_key = $3) \
-                     ORDER BY priority, created_at, id LIMIT $4 OFFSET $5"
+                     {order} LIMIT $4 OFFSET $5"
                 );
-                // Fixed column list; the filters are bound parameters.
+                // Fixed column list and order columns; the filters are bound parameters.
                 Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(&queue.status)
                     .bind(&queue.kind)

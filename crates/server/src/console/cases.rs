@@ -8,10 +8,11 @@
 
 use super::layout::{csrf_field, page, require, respond, time, PageError};
 use super::session::Viewer;
+use super::table::{Table, TableQuery};
 use super::ConsoleState;
 use crate::error::ApiError;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use maud::{html, Markup};
@@ -19,6 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_service::risk::{RiskService, CASE_KINDS, CASE_STATUSES};
+use tally_store::lists::CASE_SORTS;
 use tally_store::risk::CaseQueue;
 
 /// Cases on one page of the queue.
@@ -36,13 +38,16 @@ fn risk_service(state: &ConsoleState) -> Result<&Arc<RiskService>, PageError> {
     })
 }
 
-/// The queue's filters as the query string gives them; a blank one is no filter.
+/// The queue's filters, sort and page as the query string gives them; a blank filter is
+/// no filter.
 #[derive(Debug, Default, Deserialize)]
 pub struct QueueQuery {
     status: Option<String>,
     kind: Option<String>,
     mine: Option<String>,
-    offset: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    page: Option<String>,
 }
 
 fn non_blank(value: Option<&String>) -> Option<&str> {
@@ -51,21 +56,8 @@ fn non_blank(value: Option<&String>) -> Option<&str> {
         .filter(|text| !text.is_empty())
 }
 
-/// The query string of the queue with these filters at `offset`.
-fn queue_link(status: &str, kind: Option<&str>, mine: bool, offset: i64) -> String {
-    let mut pairs = vec![("status", status.to_string())];
-    if let Some(kind) = kind {
-        pairs.push(("kind", kind.to_string()));
-    }
-    if mine {
-        pairs.push(("mine", "1".to_string()));
-    }
-    pairs.push(("offset", offset.to_string()));
-    let query = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    format!("/console/cases?{query}")
-}
-
-/// `GET /console/cases`: one page of the queue.
+/// `GET /console/cases`: one page of the queue, by priority then age unless sorted by a
+/// column's header.
 pub async fn queue(
     State(state): State<ConsoleState>,
     Extension(viewer): Extension<Viewer>,
@@ -78,27 +70,39 @@ pub async fn queue(
         .to_string();
     let kind = non_blank(query.kind.as_ref()).map(str::to_string);
     let mine = non_blank(query.mine.as_ref()).is_some();
-    let offset = match non_blank(query.offset.as_ref()) {
-        None => 0,
-        Some(text) => text.parse::<i64>().map_err(|_| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("offset {text:?} is not a number"),
-            )
-        })?,
-    };
+    let mut filters = vec![("status".to_string(), status.clone())];
+    if let Some(kind) = &kind {
+        filters.push(("kind".to_string(), kind.clone()));
+    }
+    if mine {
+        filters.push(("mine".to_string(), "1".to_string()));
+    }
+    let table = Table::read(
+        &TableQuery {
+            sort: query.sort.clone(),
+            order: query.order.clone(),
+            page: query.page.clone(),
+        },
+        "/console/cases",
+        &CASE_SORTS,
+        false,
+        CASES_PER_PAGE,
+    )?
+    .with_filters(filters);
+    // Unsorted, the queue keeps its working order: by priority, then oldest first.
+    let sorted = non_blank(query.sort.as_ref()).is_some();
     let cases = risk
         .cases(&CaseQueue {
             status: status.clone(),
             kind: kind.clone(),
             assignee_key: mine.then(|| viewer.principal.key_id.clone()),
-            limit: CASES_PER_PAGE,
-            offset,
+            limit: table.list.limit,
+            offset: table.list.offset,
+            sort: sorted.then(|| table.list.clone()),
         })
         .await
         .map_err(ApiError::from)?;
-    let full_page = i64::try_from(cases.len()).unwrap_or(0) == CASES_PER_PAGE;
+    let (cases, more) = table.cut(cases);
     let content = html! {
         h1 { "Risk cases" }
         form.filters method="get" action="/console/cases" {
@@ -125,33 +129,44 @@ pub async fn queue(
         @if cases.is_empty() {
             p { "No cases." }
         } @else {
-            table {
-                thead { tr {
-                    th { "Kind" } th { "Status" } th { "Customer" } th { "Summary" }
-                    th { "Assignee" } th { "Opened" }
-                } }
-                tbody {
-                    @for case in &cases {
-                        tr {
-                            td { a href=(format!("/console/cases/{}", case.id)) { (case.kind.replace('_', " ")) } }
-                            td { (case.status) }
-                            td { code { (case.customer) } }
-                            td { (case.summary) }
-                            td { (case.assignee.as_deref().unwrap_or("—")) }
-                            td { (time(case.created_at)) }
+            // One form for the whole table: the checked cases are claimed together.
+            form.bulk method="post" action="/console/cases/claim" {
+                (csrf_field(&viewer))
+                table {
+                    thead { tr {
+                        th { span.visually-hidden { "Select" } }
+                        (table.header("Kind", "kind"))
+                        th { "Status" }
+                        (table.header("Customer", "customer"))
+                        th { "Summary" }
+                        (table.header("Assignee", "assignee"))
+                        (table.header("Opened", "created_at"))
+                    } }
+                    tbody {
+                        @for case in &cases {
+                            tr {
+                                td {
+                                    @if case.status == "open" {
+                                        input type="checkbox" name="case" value=(case.id)
+                                            aria-label=(format!("Select case {}", case.id));
+                                    }
+                                }
+                                td { a href=(format!("/console/cases/{}", case.id)) { (case.kind.replace('_', " ")) } }
+                                td { (case.status) }
+                                td { code { (case.customer) } }
+                                td { (case.summary) }
+                                td { (case.assignee.as_deref().unwrap_or("—")) }
+                                td { (time(case.created_at)) }
+                            }
                         }
                     }
                 }
+                @if cases.iter().any(|case| case.status == "open") {
+                    button type="submit" { "Claim selected cases" }
+                }
             }
         }
-        nav.pages aria-label="Pages" {
-            @if offset > 0 {
-                a href=(queue_link(&status, kind.as_deref(), mine, (offset - CASES_PER_PAGE).max(0))) { "← Previous" }
-            }
-            @if full_page {
-                a href=(queue_link(&status, kind.as_deref(), mine, offset + CASES_PER_PAGE)) { "Next →" }
-            }
-        }
+        (table.pages(more))
     };
     Ok(respond(
         StatusCode::OK,
@@ -310,6 +325,14 @@ pub async fn case_page(
     let mine = risk.store.case_assignee_key(&id).await?.as_deref()
         == Some(viewer.principal.key_id.as_str());
     let parse = |text: &str| serde_json::from_str::<Value>(text).unwrap_or(Value::Null);
+    // A payment's risk event is named `payment:<id>`: its case links to the payment, and a
+    // held delivery is released from here.
+    let payment = event.as_ref().and_then(|event| {
+        parse(&event.body)["id"]
+            .as_str()
+            .and_then(|id| id.strip_prefix("payment:"))
+            .map(str::to_string)
+    });
     let content = html! {
         p { a href="/console/cases" { "← The queue" } }
         h1 { "Case " code { (case.id) } }
@@ -350,6 +373,20 @@ pub async fn case_page(
                 }
             }
             (move_form(&viewer, &case.id, "note", "Add note", true))
+            @if let Some(payment) = &payment {
+                p { "Payment " a href=(format!("/console/payments/{payment}")) { code { (payment) } } }
+                @if case.kind == "hold_delivery" {
+                    form.move method="post" action=(format!("/console/payments/{payment}/delivery-release")) {
+                        (csrf_field(&viewer))
+                        button type="submit" { "Release the held delivery" }
+                    }
+                }
+            }
+            form.move method="post" action=(format!("/console/cases/{}/evidence", case.id)) {
+                (csrf_field(&viewer))
+                p.muted { "The package holds the customer's events, devices and addresses; the export is written in the trail." }
+                button type="submit" { "Export evidence (JSON)" }
+            }
         }
         @if let Some(event) = &event {
             (decision_section(&parse(&event.decision)))
@@ -447,4 +484,134 @@ pub async fn move_case(
             .map_err(ApiError::from)?
     };
     Ok(Redirect::to(&format!("/console/cases/{}", case.id)).into_response())
+}
+
+/// Most cases one bulk claim moves.
+const BULK_CASES_MAX: usize = CASES_PER_PAGE as usize;
+
+/// `POST /console/cases/claim`: claims every checked case for this analyst, each through
+/// the same move as `POST /v1/risk/cases/{id}/claim`; a case another analyst claimed
+/// first is refused alone, and the page lists what became of each.
+pub async fn claim_cases(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    body: axum::body::Bytes,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    // One `case` field per checked box: a repeated name, which the `Form` extractor's
+    // struct reading does not collect.
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the form could not be read",
+        )
+    })?;
+    let selected: Vec<String> = fields
+        .into_iter()
+        .filter(|(name, _)| name == "case")
+        .map(|(_, id)| id)
+        .collect();
+    if selected.is_empty() {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_case_selected",
+            "no case was selected: check the cases to claim, then send the form",
+        ));
+    }
+    if selected.len() > BULK_CASES_MAX {
+        return Err(PageError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_cases",
+            format!(
+                "{} cases were selected; one claim moves at most {BULK_CASES_MAX}",
+                selected.len()
+            ),
+        ));
+    }
+    let claims = tally_service::stolen_accounts::StolenAccountClaims {
+        risk,
+        credit: state.app.credit.as_deref(),
+        gate: state.app.risk_gate.as_deref(),
+    };
+    let caller = viewer.principal.caller();
+    let mut outcomes = Vec::new();
+    for id in &selected {
+        let outcome = claims
+            .move_case(id, "claim", "", &caller)
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                let error = ApiError::from(error);
+                format!("{} ({})", error.message, error.code)
+            });
+        outcomes.push((id.clone(), outcome));
+    }
+    let claimed = outcomes
+        .iter()
+        .filter(|(_, outcome)| outcome.is_ok())
+        .count();
+    let content = html! {
+        p { a href="/console/cases?mine=1&status=claimed" { "← My claimed cases" } }
+        h1 { "Claimed " (claimed) " of " (outcomes.len()) " cases" }
+        table {
+            thead { tr { th { "Case" } th { "Outcome" } } }
+            tbody {
+                @for (id, outcome) in &outcomes {
+                    tr {
+                        td { a href=(format!("/console/cases/{id}")) { code { (id) } } }
+                        @match outcome {
+                            Ok(()) => { td { "claimed" } }
+                            Err(reason) => { td.error { "refused: " (reason) } }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(respond(
+        StatusCode::OK,
+        page(Some(&viewer), "Cases claimed", content),
+    ))
+}
+
+/// `POST /console/cases/{id}/evidence`: the case's evidence package as a JSON download,
+/// what `GET /v1/risk/cases/{id}/evidence` gives, its export written in the case's trail
+/// first. A form, not a link: the export writes, and carries the CSRF token.
+pub async fn export_evidence(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:analyst")?;
+    let risk = risk_service(&state)?;
+    let package = crate::routes::risk::evidence_package(
+        risk,
+        state.app.evidence_signer.as_deref(),
+        &viewer.principal,
+        &id,
+    )
+    .await?;
+    let body = serde_json::to_vec_pretty(&package).map_err(ApiError::internal)?;
+    let file: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    let disposition = format!("attachment; filename=\"case-{file}-evidence.json\"");
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }

@@ -8,11 +8,18 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages of the navigation, each with the scope it needs (`None`: any signed-in key).
-const NAVIGATION: [(&str, &str, Option<&str>); 5] = [
+const NAVIGATION: [(&str, &str, Option<&str>); 8] = [
     ("/console/overview", "Overview", None),
     ("/console/cases", "Risk cases", Some("risk:analyst")),
     ("/console/rules", "Rules", Some("risk:admin")),
     ("/console/customers", "Customers", Some("credit:read")),
+    ("/console/payments", "Payments", Some("payments:read")),
+    ("/console/merchants", "Merchants", Some("payments:read")),
+    (
+        "/console/consortium",
+        "Consortium",
+        Some("consortium:member"),
+    ),
     ("/console/audit", "Audit", Some("admin")),
 ];
 

@@ -10,16 +10,22 @@
 //! the session ends); every form carries the session's CSRF token, compared in constant time.
 //! What a person sees follows the key's scopes, as the API does: a page needing a scope the
 //! key lacks answers 403 and its link is not shown. Every action goes through the same
-//! service call as its API route (`CustomerService`, `RiskService`): cases, customers, rules
-//! (upload, four-eyes activation), the audit.
+//! service call as its API route (`CustomerService`, `RiskService`, `PaymentService`): cases
+//! (bulk claim, evidence export), customers, rules (upload, back-test, four-eyes
+//! activation), payments and merchants with their settlement, the consortium log (checked
+//! on the server), the audit. Tables sort and page on the server (`table`).
 
 mod audit;
 mod cases;
+mod consortium;
 mod customers;
 mod layout;
+mod merchants;
 mod overview;
+mod payments;
 mod rules;
 pub mod session;
+mod table;
 
 use crate::state::AppState;
 use axum::http::header;
@@ -59,14 +65,29 @@ where
         .route("/console/sign-out", post(session::sign_out))
         .route("/console/overview", get(overview::show))
         .route("/console/cases", get(cases::queue))
+        .route("/console/cases/claim", post(cases::claim_cases))
         .route("/console/cases/{id}", get(cases::case_page))
+        .route("/console/cases/{id}/evidence", post(cases::export_evidence))
         .route("/console/cases/{id}/{action}", post(cases::move_case))
         .route("/console/customers", get(customers::search_page))
         .route("/console/customers/search", post(customers::search))
         .route("/console/customers/{id}", get(customers::customer_page))
         .route("/console/customers/{id}/reveal", post(customers::reveal))
         .route("/console/audit", get(audit::show))
+        .route("/console/consortium", get(consortium::show))
+        .route("/console/payments", get(payments::list))
+        .route("/console/payments/find", get(payments::find))
+        .route("/console/payments/{id}", get(payments::payment_page))
+        .route(
+            "/console/payments/{id}/delivery-release",
+            post(payments::release_delivery),
+        )
+        .route("/console/merchants", get(merchants::list))
+        .route("/console/merchants/{id}", get(merchants::merchant_page))
+        .route("/console/settlement", get(merchants::runs))
+        .route("/console/settlement/{date}", get(merchants::run_page))
         .route("/console/rules", get(rules::show).post(rules::upload))
+        .route("/console/rules/backtest", post(rules::backtest))
         .route(
             "/console/rules/activation-requests/{id}/{decision}",
             post(rules::decide),

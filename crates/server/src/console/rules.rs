@@ -15,6 +15,7 @@ use axum::{Extension, Form};
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::sync::Arc;
+use tally_service::risk::backtest::StoredBacktest;
 use tally_service::risk::RiskService;
 
 /// Activation requests shown, newest first.
@@ -125,6 +126,16 @@ async fn rules_page(
                 button type="submit" { "Upload" }
             }
         }
+        section {
+            h2 { "Back-test a candidate" }
+            p.muted { "Replays the stored events of the last 90 days through the candidate and the live version. Nothing is stored and nothing goes live." }
+            form.upload method="post" action="/console/rules/backtest" {
+                (csrf_field(viewer))
+                label for="candidate" { "Candidate rule set (TOML)" }
+                textarea #candidate name="source" rows="12" required {}
+                button type="submit" { "Back-test" }
+            }
+        }
     };
     Ok(page(Some(viewer), "Rules", content))
 }
@@ -229,4 +240,121 @@ pub async fn decide(
         decided.request.status
     ))
     .into_response())
+}
+
+/// `part` of `whole` as a percentage to one decimal, in integers (no float between the
+/// counts and the page); "—" when `whole` is 0.
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "—".to_string();
+    }
+    let tenths = (part as u128 * 1000 + whole as u128 / 2) / whole as u128;
+    format!("{}.{} %", tenths / 10, tenths % 10)
+}
+
+/// The back-test's results: precision and recall against the analysts' decisions, the
+/// actions and rule hits, and the stored decisions that would change.
+fn backtest_results(result: &StoredBacktest) -> Markup {
+    let report = &result.report;
+    html! {
+        h1 { "Back-test of " (report.rule_set) }
+        p { a href="/console/rules" { "← Rules" } }
+        p { (report.events) " stored events replayed; compared with live version "
+            strong { (result.live_version) } "." }
+        section {
+            h2 { "Against the analysts' decisions" }
+            p.muted { (result.labelled_fraud) " events labelled fraud (a rejected review or held delivery), "
+                (result.labelled_clean) " labelled clean (approved); every other event counts as clean." }
+            @if let Some(labels) = &report.labels {
+                @let flagged = labels.true_positives + labels.false_positives;
+                dl.facts {
+                    dt { "Precision" } dd { strong { (percent(labels.true_positives, flagged)) } " — "
+                        (labels.true_positives) " of " (flagged) " flagged events were fraud" }
+                    dt { "Recall" } dd { strong { (percent(labels.true_positives, labels.fraud_events)) } " — "
+                        (labels.true_positives) " of " (labels.fraud_events) " fraud events flagged" }
+                    dt { "False positives" } dd { (labels.false_positives) " of " (labels.clean_events) " clean events" }
+                }
+            }
+            @if let Some(live) = report.live_diff.as_ref().and_then(|diff| diff.live_labels.as_ref()) {
+                @let flagged = live.true_positives + live.false_positives;
+                p { "The live version: precision " (percent(live.true_positives, flagged))
+                    ", recall " (percent(live.true_positives, live.fraud_events)) "." }
+            }
+        }
+        section {
+            h2 { "Actions and rule hits" }
+            table {
+                thead { tr { th { "Action" } th.number { "Events" } } }
+                tbody { @for (action, count) in &report.actions {
+                    tr { td { (action.replace('_', " ")) } td.number { (count) } }
+                } }
+            }
+            table {
+                thead { tr { th { "Rule" } th { "Mode" } th.number { "Hits" } } }
+                tbody { @for hits in &report.rule_hits {
+                    tr { td { code { (hits.rule_id) } } td { (format!("{:?}", hits.mode).to_lowercase()) } td.number { (hits.hits) } }
+                } }
+            }
+        }
+        section {
+            h2 { "Decisions that would change" }
+            p { (result.changed_from_stored) " stored decisions would be decided otherwise"
+                @if result.changed.len() < result.changed_from_stored { "; the first " (result.changed.len()) " are listed" } "." }
+            @if let Some(diff) = &report.live_diff {
+                p.muted { "Against the live version replayed now: " (diff.events_changed) " events change." }
+            }
+            @if !result.changed.is_empty() {
+                table {
+                    thead { tr { th { "Sequence" } th { "When" } th { "Event" } th { "Customer" } th { "Was" } th { "Would be" } th { "Reason codes" } } }
+                    tbody { @for change in &result.changed {
+                        tr {
+                            td.number { (change.sequence) } td { (time(change.at)) }
+                            td { code { (change.event_id) } } td { code { (change.customer) } }
+                            td { (change.was.replace('_', " ")) } td { strong { (change.would_be.replace('_', " ")) } }
+                            td { @for reason in &change.reasons { code { (reason) } " " } }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BacktestForm {
+    #[serde(default)]
+    source: String,
+}
+
+/// `POST /console/rules/backtest`: the candidate replayed against the stored history
+/// (`RiskService::backtest_stored`, as `POST /v1/risk/rule-sets/backtests`); a candidate
+/// that does not compile → the Rules page again, 422, with the fault.
+pub async fn backtest(
+    State(state): State<ConsoleState>,
+    Extension(viewer): Extension<Viewer>,
+    Form(form): Form<BacktestForm>,
+) -> Result<Response, PageError> {
+    require(&viewer, "risk:admin")?;
+    let risk = risk_service(&state)?;
+    match risk.backtest_stored(&form.source).await {
+        Ok(result) => Ok(respond(
+            StatusCode::OK,
+            page(Some(&viewer), "Back-test", backtest_results(&result)),
+        )),
+        Err(error)
+            if matches!(
+                error.code(),
+                "risk_invalid_rule_set" | "risk_rule_does_not_compile"
+            ) =>
+        {
+            let message = format!("The candidate was not back-tested: {error}");
+            let outcome = Outcome::Refused {
+                message: &message,
+                source: &form.source,
+            };
+            let markup = rules_page(risk, &viewer, outcome).await?;
+            Ok(respond(StatusCode::UNPROCESSABLE_ENTITY, markup))
+        }
+        Err(error) => Err(ApiError::from(error).into()),
+    }
 }

@@ -4,13 +4,13 @@ pub mod consortium;
 pub mod credit;
 pub mod customers;
 pub mod disputes;
+pub mod held;
 pub mod ledger;
 pub mod merchants;
 pub mod payments;
-pub mod recon;
 pub mod payouts;
-pub mod held;
 pub mod profile;
+pub mod recon;
 pub mod reports;
 pub mod risk;
 

@@ -61,7 +61,7 @@ fn scoped_key(principal: &Principal, headers: &HeaderMap) -> Result<String, ApiE
 
 /// The HTTP form of the payment service's refusals.
 pub fn payment_error(error: PaymentServiceError) -> Response {
-    let status = match &error {
+    match &error {
         PaymentServiceError::Declined {
             code,
             message,
@@ -74,7 +74,7 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
                 },
                 payment: (**payment).clone(),
             };
-            return (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response();
+            (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response()
         }
         PaymentServiceError::WalletDeclined {
             code,
@@ -88,7 +88,19 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
                 },
                 operation: (**operation).clone(),
             };
-            return (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response();
+            (StatusCode::PAYMENT_REQUIRED, axum::Json(body)).into_response()
+        }
+        _ => payment_api_error(error).into_response(),
+    }
+}
+
+/// A refusal of the payment service as an API error: its status, code and message (a
+/// decline without the payment or operation the API's answer carries beside it). The
+/// console shows what the API would say.
+pub fn payment_api_error(error: PaymentServiceError) -> ApiError {
+    let status = match &error {
+        PaymentServiceError::Declined { .. } | PaymentServiceError::WalletDeclined { .. } => {
+            StatusCode::PAYMENT_REQUIRED
         }
         PaymentServiceError::Store(_) | PaymentServiceError::InFlight { .. } => {
             tracing::warn!(%error, "payment request could not finish");
@@ -144,7 +156,7 @@ pub fn payment_error(error: PaymentServiceError) -> Response {
         }
         other => other.to_string(),
     };
-    ApiError::new(status, error.code().to_string(), message).into_response()
+    ApiError::new(status, error.code().to_string(), message)
 }
 
 fn answer(status: StatusCode, result: Result<PaymentView, PaymentServiceError>) -> Response {

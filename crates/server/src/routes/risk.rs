@@ -9,11 +9,11 @@ use crate::extract::{Path, Query};
 use crate::json::Json;
 use crate::wire::risk::{
     ActivationBody, ActivationRequestBody, ActivationRequestEnvelope, ActivationRequestList,
-    AddListEntryRequest, CaseBody, CaseEnvelope, CaseList, CaseLogLineBody, CaseWithLogBody,
-    ClaimBody, ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody, EvidenceEventBody,
-    LinkedCustomerBody, ListEntryBody, ListEntryList, MoveCaseRequest, RequestActivationRequest,
-    RestoreAccessRequest, RiskDecisionBody, RiskEventRequest, RuleSetVersionBody,
-    RuleSetVersionsBody, SealBody, UploadRuleSetRequest, UploadedRuleSetBody,
+    AddListEntryRequest, BacktestRuleSetRequest, CaseBody, CaseEnvelope, CaseList, CaseLogLineBody,
+    CaseWithLogBody, ClaimBody, ClaimStolenAccountRequest, DecidedActivationBody, EvidenceBody,
+    EvidenceEventBody, LinkedCustomerBody, ListEntryBody, ListEntryList, MoveCaseRequest,
+    RequestActivationRequest, RestoreAccessRequest, RiskDecisionBody, RiskEventRequest,
+    RuleSetVersionBody, RuleSetVersionsBody, SealBody, UploadRuleSetRequest, UploadedRuleSetBody,
 };
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -154,6 +154,30 @@ pub async fn upload_rule_set(
                 .map(ActivationRequestBody::new),
             version: uploaded.version,
         }),
+    ))
+}
+
+/// Back-tests a candidate rule set against the stored history of the last 90 days: each
+/// event replayed through the candidate and the live rule set with the features as they
+/// were, precision and recall against the analysts' decided cases, and the decisions that
+/// would change. Nothing is stored and nothing goes live.
+#[utoipa::path(
+    post, path = "/v1/risk/rule-sets/backtests", tag = "risk",
+    request_body(content = BacktestRuleSetRequest, description = "`{source}`: the candidate rule set file (TOML)"),
+    responses(
+        (status = 200, description = "`{report, live_version, labelled_fraud, labelled_clean, changed_from_stored, changed}`: the replay's report (`events`, `actions`, `rule_hits`, `labels` with `precision` and `recall`, `live_diff` against the live version), how many events the analysts' decisions label, and the stored decisions the candidate would change (the first 200 listed, oldest first, with their reason codes)", body = Object),
+        (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
+        (status = 422, description = "Not valid TOML or a structural fault (`risk_invalid_rule_set`), or a rule whose condition does not compile, with its id and line (`risk_rule_does_not_compile`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["risk:admin"]))
+)]
+pub async fn backtest_rule_set(
+    State(context): State<RiskContext>,
+    Json(body): Json<BacktestRuleSetRequest>,
+) -> Result<axum::Json<Value>, ApiError> {
+    let result = context.risk.backtest_stored(&body.source).await?;
+    Ok(axum::Json(
+        serde_json::to_value(&result).map_err(ApiError::internal)?,
     ))
 }
 
@@ -417,6 +441,7 @@ pub async fn list_cases(
             assignee_key: None,
             limit: query.limit.unwrap_or(100),
             offset: 0,
+            sort: None,
         })
         .await?;
     Ok(axum::Json(CaseList {
@@ -569,8 +594,27 @@ pub async fn evidence(
     Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<EvidenceBody>, ApiError> {
+    Ok(axum::Json(
+        evidence_package(
+            &context.risk,
+            context.evidence_signer.as_deref(),
+            &principal,
+            &id,
+        )
+        .await?,
+    ))
+}
+
+/// The sealed evidence package of case `id` as `principal` exports it, the export recorded in
+/// the case's trail first and the seal after: what the API serves and the console downloads.
+pub async fn evidence_package(
+    risk: &RiskService,
+    signer: Option<&tally_consortium::SignerKey>,
+    principal: &Principal,
+    id: &str,
+) -> Result<EvidenceBody, ApiError> {
     let caller = principal.caller();
-    let package = context.risk.evidence_package(&id, &caller).await?;
+    let package = risk.evidence_package(id, &caller).await?;
     let mut events = Vec::with_capacity(package.events.len());
     for row in &package.events {
         events.push(EvidenceEventBody {
@@ -594,17 +638,13 @@ pub async fn evidence(
     };
     // The seal covers exactly what is served: the body's own JSON.
     let unsealed = serde_json::to_value(&body).map_err(ApiError::internal)?;
-    let seal = tally_service::evidence::seal(
-        &unsealed,
-        &package.case.id,
-        package.generated_at,
-        context.evidence_signer.as_deref(),
-    )
-    .map_err(ApiError::internal)?;
-    context.risk.record_seal(&id, &caller, &seal).await?;
+    let seal =
+        tally_service::evidence::seal(&unsealed, &package.case.id, package.generated_at, signer)
+            .map_err(ApiError::internal)?;
+    risk.record_seal(id, &caller, &seal).await?;
     body.seal = Some(SealBody {
         sha256: seal.sha256,
         signed_note: seal.signed_note,
     });
-    Ok(axum::Json(body))
+    Ok(body)
 }

@@ -6,8 +6,8 @@ pub mod credit;
 pub mod disputes;
 pub mod merchants;
 pub mod payments;
-pub mod recon;
 pub mod payouts;
+pub mod recon;
 pub mod risk;
 
 use crate::error::ApiError;

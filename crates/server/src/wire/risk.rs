@@ -115,6 +115,14 @@ impl RuleSetVersionBody {
     }
 }
 
+/// A candidate rule set to back-test against the stored history.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRuleSetRequest {
+    /// The candidate rule set file (TOML); nothing is stored.
+    pub source: String,
+}
+
 /// A new rule set version.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,7 @@
 // Each test binary uses part of the harness.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod consortium;
 
 use axum::body::Body;

@@ -404,6 +404,36 @@ impl PaymentService {
         run_view(&run)
     }
 
+    /// One page of the settlement runs, as the console lists them.
+    pub async fn settlement_runs(
+        &self,
+        page: &tally_store::lists::ListPage,
+    ) -> Result<Vec<SettlementRunView>, PaymentServiceError> {
+        self.database()
+            .settlement_runs_list(page)
+            .await?
+            .iter()
+            .map(run_view)
+            .collect()
+    }
+
+    /// Merchant `id`'s statements across runs, newest first: at most `limit` after
+    /// skipping `offset`. An unknown merchant is refused.
+    pub async fn merchant_statements(
+        &self,
+        id: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<SettlementStatementView>, PaymentServiceError> {
+        self.merchant(id).await?;
+        self.database()
+            .statements_of_merchant(id, offset, limit)
+            .await?
+            .iter()
+            .map(statement_view)
+            .collect()
+    }
+
     /// The statements of the run of `date`, every merchant's or one's.
     pub async fn settlement_statements(
         &self,
