@@ -177,16 +177,16 @@ async fn work_the_held_order(browser: &mut Browser, lender: &Lender) {
         .await;
     assert_eq!(browser.path().await, "/console/cases");
     // The stolen-account claim comes first, then the held order, then the review.
-    let kinds = browser.texts("main table tbody td:first-child").await;
+    let kinds = browser.texts("main table tbody td:nth-child(2)").await;
     assert_eq!(kinds, ["stolen account", "hold delivery", "review"]);
     browser.look("case-queue").await;
     browser.choose("select[name=kind]", "hold_delivery").await;
     browser.click("form.filters button[type=submit]").await;
     assert_eq!(
-        browser.texts("main table tbody td:first-child").await,
+        browser.texts("main table tbody td:nth-child(2)").await,
         ["hold delivery"]
     );
-    browser.click("main table tbody td:first-child a").await;
+    browser.click("main table tbody td:nth-child(2) a").await;
     assert_eq!(
         browser.path().await,
         format!("/console/cases/{}", lender.held_order_case)
@@ -225,7 +225,7 @@ async fn work_the_held_order(browser: &mut Browser, lender: &Lender) {
 /// blocked).
 async fn confirm_the_stolen_account_claim(browser: &mut Browser, lender: &Lender) {
     browser.go("/console/cases?kind=stolen_account").await;
-    browser.click("main table tbody td:first-child a").await;
+    browser.click("main table tbody td:nth-child(2) a").await;
     assert_eq!(
         browser.path().await,
         format!("/console/cases/{}", lender.stolen_account_case)
@@ -247,7 +247,7 @@ async fn confirm_the_stolen_account_claim(browser: &mut Browser, lender: &Lender
     // Only the review is left open.
     browser.go("/console/cases").await;
     assert_eq!(
-        browser.texts("main table tbody td:first-child").await,
+        browser.texts("main table tbody td:nth-child(2)").await,
         ["review"]
     );
 }
