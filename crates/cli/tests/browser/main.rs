@@ -385,9 +385,35 @@ async fn read_the_audit(browser: &mut Browser, lender: &Lender) {
     browser.click("section.sign-in button[type=submit]").await;
     assert_eq!(
         browser.texts("header.top nav a").await,
-        ["Overview", "Risk cases", "Rules", "Customers", "Audit"]
+        [
+            "Overview",
+            "Risk cases",
+            "Rules",
+            "Customers",
+            "Payments",
+            "Merchants",
+            "Consortium",
+            "Audit"
+        ]
     );
     browser.look("overview-compliance").await;
+    // The money pages and the consortium's, each reached from the navigation, shown and
+    // checked for accessibility (this lender takes no payments and has no log configured).
+    for (path, heading, name) in [
+        ("/console/payments", "Payments", "payments"),
+        ("/console/merchants", "Merchants", "merchants"),
+        ("/console/consortium", "Consortium", "consortium"),
+    ] {
+        browser
+            .click(&format!("header.top nav a[href='{path}']"))
+            .await;
+        assert_eq!(browser.path().await, path);
+        assert_eq!(browser.text("main h1").await, heading);
+        browser.look(name).await;
+    }
+    browser.go("/console/settlement").await;
+    assert_eq!(browser.text("main h1").await, "Settlement runs");
+    browser.look("settlement-runs").await;
     browser
         .click("header.top nav a[href='/console/audit']")
         .await;
