@@ -402,7 +402,6 @@ async fn read_the_audit(browser: &mut Browser, lender: &Lender) {
     for (path, heading, name) in [
         ("/console/payments", "Payments", "payments"),
         ("/console/merchants", "Merchants", "merchants"),
-        ("/console/consortium", "Consortium", "consortium"),
     ] {
         browser
             .click(&format!("header.top nav a[href='{path}']"))
@@ -411,6 +410,16 @@ async fn read_the_audit(browser: &mut Browser, lender: &Lender) {
         assert_eq!(browser.text("main h1").await, heading);
         browser.look(name).await;
     }
+    // Without a log configured, the Consortium page says what to set.
+    browser
+        .click("header.top nav a[href='/console/consortium']")
+        .await;
+    assert_eq!(browser.path().await, "/console/consortium");
+    assert!(browser
+        .text("main")
+        .await
+        .contains("[consortium_member] log_key"));
+    browser.look("consortium-not-configured").await;
     browser.go("/console/settlement").await;
     assert_eq!(browser.text("main h1").await, "Settlement runs");
     browser.look("settlement-runs").await;
