@@ -73,6 +73,11 @@ const FILES_WITH_FLOATS_THAT_ARE_NOT_MONEY: &[(&str, usize, &str)] = &[
     ),
     ("risk/src/bench.rs", 7, "decisions per second"),
     (
+        "cli/src/bench/settlement.rs",
+        2,
+        "merchants settled per second, printed by the settlement benchmark",
+    ),
+    (
         "risk/src/scenario.rs",
         3,
         "city coordinates of generated events",
