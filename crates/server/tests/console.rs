@@ -970,7 +970,7 @@ async fn the_overview_counts_today_and_draws_bars(harness: Harness) {
             .await,
     );
     assert!(page.contains("<svg"), "{page}");
-    assert!(page.contains("Risk decisions today, by action"));
+    assert!(page.contains("Risk decisions of the day, by action"));
     assert!(page.contains("Credit accounts by delinquency bucket"));
     // One review out of one decision: the longest bar, 400 wide; the others none.
     assert!(page.contains("width=\"400\""), "{page}");

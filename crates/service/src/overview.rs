@@ -1,11 +1,19 @@
 //! The operations overview: one day's counts across the ledger, the risk engine, the case
-//! queue, customers and credit, as the console's first page shows them. Only counts: no
-//! amount is summed here, so nothing of money passes through it.
+//! queue, customers, credit, payments, settlement and reconciliation, as the console's first
+//! page shows them. Only counts: no amount is summed here, so nothing of money passes
+//! through it.
+//!
+//! The day is today unless nothing has happened today yet and something has before: then
+//! it is the latest day with activity ([`overview_day`]), so a database whose business is
+//! in the past (`tally demo`'s simulated months) shows its last business day, not an empty
+//! page.
 
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tally_store::console::NamedCount;
+use tally_store::lists::{ListPage, SETTLEMENT_RUN_SORTS};
+use tally_store::recon::RECON_RUN_SORTS;
 use tally_store::{Database, StoreError};
 
 /// Delinquency buckets in their order, as stored (`tally_store::credit::bucket_name`).
@@ -25,8 +33,28 @@ pub struct OverviewRequest {
     pub cases: bool,
     /// How many customers there are.
     pub customers: bool,
-    /// Credit accounts by delinquency bucket.
+    /// Credit accounts by delinquency bucket, applications approved and declined and
+    /// purchases that day.
     pub credit: bool,
+    /// Payments created that day, and the latest settlement run.
+    pub payments: bool,
+    /// The latest reconciliation run and the exceptions left open.
+    pub recon: bool,
+}
+
+/// The latest settlement run: its business date and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettlementStatus {
+    pub business_date: String,
+    pub status: String,
+}
+
+/// Where reconciliation stands: the latest run (date, exceptions it opened, of them not
+/// resolved) and the exceptions not resolved across every run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconStatus {
+    pub latest: Option<(String, i64, i64)>,
+    pub unresolved: i64,
 }
 
 /// The counts asked for; `None` for a part not asked for.
@@ -41,6 +69,30 @@ pub struct Overview {
     pub customers: Option<i64>,
     /// Every bucket, current first, with zeros (and any other name found, after them).
     pub accounts_by_bucket: Option<Vec<NamedCount>>,
+    /// Credit applications of the day: approved, declined (with zeros).
+    pub applications: Option<Vec<NamedCount>>,
+    /// Purchases authorised on credit lines that day.
+    pub credit_purchases: Option<i64>,
+    pub payments_created: Option<i64>,
+    /// `None` inside: no settlement run yet.
+    pub settlement: Option<Option<SettlementStatus>>,
+    pub recon: Option<ReconStatus>,
+}
+
+/// The day the overview shows: `today`, unless the latest activity recorded is on an
+/// earlier day, which is then shown (with `true`: not today).
+pub async fn overview_day(
+    database: &Database,
+    today: Date,
+    time_zone: &TimeZone,
+) -> Result<(Date, bool), OverviewError> {
+    let (start_of_today, _) = day_bounds(today, time_zone)?;
+    match database.latest_activity_at().await? {
+        Some(latest) if latest < start_of_today => {
+            Ok((latest.to_zoned(time_zone.clone()).date(), true))
+        }
+        _ => Ok((today, false)),
+    }
 }
 
 /// Why the overview could not be counted.
@@ -131,6 +183,50 @@ pub async fn overview(
     } else {
         None
     };
+    let (applications, credit_purchases) = if request.credit {
+        let counted = database.credit_applications_between(from, to).await?;
+        (
+            Some(in_order(&["approved", "declined"], counted)),
+            Some(database.credit_purchases_between(from, to).await?),
+        )
+    } else {
+        (None, None)
+    };
+    let (payments_created, settlement) = if request.payments {
+        let latest = ListPage::new(&SETTLEMENT_RUN_SORTS, Some("business_date"), true, 0, 1)
+            .map_err(|message| StoreError::Corrupt(message))?;
+        let run = database
+            .settlement_runs_list(&latest)
+            .await?
+            .into_iter()
+            .next()
+            .map(|run| SettlementStatus {
+                business_date: run.business_date,
+                status: run.status,
+            });
+        (
+            Some(database.payments_created_between(from, to).await?),
+            Some(run),
+        )
+    } else {
+        (None, None)
+    };
+    let recon = if request.recon {
+        let latest = ListPage::new(&RECON_RUN_SORTS, Some("business_date"), true, 0, 1)
+            .map_err(|message| StoreError::Corrupt(message))?;
+        let run = database
+            .recon_runs_list(&latest)
+            .await?
+            .into_iter()
+            .next()
+            .map(|row| (row.run.business_date, row.run.exceptions, row.unresolved));
+        Some(ReconStatus {
+            latest: run,
+            unresolved: database.recon_exceptions_unresolved().await?,
+        })
+    } else {
+        None
+    };
     Ok(Overview {
         day: request.day,
         entries_posted,
@@ -138,6 +234,11 @@ pub async fn overview(
         cases_by_status,
         customers,
         accounts_by_bucket,
+        applications,
+        credit_purchases,
+        payments_created,
+        settlement,
+        recon,
     })
 }
 

@@ -166,6 +166,77 @@ impl Database {
         Ok(named(rows))
     }
 
+    /// The latest time anything was recorded: a journal entry posted or an event the risk
+    /// engine decided (`None` on an empty database). The overview falls back to its day
+    /// when today has nothing yet, as on a demo's database whose business is in the past.
+    pub async fn latest_activity_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        let latest: Option<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT MAX(at) FROM (SELECT MAX(posted_at) AS at FROM journal_entries \
+                 UNION ALL SELECT MAX(at) AS at FROM risk_events) latest",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        latest.map(timestamp).transpose()
+    }
+
+    /// Credit applications decided in `[from, to)`: `approved` (an account opened) and
+    /// `declined`, from the opening operations stored with their answer.
+    pub async fn credit_applications_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<NamedCount>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT CASE WHEN answer_code = 201 THEN 'approved' ELSE 'declined' END AS answer, \
+                 COUNT(*) FROM credit_operations WHERE kind = 'open' AND created_at >= $1 \
+                 AND created_at < $2 GROUP BY answer ORDER BY answer",
+            )
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(named(rows))
+    }
+
+    /// Purchases authorised on credit lines in `[from, to)`.
+    pub async fn credit_purchases_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM credit_operations WHERE kind = 'authorize' \
+                 AND created_at >= $1 AND created_at < $2",
+            )
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Payments created in `[from, to)`.
+    pub async fn payments_created_between(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM payments WHERE created_at >= $1 AND created_at < $2",
+            )
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
     /// Risk cases by status, in status name order.
     pub async fn risk_cases_by_status(&self) -> Result<Vec<NamedCount>, StoreError> {
         let rows: Vec<(String, i64)> = on_pool!(self, pool => {

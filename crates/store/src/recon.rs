@@ -6,6 +6,20 @@
 use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::{is_unique_violation, StoreError};
+use crate::lists::{order_by, ListPage};
+
+/// Sorts of [`Database::recon_runs_list`], the first the default.
+pub const RECON_RUN_SORTS: [&str; 4] = ["business_date", "exceptions", "unresolved", "matched"];
+/// Sorts of [`Database::recon_exceptions_list`], the first the default (the order the run
+/// found them in).
+pub const RECON_EXCEPTION_SORTS: [&str; 6] = [
+    "id",
+    "class",
+    "state",
+    "assignee",
+    "ledger_amount",
+    "channel_amount",
+];
 
 /// A ledger write as its idempotency record keeps it: the key and the outcome as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -52,6 +66,15 @@ pub struct ReconExceptionRow {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// A stored run with how many of its exceptions are not resolved yet (its status on a
+/// list of runs).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReconRunListRow {
+    #[sqlx(flatten)]
+    pub run: ReconRunRow,
+    pub unresolved: i64,
 }
 
 /// What an earlier exception became in a later run that carried it.
@@ -154,6 +177,85 @@ impl Database {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(before)
                 .bind(limit)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// One page of the runs, each with its count of exceptions not resolved yet.
+    pub async fn recon_runs_list(
+        &self,
+        page: &ListPage,
+    ) -> Result<Vec<ReconRunListRow>, StoreError> {
+        let order = order_by(
+            page,
+            &[
+                ("business_date", "business_date"),
+                ("exceptions", "exceptions"),
+                ("unresolved", "unresolved"),
+                ("matched", "matched"),
+            ],
+            "business_date",
+        );
+        let sql = format!(
+            "SELECT {RUN_COLUMNS}, unresolved FROM (SELECT {RUN_COLUMNS}, \
+             (SELECT COUNT(*) FROM recon_exceptions e WHERE e.business_date = r.business_date \
+             AND e.state <> 'resolved') AS unresolved FROM recon_runs r) runs \
+             {order} LIMIT $1 OFFSET $2"
+        );
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(page.limit)
+                .bind(page.offset)
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Exceptions not resolved yet, across every run.
+    pub async fn recon_exceptions_unresolved(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM recon_exceptions WHERE state <> 'resolved'",
+            )
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// One page of the exceptions matching `filter`, sorted by one of
+    /// [`RECON_EXCEPTION_SORTS`] (an amount sorts an absent side first when ascending).
+    pub async fn recon_exceptions_list(
+        &self,
+        filter: &ExceptionFilter,
+        page: &ListPage,
+    ) -> Result<Vec<ReconExceptionRow>, StoreError> {
+        let order = order_by(
+            page,
+            &[
+                ("id", "id"),
+                ("class", "class"),
+                ("state", "state"),
+                ("assignee", "COALESCE(assignee, '')"),
+                ("ledger_amount", "COALESCE(ledger_amount_minor, -1)"),
+                ("channel_amount", "COALESCE(channel_amount_minor, -1)"),
+            ],
+            "id",
+        );
+        let sql = format!(
+            "SELECT {EXCEPTION_COLUMNS} FROM recon_exceptions \
+             WHERE ($1 IS NULL OR business_date = $1) AND ($2 IS NULL OR class = $2) \
+             AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR assignee = $4) \
+             {order} LIMIT $5 OFFSET $6"
+        );
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(filter.business_date.as_deref())
+                .bind(filter.class.as_deref())
+                .bind(filter.state.as_deref())
+                .bind(filter.assignee.as_deref())
+                .bind(page.limit)
+                .bind(page.offset)
                 .fetch_all(pool)
                 .await?
         }))

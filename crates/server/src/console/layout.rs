@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use maud::{html, Markup, DOCTYPE};
 
 /// The pages of the navigation, each with the scope it needs (`None`: any signed-in key).
-const NAVIGATION: [(&str, &str, Option<&str>); 8] = [
+const NAVIGATION: [(&str, &str, Option<&str>); 9] = [
     ("/console/overview", "Overview", None),
     ("/console/cases", "Risk cases", Some("risk:analyst")),
     ("/console/rules", "Rules", Some("risk:admin")),
     ("/console/customers", "Customers", Some("credit:read")),
     ("/console/payments", "Payments", Some("payments:read")),
     ("/console/merchants", "Merchants", Some("payments:read")),
+    ("/console/recon", "Reconciliation", Some("recon:read")),
     (
         "/console/consortium",
         "Consortium",

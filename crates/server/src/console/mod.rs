@@ -12,8 +12,8 @@
 //! key lacks answers 403 and its link is not shown. Every action goes through the same
 //! service call as its API route (`CustomerService`, `RiskService`, `PaymentService`): cases
 //! (bulk claim, evidence export), customers, rules (upload, back-test, four-eyes
-//! activation), payments and merchants with their settlement, the consortium log (checked
-//! on the server), the audit. Tables sort and page on the server (`table`).
+//! activation), payments and merchants with their settlement, the reconciliation worklist
+//! (`ReconWorklist`: assign, resolve), the consortium log (checked on the server), the audit. Tables sort and page on the server (`table`).
 
 mod audit;
 mod cases;
@@ -23,6 +23,7 @@ mod layout;
 mod merchants;
 mod overview;
 mod payments;
+mod recon;
 mod rules;
 pub mod session;
 mod table;
@@ -86,6 +87,14 @@ where
         .route("/console/merchants/{id}", get(merchants::merchant_page))
         .route("/console/settlement", get(merchants::runs))
         .route("/console/settlement/{date}", get(merchants::run_page))
+        .route("/console/recon", get(recon::runs))
+        .route("/console/recon/{date}", get(recon::run_page))
+        .route("/console/recon/exceptions/{id}", get(recon::exception_page))
+        .route("/console/recon/exceptions/{id}/assign", post(recon::assign))
+        .route(
+            "/console/recon/exceptions/{id}/resolve",
+            post(recon::resolve),
+        )
         .route("/console/rules", get(rules::show).post(rules::upload))
         .route("/console/rules/backtest", post(rules::backtest))
         .route(

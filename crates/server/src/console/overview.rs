@@ -1,4 +1,7 @@
-//! The overview: today's counts, each part shown only to a key whose scopes allow it.
+//! The overview: one day's counts (today's, or the latest day with activity when today has
+//! none yet), each part shown only to a key whose scopes allow it: volumes, credit
+//! applications approved and declined, orders stopped by risk control, risk decisions and
+//! cases, delinquency by bucket, settlement and reconciliation status.
 
 use super::layout::{bar_chart, page, respond, PageError};
 use super::session::Viewer;
@@ -10,7 +13,7 @@ use axum::response::Response;
 use axum::Extension;
 use jiff::tz::TimeZone;
 use maud::html;
-use tally_service::overview::{overview, OverviewRequest};
+use tally_service::overview::{overview, overview_day, OverviewRequest};
 use tally_store::console::NamedCount;
 
 fn bars(counts: &[NamedCount]) -> Vec<(String, i64)> {
@@ -20,7 +23,16 @@ fn bars(counts: &[NamedCount]) -> Vec<(String, i64)> {
         .collect()
 }
 
-/// `GET /console/overview`: today (in the credit service's time zone, UTC without one).
+/// The count named `name` among `counts`, 0 when absent.
+fn count_of(counts: &[NamedCount], name: &str) -> i64 {
+    counts
+        .iter()
+        .find(|count| count.name == name)
+        .map_or(0, |count| count.count)
+}
+
+/// `GET /console/overview`: today (in the credit service's time zone, UTC without one), or
+/// the latest day with activity when today has none yet.
 pub async fn show(
     State(state): State<ConsoleState>,
     Extension(viewer): Extension<Viewer>,
@@ -30,7 +42,10 @@ pub async fn show(
         .credit
         .as_ref()
         .map_or(TimeZone::UTC, |credit| credit.time_zone.clone());
-    let day = state.app.clock.now().to_zoned(time_zone.clone()).date();
+    let today = state.app.clock.now().to_zoned(time_zone.clone()).date();
+    let (day, earlier) = overview_day(&state.app.database, today, &time_zone)
+        .await
+        .map_err(ApiError::internal)?;
     let principal = &viewer.principal;
     let request = OverviewRequest {
         day,
@@ -40,6 +55,8 @@ pub async fn show(
         cases: principal.has("risk:analyst"),
         customers: principal.has("credit:read"),
         credit: principal.has("credit:read"),
+        payments: principal.has("payments:read"),
+        recon: principal.has("recon:read"),
     };
     let counted = overview(&state.app.database, &request)
         .await
@@ -50,12 +67,44 @@ pub async fn show(
             .find(|status| status.name == "open")
             .map_or(0, |status| status.count)
     });
+    let stopped = counted
+        .decisions_by_action
+        .as_ref()
+        .map(|decisions| count_of(decisions, "reject") + count_of(decisions, "hold_delivery"));
     let content = html! {
         h1 { "Overview" }
-        p.muted { "Today is " (counted.day) "." }
-        section.tiles {
+        @if earlier {
+            p.notice {
+                "Nothing has happened today (" (today) ") yet: this is " strong { (counted.day) }
+                ", the latest day with activity."
+            }
+        } @else {
+            p.muted { "Today is " (counted.day) "." }
+        }
+        section.tiles aria-label="The day in numbers" {
+            @if let Some(purchases) = counted.credit_purchases {
+                div.tile { span.number { (purchases) } span { "purchases on credit" } }
+            }
+            @if let Some(payments) = counted.payments_created {
+                div.tile {
+                    span.number { (payments) }
+                    a href="/console/payments" { "payments" }
+                }
+            }
+            @if let Some(applications) = &counted.applications {
+                div.tile {
+                    span.number { (count_of(applications, "approved")) " / " (count_of(applications, "declined")) }
+                    span { "credit applications approved / declined" }
+                }
+            }
+            @if let Some(stopped) = stopped {
+                div.tile {
+                    span.number { (stopped) }
+                    span { "orders stopped by risk control (rejected or delivery held)" }
+                }
+            }
             @if let Some(entries) = counted.entries_posted {
-                div.tile { span.number { (entries) } span { "ledger entries posted today" } }
+                div.tile { span.number { (entries) } span { "ledger entries posted" } }
             }
             @if let Some(open) = open_cases {
                 div.tile {
@@ -69,11 +118,43 @@ pub async fn show(
                     a href="/console/customers" { "customers" }
                 }
             }
+            @if let Some(settlement) = &counted.settlement {
+                div.tile {
+                    @match settlement {
+                        Some(run) => {
+                            span.number { (run.status) }
+                            a href=(format!("/console/settlement/{}", run.business_date)) {
+                                "settlement of " (run.business_date)
+                            }
+                        }
+                        None => { span.number { "—" } span { "no settlement run yet" } }
+                    }
+                }
+            }
+            @if let Some(recon) = &counted.recon {
+                div.tile {
+                    span.number { (recon.unresolved) }
+                    a href="/console/recon" { "reconciliation exceptions open" }
+                    @if let Some((date, exceptions, unresolved)) = &recon.latest {
+                        span.muted.detail {
+                            "latest run " (date) ": " (exceptions) " found, " (unresolved) " open"
+                        }
+                    } @else {
+                        span.muted.detail { "no run yet" }
+                    }
+                }
+            }
         }
         @if let Some(decisions) = &counted.decisions_by_action {
             section {
-                h2 { "Risk decisions today, by action" }
-                (bar_chart("Risk decisions today, by action", &bars(decisions)))
+                h2 { "Risk decisions of the day, by action" }
+                (bar_chart("Risk decisions of the day, by action", &bars(decisions)))
+            }
+        }
+        @if let Some(applications) = &counted.applications {
+            section {
+                h2 { "Credit applications of the day" }
+                (bar_chart("Credit applications of the day", &bars(applications)))
             }
         }
         @if let Some(statuses) = &counted.cases_by_status {
@@ -89,7 +170,8 @@ pub async fn show(
             }
         }
         @if counted.entries_posted.is_none() && counted.decisions_by_action.is_none()
-            && counted.customers.is_none() {
+            && counted.customers.is_none() && counted.payments_created.is_none()
+            && counted.recon.is_none() {
             p { "This key's scopes show no part of the overview." }
         }
     };

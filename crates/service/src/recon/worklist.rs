@@ -19,6 +19,7 @@ use jiff::Timestamp;
 use std::collections::BTreeMap;
 use tally_core::Amount;
 use tally_ledger::{Command, NewEntry, NewLeg, Outcome, Side};
+use tally_store::lists::ListPage;
 use tally_store::recon::{ExceptionChange, ExceptionFilter};
 use tally_store::{Database, LedgerWriter, WriteError};
 
@@ -115,6 +116,14 @@ impl ReconWorklist {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ExceptionView>, ReconServiceError> {
+        self.check_filter(filter).await?;
+        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
+        let rows = self.database.recon_exceptions(filter, after, limit).await?;
+        rows.iter().map(ExceptionView::of).collect()
+    }
+
+    /// A filter's class and state must exist, and its run too.
+    async fn check_filter(&self, filter: &ExceptionFilter) -> Result<(), ReconServiceError> {
         if let Some(class) = &filter.class {
             if !CLASSES.contains(&class.as_str()) {
                 return Err(ReconServiceError::Invalid(format!(
@@ -134,8 +143,30 @@ impl ReconWorklist {
         if let Some(date) = &filter.business_date {
             self.run(date).await?;
         }
-        let limit = limit.clamp(1, PAGE_LIMIT_MAX);
-        let rows = self.database.recon_exceptions(filter, after, limit).await?;
+        Ok(())
+    }
+
+    /// One page of the runs sorted as `page` says (the console's table), each with how
+    /// many of its exceptions are not resolved yet.
+    pub async fn runs_page(
+        &self,
+        page: &ListPage,
+    ) -> Result<Vec<(RunView, i64)>, ReconServiceError> {
+        let rows = self.database.recon_runs_list(page).await?;
+        rows.iter()
+            .map(|row| Ok((RunView::of(&row.run)?, row.unresolved)))
+            .collect()
+    }
+
+    /// One page of the exceptions matching `filter` sorted as `page` says (the console's
+    /// table), refused as [`ReconWorklist::exceptions`] refuses a filter.
+    pub async fn exceptions_page(
+        &self,
+        filter: &ExceptionFilter,
+        page: &ListPage,
+    ) -> Result<Vec<ExceptionView>, ReconServiceError> {
+        self.check_filter(filter).await?;
+        let rows = self.database.recon_exceptions_list(filter, page).await?;
         rows.iter().map(ExceptionView::of).collect()
     }
 
