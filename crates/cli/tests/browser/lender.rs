@@ -1,7 +1,8 @@
 //! The lender the browser story works on, made through the API as a lender's own systems
 //! would: customers onboarded, transactions decided by the risk engine until one delivery
-//! address behind five customers holds an order, a watched device sent to review, and a
-//! customer's stolen-account claim. [`Lender`] is all the story needs to know, so the same
+//! address behind five customers holds an order, a watched device sent to review twice, a
+//! customer's stolen-account claim, and a reconciliation run of Tally's books whose bank file
+//! has rows the books do not (made by `tally recon books`, as the daily job makes it). [`Lender`] is all the story needs to know, so the same
 //! story can run on data made another way (`tally demo`'s) by filling it from there.
 
 use super::support::post;
@@ -48,6 +49,11 @@ pub struct Lender {
     pub analyst_key: String,
     /// A compliance officer: `admin`, who reads the audit.
     pub compliance_key: String,
+    /// A finance clerk: `recon:read`, `recon:write`.
+    pub clerk_key: String,
+    /// A reconciliation run's business date, and the reference of one of its exceptions.
+    pub recon_run: String,
+    pub recon_reference: String,
     /// An open `hold_delivery` case, and the rule that opened it.
     pub held_order_case: String,
     pub held_order_rule: String,
@@ -152,10 +158,18 @@ pub struct People {
     pub analyst_key: String,
     pub risk_lead_key: String,
     pub compliance_key: String,
+    pub clerk_key: String,
+}
+
+/// A reconciliation run already made on the lender's database: its date and the reference
+/// of an exception in it.
+pub struct ReconRun {
+    pub business_date: String,
+    pub reference: String,
 }
 
 /// Makes the lender's data through `api`, for `people` to work on.
-pub async fn make_lender(api: &Api<'_>, people: People) -> Lender {
+pub async fn make_lender(api: &Api<'_>, people: People, recon: ReconRun) -> Lender {
     let zhang_san = api
         .create_customer("张三", ZHANG_SAN_PHONE, ZHANG_SAN_NATIONAL_ID)
         .await;
@@ -202,6 +216,18 @@ pub async fn make_lender(api: &Api<'_>, people: People) -> Lender {
         ))
         .await;
     assert_eq!(watched["decision"]["action"], "review", "{watched}");
+    // The same device again, for another customer: a second review, so that the queue has
+    // two cases of a kind to claim at once.
+    let again = api
+        .decide(transaction(
+            "order-watched-again",
+            "shopper-7",
+            "device-ring",
+            "address-hash-77c1",
+            "99.90",
+        ))
+        .await;
+    assert_eq!(again["decision"]["action"], "review", "{again}");
 
     let stolen_account_case = api
         .claim_stolen_account(
@@ -214,6 +240,9 @@ pub async fn make_lender(api: &Api<'_>, people: People) -> Lender {
         analyst_key: people.analyst_key,
         risk_lead_key: people.risk_lead_key,
         compliance_key: people.compliance_key,
+        clerk_key: people.clerk_key,
+        recon_run: recon.business_date,
+        recon_reference: recon.reference,
         held_order_case,
         held_order_rule,
         stolen_account_case,

@@ -171,7 +171,9 @@ fn assign_form(viewer: &Viewer, exception: &ExceptionView) -> Markup {
     html! {
         form.inline method="post" action=(format!("/console/recon/exceptions/{}/assign", exception.id)) {
             (csrf_field(viewer))
-            button type="submit" aria-label=(format!("Assign {} to me", exception.id)) { "Assign to me" }
+            // The id, hidden, names which exception the button assigns; the visible words
+            // stay the start of the name, as speech input expects.
+            button type="submit" { "Assign to me" span.visually-hidden { " " (exception.id) } }
         }
     }
 }
