@@ -194,7 +194,7 @@ pub async fn overview(
     };
     let (payments_created, settlement) = if request.payments {
         let latest = ListPage::new(&SETTLEMENT_RUN_SORTS, Some("business_date"), true, 0, 1)
-            .map_err(|message| StoreError::Corrupt(message))?;
+            .map_err(StoreError::Corrupt)?;
         let run = database
             .settlement_runs_list(&latest)
             .await?
@@ -213,7 +213,7 @@ pub async fn overview(
     };
     let recon = if request.recon {
         let latest = ListPage::new(&RECON_RUN_SORTS, Some("business_date"), true, 0, 1)
-            .map_err(|message| StoreError::Corrupt(message))?;
+            .map_err(StoreError::Corrupt)?;
         let run = database
             .recon_runs_list(&latest)
             .await?
