@@ -127,3 +127,23 @@ fn a_payment_the_day_after_the_due_date_settles_that_item_as_overdue() {
         ]
     );
 }
+
+#[test]
+fn an_allocation_order_lists_each_step_exactly_once() {
+    assert!(AllocationOrder::default().validate().is_ok());
+    // Seven steps, but one twice and one missing: a payment could never settle the missing
+    // component.
+    let mut repeated = AllocationOrder::default();
+    repeated.0[6] = AllocationStep::Penalty;
+    let refused = repeated.validate().expect_err("a step is missing");
+    assert_eq!(refused.code(), "credit_invalid_configuration");
+    // Every step, and one of them again.
+    let mut longer = AllocationOrder::default();
+    longer.0.push(AllocationStep::CurrentPrincipal);
+    let refused = longer.validate().expect_err("a step is listed twice");
+    assert_eq!(refused.code(), "credit_invalid_configuration");
+    // A step short.
+    let mut shorter = AllocationOrder::default();
+    shorter.0.pop();
+    assert!(shorter.validate().is_err());
+}
