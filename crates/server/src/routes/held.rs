@@ -73,21 +73,18 @@ pub fn held_reply(row: &HeldOperationRow) -> (StatusCode, axum::Json<Value>) {
 }
 
 /// The answer of gated money out (a payout, a withdrawal): the payment's own answer with
-/// `status`, or `202` with the held operation; its refusals in the payment routes' form
-/// (`payment` answers the payment service's own), the gate's in its own.
+/// `status`, or `202` with the held operation; a refusal as `refusal` answers it (the
+/// payment service's own in the payment routes' form, the gate's by [`gate_error`]).
 pub fn paid_reply<T: Serialize>(
     status: StatusCode,
     paid: Result<Paid<T>, GateError>,
-    payment: impl FnOnce(GateError) -> Result<axum::response::Response, GateError>,
+    refusal: impl FnOnce(GateError) -> axum::response::Response,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     match paid {
         Ok(Paid::Done(view)) => (status, axum::Json(view)).into_response(),
         Ok(Paid::Held(held)) => held_reply(&held).into_response(),
-        Err(error) => match payment(error) {
-            Ok(response) => response,
-            Err(error) => gate_error(error).into_response(),
-        },
+        Err(error) => refusal(error),
     }
 }
 

@@ -564,8 +564,8 @@ pub async fn withdraw(
         StatusCode::OK,
         paid,
         |error| match error {
-            GateError::Payment(error) => Ok(payment_error(error)),
-            other => Err(other),
+            GateError::Payment(error) => payment_error(error),
+            other => crate::routes::held::gate_error(other).into_response(),
         },
     ))
 }

@@ -295,8 +295,7 @@ pub async fn run_scheduled_payouts(
                 .await
             {
                 Ok(run) => (StatusCode::OK, axum::Json(run)).into_response(),
-                Err(error) => payout_refusal(error)
-                    .unwrap_or_else(|error| crate::routes::held::gate_error(error).into_response()),
+                Err(error) => payout_refusal(error),
             },
         );
     }
@@ -316,10 +315,10 @@ pub(crate) fn money_gate(state: &AppState) -> Option<&std::sync::Arc<RiskGate>> 
         .filter(|gate| gate.payments.is_some())
 }
 
-/// A payout refusal of the payment service in its own form; the gate's are left to it.
-fn payout_refusal(error: GateError) -> Result<Response, GateError> {
+/// A refusal of gated money out: the payment service's in its own form, the gate's in its.
+fn payout_refusal(error: GateError) -> Response {
     match error {
-        GateError::Payout(error) => Ok(payout_error(error)),
-        other => Err(other),
+        GateError::Payout(error) => payout_error(error),
+        other => crate::routes::held::gate_error(other).into_response(),
     }
 }
