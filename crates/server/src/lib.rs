@@ -354,13 +354,16 @@ pub fn app_with_risk(
     // With the risk engine, credit and profile changes are gated by it (one-time codes to
     // the log unless the caller set a gate with its own sink).
     if let (Some(risk), None) = (&risk, &state.risk_gate) {
-        state.risk_gate = Some(Arc::new(tally_service::risk_gate::RiskGate::new(
-            risk.clone(),
-            state.database.clone(),
-            state.clock.clone(),
-            state.privacy.clone(),
-            state.credit.clone(),
-        )));
+        state.risk_gate = Some(Arc::new(
+            tally_service::risk_gate::RiskGate::new(
+                risk.clone(),
+                state.database.clone(),
+                state.clock.clone(),
+                state.privacy.clone(),
+                state.credit.clone(),
+            )
+            .with_payments(state.payments.clone()),
+        ));
     }
     let body_limit = state.limits.body_limit_bytes;
     let batch_body_limit = state.limits.batch_body_limit_bytes;

@@ -3,8 +3,11 @@
 //! rule pack) before they take effect. Stories: a purchase from a blocked device is refused
 //! with the rule's reason; an account takeover (a new device changes the phone, then buys
 //! high-value goods for a new address) is stepped up, then held; an authorisation parked for
-//! review completes when the case is approved and is refused when it is rejected. Then every
-//! refusal of the gate, each changing nothing.
+//! review reserves its credit, completes when the case is approved and is refused (the credit
+//! given back) when it is rejected. Money out: a merchant payout refused with the rule's
+//! reason moves nothing; one parked for review is paid on approval and refused on rejection,
+//! the money where it was; a withdrawal after a takeover is stepped up. Then every refusal of
+//! the gate, each changing nothing.
 #![allow(clippy::unwrap_used)]
 
 use axum::http::StatusCode;
@@ -31,9 +34,19 @@ support::deref_to_app!(Harness);
 
 impl Harness {
     async fn new(test: TestDatabase) -> Self {
-        let setup = Setup::default().privacy(privacy()).credit().risk();
+        let setup = Setup::default().privacy(privacy()).payments().risk();
         let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
-        let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
+        let clerk = app
+            .key(
+                "clerk",
+                &[
+                    "credit:write",
+                    "credit:read",
+                    "payments:write",
+                    "payments:read",
+                ],
+            )
+            .await;
         let analyst = app.key("analyst", &["risk:write", "risk:analyst"]).await;
         let admin = app.key("admin", &["admin"]).await;
         Harness {
@@ -118,6 +131,74 @@ impl Harness {
     async fn count(&self, sql: &str) -> i64 {
         self.scalar(sql).await
     }
+
+    async fn available_credit(&self, account: i64) -> Value {
+        let (status, body) = self.get(&format!("/v1/credit/accounts/{account}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["available_credit"]["value"].clone()
+    }
+
+    /// A merchant's available balance (a liability: credits less debits), in minor units.
+    async fn merchant_available(&self, merchant: &str) -> i64 {
+        let code = format!("payments-merchant-{merchant}-available-CNY");
+        let id = self.database.account_id_by_code(&code).await.unwrap();
+        let Some(id) = id else { return 0 };
+        let balance = self.database.account(id).await.unwrap().unwrap().balance;
+        balance.credits_posted - balance.debits_posted
+    }
+
+    /// Puts `minor` in a merchant's available balance, as a settlement would (from the
+    /// channel's clearing account).
+    async fn fund_merchant(&self, merchant: &str, minor: i64) {
+        use tally_ledger::{Actor, Command, NewEntry, NewLeg, Side};
+        let payments = self.payments.as_deref().unwrap();
+        let service = payments
+            .accounts()
+            .service(&self.database, &self.writer, tally_core::Currency::CNY)
+            .await
+            .unwrap();
+        let accounts = payments
+            .accounts()
+            .merchant(
+                &self.database,
+                &self.writer,
+                merchant,
+                tally_core::Currency::CNY,
+            )
+            .await
+            .unwrap();
+        let amount = tally_core::Amount::new(minor, tally_core::Currency::CNY);
+        let leg = |account_id, side| NewLeg {
+            account_id,
+            side,
+            amount,
+        };
+        let entry = NewEntry {
+            description: format!("test settlement of {merchant}"),
+            metadata: Default::default(),
+            legs: vec![
+                leg(service.channel_clearing, Side::Debit),
+                leg(accounts.available, Side::Credit),
+            ],
+        };
+        self.writer
+            .submit_as(
+                Actor::Service("payments"),
+                format!("risk-gate-test-fund:{merchant}:{minor}"),
+                Command::PostEntry(entry),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn payout(&self, key: &str, merchant: &str, value: &str) -> (StatusCode, Value) {
+        self.post(
+            "/v1/payouts",
+            key,
+            json!({"merchant_id": merchant, "amount": cny(value)}),
+        )
+        .await
+    }
 }
 
 tally_store::on_both_backends!(
@@ -129,6 +210,9 @@ tally_store::on_both_backends!(
     profile_changes_are_sealed_audited_and_refused_with_their_codes,
     one_time_codes_are_refused_when_wrong_spent_or_expired,
     a_risk_event_naming_an_unknown_tally_customer_is_refused,
+    a_payout_rejected_by_the_engine_moves_nothing,
+    a_payout_parked_for_review_is_paid_on_approval_and_refused_on_rejection,
+    a_withdrawal_after_a_phone_change_is_stepped_up,
 );
 
 async fn a_purchase_from_a_blocked_device_is_refused_with_the_rules_reason(harness: Harness) {
@@ -209,6 +293,17 @@ async fn an_account_takeover_is_stepped_up_then_held(harness: Harness) {
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["risk"]["action"], "hold_delivery", "{body}");
+    // A retry answers the same, the delivery hold's mark included, decided once.
+    let (status, again) = harness
+        .authorize(
+            account,
+            "takeover-buy",
+            json!({"amount": cny("3000.00"), "device": "thief-phone", "delivery_address": "Room 5, 88 Unknown Rd"}),
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &body));
+    let sql = format!("SELECT COUNT(*) FROM risk_events WHERE customer = '{customer}' AND action = 'hold_delivery'");
+    assert_eq!(harness.count(&sql).await, 1);
     let reasons = body["risk"]["reasons"].as_array().unwrap();
     assert!(reasons.contains(&json!("ACCOUNT_TAKEOVER")), "{body}");
     let case = body["risk"]["case_id"].as_str().unwrap();
@@ -242,7 +337,15 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
     assert_eq!(held["status"], "under_review");
     let case = held["case_id"].as_str().unwrap().to_string();
     let id = held["id"].as_str().unwrap().to_string();
-    assert_eq!(harness.authorizations(account).await, 0);
+    // While parked, its credit is reserved: the customer cannot spend it twice meanwhile.
+    let limit = harness.available_credit(account).await;
+    assert_eq!(harness.authorizations(account).await, 1);
+    let (_, line) = harness.get(&format!("/v1/credit/accounts/{account}")).await;
+    assert_eq!(
+        line["limit"]["value"],
+        limit_plus(&limit, "250.00"),
+        "{line}"
+    );
     // Asked again, it answers where it stands.
     let (status, again) = harness
         .authorize(account, "watched-1", purchase.clone())
@@ -269,7 +372,15 @@ async fn a_reviewed_authorisation_completes_when_approved_and_is_refused_when_re
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{held}");
     let case = held["case_id"].as_str().unwrap().to_string();
+    let before = harness.available_credit(account).await;
+    assert_eq!(harness.authorizations(account).await, 2);
     harness.decide_case(&case, "reject").await;
+    // Rejected: the reservation is given back.
+    assert_eq!(harness.authorizations(account).await, 1);
+    assert_eq!(
+        harness.available_credit(account).await,
+        limit_plus(&before, "300.00")
+    );
     let (status, refused) = harness.authorize(account, "watched-2", second).await;
     assert_eq!(status, StatusCode::CONFLICT, "{refused}");
     assert_eq!(code(&refused), "risk_review_rejected");
@@ -620,4 +731,218 @@ async fn a_risk_event_naming_an_unknown_tally_customer_is_refused(harness: Harne
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
+}
+
+/// `value` (a major-unit amount string) plus `more`, as the API writes amounts.
+fn limit_plus(value: &Value, more: &str) -> Value {
+    let minor = |text: &str| -> i64 {
+        let (units, cents) = text.split_once('.').unwrap();
+        units.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+    };
+    let total = minor(value.as_str().unwrap()) + minor(more);
+    json!(format!("{}.{:02}", total / 100, total % 100))
+}
+
+async fn a_payout_rejected_by_the_engine_moves_nothing(harness: Harness) {
+    harness.fund_merchant("m1", 100_000).await;
+    harness.list("block", "merchant", "m1").await;
+    let (status, body) = harness.payout("payout-1", "m1", "400.00").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(code(&body), "risk_rejected");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("BLOCK_LISTED"), "{message}");
+    assert_eq!(harness.merchant_available("m1").await, 100_000);
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 0);
+    // A retry is the same refusal, decided once.
+    let (status, again) = harness.payout("payout-1", "m1", "400.00").await;
+    assert_eq!((status, again), (StatusCode::CONFLICT, body));
+    let sql = "SELECT COUNT(*) FROM risk_events WHERE action = 'reject' AND body LIKE '%payout%'";
+    assert_eq!(harness.count(sql).await, 1);
+    // A payout the payment service refuses is refused with its own code, before any event.
+    harness.fund_merchant("m2", 10_000).await;
+    let (status, body) = harness.payout("payout-2", "m2", "400.00").await;
+    assert_eq!(
+        (status, code(&body)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payout_above_available_balance"
+        ),
+        "{body}"
+    );
+    assert_eq!(harness.count(sql).await, 1);
+    // An approved payout moves the money at once.
+    let (status, body) = harness.payout("payout-3", "m2", "40.00").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(harness.merchant_available("m2").await, 6_000);
+}
+
+async fn a_payout_parked_for_review_is_paid_on_approval_and_refused_on_rejection(harness: Harness) {
+    harness.fund_merchant("m1", 100_000).await;
+    harness.list("watch", "merchant", "m1").await;
+    let (status, held) = harness.payout("watched-1", "m1", "300.00").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(
+        (&held["action"], &held["kind"], &held["status"]),
+        (&json!("review"), &json!("payout"), &json!("under_review"))
+    );
+    assert_eq!(held["reasons"], json!(["WATCH_LISTED"]));
+    // Parked, nothing moved.
+    assert_eq!(harness.merchant_available("m1").await, 100_000);
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 0);
+    let (status, again) = harness.payout("watched-1", "m1", "300.00").await;
+    assert_eq!((status, &again), (StatusCode::ACCEPTED, &held));
+    let case = held["case_id"].as_str().unwrap().to_string();
+    harness.decide_case(&case, "approve").await;
+    assert_eq!(harness.merchant_available("m1").await, 70_000);
+    let id = held["id"].as_str().unwrap();
+    let (status, done) = harness.get(&format!("/v1/held-operations/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["outcome"]["state"], "created");
+    // The request again answers the payout, made once.
+    let (status, paid) = harness.payout("watched-1", "m1", "300.00").await;
+    assert_eq!(status, StatusCode::CREATED, "{paid}");
+    assert_eq!(paid, done["outcome"]);
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 1);
+
+    let (status, held) = harness.payout("watched-2", "m1", "200.00").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let case = held["case_id"].as_str().unwrap().to_string();
+    harness.decide_case(&case, "reject").await;
+    let (status, refused) = harness.payout("watched-2", "m1", "200.00").await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::CONFLICT, "risk_review_rejected"),
+        "{refused}"
+    );
+    // The money is where it was.
+    assert_eq!(harness.merchant_available("m1").await, 70_000);
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 1);
+    // A parked payout whose balance was spent meanwhile ends refused with the payout's code.
+    let (status, held) = harness.payout("watched-3", "m1", "600.00").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let (status, body) = harness.payout("other", "m1", "500.00").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    harness
+        .decide_case(body["case_id"].as_str().unwrap(), "approve")
+        .await;
+    harness
+        .decide_case(held["case_id"].as_str().unwrap(), "approve")
+        .await;
+    let (status, refused) = harness.payout("watched-3", "m1", "600.00").await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::CONFLICT, "payout_above_available_balance"),
+        "{refused}"
+    );
+    assert_eq!(harness.merchant_available("m1").await, 20_000);
+}
+
+async fn a_withdrawal_after_a_phone_change_is_stepped_up(harness: Harness) {
+    let (_, customer) = harness.customer_with_line("phone-1").await;
+    let bank = harness.bank.clone().unwrap();
+    let card = bank
+        .register_card(
+            "4242424242424242",
+            "12/30",
+            tally_core::Amount::parse("5000.00", tally_core::Currency::CNY).unwrap(),
+        )
+        .await
+        .unwrap();
+    let token = card.token.as_str().to_string();
+    let (status, body) = harness
+        .post(
+            "/v1/payments/cards",
+            "card",
+            json!({"customer": customer, "card_token": token}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let wallet = format!("/v1/payments/wallets/{customer}");
+    let (status, body) = harness
+        .post(
+            &format!("{wallet}/top-ups"),
+            "top-up",
+            json!({"card_token": token, "amount": cny("2000.00")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let balance = |body: &Value| body["wallet"]["available"]["value"].clone();
+    // A withdrawal from the customer's own device goes through.
+    let withdrawal = |key: &'static str, value: &'static str, device: &'static str| {
+        let harness = &harness;
+        let uri = format!("{wallet}/withdrawals");
+        let token = token.clone();
+        async move {
+            harness
+                .post(
+                    &uri,
+                    key,
+                    json!({"card_token": token, "amount": cny(value), "device": device}),
+                )
+                .await
+        }
+    };
+    let (status, body) = withdrawal("own", "100.00", "phone-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, shown) = harness.get(&wallet).await;
+    assert_eq!(balance(&shown), json!("1900.00"), "{shown}");
+    // Two days on, a new device changes the phone (the thief has the code), then withdraws.
+    harness.clock.advance(jiff::SignedDuration::from_hours(48));
+    let (status, held) = harness
+        .post(
+            &format!("/v1/customers/{customer}/phone"),
+            "phone-change",
+            json!({"phone": "13700137000", "device": "thief-phone"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    let id = held["id"].as_str().unwrap();
+    let sent = harness.codes.last_for(id).unwrap();
+    let (status, body) = harness
+        .post(
+            &format!("/v1/held-operations/{id}/code"),
+            "unused",
+            json!({"code": sent}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, held) = withdrawal("cash-out", "1500.00", "thief-phone").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{held}");
+    assert_eq!(
+        (&held["action"], &held["kind"], &held["status"]),
+        (
+            &json!("step_up"),
+            &json!("withdrawal"),
+            &json!("waiting_for_code")
+        )
+    );
+    assert_eq!(held["reasons"], json!(["SPEND_AFTER_CREDENTIAL_CHANGE"]));
+    // Held, nothing moved.
+    let (_, shown) = harness.get(&wallet).await;
+    assert_eq!(balance(&shown), json!("1900.00"), "{shown}");
+    let (status, again) = withdrawal("cash-out", "1500.00", "thief-phone").await;
+    assert_eq!((status, &again), (StatusCode::ACCEPTED, &held));
+    // The code the customer received lets it through: the wallet operation is made.
+    let id = held["id"].as_str().unwrap();
+    let sent = harness.codes.last_for(id).unwrap();
+    let (status, made) = harness
+        .post(
+            &format!("/v1/held-operations/{id}/code"),
+            "unused",
+            json!({"code": sent}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["kind"], "withdrawal");
+    let (_, shown) = harness.get(&wallet).await;
+    assert_eq!(balance(&shown), json!("400.00"), "{shown}");
+    // The request again answers the withdrawal, made once.
+    let (status, answered) = withdrawal("cash-out", "1500.00", "thief-phone").await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["id"], made["id"]);
+    let sql = format!(
+        "SELECT COUNT(*) FROM wallet_operations WHERE customer = '{customer}' AND kind = 'withdrawal'"
+    );
+    assert_eq!(harness.count(&sql).await, 2);
 }

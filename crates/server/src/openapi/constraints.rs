@@ -296,6 +296,7 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         "ChangePhoneRequest",
         "ChangeAddressRequest",
         "BindBankCardRequest",
+        "WalletWithdrawalRequest",
     ] {
         fields.push((schema, "device", risk_entity.clone()));
         fields.push((schema, "ip", risk_entity.clone()));
@@ -342,7 +343,8 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
     fields.push(("CreatePaymentRequest", "customer", customer.clone()));
     fields.push(("SaveCardRequest", "customer", customer));
     fields.push(("SaveCardRequest", "card_token", card_token.clone()));
-    fields.push(("CardMovementRequest", "card_token", card_token));
+    fields.push(("CardMovementRequest", "card_token", card_token.clone()));
+    fields.push(("WalletWithdrawalRequest", "card_token", card_token));
     for field in ["device", "ip", "code"] {
         fields.push(("ConfirmRequest", field, risk_entity.clone()));
     }

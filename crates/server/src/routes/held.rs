@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
 use tally_service::payments::risk_control::STEP_UP_ATTEMPTS_MAX;
+use tally_service::risk_gate::payout::{self, Paid};
 use tally_service::risk_gate::profile::ProfileError;
 use tally_service::risk_gate::{GateError, RiskGate};
 use tally_store::held_operations::HeldOperationRow;
@@ -32,10 +33,11 @@ pub struct HeldOperationBody {
     pub code_expires_at: Option<Timestamp>,
     /// The risk event's id; the held operation's id.
     pub id: String,
-    /// `credit_authorization`, `credit_activation` or `profile_change`.
+    /// `credit_authorization`, `credit_activation`, `profile_change`, `payout` (a merchant's),
+    /// `withdrawal` (from a wallet to a card) or `scheduled_payout` (after settlement).
     pub kind: String,
-    /// When it ended: the answer it completed with (`{kind, body}` for credit operations), or
-    /// the refusal (`{code, message}`).
+    /// When it ended: the answer it completed with (`{kind, body}` for credit operations, the
+    /// payout or wallet operation for money out), or the refusal (`{code, message}`).
     #[schema(value_type = Option<Object>)]
     pub outcome: Option<Value>,
     /// The decision's reason codes.
@@ -68,6 +70,22 @@ impl HeldOperationBody {
 pub fn held_reply(row: &HeldOperationRow) -> (StatusCode, axum::Json<Value>) {
     let body = serde_json::to_value(HeldOperationBody::new(row)).unwrap_or(Value::Null);
     (StatusCode::ACCEPTED, axum::Json(body))
+}
+
+/// The answer of gated money out (a payout, a withdrawal): the payment's own answer with
+/// `status`, or `202` with the held operation; a refusal as `refusal` answers it (the
+/// payment service's own in the payment routes' form, the gate's by [`gate_error`]).
+pub fn paid_reply<T: Serialize>(
+    status: StatusCode,
+    paid: Result<Paid<T>, GateError>,
+    refusal: impl FnOnce(GateError) -> axum::response::Response,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match paid {
+        Ok(Paid::Done(view)) => (status, axum::Json(view)).into_response(),
+        Ok(Paid::Held(held)) => held_reply(&held).into_response(),
+        Err(error) => refusal(error),
+    }
 }
 
 /// The gate of this process, or `503 risk_unavailable`.
@@ -107,6 +125,11 @@ pub fn gate_error(error: GateError) -> ApiError {
         GateError::CustomerUnknown(_) | GateError::HeldNotFound(_) => StatusCode::NOT_FOUND,
         GateError::PrivacyKeysNotConfigured
         | GateError::Profile(ProfileError::PrivacyKeysNotConfigured) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        // A held payout whose completion met storage or a bank answer not known yet: it
+        // stays held, and the same code or case move tries again.
+        error @ (GateError::Payout(_) | GateError::Payment(_)) if payout::retryable(error) => {
             StatusCode::SERVICE_UNAVAILABLE
         }
         _ => StatusCode::UNPROCESSABLE_ENTITY,

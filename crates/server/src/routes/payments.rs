@@ -16,6 +16,7 @@ use crate::wire::payments::{
     BalancesQuery, CapturePaymentRequest, CardList, CardMovementRequest, CardsQuery,
     ConfirmRequest, CreatePaymentRequest, DeclinedBody, RefundPaymentRequest, ReviewDecision,
     ReviewRequest, SaveCardRequest, VaultMovementRequest, VaultYieldRequest, WalletDeclinedBody,
+    WalletWithdrawalRequest,
 };
 use crate::wire::payments::{
     CreateWebhookEndpointRequest, WebhookDeliveriesQuery, WebhookEndpointsQuery,
@@ -34,6 +35,8 @@ use tally_service::payments::webhooks::{
     WebhookDeliveryList, WebhookEndpointList, WebhookEndpointView,
 };
 use tally_service::payments::{PaymentService, PaymentServiceError, PaymentView};
+use tally_service::risk_gate::payout::WithdrawalRequest;
+use tally_service::risk_gate::{GateError, Subject};
 
 /// The payment service, or `503 payments_unavailable` in a process that runs none.
 pub(crate) fn payment_service(state: &AppState) -> Result<&Arc<PaymentService>, ApiError> {
@@ -510,12 +513,62 @@ wallet_route!(
     }
 );
 
-wallet_route!(withdraw, "/v1/payments/wallets/{customer}/withdrawals", CardMovementRequest,
-    "The withdrawal: `pending` while the bank pays out (the amount held in the wallet), `succeeded` once paid",
-    |service, key, customer, body, now| {
-        let amount = body.amount.parse()?;
-        service.withdraw(&key, &customer, &body.card_token, amount, now).await
-    });
+#[utoipa::path(
+    post, path = "/v1/payments/wallets/{customer}/withdrawals", tag = "payments",
+    request_body = WalletWithdrawalRequest,
+    params(("customer" = String, Path, description = "The customer"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
+    responses(
+        (status = 200, description = "The withdrawal: `pending` while the bank pays out (the amount held in the wallet), `succeeded` once paid. Decided first by the risk engine as a `payout` event", body = WalletOperationView),
+        (status = 202, description = "Held by the risk engine, nothing moved: a one-time code was sent to the customer (`step_up`; `POST /v1/held-operations/{id}/code`) or an analyst reviews the case (`review`). The same request again answers where it stands", body = crate::routes::held::HeldOperationBody),
+        (status = 402, description = "The bank declined the card or returned the payout, or the wallet holds too little (`insufficient_balance`): nothing stayed moved", body = WalletDeclinedBody),
+        (status = 409, description = "Idempotency key used for another request; refused by the risk engine with the decision's reason codes (`risk_rejected`), nothing moved; a held withdrawal that ended refused (`step_up_failed`, `step_up_expired`, `risk_review_rejected`)", body = ErrorBody),
+        (status = 422, description = "Not positive, a card not saved or saved by another customer", body = ErrorBody),
+        (status = 503, description = "A step's outcome is unknown (`payment_in_flight`): retry with the same key; no channel configured", body = ErrorBody),
+    ),
+    security(("api_key" = ["payments:write"]))
+)]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(customer): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<WalletWithdrawalRequest>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let key = scoped_key(&principal, &headers)?;
+    let now = state.clock.now();
+    let amount = body.amount.parse()?;
+    let Some(gate) = crate::routes::payouts::money_gate(&state) else {
+        return Ok(operation_answer(
+            service
+                .withdraw(&key, &customer, &body.card_token, amount, now)
+                .await,
+        ));
+    };
+    let caller = principal.caller();
+    let paid = gate
+        .withdraw(WithdrawalRequest {
+            key: &key,
+            customer: &customer,
+            card_token: &body.card_token,
+            amount,
+            subject: Subject {
+                device: body.device.clone(),
+                ip: body.ip.clone(),
+                address: None,
+            },
+            caller: &caller,
+        })
+        .await;
+    Ok(crate::routes::held::paid_reply(
+        StatusCode::OK,
+        paid,
+        |error| match error {
+            GateError::Payment(error) => payment_error(error),
+            other => crate::routes::held::gate_error(other).into_response(),
+        },
+    ))
+}
 
 wallet_route!(
     subscribe_to_vault,

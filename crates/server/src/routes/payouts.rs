@@ -8,6 +8,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{idempotency_key, Path, Query};
 use crate::json::Json;
+use crate::routes::held::{paid_reply, HeldOperationBody};
 use crate::routes::payments::{payment_error, payment_service};
 use crate::state::AppState;
 use crate::wire::payouts::{
@@ -22,6 +23,8 @@ use tally_payments::PayoutError;
 use tally_service::payments::payouts::{
     PayoutBatchView, PayoutList, PayoutRunView, PayoutServiceError, PayoutView,
 };
+use tally_service::risk_gate::payout::MerchantPayoutRequest;
+use tally_service::risk_gate::{GateError, RiskGate, Subject};
 
 /// The HTTP form of a payout refusal.
 pub fn payout_error(error: PayoutServiceError) -> Response {
@@ -81,9 +84,10 @@ fn scoped_key(principal: &Principal, headers: &HeaderMap) -> Result<String, ApiE
     request_body = CreatePayoutRequest,
     params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
-        (status = 201, description = "The payout, created: the amount moved from the merchant's available balance to its payable, in a batch of its own whose file goes to the bank", body = PayoutView),
+        (status = 201, description = "The payout, created: the amount moved from the merchant's available balance to its payable, in a batch of its own whose file goes to the bank. Decided first by the risk engine as a `payout` event", body = PayoutView),
+        (status = 202, description = "Held by the risk engine, nothing moved: a one-time code was sent (`step_up`; `POST /v1/held-operations/{id}/code`) or an analyst reviews the case (`review`; approving it pays out, the balance checked again; rejecting it refuses it). The same request again answers where it stands", body = HeldOperationBody),
         (status = 404, description = "No such merchant (`merchant_not_found`)", body = ErrorBody),
-        (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`); refused by the risk engine with the decision's reason codes (`risk_rejected`), nothing moved; a held payout that ended refused (`step_up_failed`, `step_up_expired`, `risk_review_rejected`)", body = ErrorBody),
         (status = 422, description = "Above the merchant's available balance (`payout_above_available_balance`), a suspended merchant (`merchant_suspended`), another currency than the merchant's (`payout_currency_mismatch`), not positive (`payout_amount_not_positive`)", body = ErrorBody),
         (status = 503, description = "Storage unavailable; retry with the same key", body = ErrorBody),
     ),
@@ -98,6 +102,18 @@ pub async fn create_payout(
     let service = payment_service(&state)?;
     let key = scoped_key(&principal, &headers)?;
     let payout = request.parse()?;
+    if let Some(gate) = money_gate(&state) {
+        let caller = principal.caller();
+        let paid = gate
+            .pay_out_merchant(MerchantPayoutRequest {
+                key: &key,
+                payout,
+                subject: Subject::default(),
+                caller: &caller,
+            })
+            .await;
+        return Ok(paid_reply(StatusCode::CREATED, paid, payout_refusal));
+    }
     Ok(answer(
         StatusCode::CREATED,
         service.create_payout(&key, payout, state.clock.now()).await,
@@ -262,7 +278,7 @@ pub async fn read_payout_return_file(
     post, path = "/v1/payouts/runs", tag = "payouts",
     request_body = PayoutRunRequest,
     responses(
-        (status = 200, description = "The scheduled payouts of the date: one batch per currency paying every merchant's positive available balance (suspended merchants left out). Asked again, the same batches", body = PayoutRunView),
+        (status = 200, description = "The scheduled payouts of the date: one batch per currency paying every merchant's positive available balance (suspended merchants left out). Each payout is decided by the risk engine first: rejected or held ones are left out (held ones are paid out on their own once let through). Asked again, the same batches", body = PayoutRunView),
         (status = 409, description = "The settlement run of the date is not done (`settlement_run_not_done`)", body = ErrorBody),
     ),
     security(("api_key" = ["admin"]))
@@ -272,10 +288,37 @@ pub async fn run_scheduled_payouts(
     Json(request): Json<PayoutRunRequest>,
 ) -> Result<Response, ApiError> {
     let service = payment_service(&state)?;
+    if let Some(gate) = money_gate(&state) {
+        return Ok(
+            match gate
+                .run_scheduled_payouts(request.business_date, state.clock.now())
+                .await
+            {
+                Ok(run) => (StatusCode::OK, axum::Json(run)).into_response(),
+                Err(error) => payout_refusal(error),
+            },
+        );
+    }
     Ok(answer(
         StatusCode::OK,
         service
             .run_scheduled_payouts(request.business_date, state.clock.now())
             .await,
     ))
+}
+
+/// The risk gate when it gates this process's payments (money out is decided by it).
+pub(crate) fn money_gate(state: &AppState) -> Option<&std::sync::Arc<RiskGate>> {
+    state
+        .risk_gate
+        .as_ref()
+        .filter(|gate| gate.payments.is_some())
+}
+
+/// A refusal of gated money out: the payment service's in its own form, the gate's in its.
+fn payout_refusal(error: GateError) -> Response {
+    match error {
+        GateError::Payout(error) => payout_error(error),
+        other => crate::routes::held::gate_error(other).into_response(),
+    }
 }

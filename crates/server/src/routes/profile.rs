@@ -67,21 +67,59 @@ pub struct ProfileChangedBody {
 
 type Reply = Result<(StatusCode, axum::Json<Value>), ApiError>;
 
+/// A profile change request: the new value, and who acts from where.
+trait ProfileRequest {
+    fn into_change(self) -> (NewValue, Subject);
+}
+
+fn subject(device: Option<String>, ip: Option<String>) -> Subject {
+    Subject {
+        device,
+        ip,
+        address: None,
+    }
+}
+
+impl ProfileRequest for ChangePhoneRequest {
+    fn into_change(self) -> (NewValue, Subject) {
+        (NewValue::Phone(self.phone), subject(self.device, self.ip))
+    }
+}
+
+impl ProfileRequest for ChangeAddressRequest {
+    fn into_change(self) -> (NewValue, Subject) {
+        (
+            NewValue::Address(self.address),
+            subject(self.device, self.ip),
+        )
+    }
+}
+
+impl ProfileRequest for BindBankCardRequest {
+    fn into_change(self) -> (NewValue, Subject) {
+        (
+            NewValue::BankCard(self.card_number),
+            subject(self.device, self.ip),
+        )
+    }
+}
+
+/// The one body of the three profile routes: they differ only in the value they change.
 async fn change(
-    state: &AppState,
-    principal: &Principal,
-    headers: &HeaderMap,
-    customer: &str,
-    value: NewValue,
-    subject: Subject,
+    state: AppState,
+    principal: Principal,
+    customer: String,
+    headers: HeaderMap,
+    request: impl ProfileRequest,
 ) -> Reply {
-    let key = idempotency_key(headers)?;
+    let key = idempotency_key(&headers)?;
     let customer = customer
         .parse::<Uuid>()
         .map_err(|_| ApiError::bad_request("invalid_id", format!("{customer:?} is not a UUID")))?
         .to_string();
+    let (value, subject) = request.into_change();
     let caller = principal.caller();
-    let outcome = gate(state)?
+    let outcome = gate(&state)?
         .change_profile(ProfileChangeRequest {
             key: &key,
             customer: &customer,
@@ -118,20 +156,7 @@ pub async fn change_phone(
     headers: HeaderMap,
     Json(request): Json<ChangePhoneRequest>,
 ) -> Reply {
-    let subject = Subject {
-        device: request.device,
-        ip: request.ip,
-        address: None,
-    };
-    change(
-        &state,
-        &principal,
-        &headers,
-        &id,
-        NewValue::Phone(request.phone),
-        subject,
-    )
-    .await
+    change(state, principal, id, headers, request).await
 }
 
 #[utoipa::path(
@@ -155,20 +180,7 @@ pub async fn change_address(
     headers: HeaderMap,
     Json(request): Json<ChangeAddressRequest>,
 ) -> Reply {
-    let subject = Subject {
-        device: request.device,
-        ip: request.ip,
-        address: None,
-    };
-    change(
-        &state,
-        &principal,
-        &headers,
-        &id,
-        NewValue::Address(request.address),
-        subject,
-    )
-    .await
+    change(state, principal, id, headers, request).await
 }
 
 #[utoipa::path(
@@ -192,18 +204,5 @@ pub async fn bind_bank_card(
     headers: HeaderMap,
     Json(request): Json<BindBankCardRequest>,
 ) -> Reply {
-    let subject = Subject {
-        device: request.device,
-        ip: request.ip,
-        address: None,
-    };
-    change(
-        &state,
-        &principal,
-        &headers,
-        &id,
-        NewValue::BankCard(request.card_number),
-        subject,
-    )
-    .await
+    change(state, principal, id, headers, request).await
 }

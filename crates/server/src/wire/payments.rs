@@ -232,6 +232,22 @@ pub struct CardMovementRequest {
     pub amount: AmountInput,
 }
 
+/// Money from the wallet to a saved card (a payout to the customer), decided by the risk
+/// engine first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalletWithdrawalRequest {
+    pub card_token: String,
+    #[schema(value_type = PositiveAmount)]
+    pub amount: AmountInput,
+    /// The device the customer withdraws from (the lender's device id), for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The customer's IP address, for the risk engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+}
+
 /// Money between the wallet and the vault.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

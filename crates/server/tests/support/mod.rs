@@ -259,6 +259,7 @@ pub fn with_gate(
                 state.privacy.clone(),
                 state.credit.clone(),
             )
+            .with_payments(state.payments.clone())
             .with_code_sink(codes.clone()),
         )
     });

@@ -334,44 +334,8 @@ impl PaymentService {
             }
             return self.continue_wallet_operation(&id, now).await;
         }
-        check_customer(customer).map_err(PaymentServiceError::Invalid)?;
-        if !amount.is_positive() {
-            return Err(tally_payments::PaymentError::AmountNotPositive(amount.to_string()).into());
-        }
-        if let Some(token) = card_token {
-            tally_payments::funding::check_card_token(token)?;
-            let card = self
-                .database()
-                .card(token)
-                .await?
-                .ok_or_else(|| PaymentServiceError::CardNotFound(token.to_string()))?;
-            if card.customer != customer {
-                return Err(PaymentServiceError::ForeignSource {
-                    source_name: "card",
-                    reference: token.to_string(),
-                });
-            }
-            self.channel()?;
-        }
-        if kind == WalletOperationKind::Redemption {
-            let limit = Amount::parse(INSTANT_REDEMPTION_DAILY_LIMIT, amount.currency())
-                .map_err(tally_payments::PaymentError::from)?;
-            let day_start = now
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .start_of_day()
-                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?
-                .timestamp();
-            let redeemed = self
-                .database()
-                .wallet_operations_total_since(
-                    customer,
-                    kind.as_str(),
-                    amount.currency().code(),
-                    day_start,
-                )
-                .await?;
-            check_instant_redemption(amount, Amount::new(redeemed, amount.currency()), limit)?;
-        }
+        self.check_wallet_operation(kind, customer, card_token, amount, now)
+            .await?;
         let operation = WalletOperation {
             id: id.clone(),
             kind,
@@ -407,6 +371,87 @@ impl PaymentService {
             }
         }
         self.continue_wallet_operation(&id, now).await
+    }
+
+    /// Whether a wallet operation was made under `key` (a retry continues it).
+    pub async fn wallet_operation_made(&self, key: &str) -> Result<bool, PaymentServiceError> {
+        Ok(self
+            .database()
+            .wallet_operation(&operation_id(key))
+            .await?
+            .is_some())
+    }
+
+    /// Checks a withdrawal as [`PaymentService::withdraw`] would, moving nothing; the
+    /// card's fingerprint.
+    pub async fn check_withdrawal(
+        &self,
+        customer: &str,
+        card_token: &str,
+        amount: Amount,
+        now: Timestamp,
+    ) -> Result<Option<String>, PaymentServiceError> {
+        self.check_wallet_operation(
+            WalletOperationKind::Withdrawal,
+            customer,
+            Some(card_token),
+            amount,
+            now,
+        )
+        .await
+    }
+
+    /// Checks an operation before it is written: the customer, the amount, the card (saved
+    /// by this customer; its fingerprint is answered) and the daily redemption limit.
+    async fn check_wallet_operation(
+        &self,
+        kind: WalletOperationKind,
+        customer: &str,
+        card_token: Option<&str>,
+        amount: Amount,
+        now: Timestamp,
+    ) -> Result<Option<String>, PaymentServiceError> {
+        check_customer(customer).map_err(PaymentServiceError::Invalid)?;
+        let mut card_fingerprint = None;
+        if !amount.is_positive() {
+            return Err(tally_payments::PaymentError::AmountNotPositive(amount.to_string()).into());
+        }
+        if let Some(token) = card_token {
+            tally_payments::funding::check_card_token(token)?;
+            let card = self
+                .database()
+                .card(token)
+                .await?
+                .ok_or_else(|| PaymentServiceError::CardNotFound(token.to_string()))?;
+            if card.customer != customer {
+                return Err(PaymentServiceError::ForeignSource {
+                    source_name: "card",
+                    reference: token.to_string(),
+                });
+            }
+            self.channel()?;
+            card_fingerprint = Some(card.fingerprint);
+        }
+        if kind == WalletOperationKind::Redemption {
+            let limit = Amount::parse(INSTANT_REDEMPTION_DAILY_LIMIT, amount.currency())
+                .map_err(tally_payments::PaymentError::from)?;
+            let day_start = now
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .start_of_day()
+                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?
+                .timestamp();
+            let redeemed = self
+                .database()
+                .wallet_operations_total_since(
+                    customer,
+                    kind.as_str(),
+                    amount.currency().code(),
+                    day_start,
+                )
+                .await?;
+            check_instant_redemption(amount, Amount::new(redeemed, amount.currency()), limit)?;
+        }
+        Ok(card_fingerprint)
     }
 
     /// Takes the remaining steps of operation `id`, under its customer's lock.

@@ -109,23 +109,29 @@ impl RiskGate {
     pub async fn authorize(&self, request: AuthorizationRequest<'_>) -> Result<Gated, GateError> {
         let credit = self.credit_service()?;
         let operations = &credit.operations;
-        if let Some(answer) = operations
-            .replayed(request.key, request.request_hash)
-            .await?
-        {
-            return Ok(Gated::Done(answer));
-        }
         let now = self.clock.now();
         let id = event_id(
             "credit-authorization",
             &[&request.account.to_string(), request.key],
         );
+        // The held operation first: a parked authorisation has reserved its credit under the
+        // request's key, and a retry must still answer that it is held.
         if let Some(held) = self.database.held_operation(&id).await? {
             return match self.as_it_stands(held, request.request_hash)? {
                 Passage::Held(held) => Ok(Gated::Held(held)),
                 Passage::Completed(stored) => Ok(Gated::Done(answer_of(stored))),
                 Passage::Proceed(_) => Err(GateError::HeldNotFound(id)),
             };
+        }
+        if let Some(mut answer) = operations
+            .replayed(request.key, request.request_hash)
+            .await?
+        {
+            // The same answer as the first time: the delivery hold is the stored decision's.
+            if let Some(verdict) = self.stored_verdict(&id).await? {
+                mark_held_delivery(&mut answer, &verdict);
+            }
+            return Ok(Gated::Done(answer));
         }
         let stored = operations.load(request.account).await?;
         // A blocked customer is refused as before the gate, with its own code.
@@ -185,12 +191,12 @@ impl RiskGate {
                 let mut answer = self
                     .run_authorization(credit, &operation, request.key, request.request_hash, now)
                     .await?;
-                if verdict.action == "hold_delivery" {
-                    if let Value::Object(body) = &mut answer.body {
-                        body.insert("risk".into(), verdict.marking());
-                    }
-                }
+                mark_held_delivery(&mut answer, &verdict);
                 Ok(Gated::Done(answer))
+            }
+            Passage::Held(held) if held.action == "review" => {
+                self.reserve(credit, &held, &operation, now).await?;
+                Ok(Gated::Held(held))
             }
             Passage::Held(held) => Ok(Gated::Held(held)),
             Passage::Completed(stored) => Ok(Gated::Done(answer_of(stored))),
@@ -221,6 +227,92 @@ impl RiskGate {
                 now,
             )
             .await?)
+    }
+
+    /// Reserves the credit of an authorisation parked for review: it is authorised now
+    /// under the request's own key (a ledger hold, so the customer cannot spend the amount
+    /// twice meanwhile); approving the case answers that authorisation (the key replays it),
+    /// rejecting it voids it ([`RiskGate::release_authorization`]). Credit the rules refuse by
+    /// now ends the held operation refused with their code.
+    async fn reserve(
+        &self,
+        credit: &CreditService,
+        held: &HeldOperationRow,
+        operation: &HeldAuthorization,
+        now: Timestamp,
+    ) -> Result<(), GateError> {
+        match self
+            .run_authorization(
+                credit,
+                operation,
+                &held.idempotency_key,
+                &held.request_hash,
+                now,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(
+                error @ GateError::Operation(
+                    OperationError::Store(_) | OperationError::LedgerUnavailable(_),
+                ),
+            ) => Err(error),
+            Err(error) => {
+                let code = error.code().to_string();
+                Err(self.refuse(held, &code, &error.to_string(), now).await?)
+            }
+        }
+    }
+
+    /// Gives back the credit a rejected review had reserved: the authorisation made under
+    /// the held request's key is voided (once, under a key derived from the held operation).
+    /// A parked authorisation that reserved nothing (held before reservations, or its
+    /// reservation failed) has nothing to give back.
+    pub(super) async fn release_authorization(
+        &self,
+        held: &HeldOperationRow,
+        now: Timestamp,
+    ) -> Result<(), GateError> {
+        let credit = self.credit_service()?;
+        let Some(reserved) = credit
+            .operations
+            .replayed(&held.idempotency_key, &held.request_hash)
+            .await?
+        else {
+            return Ok(());
+        };
+        let operation: HeldAuthorization =
+            serde_json::from_str(&held.operation).map_err(|error| corrupt(held, error))?;
+        let Some(authorization) = reserved.body["authorization"]["id"]
+            .as_u64()
+            .and_then(|id| u32::try_from(id).ok())
+        else {
+            return Err(corrupt(held, "its reserved authorisation has no id"));
+        };
+        let command = CreditCommand::Void { authorization };
+        let key = format!("risk-review-release:{}", held.id);
+        let hash = crate::credit::operations::request_hash(
+            command.kind(),
+            operation.account,
+            &json!({ "authorization": authorization }),
+        );
+        match credit
+            .operations
+            .execute(
+                &key,
+                operation.account,
+                &command,
+                &hash,
+                self.credit_today(credit, now),
+                now,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Captured or voided by now (or expired): there is no hold left to give back.
+            Err(OperationError::Credit(_)) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     pub(super) async fn complete_authorization(
@@ -358,6 +450,15 @@ impl RiskGate {
             )
             .await?;
         Ok(stored_answer(&answer))
+    }
+}
+
+/// Adds the risk decision to an authorisation's answer when it held the delivery.
+fn mark_held_delivery(answer: &mut Answer, verdict: &super::Verdict) {
+    if verdict.action == "hold_delivery" {
+        if let Value::Object(body) = &mut answer.body {
+            body.insert("risk".into(), verdict.marking());
+        }
     }
 }
 

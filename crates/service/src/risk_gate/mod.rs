@@ -18,16 +18,21 @@
 //! or customer), so a retry decides the stored event again (the risk service answers its
 //! first decision without counting it twice) and finds the held operation; a held operation
 //! is completed under the request's own idempotency key (credit operations replay it) and
-//! moved by compare-and-set, so two completions do it once. Payouts are not gated here yet:
-//! their risk check belongs where the payout is made (`payments::wallets`, and the credit
-//! balance payout in `credit::commands`), as a `payout` event before the money moves.
+//! moved by compare-and-set, so two completions do it once.
+//!
+//! Money out is gated too ([`payout`]): merchant payouts, wallet withdrawals and the
+//! scheduled payouts after settlement are `payout` events decided before money moves.
 
 pub mod credit;
+pub mod payout;
 pub mod profile;
 
 use crate::caller::Caller;
 use crate::credit::decision::CreditService;
 use crate::credit::operations::OperationError;
+use crate::payments::checkout::PaymentService;
+use crate::payments::error::PaymentServiceError;
+use crate::payments::payouts::PayoutServiceError;
 use crate::payments::risk_control::{
     code_hash, new_code, same_hash, CodeSink, LogSink, STEP_UP_ATTEMPTS_MAX, STEP_UP_VALIDITY,
 };
@@ -83,6 +88,12 @@ pub enum GateError {
     Opening(crate::credit::opening::OpeningError),
     #[error(transparent)]
     Profile(#[from] profile::ProfileError),
+    /// A merchant payout refused by the payment service (see its code).
+    #[error(transparent)]
+    Payout(#[from] PayoutServiceError),
+    /// A wallet withdrawal refused by the payment service (see its code).
+    #[error(transparent)]
+    Payment(#[from] PaymentServiceError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -104,6 +115,8 @@ impl GateError {
             GateError::Operation(error) => error.code(),
             GateError::Opening(error) => error.code(),
             GateError::Profile(error) => error.code(),
+            GateError::Payout(error) => error.code(),
+            GateError::Payment(error) => error.code(),
             GateError::Store(_) => "internal",
         }
     }
@@ -164,6 +177,8 @@ pub struct RiskGate {
     pub clock: Arc<dyn Clock>,
     pub privacy: Option<Arc<Privacy>>,
     pub credit: Option<Arc<CreditService>>,
+    /// The payment service whose payouts and withdrawals are gated.
+    pub payments: Option<Arc<PaymentService>>,
     codes: Arc<dyn CodeSink>,
 }
 
@@ -201,8 +216,15 @@ impl RiskGate {
             clock,
             privacy,
             credit,
+            payments: None,
             codes: Arc::new(LogSink),
         }
+    }
+
+    /// Gates the payouts and withdrawals of `payments` too.
+    pub fn with_payments(mut self, payments: Option<Arc<PaymentService>>) -> Self {
+        self.payments = payments;
+        self
     }
 
     /// Where one-time codes go (the log by default).
@@ -313,6 +335,16 @@ impl RiskGate {
             reasons,
             case_id: decided.case_id,
         })
+    }
+
+    /// The engine's first decision on event `id` if it was decided (a replayed request
+    /// answers as the first time, marks included); counted once.
+    pub(crate) async fn stored_verdict(&self, id: &str) -> Result<Option<Verdict>, GateError> {
+        let Some(row) = self.risk.store.event_by_id(id).await? else {
+            return Ok(None);
+        };
+        let event = Event::from_json(&row.body).map_err(RiskRequestError::Refused)?;
+        Ok(Some(self.decide(&event).await?))
     }
 
     /// Stores the operation as held by `verdict` (step-up: with a new code, sent once the
@@ -447,6 +479,9 @@ impl RiskGate {
             let result = if approved {
                 self.complete(operation, now).await.map(|_| ())
             } else {
+                if operation.kind == "credit_authorization" && operation.status == "under_review" {
+                    self.release_authorization(operation, now).await?;
+                }
                 let message = format!("the analyst rejected it (case {case_id})");
                 Err(self
                     .refuse(operation, "risk_review_rejected", &message, now)
@@ -467,6 +502,8 @@ impl RiskGate {
             "credit_authorization" => self.complete_authorization(held, now).await,
             "credit_activation" => self.complete_activation(held, now).await,
             "profile_change" => self.complete_profile_change(held, now).await,
+            "payout" | "scheduled_payout" => self.complete_payout(held, now).await,
+            "withdrawal" => self.complete_withdrawal(held, now).await,
             other => Err(GateError::Invalid(format!(
                 "held operation {} is of unknown kind {other}",
                 held.id
@@ -498,6 +535,7 @@ impl RiskGate {
                     OperationError::Store(_) | OperationError::LedgerUnavailable(_),
                 )),
             ) => Err(error),
+            Err(error) if payout::retryable(&error) => Err(error),
             Err(error) => {
                 let code = error.code().to_string();
                 Err(self.refuse(held, &code, &error.to_string(), now).await?)

@@ -152,7 +152,7 @@ fn payout_id(batch: &str, sequence: usize) -> String {
     format!("po_{}", &digest(&format!("{batch}:{sequence}"))[..32])
 }
 
-fn request_hash(payouts: &[NewPayout]) -> String {
+pub(crate) fn request_hash(payouts: &[NewPayout]) -> String {
     let items: Vec<_> = payouts
         .iter()
         .map(|payout| {
@@ -244,6 +244,40 @@ impl PaymentService {
             self.fund_batch(&id, now).await?;
             return self.payout_batch(&id).await;
         }
+        let currency = self.check_payout_batch(&payouts).await?;
+        let value_date = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        self.write_batch(&id, "manual", currency, value_date, &hash, &payouts, now)
+            .await?;
+        self.fund_batch(&id, now).await?;
+        self.payout_batch(&id).await
+    }
+
+    /// Whether a payout batch was made under `key` (a retry answers it as it stands).
+    pub async fn payout_batch_made(&self, key: &str) -> Result<bool, PayoutServiceError> {
+        Ok(self
+            .database()
+            .payout_batch(&batch_id(key))
+            .await?
+            .is_some())
+    }
+
+    /// Checks one payout as [`PaymentService::create_payout`] would, moving nothing: the
+    /// merchant, its status and currency, its available balance.
+    pub async fn check_payout(&self, payout: &NewPayout) -> Result<(), PayoutServiceError> {
+        self.check_payout_batch(std::slice::from_ref(payout))
+            .await
+            .map(|_| ())
+            .map_err(|error| match error {
+                PayoutServiceError::Item { error, .. } => *error,
+                other => other,
+            })
+    }
+
+    /// Checks every item of a batch, moving nothing: its currency.
+    async fn check_payout_batch(
+        &self,
+        payouts: &[NewPayout],
+    ) -> Result<Currency, PayoutServiceError> {
         if payouts.is_empty() {
             return Err(PayoutServiceError::Invalid {
                 code: "payout_batch_empty",
@@ -305,11 +339,7 @@ impl PaymentService {
                     .map_err(|error| corrupt("batch sum", error))?,
             );
         }
-        let value_date = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-        self.write_batch(&id, "manual", currency, value_date, &hash, &payouts, now)
-            .await?;
-        self.fund_batch(&id, now).await?;
-        self.payout_batch(&id).await
+        Ok(currency)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -670,6 +700,17 @@ impl PaymentService {
         date: Date,
         now: Timestamp,
     ) -> Result<PayoutRunView, PayoutServiceError> {
+        let due = self.scheduled_payouts_due(date).await?;
+        self.make_scheduled_payouts(date, due, now).await
+    }
+
+    /// The payouts the scheduled run of `date` would make, moving nothing: one per merchant
+    /// not suspended with a positive available balance, in a currency with no scheduled
+    /// batch of the date yet. Refused before the settlement run of `date` is done.
+    pub async fn scheduled_payouts_due(
+        &self,
+        date: Date,
+    ) -> Result<Vec<NewPayout>, PayoutServiceError> {
         let run = match self.settlement_run(date).await {
             Ok(run) => run,
             Err(PaymentServiceError::SettlementRunNotFound(_)) => {
@@ -680,7 +721,7 @@ impl PaymentService {
         if run.status != "done" {
             return Err(PayoutServiceError::SettlementRunNotDone(date.to_string()));
         }
-        let mut by_currency: BTreeMap<Currency, Vec<NewPayout>> = BTreeMap::new();
+        let mut due = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let rows = self
@@ -702,15 +743,31 @@ impl PaymentService {
                 if let Some(amount) =
                     scheduled_amount(available(self, &accounts, merchant.currency).await?)
                 {
-                    by_currency
-                        .entry(merchant.currency)
-                        .or_default()
-                        .push(NewPayout {
-                            merchant: merchant.id.clone(),
-                            amount,
-                        });
+                    due.push(NewPayout {
+                        merchant: merchant.id.clone(),
+                        amount,
+                    });
                 }
             }
+        }
+        Ok(due)
+    }
+
+    /// Makes the scheduled payouts `due` of `date` (from
+    /// [`PaymentService::scheduled_payouts_due`], less any the caller withheld): one batch
+    /// per currency, and answers every scheduled batch of the date.
+    pub async fn make_scheduled_payouts(
+        &self,
+        date: Date,
+        due: Vec<NewPayout>,
+        now: Timestamp,
+    ) -> Result<PayoutRunView, PayoutServiceError> {
+        let mut by_currency: BTreeMap<Currency, Vec<NewPayout>> = BTreeMap::new();
+        for payout in due {
+            by_currency
+                .entry(payout.amount.currency())
+                .or_default()
+                .push(payout);
         }
         for (currency, payouts) in &by_currency {
             for chunk in payouts.chunks(BATCH_PAYOUTS_MAX).take(1) {
