@@ -520,7 +520,9 @@ impl Database {
         let records: Vec<(&str, &SettlementRecord)> = merchants
             .iter()
             .flat_map(|(merchant_id, records)| {
-                records.iter().map(move |record| (merchant_id.as_str(), record))
+                records
+                    .iter()
+                    .map(move |record| (merchant_id.as_str(), record))
             })
             .collect();
         let held: Vec<&ReserveRow> = records
@@ -532,7 +534,11 @@ impl Database {
             .iter()
             .flat_map(|(merchant_id, record)| {
                 record.released.iter().map(move |held_on| {
-                    (*merchant_id, record.statement.currency.as_str(), held_on.as_str())
+                    (
+                        *merchant_id,
+                        record.statement.currency.as_str(),
+                        held_on.as_str(),
+                    )
                 })
             })
             .collect();

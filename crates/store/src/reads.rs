@@ -29,7 +29,10 @@ impl Database {
 
     /// The accounts among `ids` that exist, with their balances, in no particular order:
     /// one read for many accounts (a settlement chunk's balances after posting).
-    pub async fn accounts_by_ids(&self, ids: &[AccountId]) -> Result<Vec<AccountState>, StoreError> {
+    pub async fn accounts_by_ids(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<Vec<AccountState>, StoreError> {
         let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
         on_pool!(self, accounts_where_in("a.id", &ids))?
             .into_iter()
@@ -38,7 +41,10 @@ impl Database {
     }
 
     /// The accounts among `codes` that exist, with their balances, in no particular order.
-    pub async fn accounts_by_codes(&self, codes: &[String]) -> Result<Vec<AccountState>, StoreError> {
+    pub async fn accounts_by_codes(
+        &self,
+        codes: &[String],
+    ) -> Result<Vec<AccountState>, StoreError> {
         on_pool!(self, accounts_where_in("a.code", codes))?
             .into_iter()
             .map(|row| row.into_state())

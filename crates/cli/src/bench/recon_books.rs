@@ -64,10 +64,7 @@ fn day_start() -> Timestamp {
     "2026-05-04T08:00:00Z".parse().expect("a fixed time")
 }
 
-async fn submit_all(
-    writer: LedgerWriter,
-    commands: Vec<(String, Command)>,
-) -> anyhow::Result<()> {
+async fn submit_all(writer: LedgerWriter, commands: Vec<(String, Command)>) -> anyhow::Result<()> {
     for outcome in writer.submit_batch_as(PAYMENTS_SERVICE, commands).await {
         outcome.map_err(|error| anyhow!("setup write refused: {error}"))?;
     }
@@ -89,10 +86,9 @@ pub async fn run(arguments: ReconBooksBenchArgs) -> anyhow::Result<ExitCode> {
     let (database, scratch, label) = super::open_database(arguments.database_url.as_deref())
         .await
         .context("opening the database")?;
-    let work_dir = arguments
-        .work_dir
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("tally-bench-recon-{}", std::process::id())));
+    let work_dir = arguments.work_dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tally-bench-recon-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("creating {}", work_dir.display()))?;
     let clock = Arc::new(ManualClock::new(day_start()));
@@ -243,8 +239,8 @@ pub async fn run(arguments: ReconBooksBenchArgs) -> anyhow::Result<ExitCode> {
         && u64::try_from(view.exceptions)? == expected_exceptions
         && class_count("missing_in_channel") == injected.missing_in_channel
         && class_count("missing_in_ledger") == injected.missing_in_ledger
-        && u64::try_from(view.matched)? == payments_count - injected.missing_in_channel
-            - injected.amount_mismatch;
+        && u64::try_from(view.matched)?
+            == payments_count - injected.missing_in_channel - injected.amount_mismatch;
     let result = json!({
         "database": label,
         "payments": arguments.payments,

@@ -679,7 +679,10 @@ impl PaymentService {
         };
         let mut legs_of: HashMap<&str, Vec<&AccountLegRow>> = HashMap::new();
         for leg in &legs {
-            legs_of.entry(leg.account_id.as_str()).or_default().push(leg);
+            legs_of
+                .entry(leg.account_id.as_str())
+                .or_default()
+                .push(leg);
         }
         let mut reserves_of: HashMap<(String, String), Vec<ReserveRow>> = HashMap::new();
         for reserve in self
@@ -695,7 +698,10 @@ impl PaymentService {
         let mut plans = Vec::with_capacity(merchants.len());
         for ((merchant, accounts), settling) in merchants.into_iter().zip(accounts).zip(settling) {
             let pending = accounts.pending.to_string();
-            let window = legs_of.get(pending.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let window = legs_of
+                .get(pending.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let released = reserves_of
                 .remove(&(merchant.id.clone(), merchant.currency.code().to_string()))
                 .unwrap_or_default();
@@ -749,19 +755,18 @@ fn settlement_record(
         created_at: now.as_microsecond(),
         disputes_minor: planned.window.disputes,
     };
-    let held =
-        reserve_held
-            .is_positive()
-            .then(|| -> Result<ReserveRow, PaymentServiceError> {
-                Ok(ReserveRow {
-                    merchant_id: merchant.id.clone(),
-                    currency: currency.code().to_string(),
-                    held_on: date_text.clone(),
-                    amount_minor: reserve_held.minor(),
-                    release_on: merchant.settlement.reserve_release_date(date)?.to_string(),
-                    released_on: None,
-                })
-            });
+    let held = reserve_held
+        .is_positive()
+        .then(|| -> Result<ReserveRow, PaymentServiceError> {
+            Ok(ReserveRow {
+                merchant_id: merchant.id.clone(),
+                currency: currency.code().to_string(),
+                held_on: date_text.clone(),
+                amount_minor: reserve_held.minor(),
+                release_on: merchant.settlement.reserve_release_date(date)?.to_string(),
+                released_on: None,
+            })
+        });
     Ok(vec![SettlementRecord {
         statement,
         held: held.transpose()?,
