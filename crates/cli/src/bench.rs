@@ -1,6 +1,7 @@
 //! `tally bench ...`: benchmarks that measure, never assert. Figures go in BENCHMARKS.md.
 
 mod checkout;
+mod recon_books;
 mod settlement;
 
 use anyhow::Context;
@@ -31,6 +32,10 @@ pub enum BenchCommand {
     /// The daily settlement run on a generated day (`--merchants 10000 --payments
     /// 1000000`): merchants and captures set up in bulk, the run timed and its result checked.
     Settlement(settlement::SettlementBenchArgs),
+    /// The reconciliation of Tally's own books read from the database, on a generated day
+    /// of card payments and the bank's settlement file with injected discrepancies
+    /// (`--payments 1000000`): the day set up in bulk, the run timed and its counts checked.
+    ReconBooks(recon_books::ReconBooksBenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +87,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Eod(arguments) => crate::eod::bench(arguments).await,
         BenchCommand::Checkout(arguments) => checkout::run(arguments).await,
         BenchCommand::Settlement(arguments) => settlement::run(arguments).await,
+        BenchCommand::ReconBooks(arguments) => recon_books::run(arguments).await,
     }
 }
 

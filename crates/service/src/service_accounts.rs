@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use tally_core::AccountId;
-use tally_ledger::{Actor, Command, LedgerError, NewAccount, Outcome};
+use tally_ledger::{Account, Actor, Command, LedgerError, NewAccount, Outcome};
 use tally_store::{Database, LedgerWriter, StoreError, WriteError};
 
 /// Why a service's ledger account could not be opened or adopted.
@@ -86,7 +86,17 @@ async fn check_adopted(
     let Some(found) = database.account(id).await? else {
         return Err(StoreError::Corrupt(format!("ledger account {id} vanished")).into());
     };
-    let found = &found.account;
+    check_found(actor, &found.account, wanted)
+}
+
+/// [`check_adopted`] on an account already read (as a chunk of the settlement run reads
+/// many at once).
+pub fn check_found(
+    actor: &Actor,
+    found: &Account,
+    wanted: &NewAccount,
+) -> Result<(), ServiceAccountError> {
+    let id = found.id;
     let service = service_name(actor);
     if found.kind != wanted.kind || found.currency != wanted.currency || found.flags != wanted.flags
     {

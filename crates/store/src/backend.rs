@@ -80,6 +80,26 @@ macro_rules! backend {
                 Ok(rows)
             }
 
+            /// Accounts with their balances whose `column` (`a.id` or `a.code`) is one of
+            /// `values`, read from the pool in statements of at most
+            /// `ROWS_PER_STATEMENT_MAX` values.
+            pub async fn accounts_where_in(
+                pool: &Pool<$database>,
+                column: &'static str,
+                values: &[String],
+            ) -> Result<Vec<AccountRow>, StoreError> {
+                let mut rows = Vec::with_capacity(values.len());
+                for chunk in values.chunks(ROWS_PER_STATEMENT_MAX) {
+                    let mut query = QueryBuilder::new(ACCOUNT_COLUMNS);
+                    query.push(" WHERE ");
+                    query.push(column);
+                    query.push(" IN");
+                    push_in_list(&mut query, chunk);
+                    rows.extend(query.build_query_as::<AccountRow>().fetch_all(pool).await?);
+                }
+                Ok(rows)
+            }
+
             pub async fn load_holds(
                 connection: &mut Connection,
                 ids: &[String],

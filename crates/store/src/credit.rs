@@ -62,7 +62,7 @@ pub fn decode(id: CreditAccountId, state: &str) -> Result<Account, StoreError> {
 const ROWS_PER_STATEMENT: usize = 500;
 
 /// Appends `rows` parenthesised lists of `columns` numbered parameters: `($1, $2), ($3, $4)`.
-fn push_value_rows(sql: &mut String, rows: usize, columns: usize) {
+pub(crate) fn push_value_rows(sql: &mut String, rows: usize, columns: usize) {
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..columns {

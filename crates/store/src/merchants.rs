@@ -108,6 +108,40 @@ pub struct PendingLegRow {
     pub posted_at: i64,
 }
 
+/// A leg of one of several pending accounts read at once, with its entry's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountLegRow {
+    pub account_id: String,
+    pub sequence: i64,
+    pub side: String,
+    pub amount: i64,
+    pub metadata: String,
+    pub posted_at: i64,
+}
+
+/// The legs of `account_id` posted in `[from, to)` (microseconds), as one part of a read
+/// of many accounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegWindow {
+    pub account_id: String,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// The last capture date settled for a merchant in a currency.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SettledThroughRow {
+    pub merchant_id: String,
+    pub currency: String,
+    pub through_date: String,
+}
+
+/// Windows read per statement of [`Database::legs_in_windows`] (3 parameters each).
+const WINDOWS_PER_STATEMENT: usize = 100;
+
+/// Rows per multi-row insert of the settlement's writes (at most 17 parameters each).
+const SETTLEMENT_ROWS_PER_STATEMENT: usize = 200;
+
 /// Everything one merchant's settlement in a run writes besides its ledger entry.
 #[derive(Debug, Clone)]
 pub struct SettlementRecord {
@@ -336,6 +370,89 @@ impl Database {
         }))
     }
 
+    /// The legs of every window's account posted in its `[from, to)`, with their entries'
+    /// metadata, by account and posting order: the pending legs a chunk of merchants
+    /// settles, in one read rather than one per merchant. Each window is its own range of
+    /// the `(account_id, posted_at)` index.
+    pub async fn legs_in_windows(
+        &self,
+        windows: &[LegWindow],
+    ) -> Result<Vec<AccountLegRow>, StoreError> {
+        let mut rows = Vec::new();
+        for part in windows.chunks(WINDOWS_PER_STATEMENT) {
+            let mut sql = String::new();
+            for index in 0..part.len() {
+                if index > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                let first = index * 3 + 1;
+                sql.push_str(&format!(
+                    "SELECT l.account_id AS account_id, l.sequence AS sequence, l.side AS side, \
+                     l.amount AS amount, e.metadata AS metadata, l.posted_at AS posted_at \
+                     FROM journal_legs l JOIN journal_entries e ON e.id = l.entry_id \
+                     WHERE l.account_id = ${first} AND l.posted_at >= ${} AND l.posted_at < ${}",
+                    first + 1,
+                    first + 2
+                ));
+            }
+            sql.push_str(" ORDER BY account_id, sequence");
+            let found: Vec<AccountLegRow> = on_pool!(self, pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for window in part {
+                    query = query.bind(&window.account_id).bind(window.from).bind(window.to);
+                }
+                query.fetch_all(pool).await?
+            });
+            rows.extend(found);
+        }
+        Ok(rows)
+    }
+
+    /// The last capture date settled, by any run, for every merchant with an id from
+    /// `first` through `last` and every currency it has statements in: a chunk's
+    /// [`settled_through`](Self::settled_through) in one read.
+    pub async fn settled_through_between(
+        &self,
+        first: &str,
+        last: &str,
+    ) -> Result<Vec<SettledThroughRow>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT merchant_id, currency, MAX(through_date) AS through_date \
+                 FROM settlement_statements WHERE merchant_id >= $1 AND merchant_id <= $2 \
+                 GROUP BY merchant_id, currency",
+            )
+            .bind(first)
+            .bind(last)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
+    /// The reserves not yet released whose release date is on or before `date`, of every
+    /// merchant with an id from `first` through `last`, by merchant, currency and
+    /// `held_on`: a chunk's [`reserves_due`](Self::reserves_due) in one read.
+    pub async fn reserves_due_between(
+        &self,
+        first: &str,
+        last: &str,
+        date: &str,
+    ) -> Result<Vec<ReserveRow>, StoreError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT merchant_id, currency, held_on, amount_minor, release_on, released_on \
+                 FROM merchant_reserves WHERE merchant_id >= $1 AND merchant_id <= $2 \
+                 AND released_on IS NULL AND release_on <= $3 \
+                 ORDER BY merchant_id, currency, held_on",
+            )
+            .bind(first)
+            .bind(last)
+            .bind(date)
+            .fetch_all(pool)
+            .await?
+        }))
+    }
+
     /// The run of `business_date`, started (as `running`, no cursor) if it was not.
     pub async fn start_settlement_run(
         &self,
@@ -400,17 +517,42 @@ impl Database {
         if merchants.is_empty() {
             return Ok(());
         }
-        let insert_statement = format!(
-            "INSERT INTO settlement_statements ({STATEMENT_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-             ON CONFLICT (business_date, merchant_id, currency) DO NOTHING"
-        );
+        let records: Vec<(&str, &SettlementRecord)> = merchants
+            .iter()
+            .flat_map(|(merchant_id, records)| {
+                records
+                    .iter()
+                    .map(move |record| (merchant_id.as_str(), record))
+            })
+            .collect();
+        let held: Vec<&ReserveRow> = records
+            .iter()
+            .filter_map(|(_, record)| record.held.as_ref())
+            .collect();
+        // (merchant, currency, held_on) of every reserve released.
+        let released: Vec<(&str, &str, &str)> = records
+            .iter()
+            .flat_map(|(merchant_id, record)| {
+                record.released.iter().map(move |held_on| {
+                    (
+                        *merchant_id,
+                        record.statement.currency.as_str(),
+                        held_on.as_str(),
+                    )
+                })
+            })
+            .collect();
+        let ids: Vec<&str> = merchants.iter().map(|(id, _)| id.as_str()).collect();
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
-            for (merchant_id, records) in merchants {
-                for record in records {
+            for part in records.chunks(SETTLEMENT_ROWS_PER_STATEMENT) {
+                let mut sql = format!("INSERT INTO settlement_statements ({STATEMENT_COLUMNS}) VALUES ");
+                crate::credit::push_value_rows(&mut sql, part.len(), 17);
+                sql.push_str(" ON CONFLICT (business_date, merchant_id, currency) DO NOTHING");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (_, record) in part {
                     let statement = &record.statement;
-                    sqlx::query(sqlx::AssertSqlSafe(insert_statement.clone()))
+                    query = query
                         .bind(&statement.business_date)
                         .bind(&statement.merchant_id)
                         .bind(&statement.currency)
@@ -427,45 +569,78 @@ impl Database {
                         .bind(statement.reserve_after_minor)
                         .bind(&statement.entry_key)
                         .bind(statement.created_at)
-                        .bind(statement.disputes_minor)
-                        .execute(&mut *transaction)
-                        .await?;
-                    if let Some(held) = &record.held {
-                        sqlx::query(
-                            "INSERT INTO merchant_reserves \
-                             (merchant_id, currency, held_on, amount_minor, release_on, released_on) \
-                             VALUES ($1, $2, $3, $4, $5, NULL) \
-                             ON CONFLICT (merchant_id, currency, held_on) DO NOTHING",
-                        )
-                        .bind(&held.merchant_id)
-                        .bind(&held.currency)
-                        .bind(&held.held_on)
-                        .bind(held.amount_minor)
-                        .bind(&held.release_on)
-                        .execute(&mut *transaction)
-                        .await?;
-                    }
-                    for held_on in &record.released {
-                        sqlx::query(
-                            "UPDATE merchant_reserves SET released_on = $1 WHERE merchant_id = $2 \
-                             AND currency = $3 AND held_on = $4 AND released_on IS NULL",
-                        )
-                        .bind(business_date)
-                        .bind(merchant_id)
-                        .bind(&statement.currency)
-                        .bind(held_on)
-                        .execute(&mut *transaction)
-                        .await?;
-                    }
+                        .bind(statement.disputes_minor);
                 }
-                sqlx::query(
-                    "UPDATE settlement_runs SET cursor = $1, merchants_settled = merchants_settled + 1 \
+                query.execute(&mut *transaction).await?;
+            }
+            for part in held.chunks(SETTLEMENT_ROWS_PER_STATEMENT) {
+                let mut sql = String::from(
+                    "INSERT INTO merchant_reserves \
+                     (merchant_id, currency, held_on, amount_minor, release_on) VALUES ",
+                );
+                crate::credit::push_value_rows(&mut sql, part.len(), 5);
+                sql.push_str(" ON CONFLICT (merchant_id, currency, held_on) DO NOTHING");
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for reserve in part {
+                    query = query
+                        .bind(&reserve.merchant_id)
+                        .bind(&reserve.currency)
+                        .bind(&reserve.held_on)
+                        .bind(reserve.amount_minor)
+                        .bind(&reserve.release_on);
+                }
+                query.execute(&mut *transaction).await?;
+            }
+            for part in released.chunks(SETTLEMENT_ROWS_PER_STATEMENT) {
+                // `released_on` is NULL on insert, so this names exactly the rows released.
+                let mut sql = String::from(
+                    "UPDATE merchant_reserves SET released_on = $1 WHERE released_on IS NULL \
+                     AND (",
+                );
+                for index in 0..part.len() {
+                    if index > 0 {
+                        sql.push_str(" OR ");
+                    }
+                    let first = index * 3 + 2;
+                    sql.push_str(&format!(
+                        "(merchant_id = ${first} AND currency = ${} AND held_on = ${})",
+                        first + 1,
+                        first + 2
+                    ));
+                }
+                sql.push(')');
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(business_date);
+                for (merchant_id, currency, held_on) in part {
+                    query = query.bind(*merchant_id).bind(*currency).bind(*held_on);
+                }
+                query.execute(&mut *transaction).await?;
+            }
+            // The cursor moves to the chunk's last merchant, counting the merchants past
+            // where it stood (none when a run resumed after this commit asks again).
+            for part in ids.chunks(SETTLEMENT_ROWS_PER_STATEMENT) {
+                let mut sql = String::from(
+                    "UPDATE settlement_runs SET merchants_settled = merchants_settled + \
+                     (SELECT COUNT(*) FROM (VALUES ",
+                );
+                for index in 0..part.len() {
+                    if index > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${})", index + 3));
+                }
+                sql.push_str(
+                    ") AS chunk WHERE settlement_runs.cursor IS NULL \
+                     OR chunk.column1 > settlement_runs.cursor), cursor = $1 \
                      WHERE business_date = $2 AND (cursor IS NULL OR cursor < $1)",
-                )
-                .bind(merchant_id)
-                .bind(business_date)
-                .execute(&mut *transaction)
-                .await?;
+                );
+                let last = part.last().copied().unwrap_or_default();
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(last)
+                    .bind(business_date);
+                for id in part {
+                    query = query.bind(*id);
+                }
+                query.execute(&mut *transaction).await?;
             }
             transaction.commit().await?;
         });

@@ -27,6 +27,30 @@ impl Database {
             .transpose()
     }
 
+    /// The accounts among `ids` that exist, with their balances, in no particular order:
+    /// one read for many accounts (a settlement chunk's balances after posting).
+    pub async fn accounts_by_ids(
+        &self,
+        ids: &[AccountId],
+    ) -> Result<Vec<AccountState>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        on_pool!(self, accounts_where_in("a.id", &ids))?
+            .into_iter()
+            .map(|row| row.into_state())
+            .collect()
+    }
+
+    /// The accounts among `codes` that exist, with their balances, in no particular order.
+    pub async fn accounts_by_codes(
+        &self,
+        codes: &[String],
+    ) -> Result<Vec<AccountState>, StoreError> {
+        on_pool!(self, accounts_where_in("a.code", codes))?
+            .into_iter()
+            .map(|row| row.into_state())
+            .collect()
+    }
+
     pub async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
         let id = id.to_string();
         on_pool!(self, hold(&id))?

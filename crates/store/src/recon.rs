@@ -21,12 +21,21 @@ pub const RECON_EXCEPTION_SORTS: [&str; 6] = [
     "channel_amount",
 ];
 
-/// A ledger write as its idempotency record keeps it: the key and the outcome as JSON.
+/// A ledger write as its idempotency record keeps it: the key, the outcome as JSON and
+/// when it was recorded (microseconds).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct LedgerOutcomeRow {
     pub key: String,
     pub outcome: String,
+    pub created_at: i64,
 }
+
+/// Where a page of ledger outcomes starts: after this record (in `(created_at, key)`
+/// order), or at the range's start when `None`.
+pub type OutcomeCursor = Option<(i64, String)>;
+
+/// Exceptions per multi-row insert (19 parameters each).
+const EXCEPTIONS_PER_STATEMENT: usize = 200;
 
 /// A stored reconciliation run.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -126,25 +135,33 @@ const EXCEPTION_COLUMNS: &str = "id, business_date, sequence, class, reference, 
 
 impl Database {
     /// Ledger outcomes of the payment service's writes (keys starting `payments`) recorded
-    /// in `[from, to)` (microseconds), in key order after `after`, at most `limit`: the
-    /// ledger side of a reconciliation is read in pages so that a day of millions of
-    /// operations is never held in memory whole.
+    /// in `[from, to)` (microseconds), in `(created_at, key)` order after `after`, at most
+    /// `limit`: the ledger side of a reconciliation is read in pages so that a day of
+    /// millions of operations is never held in memory whole, and each page is a range of
+    /// the index `idempotency_keys_payments_by_time`, so a day costs its own records and
+    /// not every record ever written.
     pub async fn payment_ledger_outcomes_page(
         &self,
         from: i64,
         to: i64,
-        after: &str,
+        after: &OutcomeCursor,
         limit: i64,
     ) -> Result<Vec<LedgerOutcomeRow>, StoreError> {
+        // Resuming within the range: from the last record's time, past its key there.
+        let (start, after_key) = match after {
+            Some((at, key)) => ((*at).max(from), key.as_str()),
+            None => (from, ""),
+        };
         Ok(on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT key, outcome FROM idempotency_keys \
-                 WHERE key > $1 AND key LIKE 'payments%' AND created_at >= $2 AND created_at < $3 \
-                 ORDER BY key LIMIT $4",
+                "SELECT key, outcome, created_at FROM idempotency_keys \
+                 WHERE key LIKE 'payments%' AND created_at >= $1 AND created_at < $2 \
+                 AND (created_at > $1 OR key > $3) \
+                 ORDER BY created_at, key LIMIT $4",
             )
-            .bind(after)
-            .bind(from)
+            .bind(start)
             .bind(to)
+            .bind(after_key)
             .bind(limit)
             .fetch_all(pool)
             .await?
@@ -299,10 +316,6 @@ impl Database {
             "INSERT INTO recon_runs ({RUN_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
         );
-        let exception_sql = format!(
-            "INSERT INTO recon_exceptions ({EXCEPTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, \
-             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        );
         let written: Result<(), sqlx::Error> = on_pool!(self, pool => {
             async {
                 let mut transaction = pool.begin().await?;
@@ -319,29 +332,33 @@ impl Database {
                     .bind(run.created_at)
                     .execute(&mut *transaction)
                     .await?;
-                for row in exceptions {
-                    sqlx::query(sqlx::AssertSqlSafe(exception_sql.clone()))
-                        .bind(&row.id)
-                        .bind(&row.business_date)
-                        .bind(row.sequence)
-                        .bind(&row.class)
-                        .bind(&row.reference)
-                        .bind(&row.currency)
-                        .bind(row.ledger_amount_minor)
-                        .bind(row.channel_amount_minor)
-                        .bind(row.ledger_at)
-                        .bind(&row.state)
-                        .bind(&row.assignee)
-                        .bind(&row.resolution)
-                        .bind(&row.note)
-                        .bind(&row.adjusting_entry_id)
-                        .bind(&row.carried_to)
-                        .bind(&row.matched_on)
-                        .bind(row.version)
-                        .bind(row.created_at)
-                        .bind(row.updated_at)
-                        .execute(&mut *transaction)
-                        .await?;
+                for part in exceptions.chunks(EXCEPTIONS_PER_STATEMENT) {
+                    let mut sql = format!("INSERT INTO recon_exceptions ({EXCEPTION_COLUMNS}) VALUES ");
+                    crate::credit::push_value_rows(&mut sql, part.len(), 19);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for row in part {
+                        query = query
+                            .bind(&row.id)
+                            .bind(&row.business_date)
+                            .bind(row.sequence)
+                            .bind(&row.class)
+                            .bind(&row.reference)
+                            .bind(&row.currency)
+                            .bind(row.ledger_amount_minor)
+                            .bind(row.channel_amount_minor)
+                            .bind(row.ledger_at)
+                            .bind(&row.state)
+                            .bind(&row.assignee)
+                            .bind(&row.resolution)
+                            .bind(&row.note)
+                            .bind(&row.adjusting_entry_id)
+                            .bind(&row.carried_to)
+                            .bind(&row.matched_on)
+                            .bind(row.version)
+                            .bind(row.created_at)
+                            .bind(row.updated_at);
+                    }
+                    query.execute(&mut *transaction).await?;
                 }
                 for outcome in carried {
                     match &outcome.matched_on {

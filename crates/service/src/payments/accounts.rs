@@ -5,7 +5,9 @@
 //! pending, available, reserve and payable balances. All are opened as the payment
 //! service's, so no client key can move them.
 
-use crate::service_accounts::{open_service_account, owner_metadata, ServiceAccountError};
+use crate::service_accounts::{
+    check_found, open_service_account, owner_metadata, ServiceAccountError,
+};
 use std::collections::HashMap;
 use tally_core::{AccountId, Currency};
 use tally_ledger::{AccountFlags, AccountKind, Actor, NewAccount};
@@ -162,6 +164,17 @@ pub fn merchant_code(merchant: &str, balance: MerchantBalance, currency: Currenc
     )
 }
 
+/// A merchant's balance as the payment service opens it.
+fn merchant_account(merchant: &str, balance: MerchantBalance, currency: Currency) -> NewAccount {
+    NewAccount {
+        code: merchant_code(merchant, balance, currency),
+        kind: AccountKind::Liability,
+        currency,
+        flags: AccountFlags::default(),
+        metadata: owner_metadata(&PAYMENTS_SERVICE),
+    }
+}
+
 /// The payment service's accounts, opened on first use and remembered.
 #[derive(Default)]
 pub struct AccountsCache {
@@ -232,13 +245,7 @@ impl AccountsCache {
         }
         let mut ids = Vec::with_capacity(MerchantBalance::ALL.len());
         for balance in MerchantBalance::ALL {
-            let account = NewAccount {
-                code: merchant_code(merchant, balance, currency),
-                kind: AccountKind::Liability,
-                currency,
-                flags: AccountFlags::default(),
-                metadata: owner_metadata(&PAYMENTS_SERVICE),
-            };
+            let account = merchant_account(merchant, balance, currency);
             ids.push(
                 open_service_account(
                     database,
@@ -258,6 +265,78 @@ impl AccountsCache {
         };
         self.merchants.lock().await.insert(cache_key, accounts);
         Ok(accounts)
+    }
+
+    /// The four balances of each of `merchants` (id and currency), in that order: the
+    /// accounts not remembered yet are looked up in one read and checked as
+    /// [`merchant`](Self::merchant) checks them; a merchant with any of its accounts
+    /// missing has them opened one by one as [`merchant`](Self::merchant) does.
+    pub async fn merchants(
+        &self,
+        database: &Database,
+        writer: &LedgerWriter,
+        merchants: &[(String, Currency)],
+    ) -> Result<Vec<MerchantLedgerAccounts>, ServiceAccountError> {
+        let unknown: Vec<&(String, Currency)> = {
+            let cache = self.merchants.lock().await;
+            merchants
+                .iter()
+                .filter(|key| !cache.contains_key(*key))
+                .collect()
+        };
+        if !unknown.is_empty() {
+            let wanted: Vec<NewAccount> = unknown
+                .iter()
+                .flat_map(|(merchant, currency)| {
+                    MerchantBalance::ALL
+                        .into_iter()
+                        .map(|balance| merchant_account(merchant, balance, *currency))
+                })
+                .collect();
+            let codes: Vec<String> = wanted.iter().map(|account| account.code.clone()).collect();
+            let found: HashMap<String, tally_ledger::Account> = database
+                .accounts_by_codes(&codes)
+                .await?
+                .into_iter()
+                .map(|state| (state.account.code.clone(), state.account))
+                .collect();
+            for ((merchant, currency), four) in unknown.iter().zip(wanted.chunks(4)) {
+                let mut ids = Vec::with_capacity(4);
+                for account in four {
+                    if let Some(existing) = found.get(&account.code) {
+                        check_found(&PAYMENTS_SERVICE, existing, account)?;
+                        ids.push(existing.id);
+                    }
+                }
+                if ids.len() < 4 {
+                    // Opens what is missing and remembers the four.
+                    self.merchant(database, writer, merchant, *currency).await?;
+                    continue;
+                }
+                self.merchants.lock().await.insert(
+                    (merchant.clone(), *currency),
+                    MerchantLedgerAccounts {
+                        pending: ids[0],
+                        available: ids[1],
+                        reserve: ids[2],
+                        payable: ids[3],
+                    },
+                );
+            }
+        }
+        let cache = self.merchants.lock().await;
+        merchants
+            .iter()
+            .map(|key| {
+                cache.get(key).copied().ok_or_else(|| {
+                    ServiceAccountError::Store(tally_store::StoreError::Corrupt(format!(
+                        "the accounts of merchant {} in {} were not remembered",
+                        key.0,
+                        key.1.code()
+                    )))
+                })
+            })
+            .collect()
     }
 
     /// A customer's wallet or vault, opened when `open` is set and it does not exist yet;

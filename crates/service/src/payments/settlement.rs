@@ -32,20 +32,19 @@ use crate::credit::views::AmountView;
 use crate::payments::accounts::{MerchantLedgerAccounts, PAYMENTS_SERVICE};
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
-use crate::payments::merchant_entries::{
-    MOVEMENT, MOVEMENT_CAPTURE, MOVEMENT_DISPUTE, MOVEMENT_REFUND,
-};
+use crate::payments::merchant_entries::{MOVEMENT_CAPTURE, MOVEMENT_DISPUTE, MOVEMENT_REFUND};
 use crate::payments::merchants::Merchant;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tally_core::{AccountId, Amount, Currency};
-use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_ledger::{AccountState, Command, NewEntry, NewLeg, Side};
 use tally_payments::settlement::{start_of, SettlementDay};
 use tally_store::merchants::{
-    MerchantRow, ReserveRow, SettlementRecord, SettlementRunRow, StatementRow,
+    AccountLegRow, LegWindow, MerchantRow, ReserveRow, SettlementRecord, SettlementRunRow,
+    StatementRow,
 };
 use tally_store::{StoreError, WriteError};
 use utoipa::ToSchema;
@@ -282,21 +281,99 @@ fn closed_in(date: Date, zone: &TimeZone, now: Timestamp) -> Result<bool, Paymen
     Ok(now >= start_of(next, zone)?)
 }
 
-/// A liability's balance: credits less debits, posted.
-async fn liability_balance(
-    service: &PaymentService,
-    account: AccountId,
-    currency: Currency,
-) -> Result<Amount, PaymentServiceError> {
-    let state = service
-        .database()
-        .account(account)
-        .await?
-        .ok_or_else(|| corrupt(format!("ledger account {account} is missing")))?;
+/// A liability's balance from its state: credits less debits, posted.
+fn liability_balance(state: &AccountState) -> Result<i64, PaymentServiceError> {
     let balance =
         i128::from(state.balance.credits_posted) - i128::from(state.balance.debits_posted);
-    let minor = i64::try_from(balance).map_err(|_| corrupt("a balance overflows".into()))?;
-    Ok(Amount::new(minor, currency))
+    i64::try_from(balance).map_err(|_| corrupt("a balance overflows".into()))
+}
+
+/// The metadata of a merchant entry the window reads, borrowed from its JSON (the other
+/// keys are skipped unread).
+#[derive(Deserialize)]
+struct MovementMetadata<'a> {
+    #[serde(borrow, rename = "merchant_movement")]
+    movement: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    gross: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    fee: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Sums the pending account's capture, refund and dispute legs of the settled dates.
+fn window_of<'a>(
+    legs: impl Iterator<Item = &'a AccountLegRow>,
+) -> Result<Window, PaymentServiceError> {
+    let mut window = Window::default();
+    for leg in legs {
+        let metadata: MovementMetadata = serde_json::from_str(&leg.metadata)
+            .map_err(|error| corrupt(format!("entry metadata: {error}")))?;
+        let number = |key: &str, value: &Option<std::borrow::Cow<str>>| {
+            value
+                .as_deref()
+                .and_then(|value| value.parse::<i64>().ok())
+                .ok_or_else(|| corrupt(format!("a merchant entry without {key}")))
+        };
+        let signed = match leg.side.as_str() {
+            "credit" => leg.amount,
+            _ => -leg.amount,
+        };
+        match metadata.movement.as_deref() {
+            Some(MOVEMENT_CAPTURE) => {
+                add(&mut window.gross, number("gross", &metadata.gross)?)?;
+                add(&mut window.fees, number("fee", &metadata.fee)?)?;
+            }
+            Some(MOVEMENT_REFUND) => {
+                add(&mut window.refunds, number("gross", &metadata.gross)?)?;
+                add(&mut window.fees, -number("fee", &metadata.fee)?)?;
+            }
+            Some(MOVEMENT_DISPUTE) => {
+                add(
+                    &mut window.disputes,
+                    signed
+                        .checked_neg()
+                        .ok_or_else(|| corrupt("a dispute leg overflows".into()))?,
+                )?;
+            }
+            // The run's own entries, and anything else, are not sales.
+            _ => continue,
+        }
+        add(&mut window.due, signed)?;
+    }
+    Ok(window)
+}
+
+/// The microsecond range `[from, to)` of the capture dates after `after` (from the first
+/// when `None`) through `through` in `zone`.
+fn window_bounds(
+    zone: &TimeZone,
+    after: Option<Date>,
+    through: Date,
+) -> Result<(i64, i64), PaymentServiceError> {
+    let from = match after {
+        Some(date) => start_of(
+            date.tomorrow()
+                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
+            zone,
+        )?
+        .as_microsecond(),
+        None => i64::MIN,
+    };
+    let to = start_of(
+        through
+            .tomorrow()
+            .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
+        zone,
+    )?
+    .as_microsecond();
+    Ok((from, to))
+}
+
+/// What a merchant's settlement reads before its plan: the last date settled and the
+/// dates settled now (`None` when nothing can be due yet).
+struct Settling {
+    settled_through: Option<Date>,
+    through: Option<Date>,
 }
 
 impl PaymentService {
@@ -452,75 +529,6 @@ impl PaymentService {
             .collect()
     }
 
-    /// Sums the pending account's capture and refund legs of the capture dates after
-    /// `after` through `through` in the merchant's zone.
-    async fn window(
-        &self,
-        merchant: &Merchant,
-        pending: AccountId,
-        after: Option<Date>,
-        through: Date,
-    ) -> Result<Window, PaymentServiceError> {
-        let zone = &merchant.time_zone;
-        let from = match after {
-            Some(date) => start_of(
-                date.tomorrow()
-                    .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
-                zone,
-            )?
-            .as_microsecond(),
-            None => i64::MIN,
-        };
-        let to = start_of(
-            through
-                .tomorrow()
-                .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
-            zone,
-        )?
-        .as_microsecond();
-        let legs = self
-            .database()
-            .pending_legs_between(&pending.to_string(), from, to)
-            .await?;
-        let mut window = Window::default();
-        for leg in legs {
-            let metadata: BTreeMap<String, String> = serde_json::from_str(&leg.metadata)
-                .map_err(|error| corrupt(format!("entry metadata: {error}")))?;
-            let number = |key: &str| -> Result<i64, PaymentServiceError> {
-                metadata
-                    .get(key)
-                    .and_then(|value| value.parse().ok())
-                    .ok_or_else(|| corrupt(format!("a merchant entry without {key}")))
-            };
-            let signed = match leg.side.as_str() {
-                "credit" => leg.amount,
-                _ => -leg.amount,
-            };
-            match metadata.get(MOVEMENT).map(String::as_str) {
-                Some(MOVEMENT_CAPTURE) => {
-                    add(&mut window.gross, number("gross")?)?;
-                    add(&mut window.fees, number("fee")?)?;
-                }
-                Some(MOVEMENT_REFUND) => {
-                    add(&mut window.refunds, number("gross")?)?;
-                    add(&mut window.fees, -number("fee")?)?;
-                }
-                Some(MOVEMENT_DISPUTE) => {
-                    add(
-                        &mut window.disputes,
-                        signed
-                            .checked_neg()
-                            .ok_or_else(|| corrupt("a dispute leg overflows".into()))?,
-                    )?;
-                }
-                // The run's own entries, and anything else, are not sales.
-                _ => continue,
-            }
-            add(&mut window.due, signed)?;
-        }
-        Ok(window)
-    }
-
     /// Settles a chunk of merchants for the run of `date` (see the module's docs): each
     /// merchant's movement planned from what cannot change any more, the chunk's entries
     /// posted as one ledger batch, then the statements, reserves and the cursor stored in
@@ -532,11 +540,7 @@ impl PaymentService {
         date: Date,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
-        let mut plans = Vec::with_capacity(rows.len());
-        for row in rows {
-            let merchant = Merchant::from_row(row)?;
-            plans.push(self.plan_merchant(merchant, date).await?);
-        }
+        let plans = self.plan_chunk(rows, date).await?;
         let writes: Vec<(String, Command)> = plans
             .iter()
             .filter_map(|plan| {
@@ -550,6 +554,28 @@ impl PaymentService {
             .submit_batch_as(PAYMENTS_SERVICE, writes)
             .await
             .into_iter();
+        // The balances after posting, of every merchant with a statement, in one read.
+        let settled_accounts: Vec<AccountId> = plans
+            .iter()
+            .filter(|plan| plan.day.is_some())
+            .flat_map(|plan| {
+                [
+                    plan.accounts.pending,
+                    plan.accounts.available,
+                    plan.accounts.reserve,
+                ]
+            })
+            .collect();
+        let balances: HashMap<AccountId, AccountState> = if settled_accounts.is_empty() {
+            HashMap::new()
+        } else {
+            self.database()
+                .accounts_by_ids(&settled_accounts)
+                .await?
+                .into_iter()
+                .map(|state| (state.account.id, state))
+                .collect()
+        };
         let mut records: Vec<(String, Vec<SettlementRecord>)> = Vec::with_capacity(plans.len());
         let mut refusal = None;
         for plan in plans {
@@ -575,7 +601,7 @@ impl PaymentService {
                 }
             }
             let merchant_id = plan.merchant.id.clone();
-            records.push((merchant_id, self.settlement_record(plan, date, now).await?));
+            records.push((merchant_id, settlement_record(plan, &balances, date, now)?));
         }
         self.database()
             .record_settlements(&date.to_string(), &records)
@@ -586,174 +612,257 @@ impl PaymentService {
         }
     }
 
-    /// What one merchant's settlement in the run of `date` moves, from what cannot change
-    /// any more.
-    async fn plan_merchant(
+    /// What each merchant of a chunk (in id order) settles in the run of `date`, from what
+    /// cannot change any more: its accounts, last statements, pending legs and reserves
+    /// due are read for the whole chunk at once, one read each.
+    async fn plan_chunk(
         &self,
-        merchant: Merchant,
+        rows: &[MerchantRow],
         date: Date,
-    ) -> Result<MerchantPlan, PaymentServiceError> {
-        let currency = merchant.currency;
-        let date_text = date.to_string();
-        let accounts: MerchantLedgerAccounts = self
-            .accounts()
-            .merchant(self.database(), self.writer(), &merchant.id, currency)
-            .await?;
-        let settled_through = self
-            .database()
-            .settled_through(&merchant.id, currency.code())
-            .await?
-            .as_deref()
-            .map(parse_date)
-            .transpose()?;
-        let terms = &merchant.settlement;
-        let last_due = terms.last_capture_date_due(date)?;
-        let through = match (settled_through, last_due) {
-            (Some(settled), Some(due)) => settled.max(due),
-            (Some(settled), None) => settled,
-            (None, Some(due)) => due,
-            // Nothing can be due yet: move the cursor on, no statement.
-            (None, None) => {
-                return Ok(MerchantPlan {
-                    merchant,
-                    accounts,
-                    key: String::new(),
-                    entry: None,
-                    day: None,
-                })
-            }
-        };
-        let window = if Some(through) == settled_through {
-            Window::default()
-        } else {
-            self.window(&merchant, accounts.pending, settled_through, through)
-                .await?
-        };
-        let amount = |minor| Amount::new(minor, currency);
-        let due = amount(window.due);
-        let reserve_held = terms.reserve_share(due)?;
-        let released: Vec<ReserveRow> = self
-            .database()
-            .reserves_due(&merchant.id, currency.code(), &date_text)
-            .await?;
-        let mut released_minor = 0_i64;
-        for reserve in &released {
-            add(&mut released_minor, reserve.amount_minor)?;
-        }
-        let day = SettlementDay {
-            due,
-            reserve_held,
-            reserve_released: amount(released_minor),
-        };
-        let movements = day.movements()?;
-        let key = format!(
-            "payments-settlement:{date_text}:{}:{}",
-            merchant.id,
-            currency.code()
-        );
-        let legs: Vec<NewLeg> = [
-            (accounts.pending, movements.pending),
-            (accounts.available, movements.available),
-            (accounts.reserve, movements.reserve),
-        ]
-        .into_iter()
-        .filter(|(_, change)| *change != 0)
-        .map(|(account_id, change)| NewLeg {
-            account_id,
-            side: if change > 0 {
-                Side::Credit
-            } else {
-                Side::Debit
-            },
-            amount: amount(change.abs()),
-        })
-        .collect();
-        let entry = (!legs.is_empty()).then(|| NewEntry {
-            description: format!("settlement of merchant {} for {date_text}", merchant.id),
-            metadata: BTreeMap::from([
-                ("merchant".to_string(), merchant.id.clone()),
-                ("settlement".to_string(), date_text.clone()),
-            ]),
-            legs,
-        });
-        Ok(MerchantPlan {
-            merchant,
-            accounts,
-            key,
-            entry,
-            day: Some(PlannedDay {
-                settled_through,
-                through,
-                window,
-                day,
-                released,
-            }),
-        })
-    }
-
-    /// The statement and reserve rows of a planned merchant whose entry is posted (none
-    /// when nothing could be due).
-    async fn settlement_record(
-        &self,
-        plan: MerchantPlan,
-        date: Date,
-        now: Timestamp,
-    ) -> Result<Vec<SettlementRecord>, PaymentServiceError> {
-        let Some(planned) = plan.day else {
+    ) -> Result<Vec<MerchantPlan>, PaymentServiceError> {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
             return Ok(Vec::new());
         };
-        let merchant = &plan.merchant;
-        let accounts = &plan.accounts;
-        let currency = merchant.currency;
         let date_text = date.to_string();
-        let net = planned.day.net_to_available()?;
-        let reserve_held = planned.day.reserve_held;
-        let statement = StatementRow {
-            business_date: date_text.clone(),
-            merchant_id: merchant.id.clone(),
-            currency: currency.code().to_string(),
-            from_date: planned.settled_through.map(|date| date.to_string()),
-            through_date: planned.through.to_string(),
-            gross_minor: planned.window.gross,
-            fees_minor: planned.window.fees,
-            refunds_minor: planned.window.refunds,
-            reserve_held_minor: reserve_held.minor(),
-            reserve_released_minor: planned.day.reserve_released.minor(),
-            net_minor: net.minor(),
-            pending_after_minor: liability_balance(self, accounts.pending, currency)
-                .await?
-                .minor(),
-            available_after_minor: liability_balance(self, accounts.available, currency)
-                .await?
-                .minor(),
-            reserve_after_minor: liability_balance(self, accounts.reserve, currency)
-                .await?
-                .minor(),
-            entry_key: plan.entry.is_some().then(|| plan.key.clone()),
-            created_at: now.as_microsecond(),
-            disputes_minor: planned.window.disputes,
-        };
-        let held =
-            reserve_held
-                .is_positive()
-                .then(|| -> Result<ReserveRow, PaymentServiceError> {
-                    Ok(ReserveRow {
-                        merchant_id: merchant.id.clone(),
-                        currency: currency.code().to_string(),
-                        held_on: date_text.clone(),
-                        amount_minor: reserve_held.minor(),
-                        release_on: merchant.settlement.reserve_release_date(date)?.to_string(),
-                        released_on: None,
-                    })
+        let merchants = rows
+            .iter()
+            .map(Merchant::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys: Vec<(String, Currency)> = merchants
+            .iter()
+            .map(|merchant| (merchant.id.clone(), merchant.currency))
+            .collect();
+        let accounts = self
+            .accounts()
+            .merchants(self.database(), self.writer(), &keys)
+            .await?;
+        let mut settled: HashMap<(String, String), String> = self
+            .database()
+            .settled_through_between(&first.id, &last.id)
+            .await?
+            .into_iter()
+            .map(|row| ((row.merchant_id, row.currency), row.through_date))
+            .collect();
+        let mut settling = Vec::with_capacity(merchants.len());
+        let mut windows = Vec::new();
+        for (merchant, accounts) in merchants.iter().zip(&accounts) {
+            let settled_through = settled
+                .remove(&(merchant.id.clone(), merchant.currency.code().to_string()))
+                .as_deref()
+                .map(parse_date)
+                .transpose()?;
+            let last_due = merchant.settlement.last_capture_date_due(date)?;
+            let through = match (settled_through, last_due) {
+                (Some(settled), Some(due)) => Some(settled.max(due)),
+                (Some(settled), None) => Some(settled),
+                (None, Some(due)) => Some(due),
+                // Nothing can be due yet: move the cursor on, no statement.
+                (None, None) => None,
+            };
+            if let Some(through) = through.filter(|through| Some(*through) != settled_through) {
+                let (from, to) = window_bounds(&merchant.time_zone, settled_through, through)?;
+                windows.push(LegWindow {
+                    account_id: accounts.pending.to_string(),
+                    from,
+                    to,
                 });
-        Ok(vec![SettlementRecord {
-            statement,
-            held: held.transpose()?,
-            released: planned
-                .released
-                .into_iter()
-                .map(|reserve| reserve.held_on)
-                .collect(),
-        }])
+            }
+            settling.push(Settling {
+                settled_through,
+                through,
+            });
+        }
+        let legs = if windows.is_empty() {
+            Vec::new()
+        } else {
+            self.database().legs_in_windows(&windows).await?
+        };
+        let mut legs_of: HashMap<&str, Vec<&AccountLegRow>> = HashMap::new();
+        for leg in &legs {
+            legs_of
+                .entry(leg.account_id.as_str())
+                .or_default()
+                .push(leg);
+        }
+        let mut reserves_of: HashMap<(String, String), Vec<ReserveRow>> = HashMap::new();
+        for reserve in self
+            .database()
+            .reserves_due_between(&first.id, &last.id, &date_text)
+            .await?
+        {
+            reserves_of
+                .entry((reserve.merchant_id.clone(), reserve.currency.clone()))
+                .or_default()
+                .push(reserve);
+        }
+        let mut plans = Vec::with_capacity(merchants.len());
+        for ((merchant, accounts), settling) in merchants.into_iter().zip(accounts).zip(settling) {
+            let pending = accounts.pending.to_string();
+            let window = legs_of
+                .get(pending.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let released = reserves_of
+                .remove(&(merchant.id.clone(), merchant.currency.code().to_string()))
+                .unwrap_or_default();
+            plans.push(plan_merchant(
+                merchant, accounts, settling, window, released, date,
+            )?);
+        }
+        Ok(plans)
     }
+}
+
+/// The statement and reserve rows of a planned merchant whose entry is posted (none
+/// when nothing could be due).
+fn settlement_record(
+    plan: MerchantPlan,
+    balances: &HashMap<AccountId, AccountState>,
+    date: Date,
+    now: Timestamp,
+) -> Result<Vec<SettlementRecord>, PaymentServiceError> {
+    let Some(planned) = plan.day else {
+        return Ok(Vec::new());
+    };
+    let merchant = &plan.merchant;
+    let accounts = &plan.accounts;
+    let balance_after = |account: AccountId| {
+        balances
+            .get(&account)
+            .ok_or_else(|| corrupt(format!("ledger account {account} is missing")))
+            .and_then(liability_balance)
+    };
+    let currency = merchant.currency;
+    let date_text = date.to_string();
+    let net = planned.day.net_to_available()?;
+    let reserve_held = planned.day.reserve_held;
+    let statement = StatementRow {
+        business_date: date_text.clone(),
+        merchant_id: merchant.id.clone(),
+        currency: currency.code().to_string(),
+        from_date: planned.settled_through.map(|date| date.to_string()),
+        through_date: planned.through.to_string(),
+        gross_minor: planned.window.gross,
+        fees_minor: planned.window.fees,
+        refunds_minor: planned.window.refunds,
+        reserve_held_minor: reserve_held.minor(),
+        reserve_released_minor: planned.day.reserve_released.minor(),
+        net_minor: net.minor(),
+        pending_after_minor: balance_after(accounts.pending)?,
+        available_after_minor: balance_after(accounts.available)?,
+        reserve_after_minor: balance_after(accounts.reserve)?,
+        entry_key: plan.entry.is_some().then(|| plan.key.clone()),
+        created_at: now.as_microsecond(),
+        disputes_minor: planned.window.disputes,
+    };
+    let held = reserve_held
+        .is_positive()
+        .then(|| -> Result<ReserveRow, PaymentServiceError> {
+            Ok(ReserveRow {
+                merchant_id: merchant.id.clone(),
+                currency: currency.code().to_string(),
+                held_on: date_text.clone(),
+                amount_minor: reserve_held.minor(),
+                release_on: merchant.settlement.reserve_release_date(date)?.to_string(),
+                released_on: None,
+            })
+        });
+    Ok(vec![SettlementRecord {
+        statement,
+        held: held.transpose()?,
+        released: planned
+            .released
+            .into_iter()
+            .map(|reserve| reserve.held_on)
+            .collect(),
+    }])
+}
+
+/// What one merchant's settlement in the run of `date` moves, from what its chunk read:
+/// `legs` are its pending account's legs of the dates settled now.
+fn plan_merchant(
+    merchant: Merchant,
+    accounts: MerchantLedgerAccounts,
+    settling: Settling,
+    legs: &[&AccountLegRow],
+    released: Vec<ReserveRow>,
+    date: Date,
+) -> Result<MerchantPlan, PaymentServiceError> {
+    let currency = merchant.currency;
+    let date_text = date.to_string();
+    let Settling {
+        settled_through,
+        through,
+    } = settling;
+    let Some(through) = through else {
+        return Ok(MerchantPlan {
+            merchant,
+            accounts,
+            key: String::new(),
+            entry: None,
+            day: None,
+        });
+    };
+    let window = if Some(through) == settled_through {
+        Window::default()
+    } else {
+        window_of(legs.iter().copied())?
+    };
+    let terms = &merchant.settlement;
+    let amount = |minor| Amount::new(minor, currency);
+    let due = amount(window.due);
+    let reserve_held = terms.reserve_share(due)?;
+    let mut released_minor = 0_i64;
+    for reserve in &released {
+        add(&mut released_minor, reserve.amount_minor)?;
+    }
+    let day = SettlementDay {
+        due,
+        reserve_held,
+        reserve_released: amount(released_minor),
+    };
+    let movements = day.movements()?;
+    let key = format!(
+        "payments-settlement:{date_text}:{}:{}",
+        merchant.id,
+        currency.code()
+    );
+    let legs: Vec<NewLeg> = [
+        (accounts.pending, movements.pending),
+        (accounts.available, movements.available),
+        (accounts.reserve, movements.reserve),
+    ]
+    .into_iter()
+    .filter(|(_, change)| *change != 0)
+    .map(|(account_id, change)| NewLeg {
+        account_id,
+        side: if change > 0 {
+            Side::Credit
+        } else {
+            Side::Debit
+        },
+        amount: amount(change.abs()),
+    })
+    .collect();
+    let entry = (!legs.is_empty()).then(|| NewEntry {
+        description: format!("settlement of merchant {} for {date_text}", merchant.id),
+        metadata: BTreeMap::from([
+            ("merchant".to_string(), merchant.id.clone()),
+            ("settlement".to_string(), date_text.clone()),
+        ]),
+        legs,
+    });
+    Ok(MerchantPlan {
+        merchant,
+        accounts,
+        key,
+        entry,
+        day: Some(PlannedDay {
+            settled_through,
+            through,
+            window,
+            day,
+            released,
+        }),
+    })
 }

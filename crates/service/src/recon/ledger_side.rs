@@ -13,9 +13,10 @@
 //! entries reconciliation itself posts, which correct the books and are no channel
 //! operation.
 //!
-//! The records are read in pages by key and written to a CSV file as they come, so a day of
-//! millions of operations is never held in memory: the engine then reads that file as it
-//! reads any ledger file.
+//! The records are read in pages by time and key (one day's range of an index, not every
+//! record ever written) and written to a CSV file as they come, so a day of millions of
+//! operations is never held in memory: the engine then reads that file as it reads any
+//! ledger file, whatever its order.
 
 use crate::recon::error::ReconServiceError;
 use jiff::Timestamp;
@@ -136,7 +137,7 @@ pub async fn write_ledger_side(
         ])
         .map_err(|error| failed(&error))?;
     let mut written = 0_u64;
-    let mut after = String::new();
+    let mut after = None;
     loop {
         let page = database
             .payment_ledger_outcomes_page(
@@ -147,7 +148,7 @@ pub async fn write_ledger_side(
             )
             .await?;
         let Some(last) = page.last() else { break };
-        after = last.key.clone();
+        after = Some((last.created_at, last.key.clone()));
         for row in &page {
             let outcome: Outcome = serde_json::from_str(&row.outcome).map_err(|error| {
                 tally_store::StoreError::Corrupt(format!("ledger outcome of {}: {error}", row.key))
