@@ -727,6 +727,19 @@ impl MemberClient {
     }
 }
 
+/// Sends pending publications every `interval` until the process stops: `tally serve`'s
+/// worker. A failure is logged and the rows stay pending for the next pass.
+pub async fn publish_continuously(client: Arc<MemberClient>, store: RiskStore, interval: Duration) {
+    loop {
+        match client.publish_pending(&store, 100).await {
+            Ok(0) => {}
+            Ok(published) => tracing::info!(published, "confirmed fraud published to the consortium log"),
+            Err(error) => tracing::warn!(%error, "consortium publications could not be read; retried"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
 fn publish_action(row: &PublicationRow, opening: &IdentifierOpening) -> Action {
     let risk_type = [
         RiskType::Fraud,
