@@ -525,7 +525,10 @@ fn consortium_hits_found_by_the_caller_reach_the_default_pack_as_a_list_hit() {
         .decide_with_hits(&event, std::slice::from_ref(&consortium))
         .unwrap();
     assert_eq!(refused.action, Action::Reject);
-    assert!(refused.reasons.iter().any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert!(refused
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
     assert_eq!(refused.list_hits, vec![consortium.clone()]);
     // A watch hit of another source is no consortium hit.
     let manual = ListHit {
@@ -535,11 +538,19 @@ fn consortium_hits_found_by_the_caller_reach_the_default_pack_as_a_list_hit() {
     let watched = engine
         .decide_with_hits(&transaction("c2", 1, "carol", 1_000), &[manual])
         .unwrap();
-    assert!(!watched.reasons.iter().any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert!(!watched
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
     // The hits belong to one decision: the next event without them has none.
-    let next = engine.decide(&transaction("c3", 2, "carol", 1_000)).unwrap();
+    let next = engine
+        .decide(&transaction("c3", 2, "carol", 1_000))
+        .unwrap();
     assert!(next.list_hits.is_empty());
-    assert!(!next.reasons.iter().any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert!(!next
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
     // The lender's allow list overrides the consortium.
     engine
         .lists_mut()
@@ -556,7 +567,10 @@ fn consortium_hits_found_by_the_caller_reach_the_default_pack_as_a_list_hit() {
     let allowed = engine
         .decide_with_hits(&transaction("c4", 3, "carol", 1_000), &[consortium])
         .unwrap();
-    assert!(!allowed.reasons.iter().any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert!(!allowed
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
 }
 
 #[test]

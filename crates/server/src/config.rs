@@ -137,7 +137,8 @@ impl ConsortiumMemberSettings {
         let Some(url) = &self.url else {
             return Ok(None);
         };
-        let invalid = |message: String| ConfigError::Invalid(format!("consortium_member.{message}"));
+        let invalid =
+            |message: String| ConfigError::Invalid(format!("consortium_member.{message}"));
         let (Some(consortium), Some(key)) = (&self.consortium, &self.key) else {
             return Err(invalid(
                 "url needs consortium (the log's name) and key (this member's signer key)".into(),
@@ -160,16 +161,18 @@ impl ConsortiumMemberSettings {
         if self.lookup_timeout_ms == 0 || self.lookup_timeout_ms > 10_000 {
             return Err(invalid("lookup_timeout_ms must be 1 to 10000".into()));
         }
-        Ok(Some(tally_service::consortium::member_client::MemberSettings {
-            url: url.clone(),
-            consortium: consortium.clone(),
-            key: std::sync::Arc::new(key),
-            lookup_timeout: std::time::Duration::from_millis(self.lookup_timeout_ms),
-            hit_seconds: i64::from(self.hit_seconds),
-            miss_seconds: i64::from(self.miss_seconds),
-            queries_per_day: self.queries_per_day,
-            record_days: u64::from(self.record_days),
-        }))
+        Ok(Some(
+            tally_service::consortium::member_client::MemberSettings {
+                url: url.clone(),
+                consortium: consortium.clone(),
+                key: std::sync::Arc::new(key),
+                lookup_timeout: std::time::Duration::from_millis(self.lookup_timeout_ms),
+                hit_seconds: i64::from(self.hit_seconds),
+                miss_seconds: i64::from(self.miss_seconds),
+                queries_per_day: self.queries_per_day,
+                record_days: u64::from(self.record_days),
+            },
+        ))
     }
 }
 

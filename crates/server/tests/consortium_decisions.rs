@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tally_core::{Clock, ManualClock};
-use tally_service::consortium::ConsortiumLog;
 use tally_server::consortium_app;
 use tally_server::routes::consortium::ConsortiumAppState;
 use tally_service::consortium::member_client::{MemberClient, MemberSettings};
+use tally_service::consortium::ConsortiumLog;
 use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
 use tally_store::Backend;
@@ -39,7 +39,13 @@ struct Lender {
 
 impl Lender {
     /// A Tally instance over `test` as member `name` (key seed `seed`) of the log at `url`.
-    async fn start(test: TestDatabase, url: &str, name: &str, seed: u8, settings: impl FnOnce(&mut MemberSettings)) -> Self {
+    async fn start(
+        test: TestDatabase,
+        url: &str,
+        name: &str,
+        seed: u8,
+        settings: impl FnOnce(&mut MemberSettings),
+    ) -> Self {
         let mut app = TestApp::start(test, START, Setup::default().risk()).await;
         let mut member_settings = MemberSettings {
             url: url.to_string(),
@@ -83,7 +89,8 @@ impl Lender {
     /// The decision on an event of `kind` by `customer` on `device`, now.
     async fn decide(&self, id: &str, kind: &str, customer: &str, device: &str) -> Value {
         let at = self.app.clock.now().to_string();
-        let mut event = json!({"id": id, "kind": kind, "at": at, "customer": customer, "device": device});
+        let mut event =
+            json!({"id": id, "kind": kind, "at": at, "customer": customer, "device": device});
         if kind == "transaction" {
             event["amount"] = json!({"value": "120.00", "currency": "CNY"});
         }
@@ -144,9 +151,15 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
     let log_clock = Arc::new(ManualClock::new(START.parse().unwrap()));
     let (url, log) = serve_log(&log_database, log_clock.clone()).await;
     let lender_a = Lender::start(another(&log_database).await, &url, "bank-a", 1, |_| {}).await;
-    let lender_b = Lender::start(another(&log_database).await, &url, "bank-b", 2, |settings| {
-        settings.queries_per_day = 4;
-    })
+    let lender_b = Lender::start(
+        another(&log_database).await,
+        &url,
+        "bank-b",
+        2,
+        |settings| {
+            settings.queries_per_day = 4;
+        },
+    )
     .await;
 
     // Time passes alike for the log and the lenders (the log refuses requests dated more
@@ -159,14 +172,21 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
 
     // At lender A, the customer logs in from their own phone; half an hour later the
     // thief has the account and buys three times from another device.
-    let own = lender_a.decide("a-1", "login", "victim", "victims-phone").await;
+    let own = lender_a
+        .decide("a-1", "login", "victim", "victims-phone")
+        .await;
     assert_eq!(own["consortium"][0]["outcome"], "no_record", "{own}");
     advance(30);
     let compromised_at = lender_a.app.clock.now();
     for purchase in 0..3 {
         advance(1);
         let decision = lender_a
-            .decide(&format!("a-buy-{purchase}"), "transaction", "victim", "thief-device-7")
+            .decide(
+                &format!("a-buy-{purchase}"),
+                "transaction",
+                "victim",
+                "thief-device-7",
+            )
             .await;
         assert!(!reasons(&decision).contains(&"CONSORTIUM_FRAUD".to_string()));
     }
@@ -212,14 +232,25 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
 
     // The worker publishes it once; a second pass finds nothing to do.
     let store = &lender_a.risk().store;
-    assert_eq!(lender_a.member.publish_pending(store, 100).await.unwrap(), 1);
-    assert_eq!(lender_a.member.publish_pending(store, 100).await.unwrap(), 0);
+    assert_eq!(
+        lender_a.member.publish_pending(store, 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        lender_a.member.publish_pending(store, 100).await.unwrap(),
+        0
+    );
     let published = store.case_publications(&case_id).await.unwrap();
     assert_eq!(published[0].status, "published");
     let record = published[0].record_index.unwrap();
     assert_eq!(counts(&log, "bank-a").await["publications"], 1);
     let (_, trail) = lender_a
-        .call("GET", &format!("/v1/risk/cases/{case_id}"), &lender_a.analyst, Value::Null)
+        .call(
+            "GET",
+            &format!("/v1/risk/cases/{case_id}"),
+            &lender_a.analyst,
+            Value::Null,
+        )
         .await;
     let published_line = trail["log"]
         .as_array()
@@ -243,7 +274,10 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
         ))
         .await
         .unwrap();
-    assert_eq!(lender_a.member.publish_pending(store, 100).await.unwrap(), 1);
+    assert_eq!(
+        lender_a.member.publish_pending(store, 100).await.unwrap(),
+        1
+    );
     let again = store.case_publications(&case_id).await.unwrap();
     assert_eq!(again[0].record_index, Some(record));
     assert_eq!(counts(&log, "bank-a").await["publications"], 1);
@@ -254,10 +288,19 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
         .decide("b-1", "transaction", "newcomer", "thief-device-7")
         .await;
     assert_eq!(refused["action"], "reject", "{refused}");
-    assert!(reasons(&refused).contains(&"CONSORTIUM_FRAUD".to_string()), "{refused}");
+    assert!(
+        reasons(&refused).contains(&"CONSORTIUM_FRAUD".to_string()),
+        "{refused}"
+    );
     assert_eq!(refused["consortium"][0]["outcome"], "records");
-    assert_eq!(refused["consortium"][0]["records"][0]["publisher"], "bank-a");
-    assert_eq!(refused["consortium"][0]["records"][0]["risk_type"], "stolen_account");
+    assert_eq!(
+        refused["consortium"][0]["records"][0]["publisher"],
+        "bank-a"
+    );
+    assert_eq!(
+        refused["consortium"][0]["records"][0]["risk_type"],
+        "stolen_account"
+    );
     let hit = refused["list_hits"]
         .as_array()
         .unwrap()
@@ -271,8 +314,14 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
     let own_record = lender_a
         .decide("a-after", "login", "someone", "thief-device-7")
         .await;
-    assert_eq!(own_record["consortium"][0]["outcome"], "records", "{own_record}");
-    assert_eq!(own_record["consortium"][0]["records"][0]["publisher"], "bank-a");
+    assert_eq!(
+        own_record["consortium"][0]["outcome"], "records",
+        "{own_record}"
+    );
+    assert_eq!(
+        own_record["consortium"][0]["records"][0]["publisher"],
+        "bank-a"
+    );
     assert!(!reasons(&own_record).contains(&"CONSORTIUM_FRAUD".to_string()));
 
     // The quota: B may ask four times a day. One query so far; three more devices use the
@@ -280,11 +329,18 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
     assert_eq!(counts(&log, "bank-b").await["in_day"], 1);
     for device in 0..3 {
         let decision = lender_b
-            .decide(&format!("b-q{device}"), "login", "newcomer", &format!("device-{device}"))
+            .decide(
+                &format!("b-q{device}"),
+                "login",
+                "newcomer",
+                &format!("device-{device}"),
+            )
             .await;
         assert_eq!(decision["consortium"][0]["outcome"], "no_record");
     }
-    let spent = lender_b.decide("b-spent", "login", "newcomer", "device-9").await;
+    let spent = lender_b
+        .decide("b-spent", "login", "newcomer", "device-9")
+        .await;
     assert_eq!(spent["consortium"][0]["outcome"], "quota_spent");
     assert_eq!(counts(&log, "bank-b").await["in_day"], 4);
     // What is cached is still known.
@@ -304,9 +360,15 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
             held.push(socket);
         }
     });
-    let lender_c = Lender::start(another(&log_database).await, &silent_url, "bank-d", 4, |settings| {
-        settings.lookup_timeout = Duration::from_millis(50);
-    })
+    let lender_c = Lender::start(
+        another(&log_database).await,
+        &silent_url,
+        "bank-d",
+        4,
+        |settings| {
+            settings.lookup_timeout = Duration::from_millis(50);
+        },
+    )
     .await;
     let started = std::time::Instant::now();
     let decision = lender_c

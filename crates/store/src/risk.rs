@@ -1127,7 +1127,11 @@ impl RiskStore {
         )
     }
 
-    pub async fn publication_attempt_failed(&self, id: &str, error: &str) -> Result<(), StoreError> {
+    pub async fn publication_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
         on_pool!(&self.database, publication_attempt_failed(id, error))
     }
 

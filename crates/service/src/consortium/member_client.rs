@@ -129,7 +129,10 @@ type Pending = watch::Receiver<Option<Result<Arc<Vec<RecordSeen>>, String>>>;
 pub(crate) enum CacheStep {
     Known(Result<Arc<Vec<RecordSeen>>, String>),
     Wait(Pending),
-    Ask(watch::Sender<Option<Result<Arc<Vec<RecordSeen>>, String>>>, Pending),
+    Ask(
+        watch::Sender<Option<Result<Arc<Vec<RecordSeen>>, String>>>,
+        Pending,
+    ),
     QuotaSpent,
 }
 
@@ -303,10 +306,7 @@ impl MemberClient {
     }
 
     fn root(&self) -> String {
-        format!(
-            "{}/v1/consortium",
-            self.settings.url.trim_end_matches('/')
-        )
+        format!("{}/v1/consortium", self.settings.url.trim_end_matches('/'))
     }
 
     fn now(&self) -> i64 {
@@ -401,10 +401,7 @@ impl MemberClient {
     }
 
     /// Sends a signed query about `opening` now: the log's live records about it.
-    pub async fn query(
-        &self,
-        opening: &IdentifierOpening,
-    ) -> Result<Vec<RecordSeen>, MemberError> {
+    pub async fn query(&self, opening: &IdentifierOpening) -> Result<Vec<RecordSeen>, MemberError> {
         let mut last = self.sequence.lock().await;
         let sequence = self.next_sequence(&mut last).await?;
         let request = self.sign(
@@ -518,7 +515,9 @@ impl MemberClient {
                             "severity": record.severity,
                         }))
                         .collect::<Vec<_>>());
-                    for record in records.iter().filter(|record| record.publisher != self.member())
+                    for record in records
+                        .iter()
+                        .filter(|record| record.publisher != self.member())
                     {
                         hits.push(ListHit {
                             kind: ListKind::Watch,
@@ -540,7 +539,11 @@ impl MemberClient {
     }
 
     /// Sends the pending publications (at most `limit`); how many were published now.
-    pub async fn publish_pending(&self, store: &RiskStore, limit: i64) -> Result<usize, MemberError> {
+    pub async fn publish_pending(
+        &self,
+        store: &RiskStore,
+        limit: i64,
+    ) -> Result<usize, MemberError> {
         let pending = store
             .pending_publications(limit)
             .await
@@ -563,8 +566,13 @@ impl MemberClient {
 
     /// Publishes one row: signs it (stored before sending) unless it is signed already,
     /// sends it, and marks it published (or refused) with its case's trail line.
-    async fn publish_one(&self, store: &RiskStore, row: &PublicationRow) -> Result<bool, MemberError> {
-        let storage = |error: tally_store::StoreError| MemberError::Unreachable(format!("storage: {error}"));
+    async fn publish_one(
+        &self,
+        store: &RiskStore,
+        row: &PublicationRow,
+    ) -> Result<bool, MemberError> {
+        let storage =
+            |error: tally_store::StoreError| MemberError::Unreachable(format!("storage: {error}"));
         let kind = IdentifierKind::from_name(&row.kind)
             .map_err(|error| MemberError::Unreadable(error.to_string()))?;
         let identifier = match normalise(kind, &row.identifier, None) {
@@ -586,8 +594,7 @@ impl MemberClient {
                 let search_from = self.log_size().await?;
                 let sequence = self.next_sequence(&mut last).await?;
                 let request = self.sign(sequence, publish_action(row, &opening));
-                let encoded =
-                    base64::engine::general_purpose::STANDARD.encode(request.to_bytes());
+                let encoded = base64::engine::general_purpose::STANDARD.encode(request.to_bytes());
                 let search_from = i64::try_from(search_from).unwrap_or(i64::MAX);
                 if !store
                     .sign_publication(
@@ -665,14 +672,11 @@ impl MemberClient {
             ),
             None => (
                 "consortium_refused",
-                format!(
-                    "{} not published: {}",
-                    row.kind,
-                    error.unwrap_or("refused")
-                ),
+                format!("{} not published: {}", row.kind, error.unwrap_or("refused")),
             ),
         };
-        let log = crate::risk::RiskService::log_line(&row.case_id, now, self.member(), action, &note);
+        let log =
+            crate::risk::RiskService::log_line(&row.case_id, now, self.member(), action, &note);
         store
             .finish_publication(&row.id, index, crate::risk::micros(now), error, &log)
             .await
@@ -733,8 +737,12 @@ pub async fn publish_continuously(client: Arc<MemberClient>, store: RiskStore, i
     loop {
         match client.publish_pending(&store, 100).await {
             Ok(0) => {}
-            Ok(published) => tracing::info!(published, "confirmed fraud published to the consortium log"),
-            Err(error) => tracing::warn!(%error, "consortium publications could not be read; retried"),
+            Ok(published) => {
+                tracing::info!(published, "confirmed fraud published to the consortium log")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "consortium publications could not be read; retried")
+            }
         }
         tokio::time::sleep(interval).await;
     }
@@ -852,7 +860,10 @@ mod tests {
         drop(listener);
         let client = client(format!("http://{address}"), Duration::from_secs(5));
         let outcome = client.lookup(IdentifierKind::Device, "device-1").await;
-        assert!(matches!(outcome, LookupOutcome::Unavailable(_)), "{outcome:?}");
+        assert!(
+            matches!(outcome, LookupOutcome::Unavailable(_)),
+            "{outcome:?}"
+        );
         let again = client.lookup(IdentifierKind::Device, "device-1").await;
         assert!(matches!(again, LookupOutcome::Unavailable(_)), "{again:?}");
         assert_eq!(client.queries_in_day(), 1);
@@ -900,11 +911,16 @@ mod tests {
         let mut cache = LookupCache::default();
         let _ = cache.step(&key(), 0, 10);
         cache.answered(key(), Ok(Arc::new(Vec::new())), 0, 30);
-        assert!(matches!(cache.step(&key(), 29, 10), CacheStep::Known(Ok(records)) if records.is_empty()));
+        assert!(
+            matches!(cache.step(&key(), 29, 10), CacheStep::Known(Ok(records)) if records.is_empty())
+        );
         let other = (IdentifierKind::Device, "device-2".to_string());
         let _ = cache.step(&other, 0, 10);
         cache.answered(other.clone(), Err("unreachable".into()), 0, 5);
-        assert!(matches!(cache.step(&other, 4, 10), CacheStep::Known(Err(_))));
+        assert!(matches!(
+            cache.step(&other, 4, 10),
+            CacheStep::Known(Err(_))
+        ));
         assert!(matches!(cache.step(&other, 5, 10), CacheStep::Ask(..)));
     }
 
@@ -933,7 +949,13 @@ mod tests {
         // The log saying the quota is spent stops queries for the rest of its day.
         cache.quota_spent(86_500);
         let fifth = (IdentifierKind::Device, "device-4".to_string());
-        assert!(matches!(cache.step(&fifth, 86_600, 3), CacheStep::QuotaSpent));
-        assert!(matches!(cache.step(&fifth, 2 * 86_400, 3), CacheStep::Ask(..)));
+        assert!(matches!(
+            cache.step(&fifth, 86_600, 3),
+            CacheStep::QuotaSpent
+        ));
+        assert!(matches!(
+            cache.step(&fifth, 2 * 86_400, 3),
+            CacheStep::Ask(..)
+        ));
     }
 }
