@@ -67,8 +67,30 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .credit
         .as_ref()
         .map_or(jiff::tz::TimeZone::UTC, |credit| credit.time_zone.clone());
-    let risk =
-        Arc::new(risk.with_anomaly_alerts(config.credit.collections.anomaly_alerts(credit_zone)));
+    // As a member of a consortium log: decisions look its records up, and confirmed fraud
+    // is published to it by a worker (rows written with each confirmation).
+    let member = match config.consortium_member.client()? {
+        Some(settings) => Some(Arc::new(
+            tally_service::consortium::member_client::MemberClient::new(settings, clock.clone())
+                .context("the consortium member's HTTP client")?,
+        )),
+        None => None,
+    };
+    let risk = Arc::new(
+        risk.with_anomaly_alerts(config.credit.collections.anomaly_alerts(credit_zone))
+            .with_consortium(member.clone()),
+    );
+    let publisher = member.map(|member| {
+        tokio::spawn(
+            tally_service::consortium::member_client::publish_continuously(
+                member,
+                risk.store.clone(),
+                std::time::Duration::from_secs(
+                    config.consortium_member.publish_interval_seconds.max(1),
+                ),
+            ),
+        )
+    });
     // Stolen-account claims whose credit lines a crash left behind their case.
     let followed_up = tally_service::stolen_accounts::StolenAccountClaims {
         risk: &risk,
@@ -147,7 +169,7 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     // here, as a crash would stop it (whatever it was doing, the next start finishes).
     // So does the webhook worker: a delivery cut off is sent again, and receivers
     // deduplicate by event id.
-    for worker in [recovery, webhooks].into_iter().flatten() {
+    for worker in [recovery, webhooks, publisher].into_iter().flatten() {
         worker.abort();
         let _ = worker.await;
     }

@@ -5,7 +5,7 @@ use crate::decision::{Action, Decision, FiredRule, RuleFailure, ShadowDecision};
 use crate::error::RiskError;
 use crate::event::{Event, EventKind, ProfileField};
 use crate::feature::{FeatureLimits, FeatureTables, FeatureValue};
-use crate::list::{ListKind, Lists};
+use crate::list::{ListHit, ListKind, Lists, CONSORTIUM_SOURCE};
 use crate::rule::{declare_variables, RuleMode, RuleSet};
 use cel_interpreter::{Context, Value};
 use foldhash::fast::FixedState;
@@ -416,6 +416,30 @@ impl RiskEngine {
 
     /// [`RiskEngine::decide`] into a decision whose buffers are reused.
     pub fn decide_into(&mut self, event: &Event, decision: &mut Decision) -> Result<(), RiskError> {
+        self.decide_into_with_hits(event, &[], decision)
+    }
+
+    /// [`RiskEngine::decide`] with list hits the caller found outside the engine's lists
+    /// (records of a consortium log, source [`CONSORTIUM_SOURCE`]), added to the lists' own
+    /// hits before the rules read them: the engine stays without I/O, and a remote list is
+    /// one more list hit, explained as every other.
+    pub fn decide_with_hits(
+        &mut self,
+        event: &Event,
+        hits: &[ListHit],
+    ) -> Result<Decision, RiskError> {
+        let mut decision = Decision::empty();
+        self.decide_into_with_hits(event, hits, &mut decision)?;
+        Ok(decision)
+    }
+
+    /// [`RiskEngine::decide_with_hits`] into a decision whose buffers are reused.
+    pub fn decide_into_with_hits(
+        &mut self,
+        event: &Event,
+        hits: &[ListHit],
+        decision: &mut Decision,
+    ) -> Result<(), RiskError> {
         event.validate()?;
         let rule_set = &self.versions[self.live.index];
         prepare(decision, event, self.live.index, rule_set);
@@ -427,6 +451,7 @@ impl RiskEngine {
         );
         decision.list_hits.clear();
         self.lists.hits_into(event, &mut decision.list_hits);
+        decision.list_hits.extend_from_slice(hits);
         evaluate_rules(
             rule_set,
             &mut self.live.context,
@@ -554,6 +579,15 @@ fn evaluate_rules(
         set("block_listed", Value::Bool(listed(ListKind::Block)));
         set("allow_listed", Value::Bool(listed(ListKind::Allow)));
         set("watch_listed", Value::Bool(listed(ListKind::Watch)));
+        set(
+            "consortium_listed",
+            Value::Bool(
+                decision
+                    .list_hits
+                    .iter()
+                    .any(|hit| hit.source == CONSORTIUM_SOURCE),
+            ),
+        );
         for (name, value) in rule_set
             .feature_names
             .iter()

@@ -79,7 +79,7 @@ pub use engine::{Activation, EngineConfig, RiskEngine, Version, VersionInfo};
 pub use error::RiskError;
 pub use event::{EntityField, Event, EventKind, GeoPoint, ProfileField};
 pub use feature::{FeatureKind, FeatureLimits, FeatureSpec, FeatureValue};
-pub use list::{ListEntry, ListHit, ListKind, Lists};
+pub use list::{ListEntry, ListHit, ListKind, Lists, CONSORTIUM_SOURCE};
 pub use rule::{RuleMode, RuleSet};
 pub use scenario::{generate, AttackKind, Scenario, ScenarioConfig};
 

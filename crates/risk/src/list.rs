@@ -38,6 +38,10 @@ pub struct ListEntry {
     pub expires_at: Option<Timestamp>,
 }
 
+/// The source of list hits that come from a consortium log's records: rules read them as
+/// `consortium_listed` (and as the kind of list the caller gave them).
+pub const CONSORTIUM_SOURCE: &str = "consortium";
+
 fn manual() -> String {
     "manual".to_string()
 }

@@ -34,6 +34,7 @@ pub const EVENT_VARIABLES: &[(&str, &str)] = &[
     ("block_listed", "an entity of the event is on the block list"),
     ("allow_listed", "an entity of the event is on the allow list"),
     ("watch_listed", "an entity of the event is on the watch list"),
+    ("consortium_listed", "an entity of the event has a live record in the consortium log (a list hit whose source is \"consortium\", found by the caller)"),
 ];
 
 /// Whether a rule decides or is only recorded.
@@ -457,6 +458,7 @@ pub(crate) fn declare_variables(context: &mut Context<'static>, features: &[Feat
         "block_listed",
         "allow_listed",
         "watch_listed",
+        "consortium_listed",
     ] {
         context.add_variable_from_value(name, Value::Bool(false));
     }

@@ -8,7 +8,8 @@ use tally_core::{Amount, Currency};
 use tally_risk::scenario::{generate, AttackKind, ScenarioConfig};
 use tally_risk::{
     backtest, Action, BacktestInput, EngineConfig, EntityField, Event, EventKind, FeatureValue,
-    GeoPoint, ListEntry, ListKind, ProfileField, RiskEngine, RiskError, RuleSet, DEFAULT_RULES,
+    GeoPoint, ListEntry, ListHit, ListKind, ProfileField, RiskEngine, RiskError, RuleSet,
+    CONSORTIUM_SOURCE, DEFAULT_RULES,
 };
 
 fn t0() -> Timestamp {
@@ -508,6 +509,68 @@ fn lists_match_any_entity_and_expire() {
         .remove(ListKind::Allow, EntityField::Customer, "bob"));
     engine.lists_mut().remove_expired(at(200));
     assert_eq!(engine.lists().entries().count(), 1);
+}
+
+#[test]
+fn consortium_hits_found_by_the_caller_reach_the_default_pack_as_a_list_hit() {
+    let mut engine = RiskEngine::from_rule_set_text(DEFAULT_RULES).unwrap();
+    let consortium = ListHit {
+        kind: ListKind::Watch,
+        field: EntityField::Device,
+        reason: "consortium record 4 by bank-a: stolen_account, severity 4".into(),
+        source: CONSORTIUM_SOURCE.into(),
+    };
+    let event = transaction("c1", 0, "carol", 1_000);
+    let refused = engine
+        .decide_with_hits(&event, std::slice::from_ref(&consortium))
+        .unwrap();
+    assert_eq!(refused.action, Action::Reject);
+    assert!(refused
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert_eq!(refused.list_hits, vec![consortium.clone()]);
+    // A watch hit of another source is no consortium hit.
+    let manual = ListHit {
+        source: "manual".into(),
+        ..consortium.clone()
+    };
+    let watched = engine
+        .decide_with_hits(&transaction("c2", 1, "carol", 1_000), &[manual])
+        .unwrap();
+    assert!(!watched
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    // The hits belong to one decision: the next event without them has none.
+    let next = engine
+        .decide(&transaction("c3", 2, "carol", 1_000))
+        .unwrap();
+    assert!(next.list_hits.is_empty());
+    assert!(!next
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    // The lender's allow list overrides the consortium.
+    engine
+        .lists_mut()
+        .add(ListEntry {
+            kind: ListKind::Allow,
+            field: EntityField::Device,
+            value: "carol-device".into(),
+            reason: "known customer device".into(),
+            source: "manual".into(),
+            added_at: at(0),
+            expires_at: None,
+        })
+        .unwrap();
+    let allowed = engine
+        .decide_with_hits(&transaction("c4", 3, "carol", 1_000), &[consortium])
+        .unwrap();
+    assert!(!allowed
+        .reasons
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
 }
 
 #[test]

@@ -63,15 +63,47 @@ impl RiskSettings {
     }
 }
 
-/// The consortium log this lender is a member of, when the log is stored in Tally's own
-/// database (`tally consortium serve` on it, or `tally demo`'s): the operator's public key
-/// (a C2SP verifier key, `name+hash+base64`) and this lender's member name. The console's
-/// Consortium page checks the log under that key; without both it says what to set.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// The consortium log this lender is a member of. `log_key` (the operator's public key, a
+/// C2SP verifier key `name+hash+base64`) and `member` (this lender's member name) let the
+/// console's Consortium page check a log stored in Tally's own database. `url`,
+/// `consortium` and `key` (this member's C2SP signer key, `PRIVATE+KEY+<member>+...`, as
+/// `tally consortium keygen` writes it; its name must be `member`) make Tally a member
+/// over HTTP: every risk decision looks the event's device up in the log (waiting at most
+/// `lookup_timeout_ms`, answers kept `hit_seconds` / `miss_seconds`, at most
+/// `queries_per_day` queries a UTC day), and confirmed fraud is published to it by a
+/// worker every `publish_interval_seconds`, records live `record_days`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsortiumMemberSettings {
     pub log_key: Option<String>,
     pub member: Option<String>,
+    pub url: Option<String>,
+    pub consortium: Option<String>,
+    pub key: Option<Secret<String>>,
+    pub lookup_timeout_ms: u64,
+    pub hit_seconds: u32,
+    pub miss_seconds: u32,
+    pub queries_per_day: u32,
+    pub record_days: u32,
+    pub publish_interval_seconds: u64,
+}
+
+impl Default for ConsortiumMemberSettings {
+    fn default() -> Self {
+        Self {
+            log_key: None,
+            member: None,
+            url: None,
+            consortium: None,
+            key: None,
+            lookup_timeout_ms: 50,
+            hit_seconds: 3_600,
+            miss_seconds: 600,
+            queries_per_day: 10_000,
+            record_days: 365,
+            publish_interval_seconds: 10,
+        }
+    }
 }
 
 impl ConsortiumMemberSettings {
@@ -95,6 +127,52 @@ impl ConsortiumMemberSettings {
                 "consortium_member needs both log_key and member".into(),
             )),
         }
+    }
+
+    /// This lender as a member over HTTP, when `url` is set (then `consortium` and `key`
+    /// are needed, and the key's name must be `member` when that is set).
+    pub fn client(
+        &self,
+    ) -> Result<Option<tally_service::consortium::member_client::MemberSettings>, ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(None);
+        };
+        let invalid =
+            |message: String| ConfigError::Invalid(format!("consortium_member.{message}"));
+        let (Some(consortium), Some(key)) = (&self.consortium, &self.key) else {
+            return Err(invalid(
+                "url needs consortium (the log's name) and key (this member's signer key)".into(),
+            ));
+        };
+        let key = tally_consortium::SignerKey::parse(key.expose().trim())
+            .map_err(|error| invalid(format!("key: {error}")))?;
+        if let Some(member) = &self.member {
+            if member.trim() != key.name() {
+                return Err(invalid(format!(
+                    "key is {:?}'s, not member {:?}'s",
+                    key.name(),
+                    member.trim()
+                )));
+            }
+        }
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("url must start with http:// or https://".into()));
+        }
+        if self.lookup_timeout_ms == 0 || self.lookup_timeout_ms > 10_000 {
+            return Err(invalid("lookup_timeout_ms must be 1 to 10000".into()));
+        }
+        Ok(Some(
+            tally_service::consortium::member_client::MemberSettings {
+                url: url.clone(),
+                consortium: consortium.clone(),
+                key: std::sync::Arc::new(key),
+                lookup_timeout: std::time::Duration::from_millis(self.lookup_timeout_ms),
+                hit_seconds: i64::from(self.hit_seconds),
+                miss_seconds: i64::from(self.miss_seconds),
+                queries_per_day: self.queries_per_day,
+                record_days: u64::from(self.record_days),
+            },
+        ))
     }
 }
 
@@ -333,6 +411,7 @@ impl Config {
             )));
         }
         self.consortium_member.member()?;
+        self.consortium_member.client()?;
         if let Some(active) = &self.privacy.active_encryption_key {
             tally_privacy::FieldCipher::new(&self.privacy.encryption_keys, active)?;
         }

@@ -21,6 +21,7 @@
 //! longer hashes to it.
 
 mod integrity;
+pub mod member_client;
 pub mod member_view;
 
 use std::sync::{Arc, RwLock};

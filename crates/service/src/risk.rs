@@ -25,6 +25,7 @@
 pub mod backtest;
 
 use crate::caller::Caller;
+use crate::consortium::member_client::MemberClient;
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -36,7 +37,7 @@ use tally_risk::{
 };
 use tally_store::risk::{
     ActivationRequestRow, AnomalyAlertRow, CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow,
-    RiskStore,
+    PublicationRow, RiskStore,
 };
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -63,6 +64,9 @@ pub struct RiskService {
     pub in_flight_prunes: std::sync::atomic::AtomicU64,
     /// Which decisions raise an anomaly alert in the collections queue.
     pub anomaly_alerts: AnomalyAlerts,
+    /// The consortium log this lender is a member of: decisions look its records up and
+    /// confirmed fraud is published to it; `None` when not configured.
+    pub consortium: Option<Arc<MemberClient>>,
 }
 
 /// The reason codes of the rule pack that signal trouble on a credit account, and the credit
@@ -536,7 +540,15 @@ impl RiskService {
             clock,
             state,
             anomaly_alerts: AnomalyAlerts::default(),
+            consortium: None,
         })
+    }
+
+    /// The same service as a member of a consortium log: each decision looks the event's
+    /// device up in it, and confirmed fraud is queued for publication to it.
+    pub fn with_consortium(mut self, member: Option<Arc<MemberClient>>) -> Self {
+        self.consortium = member;
+        self
     }
 
     /// The same service, raising anomaly alerts as `alerts` says.
@@ -679,6 +691,13 @@ impl RiskService {
                 latest_allowed,
             });
         }
+        // The consortium's records about the event's device, waited for at most the
+        // member's lookup timeout and outside the engine's lock; what the lookup learnt (a
+        // hit, none, a timeout, a spent quota) goes on the decision.
+        let consortium = match &self.consortium {
+            Some(member) => Some(member.hits(event.device.as_deref()).await),
+            None => None,
+        };
         let body_json = event.to_json();
         // A retry of an event stored earlier (before a restart, or forgotten in memory) is
         // looked up before the lock, so that the lock is never held across a database read.
@@ -725,10 +744,16 @@ impl RiskService {
             let case_id = self.store.event_case(row.sequence).await?;
             return decided(row.sequence, &row.decision, case_id);
         }
-        let decision = state.engine.decide(event)?;
+        let decision = match &consortium {
+            Some((hits, _)) => state.engine.decide_with_hits(event, hits)?,
+            None => state.engine.decide(event)?,
+        };
         let sequence = state.next_sequence;
         let now = self.clock.now();
-        let decision_json = decision.to_json();
+        let mut decision_json = decision.to_json();
+        if let Some((_, lookups)) = &consortium {
+            with_consortium_lookups(&mut decision_json, lookups);
+        }
         let row = RiskService::event_row(
             sequence,
             event,
@@ -1026,6 +1051,7 @@ impl RiskService {
             }
             None => None,
         };
+        let publications = self.publications(&case, next, now).await?;
         let mut state = match entry {
             Some(_) => Some(self.state.lock().await),
             None => None,
@@ -1038,6 +1064,7 @@ impl RiskService {
                 &log,
                 block.as_ref(),
                 Some(caller.key_id.as_str()),
+                &publications,
             )
             .await?
         {
@@ -1047,6 +1074,112 @@ impl RiskService {
             state.engine.lists_mut().add(entry)?;
         }
         Ok(moved)
+    }
+}
+
+/// Adds what the consortium lookups learnt to a decision's JSON object, as its key
+/// `consortium` (the engine's decision knows only the hits).
+fn with_consortium_lookups(decision_json: &mut String, lookups: &serde_json::Value) {
+    if decision_json.ends_with('}') && decision_json.len() > 2 {
+        decision_json.pop();
+        decision_json.push_str(",\"consortium\":");
+        decision_json.push_str(&lookups.to_string());
+        decision_json.push('}');
+    }
+}
+
+/// The devices a thief used on a stolen account: those of the customer's events at or
+/// after the compromise time (microseconds) that no event before it carried. The victim's
+/// own devices are thereby never published.
+pub fn thief_devices(events: &[EventRow], compromised_at: i64) -> Vec<String> {
+    let device = |row: &EventRow| {
+        serde_json::from_str::<serde_json::Value>(&row.body)
+            .ok()
+            .and_then(|body| body["device"].as_str().map(str::to_string))
+    };
+    let before: std::collections::HashSet<String> = events
+        .iter()
+        .filter(|row| row.at < compromised_at)
+        .filter_map(device)
+        .collect();
+    let mut after: Vec<String> = events
+        .iter()
+        .filter(|row| row.at >= compromised_at)
+        .filter_map(device)
+        .filter(|device| !before.contains(device))
+        .collect();
+    after.sort();
+    after.dedup();
+    after
+}
+
+/// Most of a customer's events read to find a thief's devices.
+const THIEF_EVENTS_MAX: i64 = 10_000;
+
+impl RiskService {
+    /// What confirming fraud in `case` (moving it to `next`) publishes to the consortium
+    /// log, as outbox rows stored with the move: for a confirmed stolen-account claim with
+    /// a compromise time, the devices only the thief used; for a review or held delivery
+    /// rejected by an analyst, the device of its event. None without a consortium.
+    async fn publications(
+        &self,
+        case: &CaseRow,
+        next: &str,
+        now: Timestamp,
+    ) -> Result<Vec<PublicationRow>, RiskRequestError> {
+        let Some(member) = &self.consortium else {
+            return Ok(Vec::new());
+        };
+        let (devices, risk_type, severity) = match (case.kind.as_str(), next) {
+            ("stolen_account", "approved") => {
+                let Some(compromised_at) = self
+                    .store
+                    .claim(&case.id)
+                    .await?
+                    .and_then(|claim| claim.compromised_at)
+                else {
+                    return Ok(Vec::new());
+                };
+                let events = self
+                    .store
+                    .customer_events(&case.customer, THIEF_EVENTS_MAX)
+                    .await?;
+                (thief_devices(&events, compromised_at), "stolen_account", 4)
+            }
+            ("review" | "hold_delivery", "rejected") => {
+                let Some(sequence) = case.event_sequence else {
+                    return Ok(Vec::new());
+                };
+                let device = match self.store.event(sequence).await? {
+                    Some(row) => Event::from_json(&row.body)?.device,
+                    None => None,
+                };
+                (device.into_iter().collect(), "fraud", 3)
+            }
+            _ => return Ok(Vec::new()),
+        };
+        let days = i64::try_from(member.settings().record_days).unwrap_or(365);
+        Ok(devices
+            .into_iter()
+            .map(|device| PublicationRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: case.id.clone(),
+                kind: "device".into(),
+                identifier: device,
+                risk_type: risk_type.into(),
+                severity,
+                expires_at: now.as_second() + days * 86_400,
+                created_at: micros(now),
+                status: "pending".into(),
+                request: None,
+                salt: None,
+                search_from: None,
+                record_index: None,
+                published_at: None,
+                attempts: 0,
+                last_error: None,
+            })
+            .collect())
     }
 }
 

@@ -95,6 +95,39 @@ pub struct ClaimRow {
     pub restored_by: Option<String>,
 }
 
+/// An identifier a confirmed case publishes to the consortium log (the outbox of migration
+/// `consortium_publications`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PublicationRow {
+    pub id: String,
+    pub case_id: String,
+    /// The consortium's identifier kind (`device`).
+    pub kind: String,
+    /// The identifier as the events carry it.
+    pub identifier: String,
+    pub risk_type: String,
+    pub severity: i32,
+    /// When the record stops being live, Unix seconds.
+    pub expires_at: i64,
+    pub created_at: i64,
+    /// pending, published or refused.
+    pub status: String,
+    /// The signed request, base64, once signed (stored before it is sent).
+    pub request: Option<String>,
+    /// The salt of the request's identifier commitment, hex.
+    pub salt: Option<String>,
+    /// The log's size when the request was signed: where to look for it in the log.
+    pub search_from: Option<i64>,
+    pub record_index: Option<i64>,
+    pub published_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+const PUBLICATION_COLUMNS: &str = "SELECT id, case_id, kind, identifier, risk_type, severity, \
+    expires_at, created_at, status, request, salt, search_from, record_index, published_at, \
+    attempts, last_error FROM consortium_publications";
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CaseLogRow {
     pub id: String,
@@ -571,6 +604,7 @@ macro_rules! risk_sql {
                 log: &CaseLogRow,
                 entry: Option<&ListEntryRow>,
                 assignee_key: Option<&str>,
+                publications: &[PublicationRow],
             ) -> Result<bool, StoreError> {
                 let mut transaction = pool.begin().await?;
                 let updated = sqlx::query(
@@ -594,6 +628,104 @@ macro_rules! risk_sql {
                 if let Some(entry) = entry {
                     insert_list_entry_in(&mut transaction, entry).await?;
                 }
+                for publication in publications {
+                    sqlx::query(
+                        "INSERT INTO consortium_publications (id, case_id, kind, identifier, \
+                         risk_type, severity, expires_at, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                         ON CONFLICT (case_id, kind, identifier) DO NOTHING",
+                    )
+                    .bind(&publication.id)
+                    .bind(&publication.case_id)
+                    .bind(&publication.kind)
+                    .bind(&publication.identifier)
+                    .bind(&publication.risk_type)
+                    .bind(publication.severity)
+                    .bind(publication.expires_at)
+                    .bind(publication.created_at)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                transaction.commit().await?;
+                Ok(true)
+            }
+
+            /// Publications not yet published or refused, oldest first.
+            pub async fn pending_publications(pool: &Pool<$database>, limit: i64) -> Result<Vec<PublicationRow>, StoreError> {
+                let sql = format!("{PUBLICATION_COLUMNS} WHERE status = 'pending' ORDER BY created_at, id LIMIT $1");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?)
+            }
+
+            /// The publications of case `case_id`, in the order they were written.
+            pub async fn case_publications(pool: &Pool<$database>, case_id: &str) -> Result<Vec<PublicationRow>, StoreError> {
+                let sql = format!("{PUBLICATION_COLUMNS} WHERE case_id = $1 ORDER BY created_at, id");
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await?)
+            }
+
+            /// Stores the signed request of a pending publication before it is sent; false
+            /// when the row already has one (or is no longer pending).
+            pub async fn sign_publication(
+                pool: &Pool<$database>,
+                id: &str,
+                request: Option<&str>,
+                salt: Option<&str>,
+                search_from: Option<i64>,
+                expected: Option<&str>,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE consortium_publications SET request = $1, salt = $2, search_from = $3 \
+                     WHERE id = $4 AND status = 'pending' AND request IS NOT DISTINCT FROM $5",
+                )
+                .bind(request)
+                .bind(salt)
+                .bind(search_from)
+                .bind(id)
+                .bind(expected)
+                .execute(pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            /// A failed attempt: counted, with its error.
+            pub async fn publication_attempt_failed(pool: &Pool<$database>, id: &str, error: &str) -> Result<(), StoreError> {
+                sqlx::query("UPDATE consortium_publications SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
+                    .bind(error)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            /// A publication published (`record_index`) or refused for good (`None`, with
+            /// `error`), with the line of its case's trail, in one transaction; false when
+            /// it was no longer pending.
+            pub async fn finish_publication(
+                pool: &Pool<$database>,
+                id: &str,
+                record_index: Option<i64>,
+                at: i64,
+                error: Option<&str>,
+                log: &CaseLogRow,
+            ) -> Result<bool, StoreError> {
+                let mut transaction = pool.begin().await?;
+                let status = if record_index.is_some() { "published" } else { "refused" };
+                let done = sqlx::query(
+                    "UPDATE consortium_publications SET status = $1, record_index = $2, \
+                     published_at = $3, last_error = COALESCE($4, last_error), attempts = attempts + 1 \
+                     WHERE id = $5 AND status = 'pending'",
+                )
+                .bind(status)
+                .bind(record_index)
+                .bind(record_index.map(|_| at))
+                .bind(error)
+                .bind(id)
+                .execute(&mut *transaction)
+                .await?;
+                if done.rows_affected() != 1 {
+                    transaction.rollback().await?;
+                    return Ok(false);
+                }
+                insert_log_in(&mut transaction, log).await?;
                 transaction.commit().await?;
                 Ok(true)
             }
@@ -934,7 +1066,7 @@ impl RiskStore {
     ) -> Result<bool, StoreError> {
         on_pool!(
             &self.database,
-            update_case(case, expected_status, log, None, None)
+            update_case(case, expected_status, log, None, None, &[])
         )
     }
 
@@ -948,10 +1080,74 @@ impl RiskStore {
         log: &CaseLogRow,
         entry: Option<&ListEntryRow>,
         assignee_key: Option<&str>,
+        publications: &[PublicationRow],
     ) -> Result<bool, StoreError> {
         on_pool!(
             &self.database,
-            update_case(case, expected_status, log, entry, assignee_key)
+            update_case(
+                case,
+                expected_status,
+                log,
+                entry,
+                assignee_key,
+                publications
+            )
+        )
+    }
+
+    /// Publications to the consortium log not yet published or refused, oldest first.
+    pub async fn pending_publications(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<PublicationRow>, StoreError> {
+        on_pool!(&self.database, pending_publications(limit))
+    }
+
+    /// The publications of case `case_id`.
+    pub async fn case_publications(
+        &self,
+        case_id: &str,
+    ) -> Result<Vec<PublicationRow>, StoreError> {
+        on_pool!(&self.database, case_publications(case_id))
+    }
+
+    /// Replaces a pending publication's signed request (`expected`: the one it holds), so
+    /// that it is stored before it is sent; false when another replaced it first.
+    pub async fn sign_publication(
+        &self,
+        id: &str,
+        request: Option<&str>,
+        salt: Option<&str>,
+        search_from: Option<i64>,
+        expected: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        on_pool!(
+            &self.database,
+            sign_publication(id, request, salt, search_from, expected)
+        )
+    }
+
+    pub async fn publication_attempt_failed(
+        &self,
+        id: &str,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        on_pool!(&self.database, publication_attempt_failed(id, error))
+    }
+
+    /// Marks a publication published (`record_index`) or refused (`None`, `error`) with
+    /// its case's trail line, in one transaction; false when it was no longer pending.
+    pub async fn finish_publication(
+        &self,
+        id: &str,
+        record_index: Option<i64>,
+        at: i64,
+        error: Option<&str>,
+        log: &CaseLogRow,
+    ) -> Result<bool, StoreError> {
+        on_pool!(
+            &self.database,
+            finish_publication(id, record_index, at, error, log)
         )
     }
 

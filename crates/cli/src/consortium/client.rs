@@ -4,12 +4,13 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use base64::Engine;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tally_consortium::{
     normalise, Action, Hash, IdentifierKind, IdentifierOpening, MemberKey, RiskType, SignedRequest,
     SignerKey,
 };
+
+use tally_service::consortium::member_client::{last_sequence, request_body};
 
 use super::keys::{random_seed, verifier_key};
 use super::{read_text, ClientAction, ClientArgs};
@@ -96,16 +97,7 @@ pub(super) async fn client(arguments: ClientArgs) -> anyhow::Result<ExitCode> {
     let key = SignerKey::parse(read_text(&arguments.key)?.trim())?;
     let members = get_json(&http, &format!("{root}/members")).await?;
     // The next sequence number: one above the last the log accepted from us.
-    let sequence = members["members"]
-        .as_array()
-        .and_then(|members| {
-            members
-                .iter()
-                .find(|member| member["name"] == key.name())
-                .and_then(|member| member["last_sequence"].as_u64())
-        })
-        .unwrap_or(0)
-        + 1;
+    let sequence = last_sequence(&members, key.name()) + 1;
     let time = now()?;
     let (route, action, opening) = match arguments.action {
         ClientAction::Publish {
@@ -171,16 +163,8 @@ pub(super) async fn client(arguments: ClientArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let request = SignedRequest::sign(&arguments.consortium, &key, sequence, time, action);
-    let mut body = json!({
-        "request": base64::engine::general_purpose::STANDARD.encode(request.to_bytes()),
-    });
-    if let Some((kind, opening)) = &opening {
-        body["identifier"] = json!({
-            "kind": kind,
-            "value": opening.identifier().expose(),
-            "salt": hex::encode(opening.salt()),
-        });
-    }
+    // The same body Tally's own member client sends.
+    let body = request_body(&request, opening.as_ref().map(|(_, opening)| opening));
     let response = http
         .post(format!("{root}/{route}"))
         .json(&body)
