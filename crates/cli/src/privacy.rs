@@ -61,8 +61,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Reseal { page_size, config } => {
             let (privacy, database) = keys_and_database(config).await?;
             let report =
-                tally_service::key_rotation::reseal_customers(&database, &privacy, page_size)
-                    .await;
+                tally_service::key_rotation::reseal_customers(&database, &privacy, page_size).await;
             database.close().await;
             let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -222,7 +222,10 @@ impl BlindIndex {
     /// The same index with `previous` kept beside the current key while stored indexes are
     /// recomputed under the current one: lookups then try both ([`BlindIndex::candidates`]).
     pub fn with_previous(mut self, previous: &Secret<String>) -> Result<Self, PrivacyError> {
-        self.previous = Some(Secret::new(decode_key("previous_blind_index_key", previous)?));
+        self.previous = Some(Secret::new(decode_key(
+            "previous_blind_index_key",
+            previous,
+        )?));
         Ok(self)
     }
 
@@ -330,8 +333,10 @@ impl Privacy {
         if fingerprint::is_fingerprint(raw) {
             return Some(raw.to_string());
         }
-        fingerprint::normalise_address(raw)
-            .map(|address| self.fingerprints.compute(fingerprint::ADDRESS_DOMAIN, &address))
+        fingerprint::normalise_address(raw).map(|address| {
+            self.fingerprints
+                .compute(fingerprint::ADDRESS_DOMAIN, &address)
+        })
     }
 }
 

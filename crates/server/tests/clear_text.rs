@@ -33,7 +33,11 @@ const BLOCKED_CARD: &str = "4000 0000 0000 0002";
 /// Every form a clear value could be found in: as typed, trimmed of separators, digits only,
 /// normalised (E.164, lower case), upper case, and UTF-16 (little and big endian) for those.
 fn forms(value: &str) -> Vec<Vec<u8>> {
-    let mut texts = vec![value.to_string(), value.to_lowercase(), value.to_uppercase()];
+    let mut texts = vec![
+        value.to_string(),
+        value.to_lowercase(),
+        value.to_uppercase(),
+    ];
     let digits: String = value.chars().filter(char::is_ascii_digit).collect();
     if digits.len() >= 8 {
         texts.push(digits.clone());
@@ -261,7 +265,9 @@ impl Harness {
             "{exported}"
         );
         assert!(
-            evidence["cards"].as_array().is_some_and(|cards| !cards.is_empty()),
+            evidence["cards"]
+                .as_array()
+                .is_some_and(|cards| !cards.is_empty()),
             "{evidence}"
         );
     }
@@ -337,7 +343,9 @@ async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
         .rows_affected());
     let found = found_in("the database", &harness.dump().await);
     assert!(
-        found.iter().any(|line| line.starts_with(&format!("{EVENT_CARD:?}"))),
+        found
+            .iter()
+            .any(|line| line.starts_with(&format!("{EVENT_CARD:?}"))),
         "{found:#?}"
     );
 }

@@ -1278,16 +1278,25 @@ async fn erase(harness: &Harness, id: &str, key: &str, body: Value) -> (StatusCo
 
 async fn erasure_destroys_personal_data_and_keeps_the_customer_id(harness: Harness) {
     let id = harness.zhang_san().await;
-    let (status, _) = harness.search(&harness.reader, json!({"phone": PHONE})).await;
+    let (status, _) = harness
+        .search(&harness.reader, json!({"phone": PHONE}))
+        .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = harness.reveal(&id, &harness.pii_reader, Some("ticket 7")).await;
+    let (status, _) = harness
+        .reveal(&id, &harness.pii_reader, Some("ticket 7"))
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     let reason = "the customer's request, ticket 9";
     let (status, erased) = erase(&harness, &id, &harness.admin, json!({ "reason": reason })).await;
     assert_eq!(status, StatusCode::OK, "{erased}");
     assert_eq!(
-        (&erased["customer_id"], &erased["erased_by"], &erased["reason"], &erased["erased_now"]),
+        (
+            &erased["customer_id"],
+            &erased["erased_by"],
+            &erased["reason"],
+            &erased["erased_now"]
+        ),
         (&json!(id), &json!("admin"), &json!(reason), &json!(true))
     );
     // Destroyed, not flagged: every sealed field and both indexes overwritten.
@@ -1316,18 +1325,29 @@ async fn erasure_destroys_personal_data_and_keeps_the_customer_id(harness: Harne
 
     // Reads answer that the customer was erased; lookups no longer find them.
     for (status, body) in [
-        harness.get(&format!("/v1/customers/{id}"), &harness.reader).await,
-        harness.reveal(&id, &harness.pii_reader, Some("ticket 8")).await,
+        harness
+            .get(&format!("/v1/customers/{id}"), &harness.reader)
+            .await,
+        harness
+            .reveal(&id, &harness.pii_reader, Some("ticket 8"))
+            .await,
     ] {
         assert_eq!(status, StatusCode::GONE, "{body}");
         assert_eq!(code(&body), "customer_erased");
     }
-    let (status, found) = harness.search(&harness.reader, json!({"phone": PHONE})).await;
+    let (status, found) = harness
+        .search(&harness.reader, json!({"phone": PHONE}))
+        .await;
     assert_eq!((status, &found["customers"]), (StatusCode::OK, &json!([])));
 
     // Again: the first erasure, unchanged.
-    let (status, again) =
-        erase(&harness, &id, &harness.admin, json!({"reason": "asked twice"})).await;
+    let (status, again) = erase(
+        &harness,
+        &id,
+        &harness.admin,
+        json!({"reason": "asked twice"}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["erased_now"], false);
     assert_eq!(
@@ -1350,19 +1370,62 @@ async fn erasure_is_refused_with_its_codes(harness: Harness) {
     let unknown = "019de0e2-0000-7000-8000-000000000000";
     let long = "x".repeat(501);
     for (customer, key, body, expected, error) in [
-        (&id as &str, &harness.admin, json!({"reason": "  "}), StatusCode::BAD_REQUEST, "reason_required"),
-        (&id, &harness.admin, json!({"reason": long}), StatusCode::BAD_REQUEST, "invalid_reason"),
-        (&id, &harness.admin, json!({"reason": "a\u{7}b"}), StatusCode::BAD_REQUEST, "invalid_reason"),
-        (unknown, &harness.admin, json!({"reason": "r"}), StatusCode::NOT_FOUND, "customer_not_found"),
-        ("not-a-uuid", &harness.admin, json!({"reason": "r"}), StatusCode::BAD_REQUEST, "invalid_id"),
-        (&id, &harness.creator, json!({"reason": "r"}), StatusCode::FORBIDDEN, "forbidden"),
+        (
+            &id as &str,
+            &harness.admin,
+            json!({"reason": "  "}),
+            StatusCode::BAD_REQUEST,
+            "reason_required",
+        ),
+        (
+            &id,
+            &harness.admin,
+            json!({"reason": long}),
+            StatusCode::BAD_REQUEST,
+            "invalid_reason",
+        ),
+        (
+            &id,
+            &harness.admin,
+            json!({"reason": "a\u{7}b"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_reason",
+        ),
+        (
+            unknown,
+            &harness.admin,
+            json!({"reason": "r"}),
+            StatusCode::NOT_FOUND,
+            "customer_not_found",
+        ),
+        (
+            "not-a-uuid",
+            &harness.admin,
+            json!({"reason": "r"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+        (
+            &id,
+            &harness.creator,
+            json!({"reason": "r"}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
     ] {
         let (status, answer) = erase(&harness, customer, key, body).await;
         assert_eq!((status, code(&answer)), (expected, error), "{answer}");
     }
     // Nothing was erased.
-    assert_eq!(harness.scalar("SELECT COUNT(*) FROM customer_erasures").await, 0);
-    let (status, _) = harness.get(&format!("/v1/customers/{id}"), &harness.reader).await;
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM customer_erasures")
+            .await,
+        0
+    );
+    let (status, _) = harness
+        .get(&format!("/v1/customers/{id}"), &harness.reader)
+        .await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -1429,9 +1492,15 @@ async fn the_blind_index_key_rotates_with_lookups_working_throughout(mut harness
     // One person stays one customer under either key.
     for (key, phone) in [("dup-1", PHONE), ("dup-2", li_phone)] {
         let (status, body) = harness
-            .create(key, json!({"name": "王五", "phone": phone, "national_id": "110101200002290018"}))
+            .create(
+                key,
+                json!({"name": "王五", "phone": phone, "national_id": "110101200002290018"}),
+            )
             .await;
-        assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "customer_phone_taken"));
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "customer_phone_taken")
+        );
     }
 
     // Resumed from where it stopped, then again from the start: nothing left to do.

@@ -430,7 +430,12 @@ impl CustomerService {
         // During a blind index rotation the person may be stored under the previous key's
         // indexes, and a retried creation under its previous request hash.
         if let Some(previous) = privacy.blind_index.compute_previous(PHONE_INDEX, &phone) {
-            if !self.database.find_customers(Some(&previous), None).await?.is_empty() {
+            if !self
+                .database
+                .find_customers(Some(&previous), None)
+                .await?
+                .is_empty()
+            {
                 return Err(CustomerError::PhoneTaken);
             }
         }
@@ -438,13 +443,25 @@ impl CustomerService {
             .blind_index
             .compute_previous(NATIONAL_ID_INDEX, national_id.expose())
         {
-            if !self.database.find_customers(None, Some(&previous)).await?.is_empty() {
+            if !self
+                .database
+                .find_customers(None, Some(&previous))
+                .await?
+                .is_empty()
+            {
                 return Err(CustomerError::NationalIdTaken);
             }
         }
-        let created = match self.database.create_customer(key, &request_hash, &row).await {
+        let created = match self
+            .database
+            .create_customer(key, &request_hash, &row)
+            .await
+        {
             Err(CustomerWriteError::KeyReused(reused)) => {
-                match privacy.blind_index.compute_previous(REQUEST_HASH, &request_text) {
+                match privacy
+                    .blind_index
+                    .compute_previous(REQUEST_HASH, &request_text)
+                {
                     Some(previous) => self.database.create_customer(key, &previous, &row).await,
                     None => Err(CustomerWriteError::KeyReused(reused)),
                 }

@@ -20,12 +20,10 @@
 //! keep their own key (`risk_fingerprint_key`): their values were never stored, so they
 //! cannot be recomputed, and a new key would make every card and address new to the engine.
 
-use crate::customers::{
-    request_text, sealed_field, NATIONAL_ID_INDEX, PHONE_INDEX, REQUEST_HASH,
-};
-use tally_store::blind_indexes::Rekeyed;
+use crate::customers::{request_text, sealed_field, NATIONAL_ID_INDEX, PHONE_INDEX, REQUEST_HASH};
 use std::collections::BTreeMap;
 use tally_privacy::{key_id_of, Privacy, PrivacyError};
+use tally_store::blind_indexes::Rekeyed;
 use tally_store::customers::StoredCustomer;
 use tally_store::{Database, StoreError};
 
@@ -177,8 +175,7 @@ fn rekeyed(privacy: &Privacy, stored: &StoredCustomer) -> Result<Option<Rekeyed>
     let new_national_id_index = privacy
         .blind_index
         .compute(NATIONAL_ID_INDEX, national_id.expose());
-    if new_phone_index == stored.phone_index && new_national_id_index == stored.national_id_index
-    {
+    if new_phone_index == stored.phone_index && new_national_id_index == stored.national_id_index {
         return Ok(None);
     }
     let name = open("name", &stored.name)?;

@@ -61,7 +61,8 @@ fn erasure_of(row: ErasureTuple) -> Result<CustomerErasure, StoreError> {
 }
 
 /// The answer a held profile change of an erased customer ends with.
-const HELD_CHANGE_REFUSED: &str = r#"{"code":"customer_erased","message":"the customer's personal data was erased"}"#;
+const HELD_CHANGE_REFUSED: &str =
+    r#"{"code":"customer_erased","message":"the customer's personal data was erased"}"#;
 
 impl Database {
     /// Erases customer `erasure.customer_id`'s personal data, once: `None` when no such

@@ -55,10 +55,7 @@ fn fingerprint_error(error: FingerprintError) -> ApiError {
         FingerprintError::PrivacyKeysNotConfigured => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             error.code(),
-            format!(
-                "{error}: {}",
-                crate::routes::customers::PRIVACY_KEYS_HELP
-            ),
+            format!("{error}: {}", crate::routes::customers::PRIVACY_KEYS_HELP),
         ),
         other => ApiError::unprocessable(other.code(), other.to_string()),
     }
@@ -365,12 +362,12 @@ pub async fn add_list_entry(
     let value = if body.value.trim().is_empty() {
         body.value
     } else {
-        fingerprint_list_value(context.privacy.as_deref(), field, &body.value).map_err(
-            |error| match error {
+        fingerprint_list_value(context.privacy.as_deref(), field, &body.value).map_err(|error| {
+            match error {
                 FingerprintError::BlankAddress => invalid("value must not be blank".into()),
                 other => fingerprint_error(other),
-            },
-        )?
+            }
+        })?
     };
     let risk = &context.risk;
     let now = risk.clock.now();

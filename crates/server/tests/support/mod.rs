@@ -167,7 +167,6 @@ impl Setup {
         }
     }
 
-
     pub fn payments(self) -> Self {
         Self {
             payments: true,
