@@ -105,7 +105,7 @@ mod tests {
 
     fn event(customer: &str) -> Event {
         let mut event = Event::new(
-            "e1".into(),
+            "e1",
             EventKind::Login,
             "2026-06-01T00:00:00Z".parse().unwrap(),
             customer,
