@@ -10,7 +10,8 @@
 //! server);
 //! `reads` is the audit log of a customer, `GET /v1/customers/{id}/pii-reads` (scope
 //! `admin`); `lookups` is the audit log of every lookup, `GET /v1/pii-lookups` (scope
-//! `admin`). The
+//! `admin`); `erase` destroys a customer's personal data, `POST /v1/customers/{id}/erasure`
+//! with the reason in the body (scope `admin`; again, it answers the first erasure). The
 //! answer is printed as JSON; an error prints its code and message and exits with 1.
 
 use anyhow::{anyhow, bail, Context};
@@ -82,6 +83,16 @@ pub enum Command {
         after: Option<String>,
         #[arg(long)]
         limit: Option<i64>,
+    },
+    /// Erase a customer's personal data (scope admin): name, phone, national id, date of
+    /// birth, address and bank card destroyed with their blind indexes; the customer's credit
+    /// accounts, payments and ledger stay under its id. Recorded with the key and the reason.
+    Erase {
+        /// Customer id.
+        id: String,
+        /// Why, e.g. the person's request and its ticket number.
+        #[arg(long)]
+        reason: String,
     },
     /// A customer's audit log of fields read in clear (scope admin), oldest first, a page at
     /// a time: pass the last read's id as `--after` for the next page.
@@ -158,6 +169,10 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             if let Some(limit) = limit {
                 query.append_pair("limit", &limit.to_string());
             }
+        }
+        Command::Erase { id, reason } => {
+            push_path(&[id, "erasure"])?;
+            body = Some(json!({ "reason": reason }));
         }
         Command::Reads { id, after, limit } => {
             push_path(&[id, "pii-reads"])?;

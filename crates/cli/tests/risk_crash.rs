@@ -14,7 +14,7 @@ use tally_store::Database;
 
 mod support;
 use support::crash::{crash_tests, kill_mid_load_and_retry, Load, Served};
-use support::scalar;
+use support::{scalar, PRIVACY_KEYS};
 
 const EVENTS: usize = 1_200;
 const CLIENTS: usize = 8;
@@ -38,7 +38,8 @@ fn transaction(index: usize, at: &str) -> Value {
 
 async fn decisions_survive_a_crash(url: String, database: Database) {
     let scopes = ["risk:write", "risk:read"];
-    let mut served = Served::start(url, "risk-crash", &scopes, &[]).await;
+    // The events carry cards, fingerprinted under the personal-data keys.
+    let mut served = Served::start(url, "risk-crash", &scopes, PRIVACY_KEYS).await;
     // One time for every event, so the retries send byte-identical events and every event
     // falls in the same 10-minute window.
     let at = jiff::Timestamp::now().to_string();

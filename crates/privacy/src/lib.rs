@@ -9,6 +9,11 @@
 //! - [`BlindIndex`] is HMAC-SHA-256 under its own key over a domain-separated field name and
 //!   the normalised value: equal values give equal indexes, and without the key an index
 //!   reveals nothing and cannot be confirmed by guessing.
+//! - [`fingerprint`] normalises card numbers and addresses for the keyed fingerprints risk
+//!   control matches on ([`Privacy::card_fingerprint`], [`Privacy::address_fingerprint`]).
+//! - The blind index key rotates: during a rotation the old key is kept beside the new one
+//!   ([`BlindIndex::with_previous`]), lookups try the new index then the old one
+//!   ([`BlindIndex::candidates`]), and a walk recomputes every stored index under the new key.
 //! - [`identity`] normalises phone numbers and national ids before they are indexed, and
 //!   masks them for display; [`Privacy`] holds a service's cipher and blind index together.
 //!
@@ -17,6 +22,7 @@
 //! birth. A mask that shows more (`138****5678`, `110****002X` beside the birth year) leaves
 //! few enough candidates that exact lookups find the value; see [`identity::mask_phone`].
 
+pub mod fingerprint;
 pub mod identity;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
@@ -192,9 +198,11 @@ pub fn key_id_of(stored: &str) -> Option<&str> {
     }
 }
 
-/// Keyed blind index for exact lookups of encrypted fields.
+/// Keyed blind index for exact lookups of encrypted fields, under its current key and,
+/// while a rotation runs, the previous one.
 pub struct BlindIndex {
     key: Secret<[u8; 32]>,
+    previous: Option<Secret<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for BlindIndex {
@@ -207,23 +215,58 @@ impl BlindIndex {
     pub fn new(key: &Secret<String>) -> Result<Self, PrivacyError> {
         Ok(Self {
             key: Secret::new(decode_key("blind_index_key", key)?),
+            previous: None,
         })
+    }
+
+    /// The same index with `previous` kept beside the current key while stored indexes are
+    /// recomputed under the current one: lookups then try both ([`BlindIndex::candidates`]).
+    pub fn with_previous(mut self, previous: &Secret<String>) -> Result<Self, PrivacyError> {
+        self.previous = Some(Secret::new(decode_key(
+            "previous_blind_index_key",
+            previous,
+        )?));
+        Ok(self)
+    }
+
+    /// Whether a previous key is configured (a rotation is under way).
+    pub fn is_rotating(&self) -> bool {
+        self.previous.is_some()
+    }
+
+    /// The index of `value` under the previous key, during a rotation.
+    pub fn compute_previous(&self, field: &str, value: &str) -> Option<String> {
+        self.previous
+            .as_ref()
+            .map(|previous| hmac_hex(previous.expose(), field, value))
+    }
+
+    /// Every index `value` may be stored under: the current key's first, then the previous
+    /// key's during a rotation.
+    pub fn candidates(&self, field: &str, value: &str) -> Vec<String> {
+        let mut candidates = vec![self.compute(field, value)];
+        candidates.extend(self.compute_previous(field, value));
+        candidates
     }
 
     /// The index of `value` (already normalised by the caller) in the field `field`, as hex.
     /// The field name separates domains: the same phone number in two fields gives two
     /// unrelated indexes.
     pub fn compute(&self, field: &str, value: &str) -> String {
-        // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
-        let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(self.key.expose()) {
-            Ok(mac) => mac,
-            Err(_) => unreachable_key_length(),
-        };
-        mac.update(field.as_bytes());
-        mac.update(&[0]);
-        mac.update(value.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        hmac_hex(self.key.expose(), field, value)
     }
+}
+
+fn hmac_hex(key: &[u8; 32], field: &str, value: &str) -> String {
+    // HMAC accepts keys of any length, so this cannot fail for a 32-byte key.
+    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
+        Ok(mac) => mac,
+        Err(_) => unreachable_key_length(),
+    };
+    mac.update(field.as_bytes());
+    mac.update(&[0]);
+    mac.update(value.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
 }
 
 #[cold]
@@ -231,11 +274,17 @@ fn unreachable_key_length() -> ! {
     panic!("HMAC-SHA-256 accepts keys of every length")
 }
 
-/// The personal-data keys a service holds: the field cipher and the blind index.
+/// The personal-data keys a service holds: the field cipher, the blind index, and the key of
+/// risk control's fingerprints.
 #[derive(Debug)]
 pub struct Privacy {
     pub cipher: FieldCipher,
     pub blind_index: BlindIndex,
+    /// Fingerprints of cards and addresses in risk events and lists. Their values are never
+    /// stored, so they cannot be recomputed under a new key: this key stays when the blind
+    /// index key rotates (by default it is the blind index key; see
+    /// [`Privacy::with_fingerprint_key`]).
+    pub fingerprints: BlindIndex,
 }
 
 impl Privacy {
@@ -248,6 +297,45 @@ impl Privacy {
         Ok(Self {
             cipher: FieldCipher::new(encryption_keys, active_encryption_key)?,
             blind_index: BlindIndex::new(blind_index_key)?,
+            fingerprints: BlindIndex::new(blind_index_key)?,
+        })
+    }
+
+    /// Keeps `previous` beside the blind index key while a rotation recomputes the indexes.
+    pub fn with_previous_blind_index_key(
+        mut self,
+        previous: &Secret<String>,
+    ) -> Result<Self, PrivacyError> {
+        self.blind_index = self.blind_index.with_previous(previous)?;
+        Ok(self)
+    }
+
+    /// Fingerprints risk values under `key` rather than the blind index key: set to the old
+    /// blind index key when that one rotates, so cards and addresses seen before still match.
+    pub fn with_fingerprint_key(mut self, key: &Secret<String>) -> Result<Self, PrivacyError> {
+        self.fingerprints = BlindIndex::new(key)?;
+        Ok(self)
+    }
+
+    /// The keyed fingerprint of a card identifier ([`fingerprint::normalise_card`]); a value
+    /// already in fingerprint form is kept.
+    pub fn card_fingerprint(&self, raw: &str) -> String {
+        if fingerprint::is_fingerprint(raw) {
+            return raw.to_string();
+        }
+        self.fingerprints
+            .compute(fingerprint::CARD_DOMAIN, &fingerprint::normalise_card(raw))
+    }
+
+    /// The keyed fingerprint of an address ([`fingerprint::normalise_address`]), `None` for a
+    /// blank one; a value already in fingerprint form is kept.
+    pub fn address_fingerprint(&self, raw: &str) -> Option<String> {
+        if fingerprint::is_fingerprint(raw) {
+            return Some(raw.to_string());
+        }
+        fingerprint::normalise_address(raw).map(|address| {
+            self.fingerprints
+                .compute(fingerprint::ADDRESS_DOMAIN, &address)
         })
     }
 }
@@ -391,6 +479,55 @@ mod tests {
             "258c9dbc18510d243ee0ae274998e70cbcfbe50897a31fb04cbb45c2d61f9f69"
         );
         assert_eq!(format!("{index:?}"), "BlindIndex(***)");
+    }
+
+    #[test]
+    fn a_rotating_blind_index_tries_the_new_key_then_the_old_one() {
+        let old = BlindIndex::new(&key(7)).unwrap();
+        let rotating = BlindIndex::new(&key(8))
+            .unwrap()
+            .with_previous(&key(7))
+            .unwrap();
+        assert!(rotating.is_rotating() && !old.is_rotating());
+        let candidates = rotating.candidates("customer.phone", "+8613812345678");
+        assert_eq!(
+            candidates,
+            vec![
+                BlindIndex::new(&key(8))
+                    .unwrap()
+                    .compute("customer.phone", "+8613812345678"),
+                old.compute("customer.phone", "+8613812345678"),
+            ]
+        );
+        assert_eq!(old.candidates("customer.phone", "x").len(), 1);
+    }
+
+    #[test]
+    fn risk_fingerprints_are_keyed_normalised_and_kept_when_already_made() {
+        let keys = BTreeMap::from([("a".to_string(), key(1))]);
+        let privacy = Privacy::new(&keys, "a", &key(7)).unwrap();
+        let card = privacy.card_fingerprint("4111 1111 1111 1111");
+        assert_eq!(card, privacy.card_fingerprint("4111-1111-1111-1111"));
+        assert_eq!(
+            card,
+            BlindIndex::new(&key(7))
+                .unwrap()
+                .compute("risk.card", "4111111111111111")
+        );
+        assert!(!card.contains("4111"));
+        assert_eq!(privacy.card_fingerprint(&card), card);
+        let address = privacy.address_fingerprint("88 Jianguo  Road").unwrap();
+        assert_eq!(
+            Some(address.clone()),
+            privacy.address_fingerprint(" 88 jianguo road ")
+        );
+        assert_eq!(privacy.address_fingerprint("  "), None);
+        // Another fingerprint key: another fingerprint; the blind index key is not used.
+        let moved = Privacy::new(&keys, "a", &key(7))
+            .unwrap()
+            .with_fingerprint_key(&key(5))
+            .unwrap();
+        assert_ne!(moved.address_fingerprint("88 jianguo road"), Some(address));
     }
 
     #[test]

@@ -321,8 +321,35 @@ pub struct PrivacyConfig {
     pub encryption_keys: BTreeMap<String, Secret<String>>,
     pub active_encryption_key: Option<String>,
     pub blind_index_key: Option<Secret<String>>,
+    /// The blind index key being rotated away from: kept while `tally privacy
+    /// rotate-blind-index` recomputes the stored indexes under `blind_index_key`, so lookups
+    /// find customers not walked yet. Needs `risk_fingerprint_key`.
+    pub previous_blind_index_key: Option<Secret<String>>,
+    /// The key of risk control's card and address fingerprints, when it is not the blind
+    /// index key: set it to the old blind index key before rotating that one, so fingerprints
+    /// made before still match (their values were never stored to recompute them).
+    pub risk_fingerprint_key: Option<Secret<String>>,
     /// At least 1; 30 by default (a burst of 30, then one every 2 s).
     pub lookups_per_minute: u32,
+}
+
+impl PrivacyConfig {
+    /// The personal-data keys, `None` when the encryption or blind index key is missing.
+    pub fn keys(&self) -> Option<Result<tally_privacy::Privacy, tally_privacy::PrivacyError>> {
+        let active = self.active_encryption_key.as_deref()?;
+        let blind_index_key = self.blind_index_key.as_ref()?;
+        Some((|| {
+            let mut privacy =
+                tally_privacy::Privacy::new(&self.encryption_keys, active, blind_index_key)?;
+            if let Some(previous) = &self.previous_blind_index_key {
+                privacy = privacy.with_previous_blind_index_key(previous)?;
+            }
+            if let Some(key) = &self.risk_fingerprint_key {
+                privacy = privacy.with_fingerprint_key(key)?;
+            }
+            Ok(privacy)
+        })())
+    }
 }
 
 impl Default for PrivacyConfig {
@@ -331,6 +358,8 @@ impl Default for PrivacyConfig {
             encryption_keys: BTreeMap::new(),
             active_encryption_key: None,
             blind_index_key: None,
+            previous_blind_index_key: None,
+            risk_fingerprint_key: None,
             lookups_per_minute: crate::rate_limit::DEFAULT_LOOKUPS_PER_MINUTE,
         }
     }
@@ -417,6 +446,21 @@ impl Config {
         }
         if let Some(key) = &self.privacy.blind_index_key {
             tally_privacy::BlindIndex::new(key)?;
+        }
+        // Rotating the blind index key without a fingerprint key of its own would change
+        // every card and address fingerprint with it: the operator says which key they keep.
+        if self.privacy.previous_blind_index_key.is_some()
+            && self.privacy.risk_fingerprint_key.is_none()
+        {
+            return Err(ConfigError::Invalid(
+                "privacy.previous_blind_index_key needs privacy.risk_fingerprint_key: set it to \
+                 the key risk fingerprints were made with (the old blind index key), or they \
+                 all change"
+                    .into(),
+            ));
+        }
+        if let Some(Err(error)) = self.privacy.keys() {
+            return Err(error.into());
         }
         self.credit
             .load()

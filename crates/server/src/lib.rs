@@ -85,6 +85,7 @@ fn risk_routes(risk: Arc<tally_service::risk::RiskService>, state: &AppState) ->
             credit: state.credit.clone(),
             evidence_signer: state.evidence_signer.clone(),
             gate: state.risk_gate.clone(),
+            privacy: state.privacy.clone(),
         })
 }
 
@@ -113,6 +114,7 @@ fn customer_routes() -> Router<AppState> {
         .route("/customers/{id}/reveal", post(customers::reveal_customer))
         .route_layer(scope("pii:read"));
     let audit = Router::new()
+        .route("/customers/{id}/erasure", post(customers::erase_customer))
         .route("/customers/{id}/pii-reads", get(customers::list_pii_reads))
         .route("/pii-lookups", get(customers::list_pii_lookups))
         .route_layer(scope("admin"));
@@ -553,20 +555,16 @@ fn channel(
 /// whose loss would make the data unreadable and whose copy beside the database would
 /// protect nothing.
 fn privacy(config: &Config) -> Option<Arc<tally_privacy::Privacy>> {
-    let settings = &config.privacy;
-    let (Some(active), Some(blind_index_key)) = (
-        settings.active_encryption_key.as_deref(),
-        settings.blind_index_key.as_ref(),
-    ) else {
-        tracing::warn!(
-            "customer routes are disabled: {}",
-            routes::customers::PRIVACY_KEYS_HELP
-        );
-        return None;
-    };
-    match tally_privacy::Privacy::new(&settings.encryption_keys, active, blind_index_key) {
-        Ok(privacy) => Some(Arc::new(privacy)),
-        Err(error) => {
+    match config.privacy.keys() {
+        None => {
+            tracing::warn!(
+                "customer routes are disabled: {}",
+                routes::customers::PRIVACY_KEYS_HELP
+            );
+            None
+        }
+        Some(Ok(privacy)) => Some(Arc::new(privacy)),
+        Some(Err(error)) => {
             // `Config::validate` has checked the keys already; this is a belt and braces.
             tracing::error!(%error, "customer routes are disabled: privacy keys are invalid");
             None

@@ -162,6 +162,9 @@ tally_store::on_both_backends!(
     resealing_stops_at_a_value_that_does_not_open,
     without_privacy_keys_customers_are_unavailable,
     each_route_needs_its_scope,
+    erasure_destroys_personal_data_and_keeps_the_customer_id,
+    erasure_is_refused_with_its_codes,
+    the_blind_index_key_rotates_with_lookups_working_throughout,
 );
 
 async fn created_customers_are_read_masked(harness: Harness) {
@@ -1266,4 +1269,258 @@ async fn each_route_needs_its_scope(harness: Harness) {
         assert!(document["paths"][path].is_object(), "{path}");
     }
     assert_eq!(harness.counts().await, (1, 1, 0));
+}
+
+async fn erase(harness: &Harness, id: &str, key: &str, body: Value) -> (StatusCode, Value) {
+    let uri = format!("/v1/customers/{id}/erasure");
+    harness.call("POST", &uri, key, None, Some(body)).await
+}
+
+async fn erasure_destroys_personal_data_and_keeps_the_customer_id(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let (status, _) = harness
+        .search(&harness.reader, json!({"phone": PHONE}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = harness
+        .reveal(&id, &harness.pii_reader, Some("ticket 7"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let reason = "the customer's request, ticket 9";
+    let (status, erased) = erase(&harness, &id, &harness.admin, json!({ "reason": reason })).await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(
+        (
+            &erased["customer_id"],
+            &erased["erased_by"],
+            &erased["reason"],
+            &erased["erased_now"]
+        ),
+        (&json!(id), &json!("admin"), &json!(reason), &json!(true))
+    );
+    // Destroyed, not flagged: every sealed field and both indexes overwritten.
+    let row = harness.raw_row(&id).await;
+    assert_eq!(row[..4], ["erased"; 4]);
+    assert_eq!(row[4..], [format!("erased:{id}"), format!("erased:{id}")]);
+    let keyed = [
+        "SELECT COUNT(*) FROM customer_idempotency_keys WHERE request_hash <> 'erased'",
+        "SELECT COUNT(*) FROM pii_lookups WHERE value_index <> 'erased'",
+    ];
+    for sql in keyed {
+        assert_eq!(harness.scalar(sql).await, 0, "{sql}");
+    }
+    // The id stays, with its audit trails; the erasure is on record once, never a value.
+    assert_eq!(harness.counts().await, (1, 1, 4));
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM customer_erasures WHERE principal = 'admin'")
+            .await,
+        1
+    );
+    assert!(harness
+        .execute("UPDATE customer_erasures SET reason = 'other'")
+        .await
+        .is_err());
+
+    // Reads answer that the customer was erased; lookups no longer find them.
+    for (status, body) in [
+        harness
+            .get(&format!("/v1/customers/{id}"), &harness.reader)
+            .await,
+        harness
+            .reveal(&id, &harness.pii_reader, Some("ticket 8"))
+            .await,
+    ] {
+        assert_eq!(status, StatusCode::GONE, "{body}");
+        assert_eq!(code(&body), "customer_erased");
+    }
+    let (status, found) = harness
+        .search(&harness.reader, json!({"phone": PHONE}))
+        .await;
+    assert_eq!((status, &found["customers"]), (StatusCode::OK, &json!([])));
+
+    // Again: the first erasure, unchanged.
+    let (status, again) = erase(
+        &harness,
+        &id,
+        &harness.admin,
+        json!({"reason": "asked twice"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["erased_now"], false);
+    assert_eq!(
+        (&again["erased_at"], &again["reason"]),
+        (&erased["erased_at"], &json!(reason))
+    );
+    // The person can become a customer again, as a new one.
+    let (status, body) = harness
+        .create(
+            "create-again",
+            json!({"name": "张三", "phone": PHONE, "national_id": NATIONAL_ID}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_ne!(body["id"], json!(id));
+}
+
+async fn erasure_is_refused_with_its_codes(harness: Harness) {
+    let id = harness.zhang_san().await;
+    let unknown = "019de0e2-0000-7000-8000-000000000000";
+    let long = "x".repeat(501);
+    for (customer, key, body, expected, error) in [
+        (
+            &id as &str,
+            &harness.admin,
+            json!({"reason": "  "}),
+            StatusCode::BAD_REQUEST,
+            "reason_required",
+        ),
+        (
+            &id,
+            &harness.admin,
+            json!({"reason": long}),
+            StatusCode::BAD_REQUEST,
+            "invalid_reason",
+        ),
+        (
+            &id,
+            &harness.admin,
+            json!({"reason": "a\u{7}b"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_reason",
+        ),
+        (
+            unknown,
+            &harness.admin,
+            json!({"reason": "r"}),
+            StatusCode::NOT_FOUND,
+            "customer_not_found",
+        ),
+        (
+            "not-a-uuid",
+            &harness.admin,
+            json!({"reason": "r"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+        (
+            &id,
+            &harness.creator,
+            json!({"reason": "r"}),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        ),
+    ] {
+        let (status, answer) = erase(&harness, customer, key, body).await;
+        assert_eq!((status, code(&answer)), (expected, error), "{answer}");
+    }
+    // Nothing was erased.
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM customer_erasures")
+            .await,
+        0
+    );
+    let (status, _) = harness
+        .get(&format!("/v1/customers/{id}"), &harness.reader)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+/// Personal-data keys with encryption key `a` and blind index key `blind` (32 bytes of it),
+/// the previous one and the fingerprint key when given.
+fn blind_index_keys(blind: u8, previous: Option<u8>) -> Arc<Privacy> {
+    use base64::Engine;
+    let key = |byte: u8| {
+        tally_core::Secret::new(base64::engine::general_purpose::STANDARD.encode([byte; 32]))
+    };
+    let keys = BTreeMap::from([("a".to_string(), key(b'a'))]);
+    let mut privacy = Privacy::new(&keys, "a", &key(blind)).unwrap();
+    if let Some(previous) = previous {
+        privacy = privacy
+            .with_previous_blind_index_key(&key(previous))
+            .unwrap()
+            .with_fingerprint_key(&key(previous))
+            .unwrap();
+    }
+    Arc::new(privacy)
+}
+
+/// The id of the customer a lookup by `phone` finds, if any.
+async fn finds(harness: &Harness, phone: &str) -> Option<String> {
+    let (status, body) = harness
+        .search(&harness.reader, json!({ "phone": phone }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["customers"][0]["id"].as_str().map(str::to_string)
+}
+
+async fn the_blind_index_key_rotates_with_lookups_working_throughout(mut harness: Harness) {
+    // The harness's blind index key is 32 bytes of 9.
+    let zhang = harness.zhang_san().await;
+    let li_phone = "13900139999";
+    let (status, li) = harness
+        .create(
+            "create-li-si",
+            json!({"name": "李四", "phone": li_phone, "national_id": "110101199003077774"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{li}");
+    let li = li["id"].as_str().unwrap().to_string();
+    // Before.
+    assert_eq!(finds(&harness, PHONE).await, Some(zhang.clone()));
+
+    // During: the new key (8) beside the old one, one customer walked of two.
+    let rotating = blind_index_keys(8, Some(9));
+    harness.use_privacy(Some(rotating.clone()));
+    let database = harness.database.clone();
+    let rotate = |after: String, pages: Option<u64>| {
+        let database = database.clone();
+        let rotating = rotating.clone();
+        async move {
+            tally_service::key_rotation::rotate_blind_index(&database, &rotating, &after, 1, pages)
+                .await
+                .unwrap()
+        }
+    };
+    let first = rotate(String::new(), Some(1)).await;
+    assert_eq!((first.customers, first.customers_rekeyed), (1, 1));
+    assert_eq!(finds(&harness, PHONE).await, Some(zhang.clone()));
+    assert_eq!(finds(&harness, li_phone).await, Some(li.clone()));
+    // One person stays one customer under either key.
+    for (key, phone) in [("dup-1", PHONE), ("dup-2", li_phone)] {
+        let (status, body) = harness
+            .create(
+                key,
+                json!({"name": "王五", "phone": phone, "national_id": "110101200002290018"}),
+            )
+            .await;
+        assert_eq!(
+            (status, code(&body)),
+            (StatusCode::CONFLICT, "customer_phone_taken")
+        );
+    }
+
+    // Resumed from where it stopped, then again from the start: nothing left to do.
+    let rest = rotate(first.last_customer.clone().unwrap(), None).await;
+    assert_eq!((rest.customers, rest.customers_rekeyed), (1, 1));
+    let again = rotate(String::new(), None).await;
+    assert_eq!((again.customers_rekeyed, again.customers_current), (0, 2));
+
+    // After: the previous key removed, everyone found; the old key alone finds no one.
+    harness.use_privacy(Some(blind_index_keys(8, None)));
+    assert_eq!(finds(&harness, PHONE).await, Some(zhang.clone()));
+    assert_eq!(finds(&harness, li_phone).await, Some(li));
+    // A retried creation still replays (its keyed request hash moved with the indexes).
+    let (status, body) = harness
+        .create(
+            "create-zhang-san",
+            json!({"name": "张三", "phone": PHONE, "national_id": NATIONAL_ID}),
+        )
+        .await;
+    assert_eq!((status, &body["id"]), (StatusCode::CREATED, &json!(zhang)));
+    harness.use_privacy(Some(blind_index_keys(9, None)));
+    assert_eq!(finds(&harness, PHONE).await, None);
 }

@@ -138,7 +138,110 @@ tally_store::on_both_backends!(
     submitting_events_cannot_switch_fraud_control_off,
     an_activation_needs_a_second_key_and_is_on_the_trail,
     an_activation_keeps_features_defined_the_same_way_even_renamed,
+    cards_and_addresses_are_stored_as_fingerprints_or_refused_without_keys,
 );
+
+async fn cards_and_addresses_are_stored_as_fingerprints_or_refused_without_keys(
+    mut harness: Harness,
+) {
+    let privacy = support::privacy();
+    let card = privacy.card_fingerprint("4111111111111111");
+    let address = privacy.address_fingerprint("1 main st").unwrap();
+    // A card number listed in clear is listed as its fingerprint...
+    let (status, entry) = harness
+        .call("POST", "/v1/risk/lists", &harness.writer_key, Some(json!({"kind": "block", "field": "card", "value": "4111-1111-1111-1111", "reason": "stolen"})))
+        .await;
+    assert_eq!(
+        (status, &entry["value"]),
+        (StatusCode::CREATED, &json!(card)),
+        "{entry}"
+    );
+    // ... and an event's card number, written another way, is matched by it.
+    let purchase = harness.event("fp-1", "transaction", "alice", json!({"card": "4111 1111 1111 1111", "address": " 1 Main  St ", "amount": {"value": "5.00", "currency": "CNY"}}));
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(purchase),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"]["action"], "reject", "{body}");
+    let stored = format!(
+        "SELECT COUNT(*) FROM risk_events WHERE event_id = 'fp-1' AND body LIKE '%{card}%' \
+         AND body LIKE '%{address}%' AND body NOT LIKE '%4111%' AND lower(body) NOT LIKE '%main st%'"
+    );
+    assert_eq!(harness.scalar(&stored).await, 1);
+    // A phone number is no customer reference.
+    let by_phone = harness.event("fp-2", "login", "+86 138 0013 8000", json!({}));
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(by_phone),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("risk_customer_is_phone_number")
+        ),
+        "{body}"
+    );
+
+    // Without personal-data keys, a card or an address is refused, never stored in clear.
+    harness.app.setup.privacy = None;
+    harness.app.serve();
+    let with_card = harness.event(
+        "fp-3",
+        "transaction",
+        "alice",
+        json!({"card": "4111111111111111", "amount": {"value": "5.00", "currency": "CNY"}}),
+    );
+    let with_address = harness.event("fp-4", "login", "alice", json!({"address": "1 Main St"}));
+    for event in [with_card, with_address] {
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(event),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("privacy_keys_not_configured")
+            ),
+            "{body}"
+        );
+    }
+    let (status, body) = harness
+        .call("POST", "/v1/risk/lists", &harness.writer_key, Some(json!({"kind": "block", "field": "address", "value": "1 Main St", "reason": "fraud"})))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM risk_events WHERE event_id IN ('fp-2', 'fp-3', 'fp-4')")
+            .await,
+        0
+    );
+    // An event without them needs no keys.
+    let plain = harness.event("fp-5", "login", "alice", json!({"device": "d1"}));
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(plain),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
 
 async fn decisions_lists_and_cases(harness: Harness) {
     let (status, body) = harness
@@ -1568,7 +1671,8 @@ async fn the_service_forgets_old_keys_and_expired_list_entries_while_it_runs(har
         writer,
         dyn_clock,
         Limits::default(),
-    );
+    )
+    .with_privacy(Some(support::privacy()));
     let mut harness = harness;
     harness.router = app_with_risk(state, Some(risk.clone()));
     let event = harness.event(
@@ -1648,7 +1752,8 @@ async fn an_expired_list_entry_is_neither_listed_nor_applied(harness: Harness) {
             .as_array()
             .unwrap()
             .iter()
-            .any(|entry| entry["value"] == "card-brief")
+            // Listed as the fingerprint events carry, never in clear.
+            .any(|entry| entry["value"] == support::privacy().card_fingerprint("card-brief"))
     };
     let (status, body) = harness
         .call("GET", "/v1/risk/lists", &harness.writer_key, None)
@@ -2131,7 +2236,11 @@ async fn an_evidence_package_names_linked_customers_and_its_seal_verifies(harnes
 
     let (status, package) = harness.call("GET", &uri, &harness.analyst, None).await;
     assert_eq!(status, StatusCode::OK, "{package}");
-    assert_eq!(package["cards"], json!(["c-ring"]));
+    // Cards and addresses are in the package as their fingerprints, as stored.
+    let privacy = support::privacy();
+    let ring_card = privacy.card_fingerprint("c-ring");
+    let gina_address = privacy.address_fingerprint("a-gina").unwrap();
+    assert_eq!(package["cards"], json!([ring_card]));
     let linked: Vec<(String, Value, Vec<String>)> = package["linked_customers"]
         .as_array()
         .unwrap()
@@ -2160,12 +2269,12 @@ async fn an_evidence_package_names_linked_customers_and_its_seal_verifies(harnes
             ),
             (
                 "ivan".to_string(),
-                json!([{"kind": "card", "value": "c-ring"}]),
+                json!([{"kind": "card", "value": ring_card}]),
                 vec![]
             ),
             (
                 "kurt".to_string(),
-                json!([{"kind": "address", "value": "a-gina"}]),
+                json!([{"kind": "address", "value": gina_address}]),
                 vec![]
             ),
         ],

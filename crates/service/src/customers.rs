@@ -11,6 +11,9 @@
 //! ([`sealed_field`]), so a value copied to another field or another customer's row does not
 //! open. Phone and national id also get a blind index (a keyed hash), so that a customer is
 //! found by them without storing them in clear.
+//!
+//! A customer can be erased ([`CustomerService::erase`]): personal fields and indexes
+//! overwritten, the id kept for the financial records; reads then answer `customer_erased`.
 
 use crate::caller::Caller;
 use jiff::civil::Date;
@@ -22,14 +25,15 @@ use tally_privacy::{Privacy, PrivacyError};
 use tally_store::customers::{
     CustomerCreated, CustomerWriteError, PiiLookup, PiiRead, StoredCustomer,
 };
+use tally_store::erasure::{CustomerErasure, Erased};
 use tally_store::{Database, StoreError};
 use uuid::Uuid;
 
 /// Blind index domains: the same value in two fields gives unrelated indexes.
-const PHONE_INDEX: &str = "customer.phone";
-const NATIONAL_ID_INDEX: &str = "customer.national_id";
+pub const PHONE_INDEX: &str = "customer.phone";
+pub const NATIONAL_ID_INDEX: &str = "customer.national_id";
 /// Domain of the keyed hash that tells a retried creation from a different one.
-const REQUEST_HASH: &str = "customer.create_request";
+pub const REQUEST_HASH: &str = "customer.create_request";
 
 /// Longest reason accepted for reading or looking up personal data, in characters.
 pub const REASON_LENGTH_MAX: usize = 500;
@@ -90,6 +94,9 @@ pub enum CustomerError {
     NationalIdTaken,
     #[error("customer {0} does not exist")]
     NotFound(CustomerId),
+    /// The customer's personal data was erased; the id stays, for its financial records.
+    #[error("customer {0}'s personal data was erased")]
+    Erased(String),
     #[error("reason must be at most {REASON_LENGTH_MAX} characters without control characters")]
     InvalidReason,
     /// A read in clear without a reason (absent or blank).
@@ -121,6 +128,7 @@ impl CustomerError {
             CustomerError::PhoneTaken => "customer_phone_taken",
             CustomerError::NationalIdTaken => "customer_national_id_taken",
             CustomerError::NotFound(_) => "customer_not_found",
+            CustomerError::Erased(_) => "customer_erased",
             CustomerError::InvalidReason => "invalid_reason",
             CustomerError::ReasonRequired => "reason_required",
             CustomerError::TooManyLookupFields => "too_many_lookup_fields",
@@ -142,6 +150,12 @@ impl From<CustomerWriteError> for CustomerError {
             other => CustomerError::Internal(other.to_string()),
         }
     }
+}
+
+/// What a creation's keyed request hash is computed over (normalised name, phone and
+/// national id); the blind index rotation recomputes it from the sealed fields.
+pub fn request_text(name: &str, phone: &str, national_id: &str) -> String {
+    [name, phone, national_id].join("\0")
 }
 
 fn undecryptable(error: PrivacyError) -> CustomerError {
@@ -262,6 +276,9 @@ fn masked_view(privacy: &Privacy, stored: &StoredCustomer) -> Result<CustomerVie
 /// A customer's date of birth, opened for a rule that needs the age (credit eligibility).
 /// Not a read in clear by itself: whoever uses it decides whether that is to be audited.
 pub fn date_of_birth(privacy: &Privacy, stored: &StoredCustomer) -> Result<Date, CustomerError> {
+    if stored.is_erased() {
+        return Err(CustomerError::Erased(stored.id.clone()));
+    }
     let text = privacy
         .cipher
         .decrypt(
@@ -331,11 +348,47 @@ impl CustomerService {
         Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
     }
 
+    /// The stored customer; an erased one answers [`CustomerError::Erased`].
     async fn stored(&self, id: CustomerId) -> Result<StoredCustomer, CustomerError> {
-        self.database
+        let stored = self
+            .database
             .customer(&id.to_string())
             .await?
-            .ok_or(CustomerError::NotFound(id))
+            .ok_or(CustomerError::NotFound(id))?;
+        if stored.is_erased() {
+            return Err(CustomerError::Erased(stored.id));
+        }
+        Ok(stored)
+    }
+
+    /// Erases customer `id`'s personal data for `caller` and `reason` (required): the sealed
+    /// fields, blind indexes and keyed hashes overwritten, the erasure recorded (never a
+    /// value), in one transaction (`Database::erase_customer`). The ledger, credit accounts
+    /// and payments stay under the pseudonymous id. Again: the first erasure, unchanged.
+    /// Needs no personal-data keys: nothing is opened.
+    pub async fn erase(
+        &self,
+        id: CustomerId,
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<Erased, CustomerError> {
+        let reason = checked_reason(reason)?.ok_or(CustomerError::ReasonRequired)?;
+        let erasure = CustomerErasure {
+            customer_id: id.to_string(),
+            at: self.stored_now(),
+            api_key_id: caller.key_id.clone(),
+            principal: caller.name.clone(),
+            reason,
+        };
+        let erased = self
+            .database
+            .erase_customer(&erasure)
+            .await?
+            .ok_or(CustomerError::NotFound(id))?;
+        if let Erased::Now(_) = erased {
+            tracing::info!(customer = %id, key = %caller.key_id, "customer's personal data erased");
+        }
+        Ok(erased)
     }
 
     /// Creates a customer under idempotency key `key`, answered masked. The same request
@@ -353,10 +406,8 @@ impl CustomerService {
         let (year, month, day) = national_id.birth_date();
         let date_of_birth = format!("{year:04}-{month:02}-{day:02}");
         // Keyed, so that the stored hash cannot be reversed by guessing phone numbers.
-        let request_hash = privacy.blind_index.compute(
-            REQUEST_HASH,
-            &[name.as_str(), phone.as_str(), national_id.expose()].join("\0"),
-        );
+        let request_text = request_text(&name, &phone, national_id.expose());
+        let request_hash = privacy.blind_index.compute(REQUEST_HASH, &request_text);
         let id = Uuid::now_v7().to_string();
         let seal = |field: &str, value: &str| {
             privacy
@@ -376,11 +427,48 @@ impl CustomerService {
                 .blind_index
                 .compute(NATIONAL_ID_INDEX, national_id.expose()),
         };
-        match self
+        // During a blind index rotation the person may be stored under the previous key's
+        // indexes, and a retried creation under its previous request hash.
+        if let Some(previous) = privacy.blind_index.compute_previous(PHONE_INDEX, &phone) {
+            if !self
+                .database
+                .find_customers(Some(&previous), None)
+                .await?
+                .is_empty()
+            {
+                return Err(CustomerError::PhoneTaken);
+            }
+        }
+        if let Some(previous) = privacy
+            .blind_index
+            .compute_previous(NATIONAL_ID_INDEX, national_id.expose())
+        {
+            if !self
+                .database
+                .find_customers(None, Some(&previous))
+                .await?
+                .is_empty()
+            {
+                return Err(CustomerError::NationalIdTaken);
+            }
+        }
+        let created = match self
             .database
             .create_customer(key, &request_hash, &row)
-            .await?
+            .await
         {
+            Err(CustomerWriteError::KeyReused(reused)) => {
+                match privacy
+                    .blind_index
+                    .compute_previous(REQUEST_HASH, &request_text)
+                {
+                    Some(previous) => self.database.create_customer(key, &previous, &row).await,
+                    None => Err(CustomerWriteError::KeyReused(reused)),
+                }
+            }
+            other => other,
+        };
+        match created? {
             CustomerCreated::Created(stored) => {
                 let opened = Opened {
                     name,
@@ -483,15 +571,19 @@ impl CustomerService {
             NATIONAL_ID_INDEX
         };
         let value_index = privacy.blind_index.compute(index_domain, &value);
-        let found = if field == "phone" {
-            self.database
-                .find_customers(Some(&value_index), None)
-                .await?
-        } else {
-            self.database
-                .find_customers(None, Some(&value_index))
-                .await?
-        };
+        // During a rotation a customer not yet walked is under the previous key's index:
+        // the current key's first, then the previous one's.
+        let mut found = Vec::new();
+        for index in privacy.blind_index.candidates(index_domain, &value) {
+            found = if field == "phone" {
+                self.database.find_customers(Some(&index), None).await?
+            } else {
+                self.database.find_customers(None, Some(&index)).await?
+            };
+            if !found.is_empty() {
+                break;
+            }
+        }
         // The answer is ready before the lookup is recorded and leaves only once it is.
         let customers = found
             .iter()

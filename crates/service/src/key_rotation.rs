@@ -9,10 +9,21 @@
 //! service and another walk, and running it twice changes nothing the second time. A value
 //! that does not open stops the walk with the customer and the field named: it is never
 //! re-sealed as if it were genuine. The blind indexes are untouched (their key is another).
+//!
+//! The blind index key rotates the same way (`tally privacy rotate-blind-index`,
+//! [`rotate_blind_index`]): the new key becomes `blind_index_key` and the old one
+//! `previous_blind_index_key`; new indexes are computed under the new key, lookups try the new
+//! index then the old one, and the walk opens each customer's phone and national id and
+//! writes their indexes (and the creation's keyed request hash) under the new key, compare
+//! and set, a page at a time. Stopped, it is run again: customers done are skipped. Then the
+//! previous key is removed. Erased customers have no index to recompute. Risk fingerprints
+//! keep their own key (`risk_fingerprint_key`): their values were never stored, so they
+//! cannot be recomputed, and a new key would make every card and address new to the engine.
 
-use crate::customers::sealed_field;
+use crate::customers::{request_text, sealed_field, NATIONAL_ID_INDEX, PHONE_INDEX, REQUEST_HASH};
 use std::collections::BTreeMap;
 use tally_privacy::{key_id_of, Privacy, PrivacyError};
+use tally_store::blind_indexes::Rekeyed;
 use tally_store::customers::StoredCustomer;
 use tally_store::{Database, StoreError};
 
@@ -95,6 +106,10 @@ pub async fn reseal_customers(
         after = last.id.clone();
         for stored in customers {
             report.customers += 1;
+            // An erased customer has nothing sealed left.
+            if stored.is_erased() {
+                continue;
+            }
             for value in [
                 &stored.name,
                 &stored.phone,
@@ -118,6 +133,115 @@ pub async fn reseal_customers(
                 }
                 // Changed meanwhile (another walk re-sealed it): read it again.
                 match database.customer(&current.id).await? {
+                    // Erased meanwhile: nothing sealed is left.
+                    Some(again) if again.is_erased() => break,
+                    Some(again) => current = again,
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What a blind index walk did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RotationReport {
+    pub customers: u64,
+    /// Customers whose indexes were written under the current key by this walk.
+    pub customers_rekeyed: u64,
+    /// Customers already under the current key (done by an earlier walk, or created since).
+    pub customers_current: u64,
+    pub customers_erased: u64,
+    /// The last customer walked: a walk given it as `after` goes on from there.
+    pub last_customer: Option<String>,
+}
+
+/// `stored`'s indexes under the current key, or `None` when they already are.
+fn rekeyed(privacy: &Privacy, stored: &StoredCustomer) -> Result<Option<Rekeyed>, ResealError> {
+    let open = |field: &'static str, value: &str| {
+        privacy
+            .cipher
+            .decrypt(&sealed_field(field, &stored.id), value)
+            .map_err(|error| ResealError::Unopenable {
+                customer: stored.id.clone(),
+                field,
+                error,
+            })
+    };
+    let phone = open("phone", &stored.phone)?;
+    let national_id = open("national_id", &stored.national_id)?;
+    let new_phone_index = privacy.blind_index.compute(PHONE_INDEX, phone.expose());
+    let new_national_id_index = privacy
+        .blind_index
+        .compute(NATIONAL_ID_INDEX, national_id.expose());
+    if new_phone_index == stored.phone_index && new_national_id_index == stored.national_id_index {
+        return Ok(None);
+    }
+    let name = open("name", &stored.name)?;
+    let request = request_text(name.expose(), phone.expose(), national_id.expose());
+    Ok(Some(Rekeyed {
+        customer_id: stored.id.clone(),
+        old_phone_index: stored.phone_index.clone(),
+        old_national_id_index: stored.national_id_index.clone(),
+        new_phone_index,
+        new_national_id_index,
+        // Only a creation whose values are still the customer's has a hash to move.
+        request_hash: privacy
+            .blind_index
+            .compute_previous(REQUEST_HASH, &request)
+            .map(|old| (old, privacy.blind_index.compute(REQUEST_HASH, &request))),
+    }))
+}
+
+/// Walks the customers after `after` (`""` from the first) in id order, `page` at a time,
+/// at most `pages` pages (`None`: to the end), and writes every blind index that is not under
+/// the current key yet. Safe beside a running service; run again, it skips what is done.
+pub async fn rotate_blind_index(
+    database: &Database,
+    privacy: &Privacy,
+    after: &str,
+    page: i64,
+    pages: Option<u64>,
+) -> Result<RotationReport, ResealError> {
+    let mut report = RotationReport::default();
+    let mut after = after.to_string();
+    let mut walked_pages = 0;
+    while pages.is_none_or(|pages| walked_pages < pages) {
+        let customers = database.customers_after(&after, page.max(1)).await?;
+        let Some(last) = customers.last() else {
+            break;
+        };
+        after = last.id.clone();
+        walked_pages += 1;
+        for stored in customers {
+            report.customers += 1;
+            report.last_customer = Some(stored.id.clone());
+            if stored.is_erased() {
+                report.customers_erased += 1;
+                continue;
+            }
+            let mut current = stored;
+            let mut attempts = 0;
+            loop {
+                let Some(new) = rekeyed(privacy, &current)? else {
+                    report.customers_current += 1;
+                    break;
+                };
+                if database.rekey_customer(&new).await? {
+                    report.customers_rekeyed += 1;
+                    break;
+                }
+                attempts += 1;
+                if attempts == ATTEMPTS_MAX {
+                    return Err(ResealError::KeptChanging(current.id));
+                }
+                // Changed meanwhile (a new phone, another walk): read it again.
+                match database.customer(&current.id).await? {
+                    Some(again) if again.is_erased() => {
+                        report.customers_erased += 1;
+                        break;
+                    }
                     Some(again) => current = again,
                     None => break,
                 }

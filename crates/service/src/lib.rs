@@ -21,6 +21,7 @@ pub mod payments;
 pub mod recon;
 pub mod reports;
 pub mod risk;
+pub mod risk_fingerprints;
 pub mod risk_gate;
 pub mod service_accounts;
 pub mod stolen_accounts;

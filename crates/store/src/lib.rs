@@ -10,6 +10,7 @@
 //! IMMEDIATE`) and a PostgreSQL transaction-scoped advisory lock.
 
 mod backend;
+pub mod blind_indexes;
 pub mod console;
 pub mod consortium;
 pub mod credit;
@@ -17,6 +18,7 @@ pub mod credit_operations;
 pub mod customers;
 pub mod database;
 pub mod disputes;
+pub mod erasure;
 pub mod error;
 pub mod held_operations;
 pub mod keys;

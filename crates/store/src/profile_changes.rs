@@ -111,7 +111,8 @@ impl Database {
             }
             let updated = match value {
                 ProfileValue::Phone { sealed, index } => {
-                    sqlx::query("UPDATE customers SET phone = $1, phone_index = $2 WHERE id = $3")
+                    sqlx::query("UPDATE customers SET phone = $1, phone_index = $2 WHERE id = $3 \
+                         AND phone_index NOT LIKE 'erased:%'")
                         .bind(sealed)
                         .bind(index)
                         .bind(&change.customer_id)
@@ -119,14 +120,16 @@ impl Database {
                         .await
                 }
                 ProfileValue::Address { sealed } => {
-                    sqlx::query("UPDATE customers SET address = $1 WHERE id = $2")
+                    sqlx::query("UPDATE customers SET address = $1 WHERE id = $2 \
+                         AND phone_index NOT LIKE 'erased:%'")
                         .bind(sealed)
                         .bind(&change.customer_id)
                         .execute(&mut *transaction)
                         .await
                 }
                 ProfileValue::BankCard { sealed } => {
-                    sqlx::query("UPDATE customers SET bank_card = $1 WHERE id = $2")
+                    sqlx::query("UPDATE customers SET bank_card = $1 WHERE id = $2 \
+                         AND phone_index NOT LIKE 'erased:%'")
                         .bind(sealed)
                         .bind(&change.customer_id)
                         .execute(&mut *transaction)
@@ -141,6 +144,7 @@ impl Database {
                 }
                 Err(error) => return Err(error.into()),
             };
+            // An erased customer takes no personal data again.
             if updated == 0 {
                 return Err(ProfileChangeError::CustomerNotFound(change.customer_id.clone()));
             }

@@ -250,6 +250,11 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
             "reason",
             Text::new(Some(1), Some(REASON_CHARACTERS_MAX), Some(visible_text())),
         ),
+        (
+            "EraseCustomerRequest",
+            "reason",
+            Text::new(Some(1), Some(REASON_CHARACTERS_MAX), Some(visible_text())),
+        ),
         ("CaptureRequest", "product", not_empty.clone()),
         ("BillInstallmentRequest", "product", not_empty.clone()),
         ("WriteOffRequest", "case_id", not_empty.clone()),

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use tally_core::CustomerId;
 use tally_service::customers::{CustomerError, CustomerService, CustomerView, Lookup, NewCustomer};
 use tally_store::customers::{PiiLookup, PiiRead};
+use tally_store::erasure::{CustomerErasure, Erased};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -64,6 +65,41 @@ pub struct CustomerBody {
     pub national_id: String,
     /// `YYYY-MM-DD` in clear; nothing of it when masked (`****-**-**`).
     pub date_of_birth: String,
+}
+
+/// Why a customer's personal data is erased (the person's request, its ticket): recorded with
+/// the erasure.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseCustomerRequest {
+    pub reason: String,
+}
+
+/// A customer's erasure: when, by which key, why. Never a value.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerErasureBody {
+    pub customer_id: Uuid,
+    #[schema(value_type = String, format = DateTime)]
+    pub erased_at: Timestamp,
+    /// The API key that erased it: its id and name.
+    pub erased_by_key_id: String,
+    pub erased_by: String,
+    pub reason: String,
+    /// False when this request found the customer erased already.
+    pub erased_now: bool,
+}
+
+impl CustomerErasureBody {
+    fn new(customer_id: Uuid, erasure: CustomerErasure, erased_now: bool) -> Self {
+        Self {
+            customer_id,
+            erased_at: erasure.at,
+            erased_by_key_id: erasure.api_key_id,
+            erased_by: erasure.principal,
+            reason: erasure.reason,
+            erased_now,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -232,6 +268,7 @@ impl From<CustomerError> for ApiError {
                 format!("{error}; find it with POST /v1/customers/search"),
             ),
             CustomerError::NotFound(_) => ApiError::not_found(code, error.to_string()),
+            CustomerError::Erased(_) => ApiError::new(StatusCode::GONE, code, error.to_string()),
             CustomerError::PrivacyKeysNotConfigured => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,
@@ -306,7 +343,7 @@ pub async fn create_customer(
         (status = 200, description = "The customer, masked", body = CustomerBody),
         (status = 400, description = "Bad id or unknown query parameter", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
-        (status = 410, description = "Reading in clear moved to `POST /v1/customers/{id}/reveal` (`reveal_moved`): the query carried `unmasked` or `reason`, which access logs keep; nothing was read", body = ErrorBody),
+        (status = 410, description = "Reading in clear moved to `POST /v1/customers/{id}/reveal` (`reveal_moved`): the query carried `unmasked` or `reason`, which access logs keep; nothing was read. Or the customer's personal data was erased (`customer_erased`)", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured", body = ErrorBody),
     ),
     security(("api_key" = ["credit:read"]))
@@ -344,6 +381,7 @@ fn reveal_moved() -> ApiError {
         (status = 200, description = "The customer in clear; every field shown is on the audit log", body = CustomerBody),
         (status = 400, description = "Bad id or body, no reason (`reason_required`), or a reason too long or with control characters (`invalid_reason`)", body = ErrorBody),
         (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 410, description = "The customer's personal data was erased (`customer_erased`); nothing was read", body = ErrorBody),
         (status = 503, description = "Personal-data keys not configured, or the customer's key no longer is", body = ErrorBody),
     ),
     security(("api_key" = ["pii:read"]))
@@ -359,6 +397,38 @@ pub async fn reveal_customer(
         .reveal(id, &principal.caller(), request.reason.as_deref())
         .await?;
     Ok(axum::Json(customer.into()))
+}
+
+/// Erases a customer's personal data (PIPL art. 47, GDPR art. 17): name, phone, national id,
+/// date of birth, address and bank card destroyed with their blind indexes and the keyed
+/// hashes that could confirm them; the ledger, credit accounts and payments stay under the
+/// customer's pseudonymous id. The erasure (who, when, why; never a value) is recorded in the
+/// same transaction. Asked again, it answers the first erasure and changes nothing.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/erasure", tag = "customers",
+    request_body = EraseCustomerRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The erasure; `erased_now` is false when the customer had been erased before (the first erasure is answered)", body = CustomerErasureBody),
+        (status = 400, description = "Bad id or body, a blank reason (`reason_required`), or a reason too long or with control characters (`invalid_reason`)", body = ErrorBody),
+        (status = 404, description = "No such customer (`customer_not_found`)", body = ErrorBody),
+    ),
+    security(("api_key" = ["admin"]))
+)]
+pub async fn erase_customer(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(request): Json<EraseCustomerRequest>,
+) -> Result<axum::Json<CustomerErasureBody>, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let erased = customers(&state)
+        .erase(id, &principal.caller(), Some(&request.reason))
+        .await?;
+    Ok(axum::Json(match erased {
+        Erased::Now(erasure) => CustomerErasureBody::new(id.as_uuid(), erasure, true),
+        Erased::Already(erasure) => CustomerErasureBody::new(id.as_uuid(), erasure, false),
+    }))
 }
 
 #[utoipa::path(

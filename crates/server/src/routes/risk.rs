@@ -24,6 +24,9 @@ use std::sync::Arc;
 use tally_risk::{EntityField, Event, Lists};
 use tally_service::credit::decision::CreditService;
 use tally_service::risk::{list_entry, micros, RiskService};
+use tally_service::risk_fingerprints::{
+    fingerprint_event, fingerprint_list_value, FingerprintError,
+};
 use tally_service::stolen_accounts::{NewClaim, StolenAccountClaims};
 use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
 
@@ -41,6 +44,21 @@ pub struct RiskContext {
     pub evidence_signer: Option<Arc<tally_consortium::SignerKey>>,
     /// The risk gate, whose held operations follow the cases that review them.
     pub gate: Option<Arc<tally_service::risk_gate::RiskGate>>,
+    /// Personal-data keys, whose fingerprint key replaces cards and addresses in events and
+    /// list entries; `None`: events and entries carrying them are refused.
+    pub privacy: Option<Arc<tally_privacy::Privacy>>,
+}
+
+/// A refusal of a personal value before it reached the engine.
+fn fingerprint_error(error: FingerprintError) -> ApiError {
+    match error {
+        FingerprintError::PrivacyKeysNotConfigured => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            error.code(),
+            format!("{error}: {}", crate::routes::customers::PRIVACY_KEYS_HELP),
+        ),
+        other => ApiError::unprocessable(other.code(), other.to_string()),
+    }
 }
 
 impl RiskContext {
@@ -58,13 +76,13 @@ impl RiskContext {
 /// decision are stored (with a case when the action opens one) before the answer.
 #[utoipa::path(
     post, path = "/v1/risk/decisions", tag = "risk",
-    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`"),
+    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`. `card` (a card number or a card token) and `address` are replaced by Tally's keyed fingerprints before anything is stored or decided; `customer` is the lender's customer reference, never a phone number"),
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
-        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount (`risk_invalid_event`); dated more than 5 minutes after the service clock (`risk_event_in_future`). Nothing is stored or counted", body = ErrorBody),
+        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount, blank address (`risk_invalid_event`); dated more than 5 minutes after the service clock (`risk_event_in_future`); a customer that is a phone number (`risk_customer_is_phone_number`). Nothing is stored or counted", body = ErrorBody),
         (status = 409, description = "The event id was already decided for a different event (`risk_event_id_reused`); nothing changed. The same event again answers the stored decision", body = ErrorBody),
-        (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features once, and a retry with the same event id stores it", body = ErrorBody),
+        (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features once, and a retry with the same event id stores it. An event with a card or an address while no personal-data keys are configured (`privacy_keys_not_configured`): nothing is stored", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
 )]
@@ -72,8 +90,11 @@ pub async fn decide(
     State(context): State<RiskContext>,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
-    let event: Event = serde_json::from_value(body)
+    let mut event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
+    // Cards and addresses go no further in clear: the engine, the store and evidence
+    // packages see their keyed fingerprints.
+    fingerprint_event(context.privacy.as_deref(), &mut event).map_err(fingerprint_error)?;
     // A customer named by a Tally customer id must be one: an event about a customer Tally
     // does not know would feed features no operation of Tally's ever reads. Other ids (a
     // lender's own) are taken as they are.
@@ -304,12 +325,13 @@ pub async fn list_entries(
 
 #[utoipa::path(
     post, path = "/v1/risk/lists", tag = "risk",
-    request_body(content = AddListEntryRequest, description = "`{kind: block|allow|watch, field: customer|device|ip|card|address|merchant, value, reason, expires_at?}`"),
+    request_body(content = AddListEntryRequest, description = "`{kind: block|allow|watch, field: customer|device|ip|card|address|merchant, value, reason, expires_at?}`. A card or address value is listed as its keyed fingerprint (what events carry); a fingerprint copied from an evidence package is kept"),
     responses(
         (status = 201, description = "The entry, replacing one of the same kind, field and value", body = ListEntryBody),
+        (status = 503, description = "A card or address entry while no personal-data keys are configured (`privacy_keys_not_configured`)", body = ErrorBody),
         (status = 400, description = "Malformed request (`malformed_json`, `unknown_field`, `invalid_request`)", body = ErrorBody),
         (status = 403, description = "Without `risk:admin`: an allow-list entry (it exempts its entity from the rules), or an entry replacing a live one with an earlier end (it would lift it early) (`forbidden`)", body = ErrorBody),
-        (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`)", body = ErrorBody),
+        (status = 422, description = "Unknown kind or field, expiry not in the future, empty value or reason (`risk_invalid_list_entry`); a customer that is a phone number (`risk_customer_is_phone_number`)", body = ErrorBody),
     ),
     security(("api_key" = ["risk:write"]))
 )]
@@ -330,12 +352,23 @@ pub async fn add_list_entry(
     if body.kind == "allow" {
         principal.require("risk:admin")?;
     }
-    if EntityField::parse(&body.field).is_none() {
+    let Some(field) = EntityField::parse(&body.field) else {
         return Err(invalid(format!(
             "field {:?} is not an entity field",
             body.field
         )));
-    }
+    };
+    // A card or an address is listed as the fingerprint events carry, never in clear.
+    let value = if body.value.trim().is_empty() {
+        body.value
+    } else {
+        fingerprint_list_value(context.privacy.as_deref(), field, &body.value).map_err(|error| {
+            match error {
+                FingerprintError::BlankAddress => invalid("value must not be blank".into()),
+                other => fingerprint_error(other),
+            }
+        })?
+    };
     let risk = &context.risk;
     let now = risk.clock.now();
     if body.expires_at.is_some_and(|expires| expires <= now) {
@@ -345,7 +378,7 @@ pub async fn add_list_entry(
         id: uuid::Uuid::now_v7().to_string(),
         kind: body.kind,
         field: body.field,
-        value: body.value,
+        value,
         reason: body.reason,
         source: "manual".into(),
         added_at: micros(now),

@@ -157,8 +157,14 @@ impl Setup {
         }
     }
 
+    /// The risk service, with the personal-data keys its events' cards and addresses are
+    /// fingerprinted under ([`privacy`] unless keys were given).
     pub fn risk(self) -> Self {
-        Self { risk: true, ..self }
+        Self {
+            risk: true,
+            privacy: self.privacy.or_else(|| Some(privacy())),
+            ..self
+        }
     }
 
     pub fn payments(self) -> Self {

@@ -138,6 +138,10 @@ impl CreditService {
             .customer(&customer_id)
             .await?
             .ok_or(OpeningError::CustomerNotFound(application.customer_id))?;
+        // An erased customer has no date of birth to decide on: no such customer any more.
+        if stored.is_erased() {
+            return Err(OpeningError::CustomerNotFound(application.customer_id));
+        }
         let birth = date_of_birth(privacy, &stored)
             .map_err(|error| OpeningError::Internal(error.to_string()))?;
         database

@@ -47,10 +47,6 @@ use tally_risk::Event;
 use tally_store::held_operations::HeldOperationRow;
 use tally_store::{Database, StoreError};
 
-/// Blind index domain of delivery and profile addresses in risk events: the engine sees
-/// the same fingerprint for the same address, never the address.
-const ADDRESS_FINGERPRINT: &str = "risk.address";
-
 /// Why a gated operation was refused or could not be decided; [`GateError::code`] is its
 /// stable code.
 #[derive(Debug, thiserror::Error)]
@@ -239,17 +235,10 @@ impl RiskGate {
             .privacy
             .as_deref()
             .ok_or(GateError::PrivacyKeysNotConfigured)?;
-        let normalised = address
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .to_lowercase();
-        if normalised.is_empty() {
-            return Err(GateError::Invalid("an address must not be blank".into()));
-        }
-        Ok(privacy
-            .blind_index
-            .compute(ADDRESS_FINGERPRINT, &normalised))
+        // The engine sees the same fingerprint for the same address, never the address.
+        privacy
+            .address_fingerprint(address)
+            .ok_or_else(|| GateError::Invalid("an address must not be blank".into()))
     }
 
     /// Sets the event's device, IP and address fingerprint from `subject`.

@@ -16,6 +16,7 @@ use crate::customers::sealed_field;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tally_privacy::fingerprint::luhn;
 use tally_privacy::identity::{self, IdentityError};
 use tally_privacy::Privacy;
 use tally_risk::{Event, EventKind, ProfileField};
@@ -27,9 +28,9 @@ use tally_store::StoreError;
 pub const ADDRESS_CHARACTERS_MAX: usize = 300;
 
 /// Blind index domains: the phone's (shared with customer creation, so lookups find the new
-/// number), a bank card's fingerprint in risk events, and the keyed request hash.
+/// number) and the keyed request hash. A bank card reaches risk events as
+/// [`Privacy::card_fingerprint`].
 const PHONE_INDEX: &str = "customer.phone";
-const CARD_FINGERPRINT: &str = "risk.card";
 const REQUEST_HASH: &str = "customer.profile_change_request";
 
 /// Why a profile change was refused.
@@ -106,29 +107,6 @@ struct HeldChange {
     index: Option<String>,
 }
 
-/// Whether `digits` passes the Luhn check.
-fn luhn(digits: &str) -> bool {
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(position, byte)| {
-            let digit = u32::from(byte - b'0');
-            if position % 2 == 1 {
-                let doubled = digit * 2;
-                if doubled > 9 {
-                    doubled - 9
-                } else {
-                    doubled
-                }
-            } else {
-                digit
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
-}
-
 /// The value normalised: a phone in E.164, an address trimmed, a card number's digits.
 fn normalised(value: &NewValue) -> Result<String, ProfileError> {
     match value {
@@ -193,7 +171,7 @@ impl RiskGate {
         match &request.value {
             NewValue::Address(_) => event.address = Some(self.address_fingerprint(&value)?),
             NewValue::BankCard(_) => {
-                event.card = Some(privacy.blind_index.compute(CARD_FINGERPRINT, &value));
+                event.card = Some(privacy.card_fingerprint(&value));
             }
             NewValue::Phone(_) => {}
         }
