@@ -8,11 +8,11 @@
 //! tier; its dates follow the capture day, the amounts do not (periods are counted in
 //! months, not days).
 
+use crate::credit::operations::OperationError;
+use crate::credit::views::installment_views;
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::views::{CreditTermsView, TrueAprView};
-use crate::credit::operations::OperationError;
-use crate::credit::views::installment_views;
 use jiff::Timestamp;
 use tally_credit::{CreditError, Schedule};
 use tally_payments::{Payment, PaymentError, Source};
@@ -60,19 +60,21 @@ impl PaymentService {
                 }
                 other => PaymentServiceError::Invalid(other.to_string()),
             };
-            terms.push(Some(disclose(
-                &Schedule::build_for_tier(
-                    product,
-                    stored.account.pricing_tier.as_deref(),
-                    leg.amount,
-                    *term,
-                    date,
-                    stored.account.cycle,
+            terms.push(Some(
+                disclose(
+                    &Schedule::build_for_tier(
+                        product,
+                        stored.account.pricing_tier.as_deref(),
+                        leg.amount,
+                        *term,
+                        date,
+                        stored.account.cycle,
+                    )
+                    .map_err(refused)?,
+                    code,
                 )
                 .map_err(refused)?,
-                code,
-            )
-            .map_err(refused)?));
+            ));
         }
         Ok(terms)
     }
