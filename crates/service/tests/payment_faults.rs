@@ -186,8 +186,10 @@ fn fundings(order: &Order, credit_account: i64, card: &CardToken) -> Vec<Funding
                 Share::Rest
             } else {
                 Share::Fixed(cny_minor(
-                    (order.amount * i64::from(*weight) / total_weight / i64::try_from(count).unwrap())
-                        .max(1),
+                    (order.amount * i64::from(*weight)
+                        / total_weight
+                        / i64::try_from(count).unwrap())
+                    .max(1),
                 ))
             };
             Funding { source, share }
@@ -303,7 +305,11 @@ impl Shop {
         let service = self
             .payments
             .accounts()
-            .service(self.payments.database(), self.payments.writer(), Currency::CNY)
+            .service(
+                self.payments.database(),
+                self.payments.writer(),
+                Currency::CNY,
+            )
             .await
             .unwrap();
         self.payments
@@ -513,8 +519,14 @@ impl Shop {
             "{step}: the card at the bank"
         );
         for totals in self.database.currency_totals().await.unwrap() {
-            assert_eq!(totals.debits_posted, totals.credits_posted, "{step}: {totals:?}");
-            assert_eq!(totals.debits_pending, totals.credits_pending, "{step}: {totals:?}");
+            assert_eq!(
+                totals.debits_posted, totals.credits_posted,
+                "{step}: {totals:?}"
+            );
+            assert_eq!(
+                totals.debits_pending, totals.credits_pending,
+                "{step}: {totals:?}"
+            );
         }
     }
 }
@@ -546,7 +558,9 @@ fn allowed(error: &PaymentServiceError) -> bool {
 fn captured_net(view: &PaymentView) -> i64 {
     view.legs
         .iter()
-        .map(|leg| minor(&leg.captured.value) - minor(&leg.refunded.value) - minor(&leg.refunding.value))
+        .map(|leg| {
+            minor(&leg.captured.value) - minor(&leg.refunded.value) - minor(&leg.refunding.value)
+        })
         .sum()
 }
 
@@ -606,8 +620,11 @@ async fn story(test: TestDatabase, funds: (i64, i64, i64), orders: Vec<Order>) {
             assert!(allowed(error), "order {number} confirm: {error:?}");
         }
         shop.settle(&ids).await;
-        shop.check(&ids, &format!("order {number} confirmed ({:?})", order.fault))
-            .await;
+        shop.check(
+            &ids,
+            &format!("order {number} confirmed ({:?})", order.fault),
+        )
+        .await;
         for (index, action) in order.actions.iter().enumerate() {
             let key = format!("{number}:{index}");
             let view = shop.payments.get(&id, now()).await.unwrap();
@@ -649,7 +666,8 @@ async fn story(test: TestDatabase, funds: (i64, i64, i64), orders: Vec<Order>) {
             if let Some(Err(error)) = &answer {
                 assert!(allowed(error), "order {number} {action:?}: {error:?}");
             }
-            shop.check(&ids, &format!("order {number} {action:?}")).await;
+            shop.check(&ids, &format!("order {number} {action:?}"))
+                .await;
         }
     }
 }

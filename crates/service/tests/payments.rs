@@ -1365,7 +1365,11 @@ async fn the_credit_lines_true_apr_is_shown_before_confirming() {
         ] {
             let created = shop
                 .payments
-                .create(&format!("apr-{term}"), on_credit(&shop, amount, term), now())
+                .create(
+                    &format!("apr-{term}"),
+                    on_credit(&shop, amount, term),
+                    now(),
+                )
                 .await
                 .unwrap();
             assert_eq!(created.status, "created");
@@ -1391,16 +1395,28 @@ async fn the_credit_lines_true_apr_is_shown_before_confirming() {
                 })
                 .collect();
             assert_eq!(shown, installments);
-            assert_eq!(terms.true_apr.nominal_annual, apr.nominal_annual.to_string());
-            assert_eq!(terms.true_apr.effective_annual, apr.effective_annual.to_string());
+            assert_eq!(
+                terms.true_apr.nominal_annual,
+                apr.nominal_annual.to_string()
+            );
+            assert_eq!(
+                terms.true_apr.effective_annual,
+                apr.effective_annual.to_string()
+            );
             assert_eq!(terms.true_apr.periodic, apr.periodic.to_string());
-            assert_eq!(terms.true_apr.nominal_percent, apr.nominal_percent().to_string());
+            assert_eq!(
+                terms.true_apr.nominal_percent,
+                apr.nominal_percent().to_string()
+            );
             assert_eq!(terms.true_apr.periods_per_year, 12);
             // A fee of 0.7 % or 0.8 % of the whole principal a month costs far more than
             // 12 × that a year, since the balance falls: the disclosure says so.
             let nominal: rust_decimal::Decimal = terms.true_apr.nominal_annual.parse().unwrap();
             let flat: rust_decimal::Decimal = rate.parse().unwrap();
-            assert!(nominal > flat * rust_decimal::Decimal::from(12), "{nominal}");
+            assert!(
+                nominal > flat * rust_decimal::Decimal::from(12),
+                "{nominal}"
+            );
             // A read shows what the creation showed, and so does the payment once captured.
             let read = shop.payments.get(&created.id, now()).await.unwrap();
             assert_eq!(read.legs[0].credit_terms, Some(terms.clone()));
@@ -1436,7 +1452,12 @@ async fn the_credit_lines_true_apr_is_shown_before_confirming() {
         shop.assert_books_balance().await;
 
         // A term outside 1, 3, 6, 12 and 24 is refused, and nothing is stored.
-        let payments_before = shop.database.payments_of_customer(CUSTOMER, 1000).await.unwrap().len();
+        let payments_before = shop
+            .database
+            .payments_of_customer(CUSTOMER, 1000)
+            .await
+            .unwrap()
+            .len();
         let error = shop
             .payments
             .create("apr-5", on_credit(&shop, "100.00", 5), now())
@@ -1459,7 +1480,14 @@ async fn the_credit_lines_true_apr_is_shown_before_confirming() {
             .await
             .unwrap_err();
         assert_eq!(error.code(), "installment_term_not_offered");
-        assert_eq!(shop.database.payments_of_customer(CUSTOMER, 1000).await.unwrap().len(), payments_before);
+        assert_eq!(
+            shop.database
+                .payments_of_customer(CUSTOMER, 1000)
+                .await
+                .unwrap()
+                .len(),
+            payments_before
+        );
     })
     .await;
 }
