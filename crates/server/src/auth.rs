@@ -83,19 +83,6 @@ impl Principal {
         }
     }
 
-    /// Refuses with 403 unless the key holds `scope` (or `admin`), naming `what` it asked
-    /// for: for a route whose wider form needs more than the route's own scope.
-    pub fn require_for(&self, what: &str, scope: &str) -> Result<(), ApiError> {
-        if self.has(scope) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!(
-                "API key {:?} lacks scope {scope}, which {what} need",
-                self.name
-            )))
-        }
-    }
-
     /// Refuses the request with 403 unless the key holds `scope` (or `admin`).
     pub fn require(&self, scope: &str) -> Result<(), ApiError> {
         if self.has(scope) {

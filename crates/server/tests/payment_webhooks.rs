@@ -662,6 +662,12 @@ async fn an_https_endpoint_is_reached_over_tls_and_its_certificate_checked(merch
     assert_eq!((report.attempted, report.retrying), (1, 1), "{report:?}");
     // The client spoke TLS, and refused the receiver's certificate: signed by no root it
     // trusts. It did not fail for want of TLS.
+    // The receiver's side of the handshake ends a moment after the client's.
+    let mut waited = 0;
+    while handshakes.lock().unwrap().is_empty() && waited < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
     let handshakes = handshakes.lock().unwrap().clone();
     assert_eq!(handshakes.len(), 1, "{handshakes:?}");
     assert!(
@@ -803,14 +809,7 @@ async fn every_merchants_view_at_once_needs_admin(merchant: Merchant) {
     ] {
         let (status, body) = merchant.get(uri).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {body}");
-        assert_eq!(code(&body), "forbidden", "{uri}");
-        assert!(
-            body["error"]["message"]
-                .as_str()
-                .unwrap()
-                .contains("lacks scope admin"),
-            "{body}"
-        );
+        assert_eq!(code(&body), "cross_merchant_view_needs_admin", "{uri}");
     }
     let (status, body) = merchant
         .get("/v1/payments/webhook-endpoints?merchant_id=m1")

@@ -619,6 +619,23 @@ pub async fn receive_channel_notification(
     }
 }
 
+/// Refuses (`403 cross_merchant_view_needs_admin`) a listing of every merchant at once to a
+/// key without `admin`. API keys are not tied to merchants, so one merchant's listing is
+/// the route's own scope; all of them at once is an operator's view.
+fn cross_merchant_view(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if principal.has("admin") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "cross_merchant_view_needs_admin",
+        format!(
+            "API key {:?} may list one merchant's at a time (name it); {what} is for admin keys",
+            principal.name
+        ),
+    ))
+}
+
 #[utoipa::path(
     post, path = "/v1/payments/webhook-endpoints", tag = "payments",
     request_body = CreateWebhookEndpointRequest,
@@ -655,7 +672,7 @@ pub async fn create_webhook_endpoint(
     params(WebhookEndpointsQuery),
     responses(
         (status = 200, description = "The endpoints, oldest first, without their secrets", body = WebhookEndpointList),
-        (status = 403, description = "The API key lacks the route's scope, or names no `merchant_id` without holding `admin`: every merchant's endpoints at once are for Tally's operators (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "No `merchant_id` named by a key without `admin`: every merchant's endpoints at once are for Tally's operators (`cross_merchant_view_needs_admin`)", body = ErrorBody),
     ),
     security(("api_key" = ["payments:read"]))
 )]
@@ -665,7 +682,7 @@ pub async fn list_webhook_endpoints(
     Query(query): Query<WebhookEndpointsQuery>,
 ) -> Result<Response, ApiError> {
     if query.merchant_id.is_none() {
-        principal.require_for("every merchant's webhook endpoints", "admin")?;
+        cross_merchant_view(&principal, "every merchant's webhook endpoints at once")?;
     }
     let service = service(&state)?;
     Ok(
@@ -684,7 +701,7 @@ pub async fn list_webhook_endpoints(
     params(WebhookDeliveriesQuery),
     responses(
         (status = 200, description = "The delivery log, newest event first (the latest 1,000 when neither `endpoint` nor `event` is named): each event's delivery to each endpoint, `pending`, `delivered` or `failed`, with every attempt (time, the receiver's status or the error)", body = WebhookDeliveryList),
-        (status = 403, description = "The API key lacks the route's scope, or names neither `endpoint` nor `event` without holding `admin`: the latest deliveries of every merchant are for Tally's operators (`forbidden`)", body = ErrorBody),
+        (status = 403, description = "Neither `endpoint` nor `event` named by a key without `admin`: the latest deliveries of every merchant are for Tally's operators (`cross_merchant_view_needs_admin`)", body = ErrorBody),
         (status = 404, description = "No such endpoint (`webhook_endpoint_not_found`) or event (`webhook_event_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["payments:read"]))
@@ -695,7 +712,7 @@ pub async fn list_webhook_deliveries(
     Query(query): Query<WebhookDeliveriesQuery>,
 ) -> Result<Response, ApiError> {
     if query.endpoint.is_none() && query.event.is_none() {
-        principal.require_for("the latest deliveries of every merchant", "admin")?;
+        cross_merchant_view(&principal, "the latest deliveries of every merchant")?;
     }
     let service = service(&state)?;
     Ok(
