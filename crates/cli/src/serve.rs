@@ -139,8 +139,17 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let webhooks = state.payments.clone().map(|payments| {
         spawn_webhook_delivery(
             payments,
-            clock,
+            clock.clone(),
             std::time::Duration::from_millis(config.payments.webhook_interval_ms.max(100)),
+        )
+    });
+    let pruning = state.payments.clone().map(|payments| {
+        spawn_webhook_pruning(
+            payments,
+            clock.clone(),
+            jiff::SignedDuration::from_hours(
+                24 * i64::from(config.payments.webhook_retention_days.max(1)),
+            ),
         )
     });
     let backend = state.database.backend();
@@ -168,8 +177,8 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     // The recovery worker holds the payment service and with it a writer handle: stopped
     // here, as a crash would stop it (whatever it was doing, the next start finishes).
     // So does the webhook worker: a delivery cut off is sent again, and receivers
-    // deduplicate by event id.
-    for worker in [recovery, webhooks, publisher].into_iter().flatten() {
+    // deduplicate by event id. Pruning removes a batch in one transaction, all or nothing.
+    for worker in [recovery, webhooks, publisher, pruning].into_iter().flatten() {
         worker.abort();
         let _ = worker.await;
     }
@@ -240,6 +249,48 @@ pub(crate) fn spawn_webhook_delivery(
                 }
             }
             tokio::time::sleep(interval).await;
+        }
+    })
+}
+
+/// Seals webhook secrets still in clear, then removes the webhook events done with
+/// (delivered or given up) and older than `retention`, with their deliveries and attempts:
+/// at start, then every hour, a batch at a time. Hourly:
+/// the search reads the outbox from its oldest event, and a retention counted in days
+/// need not be kept to the second.
+pub(crate) fn spawn_webhook_pruning(
+    payments: Arc<tally_service::payments::PaymentService>,
+    clock: Arc<dyn Clock>,
+    retention: jiff::SignedDuration,
+) -> tokio::task::JoinHandle<()> {
+    use tally_service::payments::webhooks::PRUNED_PER_PASS;
+    const PRUNING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+    tokio::spawn(async move {
+        // Secrets stored in clear before they were sealed are sealed first, once a start.
+        match payments.seal_webhook_secrets().await {
+            Ok(0) => {}
+            Ok(sealed) => tracing::info!(sealed, "webhook secrets sealed"),
+            Err(error) => tracing::warn!(%error, "sealing webhook secrets failed"),
+        }
+        loop {
+            loop {
+                match payments
+                    .prune_webhook_events(clock.now(), retention, PRUNED_PER_PASS)
+                    .await
+                {
+                    Ok(removed) => {
+                        tracing::debug!(removed, "old webhook events removed");
+                        if removed < u64::try_from(PRUNED_PER_PASS).unwrap_or(u64::MAX) {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "removing old webhook events failed; trying again later");
+                        break;
+                    }
+                }
+            }
+            tokio::time::sleep(PRUNING_INTERVAL).await;
         }
     })
 }

@@ -238,6 +238,9 @@ pub struct PaymentsSettings {
     pub vault_annual_rate: String,
     /// How often the webhook worker sends the merchants' events due.
     pub webhook_interval_ms: u64,
+    /// How many days delivered and given-up webhook events, their deliveries and attempts
+    /// are kept (and listed) before the webhook worker removes them; at least 1.
+    pub webhook_retention_days: u32,
 }
 
 impl Default for PaymentsSettings {
@@ -250,6 +253,7 @@ impl Default for PaymentsSettings {
             recovery_interval_ms: 5_000,
             vault_annual_rate: tally_service::payments::checkout::VAULT_ANNUAL_RATE_DEFAULT.into(),
             webhook_interval_ms: 1_000,
+            webhook_retention_days: tally_service::payments::webhooks::RETENTION_DAYS_DEFAULT,
         }
     }
 }

@@ -353,6 +353,10 @@ pub fn app_with_risk(
     mut state: AppState,
     risk: Option<Arc<tally_service::risk::RiskService>>,
 ) -> Router {
+    // Merchants' webhook secrets are sealed with the keys that seal personal data.
+    if let (Some(payments), Some(privacy)) = (&state.payments, &state.privacy) {
+        payments.attach_privacy(privacy.clone());
+    }
     // With the risk engine, credit and profile changes are gated by it (one-time codes to
     // the log unless the caller set a gate with its own sink).
     if let (Some(risk), None) = (&risk, &state.risk_gate) {
@@ -496,8 +500,13 @@ pub async fn open(
             channel_secret: config.payments.channel_secret.clone(),
         },
     ));
+    let privacy = privacy(config);
+    if let Some(privacy) = &privacy {
+        // Before any worker starts: the webhook worker opens sealed secrets.
+        payments.attach_privacy(privacy.clone());
+    }
     let state = AppState::new(database, writer, clock, config.limits())
-        .with_privacy(privacy(config))
+        .with_privacy(privacy)
         .with_lookups_per_minute(config.privacy.lookups_per_minute)
         .with_credit(Some(credit))
         .with_payments(Some(payments))

@@ -81,6 +81,7 @@ struct Merchant {
     app: TestApp,
     writer: String,
     reader: String,
+    operator: String,
     token: String,
     url: String,
     receiver: Receiver,
@@ -94,10 +95,24 @@ fn amount(value: &str) -> Value {
 
 impl Merchant {
     async fn new(test: TestDatabase) -> Self {
+        Merchant::serving(
+            test,
+            Setup::default().payments().privacy(support::privacy()),
+        )
+        .await
+    }
+
+    /// A Tally configured without privacy keys.
+    async fn without_privacy_keys(test: TestDatabase) -> Self {
+        Merchant::serving(test, Setup::default().payments()).await
+    }
+
+    async fn serving(test: TestDatabase, setup: Setup) -> Self {
         let (url, receiver) = receiver().await;
-        let app = TestApp::start(test, "2026-05-01T09:00:00Z", Setup::default().payments()).await;
+        let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
         let writer = app.key("shop", &["payments:write", "payments:read"]).await;
         let reader = app.key("reader", &["payments:read"]).await;
+        let operator = app.key("operator", &["admin"]).await;
         let card = app
             .bank
             .clone()
@@ -113,6 +128,7 @@ impl Merchant {
             app,
             writer,
             reader,
+            operator,
             token: card.token.as_str().to_string(),
             url,
             receiver,
@@ -226,6 +242,15 @@ tally_store::on_both_backends!(
     an_unreachable_receiver_is_logged_and_given_up_in_the_end,
     a_dead_endpoint_holds_back_only_its_own_deliveries,
     refusals_name_what_is_wrong,
+    an_https_endpoint_is_reached_over_tls_and_its_certificate_checked,
+    events_done_with_are_removed_after_the_retention_and_no_sooner,
+    every_merchants_view_at_once_needs_admin,
+    secrets_are_kept_sealed_and_those_kept_in_clear_are_sealed_at_start,
+);
+
+tally_store::on_both_backends!(
+    setup = Merchant::without_privacy_keys;
+    without_privacy_keys_no_endpoint_is_registered,
 );
 
 async fn every_change_reaches_the_endpoints_that_want_it_signed(merchant: Merchant) {
@@ -578,7 +603,341 @@ async fn refusals_name_what_is_wrong(merchant: Merchant) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(code(&body), "webhook_event_not_found");
-    let (status, body) = merchant.get("/v1/payments/webhook-deliveries").await;
+    let (status, body) = merchant
+        .call(
+            "GET",
+            "/v1/payments/webhook-deliveries",
+            &merchant.operator,
+            None,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"deliveries": []}));
+}
+
+/// A TLS receiver on a free port of `localhost`, its certificate self-signed (so signed by
+/// no root Tally trusts): its URL, and how many TLS handshakes it saw refused by the client.
+async fn tls_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio_rustls::rustls;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+        certified.key_pair.serialize_der(),
+    ));
+    // The process's provider: ring, the only one the workspace's rustls is built with.
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = Arc::new(Mutex::new(Vec::new()));
+    let seen = handshakes.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let outcome = match acceptor.accept(stream).await {
+                Ok(_) => "completed".to_string(),
+                Err(error) => error.to_string(),
+            };
+            seen.lock().unwrap().push(outcome);
+        }
+    });
+    (format!("https://localhost:{port}/tally-events"), handshakes)
+}
+
+async fn an_https_endpoint_is_reached_over_tls_and_its_certificate_checked(merchant: Merchant) {
+    let (url, handshakes) = tls_receiver().await;
+    let (status, body) = merchant
+        .post(
+            "/v1/payments/webhook-endpoints",
+            Some("tls"),
+            json!({"merchant_id": "m1", "url": url, "events": ["payment.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let endpoint = body["id"].as_str().unwrap().to_string();
+    merchant.pay("order-1", "10.00").await;
+    let report = merchant.deliver(merchant.clock.now()).await;
+    assert_eq!((report.attempted, report.retrying), (1, 1), "{report:?}");
+    // The client spoke TLS, and refused the receiver's certificate: signed by no root it
+    // trusts. It did not fail for want of TLS.
+    // The receiver's side of the handshake ends a moment after the client's.
+    let mut waited = 0;
+    while handshakes.lock().unwrap().is_empty() && waited < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let handshakes = handshakes.lock().unwrap().clone();
+    assert_eq!(handshakes.len(), 1, "{handshakes:?}");
+    assert!(
+        handshakes[0].contains("alert") && handshakes[0].contains("UnknownCA"),
+        "{handshakes:?}"
+    );
+    let (status, log) = merchant
+        .get(&format!(
+            "/v1/payments/webhook-deliveries?endpoint={endpoint}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let error = log["deliveries"][0]["attempts"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.contains("invalid peer certificate") && error.contains("UnknownIssuer"),
+        "{error}"
+    );
+    assert_eq!(log["deliveries"][0]["status"], "pending");
+}
+
+async fn events_done_with_are_removed_after_the_retention_and_no_sooner(merchant: Merchant) {
+    let payments = merchant.payments.clone().unwrap();
+    let (endpoint, _) = merchant
+        .endpoint("endpoint-1", "m1", &["payment.created", "payment.captured"])
+        .await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let (status, body) = merchant
+        .post(
+            "/v1/payments/webhook-endpoints",
+            Some("dead"),
+            json!({"merchant_id": "m2", "url": format!("http://{closed}/"), "events": ["payment.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let dead = body["id"].as_str().unwrap().to_string();
+    let start = merchant.clock.now();
+    merchant.pay("order-1", "10.00").await;
+    let delivered = merchant.deliver(start).await;
+    assert_eq!(delivered.delivered, 2, "{delivered:?}");
+    // m2's payment: its event stays pending at the dead endpoint.
+    let order = json!({
+        "merchant_id": "m2",
+        "order_reference": "order-2",
+        "customer": "c1",
+        "amount": amount("5.00"),
+        "fundings": [{"kind": "card", "card_token": merchant.token}],
+    });
+    let (status, body) = merchant
+        .post("/v1/payments", Some("order-2:create"), order)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(merchant.deliver(start).await.retrying, 1);
+    let events = merchant.scalar("SELECT COUNT(*) FROM payment_events").await;
+    assert!(events >= 3, "{events}");
+    let retention = SignedDuration::from_hours(24 * 30);
+    let day = SignedDuration::from_hours(24);
+
+    // A day short of the retention: nothing goes, the log lists both deliveries.
+    let removed = payments
+        .prune_webhook_events(start + retention - day, retention, 1000)
+        .await
+        .unwrap();
+    assert_eq!(removed, 0);
+    let (_, log) = merchant
+        .get(&format!(
+            "/v1/payments/webhook-deliveries?endpoint={endpoint}"
+        ))
+        .await;
+    assert_eq!(log["deliveries"].as_array().unwrap().len(), 2, "{log}");
+    let event = log["deliveries"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Past the retention: every event done with goes, its deliveries and attempts too, a
+    // batch at a time; the event still being sent to m2's dead endpoint stays.
+    let later = start + retention + day;
+    assert_eq!(
+        payments
+            .prune_webhook_events(later, retention, 1)
+            .await
+            .unwrap(),
+        1
+    );
+    let removed = payments
+        .prune_webhook_events(later, retention, 1000)
+        .await
+        .unwrap();
+    assert_eq!(removed, u64::try_from(events).unwrap() - 2);
+    assert_eq!(
+        merchant.scalar("SELECT COUNT(*) FROM payment_events").await,
+        1
+    );
+    assert_eq!(
+        merchant
+            .scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status <> 'pending'")
+            .await,
+        0
+    );
+    let (status, log) = merchant
+        .get(&format!(
+            "/v1/payments/webhook-deliveries?endpoint={endpoint}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    assert_eq!(log, json!({"deliveries": []}));
+    let (status, body) = merchant
+        .get(&format!("/v1/payments/webhook-deliveries?event={event}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(code(&body), "webhook_event_not_found");
+    let (_, log) = merchant
+        .get(&format!("/v1/payments/webhook-deliveries?endpoint={dead}"))
+        .await;
+    assert_eq!(log["deliveries"][0]["status"], "pending", "{log}");
+    assert_eq!(
+        merchant
+            .scalar("SELECT COUNT(*) FROM webhook_attempts")
+            .await,
+        1
+    );
+}
+
+async fn every_merchants_view_at_once_needs_admin(merchant: Merchant) {
+    merchant
+        .endpoint("endpoint-1", "m1", &["payment.created"])
+        .await;
+    merchant
+        .endpoint("endpoint-2", "m2", &["payment.created"])
+        .await;
+    for uri in [
+        "/v1/payments/webhook-endpoints",
+        "/v1/payments/webhook-deliveries",
+    ] {
+        let (status, body) = merchant.get(uri).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{uri}: {body}");
+        assert_eq!(code(&body), "cross_merchant_view_needs_admin", "{uri}");
+    }
+    let (status, body) = merchant
+        .get("/v1/payments/webhook-endpoints?merchant_id=m1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["endpoints"].as_array().unwrap().len(), 1);
+    let (status, body) = merchant
+        .call(
+            "GET",
+            "/v1/payments/webhook-endpoints",
+            &merchant.operator,
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["endpoints"].as_array().unwrap().len(), 2);
+}
+
+async fn secrets_are_kept_sealed_and_those_kept_in_clear_are_sealed_at_start(merchant: Merchant) {
+    let payments = merchant.payments.clone().unwrap();
+    let (endpoint, secret) = merchant
+        .endpoint("endpoint-1", "m1", &["payment.created"])
+        .await;
+    let stored = |id: String| {
+        let merchant = &merchant;
+        async move {
+            tally_store::with_pool!(&merchant.database, |pool| {
+                sqlx::query_as::<_, (String, i64)>(
+                    "SELECT secret, secret_sealed FROM webhook_endpoints WHERE id = $1",
+                )
+                .bind(&id)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+            })
+        }
+    };
+    let (text, sealed) = stored(endpoint.clone()).await;
+    assert_eq!(sealed, 1);
+    assert!(text.starts_with("v1:a:"), "{text}");
+    assert!(!text.contains(&secret[6..]), "{text}");
+    // Opened only with the endpoint's own associated data.
+    let privacy = support::privacy();
+    let field = tally_service::payments::webhooks::sealed_secret_field(&endpoint);
+    assert_eq!(
+        privacy.cipher.decrypt(&field, &text).unwrap().expose(),
+        &secret
+    );
+    assert!(privacy
+        .cipher
+        .decrypt(&field.replace("we_", "we_x"), &text)
+        .is_err());
+    // A retry of the creation answers the same secret, opened.
+    let (status, again) = merchant
+        .post(
+            "/v1/payments/webhook-endpoints",
+            Some("endpoint-1"),
+            json!({"merchant_id": "m1", "url": merchant.url, "events": ["payment.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["secret"], secret.as_str());
+
+    // An endpoint stored before secrets were sealed, as the migration leaves it: in clear.
+    let before = merchant.clock.now().as_microsecond() - 1;
+    let legacy_secret = "whsec_00112233445566778899aabbccddeeff";
+    merchant
+        .execute(&format!(
+            "INSERT INTO webhook_endpoints (id, merchant_id, url, events, secret, request_hash, \
+             created_at) VALUES ('we_legacy', 'm1', '{}', '[\"payment.created\"]', \
+             '{legacy_secret}', 'legacy', {before})",
+            merchant.url
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored("we_legacy".into()).await,
+        (legacy_secret.to_string(), 0)
+    );
+    assert_eq!(payments.seal_webhook_secrets().await.unwrap(), 1);
+    assert_eq!(payments.seal_webhook_secrets().await.unwrap(), 0);
+    let (text, sealed) = stored("we_legacy".into()).await;
+    assert_eq!(sealed, 1);
+    assert!(text.starts_with("v1:a:"), "{text}");
+
+    // Both endpoints' deliveries are signed with the secret their merchant was given.
+    merchant.pay("order-1", "10.00").await;
+    let report = merchant.deliver(merchant.clock.now()).await;
+    assert_eq!(report.delivered, 2, "{report:?}");
+    let mut received = merchant.received();
+    received.sort_by(|first, second| first.signature.cmp(&second.signature));
+    let verifies = |delivery: &Received, key: &str| {
+        let signed_at: i64 = delivery
+            .signature
+            .split(',')
+            .find_map(|part| part.strip_prefix("t="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        tally_channel::signature_header(
+            key.as_bytes(),
+            Timestamp::from_second(signed_at).unwrap(),
+            &delivery.body,
+        ) == delivery.signature
+    };
+    let by_new = received.iter().filter(|d| verifies(d, &secret)).count();
+    let by_legacy = received
+        .iter()
+        .filter(|d| verifies(d, legacy_secret))
+        .count();
+    assert_eq!((by_new, by_legacy), (1, 1));
+}
+
+async fn without_privacy_keys_no_endpoint_is_registered(merchant: Merchant) {
+    let (status, body) = merchant
+        .post(
+            "/v1/payments/webhook-endpoints",
+            Some("endpoint-1"),
+            json!({"merchant_id": "m1", "url": merchant.url, "events": ["payment.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(code(&body), "privacy_keys_not_configured");
+    assert_eq!(
+        merchant
+            .scalar("SELECT COUNT(*) FROM webhook_endpoints")
+            .await,
+        0
+    );
 }

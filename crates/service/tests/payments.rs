@@ -1311,3 +1311,183 @@ async fn the_vault_earns_its_daily_yield_once_per_day() {
     })
     .await;
 }
+
+/// The credit line only, `amount` over `term` installments.
+fn on_credit(shop: &Shop, amount: &str, term: u32) -> CreatePayment {
+    CreatePayment {
+        merchant_id: "merchant-1".into(),
+        order_reference: format!("order-{term}"),
+        customer: CUSTOMER.into(),
+        amount: cny(amount),
+        expires_at: None,
+        capture_method: CaptureMethod::Automatic,
+        fundings: vec![Funding {
+            source: Source::CreditLine {
+                account: shop.credit_account,
+                term,
+            },
+            share: Share::Rest,
+        }],
+    }
+}
+
+/// The true APR of a flat-fee plan worked out here from the product's rule alone: the
+/// principal split evenly (the left-over cents on the first installment, as the catalog
+/// says), the fee `rate` × principal every month; then the internal rate of return of those
+/// cash flows, by the credit crate's finance.
+fn flat_fee_apr(principal_minor: i64, term: u32, rate: &str) -> (Vec<i64>, tally_credit::TrueApr) {
+    use rust_decimal::Decimal;
+    let rate: Decimal = rate.parse().unwrap();
+    let fee = (Decimal::from(principal_minor) * rate)
+        .round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointNearestEven);
+    let fee = i64::try_from(fee).unwrap();
+    let part = principal_minor / i64::from(term);
+    let left_over = principal_minor - part * i64::from(term);
+    let installments: Vec<i64> = (0..term)
+        .map(|index| part + fee + if index == 0 { left_over } else { 0 })
+        .collect();
+    let mut flows = vec![-Decimal::from(principal_minor)];
+    flows.extend(installments.iter().map(|total| Decimal::from(*total)));
+    (
+        installments,
+        tally_credit::TrueApr::of_cash_flows(&flows, 12).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn the_credit_lines_true_apr_is_shown_before_confirming() {
+    on_both_backends(|shop| async move {
+        // The default catalog's `installment` product: 0.7 % of the principal a month over
+        // 3 months, 0.8 % over 12 (the account has no pricing tier).
+        for (term, amount, rate, total_charges) in [
+            (3, "210.00", "0.007", "4.41"),
+            (12, "1200.00", "0.008", "115.20"),
+        ] {
+            let created = shop
+                .payments
+                .create(
+                    &format!("apr-{term}"),
+                    on_credit(&shop, amount, term),
+                    now(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(created.status, "created");
+            let terms = created.legs[0].credit_terms.clone().unwrap();
+            let principal_minor = cny(amount).minor();
+            let (installments, apr) = flat_fee_apr(principal_minor, term, rate);
+            assert_eq!(terms.periods, term);
+            assert_eq!(terms.product, "installment");
+            assert_eq!(terms.principal.value, amount);
+            assert_eq!(terms.total_charges.value, total_charges);
+            let charges = cny(total_charges).minor();
+            assert_eq!(
+                terms.total_repayable.value,
+                Amount::new(principal_minor + charges, Currency::CNY).to_decimal_string()
+            );
+            let shown: Vec<i64> = terms
+                .installments
+                .iter()
+                .map(|installment| {
+                    cny(&installment.principal.value).minor()
+                        + cny(&installment.fee.value).minor()
+                        + cny(&installment.interest.value).minor()
+                })
+                .collect();
+            assert_eq!(shown, installments);
+            assert_eq!(
+                terms.true_apr.nominal_annual,
+                apr.nominal_annual.to_string()
+            );
+            assert_eq!(
+                terms.true_apr.effective_annual,
+                apr.effective_annual.to_string()
+            );
+            assert_eq!(terms.true_apr.periodic, apr.periodic.to_string());
+            assert_eq!(
+                terms.true_apr.nominal_percent,
+                apr.nominal_percent().to_string()
+            );
+            assert_eq!(terms.true_apr.periods_per_year, 12);
+            // A fee of 0.7 % or 0.8 % of the whole principal a month costs far more than
+            // 12 × that a year, since the balance falls: the disclosure says so.
+            let nominal: rust_decimal::Decimal = terms.true_apr.nominal_annual.parse().unwrap();
+            let flat: rust_decimal::Decimal = rate.parse().unwrap();
+            assert!(
+                nominal > flat * rust_decimal::Decimal::from(12),
+                "{nominal}"
+            );
+            // A read shows what the creation showed, and so does the payment once captured.
+            let read = shop.payments.get(&created.id, now()).await.unwrap();
+            assert_eq!(read.legs[0].credit_terms, Some(terms.clone()));
+            let paid = shop
+                .payments
+                .confirm(
+                    &format!("apr-{term}:confirm"),
+                    &created.id,
+                    ConfirmInput::default(),
+                    now(),
+                )
+                .await
+                .unwrap();
+            assert_eq!(paid.status, "captured");
+            assert_eq!(paid.legs[0].credit_terms, Some(terms.clone()));
+            // The plan the capture made is the one disclosed.
+            let stored = shop
+                .credit
+                .operations
+                .load(shop.credit_account)
+                .await
+                .unwrap();
+            let plan = stored
+                .account
+                .plans
+                .iter()
+                .find(|plan| Some(plan.id) == paid.legs[0].credit_plan_id)
+                .unwrap();
+            let plan_apr = plan.schedule.true_apr().unwrap();
+            assert_eq!(plan_apr, apr);
+            assert_eq!(plan.schedule.total_charges().unwrap(), cny(total_charges));
+        }
+        shop.assert_books_balance().await;
+
+        // A term outside 1, 3, 6, 12 and 24 is refused, and nothing is stored.
+        let payments_before = shop
+            .database
+            .payments_of_customer(CUSTOMER, 1000)
+            .await
+            .unwrap()
+            .len();
+        let error = shop
+            .payments
+            .create("apr-5", on_credit(&shop, "100.00", 5), now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "installment_term_not_offered");
+        // So is one the configured product does not offer: `loan` has no single installment.
+        let loans = PaymentService::new(
+            shop.database.clone(),
+            shop.payments.writer().clone(),
+            Some(shop.credit.clone()),
+            None,
+            PaymentsConfig {
+                credit_product: "loan".into(),
+                ..PaymentsConfig::default()
+            },
+        );
+        let error = loans
+            .create("apr-loan-1", on_credit(&shop, "100.00", 1), now())
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "installment_term_not_offered");
+        assert_eq!(
+            shop.database
+                .payments_of_customer(CUSTOMER, 1000)
+                .await
+                .unwrap()
+                .len(),
+            payments_before
+        );
+    })
+    .await;
+}

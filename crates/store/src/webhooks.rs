@@ -43,8 +43,10 @@ pub struct WebhookEndpointRow {
     pub url: String,
     /// The event types it wants, as a JSON array.
     pub events: String,
-    /// The key of its signatures.
+    /// The key of its signatures, sealed when `secret_sealed` is 1.
     pub secret: String,
+    /// 1 when `secret` is sealed; 0 for a row stored before secrets were, until it is sealed.
+    pub secret_sealed: i64,
     /// What created it (hash of the request), so that a retry is recognised.
     pub request_hash: String,
     pub created_at: i64,
@@ -67,6 +69,7 @@ pub struct DueDelivery {
     pub next_attempt_at: i64,
     pub url: String,
     pub secret: String,
+    pub secret_sealed: i64,
     pub payload: String,
 }
 
@@ -118,14 +121,15 @@ impl Database {
         let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
             sqlx::query(
                 "INSERT INTO webhook_endpoints \
-                 (id, merchant_id, url, events, secret, request_hash, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 (id, merchant_id, url, events, secret, secret_sealed, request_hash, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&endpoint.id)
             .bind(&endpoint.merchant_id)
             .bind(&endpoint.url)
             .bind(&endpoint.events)
             .bind(&endpoint.secret)
+            .bind(endpoint.secret_sealed)
             .bind(&endpoint.request_hash)
             .bind(endpoint.created_at)
             .execute(pool)
@@ -142,7 +146,8 @@ impl Database {
     ) -> Result<Option<WebhookEndpointRow>, StoreError> {
         let row = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, merchant_id, url, events, secret, request_hash, created_at \
+                "SELECT id, merchant_id, url, events, secret, secret_sealed, request_hash, \
+                 created_at \
                  FROM webhook_endpoints WHERE id = $1",
             )
             .bind(id)
@@ -160,7 +165,8 @@ impl Database {
     ) -> Result<Vec<WebhookEndpointRow>, StoreError> {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT id, merchant_id, url, events, secret, request_hash, created_at \
+                "SELECT id, merchant_id, url, events, secret, secret_sealed, request_hash, \
+                 created_at \
                  FROM webhook_endpoints WHERE ($1 IS NULL OR merchant_id = $1) \
                  ORDER BY created_at, id LIMIT $2",
             )
@@ -259,7 +265,7 @@ impl Database {
         let rows = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT d.event_id, d.endpoint_id, d.attempts, d.next_attempt_at, \
-                 e.url, e.secret, v.payload \
+                 e.url, e.secret, e.secret_sealed, v.payload \
                  FROM webhook_deliveries d \
                  JOIN webhook_endpoints e ON e.id = d.endpoint_id \
                  JOIN payment_events v ON v.id = d.event_id \
@@ -379,5 +385,76 @@ impl Database {
             .await?
         });
         Ok(rows)
+    }
+    /// Removes at most `limit` events created before `cutoff` that are done with (given
+    /// their deliveries, none of them still pending), oldest first, with their deliveries
+    /// and attempts, in one transaction: the number removed.
+    pub async fn prune_webhook_events(
+        &self,
+        cutoff: Timestamp,
+        limit: i64,
+    ) -> Result<u64, StoreError> {
+        let removed = on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let ids: Vec<(String,)> = sqlx::query_as(
+                "SELECT v.id FROM payment_events v \
+                 WHERE v.fanned_out = 1 AND v.created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d \
+                 WHERE d.event_id = v.id AND d.status = 'pending') \
+                 ORDER BY v.sequence LIMIT $2",
+            )
+            .bind(micros(cutoff))
+            .bind(limit)
+            .fetch_all(&mut *transaction)
+            .await?;
+            for (id,) in &ids {
+                for statement in [
+                    "DELETE FROM webhook_attempts WHERE event_id = $1",
+                    "DELETE FROM webhook_deliveries WHERE event_id = $1",
+                    "DELETE FROM payment_events WHERE id = $1",
+                ] {
+                    sqlx::query(statement)
+                        .bind(id)
+                        .execute(&mut *transaction)
+                        .await?;
+                }
+            }
+            transaction.commit().await?;
+            ids.len()
+        });
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+    /// Endpoints whose secret is still in clear, at most `limit`.
+    pub async fn unsealed_webhook_endpoints(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<WebhookEndpointRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, merchant_id, url, events, secret, secret_sealed, request_hash, \
+                 created_at FROM webhook_endpoints WHERE secret_sealed = 0 ORDER BY id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Replaces endpoint `id`'s secret in clear by `sealed`, unless another process sealed
+    /// it first: whether this call did.
+    pub async fn seal_webhook_secret(&self, id: &str, sealed: &str) -> Result<bool, StoreError> {
+        let changed = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET secret = $1, secret_sealed = 1 \
+                 WHERE id = $2 AND secret_sealed = 0",
+            )
+            .bind(sealed)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
     }
 }

@@ -672,14 +672,32 @@ pub async fn receive_channel_notification(
     }
 }
 
+/// Refuses (`403 cross_merchant_view_needs_admin`) a listing of every merchant at once to a
+/// key without `admin`. API keys are not tied to merchants, so one merchant's listing is
+/// the route's own scope; all of them at once is an operator's view.
+fn cross_merchant_view(principal: &Principal, what: &str) -> Result<(), ApiError> {
+    if principal.has("admin") {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "cross_merchant_view_needs_admin",
+        format!(
+            "API key {:?} may list one merchant's at a time (name it); {what} is for admin keys",
+            principal.name
+        ),
+    ))
+}
+
 #[utoipa::path(
     post, path = "/v1/payments/webhook-endpoints", tag = "payments",
     request_body = CreateWebhookEndpointRequest,
     params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
-        (status = 201, description = "The endpoint, with its signing secret (shown here only): every event of the merchant's payments of the types named is POSTed to it with `Tally-Event-Id` and `Tally-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, retried from 1 s doubling to an hour, at most 16 times", body = WebhookEndpointView),
+        (status = 201, description = "The endpoint, with its signing secret (shown here only, kept sealed): every event of the merchant's payments of the types named is POSTed to it with `Tally-Event-Id` and `Tally-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<body>\">`, retried from 1 s doubling to an hour, at most 16 times", body = WebhookEndpointView),
         (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 422, description = "Not an absolute http or https URL (`invalid_webhook_url`), no or an unknown event type (`invalid_webhook_events`), a merchant id that is blank, too long or holds control characters (`invalid_request`)", body = ErrorBody),
+        (status = 503, description = "No personal-data keys are configured: signing secrets are kept sealed with them (`privacy_keys_not_configured`)", body = ErrorBody),
     ),
     security(("api_key" = ["payments:write"]))
 )]
@@ -707,13 +725,18 @@ pub async fn create_webhook_endpoint(
     params(WebhookEndpointsQuery),
     responses(
         (status = 200, description = "The endpoints, oldest first, without their secrets", body = WebhookEndpointList),
+        (status = 403, description = "No `merchant_id` named by a key without `admin`: every merchant's endpoints at once are for Tally's operators (`cross_merchant_view_needs_admin`)", body = ErrorBody),
     ),
     security(("api_key" = ["payments:read"]))
 )]
 pub async fn list_webhook_endpoints(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<WebhookEndpointsQuery>,
 ) -> Result<Response, ApiError> {
+    if query.merchant_id.is_none() {
+        cross_merchant_view(&principal, "every merchant's webhook endpoints at once")?;
+    }
     let service = service(&state)?;
     Ok(
         match service
@@ -731,14 +754,19 @@ pub async fn list_webhook_endpoints(
     params(WebhookDeliveriesQuery),
     responses(
         (status = 200, description = "The delivery log, newest event first (the latest 1,000 when neither `endpoint` nor `event` is named): each event's delivery to each endpoint, `pending`, `delivered` or `failed`, with every attempt (time, the receiver's status or the error)", body = WebhookDeliveryList),
+        (status = 403, description = "Neither `endpoint` nor `event` named by a key without `admin`: the latest deliveries of every merchant are for Tally's operators (`cross_merchant_view_needs_admin`)", body = ErrorBody),
         (status = 404, description = "No such endpoint (`webhook_endpoint_not_found`) or event (`webhook_event_not_found`)", body = ErrorBody),
     ),
     security(("api_key" = ["payments:read"]))
 )]
 pub async fn list_webhook_deliveries(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<WebhookDeliveriesQuery>,
 ) -> Result<Response, ApiError> {
+    if query.endpoint.is_none() && query.event.is_none() {
+        cross_merchant_view(&principal, "the latest deliveries of every merchant")?;
+    }
     let service = service(&state)?;
     Ok(
         match service

@@ -34,6 +34,10 @@ pub struct PaymentRecord {
     /// merchants existed, which pay no fee.
     #[serde(default)]
     pub fees: Option<tally_payments::FeeSchedule>,
+    /// Per leg, what a credit-line leg costs the shopper as disclosed at creation (`None`
+    /// for other legs); empty on payments stored before Tally disclosed them.
+    #[serde(default)]
+    pub credit_terms: Vec<Option<crate::payments::views::CreditTermsView>>,
 }
 
 /// Where a leg's money is held.

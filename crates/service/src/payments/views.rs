@@ -1,7 +1,7 @@
 //! A payment as the API, the CLI and the console show it. Fields are declared in
 //! alphabetical order, the order of Tally's other JSON answers.
 
-use crate::credit::views::AmountView;
+use crate::credit::views::{AmountView, InstallmentView};
 use crate::payments::record::{PaymentRecord, Reservation};
 use serde::{Deserialize, Serialize};
 use tally_payments::Source;
@@ -22,6 +22,9 @@ pub struct LegView {
     /// The installment plan the credit-line leg became, once captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credit_plan_id: Option<u32>,
+    /// For a credit-line leg, what it costs the shopper: shown before confirming.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credit_terms: Option<CreditTermsView>,
     /// `wallet`, `vault`, `credit_line` or `card`.
     #[schema(example = "wallet")]
     pub kind: String,
@@ -33,6 +36,47 @@ pub struct LegView {
     /// The installment term, for a credit-line leg.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub term: Option<u32>,
+}
+
+/// What a credit-line leg costs the shopper, computed by the credit product's own rules for
+/// the leg's amount and term before the payment is confirmed. Amounts and rates are exact
+/// decimal strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreditTermsView {
+    /// The installments, each with its principal, fee and interest. Their dates are those
+    /// of a capture today; a capture on a later day moves them, not their amounts.
+    pub installments: Vec<InstallmentView>,
+    /// The term: the number of monthly installments.
+    pub periods: u32,
+    /// What the credit line pays the merchant.
+    pub principal: AmountView,
+    /// The credit product the plan is of.
+    pub product: String,
+    /// Fees and interest over the whole plan.
+    pub total_charges: AmountView,
+    /// The principal and its charges: what the shopper repays.
+    pub total_repayable: AmountView,
+    pub true_apr: TrueAprView,
+}
+
+/// The true APR of a plan: the internal rate of return of the shopper's cash flows per
+/// period, annualised. Decimal strings, never rounded through floating point.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TrueAprView {
+    /// (1 + periodic) ^ periods_per_year − 1, as a fraction.
+    #[schema(example = "0.2021")]
+    pub effective_annual: String,
+    /// periodic × periods_per_year, as a fraction.
+    #[schema(example = "0.1856")]
+    pub nominal_annual: String,
+    /// The nominal APR in percent, two decimals, half-even: the figure disclosed.
+    #[schema(example = "18.56")]
+    pub nominal_percent: String,
+    /// The rate per period.
+    #[schema(example = "0.0155")]
+    pub periodic: String,
+    /// 12 for monthly installments.
+    pub periods_per_year: u32,
 }
 
 /// A status change.
@@ -131,6 +175,7 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
                 card_token,
                 credit_account_id,
                 credit_plan_id,
+                credit_terms: record.credit_terms.get(index).cloned().flatten(),
                 kind: leg.source.kind().to_string(),
                 refunded: leg.refunded.into(),
                 refunding: leg.refunding.into(),

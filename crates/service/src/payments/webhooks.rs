@@ -18,6 +18,24 @@
 //! status, a refused connection, no answer within 10 s) is retried after 1 s, doubling up
 //! to an hour, and given up (`failed`) after [`ATTEMPTS_MAX`] attempts.
 //!
+//! **Secrets are sealed** with the keys that seal customers' personal data (associated data
+//! [`sealed_secret_field`]), answered in clear once, when the endpoint is created, and opened
+//! only to sign an attempt; without privacy keys no endpoint is registered. Rows stored in
+//! clear before that are sealed by [`PaymentService::seal_webhook_secrets`] at start.
+//!
+//! **Endpoints are https or http**: the client speaks TLS through rustls with the Mozilla
+//! roots compiled in (webpki-roots), so a receiver's certificate must chain to one of them;
+//! an attempt refused on its certificate is logged with the cause.
+//!
+//! **The outbox is pruned**: events older than `[payments] webhook_retention_days` whose
+//! every delivery is delivered or given up are removed with their deliveries and attempts
+//! ([`PaymentService::prune_webhook_events`], hourly in `tally serve`); until then the
+//! delivery log lists them.
+//!
+//! **Who sees what**: API keys are not tied to merchants (a `payments:read` key reads every
+//! merchant's payments), so the listings take the merchant (an endpoint, an event) as a
+//! filter, and listing every merchant's endpoints or latest deliveries at once needs `admin`.
+//!
 //! **Receivers deduplicate by event id**: delivery is at least once (an answer lost after
 //! the receiver acted is sent again), and a retried event carries the same id and body.
 //! A delivery is claimed before it is sent (its next attempt moved a minute on), so two
@@ -35,6 +53,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tally_privacy::Privacy;
 use tally_store::webhooks::{
     AttemptRecord, DueDelivery, FanOut, NewPaymentEvent, WebhookEndpointRow,
 };
@@ -75,6 +94,13 @@ pub const RETRY_DELAY_MAX: SignedDuration = SignedDuration::from_hours(1);
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a claimed delivery is left to the worker that claimed it.
 const CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(1);
+/// How long delivered and given-up events stay in the outbox and the delivery log when
+/// `[payments] webhook_retention_days` is not set.
+pub const RETENTION_DAYS_DEFAULT: u32 = 30;
+/// Most events one pruning pass removes (one transaction).
+pub const PRUNED_PER_PASS: i64 = 1000;
+/// Endpoints whose secret a sealing pass reads at once.
+const SEALED_PER_PASS: i64 = 100;
 /// Longest endpoint URL, in bytes.
 pub const URL_LENGTH_MAX: usize = 2048;
 /// Most rows one listing answers.
@@ -294,13 +320,41 @@ fn time(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-fn endpoint_view(row: &WebhookEndpointRow, with_secret: bool) -> WebhookEndpointView {
+/// The associated data an endpoint's sealed secret is bound to: a secret copied to another
+/// endpoint's row does not open.
+pub fn sealed_secret_field(endpoint_id: &str) -> String {
+    format!("webhook_endpoint.secret:{endpoint_id}")
+}
+
+/// The signing secret of an endpoint as stored: opened when sealed, as it is when stored
+/// before secrets were sealed.
+fn open_secret(
+    privacy: Option<&Privacy>,
+    endpoint_id: &str,
+    secret: &str,
+    sealed: i64,
+) -> Result<String, PaymentServiceError> {
+    if sealed == 0 {
+        return Ok(secret.to_string());
+    }
+    let privacy = privacy.ok_or(PaymentServiceError::PrivacyKeysNotConfigured)?;
+    privacy
+        .cipher
+        .decrypt(&sealed_secret_field(endpoint_id), secret)
+        .map(|opened| opened.expose().clone())
+        .map_err(|error| {
+            StoreError::Corrupt(format!("endpoint {endpoint_id}'s secret: {error}")).into()
+        })
+}
+
+/// An endpoint as shown, with `secret` only in the answer to its creation.
+fn endpoint_view(row: &WebhookEndpointRow, secret: Option<String>) -> WebhookEndpointView {
     WebhookEndpointView {
         created_at: time(row.created_at),
         events: serde_json::from_str(&row.events).unwrap_or_default(),
         id: row.id.clone(),
         merchant_id: row.merchant_id.clone(),
-        secret: with_secret.then(|| row.secret.clone()),
+        secret,
         url: row.url.clone(),
     }
 }
@@ -376,22 +430,39 @@ impl PaymentService {
             serde_json::to_vec(&request)
                 .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
         ));
+        let privacy = self
+            .privacy()
+            .ok_or(PaymentServiceError::PrivacyKeysNotConfigured)?;
         let id = format!("we_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32]);
+        let answer = |stored: &WebhookEndpointRow| {
+            let secret = open_secret(
+                Some(privacy),
+                &stored.id,
+                &stored.secret,
+                stored.secret_sealed,
+            )?;
+            Ok::<_, PaymentServiceError>(endpoint_view(stored, Some(secret)))
+        };
         if let Some(stored) = self.database().webhook_endpoint(&id).await? {
             if stored.request_hash != request_hash {
                 return Err(PaymentServiceError::KeyReused(key.to_string()));
             }
-            return Ok(endpoint_view(&stored, true));
+            return answer(&stored);
         }
         let mut secret = [0_u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut secret);
+        let secret = format!("whsec_{}", hex::encode(secret));
         let row = WebhookEndpointRow {
             id: id.clone(),
             merchant_id: merchant.clone(),
             url: request.url.clone(),
             events: serde_json::to_string(&events)
                 .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?,
-            secret: format!("whsec_{}", hex::encode(secret)),
+            secret: privacy
+                .cipher
+                .encrypt(&sealed_secret_field(&id), &secret)
+                .map_err(|error| StoreError::Corrupt(format!("sealing a secret: {error}")))?,
+            secret_sealed: 1,
             request_hash,
             created_at: now.as_microsecond(),
         };
@@ -405,9 +476,38 @@ impl PaymentService {
             if stored.request_hash != row.request_hash {
                 return Err(PaymentServiceError::KeyReused(key.to_string()));
             }
-            return Ok(endpoint_view(&stored, true));
+            return answer(&stored);
         }
-        Ok(endpoint_view(&row, true))
+        Ok(endpoint_view(&row, Some(secret)))
+    }
+
+    /// Seals the secrets of endpoints stored before secrets were sealed (migration 0034 on
+    /// SQLite, 0035 on PostgreSQL, left them in clear), each under the endpoint's own
+    /// associated data: the number sealed. Nothing without privacy keys. Run by `tally
+    /// serve` at start; two processes running it at once seal each row once.
+    pub async fn seal_webhook_secrets(&self) -> Result<usize, PaymentServiceError> {
+        let Some(privacy) = self.privacy() else {
+            return Ok(0);
+        };
+        let mut sealed = 0;
+        loop {
+            let rows = self
+                .database()
+                .unsealed_webhook_endpoints(SEALED_PER_PASS)
+                .await?;
+            if rows.is_empty() {
+                return Ok(sealed);
+            }
+            for row in rows {
+                let text = privacy
+                    .cipher
+                    .encrypt(&sealed_secret_field(&row.id), &row.secret)
+                    .map_err(|error| StoreError::Corrupt(format!("sealing a secret: {error}")))?;
+                if self.database().seal_webhook_secret(&row.id, &text).await? {
+                    sealed += 1;
+                }
+            }
+        }
     }
 
     /// The endpoints, of one merchant when given, without their secrets.
@@ -420,7 +520,7 @@ impl PaymentService {
             .webhook_endpoints(merchant_id, LISTING_MAX)
             .await?;
         Ok(WebhookEndpointList {
-            endpoints: rows.iter().map(|row| endpoint_view(row, false)).collect(),
+            endpoints: rows.iter().map(|row| endpoint_view(row, None)).collect(),
         })
     }
 
@@ -476,6 +576,24 @@ impl PaymentService {
         Ok(WebhookDeliveryList { deliveries })
     }
 
+    /// Removes from the outbox at most `limit` events created more than `retention` before
+    /// `now` whose every delivery is done (delivered or given up), with their deliveries and
+    /// attempts: the number removed. Events still being sent somewhere stay, however old.
+    /// Why by the event's age: a delivery is given up within about four hours of its event
+    /// (16 attempts, waits doubling to an hour), so an event older than the retention is
+    /// one whose log has been readable for the retention, less those hours.
+    pub async fn prune_webhook_events(
+        &self,
+        now: Timestamp,
+        retention: SignedDuration,
+        limit: i64,
+    ) -> Result<u64, PaymentServiceError> {
+        let cutoff = now
+            .checked_sub(retention)
+            .map_err(|error| PaymentServiceError::Invalid(error.to_string()))?;
+        Ok(self.database().prune_webhook_events(cutoff, limit).await?)
+    }
+
     /// One pass of the delivery worker at `now`: new events (at most `limit`) given their
     /// deliveries, then the deliveries due (at most `limit`) attempted.
     pub async fn deliver_webhooks(
@@ -525,7 +643,10 @@ impl PaymentService {
         for deliveries in by_endpoint.into_values() {
             let database = self.database().clone();
             let client = self.webhook_client().clone();
-            tasks.spawn(async move { send_to_endpoint(&database, &client, deliveries, now).await });
+            let privacy = self.privacy().cloned();
+            tasks.spawn(async move {
+                send_to_endpoint(&database, &client, privacy.as_deref(), deliveries, now).await
+            });
         }
         let mut failure = None;
         while let Some(joined) = tasks.join_next().await {
@@ -553,6 +674,7 @@ impl PaymentService {
 async fn send_to_endpoint(
     database: &tally_store::Database,
     client: &reqwest::Client,
+    privacy: Option<&Privacy>,
     deliveries: Vec<DueDelivery>,
     now: Timestamp,
 ) -> Result<DeliveryReport, PaymentServiceError> {
@@ -572,12 +694,17 @@ async fn send_to_endpoint(
         if !claimed {
             continue;
         }
+        // Opened for this attempt only; a secret Tally cannot open leaves the delivery to a
+        // later pass (claimed for a minute), with the cause in the worker's log.
+        let secret = open_secret(
+            privacy,
+            &delivery.endpoint_id,
+            &delivery.secret,
+            delivery.secret_sealed,
+        )?;
         report.attempted += 1;
-        let signature = tally_channel::signature_header(
-            delivery.secret.as_bytes(),
-            now,
-            delivery.payload.as_bytes(),
-        );
+        let signature =
+            tally_channel::signature_header(secret.as_bytes(), now, delivery.payload.as_bytes());
         let sent = client
             .post(&delivery.url)
             .header(EVENT_ID_HEADER, &delivery.event_id)
@@ -588,7 +715,7 @@ async fn send_to_endpoint(
             .await;
         let (status_code, error) = match sent {
             Ok(response) => (Some(i64::from(response.status().as_u16())), None),
-            Err(error) => (None, Some(error.to_string())),
+            Err(error) => (None, Some(error_chain(&error))),
         };
         let attempt = delivery.attempts + 1;
         let delivered = status_code.is_some_and(|code| (200..300).contains(&code));
@@ -623,6 +750,23 @@ async fn send_to_endpoint(
         }
     }
     Ok(report)
+}
+
+/// An error with every cause after it: reqwest's own message names only the URL, and the
+/// operator reading the log needs the cause (a refused connection, a certificate the
+/// receiver's TLS presents that no trusted root signs).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -97,6 +97,27 @@ impl PaymentService {
             now,
         })
         .await?;
+        // The pending step was a source's refusal (its answer lost before, a crash): the
+        // payment fails now and its other sources are released, as the confirm that took
+        // the step would have done, rather than held until the payment expires.
+        let refused = loaded
+            .record
+            .payment
+            .legs
+            .iter()
+            .any(|leg| leg.status == tally_payments::LegStatus::Failed);
+        if matches!(
+            loaded.record.payment.status,
+            PaymentStatus::Created | PaymentStatus::RequiresAction
+        ) && refused
+            && loaded.record.ending.is_none()
+        {
+            if let Some(failure) = loaded.record.failure.clone() {
+                let code = failure.code.clone();
+                self.end(loaded, PaymentStatus::Failed, &code, Some(failure), now)
+                    .await?;
+            }
+        }
         if loaded.record.capturing.is_some() {
             self.drive_capture(loaded, now).await?;
         }

@@ -178,6 +178,8 @@ pub struct PaymentService {
     risk: std::sync::OnceLock<Arc<RiskService>>,
     /// Where one-time codes go; [`LogSink`] unless another is attached.
     code_sink: std::sync::OnceLock<Arc<dyn CodeSink>>,
+    /// The keys that seal merchants' webhook secrets, once attached.
+    privacy: std::sync::OnceLock<Arc<tally_privacy::Privacy>>,
 }
 
 /// What the shopper's device adds to a confirm: where it comes from (for risk control) and
@@ -270,7 +272,18 @@ impl PaymentService {
                 .unwrap_or_default(),
             risk: std::sync::OnceLock::new(),
             code_sink: std::sync::OnceLock::new(),
+            privacy: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Seals merchants' webhook secrets with `privacy`. Only the first call counts.
+    pub fn attach_privacy(&self, privacy: Arc<tally_privacy::Privacy>) {
+        let _ = self.privacy.set(privacy);
+    }
+
+    /// The sealing keys, once attached.
+    pub(crate) fn privacy(&self) -> Option<&Arc<tally_privacy::Privacy>> {
+        self.privacy.get()
     }
 
     /// Decides every payment confirmed from now on with `risk`. Only the first call counts.
@@ -472,6 +485,7 @@ impl PaymentService {
         for leg in &payment.legs {
             self.check_source(&payment, &leg.source).await?;
         }
+        let credit_terms = self.credit_terms(&payment, now).await?;
         let id = format!("pay_{}", uuid::Uuid::now_v7().simple());
         let record = PaymentRecord {
             id: id.clone(),
@@ -485,6 +499,7 @@ impl PaymentService {
             risk: None,
             step_up: None,
             fees: Some(merchant.fees),
+            credit_terms,
         };
         let view = payment_view(&record);
         let state = encode(

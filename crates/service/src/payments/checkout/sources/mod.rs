@@ -5,6 +5,7 @@
 mod balance;
 mod card;
 mod credit_line;
+mod credit_terms;
 
 use super::{PaymentService, StepError};
 use crate::intent::{submit, Unsent};
