@@ -2,7 +2,9 @@
 //! intent log of steps taken outside the payment row, write requests by idempotency key
 //! with their answers, saved cards, wallet operations and the vault's yield. Persistence only: what to write, and when,
 //! is the payment service's (`tally_service::payments`); states, steps and answers are
-//! stored as the service encoded them.
+//! stored as the service encoded them. What one point of a payment's work makes durable
+//! is one [`PaymentChanges`], written in one transaction, and the [`writer::PaymentWriter`]
+//! writes many payments' changes in one (group commit).
 
 use crate::credit::on_pool;
 use crate::database::Database;
@@ -583,81 +585,6 @@ impl Database {
                 answer,
             },
         ))
-    }
-
-    /// Stores the answer to request `key`; false when one is stored already.
-    pub async fn insert_payment_request(
-        &self,
-        request: NewPaymentRequest<'_>,
-    ) -> Result<bool, StoreError> {
-        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO payment_requests \
-                 (key, kind, request_hash, answer_code, answer, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(request.key)
-            .bind(request.kind)
-            .bind(request.request_hash)
-            .bind(request.answer_code)
-            .bind(request.answer)
-            .bind(micros(request.created_at))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        inserted_unless_taken(inserted)
-    }
-
-    /// Writes step `sequence` of payment `payment_id`'s intent log as pending, before it is
-    /// taken; false when that step is written already (it is then taken again, under the
-    /// same keys).
-    pub async fn append_payment_step(
-        &self,
-        payment_id: &str,
-        sequence: i64,
-        action: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO payment_steps (payment_id, sequence, action, status, created_at) \
-                 VALUES ($1, $2, $3, 'pending', $4)",
-            )
-            .bind(payment_id)
-            .bind(sequence)
-            .bind(action)
-            .bind(micros(now))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        inserted_unless_taken(inserted)
-    }
-
-    /// Records how step `sequence` ended: `done` or `refused`, with its outcome.
-    pub async fn resolve_payment_step(
-        &self,
-        payment_id: &str,
-        sequence: i64,
-        status: &str,
-        outcome: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE payment_steps SET status = $1, outcome = $2, resolved_at = $3 \
-                 WHERE payment_id = $4 AND sequence = $5",
-            )
-            .bind(status)
-            .bind(outcome)
-            .bind(micros(now))
-            .bind(payment_id)
-            .bind(sequence)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
     }
 
     /// Payment `payment_id`'s intent log, in order.
