@@ -245,22 +245,25 @@ macro_rules! write_changes {
         let now = micros(changes.now);
         let mut written = true;
         let mut answer = changes.answer.as_ref();
-        if let (Some(insert), Some(request)) = (&changes.insert, answer.take()) {
-            let stored = sqlx::query(
-                "INSERT INTO payment_requests \
-                 (key, kind, request_hash, answer_code, answer, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
-            )
-            .bind(&request.key)
-            .bind(&request.kind)
-            .bind(&request.request_hash)
-            .bind(request.answer_code)
-            .bind(&request.answer)
-            .bind(now)
-            .execute(&mut *$executor)
-            .await?
-            .rows_affected();
-            written = stored == 1;
+        if let Some(insert) = &changes.insert {
+            // The request's answer first: a key stored already means the payment exists.
+            if let Some(request) = answer.take() {
+                let stored = sqlx::query(
+                    "INSERT INTO payment_requests \
+                     (key, kind, request_hash, answer_code, answer, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&request.key)
+                .bind(&request.kind)
+                .bind(&request.request_hash)
+                .bind(request.answer_code)
+                .bind(&request.answer)
+                .bind(now)
+                .execute(&mut *$executor)
+                .await?
+                .rows_affected();
+                written = stored == 1;
+            }
             if written {
                 sqlx::query(
                     "INSERT INTO payments (id, merchant_id, order_reference, customer, currency, \

@@ -128,9 +128,23 @@ async fn a_batch_keeps_each_payments_version_check(test: TestDatabase) {
     );
     assert!(database.payment_steps("pay_b").await.unwrap().is_empty());
 
-    // The step resolved with the next one written, in one transaction.
-    let next = changed("pay_a", 2, "state 3", Some(1), 2);
+    // The step resolved with the next one written, and the request's answer, in one
+    // transaction.
+    let mut next = changed("pay_a", 2, "state 3", Some(1), 2);
+    next.answer = Some(PaymentAnswer {
+        kind: "confirm".to_string(),
+        ..answer("key confirm", "confirmed")
+    });
     assert!(database.write_payment_changes(&next).await.unwrap());
+    let stored = database
+        .payment_request("key confirm")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.kind.as_str(), stored.answer.as_str()),
+        ("confirm", "confirmed")
+    );
     let steps = database.payment_steps("pay_a").await.unwrap();
     let statuses: Vec<(i64, &str)> = steps
         .iter()
