@@ -2,7 +2,9 @@
 //! intent log of steps taken outside the payment row, write requests by idempotency key
 //! with their answers, saved cards, wallet operations and the vault's yield. Persistence only: what to write, and when,
 //! is the payment service's (`tally_service::payments`); states, steps and answers are
-//! stored as the service encoded them.
+//! stored as the service encoded them. What one point of a payment's work makes durable
+//! is one [`PaymentChanges`], written in one transaction, and the [`writer::PaymentWriter`]
+//! writes many payments' changes in one (group commit).
 
 use crate::credit::on_pool;
 use crate::database::Database;
@@ -10,6 +12,8 @@ use crate::error::{inserted_unless_taken, StoreError};
 use crate::rows::micros;
 use crate::webhooks::NewPaymentEvent;
 use jiff::Timestamp;
+
+pub mod writer;
 
 /// A payment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,87 @@ pub struct PaymentStepRow {
     pub outcome: Option<String>,
     pub created_at: i64,
     pub resolved_at: Option<i64>,
+}
+
+/// A payment's new state, replacing the stored one if its version is still `version`.
+#[derive(Debug, Clone)]
+pub struct PaymentUpdate {
+    pub version: i64,
+    pub status: String,
+    pub state: String,
+    pub deadline: Option<Timestamp>,
+    /// What the change announces to merchants (the outbox).
+    pub events: Vec<NewPaymentEvent>,
+}
+
+/// How a step of the intent log ended: `done` or `refused`, with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedStep {
+    pub sequence: i64,
+    pub status: String,
+    /// The outcome as JSON text.
+    pub outcome: String,
+}
+
+/// A step written as pending, before it is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendedStep {
+    pub sequence: i64,
+    /// The action as JSON text.
+    pub action: String,
+}
+
+/// An answer to store for a request, owned (see [`NewPaymentRequest`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentAnswer {
+    pub key: String,
+    pub kind: String,
+    pub request_hash: String,
+    pub answer_code: i32,
+    pub answer: String,
+}
+
+/// A new payment, written with the answer to the request that made it (the changes'
+/// `answer`) and the events announcing it.
+#[derive(Debug, Clone)]
+pub struct PaymentInsert {
+    pub merchant_id: String,
+    pub order_reference: String,
+    pub customer: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub status: String,
+    pub state: String,
+    pub deadline: Option<Timestamp>,
+    pub events: Vec<NewPaymentEvent>,
+}
+
+/// Everything one payment's work has to make durable at one point, written in one
+/// transaction, in this order: the new state (version-checked), the steps it has applied
+/// resolved, the next step written as pending, the request's answer. Nothing in it needs
+/// to be on disk before the rest, so one commit serves all of it.
+#[derive(Debug, Clone)]
+pub struct PaymentChanges {
+    pub payment_id: String,
+    /// The payment is new: it is written only if no answer is stored under the answer's
+    /// key (else nothing is, and the write answers false).
+    pub insert: Option<PaymentInsert>,
+    pub update: Option<PaymentUpdate>,
+    pub resolved: Vec<ResolvedStep>,
+    pub append: Option<AppendedStep>,
+    pub answer: Option<PaymentAnswer>,
+    pub now: Timestamp,
+}
+
+impl PaymentChanges {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.insert.is_none()
+            && self.update.is_none()
+            && self.resolved.is_empty()
+            && self.append.is_none()
+            && self.answer.is_none()
+    }
 }
 
 /// A wallet or vault operation as stored.
@@ -151,6 +236,124 @@ macro_rules! insert_event {
     };
 }
 
+/// Writes one payment's changes on `$executor` (a transaction); evaluates to false, having
+/// written nothing, when the version check fails. Stored steps and answers are kept
+/// (`ON CONFLICT DO NOTHING`), so that nothing here fails a transaction it shares.
+macro_rules! write_changes {
+    ($executor:expr, $changes:expr) => {{
+        let changes: &PaymentChanges = $changes;
+        let now = micros(changes.now);
+        let mut written = true;
+        let mut answer = changes.answer.as_ref();
+        if let Some(insert) = &changes.insert {
+            // The request's answer first: a key stored already means the payment exists.
+            if let Some(request) = answer.take() {
+                let stored = sqlx::query(
+                    "INSERT INTO payment_requests \
+                     (key, kind, request_hash, answer_code, answer, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&request.key)
+                .bind(&request.kind)
+                .bind(&request.request_hash)
+                .bind(request.answer_code)
+                .bind(&request.answer)
+                .bind(now)
+                .execute(&mut *$executor)
+                .await?
+                .rows_affected();
+                written = stored == 1;
+            }
+            if written {
+                sqlx::query(
+                    "INSERT INTO payments (id, merchant_id, order_reference, customer, currency, \
+                     amount_minor, status, state, version, deadline, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10)",
+                )
+                .bind(&changes.payment_id)
+                .bind(&insert.merchant_id)
+                .bind(&insert.order_reference)
+                .bind(&insert.customer)
+                .bind(&insert.currency)
+                .bind(insert.amount_minor)
+                .bind(&insert.status)
+                .bind(&insert.state)
+                .bind(optional_micros(insert.deadline))
+                .bind(now)
+                .execute(&mut *$executor)
+                .await?;
+                for event in &insert.events {
+                    insert_event!(&mut *$executor, event);
+                }
+            }
+        }
+        if let (true, Some(update)) = (written, &changes.update) {
+            let updated = sqlx::query(
+                "UPDATE payments SET state = $1, status = $2, deadline = $3, \
+                 version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
+            )
+            .bind(&update.state)
+            .bind(&update.status)
+            .bind(optional_micros(update.deadline))
+            .bind(now)
+            .bind(&changes.payment_id)
+            .bind(update.version)
+            .execute(&mut *$executor)
+            .await?
+            .rows_affected();
+            written = updated == 1;
+            if written {
+                for event in &update.events {
+                    insert_event!(&mut *$executor, event);
+                }
+            }
+        }
+        if written {
+            for step in &changes.resolved {
+                sqlx::query(
+                    "UPDATE payment_steps SET status = $1, outcome = $2, resolved_at = $3 \
+                     WHERE payment_id = $4 AND sequence = $5",
+                )
+                .bind(&step.status)
+                .bind(&step.outcome)
+                .bind(now)
+                .bind(&changes.payment_id)
+                .bind(step.sequence)
+                .execute(&mut *$executor)
+                .await?;
+            }
+            if let Some(step) = &changes.append {
+                sqlx::query(
+                    "INSERT INTO payment_steps (payment_id, sequence, action, status, created_at) \
+                     VALUES ($1, $2, $3, 'pending', $4) \
+                     ON CONFLICT (payment_id, sequence) DO NOTHING",
+                )
+                .bind(&changes.payment_id)
+                .bind(step.sequence)
+                .bind(&step.action)
+                .bind(now)
+                .execute(&mut *$executor)
+                .await?;
+            }
+            if let Some(answer) = answer {
+                sqlx::query(
+                    "INSERT INTO payment_requests \
+                     (key, kind, request_hash, answer_code, answer, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&answer.key)
+                .bind(&answer.kind)
+                .bind(&answer.request_hash)
+                .bind(answer.answer_code)
+                .bind(&answer.answer)
+                .bind(now)
+                .execute(&mut *$executor)
+                .await?;
+            }
+        }
+        written
+    }};
+}
 fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
     at.map(micros)
 }
@@ -279,6 +482,48 @@ impl Database {
         Ok(updated == 1)
     }
 
+    /// Writes `changes` in one transaction (see [`PaymentChanges`]). False when the payment's
+    /// version is no longer the one updated (nothing written). A step or an answer stored
+    /// already is left as it is: the step is then taken again under the same keys, and the
+    /// first answer stands.
+    pub async fn write_payment_changes(
+        &self,
+        changes: &PaymentChanges,
+    ) -> Result<bool, StoreError> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        let written = on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let written = write_changes!(&mut *transaction, changes);
+            if written {
+                transaction.commit().await?;
+            } else {
+                transaction.rollback().await?;
+            }
+            written
+        });
+        Ok(written)
+    }
+
+    /// Writes each of `batch` in one transaction, one commit for all (group commit): for
+    /// each, whether it was written (false: its version check failed and nothing of it was
+    /// written, the others are). An error writes none of them.
+    pub async fn write_payment_changes_batch(
+        &self,
+        batch: &[&PaymentChanges],
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut written = Vec::with_capacity(batch.len());
+        on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for changes in batch {
+                written.push(write_changes!(&mut *transaction, changes));
+            }
+            transaction.commit().await?;
+        });
+        Ok(written)
+    }
+
     /// The payments of `customer`, newest first: id and state.
     pub async fn payments_of_customer(
         &self,
@@ -343,81 +588,6 @@ impl Database {
                 answer,
             },
         ))
-    }
-
-    /// Stores the answer to request `key`; false when one is stored already.
-    pub async fn insert_payment_request(
-        &self,
-        request: NewPaymentRequest<'_>,
-    ) -> Result<bool, StoreError> {
-        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO payment_requests \
-                 (key, kind, request_hash, answer_code, answer, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(request.key)
-            .bind(request.kind)
-            .bind(request.request_hash)
-            .bind(request.answer_code)
-            .bind(request.answer)
-            .bind(micros(request.created_at))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        inserted_unless_taken(inserted)
-    }
-
-    /// Writes step `sequence` of payment `payment_id`'s intent log as pending, before it is
-    /// taken; false when that step is written already (it is then taken again, under the
-    /// same keys).
-    pub async fn append_payment_step(
-        &self,
-        payment_id: &str,
-        sequence: i64,
-        action: &str,
-        now: Timestamp,
-    ) -> Result<bool, StoreError> {
-        let inserted: Result<_, sqlx::Error> = on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO payment_steps (payment_id, sequence, action, status, created_at) \
-                 VALUES ($1, $2, $3, 'pending', $4)",
-            )
-            .bind(payment_id)
-            .bind(sequence)
-            .bind(action)
-            .bind(micros(now))
-            .execute(pool)
-            .await
-            .map(|_| ())
-        });
-        inserted_unless_taken(inserted)
-    }
-
-    /// Records how step `sequence` ended: `done` or `refused`, with its outcome.
-    pub async fn resolve_payment_step(
-        &self,
-        payment_id: &str,
-        sequence: i64,
-        status: &str,
-        outcome: &str,
-        now: Timestamp,
-    ) -> Result<(), StoreError> {
-        on_pool!(self, pool => {
-            sqlx::query(
-                "UPDATE payment_steps SET status = $1, outcome = $2, resolved_at = $3 \
-                 WHERE payment_id = $4 AND sequence = $5",
-            )
-            .bind(status)
-            .bind(outcome)
-            .bind(micros(now))
-            .bind(payment_id)
-            .bind(sequence)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
     }
 
     /// Payment `payment_id`'s intent log, in order.

@@ -64,7 +64,7 @@ impl PaymentService {
             if let Some(risk) = self.risk.get() {
                 let verdict = self.decide_risk(risk, &loaded.record, &input).await?;
                 loaded.record.risk = Some(verdict.clone());
-                self.save(loaded, now).await?;
+                loaded.stage();
                 match verdict.action.as_str() {
                     "reject" => {
                         let failure = Failure {
@@ -97,7 +97,9 @@ impl PaymentService {
                         });
                         let cause = format!("step up: {}", verdict.reasons.join(", "));
                         loaded.record.payment.require_action(now, &cause)?;
-                        self.save(loaded, now).await?;
+                        // The code's hash is on disk before the shopper can hold the code.
+                        loaded.stage();
+                        self.flush(loaded, now, None).await?;
                         self.send_code(&loaded.record.payment.customer, &loaded.record.id, &code);
                         return Ok(());
                     }
@@ -137,12 +139,13 @@ impl PaymentService {
                     .unwrap_or_default();
                 let cause = format!("risk review, case {case}");
                 loaded.record.payment.hold_for_review(now, &cause)?;
-                return self.save(loaded, now).await;
+                loaded.stage();
+                return Ok(());
             }
             Some("hold_delivery") => loaded.record.payment.hold_delivery(),
             _ => {}
         }
-        self.save(loaded, now).await?;
+        loaded.stage();
         if loaded.record.payment.capture_method == CaptureMethod::Automatic {
             let amount = loaded.record.payment.amount;
             self.capture_loaded(loaded, Some(amount), now).await?;
@@ -178,7 +181,7 @@ impl PaymentService {
                 .record
                 .payment
                 .approve_review(now, "approved by an analyst")?;
-            self.save(loaded, now).await?;
+            loaded.stage();
             if loaded.record.payment.capture_method == CaptureMethod::Automatic {
                 let amount = loaded.record.payment.amount;
                 self.capture_loaded(loaded, Some(amount), now).await?;
@@ -230,7 +233,7 @@ impl PaymentService {
         }
         let parts = payment.capture_split(amount, now)?;
         loaded.record.capturing = Some(Progress::new(parts));
-        self.save(loaded, now).await?;
+        loaded.stage();
         self.drive_capture(loaded, now).await
     }
 
@@ -295,7 +298,7 @@ impl PaymentService {
                     created_at: now,
                     failure: None,
                 });
-                self.save(loaded, now).await?;
+                loaded.stage();
                 loaded.record.refunds.len() - 1
             }
         };
@@ -335,7 +338,7 @@ impl PaymentService {
         if failure.is_some() {
             loaded.record.failure = failure;
         }
-        self.save(loaded, now).await?;
+        loaded.stage();
         self.drive_end(loaded, &ending, now).await
     }
 
@@ -361,7 +364,8 @@ impl PaymentService {
             payment.end_unpaid(to, now, &ending.cause)?;
         }
         loaded.record.ending = None;
-        self.save(loaded, now).await
+        loaded.stage();
+        Ok(())
     }
 
     /// The order legs are captured in: a card first (the only capture that can be refused,
@@ -426,7 +430,8 @@ impl PaymentService {
             .record
             .payment
             .captured(&progress.parts, now, "captured")?;
-        self.save(loaded, now).await
+        loaded.stage();
+        Ok(())
     }
 
     pub(super) async fn drive_refund(
@@ -478,7 +483,8 @@ impl PaymentService {
                     message,
                     leg: Some(leg),
                 });
-                return self.save(loaded, now).await;
+                loaded.stage();
+                return Ok(());
             }
         }
         loaded
@@ -486,6 +492,7 @@ impl PaymentService {
             .payment
             .refund_finished(&refund.progress.parts, now, "refunded")?;
         loaded.record.refunds[index].status = RefundStatus::Succeeded;
-        self.save(loaded, now).await
+        loaded.stage();
+        Ok(())
     }
 }

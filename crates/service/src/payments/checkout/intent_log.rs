@@ -8,7 +8,7 @@ use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Action, Failure, PaymentRecord, RefundStatus, Reservation, Taken};
 use jiff::Timestamp;
 use tally_payments::{PaymentError, PaymentStatus};
-use tally_store::payments::PaymentStepRow;
+use tally_store::payments::{AppendedStep, PaymentStepRow, ResolvedStep};
 use tally_store::StoreError;
 
 /// Why a step could not be taken.
@@ -44,15 +44,23 @@ impl PendingIntents for PendingSteps<'_> {
     type Error = PaymentServiceError;
 
     async fn pending(&mut self) -> Result<Vec<PaymentStepRow>, PaymentServiceError> {
+        // The stored payment says whether a step is pending: most requests find none and
+        // read no log.
+        if self.loaded.steps_tracked && self.loaded.pending_step.is_none() {
+            return Ok(Vec::new());
+        }
         let steps = self
             .service
             .database
             .payment_steps(&self.loaded.record.id)
             .await?;
-        Ok(steps
+        let pending: Vec<PaymentStepRow> = steps
             .into_iter()
             .filter(|step| step.status == "pending")
-            .collect())
+            .collect();
+        self.loaded.pending_step = pending.iter().map(|step| step.sequence).max();
+        self.loaded.steps_tracked = true;
+        Ok(pending)
     }
 
     async fn finish(&mut self, step: PaymentStepRow) -> Result<(), PaymentServiceError> {
@@ -64,6 +72,7 @@ impl PendingIntents for PendingSteps<'_> {
         })?;
         let record = &mut self.loaded.record;
         record.next_step = record.next_step.max(step.sequence + 1);
+        self.loaded.stage();
         self.service
             .take_and_apply(self.loaded, step.sequence, &action, self.now)
             .await?;
@@ -151,7 +160,9 @@ impl PaymentService {
     ) -> Result<(), PaymentServiceError> {
         let _guard = self.stripe(id).lock().await;
         let mut loaded = self.load(id).await?;
-        self.settle(&mut loaded, now).await
+        let settled = self.settle(&mut loaded, now).await;
+        self.flush(&mut loaded, now, None).await?;
+        settled
     }
 
     /// Finishes the work of payments left mid-way and expires those past their deadline,
@@ -166,7 +177,12 @@ impl PaymentService {
             report.examined += 1;
             let _guard = self.stripe(&id).lock().await;
             let mut loaded = self.load(&id).await?;
-            match self.settle(&mut loaded, now).await {
+            let settled = self.settle(&mut loaded, now).await;
+            let settled = match self.flush(&mut loaded, now, None).await {
+                Ok(()) => settled,
+                Err(error) => Err(error),
+            };
+            match settled {
                 Ok(()) => report.settled += 1,
                 Err(PaymentServiceError::InFlight { .. }) => report.in_flight += 1,
                 Err(error) => {
@@ -187,10 +203,14 @@ impl PaymentService {
     ) -> Result<Taken, PaymentServiceError> {
         let sequence = loaded.record.next_step;
         loaded.record.next_step += 1;
-        let text = encode(&action, "step")?;
-        self.database
-            .append_payment_step(&loaded.record.id, sequence, &text, now)
-            .await?;
+        loaded.append = Some(AppendedStep {
+            sequence,
+            action: encode(&action, "step")?,
+        });
+        loaded.pending_step = Some(sequence);
+        loaded.stage();
+        // The step is on disk, with everything decided before it, before it is taken.
+        self.flush(loaded, now, None).await?;
         self.take_and_apply(loaded, sequence, &action, now).await
     }
 
@@ -212,37 +232,34 @@ impl PaymentService {
         let taken = match result {
             Ok(taken) => taken,
             Err(StepError::Unknown(reason)) => {
-                // Keep the sequence taken, so the next step does not reuse it.
-                self.save(loaded, now).await?;
+                // The step stays pending; the sequence taken is on disk already, so the
+                // next step does not reuse it.
                 return Err(PaymentServiceError::InFlight {
                     payment: loaded.record.id.clone(),
                     reason,
                 });
             }
-            Err(StepError::Fatal(error)) => {
-                self.save(loaded, now).await?;
-                return Err(error);
-            }
+            Err(StepError::Fatal(error)) => return Err(error),
         };
         if sequence > loaded.applied_through {
             apply(&mut loaded.record, action, &taken)?;
             loaded.applied_through = sequence;
-            self.save(loaded, now).await?;
+            loaded.stage();
         }
         let status = if matches!(taken, Taken::Refused { .. }) {
             "refused"
         } else {
             "done"
         };
-        self.database
-            .resolve_payment_step(
-                &loaded.record.id,
-                sequence,
-                status,
-                &encode(&taken, "step outcome")?,
-                now,
-            )
-            .await?;
+        // Written with the payment's next change (the next step's intent, or the answer).
+        loaded.resolved.push(ResolvedStep {
+            sequence,
+            status: status.to_string(),
+            outcome: encode(&taken, "step outcome")?,
+        });
+        if loaded.pending_step == Some(sequence) {
+            loaded.pending_step = None;
+        }
         Ok(taken)
     }
 }

@@ -19,20 +19,26 @@
 //! Every movement outside the payment row (a ledger hold, a credit authorisation, a call
 //! to the channel) is a step of the payment's intent log:
 //!
-//! 1. the step is written as `pending` (`payment_steps`) under the next sequence number;
+//! 1. the step is written as `pending` (`payment_steps`) under the next sequence number,
+//!    in one transaction with everything the payment's work changed before it (the
+//!    payment, with the sequence it has applied through and the step left pending; the
+//!    previous step marked `done` or `refused`);
 //! 2. it is taken under idempotency keys derived from the payment and the sequence
 //!    (`payments:{payment}:{sequence}`), so taking it again acts once;
-//! 3. its outcome is applied to the payment, which is saved (version-checked) with the
-//!    sequence it has applied through;
-//! 4. the step is marked `done` or `refused`.
+//! 3. its outcome is applied to the payment in memory and the step marked resolved, both
+//!    written with the next step's intent, or at the end of the request together with the
+//!    request's answer (`PaymentService::flush`).
 //!
-//! A crash anywhere leaves at most one step pending per payment, and its payment saved as
-//! of the step before. Recovery (at start, periodically, and before any request about that
-//! payment) takes the pending step again, which acts once whatever happened before, and
-//! applies it unless the payment already has. A step whose outcome is unknown (the ledger
-//! or channel did not answer) stays pending, and the request answers `payment_in_flight`:
-//! retrying with the same key, or recovery, finishes it. No answer lost in a timeout can
-//! charge twice or strand a hold.
+//! So a request makes one commit per step plus one at its end, and nothing that must be on
+//! disk before an outside call is written after it. A crash anywhere leaves at most one
+//! step pending per payment, and its payment as of the write before the step. Recovery (at
+//! start, periodically, and before any request about that payment) takes the pending step
+//! again, which acts once whatever happened before, and applies it unless the payment
+//! already has. The payment records which step is pending, so a request on a payment with
+//! none reads no log. A step whose outcome is unknown (the ledger or channel did not
+//! answer) stays pending, and the request answers `payment_in_flight`: retrying with the
+//! same key, or recovery, finishes it. No answer lost in a timeout can charge twice or
+//! strand a hold.
 //!
 //! # Decisions that are never half-done
 //!
@@ -74,7 +80,11 @@ use tally_payments::vault::AnnualRate;
 use tally_payments::{
     CaptureMethod, Funding, NewPayment, Payment, PaymentError, PaymentStatus, RefundPolicy, Source,
 };
-use tally_store::payments::{NewPaymentRequest, NewPaymentRow, StoredPayment};
+use tally_store::payments::writer::PaymentWriter;
+use tally_store::payments::{
+    AppendedStep, PaymentAnswer, PaymentChanges, PaymentInsert, PaymentUpdate, ResolvedStep,
+    StoredPayment,
+};
 use tally_store::{Database, LedgerWriter, StoreError};
 
 /// Longest a payment may wait for its shopper.
@@ -143,21 +153,46 @@ pub struct RecoveryReport {
     pub in_flight: usize,
 }
 
-/// A payment read for a change, with its version.
+/// A payment read for a change, with its version, and what its work has changed since it
+/// was last written (see [`PaymentService::flush`]).
 struct Loaded {
     record: PaymentRecord,
     version: i64,
-    /// The sequence the stored record has applied through.
+    /// The sequence the record has applied through.
     applied_through: i64,
-    /// What the stored version announced to merchants: a save announces the rest.
+    /// What the stored version announced to merchants: a write announces the rest.
     announced: Announced,
+    /// The record changed since it was written.
+    changed: bool,
+    /// Steps taken and applied whose end is not written yet.
+    resolved: Vec<ResolvedStep>,
+    /// The step about to be taken, written as pending with the rest before it is.
+    append: Option<AppendedStep>,
+    /// The step of the intent log left pending once the changes are written; `None` when
+    /// none is, so that settling a payment need not read its log.
+    pending_step: Option<i64>,
+    /// Whether `pending_step` is known: a payment stored before it was kept says nothing,
+    /// and its log is read.
+    steps_tracked: bool,
 }
 
-/// The stored state: the record and the last step applied.
+impl Loaded {
+    /// Records that the payment changed: the change is written with the next step, before
+    /// that step is taken, or at the end of the request with its answer.
+    fn stage(&mut self) {
+        self.changed = true;
+    }
+}
+
+/// The stored state: the record, the last step applied and the step left pending.
 #[derive(Serialize, Deserialize)]
 struct StoredState {
     record: PaymentRecord,
     applied_through: i64,
+    #[serde(default)]
+    pending_step: Option<i64>,
+    #[serde(default)]
+    steps_tracked: bool,
 }
 
 /// The payment service.
@@ -180,6 +215,9 @@ pub struct PaymentService {
     code_sink: std::sync::OnceLock<Arc<dyn CodeSink>>,
     /// The keys that seal merchants' webhook secrets, once attached.
     privacy: std::sync::OnceLock<Arc<tally_privacy::Privacy>>,
+    /// Writes payments' changes with other payments' in one transaction (group commit);
+    /// started on the first write, on the runtime that serves the payments.
+    payment_writer: std::sync::OnceLock<PaymentWriter>,
 }
 
 /// What the shopper's device adds to a confirm: where it comes from (for risk control) and
@@ -245,6 +283,11 @@ fn decode_loaded(stored: StoredPayment) -> Result<Loaded, PaymentServiceError> {
         record: state.record,
         version: stored.version,
         applied_through: state.applied_through,
+        changed: false,
+        resolved: Vec::new(),
+        append: None,
+        pending_step: state.pending_step,
+        steps_tracked: state.steps_tracked,
     })
 }
 
@@ -273,6 +316,7 @@ impl PaymentService {
             risk: std::sync::OnceLock::new(),
             code_sink: std::sync::OnceLock::new(),
             privacy: std::sync::OnceLock::new(),
+            payment_writer: std::sync::OnceLock::new(),
         }
     }
 
@@ -374,6 +418,12 @@ impl PaymentService {
         self.stripes.of_name(id)
     }
 
+    /// The task that writes payments' changes in batches, started on the first write.
+    fn payment_writer(&self) -> &PaymentWriter {
+        self.payment_writer
+            .get_or_init(|| PaymentWriter::start(self.database.clone()))
+    }
+
     /// The key every step of payment `id` derives its keys from (`payments:{id}`).
     fn intent_key(id: &str) -> String {
         intent_key("payments", id)
@@ -388,49 +438,78 @@ impl PaymentService {
         decode_loaded(stored)
     }
 
-    async fn save(&self, loaded: &mut Loaded, now: Timestamp) -> Result<(), PaymentServiceError> {
-        let state = encode(
-            &StoredState {
-                record: loaded.record.clone(),
-                applied_through: loaded.applied_through,
-            },
-            "payment",
-        )?;
-        let record = &loaded.record;
-        let payment = &record.payment;
-        // Work decided and not finished (a capture, an unpaid end, a refund) is due at once:
-        // if this request does not finish it (a crash), recovery does. A capture in
-        // progress is finished, never expired.
-        let in_progress = record.capturing.is_some()
-            || record.ending.is_some()
-            || automatic_capture_due(payment)
-            || record
-                .refunds
-                .iter()
-                .any(|refund| refund.status == RefundStatus::Pending);
-        let deadline = if in_progress {
-            Some(now)
-        } else {
-            payment.deadline()
-        };
-        let events = loaded.announced.events_since(record, now)?;
-        let saved = self
-            .database
-            .update_payment(
-                &loaded.record.id,
-                loaded.version,
-                payment.status.as_str(),
-                &state,
+    /// Writes what the payment's work changed since it was last written, in one
+    /// transaction: the record (version-checked, with the events it announces), the steps
+    /// it applied marked resolved, the next step as pending, and `answer` when the request
+    /// ends. Called before each step is taken (its intent is then on disk) and at the end
+    /// of every request; a crash before it leaves the last step pending, and recovery takes
+    /// that step again.
+    async fn flush(
+        &self,
+        loaded: &mut Loaded,
+        now: Timestamp,
+        answer: Option<PaymentAnswer>,
+    ) -> Result<(), PaymentServiceError> {
+        let update = if loaded.changed || !loaded.resolved.is_empty() || loaded.append.is_some() {
+            let state = encode(
+                &StoredState {
+                    record: loaded.record.clone(),
+                    applied_through: loaded.applied_through,
+                    pending_step: loaded.pending_step,
+                    steps_tracked: loaded.steps_tracked,
+                },
+                "payment",
+            )?;
+            let record = &loaded.record;
+            let payment = &record.payment;
+            // Work decided and not finished (a capture, an unpaid end, a refund) is due at
+            // once: if this request does not finish it (a crash), recovery does. A capture
+            // in progress is finished, never expired.
+            let in_progress = record.capturing.is_some()
+                || record.ending.is_some()
+                || automatic_capture_due(payment)
+                || record
+                    .refunds
+                    .iter()
+                    .any(|refund| refund.status == RefundStatus::Pending);
+            let deadline = if in_progress {
+                Some(now)
+            } else {
+                payment.deadline()
+            };
+            Some(PaymentUpdate {
+                version: loaded.version,
+                status: payment.status.as_str().to_string(),
+                state,
                 deadline,
-                now,
-                &events,
-            )
-            .await?;
-        if !saved {
+                events: loaded.announced.events_since(record, now)?,
+            })
+        } else {
+            None
+        };
+        let changes = PaymentChanges {
+            payment_id: loaded.record.id.clone(),
+            insert: None,
+            resolved: loaded.resolved.clone(),
+            append: loaded.append.clone(),
+            answer,
+            now,
+            update,
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let updated = changes.update.is_some();
+        if !self.payment_writer().write(changes).await? {
             return Err(PaymentServiceError::Contended(loaded.record.id.clone()));
         }
-        loaded.version += 1;
-        loaded.announced = Announced::of(&loaded.record);
+        if updated {
+            loaded.version += 1;
+            loaded.announced = Announced::of(&loaded.record);
+        }
+        loaded.changed = false;
+        loaded.resolved.clear();
+        loaded.append = None;
         Ok(())
     }
 
@@ -506,36 +585,41 @@ impl PaymentService {
             &StoredState {
                 record: record.clone(),
                 applied_through: 0,
+                pending_step: None,
+                steps_tracked: true,
             },
             "payment",
         )?;
         let answer = encode(&view, "answer")?;
         let payment = &record.payment;
+        // Written with other payments' changes in one transaction (group commit).
         let inserted = self
-            .database
-            .insert_payment(
-                NewPaymentRow {
-                    id: &id,
-                    merchant_id: &payment.merchant_id,
-                    order_reference: &payment.order_reference,
-                    customer: &payment.customer,
-                    currency: payment.amount.currency().code(),
+            .payment_writer()
+            .write(PaymentChanges {
+                payment_id: id.clone(),
+                insert: Some(PaymentInsert {
+                    merchant_id: payment.merchant_id.clone(),
+                    order_reference: payment.order_reference.clone(),
+                    customer: payment.customer.clone(),
+                    currency: payment.amount.currency().code().to_string(),
                     amount_minor: payment.amount.minor(),
-                    status: payment.status.as_str(),
-                    state: &state,
+                    status: payment.status.as_str().to_string(),
+                    state,
                     deadline: payment.deadline(),
-                    created_at: now,
-                },
-                NewPaymentRequest {
-                    key,
-                    kind: "create",
-                    request_hash: &hash,
+                    events: created_event(&record, now)?,
+                }),
+                update: None,
+                resolved: Vec::new(),
+                append: None,
+                answer: Some(PaymentAnswer {
+                    key: key.to_string(),
+                    kind: "create".to_string(),
+                    request_hash: hash.clone(),
                     answer_code: ANSWER_CREATED,
-                    answer: &answer,
-                    created_at: now,
-                },
-                &created_event(&record, now)?,
-            )
+                    answer,
+                }),
+                now,
+            })
             .await?;
         if !inserted {
             // The same request was stored meanwhile (a concurrent retry): its answer stands.
@@ -617,7 +701,9 @@ impl PaymentService {
     pub async fn get(&self, id: &str, now: Timestamp) -> Result<PaymentView, PaymentServiceError> {
         let _guard = self.stripe(id).lock().await;
         let mut loaded = self.load(id).await?;
-        match self.settle(&mut loaded, now).await {
+        let settled = self.settle(&mut loaded, now).await;
+        self.flush(&mut loaded, now, None).await?;
+        match settled {
             Ok(()) | Err(PaymentServiceError::InFlight { .. }) => {}
             Err(error) => return Err(error),
         }
@@ -668,19 +754,13 @@ impl PaymentService {
         now: Timestamp,
     ) -> Result<PaymentView, PaymentServiceError> {
         let hash = hash_request("release_delivery", &json!({ "payment": id }));
-        self.run(
-            key,
-            "release_delivery",
-            &hash,
-            id,
-            now,
-            move |service, loaded| {
-                Box::pin(async move {
-                    loaded.record.payment.release_delivery();
-                    service.save(loaded, now).await
-                })
-            },
-        )
+        self.run(key, "release_delivery", &hash, id, now, move |_, loaded| {
+            Box::pin(async move {
+                loaded.record.payment.release_delivery();
+                loaded.stage();
+                Ok(())
+            })
+        })
         .await
     }
 

@@ -8,7 +8,7 @@ use crate::payments::error::PaymentServiceError;
 use crate::payments::views::{payment_view, PaymentView};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use tally_store::payments::NewPaymentRequest;
+use tally_store::payments::PaymentAnswer;
 use tally_store::StoreError;
 
 /// The kind of answer stored for a request.
@@ -58,17 +58,15 @@ impl PaymentService {
         }))
     }
 
-    /// Stores the answer to a request: a success, or a decline (the payment changed: it
+    /// The answer to store for a request: a success, or a decline (the payment changed: it
     /// failed). Other refusals changed nothing and are not stored: the same request may
     /// succeed later.
-    pub(super) async fn remember(
-        &self,
+    pub(super) fn answer_to_store(
         key: &str,
         kind: &str,
         hash: &str,
         result: &Result<PaymentView, PaymentServiceError>,
-        now: Timestamp,
-    ) -> Result<(), PaymentServiceError> {
+    ) -> Result<Option<PaymentAnswer>, PaymentServiceError> {
         let (code, answer) = match result {
             Ok(view) => (ANSWER_DONE, encode(view, "answer")?),
             Err(PaymentServiceError::Declined {
@@ -86,19 +84,15 @@ impl PaymentService {
                     "answer",
                 )?,
             ),
-            Err(_) => return Ok(()),
+            Err(_) => return Ok(None),
         };
-        self.database
-            .insert_payment_request(NewPaymentRequest {
-                key,
-                kind,
-                request_hash: hash,
-                answer_code: code,
-                answer: &answer,
-                created_at: now,
-            })
-            .await?;
-        Ok(())
+        Ok(Some(PaymentAnswer {
+            key: key.to_string(),
+            kind: kind.to_string(),
+            request_hash: hash.to_string(),
+            answer_code: code,
+            answer,
+        }))
     }
 
     /// Replays a stored answer, or runs `work` on the payment under its lock, then stores
@@ -133,7 +127,9 @@ impl PaymentService {
             Err(error) => Err(error),
         };
         let result = result.map(|()| payment_view(&loaded.record));
-        self.remember(key, kind, hash, &result, now).await?;
+        // The answer lands with the payment's last change, in one transaction.
+        let answer = Self::answer_to_store(key, kind, hash, &result)?;
+        self.flush(&mut loaded, now, answer).await?;
         result
     }
 }

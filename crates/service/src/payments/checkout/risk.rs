@@ -107,7 +107,8 @@ impl PaymentService {
         };
         if same_hash(&code_hash(&loaded.record.id, code), &step_up.code_hash) {
             loaded.record.step_up = None;
-            return self.save(loaded, now).await;
+            loaded.stage();
+            return Ok(());
         }
         let attempts = step_up.attempts + 1;
         if attempts >= STEP_UP_ATTEMPTS_MAX {
@@ -131,7 +132,7 @@ impl PaymentService {
             attempts,
             ..step_up
         });
-        self.save(loaded, now).await?;
+        loaded.stage();
         Err(PaymentServiceError::StepUpCodeWrong {
             payment: loaded.record.id.clone(),
             attempts_left: STEP_UP_ATTEMPTS_MAX - attempts,
