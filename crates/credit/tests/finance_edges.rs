@@ -1,0 +1,47 @@
+//! Edges of the credit crate's decimal finance: powers whose next square would overflow,
+//! and a negative rate of return (cash flows that repay less than was lent, as after a
+//! refund or a write-off).
+
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use tally_credit::finance::{internal_rate_of_return, net_present_value, power};
+
+fn decimal(text: &str) -> Decimal {
+    Decimal::from_str(text).expect("a decimal")
+}
+
+#[test]
+fn a_power_never_squares_past_what_it_needs() {
+    // 10^9 cubed fits in a decimal; its fourth power (the square a needless last step
+    // would take) does not.
+    let base = decimal("1000000000");
+    assert_eq!(
+        power(base, 3).expect("fits"),
+        decimal("1000000000000000000000000000")
+    );
+    assert_eq!(power(Decimal::MAX, 1).expect("fits"), Decimal::MAX);
+    assert_eq!(power(base, 0).expect("fits"), Decimal::ONE);
+    assert!(power(base, 4).is_err(), "10^36 does not fit in a decimal");
+}
+
+#[test]
+fn cash_flows_that_repay_less_than_was_lent_have_a_negative_rate() {
+    // 100 lent, 50 and 40 repaid: 50/(1+r) + 40/(1+r)^2 = 100 gives r = -6.9926...%.
+    let flows = [decimal("-100"), decimal("50"), decimal("40")];
+    let rate = internal_rate_of_return(&flows).expect("a rate");
+    assert!(
+        rate > decimal("-0.06993") && rate < decimal("-0.06992"),
+        "rate {rate}"
+    );
+    let value = net_present_value(rate, &flows).expect("a value");
+    assert!(
+        value.abs() < decimal("0.000001"),
+        "value at the rate {value}"
+    );
+    // Repaid exactly what was lent: a zero rate.
+    let even = [decimal("-100"), decimal("60"), decimal("40")];
+    assert_eq!(
+        internal_rate_of_return(&even).expect("a rate"),
+        Decimal::ZERO
+    );
+}
