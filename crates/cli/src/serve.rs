@@ -178,7 +178,10 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     // here, as a crash would stop it (whatever it was doing, the next start finishes).
     // So does the webhook worker: a delivery cut off is sent again, and receivers
     // deduplicate by event id. Pruning removes a batch in one transaction, all or nothing.
-    for worker in [recovery, webhooks, publisher, pruning].into_iter().flatten() {
+    for worker in [recovery, webhooks, publisher, pruning]
+        .into_iter()
+        .flatten()
+    {
         worker.abort();
         let _ = worker.await;
     }
