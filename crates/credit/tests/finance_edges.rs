@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use tally_credit::finance::{internal_rate_of_return, net_present_value, power};
+use tally_credit::TrueApr;
 
 fn decimal(text: &str) -> Decimal {
     Decimal::from_str(text).expect("a decimal")
@@ -44,4 +45,28 @@ fn cash_flows_that_repay_less_than_was_lent_have_a_negative_rate() {
         internal_rate_of_return(&even).expect("a rate"),
         Decimal::ZERO
     );
+}
+
+#[test]
+fn a_plan_that_repays_nothing_after_the_purchase_has_a_zero_rate() {
+    // What is left of a pay-in-N plan refunded after its first installment: nothing flows
+    // after the purchase, so there is no rate to search for and the disclosed APR is zero.
+    let flows = [
+        decimal("-7500"),
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+    ];
+    let apr = TrueApr::of_cash_flows(&flows, 26).expect("an APR");
+    assert_eq!(apr.periodic, Decimal::ZERO);
+    assert_eq!(apr.nominal_annual, Decimal::ZERO);
+    assert_eq!(apr.effective_annual, Decimal::ZERO);
+    assert_eq!(apr.periods_per_year, 26);
+    // A single flow, and none at all, likewise.
+    for flows in [&[decimal("-100")][..], &[]] {
+        assert_eq!(
+            TrueApr::of_cash_flows(flows, 12).expect("an APR").periodic,
+            Decimal::ZERO
+        );
+    }
 }
