@@ -70,3 +70,14 @@ fn a_plan_that_repays_nothing_after_the_purchase_has_a_zero_rate() {
         );
     }
 }
+
+#[test]
+fn the_effective_annual_rate_compounds_the_periodic_rate() {
+    // 100 lent, 101 repaid a month later: 1% a month, 12% nominal a year, and
+    // 1.01^12 - 1 = 0.126825030131969720661201 effective, rounded to 10 places.
+    let apr = TrueApr::of_cash_flows(&[decimal("-100"), decimal("101")], 12).expect("an APR");
+    assert_eq!(apr.periodic, decimal("0.01"));
+    assert_eq!(apr.nominal_annual, decimal("0.12"));
+    assert_eq!(apr.effective_annual, decimal("0.1268250301"));
+    assert_eq!(apr.nominal_percent(), decimal("12.00"));
+}
