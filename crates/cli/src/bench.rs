@@ -128,8 +128,7 @@ async fn open_database(
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
-            let database = Database::connect(&url).await?;
-            database.migrate().await?;
+            let database = crate::jobs::connect(&url).await?;
             Ok((
                 database,
                 None,

@@ -63,17 +63,6 @@ pub struct DailyArguments {
     config: crate::serve::ConfigArgs,
 }
 
-/// The database, migrated, and the process's configuration.
-async fn open(
-    config: &crate::serve::ConfigArgs,
-) -> anyhow::Result<(Database, tally_server::Config)> {
-    let config = config.load()?;
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
-    Ok((database, config))
-}
-
 /// Reconciles `date`: the settlement file given, or fetched from the channel into the work
 /// directory.
 async fn reconcile(
@@ -134,7 +123,7 @@ fn report(run: &BooksRun) -> anyhow::Result<ExitCode> {
 /// `tally recon books`: exit code 0 when nothing is left unmatched, 1 when the run opened
 /// exceptions (listed at `GET /v1/recon/exceptions?run=D`), 2 on an error.
 pub async fn books(arguments: BooksArguments) -> anyhow::Result<ExitCode> {
-    let (database, config) = open(&arguments.config).await?;
+    let (database, config) = crate::jobs::open(&arguments.config).await?;
     let clock = SystemClock;
     let run = reconcile(
         &database,
@@ -150,7 +139,7 @@ pub async fn books(arguments: BooksArguments) -> anyhow::Result<ExitCode> {
 /// `tally daily`: settlement, payouts, reconciliation, in that order; each step resumes
 /// where a crash left it and does nothing twice. Exit code as `tally recon books`.
 pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
-    let (database, config) = open(&arguments.config).await?;
+    let (database, config) = crate::jobs::open(&arguments.config).await?;
     let setup = config
         .credit
         .load()

@@ -127,9 +127,7 @@ async fn end_of_day(arguments: RunArguments) -> anyhow::Result<ExitCode> {
                 .account_policy
         }
     };
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
+    let database = crate::jobs::connect(config.database.url.expose()).await?;
     let writer = start_writer(&database).await?;
     let started = Instant::now();
     let report = run_end_of_day(
@@ -295,9 +293,7 @@ pub async fn bench(arguments: BenchArguments) -> anyhow::Result<ExitCode> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{path}{suffix}"));
         }
-        let database = Database::connect(&url).await?;
-        database.migrate().await?;
-        (database, None)
+        (crate::jobs::connect(&url).await?, None)
     };
     let writer = start_writer(&database).await?;
 

@@ -9,6 +9,7 @@ mod customers;
 mod daily;
 mod demo;
 mod eod;
+mod jobs;
 mod merchants;
 mod pay;
 mod payouts;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tally_core::{Clock, SystemClock};
 use tally_service::payments::settlement::SettlementOptions;
 use tally_service::payments::{PaymentService, PaymentsConfig};
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::{LedgerWriter, WriterConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Arguments {
@@ -220,14 +220,11 @@ pub struct SettleArguments {
 
 /// Runs (or resumes) the settlement of a date on the database, printing the run as JSON.
 pub async fn settle(arguments: SettleArguments) -> anyhow::Result<ExitCode> {
-    let config = arguments.config.load()?;
+    let (database, config) = crate::jobs::open(&arguments.config).await?;
     let setup = config
         .credit
         .load()
         .map_err(|error| anyhow!("credit configuration: {error}"))?;
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
         .await

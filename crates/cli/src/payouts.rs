@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tally_core::{Clock, SystemClock};
 use tally_service::payments::{PaymentService, PaymentsConfig};
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::{LedgerWriter, WriterConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Arguments {
@@ -239,14 +239,11 @@ async fn refused(response: reqwest::Response) -> anyhow::Result<ExitCode> {
 /// Makes (or answers again) the scheduled payouts of `date` on the database, printing the
 /// batches as JSON.
 async fn run_scheduled(date: Date, config: crate::serve::ConfigArgs) -> anyhow::Result<ExitCode> {
-    let config = config.load()?;
+    let (database, config) = crate::jobs::open(&config).await?;
     let setup = config
         .credit
         .load()
         .map_err(|error| anyhow!("credit configuration: {error}"))?;
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
         .await
@@ -281,14 +278,11 @@ async fn sweep(
 ) -> anyhow::Result<ExitCode> {
     let currency = tally_core::Currency::from_code(currency)
         .map_err(|error| anyhow!("--currency {currency:?}: {error}"))?;
-    let config = config.load()?;
+    let (database, config) = crate::jobs::open(&config).await?;
     let setup = config
         .credit
         .load()
         .map_err(|error| anyhow!("credit configuration: {error}"))?;
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
         .await

@@ -49,10 +49,7 @@ async fn keys_and_database(
         .keys()
         .with_context(|| format!("no active encryption key or blind index key: {help}"))?
         .context("privacy keys")?;
-    let database = Database::connect(config.database.url.expose())
-        .await
-        .context("connecting")?;
-    database.migrate().await?;
+    let database = crate::jobs::connect(config.database.url.expose()).await?;
     Ok((privacy, database))
 }
 

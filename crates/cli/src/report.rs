@@ -15,7 +15,6 @@ use std::sync::Arc;
 use tally_core::{Clock, Currency, SystemClock};
 use tally_service::reports::flow_of_funds::FigureValue;
 use tally_service::reports::{flow_of_funds, FlowOfFunds};
-use tally_store::Database;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -62,14 +61,11 @@ async fn flow_of_funds_command(arguments: FlowOfFundsArguments) -> anyhow::Resul
     if arguments.format == Format::Parquet && arguments.output.is_none() {
         return Err(anyhow!("--format parquet needs --output FILE"));
     }
-    let config = arguments.config.load()?;
+    let (database, config) = crate::jobs::open(&arguments.config).await?;
     let setup = config
         .credit
         .load()
         .map_err(|error| anyhow!("credit configuration: {error}"))?;
-    let url = config.database.url.expose().to_string();
-    let database = Database::connect(&url).await.context("connecting")?;
-    database.migrate().await.context("migrating")?;
     let report = match flow_of_funds(
         &database,
         &setup.time_zone,

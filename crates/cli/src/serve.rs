@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tally_core::{Clock, Secret, SystemClock};
 use tally_server::Config;
-use tally_store::Database;
 
 /// Where configuration comes from: a TOML file, `TALLY__...` variables, then these flags.
 #[derive(Debug, clap::Args)]
@@ -320,9 +319,7 @@ async fn shutdown_signal() {
 }
 
 pub async fn migrate(arguments: ConfigArgs) -> anyhow::Result<ExitCode> {
-    let config = arguments.load()?;
-    let database = Database::connect(config.database.url.expose()).await?;
-    database.migrate().await?;
+    let (database, _) = crate::jobs::open(&arguments).await?;
     database.close().await;
     eprintln!("migrations applied");
     Ok(ExitCode::SUCCESS)
@@ -378,13 +375,6 @@ pub enum KeysCommand {
     },
 }
 
-async fn open_database(config: &ConfigArgs) -> anyhow::Result<Database> {
-    let config = config.load()?;
-    let database = Database::connect(config.database.url.expose()).await?;
-    database.migrate().await?;
-    Ok(database)
-}
-
 /// A key's namespaces in `tally keys list`: each as JSON text (a prefix may hold spaces or
 /// tabs), separated by spaces; `-` for a key not limited by code.
 fn namespaces_listed(namespaces: &[String]) -> String {
@@ -433,7 +423,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             if name.trim().is_empty() {
                 anyhow::bail!("--name must not be empty");
             }
-            let database = open_database(&config).await?;
+            let (database, _) = crate::jobs::open(&config).await?;
             let created = database
                 .create_api_key_in_namespaces(
                     &name,
@@ -457,7 +447,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List { config } => {
-            let database = open_database(&config).await?;
+            let (database, _) = crate::jobs::open(&config).await?;
             let keys = database.api_keys().await;
             database.close().await;
             let now = SystemClock.now();
@@ -481,7 +471,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Revoke { id, config } => {
-            let database = open_database(&config).await?;
+            let (database, _) = crate::jobs::open(&config).await?;
             let revoked = database.revoke_api_key(&id, SystemClock.now()).await;
             database.close().await;
             let key = revoked?;
@@ -499,7 +489,7 @@ pub async fn keys(command: KeysCommand) -> anyhow::Result<ExitCode> {
             expires_at,
             config,
         } => {
-            let database = open_database(&config).await?;
+            let (database, _) = crate::jobs::open(&config).await?;
             let rotated = database
                 .rotate_api_key(
                     &id,

@@ -70,10 +70,7 @@ impl Harness {
 
     /// Decides a risk event of `customer` now; answers the decision.
     async fn event(&self, id: &str, kind: &str, customer: &str, extra: Value) -> Value {
-        let mut event = json!({"id": id, "kind": kind, "at": self.clock.now().to_string(), "customer": customer});
-        for (key, value) in extra.as_object().unwrap() {
-            event[key] = value.clone();
-        }
+        let event = support::risk_event(id, kind, self.clock.now(), customer, extra);
         let (status, body) = self
             .call(
                 "POST",

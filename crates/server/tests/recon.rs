@@ -9,25 +9,11 @@
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
-use tally_core::Clock;
-use tally_service::recon::{reconcile_books, BooksRunOptions};
 use tally_store::testing::TestDatabase;
 
 mod support;
+use support::recon::{books_run, FIRST, RUN, SECOND, THIRD};
 use support::{code, Setup, TestApp};
-
-const RUN: &str = "2026-04-29";
-const FIRST: &str = "rex_20260429_00000001";
-const SECOND: &str = "rex_20260429_00000002";
-const THIRD: &str = "rex_20260429_00000003";
-
-/// The bank settled three operations Tally's books never recorded.
-const BANK_FILE: &str =
-    "record_type,value_date,reference,channel_id,card_last_four,amount,currency,fee\n\
-capture,2026-04-29,bank-only-1,cap_1,4242,10.00,CNY,0.06\n\
-capture,2026-04-29,bank-only-2,cap_2,4242,20.00,CNY,0.12\n\
-refund,2026-04-29,bank-only-3,ref_3,4242,5.00,CNY,0.00\n\
-trailer,2026-04-29,3,,,35.00,CNY,0.18\n";
 
 struct Books {
     app: TestApp,
@@ -45,27 +31,7 @@ impl Books {
         let reader = app.key("auditor", &["recon:read"]).await;
         let writer = app.key("ops", &["recon:write", "recon:read"]).await;
         let ledger = app.key("books", &["ledger:write", "ledger:read"]).await;
-        let work = tempfile::tempdir().unwrap();
-        let file = work.path().join("settlement-2026-04-29.csv");
-        std::fs::write(&file, BANK_FILE).unwrap();
-        let mut options =
-            BooksRunOptions::new(RUN.parse().unwrap(), file, work.path().join("runs"));
-        options.threads = 1;
-        reconcile_books(&app.database, &options, app.clock.now())
-            .await
-            .unwrap();
-        for code in ["recon-suspense-CNY", "bank-differences-CNY"] {
-            let (status, body) = app
-                .call(
-                    "POST",
-                    "/v1/accounts",
-                    &ledger,
-                    Some(code),
-                    Some(json!({"code": code, "kind": "asset", "currency": "CNY"})),
-                )
-                .await;
-            assert_eq!(status, StatusCode::CREATED, "{body}");
-        }
+        let work = books_run(&app, &ledger).await;
         Books {
             app,
             reader,

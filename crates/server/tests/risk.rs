@@ -105,13 +105,7 @@ impl Harness {
     }
 
     fn event(&self, id: &str, kind: &str, customer: &str, extra: Value) -> Value {
-        let mut event = json!({"id": id, "kind": kind, "at": self.clock.now().to_string(), "customer": customer});
-        if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
-            for (key, value) in extra {
-                event.insert(key.clone(), value.clone());
-            }
-        }
-        event
+        support::risk_event(id, kind, self.clock.now(), customer, extra)
     }
 }
 

@@ -11,7 +11,7 @@
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use tally_store::console::NamedCount;
+use tally_store::console::{Counted, NamedCount};
 use tally_store::lists::{ListPage, SETTLEMENT_RUN_SORTS};
 use tally_store::recon::RECON_RUN_SORTS;
 use tally_store::{Database, StoreError};
@@ -152,7 +152,11 @@ pub async fn overview(
 ) -> Result<Overview, OverviewError> {
     let (from, to) = day_bounds(request.day, &request.time_zone)?;
     let entries_posted = if request.ledger {
-        Some(database.entries_posted_between(from, to).await?)
+        Some(
+            database
+                .count_between(Counted::EntriesPosted, from, to)
+                .await?,
+        )
     } else {
         None
     };
@@ -187,7 +191,11 @@ pub async fn overview(
         let counted = database.credit_applications_between(from, to).await?;
         (
             Some(in_order(&["approved", "declined"], counted)),
-            Some(database.credit_purchases_between(from, to).await?),
+            Some(
+                database
+                    .count_between(Counted::CreditPurchases, from, to)
+                    .await?,
+            ),
         )
     } else {
         (None, None)
@@ -205,7 +213,11 @@ pub async fn overview(
                 status: run.status,
             });
         (
-            Some(database.payments_created_between(from, to).await?),
+            Some(
+                database
+                    .count_between(Counted::PaymentsCreated, from, to)
+                    .await?,
+            ),
             Some(run),
         )
     } else {

@@ -17,26 +17,22 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tally_channel::simulator::{
-    serve, FaultsUpdate, PartsPerMillion, SimulatorConfig, SimulatorControl,
-};
-use tally_channel::{CardToken, Channel, HttpChannel, HttpChannelConfig};
-use tally_core::{Amount, Clock, Currency, ManualClock, Secret};
-use tally_credit::{Account, Cycle};
-use tally_ledger::{Command, NewEntry, NewLeg, Side};
+use tally_channel::simulator::{FaultsUpdate, PartsPerMillion, SimulatorControl};
+use tally_channel::CardToken;
+use tally_core::{Amount, Clock, Currency, ManualClock};
 use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
-use tally_service::credit::decision::{CreditFiles, CreditService};
-use tally_service::credit::operations::AnswerKind;
-use tally_service::payments::accounts::{Balance, PAYMENTS_SERVICE};
+use tally_service::credit::decision::CreditService;
+use tally_service::payments::accounts::Balance;
 use tally_service::payments::merchants::testing::onboard_test_merchants;
 use tally_service::payments::{
     ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
 };
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::Database;
 
-const CUSTOMER: &str = "shopper-1";
-const BANK_SECRET: &str = "bank-secret";
+mod support;
+
+use support::CUSTOMER;
 /// The credit account's limit, in fen.
 const CREDIT_LIMIT: i64 = 500_000;
 
@@ -215,51 +211,12 @@ impl Shop {
     async fn open(test: TestDatabase, wallet: i64, vault: i64, card: i64) -> Shop {
         let database = test.database.clone();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
-        let writer = LedgerWriter::start(&database, clock, WriterConfig::default())
-            .await
-            .unwrap()
-            .0;
-        let credit = Arc::new(
-            CreditService::start(
-                database.clone(),
-                writer.clone(),
-                CreditFiles::default().load().unwrap(),
-            )
-            .await
-            .unwrap(),
-        );
-        let account = Account::open(cny_minor(CREDIT_LIMIT), Cycle::new(5, 20).unwrap()).unwrap();
-        let answer = credit
-            .operations
-            .open(
-                "open-1",
-                "open-1",
-                Some(CUSTOMER),
-                Some(&account),
-                now(),
-                |id| tally_service::credit::operations::Answer {
-                    kind: AnswerKind::Created,
-                    body: serde_json::json!({ "id": id }),
-                },
-            )
-            .await
-            .unwrap();
-        let credit_account = answer.body["id"].as_i64().unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/", listener.local_addr().unwrap());
-        let mut config = SimulatorConfig::new(BANK_SECRET);
+        let (writer, credit) = support::credit_service(&database, clock).await;
+        let credit_account =
+            support::open_credit_line(&credit, cny_minor(CREDIT_LIMIT), now()).await;
         // Lost answers arrive after the channel has given up on them.
-        config.lost_answer_delay_ms = 400;
-        tokio::spawn(async move { serve(listener, config).await });
-        let bank = SimulatorControl::new(&url, BANK_SECRET).unwrap();
-        let channel: Arc<dyn Channel> = Arc::new(
-            HttpChannel::new(HttpChannelConfig {
-                base_url: url,
-                timeout: std::time::Duration::from_millis(150),
-                secret: Secret::new(BANK_SECRET.to_string()),
-            })
-            .unwrap(),
-        );
+        let (url, bank) = support::bank(400).await;
+        let channel = support::channel(url, std::time::Duration::from_millis(150));
         let payments = PaymentService::new(
             database.clone(),
             writer,
@@ -298,44 +255,19 @@ impl Shop {
 
     /// Puts `amount` fen in the customer's `balance`, as a top-up through the channel would.
     async fn fund(&self, balance: Balance, amount: i64) {
-        let account = self.balance_account(balance, true).await;
+        // The balance is opened even when nothing goes in, before the service's accounts.
+        self.balance_account(balance, true).await;
         if amount == 0 {
             return;
         }
-        let service = self
-            .payments
-            .accounts()
-            .service(
-                self.payments.database(),
-                self.payments.writer(),
-                Currency::CNY,
-            )
-            .await
-            .unwrap();
-        self.payments
-            .writer()
-            .submit_as(
-                PAYMENTS_SERVICE,
-                format!("payments-test-fund:{}", balance.as_str()),
-                Command::PostEntry(NewEntry {
-                    description: "funding".into(),
-                    metadata: BTreeMap::new(),
-                    legs: vec![
-                        NewLeg {
-                            account_id: service.channel_clearing,
-                            side: Side::Debit,
-                            amount: cny_minor(amount),
-                        },
-                        NewLeg {
-                            account_id: account,
-                            side: Side::Credit,
-                            amount: cny_minor(amount),
-                        },
-                    ],
-                }),
-            )
-            .await
-            .unwrap();
+        support::fund(
+            &self.payments,
+            balance,
+            cny_minor(amount),
+            format!("payments-test-fund:{}", balance.as_str()),
+            "funding",
+        )
+        .await;
     }
 
     async fn balance_account(&self, balance: Balance, open: bool) -> tally_core::AccountId {

@@ -7,28 +7,23 @@
 #![allow(clippy::unwrap_used)]
 
 use jiff::{SignedDuration, Timestamp};
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use tally_channel::simulator::{
-    serve, FaultsUpdate, PartsPerMillion, SimulatorConfig, SimulatorControl,
-};
-use tally_channel::{CardToken, Channel, HttpChannel, HttpChannelConfig};
-use tally_core::Secret;
+use tally_channel::simulator::{FaultsUpdate, PartsPerMillion, SimulatorControl};
+use tally_channel::CardToken;
 use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
-use tally_credit::{Account, Cycle};
-use tally_ledger::{Command, NewEntry, NewLeg, Side};
 use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
-use tally_service::credit::decision::{CreditFiles, CreditService};
-use tally_service::credit::operations::AnswerKind;
-use tally_service::payments::accounts::{Balance, PAYMENTS_SERVICE};
+use tally_service::credit::decision::CreditService;
+use tally_service::payments::accounts::Balance;
 use tally_service::payments::merchants::testing::onboard_test_merchants;
 use tally_service::payments::{
     ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentView, PaymentsConfig,
 };
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::Database;
 
-const CUSTOMER: &str = "shopper-1";
+mod support;
+
+use support::CUSTOMER;
 
 fn cny(text: &str) -> Amount {
     Amount::parse(text, Currency::CNY).unwrap()
@@ -48,60 +43,15 @@ struct Shop {
     bank: SimulatorControl,
 }
 
-const BANK_SECRET: &str = "bank-secret";
-
-/// Starts a bank simulator on a free port; answers it loses arrive 1.5 s late, well after
-/// the channel's 300 ms timeout.
-async fn bank() -> (String, SimulatorControl) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    let mut config = SimulatorConfig::new(BANK_SECRET);
-    config.lost_answer_delay_ms = 1_500;
-    tokio::spawn(async move { serve(listener, config).await });
-    let control = SimulatorControl::new(&url, BANK_SECRET).unwrap();
-    (url, control)
-}
-
 impl Shop {
     async fn open(test: TestDatabase) -> Shop {
         let database = test.database.clone();
         let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(now()));
-        let writer = LedgerWriter::start(&database, clock, WriterConfig::default())
-            .await
-            .unwrap()
-            .0;
-        let setup = CreditFiles::default().load().unwrap();
-        let credit = Arc::new(
-            CreditService::start(database.clone(), writer.clone(), setup)
-                .await
-                .unwrap(),
-        );
-        let account = Account::open(cny("5000.00"), Cycle::new(5, 20).unwrap()).unwrap();
-        let answer = credit
-            .operations
-            .open(
-                "open-1",
-                "open-1",
-                Some(CUSTOMER),
-                Some(&account),
-                now(),
-                |id| tally_service::credit::operations::Answer {
-                    kind: AnswerKind::Created,
-                    body: serde_json::json!({ "id": id }),
-                },
-            )
-            .await
-            .unwrap();
-        let credit_account = answer.body["id"].as_i64().unwrap();
-        let (url, bank) = bank().await;
-        let channel: Arc<dyn Channel> = Arc::new(
-            HttpChannel::new(HttpChannelConfig {
-                base_url: url,
-                timeout: std::time::Duration::from_millis(300),
-                secret: Secret::new(BANK_SECRET.to_string()),
-            })
-            .unwrap(),
-        );
+        let (writer, credit) = support::credit_service(&database, clock).await;
+        let credit_account = support::open_credit_line(&credit, cny("5000.00"), now()).await;
+        // Answers the bank loses arrive 1.5 s late, well after the channel's 300 ms timeout.
+        let (url, bank) = support::bank(1_500).await;
+        let channel = support::channel(url, std::time::Duration::from_millis(300));
         let payments = PaymentService::new(
             database.clone(),
             writer,
@@ -144,42 +94,14 @@ impl Shop {
 
     /// Puts `amount` in the customer's wallet, as a top-up through the channel would.
     async fn top_up(&self, amount: &str) -> AccountId {
-        let service = self
-            .payments
-            .accounts()
-            .service(
-                self.payments.database(),
-                self.payments.writer(),
-                Currency::CNY,
-            )
-            .await
-            .unwrap();
-        let wallet = self.wallet(true).await.unwrap();
-        self.payments
-            .writer()
-            .submit_as(
-                PAYMENTS_SERVICE,
-                format!("payments-test-top-up:{amount}"),
-                Command::PostEntry(NewEntry {
-                    description: "top-up".into(),
-                    metadata: BTreeMap::new(),
-                    legs: vec![
-                        NewLeg {
-                            account_id: service.channel_clearing,
-                            side: Side::Debit,
-                            amount: cny(amount),
-                        },
-                        NewLeg {
-                            account_id: wallet,
-                            side: Side::Credit,
-                            amount: cny(amount),
-                        },
-                    ],
-                }),
-            )
-            .await
-            .unwrap();
-        wallet
+        support::fund(
+            &self.payments,
+            Balance::Wallet,
+            cny(amount),
+            format!("payments-test-top-up:{amount}"),
+            "top-up",
+        )
+        .await
     }
 
     async fn wallet(&self, open: bool) -> Option<AccountId> {

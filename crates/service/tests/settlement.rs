@@ -16,27 +16,25 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
-use tally_credit::{Account, Cycle};
-use tally_ledger::{Command, NewEntry, NewLeg, Side};
 use tally_payments::settlement::business_date;
 use tally_payments::{
     CaptureMethod, FeeSchedule, FeeText, Funding, PaymentMethod, RefundPolicy, SettlementTerms,
     Share, Source,
 };
-use tally_service::credit::decision::{CreditFiles, CreditService};
-use tally_service::credit::operations::{Answer, AnswerKind};
-use tally_service::payments::accounts::{
-    merchant_code, Balance, MerchantBalance, PAYMENTS_SERVICE,
-};
+use tally_service::credit::decision::CreditService;
+use tally_service::payments::accounts::{merchant_code, Balance, MerchantBalance};
 use tally_service::payments::merchants::testing::{test_merchant, test_privacy};
 use tally_service::payments::settlement::SettlementOptions;
 use tally_service::payments::{
     ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentsConfig,
 };
 use tally_store::testing::TestDatabase;
-use tally_store::{Database, LedgerWriter, WriterConfig};
+use tally_store::Database;
 
-const CUSTOMER: &str = "shopper-1";
+mod support;
+
+use support::CUSTOMER;
+
 const MERCHANTS: [&str; 2] = ["shop-east", "shop-utc"];
 
 fn cny(minor: i64) -> Amount {
@@ -183,36 +181,8 @@ impl Shop {
     async fn open(test: TestDatabase) -> Shop {
         let database = test.database.clone();
         let clock = Arc::new(ManualClock::new(start()));
-        let writer = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
-            .await
-            .unwrap()
-            .0;
-        let credit = Arc::new(
-            CreditService::start(
-                database.clone(),
-                writer.clone(),
-                CreditFiles::default().load().unwrap(),
-            )
-            .await
-            .unwrap(),
-        );
-        let account = Account::open(cny(100_000_000), Cycle::new(5, 20).unwrap()).unwrap();
-        let answer = credit
-            .operations
-            .open(
-                "open-1",
-                "open-1",
-                Some(CUSTOMER),
-                Some(&account),
-                start(),
-                |id| Answer {
-                    kind: AnswerKind::Created,
-                    body: serde_json::json!({ "id": id }),
-                },
-            )
-            .await
-            .unwrap();
-        let credit_account = answer.body["id"].as_i64().unwrap();
+        let (writer, credit) = support::credit_service(&database, clock.clone()).await;
+        let credit_account = support::open_credit_line(&credit, cny(100_000_000), start()).await;
         let payments = PaymentService::new(
             database.clone(),
             writer,
@@ -258,54 +228,14 @@ impl Shop {
     }
 
     async fn top_up(&self, amount: Amount) {
-        let service = self
-            .payments
-            .accounts()
-            .service(
-                self.payments.database(),
-                self.payments.writer(),
-                Currency::CNY,
-            )
-            .await
-            .unwrap();
-        let wallet = self
-            .payments
-            .accounts()
-            .balance(
-                self.payments.database(),
-                self.payments.writer(),
-                Balance::Wallet,
-                CUSTOMER,
-                Currency::CNY,
-                true,
-            )
-            .await
-            .unwrap()
-            .unwrap();
-        self.payments
-            .writer()
-            .submit_as(
-                PAYMENTS_SERVICE,
-                "payments-test-top-up".into(),
-                Command::PostEntry(NewEntry {
-                    description: "top-up".into(),
-                    metadata: BTreeMap::new(),
-                    legs: vec![
-                        NewLeg {
-                            account_id: service.channel_clearing,
-                            side: Side::Debit,
-                            amount,
-                        },
-                        NewLeg {
-                            account_id: wallet,
-                            side: Side::Credit,
-                            amount,
-                        },
-                    ],
-                }),
-            )
-            .await
-            .unwrap();
+        support::fund(
+            &self.payments,
+            Balance::Wallet,
+            amount,
+            "payments-test-top-up".into(),
+            "top-up",
+        )
+        .await;
     }
 
     async fn balance_of(&self, merchant: &str, balance: MerchantBalance) -> i64 {

@@ -1,9 +1,20 @@
 //! Storage of the risk engine: rule set versions and activations, every event with its
-//! decision in decision order, list entries, and the case queue with its audit trail.
-//! The engine itself is in memory; on start the service rebuilds it from these tables.
+//! decision in decision order, list entries, and the case queue with its audit trail
+//! ([`cases`]), stolen-account claims ([`claims`]) and what confirmed cases publish to the
+//! consortium log ([`publications`]). The engine itself is in memory; on start the service
+//! rebuilds it from these tables.
 
+use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::StoreError;
+
+pub mod cases;
+pub mod claims;
+pub mod publications;
+
+pub use cases::{CaseLogRow, CaseQueue, CaseRow};
+pub use claims::ClaimRow;
+pub use publications::PublicationRow;
 
 /// An account-anomaly alert to raise in the transaction that stores a decision: one task in
 /// the collections queue for each credit account of the event's customer that is not closed,
@@ -67,77 +78,6 @@ pub struct ListEntryRow {
     pub expires_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CaseRow {
-    pub id: String,
-    pub kind: String,
-    pub priority: i64,
-    pub status: String,
-    pub customer: String,
-    pub event_sequence: Option<i64>,
-    pub summary: String,
-    pub assignee: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-/// A stolen-account claim beside its case (see migration `stolen_account_claims`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct ClaimRow {
-    pub case_id: String,
-    /// Microseconds since the epoch.
-    pub compromised_at: Option<i64>,
-    pub police_reference: Option<String>,
-    /// How far the customer's credit lines followed the case: none, frozen, confirmed,
-    /// ended, restoring, restored.
-    pub followed_up: String,
-    pub restored_at: Option<i64>,
-    pub restored_by: Option<String>,
-}
-
-/// An identifier a confirmed case publishes to the consortium log (the outbox of migration
-/// `consortium_publications`).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct PublicationRow {
-    pub id: String,
-    pub case_id: String,
-    /// The consortium's identifier kind (`device`).
-    pub kind: String,
-    /// The identifier as the events carry it.
-    pub identifier: String,
-    pub risk_type: String,
-    pub severity: i32,
-    /// When the record stops being live, Unix seconds.
-    pub expires_at: i64,
-    pub created_at: i64,
-    /// pending, published or refused.
-    pub status: String,
-    /// The signed request, base64, once signed (stored before it is sent).
-    pub request: Option<String>,
-    /// The salt of the request's identifier commitment, hex.
-    pub salt: Option<String>,
-    /// The log's size when the request was signed: where to look for it in the log.
-    pub search_from: Option<i64>,
-    pub record_index: Option<i64>,
-    pub published_at: Option<i64>,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-}
-
-const PUBLICATION_COLUMNS: &str = "SELECT id, case_id, kind, identifier, risk_type, severity, \
-    expires_at, created_at, status, request, salt, search_from, record_index, published_at, \
-    attempts, last_error FROM consortium_publications";
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct CaseLogRow {
-    pub id: String,
-    pub case_id: String,
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub note: String,
-}
-
 /// A request to make a rule set version live, and its decision: the maker (who asked) and
 /// the checker (who approved or rejected) are different API keys.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -155,754 +95,146 @@ pub struct ActivationRequestRow {
     pub decided_by_key: Option<String>,
 }
 
-/// Which cases one page of the queue shows: a status, optionally a kind and the key that
-/// claimed them, and the page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaseQueue {
-    pub status: String,
-    pub kind: Option<String>,
-    pub assignee_key: Option<String>,
-    pub limit: i64,
-    pub offset: i64,
-    /// A sort of [`crate::lists::CASE_SORTS`] and its direction (its own offset and limit
-    /// are not used); `None`: by priority, then oldest first.
-    pub sort: Option<crate::lists::ListPage>,
+/// Writes a line of a case's audit trail on `$executor` (a transaction).
+macro_rules! insert_log {
+    ($executor:expr, $log:expr) => {{
+        let log: &CaseLogRow = $log;
+        sqlx::query(
+            "INSERT INTO risk_case_log (id, case_id, at, actor, action, note) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&log.id)
+        .bind(&log.case_id)
+        .bind(log.at)
+        .bind(&log.actor)
+        .bind(&log.action)
+        .bind(&log.note)
+        .execute($executor)
+        .await?;
+    }};
 }
+pub(crate) use insert_log;
 
-impl CaseQueue {
-    /// The queue's `ORDER BY`, from a fixed set of columns, ending with the id.
-    fn order(&self) -> String {
-        match &self.sort {
-            None => "ORDER BY priority, created_at, id".to_string(),
-            Some(page) => crate::lists::order_by(
-                page,
-                &[
-                    ("priority", "priority"),
-                    ("created_at", "created_at"),
-                    ("kind", "kind"),
-                    ("customer", "customer"),
-                    ("assignee", "assignee"),
-                ],
-                "id",
-            ),
+/// Writes a new case and the first line of its trail on `$executor` (a transaction).
+macro_rules! insert_case {
+    ($executor:expr, $case:expr, $log:expr) => {{
+        let case: &CaseRow = $case;
+        sqlx::query(
+            "INSERT INTO risk_cases (id, kind, priority, status, customer, event_sequence, summary, \
+             assignee, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&case.id)
+        .bind(&case.kind)
+        .bind(case.priority)
+        .bind(&case.status)
+        .bind(&case.customer)
+        .bind(case.event_sequence)
+        .bind(&case.summary)
+        .bind(&case.assignee)
+        .bind(case.created_at)
+        .bind(case.updated_at)
+        .execute($executor)
+        .await?;
+        insert_log!($executor, $log);
+    }};
+}
+pub(crate) use insert_case;
+
+/// Writes a live list entry on `$executor` (a transaction).
+macro_rules! insert_list_entry {
+    ($executor:expr, $entry:expr) => {{
+        let entry: &ListEntryRow = $entry;
+        // The entry replaces a live one of the same kind, field and value, as in the
+        // engine: that one is marked removed by this addition.
+        sqlx::query(
+            "UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 \
+             WHERE kind = $3 AND field = $4 AND value = $5 AND removed_at IS NULL",
+        )
+        .bind(entry.added_at)
+        .bind(&entry.added_by)
+        .bind(&entry.kind)
+        .bind(&entry.field)
+        .bind(&entry.value)
+        .execute($executor)
+        .await?;
+        sqlx::query(
+            "INSERT INTO risk_list_entries (id, kind, field, value, reason, source, added_at, added_by, \
+             expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&entry.id)
+        .bind(&entry.kind)
+        .bind(&entry.field)
+        .bind(&entry.value)
+        .bind(&entry.reason)
+        .bind(&entry.source)
+        .bind(entry.added_at)
+        .bind(&entry.added_by)
+        .bind(entry.expires_at)
+        .execute($executor)
+        .await?;
+    }};
+}
+pub(crate) use insert_list_entry;
+
+/// Raises an anomaly alert on `$executor` (a transaction): one collections task per credit
+/// account of the customer that is not closed.
+macro_rules! insert_alert {
+    ($executor:expr, $alert:expr) => {{
+        let alert: &AnomalyAlertRow = $alert;
+        let accounts: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM credit_accounts WHERE customer_id = $1 ORDER BY id",
+        )
+        .bind(&alert.customer)
+        .fetch_all($executor)
+        .await?;
+        for (id, state) in accounts {
+            let account = crate::credit::decode(id, &state)?;
+            if account.status == tally_credit::AccountStatus::Closed {
+                continue;
+            }
+            let currency = account.currency.code();
+            let amount_minor = match (&alert.currency, alert.amount_minor) {
+                (Some(code), Some(minor)) if code == currency => minor,
+                _ => 0,
+            };
+            sqlx::query(
+                "INSERT INTO credit_contact_tasks (account_id, business_date, kind, reason, \
+                 bucket, days_past_due, amount_minor, currency, priority, status, created_at, \
+                 risk_event_id) VALUES ($1, $2, 'alert', $3, $4, $5, $6, $7, $8, 'open', $9, $10) \
+                 ON CONFLICT (account_id, business_date, kind, reason) DO NOTHING",
+            )
+            .bind(id)
+            .bind(&alert.business_date)
+            .bind(&alert.reason)
+            .bind(crate::credit::bucket_name(account.bucket))
+            .bind(account.days_past_due)
+            .bind(amount_minor)
+            .bind(currency)
+            .bind(alert.priority)
+            .bind(alert.created_at)
+            .bind(&alert.event_id)
+            .execute($executor)
+            .await?;
         }
-    }
+    }};
 }
 
-macro_rules! risk_sql {
-    ($module:ident, $database:ty) => {
-        mod $module {
-            use super::*;
-            use sqlx::Pool;
+const EVENT_COLUMNS: &str = "SELECT sequence, event_id, customer, at, body, action, \
+    version, decision, decided_at FROM risk_events";
+pub(crate) const LIST_COLUMNS: &str = "SELECT id, kind, field, value, reason, source, added_at, \
+    added_by, expires_at FROM risk_list_entries";
+const REQUEST_COLUMNS: &str = "SELECT id, version, note, requested_at, requested_by, \
+    requested_by_key, status, decided_at, decided_by, decided_by_key \
+    FROM risk_activation_requests";
 
-            const CASE_COLUMNS: &str = "SELECT id, kind, priority, status, customer, event_sequence, \
-                summary, assignee, created_at, updated_at FROM risk_cases";
-            const EVENT_COLUMNS: &str = "SELECT sequence, event_id, customer, at, body, action, \
-                version, decision, decided_at FROM risk_events";
-            const LIST_COLUMNS: &str = "SELECT id, kind, field, value, reason, source, added_at, \
-                added_by, expires_at FROM risk_list_entries";
-            const CLAIM_COLUMNS: &str = "SELECT case_id, compromised_at, police_reference, \
-                followed_up, restored_at, restored_by FROM stolen_account_claims";
-
-            pub async fn rule_sets(pool: &Pool<$database>) -> Result<Vec<(i64, String)>, StoreError> {
-                Ok(sqlx::query_as("SELECT version, source FROM risk_rule_sets ORDER BY version")
-                    .fetch_all(pool)
-                    .await?)
-            }
-
-            pub async fn insert_rule_set(
-                pool: &Pool<$database>,
-                version: i64,
-                source: &str,
-                at: i64,
-                by: &str,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO risk_rule_sets (version, source, uploaded_at, uploaded_by) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(version)
-                .bind(source)
-                .bind(at)
-                .bind(by)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn active_version(pool: &Pool<$database>) -> Result<Option<i64>, StoreError> {
-                let row: Option<(i64,)> = sqlx::query_as(
-                    "SELECT version FROM risk_activations ORDER BY activated_at DESC, id DESC LIMIT 1",
-                )
-                .fetch_optional(pool)
-                .await?;
-                Ok(row.map(|(version,)| version))
-            }
-
-            pub async fn insert_activation(
-                pool: &Pool<$database>,
-                id: &str,
-                version: i64,
-                at: i64,
-                by: &str,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO risk_activations (id, version, activated_at, activated_by) VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id)
-                .bind(version)
-                .bind(at)
-                .bind(by)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-
-            const REQUEST_COLUMNS: &str = "SELECT id, version, note, requested_at, requested_by, \
-                requested_by_key, status, decided_at, decided_by, decided_by_key \
-                FROM risk_activation_requests";
-
-            pub async fn insert_activation_request(
-                pool: &Pool<$database>,
-                request: &ActivationRequestRow,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO risk_activation_requests (id, version, note, requested_at, \
-                     requested_by, requested_by_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&request.id)
-                .bind(request.version)
-                .bind(&request.note)
-                .bind(request.requested_at)
-                .bind(&request.requested_by)
-                .bind(&request.requested_by_key)
-                .bind(&request.status)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn activation_request(
-                pool: &Pool<$database>,
-                id: &str,
-            ) -> Result<Option<ActivationRequestRow>, StoreError> {
-                let sql = format!("{REQUEST_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
-            }
-
-            pub async fn activation_requests(
-                pool: &Pool<$database>,
-                limit: i64,
-            ) -> Result<Vec<ActivationRequestRow>, StoreError> {
-                let sql = format!("{REQUEST_COLUMNS} ORDER BY requested_at DESC, id DESC LIMIT $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?)
-            }
-
-            /// Decides a pending request (by a key other than the requester's); when it is
-            /// approved, stores the activation with it, in one transaction. False when the
-            /// request was not pending any more, or the decider is the requester.
-            pub async fn decide_activation_request(
-                pool: &Pool<$database>,
-                decided: &ActivationRequestRow,
-                activation_id: Option<&str>,
-            ) -> Result<bool, StoreError> {
-                let mut transaction = pool.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE risk_activation_requests SET status = $2, decided_at = $3, \
-                     decided_by = $4, decided_by_key = $5 WHERE id = $1 AND status = 'pending' \
-                     AND ($2 <> 'approved' OR requested_by_key <> $5)",
-                )
-                .bind(&decided.id)
-                .bind(&decided.status)
-                .bind(decided.decided_at)
-                .bind(&decided.decided_by)
-                .bind(&decided.decided_by_key)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-                if updated != 1 {
-                    transaction.rollback().await?;
-                    return Ok(false);
-                }
-                if let Some(activation_id) = activation_id {
-                    sqlx::query(
-                        "INSERT INTO risk_activations (id, version, activated_at, activated_by, \
-                         request_id) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(activation_id)
-                    .bind(decided.version)
-                    .bind(decided.decided_at)
-                    .bind(&decided.decided_by)
-                    .bind(&decided.id)
-                    .execute(&mut *transaction)
-                    .await?;
-                }
-                transaction.commit().await?;
-                Ok(true)
-            }
-
-            pub async fn last_sequence(pool: &Pool<$database>) -> Result<i64, StoreError> {
-                let (last,): (Option<i64>,) = sqlx::query_as("SELECT MAX(sequence) FROM risk_events")
-                    .fetch_one(pool)
-                    .await?;
-                Ok(last.unwrap_or(0))
-            }
-
-            pub async fn events_since(pool: &Pool<$database>, at: i64) -> Result<Vec<EventRow>, StoreError> {
-                let sql = format!("{EVENT_COLUMNS} WHERE at >= $1 ORDER BY sequence");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(at).fetch_all(pool).await?)
-            }
-
-            pub async fn event(pool: &Pool<$database>, sequence: i64) -> Result<Option<EventRow>, StoreError> {
-                let sql = format!("{EVENT_COLUMNS} WHERE sequence = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(sequence).fetch_optional(pool).await?)
-            }
-
-            pub async fn event_by_id(pool: &Pool<$database>, event_id: &str) -> Result<Option<EventRow>, StoreError> {
-                let sql = format!("{EVENT_COLUMNS} WHERE event_id = $1 ORDER BY sequence LIMIT 1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id).fetch_optional(pool).await?)
-            }
-
-            pub async fn event_case(pool: &Pool<$database>, sequence: i64) -> Result<Option<String>, StoreError> {
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT id FROM risk_cases WHERE event_sequence = $1 \
-                     AND kind IN ('review', 'hold_delivery') ORDER BY created_at, id LIMIT 1",
-                )
-                .bind(sequence)
-                .fetch_optional(pool)
-                .await?;
-                Ok(row.map(|(id,)| id))
-            }
-
-            pub async fn customer_events(
-                pool: &Pool<$database>,
-                customer: &str,
-                limit: i64,
-            ) -> Result<Vec<EventRow>, StoreError> {
-                let sql = format!("{EVENT_COLUMNS} WHERE customer = $1 ORDER BY sequence DESC LIMIT $2");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).bind(limit).fetch_all(pool).await?)
-            }
-
-            /// Stores events with their decisions, and the cases they open, in one transaction.
-            pub async fn insert_events(
-                pool: &Pool<$database>,
-                items: &[DecisionRows],
-            ) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                for (event, case, alerts) in items {
-                    sqlx::query(
-                        "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
-                         decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    )
-                    .bind(event.sequence)
-                    .bind(&event.event_id)
-                    .bind(&event.customer)
-                    .bind(event.at)
-                    .bind(&event.body)
-                    .bind(&event.action)
-                    .bind(event.version)
-                    .bind(&event.decision)
-                    .bind(event.decided_at)
-                    .execute(&mut *transaction)
-                    .await?;
-                    if let Some((case, log)) = case {
-                        insert_case_in(&mut transaction, case, log).await?;
-                    }
-                    for alert in alerts {
-                        insert_alert_in(&mut transaction, alert).await?;
-                    }
-                }
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            async fn insert_alert_in(
-                transaction: &mut sqlx::Transaction<'_, $database>,
-                alert: &AnomalyAlertRow,
-            ) -> Result<(), StoreError> {
-                let accounts: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT id, state FROM credit_accounts WHERE customer_id = $1 ORDER BY id",
-                )
-                .bind(&alert.customer)
-                .fetch_all(&mut **transaction)
-                .await?;
-                for (id, state) in accounts {
-                    let account = crate::credit::decode(id, &state)?;
-                    if account.status == tally_credit::AccountStatus::Closed {
-                        continue;
-                    }
-                    let currency = account.currency.code();
-                    let amount_minor = match (&alert.currency, alert.amount_minor) {
-                        (Some(code), Some(minor)) if code == currency => minor,
-                        _ => 0,
-                    };
-                    sqlx::query(
-                        "INSERT INTO credit_contact_tasks (account_id, business_date, kind, reason, \
-                         bucket, days_past_due, amount_minor, currency, priority, status, created_at, \
-                         risk_event_id) VALUES ($1, $2, 'alert', $3, $4, $5, $6, $7, $8, 'open', $9, $10) \
-                         ON CONFLICT (account_id, business_date, kind, reason) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(&alert.business_date)
-                    .bind(&alert.reason)
-                    .bind(crate::credit::bucket_name(account.bucket))
-                    .bind(account.days_past_due)
-                    .bind(amount_minor)
-                    .bind(currency)
-                    .bind(alert.priority)
-                    .bind(alert.created_at)
-                    .bind(&alert.event_id)
-                    .execute(&mut **transaction)
-                    .await?;
-                }
-                Ok(())
-            }
-
-            async fn insert_case_in(
-                transaction: &mut sqlx::Transaction<'_, $database>,
-                case: &CaseRow,
-                log: &CaseLogRow,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO risk_cases (id, kind, priority, status, customer, event_sequence, summary, \
-                     assignee, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(&case.id)
-                .bind(&case.kind)
-                .bind(case.priority)
-                .bind(&case.status)
-                .bind(&case.customer)
-                .bind(case.event_sequence)
-                .bind(&case.summary)
-                .bind(&case.assignee)
-                .bind(case.created_at)
-                .bind(case.updated_at)
-                .execute(&mut **transaction)
-                .await?;
-                insert_log_in(transaction, log).await
-            }
-
-            async fn insert_log_in(
-                transaction: &mut sqlx::Transaction<'_, $database>,
-                log: &CaseLogRow,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO risk_case_log (id, case_id, at, actor, action, note) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&log.id)
-                .bind(&log.case_id)
-                .bind(log.at)
-                .bind(&log.actor)
-                .bind(&log.action)
-                .bind(&log.note)
-                .execute(&mut **transaction)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn insert_case(pool: &Pool<$database>, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                insert_case_in(&mut transaction, case, log).await?;
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            pub async fn insert_claim(pool: &Pool<$database>, case: &CaseRow, log: &CaseLogRow, claim: &ClaimRow) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                insert_case_in(&mut transaction, case, log).await?;
-                sqlx::query(
-                    "INSERT INTO stolen_account_claims \
-                     (case_id, compromised_at, police_reference, followed_up, restored_at, restored_by) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&claim.case_id)
-                .bind(claim.compromised_at)
-                .bind(&claim.police_reference)
-                .bind(&claim.followed_up)
-                .bind(claim.restored_at)
-                .bind(&claim.restored_by)
-                .execute(&mut *transaction)
-                .await?;
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            pub async fn claim(pool: &Pool<$database>, case_id: &str) -> Result<Option<ClaimRow>, StoreError> {
-                let sql = format!("{CLAIM_COLUMNS} WHERE case_id = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_optional(pool).await?)
-            }
-
-            /// Claims whose credit lines have not yet followed their case's status.
-            pub async fn claims_to_follow_up(pool: &Pool<$database>) -> Result<Vec<ClaimRow>, StoreError> {
-                let sql = format!(
-                    "{CLAIM_COLUMNS} WHERE followed_up <> (CASE \
-                       WHEN restored_at IS NOT NULL THEN 'restored' \
-                       WHEN (SELECT status FROM risk_cases WHERE id = case_id) = 'approved' THEN 'confirmed' \
-                       WHEN (SELECT status FROM risk_cases WHERE id = case_id) = 'rejected' THEN 'ended' \
-                       ELSE 'frozen' END) ORDER BY case_id"
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?)
-            }
-
-            pub async fn set_claim_followed_up(pool: &Pool<$database>, case_id: &str, followed_up: &str) -> Result<(), StoreError> {
-                sqlx::query("UPDATE stolen_account_claims SET followed_up = $1 WHERE case_id = $2")
-                    .bind(followed_up)
-                    .bind(case_id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-
-            /// Records the re-verification of a confirmed claim's customer, removes the block
-            /// list entries the case added and logs the step, in one transaction. The removed
-            /// entries, or `None` when the claim was restored before.
-            pub async fn restore_claim(
-                pool: &Pool<$database>,
-                case_id: &str,
-                log: &CaseLogRow,
-            ) -> Result<Option<Vec<ListEntryRow>>, StoreError> {
-                let mut transaction = pool.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE stolen_account_claims SET restored_at = $1, restored_by = $2, \
-                     followed_up = 'restoring' WHERE case_id = $3 AND restored_at IS NULL",
-                )
-                .bind(log.at)
-                .bind(&log.actor)
-                .bind(case_id)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-                if updated != 1 {
-                    transaction.rollback().await?;
-                    return Ok(None);
-                }
-                let source = format!("case {case_id}");
-                let sql = format!("{LIST_COLUMNS} WHERE source = $1 AND kind = 'block' AND removed_at IS NULL");
-                let removed: Vec<ListEntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(&source)
-                    .fetch_all(&mut *transaction)
-                    .await?;
-                sqlx::query(
-                    "UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 \
-                     WHERE source = $3 AND kind = 'block' AND removed_at IS NULL",
-                )
-                .bind(log.at)
-                .bind(&log.actor)
-                .bind(&source)
-                .execute(&mut *transaction)
-                .await?;
-                insert_log_in(&mut transaction, log).await?;
-                transaction.commit().await?;
-                Ok(Some(removed))
-            }
-
-            /// Moves a case from `expected_status` to its new state, with a log line; `false`
-            /// when the case was not in `expected_status` (someone else moved it first).
-            pub async fn update_case(
-                pool: &Pool<$database>,
-                case: &CaseRow,
-                expected_status: &str,
-                log: &CaseLogRow,
-                entry: Option<&ListEntryRow>,
-                assignee_key: Option<&str>,
-                publications: &[PublicationRow],
-            ) -> Result<bool, StoreError> {
-                let mut transaction = pool.begin().await?;
-                let updated = sqlx::query(
-                    "UPDATE risk_cases SET status = $1, assignee = $2, updated_at = $3, \
-                     assignee_key = COALESCE($6, assignee_key) WHERE id = $4 AND status = $5",
-                )
-                .bind(&case.status)
-                .bind(&case.assignee)
-                .bind(case.updated_at)
-                .bind(&case.id)
-                .bind(expected_status)
-                .bind(assignee_key)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-                if updated != 1 {
-                    transaction.rollback().await?;
-                    return Ok(false);
-                }
-                insert_log_in(&mut transaction, log).await?;
-                if let Some(entry) = entry {
-                    insert_list_entry_in(&mut transaction, entry).await?;
-                }
-                for publication in publications {
-                    sqlx::query(
-                        "INSERT INTO consortium_publications (id, case_id, kind, identifier, \
-                         risk_type, severity, expires_at, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (case_id, kind, identifier) DO NOTHING",
-                    )
-                    .bind(&publication.id)
-                    .bind(&publication.case_id)
-                    .bind(&publication.kind)
-                    .bind(&publication.identifier)
-                    .bind(&publication.risk_type)
-                    .bind(publication.severity)
-                    .bind(publication.expires_at)
-                    .bind(publication.created_at)
-                    .execute(&mut *transaction)
-                    .await?;
-                }
-                transaction.commit().await?;
-                Ok(true)
-            }
-
-            /// Publications not yet published or refused, oldest first.
-            pub async fn pending_publications(pool: &Pool<$database>, limit: i64) -> Result<Vec<PublicationRow>, StoreError> {
-                let sql = format!("{PUBLICATION_COLUMNS} WHERE status = 'pending' ORDER BY created_at, id LIMIT $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?)
-            }
-
-            /// The publications of case `case_id`, in the order they were written.
-            pub async fn case_publications(pool: &Pool<$database>, case_id: &str) -> Result<Vec<PublicationRow>, StoreError> {
-                let sql = format!("{PUBLICATION_COLUMNS} WHERE case_id = $1 ORDER BY created_at, id");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(case_id).fetch_all(pool).await?)
-            }
-
-            /// Stores the signed request of a pending publication before it is sent; false
-            /// when the row already has one (or is no longer pending).
-            pub async fn sign_publication(
-                pool: &Pool<$database>,
-                id: &str,
-                request: Option<&str>,
-                salt: Option<&str>,
-                search_from: Option<i64>,
-                expected: Option<&str>,
-            ) -> Result<bool, StoreError> {
-                let done = sqlx::query(
-                    "UPDATE consortium_publications SET request = $1, salt = $2, search_from = $3 \
-                     WHERE id = $4 AND status = 'pending' AND request IS NOT DISTINCT FROM $5",
-                )
-                .bind(request)
-                .bind(salt)
-                .bind(search_from)
-                .bind(id)
-                .bind(expected)
-                .execute(pool)
-                .await?;
-                Ok(done.rows_affected() == 1)
-            }
-
-            /// A failed attempt: counted, with its error.
-            pub async fn publication_attempt_failed(pool: &Pool<$database>, id: &str, error: &str) -> Result<(), StoreError> {
-                sqlx::query("UPDATE consortium_publications SET attempts = attempts + 1, last_error = $1 WHERE id = $2")
-                    .bind(error)
-                    .bind(id)
-                    .execute(pool)
-                    .await?;
-                Ok(())
-            }
-
-            /// A publication published (`record_index`) or refused for good (`None`, with
-            /// `error`), with the line of its case's trail, in one transaction; false when
-            /// it was no longer pending.
-            pub async fn finish_publication(
-                pool: &Pool<$database>,
-                id: &str,
-                record_index: Option<i64>,
-                at: i64,
-                error: Option<&str>,
-                log: &CaseLogRow,
-            ) -> Result<bool, StoreError> {
-                let mut transaction = pool.begin().await?;
-                let status = if record_index.is_some() { "published" } else { "refused" };
-                let done = sqlx::query(
-                    "UPDATE consortium_publications SET status = $1, record_index = $2, \
-                     published_at = $3, last_error = COALESCE($4, last_error), attempts = attempts + 1 \
-                     WHERE id = $5 AND status = 'pending'",
-                )
-                .bind(status)
-                .bind(record_index)
-                .bind(record_index.map(|_| at))
-                .bind(error)
-                .bind(id)
-                .execute(&mut *transaction)
-                .await?;
-                if done.rows_affected() != 1 {
-                    transaction.rollback().await?;
-                    return Ok(false);
-                }
-                insert_log_in(&mut transaction, log).await?;
-                transaction.commit().await?;
-                Ok(true)
-            }
-
-            pub async fn add_case_note(pool: &Pool<$database>, log: &CaseLogRow) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                insert_log_in(&mut transaction, log).await?;
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            pub async fn case(pool: &Pool<$database>, id: &str) -> Result<Option<CaseRow>, StoreError> {
-                let sql = format!("{CASE_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
-            }
-
-            pub async fn case_assignee_key(pool: &Pool<$database>, id: &str) -> Result<Option<String>, StoreError> {
-                let row: Option<(Option<String>,)> =
-                    sqlx::query_as("SELECT assignee_key FROM risk_cases WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(pool)
-                        .await?;
-                Ok(row.and_then(|(key,)| key))
-            }
-
-            pub async fn cases(pool: &Pool<$database>, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
-                let sql = format!("{CASE_COLUMNS} WHERE status = $1 ORDER BY priority, created_at, id LIMIT $2");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(status).bind(limit).fetch_all(pool).await?)
-            }
-
-            pub async fn case_queue(pool: &Pool<$database>, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
-                // A NULL parameter leaves its condition out.
-                let order = queue.order();
-                let sql = format!(
-                    "{CASE_COLUMNS} WHERE status = $1 AND ($2 IS NULL OR kind = $2) \
-                     AND ($3 IS NULL OR assignee_key = $3) \
-                     {order} LIMIT $4 OFFSET $5"
-                );
-                // Fixed column list and order columns; the filters are bound parameters.
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(&queue.status)
-                    .bind(&queue.kind)
-                    .bind(&queue.assignee_key)
-                    .bind(queue.limit)
-                    .bind(queue.offset)
-                    .fetch_all(pool)
-                    .await?)
-            }
-
-            pub async fn customer_cases(
-                pool: &Pool<$database>,
-                customer: &str,
-                limit: i64,
-            ) -> Result<Vec<CaseRow>, StoreError> {
-                let sql = format!("{CASE_COLUMNS} WHERE customer = $1 ORDER BY created_at DESC, id LIMIT $2");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).bind(limit).fetch_all(pool).await?)
-            }
-
-            pub async fn case_log(pool: &Pool<$database>, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
-                Ok(sqlx::query_as(
-                    "SELECT id, case_id, at, actor, action, note FROM risk_case_log WHERE case_id = $1 ORDER BY at, id",
-                )
-                .bind(case_id)
-                .fetch_all(pool)
-                .await?)
-            }
-
-            pub async fn insert_list_entry(pool: &Pool<$database>, entry: &ListEntryRow) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                insert_list_entry_in(&mut transaction, entry).await?;
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            async fn insert_list_entry_in(
-                transaction: &mut sqlx::Transaction<'_, $database>,
-                entry: &ListEntryRow,
-            ) -> Result<(), StoreError> {
-                // The entry replaces a live one of the same kind, field and value, as in the
-                // engine: that one is marked removed by this addition.
-                sqlx::query(
-                    "UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 \
-                     WHERE kind = $3 AND field = $4 AND value = $5 AND removed_at IS NULL",
-                )
-                .bind(entry.added_at)
-                .bind(&entry.added_by)
-                .bind(&entry.kind)
-                .bind(&entry.field)
-                .bind(&entry.value)
-                .execute(&mut **transaction)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO risk_list_entries (id, kind, field, value, reason, source, added_at, added_by, \
-                     expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&entry.id)
-                .bind(&entry.kind)
-                .bind(&entry.field)
-                .bind(&entry.value)
-                .bind(&entry.reason)
-                .bind(&entry.source)
-                .bind(entry.added_at)
-                .bind(&entry.added_by)
-                .bind(entry.expires_at)
-                .execute(&mut **transaction)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn remove_list_entry(
-                pool: &Pool<$database>,
-                id: &str,
-                at: i64,
-                by: &str,
-            ) -> Result<Option<ListEntryRow>, StoreError> {
-                let sql = format!("{LIST_COLUMNS} WHERE id = $1 AND removed_at IS NULL");
-                let entry: Option<ListEntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
-                if entry.is_some() {
-                    sqlx::query("UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 WHERE id = $3")
-                        .bind(at)
-                        .bind(by)
-                        .bind(id)
-                        .execute(pool)
-                        .await?;
-                }
-                Ok(entry)
-            }
-
-            pub async fn live_list_entries(
-                pool: &Pool<$database>,
-                now: i64,
-            ) -> Result<Vec<ListEntryRow>, StoreError> {
-                let sql = format!(
-                    "{LIST_COLUMNS} WHERE removed_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > $1) ORDER BY added_at, id"
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?)
-            }
-
-            pub async fn customer_blocked(
-                pool: &Pool<$database>,
-                customer: &str,
-                now: i64,
-            ) -> Result<bool, StoreError> {
-                let (count,): (i64,) = sqlx::query_as(
-                    "SELECT COUNT(*) FROM risk_list_entries WHERE kind = 'block' \
-                     AND field = 'customer' AND value = $1 AND removed_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > $2)",
-                )
-                .bind(customer)
-                .bind(now)
-                .fetch_one(pool)
-                .await?;
-                Ok(count > 0)
-            }
-        }
-    };
-}
-
-risk_sql!(sqlite, sqlx::Sqlite);
-risk_sql!(postgres, sqlx::Postgres);
-
-macro_rules! on_pool {
-    ($database:expr, $function:ident ( $($argument:expr),* )) => {
-        match $database {
-            Database::Sqlite(pool) => sqlite::$function(pool, $($argument),*).await,
-            Database::Postgres(pool) => postgres::$function(pool, $($argument),*).await,
-        }
-    };
-}
-
-/// The risk tables of a database.
+/// The risk tables of a database. Its methods are in this file (rule sets and their
+/// activation, events and decisions, lists) and in [`cases`], [`claims`] and
+/// [`publications`]; each statement is written once and runs on either backend.
 #[derive(Debug, Clone)]
 pub struct RiskStore {
     database: Database,
 }
 
+/// Rule set versions and their activation under four eyes.
 impl RiskStore {
     /// The database it stores in.
     pub fn database(&self) -> &Database {
@@ -914,7 +246,11 @@ impl RiskStore {
     }
 
     pub async fn rule_sets(&self) -> Result<Vec<(i64, String)>, StoreError> {
-        on_pool!(&self.database, rule_sets())
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as("SELECT version, source FROM risk_rule_sets ORDER BY version")
+                .fetch_all(pool)
+                .await?)
+        })
     }
 
     pub async fn insert_rule_set(
@@ -924,11 +260,29 @@ impl RiskStore {
         at: i64,
         by: &str,
     ) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_rule_set(version, source, at, by))
+        on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO risk_rule_sets (version, source, uploaded_at, uploaded_by) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(version)
+            .bind(source)
+            .bind(at)
+            .bind(by)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn active_version(&self) -> Result<Option<i64>, StoreError> {
-        on_pool!(&self.database, active_version())
+        let row: Option<(i64,)> = on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT version FROM risk_activations ORDER BY activated_at DESC, id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(version,)| version))
     }
 
     pub async fn insert_activation(
@@ -938,21 +292,50 @@ impl RiskStore {
         by: &str,
     ) -> Result<(), StoreError> {
         let id = uuid::Uuid::now_v7().to_string();
-        on_pool!(&self.database, insert_activation(&id, version, at, by))
+        on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO risk_activations (id, version, activated_at, activated_by) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&id)
+            .bind(version)
+            .bind(at)
+            .bind(by)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn insert_activation_request(
         &self,
         request: &ActivationRequestRow,
     ) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_activation_request(request))
+        on_pool!(&self.database, pool => {
+            sqlx::query(
+                "INSERT INTO risk_activation_requests (id, version, note, requested_at, \
+                 requested_by, requested_by_key, status) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&request.id)
+            .bind(request.version)
+            .bind(&request.note)
+            .bind(request.requested_at)
+            .bind(&request.requested_by)
+            .bind(&request.requested_by_key)
+            .bind(&request.status)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
     }
 
     pub async fn activation_request(
         &self,
         id: &str,
     ) -> Result<Option<ActivationRequestRow>, StoreError> {
-        on_pool!(&self.database, activation_request(id))
+        let sql = format!("{REQUEST_COLUMNS} WHERE id = $1");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
+        })
     }
 
     /// The latest `limit` requests, newest first.
@@ -960,7 +343,10 @@ impl RiskStore {
         &self,
         limit: i64,
     ) -> Result<Vec<ActivationRequestRow>, StoreError> {
-        on_pool!(&self.database, activation_requests(limit))
+        let sql = format!("{REQUEST_COLUMNS} ORDER BY requested_at DESC, id DESC LIMIT $1");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?)
+        })
     }
 
     /// Stores the decision on a pending request (`decided` carries it), with the activation
@@ -972,32 +358,89 @@ impl RiskStore {
     ) -> Result<bool, StoreError> {
         let activation_id =
             (decided.status == "approved").then(|| uuid::Uuid::now_v7().to_string());
-        on_pool!(
-            &self.database,
-            decide_activation_request(decided, activation_id.as_deref())
-        )
+        on_pool!(&self.database, pool => {
+            let mut transaction = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE risk_activation_requests SET status = $2, decided_at = $3, \
+                 decided_by = $4, decided_by_key = $5 WHERE id = $1 AND status = 'pending' \
+                 AND ($2 <> 'approved' OR requested_by_key <> $5)",
+            )
+            .bind(&decided.id)
+            .bind(&decided.status)
+            .bind(decided.decided_at)
+            .bind(&decided.decided_by)
+            .bind(&decided.decided_by_key)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                transaction.rollback().await?;
+                return Ok(false);
+            }
+            if let Some(activation_id) = &activation_id {
+                sqlx::query(
+                    "INSERT INTO risk_activations (id, version, activated_at, activated_by, \
+                     request_id) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(activation_id)
+                .bind(decided.version)
+                .bind(decided.decided_at)
+                .bind(&decided.decided_by)
+                .bind(&decided.id)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            transaction.commit().await?;
+            Ok(true)
+        })
     }
+}
 
+/// Events with their decisions, in decision order.
+impl RiskStore {
     pub async fn last_sequence(&self) -> Result<i64, StoreError> {
-        on_pool!(&self.database, last_sequence())
+        let (last,): (Option<i64>,) = on_pool!(&self.database, pool => {
+            sqlx::query_as("SELECT MAX(sequence) FROM risk_events")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(last.unwrap_or(0))
     }
 
     pub async fn events_since(&self, at: i64) -> Result<Vec<EventRow>, StoreError> {
-        on_pool!(&self.database, events_since(at))
+        let sql = format!("{EVENT_COLUMNS} WHERE at >= $1 ORDER BY sequence");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(at).fetch_all(pool).await?)
+        })
     }
 
     pub async fn event(&self, sequence: i64) -> Result<Option<EventRow>, StoreError> {
-        on_pool!(&self.database, event(sequence))
+        let sql = format!("{EVENT_COLUMNS} WHERE sequence = $1");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(sequence).fetch_optional(pool).await?)
+        })
     }
 
     /// The first stored event with this client id, if any.
     pub async fn event_by_id(&self, event_id: &str) -> Result<Option<EventRow>, StoreError> {
-        on_pool!(&self.database, event_by_id(event_id))
+        let sql = format!("{EVENT_COLUMNS} WHERE event_id = $1 ORDER BY sequence LIMIT 1");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(event_id).fetch_optional(pool).await?)
+        })
     }
 
     /// The case (review or hold delivery) the decision on event `sequence` opened, if any.
     pub async fn event_case(&self, sequence: i64) -> Result<Option<String>, StoreError> {
-        on_pool!(&self.database, event_case(sequence))
+        let row: Option<(String,)> = on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT id FROM risk_cases WHERE event_sequence = $1 \
+                 AND kind IN ('review', 'hold_delivery') ORDER BY created_at, id LIMIT 1",
+            )
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(id,)| id))
     }
 
     pub async fn customer_events(
@@ -1005,184 +448,42 @@ impl RiskStore {
         customer: &str,
         limit: i64,
     ) -> Result<Vec<EventRow>, StoreError> {
-        on_pool!(&self.database, customer_events(customer, limit))
+        let sql = format!("{EVENT_COLUMNS} WHERE customer = $1 ORDER BY sequence DESC LIMIT $2");
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(customer).bind(limit).fetch_all(pool).await?)
+        })
     }
 
     /// Stores events with their decisions, and the cases they open, in one transaction.
     pub async fn insert_events(&self, items: &[DecisionRows]) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_events(items))
-    }
-
-    /// Stores a stolen-account case with its claim, in one transaction.
-    pub async fn insert_claim(
-        &self,
-        case: &CaseRow,
-        log: &CaseLogRow,
-        claim: &ClaimRow,
-    ) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_claim(case, log, claim))
-    }
-
-    /// The claim of case `case_id`, if it is a stolen-account case made with one.
-    pub async fn claim(&self, case_id: &str) -> Result<Option<ClaimRow>, StoreError> {
-        on_pool!(&self.database, claim(case_id))
-    }
-
-    /// Claims whose customer's credit lines have not yet followed the case (a crash between
-    /// the case's move and the credit steps leaves such a claim).
-    pub async fn claims_to_follow_up(&self) -> Result<Vec<ClaimRow>, StoreError> {
-        on_pool!(&self.database, claims_to_follow_up())
-    }
-
-    /// Records how far the credit lines followed claim `case_id`.
-    pub async fn set_claim_followed_up(
-        &self,
-        case_id: &str,
-        followed_up: &str,
-    ) -> Result<(), StoreError> {
-        on_pool!(&self.database, set_claim_followed_up(case_id, followed_up))
-    }
-
-    /// Records the customer's re-verification after claim `case_id`: the case's block list
-    /// entries are removed (kept for the audit trail) and `log` is added, in one
-    /// transaction. The removed entries; `None` when the claim was restored before.
-    pub async fn restore_claim(
-        &self,
-        case_id: &str,
-        log: &CaseLogRow,
-    ) -> Result<Option<Vec<ListEntryRow>>, StoreError> {
-        on_pool!(&self.database, restore_claim(case_id, log))
-    }
-
-    pub async fn insert_case(&self, case: &CaseRow, log: &CaseLogRow) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_case(case, log))
-    }
-
-    pub async fn update_case(
-        &self,
-        case: &CaseRow,
-        expected_status: &str,
-        log: &CaseLogRow,
-    ) -> Result<bool, StoreError> {
-        on_pool!(
-            &self.database,
-            update_case(case, expected_status, log, None, None, &[])
-        )
-    }
-
-    /// Moves a case like `update_case` and stores `entry` (a confirmed stolen account's
-    /// block) in the same transaction: both or neither. `assignee_key`, when given, records
-    /// the id of the API key that now holds the case (the owner of a claim).
-    pub async fn update_case_with_entry(
-        &self,
-        case: &CaseRow,
-        expected_status: &str,
-        log: &CaseLogRow,
-        entry: Option<&ListEntryRow>,
-        assignee_key: Option<&str>,
-        publications: &[PublicationRow],
-    ) -> Result<bool, StoreError> {
-        on_pool!(
-            &self.database,
-            update_case(
-                case,
-                expected_status,
-                log,
-                entry,
-                assignee_key,
-                publications
-            )
-        )
-    }
-
-    /// Publications to the consortium log not yet published or refused, oldest first.
-    pub async fn pending_publications(
-        &self,
-        limit: i64,
-    ) -> Result<Vec<PublicationRow>, StoreError> {
-        on_pool!(&self.database, pending_publications(limit))
-    }
-
-    /// The publications of case `case_id`.
-    pub async fn case_publications(
-        &self,
-        case_id: &str,
-    ) -> Result<Vec<PublicationRow>, StoreError> {
-        on_pool!(&self.database, case_publications(case_id))
-    }
-
-    /// Replaces a pending publication's signed request (`expected`: the one it holds), so
-    /// that it is stored before it is sent; false when another replaced it first.
-    pub async fn sign_publication(
-        &self,
-        id: &str,
-        request: Option<&str>,
-        salt: Option<&str>,
-        search_from: Option<i64>,
-        expected: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        on_pool!(
-            &self.database,
-            sign_publication(id, request, salt, search_from, expected)
-        )
-    }
-
-    pub async fn publication_attempt_failed(
-        &self,
-        id: &str,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        on_pool!(&self.database, publication_attempt_failed(id, error))
-    }
-
-    /// Marks a publication published (`record_index`) or refused (`None`, `error`) with
-    /// its case's trail line, in one transaction; false when it was no longer pending.
-    pub async fn finish_publication(
-        &self,
-        id: &str,
-        record_index: Option<i64>,
-        at: i64,
-        error: Option<&str>,
-        log: &CaseLogRow,
-    ) -> Result<bool, StoreError> {
-        on_pool!(
-            &self.database,
-            finish_publication(id, record_index, at, error, log)
-        )
-    }
-
-    /// The id of the API key that claimed case `id`; `None` for a case never claimed, or
-    /// claimed before key ids were recorded (its owner is then known only by name).
-    pub async fn case_assignee_key(&self, id: &str) -> Result<Option<String>, StoreError> {
-        on_pool!(&self.database, case_assignee_key(id))
-    }
-
-    pub async fn add_case_note(&self, log: &CaseLogRow) -> Result<(), StoreError> {
-        on_pool!(&self.database, add_case_note(log))
-    }
-
-    pub async fn case(&self, id: &str) -> Result<Option<CaseRow>, StoreError> {
-        on_pool!(&self.database, case(id))
-    }
-
-    pub async fn cases(&self, status: &str, limit: i64) -> Result<Vec<CaseRow>, StoreError> {
-        on_pool!(&self.database, cases(status, limit))
-    }
-
-    /// One page of the queue: the cases of one status (and kind, and claimed by one key,
-    /// when given), stolen-account claims first, then held deliveries, then reviews, oldest
-    /// first within each.
-    pub async fn case_queue(&self, queue: &CaseQueue) -> Result<Vec<CaseRow>, StoreError> {
-        on_pool!(&self.database, case_queue(queue))
-    }
-
-    /// The cases of `customer`, newest first, at most `limit`.
-    pub async fn customer_cases(
-        &self,
-        customer: &str,
-        limit: i64,
-    ) -> Result<Vec<CaseRow>, StoreError> {
-        on_pool!(&self.database, customer_cases(customer, limit))
+        on_pool!(&self.database, pool => {
+            let mut transaction = pool.begin().await?;
+            for (event, case, alerts) in items {
+                sqlx::query(
+                    "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
+                     decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(event.sequence)
+                .bind(&event.event_id)
+                .bind(&event.customer)
+                .bind(event.at)
+                .bind(&event.body)
+                .bind(&event.action)
+                .bind(event.version)
+                .bind(&event.decision)
+                .bind(event.decided_at)
+                .execute(&mut *transaction)
+                .await?;
+                if let Some((case, log)) = case {
+                    insert_case!(&mut *transaction, case, log);
+                }
+                for alert in alerts {
+                    insert_alert!(&mut *transaction, alert);
+                }
+            }
+            transaction.commit().await?;
+            Ok(())
+        })
     }
 
     /// Events of customers other than `customer` that carry one of `identifiers`, newest
@@ -1240,15 +541,19 @@ impl RiskStore {
             }
         }
     }
+}
 
-    pub async fn case_log(&self, case_id: &str) -> Result<Vec<CaseLogRow>, StoreError> {
-        on_pool!(&self.database, case_log(case_id))
-    }
-
+/// The block, allow and watch lists.
+impl RiskStore {
     /// Stores a live list entry; a live entry of the same kind, field and value is marked
     /// removed (at `entry.added_at`, by `entry.added_by`) in the same transaction.
     pub async fn insert_list_entry(&self, entry: &ListEntryRow) -> Result<(), StoreError> {
-        on_pool!(&self.database, insert_list_entry(entry))
+        on_pool!(&self.database, pool => {
+            let mut transaction = pool.begin().await?;
+            insert_list_entry!(&mut *transaction, entry);
+            transaction.commit().await?;
+            Ok(())
+        })
     }
 
     /// Marks a live entry removed (it stays for the audit trail) and returns it.
@@ -1258,17 +563,46 @@ impl RiskStore {
         at: i64,
         by: &str,
     ) -> Result<Option<ListEntryRow>, StoreError> {
-        on_pool!(&self.database, remove_list_entry(id, at, by))
+        let sql = format!("{LIST_COLUMNS} WHERE id = $1 AND removed_at IS NULL");
+        on_pool!(&self.database, pool => {
+            let entry: Option<ListEntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?;
+            if entry.is_some() {
+                sqlx::query("UPDATE risk_list_entries SET removed_at = $1, removed_by = $2 WHERE id = $3")
+                    .bind(at)
+                    .bind(by)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(entry)
+        })
     }
 
     /// The list entries in force at `now` (microseconds): not removed, and without expiry or
     /// expiring after `now`, as the engine applies them.
     pub async fn live_list_entries(&self, now: i64) -> Result<Vec<ListEntryRow>, StoreError> {
-        on_pool!(&self.database, live_list_entries(now))
+        let sql = format!(
+            "{LIST_COLUMNS} WHERE removed_at IS NULL \
+             AND (expires_at IS NULL OR expires_at > $1) ORDER BY added_at, id"
+        );
+        on_pool!(&self.database, pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now).fetch_all(pool).await?)
+        })
     }
 
     /// Whether `customer` is on the block list now (a confirmed stolen account, a fraud).
     pub async fn customer_blocked(&self, customer: &str, now: i64) -> Result<bool, StoreError> {
-        on_pool!(&self.database, customer_blocked(customer, now))
+        let (count,): (i64,) = on_pool!(&self.database, pool => {
+            sqlx::query_as(
+                "SELECT COUNT(*) FROM risk_list_entries WHERE kind = 'block' \
+                 AND field = 'customer' AND value = $1 AND removed_at IS NULL \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(customer)
+            .bind(now)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count > 0)
     }
 }

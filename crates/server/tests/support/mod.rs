@@ -8,6 +8,7 @@
 
 pub mod console;
 pub mod consortium;
+pub mod recon;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Request, StatusCode};
@@ -499,6 +500,26 @@ macro_rules! deref_to_app {
 }
 #[allow(unused_imports)]
 pub(crate) use deref_to_app;
+
+// ----- Risk events -----
+
+/// A risk event's body: `id`, `kind`, time `at` and `customer`, with the fields of `extra`
+/// (an object) added.
+pub fn risk_event(
+    id: &str,
+    kind: &str,
+    at: jiff::Timestamp,
+    customer: &str,
+    extra: Value,
+) -> Value {
+    let mut event = json!({"id": id, "kind": kind, "at": at.to_string(), "customer": customer});
+    if let (Some(event), Some(extra)) = (event.as_object_mut(), extra.as_object()) {
+        for (key, value) in extra {
+            event.insert(key.clone(), value.clone());
+        }
+    }
+    event
+}
 
 // ----- Personal data and credit applications -----
 

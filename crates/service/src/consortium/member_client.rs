@@ -800,6 +800,17 @@ async fn refusal(response: reqwest::Response) -> MemberError {
     }
 }
 
+/// Adds what the consortium lookups learnt to a decision's JSON object, as its key
+/// `consortium` (the engine's decision knows only the hits).
+pub(crate) fn with_consortium_lookups(decision_json: &mut String, lookups: &serde_json::Value) {
+    if decision_json.ends_with('}') && decision_json.len() > 2 {
+        decision_json.pop();
+        decision_json.push_str(",\"consortium\":");
+        decision_json.push_str(&lookups.to_string());
+        decision_json.push('}');
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
