@@ -166,11 +166,11 @@ async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances()
         figure(&first_out, "books reconciliation") > 0,
         "{first_out}"
     );
-    let books = first_out
+    let reconciled = first_out
         .lines()
         .find(|line| line.trim_start().starts_with("books reconciliation"))
         .unwrap();
-    assert!(books.contains("missing_in_ledger 1"), "{books}");
+    assert!(reconciled.contains("missing_in_ledger 1"), "{reconciled}");
     // The sign-in key is on standard error, not among the figures.
     assert!(first_err.contains("    tally_"), "{first_err}");
     assert!(!first_out.contains("tally_"), "{first_out}");
