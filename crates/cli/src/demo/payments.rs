@@ -562,13 +562,7 @@ impl Payments {
         truth: &mut GroundTruth,
     ) -> anyhow::Result<BooksReconciled> {
         let mut reconciled = BooksReconciled::default();
-        let Some(with_breaks) = self
-            .top_ups
-            .keys()
-            .filter(|day| **day < last_day)
-            .next_back()
-            .copied()
-        else {
+        let Some(with_breaks) = self.top_ups.keys().rfind(|day| **day < last_day).copied() else {
             return Ok(reconciled);
         };
         reconciled.with_breaks = Some(with_breaks);
