@@ -1,7 +1,9 @@
 //! `tally demo --size small --no-serve --seed 7`, run twice on two files: both runs print
 //! the same figures (the simulation is deterministic by seed), every figure agrees with the
-//! simulation's ground truth, and each database's books balance, read straight from the
-//! file. A database that exists already, and an unknown size, are refused.
+//! simulation's ground truth (settlement and the books' reconciliation among them), the
+//! sign-in key is printed apart from the figures, and each database's books balance, read
+//! straight from the file. The console's work the demo leaves (a held delivery, an open
+//! claim, open reviews) is read straight from the file too. A database that exists already, and an unknown size, are refused.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -78,6 +80,47 @@ async fn books(path: &Path) -> (Vec<(String, i64)>, Vec<String>, i64) {
     (totals, inconsistent, customers)
 }
 
+/// What the demo leaves for the console, counted in its database.
+#[derive(Debug, PartialEq, Eq)]
+struct ConsoleWork {
+    open_claims: i64,
+    open_held_deliveries: i64,
+    open_reviews: i64,
+    settlement_runs: i64,
+    recon_runs: i64,
+}
+
+async fn console_work(path: &Path) -> ConsoleWork {
+    let database = Database::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let Database::Sqlite(pool) = &database else {
+        panic!("the demo builds SQLite");
+    };
+    let count = |sql: &'static str| async move {
+        let (count,): (i64,) = sqlx::query_as(sql).fetch_one(pool).await.unwrap();
+        count
+    };
+    let work = ConsoleWork {
+        open_claims: count(
+            "SELECT COUNT(*) FROM risk_cases WHERE kind = 'stolen_account' AND status = 'open'",
+        )
+        .await,
+        open_held_deliveries: count(
+            "SELECT COUNT(*) FROM risk_cases WHERE kind = 'hold_delivery' AND status = 'open'",
+        )
+        .await,
+        open_reviews: count(
+            "SELECT COUNT(*) FROM risk_cases WHERE kind = 'review' AND status = 'open'",
+        )
+        .await,
+        settlement_runs: count("SELECT COUNT(*) FROM settlement_runs WHERE status = 'done'").await,
+        recon_runs: count("SELECT COUNT(*) FROM recon_runs").await,
+    };
+    database.close().await;
+    work
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances() {
     let directory = tempfile::tempdir().unwrap();
@@ -117,6 +160,20 @@ async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances()
         figure(&first_out, "consortium records shared") > 0,
         "{first_out}"
     );
+    // Settlement ran over the payment days, and the books were reconciled with breaks.
+    assert!(figure(&first_out, "merchant settlement") > 0, "{first_out}");
+    assert!(
+        figure(&first_out, "books reconciliation") > 0,
+        "{first_out}"
+    );
+    let reconciled = first_out
+        .lines()
+        .find(|line| line.trim_start().starts_with("books reconciliation"))
+        .unwrap();
+    assert!(reconciled.contains("missing_in_ledger 1"), "{reconciled}");
+    // The sign-in key is on standard error, not among the figures.
+    assert!(first_err.contains("    tally_"), "{first_err}");
+    assert!(!first_out.contains("tally_"), "{first_out}");
     assert!(
         first_out.contains("books balance              yes"),
         "{first_out}"
@@ -134,6 +191,18 @@ async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances()
         assert!(inconsistent.is_empty(), "{file}: {inconsistent:?}");
         assert_eq!(customers, 60, "{file}");
     }
+    let work = console_work(&directory.path().join("first.db")).await;
+    assert_eq!(
+        work,
+        ConsoleWork {
+            open_claims: 1,
+            open_held_deliveries: work.open_held_deliveries.max(1),
+            open_reviews: work.open_reviews.max(1),
+            settlement_runs: work.settlement_runs.max(1),
+            recon_runs: work.recon_runs.max(1),
+        },
+        "the demo left no work of some kind for the console"
+    );
     // The configuration written beside the database serves it again.
     let config = std::fs::read_to_string(directory.path().join("first.toml")).unwrap();
     assert!(config.contains("first.db\""), "{config}");

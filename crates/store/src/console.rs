@@ -256,26 +256,34 @@ impl Database {
     /// Credit accounts by delinquency bucket (`current`, `m1`, … `m6_plus`), read from each
     /// account's stored state, in bucket name order.
     pub async fn credit_accounts_by_bucket(&self) -> Result<Vec<NamedCount>, StoreError> {
-        // The bucket lives in the state's JSON; each backend has its own way to read it.
-        let rows: Vec<(String, i64)> = match self {
+        // The bucket lives in the state's JSON; each backend has its own way to read it. The
+        // expression is the index's (`credit_accounts_by_bucket`) exactly, so the count reads
+        // the index, not every account's state; an account without one is `unknown`.
+        let rows: Vec<(Option<String>, i64)> = match self {
             Database::Sqlite(pool) => {
                 sqlx::query_as(
-                    "SELECT COALESCE(json_extract(state, '$.bucket'), 'unknown') AS bucket, \
-                     COUNT(*) FROM credit_accounts GROUP BY bucket ORDER BY bucket",
+                    "SELECT json_extract(state, '$.bucket'), COUNT(*) FROM credit_accounts \
+                     GROUP BY json_extract(state, '$.bucket')",
                 )
                 .fetch_all(pool)
                 .await?
             }
             Database::Postgres(pool) => {
                 sqlx::query_as(
-                    "SELECT COALESCE(state::jsonb ->> 'bucket', 'unknown') AS bucket, \
-                     COUNT(*) FROM credit_accounts GROUP BY bucket ORDER BY bucket",
+                    "SELECT state::jsonb ->> 'bucket', COUNT(*) FROM credit_accounts \
+                     GROUP BY state::jsonb ->> 'bucket'",
                 )
                 .fetch_all(pool)
                 .await?
             }
         };
-        Ok(named(rows))
+        let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
+        for (bucket, count) in rows {
+            *counts
+                .entry(bucket.unwrap_or_else(|| "unknown".to_string()))
+                .or_insert(0) += count;
+        }
+        Ok(named(counts.into_iter().collect()))
     }
 }
 
@@ -292,7 +300,47 @@ mod tests {
     crate::on_both_backends!(
         setup = given;
         sessions_are_stored_touched_and_ended,
+        accounts_are_counted_by_bucket_one_without_as_unknown,
     );
+
+    /// Buckets in name order; a state without one counted as `unknown` (NULL sorts first on
+    /// SQLite and last on PostgreSQL: the order is not the database's).
+    async fn accounts_are_counted_by_bucket_one_without_as_unknown(test: TestDatabase) {
+        let database = test.database.clone();
+        for (id, state) in [
+            (1, r#"{"bucket":"m1"}"#),
+            (2, r#"{"bucket":"current"}"#),
+            (3, r#"{"bucket":"current"}"#),
+            (4, r#"{"limit":1}"#),
+            (5, r#"{"bucket":"m6_plus"}"#),
+        ] {
+            on_pool!(&database, pool => {
+                sqlx::query("INSERT INTO credit_accounts (id, currency, state) VALUES ($1, 'CNY', $2)")
+                    .bind(id as i64)
+                    .bind(state)
+                    .execute(pool)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            });
+        }
+        let counted: Vec<(String, i64)> = database
+            .credit_accounts_by_bucket()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|count| (count.name, count.count))
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                ("current".to_string(), 2),
+                ("m1".to_string(), 1),
+                ("m6_plus".to_string(), 1),
+                ("unknown".to_string(), 1)
+            ]
+        );
+    }
 
     async fn sessions_are_stored_touched_and_ended(test: TestDatabase) {
         let database = test.database.clone();

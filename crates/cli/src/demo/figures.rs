@@ -6,6 +6,7 @@
 use super::consortium::Shared;
 use super::fraud::Fraud;
 use super::lending::Lending;
+use super::payments::{BooksReconciled, Settled};
 use super::reconciliation::Reconciled;
 use super::world::Size;
 use super::{Arguments, Services};
@@ -43,6 +44,13 @@ pub struct GroundTruth {
     pub payments_refunded: u64,
     /// Installment plans the credit-line parts of combined payments opened.
     pub payment_plans: u64,
+    pub settlement_runs: u64,
+    /// Fen captured and refunded on the capture dates the settlement runs had due.
+    pub settlement_gross: i64,
+    pub settlement_refunds: i64,
+    pub books_runs: u64,
+    pub books_matched: i64,
+    pub books_breaks: BTreeMap<String, u64>,
 }
 
 /// What Tally stored, read back.
@@ -66,6 +74,8 @@ pub struct Counted {
     pub payments_refunded: u64,
     /// Accounts whose stored balance is not the sum of their legs (none when balanced).
     pub unbalanced: Vec<String>,
+    pub settled: Settled,
+    pub books: BooksReconciled,
 }
 
 pub async fn count(
@@ -138,6 +148,8 @@ pub async fn count(
         payments_completed: payments.0,
         payments_refunded: payments.1,
         unbalanced: database.inconsistent_accounts().await?,
+        settled: Settled::default(),
+        books: BooksReconciled::default(),
     })
 }
 
@@ -315,6 +327,36 @@ pub fn print(
             "{} completed, {} refunded",
             truth.payments_completed, truth.payments_refunded
         ),
+    );
+    report.line(
+        "merchant settlement",
+        format!(
+            "{} runs: {} captured, {} refunded",
+            counted.settled.runs,
+            cny(counted.settled.gross),
+            cny(counted.settled.refunds)
+        ),
+        format!(
+            "{} runs: {} captured, {} refunded",
+            truth.settlement_runs,
+            cny(truth.settlement_gross),
+            cny(truth.settlement_refunds)
+        ),
+    );
+    let books = |runs: u64, matched: i64, classes: &BTreeMap<String, u64>| {
+        format!(
+            "{runs} days: {matched} top-ups matched, breaks {}",
+            breaks(classes)
+        )
+    };
+    report.line(
+        "books reconciliation",
+        books(
+            counted.books.runs,
+            counted.books.matched,
+            &counted.books.breaks,
+        ),
+        books(truth.books_runs, truth.books_matched, &truth.books_breaks),
     );
     report.line(
         "books balance",

@@ -17,10 +17,14 @@ use tally_risk::{Event, EventKind, ProfileField};
 use tally_service::credit::commands::CreditCommand;
 use tally_service::credit::operations::{request_hash, OperationError};
 use tally_service::risk::{case_priority, RiskRequestError, RiskService};
+use tally_service::stolen_accounts::{NewClaim, StolenAccountClaims};
 
 /// What the thief buys on a taken-over account: at least the 2,000 CNY of the rule
 /// `takeover_high_value_new_address`.
 pub const THEFT_AMOUNT: i64 = 260_000;
+
+/// Review cases of attacks the analyst leaves open for the newcomer.
+const OPEN_REVIEWS: usize = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Story {
@@ -478,10 +482,28 @@ impl Fraud {
                 .checked_add(SignedDuration::from_mins(30))?,
         );
         let risk = &services.risk;
-        // The last attack's case waits in the queue for the newcomer.
-        let left_open = self.cases.iter().rposition(|(_, rejected)| *rejected);
+        // The last attack's case, and the last attacks' reviews, wait in the queue for the
+        // newcomer.
+        let mut left_open: Vec<usize> = self
+            .cases
+            .iter()
+            .rposition(|(_, rejected)| *rejected)
+            .into_iter()
+            .collect();
+        let mut reviews = 0;
+        for (position, (case, rejected)) in self.cases.iter().enumerate().rev() {
+            if reviews == OPEN_REVIEWS {
+                break;
+            }
+            if *rejected && risk.case(case).await.map_err(risk_refused)?.kind == "review" {
+                reviews += 1;
+                if !left_open.contains(&position) {
+                    left_open.push(position);
+                }
+            }
+        }
         for (position, (case, rejected)) in self.cases.iter().enumerate() {
-            if Some(position) == left_open {
+            if left_open.contains(&position) {
                 truth.cases_open += 1;
                 continue;
             }
@@ -508,6 +530,53 @@ impl Fraud {
                 truth.cases_approved += 1;
             }
         }
+        Ok(())
+    }
+
+    /// On the last evening a customer reports its phone stolen an hour ago: the claim
+    /// freezes its credit lines and waits at the top of the queue for an analyst to
+    /// confirm it. The customer: the borrower with the most credit who pays in full, was
+    /// not robbed before and has no order held.
+    pub async fn open_a_claim(
+        &mut self,
+        services: &Services,
+        lending: &Lending,
+        held: &[String],
+        truth: &mut GroundTruth,
+    ) -> anyhow::Result<()> {
+        let Some(customer) = lending
+            .borrowers
+            .iter()
+            .filter(|borrower| {
+                borrower.behaviour == Behaviour::PaysInFull
+                    && !borrower.blocked
+                    && !held.contains(&borrower.customer_id)
+            })
+            .max_by_key(|borrower| (borrower.limit, std::cmp::Reverse(borrower.index)))
+        else {
+            return Ok(());
+        };
+        let now = services.clock.now();
+        let claims = StolenAccountClaims {
+            risk: &services.risk,
+            credit: Some(services.credit.as_ref()),
+            gate: None,
+        };
+        claims
+            .claim(
+                NewClaim {
+                    customer: customer.customer_id.clone(),
+                    description: "my phone was stolen on the metro this evening; I ordered \
+                                  nothing since"
+                        .into(),
+                    compromised_at: Some(now.checked_sub(SignedDuration::from_hours(1))?),
+                    police_reference: Some("SH-PD-2026-0731".into()),
+                },
+                &services.caller,
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
+        truth.cases_open += 1;
         Ok(())
     }
 

@@ -178,11 +178,6 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_file, configuration_text(&database_path)?)
         .with_context(|| format!("writing {}", config_file.display()))?;
     let mut config = Config::load(Some(&config_file))?;
-    // The bank of the card top-ups: Tally's simulator, for the build only (the configuration
-    // written beside the database has no channel, so `serve` answers card sources 503).
-    let (bank_url, bank) = payments::start_bank(arguments.seed).await?;
-    config.payments.channel_url = Some(bank_url);
-    config.payments.channel_secret = Some(Secret::new(payments::BANK_SECRET.to_string()));
     let started = std::time::Instant::now();
     let clock = Arc::new(ManualClock::new(
         world::FIRST_DAY
@@ -191,6 +186,12 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             .timestamp(),
     ));
     let shared_clock: Arc<dyn Clock> = clock.clone();
+    // The bank of the card top-ups: Tally's simulator, for the build only (the configuration
+    // written beside the database has no channel, so `serve` answers card sources 503). It
+    // runs on the demo's clock, so that its settlement files are dated the demo's days.
+    let (bank_url, bank) = payments::start_bank(arguments.seed, shared_clock.clone()).await?;
+    config.payments.channel_url = Some(bank_url);
+    config.payments.channel_secret = Some(Secret::new(payments::BANK_SECRET.to_string()));
     let (state, writer_task) = tally_server::open(&config, shared_clock.clone())
         .await
         .context("opening the demo database")?;
@@ -254,16 +255,33 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         payments
             .run_day(&services, &lending, day, &mut truth)
             .await?;
+        if day == last_day {
+            payments
+                .hold_an_order(&services, &lending, day, &mut truth)
+                .await?;
+        }
+        payments.settle_yesterday(&services, day).await?;
         lending.end_of_day(&services, day).await?;
         bar.inc(1);
         day = day.checked_add(1.day())?;
     }
     bar.set_message("risk analysts work the case queue");
     fraud.work_cases(&services, last_day, &mut truth).await?;
+    fraud
+        .open_a_claim(&services, &lending, &payments.held_shoppers(), &mut truth)
+        .await?;
     bar.inc(1);
     bar.set_message("reconciliation against the channel's file");
     let recon_directory = database_path.with_extension("recon");
     let recon = reconciliation::run(&lending, &recon_directory, arguments.seed, &mut truth)?;
+    let books = payments
+        .reconcile_books(
+            &services,
+            &recon_directory.join("books"),
+            last_day,
+            &mut truth,
+        )
+        .await?;
     bar.inc(1);
     bar.set_message("sharing records on the consortium log");
     let shared = consortium::run(&services, &fraud, last_day, &mut truth).await?;
@@ -273,7 +291,11 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     truth.attacks = fraud.attacks.len() as u64;
     truth.buckets = lending.expected_buckets(last_day)?;
     let paid = payments.count(&services).await?;
-    let counted = figures::count(&services, &lending, &fraud, &recon, &shared, paid).await?;
+    payments.expect_settlement(&mut truth)?;
+    let settled = payments.settled(&services).await?;
+    let mut counted = figures::count(&services, &lending, &fraud, &recon, &shared, paid).await?;
+    counted.settled = settled;
+    counted.books = books;
     let elapsed = started.elapsed();
     let matches = figures::print(&arguments, &size, last_day, &counted, &truth);
     eprintln!(
@@ -298,6 +320,16 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     if arguments.no_serve {
+        // On standard error, as the build's other notes: the figures on standard output
+        // stay the same for one seed.
+        eprintln!(
+            "Serve it with `tally serve --config {}` and sign in to the operations console \
+             at /console with this API key (it has every scope; it is shown once):",
+            config_file.display()
+        );
+        eprintln!();
+        eprintln!("    {}", Secret::expose(&key.secret));
+        eprintln!();
         return Ok(ExitCode::SUCCESS);
     }
     let listen = arguments

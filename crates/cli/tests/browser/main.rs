@@ -17,8 +17,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod demo;
 mod driver;
 mod lender;
+
+/// The two stories run one after the other: each drives a chromium, and the machines that
+/// run the tests have few cores.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use driver::{Browser, Driver, TABLET};
 use lender::{
@@ -125,6 +130,7 @@ async fn the_console_is_worked_in_a_browser() {
     let Some(tools) = driver::tools_or_skip() else {
         return;
     };
+    let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
     let served = Served::start().await;
     let client = reqwest::Client::new();
     let onboarding_key = served.key("onboarding", &["credit:write"]);
