@@ -1,17 +1,18 @@
 //! `tally recon books --date D` reconciles Tally's own books on the database against the
 //! channel's settlement file of the date (a file given, or fetched from the configured
 //! channel); `tally daily --date D` runs the day's closing jobs in order: merchant
-//! settlement, then the scheduled payouts of the settled balances, then the
-//! reconciliation. Every step is resumable and runs a date once, so the job repeated or
-//! resumed after a crash does nothing twice.
+//! settlement, then the scheduled payouts of the settled balances, then the sweep of the
+//! date's repayments to the bank account, then the reconciliation. Every step is resumable
+//! and runs a date once, so the job repeated or resumed after a crash does nothing twice.
 
 use anyhow::{anyhow, Context};
 use jiff::civil::Date;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tally_core::{Clock, SystemClock};
+use tally_core::{Clock, Currency, SystemClock};
 use tally_recon::Layout;
+use tally_service::credit::sweep::sweep_repayments;
 use tally_service::payments::settlement::SettlementOptions;
 use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_service::recon::run::TIMING_WINDOW_SECONDS_DEFAULT;
@@ -59,6 +60,10 @@ pub struct DailyArguments {
     date: Date,
     #[command(flatten)]
     channel: ChannelFileArguments,
+    /// A currency whose repayments of the date are swept from the credit repayment clearing
+    /// account to the bank account; repeat it for several.
+    #[arg(long = "sweep-currency", default_value = "CNY")]
+    sweep_currencies: Vec<String>,
     #[command(flatten)]
     config: crate::serve::ConfigArgs,
 }
@@ -136,9 +141,17 @@ pub async fn books(arguments: BooksArguments) -> anyhow::Result<ExitCode> {
     report(&run)
 }
 
-/// `tally daily`: settlement, payouts, reconciliation, in that order; each step resumes
-/// where a crash left it and does nothing twice. Exit code as `tally recon books`.
+/// `tally daily`: settlement, payouts, the repayment sweep, reconciliation, in that order;
+/// each step resumes where a crash left it and does nothing twice. Exit code as `tally
+/// recon books`.
 pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
+    let sweep_currencies = arguments
+        .sweep_currencies
+        .iter()
+        .map(|code| {
+            Currency::from_code(code).map_err(|error| anyhow!("--sweep-currency {code:?}: {error}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let (database, config) = crate::jobs::open(&arguments.config).await?;
     let setup = config
         .credit
@@ -148,16 +161,16 @@ pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
     let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
         .await
         .context("starting the ledger writer")?;
-    let payments = PaymentService::new(
+    let payments = Arc::new(PaymentService::new(
         database.clone(),
-        writer,
+        writer.clone(),
         None,
         None,
         PaymentsConfig {
-            time_zone: setup.time_zone,
+            time_zone: setup.time_zone.clone(),
             ..PaymentsConfig::default()
         },
-    );
+    ));
     let date = arguments.date;
     // 1. Settlement: what is due moves to the merchants' available balances.
     let settlement = payments
@@ -167,13 +180,31 @@ pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
     eprintln!("settlement of {date}: done");
     // 2. Scheduled payouts: each merchant's positive available balance, one batch per
     //    currency, before the reconciliation so that the books it matches hold them. Asked
-    //    again for the date, the run answers the batches it made.
-    let payouts = payments
-        .run_scheduled_payouts(date, clock.now())
-        .await
-        .map_err(|error| anyhow!("payouts of {date}: {}: {error}", error.code()))?;
+    //    again for the date, the run answers the batches it made. Each payout is decided
+    //    by the risk engine first, as the API's run.
+    let payouts =
+        crate::payouts::gated_scheduled_payouts(&database, payments.clone(), clock.clone(), date)
+            .await?
+            .map_err(|error| anyhow!("payouts of {date}: {}: {error}", error.code()))?;
     eprintln!("payouts of {date}: done");
-    // 3. Reconciliation of the books against the channel's file of the date.
+    // 3. The repayment sweep: the date's repayments from clearing to the bank account, one
+    //    entry per currency under a key of the date, so a rerun posts nothing again.
+    let mut sweeps = Vec::new();
+    for currency in sweep_currencies {
+        let sweep = sweep_repayments(
+            &database,
+            &writer,
+            currency,
+            date,
+            &setup.time_zone,
+            clock.now(),
+        )
+        .await
+        .map_err(|error| anyhow!("sweep of {date} in {currency}: {}: {error}", error.code()))?;
+        sweeps.push(sweep);
+    }
+    eprintln!("sweep of {date}: done");
+    // 4. Reconciliation of the books against the channel's file of the date.
     let run = reconcile(&database, &config, date, &arguments.channel, clock.now())
         .await
         .with_context(|| format!("reconciliation of {date}"))?;
@@ -188,6 +219,7 @@ pub async fn daily(arguments: DailyArguments) -> anyhow::Result<ExitCode> {
             "payouts": payouts,
             "reconciliation": run.view(),
             "settlement": settlement,
+            "sweeps": sweeps,
         }))?
     );
     // As `tally recon books`: 1 tells a scheduler the worklist has new exceptions.

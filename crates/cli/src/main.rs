@@ -8,6 +8,7 @@ mod credit;
 mod customers;
 mod daily;
 mod demo;
+mod disputes;
 mod eod;
 mod jobs;
 mod merchants;
@@ -78,12 +79,16 @@ enum Command {
     /// resumable, and a date settled once.
     Settle(merchants::SettleArguments),
     /// The day's closing jobs on the database, in order: merchant settlement, the scheduled
-    /// payouts, reconciliation of Tally's books against the channel's file; resumable.
+    /// payouts, the repayment sweep, reconciliation of Tally's books against the channel's
+    /// file; resumable.
     Daily(daily::DailyArguments),
     /// Payouts of merchants' balances over the API of a running `tally serve` (create,
     /// batch, show, list, the bank file and its return file), and `run --date` for the
     /// scheduled payouts after a settlement run, on the database.
     Payouts(payouts::Arguments),
+    /// Disputes (chargebacks) over the API of a running `tally serve`: list, show, submit
+    /// evidence, accept.
+    Disputes(disputes::Arguments),
     /// Reports from the database: `flow-of-funds` of a business date and currency as JSON,
     /// CSV or Parquet.
     #[command(subcommand)]
@@ -116,6 +121,7 @@ fn main() -> ExitCode {
         Command::Settle(arguments) => block_on(merchants::settle(arguments)),
         Command::Daily(arguments) => block_on(daily::daily(arguments)),
         Command::Payouts(arguments) => block_on(payouts::run(arguments)),
+        Command::Disputes(arguments) => block_on(disputes::run(arguments)),
         Command::Report(command) => block_on(report::run(command)),
         Command::Privacy(command) => block_on(privacy::run(command)),
         Command::Channel(command) => block_on(channel::run(command)),

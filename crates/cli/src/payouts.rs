@@ -1,7 +1,8 @@
 //! `tally payouts ...`: merchants' payouts from the command line. Each subcommand but `run`
 //! is one call to a running `tally serve` (`--url`, key in `--api-key` or `TALLY_API_KEY`);
 //! `run --date` makes the scheduled payouts of a settled date on the database directly, as
-//! `tally settle` runs settlement.
+//! `tally settle` runs settlement, each payout decided by the risk engine first as the
+//! API's run decides it.
 //!
 //! - `create --merchant ID --amount 120.50 --currency CNY [--idempotency-key K]`: `POST
 //!   /v1/payouts`;
@@ -23,8 +24,11 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use tally_core::{Clock, SystemClock};
+use tally_service::payments::payouts::PayoutRunView;
 use tally_service::payments::{PaymentService, PaymentsConfig};
-use tally_store::{LedgerWriter, WriterConfig};
+use tally_service::risk::RiskService;
+use tally_service::risk_gate::{GateError, RiskGate};
+use tally_store::{Database, LedgerWriter, WriterConfig};
 
 #[derive(Debug, clap::Args)]
 pub struct Arguments {
@@ -248,8 +252,8 @@ async fn run_scheduled(date: Date, config: crate::serve::ConfigArgs) -> anyhow::
     let (writer, _task) = LedgerWriter::start(&database, clock.clone(), WriterConfig::default())
         .await
         .context("starting the ledger writer")?;
-    let payments = PaymentService::new(
-        database,
+    let payments = Arc::new(PaymentService::new(
+        database.clone(),
         writer,
         None,
         None,
@@ -257,8 +261,8 @@ async fn run_scheduled(date: Date, config: crate::serve::ConfigArgs) -> anyhow::
             time_zone: setup.time_zone,
             ..PaymentsConfig::default()
         },
-    );
-    match payments.run_scheduled_payouts(date, clock.now()).await {
+    ));
+    match gated_scheduled_payouts(&database, payments, clock.clone(), date).await? {
         Ok(run) => {
             println!("{}", serde_json::to_string_pretty(&run)?);
             Ok(ExitCode::SUCCESS)
@@ -268,6 +272,24 @@ async fn run_scheduled(date: Date, config: crate::serve::ConfigArgs) -> anyhow::
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The scheduled payouts of `date`, each decided by the risk engine first, as the API's
+/// run (`POST /v1/payouts/runs`) decides them: the engine is rebuilt from the database's
+/// rule sets and events, a rejected payout is left out (its balance stays available) and a
+/// held one parked for its case or code.
+pub(crate) async fn gated_scheduled_payouts(
+    database: &Database,
+    payments: Arc<PaymentService>,
+    clock: Arc<dyn Clock>,
+    date: Date,
+) -> anyhow::Result<Result<PayoutRunView, GateError>> {
+    let risk = RiskService::open(database, clock.clone())
+        .await
+        .context("rebuilding the risk engine from storage")?;
+    let gate = RiskGate::new(Arc::new(risk), database.clone(), clock.clone(), None, None)
+        .with_payments(Some(payments));
+    Ok(gate.run_scheduled_payouts(date, clock.now()).await)
 }
 
 /// Sweeps the repayments of `date` in `currency`, printing the sweep as JSON.

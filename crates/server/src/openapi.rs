@@ -202,6 +202,7 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::payouts::PayoutBatchView,
         tally_service::payments::payouts::PayoutList,
         tally_service::payments::payouts::PayoutRunView,
+        payouts::HeldPayoutBatchBody, payouts::HeldPayoutItemBody,
         tally_service::reports::FlowOfFunds,
         tally_service::reports::flow_of_funds::Flows,
         tally_service::reports::flow_of_funds::BalanceFlow,

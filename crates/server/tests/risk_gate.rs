@@ -6,7 +6,8 @@
 //! review reserves its credit, completes when the case is approved and is refused (the credit
 //! given back) when it is rejected. Money out: a merchant payout refused with the rule's
 //! reason moves nothing; one parked for review is paid on approval and refused on rejection,
-//! the money where it was; a withdrawal after a takeover is stepped up. Then every refusal of
+//! the money where it was; a payout batch decided item by item (a watched merchant's item
+//! parked, a block-listed one's refusing the batch); a withdrawal after a takeover is stepped up. Then every refusal of
 //! the gate, each changing nothing.
 #![allow(clippy::unwrap_used)]
 
@@ -212,6 +213,7 @@ tally_store::on_both_backends!(
     a_risk_event_naming_an_unknown_tally_customer_is_refused,
     a_payout_rejected_by_the_engine_moves_nothing,
     a_payout_parked_for_review_is_paid_on_approval_and_refused_on_rejection,
+    a_payout_batch_is_decided_item_by_item,
     a_withdrawal_after_a_phone_change_is_stepped_up,
 );
 
@@ -836,6 +838,101 @@ async fn a_payout_parked_for_review_is_paid_on_approval_and_refused_on_rejection
         "{refused}"
     );
     assert_eq!(harness.merchant_available("m1").await, 20_000);
+}
+
+/// Each item of a payout batch is a `payout` event: a watched merchant's item is parked for
+/// review and left out of the batch (paid on its own once approved), the others make the
+/// batch; a block-listed merchant's item refuses the whole batch, nothing moved or parked.
+async fn a_payout_batch_is_decided_item_by_item(harness: Harness) {
+    harness.fund_merchant("m1", 100_000).await;
+    harness.fund_merchant("m2", 50_000).await;
+    harness.list("watch", "merchant", "m2").await;
+    let batch = |items: &[(&str, &str)]| {
+        json!({"payouts": items
+            .iter()
+            .map(|(merchant, value)| json!({"merchant_id": merchant, "amount": cny(value)}))
+            .collect::<Vec<_>>()})
+    };
+    let held_batch = batch(&[("m1", "100.00"), ("m2", "50.00")]);
+    let (status, first) = harness
+        .post("/v1/payouts/batches", "batch-1", held_batch.clone())
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let payouts = first["batch"]["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 1, "{first}");
+    assert_eq!(payouts[0]["merchant_id"], "m1");
+    let held = first["held"].as_array().unwrap();
+    assert_eq!(held.len(), 1, "{first}");
+    assert_eq!(held[0]["index"], 1);
+    assert_eq!(
+        (
+            &held[0]["operation"]["kind"],
+            &held[0]["operation"]["status"]
+        ),
+        (&json!("payout"), &json!("under_review"))
+    );
+    assert_eq!(harness.merchant_available("m1").await, 90_000);
+    assert_eq!(harness.merchant_available("m2").await, 50_000);
+    // The same request again: the same answer, nothing made twice.
+    let (status, again) = harness
+        .post("/v1/payouts/batches", "batch-1", held_batch)
+        .await;
+    assert_eq!((status, &again), (StatusCode::ACCEPTED, &first));
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 1);
+    // Approved, the held item is paid out on its own.
+    let case = held[0]["operation"]["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    harness.decide_case(&case, "approve").await;
+    assert_eq!(harness.merchant_available("m2").await, 45_000);
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 2);
+
+    // A block-listed merchant's item refuses the whole batch.
+    harness.fund_merchant("merchant-1", 10_000).await;
+    harness.list("block", "merchant", "merchant-1").await;
+    let parked = "SELECT COUNT(*) FROM risk_held_operations";
+    let parked_before = harness.count(parked).await;
+    let (status, refused) = harness
+        .post(
+            "/v1/payouts/batches",
+            "batch-2",
+            batch(&[("m2", "10.00"), ("m1", "10.00"), ("merchant-1", "10.00")]),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (StatusCode::CONFLICT, "risk_rejected"),
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("BLOCK_LISTED"),
+        "{refused}"
+    );
+    assert_eq!(harness.count("SELECT COUNT(*) FROM payouts").await, 2);
+    assert_eq!(harness.count(parked).await, parked_before);
+    assert_eq!(harness.merchant_available("m1").await, 90_000);
+    assert_eq!(harness.merchant_available("merchant-1").await, 10_000);
+    // The payment service's refusals come first, before any event.
+    let events = harness.count("SELECT COUNT(*) FROM risk_events").await;
+    let (status, refused) = harness
+        .post("/v1/payouts/batches", "batch-3", batch(&[("m1", "900.01")]))
+        .await;
+    assert_eq!(
+        (status, code(&refused)),
+        (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payout_above_available_balance"
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        harness.count("SELECT COUNT(*) FROM risk_events").await,
+        events
+    );
 }
 
 async fn a_withdrawal_after_a_phone_change_is_stepped_up(harness: Harness) {

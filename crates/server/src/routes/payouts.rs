@@ -26,6 +26,25 @@ use tally_service::payments::payouts::{
 use tally_service::risk_gate::payout::MerchantPayoutRequest;
 use tally_service::risk_gate::{GateError, RiskGate, Subject};
 
+/// A batch some of whose items the risk engine held.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HeldPayoutBatchBody {
+    /// The batch of the items let through; absent when every item was held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch: Option<PayoutBatchView>,
+    /// The items held, in request order.
+    pub held: Vec<HeldPayoutItemBody>,
+}
+
+/// One held item of a payout batch.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HeldPayoutItemBody {
+    /// Its place in the request's `payouts` (from 0).
+    pub index: usize,
+    /// Its held operation (kind `payout`): completing it pays the item out on its own.
+    pub operation: HeldOperationBody,
+}
+
 /// The HTTP form of a payout refusal.
 pub fn payout_error(error: PayoutServiceError) -> Response {
     let error = match error {
@@ -125,9 +144,10 @@ pub async fn create_payout(
     request_body = CreatePayoutBatchRequest,
     params(("Idempotency-Key" = String, Header, description = "Client key that makes retries safe, scoped to the API key")),
     responses(
-        (status = 201, description = "The batch, every payout created (its amount moved to the merchant's payable); a payout a concurrent one left uncovered is failed, nothing moved", body = PayoutBatchView),
+        (status = 201, description = "The batch, every payout created (its amount moved to the merchant's payable); a payout a concurrent one left uncovered is failed, nothing moved. Each item is decided first by the risk engine as a `payout` event", body = PayoutBatchView),
+        (status = 202, description = "Some items held by the risk engine (a one-time code sent to the merchant, or a review): they are left out of the batch, nothing moved for them, each paid out on its own once let through (`/v1/held-operations/{id}`); the batch holds the others (absent when every item was held). The same request again answers the same", body = HeldPayoutBatchBody),
         (status = 404, description = "An item's merchant does not exist (`merchant_not_found`, naming the item)", body = ErrorBody),
-        (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 409, description = "Idempotency key used for another request (`idempotency_key_reused`); an item refused by the risk engine with the decision's reason codes refuses the whole batch (`risk_rejected`), nothing moved", body = ErrorBody),
         (status = 422, description = "No payouts (`payout_batch_empty`), more than 1,000 (`payout_batch_too_large`), payouts in several currencies (`payout_batch_currency_mixed`), or an item refused as a single payout is, named `payouts[i]` (a merchant's items together above its available balance)", body = ErrorBody),
         (status = 503, description = "Storage unavailable; retry with the same key", body = ErrorBody),
     ),
@@ -147,6 +167,34 @@ pub async fn create_payout_batch(
             message: format!("payouts[{index}]: {}", error.message),
             ..error
         })?);
+    }
+    if let Some(gate) = money_gate(&state) {
+        let caller = principal.caller();
+        return Ok(match gate.pay_out_batch(&key, payouts, &caller).await {
+            Ok(gated) if gated.held.is_empty() => match gated.batch {
+                Some(batch) => (StatusCode::CREATED, axum::Json(batch)).into_response(),
+                None => payout_error(PayoutServiceError::Invalid {
+                    code: "payout_batch_empty",
+                    message: "a batch needs at least one payout".into(),
+                }),
+            },
+            Ok(gated) => (
+                StatusCode::ACCEPTED,
+                axum::Json(HeldPayoutBatchBody {
+                    batch: gated.batch,
+                    held: gated
+                        .held
+                        .iter()
+                        .map(|item| HeldPayoutItemBody {
+                            index: item.index,
+                            operation: HeldOperationBody::new(&item.held),
+                        })
+                        .collect(),
+                }),
+            )
+                .into_response(),
+            Err(error) => payout_refusal(error),
+        });
     }
     Ok(answer(
         StatusCode::CREATED,

@@ -21,6 +21,10 @@
 //!   again even when its event id was seen (a crash between recording the event and
 //!   posting would otherwise leave the money unmoved) and answers `duplicate` then.
 //!
+//! - **Settlement**: an opening holds the merchants' reserves lock
+//!   (`tally_store::funding_lock`, across processes) from reading the balances to posting,
+//!   as a settlement run holds it for each chunk, so neither reads what the other is moving.
+//!
 //! Every entry carries `merchant_movement = dispute`: the settlement run counts what such
 //! entries move on the pending account as the statement's `disputes`.
 
@@ -243,10 +247,14 @@ impl PaymentService {
             }
         };
         let _guard = self.lock(notification.channel_id.as_str()).await;
+        // A settlement run's chunk (in any process) waits until the split is read, the
+        // reserve rows lowered and the opening posted, and the other way round.
+        let reserves = self.database().lock_merchant_reserves().await?;
         let Some((row, opened_now)) = self.open_dispute(notification, details, now).await? else {
             return Ok(NotificationOutcome::UnknownReference);
         };
         let (row, posted_now) = self.post_opening(row).await?;
+        reserves.release().await?;
         let mut applied = opened_now || posted_now;
         if let Some(won) = won {
             if details.fee.is_negative() {

@@ -540,6 +540,22 @@ impl PaymentService {
         date: Date,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
+        // Disputes' openings wait (in every process) until the chunk's reserve rows are
+        // read, released in the ledger and marked: a dispute lowering a row meanwhile
+        // would see its amount released all the same.
+        let reserves = self.database().lock_merchant_reserves().await?;
+        self.settle_merchants_locked(rows, date, now).await?;
+        reserves.release().await?;
+        Ok(())
+    }
+
+    /// [`PaymentService::settle_merchants`] under the reserves' lock.
+    async fn settle_merchants_locked(
+        &self,
+        rows: &[MerchantRow],
+        date: Date,
+        now: Timestamp,
+    ) -> Result<(), PaymentServiceError> {
         let plans = self.plan_chunk(rows, date).await?;
         let writes: Vec<(String, Command)> = plans
             .iter()

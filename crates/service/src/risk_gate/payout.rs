@@ -1,6 +1,8 @@
-//! Money out behind the risk gate: a merchant's payout (`POST /v1/payouts`), a customer's
-//! wallet withdrawal to a card (a payout to the customer), and each payout of the scheduled
-//! run after settlement are `payout` events, decided before any money moves.
+//! Money out behind the risk gate: a merchant's payout (`POST /v1/payouts`), each item of a
+//! payout batch (`POST /v1/payouts/batches`), a customer's wallet withdrawal to a card (a
+//! payout to the customer), and each payout of the scheduled run after settlement (through
+//! the API or `tally payouts run` and `tally daily` on the database) are `payout` events,
+//! decided before any money moves.
 //!
 //! The payment service's own checks come first and move nothing (an unknown or suspended
 //! merchant, a payout above the available balance, a card not the customer's): what cannot
@@ -21,7 +23,9 @@ use super::{event_id, GateError, Guarded, Passage, RiskGate, Subject};
 use crate::caller::Caller;
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
-use crate::payments::payouts::{self, NewPayout, PayoutRunView, PayoutServiceError, PayoutView};
+use crate::payments::payouts::{
+    self, NewPayout, PayoutBatchView, PayoutRunView, PayoutServiceError, PayoutView,
+};
 use crate::payments::wallets::WalletOperationView;
 use jiff::civil::Date;
 use jiff::Timestamp;
@@ -42,6 +46,21 @@ const SCHEDULED_RUN: &str = "scheduled-payout-run";
 pub enum Paid<T> {
     Done(T),
     Held(Box<HeldOperationRow>),
+}
+
+/// A batch item the risk engine held: its place in the request and its held operation.
+#[derive(Debug, Clone)]
+pub struct HeldItem {
+    pub index: usize,
+    pub held: Box<HeldOperationRow>,
+}
+
+/// A gated batch: the batch of the items let through (none when every item was held), and
+/// the items held.
+#[derive(Debug, Clone)]
+pub struct GatedBatch {
+    pub batch: Option<PayoutBatchView>,
+    pub held: Vec<HeldItem>,
 }
 
 /// A merchant payout under the scoped idempotency key `key`.
@@ -235,6 +254,131 @@ impl RiskGate {
             Passage::Completed(stored) => Ok(Paid::Done(view_of(&id, stored)?)),
             Passage::Proceed(_) => Err(GateError::HeldNotFound(id)),
         }
+    }
+
+    /// Makes a batch of merchant payouts under the scoped key `key`, each item decided by
+    /// the risk engine first (event `payout-batch:` of the key and the item's place). The
+    /// payment service's checks of the whole batch come first (any refusal refuses it, moving
+    /// nothing); then every item is decided before anything is held or written: one rejected
+    /// refuses the whole batch (`risk_rejected`), nothing moved and nothing parked. Items
+    /// held (step-up or review) are left out of the batch and parked, each completed as a
+    /// payout of its own (under `{key}:item:{index}`) once let through; the others make the
+    /// batch. The same request again answers the same batch and the same held items.
+    pub async fn pay_out_batch(
+        &self,
+        key: &str,
+        payouts: Vec<NewPayout>,
+        caller: &Caller,
+    ) -> Result<GatedBatch, GateError> {
+        let payments = self.payment_service()?;
+        let now = self.clock.now();
+        let item_key = |index: usize| format!("{key}:item:{index}");
+        let item_event = |index: usize| event_id("payout-batch", &[key, &index.to_string()]);
+        let item_hash = |payout: &NewPayout| payouts::request_hash(std::slice::from_ref(payout));
+        if payments.payout_batch_made(key).await?
+            || self.batch_items_held(&payouts, &item_event).await?
+        {
+            // Decided before: the held items are those parked, the batch the rest.
+            let mut held = Vec::new();
+            let mut released = Vec::new();
+            for (index, payout) in payouts.into_iter().enumerate() {
+                match self.database.held_operation(&item_event(index)).await? {
+                    Some(row) => {
+                        if row.request_hash != item_hash(&payout) {
+                            return Err(GateError::KeyReused(key.to_string()));
+                        }
+                        held.push(HeldItem {
+                            index,
+                            held: Box::new(row),
+                        })
+                    }
+                    None => released.push(payout),
+                }
+            }
+            let batch = if released.is_empty() {
+                None
+            } else {
+                Some(payments.create_payout_batch(key, released, now).await?)
+            };
+            return Ok(GatedBatch { batch, held });
+        }
+        payments.check_payout_batch(&payouts).await?;
+        let mut verdicts = Vec::with_capacity(payouts.len());
+        for (index, payout) in payouts.iter().enumerate() {
+            let mut event = Event::new(
+                item_event(index),
+                EventKind::Payout,
+                now,
+                format!("merchant:{}", payout.merchant),
+            );
+            event.merchant = Some(payout.merchant.clone());
+            event.amount = Some(payout.amount);
+            let verdict = self.decide(&event).await?;
+            if verdict.action == "reject" {
+                return Err(GateError::Rejected {
+                    event_id: verdict.event_id,
+                    reasons: verdict.reasons,
+                });
+            }
+            verdicts.push((event, verdict));
+        }
+        let mut held = Vec::new();
+        let mut released = Vec::new();
+        for (index, ((event, verdict), payout)) in verdicts.into_iter().zip(payouts).enumerate() {
+            if verdict.action != "step_up" && verdict.action != "review" {
+                released.push(payout);
+                continue;
+            }
+            let operation = HeldPayout {
+                merchant: payout.merchant.clone(),
+                amount: payout.amount,
+            };
+            let hash = item_hash(&payout);
+            let key = item_key(index);
+            let row = self
+                .hold(
+                    &Guarded {
+                        event,
+                        kind: "payout",
+                        key: &key,
+                        request_hash: &hash,
+                        operation: json!(operation),
+                        caller,
+                    },
+                    &verdict,
+                )
+                .await?;
+            held.push(HeldItem {
+                index,
+                held: Box::new(row),
+            });
+        }
+        let batch = if released.is_empty() {
+            None
+        } else {
+            Some(payments.create_payout_batch(key, released, now).await?)
+        };
+        Ok(GatedBatch { batch, held })
+    }
+
+    /// Whether any item of a batch was parked before (the batch was decided, even if every
+    /// item was held and no batch was made).
+    async fn batch_items_held(
+        &self,
+        payouts: &[NewPayout],
+        item_event: &impl Fn(usize) -> String,
+    ) -> Result<bool, GateError> {
+        for index in 0..payouts.len() {
+            if self
+                .database
+                .held_operation(&item_event(index))
+                .await?
+                .is_some()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Runs the scheduled payouts of `date`, each decided by the risk engine first (see the

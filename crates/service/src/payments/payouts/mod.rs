@@ -3,9 +3,10 @@
 //!
 //! Every payout belongs to a batch, the unit the bank receives as one file (`files.rs`). A
 //! payout is written first (`created`, its funding `unchecked`); then, under its merchant's
-//! lock, the balance is checked (a payout above the available balance fails, nothing
-//! moved), the decision stored (`decided`), and the move from the merchant's available to
-//! its payable posted under the key `payments-payout:{id}:fund` (`posted`). A crash between
+//! lock (held across processes until the posting is committed), the balance is checked (a
+//! payout above the available balance fails, nothing moved), the decision stored
+//! (`decided`), and the move from the merchant's available to its payable posted under the
+//! key `payments-payout:{id}:fund` (`posted`). A crash between
 //! any two steps is finished by the next call that touches the merchant's payouts: a
 //! decided payout is posted again under its key, which the ledger applies once, before any
 //! other balance check of that merchant. Taking the batch's file marks its payouts
@@ -274,7 +275,7 @@ impl PaymentService {
     }
 
     /// Checks every item of a batch, moving nothing: its currency.
-    async fn check_payout_batch(
+    pub(crate) async fn check_payout_batch(
         &self,
         payouts: &[NewPayout],
     ) -> Result<Currency, PayoutServiceError> {
@@ -424,15 +425,30 @@ impl PaymentService {
         Ok(())
     }
 
-    /// Finishes the funding of a merchant's payouts, under its lock: decided ones are
-    /// posted (again: the key makes it once), then unchecked ones checked against the
-    /// balance one after the other and funded or failed.
+    /// Finishes the funding of a merchant's payouts, under its lock (in this process and
+    /// across processes, `tally_store::funding_lock`): decided ones are posted (again: the
+    /// key makes it once), then unchecked ones checked against the balance one after the
+    /// other and funded or failed.
     pub(crate) async fn fund_merchant_payouts(
         &self,
         merchant_id: &str,
         now: Timestamp,
     ) -> Result<(), PayoutServiceError> {
         let _guard = self.lock(&format!("payouts-merchant:{merchant_id}")).await;
+        // Across processes too: the balance read below must see every funding another
+        // process allowed, posted before it let the lock go.
+        let across_processes = self.database().lock_payout_funding(merchant_id).await?;
+        self.fund_merchant_payouts_locked(merchant_id, now).await?;
+        across_processes.release().await?;
+        Ok(())
+    }
+
+    /// [`PaymentService::fund_merchant_payouts`] once the merchant's locks are held.
+    async fn fund_merchant_payouts_locked(
+        &self,
+        merchant_id: &str,
+        now: Timestamp,
+    ) -> Result<(), PayoutServiceError> {
         let merchant = self.merchant(merchant_id).await?;
         let accounts = self.merchant_accounts(&merchant).await?;
         for payout in self
