@@ -237,6 +237,15 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
             ),
         ),
         (
+            "ChangeNameRequest",
+            "name",
+            Text::new(
+                Some(1),
+                Some(CUSTOMER_NAME_CHARACTERS_MAX),
+                Some(visible_text()),
+            ),
+        ),
+        (
             "SearchRequest",
             "reason",
             Text::new(
@@ -299,6 +308,7 @@ fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         "AuthorizeRequest",
         "OpenAccountRequest",
         "ChangePhoneRequest",
+        "ChangeNameRequest",
         "ChangeAddressRequest",
         "BindBankCardRequest",
         "WalletWithdrawalRequest",
