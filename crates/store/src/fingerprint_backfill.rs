@@ -18,6 +18,24 @@ pub struct ListValueRow {
 }
 
 impl Database {
+    /// On SQLite, copies the write-ahead log into the database file and empties it
+    /// (`wal_checkpoint(TRUNCATE)`), so that the page images of rows since rewritten (a card
+    /// in clear) no longer sit in the `-wal` file: whether it could (readers still on older
+    /// pages make it wait for another run). PostgreSQL keeps no such file for us to empty:
+    /// `true`.
+    pub async fn truncate_write_ahead_log(&self) -> Result<bool, StoreError> {
+        match self {
+            Database::Sqlite(pool) => {
+                let (busy, _, _): (i64, i64, i64) =
+                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                        .fetch_one(pool)
+                        .await?;
+                Ok(busy == 0)
+            }
+            Database::Postgres(_) => Ok(true),
+        }
+    }
+
     /// At most `limit` stored risk events after sequence `after`, in sequence order, as
     /// (sequence, body).
     pub async fn risk_event_bodies_after(
