@@ -805,6 +805,28 @@ async fn the_address_and_bank_card_are_read_in_clear_only_with_a_reason_on_recor
     );
     assert_eq!(harness.count(&logged).await, 2);
 
+    // `tally privacy reseal` moves the address and card to a new active key with the four
+    // original fields, compare and set; run again, it changes nothing.
+    let rotated = support::privacy_keys(&[("a", 7), ("b", 8)], "b");
+    let report = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.customers_resealed, report.values_resealed),
+        (1, 6),
+        "{report:?}"
+    );
+    assert_eq!(report.values_by_key_before.get("a"), Some(&6));
+    let sealed_under_b = format!(
+        "SELECT COUNT(*) FROM customers WHERE id = '{customer}' AND address LIKE 'v1:b:%' \
+         AND bank_card LIKE 'v1:b:%' AND name LIKE 'v1:b:%'"
+    );
+    assert_eq!(harness.count(&sealed_under_b).await, 1);
+    let again = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!((again.customers_resealed, again.values_resealed), (0, 0));
+
     // Erased: nothing left to read.
     let (status, _) = harness
         .call(
