@@ -2,7 +2,9 @@
 //! personal data under the active encryption key, so that an old key can be removed from the
 //! configuration, and recompute every customer's blind indexes under the current blind index
 //! key, so that `previous_blind_index_key` can be removed (`tally_service::key_rotation` has
-//! the procedures and their guarantees).
+//! the procedures and their guarantees); and `tally privacy fingerprint-events`: rewrite the
+//! cards and addresses of risk events and list entries stored before they were fingerprinted
+//! (`tally_service::risk_fingerprints::backfill`).
 
 use anyhow::Context;
 use std::process::ExitCode;
@@ -34,6 +36,22 @@ pub enum Command {
         /// Go on after this customer id (a stopped walk's `last_customer`).
         #[arg(long, default_value = "")]
         after: String,
+        #[command(flatten)]
+        config: crate::serve::ConfigArgs,
+    },
+    /// Rewrite the cards and addresses of risk events and list entries stored before they
+    /// were fingerprinted to their keyed fingerprints (`privacy.risk_fingerprint_key`), so
+    /// none stays in clear and lists and velocity features keep matching them. Safe beside a
+    /// running service; resumable (run it again, or from `--after`, the last event it
+    /// reported); progress on stderr after each page, a JSON report on stdout. Restart the
+    /// service afterwards so that its features count old events under their fingerprints.
+    FingerprintEvents {
+        /// Rows read and written per page.
+        #[arg(long, default_value_t = 1_000)]
+        page_size: i64,
+        /// Go on after this event sequence (a stopped walk's `last_sequence`).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
         #[command(flatten)]
         config: crate::serve::ConfigArgs,
     },
@@ -90,6 +108,53 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 report.customers,
                 report.customers_current,
                 report.customers_erased
+            );
+        }
+        Command::FingerprintEvents {
+            page_size,
+            after,
+            config,
+        } => {
+            let (privacy, database) = keys_and_database(config).await?;
+            let report = tally_service::risk_fingerprints::backfill(
+                &database,
+                &privacy,
+                after,
+                page_size,
+                None,
+                jiff::Timestamp::now(),
+                |progress| {
+                    eprintln!(
+                        "list entries {} ({} rewritten), events {} ({} rewritten), last event {}",
+                        progress.list_entries,
+                        progress.list_entries_rewritten,
+                        progress.events,
+                        progress.events_rewritten,
+                        progress.last_sequence
+                    )
+                },
+            )
+            .await;
+            // The old page images of rewritten rows leave the SQLite `-wal` file too.
+            let truncated = match &report {
+                Ok(_) => database.truncate_write_ahead_log().await?,
+                Err(_) => false,
+            };
+            database.close().await;
+            let report = report.map_err(|error| anyhow::anyhow!("{}: {error}", error.code()))?;
+            if !truncated {
+                eprintln!(
+                    "the write-ahead log could not be emptied while other connections read \
+                     it: run the command again when the service is idle"
+                );
+            }
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            eprintln!(
+                "{} of {} list entries and {} of {} events rewritten to fingerprints",
+                report.list_entries_rewritten,
+                report.list_entries,
+                report.events_rewritten,
+                report.events
             );
         }
     }

@@ -60,7 +60,8 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("opening the database")?;
     let risk = tally_service::risk::RiskService::open(&state.database, clock.clone())
         .await
-        .context("rebuilding the risk engine from storage")?;
+        .context("rebuilding the risk engine from storage")?
+        .with_privacy(state.privacy.clone());
     // Anomaly alerts are dated in the credit service's time zone (UTC without credit).
     let credit_zone = state
         .credit

@@ -2,8 +2,12 @@
 //! (`TALLY_TEST_DATABASE_URL`): a customer created from the command line
 //! (retried with its idempotency key, given or generated), shown masked, shown in clear with
 //! `pii:read` and a reason (and audited), and the server's refusals printed with their status
-//! and code and a non-zero exit; and `tally privacy reseal` moving every value to a new key
-//! so that a service without the old key reads them all.
+//! and code and a non-zero exit; `tally customers erase` destroying a customer's personal
+//! data (refused without admin, without a reason, for nobody); `tally privacy reseal` moving
+//! every value to a new key so that a service without the old key reads them all; `tally
+//! privacy rotate-blind-index` moving every index to a new key so that a service without the
+//! old one finds everybody; and `tally privacy fingerprint-events` rewriting risk events
+//! stored with a clear card number.
 #![allow(clippy::unwrap_used)]
 
 use serde_json::Value;
@@ -172,7 +176,287 @@ tally_store::on_both_backends!(
     customers_are_created_and_shown_masked_or_in_clear,
     refusals_print_the_server_code_and_exit_non_zero,
     privacy_reseal_lets_the_old_key_go,
+    customers_erase_destroys_personal_data_and_prints_refusals,
+    privacy_rotate_blind_index_lets_the_old_key_go,
+    privacy_fingerprint_events_rewrites_clear_cards,
 );
+
+/// 32 bytes of 10, base64: the blind index key that replaces `BLIND_INDEX_KEY`.
+const NEW_BLIND_INDEX_KEY: &str = "CgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo=";
+
+/// `tally privacy ARGUMENTS… --database-url <the served database>` with `environment`.
+fn privacy_command(served: &Served, arguments: &[&str], environment: &[(&str, &str)]) -> Run {
+    let output = Command::new(BINARY)
+        .arg("privacy")
+        .args(arguments)
+        .args(["--database-url", &served.test.url_for_another_process()])
+        .current_dir(served._directory.path())
+        .envs(environment.iter().copied())
+        .output()
+        .unwrap();
+    Run::of(output)
+}
+
+async fn customers_erase_destroys_personal_data_and_prints_refusals(served: Served) {
+    let id = served.zhang_san();
+    // Refused without admin, for nobody, without a reason: nothing is erased.
+    served
+        .customers(
+            Some(&served.creator),
+            &["erase", &id, "--reason", "the customer asked"],
+        )
+        .assert_refused("403 Forbidden", "forbidden");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    served
+        .customers(
+            Some(&served.auditor),
+            &["erase", &unknown, "--reason", "the customer asked"],
+        )
+        .assert_refused("404 Not Found", "customer_not_found");
+    served
+        .customers(Some(&served.auditor), &["erase", &id, "--reason", "  "])
+        .assert_refused("400 Bad Request", "reason_required");
+    let no_reason = served.customers(Some(&served.auditor), &["erase", &id]);
+    assert_eq!(no_reason.code, 2, "{}", no_reason.stderr);
+    assert!(
+        no_reason.stderr.contains("--reason"),
+        "{}",
+        no_reason.stderr
+    );
+    assert_eq!(
+        served
+            .count("SELECT COUNT(*) FROM customers WHERE phone_index LIKE 'erased:%'")
+            .await,
+        0
+    );
+    served
+        .customers(Some(&served.reader), &["show", &id])
+        .answer();
+
+    // Erased: the fields and indexes destroyed, the erasure recorded, reads answer 410.
+    let erased = served
+        .customers(
+            Some(&served.auditor),
+            &["erase", &id, "--reason", "PIPL request 2026-17"],
+        )
+        .answer();
+    assert_eq!(erased["customer_id"], id.as_str());
+    assert_eq!(erased["erased_now"], true);
+    assert_eq!(erased["erased_by"], "auditor");
+    assert_eq!(erased["reason"], "PIPL request 2026-17");
+    assert_eq!(
+        served
+            .count(&format!(
+                "SELECT COUNT(*) FROM customers WHERE id = '{id}' AND name = 'erased' \
+                 AND phone = 'erased' AND national_id = 'erased' \
+                 AND phone_index = 'erased:{id}'"
+            ))
+            .await,
+        1
+    );
+    assert_eq!(
+        served.count("SELECT COUNT(*) FROM customer_erasures").await,
+        1
+    );
+    served
+        .customers(Some(&served.reader), &["show", &id])
+        .assert_refused("410 Gone", "customer_erased");
+    let found = served
+        .customers(Some(&served.reader), &["find", "--phone", PHONE])
+        .answer();
+    assert_eq!(found["customers"], serde_json::json!([]));
+    // Again: the first erasure, unchanged.
+    let again = served
+        .customers(
+            Some(&served.auditor),
+            &["erase", &id, "--reason", "asked twice"],
+        )
+        .answer();
+    assert_eq!(again["erased_now"], false);
+    assert_eq!(again["reason"], "PIPL request 2026-17");
+    // The same person can be a customer again, as a new one.
+    let renewed = served
+        .create("张三", PHONE, NATIONAL_ID, Some("cli-zhang-san-again"))
+        .answer();
+    assert_ne!(renewed["id"], id.as_str());
+}
+
+async fn privacy_rotate_blind_index_lets_the_old_key_go(served: Served) {
+    let id = served.zhang_san();
+    let wang_wu = served
+        .create("王五", "13912345678", WANG_WU_NATIONAL_ID, None)
+        .answer();
+    let erased = served
+        .create("李四", "13712345678", OTHER_NATIONAL_ID, None)
+        .answer();
+    let erased = erased["id"].as_str().unwrap().to_string();
+    served
+        .customers(
+            Some(&served.auditor),
+            &["erase", &erased, "--reason", "the customer asked"],
+        )
+        .answer();
+    let rotating = [
+        ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
+        ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
+        ("TALLY__PRIVACY__BLIND_INDEX_KEY", NEW_BLIND_INDEX_KEY),
+        ("TALLY__PRIVACY__PREVIOUS_BLIND_INDEX_KEY", BLIND_INDEX_KEY),
+    ];
+    // Without the fingerprint key, every card and address fingerprint would change with the
+    // key: refused (exit 2, a local problem) before anything is written.
+    let refused = privacy_command(&served, &["rotate-blind-index"], &rotating);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("risk_fingerprint_key"),
+        "{}",
+        refused.stderr
+    );
+    let mut rotating = rotating.to_vec();
+    rotating.push(("TALLY__PRIVACY__RISK_FINGERPRINT_KEY", BLIND_INDEX_KEY));
+    // Stopped after the first customer (as if killed), then resumed from where it stopped.
+    let ids = {
+        let mut ids = vec![
+            id.clone(),
+            wang_wu["id"].as_str().unwrap().to_string(),
+            erased,
+        ];
+        ids.sort();
+        ids
+    };
+    let resumed = privacy_command(
+        &served,
+        &["rotate-blind-index", "--page-size", "1", "--after", &ids[0]],
+        &rotating,
+    )
+    .answer();
+    assert_eq!(resumed["customers"], 2);
+    assert_eq!(resumed["last_customer"], ids[2].as_str());
+    let report = privacy_command(
+        &served,
+        &["rotate-blind-index", "--page-size", "1"],
+        &rotating,
+    )
+    .answer();
+    assert_eq!(report["customers"], 3);
+    assert_eq!(report["customers_erased"], 1);
+    assert_eq!(
+        report["customers_rekeyed"].as_u64().unwrap()
+            + report["customers_current"].as_u64().unwrap(),
+        2
+    );
+    let again = privacy_command(&served, &["rotate-blind-index"], &rotating).answer();
+    assert_eq!(
+        (&again["customers_rekeyed"], &again["customers_current"]),
+        (&0.into(), &2.into())
+    );
+
+    // A service with the new key only finds both customers by phone.
+    let directory = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = start_server(
+        &served.test.url_for_another_process(),
+        port,
+        directory.path(),
+        &[
+            ("TALLY__PRIVACY__ENCRYPTION_KEYS__K1", ENCRYPTION_KEY),
+            ("TALLY__PRIVACY__ACTIVE_ENCRYPTION_KEY", "k1"),
+            ("TALLY__PRIVACY__BLIND_INDEX_KEY", NEW_BLIND_INDEX_KEY),
+            ("TALLY__PRIVACY__RISK_FINGERPRINT_KEY", BLIND_INDEX_KEY),
+        ],
+    );
+    wait_until_healthy(&reqwest::Client::new(), &base).await;
+    let find = |phone: &str| {
+        let output = Command::new(BINARY)
+            .args(["customers", "--url", &base, "--api-key", &served.reader])
+            .args(["find", "--phone", phone])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(find(PHONE)["customers"][0]["id"], id.as_str());
+    assert_eq!(find("13912345678")["customers"][0]["id"], wang_wu["id"]);
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+async fn privacy_fingerprint_events_rewrites_clear_cards(served: Served) {
+    // A risk event stored before cards were fingerprinted at the edge, and a list entry.
+    let body = serde_json::json!({
+        "id": "old-login", "kind": "login", "at": "2026-05-01T09:00:00Z",
+        "customer": "lender-customer-1", "card": "4111 1111 1111 1111",
+        "address": "88 Jianguo Road",
+    });
+    let store = tally_store::risk::RiskStore::new(served.test.database.clone());
+    let event = tally_store::risk::EventRow {
+        sequence: 1,
+        event_id: "old-login".into(),
+        customer: "lender-customer-1".into(),
+        at: 1_777_626_000_000_000,
+        body: body.to_string(),
+        action: "approve".into(),
+        version: 1,
+        decision: "{}".into(),
+        decided_at: 1_777_626_000_000_000,
+    };
+    store
+        .insert_events(&[(event, None, Vec::new())])
+        .await
+        .unwrap();
+    store
+        .insert_list_entry(&tally_store::risk::ListEntryRow {
+            id: "entry-1".into(),
+            kind: "block".into(),
+            field: "card".into(),
+            value: "4000 0000 0000 0002".into(),
+            reason: "stolen".into(),
+            source: "analyst".into(),
+            added_at: 0,
+            added_by: "analyst".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let clear = "SELECT (SELECT COUNT(*) FROM risk_events WHERE body LIKE '%4111%' \
+                 OR body LIKE '%Jianguo%') + (SELECT COUNT(*) FROM risk_list_entries \
+                 WHERE value LIKE '4000%')";
+    assert_eq!(served.count(clear).await, 2);
+
+    // Without keys: refused, nothing written.
+    let refused = privacy_command(&served, &["fingerprint-events"], &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(served.count(clear).await, 2);
+
+    let run = privacy_command(
+        &served,
+        &["fingerprint-events", "--page-size", "1"],
+        PRIVACY_KEYS,
+    );
+    assert!(
+        run.stderr.contains("events 1 (1 rewritten), last event 1"),
+        "progress: {}",
+        run.stderr
+    );
+    let report = run.answer();
+    assert_eq!(
+        (
+            &report["events_rewritten"],
+            &report["list_entries_rewritten"]
+        ),
+        (&1.into(), &1.into())
+    );
+    assert_eq!(served.count(clear).await, 0);
+    let again = privacy_command(&served, &["fingerprint-events"], PRIVACY_KEYS).answer();
+    assert_eq!(
+        (&again["events"], &again["events_rewritten"]),
+        (&1.into(), &0.into())
+    );
+}
 
 /// 32 bytes of 8, base64: the key that replaces `ENCRYPTION_KEY`.
 const NEW_ENCRYPTION_KEY: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";

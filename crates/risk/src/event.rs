@@ -60,14 +60,16 @@ pub enum ProfileField {
     Phone,
     Address,
     BankCard,
+    Name,
 }
 
 impl ProfileField {
-    pub const ALL: [ProfileField; 4] = [
+    pub const ALL: [ProfileField; 5] = [
         ProfileField::Password,
         ProfileField::Phone,
         ProfileField::Address,
         ProfileField::BankCard,
+        ProfileField::Name,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +78,7 @@ impl ProfileField {
             ProfileField::Phone => "phone",
             ProfileField::Address => "address",
             ProfileField::BankCard => "bank_card",
+            ProfileField::Name => "name",
         }
     }
 

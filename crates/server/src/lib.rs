@@ -100,6 +100,7 @@ fn customer_routes() -> Router<AppState> {
     let writes = Router::new()
         .route("/customers", post(customers::create_customer))
         .route("/customers/{id}/phone", post(profile::change_phone))
+        .route("/customers/{id}/name", post(profile::change_name))
         .route("/customers/{id}/address", post(profile::change_address))
         .route("/customers/{id}/bank-card", post(profile::bind_bank_card))
         .route("/held-operations/{id}/code", post(held::enter_code))
@@ -112,6 +113,10 @@ fn customer_routes() -> Router<AppState> {
         .route_layer(scope("credit:read"));
     let reveal = Router::new()
         .route("/customers/{id}/reveal", post(customers::reveal_customer))
+        .route(
+            "/customers/{id}/profile/reveal",
+            post(customers::reveal_customer_profile),
+        )
         .route_layer(scope("pii:read"));
     let audit = Router::new()
         .route("/customers/{id}/erasure", post(customers::erase_customer))

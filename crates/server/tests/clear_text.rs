@@ -3,7 +3,10 @@
 //! changed, read in clear with a reason, a credit line opened, a purchase to a delivery
 //! address authorised and captured, a repayment, risk events carrying a raw card number and a
 //! street address, a block list entry on a card number, a stolen-account claim and its
-//! evidence package), with every log line at the most verbose level captured; then the
+//! evidence package), her name changed, a claim description and a case note that name
+//! people, phones and addresses (sealed; the evidence package, an export for the police, may
+//! carry them), and risk rows stored in clear before fingerprinting then rewritten by the
+//! backfill walk, with every log line at the most verbose level captured; then the
 //! database files (SQLite: the file, its `-wal` and `-shm`; PostgreSQL: every table of the
 //! schema as text) and the log are searched for every clear value, in the forms it could take
 //! (as typed, digits only, normalised, lower and upper case, UTF-16), and none is found. The
@@ -29,6 +32,13 @@ const DELIVERY_ADDRESS: &str = "Room 12, 300 Quyang Avenue, Hongkou";
 const EVENT_CARD: &str = "5500-0000-0000-0004";
 const EVENT_ADDRESS: &str = "17 Wulumuqi Road, Jing'an";
 const BLOCKED_CARD: &str = "4000 0000 0000 0002";
+const NEW_NAME: &str = "欧阳晓晓";
+const CLAIM_TEXT: &str = "My brother-in-law Zhao Gang used my phone, ring him on 137 6543 2100";
+const CASE_NOTE: &str = "Called back at 186 1234 0099, she is at 5 Fuxing Road now";
+/// A card and an address stored in clear before fingerprinting, then backfilled.
+const OLD_EVENT_CARD: &str = "3782 822463 10005";
+const OLD_EVENT_ADDRESS: &str = "66 Nanjing West Road, Jing'an";
+const OLD_LISTED_CARD: &str = "6011 1111 1111 1117";
 
 /// Every form a clear value could be found in: as typed, trimmed of separators, digits only,
 /// normalised (E.164, lower case), upper case, and UTF-16 (little and big endian) for those.
@@ -77,12 +87,25 @@ const VALUES: &[&str] = &[
     EVENT_CARD,
     EVENT_ADDRESS,
     BLOCKED_CARD,
+    NEW_NAME,
+    OLD_EVENT_CARD,
+    OLD_EVENT_ADDRESS,
+    OLD_LISTED_CARD,
 ];
+
+/// Free text: sealed where stored and never logged, but an evidence package (an export for
+/// the police) carries the claim and the case's trail as written.
+const FREE_TEXT: &[&str] = &[CLAIM_TEXT, CASE_NOTE];
 
 /// The clear values (and the form) found in `haystack`, named by `place`.
 fn found_in(place: &str, haystack: &[u8]) -> Vec<String> {
+    found_of(VALUES, place, haystack)
+}
+
+/// The values of `values` (and the form) found in `haystack`, named by `place`.
+fn found_of(values: &[&str], place: &str, haystack: &[u8]) -> Vec<String> {
     let mut found = Vec::new();
-    for value in VALUES {
+    for value in values {
         for form in forms(value) {
             if memchr::memmem::find(haystack, &form).is_some() {
                 found.push(format!(
@@ -240,15 +263,59 @@ impl Harness {
                 assert_eq!(decided["decision"]["action"], "reject", "{decided}");
             }
         }
+        self.expect(
+            &self.clerk,
+            &format!("/v1/customers/{customer}/name"),
+            Some("name-1"),
+            json!({"name": NEW_NAME, "device": "phone-1"}),
+        )
+        .await;
         let claim = self
             .expect(
                 &self.analyst,
                 "/v1/risk/claims",
                 None,
-                json!({"customer": customer, "description": "the customer says the purchases are not hers"}),
+                json!({"customer": customer, "description": CLAIM_TEXT}),
             )
             .await;
         let case = claim["case"]["id"].as_str().unwrap();
+        assert_eq!(claim["case"]["summary"], CLAIM_TEXT, "{claim}");
+        self.expect(
+            &self.analyst,
+            &format!("/v1/risk/cases/{case}/note"),
+            None,
+            json!({"note": CASE_NOTE}),
+        )
+        .await;
+        // Analysts still read what they typed.
+        let (status, shown) = self
+            .call(
+                "GET",
+                &format!("/v1/risk/cases/{case}"),
+                &self.analyst,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{shown}");
+        assert_eq!(shown["case"]["summary"], CLAIM_TEXT, "{shown}");
+        assert!(
+            shown["log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|line| line["note"] == CASE_NOTE),
+            "{shown}"
+        );
+        let revealed = self
+            .expect(
+                &self.reader,
+                &format!("/v1/customers/{customer}/reveal"),
+                None,
+                json!({"reason": "ticket 43"}),
+            )
+            .await;
+        assert_eq!(revealed["name"], NEW_NAME, "the new name is read in clear");
         let (status, evidence) = self
             .call(
                 "GET",
@@ -270,6 +337,63 @@ impl Harness {
                 .is_some_and(|cards| !cards.is_empty()),
             "{evidence}"
         );
+    }
+
+    /// A risk event and a list entry as stored before cards and addresses were
+    /// fingerprinted, rewritten by the backfill walk (`tally privacy fingerprint-events`).
+    async fn backfill_old_rows(&self) {
+        let body = json!({
+            "id": "old-1", "kind": "login", "at": "2026-04-30T09:00:00Z",
+            "customer": "lender-customer-9", "card": OLD_EVENT_CARD,
+            "address": OLD_EVENT_ADDRESS,
+        });
+        let store = tally_store::risk::RiskStore::new(self.database.clone());
+        let row = tally_store::risk::EventRow {
+            sequence: 1_000_000,
+            event_id: "old-1".into(),
+            customer: "lender-customer-9".into(),
+            at: 1_777_539_600_000_000,
+            body: body.to_string(),
+            action: "approve".into(),
+            version: 1,
+            decision: "{}".into(),
+            decided_at: 1_777_539_600_000_000,
+        };
+        store
+            .insert_events(&[(row, None, Vec::new())])
+            .await
+            .unwrap();
+        store
+            .insert_list_entry(&tally_store::risk::ListEntryRow {
+                id: "old-entry".into(),
+                kind: "watch".into(),
+                field: "card".into(),
+                value: OLD_LISTED_CARD.into(),
+                reason: "old".into(),
+                source: "analyst".into(),
+                added_at: 0,
+                added_by: "analyst".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        let report = tally_service::risk_fingerprints::backfill(
+            &self.database,
+            &privacy(),
+            0,
+            100,
+            None,
+            jiff::Timestamp::now(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (report.events_rewritten, report.list_entries_rewritten),
+            (1, 1),
+            "{report:?}"
+        );
+        assert!(self.database.truncate_write_ahead_log().await.unwrap());
     }
 
     /// Every text of every table of the database, one row per line.
@@ -321,13 +445,18 @@ tally_store::on_both_backends!(
 
 async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
     harness.write_a_day().await;
+    harness.backfill_old_rows().await;
     let stored = harness.dump().await;
     assert!(stored.len() > 10_000, "the dump holds the day's rows");
     let found = found_in("the database", &stored);
     assert!(found.is_empty(), "{found:#?}");
+    let found = found_of(FREE_TEXT, "the database", &stored);
+    assert!(found.is_empty(), "{found:#?}");
     let logged = log().lock().unwrap().clone();
     assert!(!logged.is_empty(), "the log was captured");
     let found = found_in("the log", &logged);
+    assert!(found.is_empty(), "{found:#?}");
+    let found = found_of(FREE_TEXT, "the log", &logged);
     assert!(found.is_empty(), "{found:#?}");
 
     // The search finds a value that is in clear: one written by hand where an event's card

@@ -922,6 +922,38 @@ async fn secrets_are_kept_sealed_and_those_kept_in_clear_are_sealed_at_start(mer
         .filter(|d| verifies(d, legacy_secret))
         .count();
     assert_eq!((by_new, by_legacy), (1, 1));
+
+    // `tally privacy reseal` moves both secrets to a new active key (compare and set), so a
+    // service with the new key alone opens them; run again, it changes nothing.
+    let rotated = support::privacy_keys(&[("a", 7), ("b", 8)], "b");
+    let report = tally_service::key_rotation::reseal_customers(&merchant.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.webhook_secrets, report.webhook_secrets_resealed),
+        (2, 2)
+    );
+    let only_new = support::privacy_keys(&[("b", 8)], "b");
+    for (id, expected) in [
+        (endpoint.clone(), secret.as_str()),
+        ("we_legacy".into(), legacy_secret),
+    ] {
+        let (text, sealed) = stored(id.clone()).await;
+        assert_eq!(sealed, 1);
+        assert!(text.starts_with("v1:b:"), "{text}");
+        let field = tally_service::payments::webhooks::sealed_secret_field(&id);
+        assert_eq!(
+            only_new.cipher.decrypt(&field, &text).unwrap().expose(),
+            expected
+        );
+    }
+    let again = tally_service::key_rotation::reseal_customers(&merchant.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.webhook_secrets, again.webhook_secrets_resealed),
+        (2, 0)
+    );
 }
 
 async fn without_privacy_keys_no_endpoint_is_registered(merchant: Merchant) {

@@ -209,6 +209,8 @@ tally_store::on_both_backends!(
     a_reviewed_authorisation_completes_when_approved_and_is_refused_when_rejected,
     a_credit_activation_is_decided_before_the_line_opens,
     profile_changes_are_sealed_audited_and_refused_with_their_codes,
+    a_name_change_is_gated_sealed_and_audited,
+    the_address_and_bank_card_are_read_in_clear_only_with_a_reason_on_record,
     one_time_codes_are_refused_when_wrong_spent_or_expired,
     a_risk_event_naming_an_unknown_tally_customer_is_refused,
     a_payout_rejected_by_the_engine_moves_nothing,
@@ -587,6 +589,263 @@ async fn profile_changes_are_sealed_audited_and_refused_with_their_codes(harness
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     let _ = &harness.admin;
+}
+
+async fn a_name_change_is_gated_sealed_and_audited(harness: Harness) {
+    let (_, customer) = harness.customer_with_line("phone-1").await;
+    let uri = format!("/v1/customers/{customer}/name");
+    let (status, body) = harness
+        .post(
+            &uri,
+            "name-1",
+            json!({"name": " 李小四 ", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["field"], &body["risk_action"]),
+        (&json!("name"), &json!("approve"))
+    );
+    // A retry answers the same change and writes nothing again.
+    let (status, again) = harness
+        .post(
+            &uri,
+            "name-1",
+            json!({"name": " 李小四 ", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!((status, &again), (StatusCode::OK, &body));
+    let changes = format!(
+        "SELECT COUNT(*) FROM customer_profile_changes WHERE customer_id = '{customer}' \
+         AND field = 'name'"
+    );
+    assert_eq!(harness.count(&changes).await, 1);
+    // Decided as a profile change of the name, which the event does not carry.
+    let event_id = body["risk_event_id"].as_str().unwrap();
+    let event = format!(
+        "SELECT COUNT(*) FROM risk_events WHERE event_id = '{event_id}' \
+         AND body LIKE '%\"profile_field\":\"name\"%' AND body NOT LIKE '%小四%'"
+    );
+    assert_eq!(harness.count(&event).await, 1);
+    // Sealed (never in clear), masked when shown, in clear with pii:read and a reason.
+    let sealed =
+        format!("SELECT COUNT(*) FROM customers WHERE id = '{customer}' AND name LIKE 'v1:%'");
+    assert_eq!(harness.count(&sealed).await, 1);
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(shown["name"], "李**", "{shown}");
+    let reader = harness.key("reader", &["pii:read"]).await;
+    let (status, clear) = harness
+        .call(
+            "POST",
+            &format!("/v1/customers/{customer}/reveal"),
+            &reader,
+            None,
+            Some(json!({"reason": "name change check"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{clear}");
+    assert_eq!(clear["name"], "李小四");
+
+    // Refusals, each changing nothing.
+    let (status, refusal) = harness
+        .post(&uri, "name-blank", json!({"name": "  "}))
+        .await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_name"),
+        "{refusal}"
+    );
+    let (status, refusal) = harness
+        .post(
+            "/v1/customers/11111111-2222-4333-8444-555555555555/name",
+            "name-unknown",
+            json!({"name": "王五"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::NOT_FOUND, "customer_unknown"),
+        "{refusal}"
+    );
+    harness.list("block", "device", "stolen-phone").await;
+    let (status, rejected) = harness
+        .post(
+            &uri,
+            "name-blocked",
+            json!({"name": "王五", "device": "stolen-phone"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&rejected)),
+        (StatusCode::CONFLICT, "risk_rejected"),
+        "{rejected}"
+    );
+    assert_eq!(harness.count(&changes).await, 1);
+    let (_, shown) = harness.get(&format!("/v1/customers/{customer}")).await;
+    assert_eq!(shown["name"], "李**", "{shown}");
+    // An erased customer takes no name again.
+    let (status, erased) = harness
+        .call(
+            "POST",
+            &format!("/v1/customers/{customer}/erasure"),
+            &harness.admin,
+            None,
+            Some(json!({"reason": "the customer asked"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    let (status, refusal) = harness
+        .post(
+            &uri,
+            "name-erased",
+            json!({"name": "王五", "device": "phone-1"}),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::NOT_FOUND, "customer_unknown"),
+        "{refusal}"
+    );
+    assert_eq!(harness.count(&changes).await, 1);
+}
+
+async fn the_address_and_bank_card_are_read_in_clear_only_with_a_reason_on_record(
+    harness: Harness,
+) {
+    let (_, customer) = harness.customer_with_line("phone-1").await;
+    let reader = harness.key("reader", &["pii:read"]).await;
+    let reveal = |key: String, id: String, body: Value| {
+        let harness = &harness;
+        async move {
+            harness
+                .call(
+                    "POST",
+                    &format!("/v1/customers/{id}/profile/reveal"),
+                    &key,
+                    None,
+                    Some(body),
+                )
+                .await
+        }
+    };
+    // (Opening the line read the date of birth: not counted here.)
+    let reads = format!(
+        "SELECT COUNT(*) FROM pii_reads WHERE customer_id = '{customer}' \
+         AND field IN ('address', 'bank_card')"
+    );
+    // Nothing set yet: nothing shown, nothing on the log.
+    let (status, empty) = reveal(
+        reader.clone(),
+        customer.clone(),
+        json!({"reason": "ticket 7"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{empty}");
+    assert_eq!(
+        (&empty["address"], &empty["bank_card"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(harness.count(&reads).await, 0);
+
+    for (field, body) in [
+        (
+            "address",
+            json!({"address": "Flat 2, 10 Jianguo Rd", "device": "phone-1"}),
+        ),
+        (
+            "bank-card",
+            json!({"card_number": "4111-1111-1111-1111", "device": "phone-1"}),
+        ),
+    ] {
+        let (status, changed) = harness
+            .post(&format!("/v1/customers/{customer}/{field}"), field, body)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{changed}");
+    }
+    // Refused without a reason, without pii:read, for nobody: nothing read, nothing logged.
+    let (status, refusal) = reveal(reader.clone(), customer.clone(), json!({})).await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::BAD_REQUEST, "reason_required")
+    );
+    let (status, refusal) = reveal(
+        harness.clerk.clone(),
+        customer.clone(),
+        json!({"reason": "ticket 7"}),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    let (status, refusal) = reveal(
+        reader.clone(),
+        "11111111-2222-4333-8444-555555555555".into(),
+        json!({"reason": "ticket 7"}),
+    )
+    .await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::NOT_FOUND, "customer_not_found")
+    );
+    assert_eq!(harness.count(&reads).await, 0);
+
+    // In clear, each value on the audit log with the key and the reason.
+    let (status, clear) = reveal(
+        reader.clone(),
+        customer.clone(),
+        json!({"reason": "delivery dispute 12"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{clear}");
+    assert_eq!(clear["address"], "Flat 2, 10 Jianguo Rd");
+    assert_eq!(clear["bank_card"], "4111111111111111");
+    let logged = format!(
+        "SELECT COUNT(*) FROM pii_reads WHERE customer_id = '{customer}' \
+         AND reason = 'delivery dispute 12' AND principal = 'reader' \
+         AND field IN ('address', 'bank_card')"
+    );
+    assert_eq!(harness.count(&logged).await, 2);
+
+    // `tally privacy reseal` moves the address and card to a new active key with the four
+    // original fields, compare and set; run again, it changes nothing.
+    let rotated = support::privacy_keys(&[("a", 7), ("b", 8)], "b");
+    let report = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.customers_resealed, report.values_resealed),
+        (1, 6),
+        "{report:?}"
+    );
+    assert_eq!(report.values_by_key_before.get("a"), Some(&6));
+    let sealed_under_b = format!(
+        "SELECT COUNT(*) FROM customers WHERE id = '{customer}' AND address LIKE 'v1:b:%' \
+         AND bank_card LIKE 'v1:b:%' AND name LIKE 'v1:b:%'"
+    );
+    assert_eq!(harness.count(&sealed_under_b).await, 1);
+    let again = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 1)
+        .await
+        .unwrap();
+    assert_eq!((again.customers_resealed, again.values_resealed), (0, 0));
+
+    // Erased: nothing left to read.
+    let (status, _) = harness
+        .call(
+            "POST",
+            &format!("/v1/customers/{customer}/erasure"),
+            &harness.admin,
+            None,
+            Some(json!({"reason": "the customer asked"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, refusal) = reveal(reader, customer.clone(), json!({"reason": "ticket 8"})).await;
+    assert_eq!(
+        (status, code(&refusal)),
+        (StatusCode::GONE, "customer_erased")
+    );
+    assert_eq!(harness.count(&reads).await, 2);
 }
 
 async fn one_time_codes_are_refused_when_wrong_spent_or_expired(harness: Harness) {

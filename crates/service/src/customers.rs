@@ -201,6 +201,16 @@ pub struct CustomerView {
     pub date_of_birth: String,
 }
 
+/// A customer's delivery address and bound bank card in clear, after their reading is on the
+/// audit log; `None` for one never set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealedProfile {
+    pub id: Uuid,
+    pub address: Option<String>,
+    /// The card number's digits.
+    pub bank_card: Option<String>,
+}
+
 /// A customer's fields opened: name, phone (E.164), national id, date of birth.
 #[derive(Clone)]
 struct Opened {
@@ -542,6 +552,66 @@ impl CustomerService {
             tracing::info!(customer = %stored.id, key = %caller.key_id, "personal data read in clear");
         }
         view_with(&stored, opened, &in_clear)
+    }
+
+    /// Customer `id`'s delivery address and bound bank card in clear (each `None` when never
+    /// set), for `caller` and `reason` (required): one `pii_reads` row per value shown, on the
+    /// log before it is returned, as for the other fields. The caller's right to read in
+    /// clear (scope `pii:read`) is checked by whoever calls this.
+    pub async fn reveal_profile(
+        &self,
+        id: CustomerId,
+        caller: &Caller,
+        reason: Option<&str>,
+    ) -> Result<RevealedProfile, CustomerError> {
+        let reason = checked_reason(reason)?.ok_or(CustomerError::ReasonRequired)?;
+        let privacy = self.privacy()?;
+        let stored = self.stored(id).await?;
+        let profile = self
+            .database
+            .customer_sealed_profile(&stored.id)
+            .await?
+            .ok_or(CustomerError::NotFound(id))?;
+        let open = |field: &str, value: Option<&str>| {
+            value
+                .map(|value| {
+                    privacy
+                        .cipher
+                        .decrypt(&sealed_field(field, &stored.id), value)
+                        .map(|secret| secret.expose().clone())
+                        .map_err(undecryptable)
+                })
+                .transpose()
+        };
+        let address = open("address", profile.address.as_deref())?;
+        let bank_card = open("bank_card", profile.bank_card.as_deref())?;
+        // Nothing is revealed unless its reading is on record first.
+        let at = self.stored_now();
+        let reads: Vec<PiiRead> = [
+            ("address", address.is_some()),
+            ("bank_card", bank_card.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, shown)| *shown)
+        .map(|(field, _)| PiiRead {
+            id: Uuid::now_v7().to_string(),
+            at,
+            api_key_id: caller.key_id.clone(),
+            principal: caller.name.clone(),
+            customer_id: stored.id.clone(),
+            field: field.to_string(),
+            reason: reason.clone(),
+        })
+        .collect();
+        if !reads.is_empty() {
+            self.database.record_pii_reads(&reads).await?;
+            tracing::info!(customer = %stored.id, key = %caller.key_id, "profile read in clear");
+        }
+        Ok(RevealedProfile {
+            id: id.as_uuid(),
+            address,
+            bank_card,
+        })
     }
 
     /// The customers (at most one) with the phone or national id of `lookup`, masked; the

@@ -145,7 +145,7 @@ impl RiskService {
                 &format!("evidence package exported with API key {}", caller.key_id),
             ))
             .await?;
-        let trail = self.store.case_log(id).await?;
+        let trail = self.case_log(id).await?;
         let mut events = self
             .store
             .customer_events(&case.customer, EVENTS_MAX)
@@ -254,7 +254,10 @@ impl RiskService {
             let cases = self
                 .store
                 .customer_cases(&other, CASES_PER_LINKED_CUSTOMER)
-                .await?;
+                .await?
+                .into_iter()
+                .map(|case| self.opened_case(case))
+                .collect();
             linked.push(LinkedCustomer {
                 customer: other,
                 shared: identifiers,

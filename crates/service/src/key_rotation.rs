@@ -4,11 +4,13 @@
 //! A stored value names the key that sealed it, and the service opens a value with whichever
 //! configured key that is; so rotating is: add the new key, make it active (new values are
 //! sealed under it), run this, then remove the old key from the configuration. Each
-//! customer's four fields are opened and sealed again in memory and written back only if the
+//! customer's four original fields, then its delivery address and bound bank card (set by
+//! the profile routes), are opened and sealed again in memory and written back only if the
 //! row still holds what was read (compare and set), so the walk is safe beside a running
-//! service and another walk, and running it twice changes nothing the second time. A value
-//! that does not open stops the walk with the customer and the field named: it is never
-//! re-sealed as if it were genuine. The blind indexes are untouched (their key is another).
+//! service and another walk, and running it twice changes nothing the second time; then
+//! every merchant's sealed webhook signing secret the same way. A value that does not open
+//! stops the walk with the customer (or endpoint) and the field named: it is never re-sealed
+//! as if it were genuine. The blind indexes are untouched (their key is another).
 //!
 //! The blind index key rotates the same way (`tally privacy rotate-blind-index`,
 //! [`rotate_blind_index`]): the new key becomes `blind_index_key` and the old one
@@ -21,10 +23,12 @@
 //! cannot be recomputed, and a new key would make every card and address new to the engine.
 
 use crate::customers::{request_text, sealed_field, NATIONAL_ID_INDEX, PHONE_INDEX, REQUEST_HASH};
+use crate::payments::webhooks::sealed_secret_field;
 use std::collections::BTreeMap;
 use tally_privacy::{key_id_of, Privacy, PrivacyError};
 use tally_store::blind_indexes::Rekeyed;
 use tally_store::customers::StoredCustomer;
+use tally_store::erasure::ERASED;
 use tally_store::{Database, StoreError};
 
 /// Attempts at one customer whose row changes between reading and writing it.
@@ -40,6 +44,9 @@ pub struct ResealReport {
     pub values_resealed: u64,
     /// Values by the key that had sealed them when the walk read them.
     pub values_by_key_before: BTreeMap<String, u64>,
+    /// Merchants' webhook signing secrets walked, and re-sealed.
+    pub webhook_secrets: u64,
+    pub webhook_secrets_resealed: u64,
 }
 
 /// Why a walk stopped. Customers before the one named are done; running again resumes.
@@ -119,11 +126,14 @@ pub async fn reseal_customers(
                 let key = key_id_of(value).unwrap_or("(malformed)").to_owned();
                 *report.values_by_key_before.entry(key).or_default() += 1;
             }
+            let id = stored.id.clone();
+            let profile_values = reseal_profile(database, privacy, &id, &mut report).await?;
             let mut current = stored;
             let mut attempts = 0;
+            let mut resealed_now = profile_values > 0;
             while let Some((new, values)) = resealed(privacy, &current)? {
                 if database.reseal_customer(&current, &new).await? {
-                    report.customers_resealed += 1;
+                    resealed_now = true;
                     report.values_resealed += values;
                     break;
                 }
@@ -139,9 +149,117 @@ pub async fn reseal_customers(
                     None => break,
                 }
             }
+            report.customers_resealed += u64::from(resealed_now);
         }
     }
+    reseal_webhook_secrets(database, privacy, page, &mut report).await?;
     Ok(report)
+}
+
+/// Re-seals customer `id`'s delivery address and bank card (when set) under the active key,
+/// each compare and set; the number of values re-sealed.
+async fn reseal_profile(
+    database: &Database,
+    privacy: &Privacy,
+    id: &str,
+    report: &mut ResealReport,
+) -> Result<u64, ResealError> {
+    let mut resealed = 0;
+    for attempt in 0..ATTEMPTS_MAX {
+        let Some(profile) = database.customer_sealed_profile(id).await? else {
+            return Ok(resealed);
+        };
+        let mut changed_meanwhile = false;
+        for (field, value) in [
+            ("address", &profile.address),
+            ("bank_card", &profile.bank_card),
+        ] {
+            // Unset, or overwritten by an erasure: nothing sealed.
+            let Some(value) = value.as_deref().filter(|value| *value != ERASED) else {
+                continue;
+            };
+            if attempt == 0 {
+                let key = key_id_of(value).unwrap_or("(malformed)").to_owned();
+                *report.values_by_key_before.entry(key).or_default() += 1;
+            }
+            let sealed = privacy
+                .cipher
+                .reseal(&sealed_field(field, id), value)
+                .map_err(|error| ResealError::Unopenable {
+                    customer: id.to_string(),
+                    field,
+                    error,
+                })?;
+            if let Some(sealed) = sealed {
+                if database
+                    .reseal_customer_profile_field(id, field, value, &sealed)
+                    .await?
+                {
+                    resealed += 1;
+                    report.values_resealed += 1;
+                } else {
+                    changed_meanwhile = true;
+                }
+            }
+        }
+        if !changed_meanwhile {
+            return Ok(resealed);
+        }
+    }
+    Err(ResealError::KeptChanging(id.to_string()))
+}
+
+/// Re-seals every merchant's sealed webhook signing secret under the active key, `page` at a
+/// time, each compare and set (a secret still in clear is sealed by `tally serve` at start).
+async fn reseal_webhook_secrets(
+    database: &Database,
+    privacy: &Privacy,
+    page: i64,
+    report: &mut ResealReport,
+) -> Result<(), ResealError> {
+    let mut after = String::new();
+    loop {
+        let endpoints = database
+            .sealed_webhook_endpoints_after(&after, page.max(1))
+            .await?;
+        let Some(last) = endpoints.last() else {
+            return Ok(());
+        };
+        after = last.id.clone();
+        for endpoint in endpoints {
+            report.webhook_secrets += 1;
+            let field = sealed_secret_field(&endpoint.id);
+            let mut secret = endpoint.secret;
+            let mut attempts = 0;
+            loop {
+                let sealed = privacy.cipher.reseal(&field, &secret).map_err(|error| {
+                    ResealError::Unopenable {
+                        customer: format!("webhook endpoint {}", endpoint.id),
+                        field: "secret",
+                        error,
+                    }
+                })?;
+                let Some(sealed) = sealed else {
+                    break;
+                };
+                if database
+                    .reseal_webhook_secret(&endpoint.id, &secret, &sealed)
+                    .await?
+                {
+                    report.webhook_secrets_resealed += 1;
+                    break;
+                }
+                attempts += 1;
+                if attempts == ATTEMPTS_MAX {
+                    return Err(ResealError::KeptChanging(endpoint.id));
+                }
+                match database.webhook_endpoint(&endpoint.id).await? {
+                    Some(again) => secret = again.secret,
+                    None => break,
+                }
+            }
+        }
+    }
 }
 
 /// What a blind index walk did.

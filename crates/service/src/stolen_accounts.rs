@@ -143,14 +143,18 @@ impl StolenAccountClaims<'_> {
                 )));
             }
         }
-        let case = RiskService::new_case(
+        let mut case = RiskService::new_case(
             "stolen_account",
             case_priority("stolen_account"),
             &new.customer,
             None,
-            new.description.clone(),
+            String::new(),
             now,
         );
+        // The customer's own words may name people, phones and addresses: sealed.
+        case.summary = self
+            .risk
+            .seal_text(&crate::risk::summary_context(&case.id), &new.description)?;
         let opened = match new.compromised_at {
             Some(at) => format!("stolen-account claim; compromised from {at}"),
             None => "stolen-account claim; no compromise time stated".to_string(),
@@ -166,7 +170,7 @@ impl StolenAccountClaims<'_> {
         };
         self.risk.store.insert_claim(&case, &log, &claim).await?;
         self.follow_up_logged(&case.id).await;
-        Ok(case)
+        Ok(self.risk.opened_case(case))
     }
 
     /// Moves a case as [`RiskService::move_case`] does; a stolen-account case's credit lines
@@ -228,7 +232,9 @@ impl StolenAccountClaims<'_> {
             return Err(ClaimError::NotAClaim(case_id.to_string()));
         }
         let now = self.risk.clock.now();
-        let log = RiskService::log_line(case_id, now, &caller.name, "access_restored", note);
+        let log = self
+            .risk
+            .analyst_line(case_id, now, &caller.name, "access_restored", note)?;
         // The engine's lists change under its lock, after the rows are stored, as every
         // list change does.
         let mut state = self.risk.state.lock().await;

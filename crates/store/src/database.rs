@@ -99,7 +99,8 @@ impl Database {
 }
 
 /// SQLite settings that make a commit durable: WAL journal with `synchronous = FULL`, so
-/// the WAL is flushed to disk before a commit returns.
+/// the WAL is flushed to disk before a commit returns; and `secure_delete`, so that what a
+/// write replaces does not stay readable in the file.
 pub(crate) fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     let path = url
         .strip_prefix("sqlite://")
@@ -118,5 +119,9 @@ pub(crate) fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, StoreErr
         .pragma("cache_size", "-65536")
         // Statement journals (for multi-row statements inside a batch) stay in memory
         // instead of a temporary file: they only matter until the statement ends.
-        .pragma("temp_store", "memory"))
+        .pragma("temp_store", "memory")
+        // Deleted and overwritten content (an erased customer's ciphertexts, a re-sealed
+        // value's old one) is zeroed in the file instead of lingering in free space and
+        // free pages until reused.
+        .pragma("secure_delete", "ON"))
 }

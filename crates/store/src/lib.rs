@@ -20,6 +20,7 @@ pub mod database;
 pub mod disputes;
 pub mod erasure;
 pub mod error;
+pub mod fingerprint_backfill;
 pub mod funding_lock;
 pub mod held_operations;
 pub mod keys;

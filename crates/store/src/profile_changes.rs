@@ -1,5 +1,5 @@
 //! Storage of customers' profile changes: a new phone (sealed, with its blind index), a
-//! delivery address or a bound bank card (sealed), each written with its audit row in one
+//! name, a delivery address or a bound bank card (sealed), each written with its audit row in one
 //! transaction. The store never sees a value in clear; the audit row never holds the value.
 
 use crate::credit::on_pool;
@@ -16,6 +16,9 @@ pub enum ProfileValue {
         sealed: String,
         index: String,
     },
+    Name {
+        sealed: String,
+    },
     Address {
         sealed: String,
     },
@@ -29,6 +32,7 @@ impl ProfileValue {
     pub fn field(&self) -> &'static str {
         match self {
             ProfileValue::Phone { .. } => "phone",
+            ProfileValue::Name { .. } => "name",
             ProfileValue::Address { .. } => "address",
             ProfileValue::BankCard { .. } => "bank_card",
         }
@@ -119,6 +123,14 @@ impl Database {
                         .execute(&mut *transaction)
                         .await
                 }
+                ProfileValue::Name { sealed } => {
+                    sqlx::query("UPDATE customers SET name = $1 WHERE id = $2 \
+                         AND phone_index NOT LIKE 'erased:%'")
+                        .bind(sealed)
+                        .bind(&change.customer_id)
+                        .execute(&mut *transaction)
+                        .await
+                }
                 ProfileValue::Address { sealed } => {
                     sqlx::query("UPDATE customers SET address = $1 WHERE id = $2 \
                          AND phone_index NOT LIKE 'erased:%'")
@@ -180,6 +192,37 @@ impl Database {
                 .await?
         });
         Ok(row.map(|(address, bank_card)| SealedProfile { address, bank_card }))
+    }
+
+    /// Replaces customer `id`'s sealed `field` (`address` or `bank_card`) with `new`, only if
+    /// it still holds `old` (compare and set, for `tally privacy reseal`): whether it did.
+    pub async fn reseal_customer_profile_field(
+        &self,
+        id: &str,
+        field: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        // `field` is one of two column names, never input.
+        let sql = match field {
+            "address" => "UPDATE customers SET address = $1 WHERE id = $2 AND address = $3",
+            "bank_card" => "UPDATE customers SET bank_card = $1 WHERE id = $2 AND bank_card = $3",
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "resealing unknown profile field {other}"
+                )))
+            }
+        };
+        let changed = on_pool!(self, pool => {
+            sqlx::query(sql)
+                .bind(new)
+                .bind(id)
+                .bind(old)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(changed == 1)
     }
 
     /// The profile change with this id (its risk event's id).

@@ -148,10 +148,12 @@ impl TestDatabase {
 /// What a connection reports about the durability of its commits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Durability {
-    /// `PRAGMA journal_mode` and `PRAGMA synchronous` (2 is FULL).
+    /// `PRAGMA journal_mode`, `PRAGMA synchronous` (2 is FULL) and `PRAGMA secure_delete`
+    /// (1 is ON: deleted content is zeroed).
     Sqlite {
         journal_mode: String,
         synchronous: i64,
+        secure_delete: i64,
     },
     /// `SHOW synchronous_commit`.
     Postgres { synchronous_commit: String },
@@ -235,9 +237,13 @@ async fn sqlite_durability(
     let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
         .fetch_one(&mut *connection)
         .await?;
+    let secure_delete: i64 = sqlx::query_scalar("PRAGMA secure_delete")
+        .fetch_one(&mut *connection)
+        .await?;
     Ok(Durability::Sqlite {
         journal_mode,
         synchronous,
+        secure_delete,
     })
 }
 

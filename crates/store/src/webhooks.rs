@@ -441,6 +441,50 @@ impl Database {
         Ok(rows)
     }
 
+    /// Endpoints whose secret is sealed, after id `after` in id order, at most `limit`: what
+    /// `tally privacy reseal` walks.
+    pub async fn sealed_webhook_endpoints_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<WebhookEndpointRow>, StoreError> {
+        let rows = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, merchant_id, url, events, secret, secret_sealed, request_hash, \
+                 created_at FROM webhook_endpoints WHERE secret_sealed = 1 AND id > $1 \
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Replaces endpoint `id`'s sealed secret `old` by `new` (the same secret sealed under
+    /// another key), only if it still holds `old`: whether it did.
+    pub async fn reseal_webhook_secret(
+        &self,
+        id: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE webhook_endpoints SET secret = $1 \
+                 WHERE id = $2 AND secret = $3 AND secret_sealed = 1",
+            )
+            .bind(new)
+            .bind(id)
+            .bind(old)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
     /// Replaces endpoint `id`'s secret in clear by `sealed`, unless another process sealed
     /// it first: whether this call did.
     pub async fn seal_webhook_secret(&self, id: &str, sealed: &str) -> Result<bool, StoreError> {

@@ -13,6 +13,9 @@
 //! `crates/cli/tests/crash.rs` covers a killed process, whose written but unflushed bytes
 //! the operating system still keeps. PostgreSQL's flush is its server's; here only the
 //! setting each connection asks for is asserted.
+//!
+//! Every SQLite connection also has `secure_delete = ON` (1): a value a write replaces or
+//! deletes (an erased customer's ciphertexts) is zeroed, not left in free space.
 #![allow(clippy::unwrap_used)]
 
 use tally_store::on_both_backends;
@@ -35,7 +38,8 @@ fn assert_every_connection_is_durable(found: &[(String, Durability)], backend_is
             Durability::Sqlite {
                 journal_mode,
                 synchronous,
-            } => journal_mode == "wal" && *synchronous == 2,
+                secure_delete,
+            } => journal_mode == "wal" && *synchronous == 2 && *secure_delete == 1,
             Durability::Postgres { synchronous_commit } => synchronous_commit == "on",
         };
         assert!(durable, "{name} does not commit durably: {durability:?}");

@@ -202,7 +202,8 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     let risk = Arc::new(
         RiskService::open(&state.database, shared_clock.clone())
             .await
-            .context("starting the risk engine")?,
+            .context("starting the risk engine")?
+            .with_privacy(state.privacy.clone()),
     );
     if let Some(payments) = &state.payments {
         payments.attach_risk(risk.clone());

@@ -312,7 +312,7 @@ pub async fn case_page(
     require(&viewer, "risk:analyst")?;
     let risk = risk_service(&state)?;
     let case = risk.case(&id).await.map_err(ApiError::from)?;
-    let log = risk.store.case_log(&id).await?;
+    let log = risk.case_log(&id).await.map_err(ApiError::from)?;
     let event = match case.event_sequence {
         Some(sequence) => risk.store.event(sequence).await?,
         None => None,

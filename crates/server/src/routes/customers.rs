@@ -399,6 +399,50 @@ pub async fn reveal_customer(
     Ok(axum::Json(customer.into()))
 }
 
+/// A customer's delivery address and bound bank card in clear.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevealedProfileBody {
+    pub id: Uuid,
+    /// The delivery address as the customer wrote it (trimmed); null when never set.
+    pub address: Option<String>,
+    /// The bound card number's digits; null when no card was bound.
+    pub bank_card: Option<String>,
+}
+
+/// Reads a customer's delivery address and bound bank card in clear (set by
+/// `POST /v1/customers/{id}/address` and `/bank-card`). Each value shown is written to the
+/// audit log (`GET /v1/customers/{id}/pii-reads`) with the key and the reason before the
+/// answer; if that write fails, nothing is shown.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/profile/reveal", tag = "customers",
+    request_body = RevealRequest,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    responses(
+        (status = 200, description = "The address and bank card in clear; every value shown is on the audit log", body = RevealedProfileBody),
+        (status = 400, description = "Bad id or body, no reason (`reason_required`), or a reason too long or with control characters (`invalid_reason`)", body = ErrorBody),
+        (status = 404, description = "No such customer", body = ErrorBody),
+        (status = 410, description = "The customer's personal data was erased (`customer_erased`); nothing was read", body = ErrorBody),
+        (status = 503, description = "Personal-data keys not configured, or the customer's key no longer is", body = ErrorBody),
+    ),
+    security(("api_key" = ["pii:read"]))
+)]
+pub async fn reveal_customer_profile(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    Json(request): Json<RevealRequest>,
+) -> Result<axum::Json<RevealedProfileBody>, ApiError> {
+    let id = parse_customer_id(&id)?;
+    let profile = customers(&state)
+        .reveal_profile(id, &principal.caller(), request.reason.as_deref())
+        .await?;
+    Ok(axum::Json(RevealedProfileBody {
+        id: profile.id,
+        address: profile.address,
+        bank_card: profile.bank_card,
+    }))
+}
+
 /// Erases a customer's personal data (PIPL art. 47, GDPR art. 17): name, phone, national id,
 /// date of birth, address and bank card destroyed with their blind indexes and the keyed
 /// hashes that could confirm them; the ledger, credit accounts and payments stay under the

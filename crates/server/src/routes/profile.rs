@@ -1,4 +1,4 @@
-//! Customer profile changes: a new phone, a delivery address, a bound bank card. Each is
+//! Customer profile changes: a new phone, a new name, a delivery address, a bound bank card. Each is
 //! decided by the risk engine first (a `profile_change` event) and applied sealed, with its
 //! audit row, by `tally_service::risk_gate::profile`; a stepped-up or reviewed change is
 //! answered `202` with the held operation.
@@ -31,6 +31,16 @@ pub struct ChangePhoneRequest {
     pub ip: Option<String>,
 }
 
+/// A new name, as on the identity document.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeNameRequest {
+    /// 1 to 100 characters without control characters (`欧阳娜娜`).
+    pub name: String,
+    pub device: Option<String>,
+    pub ip: Option<String>,
+}
+
 /// A new delivery address.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -57,7 +67,7 @@ pub struct ProfileChangedBody {
     #[schema(value_type = String, format = DateTime)]
     pub changed_at: String,
     pub customer_id: Uuid,
-    /// `phone`, `address` or `bank_card`.
+    /// `phone`, `name`, `address` or `bank_card`.
     pub field: String,
     /// The risk engine's action that let it through (`approve`, or `step_up`/`review` for a
     /// held change completed later).
@@ -86,6 +96,12 @@ impl ProfileRequest for ChangePhoneRequest {
     }
 }
 
+impl ProfileRequest for ChangeNameRequest {
+    fn into_change(self) -> (NewValue, Subject) {
+        (NewValue::Name(self.name), subject(self.device, self.ip))
+    }
+}
+
 impl ProfileRequest for ChangeAddressRequest {
     fn into_change(self) -> (NewValue, Subject) {
         (
@@ -104,7 +120,7 @@ impl ProfileRequest for BindBankCardRequest {
     }
 }
 
-/// The one body of the three profile routes: they differ only in the value they change.
+/// The one body of the four profile routes: they differ only in the value they change.
 async fn change(
     state: AppState,
     principal: Principal,
@@ -155,6 +171,30 @@ pub async fn change_phone(
     Path(id): Path<String>,
     headers: HeaderMap,
     Json(request): Json<ChangePhoneRequest>,
+) -> Reply {
+    change(state, principal, id, headers, request).await
+}
+
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/name", tag = "customers",
+    request_body = ChangeNameRequest,
+    params(("id" = Uuid, Path, description = "Customer id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
+    responses(
+        (status = 200, description = "Changed: sealed and audited (the risk event carries no name, only the field changed)", body = ProfileChangedBody),
+        (status = 202, description = "Held by the risk engine (`step_up` or `review`)", body = HeldOperationBody),
+        (status = 404, description = "No such customer (`customer_unknown`)", body = ErrorBody),
+        (status = 409, description = "Refused by the risk engine with its reason codes (`risk_rejected`); idempotency key reused", body = ErrorBody),
+        (status = 422, description = "Blank, over 100 characters or with control characters (`invalid_name`); a device or IP over 256 characters (`risk_invalid_event`)", body = ErrorBody),
+        (status = 503, description = "No personal-data keys, or no risk engine in this process", body = ErrorBody),
+    ),
+    security(("api_key" = ["credit:write"]))
+)]
+pub async fn change_name(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<ChangeNameRequest>,
 ) -> Reply {
     change(state, principal, id, headers, request).await
 }

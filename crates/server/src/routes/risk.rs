@@ -500,7 +500,7 @@ pub async fn get_case(
     Path(id): Path<String>,
 ) -> Result<axum::Json<CaseWithLogBody>, ApiError> {
     let case = find_case(&context, &id).await?;
-    let log = context.risk.store.case_log(&id).await?;
+    let log = context.risk.case_log(&id).await?;
     Ok(axum::Json(CaseWithLogBody {
         case: CaseBody::new(&case),
         log: log.iter().map(CaseLogLineBody::new).collect(),

@@ -299,7 +299,7 @@ impl Instance {
             shared
         } else if setup.risk {
             let risk = RiskService::open(database, dyn_clock.clone()).await;
-            Some(Arc::new(risk.unwrap()))
+            Some(Arc::new(risk.unwrap().with_privacy(setup.privacy.clone())))
         } else {
             None
         };

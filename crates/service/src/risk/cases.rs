@@ -130,14 +130,21 @@ impl RiskService {
                 "offset must not be negative".into(),
             ));
         }
-        Ok(self.store.case_queue(queue).await?)
+        Ok(self
+            .store
+            .case_queue(queue)
+            .await?
+            .into_iter()
+            .map(|case| self.opened_case(case))
+            .collect())
     }
 
-    /// The case with this id.
+    /// The case with this id, its summary opened.
     pub async fn case(&self, id: &str) -> Result<CaseRow, RiskRequestError> {
         self.store
             .case(id)
             .await?
+            .map(|case| self.opened_case(case))
             .ok_or_else(|| RiskRequestError::CaseNotFound(id.to_string()))
     }
 
@@ -166,7 +173,7 @@ impl RiskService {
                     return Err(RiskRequestError::EmptyNote);
                 }
                 self.store
-                    .add_case_note(&RiskService::log_line(id, now, &caller.name, "note", note))
+                    .add_case_note(&self.analyst_line(id, now, &caller.name, "note", note)?)
                     .await?;
                 return Ok(case);
             }
@@ -197,7 +204,7 @@ impl RiskService {
             updated_at: micros(now),
             ..case.clone()
         };
-        let log = RiskService::log_line(id, now, &caller.name, next, note);
+        let log = self.analyst_line(id, now, &caller.name, next, note)?;
         // A confirmed stolen account: the case moves and the customer's block is stored in
         // one transaction, and only then applied in the engine.
         let block = (next == "approved" && case.kind == "stolen_account").then(|| ListEntryRow {
@@ -268,6 +275,16 @@ pub fn thief_devices(events: &[EventRow], compromised_at: i64) -> Vec<String> {
     after.sort();
     after.dedup();
     after
+}
+
+/// The associated data of a case's sealed summary (a claim's description).
+pub fn summary_context(case_id: &str) -> String {
+    format!("risk_case.summary:{case_id}")
+}
+
+/// The associated data of a case trail line's sealed note.
+pub fn note_context(line_id: &str) -> String {
+    format!("risk_case_log.note:{line_id}")
 }
 
 /// Most of a customer's events read to find a thief's devices.

@@ -1,5 +1,5 @@
-//! Customer profile changes behind the risk gate: a new phone, a delivery address, a bound
-//! bank card. Each is a `profile_change` event (the engine's takeover rules watch phone
+//! Customer profile changes behind the risk gate: a new phone, a new name (as on the
+//! identity document), a delivery address, a bound bank card. Each is a `profile_change` event (the engine's takeover rules watch phone
 //! changes from new devices), decided before anything is written; then the value is sealed
 //! like the customer's other fields (associated data `customer.<field>:<id>`), the phone's
 //! blind index is replaced (still unique: one phone, one customer), and the change is on the
@@ -37,6 +37,7 @@ const REQUEST_HASH: &str = "customer.profile_change_request";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProfileError {
+    /// A phone number or a name that is not valid.
     #[error(transparent)]
     Phone(#[from] IdentityError),
     #[error("address must be 1 to {ADDRESS_CHARACTERS_MAX} characters without control characters")]
@@ -66,6 +67,7 @@ impl ProfileError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewValue {
     Phone(String),
+    Name(String),
     Address(String),
     BankCard(String),
 }
@@ -74,6 +76,7 @@ impl NewValue {
     fn field(&self) -> ProfileField {
         match self {
             NewValue::Phone(_) => ProfileField::Phone,
+            NewValue::Name(_) => ProfileField::Name,
             NewValue::Address(_) => ProfileField::Address,
             NewValue::BankCard(_) => ProfileField::BankCard,
         }
@@ -111,6 +114,7 @@ struct HeldChange {
 fn normalised(value: &NewValue) -> Result<String, ProfileError> {
     match value {
         NewValue::Phone(phone) => Ok(identity::normalise_phone(phone)?),
+        NewValue::Name(name) => Ok(identity::normalise_name(name)?),
         NewValue::Address(address) => {
             let trimmed = address.trim();
             let length = trimmed.chars().count();
@@ -173,7 +177,7 @@ impl RiskGate {
             NewValue::BankCard(_) => {
                 event.card = Some(privacy.card_fingerprint(&value));
             }
-            NewValue::Phone(_) => {}
+            NewValue::Phone(_) | NewValue::Name(_) => {}
         }
         let sealed = privacy
             .cipher
@@ -228,6 +232,9 @@ impl RiskGate {
             ("phone", Some(index)) => ProfileValue::Phone {
                 sealed: change.sealed.clone(),
                 index: index.clone(),
+            },
+            ("name", _) => ProfileValue::Name {
+                sealed: change.sealed.clone(),
             },
             ("address", _) => ProfileValue::Address {
                 sealed: change.sealed.clone(),

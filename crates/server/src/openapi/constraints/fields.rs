@@ -65,6 +65,15 @@ pub(super) fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
             ),
         ),
         (
+            "ChangeNameRequest",
+            "name",
+            Text::new(
+                Some(1),
+                Some(CUSTOMER_NAME_CHARACTERS_MAX),
+                Some(visible_text()),
+            ),
+        ),
+        (
             "SearchRequest",
             "reason",
             Text::new(
@@ -127,6 +136,7 @@ pub(super) fn text_fields() -> Vec<(&'static str, &'static str, Text)> {
         "AuthorizeRequest",
         "OpenAccountRequest",
         "ChangePhoneRequest",
+        "ChangeNameRequest",
         "ChangeAddressRequest",
         "BindBankCardRequest",
         "WalletWithdrawalRequest",
