@@ -25,7 +25,7 @@
 pub mod backtest;
 
 use crate::caller::Caller;
-use crate::consortium::member_client::MemberClient;
+use crate::consortium::member_client::{EventIdentifiers, MemberClient};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -36,8 +36,8 @@ use tally_risk::{
     RiskError, RuleSet, DEFAULT_RULES,
 };
 use tally_store::risk::{
-    ActivationRequestRow, AnomalyAlertRow, CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow,
-    PublicationRow, RiskStore,
+    ActivationRequestRow, AnomalyAlertRow, CaseLogRow, CaseQueue, CaseRow, ConsortiumIdentifierRow,
+    EventRow, ListEntryRow, PublicationRow, RiskStore,
 };
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -683,6 +683,39 @@ impl RiskService {
     /// another event under its id is [`RiskRequestError::EventIdReused`]. A decision that
     /// could not be stored was counted in the features once, and a retry stores it.
     pub async fn decide(&self, event: &Event) -> Result<Decided, RiskRequestError> {
+        self.decide_with_identifiers(event, &EventIdentifiers::default())
+            .await
+    }
+
+    /// As [`RiskService::decide`], for an event that came with identifiers another member
+    /// of the consortium log can match (its card number, delivery address, receiving
+    /// phone): they are looked up with the device, and once the decision is stored they are
+    /// kept sealed for a publication if the case is confirmed (again on a retry: kept once).
+    pub async fn decide_with_identifiers(
+        &self,
+        event: &Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Decided, RiskRequestError> {
+        let decided = self.decide_looking_up(event, identifiers).await?;
+        if let Some(member) = &self.consortium {
+            if !identifiers.is_empty() {
+                let rows = member.keep(event, identifiers).map_err(|error| {
+                    RiskServiceError::Inconsistent(format!("sealing identifiers: {error}"))
+                })?;
+                self.store
+                    .insert_consortium_identifiers(&rows)
+                    .await
+                    .map_err(RiskServiceError::from)?;
+            }
+        }
+        Ok(decided)
+    }
+
+    async fn decide_looking_up(
+        &self,
+        event: &Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Decided, RiskRequestError> {
         event.validate()?;
         let latest_allowed = self.clock.now() + EVENT_AHEAD_MAX;
         if event.at > latest_allowed {
@@ -695,7 +728,7 @@ impl RiskService {
         // member's lookup timeout and outside the engine's lock; what the lookup learnt (a
         // hit, none, a timeout, a spent quota) goes on the decision.
         let consortium = match &self.consortium {
-            Some(member) => Some(member.hits(event.device.as_deref()).await),
+            Some(member) => Some(member.hits(event.device.as_deref(), identifiers).await),
             None => None,
         };
         let body_json = event.to_json();
@@ -1113,6 +1146,30 @@ pub fn thief_devices(events: &[EventRow], compromised_at: i64) -> Vec<String> {
     after
 }
 
+/// The identifiers (card numbers, delivery addresses, receiving phones) a thief used on a
+/// stolen account, as `(kind, fingerprint)`: those kept from the customer's events at or
+/// after the compromise time (microseconds) that no event before it came with, so the
+/// victim's own card, address and phone are never published.
+pub fn thief_identifiers(
+    kept: &[ConsortiumIdentifierRow],
+    compromised_at: i64,
+) -> Vec<(String, String)> {
+    let before: std::collections::HashSet<(&str, &str)> = kept
+        .iter()
+        .filter(|row| row.at < compromised_at)
+        .map(|row| (row.kind.as_str(), row.fingerprint.as_str()))
+        .collect();
+    let mut after: Vec<(String, String)> = kept
+        .iter()
+        .filter(|row| row.at >= compromised_at)
+        .filter(|row| !before.contains(&(row.kind.as_str(), row.fingerprint.as_str())))
+        .map(|row| (row.kind.clone(), row.fingerprint.clone()))
+        .collect();
+    after.sort();
+    after.dedup();
+    after
+}
+
 /// Most of a customer's events read to find a thief's devices.
 const THIEF_EVENTS_MAX: i64 = 10_000;
 
@@ -1120,7 +1177,9 @@ impl RiskService {
     /// What confirming fraud in `case` (moving it to `next`) publishes to the consortium
     /// log, as outbox rows stored with the move: for a confirmed stolen-account claim with
     /// a compromise time, the devices only the thief used; for a review or held delivery
-    /// rejected by an analyst, the device of its event. None without a consortium.
+    /// rejected by an analyst, the device of its event; and with them the card numbers,
+    /// delivery addresses and receiving phones kept from the same events (named by their
+    /// fingerprints; the worker opens the sealed value). None without a consortium.
     async fn publications(
         &self,
         case: &CaseRow,
@@ -1130,7 +1189,7 @@ impl RiskService {
         let Some(member) = &self.consortium else {
             return Ok(Vec::new());
         };
-        let (devices, risk_type, severity) = match (case.kind.as_str(), next) {
+        let (devices, identifiers, risk_type, severity) = match (case.kind.as_str(), next) {
             ("stolen_account", "approved") => {
                 let Some(compromised_at) = self
                     .store
@@ -1144,28 +1203,50 @@ impl RiskService {
                     .store
                     .customer_events(&case.customer, THIEF_EVENTS_MAX)
                     .await?;
-                (thief_devices(&events, compromised_at), "stolen_account", 4)
+                let kept = self
+                    .store
+                    .customer_consortium_identifiers(&case.customer, THIEF_EVENTS_MAX)
+                    .await?;
+                (
+                    thief_devices(&events, compromised_at),
+                    thief_identifiers(&kept, compromised_at),
+                    "stolen_account",
+                    4,
+                )
             }
             ("review" | "hold_delivery", "rejected") => {
                 let Some(sequence) = case.event_sequence else {
                     return Ok(Vec::new());
                 };
-                let device = match self.store.event(sequence).await? {
-                    Some(row) => Event::from_json(&row.body)?.device,
-                    None => None,
+                let (device, identifiers) = match self.store.event(sequence).await? {
+                    Some(row) => {
+                        let kept = self
+                            .store
+                            .event_consortium_identifiers(&row.event_id)
+                            .await?;
+                        (
+                            Event::from_json(&row.body)?.device,
+                            kept.into_iter()
+                                .map(|kept| (kept.kind, kept.fingerprint))
+                                .collect(),
+                        )
+                    }
+                    None => (None, Vec::new()),
                 };
-                (device.into_iter().collect(), "fraud", 3)
+                (device.into_iter().collect(), identifiers, "fraud", 3)
             }
             _ => return Ok(Vec::new()),
         };
         let days = i64::try_from(member.settings().record_days).unwrap_or(365);
         Ok(devices
             .into_iter()
-            .map(|device| PublicationRow {
+            .map(|device| ("device".to_string(), device))
+            .chain(identifiers)
+            .map(|(kind, identifier)| PublicationRow {
                 id: uuid::Uuid::now_v7().to_string(),
                 case_id: case.id.clone(),
-                kind: "device".into(),
-                identifier: device,
+                kind,
+                identifier,
                 risk_type: risk_type.into(),
                 severity,
                 expires_at: now.as_second() + days * 86_400,
