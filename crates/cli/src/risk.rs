@@ -199,6 +199,7 @@ fn run_backtest(arguments: BacktestArgs) -> anyhow::Result<ExitCode> {
             labels: labels.as_deref(),
             live,
             config: EngineConfig::default(),
+            recorded_hits: &[],
         },
         |_, decision| {
             if let Some(out) = &mut decisions_out {

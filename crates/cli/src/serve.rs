@@ -72,7 +72,8 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
     let member = match config.consortium_member.client()? {
         Some(settings) => Some(Arc::new(
             tally_service::consortium::member_client::MemberClient::new(settings, clock.clone())
-                .context("the consortium member's HTTP client")?,
+                .context("the consortium member's HTTP client")?
+                .with_privacy(state.privacy.clone()),
         )),
         None => None,
     };

@@ -1,4 +1,4 @@
-//! Identifiers of people and things (phone, national id, card, device, account): normalisation and blinding.
+//! Identifiers of people and things (phone, national id, card, device, account, delivery address): normalisation and blinding.
 //!
 //! An identifier is first normalised so that every member derives the same bytes from
 //! the same identifier however it was typed, then blinded with HMAC-SHA-256 under the
@@ -23,6 +23,9 @@ pub enum IdentifierKind {
     Device,
     /// An account identifier (bank account, IBAN, wallet, user name): upper case.
     Account,
+    /// A postal (delivery) address: its words joined by one space, in lower case, so the
+    /// same address typed twice is one identifier.
+    Address,
 }
 
 impl IdentifierKind {
@@ -34,6 +37,7 @@ impl IdentifierKind {
             IdentifierKind::Card => 3,
             IdentifierKind::Device => 4,
             IdentifierKind::Account => 5,
+            IdentifierKind::Address => 6,
         }
     }
 
@@ -45,6 +49,7 @@ impl IdentifierKind {
             3 => IdentifierKind::Card,
             4 => IdentifierKind::Device,
             5 => IdentifierKind::Account,
+            6 => IdentifierKind::Address,
             other => {
                 return Err(Error::MalformedEntry(format!(
                     "unknown identifier kind {other}"
@@ -61,6 +66,7 @@ impl IdentifierKind {
             IdentifierKind::Card => "card",
             IdentifierKind::Device => "device",
             IdentifierKind::Account => "account",
+            IdentifierKind::Address => "address",
         }
     }
 
@@ -72,6 +78,7 @@ impl IdentifierKind {
             "card" => IdentifierKind::Card,
             "device" => IdentifierKind::Device,
             "account" => IdentifierKind::Account,
+            "address" => IdentifierKind::Address,
             other => {
                 return Err(Error::InvalidIdentifier(format!(
                     "unknown identifier kind {other:?}"
@@ -171,6 +178,20 @@ pub fn normalise(
                 .collect();
             if value.is_empty() || value.chars().any(char::is_control) {
                 return Err(invalid(kind, "empty or has control characters"));
+            }
+            value
+        }
+        IdentifierKind::Address => {
+            let value = trimmed
+                .split_whitespace()
+                .map(str::to_lowercase)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if value.chars().count() < 4 || value.chars().any(char::is_control) {
+                return Err(invalid(
+                    kind,
+                    "want at least 4 characters, no control characters",
+                ));
             }
             value
         }
@@ -398,6 +419,23 @@ mod tests {
             "GB29NWBK6016"
         );
         assert!(value(IdentifierKind::Device, "a b").is_err());
+        assert_eq!(
+            value(IdentifierKind::Address, "  88  Jianguo ROAD\tChaoyang ")?,
+            "88 jianguo road chaoyang"
+        );
+        assert_eq!(
+            value(IdentifierKind::Address, "北京市 朝阳区  建国路88号")?,
+            "北京市 朝阳区 建国路88号"
+        );
+        assert!(value(IdentifierKind::Address, "  ").is_err());
+        assert_eq!(
+            IdentifierKind::from_byte(IdentifierKind::Address.byte())?,
+            IdentifierKind::Address
+        );
+        assert_eq!(
+            IdentifierKind::from_name("address")?,
+            IdentifierKind::Address
+        );
         Ok(())
     }
 

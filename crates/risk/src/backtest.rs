@@ -6,7 +6,7 @@ use crate::decision::{Action, Decision};
 use crate::engine::{EngineConfig, RiskEngine};
 use crate::error::RiskError;
 use crate::event::Event;
-use crate::list::ListEntry;
+use crate::list::{ListEntry, ListHit};
 use crate::rule::{RuleMode, RuleSet};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -180,6 +180,11 @@ pub struct BacktestInput<'a> {
     /// The live rule set, to report the difference.
     pub live: Option<RuleSet>,
     pub config: EngineConfig,
+    /// Hits each event had from outside the engine's lists when it was decided (a
+    /// consortium log's records, as stored with the decision), by position in `events`;
+    /// shorter than `events` (or empty) where none were recorded. A back-test replays what
+    /// was known then: it never asks the log again.
+    pub recorded_hits: &'a [Vec<ListHit>],
 }
 
 /// Replays the history through the candidate (and the live set, if given), calling
@@ -233,8 +238,12 @@ pub fn backtest(
     });
     let mut decision = Decision::empty();
     let mut live_decision = Decision::empty();
-    for event in input.events {
-        candidate.decide_into(event, &mut decision)?;
+    for (position, event) in input.events.iter().enumerate() {
+        let recorded = input
+            .recorded_hits
+            .get(position)
+            .map_or(&[][..], Vec::as_slice);
+        candidate.decide_into_with_hits(event, recorded, &mut decision)?;
         *actions
             .entry(decision.action.as_str().to_string())
             .or_default() += 1;
@@ -247,7 +256,7 @@ pub fn backtest(
             counter.count(&decision);
         }
         if let (Some((engine, _)), Some(diff)) = (&mut live, &mut diff) {
-            engine.decide_into(event, &mut live_decision)?;
+            engine.decide_into_with_hits(event, recorded, &mut live_decision)?;
             if live_decision.action != decision.action {
                 diff.events_changed += 1;
                 *diff

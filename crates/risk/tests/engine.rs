@@ -668,6 +668,7 @@ fn the_default_pack_catches_every_attack_kind_and_backtest_reproduces_live() {
             labels: Some(&scenario.labels),
             live: Some(RuleSet::parse(DEFAULT_RULES).unwrap()),
             config: EngineConfig::default(),
+            recorded_hits: &[],
         },
         |_, decision| replayed.push(decision.clone()),
     )
@@ -845,4 +846,47 @@ fn an_activation_keeps_the_state_of_features_defined_the_same_way_even_renamed()
         .decide(&transaction("e4", 240, "alice", 100))
         .unwrap();
     assert_eq!(feature(&after, "count_1h"), int(5));
+}
+
+#[test]
+fn a_backtest_replays_the_consortium_hits_recorded_with_each_decision() {
+    let events = [
+        transaction("r1", 0, "dave", 1_000),
+        transaction("r2", 10, "erin", 1_000),
+    ];
+    let recorded = vec![
+        vec![ListHit {
+            kind: ListKind::Watch,
+            field: EntityField::Card,
+            reason: "consortium record 9 by bank-a on the card: fraud, severity 3".into(),
+            source: CONSORTIUM_SOURCE.into(),
+        }],
+        Vec::new(),
+    ];
+    let mut actions = Vec::new();
+    let input = |recorded_hits| BacktestInput {
+        candidate: RuleSet::parse(DEFAULT_RULES).unwrap(),
+        events: &events,
+        list_entries: &[],
+        labels: None,
+        live: Some(RuleSet::parse(DEFAULT_RULES).unwrap()),
+        config: EngineConfig::default(),
+        recorded_hits,
+    };
+    let report = backtest(input(&recorded), |event, decision| {
+        actions.push((event.id.clone(), decision.action, decision.reasons.clone()))
+    })
+    .unwrap();
+    assert_eq!(actions[0].1, Action::Reject);
+    assert!(actions[0]
+        .2
+        .iter()
+        .any(|reason| &**reason == "CONSORTIUM_FRAUD"));
+    assert_ne!(actions[1].1, Action::Reject);
+    // The live set is replayed with the same hits: no difference.
+    assert_eq!(report.live_diff.as_ref().unwrap().events_changed, 0);
+    // Without the recorded hits the first event is not refused: the hits are what made it.
+    let mut without = Vec::new();
+    backtest(input(&[]), |_, decision| without.push(decision.action)).unwrap();
+    assert_ne!(without[0], Action::Reject);
 }

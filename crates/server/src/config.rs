@@ -68,7 +68,9 @@ impl RiskSettings {
 /// console's Consortium page check a log stored in Tally's own database. `url`,
 /// `consortium` and `key` (this member's C2SP signer key, `PRIVATE+KEY+<member>+...`, as
 /// `tally consortium keygen` writes it; its name must be `member`) make Tally a member
-/// over HTTP: every risk decision looks the event's device up in the log (waiting at most
+/// over HTTP (`log_key` then required: every answer is checked against a checkpoint the
+/// operator signed): every risk decision looks the event's device, card number, delivery
+/// address and receiving phone up in the log (waiting at most
 /// `lookup_timeout_ms`, answers kept `hit_seconds` / `miss_seconds`, at most
 /// `queries_per_day` queries a UTC day), and confirmed fraud is published to it by a
 /// worker every `publish_interval_seconds`, records live `record_days`.
@@ -139,11 +141,17 @@ impl ConsortiumMemberSettings {
         };
         let invalid =
             |message: String| ConfigError::Invalid(format!("consortium_member.{message}"));
-        let (Some(consortium), Some(key)) = (&self.consortium, &self.key) else {
+        let (Some(consortium), Some(key), Some(log_key)) =
+            (&self.consortium, &self.key, &self.log_key)
+        else {
             return Err(invalid(
-                "url needs consortium (the log's name) and key (this member's signer key)".into(),
+                "url needs consortium (the log's name), key (this member's signer key) and \
+                 log_key (the operator's verifier key, which every answer is checked against)"
+                    .into(),
             ));
         };
+        let log_key = tally_consortium::VerifierKey::parse(log_key.trim())
+            .map_err(|error| invalid(format!("log_key: {error}")))?;
         let key = tally_consortium::SignerKey::parse(key.expose().trim())
             .map_err(|error| invalid(format!("key: {error}")))?;
         if let Some(member) = &self.member {
@@ -166,6 +174,7 @@ impl ConsortiumMemberSettings {
                 url: url.clone(),
                 consortium: consortium.clone(),
                 key: std::sync::Arc::new(key),
+                log_key,
                 lookup_timeout: std::time::Duration::from_millis(self.lookup_timeout_ms),
                 hit_seconds: i64::from(self.hit_seconds),
                 miss_seconds: i64::from(self.miss_seconds),

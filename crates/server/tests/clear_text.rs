@@ -1,12 +1,13 @@
 //! No personal data in clear anywhere, on SQLite and PostgreSQL: a lender's day is written
 //! through the API (a customer with name, phone and national id, her address and bank card
 //! changed, read in clear with a reason, a credit line opened, a purchase to a delivery
-//! address authorised and captured, a repayment, risk events carrying a raw card number and a
-//! street address, a block list entry on a card number, a stolen-account claim and its
-//! evidence package), her name changed, a claim description and a case note that name
-//! people, phones and addresses (sealed; the evidence package, an export for the police, may
-//! carry them), and risk rows stored in clear before fingerprinting then rewritten by the
-//! backfill walk, with every log line at the most verbose level captured; then the
+//! address authorised and captured, a repayment, risk events carrying a raw card number, a
+//! street address and a receiving phone (Tally a consortium member, so they are kept sealed
+//! for a publication in `consortium_identifiers`), a block list entry on a card number, a
+//! stolen-account claim and its evidence package), her name changed, a claim description and
+//! a case note that name people, phones and addresses (sealed; the evidence package, an export
+//! for the police, may carry them), and risk rows stored in clear before fingerprinting then
+//! rewritten by the backfill walk, with every log line at the most verbose level captured; then the
 //! database files (SQLite: the file, its `-wal` and `-shm`; PostgreSQL: every table of the
 //! schema as text) and the log are searched for every clear value, in the forms it could take
 //! (as typed, digits only, normalised, lower and upper case, UTF-16), and none is found. The
@@ -31,6 +32,7 @@ const BOUND_CARD: &str = "4111 1111 1111 1111";
 const DELIVERY_ADDRESS: &str = "Room 12, 300 Quyang Avenue, Hongkou";
 const EVENT_CARD: &str = "5500-0000-0000-0004";
 const EVENT_ADDRESS: &str = "17 Wulumuqi Road, Jing'an";
+const EVENT_PHONE: &str = "138 2468 1357";
 const BLOCKED_CARD: &str = "4000 0000 0000 0002";
 const NEW_NAME: &str = "欧阳晓晓";
 const CLAIM_TEXT: &str = "My brother-in-law Zhao Gang used my phone, ring him on 137 6543 2100";
@@ -52,7 +54,7 @@ fn forms(value: &str) -> Vec<Vec<u8>> {
     if digits.len() >= 8 {
         texts.push(digits.clone());
     }
-    if value == PHONE {
+    if value == PHONE || value == EVENT_PHONE {
         texts.push(format!("+86{digits}"));
         texts.push(format!("86{digits}"));
     }
@@ -86,6 +88,7 @@ const VALUES: &[&str] = &[
     DELIVERY_ADDRESS,
     EVENT_CARD,
     EVENT_ADDRESS,
+    EVENT_PHONE,
     BLOCKED_CARD,
     NEW_NAME,
     OLD_EVENT_CARD,
@@ -159,7 +162,35 @@ impl Harness {
     async fn new(test: TestDatabase) -> Self {
         log();
         let setup = Setup::default().privacy(privacy()).credit().risk();
-        let app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
+        let mut app = TestApp::start(test, "2026-05-01T09:00:00Z", setup).await;
+        // A member of a consortium log that cannot be reached: lookups find nothing, and
+        // the events' card numbers, addresses and phones are kept sealed all the same.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let clock: Arc<dyn tally_core::Clock> = app.clock.clone();
+        let member = tally_service::consortium::member_client::MemberClient::new(
+            tally_service::consortium::member_client::MemberSettings {
+                url,
+                consortium: support::consortium::CONSORTIUM.into(),
+                key: Arc::new(support::consortium::signer("bank-a", 1)),
+                log_key: support::consortium::operator_key().verifier(),
+                lookup_timeout: std::time::Duration::from_millis(200),
+                hit_seconds: 60,
+                miss_seconds: 60,
+                queries_per_day: 100,
+                record_days: 30,
+            },
+            clock.clone(),
+        )
+        .unwrap()
+        .with_privacy(app.state.privacy.clone());
+        let risk = tally_service::risk::RiskService::open(&app.database, clock)
+            .await
+            .unwrap()
+            .with_consortium(Some(Arc::new(member)));
+        app.risk = Some(Arc::new(risk));
+        app.serve();
         let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
         let analyst = app
             .key("analyst", &["risk:write", "risk:analyst", "risk:read"])
@@ -255,7 +286,8 @@ impl Harness {
                     None,
                     json!({"id": id, "kind": "transaction", "at": "2026-05-01T09:00:00Z",
                            "customer": customer, "device": "phone-1", "card": card,
-                           "address": EVENT_ADDRESS, "amount": cny("35.00")}),
+                           "address": EVENT_ADDRESS, "phone": EVENT_PHONE,
+                           "amount": cny("35.00")}),
                 )
                 .await;
             if card == BLOCKED_CARD {
@@ -452,6 +484,15 @@ async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
     assert!(found.is_empty(), "{found:#?}");
     let found = found_of(FREE_TEXT, "the database", &stored);
     assert!(found.is_empty(), "{found:#?}");
+    // Searched where they are kept: both events' card, address and phone.
+    let kept = tally_store::with_pool!(&harness.database, |pool| sqlx::query_as::<_, (i64,)>(
+        "SELECT COUNT(*) FROM consortium_identifiers"
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+    .0);
+    assert_eq!(kept, 6);
     let logged = log().lock().unwrap().clone();
     assert!(!logged.is_empty(), "the log was captured");
     let found = found_in("the log", &logged);

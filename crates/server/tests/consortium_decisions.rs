@@ -5,12 +5,19 @@
 //! (a lost answer resent finds the record, not a second one); the second then refuses a new
 //! customer's purchase on that device with the consortium rule's reason. A log that does
 //! not answer costs a decision its timeout and no hit; a spent quota stops the queries and
-//! says so on the decision.
+//! says so on the decision. A confirmed claim publishes the thief's card number, delivery
+//! address and receiving phone too (never the victim's), and the second lender refuses
+//! that card on another device; an answer of the log that does not verify against the
+//! operator's signed checkpoint (a record changed, a signature not the operator's) is no
+//! hit.
 #![allow(clippy::unwrap_used)]
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tally_core::{Clock, ManualClock};
@@ -21,9 +28,10 @@ use tally_service::consortium::ConsortiumLog;
 use tally_service::risk::RiskService;
 use tally_store::testing::TestDatabase;
 use tally_store::Backend;
+use tower::ServiceExt;
 
 mod support;
-use support::consortium::{signer, CONSORTIUM};
+use support::consortium::{operator_key, signer, CONSORTIUM};
 use support::{Setup, TestApp};
 
 /// The log's time (and both lenders'): the test log's fixed clock.
@@ -51,6 +59,7 @@ impl Lender {
             url: url.to_string(),
             consortium: CONSORTIUM.into(),
             key: Arc::new(signer(name, seed)),
+            log_key: operator_key().verifier(),
             lookup_timeout: Duration::from_secs(5),
             hit_seconds: 3_600,
             miss_seconds: 600,
@@ -59,7 +68,11 @@ impl Lender {
         };
         settings(&mut member_settings);
         let clock: Arc<dyn Clock> = app.clock.clone();
-        let member = Arc::new(MemberClient::new(member_settings, clock.clone()).unwrap());
+        let member = Arc::new(
+            MemberClient::new(member_settings, clock.clone())
+                .unwrap()
+                .with_privacy(app.state.privacy.clone()),
+        );
         let risk = RiskService::open(&app.database, clock)
             .await
             .unwrap()
@@ -88,11 +101,27 @@ impl Lender {
 
     /// The decision on an event of `kind` by `customer` on `device`, now.
     async fn decide(&self, id: &str, kind: &str, customer: &str, device: &str) -> Value {
+        self.decide_with(id, kind, customer, device, json!({}))
+            .await
+    }
+
+    /// The decision on an event with `more` fields (card, address, phone).
+    async fn decide_with(
+        &self,
+        id: &str,
+        kind: &str,
+        customer: &str,
+        device: &str,
+        more: Value,
+    ) -> Value {
         let at = self.app.clock.now().to_string();
         let mut event =
             json!({"id": id, "kind": kind, "at": at, "customer": customer, "device": device});
         if kind == "transaction" {
             event["amount"] = json!({"value": "120.00", "currency": "CNY"});
+        }
+        for (field, value) in more.as_object().unwrap() {
+            event[field] = value.clone();
         }
         let (status, body) = self
             .call("POST", "/v1/risk/decisions", &self.writer, event)
@@ -113,11 +142,24 @@ async fn another(test: &TestDatabase) -> TestDatabase {
 /// Serves the test log (founders bank-a, bank-b, bank-d; five queries a day) over `test`'s
 /// database on a local port, on `clock`; its base URL, and its router to read it in process.
 async fn serve_log(test: &TestDatabase, clock: Arc<ManualClock>) -> (String, Router) {
+    serve_log_with_quota(test, clock, 5).await
+}
+
+/// As [`serve_log`], members allowed `queries_per_day` queries a day.
+async fn serve_log_with_quota(
+    test: &TestDatabase,
+    clock: Arc<ManualClock>,
+    queries_per_day: u32,
+) -> (String, Router) {
     let clock: Arc<dyn Clock> = clock;
-    let log = ConsortiumLog::start(&test.database, clock, support::consortium::config())
-        .await
-        .unwrap()
-        .0;
+    let log = ConsortiumLog::start(
+        &test.database,
+        clock,
+        support::consortium::config_with_quota(queries_per_day),
+    )
+    .await
+    .unwrap()
+    .0;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let router = consortium_app(ConsortiumAppState::new(log));
@@ -381,4 +423,334 @@ async fn confirmed_fraud_at_one_lender_is_refused_at_another(log_database: TestD
     // The timeout, plus storing the decision on a loaded machine: far from the request's
     // own ten seconds.
     assert!(waited < Duration::from_secs(2), "{waited:?}");
+}
+
+/// The outcome of the lookup of `field` on a decision.
+fn lookup<'a>(decision: &'a Value, field: &str) -> &'a Value {
+    decision["consortium"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|lookup| lookup["field"] == field)
+        .unwrap_or_else(|| panic!("no lookup of {field}: {decision}"))
+}
+
+/// What a log in the middle does to the answers it passes on.
+const HONEST: u8 = 0;
+const CHANGED_RECORD: u8 = 1;
+const FOREIGN_SIGNATURE: u8 = 2;
+
+/// Serves `log` on a local port through a middle that, by `mode`, passes answers on,
+/// raises the severity of each record a query answers, or signs the checkpoint with a key
+/// that is not the operator's; its base URL.
+async fn serve_through_middle(log: Router, mode: Arc<AtomicU8>) -> String {
+    let middle = Router::new().fallback(move |request: Request<Body>| {
+        let log = log.clone();
+        let mode = mode.clone();
+        async move {
+            let path = request.uri().path().to_string();
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            let response = log
+                .oneshot(Request::from_parts(parts, Body::from(body)))
+                .await
+                .unwrap();
+            let (mut parts, body) = response.into_parts();
+            let mut body = body.collect().await.unwrap().to_bytes().to_vec();
+            match mode.load(Ordering::SeqCst) {
+                CHANGED_RECORD if path.ends_with("/queries") => {
+                    let mut answer: Value = serde_json::from_slice(&body).unwrap();
+                    for record in answer["records"].as_array_mut().unwrap() {
+                        record["severity"] = json!(1);
+                    }
+                    body = answer.to_string().into_bytes();
+                }
+                FOREIGN_SIGNATURE if path.ends_with("/checkpoint") => {
+                    // The same checkpoint, signed under the operator's name by another key.
+                    let text = String::from_utf8(body).unwrap();
+                    let signed = text.split("\n\n").next().unwrap().to_string() + "\n";
+                    let impostor = tally_consortium::SignerKey::from_seed(
+                        operator_key().name(),
+                        tally_consortium::KeyType::Ed25519,
+                        [7; 32],
+                    )
+                    .unwrap();
+                    let mut note = tally_consortium::Note::parse(&text).unwrap();
+                    note.signatures.clear();
+                    note.sign(&impostor, 0).unwrap();
+                    assert_eq!(note.text, signed);
+                    body = note.to_string().into_bytes();
+                }
+                _ => {}
+            }
+            parts.headers.remove(header::CONTENT_LENGTH);
+            axum::response::Response::from_parts(parts, Body::from(body))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, middle).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
+tally_store::on_both_backends!(a_thiefs_card_address_and_phone_are_refused_at_another_lender);
+
+async fn a_thiefs_card_address_and_phone_are_refused_at_another_lender(log_database: TestDatabase) {
+    let log_clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+    // Each identifier of a decision is a query: more than the other story's five a day.
+    let (url, log) = serve_log_with_quota(&log_database, log_clock.clone(), 100).await;
+    let lender_a = Lender::start(another(&log_database).await, &url, "bank-a", 1, |_| {}).await;
+    let lender_b = Lender::start(another(&log_database).await, &url, "bank-b", 2, |_| {}).await;
+    let mode = Arc::new(AtomicU8::new(CHANGED_RECORD));
+    let middle_url = serve_through_middle(log.clone(), mode.clone()).await;
+    let lender_c = Lender::start(
+        another(&log_database).await,
+        &middle_url,
+        "bank-d",
+        4,
+        |_| {},
+    )
+    .await;
+    let advance = |minutes: i64| {
+        for clock in [
+            &log_clock,
+            &lender_a.app.clock,
+            &lender_b.app.clock,
+            &lender_c.app.clock,
+        ] {
+            clock.advance(jiff::SignedDuration::from_mins(minutes));
+        }
+    };
+
+    // The victim buys with their own card, delivered home; then the thief takes the account
+    // and buys with a card of their own, delivered to their address and phone, once to the
+    // victim's address.
+    let victims_card = "4111 1111 1111 1111";
+    let victims_address = "88 Jianguo Road, Chaoyang, Beijing";
+    let thiefs_card = "5555 5555 5555 4444";
+    let thiefs_address = "12 Harbour Street, Nanshan, Shenzhen";
+    let thiefs_phone = "+86 139 0000 1111";
+    let own = lender_a
+        .decide_with(
+            "a-own",
+            "transaction",
+            "victim",
+            "victims-phone",
+            json!({"card": victims_card, "address": victims_address}),
+        )
+        .await;
+    assert_eq!(lookup(&own, "card")["outcome"], "no_record", "{own}");
+    assert_eq!(lookup(&own, "address")["outcome"], "no_record", "{own}");
+    advance(30);
+    let compromised_at = lender_a.app.clock.now();
+    advance(1);
+    let stolen = lender_a
+        .decide_with(
+            "a-thief-1",
+            "transaction",
+            "victim",
+            "thief-device-8",
+            json!({"card": thiefs_card, "address": thiefs_address, "phone": thiefs_phone}),
+        )
+        .await;
+    for field in ["device", "card", "address", "phone"] {
+        assert_eq!(lookup(&stolen, field)["outcome"], "no_record", "{stolen}");
+    }
+    advance(1);
+    lender_a
+        .decide_with(
+            "a-thief-2",
+            "transaction",
+            "victim",
+            "thief-device-8",
+            json!({"card": thiefs_card, "address": victims_address}),
+        )
+        .await;
+
+    // Kept sealed for a publication (card, address and phone of the first purchase, card
+    // and address of the others): nothing of them in clear, in the kept rows or the events.
+    let kept = lender_a
+        .risk()
+        .store
+        .customer_consortium_identifiers("victim", 100)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 7, "{kept:?}");
+    let events = lender_a
+        .risk()
+        .store
+        .customer_events("victim", 100)
+        .await
+        .unwrap();
+    let stored = format!("{kept:?} {events:?}");
+    for clear in [
+        "4111",
+        "5555555555554444",
+        "5555 5555",
+        "Harbour",
+        "harbour",
+        "13900001111",
+        "Jianguo",
+        "jianguo",
+    ] {
+        assert!(!stored.contains(clear), "{clear} in clear: {stored}");
+    }
+    assert!(kept.iter().all(|row| row.sealed.starts_with("v1:")));
+
+    let (status, claim) = lender_a
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &lender_a.writer,
+            json!({"customer": "victim", "description": "not my purchases", "compromised_at": compromised_at.to_string()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    for action in ["claim", "approve"] {
+        let (status, body) = lender_a
+            .call(
+                "POST",
+                &format!("/v1/risk/cases/{case_id}/{action}"),
+                &lender_a.analyst,
+                json!({"note": "confirmed with the customer"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // The thief's device, card, address and phone; never the victim's card or address.
+    let store = &lender_a.risk().store;
+    let rows = store.case_publications(&case_id).await.unwrap();
+    let mut kinds: Vec<&str> = rows.iter().map(|row| row.kind.as_str()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["address", "card", "device", "phone"], "{rows:?}");
+    for row in rows.iter().filter(|row| row.kind != "device") {
+        assert_eq!(
+            row.identifier.len(),
+            64,
+            "a fingerprint, not the value: {row:?}"
+        );
+    }
+    assert_eq!(
+        lender_a.member.publish_pending(store, 100).await.unwrap(),
+        4
+    );
+    let published = store.case_publications(&case_id).await.unwrap();
+    assert!(
+        published.iter().all(|row| row.status == "published"),
+        "{published:?}"
+    );
+    assert_eq!(counts(&log, "bank-a").await["publications"], 4);
+
+    // At lender B, another customer pays with the thief's card (written otherwise) on a
+    // device of their own: refused by the consortium rule, the hit on the card.
+    let refused = lender_b
+        .decide_with(
+            "b-card",
+            "transaction",
+            "newcomer",
+            "newcomers-phone",
+            json!({"card": "5555-5555-5555-4444"}),
+        )
+        .await;
+    assert_eq!(refused["action"], "reject", "{refused}");
+    assert!(reasons(&refused).contains(&"CONSORTIUM_FRAUD".to_string()));
+    assert_eq!(lookup(&refused, "device")["outcome"], "no_record");
+    assert_eq!(lookup(&refused, "card")["outcome"], "records");
+    assert_eq!(
+        lookup(&refused, "card")["records"][0]["publisher"],
+        "bank-a"
+    );
+    let hit = refused["list_hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|hit| hit["source"] == "consortium")
+        .unwrap();
+    assert_eq!(hit["field"], "card");
+    // A delivery to the thief's address, or to their phone, is refused too; the victim's
+    // address was never published.
+    let to_address = lender_b
+        .decide_with(
+            "b-address",
+            "transaction",
+            "another",
+            "another-phone",
+            json!({"address": "12 harbour street,  nanshan, SHENZHEN"}),
+        )
+        .await;
+    assert_eq!(lookup(&to_address, "address")["outcome"], "records");
+    assert!(reasons(&to_address).contains(&"CONSORTIUM_FRAUD".to_string()));
+    let to_phone = lender_b
+        .decide_with(
+            "b-phone",
+            "transaction",
+            "third",
+            "third-phone",
+            json!({"phone": "13900001111", "address": victims_address}),
+        )
+        .await;
+    assert_eq!(lookup(&to_phone, "phone")["outcome"], "records");
+    assert_eq!(lookup(&to_phone, "address")["outcome"], "no_record");
+    assert!(reasons(&to_phone).contains(&"CONSORTIUM_FRAUD".to_string()));
+
+    // Lender C reads the log through a middle. A record changed on its way is no hit: the
+    // lookup is unavailable and the decision goes on.
+    let changed = lender_c
+        .decide_with(
+            "c-changed",
+            "transaction",
+            "newcomer",
+            "c-device-1",
+            json!({"card": thiefs_card}),
+        )
+        .await;
+    assert_eq!(
+        lookup(&changed, "card")["outcome"],
+        "unavailable",
+        "{changed}"
+    );
+    assert!(
+        lookup(&changed, "card")["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not verify"),
+        "{changed}"
+    );
+    assert!(!reasons(&changed).contains(&"CONSORTIUM_FRAUD".to_string()));
+    // A checkpoint signed by another key under the operator's name is no hit either.
+    mode.store(FOREIGN_SIGNATURE, Ordering::SeqCst);
+    advance(1);
+    let forged = lender_c
+        .decide_with(
+            "c-forged",
+            "transaction",
+            "newcomer",
+            "c-device-2",
+            json!({"card": thiefs_card}),
+        )
+        .await;
+    assert_eq!(
+        lookup(&forged, "card")["outcome"],
+        "unavailable",
+        "{forged}"
+    );
+    assert!(!reasons(&forged).contains(&"CONSORTIUM_FRAUD".to_string()));
+    // Passed on as the log answered, the same lookup verifies and refuses.
+    mode.store(HONEST, Ordering::SeqCst);
+    advance(1);
+    let honest = lender_c
+        .decide_with(
+            "c-honest",
+            "transaction",
+            "newcomer",
+            "c-device-3",
+            json!({"card": thiefs_card}),
+        )
+        .await;
+    assert_eq!(lookup(&honest, "card")["outcome"], "records", "{honest}");
+    assert!(reasons(&honest).contains(&"CONSORTIUM_FRAUD".to_string()));
+    assert!(lender_c.member.verified_size().await.unwrap() > 0);
 }

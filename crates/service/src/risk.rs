@@ -26,12 +26,12 @@ pub mod backtest;
 pub mod cases;
 
 pub use cases::{
-    case_priority, note_context, summary_context, thief_devices, CaseAction, CASES_PER_PAGE_MAX,
-    CASE_KINDS, CASE_STATUSES,
+    case_priority, note_context, summary_context, thief_devices, thief_identifiers, CaseAction,
+    CASES_PER_PAGE_MAX, CASE_KINDS, CASE_STATUSES,
 };
 
 use crate::caller::Caller;
-use crate::consortium::member_client::{with_consortium_lookups, MemberClient};
+use crate::consortium::member_client::{with_consortium_lookups, EventIdentifiers, MemberClient};
 use jiff::{SignedDuration, Timestamp};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -671,6 +671,39 @@ impl RiskService {
     /// another event under its id is [`RiskRequestError::EventIdReused`]. A decision that
     /// could not be stored was counted in the features once, and a retry stores it.
     pub async fn decide(&self, event: &Event) -> Result<Decided, RiskRequestError> {
+        self.decide_with_identifiers(event, &EventIdentifiers::default())
+            .await
+    }
+
+    /// As [`RiskService::decide`], for an event that came with identifiers another member
+    /// of the consortium log can match (its card number, delivery address, receiving
+    /// phone): they are looked up with the device, and once the decision is stored they are
+    /// kept sealed for a publication if the case is confirmed (again on a retry: kept once).
+    pub async fn decide_with_identifiers(
+        &self,
+        event: &Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Decided, RiskRequestError> {
+        let decided = self.decide_looking_up(event, identifiers).await?;
+        if let Some(member) = &self.consortium {
+            if !identifiers.is_empty() {
+                let rows = member.keep(event, identifiers).map_err(|error| {
+                    RiskServiceError::Inconsistent(format!("sealing identifiers: {error}"))
+                })?;
+                self.store
+                    .insert_consortium_identifiers(&rows)
+                    .await
+                    .map_err(RiskServiceError::from)?;
+            }
+        }
+        Ok(decided)
+    }
+
+    async fn decide_looking_up(
+        &self,
+        event: &Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Decided, RiskRequestError> {
         event.validate()?;
         let latest_allowed = self.clock.now() + EVENT_AHEAD_MAX;
         if event.at > latest_allowed {
@@ -683,7 +716,7 @@ impl RiskService {
         // member's lookup timeout and outside the engine's lock; what the lookup learnt (a
         // hit, none, a timeout, a spent quota) goes on the decision.
         let consortium = match &self.consortium {
-            Some(member) => Some(member.hits(event.device.as_deref()).await),
+            Some(member) => Some(member.hits(event.device.as_deref(), identifiers).await),
             None => None,
         };
         let body_json = event.to_json();

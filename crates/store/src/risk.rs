@@ -10,10 +10,12 @@ use crate::error::StoreError;
 
 pub mod cases;
 pub mod claims;
+pub mod identifiers;
 pub mod publications;
 
 pub use cases::{CaseLogRow, CaseQueue, CaseRow};
 pub use claims::ClaimRow;
+pub use identifiers::ConsortiumIdentifierRow;
 pub use publications::PublicationRow;
 
 /// An account-anomaly alert to raise in the transaction that stores a decision: one task in

@@ -189,7 +189,7 @@ pub struct ClientArgs {
 pub enum ClientAction {
     /// Publish a risk record about an identifier (sent with a fresh salt, blinded by the log).
     Publish {
-        /// phone, national_id, card, device or account.
+        /// phone, national_id, card, device, account or address.
         #[arg(long)]
         kind: String,
         /// The identifier.

@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
 use tally_risk::{EntityField, Event, Lists};
+use tally_service::consortium::member_client::EventIdentifiers;
 use tally_service::credit::decision::CreditService;
 use tally_service::risk::{list_entry, micros, RiskService};
 use tally_service::risk_fingerprints::{
@@ -76,7 +77,7 @@ impl RiskContext {
 /// decision are stored (with a case when the action opens one) before the answer.
 #[utoipa::path(
     post, path = "/v1/risk/decisions", tag = "risk",
-    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`. `card` (a card number or a card token) and `address` are replaced by Tally's keyed fingerprints before anything is stored or decided; `customer` is the lender's customer reference, never a phone number"),
+    request_body(content = RiskEventRequest, description = "An event: `{id, kind: login|credit_activation|transaction|profile_change|payout|credit_authorization, at, customer, device?, ip?, card?, address?, phone?, merchant?, amount?: {value, currency} (required for transaction, payout and credit_authorization), geo?: {lat, lon}, profile_field?: password|phone|address|bank_card (profile_change only)}`. `card` (a card number or a card token) and `address` are replaced by Tally's keyed fingerprints before anything is stored or decided; `phone` (a delivery's receiving phone) is never stored in clear; with a consortium log, the device, a card number, the address and the phone are looked up there; `customer` is the lender's customer reference, never a phone number"),
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
@@ -90,8 +91,35 @@ pub async fn decide(
     State(context): State<RiskContext>,
     Json(body): Json<Value>,
 ) -> Result<(StatusCode, axum::Json<RiskDecisionBody>), ApiError> {
+    let mut body = body;
+    // The receiving phone is no field of the engine's events: it serves the consortium
+    // lookup only, and is never stored in clear.
+    let phone = match body
+        .as_object_mut()
+        .and_then(|object| object.remove("phone"))
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::String(phone)) => Some(phone),
+        Some(_) => {
+            return Err(ApiError::unprocessable(
+                "risk_invalid_event",
+                "phone must be a string",
+            ))
+        }
+    };
     let mut event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
+    // What another member of the consortium log can match, taken while the card number,
+    // address and phone are in hand.
+    let identifiers = if context.risk.consortium.is_some() {
+        EventIdentifiers::from_raw(
+            event.card.as_deref(),
+            event.address.as_deref(),
+            phone.as_deref(),
+        )
+    } else {
+        EventIdentifiers::default()
+    };
     // Cards and addresses go no further in clear: the engine, the store and evidence
     // packages see their keyed fingerprints.
     fingerprint_event(context.privacy.as_deref(), &mut event).map_err(fingerprint_error)?;
@@ -114,7 +142,10 @@ pub async fn decide(
             ),
         ));
     }
-    let decided = context.risk.decide(&event).await?;
+    let decided = context
+        .risk
+        .decide_with_identifiers(&event, &identifiers)
+        .await?;
     Ok((
         StatusCode::OK,
         axum::Json(RiskDecisionBody {

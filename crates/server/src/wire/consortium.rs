@@ -27,7 +27,7 @@ pub struct SignedMemberRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdentifierBody {
-    /// `phone`, `national_id`, `card`, `device` or `account`.
+    /// `phone`, `national_id`, `card`, `device`, `account` or `address`.
     #[schema(example = "phone")]
     pub kind: String,
     /// The identifier, normalised or not (it is normalised again).

@@ -36,6 +36,10 @@ pub struct RiskEventRequest {
     pub card: Option<String>,
     /// Hash of the shipping or profile address (never the address).
     pub address: Option<String>,
+    /// The receiving phone of a delivery. Never stored in clear: when Tally is a member of
+    /// a consortium log it is looked up there (with the card number and the address) and
+    /// kept sealed for a publication if the case is confirmed; otherwise it is not used.
+    pub phone: Option<String>,
     pub merchant: Option<String>,
     /// Required for transaction and payout; never negative.
     pub amount: Option<EventAmount>,

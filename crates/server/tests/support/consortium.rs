@@ -31,6 +31,11 @@ pub fn operator_key() -> SignerKey {
 }
 
 pub fn config() -> ConsortiumConfig {
+    config_with_quota(5)
+}
+
+/// The test log's configuration with `queries_per_day` queries a member per day.
+pub fn config_with_quota(queries_per_day: u32) -> ConsortiumConfig {
     let founders = [
         signer("bank-a", 1),
         signer("bank-b", 2),
@@ -53,7 +58,7 @@ pub fn config() -> ConsortiumConfig {
                 numerator: 2,
                 denominator: 3,
             },
-            query_quota_per_day: 5,
+            query_quota_per_day: queries_per_day,
             proposal_lifetime_seconds: 86_400,
             request_skew_seconds_max: 300,
         }),

@@ -13,6 +13,23 @@
 //!   are counted per UTC day (as the log counts them) against `queries_per_day`; when the
 //!   count is spent, or the log answers `quota_exceeded`, no query is sent until the next
 //!   day and lookups say `quota_spent`.
+//! - **Answers are verified** ([`MemberClient::query`]): the log's checkpoint must carry
+//!   the operator's signature (`log_key`) and extend the last one this member verified (a
+//!   consistency proof; one of another history is a fork, an older one is never taken in
+//!   its place), and the query's own entry and each record's publication entry must be in
+//!   that tree (inclusion proofs over the entries' bytes), the query entry must hold this
+//!   member's signed request and the records' count, and each record's entry must be a
+//!   publication of the same blinded identifier saying what the answer says. An answer
+//!   that fails any check is `unavailable` (the decision goes on without the hit), logged
+//!   as an error and counted (`tally_consortium_member_unverified_answers_total`). Not
+//!   checked: that the answer lists every live record (that needs the whole log replayed).
+//! - **Identifiers other members can match**: the device, and card numbers, delivery
+//!   addresses and receiving phones in the consortium's normalised form
+//!   ([`EventIdentifiers`]), taken where the event enters Tally, when the value is in hand.
+//!   For publication they are kept sealed ([`MemberClient::keep`], table
+//!   `consortium_identifiers`, deleted after `record_days`): the log blinds the normalised
+//!   value itself, so nothing Tally could store in its place (its own keyed fingerprints,
+//!   meaningless to others) would let a confirmed case publish them later.
 //! - **Publications** ([`MemberClient::publish_pending`]): a confirmed case's identifiers
 //!   are rows of `consortium_publications`, written with the confirmation. Each is signed
 //!   and its signed request stored before it is sent; a resend after a crash or a lost
@@ -29,12 +46,14 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tally_consortium::{
-    decode_entry_range, normalise, Action, Entry, IdentifierKind, IdentifierOpening, RiskType,
-    SignedRequest, SignerKey, UnixSeconds,
+    decode_entry_range, leaf_hash, normalise, open_checkpoint, verify_inclusion, Action,
+    Checkpoint, Entry, EntryBody, Hash, IdentifierKind, IdentifierOpening, LogFollower,
+    NormalisedIdentifier, RiskType, SignedRequest, SignerKey, UnixSeconds, VerifierKey,
 };
 use tally_core::Clock;
-use tally_risk::{ListHit, ListKind, CONSORTIUM_SOURCE};
-use tally_store::risk::{PublicationRow, RiskStore};
+use tally_privacy::Privacy;
+use tally_risk::{EntityField, ListHit, ListKind, CONSORTIUM_SOURCE};
+use tally_store::risk::{ConsortiumIdentifierRow, PublicationRow, RiskStore};
 use tokio::sync::{watch, Mutex};
 
 /// How long a failed query (log unreachable, an error answer) is remembered before the
@@ -60,6 +79,8 @@ pub struct MemberSettings {
     pub consortium: String,
     /// This member's signing key; its name is the member's name in the log.
     pub key: Arc<SignerKey>,
+    /// The operator's public key: every answer is checked against a checkpoint it signed.
+    pub log_key: VerifierKey,
     /// Longest a decision waits for a lookup.
     pub lookup_timeout: Duration,
     /// How long a found record is remembered.
@@ -216,6 +237,9 @@ pub enum MemberError {
     },
     #[error("the consortium log answered something unreadable: {0}")]
     Unreadable(String),
+    /// The answer did not verify against a checkpoint the operator signed.
+    #[error("the consortium log's answer did not verify: {0}")]
+    Unverified(String),
 }
 
 impl MemberError {
@@ -235,6 +259,13 @@ pub struct MemberClient {
     /// The last sequence number used; `None`: ask the log.
     sequence: Mutex<Option<u64>>,
     cache: StdMutex<LookupCache>,
+    /// The latest checkpoint verified (signature, and consistency with the one before);
+    /// held while a checkpoint is fetched and checked, so that two answers checked at once
+    /// never check a proof from a size the other has moved past.
+    follower: Mutex<LogFollower>,
+    /// The keys that seal identifiers kept for publication; without them only devices are
+    /// kept and published.
+    privacy: Option<Arc<Privacy>>,
 }
 
 impl std::fmt::Debug for MemberClient {
@@ -288,12 +319,29 @@ impl MemberClient {
             .build()
             .map_err(|error| MemberError::Unreachable(error.to_string()))?;
         Ok(MemberClient {
-            settings,
             http,
             clock,
+            follower: Mutex::new(LogFollower::new(settings.log_key.clone())),
+            settings,
             sequence: Mutex::new(None),
             cache: StdMutex::new(LookupCache::default()),
+            privacy: None,
         })
+    }
+
+    /// The client with the privacy keys that seal the identifiers it keeps for publication.
+    pub fn with_privacy(mut self, privacy: Option<Arc<Privacy>>) -> Self {
+        self.privacy = privacy;
+        self
+    }
+
+    /// The size of the latest checkpoint verified, if any.
+    pub async fn verified_size(&self) -> Option<u64> {
+        self.follower
+            .lock()
+            .await
+            .latest()
+            .map(|checkpoint| checkpoint.size)
     }
 
     pub fn settings(&self) -> &MemberSettings {
@@ -400,33 +448,205 @@ impl MemberClient {
             .map_err(|error| MemberError::Unreadable(error.to_string()))
     }
 
-    /// Sends a signed query about `opening` now: the log's live records about it.
+    /// Sends a signed query about `opening` now: the log's live records about it, once the
+    /// answer verified against a checkpoint the operator signed ([`MemberError::Unverified`]
+    /// otherwise).
     pub async fn query(&self, opening: &IdentifierOpening) -> Result<Vec<RecordSeen>, MemberError> {
-        let mut last = self.sequence.lock().await;
-        let sequence = self.next_sequence(&mut last).await?;
-        let request = self.sign(
-            sequence,
-            Action::Query {
-                identifier: opening.commitment(),
-            },
-        );
-        let answer = self
-            .post("queries", &request_body(&request, Some(opening)))
-            .await;
-        if matches!(&answer, Err(error) if error.code() == Some("replayed_request")) {
-            *last = None;
+        let (request, answer) = {
+            let mut last = self.sequence.lock().await;
+            let sequence = self.next_sequence(&mut last).await?;
+            let request = self.sign(
+                sequence,
+                Action::Query {
+                    identifier: opening.commitment(),
+                },
+            );
+            let answer = self
+                .post("queries", &request_body(&request, Some(opening)))
+                .await;
+            if matches!(&answer, Err(error) if error.code() == Some("replayed_request")) {
+                *last = None;
+            }
+            (request, answer?)
+        };
+        let records: Vec<RecordSeen> = serde_json::from_value(answer["records"].clone())
+            .map_err(|error| MemberError::Unreadable(error.to_string()))?;
+        let index = answer["index"]
+            .as_u64()
+            .ok_or_else(|| MemberError::Unreadable("an answer without its index".into()))?;
+        if let Err(error) = self.verify_answer(&request, index, &records).await {
+            if let MemberError::Unverified(reason) = &error {
+                metrics::counter!("tally_consortium_member_unverified_answers_total").increment(1);
+                tracing::error!(
+                    %reason,
+                    index,
+                    "the consortium log's answer did not verify: treated as unavailable"
+                );
+            }
+            return Err(error);
         }
-        let answer = answer?;
-        serde_json::from_value(answer["records"].clone())
-            .map_err(|error| MemberError::Unreadable(error.to_string()))
+        Ok(records)
+    }
+
+    /// The latest checkpoint the operator signed that extends the last one verified: the
+    /// log's current one when it verifies, the last one verified when the log shows an older
+    /// one. A bad signature or another history is [`MemberError::Unverified`].
+    async fn verified_checkpoint(&self) -> Result<Checkpoint, MemberError> {
+        let mut follower = self.follower.lock().await;
+        let text = self
+            .get("checkpoint")
+            .await?
+            .text()
+            .await
+            .map_err(|error| MemberError::Unreachable(error.to_string()))?;
+        let new = open_checkpoint(&text, &self.settings.log_key, &[])
+            .map_err(|error| MemberError::Unverified(format!("checkpoint: {error}")))?
+            .checkpoint;
+        let known = follower.latest().map(|known| known.size);
+        let proof = match known {
+            Some(old) if old > 0 && new.size > old => {
+                let body: Value = self
+                    .get(&format!("proofs/consistency?old={old}&new={}", new.size))
+                    .await?
+                    .json()
+                    .await
+                    .map_err(|error| MemberError::Unreadable(error.to_string()))?;
+                hashes_of(&body["hashes"])?
+            }
+            _ => Vec::new(),
+        };
+        follower
+            .observe(&text, &proof)
+            .map_err(|error| match error {
+                Ok(fork) => MemberError::Unverified(format!("the log forked: {}", fork.reason)),
+                Err(error) => MemberError::Unverified(format!("checkpoint: {error}")),
+            })?;
+        follower
+            .latest()
+            .cloned()
+            .ok_or_else(|| MemberError::Unverified("no checkpoint verified".into()))
+    }
+
+    /// The entry at `index` of the tree `checkpoint` signed, checked by its inclusion proof.
+    async fn verified_entry(
+        &self,
+        index: u64,
+        checkpoint: &Checkpoint,
+    ) -> Result<Entry, MemberError> {
+        if index >= checkpoint.size {
+            return Err(MemberError::Unverified(format!(
+                "entry {index} is not in the signed tree of {} entries",
+                checkpoint.size
+            )));
+        }
+        let bytes = self
+            .get(&format!("entries/{index}"))
+            .await?
+            .bytes()
+            .await
+            .map_err(|error| MemberError::Unreachable(error.to_string()))?;
+        let body: Value = self
+            .get(&format!(
+                "proofs/inclusion?index={index}&size={}",
+                checkpoint.size
+            ))
+            .await?
+            .json()
+            .await
+            .map_err(|error| MemberError::Unreadable(error.to_string()))?;
+        let proof = hashes_of(&body["hashes"])?;
+        verify_inclusion(
+            index,
+            checkpoint.size,
+            &leaf_hash(&bytes),
+            &proof,
+            &checkpoint.root,
+        )
+        .map_err(|error| MemberError::Unverified(format!("entry {index}: {error}")))?;
+        Entry::decode(&bytes)
+            .map_err(|error| MemberError::Unverified(format!("entry {index}: {error}")))
+    }
+
+    /// Checks an answer: the query's entry holds `request` and the count of `records`, and
+    /// each record is a publication of the same blinded identifier saying what the answer
+    /// says, all in a signed tree that extends the last one verified.
+    async fn verify_answer(
+        &self,
+        request: &SignedRequest,
+        index: u64,
+        records: &[RecordSeen],
+    ) -> Result<(), MemberError> {
+        let checkpoint = self.verified_checkpoint().await?;
+        let unverified = |message: String| Err(MemberError::Unverified(message));
+        let queried = match self.verified_entry(index, &checkpoint).await?.body {
+            EntryBody::QueryRecord {
+                request: logged,
+                identifier,
+                result_count,
+            } => {
+                if logged.member != request.member
+                    || logged.sequence != request.sequence
+                    || logged.signature != request.signature
+                {
+                    return unverified(format!("entry {index} is not this member's query"));
+                }
+                if usize::try_from(result_count).ok() != Some(records.len()) {
+                    return unverified(format!(
+                        "the log logged {result_count} records for the query and answered {}",
+                        records.len()
+                    ));
+                }
+                identifier
+            }
+            _ => return unverified(format!("entry {index} is not a query")),
+        };
+        for record in records {
+            let entry = self.verified_entry(record.record, &checkpoint).await?;
+            let EntryBody::Publication {
+                request: published,
+                identifier,
+            } = entry.body
+            else {
+                return unverified(format!("record {} is not a publication", record.record));
+            };
+            let Action::PublishRecord {
+                risk_type,
+                severity,
+                expires_at,
+                ..
+            } = published.action
+            else {
+                return unverified(format!("record {} publishes nothing", record.record));
+            };
+            if identifier != queried
+                || published.member != record.publisher
+                || risk_type.name() != record.risk_type
+                || severity != record.severity
+                || expires_at != record.expires_at
+            {
+                return unverified(format!(
+                    "record {} is not what the log's entry says",
+                    record.record
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// What the log knows about `raw` of `kind`, waiting at most the lookup timeout.
     pub async fn lookup(self: &Arc<Self>, kind: IdentifierKind, raw: &str) -> LookupOutcome {
-        let Ok(identifier) = normalise(kind, raw, None) else {
-            return LookupOutcome::InvalidIdentifier;
-        };
-        let key = (kind, identifier.expose().to_string());
+        match normalise(kind, raw, None) {
+            Ok(identifier) => self.lookup_normalised(identifier).await,
+            Err(_) => LookupOutcome::InvalidIdentifier,
+        }
+    }
+
+    /// What the log knows about a normalised identifier, waiting at most the lookup timeout.
+    pub async fn lookup_normalised(
+        self: &Arc<Self>,
+        identifier: NormalisedIdentifier,
+    ) -> LookupOutcome {
+        let key = (identifier.kind(), identifier.expose().to_string());
         let now = self.now();
         let step = self
             .cache_lock()
@@ -494,15 +714,47 @@ impl MemberClient {
         }
     }
 
-    /// The consortium's list hits for the identifiers of an event (its device), and what
-    /// each lookup learnt, as recorded on the decision. Records this member published are
-    /// shown but are no hit: the rules act on what other members reported.
-    pub async fn hits(self: &Arc<Self>, device: Option<&str>) -> (Vec<ListHit>, Value) {
+    /// The consortium's list hits for the identifiers of an event (its device, and the card
+    /// number, delivery address and receiving phone it came with), looked up together
+    /// under one timeout (each counted against the quota), and what each lookup learnt, as
+    /// recorded on the decision. Records this member published are shown but are no hit:
+    /// the rules act on what other members reported.
+    pub async fn hits(
+        self: &Arc<Self>,
+        device: Option<&str>,
+        identifiers: &EventIdentifiers,
+    ) -> (Vec<ListHit>, Value) {
+        let device = device.map(|device| normalise(IdentifierKind::Device, device, None));
+        let look = |identifier: Option<NormalisedIdentifier>| async move {
+            match identifier {
+                Some(identifier) => Some(self.lookup_normalised(identifier).await),
+                None => None,
+            }
+        };
+        let device_outcome = async {
+            match device {
+                Some(Ok(identifier)) => Some(self.lookup_normalised(identifier).await),
+                Some(Err(_)) => Some(LookupOutcome::InvalidIdentifier),
+                None => None,
+            }
+        };
+        let (device, card, address, phone) = tokio::join!(
+            device_outcome,
+            look(identifiers.card.clone()),
+            look(identifiers.address.clone()),
+            look(identifiers.phone.clone()),
+        );
         let mut hits = Vec::new();
         let mut lookups = Vec::new();
-        if let Some(device) = device {
-            let outcome = self.lookup(IdentifierKind::Device, device).await;
-            let mut entry = json!({"field": "device", "outcome": outcome.name()});
+        // A receiving phone is part of the delivery: the engine knows no phone field.
+        for (name, field, outcome) in [
+            ("device", EntityField::Device, device),
+            ("card", EntityField::Card, card),
+            ("address", EntityField::Address, address),
+            ("phone", EntityField::Address, phone),
+        ] {
+            let Some(outcome) = outcome else { continue };
+            let mut entry = json!({"field": name, "outcome": outcome.name()});
             match &outcome {
                 LookupOutcome::Answered { records, cached } => {
                     entry["cached"] = json!(cached);
@@ -521,9 +773,9 @@ impl MemberClient {
                     {
                         hits.push(ListHit {
                             kind: ListKind::Watch,
-                            field: tally_risk::EntityField::Device,
+                            field,
                             reason: format!(
-                                "consortium record {} by {}: {}, severity {}",
+                                "consortium record {} by {} on the {name}: {}, severity {}",
                                 record.record, record.publisher, record.risk_type, record.severity
                             ),
                             source: CONSORTIUM_SOURCE.to_string(),
@@ -536,6 +788,68 @@ impl MemberClient {
             lookups.push(entry);
         }
         (hits, Value::Array(lookups))
+    }
+
+    /// The rows that keep `identifiers` of `event` sealed for a later publication, deleted
+    /// after the member's `record_days`. None without privacy keys.
+    pub fn keep(
+        &self,
+        event: &tally_risk::Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Vec<ConsortiumIdentifierRow>, tally_privacy::PrivacyError> {
+        let Some(privacy) = &self.privacy else {
+            return Ok(Vec::new());
+        };
+        let days = i64::try_from(self.settings.record_days).unwrap_or(365);
+        let expires_at = self.now() + days * 86_400;
+        identifiers
+            .all()
+            .map(|identifier| {
+                let kind = identifier.kind().name();
+                Ok(ConsortiumIdentifierRow {
+                    event_id: event.id.clone(),
+                    customer: event.customer.clone(),
+                    at: event.at.as_microsecond(),
+                    kind: kind.to_string(),
+                    fingerprint: identifier_fingerprint(privacy, identifier),
+                    sealed: privacy
+                        .cipher
+                        .encrypt(&sealed_field(kind), identifier.expose())?,
+                    expires_at,
+                })
+            })
+            .collect()
+    }
+
+    /// The normalised identifier a publication names: a device as it is, a card, address or
+    /// phone opened from its sealed row (by the fingerprint the publication holds).
+    async fn publication_identifier(
+        &self,
+        store: &RiskStore,
+        kind: IdentifierKind,
+        row: &PublicationRow,
+    ) -> Result<Result<NormalisedIdentifier, String>, MemberError> {
+        if kind == IdentifierKind::Device {
+            return Ok(normalise(kind, &row.identifier, None).map_err(|error| error.to_string()));
+        }
+        let Some(privacy) = &self.privacy else {
+            return Ok(Err("no privacy keys to open the identifier".into()));
+        };
+        let kept = store
+            .consortium_identifier(kind.name(), &row.identifier)
+            .await
+            .map_err(|error| MemberError::Unreachable(format!("storage: {error}")))?;
+        let Some(kept) = kept else {
+            return Ok(Err("the identifier is no longer kept".into()));
+        };
+        let opened = match privacy
+            .cipher
+            .decrypt(&sealed_field(kind.name()), &kept.sealed)
+        {
+            Ok(opened) => opened,
+            Err(error) => return Ok(Err(format!("the kept identifier does not open: {error}"))),
+        };
+        Ok(normalise(kind, opened.expose(), None).map_err(|error| error.to_string()))
     }
 
     /// Sends the pending publications (at most `limit`); how many were published now.
@@ -575,11 +889,11 @@ impl MemberClient {
             |error: tally_store::StoreError| MemberError::Unreachable(format!("storage: {error}"));
         let kind = IdentifierKind::from_name(&row.kind)
             .map_err(|error| MemberError::Unreadable(error.to_string()))?;
-        let identifier = match normalise(kind, &row.identifier, None) {
+        let identifier = match self.publication_identifier(store, kind, row).await? {
             Ok(identifier) => identifier,
             Err(error) => {
                 return self
-                    .finish(store, row, None, Some(&error.to_string()))
+                    .finish(store, row, None, Some(&error))
                     .await
                     .map_err(storage);
             }
@@ -731,10 +1045,105 @@ impl MemberClient {
     }
 }
 
+/// The raw identifiers of an event that another member can match, in the consortium's
+/// normalised form: a card number (not a lender's token), a delivery address, a receiving
+/// phone. Personal data: never logged, stored only sealed.
+#[derive(Clone, Default)]
+pub struct EventIdentifiers {
+    pub card: Option<NormalisedIdentifier>,
+    pub address: Option<NormalisedIdentifier>,
+    pub phone: Option<NormalisedIdentifier>,
+}
+
+impl std::fmt::Debug for EventIdentifiers {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<&str> = self
+            .all()
+            .map(|identifier| identifier.kind().name())
+            .collect();
+        write!(formatter, "EventIdentifiers({kinds:?})")
+    }
+}
+
+impl EventIdentifiers {
+    /// The identifiers of an event's raw card, address and phone, each kept only when it is
+    /// one of its kind: a card number with a valid check digit, an address of 4 characters
+    /// or more, a phone that normalises (Chinese mobiles without `+86` too).
+    pub fn from_raw(card: Option<&str>, address: Option<&str>, phone: Option<&str>) -> Self {
+        let card = card
+            .and_then(tally_privacy::fingerprint::card_number)
+            .and_then(|digits| normalise(IdentifierKind::Card, &digits, None).ok());
+        let address =
+            address.and_then(|address| normalise(IdentifierKind::Address, address, None).ok());
+        let phone = phone
+            .and_then(|phone| tally_privacy::identity::normalise_phone(phone).ok())
+            .and_then(|phone| normalise(IdentifierKind::Phone, &phone, None).ok());
+        EventIdentifiers {
+            card,
+            address,
+            phone,
+        }
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.all().next().is_none()
+    }
+
+    /// Each identifier present.
+    pub fn all(&self) -> impl Iterator<Item = &NormalisedIdentifier> {
+        [&self.card, &self.address, &self.phone]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// The field name a kept identifier of `kind` is sealed under.
+fn sealed_field(kind: &str) -> String {
+    format!("consortium_identifier.{kind}")
+}
+
+/// The keyed fingerprint of a normalised identifier (one value, one fingerprint), under the
+/// risk fingerprint key, in a domain of its own.
+pub fn identifier_fingerprint(privacy: &Privacy, identifier: &NormalisedIdentifier) -> String {
+    privacy.fingerprints.compute(
+        &format!("consortium.{}", identifier.kind().name()),
+        identifier.expose(),
+    )
+}
+
+/// Proof hashes from their base64 in an answer.
+fn hashes_of(value: &Value) -> Result<Vec<Hash>, MemberError> {
+    value
+        .as_array()
+        .ok_or_else(|| MemberError::Unreadable("a proof without hashes".into()))?
+        .iter()
+        .map(|hash| {
+            hash.as_str()
+                .and_then(|text| Hash::from_base64(text).ok())
+                .ok_or_else(|| MemberError::Unreadable("a proof hash that is not base64".into()))
+        })
+        .collect()
+}
+
 /// Sends pending publications every `interval` until the process stops: `tally serve`'s
-/// worker. A failure is logged and the rows stay pending for the next pass.
+/// worker, which also deletes the kept identifiers whose retention ended. A failure is
+/// logged and the rows stay pending for the next pass.
 pub async fn publish_continuously(client: Arc<MemberClient>, store: RiskStore, interval: Duration) {
     loop {
+        match store
+            .delete_expired_consortium_identifiers(client.now())
+            .await
+        {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(
+                deleted,
+                "kept consortium identifiers past their retention deleted"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, "kept consortium identifiers could not be pruned; retried")
+            }
+        }
         match client.publish_pending(&store, 100).await {
             Ok(0) => {}
             Ok(published) => {
@@ -824,6 +1233,9 @@ mod tests {
             url,
             consortium: "test".into(),
             key: Arc::new(key),
+            log_key: SignerKey::from_seed("log", KeyType::Ed25519, [9; 32])
+                .unwrap()
+                .verifier(),
             lookup_timeout: timeout,
             hit_seconds: 600,
             miss_seconds: 60,
@@ -859,7 +1271,9 @@ mod tests {
         }
         // The second lookup waited on the first query, still in flight: one query counted.
         assert_eq!(client.queries_in_day(), 1);
-        let (hits, lookups) = client.hits(Some("device-1")).await;
+        let (hits, lookups) = client
+            .hits(Some("device-1"), &EventIdentifiers::default())
+            .await;
         assert!(hits.is_empty());
         assert_eq!(lookups[0]["outcome"], "timed_out");
     }
@@ -882,6 +1296,30 @@ mod tests {
             client.lookup(IdentifierKind::Device, "").await,
             LookupOutcome::InvalidIdentifier
         );
+    }
+
+    #[test]
+    fn only_identifiers_another_member_can_match_are_taken() {
+        let taken = EventIdentifiers::from_raw(
+            Some("4111 1111 1111 1111"),
+            Some("  88 Jianguo ROAD "),
+            Some("138 0013 8000"),
+        );
+        assert_eq!(taken.card.as_ref().unwrap().expose(), "4111111111111111");
+        assert_eq!(taken.address.as_ref().unwrap().expose(), "88 jianguo road");
+        assert_eq!(taken.phone.as_ref().unwrap().expose(), "+8613800138000");
+        // Personal data never reaches a log line.
+        let shown = format!("{taken:?}");
+        assert!(
+            !shown.contains("4111") && !shown.contains("jianguo"),
+            "{shown}"
+        );
+        // A lender's card token, a number failing its check digit, a blank address and a
+        // phone that is none are not identifiers another member could match.
+        let none = EventIdentifiers::from_raw(Some("tok_abc"), Some("  "), Some("12"));
+        assert!(none.is_empty(), "{none:?}");
+        let bad_digit = EventIdentifiers::from_raw(Some("4111 1111 1111 1112"), None, None);
+        assert!(bad_digit.is_empty());
     }
 
     fn key() -> CacheKey {

@@ -8,7 +8,7 @@
 use super::{list_entry, micros, RiskRequestError, RiskService, RiskServiceError, HISTORY_DAYS};
 use jiff::SignedDuration;
 use tally_risk::backtest::{backtest, BacktestInput, BacktestReport, Label};
-use tally_risk::{EngineConfig, Event, RuleSet};
+use tally_risk::{EngineConfig, EntityField, Event, ListHit, ListKind, RuleSet, CONSORTIUM_SOURCE};
 
 /// Changed decisions listed at most (the report counts them all).
 pub const CHANGED_DECISIONS_SHOWN: usize = 200;
@@ -78,6 +78,11 @@ impl RiskService {
                     .map_err(|error| RiskServiceError::Inconsistent(error.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // The consortium's hits as each decision recorded them: the log is not asked again.
+        let recorded_hits: Vec<Vec<ListHit>> = rows
+            .iter()
+            .map(|row| recorded_consortium_hits(&row.decision))
+            .collect();
         let lists = self
             .store
             .live_list_entries(micros(now))
@@ -127,6 +132,7 @@ impl RiskService {
                     labels: Some(&labels),
                     live: Some(live),
                     config: EngineConfig::default(),
+                    recorded_hits: &recorded_hits,
                 },
                 |_, decision| {
                     if let Some((sequence, event_id, customer, at, was)) = stored.get(index) {
@@ -167,5 +173,46 @@ impl RiskService {
             changed_from_stored,
             changed,
         })
+    }
+}
+
+/// The consortium list hits a stored decision recorded (its `list_hits` of source
+/// `consortium`), as the engine was given them; none from a decision that is not JSON.
+pub fn recorded_consortium_hits(decision_json: &str) -> Vec<ListHit> {
+    let Ok(decision) = serde_json::from_str::<serde_json::Value>(decision_json) else {
+        return Vec::new();
+    };
+    decision["list_hits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|hit| hit["source"] == CONSORTIUM_SOURCE)
+        .filter_map(|hit| {
+            Some(ListHit {
+                kind: serde_json::from_value::<ListKind>(hit["kind"].clone()).ok()?,
+                field: serde_json::from_value::<EntityField>(hit["field"].clone()).ok()?,
+                reason: hit["reason"].as_str()?.to_string(),
+                source: CONSORTIUM_SOURCE.to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_consortium_hits_of_a_stored_decision_are_replayed() {
+        let stored = r#"{"action":"reject","list_hits":[
+            {"kind":"watch","field":"card","reason":"consortium record 9 by bank-a on the card: fraud, severity 3","source":"consortium"},
+            {"kind":"block","field":"device","reason":"stolen phone","source":"manual"}]}"#;
+        let hits = recorded_consortium_hits(stored);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].kind, ListKind::Watch);
+        assert_eq!(hits[0].field, EntityField::Card);
+        assert!(hits[0].reason.contains("record 9"));
+        assert!(recorded_consortium_hits("not json").is_empty());
+        assert!(recorded_consortium_hits(r#"{"action":"approve"}"#).is_empty());
     }
 }

@@ -6,7 +6,9 @@ use super::{list_entry, micros, RiskRequestError, RiskService};
 use crate::caller::Caller;
 use jiff::Timestamp;
 use tally_risk::{Event, Lists};
-use tally_store::risk::{CaseLogRow, CaseQueue, CaseRow, EventRow, ListEntryRow, PublicationRow};
+use tally_store::risk::{
+    CaseLogRow, CaseQueue, CaseRow, ConsortiumIdentifierRow, EventRow, ListEntryRow, PublicationRow,
+};
 
 /// The priority of a case of `kind` in the analysts' queue: stolen-account claims first,
 /// then held deliveries, then reviews.
@@ -287,6 +289,30 @@ pub fn note_context(line_id: &str) -> String {
     format!("risk_case_log.note:{line_id}")
 }
 
+/// The identifiers (card numbers, delivery addresses, receiving phones) a thief used on a
+/// stolen account, as `(kind, fingerprint)`: those kept from the customer's events at or
+/// after the compromise time (microseconds) that no event before it came with, so the
+/// victim's own card, address and phone are never published.
+pub fn thief_identifiers(
+    kept: &[ConsortiumIdentifierRow],
+    compromised_at: i64,
+) -> Vec<(String, String)> {
+    let before: std::collections::HashSet<(&str, &str)> = kept
+        .iter()
+        .filter(|row| row.at < compromised_at)
+        .map(|row| (row.kind.as_str(), row.fingerprint.as_str()))
+        .collect();
+    let mut after: Vec<(String, String)> = kept
+        .iter()
+        .filter(|row| row.at >= compromised_at)
+        .filter(|row| !before.contains(&(row.kind.as_str(), row.fingerprint.as_str())))
+        .map(|row| (row.kind.clone(), row.fingerprint.clone()))
+        .collect();
+    after.sort();
+    after.dedup();
+    after
+}
+
 /// Most of a customer's events read to find a thief's devices.
 const THIEF_EVENTS_MAX: i64 = 10_000;
 
@@ -294,7 +320,9 @@ impl RiskService {
     /// What confirming fraud in `case` (moving it to `next`) publishes to the consortium
     /// log, as outbox rows stored with the move: for a confirmed stolen-account claim with
     /// a compromise time, the devices only the thief used; for a review or held delivery
-    /// rejected by an analyst, the device of its event. None without a consortium.
+    /// rejected by an analyst, the device of its event; and with them the card numbers,
+    /// delivery addresses and receiving phones kept from the same events (named by their
+    /// fingerprints; the worker opens the sealed value). None without a consortium.
     async fn publications(
         &self,
         case: &CaseRow,
@@ -304,7 +332,7 @@ impl RiskService {
         let Some(member) = &self.consortium else {
             return Ok(Vec::new());
         };
-        let (devices, risk_type, severity) = match (case.kind.as_str(), next) {
+        let (devices, identifiers, risk_type, severity) = match (case.kind.as_str(), next) {
             ("stolen_account", "approved") => {
                 let Some(compromised_at) = self
                     .store
@@ -318,28 +346,50 @@ impl RiskService {
                     .store
                     .customer_events(&case.customer, THIEF_EVENTS_MAX)
                     .await?;
-                (thief_devices(&events, compromised_at), "stolen_account", 4)
+                let kept = self
+                    .store
+                    .customer_consortium_identifiers(&case.customer, THIEF_EVENTS_MAX)
+                    .await?;
+                (
+                    thief_devices(&events, compromised_at),
+                    thief_identifiers(&kept, compromised_at),
+                    "stolen_account",
+                    4,
+                )
             }
             ("review" | "hold_delivery", "rejected") => {
                 let Some(sequence) = case.event_sequence else {
                     return Ok(Vec::new());
                 };
-                let device = match self.store.event(sequence).await? {
-                    Some(row) => Event::from_json(&row.body)?.device,
-                    None => None,
+                let (device, identifiers) = match self.store.event(sequence).await? {
+                    Some(row) => {
+                        let kept = self
+                            .store
+                            .event_consortium_identifiers(&row.event_id)
+                            .await?;
+                        (
+                            Event::from_json(&row.body)?.device,
+                            kept.into_iter()
+                                .map(|kept| (kept.kind, kept.fingerprint))
+                                .collect(),
+                        )
+                    }
+                    None => (None, Vec::new()),
                 };
-                (device.into_iter().collect(), "fraud", 3)
+                (device.into_iter().collect(), identifiers, "fraud", 3)
             }
             _ => return Ok(Vec::new()),
         };
         let days = i64::try_from(member.settings().record_days).unwrap_or(365);
         Ok(devices
             .into_iter()
-            .map(|device| PublicationRow {
+            .map(|device| ("device".to_string(), device))
+            .chain(identifiers)
+            .map(|(kind, identifier)| PublicationRow {
                 id: uuid::Uuid::now_v7().to_string(),
                 case_id: case.id.clone(),
-                kind: "device".into(),
-                identifier: device,
+                kind,
+                identifier,
                 risk_type: risk_type.into(),
                 severity,
                 expires_at: now.as_second() + days * 86_400,
