@@ -13,6 +13,8 @@ use serde::Serialize;
 use tally_core::Amount;
 use tally_credit::Account;
 
+pub mod writer;
+
 /// A credit operation as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredOperation {
@@ -661,5 +663,157 @@ impl Database {
             .rows_affected()
         });
         Ok(done == 1)
+    }
+}
+
+/// A write of the credit operations' group commit ([`writer::CreditWriter`]).
+#[derive(Debug, Clone)]
+pub enum CreditWrite {
+    /// An account's new state (only if its version is still `version`) with the operation
+    /// that changed it, as [`Database::write_credit_operation`] writes them.
+    Operation {
+        account_id: CreditAccountId,
+        version: i64,
+        state: String,
+        last_end_of_day: Option<String>,
+        operation: OwnedOperation,
+    },
+    /// An operation's ledger commands are all applied: it is done.
+    Done { key: String },
+}
+
+/// An operation row to write, owned (it waits in the writer's queue).
+#[derive(Debug, Clone)]
+pub struct OwnedOperation {
+    pub key: String,
+    pub kind: String,
+    pub request_hash: String,
+    pub answer_code: i32,
+    pub answer: String,
+    pub commands: String,
+    pub pending: bool,
+    pub created_at: Timestamp,
+}
+
+impl CreditWrite {
+    /// Account `id`'s new state `account`, from `version`, with `operation`.
+    pub fn operation(
+        id: CreditAccountId,
+        version: i64,
+        account: &Account,
+        operation: NewOperation<'_>,
+    ) -> Result<CreditWrite, StoreError> {
+        Ok(CreditWrite::Operation {
+            account_id: id,
+            version,
+            state: encode(account)?,
+            last_end_of_day: account.last_end_of_day.map(|date| date.to_string()),
+            operation: OwnedOperation {
+                key: operation.key.to_string(),
+                kind: operation.kind.to_string(),
+                request_hash: operation.request_hash.to_string(),
+                answer_code: operation.answer_code,
+                answer: operation.answer.to_string(),
+                commands: operation.commands.to_string(),
+                pending: operation.pending,
+                created_at: operation.created_at,
+            },
+        })
+    }
+
+    /// The operation's key.
+    pub fn key(&self) -> &str {
+        match self {
+            CreditWrite::Operation { operation, .. } => &operation.key,
+            CreditWrite::Done { key } => key,
+        }
+    }
+}
+
+impl Database {
+    /// Writes each of `writes` in one transaction, one commit for all (group commit): for
+    /// each, what [`Database::write_credit_operation`] would have answered (a completion is
+    /// `Written`). An operation refused by its version check or its key writes nothing of
+    /// itself (it is rolled back to its savepoint); the others are written. An error writes
+    /// none of them.
+    pub async fn write_credit_batch(
+        &self,
+        writes: &[&CreditWrite],
+    ) -> Result<Vec<OperationWritten>, StoreError> {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        let result: Result<(), sqlx::Error> = on_pool!(self, pool => {
+            async {
+                let mut transaction = pool.begin().await?;
+                for write in writes {
+                    let outcome = match write {
+                        CreditWrite::Done { key } => {
+                            sqlx::query("UPDATE credit_operations SET status = 'done' WHERE key = $1")
+                                .bind(key)
+                                .execute(&mut *transaction)
+                                .await?;
+                            OperationWritten::Written
+                        }
+                        CreditWrite::Operation { account_id, version, state, last_end_of_day, operation } => {
+                            sqlx::query("SAVEPOINT credit_operation")
+                                .execute(&mut *transaction)
+                                .await?;
+                            let updated = sqlx::query(
+                                "UPDATE credit_accounts SET state = $1, last_end_of_day = $2, \
+                                 version = version + 1 WHERE id = $3 AND version = $4",
+                            )
+                            .bind(state)
+                            .bind(last_end_of_day)
+                            .bind(account_id)
+                            .bind(version)
+                            .execute(&mut *transaction)
+                            .await?
+                            .rows_affected();
+                            let inserted = if updated == 1 {
+                                sqlx::query(
+                                    "INSERT INTO credit_operations (key, account_id, kind, request_hash, \
+                                     answer_code, response, commands, status, created_at) \
+                                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                                )
+                                .bind(&operation.key)
+                                .bind(account_id)
+                                .bind(&operation.kind)
+                                .bind(&operation.request_hash)
+                                .bind(operation.answer_code)
+                                .bind(&operation.answer)
+                                .bind(&operation.commands)
+                                .bind(if operation.pending { "pending" } else { "done" })
+                                .bind(micros(operation.created_at))
+                                .execute(&mut *transaction)
+                                .await
+                                .map(|_| ())
+                            } else {
+                                Ok(())
+                            };
+                            let outcome = match inserted {
+                                Ok(()) if updated == 1 => OperationWritten::Written,
+                                Ok(()) => OperationWritten::VersionChanged,
+                                Err(error) if is_unique_violation(&error) => OperationWritten::KeyExists,
+                                Err(error) => return Err(error),
+                            };
+                            if outcome != OperationWritten::Written {
+                                sqlx::query("ROLLBACK TO SAVEPOINT credit_operation")
+                                    .execute(&mut *transaction)
+                                    .await?;
+                            }
+                            sqlx::query("RELEASE SAVEPOINT credit_operation")
+                                .execute(&mut *transaction)
+                                .await?;
+                            outcome
+                        }
+                    };
+                    outcomes.push(outcome);
+                }
+                transaction.commit().await?;
+                Ok(())
+            }
+            .await
+        });
+        result?;
+        Ok(outcomes)
     }
 }

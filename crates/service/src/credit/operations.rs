@@ -15,6 +15,13 @@
 //! 4. **Ledger.** The commands go to the ledger writer under keys derived from the
 //!    operation's key (`credit:{key}:{index}`), then the row becomes `done`.
 //!
+//! Steps 3 and 4's writes go through a group-commit task (`tally_store::credit_operations::
+//! writer::CreditWriter`): the operations and completions of many requests share one
+//! transaction and one disk flush, each with its own version check and key (a refused one
+//! writes nothing of itself), and each request goes on only once its write is committed.
+//! Why: one commit each cost a checkout's credit leg four durable commits of its own, all
+//! behind SQLite's single write lock.
+//!
 //! A crash between 3 and 4 leaves a pending row; it is finished (its commands sent again,
 //! which the ledger replays or applies once) before anything else touches the account, at
 //! start, and before end of day. So the books never hold a posting whose account state was
@@ -38,7 +45,8 @@ use std::sync::Arc;
 use tally_core::{Amount, Currency, HoldId};
 use tally_credit::{Account, AccountPolicy, Catalog, CreditError, LedgerRole, Posting, Product};
 use tally_store::credit::CreditAccountId;
-use tally_store::credit_operations::{NewContactTask, NewOperation, OperationWritten};
+use tally_store::credit_operations::writer::CreditWriter;
+use tally_store::credit_operations::{CreditWrite, NewContactTask, NewOperation, OperationWritten};
 use tally_store::{Database, LedgerWriter, StoreError, WriteError};
 
 use tally_ledger::{Command, LedgerError, NewHold, Outcome};
@@ -501,6 +509,8 @@ pub struct CreditOperations {
     stripes: LockStripes,
     /// Tests only: stop after the intent is stored, as a crash would.
     stop_before_ledger: std::sync::atomic::AtomicBool,
+    /// Group commit of operations and their completions, started on the first write.
+    operation_writer: std::sync::OnceLock<CreditWriter>,
 }
 
 impl std::fmt::Debug for CreditOperations {
@@ -537,6 +547,7 @@ impl CreditOperations {
             ledgers: LedgerAccountsCache::default(),
             stripes: LockStripes::new(LOCK_STRIPES),
             stop_before_ledger: std::sync::atomic::AtomicBool::new(false),
+            operation_writer: std::sync::OnceLock::new(),
         })
     }
 
@@ -583,6 +594,13 @@ impl CreditOperations {
         next.products.push(product);
         *catalog = Arc::new(next);
         Ok(())
+    }
+
+    /// The task that writes operations and their completions in batches: many checkouts'
+    /// credit legs share one durable commit instead of two each.
+    fn operation_writer(&self) -> &CreditWriter {
+        self.operation_writer
+            .get_or_init(|| CreditWriter::start(self.database.clone()))
     }
 
     pub fn policy(&self) -> &AccountPolicy {
@@ -758,24 +776,22 @@ impl CreditOperations {
             let commands_text = serde_json::to_string(&commands)
                 .map_err(|error| StoreError::Corrupt(format!("commands: {error}")))?;
             let answer_text = applied.body.to_string();
-            let written = self
-                .database
-                .write_credit_operation(
-                    id,
-                    stored.version,
-                    &account,
-                    NewOperation {
-                        key,
-                        kind,
-                        request_hash,
-                        answer_code: applied.kind.stored_code(),
-                        answer: &answer_text,
-                        commands: &commands_text,
-                        pending: !commands.is_empty(),
-                        created_at: now,
-                    },
-                )
-                .await?;
+            let write = CreditWrite::operation(
+                id,
+                stored.version,
+                &account,
+                NewOperation {
+                    key,
+                    kind,
+                    request_hash,
+                    answer_code: applied.kind.stored_code(),
+                    answer: &answer_text,
+                    commands: &commands_text,
+                    pending: !commands.is_empty(),
+                    created_at: now,
+                },
+            )?;
+            let written = self.operation_writer().write(write).await?;
             match written {
                 OperationWritten::Written => {}
                 OperationWritten::VersionChanged => continue,
@@ -796,7 +812,12 @@ impl CreditOperations {
                         "stopped before the ledger (test hook)".into(),
                     ));
                 }
-                finish_operation(&self.database, &self.writer, key, &commands).await?;
+                send_commands(&self.writer, &commands).await?;
+                self.operation_writer()
+                    .write(CreditWrite::Done {
+                        key: key.to_string(),
+                    })
+                    .await?;
             }
             return Ok(Answer {
                 kind: applied.kind,
