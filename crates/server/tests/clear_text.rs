@@ -188,7 +188,8 @@ impl Harness {
         let risk = tally_service::risk::RiskService::open(&app.database, clock)
             .await
             .unwrap()
-            .with_consortium(Some(Arc::new(member)));
+            .with_consortium(Some(Arc::new(member)))
+            .with_privacy(app.state.privacy.clone());
         app.risk = Some(Arc::new(risk));
         app.serve();
         let clerk = app.key("clerk", &["credit:write", "credit:read"]).await;
