@@ -596,6 +596,15 @@ impl CreditOperations {
         Ok(())
     }
 
+    /// Whether operations and their completions go through the group-commit task: on
+    /// SQLite, whose single write lock makes each commit of its own a queue of fsyncs. Not on
+    /// PostgreSQL, which commits transactions side by side and groups their flushes itself,
+    /// and where a batch holding several accounts' rows would deadlock with end of day
+    /// updating the same rows in another order (two instances on one database found it).
+    fn groups_commits(&self) -> bool {
+        self.database.backend() == tally_store::Backend::Sqlite
+    }
+
     /// The task that writes operations and their completions in batches: many checkouts'
     /// credit legs share one durable commit instead of two each.
     fn operation_writer(&self) -> &CreditWriter {
@@ -776,22 +785,24 @@ impl CreditOperations {
             let commands_text = serde_json::to_string(&commands)
                 .map_err(|error| StoreError::Corrupt(format!("commands: {error}")))?;
             let answer_text = applied.body.to_string();
-            let write = CreditWrite::operation(
-                id,
-                stored.version,
-                &account,
-                NewOperation {
-                    key,
-                    kind,
-                    request_hash,
-                    answer_code: applied.kind.stored_code(),
-                    answer: &answer_text,
-                    commands: &commands_text,
-                    pending: !commands.is_empty(),
-                    created_at: now,
-                },
-            )?;
-            let written = self.operation_writer().write(write).await?;
+            let operation = NewOperation {
+                key,
+                kind,
+                request_hash,
+                answer_code: applied.kind.stored_code(),
+                answer: &answer_text,
+                commands: &commands_text,
+                pending: !commands.is_empty(),
+                created_at: now,
+            };
+            let written = if self.groups_commits() {
+                let write = CreditWrite::operation(id, stored.version, &account, operation)?;
+                self.operation_writer().write(write).await?
+            } else {
+                self.database
+                    .write_credit_operation(id, stored.version, &account, operation)
+                    .await?
+            };
             match written {
                 OperationWritten::Written => {}
                 OperationWritten::VersionChanged => continue,
@@ -812,12 +823,16 @@ impl CreditOperations {
                         "stopped before the ledger (test hook)".into(),
                     ));
                 }
-                send_commands(&self.writer, &commands).await?;
-                self.operation_writer()
-                    .write(CreditWrite::Done {
-                        key: key.to_string(),
-                    })
-                    .await?;
+                if self.groups_commits() {
+                    send_commands(&self.writer, &commands).await?;
+                    self.operation_writer()
+                        .write(CreditWrite::Done {
+                            key: key.to_string(),
+                        })
+                        .await?;
+                } else {
+                    finish_operation(&self.database, &self.writer, key, &commands).await?;
+                }
             }
             return Ok(Answer {
                 kind: applied.kind,
