@@ -22,9 +22,12 @@
 //!   claims an open case and only that key approves or rejects it; approving a stolen-account
 //!   claim blocks the customer in the same transaction.
 
+pub mod anomaly_alerts;
 pub mod backtest;
 pub mod cases;
+pub mod sealed_text;
 
+pub use anomaly_alerts::{AnomalyAlerts, ANOMALY_ALERT_PRIORITY, DEFAULT_ANOMALY_REASONS};
 pub use cases::{
     case_priority, note_context, summary_context, thief_devices, thief_identifiers, CaseAction,
     CASES_PER_PAGE_MAX, CASE_KINDS, CASE_STATUSES,
@@ -75,66 +78,6 @@ pub struct RiskService {
     /// The personal-data keys that seal what analysts type (claim descriptions, case notes);
     /// `None` without keys, when that text is stored as written.
     pub privacy: Option<Arc<tally_privacy::Privacy>>,
-}
-
-/// The reason codes of the rule pack that signal trouble on a credit account, and the credit
-/// service's time zone (an alert belongs to the credit business date).
-#[derive(Debug, Clone, PartialEq)]
-pub struct AnomalyAlerts {
-    pub reasons: Vec<String>,
-    pub time_zone: jiff::tz::TimeZone,
-}
-
-/// The default pack's takeover and bust-out reason codes.
-pub const DEFAULT_ANOMALY_REASONS: [&str; 4] = [
-    "ACCOUNT_TAKEOVER",
-    "NEW_DEVICE_CREDENTIAL_CHANGE",
-    "SPEND_AFTER_CREDENTIAL_CHANGE",
-    "BUST_OUT",
-];
-
-/// An anomaly alert comes before every collection task (priority 1 is the most urgent).
-pub const ANOMALY_ALERT_PRIORITY: i32 = 1;
-
-impl Default for AnomalyAlerts {
-    fn default() -> Self {
-        AnomalyAlerts {
-            reasons: DEFAULT_ANOMALY_REASONS.map(String::from).to_vec(),
-            time_zone: jiff::tz::TimeZone::UTC,
-        }
-    }
-}
-
-impl AnomalyAlerts {
-    /// The alerts `decision` on `event` raises at `now`: one per reason of the decision that
-    /// is an anomaly reason, for an event with a customer.
-    pub fn raised(
-        &self,
-        event: &Event,
-        reasons: &[Arc<str>],
-        now: Timestamp,
-    ) -> Vec<AnomalyAlertRow> {
-        if event.customer.is_empty() {
-            return Vec::new();
-        }
-        let business_date = now.to_zoned(self.time_zone.clone()).date().to_string();
-        reasons
-            .iter()
-            .filter(|reason| self.reasons.iter().any(|anomaly| anomaly == &***reason))
-            .map(|reason| AnomalyAlertRow {
-                customer: event.customer.clone(),
-                event_id: event.id.clone(),
-                reason: reason.to_string(),
-                business_date: business_date.clone(),
-                amount_minor: event.amount.map(|amount| amount.minor()),
-                currency: event
-                    .amount
-                    .map(|amount| amount.currency().code().to_string()),
-                priority: ANOMALY_ALERT_PRIORITY,
-                created_at: micros(now),
-            })
-            .collect()
-    }
 }
 
 /// Whether a queued decision is on disk: `None` while it waits, then the outcome.
@@ -514,70 +457,6 @@ impl RiskService {
     pub fn with_privacy(mut self, privacy: Option<Arc<tally_privacy::Privacy>>) -> Self {
         self.privacy = privacy;
         self
-    }
-
-    /// `text` typed by an analyst or a customer (a claim's description, a case note), sealed
-    /// for storage under `context` (what it is and whose, the associated data), since it may
-    /// name people, phones and addresses; as written without keys or when empty.
-    pub fn seal_text(&self, context: &str, text: &str) -> Result<String, RiskRequestError> {
-        match &self.privacy {
-            Some(privacy) if !text.is_empty() => {
-                privacy.cipher.encrypt(context, text).map_err(|error| {
-                    RiskServiceError::Inconsistent(format!("sealing: {error}")).into()
-                })
-            }
-            _ => Ok(text.to_string()),
-        }
-    }
-
-    /// Stored free text opened: sealed text with the keys, as stored otherwise (written
-    /// before it was sealed, or by the engine); a placeholder for text sealed under a key no
-    /// longer configured, so the rest of the case still reads.
-    pub fn open_text(&self, context: &str, stored: &str) -> String {
-        let Some(key) = tally_privacy::key_id_of(stored) else {
-            return stored.to_string();
-        };
-        match &self.privacy {
-            Some(privacy) => match privacy.cipher.decrypt(context, stored) {
-                Ok(text) => text.expose().clone(),
-                Err(_) => format!("(sealed under key {key}, which cannot open it)"),
-            },
-            None => format!("(sealed under key {key}; no personal-data keys configured)"),
-        }
-    }
-
-    /// A line of a case's trail with a note an analyst typed, the note sealed.
-    pub fn analyst_line(
-        &self,
-        case_id: &str,
-        at: Timestamp,
-        actor: &str,
-        action: &str,
-        note: &str,
-    ) -> Result<CaseLogRow, RiskRequestError> {
-        let mut line = RiskService::log_line(case_id, at, actor, action, "");
-        line.note = self.seal_text(&note_context(&line.id), note)?;
-        Ok(line)
-    }
-
-    /// `case` with its summary opened (a claim's description is sealed).
-    pub fn opened_case(&self, mut case: CaseRow) -> CaseRow {
-        case.summary = self.open_text(&summary_context(&case.id), &case.summary);
-        case
-    }
-
-    /// The trail of case `id`, oldest first, its notes opened.
-    pub async fn case_log(&self, id: &str) -> Result<Vec<CaseLogRow>, RiskRequestError> {
-        Ok(self
-            .store
-            .case_log(id)
-            .await?
-            .into_iter()
-            .map(|mut line| {
-                line.note = self.open_text(&note_context(&line.id), &line.note);
-                line
-            })
-            .collect())
     }
 
     /// The same service, raising anomaly alerts as `alerts` says.
