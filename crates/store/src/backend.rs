@@ -472,9 +472,9 @@ backend!(
     sqlite,
     sqlx::Sqlite,
     ["BEGIN IMMEDIATE"],
-    // Changes whenever another connection commits; this connection's commits leave it alone.
-    "PRAGMA data_version",
-    0
+    // Every batch of every writer moves it by one, under SQLite's write lock.
+    "UPDATE writer_epoch SET version = version + 1 WHERE id = 1 RETURNING version",
+    1
 );
 backend!(
     postgres,

@@ -741,6 +741,7 @@ impl Database {
         writes: &[&CreditWrite],
     ) -> Result<Vec<OperationWritten>, StoreError> {
         let mut outcomes = Vec::with_capacity(writes.len());
+        let _turn = self.write_turn().await;
         let result: Result<(), sqlx::Error> = on_pool!(self, pool => {
             async {
                 let mut transaction = pool.begin().await?;

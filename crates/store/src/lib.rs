@@ -36,6 +36,7 @@ pub mod risk;
 mod rows;
 pub mod testing;
 pub mod webhooks;
+pub mod write_turns;
 pub mod writer;
 
 pub use database::{Backend, Database};

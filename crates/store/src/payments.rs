@@ -140,7 +140,8 @@ pub struct PaymentChanges {
     pub insert: Option<PaymentInsert>,
     pub update: Option<PaymentUpdate>,
     pub resolved: Vec<ResolvedStep>,
-    pub append: Option<AppendedStep>,
+    /// Steps about to be taken (several when a request takes them side by side).
+    pub append: Vec<AppendedStep>,
     pub answer: Option<PaymentAnswer>,
     pub now: Timestamp,
 }
@@ -151,7 +152,7 @@ impl PaymentChanges {
         self.insert.is_none()
             && self.update.is_none()
             && self.resolved.is_empty()
-            && self.append.is_none()
+            && self.append.is_empty()
             && self.answer.is_none()
     }
 }
@@ -322,7 +323,7 @@ macro_rules! write_changes {
                 .execute(&mut *$executor)
                 .await?;
             }
-            if let Some(step) = &changes.append {
+            for step in &changes.append {
                 sqlx::query(
                     "INSERT INTO payment_steps (payment_id, sequence, action, status, created_at) \
                      VALUES ($1, $2, $3, 'pending', $4) \
@@ -514,6 +515,7 @@ impl Database {
         batch: &[&PaymentChanges],
     ) -> Result<Vec<bool>, StoreError> {
         let mut written = Vec::with_capacity(batch.len());
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
             for changes in batch {

@@ -458,6 +458,7 @@ impl RiskStore {
 
     /// Stores events with their decisions, and the cases they open, in one transaction.
     pub async fn insert_events(&self, items: &[DecisionRows]) -> Result<(), StoreError> {
+        let _turn = self.database.write_turn().await;
         on_pool!(&self.database, pool => {
             let mut transaction = pool.begin().await?;
             for (event, case, alerts) in items {

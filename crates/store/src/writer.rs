@@ -310,10 +310,12 @@ struct Writer {
     next_expiry: Option<i64>,
 }
 
-/// Accounts as of the writer's last commit. Valid only while no other writer has committed
-/// since: each batch reads the database's change marker (SQLite's `data_version`; on
-/// PostgreSQL a counter every batch increments under the lock) and empties the cache when
-/// another process has written.
+/// Accounts as of the writer's last commit. Valid only while no other ledger writer has
+/// committed since: each batch moves a counter in the database under the write lock
+/// (`writer_epoch`) and empties the cache when it moved by more than its own step, i.e. when
+/// another process's writer has written. The counter is the ledger's own: the payment,
+/// credit and risk writers commit beside it all the time and never touch the ledger's
+/// tables, so their commits leave the cache alone.
 #[derive(Default)]
 struct AccountCache {
     states: HashMap<AccountId, tally_ledger::AccountState>,
@@ -378,6 +380,8 @@ impl Writer {
 
     /// Applies a batch and replies to its writers. Returns whether the database answered.
     async fn process(&mut self, batch: Vec<Request>, now: Timestamp) -> bool {
+        // Held through the rollbacks and retries below: the next writer starts on a free lock.
+        let _turn = self.database.write_turn().await;
         match self.apply(&batch, now).await {
             Ok(results) => {
                 for (request, result) in batch.into_iter().zip(results) {

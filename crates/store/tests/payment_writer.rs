@@ -44,7 +44,7 @@ fn created(id: &str, key: &str) -> PaymentChanges {
         }),
         update: None,
         resolved: Vec::new(),
-        append: None,
+        append: Vec::new(),
         answer: Some(answer(key, id)),
         now: at(),
     }
@@ -77,10 +77,10 @@ fn changed(
             })
             .into_iter()
             .collect(),
-        append: Some(AppendedStep {
+        append: vec![AppendedStep {
             sequence: append,
             action: format!("action {append}"),
-        }),
+        }],
         answer: None,
         now: at(),
     }

@@ -110,22 +110,35 @@ impl PaymentService {
         if loaded.record.payment.status == PaymentStatus::RequiresAction {
             self.check_code(loaded, input.code.as_deref(), now).await?;
         }
-        for leg in 0..loaded.record.payment.legs.len() {
-            if loaded.record.payment.legs[leg].status != tally_payments::LegStatus::Pending {
-                continue;
-            }
-            if let Taken::Refused { code, message } =
-                self.step(loaded, Action::Reserve { leg }, now).await?
-            {
-                let failure = Failure {
-                    code: code.clone(),
-                    message: message.clone(),
-                    leg: Some(leg),
-                };
-                self.end(loaded, PaymentStatus::Failed, &code, Some(failure), now)
-                    .await?;
-                return Err(declined(&loaded.record));
-            }
+        // Every source is reserved at once: a refusal of any then releases the others, as
+        // when one after another had been reserved before it.
+        let pending: Vec<usize> = (0..loaded.record.payment.legs.len())
+            .filter(|leg| {
+                loaded.record.payment.legs[*leg].status == tally_payments::LegStatus::Pending
+            })
+            .collect();
+        let actions = pending
+            .iter()
+            .map(|leg| Action::Reserve { leg: *leg })
+            .collect();
+        let taken = self.steps(loaded, actions, now).await?;
+        // The first refusal in the order of the sources is the one the shopper hears of.
+        let refusal = pending
+            .iter()
+            .zip(taken)
+            .find_map(|(leg, taken)| match taken {
+                Taken::Refused { code, message } => Some((*leg, code, message)),
+                _ => None,
+            });
+        if let Some((leg, code, message)) = refusal {
+            let failure = Failure {
+                code: code.clone(),
+                message,
+                leg: Some(leg),
+            };
+            self.end(loaded, PaymentStatus::Failed, &code, Some(failure), now)
+                .await?;
+            return Err(declined(&loaded.record));
         }
         loaded.record.payment.authorize(now)?;
         let action = loaded.record.risk.as_ref().map(|risk| risk.action.clone());
@@ -348,9 +361,14 @@ impl PaymentService {
         ending: &Ending,
         now: Timestamp,
     ) -> Result<(), PaymentServiceError> {
-        for leg in loaded.record.payment.reserved_legs() {
-            self.step(loaded, Action::Release { leg }, now).await?;
-        }
+        let releases = loaded
+            .record
+            .payment
+            .reserved_legs()
+            .into_iter()
+            .map(|leg| Action::Release { leg })
+            .collect();
+        self.steps(loaded, releases, now).await?;
         let to = ending.to;
         let payment = &mut loaded.record.payment;
         // An expiry decided at the deadline stays an expiry even if the release ran later.
@@ -381,6 +399,15 @@ impl PaymentService {
         order
     }
 
+    /// The capture order in rounds taken one after the other, each round's legs side by
+    /// side: the cards first, alone, then Tally's own sources together.
+    fn capture_rounds(payment: &Payment) -> [Vec<usize>; 2] {
+        let (cards, own): (Vec<usize>, Vec<usize>) = Self::capture_order(payment)
+            .into_iter()
+            .partition(|leg| payment.legs[*leg].source.is_card());
+        [cards, own]
+    }
+
     pub(super) async fn drive_capture(
         &self,
         loaded: &mut Loaded,
@@ -389,20 +416,30 @@ impl PaymentService {
         let Some(progress) = loaded.record.capturing.clone() else {
             return Ok(());
         };
-        for leg in Self::capture_order(&loaded.record.payment) {
-            if loaded
-                .record
-                .capturing
-                .as_ref()
-                .is_some_and(|progress| progress.done[leg])
-            {
-                continue;
-            }
-            let amount = progress.parts[leg];
-            if let Taken::Refused { code, message } = self
-                .step(loaded, Action::Capture { leg, amount }, now)
-                .await?
-            {
+        for round in Self::capture_rounds(&loaded.record.payment) {
+            let legs: Vec<usize> = round
+                .into_iter()
+                .filter(|leg| {
+                    loaded
+                        .record
+                        .capturing
+                        .as_ref()
+                        .is_some_and(|progress| !progress.done[*leg])
+                })
+                .collect();
+            let actions = legs
+                .iter()
+                .map(|leg| Action::Capture {
+                    leg: *leg,
+                    amount: progress.parts[*leg],
+                })
+                .collect();
+            let taken = self.steps(loaded, actions, now).await?;
+            let refusal = legs.iter().zip(taken).find_map(|(leg, taken)| match taken {
+                Taken::Refused { code, message } => Some((*leg, code, message)),
+                _ => None,
+            });
+            if let Some((leg, code, message)) = refusal {
                 let nothing_moved = loaded
                     .record
                     .capturing

@@ -201,17 +201,64 @@ impl PaymentService {
         action: Action,
         now: Timestamp,
     ) -> Result<Taken, PaymentServiceError> {
-        let sequence = loaded.record.next_step;
-        loaded.record.next_step += 1;
-        loaded.append = Some(AppendedStep {
-            sequence,
-            action: encode(&action, "step")?,
-        });
-        loaded.pending_step = Some(sequence);
+        let sequence = Self::append_step(loaded, &action)?;
         loaded.stage();
         // The step is on disk, with everything decided before it, before it is taken.
         self.flush(loaded, now, None).await?;
         self.take_and_apply(loaded, sequence, &action, now).await
+    }
+
+    /// Takes several steps side by side (the legs of a payment reserved or captured at
+    /// once): all are written as pending in one write before any is taken, taken together,
+    /// then applied one by one in their order. Each acts once under its own key, as a step
+    /// taken alone does. When one's outcome is unknown, the ones before it are applied and
+    /// it and those after it stay pending: recovery takes them again in order (each acts
+    /// once under its key), so the record applies every step in sequence.
+    pub(super) async fn steps(
+        &self,
+        loaded: &mut Loaded,
+        actions: Vec<Action>,
+        now: Timestamp,
+    ) -> Result<Vec<Taken>, PaymentServiceError> {
+        if actions.len() <= 1 {
+            let mut taken = Vec::with_capacity(1);
+            for action in actions {
+                taken.push(self.step(loaded, action, now).await?);
+            }
+            return Ok(taken);
+        }
+        let mut sequences = Vec::with_capacity(actions.len());
+        for action in &actions {
+            sequences.push(Self::append_step(loaded, action)?);
+        }
+        loaded.stage();
+        self.flush(loaded, now, None).await?;
+        let intent = Self::intent_key(&loaded.record.id);
+        let record = &loaded.record;
+        let results = futures_util::future::join_all(actions.iter().zip(&sequences).map(
+            |(action, sequence)| {
+                let key = step_key(&intent, *sequence);
+                async move { self.take(record, &key, action, now).await }
+            },
+        ))
+        .await;
+        let mut taken = Vec::with_capacity(actions.len());
+        for ((action, sequence), result) in actions.iter().zip(sequences).zip(results) {
+            taken.push(self.apply_taken(loaded, sequence, action, result)?);
+        }
+        Ok(taken)
+    }
+
+    /// Numbers `action` as the payment's next step and queues it to be written as pending.
+    fn append_step(loaded: &mut Loaded, action: &Action) -> Result<i64, PaymentServiceError> {
+        let sequence = loaded.record.next_step;
+        loaded.record.next_step += 1;
+        loaded.append.push(AppendedStep {
+            sequence,
+            action: encode(action, "step")?,
+        });
+        loaded.pending_step = Some(sequence);
+        Ok(sequence)
     }
 
     pub(super) async fn take_and_apply(
@@ -223,6 +270,18 @@ impl PaymentService {
     ) -> Result<Taken, PaymentServiceError> {
         let key = step_key(&Self::intent_key(&loaded.record.id), sequence);
         let result = self.take(&loaded.record, &key, action, now).await;
+        self.apply_taken(loaded, sequence, action, result)
+    }
+
+    /// Applies what taking step `sequence` answered: the payment changes once, and the step
+    /// is resolved with the payment's next write; an unknown outcome leaves it pending.
+    fn apply_taken(
+        &self,
+        loaded: &mut Loaded,
+        sequence: i64,
+        action: &Action,
+        result: Result<Taken, StepError>,
+    ) -> Result<Taken, PaymentServiceError> {
         let result = match result {
             Ok(_) if self.answer_is_lost() => Err(StepError::Unknown(
                 "the answer was lost after the step acted (test hook)".into(),
@@ -257,6 +316,8 @@ impl PaymentService {
             status: status.to_string(),
             outcome: encode(&taken, "step outcome")?,
         });
+        // With steps taken side by side the last one's sequence marks them pending: the
+        // mark goes once that one, applied last, is resolved.
         if loaded.pending_step == Some(sequence) {
             loaded.pending_step = None;
         }

@@ -166,8 +166,8 @@ struct Loaded {
     changed: bool,
     /// Steps taken and applied whose end is not written yet.
     resolved: Vec<ResolvedStep>,
-    /// The step about to be taken, written as pending with the rest before it is.
-    append: Option<AppendedStep>,
+    /// The steps about to be taken, written as pending with the rest before they are.
+    append: Vec<AppendedStep>,
     /// The step of the intent log left pending once the changes are written; `None` when
     /// none is, so that settling a payment need not read its log.
     pending_step: Option<i64>,
@@ -285,7 +285,7 @@ fn decode_loaded(stored: StoredPayment) -> Result<Loaded, PaymentServiceError> {
         applied_through: state.applied_through,
         changed: false,
         resolved: Vec::new(),
-        append: None,
+        append: Vec::new(),
         pending_step: state.pending_step,
         steps_tracked: state.steps_tracked,
     })
@@ -450,7 +450,7 @@ impl PaymentService {
         now: Timestamp,
         answer: Option<PaymentAnswer>,
     ) -> Result<(), PaymentServiceError> {
-        let update = if loaded.changed || !loaded.resolved.is_empty() || loaded.append.is_some() {
+        let update = if loaded.changed || !loaded.resolved.is_empty() || !loaded.append.is_empty() {
             let state = encode(
                 &StoredState {
                     record: loaded.record.clone(),
@@ -509,7 +509,7 @@ impl PaymentService {
         }
         loaded.changed = false;
         loaded.resolved.clear();
-        loaded.append = None;
+        loaded.append.clear();
         Ok(())
     }
 
@@ -610,7 +610,7 @@ impl PaymentService {
                 }),
                 update: None,
                 resolved: Vec::new(),
-                append: None,
+                append: Vec::new(),
                 answer: Some(PaymentAnswer {
                     key: key.to_string(),
                     kind: "create".to_string(),
