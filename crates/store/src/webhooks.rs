@@ -230,6 +230,8 @@ impl Database {
         if fan_outs.is_empty() {
             return Ok(());
         }
+        // In turn with the group-commit writers, which it would otherwise make sleep.
+        let _turn = self.write_turn().await;
         on_pool!(self, pool => {
             let mut transaction = pool.begin().await?;
             for fan_out in fan_outs {
