@@ -4,18 +4,14 @@
 //! when it is not given, so a retry can reuse it). The answer is printed as JSON; an error
 //! prints its code and message and exits with 1.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use serde_json::{json, Value};
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Arguments {
-    /// Where `tally serve` listens.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// API key (scopes credit:write / credit:read; admin to add products).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub server: crate::client::Server,
     /// Idempotency key of a write; reuse it to retry safely.
     #[arg(long, global = true)]
     pub idempotency_key: Option<String>,
@@ -166,10 +162,8 @@ fn money(value: &str, currency: &str) -> Value {
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1/credit", arguments.url.trim_end_matches('/'));
+    let api_key = arguments.server.api_key()?;
+    let base = arguments.server.base("/credit");
     let account = |id: i64, rest: &str| format!("{base}/accounts/{id}{rest}");
     let (method, url, body) = match &arguments.command {
         Command::Open {
@@ -269,7 +263,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
                 query.push(("product", product.as_str()));
             }
             let url = reqwest::Url::parse_with_params(&account(*id, "/offers"), &query)
-                .with_context(|| format!("--url {:?}", arguments.url))?;
+                .with_context(|| format!("--url {:?}", arguments.server.url))?;
             ("GET", url.to_string(), None)
         }
         Command::Payoff {

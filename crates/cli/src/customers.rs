@@ -14,22 +14,11 @@
 //! with the reason in the body (scope `admin`; again, it answers the first erasure). The
 //! answer is printed as JSON; an error prints its code and message and exits with 1.
 
-use anyhow::{anyhow, bail, Context};
-use reqwest::Url;
+use anyhow::anyhow;
 use serde_json::json;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Arguments {
-    /// Where `tally serve` listens.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// API key (scope credit:write to create, credit:read to show; pii:read for --unmasked).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
-}
+pub type Arguments = crate::client::Arguments<Command>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -107,18 +96,10 @@ pub enum Command {
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1/customers", arguments.url.trim_end_matches('/'));
-    let mut url = Url::parse(&base).with_context(|| format!("--url {:?}", arguments.url))?;
+    let api_key = arguments.server.api_key()?;
+    let mut url = arguments.server.endpoint("/customers")?;
     // As path segments, escaped: whatever is typed names a customer, not a route.
-    let mut push_path = |segments: &[&str]| -> anyhow::Result<()> {
-        url.path_segments_mut()
-            .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-            .extend(segments);
-        Ok(())
-    };
+    let mut push_path = |segments: &[&str]| arguments.server.push_path(&mut url, segments);
     // The creation's key and body, or the body of a lookup or a read in clear; every other
     // command is a GET of `url`.
     let mut creation = None;
@@ -159,7 +140,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         Command::Lookups { after, limit } => {
             // `/v1/pii-lookups`, beside `/v1/customers`.
             url.path_segments_mut()
-                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
+                .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.server.url))?
                 .pop()
                 .push("pii-lookups");
             let mut query = url.query_pairs_mut();

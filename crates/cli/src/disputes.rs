@@ -7,22 +7,11 @@
 //! - `evidence ID (--text TEXT | --file FILE)`: `POST /v1/disputes/{id}/evidence`;
 //! - `accept ID`: `POST /v1/disputes/{id}/accept` (the merchant does not contest it).
 
-use anyhow::{anyhow, bail, Context};
-use reqwest::Url;
+use anyhow::{bail, Context};
 use serde_json::json;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct Arguments {
-    /// The base URL of `tally serve`.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// An API key with `payments:read` (reads) or `payments:write` (evidence, accept).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
-}
+pub type Arguments = crate::client::Arguments<Command>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -56,17 +45,9 @@ pub enum Command {
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1/disputes", arguments.url.trim_end_matches('/'));
-    let mut url = Url::parse(&base).with_context(|| format!("--url {:?}", arguments.url))?;
-    let mut push_path = |segments: &[&str]| -> anyhow::Result<()> {
-        url.path_segments_mut()
-            .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-            .extend(segments);
-        Ok(())
-    };
+    let api_key = arguments.server.api_key()?;
+    let mut url = arguments.server.endpoint("/disputes")?;
+    let mut push_path = |segments: &[&str]| arguments.server.push_path(&mut url, segments);
     let http = reqwest::Client::new();
     let request = match &arguments.command {
         Command::List {

@@ -63,17 +63,21 @@ enum Command {
     #[command(subcommand)]
     Consortium(consortium::Command),
     /// Credit accounts over the API of a running `tally serve`: open, purchase, repay, ...
+    /// (scopes credit:write / credit:read; admin to add products).
     Credit(credit::Arguments),
     /// Customers over the API of a running `tally serve`: create, show (masked unless
-    /// pii:read), find, reads (the audit log).
+    /// pii:read), find, reads (the audit log). Scope credit:write to create, credit:read to
+    /// show; pii:read for --unmasked.
     Customers(customers::Arguments),
     /// Combined checkout over the API of a running `tally serve`: create, confirm, capture,
-    /// cancel, refund and show payments; save cards; wallet balances, top-ups, withdrawals.
+    /// cancel, refund and show payments; save cards; wallet balances, top-ups, withdrawals
+    /// (scopes payments:write / payments:read).
     Pay(pay::Arguments),
     /// Credit end of day for a business date (`--date YYYY-MM-DD`); `eod bench` times it.
     Eod(eod::Arguments),
     /// Merchants over the API of a running `tally serve`: onboard, show, status, fees, and
-    /// settlement statements (JSON or CSV).
+    /// settlement statements (JSON or CSV). Scope payments:write to onboard and change,
+    /// payments:read to show.
     Merchants(merchants::Arguments),
     /// Merchant settlement for a business date (`--date YYYY-MM-DD`), on the database:
     /// resumable, and a date settled once.
@@ -84,10 +88,11 @@ enum Command {
     Daily(daily::DailyArguments),
     /// Payouts of merchants' balances over the API of a running `tally serve` (create,
     /// batch, show, list, the bank file and its return file), and `run --date` for the
-    /// scheduled payouts after a settlement run, on the database.
+    /// scheduled payouts after a settlement run, on the database. Scope payments:write to
+    /// pay out and take files, payments:read to read.
     Payouts(payouts::Arguments),
     /// Disputes (chargebacks) over the API of a running `tally serve`: list, show, submit
-    /// evidence, accept.
+    /// evidence, accept. Scope payments:read to read, payments:write for evidence and accept.
     Disputes(disputes::Arguments),
     /// Reports from the database: `flow-of-funds` of a business date and currency as JSON,
     /// CSV or Parquet.

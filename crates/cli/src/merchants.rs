@@ -11,7 +11,7 @@
 //! - `fees ID --fee-schedule FILE [--settlement FILE]`: `PUT /v1/merchants/{id}/fee-schedule`;
 //! - `statements --date D [--merchant ID] [--csv]`: the run's statements, JSON or CSV.
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use jiff::civil::Date;
 use reqwest::Url;
 use serde_json::{json, Value};
@@ -23,17 +23,7 @@ use tally_service::payments::settlement::SettlementOptions;
 use tally_service::payments::{PaymentService, PaymentsConfig};
 use tally_store::{LedgerWriter, WriterConfig};
 
-#[derive(Debug, clap::Args)]
-pub struct Arguments {
-    /// Where `tally serve` listens.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// API key (scope payments:write to onboard and change, payments:read to show).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
-}
+pub type Arguments = crate::client::Arguments<Command>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -107,17 +97,9 @@ fn optional_json_file(path: Option<&std::path::PathBuf>) -> anyhow::Result<Value
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1", arguments.url.trim_end_matches('/'));
-    let mut url = Url::parse(&base).with_context(|| format!("--url {:?}", arguments.url))?;
-    let mut push_path = |segments: &[&str]| -> anyhow::Result<()> {
-        url.path_segments_mut()
-            .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-            .extend(segments);
-        Ok(())
-    };
+    let api_key = arguments.server.api_key()?;
+    let mut url = arguments.server.endpoint("")?;
+    let mut push_path = |segments: &[&str]| arguments.server.push_path(&mut url, segments);
     let http = reqwest::Client::new();
     let (method, body) = match &arguments.command {
         Command::Onboard {

@@ -11,12 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
 pub struct Arguments {
-    /// Where `tally serve` listens.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// API key (scopes payments:write / payments:read).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
+    #[command(flatten)]
+    pub server: crate::client::Server,
     /// Idempotency key of a write; reuse it to retry safely.
     #[arg(long = "key", visible_alias = "idempotency-key", global = true)]
     pub key: Option<String>,
@@ -398,10 +394,8 @@ fn wallet_request(
 }
 
 pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1/payments", arguments.url.trim_end_matches('/'));
+    let api_key = arguments.server.api_key()?;
+    let base = arguments.server.base("/payments");
     let (method, url, body) = request(&base, &arguments.command)?;
     let http = reqwest::Client::new();
     let mut request = match method {

@@ -18,7 +18,6 @@
 
 use anyhow::{anyhow, bail, Context};
 use jiff::civil::Date;
-use reqwest::Url;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,17 +29,7 @@ use tally_service::risk::RiskService;
 use tally_service::risk_gate::{GateError, RiskGate};
 use tally_store::{Database, LedgerWriter, WriterConfig};
 
-#[derive(Debug, clap::Args)]
-pub struct Arguments {
-    /// Where `tally serve` listens.
-    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
-    pub url: String,
-    /// API key (scope payments:write to pay out and take files, payments:read to read).
-    #[arg(long, env = "TALLY_API_KEY", hide_env_values = true, global = true)]
-    pub api_key: Option<String>,
-    #[command(subcommand)]
-    pub command: Command,
-}
+pub type Arguments = crate::client::Arguments<Command>;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
@@ -121,17 +110,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
         } => return sweep(date, &currency, config).await,
         command => command,
     };
-    let Some(api_key) = arguments.api_key.clone() else {
-        bail!("an API key is needed: --api-key or TALLY_API_KEY");
-    };
-    let base = format!("{}/v1", arguments.url.trim_end_matches('/'));
-    let mut url = Url::parse(&base).with_context(|| format!("--url {:?}", arguments.url))?;
-    let mut push_path = |segments: &[&str]| -> anyhow::Result<()> {
-        url.path_segments_mut()
-            .map_err(|()| anyhow!("--url {:?} cannot have a path", arguments.url))?
-            .extend(segments);
-        Ok(())
-    };
+    let api_key = arguments.server.api_key()?;
+    let mut url = arguments.server.endpoint("")?;
+    let mut push_path = |segments: &[&str]| arguments.server.push_path(&mut url, segments);
     let http = reqwest::Client::new();
     let request = match &command {
         Command::Create {

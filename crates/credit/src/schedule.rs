@@ -225,25 +225,23 @@ impl Schedule {
         let mut first_due_at_purchase = false;
         let mut declining_balance = None;
 
-        let monthly_dates = |number: u32| -> Result<(Date, Date), CreditError> {
+        // Installment `number` of a monthly schedule: due on the cycle's due date after the
+        // `number`th statement from the purchase.
+        let monthly = |number: u32,
+                       principal: Amount,
+                       fee: Amount,
+                       interest: Amount|
+         -> Result<Installment, CreditError> {
             let first = cycle.next_statement_date(purchase_date)?;
             let statement_date = first.checked_add(i64::from(number - 1).months())?;
-            Ok((statement_date, cycle.due_date(statement_date)?))
-        };
-        let push = |installments: &mut Vec<Installment>,
-                    number: u32,
-                    (statement_date, due_date): (Date, Date),
-                    principal: Amount,
-                    fee: Amount,
-                    interest: Amount| {
-            installments.push(Installment {
+            Ok(Installment {
                 number,
                 statement_date,
-                due_date,
+                due_date: cycle.due_date(statement_date)?,
                 principal,
                 fee,
                 interest,
-            });
+            })
         };
 
         match product.fee_model {
@@ -251,28 +249,14 @@ impl Schedule {
                 let parts = split_principal(principal, periods, product.remainder_on)?;
                 let fee = principal.apply_rate(rate, rounding)?;
                 for (number, part) in (1..).zip(parts) {
-                    push(
-                        &mut installments,
-                        number,
-                        monthly_dates(number)?,
-                        part,
-                        fee,
-                        zero,
-                    );
+                    installments.push(monthly(number, part, fee, zero)?);
                 }
             }
             FeeModel::InterestFree => {
                 let parts = split_principal(principal, periods, product.remainder_on)?;
                 merchant_discount = principal.apply_rate(rate, rounding)?;
                 for (number, part) in (1..).zip(parts) {
-                    push(
-                        &mut installments,
-                        number,
-                        monthly_dates(number)?,
-                        part,
-                        zero,
-                        zero,
-                    );
+                    installments.push(monthly(number, part, zero, zero)?);
                 }
             }
             FeeModel::EqualPrincipal => {
@@ -286,14 +270,7 @@ impl Schedule {
                 for (number, part) in (1..).zip(parts) {
                     let interest = basis.interest(balance)?;
                     balance = balance.checked_sub(part)?;
-                    push(
-                        &mut installments,
-                        number,
-                        monthly_dates(number)?,
-                        part,
-                        zero,
-                        interest,
-                    );
+                    installments.push(monthly(number, part, zero, interest)?);
                 }
             }
             FeeModel::Annuity => {
@@ -320,14 +297,7 @@ impl Schedule {
                         }
                     };
                     balance = balance.checked_sub(part)?;
-                    push(
-                        &mut installments,
-                        number,
-                        monthly_dates(number)?,
-                        part,
-                        zero,
-                        interest,
-                    );
+                    installments.push(monthly(number, part, zero, interest)?);
                 }
             }
             FeeModel::PayInN {
@@ -342,14 +312,14 @@ impl Schedule {
                 for (number, part) in (1..).zip(std::iter::once(first).chain(later)) {
                     let offset = i64::from(interval_days) * i64::from(number - 1);
                     let due_date = purchase_date.checked_add(offset.days())?;
-                    push(
-                        &mut installments,
+                    installments.push(Installment {
                         number,
-                        (due_date, due_date),
-                        part,
-                        zero,
-                        zero,
-                    );
+                        statement_date: due_date,
+                        due_date,
+                        principal: part,
+                        fee: zero,
+                        interest: zero,
+                    });
                 }
             }
         }

@@ -14,35 +14,24 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
+use tally_core::{AccountId, Clock, Currency, ManualClock};
 use tally_payments::settlement::business_date;
-use tally_payments::{
-    CaptureMethod, FeeSchedule, FeeText, Funding, PaymentMethod, RefundPolicy, SettlementTerms,
-    Share, Source,
-};
+use tally_payments::{FeeSchedule, FeeText, SettlementTerms};
 use tally_service::credit::decision::CreditService;
 use tally_service::payments::accounts::{balance_code, merchant_code, Balance, MerchantBalance};
-use tally_service::payments::merchants::testing::{test_merchant, test_privacy};
 use tally_service::payments::settlement::SettlementOptions;
-use tally_service::payments::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig};
+use tally_service::payments::PaymentService;
 use tally_service::reports::{flow_of_funds, FlowOfFunds, ReportError};
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
 mod support;
 
+use support::orders::{cny, interest_free_payments, onboard, order, Order, Shopper};
 use support::CUSTOMER;
 
 const MERCHANTS: [&str; 2] = ["shop-east", "shop-utc"];
 const TOP_UP: i64 = 1_000_000_000;
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY)
-}
-
-fn minor_of(view: &tally_service::credit::views::AmountView) -> i64 {
-    Amount::parse(&view.value, Currency::CNY).unwrap().minor()
-}
 
 fn shanghai() -> TimeZone {
     TimeZone::get("Asia/Shanghai").unwrap()
@@ -51,35 +40,6 @@ fn shanghai() -> TimeZone {
 fn start() -> Timestamp {
     // Monday 2026-11-30, 10:00 UTC (18:00 in Shanghai).
     "2026-11-30T10:00:00Z".parse().unwrap()
-}
-
-#[derive(Debug, Clone)]
-struct Order {
-    merchant: usize,
-    amount: i64,
-    wallet_percent: i64,
-    capture_percent: i64,
-    /// Refunds, each a per cent of what is still refundable, and a policy.
-    refunds: Vec<(i64, u8)>,
-}
-
-fn order() -> impl Strategy<Value = Order> {
-    (
-        0..2_usize,
-        1_000_i64..80_000,
-        0_i64..=100,
-        prop_oneof![Just(100_i64), 20_i64..100],
-        prop::collection::vec((1_i64..=100, 0_u8..3), 0..3),
-    )
-        .prop_map(
-            |(merchant, amount, wallet_percent, capture_percent, refunds)| Order {
-                merchant,
-                amount,
-                wallet_percent,
-                capture_percent,
-                refunds,
-            },
-        )
 }
 
 fn fee_text(rate: &str, fixed: Option<&str>, minimum: Option<&str>) -> FeeText {
@@ -137,31 +97,12 @@ impl Shop {
     async fn open(test: TestDatabase) -> Shop {
         let database = test.database.clone();
         let clock = Arc::new(ManualClock::new(start()));
-        let (writer, credit) = support::credit_service(&database, clock.clone()).await;
-        let credit_account = support::open_credit_line(&credit, cny(100_000_000), start()).await;
-        let payments = PaymentService::new(
-            database.clone(),
-            writer,
-            Some(credit.clone()),
-            None,
-            PaymentsConfig {
-                credit_product: "interest-free".into(),
-                time_zone: shanghai(),
-                ..PaymentsConfig::default()
-            },
-        );
-        let privacy = test_privacy();
+        let (payments, credit, credit_account) =
+            interest_free_payments(&database, clock.clone(), Some(shanghai()), start()).await;
         let mut fees = Vec::new();
         for (index, id) in MERCHANTS.iter().enumerate() {
             let (zone, schedule, settlement) = merchant_terms(index);
-            let mut merchant = test_merchant(id, Currency::CNY);
-            merchant.time_zone = zone;
-            merchant.fees = schedule.clone();
-            merchant.settlement = settlement;
-            payments
-                .onboard_merchant(Some(&privacy), merchant, None, start())
-                .await
-                .unwrap();
+            onboard(&payments, id, &zone, &schedule, &settlement, start()).await;
             fees.push(schedule);
         }
         let shop = Shop {
@@ -189,153 +130,30 @@ impl Shop {
         .await;
     }
 
-    async fn discount_of(&self, plan: u32) -> Amount {
-        let stored = self
-            .credit
-            .operations
-            .load(self.credit_account)
-            .await
-            .unwrap();
-        stored
-            .account
-            .plans
-            .iter()
-            .find(|found| found.id == plan)
-            .unwrap()
-            .schedule
-            .merchant_discount
-    }
-
     /// Places an order now and adds what it moved to `day`.
     async fn place(&self, key: &str, order: &Order, day: &mut DayModel) {
-        let wallet = order.amount * order.wallet_percent / 100;
-        let mut fundings = Vec::new();
-        if wallet > 0 {
-            fundings.push(Funding {
-                source: Source::Wallet,
-                share: Share::Fixed(cny(wallet)),
-            });
-        }
-        if wallet < order.amount {
-            fundings.push(Funding {
-                source: Source::CreditLine {
-                    account: self.credit_account,
-                    term: 3,
-                },
-                share: Share::Rest,
-            });
-        }
-        let now = self.clock.now();
-        let created = self
-            .payments
-            .create(
-                &format!("{key}:create"),
-                CreatePayment {
-                    merchant_id: MERCHANTS[order.merchant].into(),
-                    order_reference: key.into(),
-                    customer: CUSTOMER.into(),
-                    amount: cny(order.amount),
-                    expires_at: None,
-                    capture_method: CaptureMethod::Manual,
-                    fundings,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        self.payments
-            .confirm(
-                &format!("{key}:confirm"),
-                &created.id,
-                ConfirmInput::default(),
-                now,
-            )
-            .await
-            .unwrap();
-        let capture = (order.amount * order.capture_percent / 100).max(1);
-        let captured = self
-            .payments
-            .capture(
-                &format!("{key}:capture"),
-                &created.id,
-                Some(cny(capture)),
-                now,
-            )
-            .await
-            .unwrap();
+        let shopper = Shopper {
+            payments: &self.payments,
+            credit: &self.credit,
+            credit_account: self.credit_account,
+        };
+        let merchant = MERCHANTS[order.merchant];
         let fees = &self.fees[order.merchant];
-        let mut credit_plan = None;
-        for leg in &captured.legs {
-            let gross = minor_of(&leg.captured);
-            if gross == 0 {
-                continue;
-            }
-            let fee = match leg.kind.as_str() {
-                "wallet" => fees.fee(PaymentMethod::Wallet, cny(gross)).unwrap().minor(),
-                _ => {
-                    let plan = leg.credit_plan_id.unwrap();
-                    let discount = self.discount_of(plan).await.minor();
-                    credit_plan = Some((discount, gross, 0_i64, 0_i64));
-                    let scheduled = fees.fee(PaymentMethod::CreditLine(3), cny(gross)).unwrap();
-                    scheduled.minor().max(discount)
-                }
-            };
+        let placed = shopper
+            .place(key, merchant, order, fees, self.clock.now())
+            .await;
+        for (gross, fee) in placed.captures {
             day.captured += gross;
             day.captures += 1;
             day.fees_charged += fee;
         }
-        let mut refundable = capture;
-        for (index, (percent, policy)) in order.refunds.iter().enumerate() {
-            let amount = refundable * percent / 100;
-            if amount == 0 {
-                continue;
-            }
-            let policy = [
-                RefundPolicy::ReverseFunding,
-                RefundPolicy::ProRata,
-                RefundPolicy::CardLast,
-            ][usize::from(*policy)];
-            let refunded = self
-                .payments
-                .refund(
-                    &format!("{key}:refund-{index}"),
-                    &created.id,
-                    cny(amount),
-                    policy,
-                    now,
-                )
-                .await
-                .unwrap();
-            refundable -= amount;
-            let parts = &refunded.refunds.last().unwrap().parts;
-            for (leg, part) in refunded.legs.iter().zip(parts) {
-                let part = minor_of(part);
-                if part == 0 {
-                    continue;
-                }
-                let returned = if leg.kind == "credit_line" {
-                    // The plan gives its discount back pro rata, the rest on the refund
-                    // that completes the principal (tally_credit's Plan::refund).
-                    let (discount, principal, refunded_before, returned_before) =
-                        credit_plan.as_mut().unwrap();
-                    *refunded_before += part;
-                    let share = if *refunded_before == *principal {
-                        *discount - *returned_before
-                    } else {
-                        *discount * part / *principal
-                    };
-                    *returned_before += share;
-                    share
-                } else {
-                    0
-                };
-                // A refund part the returned discount covers whole moves nothing and
-                // posts no entry.
-                if part - returned > 0 {
-                    day.refunded += part;
-                    day.refunds += 1;
-                    day.fees_returned += returned;
-                }
+        for (part, returned) in placed.refunds.into_iter().flat_map(|refund| refund.parts) {
+            // A refund part the returned discount covers whole moves nothing and posts no
+            // entry.
+            if part - returned > 0 {
+                day.refunded += part;
+                day.refunds += 1;
+                day.fees_returned += returned;
             }
         }
     }

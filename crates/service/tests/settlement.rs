@@ -17,50 +17,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tally_core::{AccountId, Amount, Clock, Currency, ManualClock};
 use tally_payments::settlement::business_date;
-use tally_payments::{
-    CaptureMethod, FeeSchedule, FeeText, Funding, PaymentMethod, RefundPolicy, SettlementTerms,
-    Share, Source,
-};
+use tally_payments::{FeeSchedule, FeeText, SettlementTerms};
 use tally_service::credit::decision::CreditService;
 use tally_service::payments::accounts::{merchant_code, Balance, MerchantBalance};
-use tally_service::payments::merchants::testing::{test_merchant, test_privacy};
 use tally_service::payments::settlement::SettlementOptions;
-use tally_service::payments::{
-    ConfirmInput, CreatePayment, PaymentService, PaymentServiceError, PaymentsConfig,
-};
+use tally_service::payments::{PaymentService, PaymentServiceError};
 use tally_store::testing::TestDatabase;
 use tally_store::Database;
 
 mod support;
 
-use support::CUSTOMER;
+use support::orders::{cny, interest_free_payments, onboard, order, Order, Shopper};
 
 const MERCHANTS: [&str; 2] = ["shop-east", "shop-utc"];
-
-fn cny(minor: i64) -> Amount {
-    Amount::new(minor, Currency::CNY)
-}
-
-fn minor_of(view: &tally_service::credit::views::AmountView) -> i64 {
-    Amount::parse(&view.value, Currency::CNY).unwrap().minor()
-}
 
 fn start() -> Timestamp {
     // Monday 2026-11-30, 10:00 UTC (18:00 in Shanghai).
     "2026-11-30T10:00:00Z".parse().unwrap()
-}
-
-/// One order of a day.
-#[derive(Debug, Clone)]
-struct Order {
-    merchant: usize,
-    amount: i64,
-    /// Per cent of the order paid from the wallet; the credit line takes the rest.
-    wallet_percent: i64,
-    /// Per cent of the order captured (100: whole).
-    capture_percent: i64,
-    /// Refunds, each a per cent of what is still refundable.
-    refunds: Vec<(i64, u8)>,
 }
 
 /// How a day's run goes.
@@ -76,25 +49,6 @@ enum RunMode {
 struct Day {
     orders: Vec<Order>,
     run: RunMode,
-}
-
-fn order() -> impl Strategy<Value = Order> {
-    (
-        0..2_usize,
-        1_000_i64..80_000,
-        0_i64..=100,
-        prop_oneof![Just(100_i64), 20_i64..100],
-        prop::collection::vec((1_i64..=100, 0_u8..3), 0..3),
-    )
-        .prop_map(
-            |(merchant, amount, wallet_percent, capture_percent, refunds)| Order {
-                merchant,
-                amount,
-                wallet_percent,
-                capture_percent,
-                refunds,
-            },
-        )
 }
 
 fn day() -> impl Strategy<Value = Day> {
@@ -181,31 +135,13 @@ impl Shop {
     async fn open(test: TestDatabase) -> Shop {
         let database = test.database.clone();
         let clock = Arc::new(ManualClock::new(start()));
-        let (writer, credit) = support::credit_service(&database, clock.clone()).await;
-        let credit_account = support::open_credit_line(&credit, cny(100_000_000), start()).await;
-        let payments = PaymentService::new(
-            database.clone(),
-            writer,
-            Some(credit.clone()),
-            None,
-            PaymentsConfig {
-                credit_product: "interest-free".into(),
-                ..PaymentsConfig::default()
-            },
-        );
-        let privacy = test_privacy();
+        let (payments, credit, credit_account) =
+            interest_free_payments(&database, clock.clone(), None, start()).await;
         let mut zones = Vec::new();
         let mut terms = Vec::new();
         for (index, id) in MERCHANTS.iter().enumerate() {
             let (zone, fees, settlement) = merchant_terms(index);
-            let mut merchant = test_merchant(id, Currency::CNY);
-            merchant.time_zone = zone.clone();
-            merchant.fees = fees.clone();
-            merchant.settlement = settlement.clone();
-            payments
-                .onboard_merchant(Some(&privacy), merchant, None, start())
-                .await
-                .unwrap();
+            onboard(&payments, id, &zone, &fees, &settlement, start()).await;
             zones.push(TimeZone::get(&zone).unwrap());
             terms.push((fees, settlement));
         }
@@ -250,151 +186,28 @@ impl Shop {
         state.balance.credits_posted - state.balance.debits_posted
     }
 
-    /// The merchant discount of a credit plan.
-    async fn discount_of(&self, plan: u32) -> Amount {
-        let stored = self
-            .credit
-            .operations
-            .load(self.credit_account)
-            .await
-            .unwrap();
-        stored
-            .account
-            .plans
-            .iter()
-            .find(|found| found.id == plan)
-            .unwrap()
-            .schedule
-            .merchant_discount
-    }
-
     /// Places an order and keeps what the merchant should get in `expected`.
     async fn place(&self, key: &str, order: &Order, expected: &mut [Expected]) {
-        let merchant = MERCHANTS[order.merchant];
-        let wallet = order.amount * order.wallet_percent / 100;
-        let mut fundings = Vec::new();
-        if wallet > 0 {
-            fundings.push(Funding {
-                source: Source::Wallet,
-                share: Share::Fixed(cny(wallet)),
-            });
-        }
-        if wallet < order.amount {
-            fundings.push(Funding {
-                source: Source::CreditLine {
-                    account: self.credit_account,
-                    term: 3,
-                },
-                share: Share::Rest,
-            });
-        }
+        let shopper = Shopper {
+            payments: &self.payments,
+            credit: &self.credit,
+            credit_account: self.credit_account,
+        };
         let now = self.clock.now();
-        let created = self
-            .payments
-            .create(
-                &format!("{key}:create"),
-                CreatePayment {
-                    merchant_id: merchant.into(),
-                    order_reference: key.into(),
-                    customer: CUSTOMER.into(),
-                    amount: cny(order.amount),
-                    expires_at: None,
-                    capture_method: CaptureMethod::Manual,
-                    fundings,
-                },
-                now,
-            )
-            .await
-            .unwrap();
-        self.payments
-            .confirm(
-                &format!("{key}:confirm"),
-                &created.id,
-                ConfirmInput::default(),
-                now,
-            )
-            .await
-            .unwrap();
-        let capture = (order.amount * order.capture_percent / 100).max(1);
-        let captured = self
-            .payments
-            .capture(
-                &format!("{key}:capture"),
-                &created.id,
-                Some(cny(capture)),
-                now,
-            )
-            .await
-            .unwrap();
         let (fees, _) = &self.terms[order.merchant];
+        let placed = shopper
+            .place(key, MERCHANTS[order.merchant], order, fees, now)
+            .await;
         let date = business_date(now, &self.zones[order.merchant]);
         let model = &mut expected[order.merchant];
-        let mut credit_plan = None;
-        for leg in &captured.legs {
-            let gross = minor_of(&leg.captured);
-            if gross == 0 {
-                continue;
-            }
-            let fee = match leg.kind.as_str() {
-                "wallet" => fees.fee(PaymentMethod::Wallet, cny(gross)).unwrap().minor(),
-                _ => {
-                    let plan = leg.credit_plan_id.unwrap();
-                    let discount = self.discount_of(plan).await;
-                    credit_plan = Some((plan, discount.minor(), gross, 0_i64, 0_i64));
-                    let scheduled = fees.fee(PaymentMethod::CreditLine(3), cny(gross)).unwrap();
-                    scheduled.minor().max(discount.minor())
-                }
-            };
+        for (gross, fee) in placed.captures {
             model.gross += gross;
             model.fees += fee;
             *model.net_by_date.entry(date).or_default() += gross - fee;
         }
-        let mut refundable = capture;
-        for (index, (percent, policy)) in order.refunds.iter().enumerate() {
-            let amount = refundable * percent / 100;
-            if amount == 0 {
-                continue;
-            }
-            let policy = [
-                RefundPolicy::ReverseFunding,
-                RefundPolicy::ProRata,
-                RefundPolicy::CardLast,
-            ][usize::from(*policy)];
-            let refunded = self
-                .payments
-                .refund(
-                    &format!("{key}:refund-{index}"),
-                    &created.id,
-                    cny(amount),
-                    policy,
-                    now,
-                )
-                .await
-                .unwrap();
-            refundable -= amount;
-            let parts = &refunded.refunds.last().unwrap().parts;
-            model.refunds += amount;
-            for (leg, part) in refunded.legs.iter().zip(parts) {
-                let part = minor_of(part);
-                if part == 0 {
-                    continue;
-                }
-                let returned = if leg.kind == "credit_line" {
-                    // The credit plan gives back its discount pro rata, the rest on the refund
-                    // that completes the principal (tally_credit's Plan::refund).
-                    let (_, discount, principal, refunded_before, returned_before) =
-                        credit_plan.as_mut().unwrap();
-                    *refunded_before += part;
-                    let share = if *refunded_before == *principal {
-                        *discount - *returned_before
-                    } else {
-                        *discount * part / *principal
-                    };
-                    *returned_before += share;
-                    share
-                } else {
-                    0
-                };
+        for refund in placed.refunds {
+            model.refunds += refund.amount;
+            for (part, returned) in refund.parts {
                 model.fees -= returned;
                 *model.net_by_date.entry(date).or_default() -= part - returned;
             }

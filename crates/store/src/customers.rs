@@ -9,6 +9,7 @@
 //! by phone or national id, with the blind index searched, never the value) are append-only
 //! (database triggers refuse changes).
 
+use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::StoreError;
 use crate::rows::{micros, timestamp};
@@ -145,271 +146,10 @@ enum KeyState {
     Reused,
 }
 
-macro_rules! customer_sql {
-    ($module:ident, $database:ty) => {
-        mod $module {
-            use super::*;
-            use sqlx::Pool;
-
-            const CUSTOMER_COLUMNS: &str = "SELECT id, created_at, name, phone, national_id, \
-                date_of_birth, phone_index, national_id_index FROM customers";
-            const PII_READ_COLUMNS: &str = "SELECT id, at, api_key_id, principal, customer_id, \
-                field, reason FROM pii_reads";
-
-            pub async fn customer(
-                pool: &Pool<$database>,
-                id: &str,
-            ) -> Result<Option<CustomerTuple>, StoreError> {
-                let sql = format!("{CUSTOMER_COLUMNS} WHERE id = $1");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(pool).await?)
-            }
-
-            pub async fn customer_exists(pool: &Pool<$database>, id: &str) -> Result<bool, StoreError> {
-                let row: Option<(String,)> = sqlx::query_as("SELECT id FROM customers WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(pool)
-                    .await?;
-                Ok(row.is_some())
-            }
-
-            pub async fn find(
-                pool: &Pool<$database>,
-                phone_index: Option<&str>,
-                national_id_index: Option<&str>,
-            ) -> Result<Vec<CustomerTuple>, StoreError> {
-                // A NULL parameter leaves its condition out.
-                let sql = format!(
-                    "{CUSTOMER_COLUMNS} WHERE ($1 IS NULL OR phone_index = $1) \
-                     AND ($2 IS NULL OR national_id_index = $2) ORDER BY id"
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(phone_index)
-                    .bind(national_id_index)
-                    .fetch_all(pool)
-                    .await?)
-            }
-
-            pub async fn key_state(
-                pool: &Pool<$database>,
-                key: &str,
-                request_hash: &str,
-            ) -> Result<KeyState, StoreError> {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "SELECT request_hash, customer_id FROM customer_idempotency_keys WHERE key = $1",
-                )
-                .bind(key)
-                .fetch_optional(pool)
-                .await?;
-                Ok(match row {
-                    None => KeyState::Unused,
-                    Some((stored, customer_id)) if stored == request_hash => {
-                        KeyState::Replay(customer_id)
-                    }
-                    Some(_) => KeyState::Reused,
-                })
-            }
-
-            /// Stores the customer and its key in one transaction; `false` when either
-            /// conflicted with a stored row (nothing is then stored).
-            pub async fn insert(
-                pool: &Pool<$database>,
-                key: &str,
-                request_hash: &str,
-                customer: &StoredCustomer,
-            ) -> Result<bool, StoreError> {
-                let mut transaction = pool.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO customers (id, created_at, name, phone, national_id, \
-                     date_of_birth, phone_index, national_id_index) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-                )
-                .bind(&customer.id)
-                .bind(micros(customer.created_at))
-                .bind(&customer.name)
-                .bind(&customer.phone)
-                .bind(&customer.national_id)
-                .bind(&customer.date_of_birth)
-                .bind(&customer.phone_index)
-                .bind(&customer.national_id_index)
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    transaction.rollback().await?;
-                    return Ok(false);
-                }
-                let inserted = sqlx::query(
-                    "INSERT INTO customer_idempotency_keys (key, request_hash, customer_id, \
-                     created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(key)
-                .bind(request_hash)
-                .bind(&customer.id)
-                .bind(micros(customer.created_at))
-                .execute(&mut *transaction)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    transaction.rollback().await?;
-                    return Ok(false);
-                }
-                transaction.commit().await?;
-                Ok(true)
-            }
-
-            pub async fn customers_after(
-                pool: &Pool<$database>,
-                after: &str,
-                limit: i64,
-            ) -> Result<Vec<CustomerTuple>, StoreError> {
-                let sql = format!("{CUSTOMER_COLUMNS} WHERE id > $1 ORDER BY id LIMIT $2");
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(pool).await?)
-            }
-
-            /// Replaces the sealed fields of a customer only if they are still `old`'s.
-            pub async fn reseal(
-                pool: &Pool<$database>,
-                old: &StoredCustomer,
-                new: &StoredCustomer,
-            ) -> Result<bool, StoreError> {
-                let changed = sqlx::query(
-                    "UPDATE customers SET name = $1, phone = $2, national_id = $3, \
-                     date_of_birth = $4 WHERE id = $5 AND name = $6 AND phone = $7 \
-                     AND national_id = $8 AND date_of_birth = $9",
-                )
-                .bind(&new.name)
-                .bind(&new.phone)
-                .bind(&new.national_id)
-                .bind(&new.date_of_birth)
-                .bind(&old.id)
-                .bind(&old.name)
-                .bind(&old.phone)
-                .bind(&old.national_id)
-                .bind(&old.date_of_birth)
-                .execute(pool)
-                .await?
-                .rows_affected();
-                Ok(changed == 1)
-            }
-
-            pub async fn index_taken(
-                pool: &Pool<$database>,
-                column: &str,
-                index: &str,
-            ) -> Result<bool, StoreError> {
-                // `column` is one of two names fixed by the caller, never input.
-                let sql = format!("SELECT id FROM customers WHERE {column} = $1");
-                let row: Option<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(index).fetch_optional(pool).await?;
-                Ok(row.is_some())
-            }
-
-            pub async fn insert_pii_reads(
-                pool: &Pool<$database>,
-                reads: &[PiiRead],
-            ) -> Result<(), StoreError> {
-                let mut transaction = pool.begin().await?;
-                for read in reads {
-                    sqlx::query(
-                        "INSERT INTO pii_reads (id, at, api_key_id, principal, customer_id, \
-                         field, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(&read.id)
-                    .bind(micros(read.at))
-                    .bind(&read.api_key_id)
-                    .bind(&read.principal)
-                    .bind(&read.customer_id)
-                    .bind(&read.field)
-                    .bind(&read.reason)
-                    .execute(&mut *transaction)
-                    .await?;
-                }
-                transaction.commit().await?;
-                Ok(())
-            }
-
-            pub async fn insert_pii_lookup(
-                pool: &Pool<$database>,
-                lookup: &PiiLookup,
-            ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO pii_lookups (id, at, api_key_id, principal, field, \
-                     value_index, reason, customer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&lookup.id)
-                .bind(micros(lookup.at))
-                .bind(&lookup.api_key_id)
-                .bind(&lookup.principal)
-                .bind(&lookup.field)
-                .bind(&lookup.value_index)
-                .bind(&lookup.reason)
-                .bind(&lookup.customer_id)
-                .execute(pool)
-                .await?;
-                Ok(())
-            }
-
-            pub async fn pii_lookups(
-                pool: &Pool<$database>,
-                after: Option<&str>,
-                limit: i64,
-            ) -> Result<Vec<PiiLookupTuple>, StoreError> {
-                // Ids are UUID v7, so their order is the order of the lookups.
-                Ok(sqlx::query_as(
-                    "SELECT id, at, api_key_id, principal, field, value_index, reason, \
-                     customer_id FROM pii_lookups WHERE ($1 IS NULL OR id > $1) \
-                     ORDER BY id LIMIT $2",
-                )
-                .bind(after)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?)
-            }
-
-            pub async fn all_pii_reads(
-                pool: &Pool<$database>,
-                after: Option<&str>,
-                limit: i64,
-            ) -> Result<Vec<PiiReadTuple>, StoreError> {
-                let sql = format!(
-                    "{PII_READ_COLUMNS} WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
-                );
-                // Fixed column list; no input in the text.
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(after).bind(limit).fetch_all(pool).await?)
-            }
-
-            pub async fn pii_reads(
-                pool: &Pool<$database>,
-                customer_id: &str,
-                after: Option<&str>,
-                limit: i64,
-            ) -> Result<Vec<PiiReadTuple>, StoreError> {
-                // Ids are UUID v7, so their order is the order of the reads.
-                let sql = format!(
-                    "{PII_READ_COLUMNS} WHERE customer_id = $1 AND ($2 IS NULL OR id > $2) \
-                     ORDER BY id LIMIT $3"
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(customer_id)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?)
-            }
-        }
-    };
-}
-
-customer_sql!(sqlite, sqlx::Sqlite);
-customer_sql!(postgres, sqlx::Postgres);
-
-macro_rules! on_pool {
-    ($database:expr, $function:ident ( $($argument:expr),* )) => {
-        match $database {
-            Database::Sqlite(pool) => sqlite::$function(pool, $($argument),*).await,
-            Database::Postgres(pool) => postgres::$function(pool, $($argument),*).await,
-        }
-    };
-}
+const CUSTOMER_COLUMNS: &str = "SELECT id, created_at, name, phone, national_id, \
+    date_of_birth, phone_index, national_id_index FROM customers";
+const PII_READ_COLUMNS: &str = "SELECT id, at, api_key_id, principal, customer_id, \
+    field, reason FROM pii_reads";
 
 /// Attempts at a creation: a conflict with a concurrent request under the same key is
 /// settled on the second look, when that request has committed.
@@ -426,7 +166,7 @@ impl Database {
         customer: &StoredCustomer,
     ) -> Result<CustomerCreated, CustomerWriteError> {
         for _ in 0..CREATE_ATTEMPTS_MAX {
-            match on_pool!(self, key_state(key, request_hash))? {
+            match self.customer_key_state(key, request_hash).await? {
                 KeyState::Reused => return Err(CustomerWriteError::KeyReused(key.to_string())),
                 KeyState::Replay(id) => {
                     let stored = self.customer(&id).await?.ok_or_else(|| {
@@ -436,24 +176,27 @@ impl Database {
                 }
                 KeyState::Unused => {}
             }
-            if on_pool!(self, insert(key, request_hash, customer))? {
+            if self.insert_customer(key, request_hash, customer).await? {
                 return Ok(CustomerCreated::Created(customer.clone()));
             }
             // Something conflicted. A concurrent request under the same key is settled by
             // looking at the key again; otherwise the person is a customer already.
             if !matches!(
-                on_pool!(self, key_state(key, request_hash))?,
+                self.customer_key_state(key, request_hash).await?,
                 KeyState::Unused
             ) {
                 continue;
             }
-            if on_pool!(self, index_taken("phone_index", &customer.phone_index))? {
+            if self
+                .customer_index_taken("phone_index", &customer.phone_index)
+                .await?
+            {
                 return Err(CustomerWriteError::PhoneTaken);
             }
-            if on_pool!(
-                self,
-                index_taken("national_id_index", &customer.national_id_index)
-            )? {
+            if self
+                .customer_index_taken("national_id_index", &customer.national_id_index)
+                .await?
+            {
                 return Err(CustomerWriteError::NationalIdTaken);
             }
         }
@@ -463,14 +206,107 @@ impl Database {
         .into())
     }
 
+    async fn customer_key_state(
+        &self,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<KeyState, StoreError> {
+        let row: Option<(String, String)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT request_hash, customer_id FROM customer_idempotency_keys WHERE key = $1",
+            )
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(match row {
+            None => KeyState::Unused,
+            Some((stored, customer_id)) if stored == request_hash => KeyState::Replay(customer_id),
+            Some(_) => KeyState::Reused,
+        })
+    }
+
+    /// Stores the customer and its key in one transaction; `false` when either conflicted
+    /// with a stored row (nothing is then stored).
+    async fn insert_customer(
+        &self,
+        key: &str,
+        request_hash: &str,
+        customer: &StoredCustomer,
+    ) -> Result<bool, StoreError> {
+        Ok(on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO customers (id, created_at, name, phone, national_id, \
+                 date_of_birth, phone_index, national_id_index) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(&customer.id)
+            .bind(micros(customer.created_at))
+            .bind(&customer.name)
+            .bind(&customer.phone)
+            .bind(&customer.national_id)
+            .bind(&customer.date_of_birth)
+            .bind(&customer.phone_index)
+            .bind(&customer.national_id_index)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            let inserted = inserted == 1
+                && sqlx::query(
+                    "INSERT INTO customer_idempotency_keys (key, request_hash, customer_id, \
+                     created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(key)
+                .bind(request_hash)
+                .bind(&customer.id)
+                .bind(micros(customer.created_at))
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected()
+                    == 1;
+            if inserted {
+                transaction.commit().await?;
+            } else {
+                transaction.rollback().await?;
+            }
+            inserted
+        }))
+    }
+
+    async fn customer_index_taken(&self, column: &str, index: &str) -> Result<bool, StoreError> {
+        // `column` is one of two names fixed by the caller, never input.
+        let sql = format!("SELECT id FROM customers WHERE {column} = $1");
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(index)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some())
+    }
+
     /// The stored customer with this id.
     pub async fn customer(&self, id: &str) -> Result<Option<StoredCustomer>, StoreError> {
-        on_pool!(self, customer(id))?.map(customer_of).transpose()
+        let sql = format!("{CUSTOMER_COLUMNS} WHERE id = $1");
+        let row: Option<CustomerTuple> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(customer_of).transpose()
     }
 
     /// Whether a customer with this id exists (e.g. before a credit account is activated).
     pub async fn customer_exists(&self, id: &str) -> Result<bool, StoreError> {
-        on_pool!(self, customer_exists(id))
+        let row: Option<(String,)> = on_pool!(self, pool => {
+            sqlx::query_as("SELECT id FROM customers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.is_some())
     }
 
     /// Customers whose blind indexes equal the given ones (each `None` matches every
@@ -483,10 +319,19 @@ impl Database {
         if phone_index.is_none() && national_id_index.is_none() {
             return Ok(Vec::new());
         }
-        on_pool!(self, find(phone_index, national_id_index))?
-            .into_iter()
-            .map(customer_of)
-            .collect()
+        // A NULL parameter leaves its condition out.
+        let sql = format!(
+            "{CUSTOMER_COLUMNS} WHERE ($1 IS NULL OR phone_index = $1) \
+             AND ($2 IS NULL OR national_id_index = $2) ORDER BY id"
+        );
+        let rows: Vec<CustomerTuple> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(phone_index)
+                .bind(national_id_index)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(customer_of).collect()
     }
 
     /// At most `limit` customers with ids after `after` (`""` for the first), in id order:
@@ -496,10 +341,15 @@ impl Database {
         after: &str,
         limit: i64,
     ) -> Result<Vec<StoredCustomer>, StoreError> {
-        on_pool!(self, customers_after(after, limit))?
-            .into_iter()
-            .map(customer_of)
-            .collect()
+        let sql = format!("{CUSTOMER_COLUMNS} WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows: Vec<CustomerTuple> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(customer_of).collect()
     }
 
     /// Replaces a customer's sealed fields (name, phone, national id, date of birth) with
@@ -517,17 +367,71 @@ impl Database {
                 old.id, new.id
             )));
         }
-        on_pool!(self, reseal(old, new))
+        let changed = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE customers SET name = $1, phone = $2, national_id = $3, \
+                 date_of_birth = $4 WHERE id = $5 AND name = $6 AND phone = $7 \
+                 AND national_id = $8 AND date_of_birth = $9",
+            )
+            .bind(&new.name)
+            .bind(&new.phone)
+            .bind(&new.national_id)
+            .bind(&new.date_of_birth)
+            .bind(&old.id)
+            .bind(&old.name)
+            .bind(&old.phone)
+            .bind(&old.national_id)
+            .bind(&old.date_of_birth)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
     }
 
     /// Appends reads to the audit log, all or none.
     pub async fn record_pii_reads(&self, reads: &[PiiRead]) -> Result<(), StoreError> {
-        on_pool!(self, insert_pii_reads(reads))
+        on_pool!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for read in reads {
+                sqlx::query(
+                    "INSERT INTO pii_reads (id, at, api_key_id, principal, customer_id, \
+                     field, reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&read.id)
+                .bind(micros(read.at))
+                .bind(&read.api_key_id)
+                .bind(&read.principal)
+                .bind(&read.customer_id)
+                .bind(&read.field)
+                .bind(&read.reason)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            transaction.commit().await?;
+        });
+        Ok(())
     }
 
     /// Appends an exact lookup to its audit log.
     pub async fn record_pii_lookup(&self, lookup: &PiiLookup) -> Result<(), StoreError> {
-        on_pool!(self, insert_pii_lookup(lookup))
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO pii_lookups (id, at, api_key_id, principal, field, \
+                 value_index, reason, customer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&lookup.id)
+            .bind(micros(lookup.at))
+            .bind(&lookup.api_key_id)
+            .bind(&lookup.principal)
+            .bind(&lookup.field)
+            .bind(&lookup.value_index)
+            .bind(&lookup.reason)
+            .bind(&lookup.customer_id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 
     /// The audit log of lookups in their order: at most `limit` rows after the lookup with
@@ -537,10 +441,19 @@ impl Database {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PiiLookup>, StoreError> {
-        on_pool!(self, pii_lookups(after, limit))?
-            .into_iter()
-            .map(pii_lookup_of)
-            .collect()
+        // Ids are UUID v7, so their order is the order of the lookups.
+        let rows: Vec<PiiLookupTuple> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, at, api_key_id, principal, field, value_index, reason, \
+                 customer_id FROM pii_lookups WHERE ($1 IS NULL OR id > $1) \
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(pii_lookup_of).collect()
     }
 
     /// The audit log of every customer's reads in clear, in their order: at most `limit`
@@ -550,10 +463,16 @@ impl Database {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PiiRead>, StoreError> {
-        on_pool!(self, all_pii_reads(after, limit))?
-            .into_iter()
-            .map(pii_read_of)
-            .collect()
+        // Fixed column list; no input in the text.
+        let sql = format!("{PII_READ_COLUMNS} WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2");
+        let rows: Vec<PiiReadTuple> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(pii_read_of).collect()
     }
 
     /// A customer's audit log in the order of the reads: at most `limit` rows after the
@@ -564,10 +483,20 @@ impl Database {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PiiRead>, StoreError> {
-        on_pool!(self, pii_reads(customer_id, after, limit))?
-            .into_iter()
-            .map(pii_read_of)
-            .collect()
+        // Ids are UUID v7, so their order is the order of the reads.
+        let sql = format!(
+            "{PII_READ_COLUMNS} WHERE customer_id = $1 AND ($2 IS NULL OR id > $2) \
+             ORDER BY id LIMIT $3"
+        );
+        let rows: Vec<PiiReadTuple> = on_pool!(self, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(customer_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(pii_read_of).collect()
     }
 }
 

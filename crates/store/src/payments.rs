@@ -24,21 +24,6 @@ pub struct StoredPayment {
     pub state: String,
 }
 
-/// A new payment row.
-#[derive(Debug, Clone, Copy)]
-pub struct NewPaymentRow<'a> {
-    pub id: &'a str,
-    pub merchant_id: &'a str,
-    pub order_reference: &'a str,
-    pub customer: &'a str,
-    pub currency: &'a str,
-    pub amount_minor: i64,
-    pub status: &'a str,
-    pub state: &'a str,
-    pub deadline: Option<Timestamp>,
-    pub created_at: Timestamp,
-}
-
 /// A write request's stored answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredPaymentRequest {
@@ -47,17 +32,6 @@ pub struct StoredPaymentRequest {
     pub answer_code: i32,
     /// The answer as JSON text.
     pub answer: String,
-}
-
-/// A request row to write.
-#[derive(Debug, Clone, Copy)]
-pub struct NewPaymentRequest<'a> {
-    pub key: &'a str,
-    pub kind: &'a str,
-    pub request_hash: &'a str,
-    pub answer_code: i32,
-    pub answer: &'a str,
-    pub created_at: Timestamp,
 }
 
 /// One step of a payment's intent log.
@@ -103,7 +77,7 @@ pub struct AppendedStep {
     pub action: String,
 }
 
-/// An answer to store for a request, owned (see [`NewPaymentRequest`]).
+/// An answer to store for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentAnswer {
     pub key: String,
@@ -360,59 +334,6 @@ fn optional_micros(at: Option<Timestamp>) -> Option<i64> {
 }
 
 impl Database {
-    /// Stores a new payment, the answer to the request that made it and the events that
-    /// announce it, in one transaction: a retry of that request finds the answer, never a
-    /// second payment. False when a request is stored under the key already (nothing
-    /// written).
-    pub async fn insert_payment(
-        &self,
-        row: NewPaymentRow<'_>,
-        request: NewPaymentRequest<'_>,
-        events: &[NewPaymentEvent],
-    ) -> Result<bool, StoreError> {
-        let written: Result<(), sqlx::Error> = on_pool!(self, pool => {
-            async {
-                let mut transaction = pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO payment_requests \
-                     (key, kind, request_hash, answer_code, answer, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(request.key)
-                .bind(request.kind)
-                .bind(request.request_hash)
-                .bind(request.answer_code)
-                .bind(request.answer)
-                .bind(micros(request.created_at))
-                .execute(&mut *transaction)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO payments (id, merchant_id, order_reference, customer, currency, \
-                     amount_minor, status, state, version, deadline, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $10)",
-                )
-                .bind(row.id)
-                .bind(row.merchant_id)
-                .bind(row.order_reference)
-                .bind(row.customer)
-                .bind(row.currency)
-                .bind(row.amount_minor)
-                .bind(row.status)
-                .bind(row.state)
-                .bind(optional_micros(row.deadline))
-                .bind(micros(row.created_at))
-                .execute(&mut *transaction)
-                .await?;
-                for event in events {
-                    insert_event!(&mut *transaction, event);
-                }
-                transaction.commit().await
-            }
-            .await
-        });
-        inserted_unless_taken(written)
-    }
-
     /// The payment `id` with its version.
     pub async fn payment(&self, id: &str) -> Result<Option<StoredPayment>, StoreError> {
         let row: Option<(String, i64, String)> = on_pool!(self, pool => {
@@ -422,65 +343,6 @@ impl Database {
                 .await?
         });
         Ok(row.map(|(id, version, state)| StoredPayment { id, version, state }))
-    }
-
-    /// Replaces payment `id`'s state if its version is still `version`, and writes `events`
-    /// (what the change announces) in the same transaction; false when another writer
-    /// changed it first (nothing written).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn update_payment(
-        &self,
-        id: &str,
-        version: i64,
-        status: &str,
-        state: &str,
-        deadline: Option<Timestamp>,
-        now: Timestamp,
-        events: &[NewPaymentEvent],
-    ) -> Result<bool, StoreError> {
-        if events.is_empty() {
-            // Most saves (a step's progress) announce nothing: one statement, no transaction.
-            let updated = on_pool!(self, pool => {
-                sqlx::query(
-                    "UPDATE payments SET state = $1, status = $2, deadline = $3, \
-                     version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
-                )
-                .bind(state)
-                .bind(status)
-                .bind(optional_micros(deadline))
-                .bind(micros(now))
-                .bind(id)
-                .bind(version)
-                .execute(pool)
-                .await?
-                .rows_affected()
-            });
-            return Ok(updated == 1);
-        }
-        let updated = on_pool!(self, pool => {
-            let mut transaction = pool.begin().await?;
-            let updated = sqlx::query(
-                "UPDATE payments SET state = $1, status = $2, deadline = $3, \
-                 version = version + 1, updated_at = $4 WHERE id = $5 AND version = $6",
-            )
-            .bind(state)
-            .bind(status)
-            .bind(optional_micros(deadline))
-            .bind(micros(now))
-            .bind(id)
-            .bind(version)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-            if updated == 1 {
-                for event in events {
-                    insert_event!(&mut *transaction, event);
-                }
-            }
-            transaction.commit().await?;
-            updated
-        });
-        Ok(updated == 1)
     }
 
     /// Writes `changes` in one transaction (see [`PaymentChanges`]). False when the payment's

@@ -1,6 +1,6 @@
 //! Storage of merchant webhooks: the endpoints merchants register, the outbox of payment
-//! and refund events (written by [`Database::update_payment`] and
-//! [`Database::insert_payment`] in the transaction of the change they announce), one
+//! and refund events (written by [`Database::write_payment_changes`] in the transaction of
+//! the change they announce), one
 //! delivery per event and subscribed endpoint, and every attempt at it. Persistence only:
 //! which events exist, who gets them and when they are sent again is the payment
 //! service's (`tally_service::payments::webhooks`).

@@ -342,6 +342,37 @@ impl Bank {
         Ok(())
     }
 
+    /// A request's first steps: its first answer if `reference` was used already (a
+    /// refusal if for another request), then room for a new operation and, where the
+    /// request moves money, a positive `amount`. `None`: go on with the request.
+    fn start(
+        &self,
+        reference: &Reference,
+        request: &RequestKey,
+        amount: Option<Amount>,
+    ) -> Result<Option<Acted>, Refusal> {
+        if let Some(replayed) = self.replay(reference, request) {
+            return replayed.map(Some);
+        }
+        self.check_room()?;
+        if let Some(amount) = amount {
+            positive(amount)?;
+        }
+        Ok(None)
+    }
+
+    /// The index of the card `token`, if it may move `amount` at `now`.
+    fn usable_card(
+        &self,
+        token: &CardToken,
+        amount: Amount,
+        now: Timestamp,
+    ) -> Result<usize, Refusal> {
+        let index = self.card_index(token)?;
+        self.cards[index].check_usable(amount, now)?;
+        Ok(index)
+    }
+
     fn record(&mut self, request: RequestKey, status: OperationStatus, card: usize) {
         self.operations.insert(
             status.reference.clone(),
@@ -422,13 +453,10 @@ impl Bank {
             token: token.clone(),
             amount,
         };
-        if let Some(replayed) = self.replay(&reference, &request) {
-            return replayed;
+        if let Some(replayed) = self.start(&reference, &request, Some(amount))? {
+            return Ok(replayed);
         }
-        self.check_room()?;
-        positive(amount)?;
-        let index = self.card_index(&token)?;
-        self.cards[index].check_usable(amount, now)?;
+        let index = self.usable_card(&token, amount, now)?;
         let declined = self.faults.decline_rate_ppm.happens(&mut self.fault_draws);
         let status = if declined {
             AuthorizationStatus::Declined {
@@ -529,11 +557,9 @@ impl Bank {
             authorization: authorization_id.clone(),
             amount,
         };
-        if let Some(replayed) = self.replay(&reference, &request) {
-            return replayed;
+        if let Some(replayed) = self.start(&reference, &request, Some(amount))? {
+            return Ok(replayed);
         }
-        self.check_room()?;
-        positive(amount)?;
         let authorization = self.pending_authorization(&authorization_id)?;
         let authorized = authorization.amount;
         let index = authorization.card;
@@ -595,10 +621,9 @@ impl Bank {
         let request = RequestKey::Void {
             authorization: authorization_id.clone(),
         };
-        if let Some(replayed) = self.replay(&reference, &request) {
-            return replayed;
+        if let Some(replayed) = self.start(&reference, &request, None)? {
+            return Ok(replayed);
         }
-        self.check_room()?;
         let authorization = self.pending_authorization(&authorization_id)?;
         let released = authorization.amount;
         let index = authorization.card;
@@ -636,11 +661,9 @@ impl Bank {
             authorization: authorization_id.clone(),
             amount,
         };
-        if let Some(replayed) = self.replay(&reference, &request) {
-            return replayed;
+        if let Some(replayed) = self.start(&reference, &request, Some(amount))? {
+            return Ok(replayed);
         }
-        self.check_room()?;
-        positive(amount)?;
         let authorization = self.authorization(&authorization_id)?;
         let AuthorizationState::Captured { captured } = authorization.state else {
             return Err(Refusal::new(
@@ -711,13 +734,10 @@ impl Bank {
             token: token.clone(),
             amount,
         };
-        if let Some(replayed) = self.replay(&reference, &request) {
-            return replayed;
+        if let Some(replayed) = self.start(&reference, &request, Some(amount))? {
+            return Ok(replayed);
         }
-        self.check_room()?;
-        positive(amount)?;
-        let index = self.card_index(&token)?;
-        self.cards[index].check_usable(amount, now)?;
+        let index = self.usable_card(&token, amount, now)?;
         let status = OperationStatus {
             reference: reference.clone(),
             occurred_at: now,

@@ -6,7 +6,7 @@
 //! of the demo's reconciliation of the books; the overview shows the settlement run. SQLite
 //! only: the demo builds the embedded database.
 
-use super::driver::{self, Browser, Driver};
+use super::driver::{self, Browser};
 use super::screenshot_directory;
 use super::support::{free_port, wait_until_healthy, BINARY};
 use fantoccini::Locator;
@@ -78,23 +78,13 @@ async fn the_demo_is_worked_in_a_browser() {
     };
     wait_until_healthy(&reqwest::Client::new(), &served.base).await;
 
-    let driver = Driver::start(&tools, free_port()).await;
     let mut screenshots = screenshot_directory().into_os_string();
     screenshots.push("-demo");
     let screenshots = PathBuf::from(screenshots);
-    let _ = std::fs::remove_dir_all(&screenshots);
-    let browser = Browser::open(&driver, &tools, &served.base, &screenshots).await;
-    let session = browser.client.clone();
-    let story = tokio::spawn(story(browser, key)).await;
-    let _ = session.close().await;
-    drop(driver);
-    eprintln!(
-        "screenshots of the demo's console: {}",
-        screenshots.display()
-    );
-    if let Err(failure) = story {
-        std::panic::resume_unwind(failure.into_panic());
-    }
+    driver::run_story(&tools, &served.base, &screenshots, |browser| {
+        story(browser, key)
+    })
+    .await;
 }
 
 async fn story(mut browser: Browser, key: String) {

@@ -135,6 +135,30 @@ impl Drop for Driver {
     }
 }
 
+/// Runs `story` in a browser on the console at `base`, its screenshots in `screenshots`
+/// (emptied first). The story runs as a task so that a failed step still closes the
+/// browser (chromedriver then ends chromium) before the failure is reported.
+pub async fn run_story<Story>(
+    tools: &Tools,
+    base: &str,
+    screenshots: &Path,
+    story: impl FnOnce(Browser) -> Story,
+) where
+    Story: std::future::Future<Output = ()> + Send + 'static,
+{
+    let driver = Driver::start(tools, super::support::free_port()).await;
+    let _ = std::fs::remove_dir_all(screenshots);
+    let browser = Browser::open(&driver, tools, base, screenshots).await;
+    let session = browser.client.clone();
+    let outcome = tokio::spawn(story(browser)).await;
+    let _ = session.close().await;
+    drop(driver);
+    eprintln!("screenshots of the console: {}", screenshots.display());
+    if let Err(failure) = outcome {
+        std::panic::resume_unwind(failure.into_panic());
+    }
+}
+
 /// A headless chromium session on the console at `base`: every page shown gets a
 /// screenshot and an axe-core check, whose serious and critical violations are kept.
 pub struct Browser {

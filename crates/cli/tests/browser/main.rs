@@ -25,7 +25,7 @@ mod lender;
 /// run the tests have few cores.
 static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-use driver::{Browser, Driver, TABLET};
+use driver::{Browser, TABLET};
 use lender::{
     make_lender, Api, Lender, People, ReconRun, STRICTER_ADDRESS_CONDITION_LINE,
     STRICTER_ADDRESS_RULES, ZHANG_SAN_PHONE_IN_CLEAR, ZHANG_SAN_PHONE_MASKED,
@@ -153,20 +153,11 @@ async fn the_console_is_worked_in_a_browser() {
     let recon = served.reconcile_a_day();
     let lender = make_lender(&api, people, recon).await;
 
-    let driver = Driver::start(&tools, free_port()).await;
     let screenshots = screenshot_directory();
-    let _ = std::fs::remove_dir_all(&screenshots);
-    let browser = Browser::open(&driver, &tools, &served.base, &screenshots).await;
-    let session = browser.client.clone();
-    // The story runs as a task so that a failed step still closes the browser (chromedriver
-    // then ends chromium) before the failure is reported.
-    let story = tokio::spawn(story(browser, lender)).await;
-    let _ = session.close().await;
-    drop(driver);
-    eprintln!("screenshots of the console: {}", screenshots.display());
-    if let Err(failure) = story {
-        std::panic::resume_unwind(failure.into_panic());
-    }
+    driver::run_story(&tools, &served.base, &screenshots, |browser| {
+        story(browser, lender)
+    })
+    .await;
 }
 
 async fn story(mut browser: Browser, lender: Lender) {

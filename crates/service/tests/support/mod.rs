@@ -1,9 +1,12 @@
 //! What the payment service's stories share: the ledger writer and the credit service on a
 //! test database, the shopper's credit line, a balance funded with card money the channel
 //! owes Tally (as a top-up through the channel would), and a bank simulator on a free port
-//! with the channel that speaks to it.
+//! with the channel that speaks to it; the random orders of the settlement properties
+//! ([`orders`]).
 // Each test binary uses part of it.
 #![allow(dead_code)]
+
+pub mod orders;
 
 use jiff::Timestamp;
 use std::collections::BTreeMap;
