@@ -14,17 +14,26 @@ mod support;
 use support::BINARY;
 
 fn demo(directory: &Path, file: &str, seed: &str) -> std::process::Child {
-    Command::new(BINARY)
-        .args([
-            "demo",
-            "--size",
-            "small",
-            "--no-serve",
-            "--seed",
-            seed,
-            "--database",
-            file,
-        ])
+    demo_on(directory, file, seed, None)
+}
+
+/// The small demo, on `url` when given (its configuration beside `file`).
+fn demo_on(directory: &Path, file: &str, seed: &str, url: Option<&str>) -> std::process::Child {
+    let mut command = Command::new(BINARY);
+    command.args([
+        "demo",
+        "--size",
+        "small",
+        "--no-serve",
+        "--seed",
+        seed,
+        "--database",
+        file,
+    ]);
+    if let Some(url) = url {
+        command.args(["--database-url", url]);
+    }
+    command
         .current_dir(directory)
         .env("TALLY_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -207,6 +216,61 @@ async fn the_small_demo_is_deterministic_matches_its_ground_truth_and_balances()
     let config = std::fs::read_to_string(directory.path().join("first.toml")).unwrap();
     assert!(config.contains("first.db\""), "{config}");
     assert!(config.contains("blind_index_key"), "{config}");
+}
+
+/// On PostgreSQL (`--database-url`, a fresh schema) the same seed prints the same figures
+/// as on SQLite, every one matching the ground truth; the configuration serves that
+/// database and shows the demo's consortium log; a database with business in it already is
+/// refused and left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_small_demo_on_postgresql_prints_the_figures_it_prints_on_sqlite() {
+    let Some(schema) = tally_store::testing::TestDatabase::postgres().await else {
+        return;
+    };
+    let url = schema.url_for_another_process();
+    let directory = tempfile::tempdir().unwrap();
+    let on_sqlite = demo(directory.path(), "lite.db", "7");
+    let on_postgres = demo_on(directory.path(), "pg.db", "7", Some(&url));
+    let on_sqlite = on_sqlite.wait_with_output().unwrap();
+    let on_postgres = on_postgres.wait_with_output().unwrap();
+    let (sqlite_out, sqlite_err) = text(&on_sqlite);
+    let (postgres_out, postgres_err) = text(&on_postgres);
+    assert!(on_sqlite.status.success(), "{sqlite_out}\n{sqlite_err}");
+    assert!(
+        on_postgres.status.success(),
+        "{postgres_out}\n{postgres_err}"
+    );
+    assert!(
+        postgres_out.contains("ground truth: every figure matches"),
+        "{postgres_out}"
+    );
+    assert_eq!(
+        postgres_out, sqlite_out,
+        "the same seed printed other figures on PostgreSQL"
+    );
+    assert!(!directory.path().join("pg.db").exists());
+    let config = std::fs::read_to_string(directory.path().join("pg.toml")).unwrap();
+    assert!(config.contains(&format!("url = \"{url}\"")), "{config}");
+    assert!(config.contains("[consortium_member]"), "{config}");
+    assert!(
+        config.contains("member = \"tally-demo-lender\""),
+        "{config}"
+    );
+    let customers = support::scalar(&schema.database, "SELECT COUNT(*) FROM customers").await;
+    assert_eq!(customers, 60);
+
+    // Built once, the database is refused a second demo, which writes nothing.
+    let again = demo_on(directory.path(), "again.db", "7", Some(&url))
+        .wait_with_output()
+        .unwrap();
+    let (_, stderr) = text(&again);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("holds data already"), "{stderr}");
+    assert!(!directory.path().join("again.toml").exists());
+    assert_eq!(
+        support::scalar(&schema.database, "SELECT COUNT(*) FROM customers").await,
+        60
+    );
 }
 
 #[test]

@@ -41,7 +41,9 @@ pub use error::PaymentError;
 pub use fees::{Fee, FeeSchedule, FeeText, PaymentMethod};
 pub use funding::{Funding, Share, Source};
 pub use merchant::{MerchantError, MerchantStatus};
-pub use payment::{CaptureMethod, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition};
+pub use payment::{
+    CaptureMethod, DeliveryChange, Leg, LegStatus, NewPayment, Payment, PaymentStatus, Transition,
+};
 pub use payout::{PayoutError, PayoutState};
 pub use refund::RefundPolicy;
 pub use settlement::{SettlementDay, SettlementTerms};

@@ -171,6 +171,16 @@ pub struct Transition {
     pub cause: String,
 }
 
+/// Risk control held the order's delivery, or an analyst released it: kept for ever with
+/// the payment, beside its status changes (the status itself does not change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryChange {
+    /// `true` when the delivery was held, `false` when it was released.
+    pub held: bool,
+    pub at: Timestamp,
+    pub cause: String,
+}
+
 /// What a merchant asks to be paid, and by which sources.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewPayment {
@@ -201,6 +211,10 @@ pub struct Payment {
     pub transitions: Vec<Transition>,
     /// The order's delivery is held by risk control until an analyst releases it.
     pub delivery_held: bool,
+    /// Every hold and release of the delivery, in order (none on payments stored before
+    /// they were kept).
+    #[serde(default)]
+    pub delivery_changes: Vec<DeliveryChange>,
 }
 
 impl Payment {
@@ -237,6 +251,7 @@ impl Payment {
             legs,
             transitions: Vec::new(),
             delivery_held: false,
+            delivery_changes: Vec::new(),
         })
     }
 
@@ -618,14 +633,27 @@ impl Payment {
         Ok(())
     }
 
-    /// Risk control held the order's delivery (the payment itself succeeds).
-    pub fn hold_delivery(&mut self) {
-        self.delivery_held = true;
+    /// Risk control held the order's delivery (the payment itself succeeds). Holding a
+    /// held delivery changes nothing.
+    pub fn hold_delivery(&mut self, now: Timestamp, cause: &str) {
+        self.change_delivery(true, now, cause);
     }
 
-    /// An analyst released the order's delivery.
-    pub fn release_delivery(&mut self) {
-        self.delivery_held = false;
+    /// An analyst released the order's delivery. Releasing one not held changes nothing.
+    pub fn release_delivery(&mut self, now: Timestamp, cause: &str) {
+        self.change_delivery(false, now, cause);
+    }
+
+    fn change_delivery(&mut self, held: bool, now: Timestamp, cause: &str) {
+        if self.delivery_held == held {
+            return;
+        }
+        self.delivery_held = held;
+        self.delivery_changes.push(DeliveryChange {
+            held,
+            at: now,
+            cause: cause.to_string(),
+        });
     }
 
     /// The rules every payment keeps, whatever happened to it. Property tests call this

@@ -10,7 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use tally_core::{Amount, Currency};
 use tally_payments::funding::{check_card_token, Funding, Share, Source};
 use tally_payments::payment::{
-    CaptureMethod, LegStatus, NewPayment, Payment, PaymentStatus, AUTHORIZATION_VALIDITY,
+    CaptureMethod, DeliveryChange, LegStatus, NewPayment, Payment, PaymentStatus,
+    AUTHORIZATION_VALIDITY,
 };
 use tally_payments::refund::RefundPolicy;
 
@@ -523,10 +524,30 @@ fn stored_names_and_groups_of_statuses() {
 fn delivery_holds_and_card_sources_are_recorded() {
     let mut payment = captured(10_000);
     assert!(!payment.delivery_held);
-    payment.hold_delivery();
+    let held_at = payment.created_at;
+    let released_at = held_at + SignedDuration::from_secs(3_600);
+    payment.hold_delivery(held_at, "risk control, case c1");
     assert!(payment.delivery_held);
-    payment.release_delivery();
+    // Held twice, or released when not held: nothing more is recorded.
+    payment.hold_delivery(released_at, "again");
+    payment.release_delivery(released_at, "released by an analyst");
+    payment.release_delivery(released_at, "again");
     assert!(!payment.delivery_held);
+    assert_eq!(
+        payment.delivery_changes,
+        [
+            DeliveryChange {
+                held: true,
+                at: held_at,
+                cause: "risk control, case c1".into()
+            },
+            DeliveryChange {
+                held: false,
+                at: released_at,
+                cause: "released by an analyst".into()
+            },
+        ]
+    );
     assert!(!Source::Wallet.is_card());
     assert!(Source::Card {
         token: "tok".into()

@@ -175,6 +175,7 @@ pub use constraints::{Constraints, PageSizes};
         tally_service::payments::views::PaymentView, tally_service::payments::views::LegView,
         tally_service::payments::views::RefundView, tally_service::payments::views::FailureView,
         tally_service::payments::views::TransitionView,
+        tally_service::payments::views::DeliveryChangeView,
         tally_service::payments::views::CreditTermsView,
         tally_service::payments::views::TrueAprView,
         wire::payments::CreateWebhookEndpointRequest,

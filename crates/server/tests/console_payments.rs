@@ -260,6 +260,12 @@ async fn a_held_delivery_is_released_from_its_case_once(shop: Shop) {
         .await;
     assert!(page.contains("held by risk control"), "{page}");
     assert!(!page.contains("delivery-release"), "{page}");
+    // The hold is in the timeline, with the case that holds it.
+    let held_row = format!(
+        "<td colspan=\"2\">delivery held by risk control</td><td>risk control held the delivery, case {case}</td>"
+    );
+    assert!(page.contains(&held_row), "{held_row} in {page}");
+    assert!(!page.contains("delivery released"), "{page}");
     let release = format!("/console/payments/{id}/delivery-release");
     let answer = console_send(
         &shop.app.router,
@@ -315,11 +321,27 @@ async fn a_held_delivery_is_released_from_its_case_once(shop: Shop) {
     }
     let api = shop.api(&format!("/v1/payments/{id}")).await;
     assert_eq!(api["delivery_held"], false, "{api}");
+    // Released once: the API keeps the hold and the one release, in order.
+    let changes = api["delivery_changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{api}");
+    assert_eq!(changes[0]["held"], true, "{api}");
+    assert_eq!(changes[1]["held"], false, "{api}");
+    assert_eq!(changes[1]["cause"], "released by an analyst", "{api}");
     let page = shop
         .page_text(&format!("/console/payments/{id}"), &analyst)
         .await;
     assert!(page.contains("not held"), "{page}");
     assert!(!page.contains("Release delivery"), "{page}");
+    // The timeline shows the hold, then the release at its time.
+    let released_row = format!(
+        "<td>{}</td><td colspan=\"2\">delivery released</td><td>released by an analyst</td>",
+        changes[1]["at"].as_str().unwrap()
+    );
+    let held_at = page.find(&held_row).unwrap_or_else(|| panic!("{page}"));
+    let released_at = page
+        .find(&released_row)
+        .unwrap_or_else(|| panic!("{released_row} in {page}"));
+    assert!(held_at < released_at, "{page}");
 }
 
 async fn a_merchant_shows_its_terms_and_statements_masked_and_exact(shop: Shop) {

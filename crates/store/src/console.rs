@@ -76,6 +76,28 @@ impl Counted {
     }
 }
 
+/// The count of `counted` over a range bound as `$1` (from) and `$2` (until).
+fn count_between_sql(counted: Counted) -> String {
+    let (table, column, condition) = counted.source();
+    // Table, column and condition come from the fixed set of `Counted`; the range is bound.
+    format!("SELECT COUNT(*) FROM {table} WHERE {condition}{column} >= $1 AND {column} < $2")
+}
+
+/// Credit applications over a range bound as `$1` and `$2`, by answer: a range of
+/// `credit_operations_by_kind_and_time` (migrations 0044 on SQLite, 0045 on PostgreSQL).
+const CREDIT_APPLICATIONS_SQL: &str =
+    "SELECT CASE WHEN answer_code = 201 THEN 'approved' ELSE 'declined' END AS answer, \
+     COUNT(*) FROM credit_operations WHERE kind = 'open' AND created_at >= $1 \
+     AND created_at < $2 GROUP BY answer ORDER BY answer";
+
+/// Accounts by bucket, each backend reading the state's JSON its own way: the expression
+/// is the index's (`credit_accounts_by_bucket`) exactly, so the count reads the index, not
+/// every account's state.
+const BUCKETS_SQLITE_SQL: &str = "SELECT json_extract(state, '$.bucket'), COUNT(*) \
+     FROM credit_accounts GROUP BY json_extract(state, '$.bucket')";
+const BUCKETS_POSTGRES_SQL: &str = "SELECT state::jsonb ->> 'bucket', COUNT(*) \
+     FROM credit_accounts GROUP BY state::jsonb ->> 'bucket'";
+
 impl Database {
     /// Stores a new session.
     pub async fn insert_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
@@ -162,12 +184,7 @@ impl Database {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<i64, StoreError> {
-        let (table, column, condition) = counted.source();
-        // Table, column and condition come from the fixed set of `Counted`; the range is
-        // bound.
-        let sql = format!(
-            "SELECT COUNT(*) FROM {table} WHERE {condition}{column} >= $1 AND {column} < $2"
-        );
+        let sql = count_between_sql(counted);
         Ok(on_pool!(self, pool => {
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                 .bind(micros(from))
@@ -219,11 +236,7 @@ impl Database {
         to: Timestamp,
     ) -> Result<Vec<NamedCount>, StoreError> {
         let rows: Vec<(String, i64)> = on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT CASE WHEN answer_code = 201 THEN 'approved' ELSE 'declined' END AS answer, \
-                 COUNT(*) FROM credit_operations WHERE kind = 'open' AND created_at >= $1 \
-                 AND created_at < $2 GROUP BY answer ORDER BY answer",
-            )
+            sqlx::query_as(CREDIT_APPLICATIONS_SQL)
             .bind(micros(from))
             .bind(micros(to))
             .fetch_all(pool)
@@ -256,25 +269,12 @@ impl Database {
     /// Credit accounts by delinquency bucket (`current`, `m1`, … `m6_plus`), read from each
     /// account's stored state, in bucket name order.
     pub async fn credit_accounts_by_bucket(&self) -> Result<Vec<NamedCount>, StoreError> {
-        // The bucket lives in the state's JSON; each backend has its own way to read it. The
-        // expression is the index's (`credit_accounts_by_bucket`) exactly, so the count reads
-        // the index, not every account's state; an account without one is `unknown`.
+        // The bucket lives in the state's JSON; each backend has its own way to read it (see
+        // `BUCKETS_SQLITE_SQL`); an account without one is `unknown`.
         let rows: Vec<(Option<String>, i64)> = match self {
-            Database::Sqlite(pool) => {
-                sqlx::query_as(
-                    "SELECT json_extract(state, '$.bucket'), COUNT(*) FROM credit_accounts \
-                     GROUP BY json_extract(state, '$.bucket')",
-                )
-                .fetch_all(pool)
-                .await?
-            }
+            Database::Sqlite(pool) => sqlx::query_as(BUCKETS_SQLITE_SQL).fetch_all(pool).await?,
             Database::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT state::jsonb ->> 'bucket', COUNT(*) FROM credit_accounts \
-                     GROUP BY state::jsonb ->> 'bucket'",
-                )
-                .fetch_all(pool)
-                .await?
+                sqlx::query_as(BUCKETS_POSTGRES_SQL).fetch_all(pool).await?
             }
         };
         let mut counts: std::collections::BTreeMap<String, i64> = Default::default();
@@ -301,7 +301,97 @@ mod tests {
         setup = given;
         sessions_are_stored_touched_and_ended,
         accounts_are_counted_by_bucket_one_without_as_unknown,
+        the_overview_counts_read_their_indexes,
     );
+
+    /// The plan the database makes for `sql` (its `$n` parameters bound to 0), one line a
+    /// step: `EXPLAIN QUERY PLAN` on SQLite; `EXPLAIN` on PostgreSQL with sequential scans
+    /// priced out (`enable_seqscan = off`, in a transaction rolled back), since on a nearly
+    /// empty table reading the table is rightly cheaper: what is asked is whether the index
+    /// can serve the query at all. A query whose expression no longer matches its index
+    /// still gets a sequential scan then.
+    async fn plan(database: &Database, sql: &str, parameters: usize) -> String {
+        match database {
+            Database::Sqlite(pool) => {
+                let explain = format!("EXPLAIN QUERY PLAN {sql}");
+                let mut query =
+                    sqlx::query_as::<_, (i64, i64, i64, String)>(sqlx::AssertSqlSafe(explain));
+                for _ in 0..parameters {
+                    query = query.bind(0_i64);
+                }
+                let steps = query.fetch_all(pool).await.unwrap();
+                steps
+                    .into_iter()
+                    .map(|(_, _, _, detail)| detail)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            Database::Postgres(pool) => {
+                let mut transaction = pool.begin().await.unwrap();
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *transaction)
+                    .await
+                    .unwrap();
+                let explain = format!("EXPLAIN {sql}");
+                let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(explain));
+                for _ in 0..parameters {
+                    query = query.bind(0_i64);
+                }
+                let steps = query.fetch_all(&mut *transaction).await.unwrap();
+                transaction.rollback().await.unwrap();
+                steps.join("\n")
+            }
+        }
+    }
+
+    /// The overview's counts of purchases, applications and buckets read the indexes made
+    /// for them (`credit_operations_by_kind_and_time`, `credit_accounts_by_bucket`:
+    /// migrations 0044 on SQLite, 0045 on PostgreSQL), the time range within the index
+    /// rather than filtered after it: without them the overview read every credit
+    /// operation and every account's state. The statements are the ones the counts run.
+    async fn the_overview_counts_read_their_indexes(test: TestDatabase) {
+        let database = &test.database;
+        let by_kind_and_time = [
+            count_between_sql(Counted::CreditPurchases),
+            CREDIT_APPLICATIONS_SQL.to_string(),
+        ];
+        for sql in &by_kind_and_time {
+            let plan = plan(database, sql, 2).await;
+            match database {
+                Database::Sqlite(_) => assert!(
+                    plan.contains(
+                        "INDEX credit_operations_by_kind_and_time \
+                         (kind=? AND created_at>? AND created_at<?)"
+                    ),
+                    "{sql}\n{plan}"
+                ),
+                Database::Postgres(_) => {
+                    assert!(
+                        plan.contains("using credit_operations_by_kind_and_time"),
+                        "{sql}\n{plan}"
+                    );
+                    let condition = plan
+                        .lines()
+                        .find(|line| line.trim_start().starts_with("Index Cond:"))
+                        .unwrap_or_else(|| panic!("{sql}\n{plan}"));
+                    for bound in ["kind = ", "created_at >= ", "created_at < "] {
+                        assert!(condition.contains(bound), "{bound} in {sql}\n{plan}");
+                    }
+                    assert!(!plan.contains("Filter:"), "{sql}\n{plan}");
+                }
+            }
+        }
+        let (buckets, expected) = match database {
+            Database::Sqlite(_) => (BUCKETS_SQLITE_SQL, "INDEX credit_accounts_by_bucket"),
+            Database::Postgres(_) => (
+                BUCKETS_POSTGRES_SQL,
+                "Index Scan using credit_accounts_by_bucket",
+            ),
+        };
+        let plan = plan(database, buckets, 0).await;
+        assert!(plan.contains(expected), "{buckets}\n{plan}");
+        assert!(!plan.contains("Seq Scan"), "{buckets}\n{plan}");
+    }
 
     /// Buckets in name order; a state without one counted as `unknown` (NULL sorts first on
     /// SQLite and last on PostgreSQL: the order is not the database's).

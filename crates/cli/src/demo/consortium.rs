@@ -25,6 +25,10 @@ pub struct Shared {
     pub found_by_peer: u64,
     /// Entries in the log after the last signed checkpoint.
     pub log_size: u64,
+    /// The operator's verifier key (`name+id+key`), which checks the log's checkpoints.
+    pub log_key: String,
+    /// The demo lender's name in the log.
+    pub member: String,
 }
 
 fn seed_bytes(random: &mut SplitMix64) -> [u8; 32] {
@@ -55,12 +59,18 @@ pub async fn run(
             public_key: key.verifier().public_key(),
         })
         .collect();
+    let operator = SignerKey::from_seed(
+        "log.demo.tally.example",
+        KeyType::Ed25519,
+        seed_bytes(&mut random),
+    )?;
+    let mut shared = Shared {
+        log_key: operator.verifier().to_string(),
+        member: lender.name().to_owned(),
+        ..Shared::default()
+    };
     let config = ConsortiumConfig::new(
-        SignerKey::from_seed(
-            "log.demo.tally.example",
-            KeyType::Ed25519,
-            seed_bytes(&mut random),
-        )?,
+        operator,
         BlindingKey::new(1, seed_bytes(&mut random)),
         Some(Genesis {
             consortium: CONSORTIUM.into(),
@@ -86,7 +96,6 @@ pub async fn run(
             salt,
         ))
     };
-    let mut shared = Shared::default();
     let mut sequence = 0;
     for confirmed in &fraud.confirmed {
         sequence += 1;

@@ -56,6 +56,11 @@ pub struct Arguments {
     /// personal-data keys of its customers is written beside it (`.toml` instead of `.db`).
     #[arg(long, value_name = "FILE", default_value = "tally-demo.db")]
     pub database: PathBuf,
+    /// Build on this database instead of the SQLite file (`postgres://...`, as `tally serve
+    /// --database-url` takes it); it must hold no business yet. The configuration and the
+    /// reconciliation files are still written beside `--database`.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Build the data, print the figures and exit, without serving the console.
     #[arg(long)]
     pub no_serve: bool,
@@ -119,7 +124,7 @@ fn size_of(arguments: &Arguments) -> anyhow::Result<Size> {
 }
 
 /// The configuration file beside the database: its URL and fresh personal-data keys.
-fn configuration_text(database: &Path) -> anyhow::Result<String> {
+fn configuration_text(url: &str, config_file: &Path) -> anyhow::Result<String> {
     use base64::Engine as _;
     use rand::RngCore as _;
     let mut encryption = [0_u8; 32];
@@ -127,17 +132,34 @@ fn configuration_text(database: &Path) -> anyhow::Result<String> {
     rand::rngs::OsRng.fill_bytes(&mut encryption);
     rand::rngs::OsRng.fill_bytes(&mut index);
     let engine = base64::engine::general_purpose::STANDARD;
-    let url = format!("sqlite://{}", database.display());
     Ok(format!(
         "# Written by `tally demo`: the demo database and the keys sealing its customers'\n\
          # personal data. Serve it again with `tally serve --config {}`.\n\
          [database]\nurl = {}\n\n[privacy]\nactive_encryption_key = \"demo\"\n\
          encryption_keys = {{ demo = \"{}\" }}\nblind_index_key = \"{}\"\n",
-        config_path(database).display(),
-        toml::Value::String(url),
+        config_file.display(),
+        toml::Value::String(url.to_string()),
         engine.encode(encryption),
         engine.encode(index),
     ))
+}
+
+/// `[consortium_member]` of the configuration: the demo log's verifier key and the demo
+/// lender's name in it, so that `serve` shows that log on the Consortium page.
+fn append_consortium_member(config_file: &Path, shared: &consortium::Shared) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(config_file)
+        .with_context(|| format!("writing {}", config_file.display()))?;
+    write!(
+        file,
+        "\n# The consortium log the demo founded, as its member the demo lender sees it.\n\
+         [consortium_member]\nlog_key = {}\nmember = {}\n",
+        toml::Value::String(shared.log_key.clone()),
+        toml::Value::String(shared.member.clone()),
+    )?;
+    Ok(())
 }
 
 fn config_path(database: &Path) -> PathBuf {
@@ -159,7 +181,7 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     // Absolute, so that the configuration written beside it serves it from anywhere.
     let database_path = std::path::absolute(&arguments.database)?;
     let config_file = config_path(&database_path);
-    if database_path.exists() {
+    if arguments.database_url.is_none() && database_path.exists() {
         bail!(
             "{} exists: the demo builds a new database; `tally serve --config {}` serves the \
              one built before, or remove it (and {}) or pass another --database",
@@ -175,7 +197,11 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
             config_file.display()
         );
     }
-    std::fs::write(&config_file, configuration_text(&database_path)?)
+    let url = arguments
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", database_path.display()));
+    std::fs::write(&config_file, configuration_text(&url, &config_file)?)
         .with_context(|| format!("writing {}", config_file.display()))?;
     let mut config = Config::load(Some(&config_file))?;
     let started = std::time::Instant::now();
@@ -195,6 +221,17 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     let (state, writer_task) = tally_server::open(&config, shared_clock.clone())
         .await
         .context("opening the demo database")?;
+    // A new SQLite file is empty; a server's database must be too: the figures count
+    // everything in it.
+    if state.database.latest_activity_at().await?.is_some()
+        || !state.database.api_keys().await?.is_empty()
+    {
+        let _ = std::fs::remove_file(&config_file);
+        bail!(
+            "the database at --database-url holds data already: the demo builds on an empty \
+             database (a new one, or a new schema on its search path)"
+        );
+    }
     let credit = state
         .credit
         .clone()
@@ -286,6 +323,9 @@ pub async fn run(arguments: Arguments) -> anyhow::Result<ExitCode> {
     bar.inc(1);
     bar.set_message("sharing records on the consortium log");
     let shared = consortium::run(&services, &fraud, last_day, &mut truth).await?;
+    // The console's Consortium page reads that log with the operator's public key, as
+    // the lender it shows: its settings go in the configuration beside the database.
+    append_consortium_member(&config_file, &shared)?;
     bar.inc(1);
     bar.finish_and_clear();
 

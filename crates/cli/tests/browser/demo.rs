@@ -3,28 +3,34 @@
 //! it, as a newcomer would serve it again), signed in with the key the demo printed. An
 //! analyst releases the delivery the risk engine held on the demo's last day and approves
 //! its case, confirms the stolen-account claim the demo left open; a clerk resolves a break
-//! of the demo's reconciliation of the books; the overview shows the settlement run. SQLite
-//! only: the demo builds the embedded database.
+//! of the demo's reconciliation of the books; the overview shows the settlement run; the
+//! Consortium page shows the demo's log, verified. On SQLite (the demo's own file) and on
+//! PostgreSQL (`tally demo --database-url` on a fresh schema).
 
 use super::driver::{self, Browser};
-use super::screenshot_directory;
 use super::support::{free_port, wait_until_healthy, BINARY};
+use super::{new_database, screenshot_directory, Backend};
 use fantoccini::Locator;
 use std::path::PathBuf;
 
-/// `tally demo --size small --no-serve` in `directory`: the key it printed.
-fn build_the_demo(directory: &std::path::Path) -> String {
-    let output = std::process::Command::new(BINARY)
-        .args([
-            "demo",
-            "--size",
-            "small",
-            "--no-serve",
-            "--seed",
-            "7",
-            "--database",
-            "demo.db",
-        ])
+/// `tally demo --size small --no-serve` in `directory` (on `url` when given): the key it
+/// printed.
+fn build_the_demo(directory: &std::path::Path, url: Option<&str>) -> String {
+    let mut demo = std::process::Command::new(BINARY);
+    demo.args([
+        "demo",
+        "--size",
+        "small",
+        "--no-serve",
+        "--seed",
+        "7",
+        "--database",
+        "demo.db",
+    ]);
+    if let Some(url) = url {
+        demo.args(["--database-url", url]);
+    }
+    let output = demo
         .current_dir(directory)
         .env("TALLY_LOG", "warn")
         .output()
@@ -53,15 +59,38 @@ impl Drop for ServedDemo {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_is_worked_in_a_browser() {
+mod the_demo_is_worked_in_a_browser {
+    use super::{the_demo_is_worked_in_a_browser_on, Backend};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        the_demo_is_worked_in_a_browser_on(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        the_demo_is_worked_in_a_browser_on(Backend::Postgres).await;
+    }
+}
+
+async fn the_demo_is_worked_in_a_browser_on(backend: Backend) {
     let Some(tools) = driver::tools_or_skip() else {
         return;
     };
     // One browser at a time: the machines running the tests have few cores.
     let _turn = super::ONE_BROWSER_AT_A_TIME.lock().await;
     let directory = tempfile::tempdir().unwrap();
-    let key = build_the_demo(directory.path());
+    let key = match backend {
+        // The demo makes its own SQLite file.
+        Backend::Sqlite => build_the_demo(directory.path(), None),
+        Backend::Postgres => {
+            // A fresh schema, migrated, with no business in it yet.
+            let Some(url) = new_database(backend, directory.path()).await else {
+                return;
+            };
+            build_the_demo(directory.path(), Some(&url))
+        }
+    };
     let port = free_port();
     let server = std::process::Command::new(BINARY)
         .args(["serve", "--config", "demo.toml", "--listen"])
@@ -78,7 +107,7 @@ async fn the_demo_is_worked_in_a_browser() {
     };
     wait_until_healthy(&reqwest::Client::new(), &served.base).await;
 
-    let mut screenshots = screenshot_directory().into_os_string();
+    let mut screenshots = screenshot_directory(backend).into_os_string();
     screenshots.push("-demo");
     let screenshots = PathBuf::from(screenshots);
     driver::run_story(&tools, &served.base, &screenshots, |browser| {
@@ -103,6 +132,7 @@ async fn story(mut browser: Browser, key: String) {
     release_the_held_order(&mut browser).await;
     confirm_the_open_claim(&mut browser).await;
     resolve_a_break_of_the_books(&mut browser).await;
+    read_the_consortium_log(&mut browser).await;
 
     // The settlement run the overview names, opened from its tile.
     browser.go("/console/overview").await;
@@ -244,4 +274,35 @@ async fn resolve_a_break_of_the_books(browser: &mut Browser) {
     browser.click("form.resolve-note button[type=submit]").await;
     assert_eq!(browser.fact("State").await, "resolved");
     browser.look("demo-recon-break-resolved").await;
+}
+
+/// The Consortium page on the log the demo founded: every check verified, and the demo
+/// lender's own records and queries counted through its count proof.
+async fn read_the_consortium_log(browser: &mut Browser) {
+    browser
+        .click("header.top nav a[href='/console/consortium']")
+        .await;
+    assert_eq!(browser.path().await, "/console/consortium");
+    assert_eq!(browser.text("main h1").await, "Consortium");
+    assert!(
+        browser.text("main p.notice").await.starts_with("Verified"),
+        "{}",
+        browser.text("main").await
+    );
+    assert!(browser.texts("td.error").await.is_empty());
+    assert_eq!(browser.fact("Log").await, "log.demo.tally.example");
+    assert!(browser
+        .fact("Member")
+        .await
+        .starts_with("tally-demo-lender"));
+    let published: u64 = browser.fact("Records published").await.parse().unwrap();
+    assert!(published > 0, "the demo published no record");
+    // An entry looked up with its inclusion proof.
+    browser
+        .type_into("form.filters input[name=entry]", "0")
+        .await;
+    browser.click("form.filters button[type=submit]").await;
+    assert_eq!(browser.fact("Index").await, "0");
+    assert!(browser.texts("td.error").await.is_empty());
+    browser.look("demo-consortium").await;
 }

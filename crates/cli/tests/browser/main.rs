@@ -10,8 +10,9 @@
 //! and checked with axe-core: a serious or critical violation fails the test.
 //!
 //! Needs chromium, chromedriver and axe-core from `.ci/browser-setup`; fails naming that
-//! script without them unless `TALLY_TEST_SKIP_BROWSER=1`. SQLite only: what is under test
-//! is the pages in a browser; the console's HTTP tests run on both backends.
+//! script without them unless `TALLY_TEST_SKIP_BROWSER=1`. Each story runs on SQLite and on
+//! PostgreSQL (a fresh schema on `TALLY_TEST_DATABASE_URL`'s server, as the other tests get
+//! one; skipped only under `TALLY_TEST_SKIP_POSTGRES=1`).
 #![allow(clippy::unwrap_used)]
 
 #[path = "../support/mod.rs"]
@@ -32,16 +33,55 @@ use lender::{
 };
 use std::path::PathBuf;
 use support::{create_key, free_port, start_server, wait_until_healthy, BINARY, PRIVACY_KEYS};
+use tally_store::testing::TestDatabase;
 
-/// Where the screenshots go: `$TALLY_SCREENSHOT_DIR`, or the target directory's scratch
-/// space (never the repository).
-fn screenshot_directory() -> PathBuf {
-    std::env::var_os("TALLY_SCREENSHOT_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"))
+/// The database a story's `tally serve` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
 }
 
-/// `tally serve` on a temporary SQLite file, killed when dropped.
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A new, empty database for a story: a SQLite file in `directory`, or a fresh, migrated
+/// PostgreSQL schema (kept for inspection until a later run sweeps it). The URL reaches it
+/// from another process; `None` when PostgreSQL is skipped on purpose.
+async fn new_database(backend: Backend, directory: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => {
+            let (url, database) = support::sqlite_database(directory, "console.db").await;
+            database.close().await;
+            Some(url)
+        }
+        Backend::Postgres => {
+            let test = TestDatabase::postgres().await?;
+            test.database.close().await;
+            Some(test.url_for_another_process())
+        }
+    }
+}
+
+/// Where the screenshots of a story on `backend` go: `$TALLY_SCREENSHOT_DIR`, or the target
+/// directory's scratch space (never the repository), then `-sqlite` or `-postgres`.
+fn screenshot_directory(backend: Backend) -> PathBuf {
+    let mut directory = std::env::var_os("TALLY_SCREENSHOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots"))
+        .into_os_string();
+    directory.push("-");
+    directory.push(backend.name());
+    PathBuf::from(directory)
+}
+
+/// `tally serve` on a new database, killed when dropped.
 struct Served {
     server: std::process::Child,
     base: String,
@@ -50,10 +90,9 @@ struct Served {
 }
 
 impl Served {
-    async fn start() -> Self {
+    async fn start(backend: Backend) -> Option<Self> {
         let directory = tempfile::tempdir().unwrap();
-        let (url, database) = support::sqlite_database(directory.path(), "console.db").await;
-        database.close().await;
+        let url = new_database(backend, directory.path()).await?;
         let port = free_port();
         let server = start_server(&url, port, directory.path(), PRIVACY_KEYS);
         let served = Self {
@@ -63,7 +102,7 @@ impl Served {
             directory,
         };
         wait_until_healthy(&reqwest::Client::new(), &served.base).await;
-        served
+        Some(served)
     }
 
     /// `tally keys create` for `name` with `scopes`: the key's secret.
@@ -125,13 +164,28 @@ impl Drop for Served {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_console_is_worked_in_a_browser() {
+mod the_console_is_worked_in_a_browser {
+    use super::{the_console_is_worked_in_a_browser_on, Backend};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        the_console_is_worked_in_a_browser_on(Backend::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        the_console_is_worked_in_a_browser_on(Backend::Postgres).await;
+    }
+}
+
+async fn the_console_is_worked_in_a_browser_on(backend: Backend) {
     let Some(tools) = driver::tools_or_skip() else {
         return;
     };
     let _turn = ONE_BROWSER_AT_A_TIME.lock().await;
-    let served = Served::start().await;
+    let Some(served) = Served::start(backend).await else {
+        return;
+    };
     let client = reqwest::Client::new();
     let onboarding_key = served.key("onboarding", &["credit:write"]);
     let events_key = served.key("checkout", &["risk:write"]);
@@ -153,7 +207,7 @@ async fn the_console_is_worked_in_a_browser() {
     let recon = served.reconcile_a_day();
     let lender = make_lender(&api, people, recon).await;
 
-    let screenshots = screenshot_directory();
+    let screenshots = screenshot_directory(backend);
     driver::run_story(&tools, &served.base, &screenshots, |browser| {
         story(browser, lender)
     })

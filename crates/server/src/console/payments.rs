@@ -1,5 +1,6 @@
 //! Payments: every payment in a sorted, paged table, and a payment's page — its timeline
-//! (every status change with its time and cause), its legs across sources, its refunds —
+//! (every status change, and every hold and release of its delivery, with its time and
+//! cause), its legs across sources, its refunds —
 //! as `GET /v1/payments/{id}` gives it (`PaymentService::get`), money as the API's
 //! decimal strings. An analyst releases an order's delivery held by risk control from
 //! the page, through `PaymentService::release_delivery` as
@@ -205,6 +206,41 @@ fn refunds_section(payment: &PaymentView) -> Markup {
     }
 }
 
+/// The payment's status changes and its delivery's holds and releases, in the order of
+/// their times (a status change first when both have the same time: risk control holds
+/// a delivery once the payment is authorised).
+fn timeline(payment: &PaymentView) -> Vec<Markup> {
+    let when = |at: &str| at.parse::<jiff::Timestamp>().ok();
+    let mut rows: Vec<(Option<jiff::Timestamp>, Markup)> = payment
+        .transitions
+        .iter()
+        .map(|change| {
+            (
+                when(&change.at),
+                html! { tr {
+                    td { (change.at) } td { (change.from.replace('_', " ")) }
+                    td { (change.to.replace('_', " ")) } td { (change.cause) }
+                } },
+            )
+        })
+        .collect();
+    rows.extend(payment.delivery_changes.iter().map(|change| {
+        (
+            when(&change.at),
+            html! { tr.delivery {
+                td { (change.at) }
+                td colspan="2" {
+                    @if change.held { "delivery held by risk control" } @else { "delivery released" }
+                }
+                td { (change.cause) }
+            } },
+        )
+    }));
+    // Stable: rows of the same time keep the order above.
+    rows.sort_by_key(|(at, _)| *at);
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
 /// `GET /console/payments/{id}`: the payment's timeline, legs and refunds.
 pub async fn payment_page(
     State(state): State<ConsoleState>,
@@ -247,12 +283,7 @@ pub async fn payment_page(
             table {
                 thead { tr { th { "When" } th { "From" } th { "To" } th { "Cause" } } }
                 tbody {
-                    @for change in &payment.transitions {
-                        tr {
-                            td { (change.at) } td { (change.from.replace('_', " ")) }
-                            td { (change.to.replace('_', " ")) } td { (change.cause) }
-                        }
-                    }
+                    @for row in timeline(&payment) { (row) }
                 }
             }
         }

@@ -88,6 +88,15 @@ pub struct TransitionView {
     pub to: String,
 }
 
+/// The order's delivery held by risk control, or released by an analyst.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DeliveryChangeView {
+    pub at: String,
+    pub cause: String,
+    /// `true` when the delivery was held, `false` when it was released.
+    pub held: bool,
+}
+
 /// Why a payment or a refund failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FailureView {
@@ -124,6 +133,9 @@ pub struct PaymentView {
     pub capture_method: String,
     pub created_at: String,
     pub customer: String,
+    /// Every hold and release of the order's delivery, in order.
+    #[serde(default)]
+    pub delivery_changes: Vec<DeliveryChangeView>,
     /// Risk control holds the order's delivery until an analyst releases it.
     pub delivery_held: bool,
     /// Until when the shopper may complete it.
@@ -194,6 +206,15 @@ pub fn payment_view(record: &PaymentRecord) -> PaymentView {
         .to_string(),
         created_at: payment.created_at.to_string(),
         customer: payment.customer.clone(),
+        delivery_changes: payment
+            .delivery_changes
+            .iter()
+            .map(|change| DeliveryChangeView {
+                at: change.at.to_string(),
+                cause: change.cause.clone(),
+                held: change.held,
+            })
+            .collect(),
         delivery_held: payment.delivery_held,
         expires_at: payment.expires_at.to_string(),
         failure: record.failure.as_ref().map(failure_view),

@@ -155,7 +155,16 @@ impl PaymentService {
                 loaded.stage();
                 return Ok(());
             }
-            Some("hold_delivery") => loaded.record.payment.hold_delivery(),
+            Some("hold_delivery") => {
+                let case = loaded
+                    .record
+                    .risk
+                    .as_ref()
+                    .and_then(|risk| risk.case_id.clone())
+                    .unwrap_or_default();
+                let cause = format!("risk control held the delivery, case {case}");
+                loaded.record.payment.hold_delivery(now, &cause);
+            }
             _ => {}
         }
         loaded.stage();

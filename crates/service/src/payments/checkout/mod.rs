@@ -756,7 +756,10 @@ impl PaymentService {
         let hash = hash_request("release_delivery", &json!({ "payment": id }));
         self.run(key, "release_delivery", &hash, id, now, move |_, loaded| {
             Box::pin(async move {
-                loaded.record.payment.release_delivery();
+                loaded
+                    .record
+                    .payment
+                    .release_delivery(now, "released by an analyst");
                 loaded.stage();
                 Ok(())
             })
