@@ -393,7 +393,7 @@ impl Harness {
             decided_at: 1_777_539_600_000_000,
         };
         store
-            .insert_events(&[(row, None, Vec::new())])
+            .insert_events(&[tally_store::risk::DecisionRows::event(row)])
             .await
             .unwrap();
         store
