@@ -69,11 +69,15 @@ pub async fn serve(arguments: ServeArgs) -> anyhow::Result<ExitCode> {
         .map_or(jiff::tz::TimeZone::UTC, |credit| credit.time_zone.clone());
     // As a member of a consortium log: decisions look its records up, and confirmed fraud
     // is published to it by a worker (rows written with each confirmation).
+    // It goes on from the last checkpoint it verified, stored in the database.
     let member = match config.consortium_member.client()? {
         Some(settings) => Some(Arc::new(
             tally_service::consortium::member_client::MemberClient::new(settings, clock.clone())
                 .context("the consortium member's HTTP client")?
-                .with_privacy(state.privacy.clone()),
+                .with_privacy(state.privacy.clone())
+                .resumed(risk.store.clone())
+                .await
+                .context("loading the consortium member's last verified checkpoint")?,
         )),
         None => None,
     };

@@ -405,7 +405,7 @@ async fn privacy_fingerprint_events_rewrites_clear_cards(served: Served) {
         decided_at: 1_777_626_000_000_000,
     };
     store
-        .insert_events(&[(event, None, Vec::new())])
+        .insert_events(&[tally_store::risk::DecisionRows::event(event)])
         .await
         .unwrap();
     store

@@ -26,6 +26,7 @@ use tally_server::routes::consortium::ConsortiumAppState;
 use tally_service::consortium::member_client::{MemberClient, MemberSettings};
 use tally_service::consortium::ConsortiumLog;
 use tally_service::risk::RiskService;
+use tally_store::risk::RiskStore;
 use tally_store::testing::TestDatabase;
 use tally_store::Backend;
 use tower::ServiceExt;
@@ -54,7 +55,20 @@ impl Lender {
         seed: u8,
         settings: impl FnOnce(&mut MemberSettings),
     ) -> Self {
-        let mut app = TestApp::start(test, START, Setup::default().risk()).await;
+        Self::start_with(test, url, name, seed, Setup::default().risk(), settings).await
+    }
+
+    /// As [`Lender::start`], serving `setup` (its payments decided by the member's risk
+    /// engine).
+    async fn start_with(
+        test: TestDatabase,
+        url: &str,
+        name: &str,
+        seed: u8,
+        setup: Setup,
+        settings: impl FnOnce(&mut MemberSettings),
+    ) -> Self {
+        let mut app = TestApp::start(test, START, setup).await;
         let mut member_settings = MemberSettings {
             url: url.to_string(),
             consortium: CONSORTIUM.into(),
@@ -71,13 +85,34 @@ impl Lender {
         let member = Arc::new(
             MemberClient::new(member_settings, clock.clone())
                 .unwrap()
-                .with_privacy(app.state.privacy.clone()),
+                .with_privacy(app.state.privacy.clone())
+                .resumed(RiskStore::new(app.database.clone()))
+                .await
+                .unwrap(),
         );
         let risk = RiskService::open(&app.database, clock)
             .await
             .unwrap()
+            .with_privacy(app.state.privacy.clone())
             .with_consortium(Some(member.clone()));
-        app.risk = Some(Arc::new(risk));
+        let risk = Arc::new(risk);
+        if app.setup.payments {
+            // The payment service takes its risk engine once: another instance on the same
+            // database, its payments decided by this one.
+            let instance = support::Instance::start_with_risk(
+                &app.database,
+                app.clock.clone(),
+                &app.setup,
+                Some(risk.clone()),
+            )
+            .await;
+            app.writer = instance.writer;
+            app.credit = instance.credit;
+            app.payments = instance.payments;
+            app.bank = instance.bank;
+            app.codes = instance.codes;
+        }
+        app.risk = Some(risk);
         app.serve();
         let writer = app.key("risk writer", &["risk:write", "risk:read"]).await;
         let analyst = app.key("analyst", &["risk:analyst"]).await;
@@ -753,4 +788,428 @@ async fn a_thiefs_card_address_and_phone_are_refused_at_another_lender(log_datab
     assert_eq!(lookup(&honest, "card")["outcome"], "records", "{honest}");
     assert!(reasons(&honest).contains(&"CONSORTIUM_FRAUD".to_string()));
     assert!(lender_c.member.verified_size().await.unwrap() > 0);
+}
+
+/// Refuses inserts into `table` (a trigger named `name`), as a failing disk would.
+async fn refuse_inserts(app: &TestApp, table: &str, name: &str) {
+    let statements = match app.database.backend() {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'storage unavailable'); END"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'storage unavailable'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {name} BEFORE INSERT ON {table} \
+                 FOR EACH ROW EXECUTE FUNCTION {name}()"
+            ),
+        ],
+    };
+    for statement in statements {
+        app.execute(&statement).await.unwrap();
+    }
+}
+
+/// Takes inserts into `table` again.
+async fn accept_again(app: &TestApp, table: &str, name: &str) {
+    let statement = match app.database.backend() {
+        Backend::Sqlite => format!("DROP TRIGGER {name}"),
+        Backend::Postgres => format!("DROP TRIGGER {name} ON {table}"),
+    };
+    app.execute(&statement).await.unwrap();
+}
+
+tally_store::on_both_backends!(a_decision_and_the_identifiers_it_keeps_are_stored_together);
+
+/// The identifiers a decision keeps for a publication are written in the transaction that
+/// stores the decision: when they cannot be written, neither is the decision (no event
+/// that a confirmed case could never publish), and a retry stores both, once.
+async fn a_decision_and_the_identifiers_it_keeps_are_stored_together(log_database: TestDatabase) {
+    let log_clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+    let (url, _log) = serve_log_with_quota(&log_database, log_clock, 100).await;
+    let lender = Lender::start(another(&log_database).await, &url, "bank-a", 1, |_| {}).await;
+    let event = json!({
+        "id": "together-1", "kind": "transaction", "at": lender.app.clock.now().to_string(),
+        "customer": "lender-customer-1", "device": "device-1",
+        "amount": {"value": "120.00", "currency": "CNY"},
+        "card": "5555 5555 5555 4444", "address": "12 Harbour Street, Shenzhen",
+        "phone": "+86 139 0000 1111",
+    });
+    let count = |table: &'static str| {
+        let sql = format!("SELECT COUNT(*) FROM {table} WHERE event_id = 'together-1'");
+        let app = &lender.app;
+        async move { app.scalar(&sql).await }
+    };
+
+    refuse_inserts(&lender.app, "consortium_identifiers", "identifiers_refused").await;
+    for attempt in 0..2 {
+        let (status, body) = lender
+            .call("POST", "/v1/risk/decisions", &lender.writer, event.clone())
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")),
+            "attempt {attempt}: {body}"
+        );
+        assert_eq!(
+            count("risk_events").await,
+            0,
+            "a decision without its identifiers"
+        );
+        assert_eq!(count("consortium_identifiers").await, 0);
+    }
+    accept_again(&lender.app, "consortium_identifiers", "identifiers_refused").await;
+    for _ in 0..2 {
+        let (status, body) = lender
+            .call("POST", "/v1/risk/decisions", &lender.writer, event.clone())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(count("risk_events").await, 1);
+        assert_eq!(count("consortium_identifiers").await, 3);
+    }
+    let kept = lender
+        .risk()
+        .store
+        .event_consortium_identifiers("together-1")
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = kept.iter().map(|row| row.kind.as_str()).collect();
+    assert_eq!(kinds, ["address", "card", "phone"], "{kept:?}");
+
+    // And the other way round: an event that cannot be stored leaves no identifier.
+    refuse_inserts(&lender.app, "risk_events", "events_refused").await;
+    let mut second = event.clone();
+    second["id"] = json!("together-2");
+    let (status, body) = lender
+        .call("POST", "/v1/risk/decisions", &lender.writer, second)
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        lender
+            .app
+            .scalar("SELECT COUNT(*) FROM consortium_identifiers WHERE event_id = 'together-2'")
+            .await,
+        0
+    );
+}
+
+tally_store::on_both_backends!(a_published_thiefs_address_refuses_a_checkout_at_another_lender);
+
+/// A checkout request carries no address or phone: the decision on it looks up the
+/// customer's delivery address and phone from the customer record, with the device.
+async fn a_published_thiefs_address_refuses_a_checkout_at_another_lender(
+    log_database: TestDatabase,
+) {
+    let log_clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+    let (url, _log) = serve_log_with_quota(&log_database, log_clock.clone(), 100).await;
+    let lender_a = Lender::start(another(&log_database).await, &url, "bank-a", 1, |_| {}).await;
+    let lender_b = Lender::start_with(
+        another(&log_database).await,
+        &url,
+        "bank-b",
+        2,
+        Setup::default().payments().risk(),
+        |_| {},
+    )
+    .await;
+    let advance = |minutes: i64| {
+        for clock in [&log_clock, &lender_a.app.clock, &lender_b.app.clock] {
+            clock.advance(jiff::SignedDuration::from_mins(minutes));
+        }
+    };
+    let thiefs_address = "12 Harbour Street, Nanshan, Shenzhen";
+
+    // At lender B, a customer delivers to the address, with a wallet to pay from.
+    let clerk = lender_b
+        .app
+        .key(
+            "clerk",
+            &[
+                "credit:write",
+                "credit:read",
+                "payments:write",
+                "payments:read",
+            ],
+        )
+        .await;
+    let post = |uri: String, key: String, body: Value| {
+        let app = &lender_b.app;
+        let clerk = clerk.clone();
+        async move { app.call("POST", &uri, &clerk, Some(&key), Some(body)).await }
+    };
+    let (status, customer) = post(
+        "/v1/customers".into(),
+        "customer-1".into(),
+        json!({"name": "李四", "phone": "13900139000", "national_id": "110105199003071239"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{customer}");
+    let customer = customer["id"].as_str().unwrap().to_string();
+    let (status, changed) = post(
+        format!("/v1/customers/{customer}/address"),
+        "address-1".into(),
+        json!({"address": thiefs_address, "device": "b-phone"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    let card = lender_b
+        .app
+        .bank
+        .as_ref()
+        .unwrap()
+        .register_card(
+            "4242424242424242",
+            "12/30",
+            tally_core::Amount::parse("10000.00", tally_core::Currency::CNY).unwrap(),
+        )
+        .await
+        .unwrap();
+    let token = card.token.as_str().to_string();
+    let (status, saved) = post(
+        "/v1/payments/cards".into(),
+        "card-1".into(),
+        json!({"customer": customer, "card_token": token}),
+    )
+    .await;
+    assert!(status.is_success(), "{saved}");
+    let (status, topped) = post(
+        format!("/v1/payments/wallets/{customer}/top-ups"),
+        "top-up-1".into(),
+        json!({"card_token": token, "amount": {"value": "1000.00", "currency": "CNY"}}),
+    )
+    .await;
+    assert!(status.is_success(), "{topped}");
+    let pay = |order: &'static str| {
+        let customer = customer.clone();
+        let post = &post;
+        async move {
+            let (status, created) = post(
+                "/v1/payments".into(),
+                format!("create-{order}"),
+                json!({
+                    "merchant_id": "m1", "order_reference": order, "customer": customer,
+                    "amount": {"value": "120.00", "currency": "CNY"},
+                    "fundings": [{"kind": "wallet"}],
+                }),
+            )
+            .await;
+            assert!(status.is_success(), "{created}");
+            let id = created["id"].as_str().unwrap().to_string();
+            let (status, confirmed) = post(
+                format!("/v1/payments/{id}/confirm"),
+                format!("confirm-{order}"),
+                json!({"device": "b-phone"}),
+            )
+            .await;
+            (id, status, confirmed)
+        }
+    };
+    let decision = |id: String| {
+        let store = lender_b.risk().store.clone();
+        async move {
+            let row = store
+                .event_by_id(&format!("payment:{id}"))
+                .await
+                .unwrap()
+                .unwrap();
+            serde_json::from_str::<Value>(&row.decision).unwrap()
+        }
+    };
+    // Nothing is known of the address yet: paid, the address and phone looked up.
+    let (paid, status, answer) = pay("order-1").await;
+    assert!(status.is_success(), "{answer}");
+    let first = decision(paid).await;
+    for field in ["device", "address", "phone"] {
+        assert_eq!(lookup(&first, field)["outcome"], "no_record", "{first}");
+    }
+
+    // Lender A confirms a stolen account whose thief delivered to that address.
+    advance(30);
+    let compromised_at = lender_a.app.clock.now();
+    advance(1);
+    lender_a
+        .decide_with(
+            "a-thief",
+            "transaction",
+            "victim",
+            "thief-device",
+            json!({"address": thiefs_address}),
+        )
+        .await;
+    let (status, claim) = lender_a
+        .call(
+            "POST",
+            "/v1/risk/claims",
+            &lender_a.writer,
+            json!({"customer": "victim", "description": "not my purchases", "compromised_at": compromised_at.to_string()}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{claim}");
+    let case_id = claim["case"]["id"].as_str().unwrap().to_string();
+    for action in ["claim", "approve"] {
+        let (status, body) = lender_a
+            .call(
+                "POST",
+                &format!("/v1/risk/cases/{case_id}/{action}"),
+                &lender_a.analyst,
+                json!({"note": "confirmed with the customer"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let store = &lender_a.risk().store;
+    assert_eq!(
+        lender_a.member.publish_pending(store, 100).await.unwrap(),
+        2,
+        "the thief's device and address"
+    );
+
+    // Past B's memory of the miss, B's next checkout by the customer is refused: the hit
+    // is on the delivery address, the device being unknown to the log.
+    advance(11);
+    let (refused, status, answer) = pay("order-2").await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (StatusCode::PAYMENT_REQUIRED, Some("risk_rejected")),
+        "{answer}"
+    );
+    let second = decision(refused).await;
+    assert_eq!(second["action"], "reject", "{second}");
+    assert!(reasons(&second).contains(&"CONSORTIUM_FRAUD".to_string()));
+    assert_eq!(lookup(&second, "device")["outcome"], "no_record");
+    assert_eq!(lookup(&second, "address")["outcome"], "records", "{second}");
+    assert_eq!(lookup(&second, "phone")["outcome"], "no_record");
+}
+
+/// A member's settings for the log at `url`: member `name`, key seed `seed`.
+fn member_settings(url: &str, name: &str, seed: u8) -> MemberSettings {
+    MemberSettings {
+        url: url.to_string(),
+        consortium: CONSORTIUM.into(),
+        key: Arc::new(signer(name, seed)),
+        log_key: operator_key().verifier(),
+        lookup_timeout: Duration::from_secs(5),
+        hit_seconds: 3_600,
+        miss_seconds: 600,
+        queries_per_day: 100,
+        record_days: 30,
+    }
+}
+
+/// Serves, on a local port, `log` with its checkpoint replaced by `checkpoint`; its base URL.
+async fn serve_with_checkpoint(log: Router, checkpoint: String) -> String {
+    let middle = Router::new().fallback(move |request: Request<Body>| {
+        let log = log.clone();
+        let checkpoint = checkpoint.clone();
+        async move {
+            if request.uri().path().ends_with("/checkpoint") {
+                return axum::response::Response::new(Body::from(checkpoint));
+            }
+            log.oneshot(request).await.unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, middle).await.unwrap();
+    });
+    format!("http://{address}")
+}
+
+tally_store::on_both_backends!(a_restarted_member_goes_on_from_the_checkpoint_it_verified_last);
+
+async fn a_restarted_member_goes_on_from_the_checkpoint_it_verified_last(
+    log_database: TestDatabase,
+) {
+    use tally_consortium::IdentifierKind::Device;
+    use tally_service::consortium::member_client::LookupOutcome;
+    let log_clock = Arc::new(ManualClock::new(START.parse().unwrap()));
+    let (url, log) = serve_log_with_quota(&log_database, log_clock.clone(), 100).await;
+    let lender = another(&log_database).await;
+    let store = RiskStore::new(lender.database.clone());
+    let clock: Arc<dyn Clock> = log_clock.clone();
+    let log_key = operator_key().verifier().to_string();
+    let member = |url: &str| {
+        let store = store.clone();
+        let clock = clock.clone();
+        let settings = member_settings(url, "bank-b", 2);
+        async move {
+            Arc::new(
+                MemberClient::new(settings, clock)
+                    .unwrap()
+                    .resumed(store)
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    let answered = |outcome: &LookupOutcome| matches!(outcome, LookupOutcome::Answered { .. });
+
+    // The member verifies the log's checkpoints as it queries, each stored.
+    let running = member(&url).await;
+    assert!(answered(&running.lookup(Device, "device-0").await));
+    let old = store.verified_checkpoint(&log_key).await.unwrap().unwrap();
+    let old_size = running.verified_size().await.unwrap();
+    for n in 1..4 {
+        assert!(answered(
+            &running.lookup(Device, &format!("device-{n}")).await
+        ));
+    }
+    let size = running.verified_size().await.unwrap();
+    assert!(size > old_size, "{size} {old_size}");
+    let latest = store.verified_checkpoint(&log_key).await.unwrap().unwrap();
+    assert!(latest.contains(&format!("\n{size}\n")), "{latest}");
+    // Never stored back: an older one does not replace it.
+    assert!(!store
+        .save_verified_checkpoint(&log_key, &old, old_size, 0)
+        .await
+        .unwrap());
+    drop(running);
+
+    // Restarted, it goes on from there, before it asks anything.
+    let restarted = member(&url).await;
+    assert_eq!(restarted.verified_size().await, Some(size));
+
+    // A log in the middle answering with the older checkpoint is not believed: the query's
+    // entry is not in the tree it last verified, and it keeps that tree.
+    let stale_url = serve_with_checkpoint(log.clone(), old.clone()).await;
+    let through_stale = member(&stale_url).await;
+    let outcome = through_stale.lookup(Device, "device-stale").await;
+    assert!(
+        matches!(outcome, LookupOutcome::Unavailable(_)),
+        "{outcome:?}"
+    );
+    assert_eq!(through_stale.verified_size().await, Some(size));
+
+    // Another log under the operator's key, of another history and longer, is a fork to
+    // the restarted member; a member starting from nothing would have trusted it, as a
+    // restart did before.
+    let other_database = another(&log_database).await;
+    let (other_url, _other) = serve_log_with_quota(&other_database, log_clock.clone(), 100).await;
+    let stranger = Arc::new(
+        MemberClient::new(member_settings(&other_url, "bank-d", 4), clock.clone()).unwrap(),
+    );
+    for n in 0..=size {
+        assert!(answered(
+            &stranger.lookup(Device, &format!("other-{n}")).await
+        ));
+    }
+    assert!(stranger.verified_size().await.unwrap() > size);
+    let forked = member(&other_url).await;
+    match forked.lookup(Device, "device-fork").await {
+        LookupOutcome::Unavailable(error) => assert!(error.contains("forked"), "{error}"),
+        outcome => panic!("a fork was believed: {outcome:?}"),
+    }
+    assert_eq!(forked.verified_size().await, Some(size));
+    assert_eq!(
+        store.verified_checkpoint(&log_key).await.unwrap().unwrap(),
+        latest
+    );
+    let fresh = Arc::new(
+        MemberClient::new(member_settings(&other_url, "bank-b", 2), clock.clone()).unwrap(),
+    );
+    assert!(answered(&fresh.lookup(Device, "device-fresh").await));
 }

@@ -133,7 +133,79 @@ tally_store::on_both_backends!(
     an_activation_needs_a_second_key_and_is_on_the_trail,
     an_activation_keeps_features_defined_the_same_way_even_renamed,
     cards_and_addresses_are_stored_as_fingerprints_or_refused_without_keys,
+    a_malformed_card_number_or_phone_is_refused_and_nothing_is_stored,
 );
+
+async fn a_malformed_card_number_or_phone_is_refused_and_nothing_is_stored(harness: Harness) {
+    let amount = json!({"value": "5.00", "currency": "CNY"});
+    for (id, fields, expected) in [
+        // Written as a card number, and not one: a wrong check digit, too few digits.
+        (
+            "bad-1",
+            json!({"card": "4111 1111 1111 1112", "amount": amount}),
+            "invalid_card_number",
+        ),
+        (
+            "bad-2",
+            json!({"card": "4111-1111", "amount": amount}),
+            "invalid_card_number",
+        ),
+        // A receiving phone that is no phone number.
+        (
+            "bad-3",
+            json!({"phone": "12345", "amount": amount}),
+            "invalid_phone",
+        ),
+        (
+            "bad-4",
+            json!({"phone": "+86 23800138000", "card": "4111111111111111", "amount": amount}),
+            "invalid_phone",
+        ),
+    ] {
+        let event = harness.event(id, "transaction", "alice", fields.clone());
+        let (status, body) = harness
+            .call(
+                "POST",
+                "/v1/risk/decisions",
+                &harness.writer_key,
+                Some(event),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(expected)),
+            "{fields}: {body}"
+        );
+        // The message says what is wrong, never the value.
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            !message.contains("4111") && !message.contains("2380013"),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        harness
+            .scalar("SELECT COUNT(*) FROM risk_events WHERE event_id LIKE 'bad-%'")
+            .await,
+        0
+    );
+    // A lender's card token and a real phone go through.
+    let event = harness.event(
+        "good-1",
+        "transaction",
+        "alice",
+        json!({"card": "tok_2031", "phone": "+86 138 0013 8000", "amount": amount}),
+    );
+    let (status, body) = harness
+        .call(
+            "POST",
+            "/v1/risk/decisions",
+            &harness.writer_key,
+            Some(event),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
 
 async fn cards_and_addresses_are_stored_as_fingerprints_or_refused_without_keys(
     mut harness: Harness,

@@ -16,6 +16,7 @@
 //! overwritten, the id kept for the financial records; reads then answer `customer_erased`.
 
 use crate::caller::Caller;
+use crate::consortium::member_client::EventIdentifiers;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -281,6 +282,61 @@ fn view_with(
 
 fn masked_view(privacy: &Privacy, stored: &StoredCustomer) -> Result<CustomerView, CustomerError> {
     view(stored, open(privacy, stored)?, true)
+}
+
+/// The receiving phone and delivery address of a risk event about customer `id`, as
+/// identifiers another member of the consortium log can match: `address` and `phone` are the
+/// operation's own (a delivery address, a new phone) when it has them, otherwise the
+/// customer's. Opened for the decision's consortium lookup only (never shown, logged or
+/// stored in clear; the decision keeps them sealed), so, as [`date_of_birth`], not a read in
+/// clear. None for an id that names no Tally customer or an erased one. A seal that does not
+/// open (its key no longer configured) leaves its value out with an error log line: the
+/// decision still looks the device up, rather than refusing the operation.
+pub async fn contact_identifiers(
+    database: &Database,
+    privacy: &Privacy,
+    id: &str,
+    address: Option<&str>,
+    phone: Option<&str>,
+) -> Result<EventIdentifiers, StoreError> {
+    let given = || EventIdentifiers::from_raw(None, address, phone);
+    if id.parse::<Uuid>().is_err() {
+        return Ok(given());
+    }
+    let Some(stored) = database.customer(id).await? else {
+        return Ok(given());
+    };
+    if stored.is_erased() {
+        return Ok(given());
+    }
+    let open = |field: &str, value: &str| match privacy
+        .cipher
+        .decrypt(&sealed_field(field, &stored.id), value)
+    {
+        Ok(secret) => Some(secret.expose().clone()),
+        Err(error) => {
+            tracing::error!(customer = %stored.id, field, %error, "a customer's field does not open: left out of the consortium lookup");
+            None
+        }
+    };
+    let kept_phone = match phone {
+        Some(_) => None,
+        None => open("phone", &stored.phone),
+    };
+    let kept_address = match address {
+        Some(_) => None,
+        None => database
+            .customer_sealed_profile(&stored.id)
+            .await?
+            .and_then(|profile| profile.address)
+            .and_then(|sealed| open("address", &sealed)),
+    };
+    // Stored values were checked when they were set: from_raw keeps what is one of its kind.
+    Ok(EventIdentifiers::from_raw(
+        None,
+        address.or(kept_address.as_deref()),
+        phone.or(kept_phone.as_deref()),
+    ))
 }
 
 /// A customer's date of birth, opened for a rule that needs the age (credit eligibility).

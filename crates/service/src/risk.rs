@@ -45,7 +45,7 @@ use tally_risk::{
     RiskError, RuleSet, DEFAULT_RULES,
 };
 use tally_store::risk::{
-    ActivationRequestRow, AnomalyAlertRow, CaseLogRow, CaseRow, EventRow, ListEntryRow, RiskStore,
+    ActivationRequestRow, ConsortiumIdentifierRow, DecisionRows, EventRow, ListEntryRow, RiskStore,
 };
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
@@ -83,11 +83,10 @@ pub struct RiskService {
 /// Whether a queued decision is on disk: `None` while it waits, then the outcome.
 pub type StoreOutcome = Option<Result<(), String>>;
 
-/// A decision waiting to be stored, with the case it opens, and who waits for it.
+/// A decision waiting to be stored, with the case it opens, the alerts it raises and the
+/// identifiers it keeps, and who waits for it.
 pub struct PendingDecision {
-    pub event: EventRow,
-    pub case: Option<(CaseRow, CaseLogRow)>,
-    pub alerts: Vec<AnomalyAlertRow>,
+    pub rows: DecisionRows,
     pub stored: watch::Sender<StoreOutcome>,
 }
 
@@ -97,9 +96,9 @@ pub struct PendingDecision {
 pub struct InFlight {
     /// The event as stored (`Event::to_json`), to tell a retry from a reused id.
     pub body: String,
-    pub event: EventRow,
-    pub case: Option<(CaseRow, CaseLogRow)>,
-    pub alerts: Vec<AnomalyAlertRow>,
+    /// What is stored, in one transaction: the event and its decision, the case, the
+    /// alerts, the identifiers kept for the consortium.
+    pub rows: DecisionRows,
     pub stored: watch::Receiver<StoreOutcome>,
 }
 
@@ -152,7 +151,7 @@ async fn store_decisions(store: RiskStore, mut receiver: mpsc::Receiver<PendingD
         let mut items = Vec::with_capacity(batch.len());
         let mut waiting = Vec::with_capacity(batch.len());
         for pending in batch {
-            items.push((pending.event, pending.case, pending.alerts));
+            items.push(pending.rows);
             waiting.push(pending.stored);
         }
         let result = store.insert_events(&items).await.map_err(|error| {
@@ -484,9 +483,15 @@ impl RiskService {
                 .in_flight
                 .values()
                 .filter(|waiting| {
-                    !stored.contains(&waiting.event.sequence) && waiting.event.at >= micros(since)
+                    !stored.contains(&waiting.rows.event.sequence)
+                        && waiting.rows.event.at >= micros(since)
                 })
-                .map(|waiting| (waiting.event.sequence, waiting.event.body.as_str())),
+                .map(|waiting| {
+                    (
+                        waiting.rows.event.sequence,
+                        waiting.rows.event.body.as_str(),
+                    )
+                }),
         );
         bodies.sort_unstable_by_key(|(sequence, _)| *sequence);
         let mut history = Vec::with_capacity(bodies.len());
@@ -503,18 +508,11 @@ impl RiskService {
     /// returns what tells when it is on disk.
     pub async fn queue(
         &self,
-        event: EventRow,
-        case: Option<(CaseRow, CaseLogRow)>,
-        alerts: Vec<AnomalyAlertRow>,
+        rows: DecisionRows,
     ) -> Result<watch::Receiver<StoreOutcome>, RiskServiceError> {
         let (stored, on_disk) = watch::channel(None);
         self.decisions
-            .send(PendingDecision {
-                event,
-                case,
-                alerts,
-                stored,
-            })
+            .send(PendingDecision { rows, stored })
             .await
             .map_err(|_| RiskServiceError::Stopped)?;
         Ok(on_disk)
@@ -556,29 +554,10 @@ impl RiskService {
 
     /// As [`RiskService::decide`], for an event that came with identifiers another member
     /// of the consortium log can match (its card number, delivery address, receiving
-    /// phone): they are looked up with the device, and once the decision is stored they are
-    /// kept sealed for a publication if the case is confirmed (again on a retry: kept once).
+    /// phone): they are looked up with the device, and kept sealed for a publication if the
+    /// case is confirmed, in the transaction that stores the decision (a decision is never
+    /// stored without them, nor they without it; a retry keeps nothing twice).
     pub async fn decide_with_identifiers(
-        &self,
-        event: &Event,
-        identifiers: &EventIdentifiers,
-    ) -> Result<Decided, RiskRequestError> {
-        let decided = self.decide_looking_up(event, identifiers).await?;
-        if let Some(member) = &self.consortium {
-            if !identifiers.is_empty() {
-                let rows = member.keep(event, identifiers).map_err(|error| {
-                    RiskServiceError::Inconsistent(format!("sealing identifiers: {error}"))
-                })?;
-                self.store
-                    .insert_consortium_identifiers(&rows)
-                    .await
-                    .map_err(RiskServiceError::from)?;
-            }
-        }
-        Ok(decided)
-    }
-
-    async fn decide_looking_up(
         &self,
         event: &Event,
         identifiers: &EventIdentifiers,
@@ -591,6 +570,15 @@ impl RiskService {
                 latest_allowed,
             });
         }
+        // Sealed before the engine's lock is taken: encryption is no work for under it.
+        let kept: Vec<ConsortiumIdentifierRow> = match &self.consortium {
+            Some(member) if !identifiers.is_empty() => {
+                member.keep(event, identifiers).map_err(|error| {
+                    RiskServiceError::Inconsistent(format!("sealing identifiers: {error}"))
+                })?
+            }
+            _ => Vec::new(),
+        };
         // The consortium's records about the event's device, waited for at most the
         // member's lookup timeout and outside the engine's lock; what the lookup learnt (a
         // hit, none, a timeout, a spent quota) goes on the decision.
@@ -620,18 +608,16 @@ impl RiskService {
             }
             let failed = matches!(*in_flight.stored.borrow(), Some(Err(_)));
             if failed {
-                in_flight.stored = self
-                    .queue(
-                        in_flight.event.clone(),
-                        in_flight.case.clone(),
-                        in_flight.alerts.clone(),
-                    )
-                    .await?;
+                in_flight.stored = self.queue(in_flight.rows.clone()).await?;
             }
             let mut on_disk = in_flight.stored.clone();
-            let sequence = in_flight.event.sequence;
-            let decision_json = in_flight.event.decision.clone();
-            let case_id = in_flight.case.as_ref().map(|(case, _)| case.id.clone());
+            let sequence = in_flight.rows.event.sequence;
+            let decision_json = in_flight.rows.event.decision.clone();
+            let case_id = in_flight
+                .rows
+                .case
+                .as_ref()
+                .map(|(case, _)| case.id.clone());
             drop(state);
             wait_on_disk(&mut on_disk).await?;
             return decided(sequence, &decision_json, case_id);
@@ -694,17 +680,19 @@ impl RiskService {
         });
         let case_id = case.as_ref().map(|(case, _)| case.id.clone());
         let alerts = self.anomaly_alerts.raised(event, &decision.reasons, now);
-        let mut on_disk = self
-            .queue(row.clone(), case.clone(), alerts.clone())
-            .await?;
+        let rows = DecisionRows {
+            event: row,
+            case,
+            alerts,
+            identifiers: kept,
+        };
+        let mut on_disk = self.queue(rows.clone()).await?;
         state.next_sequence += 1;
         if state.remember(
             event.id.clone(),
             InFlight {
                 body: body_json,
-                event: row,
-                case,
-                alerts,
+                rows,
                 stored: on_disk.clone(),
             },
         ) {
@@ -907,6 +895,7 @@ mod tests {
     use super::*;
     use tally_core::{Amount, Currency};
     use tally_risk::EventKind;
+    use tally_store::risk::AnomalyAlertRow;
 
     /// An alert is raised for each anomaly reason of a customer's event, dated on the credit
     /// service's business date, and for nothing else.

@@ -8,9 +8,32 @@ use crate::credit::on_pool;
 use crate::database::Database;
 use crate::error::StoreError;
 
+/// Keeps one identifier of a risk event for the consortium on `$executor` (a pool or a
+/// transaction); one kept already for the event and kind stays (a retry keeps it once).
+macro_rules! insert_identifier {
+    ($executor:expr, $row:expr) => {{
+        let row: &ConsortiumIdentifierRow = $row;
+        sqlx::query(
+            "INSERT INTO consortium_identifiers (event_id, customer, at, kind, fingerprint, \
+             sealed, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (event_id, kind) DO NOTHING",
+        )
+        .bind(&row.event_id)
+        .bind(&row.customer)
+        .bind(row.at)
+        .bind(&row.kind)
+        .bind(&row.fingerprint)
+        .bind(&row.sealed)
+        .bind(row.expires_at)
+        .execute($executor)
+        .await?;
+    }};
+}
+
 pub mod cases;
 pub mod claims;
 pub mod identifiers;
+pub mod member_checkpoints;
 pub mod publications;
 
 pub use cases::{CaseLogRow, CaseQueue, CaseRow};
@@ -37,12 +60,27 @@ pub struct AnomalyAlertRow {
     pub created_at: i64,
 }
 
-/// A decision to store: the event row, the case it opens, the alerts it raises.
-pub type DecisionRows = (
-    EventRow,
-    Option<(CaseRow, CaseLogRow)>,
-    Vec<AnomalyAlertRow>,
-);
+/// A decision to store: the event row, the case it opens, the alerts it raises and the
+/// identifiers of the event kept for the consortium, all in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionRows {
+    pub event: EventRow,
+    pub case: Option<(CaseRow, CaseLogRow)>,
+    pub alerts: Vec<AnomalyAlertRow>,
+    pub identifiers: Vec<ConsortiumIdentifierRow>,
+}
+
+impl DecisionRows {
+    /// A decision alone: no case, no alert, no identifier kept.
+    pub fn event(event: EventRow) -> Self {
+        DecisionRows {
+            event,
+            case: None,
+            alerts: Vec::new(),
+            identifiers: Vec::new(),
+        }
+    }
+}
 
 /// A stored event with the decision made on it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -456,12 +494,14 @@ impl RiskStore {
         })
     }
 
-    /// Stores events with their decisions, and the cases they open, in one transaction.
+    /// Stores events with their decisions, the cases they open, the alerts they raise and
+    /// their identifiers kept for the consortium, in one transaction: a decision is never on
+    /// disk without its identifiers, nor its identifiers without it.
     pub async fn insert_events(&self, items: &[DecisionRows]) -> Result<(), StoreError> {
         let _turn = self.database.write_turn().await;
         on_pool!(&self.database, pool => {
             let mut transaction = pool.begin().await?;
-            for (event, case, alerts) in items {
+            for DecisionRows { event, case, alerts, identifiers } in items {
                 sqlx::query(
                     "INSERT INTO risk_events (sequence, event_id, customer, at, body, action, version, \
                      decision, decided_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -482,6 +522,9 @@ impl RiskStore {
                 }
                 for alert in alerts {
                     insert_alert!(&mut *transaction, alert);
+                }
+                for row in identifiers {
+                    insert_identifier!(&mut *transaction, row);
                 }
             }
             transaction.commit().await?;

@@ -81,7 +81,7 @@ impl RiskContext {
     responses(
         (status = 200, description = "Stored: `{sequence, decision, case_id}`, the decision with its action, reasons and features; `case_id` when the action opened a case. A retry of the same event (same id, same body) answers the stored decision and changes nothing", body = RiskDecisionBody),
         (status = 400, description = "Malformed JSON (`malformed_json`)", body = ErrorBody),
-        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount, blank address (`risk_invalid_event`); dated more than 5 minutes after the service clock (`risk_event_in_future`); a customer that is a phone number (`risk_customer_is_phone_number`). Nothing is stored or counted", body = ErrorBody),
+        (status = 422, description = "Invalid event: unknown kind, missing or malformed field, no amount, negative amount, blank address (`risk_invalid_event`); a `card` written as a card number (digits, spaces, dashes) that is none: 12 to 19 digits with a valid check digit (`invalid_card_number`); a `phone` that is not a phone number (`invalid_phone`); dated more than 5 minutes after the service clock (`risk_event_in_future`); a customer that is a phone number (`risk_customer_is_phone_number`). Nothing is stored or counted", body = ErrorBody),
         (status = 409, description = "The event id was already decided for a different event (`risk_event_id_reused`); nothing changed. The same event again answers the stored decision", body = ErrorBody),
         (status = 503, description = "The decision could not be stored (`storage_unavailable`); it was counted in the velocity features once, and a retry with the same event id stores it. An event with a card or an address while no personal-data keys are configured (`privacy_keys_not_configured`): nothing is stored", body = ErrorBody),
     ),
@@ -110,13 +110,16 @@ pub async fn decide(
     let mut event: Event = serde_json::from_value(body)
         .map_err(|error| ApiError::unprocessable("risk_invalid_event", error.to_string()))?;
     // What another member of the consortium log can match, taken while the card number,
-    // address and phone are in hand.
+    // address and phone are in hand; a malformed card number or phone is refused whether
+    // or not Tally is a member, so that an event means the same everywhere.
+    let identifiers = EventIdentifiers::parse(
+        event.card.as_deref(),
+        event.address.as_deref(),
+        phone.as_deref(),
+    )
+    .map_err(|error| ApiError::unprocessable(error.code(), error.to_string()))?;
     let identifiers = if context.risk.consortium.is_some() {
-        EventIdentifiers::from_raw(
-            event.card.as_deref(),
-            event.address.as_deref(),
-            phone.as_deref(),
-        )
+        identifiers
     } else {
         EventIdentifiers::default()
     };

@@ -21,8 +21,10 @@
 //!   member's signed request and the records' count, and each record's entry must be a
 //!   publication of the same blinded identifier saying what the answer says. An answer
 //!   that fails any check is `unavailable` (the decision goes on without the hit), logged
-//!   as an error and counted (`tally_consortium_member_unverified_answers_total`). Not
-//!   checked: that the answer lists every live record (that needs the whole log replayed).
+//!   as an error and counted (`tally_consortium_member_unverified_answers_total`). The last
+//!   checkpoint verified is stored and loaded at start ([`MemberClient::resumed`]), so a
+//!   restart does not trust the first one it sees again. Not checked: that the answer
+//!   lists every live record (that needs the whole log replayed).
 //! - **Identifiers other members can match**: the device, and card numbers, delivery
 //!   addresses and receiving phones in the consortium's normalised form
 //!   ([`EventIdentifiers`]), taken where the event enters Tally, when the value is in hand.
@@ -48,7 +50,8 @@ use serde_json::{json, Value};
 use tally_consortium::{
     decode_entry_range, leaf_hash, normalise, open_checkpoint, verify_inclusion, Action,
     Checkpoint, Entry, EntryBody, Hash, IdentifierKind, IdentifierOpening, LogFollower,
-    NormalisedIdentifier, RiskType, SignedRequest, SignerKey, UnixSeconds, VerifierKey,
+    NormalisedIdentifier, Observation, RiskType, SignedRequest, SignerKey, UnixSeconds,
+    VerifierKey,
 };
 use tally_core::Clock;
 use tally_privacy::Privacy;
@@ -273,6 +276,9 @@ pub struct MemberClient {
     /// The keys that seal identifiers kept for publication; without them only devices are
     /// kept and published.
     privacy: Option<Arc<Privacy>>,
+    /// Where each checkpoint verified is stored, to go on from it after a restart
+    /// ([`MemberClient::resumed`]); `None`: kept in memory only.
+    checkpoints: Option<RiskStore>,
 }
 
 impl std::fmt::Debug for MemberClient {
@@ -333,7 +339,40 @@ impl MemberClient {
             sequence: Mutex::new(None),
             cache: StdMutex::new(LookupCache::default()),
             privacy: None,
+            checkpoints: None,
         })
+    }
+
+    /// The client going on from the last checkpoint it verified of this log (stored in
+    /// `store` by the operator's key), and storing each one it verifies from now on: a
+    /// restarted member refuses a checkpoint older than that one, or of another history,
+    /// as the running one did. A stored checkpoint the configured `log_key` does not open
+    /// (the operator's key was changed in the configuration) is not trusted: the member
+    /// starts from the first checkpoint it sees, with a warning.
+    pub async fn resumed(mut self, store: RiskStore) -> Result<Self, tally_store::StoreError> {
+        let log_key = self.settings.log_key.to_string();
+        if let Some(text) = store.verified_checkpoint(&log_key).await? {
+            let follower = self.follower.get_mut();
+            match follower.observe(&text, &[]) {
+                Ok(_) => {
+                    if let Some(checkpoint) = follower.latest() {
+                        tracing::info!(
+                            size = checkpoint.size,
+                            "consortium member going on from its last verified checkpoint"
+                        );
+                    }
+                }
+                Err(error) => {
+                    let reason = match error {
+                        Ok(fork) => fork.reason,
+                        Err(error) => error.to_string(),
+                    };
+                    tracing::warn!(%reason, "the stored consortium checkpoint does not open with the configured log key; starting from the log's current one");
+                }
+            }
+        }
+        self.checkpoints = Some(store);
+        Ok(self)
     }
 
     /// The client with the privacy keys that seal the identifiers it keeps for publication.
@@ -764,6 +803,33 @@ mod tests {
         assert!(none.is_empty(), "{none:?}");
         let bad_digit = EventIdentifiers::from_raw(Some("4111 1111 1111 1112"), None, None);
         assert!(bad_digit.is_empty());
+    }
+
+    #[test]
+    fn where_an_event_enters_a_malformed_card_number_or_phone_is_refused() {
+        let taken = EventIdentifiers::parse(
+            Some("4111-1111-1111-1111"),
+            Some("88 Jianguo Road"),
+            Some("+86 138 0013 8000"),
+        )
+        .unwrap();
+        assert_eq!(taken.card.as_ref().unwrap().expose(), "4111111111111111");
+        assert_eq!(taken.phone.as_ref().unwrap().expose(), "+8613800138000");
+        // Written as a card number and not one: a wrong check digit, too few digits.
+        for card in ["4111 1111 1111 1112", "4111", "  1234-5678 "] {
+            let refused = EventIdentifiers::parse(Some(card), None, None).unwrap_err();
+            assert_eq!(refused.code(), "invalid_card_number", "{card}");
+        }
+        for phone in ["12", "phone", "+86 23800138000", ""] {
+            let refused = EventIdentifiers::parse(None, None, Some(phone)).unwrap_err();
+            assert_eq!(refused.code(), "invalid_phone", "{phone}");
+            // The refusal names no personal value.
+            assert!(!refused.to_string().contains("23800138000"), "{refused}");
+        }
+        // A lender's token is no card number: taken as it is, not looked up. An address too
+        // short for the consortium is left to the engine's fingerprint.
+        let token = EventIdentifiers::parse(Some("tok_4111"), Some("B2"), None).unwrap();
+        assert!(token.is_empty(), "{token:?}");
     }
 
     fn key() -> CacheKey {

@@ -169,6 +169,9 @@ impl RiskGate {
             .unwrap_or_else(|| format!("credit-account:{}", request.account));
         let mut event = Event::new(id, EventKind::CreditAuthorization, now, customer);
         self.describe(&mut event, &request.subject)?;
+        let identifiers = self
+            .contact(&event.customer, &request.subject, None)
+            .await?;
         event.amount = Some(request.amount);
         let operation = HeldAuthorization {
             account: request.account,
@@ -184,6 +187,7 @@ impl RiskGate {
                 request_hash: request.request_hash,
                 operation: json!(operation),
                 caller: request.caller,
+                identifiers,
             })
             .await?;
         match passage {
@@ -384,6 +388,7 @@ impl RiskGate {
             decided.customer_id.clone(),
         );
         self.describe(&mut event, subject)?;
+        let identifiers = self.contact(&event.customer, subject, None).await?;
         let operation = HeldActivation {
             customer_id: decided.customer_id.clone(),
             limit: account.limit,
@@ -400,6 +405,7 @@ impl RiskGate {
                 request_hash: application.request_hash,
                 operation: json!(operation),
                 caller,
+                identifiers,
             })
             .await?;
         match passage {

@@ -28,8 +28,10 @@ pub mod payout;
 pub mod profile;
 
 use crate::caller::Caller;
+use crate::consortium::member_client::EventIdentifiers;
 use crate::credit::decision::CreditService;
 use crate::credit::operations::OperationError;
+use crate::customers::contact_identifiers;
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::payouts::PayoutServiceError;
@@ -164,6 +166,8 @@ pub(crate) struct Guarded<'a> {
     pub request_hash: &'a str,
     pub operation: Value,
     pub caller: &'a Caller,
+    /// What the decision looks up in the consortium log besides the device.
+    pub identifiers: EventIdentifiers,
 }
 
 /// The risk engine in front of credit and customer operations.
@@ -253,6 +257,29 @@ impl RiskGate {
         Ok(())
     }
 
+    /// What a decision on an event about `customer` looks up in the consortium log besides
+    /// the device, when Tally is a member: the operation's delivery address (`subject`) or
+    /// else the customer's, and `phone` (a new phone) or else the customer's
+    /// ([`contact_identifiers`]). Nothing without a consortium log or personal-data keys.
+    pub(crate) async fn contact(
+        &self,
+        customer: &str,
+        subject: &Subject,
+        phone: Option<&str>,
+    ) -> Result<EventIdentifiers, GateError> {
+        match (&self.risk.consortium, self.privacy.as_deref()) {
+            (Some(_), Some(privacy)) => Ok(contact_identifiers(
+                &self.database,
+                privacy,
+                customer,
+                subject.address.as_deref(),
+                phone,
+            )
+            .await?),
+            _ => Ok(EventIdentifiers::default()),
+        }
+    }
+
     /// Refuses a customer id that names no Tally customer.
     pub async fn check_customer(&self, customer: &str) -> Result<(), GateError> {
         if self.database.customer_exists(customer).await? {
@@ -268,7 +295,7 @@ impl RiskGate {
         if let Some(held) = self.database.held_operation(&guarded.event.id).await? {
             return self.as_it_stands(held, guarded.request_hash);
         }
-        let verdict = self.decide(&guarded.event).await?;
+        let verdict = self.decide(&guarded.event, &guarded.identifiers).await?;
         match verdict.action.as_str() {
             "reject" => Err(GateError::Rejected {
                 event_id: verdict.event_id,
@@ -299,12 +326,19 @@ impl RiskGate {
 
     /// The engine's decision on `event`. An event stored under its id before (a retry after
     /// a crash) is decided as stored, so the retry gets the first decision, counted once.
-    async fn decide(&self, event: &Event) -> Result<Verdict, GateError> {
+    async fn decide(
+        &self,
+        event: &Event,
+        identifiers: &EventIdentifiers,
+    ) -> Result<Verdict, GateError> {
         let event = match self.risk.store.event_by_id(&event.id).await? {
             Some(row) => Event::from_json(&row.body).map_err(RiskRequestError::Refused)?,
             None => event.clone(),
         };
-        let decided = self.risk.decide(&event).await?;
+        let decided = self
+            .risk
+            .decide_with_identifiers(&event, identifiers)
+            .await?;
         let action = decided.decision["action"]
             .as_str()
             .unwrap_or("approve")
@@ -333,7 +367,9 @@ impl RiskGate {
             return Ok(None);
         };
         let event = Event::from_json(&row.body).map_err(RiskRequestError::Refused)?;
-        Ok(Some(self.decide(&event).await?))
+        Ok(Some(
+            self.decide(&event, &EventIdentifiers::default()).await?,
+        ))
     }
 
     /// Stores the operation as held by `verdict` (step-up: with a new code, sent once the

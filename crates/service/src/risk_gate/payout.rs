@@ -21,6 +21,7 @@
 
 use super::{event_id, GateError, Guarded, Passage, RiskGate, Subject};
 use crate::caller::Caller;
+use crate::consortium::member_client::EventIdentifiers;
 use crate::payments::checkout::PaymentService;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::payouts::{
@@ -162,6 +163,9 @@ impl RiskGate {
             format!("merchant:{}", request.payout.merchant),
         );
         self.describe(&mut event, &request.subject)?;
+        let identifiers = self
+            .contact(&event.customer, &request.subject, None)
+            .await?;
         event.merchant = Some(request.payout.merchant.clone());
         event.amount = Some(request.payout.amount);
         let operation = HeldPayout {
@@ -176,6 +180,7 @@ impl RiskGate {
                 request_hash: &hash,
                 operation: json!(operation),
                 caller: request.caller,
+                identifiers,
             })
             .await?;
         match passage {
@@ -218,6 +223,9 @@ impl RiskGate {
             .await?;
         let mut event = Event::new(id, EventKind::Payout, now, request.customer);
         self.describe(&mut event, &request.subject)?;
+        let identifiers = self
+            .contact(request.customer, &request.subject, None)
+            .await?;
         event.card = card;
         event.amount = Some(request.amount);
         let operation = HeldWithdrawal {
@@ -233,6 +241,7 @@ impl RiskGate {
                 request_hash: &hash,
                 operation: json!(operation),
                 caller: request.caller,
+                identifiers,
             })
             .await?;
         match passage {
@@ -313,7 +322,8 @@ impl RiskGate {
             );
             event.merchant = Some(payout.merchant.clone());
             event.amount = Some(payout.amount);
-            let verdict = self.decide(&event).await?;
+            // A merchant's payout has no delivery or phone to look up: the device only.
+            let verdict = self.decide(&event, &EventIdentifiers::default()).await?;
             if verdict.action == "reject" {
                 return Err(GateError::Rejected {
                     event_id: verdict.event_id,
@@ -344,6 +354,7 @@ impl RiskGate {
                         request_hash: &hash,
                         operation: json!(operation),
                         caller,
+                        identifiers: EventIdentifiers::default(),
                     },
                     &verdict,
                 )
@@ -425,6 +436,7 @@ impl RiskGate {
                     request_hash: &hash,
                     operation: json!(operation),
                     caller: &caller,
+                    identifiers: EventIdentifiers::default(),
                 })
                 .await;
             match passage {

@@ -12,6 +12,7 @@
 
 use super::{event_id, GateError, Guarded, Passage, RiskGate, Subject};
 use crate::caller::Caller;
+use crate::consortium::member_client::EventIdentifiers;
 use crate::customers::sealed_field;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -172,13 +173,24 @@ impl RiskGate {
         );
         self.describe(&mut event, &request.subject)?;
         event.profile_field = Some(field);
+        // The consortium looks up the new value too: a thief's phone, address or card.
+        let mut subject = request.subject.clone();
+        let mut new_phone = None;
+        let mut new_card = None;
         match &request.value {
-            NewValue::Address(_) => event.address = Some(self.address_fingerprint(&value)?),
+            NewValue::Address(_) => {
+                event.address = Some(self.address_fingerprint(&value)?);
+                subject.address = Some(value.clone());
+            }
             NewValue::BankCard(_) => {
                 event.card = Some(privacy.card_fingerprint(&value));
+                new_card = Some(value.as_str());
             }
-            NewValue::Phone(_) | NewValue::Name(_) => {}
+            NewValue::Phone(_) => new_phone = Some(value.as_str()),
+            NewValue::Name(_) => {}
         }
+        let mut identifiers = self.contact(request.customer, &subject, new_phone).await?;
+        identifiers.card = EventIdentifiers::from_raw(new_card, None, None).card;
         let sealed = privacy
             .cipher
             .encrypt(&sealed_field(field.as_str(), request.customer), &value)
@@ -200,6 +212,7 @@ impl RiskGate {
                 request_hash: &request_hash,
                 operation: json!(change),
                 caller: request.caller,
+                identifiers,
             })
             .await?;
         match passage {

@@ -30,38 +30,6 @@ const IDENTIFIER_COLUMNS: &str = "SELECT event_id, customer, at, kind, fingerpri
     expires_at FROM consortium_identifiers";
 
 impl RiskStore {
-    /// Stores an event's identifiers kept for the consortium; an identifier stored already
-    /// for the event is kept (a retried decision stores nothing twice).
-    pub async fn insert_consortium_identifiers(
-        &self,
-        rows: &[ConsortiumIdentifierRow],
-    ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        on_pool!(&self.database, pool => {
-            let mut transaction = pool.begin().await?;
-            for row in rows {
-                sqlx::query(
-                    "INSERT INTO consortium_identifiers (event_id, customer, at, kind, \
-                     fingerprint, sealed, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                     ON CONFLICT (event_id, kind) DO NOTHING",
-                )
-                .bind(&row.event_id)
-                .bind(&row.customer)
-                .bind(row.at)
-                .bind(&row.kind)
-                .bind(&row.fingerprint)
-                .bind(&row.sealed)
-                .bind(row.expires_at)
-                .execute(&mut *transaction)
-                .await?;
-            }
-            transaction.commit().await?;
-            Ok(())
-        })
-    }
-
     /// A customer's identifiers kept for the consortium, oldest event first (at most
     /// `limit`).
     pub async fn customer_consortium_identifiers(

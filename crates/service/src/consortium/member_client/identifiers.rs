@@ -60,21 +60,63 @@ impl std::fmt::Debug for EventIdentifiers {
 impl EventIdentifiers {
     /// The identifiers of an event's raw card, address and phone, each kept only when it is
     /// one of its kind: a card number with a valid check digit, an address of 4 characters
-    /// or more, a phone that normalises (Chinese mobiles without `+86` too).
+    /// or more, a phone that normalises (Chinese mobiles without `+86` too). What is not one
+    /// of its kind is left out; where the event enters, [`EventIdentifiers::parse`] refuses
+    /// a malformed card number or phone instead.
     pub fn from_raw(card: Option<&str>, address: Option<&str>, phone: Option<&str>) -> Self {
         let card = card
             .and_then(tally_privacy::fingerprint::card_number)
             .and_then(|digits| normalise(IdentifierKind::Card, &digits, None).ok());
-        let address =
-            address.and_then(|address| normalise(IdentifierKind::Address, address, None).ok());
-        let phone = phone
-            .and_then(|phone| tally_privacy::identity::normalise_phone(phone).ok())
-            .and_then(|phone| normalise(IdentifierKind::Phone, &phone, None).ok());
         EventIdentifiers {
             card,
-            address,
-            phone,
+            address: address.and_then(address_identifier),
+            phone: phone
+                .and_then(|phone| tally_privacy::identity::normalise_phone(phone).ok())
+                .and_then(|phone| normalise(IdentifierKind::Phone, &phone, None).ok()),
         }
+    }
+
+    /// The identifiers of an event as it enters Tally, refusing a card that is written as a
+    /// card number (digits, spaces and dashes only) but is none (12 to 19 digits with a
+    /// valid check digit), and a phone that is not a phone number: either would otherwise
+    /// be left out of the consortium lookup without anyone knowing. A card with any other
+    /// character is a lender's token, which no other member could match: not looked up.
+    /// An address too short for the consortium (under 4 characters once its words are
+    /// joined) is still the event's address for the engine, which fingerprints it; it is
+    /// only left out of the lookup, since so short a text names no delivery another member
+    /// could have seen.
+    pub fn parse(
+        card: Option<&str>,
+        address: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<Self, IdentifierError> {
+        let card = match card {
+            Some(raw) if written_as_card_number(raw) => {
+                let digits = tally_privacy::fingerprint::card_number(raw)
+                    .ok_or(IdentifierError::CardNumber)?;
+                Some(
+                    normalise(IdentifierKind::Card, &digits, None)
+                        .map_err(|_| IdentifierError::CardNumber)?,
+                )
+            }
+            _ => None,
+        };
+        let phone = match phone {
+            Some(raw) => {
+                let phone = tally_privacy::identity::normalise_phone(raw)
+                    .map_err(|error| IdentifierError::Phone(error.to_string()))?;
+                Some(
+                    normalise(IdentifierKind::Phone, &phone, None)
+                        .map_err(|error| IdentifierError::Phone(error.to_string()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(EventIdentifiers {
+            card,
+            address: address.and_then(address_identifier),
+            phone,
+        })
     }
 
     /// Whether there are none.
@@ -88,6 +130,49 @@ impl EventIdentifiers {
             .into_iter()
             .flatten()
     }
+}
+
+/// Why an event's card number or receiving phone was refused where it entered Tally;
+/// [`IdentifierError::code`] is its stable code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentifierError {
+    #[error(
+        "card is written as a card number (digits, spaces, dashes) but is not one: a card \
+         number has 12 to 19 digits and a valid check digit; a lender's card token has other \
+         characters too"
+    )]
+    CardNumber,
+    #[error("phone is not a phone number: {0}")]
+    Phone(String),
+}
+
+impl IdentifierError {
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdentifierError::CardNumber => "invalid_card_number",
+            IdentifierError::Phone(_) => "invalid_phone",
+        }
+    }
+}
+
+/// Whether a card value is written as a card number: digits, with spaces and dashes only.
+fn written_as_card_number(raw: &str) -> bool {
+    let mut digits = 0;
+    for character in raw.trim().chars() {
+        match character {
+            '0'..='9' => digits += 1,
+            ' ' | '-' => {}
+            _ => return false,
+        }
+    }
+    digits > 0
+}
+
+/// An address in the consortium's normalised form; `None` for one too short to be matched.
+fn address_identifier(address: &str) -> Option<NormalisedIdentifier> {
+    normalise(IdentifierKind::Address, address, None).ok()
 }
 
 /// The field name a kept identifier of `kind` is sealed under.

@@ -31,12 +31,30 @@ impl MemberClient {
             }
             _ => Vec::new(),
         };
-        follower
+        let observed = follower
             .observe(&text, &proof)
             .map_err(|error| match error {
                 Ok(fork) => MemberError::Unverified(format!("the log forked: {}", fork.reason)),
                 Err(error) => MemberError::Unverified(format!("checkpoint: {error}")),
             })?;
+        if let (Some(store), Observation::First { .. } | Observation::Advanced { .. }) =
+            (&self.checkpoints, &observed)
+        {
+            // Stored under the follower's lock, so stored checkpoints only ever grow. A
+            // failure leaves it verified in memory (this process still refuses older ones)
+            // and is logged: only a restart before the next one stored would forget it.
+            if let Err(error) = store
+                .save_verified_checkpoint(
+                    &self.settings.log_key.to_string(),
+                    &text,
+                    new.size,
+                    self.now(),
+                )
+                .await
+            {
+                tracing::error!(%error, "storing the verified consortium checkpoint failed");
+            }
+        }
         follower
             .latest()
             .cloned()

@@ -2,6 +2,8 @@
 //! and the one-time code a `step_up` decision sends to the shopper.
 
 use super::{declined, ConfirmInput, Loaded, PaymentService};
+use crate::consortium::member_client::EventIdentifiers;
+use crate::customers::contact_identifiers;
 use crate::payments::error::PaymentServiceError;
 use crate::payments::record::{Failure, PaymentRecord};
 use crate::payments::risk_control::{
@@ -49,9 +51,21 @@ impl PaymentService {
                     .map(|card| card.fingerprint);
             }
         }
-        let decided = risk.decide(&event).await.map_err(|error| {
-            PaymentServiceError::Invalid(format!("risk control: {error} ({})", error.code()))
-        })?;
+        // With a consortium log, the customer's phone and delivery address are looked up
+        // with the device (a checkout request carries neither; card numbers never enter
+        // Tally, and a card token is no identifier another member could match).
+        let identifiers = match (&risk.consortium, self.privacy.get()) {
+            (Some(_), Some(privacy)) => {
+                contact_identifiers(&self.database, privacy, &payment.customer, None, None).await?
+            }
+            _ => EventIdentifiers::default(),
+        };
+        let decided = risk
+            .decide_with_identifiers(&event, &identifiers)
+            .await
+            .map_err(|error| {
+                PaymentServiceError::Invalid(format!("risk control: {error} ({})", error.code()))
+            })?;
         let action = decided.decision["action"]
             .as_str()
             .unwrap_or("approve")
