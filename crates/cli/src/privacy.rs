@@ -81,10 +81,12 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             eprintln!(
-                "{} of {} customers re-sealed ({} values); every value is now under key {:?}",
+                "{} of {} customers re-sealed ({} values), {} free texts re-sealed; every value \
+                 is now under key {:?}",
                 report.customers_resealed,
                 report.customers,
                 report.values_resealed,
+                report.texts_resealed,
                 report.active_key
             );
         }

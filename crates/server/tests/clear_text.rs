@@ -41,6 +41,21 @@ const CASE_NOTE: &str = "Called back at 186 1234 0099, she is at 5 Fuxing Road n
 const OLD_EVENT_CARD: &str = "3782 822463 10005";
 const OLD_EVENT_ADDRESS: &str = "66 Nanjing West Road, Jing'an";
 const OLD_LISTED_CARD: &str = "6011 1111 1111 1117";
+/// Free text typed beside an operation, naming people, phones and addresses.
+const LIST_REASON: &str = "Card reported stolen by Wang Fang, ring 135 0000 1111";
+const CONTACT_NOTE: &str = "Spoke to her husband Li Lei on 136 2222 3333, pays Friday";
+const READ_REASON: &str = "Complaint from Chen Jing about her statement";
+const ERASURE_REASON: &str = "Letter from Sun Li asking to be forgotten, 9 Huaihai Road";
+const ACTIVATION_NOTE: &str = "Rollback asked by Zhou Min after a call from 150 4444 5555";
+/// A second customer, erased after her risk events were stored.
+const ERASED_NAME: &str = "孙丽";
+const ERASED_PHONE: &str = "137 0013 7000";
+const ERASED_NATIONAL_ID: &str = "110105199003071239";
+const ERASED_EVENT_CARD: &str = "4012 8888 8888 1881";
+const ERASED_EVENT_ADDRESS: &str = "3 Changle Road, Xuhui";
+const ERASED_EVENT_PHONE: &str = "158 0158 0158";
+const ERASED_DEVICE: &str = "device-of-sun-li";
+const ERASED_IP: &str = "203.0.113.77";
 
 /// Every form a clear value could be found in: as typed, trimmed of separators, digits only,
 /// normalised (E.164, lower case), upper case, and UTF-16 (little and big endian) for those.
@@ -94,11 +109,25 @@ const VALUES: &[&str] = &[
     OLD_EVENT_CARD,
     OLD_EVENT_ADDRESS,
     OLD_LISTED_CARD,
+    ERASED_NAME,
+    ERASED_PHONE,
+    ERASED_NATIONAL_ID,
+    ERASED_EVENT_CARD,
+    ERASED_EVENT_ADDRESS,
+    ERASED_EVENT_PHONE,
 ];
 
 /// Free text: sealed where stored and never logged, but an evidence package (an export for
-/// the police) carries the claim and the case's trail as written.
-const FREE_TEXT: &[&str] = &[CLAIM_TEXT, CASE_NOTE];
+/// the police) carries the claim, the case's trail and list entries' reasons as written.
+const FREE_TEXT: &[&str] = &[
+    CLAIM_TEXT,
+    CASE_NOTE,
+    LIST_REASON,
+    CONTACT_NOTE,
+    READ_REASON,
+    ERASURE_REASON,
+    ACTIVATION_NOTE,
+];
 
 /// The clear values (and the form) found in `haystack`, named by `place`.
 fn found_in(place: &str, haystack: &[u8]) -> Vec<String> {
@@ -154,6 +183,8 @@ struct Harness {
     clerk: String,
     analyst: String,
     reader: String,
+    /// admin, risk:admin and risk:read: erasures, the reads' audit log, activations.
+    admin: String,
 }
 
 support::deref_to_app!(Harness);
@@ -197,11 +228,15 @@ impl Harness {
             .key("analyst", &["risk:write", "risk:analyst", "risk:read"])
             .await;
         let reader = app.key("reader", &["pii:read"]).await;
+        let admin = app
+            .key("admin", &["admin", "risk:admin", "risk:read"])
+            .await;
         Harness {
             app,
             clerk,
             analyst,
             reader,
+            admin,
         }
     }
 
@@ -227,7 +262,7 @@ impl Harness {
                 &self.reader,
                 &format!("/v1/customers/{customer}/reveal"),
                 None,
-                json!({"reason": "ticket 42"}),
+                json!({"reason": READ_REASON}),
             )
             .await;
         assert_eq!(revealed["name"], NAME, "the reveal answers in clear");
@@ -272,13 +307,56 @@ impl Harness {
             json!({"amount": cny("40.00")}),
         )
         .await;
+        let task = self
+            .expect(
+                &self.clerk,
+                "/v1/credit/tasks",
+                None,
+                json!({"account_id": account, "kind": "callback", "reason": "asked to be called",
+                       "amount": cny("0.00"), "priority": 2}),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        let contact = self
+            .expect(
+                &self.clerk,
+                &format!("/v1/credit/tasks/{task}/contacts"),
+                None,
+                json!({"outcome": "reached", "note": CONTACT_NOTE}),
+            )
+            .await;
+        assert_eq!(contact["note"], CONTACT_NOTE, "{contact}");
+        let (status, contacts) = self
+            .call(
+                "GET",
+                &format!("/v1/credit/tasks/{task}/contacts"),
+                &self.clerk,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{contacts}");
+        assert_eq!(contacts["contacts"][0]["note"], CONTACT_NOTE, "{contacts}");
         self.expect(
             &self.analyst,
             "/v1/risk/lists",
             None,
-            json!({"kind": "block", "field": "card", "value": BLOCKED_CARD, "reason": "reported stolen"}),
+            json!({"kind": "block", "field": "card", "value": BLOCKED_CARD, "reason": LIST_REASON}),
         )
         .await;
+        let (status, lists) = self
+            .call("GET", "/v1/risk/lists", &self.analyst, None, None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{lists}");
+        assert!(
+            lists["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|entry| entry["reason"] == LIST_REASON),
+            "the reason is read as written: {lists}"
+        );
         for (id, card) in [("e-1", EVENT_CARD), ("e-2", BLOCKED_CARD)] {
             let decided = self
                 .expect(
@@ -292,8 +370,13 @@ impl Harness {
                 )
                 .await;
             if card == BLOCKED_CARD {
-                // The card listed in clear is matched by its fingerprint.
+                // The card listed in clear is matched by its fingerprint, and the hit answers
+                // the entry's reason as written.
                 assert_eq!(decided["decision"]["action"], "reject", "{decided}");
+                assert_eq!(
+                    decided["decision"]["list_hits"][0]["reason"], LIST_REASON,
+                    "{decided}"
+                );
             }
         }
         self.expect(
@@ -349,6 +432,52 @@ impl Harness {
             )
             .await;
         assert_eq!(revealed["name"], NEW_NAME, "the new name is read in clear");
+        let (status, reads) = self
+            .call(
+                "GET",
+                &format!("/v1/customers/{customer}/pii-reads"),
+                &self.admin,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reads}");
+        let reasons: Vec<&str> = reads["reads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|read| read["reason"].as_str().unwrap())
+            .collect();
+        assert!(reasons.contains(&READ_REASON), "{reads}");
+        assert!(
+            reasons
+                .iter()
+                .any(|reason| reason.starts_with("credit decision")),
+            "the opening's read of the date of birth: {reads}"
+        );
+        let request = self
+            .expect(
+                &self.admin,
+                "/v1/risk/rule-sets/1/activation-requests",
+                None,
+                json!({"note": ACTIVATION_NOTE}),
+            )
+            .await;
+        assert_eq!(request["request"]["note"], ACTIVATION_NOTE, "{request}");
+        let (status, requests) = self
+            .call(
+                "GET",
+                "/v1/risk/activation-requests",
+                &self.admin,
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{requests}");
+        assert_eq!(
+            requests["requests"][0]["note"], ACTIVATION_NOTE,
+            "{requests}"
+        );
         let (status, evidence) = self
             .call(
                 "GET",
@@ -370,6 +499,82 @@ impl Harness {
                 .is_some_and(|cards| !cards.is_empty()),
             "{evidence}"
         );
+    }
+
+    /// A second customer whose two risk events carry a device, an IP address, a location, a
+    /// card number, a delivery address and a receiving phone (kept sealed in
+    /// `consortium_identifiers`): her id, with her events' decisions as stored.
+    async fn customer_with_events(&self) -> (String, Vec<String>) {
+        let customer = self
+            .expect(
+                &self.clerk,
+                "/v1/customers",
+                Some("customer-2"),
+                json!({"name": ERASED_NAME, "phone": ERASED_PHONE,
+                       "national_id": ERASED_NATIONAL_ID}),
+            )
+            .await;
+        let customer = customer["id"].as_str().unwrap().to_string();
+        for id in ["sun-1", "sun-2"] {
+            self.expect(
+                &self.analyst,
+                "/v1/risk/decisions",
+                None,
+                json!({"id": id, "kind": "transaction", "at": "2026-05-01T09:00:00Z",
+                       "customer": customer, "device": ERASED_DEVICE, "ip": ERASED_IP,
+                       "geo": {"lat": 31.2, "lon": 121.4}, "merchant": "merchant-7",
+                       "card": ERASED_EVENT_CARD, "address": ERASED_EVENT_ADDRESS,
+                       "phone": ERASED_EVENT_PHONE, "amount": cny("52.00")}),
+            )
+            .await;
+        }
+        let decisions = self
+            .rows(&format!(
+                "SELECT decision FROM risk_events WHERE customer = '{customer}' ORDER BY sequence"
+            ))
+            .await;
+        assert_eq!(decisions.len(), 2);
+        (customer, decisions)
+    }
+
+    /// Erases customer `id` for [`ERASURE_REASON`]; the answer reads the reason as written.
+    async fn erase(&self, id: &str) -> Value {
+        let erased = self
+            .expect(
+                &self.admin,
+                &format!("/v1/customers/{id}/erasure"),
+                None,
+                json!({"reason": ERASURE_REASON}),
+            )
+            .await;
+        assert_eq!(erased["reason"], ERASURE_REASON, "{erased}");
+        erased
+    }
+
+    /// The first column of every row `sql` selects, as text.
+    async fn rows(&self, sql: &str) -> Vec<String> {
+        let sql = sql.to_string();
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_as::<_, (String,)>(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(text,)| text)
+        .collect::<Vec<_>>())
+    }
+
+    /// How many `consortium_identifiers` rows customer `id` has.
+    async fn kept_identifiers(&self, id: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM consortium_identifiers WHERE customer = '{id}'");
+        tally_store::with_pool!(&self.database, |pool| sqlx::query_as::<_, (i64,)>(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+        .0)
     }
 
     /// A risk event and a list entry as stored before cards and addresses were
@@ -474,10 +679,14 @@ impl Harness {
 tally_store::on_both_backends!(
     setup = Harness::new;
     no_personal_value_is_stored_or_logged_in_clear,
+    an_erased_customers_risk_events_and_consortium_identifiers_keep_no_personal_data,
+    tally_privacy_reseal_seals_every_free_text_again,
 );
 
 async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
     harness.write_a_day().await;
+    let (erased, _) = harness.customer_with_events().await;
+    harness.erase(&erased).await;
     harness.backfill_old_rows().await;
     let stored = harness.dump().await;
     assert!(stored.len() > 10_000, "the dump holds the day's rows");
@@ -487,7 +696,7 @@ async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
     assert!(found.is_empty(), "{found:#?}");
     // Searched where they are kept: both events' card, address and phone, and the
     // customers' phones and delivery addresses the day's gated operations and payments
-    // looked up in the consortium (ten more).
+    // looked up in the consortium; the erased customer's are gone.
     let kept = tally_store::with_pool!(&harness.database, |pool| sqlx::query_as::<_, (i64,)>(
         "SELECT COUNT(*) FROM consortium_identifiers"
     )
@@ -521,4 +730,156 @@ async fn no_personal_value_is_stored_or_logged_in_clear(harness: Harness) {
             .any(|line| line.starts_with(&format!("{EVENT_CARD:?}"))),
         "{found:#?}"
     );
+}
+
+async fn an_erased_customers_risk_events_and_consortium_identifiers_keep_no_personal_data(
+    harness: Harness,
+) {
+    let (customer, decisions) = harness.customer_with_events().await;
+    // Another person's event, which the erasure leaves alone.
+    harness
+        .expect(
+            &harness.analyst,
+            "/v1/risk/decisions",
+            None,
+            json!({"id": "other-1", "kind": "login", "at": "2026-05-01T09:00:00Z",
+                   "customer": "lender-customer-7", "device": "device-of-another",
+                   "ip": "198.51.100.9", "card": EVENT_CARD, "address": EVENT_ADDRESS,
+                   "phone": EVENT_PHONE}),
+        )
+        .await;
+    assert_eq!(harness.kept_identifiers(&customer).await, 6);
+    assert_eq!(harness.kept_identifiers("lender-customer-7").await, 3);
+    let bodies_of = |customer: &str| {
+        format!("SELECT body FROM risk_events WHERE customer = '{customer}' ORDER BY sequence")
+    };
+    for body in harness.rows(&bodies_of(&customer)).await {
+        assert!(body.contains(ERASED_DEVICE), "{body}");
+    }
+
+    let erased = harness.erase(&customer).await;
+    assert_eq!(erased["erased_now"], true, "{erased}");
+
+    // Her events keep what happened, when, how much and where it was bought, and the decision
+    // as it was made; nothing that tells who she is or where.
+    let bodies = harness.rows(&bodies_of(&customer)).await;
+    assert_eq!(bodies.len(), 2);
+    for (body, id) in bodies.iter().zip(["sun-1", "sun-2"]) {
+        let event: Value = serde_json::from_str(body).unwrap();
+        for field in ["device", "ip", "card", "address", "geo"] {
+            assert!(event.get(field).is_none(), "{field} kept: {body}");
+        }
+        assert_eq!(event["id"], id, "{body}");
+        assert_eq!(event["kind"], "transaction", "{body}");
+        assert_eq!(event["customer"], customer.as_str(), "{body}");
+        assert_eq!(event["merchant"], "merchant-7", "{body}");
+        assert!(event.get("amount").is_some(), "{body}");
+        assert!(event.get("at").is_some(), "{body}");
+    }
+    let after = harness
+        .rows(&format!(
+            "SELECT decision FROM risk_events WHERE customer = '{customer}' ORDER BY sequence"
+        ))
+        .await;
+    assert_eq!(after, decisions, "the fraud record's decisions stay");
+    // The identifiers kept for a publication are gone; another person's stay.
+    assert_eq!(harness.kept_identifiers(&customer).await, 0);
+    assert_eq!(harness.kept_identifiers("lender-customer-7").await, 3);
+    let other = harness.rows(&bodies_of("lender-customer-7")).await;
+    assert_eq!(other.len(), 1);
+    assert!(other[0].contains("device-of-another"), "{other:?}");
+    // Nothing of hers is left in any table, in any form (on SQLite, once the WAL holding the
+    // pages as they were is emptied, as `tally privacy fingerprint-events` does).
+    if matches!(harness.database, tally_store::Database::Sqlite(_)) {
+        assert!(harness.database.truncate_write_ahead_log().await.unwrap());
+    }
+    let stored = harness.dump().await;
+    let found = found_of(
+        &[
+            ERASED_DEVICE,
+            ERASED_IP,
+            ERASED_NAME,
+            ERASED_PHONE,
+            ERASED_NATIONAL_ID,
+        ],
+        "the database",
+        &stored,
+    );
+    assert!(found.is_empty(), "{found:#?}");
+
+    // Asked again, the erasure answers the first one, its reason as written.
+    let again = harness.erase(&customer).await;
+    assert_eq!(again["erased_now"], false, "{again}");
+}
+
+async fn tally_privacy_reseal_seals_every_free_text_again(harness: Harness) {
+    use tally_store::sealed_texts::TextColumn;
+    harness.write_a_day().await;
+    let (erased, _) = harness.customer_with_events().await;
+    harness.erase(&erased).await;
+    // A reason written in clear before reasons were sealed: the walk seals it.
+    harness
+        .database
+        .record_pii_reads(&[tally_store::customers::PiiRead {
+            id: "0-written-in-clear".into(),
+            at: jiff::Timestamp::now(),
+            api_key_id: "key-0".into(),
+            principal: "auditor".into(),
+            customer_id: erased.clone(),
+            field: "name".into(),
+            reason: "written in clear".into(),
+        }])
+        .await
+        .unwrap();
+    let expected: [(TextColumn, &[&str]); 5] = [
+        (TextColumn::ListEntryReason, &[LIST_REASON]),
+        (TextColumn::ContactNote, &[CONTACT_NOTE]),
+        (
+            TextColumn::PiiReadReason,
+            &[READ_REASON, "written in clear"],
+        ),
+        (TextColumn::ErasureReason, &[ERASURE_REASON]),
+        (TextColumn::ActivationNote, &[ACTIVATION_NOTE]),
+    ];
+    let rotated = support::privacy_keys(&[("a", 7), ("b", 8)], "b");
+    let report = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 2)
+        .await
+        .unwrap();
+    let walked: u64 = report.texts.values().sum();
+    assert_eq!(report.texts_resealed, walked, "{report:?}");
+    for (column, texts) in expected {
+        let stored = harness
+            .database
+            .texts_after(column, "", 1000)
+            .await
+            .unwrap();
+        assert_eq!(
+            report.texts.get(column.as_str()).copied(),
+            Some(stored.len() as u64),
+            "{report:?}"
+        );
+        let opened: Vec<String> = stored
+            .iter()
+            .map(|text| {
+                assert!(text.text.starts_with("v1:b:"), "{column:?}: {text:?}");
+                tally_service::sealed_texts::open_text(
+                    Some(&rotated),
+                    column,
+                    &text.owner,
+                    &text.text,
+                )
+            })
+            .collect();
+        for text in texts {
+            assert!(
+                opened.iter().any(|opened| opened == text),
+                "{column:?}: {opened:?}"
+            );
+        }
+    }
+    let again = tally_service::key_rotation::reseal_customers(&harness.database, &rotated, 2)
+        .await
+        .unwrap();
+    assert_eq!(again.texts, report.texts);
+    assert_eq!(again.texts_resealed, 0, "{again:?}");
 }

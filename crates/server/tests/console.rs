@@ -665,12 +665,20 @@ async fn a_customer_is_masked_until_one_field_is_shown_with_a_reason(harness: Ha
         assert!(!shown.contains(value), "{value} in {shown}");
     }
     assert_eq!(harness.count("SELECT COUNT(*) FROM pii_reads").await, 1);
-    let (field, reason, principal): (String, String, String) = tally_store::with_pool!(
+    let (id, field, reason, principal): (String, String, String, String) = tally_store::with_pool!(
         &harness.database,
-        |pool| sqlx::query_as("SELECT field, reason, principal FROM pii_reads")
+        |pool| sqlx::query_as("SELECT id, field, reason, principal FROM pii_reads")
             .fetch_one(pool)
             .await
             .unwrap()
+    );
+    // The reason is sealed where stored.
+    assert!(reason.starts_with("v1:"), "{reason}");
+    let reason = tally_service::sealed_texts::open_text(
+        Some(&privacy()),
+        tally_store::sealed_texts::TextColumn::PiiReadReason,
+        &id,
+        &reason,
     );
     assert_eq!(
         (field.as_str(), reason.as_str(), principal.as_str()),

@@ -17,6 +17,7 @@
 
 use crate::caller::Caller;
 use crate::consortium::member_client::EventIdentifiers;
+use crate::sealed_texts;
 use jiff::civil::Date;
 use jiff::Timestamp;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tally_store::customers::{
     CustomerCreated, CustomerWriteError, PiiLookup, PiiRead, StoredCustomer,
 };
 use tally_store::erasure::{CustomerErasure, Erased};
+use tally_store::sealed_texts::TextColumn;
 use tally_store::{Database, StoreError};
 use uuid::Uuid;
 
@@ -430,8 +432,11 @@ impl CustomerService {
     /// Erases customer `id`'s personal data for `caller` and `reason` (required): the sealed
     /// fields, blind indexes and keyed hashes overwritten, the erasure recorded (never a
     /// value), in one transaction (`Database::erase_customer`). The ledger, credit accounts
-    /// and payments stay under the pseudonymous id. Again: the first erasure, unchanged.
-    /// Needs no personal-data keys: nothing is opened.
+    /// and payments stay under the pseudonymous id; the customer's risk events keep no field
+    /// that identifies the person and the consortium identifiers kept for them are deleted.
+    /// Again: the first erasure, unchanged (and the risk events and identifiers cleared, for
+    /// an erasure made before they were). The reason is sealed where stored (free text may
+    /// name people) and answered opened.
     pub async fn erase(
         &self,
         id: CustomerId,
@@ -439,8 +444,10 @@ impl CustomerService {
         reason: Option<&str>,
     ) -> Result<Erased, CustomerError> {
         let reason = checked_reason(reason)?.ok_or(CustomerError::ReasonRequired)?;
+        let customer_id = id.to_string();
+        let reason = self.seal_text(TextColumn::ErasureReason, &customer_id, &reason)?;
         let erasure = CustomerErasure {
-            customer_id: id.to_string(),
+            customer_id,
             at: self.stored_now(),
             api_key_id: caller.key_id.clone(),
             principal: caller.name.clone(),
@@ -454,7 +461,45 @@ impl CustomerService {
         if let Erased::Now(_) = erased {
             tracing::info!(customer = %id, key = %caller.key_id, "customer's personal data erased");
         }
-        Ok(erased)
+        let opened = |mut erasure: CustomerErasure| {
+            erasure.reason = self.open_text(
+                TextColumn::ErasureReason,
+                &erasure.customer_id,
+                &erasure.reason,
+            );
+            erasure
+        };
+        Ok(match erased {
+            Erased::Now(erasure) => Erased::Now(opened(erasure)),
+            Erased::Already(erasure) => Erased::Already(opened(erasure)),
+        })
+    }
+
+    /// `text` sealed for `column`'s row `owner` (as written without keys).
+    fn seal_text(
+        &self,
+        column: TextColumn,
+        owner: &str,
+        text: &str,
+    ) -> Result<String, CustomerError> {
+        sealed_texts::seal_text(self.privacy.as_deref(), column, owner, text)
+            .map_err(|error| CustomerError::Internal(format!("sealing: {error}")))
+    }
+
+    /// A stored text of `column`'s row `owner` opened.
+    fn open_text(&self, column: TextColumn, owner: &str, stored: &str) -> String {
+        sealed_texts::open_text(self.privacy.as_deref(), column, owner, stored)
+    }
+
+    /// `reads` with their reasons opened.
+    fn opened_reads(&self, reads: Vec<PiiRead>) -> Vec<PiiRead> {
+        reads
+            .into_iter()
+            .map(|mut read| {
+                read.reason = self.open_text(TextColumn::PiiReadReason, &read.id, &read.reason);
+                read
+            })
+            .collect()
     }
 
     /// Creates a customer under idempotency key `key`, answered masked. The same request
@@ -602,7 +647,11 @@ impl CustomerService {
                 field: field.as_str().to_string(),
                 reason: reason.clone(),
             })
-            .collect();
+            .map(|mut read| {
+                read.reason = self.seal_text(TextColumn::PiiReadReason, &read.id, &read.reason)?;
+                Ok(read)
+            })
+            .collect::<Result<_, CustomerError>>()?;
         if !reads.is_empty() {
             self.database.record_pii_reads(&reads).await?;
             tracing::info!(customer = %stored.id, key = %caller.key_id, "personal data read in clear");
@@ -658,7 +707,11 @@ impl CustomerService {
             field: field.to_string(),
             reason: reason.clone(),
         })
-        .collect();
+        .map(|mut read| {
+            read.reason = self.seal_text(TextColumn::PiiReadReason, &read.id, &read.reason)?;
+            Ok(read)
+        })
+        .collect::<Result<_, CustomerError>>()?;
         if !reads.is_empty() {
             self.database.record_pii_reads(&reads).await?;
             tracing::info!(customer = %stored.id, key = %caller.key_id, "profile read in clear");
@@ -741,7 +794,8 @@ impl CustomerService {
         if !self.database.customer_exists(&customer_id).await? {
             return Err(CustomerError::NotFound(id));
         }
-        Ok(self.database.pii_reads(&customer_id, after, limit).await?)
+        let reads = self.database.pii_reads(&customer_id, after, limit).await?;
+        Ok(self.opened_reads(reads))
     }
 
     /// The audit log of every customer's fields read in clear, oldest first: at most `limit`
@@ -751,7 +805,8 @@ impl CustomerService {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PiiRead>, CustomerError> {
-        Ok(self.database.all_pii_reads(after, limit).await?)
+        let reads = self.database.all_pii_reads(after, limit).await?;
+        Ok(self.opened_reads(reads))
     }
 
     /// The audit log of every lookup, oldest first: at most `limit` lookups after the one

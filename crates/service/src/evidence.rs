@@ -151,6 +151,10 @@ impl RiskService {
             .customer_events(&case.customer, EVENTS_MAX)
             .await?;
         events.reverse();
+        let events: Vec<_> = events
+            .into_iter()
+            .map(|event| self.opened_event(event))
+            .collect();
         let mut devices = BTreeSet::new();
         let mut cards = BTreeSet::new();
         let mut addresses = BTreeSet::new();

@@ -8,7 +8,10 @@
 //! the profile routes), are opened and sealed again in memory and written back only if the
 //! row still holds what was read (compare and set), so the walk is safe beside a running
 //! service and another walk, and running it twice changes nothing the second time; then
-//! every merchant's sealed webhook signing secret the same way. A value that does not open
+//! every merchant's sealed webhook signing secret the same way, then the sealed free text
+//! (`crate::sealed_texts`: list entries' reasons, collections call notes, the reasons for
+//! reads in clear and for erasures, activation notes), which it also seals where it was
+//! written in clear before. A value that does not open
 //! stops the walk with the customer (or endpoint) and the field named: it is never re-sealed
 //! as if it were genuine. The blind indexes are untouched (their key is another).
 //!
@@ -47,6 +50,11 @@ pub struct ResealReport {
     /// Merchants' webhook signing secrets walked, and re-sealed.
     pub webhook_secrets: u64,
     pub webhook_secrets_resealed: u64,
+    /// Sealed free text walked by column (list entries' reasons, call notes, reasons for
+    /// reads in clear and erasures, activation notes), and re-sealed (or sealed, if written
+    /// in clear before).
+    pub texts: BTreeMap<String, u64>,
+    pub texts_resealed: u64,
 }
 
 /// Why a walk stopped. Customers before the one named are done; running again resumes.
@@ -153,6 +161,7 @@ pub async fn reseal_customers(
         }
     }
     reseal_webhook_secrets(database, privacy, page, &mut report).await?;
+    crate::sealed_texts::reseal_texts(database, privacy, page, &mut report).await?;
     Ok(report)
 }
 

@@ -23,5 +23,6 @@ pub mod reports;
 pub mod risk;
 pub mod risk_fingerprints;
 pub mod risk_gate;
+pub mod sealed_texts;
 pub mod service_accounts;
 pub mod stolen_accounts;

@@ -47,6 +47,7 @@ use tally_risk::{
 use tally_store::risk::{
     ActivationRequestRow, ConsortiumIdentifierRow, DecisionRows, EventRow, ListEntryRow, RiskStore,
 };
+use tally_store::sealed_texts::TextColumn;
 use tally_store::{Database, StoreError};
 use tokio::sync::{mpsc, watch, Mutex};
 
@@ -751,8 +752,11 @@ impl RiskService {
         caller: &Caller,
     ) -> Result<ActivationRequestRow, RiskRequestError> {
         self.state.lock().await.engine.check_version(version)?;
-        let request = activation_request(caller, version, note, self.clock.now());
+        let mut request = activation_request(caller, version, note, self.clock.now());
+        // The note is free text: sealed where stored, answered as written.
+        request.note = self.seal_column(TextColumn::ActivationNote, &request.id, note)?;
         self.store.insert_activation_request(&request).await?;
+        request.note = note.to_string();
         Ok(request)
     }
 
@@ -816,7 +820,7 @@ impl RiskService {
             None
         };
         Ok(DecidedActivation {
-            request: decided,
+            request: self.opened_activation_request(decided),
             activation,
         })
     }

@@ -2,8 +2,11 @@
 //! blind indexes overwritten in the customer's row, the keyed hashes that could confirm a
 //! guessed value (creation requests, lookups' searched indexes) overwritten, held profile
 //! changes (which carry sealed values) refused and emptied, and one `customer_erasures` row
-//! (who, when, why; never a value), all in one transaction. The row itself stays, under its
-//! pseudonymous id, so the ledger, credit accounts and payments that name it stay whole.
+//! (who, when, why; never a value), all in one transaction. In the same transaction the
+//! customer's risk events lose the fields that identify the person ([`ERASED_EVENT_FIELDS`])
+//! and the identifiers kept for a consortium publication (`consortium_identifiers`) are
+//! deleted. The row itself stays, under its pseudonymous id, so the ledger, credit accounts
+//! and payments that name it stay whole.
 
 use crate::credit::on_pool;
 use crate::customers::StoredCustomer;
@@ -64,6 +67,29 @@ fn erasure_of(row: ErasureTuple) -> Result<CustomerErasure, StoreError> {
 const HELD_CHANGE_REFUSED: &str =
     r#"{"code":"customer_erased","message":"the customer's personal data was erased"}"#;
 
+/// The fields of a stored risk event that identify the person, removed by an erasure: the
+/// device and IP address, the card's and the delivery address's keyed fingerprints, and the
+/// location. Kept: the event's id, kind and time, the pseudonymous customer id, the merchant,
+/// the amount and which profile field changed (never its value).
+pub const ERASED_EVENT_FIELDS: [&str; 5] = ["device", "ip", "card", "address", "geo"];
+
+/// `body` (a stored event) without [`ERASED_EVENT_FIELDS`], or `None` when it has none of
+/// them.
+pub fn scrubbed_event(body: &str) -> Result<Option<String>, StoreError> {
+    let mut event: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body)
+        .map_err(|error| StoreError::Corrupt(format!("risk event body: {error}")))?;
+    let mut removed = false;
+    for field in ERASED_EVENT_FIELDS {
+        removed |= event.remove(field).is_some();
+    }
+    if !removed {
+        return Ok(None);
+    }
+    serde_json::to_string(&event)
+        .map(Some)
+        .map_err(|error| StoreError::Corrupt(format!("risk event body: {error}")))
+}
+
 impl Database {
     /// Erases customer `erasure.customer_id`'s personal data, once: `None` when no such
     /// customer exists, [`Erased::Already`] with the first erasure when it was erased before.
@@ -81,6 +107,33 @@ impl Database {
                     .bind(id)
                     .fetch_optional(&mut *transaction)
                     .await?;
+            // Done again for a customer erased before: an erasure made before risk events
+            // and consortium identifiers were covered completes when it is asked again.
+            if before.is_some() {
+                // Risk events keep what the books and the fraud record need (what
+                // happened, when, how much, at which merchant, and the decision with its
+                // reasons) and lose what identifies the person.
+                let events: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT sequence, body FROM risk_events WHERE customer = $1",
+                )
+                .bind(id)
+                .fetch_all(&mut *transaction)
+                .await?;
+                for (sequence, body) in events {
+                    if let Some(scrubbed) = scrubbed_event(&body)? {
+                        sqlx::query("UPDATE risk_events SET body = $1 WHERE sequence = $2")
+                            .bind(scrubbed)
+                            .bind(sequence)
+                            .execute(&mut *transaction)
+                            .await?;
+                    }
+                }
+                // Cards, addresses and phones kept sealed for a publication.
+                sqlx::query("DELETE FROM consortium_identifiers WHERE customer = $1")
+                    .bind(id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
             let outcome = match before {
                 None => None,
                 Some((phone_index,)) if phone_index == index => {

@@ -34,6 +34,7 @@ pub mod recon;
 pub mod reports;
 pub mod risk;
 mod rows;
+pub mod sealed_texts;
 pub mod testing;
 pub mod webhooks;
 pub mod write_turns;

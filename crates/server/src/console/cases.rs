@@ -314,7 +314,11 @@ pub async fn case_page(
     let case = risk.case(&id).await.map_err(ApiError::from)?;
     let log = risk.case_log(&id).await.map_err(ApiError::from)?;
     let event = match case.event_sequence {
-        Some(sequence) => risk.store.event(sequence).await?,
+        Some(sequence) => risk
+            .store
+            .event(sequence)
+            .await?
+            .map(|event| risk.opened_event(event)),
         None => None,
     };
     let recent = risk

@@ -48,7 +48,13 @@ async fn rules_page(
         let state = risk.state.lock().await;
         (state.engine.active_version(), state.engine.versions())
     };
-    let requests = risk.store.activation_requests(REQUESTS_SHOWN).await?;
+    let requests: Vec<_> = risk
+        .store
+        .activation_requests(REQUESTS_SHOWN)
+        .await?
+        .into_iter()
+        .map(|request| risk.opened_activation_request(request))
+        .collect();
     let (error, source) = match &outcome {
         Outcome::Refused { message, source } => (Some(*message), *source),
         _ => (None, ""),

@@ -30,6 +30,7 @@ use tally_service::risk_fingerprints::{
 };
 use tally_service::stolen_accounts::{NewClaim, StolenAccountClaims};
 use tally_store::risk::{CaseQueue, CaseRow, ListEntryRow};
+use tally_store::sealed_texts::TextColumn;
 
 /// Most cases one listing returns.
 pub(crate) const CASES_PER_PAGE_MAX: i64 = tally_service::risk::CASES_PER_PAGE_MAX;
@@ -153,7 +154,11 @@ pub async fn decide(
         StatusCode::OK,
         axum::Json(RiskDecisionBody {
             case_id: decided.case_id,
-            decision: decided.decision,
+            decision: {
+                let mut decision = decided.decision;
+                context.risk.open_decision(&mut decision);
+                decision
+            },
             sequence: decided.sequence,
         }),
     ))
@@ -297,7 +302,12 @@ pub async fn list_activation_requests(
         .activation_requests(ACTIVATION_REQUESTS_MAX)
         .await?;
     Ok(axum::Json(ActivationRequestList {
-        requests: requests.iter().map(ActivationRequestBody::new).collect(),
+        requests: requests
+            .into_iter()
+            .map(|request| {
+                ActivationRequestBody::new(&context.risk.opened_activation_request(request))
+            })
+            .collect(),
     }))
 }
 
@@ -353,7 +363,10 @@ pub async fn list_entries(
     let now = micros(context.risk.clock.now());
     let rows = context.risk.store.live_list_entries(now).await?;
     Ok(axum::Json(ListEntryList {
-        entries: rows.iter().map(ListEntryBody::new).collect(),
+        entries: rows
+            .into_iter()
+            .map(|row| ListEntryBody::new(&context.risk.opened_list_entry(row)))
+            .collect(),
     }))
 }
 
@@ -408,12 +421,19 @@ pub async fn add_list_entry(
     if body.expires_at.is_some_and(|expires| expires <= now) {
         return Err(invalid("expires_at is not in the future".into()));
     }
+    // The reason is free text: sealed where stored (and so in the engine, which copies it
+    // into decisions), answered as written.
+    let reason = if body.reason.trim().is_empty() {
+        body.reason.clone()
+    } else {
+        risk.seal_column(TextColumn::ListEntryReason, "", &body.reason)?
+    };
     let row = ListEntryRow {
         id: uuid::Uuid::now_v7().to_string(),
         kind: body.kind,
         field: body.field,
         value,
-        reason: body.reason,
+        reason,
         source: "manual".into(),
         added_at: micros(now),
         added_by: principal.name.clone(),
@@ -439,6 +459,10 @@ pub async fn add_list_entry(
     }
     risk.store.insert_list_entry(&row).await?;
     state.engine.lists_mut().add(entry)?;
+    let row = ListEntryRow {
+        reason: body.reason,
+        ..row
+    };
     Ok((StatusCode::CREATED, axum::Json(ListEntryBody::new(&row))))
 }
 
@@ -473,7 +497,7 @@ pub async fn remove_list_entry(
         .engine
         .lists_mut()
         .remove(entry.kind, entry.field, &entry.value);
-    Ok(axum::Json(ListEntryBody::new(&row)))
+    Ok(axum::Json(ListEntryBody::new(&risk.opened_list_entry(row))))
 }
 
 #[derive(Debug, Deserialize)]

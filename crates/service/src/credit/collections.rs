@@ -12,11 +12,25 @@
 use crate::caller::Caller;
 use crate::credit::decision::CreditService;
 use crate::risk::{AnomalyAlerts, DEFAULT_ANOMALY_REASONS};
+use crate::sealed_texts::{open_text, seal_text};
 use jiff::civil::{Date, Time};
 use jiff::Timestamp;
 use tally_credit::{CallOutcome, ContactRefusal, ContactRules, Promise};
+use tally_privacy::Privacy;
 use tally_store::credit_operations::{ContactRecorded, ContactRow, NewContact};
+use tally_store::sealed_texts::TextColumn;
 use tally_store::StoreError;
+
+/// `contact` with its note opened.
+fn opened_contact(privacy: Option<&Privacy>, mut contact: ContactRow) -> ContactRow {
+    contact.note = open_text(
+        privacy,
+        TextColumn::ContactNote,
+        &contact.task_id.to_string(),
+        &contact.note,
+    );
+    contact
+}
 
 /// `[credit.collections]`: contact hours (local time of `[credit] time_zone`, `HH:MM`, the
 /// end excluded), most contacts of a customer a day, how far ahead a promise to pay may be
@@ -97,6 +111,9 @@ pub enum ContactError {
     UnknownOutcome(String),
     #[error(transparent)]
     Refused(#[from] ContactRefusal),
+    /// The note could not be sealed.
+    #[error("sealing the note: {0}")]
+    Sealing(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -108,6 +125,7 @@ impl ContactError {
             ContactError::UnknownOutcome(_) => "invalid_contact",
             ContactError::Refused(refusal) => refusal.code(),
             ContactError::Store(_) => "storage_unavailable",
+            ContactError::Sealing(_) => "internal",
         }
     }
 }
@@ -116,9 +134,11 @@ impl CreditService {
     /// Records `request` by `caller` at `now`: refused outside the contact hours (local time
     /// of the credit time zone), past the customer's contacts for the business date, or with
     /// an outcome that does not carry what it must; otherwise stored with its outcome,
-    /// promise and follow-up left on the task.
+    /// promise and follow-up left on the task. The note (free text that may name people) is
+    /// sealed with `privacy` where stored, and answered opened.
     pub async fn record_contact(
         &self,
+        privacy: Option<&Privacy>,
         caller: &Caller,
         request: &ContactRequest<'_>,
         now: Timestamp,
@@ -141,13 +161,16 @@ impl CreditService {
         // The hours first (no count needed); the daily limit is counted again where the
         // contact is written, under a lock.
         rules.allows(local, 0)?;
+        let owner = request.task_id.to_string();
+        let note = seal_text(privacy, TextColumn::ContactNote, &owner, request.note)
+            .map_err(|error| ContactError::Sealing(error.to_string()))?;
         let recorded = database
             .record_contact(NewContact {
                 task_id: request.task_id,
                 business_date: today,
                 at: now,
                 outcome: plan.outcome.as_str(),
-                note: request.note,
+                note: &note,
                 promise: plan.promise,
                 follow_up_date: plan.follow_up,
                 recorded_by: &caller.name,
@@ -155,7 +178,7 @@ impl CreditService {
             })
             .await?;
         match recorded {
-            ContactRecorded::Recorded(row) => Ok(*row),
+            ContactRecorded::Recorded(row) => Ok(opened_contact(privacy, *row)),
             ContactRecorded::NoOpenTask => Err(ContactError::TaskNotFound(request.task_id)),
             ContactRecorded::LimitReached(made) => Err(ContactRefusal::LimitReached {
                 date: today,
@@ -166,13 +189,24 @@ impl CreditService {
         }
     }
 
-    /// The contacts recorded on task `id`, oldest first; `None` when there is no such task.
-    pub async fn task_contacts(&self, id: i64) -> Result<Option<Vec<ContactRow>>, StoreError> {
+    /// The contacts recorded on task `id`, oldest first, their notes opened with `privacy`;
+    /// `None` when there is no such task.
+    pub async fn task_contacts(
+        &self,
+        privacy: Option<&Privacy>,
+        id: i64,
+    ) -> Result<Option<Vec<ContactRow>>, StoreError> {
         let database = self.operations.database();
         if database.contact_task(id).await?.is_none() {
             return Ok(None);
         }
-        Ok(Some(database.task_contacts(id).await?))
+        let contacts = database.task_contacts(id).await?;
+        Ok(Some(
+            contacts
+                .into_iter()
+                .map(|contact| opened_contact(privacy, contact))
+                .collect(),
+        ))
     }
 }
 

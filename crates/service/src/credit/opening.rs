@@ -144,15 +144,24 @@ impl CreditService {
         }
         let birth = date_of_birth(privacy, &stored)
             .map_err(|error| OpeningError::Internal(error.to_string()))?;
+        // The reason names the operation only, but every read's reason is sealed alike.
+        let read_id = Uuid::now_v7().to_string();
+        let reason = crate::sealed_texts::seal_text(
+            Some(privacy),
+            tally_store::sealed_texts::TextColumn::PiiReadReason,
+            &read_id,
+            &format!("credit decision (operation {})", application.key),
+        )
+        .map_err(|error| OpeningError::Internal(format!("sealing: {error}")))?;
         database
             .record_pii_reads(&[PiiRead {
-                id: Uuid::now_v7().to_string(),
+                id: read_id,
                 at: now,
                 api_key_id: caller.key_id.clone(),
                 principal: caller.name.clone(),
                 customer_id: customer_id.clone(),
                 field: "date_of_birth".into(),
-                reason: format!("credit decision (operation {})", application.key),
+                reason,
             }])
             .await?;
         let block_listed = RiskStore::new(database.clone())

@@ -209,12 +209,18 @@ impl RiskService {
         let log = self.analyst_line(id, now, &caller.name, next, note)?;
         // A confirmed stolen account: the case moves and the customer's block is stored in
         // one transaction, and only then applied in the engine.
+        // Its reason is sealed like every list entry's (the engine carries it as stored).
+        let block_reason = self.seal_column(
+            tally_store::sealed_texts::TextColumn::ListEntryReason,
+            "",
+            "confirmed stolen account",
+        )?;
         let block = (next == "approved" && case.kind == "stolen_account").then(|| ListEntryRow {
             id: uuid::Uuid::now_v7().to_string(),
             kind: "block".into(),
             field: "customer".into(),
             value: case.customer.clone(),
-            reason: "confirmed stolen account".into(),
+            reason: block_reason,
             source: format!("case {id}"),
             added_at: micros(now),
             added_by: caller.name.clone(),

@@ -3,8 +3,10 @@
 //! may name people, phones and addresses.
 
 use super::{note_context, summary_context, RiskRequestError, RiskService, RiskServiceError};
+use crate::sealed_texts;
 use jiff::Timestamp;
-use tally_store::risk::{CaseLogRow, CaseRow};
+use tally_store::risk::{ActivationRequestRow, CaseLogRow, CaseRow, EventRow, ListEntryRow};
+use tally_store::sealed_texts::TextColumn;
 
 impl RiskService {
     /// `text` typed by an analyst or a customer (a claim's description, a case note), sealed
@@ -69,5 +71,54 @@ impl RiskService {
                 line
             })
             .collect())
+    }
+
+    /// `text` sealed for `column`'s row `owner` (a list entry's reason, an activation's
+    /// note); as written without keys or when empty.
+    pub fn seal_column(
+        &self,
+        column: TextColumn,
+        owner: &str,
+        text: &str,
+    ) -> Result<String, RiskRequestError> {
+        sealed_texts::seal_text(self.privacy.as_deref(), column, owner, text)
+            .map_err(|error| RiskServiceError::Inconsistent(format!("sealing: {error}")).into())
+    }
+
+    /// A list entry as stored, its reason opened.
+    pub fn opened_list_entry(&self, mut entry: ListEntryRow) -> ListEntryRow {
+        entry.reason = sealed_texts::open_text(
+            self.privacy.as_deref(),
+            TextColumn::ListEntryReason,
+            &entry.id,
+            &entry.reason,
+        );
+        entry
+    }
+
+    /// An activation request as stored, its note opened.
+    pub fn opened_activation_request(
+        &self,
+        mut request: ActivationRequestRow,
+    ) -> ActivationRequestRow {
+        request.note = sealed_texts::open_text(
+            self.privacy.as_deref(),
+            TextColumn::ActivationNote,
+            &request.id,
+            &request.note,
+        );
+        request
+    }
+
+    /// A decision (as stored or answered) with its list hits' reasons opened: the engine
+    /// carries list entries' reasons as stored, sealed.
+    pub fn open_decision(&self, decision: &mut serde_json::Value) {
+        sealed_texts::open_list_hits(self.privacy.as_deref(), decision);
+    }
+
+    /// A stored event with its decision's list hits' reasons opened.
+    pub fn opened_event(&self, mut event: EventRow) -> EventRow {
+        event.decision = sealed_texts::opened_decision(self.privacy.as_deref(), &event.decision);
+        event
     }
 }

@@ -157,6 +157,7 @@ pub async fn record_contact(
     };
     let contact = service
         .record_contact(
+            state.privacy.as_deref(),
             &principal.caller(),
             &ContactRequest {
                 task_id: id,
@@ -208,7 +209,7 @@ pub async fn task_contacts(
 ) -> Result<axum::Json<ContactList>, ApiError> {
     let service = service(&state)?;
     let contacts = service
-        .task_contacts(id)
+        .task_contacts(state.privacy.as_deref(), id)
         .await
         .map_err(|error| contact_error(ContactError::Store(error)))?
         .ok_or_else(|| ApiError::not_found("credit_task_not_found", format!("no task {id}")))?;
