@@ -71,10 +71,10 @@ pub struct PayoutView {
     pub batch_id: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
-    /// Every state it has been in, oldest first, with when and why.
     /// The customer paid (a credit-balance payout), to the bank card bound to them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
+    /// Every state it has been in, oldest first, with when and why.
     pub history: Vec<PayoutTransitionView>,
     pub id: String,
     /// The merchant paid (a merchant's payout).
