@@ -61,6 +61,8 @@ pub enum CreditError {
         credit_balance: String,
         billed: String,
     },
+    #[error("a returned payout of {returned} is more than the {paid_out} paid out of the credit balance")]
+    PayoutReturnExceedsPaidOut { returned: String, paid_out: String },
     #[error("amounts too large: {0}")]
     AmountTooLarge(String),
     #[error("paying plan {plan} off needs {needed}, got {given}")]
@@ -129,6 +131,9 @@ impl CreditError {
             CreditError::AccountChargedOff => "credit_account_charged_off",
             CreditError::PayoutExceedsCreditBalance { .. } => {
                 "credit_payout_exceeds_credit_balance"
+            }
+            CreditError::PayoutReturnExceedsPaidOut { .. } => {
+                "credit_payout_return_exceeds_paid_out"
             }
             CreditError::AmountTooLarge(_) => "credit_amount_too_large",
             CreditError::PayoffBelowQuote { .. } => "credit_payoff_below_quote",

@@ -431,16 +431,23 @@ async fn a_dispute_story_from_opening_to_won_and_lost(shop: Shop) {
     assert_eq!(lost.len(), 1);
     assert_eq!(lost[0]["id"], second_id);
 
-    // Wednesday: Tuesday's statement shows what went through pending for disputes — 6.00
-    // taken, 100.00 returned, the 15.00 fee — and gross − fees − refunds − disputes is
-    // what was due, of which 10 % is held.
+    // Wednesday: Tuesday's statement counts every dispute movement of the day — 100.00
+    // and 164.60 taken from available, 29.40 from the reserve, 6.00 from pending, 100.00
+    // returned, the 15.00 fee: 215.00 — and shows the part that went through pending (6.00
+    // taken, 100.00 returned, the fee: −79.00); gross − fees − refunds − that part is what
+    // was due, of which 10 % is held.
     shop.set_now("2026-05-06T01:00:00Z");
     let tuesday = shop.settle("2026-05-05").await;
-    assert_eq!(tuesday["disputes"], amount("-79.00"), "{tuesday}");
+    assert_eq!(tuesday["disputes"], amount("215.00"), "{tuesday}");
+    assert_eq!(
+        tuesday["disputes_through_pending"],
+        amount("-79.00"),
+        "{tuesday}"
+    );
     let due = minor(&tuesday["gross"])
         - minor(&tuesday["fees"])
         - minor(&tuesday["refunds"])
-        - minor(&tuesday["disputes"]);
+        - minor(&tuesday["disputes_through_pending"]);
     assert_eq!(due, 7_900);
     assert_eq!(
         minor(&tuesday["net"]),
@@ -455,12 +462,15 @@ async fn a_dispute_story_from_opening_to_won_and_lost(shop: Shop) {
     assert_eq!(status, StatusCode::OK);
     let csv = csv.as_str().unwrap();
     assert!(
-        csv.lines().next().unwrap().ends_with(",carried,disputes"),
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",carried,disputes,disputes_through_pending"),
         "{csv}"
     );
     assert!(
         csv.lines()
-            .any(|line| line.contains(MERCHANT) && line.ends_with(",false,-79.00")),
+            .any(|line| line.contains(MERCHANT) && line.ends_with(",false,215.00,-79.00")),
         "{csv}"
     );
 }

@@ -448,8 +448,8 @@ async fn a_day_is_settled_with_its_fees_and_reserve(shop: Shop) {
         .get("/v1/settlement/runs/2026-05-04/statements.csv?merchant_id=shop-a")
         .await;
     assert_eq!(status, StatusCode::OK);
-    let expected = "business_date,merchant_id,currency,from_date,through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,carried,disputes\n\
-                    2026-05-04,shop-a,CNY,,2026-05-01,100.00,1.00,0.00,4.95,0.00,94.05,0.00,94.05,4.95,false,0.00\n";
+    let expected = "business_date,merchant_id,currency,from_date,through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,carried,disputes,disputes_through_pending\n\
+                    2026-05-04,shop-a,CNY,,2026-05-01,100.00,1.00,0.00,4.95,0.00,94.05,0.00,94.05,4.95,false,0.00,0.00\n";
     assert_eq!(csv, Value::String(expected.into()));
     let answer = send(&shop.router, {
         let mut by_accept = request(

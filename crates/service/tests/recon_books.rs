@@ -5,7 +5,8 @@
 //! — what to expect is read from the bank's own files, the clean one against the one with
 //! discrepancies, never from Tally's books. The next day's run matches the timing item
 //! (the day's last row, settled late), keeps the bank-only row open, and a date
-//! reconciled twice is reconciled once.
+//! reconciled twice is reconciled once. Disputes: the bank's file shows a chargeback, a
+//! dispute won and a lost one's fee as rows of their own, and they match the books.
 #![allow(clippy::unwrap_used)]
 
 use jiff::civil::Date;
@@ -13,12 +14,17 @@ use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tally_channel::simulator::{
-    serve_with_clock, Discrepancy, FaultsUpdate, SettlementFile, SimulatorConfig, SimulatorControl,
+    serve_with_clock, Discrepancy, DisputeView, FaultsUpdate, RecordType, SettlementFile,
+    SimulatorConfig, SimulatorControl,
 };
-use tally_channel::{Channel, HttpChannel, HttpChannelConfig};
+use tally_channel::{
+    signature_header, Channel, DisputeDetails, HttpChannel, HttpChannelConfig, Notification,
+    NotificationType, Reference,
+};
 use tally_core::{Amount, Clock, Currency, ManualClock, Secret};
 use tally_payments::{CaptureMethod, Funding, RefundPolicy, Share, Source};
 use tally_service::payments::merchants::testing::onboard_test_merchants;
+use tally_service::payments::notifications::NotificationOutcome;
 use tally_service::payments::{ConfirmInput, CreatePayment, PaymentService, PaymentsConfig};
 use tally_service::recon::{reconcile_books, BooksRun, BooksRunOptions, ExceptionView};
 use tally_store::recon::ExceptionFilter;
@@ -76,7 +82,10 @@ impl Books {
             writer,
             None,
             Some(channel),
-            PaymentsConfig::default(),
+            PaymentsConfig {
+                channel_secret: Some(Secret::new(BANK_SECRET.to_string())),
+                ..PaymentsConfig::default()
+            },
         );
         onboard_test_merchants(&payments, &["merchant-1"], Currency::CNY, clock.now())
             .await
@@ -346,6 +355,53 @@ async fn story(books: Books) {
 }
 
 impl Books {
+    /// Hands the bank's dispute notification of `kind` for `dispute` to Tally, signed by the
+    /// bank's secret now.
+    async fn deliver_dispute(&self, kind: NotificationType, dispute: &DisputeView) {
+        let notification = Notification {
+            event_id: format!("evt_{}_{}", dispute.dispute_id, kind.as_str()),
+            kind,
+            reference: dispute.reference.clone(),
+            channel_id: dispute.dispute_id.clone(),
+            amount: cny(&dispute.amount),
+            occurred_at: self.clock.now(),
+            dispute: Some(DisputeDetails {
+                reason_code: dispute.reason_code.clone(),
+                evidence_due_by: dispute.evidence_due_by,
+                fee: cny(&dispute.fee),
+            }),
+        };
+        let body = notification.to_json();
+        let signature = signature_header(BANK_SECRET.as_bytes(), self.clock.now(), &body);
+        let receipt = self
+            .payments
+            .receive_notification(Some(&signature), &body, self.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(
+            receipt.outcome,
+            Some(NotificationOutcome::Applied),
+            "{receipt:?}"
+        );
+    }
+
+    /// The bank's reference of payment `id`'s capture, from its settlement file of `date`.
+    async fn capture_reference(&self, date: Date, id: &str) -> Reference {
+        let (_, file) = self.settlement_file(date).await;
+        file.rows
+            .iter()
+            .find(|row| {
+                row.record_type == RecordType::Capture
+                    && row
+                        .reference
+                        .as_str()
+                        .starts_with(&format!("payments:{id}:"))
+            })
+            .unwrap()
+            .reference
+            .clone()
+    }
+
     async fn reconcile_error(&self, date: Date, text: &str) -> String {
         let path = self.work.path().join(format!("early-{date}.csv"));
         std::fs::write(&path, text).unwrap();
@@ -355,6 +411,92 @@ impl Books {
             .unwrap_err()
             .code()
             .to_string()
+    }
+}
+
+/// Three card payments disputed at the bank: one left open, one won (the amount back), one
+/// lost (the bank's fee taken). The bank's file holds a row for each movement, and the
+/// books' run matches every row: no exception.
+async fn disputes(books: Books) {
+    let day = jiff::civil::date(2026, 11, 30);
+    let mut paid = Vec::new();
+    for number in 0..3_u32 {
+        let when = format!("2026-11-30T{:02}:00:00Z", 9 + number);
+        paid.push(books.pay(number, "100.00", &when).await);
+    }
+    books.clock.set(at("2026-11-30T14:00:00Z"));
+    let due_by = at("2026-12-10T00:00:00Z");
+    let mut raised = Vec::new();
+    for (payment, amount) in paid.iter().zip(["40.00", "60.00", "100.00"]) {
+        let reference = books.capture_reference(day, payment).await;
+        let dispute = books
+            .bank
+            .raise_dispute(&reference, cny(amount), "13.1", due_by)
+            .await
+            .unwrap();
+        books
+            .deliver_dispute(NotificationType::DisputeOpened, &dispute)
+            .await;
+        raised.push(dispute);
+    }
+    books.clock.set(at("2026-11-30T18:00:00Z"));
+    let won = books
+        .bank
+        .decide_dispute(raised[1].dispute_id.as_str(), "won")
+        .await
+        .unwrap();
+    books
+        .deliver_dispute(NotificationType::DisputeWon, &won)
+        .await;
+    let lost = books
+        .bank
+        .decide_dispute(raised[2].dispute_id.as_str(), "lost")
+        .await
+        .unwrap();
+    assert!(cny(&lost.fee).is_positive(), "{lost:?}");
+    books
+        .deliver_dispute(NotificationType::DisputeLost, &lost)
+        .await;
+
+    books.clock.set(at("2026-12-01T03:00:00Z"));
+    let (text, file) = books.settlement_file(day).await;
+    file.check_control_totals().unwrap();
+    let rows = |kind: RecordType| {
+        file.rows
+            .iter()
+            .filter(|row| row.record_type == kind)
+            .map(|row| (row.reference.to_string(), row.amount))
+            .collect::<Vec<_>>()
+    };
+    let id = |index: usize| raised[index].dispute_id.as_str().to_string();
+    assert_eq!(
+        rows(RecordType::Dispute),
+        vec![
+            (format!("{}:dispute", id(0)), cny("40.00")),
+            (format!("{}:dispute", id(1)), cny("60.00")),
+            (format!("{}:dispute", id(2)), cny("100.00")),
+        ]
+    );
+    assert_eq!(
+        rows(RecordType::DisputeWon),
+        vec![(format!("{}:dispute-won", id(1)), cny("60.00"))]
+    );
+    assert_eq!(
+        rows(RecordType::DisputeFee),
+        vec![(format!("{}:dispute-fee", id(2)), cny(&lost.fee))]
+    );
+    let run = books.reconcile(day, &text).await;
+    let view = run.view();
+    assert_eq!(view.ledger_records, 8, "{view:?}");
+    assert_eq!((view.matched, view.exceptions), (8, 0), "{view:?}");
+    assert!(books.exceptions("2026-11-30").await.is_empty());
+}
+
+#[tokio::test]
+async fn disputes_in_the_bank_file_match_the_books() {
+    disputes(Books::open(TestDatabase::sqlite().await.unwrap()).await).await;
+    if let Some(test) = TestDatabase::postgres().await {
+        disputes(Books::open(test).await).await;
     }
 }
 

@@ -27,8 +27,17 @@ pub struct PayoutRow {
     pub id: String,
     pub batch_id: String,
     pub sequence: i64,
-    pub merchant_id: String,
+    /// `merchant` or `customer`.
+    pub payee_kind: String,
+    /// The merchant paid (a merchant's payout).
+    pub merchant_id: Option<String>,
+    /// The customer paid, to the bank card bound to them (a customer's payout).
+    pub customer_id: Option<String>,
+    /// `merchant_available` or `credit_balance`.
     pub source: String,
+    /// The account the money came from when not the payee's own: the credit account of a
+    /// credit-balance payout.
+    pub source_account: Option<String>,
     pub currency: String,
     pub amount_minor: i64,
     pub state: String,
@@ -48,8 +57,8 @@ pub struct PayoutTransitionRow {
 
 const BATCH_COLUMNS: &str =
     "id, kind, currency, value_date, request_hash, status, created_at, updated_at";
-const PAYOUT_COLUMNS: &str = "id, batch_id, sequence, merchant_id, source, currency, \
-     amount_minor, state, funding, created_at, updated_at";
+const PAYOUT_COLUMNS: &str = "id, batch_id, sequence, payee_kind, merchant_id, customer_id, \
+     source, source_account, currency, amount_minor, state, funding, created_at, updated_at";
 
 /// Which payouts a list shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,15 +97,19 @@ impl Database {
                 .await?;
                 for payout in payouts {
                     sqlx::query(
-                        "INSERT INTO payouts (id, batch_id, sequence, merchant_id, source, \
-                         currency, amount_minor, state, funding, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        "INSERT INTO payouts (id, batch_id, sequence, payee_kind, merchant_id, \
+                         customer_id, source, source_account, currency, amount_minor, state, \
+                         funding, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                     )
                     .bind(&payout.id)
                     .bind(&payout.batch_id)
                     .bind(payout.sequence)
+                    .bind(&payout.payee_kind)
                     .bind(&payout.merchant_id)
+                    .bind(&payout.customer_id)
                     .bind(&payout.source)
+                    .bind(&payout.source_account)
                     .bind(&payout.currency)
                     .bind(payout.amount_minor)
                     .bind(&payout.state)
@@ -328,7 +341,8 @@ impl Database {
         let rows: Vec<(String,)> = on_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT DISTINCT merchant_id FROM payouts \
-                 WHERE funding IN ('unchecked', 'decided') ORDER BY merchant_id LIMIT $1",
+                 WHERE funding IN ('unchecked', 'decided') AND merchant_id IS NOT NULL \
+                 ORDER BY merchant_id LIMIT $1",
             )
             .bind(limit)
             .fetch_all(pool)

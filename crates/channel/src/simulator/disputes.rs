@@ -5,13 +5,16 @@
 //! evidence deadline, and the bank sends a signed `dispute.opened` (its `channel_id` is
 //! the dispute's id, its `reference` the capture's). `POST /v1/disputes/{id}/decision`
 //! decides it once: `dispute.won` gives the amount back, `dispute.lost` is final and
-//! carries the bank's dispute fee. The card's balances and the settlement file are not
-//! touched: the money moves between the acquirer and Tally, which is what Tally books.
+//! carries the bank's dispute fee. The card's balances are not touched: the money moves
+//! between the acquirer and Tally, which is what Tally books, and what the daily settlement
+//! file shows: a `dispute` row when a dispute opens, `dispute_won` when it is decided for
+//! the merchant, `dispute_fee` when it is lost with a fee (`settlement.rs`).
 
 use crate::error::refusal;
 use crate::identifiers::{ChannelId, Reference};
 use crate::notification::{DisputeDetails, Notification, NotificationType};
-use crate::simulator::state::{Bank, Delivery, Refusal};
+use crate::simulator::settlement::{RecordType, SettlementRow};
+use crate::simulator::state::{date_of, Bank, Delivery, Refusal};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tally_core::Amount;
@@ -92,6 +95,45 @@ fn view(id: &ChannelId, record: &DisputeRecord) -> DisputeView {
 }
 
 impl Bank {
+    /// The settlement file's row of a movement of dispute `id` (see `settlement.rs`).
+    fn settle_dispute(
+        &mut self,
+        id: &ChannelId,
+        record_type: RecordType,
+        amount: Amount,
+        now: Timestamp,
+    ) -> Result<(), Refusal> {
+        let suffix = match record_type {
+            RecordType::DisputeWon => "dispute-won",
+            RecordType::DisputeFee => "dispute-fee",
+            _ => "dispute",
+        };
+        let reference = Reference::new(format!("{id}:{suffix}"))
+            .map_err(|error| Refusal::new(refusal::INVALID_REQUEST, error.to_string()))?;
+        let captured = self.disputes.get(id).map(|record| record.reference.clone());
+        let card_last_four = captured
+            .and_then(|capture| self.card_last_four_of(&capture))
+            .unwrap_or_default();
+        self.settle(SettlementRow {
+            record_type,
+            value_date: date_of(now),
+            reference,
+            channel_id: id.clone(),
+            card_last_four,
+            amount,
+            fee: Amount::zero(amount.currency()),
+        });
+        Ok(())
+    }
+
+    /// The last four digits of the card of the capture under `reference`, from its row.
+    fn card_last_four_of(&self, reference: &Reference) -> Option<String> {
+        self.settled.values().flatten().find_map(|row| {
+            (row.record_type == RecordType::Capture && &row.reference == reference)
+                .then(|| row.card_last_four.clone())
+        })
+    }
+
     fn dispute_delivery(
         &mut self,
         kind: NotificationType,
@@ -175,6 +217,7 @@ impl Bank {
                 fee: Amount::zero(amount.currency()),
             },
         );
+        self.settle_dispute(&id, RecordType::Dispute, amount, now)?;
         let deliveries = self
             .dispute_delivery(NotificationType::DisputeOpened, &id, now)
             .into_iter()
@@ -213,6 +256,7 @@ impl Bank {
             }
             None => {}
         }
+        let amount = record.amount;
         let fee = if won {
             Amount::zero(record.amount.currency())
         } else {
@@ -221,6 +265,11 @@ impl Bank {
         if let Some(record) = self.disputes.get_mut(id) {
             record.decided = Some(won);
             record.fee = fee;
+        }
+        if won {
+            self.settle_dispute(id, RecordType::DisputeWon, amount, now)?;
+        } else if fee.is_positive() {
+            self.settle_dispute(id, RecordType::DisputeFee, fee, now)?;
         }
         let kind = if won {
             NotificationType::DisputeWon

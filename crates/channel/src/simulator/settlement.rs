@@ -10,15 +10,23 @@
 //! capture,2026-03-01,order-17:capture,cap_5f0e3a1c9d2b7e44,4242,60.00,CNY,0.36
 //! refund,2026-03-01,order-17:refund-1,ref_0c9d3e5f1a2b4c6d,4242,10.00,CNY,0.00
 //! payout,2026-03-01,withdrawal-9,pay_7e1f2d3c4b5a6978,4444,25.00,CNY,0.00
-//! trailer,2026-03-01,3,,,95.00,CNY,0.36
+//! dispute,2026-03-01,dsp_1c2d3e4f5a6b7c8d:dispute,dsp_1c2d3e4f5a6b7c8d,4242,20.00,CNY,0.00
+//! trailer,2026-03-01,4,,,115.00,CNY,0.36
 //! ```
 //!
-//! - A **row** per capture, refund and paid payout whose operation took place on the value
-//!   date (UTC), in the order they took place. `record_type` is `capture` (money from the
-//!   card to the merchant side), `refund` (back to the card) or `payout` (to the card);
-//!   `amount` is positive in every case, in major units; `fee` is the bank's fee in the same
-//!   currency (captures pay the configured rate, rounded half up to the minor unit; refunds
-//!   and payouts pay none). Returned payouts and voids move no money and have no row.
+//! - A **row** per capture, refund, paid payout and dispute movement that took place on the
+//!   value date (UTC), in the order they took place. `record_type` is `capture` (money from
+//!   the card to the merchant side), `refund` (back to the card), `payout` (to the card),
+//!   `dispute` (a chargeback: the disputed amount taken back from Tally for the
+//!   cardholder), `dispute_won` (a dispute decided for the merchant: the amount given back
+//!   to Tally) or `dispute_fee` (a dispute lost: the bank's dispute fee taken from Tally;
+//!   none when the fee is zero). A dispute's rows are under references of their own, the
+//!   bank's dispute id (also the `channel_id`) with `:dispute`, `:dispute-won` or
+//!   `:dispute-fee`, since the capture's reference is the capture's row; `card_last_four` is
+//!   the disputed capture's. `amount` is positive in every case, in major units; `fee` is the
+//!   bank's fee in the same currency (captures pay the configured rate, rounded half up to
+//!   the minor unit; the other rows pay none). Returned payouts and voids move no money and
+//!   have no row.
 //! - Then a **trailer** line per currency present, by currency code, holding the control
 //!   totals: `trailer,<value_date>,<record count>,,,<sum of amount>,<currency>,<sum of fee>`
 //!   (the count stands in the `reference` column). A day without rows has one trailer
@@ -56,6 +64,9 @@ pub enum RecordType {
     Capture,
     Refund,
     Payout,
+    Dispute,
+    DisputeWon,
+    DisputeFee,
 }
 
 impl RecordType {
@@ -64,6 +75,9 @@ impl RecordType {
             RecordType::Capture => "capture",
             RecordType::Refund => "refund",
             RecordType::Payout => "payout",
+            RecordType::Dispute => "dispute",
+            RecordType::DisputeWon => "dispute_won",
+            RecordType::DisputeFee => "dispute_fee",
         }
     }
 
@@ -72,6 +86,9 @@ impl RecordType {
             "capture" => Some(RecordType::Capture),
             "refund" => Some(RecordType::Refund),
             "payout" => Some(RecordType::Payout),
+            "dispute" => Some(RecordType::Dispute),
+            "dispute_won" => Some(RecordType::DisputeWon),
+            "dispute_fee" => Some(RecordType::DisputeFee),
             _ => None,
         }
     }

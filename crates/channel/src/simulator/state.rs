@@ -180,7 +180,7 @@ pub(crate) struct Bank {
     card_by_fingerprint: HashMap<String, usize>,
     authorizations: HashMap<ChannelId, AuthorizationRecord>,
     operations: HashMap<Reference, OperationRecord>,
-    settled: BTreeMap<Date, Vec<SettlementRow>>,
+    pub(crate) settled: BTreeMap<Date, Vec<SettlementRow>>,
     /// Disputes raised on captures (`disputes.rs`).
     pub(super) disputes: BTreeMap<ChannelId, crate::simulator::disputes::DisputeRecord>,
     /// The row the `late` discrepancy held back from a date's file, served in the next
@@ -191,7 +191,7 @@ pub(crate) struct Bank {
     payout_file_answers: HashMap<String, ReturnStatus>,
 }
 
-fn date_of(timestamp: Timestamp) -> Date {
+pub(crate) fn date_of(timestamp: Timestamp) -> Date {
     timestamp.to_zoned(TimeZone::UTC).date()
 }
 
@@ -438,7 +438,7 @@ impl Bank {
         }
     }
 
-    fn settle(&mut self, row: SettlementRow) {
+    pub(crate) fn settle(&mut self, row: SettlementRow) {
         self.settled.entry(row.value_date).or_default().push(row);
     }
 

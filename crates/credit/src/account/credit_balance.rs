@@ -52,6 +52,29 @@ impl Account {
             .credit(LedgerRole::CustomerPayoutPayable, value))
     }
 
+    /// Takes back into the credit balance `value` of a payout the bank did not make or the
+    /// receiving bank sent back: the payable to the customer becomes credit balance again,
+    /// and what was paid out is lowered by it. Any status: it is the customer's money
+    /// coming back, whatever became of the account meanwhile. Never more than was paid out.
+    pub fn return_credit_balance_payout(&mut self, value: Amount) -> Result<Posting, CreditError> {
+        self.check_positive(value)?;
+        let paid_out = self
+            .activity
+            .credit_balance_paid_out
+            .unwrap_or(Amount::zero(self.currency));
+        if value.minor() > paid_out.minor() {
+            return Err(CreditError::PayoutReturnExceedsPaidOut {
+                returned: value.to_string(),
+                paid_out: paid_out.to_string(),
+            });
+        }
+        self.credit_balance = add(self.credit_balance, value)?;
+        self.activity.credit_balance_paid_out = Some(paid_out.checked_sub(value)?);
+        Ok(Posting::new("credit balance payout returned")
+            .debit(LedgerRole::CustomerPayoutPayable, value)
+            .credit(LedgerRole::CustomerCreditBalance, value))
+    }
+
     /// Uses the credit balance (overpayments, refunds, write-offs of paid purchases) to settle
     /// billed items, in the allocation order. Returns what it used.
     pub(super) fn apply_credit_balance(
@@ -125,6 +148,35 @@ mod tests {
         assert_eq!(account.activity.payments, cny("250.00"));
         account.close().unwrap();
         assert_eq!(account.status, AccountStatus::Closed);
+    }
+
+    #[test]
+    fn a_returned_payout_is_credit_balance_again_and_never_more_than_paid_out() {
+        let mut account = holding_150();
+        account.pay_out_credit_balance(cny("40.00")).unwrap();
+        let before = account.clone();
+        let error = account
+            .return_credit_balance_payout(cny("40.01"))
+            .unwrap_err();
+        assert_eq!(error.code(), "credit_payout_return_exceeds_paid_out");
+        assert_eq!(account, before);
+        let posting = account.return_credit_balance_payout(cny("40.00")).unwrap();
+        assert_eq!(posting.imbalance(), 0);
+        assert_eq!(
+            posting.legs[0],
+            crate::posting::PostingLeg {
+                role: LedgerRole::CustomerPayoutPayable,
+                side: tally_ledger::Side::Debit,
+                amount: cny("40.00"),
+            }
+        );
+        assert_eq!(account.credit_balance, cny("150.00"));
+        assert_eq!(account.activity.credit_balance_paid_out, Some(cny("0.00")));
+        // A charged-off account takes its customer's money back too.
+        account.pay_out_credit_balance(cny("10.00")).unwrap();
+        account.charge_off().unwrap();
+        account.return_credit_balance_payout(cny("10.00")).unwrap();
+        assert_eq!(account.credit_balance, cny("150.00"));
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct HeldPayoutItemBody {
 pub fn payout_error(error: PayoutServiceError) -> Response {
     let error = match error {
         PayoutServiceError::Payment(inner) => return payment_error(inner),
+        PayoutServiceError::Credit(inner) => {
+            return crate::routes::credit::operation_error(inner).into_response()
+        }
         // A batch item refused by the payment service (an unknown merchant): its status,
         // the item named in the message.
         PayoutServiceError::Item { index, error } => match *error {
@@ -78,6 +81,27 @@ pub fn payout_error(error: PayoutServiceError) -> Response {
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     ApiError::new(status, error.code().to_string(), error.to_string()).into_response()
+}
+
+/// A payout refusal as an API error (the payment service's in its API form): for answers
+/// that are not a payout's own, such as a credit-balance payout's.
+pub fn payout_api_error(error: PayoutServiceError) -> ApiError {
+    match error {
+        PayoutServiceError::Payment(inner) => crate::routes::payments::payment_api_error(inner),
+        PayoutServiceError::Credit(inner) => crate::routes::credit::operation_error(inner),
+        other => {
+            let status = match other.innermost() {
+                PayoutServiceError::PayoutNotFound(_) | PayoutServiceError::BatchNotFound(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                PayoutServiceError::Rule(PayoutError::InvalidTransition { .. })
+                | PayoutServiceError::NotSubmitted(_)
+                | PayoutServiceError::SettlementRunNotDone(_) => StatusCode::CONFLICT,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            ApiError::new(status, other.code().to_string(), other.to_string())
+        }
+    }
 }
 
 fn answer<T: serde::Serialize>(

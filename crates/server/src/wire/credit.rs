@@ -320,6 +320,13 @@ pub struct AppliedBody {
 pub struct PayoutBody {
     pub account: AccountView,
     pub paid_out: AmountView,
+    /// The payout carrying the money to the bank card bound to the customer (payee
+    /// `customer`, source `credit_balance`), in a batch of its own whose file goes to the
+    /// bank (`/v1/payouts/batches/{id}/file`); a failed or returned payout is credit balance
+    /// again. Absent when this process runs no payment service: the money then waits in
+    /// the payable to the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payout: Option<tally_service::payments::payouts::PayoutView>,
 }
 
 // ----- Reads -----

@@ -79,6 +79,12 @@ pub enum CreditCommand {
     PayOutCreditBalance {
         amount: Amount,
     },
+    /// Payout `payout` of the credit balance failed at the bank or came back: its amount is
+    /// credit balance again (made by the payment service from the bank's return file).
+    ReturnCreditBalancePayout {
+        payout: String,
+        amount: Amount,
+    },
     /// A stolen-account claim (risk case `case_id`) is made on the account's customer: the
     /// line freezes at once and its authorisations wait.
     OpenStolenAccountClaim {
@@ -115,6 +121,7 @@ impl CreditCommand {
             CreditCommand::BillInstallment { .. } => "bill_installment",
             CreditCommand::WriteOffStolen { .. } => "write_off_stolen",
             CreditCommand::PayOutCreditBalance { .. } => "pay_out_credit_balance",
+            CreditCommand::ReturnCreditBalancePayout { .. } => "return_credit_balance_payout",
             CreditCommand::OpenStolenAccountClaim { .. } => "open_stolen_account_claim",
             CreditCommand::ConfirmStolenAccountClaim { .. } => "confirm_stolen_account_claim",
             CreditCommand::EndStolenAccountClaim { .. } => "end_stolen_account_claim",
@@ -296,6 +303,15 @@ impl CreditCommand {
                     account,
                     context,
                     json!({ "paid_out": amount }),
+                    vec![Step::Post(posting)],
+                ))
+            }
+            CreditCommand::ReturnCreditBalancePayout { payout, amount } => {
+                let posting = account.return_credit_balance_payout(*amount)?;
+                Ok(done(
+                    account,
+                    context,
+                    json!({ "payout": payout, "returned": amount }),
                     vec![Step::Post(posting)],
                 ))
             }

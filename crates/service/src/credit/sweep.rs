@@ -62,6 +62,30 @@ pub fn bank_account_code(currency: Currency) -> String {
     format!("credit-bank-{}", currency.code())
 }
 
+/// The credit business's bank account in `currency` (`credit-bank-{CUR}`), opened on first
+/// use: repayments are swept to it, customers' credit-balance payouts are paid from it.
+pub async fn credit_bank_account(
+    database: &Database,
+    writer: &LedgerWriter,
+    currency: Currency,
+) -> Result<tally_core::AccountId, String> {
+    open_service_account(
+        database,
+        writer,
+        CREDIT_SERVICE,
+        "credit-ledger-account:",
+        NewAccount {
+            code: bank_account_code(currency),
+            kind: AccountKind::Asset,
+            currency,
+            flags: AccountFlags::default(),
+            metadata: owner_metadata(&CREDIT_SERVICE),
+        },
+    )
+    .await
+    .map_err(|error| error.to_string())
+}
+
 /// Sweeps the repayments of `date` (in `zone`) in `currency` from clearing to the bank.
 pub async fn sweep_repayments(
     database: &Database,
@@ -91,21 +115,9 @@ pub async fn sweep_repayments(
         .await
         .map_err(|error| SweepError::Ledger(error.to_string()))?;
     let clearing = accounts.account_of(LedgerRole::RepaymentClearing);
-    let bank = open_service_account(
-        database,
-        writer,
-        CREDIT_SERVICE,
-        "credit-ledger-account:",
-        NewAccount {
-            code: bank_account_code(currency),
-            kind: AccountKind::Asset,
-            currency,
-            flags: AccountFlags::default(),
-            metadata: owner_metadata(&CREDIT_SERVICE),
-        },
-    )
-    .await
-    .map_err(|error| SweepError::Ledger(error.to_string()))?;
+    let bank = credit_bank_account(database, writer, currency)
+        .await
+        .map_err(SweepError::Ledger)?;
     let mut minor: i64 = 0;
     for leg in database
         .pending_legs_between(

@@ -401,6 +401,9 @@ impl PaymentService {
             description,
             metadata: BTreeMap::from([
                 ("dispute".to_string(), row.id.clone()),
+                // The bank's dispute id: its settlement file's rows of the dispute are
+                // under it (reconciliation matches them, `recon::ledger_side`).
+                ("channel_dispute".to_string(), row.channel_id.clone()),
                 ("merchant".to_string(), row.merchant_id.clone()),
                 ("payment".to_string(), row.payment_id.clone()),
                 (MOVEMENT.to_string(), MOVEMENT_DISPUTE.to_string()),

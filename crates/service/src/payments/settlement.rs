@@ -4,8 +4,11 @@
 //! statement (gross, fees, refunds, disputes, reserve held and released, net, balances
 //! after). A dispute's movements on the pending account (`disputes.rs`: amounts taken,
 //! the channel's fees on lost ones, less amounts returned on won ones) settle like refunds,
-//! by the date they were posted; what a dispute took straight from available or reserve is
-//! in the balances, not in `disputes`.
+//! by the date they were posted. The statement's `disputes` counts every dispute movement
+//! posted in its period, also what a dispute took straight from available or reserve (read
+//! from those accounts' legs of the same window); `disputes_through_pending` is the part
+//! that went through pending, so gross − fees − refunds − disputes_through_pending is what
+//! became due.
 //!
 //! # Exactly once, resumable (as end of day)
 //!
@@ -97,10 +100,16 @@ pub struct SettlementStatementView {
     /// Whether the available balance is below zero (refunds above sales): a debt carried
     /// against later sales, not paid out.
     pub carried: bool,
-    /// Taken for disputes through the pending balance on those dates: disputed amounts and
-    /// the channel's fees on lost disputes, less amounts returned on won ones.
+    /// Taken for disputes on those dates, from the pending, available and reserve
+    /// balances: disputed amounts and the channel's fees on lost disputes, less amounts
+    /// returned on won ones.
     #[schema(value_type = AmountView)]
     pub disputes: Amount,
+    /// The part of `disputes` that went through the pending balance (the rest was taken
+    /// from available or reserve when the dispute opened): gross − fees − refunds −
+    /// disputes_through_pending is what became due.
+    #[schema(value_type = AmountView)]
+    pub disputes_through_pending: Amount,
     /// Fees charged on the dates settled, less fees returned on their refunds.
     #[schema(value_type = AmountView)]
     pub fees: Amount,
@@ -112,8 +121,8 @@ pub struct SettlementStatementView {
     #[schema(value_type = AmountView)]
     pub gross: Amount,
     pub merchant_id: String,
-    /// Moved to available: gross − fees − refunds − disputes − reserve held + reserve
-    /// released.
+    /// Moved to available: gross − fees − refunds − disputes_through_pending − reserve
+    /// held + reserve released.
     #[schema(value_type = AmountView)]
     pub net: Amount,
     /// Refunded on those dates.
@@ -136,7 +145,7 @@ pub struct SettlementStatementList {
 /// The header of a statements CSV.
 pub const STATEMENT_CSV_HEADER: &str = "business_date,merchant_id,currency,from_date,\
 through_date,gross,fees,refunds,reserve_held,reserve_released,net,pending,available,reserve,\
-carried,disputes";
+carried,disputes,disputes_through_pending";
 
 impl SettlementStatementView {
     /// The statement as a CSV line (amounts in major units, no thousands separators).
@@ -161,6 +170,7 @@ impl SettlementStatementView {
             amount(&self.balances.reserve),
             self.carried.to_string(),
             amount(&self.disputes),
+            amount(&self.disputes_through_pending),
         ]
         .join(",")
     }
@@ -209,6 +219,24 @@ fn run_view(row: &SettlementRunRow) -> Result<SettlementRunView, PaymentServiceE
     })
 }
 
+/// What a statement's disputes took through pending, from its stored figures: what became
+/// due (net + reserve held − reserve released) is gross − fees − refunds − that part.
+/// Statements stored before `disputes` counted available and reserve too have it equal to
+/// `disputes`.
+fn disputes_through_pending(row: &StatementRow) -> Result<i64, PaymentServiceError> {
+    let overflow = || corrupt("a statement's figures overflow".into());
+    let due = row
+        .net_minor
+        .checked_add(row.reserve_held_minor)
+        .and_then(|value| value.checked_sub(row.reserve_released_minor))
+        .ok_or_else(overflow)?;
+    row.gross_minor
+        .checked_sub(row.fees_minor)
+        .and_then(|value| value.checked_sub(row.refunds_minor))
+        .and_then(|value| value.checked_sub(due))
+        .ok_or_else(overflow)
+}
+
 fn statement_view(row: &StatementRow) -> Result<SettlementStatementView, PaymentServiceError> {
     let currency = Currency::from_code(&row.currency)
         .map_err(|error| corrupt(format!("statement currency: {error}")))?;
@@ -222,6 +250,7 @@ fn statement_view(row: &StatementRow) -> Result<SettlementStatementView, Payment
         fees: amount(row.fees_minor),
         refunds: amount(row.refunds_minor),
         disputes: amount(row.disputes_minor),
+        disputes_through_pending: amount(disputes_through_pending(row)?),
         reserve_held: amount(row.reserve_held_minor),
         reserve_released: amount(row.reserve_released_minor),
         net: amount(row.net_minor),
@@ -341,6 +370,27 @@ fn window_of<'a>(
         add(&mut window.due, signed)?;
     }
     Ok(window)
+}
+
+/// What dispute entries took from a balance other than pending (available or reserve) in
+/// its legs: debits less credits of the entries marked `merchant_movement = dispute`.
+fn disputes_taken<'a>(
+    legs: impl Iterator<Item = &'a AccountLegRow>,
+) -> Result<i64, PaymentServiceError> {
+    let mut taken = 0_i64;
+    for leg in legs {
+        let metadata: MovementMetadata = serde_json::from_str(&leg.metadata)
+            .map_err(|error| corrupt(format!("entry metadata: {error}")))?;
+        if metadata.movement.as_deref() != Some(MOVEMENT_DISPUTE) {
+            continue;
+        }
+        let taken_here = match leg.side.as_str() {
+            "credit" => -leg.amount,
+            _ => leg.amount,
+        };
+        add(&mut taken, taken_here)?;
+    }
+    Ok(taken)
 }
 
 /// The microsecond range `[from, to)` of the capture dates after `after` (from the first
@@ -677,11 +727,15 @@ impl PaymentService {
             };
             if let Some(through) = through.filter(|through| Some(*through) != settled_through) {
                 let (from, to) = window_bounds(&merchant.time_zone, settled_through, through)?;
-                windows.push(LegWindow {
-                    account_id: accounts.pending.to_string(),
-                    from,
-                    to,
-                });
+                // The pending account's legs make the window; disputes may also have
+                // taken from available and reserve in it.
+                for account in [accounts.pending, accounts.available, accounts.reserve] {
+                    windows.push(LegWindow {
+                        account_id: account.to_string(),
+                        from,
+                        to,
+                    });
+                }
             }
             settling.push(Settling {
                 settled_through,
@@ -713,17 +767,29 @@ impl PaymentService {
         }
         let mut plans = Vec::with_capacity(merchants.len());
         for ((merchant, accounts), settling) in merchants.into_iter().zip(accounts).zip(settling) {
-            let pending = accounts.pending.to_string();
-            let window = legs_of
-                .get(pending.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
+            let legs_on = |account: AccountId| {
+                legs_of
+                    .get(account.to_string().as_str())
+                    .map(Vec::as_slice)
+                    .unwrap_or(&[])
+            };
+            let window = legs_on(accounts.pending);
+            let from_balances = [legs_on(accounts.available), legs_on(accounts.reserve)];
             let released = reserves_of
                 .remove(&(merchant.id.clone(), merchant.currency.code().to_string()))
                 .unwrap_or_default();
-            plans.push(plan_merchant(
-                merchant, accounts, settling, window, released, date,
-            )?);
+            let mut plan = plan_merchant(merchant, accounts, settling, window, released, date)?;
+            if let Some(day) = plan.day.as_mut() {
+                if Some(day.through) != day.settled_through {
+                    for legs in from_balances {
+                        add(
+                            &mut day.window.disputes,
+                            disputes_taken(legs.iter().copied())?,
+                        )?;
+                    }
+                }
+            }
+            plans.push(plan);
         }
         Ok(plans)
     }

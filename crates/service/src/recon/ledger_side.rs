@@ -7,7 +7,11 @@
 //! ledger under an idempotency key derived from the operation's channel reference (a card
 //! step's `{reference}:ledger`, a wallet top-up's `payments-wallet:{id}` for reference
 //! `{id}:capture`, a withdrawal's `payments-wallet:{id}:post` for `{id}:payout`), and the
-//! key's record keeps the entry it posted. A clearing-account entry under any other key is
+//! key's record keeps the entry it posted. A dispute's entries (`payments-dispute:{id}:…`)
+//! carry the bank's dispute id in their metadata (`channel_dispute`), and the bank's file
+//! shows them under that id: the opening as `{dispute}:dispute`, a won outcome (money back
+//! on the clearing account) as `{dispute}:dispute-won`, a lost one's fee as
+//! `{dispute}:dispute-fee`. A clearing-account entry under any other key is
 //! still Tally's money at the bank, so it is kept under its key as the reference (the bank
 //! cannot know it, and it shows as missing in the channel's file) — except the adjusting
 //! entries reconciliation itself posts, which correct the books and are no channel
@@ -29,6 +33,8 @@ use tally_store::Database;
 
 /// Code prefix of the payment service's channel clearing accounts (one per currency).
 pub const CLEARING_ACCOUNT_PREFIX: &str = "payments-channel-clearing-";
+/// Idempotency-key prefix of the entries of disputes.
+pub const DISPUTE_KEY_PREFIX: &str = "payments-dispute:";
 /// Idempotency-key prefix of the adjusting entries reconciliation posts.
 pub const ADJUSTING_KEY_PREFIX: &str = "payments-recon-adjust:";
 /// Ledger outcomes read per page.
@@ -47,7 +53,8 @@ timestamp = { column = \"posted_at\", format = \"%Y-%m-%d %H:%M:%S\", time_zone 
 pub struct LedgerRecord {
     /// The channel reference Tally used.
     pub reference: String,
-    /// `capture` (money from the card to Tally), `refund` or `payout` (back to a card).
+    /// `capture` (money from the card to Tally), `refund` or `payout` (back to a card),
+    /// `dispute`, `dispute_won` or `dispute_fee` (a dispute's movements).
     pub record_type: &'static str,
     /// Positive; `record_type` gives the direction, as in the bank's file.
     pub amount: Amount,
@@ -71,11 +78,17 @@ pub fn ledger_record(
         .legs
         .iter()
         .find(|leg| clearing.contains(&leg.account_id))?;
-    let (reference, payout) = channel_reference(key);
-    let record_type = match (leg.side, payout) {
-        (Side::Debit, _) => "capture",
-        (Side::Credit, true) => "payout",
-        (Side::Credit, false) => "refund",
+    let (reference, record_type) = match dispute_reference(key, entry, leg.side) {
+        Some(found) => found,
+        None => {
+            let (reference, payout) = channel_reference(key);
+            let record_type = match (leg.side, payout) {
+                (Side::Debit, _) => "capture",
+                (Side::Credit, true) => "payout",
+                (Side::Credit, false) => "refund",
+            };
+            (reference, record_type)
+        }
     };
     Some(LedgerRecord {
         reference,
@@ -83,6 +96,25 @@ pub fn ledger_record(
         amount: leg.amount,
         posted_at: entry.posted_at,
     })
+}
+
+/// The bank's reference and record type of a dispute's entry on the clearing account (its
+/// leg there on `side`), or `None` when the entry is not a dispute's or does not name the
+/// bank's dispute (entries posted before they did are kept under their key).
+fn dispute_reference(key: &str, entry: &Entry, side: Side) -> Option<(String, &'static str)> {
+    let rest = key.strip_prefix(DISPUTE_KEY_PREFIX)?;
+    let dispute = entry.metadata.get("channel_dispute")?;
+    let (suffix, record_type) = if rest.ends_with(":opening") {
+        ("dispute", "dispute")
+    } else {
+        match side {
+            // Won: the bank gives the amount back, the clearing account is debited.
+            Side::Debit => ("dispute-won", "dispute_won"),
+            // Lost: the bank's fee, the clearing account is credited.
+            Side::Credit => ("dispute-fee", "dispute_fee"),
+        }
+    };
+    Some((format!("{dispute}:{suffix}"), record_type))
 }
 
 /// The channel reference behind a ledger key, and whether the key is a payout's.
@@ -241,6 +273,33 @@ mod tests {
             Some(("payments-test-top-up:1".into(), "capture"))
         );
         assert_eq!(record("payments-recon-adjust:rex_1", Side::Debit), None);
+        // A dispute's entries: under the bank's dispute id when they name it.
+        let dispute = |key: &str, side| {
+            let mut outcome = entry(clearing, side);
+            if let Outcome::Entry(entry) = &mut outcome {
+                entry
+                    .metadata
+                    .insert("channel_dispute".into(), "dsp_7".into());
+            }
+            ledger_record(key, &outcome, &accounts)
+                .map(|record| (record.reference, record.record_type))
+        };
+        assert_eq!(
+            dispute("payments-dispute:dis_1:opening", Side::Credit),
+            Some(("dsp_7:dispute".into(), "dispute"))
+        );
+        assert_eq!(
+            dispute("payments-dispute:dis_1:outcome", Side::Debit),
+            Some(("dsp_7:dispute-won".into(), "dispute_won"))
+        );
+        assert_eq!(
+            dispute("payments-dispute:dis_1:outcome", Side::Credit),
+            Some(("dsp_7:dispute-fee".into(), "dispute_fee"))
+        );
+        assert_eq!(
+            record("payments-dispute:dis_1:opening", Side::Credit),
+            Some(("payments-dispute:dis_1:opening".into(), "refund"))
+        );
         // An entry that does not touch a clearing account is no channel operation.
         let elsewhere = HashSet::from([AccountId(Uuid::from_u128(9))]);
         assert_eq!(

@@ -69,7 +69,7 @@ struct HeldActivation {
 }
 
 /// A credit answer as a held operation stores it.
-fn stored_answer(answer: &Answer) -> Value {
+pub(super) fn stored_answer(answer: &Answer) -> Value {
     let kind = match answer.kind {
         AnswerKind::Created => "created",
         AnswerKind::Done => "done",

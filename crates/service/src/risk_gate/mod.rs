@@ -21,9 +21,11 @@
 //! moved by compare-and-set, so two completions do it once.
 //!
 //! Money out is gated too ([`payout`]): merchant payouts, wallet withdrawals and the
-//! scheduled payouts after settlement are `payout` events decided before money moves.
+//! scheduled payouts after settlement are `payout` events decided before money moves, and
+//! so are customers' credit-balance payouts ([`credit_payout`]).
 
 pub mod credit;
+pub mod credit_payout;
 pub mod payout;
 pub mod profile;
 

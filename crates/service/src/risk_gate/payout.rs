@@ -462,6 +462,9 @@ impl RiskGate {
         held: &HeldOperationRow,
         now: Timestamp,
     ) -> Result<Value, GateError> {
+        if let Some(done) = self.complete_credit_balance_payout(held, now).await {
+            return done;
+        }
         let payments = self.payment_service()?;
         let operation: HeldPayout =
             serde_json::from_str(&held.operation).map_err(|error| corrupt(held, error))?;

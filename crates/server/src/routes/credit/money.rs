@@ -1,10 +1,14 @@
 //! Money in and back: repayments, refunds, early payoffs, a statement put into
 //! installments, stolen-account write-offs and credit balance payouts.
 
-use super::{execute, Reply};
+use super::{execute, gated_reply, hash_of, Reply};
+use crate::auth::Principal;
 use crate::error::ErrorBody;
+use crate::extract::idempotency_key;
 use crate::extract::Path;
 use crate::json::Json;
+use crate::routes::held::{gate_error, HeldOperationBody};
+use crate::routes::payouts::{money_gate, payout_api_error};
 use crate::state::AppState;
 use crate::wire::credit::{
     AccountChangedBody, AmountRequest, BillInstallmentRequest, PayoutBody, PlanCreatedBody,
@@ -12,10 +16,13 @@ use crate::wire::credit::{
 };
 use axum::extract::State;
 use axum::http::HeaderMap;
+use axum::Extension;
 use serde::Serialize;
 use serde_json::json;
 use tally_core::Amount;
 use tally_service::credit::commands::CreditCommand;
+use tally_service::risk_gate::credit_payout::CreditBalancePayoutRequest;
+use tally_service::risk_gate::{GateError, Subject};
 use tally_store::credit::CreditAccountId;
 
 #[utoipa::path(
@@ -140,35 +147,55 @@ pub async fn write_off_stolen(
 }
 
 /// Pays part or all of the customer's credit balance back to them: it becomes a payable to
-/// the customer (ledger account `credit-payout-payable-{currency}`) until the payment system
-/// settles the transfer. Billed items still owed come first.
+/// the customer (ledger account `credit-payout-payable-{currency}`) and, with the payment
+/// service running, a payout to the bank card bound to the customer, sent through the same
+/// batches and bank files as merchants' payouts and decided first by the risk engine as a
+/// `payout` event. Billed items still owed come first.
 #[utoipa::path(
     post, path = "/v1/credit/accounts/{id}/credit-balance/payouts", tag = "credit",
     request_body(content = AmountRequest, description = "At most the credit balance less what is billed and still owed"),
     params(("id" = i64, Path, description = "Credit account id"), ("Idempotency-Key" = String, Header, description = "Client key that makes retries safe")),
     responses(
-        (status = 200, description = "What was paid out (`paid_out`) and the account", body = PayoutBody),
+        (status = 200, description = "What was paid out (`paid_out`), the account and the payout (`payout`: paid, failed or returned as the bank answers; failed or returned, the amount is credit balance again)", body = PayoutBody),
+        (status = 202, description = "Held by the risk engine, nothing moved: a one-time code was sent (`step_up`) or an analyst reviews the case (`review`); letting it through pays it out, the credit balance checked again", body = HeldOperationBody),
         (status = 404, description = "No such account", body = ErrorBody),
-        (status = 409, description = "The account is charged off (`credit_account_charged_off`)", body = ErrorBody),
-        (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), not positive (`amount_not_positive`), another currency than the account's (`currency_mismatch`), more than can be paid out (`credit_payout_exceeds_credit_balance`)", body = ErrorBody),
+        (status = 409, description = "The account is charged off (`credit_account_charged_off`); refused by the risk engine with the decision's reason codes (`risk_rejected`), nothing moved; idempotency key used for another request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 422, description = "Amount not a decimal of its currency (`invalid_amount`), unknown currency (`unknown_currency`), not positive (`amount_not_positive`), another currency than the account's (`currency_mismatch`), more than can be paid out (`credit_payout_exceeds_credit_balance`), an account without a customer (`payout_no_customer`) or a customer without a bank card bound (`payout_no_bank_card`)", body = ErrorBody),
     ),
     security(("api_key" = ["credit:write"]))
 )]
 pub async fn pay_out_credit_balance(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<CreditAccountId>,
     headers: HeaderMap,
     Json(request): Json<AmountRequest>,
 ) -> Reply {
     let amount = request.amount.parse()?;
-    execute(
-        &state,
-        &headers,
-        id,
-        &request,
-        CreditCommand::PayOutCreditBalance { amount },
-    )
-    .await
+    let command = CreditCommand::PayOutCreditBalance { amount };
+    let Some(gate) = money_gate(&state) else {
+        // Without the payment service (or the risk engine) in this process, the credit
+        // balance moves to the payable to the customer and waits there.
+        return execute(&state, &headers, id, &request, command).await;
+    };
+    let key = idempotency_key(&headers)?;
+    let caller = principal.caller();
+    let hash = hash_of(command.kind(), id, &request);
+    let gated = gate
+        .pay_out_credit_balance(CreditBalancePayoutRequest {
+            key: &key,
+            request_hash: &hash,
+            account: id,
+            amount,
+            subject: Subject::default(),
+            caller: &caller,
+        })
+        .await
+        .map_err(|error| match error {
+            GateError::Payout(error) => payout_api_error(error),
+            other => gate_error(other),
+        })?;
+    gated_reply(gated)
 }
 
 /// The command `command` makes of a plan and the request's amount, run on that plan.

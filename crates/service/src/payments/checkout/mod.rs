@@ -356,6 +356,11 @@ impl PaymentService {
         &self.writer
     }
 
+    /// The credit service, when this process runs one.
+    pub fn credit(&self) -> Option<&CreditService> {
+        self.credit.as_deref()
+    }
+
     pub fn accounts(&self) -> &AccountsCache {
         &self.accounts
     }

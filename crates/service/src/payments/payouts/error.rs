@@ -34,6 +34,9 @@ pub enum PayoutServiceError {
     /// A return file answers a payout whose batch file was never taken for the bank.
     #[error("payout {0} was never sent to the bank: take the batch's file first")]
     NotSubmitted(String),
+    /// The credit account refused the operation a credit-balance payout makes (see its code).
+    #[error(transparent)]
+    Credit(#[from] crate::credit::operations::OperationError),
     /// Scheduled payouts wait for the settlement run of their date.
     #[error("the settlement run of {0} is not done: run it first (tally settle --date {0})")]
     SettlementRunNotDone(String),
@@ -52,6 +55,7 @@ impl PayoutServiceError {
             }
             PayoutServiceError::NotSubmitted(_) => "payout_not_submitted",
             PayoutServiceError::SettlementRunNotDone(_) => "settlement_run_not_done",
+            PayoutServiceError::Credit(error) => error.code(),
         }
     }
 

@@ -7,7 +7,8 @@
 //! batch, every reference one of the batch's payouts that was sent, every amount the
 //! payout's, every change one the states allow; then each row moves its payout.
 
-use super::{corrupt, row_amount, row_state, PayoutBatchView, PayoutServiceError};
+use super::{corrupt, row_amount, row_state, PayoutBatchView, PayoutServiceError, PAYEE_CUSTOMER};
+use crate::customers::sealed_field;
 use crate::payments::checkout::PaymentService;
 use crate::payments::merchants::sealed_merchant_field;
 use jiff::Timestamp;
@@ -19,6 +20,7 @@ use tally_core::Currency;
 use tally_payments::payout::transition;
 use tally_payments::PayoutState;
 use tally_privacy::Privacy;
+use tally_store::payouts::PayoutRow;
 
 fn file_error(error: impl std::fmt::Display) -> PayoutServiceError {
     PayoutServiceError::File {
@@ -34,7 +36,70 @@ fn mismatch(message: String) -> PayoutServiceError {
     }
 }
 
+/// A payout's payee: its kind and id.
+fn payee_of(payout: &PayoutRow) -> Result<(String, String), PayoutServiceError> {
+    let id = if payout.payee_kind == PAYEE_CUSTOMER {
+        payout.customer_id.clone()
+    } else {
+        payout.merchant_id.clone()
+    };
+    let id = id.ok_or_else(|| corrupt("payout", format!("payout {} names no payee", payout.id)))?;
+    Ok((payout.payee_kind.clone(), id))
+}
+
 impl PaymentService {
+    /// The account number and name a payee is paid to, opened: a merchant's settlement
+    /// bank account and legal name, a customer's bound bank card and name (`None` when the
+    /// customer has no card bound).
+    async fn payee_account(
+        &self,
+        privacy: &Privacy,
+        (kind, id): &(String, String),
+    ) -> Result<Option<(String, String)>, PayoutServiceError> {
+        if kind == PAYEE_CUSTOMER {
+            let open = |field: &str, value: &str| {
+                privacy
+                    .cipher
+                    .decrypt(&sealed_field(field, id), value)
+                    .map(|secret| secret.expose().clone())
+                    .map_err(|error| corrupt(&format!("customer {id}"), error))
+            };
+            let Some(card) = self
+                .database()
+                .customer_sealed_profile(id)
+                .await?
+                .and_then(|profile| profile.bank_card)
+            else {
+                return Ok(None);
+            };
+            let customer = self
+                .database()
+                .customer(id)
+                .await?
+                .ok_or_else(|| corrupt("payout customer", id))?;
+            return Ok(Some((
+                open("bank_card", &card)?,
+                open("name", &customer.name)?,
+            )));
+        }
+        let merchant = self
+            .database()
+            .merchant(id)
+            .await?
+            .ok_or_else(|| corrupt("payout merchant", id))?;
+        let open = |field: &str, value: &str| {
+            privacy
+                .cipher
+                .decrypt(&sealed_merchant_field(field, &merchant.id), value)
+                .map(|secret| secret.expose().clone())
+                .map_err(|error| corrupt(&format!("merchant {}", merchant.id), error))
+        };
+        Ok(Some((
+            open("bank_account", &merchant.bank_account)?,
+            open("legal_name", &merchant.legal_name)?,
+        )))
+    }
+
     /// The bank file of batch `id` in `encoding`; its funded payouts become `submitted`.
     /// The merchants' bank accounts and legal names are opened for it (the file is for the
     /// bank, which pays to them).
@@ -57,34 +122,30 @@ impl PaymentService {
             .map_err(|error| corrupt("batch currency", error))?;
         let mut rows = Vec::new();
         let mut sent = Vec::new();
-        let mut names: HashMap<String, (String, String)> = HashMap::new();
+        let mut names: HashMap<(String, String), Option<(String, String)>> = HashMap::new();
         for payout in self.database().payouts_of_batch(id).await? {
             if payout.funding != "posted" {
                 continue;
             }
-            if !names.contains_key(&payout.merchant_id) {
-                let merchant = self
-                    .database()
-                    .merchant(&payout.merchant_id)
-                    .await?
-                    .ok_or_else(|| corrupt("payout merchant", &payout.merchant_id))?;
-                let open = |field: &str, value: &str| {
-                    privacy
-                        .cipher
-                        .decrypt(&sealed_merchant_field(field, &merchant.id), value)
-                        .map(|secret| secret.expose().clone())
-                        .map_err(|error| corrupt(&format!("merchant {}", merchant.id), error))
-                };
-                names.insert(
-                    merchant.id.clone(),
-                    (
-                        open("bank_account", &merchant.bank_account)?,
-                        open("legal_name", &merchant.legal_name)?,
-                    ),
-                );
+            let payee = payee_of(&payout)?;
+            if !names.contains_key(&payee) {
+                let opened = self.payee_account(privacy, &payee).await?;
+                names.insert(payee.clone(), opened);
             }
-            let (account_number, account_name) =
-                names.get(&payout.merchant_id).cloned().unwrap_or_default();
+            let Some((account_number, account_name)) = names.get(&payee).cloned().flatten() else {
+                // A customer with no bank card bound any more (unbound or erased since):
+                // nothing to pay to, so the payout fails and its money goes back.
+                if row_state(&payout)? == PayoutState::Created {
+                    self.move_payout(
+                        &payout,
+                        PayoutState::Failed,
+                        "the customer has no bank card bound to pay to",
+                        now,
+                    )
+                    .await?;
+                }
+                continue;
+            };
             rows.push(PayoutFileRow {
                 sequence: rows.len() as u64 + 1,
                 reference: payout.id.clone(),

@@ -14,6 +14,7 @@
 //! clearing account), `failed` or `returned` (back to the merchant's available balance),
 //! each move under a key of its own, so a return file read twice moves nothing twice.
 
+pub mod customers;
 pub mod error;
 pub mod files;
 
@@ -40,8 +41,11 @@ use utoipa::ToSchema;
 pub const BATCH_PAYOUTS_MAX: usize = 1_000;
 /// Most payouts one list answers.
 pub const LIST_LIMIT_MAX: i64 = 500;
-/// The only source today: the merchant's available balance.
+/// A merchant's payout's source: the merchant's available balance.
 pub const SOURCE_MERCHANT_AVAILABLE: &str = "merchant_available";
+/// Payee kinds: a merchant, or a customer (paid to the bank card bound to them).
+pub const PAYEE_MERCHANT: &str = "merchant";
+pub const PAYEE_CUSTOMER: &str = "customer";
 
 /// One payout asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +71,25 @@ pub struct PayoutView {
     pub batch_id: String,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// The customer paid (a credit-balance payout), to the bank card bound to them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// Every state it has been in, oldest first, with when and why.
     pub history: Vec<PayoutTransitionView>,
     pub id: String,
-    pub merchant_id: String,
+    /// The merchant paid (a merchant's payout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    /// `merchant` or `customer`.
+    pub payee_kind: String,
     /// Where the money came from and goes back to if the payout fails or is returned:
-    /// `merchant_available`.
+    /// `merchant_available` (the merchant's available balance) or `credit_balance` (the
+    /// credit balance of `source_account`, a credit account, re-credited by a credit
+    /// operation).
     pub source: String,
+    /// The credit account of a credit-balance payout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_account: Option<String>,
     /// `created` (the money in the merchant's payable, not yet with the bank), `submitted`
     /// (in a bank file), `paid`, `failed` or `returned` (the money back in the source).
     pub state: String,
@@ -127,7 +143,7 @@ pub struct PayoutQuery {
     pub limit: Option<i64>,
 }
 
-fn corrupt(what: &str, error: impl std::fmt::Display) -> PayoutServiceError {
+pub(crate) fn corrupt(what: &str, error: impl std::fmt::Display) -> PayoutServiceError {
     StoreError::Corrupt(format!("{what}: {error}")).into()
 }
 
@@ -135,7 +151,7 @@ fn timestamp(micros: i64) -> Result<Timestamp, PayoutServiceError> {
     Timestamp::from_microsecond(micros).map_err(|error| corrupt("payout time", error))
 }
 
-fn stored_now(now: Timestamp) -> Timestamp {
+pub(crate) fn stored_now(now: Timestamp) -> Timestamp {
     Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
 }
 
@@ -144,12 +160,12 @@ fn digest(text: &str) -> String {
 }
 
 /// A batch's id from the client's scoped idempotency key.
-fn batch_id(key: &str) -> String {
+pub(crate) fn batch_id(key: &str) -> String {
     format!("pob_{}", &digest(key)[..32])
 }
 
 /// A payout's id from its batch and place in it.
-fn payout_id(batch: &str, sequence: usize) -> String {
+pub(crate) fn payout_id(batch: &str, sequence: usize) -> String {
     format!("po_{}", &digest(&format!("{batch}:{sequence}"))[..32])
 }
 
@@ -180,7 +196,7 @@ async fn available(
     ))
 }
 
-fn entry(
+pub(crate) fn entry(
     debit: AccountId,
     credit: AccountId,
     amount: Amount,
@@ -372,8 +388,11 @@ impl PaymentService {
                 id: payout_id(id, index + 1),
                 batch_id: id.to_string(),
                 sequence: index as i64 + 1,
-                merchant_id: payout.merchant.clone(),
+                payee_kind: PAYEE_MERCHANT.into(),
+                merchant_id: Some(payout.merchant.clone()),
+                customer_id: None,
                 source: SOURCE_MERCHANT_AVAILABLE.into(),
+                source_account: None,
                 currency: payout.amount.currency().code().to_string(),
                 amount_minor: payout.amount.minor(),
                 state: PayoutState::Created.as_str().into(),
@@ -415,7 +434,7 @@ impl PaymentService {
             .await?
             .into_iter()
             .filter(|payout| payout.funding == "unchecked" || payout.funding == "decided")
-            .map(|payout| payout.merchant_id)
+            .filter_map(|payout| payout.merchant_id)
             .collect();
         merchants.sort();
         merchants.dedup();
@@ -519,7 +538,7 @@ impl PaymentService {
 
     /// Posts a payout's ledger entry as the payment service; the ledger replays a key it has
     /// applied.
-    async fn post_payout_entry(
+    pub(crate) async fn post_payout_entry(
         &self,
         key: &str,
         entry: NewEntry,
@@ -563,8 +582,15 @@ impl PaymentService {
             return Ok(());
         }
         transition(from, to)?;
-        if let Some((before, after)) = movement(from, to) {
-            let merchant = self.merchant(&current.merchant_id).await?;
+        if current.payee_kind == PAYEE_CUSTOMER {
+            self.move_customer_payout(&current, from, to, cause, now)
+                .await?;
+        } else if let Some((before, after)) = movement(from, to) {
+            let merchant_id = current
+                .merchant_id
+                .as_deref()
+                .ok_or_else(|| corrupt("payout", "a merchant's payout without its merchant"))?;
+            let merchant = self.merchant(merchant_id).await?;
             let accounts = self.merchant_accounts(&merchant).await?;
             let service = self
                 .accounts()
@@ -620,10 +646,13 @@ impl PaymentService {
             amount: row_amount(row)?.into(),
             batch_id: row.batch_id.clone(),
             created_at: timestamp(row.created_at)?,
+            customer_id: row.customer_id.clone(),
             history,
             id: row.id.clone(),
             merchant_id: row.merchant_id.clone(),
+            payee_kind: row.payee_kind.clone(),
             source: row.source.clone(),
+            source_account: row.source_account.clone(),
             state: row.state.clone(),
             updated_at: timestamp(row.updated_at)?,
         })
