@@ -107,6 +107,10 @@ impl RiskGate {
             .map_err(refusal)?;
         let mut event = Event::new(id, EventKind::Payout, now, customer);
         self.describe(&mut event, &request.subject)?;
+        // The customer's delivery address and phone are looked up with the device.
+        let identifiers = self
+            .contact(&event.customer, &request.subject, None)
+            .await?;
         event.amount = Some(request.amount);
         let operation = HeldCreditBalancePayout {
             credit_account: request.account,
@@ -121,6 +125,7 @@ impl RiskGate {
                 request_hash: request.request_hash,
                 operation: json!(operation),
                 caller: request.caller,
+                identifiers,
             })
             .await?;
         match passage {
