@@ -98,6 +98,15 @@ async fn crash_and_recover(url: String, database: Database) {
             json!({"name": "赵六", "phone": "13712345678", "national_id": "110105199003071239"}),
         )
         .await;
+    // The credit-balance payouts go to the customer's bound bank card.
+    let customer_id = customer["id"].as_str().unwrap();
+    served
+        .expect_ok(
+            "bank-card",
+            &format!("/v1/customers/{customer_id}/bank-card"),
+            json!({"card_number": "4111 1111 1111 1111"}),
+        )
+        .await;
     let opened = served
         .expect_ok(
             "open",
